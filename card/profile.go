@@ -1,0 +1,69 @@
+package card
+
+// Profile is the card's memory budget: every buffer the stack uses is sized
+// from it once, when the card starts. Nothing grows afterwards.
+type Profile struct {
+	Name string
+
+	// MRU is the PPP Maximum-Receive-Unit the card announces; the PPP
+	// receive and transmit frame buffers are sized from it.
+	MRU int
+
+	// MaxConns is the number of TCP connection slots (listening backlog
+	// included); each slot owns a receive and a send buffer.
+	MaxConns int
+	// RecvBuf is a TCP connection's receive buffer. It is also the TLS record
+	// buffer (records are opened in place), so a profile that must accept
+	// the 16 KiB records of mainstream clients needs 16 KiB + record overhead.
+	RecvBuf int
+	// SendBuf is a TCP connection's send buffer; TLS seals records in it.
+	SendBuf int
+
+	// RecordOut is the largest TLS plaintext the card puts in one record.
+	RecordOut int
+	// RecordSizeLimit, when non-zero, is announced to TLS peers (RFC 8449):
+	// a record larger than this is answered with record_overflow.
+	RecordSizeLimit int
+
+	// UDPSockets and UDPQueue size the UDP layer (DNS stub).
+	UDPSockets int
+	UDPQueue   int
+
+	// Reassembly bounds IPv4 fragment reassembly.
+	ReassemblySlots int
+	ReassemblyBytes int
+}
+
+// The built-in profiles.
+var (
+	// Tiny is for peers that negotiate small TLS records (record_size_limit):
+	// a few KiB in all.
+	Tiny = Profile{
+		Name: "tiny", MRU: 296, MaxConns: 1,
+		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512,
+		UDPSockets: 1, UDPQueue: 256, ReassemblySlots: 0, ReassemblyBytes: 0,
+	}
+	// Card accepts one full 16 KiB TLS record from mainstream clients and
+	// always sends small records.
+	Card = Profile{
+		Name: "card", MRU: 1500, MaxConns: 4,
+		RecvBuf: 16384 + 256 + 5, SendBuf: 2048, RecordOut: 1024,
+		UDPSockets: 2, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
+	}
+	// Host is a roomy profile for PC-side use and benchmarks.
+	Host = Profile{
+		Name: "host", MRU: 1500, MaxConns: 16,
+		RecvBuf: 32768, SendBuf: 32768, RecordOut: 16384,
+		UDPSockets: 8, UDPQueue: 8192, ReassemblySlots: 4, ReassemblyBytes: 65535,
+	}
+)
+
+// ProfileByName returns a built-in profile.
+func ProfileByName(name string) (Profile, bool) {
+	for _, p := range []Profile{Tiny, Card, Host} {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Profile{}, false
+}
