@@ -25,6 +25,10 @@ type Profile struct {
 	// a record larger than this is answered with record_overflow.
 	RecordSizeLimit int
 
+	// HTTPIn holds one request head and body; HTTPOut one response head
+	// and a generated body (stored files are sent from the store).
+	HTTPIn, HTTPOut int
+
 	// UDPSockets and UDPQueue size the UDP layer (DNS stub).
 	UDPSockets int
 	UDPQueue   int
@@ -36,34 +40,45 @@ type Profile struct {
 
 // The built-in profiles.
 var (
-	// Tiny is for peers that negotiate small TLS records (record_size_limit):
+	// TinyProfile is for peers that negotiate small TLS records (record_size_limit):
 	// a few KiB in all.
-	Tiny = Profile{
+	TinyProfile = Profile{
 		Name: "tiny", MRU: 296, MaxConns: 1,
 		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512,
+		HTTPIn: 512, HTTPOut: 512,
 		UDPSockets: 1, UDPQueue: 256, ReassemblySlots: 0, ReassemblyBytes: 0,
 	}
-	// Card accepts one full 16 KiB TLS record from mainstream clients and
+	// CardProfile accepts one full 16 KiB TLS record from mainstream clients and
 	// always sends small records.
-	Card = Profile{
+	CardProfile = Profile{
 		Name: "card", MRU: 1500, MaxConns: 4,
 		RecvBuf: 16384 + 256 + 5, SendBuf: 2048, RecordOut: 1024,
+		HTTPIn: 2048, HTTPOut: 4096,
 		UDPSockets: 2, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
 	}
-	// Host is a roomy profile for PC-side use and benchmarks.
-	Host = Profile{
+	// HostProfile is a roomy profile for PC-side use and benchmarks.
+	HostProfile = Profile{
 		Name: "host", MRU: 1500, MaxConns: 16,
 		RecvBuf: 32768, SendBuf: 32768, RecordOut: 16384,
+		HTTPIn: 8192, HTTPOut: 16384,
 		UDPSockets: 8, UDPQueue: 8192, ReassemblySlots: 4, ReassemblyBytes: 65535,
 	}
 )
 
 // ProfileByName returns a built-in profile.
 func ProfileByName(name string) (Profile, bool) {
-	for _, p := range []Profile{Tiny, Card, Host} {
+	for _, p := range []Profile{TinyProfile, CardProfile, HostProfile} {
 		if p.Name == name {
 			return p, true
 		}
 	}
 	return Profile{}, false
+}
+
+// Budget is the RAM the profile reserves for buffers: PPP frames, TCP
+// connection buffers, HTTP buffers and UDP queues (control blocks and TLS
+// state are counted separately by the benchmarks).
+func (p Profile) Budget() int {
+	return 2*(p.MRU+8) + p.MaxConns*(p.RecvBuf+p.SendBuf+p.HTTPIn+p.HTTPOut) +
+		p.UDPSockets*p.UDPQueue + p.ReassemblyBytes
 }

@@ -1,0 +1,494 @@
+// Package card is the card: it allocates the whole memory budget of a
+// Profile once and wires the layers — PPP, IPv4/ICMP, UDP/DNS, TCP, TLS,
+// HTTP and the applications — into one event-driven machine with three
+// entry points: Input (bytes from the serial line), Output (bytes to put on
+// it) and Poll (timers). It owns no goroutines; Runner drives it from a real
+// line.
+package card
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"netcard/apps"
+	"netcard/dns"
+	"netcard/http"
+	"netcard/ipv4"
+	"netcard/ppp"
+	"netcard/store"
+	"netcard/tcp"
+	"netcard/tls"
+	"netcard/udp"
+)
+
+// Config configures a card.
+type Config struct {
+	Profile Profile
+	// Store is the card's non-volatile memory: key, certificate, PIN,
+	// content. It must hold a key and a certificate.
+	Store *store.Store
+	// Rand is the card's random source (required): ISNs, TLS, PPP magic.
+	Rand io.Reader
+	// Clock tells the wall time for certificate validity checks in the
+	// secure client (nil: the now of the current event).
+	Clock func() time.Time
+
+	// LocalIP is the address the card proposes in IPCP (zero: take the
+	// host's). PeerIP is the address the card assigns the host if asked.
+	LocalIP, PeerIP [4]byte
+	// RequireAuth is what the card demands of the host (PAP or CHAP), with
+	// Secrets to check it. User and Secret answer a host that demands it.
+	RequireAuth  ppp.Auth
+	Secrets      func(user string) (string, bool)
+	User, Secret string
+	// EchoInterval is the LCP keepalive period (0: off).
+	EchoInterval time.Duration
+
+	// HTTPSPort and HTTPPort are the card's listening ports (443 and 80).
+	HTTPSPort, HTTPPort uint16
+
+	// MinRTO lowers TCP's minimum retransmission timeout (simulations).
+	MinRTO time.Duration
+
+	// Tap sees every PPP frame (pcap capture).
+	Tap func(sent bool, frame []byte)
+	// Log receives link and TLS events (nil: discarded).
+	Log *slog.Logger
+}
+
+// Card is one smart card's network stack.
+type Card struct {
+	cfg   Config
+	prof  Profile
+	store *store.Store
+	log   *slog.Logger
+
+	link *ppp.Link
+	ip   *ipv4.Host
+	tcp  *tcp.Stack
+	udp  *udp.Stack
+	dns  *dns.Resolver
+	app  *apps.App
+
+	https, http *tcp.Listener
+	tlsSess     []*apps.ServerSession
+	plainSess   *apps.ServerSession
+
+	client    *apps.ClientSession
+	clientReq apps.FetchRequest
+	clientSt  clientState
+	clientTCP *tcp.Conn
+
+	now     time.Time
+	started time.Time
+	ipUp    bool
+	tlsCfg  *tls.Config
+}
+
+type clientState uint8
+
+const (
+	clientIdle clientState = iota
+	clientResolving
+	clientConnecting
+)
+
+// New builds a card from its configuration, allocating the whole memory
+// budget of the profile.
+func New(cfg Config) (*Card, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("card: no store")
+	}
+	if cfg.Rand == nil {
+		return nil, errors.New("card: no random source")
+	}
+	if cfg.HTTPSPort == 0 {
+		cfg.HTTPSPort = 443
+	}
+	if cfg.HTTPPort == 0 {
+		cfg.HTTPPort = 80
+	}
+	p := cfg.Profile
+	if p.Name == "" {
+		p = CardProfile
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	chain := cfg.Store.Certificate()
+	if len(chain) == 0 {
+		return nil, errors.New("card: the store holds no certificate (personalise it with netcard init)")
+	}
+	signer, err := cfg.Store.Signer()
+	if err != nil {
+		return nil, fmt.Errorf("card: %w", err)
+	}
+	c := &Card{cfg: cfg, prof: p, store: cfg.Store, log: log}
+	c.tlsCfg = &tls.Config{
+		Rand:            cfg.Rand,
+		Time:            c.clock,
+		Certificate:     chain,
+		Signer:          signer,
+		ALPN:            []string{"http/1.1"},
+		MaxRecordOut:    p.RecordOut,
+		RecordSizeLimit: p.RecordSizeLimit,
+	}
+	c.link = ppp.New(ppp.Config{
+		MRU:          p.MRU,
+		LocalIP:      cfg.LocalIP,
+		PeerIP:       cfg.PeerIP,
+		RequireAuth:  cfg.RequireAuth,
+		Secrets:      cfg.Secrets,
+		User:         cfg.User,
+		Secret:       cfg.Secret,
+		EchoInterval: cfg.EchoInterval,
+		Rand:         cfg.Rand,
+		DeliverIP:    c.deliverIP,
+		PullIP:       c.pullIP,
+		Tap:          cfg.Tap,
+		Event:        c.linkEvent,
+	})
+	c.ip = ipv4.NewHost(ipv4.Config{
+		MTU:             p.MRU,
+		ReassemblySlots: orNeg(p.ReassemblySlots),
+		ReassemblyBytes: p.ReassemblyBytes,
+		Rand:            cfg.Rand,
+	})
+	c.tcp = tcp.NewStack(tcp.Config{
+		MaxConns: p.MaxConns,
+		RecvBuf:  p.RecvBuf,
+		SendBuf:  p.SendBuf,
+		MSS:      p.MRU - 40,
+		Rand:     cfg.Rand,
+		MinRTO:   cfg.MinRTO,
+	})
+	c.udp = udp.NewStack(udp.Config{MaxSockets: p.UDPSockets, QueueBytes: p.UDPQueue, Rand: cfg.Rand})
+	c.dns = dns.NewResolver(c.udp, dns.ResolverConfig{Rand: cfg.Rand})
+	c.ip.Register(6, c.tcp)
+	c.ip.Register(17, c.udp)
+
+	if c.https, err = c.tcp.Listen(cfg.HTTPSPort, p.MaxConns); err != nil {
+		return nil, err
+	}
+	if c.http, err = c.tcp.Listen(cfg.HTTPPort, 1); err != nil {
+		return nil, err
+	}
+	c.app = apps.New(apps.Config{Store: cfg.Store, Status: c.Status, HTTPSPort: int(cfg.HTTPSPort)})
+	hcfg := http.ServerConfig{InBuf: p.HTTPIn, OutBuf: p.HTTPOut}
+	for i := 0; i < p.MaxConns; i++ {
+		c.tlsSess = append(c.tlsSess, apps.NewServerSession(apps.SessionConfig{
+			TLS: c.tlsCfg, RecordBuf: p.RecvBuf, HTTP: hcfg, Handler: c.app.Serve,
+		}))
+	}
+	c.plainSess = apps.NewServerSession(apps.SessionConfig{HTTP: hcfg, Handler: c.app.Serve})
+	c.client = apps.NewClientSession(apps.ClientConfig{RecordBuf: p.RecvBuf})
+	return c, nil
+}
+
+func orNeg(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+func (c *Card) clock() time.Time {
+	if c.cfg.Clock != nil {
+		return c.cfg.Clock()
+	}
+	return c.now
+}
+
+// Start opens the link: the card starts negotiating LCP.
+func (c *Card) Start(now time.Time) {
+	c.now = now
+	c.started = now
+	c.link.Open(now)
+}
+
+// Stop closes the link (LCP Terminate).
+func (c *Card) Stop(now time.Time) {
+	c.now = now
+	c.link.Close(now)
+}
+
+// Input takes bytes from the serial line.
+func (c *Card) Input(b []byte, now time.Time) {
+	c.now = now
+	c.link.Input(b, now)
+	c.service(now)
+}
+
+// Output writes bytes for the serial line into p and returns how many.
+func (c *Card) Output(p []byte, now time.Time) int {
+	c.now = now
+	c.service(now)
+	return c.link.Output(p, now)
+}
+
+// Poll runs timers and application work; it returns when it wants to be
+// polled next (zero: no timer pending).
+func (c *Card) Poll(now time.Time) time.Time {
+	c.now = now
+	next := c.link.Poll(now)
+	next = earliest(next, c.ip.Poll(now))
+	next = earliest(next, c.dns.Poll(now))
+	c.service(now)
+	for _, s := range c.tlsSess {
+		if !s.Done() {
+			next = earliest(next, s.Next())
+		}
+	}
+	if !c.plainSess.Done() {
+		next = earliest(next, c.plainSess.Next())
+	}
+	if c.clientSt == clientConnecting && !c.client.Done() {
+		next = earliest(next, c.client.Next())
+	}
+	return next
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func (c *Card) deliverIP(pkt []byte) { c.ip.Input(pkt, c.now) }
+
+func (c *Card) pullIP(dst []byte) int { return c.ip.Output(dst, c.now) }
+
+func (c *Card) linkEvent(e ppp.Event) {
+	switch e {
+	case ppp.EventIPCPUp:
+		l, p := c.link.LocalIP(), c.link.PeerIP()
+		c.ip.SetLocal(l)
+		c.ip.SetMTU(min(c.link.MTU(), c.prof.MRU))
+		var servers []ipv4.Addr
+		for _, d := range c.link.DNS() {
+			if d != ([4]byte{}) {
+				servers = append(servers, d)
+			}
+		}
+		c.dns.SetServers(servers)
+		c.ipUp = true
+		c.log.Info("link up", "local", netip.AddrFrom4(l), "peer", netip.AddrFrom4(p), "mtu", c.link.MTU())
+	case ppp.EventIPCPDown:
+		c.ipUp = false
+		c.log.Info("link down")
+	default:
+		c.log.Debug("ppp event", "event", int(e))
+	}
+}
+
+// service runs the applications after every event: accept connections,
+// pump the sessions, run the secure client.
+func (c *Card) service(now time.Time) {
+	for {
+		conn := c.https.Accept()
+		if conn == nil {
+			break
+		}
+		s := c.freeSession()
+		if s == nil {
+			conn.Abort()
+			continue
+		}
+		s.Reset(conn)
+	}
+	for {
+		conn := c.http.Accept()
+		if conn == nil {
+			break
+		}
+		if !c.plainSess.Done() {
+			conn.Abort()
+			continue
+		}
+		c.plainSess.Reset(conn)
+	}
+	for _, s := range c.tlsSess {
+		c.pump(s, now)
+	}
+	c.pump(c.plainSess, now)
+	c.serviceClient(now)
+}
+
+func (c *Card) pump(s *apps.ServerSession, now time.Time) {
+	if s.Done() {
+		return
+	}
+	for i := 0; i < 64 && s.Service(now); i++ {
+	}
+	if s.Done() {
+		if e := s.Engine(); e != nil && e.State() == tls.Failed {
+			c.log.Info("tls failed", "alert", e.Alert(), "err", e.Err())
+		}
+	}
+}
+
+func (c *Card) freeSession() *apps.ServerSession {
+	for _, s := range c.tlsSess {
+		if s.Done() {
+			return s
+		}
+	}
+	return nil
+}
+
+// serviceClient runs the secure client (the card's own outbound HTTPS).
+func (c *Card) serviceClient(now time.Time) {
+	switch c.clientSt {
+	case clientIdle:
+		if !c.ipUp {
+			return
+		}
+		req, ok := c.app.NextFetch()
+		if !ok {
+			return
+		}
+		c.clientReq = req
+		if a, err := netip.ParseAddr(req.Host); err == nil && a.Is4() {
+			c.connect(a.As4(), now)
+			return
+		}
+		if err := c.dns.Resolve(req.Host, now); err != nil {
+			c.finishFetch(apps.FetchResult{Err: err.Error()})
+			return
+		}
+		c.clientSt = clientResolving
+	case clientResolving:
+		addr, done, err := c.dns.Result()
+		if !done {
+			return
+		}
+		if err != nil {
+			c.finishFetch(apps.FetchResult{Err: "resolve " + c.clientReq.Host + ": " + err.Error()})
+			return
+		}
+		c.connect(addr, now)
+	case clientConnecting:
+		for i := 0; i < 64 && c.client.Service(now); i++ {
+		}
+		if c.client.Done() {
+			c.finishFetch(c.client.Result())
+		}
+	}
+}
+
+func (c *Card) connect(addr ipv4.Addr, now time.Time) {
+	conn, err := c.tcp.Dial(c.link.LocalIP(), addr, c.clientReq.Port, now)
+	if err != nil {
+		c.finishFetch(apps.FetchResult{Err: err.Error()})
+		return
+	}
+	var tcfg *tls.Config
+	if c.clientReq.TLS {
+		tcfg, err = apps.ClientTLS(c.store, c.cfg.Rand, c.clock, c.clientReq.Host, c.clientReq.ClientCert)
+		if err != nil {
+			conn.Abort()
+			c.finishFetch(apps.FetchResult{Err: err.Error()})
+			return
+		}
+	}
+	if err := c.client.Start(conn, &c.clientReq, tcfg, now); err != nil {
+		conn.Abort()
+		c.finishFetch(apps.FetchResult{Err: err.Error()})
+		return
+	}
+	c.clientTCP = conn
+	c.clientSt = clientConnecting
+}
+
+func (c *Card) finishFetch(r apps.FetchResult) {
+	c.clientSt = clientIdle
+	c.clientTCP = nil
+	c.log.Info("fetch done", "url", c.clientReq.URL, "status", r.Status, "err", r.Err)
+	c.app.SetFetchResult(r)
+}
+
+// App returns the card's applications (to queue a secure-client fetch).
+func (c *Card) App() *apps.App { return c.app }
+
+// Link returns the card's PPP link.
+func (c *Card) Link() *ppp.Link { return c.link }
+
+// TCP returns the card's TCP stack.
+func (c *Card) TCP() *tcp.Stack { return c.tcp }
+
+// IP returns the card's IPv4 host layer.
+func (c *Card) IP() *ipv4.Host { return c.ip }
+
+// Up reports whether the link is up (IPCP Opened).
+func (c *Card) Up() bool { return c.link.Up() }
+
+// Status reports the card's live state (the status page).
+func (c *Card) Status(now time.Time) apps.Status {
+	st := apps.Status{
+		Uptime:    now.Sub(c.started),
+		LinkUp:    c.link.Up(),
+		Profile:   c.prof.Name,
+		RAMBudget: c.prof.Budget(),
+		RAMUsed:   c.prof.Budget(),
+	}
+	ps := c.link.Stats()
+	st.LinkState = fmt.Sprintf("LCP %v, IPCP %v", ps.LCPState, ps.IPCPState)
+	if st.LinkUp {
+		st.LocalIP = netip.AddrFrom4(c.link.LocalIP())
+		st.PeerIP = netip.AddrFrom4(c.link.PeerIP())
+	}
+	for i := 0; i < c.prof.MaxConns; i++ {
+		conn, ok := c.tcp.Conn(i)
+		if !ok {
+			continue
+		}
+		ra, rp := conn.Remote()
+		_, lp := conn.Local()
+		st.Conns = append(st.Conns, apps.ConnStatus{
+			Local: lp, Remote: netip.AddrPortFrom(netip.AddrFrom4(ra), rp),
+			State: conn.State().String(), TLS: lp == c.cfg.HTTPSPort,
+		})
+	}
+	add := func(layer, name string, v uint64) {
+		st.Counters = append(st.Counters, apps.Counter{Layer: layer, Name: name, Value: v})
+	}
+	add("PPP", "frames in", ps.FramesIn)
+	add("PPP", "frames out", ps.FramesOut)
+	add("PPP", "line bytes in", ps.BytesIn)
+	add("PPP", "line bytes out", ps.BytesOut)
+	add("PPP", "bad FCS", ps.BadFCS)
+	add("PPP", "echo requests answered", ps.EchoReqRecv)
+	is := c.ip.Stats()
+	add("IP", "packets in", is.InPackets)
+	add("IP", "packets out", is.OutPackets)
+	add("IP", "dropped bad checksum", is.InBadChecksum)
+	add("IP", "filtered", is.InFiltered)
+	add("ICMP", "echo replies", is.ICMPEchoOut)
+	ts := c.tcp.Stats()
+	add("TCP", "segments in", ts.SegsIn)
+	add("TCP", "segments out", ts.SegsOut)
+	add("TCP", "retransmits", ts.Retransmits)
+	add("TCP", "connections accepted", ts.ConnsAccepted)
+	add("TCP", "connections refused", ts.ConnsRefused)
+	var ss apps.SessionStats
+	for _, s := range c.tlsSess {
+		x := s.Stats()
+		ss.Handshakes += x.Handshakes
+		ss.TLSFailures += x.TLSFailures
+		ss.RecordsIn += x.RecordsIn
+		ss.RecordsOut += x.RecordsOut
+		ss.Requests += x.Requests
+	}
+	add("TLS", "handshakes", ss.Handshakes)
+	add("TLS", "failures", ss.TLSFailures)
+	add("TLS", "records in", ss.RecordsIn)
+	add("TLS", "records out", ss.RecordsOut)
+	add("HTTP", "requests", ss.Requests+c.plainSess.Stats().Requests)
+	return st
+}
