@@ -1,4 +1,18 @@
 // Package ipv4 is the card's IPv4 host layer (RFC 791, RFC 1122) with ICMP
 // (RFC 792): header views and appenders, checksums, bounded reassembly, the
 // early packet filter and the demultiplexer to the transports.
+//
+// Receive path of Host.Input, cheapest checks first, each drop counted in
+// Stats: length and version; destination (the card is a host: only its own
+// address, nothing is forwarded); the rest of the header (IHL, total
+// length, checksum); TTL and source address; the early port filter of a
+// transport implementing PortFilter (before any copy or reassembly);
+// reassembly of fragments; then ICMP or the transport. ICMP errors are
+// queued for protocol unreachable (no transport), port unreachable (UDP),
+// and reassembly time exceeded; never about ICMP, fragments or non-unicast
+// sources. All ICMP output passes one token bucket on the injected clock.
+//
+// Memory, allocated once by NewHost: MTU bytes for the echo reply, 96
+// bytes per ICMP error slot, ReassemblyBytes plus one bit per 8 bytes for
+// reassembly; see Host.Footprint.
 package ipv4

@@ -1,0 +1,734 @@
+package ipv4
+
+import (
+	"encoding/binary"
+	"io"
+	"time"
+)
+
+// PortFilter is an optional interface a Transport may implement to take part
+// in the host's early packet filter: before a datagram is reassembled,
+// copied or handed to the transport, the host reads the destination port
+// (the 16 bits at offset 2 of the transport header, as in TCP and UDP) and
+// drops the packet, counted in Stats.InFiltered, when Wants returns false.
+type PortFilter interface {
+	Wants(dstPort uint16) bool
+}
+
+// ErrorReceiver is an optional interface for a Transport: ICMP destination
+// unreachable (type 3), source quench (4), time exceeded (11) and parameter
+// problem (12) messages about a datagram the card sent with the transport's
+// protocol are passed to it (RFC 1122 §3.2.2.1). remote is the quoted
+// datagram's destination, quoted its transport header (at least its first
+// 8 bytes: ports, and for TCP the sequence number) and info the ICMP
+// header's second word (next-hop MTU for "fragmentation needed", the
+// pointer for a parameter problem). quoted aliases the receive frame.
+type ErrorReceiver interface {
+	ICMPError(typ, code uint8, remote Addr, quoted []byte, info uint32, now time.Time)
+}
+
+// Config configures a Host. Zero fields take the defaults given.
+type Config struct {
+	Local Addr  // the card's address; 0.0.0.0 until SetLocal (nothing is accepted or sent)
+	MTU   int   // largest packet sent and largest echo reply; default 1500, at least 68
+	TTL   uint8 // TTL of packets sent; default 64
+
+	ReassemblySlots   int           // datagrams reassembled at once; default 2; negative disables reassembly
+	ReassemblyBytes   int           // payload bytes over all slots (split evenly); default ReassemblySlots*MTU
+	ReassemblyTimeout time.Duration // from the first fragment; default 15s
+
+	ICMPRatePerSec int // ICMP messages sent per second (token bucket); default 100; negative: unlimited
+	ICMPBurst      int // bucket depth; default 20
+	ICMPErrorSlots int // queued ICMP errors; default 4 (echo replies have one MTU-sized slot of their own)
+
+	Rand io.Reader // seeds the IP identification counter; nil: start at 0
+}
+
+// Stats counts what the host did with every packet. Each drop reason has a
+// counter of its own.
+type Stats struct {
+	InPackets   uint64 // packets given to Input
+	InDelivered uint64 // datagrams accepted by a transport or by ICMP
+
+	InShort        uint64 // shorter than 20 bytes
+	InBadVersion   uint64 // version ≠ 4
+	InBadHeaderLen uint64 // IHL < 5 or header longer than the packet
+	InBadLength    uint64 // total length < header length or > bytes received
+	InBadChecksum  uint64 // header checksum wrong
+	InNotForUs     uint64 // destination is not the card's address (the card never forwards)
+	InBadTTL       uint64 // TTL 0
+	InBadSource    uint64 // source is not a unicast address, or is our own
+	InFiltered     uint64 // early filter: no socket wants the destination port
+	InNoTransport  uint64 // no transport registered for the protocol
+	InRefused      uint64 // the transport's Input returned false (no endpoint)
+
+	FragIn          uint64 // fragments received
+	FragReassembled uint64 // datagrams completed
+	FragBad         uint64 // malformed fragment (non-final length not a multiple of 8, beyond 64 KiB, inconsistent end)
+	FragOverlap     uint64 // overlapping or duplicate fragment: whole datagram dropped
+	FragDiscarded   uint64 // fragments of a datagram already dropped
+	FragTimeout     uint64 // datagrams whose reassembly timed out
+	FragNoSlot      uint64 // fragment dropped: all slots busy (or reassembly disabled)
+	FragTooBig      uint64 // datagram larger than a slot: dropped
+
+	ICMPIn          uint64 // ICMP messages received
+	ICMPShort       uint64 // shorter than 8 bytes
+	ICMPBadChecksum uint64 // ICMP checksum wrong
+	ICMPEchoIn      uint64 // echo requests
+	ICMPEchoReplyIn uint64 // echo replies (the card sends no pings: only counted)
+	ICMPErrorsIn    uint64 // unreachable, time exceeded and other error messages received
+	ICMPOtherIn     uint64 // other types
+	ICMPErrorsUp    uint64 // errors passed to a transport's ErrorReceiver
+	ICMPEchoOut     uint64 // echo replies sent
+	ICMPErrorsOut   uint64 // errors sent
+	ICMPRateLimited uint64 // replies or errors not sent: token bucket empty
+	ICMPQueueFull   uint64 // replies or errors not sent: no free slot
+	ICMPTooBig      uint64 // echo reply would exceed the MTU
+
+	OutPackets  uint64 // packets written by Output
+	OutTooSmall uint64 // queued ICMP packet dropped: Output's buffer too small
+	OutBadDst   uint64 // transport segment dropped: remote is not a unicast address
+}
+
+const (
+	maxTransports = 4
+	icmpErrMax    = HeaderLen + 8 + 60 + 8 // IP + ICMP headers + quoted header with options + 8 bytes
+)
+
+type transportEntry struct {
+	proto  uint8
+	t      Transport
+	filter PortFilter // nil: no early filter
+}
+
+type pending struct {
+	buf []byte
+	n   int
+}
+
+type reasmSlot struct {
+	state    uint8 // slotFree, slotActive, slotDead
+	src, dst Addr
+	id       uint16
+	proto    uint8
+	deadline time.Time
+	total    int // payload length once the last fragment is in; -1 before
+	got      int // payload bytes received
+	maxEnd   int // highest end offset received
+	firstLen int // payload bytes of fragment 0; 0 = not received
+	buf      []byte
+	bits     []uint64 // one bit per 8-byte block received
+}
+
+const (
+	slotFree uint8 = iota
+	slotActive
+	slotDead // dropped (overlap, too big): swallow its remaining fragments until the deadline
+)
+
+// Host is the card's IPv4 layer: it validates, filters and reassembles
+// incoming packets, answers ICMP and demultiplexes to the transports, and
+// builds outgoing packets. All memory is allocated by NewHost.
+type Host struct {
+	cfg   Config
+	local Addr
+	mtu   int
+	id    uint16
+
+	trans  [maxTransports]transportEntry
+	ntrans int
+	rr     int
+
+	slots   []reasmSlot
+	slotCap int
+
+	echo    pending
+	errs    []pending
+	errHead int
+	errN    int
+
+	cost, credit, burst int64 // token bucket in nanoseconds of credit
+	last                time.Time
+	bucketInit          bool
+
+	quote [HeaderLen]byte // a rebuilt header to quote for a reassembled datagram
+	stats Stats
+}
+
+// NewHost returns a host with every buffer allocated: the echo-reply slot
+// (MTU bytes), the ICMP error slots and the reassembly slots.
+func NewHost(cfg Config) *Host {
+	if cfg.MTU == 0 {
+		cfg.MTU = 1500
+	}
+	if cfg.MTU < 68 {
+		cfg.MTU = 68
+	}
+	if cfg.MTU > 65535 {
+		cfg.MTU = 65535
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 64
+	}
+	if cfg.ReassemblySlots == 0 {
+		cfg.ReassemblySlots = 2
+	}
+	if cfg.ReassemblySlots < 0 {
+		cfg.ReassemblySlots = 0
+	}
+	if cfg.ReassemblyBytes <= 0 {
+		cfg.ReassemblyBytes = cfg.ReassemblySlots * cfg.MTU
+	}
+	if cfg.ReassemblyTimeout <= 0 {
+		cfg.ReassemblyTimeout = 15 * time.Second
+	}
+	if cfg.ICMPRatePerSec == 0 {
+		cfg.ICMPRatePerSec = 100
+	}
+	if cfg.ICMPBurst <= 0 {
+		cfg.ICMPBurst = 20
+	}
+	if cfg.ICMPErrorSlots <= 0 {
+		cfg.ICMPErrorSlots = 4
+	}
+	h := &Host{cfg: cfg, local: cfg.Local, mtu: cfg.MTU}
+	if cfg.Rand != nil {
+		var b [2]byte
+		if _, err := io.ReadFull(cfg.Rand, b[:]); err == nil {
+			h.id = binary.BigEndian.Uint16(b[:])
+		}
+	}
+	if cfg.ReassemblySlots > 0 {
+		h.slotCap = cfg.ReassemblyBytes / cfg.ReassemblySlots
+		if h.slotCap > 65535-HeaderLen {
+			h.slotCap = 65535 - HeaderLen
+		}
+		words := (h.slotCap/8 + 1 + 63) / 64
+		buf := make([]byte, h.slotCap*cfg.ReassemblySlots)
+		bits := make([]uint64, words*cfg.ReassemblySlots)
+		h.slots = make([]reasmSlot, cfg.ReassemblySlots)
+		for i := range h.slots {
+			h.slots[i].buf = buf[i*h.slotCap : (i+1)*h.slotCap : (i+1)*h.slotCap]
+			h.slots[i].bits = bits[i*words : (i+1)*words : (i+1)*words]
+		}
+	}
+	h.echo.buf = make([]byte, cfg.MTU)
+	eb := make([]byte, icmpErrMax*cfg.ICMPErrorSlots)
+	h.errs = make([]pending, cfg.ICMPErrorSlots)
+	for i := range h.errs {
+		h.errs[i].buf = eb[i*icmpErrMax : (i+1)*icmpErrMax : (i+1)*icmpErrMax]
+	}
+	if cfg.ICMPRatePerSec > 0 {
+		h.cost = int64(time.Second) / int64(cfg.ICMPRatePerSec)
+		h.burst = h.cost * int64(cfg.ICMPBurst)
+	}
+	return h
+}
+
+// Register attaches the transport t for protocol number proto (ProtoTCP,
+// ProtoUDP). ICMP is handled by the host itself and cannot be registered.
+// At most four transports; registering a protocol again replaces it. If t
+// implements PortFilter, it takes part in the early packet filter.
+func (h *Host) Register(proto uint8, t Transport) {
+	if proto == ProtoICMP || t == nil {
+		return
+	}
+	f, _ := t.(PortFilter)
+	for i := 0; i < h.ntrans; i++ {
+		if h.trans[i].proto == proto {
+			h.trans[i] = transportEntry{proto, t, f}
+			return
+		}
+	}
+	if h.ntrans < maxTransports {
+		h.trans[h.ntrans] = transportEntry{proto, t, f}
+		h.ntrans++
+	}
+}
+
+// SetLocal sets the card's address (when IPCP comes up). 0.0.0.0 stops
+// traffic.
+func (h *Host) SetLocal(a Addr) { h.local = a }
+
+// Local returns the card's address.
+func (h *Host) Local() Addr { return h.local }
+
+// SetMTU sets the largest packet Output writes (the peer's MRU once LCP is
+// up), clamped to [68, Config.MTU].
+func (h *Host) SetMTU(mtu int) {
+	if mtu > h.cfg.MTU {
+		mtu = h.cfg.MTU
+	}
+	if mtu < 68 {
+		mtu = 68
+	}
+	h.mtu = mtu
+}
+
+// MTU returns the current MTU.
+func (h *Host) MTU() int { return h.mtu }
+
+// Stats returns the counters.
+func (h *Host) Stats() Stats { return h.stats }
+
+// Footprint returns the bytes of buffers NewHost allocated (echo slot,
+// ICMP error slots, reassembly buffers and bitmaps), for the card's RAM
+// budget.
+func (h *Host) Footprint() int {
+	n := len(h.echo.buf) + len(h.errs)*icmpErrMax
+	for i := range h.slots {
+		n += len(h.slots[i].buf) + 8*len(h.slots[i].bits)
+	}
+	return n
+}
+
+func (h *Host) lookup(proto uint8) *transportEntry {
+	for i := 0; i < h.ntrans; i++ {
+		if h.trans[i].proto == proto {
+			return &h.trans[i]
+		}
+	}
+	return nil
+}
+
+// Input processes one received IPv4 packet (ppp's DeliverIP). pkt is only
+// read during the call, except that a transport may modify its payload in
+// place.
+func (h *Host) Input(pkt []byte, now time.Time) {
+	h.stats.InPackets++
+	// Early filter, before any further work: length, version, destination.
+	if len(pkt) < HeaderLen {
+		h.stats.InShort++
+		return
+	}
+	if pkt[0]>>4 != 4 {
+		h.stats.InBadVersion++
+		return
+	}
+	if h.local == (Addr{}) || Addr(pkt[16:20]) != h.local {
+		h.stats.InNotForUs++
+		return
+	}
+	hdr, err := Parse(pkt)
+	switch err {
+	case nil:
+	case ErrHeaderLen:
+		h.stats.InBadHeaderLen++
+		return
+	case ErrLength:
+		h.stats.InBadLength++
+		return
+	default:
+		h.stats.InBadChecksum++
+		return
+	}
+	if hdr.TTL() == 0 {
+		h.stats.InBadTTL++
+		return
+	}
+	src := hdr.Src()
+	if !src.IsUnicast() || src == h.local {
+		h.stats.InBadSource++
+		return
+	}
+	proto := hdr.Protocol()
+	payload := hdr.Payload()
+	e := h.lookup(proto)
+	if !hdr.IsFragment() {
+		h.deliver(e, src, proto, hdr.Bytes()[:hdr.HeaderLen()], payload, now)
+		return
+	}
+	h.stats.FragIn++
+	if hdr.FragOffset() == 0 && e != nil && !h.wanted(e, payload) {
+		return
+	}
+	s := h.reassemble(hdr, now)
+	if s == nil {
+		return
+	}
+	h.stats.FragReassembled++
+	payload = s.buf[:s.total]
+	h.quoteHeader(s, s.total)
+	s.state = slotFree
+	h.deliver(e, src, proto, h.quote[:], payload, now)
+}
+
+// wanted applies the early port filter; it counts a drop.
+func (h *Host) wanted(e *transportEntry, payload []byte) bool {
+	if e.filter == nil || len(payload) < 4 {
+		return true
+	}
+	if e.filter.Wants(binary.BigEndian.Uint16(payload[2:4])) {
+		return true
+	}
+	h.stats.InFiltered++
+	return false
+}
+
+// deliver hands a whole datagram to ICMP or a transport. hdr is the IP
+// header to quote in an ICMP error.
+func (h *Host) deliver(e *transportEntry, src Addr, proto uint8, hdr, payload []byte, now time.Time) {
+	if proto == ProtoICMP {
+		h.icmpInput(src, payload, now)
+		return
+	}
+	if e == nil {
+		h.stats.InNoTransport++
+		h.sendError(3, 2, src, hdr, payload, now) // protocol unreachable
+		return
+	}
+	if !h.wanted(e, payload) {
+		if proto == ProtoUDP {
+			h.sendError(3, 3, src, hdr, payload, now) // port unreachable
+		}
+		return
+	}
+	if !e.t.Input(src, h.local, payload, now) {
+		h.stats.InRefused++
+		if proto == ProtoUDP {
+			h.sendError(3, 3, src, hdr, payload, now)
+		}
+		return
+	}
+	h.stats.InDelivered++
+}
+
+func (h *Host) icmpInput(src Addr, p []byte, now time.Time) {
+	h.stats.ICMPIn++
+	if len(p) < 8 {
+		h.stats.ICMPShort++
+		return
+	}
+	if Checksum(p, 0) != 0 {
+		h.stats.ICMPBadChecksum++
+		return
+	}
+	h.stats.InDelivered++
+	switch p[0] {
+	case 8: // echo request
+		h.stats.ICMPEchoIn++
+		h.echoReply(src, p, now)
+	case 0:
+		h.stats.ICMPEchoReplyIn++
+	case 3, 4, 11, 12:
+		h.stats.ICMPErrorsIn++
+		h.icmpErrorUp(p, now)
+	case 5: // redirect: a host on a point-to-point link has no routes to change
+		h.stats.ICMPErrorsIn++
+	default:
+		h.stats.ICMPOtherIn++
+	}
+}
+
+// icmpErrorUp hands a received ICMP error to the transport that sent the
+// quoted datagram, if that datagram came from us and the transport
+// implements ErrorReceiver.
+func (h *Host) icmpErrorUp(p []byte, now time.Time) {
+	q := p[8:]
+	if len(q) < HeaderLen || q[0]>>4 != 4 {
+		return
+	}
+	hl := int(q[0]&0x0f) * 4
+	if hl < HeaderLen || len(q) < hl+8 || Addr(q[12:16]) != h.local {
+		return
+	}
+	e := h.lookup(q[9])
+	if e == nil {
+		return
+	}
+	if r, ok := e.t.(ErrorReceiver); ok {
+		h.stats.ICMPErrorsUp++
+		r.ICMPError(p[0], p[1], Addr(q[16:20]), q[hl:], binary.BigEndian.Uint32(p[4:8]), now)
+	}
+}
+
+func (h *Host) echoReply(src Addr, p []byte, now time.Time) {
+	if HeaderLen+len(p) > h.mtu {
+		h.stats.ICMPTooBig++
+		return
+	}
+	if h.echo.n != 0 {
+		h.stats.ICMPQueueFull++
+		return
+	}
+	if !h.allowICMP(now) {
+		h.stats.ICMPRateLimited++
+		return
+	}
+	b := h.echo.buf
+	n := HeaderLen + len(p)
+	copy(b[HeaderLen:], p)
+	// Type 8 → 0: update the checksum incrementally (RFC 1624, eqn. 3).
+	old := binary.BigEndian.Uint16(p[0:2])
+	hc := binary.BigEndian.Uint16(p[2:4])
+	b[HeaderLen] = 0
+	nw := binary.BigEndian.Uint16(b[HeaderLen : HeaderLen+2])
+	c := ^Fold(uint32(^hc) + uint32(^old) + uint32(nw))
+	if c == 0 {
+		// One's-complement ambiguity: 0x0000 is right only if the other
+		// words do not sum to +0 (all zero); recompute in that rare case.
+		b[HeaderLen+2], b[HeaderLen+3] = 0, 0
+		c = Checksum(b[HeaderLen:n], 0)
+	}
+	binary.BigEndian.PutUint16(b[HeaderLen+2:HeaderLen+4], c)
+	h.putIP(b, n, ProtoICMP, src)
+	h.echo.n = n
+}
+
+// sendError queues an ICMP error (type, code) to dst about the datagram with
+// header hdr and payload. It is never called for ICMP datagrams or
+// fragments other than a reassembled whole; dst has been checked to be
+// unicast.
+func (h *Host) sendError(typ, code uint8, dst Addr, hdr, payload []byte, now time.Time) {
+	if h.errN == len(h.errs) {
+		h.stats.ICMPQueueFull++
+		return
+	}
+	if !h.allowICMP(now) {
+		h.stats.ICMPRateLimited++
+		return
+	}
+	q := min(len(payload), 8)
+	n := HeaderLen + 8 + len(hdr) + q
+	if n > h.mtu {
+		n = h.mtu
+	}
+	slot := &h.errs[(h.errHead+h.errN)%len(h.errs)]
+	b := slot.buf
+	icmp := b[HeaderLen:n]
+	icmp[0], icmp[1], icmp[2], icmp[3] = typ, code, 0, 0
+	icmp[4], icmp[5], icmp[6], icmp[7] = 0, 0, 0, 0
+	k := copy(icmp[8:], hdr)
+	copy(icmp[8+k:], payload[:q])
+	binary.BigEndian.PutUint16(icmp[2:4], Checksum(icmp, 0))
+	h.putIP(b, n, ProtoICMP, dst)
+	slot.n = n
+	h.errN++
+}
+
+func (h *Host) putIP(b []byte, n int, proto uint8, dst Addr) {
+	h.id++
+	PutHeader(b, &Fields{
+		TotalLen: n,
+		ID:       h.id,
+		DF:       proto == ProtoTCP,
+		TTL:      h.cfg.TTL,
+		Protocol: proto,
+		Src:      h.local,
+		Dst:      dst,
+	})
+}
+
+// allowICMP takes a token from the bucket.
+func (h *Host) allowICMP(now time.Time) bool {
+	if h.cost == 0 {
+		return true
+	}
+	if !h.bucketInit {
+		h.bucketInit = true
+		h.credit = h.burst
+		h.last = now
+	}
+	if el := now.Sub(h.last); el > 0 {
+		if int64(el) > h.burst {
+			el = time.Duration(h.burst)
+		}
+		h.credit = min(h.credit+int64(el), h.burst)
+		h.last = now
+	}
+	if h.credit >= h.cost {
+		h.credit -= h.cost
+		return true
+	}
+	return false
+}
+
+// Output writes the next IPv4 packet to send into dst (ppp's PullIP) and
+// returns its length, 0 if there is nothing to send. Queued ICMP errors and
+// echo replies go first, then the transports in round-robin order. Packets
+// are at most the MTU; TCP segments carry DF.
+func (h *Host) Output(dst []byte, now time.Time) int {
+	if h.local == (Addr{}) {
+		return 0
+	}
+	limit := min(len(dst), h.mtu)
+	for h.errN > 0 {
+		p := &h.errs[h.errHead]
+		h.errHead = (h.errHead + 1) % len(h.errs)
+		h.errN--
+		if p.n > limit {
+			h.stats.OutTooSmall++
+			continue
+		}
+		h.stats.ICMPErrorsOut++
+		h.stats.OutPackets++
+		return copy(dst, p.buf[:p.n])
+	}
+	if h.echo.n > 0 {
+		n := h.echo.n
+		h.echo.n = 0
+		if n <= limit {
+			h.stats.ICMPEchoOut++
+			h.stats.OutPackets++
+			return copy(dst, h.echo.buf[:n])
+		}
+		h.stats.OutTooSmall++
+	}
+	if limit <= HeaderLen {
+		return 0
+	}
+	for i := 0; i < h.ntrans; i++ {
+		k := (h.rr + i) % h.ntrans
+		e := &h.trans[k]
+		n, remote := e.t.Output(dst[HeaderLen:limit], h.local, now)
+		if n <= 0 || n > limit-HeaderLen {
+			continue
+		}
+		if !remote.IsUnicast() {
+			h.stats.OutBadDst++
+			continue
+		}
+		h.putIP(dst, HeaderLen+n, e.proto, remote)
+		h.rr = k + 1
+		h.stats.OutPackets++
+		return HeaderLen + n
+	}
+	return 0
+}
+
+// Poll expires reassembly slots and runs the transports' timers. It returns
+// the earliest time it wants to be called again (zero: no timer pending).
+func (h *Host) Poll(now time.Time) time.Time {
+	var next time.Time
+	for i := range h.slots {
+		s := &h.slots[i]
+		if s.state == slotFree {
+			continue
+		}
+		if !now.Before(s.deadline) {
+			h.expire(s, now)
+			continue
+		}
+		next = earliest(next, s.deadline)
+	}
+	for i := 0; i < h.ntrans; i++ {
+		next = earliest(next, h.trans[i].t.Poll(now))
+	}
+	return next
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// expire frees a slot whose deadline has passed; an active datagram whose
+// first fragment arrived gets an ICMP time exceeded (code 1, RFC 792).
+func (h *Host) expire(s *reasmSlot, now time.Time) {
+	if s.state == slotActive {
+		h.stats.FragTimeout++
+		if s.firstLen > 0 && s.proto != ProtoICMP {
+			h.quoteHeader(s, s.firstLen)
+			h.sendError(11, 1, s.src, h.quote[:], s.buf[:s.firstLen], now)
+		}
+	}
+	s.state = slotFree
+}
+
+// quoteHeader rebuilds a header for slot s (to quote in an ICMP error).
+func (h *Host) quoteHeader(s *reasmSlot, plen int) {
+	PutHeader(h.quote[:], &Fields{
+		TotalLen: HeaderLen + plen,
+		ID:       s.id,
+		TTL:      1,
+		Protocol: s.proto,
+		Src:      s.src,
+		Dst:      s.dst,
+	})
+}
+
+// reassemble adds a fragment; it returns the slot when its datagram is
+// complete (the caller frees it).
+func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
+	off := hdr.FragOffset()
+	data := hdr.Payload()
+	mf := hdr.MF()
+	end := off + len(data)
+	if (mf && (len(data) == 0 || len(data)%8 != 0)) || end > 65535-hdr.HeaderLen() {
+		h.stats.FragBad++
+		return nil
+	}
+	src, dst, id, proto := hdr.Src(), hdr.Dst(), hdr.ID(), hdr.Protocol()
+	var s, free, dead *reasmSlot
+	for i := range h.slots {
+		c := &h.slots[i]
+		if c.state != slotFree && !now.Before(c.deadline) {
+			h.expire(c, now)
+		}
+		switch {
+		case c.state == slotFree:
+			if free == nil {
+				free = c
+			}
+		case c.id == id && c.src == src && c.dst == dst && c.proto == proto:
+			s = c
+		case c.state == slotDead && dead == nil:
+			dead = c
+		}
+	}
+	if s != nil && s.state == slotDead {
+		h.stats.FragDiscarded++
+		return nil
+	}
+	if s == nil {
+		if free == nil {
+			free = dead
+		}
+		if free == nil {
+			h.stats.FragNoSlot++
+			return nil
+		}
+		s = free
+		*s = reasmSlot{state: slotActive, src: src, dst: dst, id: id, proto: proto,
+			deadline: now.Add(h.cfg.ReassemblyTimeout), total: -1, buf: s.buf, bits: s.bits}
+		clear(s.bits)
+	}
+	if end > h.slotCap {
+		h.stats.FragTooBig++
+		s.state = slotDead
+		return nil
+	}
+	if (!mf && (s.total >= 0 && s.total != end || s.maxEnd > end)) || (mf && s.total >= 0 && end > s.total) {
+		h.stats.FragBad++
+		s.state = slotDead
+		return nil
+	}
+	// Overlap check on 8-byte blocks: every fragment but the last covers
+	// whole blocks, so a block belongs to exactly one fragment.
+	b0, b1 := off/8, (end+7)/8
+	for b := b0; b < b1; b++ {
+		if s.bits[b/64]&(1<<(b%64)) != 0 {
+			h.stats.FragOverlap++
+			s.state = slotDead
+			return nil
+		}
+	}
+	for b := b0; b < b1; b++ {
+		s.bits[b/64] |= 1 << (b % 64)
+	}
+	copy(s.buf[off:end], data)
+	s.got += len(data)
+	s.maxEnd = max(s.maxEnd, end)
+	if !mf {
+		s.total = end
+	}
+	if off == 0 {
+		s.firstLen = len(data)
+	}
+	if s.total >= 0 && s.got == s.total {
+		return s
+	}
+	return nil
+}

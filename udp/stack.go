@@ -1,0 +1,331 @@
+package udp
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"time"
+
+	"netcard/ipv4"
+)
+
+// Socket and stack errors.
+var (
+	ErrPortInUse = errors.New("udp: port in use")
+	ErrNoSockets = errors.New("udp: all sockets in use")
+	ErrNoPort    = errors.New("udp: no ephemeral port free")
+	ErrQueueFull = errors.New("udp: send queue full")
+	ErrTooBig    = errors.New("udp: datagram larger than the send queue")
+	ErrClosed    = errors.New("udp: socket closed")
+)
+
+// Config sizes a Stack. Zero fields take the defaults given.
+type Config struct {
+	MaxSockets int       // default 4
+	QueueBytes int       // receive queue per socket, including 8 bytes per datagram; default 1024
+	SendBytes  int       // send queue shared by all sockets, 10 bytes per datagram; default 1024
+	Rand       io.Reader // ephemeral ports; nil: sequential
+}
+
+// Stats counts the stack's datagrams and drops.
+type Stats struct {
+	InDatagrams   uint64 // given to Input
+	InDelivered   uint64 // queued to a socket
+	InShort       uint64 // shorter than 8 bytes
+	InBadLength   uint64 // bad length field
+	InBadChecksum uint64 // checksum wrong
+	InNoPort      uint64 // no socket bound (the host answers port unreachable)
+	InQueueFull   uint64 // receive queue of the socket full
+	RecvTruncated uint64 // RecvFrom buffer shorter than the datagram
+	OutDatagrams  uint64 // written by Output
+	OutQueueFull  uint64 // SendTo refused: send queue full
+	OutTooBig     uint64 // dropped at Output: larger than the MTU allows
+}
+
+const (
+	rxMeta = 8  // remote addr, remote port, length
+	txMeta = 10 // local port, remote addr, remote port, length
+)
+
+// ring is a byte FIFO over a fixed buffer; records may wrap.
+type ring struct {
+	buf   []byte
+	r, n  int
+	count int // records
+}
+
+func (q *ring) free() int { return len(q.buf) - q.n }
+
+func (q *ring) write(p []byte) {
+	w := q.r + q.n
+	if w >= len(q.buf) {
+		w -= len(q.buf)
+	}
+	k := copy(q.buf[w:], p)
+	copy(q.buf, p[k:])
+	q.n += len(p)
+}
+
+// read copies len(p) bytes at offset off from the read position.
+func (q *ring) read(p []byte, off int) {
+	r := q.r + off
+	if r >= len(q.buf) {
+		r -= len(q.buf)
+	}
+	k := copy(p, q.buf[r:])
+	copy(p[k:], q.buf)
+}
+
+func (q *ring) skip(k int) {
+	q.r += k
+	if q.r >= len(q.buf) {
+		q.r -= len(q.buf)
+	}
+	q.n -= k
+	if q.n == 0 {
+		q.r = 0
+	}
+}
+
+// Socket is a bound UDP port with its receive queue.
+type Socket struct {
+	s     *Stack
+	port  uint16
+	bound bool
+	rx    ring
+}
+
+// Stack is the UDP layer: it implements ipv4.Transport and ipv4.PortFilter.
+type Stack struct {
+	cfg   Config
+	socks []Socket
+	tx    ring
+	meta  [txMeta]byte
+	rb    [2]byte
+	next  uint16
+	stats Stats
+}
+
+// NewStack allocates the sockets and their queues.
+func NewStack(cfg Config) *Stack {
+	if cfg.MaxSockets <= 0 {
+		cfg.MaxSockets = 4
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = 1024
+	}
+	if cfg.SendBytes <= 0 {
+		cfg.SendBytes = 1024
+	}
+	s := &Stack{cfg: cfg, socks: make([]Socket, cfg.MaxSockets), next: 49152}
+	rx := make([]byte, cfg.MaxSockets*cfg.QueueBytes)
+	for i := range s.socks {
+		s.socks[i].s = s
+		s.socks[i].rx.buf = rx[i*cfg.QueueBytes : (i+1)*cfg.QueueBytes : (i+1)*cfg.QueueBytes]
+	}
+	s.tx.buf = make([]byte, cfg.SendBytes)
+	return s
+}
+
+// Stats returns the counters.
+func (s *Stack) Stats() Stats { return s.stats }
+
+// Footprint returns the bytes of queue buffers NewStack allocated, for the
+// card's RAM budget.
+func (s *Stack) Footprint() int { return len(s.socks)*s.cfg.QueueBytes + len(s.tx.buf) }
+
+func (s *Stack) lookup(port uint16) *Socket {
+	for i := range s.socks {
+		if c := &s.socks[i]; c.bound && c.port == port {
+			return c
+		}
+	}
+	return nil
+}
+
+// Bind returns a socket bound to port; port 0 picks a random free ephemeral
+// port (49152–65535) from Config.Rand.
+func (s *Stack) Bind(port uint16) (*Socket, error) {
+	var c *Socket
+	for i := range s.socks {
+		if !s.socks[i].bound {
+			c = &s.socks[i]
+			break
+		}
+	}
+	if c == nil {
+		return nil, ErrNoSockets
+	}
+	if port == 0 {
+		port = s.ephemeral()
+		if port == 0 {
+			return nil, ErrNoPort
+		}
+	} else if s.lookup(port) != nil {
+		return nil, ErrPortInUse
+	}
+	c.port, c.bound = port, true
+	c.rx.r, c.rx.n, c.rx.count = 0, 0, 0
+	return c, nil
+}
+
+func (s *Stack) ephemeral() uint16 {
+	for try := 0; try < 8; try++ {
+		var p uint16
+		if s.cfg.Rand != nil {
+			if _, err := io.ReadFull(s.cfg.Rand, s.rb[:]); err != nil {
+				break
+			}
+			p = 49152 + binary.BigEndian.Uint16(s.rb[:])%16384
+		} else {
+			p = s.next
+			s.next++
+			if s.next == 0 {
+				s.next = 49152
+			}
+		}
+		if s.lookup(p) == nil {
+			return p
+		}
+	}
+	for p := 49152; p <= 65535; p++ {
+		if s.lookup(uint16(p)) == nil {
+			return uint16(p)
+		}
+	}
+	return 0
+}
+
+// Wants reports whether a socket is bound to port (the host's early filter).
+func (s *Stack) Wants(port uint16) bool { return s.lookup(port) != nil }
+
+// Input implements ipv4.Transport: it validates the datagram and queues it
+// on the socket bound to its destination port. It returns false only when
+// no socket is bound (so the host answers port unreachable).
+func (s *Stack) Input(src, dst ipv4.Addr, payload []byte, now time.Time) bool {
+	s.stats.InDatagrams++
+	h, err := Parse(payload)
+	if err != nil {
+		if err == ErrShort {
+			s.stats.InShort++
+		} else {
+			s.stats.InBadLength++
+		}
+		return true
+	}
+	if !h.VerifyChecksum(src, dst) {
+		s.stats.InBadChecksum++
+		return true
+	}
+	c := s.lookup(h.DstPort())
+	if c == nil {
+		s.stats.InNoPort++
+		return false
+	}
+	p := h.Payload()
+	if rxMeta+len(p) > c.rx.free() {
+		s.stats.InQueueFull++
+		return true
+	}
+	var m [rxMeta]byte
+	copy(m[0:4], src[:])
+	binary.BigEndian.PutUint16(m[4:6], h.SrcPort())
+	binary.BigEndian.PutUint16(m[6:8], uint16(len(p)))
+	c.rx.write(m[:])
+	c.rx.write(p)
+	c.rx.count++
+	s.stats.InDelivered++
+	return true
+}
+
+// Output implements ipv4.Transport: it writes the oldest queued datagram,
+// with its checksum for source address local.
+func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
+	for s.tx.count > 0 {
+		m := s.meta[:]
+		s.tx.read(m, 0)
+		lport := binary.BigEndian.Uint16(m[0:2])
+		remote := ipv4.Addr(m[2:6])
+		rport := binary.BigEndian.Uint16(m[6:8])
+		plen := int(binary.BigEndian.Uint16(m[8:10]))
+		if HeaderLen+plen > len(dst) {
+			s.tx.skip(txMeta + plen)
+			s.tx.count--
+			s.stats.OutTooBig++
+			continue
+		}
+		seg := dst[:HeaderLen+plen]
+		s.tx.read(seg[HeaderLen:], txMeta)
+		s.tx.skip(txMeta + plen)
+		s.tx.count--
+		PutHeader(seg, local, remote, lport, rport)
+		s.stats.OutDatagrams++
+		return len(seg), remote
+	}
+	return 0, ipv4.Addr{}
+}
+
+// Poll implements ipv4.Transport; UDP has no timers.
+func (s *Stack) Poll(now time.Time) time.Time { return time.Time{} }
+
+// LocalPort returns the port the socket is bound to.
+func (c *Socket) LocalPort() uint16 { return c.port }
+
+// SendTo queues payload for remote:port in the stack's send queue (copied;
+// the caller may reuse payload). The IPv4 host sends it on a later Output.
+func (c *Socket) SendTo(remote ipv4.Addr, port uint16, payload []byte) error {
+	if !c.bound {
+		return ErrClosed
+	}
+	s := c.s
+	need := txMeta + len(payload)
+	if need > len(s.tx.buf) || len(payload) > 65535-HeaderLen-ipv4.HeaderLen {
+		return ErrTooBig
+	}
+	if need > s.tx.free() {
+		s.stats.OutQueueFull++
+		return ErrQueueFull
+	}
+	m := s.meta[:]
+	binary.BigEndian.PutUint16(m[0:2], c.port)
+	copy(m[2:6], remote[:])
+	binary.BigEndian.PutUint16(m[6:8], port)
+	binary.BigEndian.PutUint16(m[8:10], uint16(len(payload)))
+	s.tx.write(m)
+	s.tx.write(payload)
+	s.tx.count++
+	return nil
+}
+
+// RecvFrom dequeues the oldest received datagram into buf. It returns the
+// number of bytes copied (a datagram longer than buf is truncated and its
+// rest discarded), the sender, and ok=false when the queue is empty.
+func (c *Socket) RecvFrom(buf []byte) (n int, from ipv4.Addr, port uint16, ok bool) {
+	if c.rx.count == 0 {
+		return 0, ipv4.Addr{}, 0, false
+	}
+	var m [rxMeta]byte
+	c.rx.read(m[:], 0)
+	from = ipv4.Addr(m[0:4])
+	port = binary.BigEndian.Uint16(m[4:6])
+	plen := int(binary.BigEndian.Uint16(m[6:8]))
+	n = min(plen, len(buf))
+	c.rx.read(buf[:n], rxMeta)
+	c.rx.skip(rxMeta + plen)
+	c.rx.count--
+	if n < plen {
+		c.s.stats.RecvTruncated++
+	}
+	return n, from, port, true
+}
+
+// Pending returns the number of datagrams waiting in the receive queue.
+func (c *Socket) Pending() int { return c.rx.count }
+
+// Close unbinds the socket, discarding its receive queue. Datagrams already
+// in the send queue are still sent. The Socket must not be used after
+// Close: its slot is reused by a later Bind.
+func (c *Socket) Close() {
+	c.bound = false
+	c.rx.r, c.rx.n, c.rx.count = 0, 0, 0
+}
