@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBinary builds the netcard command once per test binary.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "netcard")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var readyRE = regexp.MustCompile(`netcard ready: (https://[0-9.:]+/)`)
+
+// startDemo runs `netcard` with no command in dir and waits for its ready line.
+func startDemo(t *testing.T, bin, dir string) (*exec.Cmd, string, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(bin, "--https", "127.0.0.1:0", "--http", "127.0.0.1:0", "--baud", "0")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("netcard exited before it was ready; stderr:\n%s", stderr.String())
+			}
+			if m := readyRE.FindStringSubmatch(l); m != nil {
+				go func() {
+					for range lines {
+					}
+				}()
+				return cmd, m[1], &stderr
+			}
+		case <-deadline:
+			t.Fatalf("no ready line within 60 s; stderr:\n%s", stderr.String())
+		}
+	}
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	cmd, url, stderr := startDemo(t, bin, dir)
+	certFile := filepath.Join(dir, "netcard-cert.pem")
+	pemBytes, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The system curl, verifying the card's certificate (no -k).
+	if _, err := exec.LookPath("curl"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("curl is not installed")
+		}
+		t.Log("curl not installed: skipping the curl check")
+	} else {
+		out, err := exec.Command("curl", "-sS", "--fail", "--max-time", "60", "--cacert", certFile, url+"status").CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "netcard status") {
+			t.Fatalf("curl got %q", out)
+		}
+	}
+
+	// Go's net/http with crypto/tls.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS.Version != tls.VersionTLS13 {
+		t.Fatalf("GET / = %d, TLS %x: %s", resp.StatusCode, resp.TLS.Version, body)
+	}
+
+	// Ctrl-C: a clean exit, the store intact.
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGINT: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("netcard did not stop after SIGINT")
+	}
+
+	// A restart with the same image presents the same certificate.
+	_, url2, _ := startDemo(t, bin, dir)
+	pem2, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(pemBytes, pem2) {
+		t.Fatal("the certificate changed across a restart")
+	}
+	resp, err = client.Get(url2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func TestHelpAndErrors(t *testing.T) {
+	for _, c := range commands {
+		var out, errb bytes.Buffer
+		if code := mainArgs([]string{c.name, "-h"}, &out, &errb); code != exitOK {
+			t.Errorf("%s -h: exit %d", c.name, code)
+		}
+		if !strings.Contains(errb.String(), "Usage of netcard "+c.name) {
+			t.Errorf("%s -h printed %q", c.name, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := mainArgs([]string{"serve", "--no-such-flag"}, &out, &errb); code != exitUsage {
+		t.Errorf("bad flag: exit %d", code)
+	}
+	if code := mainArgs([]string{"frobnicate"}, &out, &errb); code != exitUsage {
+		t.Errorf("unknown command: exit %d", code)
+	}
+
+	// A corrupt store: one clear line on stderr, a non-zero exit.
+	dir := t.TempDir()
+	img := filepath.Join(dir, "bad.img")
+	os.WriteFile(img, bytes.Repeat([]byte{0xa5}, 65536), 0o600)
+	errb.Reset()
+	if code := mainArgs([]string{"status", "--store", img}, &out, &errb); code != exitFailure {
+		t.Errorf("corrupt store: exit %d", code)
+	}
+	if n := strings.Count(errb.String(), "\n"); n != 1 {
+		t.Errorf("corrupt store: want one line on stderr, got %q", errb.String())
+	}
+	if code := mainArgs([]string{"init", "--store", filepath.Join(dir, "ok.img")}, &out, &errb); code != exitOK {
+		t.Fatalf("init: exit %d: %s", code, errb.String())
+	}
+	out.Reset()
+	if code := mainArgs([]string{"cert", "--store", filepath.Join(dir, "ok.img")}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "BEGIN CERTIFICATE") {
+		t.Fatalf("cert: exit %d: %s", code, out.String())
+	}
+}
