@@ -96,7 +96,7 @@ func newRig(t *testing.T, prof card.Profile, baud int) *rig {
 func (rg *rig) url(path string) string { return "https://" + rg.cardIP.String() + path }
 
 func TestGvisorHTTPS(t *testing.T) {
-	rg := newRig(t, card.CardProfile, 0)
+	rg := newRig(t, cardProfile(), 0)
 	for i := 0; i < 3; i++ {
 		resp, err := rg.client.Get(rg.url("/"))
 		if err != nil {
@@ -124,3 +124,5 @@ func TestGvisorHTTPS(t *testing.T) {
 		t.Fatalf("status.json = %d %s", resp.StatusCode, body)
 	}
 }
+
+func cardProfile() card.Profile { return card.CardProfile }

@@ -1,0 +1,181 @@
+package ppp
+
+import "time"
+
+// IPCP configuration options (RFC 1332, RFC 1877).
+const (
+	optIPAddr  = 3   // IP-Address
+	optPriDNS  = 129 // Primary DNS Server Address
+	optSecDNS  = 131 // Secondary DNS Server Address
+	ipcpOptLen = 6
+	// Everything else (IP-Addresses 1, IP-Compression-Protocol 2 i.e. Van
+	// Jacobson, NBNS 130/132, unknown options) is rejected.
+)
+
+// PlaceholderPeerIP is the address a card-role link (Config.PeerIP zero)
+// assigns a peer that asks for one with 0.0.0.0, as slirp does; pppd uses
+// the same default remote address.
+var PlaceholderPeerIP = [4]byte{10, 64, 64, 64}
+
+// ipcpOpts holds our wanted IPCP options and the peer's acknowledged address.
+type ipcpOpts struct {
+	addr    [4]byte
+	addrNeg bool
+	dns     [2][4]byte
+	dnsNeg  [2]bool
+	hisAddr [4]byte
+}
+
+// ipcpHandler is the Link seen as IPCP's option handler.
+type ipcpHandler Link
+
+func dnsIndex(typ byte) int {
+	switch typ {
+	case optPriDNS:
+		return 0
+	case optSecDNS:
+		return 1
+	}
+	return -1
+}
+
+func putAddrOpt(dst []byte, typ byte, a [4]byte) int {
+	dst[0], dst[1] = typ, ipcpOptLen
+	copy(dst[2:6], a[:])
+	return ipcpOptLen
+}
+
+func (h *ipcpHandler) resetCI() {
+	l := (*Link)(h)
+	o := &l.ip
+	o.addr = l.cfg.LocalIP
+	o.addrNeg = !(l.cfg.Host && l.cfg.LocalIP == [4]byte{})
+	o.dns = [2][4]byte{}
+	o.dnsNeg = [2]bool{!l.cfg.Host, !l.cfg.Host}
+}
+
+func (h *ipcpHandler) addCI(dst []byte) int {
+	o := &(*Link)(h).ip
+	n := 0
+	if o.addrNeg {
+		n += putAddrOpt(dst[n:], optIPAddr, o.addr)
+	}
+	if o.dnsNeg[0] {
+		n += putAddrOpt(dst[n:], optPriDNS, o.dns[0])
+	}
+	if o.dnsNeg[1] {
+		n += putAddrOpt(dst[n:], optSecDNS, o.dns[1])
+	}
+	return n
+}
+
+func (h *ipcpHandler) checkCI(typ byte, val []byte, nak []byte) (byte, int) {
+	l := (*Link)(h)
+	var zero [4]byte
+	switch typ {
+	case optIPAddr:
+		if len(val) != 4 {
+			return codeConfRej, 0
+		}
+		v := [4]byte(val)
+		if l.cfg.PeerIP != zero && v != l.cfg.PeerIP {
+			return codeConfNak, putAddrOpt(nak, optIPAddr, l.cfg.PeerIP)
+		}
+		if v == zero {
+			if l.cfg.Host {
+				return codeConfRej, 0 // the peer wants an address and we have none for it
+			}
+			// Card role: a peer like slirp asks for an address and closes
+			// IPCP without one; give it the placeholder pppd uses.
+			return codeConfNak, putAddrOpt(nak, optIPAddr, PlaceholderPeerIP)
+		}
+		return codeConfAck, 0
+	case optPriDNS, optSecDNS:
+		i := dnsIndex(typ)
+		if len(val) != 4 || !l.cfg.Host || l.cfg.DNS[i] == zero {
+			return codeConfRej, 0
+		}
+		if [4]byte(val) != l.cfg.DNS[i] {
+			return codeConfNak, putAddrOpt(nak, typ, l.cfg.DNS[i])
+		}
+		return codeConfAck, 0
+	}
+	return codeConfRej, 0 // VJ compression, IP-Addresses, NBNS, unknown
+}
+
+func (h *ipcpHandler) resetPeerCI() { (*Link)(h).ip.hisAddr = [4]byte{} }
+
+func (h *ipcpHandler) applyCI(typ byte, val []byte) {
+	if typ == optIPAddr {
+		(*Link)(h).ip.hisAddr = [4]byte(val)
+	}
+}
+
+func (h *ipcpHandler) nakCI(typ byte, val []byte) {
+	l := (*Link)(h)
+	o := &l.ip
+	if len(val) != 4 {
+		return
+	}
+	switch typ {
+	case optIPAddr:
+		// Take the peer's suggestion only if we asked for one.
+		if o.addrNeg && l.cfg.LocalIP == [4]byte{} {
+			o.addr = [4]byte(val)
+		}
+	case optPriDNS, optSecDNS:
+		if i := dnsIndex(typ); o.dnsNeg[i] {
+			o.dns[i] = [4]byte(val)
+		}
+	}
+}
+
+func (h *ipcpHandler) rejCI(typ byte) {
+	o := &(*Link)(h).ip
+	switch typ {
+	case optIPAddr:
+		o.addrNeg = false
+	case optPriDNS, optSecDNS:
+		i := dnsIndex(typ)
+		o.dnsNeg[i] = false
+		o.dns[i] = [4]byte{}
+	}
+}
+
+func (h *ipcpHandler) catastrophic(code byte) bool {
+	return code >= codeConfReq && code <= codeCodeRej
+}
+
+func (h *ipcpHandler) extCode(byte, byte, []byte, time.Time) bool { return false }
+
+func (h *ipcpHandler) up(time.Time) {
+	l := (*Link)(h)
+	o := &l.ip
+	l.localIP = l.cfg.LocalIP
+	if o.addrNeg {
+		l.localIP = o.addr
+	}
+	l.peerIP = o.hisAddr
+	if l.peerIP == [4]byte{} {
+		l.peerIP = l.cfg.PeerIP
+	}
+	l.dns = o.dns
+	l.ipUp = true
+	l.event(EventIPCPUp)
+}
+
+func (h *ipcpHandler) down(time.Time) {
+	l := (*Link)(h)
+	l.ipUp = false
+	l.event(EventIPCPDown)
+}
+
+func (h *ipcpHandler) started(time.Time) {}
+
+func (h *ipcpHandler) finished(now time.Time) {
+	l := (*Link)(h)
+	if l.lcp.state == Opened {
+		// No network protocol left: close the link (it is re-tried).
+		l.lcp.close(now)
+	}
+}

@@ -1,0 +1,625 @@
+// Package ppp is the Point-to-Point Protocol for the card's serial line and
+// for the host side of it: HDLC-like framing (RFC 1662) with ACCM, FCS-16
+// and address/control and protocol field compression; the option negotiation
+// automaton of RFC 1661 shared by LCP and IPCP (RFC 1332, with the DNS
+// options of RFC 1877); PAP (RFC 1334) and CHAP-MD5 (RFC 1994) in both
+// directions; Echo keepalive with dead-peer detection and re-establishment.
+//
+// A Link is event driven and owns no goroutines: feed it line bytes with
+// Input, take line bytes with Output, run its timers with Poll. It allocates
+// its buffers in New (two frame buffers of MRU+8 octets, a 512-octet control
+// queue) and nothing per frame afterwards.
+//
+// Behaviour worth knowing:
+//   - Octets outside flag-delimited frames (a modem or slirp banner) are
+//     skipped; bad-FCS, runt, oversize and aborted frames are counted in
+//     Stats and dropped.
+//   - Control packets (LCP, IPCP, PAP, CHAP) are sent before IPv4; an IPv4
+//     packet is pulled with Config.PullIP only when the frame buffer is free
+//     and IPCP is Opened. A frame may span Output calls.
+//   - LCP configuration packets always go out with the default ACCM and the
+//     full address/control and protocol fields; other frames use the
+//     negotiated ACCM, ACFC and PFC.
+//   - Protocols we do not run (CCP, IPV6CP, VJ-compressed TCP, ...) get an
+//     LCP Protocol-Reject; unknown codes a Code-Reject; Van Jacobson and any
+//     unknown IPCP or LCP option a Configure-Reject.
+//   - While administratively open the link persists like pppd's "persist":
+//     when LCP finishes (Max-Configure, peer Terminate, dead peer, failed
+//     authentication, loopback) it is re-tried after a hold-off (3 s, 30 s
+//     after an authentication failure), and a returning peer's
+//     Configure-Request is answered at once.
+//   - The 32-bit FCS is implemented in the framer but not negotiated
+//     (RFC 1570 is not supported by pppd or Linux): the Link uses FCS-16.
+package ppp
+
+import (
+	"io"
+	"time"
+)
+
+// PPP protocol numbers.
+const (
+	ProtoIP   = 0x0021 // Internet Protocol version 4
+	ProtoIPCP = 0x8021 // IP Control Protocol (RFC 1332)
+	ProtoLCP  = 0xc021 // Link Control Protocol (RFC 1661)
+	ProtoPAP  = 0xc023 // Password Authentication Protocol (RFC 1334)
+	ProtoCHAP = 0xc223 // Challenge Handshake Authentication Protocol (RFC 1994)
+)
+
+// Auth is an authentication protocol demanded of the peer.
+type Auth uint8
+
+// Authentication protocols.
+const (
+	AuthNone Auth = iota // no authentication
+	AuthPAP              // Password Authentication Protocol
+	AuthCHAP             // CHAP with MD5
+)
+
+func (a Auth) String() string {
+	switch a {
+	case AuthNone:
+		return "none"
+	case AuthPAP:
+		return "PAP"
+	case AuthCHAP:
+		return "CHAP-MD5"
+	}
+	return "Auth(?)"
+}
+
+// Event reports a change of the link, for logging and for the layers above.
+type Event uint8
+
+// Link events.
+const (
+	EventLCPUp          Event = iota + 1 // LCP reached Opened
+	EventLCPDown                         // LCP left Opened
+	EventLCPFinished                     // LCP gave up or terminated; the link will be re-tried
+	EventAuthOK                          // the peer accepted our credentials
+	EventAuthFailed                      // the peer refused our credentials, or we had none to give
+	EventPeerAuthOK                      // the peer authenticated itself to us
+	EventPeerAuthFailed                  // the peer failed, refused or did not complete our authentication
+	EventIPCPUp                          // IPCP reached Opened: Up() is true
+	EventIPCPDown                        // IPCP left Opened
+	EventEchoTimeout                     // EchoFailure Echo-Requests went unanswered: the peer is gone
+	EventLoopback                        // our own Magic-Number came back: the line is looped
+	EventTerminated                      // the peer sent a Terminate-Request
+)
+
+var eventNames = [...]string{"?", "LCP up", "LCP down", "LCP finished", "auth ok", "auth failed",
+	"peer auth ok", "peer auth failed", "IPCP up", "IPCP down", "echo timeout", "loopback", "terminated by peer"}
+
+func (e Event) String() string {
+	if int(e) < len(eventNames) {
+		return eventNames[e]
+	}
+	return "Event(?)"
+}
+
+// Config configures a Link. The zero value (plus Rand and the callbacks) is
+// a card: MRU 1500, ACCM 0 requested, asks the peer for its address and DNS
+// servers, no authentication demanded, active open.
+type Config struct {
+	Host        bool       // host role: assigns PeerIP, offers DNS; card role otherwise
+	MRU         int        // our MRU (default 1500; 64..65535); also the largest frame we send
+	ACCM        uint32     // receive ACCM we ask for (default 0)
+	LocalIP     [4]byte    // 0.0.0.0 = ask the peer (take its Nak)
+	PeerIP      [4]byte    // address to assign the peer (0 = none; card role: PlaceholderPeerIP if it asks)
+	DNS         [2][4]byte // host role: offered via RFC 1877; card role: ignored (learned, see DNS)
+	RequireAuth Auth       // AuthNone, AuthPAP, AuthCHAP: what we demand of the peer
+	// Secrets looks up a peer's secret when we authenticate it.
+	Secrets func(user string) (secret string, ok bool)
+	// User and Secret are our credentials when the peer demands
+	// authentication; User is also our CHAP name (default "netcard").
+	User, Secret string
+	// EchoInterval > 0 sends an LCP Echo-Request that often while LCP is
+	// open; after EchoFailure (default 3) unanswered in a row the peer is
+	// declared dead and the link is renegotiated. 0 disables keepalive.
+	EchoInterval time.Duration
+	EchoFailure  int
+	// Rand supplies Magic-Numbers and CHAP challenges. If nil, a fixed-seed
+	// generator is used: fine for tests, not for CHAP as authenticator.
+	Rand io.Reader
+
+	// The callbacks run inside Input, Output and Poll and must not call
+	// back into the Link.
+	DeliverIP func(pkt []byte)              // an IPv4 packet arrived (aliases the rx frame)
+	PullIP    func(dst []byte) int          // write the next IPv4 packet to send into dst; 0 = none
+	Tap       func(sent bool, frame []byte) // every good frame, unescaped, no FCS (pcap)
+	Event     func(e Event)                 // LCP/IPCP up/down, auth result, for logging
+}
+
+// Stats are the link's counters and states.
+type Stats struct {
+	FramesIn, FramesOut uint64 // good frames received, frames sent
+	BytesIn, BytesOut   uint64 // line octets (escaped, flags included)
+	IPIn, IPOut         uint64 // IPv4 packets delivered, sent
+	BadFCS              uint64 // frames dropped for a bad FCS
+	Runts               uint64 // frames too short for a protocol and an FCS
+	Oversize            uint64 // frames longer than MRU + headers
+	Aborts              uint64 // frames aborted by 7d 7e
+	BadHeader           uint64 // good FCS, bad address/control/protocol field
+	Discarded           uint64 // good frames for a protocol not running in this phase
+	ProtoRejectsSent    uint64 // LCP Protocol-Rejects sent
+	CodeRejectsRecv     uint64 // Code-Rejects received
+	ProtoRejectsRecv    uint64 // Protocol-Rejects received
+	EchoSent            uint64 // Echo-Requests sent
+	EchoRecv            uint64 // Echo-Replies received
+	EchoReqRecv         uint64 // Echo-Requests received (and answered)
+	CtrlDropped         uint64 // control packets dropped for want of queue space
+	LCPState, IPCPState State
+}
+
+const (
+	ctrlQueueSize = 512 // bytes of queued control packets
+	authTimeout   = maxConfigure * restartTime
+	holdoff       = restartTime  // wait before re-trying a finished link
+	authHoldoff   = 10 * holdoff // ... after an authentication failure
+	defaultEcho   = 3
+)
+
+// Link is one end of a PPP link.
+type Link struct {
+	cfg Config
+
+	rx deframer
+	tx framer
+
+	ctrlq   []byte // queued control packets: [len16][proto16][packet]
+	ctrlH   int
+	ctrlT   int
+	ctrlCur int // start of the packet being built; -1 when none
+
+	lcp  fsm
+	ipcp fsm
+	lo   lcpOpts
+	ip   ipcpOpts
+	au   authState
+
+	adminOpen  bool
+	network    bool      // LCP open and authentication complete
+	restartAt  time.Time // re-try a finished link
+	echoAt     time.Time
+	echoPend   int
+	echoOff    bool
+	echoID     uint8
+	loops      int
+	authFailed bool // the last LCP session ended in an authentication failure
+
+	// negotiated link parameters
+	txACCM  uint32
+	txPFC   bool
+	txACFC  bool
+	peerMRU int
+	localIP [4]byte
+	peerIP  [4]byte
+	dns     [2][4]byte
+	ipUp    bool
+	rnd     io.Reader
+	prng    uint64
+	randBuf [16]byte
+	stats   Stats
+}
+
+// New allocates a link and all its buffers.
+func New(cfg Config) *Link {
+	if cfg.MRU <= 0 {
+		cfg.MRU = 1500
+	}
+	if cfg.MRU < 64 {
+		cfg.MRU = 64
+	}
+	if cfg.MRU > 65535 {
+		cfg.MRU = 65535
+	}
+	if cfg.EchoFailure <= 0 {
+		cfg.EchoFailure = defaultEcho
+	}
+	l := &Link{cfg: cfg, rnd: cfg.Rand, prng: 0x9e3779b97f4a7c15}
+	l.rx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom) // address, control, protocol, information, FCS
+	l.tx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom)
+	l.ctrlq = make([]byte, ctrlQueueSize)
+	l.ctrlCur = -1
+	l.lcp = fsm{l: l, proto: ProtoLCP, h: (*lcpHandler)(l)}
+	l.ipcp = fsm{l: l, proto: ProtoIPCP, h: (*ipcpHandler)(l)}
+	l.lcpDefaults()
+	return l
+}
+
+// lcpDefaults sets the link parameters in force before LCP is Opened.
+func (l *Link) lcpDefaults() {
+	l.txACCM = 0xffffffff
+	l.rx.accm = 0xffffffff
+	l.txPFC, l.txACFC = false, false
+	l.peerMRU = 1500
+}
+
+func (l *Link) event(e Event) {
+	if l.cfg.Event != nil {
+		l.cfg.Event(e)
+	}
+}
+
+// random fills p from cfg.Rand, or from a fixed-seed generator without one.
+func (l *Link) random(p []byte) {
+	if l.rnd != nil {
+		if _, err := io.ReadFull(l.rnd, p); err == nil {
+			return
+		}
+	}
+	for i := range p {
+		l.prng ^= l.prng << 13
+		l.prng ^= l.prng >> 7
+		l.prng ^= l.prng << 17
+		p[i] = byte(l.prng >> 32)
+	}
+}
+
+func (l *Link) random32() uint32 {
+	for i := 0; ; i++ {
+		if i == 4 {
+			l.rnd = nil // a source that only gives zeros: use the fallback
+		}
+		l.random(l.randBuf[:4])
+		if v := get32(l.randBuf[:4]); v != 0 {
+			return v
+		}
+	}
+}
+
+// Open administratively opens the link and signals the lower layer up: LCP
+// sends its Configure-Request (the next Output carries it).
+func (l *Link) Open(now time.Time) {
+	l.adminOpen = true
+	l.restartAt = time.Time{}
+	l.ipcp.open(now)
+	l.lcp.open(now)
+	l.lcp.up(now)
+}
+
+// Close administratively closes the link: LCP sends Terminate-Request and
+// the link is not re-tried until the next Open.
+func (l *Link) Close(now time.Time) {
+	l.adminOpen = false
+	l.restartAt = time.Time{}
+	l.lcp.close(now)
+	l.ipcp.close(now)
+}
+
+// Up reports whether IPCP is Opened: IPv4 packets flow.
+func (l *Link) Up() bool { return l.ipUp }
+
+// LocalIP is our negotiated IPv4 address (meaningful while Up).
+func (l *Link) LocalIP() [4]byte { return l.localIP }
+
+// PeerIP is the peer's negotiated IPv4 address (zero if it did not say;
+// meaningful while Up).
+func (l *Link) PeerIP() [4]byte { return l.peerIP }
+
+// DNS returns the DNS servers learned from the peer (card role) or offered
+// to it (host role).
+func (l *Link) DNS() [2][4]byte {
+	if l.cfg.Host {
+		return l.cfg.DNS
+	}
+	return l.dns
+}
+
+// MTU is the largest IPv4 packet we may send: the peer's MRU, capped by our
+// own frame buffer (Config.MRU).
+func (l *Link) MTU() int {
+	if l.peerMRU < l.cfg.MRU {
+		return l.peerMRU
+	}
+	return l.cfg.MRU
+}
+
+// Stats returns a copy of the counters.
+func (l *Link) Stats() Stats {
+	s := l.stats
+	s.LCPState, s.IPCPState = l.lcp.state, l.ipcp.state
+	return s
+}
+
+// Input takes raw octets received from the line. Complete good frames are
+// handled at once; IPv4 packets go to cfg.DeliverIP.
+func (l *Link) Input(b []byte, now time.Time) {
+	l.stats.BytesIn += uint64(len(b))
+	for len(b) > 0 {
+		n, r := l.rx.next(b)
+		b = b[n:]
+		switch r {
+		case rxFrame:
+			l.receive(l.rx.frame(), now)
+		case rxBadFCS:
+			l.stats.BadFCS++
+		case rxRunt:
+			l.stats.Runts++
+		case rxOversize:
+			l.stats.Oversize++
+		case rxAbort:
+			l.stats.Aborts++
+		}
+	}
+}
+
+// receive dispatches one good frame (no FCS).
+func (l *Link) receive(fr []byte, now time.Time) {
+	l.stats.FramesIn++
+	if l.cfg.Tap != nil {
+		l.cfg.Tap(false, fr)
+	}
+	p := fr
+	if len(p) >= 2 && p[0] == 0xff {
+		if p[1] != 0x03 {
+			l.stats.BadHeader++
+			return
+		}
+		p = p[2:]
+	}
+	var proto uint16
+	switch {
+	case len(p) >= 1 && p[0]&1 != 0:
+		proto = uint16(p[0])
+		p = p[1:]
+	case len(p) >= 2 && p[1]&1 != 0:
+		proto = uint16(p[0])<<8 | uint16(p[1])
+		p = p[2:]
+	default:
+		l.stats.BadHeader++
+		return
+	}
+	switch proto {
+	case ProtoLCP:
+		l.lcpInput(p, now)
+		return
+	case ProtoIP:
+		if l.ipUp {
+			l.stats.IPIn++
+			if l.cfg.DeliverIP != nil {
+				l.cfg.DeliverIP(p)
+			}
+			return
+		}
+	case ProtoIPCP:
+		if l.network {
+			l.ipcp.input(p, now)
+			return
+		}
+	case ProtoPAP:
+		if l.lcp.state == Opened {
+			l.papInput(p, now)
+			return
+		}
+	case ProtoCHAP:
+		if l.lcp.state == Opened {
+			l.chapInput(p, now)
+			return
+		}
+	default:
+		if l.lcp.state == Opened {
+			l.protoReject(proto, p)
+			return
+		}
+	}
+	l.stats.Discarded++
+}
+
+// protoReject sends an LCP Protocol-Reject for a protocol we do not run.
+func (l *Link) protoReject(proto uint16, info []byte) {
+	id := l.lcp.nextID
+	l.lcp.nextID++
+	d := l.ctrlBegin(ProtoLCP, codeProtoRej, id)
+	if len(d) < 2 {
+		l.ctrlAbort()
+		return
+	}
+	d[0], d[1] = byte(proto>>8), byte(proto)
+	l.ctrlCommit(2 + copy(d[2:], info))
+	l.stats.ProtoRejectsSent++
+}
+
+// --- control packet queue ---
+
+// ctrlBegin starts a control packet (code, id) of protocol proto in the
+// queue and returns the room for its data, or nil if the queue is full.
+// ctrlCommit(n) finishes it with n data octets; ctrlAbort drops it.
+func (l *Link) ctrlBegin(proto uint16, code, id byte) []byte {
+	const hdr = 2 + 2 + 4 // queue length, protocol, code/id/length
+	if l.ctrlH == l.ctrlT {
+		l.ctrlH, l.ctrlT = 0, 0
+	}
+	if l.ctrlH > 0 {
+		l.ctrlT = copy(l.ctrlq, l.ctrlq[l.ctrlH:l.ctrlT])
+		l.ctrlH = 0
+	}
+	room := len(l.ctrlq) - l.ctrlT - hdr
+	if room < 0 {
+		l.stats.CtrlDropped++
+		return nil
+	}
+	if m := l.MTU() - 4; room > m {
+		room = m
+	}
+	q := l.ctrlq[l.ctrlT:]
+	q[2], q[3] = byte(proto>>8), byte(proto)
+	q[4], q[5] = code, id
+	l.ctrlCur = l.ctrlT
+	return q[hdr : hdr+room]
+}
+
+func (l *Link) ctrlCommit(n int) {
+	if l.ctrlCur < 0 {
+		return
+	}
+	q := l.ctrlq[l.ctrlCur:]
+	plen := 4 + n
+	q[6], q[7] = byte(plen>>8), byte(plen)
+	total := 2 + 2 + plen // queue length field, protocol, packet
+	q[0], q[1] = byte(total>>8), byte(total)
+	l.ctrlT = l.ctrlCur + total
+	l.ctrlCur = -1
+}
+
+func (l *Link) ctrlAbort() { l.ctrlCur = -1 }
+
+// --- transmit ---
+
+// Output writes escaped line octets into p and returns how many. Control
+// packets go first; IPv4 packets are pulled with cfg.PullIP only when the
+// frame buffer is free and IPCP is Opened. A frame may span calls.
+func (l *Link) Output(p []byte, now time.Time) int {
+	n := 0
+	shared := false // the last octet written closed a frame: it can open the next
+	for n < len(p) {
+		if l.tx.phase == txIdle {
+			if !l.loadNext() {
+				break
+			}
+			if shared {
+				l.tx.phase = txBody
+			}
+		}
+		m := l.tx.emit(p[n:])
+		n += m
+		shared = false
+		if l.tx.phase == txIdle {
+			l.stats.FramesOut++
+			shared = true
+		}
+	}
+	l.stats.BytesOut += uint64(n)
+	return n
+}
+
+// loadNext puts the next frame into the transmit buffer.
+func (l *Link) loadNext() bool {
+	buf := l.tx.buf
+	if l.ctrlH < l.ctrlT {
+		q := l.ctrlq[l.ctrlH:]
+		total := int(q[0])<<8 | int(q[1])
+		pkt := q[2:total] // protocol, then the control packet
+		l.ctrlH += total
+		proto := uint16(pkt[0])<<8 | uint16(pkt[1])
+		body := pkt[2:]
+		accm, acfc, pfc := l.txACCM, l.txACFC, l.txPFC
+		if proto == ProtoLCP {
+			acfc, pfc = false, false
+			if body[0] >= codeConfReq && body[0] <= codeCodeRej {
+				accm = 0xffffffff
+			}
+		}
+		end := hdrRoom + copy(buf[hdrRoom:], body)
+		start := l.putHeader(proto, acfc, pfc)
+		l.loadFrame(start, end, accm)
+		return true
+	}
+	if l.ipUp && l.cfg.PullIP != nil {
+		m := l.MTU()
+		n := l.cfg.PullIP(buf[hdrRoom : hdrRoom+m])
+		if n <= 0 {
+			return false
+		}
+		if n > m {
+			n = m
+		}
+		start := l.putHeader(ProtoIP, l.txACFC, l.txPFC)
+		l.stats.IPOut++
+		l.loadFrame(start, hdrRoom+n, l.txACCM)
+		return true
+	}
+	return false
+}
+
+// putHeader writes the address/control and protocol fields in front of
+// buf[hdrRoom:] and returns where the frame starts.
+func (l *Link) putHeader(proto uint16, acfc, pfc bool) int {
+	buf := l.tx.buf
+	i := hdrRoom
+	if pfc && proto < 0x100 {
+		i--
+		buf[i] = byte(proto)
+	} else {
+		i -= 2
+		buf[i], buf[i+1] = byte(proto>>8), byte(proto)
+	}
+	if !acfc {
+		i -= 2
+		buf[i], buf[i+1] = 0xff, 0x03
+	}
+	return i
+}
+
+func (l *Link) loadFrame(start, end int, accm uint32) {
+	if l.cfg.Tap != nil {
+		l.cfg.Tap(true, l.tx.buf[start:end])
+	}
+	l.tx.load(start, end, accm)
+}
+
+// --- timers ---
+
+// Poll runs the timers and returns the next deadline (zero if none).
+func (l *Link) Poll(now time.Time) time.Time {
+	l.lcp.poll(now)
+	l.ipcp.poll(now)
+	l.authPoll(now)
+	if !l.restartAt.IsZero() && !now.Before(l.restartAt) {
+		l.restartAt = time.Time{}
+		l.retry(now)
+	}
+	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && !l.echoAt.IsZero() && !now.Before(l.echoAt) {
+		if l.echoPend >= l.cfg.EchoFailure {
+			l.event(EventEchoTimeout)
+			l.echoAt = time.Time{}
+			// The peer is gone: renegotiate, and keep trying until it is back.
+			l.lcp.down(now)
+			l.lcp.up(now)
+		} else {
+			l.sendEcho(now)
+		}
+	}
+	var next time.Time
+	for _, t := range [...]time.Time{l.lcp.timer, l.ipcp.timer, l.au.srvAt, l.au.cliAt, l.restartAt, l.echoAt} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
+}
+
+// retry re-establishes a link that finished while administratively open.
+func (l *Link) retry(now time.Time) {
+	if !l.adminOpen {
+		return
+	}
+	switch l.lcp.state {
+	case Closed:
+		l.lcp.open(now)
+	case Stopped:
+		l.lcp.down(now)
+		l.lcp.up(now)
+	}
+}
+
+func (l *Link) sendEcho(now time.Time) {
+	l.echoAt = now.Add(l.cfg.EchoInterval)
+	l.echoID++
+	d := l.ctrlBegin(ProtoLCP, codeEchoReq, l.echoID)
+	if len(d) < 4 {
+		l.ctrlAbort()
+		return
+	}
+	put32(d, l.lo.myMagic())
+	l.ctrlCommit(4)
+	l.echoPend++
+	l.stats.EchoSent++
+}
+
+func put32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+func get32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}

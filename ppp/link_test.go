@@ -1,0 +1,174 @@
+package ppp
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+func TestLinkUp(t *testing.T) {
+	h := newHarness(t, cardConfig(), hostConfig())
+	h.open()
+	if !h.run(10*time.Second, h.bothUp) {
+		t.Fatalf("link not up: card %v/%v host %v/%v", h.a.l.lcp.state, h.a.l.ipcp.state, h.b.l.lcp.state, h.b.l.ipcp.state)
+	}
+	c, s := h.a.l, h.b.l
+	if c.LocalIP() != [4]byte{10, 0, 2, 15} || c.PeerIP() != [4]byte{10, 0, 2, 2} {
+		t.Errorf("card addresses %v %v", c.LocalIP(), c.PeerIP())
+	}
+	if s.LocalIP() != [4]byte{10, 0, 2, 2} || s.PeerIP() != [4]byte{10, 0, 2, 15} {
+		t.Errorf("host addresses %v %v", s.LocalIP(), s.PeerIP())
+	}
+	if c.DNS() != [2][4]byte{{10, 0, 2, 3}, {10, 0, 2, 4}} {
+		t.Errorf("card DNS %v", c.DNS())
+	}
+	if c.MTU() != 1500 {
+		t.Errorf("MTU %d", c.MTU())
+	}
+	if !c.txPFC || !c.txACFC || c.txACCM != 0 || c.rx.accm != 0 {
+		t.Errorf("negotiated framing pfc=%v acfc=%v txaccm=%x rxaccm=%x", c.txPFC, c.txACFC, c.txACCM, c.rx.accm)
+	}
+	// IP both ways, with every byte value.
+	for i := 0; i < 20; i++ {
+		h.a.queue = append(h.a.queue, ipPacket(i, 40+i*70))
+		h.b.queue = append(h.b.queue, ipPacket(100+i, 1500-i))
+	}
+	h.run(time.Second, func() bool { return len(h.a.got) == 20 && len(h.b.got) == 20 })
+	for i := 0; i < 20; i++ {
+		if len(h.b.got) <= i || !bytes.Equal(h.b.got[i], ipPacket(i, 40+i*70)) {
+			t.Fatalf("host got packet %d wrong", i)
+		}
+		if len(h.a.got) <= i || !bytes.Equal(h.a.got[i], ipPacket(100+i, 1500-i)) {
+			t.Fatalf("card got packet %d wrong", i)
+		}
+	}
+	st := c.Stats()
+	if st.BadFCS+st.Runts+st.Oversize+st.Aborts != 0 || st.LCPState != Opened || st.IPCPState != Opened {
+		t.Errorf("stats %+v", st)
+	}
+	if h.a.badRx+h.b.badRx != 0 {
+		t.Errorf("frames received that were never sent")
+	}
+	// Compressed IP frames: protocol 0x21 alone, no FF 03.
+	var seen []byte
+	c.cfg.Tap = func(sent bool, fr []byte) { seen = append(seen[:0], fr...) }
+	h.a.queue = append(h.a.queue, ipPacket(1, 60))
+	h.pump()
+	if len(seen) != 61 || seen[0] != 0x21 {
+		t.Errorf("IP frame header % x", seen[:4])
+	}
+	// Close: both sides go down cleanly.
+	c.Close(h.now)
+	h.run(10*time.Second, func() bool { return c.lcp.state == Closed })
+	if c.Up() || s.Up() || c.lcp.state != Closed {
+		t.Errorf("after close: card %v host %v", c.lcp.state, s.lcp.state)
+	}
+	if !h.b.has(EventTerminated) || s.lcp.state == Opened {
+		t.Errorf("host: %v, LCP %v", h.b.events, s.lcp.state)
+	}
+}
+
+func secrets(m map[string]string) func(string) (string, bool) {
+	return func(u string) (string, bool) { s, ok := m[u]; return s, ok }
+}
+
+func TestAuth(t *testing.T) {
+	good := secrets(map[string]string{"card": "s3cret", "host": "h0st"})
+	cases := []struct {
+		name               string
+		cardReq, hostReq   Auth
+		cardUser, cardPass string
+		hostUser, hostPass string
+		up                 bool
+		cardEv, hostEv     []Event
+	}{
+		{"host requires PAP", AuthNone, AuthPAP, "card", "s3cret", "", "", true,
+			[]Event{EventAuthOK}, []Event{EventPeerAuthOK}},
+		{"host requires CHAP", AuthNone, AuthCHAP, "card", "s3cret", "", "", true,
+			[]Event{EventAuthOK}, []Event{EventPeerAuthOK}},
+		{"card requires PAP", AuthPAP, AuthNone, "", "", "host", "h0st", true,
+			[]Event{EventPeerAuthOK}, []Event{EventAuthOK}},
+		{"card requires CHAP", AuthCHAP, AuthNone, "", "", "host", "h0st", true,
+			[]Event{EventPeerAuthOK}, []Event{EventAuthOK}},
+		{"both CHAP", AuthCHAP, AuthCHAP, "card", "s3cret", "host", "h0st", true,
+			[]Event{EventPeerAuthOK, EventAuthOK}, []Event{EventPeerAuthOK, EventAuthOK}},
+		{"both PAP", AuthPAP, AuthPAP, "card", "s3cret", "host", "h0st", true,
+			[]Event{EventPeerAuthOK, EventAuthOK}, []Event{EventPeerAuthOK, EventAuthOK}},
+		{"card wrong CHAP secret", AuthNone, AuthCHAP, "card", "wrong", "", "", false,
+			[]Event{EventAuthFailed}, []Event{EventPeerAuthFailed}},
+		{"card wrong PAP secret", AuthNone, AuthPAP, "card", "wrong", "", "", false,
+			[]Event{EventAuthFailed}, []Event{EventPeerAuthFailed}},
+		{"host wrong CHAP secret", AuthCHAP, AuthNone, "", "", "host", "nope", false,
+			[]Event{EventPeerAuthFailed}, []Event{EventAuthFailed}},
+		{"unknown user", AuthPAP, AuthNone, "", "", "mallory", "h0st", false,
+			[]Event{EventPeerAuthFailed}, []Event{EventAuthFailed}},
+		{"card has no credentials", AuthNone, AuthCHAP, "", "", "", "", false,
+			nil, []Event{EventPeerAuthFailed}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cc, hc := cardConfig(), hostConfig()
+			cc.RequireAuth, cc.Secrets, cc.User, cc.Secret = tc.cardReq, good, tc.cardUser, tc.cardPass
+			hc.RequireAuth, hc.Secrets, hc.User, hc.Secret = tc.hostReq, good, tc.hostUser, tc.hostPass
+			h := newHarness(t, cc, hc)
+			h.open()
+			up := h.run(20*time.Second, h.bothUp)
+			if up != tc.up {
+				t.Fatalf("up=%v, want %v; card %v host %v", up, tc.up, h.a.events, h.b.events)
+			}
+			if !up {
+				// Fails cleanly: no IP, both LCPs leave Opened, keep failing on retries.
+				h.run(10*time.Second, func() bool { return false })
+				if h.a.l.Up() || h.b.l.Up() || h.a.has(EventIPCPUp) || h.b.has(EventIPCPUp) {
+					t.Errorf("IPCP came up after an authentication failure")
+				}
+			}
+			for _, ev := range tc.cardEv {
+				if !h.a.has(ev) {
+					t.Errorf("card lacks event %v: %v", ev, h.a.events)
+				}
+			}
+			for _, ev := range tc.hostEv {
+				if !h.b.has(ev) {
+					t.Errorf("host lacks event %v: %v", ev, h.b.events)
+				}
+			}
+		})
+	}
+}
+
+func TestEchoDeadPeer(t *testing.T) {
+	cc := cardConfig()
+	cc.EchoInterval, cc.EchoFailure = 5*time.Second, 3
+	hc := hostConfig()
+	hc.EchoInterval = 7 * time.Second
+	h := newHarness(t, cc, hc)
+	h.open()
+	if !h.run(10*time.Second, h.bothUp) {
+		t.Fatal("not up")
+	}
+	// Keepalive keeps the link up.
+	h.run(time.Minute, func() bool { return false })
+	if !h.bothUp() || h.a.l.Stats().EchoRecv < 5 || h.b.l.Stats().EchoReqRecv < 5 {
+		t.Fatalf("keepalive: up=%v stats %+v", h.bothUp(), h.a.l.Stats())
+	}
+	// The peer vanishes.
+	h.cut = true
+	if !h.run(time.Minute, func() bool { return h.a.has(EventEchoTimeout) }) {
+		t.Fatal("dead peer not detected")
+	}
+	if h.a.l.Up() {
+		t.Fatal("card still up with a dead peer")
+	}
+	// It stays away for a few minutes; the card keeps trying.
+	h.run(3*time.Minute, func() bool { return false })
+	h.cut = false
+	if !h.run(time.Minute, h.bothUp) {
+		t.Fatalf("link not re-established: card %v/%v host %v/%v", h.a.l.lcp.state, h.a.l.ipcp.state, h.b.l.lcp.state, h.b.l.ipcp.state)
+	}
+	h.a.queue = append(h.a.queue, ipPacket(7, 100))
+	h.pump()
+	if len(h.b.got) != 1 {
+		t.Fatal("no IP after re-establishment")
+	}
+}
