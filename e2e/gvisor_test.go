@@ -126,3 +126,5 @@ func TestGvisorHTTPS(t *testing.T) {
 }
 
 func cardProfile() card.Profile { return card.CardProfile }
+
+func tinyProfile() card.Profile { return card.TinyProfile }

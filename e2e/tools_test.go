@@ -106,9 +106,9 @@ func TestOpenSSLClient(t *testing.T) {
 		}
 	}
 	t.Run("maxfraglen512", func(t *testing.T) {
-		out := run(t, getClose, openssl, "s_client", "-connect", addr, "-tls1_3", "-maxfraglen", "512",
+		out := run(t, getClose, openssl, "s_client", "-connect", addr, "-tls1_3", "-maxfraglen", "512", "-tlsextdebug",
 			"-CAfile", ca, "-verify_return_error", "-servername", "netcard.local", "-ign_eof")
-		if !strings.Contains(out, "HTTP/1.1 200") || !strings.Contains(out, "Max Fragment Length: 512") {
+		if !strings.Contains(out, "HTTP/1.1 200") || !strings.Contains(out, "max fragment length") {
 			t.Fatalf("openssl -maxfraglen 512:\n%s", out)
 		}
 	})
@@ -151,5 +151,20 @@ func TestGnuTLSRecordSize(t *testing.T) {
 		"--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.3", "--sni-hostname", "netcard.local", "--verify-hostname", "netcard.local", "127.0.0.1")
 	if !strings.Contains(out, "HTTP/1.1 200") || !strings.Contains(out, "TLS1.3") {
 		t.Fatalf("gnutls-cli:\n%s", out)
+	}
+}
+
+// TestTinyProfileGnuTLS runs the few-KiB Tiny profile against a client
+// that honours record_size_limit (RFC 8449).
+func TestTinyProfileGnuTLS(t *testing.T) {
+	gnutls := need(t, "gnutls-cli")
+	rg := newRig(t, tinyProfile(), 0)
+	addr := rg.forward(t, 443)
+	ca := rg.certFile(t)
+	_, port, _ := net.SplitHostPort(addr)
+	out := run(t, getClose, gnutls, "--x509cafile", ca, "--recordsize=512", "--port", port,
+		"--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.3", "--sni-hostname", "netcard.local", "--verify-hostname", "netcard.local", "127.0.0.1")
+	if !strings.Contains(out, "HTTP/1.1 200") {
+		t.Fatalf("gnutls-cli against the Tiny profile:\n%s", out)
 	}
 }
