@@ -1,0 +1,368 @@
+package apps
+
+import (
+	"bytes"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"netcard/http"
+	"netcard/store"
+)
+
+// adminAuth decides whether the request comes from the administrator: a
+// mutual-TLS client certificate whose public key is the store's admin key,
+// or "Authorization: Bearer <secret>" matching the stored admin secret
+// (compared in constant time by the store). It returns 0 when authorised,
+// 401 when no credential was offered, 403 when a credential was wrong.
+func (a *App) adminAuth(ci *ConnInfo, r *http.Request) int {
+	if !ci.TLS {
+		return 403
+	}
+	offered := false
+	if pc := ci.State.PeerCertificates; len(pc) > 0 {
+		offered = true
+		if k := a.st.AdminKey(); k != nil && bytes.Equal(pc[0].RawSubjectPublicKeyInfo, k) {
+			return 0
+		}
+	}
+	if h := r.Get("authorization"); h != nil {
+		offered = true
+		const pfx = "bearer "
+		if len(h) > len(pfx) && strings.EqualFold(string(h[:len(pfx)]), pfx) {
+			if tok := bytes.TrimSpace(h[len(pfx):]); len(tok) > 0 && a.st.CheckAdminSecret(tok) {
+				return 0
+			}
+		}
+	}
+	if offered {
+		return 403
+	}
+	return 401
+}
+
+func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
+	switch a.adminAuth(ci, r) {
+	case 401:
+		a.text(w, 401, "administrator credentials required\n")
+		w.Header.Extra = "WWW-Authenticate: Bearer realm=\"netcard admin\"\r\n"
+		return
+	case 403:
+		a.text(w, 403, "not the administrator\n")
+		return
+	}
+	p := string(r.Path)
+	m := string(r.Method)
+	switch {
+	case p == "/admin" || p == "/admin/":
+		if !isGetHead(r) {
+			a.methodNotAllowed(w, "Allow: GET, HEAD\r\n")
+			return
+		}
+		a.text(w, 200, "netcard admin\nPUT|DELETE /admin/files/PATH\nPUT|DELETE /admin/config/KEY\n"+
+			"GET /admin/files, GET /admin/config\nPOST /admin/fetch?url=URL[&mtls=1], GET /admin/fetch\n")
+	case p == "/admin/files" || p == "/admin/files/":
+		if !isGetHead(r) {
+			a.methodNotAllowed(w, "Allow: GET, HEAD\r\n")
+			return
+		}
+		a.text(w, 200, "")
+		for _, name := range a.st.Files() {
+			if strings.HasPrefix(name, VaultPrefix) {
+				continue
+			}
+			f, _ := a.st.File(name)
+			w.WriteString(name + "\t" + strconv.Itoa(len(f.Data)) + "\t" + f.ContentType + "\t" + f.ETag + "\n")
+		}
+	case strings.HasPrefix(p, "/admin/files/"):
+		a.adminFile(r, w, r.Path[len("/admin/files/"):], m)
+	case p == "/admin/config" || p == "/admin/config/":
+		if !isGetHead(r) {
+			a.methodNotAllowed(w, "Allow: GET, HEAD\r\n")
+			return
+		}
+		a.text(w, 200, "")
+		for _, k := range a.st.ConfigKeys() {
+			v, _ := a.st.Config(k)
+			w.WriteString(k + "=" + v + "\n")
+		}
+	case strings.HasPrefix(p, "/admin/config/"):
+		a.adminConfig(r, w, p[len("/admin/config/"):], m)
+	case p == "/admin/fetch":
+		a.adminFetch(r, w, m)
+	default:
+		a.text(w, 404, "not found\n")
+	}
+}
+
+func (a *App) adminFile(r *http.Request, w *http.ResponseWriter, name []byte, m string) {
+	if !validName(name) {
+		a.text(w, 400, "bad file path\n")
+		return
+	}
+	if bytes.HasPrefix(name, []byte(VaultPrefix)) {
+		a.text(w, 403, "the vault is the cardholder's\n")
+		return
+	}
+	path := string(name)
+	switch m {
+	case "PUT":
+		ct := string(r.Get("content-type"))
+		if ct == "" {
+			ct = http.MIMEType(path)
+		}
+		if len(ct) > store.MaxContentTypeLen {
+			a.text(w, 400, "content type too long\n")
+			return
+		}
+		_, existed := a.st.File(path)
+		if err := a.st.PutFile(path, ct, r.Body); err != nil {
+			a.storeError(w, err)
+			return
+		}
+		if existed {
+			a.text(w, 200, "replaced /"+path+"\n")
+		} else {
+			a.text(w, 201, "created /"+path+"\n")
+			w.Header.Location = "/" + path
+		}
+	case "DELETE":
+		if err := a.st.DeleteFile(path); err != nil {
+			a.storeError(w, err)
+			return
+		}
+		a.text(w, 200, "deleted /"+path+"\n")
+	case "GET", "HEAD":
+		f, ok := a.st.File(path)
+		if !ok {
+			a.text(w, 404, "not found\n")
+			return
+		}
+		http.ServeContent(w, r, f.ContentType, f.ETag, f.Data)
+	default:
+		a.methodNotAllowed(w, "Allow: GET, HEAD, PUT, DELETE\r\n")
+	}
+}
+
+func validKey(k string) bool {
+	if k == "" || len(k) > store.MaxConfigKeyLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *App) adminConfig(r *http.Request, w *http.ResponseWriter, key, m string) {
+	if !validKey(key) {
+		a.text(w, 400, "bad configuration key\n")
+		return
+	}
+	switch m {
+	case "PUT":
+		v := strings.TrimRight(string(r.Body), "\r\n")
+		if len(v) > store.MaxConfigValueLen {
+			a.text(w, 413, "value too long\n")
+			return
+		}
+		if err := a.st.SetConfig(key, v); err != nil {
+			a.storeError(w, err)
+			return
+		}
+		a.text(w, 200, "set "+key+"\n")
+	case "DELETE":
+		if err := a.st.DeleteConfig(key); err != nil {
+			a.storeError(w, err)
+			return
+		}
+		a.text(w, 200, "deleted "+key+"\n")
+	case "GET", "HEAD":
+		v, ok := a.st.Config(key)
+		if !ok {
+			a.text(w, 404, "not set\n")
+			return
+		}
+		a.text(w, 200, v+"\n")
+	default:
+		a.methodNotAllowed(w, "Allow: GET, HEAD, PUT, DELETE\r\n")
+	}
+}
+
+// ---- secure client queue ----
+
+// FetchState is the state of the admin-requested outbound fetch.
+type FetchState uint8
+
+// Fetch states.
+const (
+	FetchIdle    FetchState = iota // nothing requested
+	FetchQueued                    // waiting for the card loop (NextFetch)
+	FetchRunning                   // taken by the card loop
+	FetchDone                      // result recorded with SetFetchResult
+)
+
+func (s FetchState) String() string {
+	return [...]string{"idle", "queued", "running", "done"}[s&3]
+}
+
+// FetchRequest is an outbound request the administrator asked the card to
+// make with its secure client.
+type FetchRequest struct {
+	URL         string
+	TLS         bool   // https
+	Host        string // DNS name or IP literal (to resolve / dial, and the TLS server name)
+	Port        uint16
+	Target      string // origin-form: path and query
+	Method      string // "GET", or "POST" when Body is non-empty
+	ContentType string
+	Body        []byte
+	ClientCert  bool // present the card's certificate (mutual TLS)
+}
+
+// FetchResult is the outcome of a fetch, shown by GET /admin/fetch.
+type FetchResult struct {
+	Status      int
+	ContentType string
+	Body        []byte
+	Err         string
+}
+
+// ParseURL splits an http or https URL into a FetchRequest for a GET.
+func ParseURL(raw string) (FetchRequest, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return FetchRequest{}, err
+	}
+	req := FetchRequest{URL: raw, Method: "GET"}
+	switch u.Scheme {
+	case "https":
+		req.TLS, req.Port = true, 443
+	case "http":
+		req.Port = 80
+	default:
+		return FetchRequest{}, &url.Error{Op: "parse", URL: raw, Err: errScheme}
+	}
+	req.Host = u.Hostname()
+	if req.Host == "" || u.User != nil {
+		return FetchRequest{}, &url.Error{Op: "parse", URL: raw, Err: errHost}
+	}
+	if ps := u.Port(); ps != "" {
+		n, err := strconv.ParseUint(ps, 10, 16)
+		if err != nil || n == 0 {
+			return FetchRequest{}, &url.Error{Op: "parse", URL: raw, Err: errHost}
+		}
+		req.Port = uint16(n)
+	}
+	req.Target = u.EscapedPath()
+	if req.Target == "" {
+		req.Target = "/"
+	}
+	if u.RawQuery != "" {
+		req.Target += "?" + u.RawQuery
+	}
+	return req, nil
+}
+
+type strErr string
+
+func (e strErr) Error() string { return string(e) }
+
+const (
+	errScheme = strErr("scheme must be http or https")
+	errHost   = strErr("bad host or port")
+)
+
+// HostPort returns the authority for the Host field ("host" or "host:port").
+func (f *FetchRequest) HostPort() string {
+	h := f.Host
+	if strings.IndexByte(h, ':') >= 0 {
+		h = "[" + h + "]"
+	}
+	if f.TLS && f.Port == 443 || !f.TLS && f.Port == 80 {
+		return h
+	}
+	return net.JoinHostPort(f.Host, strconv.Itoa(int(f.Port)))
+}
+
+func (a *App) adminFetch(r *http.Request, w *http.ResponseWriter, m string) {
+	switch m {
+	case "POST":
+		q, err := url.ParseQuery(string(r.Query))
+		if err != nil || q.Get("url") == "" {
+			a.text(w, 400, "?url= required\n")
+			return
+		}
+		req, err := ParseURL(q.Get("url"))
+		if err != nil {
+			a.text(w, 400, err.Error()+"\n")
+			return
+		}
+		if a.fetchState == FetchQueued || a.fetchState == FetchRunning {
+			a.text(w, 409, "a fetch is already in progress\n")
+			return
+		}
+		if len(r.Body) > cap(a.fetchBody) {
+			a.text(w, 413, "fetch body too large\n")
+			return
+		}
+		req.ClientCert = q.Get("mtls") == "1"
+		if len(r.Body) > 0 {
+			req.Method = "POST"
+			a.fetchBody = append(a.fetchBody[:0], r.Body...)
+			req.Body = a.fetchBody
+			req.ContentType = string(r.Get("content-type"))
+		}
+		a.fetchReq, a.fetchRes, a.fetchState = req, FetchResult{}, FetchQueued
+		a.text(w, 202, "queued "+req.Method+" "+req.URL+"\n")
+		w.Header.Location = "/admin/fetch"
+	case "GET", "HEAD":
+		a.text(w, 200, "state: "+a.fetchState.String()+"\n")
+		if a.fetchState == FetchIdle {
+			return
+		}
+		w.WriteString("url: " + a.fetchReq.URL + "\n")
+		if a.fetchState != FetchDone {
+			return
+		}
+		res := &a.fetchRes
+		if res.Err != "" {
+			w.WriteString("error: " + res.Err + "\n")
+		}
+		if res.Status != 0 {
+			w.WriteString("status: " + strconv.Itoa(res.Status) + "\ncontent-type: " + res.ContentType + "\n\n")
+			w.Write(res.Body)
+		}
+	default:
+		a.methodNotAllowed(w, "Allow: GET, HEAD, POST\r\n")
+	}
+}
+
+// NextFetch hands the queued fetch request (if any) to the card loop, which
+// runs it with a ClientSession and reports with SetFetchResult. The request's
+// Body stays valid until then.
+func (a *App) NextFetch() (FetchRequest, bool) {
+	if a.fetchState != FetchQueued {
+		return FetchRequest{}, false
+	}
+	a.fetchState = FetchRunning
+	return a.fetchReq, true
+}
+
+// SetFetchResult records the outcome of the running fetch (the body is
+// copied, up to the size of the app's fetch buffer).
+func (a *App) SetFetchResult(res FetchResult) {
+	n := min(len(res.Body), cap(a.fetchBody))
+	a.fetchBody = append(a.fetchBody[:0], res.Body[:n]...)
+	res.Body = a.fetchBody
+	a.fetchRes, a.fetchState = res, FetchDone
+}
+
+// Fetch returns the state, request and result of the latest fetch.
+func (a *App) Fetch() (FetchState, FetchRequest, FetchResult) {
+	return a.fetchState, a.fetchReq, a.fetchRes
+}

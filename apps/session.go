@@ -1,0 +1,444 @@
+package apps
+
+import (
+	"io"
+	"net/netip"
+	"time"
+
+	"netcard/http"
+	"netcard/ipv4"
+	"netcard/tls"
+)
+
+// Handler answers one request on behalf of a session. ci describes the
+// connection; r and w are those of http.ServerConn (valid during the call).
+type Handler func(ci *ConnInfo, r *http.Request, w *http.ResponseWriter)
+
+// ConnInfo describes the connection a request arrived on.
+type ConnInfo struct {
+	// TLS is true when the request came over TLS (port 443), false on the
+	// plain HTTP port.
+	TLS bool
+	// State is the negotiated TLS connection (valid when TLS), including the
+	// client certificate chain a mutual-TLS administrator presented.
+	State tls.ConnectionState
+	// Remote is the peer's address and port (zero when the Stream does not
+	// report it).
+	Remote netip.AddrPort
+	// Now is the time of the Service call that runs the handler.
+	Now time.Time
+}
+
+// SessionConfig configures a ServerSession.
+type SessionConfig struct {
+	// TLS is the server configuration; nil makes a plain HTTP session.
+	TLS *tls.Config
+	// RecordBuf is the stream's receive buffer size, i.e. the largest TLS
+	// record that can ever sit in Peek (0: tls.DefaultRecordBuf).
+	RecordBuf int
+	// HTTP configures the HTTP connection (its Handler field is ignored).
+	HTTP http.ServerConfig
+	// Handler answers requests (usually (*App).Serve).
+	Handler Handler
+	// HandshakeTimeout bounds the TLS handshake (default 10s).
+	HandshakeTimeout time.Duration
+	// Linger bounds the wait for the peer's FIN after ours (default 2s);
+	// then the connection is closed anyway.
+	Linger time.Duration
+}
+
+// SessionStats counts what sessions did (cumulative across Reset).
+type SessionStats struct {
+	Connections   uint64 // connections started with Reset
+	Handshakes    uint64 // TLS handshakes completed
+	TLSFailures   uint64 // connections ended by a TLS alert (sent or received)
+	Timeouts      uint64 // handshake timeouts
+	RecordsIn     uint64 // application data records opened
+	RecordsOut    uint64 // application data records sealed
+	BytesIn       uint64 // plaintext bytes given to HTTP
+	BytesOut      uint64 // plaintext bytes taken from HTTP
+	Requests      uint64 // requests answered (from http.ConnStats)
+	HTTPErrors    uint64 // requests rejected by the parser
+	HTTPTimeouts  uint64 // 408s and idle closes
+	ClosesClean   uint64 // close_notify received from the peer
+	ClosesDirty   uint64 // transport ended without close_notify (TLS only)
+	StreamFailure uint64 // connections reset or timed out underneath
+}
+
+// ServerSession runs TLS (or plain) HTTP over one Stream. It is allocated once
+// per connection slot and reused with Reset; it never blocks and performs no
+// I/O: call Service after every event (bytes arrived, buffer space freed,
+// timer) until Done.
+type ServerSession struct {
+	cfg SessionConfig
+	st  Stream
+	eng *tls.Engine
+	hc  *http.ServerConn
+	ci  ConnInfo
+
+	start     time.Time
+	hsDone    bool
+	recLen    int // record whose plaintext is still being fed to HTTP
+	plainOff  int // offsets of that plaintext inside Peek()
+	plainEnd  int
+	inEOF     bool // the peer sent everything (FIN or close_notify)
+	failed    bool // TLS failed: the alert is queued
+	closing   bool // close_notify queued
+	wrClosed  bool // FIN queued; waiting for the peer's
+	httpIdle  bool // the last output pass found HTTP with nothing to send
+	lingerEnd time.Time
+	next      time.Time
+	done      bool
+	counted   bool // HTTP stats folded into stats
+	stats     SessionStats
+}
+
+// NewServerSession allocates a session and its HTTP buffers. The TLS engine
+// is created by each Reset (the tls package has no engine reuse).
+func NewServerSession(cfg SessionConfig) *ServerSession {
+	if cfg.RecordBuf <= 0 {
+		cfg.RecordBuf = tls.DefaultRecordBuf
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 2 * time.Second
+	}
+	s := &ServerSession{cfg: cfg, done: true, counted: true}
+	hcfg := cfg.HTTP
+	hcfg.Handler = s.serve
+	s.hc = http.NewServerConn(hcfg)
+	return s
+}
+
+func (s *ServerSession) serve(r *http.Request, w *http.ResponseWriter) {
+	if s.cfg.Handler == nil {
+		w.Header.Status = 404
+		return
+	}
+	s.cfg.Handler(&s.ci, r, w)
+}
+
+// remoter is implemented by *tcp.Conn.
+type remoter interface {
+	Remote() (ipv4.Addr, uint16)
+}
+
+// Reset starts serving a new connection on st, reusing the session's
+// buffers. In TLS mode it creates a fresh server engine (this allocates).
+func (s *ServerSession) Reset(st Stream) {
+	s.fold()
+	s.st = st
+	s.hc.Reset()
+	s.ci = ConnInfo{TLS: s.cfg.TLS != nil}
+	if r, ok := st.(remoter); ok {
+		a, p := r.Remote()
+		s.ci.Remote = netip.AddrPortFrom(netip.AddrFrom4(a), p)
+	}
+	s.eng = nil
+	if s.cfg.TLS != nil {
+		s.eng = tls.NewServer(s.cfg.TLS, s.cfg.RecordBuf)
+	}
+	s.start, s.lingerEnd, s.next = time.Time{}, time.Time{}, time.Time{}
+	s.hsDone, s.recLen, s.plainOff, s.plainEnd = false, 0, 0, 0
+	s.inEOF, s.failed, s.closing, s.wrClosed, s.httpIdle = false, false, false, false, false
+	s.done, s.counted = false, false
+	s.stats.Connections++
+}
+
+// fold adds the finished connection's HTTP counters to the session stats.
+func (s *ServerSession) fold() {
+	if s.counted {
+		return
+	}
+	s.counted = true
+	hs := s.hc.Stats()
+	s.stats.Requests += hs.Requests
+	s.stats.HTTPErrors += hs.Errors
+	s.stats.HTTPTimeouts += hs.Timeouts
+}
+
+// Done reports that the connection is finished and the Stream was closed:
+// the session may be Reset for another connection.
+func (s *ServerSession) Done() bool { return s.done }
+
+// Stream returns the stream being served (nil before the first Reset).
+func (s *ServerSession) Stream() Stream { return s.st }
+
+// Info returns the connection description handed to the handler.
+func (s *ServerSession) Info() *ConnInfo { return &s.ci }
+
+// Engine returns the TLS engine of the current connection (nil in plain mode).
+func (s *ServerSession) Engine() *tls.Engine { return s.eng }
+
+// Stats returns the cumulative counters (the current connection's HTTP
+// counters are included once it is done).
+func (s *ServerSession) Stats() SessionStats { return s.stats }
+
+// Next returns when Service must run again even without events (zero: no
+// deadline).
+func (s *ServerSession) Next() time.Time { return s.next }
+
+// Service moves bytes between the stream, TLS and HTTP, applies timeouts and
+// runs the closing sequence. It reports whether anything happened.
+func (s *ServerSession) Service(now time.Time) bool {
+	if s.done || s.st == nil {
+		return false
+	}
+	if s.start.IsZero() {
+		s.start = now
+	}
+	s.ci.Now = now
+	if s.st.Err() != nil {
+		s.stats.StreamFailure++
+		s.finish()
+		return true
+	}
+	progress := false
+	if s.eng != nil && !s.hsDone && !s.wrClosed && !s.failed &&
+		!now.Before(s.start.Add(s.cfg.HandshakeTimeout)) {
+		// Nothing useful to say to a peer that stalls the handshake.
+		s.stats.Timeouts++
+		s.st.CloseWrite()
+		s.wrClosed, s.lingerEnd, progress = true, now.Add(s.cfg.Linger), true
+	}
+	s.hc.Poll(now)
+	for i := 0; i < 1024; i++ {
+		p := s.input(now)
+		if s.output(now) {
+			p = true
+		}
+		if s.closeStep(now) {
+			p = true
+		}
+		if !p || s.done {
+			break
+		}
+		progress = true
+	}
+	s.next = time.Time{}
+	if !s.done {
+		hcNext := s.hc.Poll(now)
+		switch {
+		case s.wrClosed:
+			s.next = s.lingerEnd
+		case s.eng != nil && !s.hsDone:
+			s.next = s.start.Add(s.cfg.HandshakeTimeout)
+		default:
+			s.next = hcNext
+		}
+	}
+	return progress
+}
+
+// input feeds received bytes to TLS and HTTP.
+func (s *ServerSession) input(now time.Time) bool {
+	st := s.st
+	if s.wrClosed || s.closing || s.failed {
+		// Nobody listens any more: drop what arrives until the peer's FIN.
+		if in := st.Peek(); len(in) > 0 {
+			st.Consume(len(in))
+			s.recLen, s.plainOff, s.plainEnd = 0, 0, 0
+			return true
+		}
+		return false
+	}
+	if s.inEOF {
+		return false
+	}
+	if s.eng == nil {
+		in := st.Peek()
+		if len(in) == 0 {
+			if st.EOF() {
+				s.inEOF = true
+				return true
+			}
+			return false
+		}
+		n := s.hc.Input(in, now)
+		s.stats.BytesIn += uint64(n)
+		st.Consume(n)
+		return n > 0
+	}
+	if s.plainEnd > s.plainOff {
+		in := st.Peek()
+		n := s.hc.Input(in[s.plainOff:s.plainEnd], now)
+		s.plainOff += n
+		s.stats.BytesIn += uint64(n)
+		if s.plainOff < s.plainEnd {
+			return n > 0
+		}
+		st.Consume(s.recLen)
+		s.recLen, s.plainOff, s.plainEnd = 0, 0, 0
+		return true
+	}
+	in := st.Peek()
+	if len(in) == 0 {
+		if st.EOF() {
+			s.inEOF = true
+			s.stats.ClosesDirty++
+			return true
+		}
+		return false
+	}
+	n, plain, err := s.eng.Unwrap(in)
+	if err != nil {
+		if n > 0 {
+			st.Consume(n)
+		}
+		if err == io.EOF {
+			s.inEOF = true
+			s.stats.ClosesClean++
+		} else {
+			s.failed = true
+			s.stats.TLSFailures++
+		}
+		return true
+	}
+	if n == 0 {
+		if st.EOF() { // the peer closed in the middle of a record
+			s.inEOF = true
+			s.stats.ClosesDirty++
+			return true
+		}
+		return false
+	}
+	if !s.hsDone && s.eng.State() == tls.Established {
+		s.hsDone = true
+		s.ci.State = s.eng.ConnectionState()
+		s.stats.Handshakes++
+	}
+	if len(plain) == 0 {
+		st.Consume(n)
+		return true
+	}
+	s.stats.RecordsIn++
+	off := cap(in) - cap(plain)
+	k := s.hc.Input(plain, now)
+	s.stats.BytesIn += uint64(k)
+	if k == len(plain) {
+		st.Consume(n)
+	} else {
+		s.recLen, s.plainOff, s.plainEnd = n, off+k, off+len(plain)
+	}
+	return true
+}
+
+// minRecord is the smallest room worth sealing a record into.
+const minRecord = 128
+
+// output moves handshake records and HTTP responses into the send buffer.
+func (s *ServerSession) output(now time.Time) bool {
+	st := s.st
+	s.httpIdle = false
+	if s.wrClosed {
+		return false
+	}
+	p := false
+	if s.eng == nil {
+		for {
+			f := st.Free()
+			if len(f) == 0 {
+				return p
+			}
+			n := s.hc.Output(f, now)
+			if n == 0 {
+				s.httpIdle = true
+				return p
+			}
+			s.stats.BytesOut += uint64(n)
+			st.Commit(n)
+			p = true
+		}
+	}
+	e := s.eng
+	for e.Pending() > 0 {
+		f := st.Free()
+		if len(f) == 0 {
+			return p
+		}
+		st.Commit(e.Output(f))
+		p = true
+	}
+	if !s.hsDone && e.State() == tls.Established {
+		// A server is established once it has sent its flight; the first
+		// record from the client finishes the handshake.
+		return p
+	}
+	if e.State() != tls.Established || s.closing || s.failed {
+		s.httpIdle = true
+		return p
+	}
+	hdr, tail := e.Overhead()
+	maxPT := e.MaxPlaintext()
+	for {
+		f := st.Free()
+		room := min(len(f)-hdr-tail, maxPT)
+		if room < min(maxPT, minRecord) {
+			return p
+		}
+		n := s.hc.Output(f[hdr:hdr+room], now)
+		if n == 0 {
+			s.httpIdle = true
+			return p
+		}
+		rl := e.Wrap(f, n)
+		if rl == 0 {
+			// Cannot happen with the checks above; never send plaintext.
+			s.failed = true
+			return true
+		}
+		st.Commit(rl)
+		s.stats.RecordsOut++
+		s.stats.BytesOut += uint64(n)
+		p = true
+	}
+}
+
+// closeStep runs the closing sequence: close_notify (or the queued alert),
+// then our FIN, then the peer's FIN or the linger timeout, then Close.
+func (s *ServerSession) closeStep(now time.Time) bool {
+	st := s.st
+	if s.wrClosed {
+		if st.EOF() || st.Err() != nil || !now.Before(s.lingerEnd) {
+			s.finish()
+			return true
+		}
+		return false
+	}
+	want := s.failed || s.closing || s.hc.Closed() || (s.inEOF && s.httpIdle)
+	if !want {
+		return false
+	}
+	p := false
+	if s.eng != nil && !s.failed && !s.closing {
+		s.closing = true
+		s.eng.Close()
+		p = true
+		for s.eng.Pending() > 0 {
+			f := st.Free()
+			if len(f) == 0 {
+				break
+			}
+			st.Commit(s.eng.Output(f))
+		}
+	}
+	if s.eng != nil && s.eng.Pending() > 0 {
+		return p // the alert waits for send space
+	}
+	st.CloseWrite()
+	s.wrClosed, s.lingerEnd = true, now.Add(s.cfg.Linger)
+	if st.EOF() {
+		s.finish()
+	}
+	return true
+}
+
+// finish releases the stream.
+func (s *ServerSession) finish() {
+	s.st.Close()
+	s.done = true
+	s.next = time.Time{}
+	s.fold()
+}

@@ -1,0 +1,581 @@
+package apps
+
+import (
+	"bytes"
+	"context"
+	gotls "crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	nethttp "net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"netcard/http"
+	"netcard/tls"
+)
+
+// pair is a server session and a client stream joined in memory, with a
+// manual clock.
+type pair struct {
+	srv *ServerSession
+	sst *memStream // server end
+	cst *memStream // client end
+	now time.Time
+	rx  int
+	tx  int
+}
+
+func (p *pair) pump(t testing.TB, c *ClientSession) {
+	t.Helper()
+	for i := 0; i < 10000; i++ {
+		prog := transfer(p.cst, p.sst)
+		if p.srv.Service(p.now) {
+			prog = true
+		}
+		if transfer(p.sst, p.cst) {
+			prog = true
+		}
+		if c != nil && c.Service(p.now) {
+			prog = true
+		}
+		if !prog {
+			return
+		}
+	}
+	t.Fatal("no quiescence")
+}
+
+const (
+	testRecvBuf = 16384 + 256 + 5
+	testSendBuf = 2048
+)
+
+func newPair(t testing.TB, app *App, tcfg *tls.Config) *pair {
+	return newPairCfg(SessionConfig{TLS: tcfg, RecordBuf: testRecvBuf, Handler: app.Serve}, testRecvBuf, testSendBuf)
+}
+
+func newPairCfg(cfg SessionConfig, rx, tx int) *pair {
+	p := &pair{now: testNow, rx: rx, tx: tx}
+	p.srv = NewServerSession(cfg)
+	p.reset()
+	return p
+}
+
+func (p *pair) reset() {
+	p.sst = newMemStream(p.rx, p.tx)
+	p.cst = newMemStream(testRecvBuf, testSendBuf)
+	p.srv.Reset(p.sst)
+}
+
+func TestSessionWithClientSession(t *testing.T) {
+	app, s, _, pki := newTestApp(t)
+	p := newPair(t, app, serverTLS(t, s, seeded(10)))
+	cs := NewClientSession(ClientConfig{RecordBuf: testRecvBuf})
+
+	fetch := func(raw string, mtls bool, body string) FetchResult {
+		t.Helper()
+		req, err := ParseURL(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != "" {
+			req.Method, req.Body, req.ContentType = "POST", []byte(body), "text/plain"
+		}
+		var cfg *tls.Config
+		if req.TLS {
+			cfg, err = ClientTLS(s, seeded(11), func() time.Time { return testNow }, req.Host, mtls)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cs.Start(p.cst, &req, cfg, p.now); err != nil {
+			t.Fatal(err)
+		}
+		p.pump(t, cs)
+		if !cs.Done() {
+			t.Fatalf("%s: client not done", raw)
+		}
+		if !p.srv.Done() {
+			t.Fatalf("%s: server not done", raw)
+		}
+		if !p.sst.closed || !p.sst.finSent {
+			t.Fatal("server stream not closed")
+		}
+		res := cs.Result()
+		p.reset()
+		return res
+	}
+	r := fetch("https://card.example/hello.txt", false, "")
+	if r.Err != "" || r.Status != 200 || string(r.Body) != "hello from the card\n" {
+		t.Fatalf("fetch: %+v", r)
+	}
+	st := p.srv.Stats()
+	if st.Handshakes != 1 || st.Requests != 1 || st.TLSFailures != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Mutual TLS with the card's own certificate: not the admin key.
+	if r := fetch("https://card.example/admin/", true, ""); r.Status != 403 {
+		t.Fatalf("card cert as admin: %+v", r)
+	}
+	// Name mismatch: the client refuses the server.
+	r = fetch("https://other.example/hello.txt", false, "")
+	if r.Err == "" || r.Status != 0 {
+		t.Fatalf("name mismatch accepted: %+v", r)
+	}
+	if p.srv.Stats().TLSFailures != 1 {
+		t.Fatalf("server did not see the alert: %+v", p.srv.Stats())
+	}
+	// Unknown anchor.
+	s.SetAnchors([][]byte{pki.otherCert})
+	r = fetch("https://card.example/hello.txt", false, "")
+	if r.Err == "" || !strings.Contains(r.Err, "unknown_ca") {
+		t.Fatalf("untrusted server accepted: %+v", r)
+	}
+	s.SetAnchors([][]byte{pki.cardCert})
+	// Plain HTTP to the TLS port is not HTTP: the handshake fails.
+	if r = fetch("http://card.example/hello.txt", false, ""); r.Status != 0 {
+		t.Fatalf("plain to TLS: %+v", r)
+	}
+}
+
+func TestPlainSessionRedirect(t *testing.T) {
+	app, _, _, _ := newTestApp(t)
+	p := newPair(t, app, nil)
+	cs := NewClientSession(ClientConfig{})
+	req, _ := ParseURL("http://card.example/status")
+	if err := cs.Start(p.cst, &req, nil, p.now); err != nil {
+		t.Fatal(err)
+	}
+	p.pump(t, cs)
+	r := cs.Result()
+	if r.Status != 301 || string(cs.Response().Get("location")) != "https://card.example/status" || !p.srv.Done() {
+		t.Fatalf("redirect: %+v", r)
+	}
+}
+
+// rawClient drives the tls package's client engine by hand over the pair,
+// keeping the connection open (keep-alive).
+type rawClient struct {
+	e   *tls.Engine
+	rec []byte
+	got []byte
+}
+
+func newRawClient(t testing.TB, s *pair, roots *x509.CertPool) *rawClient {
+	cfg := &tls.Config{Rand: seeded(21), Time: func() time.Time { return testNow }, ServerName: "card.example", Roots: roots,
+		MaxRecordOut: 16384}
+	c := &rawClient{e: tls.NewClient(cfg, testRecvBuf), rec: make([]byte, 16384+64), got: make([]byte, 0, 65536)}
+	return c
+}
+
+// step moves client records both ways; it reports progress.
+func (c *rawClient) step(st *memStream) bool {
+	p := false
+	for c.e.Pending() > 0 && len(st.Free()) > 0 {
+		st.Commit(c.e.Output(st.Free()))
+		p = true
+	}
+	for {
+		n, plain, err := c.e.Unwrap(st.Peek())
+		if err != nil || n == 0 {
+			return p
+		}
+		c.got = append(c.got, plain...)
+		st.Consume(n)
+		p = true
+	}
+}
+
+func (c *rawClient) send(st *memStream, msg []byte) {
+	hdr, _ := c.e.Overhead()
+	copy(c.rec[hdr:], msg)
+	n := c.e.Wrap(c.rec, len(msg))
+	st.tx = append(st.tx, c.rec[:n]...)
+}
+
+func (p *pair) pumpRaw(t testing.TB, c *rawClient) {
+	for i := 0; i < 10000; i++ {
+		prog := c.step(p.cst)
+		if transfer(p.cst, p.sst) {
+			prog = true
+		}
+		if p.srv.Service(p.now) {
+			prog = true
+		}
+		if transfer(p.sst, p.cst) {
+			prog = true
+		}
+		if !prog {
+			return
+		}
+	}
+	t.Fatal("no quiescence")
+}
+
+func TestKeepAliveAllocs(t *testing.T) {
+	app, s, _, pki := newTestApp(t)
+	p := newPair(t, app, serverTLS(t, s, seeded(10)))
+	c := newRawClient(t, p, pki.cardPool)
+	p.pumpRaw(t, c)
+	if c.e.State() != tls.Established {
+		t.Fatalf("handshake: %v %v", c.e.State(), c.e.Err())
+	}
+	req := []byte("GET /hello.txt HTTP/1.1\r\nHost: card.example\r\n\r\n")
+	want := "hello from the card\n"
+	round := func() {
+		c.got = c.got[:0]
+		c.send(p.cst, req)
+		p.pumpRaw(t, c)
+	}
+	round()
+	if !bytes.HasPrefix(c.got, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.HasSuffix(c.got, []byte(want)) {
+		t.Fatalf("response %q", c.got)
+	}
+	allocs := testing.AllocsPerRun(200, round)
+	if !bytes.HasSuffix(c.got, []byte(want)) {
+		t.Fatalf("response %q", c.got)
+	}
+	t.Logf("allocs per keep-alive GET round trip (client+server): %v", allocs)
+	if allocs != 0 {
+		t.Errorf("allocs per request = %v, want 0", allocs)
+	}
+	if st := p.srv.Stats(); st.RecordsIn < 200 || p.srv.Done() {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func BenchmarkKeepAliveGET(b *testing.B) {
+	app, s, _, pki := newTestApp(b)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 64) // 1 KiB
+	s.PutFile("k.bin", "application/octet-stream", body)
+	p := newPair(b, app, serverTLS(b, s, seeded(10)))
+	c := newRawClient(b, p, pki.cardPool)
+	p.pumpRaw(b, c)
+	req := []byte("GET /k.bin HTTP/1.1\r\nHost: card.example\r\n\r\n")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.got = c.got[:0]
+		c.send(p.cst, req)
+		p.pumpRaw(b, c)
+	}
+	if !bytes.HasSuffix(c.got, body) {
+		b.Fatalf("response %q", c.got)
+	}
+}
+
+func BenchmarkHandshake(b *testing.B) {
+	app, s, _, pki := newTestApp(b)
+	p := newPair(b, app, serverTLS(b, s, seeded(10)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c := newRawClient(b, p, pki.cardPool)
+		p.pumpRaw(b, c)
+		if c.e.State() != tls.Established {
+			b.Fatal("handshake failed")
+		}
+		p.reset()
+	}
+}
+
+// bridge runs a ServerSession behind a net.Conn: a goroutine owns the
+// session and shuttles bytes between the net.Pipe and the memory streams.
+type bridge struct {
+	conn net.Conn // the client's end
+	done chan struct{}
+	mu   sync.Mutex
+	stat SessionStats
+}
+
+func startBridge(t *testing.T, srv *ServerSession) *bridge {
+	cEnd, sEnd := net.Pipe()
+	sst := newMemStream(testRecvBuf, testSendBuf)
+	srv.Reset(sst)
+	br := &bridge{conn: cEnd}
+	br.done = drive(t, sEnd, sst, srv.Service, srv.Done, func() {
+		br.mu.Lock()
+		br.stat = srv.Stats()
+		br.mu.Unlock()
+	})
+	return br
+}
+
+// drive is the card's loop for one connection in a test: a reader goroutine
+// moves bytes from conn into st, and the loop goroutine calls svc and writes
+// what st queued back to conn, until done. The returned channel closes at
+// the end (after atEnd ran).
+func drive(t testing.TB, conn net.Conn, st *memStream, svc func(time.Time) bool, done func() bool, atEnd func()) chan struct{} {
+	finished := make(chan struct{})
+	in := make(chan []byte, 64)
+	go func() {
+		defer close(in)
+		for {
+			b := make([]byte, 4096)
+			n, err := conn.Read(b)
+			if n > 0 {
+				in <- b[:n]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer close(finished)
+		defer conn.Close()
+		now := testNow
+		var pend []byte
+		eof, wclosed := false, false
+		first := true
+		for !done() {
+			if len(pend) == 0 && !eof && !first {
+				select {
+				case b, ok := <-in:
+					if !ok {
+						eof = true
+					}
+					pend = b
+				case <-time.After(5 * time.Second):
+					t.Error("drive: no input for 5s")
+					return
+				}
+			}
+			first = false
+			k := copy(st.rx[len(st.rx):cap(st.rx)], pend)
+			st.rx = st.rx[:len(st.rx)+k]
+			pend = pend[k:]
+			if eof && len(pend) == 0 {
+				st.finRcvd = true
+			}
+			now = now.Add(time.Millisecond)
+			for {
+				prog := svc(now)
+				if len(st.tx) > 0 {
+					if _, err := conn.Write(st.tx); err != nil {
+						st.err = err
+					}
+					st.tx = st.tx[:0]
+					prog = true
+				}
+				if !prog {
+					break
+				}
+			}
+			if st.finSent && len(st.tx) == 0 && !wclosed {
+				wclosed = true
+				if tc, ok := conn.(*net.TCPConn); ok {
+					tc.CloseWrite()
+				} else {
+					conn.Close()
+				}
+			}
+		}
+		if atEnd != nil {
+			atEnd()
+		}
+	}()
+	return finished
+}
+
+func TestGoClientInterop(t *testing.T) {
+	app, s, _, pki := newTestApp(t)
+	s.PutFile("big.bin", "application/octet-stream", bytes.Repeat([]byte("netcard "), 2000))
+	srv := NewServerSession(SessionConfig{TLS: serverTLS(t, s, seeded(10)), RecordBuf: testRecvBuf, Handler: app.Serve})
+	br := startBridge(t, srv)
+	used := false
+	ac, _ := x509.ParseCertificate(pki.adminCert)
+	tr := &nethttp.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if used {
+				return nil, errors.New("only one connection")
+			}
+			used = true
+			return br.conn, nil
+		},
+		TLSClientConfig: &gotls.Config{RootCAs: pki.cardPool, ServerName: "card.example", Time: func() time.Time { return testNow },
+			Certificates: []gotls.Certificate{{Certificate: [][]byte{pki.adminCert}, PrivateKey: pki.adminKey, Leaf: ac}}},
+		ForceAttemptHTTP2: false,
+	}
+	cl := &nethttp.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func(path string, hdr ...string) (*nethttp.Response, string) {
+		t.Helper()
+		req, _ := nethttp.NewRequest("GET", "https://card.example"+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	for i := 0; i < 100; i++ {
+		if r, b := get("/hello.txt"); r.StatusCode != 200 || b != "hello from the card\n" {
+			t.Fatalf("req %d: %d %q", i, r.StatusCode, b)
+		}
+	}
+	if r, b := get("/big.bin"); r.StatusCode != 200 || len(b) != 16000 {
+		t.Fatalf("big: %d %d", r.StatusCode, len(b))
+	}
+	if r, b := get("/big.bin", "Range", "bytes=8-15"); r.StatusCode != 206 || b != "netcard " {
+		t.Fatalf("range: %d %q", r.StatusCode, b)
+	}
+	f, _ := s.File("hello.txt")
+	if r, _ := get("/hello.txt", "If-None-Match", f.ETag); r.StatusCode != 304 {
+		t.Fatalf("conditional: %d", r.StatusCode)
+	}
+	// The Go client presented the admin certificate: mutual-TLS admin.
+	req, _ := nethttp.NewRequest("PUT", "https://card.example/admin/files/new.txt", strings.NewReader("uploaded"))
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("mTLS admin put: %d", resp.StatusCode)
+	}
+	if r, b := get("/new.txt"); r.StatusCode != 200 || b != "uploaded" {
+		t.Fatalf("uploaded: %d %q", r.StatusCode, b)
+	}
+	// Chunked request body to the vault.
+	req, _ = nethttp.NewRequest("PUT", "https://card.example/vault/note", io.MultiReader(strings.NewReader("chunked "), strings.NewReader("body")))
+	req.SetBasicAuth("me", "1234")
+	req.ContentLength = -1
+	resp, err = cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("vault put: %d", resp.StatusCode)
+	}
+	if f, _ := s.File("vault/note"); string(f.Data) != "chunked body" {
+		t.Fatalf("vault record %q", f.Data)
+	}
+	if r, b := get("/status"); r.StatusCode != 200 || !strings.Contains(b, "new.txt") {
+		t.Fatalf("status: %d", r.StatusCode)
+	}
+	tr.CloseIdleConnections()
+	select {
+	case <-br.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("session did not finish after the client closed")
+	}
+	br.mu.Lock()
+	st := br.stat
+	br.mu.Unlock()
+	if st.Handshakes != 1 || st.Requests != 107 || st.ClosesClean != 1 || st.TLSFailures != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if !srv.Info().TLS || len(srv.Info().State.PeerCertificates) != 1 {
+		t.Fatal("client certificate not recorded")
+	}
+	_ = http.MaxHeaders
+}
+
+// TestSmallBuffers runs pipelined requests through a Tiny-like session:
+// 512-byte send buffer, 256-byte records, a 1 KiB HTTP input buffer that
+// cannot take the whole decrypted record at once.
+func TestSmallBuffers(t *testing.T) {
+	app, s, _, pki := newTestApp(t)
+	big := bytes.Repeat([]byte("0123456789"), 500)
+	s.PutFile("big.txt", "text/plain", big)
+	tcfg := serverTLS(t, s, seeded(10))
+	tcfg.MaxRecordOut = 256
+	p := newPairCfg(SessionConfig{TLS: tcfg, RecordBuf: testRecvBuf, Handler: app.Serve,
+		HTTP: http.ServerConfig{InBuf: 1024, OutBuf: 1024, HeaderReserve: 256}}, testRecvBuf, 512)
+	c := newRawClient(t, p, pki.cardPool)
+	p.pumpRaw(t, c)
+	var reqs []byte
+	for i := 0; i < 12; i++ {
+		path := "/hello.txt"
+		if i%4 == 3 {
+			path = "/big.txt"
+		}
+		reqs = append(reqs, "GET "+path+" HTTP/1.1\r\nHost: card.example\r\nUser-Agent: a-rather-long-user-agent-string-to-fill-the-buffer\r\n\r\n"...)
+	}
+	if len(reqs) <= 1024 {
+		t.Fatalf("pipeline of %d bytes does not overflow the input buffer", len(reqs))
+	}
+	c.got = c.got[:0]
+	c.send(p.cst, reqs)
+	p.pumpRaw(t, c)
+	got := c.got
+	for i := 0; i < 12; i++ {
+		want := []byte("hello from the card\n")
+		if i%4 == 3 {
+			want = big
+		}
+		j := bytes.Index(got, []byte("\r\n\r\n"))
+		if j < 0 || !bytes.HasPrefix(got, []byte("HTTP/1.1 200 OK\r\n")) {
+			t.Fatalf("response %d: %.80q", i, got)
+		}
+		got = got[j+4:]
+		if !bytes.HasPrefix(got, want) {
+			t.Fatalf("response %d body: %.80q", i, got)
+		}
+		got = got[len(want):]
+	}
+	if len(got) != 0 || p.srv.Stats().RecordsOut < uint64(3*len(big)/256) {
+		t.Fatalf("left %d bytes, stats %+v", len(got), p.srv.Stats())
+	}
+}
+
+func TestHandshakeTimeoutAndIdleClose(t *testing.T) {
+	app, s, _, pki := newTestApp(t)
+	p := newPairCfg(SessionConfig{TLS: serverTLS(t, s, seeded(10)), Handler: app.Serve, HandshakeTimeout: 5 * time.Second,
+		Linger: time.Second, HTTP: http.ServerConfig{IdleTimeout: 30 * time.Second}}, testRecvBuf, testSendBuf)
+	// A client that connects and says nothing.
+	p.srv.Service(p.now)
+	if nx := p.srv.Next(); !nx.Equal(p.now.Add(5 * time.Second)) {
+		t.Fatalf("next %v", nx)
+	}
+	p.now = p.now.Add(5 * time.Second)
+	p.pump(t, nil)
+	if !p.sst.finSent || p.srv.Done() {
+		t.Fatal("no FIN after the handshake timeout")
+	}
+	p.now = p.now.Add(time.Second)
+	p.pump(t, nil)
+	if !p.srv.Done() || !p.sst.closed || p.srv.Stats().Timeouts != 1 {
+		t.Fatalf("not closed after linger: %+v", p.srv.Stats())
+	}
+	// An idle established connection: close_notify, FIN, and the peer's FIN.
+	p.now = testNow
+	p.reset()
+	c := newRawClient(t, p, pki.cardPool)
+	p.pumpRaw(t, c)
+	c.send(p.cst, []byte("GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"))
+	p.pumpRaw(t, c)
+	p.now = p.now.Add(31 * time.Second)
+	p.pumpRaw(t, c)
+	if _, _, err := c.e.Unwrap(p.cst.Peek()); err != io.EOF && c.e.State() != tls.Closed {
+		t.Fatalf("client did not get close_notify: %v %v", err, c.e.State())
+	}
+	if !p.cst.finRcvd || p.srv.Done() {
+		t.Fatal("no FIN after idle timeout")
+	}
+	p.cst.CloseWrite()
+	p.pumpRaw(t, c)
+	if !p.srv.Done() || !p.sst.closed {
+		t.Fatal("not done after the peer's FIN")
+	}
+}
+
+func TestStreamReset(t *testing.T) {
+	app, s, _, _ := newTestApp(t)
+	p := newPair(t, app, serverTLS(t, s, seeded(10)))
+	p.sst.err = errors.New("reset")
+	if !p.srv.Service(p.now) || !p.srv.Done() || !p.sst.closed {
+		t.Fatal("reset stream not released")
+	}
+}

@@ -1,0 +1,205 @@
+package http
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var requestSeeds = []string{
+	curlReq,
+	"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+	"POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n",
+	"GET http://h/p?q HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n",
+	"PUT /f HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+	"HEAD /file HTTP/1.1\r\nHost: h\r\n\r\nGET /file HTTP/1.1\r\nHost: h\r\nRange: bytes=1-2\r\n\r\n",
+}
+
+var responseSeeds = []string{
+	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+	"HTTP/1.0 200 OK\r\n\r\nrest",
+	"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
+	"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n",
+}
+
+var chunkedSeeds = []string{
+	"3\r\nabc\r\n0\r\n\r\n",
+	"a;ext=\"v\"\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\nNEXT",
+	"1\r\nx\r\n0\r\n\r\n",
+	"fffffffffffffffff\r\n",
+	"0\r\n\r\n",
+}
+
+// TestWriteFuzzSeeds regenerates the committed seed corpora when
+// NETCARD_WRITE_SEEDS=1.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("NETCARD_WRITE_SEEDS") == "" {
+		t.Skip("set NETCARD_WRITE_SEEDS=1 to regenerate seeds")
+	}
+	extra := map[string]string{"FuzzParseRequest": "", "FuzzDifferential": "", "FuzzResponseDifferential": "", "FuzzServerConn": "byte('\\x05')\n", "FuzzParseResponse": "bool(false)\n", "FuzzChunked": "byte('\\x03')\n"}
+	for name, seeds := range map[string][]string{"FuzzParseRequest": requestSeeds, "FuzzDifferential": requestSeeds, "FuzzResponseDifferential": responseSeeds, "FuzzServerConn": requestSeeds, "FuzzParseResponse": responseSeeds, "FuzzChunked": chunkedSeeds} {
+		dir := filepath.Join("testdata", "fuzz", name)
+		os.MkdirAll(dir, 0o755)
+		for i, s := range seeds {
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s) + extra[name]
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func checkErr(t *testing.T, err error) {
+	if err == nil || err == ErrIncomplete {
+		return
+	}
+	if e, ok := err.(*Error); !ok || e.Status < 400 || e.Status > 599 {
+		t.Fatalf("error without a status: %v", err)
+	}
+}
+
+// within fails unless s (when non-empty) aliases a part of b.
+func within(t *testing.T, b, s []byte) {
+	if len(s) == 0 {
+		return
+	}
+	for i := 0; i+len(s) <= len(b); i++ {
+		if &b[i] == &s[0] {
+			return
+		}
+	}
+	t.Fatal("slice does not alias the input")
+}
+
+// FuzzParseRequest: any bytes give a request or an error with a status;
+// parsed slices alias the input; pipelined parsing always progresses.
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range requestSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r Request
+		lim := Limits{MaxTarget: 64, MaxHeaderBytes: 512, MaxHeaders: 8, MaxBody: 256}
+		for k := 0; len(b) > 0 && k < 100; k++ {
+			n, err := ParseRequest(b, lim, &r)
+			checkErr(t, err)
+			if err != nil {
+				return
+			}
+			if n <= 0 || n > len(b) || r.HeadLen > n || int64(len(r.Body)) > lim.MaxBody || r.N > lim.MaxHeaders {
+				t.Fatalf("n=%d len=%d head=%d body=%d", n, len(b), r.HeadLen, len(r.Body))
+			}
+			within(t, b, r.Method)
+			within(t, b, r.Target)
+			within(t, b, r.Body)
+			b = b[n:]
+		}
+	})
+}
+
+// FuzzParseResponse: any bytes give a response or an error.
+func FuzzParseResponse(f *testing.F) {
+	for _, s := range responseSeeds {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, head bool) {
+		var r Response
+		n, err := ParseResponseFor(b, head, &r)
+		checkErr(t, err)
+		if err == nil {
+			if n < r.HeadLen || n > len(b) || r.Status < 100 || r.Status > 599 {
+				t.Fatalf("n=%d head=%d status=%d", n, r.HeadLen, r.Status)
+			}
+			within(t, b, r.Body)
+		}
+	})
+}
+
+// FuzzChunked: decoding in one piece and decoding the same bytes streamed in
+// pieces give the same data, the same end and the same verdict.
+func FuzzChunked(f *testing.F) {
+	for _, s := range chunkedSeeds {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, step uint8) {
+		one := append([]byte(nil), b...)
+		var d ChunkedDecoder
+		d.Max = 1 << 16
+		n1, used1, done1, err1 := d.Decode(one)
+		checkErr(t, err1)
+		if n1 > used1 || used1 > len(b) {
+			t.Fatalf("data %d > consumed %d", n1, used1)
+		}
+		// Streamed in pieces of step+1 bytes.
+		var d2 ChunkedDecoder
+		d2.Max = 1 << 16
+		work := append([]byte(nil), b...)
+		var data []byte
+		used2, done2 := 0, false
+		var err2 error
+		for off := 0; off < len(work) && !done2 && err2 == nil; {
+			end := min(off+int(step)+1, len(work))
+			var k, c int
+			k, c, done2, err2 = d2.Decode(work[off:end])
+			data = append(data, work[off:off+k]...)
+			used2 = off + c
+			off = end
+		}
+		if (err1 == nil) != (err2 == nil) || done1 != done2 {
+			t.Fatalf("one-shot done=%v err=%v, streamed done=%v err=%v", done1, err1, done2, err2)
+		}
+		if err1 == nil && !bytes.Equal(one[:n1], data) {
+			t.Fatalf("data differs: %q vs %q", one[:n1], data)
+		}
+		if done1 && used1 != used2 {
+			t.Fatalf("end at %d vs %d", used1, used2)
+		}
+	})
+}
+
+// FuzzServerConn drives a ServerConn with arbitrary bytes in arbitrary
+// pieces, interleaving output and time: it must never panic, every response
+// must parse, and a closed connection stays closed.
+func FuzzServerConn(f *testing.F) {
+	for _, s := range requestSeeds {
+		f.Add([]byte(s), uint8(5))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, step uint8) {
+		c := NewServerConn(ServerConfig{Handler: testHandler, InBuf: 512, OutBuf: 512, RequestTimeout: 3 * time.Second})
+		now := t0
+		var out []byte
+		buf := make([]byte, 97)
+		for off := 0; off < len(b) && !c.Closed(); {
+			end := min(off+int(step)+1, len(b))
+			off += c.Input(b[off:end], now)
+			for {
+				n := c.Output(buf, now)
+				if n == 0 {
+					break
+				}
+				out = append(out, buf[:n]...)
+			}
+			now = now.Add(time.Second)
+			c.Poll(now)
+		}
+		for n := c.Output(buf, now); n > 0; n = c.Output(buf, now) {
+			out = append(out, buf[:n]...)
+		}
+		for len(out) > 0 {
+			var r Response
+			n, err := ParseResponse(out, &r)
+			if err == ErrIncomplete { // the head of a HEAD response
+				n, err = ParseResponseFor(out, true, &r)
+			}
+			if err != nil {
+				t.Fatalf("unparsable output %v: %q", err, out)
+			}
+			out = out[n:]
+		}
+	})
+}

@@ -1,0 +1,440 @@
+package http
+
+import (
+	"errors"
+	"time"
+)
+
+// ServerConfig configures a ServerConn.
+type ServerConfig struct {
+	Limits Limits
+	// InBuf is the input buffer: it must hold a whole request (head and
+	// encoded body). Default 8192.
+	InBuf int
+	// OutBuf is the output buffer for a response head and a body written
+	// with Write (bodies given to SetBody are not copied). Default 4096.
+	OutBuf int
+	// HeaderReserve is the room kept in front of a written body for the
+	// response head. Default 512.
+	HeaderReserve int
+	// RequestTimeout bounds the time from the first byte of a request to
+	// its last; when exceeded the connection gets 408 and closes (slowloris
+	// defence). Default 10s.
+	RequestTimeout time.Duration
+	// IdleTimeout closes a connection with no request in progress and no
+	// output progress for this long. Default 60s.
+	IdleTimeout time.Duration
+	// Handler answers each request. r and its slices are valid only during
+	// the call.
+	Handler func(r *Request, w *ResponseWriter)
+}
+
+// ConnStats counts what a ServerConn did.
+type ConnStats struct {
+	Requests uint64 // requests answered by the handler
+	Errors   uint64 // requests rejected with a 4xx/5xx from the parser
+	Timeouts uint64 // 408s sent
+}
+
+// ServerConn is the server side of one HTTP/1.1 connection, I/O-free: feed
+// it the plaintext bytes the client sent with Input, send what Output
+// produces, call Poll for timeouts, and close the transport when Closed
+// reports true. Requests are answered in order (pipelining); the next
+// request is parsed when the previous response has been output. All buffers
+// are allocated in NewServerConn.
+type ServerConn struct {
+	cfg      ServerConfig
+	in       []byte
+	inLen    int
+	out      []byte
+	scratch  []byte
+	outStart int
+	outEnd   int
+	ext      []byte // streamed body, after out
+	req      Request
+	w        ResponseWriter
+	reqStart time.Time // first byte of the request in progress
+	active   time.Time // last input or output progress
+	closing  bool      // close once the output drains
+	closed   bool
+	sent100  bool
+	started  bool
+	stats    ConnStats
+}
+
+// ErrBodyFull is returned by ResponseWriter.Write when the body does not fit
+// the output buffer; the response becomes a 500.
+var ErrBodyFull = errors.New("http: response body exceeds the output buffer")
+
+// ResponseWriter collects one response. The handler sets Header fields
+// (Status, ContentType, ETag, Location, ...) and writes a body with Write or
+// gives one with SetBody. ServerConn adds Date, Content-Length and
+// Connection; for HEAD requests it sends the head only.
+type ResponseWriter struct {
+	Header   ResponseHeader
+	buf      []byte // body area
+	scratch  []byte // per-connection scratch for composed header lines
+	n        int
+	ext      []byte
+	overflow bool
+}
+
+// Write appends p to the body.
+func (w *ResponseWriter) Write(p []byte) (int, error) {
+	if w.overflow || len(p) > len(w.buf)-w.n || w.ext != nil {
+		w.overflow = true
+		return 0, ErrBodyFull
+	}
+	w.n += copy(w.buf[w.n:], p)
+	return len(p), nil
+}
+
+// WriteString appends s to the body.
+func (w *ResponseWriter) WriteString(s string) (int, error) {
+	if w.overflow || len(s) > len(w.buf)-w.n || w.ext != nil {
+		w.overflow = true
+		return 0, ErrBodyFull
+	}
+	w.n += copy(w.buf[w.n:], s)
+	return len(s), nil
+}
+
+// Free returns the unused body space; write into it and call Commit.
+func (w *ResponseWriter) Free() []byte { return w.buf[w.n:] }
+
+// Commit adds n bytes written into Free to the body.
+func (w *ResponseWriter) Commit(n int) {
+	if n < 0 || n > len(w.buf)-w.n {
+		w.overflow = true
+		return
+	}
+	w.n += n
+}
+
+// SetBody makes data the whole body, sent from where it lies without
+// copying: data must stay unchanged until the response has been output
+// (store file contents are immutable and qualify). It replaces anything
+// written.
+func (w *ResponseWriter) SetBody(data []byte) {
+	w.n = 0
+	w.ext = data
+}
+
+// NewServerConn allocates a connection's buffers.
+func NewServerConn(cfg ServerConfig) *ServerConn {
+	if cfg.InBuf <= 0 {
+		cfg.InBuf = 8192
+	}
+	if cfg.OutBuf <= 0 {
+		cfg.OutBuf = 4096
+	}
+	if cfg.HeaderReserve <= 0 {
+		cfg.HeaderReserve = 512
+	}
+	if cfg.HeaderReserve > cfg.OutBuf/2 {
+		cfg.HeaderReserve = cfg.OutBuf / 2
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	cfg.Limits = cfg.Limits.norm()
+	if cfg.Limits.MaxHeaderBytes > cfg.InBuf {
+		cfg.Limits.MaxHeaderBytes = cfg.InBuf
+	}
+	if cfg.Limits.MaxBody > int64(cfg.InBuf) {
+		cfg.Limits.MaxBody = int64(cfg.InBuf)
+	}
+	return &ServerConn{cfg: cfg, in: make([]byte, cfg.InBuf), out: make([]byte, cfg.OutBuf),
+		scratch: make([]byte, 0, cfg.Limits.MaxTarget+cfg.Limits.MaxHeaderBytes+32)}
+}
+
+// Reset prepares c for a new connection, keeping its buffers.
+func (c *ServerConn) Reset() {
+	c.inLen, c.outStart, c.outEnd, c.ext = 0, 0, 0, nil
+	c.closing, c.closed, c.sent100, c.started = false, false, false, false
+	c.reqStart, c.active = time.Time{}, time.Time{}
+	c.stats = ConnStats{}
+}
+
+// Stats returns the connection's counters.
+func (c *ServerConn) Stats() ConnStats { return c.stats }
+
+// Closed reports that the connection is finished: everything to send has
+// been returned by Output and the transport should close.
+func (c *ServerConn) Closed() bool { return c.closed }
+
+// Buffered reports the request bytes waiting in the input buffer.
+func (c *ServerConn) Buffered() int { return c.inLen }
+
+func (c *ServerConn) pending() bool { return c.outStart < c.outEnd || len(c.ext) > 0 }
+
+// Input takes bytes received from the client and returns how many it
+// accepted (fewer when the input buffer is full while a response is being
+// sent: offer the rest later). After the connection has decided to close,
+// input is discarded.
+func (c *ServerConn) Input(b []byte, now time.Time) int {
+	if !c.started {
+		c.started, c.active = true, now
+	}
+	if c.closing || c.closed {
+		return len(b)
+	}
+	if c.inLen == 0 && len(b) > 0 {
+		c.reqStart = now
+	}
+	n := copy(c.in[c.inLen:], b)
+	c.inLen += n
+	if n > 0 {
+		c.active = now
+	}
+	c.process(now)
+	return n
+}
+
+// Output writes response bytes into dst and returns the count.
+func (c *ServerConn) Output(dst []byte, now time.Time) int {
+	total := 0
+	for len(dst) > 0 {
+		if c.outStart < c.outEnd {
+			k := copy(dst, c.out[c.outStart:c.outEnd])
+			c.outStart += k
+			dst, total = dst[k:], total+k
+			continue
+		}
+		if len(c.ext) > 0 {
+			k := copy(dst, c.ext)
+			c.ext = c.ext[k:]
+			dst, total = dst[k:], total+k
+			continue
+		}
+		c.outStart, c.outEnd, c.ext = 0, 0, nil
+		if c.closing {
+			c.closed = true
+			break
+		}
+		c.process(now)
+		if !c.pending() {
+			break
+		}
+	}
+	if total > 0 {
+		c.active = now
+	}
+	if !c.pending() && c.closing {
+		c.closed = true
+	}
+	return total
+}
+
+// Poll applies the timeouts and returns the next deadline (zero: none).
+// A request not complete within RequestTimeout of its first byte gets 408
+// and the connection closes; a connection without progress (no request in
+// progress and no output taken, or output not taken even while closing) for
+// IdleTimeout is closed, dropping any unsent output.
+func (c *ServerConn) Poll(now time.Time) time.Time {
+	if !c.started { // the idle clock starts at the first Input or Poll
+		c.started, c.active = true, now
+	}
+	if c.closed {
+		return time.Time{}
+	}
+	if c.inLen > 0 && !c.pending() && !c.closing {
+		dl := c.reqStart.Add(c.cfg.RequestTimeout)
+		if !now.Before(dl) {
+			c.stats.Timeouts++
+			c.req.Method = nil
+			c.errorResponse(408, now)
+			c.active = now
+			return c.active.Add(c.cfg.IdleTimeout)
+		}
+		return dl
+	}
+	dl := c.active.Add(c.cfg.IdleTimeout)
+	if !now.Before(dl) {
+		c.outStart, c.outEnd, c.ext = 0, 0, nil
+		c.closing, c.closed = true, true
+		return time.Time{}
+	}
+	return dl
+}
+
+// consume drops the first n input bytes.
+func (c *ServerConn) consume(n int, now time.Time) {
+	copy(c.in, c.in[n:c.inLen])
+	c.inLen -= n
+	c.sent100 = false
+	if c.inLen > 0 {
+		c.reqStart = now
+	}
+}
+
+func (c *ServerConn) process(now time.Time) {
+	for !c.pending() && !c.closing && c.inLen > 0 {
+		n, err := ParseRequest(c.in[:c.inLen], c.cfg.Limits, &c.req)
+		if err == ErrIncomplete {
+			if c.inLen == len(c.in) {
+				if c.req.HeadLen > 0 {
+					c.errorResponse(413, now)
+				} else {
+					c.errorResponse(431, now)
+				}
+				c.stats.Errors++
+				return
+			}
+			if c.req.HeadLen > 0 && c.req.Expect100 && !c.sent100 {
+				c.sent100 = true
+				c.outEnd = copy(c.out, "HTTP/1.1 100 Continue\r\n\r\n")
+			}
+			return
+		}
+		if err != nil {
+			status := 400
+			if e, ok := err.(*Error); ok {
+				status = e.Status
+			}
+			c.stats.Errors++
+			c.errorResponse(status, now)
+			return
+		}
+		c.respond(now)
+		if c.inLen >= n { // errorResponse may have discarded the input
+			c.consume(n, now)
+		}
+	}
+}
+
+func (c *ServerConn) respond(now time.Time) {
+	r := &c.req
+	res := c.cfg.HeaderReserve
+	c.w = ResponseWriter{Header: ResponseHeader{Status: 200}, buf: c.out[res:], scratch: c.scratch[:0]}
+	w := &c.w
+	if c.cfg.Handler != nil {
+		c.cfg.Handler(r, w)
+	} else {
+		w.Header.Status = 404
+	}
+	c.stats.Requests++
+	h := &w.Header
+	if w.overflow {
+		*h = ResponseHeader{Status: 500}
+		w.n, w.ext = 0, nil
+	}
+	if h.Status < 200 || h.Status > 999 {
+		h.Status = 500
+	}
+	body := w.buf[:w.n]
+	if w.ext != nil {
+		body = w.ext
+	}
+	h.Date = now
+	h.Chunked = false
+	h.ContentLength = int64(len(body))
+	if h.Status == 204 || h.Status == 304 {
+		h.ContentLength = -1
+		body = nil
+	}
+	if r.IsHEAD() {
+		body = nil
+	}
+	h.Close = r.Close || h.Close
+	h.KeepAlive = r.KeepAlive10 && !h.Close
+	if h.Close {
+		c.closing = true
+	}
+	hd := AppendResponseHeader(c.out[:0:res], h)
+	if len(hd) > res || &hd[0] != &c.out[0] {
+		// The head outgrew its reserve (AppendResponseHeader reallocated).
+		c.errorResponse(500, now)
+		return
+	}
+	if w.ext != nil || body == nil {
+		c.outStart, c.outEnd, c.ext = 0, len(hd), body
+		return
+	}
+	c.outEnd = len(hd) + copy(c.out[len(hd):], body)
+	c.outStart = 0
+}
+
+// errorResponse queues a short error response and closes the connection.
+func (c *ServerConn) errorResponse(status int, now time.Time) {
+	h := ResponseHeader{Status: status, Date: now, ContentType: "text/plain; charset=utf-8", Close: true}
+	text := StatusText(status)
+	h.ContentLength = int64(len(text) + 1)
+	b := AppendResponseHeader(c.out[:0], &h)
+	if !c.req.IsHEAD() { // best effort: the method is known once the request line parsed
+		b = append(b, text...)
+		b = append(b, '\n')
+	}
+	c.outStart, c.outEnd, c.ext = 0, len(b), nil
+	c.closing = true
+	c.inLen = 0
+}
+
+// ServeContent answers a GET or HEAD for a stored representation: 304 when
+// If-None-Match matches etag, 206 for a satisfiable single byte Range (if
+// any If-Range matches etag), 416 for an unsatisfiable one, else 200 with
+// the whole data. data is sent without copying (see SetBody).
+func ServeContent(w *ResponseWriter, r *Request, contentType, etag string, data []byte) {
+	h := &w.Header
+	h.ContentType, h.ETag, h.AcceptRanges = contentType, etag, true
+	if inm := r.Get("if-none-match"); inm != nil && MatchETag(inm, etag) {
+		h.Status = 304
+		w.SetBody(nil)
+		return
+	}
+	if rg := r.Get("range"); rg != nil && string(r.Method) == "GET" {
+		ir := r.Get("if-range")
+		if ir == nil || etag != "" && etag[0] == '"' && string(trimOWS(ir)) == etag {
+			size := int64(len(data))
+			first, last, res := ParseRange(rg, size)
+			switch res {
+			case RangeOK:
+				h.Status = 206
+				h.RangeFirst, h.RangeLast, h.RangeSize = first, last, size
+				w.SetBody(data[first : last+1])
+				return
+			case RangeUnsatisfiable:
+				h.Status = 416
+				h.RangeFirst, h.RangeSize = -1, size
+				w.SetBody(nil)
+				return
+			}
+		}
+	}
+	h.Status = 200
+	w.SetBody(data)
+}
+
+// RedirectHTTPS is a handler for the plain-HTTP port: it answers every
+// request with a redirect to the same target on https://<Host> (the port,
+// if any, removed): 301 for GET and HEAD, 308 otherwise (method kept).
+// Requests without a Host (HTTP/1.0) get 400.
+func RedirectHTTPS(r *Request, w *ResponseWriter) {
+	host := r.Host
+	// Strip ":port" (after any IPv6 literal's closing bracket).
+	for i := len(host) - 1; i >= 0; i-- {
+		if host[i] == ':' {
+			host = host[:i]
+			break
+		}
+		if host[i] < '0' || host[i] > '9' {
+			break
+		}
+	}
+	if len(host) == 0 || r.Path == nil || r.Target[0] != '/' {
+		w.Header.Status = 400
+		return
+	}
+	b := append(w.scratch[:0], "Location: https://"...)
+	b = append(b, host...)
+	b = append(b, r.Target...)
+	b = append(b, "\r\n"...)
+	w.Header.ExtraBytes = b
+	w.Header.Status = 308
+	if string(r.Method) == "GET" || string(r.Method) == "HEAD" {
+		w.Header.Status = 301
+	}
+}

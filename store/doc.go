@@ -1,0 +1,30 @@
+// Package store is the card's non-volatile memory: a fixed-size image (like a
+// card's EEPROM) kept on a byte-addressed Medium and updated only through
+// tear-safe transactions.
+//
+// # Image format (version 1)
+//
+//	0      superblock, 64 bytes: magic "NCSTORE\x00", version, geometry, CRC-32C
+//	64     secure area: two shadow slots of 128 bytes (PIN, PUK, retry counters)
+//	320    data area: two shadow slots (key, certificates, anchors, files,
+//	       configuration, admin credential, change log)
+//
+// Each slot starts with a 24-byte commit record: "SLOT", a 64-bit sequence
+// number, the body length, the body's CRC-32C and the record's own CRC-32C.
+// A transaction serialises the whole new state of one area into the slot that
+// is not current: it writes the body, syncs, then writes the commit record
+// and syncs again. On Open the valid slot with the highest sequence number
+// wins, so a power cut at any byte of any write leaves either the old state
+// (the new record is incomplete or its checksums fail) or the new one.
+//
+// The PIN retry counter is decremented and committed before the PIN is
+// compared, so tearing the card cannot buy extra guesses.
+//
+// The identity private key is generated inside the package from an injected
+// random source and stored in the image; no exported API returns it: callers
+// get a crypto.Signer.
+//
+// The package owns no goroutines, takes no locks and never reads the clock or
+// crypto/rand: randomness is passed in and the clock is set with SetClock.
+// A Store is not safe for concurrent use.
+package store

@@ -1,0 +1,250 @@
+package store
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/subtle"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"time"
+)
+
+// ErrNoKey is returned when the card has no identity key yet.
+var ErrNoKey = errors.New("store: no identity key")
+
+// p256 order n.
+var p256N = elliptic.P256().Params().N
+
+// GenerateKey generates a new ECDSA P-256 identity key on the card from rand
+// (FIPS 186-5 A.2.1: 64 extra bits, reduced mod n-1, plus 1) and stores it in
+// one transaction, replacing any previous key; the certificate and chain,
+// which no longer match, are removed.
+func (s *Store) GenerateKey(rand io.Reader) error {
+	var buf [40]byte
+	if _, err := io.ReadFull(rand, buf[:]); err != nil {
+		return fmt.Errorf("store: reading randomness: %w", err)
+	}
+	k := new(big.Int).SetBytes(buf[:])
+	nm1 := new(big.Int).Sub(p256N, big.NewInt(1))
+	k.Mod(k, nm1).Add(k, big.NewInt(1))
+	d := k.FillBytes(make([]byte, 32))
+	priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d)
+	if err != nil {
+		return err
+	}
+	if err := s.updateData("key", "identity", func(ds *dataState) error {
+		ds.key, ds.cert, ds.chain = d, nil, nil
+		return nil
+	}); err != nil {
+		return err
+	}
+	s.priv = priv
+	return nil
+}
+
+// HasKey reports whether an identity key exists.
+func (s *Store) HasKey() bool { return s.priv != nil }
+
+// PublicKey returns the identity public key.
+func (s *Store) PublicKey() (*ecdsa.PublicKey, error) {
+	if s.priv == nil {
+		return nil, ErrNoKey
+	}
+	pub := s.priv.PublicKey
+	return &pub, nil
+}
+
+// signer is the only handle on the private key outside the store; its field
+// is unexported so nothing can extract the key through it.
+type signer struct{ k *ecdsa.PrivateKey }
+
+func (g signer) Public() crypto.PublicKey {
+	pub := g.k.PublicKey
+	return &pub
+}
+
+func (g signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return g.k.Sign(rand, digest, opts)
+}
+
+// Signer returns a crypto.Signer for the current identity key (ECDSA,
+// ASN.1 signatures over a caller-computed digest; a nil rand gives a
+// deterministic RFC 6979 signature, which needs opts.HashFunc()). It keeps signing with the
+// key it was made for even if GenerateKey later replaces it.
+func (s *Store) Signer() (crypto.Signer, error) {
+	if s.priv == nil {
+		return nil, ErrNoKey
+	}
+	return signer{s.priv}, nil
+}
+
+func serial(rand io.Reader) (*big.Int, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(rand, b[:]); err != nil {
+		return nil, err
+	}
+	b[0] &= 0x7f
+	b[0] |= 0x01 // positive, non-zero, full length
+	return new(big.Int).SetBytes(b[:]), nil
+}
+
+// SelfSign issues a self-signed X.509 certificate for the identity key
+// (serverAuth and clientAuth) with the given subject common name and SANs,
+// stores it as the card's certificate (clearing any chain) in one
+// transaction and returns its DER.
+func (s *Store) SelfSign(cn string, ipSANs []net.IP, dnsSANs []string, notBefore, notAfter time.Time, rand io.Reader) ([]byte, error) {
+	sg, err := s.Signer()
+	if err != nil {
+		return nil, err
+	}
+	sn, err := serial(rand)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          sn,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           ipSANs,
+		DNSNames:              dnsSANs,
+	}
+	// rand supplies the serial number; the signature is deterministic
+	// (RFC 6979), so the certificate is a function of the key and rand.
+	der, err := x509.CreateCertificate(nil, tmpl, tmpl, sg.Public(), sg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.updateData("cert", cn, func(d *dataState) error {
+		d.cert, d.chain = der, nil
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return der, nil
+}
+
+// CSR returns a PKCS#10 certificate request for the identity key.
+func (s *Store) CSR(cn string, ipSANs []net.IP, dnsSANs []string, rand io.Reader) ([]byte, error) {
+	sg, err := s.Signer()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.CertificateRequest{
+		Subject:     pkix.Name{CommonName: cn},
+		IPAddresses: ipSANs,
+		DNSNames:    dnsSANs,
+	}
+	return x509.CreateCertificateRequest(rand, tmpl, sg)
+}
+
+// ErrKeyMismatch is returned by ImportCertificate for a certificate that is
+// not for the card's identity key.
+var ErrKeyMismatch = errors.New("store: certificate does not match the identity key")
+
+// ImportCertificate stores an issuer-signed certificate for the identity key
+// and its optional issuer chain (DER, leaf's issuer first) in one
+// transaction. The certificate must parse and carry the identity public key;
+// each chain element must parse.
+func (s *Store) ImportCertificate(der []byte, chain [][]byte) error {
+	if s.priv == nil {
+		return ErrNoKey
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return fmt.Errorf("store: certificate: %w", err)
+	}
+	if !s.priv.PublicKey.Equal(c.PublicKey) {
+		return ErrKeyMismatch
+	}
+	cp := [][]byte{}
+	for i, b := range chain {
+		if _, err := x509.ParseCertificate(b); err != nil {
+			return fmt.Errorf("store: chain certificate %d: %w", i, err)
+		}
+		cp = append(cp, append([]byte(nil), b...))
+	}
+	der = append([]byte(nil), der...)
+	return s.updateData("cert", c.Subject.CommonName, func(d *dataState) error {
+		d.cert, d.chain = der, cp
+		return nil
+	})
+}
+
+// Certificate returns the card's certificate chain, leaf first (nil if
+// none), ready for a TLS configuration. The slices must not be modified.
+func (s *Store) Certificate() [][]byte {
+	if s.ds.cert == nil {
+		return nil
+	}
+	return append([][]byte{s.ds.cert}, s.ds.chain...)
+}
+
+// SetAnchors replaces the trust anchors (DER certificates) used to verify
+// outbound TLS peers, in one transaction.
+func (s *Store) SetAnchors(ders [][]byte) error {
+	cp := make([][]byte, 0, len(ders))
+	for i, b := range ders {
+		if _, err := x509.ParseCertificate(b); err != nil {
+			return fmt.Errorf("store: anchor %d: %w", i, err)
+		}
+		cp = append(cp, append([]byte(nil), b...))
+	}
+	return s.updateData("anchors", fmt.Sprint(len(cp)), func(d *dataState) error {
+		d.anchors = cp
+		return nil
+	})
+}
+
+// Anchors returns the trust anchors (DER). The slices must not be modified.
+func (s *Store) Anchors() [][]byte { return append([][]byte(nil), s.ds.anchors...) }
+
+// SetAdminKey stores the administrator's public key (DER SubjectPublicKeyInfo,
+// e.g. from an admin certificate), in one transaction.
+func (s *Store) SetAdminKey(spki []byte) error {
+	if _, err := x509.ParsePKIXPublicKey(spki); err != nil {
+		return fmt.Errorf("store: admin key: %w", err)
+	}
+	k := append([]byte(nil), spki...)
+	return s.updateData("admin", "key", func(d *dataState) error {
+		d.adminKey = k
+		return nil
+	})
+}
+
+// AdminKey returns the administrator's public key (DER SPKI), or nil.
+func (s *Store) AdminKey() []byte { return s.ds.adminKey }
+
+// SetAdminSecret stores a salted hash of an administrator secret (a nil
+// secret removes it), in one transaction.
+func (s *Store) SetAdminSecret(secret []byte) error {
+	var h []byte
+	if secret != nil {
+		x := s.hashSecret("admin", secret)
+		h = x[:]
+	}
+	return s.updateData("admin", "secret", func(d *dataState) error {
+		d.adminSecret = h
+		return nil
+	})
+}
+
+// CheckAdminSecret compares secret with the stored administrator secret in
+// constant time; false when none is set.
+func (s *Store) CheckAdminSecret(secret []byte) bool {
+	h := s.hashSecret("admin", secret)
+	if s.ds.adminSecret == nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(h[:], s.ds.adminSecret) == 1
+}

@@ -1,0 +1,225 @@
+package store
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"testing"
+	"time"
+)
+
+var errTorn = errors.New("power cut")
+
+// tearMedium persists only the first budget bytes written; the write that
+// crosses the budget is cut at that byte, and every later write or sync fails.
+type tearMedium struct {
+	m       *MemMedium
+	budget  int
+	written int
+	torn    bool
+	garbage bool   // the cut write leaves garbage in the rest of its range
+	onSync  func() // called after every successful sync (recording)
+}
+
+func (t *tearMedium) ReadAt(p []byte, off int64) (int, error) { return t.m.ReadAt(p, off) }
+func (t *tearMedium) Size() (int64, error)                    { return t.m.Size() }
+func (t *tearMedium) WriteAt(p []byte, off int64) (int, error) {
+	if t.torn {
+		return 0, errTorn
+	}
+	if left := t.budget - t.written; len(p) > left {
+		t.m.WriteAt(p[:left], off)
+		if t.garbage {
+			g := make([]byte, len(p)-left)
+			for i := range g {
+				g[i] = byte(0xA5 ^ i*31 ^ int(off))
+			}
+			t.m.WriteAt(g, off+int64(left))
+		}
+		t.written, t.torn = t.budget, true
+		return left, errTorn
+	}
+	t.written += len(p)
+	return t.m.WriteAt(p, off)
+}
+func (t *tearMedium) Sync() error {
+	if t.torn {
+		return errTorn
+	}
+	if t.onSync != nil {
+		t.onSync()
+	}
+	return nil
+}
+
+// snapshot is the canonical content of an image: both areas' states.
+func snapshot(t testing.TB, img []byte) string {
+	t.Helper()
+	s, err := OpenMedium(&MemMedium{B: append([]byte(nil), img...)})
+	if err != nil {
+		t.Fatalf("reopen after tear: %v", err)
+	}
+	return string(s.ss.encode()) + "|" + string(s.ds.encode())
+}
+
+type txn struct {
+	name string
+	op   func(s *Store) error
+	// check is called with the op's error and the reopened store after a tear.
+	check func(t *testing.T, err error, before, after *Store)
+}
+
+func TestTearEveryByte(t *testing.T) {
+	const size = 8192
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), seeded(60))
+	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "CA"}, NotBefore: t0,
+		NotAfter: t0.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(seeded(61), caT, caT, &caKey.PublicKey, caKey)
+	base := NewMemMedium(size)
+	bs, err := CreateMedium(base, size, seeded(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	personalise(t, bs)
+	bs.VerifyPIN([]byte("0000")) // 2 tries left: success must visibly reset
+	// An issuer-signed certificate for the card's key, to import.
+	csrDER, err := bs.CSR("card", nil, nil, seeded(62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := x509.ParseCertificateRequest(csrDER)
+	ca, _ := x509.ParseCertificate(caDER)
+	leafT := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: csr.Subject, NotBefore: t0, NotAfter: t0.Add(time.Hour)}
+	leafDER, err := x509.CreateCertificate(seeded(63), leafT, ca, csr.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A comparison result may only be revealed once the decrement is durable.
+	pinCheck := func(t *testing.T, err error, before, after *Store) {
+		if errors.Is(err, ErrWrongPIN) && after.PINTriesLeft() != before.PINTriesLeft()-1 {
+			t.Fatalf("wrong PIN reported but counter %d (was %d)", after.PINTriesLeft(), before.PINTriesLeft())
+		}
+	}
+	txns := []txn{
+		{"pin-wrong", func(s *Store) error { return s.VerifyPIN([]byte("9999")) }, pinCheck},
+		{"pin-right", func(s *Store) error { return s.VerifyPIN([]byte("1234")) }, pinCheck},
+		{"pin-change", func(s *Store) error { return s.ChangePIN([]byte("1234"), []byte("4321")) }, pinCheck},
+		{"puk-unblock", func(s *Store) error { return s.UnblockPIN([]byte("12345678"), []byte("4321")) }, nil},
+		{"put-new", func(s *Store) error { return s.PutFile("/new.css", "text/css", bytes.Repeat([]byte("b{}"), 50)) }, nil},
+		{"put-replace", func(s *Store) error { return s.PutFile("/index.html", "text/html", []byte("<h1>v2</h1>")) }, nil},
+		{"delete", func(s *Store) error { return s.DeleteFile("/a.txt") }, nil},
+		{"keygen", func(s *Store) error { return s.GenerateKey(seeded(99)) }, nil},
+		{"selfsign", func(s *Store) error {
+			_, err := s.SelfSign("c2", nil, []string{"c2"}, t0, t0.Add(time.Hour), seeded(98))
+			return err
+		}, nil},
+		{"import-cert", func(s *Store) error { return s.ImportCertificate(leafDER, [][]byte{caDER}) }, nil},
+		{"admin-secret", func(s *Store) error { return s.SetAdminSecret([]byte("new-admin")) }, nil},
+		{"anchors", func(s *Store) error { return s.SetAnchors([][]byte{caDER}) }, nil},
+		{"config", func(s *Store) error { return s.SetConfig("name", "renamed") }, nil},
+		{"batch", func(s *Store) error {
+			return s.Update("upload", func(b *Batch) error {
+				b.PutFile("/index.html", "text/html", []byte("<h1>v3</h1>"))
+				b.DeleteFile("/a.txt")
+				b.SetConfig("version", "3")
+				return nil
+			})
+		}, nil},
+	}
+	// A second base where the other slot of each area is current: every
+	// transaction is torn writing into each slot. Its tears also leave
+	// garbage after the cut.
+	base2 := &MemMedium{B: append([]byte(nil), base.B...)}
+	bs2, _ := OpenMedium(base2)
+	bs2.SetConfig("flip", "1")
+	bs2.VerifyPIN([]byte("0000"))
+	for _, tx := range txns {
+		for bi, base := range []*MemMedium{base, base2} {
+			t.Run(fmt.Sprintf("%s/base%d", tx.name, bi), func(t *testing.T) {
+				tearAll(t, base, tx, bi == 1)
+			})
+		}
+	}
+}
+
+// tearAll runs tx on base torn at every byte it writes and checks that each
+// reopened image holds a state the untorn transaction passed through.
+func tearAll(t *testing.T, base *MemMedium, tx txn, garbage bool) {
+	// Record every durable state the untorn operation passes through.
+	img := append([]byte(nil), base.B...)
+	rec := &tearMedium{m: &MemMedium{B: img}, budget: 1 << 30}
+	allowed := map[string]bool{snapshot(t, img): true}
+	rec.onSync = func() { allowed[snapshot(t, img)] = true }
+	s, err := OpenMedium(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.op(s); err != nil && !errors.Is(err, ErrWrongPIN) {
+		t.Fatal(err)
+	}
+	total := rec.written
+	final := snapshot(t, img)
+	if len(allowed) < 2 {
+		t.Fatal("operation changed nothing")
+	}
+	before, _ := OpenMedium(&MemMedium{B: append([]byte(nil), base.B...)})
+	newCount, step := 0, 1
+	if testing.Short() {
+		step = 13 // -short samples the tear points
+	}
+	for n := 0; n < total; n += step {
+		img := append([]byte(nil), base.B...)
+		tm := &tearMedium{m: &MemMedium{B: img}, budget: n, garbage: garbage}
+		s, err := OpenMedium(tm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opErr := tx.op(s)
+		if opErr == nil {
+			t.Fatalf("tear at %d/%d: no error", n, total)
+		}
+		if err := s.PutFile("/after", "x", nil); !errors.Is(err, ErrBroken) && !errors.Is(err, errTorn) {
+			t.Fatalf("store usable after a failed write: %v", err)
+		}
+		got := snapshot(t, img)
+		if !allowed[got] {
+			t.Fatalf("tear at byte %d of %d (garbage %v): state is neither old nor new", n, total, garbage)
+		}
+		if got == final {
+			newCount++
+		}
+		after, _ := OpenMedium(&MemMedium{B: img})
+		if tx.check != nil {
+			tx.check(t, opErr, before, after)
+		}
+		// The recovered image takes further transactions.
+		if err := after.SetConfig("recovered", "yes"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenMedium(&MemMedium{B: img}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d tear points, %d states, %d tears landed on the final state", total, len(allowed), newCount)
+}
+
+// Tearing during Create never yields an image that opens.
+func TestTearCreate(t *testing.T) {
+	const size = 4096
+	rec := &tearMedium{m: NewMemMedium(size), budget: 1 << 30}
+	CreateMedium(rec, size, seeded(1))
+	for n := 0; n < rec.written; n += 7 {
+		tm := &tearMedium{m: NewMemMedium(size), budget: n}
+		if _, err := CreateMedium(tm, size, seeded(1)); err == nil {
+			t.Fatal("torn create succeeded")
+		}
+		if _, err := OpenMedium(tm.m); err == nil {
+			t.Fatalf("torn create at %d opens", n)
+		}
+	}
+}

@@ -1,0 +1,1025 @@
+package tcp
+
+import (
+	"time"
+
+	"netcard/ipv4"
+)
+
+type oooRange struct{ start, end uint32 } // [start, end) in sequence space
+
+// Conn is one connection slot. Its buffers are linear and shared with the
+// layer above: Peek returns the in-order received bytes (writable in place),
+// Free the space after the queued send data. A Conn must not be used after
+// Close or Abort: its slot is reused for a later connection.
+type Conn struct {
+	s        *Stack
+	inUse    bool
+	released bool // the application gave the connection up (Close)
+	passive  bool
+	state    State
+	err      error
+	lst      *Listener // set while waiting in a listener's backlog
+	born     time.Time
+
+	laddr, raddr ipv4.Addr
+	lport, rport uint16
+
+	// Send side. sndBuf[:sndLen] holds unacknowledged and unsent data;
+	// sndBuf[0] has sequence number sndBase. The FIN, once queued, follows
+	// the last byte.
+	iss, sndUna, sndNxt, sndMax uint32
+	sndBase                     uint32
+	sndBuf                      []byte
+	sndLen                      int
+	finQueued                   bool
+	sndWnd, maxSndWnd           uint32
+	sndWl1, sndWl2              uint32
+	sndMSS                      int
+	smallEnd                    uint32 // end of the last sub-MSS segment (Nagle, Minshall's variant)
+	cwnd, ssthresh              uint32
+	dupAcks                     int
+	inRecovery                  bool
+	recover                     uint32
+	rtxOne                      bool // retransmit the segment at sndUna (fast retransmit / partial ACK)
+	forceSend                   bool // persist timer expired with a small window open
+	probeNow                    bool // send a window or keepalive probe
+
+	srtt, rttvar, rto time.Duration
+	rttActive         bool
+	rttSeq            uint32
+	rttStart          time.Time
+	backoff           int
+
+	rtxAt, persistAt, delackAt, keepAt, timeWaitAt time.Time
+	unackedSince                                   time.Time
+	lastRecv                                       time.Time // last acceptable segment
+	persistShift                                   int
+	keepProbes                                     int
+
+	// Receive side. rcvBuf[:rcvLen] is in-order data; out-of-order ranges
+	// lie beyond it at their offsets from rcvNxt.
+	irs, rcvNxt, rcvAdv uint32 // rcvAdv: right edge of the window last advertised
+	rcvBuf              []byte
+	rcvLen              int
+	ooo                 [oooRanges]oooRange
+	nooo                int
+	finRcvd             bool
+	ackNow              bool
+	dupAcksOut          int // duplicate ACKs owed (one per out-of-order segment)
+	unackedSegs         int
+}
+
+// free returns the slot to the pool.
+func (c *Conn) free() {
+	s, rb, sb := c.s, c.rcvBuf, c.sndBuf
+	*c = Conn{s: s, rcvBuf: rb, sndBuf: sb}
+}
+
+func (c *Conn) init(local, remote ipv4.Addr, lport, rport uint16, now time.Time) {
+	cfg := &c.s.cfg
+	c.born = now
+	c.lastRecv = now
+	c.laddr, c.raddr, c.lport, c.rport = local, remote, lport, rport
+	c.iss = c.s.isn(local, remote, lport, rport, now)
+	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
+	c.sndBase = c.iss + 1
+	c.recover = c.iss
+	c.smallEnd = c.iss
+	c.sndMSS = min(defaultMSS, cfg.MSS)
+	c.rto = cfg.InitialRTO
+	c.ssthresh = 1 << 30
+}
+
+func (c *Conn) maxWnd() int { return min(len(c.rcvBuf), 0xffff) }
+
+// synOptions records the peer's SYN.
+func (c *Conn) synOptions(h *Header) {
+	c.irs = h.Seq
+	c.rcvNxt = h.Seq + 1
+	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
+	if h.MSS > 0 {
+		c.sndMSS = min(int(h.MSS), c.s.cfg.MSS)
+	}
+	c.sndWnd = uint32(h.Window)
+	c.maxSndWnd = c.sndWnd
+	c.sndWl1, c.sndWl2 = h.Seq, h.Ack
+}
+
+func (c *Conn) established(now time.Time) {
+	c.state = Established
+	if c.finQueued {
+		c.state = FinWait1
+	}
+	mss := uint32(c.sndMSS)
+	c.cwnd = min(4*mss, max(2*mss, 4380)) // RFC 5681 IW
+	if c.backoff > 0 {
+		c.cwnd = mss // SYN or SYN-ACK was lost (RFC 5681 §3.1)
+	}
+	c.backoff = 0
+	if c.passive {
+		c.s.stats.ConnsAccepted++
+	}
+	if c.s.cfg.KeepAlive > 0 {
+		c.keepAt = now.Add(c.s.cfg.KeepAlive)
+	}
+}
+
+// setClosed moves to CLOSED and frees the slot when nobody holds it.
+func (c *Conn) setClosed() {
+	c.state = Closed
+	c.rtxAt, c.persistAt, c.delackAt, c.keepAt, c.timeWaitAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.ackNow, c.probeNow, c.rtxOne = false, false, false
+	c.dupAcksOut = 0
+	if c.lst != nil {
+		c.lst.drop(c)
+		c.free()
+		return
+	}
+	if c.released {
+		c.free()
+	}
+}
+
+func (c *Conn) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.setClosed()
+}
+
+func (c *Conn) synchronized() bool {
+	return c.state >= SynReceived && c.state <= TimeWait
+}
+
+// ---- application interface ----
+
+// State returns the connection state.
+func (c *Conn) State() State { return c.state }
+
+// Err returns why the connection failed (ErrReset, ErrRefused,
+// ErrTimeout), or nil.
+func (c *Conn) Err() error { return c.err }
+
+// Remote returns the peer's address and port.
+func (c *Conn) Remote() (ipv4.Addr, uint16) { return c.raddr, c.rport }
+
+// Local returns the local address and port.
+func (c *Conn) Local() (ipv4.Addr, uint16) { return c.laddr, c.lport }
+
+// Peek returns the in-order received bytes not yet consumed. The slice
+// aliases the receive buffer and may be modified in place (TLS opens
+// records there); it is valid until the next Consume or Input.
+func (c *Conn) Peek() []byte { return c.rcvBuf[:c.rcvLen] }
+
+// Consume drops the first n bytes of Peek, moving the rest to the front,
+// and reopens the receive window.
+func (c *Conn) Consume(n int) {
+	if n <= 0 {
+		return
+	}
+	if n > c.rcvLen {
+		n = c.rcvLen
+	}
+	hi := c.rcvLen
+	for i := 0; i < c.nooo; i++ {
+		if e := c.rcvLen + int(c.ooo[i].end-c.rcvNxt); e > hi {
+			hi = e
+		}
+	}
+	copy(c.rcvBuf, c.rcvBuf[n:hi])
+	c.rcvLen -= n
+	// Window update when the peer's view of the window is small and it can
+	// grow by at least min(MSS, buffer/2) (receiver-side SWS avoidance).
+	if c.synchronized() && !c.finRcvd {
+		old := int(c.rcvAdv - c.rcvNxt)
+		free := min(len(c.rcvBuf)-c.rcvLen, 0xffff)
+		if old < len(c.rcvBuf)/2 && free-old >= c.swsThresh() {
+			c.ackNow = true
+		}
+	}
+}
+
+// Read copies received bytes into p and consumes them.
+func (c *Conn) Read(p []byte) int {
+	n := copy(p, c.rcvBuf[:c.rcvLen])
+	c.Consume(n)
+	return n
+}
+
+// Readable reports whether Peek has data or the connection reached EOF or
+// failed.
+func (c *Conn) Readable() bool { return c.rcvLen > 0 || c.finRcvd || c.err != nil }
+
+// EOF reports whether the peer closed its side and every byte was consumed.
+func (c *Conn) EOF() bool { return c.finRcvd && c.rcvLen == 0 }
+
+// Free returns the free space after the queued send data; the application
+// writes there and calls Commit. It is empty once the write side is closed
+// or the connection failed.
+func (c *Conn) Free() []byte {
+	if c.finQueued || c.err != nil || !c.inUse {
+		return nil
+	}
+	switch c.state {
+	case SynSent, SynReceived, Established, CloseWait:
+		return c.sndBuf[c.sndLen:]
+	}
+	return nil
+}
+
+// Commit queues n bytes written at the start of Free.
+func (c *Conn) Commit(n int) {
+	if f := len(c.Free()); n > f {
+		n = f
+	}
+	if n > 0 {
+		c.sndLen += n
+	}
+}
+
+// Write copies as much of p as fits into the send buffer and queues it.
+func (c *Conn) Write(p []byte) int {
+	n := copy(c.Free(), p)
+	c.Commit(n)
+	return n
+}
+
+// Writable reports whether Free has room.
+func (c *Conn) Writable() bool { return len(c.Free()) > 0 }
+
+// Queued returns the bytes in the send buffer (unacknowledged or unsent).
+func (c *Conn) Queued() int { return c.sndLen }
+
+// CloseWrite closes the sending side (half-close): a FIN follows the
+// queued data.
+func (c *Conn) CloseWrite() {
+	if c.finQueued || c.err != nil {
+		return
+	}
+	switch c.state {
+	case SynSent, SynReceived:
+		c.finQueued = true
+	case Established:
+		c.finQueued = true
+		c.state = FinWait1
+	case CloseWait:
+		c.finQueued = true
+		c.state = LastAck
+	}
+}
+
+// Close closes the connection gracefully and gives the slot back once the
+// closing handshake completes. Unread received data turns it into Abort
+// (RFC 1122 §4.2.2.13). The Conn must not be used afterwards.
+func (c *Conn) Close() {
+	if !c.inUse || c.released {
+		return
+	}
+	c.released = true
+	if c.lst != nil {
+		c.lst.drop(c)
+	}
+	switch {
+	case c.state == Closed, c.state == SynSent:
+		c.free()
+		return
+	case c.rcvLen > 0:
+		c.Abort()
+		return
+	}
+	c.CloseWrite()
+}
+
+// Abort resets the connection (RST) and frees its slot at once. The Conn
+// must not be used afterwards.
+func (c *Conn) Abort() {
+	if !c.inUse {
+		return
+	}
+	if c.state >= SynReceived && c.state <= LastAck {
+		c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
+	}
+	if c.lst != nil {
+		c.lst.drop(c)
+	}
+	c.free()
+}
+
+// ---- input ----
+
+// acceptable is the RFC 9293 §3.10.7.4 segment acceptability test.
+func acceptable(seq, seglen, rcvNxt, wnd uint32) bool {
+	if seglen == 0 {
+		if wnd == 0 {
+			return seq == rcvNxt
+		}
+		return seqLE(rcvNxt, seq) && seqLT(seq, rcvNxt+wnd)
+	}
+	if wnd == 0 {
+		return false
+	}
+	end := seq + seglen - 1
+	return (seqLE(rcvNxt, seq) && seqLT(seq, rcvNxt+wnd)) ||
+		(seqLE(rcvNxt, end) && seqLT(end, rcvNxt+wnd))
+}
+
+func (c *Conn) input(h *Header, data []byte, now time.Time) {
+	if c.state == SynSent {
+		c.inputSynSent(h, data, now)
+		return
+	}
+	s := c.s
+	syn := h.Flags&FlagSYN != 0
+	fin := h.Flags&FlagFIN != 0
+	rst := h.Flags&FlagRST != 0
+	seq := h.Seq
+	seglen := uint32(len(data))
+	if syn {
+		seglen++
+	}
+	if fin {
+		seglen++
+	}
+	// 1. sequence number
+	if !acceptable(seq, seglen, c.rcvNxt, c.rcvAdv-c.rcvNxt) {
+		s.stats.DropWindow++
+		if rst {
+			return
+		}
+		if c.state == SynReceived && syn && h.Flags&FlagACK == 0 && seq == c.irs {
+			c.sndNxt = c.iss // the peer's SYN again: our SYN-ACK was lost
+			c.rttActive = false
+			return
+		}
+		if c.state == TimeWait && fin {
+			c.timeWaitAt = now.Add(s.cfg.TimeWait)
+		}
+		c.ackNow = true
+		return
+	}
+	c.lastRecv = now
+	if c.s.cfg.KeepAlive > 0 && !c.keepAt.IsZero() {
+		c.keepAt = now.Add(c.s.cfg.KeepAlive)
+		c.keepProbes = 0
+	}
+	// 2. RST (RFC 5961 §3.2)
+	if rst {
+		if seq == c.rcvNxt {
+			s.stats.ConnsReset++
+			if c.state == SynReceived && c.passive {
+				c.setClosed() // back to LISTEN: the listener simply forgets it
+				return
+			}
+			c.fail(ErrReset)
+		} else if s.challengeOK(now) {
+			c.ackNow = true
+		}
+		return
+	}
+	// 4. SYN (RFC 5961 §4.2)
+	if syn {
+		if c.state == SynReceived && c.passive {
+			c.setClosed()
+			return
+		}
+		if s.challengeOK(now) {
+			c.ackNow = true
+		}
+		return
+	}
+	// 5. ACK
+	if h.Flags&FlagACK == 0 {
+		s.stats.DropNoACK++
+		return
+	}
+	if c.state == SynReceived {
+		if !(seqLT(c.sndUna, h.Ack) && seqLE(h.Ack, c.sndMax)) {
+			s.queueRST(c.raddr, c.lport, c.rport, h.Ack, 0, FlagRST)
+			return
+		}
+		c.sndWnd = uint32(h.Window)
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
+		c.sndWl1, c.sndWl2 = seq, h.Ack
+		c.established(now)
+	}
+	if !c.processAck(h, len(data), now) || c.state == Closed {
+		return
+	}
+	// 7. segment text, trimmed to the window
+	if seqLT(seq, c.rcvNxt) {
+		d := int(c.rcvNxt - seq)
+		if d >= len(data) {
+			if d > len(data) {
+				fin = false
+			}
+			data = data[:0]
+		} else {
+			data = data[d:]
+		}
+		seq = c.rcvNxt
+	}
+	if lim := int(c.rcvAdv - seq); len(data) >= lim {
+		if len(data) > lim {
+			data = data[:lim]
+		}
+		fin = false // a FIN beyond the window
+	}
+	switch c.state {
+	case Established, FinWait1, FinWait2:
+		if len(data) > 0 {
+			c.receive(seq, data, now)
+		}
+	default:
+		data = data[:0]
+	}
+	// 8. FIN
+	if fin && seq+uint32(len(data)) == c.rcvNxt {
+		c.rcvNxt++
+		c.rcvAdv = max32seq(c.rcvAdv, c.rcvNxt)
+		c.finRcvd = true
+		c.nooo = 0
+		c.ackNow = true
+		switch c.state {
+		case Established:
+			c.state = CloseWait
+		case FinWait1:
+			c.state = Closing
+		case FinWait2:
+			c.enterTimeWait(now)
+		}
+	}
+}
+
+func max32seq(a, b uint32) uint32 {
+	if seqGT(b, a) {
+		return b
+	}
+	return a
+}
+
+func (c *Conn) enterTimeWait(now time.Time) {
+	c.state = TimeWait
+	c.rtxAt, c.persistAt, c.keepAt = time.Time{}, time.Time{}, time.Time{}
+	c.timeWaitAt = now.Add(c.s.cfg.TimeWait)
+}
+
+// inputSynSent handles a segment in SYN-SENT (RFC 9293 §3.10.7.3).
+func (c *Conn) inputSynSent(h *Header, data []byte, now time.Time) {
+	ack := h.Flags&FlagACK != 0
+	if ack && (seqLE(h.Ack, c.iss) || seqGT(h.Ack, c.sndMax)) {
+		if h.Flags&FlagRST == 0 {
+			c.s.queueRST(c.raddr, c.lport, c.rport, h.Ack, 0, FlagRST)
+		}
+		c.s.stats.DropState++
+		return
+	}
+	if h.Flags&FlagRST != 0 {
+		if ack {
+			c.s.stats.ConnsReset++
+			c.fail(ErrRefused)
+		}
+		return
+	}
+	if h.Flags&FlagSYN == 0 {
+		c.s.stats.DropState++
+		return
+	}
+	c.synOptions(h)
+	c.ackNow = true
+	if ack {
+		c.newAck(h.Ack, now)
+		c.established(now)
+		return
+	}
+	// Simultaneous open: answer with SYN-ACK from the same ISS.
+	c.state = SynReceived
+	c.sndNxt = c.iss
+	c.rttActive = false
+}
+
+// processAck is step 5 of RFC 9293 §3.10.7.4 for synchronized states, with
+// the RFC 5961 §5 ACK check. It returns false when the segment is dropped.
+func (c *Conn) processAck(h *Header, dlen int, now time.Time) bool {
+	ack := h.Ack
+	if seqGT(ack, c.sndMax) {
+		c.ackNow = true
+		c.s.stats.DropState++
+		return false
+	}
+	if seqLT(ack, c.sndUna-c.maxSndWnd) {
+		if c.s.challengeOK(now) {
+			c.ackNow = true
+		}
+		c.s.stats.DropState++
+		return false
+	}
+	if seqGT(ack, c.sndUna) {
+		c.newAck(ack, now)
+	} else if ack == c.sndUna && dlen == 0 && h.Flags&(FlagSYN|FlagFIN) == 0 &&
+		uint32(h.Window) == c.sndWnd && c.sndMax != c.sndUna {
+		c.dupAck()
+	}
+	if seqLT(c.sndWl1, h.Seq) || (c.sndWl1 == h.Seq && seqLE(c.sndWl2, ack)) {
+		c.sndWnd = uint32(h.Window)
+		c.sndWl1, c.sndWl2 = h.Seq, ack
+		if c.sndWnd > c.maxSndWnd {
+			c.maxSndWnd = c.sndWnd
+		}
+		if c.sndWnd > 0 {
+			c.persistShift = 0
+			c.persistAt = time.Time{}
+		}
+	}
+	finAcked := c.finQueued && seqGT(c.sndUna, c.sndBase+uint32(c.sndLen))
+	if finAcked {
+		switch c.state {
+		case FinWait1:
+			c.state = FinWait2
+			if c.released {
+				c.timeWaitAt = now.Add(c.s.cfg.TimeWait) // orphan FIN-WAIT-2 timeout
+			}
+		case Closing:
+			c.enterTimeWait(now)
+		case LastAck:
+			c.setClosed()
+			return false
+		}
+	}
+	return true
+}
+
+// newAck handles an ACK that acknowledges new data (SND.UNA < ack ≤ SND.MAX).
+func (c *Conn) newAck(ack uint32, now time.Time) {
+	acked := ack - c.sndUna
+	synOnly := c.sndUna == c.iss
+	if seqGT(ack, c.sndBase) {
+		k := int(ack - c.sndBase)
+		if k > c.sndLen {
+			k = c.sndLen
+		}
+		copy(c.sndBuf, c.sndBuf[k:c.sndLen])
+		c.sndLen -= k
+		c.sndBase += uint32(k)
+	}
+	c.sndUna = ack
+	if seqLT(c.sndNxt, ack) {
+		c.sndNxt = ack
+	}
+	if c.rttActive && seqGT(ack, c.rttSeq) {
+		c.rttActive = false
+		c.rttSample(now.Sub(c.rttStart))
+	}
+	mss := uint32(c.sndMSS)
+	if !synOnly {
+		if c.inRecovery {
+			if seqGE(ack, c.recover) {
+				c.inRecovery = false
+				c.cwnd = max(min(c.ssthresh, c.sndMax-c.sndUna+mss), mss)
+			} else { // partial ACK (RFC 6582)
+				c.rtxOne = true
+				if acked >= c.cwnd {
+					c.cwnd = mss
+				} else {
+					c.cwnd -= acked
+					if acked >= mss {
+						c.cwnd += mss
+					}
+				}
+			}
+		} else if c.cwnd < c.ssthresh {
+			c.cwnd += min(acked, mss)
+		} else {
+			c.cwnd += max(mss*mss/c.cwnd, 1)
+		}
+		if c.cwnd > 1<<24 {
+			c.cwnd = 1 << 24
+		}
+	}
+	c.dupAcks = 0
+	c.backoff = 0
+	if c.sndUna == c.sndMax {
+		c.rtxAt = time.Time{}
+	} else {
+		c.rtxAt = now.Add(c.rto)
+		c.unackedSince = now
+	}
+}
+
+func (c *Conn) dupAck() {
+	c.dupAcks++
+	mss := uint32(c.sndMSS)
+	if c.inRecovery {
+		c.cwnd += mss
+		return
+	}
+	if c.dupAcks != 3 || !seqGE(c.sndUna, c.recover) {
+		return
+	}
+	c.s.stats.FastRetransmits++
+	c.ssthresh = max((c.sndMax-c.sndUna)/2, 2*mss)
+	c.cwnd = c.ssthresh + 3*mss
+	c.recover = c.sndMax
+	c.inRecovery = true
+	c.rtxOne = true
+	c.rttActive = false
+}
+
+// rttSample updates SRTT, RTTVAR and RTO (RFC 6298 §2).
+func (c *Conn) rttSample(r time.Duration) {
+	if r <= 0 {
+		r = time.Microsecond
+	}
+	if c.srtt == 0 {
+		c.srtt = r
+		c.rttvar = r / 2
+	} else {
+		d := c.srtt - r
+		if d < 0 {
+			d = -d
+		}
+		c.rttvar = (3*c.rttvar + d) / 4
+		c.srtt = (7*c.srtt + r) / 8
+	}
+	c.rto = c.srtt + max(time.Millisecond, 4*c.rttvar)
+	c.rto = min(max(c.rto, c.s.cfg.MinRTO), c.s.cfg.MaxRTO)
+}
+
+// receive stores in-window data (seq ≥ RCV.NXT).
+func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
+	if c.released { // nobody reads any more: acknowledge and discard in-order data
+		if seq == c.rcvNxt {
+			c.rcvNxt += uint32(len(data))
+		}
+		c.ackNow = true
+		return
+	}
+	if seq != c.rcvNxt {
+		c.storeOOO(seq, data)
+		c.ackNow = true
+		if c.dupAcksOut < 4 {
+			c.dupAcksOut++ // a pure duplicate ACK each, for the sender's fast retransmit
+		}
+		return
+	}
+	n := copy(c.rcvBuf[c.rcvLen:], data)
+	c.rcvLen += n
+	c.rcvNxt += uint32(n)
+	c.dupAcksOut = 0
+	if c.nooo > 0 {
+		c.mergeOOO()
+		c.ackNow = true
+	}
+	c.unackedSegs++
+	if c.unackedSegs >= 2 || c.s.cfg.DelayedACK < 0 {
+		c.ackNow = true
+	} else if c.delackAt.IsZero() {
+		c.delackAt = now.Add(c.s.cfg.DelayedACK)
+	}
+}
+
+func (c *Conn) storeOOO(seq uint32, data []byte) {
+	off := c.rcvLen + int(seq-c.rcvNxt)
+	if off+len(data) > len(c.rcvBuf) {
+		c.s.stats.DropOOO++
+		return
+	}
+	r := oooRange{seq, seq + uint32(len(data))}
+	var keep [oooRanges]oooRange
+	nk := 0
+	for i := 0; i < c.nooo; i++ {
+		x := c.ooo[i]
+		if seqLT(x.end, r.start) || seqGT(x.start, r.end) {
+			keep[nk] = x
+			nk++
+			continue
+		}
+		if seqLT(x.start, r.start) {
+			r.start = x.start
+		}
+		if seqGT(x.end, r.end) {
+			r.end = x.end
+		}
+	}
+	if nk == oooRanges {
+		c.s.stats.DropOOO++
+		return
+	}
+	copy(c.rcvBuf[off:], data)
+	// insert r keeping the table sorted by start
+	i := nk
+	for i > 0 && seqGT(keep[i-1].start, r.start) {
+		i--
+	}
+	copy(c.ooo[:i], keep[:i])
+	c.ooo[i] = r
+	copy(c.ooo[i+1:nk+1], keep[i:nk])
+	c.nooo = nk + 1
+}
+
+// mergeOOO moves ranges that became in-order into the in-order data.
+func (c *Conn) mergeOOO() {
+	for c.nooo > 0 && seqLE(c.ooo[0].start, c.rcvNxt) {
+		if e := c.ooo[0].end; seqGT(e, c.rcvNxt) {
+			c.rcvLen += int(e - c.rcvNxt)
+			c.rcvNxt = e
+		}
+		copy(c.ooo[:], c.ooo[1:c.nooo])
+		c.nooo--
+	}
+}
+
+// ---- output ----
+
+func (c *Conn) swsThresh() int { return max(min(len(c.rcvBuf)/2, c.s.cfg.MSS), 1) }
+
+// advertise returns the window to put in a segment, moving the advertised
+// right edge only by at least min(MSS, buffer/2) (RFC 9293 §3.8.6.2.2).
+func (c *Conn) advertise() uint16 {
+	free := min(len(c.rcvBuf)-c.rcvLen, 0xffff)
+	edge := c.rcvNxt + uint32(free)
+	if seqGT(edge, c.rcvAdv) && int(edge-c.rcvAdv) >= min(c.swsThresh(), free) {
+		c.rcvAdv = edge
+	}
+	if seqLT(c.rcvAdv, c.rcvNxt) {
+		c.rcvAdv = c.rcvNxt
+	}
+	return uint16(c.rcvAdv - c.rcvNxt)
+}
+
+func (c *Conn) ackSent() {
+	c.ackNow = false
+	c.delackAt = time.Time{}
+	c.unackedSegs = 0
+}
+
+// sendSeq books a transmission of seqlen sequence numbers from seq.
+func (c *Conn) sendSeq(now time.Time, seq uint32, seqlen int, retx bool) {
+	if c.sndUna == c.sndMax {
+		c.unackedSince = now
+	}
+	end := seq + uint32(seqlen)
+	if seqGT(end, c.sndMax) {
+		c.sndMax = end
+	}
+	if retx {
+		c.s.stats.Retransmits++
+	} else if !c.rttActive {
+		c.rttActive = true
+		c.rttSeq = seq
+		c.rttStart = now
+	}
+	if c.rtxAt.IsZero() {
+		c.rtxAt = now.Add(c.rto)
+	}
+	c.persistAt = time.Time{}
+}
+
+// emit writes an ACK segment with payload p (a slice of sndBuf) at seq.
+func (c *Conn) emit(dst []byte, seq uint32, flags uint8, p []byte) int {
+	hl := putHeader(dst, c.lport, c.rport, seq, c.rcvNxt, flags|FlagACK, c.advertise(), 0)
+	n := copy(dst[hl:], p)
+	c.ackSent()
+	return hl + n
+}
+
+func (c *Conn) output(dst []byte, now time.Time) int {
+	if c.state == Closed || c.state == Listen {
+		return 0
+	}
+	if (c.state == SynSent || c.state == SynReceived) && c.sndNxt == c.iss {
+		flags := uint8(FlagSYN)
+		var ack uint32
+		if c.state == SynReceived {
+			flags |= FlagACK
+			ack = c.rcvNxt
+		}
+		hl := putHeader(dst, c.lport, c.rport, c.iss, ack, flags, c.advertise(), c.s.cfg.MSS)
+		retx := c.sndMax != c.iss
+		c.sndNxt = c.iss + 1
+		c.sendSeq(now, c.iss, 1, retx)
+		c.ackSent()
+		return hl
+	}
+	if c.state == SynSent {
+		return 0
+	}
+	if c.rtxOne {
+		c.rtxOne = false
+		if n := c.retransmitOne(dst, now); n > 0 {
+			return n
+		}
+	}
+	if c.probeNow {
+		c.probeNow = false
+		return c.emit(dst, c.sndUna-1, 0, nil)
+	}
+	if c.dupAcksOut > 0 {
+		c.dupAcksOut--
+		return c.emit(dst, c.sndMax, 0, nil)
+	}
+	if c.state != SynReceived && c.state != TimeWait {
+		if n := c.sendData(dst, now); n > 0 {
+			return n
+		}
+		c.maybePersist(now)
+	}
+	if c.ackNow {
+		return c.emit(dst, c.sndMax, 0, nil)
+	}
+	return 0
+}
+
+// sendData sends the next segment of new (or go-back-N) data and/or FIN
+// when the windows, Nagle and sender-side SWS avoidance allow.
+func (c *Conn) sendData(dst []byte, now time.Time) int {
+	dataEnd := c.sndBase + uint32(c.sndLen)
+	if seqGT(c.sndNxt, dataEnd) || seqLE(c.sndUna, c.iss) {
+		return 0 // FIN already sent, or SYN not acknowledged
+	}
+	off := int(c.sndNxt - c.sndBase)
+	avail := c.sndLen - off
+	flight := c.sndNxt - c.sndUna
+	wnd := min(c.sndWnd, c.cwnd)
+	usable := 0
+	if wnd > flight {
+		usable = int(wnd - flight)
+	}
+	n := min(avail, c.sndMSS, len(dst)-HeaderLen, usable)
+	fin := c.finQueued && n == avail
+	if n == 0 && !fin {
+		return 0
+	}
+	retx := seqLT(c.sndNxt, c.sndMax)
+	if n > 0 && !retx && !fin && n < c.sndMSS && !c.forceSend {
+		ok := n == avail && (c.s.cfg.NoDelay || !seqGT(c.smallEnd, c.sndUna)) // Nagle, Minshall
+		ok = ok || (c.maxSndWnd > 0 && n >= int(c.maxSndWnd/2))               // SWS: half the max window
+		if !ok {
+			return 0
+		}
+	}
+	c.forceSend = false
+	flags := uint8(0)
+	if n == avail {
+		flags |= FlagPSH
+	}
+	seqlen := n
+	if fin {
+		flags |= FlagFIN
+		seqlen++
+	}
+	seq := c.sndNxt
+	k := c.emit(dst, seq, flags, c.sndBuf[off:off+n])
+	if n > 0 && n < c.sndMSS {
+		c.smallEnd = seq + uint32(n)
+	}
+	c.sndNxt = seq + uint32(seqlen)
+	c.sendSeq(now, seq, seqlen, retx)
+	return k
+}
+
+// retransmitOne resends the segment at SND.UNA without moving SND.NXT.
+func (c *Conn) retransmitOne(dst []byte, now time.Time) int {
+	if c.sndUna == c.sndMax || seqLE(c.sndUna, c.iss) {
+		return 0
+	}
+	dataEnd := c.sndBase + uint32(c.sndLen)
+	seq := c.sndUna
+	n := 0
+	if seqLT(seq, dataEnd) {
+		n = min(int(dataEnd-seq), c.sndMSS, len(dst)-HeaderLen)
+	}
+	fin := c.finQueued && seq+uint32(n) == dataEnd && seqGT(c.sndMax, dataEnd)
+	if n == 0 && !fin {
+		return 0
+	}
+	flags := uint8(0)
+	if fin {
+		flags |= FlagFIN
+	}
+	off := int(seq - c.sndBase)
+	k := c.emit(dst, seq, flags, c.sndBuf[off:off+n])
+	c.rttActive = false
+	c.s.stats.Retransmits++
+	if c.rtxAt.IsZero() {
+		c.rtxAt = now.Add(c.rto)
+	}
+	return k
+}
+
+// maybePersist arms the persist timer when data waits, nothing is in
+// flight, and the window does not let it go.
+func (c *Conn) maybePersist(now time.Time) {
+	if !c.persistAt.IsZero() || !c.rtxAt.IsZero() || c.sndNxt != c.sndUna || seqLE(c.sndUna, c.iss) {
+		return
+	}
+	dataEnd := c.sndBase + uint32(c.sndLen)
+	if !seqLT(c.sndNxt, dataEnd) && !(c.finQueued && c.sndNxt == dataEnd) {
+		return
+	}
+	d := c.rto << c.persistShift
+	if d > c.s.cfg.MaxRTO || d <= 0 {
+		d = c.s.cfg.MaxRTO
+	}
+	c.persistAt = now.Add(d)
+}
+
+// ---- timers ----
+
+func (c *Conn) poll(now time.Time) time.Time {
+	cfg := &c.s.cfg
+	if c.released && c.state == FinWait2 && c.timeWaitAt.IsZero() {
+		c.timeWaitAt = now.Add(cfg.TimeWait)
+	}
+	if !c.timeWaitAt.IsZero() && !now.Before(c.timeWaitAt) {
+		c.timeWaitAt = time.Time{}
+		if c.state == TimeWait || c.state == FinWait2 {
+			c.setClosed()
+			return time.Time{}
+		}
+	}
+	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
+		c.onRTO(now)
+		if c.state == Closed {
+			return time.Time{}
+		}
+	}
+	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
+		c.persistAt = time.Time{}
+		if now.Sub(c.lastRecv) >= cfg.UserTimeout { // probes unanswered
+			c.s.stats.ConnsTimedOut++
+			c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
+			c.fail(ErrTimeout)
+			return time.Time{}
+		}
+		if c.sndWnd == 0 {
+			c.probeNow = true
+		} else {
+			c.forceSend = true
+		}
+		if c.persistShift < 16 {
+			c.persistShift++
+		}
+	}
+	if !c.delackAt.IsZero() && !now.Before(c.delackAt) {
+		c.delackAt = time.Time{}
+		c.ackNow = true
+	}
+	if !c.keepAt.IsZero() && !now.Before(c.keepAt) {
+		switch {
+		case c.state != Established && c.state != CloseWait:
+			c.keepAt = time.Time{}
+		case c.sndUna != c.sndMax:
+			c.keepAt = now.Add(cfg.KeepAlive) // the retransmission timer watches the peer
+		case c.keepProbes >= cfg.KeepAliveCount:
+			c.s.stats.ConnsTimedOut++
+			c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
+			c.fail(ErrTimeout)
+			return time.Time{}
+		default:
+			c.keepProbes++
+			c.probeNow = true
+			c.keepAt = now.Add(cfg.KeepAliveInterval)
+		}
+	}
+	var next time.Time
+	for _, t := range [...]time.Time{c.rtxAt, c.persistAt, c.delackAt, c.keepAt, c.timeWaitAt} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
+}
+
+// onRTO handles the retransmission timer (RFC 6298 §5, RFC 5681 §3.1).
+func (c *Conn) onRTO(now time.Time) {
+	cfg := &c.s.cfg
+	c.rtxAt = time.Time{}
+	if c.sndUna == c.sndMax {
+		return
+	}
+	if now.Sub(c.unackedSince) >= cfg.UserTimeout ||
+		(c.state == SynReceived && c.passive && c.backoff >= cfg.SynRetries) {
+		c.s.stats.ConnsTimedOut++
+		if c.state != SynSent {
+			c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
+		}
+		c.fail(ErrTimeout)
+		return
+	}
+	c.s.stats.Timeouts++
+	mss := uint32(c.sndMSS)
+	if c.backoff == 0 {
+		c.ssthresh = max((c.sndMax-c.sndUna)/2, 2*mss)
+	}
+	c.cwnd = mss
+	c.backoff++
+	c.rto = min(2*c.rto, cfg.MaxRTO)
+	c.sndNxt = c.sndUna // go back N
+	c.smallEnd = c.sndUna
+	c.rttActive = false
+	c.recover = c.sndMax
+	c.inRecovery = false
+	c.dupAcks = 0
+	c.rtxOne = false
+}

@@ -1,0 +1,570 @@
+// Package tcp is the card's TCP (RFC 9293): a fixed table of connection
+// control blocks with linear, zero-copy send and receive buffers, RFC 6298
+// retransmission, RFC 5681/6582 congestion control, RFC 6528 ISNs and the
+// RFC 5961 blind-attack defences. It owns no goroutines and takes no locks:
+// the card's event loop calls Input, Output and Poll (the ipv4.Transport
+// interface) and the layers above poll each Conn's state after each call.
+package tcp
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"io"
+	"time"
+
+	"netcard/ipv4"
+)
+
+// Config sizes and tunes a Stack. Zero fields take the defaults noted.
+type Config struct {
+	MaxConns int // connection slots, allocated once (default 4)
+	RecvBuf  int // receive buffer per connection in bytes (default 4096; the window is capped at 65535)
+	SendBuf  int // send buffer per connection in bytes (default 4096)
+	MSS      int // our MSS: link MTU − 40 (default 536)
+	// Rand supplies the ISN secret (read once in NewStack) and ephemeral
+	// ports. Required.
+	Rand io.Reader
+
+	InitialRTO time.Duration // default 1 s (RFC 6298)
+	MinRTO     time.Duration // default 1 s; smaller values for tests and simulations
+	MaxRTO     time.Duration // default 60 s
+	DelayedACK time.Duration // delayed-ACK timer (default 100 ms; at most 200 ms; negative: ACK every segment)
+	TimeWait   time.Duration // 2·MSL (default 60 s)
+	// UserTimeout aborts a connection whose oldest unacknowledged data (or
+	// SYN/FIN) has waited this long (default 120 s).
+	UserTimeout time.Duration
+	SynRetries  int // retransmissions of a SYN-ACK before a half-open passive connection is dropped (default 4)
+
+	KeepAlive         time.Duration // idle time before keepalive probes; 0: off (RFC 1122 default)
+	KeepAliveInterval time.Duration // between probes (default 75 s)
+	KeepAliveCount    int           // unanswered probes before abort (default 9)
+
+	NoDelay           bool // disable Nagle's algorithm
+	ChallengeACKLimit int  // RFC 5961 challenge ACKs per second, stack-wide (default 10)
+}
+
+// Stats counts events of a Stack.
+type Stats struct {
+	SegsIn, SegsOut   uint64
+	Retransmits       uint64 // segments retransmitted (timeout, fast retransmit, go-back-N)
+	Timeouts          uint64 // retransmission timer expirations
+	FastRetransmits   uint64
+	RSTsIn, RSTsOut   uint64
+	ChallengeACKs     uint64 // RFC 5961 challenge ACKs sent
+	ChallengeThrottle uint64 // challenge ACKs suppressed by the rate limit
+	ConnsAccepted     uint64 // passive opens that reached ESTABLISHED
+	ConnsRefused      uint64 // SYNs answered with RST (no listener, backlog full, no slot)
+	ConnsDialed       uint64
+	ConnsReset        uint64 // connections ended by a received RST
+	ConnsTimedOut     uint64 // user timeout, keepalive or SYN retries exhausted
+	SlotsRecycled     uint64 // TIME-WAIT or half-open slots taken for a new connection
+
+	// Drops by reason.
+	DropChecksum  uint64
+	DropMalformed uint64
+	DropWindow    uint64 // unacceptable sequence number (RFC 9293 §3.10.7.4)
+	DropNoACK     uint64 // synchronized-state segment without ACK
+	DropOOO       uint64 // out-of-order segment with no room in the range table
+	DropState     uint64 // segment not expected in the connection's state
+	DropRSTQueue  uint64 // RST to send dropped because the queue was full
+}
+
+// State is a connection state (RFC 9293 §3.3.2).
+type State uint8
+
+// Connection states.
+const (
+	Closed State = iota
+	Listen
+	SynSent
+	SynReceived
+	Established
+	FinWait1
+	FinWait2
+	CloseWait
+	Closing
+	LastAck
+	TimeWait
+)
+
+var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED",
+	"FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "INVALID"
+}
+
+// Errors reported by the Stack and by Conn.Err.
+var (
+	ErrNoSlot    = errors.New("tcp: no free connection slot")
+	ErrPortInUse = errors.New("tcp: port already in use")
+	ErrBadPort   = errors.New("tcp: invalid port")
+	ErrReset     = errors.New("tcp: connection reset by peer")
+	ErrRefused   = errors.New("tcp: connection refused")
+	ErrTimeout   = errors.New("tcp: connection timed out")
+	ErrAborted   = errors.New("tcp: connection aborted")
+)
+
+const (
+	oooRanges  = 4 // out-of-order ranges kept per connection
+	rstQueue   = 8 // pending RSTs for segments to no connection
+	defaultMSS = 536
+)
+
+type pendingRST struct {
+	raddr        ipv4.Addr
+	lport, rport uint16
+	seq, ack     uint32
+	flags        uint8
+}
+
+// Stack is a TCP endpoint: a fixed table of connections and listeners.
+// It implements ipv4.Transport.
+type Stack struct {
+	cfg       Config
+	conns     []Conn
+	listeners []*Listener
+	secret    [32]byte
+	rr        int // round-robin start for Output
+
+	rst  [rstQueue]pendingRST
+	rstN int
+
+	chalStart time.Time
+	chalCount int
+
+	rbuf  [4]byte
+	stats Stats
+}
+
+var _ ipv4.Transport = (*Stack)(nil)
+
+// NewStack allocates every connection slot and buffer. It panics if
+// cfg.Rand is nil or fails (the card cannot run without a random source).
+func NewStack(cfg Config) *Stack {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 4
+	}
+	if cfg.RecvBuf <= 0 {
+		cfg.RecvBuf = 4096
+	}
+	if cfg.SendBuf <= 0 {
+		cfg.SendBuf = 4096
+	}
+	if cfg.MSS <= 0 {
+		cfg.MSS = defaultMSS
+	}
+	if cfg.MSS < 64 {
+		cfg.MSS = 64
+	}
+	if cfg.InitialRTO <= 0 {
+		cfg.InitialRTO = time.Second
+	}
+	if cfg.MinRTO <= 0 {
+		cfg.MinRTO = time.Second
+	}
+	if cfg.MaxRTO <= 0 {
+		cfg.MaxRTO = 60 * time.Second
+	}
+	if cfg.DelayedACK == 0 {
+		cfg.DelayedACK = 100 * time.Millisecond
+	}
+	if cfg.DelayedACK > 200*time.Millisecond {
+		cfg.DelayedACK = 200 * time.Millisecond
+	}
+	if cfg.TimeWait <= 0 {
+		cfg.TimeWait = 60 * time.Second
+	}
+	if cfg.UserTimeout <= 0 {
+		cfg.UserTimeout = 120 * time.Second
+	}
+	if cfg.SynRetries <= 0 {
+		cfg.SynRetries = 4
+	}
+	if cfg.KeepAliveInterval <= 0 {
+		cfg.KeepAliveInterval = 75 * time.Second
+	}
+	if cfg.KeepAliveCount <= 0 {
+		cfg.KeepAliveCount = 9
+	}
+	if cfg.ChallengeACKLimit <= 0 {
+		cfg.ChallengeACKLimit = 10
+	}
+	if cfg.Rand == nil {
+		panic("tcp: Config.Rand is nil")
+	}
+	s := &Stack{cfg: cfg}
+	if _, err := io.ReadFull(cfg.Rand, s.secret[:]); err != nil {
+		panic("tcp: reading ISN secret: " + err.Error())
+	}
+	s.conns = make([]Conn, cfg.MaxConns)
+	arena := make([]byte, cfg.MaxConns*(cfg.RecvBuf+cfg.SendBuf))
+	for i := range s.conns {
+		c := &s.conns[i]
+		c.s = s
+		c.rcvBuf = arena[:cfg.RecvBuf:cfg.RecvBuf]
+		arena = arena[cfg.RecvBuf:]
+		c.sndBuf = arena[:cfg.SendBuf:cfg.SendBuf]
+		arena = arena[cfg.SendBuf:]
+	}
+	return s
+}
+
+// Config returns the configuration in use (defaults filled in).
+func (s *Stack) Config() Config { return s.cfg }
+
+// Stats returns a snapshot of the counters.
+func (s *Stack) Stats() Stats { return s.stats }
+
+// Conn returns connection slot i (0 ≤ i < MaxConns) for inspection, and
+// whether it is in use.
+func (s *Stack) Conn(i int) (*Conn, bool) {
+	c := &s.conns[i]
+	return c, c.inUse
+}
+
+// Listener accepts passive connections on one port.
+type Listener struct {
+	s       *Stack
+	port    uint16
+	backlog int
+	queue   []*Conn // half-open and established connections not yet accepted
+	closed  bool
+}
+
+// Listen opens a listener on port with at most backlog connections waiting
+// to be accepted (half-open ones included). A SYN that finds the backlog
+// full or no free slot is answered with RST.
+func (s *Stack) Listen(port uint16, backlog int) (*Listener, error) {
+	if port == 0 {
+		return nil, ErrBadPort
+	}
+	for _, l := range s.listeners {
+		if l.port == port {
+			return nil, ErrPortInUse
+		}
+	}
+	if backlog <= 0 {
+		backlog = 1
+	}
+	l := &Listener{s: s, port: port, backlog: backlog, queue: make([]*Conn, 0, backlog)}
+	s.listeners = append(s.listeners, l)
+	return l, nil
+}
+
+// Port returns the listening port.
+func (l *Listener) Port() uint16 { return l.port }
+
+// Pending returns the number of connections in the backlog (half-open or
+// ready to accept).
+func (l *Listener) Pending() int { return len(l.queue) }
+
+// Accept returns the next established connection, or nil when none is ready.
+func (l *Listener) Accept() *Conn {
+	for i, c := range l.queue {
+		if c.state >= Established {
+			l.remove(i)
+			c.lst = nil
+			return c
+		}
+	}
+	return nil
+}
+
+func (l *Listener) remove(i int) {
+	copy(l.queue[i:], l.queue[i+1:])
+	l.queue[len(l.queue)-1] = nil
+	l.queue = l.queue[:len(l.queue)-1]
+}
+
+func (l *Listener) drop(c *Conn) {
+	for i, q := range l.queue {
+		if q == c {
+			l.remove(i)
+			break
+		}
+	}
+	c.lst = nil
+}
+
+// Close stops listening and resets the connections not yet accepted.
+func (l *Listener) Close() {
+	if l.closed {
+		return
+	}
+	l.closed = true
+	for len(l.queue) > 0 {
+		c := l.queue[0]
+		l.remove(0)
+		c.lst = nil
+		c.Abort()
+	}
+	for i, x := range l.s.listeners {
+		if x == l {
+			l.s.listeners = append(l.s.listeners[:i], l.s.listeners[i+1:]...)
+			break
+		}
+	}
+}
+
+func (s *Stack) listener(port uint16) *Listener {
+	for _, l := range s.listeners {
+		if l.port == port {
+			return l
+		}
+	}
+	return nil
+}
+
+func (s *Stack) lookup(raddr, laddr ipv4.Addr, rport, lport uint16) *Conn {
+	for i := range s.conns {
+		c := &s.conns[i]
+		if c.inUse && c.state != Closed && c.lport == lport && c.rport == rport &&
+			c.raddr == raddr && c.laddr == laddr {
+			return c
+		}
+	}
+	return nil
+}
+
+// alloc takes a free slot; failing that it recycles the oldest released
+// TIME-WAIT connection, and for a passive open the oldest half-open one.
+func (s *Stack) alloc(passive bool) *Conn {
+	var tw, half *Conn
+	for i := range s.conns {
+		c := &s.conns[i]
+		if !c.inUse {
+			c.inUse = true
+			return c
+		}
+		if c.state == TimeWait && c.released && (tw == nil || c.timeWaitAt.Before(tw.timeWaitAt)) {
+			tw = c
+		}
+		if passive && c.state == SynReceived && c.passive && (half == nil || c.born.Before(half.born)) {
+			half = c
+		}
+	}
+	victim := tw
+	if victim == nil {
+		victim = half
+	}
+	if victim == nil {
+		return nil
+	}
+	s.stats.SlotsRecycled++
+	if victim.lst != nil {
+		victim.lst.drop(victim)
+	}
+	victim.free()
+	victim.inUse = true
+	return victim
+}
+
+// isn computes an RFC 6528 initial sequence number: a 4 µs clock plus a
+// keyed hash of the connection 4-tuple.
+func (s *Stack) isn(laddr, raddr ipv4.Addr, lport, rport uint16, now time.Time) uint32 {
+	var b [12 + 32]byte
+	copy(b[0:4], laddr[:])
+	copy(b[4:8], raddr[:])
+	binary.BigEndian.PutUint16(b[8:], lport)
+	binary.BigEndian.PutUint16(b[10:], rport)
+	copy(b[12:], s.secret[:])
+	h := sha256.Sum256(b[:])
+	return binary.BigEndian.Uint32(h[:4]) + uint32(now.UnixNano()/4000)
+}
+
+// Dial starts an active open from local to remote:port with an ephemeral
+// local port drawn from Rand. The SYN goes out on the next Output; the
+// connection is usable (Free/Commit may queue data) at once.
+func (s *Stack) Dial(local, remote ipv4.Addr, port uint16, now time.Time) (*Conn, error) {
+	if port == 0 {
+		return nil, ErrBadPort
+	}
+	var lport uint16
+	for try := 0; ; try++ {
+		if try == 16 {
+			return nil, ErrPortInUse
+		}
+		if _, err := io.ReadFull(s.cfg.Rand, s.rbuf[:2]); err != nil {
+			return nil, err
+		}
+		lport = 49152 + binary.BigEndian.Uint16(s.rbuf[:2])%16384
+		if s.lookup(remote, local, port, lport) == nil && s.listener(lport) == nil {
+			break
+		}
+	}
+	c := s.alloc(false)
+	if c == nil {
+		return nil, ErrNoSlot
+	}
+	c.init(local, remote, lport, port, now)
+	c.state = SynSent
+	s.stats.ConnsDialed++
+	return c, nil
+}
+
+// Input processes one TCP segment (ipv4.Transport). It always returns true:
+// segments to no connection are answered with RST by TCP itself.
+func (s *Stack) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
+	s.stats.SegsIn++
+	if Checksum(src, dst, seg) != 0 {
+		s.stats.DropChecksum++
+		return true
+	}
+	h, err := ParseHeader(seg)
+	if err != nil || h.SrcPort == 0 || h.DstPort == 0 {
+		s.stats.DropMalformed++
+		return true
+	}
+	data := seg[h.DataOff:]
+	if h.Flags&FlagRST != 0 {
+		s.stats.RSTsIn++
+	}
+	if c := s.lookup(src, dst, h.SrcPort, h.DstPort); c != nil {
+		c.input(&h, data, now)
+		return true
+	}
+	if l := s.listener(h.DstPort); l != nil {
+		s.listenInput(l, src, dst, &h, data, now)
+		return true
+	}
+	s.replyClosed(src, &h, len(data))
+	return true
+}
+
+// replyClosed answers a segment that reached no connection (RFC 9293
+// §3.10.7.1).
+func (s *Stack) replyClosed(src ipv4.Addr, h *Header, dlen int) {
+	if h.Flags&FlagRST != 0 {
+		return
+	}
+	if h.Flags&FlagACK != 0 {
+		s.queueRST(src, h.DstPort, h.SrcPort, h.Ack, 0, FlagRST)
+		return
+	}
+	n := uint32(dlen)
+	if h.Flags&FlagSYN != 0 {
+		n++
+	}
+	if h.Flags&FlagFIN != 0 {
+		n++
+	}
+	s.queueRST(src, h.DstPort, h.SrcPort, 0, h.Seq+n, FlagRST|FlagACK)
+}
+
+func (s *Stack) queueRST(raddr ipv4.Addr, lport, rport uint16, seq, ack uint32, flags uint8) {
+	if s.rstN == len(s.rst) {
+		s.stats.DropRSTQueue++
+		return
+	}
+	s.rst[s.rstN] = pendingRST{raddr: raddr, lport: lport, rport: rport, seq: seq, ack: ack, flags: flags}
+	s.rstN++
+}
+
+// listenInput handles a segment for a listening port (RFC 9293 §3.10.7.2).
+func (s *Stack) listenInput(l *Listener, src, dst ipv4.Addr, h *Header, data []byte, now time.Time) {
+	switch {
+	case h.Flags&FlagRST != 0:
+		return
+	case h.Flags&FlagACK != 0:
+		s.queueRST(src, h.DstPort, h.SrcPort, h.Ack, 0, FlagRST)
+		return
+	case h.Flags&FlagSYN == 0:
+		s.stats.DropState++
+		return
+	}
+	var c *Conn
+	if len(l.queue) < l.backlog {
+		c = s.alloc(true)
+	}
+	if c == nil {
+		s.stats.ConnsRefused++
+		s.replyClosed(src, h, len(data))
+		return
+	}
+	c.init(dst, src, h.DstPort, h.SrcPort, now)
+	c.passive = true
+	c.state = SynReceived
+	c.synOptions(h)
+	c.lst = l
+	l.queue = append(l.queue, c)
+	// Data carried on the SYN is not queued (RFC 9293 allows either); the
+	// peer retransmits it once the connection is established.
+}
+
+// challengeOK applies the RFC 5961 stack-wide challenge-ACK rate limit.
+func (s *Stack) challengeOK(now time.Time) bool {
+	if now.Sub(s.chalStart) >= time.Second || now.Before(s.chalStart) {
+		s.chalStart = now
+		s.chalCount = 0
+	}
+	if s.chalCount >= s.cfg.ChallengeACKLimit {
+		s.stats.ChallengeThrottle++
+		return false
+	}
+	s.chalCount++
+	s.stats.ChallengeACKs++
+	return true
+}
+
+// Output writes the next segment to send into dst, with its checksum over
+// the pseudo-header (local → remote), and returns its length and the remote
+// address (ipv4.Transport). Pending RSTs go first, then the connections in
+// round-robin order, one segment per call.
+func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
+	if len(dst) < HeaderLen+4 {
+		return 0, ipv4.Addr{}
+	}
+	if s.rstN > 0 {
+		r := s.rst[0]
+		copy(s.rst[:], s.rst[1:s.rstN])
+		s.rstN--
+		n := putHeader(dst, r.lport, r.rport, r.seq, r.ack, r.flags, 0, 0)
+		setChecksum(local, r.raddr, dst[:n])
+		s.stats.SegsOut++
+		s.stats.RSTsOut++
+		return n, r.raddr
+	}
+	nc := len(s.conns)
+	for i := 0; i < nc; i++ {
+		k := s.rr + i
+		if k >= nc {
+			k -= nc
+		}
+		c := &s.conns[k]
+		if !c.inUse {
+			continue
+		}
+		if n := c.output(dst, now); n > 0 {
+			s.rr = k + 1
+			if s.rr == nc {
+				s.rr = 0
+			}
+			setChecksum(local, c.raddr, dst[:n])
+			s.stats.SegsOut++
+			return n, c.raddr
+		}
+	}
+	return 0, ipv4.Addr{}
+}
+
+// Poll runs the timers of every connection and returns the earliest next
+// deadline (zero: none). Call it after Input and after draining Output, as
+// both can arm timers.
+func (s *Stack) Poll(now time.Time) time.Time {
+	var next time.Time
+	for i := range s.conns {
+		c := &s.conns[i]
+		if !c.inUse {
+			continue
+		}
+		if t := c.poll(now); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
+}

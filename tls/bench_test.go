@@ -1,0 +1,147 @@
+package tls
+
+import (
+	gotls "crypto/tls"
+	"fmt"
+	"net"
+	"testing"
+)
+
+func feedAll(b testing.TB, dst *Engine, in []byte) {
+	for len(in) > 0 {
+		k, _, err := dst.Unwrap(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in = in[k:]
+	}
+}
+
+// BenchmarkHandshakeCard: a full handshake, our client and our server in memory (ECDSA P-256
+// certificate, X25519, AES-128-GCM). server-allocs/op counts only the server's allocations.
+func BenchmarkHandshakeCard(b *testing.B) {
+	for _, g := range []CurveID{X25519, X25519MLKEM768} {
+		b.Run(fmt.Sprintf("%04x", uint16(g)), func(b *testing.B) {
+			sc, cc := serverConfig(b, false), clientConfig(b)
+			cc.Groups = []CurveID{g}
+			buf := make([]byte, 16384)
+			b.ReportAllocs()
+			var srvAllocs uint64
+			for i := 0; i < b.N; i++ {
+				srvAllocs += serverHandshakeAllocs(b, sc, cc, buf)
+			}
+			b.ReportMetric(float64(srvAllocs)/float64(b.N), "server-allocs/op")
+		})
+	}
+}
+
+// BenchmarkServerHandshakeCard measures the server side alone (client work excluded from the time).
+func BenchmarkServerHandshakeCard(b *testing.B) {
+	for _, mode := range []string{"ecdsa", "ed25519", "ecdsa-resumed"} {
+		b.Run(mode, func(b *testing.B) {
+			sc, cc := serverConfig(b, mode == "ed25519"), clientConfig(b)
+			if mode == "ecdsa-resumed" {
+				sc.TicketKey = testTicketKey
+				cc.Session = firstSession(b, sc)
+			}
+			benchServerHandshake(b, sc, cc)
+		})
+	}
+}
+
+func benchServerHandshake(b *testing.B, sc, cc *Config) {
+	buf := make([]byte, 16384)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		c := NewClient(cc, 0)
+		n := c.Output(buf)
+		b.StartTimer()
+		s := NewServer(sc, 0)
+		feedAll(b, s, buf[:n])
+		n = s.Output(buf)
+		b.StopTimer()
+		feedAll(b, c, buf[:n])
+		n = c.Output(buf)
+		b.StartTimer()
+		feedAll(b, s, buf[:n])
+		if s.State() != Established {
+			b.Fatal("not established")
+		}
+	}
+}
+
+// BenchmarkHandshakeCryptoTLS: the same handshake with crypto/tls on both sides over net.Pipe.
+func BenchmarkHandshakeCryptoTLS(b *testing.B) {
+	for _, g := range []gotls.CurveID{gotls.X25519, gotls.X25519MLKEM768} {
+		b.Run(fmt.Sprintf("%04x", uint16(g)), func(b *testing.B) {
+			gs := goServerConfig(b)
+			gs.SessionTicketsDisabled = true
+			gc := goClientConfig(b)
+			gc.CurvePreferences = []gotls.CurveID{g}
+			gs.CurvePreferences = []gotls.CurveID{g}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				c1, c2 := net.Pipe()
+				done := make(chan error, 1)
+				go func() { done <- gotls.Server(c2, gs).Handshake() }()
+				if err := gotls.Client(c1, gc).Handshake(); err != nil {
+					b.Fatal(err)
+				}
+				if err := <-done; err != nil {
+					b.Fatal(err)
+				}
+				c1.Close()
+				c2.Close()
+			}
+		})
+	}
+}
+
+func BenchmarkWrapUnwrap(b *testing.B) {
+	for _, suite := range []uint16{TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256} {
+		for _, size := range []int{1024, 16384} {
+			b.Run(fmt.Sprintf("%04x/%d", suite, size), func(b *testing.B) {
+				sc, cc := serverConfig(b, false), clientConfig(b)
+				cc.CipherSuites = []uint16{suite}
+				cc.MaxRecordOut = size
+				s, c := handshakePair(b, sc, cc)
+				hdr, tail := c.Overhead()
+				rec := make([]byte, hdr+size+tail)
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					n := c.Wrap(rec, size)
+					if _, _, err := s.Unwrap(rec[:n]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkHandshakeOurClientGoServer: our client (driven on this goroutine over net.Pipe) against a
+// crypto/tls server. Subtracting our client's allocations (BenchmarkHandshakeCard allocs/op minus
+// server-allocs/op) estimates what the crypto/tls server alone allocates.
+func BenchmarkHandshakeOurClientGoServer(b *testing.B) {
+	gs := goServerConfig(b)
+	gs.SessionTicketsDisabled = true
+	gs.CurvePreferences = []gotls.CurveID{gotls.X25519}
+	cc := clientConfig(b)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		c1, c2 := net.Pipe()
+		done := make(chan error, 1)
+		go func() { done <- gotls.Server(c2, gs).Handshake() }()
+		if err := NewConn(c1, NewClient(cc, 0)).Handshake(); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		c1.Close()
+		c2.Close()
+	}
+}

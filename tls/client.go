@@ -1,0 +1,356 @@
+package tls
+
+import (
+	"crypto/x509"
+	"io"
+	"net/netip"
+)
+
+// clientStart generates the random, session id and key share and queues the ClientHello.
+func (e *Engine) clientStart() {
+	if _, err := io.ReadFull(e.cfg.Rand, e.random[:]); err != nil {
+		e.fail(AlertInternalError)
+		return
+	}
+	if _, err := io.ReadFull(e.cfg.Rand, e.sessionID[:]); err != nil {
+		e.fail(AlertInternalError)
+		return
+	}
+	e.sidLen = 32
+	g := e.cfg.groups(false)[0]
+	if a := e.sendClientHello(g); a != 0 {
+		e.fail(a)
+	}
+}
+
+// sniName returns the SNI host name, "" for none (IP literals are not sent).
+func (e *Engine) sniName() string {
+	if e.cfg.ServerName == "" {
+		return ""
+	}
+	if _, err := netip.ParseAddr(e.cfg.ServerName); err == nil {
+		return ""
+	}
+	return e.cfg.ServerName
+}
+
+// sendClientHello builds a ClientHello with a key share for g (and the HRR cookie) and queues it.
+func (e *Engine) sendClientHello(g CurveID) uint8 {
+	st := e.st[:0]
+	st = append(st, typeClientHello, 0, 0, 0, 3, 3)
+	st = append(st, e.random[:]...)
+	st = append(st, byte(e.sidLen))
+	st = append(st, e.sessionID[:e.sidLen]...)
+	cs := e.cfg.suites()
+	st = append(st, byte(2*len(cs)>>8), byte(2*len(cs)))
+	for _, s := range cs {
+		st = append(st, byte(s>>8), byte(s))
+	}
+	st = append(st, 1, 0)
+	extAt := len(st)
+	st = append(st, 0, 0)
+	if name := e.sniName(); name != "" {
+		n := len(name)
+		st = append(st, 0, extServerName, byte((n+5)>>8), byte(n+5), byte((n+3)>>8), byte(n+3), 0, byte(n>>8), byte(n))
+		st = append(st, name...)
+	}
+	st = append(st, 0, extSupportedVersions, 0, 3, 2, 3, 4)
+	groups := e.cfg.groups(false)
+	st = append(st, 0, extSupportedGroups, byte((2*len(groups)+2)>>8), byte(2*len(groups)+2),
+		byte(2*len(groups)>>8), byte(2*len(groups)))
+	for _, gg := range groups {
+		st = append(st, byte(gg>>8), byte(gg))
+	}
+	st = appendSigAlgs(st)
+	if len(e.cfg.ALPN) > 0 {
+		n := 0
+		for _, p := range e.cfg.ALPN {
+			n += 1 + len(p)
+		}
+		st = append(st, 0, extALPN, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
+		for _, p := range e.cfg.ALPN {
+			st = append(st, byte(len(p)))
+			st = append(st, p...)
+		}
+	}
+	if e.cfg.RecordSizeLimit > 0 {
+		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(e.inLimit>>8), byte(e.inLimit))
+	}
+	if e.cookieLen > 0 {
+		n := e.cookieLen
+		st = append(st, 0, extCookie, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
+		st = append(st, e.cookie[:n]...)
+	}
+	if e.cfg.Time != nil {
+		st = append(st, 0, extPSKModes, 0, 2, 1, 1) // psk_dhe_ke: we can use tickets
+	}
+	st = append(st, 0, extKeyShare, 0, 0, 0, 0, byte(g>>8), byte(g), 0, 0)
+	shareAt := len(st)
+	var err error
+	st, err = e.kex.generate(g, e.cfg.Rand, e.scratch[:], st)
+	if err != nil {
+		return AlertInternalError
+	}
+	sl := len(st) - shareAt
+	st[shareAt-2], st[shareAt-1] = byte(sl>>8), byte(sl)
+	st[shareAt-6], st[shareAt-5] = byte((sl+4)>>8), byte(sl+4)
+	st[shareAt-8], st[shareAt-7] = byte((sl+6)>>8), byte(sl+6)
+	binderAt := -1
+	e.pskOffered = e.clientSessionUsable()
+	if e.pskOffered {
+		st, binderAt = e.appendPSK(st) // pre_shared_key is the last extension
+	}
+	el := len(st) - extAt - 2
+	st[extAt], st[extAt+1] = byte(el>>8), byte(el)
+	ml := len(st) - 4
+	st[1], st[2], st[3] = byte(ml>>16), byte(ml>>8), byte(ml)
+	e.st = st
+	if binderAt < 0 {
+		e.ks.addMessage(st)
+		return e.flushStaging()
+	}
+	// The binder covers the ClientHello up to the binders list (RFC 8446 §4.2.11.2).
+	cut := binderAt - 3
+	e.ks.addMessage(st[:cut])
+	ks := e.ks
+	unselected := ks.th == nil
+	if unselected {
+		ks.selectHash(suiteByID(e.cfg.Session.suite).sha384)
+	}
+	ks.binder(st[binderAt:binderAt], e.cfg.Session.psk[:ks.hlen], ks.hash())
+	if unselected {
+		ks.th, ks.mac, ks.hlen = nil, nil, 0
+	}
+	e.ks.addMessage(st[cut:])
+	return e.flushStaging()
+}
+
+// clientMessage processes one handshake message in the client role.
+func (e *Engine) clientMessage(msg []byte) uint8 {
+	switch e.hs {
+	case cWaitSH, cWaitSH2:
+		if msg[0] != typeServerHello {
+			return AlertUnexpectedMessage
+		}
+		return e.clientServerHello(msg)
+	case cWaitEE:
+		if msg[0] != typeEncryptedExtensions {
+			return AlertUnexpectedMessage
+		}
+		ee := &e.ee
+		if a := parseEncryptedExtensions(msg[4:], ee, len(e.cfg.ALPN) > 0, e.cfg.RecordSizeLimit > 0, e.sniName() != ""); a != 0 {
+			return a
+		}
+		if ee.alpn != nil {
+			for i, p := range e.cfg.ALPN {
+				if p == string(ee.alpn) {
+					e.alpn = i
+				}
+			}
+			if e.alpn < 0 {
+				return AlertIllegalParameter
+			}
+		}
+		if ee.recordSizeLimit > 0 {
+			e.peerRSL = min(ee.recordSizeLimit, maxPlaintext+1)
+			e.applyLimits()
+		}
+		e.ks.addMessage(msg)
+		e.hs = cWaitCertCR
+		if e.resumed {
+			e.peerCerts = e.cfg.Session.certs
+			e.hs = cWaitFin
+		}
+		return 0
+	case cWaitCertCR, cWaitCert:
+		if msg[0] == typeCertificateRequest && e.hs == cWaitCertCR {
+			ctx, algs, a := parseCertificateRequest(msg[4:])
+			if a != 0 {
+				return a
+			}
+			if len(ctx) > len(e.certReqCtx) {
+				return AlertIllegalParameter
+			}
+			e.certReq = true
+			e.certReqLen = copy(e.certReqCtx[:], ctx)
+			e.certReqAlgs = e.reqAlgsBuf[:0]
+			if containsU16(algs, uint16(e.ownScheme)) {
+				e.certReqAlgs = append(e.certReqAlgs, byte(e.ownScheme>>8), byte(e.ownScheme))
+			}
+			e.ks.addMessage(msg)
+			e.hs = cWaitCert
+			return 0
+		}
+		if msg[0] != typeCertificate {
+			return AlertUnexpectedMessage
+		}
+		ctx, list, a := parseCertificate(msg[4:])
+		if a != 0 {
+			return a
+		}
+		if len(ctx) != 0 {
+			return AlertIllegalParameter
+		}
+		if len(list) == 0 {
+			return AlertDecodeError
+		}
+		certs, a := readPeerCertificates(list)
+		if a != 0 {
+			return a
+		}
+		if !e.cfg.InsecureSkipVerify {
+			if a := verifyChain(certs, e.cfg.Roots, e.cfg.ServerName, e.now(), x509.ExtKeyUsageServerAuth); a != 0 {
+				return a
+			}
+		}
+		e.peerCerts = certs
+		e.ks.addMessage(msg)
+		e.hs = cWaitCV
+		return 0
+	case cWaitCV:
+		if msg[0] != typeCertificateVerify {
+			return AlertUnexpectedMessage
+		}
+		if a := e.checkPeerVerify(msg, serverSignatureContext); a != 0 {
+			return a
+		}
+		e.ks.addMessage(msg)
+		e.hs = cWaitFin
+		return 0
+	case cWaitFin:
+		if msg[0] != typeFinished {
+			return AlertUnexpectedMessage
+		}
+		if a := e.checkFinished(msg, e.ks.sHS[:]); a != 0 {
+			return a
+		}
+		e.ks.addMessage(msg)
+		e.ks.appSecrets()
+		return e.clientSecondFlight()
+	}
+	return AlertUnexpectedMessage
+}
+
+// clientSecondFlight sends [Certificate, CertificateVerify,] Finished and switches to traffic keys.
+func (e *Engine) clientSecondFlight() uint8 {
+	e.queueCCS()
+	st := e.st[:0]
+	if e.certReq {
+		send := e.ownCert && len(e.certReqAlgs) > 0
+		st = e.appendCertificate(st, e.certReqCtx[:e.certReqLen], send)
+		e.ks.addMessage(st)
+		if send {
+			cvAt := len(st)
+			var err error
+			if st, err = e.appendCertificateVerify(st, clientSignatureContext); err != nil {
+				return AlertInternalError
+			}
+			e.ks.addMessage(st[cvAt:])
+		}
+	}
+	finAt := len(st)
+	st = e.appendFinished(st, e.ks.cHS[:])
+	e.ks.addMessage(st[finAt:])
+	e.ks.resumptionMaster(e.resMaster[:])
+	e.st = st
+	if a := e.flushStaging(); a != 0 {
+		return a
+	}
+	if a := e.installWrite(e.ks.cAP[:]); a != 0 {
+		return a
+	}
+	if a := e.installRead(e.ks.sAP[:]); a != 0 {
+		return a
+	}
+	e.hs = hsDone
+	e.state = Established
+	return 0
+}
+
+// clientServerHello handles a ServerHello or HelloRetryRequest.
+func (e *Engine) clientServerHello(msg []byte) uint8 {
+	sh := &e.sh
+	if a := parseServerHello(msg[4:], sh); a != 0 {
+		return a
+	}
+	if sh.version == 0 {
+		return AlertProtocolVersion // a TLS 1.2 (or older) server: not implemented
+	}
+	if sh.version != int(VersionTLS13) {
+		return AlertIllegalParameter
+	}
+	if sh.compression != 0 || len(sh.sessionID) != e.sidLen || string(sh.sessionID) != string(e.sessionID[:e.sidLen]) {
+		return AlertIllegalParameter
+	}
+	offered := false
+	for _, s := range e.cfg.suites() {
+		if s == sh.suite {
+			offered = true
+		}
+	}
+	if !offered || (e.suite != nil && e.suite.id != sh.suite) {
+		return AlertIllegalParameter
+	}
+	if e.suite == nil {
+		e.suite = suiteByID(sh.suite)
+		if e.suite == nil {
+			return AlertIllegalParameter
+		}
+		e.ks.selectHash(e.suite.sha384)
+	}
+	if !sh.hasKeyShare {
+		return AlertMissingExtension
+	}
+	if sh.hrr {
+		if e.hs == cWaitSH2 {
+			return AlertUnexpectedMessage
+		}
+		ok := false
+		for _, g := range e.cfg.groups(false) {
+			if g == sh.group && groupSupported(g) {
+				ok = true
+			}
+		}
+		if !ok || sh.group == e.kex.group {
+			return AlertIllegalParameter
+		}
+		if len(sh.cookie) > len(e.cookie) {
+			return AlertIllegalParameter
+		}
+		e.cookieLen = copy(e.cookie[:], sh.cookie)
+		e.hrr = true
+		e.ks.restartForHRR()
+		e.ks.addMessage(msg)
+		e.queueCCS()
+		e.hs = cWaitSH2
+		return e.sendClientHello(sh.group)
+	}
+	if sh.group != e.kex.group {
+		return AlertIllegalParameter
+	}
+	if sh.hasPSK {
+		if !e.pskOffered || sh.pskIdentity != 0 || suiteByID(e.cfg.Session.suite).sha384 != e.suite.sha384 {
+			return AlertIllegalParameter
+		}
+		e.resumed = true
+	}
+	ss, err := e.kex.finish(sh.share, e.ss[:0])
+	if err != nil {
+		return AlertIllegalParameter
+	}
+	e.group = sh.group
+	e.ks.addMessage(msg)
+	if e.resumed {
+		e.ks.handshakeSecrets(e.cfg.Session.psk[:e.ks.hlen], ss)
+	} else {
+		e.ks.handshakeSecrets(nil, ss)
+	}
+	if a := e.installRead(e.ks.sHS[:]); a != 0 {
+		return a
+	}
+	if a := e.installWrite(e.ks.cHS[:]); a != 0 {
+		return a
+	}
+	e.hs = cWaitEE
+	return 0
+}

@@ -1,0 +1,191 @@
+// Package tls is a compact, I/O-free TLS 1.3 engine (RFC 8446) for the card, server and client.
+//
+// The Engine consumes records (Unwrap, decrypting in place), produces records (Output for the
+// handshake flight, alerts and KeyUpdate; Wrap to seal application data in place) and exposes its
+// state. It owns no goroutines and performs no I/O; randomness and time are injected through Config.
+// Buffers are allocated once in NewServer/NewClient; the record path allocates nothing.
+//
+// Only TLS 1.3 is implemented. A peer that offers only TLS 1.2 gets a protocol_version alert.
+//
+// Record ordering rule: records must reach the wire in the order the engine produced them. Output
+// holds records sealed when they were queued, so drain Output completely before sending records made
+// by a later Wrap (Wrap refuses to seal while Output has pending bytes).
+package tls
+
+import (
+	"crypto"
+	"crypto/x509"
+	"io"
+	"time"
+)
+
+// Protocol version numbers.
+const (
+	VersionTLS12 uint16 = 0x0303
+	VersionTLS13 uint16 = 0x0304
+)
+
+// Cipher suites (TLS 1.3).
+const (
+	TLS_AES_128_GCM_SHA256       uint16 = 0x1301
+	TLS_AES_256_GCM_SHA384       uint16 = 0x1302
+	TLS_CHACHA20_POLY1305_SHA256 uint16 = 0x1303
+)
+
+// CurveID is a TLS named group.
+type CurveID uint16
+
+// Named groups supported for key exchange.
+const (
+	X25519         CurveID = 0x001d
+	P256           CurveID = 0x0017
+	X25519MLKEM768 CurveID = 0x11ec
+)
+
+// SignatureScheme is a TLS 1.3 signature algorithm.
+type SignatureScheme uint16
+
+// Signature schemes. The engine signs with ECDSAWithP256AndSHA256 or Ed25519 and verifies all of them.
+const (
+	ECDSAWithP256AndSHA256 SignatureScheme = 0x0403
+	ECDSAWithP384AndSHA384 SignatureScheme = 0x0503
+	ECDSAWithP521AndSHA512 SignatureScheme = 0x0603
+	Ed25519                SignatureScheme = 0x0807
+	PSSWithSHA256          SignatureScheme = 0x0804
+	PSSWithSHA384          SignatureScheme = 0x0805
+	PSSWithSHA512          SignatureScheme = 0x0806
+)
+
+// ClientAuthType says whether a server requests and verifies a client certificate.
+type ClientAuthType int
+
+// Client authentication policies (same meaning as in crypto/tls).
+const (
+	NoClientCert ClientAuthType = iota
+	RequestClientCert
+	RequireAnyClientCert
+	VerifyClientCertIfGiven
+	RequireAndVerifyClientCert
+)
+
+// Config configures an Engine. It is read during NewServer/NewClient and the handshake and must not
+// be modified afterwards. One Config may be shared by many engines.
+type Config struct {
+	// Rand is the source of randomness (required): randoms, key shares, cookies.
+	Rand io.Reader
+	// Time returns the current time for certificate validity checks (nil: certificates are checked
+	// at the zero time... so set it whenever certificates are verified).
+	Time func() time.Time
+
+	// Certificate is the DER chain, leaf first, presented by a server (or by a client when the
+	// server asks). Signer signs with the leaf's key (ECDSA P-256 or Ed25519); the engine never sees
+	// the private key itself.
+	Certificate [][]byte
+	Signer      crypto.Signer
+
+	// ServerName is the name the client sends (SNI, unless it is an IP address) and verifies.
+	ServerName string
+	// Roots are the trust anchors a client verifies the server chain against.
+	Roots *x509.CertPool
+	// InsecureSkipVerify disables chain and name verification in the client role (tests only).
+	InsecureSkipVerify bool
+
+	// ALPN lists application protocols in preference order.
+	ALPN []string
+
+	// ClientAuth is the server's client-certificate policy; ClientCAs verifies the client chain.
+	ClientAuth ClientAuthType
+	ClientCAs  *x509.CertPool
+
+	// CipherSuites lists the enabled suites in preference order (nil: all three, AES-128-GCM first).
+	CipherSuites []uint16
+	// Groups lists the enabled key-exchange groups in preference order (nil: X25519MLKEM768, X25519,
+	// P256 for a server; X25519, P256, X25519MLKEM768 for a client). A client sends a key share for
+	// the first group only; a server asks with HelloRetryRequest when no share matches.
+	Groups []CurveID
+	// HRRCookie makes a server include a cookie in HelloRetryRequest and demand it back.
+	HRRCookie bool
+
+	// MaxRecordOut is the largest plaintext the engine puts in one record it sends (default 1024).
+	MaxRecordOut int
+	// RecordSizeLimit, when non-zero, is announced as record_size_limit (RFC 8449, 64..16385)
+	// and enforced on every protected record received: bigger records get record_overflow.
+	RecordSizeLimit int
+	// TicketKey (32 bytes) enables session tickets in the server role: after each full handshake the
+	// server sends one NewSessionTicket (AES-256-GCM sealed, stateless) and accepts it later for a
+	// psk_dhe_ke resumption, which skips the certificate and the signature. Needs Time.
+	TicketKey []byte
+	// TicketLifetime is the ticket lifetime (default 24h, at most 7 days).
+	TicketLifetime time.Duration
+	// Session, in the client role, is a session from an earlier Engine.Session to offer for resumption.
+	Session *Session
+
+	// MaxHandshakeMessage bounds the handshake reassembly buffer (default 4096 for a server, 16384 for
+	// a client; 8192 for a server that asks for client certificates).
+	MaxHandshakeMessage int
+}
+
+// State is the coarse state of an Engine.
+type State uint8
+
+// Engine states.
+const (
+	Handshaking State = iota // handshake in progress
+	Established              // application data may flow
+	Closed                   // close_notify sent or received
+	Failed                   // a fatal alert was sent or received; see Alert and Err
+)
+
+func (s State) String() string {
+	switch s {
+	case Handshaking:
+		return "handshaking"
+	case Established:
+		return "established"
+	case Closed:
+		return "closed"
+	case Failed:
+		return "failed"
+	}
+	return "state?"
+}
+
+// ConnectionState describes a negotiated connection.
+type ConnectionState struct {
+	Version          uint16
+	CipherSuite      uint16
+	Group            CurveID
+	SignatureScheme  SignatureScheme // scheme of the peer's CertificateVerify (0 if none)
+	ServerName       string          // SNI received (server) or sent (client)
+	ALPN             string          // negotiated protocol, "" if none
+	HelloRetry       bool            // a HelloRetryRequest was used
+	PeerCertificates []*x509.Certificate
+	PeerRecordLimit  int // largest plaintext per record we may send (peer limit and MaxRecordOut)
+	MaxFragment      int // negotiated max_fragment_length in bytes, 0 if none
+	DidResume        bool
+}
+
+func (c *Config) suites() []uint16 {
+	if len(c.CipherSuites) > 0 {
+		return c.CipherSuites
+	}
+	return defaultSuites
+}
+
+var defaultSuites = []uint16{TLS_AES_128_GCM_SHA256, TLS_CHACHA20_POLY1305_SHA256, TLS_AES_256_GCM_SHA384}
+var defaultServerGroups = []CurveID{X25519MLKEM768, X25519, P256}
+var defaultClientGroups = []CurveID{X25519, P256, X25519MLKEM768}
+
+func (c *Config) groups(server bool) []CurveID {
+	if len(c.Groups) > 0 {
+		return c.Groups
+	}
+	if server {
+		return defaultServerGroups
+	}
+	return defaultClientGroups
+}
+
+// verifySchemes are the schemes we accept from a peer, in the order we advertise them.
+var verifySchemes = []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519, PSSWithSHA256, PSSWithSHA384,
+	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512}

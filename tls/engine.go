@@ -1,0 +1,647 @@
+package tls
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/x509"
+	"errors"
+	"io"
+	"unsafe"
+)
+
+// Record content types.
+const (
+	recordCCS       = 20
+	recordAlert     = 21
+	recordHandshake = 22
+	recordAppData   = 23
+)
+
+const (
+	recordHeaderLen = 5
+	tagLen          = 16
+	maxPlaintext    = 1 << 14
+	maxCiphertext   = maxPlaintext + 256
+	// DefaultRecordBuf is the receive buffer that holds any legal record (header included).
+	DefaultRecordBuf = recordHeaderLen + maxCiphertext
+	// maxSignature bounds our own CertificateVerify signature (ECDSA P-256 DER or Ed25519).
+	maxSignature = 160
+)
+
+// Internal handshake states.
+const (
+	hsStart = iota
+	sWaitCH
+	sWaitCH2
+	sWaitCert
+	sWaitCV
+	sWaitFin
+	cWaitSH
+	cWaitSH2
+	cWaitEE
+	cWaitCertCR
+	cWaitCert
+	cWaitCV
+	cWaitFin
+	hsDone
+)
+
+// Engine is one TLS 1.3 connection, server or client, without I/O.
+type Engine struct {
+	cfg       *Config
+	client    bool
+	state     State
+	hs        int
+	alert     uint8
+	err       error
+	recordBuf int
+
+	ks       *keySchedule
+	suite    *suiteInfo
+	group    CurveID
+	rd, wr   halfConn
+	rdOn     bool
+	wrOn     bool
+	inLimit  int // largest TLSInnerPlaintext accepted in a protected record
+	maxOut   int // largest plaintext we put in one record
+	cfgOut   int
+	peerRSL  int
+	mfl      int
+	hrr      bool
+	ccsSent  bool
+	kuQueued bool
+	closeRx  bool
+	closeTx  bool
+
+	hsBuf []byte // handshake reassembly (fixed capacity)
+	st    []byte // staging for outgoing handshake messages (fixed capacity)
+	out   []byte // records waiting for Output (fixed capacity)
+	outAt int
+
+	ownScheme SignatureScheme
+	ownCert   bool
+	signer    crypto.Signer
+
+	sessionID [32]byte
+	sidLen    int
+	random    [32]byte
+	sni       [255]byte
+	sniLen    int
+	alpn      int // index into cfg.ALPN, -1 if none
+	cookie    [256]byte
+	cookieLen int
+
+	kex        kexState
+	ss         [64]byte
+	scratch    [64]byte
+	sigContent [160]byte
+	digest     [64]byte
+	verifyBuf  [64]byte
+
+	certReq     bool     // server: we asked for a client certificate; client: the server asked
+	certReqCtx  [64]byte // client: context of the CertificateRequest
+	certReqLen  int
+	certReqAlgs []byte // client: copy of requested schemes (points into reqAlgsBuf)
+	reqAlgsBuf  [64]byte
+	peerCerts   []*x509.Certificate
+	peerScheme  SignatureScheme
+	resumed     bool
+	pskOffered  bool
+	wantTickets bool
+	psk         [48]byte
+	resMaster   [48]byte
+	zeroBinder  [48]byte
+	session     *Session
+	ch          clientHello
+	sh          serverHello
+	ee          encryptedExtensions
+}
+
+// NewServer returns a server engine. recordBuf is the size of the caller's receive buffer (the
+// largest record, header included, that Unwrap can ever be given); 0 means DefaultRecordBuf.
+func NewServer(cfg *Config, recordBuf int) *Engine {
+	e := newEngine(cfg, recordBuf, false)
+	e.hs = sWaitCH
+	if e.state != Failed && (e.signer == nil || len(cfg.Certificate) == 0) {
+		e.failConfig(errors.New("tls: server needs Certificate and Signer"))
+	}
+	return e
+}
+
+// NewClient returns a client engine; its ClientHello is immediately available from Output.
+func NewClient(cfg *Config, recordBuf int) *Engine {
+	e := newEngine(cfg, recordBuf, true)
+	if e.state == Failed {
+		return e
+	}
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		e.failConfig(errors.New("tls: a client needs ServerName (or InsecureSkipVerify)"))
+		return e
+	}
+	e.hs = cWaitSH
+	e.clientStart()
+	return e
+}
+
+func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
+	e := &Engine{cfg: cfg, client: client, alpn: -1}
+	if recordBuf <= 0 {
+		recordBuf = DefaultRecordBuf
+	}
+	e.recordBuf = recordBuf
+	e.ks = newKeySchedule()
+	e.cfgOut = cfg.MaxRecordOut
+	if e.cfgOut <= 0 {
+		e.cfgOut = 1024
+	}
+	if e.cfgOut > maxPlaintext {
+		e.cfgOut = maxPlaintext
+	}
+	e.maxOut = e.cfgOut
+	e.inLimit = maxPlaintext + 1
+	if l := cfg.RecordSizeLimit; l > 0 {
+		if l < 64 {
+			l = 64
+		}
+		if l < e.inLimit {
+			e.inLimit = l
+		}
+	}
+	certLen := 0
+	for _, c := range cfg.Certificate {
+		certLen += len(c) + 5
+	}
+	alpnLen := 0
+	for _, p := range cfg.ALPN {
+		alpnLen += len(p) + 1
+	}
+	// Staging holds the largest hello (ServerHello with an ML-KEM ciphertext, or ClientHello with an
+	// ML-KEM key share, SNI, ALPN and a cookie) or the encrypted flight (EncryptedExtensions,
+	// CertificateRequest, Certificate, CertificateVerify, Finished), whichever is larger. The output
+	// buffer holds one hello record plus the whole flight sealed into records as small as 63 bytes.
+	hello := 1300
+	if client {
+		hello = 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
+	}
+	flight := 400 + certLen + alpnLen + maxSignature
+	e.st = make([]byte, 0, max(hello, flight))
+	e.out = make([]byte, 0, hello+recordHeaderLen+6+flight+(flight/63+2)*(recordHeaderLen+1+tagLen)+64)
+	hb := cfg.MaxHandshakeMessage
+	if hb <= 0 {
+		switch {
+		case client:
+			hb = 16384
+		case cfg.ClientAuth != NoClientCert:
+			hb = 8192
+		default:
+			hb = 4096
+		}
+	}
+	e.hsBuf = make([]byte, 0, hb)
+	if cfg.Rand == nil {
+		e.failConfig(errors.New("tls: Config.Rand is nil"))
+		return e
+	}
+	if cfg.Signer != nil && len(cfg.Certificate) > 0 {
+		e.signer = cfg.Signer
+		switch pub := cfg.Signer.Public().(type) {
+		case *ecdsa.PublicKey:
+			if pub.Curve != elliptic.P256() {
+				e.failConfig(errors.New("tls: only P-256 ECDSA keys can sign"))
+				return e
+			}
+			e.ownScheme = ECDSAWithP256AndSHA256
+		case ed25519.PublicKey:
+			e.ownScheme = Ed25519
+		default:
+			e.failConfig(errors.New("tls: unsupported Signer key type"))
+			return e
+		}
+		e.ownCert = true
+	}
+	return e
+}
+
+func (e *Engine) failConfig(err error) {
+	e.state, e.alert, e.err = Failed, AlertInternalError, err
+}
+
+// State returns the coarse connection state.
+func (e *Engine) State() State { return e.state }
+
+// Alert returns the alert that ended the connection (sent or received), or 0.
+func (e *Engine) Alert() uint8 { return e.alert }
+
+// Err returns the error that ended the connection, or nil.
+func (e *Engine) Err() error { return e.err }
+
+// Footprint returns the bytes the engine itself holds: its struct, the key schedule and its fixed
+// buffers (handshake reassembly, staging, output). Objects owned by Go's crypto packages (hash and
+// AEAD states, parsed peer certificates) are not included; the receive buffer is the caller's.
+func (e *Engine) Footprint() int {
+	return int(unsafe.Sizeof(*e)) + int(unsafe.Sizeof(*e.ks)) + 2*int(unsafe.Sizeof(macState{})) +
+		cap(e.hsBuf) + cap(e.st) + cap(e.out)
+}
+
+// Pending returns the number of bytes waiting for Output.
+func (e *Engine) Pending() int { return len(e.out) - e.outAt }
+
+// Overhead returns the room Wrap needs before (hdr) and after (tail) the plaintext.
+func (e *Engine) Overhead() (hdr, tail int) { return recordHeaderLen, 1 + tagLen }
+
+// MaxPlaintext returns the largest plaintext Wrap accepts in one record.
+func (e *Engine) MaxPlaintext() int { return e.maxOut }
+
+// Output copies pending records (handshake flight, alerts, KeyUpdate) to dst and returns the byte
+// count. Partial copies are fine; call again until it returns 0.
+func (e *Engine) Output(dst []byte) int {
+	n := copy(dst, e.out[e.outAt:])
+	e.outAt += n
+	if e.outAt == len(e.out) {
+		e.out, e.outAt, e.kuQueued = e.out[:0], 0, false
+	}
+	return n
+}
+
+// Wrap seals the plaintext rec[hdr:hdr+n] in place into an application_data record and returns the
+// record length (hdr+n+tail), or 0 if the engine cannot send now (not established, closed, output
+// pending, n > MaxPlaintext, or rec too short).
+func (e *Engine) Wrap(rec []byte, n int) int {
+	if e.state != Established || e.closeTx || e.Pending() > 0 || n < 0 || n > e.maxOut ||
+		len(rec) < recordHeaderLen+n+1+tagLen {
+		return 0
+	}
+	return e.seal(rec, recordAppData, n)
+}
+
+// seal protects rec[5:5+n] of content type typ in place with the write key.
+func (e *Engine) seal(rec []byte, typ byte, n int) int {
+	rec[recordHeaderLen+n] = typ
+	clen := n + 1 + tagLen
+	rec[0], rec[1], rec[2], rec[3], rec[4] = recordAppData, 3, 3, byte(clen>>8), byte(clen)
+	body := rec[recordHeaderLen : recordHeaderLen+n+1]
+	e.wr.aead.Seal(body[:0], e.wr.makeNonce(), body, rec[:recordHeaderLen])
+	e.wr.seq++
+	return recordHeaderLen + clen
+}
+
+// room makes sure n more bytes fit in the output buffer.
+func (e *Engine) room(n int) bool {
+	if len(e.out)+n <= cap(e.out) {
+		return true
+	}
+	if e.outAt > 0 {
+		m := copy(e.out[:cap(e.out)], e.out[e.outAt:])
+		e.out, e.outAt = e.out[:m], 0
+	}
+	return len(e.out)+n <= cap(e.out)
+}
+
+// queue appends data of content type typ as records, sealed if the write key is on.
+func (e *Engine) queue(typ byte, data []byte) bool {
+	for first := true; first || len(data) > 0; first = false {
+		n := min(len(data), e.maxOut)
+		if !e.wrOn {
+			if !e.room(recordHeaderLen + n) {
+				return false
+			}
+			e.out = append(e.out, typ, 3, 3, byte(n>>8), byte(n))
+			e.out = append(e.out, data[:n]...)
+		} else {
+			need := recordHeaderLen + n + 1 + tagLen
+			if !e.room(need) {
+				return false
+			}
+			at := len(e.out)
+			e.out = e.out[:at+need]
+			copy(e.out[at+recordHeaderLen:], data[:n])
+			e.seal(e.out[at:], typ, n)
+		}
+		data = data[n:]
+	}
+	return true
+}
+
+// queueCCS queues the middlebox-compatibility change_cipher_spec once.
+func (e *Engine) queueCCS() {
+	if e.ccsSent || e.sidLen == 0 {
+		return
+	}
+	e.ccsSent = true
+	if e.room(6) {
+		e.out = append(e.out, recordCCS, 3, 3, 0, 1, 1)
+	}
+}
+
+// flushStaging sends the staged handshake messages and empties the staging buffer.
+func (e *Engine) flushStaging() uint8 {
+	ok := e.queue(recordHandshake, e.st)
+	e.st = e.st[:0]
+	if !ok {
+		return AlertInternalError
+	}
+	return 0
+}
+
+// fail ends the connection with a fatal alert, queues the alert and returns the error.
+func (e *Engine) fail(code uint8) error {
+	if e.state == Failed {
+		return e.err
+	}
+	e.state, e.alert, e.err = Failed, code, &localAlerts[code]
+	a := [2]byte{2, code}
+	if !e.queue(recordAlert, a[:]) && e.outAt == 0 {
+		e.out = e.out[:0]
+		e.queue(recordAlert, a[:])
+	}
+	return e.err
+}
+
+// Close queues close_notify; no record can be wrapped afterwards.
+func (e *Engine) Close() {
+	if e.state == Failed || e.closeTx {
+		return
+	}
+	e.closeTx = true
+	a := [2]byte{1, AlertCloseNotify}
+	e.queue(recordAlert, a[:])
+	e.state = Closed
+}
+
+// KeyUpdate queues a KeyUpdate message and switches to the next write key; with requestPeer the
+// peer is asked to update its keys too.
+func (e *Engine) KeyUpdate(requestPeer bool) error {
+	if e.state != Established {
+		return errors.New("tls: KeyUpdate before the handshake completed")
+	}
+	var v byte
+	if requestPeer {
+		v = 1
+	}
+	return e.sendKeyUpdate(v)
+}
+
+func (e *Engine) sendKeyUpdate(v byte) error {
+	m := [5]byte{typeKeyUpdate, 0, 0, 1, v}
+	if !e.queue(recordHandshake, m[:]) {
+		return e.fail(AlertInternalError)
+	}
+	if err := e.wr.update(e.ks, e.suite); err != nil {
+		return e.fail(AlertInternalError)
+	}
+	return nil
+}
+
+// ConnectionState returns the negotiated parameters.
+func (e *Engine) ConnectionState() ConnectionState {
+	cs := ConnectionState{Group: e.group, HelloRetry: e.hrr, PeerCertificates: e.peerCerts,
+		SignatureScheme: e.peerScheme, PeerRecordLimit: e.maxOut, MaxFragment: e.mfl, DidResume: e.resumed}
+	if e.suite != nil {
+		cs.Version = VersionTLS13
+		cs.CipherSuite = e.suite.id
+	}
+	if e.client {
+		cs.ServerName = e.cfg.ServerName
+	} else {
+		cs.ServerName = string(e.sni[:e.sniLen])
+	}
+	if e.alpn >= 0 {
+		cs.ALPN = e.cfg.ALPN[e.alpn]
+	}
+	return cs
+}
+
+// Unwrap processes at most one record from the start of in. It returns the bytes consumed (0 with a
+// nil error when in does not yet hold a whole record) and, for application data, the plaintext,
+// which aliases in (it is decrypted in place). Handshake records advance the handshake; check
+// Pending/Output afterwards. A received close_notify returns io.EOF; fatal errors return an
+// *AlertError and queue the alert.
+func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
+	if e.state == Failed {
+		return 0, nil, e.err
+	}
+	if e.closeRx {
+		return 0, nil, io.EOF
+	}
+	if len(in) < recordHeaderLen {
+		return 0, nil, nil
+	}
+	typ := in[0]
+	n := int(in[3])<<8 | int(in[4])
+	if typ < recordCCS || typ > recordAppData {
+		return 0, nil, e.fail(AlertUnexpectedMessage)
+	}
+	if in[1] != 3 {
+		return 0, nil, e.fail(AlertDecodeError)
+	}
+	protected := e.rdOn && typ == recordAppData
+	max := maxPlaintext
+	if protected {
+		max = min(maxCiphertext, e.inLimit+tagLen)
+		if e.mfl > 0 {
+			max = min(max, e.mfl+256)
+		}
+	}
+	if n > max || recordHeaderLen+n > e.recordBuf {
+		return 0, nil, e.fail(AlertRecordOverflow)
+	}
+	if len(in) < recordHeaderLen+n {
+		return 0, nil, nil
+	}
+	consumed = recordHeaderLen + n
+	body := in[recordHeaderLen:consumed]
+	if !protected {
+		switch typ {
+		case recordCCS:
+			if n != 1 || body[0] != 1 || !e.ccsAllowed() {
+				return 0, nil, e.fail(AlertUnexpectedMessage)
+			}
+			return consumed, nil, nil
+		case recordAlert:
+			if e.rdOn && e.state != Handshaking {
+				return 0, nil, e.fail(AlertUnexpectedMessage)
+			}
+			return consumed, nil, e.handleAlert(body)
+		case recordHandshake:
+			if e.rdOn {
+				return 0, nil, e.fail(AlertUnexpectedMessage)
+			}
+			if n == 0 {
+				return 0, nil, e.fail(AlertDecodeError)
+			}
+			return consumed, nil, e.handleHandshake(body)
+		default: // application data before keys
+			return 0, nil, e.fail(AlertUnexpectedMessage)
+		}
+	}
+	if n < 1+tagLen {
+		return 0, nil, e.fail(AlertBadRecordMAC)
+	}
+	pt, aerr := e.rd.aead.Open(body[:0], e.rd.makeNonce(), body, in[:recordHeaderLen])
+	if aerr != nil {
+		return 0, nil, e.fail(AlertBadRecordMAC)
+	}
+	e.rd.seq++
+	i := len(pt) - 1
+	for i >= 0 && pt[i] == 0 {
+		i--
+	}
+	if i < 0 {
+		return 0, nil, e.fail(AlertUnexpectedMessage)
+	}
+	if len(pt) > e.inLimit {
+		return 0, nil, e.fail(AlertRecordOverflow)
+	}
+	ctype := pt[i]
+	pt = pt[:i]
+	switch ctype {
+	case recordAppData:
+		if e.hs != hsDone {
+			return 0, nil, e.fail(AlertUnexpectedMessage)
+		}
+		return consumed, pt, nil
+	case recordHandshake:
+		if len(pt) == 0 {
+			return 0, nil, e.fail(AlertUnexpectedMessage)
+		}
+		return consumed, nil, e.handleHandshake(pt)
+	case recordAlert:
+		return consumed, nil, e.handleAlert(pt)
+	}
+	return 0, nil, e.fail(AlertUnexpectedMessage)
+}
+
+// ccsAllowed reports whether a middlebox-compatibility change_cipher_spec may arrive now.
+func (e *Engine) ccsAllowed() bool {
+	if e.hs == hsDone {
+		return false
+	}
+	if e.client {
+		return true
+	}
+	return e.hs != sWaitCH
+}
+
+func (e *Engine) handleAlert(b []byte) error {
+	if len(b) != 2 {
+		return e.fail(AlertDecodeError)
+	}
+	switch b[1] {
+	case AlertCloseNotify:
+		e.closeRx = true
+		if e.state == Established || e.state == Closed {
+			e.state = Closed
+			return io.EOF
+		}
+		e.state, e.alert, e.err = Failed, AlertCloseNotify, &remoteAlerts[0]
+		return e.err
+	case AlertUserCanceled:
+		return nil
+	}
+	e.state, e.alert, e.err = Failed, b[1], &remoteAlerts[b[1]]
+	return e.err
+}
+
+// handleHandshake reassembles handshake messages and processes every complete one.
+func (e *Engine) handleHandshake(p []byte) error {
+	for len(p) > 0 {
+		// append what fits, process, repeat (a message never exceeds the buffer)
+		k := min(len(p), cap(e.hsBuf)-len(e.hsBuf))
+		if k == 0 {
+			return e.fail(AlertInternalError)
+		}
+		e.hsBuf = append(e.hsBuf, p[:k]...)
+		p = p[k:]
+		for len(e.hsBuf) >= 4 {
+			mlen := int(e.hsBuf[1])<<16 | int(e.hsBuf[2])<<8 | int(e.hsBuf[3])
+			if 4+mlen > cap(e.hsBuf) {
+				return e.fail(AlertInternalError)
+			}
+			if len(e.hsBuf) < 4+mlen {
+				break
+			}
+			msg := e.hsBuf[:4+mlen]
+			rdBefore := e.rd.aead
+			var a uint8
+			if e.hs == hsDone {
+				a = e.postHandshake(msg)
+			} else if e.client {
+				a = e.clientMessage(msg)
+			} else {
+				a = e.serverMessage(msg)
+			}
+			if a != 0 {
+				return e.fail(a)
+			}
+			rest := copy(e.hsBuf, e.hsBuf[4+mlen:])
+			e.hsBuf = e.hsBuf[:rest]
+			if e.rd.aead != rdBefore && (len(e.hsBuf) > 0 || len(p) > 0) {
+				return e.fail(AlertUnexpectedMessage) // data across a key change
+			}
+			if e.state == Failed {
+				return e.err
+			}
+		}
+	}
+	return nil
+}
+
+// postHandshake handles KeyUpdate and NewSessionTicket after the handshake.
+func (e *Engine) postHandshake(msg []byte) uint8 {
+	switch msg[0] {
+	case typeKeyUpdate:
+		if len(msg) != 5 {
+			return AlertDecodeError
+		}
+		if msg[4] > 1 {
+			return AlertIllegalParameter
+		}
+		if err := e.rd.update(e.ks, e.suite); err != nil {
+			return AlertInternalError
+		}
+		if msg[4] == 1 && !e.kuQueued && !e.closeTx {
+			e.kuQueued = true
+			if e.sendKeyUpdate(0) != nil {
+				return AlertInternalError
+			}
+			e.kuQueued = true
+		}
+		return 0
+	case typeNewSessionTicket:
+		if e.client {
+			return e.clientTicket(msg)
+		}
+	}
+	return AlertUnexpectedMessage
+}
+
+// installKeys sets a traffic secret for reading or writing.
+func (e *Engine) installRead(secret []byte) uint8 {
+	if e.rd.setKey(e.ks, e.suite, secret) != nil {
+		return AlertInternalError
+	}
+	e.rdOn = true
+	return 0
+}
+
+func (e *Engine) installWrite(secret []byte) uint8 {
+	if e.wr.setKey(e.ks, e.suite, secret) != nil {
+		return AlertInternalError
+	}
+	e.wrOn = true
+	return 0
+}
+
+// applyLimits recomputes the largest plaintext we send per record.
+func (e *Engine) applyLimits() {
+	m := e.cfgOut
+	if e.peerRSL > 0 {
+		m = min(m, e.peerRSL-1)
+	}
+	if e.mfl > 0 {
+		m = min(m, e.mfl)
+	}
+	e.maxOut = m
+}

@@ -1,0 +1,351 @@
+package tls
+
+import (
+	"crypto/subtle"
+	"crypto/x509"
+	"io"
+)
+
+// serverMessage processes one handshake message in the server role.
+func (e *Engine) serverMessage(msg []byte) uint8 {
+	switch e.hs {
+	case sWaitCH, sWaitCH2:
+		if msg[0] != typeClientHello {
+			return AlertUnexpectedMessage
+		}
+		return e.serverClientHello(msg)
+	case sWaitCert:
+		if msg[0] != typeCertificate {
+			return AlertUnexpectedMessage
+		}
+		return e.serverClientCertificate(msg)
+	case sWaitCV:
+		if msg[0] != typeCertificateVerify {
+			return AlertUnexpectedMessage
+		}
+		if a := e.checkPeerVerify(msg, clientSignatureContext); a != 0 {
+			return a
+		}
+		e.ks.addMessage(msg)
+		e.hs = sWaitFin
+		return 0
+	case sWaitFin:
+		if msg[0] != typeFinished {
+			return AlertUnexpectedMessage
+		}
+		if a := e.checkFinished(msg, e.ks.cHS[:]); a != 0 {
+			return a
+		}
+		e.ks.addMessage(msg)
+		if a := e.installRead(e.ks.cAP[:]); a != 0 {
+			return a
+		}
+		e.hs = hsDone
+		if e.state == Handshaking {
+			e.state = Established
+		}
+		if e.wantTickets && e.ticketsEnabled() {
+			return e.queueTicket()
+		}
+		return 0
+	}
+	return AlertUnexpectedMessage
+}
+
+func (e *Engine) serverClientHello(msg []byte) uint8 {
+	ch := &e.ch
+	if a := parseClientHello(msg[4:], ch); a != 0 {
+		return a
+	}
+	second := e.hs == sWaitCH2
+	if !ch.has(extSupportedVersions) || !containsU16(ch.versions, VersionTLS13) {
+		return AlertProtocolVersion // TLS 1.2 and older are not implemented
+	}
+	if len(ch.compression) != 1 || ch.compression[0] != 0 {
+		return AlertIllegalParameter
+	}
+	if second {
+		if len(ch.sessionID) != e.sidLen || string(ch.sessionID) != string(e.sessionID[:e.sidLen]) ||
+			!containsU16(ch.suites, e.suite.id) || ch.has(extEarlyData) {
+			return AlertIllegalParameter
+		}
+	} else {
+		e.sidLen = copy(e.sessionID[:], ch.sessionID)
+		for i := 0; i+1 < len(ch.suites) && e.suite == nil; i += 2 {
+			id := uint16(ch.suites[i])<<8 | uint16(ch.suites[i+1])
+			for _, s := range e.cfg.suites() {
+				if s == id {
+					e.suite = suiteByID(id)
+					break
+				}
+			}
+		}
+		if e.suite == nil {
+			return AlertHandshakeFailure
+		}
+	}
+	if !ch.has(extSignatureAlgorithms) {
+		return AlertMissingExtension
+	}
+	if !containsU16(ch.sigAlgs, uint16(e.ownScheme)) {
+		return AlertHandshakeFailure
+	}
+	if !ch.has(extSupportedGroups) || !ch.has(extKeyShare) {
+		return AlertMissingExtension
+	}
+	var share []byte
+	if second {
+		share = findShare(ch.keyShares, e.group)
+		if share == nil {
+			return AlertIllegalParameter
+		}
+		if e.cookieLen > 0 {
+			if !ch.has(extCookie) {
+				return AlertMissingExtension
+			}
+			if subtle.ConstantTimeCompare(ch.cookie, e.cookie[:e.cookieLen]) != 1 {
+				return AlertIllegalParameter
+			}
+		}
+	} else {
+		for _, g := range e.cfg.groups(true) {
+			if groupSupported(g) && containsU16(ch.groups, uint16(g)) {
+				if share = findShare(ch.keyShares, g); share != nil {
+					e.group = g
+					break
+				}
+			}
+		}
+		if share == nil {
+			for _, g := range e.cfg.groups(true) {
+				if groupSupported(g) && containsU16(ch.groups, uint16(g)) {
+					e.group = g
+					break
+				}
+			}
+			if e.group == 0 {
+				return AlertHandshakeFailure
+			}
+		}
+	}
+	// ALPN
+	e.alpn = -1
+	if ch.has(extALPN) && len(e.cfg.ALPN) > 0 {
+		for i, p := range e.cfg.ALPN {
+			l := reader{b: ch.alpn}
+			for len(l.b) > 0 && e.alpn < 0 {
+				if string(l.vec8()) == p {
+					e.alpn = i
+				}
+			}
+			if e.alpn >= 0 {
+				break
+			}
+		}
+		if e.alpn < 0 {
+			return AlertNoApplicationProtocol
+		}
+	}
+	e.sniLen = copy(e.sni[:], ch.serverName)
+
+	if !second {
+		e.ks.selectHash(e.suite.sha384)
+		if share == nil {
+			e.ks.addMessage(msg)
+			return e.sendHelloRetryRequest()
+		}
+	}
+	if a := e.serverCheckPSK(msg); a != 0 {
+		return a
+	}
+	for _, m := range ch.pskModes {
+		e.wantTickets = e.wantTickets || m == 1
+	}
+
+	// Key exchange and ServerHello.
+	var ss []byte
+	var err error
+	st := e.st[:0]
+	st = append(st, typeServerHello, 0, 0, 0, 3, 3)
+	if _, err = io.ReadFull(e.cfg.Rand, e.random[:]); err != nil {
+		return AlertInternalError
+	}
+	st = append(st, e.random[:]...)
+	st = append(st, byte(e.sidLen))
+	st = append(st, e.sessionID[:e.sidLen]...)
+	st = append(st, byte(e.suite.id>>8), byte(e.suite.id), 0)
+	extAt := len(st)
+	st = append(st, 0, 0, 0, extKeyShare, 0, 0, byte(e.group>>8), byte(e.group), 0, 0)
+	shareAt := len(st)
+	st, ss, err = serverKex(e.group, share, e.cfg.Rand, e.scratch[:], st, e.ss[:0])
+	if err == errBadShare {
+		return AlertIllegalParameter
+	} else if err != nil {
+		return AlertInternalError
+	}
+	sl := len(st) - shareAt
+	st[shareAt-2], st[shareAt-1] = byte(sl>>8), byte(sl)
+	st[shareAt-6], st[shareAt-5] = byte((sl+4)>>8), byte(sl+4)
+	st = append(st, 0, extSupportedVersions, 0, 2, 3, 4)
+	if e.resumed {
+		st = append(st, 0, extPreSharedKey, 0, 2, 0, 0)
+	}
+	el := len(st) - extAt - 2
+	st[extAt], st[extAt+1] = byte(el>>8), byte(el)
+	ml := len(st) - 4
+	st[1], st[2], st[3] = byte(ml>>16), byte(ml>>8), byte(ml)
+	e.st = st
+	e.ks.addMessage(st)
+	if a := e.flushStaging(); a != 0 {
+		return a
+	}
+	e.queueCCS()
+
+	if e.resumed {
+		e.ks.handshakeSecrets(e.psk[:e.ks.hlen], ss)
+	} else {
+		e.ks.handshakeSecrets(nil, ss)
+	}
+	if a := e.installWrite(e.ks.sHS[:]); a != 0 {
+		return a
+	}
+	if a := e.installRead(e.ks.cHS[:]); a != 0 {
+		return a
+	}
+
+	// EncryptedExtensions
+	st = e.st[:0]
+	st = append(st, typeEncryptedExtensions, 0, 0, 0, 0, 0)
+	if ch.serverName != nil {
+		st = append(st, 0, extServerName, 0, 0)
+	}
+	if e.alpn >= 0 {
+		p := e.cfg.ALPN[e.alpn]
+		st = append(st, 0, extALPN, byte((len(p)+3)>>8), byte(len(p)+3), byte((len(p)+1)>>8), byte(len(p)+1), byte(len(p)))
+		st = append(st, p...)
+	}
+	if ch.recordSizeLimit > 0 {
+		lim := e.inLimit
+		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
+		e.peerRSL = min(ch.recordSizeLimit, maxPlaintext+1)
+	} else if ch.mfl > 0 {
+		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(ch.mfl))
+		e.mfl = 256 << ch.mfl
+	}
+	el = len(st) - 6
+	st[1], st[2], st[3], st[4], st[5] = byte((el+2)>>16), byte((el+2)>>8), byte(el+2), byte(el>>8), byte(el)
+	// CertificateRequest
+	if e.resumed {
+		e.ks.addMessage(st) // EncryptedExtensions
+		finAt := len(st)
+		st = e.appendFinished(st, e.ks.sHS[:])
+		e.ks.addMessage(st[finAt:])
+		e.st = st
+		return e.serverSendFlight()
+	}
+	if e.cfg.ClientAuth != NoClientCert {
+		e.certReq = true
+		at := len(st)
+		st = append(st, typeCertificateRequest, 0, 0, 0, 0, 0, 0)
+		st = appendSigAlgs(st)
+		n := len(st) - at - 4
+		st[at+3] = byte(n)
+		st[at+6] = byte(n - 3)
+	}
+	st = e.appendCertificate(st, nil, true)
+	e.ks.addMessage(st)
+	cvAt := len(st)
+	st, err = e.appendCertificateVerify(st, serverSignatureContext)
+	if err != nil {
+		return AlertInternalError
+	}
+	e.ks.addMessage(st[cvAt:])
+	finAt := len(st)
+	st = e.appendFinished(st, e.ks.sHS[:])
+	e.ks.addMessage(st[finAt:])
+	e.st = st
+	return e.serverSendFlight()
+}
+
+// serverSendFlight sends the staged encrypted flight and moves to the application write key.
+func (e *Engine) serverSendFlight() uint8 {
+	e.applyLimits()
+	if a := e.flushStaging(); a != 0 {
+		return a
+	}
+	e.ks.appSecrets()
+	if a := e.installWrite(e.ks.sAP[:]); a != 0 {
+		return a
+	}
+	if e.certReq {
+		e.hs = sWaitCert
+	} else {
+		e.hs = sWaitFin
+	}
+	return 0
+}
+
+// sendHelloRetryRequest asks the client for a key share for e.group.
+func (e *Engine) sendHelloRetryRequest() uint8 {
+	e.hrr = true
+	e.ks.restartForHRR()
+	st := e.st[:0]
+	st = append(st, typeServerHello, 0, 0, 0, 3, 3)
+	st = append(st, hrrRandom[:]...)
+	st = append(st, byte(e.sidLen))
+	st = append(st, e.sessionID[:e.sidLen]...)
+	st = append(st, byte(e.suite.id>>8), byte(e.suite.id), 0)
+	extAt := len(st)
+	st = append(st, 0, 0, 0, extSupportedVersions, 0, 2, 3, 4, 0, extKeyShare, 0, 2, byte(e.group>>8), byte(e.group))
+	if e.cfg.HRRCookie {
+		e.cookieLen = 32
+		if _, err := io.ReadFull(e.cfg.Rand, e.cookie[:32]); err != nil {
+			return AlertInternalError
+		}
+		st = append(st, 0, extCookie, 0, 34, 0, 32)
+		st = append(st, e.cookie[:32]...)
+	}
+	el := len(st) - extAt - 2
+	st[extAt], st[extAt+1] = byte(el>>8), byte(el)
+	ml := len(st) - 4
+	st[1], st[2], st[3] = byte(ml>>16), byte(ml>>8), byte(ml)
+	e.st = st
+	e.ks.addMessage(st)
+	if a := e.flushStaging(); a != 0 {
+		return a
+	}
+	e.queueCCS()
+	e.hs = sWaitCH2
+	return 0
+}
+
+// serverClientCertificate handles the client's Certificate after a CertificateRequest.
+func (e *Engine) serverClientCertificate(msg []byte) uint8 {
+	ctx, list, a := parseCertificate(msg[4:])
+	if a != 0 {
+		return a
+	}
+	if len(ctx) != 0 {
+		return AlertIllegalParameter
+	}
+	e.ks.addMessage(msg)
+	if len(list) == 0 {
+		if e.cfg.ClientAuth == RequireAnyClientCert || e.cfg.ClientAuth == RequireAndVerifyClientCert {
+			return AlertCertificateRequired
+		}
+		e.hs = sWaitFin
+		return 0
+	}
+	certs, a := readPeerCertificates(list)
+	if a != 0 {
+		return a
+	}
+	if e.cfg.ClientAuth >= VerifyClientCertIfGiven {
+		if a := verifyChain(certs, e.cfg.ClientCAs, "", e.now(), x509.ExtKeyUsageClientAuth); a != 0 {
+			return a
+		}
+	}
+	e.peerCerts = certs
+	e.hs = sWaitCV
+	return 0
+}
