@@ -51,6 +51,7 @@ type AlertError struct {
 	Remote bool
 }
 
+// Error describes the alert and its direction.
 func (e *AlertError) Error() string {
 	if e.Remote {
 		return "tls: received alert " + AlertName(e.Code)

@@ -23,6 +23,21 @@ func (e *Engine) clientStart() {
 	}
 }
 
+// mflCode returns the RFC 6066 code for a max_fragment_length in bytes, 0 if none or invalid.
+func mflCode(n int) int {
+	switch n {
+	case 512:
+		return 1
+	case 1024:
+		return 2
+	case 2048:
+		return 3
+	case 4096:
+		return 4
+	}
+	return 0
+}
+
 // sniName returns the SNI host name, "" for none (IP literals are not sent).
 func (e *Engine) sniName() string {
 	if e.cfg.ServerName == "" {
@@ -75,6 +90,9 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	}
 	if e.cfg.RecordSizeLimit > 0 {
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(e.inLimit>>8), byte(e.inLimit))
+	}
+	if c := mflCode(e.cfg.MaxFragmentLength); c > 0 {
+		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(c))
 	}
 	if e.cookieLen > 0 {
 		n := e.cookieLen
@@ -138,8 +156,18 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 			return AlertUnexpectedMessage
 		}
 		ee := &e.ee
-		if a := parseEncryptedExtensions(msg[4:], ee, len(e.cfg.ALPN) > 0, e.cfg.RecordSizeLimit > 0, e.sniName() != ""); a != 0 {
+		if a := parseEncryptedExtensions(msg[4:], ee, len(e.cfg.ALPN) > 0, e.cfg.RecordSizeLimit > 0, e.sniName() != "",
+			mflCode(e.cfg.MaxFragmentLength) > 0); a != 0 {
 			return a
+		}
+		if ee.mfl != 0 {
+			if ee.mfl != mflCode(e.cfg.MaxFragmentLength) {
+				return AlertIllegalParameter
+			}
+			if ee.recordSizeLimit == 0 {
+				e.mfl = 256 << ee.mfl
+				e.applyLimits()
+			}
 		}
 		if ee.alpn != nil {
 			for i, p := range e.cfg.ALPN {
@@ -264,6 +292,7 @@ func (e *Engine) clientSecondFlight() uint8 {
 	}
 	e.hs = hsDone
 	e.state = Established
+	e.wipeHandshakeSecrets()
 	return 0
 }
 

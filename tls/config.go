@@ -73,8 +73,8 @@ const (
 type Config struct {
 	// Rand is the source of randomness (required): randoms, key shares, cookies.
 	Rand io.Reader
-	// Time returns the current time for certificate validity checks (nil: certificates are checked
-	// at the zero time... so set it whenever certificates are verified).
+	// Time returns the current time for certificate validity checks and session tickets. Set it on
+	// the card: when nil, crypto/x509 falls back to the wall clock and tickets are disabled.
 	Time func() time.Time
 
 	// Certificate is the DER chain, leaf first, presented by a server (or by a client when the
@@ -120,6 +120,11 @@ type Config struct {
 	// Session, in the client role, is a session from an earlier Engine.Session to offer for resumption.
 	Session *Session
 
+	// MaxFragmentLength (512, 1024, 2048 or 4096), in the client role, offers max_fragment_length
+	// (RFC 6066); when the server accepts, records are limited to that size both ways. A server
+	// always honours the extension when a client offers it (unless record_size_limit is offered too).
+	MaxFragmentLength int
+
 	// MaxHandshakeMessage bounds the handshake reassembly buffer (default 4096 for a server, 16384 for
 	// a client; 8192 for a server that asks for client certificates).
 	MaxHandshakeMessage int
@@ -136,6 +141,7 @@ const (
 	Failed                   // a fatal alert was sent or received; see Alert and Err
 )
 
+// String returns the state name.
 func (s State) String() string {
 	switch s {
 	case Handshaking:

@@ -74,6 +74,8 @@ type Engine struct {
 	kuQueued bool
 	closeRx  bool
 	closeTx  bool
+	// plainLeft is what remains of an unprotected handshake record being streamed
+	plainLeft int
 
 	hsBuf []byte // handshake reassembly (fixed capacity)
 	st    []byte // staging for outgoing handshake messages (fixed capacity)
@@ -151,7 +153,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 		recordBuf = DefaultRecordBuf
 	}
 	e.recordBuf = recordBuf
-	e.ks = newKeySchedule()
+	e.ks = newKeySchedule(!client)
 	e.cfgOut = cfg.MaxRecordOut
 	if e.cfgOut <= 0 {
 		e.cfgOut = 1024
@@ -241,7 +243,7 @@ func (e *Engine) Err() error { return e.err }
 // buffers (handshake reassembly, staging, output). Objects owned by Go's crypto packages (hash and
 // AEAD states, parsed peer certificates) are not included; the receive buffer is the caller's.
 func (e *Engine) Footprint() int {
-	return int(unsafe.Sizeof(*e)) + int(unsafe.Sizeof(*e.ks)) + 2*int(unsafe.Sizeof(macState{})) +
+	return int(unsafe.Sizeof(*e)) + int(unsafe.Sizeof(*e.ks)) + int(unsafe.Sizeof(macState{})) +
 		cap(e.hsBuf) + cap(e.st) + cap(e.out)
 }
 
@@ -425,6 +427,9 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	if e.closeRx {
 		return 0, nil, io.EOF
 	}
+	if e.plainLeft > 0 {
+		return e.streamPlain(in, 0, min(len(in), e.plainLeft))
+	}
 	if len(in) < recordHeaderLen {
 		return 0, nil, nil
 	}
@@ -435,6 +440,13 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	}
 	if in[1] != 3 {
 		return 0, nil, e.fail(AlertDecodeError)
+	}
+	if typ == recordHandshake && !e.rdOn && n > 0 && n <= maxPlaintext {
+		// Unprotected handshake records (ClientHello, ServerHello) are taken as they arrive, so a
+		// hello bigger than a small receive buffer (Tiny) still reaches the reassembly buffer.
+		k := min(len(in)-recordHeaderLen, n)
+		e.plainLeft = n
+		return e.streamPlain(in, recordHeaderLen, k)
 	}
 	protected := e.rdOn && typ == recordAppData
 	max := maxPlaintext
@@ -511,6 +523,20 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 		return consumed, nil, e.handleAlert(pt)
 	}
 	return 0, nil, e.fail(AlertUnexpectedMessage)
+}
+
+// streamPlain passes in[at:at+k], part of an unprotected handshake record, to the handshake layer.
+func (e *Engine) streamPlain(in []byte, at, k int) (int, []byte, error) {
+	e.plainLeft -= k
+	if k > 0 {
+		if err := e.handleHandshake(in[at : at+k]); err != nil {
+			return 0, nil, err
+		}
+	}
+	if e.plainLeft > 0 && e.rdOn {
+		return 0, nil, e.fail(AlertUnexpectedMessage) // the record runs across a key change
+	}
+	return at + k, nil, nil
 }
 
 // ccsAllowed reports whether a middlebox-compatibility change_cipher_spec may arrive now.
@@ -632,6 +658,25 @@ func (e *Engine) installWrite(secret []byte) uint8 {
 	}
 	e.wrOn = true
 	return 0
+}
+
+// wipeHandshakeSecrets clears the secrets that are no longer needed once the traffic keys are
+// installed (the traffic secrets stay in the halfConns for KeyUpdate; a client keeps the resumption
+// master secret for tickets).
+func (e *Engine) wipeHandshakeSecrets() {
+	k := e.ks
+	clear(e.ss[:])
+	clear(e.psk[:])
+	clear(k.secret[:])
+	clear(k.cHS[:])
+	clear(k.sHS[:])
+	clear(k.cAP[:])
+	clear(k.sAP[:])
+	clear(k.fk[:])
+	clear(k.derived[:])
+	clear(k.tmp[:])
+	clear(e.sigContent[:])
+	e.kex = kexState{}
 }
 
 // applyLimits recomputes the largest plaintext we send per record.

@@ -32,7 +32,7 @@ func TestMacStateMatchesHMAC(t *testing.T) {
 		}
 	}
 	// HKDF-Expand-Label against crypto/hkdf
-	k := newKeySchedule()
+	k := newKeySchedule(false)
 	k.selectHash(false)
 	secret := bytes.Repeat([]byte{7}, 32)
 	out := make([]byte, 80)
@@ -117,6 +117,15 @@ func TestEnginePairVariants(t *testing.T) {
 			c.Certificate, c.Signer = p.clChain, p.clKey
 		}, func(t *testing.T, s, c *Engine) {
 			if s.MaxPlaintext() != 63 || c.MaxPlaintext() != 63 {
+				t.Fatalf("limits %d %d", s.MaxPlaintext(), c.MaxPlaintext())
+			}
+		}},
+		{"max-fragment-length", func(s, c *Config) {
+			c.MaxFragmentLength = 512
+			s.MaxRecordOut = 4096
+			c.MaxRecordOut = 4096
+		}, func(t *testing.T, s, c *Engine) {
+			if s.MaxPlaintext() != 512 || c.MaxPlaintext() != 512 || c.ConnectionState().MaxFragment != 512 {
 				t.Fatalf("limits %d %d", s.MaxPlaintext(), c.MaxPlaintext())
 			}
 		}},
@@ -232,9 +241,10 @@ func TestNegativeRecords(t *testing.T) {
 	_, _, err = s.Unwrap([]byte{20, 3, 3, 0, 1, 1})
 	expectAlert(t, err, AlertUnexpectedMessage, false)
 
-	// record longer than the receive buffer / 2^14+256
+	// record longer than the receive buffer / 2^14+256 (unprotected handshake records are streamed,
+	// so use another type)
 	s = NewServer(serverConfig(t, false), 1000)
-	_, _, err = s.Unwrap([]byte{22, 3, 1, 0x04, 0x00})
+	_, _, err = s.Unwrap([]byte{21, 3, 1, 0x04, 0x00})
 	expectAlert(t, err, AlertRecordOverflow, false)
 	s = NewServer(serverConfig(t, false), 0)
 	_, _, err = s.Unwrap([]byte{22, 3, 1, 0x40, 0x01})
@@ -276,6 +286,7 @@ type chOpts struct {
 	sigAlgs  []SignatureScheme
 	suites   []uint16
 	noExt    bool
+	extra    []byte // raw extensions appended at the end
 }
 
 func buildCH(o chOpts) []byte {
@@ -314,6 +325,7 @@ func buildCH(o chOpts) []byte {
 		}
 		add(extKeyShare, append([]byte{byte(len(l) >> 8), byte(len(l))}, l...))
 	}
+	ext = append(ext, o.extra...)
 	body := []byte{3, 3}
 	body = append(body, make([]byte, 32)...)
 	body = append(body, 0)
@@ -360,6 +372,29 @@ func TestNegativeClientHellos(t *testing.T) {
 		{"no key_share", mod(func(o *chOpts) { o.order = nil }), AlertMissingExtension},
 		{"bad x25519 share", mod(func(o *chOpts) { o.shares = map[CurveID][]byte{X25519: make([]byte, 31)} }), AlertIllegalParameter},
 		{"duplicate share", mod(func(o *chOpts) { o.order = []CurveID{X25519, X25519} }), AlertIllegalParameter},
+		{"max_fragment_length 512", mod(func(o *chOpts) { o.extra = []byte{0, 1, 0, 1, 1} }), 0},
+		{"bad max_fragment_length", mod(func(o *chOpts) { o.extra = []byte{0, 1, 0, 1, 5} }), AlertIllegalParameter},
+		{"record_size_limit below 64", mod(func(o *chOpts) { o.extra = []byte{0, 28, 0, 2, 0, 63} }), AlertIllegalParameter},
+		{"duplicate extension", mod(func(o *chOpts) { o.extra = []byte{0, 1, 0, 1, 1, 0, 1, 0, 1, 1} }), AlertIllegalParameter},
+		{"psk without modes", mod(func(o *chOpts) {
+			o.extra = append([]byte{0, 41, 0, 44, 0, 7, 0, 1, 9, 0, 0, 0, 0, 0, 33, 32}, make([]byte, 32)...)
+		}), AlertMissingExtension},
+		{"extension after pre_shared_key", mod(func(o *chOpts) {
+			o.extra = append([]byte{0, 45, 0, 2, 1, 1, 0, 41, 0, 44, 0, 7, 0, 1, 9, 0, 0, 0, 0, 0, 33, 32}, make([]byte, 32)...)
+			o.extra = append(o.extra, 0, 28, 0, 2, 1, 0)
+		}), AlertIllegalParameter},
+		{"browser-like GREASE", mod(func(o *chOpts) {
+			o.versions = []uint16{0x7a7a, VersionTLS13, VersionTLS12}
+			o.groups = []CurveID{0x2a2a, X25519MLKEM768, X25519, P256}
+			o.shares = map[CurveID][]byte{0x2a2a: {0}, X25519: x25519Share()}
+			o.order = []CurveID{0x2a2a, X25519}
+			o.suites = []uint16{0x0a0a, TLS_AES_128_GCM_SHA256, 0xc02b}
+			o.sigAlgs = []SignatureScheme{0x0403, 0x0804, 0x0401}
+			o.extra = []byte{0xda, 0xda, 0, 0, 0, 21, 0, 3, 0, 0, 0, 0x1a, 0x1a, 0, 1, 0}
+		}), 0},
+		{"unknown ticket falls back", mod(func(o *chOpts) {
+			o.extra = append([]byte{0, 45, 0, 2, 1, 1, 0, 41, 0, 44, 0, 7, 0, 1, 9, 0, 0, 0, 0, 0, 33, 32}, make([]byte, 32)...)
+		}), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := NewServer(serverConfig(t, false), 0)
@@ -597,4 +632,39 @@ func TestNoCryptoTLSDependency(t *testing.T) {
 			t.Fatal("netcard/tls depends on crypto/tls")
 		}
 	}
+}
+
+// TestStreamedHelloSmallBuffer: a Tiny server (300-byte receive buffer) takes a ClientHello with an
+// ML-KEM share (one 1.4 KB record) in pieces, as the bytes arrive.
+func TestStreamedHelloSmallBuffer(t *testing.T) {
+	sc := serverConfig(t, false)
+	sc.RecordSizeLimit = 256
+	cc := clientConfig(t)
+	cc.Groups = []CurveID{X25519MLKEM768}
+	cc.RecordSizeLimit = 256
+	cc.MaxHandshakeMessage = 4096
+	s := NewServer(sc, 300)
+	c := NewClient(cc, 300)
+	buf := make([]byte, 8192)
+	for round := 0; round < 10 && (s.State() == Handshaking || c.State() == Handshaking); round++ {
+		for _, d := range [2][2]*Engine{{c, s}, {s, c}} {
+			n := d[0].Output(buf)
+			in := buf[:n]
+			for len(in) > 0 {
+				w := min(len(in), 300) // the receiver never holds more than 300 bytes
+				k, _, err := d[1].Unwrap(in[:w])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k == 0 {
+					t.Fatalf("stuck with %d bytes", w)
+				}
+				in = in[k:]
+			}
+		}
+	}
+	if s.State() != Established || c.State() != Established || s.ConnectionState().Group != X25519MLKEM768 {
+		t.Fatal(s.State(), c.State())
+	}
+	transfer(t, c, s, bytes.Repeat([]byte("t"), 255))
 }

@@ -50,6 +50,12 @@ func FuzzRecord(f *testing.F) {
 		copy(in, data)
 		unwrapAll(s, in)
 		s.Output(buf)
+		// and a client waiting for the ServerHello
+		c := NewClient(cc, 0)
+		c.Output(buf)
+		copy(in, data)
+		unwrapAll(c, in)
+		c.Output(buf)
 	})
 }
 
@@ -89,7 +95,7 @@ func FuzzServerHello(f *testing.F) {
 		var sh serverHello
 		parseServerHello(body, &sh)
 		var ee encryptedExtensions
-		parseEncryptedExtensions(body, &ee, true, true, true)
+		parseEncryptedExtensions(body, &ee, true, true, true, true)
 		parseCertificateRequest(body)
 		if len(body) > 3000 {
 			return

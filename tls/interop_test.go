@@ -411,3 +411,25 @@ func TestClientKeyUpdateGoServer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServerGoDefaults: with its default configuration the Go client offers X25519MLKEM768 and
+// X25519 shares; the server takes the hybrid.
+func TestServerGoDefaults(t *testing.T) {
+	a, b := tcpPair(t)
+	srv := NewConn(a, NewServer(serverConfig(t, false), 0))
+	wait := runPeer(func() error { return ourServerEcho(srv, 2) })
+	gc := &gotls.Config{RootCAs: getPKI(t).caPool, ServerName: "card.example", Time: testTime}
+	cl := gotls.Client(b, gc)
+	if _, err := cl.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(cl, make([]byte, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if cs := srv.Engine().ConnectionState(); cs.Group != X25519MLKEM768 || cs.HelloRetry {
+		t.Fatalf("%+v", cs)
+	}
+}

@@ -112,13 +112,24 @@ type keySchedule struct {
 	hdr            [4]byte
 }
 
-func newKeySchedule() *keySchedule {
+// newKeySchedule allocates the hash states. A client must hash its ClientHello with both hashes
+// before the suite is known; a server (lazy) allocates only the one of the negotiated suite.
+func newKeySchedule(lazy bool) *keySchedule {
+	if lazy {
+		return &keySchedule{}
+	}
 	return &keySchedule{h256: sha256.New(), h384: sha512.New384(),
 		m256: newMacState(sha256.New), m384: newMacState(sha512.New384)}
 }
 
 // selectHash fixes the transcript hash for the negotiated suite.
 func (k *keySchedule) selectHash(sha384 bool) {
+	if sha384 && k.h384 == nil {
+		k.h384, k.m384 = sha512.New384(), newMacState(sha512.New384)
+	}
+	if !sha384 && k.h256 == nil {
+		k.h256, k.m256 = sha256.New(), newMacState(sha256.New)
+	}
 	if sha384 {
 		k.th, k.mac, k.hlen = k.h384, k.m384, 48
 	} else {
@@ -132,8 +143,10 @@ func (k *keySchedule) addMessage(m []byte) {
 		k.th.Write(m)
 		return
 	}
-	k.h256.Write(m)
-	k.h384.Write(m)
+	if k.h256 != nil {
+		k.h256.Write(m)
+		k.h384.Write(m)
+	}
 }
 
 // hash returns the current transcript hash (valid until the next call).

@@ -418,11 +418,12 @@ func parseServerHello(body []byte, sh *serverHello) uint8 {
 type encryptedExtensions struct {
 	alpn            []byte
 	recordSizeLimit int
+	mfl             int
 	sni             bool
 }
 
 // parseEncryptedExtensions parses an EncryptedExtensions body given what the client offered.
-func parseEncryptedExtensions(body []byte, ee *encryptedExtensions, offeredALPN, offeredRSL, offeredSNI bool) uint8 {
+func parseEncryptedExtensions(body []byte, ee *encryptedExtensions, offeredALPN, offeredRSL, offeredSNI, offeredMFL bool) uint8 {
 	*ee = encryptedExtensions{}
 	r := reader{b: body}
 	exts := r.vec16()
@@ -468,7 +469,12 @@ func parseEncryptedExtensions(body []byte, ee *encryptedExtensions, offeredALPN,
 			}
 		case extSupportedGroups:
 			d.b = nil // informational
-		case extMaxFragmentLength, extEarlyData:
+		case extMaxFragmentLength:
+			if !offeredMFL {
+				return AlertUnsupportedExtension
+			}
+			ee.mfl = d.u8()
+		case extEarlyData:
 			return AlertUnsupportedExtension // never offered
 		case extKeyShare, extSupportedVersions, extPreSharedKey, extSignatureAlgorithms, extCookie, extPSKModes, extSigAlgsCert:
 			return AlertIllegalParameter // not allowed in EncryptedExtensions

@@ -71,6 +71,7 @@ func TestOpenSSLClient(t *testing.T) {
 		}
 	}
 	cases = append(cases, tc{TLS_AES_128_GCM_SHA256, "TLS_AES_128_GCM_SHA256", "X25519", X25519, 512, false})
+	cases = append(cases, tc{TLS_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384", "X25519:P-256", P256, 0, false}) // HRR
 	cases = append(cases, tc{TLS_CHACHA20_POLY1305_SHA256, "TLS_CHACHA20_POLY1305_SHA256", "X25519", X25519, 0, true})
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%s/mfl=%d/ed=%v", c.osSuite, c.group, c.mfl, c.ed), func(t *testing.T) {
@@ -88,6 +89,9 @@ func TestOpenSSLClient(t *testing.T) {
 				}
 				raw.SetDeadline(time.Now().Add(20 * time.Second))
 				cfg := serverConfig(t, c.ed)
+				if c.group == "X25519:P-256" {
+					cfg.Groups = []CurveID{P256}
+				}
 				srv = NewConn(raw, NewServer(cfg, 0))
 				r := bufio.NewReader(srv)
 				line, err := r.ReadString('\n')
@@ -120,7 +124,7 @@ func TestOpenSSLClient(t *testing.T) {
 				t.Fatalf("openssl: %v\nstdout %q\nstderr %s", err, out, stderr.String())
 			}
 			cs := srv.Engine().ConnectionState()
-			if cs.CipherSuite != c.suite || cs.Group != c.ourGroup || cs.MaxFragment != c.mfl {
+			if cs.CipherSuite != c.suite || cs.Group != c.ourGroup || cs.MaxFragment != c.mfl || cs.HelloRetry != (c.ourGroup == P256 && strings.Contains(c.group, ":")) {
 				t.Fatalf("state %+v", cs)
 			}
 			if c.mfl > 0 && srv.Engine().MaxPlaintext() > c.mfl {
@@ -142,8 +146,10 @@ func TestOpenSSLServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := writePEM(t, dir, "key.pem", "PRIVATE KEY", k8)
-	for _, g := range []string{"X25519", "P-256"} {
+	for _, g := range []string{"X25519", "P-256", "X25519/mfl"} {
 		t.Run(g, func(t *testing.T) {
+			mfl := strings.HasSuffix(g, "/mfl")
+			g = strings.TrimSuffix(g, "/mfl")
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -183,6 +189,9 @@ func TestOpenSSLServer(t *testing.T) {
 			raw.SetDeadline(time.Now().Add(20 * time.Second))
 			cfg := clientConfig(t)
 			cfg.Certificate, cfg.Signer = p.clChain, p.clKey
+			if mfl {
+				cfg.MaxFragmentLength = 512
+			}
 			c := NewConn(raw, NewClient(cfg, 0))
 			defer c.Close()
 			if _, err := c.Write([]byte("GET / HTTP/1.0\r\n\r\n")); err != nil {
@@ -194,6 +203,9 @@ func TestOpenSSLServer(t *testing.T) {
 			}
 			if !strings.Contains(string(resp), "200 ok") || !strings.Contains(string(resp), "TLSv1.3") {
 				t.Fatalf("response %q", resp)
+			}
+			if mfl && c.Engine().ConnectionState().MaxFragment != 512 {
+				t.Fatalf("max_fragment_length not negotiated: %+v", c.Engine().ConnectionState())
 			}
 			if !strings.Contains(string(resp), "client certificate") && !strings.Contains(string(resp), "CN = client") &&
 				!strings.Contains(string(resp), "CN=client") {

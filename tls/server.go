@@ -44,10 +44,12 @@ func (e *Engine) serverMessage(msg []byte) uint8 {
 		if e.state == Handshaking {
 			e.state = Established
 		}
+		var a uint8
 		if e.wantTickets && e.ticketsEnabled() {
-			return e.queueTicket()
+			a = e.queueTicket()
 		}
-		return 0
+		e.wipeHandshakeSecrets()
+		return a
 	}
 	return AlertUnexpectedMessage
 }

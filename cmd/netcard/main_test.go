@@ -31,9 +31,9 @@ func buildBinary(t *testing.T) string {
 var readyRE = regexp.MustCompile(`netcard ready: (https://[0-9.:]+/)`)
 
 // startDemo runs `netcard` with no command in dir and waits for its ready line.
-func startDemo(t *testing.T, bin, dir string) (*exec.Cmd, string, *bytes.Buffer) {
+func startDemo(t *testing.T, bin, dir string, extra ...string) (*exec.Cmd, string, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command(bin, "--https", "127.0.0.1:0", "--http", "127.0.0.1:0", "--baud", "0")
+	cmd := exec.Command(bin, append([]string{"--https", "127.0.0.1:0", "--http", "127.0.0.1:0", "--baud", "0"}, extra...)...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -81,7 +81,7 @@ func startDemo(t *testing.T, bin, dir string) (*exec.Cmd, string, *bytes.Buffer)
 func TestDemoEndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	cmd, url, stderr := startDemo(t, bin, dir)
+	cmd, url, stderr := startDemo(t, bin, dir, "--pcap", "line.pcap")
 	certFile := filepath.Join(dir, "netcard-cert.pem")
 	pemBytes, err := os.ReadFile(certFile)
 	if err != nil {
@@ -130,6 +130,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("netcard did not stop after SIGINT")
 	}
+
+	checkPcap(t, filepath.Join(dir, "line.pcap"))
 
 	// A restart with the same image presents the same certificate.
 	_, url2, _ := startDemo(t, bin, dir)
@@ -182,5 +184,35 @@ func TestHelpAndErrors(t *testing.T) {
 	out.Reset()
 	if code := mainArgs([]string{"cert", "--store", filepath.Join(dir, "ok.img")}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "BEGIN CERTIFICATE") {
 		t.Fatalf("cert: exit %d: %s", code, out.String())
+	}
+}
+
+// checkPcap decodes the demo's capture with tshark: no malformed packet,
+// and the TLS 1.3 handshake visible inside PPP.
+func checkPcap(t *testing.T, file string) {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tshark is not installed")
+		}
+		t.Log("tshark not installed: skipping the pcap check")
+		return
+	}
+	out, err := exec.Command("tshark", "-r", file, "-o", "tls.desegment_ssl_records:TRUE").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	text := string(out)
+	if strings.Contains(text, "Malformed") {
+		t.Fatalf("tshark reports malformed packets:\n%s", text)
+	}
+	for _, want := range []string{"LCP", "IPCP", "Client Hello", "Server Hello"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("tshark output lacks %q:\n%s", want, text)
+		}
+	}
+	exp, _ := exec.Command("tshark", "-r", file, "-q", "-z", "expert,warn").CombinedOutput()
+	if strings.Contains(string(exp), "Malformed") {
+		t.Fatalf("tshark expert info:\n%s", exp)
 	}
 }
