@@ -2,10 +2,10 @@ package apps
 
 import (
 	"bytes"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"netcard/http"
 	"netcard/store"
@@ -29,11 +29,26 @@ func (a *App) adminAuth(ci *ConnInfo, r *http.Request) int {
 	}
 	if h := r.Get("authorization"); h != nil {
 		offered = true
+		if ci.Now.Before(a.adminHold) {
+			return 429
+		}
 		const pfx = "bearer "
 		if len(h) > len(pfx) && strings.EqualFold(string(h[:len(pfx)]), pfx) {
 			if tok := bytes.TrimSpace(h[len(pfx):]); len(tok) > 0 && a.st.CheckAdminSecret(tok) {
+				a.adminFails = 0
 				return 0
 			}
+		}
+		// Throttle online guessing of the secret: after adminFreeTries
+		// failures, each further one holds bearer attempts for twice as long
+		// (up to adminMaxHold). Certificate authentication is not held.
+		a.adminFails++
+		if a.adminFails >= adminFreeTries {
+			d := adminMaxHold
+			if k := a.adminFails - adminFreeTries; k < 9 {
+				d = min(time.Second<<k, adminMaxHold)
+			}
+			a.adminHold = ci.Now.Add(d)
 		}
 	}
 	if offered {
@@ -41,6 +56,12 @@ func (a *App) adminAuth(ci *ConnInfo, r *http.Request) int {
 	}
 	return 401
 }
+
+// Admin secret throttling.
+const (
+	adminFreeTries = 5
+	adminMaxHold   = 5 * time.Minute
+)
 
 func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
 	switch a.adminAuth(ci, r) {
@@ -50,6 +71,10 @@ func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) 
 		return
 	case 403:
 		a.text(w, 403, "not the administrator\n")
+		return
+	case 429:
+		a.text(w, 429, "too many failed attempts; try later\n")
+		w.Header.Extra = "Retry-After: " + strconv.Itoa(int(a.adminHold.Sub(ci.Now)/time.Second)+1) + "\r\n"
 		return
 	}
 	p := string(r.Path)
@@ -221,7 +246,8 @@ type FetchRequest struct {
 	Method      string // "GET", or "POST" when Body is non-empty
 	ContentType string
 	Body        []byte
-	ClientCert  bool // present the card's certificate (mutual TLS)
+	ClientCert  bool   // present the card's certificate (mutual TLS)
+	Extra       string // extra request header lines, each ending in CRLF
 }
 
 // FetchResult is the outcome of a fetch, shown by GET /admin/fetch.
@@ -286,7 +312,7 @@ func (f *FetchRequest) HostPort() string {
 	if f.TLS && f.Port == 443 || !f.TLS && f.Port == 80 {
 		return h
 	}
-	return net.JoinHostPort(f.Host, strconv.Itoa(int(f.Port)))
+	return h + ":" + strconv.Itoa(int(f.Port))
 }
 
 func (a *App) adminFetch(r *http.Request, w *http.ResponseWriter, m string) {

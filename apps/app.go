@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"netcard/http"
 	"netcard/store"
@@ -43,6 +44,9 @@ type App struct {
 	st      *store.Store
 	scratch []byte // page rendering
 	authBuf [128]byte
+
+	adminFails int       // consecutive wrong admin secrets
+	adminHold  time.Time // no bearer attempts before this
 
 	fetchState FetchState
 	fetchReq   FetchRequest
@@ -335,6 +339,14 @@ func (a *App) serveVault(r *http.Request, w *http.ResponseWriter) {
 		a.vaultUnblock(r, w)
 		return
 	}
+	if string(p) == "/vault/pin" {
+		if m != "POST" {
+			a.methodNotAllowed(w, "Allow: POST\r\n")
+			return
+		}
+		a.vaultChangePIN(r, w)
+		return
+	}
 	name := []byte(nil)
 	if len(p) > len("/vault/") {
 		name = p[len("/vault/"):]
@@ -412,6 +424,35 @@ func (a *App) storeError(w *http.ResponseWriter, err error) {
 	default:
 		a.text(w, 400, "rejected by the store\n")
 	}
+}
+
+// vaultChangePIN handles POST /vault/pin: the current PIN as the Basic
+// password (checked like any vault access) and the form field "pin=" with the
+// new one.
+func (a *App) vaultChangePIN(r *http.Request, w *http.ResponseWriter) {
+	q, err := url.ParseQuery(string(r.Body))
+	if err != nil || q.Get("pin") == "" {
+		a.text(w, 400, "form field pin required\n")
+		return
+	}
+	newPIN := q.Get("pin")
+	if len(newPIN) < store.MinPINLen || len(newPIN) > store.MaxPINLen {
+		a.text(w, 400, "new PIN length out of range\n")
+		return
+	}
+	if !a.vaultAuth(r, w) {
+		return
+	}
+	// The old PIN was just verified (tries restored); ChangePIN checks it
+	// again and commits the new one in one transaction.
+	old, _ := basicPassword(r.Get("authorization"), a.authBuf[:])
+	err = a.st.ChangePIN(old, []byte(newPIN))
+	clear(a.authBuf[:])
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	a.text(w, 200, "PIN changed\n")
 }
 
 // vaultUnblock handles POST /vault/unblock with a form body "puk=…&pin=…".

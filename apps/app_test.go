@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"netcard/http"
 	"netcard/store"
 )
 
@@ -160,6 +161,9 @@ func TestVault(t *testing.T) {
 	if r := h.do(t, "GET", "/vault/", []string{basic("1234")}, nil); string(r.body) != "diary\n" {
 		t.Fatalf("list: %q", r.body)
 	}
+	if r := h.do(t, "GET", "/status.json", nil, nil); strings.Contains(string(r.body), "diary") {
+		t.Fatalf("status shows a vault record name: %s", r.body)
+	}
 	// Two wrong PINs, then the store is reopened (card restart): one try left.
 	for i, left := range []int{2, 1} {
 		r := h.do(t, "GET", "/vault/diary", []string{basic("9999")}, nil)
@@ -195,7 +199,13 @@ func TestVault(t *testing.T) {
 	if r := h.do(t, "GET", "/vault/diary", []string{basic("4321")}, nil); r.StatusCode != 200 || string(r.body) != "dear diary" {
 		t.Fatalf("after unblock: %d %q", r.StatusCode, r.body)
 	}
-	if r := h.do(t, "DELETE", "/vault/diary", []string{basic("4321")}, nil); r.StatusCode != 200 {
+	if r := h.do(t, "POST", "/vault/pin", []string{basic("4321")}, []byte("pin=5555")); r.StatusCode != 200 {
+		t.Fatalf("change PIN: %d %q", r.StatusCode, r.body)
+	}
+	if r := h.do(t, "POST", "/vault/pin", []string{basic("4321")}, []byte("pin=6666")); r.StatusCode != 401 {
+		t.Fatalf("change PIN with the old PIN: %d %q", r.StatusCode, r.body)
+	}
+	if r := h.do(t, "DELETE", "/vault/diary", []string{basic("5555")}, nil); r.StatusCode != 200 {
 		t.Fatalf("delete: %d", r.StatusCode)
 	}
 	if _, ok := s3.File("vault/diary"); ok {
@@ -283,6 +293,31 @@ func TestAdmin(t *testing.T) {
 	}
 	if f, ok := s2.File("index.html"); !ok || string(f.Data) != "<h1>new</h1>" {
 		t.Fatal("upload not persisted")
+	}
+}
+
+func TestAdminThrottle(t *testing.T) {
+	app, _, _, p := newTestApp(t)
+	h := newRouteHarness(app, true)
+	bad := []string{"Authorization: Bearer guess"}
+	good := []string{"Authorization: Bearer s3cret-admin"}
+	for i := 0; i < adminFreeTries; i++ {
+		if r := h.do(t, "GET", "/admin/", bad, nil); r.StatusCode != 403 {
+			t.Fatalf("guess %d: %d", i, r.StatusCode)
+		}
+	}
+	if r := h.do(t, "GET", "/admin/", good, nil); r.StatusCode != 429 || r.Header.Get("Retry-After") != "2" {
+		t.Fatalf("held: %d %v", r.StatusCode, r.Header)
+	}
+	ac, _ := x509.ParseCertificate(p.adminCert)
+	h.ci.State.PeerCertificates = []*x509.Certificate{ac}
+	if r := h.do(t, "GET", "/admin/", nil, nil); r.StatusCode != 200 {
+		t.Fatalf("certificate held too: %d", r.StatusCode)
+	}
+	h.ci.State.PeerCertificates = nil
+	h.ci.Now = h.ci.Now.Add(time.Second)
+	if r := h.do(t, "GET", "/admin/", good, nil); r.StatusCode != 200 {
+		t.Fatalf("after the hold: %d", r.StatusCode)
 	}
 }
 
@@ -403,7 +438,7 @@ func TestNoKeyMaterial(t *testing.T) {
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: d})
 	needles = append(needles, pemKey[40:60])
 	paths := []string{"/", "/index.html", "/hello.txt", "/status", "/status.json", "/vault", "/vault/", "/vault/rec",
-		"/vault/unblock", "/admin", "/admin/", "/admin/files", "/admin/files/hello.txt", "/admin/config",
+		"/vault/unblock", "/vault/pin", "/admin", "/admin/", "/admin/files", "/admin/files/hello.txt", "/admin/config",
 		"/admin/config/x", "/admin/fetch", "/admin/key", "/key", "/.well-known/x", "/admin/files/vault/rec"}
 	methods := []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}
 	creds := [][]string{nil, {basic("1234")}, {"Authorization: Bearer s3cret-admin"}}
@@ -432,4 +467,24 @@ func TestNoKeyMaterial(t *testing.T) {
 		t.Fatalf("the walk used the right PIN only, tries %d", s.PINTriesLeft())
 	}
 	t.Logf("%d responses checked", n)
+}
+
+func TestStatusFitsSmallBuffer(t *testing.T) {
+	app, s, _, _ := newTestApp(t)
+	for i := 0; i < 20; i++ {
+		s.SetConfig("key-with-a-long-name-"+itoa(i), "v")
+	}
+	h := newRouteHarness(app, true)
+	h.hc = http.NewServerConn(http.ServerConfig{OutBuf: 2048, HeaderReserve: 384, Handler: func(r *http.Request, w *http.ResponseWriter) {
+		app.Serve(&h.ci, r, w)
+	}})
+	for _, p := range []string{"/status", "/status.json"} {
+		r := h.do(t, "GET", p, nil, nil)
+		if r.StatusCode != 200 || !strings.Contains(string(r.body), "key-with-a-long-name-19") || strings.Contains(string(r.body), "key-with-a-long-name-5<") {
+			t.Fatalf("%s: %d %d bytes\n%s", p, r.StatusCode, len(r.body), r.body)
+		}
+		if p == "/status.json" && !json.Valid(r.body) {
+			t.Fatalf("invalid JSON %s", r.body)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"netcard/http"
@@ -119,7 +120,7 @@ func (c *ClientSession) Start(st Stream, req *FetchRequest, tcfg *tls.Config, no
 	}
 	h := http.RequestHeader{Method: method, Target: req.Target, Host: req.HostPort(),
 		ContentType: req.ContentType, ContentLength: -1, Close: true, Accept: "*/*",
-		UserAgent: c.cfg.UserAgent}
+		UserAgent: c.cfg.UserAgent, Extra: req.Extra}
 	if len(req.Body) > 0 || method == "POST" || method == "PUT" {
 		h.ContentLength = int64(len(req.Body))
 	}
@@ -140,6 +141,79 @@ func (c *ClientSession) Start(st Stream, req *FetchRequest, tcfg *tls.Config, no
 		}
 	}
 	return nil
+}
+
+// StartFetch starts req (typically from App.NextFetch) on st: for https it
+// builds the TLS configuration with ClientTLS (the store's anchors, req.Host
+// as the verified name, the card's certificate when req.ClientCert).
+func (c *ClientSession) StartFetch(st Stream, req *FetchRequest, s *store.Store, rand io.Reader, clock func() time.Time, now time.Time) error {
+	var cfg *tls.Config
+	if req.TLS {
+		var err error
+		if cfg, err = ClientTLS(s, rand, clock, req.Host, req.ClientCert); err != nil {
+			return err
+		}
+		// Announce what our receive buffer holds (RFC 8449); this also lets
+		// the server tell us its own limit.
+		cfg.RecordSizeLimit = min(max(c.cfg.RecordBuf-21, 64), 16385)
+	}
+	return c.Start(st, req, cfg, now)
+}
+
+// MaxRedirects is the number of redirects a card fetch should follow.
+const MaxRedirects = 5
+
+// Redirect returns the request to make next when the finished exchange for
+// prev ended in a redirect (301, 302, 303, 307, 308) with a usable Location:
+// relative references keep prev's origin; the method follows RFC 9110
+// (303, and 301/302 after POST, become GET without a body). A redirect from
+// https to http is refused. The caller bounds the chain (MaxRedirects) and
+// opens a new connection for the returned request.
+func (c *ClientSession) Redirect(prev *FetchRequest) (FetchRequest, bool) {
+	if !c.done || c.err != nil || !http.IsRedirect(c.status) {
+		return FetchRequest{}, false
+	}
+	loc := c.resp.Get("location")
+	if loc == nil {
+		return FetchRequest{}, false
+	}
+	var buf [1024]byte
+	base := prev.Target
+	if i := strings.IndexByte(base, '?'); i >= 0 {
+		base = base[:i]
+	}
+	l, ok := http.ParseLocation(loc, base, buf[:0])
+	if !ok {
+		return FetchRequest{}, false
+	}
+	next := *prev
+	if l.Host != nil {
+		scheme := "https"
+		if l.Scheme != nil {
+			scheme = strings.ToLower(string(l.Scheme))
+		} else if !prev.TLS {
+			scheme = "http"
+		}
+		u, err := ParseURL(scheme + "://" + string(l.Host) + string(l.Path))
+		if err != nil {
+			return FetchRequest{}, false
+		}
+		next.TLS, next.Host, next.Port, next.Target = u.TLS, u.Host, u.Port, u.Target
+	} else {
+		next.Target = string(l.Path)
+	}
+	if prev.TLS && !next.TLS {
+		return FetchRequest{}, false
+	}
+	scheme := "http://"
+	if next.TLS {
+		scheme = "https://"
+	}
+	next.URL = scheme + next.HostPort() + next.Target
+	if m := http.RedirectMethod(c.status, prev.Method); m != prev.Method {
+		next.Method, next.Body, next.ContentType = m, nil, ""
+	}
+	return next, true
 }
 
 // Done reports that the exchange ended (see Result) and the stream was closed.

@@ -5,12 +5,29 @@
 // satisfies) without I/O of its own: TLS records are opened in place in the
 // stream's receive buffer, the plaintext goes to an http.ServerConn, and
 // responses are written into the stream's send buffer and sealed there. A
-// ClientSession does the reverse for the card's own outbound HTTPS requests.
+// ClientSession does the reverse for the card's own outbound HTTP(S) requests.
 //
 // App is the single request handler behind every session: the redirect on
 // port 80, the home page and static files, the live status page, the
-// PIN-protected vault and remote administration.
+// PIN-protected vault and remote administration (including the queue of
+// outbound fetches the administrator asks for).
 //
 // Like the protocol packages, nothing here starts goroutines, takes locks or
 // reads the clock: the card passes now to Service.
+//
+// Wiring in the card's event loop (one session per TCP slot, preallocated):
+//
+//	app := apps.New(apps.Config{Store: st, Status: card.status})
+//	https := apps.NewServerSession(apps.SessionConfig{TLS: tlsCfg, RecordBuf: p.RecvBuf,
+//		HTTP: http.ServerConfig{InBuf: .., OutBuf: ..}, Handler: app.Serve})
+//	plain := apps.NewServerSession(apps.SessionConfig{Handler: app.Serve}) // port 80
+//	// on accept: if sess.Done() { sess.Reset(conn) }
+//	// after every event: for each busy session, sess.Service(now); deadline = sess.Next()
+//	// outbound: if req, ok := app.NextFetch(); ok { resolve req.Host, conn := tcp.Dial(..);
+//	//   cs.StartFetch(conn, &req, st, rand, clock, now) } ... when cs.Done(): app.SetFetchResult(cs.Result())
+//
+// For administrator mutual TLS the server configuration asks for a client
+// certificate: tls.Config.ClientAuth = tls.RequestClientCert (the engine then
+// checks the CertificateVerify; App compares the key with the store's admin
+// key).
 package apps

@@ -2,11 +2,14 @@ package apps
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	gotls "crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -19,11 +22,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"netcard/store"
-	"netcard/tls"
 )
 
 // remotePKI is a CA and a server certificate for server.example / 127.0.0.1.
@@ -67,19 +70,19 @@ func fetchOver(t *testing.T, s *store.Store, addr, raw string, mtls bool, body s
 	if body != "" {
 		req.Method, req.Body, req.ContentType = "POST", []byte(body), "text/plain"
 	}
-	var cfg *tls.Config
-	if req.TLS {
-		if cfg, err = ClientTLS(s, seeded(40), func() time.Time { return testNow }, req.Host, mtls); err != nil {
-			t.Fatal(err)
-		}
-	}
+	req.ClientCert = mtls
+	return fetchReq(t, s, addr, req)
+}
+
+func fetchReq(t *testing.T, s *store.Store, addr string, req FetchRequest) FetchResult {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := newMemStream(testRecvBuf, testSendBuf)
 	cs := NewClientSession(ClientConfig{RecordBuf: testRecvBuf})
-	if err := cs.Start(st, &req, cfg, testNow); err != nil {
+	if err := cs.StartFetch(st, &req, s, seeded(40), func() time.Time { return testNow }, testNow); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -103,6 +106,17 @@ func TestClientSessionGoServer(t *testing.T) {
 			who = r.TLS.PeerCertificates[0].Subject.CommonName
 		}
 		b, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/moved":
+			nethttp.Redirect(w, r, "/a?b=c", nethttp.StatusFound)
+			return
+		case "/away":
+			nethttp.Redirect(w, r, "https://127.0.0.1:"+strings.Split(r.Host, ":")[1]+"/a?x", nethttp.StatusPermanentRedirect)
+			return
+		case "/down":
+			nethttp.Redirect(w, r, "http://server.example/", nethttp.StatusMovedPermanently)
+			return
+		}
 		if r.URL.Path == "/chunked" {
 			for i := 0; i < 3; i++ {
 				fmt.Fprintf(w, "part%d;", i)
@@ -133,6 +147,69 @@ func TestClientSessionGoServer(t *testing.T) {
 	if r.Err != "" || string(r.Body) != "part0;part1;part2;" {
 		t.Fatalf("chunked: %+v %q", r, r.Body)
 	}
+	// Redirects: relative (POST becomes GET), absolute to another name, and a
+	// refused downgrade to http.
+	req, _ := ParseURL("https://server.example:" + port + "/moved")
+	req.Method, req.Body = "POST", []byte("x")
+	cs := NewClientSession(ClientConfig{RecordBuf: testRecvBuf})
+	n := 0
+	for ; n < MaxRedirects; n++ {
+		st := newMemStream(testRecvBuf, testSendBuf)
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cs.StartFetch(st, &req, s, seeded(41), func() time.Time { return testNow }, testNow); err != nil {
+			t.Fatal(err)
+		}
+		<-drive(t, conn, st, cs.Service, cs.Done, nil)
+		next, ok := cs.Redirect(&req)
+		if !ok {
+			break
+		}
+		req = next
+	}
+	if res := cs.Result(); n != 1 || string(res.Body) != "GET /a?b=c from anonymous: " || req.URL != "https://server.example:"+port+"/a?b=c" {
+		t.Fatalf("redirect: %d %+v %q", n, req, res.Body)
+	}
+	req, _ = ParseURL("https://server.example:" + port + "/away")
+	if r = fetchReq(t, s, addr, req); r.Status != 308 {
+		t.Fatalf("away: %+v", r)
+	}
+	st := newMemStream(testRecvBuf, testSendBuf)
+	conn, _ := net.Dial("tcp", addr)
+	cs.StartFetch(st, &req, s, seeded(42), func() time.Time { return testNow }, testNow)
+	<-drive(t, conn, st, cs.Service, cs.Done, nil)
+	if next, ok := cs.Redirect(&req); !ok || next.Host != "127.0.0.1" || next.Target != "/a?x" || !next.TLS {
+		t.Fatalf("absolute redirect: %+v", next)
+	}
+	req, _ = ParseURL("https://server.example:" + port + "/down")
+	st = newMemStream(testRecvBuf, testSendBuf)
+	conn, _ = net.Dial("tcp", addr)
+	cs.StartFetch(st, &req, s, seeded(43), func() time.Time { return testNow }, testNow)
+	<-drive(t, conn, st, cs.Service, cs.Done, nil)
+	if _, ok := cs.Redirect(&req); ok || cs.Result().Status != 301 {
+		t.Fatal("https to http redirect followed")
+	}
+
+	// The admin flow: POST /admin/fetch queues, the card loop runs it, GET
+	// /admin/fetch shows the result.
+	app := New(Config{Store: s})
+	rh := newRouteHarness(app, true)
+	auth := []string{"Authorization: Bearer s3cret-admin", "Content-Type: text/plain"}
+	if res := rh.do(t, "POST", "/admin/fetch?mtls=1&url=https://server.example:"+port+"/hook", auth, []byte("ping")); res.StatusCode != 202 {
+		t.Fatalf("queue: %d", res.StatusCode)
+	}
+	req, ok := app.NextFetch()
+	if !ok {
+		t.Fatal("nothing queued")
+	}
+	r = fetchReq(t, s, addr, req)
+	app.SetFetchResult(r)
+	if res := rh.do(t, "GET", "/admin/fetch", auth, nil); !strings.Contains(string(res.body), "status: 200") ||
+		!strings.HasSuffix(string(res.body), "POST /hook from card.example: ping") {
+		t.Fatalf("fetch result: %q", res.body)
+	}
 	// Wrong name, and a server not chaining to the anchors: refused.
 	if r = fetchOver(t, s, addr, "https://wrong.example:"+port+"/", false, ""); r.Err == "" || r.Status != 0 {
 		t.Fatalf("name mismatch accepted: %+v", r)
@@ -151,25 +228,6 @@ func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
 	return p
 }
 
-// serveTCP accepts connections on a loopback listener and serves each with
-// one preallocated ServerSession, one after the other, until ln closes.
-func serveTCP(t *testing.T, ln net.Listener, srv *ServerSession) chan struct{} {
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			st := newMemStream(testRecvBuf, testSendBuf)
-			srv.Reset(st)
-			<-drive(t, c, st, srv.Service, srv.Done, nil)
-		}
-	}()
-	return stopped
-}
-
 func TestCurlInterop(t *testing.T) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
@@ -185,9 +243,9 @@ func TestCurlInterop(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	tcfg := serverTLS(t, s, seeded(10))
-	tcfg.ClientAuth = 0 // curl would be asked for a certificate otherwise; harmless but noisy
 	srv := NewServerSession(SessionConfig{TLS: tcfg, RecordBuf: testRecvBuf, Handler: app.Serve})
-	stopped := serveTCP(t, ln, srv)
+	var mu sync.Mutex
+	stopped := serveTCPPool(t, ln, []*ServerSession{srv}, &mu)
 	base := fmt.Sprintf("https://card.example:%d", port)
 	run := func(args ...string) string {
 		t.Helper()
@@ -209,7 +267,9 @@ func TestCurlInterop(t *testing.T) {
 	if out = run("-r", "16-31", base+"/big.bin"); out != "0123456789abcdef" {
 		t.Fatalf("range: %q", out)
 	}
+	mu.Lock()
 	f, _ := s.File("hello.txt")
+	mu.Unlock()
 	if out = run("-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: "+f.ETag, base+"/hello.txt"); out != "304" {
 		t.Fatalf("conditional: %q", out)
 	}
@@ -220,7 +280,10 @@ func TestCurlInterop(t *testing.T) {
 	if out = run("-u", "me:1234", "-X", "PUT", "--data-binary", "from curl", "-H", "Transfer-Encoding: chunked", base+"/vault/curl"); !strings.Contains(out, "created") {
 		t.Fatalf("vault: %q", out)
 	}
-	if f, _ := s.File("vault/curl"); string(f.Data) != "from curl" {
+	mu.Lock()
+	f, _ = s.File("vault/curl")
+	mu.Unlock()
+	if string(f.Data) != "from curl" {
 		t.Fatalf("vault record %q", f.Data)
 	}
 	if out = run("-X", "PUT", "--data-binary", "<p>curl</p>", "-H", "Content-Type: text/html", "-H", "Authorization: Bearer s3cret-admin",
@@ -303,5 +366,113 @@ func TestClientSessionOpenSSL(t *testing.T) {
 	if r.Err != "" || r.Status != 200 || !bytes.Contains(r.Body, []byte("Client certificate")) ||
 		!bytes.Contains(r.Body, []byte("card.example")) {
 		t.Fatalf("openssl: %+v\n%s", r, r.Body)
+	}
+}
+
+// serveTCPPool serves concurrent connections with a pool of preallocated
+// sessions; one lock stands for the card's single thread of control.
+func serveTCPPool(t *testing.T, ln net.Listener, pool []*ServerSession, mu *sync.Mutex) chan struct{} {
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			var srv *ServerSession
+			for _, s := range pool {
+				if s.Done() {
+					srv = s
+					break
+				}
+			}
+			st := newMemStream(testRecvBuf, testSendBuf)
+			if srv != nil {
+				srv.Reset(st)
+			}
+			mu.Unlock()
+			if srv == nil {
+				c.Close() // all slots busy
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-drive(t, c, st, func(now time.Time) bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return srv.Service(now)
+				}, func() bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return srv.Done()
+				}, nil)
+			}()
+		}
+	}()
+	return stopped
+}
+
+// TestChromiumStatus loads the status page in headless Chromium trusting the
+// card's certificate and checks the DOM shows the live counters.
+func TestChromiumStatus(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium not installed")
+	}
+	if testing.Short() {
+		t.Skip("short")
+	}
+	app, s, _, pki := newTestApp(t)
+	s.PutFile("favicon.ico", "image/vnd.microsoft.icon", []byte{0, 0, 1, 0})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	tcfg := serverTLS(t, s, seeded(10))
+	pool := make([]*ServerSession, 6)
+	for i := range pool {
+		pool[i] = NewServerSession(SessionConfig{TLS: tcfg, RecordBuf: testRecvBuf, Handler: app.Serve})
+	}
+	var mu sync.Mutex
+	stopped := serveTCPPool(t, ln, pool, &mu)
+	defer func() { ln.Close(); <-stopped }()
+	cc, _ := x509.ParseCertificate(pki.cardCert)
+	spki := sha256.Sum256(cc.RawSubjectPublicKeyInfo)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	url := fmt.Sprintf("https://card.example:%d/status", port)
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--host-resolver-rules=MAP card.example 127.0.0.1",
+		"--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]),
+		"--screenshot="+filepath.Join(dir, "status.png"), "--window-size=900,700", url)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium screenshot: %v\n%s", err, out)
+	}
+	if d := os.Getenv("NETCARD_SCREENSHOT_DIR"); d != "" {
+		b, _ := os.ReadFile(filepath.Join(dir, "status.png"))
+		os.WriteFile(filepath.Join(d, "status.png"), b, 0o644)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "status.png")); err != nil || fi.Size() < 1000 {
+		t.Fatalf("screenshot: %v", err)
+	}
+	cmd = exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--host-resolver-rules=MAP card.example 127.0.0.1",
+		"--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]), "--dump-dom", url)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium dump-dom: %v\n%s", err, out)
+	}
+	dom := string(out)
+	for _, want := range []string{"netcard status", "frames_in</td><td>42", "10.0.0.2", "hello.txt"} {
+		if !strings.Contains(dom, want) {
+			t.Fatalf("DOM lacks %q:\n%s", want, dom)
+		}
 	}
 }

@@ -169,6 +169,24 @@ func (s *ServerSession) Stream() Stream { return s.st }
 // Info returns the connection description handed to the handler.
 func (s *ServerSession) Info() *ConnInfo { return &s.ci }
 
+// Footprint returns the bytes the session holds for its connection: the
+// HTTP input and output buffers and, in TLS mode, the engine's own footprint
+// (tls.Engine.Footprint). The Stream's buffers belong to TCP.
+func (s *ServerSession) Footprint() int {
+	in, out := s.cfg.HTTP.InBuf, s.cfg.HTTP.OutBuf
+	if in <= 0 {
+		in = 8192 // http.NewServerConn defaults
+	}
+	if out <= 0 {
+		out = 4096
+	}
+	n := in + out
+	if s.eng != nil {
+		n += s.eng.Footprint()
+	}
+	return n
+}
+
 // Engine returns the TLS engine of the current connection (nil in plain mode).
 func (s *ServerSession) Engine() *tls.Engine { return s.eng }
 
@@ -188,6 +206,9 @@ func (s *ServerSession) Service(now time.Time) bool {
 	}
 	if s.start.IsZero() {
 		s.start = now
+		if s.eng == nil {
+			s.hc.Input(nil, now) // start the idle clock
+		}
 	}
 	s.ci.Now = now
 	if s.st.Err() != nil {
@@ -212,10 +233,10 @@ func (s *ServerSession) Service(now time.Time) bool {
 		if s.closeStep(now) {
 			p = true
 		}
+		progress = progress || p
 		if !p || s.done {
 			break
 		}
-		progress = true
 	}
 	s.next = time.Time{}
 	if !s.done {
@@ -308,6 +329,7 @@ func (s *ServerSession) input(now time.Time) bool {
 		s.hsDone = true
 		s.ci.State = s.eng.ConnectionState()
 		s.stats.Handshakes++
+		s.hc.Input(nil, now) // start the idle clock
 	}
 	if len(plain) == 0 {
 		st.Consume(n)
@@ -441,4 +463,42 @@ func (s *ServerSession) finish() {
 	s.done = true
 	s.next = time.Time{}
 	s.fold()
+}
+
+// AppendCounters appends the session counters for the status page (layers
+// "TLS" and "HTTP").
+func (st *SessionStats) AppendCounters(dst []Counter) []Counter {
+	return append(dst,
+		Counter{"TLS", "connections", st.Connections},
+		Counter{"TLS", "handshakes", st.Handshakes},
+		Counter{"TLS", "failures", st.TLSFailures},
+		Counter{"TLS", "handshake_timeouts", st.Timeouts},
+		Counter{"TLS", "records_in", st.RecordsIn},
+		Counter{"TLS", "records_out", st.RecordsOut},
+		Counter{"TLS", "close_notify_in", st.ClosesClean},
+		Counter{"TLS", "truncated_in", st.ClosesDirty},
+		Counter{"HTTP", "bytes_in", st.BytesIn},
+		Counter{"HTTP", "bytes_out", st.BytesOut},
+		Counter{"HTTP", "requests", st.Requests},
+		Counter{"HTTP", "errors", st.HTTPErrors},
+		Counter{"HTTP", "timeouts", st.HTTPTimeouts},
+	)
+}
+
+// Add accumulates o into st (to total the sessions of all slots).
+func (st *SessionStats) Add(o SessionStats) {
+	st.Connections += o.Connections
+	st.Handshakes += o.Handshakes
+	st.TLSFailures += o.TLSFailures
+	st.Timeouts += o.Timeouts
+	st.RecordsIn += o.RecordsIn
+	st.RecordsOut += o.RecordsOut
+	st.BytesIn += o.BytesIn
+	st.BytesOut += o.BytesOut
+	st.Requests += o.Requests
+	st.HTTPErrors += o.HTTPErrors
+	st.HTTPTimeouts += o.HTTPTimeouts
+	st.ClosesClean += o.ClosesClean
+	st.ClosesDirty += o.ClosesDirty
+	st.StreamFailure += o.StreamFailure
 }

@@ -9,12 +9,15 @@ import (
 	"io"
 	"net"
 	nethttp "net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"netcard/http"
+	"netcard/ipv4"
+	"netcard/store"
 	"netcard/tls"
 )
 
@@ -27,6 +30,8 @@ type pair struct {
 	now time.Time
 	rx  int
 	tx  int
+
+	allocs uint64
 }
 
 func (p *pair) pump(t testing.TB, c *ClientSession) {
@@ -239,7 +244,7 @@ func TestKeepAliveAllocs(t *testing.T) {
 	if !bytes.HasSuffix(c.got, []byte(want)) {
 		t.Fatalf("response %q", c.got)
 	}
-	t.Logf("allocs per keep-alive GET round trip (client+server): %v", allocs)
+	t.Logf("allocs per keep-alive GET round trip (client+server): %v; session footprint %d bytes", allocs, p.srv.Footprint())
 	if allocs != 0 {
 		t.Errorf("allocs per request = %v, want 0", allocs)
 	}
@@ -249,22 +254,26 @@ func TestKeepAliveAllocs(t *testing.T) {
 }
 
 func BenchmarkKeepAliveGET(b *testing.B) {
-	app, s, _, pki := newTestApp(b)
-	body := bytes.Repeat([]byte("0123456789abcdef"), 64) // 1 KiB
-	s.PutFile("k.bin", "application/octet-stream", body)
-	p := newPair(b, app, serverTLS(b, s, seeded(10)))
-	c := newRawClient(b, p, pki.cardPool)
-	p.pumpRaw(b, c)
-	req := []byte("GET /k.bin HTTP/1.1\r\nHost: card.example\r\n\r\n")
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		c.got = c.got[:0]
-		c.send(p.cst, req)
-		p.pumpRaw(b, c)
-	}
-	if !bytes.HasSuffix(c.got, body) {
-		b.Fatalf("response %q", c.got)
+	for _, size := range []int{20, 1024, 16384} {
+		b.Run(itoa(size), func(b *testing.B) {
+			app, s, _, pki := newTestApp(b)
+			body := bytes.Repeat([]byte("0123456789abcdef"), 1024)[:size]
+			s.PutFile("k.bin", "application/octet-stream", body)
+			p := newPair(b, app, serverTLS(b, s, seeded(10)))
+			c := newRawClient(b, p, pki.cardPool)
+			p.pumpRaw(b, c)
+			req := []byte("GET /k.bin HTTP/1.1\r\nHost: card.example\r\n\r\n")
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				c.got = c.got[:0]
+				c.send(p.cst, req)
+				p.pumpRaw(b, c)
+			}
+			if !bytes.HasSuffix(c.got, body) {
+				b.Fatalf("response %q", c.got)
+			}
+		})
 	}
 }
 
@@ -339,8 +348,8 @@ func drive(t testing.TB, conn net.Conn, st *memStream, svc func(time.Time) bool,
 						eof = true
 					}
 					pend = b
-				case <-time.After(5 * time.Second):
-					t.Error("drive: no input for 5s")
+				case <-time.After(30 * time.Second):
+					t.Error("drive: no input for 30s")
 					return
 				}
 			}
@@ -578,4 +587,155 @@ func TestStreamReset(t *testing.T) {
 	if !p.srv.Service(p.now) || !p.srv.Done() || !p.sst.closed {
 		t.Fatal("reset stream not released")
 	}
+}
+
+type remoteStream struct{ *memStream }
+
+func (remoteStream) Remote() (ipv4.Addr, uint16) { return ipv4.Addr{10, 0, 0, 1}, 40000 }
+
+func TestConnInfoRemote(t *testing.T) {
+	var seen ConnInfo
+	srv := NewServerSession(SessionConfig{Handler: func(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
+		seen = *ci
+		w.Header.Status = 204
+	}})
+	st := newMemStream(4096, 4096)
+	srv.Reset(remoteStream{st})
+	st.rx = append(st.rx, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"...)
+	srv.Service(testNow)
+	if seen.TLS || seen.Remote.String() != "10.0.0.1:40000" || !seen.Now.Equal(testNow) ||
+		!bytes.HasPrefix(st.tx, []byte("HTTP/1.1 204 ")) {
+		t.Fatalf("%+v %q", seen, st.tx)
+	}
+	st.finRcvd = true
+	srv.Service(testNow)
+	if !srv.Done() || !st.closed {
+		t.Fatal("plain session not closed after the peer's FIN")
+	}
+	if c := srv.Stats(); c.Requests != 1 || len(c.AppendCounters(nil)) == 0 {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestIdleAfterHandshake(t *testing.T) {
+	app, s, _, pki := newTestApp(t)
+	p := newPairCfg(SessionConfig{TLS: serverTLS(t, s, seeded(10)), Handler: app.Serve,
+		HTTP: http.ServerConfig{IdleTimeout: 30 * time.Second}}, testRecvBuf, testSendBuf)
+	c := newRawClient(t, p, pki.cardPool)
+	p.pumpRaw(t, c)
+	if c.e.State() != tls.Established {
+		t.Fatal("no handshake")
+	}
+	if nx := p.srv.Next(); !nx.Equal(testNow.Add(30 * time.Second)) {
+		t.Fatalf("next %v", nx)
+	}
+	p.now = p.now.Add(30 * time.Second)
+	p.pumpRaw(t, c)
+	if !p.cst.finRcvd {
+		t.Fatal("silent client kept its slot")
+	}
+}
+
+// TestServerHandshakeAllocs counts what the server side allocates per
+// connection (engine creation at Reset plus the handshake), apart from the
+// client's allocations.
+func TestServerHandshakeAllocs(t *testing.T) {
+	app, s, _, pki := newTestApp(t)
+	tcfg := serverTLS(t, s, seeded(10))
+	tcfg.ClientAuth = tls.NoClientCert
+	p := newPair(t, app, tcfg)
+	var ms runtime.MemStats
+	count := func(f func() bool) bool {
+		runtime.ReadMemStats(&ms)
+		before := ms.Mallocs
+		r := f()
+		runtime.ReadMemStats(&ms)
+		p.allocs += ms.Mallocs - before
+		return r
+	}
+	const conns = 10
+	for i := 0; i < conns; i++ {
+		c := newRawClient(t, p, pki.cardPool)
+		for j := 0; j < 100; j++ {
+			prog := c.step(p.cst)
+			prog = transfer(p.cst, p.sst) || prog
+			prog = count(func() bool { return p.srv.Service(p.now) }) || prog
+			prog = transfer(p.sst, p.cst) || prog
+			if !prog {
+				break
+			}
+		}
+		if c.e.State() != tls.Established {
+			t.Fatal("no handshake")
+		}
+		count(func() bool { p.reset(); return true })
+	}
+	t.Logf("server allocations per connection (engine + handshake): %d", p.allocs/conns)
+}
+
+// TestTinyProfile runs the card's smallest profile end to end: a 1 KiB
+// receive buffer (the TLS record buffer), record_size_limit 512 announced,
+// 256-byte records out of a 512-byte send buffer, small HTTP buffers; the
+// card's own client engine honours the limit.
+func TestTinyProfile(t *testing.T) {
+	app, s, _, _ := newTestApp(t)
+	tcfg := serverTLS(t, s, seeded(10))
+	tcfg.RecordSizeLimit, tcfg.MaxRecordOut, tcfg.ClientAuth = 512, 256, tls.NoClientCert
+	p := newPairCfg(SessionConfig{TLS: tcfg, RecordBuf: 1024, Handler: app.Serve,
+		HTTP: http.ServerConfig{InBuf: 1536, OutBuf: 768, HeaderReserve: 256}}, 1024, 512)
+	cs := NewClientSession(ClientConfig{RecordBuf: testRecvBuf})
+	body := strings.Repeat("tiny ", 200)
+	req, _ := ParseURL("https://card.example/vault/tiny")
+	req.Method, req.Body, req.ContentType = "PUT", []byte(body), "text/plain"
+	req.Extra = "Authorization: Basic dToxMjM0\r\n"
+	if err := cs.Start(p.cst, &req, mustClientTLS(t, s), p.now); err != nil {
+		t.Fatal(err)
+	}
+	p.pump(t, cs)
+	if r := cs.Result(); r.Status != 201 {
+		t.Fatalf("tiny PUT: %+v", r)
+	}
+	if cs.Engine().ConnectionState().PeerRecordLimit > 511 {
+		t.Fatalf("client ignored record_size_limit: %d", cs.Engine().ConnectionState().PeerRecordLimit)
+	}
+	p.reset()
+	req, _ = ParseURL("https://card.example/vault/tiny")
+	req.Extra = "Authorization: Basic dToxMjM0\r\n"
+	cs.Start(p.cst, &req, mustClientTLS(t, s), p.now)
+	p.pump(t, cs)
+	if r := cs.Result(); r.Status != 200 || string(r.Body) != body {
+		t.Fatalf("tiny GET: %+v", r)
+	}
+}
+
+func mustClientTLS(t testing.TB, s *store.Store) *tls.Config {
+	cfg, err := ClientTLS(s, seeded(12), func() time.Time { return testNow }, "card.example", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RecordSizeLimit = 16385
+	return cfg
+}
+
+// FuzzServerSession feeds arbitrary bytes to a TLS server session: it must
+// fail cleanly (alert, FIN, Close) and never panic.
+func FuzzServerSession(f *testing.F) {
+	f.Add([]byte("\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"))
+	f.Add([]byte("\x17\x03\x03\x00\x20" + strings.Repeat("x", 32)))
+	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
+	app, s, _, _ := newTestApp(f)
+	p := newPair(f, app, serverTLS(f, s, seeded(10)))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		p.reset()
+		p.sst.rx = append(p.sst.rx, in[:min(len(in), cap(p.sst.rx))]...)
+		p.sst.finRcvd = true
+		for i := 0; i < 10 && !p.srv.Done(); i++ {
+			p.srv.Service(p.now)
+			p.sst.tx = p.sst.tx[:0]
+			p.now = p.now.Add(3 * time.Second)
+		}
+		if !p.srv.Done() || !p.sst.closed {
+			t.Fatal("session did not end")
+		}
+	})
 }

@@ -3,6 +3,7 @@ package apps
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -58,20 +59,27 @@ func (a *App) serveStatus(ci *ConnInfo, r *http.Request, w *http.ResponseWriter,
 	if len(log) > maxLogShown {
 		log = log[len(log)-maxLogShown:]
 	}
+	for i := range log { // the cardholder's record names are private
+		if strings.HasPrefix(log[i].Subject, VaultPrefix) {
+			log[i].Subject = VaultPrefix + "…"
+		}
+	}
 	w.Header.Status = 200
 	w.Header.CacheControl = "no-store"
 	var b []byte
+	limit := len(w.Free())
 	if js {
 		w.Header.ContentType = "application/json"
-		b = appendStatusJSON(a.scratch[:0], &st, log)
+		b = appendStatusJSON(a.scratch[:0], &st, log, limit)
 	} else {
 		w.Header.ContentType = "text/html; charset=utf-8"
-		b = appendStatusHTML(a.scratch[:0], &st, log)
+		b = appendStatusHTML(a.scratch[:0], &st, log, limit)
 	}
 	if cap(b) > cap(a.scratch) {
 		a.scratch = b[:0]
 	}
-	// Too big for the connection's output buffer: the write fails and the
+	// Change-log rows are dropped (oldest first) to fit the connection's
+	// output buffer; if the rest is still too big, the write fails and the
 	// response becomes a 500.
 	w.Write(b)
 }
@@ -131,7 +139,10 @@ func addrString(a netip.Addr) string {
 	return a.String()
 }
 
-func appendStatusHTML(b []byte, st *Status, log []store.Change) []byte {
+// statusTail is room kept for the end of a page after the change rows.
+const statusTail = 128
+
+func appendStatusHTML(b []byte, st *Status, log []store.Change, limit int) []byte {
 	b = append(b, `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>netcard status</title>
 <style>body{font-family:sans-serif}td,th{padding:0 .6em;text-align:left}</style></head>
@@ -182,6 +193,7 @@ func appendStatusHTML(b []byte, st *Status, log []store.Change) []byte {
 	b = append(b, "</table>\n<h2>Changes</h2><table id=\"changes\"><tr><th>#</th><th>time</th><th>op</th><th>subject</th></tr>\n"...)
 	for i := len(log) - 1; i >= 0; i-- {
 		c := &log[i]
+		mark := len(b)
 		b = append(b, "<tr><td>"...)
 		b = strconv.AppendUint(b, c.Seq, 10)
 		b = append(b, "</td><td>"...)
@@ -193,11 +205,15 @@ func appendStatusHTML(b []byte, st *Status, log []store.Change) []byte {
 		b = append(b, "</td><td>"...)
 		b = appendHTML(b, c.Subject)
 		b = append(b, "</td></tr>\n"...)
+		if len(b)+statusTail > limit {
+			b = b[:mark]
+			break
+		}
 	}
 	return append(b, "</table>\n<p><a href=\"/status.json\">JSON</a> · <a href=\"/\">home</a></p></body></html>\n"...)
 }
 
-func appendStatusJSON(b []byte, st *Status, log []store.Change) []byte {
+func appendStatusJSON(b []byte, st *Status, log []store.Change, limit int) []byte {
 	b = append(b, `{"uptime_s":`...)
 	b = strconv.AppendInt(b, int64(st.Uptime/time.Second), 10)
 	b = append(b, `,"link_up":`...)
@@ -243,6 +259,10 @@ func appendStatusJSON(b []byte, st *Status, log []store.Change) []byte {
 		b = append(b, '}')
 	}
 	b = append(b, `],"changes":[`...)
+	// Newest entries are kept when the buffer is short.
+	for len(log) > 0 && len(b)+len(log)*statusTail > limit {
+		log = log[1:]
+	}
 	for i := range log {
 		c := &log[i]
 		if i > 0 {

@@ -129,7 +129,14 @@ func New(cfg Config) (*Card, error) {
 		return nil, fmt.Errorf("card: %w", err)
 	}
 	c := &Card{cfg: cfg, prof: p, store: cfg.Store, log: log}
+	// Session tickets make repeat handshakes cheap; the ticket key lives
+	// in RAM only, so a card reset invalidates every ticket.
+	ticketKey := make([]byte, 32)
+	if _, err := io.ReadFull(cfg.Rand, ticketKey); err != nil {
+		return nil, fmt.Errorf("card: random source: %w", err)
+	}
 	c.tlsCfg = &tls.Config{
+		TicketKey:       ticketKey,
 		Rand:            cfg.Rand,
 		Time:            c.clock,
 		Certificate:     chain,

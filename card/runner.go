@@ -72,12 +72,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	for {
 		r.mu.Lock()
 		now := r.now()
-		next := r.m.Poll(now)
+		r.m.Poll(now)
 		if err := r.flushLocked(now); err != nil {
 			r.err = err
 			r.mu.Unlock()
 			return err
 		}
+		// Output starts timers (retransmission, persist): ask again.
+		now = r.now()
+		next := r.m.Poll(now)
 		r.changed.Broadcast()
 		r.mu.Unlock()
 

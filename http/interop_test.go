@@ -120,6 +120,10 @@ func TestNetHTTPClientAgainstServerConn(t *testing.T) {
 	if res.StatusCode != 416 || res.Header.Get("Content-Range") != "bytes */36" {
 		t.Fatal("416", res.Status)
 	}
+	// A streamed (chunked) response of unknown length.
+	if res, body = get("/stream"); res.StatusCode != 200 || body != pattern(streamLen) || len(res.TransferEncoding) != 1 {
+		t.Fatal("stream", res.Status, len(body), res.TransferEncoding)
+	}
 	// Conditional GET.
 	res, body = get("/file", "If-None-Match", testETag)
 	if res.StatusCode != 304 || body != "" {

@@ -12,14 +12,16 @@ type ServerConfig struct {
 	// encoded body). Default 8192.
 	InBuf int
 	// OutBuf is the output buffer for a response head and a body written
-	// with Write (bodies given to SetBody are not copied). Default 4096.
+	// with Write (bodies given to SetBody are not copied). Default 4096,
+	// minimum 256.
 	OutBuf int
 	// HeaderReserve is the room kept in front of a written body for the
 	// response head. Default 512.
 	HeaderReserve int
 	// RequestTimeout bounds the time from the first byte of a request to
-	// its last; when exceeded the connection gets 408 and closes (slowloris
-	// defence). Default 10s.
+	// the end of its header section; when exceeded the connection gets 408
+	// and closes (slowloris defence). A body must then keep arriving: a
+	// body stalled for IdleTimeout also gets 408. Default 10s.
 	RequestTimeout time.Duration
 	// IdleTimeout closes a connection with no request in progress and no
 	// output progress for this long. Default 60s.
@@ -51,6 +53,8 @@ type ServerConn struct {
 	outStart int
 	outEnd   int
 	ext      []byte // streamed body, after out
+	src      BodySource
+	srcChunk bool // src output is chunked (else close-delimited)
 	req      Request
 	w        ResponseWriter
 	reqStart time.Time // first byte of the request in progress
@@ -76,12 +80,31 @@ type ResponseWriter struct {
 	scratch  []byte // per-connection scratch for composed header lines
 	n        int
 	ext      []byte
+	src      BodySource
 	overflow bool
+}
+
+// BodySource produces a response body of unknown length, pulled as the
+// connection has room (see ResponseWriter.SetBodySource).
+type BodySource interface {
+	// Fill writes up to len(dst) body bytes into dst and returns the count;
+	// 0 ends the body.
+	Fill(dst []byte) int
+}
+
+// SetBodySource makes src produce the body after the handler returns: it is
+// sent with the chunked transfer coding (HTTP/1.0 clients get a body
+// delimited by closing the connection). Use it for bodies larger than the
+// output buffer; src is called from Output and must not use the request.
+// A pointer to a long-lived value keeps this allocation-free. It replaces
+// anything written.
+func (w *ResponseWriter) SetBodySource(src BodySource) {
+	w.n, w.ext, w.src = 0, nil, src
 }
 
 // Write appends p to the body.
 func (w *ResponseWriter) Write(p []byte) (int, error) {
-	if w.overflow || len(p) > len(w.buf)-w.n || w.ext != nil {
+	if w.overflow || len(p) > len(w.buf)-w.n || w.ext != nil || w.src != nil {
 		w.overflow = true
 		return 0, ErrBodyFull
 	}
@@ -91,7 +114,7 @@ func (w *ResponseWriter) Write(p []byte) (int, error) {
 
 // WriteString appends s to the body.
 func (w *ResponseWriter) WriteString(s string) (int, error) {
-	if w.overflow || len(s) > len(w.buf)-w.n || w.ext != nil {
+	if w.overflow || len(s) > len(w.buf)-w.n || w.ext != nil || w.src != nil {
 		w.overflow = true
 		return 0, ErrBodyFull
 	}
@@ -116,8 +139,7 @@ func (w *ResponseWriter) Commit(n int) {
 // (store file contents are immutable and qualify). It replaces anything
 // written.
 func (w *ResponseWriter) SetBody(data []byte) {
-	w.n = 0
-	w.ext = data
+	w.n, w.ext, w.src = 0, data, nil
 }
 
 // NewServerConn allocates a connection's buffers.
@@ -128,6 +150,7 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.OutBuf <= 0 {
 		cfg.OutBuf = 4096
 	}
+	cfg.OutBuf = max(cfg.OutBuf, 256)
 	if cfg.HeaderReserve <= 0 {
 		cfg.HeaderReserve = 512
 	}
@@ -153,7 +176,7 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 
 // Reset prepares c for a new connection, keeping its buffers.
 func (c *ServerConn) Reset() {
-	c.inLen, c.outStart, c.outEnd, c.ext = 0, 0, 0, nil
+	c.inLen, c.outStart, c.outEnd, c.ext, c.src = 0, 0, 0, nil, nil
 	c.closing, c.closed, c.sent100, c.started = false, false, false, false
 	c.reqStart, c.active = time.Time{}, time.Time{}
 	c.stats = ConnStats{}
@@ -169,7 +192,9 @@ func (c *ServerConn) Closed() bool { return c.closed }
 // Buffered reports the request bytes waiting in the input buffer.
 func (c *ServerConn) Buffered() int { return c.inLen }
 
-func (c *ServerConn) pending() bool { return c.outStart < c.outEnd || len(c.ext) > 0 }
+func (c *ServerConn) pending() bool {
+	return c.outStart < c.outEnd || len(c.ext) > 0 || c.src != nil
+}
 
 // Input takes bytes received from the client and returns how many it
 // accepted (fewer when the input buffer is full while a response is being
@@ -210,6 +235,16 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			dst, total = dst[k:], total+k
 			continue
 		}
+		if c.src != nil {
+			if len(dst) < 64 {
+				// Small room: stage the next piece in the output buffer.
+				c.outStart, c.outEnd = 0, c.fill(c.out)
+				continue
+			}
+			k := c.fill(dst) // large room: fill in place
+			dst, total = dst[k:], total+k
+			continue
+		}
 		c.outStart, c.outEnd, c.ext = 0, 0, nil
 		if c.closing {
 			c.closed = true
@@ -230,8 +265,8 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 }
 
 // Poll applies the timeouts and returns the next deadline (zero: none).
-// A request not complete within RequestTimeout of its first byte gets 408
-// and the connection closes; a connection without progress (no request in
+// A request head not complete within RequestTimeout of its first byte, or
+// a body stalled for IdleTimeout, gets 408 and the connection closes; a connection without progress (no request in
 // progress and no output taken, or output not taken even while closing) for
 // IdleTimeout is closed, dropping any unsent output.
 func (c *ServerConn) Poll(now time.Time) time.Time {
@@ -242,7 +277,12 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 		return time.Time{}
 	}
 	if c.inLen > 0 && !c.pending() && !c.closing {
+		// Header section: a fixed deadline from the request's first byte.
+		// Body: it must keep moving (no IdleTimeout without input).
 		dl := c.reqStart.Add(c.cfg.RequestTimeout)
+		if c.req.HeadLen > 0 {
+			dl = c.active.Add(c.cfg.IdleTimeout)
+		}
 		if !now.Before(dl) {
 			c.stats.Timeouts++
 			c.req.Method = nil
@@ -254,7 +294,7 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 	}
 	dl := c.active.Add(c.cfg.IdleTimeout)
 	if !now.Before(dl) {
-		c.outStart, c.outEnd, c.ext = 0, 0, nil
+		c.outStart, c.outEnd, c.ext, c.src = 0, 0, nil, nil
 		c.closing, c.closed = true, true
 		return time.Time{}
 	}
@@ -320,7 +360,7 @@ func (c *ServerConn) respond(now time.Time) {
 	h := &w.Header
 	if w.overflow {
 		*h = ResponseHeader{Status: 500}
-		w.n, w.ext = 0, nil
+		w.n, w.ext, w.src = 0, nil, nil
 	}
 	if h.Status < 200 || h.Status > 999 {
 		h.Status = 500
@@ -336,8 +376,17 @@ func (c *ServerConn) respond(now time.Time) {
 		h.ContentLength = -1
 		body = nil
 	}
-	if r.IsHEAD() {
-		body = nil
+	src := w.src
+	if src != nil {
+		h.ContentLength = -1
+		if r.Minor == 1 {
+			h.Chunked = true
+		} else {
+			h.Close = true // HTTP/1.0: the body ends with the connection
+		}
+	}
+	if r.IsHEAD() || h.Status == 204 || h.Status == 304 {
+		body, src = nil, nil
 	}
 	h.Close = r.Close || h.Close
 	h.KeepAlive = r.KeepAlive10 && !h.Close
@@ -350,12 +399,41 @@ func (c *ServerConn) respond(now time.Time) {
 		c.errorResponse(500, now)
 		return
 	}
+	c.src, c.srcChunk = src, h.Chunked
 	if w.ext != nil || body == nil {
 		c.outStart, c.outEnd, c.ext = 0, len(hd), body
 		return
 	}
 	c.outEnd = len(hd) + copy(c.out[len(hd):], body)
 	c.outStart = 0
+}
+
+// fill writes the next piece of a BodySource body into dst (at least 64
+// bytes): one chunk with a fixed-width size line (leading zeros are valid
+// chunk-size digits), or the last chunk.
+func (c *ServerConn) fill(dst []byte) int {
+	if !c.srcChunk {
+		n := min(c.src.Fill(dst), len(dst))
+		if n <= 0 {
+			c.src = nil
+			return 0
+		}
+		return n
+	}
+	const hexw = 4
+	room := min(len(dst)-(hexw+4), 0xffff)
+	n := min(c.src.Fill(dst[hexw+2:hexw+2+room]), room)
+	if n <= 0 {
+		c.src = nil
+		return copy(dst, "0\r\n\r\n")
+	}
+	const digits = "0123456789abcdef"
+	for i := 0; i < hexw; i++ {
+		dst[i] = digits[(n>>(4*(hexw-1-i)))&15]
+	}
+	dst[hexw], dst[hexw+1] = '\r', '\n'
+	dst[hexw+2+n], dst[hexw+3+n] = '\r', '\n'
+	return hexw + 4 + n
 }
 
 // errorResponse queues a short error response and closes the connection.
@@ -368,7 +446,7 @@ func (c *ServerConn) errorResponse(status int, now time.Time) {
 		b = append(b, text...)
 		b = append(b, '\n')
 	}
-	c.outStart, c.outEnd, c.ext = 0, len(b), nil
+	c.outStart, c.outEnd, c.ext, c.src = 0, len(b), nil, nil
 	c.closing = true
 	c.inLen = 0
 }

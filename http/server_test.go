@@ -22,6 +22,9 @@ func testHandler(r *Request, w *ResponseWriter) {
 	case string(r.Path) == "/old":
 		w.Header.Status = 301
 		w.Header.Location = "/new"
+	case string(r.Path) == "/stream":
+		w.Header.ContentType = "text/plain"
+		w.SetBodySource(&patternSource{left: streamLen})
 	case string(r.Path) == "/big":
 		for i := 0; i < 10000; i++ {
 			w.WriteString("x")
@@ -144,6 +147,26 @@ func TestServerConnSlowloris(t *testing.T) {
 		t.Fatalf("%q", out)
 	}
 
+	// A slow body is fine while it moves; a stalled one gets 408.
+	c = NewServerConn(ServerConfig{Handler: testHandler, RequestTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second})
+	c.Input([]byte("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\n"), t0)
+	now = t0
+	for i := 0; i < 19; i++ {
+		now = now.Add(time.Second)
+		c.Input([]byte("b"), now)
+		c.Poll(now)
+		if out := drain(c, now); out != "" {
+			t.Fatalf("slow body cut at %d s: %q", i, out)
+		}
+	}
+	if c.Poll(now.Add(29 * time.Second)); c.Stats().Timeouts != 0 {
+		t.Fatal("timed out early")
+	}
+	c.Poll(now.Add(30 * time.Second))
+	if out := drain(c, now); !strings.HasPrefix(out, "HTTP/1.1 408 ") {
+		t.Fatalf("stalled body: %q", out)
+	}
+
 	// Idle keep-alive connection closes silently.
 	c = NewServerConn(ServerConfig{Handler: testHandler, RequestTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second})
 	c.Input([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"), t0)
@@ -168,7 +191,7 @@ func TestServerConnSlowloris(t *testing.T) {
 	if c.Closed() || c.Poll(t0.Add(29*time.Second)).IsZero() {
 		t.Fatal("closed before the idle timeout")
 	}
-	if c.Poll(t0.Add(30*time.Second)); !c.Closed() {
+	if c.Poll(t0.Add(30 * time.Second)); !c.Closed() {
 		t.Fatal("unread error response holds the connection")
 	}
 	// Reset reuses the buffers.
@@ -278,5 +301,95 @@ func TestServerConnHeaderOverflow(t *testing.T) {
 	c.Input([]byte(curlReq+curlReq), t0)
 	if out := drain(c, t0); !strings.HasPrefix(out, "HTTP/1.1 500 ") || !c.Closed() {
 		t.Fatalf("%q", out)
+	}
+}
+
+// BenchmarkServeFile serves a 16 KiB stored file (ServeContent, no copy into
+// the output buffer) and drains it in 1400-byte pieces.
+func BenchmarkServeFile(b *testing.B) {
+	file := make([]byte, 16<<10)
+	c := NewServerConn(ServerConfig{Handler: func(r *Request, w *ResponseWriter) {
+		ServeContent(w, r, "application/octet-stream", `"f"`, file)
+	}})
+	req := []byte(curlReq)
+	out := make([]byte, 1400)
+	b.SetBytes(int64(len(file)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		c.Input(req, t0)
+		for c.Output(out, t0) > 0 {
+		}
+	}
+}
+
+// patternSource produces streamLen bytes of a repeating pattern.
+type patternSource struct{ left, pos int }
+
+const streamLen = 100000
+
+func (p *patternSource) Fill(dst []byte) int {
+	n := min(len(dst), p.left)
+	for i := 0; i < n; i++ {
+		dst[i] = byte('a' + (p.pos+i)%26)
+	}
+	p.left -= n
+	p.pos += n
+	return n
+}
+
+func pattern(n int) string {
+	b := make([]byte, n)
+	(&patternSource{left: n}).Fill(b)
+	return string(b)
+}
+
+func TestServerConnBodySource(t *testing.T) {
+	for _, minor := range []string{"1", "0"} {
+		c := NewServerConn(ServerConfig{Handler: testHandler, OutBuf: 512})
+		c.Input([]byte("GET /stream HTTP/1."+minor+"\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n"), t0)
+		out := []byte(drain(c, t0)) // 7-byte pieces: mostly too small for a chunk
+		var r Response
+		n, err := ParseResponse(out, &r)
+		if minor == "0" {
+			if err != nil || !r.UntilClose || string(r.Body) != pattern(streamLen) || !c.Closed() {
+				t.Fatalf("HTTP/1.0: %v until=%v len=%d closed=%v", err, r.UntilClose, len(r.Body), c.Closed())
+			}
+			continue
+		}
+		if err != nil || !r.Chunked || string(r.Body) != pattern(streamLen) {
+			t.Fatalf("chunked stream: %v %d", err, len(r.Body))
+		}
+		if _, err := ParseResponse(out[n:], &r); err != nil || string(r.Body) != "<p>/a</p>" {
+			t.Fatalf("next response after stream: %v", err)
+		}
+	}
+	// Big output pieces, HEAD.
+	c := NewServerConn(ServerConfig{Handler: testHandler})
+	c.Input([]byte("HEAD /stream HTTP/1.1\r\nHost: h\r\n\r\nGET /stream HTTP/1.1\r\nHost: h\r\n\r\n"), t0)
+	var out []byte
+	buf := make([]byte, 1400)
+	for n := c.Output(buf, t0); n > 0; n = c.Output(buf, t0) {
+		out = append(out, buf[:n]...)
+	}
+	var r Response
+	n, err := ParseResponseFor(out, true, &r)
+	if err != nil || !strings.Contains(string(out[:n]), "Transfer-Encoding: chunked") {
+		t.Fatal("HEAD of a streamed body", err)
+	}
+	if _, err := ParseResponse(out[n:], &r); err != nil || len(r.Body) != streamLen {
+		t.Fatal("stream after HEAD", err)
+	}
+	// Allocation-free with a long-lived source.
+	src := &patternSource{}
+	c = NewServerConn(ServerConfig{Handler: func(r *Request, w *ResponseWriter) {
+		*src = patternSource{left: 5000}
+		w.SetBodySource(src)
+	}})
+	if a := testing.AllocsPerRun(50, func() {
+		c.Input([]byte(curlReq), t0)
+		for c.Output(buf, t0) > 0 {
+		}
+	}); a != 0 {
+		t.Fatalf("BodySource allocates %v", a)
 	}
 }

@@ -56,7 +56,7 @@ func (s *Store) hashSecret(label string, secret []byte) [32]byte {
 // PINSet reports whether the PIN and PUK have been initialised.
 func (s *Store) PINSet() bool { return s.ss.pinSet }
 
-// PINTriesLeft and PUKTriesLeft report the retry counters (0 = blocked).
+// PINTriesLeft reports the PIN retry counter (0 = blocked).
 func (s *Store) PINTriesLeft() int { return int(s.ss.pinTries) }
 
 // PUKTriesLeft reports the PUK retry counter (0 = blocked).

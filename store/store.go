@@ -32,6 +32,7 @@ type Store struct {
 	ss    secState
 	ds    *dataState
 	priv  *ecdsa.PrivateKey // decoded ds.key, never exported
+	used  int               // encoded size of ds
 	err   error             // sticky write failure
 	clock func() time.Time
 }
@@ -95,9 +96,11 @@ func CreateMedium(m Medium, size int, rand io.Reader) (*Store, error) {
 	if err := s.sec.commit(m, ss.encode()); err != nil {
 		return nil, err
 	}
-	if err := s.data.commit(m, s.ds.encode()); err != nil {
+	body := s.ds.encode()
+	if err := s.data.commit(m, body); err != nil {
 		return nil, err
 	}
+	s.used = len(body)
 	if _, err := m.WriteAt(g.encode(), 0); err != nil {
 		return nil, err
 	}
@@ -155,6 +158,7 @@ func OpenMedium(m Medium) (*Store, error) {
 	if s.ds, err = decodeData(body); err != nil {
 		return nil, err
 	}
+	s.used = len(body)
 	if s.ds.key != nil {
 		if s.priv, err = ecdsa.ParseRawPrivateKey(elliptic.P256(), s.ds.key); err != nil {
 			return nil, fmt.Errorf("%w: identity key: %v", ErrCorrupt, err)
@@ -185,9 +189,12 @@ func (s *Store) now() time.Time {
 // Size is the image size in bytes.
 func (s *Store) Size() int { return int(s.geo.size) }
 
-// Used and Capacity report the bytes of the data area in use and available
-// (keys, certificates, files, configuration, log).
-func (s *Store) Used() int     { return len(s.ds.encode()) }
+// Used reports the bytes of the data area in use (keys, certificates,
+// files, configuration, log).
+func (s *Store) Used() int { return s.used }
+
+// Capacity reports the bytes the data area can hold: a little under half
+// the image, as every state is written to one of two shadow slots.
 func (s *Store) Capacity() int { return s.data.capacity() }
 
 // Seq is the sequence number of the committed data area state; it grows by
@@ -215,7 +222,7 @@ func (s *Store) updateData(op, subject string, fn func(d *dataState) error) erro
 		s.err = fmt.Errorf("%w: %v", ErrBroken, err)
 		return s.err
 	}
-	s.ds = d
+	s.ds, s.used = d, len(body)
 	return nil
 }
 
@@ -356,4 +363,27 @@ func (s *Store) Update(subject string, fn func(b *Batch) error) error {
 		}
 		return b.err
 	})
+}
+
+// Info summarises the store for a status page. It contains no secrets.
+type Info struct {
+	Size, Used, Capacity int    // image bytes; data area bytes used and available
+	Seq                  uint64 // data transactions committed
+	Files, ConfigKeys    int
+	HasKey, HasCert      bool
+	PINSet               bool
+	PINTriesLeft         int
+	PUKTriesLeft         int
+	Changes              uint64 // changes logged since creation
+}
+
+// Info returns the current summary.
+func (s *Store) Info() Info {
+	return Info{
+		Size: s.Size(), Used: s.Used(), Capacity: s.Capacity(), Seq: s.Seq(),
+		Files: len(s.ds.files), ConfigKeys: len(s.ds.config),
+		HasKey: s.priv != nil, HasCert: s.ds.cert != nil,
+		PINSet: s.ss.pinSet, PINTriesLeft: int(s.ss.pinTries), PUKTriesLeft: int(s.ss.pukTries),
+		Changes: s.ds.logSeq,
+	}
 }

@@ -94,6 +94,15 @@ func TestCreateOpenRoundTrip(t *testing.T) {
 	if err := s.VerifyPIN([]byte("1234")); err != nil {
 		t.Fatal(err)
 	}
+	if in := s.Info(); !in.HasKey || !in.HasCert || !in.PINSet || in.Files != 2 || in.PINTriesLeft != 3 || in.Changes != 6 || in.Used > in.Capacity {
+		t.Fatalf("%+v", in)
+	}
+	if s.Used() != len(s.ds.encode()) {
+		t.Fatal("Used out of date")
+	}
+	if a := testing.AllocsPerRun(10, func() { s.Info() }); a != 0 {
+		t.Fatalf("Info allocates %v", a)
+	}
 	if got := s.Files(); !reflect.DeepEqual(got, []string{"/a.txt", "/index.html"}) {
 		t.Fatal(got)
 	}

@@ -115,17 +115,23 @@ func BenchmarkBulk(b *testing.B) {
 	chunk := make([]byte, 16384)
 	b.SetBytes(int64(len(chunk)))
 	b.ReportAllocs()
+	got := 0
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		left := len(chunk)
 		for left > 0 {
 			left -= p.c.Write(chunk[len(chunk)-left:])
 			p.shuttle()
+			got += len(p.sc.Peek())
 			p.sc.Consume(len(p.sc.Peek()))
 			p.shuttle()
 		}
 		p.now = p.now.Add(time.Millisecond)
 		p.a.Poll(p.now)
 		p.b.Poll(p.now)
+	}
+	b.StopTimer()
+	if got < b.N*len(chunk)-len(chunk) {
+		b.Fatalf("delivered %d of %d bytes", got, b.N*len(chunk))
 	}
 }

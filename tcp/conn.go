@@ -6,6 +6,14 @@ import (
 	"netcard/ipv4"
 )
 
+// tick is a point in time in Unix nanoseconds (8 bytes instead of
+// time.Time's 24 in every control block); 0 means unset.
+type tick int64
+
+func tickOf(t time.Time) tick { return tick(t.UnixNano()) }
+
+func (k tick) add(d time.Duration) tick { return k + tick(d) }
+
 type oooRange struct{ start, end uint32 } // [start, end) in sequence space
 
 // Conn is one connection slot. Its buffers are linear and shared with the
@@ -20,7 +28,7 @@ type Conn struct {
 	state    State
 	err      error
 	lst      *Listener // set while waiting in a listener's backlog
-	born     time.Time
+	born     tick
 
 	laddr, raddr ipv4.Addr
 	lport, rport uint16
@@ -33,12 +41,14 @@ type Conn struct {
 	sndBuf                      []byte
 	sndLen                      int
 	finQueued                   bool
+	synAcked                    bool
 	sndWnd, maxSndWnd           uint32
 	sndWl1, sndWl2              uint32
 	sndMSS                      int
 	smallEnd                    uint32 // end of the last sub-MSS segment (Nagle, Minshall's variant)
 	cwnd, ssthresh              uint32
 	dupAcks                     int
+	limitedTx                   uint32 // extra segments allowed by RFC 3042 limited transmit
 	inRecovery                  bool
 	recover                     uint32
 	rtxOne                      bool // retransmit the segment at sndUna (fast retransmit / partial ACK)
@@ -48,12 +58,12 @@ type Conn struct {
 	srtt, rttvar, rto time.Duration
 	rttActive         bool
 	rttSeq            uint32
-	rttStart          time.Time
+	rttStart          tick
 	backoff           int
 
-	rtxAt, persistAt, delackAt, keepAt, timeWaitAt time.Time
-	unackedSince                                   time.Time
-	lastRecv                                       time.Time // last acceptable segment
+	rtxAt, persistAt, delackAt, keepAt, timeWaitAt tick // deadlines; 0: off
+	unackedSince                                   tick
+	lastRecv                                       tick // last acceptable segment
 	persistShift                                   int
 	keepProbes                                     int
 
@@ -78,8 +88,8 @@ func (c *Conn) free() {
 
 func (c *Conn) init(local, remote ipv4.Addr, lport, rport uint16, now time.Time) {
 	cfg := &c.s.cfg
-	c.born = now
-	c.lastRecv = now
+	c.born = tickOf(now)
+	c.lastRecv = tickOf(now)
 	c.laddr, c.raddr, c.lport, c.rport = local, remote, lport, rport
 	c.iss = c.s.isn(local, remote, lport, rport, now)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
@@ -115,20 +125,23 @@ func (c *Conn) established(now time.Time) {
 	c.cwnd = min(4*mss, max(2*mss, 4380)) // RFC 5681 IW
 	if c.backoff > 0 {
 		c.cwnd = mss // SYN or SYN-ACK was lost (RFC 5681 §3.1)
+		if c.srtt == 0 {
+			c.rto = min(max(c.rto, 3*c.s.cfg.InitialRTO), c.s.cfg.MaxRTO) // RFC 6298 §5.7
+		}
 	}
 	c.backoff = 0
 	if c.passive {
 		c.s.stats.ConnsAccepted++
 	}
 	if c.s.cfg.KeepAlive > 0 {
-		c.keepAt = now.Add(c.s.cfg.KeepAlive)
+		c.keepAt = tickOf(now).add(c.s.cfg.KeepAlive)
 	}
 }
 
 // setClosed moves to CLOSED and frees the slot when nobody holds it.
 func (c *Conn) setClosed() {
 	c.state = Closed
-	c.rtxAt, c.persistAt, c.delackAt, c.keepAt, c.timeWaitAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.rtxAt, c.persistAt, c.delackAt, c.keepAt, c.timeWaitAt = 0, 0, 0, 0, 0
 	c.ackNow, c.probeNow, c.rtxOne = false, false, false
 	c.dupAcksOut = 0
 	if c.lst != nil {
@@ -353,14 +366,22 @@ func (c *Conn) input(h *Header, data []byte, now time.Time) {
 			return
 		}
 		if c.state == TimeWait && fin {
-			c.timeWaitAt = now.Add(s.cfg.TimeWait)
+			c.timeWaitAt = tickOf(now).add(s.cfg.TimeWait)
+		}
+		// A zero window accepts no data, but valid ACKs must still be
+		// processed (RFC 9293 §3.10.7.4) or a full receive buffer would
+		// stall our own sending.
+		if c.rcvAdv == c.rcvNxt && seq == c.rcvNxt && !syn && h.Flags&FlagACK != 0 && c.state >= Established {
+			if !c.processAck(h, len(data)+1, now) || c.state == Closed {
+				return
+			}
 		}
 		c.ackNow = true
 		return
 	}
-	c.lastRecv = now
-	if c.s.cfg.KeepAlive > 0 && !c.keepAt.IsZero() {
-		c.keepAt = now.Add(c.s.cfg.KeepAlive)
+	c.lastRecv = tickOf(now)
+	if c.s.cfg.KeepAlive > 0 && c.keepAt != 0 {
+		c.keepAt = tickOf(now).add(c.s.cfg.KeepAlive)
 		c.keepProbes = 0
 	}
 	// 2. RST (RFC 5961 §3.2)
@@ -460,8 +481,8 @@ func max32seq(a, b uint32) uint32 {
 
 func (c *Conn) enterTimeWait(now time.Time) {
 	c.state = TimeWait
-	c.rtxAt, c.persistAt, c.keepAt = time.Time{}, time.Time{}, time.Time{}
-	c.timeWaitAt = now.Add(c.s.cfg.TimeWait)
+	c.rtxAt, c.persistAt, c.keepAt = 0, 0, 0
+	c.timeWaitAt = tickOf(now).add(c.s.cfg.TimeWait)
 }
 
 // inputSynSent handles a segment in SYN-SENT (RFC 9293 §3.10.7.3).
@@ -528,7 +549,7 @@ func (c *Conn) processAck(h *Header, dlen int, now time.Time) bool {
 		}
 		if c.sndWnd > 0 {
 			c.persistShift = 0
-			c.persistAt = time.Time{}
+			c.persistAt = 0
 		}
 	}
 	finAcked := c.finQueued && seqGT(c.sndUna, c.sndBase+uint32(c.sndLen))
@@ -537,7 +558,7 @@ func (c *Conn) processAck(h *Header, dlen int, now time.Time) bool {
 		case FinWait1:
 			c.state = FinWait2
 			if c.released {
-				c.timeWaitAt = now.Add(c.s.cfg.TimeWait) // orphan FIN-WAIT-2 timeout
+				c.timeWaitAt = tickOf(now).add(c.s.cfg.TimeWait) // orphan FIN-WAIT-2 timeout
 			}
 		case Closing:
 			c.enterTimeWait(now)
@@ -552,7 +573,8 @@ func (c *Conn) processAck(h *Header, dlen int, now time.Time) bool {
 // newAck handles an ACK that acknowledges new data (SND.UNA < ack ≤ SND.MAX).
 func (c *Conn) newAck(ack uint32, now time.Time) {
 	acked := ack - c.sndUna
-	synOnly := c.sndUna == c.iss
+	synOnly := !c.synAcked
+	c.synAcked = true
 	if seqGT(ack, c.sndBase) {
 		k := int(ack - c.sndBase)
 		if k > c.sndLen {
@@ -568,7 +590,7 @@ func (c *Conn) newAck(ack uint32, now time.Time) {
 	}
 	if c.rttActive && seqGT(ack, c.rttSeq) {
 		c.rttActive = false
-		c.rttSample(now.Sub(c.rttStart))
+		c.rttSample(time.Duration(tickOf(now) - c.rttStart))
 	}
 	mss := uint32(c.sndMSS)
 	if !synOnly {
@@ -597,12 +619,20 @@ func (c *Conn) newAck(ack uint32, now time.Time) {
 		}
 	}
 	c.dupAcks = 0
+	c.limitedTx = 0
 	c.backoff = 0
+	// Keep the markers compared with SND.UNA within 2^31 of it.
+	if !c.inRecovery && seqGT(ack, c.recover) {
+		c.recover = ack - 1
+	}
+	if seqLT(c.smallEnd, ack) {
+		c.smallEnd = ack
+	}
 	if c.sndUna == c.sndMax {
-		c.rtxAt = time.Time{}
+		c.rtxAt = 0
 	} else {
-		c.rtxAt = now.Add(c.rto)
-		c.unackedSince = now
+		c.rtxAt = tickOf(now).add(c.rto)
+		c.unackedSince = tickOf(now)
 	}
 }
 
@@ -613,6 +643,9 @@ func (c *Conn) dupAck() {
 		c.cwnd += mss
 		return
 	}
+	if c.dupAcks <= 2 {
+		c.limitedTx = uint32(c.dupAcks) // RFC 3042: one new segment per early duplicate ACK
+	}
 	if c.dupAcks != 3 || !seqGE(c.sndUna, c.recover) {
 		return
 	}
@@ -621,6 +654,7 @@ func (c *Conn) dupAck() {
 	c.cwnd = c.ssthresh + 3*mss
 	c.recover = c.sndMax
 	c.inRecovery = true
+	c.limitedTx = 0
 	c.rtxOne = true
 	c.rttActive = false
 }
@@ -673,8 +707,8 @@ func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
 	c.unackedSegs++
 	if c.unackedSegs >= 2 || c.s.cfg.DelayedACK < 0 {
 		c.ackNow = true
-	} else if c.delackAt.IsZero() {
-		c.delackAt = now.Add(c.s.cfg.DelayedACK)
+	} else if c.delackAt == 0 {
+		c.delackAt = tickOf(now).add(c.s.cfg.DelayedACK)
 	}
 }
 
@@ -738,7 +772,7 @@ func (c *Conn) swsThresh() int { return max(min(len(c.rcvBuf)/2, c.s.cfg.MSS), 1
 func (c *Conn) advertise() uint16 {
 	free := min(len(c.rcvBuf)-c.rcvLen, 0xffff)
 	edge := c.rcvNxt + uint32(free)
-	if seqGT(edge, c.rcvAdv) && int(edge-c.rcvAdv) >= min(c.swsThresh(), free) {
+	if seqGT(edge, c.rcvAdv) && int(edge-c.rcvAdv) >= c.swsThresh() {
 		c.rcvAdv = edge
 	}
 	if seqLT(c.rcvAdv, c.rcvNxt) {
@@ -749,14 +783,14 @@ func (c *Conn) advertise() uint16 {
 
 func (c *Conn) ackSent() {
 	c.ackNow = false
-	c.delackAt = time.Time{}
+	c.delackAt = 0
 	c.unackedSegs = 0
 }
 
 // sendSeq books a transmission of seqlen sequence numbers from seq.
 func (c *Conn) sendSeq(now time.Time, seq uint32, seqlen int, retx bool) {
 	if c.sndUna == c.sndMax {
-		c.unackedSince = now
+		c.unackedSince = tickOf(now)
 	}
 	end := seq + uint32(seqlen)
 	if seqGT(end, c.sndMax) {
@@ -767,12 +801,12 @@ func (c *Conn) sendSeq(now time.Time, seq uint32, seqlen int, retx bool) {
 	} else if !c.rttActive {
 		c.rttActive = true
 		c.rttSeq = seq
-		c.rttStart = now
+		c.rttStart = tickOf(now)
 	}
-	if c.rtxAt.IsZero() {
-		c.rtxAt = now.Add(c.rto)
+	if c.rtxAt == 0 {
+		c.rtxAt = tickOf(now).add(c.rto)
 	}
-	c.persistAt = time.Time{}
+	c.persistAt = 0
 }
 
 // emit writes an ACK segment with payload p (a slice of sndBuf) at seq.
@@ -834,13 +868,13 @@ func (c *Conn) output(dst []byte, now time.Time) int {
 // when the windows, Nagle and sender-side SWS avoidance allow.
 func (c *Conn) sendData(dst []byte, now time.Time) int {
 	dataEnd := c.sndBase + uint32(c.sndLen)
-	if seqGT(c.sndNxt, dataEnd) || seqLE(c.sndUna, c.iss) {
+	if seqGT(c.sndNxt, dataEnd) || !c.synAcked {
 		return 0 // FIN already sent, or SYN not acknowledged
 	}
 	off := int(c.sndNxt - c.sndBase)
 	avail := c.sndLen - off
 	flight := c.sndNxt - c.sndUna
-	wnd := min(c.sndWnd, c.cwnd)
+	wnd := min(c.sndWnd, c.cwnd+c.limitedTx*uint32(c.sndMSS))
 	usable := 0
 	if wnd > flight {
 		usable = int(wnd - flight)
@@ -880,7 +914,7 @@ func (c *Conn) sendData(dst []byte, now time.Time) int {
 
 // retransmitOne resends the segment at SND.UNA without moving SND.NXT.
 func (c *Conn) retransmitOne(dst []byte, now time.Time) int {
-	if c.sndUna == c.sndMax || seqLE(c.sndUna, c.iss) {
+	if c.sndUna == c.sndMax || !c.synAcked {
 		return 0
 	}
 	dataEnd := c.sndBase + uint32(c.sndLen)
@@ -901,8 +935,8 @@ func (c *Conn) retransmitOne(dst []byte, now time.Time) int {
 	k := c.emit(dst, seq, flags, c.sndBuf[off:off+n])
 	c.rttActive = false
 	c.s.stats.Retransmits++
-	if c.rtxAt.IsZero() {
-		c.rtxAt = now.Add(c.rto)
+	if c.rtxAt == 0 {
+		c.rtxAt = tickOf(now).add(c.rto)
 	}
 	return k
 }
@@ -910,7 +944,7 @@ func (c *Conn) retransmitOne(dst []byte, now time.Time) int {
 // maybePersist arms the persist timer when data waits, nothing is in
 // flight, and the window does not let it go.
 func (c *Conn) maybePersist(now time.Time) {
-	if !c.persistAt.IsZero() || !c.rtxAt.IsZero() || c.sndNxt != c.sndUna || seqLE(c.sndUna, c.iss) {
+	if c.persistAt != 0 || c.rtxAt != 0 || c.sndNxt != c.sndUna || !c.synAcked {
 		return
 	}
 	dataEnd := c.sndBase + uint32(c.sndLen)
@@ -921,36 +955,36 @@ func (c *Conn) maybePersist(now time.Time) {
 	if d > c.s.cfg.MaxRTO || d <= 0 {
 		d = c.s.cfg.MaxRTO
 	}
-	c.persistAt = now.Add(d)
+	c.persistAt = tickOf(now).add(d)
 }
 
 // ---- timers ----
 
-func (c *Conn) poll(now time.Time) time.Time {
+func (c *Conn) poll(now time.Time) tick {
 	cfg := &c.s.cfg
-	if c.released && c.state == FinWait2 && c.timeWaitAt.IsZero() {
-		c.timeWaitAt = now.Add(cfg.TimeWait)
+	if c.released && c.state == FinWait2 && c.timeWaitAt == 0 {
+		c.timeWaitAt = tickOf(now).add(cfg.TimeWait)
 	}
-	if !c.timeWaitAt.IsZero() && !now.Before(c.timeWaitAt) {
-		c.timeWaitAt = time.Time{}
+	if c.timeWaitAt != 0 && tickOf(now) >= c.timeWaitAt {
+		c.timeWaitAt = 0
 		if c.state == TimeWait || c.state == FinWait2 {
 			c.setClosed()
-			return time.Time{}
+			return 0
 		}
 	}
-	if !c.rtxAt.IsZero() && !now.Before(c.rtxAt) {
+	if c.rtxAt != 0 && tickOf(now) >= c.rtxAt {
 		c.onRTO(now)
 		if c.state == Closed {
-			return time.Time{}
+			return 0
 		}
 	}
-	if !c.persistAt.IsZero() && !now.Before(c.persistAt) {
-		c.persistAt = time.Time{}
-		if now.Sub(c.lastRecv) >= cfg.UserTimeout { // probes unanswered
+	if c.persistAt != 0 && tickOf(now) >= c.persistAt {
+		c.persistAt = 0
+		if time.Duration(tickOf(now)-c.lastRecv) >= cfg.UserTimeout { // probes unanswered
 			c.s.stats.ConnsTimedOut++
 			c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
 			c.fail(ErrTimeout)
-			return time.Time{}
+			return 0
 		}
 		if c.sndWnd == 0 {
 			c.probeNow = true
@@ -961,44 +995,67 @@ func (c *Conn) poll(now time.Time) time.Time {
 			c.persistShift++
 		}
 	}
-	if !c.delackAt.IsZero() && !now.Before(c.delackAt) {
-		c.delackAt = time.Time{}
+	if c.delackAt != 0 && tickOf(now) >= c.delackAt {
+		c.delackAt = 0
 		c.ackNow = true
 	}
-	if !c.keepAt.IsZero() && !now.Before(c.keepAt) {
+	if c.keepAt != 0 && tickOf(now) >= c.keepAt {
 		switch {
 		case c.state != Established && c.state != CloseWait:
-			c.keepAt = time.Time{}
+			c.keepAt = 0
 		case c.sndUna != c.sndMax:
-			c.keepAt = now.Add(cfg.KeepAlive) // the retransmission timer watches the peer
+			c.keepAt = tickOf(now).add(cfg.KeepAlive) // the retransmission timer watches the peer
 		case c.keepProbes >= cfg.KeepAliveCount:
 			c.s.stats.ConnsTimedOut++
 			c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
 			c.fail(ErrTimeout)
-			return time.Time{}
+			return 0
 		default:
 			c.keepProbes++
 			c.probeNow = true
-			c.keepAt = now.Add(cfg.KeepAliveInterval)
+			c.keepAt = tickOf(now).add(cfg.KeepAliveInterval)
 		}
 	}
-	var next time.Time
-	for _, t := range [...]time.Time{c.rtxAt, c.persistAt, c.delackAt, c.keepAt, c.timeWaitAt} {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+	// Sequence space waiting to go out arms the retransmission (or persist)
+	// timer when Output sends it, possibly after this Poll: announce a
+	// deadline no later than that one, so a caller that computes its sleep
+	// before draining Output still wakes in time.
+	var predicted tick
+	if c.rtxAt == 0 && c.persistAt == 0 && c.unsentSeq() {
+		predicted = tickOf(now).add(c.rto)
+	}
+	var next tick
+	for _, t := range [...]tick{c.rtxAt, c.persistAt, c.delackAt, c.keepAt, c.timeWaitAt, predicted} {
+		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
 	}
 	return next
 }
 
+// unsentSeq reports whether a SYN, data or a FIN waits to be sent.
+func (c *Conn) unsentSeq() bool {
+	switch c.state {
+	case SynSent, SynReceived:
+		return c.sndNxt == c.iss
+	case Closed, Listen, TimeWait:
+		return false
+	}
+	if !c.synAcked {
+		return false
+	}
+	dataEnd := c.sndBase + uint32(c.sndLen)
+	return c.rtxOne || seqLT(c.sndNxt, dataEnd) || (c.finQueued && c.sndNxt == dataEnd)
+}
+
 // onRTO handles the retransmission timer (RFC 6298 §5, RFC 5681 §3.1).
 func (c *Conn) onRTO(now time.Time) {
 	cfg := &c.s.cfg
-	c.rtxAt = time.Time{}
+	c.rtxAt = 0
 	if c.sndUna == c.sndMax {
 		return
 	}
-	if now.Sub(c.unackedSince) >= cfg.UserTimeout ||
+	if time.Duration(tickOf(now)-c.unackedSince) >= cfg.UserTimeout ||
 		(c.state == SynReceived && c.passive && c.backoff >= cfg.SynRetries) {
 		c.s.stats.ConnsTimedOut++
 		if c.state != SynSent {
@@ -1021,5 +1078,6 @@ func (c *Conn) onRTO(now time.Time) {
 	c.recover = c.sndMax
 	c.inRecovery = false
 	c.dupAcks = 0
+	c.limitedTx = 0
 	c.rtxOne = false
 }

@@ -35,7 +35,13 @@ func FuzzHeader(f *testing.F) {
 
 // checkInvariants verifies the control block's bookkeeping.
 func checkInvariants(c *Conn) error {
-	if !c.inUse || c.state == Closed {
+	if !c.inUse {
+		if c.ackNow || c.probeNow || c.rtxOne || c.dupAcksOut != 0 || c.state != Closed || c.lst != nil {
+			return fmt.Errorf("free slot with state")
+		}
+		return nil
+	}
+	if c.state == Closed {
 		return nil
 	}
 	if !seqLE(c.sndUna, c.sndNxt) || !seqLE(c.sndNxt, c.sndMax) {
@@ -82,12 +88,13 @@ func FuzzConn(f *testing.F) {
 	f.Add([]byte{0x10, 0, 0, 0, 0, 0x20, 10, 0x18, 0, 10, 0, 0, 0x20, 5, 0xff, 0x11, 0, 0, 0, 0, 0x20, 0})
 	f.Add([]byte{0x04, 0, 0, 0, 0, 0, 0, 0x04, 0, 5, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0x10, 0, 20, 0, 0, 0x20, 30, 0x10, 0, 0, 0, 0, 0x20, 20, 0xfe, 3, 0xfd, 9})
+	// handshake from port 1001 (SYN, then ACK relative to the new connection), accept, data
+	f.Add([]byte{0xfb, 1, 0x02, 0, 1, 0, 0, 0, 0xfb, 1, 0x10, 0, 0, 0, 1, 0, 0xfa, 2, 0xfb, 1, 0x18, 0, 0, 0, 0, 9, 0xfd, 5})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		cfg := testConfig(1)
 		cfg.RecvBuf, cfg.SendBuf = 1024, 1024
 		w := newWire(t, cfg, cfg, 1)
-		c, sc, _ := w.connect(80)
-		_ = c
+		c, sc, l := w.connect(80)
 		s := w.stacks[1]
 		var payload [255]byte
 		for i := range payload {
@@ -109,6 +116,35 @@ func FuzzConn(f *testing.F) {
 			case op == 0xfc:
 				sc.CloseWrite()
 				in = in[1:]
+			case op == 0xfb: // a segment from another client port to the listener
+				if len(in) < 8 {
+					in = nil
+					break
+				}
+				sport := 1000 + uint16(in[1]&7)
+				flags := in[2]
+				seq := uint32(binary.BigEndian.Uint16(in[3:])) << 12
+				ack := uint32(binary.BigEndian.Uint16(in[5:])) << 12
+				if x := s.lookup(addrA, addrB, sport, 80); x != nil { // relative to the connection
+					seq = x.rcvNxt + uint32(int32(int16(binary.BigEndian.Uint16(in[3:]))))
+					ack = x.sndUna + uint32(int32(int16(binary.BigEndian.Uint16(in[5:]))))
+				}
+				n := int(in[7])
+				s.Input(addrA, addrB, craft(addrA, addrB, sport, 80, seq, ack, flags, 4096, payload[:n]), w.now)
+				in = in[8:]
+			case op == 0xfa: // the application accepts, closes or aborts a passive connection
+				if x := l.Accept(); x != nil {
+					switch in[1] % 3 {
+					case 0:
+						x.Close()
+					case 1:
+						x.Abort()
+					case 2:
+						x.Write(payload[:in[1]])
+						x.CloseWrite()
+					}
+				}
+				in = in[2:]
 			default: // a segment: flags, seq delta (int16), ack delta (int16), window/256, length
 				if len(in) < 7 {
 					in = nil

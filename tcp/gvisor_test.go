@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,16 +37,24 @@ type cardLoop struct {
 	pkts chan []byte
 	out  [1500]byte
 	id   uint16
+	loss float64 // fraction of packets dropped each way
+	rng  *rand.Rand
+	lost int
 }
 
 func newCardLoop(t *testing.T, mtu int) (*cardLoop, *netstack.Net) {
+	return newCardLoopCfg(t, mtu, 16384, 0)
+}
+
+func newCardLoopCfg(t *testing.T, mtu, bufSize int, loss float64) (*cardLoop, *netstack.Net) {
 	dev, tnet, err := netstack.CreateNetTUN([]netip.Addr{netip.AddrFrom4(gvAddr)}, nil, mtu)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{MaxConns: 4, RecvBuf: 16384, SendBuf: 16384, MSS: mtu - 40,
+	cfg := Config{MaxConns: 4, RecvBuf: bufSize, SendBuf: bufSize, MSS: mtu - 40,
 		Rand: newRand(7), MinRTO: 200 * time.Millisecond, TimeWait: time.Second}
-	l := &cardLoop{t: t, st: NewStack(cfg), dev: dev, pkts: make(chan []byte, 512)}
+	l := &cardLoop{t: t, st: NewStack(cfg), dev: dev, pkts: make(chan []byte, 512),
+		loss: loss, rng: rand.New(rand.NewSource(11))}
 	go func() {
 		for {
 			bufs := [][]byte{make([]byte, 2048)}
@@ -65,6 +74,10 @@ func newCardLoop(t *testing.T, mtu int) (*cardLoop, *netstack.Net) {
 }
 
 func (l *cardLoop) input(p []byte, now time.Time) {
+	if l.loss > 0 && l.rng.Float64() < l.loss {
+		l.lost++
+		return
+	}
 	if len(p) < 20 || p[0]>>4 != 4 {
 		return
 	}
@@ -96,6 +109,10 @@ func (l *cardLoop) flush(now time.Time) {
 		copy(h[12:16], cardAddr[:])
 		copy(h[16:20], remote[:])
 		binary.BigEndian.PutUint16(h[10:], ipChecksum(h))
+		if l.loss > 0 && l.rng.Float64() < l.loss {
+			l.lost++
+			continue
+		}
 		pkt := make([]byte, 20+n) // gVisor keeps the buffer
 		copy(pkt, l.out[:20+n])
 		if _, err := l.dev.Write([][]byte{pkt}, 0); err != nil {
@@ -210,7 +227,21 @@ func TestGVisorDialsCard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("interop")
 	}
-	l, tnet := newCardLoop(t, 1500)
+	for _, tc := range []struct {
+		name     string
+		mtu, buf int
+		loss     float64
+	}{
+		{"mtu1500-16K", 1500, 16384, 0},
+		{"mtu576-2K", 576, 2048, 0},
+		{"mtu1500-16K-loss3%", 1500, 16384, 0.03},
+	} {
+		t.Run(tc.name, func(t *testing.T) { gvisorDialsCard(t, tc.mtu, tc.buf, tc.loss) })
+	}
+}
+
+func gvisorDialsCard(t *testing.T, mtu, buf int, loss float64) {
+	l, tnet := newCardLoopCfg(t, mtu, buf, loss)
 	ln, err := l.st.Listen(8080, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +286,9 @@ func TestGVisorDialsCard(t *testing.T) {
 		t.Fatalf("gVisor→card: %d bytes", srv.n)
 	}
 	srv.c.Close()
-	t.Logf("1 MiB each way in %v; stats %+v", el.Round(time.Millisecond), l.st.Stats())
+	st := l.st.Stats()
+	t.Logf("1 MiB each way in %v; lost %d; segs in/out %d/%d, rtx %d, fast %d, timeouts %d",
+		el.Round(time.Millisecond), l.lost, st.SegsIn, st.SegsOut, st.Retransmits, st.FastRetransmits, st.Timeouts)
 }
 
 func TestCardDialsGVisor(t *testing.T) {
@@ -312,4 +345,77 @@ func TestCardDialsGVisor(t *testing.T) {
 	}
 	c.Close()
 	t.Logf("stats %+v", l.st.Stats())
+}
+
+// TestGVisorRefused: RSTs both ways — gVisor dialing a closed card port gets
+// ECONNREFUSED; the card dialing a closed gVisor port gets ErrRefused; an
+// aborted card connection resets gVisor's socket.
+func TestGVisorRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop")
+	}
+	l, tnet := newCardLoop(t, 1500)
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		conn, err := tnet.DialContextTCPAddrPort(ctx, netip.AddrPortFrom(netip.AddrFrom4(cardAddr), 7))
+		if err == nil {
+			conn.Close()
+		}
+		errc <- err
+	}()
+	var derr error
+	l.run(func() {}, func() bool {
+		select {
+		case derr = <-errc:
+			return true
+		default:
+			return false
+		}
+	}, 20*time.Second)
+	if derr == nil || !strings.Contains(derr.Error(), "refused") {
+		t.Fatalf("gVisor dial to a closed port: %v", derr)
+	}
+	c, err := l.st.Dial(cardAddr, gvAddr, 9, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.run(func() {}, func() bool { return c.Err() != nil }, 20*time.Second)
+	if c.Err() != ErrRefused {
+		t.Fatalf("card dial to a closed port: %v", c.Err())
+	}
+	c.Close()
+
+	// abort: gVisor's blocked Read fails with a reset
+	ln, _ := l.st.Listen(8081, 1)
+	go func() {
+		conn, err := tnet.DialContextTCPAddrPort(context.Background(), netip.AddrPortFrom(netip.AddrFrom4(cardAddr), 8081))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer conn.Close()
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, err = conn.Read(make([]byte, 10))
+		errc <- err
+	}()
+	var sc *Conn
+	l.run(func() {
+		if sc == nil {
+			if sc = ln.Accept(); sc != nil {
+				sc.Abort()
+			}
+		}
+	}, func() bool {
+		select {
+		case derr = <-errc:
+			return true
+		default:
+			return false
+		}
+	}, 20*time.Second)
+	if derr == nil || !strings.Contains(derr.Error(), "reset") {
+		t.Fatalf("gVisor read after card abort: %v", derr)
+	}
 }

@@ -53,6 +53,7 @@ type wire struct {
 	loss    float64
 	dup     float64
 	reorder float64
+	corrupt float64 // probability of one flipped bit in a delivered copy
 	// drop, if set, decides the fate of each segment before the random faults.
 	drop  func(from int, h Header, payload []byte) bool
 	trace bool
@@ -99,8 +100,13 @@ func (w *wire) enqueue(from int, seg []byte) {
 			d += time.Duration(w.rng.Int63n(int64(3 * w.delay)))
 		}
 		w.nseq++
+		cp := append([]byte(nil), seg...)
+		if w.corrupt > 0 && w.rng.Float64() < w.corrupt {
+			bit := w.rng.Intn(len(cp) * 8)
+			cp[bit/8] ^= 1 << (bit % 8)
+		}
 		w.queue = append(w.queue, packet{at: w.now.Add(d), seq: w.nseq, src: w.addrs[from], dst: w.addrs[1-from],
-			data: append([]byte(nil), seg...)})
+			data: cp})
 	}
 	sort.Slice(w.queue, func(i, j int) bool {
 		if !w.queue[i].at.Equal(w.queue[j].at) {

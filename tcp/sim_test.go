@@ -56,9 +56,18 @@ func (e *endpoint) pump() {
 }
 
 func simulate(t testing.TB, seed int64, size int, loss, dup, reorder float64) (segs [2]int, virt time.Duration, st [2]Stats) {
+	return simulateCfg(t, seed, size, loss, dup, reorder, 8192, 1460)
+}
+
+func simulateCfg(t testing.TB, seed int64, size int, loss, dup, reorder float64, buf, mss int) (segs [2]int, virt time.Duration, st [2]Stats) {
 	a, b := testConfig(seed), testConfig(seed+1000)
+	a.RecvBuf, a.SendBuf, a.MSS = buf, buf, mss
+	b.RecvBuf, b.SendBuf, b.MSS = buf, buf, mss
 	w := newWire(t, a, b, seed)
 	w.loss, w.dup, w.reorder = loss, dup, reorder
+	if loss > 0 {
+		w.corrupt = 0.01
+	}
 	w.trace = traceSim
 	rng := rand.New(rand.NewSource(seed))
 	srcA, srcB := make([]byte, size), make([]byte, size)
@@ -94,6 +103,9 @@ func simulate(t testing.TB, seed int64, size int, loss, dup, reorder float64) (s
 	return w.sent, w.now.Sub(t0), [2]Stats{w.stacks[0].Stats(), w.stacks[1].Stats()}
 }
 
+// TestLossySimulation moves 1 MiB each way over a link with 10% loss, 5%
+// duplication, 10% reordering and 1% of segments with a flipped bit, for 20
+// seeds, and compares SHA-256 of both streams.
 func TestLossySimulation(t *testing.T) {
 	const size = 1 << 20
 	seeds := 20
@@ -103,9 +115,25 @@ func TestLossySimulation(t *testing.T) {
 	for seed := int64(1); seed <= int64(seeds); seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			segs, virt, st := simulate(t, seed, size, 0.10, 0.05, 0.10)
-			t.Logf("segments %d/%d, virtual %v, rtx %d/%d, fast %d/%d, timeouts %d/%d",
+			t.Logf("segments %d/%d, virtual %v, rtx %d/%d, fast %d/%d, timeouts %d/%d, bad checksums %d/%d",
 				segs[0], segs[1], virt.Round(time.Millisecond), st[0].Retransmits, st[1].Retransmits,
-				st[0].FastRetransmits, st[1].FastRetransmits, st[0].Timeouts, st[1].Timeouts)
+				st[0].FastRetransmits, st[1].FastRetransmits, st[0].Timeouts, st[1].Timeouts,
+				st[0].DropChecksum, st[1].DropChecksum)
+			if st[0].DropChecksum+st[1].DropChecksum == 0 {
+				t.Error("no corrupted segment was caught")
+			}
+		})
+	}
+}
+
+// TestLossyTiny runs the lossy link with the Tiny profile's sizes: 1 KiB
+// buffers (smaller than two segments) and MSS 536.
+func TestLossyTiny(t *testing.T) {
+	for seed := int64(1); seed <= 5; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			segs, virt, st := simulateCfg(t, seed, 256<<10, 0.10, 0.05, 0.10, 1024, 536)
+			t.Logf("segments %d/%d, virtual %v, rtx %d/%d", segs[0], segs[1], virt.Round(time.Millisecond),
+				st[0].Retransmits, st[1].Retransmits)
 		})
 	}
 }

@@ -54,7 +54,7 @@ type Stats struct {
 	ChallengeACKs     uint64 // RFC 5961 challenge ACKs sent
 	ChallengeThrottle uint64 // challenge ACKs suppressed by the rate limit
 	ConnsAccepted     uint64 // passive opens that reached ESTABLISHED
-	ConnsRefused      uint64 // SYNs answered with RST (no listener, backlog full, no slot)
+	ConnsRefused      uint64 // SYNs answered with RST (closed port, backlog full, no slot)
 	ConnsDialed       uint64
 	ConnsReset        uint64 // connections ended by a received RST
 	ConnsTimedOut     uint64 // user timeout, keepalive or SYN retries exhausted
@@ -106,7 +106,6 @@ var (
 	ErrReset     = errors.New("tcp: connection reset by peer")
 	ErrRefused   = errors.New("tcp: connection refused")
 	ErrTimeout   = errors.New("tcp: connection timed out")
-	ErrAborted   = errors.New("tcp: connection aborted")
 )
 
 const (
@@ -237,8 +236,9 @@ type Listener struct {
 }
 
 // Listen opens a listener on port with at most backlog connections waiting
-// to be accepted (half-open ones included). A SYN that finds the backlog
-// full or no free slot is answered with RST.
+// to be accepted (half-open ones included). When the backlog is full a new
+// SYN replaces the oldest half-open entry; if all entries are established
+// (or no slot is free) the SYN is answered with RST.
 func (s *Stack) Listen(port uint16, backlog int) (*Listener, error) {
 	if port == 0 {
 		return nil, ErrBadPort
@@ -341,10 +341,10 @@ func (s *Stack) alloc(passive bool) *Conn {
 			c.inUse = true
 			return c
 		}
-		if c.state == TimeWait && c.released && (tw == nil || c.timeWaitAt.Before(tw.timeWaitAt)) {
+		if c.state == TimeWait && c.released && (tw == nil || c.timeWaitAt < tw.timeWaitAt) {
 			tw = c
 		}
-		if passive && c.state == SynReceived && c.passive && (half == nil || c.born.Before(half.born)) {
+		if passive && c.state == SynReceived && c.passive && (half == nil || c.born < half.born) {
 			half = c
 		}
 	}
@@ -425,12 +425,23 @@ func (s *Stack) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
 		s.stats.RSTsIn++
 	}
 	if c := s.lookup(src, dst, h.SrcPort, h.DstPort); c != nil {
-		c.input(&h, data, now)
-		return true
+		// RFC 1122 §4.2.2.13: a new SYN above the old sequence space may
+		// reopen a connection in TIME-WAIT.
+		if c.state == TimeWait && h.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN &&
+			seqGT(h.Seq, c.rcvNxt) && c.released && s.listener(h.DstPort) != nil {
+			c.free()
+			s.stats.SlotsRecycled++
+		} else {
+			c.input(&h, data, now)
+			return true
+		}
 	}
 	if l := s.listener(h.DstPort); l != nil {
 		s.listenInput(l, src, dst, &h, data, now)
 		return true
+	}
+	if h.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN {
+		s.stats.ConnsRefused++
 	}
 	s.replyClosed(src, &h, len(data))
 	return true
@@ -476,6 +487,21 @@ func (s *Stack) listenInput(l *Listener, src, dst ipv4.Addr, h *Header, data []b
 	case h.Flags&FlagSYN == 0:
 		s.stats.DropState++
 		return
+	}
+	if len(l.queue) >= l.backlog {
+		// Full backlog: the oldest half-open entry makes way (SYN-flood
+		// resistance); with none, the SYN is refused.
+		var old *Conn
+		for _, q := range l.queue {
+			if q.state == SynReceived && (old == nil || q.born < old.born) {
+				old = q
+			}
+		}
+		if old != nil {
+			s.stats.SlotsRecycled++
+			l.drop(old)
+			old.free()
+		}
 	}
 	var c *Conn
 	if len(l.queue) < l.backlog {
@@ -553,18 +579,22 @@ func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Ad
 }
 
 // Poll runs the timers of every connection and returns the earliest next
-// deadline (zero: none). Call it after Input and after draining Output, as
+// deadline (zero: none). Clocks must lie between the years 1678 and 2262
+// (times are kept as Unix nanoseconds). Call it after Input and after draining Output, as
 // both can arm timers.
 func (s *Stack) Poll(now time.Time) time.Time {
-	var next time.Time
+	var next tick
 	for i := range s.conns {
 		c := &s.conns[i]
 		if !c.inUse {
 			continue
 		}
-		if t := c.poll(now); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+		if t := c.poll(now); t != 0 && (next == 0 || t < next) {
 			next = t
 		}
 	}
-	return next
+	if next == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(next)).In(now.Location())
 }

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"bytes"
 	"testing"
 	"time"
 )
@@ -145,5 +146,84 @@ func TestSmallWrites(t *testing.T) {
 	}
 	if w.sent[0] > 120 {
 		t.Fatalf("%d segments for 200 writes: Nagle not coalescing", w.sent[0])
+	}
+}
+
+// TestTimeWaitReopen: a client reusing its port reaches a server whose end
+// of the previous connection is still in TIME-WAIT.
+func TestTimeWaitReopen(t *testing.T) {
+	b := testConfig(2)
+	b.TimeWait = time.Hour
+	w := newWire(t, testConfig(1), b, 1)
+	c, sc, l := w.connect(80)
+	lport := c.lport
+	sc.Close() // the server closes first (HTTP/1.0 style) and ends in TIME-WAIT
+	w.run(func() bool { return c.EOF() }, time.Second)
+	c.Close()
+	w.run(func() bool { return sc.State() == TimeWait && !c.inUse }, time.Second)
+	// reconnect from the same port
+	c2 := w.stacks[0].alloc(false)
+	c2.init(addrA, addrB, lport, 80, w.now.Add(time.Second)) // later clock: higher ISN
+	c2.state = SynSent
+	var sc2 *Conn
+	w.run(func() bool { sc2 = l.Accept(); return sc2 != nil && c2.State() == Established }, 500*time.Millisecond)
+	if st := w.stacks[1].Stats(); st.SlotsRecycled != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestPollBeforeOutput: a caller that computes its sleep with Poll before
+// draining Output (as card.Runner does) must still wake up for the
+// retransmission timer that Output arms.
+func TestPollBeforeOutput(t *testing.T) {
+	w := newWire(t, testConfig(1), testConfig(2), 1)
+	c, _, _ := w.connect(80)
+	w.settle(time.Second)
+	s := w.stacks[0]
+	c.Write([]byte("data"))
+	next := s.Poll(w.now)
+	if next.IsZero() {
+		t.Fatal("no deadline announced for data waiting to be sent")
+	}
+	var buf [1500]byte
+	if n, _ := s.Output(buf[:], addrA, w.now); n == 0 { // sent, then lost
+		t.Fatal("nothing sent")
+	}
+	if real := s.Poll(w.now); next.After(real) {
+		t.Fatalf("announced %v, retransmission due %v", next.Sub(w.now), real.Sub(w.now))
+	}
+}
+
+// TestZeroWindowAfterLoss: data in flight is lost while the peer closes its
+// window; after the retransmission timeout nothing may be sent, and the
+// persist timer (not a stall) must take over until the window reopens.
+func TestZeroWindowAfterLoss(t *testing.T) {
+	w := newWire(t, testConfig(1), testConfig(2), 1)
+	c, sc, _ := w.connect(80)
+	w.settle(time.Second)
+	w.drop = func(from int, h Header, p []byte) bool { return from == 0 } // c's data is lost
+	data := make([]byte, 3000)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	c.Write(data)
+	w.step()
+	if c.sndMax == c.sndUna {
+		t.Fatal("nothing in flight")
+	}
+	// the peer acknowledges nothing new and closes its window
+	s := w.stacks[0]
+	s.Input(addrB, addrA, craft(addrB, addrA, 80, c.lport, sc.sndMax, c.sndUna, FlagACK, 0, nil), w.now)
+	if c.sndWnd != 0 {
+		t.Fatal("window not closed")
+	}
+	w.settle(10 * time.Second) // RTOs, then persist probes (all lost)
+	if c.Err() != nil || c.persistAt == 0 {
+		t.Fatalf("err %v, persist timer %v", c.Err(), c.persistAt)
+	}
+	w.drop = nil
+	w.run(func() bool { return len(sc.Peek()) == len(data) }, 2*time.Minute)
+	if !bytes.Equal(sc.Peek(), data) {
+		t.Fatal("mismatch")
 	}
 }
