@@ -52,7 +52,7 @@ var (
 	// always sends small records.
 	CardProfile = Profile{
 		Name: "card", MRU: 1500, MaxConns: 4,
-		RecvBuf: 16384 + 256 + 5, SendBuf: 2048, RecordOut: 1024,
+		RecvBuf: 16384 + 256 + 5, SendBuf: 4096, RecordOut: 1024,
 		HTTPIn: 2048, HTTPOut: 4096,
 		UDPSockets: 2, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
 	}

@@ -1,0 +1,474 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"time"
+	"unsafe"
+
+	"netcard/apps"
+	"netcard/card"
+	"netcard/ipv4"
+	"netcard/link"
+	"netcard/ppp"
+	"netcard/store"
+	"netcard/tcp"
+	"netcard/tls"
+	"netcard/udp"
+)
+
+// Results are the figures of issue 7, all from one run. The JSON keys of
+// the goals table are exactly those of the issue; the others are details.
+type Results struct {
+	CardRAMBytes           int64    `json:"card_ram_bytes"`
+	TinyRAMBytes           int64    `json:"tiny_ram_bytes"`
+	AllocsPerPacket        float64  `json:"allocs_per_packet"`
+	HandshakeAllocsRatio   float64  `json:"handshake_allocs_ratio"`
+	HandshakeCPURatio      float64  `json:"handshake_cpu_ratio"`
+	SerialEfficiency115200 float64  `json:"serial_efficiency_115200"`
+	SerialEfficiency12M    float64  `json:"serial_efficiency_12M"`
+	TTFBRatio115200        float64  `json:"ttfb_ratio_115200"`
+	BulkCPURatioVsGvisor   *float64 `json:"bulk_cpu_ratio_vs_gvisor"`
+	CardsPerGiB            float64  `json:"cards_per_gib"`
+
+	// Details.
+	CardRAMAccounted        int64   `json:"card_ram_accounted_bytes"` // Budget + unsafe.Sizeof, one-slot Card profile
+	CardRAMStatic           int64   `json:"card_ram_static_bytes"`    // one-slot card after card.New, no session
+	CardRAMBreakdown        []Part  `json:"card_ram_breakdown"`
+	CardProfileRAMBytes     int64   `json:"card_profile_ram_bytes"`           // the Card profile as shipped (4 slots), measured
+	CardProfileRAMAccounted int64   `json:"card_profile_ram_accounted_bytes"` // same, accounted
+	TinyRAMAccounted        int64   `json:"tiny_ram_accounted_bytes"`
+	AllocsPerPacketFrames   uint64  `json:"allocs_per_packet_frames"`
+	HandshakeAllocsCard     float64 `json:"handshake_allocs_card"`
+	HandshakeAllocsGo       float64 `json:"handshake_allocs_crypto_tls"`
+	HandshakeBytesCard      float64 `json:"handshake_bytes_card"`
+	HandshakeBytesGo        float64 `json:"handshake_bytes_crypto_tls"`
+	HandshakeBytesRatio     float64 `json:"handshake_bytes_ratio"`
+	HandshakeNsCard         float64 `json:"handshake_ns_card"`
+	HandshakeNsGo           float64 `json:"handshake_ns_crypto_tls"`
+	Goodput115200           float64 `json:"goodput_115200_Bps"`
+	MaxGoodput115200        float64 `json:"max_goodput_115200_Bps"`
+	Goodput12M              float64 `json:"goodput_12M_Bps"`
+	MaxGoodput12M           float64 `json:"max_goodput_12M_Bps"`
+	Wire115200              Wire    `json:"wire_115200"`
+	// SerialEfficiency115200Tiny is the same download from a Tiny-profile
+	// card (MRU 296, 256-byte records), against its own theoretical maximum.
+	SerialEfficiency115200Tiny float64 `json:"serial_efficiency_115200_tiny"`
+	WireTiny                   Wire    `json:"wire_115200_tiny"`
+	TTFB115200Ms               float64 `json:"ttfb_115200_ms"`
+	TTFBBound115200Ms          float64 `json:"ttfb_bound_115200_ms"`
+	// TTFBRatio115200Latency20ms is the TTFB ratio with 20 ms one-way latency.
+	TTFBRatio115200Latency20ms float64 `json:"ttfb_ratio_115200_latency_20ms"`
+	BulkNsPerByteCard          float64 `json:"bulk_ns_per_byte_card"`   // card + our host peer, process CPU
+	BulkNsPerByteGvisor        float64 `json:"bulk_ns_per_byte_gvisor"` // two gVisor stacks, net/http + crypto/tls
+	BulkNote                   string  `json:"bulk_note,omitempty"`
+	CardsMeasured              int     `json:"cards_measured"`
+	CardsPerGiBOneSlot         float64 `json:"cards_per_gib_one_slot"`
+	SimSpeedup                 float64 `json:"sim_speedup_115200"` // virtual ÷ wall time of the 115200 download
+}
+
+// OneConnCard is the Card profile reduced to one connection slot: the
+// configuration of the "card RAM serving one HTTPS connection" row.
+func OneConnCard() card.Profile {
+	p := card.CardProfile
+	p.Name = "card-1"
+	p.MaxConns = 1
+	return p
+}
+
+// Accounted is the RAM of a card with profile p by construction: the
+// profile's buffers (Budget) plus the size of every control structure
+// (unsafe.Sizeof of the real types) and the TLS engine's own footprint for
+// each slot, plus the secure client's buffers. It leaves out objects Go's
+// crypto packages allocate during a handshake (counted by the heap
+// measurement).
+func Accounted(p card.Profile) int64 {
+	var (
+		c   card.Card
+		l   ppp.Link
+		h   ipv4.Host
+		s   tcp.Stack
+		tc  tcp.Conn
+		u   udp.Stack
+		ss  apps.ServerSession
+		cs  apps.ClientSession
+		a   apps.App
+		cfg tls.Config
+	)
+	n := int64(p.Budget())
+	n += int64(unsafe.Sizeof(c) + unsafe.Sizeof(l) + unsafe.Sizeof(h) + unsafe.Sizeof(s) + unsafe.Sizeof(u) +
+		unsafe.Sizeof(a) + unsafe.Sizeof(cfg) + unsafe.Sizeof(cs))
+	n += int64(p.MaxConns+1) * int64(unsafe.Sizeof(tc)+unsafe.Sizeof(ss))
+	// One TLS engine per established connection: measured on a real one.
+	n += int64(engineFootprint(p))
+	// The secure client's response buffer and request buffer (apps defaults).
+	n += 16384 + 2048
+	return n
+}
+
+func engineFootprint(p card.Profile) int {
+	e := tls.NewServer(&tls.Config{Rand: NewRand(1, "fp"), MaxRecordOut: p.RecordOut, RecordSizeLimit: p.RecordSizeLimit}, p.RecvBuf)
+	return e.Footprint()
+}
+
+// heapInUse returns the live heap after two collections.
+func heapInUse() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// Handshake runs the link up and one TLS handshake from the host peer
+// (the request is not sent), leaving the card with an established session.
+func (w *World) Handshake(limit time.Duration) (*Client, error) {
+	if err := w.RunUntil(w.Up, limit); err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	c, err := w.StartGet("/", limit)
+	if err != nil {
+		return nil, err
+	}
+	c.req = c.req[:0] // handshake only
+	err = w.RunUntil(func() bool {
+		return c.done || c.eng.State() == tls.Established && w.down.idle(w.now) && w.up.idle(w.now)
+	}, limit)
+	if err == nil && c.done {
+		err = c.err
+	}
+	if err == nil && c.eng.State() != tls.Established {
+		err = errors.New("sim: handshake did not complete")
+	}
+	return c, err
+}
+
+func (l *line) idle(now time.Time) bool { return !l.busyUntil.After(now) && l.qh == len(l.q) }
+
+// MeasureRAM builds n cards with profile p, each with one TLS session
+// established through the simulation, drops everything but the cards and
+// returns the live heap per card (GC before and after). The store is shared
+// (it is the card's non-volatile memory, not RAM).
+func MeasureRAM(p card.Profile, n int, st *store.Store) (perCard int64, err error) {
+	cards := make([]*card.Card, n)
+	before := heapInUse()
+	for i := range cards {
+		w, err := New(Options{Profile: p, Store: st, Seed: uint64(i + 1)})
+		if err != nil {
+			return 0, err
+		}
+		if _, err := w.Handshake(10 * time.Second); err != nil {
+			return 0, fmt.Errorf("card %d: %w", i, err)
+		}
+		cards[i] = w.card
+	}
+	after := heapInUse()
+	runtime.KeepAlive(cards)
+	return int64(after-before) / int64(n), nil
+}
+
+// MeasureRAMStatic returns the live heap per card of n cards built with
+// card.New (link not started, no session): the profile's allocation at
+// start, without per-session state.
+func MeasureRAMStatic(p card.Profile, n int, st *store.Store) (int64, error) {
+	cards := make([]*card.Card, n)
+	before := heapInUse()
+	for i := range cards {
+		c, err := card.New(card.Config{Profile: p, Store: st, Rand: NewRand(uint64(i), "card")})
+		if err != nil {
+			return 0, err
+		}
+		cards[i] = c
+	}
+	after := heapInUse()
+	runtime.KeepAlive(cards)
+	return int64(after-before) / int64(n), nil
+}
+
+// Breakdown lists the accounted RAM of profile p by part.
+func Breakdown(p card.Profile) []Part {
+	var (
+		c   card.Card
+		l   ppp.Link
+		h   ipv4.Host
+		s   tcp.Stack
+		tc  tcp.Conn
+		u   udp.Stack
+		ss  apps.ServerSession
+		cs  apps.ClientSession
+		a   apps.App
+		cfg tls.Config
+	)
+	return []Part{
+		{"PPP frame buffers (2 × (MRU+8))", int64(2 * (p.MRU + 8))},
+		{"TCP receive buffers (= TLS record buffers)", int64(p.MaxConns * p.RecvBuf)},
+		{"TCP send buffers", int64(p.MaxConns * p.SendBuf)},
+		{"HTTP in/out buffers", int64(p.MaxConns * (p.HTTPIn + p.HTTPOut))},
+		{"UDP queues + IPv4 reassembly", int64(p.UDPSockets*p.UDPQueue + p.ReassemblyBytes)},
+		{"control structs (card, ppp, ipv4, tcp, udp, apps, tls.Config)", int64(unsafe.Sizeof(c) + unsafe.Sizeof(l) + unsafe.Sizeof(h) +
+			unsafe.Sizeof(s) + unsafe.Sizeof(u) + unsafe.Sizeof(a) + unsafe.Sizeof(cfg) + unsafe.Sizeof(cs))},
+		{"per slot: tcp.Conn + apps.ServerSession (+1 plain)", int64(p.MaxConns+1) * int64(unsafe.Sizeof(tc)+unsafe.Sizeof(ss))},
+		{"TLS engine footprint (one session)", int64(engineFootprint(p))},
+		{"secure client buffers (apps defaults)", 16384 + 2048},
+	}
+}
+
+// Part is one line of a RAM breakdown.
+type Part struct {
+	Name  string `json:"name"`
+	Bytes int64  `json:"bytes"`
+}
+
+// MeasureAllocsPerPacket downloads size bytes over a 12 Mbit/s line and
+// counts heap allocations per PPP frame (card frames in + out) in the steady
+// state (after the first 16 KiB of the body). The count is process-wide: it
+// includes the host peer and the simulator, so it is an upper bound for the
+// card.
+func MeasureAllocsPerPacket(st *store.Store, size int) (float64, uint64, error) {
+	w, err := New(Options{Store: st, Seed: 11, Baud: 12_000_000})
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		return 0, 0, err
+	}
+	c, err := w.StartGet("/f", time.Minute)
+	if err != nil {
+		return 0, 0, err
+	}
+	warm := func() bool { return c.done || c.Len >= 16<<10 }
+	if err := w.RunUntil(warm, time.Minute); err != nil {
+		return 0, 0, err
+	}
+	done := c.Done
+	var m0, m1 runtime.MemStats
+	ps0 := w.card.Link().Stats()
+	runtime.ReadMemStats(&m0)
+	err = w.RunUntil(done, time.Minute)
+	runtime.ReadMemStats(&m1)
+	ps1 := w.card.Link().Stats()
+	if err == nil {
+		err = c.err
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	frames := ps1.FramesIn + ps1.FramesOut - ps0.FramesIn - ps0.FramesOut
+	if int(c.Len) != size || frames == 0 {
+		return 0, 0, fmt.Errorf("sim: got %d of %d bytes, %d frames", c.Len, size, frames)
+	}
+	return float64(m1.Mallocs-m0.Mallocs) / float64(frames), frames, nil
+}
+
+// Throughput is the result of one download over the simulated line.
+type Throughput struct {
+	Baud       int
+	Bytes      int64
+	Goodput    float64 // body bytes/s from the first body byte to the last
+	Max        float64 // theoretical maximum for the negotiated framing
+	Efficiency float64
+	Virtual    time.Duration
+	Wall       time.Duration
+	Wire       Wire
+}
+
+// MeasureThroughput downloads the store file "f" (size bytes) at baud and
+// compares the goodput with the theoretical maximum computed from the
+// frames the card actually sent (see Wire.MaxGoodput).
+func MeasureThroughput(st *store.Store, baud int, size int, p card.Profile) (Throughput, error) {
+	var wa wireAnalyzer
+	w, err := New(Options{Store: st, Seed: 12, Baud: baud, Profile: p, Chunk: time.Millisecond})
+	if err != nil {
+		return Throughput{}, err
+	}
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		return Throughput{}, err
+	}
+	w.DownTap(func(_ time.Time, b []byte) { wa.feed(b) })
+	start := time.Now()
+	c, err := w.StartGet("/f", time.Hour)
+	if err != nil {
+		return Throughput{}, err
+	}
+	if err := w.Wait(c, time.Hour); err != nil {
+		return Throughput{}, err
+	}
+	t := Throughput{Baud: baud, Bytes: c.Len, Wall: time.Since(start), Virtual: c.End.Sub(c.Start)}
+	if int(c.Len) != size {
+		return t, fmt.Errorf("sim: got %d of %d bytes", c.Len, size)
+	}
+	if d := c.End.Sub(c.FirstBody); d > 0 {
+		t.Goodput = float64(c.Len-c.FirstBodyLen) / d.Seconds()
+	}
+	rec := min(p.RecordOut, c.eng.ConnectionState().PeerRecordLimit)
+	if p.RecordOut == 0 {
+		rec = 1024
+	}
+	t.Wire = wa.result(rec)
+	t.Max = t.Wire.MaxGoodput(baud)
+	if t.Max > 0 {
+		t.Efficiency = t.Goodput / t.Max
+	}
+	return t, nil
+}
+
+// MeasureTTFB runs one HTTPS GET of / at baud on an idle, open link and
+// returns the time to the first response byte and the wire-time lower
+// bound: every byte of the exchange up to then (both directions, as if one
+// after the other: the exchange is ping-pong) at line rate. Latency is zero.
+func MeasureTTFB(st *store.Store, baud int) (ttfb, bound time.Duration, err error) {
+	return MeasureTTFBLatency(st, baud, 0)
+}
+
+// MeasureTTFBLatency is MeasureTTFB with a one-way line latency; the bound
+// then adds the six one-way crossings of the minimal exchange (TCP SYN and
+// SYN-ACK, ClientHello and the server flight, the client's Finished with
+// the request and the response).
+func MeasureTTFBLatency(st *store.Store, baud int, latency time.Duration) (ttfb, bound time.Duration, err error) {
+	w, err := New(Options{Store: st, Seed: 13, Baud: baud, Chunk: time.Millisecond, Latency: latency})
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		return 0, 0, err
+	}
+	w.Run(time.Second) // let the link go quiet
+	c, err := w.StartGet("/", time.Minute)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := w.Wait(c, time.Minute); err != nil {
+		return 0, 0, err
+	}
+	bytes := (c.LineAtFirstByte[0] - c.LineAtStart[0]) + (c.LineAtFirstByte[1] - c.LineAtStart[1])
+	return c.FirstByte.Sub(c.Start), link.WireTime(int(bytes), baud) + 6*latency, nil
+}
+
+// RandomFile returns n seeded random bytes.
+func RandomFile(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 99))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for k := 0; k < 8; k++ {
+			b[i+k] = byte(v >> (8 * k))
+		}
+	}
+	return b
+}
+
+// BenchOptions configures Run.
+type BenchOptions struct {
+	Quick bool // smaller downloads and fewer cards (tests)
+	Log   func(format string, args ...any)
+}
+
+// Run measures every row of issue 7 and returns the results.
+func Run(o BenchOptions) (*Results, error) {
+	logf := o.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	size, big, ncards, hs, rounds := 256<<10, 2<<20, 300, 100, 9
+	if o.Quick {
+		size, big, ncards, hs, rounds = 64<<10, 256<<10, 20, 10, 3
+	}
+	r := &Results{}
+	st, err := NewStore(1, 0, map[string][]byte{"f": RandomFile(1, size)})
+	if err != nil {
+		return nil, err
+	}
+	shared, err := NewStore(2, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	logf("RAM: one-slot Card profile, Tiny profile, Card profile")
+	if r.CardRAMBytes, err = MeasureRAM(OneConnCard(), 20, shared); err != nil {
+		return nil, err
+	}
+	r.CardRAMAccounted = Accounted(OneConnCard())
+	if r.CardRAMStatic, err = MeasureRAMStatic(OneConnCard(), 20, shared); err != nil {
+		return nil, err
+	}
+	r.CardRAMBreakdown = Breakdown(OneConnCard())
+	if r.TinyRAMBytes, err = MeasureRAM(card.TinyProfile, 20, shared); err != nil {
+		return nil, err
+	}
+	r.TinyRAMAccounted = Accounted(card.TinyProfile)
+	r.CardProfileRAMAccounted = Accounted(card.CardProfile)
+
+	logf("cards per GiB: %d cards", ncards)
+	per, err := MeasureRAM(card.CardProfile, ncards, shared)
+	if err != nil {
+		return nil, err
+	}
+	r.CardProfileRAMBytes = per
+	r.CardsMeasured = ncards
+	r.CardsPerGiB = float64(1<<30) / float64(per)
+	r.CardsPerGiBOneSlot = float64(1<<30) / float64(r.CardRAMBytes)
+
+	logf("allocations per packet")
+	if r.AllocsPerPacket, r.AllocsPerPacketFrames, err = MeasureAllocsPerPacket(st, size); err != nil {
+		return nil, err
+	}
+
+	logf("TLS handshakes: %d each", hs)
+	h, err := MeasureHandshakes(hs)
+	if err != nil {
+		return nil, err
+	}
+	r.HandshakeAllocsCard, r.HandshakeAllocsGo = h.AllocsCard, h.AllocsGo
+	r.HandshakeBytesCard, r.HandshakeBytesGo = h.BytesCard, h.BytesGo
+	r.HandshakeNsCard, r.HandshakeNsGo = h.NsCard, h.NsGo
+	r.HandshakeAllocsRatio = h.AllocsCard / h.AllocsGo
+	r.HandshakeBytesRatio = h.BytesCard / h.BytesGo
+	r.HandshakeCPURatio = h.NsCard / h.NsGo
+
+	logf("serial line 115200")
+	t, err := MeasureThroughput(st, 115200, size, card.CardProfile)
+	if err != nil {
+		return nil, err
+	}
+	r.SerialEfficiency115200, r.Goodput115200, r.MaxGoodput115200, r.Wire115200 = t.Efficiency, t.Goodput, t.Max, t.Wire
+	r.SimSpeedup = float64(t.Virtual) / float64(t.Wall)
+	logf("serial line 12 Mbit/s")
+	stBig, err := NewStore(3, 0, map[string][]byte{"f": RandomFile(3, big)})
+	if err != nil {
+		return nil, err
+	}
+	if t, err = MeasureThroughput(stBig, 12_000_000, big, card.CardProfile); err != nil {
+		return nil, err
+	}
+	r.SerialEfficiency12M, r.Goodput12M, r.MaxGoodput12M = t.Efficiency, t.Goodput, t.Max
+	logf("serial line 115200, Tiny profile")
+	if t, err = MeasureThroughput(st, 115200, size, card.TinyProfile); err != nil {
+		return nil, err
+	}
+	r.SerialEfficiency115200Tiny, r.WireTiny = t.Efficiency, t.Wire
+
+	logf("time to first byte")
+	ttfb, bound, err := MeasureTTFB(st, 115200)
+	if err != nil {
+		return nil, err
+	}
+	r.TTFB115200Ms = float64(ttfb) / 1e6
+	r.TTFBBound115200Ms = float64(bound) / 1e6
+	r.TTFBRatio115200 = float64(ttfb) / float64(bound)
+	if ttfb, bound, err = MeasureTTFBLatency(st, 115200, 20*time.Millisecond); err != nil {
+		return nil, err
+	}
+	r.TTFBRatio115200Latency20ms = float64(ttfb) / float64(bound)
+
+	logf("bulk CPU: card vs gVisor + crypto/tls")
+	bulk, err := MeasureBulkVsGvisor(big, rounds)
+	if err != nil {
+		r.BulkNote = "gVisor comparison failed: " + err.Error()
+	} else {
+		r.BulkCPURatioVsGvisor = &bulk.Ratio
+		r.BulkNsPerByteCard, r.BulkNsPerByteGvisor = bulk.CardNsPerByte, bulk.GvisorNsPerByte
+	}
+	return r, nil
+}
