@@ -120,6 +120,11 @@ func (s *ServerSession) serve(r *http.Request, w *http.ResponseWriter) {
 	s.cfg.Handler(&s.ci, r, w)
 }
 
+// queuer is implemented by *tcp.Conn: bytes queued and not yet acknowledged.
+type queuer interface {
+	Queued() int
+}
+
 // remoter is implemented by *tcp.Conn.
 type remoter interface {
 	Remote() (ipv4.Addr, uint16)
@@ -223,6 +228,11 @@ func (s *ServerSession) Service(now time.Time) bool {
 		s.stats.Timeouts++
 		s.st.CloseWrite()
 		s.wrClosed, s.lingerEnd, progress = true, now.Add(s.cfg.Linger), true
+	}
+	if q, ok := s.st.(queuer); ok && q.Queued() > 0 {
+		// TCP is still delivering our output (perhaps retransmitting
+		// after loss): that is progress, not an idle connection.
+		s.hc.Touch(now)
 	}
 	s.hc.Poll(now)
 	for i := 0; i < 1024; i++ {

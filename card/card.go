@@ -145,6 +145,11 @@ func New(cfg Config) (*Card, error) {
 		MaxRecordOut:    p.RecordOut,
 		RecordSizeLimit: p.RecordSizeLimit,
 	}
+	if cfg.Store.AdminKey() != nil {
+		// An administrator may log in with a client certificate whose key
+		// is the store's admin key; ask every client for one (optional).
+		c.tlsCfg.ClientAuth = tls.RequestClientCert
+	}
 	c.link = ppp.New(ppp.Config{
 		MRU:          p.MRU,
 		LocalIP:      cfg.LocalIP,

@@ -301,6 +301,15 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 	return dl
 }
 
+// Touch records progress made below HTTP: the transport is still
+// delivering earlier output (unacknowledged or unsent bytes), so the
+// connection is not idle. The transport's own timeouts bound that wait.
+func (c *ServerConn) Touch(now time.Time) {
+	if c.started && !c.closed {
+		c.active = now
+	}
+}
+
 // consume drops the first n input bytes.
 func (c *ServerConn) consume(n int, now time.Time) {
 	copy(c.in, c.in[n:c.inLen])
