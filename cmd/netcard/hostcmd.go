@@ -69,7 +69,12 @@ func runHost(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("the link did not come up: %w", err)
 	}
-	fmt.Fprintf(stdout, "link up: %s is the card (via %s); host %s\n", t.PeerIP(), *tunName, t.LocalIP())
+	// With --link stdio, stdout is the serial line itself: never write text on it.
+	msgOut := stdout
+	if *spec == "stdio" {
+		msgOut = stderr
+	}
+	fmt.Fprintf(msgOut, "link up: %s is the card (via %s); host %s\n", t.PeerIP(), *tunName, t.LocalIP())
 	log.Info("link up", "card", t.PeerIP(), "tun", *tunName)
 	<-ctx.Done()
 	return nil
