@@ -186,12 +186,10 @@ func (r *Runner) Kick() {
 // WaitFor blocks until cond (called with the machine locked) is true, the
 // runner stops, or ctx ends.
 func (r *Runner) WaitFor(ctx context.Context, cond func(now time.Time) bool) error {
-	stop := context.AfterFunc(ctx, func() {
-		r.mu.Lock()
-		r.changed.Broadcast()
-		r.mu.Unlock()
-	})
-	defer stop()
+	if ctx.Done() != nil { // context.Background: no wake-up to arrange, no allocation
+		stop := context.AfterFunc(ctx, r.Wake)
+		defer stop()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for !cond(r.now()) {
@@ -207,4 +205,13 @@ func (r *Runner) WaitFor(ctx context.Context, cond func(now time.Time) bool) err
 		r.changed.Wait()
 	}
 	return nil
+}
+
+// Wake makes every WaitFor re-evaluate its condition without running the
+// loop: for changes the machine does not see, such as a net.Conn deadline
+// passing or an adapter being closed.
+func (r *Runner) Wake() {
+	r.mu.Lock()
+	r.changed.Broadcast()
+	r.mu.Unlock()
 }
