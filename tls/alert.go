@@ -33,7 +33,7 @@ var alertNames = map[uint8]string{
 	40: "handshake_failure", 42: "bad_certificate", 43: "unsupported_certificate", 44: "certificate_revoked",
 	45: "certificate_expired", 46: "certificate_unknown", 47: "illegal_parameter", 48: "unknown_ca",
 	50: "decode_error", 51: "decrypt_error", 70: "protocol_version", 80: "internal_error",
-	90: "user_canceled", 109: "missing_extension", 110: "unsupported_extension", 112: "unrecognized_name",
+	90: "user_canceled", 100: "no_renegotiation", 109: "missing_extension", 110: "unsupported_extension", 112: "unrecognized_name",
 	116: "certificate_required", 120: "no_application_protocol",
 }
 

@@ -94,16 +94,28 @@ func (e *Engine) checkFinished(msg []byte, base []byte) uint8 {
 	return 0
 }
 
-// readPeerCertificates parses a validated certificate_list into x509 certificates.
-func readPeerCertificates(list []byte) ([]*x509.Certificate, uint8) {
+// readPeerCertificates parses a validated TLS 1.3 certificate_list into x509 certificates.
+func readPeerCertificates(list []byte) ([]*x509.Certificate, uint8) { return readCertList(list, true) }
+
+// readCertList parses a validated certificate_list (TLS 1.3 entries with extensions when ext is set,
+// TLS 1.2 entries otherwise).
+func readCertList(list []byte, ext bool) ([]*x509.Certificate, uint8) {
+	next := func(l []byte) ([]byte, []byte) {
+		if ext {
+			return nextCert(l)
+		}
+		r := reader{b: l}
+		c := r.vec24()
+		return c, r.b
+	}
 	n := 0
 	for l := list; len(l) > 0; n++ {
-		_, l = nextCert(l)
+		_, l = next(l)
 	}
 	certs := make([]*x509.Certificate, 0, n)
 	for len(list) > 0 {
 		var der []byte
-		der, list = nextCert(list)
+		der, list = next(list)
 		c, err := x509.ParseCertificate(append([]byte(nil), der...))
 		if err != nil {
 			return nil, AlertBadCertificate

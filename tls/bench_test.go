@@ -4,6 +4,7 @@ import (
 	gotls "crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -18,12 +19,21 @@ func feedAll(b testing.TB, dst *Engine, in []byte) {
 }
 
 // BenchmarkHandshakeCard: a full handshake, our client and our server in memory (ECDSA P-256
-// certificate, X25519, AES-128-GCM). server-allocs/op counts only the server's allocations.
+// certificate, X25519, AES-128-GCM; tls12: TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 with X25519).
+// server-allocs/op counts only the server's allocations.
 func BenchmarkHandshakeCard(b *testing.B) {
-	for _, g := range []CurveID{X25519, X25519MLKEM768} {
-		b.Run(fmt.Sprintf("%04x", uint16(g)), func(b *testing.B) {
+	for _, g := range []CurveID{X25519, X25519MLKEM768, 0} {
+		name := fmt.Sprintf("%04x", uint16(g))
+		if g == 0 {
+			name, g = "tls12", X25519
+		}
+		b.Run(name, func(b *testing.B) {
 			sc, cc := serverConfig(b, false), clientConfig(b)
 			cc.Groups = []CurveID{g}
+			if name == "tls12" {
+				cc.MaxVersion = VersionTLS12
+				cc.Groups = groupsWithP256(g)
+			}
 			buf := make([]byte, 16384)
 			b.ReportAllocs()
 			var srvAllocs uint64
@@ -37,9 +47,12 @@ func BenchmarkHandshakeCard(b *testing.B) {
 
 // BenchmarkServerHandshakeCard measures the server side alone (client work excluded from the time).
 func BenchmarkServerHandshakeCard(b *testing.B) {
-	for _, mode := range []string{"ecdsa", "ed25519", "ecdsa-resumed"} {
+	for _, mode := range []string{"ecdsa", "ed25519", "ecdsa-resumed", "ecdsa-tls12", "ed25519-tls12"} {
 		b.Run(mode, func(b *testing.B) {
-			sc, cc := serverConfig(b, mode == "ed25519"), clientConfig(b)
+			sc, cc := serverConfig(b, strings.HasPrefix(mode, "ed25519")), clientConfig(b)
+			if strings.HasSuffix(mode, "-tls12") {
+				cc.MaxVersion = VersionTLS12
+			}
 			if mode == "ecdsa-resumed" {
 				sc.TicketKey = testTicketKey
 				cc.Session = firstSession(b, sc)
@@ -71,13 +84,22 @@ func benchServerHandshake(b *testing.B, sc, cc *Config) {
 	}
 }
 
-// BenchmarkHandshakeCryptoTLS: the same handshake with crypto/tls on both sides over net.Pipe.
+// BenchmarkHandshakeCryptoTLS: the same handshake with crypto/tls on both sides over net.Pipe
+// (tls12: both limited to TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256).
 func BenchmarkHandshakeCryptoTLS(b *testing.B) {
-	for _, g := range []gotls.CurveID{gotls.X25519, gotls.X25519MLKEM768} {
-		b.Run(fmt.Sprintf("%04x", uint16(g)), func(b *testing.B) {
+	for _, g := range []gotls.CurveID{gotls.X25519, gotls.X25519MLKEM768, 0} {
+		name := fmt.Sprintf("%04x", uint16(g))
+		if g == 0 {
+			name, g = "tls12", gotls.X25519
+		}
+		b.Run(name, func(b *testing.B) {
 			gs := goServerConfig(b)
 			gs.SessionTicketsDisabled = true
 			gc := goClientConfig(b)
+			if name == "tls12" {
+				gc.MinVersion, gc.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
+				gs.MinVersion, gs.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
+			}
 			gc.CurvePreferences = []gotls.CurveID{g}
 			gs.CurvePreferences = []gotls.CurveID{g}
 			b.ReportAllocs()
@@ -99,11 +121,15 @@ func BenchmarkHandshakeCryptoTLS(b *testing.B) {
 }
 
 func BenchmarkWrapUnwrap(b *testing.B) {
-	for _, suite := range []uint16{TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256} {
+	for _, suite := range []uint16{TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256,
+		TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256} {
 		for _, size := range []int{1024, 16384} {
 			b.Run(fmt.Sprintf("%04x/%d", suite, size), func(b *testing.B) {
 				sc, cc := serverConfig(b, false), clientConfig(b)
 				cc.CipherSuites = []uint16{suite}
+				if suite12ByID(suite) != nil {
+					cc.MaxVersion = VersionTLS12
+				}
 				cc.MaxRecordOut = size
 				s, c := handshakePair(b, sc, cc)
 				hdr, tail := c.Overhead()
@@ -126,10 +152,19 @@ func BenchmarkWrapUnwrap(b *testing.B) {
 // crypto/tls server. Subtracting our client's allocations (BenchmarkHandshakeCard allocs/op minus
 // server-allocs/op) estimates what the crypto/tls server alone allocates.
 func BenchmarkHandshakeOurClientGoServer(b *testing.B) {
+	b.Run("tls13", func(b *testing.B) { benchOurClientGoServer(b, false) })
+	b.Run("tls12", func(b *testing.B) { benchOurClientGoServer(b, true) })
+}
+
+func benchOurClientGoServer(b *testing.B, tls12 bool) {
 	gs := goServerConfig(b)
 	gs.SessionTicketsDisabled = true
 	gs.CurvePreferences = []gotls.CurveID{gotls.X25519}
 	cc := clientConfig(b)
+	if tls12 {
+		gs.MinVersion, gs.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
+		cc.Groups = groupsWithP256(X25519)
+	}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		c1, c2 := net.Pipe()

@@ -56,9 +56,20 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	st = append(st, e.random[:]...)
 	st = append(st, byte(e.sidLen))
 	st = append(st, e.sessionID[:e.sidLen]...)
-	cs := e.cfg.suites()
-	st = append(st, byte(2*len(cs)>>8), byte(2*len(cs)))
+	var cs, cs12 []uint16
+	v13, v12 := e.cfg.allows(VersionTLS13), e.cfg.allows(VersionTLS12)
+	if v13 {
+		cs = e.cfg.suites()
+	}
+	if v12 {
+		cs12 = e.cfg.suites12()
+	}
+	n := len(cs) + len(cs12)
+	st = append(st, byte(2*n>>8), byte(2*n))
 	for _, s := range cs {
+		st = append(st, byte(s>>8), byte(s))
+	}
+	for _, s := range cs12 {
 		st = append(st, byte(s>>8), byte(s))
 	}
 	st = append(st, 1, 0)
@@ -69,7 +80,17 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 		st = append(st, 0, extServerName, byte((n+5)>>8), byte(n+5), byte((n+3)>>8), byte(n+3), 0, byte(n>>8), byte(n))
 		st = append(st, name...)
 	}
-	st = append(st, 0, extSupportedVersions, 0, 3, 2, 3, 4)
+	switch {
+	case v13 && v12:
+		st = append(st, 0, extSupportedVersions, 0, 5, 4, 3, 4, 3, 3)
+	case v13:
+		st = append(st, 0, extSupportedVersions, 0, 3, 2, 3, 4)
+	default:
+		st = append(st, 0, extSupportedVersions, 0, 3, 2, 3, 3)
+	}
+	if v12 {
+		st = appendClient12Ext(st)
+	}
 	groups := e.cfg.groups(false)
 	st = append(st, 0, extSupportedGroups, byte((2*len(groups)+2)>>8), byte(2*len(groups)+2),
 		byte(2*len(groups)>>8), byte(2*len(groups)))
@@ -89,7 +110,11 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 		}
 	}
 	if e.cfg.RecordSizeLimit > 0 {
-		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(e.inLimit>>8), byte(e.inLimit))
+		lim := e.inLimit
+		if v12 {
+			lim = min(lim, e.inLimit12()) // a TLS 1.2 record also carries the explicit nonce
+		}
+		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
 	}
 	if c := mflCode(e.cfg.MaxFragmentLength); c > 0 {
 		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(c))
@@ -102,19 +127,21 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	if e.cfg.Time != nil {
 		st = append(st, 0, extPSKModes, 0, 2, 1, 1) // psk_dhe_ke: we can use tickets
 	}
-	st = append(st, 0, extKeyShare, 0, 0, 0, 0, byte(g>>8), byte(g), 0, 0)
-	shareAt := len(st)
-	var err error
-	st, err = e.kex.generate(g, e.cfg.Rand, e.scratch[:], st)
-	if err != nil {
-		return AlertInternalError
+	if v13 {
+		st = append(st, 0, extKeyShare, 0, 0, 0, 0, byte(g>>8), byte(g), 0, 0)
+		shareAt := len(st)
+		var err error
+		st, err = e.kex.generate(g, e.cfg.Rand, e.scratch[:], st)
+		if err != nil {
+			return AlertInternalError
+		}
+		sl := len(st) - shareAt
+		st[shareAt-2], st[shareAt-1] = byte(sl>>8), byte(sl)
+		st[shareAt-6], st[shareAt-5] = byte((sl+4)>>8), byte(sl+4)
+		st[shareAt-8], st[shareAt-7] = byte((sl+6)>>8), byte(sl+6)
 	}
-	sl := len(st) - shareAt
-	st[shareAt-2], st[shareAt-1] = byte(sl>>8), byte(sl)
-	st[shareAt-6], st[shareAt-5] = byte((sl+4)>>8), byte(sl+4)
-	st[shareAt-8], st[shareAt-7] = byte((sl+6)>>8), byte(sl+6)
 	binderAt := -1
-	e.pskOffered = e.clientSessionUsable()
+	e.pskOffered = v13 && e.clientSessionUsable()
 	if e.pskOffered {
 		st, binderAt = e.appendPSK(st) // pre_shared_key is the last extension
 	}
@@ -147,6 +174,9 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 func (e *Engine) clientMessage(msg []byte) uint8 {
 	switch e.hs {
 	case cWaitSH, cWaitSH2:
+		if msg[0] == typeHelloRequest && len(msg) == 4 && e.cfg.allows(VersionTLS12) {
+			return 0 // a TLS 1.2 server may send HelloRequest at any time; ignored while negotiating
+		}
 		if msg[0] != typeServerHello {
 			return AlertUnexpectedMessage
 		}
@@ -303,9 +333,9 @@ func (e *Engine) clientServerHello(msg []byte) uint8 {
 		return a
 	}
 	if sh.version == 0 {
-		return AlertProtocolVersion // a TLS 1.2 (or older) server: not implemented
+		return e.client12ServerHello(msg) // TLS 1.2 or older
 	}
-	if sh.version != int(VersionTLS13) {
+	if sh.version != int(VersionTLS13) || !e.cfg.allows(VersionTLS13) || sh.ext12 {
 		return AlertIllegalParameter
 	}
 	if sh.compression != 0 || len(sh.sessionID) != e.sidLen || string(sh.sessionID) != string(e.sessionID[:e.sidLen]) {

@@ -5,7 +5,9 @@
 // state. It owns no goroutines and performs no I/O; randomness and time are injected through Config.
 // Buffers are allocated once in NewServer/NewClient; the record path allocates nothing.
 //
-// Only TLS 1.3 is implemented. A peer that offers only TLS 1.2 gets a protocol_version alert.
+// TLS 1.3 is preferred; TLS 1.2 (RFC 5246) is supported with ECDHE_ECDSA and AEAD suites only,
+// extended master secret (RFC 7627) required, renegotiation refused (RFC 5746) and the RFC 8446
+// §4.1.3 downgrade sentinel set and checked. Config.MinVersion/MaxVersion choose the range.
 //
 // Record ordering rule: records must reach the wire in the order the engine produced them. Output
 // holds records sealed when they were queued, so drain Output completely before sending records made
@@ -30,6 +32,13 @@ const (
 	TLS_AES_128_GCM_SHA256       uint16 = 0x1301
 	TLS_AES_256_GCM_SHA384       uint16 = 0x1302
 	TLS_CHACHA20_POLY1305_SHA256 uint16 = 0x1303
+)
+
+// Cipher suites (TLS 1.2): ECDHE_ECDSA with AEADs only.
+const (
+	TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256       uint16 = 0xc02b
+	TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384       uint16 = 0xc02c
+	TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 uint16 = 0xcca9
 )
 
 // CurveID is a TLS named group.
@@ -97,7 +106,13 @@ type Config struct {
 	ClientAuth ClientAuthType
 	ClientCAs  *x509.CertPool
 
-	// CipherSuites lists the enabled suites in preference order (nil: all three, AES-128-GCM first).
+	// MinVersion and MaxVersion bound the protocol versions (0: TLS 1.2 and TLS 1.3). TLS 1.3 is
+	// chosen when both sides offer it.
+	MinVersion, MaxVersion uint16
+
+	// CipherSuites lists the enabled suites in preference order, TLS 1.3 and TLS 1.2 suites mixed.
+	// For each version, when the list holds none of its suites, all three are enabled (AES-128-GCM
+	// first).
 	CipherSuites []uint16
 	// Groups lists the enabled key-exchange groups in preference order (nil: X25519MLKEM768, X25519,
 	// P256 for a server; X25519, P256, X25519MLKEM768 for a client). A client sends a key share for
@@ -171,14 +186,54 @@ type ConnectionState struct {
 	DidResume        bool
 }
 
-func (c *Config) suites() []uint16 {
-	if len(c.CipherSuites) > 0 {
+// suites returns the enabled TLS 1.3 suites.
+func (c *Config) suites() []uint16 { return c.filterSuites(false, defaultSuites) }
+
+// suites12 returns the enabled TLS 1.2 suites.
+func (c *Config) suites12() []uint16 { return c.filterSuites(true, defaultSuites12) }
+
+func (c *Config) filterSuites(tls12 bool, def []uint16) []uint16 {
+	n := 0
+	for _, s := range c.CipherSuites {
+		if si := suiteInfoByID(s); si != nil && si.tls12 == tls12 {
+			n++
+		}
+	}
+	if n == 0 {
+		return def
+	}
+	if n == len(c.CipherSuites) {
 		return c.CipherSuites
 	}
-	return defaultSuites
+	out := make([]uint16, 0, n)
+	for _, s := range c.CipherSuites {
+		if si := suiteInfoByID(s); si != nil && si.tls12 == tls12 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
+func (c *Config) minVersion() uint16 {
+	if c.MinVersion == 0 {
+		return VersionTLS12
+	}
+	return c.MinVersion
+}
+
+func (c *Config) maxVersion() uint16 {
+	if c.MaxVersion == 0 {
+		return VersionTLS13
+	}
+	return c.MaxVersion
+}
+
+// allows reports whether version v is inside the configured range.
+func (c *Config) allows(v uint16) bool { return v >= c.minVersion() && v <= c.maxVersion() }
+
 var defaultSuites = []uint16{TLS_AES_128_GCM_SHA256, TLS_CHACHA20_POLY1305_SHA256, TLS_AES_256_GCM_SHA384}
+var defaultSuites12 = []uint16{TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}
 var defaultServerGroups = []CurveID{X25519MLKEM768, X25519, P256}
 var defaultClientGroups = []CurveID{X25519, P256, X25519MLKEM768}
 

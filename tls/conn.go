@@ -22,9 +22,8 @@ type Conn struct {
 
 // NewConn wraps raw with the engine e, whose recordBuf sizes the receive buffer.
 func NewConn(raw net.Conn, e *Engine) *Conn {
-	hdr, tail := e.Overhead()
 	return &Conn{raw: raw, e: e, in: make([]byte, e.recordBuf),
-		out: make([]byte, max(hdr+maxPlaintext+tail, 4096))}
+		out: make([]byte, max(MaxOverhead+1+maxPlaintext, 4096))}
 }
 
 // Engine returns the underlying engine.

@@ -48,7 +48,7 @@ const (
 	hsDone
 )
 
-// Engine is one TLS 1.3 connection, server or client, without I/O.
+// Engine is one TLS 1.3 or TLS 1.2 connection, server or client, without I/O.
 type Engine struct {
 	cfg       *Config
 	client    bool
@@ -60,6 +60,7 @@ type Engine struct {
 
 	ks       *keySchedule
 	suite    *suiteInfo
+	v12      bool // TLS 1.2 negotiated
 	group    CurveID
 	rd, wr   halfConn
 	rdOn     bool
@@ -95,12 +96,16 @@ type Engine struct {
 	cookie    [256]byte
 	cookieLen int
 
-	kex        kexState
-	ss         [64]byte
-	scratch    [64]byte
-	sigContent [160]byte
-	digest     [64]byte
-	verifyBuf  [64]byte
+	kex          kexState
+	peerRandom   [32]byte // TLS 1.2: the other side's hello random
+	kb           [88]byte // TLS 1.2 key block
+	peerShare    [65]byte // TLS 1.2 client: the server's ECDHE point
+	peerShareLen int
+	ss           [64]byte
+	scratch      [64]byte
+	sigContent   [160]byte
+	digest       [64]byte
+	verifyBuf    [64]byte
 
 	certReq     bool     // server: we asked for a client certificate; client: the server asked
 	certReqCtx  [64]byte // client: context of the CertificateRequest
@@ -206,6 +211,10 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 		e.failConfig(errors.New("tls: Config.Rand is nil"))
 		return e
 	}
+	if !cfg.allows(VersionTLS12) && !cfg.allows(VersionTLS13) {
+		e.failConfig(errors.New("tls: MinVersion/MaxVersion enable neither TLS 1.2 nor TLS 1.3"))
+		return e
+	}
 	if cfg.Signer != nil && len(cfg.Certificate) > 0 {
 		e.signer = cfg.Signer
 		switch pub := cfg.Signer.Public().(type) {
@@ -250,8 +259,18 @@ func (e *Engine) Footprint() int {
 // Pending returns the number of bytes waiting for Output.
 func (e *Engine) Pending() int { return len(e.out) - e.outAt }
 
-// Overhead returns the room Wrap needs before (hdr) and after (tail) the plaintext.
-func (e *Engine) Overhead() (hdr, tail int) { return recordHeaderLen, 1 + tagLen }
+// Overhead returns the room Wrap needs before (hdr) and after (tail) the plaintext. It depends on
+// the negotiated version and suite: (5, 17) for TLS 1.3, (13, 16) for TLS 1.2 AES-GCM (explicit
+// nonce), (5, 16) for TLS 1.2 ChaCha20-Poly1305. Ask again once the handshake is done.
+func (e *Engine) Overhead() (hdr, tail int) {
+	if e.v12 && e.suite != nil {
+		return e.hdr12(), tagLen
+	}
+	return recordHeaderLen, 1 + tagLen
+}
+
+// MaxOverhead is the largest hdr+tail Overhead can ever report (TLS 1.2 AES-GCM: 5+8+16).
+const MaxOverhead = recordHeaderLen + explicitNonce + tagLen
 
 // MaxPlaintext returns the largest plaintext Wrap accepts in one record.
 func (e *Engine) MaxPlaintext() int { return e.maxOut }
@@ -271,8 +290,9 @@ func (e *Engine) Output(dst []byte) int {
 // record length (hdr+n+tail), or 0 if the engine cannot send now (not established, closed, output
 // pending, n > MaxPlaintext, or rec too short).
 func (e *Engine) Wrap(rec []byte, n int) int {
+	hdr, tail := e.Overhead()
 	if e.state != Established || e.closeTx || e.Pending() > 0 || n < 0 || n > e.maxOut ||
-		len(rec) < recordHeaderLen+n+1+tagLen {
+		len(rec) < hdr+n+tail {
 		return 0
 	}
 	return e.seal(rec, recordAppData, n)
@@ -280,6 +300,9 @@ func (e *Engine) Wrap(rec []byte, n int) int {
 
 // seal protects rec[5:5+n] of content type typ in place with the write key.
 func (e *Engine) seal(rec []byte, typ byte, n int) int {
+	if e.v12 {
+		return e.seal12(rec, typ, n)
+	}
 	rec[recordHeaderLen+n] = typ
 	clen := n + 1 + tagLen
 	rec[0], rec[1], rec[2], rec[3], rec[4] = recordAppData, 3, 3, byte(clen>>8), byte(clen)
@@ -312,13 +335,14 @@ func (e *Engine) queue(typ byte, data []byte) bool {
 			e.out = append(e.out, typ, 3, 3, byte(n>>8), byte(n))
 			e.out = append(e.out, data[:n]...)
 		} else {
-			need := recordHeaderLen + n + 1 + tagLen
+			hdr, tail := e.Overhead()
+			need := hdr + n + tail
 			if !e.room(need) {
 				return false
 			}
 			at := len(e.out)
 			e.out = e.out[:at+need]
-			copy(e.out[at+recordHeaderLen:], data[:n])
+			copy(e.out[at+hdr:], data[:n])
 			e.seal(e.out[at:], typ, n)
 		}
 		data = data[n:]
@@ -378,6 +402,9 @@ func (e *Engine) KeyUpdate(requestPeer bool) error {
 	if e.state != Established {
 		return errors.New("tls: KeyUpdate before the handshake completed")
 	}
+	if e.v12 {
+		return errors.New("tls: no KeyUpdate in TLS 1.2")
+	}
 	var v byte
 	if requestPeer {
 		v = 1
@@ -402,6 +429,9 @@ func (e *Engine) ConnectionState() ConnectionState {
 		SignatureScheme: e.peerScheme, PeerRecordLimit: e.maxOut, MaxFragment: e.mfl, DidResume: e.resumed}
 	if e.suite != nil {
 		cs.Version = VersionTLS13
+		if e.v12 {
+			cs.Version = VersionTLS12
+		}
 		cs.CipherSuite = e.suite.id
 	}
 	if e.client {
@@ -448,9 +478,17 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 		e.plainLeft = n
 		return e.streamPlain(in, recordHeaderLen, k)
 	}
-	protected := e.rdOn && typ == recordAppData
+	if e.v12 && e.rdOn && typ == recordCCS {
+		return 0, nil, e.fail(AlertUnexpectedMessage)
+	}
+	protected := e.rdOn && (typ == recordAppData || e.v12)
 	max := maxPlaintext
-	if protected {
+	if protected && e.v12 {
+		max = min(maxCiphertext, e.inLimit12()+explicitNonce+tagLen)
+		if e.mfl > 0 {
+			max = min(max, e.mfl+256)
+		}
+	} else if protected {
 		max = min(maxCiphertext, e.inLimit+tagLen)
 		if e.mfl > 0 {
 			max = min(max, e.mfl+256)
@@ -467,6 +505,9 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	if !protected {
 		switch typ {
 		case recordCCS:
+			if e.v12 && n == 1 && body[0] == 1 {
+				return consumed, nil, e.ccs12()
+			}
 			if n != 1 || body[0] != 1 || !e.ccsAllowed() {
 				return 0, nil, e.fail(AlertUnexpectedMessage)
 			}
@@ -487,6 +528,9 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 		default: // application data before keys
 			return 0, nil, e.fail(AlertUnexpectedMessage)
 		}
+	}
+	if e.v12 {
+		return e.unwrap12(in[:consumed])
 	}
 	if n < 1+tagLen {
 		return 0, nil, e.fail(AlertBadRecordMAC)
@@ -521,6 +565,32 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 		return consumed, nil, e.handleHandshake(pt)
 	case recordAlert:
 		return consumed, nil, e.handleAlert(pt)
+	}
+	return 0, nil, e.fail(AlertUnexpectedMessage)
+}
+
+// unwrap12 opens a protected TLS 1.2 record and dispatches its content.
+func (e *Engine) unwrap12(rec []byte) (int, []byte, error) {
+	pt, ok := e.open12(rec)
+	if !ok {
+		return 0, nil, e.fail(AlertBadRecordMAC)
+	}
+	if len(pt) > e.inLimit12() || (e.mfl > 0 && len(pt) > e.mfl) {
+		return 0, nil, e.fail(AlertRecordOverflow)
+	}
+	switch rec[0] {
+	case recordAppData:
+		if e.hs != hsDone {
+			return 0, nil, e.fail(AlertUnexpectedMessage)
+		}
+		return len(rec), pt, nil
+	case recordHandshake:
+		if len(pt) == 0 {
+			return 0, nil, e.fail(AlertUnexpectedMessage)
+		}
+		return len(rec), nil, e.handleHandshake(pt)
+	case recordAlert:
+		return len(rec), nil, e.handleAlert(pt)
 	}
 	return 0, nil, e.fail(AlertUnexpectedMessage)
 }
@@ -593,6 +663,10 @@ func (e *Engine) handleHandshake(p []byte) error {
 			var a uint8
 			if e.hs == hsDone {
 				a = e.postHandshake(msg)
+			} else if e.v12 && e.client {
+				a = e.client12Message(msg)
+			} else if e.v12 {
+				a = e.server12Message(msg)
 			} else if e.client {
 				a = e.clientMessage(msg)
 			} else {
@@ -616,6 +690,9 @@ func (e *Engine) handleHandshake(p []byte) error {
 
 // postHandshake handles KeyUpdate and NewSessionTicket after the handshake.
 func (e *Engine) postHandshake(msg []byte) uint8 {
+	if e.v12 {
+		return e.postHandshake12(msg)
+	}
 	switch msg[0] {
 	case typeKeyUpdate:
 		if len(msg) != 5 {

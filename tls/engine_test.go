@@ -362,8 +362,8 @@ func TestNegativeClientHellos(t *testing.T) {
 		want uint8 // 0: success (a ServerHello is queued), 255: HelloRetryRequest
 	}{
 		{"good", good, 0},
-		{"tls12 only", mod(func(o *chOpts) { o.versions = []uint16{VersionTLS12} }), AlertProtocolVersion},
-		{"no extensions", mod(func(o *chOpts) { o.noExt = true }), AlertProtocolVersion},
+		{"tls12 without extended_master_secret", mod(func(o *chOpts) { o.versions = []uint16{VersionTLS12}; o.suites = []uint16{0xc02b} }), AlertHandshakeFailure},
+		{"no extensions (tls12, no EMS)", mod(func(o *chOpts) { o.noExt = true }), AlertHandshakeFailure},
 		{"unknown group only", mod(func(o *chOpts) { o.groups = []CurveID{0x0018}; o.order = []CurveID{0x0018} }), AlertHandshakeFailure},
 		{"share for unknown group, X25519 supported", mod(func(o *chOpts) { o.groups = []CurveID{0x0018, X25519}; o.order = []CurveID{0x0018} }), 255},
 		{"no common suite", mod(func(o *chOpts) { o.suites = []uint16{0xc02b} }), AlertHandshakeFailure},

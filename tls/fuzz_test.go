@@ -39,6 +39,7 @@ func FuzzRecord(f *testing.F) {
 	cl := NewClient(cc, 0)
 	buf := make([]byte, 16384)
 	chRec := append([]byte(nil), buf[:cl.Output(buf)]...)
+	_, ch12Rec := tls12Prefix(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := append([]byte(nil), data...)
 		s := NewServer(sc, 0)
@@ -46,6 +47,13 @@ func FuzzRecord(f *testing.F) {
 		s.Output(buf)
 		s = NewServer(sc, 0)
 		unwrapAll(s, append([]byte(nil), chRec...))
+		s.Output(buf)
+		copy(in, data)
+		unwrapAll(s, in)
+		s.Output(buf)
+		// a server that answered a TLS 1.2 ClientHello
+		s = NewServer(sc, 0)
+		unwrapAll(s, append([]byte(nil), ch12Rec...))
 		s.Output(buf)
 		copy(in, data)
 		unwrapAll(s, in)
@@ -124,6 +132,99 @@ func FuzzCertificate(f *testing.F) {
 	})
 }
 
+// FuzzHandshake12 drives TLS 1.2 engines mid-handshake with arbitrary messages: a client that
+// has the server's ServerHello and Certificate gets the input as ServerKeyExchange, as
+// CertificateRequest and as a whole record; a server that answered a TLS 1.2 ClientHello gets it
+// as ClientKeyExchange and as a record. It also runs the TLS 1.2 Certificate parser.
+func FuzzHandshake12(f *testing.F) {
+	for _, s := range fuzz12Seeds(f) {
+		f.Add(s)
+	}
+	cc := fuzzClientConfig(f)
+	cc.MaxVersion = VersionTLS12
+	sc := serverConfig(f, false)
+	shCert, chRec := tls12Prefix(f)
+	buf := make([]byte, 16384)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if list, a := parseCertificate12(data); a == 0 {
+			readCertList(list, false)
+		}
+		if len(data) > 3000 {
+			return
+		}
+		for _, typ := range []byte{typeServerKeyExchange, typeCertificateRequest, 0} {
+			c := NewClient(cc, 0)
+			c.Output(buf)
+			unwrapAll(c, append([]byte(nil), shCert...))
+			in := append([]byte(nil), data...)
+			if typ != 0 {
+				msg := append([]byte{typ, 0, byte(len(data) >> 8), byte(len(data))}, data...)
+				in = append([]byte{22, 3, 3, byte(len(msg) >> 8), byte(len(msg))}, msg...)
+			}
+			unwrapAll(c, in)
+			c.Output(buf)
+		}
+		for _, typ := range []byte{typeClientKeyExchange, 0} {
+			s := NewServer(sc, 0)
+			unwrapAll(s, append([]byte(nil), chRec...))
+			s.Output(buf)
+			in := append([]byte(nil), data...)
+			if typ != 0 {
+				msg := append([]byte{typ, 0, byte(len(data) >> 8), byte(len(data))}, data...)
+				in = append([]byte{22, 3, 3, byte(len(msg) >> 8), byte(len(msg))}, msg...)
+			}
+			unwrapAll(s, in)
+			s.Output(buf)
+		}
+	})
+}
+
+// tls12Prefix returns a record with a TLS 1.2 ServerHello and Certificate (for a client) and a
+// TLS 1.2 ClientHello record (for a server).
+func tls12Prefix(t testing.TB) (shCert, chRec []byte) {
+	cc := fuzzClientConfig(t)
+	cc.MaxVersion = VersionTLS12
+	c := NewClient(cc, 0)
+	s := NewServer(serverConfig(t, false), 0)
+	buf := make([]byte, 16384)
+	n := c.Output(buf)
+	chRec = append([]byte(nil), buf[:n]...)
+	feedAll(t, s, buf[:n])
+	n = s.Output(buf)
+	body := buf[5:n] // the flight is one record
+	end := 0
+	for i := 0; i < 2; i++ {
+		end += 4 + (int(body[end+1])<<16 | int(body[end+2])<<8 | int(body[end+3]))
+	}
+	shCert = append([]byte{22, 3, 3, byte(end >> 8), byte(end)}, body[:end]...)
+	return shCert, chRec
+}
+
+func fuzz12Seeds(t testing.TB) [][]byte {
+	// the real messages of a TLS 1.2 handshake, headers stripped, and the records
+	cc := fuzzClientConfig(t)
+	cc.MaxVersion = VersionTLS12
+	sc := serverConfig(t, false)
+	sc.ClientAuth = RequestClientCert
+	c := NewClient(cc, 0)
+	s := NewServer(sc, 0)
+	buf := make([]byte, 16384)
+	n := c.Output(buf)
+	feedAll(t, s, buf[:n])
+	n = s.Output(buf)
+	var out [][]byte
+	body := buf[5:n]
+	for len(body) >= 4 {
+		l := 4 + (int(body[1])<<16 | int(body[2])<<8 | int(body[3]))
+		out = append(out, append([]byte(nil), body[4:l]...))
+		body = body[l:]
+	}
+	feedAll(t, c, buf[:n])
+	n = c.Output(buf)
+	out = append(out, append([]byte(nil), buf[:n]...))
+	return append(out, []byte{0x20, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07}, []byte{3, 0, 0x1d, 32})
+}
+
 // --- seeds -------------------------------------------------------------------------------------
 
 func fuzzRecordSeeds(t testing.TB) [][]byte {
@@ -136,7 +237,18 @@ func fuzzRecordSeeds(t testing.TB) [][]byte {
 	feedAll(t, c, buf[:n])
 	n = c.Output(buf)
 	fin := append([]byte(nil), buf[:n]...)
-	return [][]byte{fin, {20, 3, 3, 0, 1, 1}, {21, 3, 3, 0, 2, 2, 40}, {23, 3, 3, 0, 17, 1},
+	cc := fuzzClientConfig(t)
+	cc.MaxVersion = VersionTLS12
+	c12 := NewClient(cc, 0)
+	s12 := NewServer(serverConfig(t, false), 0)
+	n = c12.Output(buf)
+	ch12 := append([]byte(nil), buf[:n]...)
+	feedAll(t, s12, buf[:n])
+	n = s12.Output(buf)
+	feedAll(t, c12, buf[:n])
+	n = c12.Output(buf)
+	fin12 := append([]byte(nil), buf[:n]...)
+	return [][]byte{fin, ch12, fin12, {20, 3, 3, 0, 1, 1}, {21, 3, 3, 0, 2, 2, 40}, {23, 3, 3, 0, 17, 1},
 		[]byte("GET / HTTP/1.1\r\n\r\n"), {22, 3, 3, 0, 5, 24, 0, 0, 1, 1}}
 }
 
@@ -165,6 +277,17 @@ func fuzzCHSeeds(t testing.TB) [][]byte {
 	out = append(out, buildCH(good)[9:])
 	good.versions = []uint16{VersionTLS12}
 	out = append(out, buildCH(good)[9:])
+	good.suites = []uint16{0xc02b, 0xcca9, 0xc02c, 0x00ff}
+	good.groups = []CurveID{X25519, P256}
+	good.extra = []byte{0, 23, 0, 0, 0, 11, 0, 2, 1, 0}
+	out = append(out, buildCH(good)[9:])
+	cc := fuzzClientConfig(t)
+	cc.MaxVersion = VersionTLS12
+	cc.ALPN = []string{"http/1.1"}
+	cc.MaxFragmentLength = 1024
+	c = NewClient(cc, 0)
+	n = c.Output(buf)
+	out = append(out, append([]byte(nil), buf[9:n]...))
 	return out
 }
 
@@ -187,6 +310,19 @@ func fuzzSHSeeds(t testing.TB) [][]byte {
 		l := int(buf[3])<<8 | int(buf[4])
 		out = append(out, append([]byte(nil), buf[9:5+l]...))
 	}
+	sc := serverConfig(t, false)
+	s := NewServer(sc, 0)
+	cc := fuzzClientConfig(t)
+	cc.ALPN = []string{"http/1.1"}
+	cc.Groups = []CurveID{X25519, P256}
+	cc.MaxVersion = VersionTLS12
+	sc.ALPN = cc.ALPN
+	c := NewClient(cc, 0)
+	buf := make([]byte, 16384)
+	feedAll(t, s, buf[:c.Output(buf)])
+	s.Output(buf)
+	shLen := int(buf[7])<<8 | int(buf[8])
+	out = append(out, append([]byte(nil), buf[9:9+shLen]...))
 	ee := []byte{0, 20, 0, 16, 0, 11, 0, 9, 8, 'h', 't', 't', 'p', '/', '1', '.', '1', 0, 28, 0, 2, 1, 0}
 	return append(out, ee, []byte{0, 0, 0, 10, 0, 13, 0, 6, 0, 4, 4, 3, 8, 7})
 }
@@ -204,7 +340,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	for name, seeds := range map[string][][]byte{
 		"FuzzRecord": fuzzRecordSeeds(t), "FuzzClientHello": fuzzCHSeeds(t),
-		"FuzzServerHello": fuzzSHSeeds(t), "FuzzCertificate": fuzzCertSeeds(t),
+		"FuzzServerHello": fuzzSHSeeds(t), "FuzzCertificate": fuzzCertSeeds(t), "FuzzHandshake12": fuzz12Seeds(t),
 	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

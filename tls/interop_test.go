@@ -144,9 +144,13 @@ func TestServerClientAuth(t *testing.T) {
 	}
 }
 
+// TestServerRejectsTLS12 — a server limited to TLS 1.3 answers a TLS-1.2-only client with
+// protocol_version (TLS 1.2 itself is tested in tls12_test.go).
 func TestServerRejectsTLS12(t *testing.T) {
 	a, b := tcpPair(t)
-	srv := NewConn(a, NewServer(serverConfig(t, false), 0))
+	cfg := serverConfig(t, false)
+	cfg.MinVersion = VersionTLS13
+	srv := NewConn(a, NewServer(cfg, 0))
 	wait := runPeer(func() error { return srv.Handshake() })
 	gc := goClientConfig(t)
 	gc.MinVersion, gc.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12

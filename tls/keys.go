@@ -10,33 +10,51 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// suiteInfo describes a TLS 1.3 cipher suite.
+// suiteInfo describes a cipher suite (TLS 1.3, or TLS 1.2 when tls12 is set).
 type suiteInfo struct {
 	id     uint16
 	keyLen int
 	sha384 bool
+	chacha bool
+	tls12  bool
 }
 
+// suiteByID returns a TLS 1.3 suite, or nil.
 func suiteByID(id uint16) *suiteInfo {
-	switch id {
-	case TLS_AES_128_GCM_SHA256:
-		return &suites[0]
-	case TLS_AES_256_GCM_SHA384:
-		return &suites[1]
-	case TLS_CHACHA20_POLY1305_SHA256:
-		return &suites[2]
+	if s := suiteInfoByID(id); s != nil && !s.tls12 {
+		return s
 	}
 	return nil
 }
 
-var suites = [3]suiteInfo{
-	{TLS_AES_128_GCM_SHA256, 16, false},
-	{TLS_AES_256_GCM_SHA384, 32, true},
-	{TLS_CHACHA20_POLY1305_SHA256, 32, false},
+// suite12ByID returns a TLS 1.2 suite, or nil.
+func suite12ByID(id uint16) *suiteInfo {
+	if s := suiteInfoByID(id); s != nil && s.tls12 {
+		return s
+	}
+	return nil
+}
+
+func suiteInfoByID(id uint16) *suiteInfo {
+	for i := range suites {
+		if suites[i].id == id {
+			return &suites[i]
+		}
+	}
+	return nil
+}
+
+var suites = [6]suiteInfo{
+	{TLS_AES_128_GCM_SHA256, 16, false, false, false},
+	{TLS_AES_256_GCM_SHA384, 32, true, false, false},
+	{TLS_CHACHA20_POLY1305_SHA256, 32, false, true, false},
+	{TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 16, false, false, true},
+	{TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 32, true, false, true},
+	{TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 32, false, true, true},
 }
 
 func (s *suiteInfo) newAEAD(key []byte) (cipher.AEAD, error) {
-	if s.id == TLS_CHACHA20_POLY1305_SHA256 {
+	if s.chacha {
 		return chacha20poly1305.New(key)
 	}
 	b, err := aes.NewCipher(key)
@@ -268,6 +286,7 @@ type halfConn struct {
 	seq    uint64
 	secret [48]byte
 	key    [32]byte
+	aad    [13]byte // TLS 1.2 additional data
 }
 
 // setKey installs the traffic secret (RFC 8446 §7.3).

@@ -2,6 +2,7 @@ package tls
 
 // Handshake message types.
 const (
+	typeHelloRequest        = 0
 	typeClientHello         = 1
 	typeServerHello         = 2
 	typeNewSessionTicket    = 4
@@ -10,6 +11,9 @@ const (
 	typeCertificate         = 11
 	typeCertificateRequest  = 13
 	typeCertificateVerify   = 15
+	typeServerKeyExchange   = 12
+	typeServerHelloDone     = 14
+	typeClientKeyExchange   = 16
 	typeFinished            = 20
 	typeKeyUpdate           = 24
 	typeMessageHash         = 254
@@ -20,8 +24,10 @@ const (
 	extServerName          = 0
 	extMaxFragmentLength   = 1
 	extSupportedGroups     = 10
+	extECPointFormats      = 11
 	extSignatureAlgorithms = 13
 	extALPN                = 16
+	extEMS                 = 23
 	extRecordSizeLimit     = 28
 	extPreSharedKey        = 41
 	extEarlyData           = 42
@@ -30,6 +36,7 @@ const (
 	extPSKModes            = 45
 	extSigAlgsCert         = 50
 	extKeyShare            = 51
+	extRenegotiationInfo   = 0xff01
 )
 
 // hrrRandom is the special ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3).
@@ -101,6 +108,8 @@ func containsU16(list []byte, v uint16) bool {
 
 // clientHello is a parsed ClientHello; byte slices alias the message.
 type clientHello struct {
+	legacyVersion                          int
+	renegInfo, pointFormats                []byte
 	random, sessionID, suites, compression []byte
 	serverName                             []byte
 	versions                               []byte
@@ -142,6 +151,12 @@ func extBit(t int) uint32 {
 		return 1 << 11
 	case extKeyShare:
 		return 1 << 12
+	case extEMS:
+		return 1 << 13
+	case extRenegotiationInfo:
+		return 1 << 14
+	case extECPointFormats:
+		return 1 << 15
 	}
 	return 0
 }
@@ -152,7 +167,7 @@ func (ch *clientHello) has(t int) bool { return ch.seen&extBit(t) != 0 }
 func parseClientHello(body []byte, ch *clientHello) uint8 {
 	*ch = clientHello{}
 	r := reader{b: body}
-	r.u16() // legacy_version, checked by the caller through supported_versions
+	ch.legacyVersion = r.u16()
 	ch.random = r.bytes(32)
 	ch.sessionID = r.vec8()
 	ch.suites = r.vec16()
@@ -253,6 +268,20 @@ func parseClientHello(body []byte, ch *clientHello) uint8 {
 			if !d.done() || len(ch.cookie) == 0 {
 				return AlertDecodeError
 			}
+		case extEMS:
+			if len(data) != 0 {
+				return AlertDecodeError
+			}
+		case extRenegotiationInfo:
+			ch.renegInfo = d.vec8()
+			if !d.done() {
+				return AlertDecodeError
+			}
+		case extECPointFormats:
+			ch.pointFormats = d.vec8()
+			if !d.done() || len(ch.pointFormats) == 0 {
+				return AlertDecodeError
+			}
 		case extKeyShare:
 			ch.keyShares = d.vec16()
 			if !d.done() {
@@ -331,6 +360,14 @@ func findShare(list []byte, g CurveID) []byte {
 
 // serverHello is a parsed ServerHello or HelloRetryRequest.
 type serverHello struct {
+	legacyVersion     int
+	ext12             bool // a TLS 1.2-only extension is present
+	ems               bool
+	renegInfo         []byte // nil if absent
+	alpn              []byte
+	recordSizeLimit   int
+	mfl               int
+	sni               bool
 	random, sessionID []byte
 	suite             uint16
 	compression       int
@@ -348,7 +385,7 @@ type serverHello struct {
 func parseServerHello(body []byte, sh *serverHello) uint8 {
 	*sh = serverHello{}
 	r := reader{b: body}
-	r.u16()
+	sh.legacyVersion = r.u16()
 	sh.random = r.bytes(32)
 	sh.sessionID = r.vec8()
 	sh.suite = uint16(r.u16())
@@ -404,6 +441,37 @@ func parseServerHello(body []byte, sh *serverHello) uint8 {
 			}
 			sh.hasPSK = true
 			sh.pskIdentity = d.u16()
+		case extEMS:
+			sh.ext12, sh.ems = true, true
+		case extRenegotiationInfo:
+			sh.ext12 = true
+			sh.renegInfo = d.vec8()
+			if sh.renegInfo == nil {
+				sh.renegInfo = []byte{}
+			}
+		case extECPointFormats:
+			sh.ext12 = true
+			if f := d.vec8(); len(f) == 0 {
+				return AlertDecodeError
+			}
+		case extALPN:
+			sh.ext12 = true
+			l := reader{b: d.vec16()}
+			sh.alpn = l.vec8()
+			if !l.done() || len(sh.alpn) == 0 {
+				return AlertDecodeError
+			}
+		case extServerName:
+			sh.ext12, sh.sni = true, true
+		case extRecordSizeLimit:
+			sh.ext12 = true
+			sh.recordSizeLimit = d.u16()
+			if !d.bad && sh.recordSizeLimit < 64 {
+				return AlertIllegalParameter
+			}
+		case extMaxFragmentLength:
+			sh.ext12 = true
+			sh.mfl = d.u8()
 		default:
 			return AlertUnsupportedExtension
 		}

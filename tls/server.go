@@ -60,8 +60,16 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		return a
 	}
 	second := e.hs == sWaitCH2
+	if !second {
+		switch e.pickVersion(ch) {
+		case 0:
+			return AlertProtocolVersion
+		case VersionTLS12:
+			return e.server12Hello(msg)
+		}
+	}
 	if !ch.has(extSupportedVersions) || !containsU16(ch.versions, VersionTLS13) {
-		return AlertProtocolVersion // TLS 1.2 and older are not implemented
+		return AlertProtocolVersion
 	}
 	if len(ch.compression) != 1 || ch.compression[0] != 0 {
 		return AlertIllegalParameter
@@ -130,23 +138,8 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 			}
 		}
 	}
-	// ALPN
-	e.alpn = -1
-	if ch.has(extALPN) && len(e.cfg.ALPN) > 0 {
-		for i, p := range e.cfg.ALPN {
-			l := reader{b: ch.alpn}
-			for len(l.b) > 0 && e.alpn < 0 {
-				if string(l.vec8()) == p {
-					e.alpn = i
-				}
-			}
-			if e.alpn >= 0 {
-				break
-			}
-		}
-		if e.alpn < 0 {
-			return AlertNoApplicationProtocol
-		}
+	if a := e.selectALPN(ch.alpn); a != 0 {
+		return a
 	}
 	e.sniLen = copy(e.sni[:], ch.serverName)
 
