@@ -105,6 +105,17 @@ func TestOpenSSLClient(t *testing.T) {
 			})
 		}
 	}
+	for _, c := range []string{"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"} {
+		t.Run("tls1.2/"+c, func(t *testing.T) {
+			out := run(t, getClose, openssl, "s_client", "-connect", addr, "-tls1_2", "-cipher", c,
+				"-CAfile", ca, "-verify_return_error", "-servername", "netcard.local", "-ign_eof")
+			for _, want := range []string{"Verify return code: 0 (ok)", "HTTP/1.1 200", c, "TLSv1.2", "Extended master secret: yes"} {
+				if !strings.Contains(out, want) {
+					t.Fatalf("openssl s_client -tls1_2: no %q in:\n%s", want, out)
+				}
+			}
+		})
+	}
 	t.Run("maxfraglen512", func(t *testing.T) {
 		out := run(t, getClose, openssl, "s_client", "-connect", addr, "-tls1_3", "-maxfraglen", "512", "-tlsextdebug",
 			"-CAfile", ca, "-verify_return_error", "-servername", "netcard.local", "-ign_eof")
