@@ -332,14 +332,14 @@ func (a *App) adminFetch(r *http.Request, w *http.ResponseWriter, m string) {
 			a.text(w, 409, "a fetch is already in progress\n")
 			return
 		}
-		if len(r.Body) > cap(a.fetchBody) {
+		if len(r.Body) > a.cfg.MaxFetchBody {
 			a.text(w, 413, "fetch body too large\n")
 			return
 		}
 		req.ClientCert = q.Get("mtls") == "1"
 		if len(r.Body) > 0 {
 			req.Method = "POST"
-			a.fetchBody = append(a.fetchBody[:0], r.Body...)
+			a.fetchBody = append(a.fetchBuf(), r.Body...)
 			req.Body = a.fetchBody
 			req.ContentType = string(r.Get("content-type"))
 		}
@@ -379,11 +379,20 @@ func (a *App) NextFetch() (FetchRequest, bool) {
 	return a.fetchReq, true
 }
 
+// fetchBuf returns the empty fetch body buffer, allocated (MaxFetchBody)
+// at the first fetch: a card that never fetches does not hold it.
+func (a *App) fetchBuf() []byte {
+	if a.fetchBody == nil {
+		a.fetchBody = make([]byte, 0, a.cfg.MaxFetchBody)
+	}
+	return a.fetchBody[:0]
+}
+
 // SetFetchResult records the outcome of the running fetch (the body is
 // copied, up to the size of the app's fetch buffer).
 func (a *App) SetFetchResult(res FetchResult) {
-	n := min(len(res.Body), cap(a.fetchBody))
-	a.fetchBody = append(a.fetchBody[:0], res.Body[:n]...)
+	n := min(len(res.Body), a.cfg.MaxFetchBody)
+	a.fetchBody = append(a.fetchBuf(), res.Body[:n]...)
 	res.Body = a.fetchBody
 	a.fetchRes, a.fetchState = res, FetchDone
 }

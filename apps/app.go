@@ -42,7 +42,6 @@ const VaultPrefix = "vault/"
 type App struct {
 	cfg     Config
 	st      *store.Store
-	scratch []byte // page rendering
 	authBuf [128]byte
 
 	adminFails int       // consecutive wrong admin secrets
@@ -62,8 +61,7 @@ func New(cfg Config) *App {
 	if cfg.MaxFetchBody <= 0 {
 		cfg.MaxFetchBody = 1024
 	}
-	return &App{cfg: cfg, st: cfg.Store, scratch: make([]byte, 0, 4096),
-		fetchBody: make([]byte, 0, cfg.MaxFetchBody)}
+	return &App{cfg: cfg, st: cfg.Store}
 }
 
 // Serve answers one request. Over plain HTTP everything is redirected to

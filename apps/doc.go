@@ -15,16 +15,22 @@
 // Like the protocol packages, nothing here starts goroutines, takes locks or
 // reads the clock: the card passes now to Service.
 //
-// Wiring in the card's event loop (one session per TCP slot, preallocated):
+// Wiring in the card's event loop (one session per TCP slot, preallocated,
+// serving whichever port the connection arrived on):
 //
 //	app := apps.New(apps.Config{Store: st, Status: card.status})
-//	https := apps.NewServerSession(apps.SessionConfig{TLS: tlsCfg, RecordBuf: p.RecvBuf,
-//		HTTP: http.ServerConfig{InBuf: .., OutBuf: ..}, Handler: app.Serve})
-//	plain := apps.NewServerSession(apps.SessionConfig{Handler: app.Serve}) // port 80
-//	// on accept: if sess.Done() { sess.Reset(conn) }
+//	sess := apps.NewServerSession(apps.SessionConfig{TLS: tlsCfg, RecordBuf: p.RecvBuf,
+//		HTTP: http.ServerConfig{InBuf: .., OutBuf: .., InPlace: true}, Handler: app.Serve})
+//	// on accept: if sess.Done() { sess.Reset(conn) } (port 443) or sess.ResetPlain(conn) (port 80)
 //	// after every event: for each busy session, sess.Service(now); deadline = sess.Next()
+//	// when a session is Done: sess.Release() drops its TLS engine
 //	// outbound: if req, ok := app.NextFetch(); ok { resolve req.Host, conn := tcp.Dial(..);
+//	//   cs := apps.NewClientSession(..) (only while the fetch runs);
 //	//   cs.StartFetch(conn, &req, st, rand, clock, now) } ... when cs.Done(): app.SetFetchResult(cs.Result())
+//
+// With http.ServerConfig.InPlace, responses are composed directly in the
+// stream's send buffer: HTTP writes one run of plaintext behind the TLS
+// header room and the session cuts it into records in place.
 //
 // For administrator mutual TLS the server configuration asks for a client
 // certificate: tls.Config.ClientAuth = tls.RequestClientCert (the engine then

@@ -55,6 +55,7 @@ func (m *memStream) Free() []byte {
 	}
 	return m.tx[len(m.tx):cap(m.tx)]
 }
+func (m *memStream) Queued() int  { return len(m.tx) }
 func (m *memStream) Commit(n int) { m.tx = m.tx[:len(m.tx)+min(n, len(m.Free()))] }
 func (m *memStream) EOF() bool    { return m.finRcvd && len(m.rx) == 0 }
 func (m *memStream) Err() error   { return m.err }

@@ -132,17 +132,24 @@ type remoter interface {
 
 // Reset starts serving a new connection on st, reusing the session's
 // buffers. In TLS mode it creates a fresh server engine (this allocates).
-func (s *ServerSession) Reset(st Stream) {
+func (s *ServerSession) Reset(st Stream) { s.reset(st, s.cfg.TLS != nil) }
+
+// ResetPlain is Reset for a plain HTTP connection, even on a session
+// configured with TLS: one session per connection slot can then serve
+// both the HTTPS and the HTTP port with the same buffers.
+func (s *ServerSession) ResetPlain(st Stream) { s.reset(st, false) }
+
+func (s *ServerSession) reset(st Stream, useTLS bool) {
 	s.fold()
 	s.st = st
 	s.hc.Reset()
-	s.ci = ConnInfo{TLS: s.cfg.TLS != nil}
+	s.ci = ConnInfo{TLS: useTLS}
 	if r, ok := st.(remoter); ok {
 		a, p := r.Remote()
 		s.ci.Remote = netip.AddrPortFrom(netip.AddrFrom4(a), p)
 	}
 	s.eng = nil
-	if s.cfg.TLS != nil {
+	if useTLS {
 		s.eng = tls.NewServer(s.cfg.TLS, s.cfg.RecordBuf)
 	}
 	s.start, s.lingerEnd, s.next = time.Time{}, time.Time{}, time.Time{}
@@ -175,21 +182,23 @@ func (s *ServerSession) Stream() Stream { return s.st }
 func (s *ServerSession) Info() *ConnInfo { return &s.ci }
 
 // Footprint returns the bytes the session holds for its connection: the
-// HTTP input and output buffers and, in TLS mode, the engine's own footprint
-// (tls.Engine.Footprint). The Stream's buffers belong to TCP.
+// HTTP buffers (http.ServerConn.Footprint) and, in TLS mode, the engine's
+// own footprint (tls.Engine.Footprint). The Stream's buffers belong to TCP.
 func (s *ServerSession) Footprint() int {
-	in, out := s.cfg.HTTP.InBuf, s.cfg.HTTP.OutBuf
-	if in <= 0 {
-		in = 8192 // http.NewServerConn defaults
-	}
-	if out <= 0 {
-		out = 4096
-	}
-	n := in + out
+	n := s.hc.Footprint()
 	if s.eng != nil {
 		n += s.eng.Footprint()
 	}
 	return n
+}
+
+// Release drops the TLS engine of a finished connection (its keys and
+// handshake state), so an idle session holds only its HTTP buffers. It
+// does nothing while the session is running.
+func (s *ServerSession) Release() {
+	if s.done {
+		s.eng = nil
+	}
 }
 
 // Engine returns the TLS engine of the current connection (nil in plain mode).
@@ -276,6 +285,12 @@ func (s *ServerSession) input(now time.Time) bool {
 		return false
 	}
 	if s.inEOF {
+		return false
+	}
+	if s.hc.Waiting() {
+		// A request waits for send room to be answered in (InPlace HTTP):
+		// read nothing more — not even the peer's close_notify, after
+		// which the engine could not send the response — until it is.
 		return false
 	}
 	if s.eng == nil {
@@ -368,6 +383,11 @@ func (s *ServerSession) output(now time.Time) bool {
 		return false
 	}
 	p := false
+	// With InPlace HTTP, a waiting response may take less room than
+	// HTTPOut once the send buffer is empty (it can grow no further). A
+	// Stream that does not report Queued must offer HTTPOut bytes.
+	q, ok := st.(queuer)
+	s.hc.SetDrained(ok && q.Queued() == 0)
 	if s.eng == nil {
 		for {
 			f := st.Free()
@@ -376,7 +396,7 @@ func (s *ServerSession) output(now time.Time) bool {
 			}
 			n := s.hc.Output(f, now)
 			if n == 0 {
-				s.httpIdle = true
+				s.httpIdle = !s.hc.Waiting()
 				return p
 			}
 			s.stats.BytesOut += uint64(n)
@@ -406,26 +426,61 @@ func (s *ServerSession) output(now time.Time) bool {
 	maxPT := e.MaxPlaintext()
 	for {
 		f := st.Free()
-		room := min(len(f)-hdr-tail, maxPT)
+		room := plainRoom(len(f), hdr, tail, maxPT)
 		if room < min(maxPT, minRecord) {
 			return p
 		}
+		// HTTP writes its response straight into the send buffer, as
+		// one run of plaintext; sealRun then cuts it into records in place.
 		n := s.hc.Output(f[hdr:hdr+room], now)
 		if n == 0 {
-			s.httpIdle = true
+			s.httpIdle = !s.hc.Waiting()
 			return p
 		}
-		rl := e.Wrap(f, n)
+		rl, recs := sealRun(e, f, n, hdr, tail, maxPT)
 		if rl == 0 {
 			// Cannot happen with the checks above; never send plaintext.
 			s.failed = true
 			return true
 		}
 		st.Commit(rl)
-		s.stats.RecordsOut++
+		s.stats.RecordsOut += uint64(recs)
 		s.stats.BytesOut += uint64(n)
 		p = true
 	}
+}
+
+// plainRoom returns how much plaintext fits in free bytes of send buffer
+// as records of at most maxPT bytes, each with hdr and tail bytes of
+// overhead.
+func plainRoom(free, hdr, tail, maxPT int) int {
+	full := hdr + maxPT + tail
+	k := free / full
+	return k*maxPT + max(free-k*full-hdr-tail, 0)
+}
+
+// sealRun seals the n plaintext bytes at f[hdr:hdr+n] into records of at
+// most maxPT bytes laid end to end from f[0]: the pieces after the first
+// are moved (last first, so nothing unmoved is overwritten) to make room
+// for each record's header and tail, then each is sealed in place. It
+// returns the bytes of records and their count, or 0 if sealing failed.
+func sealRun(e *tls.Engine, f []byte, n, hdr, tail, maxPT int) (int, int) {
+	recs := (n + maxPT - 1) / maxPT
+	full := hdr + maxPT + tail
+	for i := recs - 1; i > 0; i-- {
+		from := hdr + i*maxPT
+		k := min(maxPT, n-i*maxPT)
+		copy(f[i*full+hdr:i*full+hdr+k], f[from:from+k])
+	}
+	total := 0
+	for i := 0; i < recs; i++ {
+		k := min(maxPT, n-i*maxPT)
+		if rl := e.Wrap(f[i*full:], k); rl != hdr+k+tail {
+			return 0, 0
+		}
+		total += hdr + k + tail
+	}
+	return total, recs
 }
 
 // closeStep runs the closing sequence: close_notify (or the queued alert),

@@ -10,6 +10,7 @@ import (
 	"net"
 	nethttp "net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -495,13 +496,21 @@ func TestGoClientInterop(t *testing.T) {
 // 512-byte send buffer, 256-byte records, a 1 KiB HTTP input buffer that
 // cannot take the whole decrypted record at once.
 func TestSmallBuffers(t *testing.T) {
+	for _, inPlace := range []bool{false, true} {
+		t.Run(map[bool]string{false: "buffered", true: "in-place"}[inPlace], func(t *testing.T) {
+			testSmallBuffers(t, inPlace)
+		})
+	}
+}
+
+func testSmallBuffers(t *testing.T, inPlace bool) {
 	app, s, _, pki := newTestApp(t)
 	big := bytes.Repeat([]byte("0123456789"), 500)
 	s.PutFile("big.txt", "text/plain", big)
 	tcfg := serverTLS(t, s, seeded(10))
 	tcfg.MaxRecordOut = 256
 	p := newPairCfg(SessionConfig{TLS: tcfg, RecordBuf: testRecvBuf, Handler: app.Serve,
-		HTTP: http.ServerConfig{InBuf: 1024, OutBuf: 1024, HeaderReserve: 256}}, testRecvBuf, 512)
+		HTTP: http.ServerConfig{InBuf: 1024, OutBuf: 1024, HeaderReserve: 256, InPlace: inPlace}}, testRecvBuf, 512)
 	c := newRawClient(t, p, pki.cardPool)
 	p.pumpRaw(t, c)
 	var reqs []byte
@@ -738,4 +747,73 @@ func FuzzServerSession(f *testing.F) {
 			t.Fatal("session did not end")
 		}
 	})
+}
+
+// TestInPlaceResponses composes responses in the send buffer (Card-like:
+// 3,835-byte send buffer, 1 KiB records): a written body larger than one
+// record is cut into records in place, over keep-alive, without
+// allocating.
+func TestInPlaceResponses(t *testing.T) {
+	app, s, _, pki := newTestApp(t)
+	tcfg := serverTLS(t, s, seeded(10))
+	tcfg.MaxRecordOut = 1024
+	p := newPairCfg(SessionConfig{TLS: tcfg, RecordBuf: testRecvBuf, Handler: app.Serve,
+		HTTP: http.ServerConfig{InBuf: 2048, OutBuf: 3584, InPlace: true}}, testRecvBuf, 3835)
+	c := newRawClient(t, p, pki.cardPool)
+	p.pumpRaw(t, c)
+	for _, path := range []string{"/status", "/status.json", "/hello.txt"} {
+		c.got = c.got[:0]
+		c.send(p.cst, []byte("GET "+path+" HTTP/1.1\r\nHost: card.example\r\n\r\n"))
+		p.pumpRaw(t, c)
+		j := bytes.Index(c.got, []byte("\r\n\r\n"))
+		if j < 0 || !bytes.HasPrefix(c.got, []byte("HTTP/1.1 200 OK\r\n")) {
+			t.Fatalf("%s: %.200q", path, c.got)
+		}
+		var cl int
+		for _, line := range strings.Split(string(c.got[:j]), "\r\n") {
+			if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
+				cl, _ = strconv.Atoi(v)
+			}
+		}
+		if body := c.got[j+4:]; cl == 0 || len(body) != cl {
+			t.Fatalf("%s: content-length %d, body %d bytes", path, cl, len(body))
+		}
+		if path == "/status" && cl < 1024 {
+			t.Fatalf("status page of %d bytes does not span records", cl)
+		}
+	}
+	if st := p.srv.Stats(); st.RecordsOut < 4 {
+		t.Fatalf("stats %+v", st)
+	}
+	req := []byte("GET /hello.txt HTTP/1.1\r\nHost: card.example\r\n\r\n")
+	allocs := testing.AllocsPerRun(100, func() {
+		c.got = c.got[:0]
+		c.send(p.cst, req)
+		p.pumpRaw(t, c)
+	})
+	if allocs != 0 || !bytes.HasSuffix(c.got, []byte("hello from the card\n")) {
+		t.Fatalf("allocs %v, response %q", allocs, c.got)
+	}
+}
+
+// TestInPlaceWaitBeforeCloseNotify: a pipelined request that must wait for
+// send room is still answered when the client's close_notify follows it in
+// the same flight (the session reads nothing more until it is answered).
+func TestInPlaceWaitBeforeCloseNotify(t *testing.T) {
+	app, s, _, pki := newTestApp(t)
+	tcfg := serverTLS(t, s, seeded(10))
+	tcfg.MaxRecordOut = 1024
+	p := newPairCfg(SessionConfig{TLS: tcfg, RecordBuf: testRecvBuf, Handler: app.Serve,
+		HTTP: http.ServerConfig{InBuf: 2048, OutBuf: 3584, InPlace: true}}, testRecvBuf, 3835)
+	c := newRawClient(t, p, pki.cardPool)
+	p.pumpRaw(t, c)
+	c.got = c.got[:0]
+	c.send(p.cst, []byte("GET /hello.txt HTTP/1.1\r\nHost: card.example\r\n\r\n"))
+	c.send(p.cst, []byte("GET /hello.txt HTTP/1.1\r\nHost: card.example\r\nConnection: close\r\n\r\n"))
+	c.e.Close()
+	c.step(p.cst)
+	p.pumpRaw(t, c)
+	if n := bytes.Count(c.got, []byte("HTTP/1.1 200 OK\r\n")); n != 2 {
+		t.Fatalf("%d responses: %q", n, c.got)
+	}
 }

@@ -66,21 +66,23 @@ func (a *App) serveStatus(ci *ConnInfo, r *http.Request, w *http.ResponseWriter,
 	}
 	w.Header.Status = 200
 	w.Header.CacheControl = "no-store"
+	// The page is rendered straight into the response's body space (no
+	// page buffer of its own). Change-log rows are dropped (oldest first)
+	// to fit it; if the rest is still too big, append moves b elsewhere,
+	// the write fails and the response becomes a 500.
+	free := w.Free()
 	var b []byte
-	limit := len(w.Free())
 	if js {
 		w.Header.ContentType = "application/json"
-		b = appendStatusJSON(a.scratch[:0], &st, log, limit)
+		b = appendStatusJSON(free[:0], &st, log, len(free))
 	} else {
 		w.Header.ContentType = "text/html; charset=utf-8"
-		b = appendStatusHTML(a.scratch[:0], &st, log, limit)
+		b = appendStatusHTML(free[:0], &st, log, len(free))
 	}
-	if cap(b) > cap(a.scratch) {
-		a.scratch = b[:0]
+	if len(b) > 0 && len(free) > 0 && &b[0] == &free[0] {
+		w.Commit(len(b))
+		return
 	}
-	// Change-log rows are dropped (oldest first) to fit the connection's
-	// output buffer; if the rest is still too big, the write fails and the
-	// response becomes a 500.
 	w.Write(b)
 }
 

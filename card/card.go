@@ -75,9 +75,13 @@ type Card struct {
 	app  *apps.App
 
 	https, http *tcp.Listener
-	tlsSess     []*apps.ServerSession
-	plainSess   *apps.ServerSession
+	// sess holds one session per TCP connection slot; each serves either
+	// port (TLS on HTTPSPort, plain HTTP on HTTPPort) for the connection it
+	// was last Reset with.
+	sess []*apps.ServerSession
 
+	// client is the secure client: allocated when a fetch starts and
+	// dropped when it ends, so an idle card holds none of its buffers.
 	client    *apps.ClientSession
 	clientReq apps.FetchRequest
 	clientSt  clientState
@@ -191,14 +195,16 @@ func New(cfg Config) (*Card, error) {
 		return nil, err
 	}
 	c.app = apps.New(apps.Config{Store: cfg.Store, Status: c.Status, HTTPSPort: int(cfg.HTTPSPort)})
-	hcfg := http.ServerConfig{InBuf: p.HTTPIn, OutBuf: p.HTTPOut}
+	// Responses are composed in place, in the TCP send buffer (inside the
+	// plaintext area of TLS records): HTTPOut is room there, not a buffer.
+	hcfg := http.ServerConfig{InBuf: p.HTTPIn, OutBuf: p.HTTPOut, InPlace: true}
+	// A TCP connection slot is all a session can serve, so there is one
+	// session per slot, whichever port the connection arrived on.
 	for i := 0; i < p.MaxConns; i++ {
-		c.tlsSess = append(c.tlsSess, apps.NewServerSession(apps.SessionConfig{
+		c.sess = append(c.sess, apps.NewServerSession(apps.SessionConfig{
 			TLS: c.tlsCfg, RecordBuf: p.RecvBuf, HTTP: hcfg, Handler: c.app.Serve,
 		}))
 	}
-	c.plainSess = apps.NewServerSession(apps.SessionConfig{HTTP: hcfg, Handler: c.app.Serve})
-	c.client = apps.NewClientSession(apps.ClientConfig{RecordBuf: p.RecvBuf})
 	return c, nil
 }
 
@@ -251,13 +257,10 @@ func (c *Card) Poll(now time.Time) time.Time {
 	next = earliest(next, c.ip.Poll(now))
 	next = earliest(next, c.dns.Poll(now))
 	c.service(now)
-	for _, s := range c.tlsSess {
+	for _, s := range c.sess {
 		if !s.Done() {
 			next = earliest(next, s.Next())
 		}
-	}
-	if !c.plainSess.Done() {
-		next = earliest(next, c.plainSess.Next())
 	}
 	if c.clientSt == clientConnecting && !c.client.Done() {
 		next = earliest(next, c.client.Next())
@@ -319,16 +322,18 @@ func (c *Card) service(now time.Time) {
 		if conn == nil {
 			break
 		}
-		if !c.plainSess.Done() {
+		// Port 80 only redirects: one connection at a time, so that plain
+		// HTTP cannot take the slots HTTPS needs.
+		s := c.freeSession()
+		if s == nil || c.plainBusy() {
 			conn.Abort()
 			continue
 		}
-		c.plainSess.Reset(conn)
+		s.ResetPlain(conn)
 	}
-	for _, s := range c.tlsSess {
+	for _, s := range c.sess {
 		c.pump(s, now)
 	}
-	c.pump(c.plainSess, now)
 	c.serviceClient(now)
 }
 
@@ -342,16 +347,27 @@ func (c *Card) pump(s *apps.ServerSession, now time.Time) {
 		if e := s.Engine(); e != nil && e.State() == tls.Failed {
 			c.log.Info("tls failed", "alert", e.Alert(), "err", e.Err())
 		}
+		s.Release() // an idle slot keeps no TLS state
 	}
 }
 
 func (c *Card) freeSession() *apps.ServerSession {
-	for _, s := range c.tlsSess {
+	for _, s := range c.sess {
 		if s.Done() {
 			return s
 		}
 	}
 	return nil
+}
+
+// plainBusy reports whether a session is serving a plain HTTP connection.
+func (c *Card) plainBusy() bool {
+	for _, s := range c.sess {
+		if !s.Done() && !s.Info().TLS {
+			return true
+		}
+	}
+	return false
 }
 
 // serviceClient runs the secure client (the card's own outbound HTTPS).
@@ -409,6 +425,9 @@ func (c *Card) connect(addr ipv4.Addr, now time.Time) {
 			return
 		}
 	}
+	if c.client == nil {
+		c.client = apps.NewClientSession(apps.ClientConfig{RecordBuf: c.prof.RecvBuf})
+	}
 	if err := c.client.Start(conn, &c.clientReq, tcfg, now); err != nil {
 		conn.Abort()
 		c.finishFetch(apps.FetchResult{Err: err.Error()})
@@ -421,6 +440,7 @@ func (c *Card) connect(addr ipv4.Addr, now time.Time) {
 func (c *Card) finishFetch(r apps.FetchResult) {
 	c.clientSt = clientIdle
 	c.clientTCP = nil
+	c.client = nil // r was copied by SetFetchResult below; the buffers go
 	c.log.Info("fetch done", "url", c.clientReq.URL, "status", r.Status, "err", r.Err)
 	c.app.SetFetchResult(r)
 }
@@ -447,7 +467,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 		LinkUp:    c.link.Up(),
 		Profile:   c.prof.Name,
 		RAMBudget: c.prof.Budget(),
-		RAMUsed:   c.prof.Budget(),
+		RAMUsed:   c.prof.Budget() - c.prof.MaxConns*c.prof.slotBytes(),
 	}
 	ps := c.link.Stats()
 	st.LinkState = fmt.Sprintf("LCP %v, IPCP %v", ps.LCPState, ps.IPCPState)
@@ -460,6 +480,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 		if !ok {
 			continue
 		}
+		st.RAMUsed += c.prof.slotBytes() // this slot's buffers hold a connection
 		ra, rp := conn.Remote()
 		_, lp := conn.Local()
 		st.Conns = append(st.Conns, apps.ConnStatus{
@@ -489,7 +510,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 	add("TCP", "connections accepted", ts.ConnsAccepted)
 	add("TCP", "connections refused", ts.ConnsRefused)
 	var ss apps.SessionStats
-	for _, s := range c.tlsSess {
+	for _, s := range c.sess {
 		x := s.Stats()
 		ss.Handshakes += x.Handshakes
 		ss.TLSFailures += x.TLSFailures
@@ -501,6 +522,6 @@ func (c *Card) Status(now time.Time) apps.Status {
 	add("TLS", "failures", ss.TLSFailures)
 	add("TLS", "records in", ss.RecordsIn)
 	add("TLS", "records out", ss.RecordsOut)
-	add("HTTP", "requests", ss.Requests+c.plainSess.Stats().Requests)
+	add("HTTP", "requests", ss.Requests)
 	return st
 }

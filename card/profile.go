@@ -25,8 +25,11 @@ type Profile struct {
 	// a record larger than this is answered with record_overflow.
 	RecordSizeLimit int
 
-	// HTTPIn holds one request head and body; HTTPOut one response head
-	// and a generated body (stored files are sent from the store).
+	// HTTPIn holds one request head and body. HTTPOut is the room a
+	// response head and a generated body are composed in (stored files are
+	// sent from the store): the card composes responses in place, in the
+	// TCP send buffer, so HTTPOut must fit in SendBuf after the TLS record
+	// overheads (see HTTPOutFits); it allocates nothing itself.
 	HTTPIn, HTTPOut int
 
 	// UDPSockets and UDPQueue size the UDP layer (DNS stub).
@@ -45,15 +48,17 @@ var (
 	TinyProfile = Profile{
 		Name: "tiny", MRU: 296, MaxConns: 1,
 		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512,
-		HTTPIn: 512, HTTPOut: 512,
+		HTTPIn: 512, HTTPOut: 448,
 		UDPSockets: 1, UDPQueue: 256, ReassemblySlots: 0, ReassemblyBytes: 0,
 	}
 	// CardProfile accepts one full 16 KiB TLS record from mainstream clients and
-	// always sends small records.
+	// always sends small records. A slot's receive and send buffers add up
+	// to 20,480 bytes, one of Go's size classes (TCP allocates them as one
+	// arena; 16,645 + 4,096 would take the 21,760-byte class).
 	CardProfile = Profile{
 		Name: "card", MRU: 1500, MaxConns: 4,
-		RecvBuf: 16384 + 256 + 5, SendBuf: 4096, RecordOut: 1024,
-		HTTPIn: 2048, HTTPOut: 4096,
+		RecvBuf: 16384 + 256 + 5, SendBuf: 20480 - (16384 + 256 + 5), RecordOut: 1024,
+		HTTPIn: 2048, HTTPOut: 3584,
 		UDPSockets: 2, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
 	}
 	// HostProfile is a roomy profile for PC-side use and benchmarks.
@@ -75,10 +80,31 @@ func ProfileByName(name string) (Profile, bool) {
 	return Profile{}, false
 }
 
+// HTTPOutBuf is what each connection slot allocates for HTTP output: a
+// small buffer for error responses and 100 Continue (responses are
+// composed in the TCP send buffer; http.ServerConfig.InPlace), and the
+// scratch space for composed header lines (the head reserve).
+func (p Profile) HTTPOutBuf() int { return 320 + min(512, p.HTTPOut/2) }
+
+// HTTPOutFits reports whether HTTPOut fits in an empty send buffer as TLS
+// records of RecordOut bytes with the largest record overhead (TLS 1.2
+// AES-GCM: 29 bytes), i.e. whether a response can always be composed in
+// full.
+func (p Profile) HTTPOutFits() bool {
+	const ovh = 29
+	full := p.RecordOut + ovh
+	k := p.SendBuf / full
+	return k*p.RecordOut+max(p.SendBuf-k*full-ovh, 0) >= p.HTTPOut
+}
+
+// slotBytes is the budget of one connection slot: TCP receive and send
+// buffers and the HTTP buffers.
+func (p Profile) slotBytes() int { return p.RecvBuf + p.SendBuf + p.HTTPIn + p.HTTPOutBuf() }
+
 // Budget is the RAM the profile reserves for buffers: PPP frames, TCP
 // connection buffers, HTTP buffers and UDP queues (control blocks and TLS
 // state are counted separately by the benchmarks).
 func (p Profile) Budget() int {
-	return 2*(p.MRU+8) + p.MaxConns*(p.RecvBuf+p.SendBuf+p.HTTPIn+p.HTTPOut) +
+	return 2*(p.MRU+8) + p.MaxConns*p.slotBytes() +
 		p.UDPSockets*p.UDPQueue + p.ReassemblyBytes
 }

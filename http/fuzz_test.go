@@ -168,6 +168,7 @@ func FuzzChunked(f *testing.F) {
 func FuzzServerConn(f *testing.F) {
 	for _, s := range requestSeeds {
 		f.Add([]byte(s), uint8(5))
+		f.Add([]byte(s), uint8(0x85))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, step uint8) {
 		var heads []bool // per handled request: was it HEAD
@@ -175,10 +176,17 @@ func FuzzServerConn(f *testing.F) {
 			heads = append(heads, r.IsHEAD())
 			testHandler(r, w)
 		}
-		c := NewServerConn(ServerConfig{Handler: h, InBuf: 512, OutBuf: 512, RequestTimeout: 3 * time.Second})
+		// The top bit of step selects InPlace composition (in a room of
+		// OutBuf or more, or less once drained).
+		inPlace := step&0x80 != 0
+		c := NewServerConn(ServerConfig{Handler: h, InBuf: 512, OutBuf: 512, RequestTimeout: 3 * time.Second, InPlace: inPlace})
 		now := t0
 		var out []byte
 		buf := make([]byte, 97)
+		if inPlace {
+			buf = make([]byte, 300+int(step&0x7f)*4)
+			c.SetDrained(step&0x40 != 0)
+		}
 		for off := 0; off < len(b) && !c.Closed(); {
 			end := min(off+int(step)+1, len(b))
 			off += c.Input(b[off:end], now)

@@ -18,6 +18,16 @@ type ServerConfig struct {
 	// HeaderReserve is the room kept in front of a written body for the
 	// response head. Default 512.
 	HeaderReserve int
+	// InPlace composes each response (head and written body) directly in
+	// the dst that Output is given — e.g. the plaintext area of TLS records
+	// in the transport's send buffer — instead of in an output buffer of
+	// the connection: OutBuf is then the room a response is composed in,
+	// not an allocation (only a small buffer for error responses and
+	// 100 Continue is allocated). A parsed request waits in the input
+	// buffer until Output offers at least OutBuf bytes (or fewer once the
+	// transport reports with SetDrained that it has nothing queued), and
+	// the handler runs inside that Output call.
+	InPlace bool
 	// RequestTimeout bounds the time from the first byte of a request to
 	// the end of its header section; when exceeded the connection gets 408
 	// and closes (slowloris defence). A body must then keep arriving: a
@@ -55,6 +65,8 @@ type ServerConn struct {
 	ext      []byte // streamed body, after out
 	src      BodySource
 	srcChunk bool // src output is chunked (else close-delimited)
+	ready    int  // InPlace: length of the parsed request waiting for room
+	drained  bool // InPlace: the transport has nothing queued (SetDrained)
 	req      Request
 	w        ResponseWriter
 	reqStart time.Time // first byte of the request in progress
@@ -170,13 +182,25 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.Limits.MaxBody > int64(cfg.InBuf) {
 		cfg.Limits.MaxBody = int64(cfg.InBuf)
 	}
-	return &ServerConn{cfg: cfg, in: make([]byte, cfg.InBuf), out: make([]byte, cfg.OutBuf),
-		scratch: make([]byte, 0, cfg.Limits.MaxTarget+cfg.Limits.MaxHeaderBytes+32)}
+	// Header lines composed in scratch end up in the head, which must fit
+	// HeaderReserve: a larger scratch could never be used.
+	outBuf := cfg.OutBuf
+	if cfg.InPlace {
+		outBuf = inPlaceOut
+	}
+	return &ServerConn{cfg: cfg, in: make([]byte, cfg.InBuf), out: make([]byte, outBuf),
+		scratch: make([]byte, 0, cfg.HeaderReserve)}
 }
+
+// inPlaceOut is the output buffer of an InPlace connection: it holds an
+// error response or a 100 Continue (at most ≈ 200 bytes) and staged
+// pieces of a streamed body.
+const inPlaceOut = 320
 
 // Reset prepares c for a new connection, keeping its buffers.
 func (c *ServerConn) Reset() {
 	c.inLen, c.outStart, c.outEnd, c.ext, c.src = 0, 0, 0, nil, nil
+	c.ready, c.drained = 0, false
 	c.closing, c.closed, c.sent100, c.started = false, false, false, false
 	c.reqStart, c.active = time.Time{}, time.Time{}
 	c.stats = ConnStats{}
@@ -191,6 +215,19 @@ func (c *ServerConn) Closed() bool { return c.closed }
 
 // Buffered reports the request bytes waiting in the input buffer.
 func (c *ServerConn) Buffered() int { return c.inLen }
+
+// Waiting reports that a complete request waits for Output room to be
+// answered in (InPlace): the connection is not idle.
+func (c *ServerConn) Waiting() bool { return c.ready > 0 && !c.closing && !c.closed }
+
+// SetDrained tells an InPlace connection whether the transport has nothing
+// queued, so the dst of the next Output calls is as large as it will ever
+// get: a waiting request is then answered even in less than OutBuf (the
+// body space shrinks accordingly).
+func (c *ServerConn) SetDrained(drained bool) { c.drained = drained }
+
+// Footprint returns the bytes of the connection's buffers.
+func (c *ServerConn) Footprint() int { return cap(c.in) + cap(c.out) + cap(c.scratch) }
 
 func (c *ServerConn) pending() bool {
 	return c.outStart < c.outEnd || len(c.ext) > 0 || c.src != nil
@@ -250,8 +287,25 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			c.closed = true
 			break
 		}
+		if c.ready > 0 {
+			room := min(len(dst), c.cfg.OutBuf)
+			if room < c.cfg.OutBuf && (!c.drained || room < minInPlace) {
+				break // wait for room
+			}
+			n := c.ready
+			c.drained = false // dst is being filled: the room shrinks
+			k := c.respond(now, dst[:room])
+			if c.inLen >= n { // errorResponse may have discarded the input
+				c.consume(n, now)
+			}
+			c.ready = 0
+			if k > 0 {
+				dst, total = dst[k:], total+k
+			}
+			continue
+		}
 		c.process(now)
-		if !c.pending() {
+		if !c.pending() && c.ready == 0 {
 			break
 		}
 	}
@@ -276,7 +330,7 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 	if c.closed {
 		return time.Time{}
 	}
-	if c.inLen > 0 && !c.pending() && !c.closing {
+	if c.inLen > 0 && !c.pending() && !c.closing && c.ready == 0 {
 		// Header section: a fixed deadline from the request's first byte.
 		// Body: it must keep moving (no IdleTimeout without input).
 		dl := c.reqStart.Add(c.cfg.RequestTimeout)
@@ -321,7 +375,7 @@ func (c *ServerConn) consume(n int, now time.Time) {
 }
 
 func (c *ServerConn) process(now time.Time) {
-	for !c.pending() && !c.closing && c.inLen > 0 {
+	for !c.pending() && !c.closing && c.inLen > 0 && c.ready == 0 {
 		n, err := ParseRequest(c.in[:c.inLen], c.cfg.Limits, &c.req)
 		if err == ErrIncomplete {
 			if c.inLen == len(c.in) {
@@ -348,17 +402,31 @@ func (c *ServerConn) process(now time.Time) {
 			c.errorResponse(status, now)
 			return
 		}
-		c.respond(now)
+		if c.cfg.InPlace {
+			c.ready = n // answered by Output, in its dst
+			return
+		}
+		if k := c.respond(now, c.out); k >= 0 {
+			c.outStart, c.outEnd = 0, k
+		}
 		if c.inLen >= n { // errorResponse may have discarded the input
 			c.consume(n, now)
 		}
 	}
 }
 
-func (c *ServerConn) respond(now time.Time) {
+// minInPlace is the smallest room an InPlace response is composed in.
+const minInPlace = 256
+
+// respond runs the handler for c.req and composes the response head and a
+// written body in buf (the head in front, within HeaderReserve); a body
+// given with SetBody or SetBodySource is left in c.ext or c.src. It
+// returns the bytes composed in buf, or -1 when it queued an error
+// response in c.out instead.
+func (c *ServerConn) respond(now time.Time, buf []byte) int {
 	r := &c.req
-	res := c.cfg.HeaderReserve
-	c.w = ResponseWriter{Header: ResponseHeader{Status: 200}, buf: c.out[res:], scratch: c.scratch[:0]}
+	res := min(c.cfg.HeaderReserve, len(buf)/2)
+	c.w = ResponseWriter{Header: ResponseHeader{Status: 200}, buf: buf[res:], scratch: c.scratch[:0]}
 	w := &c.w
 	if c.cfg.Handler != nil {
 		c.cfg.Handler(r, w)
@@ -402,19 +470,18 @@ func (c *ServerConn) respond(now time.Time) {
 	if h.Close {
 		c.closing = true
 	}
-	hd := AppendResponseHeader(c.out[:0:res], h)
-	if len(hd) > res || &hd[0] != &c.out[0] {
+	hd := AppendResponseHeader(buf[:0:res], h)
+	if len(hd) > res || &hd[0] != &buf[0] {
 		// The head outgrew its reserve (AppendResponseHeader reallocated).
 		c.errorResponse(500, now)
-		return
+		return -1
 	}
 	c.src, c.srcChunk = src, h.Chunked
 	if w.ext != nil || body == nil {
-		c.outStart, c.outEnd, c.ext = 0, len(hd), body
-		return
+		c.ext = body
+		return len(hd)
 	}
-	c.outEnd = len(hd) + copy(c.out[len(hd):], body)
-	c.outStart = 0
+	return len(hd) + copy(buf[len(hd):], body)
 }
 
 // fill writes the next piece of a BodySource body into dst (at least 64
@@ -455,7 +522,11 @@ func (c *ServerConn) errorResponse(status int, now time.Time) {
 		b = append(b, text...)
 		b = append(b, '\n')
 	}
+	if len(b) > 0 && &b[0] != &c.out[0] { // outgrew a small InPlace buffer
+		b = b[:copy(c.out, b)]
+	}
 	c.outStart, c.outEnd, c.ext, c.src = 0, len(b), nil, nil
+	c.ready = 0
 	c.closing = true
 	c.inLen = 0
 }

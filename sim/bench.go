@@ -10,6 +10,7 @@ import (
 
 	"netcard/apps"
 	"netcard/card"
+	"netcard/http"
 	"netcard/ipv4"
 	"netcard/link"
 	"netcard/ppp"
@@ -81,9 +82,10 @@ func OneConnCard() card.Profile {
 // Accounted is the RAM of a card with profile p by construction: the
 // profile's buffers (Budget) plus the size of every control structure
 // (unsafe.Sizeof of the real types) and the TLS engine's own footprint for
-// each slot, plus the secure client's buffers. It leaves out objects Go's
-// crypto packages allocate during a handshake (counted by the heap
-// measurement).
+// the one established session. The secure client (apps.ClientSession and
+// its buffers) exists only while a fetch runs and is not counted. It
+// leaves out objects Go's crypto packages allocate during a handshake
+// (counted by the heap measurement).
 func Accounted(p card.Profile) int64 {
 	var (
 		c   card.Card
@@ -93,18 +95,17 @@ func Accounted(p card.Profile) int64 {
 		tc  tcp.Conn
 		u   udp.Stack
 		ss  apps.ServerSession
-		cs  apps.ClientSession
+		hc  http.ServerConn
 		a   apps.App
 		cfg tls.Config
 	)
 	n := int64(p.Budget())
 	n += int64(unsafe.Sizeof(c) + unsafe.Sizeof(l) + unsafe.Sizeof(h) + unsafe.Sizeof(s) + unsafe.Sizeof(u) +
-		unsafe.Sizeof(a) + unsafe.Sizeof(cfg) + unsafe.Sizeof(cs))
-	n += int64(p.MaxConns+1) * int64(unsafe.Sizeof(tc)+unsafe.Sizeof(ss))
+		unsafe.Sizeof(a) + unsafe.Sizeof(cfg))
+	// One session (and its HTTP connection) per TCP slot, whichever port.
+	n += int64(p.MaxConns) * int64(unsafe.Sizeof(tc)+unsafe.Sizeof(ss)+unsafe.Sizeof(hc))
 	// One TLS engine per established connection: measured on a real one.
 	n += int64(engineFootprint(p))
-	// The secure client's response buffer and request buffer (apps defaults).
-	n += 16384 + 2048
 	return n
 }
 
@@ -197,21 +198,20 @@ func Breakdown(p card.Profile) []Part {
 		tc  tcp.Conn
 		u   udp.Stack
 		ss  apps.ServerSession
-		cs  apps.ClientSession
+		hc  http.ServerConn
 		a   apps.App
 		cfg tls.Config
 	)
 	return []Part{
 		{"PPP frame buffers (2 × (MRU+8))", int64(2 * (p.MRU + 8))},
 		{"TCP receive buffers (= TLS record buffers)", int64(p.MaxConns * p.RecvBuf)},
-		{"TCP send buffers", int64(p.MaxConns * p.SendBuf)},
-		{"HTTP in/out buffers", int64(p.MaxConns * (p.HTTPIn + p.HTTPOut))},
+		{"TCP send buffers (= HTTP response room, in place)", int64(p.MaxConns * p.SendBuf)},
+		{"HTTP input + error/header buffers", int64(p.MaxConns * (p.HTTPIn + p.HTTPOutBuf()))},
 		{"UDP queues + IPv4 reassembly", int64(p.UDPSockets*p.UDPQueue + p.ReassemblyBytes)},
 		{"control structs (card, ppp, ipv4, tcp, udp, apps, tls.Config)", int64(unsafe.Sizeof(c) + unsafe.Sizeof(l) + unsafe.Sizeof(h) +
-			unsafe.Sizeof(s) + unsafe.Sizeof(u) + unsafe.Sizeof(a) + unsafe.Sizeof(cfg) + unsafe.Sizeof(cs))},
-		{"per slot: tcp.Conn + apps.ServerSession (+1 plain)", int64(p.MaxConns+1) * int64(unsafe.Sizeof(tc)+unsafe.Sizeof(ss))},
+			unsafe.Sizeof(s) + unsafe.Sizeof(u) + unsafe.Sizeof(a) + unsafe.Sizeof(cfg))},
+		{"per slot: tcp.Conn + apps.ServerSession + http.ServerConn", int64(p.MaxConns) * int64(unsafe.Sizeof(tc)+unsafe.Sizeof(ss)+unsafe.Sizeof(hc))},
 		{"TLS engine footprint (one session)", int64(engineFootprint(p))},
-		{"secure client buffers (apps defaults)", 16384 + 2048},
 	}
 }
 
