@@ -135,9 +135,10 @@ type Host struct {
 	mtu   int
 	id    uint16
 
-	trans  [maxTransports]transportEntry
-	ntrans int
-	rr     int
+	trans    [maxTransports]transportEntry
+	ntrans   int
+	rr       int
+	icmpTurn bool // the last packet out was ICMP: the transports go first next
 
 	slots   []reasmSlot
 	slotCap int
@@ -545,13 +546,30 @@ func (h *Host) allowICMP(now time.Time) bool {
 
 // Output writes the next IPv4 packet to send into dst (ppp's PullIP) and
 // returns its length, 0 if there is nothing to send. Queued ICMP errors and
-// echo replies go first, then the transports in round-robin order. Packets
-// are at most the MTU; TCP segments carry DF.
+// echo replies go first, then the transports in round-robin order — except
+// right after an ICMP packet, when the transports go first: an echo flood
+// (or an error storm) can take at most half of the packets out, never
+// starve TCP. Packets are at most the MTU; TCP segments carry DF.
 func (h *Host) Output(dst []byte, now time.Time) int {
 	if h.local == (Addr{}) {
 		return 0
 	}
 	limit := min(len(dst), h.mtu)
+	if h.icmpTurn {
+		h.icmpTurn = false
+		if n := h.transportOutput(dst, limit, now); n > 0 {
+			return n
+		}
+	}
+	if n := h.icmpOutput(dst, limit); n > 0 {
+		h.icmpTurn = true
+		return n
+	}
+	return h.transportOutput(dst, limit, now)
+}
+
+// icmpOutput writes the next queued ICMP error or echo reply.
+func (h *Host) icmpOutput(dst []byte, limit int) int {
 	for h.errN > 0 {
 		p := &h.errs[h.errHead]
 		h.errHead = (h.errHead + 1) % len(h.errs)
@@ -574,6 +592,11 @@ func (h *Host) Output(dst []byte, now time.Time) int {
 		}
 		h.stats.OutTooSmall++
 	}
+	return 0
+}
+
+// transportOutput writes the next transport packet, round robin.
+func (h *Host) transportOutput(dst []byte, limit int, now time.Time) int {
 	if limit <= HeaderLen {
 		return 0
 	}

@@ -12,6 +12,12 @@
 // idle, a machine's Poll deadline): it never sleeps and never reads the wall
 // clock, so a simulated minute takes milliseconds.
 //
+// Attacks are injected from the host side (flood.go): raw IPv4 packets
+// through the host's PPP link (InjectIP, with generators such as SYNFlood,
+// ICMPFlood, FragmentFlood), raw PPP frames (InjectFrames, LCPStorm), and
+// real TCP connections from the host's stack (ConnFlood: connection
+// exhaustion, slowloris, malformed ClientHellos).
+//
 // Everything is seeded from Options.Seed; the only nondeterminism left is
 // what Go's crypto primitives draw from the system's secure random source
 // (Go 1.26 ignores caller-supplied readers for key generation and ECDSA):
@@ -86,6 +92,11 @@ type Options struct {
 	NoStart bool
 	// CardTap sees every PPP frame of the card (sent or received).
 	CardTap func(sent bool, frame []byte)
+	// HostMaxConns is the host peer's TCP connection slots (default 8).
+	HostMaxConns int
+	// EchoInterval turns on LCP keepalive (dead-peer detection) on both
+	// ends (0: off, like pppd's default).
+	EchoInterval time.Duration
 }
 
 // World is one simulation: a card, a host peer and the line between them.
@@ -100,7 +111,16 @@ type World struct {
 
 	cardNext, hostNext time.Time
 	clients            []*Client
+	actors             []actorState
 	steps              uint64
+
+	// Frame injection (InjectFrames).
+	frameSrc          PacketSource
+	frameBuf, raw     []byte
+	rawOff            int
+	hostIdle, injTurn bool
+	// FramesInjected counts the PPP frames injected with InjectFrames.
+	FramesInjected uint64
 }
 
 // Host is the host peer: PPP in host role, IPv4 and TCP from this project.
@@ -109,6 +129,11 @@ type Host struct {
 	IP   *ipv4.Host
 	TCP  *tcp.Stack
 	now  time.Time
+
+	inject  PacketSource
+	injTurn bool
+	// Injected counts the IPv4 packets injected with InjectIP.
+	Injected uint64
 }
 
 // Input implements card.Machine.
@@ -177,7 +202,7 @@ func New(o Options) (*World, error) {
 	if o.HostSendBuf == 0 {
 		o.HostSendBuf = 16384
 	}
-	w := &World{opt: o, now: Epoch}
+	w := &World{opt: o, now: Epoch, hostIdle: true}
 	st := o.Store
 	if st == nil {
 		var err error
@@ -188,7 +213,7 @@ func New(o Options) (*World, error) {
 	w.st = st
 	c, err := card.New(card.Config{
 		Profile: o.Profile, Store: st, Rand: NewRand(o.Seed, "card"),
-		PeerIP: HostIP, MinRTO: o.MinRTO, Tap: o.CardTap,
+		PeerIP: HostIP, MinRTO: o.MinRTO, Tap: o.CardTap, EchoInterval: o.EchoInterval,
 	})
 	if err != nil {
 		return nil, err
@@ -197,15 +222,15 @@ func New(o Options) (*World, error) {
 	h := &Host{}
 	h.IP = ipv4.NewHost(ipv4.Config{Local: HostIP, Rand: NewRand(o.Seed, "hostip")})
 	h.TCP = tcp.NewStack(tcp.Config{
-		MaxConns: 8, RecvBuf: o.HostRecvBuf, SendBuf: o.HostSendBuf, MSS: 1460,
+		MaxConns: max(o.HostMaxConns, 8), RecvBuf: o.HostRecvBuf, SendBuf: o.HostSendBuf, MSS: 1460,
 		Rand: NewRand(o.Seed, "hosttcp"), MinRTO: o.MinRTO, DelayedACK: o.HostDelayedACK,
 	})
 	h.IP.Register(6, h.TCP)
 	h.Link = ppp.New(ppp.Config{
 		Host: true, LocalIP: HostIP, PeerIP: CardIP,
-		Rand:      NewRand(o.Seed, "hostppp"),
+		Rand: NewRand(o.Seed, "hostppp"), EchoInterval: o.EchoInterval,
 		DeliverIP: func(pkt []byte) { h.IP.Input(pkt, h.now) },
-		PullIP:    func(dst []byte) int { return h.IP.Output(dst, h.now) },
+		PullIP:    h.pullIP,
 	})
 	w.host = h
 	w.down = newLine(o, o.Down, o.Seed*2+1)
@@ -334,10 +359,17 @@ func (w *World) settle() {
 				moved = true
 			}
 		}
+		for i := range w.actors {
+			p, next := w.actors[i].a.Service(w.now)
+			w.actors[i].next = next
+			if p {
+				moved = true
+			}
+		}
 		if w.down.pull(w.now, w.card.Output) {
 			moved = true
 		}
-		if w.up.pull(w.now, w.host.Output) {
+		if w.up.pull(w.now, w.upOutput) {
 			moved = true
 		}
 		if !moved || i > 10000 {
@@ -354,6 +386,9 @@ func (w *World) nextEvent() time.Time {
 		if !c.Done() {
 			next = earliest(next, c.deadline)
 		}
+	}
+	for _, a := range w.actors {
+		next = earliest(next, a.next)
 	}
 	if !next.IsZero() && next.Before(w.now) {
 		next = w.now

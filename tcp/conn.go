@@ -620,6 +620,16 @@ func (c *Conn) newAck(ack uint32, now time.Time) {
 	}
 	c.dupAcks = 0
 	c.limitedTx = 0
+	if c.backoff > 0 && c.srtt > 0 {
+		// New data acknowledged after a timeout: the path works again, so
+		// the backed-off RTO collapses to the estimate's. Without
+		// timestamps a fresh RTT sample needs a never-retransmitted segment
+		// to survive a whole round trip, which heavy loss rarely allows;
+		// keeping the doubled RTO until then ratchets it up to MaxRTO and
+		// the user timeout aborts a connection that is still making
+		// progress.
+		c.rto = min(max(c.srtt+max(time.Millisecond, 4*c.rttvar), c.s.cfg.MinRTO), c.s.cfg.MaxRTO)
+	}
 	c.backoff = 0
 	// Keep the markers compared with SND.UNA within 2^31 of it.
 	if !c.inRecovery && seqGT(ack, c.recover) {

@@ -1,9 +1,10 @@
 // Package tcp is the card's TCP (RFC 9293): a fixed table of connection
 // control blocks with linear, zero-copy send and receive buffers, RFC 6298
-// retransmission, RFC 5681/6582 congestion control, RFC 6528 ISNs and the
-// RFC 5961 blind-attack defences. It owns no goroutines and takes no locks:
-// the card's event loop calls Input, Output and Poll (the ipv4.Transport
-// interface) and the layers above poll each Conn's state after each call.
+// retransmission, RFC 5681/6582 congestion control, RFC 6528 ISNs, the
+// RFC 5961 blind-attack defences and RFC 4987 SYN cookies. It owns no
+// goroutines and takes no locks: the card's event loop calls Input, Output
+// and Poll (the ipv4.Transport interface) and the layers above poll each
+// Conn's state after each call.
 package tcp
 
 import (
@@ -59,6 +60,9 @@ type Stats struct {
 	ConnsReset        uint64 // connections ended by a received RST
 	ConnsTimedOut     uint64 // user timeout, keepalive or SYN retries exhausted
 	SlotsRecycled     uint64 // TIME-WAIT or half-open slots taken for a new connection
+	SynCookiesSent    uint64 // SYN-ACKs sent statelessly because a backlog was full (RFC 4987)
+	SynCookiesOK      uint64 // connections opened by a valid SYN cookie
+	SynCookiesBad     uint64 // ACKs to a listener with no valid cookie (answered with RST)
 
 	// Drops by reason.
 	DropChecksum  uint64
@@ -119,6 +123,8 @@ type pendingRST struct {
 	lport, rport uint16
 	seq, ack     uint32
 	flags        uint8
+	wnd          uint16 // SYN cookie SYN-ACKs: window and MSS option
+	mss          int
 }
 
 // Stack is a TCP endpoint: a fixed table of connections and listeners.
@@ -130,8 +136,10 @@ type Stack struct {
 	secret    [32]byte
 	rr        int // round-robin start for Output
 
-	rst  [rstQueue]pendingRST
-	rstN int
+	rst      [rstQueue]pendingRST
+	rstN     int
+	rstTurn  bool      // the last segment out came from rst
+	cookieAt time.Time // when the last SYN cookie was sent
 
 	chalStart time.Time
 	chalCount int
@@ -482,26 +490,21 @@ func (s *Stack) listenInput(l *Listener, src, dst ipv4.Addr, h *Header, data []b
 	case h.Flags&FlagRST != 0:
 		return
 	case h.Flags&FlagACK != 0:
+		if h.Flags&FlagSYN == 0 && s.cookieAccept(l, src, dst, h, data, now) {
+			return
+		}
 		s.queueRST(src, h.DstPort, h.SrcPort, h.Ack, 0, FlagRST)
 		return
 	case h.Flags&FlagSYN == 0:
 		s.stats.DropState++
 		return
 	}
-	if len(l.queue) >= l.backlog {
-		// Full backlog: the oldest half-open entry makes way (SYN-flood
-		// resistance); with none, the SYN is refused.
-		var old *Conn
-		for _, q := range l.queue {
-			if q.state == SynReceived && (old == nil || q.born < old.born) {
-				old = q
-			}
-		}
-		if old != nil {
-			s.stats.SlotsRecycled++
-			l.drop(old)
-			old.free()
-		}
+	if len(l.queue) >= l.backlog && l.oldestHalfOpen() != nil {
+		// A backlog full of half-open connections is a SYN flood (or
+		// looks like one): answer with a SYN cookie (RFC 4987) and keep no
+		// state; a peer that completes the handshake gets a slot then.
+		s.sendCookie(l, src, dst, h, now)
+		return
 	}
 	var c *Conn
 	if len(l.queue) < l.backlog {
@@ -522,6 +525,120 @@ func (s *Stack) listenInput(l *Listener, src, dst ipv4.Addr, h *Header, data []b
 	// peer retransmits it once the connection is established.
 }
 
+// oldestHalfOpen returns the listener's oldest SYN-RECEIVED connection.
+func (l *Listener) oldestHalfOpen() *Conn {
+	var old *Conn
+	for _, q := range l.queue {
+		if q.state == SynReceived && (old == nil || q.born < old.born) {
+			old = q
+		}
+	}
+	return old
+}
+
+// SYN cookies (RFC 4987 §3.6): the ISN of a stateless SYN-ACK is
+// 5 bits of a 64 s time slot, 2 bits of MSS index and a 25-bit keyed hash
+// of the 4-tuple, the peer's ISN, the slot and the index. An ACK that
+// acknowledges a valid cookie of the current or previous slot opens the
+// connection; cookies are checked only while the stack has sent some in the
+// last two slots. Only the MSS option survives (the stack negotiates no other).
+var cookieMSS = [4]int{536, 1200, 1440, 1460}
+
+const cookieSlot = 64 // seconds
+
+func (s *Stack) cookie(laddr, raddr ipv4.Addr, lport, rport uint16, peerISN, slot, mssIdx uint32) uint32 {
+	var b [24 + 32]byte
+	copy(b[0:4], laddr[:])
+	copy(b[4:8], raddr[:])
+	binary.BigEndian.PutUint16(b[8:], lport)
+	binary.BigEndian.PutUint16(b[10:], rport)
+	binary.BigEndian.PutUint32(b[12:], peerISN)
+	binary.BigEndian.PutUint32(b[16:], slot)
+	binary.BigEndian.PutUint32(b[20:], mssIdx)
+	copy(b[24:], s.secret[:])
+	h := sha256.Sum256(b[:])
+	return (slot&31)<<27 | (mssIdx&3)<<25 | binary.BigEndian.Uint32(h[:4])&(1<<25-1)
+}
+
+func cookieSlotOf(now time.Time) uint32 { return uint32(now.Unix() / cookieSlot) }
+
+// sendCookie answers a SYN with a stateless SYN-ACK.
+func (s *Stack) sendCookie(l *Listener, src, dst ipv4.Addr, h *Header, now time.Time) {
+	mss := int(h.MSS)
+	if mss == 0 {
+		mss = defaultMSS
+	}
+	idx := uint32(0)
+	for i, m := range cookieMSS {
+		if m <= mss {
+			idx = uint32(i)
+		}
+	}
+	if s.rstN == len(s.rst) {
+		s.stats.DropRSTQueue++
+		return
+	}
+	wnd := uint16(min(s.cfg.RecvBuf, 0xffff))
+	s.rst[s.rstN] = pendingRST{raddr: src, lport: h.DstPort, rport: h.SrcPort,
+		seq: s.cookie(dst, src, h.DstPort, h.SrcPort, h.Seq, cookieSlotOf(now), idx), ack: h.Seq + 1,
+		flags: FlagSYN | FlagACK, wnd: wnd, mss: s.cfg.MSS}
+	s.rstN++
+	s.stats.SynCookiesSent++
+	s.cookieAt = now
+}
+
+// cookieAccept opens a connection for an ACK that carries a valid SYN
+// cookie, making room in the backlog by dropping its oldest half-open
+// connection (a peer that answered is worth more than a SYN).
+func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []byte, now time.Time) bool {
+	if s.cookieAt.IsZero() || now.Sub(s.cookieAt) > 2*cookieSlot*time.Second {
+		return false // no cookie sent lately: nothing to guess at
+	}
+	iss := h.Ack - 1
+	slot, idx := iss>>27, iss>>25&3
+	cur := cookieSlotOf(now)
+	ok := false
+	for d := uint32(0); d < 2 && !ok; d++ {
+		t := cur - d
+		ok = t&31 == slot && s.cookie(dst, src, h.DstPort, h.SrcPort, h.Seq-1, t, idx) == iss
+	}
+	if !ok {
+		s.stats.SynCookiesBad++
+		return false
+	}
+	if len(l.queue) >= l.backlog {
+		old := l.oldestHalfOpen()
+		if old == nil {
+			return false
+		}
+		s.stats.SlotsRecycled++
+		l.drop(old)
+		old.free()
+	}
+	c := s.alloc(true)
+	if c == nil {
+		return false
+	}
+	c.init(dst, src, h.DstPort, h.SrcPort, now)
+	c.passive = true
+	c.state = SynReceived
+	c.iss = iss
+	c.sndUna, c.sndNxt, c.sndMax = iss, iss+1, iss+1
+	c.sndBase, c.recover, c.smallEnd = iss+1, iss, iss
+	c.irs = h.Seq - 1
+	c.rcvNxt = h.Seq
+	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
+	c.sndMSS = min(cookieMSS[idx], s.cfg.MSS)
+	c.sndWnd = uint32(h.Window)
+	c.maxSndWnd = c.sndWnd
+	c.sndWl1, c.sndWl2 = h.Seq-1, h.Ack
+	c.lst = l
+	l.queue = append(l.queue, c)
+	s.stats.SynCookiesOK++
+	c.input(h, data, now) // SYN-RECEIVED → ESTABLISHED, with any data
+	return true
+}
+
 // challengeOK applies the RFC 5961 stack-wide challenge-ACK rate limit.
 func (s *Stack) challengeOK(now time.Time) bool {
 	if now.Sub(s.chalStart) >= time.Second || now.Before(s.chalStart) {
@@ -539,22 +656,40 @@ func (s *Stack) challengeOK(now time.Time) bool {
 
 // Output writes the next segment to send into dst, with its checksum over
 // the pseudo-header (local → remote), and returns its length and the remote
-// address (ipv4.Transport). Pending RSTs go first, then the connections in
-// round-robin order, one segment per call.
+// address (ipv4.Transport). Pending RSTs and SYN cookies go first, then the
+// connections in round-robin order, one segment per call — except right
+// after a queued segment, when the connections go first.
 func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
 	if len(dst) < HeaderLen+4 {
 		return 0, ipv4.Addr{}
 	}
+	if s.rstTurn {
+		// The last segment out was a queued RST or SYN cookie: the
+		// connections go first now, so a flood answered from the queue
+		// takes at most half of the segments out.
+		s.rstTurn = false
+		if n, a := s.connOutput(dst, local, now); n > 0 {
+			return n, a
+		}
+	}
 	if s.rstN > 0 {
+		s.rstTurn = true
 		r := s.rst[0]
 		copy(s.rst[:], s.rst[1:s.rstN])
 		s.rstN--
-		n := putHeader(dst, r.lport, r.rport, r.seq, r.ack, r.flags, 0, 0)
+		n := putHeader(dst, r.lport, r.rport, r.seq, r.ack, r.flags, r.wnd, r.mss)
 		setChecksum(local, r.raddr, dst[:n])
 		s.stats.SegsOut++
-		s.stats.RSTsOut++
+		if r.flags&FlagRST != 0 {
+			s.stats.RSTsOut++
+		}
 		return n, r.raddr
 	}
+	return s.connOutput(dst, local, now)
+}
+
+// connOutput writes the next segment of the connections, round robin.
+func (s *Stack) connOutput(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
 	nc := len(s.conns)
 	for i := 0; i < nc; i++ {
 		k := s.rr + i

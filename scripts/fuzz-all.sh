@@ -1,0 +1,80 @@
+#!/bin/sh
+# fuzz-all.sh — run every Go fuzz target of the module for a fixed budget.
+#
+#   scripts/fuzz-all.sh [BUDGET] [PACKAGE...]
+#
+# BUDGET is a -fuzztime value (default 60s; FUZZTIME in the environment
+# overrides the default, e.g. FUZZTIME=2s for a CI smoke run). With no
+# packages, every package of the module is searched (go test -list).
+# FUZZPARALLEL sets -parallel (default 1: the machine is shared).
+#
+# Every target runs even when an earlier one fails. A crasher found by the
+# fuzzer is written by go test to PKG/testdata/fuzz/FuzzXxx/<hash>; the script
+# copies each new one to $OUT/crashers/ (default $TMPDIR/netcard-fuzz) and lists it at
+# the end. Commit the input into the seed corpus once the bug is fixed.
+# Exit status: 0 when no target failed, 1 otherwise.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+
+budget=${1:-${FUZZTIME:-60s}}
+[ $# -gt 0 ] && shift
+parallel=${FUZZPARALLEL:-1}
+out=${OUT:-${TMPDIR:-/tmp}/netcard-fuzz}
+mkdir -p "$out/crashers" "$out/logs"
+
+if [ $# -gt 0 ]; then
+	pkgs="$*"
+else
+	pkgs=$(go list ./...) || exit 2
+fi
+
+# Enumerate the targets: "pkg target" per line.
+list="$out/targets.txt"
+: >"$list"
+listfail=0
+for p in $pkgs; do
+	if ! go test -list '^Fuzz' "$p" >"$out/list.tmp" 2>&1; then
+		echo "fuzz-all: cannot list $p (does it build?):" >&2
+		sed 's/^/    /' "$out/list.tmp" | head -20 >&2
+		listfail=$((listfail + 1))
+		continue
+	fi
+	grep '^Fuzz' "$out/list.tmp" | while read -r t; do
+		echo "$p $t" >>"$list"
+	done
+done
+rm -f "$out/list.tmp"
+total=$(wc -l <"$list")
+echo "fuzz-all: $total targets, $budget each, -parallel=$parallel"
+
+fails=$listfail
+n=0
+summary="$out/summary.txt"
+: >"$summary"
+while read -r p t; do
+	n=$((n + 1))
+	dir=$(go list -f '{{.Dir}}' "$p")
+	before=$(ls "$dir/testdata/fuzz/$t" 2>/dev/null | sort)
+	log="$out/logs/$(echo "$p" | tr / _)_$t.log"
+	start=$(date +%s)
+	if go test "$p" -run '^$' -fuzz "^$t\$" -fuzztime "$budget" -parallel "$parallel" >"$log" 2>&1; then
+		res=ok
+	else
+		res=FAIL
+		fails=$((fails + 1))
+	fi
+	secs=$(($(date +%s) - start))
+	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+	line=$(printf '%-4s %-22s %-30s %4ss execs=%s' "$res" "$t" "$p" "$secs" "${execs:-?}")
+	echo "[$n/$total] $line"
+	echo "$line" >>"$summary"
+	after=$(ls "$dir/testdata/fuzz/$t" 2>/dev/null | sort)
+	for f in $(printf '%s\n%s\n' "$before" "$after" | sort | uniq -u); do
+		cp "$dir/testdata/fuzz/$t/$f" "$out/crashers/$(echo "$p" | tr / _)_${t}_$f"
+		echo "     crasher: $dir/testdata/fuzz/$t/$f (copied to $out/crashers/)"
+		echo "     crasher: $dir/testdata/fuzz/$t/$f" >>"$summary"
+	done
+done <"$list"
+
+echo "fuzz-all: $fails failures ($listfail packages did not build) of $total targets; logs in $out/logs, summary in $summary"
+[ "$fails" -eq 0 ]
