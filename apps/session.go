@@ -63,6 +63,7 @@ type SessionStats struct {
 	ClosesClean   uint64 // close_notify received from the peer
 	ClosesDirty   uint64 // transport ended without close_notify (TLS only)
 	StreamFailure uint64 // connections reset or timed out underneath
+	Evicted       uint64 // idle or handshaking connections reset to make room for a new one
 }
 
 // ServerSession runs TLS (or plain) HTTP over one Stream. It is allocated once
@@ -522,6 +523,45 @@ func (s *ServerSession) closeStep(now time.Time) bool {
 	return true
 }
 
+// Idle reports whether the connection holds no work in progress, and since
+// when: still in the TLS handshake (since the connection started), or
+// between requests with nothing queued below (since the last progress).
+// The card evicts such connections first when every TCP slot is taken.
+func (s *ServerSession) Idle() (since time.Time, ok bool) {
+	if s.done || s.st == nil || s.failed || s.closing || s.wrClosed {
+		return time.Time{}, false
+	}
+	if s.eng != nil && !s.hsDone {
+		return s.start, true
+	}
+	if q, isQ := s.st.(queuer); isQ && q.Queued() > 0 {
+		return time.Time{}, false
+	}
+	if s.recLen > 0 || !s.hc.Idle() {
+		return time.Time{}, false
+	}
+	return s.hc.LastActive(), true
+}
+
+// aborter is implemented by *tcp.Conn: reset and release the connection.
+type aborter interface{ Abort() }
+
+// Evict ends the connection at once (RST) to free its slot for a new one.
+func (s *ServerSession) Evict() {
+	if s.done || s.st == nil {
+		return
+	}
+	s.stats.Evicted++
+	if a, ok := s.st.(aborter); ok {
+		a.Abort()
+	} else {
+		s.st.Close()
+	}
+	s.done = true
+	s.next = time.Time{}
+	s.fold()
+}
+
 // finish releases the stream.
 func (s *ServerSession) finish() {
 	s.st.Close()
@@ -547,6 +587,7 @@ func (st *SessionStats) AppendCounters(dst []Counter) []Counter {
 		Counter{"HTTP", "requests", st.Requests},
 		Counter{"HTTP", "errors", st.HTTPErrors},
 		Counter{"HTTP", "timeouts", st.HTTPTimeouts},
+		Counter{"TCP", "connections_evicted", st.Evicted},
 	)
 }
 
@@ -566,4 +607,5 @@ func (st *SessionStats) Add(o SessionStats) {
 	st.ClosesClean += o.ClosesClean
 	st.ClosesDirty += o.ClosesDirty
 	st.StreamFailure += o.StreamFailure
+	st.Evicted += o.Evicted
 }

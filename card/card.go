@@ -182,6 +182,7 @@ func New(cfg Config) (*Card, error) {
 		MSS:      p.MRU - 40,
 		Rand:     cfg.Rand,
 		MinRTO:   cfg.MinRTO,
+		Full:     c.evict,
 	})
 	c.udp = udp.NewStack(udp.Config{MaxSockets: p.UDPSockets, QueueBytes: p.UDPQueue, Rand: cfg.Rand})
 	c.dns = dns.NewResolver(c.udp, dns.ResolverConfig{Rand: cfg.Rand})
@@ -349,6 +350,37 @@ func (c *Card) pump(s *apps.ServerSession, now time.Time) {
 		}
 		s.Release() // an idle slot keeps no TLS state
 	}
+}
+
+// EvictAfter is how long a connection must have held no work in progress
+// (still in its TLS handshake, or idle between requests) before a new
+// connection may take its slot when every slot is busy. It defeats slot
+// exhaustion (idle connections, ClientHellos dripped a byte at a time)
+// without cutting short a handshake that is merely slow on a serial line.
+const EvictAfter = 2 * time.Second
+
+// evict frees a TCP slot for a new connection when every slot is taken:
+// it resets the connection that has been idle or handshaking longest, if
+// that is at least EvictAfter.
+func (c *Card) evict(now time.Time) bool {
+	var victim *apps.ServerSession
+	var oldest time.Time
+	for _, s := range c.sess {
+		since, ok := s.Idle()
+		if !ok || now.Sub(since) < EvictAfter {
+			continue
+		}
+		if victim == nil || since.Before(oldest) {
+			victim, oldest = s, since
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	c.log.Debug("evicting an idle connection", "idle", now.Sub(oldest))
+	victim.Evict()
+	victim.Release()
+	return true
 }
 
 func (c *Card) freeSession() *apps.ServerSession {

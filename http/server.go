@@ -220,6 +220,16 @@ func (c *ServerConn) Buffered() int { return c.inLen }
 // answered in (InPlace): the connection is not idle.
 func (c *ServerConn) Waiting() bool { return c.ready > 0 && !c.closing && !c.closed }
 
+// Idle reports that the connection is between requests: no request bytes
+// buffered, none waiting, no response output pending. LastActive is the
+// time of its last input or output progress.
+func (c *ServerConn) Idle() bool {
+	return c.inLen == 0 && c.ready == 0 && !c.pending() && !c.closing && !c.closed
+}
+
+// LastActive is the time of the connection's last input or output progress.
+func (c *ServerConn) LastActive() time.Time { return c.active }
+
 // SetDrained tells an InPlace connection whether the transport has nothing
 // queued, so the dst of the next Output calls is as large as it will ever
 // get: a waiting request is then answered even in less than OutBuf (the

@@ -20,9 +20,14 @@ import (
 // Config sizes and tunes a Stack. Zero fields take the defaults noted.
 type Config struct {
 	MaxConns int // connection slots, allocated once (default 4)
-	RecvBuf  int // receive buffer per connection in bytes (default 4096; the window is capped at 65535)
-	SendBuf  int // send buffer per connection in bytes (default 4096)
-	MSS      int // our MSS: link MTU − 40 (default 536)
+	// Full, when set, is called when a SYN for a listener finds every slot
+	// taken (after TIME-WAIT and half-open recycling): the layer above may
+	// free one, e.g. by aborting a connection that holds no work in
+	// progress, and returns true if it did.
+	Full    func(now time.Time) bool
+	RecvBuf int // receive buffer per connection in bytes (default 4096; the window is capped at 65535)
+	SendBuf int // send buffer per connection in bytes (default 4096)
+	MSS     int // our MSS: link MTU − 40 (default 536)
 	// Rand supplies the ISN secret (read once in NewStack) and ephemeral
 	// ports. Required.
 	Rand io.Reader
@@ -508,7 +513,24 @@ func (s *Stack) listenInput(l *Listener, src, dst ipv4.Addr, h *Header, data []b
 	}
 	var c *Conn
 	if len(l.queue) < l.backlog {
-		c = s.alloc(true)
+		// A free or TIME-WAIT slot first; then the layer above may free
+		// one. A half-open connection is not recycled for a bare SYN: a
+		// flood of SYNs would otherwise reset every real client between
+		// its SYN and its ACK.
+		c = s.alloc(false)
+		if c == nil && s.cfg.Full != nil && s.cfg.Full(now) {
+			c = s.alloc(false)
+		}
+		if c == nil && s.cfg.Full != nil {
+			// Every slot is busy: answer statelessly (RFC 4987). A peer
+			// that completes the handshake gets a slot if one has freed
+			// up by then, and an RST otherwise; it is never left hanging.
+			s.sendCookie(l, src, dst, h, now)
+			return
+		}
+		if c == nil {
+			c = s.alloc(true)
+		}
 	}
 	if c == nil {
 		s.stats.ConnsRefused++
@@ -616,6 +638,9 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []
 		old.free()
 	}
 	c := s.alloc(true)
+	if c == nil && s.cfg.Full != nil && s.cfg.Full(now) {
+		c = s.alloc(true)
+	}
 	if c == nil {
 		return false
 	}
