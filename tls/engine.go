@@ -28,6 +28,12 @@ const (
 	DefaultRecordBuf = recordHeaderLen + maxCiphertext
 	// maxSignature bounds our own CertificateVerify signature (ECDSA P-256 DER or Ed25519).
 	maxSignature = 160
+	// postHSLen is a server's handshake reassembly buffer after the handshake: a TLS 1.3 server
+	// only accepts KeyUpdate (5 bytes); a TLS 1.2 renegotiation ClientHello is refused and skipped.
+	postHSLen = 64
+	// postOutLen is a server's output buffer after the handshake: room for four protected alerts
+	// or KeyUpdates (24–31 bytes each) between two Output calls.
+	postOutLen = 128
 )
 
 // Internal handshake states.
@@ -82,17 +88,42 @@ type Engine struct {
 	st    []byte // staging for outgoing handshake messages (fixed capacity)
 	out   []byte // records waiting for Output (fixed capacity)
 	outAt int
+	// Once a server's handshake is done, hsBuf and out move into these small arrays and the
+	// handshake-time slab is dropped (see release); hsSkip counts the bytes still to be skipped of
+	// a post-handshake message too big for postHS (a refused TLS 1.2 renegotiation ClientHello).
+	postHS   [postHSLen]byte
+	postOut  [postOutLen]byte
+	hsSmall  bool
+	outSmall bool
+	hsSkip   int
+	released bool
 
 	ownScheme SignatureScheme
 	ownCert   bool
 	signer    crypto.Signer
 
+	sni    [255]byte
+	sniLen int
+	alpn   int // index into cfg.ALPN, -1 if none
+
+	certReq     bool // server: we asked for a client certificate; client: the server asked
+	peerCerts   []*x509.Certificate
+	peerScheme  SignatureScheme
+	resumed     bool
+	pskOffered  bool
+	wantTickets bool
+	resMaster   [48]byte
+	session     *Session
+
+	// *hsState holds what only the handshake needs; a server drops it once the handshake is done.
+	*hsState
+}
+
+// hsState is the handshake-only part of an Engine (hellos, key exchange, signature scratch).
+type hsState struct {
 	sessionID [32]byte
 	sidLen    int
 	random    [32]byte
-	sni       [255]byte
-	sniLen    int
-	alpn      int // index into cfg.ALPN, -1 if none
 	cookie    [256]byte
 	cookieLen int
 
@@ -107,23 +138,16 @@ type Engine struct {
 	digest       [64]byte
 	verifyBuf    [64]byte
 
-	certReq     bool     // server: we asked for a client certificate; client: the server asked
 	certReqCtx  [64]byte // client: context of the CertificateRequest
 	certReqLen  int
 	certReqAlgs []byte // client: copy of requested schemes (points into reqAlgsBuf)
 	reqAlgsBuf  [64]byte
-	peerCerts   []*x509.Certificate
-	peerScheme  SignatureScheme
-	resumed     bool
-	pskOffered  bool
-	wantTickets bool
 	psk         [48]byte
-	resMaster   [48]byte
 	zeroBinder  [48]byte
-	session     *Session
 	ch          clientHello
 	sh          serverHello
 	ee          encryptedExtensions
+	kss         ksSecrets // the key schedule's handshake secrets
 }
 
 // NewServer returns a server engine. recordBuf is the size of the caller's receive buffer (the
@@ -153,12 +177,12 @@ func NewClient(cfg *Config, recordBuf int) *Engine {
 }
 
 func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
-	e := &Engine{cfg: cfg, client: client, alpn: -1}
+	e := &Engine{cfg: cfg, client: client, alpn: -1, hsState: &hsState{}}
 	if recordBuf <= 0 {
 		recordBuf = DefaultRecordBuf
 	}
 	e.recordBuf = recordBuf
-	e.ks = newKeySchedule(!client)
+	e.ks = newKeySchedule(!client, &e.hsState.kss)
 	e.cfgOut = cfg.MaxRecordOut
 	if e.cfgOut <= 0 {
 		e.cfgOut = 1024
@@ -193,8 +217,8 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 		hello = 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
 	}
 	flight := 400 + certLen + alpnLen + maxSignature
-	e.st = make([]byte, 0, max(hello, flight))
-	e.out = make([]byte, 0, hello+recordHeaderLen+6+flight+(flight/63+2)*(recordHeaderLen+1+tagLen)+64)
+	stLen := max(hello, flight)
+	outLen := hello + recordHeaderLen + 6 + flight + (flight/63+2)*(recordHeaderLen+1+tagLen) + 64
 	hb := cfg.MaxHandshakeMessage
 	if hb <= 0 {
 		switch {
@@ -206,7 +230,18 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 			hb = 4096
 		}
 	}
-	e.hsBuf = make([]byte, 0, hb)
+	// One allocation holds the handshake-time buffers. A server drops it once the handshake is
+	// done and its flight is drained; a client keeps its reassembly buffer (NewSessionTicket), so
+	// it is a separate allocation there.
+	if client {
+		slab := make([]byte, stLen+outLen)
+		e.st, e.out = slab[:0:stLen], slab[stLen:stLen:stLen+outLen]
+		e.hsBuf = make([]byte, 0, hb)
+	} else {
+		slab := make([]byte, stLen+outLen+hb)
+		e.st, e.out = slab[:0:stLen], slab[stLen:stLen:stLen+outLen]
+		e.hsBuf = slab[stLen+outLen : stLen+outLen : stLen+outLen+hb]
+	}
 	if cfg.Rand == nil {
 		e.failConfig(errors.New("tls: Config.Rand is nil"))
 		return e
@@ -248,12 +283,58 @@ func (e *Engine) Alert() uint8 { return e.alert }
 // Err returns the error that ended the connection, or nil.
 func (e *Engine) Err() error { return e.err }
 
-// Footprint returns the bytes the engine itself holds: its struct, the key schedule and its fixed
-// buffers (handshake reassembly, staging, output). Objects owned by Go's crypto packages (hash and
-// AEAD states, parsed peer certificates) are not included; the receive buffer is the caller's.
+// Footprint returns the bytes the engine itself holds now: its struct, the key schedule and its
+// buffers (handshake reassembly, staging, output). A server's handshake buffers are released once
+// the handshake is done and its flight has been drained by Output, so its footprint drops then.
+// Objects owned by Go's crypto packages (hash and AEAD states, parsed peer certificates) are not
+// included; the receive buffer is the caller's.
 func (e *Engine) Footprint() int {
-	return int(unsafe.Sizeof(*e)) + int(unsafe.Sizeof(*e.ks)) + int(unsafe.Sizeof(macState{})) +
-		cap(e.hsBuf) + cap(e.st) + cap(e.out)
+	n := int(unsafe.Sizeof(*e)) + int(unsafe.Sizeof(*e.ks)) + int(unsafe.Sizeof(macState{})) + cap(e.st)
+	if e.hsState != nil {
+		n += int(unsafe.Sizeof(*e.hsState))
+	}
+	if !e.hsSmall {
+		n += cap(e.hsBuf)
+	}
+	if !e.outSmall {
+		n += cap(e.out)
+	}
+	return n
+}
+
+// release runs when the handshake is done: a server moves its handshake reassembly buffer into
+// the small in-struct array and drops its staging buffer, and every engine drops the transcript
+// hashes and the unused HMAC state. The output buffer follows in shrinkOut once it is drained.
+func (e *Engine) release() {
+	e.released = true
+	// the parsed hellos alias the reassembly buffer: drop them so that it can be freed
+	e.ch, e.sh, e.ee = clientHello{}, serverHello{}, encryptedExtensions{}
+	k := e.ks
+	k.h256, k.h384, k.th = nil, nil, nil
+	if k.hlen == 48 {
+		k.m256 = nil
+	} else {
+		k.m384 = nil
+	}
+	if e.client || e.hsSmall {
+		return
+	}
+	if len(e.hsBuf) > postHSLen {
+		return // keep the big buffer; handleHandshake fails on the leftover anyway
+	}
+	n := copy(e.postHS[:], e.hsBuf)
+	e.hsBuf, e.hsSmall = e.postHS[:n:postHSLen], true
+	e.st, e.hsState, k.ksSecrets = nil, nil, nil
+	e.shrinkOut()
+}
+
+// shrinkOut moves a server's empty output buffer into the small in-struct array after the
+// handshake, dropping the last reference to the handshake slab.
+func (e *Engine) shrinkOut() {
+	if e.outSmall || !e.hsSmall || e.Pending() > 0 {
+		return
+	}
+	e.out, e.outAt, e.outSmall = e.postOut[:0:postOutLen], 0, true
 }
 
 // Pending returns the number of bytes waiting for Output.
@@ -282,16 +363,22 @@ func (e *Engine) Output(dst []byte) int {
 	e.outAt += n
 	if e.outAt == len(e.out) {
 		e.out, e.outAt, e.kuQueued = e.out[:0], 0, false
+		if !e.outSmall && e.hsSmall {
+			e.shrinkOut()
+		}
 	}
 	return n
 }
 
 // Wrap seals the plaintext rec[hdr:hdr+n] in place into an application_data record and returns the
 // record length (hdr+n+tail), or 0 if the engine cannot send now (not established, closed, output
-// pending, n > MaxPlaintext, or rec too short).
+// pending, n > MaxPlaintext, or rec too short). In TLS 1.3 a peer's close_notify only closes its
+// direction (RFC 8446 §6.1): State reports Closed, but Wrap still seals until Close is called. In
+// TLS 1.2 (RFC 5246 §7.2.1) nothing can be sent after the peer's close_notify.
 func (e *Engine) Wrap(rec []byte, n int) int {
 	hdr, tail := e.Overhead()
-	if e.state != Established || e.closeTx || e.Pending() > 0 || n < 0 || n > e.maxOut ||
+	canSend := e.state == Established || (e.state == Closed && e.closeRx && !e.v12)
+	if !canSend || e.closeTx || e.Pending() > 0 || n < 0 || n > e.maxOut ||
 		len(rec) < hdr+n+tail {
 		return 0
 	}
@@ -643,6 +730,12 @@ func (e *Engine) handleAlert(b []byte) error {
 // handleHandshake reassembles handshake messages and processes every complete one.
 func (e *Engine) handleHandshake(p []byte) error {
 	for len(p) > 0 {
+		if e.hsSkip > 0 { // the rest of a refused post-handshake message
+			k := min(len(p), e.hsSkip)
+			e.hsSkip -= k
+			p = p[k:]
+			continue
+		}
 		// append what fits, process, repeat (a message never exceeds the buffer)
 		k := min(len(p), cap(e.hsBuf)-len(e.hsBuf))
 		if k == 0 {
@@ -653,7 +746,15 @@ func (e *Engine) handleHandshake(p []byte) error {
 		for len(e.hsBuf) >= 4 {
 			mlen := int(e.hsBuf[1])<<16 | int(e.hsBuf[2])<<8 | int(e.hsBuf[3])
 			if 4+mlen > cap(e.hsBuf) {
-				return e.fail(AlertInternalError)
+				if !e.hsSmall {
+					return e.fail(AlertInternalError)
+				}
+				if a := e.postHandshakeBig(e.hsBuf[0]); a != 0 {
+					return e.fail(a)
+				}
+				e.hsSkip = 4 + mlen - len(e.hsBuf)
+				e.hsBuf = e.hsBuf[:0]
+				break
 			}
 			if len(e.hsBuf) < 4+mlen {
 				break
@@ -683,9 +784,28 @@ func (e *Engine) handleHandshake(p []byte) error {
 			if e.state == Failed {
 				return e.err
 			}
+			if e.hs == hsDone && !e.released {
+				e.release()
+			}
 		}
 	}
 	return nil
+}
+
+// postHandshakeBig decides about a post-handshake message too big for a server's small buffer: a
+// TLS 1.2 renegotiation ClientHello is refused with a no_renegotiation warning and skipped; in
+// TLS 1.3 only KeyUpdate (5 bytes) may arrive, so anything else is fatal.
+func (e *Engine) postHandshakeBig(typ byte) uint8 {
+	if e.v12 {
+		if typ == typeClientHello {
+			return e.postHandshake12([]byte{typeClientHello, 0, 0, 0})
+		}
+		return AlertUnexpectedMessage
+	}
+	if typ == typeKeyUpdate {
+		return AlertDecodeError
+	}
+	return AlertUnexpectedMessage
 }
 
 // postHandshake handles KeyUpdate and NewSessionTicket after the handshake.

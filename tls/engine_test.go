@@ -32,7 +32,7 @@ func TestMacStateMatchesHMAC(t *testing.T) {
 		}
 	}
 	// HKDF-Expand-Label against crypto/hkdf
-	k := newKeySchedule(false)
+	k := newKeySchedule(false, nil)
 	k.selectHash(false)
 	secret := bytes.Repeat([]byte{7}, 32)
 	out := make([]byte, 80)
@@ -594,8 +594,18 @@ func TestFootprint(t *testing.T) {
 		buf  int
 	}{{"card", card, DefaultRecordBuf}, {"tiny", tiny, 5 + 1024 + 16}} {
 		e := NewServer(tc.cfg, tc.buf)
+		during := e.Footprint()
 		t.Logf("%s server: engine %d bytes (hs %d, staging %d, output %d) + receive buffer %d; chain %d bytes",
-			tc.name, e.Footprint(), cap(e.hsBuf), cap(e.st), cap(e.out), tc.buf, len(tc.cfg.Certificate[0])+len(tc.cfg.Certificate[1]))
+			tc.name, during, cap(e.hsBuf), cap(e.st), cap(e.out), tc.buf, len(tc.cfg.Certificate[0])+len(tc.cfg.Certificate[1]))
+		c := NewClient(clientConfig(t), 0)
+		if ea, eb := pump(t, c, e); ea != nil || eb != nil || e.State() != Established {
+			t.Fatal(ea, eb)
+		}
+		if after := e.Footprint(); after > 3072 {
+			t.Fatalf("%s server: %d bytes after the handshake", tc.name, after)
+		} else {
+			t.Logf("%s server after the handshake: engine %d bytes (was %d)", tc.name, after, during)
+		}
 	}
 	c := NewClient(clientConfig(t), 0)
 	t.Logf("client: engine %d bytes (hs %d, staging %d, output %d)", c.Footprint(), cap(c.hsBuf), cap(c.st), cap(c.out))

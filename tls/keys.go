@@ -113,17 +113,23 @@ func (m *macState) finish(dst []byte) []byte {
 
 // keySchedule holds the hash-specific state of the TLS 1.3 key schedule.
 type keySchedule struct {
-	h256, h384     hash.Hash // transcripts
-	m256, m384     *macState
-	th             hash.Hash // selected transcript (nil until the suite is known)
-	mac            *macState
-	hlen           int
+	h256, h384 hash.Hash // transcripts
+	m256, m384 *macState
+	th         hash.Hash // selected transcript (nil until the suite is known)
+	mac        *macState
+	hlen       int
+	label      [32]byte // HKDF label prefix / TLS 1.2 PRF label (the context or seeds are MACed separately)
+	tmp        [64]byte
+	tmp2       [64]byte
+	*ksSecrets // handshake-only; lives in the engine's hsState
+}
+
+// ksSecrets is the handshake-only part of the key schedule (dropped with the engine's hsState; a
+// KeyUpdate needs only the MAC, the label buffer and the halfConn's own secret).
+type ksSecrets struct {
 	secret         [48]byte // current main secret (early → handshake → master)
 	cHS, sHS       [48]byte
 	cAP, sAP       [48]byte
-	label          [512]byte
-	tmp            [64]byte
-	tmp2           [64]byte
 	zero           [48]byte
 	transcriptHash [64]byte
 	fk, derived    [48]byte
@@ -131,13 +137,17 @@ type keySchedule struct {
 }
 
 // newKeySchedule allocates the hash states. A client must hash its ClientHello with both hashes
-// before the suite is known; a server (lazy) allocates only the one of the negotiated suite.
-func newKeySchedule(lazy bool) *keySchedule {
+// before the suite is known; a server (lazy) allocates only the one of the negotiated suite. sec
+// holds the handshake secrets (nil: allocate them).
+func newKeySchedule(lazy bool, sec *ksSecrets) *keySchedule {
+	if sec == nil {
+		sec = new(ksSecrets)
+	}
 	if lazy {
-		return &keySchedule{}
+		return &keySchedule{ksSecrets: sec}
 	}
 	return &keySchedule{h256: sha256.New(), h384: sha512.New384(),
-		m256: newMacState(sha256.New), m384: newMacState(sha512.New384)}
+		m256: newMacState(sha256.New), m384: newMacState(sha512.New384), ksSecrets: sec}
 }
 
 // selectHash fixes the transcript hash for the negotiated suite.
@@ -197,13 +207,13 @@ func (k *keySchedule) expandLabel(out, secret []byte, label string, context []by
 	l = append(l, "tls13 "...)
 	l = append(l, label...)
 	l = append(l, byte(len(context)))
-	l = append(l, context...)
 	var prev []byte
 	done := 0
 	for ctr := byte(1); done < n; ctr++ {
 		k.mac.init(secret)
 		k.mac.write(prev)
 		k.mac.write(l)
+		k.mac.write(context)
 		k.tmp2[0] = ctr
 		k.mac.write(k.tmp2[:1])
 		t := k.mac.finish(k.tmp[:0])

@@ -46,17 +46,18 @@ var downgradeTLS11 = [8]byte{'D', 'O', 'W', 'N', 'G', 'R', 'D', 0}
 // prf12 writes the TLS 1.2 PRF (RFC 5246 §5) P_hash(secret, label + seed1 + seed2) to out, with the
 // hash of the selected transcript.
 func (k *keySchedule) prf12(out, secret []byte, label string, seed1, seed2 []byte) {
-	s := k.label[:0]
-	s = append(s, label...)
-	s = append(s, seed1...)
-	s = append(s, seed2...)
+	s := append(k.label[:0], label...)
 	k.mac.init(secret)
 	k.mac.write(s)
+	k.mac.write(seed1)
+	k.mac.write(seed2)
 	a := k.mac.finish(k.tmp2[:0]) // A(1)
 	for done := 0; done < len(out); {
 		k.mac.init(secret)
 		k.mac.write(a)
 		k.mac.write(s)
+		k.mac.write(seed1)
+		k.mac.write(seed2)
 		done += copy(out[done:], k.mac.finish(k.tmp[:0]))
 		k.mac.init(secret)
 		k.mac.write(a)
