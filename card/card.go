@@ -86,6 +86,7 @@ type Card struct {
 	clientReq apps.FetchRequest
 	clientSt  clientState
 	clientTCP *tcp.Conn
+	redirects int // redirects followed by the current fetch
 
 	now     time.Time
 	started time.Time
@@ -414,15 +415,8 @@ func (c *Card) serviceClient(now time.Time) {
 			return
 		}
 		c.clientReq = req
-		if a, err := netip.ParseAddr(req.Host); err == nil && a.Is4() {
-			c.connect(a.As4(), now)
-			return
-		}
-		if err := c.dns.Resolve(req.Host, now); err != nil {
-			c.finishFetch(apps.FetchResult{Err: err.Error()})
-			return
-		}
-		c.clientSt = clientResolving
+		c.redirects = 0
+		c.startFetch(now)
 	case clientResolving:
 		addr, done, err := c.dns.Result()
 		if !done {
@@ -436,10 +430,33 @@ func (c *Card) serviceClient(now time.Time) {
 	case clientConnecting:
 		for i := 0; i < 64 && c.client.Service(now); i++ {
 		}
-		if c.client.Done() {
-			c.finishFetch(c.client.Result())
+		if !c.client.Done() {
+			return
 		}
+		if next, ok := c.client.Redirect(&c.clientReq); ok && c.redirects < apps.MaxRedirects {
+			// Follow the redirect on a new connection (RFC 9110 §15.4).
+			c.redirects++
+			c.log.Info("fetch redirected", "from", c.clientReq.URL, "to", next.URL)
+			c.clientReq = next
+			c.clientSt = clientIdle
+			c.startFetch(now)
+			return
+		}
+		c.finishFetch(c.client.Result())
 	}
+}
+
+// startFetch resolves c.clientReq's host if needed and connects.
+func (c *Card) startFetch(now time.Time) {
+	if a, err := netip.ParseAddr(c.clientReq.Host); err == nil && a.Is4() {
+		c.connect(a.As4(), now)
+		return
+	}
+	if err := c.dns.Resolve(c.clientReq.Host, now); err != nil {
+		c.finishFetch(apps.FetchResult{Err: err.Error()})
+		return
+	}
+	c.clientSt = clientResolving
 }
 
 func (c *Card) connect(addr ipv4.Addr, now time.Time) {

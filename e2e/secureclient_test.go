@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -110,6 +111,16 @@ func goServer(t *testing.T, ar *appRig, port uint16, cfg *stdtls.Config, hits *a
 		TLSConfig: cfg,
 		Handler: nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 			hits.Add(1)
+			if strings.HasPrefix(r.URL.Path, "/redirect/") {
+				// /redirect/N redirects N times, then lands on /landed.
+				n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/redirect/"))
+				if n <= 1 {
+					nethttp.Redirect(w, r, "/landed", nethttp.StatusFound)
+				} else {
+					nethttp.Redirect(w, r, "/redirect/"+strconv.Itoa(n-1), nethttp.StatusMovedPermanently)
+				}
+				return
+			}
 			body, _ := io.ReadAll(r.Body)
 			w.Header().Set("Content-Type", "text/plain")
 			fmt.Fprintf(w, "hello card: %s %s host=%s", r.Method, r.URL.Path, r.Host)
@@ -274,6 +285,17 @@ func TestSecureClient(t *testing.T) {
 		}
 		if strings.Contains(string(res.Body), "client-spki") {
 			t.Errorf("the card presented a certificate without mtls=1")
+		}
+	})
+	t.Run("go-redirects", func(t *testing.T) {
+		_, res := ar.fetch(t, "https://10.0.2.2:8443/redirect/3", false, nil)
+		if res.Status != 200 || !strings.Contains(string(res.Body), "hello card: GET /landed") {
+			t.Fatalf("fetch through 3 redirects = %d %q err=%q", res.Status, res.Body, res.Err)
+		}
+		// More than apps.MaxRedirects: the card stops and reports the redirect.
+		_, res = ar.fetch(t, "https://10.0.2.2:8443/redirect/9", false, nil)
+		if res.Status != 301 {
+			t.Fatalf("fetch through 9 redirects = %d %q err=%q, want the 6th answer (301)", res.Status, res.Body, res.Err)
 		}
 	})
 	t.Run("go-POST-mTLS", func(t *testing.T) {
