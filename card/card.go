@@ -558,6 +558,9 @@ func (c *Card) Status(now time.Time) apps.Status {
 	add("TCP", "retransmits", ts.Retransmits)
 	add("TCP", "connections accepted", ts.ConnsAccepted)
 	add("TCP", "connections refused", ts.ConnsRefused)
+	add("TCP", "SYN cookies sent", ts.SynCookiesSent)
+	add("TCP", "SYN cookies accepted", ts.SynCookiesOK)
+	add("TCP", "replies dropped (queue full)", ts.DropRSTQueue)
 	var ss apps.SessionStats
 	for _, s := range c.sess {
 		x := s.Stats()
@@ -566,7 +569,9 @@ func (c *Card) Status(now time.Time) apps.Status {
 		ss.RecordsIn += x.RecordsIn
 		ss.RecordsOut += x.RecordsOut
 		ss.Requests += x.Requests
+		ss.Evicted += x.Evicted
 	}
+	add("TCP", "idle connections evicted", ss.Evicted)
 	add("TLS", "handshakes", ss.Handshakes)
 	add("TLS", "failures", ss.TLSFailures)
 	add("TLS", "records in", ss.RecordsIn)
