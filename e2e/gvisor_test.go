@@ -74,6 +74,10 @@ func newRig(t *testing.T, prof card.Profile, baud int) *rig {
 	if err := ns.WaitUp(wctx); err != nil {
 		t.Fatalf("link did not come up: %v", err)
 	}
+	// The host's IPCP may open a moment before the card's.
+	if err := r.WaitFor(wctx, func(time.Time) bool { return c.Up() }); err != nil {
+		t.Fatalf("the card's link did not come up: %v", err)
+	}
 	roots := x509.NewCertPool()
 	leaf, err := x509.ParseCertificate(st.Certificate()[0])
 	if err != nil {

@@ -392,7 +392,8 @@ func (s *Stack) isn(laddr, raddr ipv4.Addr, lport, rport uint16, now time.Time) 
 
 // Dial starts an active open from local to remote:port with an ephemeral
 // local port drawn from Rand. The SYN goes out on the next Output; the
-// connection is usable (Free/Commit may queue data) at once.
+// connection is usable (Free/Commit may queue data) at once. A zero local
+// address takes the address the first segment is sent from.
 func (s *Stack) Dial(local, remote ipv4.Addr, port uint16, now time.Time) (*Conn, error) {
 	if port == 0 {
 		return nil, ErrBadPort
@@ -726,6 +727,12 @@ func (s *Stack) connOutput(dst []byte, local ipv4.Addr, now time.Time) (int, ipv
 			continue
 		}
 		if n := c.output(dst, now); n > 0 {
+			if c.laddr == (ipv4.Addr{}) {
+				// Dialled before the link had an address: the connection
+				// takes the address its first segment leaves from, so
+				// the peer's answers find it.
+				c.laddr = local
+			}
 			s.rr = k + 1
 			if s.rr == nc {
 				s.rr = 0
