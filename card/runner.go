@@ -32,6 +32,10 @@ type Runner struct {
 	err     error
 	closed  bool
 
+	quit     chan struct{} // closed by Stop: the reader ends
+	quitOnce sync.Once
+	readOnce sync.Once
+
 	rx   chan []byte
 	free chan []byte
 	out  []byte
@@ -46,6 +50,7 @@ func NewRunner(m Machine, port io.ReadWriter, now func() time.Time) *Runner {
 		m: m, port: port, now: now,
 		kick: make(chan struct{}, 1),
 		done: make(chan struct{}),
+		quit: make(chan struct{}),
 		rx:   make(chan []byte, 4),
 		free: make(chan []byte, 4),
 		out:  make([]byte, 4096),
@@ -60,7 +65,12 @@ func NewRunner(m Machine, port io.ReadWriter, now func() time.Time) *Runner {
 // Run drives the machine until ctx ends or the line fails. It returns nil
 // when ctx ended it.
 func (r *Runner) Run(ctx context.Context) error {
-	go r.readLoop()
+	// One reader for the life of the runner, even if Run is called again
+	// (to flush a last LCP Terminate after the first run ended).
+	r.readOnce.Do(func() { go r.readLoop() })
+	r.mu.Lock()
+	r.closed = false
+	r.mu.Unlock()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	defer func() {
@@ -146,10 +156,19 @@ func (r *Runner) flushLocked(now time.Time) error {
 
 func (r *Runner) readLoop() {
 	for {
-		b := <-r.free
+		var b []byte
+		select {
+		case b = <-r.free:
+		case <-r.quit:
+			return
+		}
 		n, err := r.port.Read(b)
 		if n > 0 {
-			r.rx <- b[:n]
+			select {
+			case r.rx <- b[:n]:
+			case <-r.quit:
+				return
+			}
 		} else {
 			r.free <- b
 		}
@@ -165,6 +184,10 @@ func (r *Runner) readLoop() {
 		}
 	}
 }
+
+// Stop ends the reader goroutine: call it after Run has returned and the
+// port is closed, when the runner will not run again.
+func (r *Runner) Stop() { r.quitOnce.Do(func() { close(r.quit) }) }
 
 // Do runs f with the machine locked, then wakes the loop so that any output
 // f caused is sent at once.
