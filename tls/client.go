@@ -51,7 +51,7 @@ func (e *Engine) sniName() string {
 
 // sendClientHello builds a ClientHello with a key share for g (and the HRR cookie) and queues it.
 func (e *Engine) sendClientHello(g CurveID) uint8 {
-	st := e.st[:0]
+	st := e.stage()
 	st = append(st, typeClientHello, 0, 0, 0, 3, 3)
 	st = append(st, e.random[:]...)
 	st = append(st, byte(e.sidLen))
@@ -164,7 +164,7 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	}
 	ks.binder(st[binderAt:binderAt], e.cfg.Session.psk[:ks.hlen], ks.hash())
 	if unselected {
-		ks.th, ks.mac, ks.hlen = nil, nil, 0
+		ks.th, ks.sha384, ks.hlen = nil, false, 0 // both transcripts continue
 	}
 	e.ks.addMessage(st[cut:])
 	return e.flushStaging()
@@ -292,7 +292,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 // clientSecondFlight sends [Certificate, CertificateVerify,] Finished and switches to traffic keys.
 func (e *Engine) clientSecondFlight() uint8 {
 	e.queueCCS()
-	st := e.st[:0]
+	st := e.stage()
 	if e.certReq {
 		send := e.ownCert && len(e.certReqAlgs) > 0
 		st = e.appendCertificate(st, e.certReqCtx[:e.certReqLen], send)

@@ -120,6 +120,9 @@ type Config struct {
 	Groups []CurveID
 	// HRRCookie makes a server include a cookie in HelloRetryRequest and demand it back.
 	HRRCookie bool
+	// testHRRCookie, set only by this package's tests, replaces the random HelloRetryRequest cookie
+	// (at most 256 bytes) so that a trace can be reproduced byte for byte.
+	testHRRCookie []byte
 
 	// MaxRecordOut is the largest plaintext the engine puts in one record it sends (default 1024).
 	MaxRecordOut int

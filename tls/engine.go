@@ -64,7 +64,8 @@ type Engine struct {
 	err       error
 	recordBuf int
 
-	ks       *keySchedule
+	ks       *keySchedule // points to ksv
+	ksv      keySchedule
 	suite    *suiteInfo
 	v12      bool // TLS 1.2 negotiated
 	group    CurveID
@@ -85,9 +86,10 @@ type Engine struct {
 	plainLeft int
 
 	hsBuf []byte // handshake reassembly (fixed capacity)
-	st    []byte // staging for outgoing handshake messages (fixed capacity)
+	st    []byte // staged outgoing handshake messages: in the tail of out's array (see stage)
 	out   []byte // records waiting for Output (fixed capacity)
 	outAt int
+	stOff int // where the staging region starts in out's array
 	// Once a server's handshake is done, hsBuf and out move into these small arrays and the
 	// handshake-time slab is dropped (see release); hsSkip counts the bytes still to be skipped of
 	// a post-handshake message too big for postHS (a refused TLS 1.2 renegotiation ClientHello).
@@ -177,12 +179,11 @@ func NewClient(cfg *Config, recordBuf int) *Engine {
 }
 
 func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
-	e := &Engine{cfg: cfg, client: client, alpn: -1, hsState: &hsState{}}
+	e := &Engine{cfg: cfg, client: client, alpn: -1}
 	if recordBuf <= 0 {
 		recordBuf = DefaultRecordBuf
 	}
 	e.recordBuf = recordBuf
-	e.ks = newKeySchedule(!client, &e.hsState.kss)
 	e.cfgOut = cfg.MaxRecordOut
 	if e.cfgOut <= 0 {
 		e.cfgOut = 1024
@@ -212,13 +213,19 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	// ML-KEM key share, SNI, ALPN and a cookie) or the encrypted flight (EncryptedExtensions,
 	// CertificateRequest, Certificate, CertificateVerify, Finished), whichever is larger. The output
 	// buffer holds one hello record plus the whole flight sealed into records as small as 63 bytes.
+	// The staging region is the tail of the output buffer: queue turns staged messages into records
+	// front to back and never overtakes the staged bytes it has not read yet (see stage and queue).
 	hello := 1300
 	if client {
 		hello = 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
 	}
 	flight := 400 + certLen + alpnLen + maxSignature
 	stLen := max(hello, flight)
-	outLen := hello + recordHeaderLen + 6 + flight + (flight/63+2)*(recordHeaderLen+1+tagLen) + 64
+	// While a flight is turned into records, the output buffer holds a hello record and a
+	// change_cipher_spec before it, and the records gain their headers and tags on the staged
+	// bytes still unread: so the staging region starts at least that far from the front.
+	overhead := (flight/63 + 2) * (recordHeaderLen + 1 + tagLen)
+	outLen := hello + recordHeaderLen + 6 + max(flight+64, stLen) + overhead
 	hb := cfg.MaxHandshakeMessage
 	if hb <= 0 {
 		switch {
@@ -230,18 +237,22 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 			hb = 4096
 		}
 	}
-	// One allocation holds the handshake-time buffers. A server drops it once the handshake is
-	// done and its flight is drained; a client keeps its reassembly buffer (NewSessionTicket), so
-	// it is a separate allocation there.
+	// One allocation holds the handshake state and buffers (see handshakeMemory). A server drops it
+	// once the handshake is done and its flight is drained; a client keeps its reassembly buffer
+	// (NewSessionTicket), so that is a separate allocation there.
+	e.stOff = outLen - stLen
+	var slab []byte
 	if client {
-		slab := make([]byte, stLen+outLen)
-		e.st, e.out = slab[:0:stLen], slab[stLen:stLen:stLen+outLen]
+		e.hsState, slab = handshakeMemory(outLen)
 		e.hsBuf = make([]byte, 0, hb)
 	} else {
-		slab := make([]byte, stLen+outLen+hb)
-		e.st, e.out = slab[:0:stLen], slab[stLen:stLen:stLen+outLen]
-		e.hsBuf = slab[stLen+outLen : stLen+outLen : stLen+outLen+hb]
+		e.hsState, slab = handshakeMemory(outLen + hb)
+		e.hsBuf = slab[outLen : outLen : outLen+hb]
 	}
+	e.out = slab[:0:outLen]
+	e.st = e.out[e.stOff:e.stOff:outLen]
+	e.ks = &e.ksv
+	e.ks.init(!client, &e.hsState.kss)
 	if cfg.Rand == nil {
 		e.failConfig(errors.New("tls: Config.Rand is nil"))
 		return e
@@ -252,22 +263,98 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	}
 	if cfg.Signer != nil && len(cfg.Certificate) > 0 {
 		e.signer = cfg.Signer
-		switch pub := cfg.Signer.Public().(type) {
-		case *ecdsa.PublicKey:
-			if pub.Curve != elliptic.P256() {
-				e.failConfig(errors.New("tls: only P-256 ECDSA keys can sign"))
-				return e
-			}
-			e.ownScheme = ECDSAWithP256AndSHA256
-		case ed25519.PublicKey:
-			e.ownScheme = Ed25519
-		default:
-			e.failConfig(errors.New("tls: unsupported Signer key type"))
+		scheme, err := signerScheme(cfg.Signer)
+		if err != nil {
+			e.failConfig(err)
 			return e
 		}
+		e.ownScheme = scheme
 		e.ownCert = true
 	}
 	return e
+}
+
+// hsSize is the size of an Engine's handshake state.
+const hsSize = int(unsafe.Sizeof(hsState{}))
+
+// handshakeMemory returns the handshake state and an n-byte slab in one allocation when both fit
+// one of the Go allocator's size classes listed here (runtime/sizeclasses.go: the slab takes the
+// rest of the class, so no more is wasted than two allocations would waste, usually less); else
+// in two allocations. Either way both become garbage together once the engine drops them.
+func handshakeMemory(n int) (*hsState, []byte) {
+	switch {
+	case n <= 6784-hsSize: // a client (its 16 KiB reassembly buffer is separate)
+		m := new(struct {
+			hs  hsState
+			buf [6784 - hsSize]byte
+		})
+		return &m.hs, m.buf[:n:n]
+	case n <= 8192-hsSize: // a Tiny server
+		m := new(struct {
+			hs  hsState
+			buf [8192 - hsSize]byte
+		})
+		return &m.hs, m.buf[:n:n]
+	case n <= 9472-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [9472 - hsSize]byte
+		})
+		return &m.hs, m.buf[:n:n]
+	case n <= 10240-hsSize: // a card server
+		m := new(struct {
+			hs  hsState
+			buf [10240 - hsSize]byte
+		})
+		return &m.hs, m.buf[:n:n]
+	case n <= 12288-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [12288 - hsSize]byte
+		})
+		return &m.hs, m.buf[:n:n]
+	case n <= 14336-hsSize: // a card server asking for client certificates
+		m := new(struct {
+			hs  hsState
+			buf [14336 - hsSize]byte
+		})
+		return &m.hs, m.buf[:n:n]
+	case n <= 16384-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [16384 - hsSize]byte
+		})
+		return &m.hs, m.buf[:n:n]
+	}
+	return new(hsState), make([]byte, n)
+}
+
+// signerScheme returns the scheme a Signer signs CertificateVerify with: ECDSA P-256 or Ed25519.
+// Standard library keys are recognised by their type, so no Public call (which copies an Ed25519
+// public key, two allocations per engine) is made; other Signers are asked for their public key.
+func signerScheme(s crypto.Signer) (SignatureScheme, error) {
+	var pub crypto.PublicKey
+	switch k := s.(type) {
+	case *ecdsa.PrivateKey:
+		pub = &k.PublicKey
+	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize {
+			return 0, errors.New("tls: bad Ed25519 private key length")
+		}
+		return Ed25519, nil
+	default:
+		pub = s.Public()
+	}
+	switch pub := pub.(type) {
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P256() {
+			return 0, errors.New("tls: only P-256 ECDSA keys can sign")
+		}
+		return ECDSAWithP256AndSHA256, nil
+	case ed25519.PublicKey:
+		return Ed25519, nil
+	}
+	return 0, errors.New("tls: unsupported Signer key type")
 }
 
 func (e *Engine) failConfig(err error) {
@@ -284,12 +371,13 @@ func (e *Engine) Alert() uint8 { return e.alert }
 func (e *Engine) Err() error { return e.err }
 
 // Footprint returns the bytes the engine itself holds now: its struct, the key schedule and its
-// buffers (handshake reassembly, staging, output). A server's handshake buffers are released once
-// the handshake is done and its flight has been drained by Output, so its footprint drops then.
+// buffers (handshake reassembly, output with the staging area in its tail). A server's handshake
+// buffers are released once the handshake is done and its flight has been drained by Output, so
+// its footprint drops then.
 // Objects owned by Go's crypto packages (hash and AEAD states, parsed peer certificates) are not
 // included; the receive buffer is the caller's.
 func (e *Engine) Footprint() int {
-	n := int(unsafe.Sizeof(*e)) + int(unsafe.Sizeof(*e.ks)) + int(unsafe.Sizeof(macState{})) + cap(e.st)
+	n := int(unsafe.Sizeof(*e))
 	if e.hsState != nil {
 		n += int(unsafe.Sizeof(*e.hsState))
 	}
@@ -310,12 +398,8 @@ func (e *Engine) release() {
 	// the parsed hellos alias the reassembly buffer: drop them so that it can be freed
 	e.ch, e.sh, e.ee = clientHello{}, serverHello{}, encryptedExtensions{}
 	k := e.ks
-	k.h256, k.h384, k.th = nil, nil, nil
-	if k.hlen == 48 {
-		k.m256 = nil
-	} else {
-		k.m384 = nil
-	}
+	k.th = nil
+	k.t256.on, k.t384.on = false, false
 	if e.client || e.hsSmall {
 		return
 	}
@@ -334,7 +418,7 @@ func (e *Engine) shrinkOut() {
 	if e.outSmall || !e.hsSmall || e.Pending() > 0 {
 		return
 	}
-	e.out, e.outAt, e.outSmall = e.postOut[:0:postOutLen], 0, true
+	e.out, e.outAt, e.outSmall, e.stOff = e.postOut[:0:postOutLen], 0, true, -1
 }
 
 // Pending returns the number of bytes waiting for Output.
@@ -400,39 +484,88 @@ func (e *Engine) seal(rec []byte, typ byte, n int) int {
 }
 
 // room makes sure n more bytes fit in the output buffer.
-func (e *Engine) room(n int) bool {
-	if len(e.out)+n <= cap(e.out) {
+func (e *Engine) room(n int) bool { return e.roomBefore(n, cap(e.out)) }
+
+// roomBefore makes sure n more bytes fit in the output buffer before offset end of its array,
+// moving the pending output to the front if needed. The move only touches bytes below len(e.out).
+func (e *Engine) roomBefore(n, end int) bool {
+	if len(e.out)+n <= end {
 		return true
 	}
+	e.compact()
+	return len(e.out)+n <= end
+}
+
+// compact moves the pending output to the front of the output buffer.
+func (e *Engine) compact() {
 	if e.outAt > 0 {
 		m := copy(e.out[:cap(e.out)], e.out[e.outAt:])
 		e.out, e.outAt = e.out[:m], 0
 	}
-	return len(e.out)+n <= cap(e.out)
 }
 
-// queue appends data of content type typ as records, sealed if the write key is on.
+// stage returns the empty staging buffer for outgoing handshake messages: the tail of the output
+// buffer's array, from stOff. Pending output is moved to the front first if it reaches into the
+// tail; if it still does (no handshake flow stages a flight while that much output is pending),
+// or once a server has released its handshake buffers, the messages go to a fresh buffer instead
+// (correct, but an allocation).
+func (e *Engine) stage() []byte {
+	if e.outSmall || e.stOff < 0 || e.stOff > cap(e.out) {
+		return nil
+	}
+	if len(e.out) > e.stOff {
+		e.compact()
+	}
+	if len(e.out) > e.stOff {
+		return make([]byte, 0, cap(e.out)-e.stOff)
+	}
+	return e.out[e.stOff:e.stOff:cap(e.out)]
+}
+
+// stagedAt returns where data starts in the output buffer's array when it lies in the staging
+// tail (stage's buffers keep the array's end as their capacity), or -1.
+func (e *Engine) stagedAt(data []byte) int {
+	off := cap(e.out) - cap(data)
+	if len(data) == 0 || e.outSmall || e.stOff < 0 || off < e.stOff || off >= cap(e.out) ||
+		&data[0] != &e.out[:cap(e.out)][off] {
+		return -1
+	}
+	return off
+}
+
+// queue appends data of content type typ as records, sealed if the write key is on. When data is
+// the staging buffer (in the tail of the output buffer), each record must end before the staged
+// bytes not read yet: its header and tag are what it gains on the plaintext, so the gap between
+// the records written and the staged bytes shrinks by that much per record (the buffer sizes in
+// newEngine leave room for the worst case); if it would not fit, queue fails before writing.
 func (e *Engine) queue(typ byte, data []byte) bool {
+	unread := e.stagedAt(data) // offset in out's array of the first staged byte not read yet
 	for first := true; first || len(data) > 0; first = false {
 		n := min(len(data), e.maxOut)
-		if !e.wrOn {
-			if !e.room(recordHeaderLen + n) {
-				return false
-			}
-			e.out = append(e.out, typ, 3, 3, byte(n>>8), byte(n))
-			e.out = append(e.out, data[:n]...)
-		} else {
-			hdr, tail := e.Overhead()
-			need := hdr + n + tail
-			if !e.room(need) {
-				return false
-			}
-			at := len(e.out)
-			e.out = e.out[:at+need]
-			copy(e.out[at+hdr:], data[:n])
+		hdr, tail := recordHeaderLen, 0
+		if e.wrOn {
+			hdr, tail = e.Overhead()
+		}
+		need := hdr + n + tail
+		end := cap(e.out)
+		if unread >= 0 {
+			end = unread + n
+		}
+		if !e.roomBefore(need, end) {
+			return false
+		}
+		at := len(e.out)
+		e.out = e.out[:at+need]
+		copy(e.out[at+hdr:], data[:n])
+		if e.wrOn {
 			e.seal(e.out[at:], typ, n)
+		} else {
+			e.out[at], e.out[at+1], e.out[at+2], e.out[at+3], e.out[at+4] = typ, 3, 3, byte(n>>8), byte(n)
 		}
 		data = data[n:]
+		if unread >= 0 {
+			unread += n
+		}
 	}
 	return true
 }

@@ -2,6 +2,10 @@ package tls
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -16,18 +20,22 @@ import (
 	"testing"
 )
 
-func TestMacStateMatchesHMAC(t *testing.T) {
+func TestHMACMatchesCryptoHMAC(t *testing.T) {
 	for _, h := range []func() hash.Hash{sha256.New, sha512.New384} {
-		m := newMacState(h)
+		sha384 := h().Size() == 48
 		for _, klen := range []int{0, 1, 32, 48, 64, 127, 128, 129, 200} {
 			key := bytes.Repeat([]byte{byte(klen)}, klen)
 			msg := []byte(fmt.Sprintf("message %d", klen))
 			ref := hmac.New(h, key)
 			ref.Write(msg)
-			m.init(key)
-			m.write(msg)
-			if got := m.finish(nil); !bytes.Equal(got, ref.Sum(nil)) {
+			want := ref.Sum(nil)
+			if got := hmacSum(sha384, nil, key, msg); !bytes.Equal(got, want) {
 				t.Fatalf("HMAC mismatch for key length %d", klen)
+			}
+			// split into parts, and with the output aliasing the key's buffer
+			buf := append(make([]byte, 0, 256), key...)
+			if got := hmacSum(sha384, buf[:0], buf[:klen], msg[:3], nil, msg[3:]); !bytes.Equal(got, want) {
+				t.Fatalf("HMAC (parts, aliased) mismatch for key length %d", klen)
 			}
 		}
 	}
@@ -42,6 +50,24 @@ func TestMacStateMatchesHMAC(t *testing.T) {
 	want, err := hkdf.Expand(sha256.New, secret, string(info), 80)
 	if err != nil || !bytes.Equal(out, want) {
 		t.Fatal("HKDF-Expand-Label mismatch", err)
+	}
+	// HKDF-Extract against crypto/hkdf, both hashes
+	for _, h := range []func() hash.Hash{sha256.New, sha512.New384} {
+		k := newKeySchedule(false, nil)
+		k.selectHash(h().Size() == 48)
+		salt, ikm := bytes.Repeat([]byte{3}, k.hlen), bytes.Repeat([]byte{5}, 32)
+		prk, err := hkdf.Extract(h, ikm, salt)
+		if k.extract(salt, ikm); err != nil || !bytes.Equal(k.secret[:k.hlen], prk) {
+			t.Fatal("HKDF-Extract mismatch", err)
+		}
+		out := make([]byte, 100)
+		k.expandLabel(out, prk, "c hs traffic", salt)
+		info := append([]byte{0, 100, byte(len("tls13 c hs traffic"))}, "tls13 c hs traffic"...)
+		info = append(append(info, byte(len(salt))), salt...)
+		want, err := hkdf.Expand(h, prk, string(info), 100)
+		if err != nil || !bytes.Equal(out, want) {
+			t.Fatal("HKDF-Expand-Label (multi-block) mismatch", err)
+		}
 	}
 }
 
@@ -569,6 +595,49 @@ func serverHandshakeAllocs(t testing.TB, sc, cc *Config, buf []byte) uint64 {
 	return total
 }
 
+// signAllocs returns the allocations of one CertificateVerify signature by cfg.Signer, made the
+// way the engine makes it (SHA-256 digest for ECDSA, the 130-byte content for Ed25519).
+func signAllocs(t testing.TB, cfg *Config) uint64 {
+	content := make([]byte, 130) // on the heap, like the engine's own buffers
+	digest := make([]byte, 32)
+	sign := func() {
+		var err error
+		if _, ok := cfg.Signer.(ed25519.PrivateKey); ok {
+			_, err = cfg.Signer.Sign(cfg.Rand, content, crypto.Hash(0))
+		} else {
+			d := sha256.Sum256(content)
+			copy(digest, d[:])
+			_, err = cfg.Signer.Sign(cfg.Rand, digest, crypto.SHA256)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sign() // warm up (crypto/ecdsa caches the converted key)
+	min := ^uint64(0)
+	for i := 0; i < 3; i++ {
+		min = minU64(min, countAllocs(sign))
+	}
+	return min
+}
+
+func minU64(a, b uint64) uint64 {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// serverAllocBudget is the most allocations a TLS 1.3 server handshake may make apart from the
+// signature, per key-exchange group: the engine (its struct, and one block with the handshake
+// state and buffers: 2), four AES-GCM keys (crypto/aes + crypto/cipher: 2 each) and the key
+// exchange in crypto/ecdh (X25519: 7; P-256: 14; X25519MLKEM768: 7 + 4 in crypto/mlkem). HMAC,
+// HKDF and the transcript allocate nothing.
+var serverAllocBudget = map[CurveID]uint64{X25519: 17, P256: 24, X25519MLKEM768: 21}
+
+// TestServerHandshakeAllocs fails when a server handshake allocates more than its budget, counted
+// apart from the signature (whose allocations belong to crypto/ecdsa or crypto/ed25519 and are
+// measured separately on the same key: ECDSA P-256 ≈ 59, Ed25519 1).
 func TestServerHandshakeAllocs(t *testing.T) {
 	buf := make([]byte, 16384)
 	for _, g := range []CurveID{X25519, P256, X25519MLKEM768} {
@@ -576,9 +645,18 @@ func TestServerHandshakeAllocs(t *testing.T) {
 			cc := clientConfig(t)
 			cc.Groups = []CurveID{g}
 			sc := serverConfig(t, ed)
+			sig := signAllocs(t, sc)
 			serverHandshakeAllocs(t, sc, cc, buf) // warm up
 			n := serverHandshakeAllocs(t, sc, cc, buf)
-			t.Logf("server handshake group %04x ed25519=%v: %d allocations", uint16(g), ed, n)
+			for i := 0; i < 2 && n > serverAllocBudget[g]+sig; i++ {
+				n = minU64(n, serverHandshakeAllocs(t, sc, cc, buf)) // a stray runtime allocation
+			}
+			t.Logf("server handshake group %04x ed25519=%v: %d allocations (%d in the signature, %d without)",
+				uint16(g), ed, n, sig, n-sig)
+			if n > serverAllocBudget[g]+sig {
+				t.Errorf("group %04x ed25519=%v: %d allocations besides the signature, budget %d",
+					uint16(g), ed, n-sig, serverAllocBudget[g])
+			}
 		}
 	}
 }
@@ -677,4 +755,139 @@ func TestStreamedHelloSmallBuffer(t *testing.T) {
 		t.Fatal(s.State(), c.State())
 	}
 	transfer(t, c, s, bytes.Repeat([]byte("t"), 255))
+}
+
+// opaqueSigner hides the key type behind crypto.Signer (a key in a secure element, say).
+type opaqueSigner struct{ crypto.Signer }
+
+// TestServerSignerKinds: standard library keys are recognised by type, other Signers by their
+// public key; unusable keys fail at construction with internal_error.
+func TestServerSignerKinds(t *testing.T) {
+	p := getPKI(t)
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), seeded(11))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		chain  [][]byte
+		signer crypto.Signer
+		scheme SignatureScheme // 0: construction must fail
+	}{
+		{"ecdsa", p.ecChain, p.ecKey, ECDSAWithP256AndSHA256},
+		{"ed25519", p.edChain, p.edKey, Ed25519},
+		{"opaque-ecdsa", p.ecChain, opaqueSigner{p.ecKey}, ECDSAWithP256AndSHA256},
+		{"opaque-ed25519", p.edChain, opaqueSigner{p.edKey}, Ed25519},
+		{"p384", p.ecChain, p384, 0},
+		{"opaque-p384", p.ecChain, opaqueSigner{p384}, 0},
+		{"short-ed25519", p.edChain, p.edKey[:32], 0},
+	} {
+		sc := serverConfig(t, false)
+		sc.Certificate, sc.Signer = tc.chain, tc.signer
+		s := NewServer(sc, 0)
+		if tc.scheme == 0 {
+			if s.State() != Failed || s.Alert() != AlertInternalError {
+				t.Errorf("%s: state %v alert %d, want a configuration failure", tc.name, s.State(), s.Alert())
+			}
+			continue
+		}
+		c := NewClient(clientConfig(t), 0)
+		if ea, eb := pump(t, c, s); ea != nil || eb != nil {
+			t.Fatalf("%s: %v %v", tc.name, ea, eb)
+		}
+		if got := c.ConnectionState().SignatureScheme; got != tc.scheme {
+			t.Errorf("%s: scheme %#x, want %#x", tc.name, got, tc.scheme)
+		}
+	}
+}
+
+// TestTranscriptMatchesHash: the marshalled-state transcript equals SHA-256 / SHA-384 over the
+// concatenated messages, across many writes (partial blocks included) and a restart.
+func TestTranscriptMatchesHash(t *testing.T) {
+	msgs := [][]byte{nil, {1}, bytes.Repeat([]byte{2}, 63), bytes.Repeat([]byte{3}, 129), bytes.Repeat([]byte{4}, 1000)}
+	for _, sha384 := range []bool{false, true} {
+		var tr transcript
+		tr.start(sha384)
+		var all []byte
+		for round := 0; round < 3; round++ {
+			for _, m := range msgs {
+				tr.write(m)
+				all = append(all, m...)
+				var want []byte
+				if sha384 {
+					d := sha512.Sum384(all)
+					want = d[:]
+				} else {
+					d := sha256.Sum256(all)
+					want = d[:]
+				}
+				if got := tr.sum(nil); !bytes.Equal(got, want) {
+					t.Fatalf("sha384=%v after %d bytes: %x, want %x", sha384, len(all), got, want)
+				}
+			}
+		}
+		tr.start(sha384)
+		tr.write(msgs[3])
+		want := sha256.Sum256(msgs[3])
+		want384 := sha512.Sum384(msgs[3])
+		if got := tr.sum(nil); !bytes.Equal(got, want[:]) && !bytes.Equal(got, want384[:]) {
+			t.Fatal("restarted transcript")
+		}
+	}
+}
+
+// TestStagedFlightsSmallRecords: handshake messages are staged in the tail of the output buffer and
+// turned into records front to back; with records as small as the protocol allows (64-byte
+// record_size_limit, 512-byte max_fragment_length), the biggest hellos (X25519MLKEM768 after a
+// HelloRetryRequest with a cookie), client certificates, ALPN and TLS 1.2, every flight must still
+// come out intact, drained by Output in small pieces.
+func TestStagedFlightsSmallRecords(t *testing.T) {
+	p := getPKI(t)
+	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
+		for _, limit := range []int{0, 64} {
+			for _, ed := range []bool{false, true} {
+				name := fmt.Sprintf("%04x/limit%d/ed%v", v, limit, ed)
+				sc, cc := serverConfig(t, ed), clientConfig(t)
+				sc.ClientAuth, sc.ClientCAs = RequireAndVerifyClientCert, p.caPool
+				cc.Certificate, cc.Signer = p.clChain, p.clKey
+				sc.ALPN, cc.ALPN = []string{"h2", "http/1.1"}, []string{"http/1.1"}
+				sc.RecordSizeLimit, cc.RecordSizeLimit = limit, limit
+				cc.MaxVersion = v
+				if limit == 0 {
+					cc.MaxFragmentLength = 512
+				}
+				if v == VersionTLS13 {
+					sc.Groups, cc.Groups = []CurveID{X25519MLKEM768}, []CurveID{X25519, X25519MLKEM768}
+					sc.HRRCookie = true
+				} else {
+					cc.Groups = groupsWithP256(X25519)
+				}
+				s, c := NewServer(sc, 0), NewClient(cc, 0)
+				buf := make([]byte, 64<<10)
+				for round := 0; round < 200 && (s.State() == Handshaking || c.State() == Handshaking); round++ {
+					for _, dir := range [2][2]*Engine{{c, s}, {s, c}} {
+						n := 0
+						for m := dir[0].Output(buf[n : n+7]); m > 0; m = dir[0].Output(buf[n : n+7]) {
+							n += m
+						}
+						for in := buf[:n]; len(in) > 0; {
+							k, _, err := dir[1].Unwrap(in)
+							if err != nil || k == 0 {
+								t.Fatalf("%s: %v (consumed %d)", name, err, k)
+							}
+							in = in[k:]
+						}
+					}
+				}
+				if s.State() != Established || c.State() != Established {
+					t.Fatalf("%s: states %v %v", name, s.State(), c.State())
+				}
+				if v == VersionTLS13 && !c.ConnectionState().HelloRetry {
+					t.Fatalf("%s: no HelloRetryRequest", name)
+				}
+				roundTrip(t, c, s, []byte("staged"))
+				roundTrip(t, s, c, []byte("flights"))
+			}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding"
 	"hash"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -64,59 +65,84 @@ func (s *suiteInfo) newAEAD(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// macState computes HMAC (RFC 2104) over two reusable hash states, so that the key schedule does
-// not allocate (crypto/hmac.New allocates per key). It is the textbook construction over the
-// standard library hash functions, checked against crypto/hmac in the tests.
-type macState struct {
-	inner, outer hash.Hash
-	block        int
-	pad          [128]byte
-	sum          [64]byte
-}
-
-func newMacState(h func() hash.Hash) *macState {
-	m := &macState{inner: h(), outer: h()}
-	m.block = m.inner.BlockSize()
-	return m
-}
-
-func (m *macState) init(key []byte) {
-	if len(key) > m.block {
-		m.outer.Reset()
-		m.outer.Write(key)
-		key = m.outer.Sum(m.sum[:0])
+// hmacSum appends HMAC-SHA256 (or HMAC-SHA384 when sha384 is set) of the concatenated parts under
+// key to dst (RFC 2104). The hash states are local to the call: the compiler keeps them (and the
+// pads) on the stack, so the key schedule allocates nothing and holds no hash state between calls
+// (crypto/hmac.New and crypto/hkdf allocate per key). It is the textbook construction over the
+// standard library hash functions, checked against crypto/hmac, crypto/hkdf and RFC 8448 in the tests.
+func hmacSum(sha384 bool, dst, key []byte, parts ...[]byte) []byte {
+	if sha384 {
+		return hmac384(dst, key, parts)
 	}
-	for i := 0; i < m.block; i++ {
-		var k byte
-		if i < len(key) {
-			k = key[i]
-		}
-		m.pad[i] = k ^ 0x36
-	}
-	m.inner.Reset()
-	m.inner.Write(m.pad[:m.block])
-	for i := 0; i < m.block; i++ {
-		m.pad[i] ^= 0x36 ^ 0x5c
-	}
-	m.outer.Reset()
-	m.outer.Write(m.pad[:m.block])
+	return hmac256(dst, key, parts)
 }
 
-func (m *macState) write(p []byte) { m.inner.Write(p) }
-
-// finish appends the MAC to dst.
-func (m *macState) finish(dst []byte) []byte {
-	s := m.inner.Sum(m.sum[:0])
-	m.outer.Write(s)
-	return m.outer.Sum(dst)
+func hmac256(dst, key []byte, parts [][]byte) []byte {
+	const block = sha256.BlockSize
+	var pad [block]byte
+	h := sha256.New()
+	if len(key) > block {
+		h.Write(key)
+		key = h.Sum(pad[:0])
+		h.Reset()
+	}
+	k := copy(pad[:], key)
+	clear(pad[k:])
+	for i := range pad {
+		pad[i] ^= 0x36
+	}
+	h.Write(pad[:])
+	for _, p := range parts {
+		h.Write(p)
+	}
+	var inner [sha256.Size]byte
+	h.Sum(inner[:0])
+	h.Reset()
+	for i := range pad {
+		pad[i] ^= 0x36 ^ 0x5c
+	}
+	h.Write(pad[:])
+	h.Write(inner[:])
+	clear(pad[:])
+	return h.Sum(dst)
 }
 
-// keySchedule holds the hash-specific state of the TLS 1.3 key schedule.
+func hmac384(dst, key []byte, parts [][]byte) []byte {
+	const block = sha512.BlockSize
+	var pad [block]byte
+	h := sha512.New384()
+	if len(key) > block {
+		h.Write(key)
+		key = h.Sum(pad[:0])
+		h.Reset()
+	}
+	k := copy(pad[:], key)
+	clear(pad[k:])
+	for i := range pad {
+		pad[i] ^= 0x36
+	}
+	h.Write(pad[:])
+	for _, p := range parts {
+		h.Write(p)
+	}
+	var inner [sha512.Size384]byte
+	h.Sum(inner[:0])
+	h.Reset()
+	for i := range pad {
+		pad[i] ^= 0x36 ^ 0x5c
+	}
+	h.Write(pad[:])
+	h.Write(inner[:])
+	clear(pad[:])
+	return h.Sum(dst)
+}
+
+// keySchedule holds the hash-specific state of the TLS 1.3 key schedule. It lives inside the Engine
+// (no allocation of its own) and holds no hash object: HMAC runs on stack hash states (hmacSum) and
+// the transcripts are kept as marshalled hash states in ksSecrets.
 type keySchedule struct {
-	h256, h384 hash.Hash // transcripts
-	m256, m384 *macState
-	th         hash.Hash // selected transcript (nil until the suite is known)
-	mac        *macState
+	th         *transcript // selected transcript (nil until the suite is known, and once released)
+	sha384     bool        // the selected hash is SHA-384 (HMAC and HKDF use it)
 	hlen       int
 	label      [32]byte // HKDF label prefix / TLS 1.2 PRF label (the context or seeds are MACed separately)
 	tmp        [64]byte
@@ -125,7 +151,7 @@ type keySchedule struct {
 }
 
 // ksSecrets is the handshake-only part of the key schedule (dropped with the engine's hsState; a
-// KeyUpdate needs only the MAC, the label buffer and the halfConn's own secret).
+// KeyUpdate needs only the label buffer and the halfConn's own secret).
 type ksSecrets struct {
 	secret         [48]byte // current main secret (early → handshake → master)
 	cHS, sHS       [48]byte
@@ -134,59 +160,136 @@ type ksSecrets struct {
 	transcriptHash [64]byte
 	fk, derived    [48]byte
 	hdr            [4]byte
+	t256, t384     transcript
 }
 
-// newKeySchedule allocates the hash states. A client must hash its ClientHello with both hashes
-// before the suite is known; a server (lazy) allocates only the one of the negotiated suite. sec
-// holds the handshake secrets (nil: allocate them).
+// Sizes of the marshalled SHA-256 and SHA-384 states (magic, chaining values, partial block, length).
+const (
+	sha256StateLen = 4 + 8*4 + sha256.BlockSize + 8
+	sha384StateLen = 4 + 8*8 + sha512.BlockSize + 8
+)
+
+// transcript is a running SHA-256 or SHA-384 hash of the handshake messages kept as the hash's
+// marshalled state (crypto/sha256 and crypto/sha512 hashes implement encoding.BinaryAppender and
+// encoding.BinaryUnmarshaler), so it needs no heap object: each update restores the state into a
+// hash on the stack, writes, and saves it back. The state is our own, so restoring cannot fail;
+// if it ever did, the transcript would be wrong and the peer's Finished would not verify.
+type transcript struct {
+	on     bool
+	sha384 bool
+	n      int // length of the saved state, 0 before the first write
+	st     [sha384StateLen]byte
+}
+
+func (t *transcript) start(sha384 bool) { *t = transcript{on: true, sha384: sha384} }
+
+func (t *transcript) write(m []byte) {
+	if t.sha384 {
+		h := sha512.New384()
+		t.load(h)
+		h.Write(m)
+		t.save(h)
+		return
+	}
+	h := sha256.New()
+	t.load(h)
+	h.Write(m)
+	t.save(h)
+}
+
+// sum appends the current hash to dst.
+func (t *transcript) sum(dst []byte) []byte {
+	if t.sha384 {
+		h := sha512.New384()
+		t.load(h)
+		return h.Sum(dst)
+	}
+	h := sha256.New()
+	t.load(h)
+	return h.Sum(dst)
+}
+
+// load and save use the interfaces crypto/sha256.New and crypto/sha512.New384 document their
+// hashes to implement. (A checked type assertion would make the hash escape to the heap:
+// TestServerHandshakeAllocs notices.)
+func (t *transcript) load(h hash.Hash) {
+	if t.n > 0 {
+		_ = h.(encoding.BinaryUnmarshaler).UnmarshalBinary(t.st[:t.n])
+	}
+}
+
+func (t *transcript) save(h hash.Hash) {
+	b, _ := h.(encoding.BinaryAppender).AppendBinary(t.st[:0])
+	t.n = copy(t.st[:], b)
+}
+
+// newKeySchedule returns a key schedule (see init).
 func newKeySchedule(lazy bool, sec *ksSecrets) *keySchedule {
+	k := new(keySchedule)
+	k.init(lazy, sec)
+	return k
+}
+
+// init prepares k. A client must hash its ClientHello with both hashes before the suite is known;
+// a server (lazy) starts only the transcript of the negotiated suite. sec holds the handshake
+// secrets (nil: allocate them).
+func (k *keySchedule) init(lazy bool, sec *ksSecrets) {
 	if sec == nil {
 		sec = new(ksSecrets)
 	}
-	if lazy {
-		return &keySchedule{ksSecrets: sec}
+	k.ksSecrets = sec
+	if !lazy {
+		k.t256.start(false)
+		k.t384.start(true)
 	}
-	return &keySchedule{h256: sha256.New(), h384: sha512.New384(),
-		m256: newMacState(sha256.New), m384: newMacState(sha512.New384), ksSecrets: sec}
 }
 
 // selectHash fixes the transcript hash for the negotiated suite.
 func (k *keySchedule) selectHash(sha384 bool) {
-	if sha384 && k.h384 == nil {
-		k.h384, k.m384 = sha512.New384(), newMacState(sha512.New384)
-	}
-	if !sha384 && k.h256 == nil {
-		k.h256, k.m256 = sha256.New(), newMacState(sha256.New)
-	}
+	t := &k.t256
+	k.hlen = 32
 	if sha384 {
-		k.th, k.mac, k.hlen = k.h384, k.m384, 48
-	} else {
-		k.th, k.mac, k.hlen = k.h256, k.m256, 32
+		t, k.hlen = &k.t384, 48
 	}
+	if !t.on {
+		t.start(sha384)
+	}
+	k.th, k.sha384 = t, sha384
 }
 
-// addMessage appends a handshake message (with its 4-byte header) to the transcript.
+// hmac appends HMAC(key, parts...) with the selected hash to dst.
+func (k *keySchedule) hmac(dst, key []byte, parts ...[]byte) []byte {
+	return hmacSum(k.sha384, dst, key, parts...)
+}
+
+// addMessage appends a handshake message (with its 4-byte header) to the transcript: the selected
+// one, or, before the suite is known, every started one.
 func (k *keySchedule) addMessage(m []byte) {
 	if k.th != nil {
-		k.th.Write(m)
+		k.th.write(m)
 		return
 	}
-	if k.h256 != nil {
-		k.h256.Write(m)
-		k.h384.Write(m)
+	if k.ksSecrets == nil {
+		return
+	}
+	if k.t256.on {
+		k.t256.write(m)
+	}
+	if k.t384.on {
+		k.t384.write(m)
 	}
 }
 
 // hash returns the current transcript hash (valid until the next call).
-func (k *keySchedule) hash() []byte { return k.th.Sum(k.transcriptHash[:0]) }
+func (k *keySchedule) hash() []byte { return k.th.sum(k.transcriptHash[:0]) }
 
 // restartForHRR replaces the transcript by message_hash(Hash(ClientHello1)) (RFC 8446 §4.4.1).
 func (k *keySchedule) restartForHRR() {
 	h := k.hash()
 	k.hdr = [4]byte{typeMessageHash, 0, 0, byte(k.hlen)}
-	k.th.Reset()
-	k.th.Write(k.hdr[:])
-	k.th.Write(h)
+	k.th.start(k.sha384)
+	k.th.write(k.hdr[:])
+	k.th.write(h)
 }
 
 // extract sets secret = HKDF-Extract(salt, ikm); a nil ikm means zeros.
@@ -194,9 +297,7 @@ func (k *keySchedule) extract(salt, ikm []byte) {
 	if ikm == nil {
 		ikm = k.zero[:k.hlen]
 	}
-	k.mac.init(salt)
-	k.mac.write(ikm)
-	k.mac.finish(k.secret[:0])
+	k.hmac(k.secret[:0], salt, ikm)
 }
 
 // expandLabel writes HKDF-Expand-Label(secret, label, context, len(out)) to out.
@@ -210,13 +311,8 @@ func (k *keySchedule) expandLabel(out, secret []byte, label string, context []by
 	var prev []byte
 	done := 0
 	for ctr := byte(1); done < n; ctr++ {
-		k.mac.init(secret)
-		k.mac.write(prev)
-		k.mac.write(l)
-		k.mac.write(context)
 		k.tmp2[0] = ctr
-		k.mac.write(k.tmp2[:1])
-		t := k.mac.finish(k.tmp[:0])
+		t := k.hmac(k.tmp[:0], secret, prev, l, context, k.tmp2[:1])
 		done += copy(out[done:], t)
 		prev = t
 	}
@@ -245,9 +341,7 @@ func (k *keySchedule) binder(dst, psk, th []byte) []byte {
 	k.extract(k.zero[:h], psk)
 	k.deriveSecret(k.derived[:], k.secret[:h], "res binder", k.emptyHash())
 	k.expandLabel(k.fk[:h], k.derived[:h], "finished", nil)
-	k.mac.init(k.fk[:h])
-	k.mac.write(th)
-	return k.mac.finish(dst)
+	return k.hmac(dst, k.fk[:h], th)
 }
 
 // handshakeSecrets runs the schedule from the early secret (from psk, or zeros when psk is nil) to
@@ -283,9 +377,7 @@ func (k *keySchedule) resumptionMaster(out []byte) {
 func (k *keySchedule) finished(dst, base []byte) []byte {
 	k.expandLabel(k.fk[:k.hlen], base[:k.hlen], "finished", nil)
 	th := k.hash()
-	k.mac.init(k.fk[:k.hlen])
-	k.mac.write(th)
-	return k.mac.finish(dst)
+	return k.hmac(dst, k.fk[:k.hlen], th)
 }
 
 // halfConn is one direction of the record protection.

@@ -15,7 +15,7 @@ func TestReleaseAfterHandshake(t *testing.T) {
 		if !srv.hsSmall || !srv.outSmall || srv.st != nil || srv.hsState != nil || after > before/2 {
 			t.Fatalf("%s: buffers not released (hs %v out %v st %d) footprint %d", name, srv.hsSmall, srv.outSmall, cap(srv.st), after)
 		}
-		if srv.ks.h256 != nil || srv.ks.h384 != nil || srv.ks.th != nil || srv.ks.ksSecrets != nil || cl.ks.th != nil {
+		if srv.ks.th != nil || srv.ks.ksSecrets != nil || cl.ks.th != nil || cl.ks.t256.on || cl.ks.t384.on {
 			t.Fatalf("%s: transcript hashes kept", name)
 		}
 		roundTrip(t, cl, srv, []byte("after release"))

@@ -272,19 +272,27 @@ func rfcExtensions(t *testing.T, m []byte) map[uint16][]byte {
 }
 
 // TestRFC8448HelloRetryRequest drives our server with the RFC 8448 §5 trace. Configured for P-256
-// only, it answers the X25519-only ClientHello1 with a HelloRetryRequest equal to the trace's
-// except for extension order and the RFC server's cookie (ours is stateful, no cookie by
-// default). The trace's HelloRetryRequest is then put in the server's transcript in place of ours
-// (through the engine's own message_hash restart), ClientHello2 is fed to the engine, and its
-// ServerHello (RFC server random, RFC P-256 private key) must be byte-exact, with the trace's
-// handshake and master secrets. The rest of the schedule (server flight with an RSA
-// CertificateVerify we do not generate, client Finished, application and resumption secrets) is
-// checked with the schedule internals on the trace's decrypted messages.
+// only, with a cookie, it answers the X25519-only ClientHello1 with the trace's HelloRetryRequest
+// record byte for byte: the extensions in the trace's order, and the cookie bytes injected through
+// the package-internal testHRRCookie (by default the cookie is 32 random bytes the server keeps;
+// the RFC server's 114 bytes are its own opaque state). ClientHello2 echoes that cookie, so it is
+// fed to the engine as is (the engine checks the cookie and the transcript message_hash(CH1) ||
+// HRR || CH2 is the trace's), and its ServerHello (RFC server random, RFC P-256 private key) must
+// be byte-exact, with the trace's handshake and master secrets. The rest of the schedule (server
+// flight with an RSA CertificateVerify we do not generate, client Finished, application and
+// resumption secrets) is checked with the schedule internals on the trace's decrypted messages.
 func TestRFC8448HelloRetryRequest(t *testing.T) {
 	v := loadVectors(t, "testdata/rfc8448_hrr.txt")
 	eq := rfcEq(t, v)
+	ch1, hrr, ch2, sh := v["client_hello1"], v["hello_retry_request"], v["client_hello2"], v["server_hello"]
+	cookie := rfcExtensions(t, hrr)[extCookie]
+	if len(cookie) != 2+0x72 {
+		t.Fatalf("trace cookie %x", cookie)
+	}
 	cfg := serverConfig(t, false)
 	cfg.Groups = []CurveID{P256}
+	cfg.HRRCookie = true
+	cfg.testHRRCookie = cookie[2:]
 	cfg.Rand = bytes.NewReader(append(append([]byte{}, v["server_random"]...), v["server_p256_private"]...))
 	s := NewServer(cfg, 0)
 	feed := func(m []byte) {
@@ -294,44 +302,22 @@ func TestRFC8448HelloRetryRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ch1, hrr, ch2, sh := v["client_hello1"], v["hello_retry_request"], v["client_hello2"], v["server_hello"]
 	feed(ch1)
 	out := make([]byte, 16384)
 	n := s.Output(out)
-	if n < 5 || out[0] != 22 {
-		t.Fatalf("no handshake record: %x", out[:n])
+	wantRec := append([]byte{22, 3, 3, byte(len(hrr) >> 8), byte(len(hrr))}, hrr...)
+	if !bytes.Equal(out[:n], wantRec) { // the whole output: no change_cipher_spec (empty session ID)
+		t.Fatalf("HelloRetryRequest record\n got %x\nwant %x", out[:n], wantRec)
 	}
-	ours := append([]byte{}, out[5:5+(int(out[3])<<8|int(out[4]))]...)
-	if len(ours) < 42 || !bytes.Equal(ours[4:42], hrr[4:42]) {
-		t.Fatalf("HelloRetryRequest header\n got %x\nwant %x", ours, hrr)
-	}
-	oe, re := rfcExtensions(t, ours), rfcExtensions(t, hrr)
-	if len(re[extCookie]) != 2+0x72 {
-		t.Fatalf("trace cookie %x", re[extCookie])
-	}
-	delete(re, extCookie)
-	if len(oe) != len(re) {
-		t.Errorf("HelloRetryRequest extensions: got %x want %x", oe, re)
-	}
-	for typ, d := range re {
-		if !bytes.Equal(oe[typ], d) {
-			t.Errorf("HelloRetryRequest extension %#x: got %x want %x", typ, oe[typ], d)
-		}
-	}
-	// The engine's transcript is message_hash(Hash(CH1)) || our HRR (RFC 8446 §4.4.1).
+	// The engine's transcript is message_hash(Hash(CH1)) || HRR (RFC 8446 §4.4.1).
 	mh := sha256.Sum256(ch1)
 	th := sha256.New()
 	th.Write([]byte{typeMessageHash, 0, 0, 32})
 	th.Write(mh[:])
-	th.Write(ours)
+	th.Write(hrr)
 	if got := s.ks.hash(); !bytes.Equal(got, th.Sum(nil)) {
 		t.Fatalf("transcript after HelloRetryRequest\n got %x\nwant %x", got, th.Sum(nil))
 	}
-	// Replace our HRR by the trace's (the one ClientHello2 answers).
-	s.ks.th.Reset()
-	s.ks.addMessage(ch1)
-	s.ks.restartForHRR()
-	s.ks.addMessage(hrr)
 
 	feed(ch2)
 	n = s.Output(out)
@@ -443,6 +429,43 @@ func TestRFC8448HelloRetryRequest(t *testing.T) {
 		pt, err := hc.aead.Open(nil, hc.makeNonce(), rec[5:], rec[:5])
 		if err != nil || !bytes.Equal(pt, []byte{1, 0, recordAlert}) {
 			t.Errorf("%s: %v %x", r.name, err, pt)
+		}
+	}
+}
+
+// TestHRRCookieChecked: with the RFC 8448 §5 hellos, a ClientHello2 whose cookie differs in one
+// bit gets illegal_parameter, and one without the cookie missing_extension; the trace's own
+// ClientHello2 passes (TestRFC8448HelloRetryRequest).
+func TestHRRCookieChecked(t *testing.T) {
+	v := loadVectors(t, "testdata/rfc8448_hrr.txt")
+	ch1, hrr, ch2 := v["client_hello1"], v["hello_retry_request"], v["client_hello2"]
+	cookie := rfcExtensions(t, hrr)[extCookie]
+	at := bytes.Index(ch2, cookie)
+	if at < 4 {
+		t.Fatal("ClientHello2 does not carry the cookie")
+	}
+	flipped := append([]byte{}, ch2...)
+	flipped[at+len(cookie)-1] ^= 1
+	// Without the cookie: rename the extension to an unknown type (lengths stay valid).
+	renamed := append([]byte{}, ch2...)
+	renamed[at-4], renamed[at-3] = 0xfe, 0xfe
+	for _, tc := range []struct {
+		name  string
+		ch2   []byte
+		alert uint8
+	}{{"flipped", flipped, AlertIllegalParameter}, {"missing", renamed, AlertMissingExtension}} {
+		cfg := serverConfig(t, false)
+		cfg.Groups = []CurveID{P256}
+		cfg.HRRCookie = true
+		cfg.testHRRCookie = cookie[2:]
+		cfg.Rand = seeded(7)
+		s := NewServer(cfg, 0)
+		for _, m := range [][]byte{ch1, tc.ch2} {
+			rec := append([]byte{22, 3, 3, byte(len(m) >> 8), byte(len(m))}, m...)
+			s.Unwrap(rec)
+		}
+		if s.State() != Failed || s.Alert() != tc.alert {
+			t.Errorf("%s cookie: state %v alert %d, want alert %d", tc.name, s.State(), s.Alert(), tc.alert)
 		}
 	}
 }

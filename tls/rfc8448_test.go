@@ -84,7 +84,5 @@ func TestRFC8448Simple(t *testing.T) {
 	hc.setKey(k, s.suite, sec[:])
 	eq("s_ap_key", hc.key[:16])
 	eq("s_ap_iv", hc.iv[:])
-	k.mac.init(fk[:])
-	k.mac.write(th)
-	eq("client_finished", k.mac.finish([]byte{typeFinished, 0, 0, 32}))
+	eq("client_finished", k.hmac([]byte{typeFinished, 0, 0, 32}, fk[:], th))
 }

@@ -160,7 +160,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	// Key exchange and ServerHello.
 	var ss []byte
 	var err error
-	st := e.st[:0]
+	st := e.stage()
 	st = append(st, typeServerHello, 0, 0, 0, 3, 3)
 	if _, err = io.ReadFull(e.cfg.Rand, e.random[:]); err != nil {
 		return AlertInternalError
@@ -209,7 +209,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	}
 
 	// EncryptedExtensions
-	st = e.st[:0]
+	st = e.stage()
 	st = append(st, typeEncryptedExtensions, 0, 0, 0, 0, 0)
 	if ch.serverName != nil {
 		st = append(st, 0, extServerName, 0, 0)
@@ -284,22 +284,31 @@ func (e *Engine) serverSendFlight() uint8 {
 func (e *Engine) sendHelloRetryRequest() uint8 {
 	e.hrr = true
 	e.ks.restartForHRR()
-	st := e.st[:0]
+	st := e.stage()
 	st = append(st, typeServerHello, 0, 0, 0, 3, 3)
 	st = append(st, hrrRandom[:]...)
 	st = append(st, byte(e.sidLen))
 	st = append(st, e.sessionID[:e.sidLen]...)
 	st = append(st, byte(e.suite.id>>8), byte(e.suite.id), 0)
 	extAt := len(st)
-	st = append(st, 0, 0, 0, extSupportedVersions, 0, 2, 3, 4, 0, extKeyShare, 0, 2, byte(e.group>>8), byte(e.group))
+	// Extensions in the order of RFC 8448 §5: key_share, cookie, supported_versions.
+	st = append(st, 0, 0, 0, extKeyShare, 0, 2, byte(e.group>>8), byte(e.group))
 	if e.cfg.HRRCookie {
-		e.cookieLen = 32
-		if _, err := io.ReadFull(e.cfg.Rand, e.cookie[:32]); err != nil {
-			return AlertInternalError
+		// The cookie is a fresh random value the server keeps and compares (in constant time) with
+		// the one ClientHello2 echoes; it carries no state. Tests may fix its bytes (testHRRCookie).
+		if c := e.cfg.testHRRCookie; len(c) > 0 && len(c) <= len(e.cookie) {
+			e.cookieLen = copy(e.cookie[:], c)
+		} else {
+			e.cookieLen = 32
+			if _, err := io.ReadFull(e.cfg.Rand, e.cookie[:32]); err != nil {
+				return AlertInternalError
+			}
 		}
-		st = append(st, 0, extCookie, 0, 34, 0, 32)
-		st = append(st, e.cookie[:32]...)
+		n := e.cookieLen
+		st = append(st, 0, extCookie, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
+		st = append(st, e.cookie[:n]...)
 	}
+	st = append(st, 0, extSupportedVersions, 0, 2, 3, 4)
 	el := len(st) - extAt - 2
 	st[extAt], st[extAt+1] = byte(el>>8), byte(el)
 	ml := len(st) - 4

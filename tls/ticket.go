@@ -77,7 +77,7 @@ func (e *Engine) queueTicket() uint8 {
 		return AlertInternalError
 	}
 	life := uint32(e.lifetime() / time.Second)
-	m := e.st[:0]
+	m := e.stage()
 	bodyLen := 4 + 4 + 2 + 2 + ticketLen + 2
 	m = append(m, typeNewSessionTicket, 0, byte(bodyLen>>8), byte(bodyLen),
 		byte(life>>24), byte(life>>16), byte(life>>8), byte(life), rnd[12], rnd[13], rnd[14], rnd[15],

@@ -47,21 +47,10 @@ var downgradeTLS11 = [8]byte{'D', 'O', 'W', 'N', 'G', 'R', 'D', 0}
 // hash of the selected transcript.
 func (k *keySchedule) prf12(out, secret []byte, label string, seed1, seed2 []byte) {
 	s := append(k.label[:0], label...)
-	k.mac.init(secret)
-	k.mac.write(s)
-	k.mac.write(seed1)
-	k.mac.write(seed2)
-	a := k.mac.finish(k.tmp2[:0]) // A(1)
+	a := k.hmac(k.tmp2[:0], secret, s, seed1, seed2) // A(1)
 	for done := 0; done < len(out); {
-		k.mac.init(secret)
-		k.mac.write(a)
-		k.mac.write(s)
-		k.mac.write(seed1)
-		k.mac.write(seed2)
-		done += copy(out[done:], k.mac.finish(k.tmp[:0]))
-		k.mac.init(secret)
-		k.mac.write(a)
-		a = k.mac.finish(k.tmp2[:0])
+		done += copy(out[done:], k.hmac(k.tmp[:0], secret, a, s, seed1, seed2))
+		a = k.hmac(k.tmp2[:0], secret, a)
 	}
 }
 
@@ -355,7 +344,7 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 	if e.cfg.maxVersion() >= VersionTLS13 {
 		copy(e.random[24:], downgradeTLS12[:])
 	}
-	st := e.st[:0]
+	st := e.stage()
 	st = append(st, typeServerHello, 0, 0, 0, 3, 3)
 	st = append(st, e.random[:]...)
 	st = append(st, 0, byte(e.suite.id>>8), byte(e.suite.id), 0)
@@ -598,7 +587,7 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 		if a := e.queueCCS12(); a != 0 {
 			return a
 		}
-		st := append(e.st[:0], typeFinished, 0, 0, verifyData12Len)
+		st := append(e.stage(), typeFinished, 0, 0, verifyData12Len)
 		e.st = e.finished12(st, false)
 		if a := e.flushStaging(); a != 0 {
 			return a
@@ -810,7 +799,7 @@ func containsScheme(list []SignatureScheme, s SignatureScheme) bool {
 // client12Flight sends [Certificate,] ClientKeyExchange, [CertificateVerify,] ChangeCipherSpec and
 // Finished.
 func (e *Engine) client12Flight() uint8 {
-	st := e.st[:0]
+	st := e.stage()
 	send := e.certReq && e.ownCert && len(e.certReqAlgs) > 0
 	if e.certReq {
 		st = e.appendCertificate12(st, send)
@@ -859,7 +848,7 @@ func (e *Engine) client12Flight() uint8 {
 	if a := e.queueCCS12(); a != 0 {
 		return a
 	}
-	st = append(e.st[:0], typeFinished, 0, 0, verifyData12Len)
+	st = append(e.stage(), typeFinished, 0, 0, verifyData12Len)
 	st = e.finished12(st, true)
 	e.ks.addMessage(st)
 	e.st = st

@@ -480,11 +480,20 @@ func TestTLS12HandshakeAllocs(t *testing.T) {
 				cc.Groups = groupsWithP256(g)
 				cc.MaxVersion = v
 				sc := serverConfig(t, ed)
+				sig := signAllocs(t, sc)
 				serverHandshakeAllocs(t, sc, cc, buf) // warm up
 				n := serverHandshakeAllocs(t, sc, cc, buf)
-				t.Logf("server handshake %04x group %04x ed25519=%v: %d allocations", v, uint16(g), ed, n)
-				if n > 120 {
-					t.Errorf("%d allocations", n)
+				budget := serverAllocBudget[g]
+				if v == VersionTLS12 {
+					budget -= 4 // two AES-GCM keys instead of four
+				}
+				for i := 0; i < 2 && n > budget+sig; i++ {
+					n = minU64(n, serverHandshakeAllocs(t, sc, cc, buf))
+				}
+				t.Logf("server handshake %04x group %04x ed25519=%v: %d allocations (%d without the signature)",
+					v, uint16(g), ed, n, n-sig)
+				if n > budget+sig {
+					t.Errorf("%d allocations besides the signature, budget %d", n-sig, budget)
 				}
 			}
 		}
