@@ -32,11 +32,17 @@ type Profile struct {
 	// overheads (see HTTPOutFits); it allocates nothing itself.
 	HTTPIn, HTTPOut int
 
-	// UDPSockets and UDPQueue size the UDP layer (DNS stub).
+	// UDPSockets and UDPQueue size the UDP layer (DNS stub). A socket's
+	// receive queue (and the shared send queue) exist only while a socket
+	// is bound, i.e. while a DNS lookup runs (udp.Config); an idle card
+	// holds none. UDPQueue ≥ 520 holds one 512-byte DNS response.
 	UDPSockets int
 	UDPQueue   int
 
-	// Reassembly bounds IPv4 fragment reassembly.
+	// Reassembly bounds IPv4 fragment reassembly. RFC 1122 §3.3.2: a host
+	// must reassemble 576-byte datagrams (556 payload bytes). A slot of at
+	// least MRU bytes is also the echo-reply buffer every host needs
+	// (ipv4.Host), so MRU-sized reassembly costs only its block bitmap.
 	ReassemblySlots int
 	ReassemblyBytes int
 }
@@ -49,7 +55,7 @@ var (
 		Name: "tiny", MRU: 296, MaxConns: 1,
 		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512,
 		HTTPIn: 512, HTTPOut: 448,
-		UDPSockets: 1, UDPQueue: 256, ReassemblySlots: 0, ReassemblyBytes: 0,
+		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
 	}
 	// CardProfile accepts one full 16 KiB TLS record from mainstream clients and
 	// always sends small records. A slot's receive and send buffers add up
@@ -59,7 +65,7 @@ var (
 		Name: "card", MRU: 1500, MaxConns: 4,
 		RecvBuf: 16384 + 256 + 5, SendBuf: 20480 - (16384 + 256 + 5), RecordOut: 1024,
 		HTTPIn: 2048, HTTPOut: 3584,
-		UDPSockets: 2, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
+		UDPSockets: 1, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
 	}
 	// HostProfile is a roomy profile for PC-side use and benchmarks.
 	HostProfile = Profile{

@@ -82,7 +82,7 @@ func (h Header) RCode() uint8 { return uint8(h.Flags & 0xf) }
 // and the final zero), held in a fixed array: no allocation.
 type Name struct {
 	buf [MaxNameLen]byte
-	n   int
+	n   uint8 // bytes used, ≤ MaxNameLen: the Name is exactly 256 bytes
 }
 
 // Wire returns the name in uncompressed wire form.
@@ -126,7 +126,7 @@ func (n *Name) Set(s string) error {
 		w += 1 + len(label)
 	}
 	n.buf[w] = 0
-	n.n = w + 1
+	n.n = uint8(w + 1)
 	return nil
 }
 
@@ -137,7 +137,7 @@ func (n *Name) String() string {
 		return "."
 	}
 	var b strings.Builder
-	for i := 0; i < n.n && n.buf[i] != 0; {
+	for i := 0; i < int(n.n) && n.buf[i] != 0; {
 		l := int(n.buf[i])
 		for _, c := range n.buf[i+1 : i+1+l] {
 			switch {
@@ -161,7 +161,7 @@ func (n *Name) Equal(o *Name) bool {
 	if n.n != o.n {
 		return false
 	}
-	for i := 0; i < n.n; i++ {
+	for i := 0; i < int(n.n); i++ {
 		a, b := n.buf[i], o.buf[i]
 		if a != b && lower(a) != lower(b) {
 			return false
@@ -191,7 +191,7 @@ func readName(msg []byte, off int, n *Name) (int, error) {
 		case 0x00:
 			if c == 0 {
 				n.buf[w] = 0
-				n.n = w + 1
+				n.n = uint8(w + 1)
 				if next < 0 {
 					next = pos + 1
 				}

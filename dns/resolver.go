@@ -48,15 +48,32 @@ type ResolverStats struct {
 // Resolver is a stub resolver for A records with one outstanding query,
 // driven by the card's event loop: Resolve starts a query, Poll reads the
 // responses and retransmits, Result reports the outcome.
+//
+// Only the configuration, the outcome and the counters are resident (128
+// bytes). The working state of a query (the query message, the 512-byte
+// response buffer, the names being compared and the parser: 2,232 bytes)
+// is allocated by Resolve and released when the query ends, together with
+// its UDP socket and queues, so a card that is not resolving holds none of
+// it: one allocation per query (plus UDP's), never one per datagram.
 type Resolver struct {
 	u        *udp.Stack
-	cfg      ResolverConfig
+	rand     io.Reader
+	timeout  time.Duration
+	attempts int
 	servers  [MaxServers]ipv4.Addr
 	nservers int
 
+	q *lookup // the outstanding query; nil when none runs
+
+	addr  ipv4.Addr
+	done  bool
+	err   error
+	stats ResolverStats
+}
+
+// lookup is the working state of one query.
+type lookup struct {
 	sock     *udp.Socket
-	running  bool
-	done     bool
 	id       uint16
 	attempt  int
 	deadline time.Time
@@ -66,14 +83,9 @@ type Resolver struct {
 	query    [HeaderLen + MaxNameLen + 4]byte
 	qlen     int
 	rbuf     [maxMsg]byte
-	rnd      [4]byte
 	p        Parser
 	q        Question
 	r        Resource
-
-	addr  ipv4.Addr
-	err   error
-	stats ResolverStats
 }
 
 // NewResolver returns a resolver sending through u.
@@ -84,7 +96,7 @@ func NewResolver(u *udp.Stack, cfg ResolverConfig) *Resolver {
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 4
 	}
-	r := &Resolver{u: u, cfg: cfg}
+	r := &Resolver{u: u, rand: cfg.Rand, timeout: cfg.Timeout, attempts: cfg.Attempts}
 	r.SetServers(cfg.Servers)
 	return r
 }
@@ -110,57 +122,61 @@ func (r *Resolver) Stats() ResolverStats { return r.stats }
 // query is outstanding, ErrNoServers, ErrBadName or ErrNameTooLong, or a
 // udp bind error.
 func (r *Resolver) Resolve(name string, now time.Time) error {
-	if r.running {
+	if r.q != nil {
 		return ErrBusy
 	}
 	if r.nservers == 0 {
 		return ErrNoServers
 	}
-	if err := r.qname.Set(name); err != nil {
+	q := &lookup{}
+	if err := q.qname.Set(name); err != nil {
 		return err
 	}
-	if _, err := io.ReadFull(r.cfg.Rand, r.rnd[:]); err != nil {
+	rnd := q.rbuf[:4]
+	if _, err := io.ReadFull(r.rand, rnd); err != nil {
 		return err
 	}
-	r.id = binary.BigEndian.Uint16(r.rnd[0:2])
-	port := binary.BigEndian.Uint16(r.rnd[2:4])
+	q.id = binary.BigEndian.Uint16(rnd[0:2])
+	port := binary.BigEndian.Uint16(rnd[2:4])
 	var err error
-	r.sock, err = r.u.Bind(49152 + port%16384)
+	q.sock, err = r.u.Bind(49152 + port%16384)
 	if err == udp.ErrPortInUse {
-		r.sock, err = r.u.Bind(0)
+		q.sock, err = r.u.Bind(0)
 	}
 	if err != nil {
 		return err
 	}
-	r.qlen = len(AppendQuery(r.query[:0], r.id, &r.qname, TypeA))
-	r.running, r.done, r.addr, r.err, r.attempt = true, false, ipv4.Addr{}, nil, 0
+	q.qlen = len(AppendQuery(q.query[:0], q.id, &q.qname, TypeA))
+	r.q, r.done, r.addr, r.err = q, false, ipv4.Addr{}, nil
 	r.stats.Queries++
 	r.send(now)
 	return nil
 }
 
 func (r *Resolver) send(now time.Time) {
-	r.deadline = now.Add(r.cfg.Timeout)
+	q := r.q
+	q.deadline = now.Add(r.timeout)
 	if r.nservers == 0 { // SetServers emptied the list: the attempt times out
 		return
 	}
-	s := r.servers[r.attempt%r.nservers]
-	if r.sock.SendTo(s, 53, r.query[:r.qlen]) == nil {
+	s := r.servers[q.attempt%r.nservers]
+	if q.sock.SendTo(s, 53, q.query[:q.qlen]) == nil {
 		r.stats.Sent++
 	}
 }
 
 // Cancel abandons an outstanding query (Result then reports ErrCanceled).
 func (r *Resolver) Cancel() {
-	if r.running {
+	if r.q != nil {
 		r.finish(ipv4.Addr{}, ErrCanceled)
 	}
 }
 
+// finish ends the query: its socket is closed and its state released.
 func (r *Resolver) finish(a ipv4.Addr, err error) {
-	r.running, r.done, r.addr, r.err = false, true, a, err
-	r.sock.Close()
-	r.sock = nil
+	r.done, r.addr, r.err = true, a, err
+	r.q.sock.Close()
+	r.q = nil
 }
 
 // Result returns the outcome of the last query: done is false while it is
@@ -173,30 +189,28 @@ func (r *Resolver) Result() (addr ipv4.Addr, done bool, err error) {
 // next server) and returns when it wants to be polled again (zero: no
 // query outstanding).
 func (r *Resolver) Poll(now time.Time) time.Time {
-	if !r.running {
-		return time.Time{}
-	}
-	for r.running {
-		n, from, port, ok := r.sock.RecvFrom(r.rbuf[:])
+	for r.q != nil {
+		q := r.q
+		n, from, port, ok := q.sock.RecvFrom(q.rbuf[:])
 		if !ok {
 			break
 		}
 		r.stats.Responses++
-		r.response(from, port, r.rbuf[:n], now)
+		r.response(q, from, port, q.rbuf[:n], now)
 	}
-	if r.running && !now.Before(r.deadline) {
+	if r.q != nil && !now.Before(r.q.deadline) {
 		r.retry(now, ErrTimeout)
 	}
-	if !r.running {
+	if r.q == nil {
 		return time.Time{}
 	}
-	return r.deadline
+	return r.q.deadline
 }
 
 // retry moves to the next attempt, or fails with err after the last.
 func (r *Resolver) retry(now time.Time, err error) {
-	r.attempt++
-	if r.attempt >= r.cfg.Attempts {
+	r.q.attempt++
+	if r.q.attempt >= r.attempts {
 		r.finish(ipv4.Addr{}, err)
 		return
 	}
@@ -205,18 +219,18 @@ func (r *Resolver) retry(now time.Time, err error) {
 
 // response checks one datagram: source (a configured server, port 53), ID,
 // QR, opcode, the question echoed, then the answer.
-func (r *Resolver) response(from ipv4.Addr, port uint16, msg []byte, now time.Time) {
+func (r *Resolver) response(q *lookup, from ipv4.Addr, port uint16, msg []byte, now time.Time) {
 	known := false
 	for i := 0; i < r.nservers; i++ {
 		known = known || r.servers[i] == from
 	}
-	p := &r.p
+	p := &q.p
 	h, err := p.Start(msg)
-	if !known || port != 53 || err != nil || h.ID != r.id || !h.Response() || h.Opcode() != 0 || h.QDCount != 1 {
+	if !known || port != 53 || err != nil || h.ID != q.id || !h.Response() || h.Opcode() != 0 || h.QDCount != 1 {
 		r.stats.Ignored++
 		return
 	}
-	if p.Question(&r.q) != nil || r.q.Type != TypeA || r.q.Class != ClassINET || !r.q.Name.Equal(&r.qname) {
+	if p.Question(&q.q) != nil || q.q.Type != TypeA || q.q.Class != ClassINET || !q.q.Name.Equal(&q.qname) {
 		r.stats.Ignored++
 		return
 	}
@@ -236,7 +250,7 @@ func (r *Resolver) response(from ipv4.Addr, port uint16, msg []byte, now time.Ti
 		r.finish(ipv4.Addr{}, ErrTruncated)
 		return
 	}
-	a, err := r.answer(msg)
+	a, err := q.answer(msg)
 	if err == errMalformed {
 		r.stats.Ignored++
 		return
@@ -248,7 +262,7 @@ var errMalformed = errors.New("dns: malformed response")
 
 // answer finds the A record for the query name in the answer section,
 // following CNAME records (in any order, at most 8 links).
-func (r *Resolver) answer(msg []byte) (ipv4.Addr, error) {
+func (r *lookup) answer(msg []byte) (ipv4.Addr, error) {
 	if _, err := Validate(msg); err != nil {
 		return ipv4.Addr{}, errMalformed
 	}

@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -157,12 +158,12 @@ func TestResolveRejectsForgeries(t *testing.T) {
 			b.AResource(rh(name, dnsmessage.TypeA), dnsmessage.AResource{A: [4]byte{6, 6, 6, 6}})
 		})
 	}
-	p.reply(q, ns1, 53, good(q.id+1, "example.com."), t0)              // wrong ID
-	p.reply(q, ns2, 53, good(q.id, "example.com."), t0)                // wrong server
-	p.reply(q, ns1, 5353, good(q.id, "example.com."), t0)              // wrong port
-	p.reply(q, ns1, 53, good(q.id, "example.org."), t0)                // wrong question
-	p.reply(q, ns1, 53, []byte{byte(q.id >> 8), byte(q.id)}, t0)       // malformed
-	p.reply(q, ns1, 53, AppendQuery(nil, q.id, &p.r.qname, TypeA), t0) // not a response
+	p.reply(q, ns1, 53, good(q.id+1, "example.com."), t0)                // wrong ID
+	p.reply(q, ns2, 53, good(q.id, "example.com."), t0)                  // wrong server
+	p.reply(q, ns1, 5353, good(q.id, "example.com."), t0)                // wrong port
+	p.reply(q, ns1, 53, good(q.id, "example.org."), t0)                  // wrong question
+	p.reply(q, ns1, 53, []byte{byte(q.id >> 8), byte(q.id)}, t0)         // malformed
+	p.reply(q, ns1, 53, AppendQuery(nil, q.id, &p.r.q.qname, TypeA), t0) // not a response
 	trunc := good(q.id, "example.com.")
 	p.reply(q, ns1, 53, trunc[:len(trunc)-2], t0) // cut inside the answer
 	p.r.Poll(t0)
@@ -291,5 +292,44 @@ func TestResolveThroughHost(t *testing.T) {
 	h.Input(in, t0)
 	if n := h.Output(pkt, t0); n == 0 || pkt[20] != 3 || pkt[21] != 3 {
 		t.Fatal("no port unreachable for the closed query port")
+	}
+}
+
+// TestIdleResolverHoldsNothing: the query state and the UDP queues exist
+// only while a query runs; Resolve allocates a bounded few objects, an idle
+// Poll none.
+func TestIdleResolverHoldsNothing(t *testing.T) {
+	p := newPeer(t, ns1)
+	if p.s.Footprint() != 0 || p.r.q != nil {
+		t.Fatal("state before the first query")
+	}
+	round := func() {
+		if err := p.r.Resolve("www.example.com", t0); err != nil {
+			panic(err)
+		}
+		q := p.sent(t0)
+		p.reply(q, ns1, 53, buildResponse(t, q.id, dnsmessage.RCodeSuccess, "www.example.com.", cnameA), t0)
+		p.r.Poll(t0)
+	}
+	round()
+	if a, done, err := p.r.Result(); !done || err != nil || a != (ipv4.Addr{93, 184, 216, 34}) {
+		t.Fatalf("result %v %v %v", a, done, err)
+	}
+	if p.r.q != nil || p.s.Footprint() != 0 {
+		t.Fatalf("after the query: state kept, UDP footprint %d", p.s.Footprint())
+	}
+	if a := testing.AllocsPerRun(100, func() { p.r.Poll(t0) }); a != 0 {
+		t.Fatalf("idle Poll: %v allocs", a)
+	}
+	// A query that times out releases everything too.
+	p.r.Resolve("example.org", t0)
+	for now := t0; !now.IsZero(); now = p.r.Poll(now) {
+		p.sent(now)
+	}
+	if _, done, err := p.r.Result(); !done || err != ErrTimeout || p.r.q != nil || p.s.Footprint() != 0 {
+		t.Fatalf("after a timeout: %v, footprint %d", err, p.s.Footprint())
+	}
+	if unsafe.Sizeof(Resolver{}) > 128 {
+		t.Fatalf("resident Resolver is %d bytes", unsafe.Sizeof(Resolver{}))
 	}
 }

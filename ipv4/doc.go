@@ -12,7 +12,8 @@
 // and reassembly time exceeded; never about ICMP, fragments or non-unicast
 // sources. All ICMP output passes one token bucket on the injected clock.
 //
-// Memory, allocated once by NewHost: MTU bytes for the echo reply, 96
-// bytes per ICMP error slot, ReassemblyBytes plus one bit per 8 bytes for
-// reassembly; see Host.Footprint.
+// Memory, allocated once by NewHost: ReassemblyBytes plus one bit per 8
+// bytes for reassembly, 96 bytes per ICMP error slot, and MTU bytes for the
+// echo reply unless the last reassembly slot holds an MTU (it then doubles
+// as the echo buffer; see Host); see Host.Footprint.
 package ipv4

@@ -2,6 +2,7 @@ package ipv4
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 	"time"
 )
@@ -110,7 +111,10 @@ func FuzzICMP(f *testing.F) {
 // FuzzReassembly cuts fragments out of one known datagram at fuzzed
 // offsets, lengths, flags, IDs and arrival times: whatever is delivered must
 // be a prefix of that datagram ending where a last fragment said, and the
-// slots must stay within their bounds.
+// slots must stay within their bounds. The same fragments go to a second
+// host whose one MTU-sized slot is also its echo buffer (the Card profile),
+// with echo requests and output interleaved (bits 3 and 4 of the length
+// byte): every echo reply must carry its request's data.
 func FuzzReassembly(f *testing.F) {
 	for _, s := range reassemblySeeds() {
 		f.Add(s)
@@ -120,6 +124,36 @@ func FuzzReassembly(f *testing.F) {
 		h := newHost(t, Config{ReassemblySlots: 2, ReassemblyBytes: 2048, ReassemblyTimeout: 10 * time.Second})
 		u := &fakeT{accept: true}
 		h.Register(ProtoUDP, u)
+		hs := newHost(t, Config{ReassemblySlots: 1, ReassemblyBytes: 1500, ReassemblyTimeout: 10 * time.Second, ICMPRatePerSec: -1})
+		us := &fakeT{accept: true}
+		hs.Register(ProtoUDP, us)
+		if !hs.EchoShared() {
+			t.Fatal("echo buffer not shared")
+		}
+		buf := make([]byte, 1600)
+		data := make([]byte, 1000)
+		for i := range data {
+			data[i] = byte(i * 5)
+		}
+		var seq uint16
+		checkOut := func(now time.Time) {
+			n := hs.Output(buf, now)
+			if n == 0 {
+				return
+			}
+			hd, err := Parse(buf[:n])
+			ic := hd.Payload()
+			if err != nil || hd.Protocol() != ProtoICMP || Checksum(ic, 0) != 0 || ic[0] != 0 && ic[0] != 11 {
+				t.Fatalf("bad output %x", buf[:n])
+			}
+			if ic[0] == 11 { // a timed-out reassembly
+				return
+			}
+			s := binary.BigEndian.Uint16(ic[6:8])
+			if !bytes.Equal(ic[8:], data[:int(s)%len(data)]) {
+				t.Fatalf("echo reply %d carries the wrong data", s)
+			}
+		}
 		now := t0
 		for len(ops) >= 4 {
 			off := int(ops[0]) * 8 % len(p)
@@ -130,33 +164,51 @@ func FuzzReassembly(f *testing.F) {
 			}
 			id := uint16(ops[3]>>1) & 3
 			now = now.Add(time.Duration(ops[3]>>3) * time.Second)
+			ping, out := ops[2]&8 != 0, ops[2]&16 != 0
 			ops = ops[4:]
 			h.Poll(now)
-			h.Input(gvPacket(peerIP, cardIP, 17, id, flags, uint16(off), p[off:off+n]), now)
-			for i := range h.slots {
-				s := &h.slots[i]
-				if s.state == slotActive && (s.got > h.slotCap || s.maxEnd > h.slotCap || s.got > s.maxEnd) {
-					t.Fatalf("slot invariant broken: got %d maxEnd %d", s.got, s.maxEnd)
+			hs.Poll(now)
+			if ping {
+				seq += 97
+				hs.Input(gvPacket(peerIP, cardIP, 1, seq, 0, 0, gvEcho(1, seq, data[:int(seq)%len(data)])), now)
+			}
+			frag := gvPacket(peerIP, cardIP, 17, id, flags, uint16(off), p[off:off+n])
+			h.Input(frag, now)
+			hs.Input(frag, now)
+			if out {
+				checkOut(now)
+			}
+			for _, x := range []*Host{h, hs} {
+				for i := range x.slots {
+					s := &x.slots[i]
+					if s.state == slotActive && (s.got > x.slotCap || s.maxEnd > x.slotCap || s.got > s.maxEnd) {
+						t.Fatalf("slot invariant broken: got %d maxEnd %d", s.got, s.maxEnd)
+					}
 				}
 			}
+			if hs.echoN != 0 && hs.slots[0].state != slotEcho {
+				t.Fatal("echo reply queued in a buffer it does not hold")
+			}
 		}
-		for _, g := range u.got {
+		for _, g := range append(u.got, us.got...) {
 			if !bytes.Equal(g, p[:len(g)]) {
 				t.Fatalf("delivered %d bytes that are not the datagram's", len(g))
 			}
 		}
-		buf := make([]byte, 1600)
 		for h.Output(buf, now) > 0 {
 		}
+		checkOut(now)
 	})
 }
 
 func reassemblySeeds() [][]byte {
 	return [][]byte{
-		{0, 50, 0, 1, 50, 50, 0, 1, 100, 50, 0, 0},           // in order, ends at 800+..
-		{100, 50, 0, 0, 0, 50, 0, 1, 50, 50, 0, 1},           // out of order
-		{0, 50, 0, 1, 40, 50, 0, 1, 90, 20, 3, 0},            // overlap
-		{0, 50, 0, 1, 50, 50, 0, 0xf9, 50, 50, 0, 1},         // timeout between
-		{0, 10, 0, 1, 0, 10, 0, 3, 0, 10, 0, 5, 0, 10, 0, 7}, // four IDs, two slots
+		{0, 50, 0, 1, 50, 50, 0, 1, 100, 50, 0, 0},              // in order, ends at 800+..
+		{100, 50, 0, 0, 0, 50, 0, 1, 50, 50, 0, 1},              // out of order
+		{0, 50, 0, 1, 40, 50, 0, 1, 90, 20, 3, 0},               // overlap
+		{0, 50, 0, 1, 50, 50, 0, 0xf9, 50, 50, 0, 1},            // timeout between
+		{0, 10, 0, 1, 0, 10, 0, 3, 0, 10, 0, 5, 0, 10, 0, 7},    // four IDs, two slots
+		{0, 50, 8, 1, 0, 50, 16, 1, 50, 50, 24, 0, 0, 0, 24, 0}, // pings and output around a reassembly
+		{0, 50, 24, 0, 0, 50, 8, 0, 0, 50, 16, 0},               // unfragmented datagrams between pings
 	}
 }

@@ -33,13 +33,18 @@ type Config struct {
 	MTU   int   // largest packet sent and largest echo reply; default 1500, at least 68
 	TTL   uint8 // TTL of packets sent; default 64
 
+	// Reassembly: RFC 1122 §3.3.2 requires a host to reassemble datagrams
+	// of at least 576 bytes (556 payload bytes behind a 20-byte header).
+	// When a slot holds at least MTU bytes, the last slot doubles as the
+	// echo-reply buffer (see Host), so MTU-sized reassembly costs nothing
+	// beyond the echo buffer a host needs anyway.
 	ReassemblySlots   int           // datagrams reassembled at once; default 2; negative disables reassembly
 	ReassemblyBytes   int           // payload bytes over all slots (split evenly); default ReassemblySlots*MTU
 	ReassemblyTimeout time.Duration // from the first fragment; default 15s
 
 	ICMPRatePerSec int // ICMP messages sent per second (token bucket); default 100; negative: unlimited
 	ICMPBurst      int // bucket depth; default 20
-	ICMPErrorSlots int // queued ICMP errors; default 4 (echo replies have one MTU-sized slot of their own)
+	ICMPErrorSlots int // queued ICMP errors, 96 bytes each; default 2 (echo replies have a buffer of their own)
 
 	Rand io.Reader // seeds the IP identification counter; nil: start at 0
 }
@@ -82,7 +87,8 @@ type Stats struct {
 	ICMPEchoOut     uint64 // echo replies sent
 	ICMPErrorsOut   uint64 // errors sent
 	ICMPRateLimited uint64 // replies or errors not sent: token bucket empty
-	ICMPQueueFull   uint64 // replies or errors not sent: no free slot
+	ICMPQueueFull   uint64 // replies or errors not sent: no free slot (or the echo buffer holds a reassembly)
+	ICMPEchoDropped uint64 // queued echo reply dropped: a fragment needed the buffer it borrowed
 	ICMPTooBig      uint64 // echo reply would exceed the MTU
 
 	OutPackets  uint64 // packets written by Output
@@ -95,64 +101,70 @@ const (
 	icmpErrMax    = HeaderLen + 8 + 60 + 8 // IP + ICMP headers + quoted header with options + 8 bytes
 )
 
-type transportEntry struct {
-	proto  uint8
-	t      Transport
-	filter PortFilter // nil: no early filter
-}
-
-type pending struct {
-	buf []byte
-	n   int
-}
-
 type reasmSlot struct {
-	state    uint8 // slotFree, slotActive, slotDead
-	src, dst Addr
-	id       uint16
+	state    uint8 // slotFree, slotActive, slotDead, slotEcho
 	proto    uint8
+	id       uint16
+	src, dst Addr
+	total    int32 // payload length once the last fragment is in; -1 before
+	got      int32 // payload bytes received
+	maxEnd   int32 // highest end offset received
+	firstLen int32 // payload bytes of fragment 0; 0 = not received
 	deadline time.Time
-	total    int // payload length once the last fragment is in; -1 before
-	got      int // payload bytes received
-	maxEnd   int // highest end offset received
-	firstLen int // payload bytes of fragment 0; 0 = not received
-	buf      []byte
-	bits     []uint64 // one bit per 8-byte block received
+	// buf is the slot's payload area (len = Host.slotCap) followed, within
+	// its capacity, by the bitmap of 8-byte blocks received (bitmap()).
+	buf []byte
 }
+
+// bitmap returns the slot's block bitmap: one bit per 8-byte block.
+func (s *reasmSlot) bitmap() []byte { return s.buf[len(s.buf):cap(s.buf)] }
 
 const (
 	slotFree uint8 = iota
 	slotActive
 	slotDead // dropped (overlap, too big): swallow its remaining fragments until the deadline
+	slotEcho // the last slot's buffer holds a queued echo reply
 )
 
 // Host is the card's IPv4 layer: it validates, filters and reassembles
 // incoming packets, answers ICMP and demultiplexes to the transports, and
-// builds outgoing packets. All memory is allocated by NewHost.
+// builds outgoing packets. All memory is allocated by NewHost: the
+// reassembly slots (payload and block bitmap in one allocation), the ICMP
+// error slots (one allocation) and an MTU-sized echo-reply buffer — which
+// is the last reassembly slot's buffer when that holds MTU bytes (the Card
+// profile: one 1,500-byte slot). That buffer then serves whichever comes:
+// while a reassembly runs in it an echo request is not answered
+// (Stats.ICMPQueueFull), and a fragment that needs it while an echo reply
+// waits for the line drops the reply (Stats.ICMPEchoDropped): data comes
+// before diagnostics.
 type Host struct {
-	cfg   Config
-	local Addr
-	mtu   int
-	id    uint16
-
-	trans    [maxTransports]transportEntry
-	ntrans   int
-	rr       int
+	local    Addr
+	id       uint16
+	ttl      uint8
+	ntrans   uint8
+	rr       uint8
 	icmpTurn bool // the last packet out was ICMP: the transports go first next
+	errHead  uint8
+	errN     uint8
+	nerr     uint8
+	bucketOn bool // the token bucket has been filled
+	proto    [maxTransports]uint8
 
-	slots   []reasmSlot
-	slotCap int
+	mtu, maxMTU  int32
+	slotCap      int32
+	reasmTimeout time.Duration
 
-	echo    pending
-	errs    []pending
-	errHead int
-	errN    int
+	trans [maxTransports]Transport // PortFilter and ErrorReceiver are asserted when used
+
+	slots []reasmSlot
+
+	echoN    int        // length of the queued echo reply; 0: none
+	echoSlot *reasmSlot // the slot whose buffer is the echo buffer; nil: its own (echoBuf)
+	errBuf   []byte     // nerr × icmpErrMax of queued errors (each's length in its IP header), then the echo buffer if not shared
 
 	cost, credit, burst int64 // token bucket in nanoseconds of credit
-	last                time.Time
-	bucketInit          bool
+	last                int64 // UnixNano of the last refill
 
-	quote [HeaderLen]byte // a rebuilt header to quote for a reassembled datagram
 	stats Stats
 }
 
@@ -190,9 +202,15 @@ func NewHost(cfg Config) *Host {
 		cfg.ICMPBurst = 20
 	}
 	if cfg.ICMPErrorSlots <= 0 {
-		cfg.ICMPErrorSlots = 4
+		// One error waiting for the line and one more arriving meanwhile;
+		// errors are rate-limited anyway, and one dropped is only counted.
+		cfg.ICMPErrorSlots = 2
 	}
-	h := &Host{cfg: cfg, local: cfg.Local, mtu: cfg.MTU}
+	if cfg.ICMPErrorSlots > 255 {
+		cfg.ICMPErrorSlots = 255
+	}
+	h := &Host{local: cfg.Local, ttl: cfg.TTL, mtu: int32(cfg.MTU), maxMTU: int32(cfg.MTU),
+		reasmTimeout: cfg.ReassemblyTimeout, nerr: uint8(cfg.ICMPErrorSlots)}
 	if cfg.Rand != nil {
 		var b [2]byte
 		if _, err := io.ReadFull(cfg.Rand, b[:]); err == nil {
@@ -200,31 +218,34 @@ func NewHost(cfg Config) *Host {
 		}
 	}
 	if cfg.ReassemblySlots > 0 {
-		h.slotCap = cfg.ReassemblyBytes / cfg.ReassemblySlots
-		if h.slotCap > 65535-HeaderLen {
-			h.slotCap = 65535 - HeaderLen
-		}
-		words := (h.slotCap/8 + 1 + 63) / 64
-		buf := make([]byte, h.slotCap*cfg.ReassemblySlots)
-		bits := make([]uint64, words*cfg.ReassemblySlots)
+		slotCap := min(cfg.ReassemblyBytes/cfg.ReassemblySlots, 65535-HeaderLen)
+		h.slotCap = int32(slotCap)
+		per := slotCap + bitmapLen(slotCap)
+		buf := make([]byte, per*cfg.ReassemblySlots)
 		h.slots = make([]reasmSlot, cfg.ReassemblySlots)
 		for i := range h.slots {
-			h.slots[i].buf = buf[i*h.slotCap : (i+1)*h.slotCap : (i+1)*h.slotCap]
-			h.slots[i].bits = bits[i*words : (i+1)*words : (i+1)*words]
+			h.slots[i].buf = buf[i*per : i*per+slotCap : (i+1)*per]
+		}
+		if slotCap >= cfg.MTU {
+			h.echoSlot = &h.slots[len(h.slots)-1]
 		}
 	}
-	h.echo.buf = make([]byte, cfg.MTU)
-	eb := make([]byte, icmpErrMax*cfg.ICMPErrorSlots)
-	h.errs = make([]pending, cfg.ICMPErrorSlots)
-	for i := range h.errs {
-		h.errs[i].buf = eb[i*icmpErrMax : (i+1)*icmpErrMax : (i+1)*icmpErrMax]
+	// The error slots, followed by the echo buffer when it is not shared.
+	n := icmpErrMax * cfg.ICMPErrorSlots
+	if h.echoSlot == nil {
+		n += cfg.MTU
 	}
+	h.errBuf = make([]byte, n)
 	if cfg.ICMPRatePerSec > 0 {
 		h.cost = int64(time.Second) / int64(cfg.ICMPRatePerSec)
 		h.burst = h.cost * int64(cfg.ICMPBurst)
 	}
 	return h
 }
+
+// bitmapLen is the bytes of block bitmap for a slot of slotCap payload
+// bytes: one bit per 8-byte block, including the partial block at the end.
+func bitmapLen(slotCap int) int { return (slotCap/8 + 1 + 7) / 8 }
 
 // Register attaches the transport t for protocol number proto (ProtoTCP,
 // ProtoUDP). ICMP is handled by the host itself and cannot be registered.
@@ -234,15 +255,15 @@ func (h *Host) Register(proto uint8, t Transport) {
 	if proto == ProtoICMP || t == nil {
 		return
 	}
-	f, _ := t.(PortFilter)
-	for i := 0; i < h.ntrans; i++ {
-		if h.trans[i].proto == proto {
-			h.trans[i] = transportEntry{proto, t, f}
-			return
-		}
+	i := 0
+	for i < int(h.ntrans) && h.proto[i] != proto {
+		i++
 	}
-	if h.ntrans < maxTransports {
-		h.trans[h.ntrans] = transportEntry{proto, t, f}
+	if i == maxTransports {
+		return
+	}
+	h.proto[i], h.trans[i] = proto, t
+	if i == int(h.ntrans) {
 		h.ntrans++
 	}
 }
@@ -257,39 +278,37 @@ func (h *Host) Local() Addr { return h.local }
 // SetMTU sets the largest packet Output writes (the peer's MRU once LCP is
 // up), clamped to [68, Config.MTU].
 func (h *Host) SetMTU(mtu int) {
-	if mtu > h.cfg.MTU {
-		mtu = h.cfg.MTU
-	}
-	if mtu < 68 {
-		mtu = 68
-	}
-	h.mtu = mtu
+	h.mtu = int32(max(min(mtu, int(h.maxMTU)), 68))
 }
 
 // MTU returns the current MTU.
-func (h *Host) MTU() int { return h.mtu }
+func (h *Host) MTU() int { return int(h.mtu) }
 
 // Stats returns the counters.
 func (h *Host) Stats() Stats { return h.stats }
 
-// Footprint returns the bytes of buffers NewHost allocated (echo slot,
-// ICMP error slots, reassembly buffers and bitmaps), for the card's RAM
-// budget.
+// Footprint returns the bytes of buffers NewHost allocated (echo buffer
+// unless it is shared with a reassembly slot, ICMP error slots, reassembly
+// buffers and bitmaps), for the card's RAM budget.
 func (h *Host) Footprint() int {
-	n := len(h.echo.buf) + len(h.errs)*icmpErrMax
+	n := len(h.errBuf)
 	for i := range h.slots {
-		n += len(h.slots[i].buf) + 8*len(h.slots[i].bits)
+		n += cap(h.slots[i].buf)
 	}
 	return n
 }
 
-func (h *Host) lookup(proto uint8) *transportEntry {
-	for i := 0; i < h.ntrans; i++ {
-		if h.trans[i].proto == proto {
-			return &h.trans[i]
+// EchoShared reports whether the echo-reply buffer is a reassembly slot's.
+func (h *Host) EchoShared() bool { return h.echoSlot != nil }
+
+// lookup returns the index of the transport for proto, -1 if none.
+func (h *Host) lookup(proto uint8) int {
+	for i := 0; i < int(h.ntrans); i++ {
+		if h.proto[i] == proto {
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // Input processes one received IPv4 packet (ppp's DeliverIP). pkt is only
@@ -340,7 +359,7 @@ func (h *Host) Input(pkt []byte, now time.Time) {
 		return
 	}
 	h.stats.FragIn++
-	if hdr.FragOffset() == 0 && e != nil && !h.wanted(e, payload) {
+	if hdr.FragOffset() == 0 && e >= 0 && !h.wanted(e, payload) {
 		return
 	}
 	s := h.reassemble(hdr, now)
@@ -349,31 +368,33 @@ func (h *Host) Input(pkt []byte, now time.Time) {
 	}
 	h.stats.FragReassembled++
 	payload = s.buf[:s.total]
-	h.quoteHeader(s, s.total)
+	var quote [HeaderLen]byte // a rebuilt header to quote in an ICMP error
+	quoteHeader(quote[:], s, int(s.total))
 	s.state = slotFree
-	h.deliver(e, src, proto, h.quote[:], payload, now)
+	h.deliver(e, src, proto, quote[:], payload, now)
 }
 
-// wanted applies the early port filter; it counts a drop.
-func (h *Host) wanted(e *transportEntry, payload []byte) bool {
-	if e.filter == nil || len(payload) < 4 {
+// wanted applies the early port filter of transport e; it counts a drop.
+func (h *Host) wanted(e int, payload []byte) bool {
+	f, ok := h.trans[e].(PortFilter)
+	if !ok || len(payload) < 4 {
 		return true
 	}
-	if e.filter.Wants(binary.BigEndian.Uint16(payload[2:4])) {
+	if f.Wants(binary.BigEndian.Uint16(payload[2:4])) {
 		return true
 	}
 	h.stats.InFiltered++
 	return false
 }
 
-// deliver hands a whole datagram to ICMP or a transport. hdr is the IP
-// header to quote in an ICMP error.
-func (h *Host) deliver(e *transportEntry, src Addr, proto uint8, hdr, payload []byte, now time.Time) {
+// deliver hands a whole datagram to ICMP or transport e (-1: none). hdr is
+// the IP header to quote in an ICMP error.
+func (h *Host) deliver(e int, src Addr, proto uint8, hdr, payload []byte, now time.Time) {
 	if proto == ProtoICMP {
 		h.icmpInput(src, payload, now)
 		return
 	}
-	if e == nil {
+	if e < 0 {
 		h.stats.InNoTransport++
 		h.sendError(3, 2, src, hdr, payload, now) // protocol unreachable
 		return
@@ -384,7 +405,7 @@ func (h *Host) deliver(e *transportEntry, src Addr, proto uint8, hdr, payload []
 		}
 		return
 	}
-	if !e.t.Input(src, h.local, payload, now) {
+	if !h.trans[e].Input(src, h.local, payload, now) {
 		h.stats.InRefused++
 		if proto == ProtoUDP {
 			h.sendError(3, 3, src, hdr, payload, now)
@@ -434,21 +455,22 @@ func (h *Host) icmpErrorUp(p []byte, now time.Time) {
 		return
 	}
 	e := h.lookup(q[9])
-	if e == nil {
+	if e < 0 {
 		return
 	}
-	if r, ok := e.t.(ErrorReceiver); ok {
+	if r, ok := h.trans[e].(ErrorReceiver); ok {
 		h.stats.ICMPErrorsUp++
 		r.ICMPError(p[0], p[1], Addr(q[16:20]), q[hl:], binary.BigEndian.Uint32(p[4:8]), now)
 	}
 }
 
 func (h *Host) echoReply(src Addr, p []byte, now time.Time) {
-	if HeaderLen+len(p) > h.mtu {
+	if HeaderLen+len(p) > int(h.mtu) {
 		h.stats.ICMPTooBig++
 		return
 	}
-	if h.echo.n != 0 {
+	// A queued reply, or a reassembly in the buffer the echo borrows.
+	if h.echoN != 0 || h.echoSlot != nil && h.echoSlot.state != slotFree {
 		h.stats.ICMPQueueFull++
 		return
 	}
@@ -456,12 +478,14 @@ func (h *Host) echoReply(src Addr, p []byte, now time.Time) {
 		h.stats.ICMPRateLimited++
 		return
 	}
-	b := h.echo.buf
+	b := h.echoBuf()
 	n := HeaderLen + len(p)
-	copy(b[HeaderLen:], p)
-	// Type 8 → 0: update the checksum incrementally (RFC 1624, eqn. 3).
+	// Read the request's checksum and type word first: p may lie in b
+	// itself (a reassembled request in the slot the echo borrows).
 	old := binary.BigEndian.Uint16(p[0:2])
 	hc := binary.BigEndian.Uint16(p[2:4])
+	copy(b[HeaderLen:], p)
+	// Type 8 → 0: update the checksum incrementally (RFC 1624, eqn. 3).
 	b[HeaderLen] = 0
 	nw := binary.BigEndian.Uint16(b[HeaderLen : HeaderLen+2])
 	c := ^Fold(uint32(^hc) + uint32(^old) + uint32(nw))
@@ -473,7 +497,27 @@ func (h *Host) echoReply(src Addr, p []byte, now time.Time) {
 	}
 	binary.BigEndian.PutUint16(b[HeaderLen+2:HeaderLen+4], c)
 	h.putIP(b, n, ProtoICMP, src)
-	h.echo.n = n
+	h.echoN = n
+	if h.echoSlot != nil {
+		h.echoSlot.state = slotEcho
+	}
+}
+
+// echoBuf returns the echo-reply buffer (Config.MTU bytes): the last
+// reassembly slot's, or the one behind the ICMP error slots.
+func (h *Host) echoBuf() []byte {
+	if h.echoSlot != nil {
+		return h.echoSlot.buf[:h.maxMTU]
+	}
+	return h.errBuf[int(h.nerr)*icmpErrMax:]
+}
+
+// dropEcho forgets the queued echo reply and frees the buffer it holds.
+func (h *Host) dropEcho() {
+	h.echoN = 0
+	if h.echoSlot != nil {
+		h.echoSlot.state = slotFree
+	}
 }
 
 // sendError queues an ICMP error (type, code) to dst about the datagram with
@@ -481,7 +525,7 @@ func (h *Host) echoReply(src Addr, p []byte, now time.Time) {
 // fragments other than a reassembled whole; dst has been checked to be
 // unicast.
 func (h *Host) sendError(typ, code uint8, dst Addr, hdr, payload []byte, now time.Time) {
-	if h.errN == len(h.errs) {
+	if h.errN == h.nerr {
 		h.stats.ICMPQueueFull++
 		return
 	}
@@ -490,12 +534,8 @@ func (h *Host) sendError(typ, code uint8, dst Addr, hdr, payload []byte, now tim
 		return
 	}
 	q := min(len(payload), 8)
-	n := HeaderLen + 8 + len(hdr) + q
-	if n > h.mtu {
-		n = h.mtu
-	}
-	slot := &h.errs[(h.errHead+h.errN)%len(h.errs)]
-	b := slot.buf
+	n := min(HeaderLen+8+len(hdr)+q, int(h.mtu))
+	b := h.errSlot(uint8((int(h.errHead) + int(h.errN)) % int(h.nerr)))
 	icmp := b[HeaderLen:n]
 	icmp[0], icmp[1], icmp[2], icmp[3] = typ, code, 0, 0
 	icmp[4], icmp[5], icmp[6], icmp[7] = 0, 0, 0, 0
@@ -503,8 +543,14 @@ func (h *Host) sendError(typ, code uint8, dst Addr, hdr, payload []byte, now tim
 	copy(icmp[8+k:], payload[:q])
 	binary.BigEndian.PutUint16(icmp[2:4], Checksum(icmp, 0))
 	h.putIP(b, n, ProtoICMP, dst)
-	slot.n = n
 	h.errN++
+}
+
+// errSlot returns ICMP error slot i; a queued packet's length is the total
+// length in its IP header.
+func (h *Host) errSlot(i uint8) []byte {
+	o := int(i) * icmpErrMax
+	return h.errBuf[o : o+icmpErrMax : o+icmpErrMax]
 }
 
 func (h *Host) putIP(b []byte, n int, proto uint8, dst Addr) {
@@ -513,7 +559,7 @@ func (h *Host) putIP(b []byte, n int, proto uint8, dst Addr) {
 		TotalLen: n,
 		ID:       h.id,
 		DF:       proto == ProtoTCP,
-		TTL:      h.cfg.TTL,
+		TTL:      h.ttl,
 		Protocol: proto,
 		Src:      h.local,
 		Dst:      dst,
@@ -525,17 +571,15 @@ func (h *Host) allowICMP(now time.Time) bool {
 	if h.cost == 0 {
 		return true
 	}
-	if !h.bucketInit {
-		h.bucketInit = true
+	t := now.UnixNano()
+	if !h.bucketOn {
+		h.bucketOn = true
 		h.credit = h.burst
-		h.last = now
+		h.last = t
 	}
-	if el := now.Sub(h.last); el > 0 {
-		if int64(el) > h.burst {
-			el = time.Duration(h.burst)
-		}
-		h.credit = min(h.credit+int64(el), h.burst)
-		h.last = now
+	if el := t - h.last; el > 0 {
+		h.credit = min(h.credit+min(el, h.burst), h.burst)
+		h.last = t
 	}
 	if h.credit >= h.cost {
 		h.credit -= h.cost
@@ -554,7 +598,7 @@ func (h *Host) Output(dst []byte, now time.Time) int {
 	if h.local == (Addr{}) {
 		return 0
 	}
-	limit := min(len(dst), h.mtu)
+	limit := min(len(dst), int(h.mtu))
 	if h.icmpTurn {
 		h.icmpTurn = false
 		if n := h.transportOutput(dst, limit, now); n > 0 {
@@ -571,24 +615,24 @@ func (h *Host) Output(dst []byte, now time.Time) int {
 // icmpOutput writes the next queued ICMP error or echo reply.
 func (h *Host) icmpOutput(dst []byte, limit int) int {
 	for h.errN > 0 {
-		p := &h.errs[h.errHead]
-		h.errHead = (h.errHead + 1) % len(h.errs)
+		p := h.errSlot(h.errHead)
+		h.errHead = uint8((int(h.errHead) + 1) % int(h.nerr))
 		h.errN--
-		if p.n > limit {
+		n := int(binary.BigEndian.Uint16(p[2:4]))
+		if n > limit {
 			h.stats.OutTooSmall++
 			continue
 		}
 		h.stats.ICMPErrorsOut++
 		h.stats.OutPackets++
-		return copy(dst, p.buf[:p.n])
+		return copy(dst, p[:n])
 	}
-	if h.echo.n > 0 {
-		n := h.echo.n
-		h.echo.n = 0
+	if n := h.echoN; n > 0 {
+		h.dropEcho()
 		if n <= limit {
 			h.stats.ICMPEchoOut++
 			h.stats.OutPackets++
-			return copy(dst, h.echo.buf[:n])
+			return copy(dst, h.echoBuf()[:n])
 		}
 		h.stats.OutTooSmall++
 	}
@@ -600,10 +644,10 @@ func (h *Host) transportOutput(dst []byte, limit int, now time.Time) int {
 	if limit <= HeaderLen {
 		return 0
 	}
-	for i := 0; i < h.ntrans; i++ {
-		k := (h.rr + i) % h.ntrans
-		e := &h.trans[k]
-		n, remote := e.t.Output(dst[HeaderLen:limit], h.local, now)
+	nt := int(h.ntrans)
+	for i := 0; i < nt; i++ {
+		k := (int(h.rr) + i) % nt
+		n, remote := h.trans[k].Output(dst[HeaderLen:limit], h.local, now)
 		if n <= 0 || n > limit-HeaderLen {
 			continue
 		}
@@ -611,8 +655,8 @@ func (h *Host) transportOutput(dst []byte, limit int, now time.Time) int {
 			h.stats.OutBadDst++
 			continue
 		}
-		h.putIP(dst, HeaderLen+n, e.proto, remote)
-		h.rr = k + 1
+		h.putIP(dst, HeaderLen+n, h.proto[k], remote)
+		h.rr = uint8(k + 1)
 		h.stats.OutPackets++
 		return HeaderLen + n
 	}
@@ -625,7 +669,7 @@ func (h *Host) Poll(now time.Time) time.Time {
 	var next time.Time
 	for i := range h.slots {
 		s := &h.slots[i]
-		if s.state == slotFree {
+		if s.state == slotFree || s.state == slotEcho {
 			continue
 		}
 		if !now.Before(s.deadline) {
@@ -634,8 +678,8 @@ func (h *Host) Poll(now time.Time) time.Time {
 		}
 		next = earliest(next, s.deadline)
 	}
-	for i := 0; i < h.ntrans; i++ {
-		next = earliest(next, h.trans[i].t.Poll(now))
+	for i := 0; i < int(h.ntrans); i++ {
+		next = earliest(next, h.trans[i].Poll(now))
 	}
 	return next
 }
@@ -653,16 +697,18 @@ func (h *Host) expire(s *reasmSlot, now time.Time) {
 	if s.state == slotActive {
 		h.stats.FragTimeout++
 		if s.firstLen > 0 && s.proto != ProtoICMP {
-			h.quoteHeader(s, s.firstLen)
-			h.sendError(11, 1, s.src, h.quote[:], s.buf[:s.firstLen], now)
+			var quote [HeaderLen]byte
+			quoteHeader(quote[:], s, int(s.firstLen))
+			h.sendError(11, 1, s.src, quote[:], s.buf[:s.firstLen], now)
 		}
 	}
 	s.state = slotFree
 }
 
-// quoteHeader rebuilds a header for slot s (to quote in an ICMP error).
-func (h *Host) quoteHeader(s *reasmSlot, plen int) {
-	PutHeader(h.quote[:], &Fields{
+// quoteHeader rebuilds a header for slot s into q (to quote in an ICMP
+// error).
+func quoteHeader(q []byte, s *reasmSlot, plen int) {
+	PutHeader(q, &Fields{
 		TotalLen: HeaderLen + plen,
 		ID:       s.id,
 		TTL:      1,
@@ -684,10 +730,10 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 		return nil
 	}
 	src, dst, id, proto := hdr.Src(), hdr.Dst(), hdr.ID(), hdr.Protocol()
-	var s, free, dead *reasmSlot
+	var s, free, dead, echo *reasmSlot
 	for i := range h.slots {
 		c := &h.slots[i]
-		if c.state != slotFree && !now.Before(c.deadline) {
+		if (c.state == slotActive || c.state == slotDead) && !now.Before(c.deadline) {
 			h.expire(c, now)
 		}
 		switch {
@@ -695,6 +741,8 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 			if free == nil {
 				free = c
 			}
+		case c.state == slotEcho:
+			echo = c
 		case c.id == id && c.src == src && c.dst == dst && c.proto == proto:
 			s = c
 		case c.state == slotDead && dead == nil:
@@ -709,46 +757,54 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 		if free == nil {
 			free = dead
 		}
+		if free == nil && echo != nil {
+			// The queued echo reply gives its buffer to the datagram.
+			h.stats.ICMPEchoDropped++
+			h.dropEcho()
+			free = echo
+		}
 		if free == nil {
 			h.stats.FragNoSlot++
 			return nil
 		}
 		s = free
 		*s = reasmSlot{state: slotActive, src: src, dst: dst, id: id, proto: proto,
-			deadline: now.Add(h.cfg.ReassemblyTimeout), total: -1, buf: s.buf, bits: s.bits}
-		clear(s.bits)
+			deadline: now.Add(h.reasmTimeout), total: -1, buf: s.buf}
+		clear(s.bitmap())
 	}
-	if end > h.slotCap {
+	if end > int(h.slotCap) {
 		h.stats.FragTooBig++
 		s.state = slotDead
 		return nil
 	}
-	if (!mf && (s.total >= 0 && s.total != end || s.maxEnd > end)) || (mf && s.total >= 0 && end > s.total) {
+	e32 := int32(end)
+	if (!mf && (s.total >= 0 && s.total != e32 || s.maxEnd > e32)) || (mf && s.total >= 0 && e32 > s.total) {
 		h.stats.FragBad++
 		s.state = slotDead
 		return nil
 	}
 	// Overlap check on 8-byte blocks: every fragment but the last covers
 	// whole blocks, so a block belongs to exactly one fragment.
+	bits := s.bitmap()
 	b0, b1 := off/8, (end+7)/8
 	for b := b0; b < b1; b++ {
-		if s.bits[b/64]&(1<<(b%64)) != 0 {
+		if bits[b/8]&(1<<(b%8)) != 0 {
 			h.stats.FragOverlap++
 			s.state = slotDead
 			return nil
 		}
 	}
 	for b := b0; b < b1; b++ {
-		s.bits[b/64] |= 1 << (b % 64)
+		bits[b/8] |= 1 << (b % 8)
 	}
 	copy(s.buf[off:end], data)
-	s.got += len(data)
-	s.maxEnd = max(s.maxEnd, end)
+	s.got += int32(len(data))
+	s.maxEnd = max(s.maxEnd, e32)
 	if !mf {
-		s.total = end
+		s.total = e32
 	}
 	if off == 0 {
-		s.firstLen = len(data)
+		s.firstLen = int32(len(data))
 	}
 	if s.total >= 0 && s.got == s.total {
 		return s

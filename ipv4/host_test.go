@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+	"unsafe"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
@@ -325,11 +326,11 @@ func TestICMPErrors(t *testing.T) {
 	if h.Stats().ICMPErrorsIn != 1 {
 		t.Fatal("ICMP error not counted")
 	}
-	// Error queue bounded: 4 slots.
+	// Error queue bounded: 2 slots by default.
 	for i := 0; i < 10; i++ {
 		h.Input(gvPacket(peerIP, cardIP, 17, 5, 0, 0, udp), t0)
 	}
-	if s := h.Stats(); s.ICMPQueueFull != 6 {
+	if s := h.Stats(); s.ICMPQueueFull != 8 {
 		t.Fatalf("queue full %d", s.ICMPQueueFull)
 	}
 }
@@ -660,10 +661,103 @@ func TestIDSeededFromRand(t *testing.T) {
 }
 
 func TestFootprint(t *testing.T) {
+	// MTU 576 and two 600-byte slots: the echo borrows the last slot.
 	h := NewHost(Config{MTU: 576, ReassemblySlots: 2, ReassemblyBytes: 1200, ICMPErrorSlots: 2})
-	// 576 echo + 2*96 errors + 1200 reassembly + 2 slots * 2 words * 8.
-	if got := h.Footprint(); got != 576+192+1200+32 {
-		t.Fatalf("footprint %d", got)
+	// 2*96 errors + 2 slots * (600 payload + 10 bytes of bitmap for 76 blocks).
+	if got := h.Footprint(); got != 192+2*(600+10) || !h.EchoShared() {
+		t.Fatalf("footprint %d, shared %v", got, h.EchoShared())
+	}
+	// Slots smaller than the MTU: the echo buffer is its own.
+	h = NewHost(Config{MTU: 1500, ReassemblySlots: 1, ReassemblyBytes: 556, ICMPErrorSlots: 1})
+	if got := h.Footprint(); got != 1500+96+556+9 || h.EchoShared() {
+		t.Fatalf("footprint %d, shared %v", got, h.EchoShared())
+	}
+	// The card's configuration (Card profile): one MTU-sized slot, shared.
+	h = NewHost(Config{MTU: 1500, ReassemblySlots: 1, ReassemblyBytes: 1500})
+	if got := h.Footprint(); got != 2*96+1500+24 || !h.EchoShared() {
+		t.Fatalf("card footprint %d, shared %v", got, h.EchoShared())
 	}
 	t.Logf("default host footprint: %d bytes", NewHost(Config{}).Footprint())
+	// The control block stays in the 512-byte size class (no malloc header
+	// up to 512 bytes; above, Go rounds it to 576 or more).
+	if n := unsafe.Sizeof(Host{}); n > 512 {
+		t.Fatalf("Host is %d bytes", n)
+	}
+}
+
+// TestSharedEchoBuffer: with one MTU-sized reassembly slot the echo reply
+// borrows its buffer; reassembly and echo take turns, data first.
+func TestSharedEchoBuffer(t *testing.T) {
+	h := newHost(t, Config{MTU: 1500, ReassemblySlots: 1, ReassemblyBytes: 1500, ICMPRatePerSec: -1})
+	if !h.EchoShared() {
+		t.Fatal("echo buffer not shared")
+	}
+	u := &fakeT{accept: true}
+	h.Register(ProtoUDP, u)
+	data := make([]byte, 1000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	ping := func(seq uint16, n int) []byte {
+		return gvPacket(peerIP, cardIP, 1, seq, 0, 0, gvEcho(1, seq, data[:n]))
+	}
+	isReply := func(rep []byte, seq uint16, n int) bool {
+		ip := header.IPv4(rep)
+		if len(rep) < 28 || ip.Protocol() != 1 || !ip.IsChecksumValid() {
+			return false
+		}
+		ic := header.ICMPv4(ip.Payload())
+		return ic.Type() == header.ICMPv4EchoReply && ic.Sequence() == seq && gvSum(ic) == 0xffff && bytes.Equal(ic.Payload(), data[:n])
+	}
+	// A plain ping.
+	h.Input(ping(1, 1000), t0)
+	if rep := output(h, t0); !isReply(rep, 1, 1000) {
+		t.Fatalf("echo reply: %x", rep)
+	}
+	// A reassembly holds the buffer: a ping meanwhile is not answered.
+	p := datagram(1200)
+	h.Input(frag(9, p, 0, 600, ProtoUDP), t0)
+	h.Input(ping(2, 100), t0)
+	if rep := output(h, t0); len(rep) != 0 || h.Stats().ICMPQueueFull != 1 {
+		t.Fatalf("ping answered during a reassembly: %d bytes, %+v", len(rep), h.Stats())
+	}
+	h.Input(frag(9, p, 600, 600, ProtoUDP), t0)
+	if len(u.got) != 1 || !bytes.Equal(u.got[0], p) {
+		t.Fatal("datagram not reassembled")
+	}
+	// Free again: answered.
+	h.Input(ping(3, 100), t0)
+	if rep := output(h, t0); !isReply(rep, 3, 100) {
+		t.Fatalf("echo reply after the reassembly: %x", rep)
+	}
+	// A queued reply gives way to a fragment; the datagram completes.
+	h.Input(ping(4, 100), t0)
+	if !h.Poll(t0).IsZero() {
+		t.Fatal("a queued echo reply set a timer")
+	}
+	h.Input(frag(10, p, 600, 600, ProtoUDP), t0)
+	if st := h.Stats(); st.ICMPEchoDropped != 1 || st.FragNoSlot != 0 {
+		t.Fatalf("echo not preempted: %+v", st)
+	}
+	if rep := output(h, t0); len(rep) != 0 {
+		t.Fatalf("a dropped echo reply was sent: %x", rep)
+	}
+	h.Input(frag(10, p, 0, 600, ProtoUDP), t0)
+	if len(u.got) != 2 || !bytes.Equal(u.got[1], p) {
+		t.Fatal("datagram not reassembled after preempting the echo")
+	}
+	// A fragmented ping is reassembled in the shared buffer and answered
+	// from it (the reply overlaps the request).
+	e := gvEcho(5, 6, data)
+	h.Input(frag(11, e, 504, len(e)-504, 1), t0)
+	h.Input(frag(11, e, 0, 504, 1), t0)
+	if rep := output(h, t0); !isReply(rep, 6, len(data)) {
+		t.Fatalf("fragmented ping: %x", rep)
+	}
+	// An echo as large as the MTU.
+	big := gvPacket(peerIP, cardIP, 1, 12, 0, 0, gvEcho(1, 12, make([]byte, 1500-28)))
+	h.Input(big, t0)
+	if rep := output(h, t0); len(rep) != 1500 || Checksum(rep[20:], 0) != 0 {
+		t.Fatalf("MTU-sized echo: %d bytes", len(rep))
+	}
 }

@@ -20,9 +20,17 @@ var (
 )
 
 // Config sizes a Stack. Zero fields take the defaults given.
+//
+// The queues are not resident: a socket's receive queue is allocated by
+// Bind and released by Close, and the shared send queue is allocated by
+// the first SendTo and released once it is empty and no socket is bound.
+// On the card UDP carries only the DNS stub resolver, which binds a socket
+// for the life of one query, so a card that is not resolving holds no UDP
+// queue at all; the cost is one or two allocations per query (per Bind),
+// never one per datagram.
 type Config struct {
 	MaxSockets int       // default 4
-	QueueBytes int       // receive queue per socket, including 8 bytes per datagram; default 1024
+	QueueBytes int       // receive queue per bound socket, including 8 bytes per datagram; default 1024
 	SendBytes  int       // send queue shared by all sockets, 10 bytes per datagram; default 1024
 	Rand       io.Reader // ephemeral ports; nil: sequential
 }
@@ -50,25 +58,25 @@ const (
 // ring is a byte FIFO over a fixed buffer; records may wrap.
 type ring struct {
 	buf   []byte
-	r, n  int
-	count int // records
+	r, n  int32 // read position, bytes queued
+	count int32 // records
 }
 
-func (q *ring) free() int { return len(q.buf) - q.n }
+func (q *ring) free() int { return len(q.buf) - int(q.n) }
 
 func (q *ring) write(p []byte) {
-	w := q.r + q.n
+	w := int(q.r) + int(q.n)
 	if w >= len(q.buf) {
 		w -= len(q.buf)
 	}
 	k := copy(q.buf[w:], p)
 	copy(q.buf, p[k:])
-	q.n += len(p)
+	q.n += int32(len(p))
 }
 
 // read copies len(p) bytes at offset off from the read position.
 func (q *ring) read(p []byte, off int) {
-	r := q.r + off
+	r := int(q.r) + off
 	if r >= len(q.buf) {
 		r -= len(q.buf)
 	}
@@ -77,11 +85,12 @@ func (q *ring) read(p []byte, off int) {
 }
 
 func (q *ring) skip(k int) {
-	q.r += k
-	if q.r >= len(q.buf) {
-		q.r -= len(q.buf)
+	r := int(q.r) + k
+	if r >= len(q.buf) {
+		r -= len(q.buf)
 	}
-	q.n -= k
+	q.r = int32(r)
+	q.n -= int32(k)
 	if q.n == 0 {
 		q.r = 0
 	}
@@ -97,16 +106,19 @@ type Socket struct {
 
 // Stack is the UDP layer: it implements ipv4.Transport and ipv4.PortFilter.
 type Stack struct {
-	cfg   Config
-	socks []Socket
-	tx    ring
-	meta  [txMeta]byte
-	rb    [2]byte
-	next  uint16
-	stats Stats
+	rand       io.Reader
+	queueBytes int32
+	sendBytes  int32
+	socks      []Socket
+	tx         ring
+	meta       [txMeta]byte
+	rb         [2]byte
+	next       uint16
+	stats      Stats
 }
 
-// NewStack allocates the sockets and their queues.
+// NewStack allocates the sockets (their queues are allocated by Bind and
+// SendTo, see Config).
 func NewStack(cfg Config) *Stack {
 	if cfg.MaxSockets <= 0 {
 		cfg.MaxSockets = 4
@@ -117,22 +129,49 @@ func NewStack(cfg Config) *Stack {
 	if cfg.SendBytes <= 0 {
 		cfg.SendBytes = 1024
 	}
-	s := &Stack{cfg: cfg, socks: make([]Socket, cfg.MaxSockets), next: 49152}
-	rx := make([]byte, cfg.MaxSockets*cfg.QueueBytes)
+	if cfg.QueueBytes > 1<<30 {
+		cfg.QueueBytes = 1 << 30
+	}
+	if cfg.SendBytes > 1<<30 {
+		cfg.SendBytes = 1 << 30
+	}
+	s := &Stack{rand: cfg.Rand, queueBytes: int32(cfg.QueueBytes), sendBytes: int32(cfg.SendBytes),
+		socks: make([]Socket, cfg.MaxSockets), next: 49152}
 	for i := range s.socks {
 		s.socks[i].s = s
-		s.socks[i].rx.buf = rx[i*cfg.QueueBytes : (i+1)*cfg.QueueBytes : (i+1)*cfg.QueueBytes]
 	}
-	s.tx.buf = make([]byte, cfg.SendBytes)
 	return s
 }
 
 // Stats returns the counters.
 func (s *Stack) Stats() Stats { return s.stats }
 
-// Footprint returns the bytes of queue buffers NewStack allocated, for the
-// card's RAM budget.
-func (s *Stack) Footprint() int { return len(s.socks)*s.cfg.QueueBytes + len(s.tx.buf) }
+// Footprint returns the bytes of queue buffers the stack holds now: the
+// receive queues of the bound sockets and the send queue, if allocated.
+func (s *Stack) Footprint() int {
+	n := len(s.tx.buf)
+	for i := range s.socks {
+		n += len(s.socks[i].rx.buf)
+	}
+	return n
+}
+
+// MaxFootprint is the most Footprint can reach: every socket bound and the
+// send queue allocated.
+func (s *Stack) MaxFootprint() int { return len(s.socks)*int(s.queueBytes) + int(s.sendBytes) }
+
+// release drops the send queue when it is empty and no socket is bound.
+func (s *Stack) release() {
+	if s.tx.buf == nil || s.tx.n != 0 {
+		return
+	}
+	for i := range s.socks {
+		if s.socks[i].bound {
+			return
+		}
+	}
+	s.tx = ring{}
+}
 
 func (s *Stack) lookup(port uint16) *Socket {
 	for i := range s.socks {
@@ -165,15 +204,15 @@ func (s *Stack) Bind(port uint16) (*Socket, error) {
 		return nil, ErrPortInUse
 	}
 	c.port, c.bound = port, true
-	c.rx.r, c.rx.n, c.rx.count = 0, 0, 0
+	c.rx = ring{buf: make([]byte, s.queueBytes)}
 	return c, nil
 }
 
 func (s *Stack) ephemeral() uint16 {
 	for try := 0; try < 8; try++ {
 		var p uint16
-		if s.cfg.Rand != nil {
-			if _, err := io.ReadFull(s.cfg.Rand, s.rb[:]); err != nil {
+		if s.rand != nil {
+			if _, err := io.ReadFull(s.rand, s.rb[:]); err != nil {
 				break
 			}
 			p = 49152 + binary.BigEndian.Uint16(s.rb[:])%16384
@@ -260,8 +299,10 @@ func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Ad
 		s.tx.count--
 		PutHeader(seg, local, remote, lport, rport)
 		s.stats.OutDatagrams++
+		s.release()
 		return len(seg), remote
 	}
+	s.release()
 	return 0, ipv4.Addr{}
 }
 
@@ -279,8 +320,11 @@ func (c *Socket) SendTo(remote ipv4.Addr, port uint16, payload []byte) error {
 	}
 	s := c.s
 	need := txMeta + len(payload)
-	if need > len(s.tx.buf) || len(payload) > 65535-HeaderLen-ipv4.HeaderLen {
+	if need > int(s.sendBytes) || len(payload) > 65535-HeaderLen-ipv4.HeaderLen {
 		return ErrTooBig
+	}
+	if s.tx.buf == nil {
+		s.tx.buf = make([]byte, s.sendBytes)
 	}
 	if need > s.tx.free() {
 		s.stats.OutQueueFull++
@@ -320,12 +364,13 @@ func (c *Socket) RecvFrom(buf []byte) (n int, from ipv4.Addr, port uint16, ok bo
 }
 
 // Pending returns the number of datagrams waiting in the receive queue.
-func (c *Socket) Pending() int { return c.rx.count }
+func (c *Socket) Pending() int { return int(c.rx.count) }
 
-// Close unbinds the socket, discarding its receive queue. Datagrams already
-// in the send queue are still sent. The Socket must not be used after
-// Close: its slot is reused by a later Bind.
+// Close unbinds the socket and releases its receive queue. Datagrams
+// already in the send queue are still sent. The Socket must not be used
+// after Close: its slot is reused by a later Bind.
 func (c *Socket) Close() {
 	c.bound = false
-	c.rx.r, c.rx.n, c.rx.count = 0, 0, 0
+	c.rx = ring{}
+	c.s.release()
 }

@@ -1,7 +1,7 @@
 // Package udp is the card's UDP (RFC 768): a header view and appender with
 // the pseudo-header checksum, and a Stack of a fixed number of sockets
-// implementing ipv4.Transport, with bounded receive and send queues in
-// buffers allocated once.
+// implementing ipv4.Transport, with bounded receive and send queues that
+// exist only while sockets are bound (see Config).
 package udp
 
 import (

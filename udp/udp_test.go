@@ -389,3 +389,52 @@ func BenchmarkEchoThroughHost(b *testing.B) {
 		h.Output(buf, t0)
 	}
 }
+
+// TestQueuesOnlyWhileBound: no queue is resident; a socket's receive queue
+// lives from Bind to Close, the send queue from the first SendTo until it
+// has drained with no socket bound; a bound socket's traffic allocates
+// nothing more.
+func TestQueuesOnlyWhileBound(t *testing.T) {
+	s := NewStack(Config{MaxSockets: 2, QueueBytes: 600, SendBytes: 300})
+	if s.Footprint() != 0 || s.MaxFootprint() != 2*600+300 {
+		t.Fatalf("footprint %d, max %d", s.Footprint(), s.MaxFootprint())
+	}
+	c, err := s.Bind(0)
+	if err != nil || s.Footprint() != 600 {
+		t.Fatalf("after Bind: %v, footprint %d", err, s.Footprint())
+	}
+	if err := c.SendTo(a1, 53, make([]byte, 300)); err != ErrTooBig {
+		t.Fatalf("oversized datagram: %v", err)
+	}
+	if err := c.SendTo(a1, 53, []byte("query")); err != nil || s.Footprint() != 900 {
+		t.Fatalf("after SendTo: %v, footprint %d", err, s.Footprint())
+	}
+	port := c.LocalPort()
+	c.Close() // the query is still sent
+	if s.Footprint() != 300 || s.Wants(port) {
+		t.Fatalf("after Close: footprint %d", s.Footprint())
+	}
+	buf := make([]byte, 100)
+	if n, _ := s.Output(buf, a2, t0); n != HeaderLen+5 || s.Footprint() != 0 {
+		t.Fatalf("output %d, footprint %d", n, s.Footprint())
+	}
+	// A datagram for the closed port is refused, not queued anywhere.
+	if s.Input(a1, a2, Append(nil, a1, a2, 53, port, []byte("late")), t0) {
+		t.Fatal("datagram for a closed socket accepted")
+	}
+	// A lookup's worth: Bind, send, receive, Close — two allocations.
+	d := Append(nil, a1, a2, 53, 4000, []byte("answer"))
+	allocs := testing.AllocsPerRun(100, func() {
+		c, _ := s.Bind(4000)
+		c.SendTo(a1, 53, []byte("query"))
+		s.Output(buf, a2, t0)
+		s.Input(a1, a2, d, t0)
+		if n, _, _, ok := c.RecvFrom(buf); !ok || string(buf[:n]) != "answer" {
+			panic("not received")
+		}
+		c.Close()
+	})
+	if allocs != 2 || s.Footprint() != 0 {
+		t.Fatalf("%v allocations per lookup, footprint %d after", allocs, s.Footprint())
+	}
+}
