@@ -30,6 +30,9 @@ type Config struct {
 	Host string
 	// MaxFetchBody bounds the body of an admin fetch request (default 1024).
 	MaxFetchBody int
+	// MaxUpload is the largest body PUT /upload accepts (default
+	// DefaultMaxUpload; negative: the route is off).
+	MaxUpload int64
 }
 
 // VaultPrefix is the store path prefix of vault records. Static file serving
@@ -61,12 +64,20 @@ func New(cfg Config) *App {
 	if cfg.MaxFetchBody <= 0 {
 		cfg.MaxFetchBody = 1024
 	}
+	if cfg.MaxUpload == 0 {
+		cfg.MaxUpload = DefaultMaxUpload
+	}
 	return &App{cfg: cfg, st: cfg.Store}
 }
 
 // Serve answers one request. Over plain HTTP everything is redirected to
-// HTTPS; over TLS the path selects the application.
+// HTTPS; over TLS the path selects the application. Called with ci.Head
+// set, it only decides which bodies stream (PUT/POST /upload).
 func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
+	if ci.Head {
+		a.uploadHead(ci, r)
+		return
+	}
 	if !ci.TLS {
 		a.redirect(r, w)
 		return
@@ -83,6 +94,8 @@ func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
 		a.serveVault(r, w)
 	case string(p) == "/admin" || bytes.HasPrefix(p, []byte("/admin/")):
 		a.serveAdmin(ci, r, w)
+	case string(p) == "/upload" && a.cfg.MaxUpload > 0:
+		a.serveUpload(ci, r, w)
 	default:
 		a.serveStatic(r, w)
 	}

@@ -10,7 +10,12 @@
 // App is the single request handler behind every session: the redirect on
 // port 80, the home page and static files, the live status page, the
 // PIN-protected vault and remote administration (including the queue of
-// outbound fetches the administrator asks for).
+// outbound fetches the administrator asks for), and PUT/POST /upload, whose
+// body (up to Config.MaxUpload) streams through SHA-256 as it arrives and is
+// answered with its length and digest. A session asks the handler about
+// each request body before reading it (a call with ConnInfo.Head set):
+// StreamBody then routes the body to a sink, piece by piece from the TLS
+// plaintext, so uploads far larger than the HTTP input buffer pass.
 //
 // Like the protocol packages, nothing here starts goroutines, takes locks or
 // reads the clock: the card passes now to Service.

@@ -14,15 +14,20 @@ func FuzzServe(f *testing.F) {
 	f.Add([]byte("GET /vault/a HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dTox\r\n\r\n"), true)
 	f.Add([]byte("POST /vault/unblock HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\npuk=%zz&p"), true)
 	f.Add([]byte("GET /x HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), false)
+	f.Add([]byte("PUT /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;e\r\nabc\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"), true)
+	f.Add([]byte("POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nabcde"), true)
+	f.Add([]byte("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nabc"), true)
 	app, s, _, _ := newTestApp(f)
+	app.cfg.MaxUpload = 8
 	f.Fuzz(func(t *testing.T, req []byte, tlsOn bool) {
 		if s.PINTriesLeft() < 2 {
 			s.UnblockPIN([]byte("12345678"), []byte("1234"))
 		}
 		ci := ConnInfo{TLS: tlsOn, Now: testNow}
+		var hw http.ResponseWriter
 		hc := http.NewServerConn(http.ServerConfig{InBuf: 2048, OutBuf: 2048, Handler: func(r *http.Request, w *http.ResponseWriter) {
 			app.Serve(&ci, r, w)
-		}})
+		}, Body: func(r *http.Request) (http.BodySink, int64) { return askBody(app.Serve, &ci, r, &hw) }})
 		hc.Input(req, testNow)
 		out := make([]byte, 512)
 		for i := 0; i < 1000 && hc.Output(out, testNow) > 0; i++ {

@@ -27,6 +27,16 @@ type ConnInfo struct {
 	Remote netip.AddrPort
 	// Now is the time of the Service call that runs the handler.
 	Now time.Time
+	// Head is set when the handler is consulted about a request whose body
+	// has not been read yet (only requests announcing one, before any byte
+	// of it): the handler must not act on the request then, only decide
+	// whether to call StreamBody; w is a dummy. It is called again, with
+	// Head clear, to answer (after the body).
+	Head bool
+
+	sink http.BodySink // set by StreamBody
+	max  int64
+	up   *upload // PUT /upload state, kept across connections until Release
 }
 
 // SessionConfig configures a ServerSession.
@@ -76,6 +86,7 @@ type ServerSession struct {
 	eng *tls.Engine
 	hc  *http.ServerConn
 	ci  ConnInfo
+	hw  http.ResponseWriter // the dummy writer of the Head call
 
 	start     time.Time
 	hsDone    bool
@@ -109,6 +120,7 @@ func NewServerSession(cfg SessionConfig) *ServerSession {
 	s := &ServerSession{cfg: cfg, done: true, counted: true}
 	hcfg := cfg.HTTP
 	hcfg.Handler = s.serve
+	hcfg.Body = s.body
 	s.hc = http.NewServerConn(hcfg)
 	return s
 }
@@ -121,10 +133,34 @@ func (s *ServerSession) serve(r *http.Request, w *http.ResponseWriter) {
 	s.cfg.Handler(&s.ci, r, w)
 }
 
+// body asks the handler, in a Head call, whether to stream r's body.
+func (s *ServerSession) body(r *http.Request) (http.BodySink, int64) {
+	if s.cfg.Handler == nil {
+		return nil, 0
+	}
+	return askBody(s.cfg.Handler, &s.ci, r, &s.hw)
+}
+
+// askBody makes h's Head call for r: whether (and where) to stream its
+// body. hw is the dummy writer h gets.
+func askBody(h Handler, ci *ConnInfo, r *http.Request, hw *http.ResponseWriter) (http.BodySink, int64) {
+	ci.Head, ci.sink, ci.max = true, nil, 0
+	*hw = http.ResponseWriter{}
+	h(ci, r, hw)
+	ci.Head = false
+	sink := ci.sink
+	ci.sink = nil
+	return sink, ci.max
+}
+
 // queuer is implemented by *tcp.Conn: bytes queued and not yet acknowledged.
 type queuer interface {
 	Queued() int
 }
+
+// reserver is implemented by *tcp.Conn: room for a record larger than the
+// connection's small receive buffer.
+type reserver interface{ Reserve(n int) bool }
 
 // remoter is implemented by *tcp.Conn.
 type remoter interface {
@@ -144,7 +180,7 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	s.fold()
 	s.st = st
 	s.hc.Reset()
-	s.ci = ConnInfo{TLS: useTLS}
+	s.ci = ConnInfo{TLS: useTLS, up: s.ci.up}
 	if r, ok := st.(remoter); ok {
 		a, p := r.Remote()
 		s.ci.Remote = netip.AddrPortFrom(netip.AddrFrom4(a), p)
@@ -184,21 +220,26 @@ func (s *ServerSession) Info() *ConnInfo { return &s.ci }
 
 // Footprint returns the bytes the session holds for its connection: the
 // HTTP buffers (http.ServerConn.Footprint) and, in TLS mode, the engine's
-// own footprint (tls.Engine.Footprint). The Stream's buffers belong to TCP.
+// own footprint (tls.Engine.Footprint), and the upload hasher once PUT
+// /upload was used. The Stream's buffers belong to TCP.
 func (s *ServerSession) Footprint() int {
 	n := s.hc.Footprint()
 	if s.eng != nil {
 		n += s.eng.Footprint()
 	}
+	if s.ci.up != nil {
+		n += uploadFootprint
+	}
 	return n
 }
 
 // Release drops the TLS engine of a finished connection (its keys and
-// handshake state), so an idle session holds only its HTTP buffers. It
-// does nothing while the session is running.
+// handshake state) and the upload hasher, so an idle session holds only
+// its HTTP buffers. It does nothing while the session is running.
 func (s *ServerSession) Release() {
 	if s.done {
 		s.eng = nil
+		s.ci.up = nil
 	}
 }
 
@@ -344,6 +385,9 @@ func (s *ServerSession) input(now time.Time) bool {
 		return true
 	}
 	if n == 0 {
+		if r, ok := st.(reserver); ok && len(in) >= 5 {
+			r.Reserve(5 + (int(in[3])<<8 | int(in[4]))) // the whole record (header: type, version, length)
+		}
 		if st.EOF() { // the peer closed in the middle of a record
 			s.inEOF = true
 			s.stats.ClosesDirty++

@@ -56,8 +56,29 @@ func (d *ChunkedDecoder) Total() int64 { return d.total }
 // b[consumed:] is what follows the body. Errors are *Error (400, or 413 when
 // Max is exceeded); after an error the decoder must be Reset.
 func (d *ChunkedDecoder) Decode(b []byte) (data, consumed int, done bool, err error) {
-	return d.scan(b, true)
+	return d.scan(b, scanWrite)
 }
+
+// Next decodes encoded bytes from b up to the end of the first run of chunk
+// data and returns that run (aliasing b: nothing is moved or written), the
+// bytes consumed and whether the body ended. Call it again with
+// b[consumed:] while bytes remain; a run may be empty. It is how a body is
+// streamed from where it lies (e.g. the TLS plaintext) to its consumer.
+// Errors are as for Decode.
+func (d *ChunkedDecoder) Next(b []byte) (data []byte, consumed int, done bool, err error) {
+	start, end, done, err := d.scan(b, scanRun)
+	if err != nil {
+		return nil, end, false, err
+	}
+	return b[start:end:end], end, done, nil
+}
+
+// scan modes.
+const (
+	scanCheck = iota // validate only
+	scanWrite        // move the data to the front of b
+	scanRun          // stop after the first run of data; out is its start
+)
 
 func (d *ChunkedDecoder) bad() *Error {
 	if d.errBad != nil {
@@ -78,9 +99,10 @@ func unhex(c byte) (uint64, bool) {
 	return 0, false
 }
 
-// scan runs the state machine over b; with write it moves data bytes to the
-// front of b.
-func (d *ChunkedDecoder) scan(b []byte, write bool) (out, i int, done bool, err error) {
+// scan runs the state machine over b; in scanWrite mode it moves data bytes
+// to the front of b; in scanRun mode it returns after the first run of data,
+// with out its start and i its end (out == i when no data was met).
+func (d *ChunkedDecoder) scan(b []byte, mode int) (out, i int, done bool, err error) {
 	maxTrailer := d.MaxTrailer
 	if maxTrailer <= 0 {
 		maxTrailer = 1024
@@ -151,15 +173,18 @@ func (d *ChunkedDecoder) scan(b []byte, write bool) (out, i int, done bool, err 
 			if uint64(k) > d.size {
 				k = int(d.size)
 			}
-			if write {
+			if mode == scanWrite {
 				copy(b[out:], b[i:i+k])
 			}
-			out += k
-			i += k
 			d.size -= uint64(k)
 			if d.size == 0 {
 				d.state = csDataCR
 			}
+			if mode == scanRun && k > 0 {
+				return i, i + k, false, nil
+			}
+			out += k
+			i += k
 		case csDataCR:
 			if c != '\r' {
 				return out, i, false, d.bad()
@@ -218,10 +243,19 @@ func (d *ChunkedDecoder) scan(b []byte, write bool) (out, i int, done bool, err 
 				return out, i, false, d.bad()
 			}
 			d.state = csDone
+			if mode == scanRun {
+				out = i + 1
+			}
 			return out, i + 1, true, nil
 		case csDone:
+			if mode == scanRun {
+				out = i
+			}
 			return out, i, true, nil
 		}
+	}
+	if mode == scanRun {
+		out = i
 	}
 	return out, i, d.state == csDone, nil
 }

@@ -9,6 +9,11 @@
 // per-connection state machines driven by bytes in, bytes out and, for the
 // server's timeouts, an injected clock.
 //
+// A request body is buffered whole in the input buffer unless the route
+// streams it (ServerConfig.Body): its pieces then go, decoded, from the
+// bytes given to Input straight to a BodySink, so a body of any size
+// (within the route's limit) passes through a buffer of a few KiB.
+//
 // Framing is strict where parsers disagreeing would allow request
 // smuggling: duplicate or malformed Content-Length, Transfer-Encoding with
 // Content-Length or in HTTP/1.0, codings other than chunked, obs-fold, bare

@@ -19,6 +19,17 @@ var requestSeeds = []string{
 	"HEAD /file HTTP/1.1\r\nHost: h\r\n\r\nGET /file HTTP/1.1\r\nHost: h\r\nRange: bytes=1-2\r\n\r\n",
 }
 
+// streamSeeds exercise streamed request bodies (FuzzServerConn's /up and
+// /fail routes).
+var streamSeeds = []string{
+	"PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+	"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;a=\"b\"\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nT: v\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+	"PUT /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabcPUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nz",
+	"PUT /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n",
+	"PUT /fail HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabcdefgh",
+	"PUT /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
+}
+
 var responseSeeds = []string{
 	"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
 	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
@@ -50,6 +61,12 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+	for i, s := range streamSeeds {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s) + extra["FuzzServerConn"]
+		if err := os.WriteFile(filepath.Join("testdata", "fuzz", "FuzzServerConn", fmt.Sprintf("stream%d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -159,6 +176,36 @@ func FuzzChunked(f *testing.F) {
 		if done1 && used1 != used2 {
 			t.Fatalf("end at %d vs %d", used1, used2)
 		}
+		// Next, in the same pieces: the same data, end and verdict, read
+		// where it lies.
+		var d3 ChunkedDecoder
+		d3.Max = 1 << 16
+		var data3 []byte
+		used3, done3 := 0, false
+		var err3 error
+		for off := 0; off < len(b) && !done3 && err3 == nil; {
+			end := min(off+int(step)+1, len(b))
+			piece := b[off:end]
+			for len(piece) > 0 && !done3 && err3 == nil {
+				var run []byte
+				var c int
+				run, c, done3, err3 = d3.Next(piece)
+				within(t, piece, run)
+				data3 = append(data3, run...)
+				used3 = end - len(piece) + c
+				piece = piece[c:]
+			}
+			off = end
+		}
+		if (err1 == nil) != (err3 == nil) || done1 != done3 {
+			t.Fatalf("one-shot done=%v err=%v, Next done=%v err=%v", done1, err1, done3, err3)
+		}
+		if err1 == nil && !bytes.Equal(one[:n1], data3) {
+			t.Fatalf("Next data differs: %q vs %q", one[:n1], data3)
+		}
+		if done1 && used1 != used3 {
+			t.Fatalf("Next end at %d vs %d", used1, used3)
+		}
 	})
 }
 
@@ -166,11 +213,22 @@ func FuzzChunked(f *testing.F) {
 // pieces, interleaving output and time: it must never panic, every response
 // must parse, and a closed connection stays closed.
 func FuzzServerConn(f *testing.F) {
-	for _, s := range requestSeeds {
+	for _, s := range append(requestSeeds[:len(requestSeeds):len(requestSeeds)], streamSeeds...) {
 		f.Add([]byte(s), uint8(5))
 		f.Add([]byte(s), uint8(0x85))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, step uint8) {
+		// /up streams bodies of up to 64 bytes, /fail stops them at 4.
+		up, fail := &hashSink{}, &hashSink{failAt: 4}
+		body := func(r *Request) (BodySink, int64) {
+			switch string(r.Path) {
+			case "/up":
+				return up, 64
+			case "/fail":
+				return fail, 1 << 20
+			}
+			return nil, 0
+		}
 		var heads []bool // per handled request: was it HEAD
 		h := func(r *Request, w *ResponseWriter) {
 			heads = append(heads, r.IsHEAD())
@@ -179,7 +237,7 @@ func FuzzServerConn(f *testing.F) {
 		// The top bit of step selects InPlace composition (in a room of
 		// OutBuf or more, or less once drained).
 		inPlace := step&0x80 != 0
-		c := NewServerConn(ServerConfig{Handler: h, InBuf: 512, OutBuf: 512, RequestTimeout: 3 * time.Second, InPlace: inPlace})
+		c := NewServerConn(ServerConfig{Handler: h, Body: body, InBuf: 512, OutBuf: 512, RequestTimeout: 3 * time.Second, InPlace: inPlace})
 		now := t0
 		var out []byte
 		buf := make([]byte, 97)
@@ -199,6 +257,9 @@ func FuzzServerConn(f *testing.F) {
 			}
 			now = now.Add(time.Second)
 			c.Poll(now)
+			if up.n > 64 {
+				t.Fatalf("the sink got %d bytes, over the limit", up.n)
+			}
 		}
 		for n := c.Output(buf, now); n > 0; n = c.Output(buf, now) {
 			out = append(out, buf[:n]...)

@@ -120,7 +120,15 @@ type Request struct {
 	KeepAlive10   bool  // an HTTP/1.0 request asked for keep-alive
 	Expect100     bool  // Expect: 100-continue
 	HeadLen       int   // bytes of request line and header section (set once the head is complete)
-	Body          []byte
+	// Body is the whole body (empty when streamed).
+	Body []byte
+	// BodyStreamed reports that the body was handed to a BodySink as it
+	// arrived (see ServerConfig.Body) instead of being collected in Body.
+	BodyStreamed bool
+	// BodyErr is the error with which the BodySink stopped a streamed body
+	// early: the rest was not read and the connection closes after the
+	// response.
+	BodyErr error
 }
 
 // IsHEAD reports whether the method is HEAD.
@@ -380,6 +388,7 @@ func parseVersion(v []byte) (minor int, err error) {
 func ParseRequestHead(b []byte, lim Limits, r *Request) (int, error) {
 	lim = lim.norm()
 	r.Method, r.Target, r.Path, r.Query, r.Host, r.Body = nil, nil, nil, nil, nil, nil
+	r.BodyStreamed, r.BodyErr = false, nil
 	r.N, r.Minor, r.ContentLength, r.HeadLen = 0, 0, -1, 0
 	r.Chunked, r.Close, r.KeepAlive10, r.Expect100 = false, false, false, false
 	// RFC 9112 §2.2: ignore empty lines before the request line.
@@ -591,7 +600,7 @@ func decodeChunkedBody(b []byte, maxBody int64, maxTrailer int, errBad, errBig *
 	var d ChunkedDecoder
 	d.Max, d.MaxTrailer = maxBody, maxTrailer
 	d.errBad, d.errBig = errBad, errBig
-	_, _, done, err := d.scan(b, false)
+	_, _, done, err := d.scan(b, scanCheck)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -599,7 +608,7 @@ func decodeChunkedBody(b []byte, maxBody int64, maxTrailer int, errBad, errBig *
 		return nil, 0, ErrIncomplete
 	}
 	d.Reset()
-	out, used, _, _ := d.scan(b, true)
+	out, used, _, _ := d.scan(b, scanWrite)
 	return b[:out:out], used, nil
 }
 

@@ -9,7 +9,8 @@ import (
 type ServerConfig struct {
 	Limits Limits
 	// InBuf is the input buffer: it must hold a whole request (head and
-	// encoded body). Default 8192.
+	// encoded body), unless the body is streamed (see Body), in which case
+	// it holds the head (and pipelined bytes behind the body). Default 8192.
 	InBuf int
 	// OutBuf is the output buffer for a response head and a body written
 	// with Write (bodies given to SetBody are not copied). Default 4096,
@@ -36,9 +37,35 @@ type ServerConfig struct {
 	// IdleTimeout closes a connection with no request in progress and no
 	// output progress for this long. Default 60s.
 	IdleTimeout time.Duration
+	// BodyTimeout bounds a stall of a streamed request body (see Body):
+	// no byte of it for this long gets 408. A long upload over a lossy
+	// line meets the peer's TCP retransmission backoff (up to a minute
+	// or two between attempts), so the default is 3 minutes.
+	BodyTimeout time.Duration
 	// Handler answers each request. r and its slices are valid only during
 	// the call.
 	Handler func(r *Request, w *ResponseWriter)
+	// Body, when set, is asked once for each request head that announces
+	// a body (Content-Length > 0 or chunked), before any body byte is
+	// read. Returning a nil sink keeps the body buffered whole, within
+	// Limits.MaxBody. Returning a sink streams the body to it, piece by
+	// piece as it arrives, decoded (chunked framing removed), from where
+	// it lies — the bytes given to Input — without copying; max is the
+	// largest body the route accepts: a larger Content-Length gets 413
+	// before the body is read, a chunked body growing past it gets 413
+	// when it does. A client awaiting 100 Continue gets it then. Handler
+	// runs when the body has ended (r.BodyStreamed set, r.Body empty), or
+	// as soon as the sink returns an error (r.BodyErr set): that response
+	// closes the connection and the rest of the body is discarded (RFC
+	// 9112 §9.6). Malformed chunked framing gets 400.
+	Body func(r *Request) (sink BodySink, max int64)
+}
+
+// BodySink consumes a streamed request body (see ServerConfig.Body).
+type BodySink interface {
+	// WriteBody takes the next piece of the body; p is valid only during
+	// the call. An error stops the body: the handler answers at once.
+	WriteBody(p []byte) error
 }
 
 // ConnStats counts what a ServerConn did.
@@ -76,6 +103,13 @@ type ServerConn struct {
 	sent100  bool
 	started  bool
 	stats    ConnStats
+
+	// Streamed request body (ServerConfig.Body).
+	asked    bool           // Body was asked about the head in c.in
+	body     BodySink       // the body is being streamed to it
+	bodyLeft int64          // Content-Length bytes still to come
+	chunk    ChunkedDecoder // chunked bodies
+	discard  bool           // the sink stopped the body: drop input
 }
 
 // ErrBodyFull is returned by ResponseWriter.Write when the body does not fit
@@ -175,6 +209,9 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 3 * time.Minute
+	}
 	cfg.Limits = cfg.Limits.norm()
 	if cfg.Limits.MaxHeaderBytes > cfg.InBuf {
 		cfg.Limits.MaxHeaderBytes = cfg.InBuf
@@ -202,6 +239,7 @@ func (c *ServerConn) Reset() {
 	c.inLen, c.outStart, c.outEnd, c.ext, c.src = 0, 0, 0, nil, nil
 	c.ready, c.drained = 0, false
 	c.closing, c.closed, c.sent100, c.started = false, false, false, false
+	c.asked, c.body, c.bodyLeft, c.discard = false, nil, 0, false
 	c.reqStart, c.active = time.Time{}, time.Time{}
 	c.stats = ConnStats{}
 }
@@ -219,6 +257,9 @@ func (c *ServerConn) Buffered() int { return c.inLen }
 // Waiting reports that a complete request waits for Output room to be
 // answered in (InPlace): the connection is not idle.
 func (c *ServerConn) Waiting() bool { return c.ready > 0 && !c.closing && !c.closed }
+
+// Streaming reports that a request body is being streamed to a BodySink.
+func (c *ServerConn) Streaming() bool { return c.body != nil }
 
 // Idle reports that the connection is between requests: no request bytes
 // buffered, none waiting, no response output pending. LastActive is the
@@ -246,13 +287,33 @@ func (c *ServerConn) pending() bool {
 // Input takes bytes received from the client and returns how many it
 // accepted (fewer when the input buffer is full while a response is being
 // sent: offer the rest later). After the connection has decided to close,
-// input is discarded.
+// input is discarded. Bytes of a streamed body go from b to the BodySink
+// without being copied (b is not modified).
 func (c *ServerConn) Input(b []byte, now time.Time) int {
 	if !c.started {
 		c.started, c.active = true, now
 	}
-	if c.closing || c.closed {
+	if c.closing || c.closed || c.discard {
 		return len(b)
+	}
+	fed := 0
+	if c.body != nil {
+		var fin bool
+		fed, fin = c.feed(b, now)
+		if fed > 0 {
+			c.active = now
+		}
+		if fin {
+			c.complete(c.req.HeadLen, now)
+		}
+		if c.closing || c.discard {
+			return len(b)
+		}
+		b = b[fed:]
+		if c.body != nil || len(b) == 0 {
+			c.process(now)
+			return fed
+		}
 	}
 	if c.inLen == 0 && len(b) > 0 {
 		c.reqStart = now
@@ -263,7 +324,102 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 		c.active = now
 	}
 	c.process(now)
-	return n
+	return fed + n
+}
+
+// feed hands the streamed body bytes at the start of p to the sink and
+// returns how many p held, and whether the body ended (or the sink stopped
+// it): the request is then to be answered.
+func (c *ServerConn) feed(p []byte, now time.Time) (int, bool) {
+	used := 0
+	for c.body != nil && used < len(p) {
+		var data []byte
+		done := false
+		if c.req.Chunked {
+			d, k, dn, err := c.chunk.Next(p[used:])
+			if err != nil {
+				status := 400
+				if e, ok := err.(*Error); ok {
+					status = e.Status
+				}
+				c.stats.Errors++
+				c.errorResponse(status, now)
+				return len(p), false
+			}
+			data, used, done = d, used+k, dn
+		} else {
+			k := int(min(int64(len(p)-used), c.bodyLeft))
+			data = p[used : used+k]
+			used += k
+			c.bodyLeft -= int64(k)
+			done = c.bodyLeft == 0
+		}
+		if len(data) > 0 {
+			if err := c.body.WriteBody(data); err != nil {
+				c.req.BodyErr, c.req.Close = err, true
+				c.body, c.discard = nil, true
+				return len(p), true
+			}
+		}
+		if done {
+			c.body = nil
+			return used, true
+		}
+	}
+	return used, false
+}
+
+// startBody begins streaming the body of the request whose head (n bytes)
+// is at the start of c.in to sink, feeding it the body bytes already
+// there.
+func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time) {
+	r := &c.req
+	if r.ContentLength > limit || limit <= 0 {
+		c.stats.Errors++
+		c.errorResponse(413, now)
+		return
+	}
+	r.BodyStreamed, r.Body = true, c.in[n:n:n]
+	c.body, c.bodyLeft = sink, r.ContentLength
+	c.chunk = ChunkedDecoder{Max: limit, MaxTrailer: c.cfg.Limits.MaxHeaderBytes}
+	if r.Expect100 && c.inLen == n && !c.sent100 {
+		c.sent100 = true
+		c.outStart, c.outEnd = 0, copy(c.out, "HTTP/1.1 100 Continue\r\n\r\n")
+	}
+	// Body bytes that came with the head are fed from the input buffer;
+	// what follows the body (pipelined requests) moves up behind the head.
+	k, fin := c.feed(c.in[n:c.inLen], now)
+	if c.closing {
+		return
+	}
+	if c.discard {
+		k = c.inLen - n
+	}
+	copy(c.in[n:], c.in[n+k:c.inLen])
+	c.inLen -= k
+	if fin {
+		c.complete(n, now)
+	}
+}
+
+// complete answers the request whose head (and buffered body) are the
+// first n bytes of c.in: now, or (InPlace) when Output has room.
+func (c *ServerConn) complete(n int, now time.Time) {
+	if c.cfg.InPlace {
+		c.ready = n // answered by Output, in its dst
+		return
+	}
+	if c.pending() {
+		// A 100 Continue is still being output: answer after it.
+		c.ready = n
+		return
+	}
+	if k := c.respond(now, c.out); k >= 0 {
+		c.outStart, c.outEnd = 0, k
+	}
+	if c.inLen >= n { // errorResponse may have discarded the input
+		c.consume(n, now)
+	}
 }
 
 // Output writes response bytes into dst and returns the count.
@@ -296,6 +452,12 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 		if c.closing {
 			c.closed = true
 			break
+		}
+		if c.ready > 0 && !c.cfg.InPlace {
+			n := c.ready
+			c.ready = 0
+			c.complete(n, now)
+			continue
 		}
 		if c.ready > 0 {
 			room := min(len(dst), c.cfg.OutBuf)
@@ -344,7 +506,10 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 		// Header section: a fixed deadline from the request's first byte.
 		// Body: it must keep moving (no IdleTimeout without input).
 		dl := c.reqStart.Add(c.cfg.RequestTimeout)
-		if c.req.HeadLen > 0 {
+		switch {
+		case c.body != nil:
+			dl = c.active.Add(c.cfg.BodyTimeout)
+		case c.req.HeadLen > 0:
 			dl = c.active.Add(c.cfg.IdleTimeout)
 		}
 		if !now.Before(dl) {
@@ -378,14 +543,30 @@ func (c *ServerConn) Touch(now time.Time) {
 func (c *ServerConn) consume(n int, now time.Time) {
 	copy(c.in, c.in[n:c.inLen])
 	c.inLen -= n
-	c.sent100 = false
+	c.sent100, c.asked = false, false
 	if c.inLen > 0 {
 		c.reqStart = now
 	}
 }
 
 func (c *ServerConn) process(now time.Time) {
-	for !c.pending() && !c.closing && c.inLen > 0 && c.ready == 0 {
+	for !c.pending() && !c.closing && c.inLen > 0 && c.ready == 0 && c.body == nil {
+		if c.cfg.Body != nil && !c.asked {
+			// Ask about a body before reading it: the head is parsed
+			// without the buffered-body limit.
+			lim := c.cfg.Limits
+			lim.MaxBody = 1 << 62
+			n, err := ParseRequestHead(c.in[:c.inLen], lim, &c.req)
+			if err == nil {
+				c.asked = true
+				if c.req.ContentLength > 0 || c.req.Chunked {
+					if sink, limit := c.cfg.Body(&c.req); sink != nil {
+						c.startBody(n, sink, limit, now)
+						continue
+					}
+				}
+			}
+		}
 		n, err := ParseRequest(c.in[:c.inLen], c.cfg.Limits, &c.req)
 		if err == ErrIncomplete {
 			if c.inLen == len(c.in) {
@@ -412,16 +593,7 @@ func (c *ServerConn) process(now time.Time) {
 			c.errorResponse(status, now)
 			return
 		}
-		if c.cfg.InPlace {
-			c.ready = n // answered by Output, in its dst
-			return
-		}
-		if k := c.respond(now, c.out); k >= 0 {
-			c.outStart, c.outEnd = 0, k
-		}
-		if c.inLen >= n { // errorResponse may have discarded the input
-			c.consume(n, now)
-		}
+		c.complete(n, now)
 	}
 }
 
@@ -475,7 +647,7 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 	if r.IsHEAD() || h.Status == 204 || h.Status == 304 {
 		body, src = nil, nil
 	}
-	h.Close = r.Close || h.Close
+	h.Close = r.Close || r.BodyErr != nil || h.Close
 	h.KeepAlive = r.KeepAlive10 && !h.Close
 	if h.Close {
 		c.closing = true
@@ -539,6 +711,7 @@ func (c *ServerConn) errorResponse(status int, now time.Time) {
 	c.ready = 0
 	c.closing = true
 	c.inLen = 0
+	c.body = nil
 }
 
 // ServeContent answers a GET or HEAD for a stored representation: 304 when

@@ -255,8 +255,11 @@ func TestRedirectHTTPS(t *testing.T) {
 		!strings.Contains(out, "HTTP/1.1 308 Permanent Redirect\r\n") || !strings.Contains(out, "Location: https://[::1]/v\r\n") {
 		t.Fatalf("%q", out)
 	}
+	// Input's bytes may reach a BodySink, so they escape: the request is
+	// converted once, outside the measured loop.
+	req := []byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 	a := testing.AllocsPerRun(50, func() {
-		c.Input([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"), t0)
+		c.Input(req, t0)
 		drainInto(c)
 	})
 	if a != 0 {
@@ -385,8 +388,9 @@ func TestServerConnBodySource(t *testing.T) {
 		*src = patternSource{left: 5000}
 		w.SetBodySource(src)
 	}})
+	req := []byte(curlReq)
 	if a := testing.AllocsPerRun(50, func() {
-		c.Input([]byte(curlReq), t0)
+		c.Input(req, t0)
 		for c.Output(buf, t0) > 0 {
 		}
 	}); a != 0 {

@@ -17,13 +17,14 @@ import (
 // Client is one HTTPS request from the host peer to the card, run inside the
 // simulation: TCP from the host stack, the tls package's client engine
 // (verifying the card's certificate against the store's), an HTTP/1.1 GET
-// with Connection: close. The body is hashed (SHA-256) as it arrives and kept
-// when KeepBody.
+// (or a PUT with a body, StartPut) with Connection: close. The response body
+// is hashed (SHA-256) as it arrives and kept when KeepBody.
 type Client struct {
 	w        *World
 	conn     *tcp.Conn
 	eng      *tls.Engine
 	req      []byte
+	upload   []byte // request body sent after req (StartPut)
 	sent     int
 	head     []byte
 	resp     http.Response
@@ -48,6 +49,9 @@ type Client struct {
 	// the response was complete.
 	Start, FirstByte, FirstBody, End time.Time
 	FirstBodyLen                     int64
+	// UploadStart is when the first byte of a PUT's body was queued, and
+	// UploadEnd when its last was.
+	UploadStart, UploadEnd time.Time
 	// LineAtFirstByte are the line byte counters (down, up) when the first
 	// response byte arrived, and at Start.
 	LineAtStart, LineAtFirstByte [2]uint64
@@ -73,12 +77,28 @@ func (w *World) ClientTLS() (*tls.Config, error) {
 	return &tls.Config{
 		Rand: NewRand(w.opt.Seed+uint64(len(w.clients)), "client"), Time: w.Now,
 		ServerName: "netcard.local", Roots: roots, ALPN: []string{"http/1.1"},
+		RecordSizeLimit: w.opt.ClientRecordSizeLimit,
 	}, nil
 }
 
 // StartGet opens a connection from the host to the card's HTTPS port and
 // queues a GET for path. timeout bounds the whole exchange (virtual time).
 func (w *World) StartGet(path string, timeout time.Duration) (*Client, error) {
+	return w.start("GET", path, nil, timeout)
+}
+
+// StartPut is StartGet for a PUT of body (sent with Content-Length from
+// where it lies; it must not change until the exchange is done). The
+// response is kept (KeepBody).
+func (w *World) StartPut(path string, body []byte, timeout time.Duration) (*Client, error) {
+	c, err := w.start("PUT", path, body, timeout)
+	if c != nil {
+		c.KeepBody = true
+	}
+	return c, err
+}
+
+func (w *World) start(method, path string, body []byte, timeout time.Duration) (*Client, error) {
 	cfg, err := w.ClientTLS()
 	if err != nil {
 		return nil, err
@@ -90,9 +110,13 @@ func (w *World) StartGet(path string, timeout time.Duration) (*Client, error) {
 	c := &Client{w: w, conn: conn, eng: tls.NewClient(cfg, tls.DefaultRecordBuf), hash: sha256.New(),
 		Start: w.now, deadline: w.now.Add(timeout), head: make([]byte, 0, 4096)}
 	c.LineAtStart = [2]uint64{w.down.sent, w.up.sent}
-	h := http.RequestHeader{Method: "GET", Target: path, Host: "netcard.local", ContentLength: -1,
+	h := http.RequestHeader{Method: method, Target: path, Host: "netcard.local", ContentLength: -1,
 		Close: true, Accept: "*/*", UserAgent: "netcard-sim"}
+	if method != "GET" {
+		h.ContentLength = int64(len(body))
+	}
 	c.req = http.AppendRequestHeader(nil, &h)
+	c.upload = body
 	w.clients = append(w.clients, c)
 	return c, nil
 }
@@ -189,14 +213,27 @@ func (c *Client) service(now time.Time) bool {
 	progress := false
 	for i := 0; i < 256 && !c.done; i++ {
 		p := c.flushTLS()
-		if c.eng.State() == tls.Established && c.sent < len(c.req) {
+		if total := len(c.req) + len(c.upload); c.eng.State() == tls.Established && c.sent < total {
 			hdr, tail := c.eng.Overhead()
 			f := c.conn.Free()
-			n := min(len(f)-hdr-tail, c.eng.MaxPlaintext(), len(c.req)-c.sent)
+			n := min(len(f)-hdr-tail, c.eng.MaxPlaintext(), total-c.sent)
 			if n > 0 {
-				copy(f[hdr:], c.req[c.sent:c.sent+n])
+				k := 0
+				if c.sent < len(c.req) {
+					k = copy(f[hdr:hdr+n], c.req[c.sent:])
+				}
+				if k < n {
+					if c.UploadStart.IsZero() {
+						c.UploadStart = now
+					}
+					off := c.sent + k - len(c.req)
+					copy(f[hdr+k:hdr+n], c.upload[off:])
+				}
 				c.conn.Commit(c.eng.Wrap(f, n))
 				c.sent += n
+				if c.sent == total && len(c.upload) > 0 {
+					c.UploadEnd = now
+				}
 				p = true
 			}
 		}

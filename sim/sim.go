@@ -97,6 +97,10 @@ type Options struct {
 	// EchoInterval turns on LCP keepalive (dead-peer detection) on both
 	// ends (0: off, like pppd's default).
 	EchoInterval time.Duration
+	// ClientRecordSizeLimit, when non-zero, is the record_size_limit (RFC
+	// 8449) the host's HTTPS clients announce: the card's own limit (the
+	// tiny profile's) then applies to what they send.
+	ClientRecordSizeLimit int
 }
 
 // World is one simulation: a card, a host peer and the line between them.

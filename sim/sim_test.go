@@ -3,13 +3,17 @@ package sim
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"flag"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/cryptotest"
 	"time"
 
+	"netcard/card"
 	"netcard/link"
 )
 
@@ -108,8 +112,10 @@ func TestDownload115200(t *testing.T) {
 }
 
 // TestLossyDownloads: 10% frame loss, duplication, 1e-5 BER and 20 ms of
-// jitter on both directions; every seed must complete byte-exact (or fail with a reason,
-// which fails the test).
+// jitter on both directions; every seed downloads 1 MiB and then uploads
+// 1 MiB (PUT /upload, streamed through the card's SHA-256); each must
+// complete byte-exact, the card reporting the upload's length and digest
+// (or fail with a reason, which fails the test).
 func TestLossyDownloads(t *testing.T) {
 	seeds, size := 20, 1<<20
 	if *long {
@@ -118,13 +124,15 @@ func TestLossyDownloads(t *testing.T) {
 	cryptotest.SetGlobalRandom(t, 1) // pin Go's crypto randomness: a failing seed replays exactly
 	data := payload(4, size)
 	sum := sha256.Sum256(data)
+	updata := payload(40, size)
+	upwant := uploadJSON(updata)
 	failed := 0
 	st, err := NewStore(4, 0, map[string][]byte{"f.bin": data})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := link.Faults{DropFrame: 0.10, Dup: 0.02, BER: 1e-5}
-	var virt time.Duration
+	var virt, upVirt time.Duration
 	wall := time.Now()
 	for s := 1; s <= seeds; s++ {
 		w := newWorld(t, Options{Baud: 115200, Seed: uint64(s), Store: st, Down: &f, Up: &f,
@@ -154,6 +162,28 @@ func TestLossyDownloads(t *testing.T) {
 		if c.Status != 200 || c.Sum != sum {
 			t.Fatalf("seed %d: status %d, %d bytes, SHA-256 differs", s, c.Status, c.Len)
 		}
+		down := w.Elapsed()
+		for attempt := 0; ; attempt++ {
+			c, err = w.StartPut("/upload", updata, 900*time.Second)
+			if err != nil {
+				t.Fatalf("seed %d: %v", s, err)
+			}
+			err = w.Wait(c, 910*time.Second)
+			if err == nil || attempt == 2 {
+				break
+			}
+			t.Logf("seed %d: upload attempt %d failed cleanly at %v: %v; card TCP %+v; card status counters %v", s, attempt, w.Elapsed(), err,
+				w.Card().TCP().Stats(), w.Card().Status(w.Now()).Counters)
+		}
+		if err != nil {
+			t.Errorf("seed %d: three upload attempts failed, last: %v", s, err)
+			failed++
+			continue
+		}
+		if c.Status != 200 || string(c.Body) != upwant {
+			t.Fatalf("seed %d: upload answered %d %q, want %q", s, c.Status, c.Body, upwant)
+		}
+		upVirt += w.Elapsed() - down
 		virt += w.Elapsed()
 		ls := w.Stats()
 		if s <= 3 {
@@ -163,8 +193,97 @@ func TestLossyDownloads(t *testing.T) {
 	if failed > 0 {
 		t.Errorf("%d of %d seeds failed", failed, seeds)
 	}
-	t.Logf("%d seeds, %d KiB each: %v virtual in %v wall (%.0fx real time)", seeds, size>>10, virt,
-		time.Since(wall).Round(time.Millisecond), float64(virt)/float64(time.Since(wall)))
+	t.Logf("%d seeds, %d KiB down and up each: %v virtual (uploads %v) in %v wall (%.0fx real time)", seeds, size>>10, virt,
+		upVirt, time.Since(wall).Round(time.Millisecond), float64(virt)/float64(time.Since(wall)))
+}
+
+// uploadJSON is the card's answer to PUT /upload of b.
+func uploadJSON(b []byte) string {
+	s := sha256.Sum256(b)
+	return fmt.Sprintf("{\"length\":%d,\"sha256\":\"%s\"}\n", len(b), hex.EncodeToString(s[:]))
+}
+
+// TestUpload115200: a 128 KiB upload (PUT /upload) and a 128 KiB download on
+// a clean 115200 line; the upload's goodput (first body byte queued to the
+// answer) is close to the download's (first body byte to the last) and to
+// the line's payload rate.
+func TestUpload115200(t *testing.T) {
+	const size = 128 << 10
+	data := payload(41, size)
+	w := newWorld(t, Options{Baud: 115200, Seed: 41, Files: map[string][]byte{"f": data}})
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c, err := w.StartGet("/f", 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Wait(c, 61*time.Second); err != nil || c.Sum != sha256.Sum256(data) {
+		t.Fatal("download", err)
+	}
+	down := float64(size) / c.End.Sub(c.FirstBody).Seconds()
+	u, err := w.StartPut("/upload", data, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Wait(u, 61*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != 200 || string(u.Body) != uploadJSON(data) {
+		t.Fatalf("upload answered %d %q", u.Status, u.Body)
+	}
+	up := float64(size) / u.End.Sub(u.UploadStart).Seconds()
+	line := 115200.0 / 10
+	t.Logf("128 KiB at 115200: upload %.0f B/s (%.3f of the line), download %.0f B/s (%.3f); upload/download %.3f",
+		up, up/line, down, down/line, up/down)
+	if up > line || up < 0.85*down {
+		t.Fatalf("upload goodput %.0f B/s vs download %.0f B/s, line %.0f B/s", up, down, line)
+	}
+}
+
+// TestZeroAllocsPerPacketUpload: a steady-state HTTPS upload through the
+// whole card (and the host peer, and the simulator) allocates nothing per
+// frame: TLS records are opened in place and their plaintext streamed to
+// the route's SHA-256.
+func TestZeroAllocsPerPacketUpload(t *testing.T) {
+	const size = 512 << 10
+	data := payload(42, size)
+	var a float64
+	var frames uint64
+	for try := 0; try < 3; try++ {
+		w := newWorld(t, Options{Seed: 42, Baud: 12_000_000})
+		if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		c, err := w.StartPut("/upload", data, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.RunUntil(func() bool { return c.done || c.sent >= 64<<10 }, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		var m0, m1 runtime.MemStats
+		ps0 := w.card.Link().Stats()
+		runtime.ReadMemStats(&m0)
+		err = w.RunUntil(func() bool { return c.done || !c.UploadEnd.IsZero() }, time.Minute)
+		runtime.ReadMemStats(&m1)
+		ps1 := w.card.Link().Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Wait(c, time.Minute); err != nil || string(c.Body) != uploadJSON(data) {
+			t.Fatalf("upload: %v %q", err, c.Body)
+		}
+		frames = ps1.FramesIn + ps1.FramesOut - ps0.FramesIn - ps0.FramesOut
+		a = float64(m1.Mallocs-m0.Mallocs) / float64(frames)
+		if a == 0 {
+			break
+		}
+	}
+	if a != 0 || frames < 100 {
+		t.Fatalf("%.3f allocations per frame over %d frames", a, frames)
+	}
+	t.Logf("0 allocations over %d frames of upload", frames)
 }
 
 func TestUnlimitedLine(t *testing.T) {
@@ -305,4 +424,28 @@ func TestConcurrentDownloads(t *testing.T) {
 		t.Fatalf("4 × 24 KiB in %v, faster than the line (%v)", w.Elapsed(), min)
 	}
 	t.Logf("4 concurrent downloads of 24 KiB: %v virtual", w.Elapsed())
+}
+
+// TestUploadTinyProfile: the tiny profile (512-byte HTTP input buffer,
+// 1 KiB TCP receive buffer, 512-byte TLS records, for clients that
+// announce record_size_limit) takes a 256 KiB upload: the body never needs
+// a buffer of its size.
+func TestUploadTinyProfile(t *testing.T) {
+	data := payload(43, 256<<10)
+	w := newWorld(t, Options{Baud: 115200, Seed: 43, Profile: card.TinyProfile, ClientRecordSizeLimit: 16385})
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c, err := w.StartPut("/upload", data, 120*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Wait(c, 121*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != 200 || string(c.Body) != uploadJSON(data) {
+		t.Fatalf("upload answered %d %q", c.Status, c.Body)
+	}
+	up := float64(len(data)) / c.End.Sub(c.UploadStart).Seconds()
+	t.Logf("256 KiB upload to the tiny profile at 115200: %.0f B/s (%.3f of the line)", up, up/11520)
 }
