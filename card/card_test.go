@@ -36,7 +36,7 @@ func TestRAMUsed(t *testing.T) {
 	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	slot := p.RecvBuf + p.SendBuf + p.HTTPIn + p.HTTPOutBuf()
+	slot := p.SlotRecvBuf() + p.SendBuf + p.HTTPIn + p.HTTPOutBuf()
 	s := w.Card().Status(w.Now())
 	if s.RAMBudget != p.Budget() || s.RAMUsed != p.Budget()-p.MaxConns*slot {
 		t.Fatalf("idle: used %d of %d, slot %d", s.RAMUsed, s.RAMBudget, slot)
@@ -51,5 +51,49 @@ func TestRAMUsed(t *testing.T) {
 	code, body, err := w.Get("/status.json", time.Minute)
 	if err != nil || code != 200 || len(body) == 0 {
 		t.Fatalf("status.json: %d %v", code, err)
+	}
+}
+
+// counter returns a status counter of the card.
+func counter(c *card.Card, now time.Time, name string) uint64 {
+	for _, x := range c.Status(now).Counters {
+		if x.Name == name {
+			return x.Value
+		}
+	}
+	return 0
+}
+
+// TestAdmission: connections that hold every slot without sending anything
+// are never displaced by attempts that show no progress (the extra idle
+// connections' handshakes are deferred, nothing is evicted), but a client
+// that comes with its ClientHello evicts one of them and is served.
+func TestAdmission(t *testing.T) {
+	w, err := sim.New(sim.Options{Baud: 115200, Seed: 3, HostMaxConns: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f := &sim.ConnFlood{W: w, Port: 443, Conns: card.CardProfile.MaxConns + 2}
+	w.AddActor(f)
+	w.Run(5 * time.Second)
+	c := w.Card()
+	if n := len(c.Status(w.Now()).Conns); n != card.CardProfile.MaxConns {
+		t.Fatalf("%d connections hold slots, want all %d", n, card.CardProfile.MaxConns)
+	}
+	if ev, def := counter(c, w.Now(), "idle connections evicted"), counter(c, w.Now(), "handshakes deferred (no slot)"); ev != 0 || def == 0 {
+		t.Fatalf("idle attempts: %d evicted, %d deferred; want 0 evicted, some deferred", ev, def)
+	}
+	code, _, err := w.Get("/", 20*time.Second)
+	if err != nil || code != 200 {
+		t.Fatalf("GET with every slot held: %d %v", code, err)
+	}
+	if ev := counter(c, w.Now(), "idle connections evicted"); ev == 0 {
+		t.Fatal("the client was served without an eviction")
+	}
+	if f.Refused+f.ResetByCard > 1 {
+		t.Errorf("idle attacker: %d refused, %d reset: only the evicted one should be", f.Refused, f.ResetByCard)
 	}
 }

@@ -12,10 +12,18 @@ type Profile struct {
 	// MaxConns is the number of TCP connection slots (listening backlog
 	// included); each slot owns a receive and a send buffer.
 	MaxConns int
-	// RecvBuf is a TCP connection's receive buffer. It is also the TLS record
-	// buffer (records are opened in place), so a profile that must accept
-	// the 16 KiB records of mainstream clients needs 16 KiB + record overhead.
+	// RecvBuf is the largest TCP receive buffer a connection can have. It
+	// is also the TLS record buffer (records are opened in place), so a
+	// profile that must accept the 16 KiB records of mainstream clients
+	// needs 16 KiB + record overhead.
 	RecvBuf int
+	// SmallRecvBuf, when non-zero and below RecvBuf, is the receive buffer
+	// each slot owns; LargeRecvBufs buffers of RecvBuf + MSS bytes are then
+	// shared by the slots, lent to a connection while a record larger than
+	// its small buffer arrives (tcp.Config.SmallRecvBuf, tcp.Conn.Reserve).
+	// Zero (or LargeRecvBufs ≥ MaxConns): every slot owns RecvBuf bytes.
+	SmallRecvBuf  int
+	LargeRecvBufs int
 	// SendBuf is a TCP connection's send buffer; TLS seals records in it.
 	SendBuf int
 
@@ -57,13 +65,16 @@ var (
 		HTTPIn: 512, HTTPOut: 448,
 		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
 	}
-	// CardProfile accepts one full 16 KiB TLS record from mainstream clients and
-	// always sends small records. A slot's receive and send buffers add up
-	// to 20,480 bytes, one of Go's size classes (TCP allocates them as one
-	// arena; 16,645 + 4,096 would take the 21,760-byte class).
+	// CardProfile accepts full 16 KiB TLS records from mainstream clients,
+	// one connection at a time (one shared large receive buffer; others
+	// wait for it), and always sends small records. Each slot's own
+	// receive buffer holds a typical request or ClientHello record
+	// (Chromium's, with X25519MLKEM768, is about 1.9 KB). TCP allocates
+	// all its buffers as one arena: 4 × (3,926 + 3,835) + (16,645 + 1,460)
+	// = 49,149 bytes, just under six 8 KiB pages.
 	CardProfile = Profile{
 		Name: "card", MRU: 1500, MaxConns: 4,
-		RecvBuf: 16384 + 256 + 5, SendBuf: 20480 - (16384 + 256 + 5), RecordOut: 1024,
+		RecvBuf: 16384 + 256 + 5, SmallRecvBuf: 3926, LargeRecvBufs: 1, SendBuf: 3835, RecordOut: 1024,
 		HTTPIn: 2048, HTTPOut: 3584,
 		UDPSockets: 1, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
 	}
@@ -105,12 +116,29 @@ func (p Profile) HTTPOutFits() bool {
 
 // slotBytes is the budget of one connection slot: TCP receive and send
 // buffers and the HTTP buffers.
-func (p Profile) slotBytes() int { return p.RecvBuf + p.SendBuf + p.HTTPIn + p.HTTPOutBuf() }
+func (p Profile) slotBytes() int { return p.SlotRecvBuf() + p.SendBuf + p.HTTPIn + p.HTTPOutBuf() }
+
+// SlotRecvBuf is the receive buffer each TCP slot owns.
+func (p Profile) SlotRecvBuf() int {
+	if p.SmallRecvBuf > 0 && p.SmallRecvBuf < p.RecvBuf && p.LargeRecvBufs < p.MaxConns {
+		return p.SmallRecvBuf
+	}
+	return p.RecvBuf
+}
+
+// LargeRecvBytes is the RAM of the shared large receive buffers.
+func (p Profile) LargeRecvBytes() int {
+	if p.SlotRecvBuf() == p.RecvBuf {
+		return 0
+	}
+	return max(p.LargeRecvBufs, 0) * (p.RecvBuf + p.MRU - 40) // tcp adds an MSS
+}
 
 // Budget is the RAM the profile reserves for buffers: PPP frames, TCP
-// connection buffers, HTTP buffers and UDP queues (control blocks and TLS
-// state are counted separately by the benchmarks).
+// connection buffers (the shared large receive buffers included), HTTP
+// buffers and UDP queues (control blocks and TLS state are counted
+// separately by the benchmarks).
 func (p Profile) Budget() int {
-	return 2*(p.MRU+8) + p.MaxConns*p.slotBytes() +
+	return 2*(p.MRU+8) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
 		p.UDPSockets*p.UDPQueue + p.ReassemblyBytes
 }

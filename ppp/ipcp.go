@@ -161,6 +161,7 @@ func (h *ipcpHandler) up(time.Time) {
 	}
 	l.dns = o.dns
 	l.ipUp = true
+	l.stats.IPCPOpens++
 	l.event(EventIPCPUp)
 }
 

@@ -62,6 +62,10 @@ func (l *Link) lcpInput(p []byte, now time.Time) {
 			}
 		}
 	}
+	if len(p) >= 4 && p[0] == codeConfReq && l.lcp.state == Opened && now.Before(l.holdUntil) {
+		l.stats.ConfReqDamped++
+		return
+	}
 	if len(p) >= 1 && p[0] == codeTermReq && l.lcp.state >= ReqSent {
 		l.event(EventTerminated)
 	}
@@ -317,6 +321,10 @@ func (h *lcpHandler) up(now time.Time) {
 		l.rx.accm = 0xffffffff
 	}
 	l.loops = 0
+	l.stats.LCPOpens++
+	if l.cfg.RenegotiateHold > 0 {
+		l.holdUntil = now.Add(l.cfg.RenegotiateHold)
+	}
 	l.echoPend, l.echoOff = 0, false
 	if l.cfg.EchoInterval > 0 {
 		l.echoAt = now.Add(l.cfg.EchoInterval)

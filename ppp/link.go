@@ -118,6 +118,16 @@ type Config struct {
 	// declared dead and the link is renegotiated. 0 disables keepalive.
 	EchoInterval time.Duration
 	EchoFailure  int
+	// RenegotiateHold damps LCP renegotiation: a Configure-Request that
+	// arrives while LCP is Opened, less than RenegotiateHold after LCP
+	// (re)opened, is silently discarded instead of restarting the link
+	// (RFC 1661's RCR event in Opened). A storm of Configure-Requests then
+	// costs one renegotiation per RenegotiateHold, not one per frame, and
+	// the link stays Opened most of the time; a peer that really restarted
+	// retransmits its request after its restart timer (3 s) and is
+	// answered then. Zero: DefaultRenegotiateHold; negative: no damping
+	// (strict RFC 1661).
+	RenegotiateHold time.Duration
 	// Rand supplies Magic-Numbers and CHAP challenges. If nil, a fixed-seed
 	// generator is used: fine for tests, not for CHAP as authenticator.
 	Rand io.Reader
@@ -148,8 +158,16 @@ type Stats struct {
 	EchoRecv            uint64 // Echo-Replies received
 	EchoReqRecv         uint64 // Echo-Requests received (and answered)
 	CtrlDropped         uint64 // control packets dropped for want of queue space
+	ConfReqDamped       uint64 // LCP Configure-Requests discarded in Opened (Config.RenegotiateHold)
+	LCPOpens            uint64 // times LCP reached Opened
+	IPCPOpens           uint64 // times IPCP reached Opened
 	LCPState, IPCPState State
 }
+
+// DefaultRenegotiateHold is Config.RenegotiateHold's default: shorter than
+// a peer's restart timer (3 s), so a genuine restart is answered at its
+// first retransmission.
+const DefaultRenegotiateHold = 2 * time.Second
 
 const (
 	ctrlQueueSize = 512 // bytes of queued control packets
@@ -185,7 +203,8 @@ type Link struct {
 	echoOff    bool
 	echoID     uint8
 	loops      int
-	authFailed bool // the last LCP session ended in an authentication failure
+	authFailed bool      // the last LCP session ended in an authentication failure
+	holdUntil  time.Time // Configure-Requests in Opened are damped until then
 
 	// negotiated link parameters
 	txACCM  uint32
@@ -215,6 +234,9 @@ func New(cfg Config) *Link {
 	}
 	if cfg.EchoFailure <= 0 {
 		cfg.EchoFailure = defaultEcho
+	}
+	if cfg.RenegotiateHold == 0 {
+		cfg.RenegotiateHold = DefaultRenegotiateHold
 	}
 	l := &Link{cfg: cfg, rnd: cfg.Rand, prng: 0x9e3779b97f4a7c15}
 	l.rx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom) // address, control, protocol, information, FCS

@@ -190,3 +190,48 @@ func TestControlPriority(t *testing.T) {
 		t.Errorf("frame order %x", order)
 	}
 }
+
+// TestRenegotiateHold: a Configure-Request arriving while LCP is Opened is
+// discarded for RenegotiateHold after LCP opened (counted), and restarts
+// LCP afterwards as RFC 1661 says; IPCP comes back with the same
+// addresses. With a negative hold every such request restarts LCP at once.
+func TestRenegotiateHold(t *testing.T) {
+	confReq := func(id byte) []byte {
+		// Address/control, LCP, Configure-Request with a Magic-Number.
+		return encodeFrame([]byte{0xff, 0x03, 0xc0, 0x21, codeConfReq, id, 0, 10, optMagic, 6, 1, 2, 3, byte(id)}, 0xffffffff)
+	}
+	for _, hold := range []time.Duration{0, -1} {
+		cc := cardConfig()
+		cc.RenegotiateHold = hold
+		h := newHarness(t, cc, hostConfig())
+		h.open()
+		if !h.run(10*time.Second, h.bothUp) {
+			t.Fatal("not up")
+		}
+		local, peer := h.a.l.LocalIP(), h.a.l.PeerIP()
+		h.a.l.Input(confReq(200), h.now) // LCP opened at most 1 s (a harness step) ago
+		s := h.a.l.Stats()
+		if hold < 0 {
+			if s.LCPState == Opened || s.ConfReqDamped != 0 || h.a.l.Up() {
+				t.Fatalf("strict: LCP %v, damped %d, up %v", s.LCPState, s.ConfReqDamped, h.a.l.Up())
+			}
+			continue
+		}
+		if s.LCPState != Opened || s.ConfReqDamped != 1 || !h.a.l.Up() {
+			t.Fatalf("within the hold: LCP %v, damped %d, up %v", s.LCPState, s.ConfReqDamped, h.a.l.Up())
+		}
+		h.now = h.now.Add(DefaultRenegotiateHold)
+		h.a.l.Input(confReq(201), h.now)
+		if s := h.a.l.Stats(); s.LCPState == Opened || s.ConfReqDamped != 1 || h.a.l.Up() {
+			t.Fatalf("after the hold: LCP %v, damped %d, up %v", s.LCPState, s.ConfReqDamped, h.a.l.Up())
+		}
+		// The host (which never sent that request) renegotiates with the card.
+		if !h.run(10*time.Second, h.bothUp) {
+			t.Fatal("not up again")
+		}
+		if s := h.a.l.Stats(); s.LCPOpens != 2 || s.IPCPOpens != 2 || h.a.l.LocalIP() != local || h.a.l.PeerIP() != peer {
+			t.Fatalf("LCP opens %d, IPCP opens %d, addresses %v %v (were %v %v)", s.LCPOpens, s.IPCPOpens,
+				h.a.l.LocalIP(), h.a.l.PeerIP(), local, peer)
+		}
+	}
+}

@@ -308,6 +308,13 @@ type ConnFlood struct {
 	Payload func(i int, dst []byte) int
 	Drip    time.Duration
 	MaxLife time.Duration // default 120 s
+	// Src, when set, is the attacker's own address (a machine elsewhere on
+	// the Internet, behind the host): its connections come from a TCP/IP
+	// stack of its own whose packets are injected with InjectIP (so the
+	// world's InjectIP and DownTap are taken) and which receives the
+	// card's packets for Src from the card→host line. Zero: the host
+	// peer's own stack and address, the legitimate client's.
+	Src ipv4.Addr
 
 	// Counters.
 	Opened, DialErrors, ClosedByCard, ResetByCard, Expired, Refused int
@@ -316,6 +323,106 @@ type ConnFlood struct {
 	live []*floodConn
 	n    int
 	buf  []byte
+	own  *ownStack
+}
+
+// ownStack is a ConnFlood's TCP/IP stack when it has an address of its own.
+type ownStack struct {
+	ip   *ipv4.Host
+	tcp  *tcp.Stack
+	fr   []byte // the card→host frame being deframed
+	esc  bool
+	q    []inFlight // packets for Src on their way down the line
+	free [][]byte
+}
+
+type inFlight struct {
+	at  time.Time
+	pkt []byte
+}
+
+// start builds the attacker's stack and hooks it to the world.
+func (f *ConnFlood) start() {
+	w := f.W
+	o := &ownStack{}
+	o.ip = ipv4.NewHost(ipv4.Config{Local: f.Src, Rand: NewRand(w.opt.Seed, "attackerip")})
+	o.tcp = tcp.NewStack(tcp.Config{MaxConns: 2 * f.Conns, RecvBuf: 4096, SendBuf: 4096, MSS: 1460,
+		Rand: NewRand(w.opt.Seed, "attackertcp"), MinRTO: w.opt.MinRTO})
+	o.ip.Register(6, o.tcp)
+	f.own = o
+	w.InjectIP(func(dst []byte, now time.Time) int { return o.ip.Output(dst, now) })
+	w.DownTap(func(at time.Time, b []byte) { o.tap(w, f.Src, at, b) })
+}
+
+// tap deframes the card's line bytes (HDLC, RFC 1662) and queues the IPv4
+// packets for src, each due when its last byte has crossed the line.
+func (o *ownStack) tap(w *World, src ipv4.Addr, at time.Time, b []byte) {
+	for k, x := range b {
+		switch {
+		case x == 0x7e:
+			o.frame(w, src, at.Add(w.lineTime(k+1)+w.opt.Latency))
+			o.fr, o.esc = o.fr[:0], false
+		case x == 0x7d:
+			o.esc = true
+		default:
+			if o.esc {
+				x ^= 0x20
+				o.esc = false
+			}
+			o.fr = append(o.fr, x)
+		}
+	}
+}
+
+func (o *ownStack) frame(w *World, src ipv4.Addr, due time.Time) {
+	p := o.fr
+	if len(p) < 4 || ppp.FCS16(0xffff, p) != 0xf0b8 {
+		return
+	}
+	p = p[:len(p)-2]
+	if len(p) >= 2 && p[0] == 0xff && p[1] == 0x03 {
+		p = p[2:]
+	}
+	switch {
+	case len(p) >= 1 && p[0] == 0x21:
+		p = p[1:]
+	case len(p) >= 2 && p[0] == 0 && p[1] == 0x21:
+		p = p[2:]
+	default:
+		return
+	}
+	if len(p) < ipv4.HeaderLen || ipv4.Addr(p[16:20]) != src {
+		return
+	}
+	var b []byte
+	if n := len(o.free); n > 0 {
+		b, o.free = o.free[n-1][:0], o.free[:n-1]
+	}
+	o.q = append(o.q, inFlight{at: due, pkt: append(b, p...)})
+}
+
+// lineTime is the wire time of n bytes on the world's line.
+func (w *World) lineTime(n int) time.Duration {
+	if w.opt.Baud <= 0 {
+		return 0
+	}
+	return time.Duration(int64(n) * 10 * int64(time.Second) / int64(w.opt.Baud))
+}
+
+// service delivers the packets due and runs the stack's timers.
+func (o *ownStack) service(now time.Time) (bool, time.Time) {
+	moved := false
+	for len(o.q) > 0 && !o.q[0].at.After(now) {
+		o.ip.Input(o.q[0].pkt, now)
+		o.free = append(o.free, o.q[0].pkt)
+		o.q = o.q[1:]
+		moved = true
+	}
+	next := o.ip.Poll(now)
+	if len(o.q) > 0 {
+		next = earliest(next, o.q[0].at)
+	}
+	return moved, next
 }
 
 type floodConn struct {
@@ -335,6 +442,14 @@ func (f *ConnFlood) Service(now time.Time) (bool, time.Time) {
 	}
 	progress := false
 	var next time.Time
+	stack, src := f.W.host.TCP, ipv4.Addr(HostIP)
+	if f.Src != (ipv4.Addr{}) {
+		if f.own == nil {
+			f.start()
+		}
+		progress, next = f.own.service(now)
+		stack, src = f.own.tcp, f.Src
+	}
 	for i := 0; i < len(f.live); i++ {
 		fc := f.live[i]
 		c := fc.c
@@ -388,7 +503,7 @@ func (f *ConnFlood) Service(now time.Time) (bool, time.Time) {
 		next = earliest(next, fc.born.Add(f.MaxLife))
 	}
 	for len(f.live) < f.Conns && (f.Total == 0 || f.n < f.Total) {
-		c, err := f.W.host.TCP.Dial(HostIP, CardIP, f.Port, now)
+		c, err := stack.Dial(src, CardIP, f.Port, now)
 		if err != nil {
 			f.DialErrors++
 			break
@@ -420,4 +535,9 @@ func (f *ConnFlood) Stop() {
 	}
 	f.live = f.live[:0]
 	f.Total, f.n = 1, 1
+	if f.own != nil {
+		// The RSTs of the aborted connections still go out through the
+		// injection source; nothing is received any more.
+		f.W.DownTap(nil)
+	}
 }

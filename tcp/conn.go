@@ -18,8 +18,10 @@ type oooRange struct{ start, end uint32 } // [start, end) in sequence space
 
 // Conn is one connection slot. Its buffers are linear and shared with the
 // layer above: Peek returns the in-order received bytes (writable in place),
-// Free the space after the queued send data. A Conn must not be used after
-// Close or Abort: its slot is reused for a later connection.
+// Free the space after the queued send data. With Config.SmallRecvBuf the
+// receive buffer is the slot's small one or a large one borrowed from the
+// stack (see Reserve). A Conn must not be used after Close or Abort: its slot
+// is reused for a later connection.
 type Conn struct {
 	s        *Stack
 	inUse    bool
@@ -67,21 +69,30 @@ type Conn struct {
 	persistShift                                   int
 	keepProbes                                     int
 
-	// Receive side. rcvBuf[:rcvLen] is in-order data; out-of-order ranges
+	// Receive side. buf()[:rcvLen] is in-order data; out-of-order ranges
 	// lie beyond it at their offsets from rcvNxt.
 	irs, rcvNxt, rcvAdv uint32 // rcvAdv: right edge of the window last advertised
-	rcvBuf              []byte
+	waitSeq             uint32 // queue position for a large buffer (Stack.waitSeq)
+	rcvBuf              []byte // the slot's own receive buffer (small with a pool); see buf
 	rcvLen              int
+	need                int // bytes reserved (Reserve) until the next Consume
 	ooo                 [oooRanges]oooRange
 	nooo                int
 	finRcvd             bool
 	ackNow              bool
-	dupAcksOut          int // duplicate ACKs owed (one per out-of-order segment)
+	big                 uint8 // index+1 of the large buffer lent by the stack; 0: none
+	waiting             bool  // queued for a large buffer
+	grown               bool  // wants a large buffer without a reservation, until the next Consume
+	probeSeen, probed   bool  // the window closed or a probe came; a probe found the reader stuck (until the next Consume)
+	dupAcksOut          int   // duplicate ACKs owed (one per out-of-order segment)
 	unackedSegs         int
 }
 
-// free returns the slot to the pool.
+// free returns the slot (and any large buffer it holds) to the pool.
 func (c *Conn) free() {
+	if c.big != 0 {
+		c.release()
+	}
 	s, rb, sb := c.s, c.rcvBuf, c.sndBuf
 	*c = Conn{s: s, rcvBuf: rb, sndBuf: sb}
 }
@@ -144,6 +155,7 @@ func (c *Conn) setClosed() {
 	c.rtxAt, c.persistAt, c.delackAt, c.keepAt, c.timeWaitAt = 0, 0, 0, 0, 0
 	c.ackNow, c.probeNow, c.rtxOne = false, false, false
 	c.dupAcksOut = 0
+	c.waiting = false
 	if c.lst != nil {
 		c.lst.drop(c)
 		c.free()
@@ -182,8 +194,10 @@ func (c *Conn) Local() (ipv4.Addr, uint16) { return c.laddr, c.lport }
 
 // Peek returns the in-order received bytes not yet consumed. The slice
 // aliases the receive buffer and may be modified in place (TLS opens
-// records there); it is valid until the next Consume or Input.
-func (c *Conn) Peek() []byte { return c.rcvBuf[:c.rcvLen] }
+// records there); it is valid until the next Consume or Reserve, or the
+// stack's next Input or Output (which may move the bytes, unchanged and at
+// the same offsets, into a larger buffer).
+func (c *Conn) Peek() []byte { return c.buf()[:c.rcvLen] }
 
 // Consume drops the first n bytes of Peek, moving the rest to the front,
 // and reopens the receive window.
@@ -194,20 +208,23 @@ func (c *Conn) Consume(n int) {
 	if n > c.rcvLen {
 		n = c.rcvLen
 	}
-	hi := c.rcvLen
-	for i := 0; i < c.nooo; i++ {
-		if e := c.rcvLen + int(c.ooo[i].end-c.rcvNxt); e > hi {
-			hi = e
-		}
-	}
-	copy(c.rcvBuf, c.rcvBuf[n:hi])
+	copy(c.buf(), c.buf()[n:c.dataEnd()])
 	c.rcvLen -= n
+	c.need, c.grown, c.probeSeen, c.probed = 0, false, false, false
+	if len(c.s.large) > 0 {
+		c.maybeGrow()
+	}
+	if c.big != 0 {
+		c.giveBack()
+	} else if c.waiting && !c.wantsLarge() {
+		c.waiting = false // room again without a large buffer
+	}
 	// Window update when the peer's view of the window is small and it can
 	// grow by at least min(MSS, buffer/2) (receiver-side SWS avoidance).
 	if c.synchronized() && !c.finRcvd {
+		lim := c.limit()
 		old := int(c.rcvAdv - c.rcvNxt)
-		free := min(len(c.rcvBuf)-c.rcvLen, 0xffff)
-		if old < len(c.rcvBuf)/2 && free-old >= c.swsThresh() {
+		if old < lim/2 && c.freeWnd()-old >= c.swsThresh() {
 			c.ackNow = true
 		}
 	}
@@ -215,7 +232,7 @@ func (c *Conn) Consume(n int) {
 
 // Read copies received bytes into p and consumes them.
 func (c *Conn) Read(p []byte) int {
-	n := copy(p, c.rcvBuf[:c.rcvLen])
+	n := copy(p, c.buf()[:c.rcvLen])
 	c.Consume(n)
 	return n
 }
@@ -301,6 +318,12 @@ func (c *Conn) Close() {
 		c.Abort()
 		return
 	}
+	// Nothing is read any more (receive discards): a large buffer goes
+	// back to the pool at once.
+	c.need, c.grown, c.waiting, c.nooo = 0, false, false, 0
+	if c.big != 0 {
+		c.release()
+	}
 	c.CloseWrite()
 }
 
@@ -368,10 +391,24 @@ func (c *Conn) input(h *Header, data []byte, now time.Time) {
 		if c.state == TimeWait && fin {
 			c.timeWaitAt = tickOf(now).add(s.cfg.TimeWait)
 		}
+		if c.rcvAdv == c.rcvNxt && c.rcvLen > 0 && !c.released && (c.need == 0 || c.rcvLen < c.need) {
+			// A zero-window probe, and the reader has consumed nothing
+			// since the window closed (or since the last probe), nor has
+			// it all it reserved: it may wait for bytes that fit in less
+			// room than the SWS threshold (see newEdge). A slow reader
+			// that consumes between probes keeps SWS avoidance.
+			c.probed = c.probeSeen
+			c.probeSeen = true
+			c.maybeGrow()
+		}
 		// A zero window accepts no data, but valid ACKs must still be
 		// processed (RFC 9293 §3.10.7.4) or a full receive buffer would
-		// stall our own sending.
-		if c.rcvAdv == c.rcvNxt && seq == c.rcvNxt && !syn && h.Flags&FlagACK != 0 && c.state >= Established {
+		// stall our own sending: the pure ACKs and window probes of a
+		// peer with data beyond our window carry sequence numbers other
+		// than RCV.NXT (RCV.NXT-1 for probes, its SND.NXT or SND.MAX for
+		// ACKs). The ACK itself is checked as usual (RFC 5961 §5).
+		if c.rcvAdv == c.rcvNxt && seqGE(seq, c.rcvNxt-1) && seqLE(seq, c.rcvNxt+0xffff) &&
+			!syn && h.Flags&FlagACK != 0 && c.state >= Established {
 			if !c.processAck(h, len(data)+1, now) || c.state == Closed {
 				return
 			}
@@ -535,13 +572,19 @@ func (c *Conn) processAck(h *Header, dlen int, now time.Time) bool {
 		c.s.stats.DropState++
 		return false
 	}
-	if seqGT(ack, c.sndUna) {
+	advanced := seqGT(ack, c.sndUna)
+	if advanced {
 		c.newAck(ack, now)
 	} else if ack == c.sndUna && dlen == 0 && h.Flags&(FlagSYN|FlagFIN) == 0 &&
 		uint32(h.Window) == c.sndWnd && c.sndMax != c.sndUna {
 		c.dupAck()
 	}
-	if seqLT(c.sndWl1, h.Seq) || (c.sndWl1 == h.Seq && seqLE(c.sndWl2, ack)) {
+	// The window is taken from the newest segment (SND.WL1/WL2), and, as
+	// Linux does, from any segment that acknowledges new data: a
+	// retransmission (older sequence number) carrying a newer ACK would
+	// otherwise leave the old window anchored at the new SND.UNA, moving
+	// the right edge beyond what the peer offered.
+	if advanced || seqLT(c.sndWl1, h.Seq) || (c.sndWl1 == h.Seq && seqLE(c.sndWl2, ack)) {
 		c.sndWnd = uint32(h.Window)
 		c.sndWl1, c.sndWl2 = h.Seq, ack
 		if c.sndWnd > c.maxSndWnd {
@@ -706,13 +749,19 @@ func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
 		}
 		return
 	}
-	n := copy(c.rcvBuf[c.rcvLen:], data)
+	n := copy(c.buf()[c.rcvLen:], data)
 	c.rcvLen += n
 	c.rcvNxt += uint32(n)
 	c.dupAcksOut = 0
 	if c.nooo > 0 {
 		c.mergeOOO()
 		c.ackNow = true
+	}
+	if c.rcvAdv == c.rcvNxt {
+		c.probeSeen = true // the window closed (see the zero-window probe in input)
+	}
+	if len(c.s.large) > 0 {
+		c.maybeGrow()
 	}
 	c.unackedSegs++
 	if c.unackedSegs >= 2 || c.s.cfg.DelayedACK < 0 {
@@ -724,7 +773,7 @@ func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
 
 func (c *Conn) storeOOO(seq uint32, data []byte) {
 	off := c.rcvLen + int(seq-c.rcvNxt)
-	if off+len(data) > len(c.rcvBuf) {
+	if off+len(data) > len(c.buf()) {
 		c.s.stats.DropOOO++
 		return
 	}
@@ -749,7 +798,7 @@ func (c *Conn) storeOOO(seq uint32, data []byte) {
 		c.s.stats.DropOOO++
 		return
 	}
-	copy(c.rcvBuf[off:], data)
+	copy(c.buf()[off:], data)
 	// insert r keeping the table sorted by start
 	i := nk
 	for i > 0 && seqGT(keep[i-1].start, r.start) {
@@ -775,14 +824,33 @@ func (c *Conn) mergeOOO() {
 
 // ---- output ----
 
-func (c *Conn) swsThresh() int { return max(min(len(c.rcvBuf)/2, c.s.cfg.MSS), 1) }
+func (c *Conn) swsThresh() int { return max(min(c.limit()/2, c.s.cfg.MSS), 1) }
+
+// freeWnd is the window the receive buffer (within limit) allows now.
+func (c *Conn) freeWnd() int { return min(max(c.limit()-c.rcvLen, 0), 0xffff) }
+
+// newEdge returns the right edge the receive buffer allows now and
+// whether the window may move there: by at least min(MSS, buffer/2)
+// (receiver SWS avoidance, RFC 9293 §3.8.6.2.2), or by any amount while a
+// reservation (Reserve) reaches beyond the edge advertised, or after a
+// zero-window probe found the reader stuck on unread data (no Consume
+// since the window closed or since the previous probe). A reader that
+// parses records in place cannot consume before the rest of its record
+// arrives: waiting for SWS-sized room would deadlock.
+func (c *Conn) newEdge() (uint32, bool) {
+	lim := c.limit()
+	edge := c.rcvNxt + uint32(min(max(lim-c.rcvLen, 0), 0xffff))
+	if !seqGT(edge, c.rcvAdv) {
+		return edge, false
+	}
+	sws := max(min(lim/2, c.s.cfg.MSS), 1) // swsThresh
+	return edge, int(edge-c.rcvAdv) >= sws || c.probed || c.rcvLen+int(c.rcvAdv-c.rcvNxt) < c.need
+}
 
 // advertise returns the window to put in a segment, moving the advertised
-// right edge only by at least min(MSS, buffer/2) (RFC 9293 §3.8.6.2.2).
+// right edge as newEdge allows.
 func (c *Conn) advertise() uint16 {
-	free := min(len(c.rcvBuf)-c.rcvLen, 0xffff)
-	edge := c.rcvNxt + uint32(free)
-	if seqGT(edge, c.rcvAdv) && int(edge-c.rcvAdv) >= c.swsThresh() {
+	if edge, ok := c.newEdge(); ok {
 		c.rcvAdv = edge
 	}
 	if seqLT(c.rcvAdv, c.rcvNxt) {

@@ -47,8 +47,8 @@ func checkInvariants(c *Conn) error {
 	if !seqLE(c.sndUna, c.sndNxt) || !seqLE(c.sndNxt, c.sndMax) {
 		return fmt.Errorf("una %d nxt %d max %d", c.sndUna, c.sndNxt, c.sndMax)
 	}
-	if c.sndLen < 0 || c.sndLen > len(c.sndBuf) || c.rcvLen < 0 || c.rcvLen > len(c.rcvBuf) {
-		return fmt.Errorf("buffers snd %d/%d rcv %d/%d", c.sndLen, len(c.sndBuf), c.rcvLen, len(c.rcvBuf))
+	if c.sndLen < 0 || c.sndLen > len(c.sndBuf) || c.rcvLen < 0 || c.rcvLen > len(c.buf()) {
+		return fmt.Errorf("buffers snd %d/%d rcv %d/%d", c.sndLen, len(c.sndBuf), c.rcvLen, len(c.buf()))
 	}
 	if c.state >= Established {
 		end := c.sndBase + uint32(c.sndLen)
@@ -62,8 +62,8 @@ func checkInvariants(c *Conn) error {
 			return fmt.Errorf("base %d > una %d", c.sndBase, c.sndUna)
 		}
 	}
-	if w := int(c.rcvAdv - c.rcvNxt); w < 0 || w > len(c.rcvBuf)-c.rcvLen {
-		return fmt.Errorf("advertised %d, free %d", w, len(c.rcvBuf)-c.rcvLen)
+	if w := int(c.rcvAdv - c.rcvNxt); w < 0 || (w > len(c.buf())-c.rcvLen && !c.released) {
+		return fmt.Errorf("advertised %d, free %d", w, len(c.buf())-c.rcvLen)
 	}
 	prev := c.rcvNxt
 	for i := 0; i < c.nooo; i++ {
@@ -71,7 +71,7 @@ func checkInvariants(c *Conn) error {
 		if !seqGT(r.start, prev) || !seqLT(r.start, r.end) {
 			return fmt.Errorf("ooo range %d [%d,%d) after %d", i, r.start, r.end, prev)
 		}
-		if c.rcvLen+int(r.end-c.rcvNxt) > len(c.rcvBuf) {
+		if c.rcvLen+int(r.end-c.rcvNxt) > len(c.buf()) {
 			return fmt.Errorf("ooo range beyond buffer")
 		}
 		prev = r.end
@@ -83,7 +83,8 @@ func checkInvariants(c *Conn) error {
 }
 
 // FuzzConn drives an established connection (stack B's end) with arbitrary
-// segments, application calls and clock steps.
+// segments, application calls and clock steps. Stack B's slots own 512-byte
+// receive buffers and share one of 1024 bytes.
 func FuzzConn(f *testing.F) {
 	f.Add([]byte{0x10, 0, 0, 0, 0, 0x20, 10, 0x18, 0, 10, 0, 0, 0x20, 5, 0xff, 0x11, 0, 0, 0, 0, 0x20, 0})
 	f.Add([]byte{0x04, 0, 0, 0, 0, 0, 0, 0x04, 0, 5, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0})
@@ -93,7 +94,9 @@ func FuzzConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		cfg := testConfig(1)
 		cfg.RecvBuf, cfg.SendBuf = 1024, 1024
-		w := newWire(t, cfg, cfg, 1)
+		cfgB := cfg
+		cfgB.SmallRecvBuf, cfgB.LargeRecvBufs = 512, 1
+		w := newWire(t, cfg, cfgB, 1)
 		c, sc, l := w.connect(80)
 		s := w.stacks[1]
 		var payload [255]byte
@@ -116,6 +119,9 @@ func FuzzConn(f *testing.F) {
 			case op == 0xfc:
 				sc.CloseWrite()
 				in = in[1:]
+			case op == 0xf9: // the application reserves room for a record
+				sc.Reserve(int(in[1]) * 8)
+				in = in[2:]
 			case op == 0xfb: // a segment from another client port to the listener
 				if len(in) < 8 {
 					in = nil
@@ -168,10 +174,8 @@ func FuzzConn(f *testing.F) {
 					t.Fatalf("bad segment out: %v", err)
 				}
 			}
-			for i := range s.conns {
-				if err := checkInvariants(&s.conns[i]); err != nil {
-					t.Fatalf("slot %d (%v): %v", i, s.conns[i].state, err)
-				}
+			if err := checkPool(s); err != nil {
+				t.Fatal(err)
 			}
 		}
 	})

@@ -24,10 +24,26 @@ type Config struct {
 	// taken (after TIME-WAIT and half-open recycling): the layer above may
 	// free one, e.g. by aborting a connection that holds no work in
 	// progress, and returns true if it did.
-	Full    func(now time.Time) bool
-	RecvBuf int // receive buffer per connection in bytes (default 4096; the window is capped at 65535)
-	SendBuf int // send buffer per connection in bytes (default 4096)
-	MSS     int // our MSS: link MTU − 40 (default 536)
+	Full func(now time.Time) bool
+	// RecvBuf is the largest receive buffer a connection can have, in
+	// bytes (default 4096; the window is capped at 65535): the largest
+	// record the layer above can ever find whole in Peek.
+	RecvBuf int
+	// SmallRecvBuf, when non-zero and smaller than RecvBuf, is the receive
+	// buffer each slot owns; the stack then owns LargeRecvBufs buffers of
+	// RecvBuf + MSS bytes that connections borrow while they need more room
+	// (see Conn.Reserve) and give back when their data and window fit in
+	// the small one again. The extra MSS lets the window cover the whole
+	// segment that carries the end of a RecvBuf-sized record: senders hold
+	// back a full segment that does not fit until a probe timer fires.
+	// Zero: every slot owns RecvBuf bytes.
+	SmallRecvBuf int
+	// LargeRecvBufs is the number of pooled large buffers (used
+	// only with SmallRecvBuf; 0: connections never grow; MaxConns or more:
+	// every slot owns RecvBuf bytes instead; at most 255).
+	LargeRecvBufs int
+	SendBuf       int // send buffer per connection in bytes (default 4096)
+	MSS           int // our MSS: link MTU − 40 (default 536)
 	// Rand supplies the ISN secret (read once in NewStack) and ephemeral
 	// ports. Required.
 	Rand io.Reader
@@ -77,6 +93,11 @@ type Stats struct {
 	DropOOO       uint64 // out-of-order segment with no room in the range table
 	DropState     uint64 // segment not expected in the connection's state
 	DropRSTQueue  uint64 // RST to send dropped because the queue was full
+
+	// Large receive buffers (Config.LargeRecvBufs).
+	LargeBorrows uint64 // large buffers lent to a connection
+	LargeWaits   uint64 // connections that found none free and had to wait
+	LargeGrowths uint64 // connections that wanted one without a reservation (full or stuck)
 }
 
 // State is a connection state (RFC 9293 §3.3.2).
@@ -149,6 +170,14 @@ type Stack struct {
 	chalStart time.Time
 	chalCount int
 
+	// Pool of large receive buffers: large[i] is lent to owner[i] (nil:
+	// free); nfree counts the free ones. waitSeq orders the connections
+	// waiting for one (first come, first served).
+	large   [][]byte
+	owner   []*Conn
+	nfree   int
+	waitSeq uint32
+
 	rbuf  [4]byte
 	stats Stats
 }
@@ -167,6 +196,12 @@ func NewStack(cfg Config) *Stack {
 	if cfg.SendBuf <= 0 {
 		cfg.SendBuf = 4096
 	}
+	if cfg.SmallRecvBuf <= 0 || cfg.SmallRecvBuf >= cfg.RecvBuf || cfg.LargeRecvBufs >= cfg.MaxConns {
+		// No pool, or one large buffer per slot anyway: every slot owns one.
+		cfg.SmallRecvBuf = cfg.RecvBuf
+		cfg.LargeRecvBufs = 0
+	}
+	cfg.LargeRecvBufs = min(max(cfg.LargeRecvBufs, 0), 255)
 	if cfg.MSS <= 0 {
 		cfg.MSS = defaultMSS
 	}
@@ -214,14 +249,24 @@ func NewStack(cfg Config) *Stack {
 		panic("tcp: reading ISN secret: " + err.Error())
 	}
 	s.conns = make([]Conn, cfg.MaxConns)
-	arena := make([]byte, cfg.MaxConns*(cfg.RecvBuf+cfg.SendBuf))
+	small, large := cfg.SmallRecvBuf, cfg.RecvBuf+cfg.MSS
+	arena := make([]byte, cfg.MaxConns*(small+cfg.SendBuf)+cfg.LargeRecvBufs*large)
 	for i := range s.conns {
 		c := &s.conns[i]
 		c.s = s
-		c.rcvBuf = arena[:cfg.RecvBuf:cfg.RecvBuf]
-		arena = arena[cfg.RecvBuf:]
+		c.rcvBuf = arena[:small:small]
+		arena = arena[small:]
 		c.sndBuf = arena[:cfg.SendBuf:cfg.SendBuf]
 		arena = arena[cfg.SendBuf:]
+	}
+	if n := cfg.LargeRecvBufs; n > 0 {
+		s.large = make([][]byte, n)
+		s.owner = make([]*Conn, n)
+		s.nfree = n
+		for i := range s.large {
+			s.large[i] = arena[:large:large]
+			arena = arena[large:]
+		}
 	}
 	return s
 }
@@ -601,7 +646,7 @@ func (s *Stack) sendCookie(l *Listener, src, dst ipv4.Addr, h *Header, now time.
 		s.stats.DropRSTQueue++
 		return
 	}
-	wnd := uint16(min(s.cfg.RecvBuf, 0xffff))
+	wnd := uint16(min(s.cfg.SmallRecvBuf, 0xffff)) // what the connection will have
 	s.rst[s.rstN] = pendingRST{raddr: src, lport: h.DstPort, rport: h.SrcPort,
 		seq: s.cookie(dst, src, h.DstPort, h.SrcPort, h.Seq, cookieSlotOf(now), idx), ack: h.Seq + 1,
 		flags: FlagSYN | FlagACK, wnd: wnd, mss: s.cfg.MSS}
@@ -688,6 +733,9 @@ func (s *Stack) challengeOK(now time.Time) bool {
 func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
 	if len(dst) < HeaderLen+4 {
 		return 0, ipv4.Addr{}
+	}
+	if s.nfree > 0 {
+		s.grant()
 	}
 	if s.rstTurn {
 		// The last segment out was a queued RST or SYN cookie: the

@@ -1,0 +1,223 @@
+package tcp
+
+// Large receive buffers (Config.SmallRecvBuf, Config.LargeRecvBufs).
+//
+// Every slot owns a small receive buffer; the stack owns a few large ones
+// (RecvBuf + MSS bytes, allocated with the slots). The policy:
+//
+//   - A connection borrows a large buffer when the layer above reserves more
+//     than its small buffer holds (Reserve: e.g. TLS has read a record header
+//     announcing a record bigger than the small buffer), or, without a
+//     reservation, when unread data fills the small buffer (the reader may
+//     wait for a record it did not announce), or when a zero-window probe
+//     found the reader stuck with a window that cannot reopen (see
+//     Conn.newEdge). Its bytes (out-of-order ones included) are copied
+//     across, at the same offsets, and a window update goes out at once.
+//   - While it holds one, its window may reach need + small bytes from the
+//     start of Peek for a reservation of need bytes, or small bytes beyond
+//     the unread data when it grew without one; otherwise the window stays
+//     within the small buffer. Either way, once the reader has consumed
+//     what it was waiting for, the open window is at most small bytes, so
+//     the buffer can go back even if the peer sends nothing more. A
+//     reservation also lets the window grow by less than the SWS threshold
+//     when the reader waits for those bytes.
+//   - It gives the buffer back, in Consume, once it no longer wants it (the
+//     reservation and growth end with each Consume), its data fits in the
+//     small buffer AND the right edge of the window it has advertised does
+//     too: the window never shrinks (RFC 9293 §3.8.6). A closed or aborted
+//     connection gives it back at once.
+//   - When none is free, the connection queues (first come, first served)
+//     and keeps its small window, zero once full; the peer waits, probing
+//     the zero window. The next Output of the stack lends a returned buffer
+//     to the oldest waiter and sends it a window update. A connection that
+//     found none free does not take one ahead of an older waiter.
+//
+// No deadlock: a holder gives its buffer back as soon as its own reader
+// consumes the record it was borrowed for (and whatever followed it),
+// which depends on its own peer only, never on another connection. A
+// holder whose peer stalls in the middle of a record keeps the buffer until
+// the layer above's timeouts (TLS handshake, HTTP idle) close the
+// connection. Connections that all receive large records take turns record
+// by record: with n of them one may wait n-1 record times between two of
+// its records, which the layer above's timeouts must allow for.
+
+// getLarge borrows a large buffer, or queues for one.
+func (c *Conn) getLarge() {
+	if c.big != 0 {
+		return
+	}
+	s := c.s
+	if s.nfree > 0 {
+		if w := s.firstWaiter(); w == nil || w == c {
+			c.take(s.freeIndex())
+			return
+		}
+	}
+	if !c.waiting {
+		c.waiting = true
+		s.waitSeq++
+		c.waitSeq = s.waitSeq
+		s.stats.LargeWaits++
+	}
+}
+
+// take moves the connection's received bytes into free large buffer i.
+func (c *Conn) take(i int) {
+	s := c.s
+	copy(s.large[i], c.rcvBuf[:c.dataEnd()])
+	c.big = uint8(i + 1)
+	c.waiting, c.probeSeen, c.probed = false, false, false
+	s.owner[i] = c
+	s.nfree--
+	s.stats.LargeBorrows++
+	c.updateWindow()
+}
+
+// updateWindow sends a window update now if the window can move: the peer
+// may be waiting on a zero window.
+func (c *Conn) updateWindow() {
+	if c.synchronized() && !c.finRcvd {
+		if _, ok := c.newEdge(); ok {
+			c.ackNow = true
+		}
+	}
+}
+
+// release returns the large buffer to the pool; the caller has moved the
+// bytes that matter back to the small buffer.
+func (c *Conn) release() {
+	s := c.s
+	s.owner[c.big-1] = nil
+	s.nfree++
+	c.big = 0
+}
+
+// buf is the receive buffer in use: the large one lent by the stack, or
+// the slot's own.
+func (c *Conn) buf() []byte {
+	if c.big != 0 {
+		return c.s.large[c.big-1]
+	}
+	return c.rcvBuf
+}
+
+// wantsLarge reports whether the connection needs more than its small
+// buffer: a reservation above its size, or growth without one.
+func (c *Conn) wantsLarge() bool { return c.grown || c.need > len(c.rcvBuf) }
+
+// maybeGrow starts growth without a reservation (or beyond it) when the
+// unread data fills the small buffer and nothing was reserved, or when a
+// zero-window probe found the reader stuck and the window cannot reopen:
+// the reader may be waiting for more than fits.
+func (c *Conn) maybeGrow() {
+	if len(c.s.large) == 0 || c.grown || c.waiting || c.rcvLen == 0 || c.released {
+		return
+	}
+	stuck := false
+	if c.probed && c.rcvAdv == c.rcvNxt {
+		_, ok := c.newEdge()
+		stuck = !ok
+	}
+	if !stuck && (c.need > 0 || c.rcvLen < len(c.rcvBuf)) {
+		return
+	}
+	c.grown = true
+	c.s.stats.LargeGrowths++
+	c.getLarge()
+}
+
+// limit is how far from the start of Peek the window may reach.
+func (c *Conn) limit() int {
+	small := len(c.rcvBuf)
+	if c.big == 0 {
+		return small
+	}
+	lim := small
+	if c.need > small {
+		lim = c.need + small
+	}
+	if c.grown {
+		lim = max(lim, c.rcvLen+small)
+	}
+	return min(lim, len(c.buf()))
+}
+
+// giveBack returns the large buffer if neither the data nor the advertised
+// window need it any more.
+func (c *Conn) giveBack() {
+	small := len(c.rcvBuf)
+	hi := c.dataEnd()
+	if c.wantsLarge() || hi > small || c.rcvLen+int(int32(c.rcvAdv-c.rcvNxt)) > small {
+		return
+	}
+	copy(c.rcvBuf, c.buf()[:hi])
+	c.release()
+}
+
+// dataEnd is the end of the received bytes in the buffer, out-of-order
+// ranges included.
+func (c *Conn) dataEnd() int {
+	hi := c.rcvLen
+	for i := 0; i < c.nooo; i++ {
+		if e := c.rcvLen + int(c.ooo[i].end-c.rcvNxt); e > hi {
+			hi = e
+		}
+	}
+	return hi
+}
+
+// Reserve asks for room for n received bytes from the start of Peek, e.g. a
+// whole TLS record whose header Peek shows; it reports whether the receive
+// buffer can hold them now. When n is more than the slot's small buffer
+// (Config.SmallRecvBuf), the connection borrows one of the stack's large
+// buffers and widens its window; when none is free it queues for one and
+// gets it, with a window update, on a later Output of the stack, after the
+// connection holding it gave it back (see the policy above). The request
+// lasts until the next Consume. It is false for n above Config.RecvBuf,
+// which no buffer can ever hold.
+func (c *Conn) Reserve(n int) bool {
+	if n > c.s.cfg.RecvBuf || !c.inUse || c.released || c.state == Closed {
+		return n <= len(c.buf())
+	}
+	if n <= c.need {
+		return n <= len(c.buf())
+	}
+	c.need = n
+	if n > len(c.buf()) && len(c.s.large) > 0 {
+		c.getLarge()
+	}
+	c.updateWindow()
+	return n <= len(c.buf())
+}
+
+// firstWaiter returns the connection queued longest for a large buffer.
+func (s *Stack) firstWaiter() *Conn {
+	var w *Conn
+	for i := range s.conns {
+		c := &s.conns[i]
+		if c.waiting && (w == nil || int32(c.waitSeq-w.waitSeq) < 0) {
+			w = c
+		}
+	}
+	return w
+}
+
+func (s *Stack) freeIndex() int {
+	for i, o := range s.owner {
+		if o == nil {
+			return i
+		}
+	}
+	return -1
+}
+
+// grant lends free large buffers to the waiting connections, oldest first.
+func (s *Stack) grant() {
+	for s.nfree > 0 {
+		c := s.firstWaiter()
+		if c == nil {
+			return
+		}
+		c.take(s.freeIndex())
+	}
+}
