@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -68,6 +70,34 @@ type Results struct {
 	CardsMeasured              int     `json:"cards_measured"`
 	CardsPerGiBOneSlot         float64 `json:"cards_per_gib_one_slot"`
 	SimSpeedup                 float64 `json:"sim_speedup_115200"` // virtual ÷ wall time of the 115200 download
+
+	// TTFBRatio115200CPU is ttfb_ratio_115200 with the card's processing
+	// time of the handshake and request (wall clock on this machine, median
+	// of 3 runs) added to the virtual TTFB (MeasureTTFBCPU).
+	TTFBRatio115200CPU  float64 `json:"ttfb_ratio_115200_cpu"`
+	TTFBCardCPU115200Ms float64 `json:"ttfb_card_cpu_115200_ms"`
+
+	// The peer on the same serial line model (MeasurePeerThroughput):
+	// gVisor's netstack + crypto/tls + net/http, framed by this project's
+	// ppp with the card's negotiated options, run in virtual time.
+	// Null when the peer could not be measured (PeerNote says why).
+	PeerSerialEfficiency115200 *float64 `json:"peer_serial_efficiency_115200"`
+	PeerSerialEfficiency12M    *float64 `json:"peer_serial_efficiency_12M"`
+	// Card ÷ peer: efficiencies (each against its own framing's maximum)
+	// and goodputs (bytes/s on the same line).
+	SerialEfficiencyRatioVsPeer115200 *float64 `json:"serial_efficiency_ratio_vs_peer_115200"`
+	SerialEfficiencyRatioVsPeer12M    *float64 `json:"serial_efficiency_ratio_vs_peer_12M"`
+	GoodputRatioVsPeer115200          *float64 `json:"goodput_ratio_vs_peer_115200"`
+	GoodputRatioVsPeer12M             *float64 `json:"goodput_ratio_vs_peer_12M"`
+	PeerGoodput115200                 float64  `json:"peer_goodput_115200_Bps"`
+	PeerMaxGoodput115200              float64  `json:"peer_max_goodput_115200_Bps"`
+	PeerGoodput12M                    float64  `json:"peer_goodput_12M_Bps"`
+	PeerMaxGoodput12M                 float64  `json:"peer_max_goodput_12M_Bps"`
+	PeerBytes115200                   int      `json:"peer_bytes_115200"`
+	PeerBytes12M                      int      `json:"peer_bytes_12M"`
+	PeerWire115200                    Wire     `json:"peer_wire_115200"`
+	PeerTLS                           string   `json:"peer_tls"`
+	PeerNote                          string   `json:"peer_note,omitempty"`
 }
 
 // OneConnCard is the Card profile reduced to one connection slot: the
@@ -492,6 +522,19 @@ func Run(o BenchOptions) (*Results, error) {
 	}
 	r.TTFBRatio115200Latency20ms = float64(ttfb) / float64(bound)
 
+	logf("time to first byte with the card's CPU time")
+	var tc []TTFBCPU
+	for i := 0; i < 3; i++ {
+		t, err := MeasureTTFBCPU(st, 115200)
+		if err != nil {
+			return nil, err
+		}
+		tc = append(tc, t)
+	}
+	slices.SortFunc(tc, func(a, b TTFBCPU) int { return cmp.Compare(a.CardCPU, b.CardCPU) })
+	r.TTFBRatio115200CPU = tc[1].Ratio()
+	r.TTFBCardCPU115200Ms = float64(tc[1].CardCPU) / 1e6
+
 	logf("bulk CPU: card vs gVisor + crypto/tls")
 	bulk, err := MeasureBulkVsGvisor(big, rounds)
 	if err != nil {
@@ -500,5 +543,194 @@ func Run(o BenchOptions) (*Results, error) {
 		r.BulkCPURatioVsGvisor = &bulk.Ratio
 		r.BulkNsPerByteCard, r.BulkNsPerByteGvisor = bulk.CardNsPerByte, bulk.GvisorNsPerByte
 	}
+
+	// Last: the peer runs goroutines (nothing after it measures CPU time
+	// or the heap).
+	logf("peer on the serial line: gVisor + crypto/tls at 115200 and 12 Mbit/s")
+	peerSmall, peerBig := size, 512<<10
+	if o.Quick {
+		peerBig = 128 << 10
+	}
+	ratio := func(a, b float64) *float64 {
+		if b <= 0 {
+			return nil
+		}
+		v := a / b
+		return &v
+	}
+	forced := func(rate string, p PeerThroughput) {
+		if p.Forced > 0 {
+			r.PeerNote += fmt.Sprintf("peer at %s: %d of %d waits for the goroutines to block gave up (the virtual clock may have run ahead); ",
+				rate, p.Forced, p.Settles)
+		}
+	}
+	if p, err := MeasurePeerThroughput(115200, peerSmall, time.Hour); err != nil {
+		r.PeerNote = "peer at 115200 failed: " + err.Error() + "; "
+	} else {
+		forced("115200", p)
+		r.PeerSerialEfficiency115200 = &p.Efficiency
+		r.PeerGoodput115200, r.PeerMaxGoodput115200, r.PeerWire115200, r.PeerTLS = p.Goodput, p.Max, p.Wire, p.Suite
+		r.PeerBytes115200 = int(p.Bytes)
+		r.SerialEfficiencyRatioVsPeer115200 = ratio(r.SerialEfficiency115200, p.Efficiency)
+		r.GoodputRatioVsPeer115200 = ratio(r.Goodput115200, p.Goodput)
+	}
+	if p, err := MeasurePeerThroughput(12_000_000, peerBig, time.Hour); err != nil {
+		r.PeerNote += "peer at 12 Mbit/s failed: " + err.Error()
+	} else {
+		forced("12M", p)
+		r.PeerSerialEfficiency12M = &p.Efficiency
+		r.PeerGoodput12M, r.PeerMaxGoodput12M, r.PeerBytes12M = p.Goodput, p.Max, int(p.Bytes)
+		r.SerialEfficiencyRatioVsPeer12M = ratio(r.SerialEfficiency12M, p.Efficiency)
+		r.GoodputRatioVsPeer12M = ratio(r.Goodput12M, p.Goodput)
+	}
 	return r, nil
+}
+
+// TTFBCPU is a TTFB measurement with the card's processing time charged:
+// the virtual TTFB and its wire-time bound, and the wall-clock time the
+// card spent in its own code (Input, Poll, Output) between the client's
+// connect and its first response byte, on this machine.
+type TTFBCPU struct {
+	TTFB, Bound, CardCPU time.Duration
+	CardCalls            int
+}
+
+// Ratio is (virtual TTFB + the card's processing time) ÷ the wire bound:
+// the card's CPU time is added as if none of it overlapped the line (the
+// exchange is ping-pong: the card computes its flight after the client's
+// has arrived), an upper bound for this machine.
+func (t TTFBCPU) Ratio() float64 {
+	if t.Bound <= 0 {
+		return 0
+	}
+	return float64(t.TTFB+t.CardCPU) / float64(t.Bound)
+}
+
+// MeasureTTFBCPU is MeasureTTFB with every call into the card timed by the
+// wall clock from the connect to the first response byte (the handshake and
+// the request); the cost of reading the clock is subtracted.
+func MeasureTTFBCPU(st *store.Store, baud int) (TTFBCPU, error) {
+	w, err := New(Options{Store: st, Seed: 13, Baud: baud, Chunk: time.Millisecond})
+	if err != nil {
+		return TTFBCPU{}, err
+	}
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		return TTFBCPU{}, err
+	}
+	w.Run(time.Second) // let the link go quiet
+	c, err := w.StartGet("/", time.Minute)
+	if err != nil {
+		return TTFBCPU{}, err
+	}
+	var cc cardClock
+	if err := w.runUntilTimed(func() bool { return c.done || !c.FirstByte.IsZero() }, time.Minute, &cc); err != nil {
+		return TTFBCPU{}, err
+	}
+	if err := w.Wait(c, time.Minute); err != nil {
+		return TTFBCPU{}, err
+	}
+	bytes := (c.LineAtFirstByte[0] - c.LineAtStart[0]) + (c.LineAtFirstByte[1] - c.LineAtStart[1])
+	r := TTFBCPU{TTFB: c.FirstByte.Sub(c.Start), Bound: link.WireTime(int(bytes), baud), CardCalls: cc.calls}
+	r.CardCPU = max(0, cc.d-time.Duration(cc.calls)*clockCost())
+	return r, nil
+}
+
+// clockCost is the mean wall-clock time between two back-to-back readings
+// of the clock: what timing one call adds to it.
+func clockCost() time.Duration {
+	const n = 1000
+	var sum time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		sum += time.Since(t0)
+	}
+	return sum / n
+}
+
+// cardClock accumulates the wall-clock time spent inside the card's calls.
+type cardClock struct {
+	d     time.Duration
+	calls int
+}
+
+func (cc *cardClock) since(t0 time.Time) {
+	cc.d += time.Since(t0)
+	cc.calls++
+}
+
+// runUntilTimed is RunUntil with the card's calls timed (settleTimed). It
+// must stay in step with RunUntil and settle in sim.go:
+// TestTTFBTimedLoopMatchesRunUntil checks that both reach the first
+// response byte at the same virtual time over the same line bytes.
+func (w *World) runUntilTimed(cond func() bool, limit time.Duration, cc *cardClock) error {
+	end := w.now.Add(limit)
+	spins := 0
+	for {
+		w.settleTimed(cc)
+		if cond() {
+			return nil
+		}
+		next := w.nextEvent()
+		if next.IsZero() {
+			return ErrStuck
+		}
+		if next.After(end) {
+			return fmt.Errorf("%w (%v)", ErrLimit, limit)
+		}
+		if next.After(w.now) {
+			w.now, spins = next, 0
+		} else if spins++; spins > 100000 {
+			return fmt.Errorf("%w at %v", ErrLivelock, w.Elapsed())
+		}
+	}
+}
+
+// settleTimed is settle with the card's Input, Poll and Output timed.
+func (w *World) settleTimed(cc *cardClock) {
+	input := func(b []byte, now time.Time) {
+		t0 := time.Now()
+		w.card.Input(b, now)
+		cc.since(t0)
+	}
+	output := func(p []byte, now time.Time) int {
+		t0 := time.Now()
+		n := w.card.Output(p, now)
+		cc.since(t0)
+		return n
+	}
+	for i := 0; ; i++ {
+		w.steps++
+		moved := false
+		if w.up.deliver(w.now, input) {
+			moved = true
+		}
+		if w.down.deliver(w.now, w.host.Input) {
+			moved = true
+		}
+		t0 := time.Now()
+		w.cardNext = w.card.Poll(w.now)
+		cc.since(t0)
+		w.hostNext = w.host.Poll(w.now)
+		for _, c := range w.clients {
+			if c.service(w.now) {
+				moved = true
+			}
+		}
+		for i := range w.actors {
+			p, next := w.actors[i].a.Service(w.now)
+			w.actors[i].next = next
+			if p {
+				moved = true
+			}
+		}
+		if w.down.pull(w.now, output) {
+			moved = true
+		}
+		if w.up.pull(w.now, w.upOutput) {
+			moved = true
+		}
+		if !moved || i > 10000 {
+			return
+		}
+	}
 }

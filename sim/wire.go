@@ -13,6 +13,12 @@ type Wire struct {
 	EscapeRate    float64 `json:"escape_rate"`     // escapes per unescaped byte under the negotiated ACCM
 	Record        int     `json:"record"`          // TLS plaintext per record
 	RecordOver    int     `json:"record_overhead"` // TLS bytes per record beyond the plaintext
+	// RecordMaxSeen is the largest TLS 1.3 application_data record seen in
+	// the sender's TCP stream, as plaintext (record length − tag − inner
+	// content type); 0 if the stream could not be followed.
+	RecordMaxSeen int `json:"record_max_seen"`
+	// Resent counts TCP payload bytes of that stream sent more than once.
+	Resent int `json:"resent_bytes"`
 }
 
 // MaxGoodput is the best goodput (application bytes/s) the line can carry
@@ -46,6 +52,7 @@ type wireAnalyzer struct {
 	unescaped int
 	fe        int // escapes in the current frame
 	w         Wire
+	tcp       streamFollower
 }
 
 func (a *wireAnalyzer) feed(b []byte) {
@@ -112,6 +119,9 @@ func (a *wireAnalyzer) end() {
 		a.w.IPTCPHeader = ihl + tcphl
 		a.w.MSS = max(a.w.MSS, payload)
 	}
+	if ihl+tcphl <= total && tcphl >= 20 {
+		a.tcp.segment(ip[ihl:ihl+tcphl], ip[ihl+tcphl:total])
+	}
 }
 
 func (a *wireAnalyzer) result(record int) Wire {
@@ -123,7 +133,89 @@ func (a *wireAnalyzer) result(record int) Wire {
 	if a.unescaped > 0 {
 		w.EscapeRate = float64(a.escapes) / float64(a.unescaped)
 	}
+	w.RecordMaxSeen = a.tcp.recMax
+	w.Resent = a.tcp.resent
+	if record <= 0 {
+		record = w.RecordMaxSeen
+	}
 	w.Record = record
-	w.RecordOver = 5 + 1 + 16 // header, inner content type, AEAD tag
+	w.RecordOver = tlsRecordHeader + 1 + aeadTag // header, inner content type, AEAD tag
 	return w
+}
+
+const (
+	tlsRecordHeader = 5
+	aeadTag         = 16
+	tlsAppData      = 23
+)
+
+// streamFollower follows the sender's first TCP connection (from its SYN)
+// in sequence order and parses the TLS record headers in it. A gap in the
+// sequence (a segment the analyzer did not see) stops it; retransmitted
+// bytes are skipped.
+type streamFollower struct {
+	started, lost   bool
+	sport, dport    uint16
+	next            uint32 // next expected sequence number
+	hdr             [tlsRecordHeader]byte
+	hn              int // header bytes gathered
+	skip            int // record body bytes still to skip
+	records, recMax int
+	resent          int // payload bytes sent again
+}
+
+// segment takes one TCP segment (header, payload) of the sender.
+func (f *streamFollower) segment(h, payload []byte) {
+	sport, dport := uint16(h[0])<<8|uint16(h[1]), uint16(h[2])<<8|uint16(h[3])
+	seq := uint32(h[4])<<24 | uint32(h[5])<<16 | uint32(h[6])<<8 | uint32(h[7])
+	syn := h[13]&0x02 != 0
+	if !f.started {
+		if !syn {
+			return
+		}
+		f.started, f.sport, f.dport, f.next = true, sport, dport, seq+1
+		return
+	}
+	if f.lost || sport != f.sport || dport != f.dport || syn {
+		return
+	}
+	d := int32(seq - f.next)
+	if d > 0 {
+		f.lost = true // a hole: the record boundaries are lost
+		return
+	}
+	if d < 0 {
+		f.resent += min(int(-d), len(payload))
+	}
+	if -d >= int32(len(payload)) {
+		return // all seen before
+	}
+	payload = payload[-d:]
+	f.next += uint32(len(payload))
+	f.parse(payload)
+}
+
+// parse parses record headers out of in-order stream bytes.
+func (f *streamFollower) parse(b []byte) {
+	for len(b) > 0 {
+		if f.skip > 0 {
+			n := min(f.skip, len(b))
+			f.skip -= n
+			b = b[n:]
+			continue
+		}
+		n := copy(f.hdr[f.hn:], b)
+		f.hn += n
+		b = b[n:]
+		if f.hn < tlsRecordHeader {
+			return
+		}
+		f.hn = 0
+		length := int(f.hdr[3])<<8 | int(f.hdr[4])
+		f.skip = length
+		if f.hdr[0] == tlsAppData && length > aeadTag+1 {
+			f.records++
+			f.recMax = max(f.recMax, length-aeadTag-1)
+		}
+	}
 }

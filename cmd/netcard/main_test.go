@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -214,5 +216,52 @@ func checkPcap(t *testing.T, file string) {
 	exp, _ := exec.Command("tshark", "-r", file, "-q", "-z", "expert,warn").CombinedOutput()
 	if strings.Contains(string(exp), "Malformed") {
 		t.Fatalf("tshark expert info:\n%s", exp)
+	}
+}
+
+// TestBenchQuick: `netcard bench --quick --json --plot f` prints one JSON
+// object with the keys of issue 7 and the peer's, and writes a PNG; the
+// table form prints the peer's rows.
+func TestBenchQuick(t *testing.T) {
+	plot := filepath.Join(t.TempDir(), "goodput.png")
+	var out, errb bytes.Buffer
+	if err := runBench([]string{"--quick", "--json", "--plot", plot}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, k := range []string{"card_ram_bytes", "tiny_ram_bytes", "allocs_per_packet", "handshake_allocs_ratio",
+		"handshake_cpu_ratio", "serial_efficiency_115200", "serial_efficiency_12M", "ttfb_ratio_115200",
+		"bulk_cpu_ratio_vs_gvisor", "cards_per_gib", "ttfb_ratio_115200_cpu", "peer_serial_efficiency_115200",
+		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("key %q missing", k)
+		}
+	}
+	if v, ok := m["peer_serial_efficiency_115200"].(float64); !ok || v < 0.9 || v > 1 {
+		t.Errorf("peer_serial_efficiency_115200 = %v (%v)", m["peer_serial_efficiency_115200"], m["peer_note"])
+	}
+	f, err := os.Open(plot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() < 800 || b.Dy() < 500 {
+		t.Errorf("plot is %v", b)
+	}
+	out.Reset()
+	if err := runBench([]string{"--quick"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"peer on the same line, 115200", "gVisor+crypto/tls", "same + card CPU time"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, out.String())
+		}
 	}
 }
