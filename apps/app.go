@@ -33,6 +33,13 @@ type Config struct {
 	// MaxUpload is the largest body PUT /upload accepts (default
 	// DefaultMaxUpload; negative: the route is off).
 	MaxUpload int64
+	// StatusStreams bounds the status pages sent piece by piece at once
+	// (a page larger than the response space is streamed from a snapshot
+	// the App keeps; see Footprint); beyond it a status request gets 503.
+	// A session (ConnInfo) always reuses its own page, so with at least
+	// as many as there are sessions none is refused (default
+	// DefaultStatusStreams).
+	StatusStreams int
 }
 
 // VaultPrefix is the store path prefix of vault records. Static file serving
@@ -54,6 +61,8 @@ type App struct {
 	fetchReq   FetchRequest
 	fetchRes   FetchResult
 	fetchBody  []byte
+
+	pages []*statusPage // status pages being (or last) streamed
 }
 
 // New returns the applications over cfg.Store.
@@ -66,6 +75,9 @@ func New(cfg Config) *App {
 	}
 	if cfg.MaxUpload == 0 {
 		cfg.MaxUpload = DefaultMaxUpload
+	}
+	if cfg.StatusStreams <= 0 {
+		cfg.StatusStreams = DefaultStatusStreams
 	}
 	return &App{cfg: cfg, st: cfg.Store}
 }

@@ -382,6 +382,14 @@ func (c *ClientSession) input() bool {
 			return true
 		}
 		if n == 0 {
+			// Ask for room for the whole record (like the server session):
+			// on a slot with a small receive buffer TCP lends a large one
+			// and opens the window at once, instead of growing only when
+			// the small buffer is full (a stall of about one
+			// retransmission timeout per large record).
+			if r, ok := st.(reserver); ok && len(in) >= 5 {
+				r.Reserve(5 + (int(in[3])<<8 | int(in[4]))) // header: type, version, length
+			}
 			if st.EOF() && !c.peerDone {
 				c.peerDone = true // closed in the middle of a record
 				got = true

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"netcard/http"
 	"netcard/store"
@@ -40,249 +41,565 @@ type Status struct {
 	Counters  []Counter
 }
 
-// StatusFunc returns the live status at now.
+// StatusFunc returns the live status at now. The returned value is the
+// snapshot a page is rendered from: a page too large for the response
+// buffer is sent piece by piece from it, so the Conns and Counters slices
+// it returns must not be modified afterwards (return fresh slices).
 type StatusFunc func(now time.Time) Status
 
 // maxLogShown bounds the change-log entries on the status pages.
 const maxLogShown = 10
+
+// DefaultStatusStreams is the default Config.StatusStreams.
+const DefaultStatusStreams = 4
+
+// statusSnap is one consistent capture of what a status page shows, taken
+// once per request: the Status (its strings and slices are immutable by
+// StatusFunc's contract, so they are shared, not copied) and the newest
+// change-log entries, copied with vault record names masked.
+type statusSnap struct {
+	st   Status
+	log  [maxLogShown]store.Change
+	nlog int
+	js   bool
+}
+
+// statusPage streams one status page that does not fit the response
+// buffer (an http.BodySource): the snapshot and the position reached.
+// App keeps at most Config.StatusStreams of them, allocated at first need
+// and reused; each belongs to the session (ConnInfo) that used it last.
+type statusPage struct {
+	snap  statusSnap
+	owner *ConnInfo
+	busy  bool // a body is being sent from it
+	item  int  // page item being sent
+	off   int  // bytes of that item already sent
+}
+
+// statusPageSize is the heap one statusPage holds.
+const statusPageSize = int(unsafe.Sizeof(statusPage{}))
+
+// Fill renders the next len(dst) bytes of the page. It returns 0 at the
+// end, and the page is free again.
+func (p *statusPage) Fill(dst []byte) int {
+	n := 0
+	for n < len(dst) {
+		c := clip{dst: dst[n:], skip: p.off}
+		if !p.snap.item(&c, p.item) {
+			break
+		}
+		n += c.n
+		if c.full {
+			p.off += c.n
+			break
+		}
+		p.item, p.off = p.item+1, 0
+	}
+	if n == 0 {
+		p.release()
+	}
+	return n
+}
+
+// release ends the page's stream and drops its references to the snapshot.
+func (p *statusPage) release() {
+	p.busy, p.item, p.off = false, 0, 0
+	p.snap = statusSnap{}
+}
+
+// held is the heap the snapshot of a page in progress keeps alive besides
+// the page itself (the StatusFunc's slices and link state string).
+func (p *statusPage) held() int {
+	if !p.busy {
+		return 0
+	}
+	s := &p.snap.st
+	return cap(s.Conns)*int(unsafe.Sizeof(ConnStatus{})) + cap(s.Counters)*int(unsafe.Sizeof(Counter{})) + len(s.LinkState)
+}
+
+// emptySource is a body with nothing in it.
+type emptySource struct{}
+
+func (*emptySource) Fill([]byte) int { return 0 }
+
+// headSource is the body source of a HEAD answer whose GET would be
+// streamed: the head says chunked like GET's (ServerConn sends no body for
+// HEAD), and no page is taken for it.
+var headSource emptySource
+
+// Footprint returns the bytes the applications hold besides the App
+// itself: the fetch body buffer once a fetch ran, and for status pages
+// sent piece by piece (pages larger than the response space) every page
+// allocated so far (at most Config.StatusStreams) and the snapshots of
+// pages in progress.
+func (a *App) Footprint() int {
+	n := cap(a.fetchBody) + len(a.pages)*statusPageSize
+	for _, p := range a.pages {
+		n += p.held()
+	}
+	return n
+}
+
+// capture takes the snapshot of a request at now.
+func (a *App) capture(s *statusSnap, now time.Time, js bool) {
+	s.js = js
+	s.st = Status{}
+	if a.cfg.Status != nil {
+		s.st = a.cfg.Status(now)
+	}
+	log := a.st.Changes()
+	if len(log) > maxLogShown {
+		log = log[len(log)-maxLogShown:]
+	}
+	s.nlog = copy(s.log[:], log)
+	for i := range s.log[:s.nlog] { // the cardholder's record names are private
+		if strings.HasPrefix(s.log[i].Subject, VaultPrefix) {
+			s.log[i].Subject = VaultPrefix + "…"
+		}
+	}
+}
+
+// statusPageFor returns a free page for ci: its own from an earlier
+// request (whatever it was sending then is over: the session serves one
+// request at a time), else one nobody is sending from, else a new one
+// within Config.StatusStreams; nil when all are busy.
+func (a *App) statusPageFor(ci *ConnInfo) *statusPage {
+	var free *statusPage
+	for _, p := range a.pages {
+		if p.owner == ci {
+			free = p
+			break
+		}
+		if !p.busy && free == nil {
+			free = p
+		}
+	}
+	if free == nil && len(a.pages) < a.cfg.StatusStreams {
+		free = new(statusPage)
+		a.pages = append(a.pages, free)
+	}
+	if free != nil {
+		free.release()
+		free.owner = ci
+	}
+	return free
+}
 
 func (a *App) serveStatus(ci *ConnInfo, r *http.Request, w *http.ResponseWriter, js bool) {
 	if !isGetHead(r) {
 		a.methodNotAllowed(w, "Allow: GET, HEAD\r\n")
 		return
 	}
-	var st Status
-	if a.cfg.Status != nil {
-		st = a.cfg.Status(ci.Now)
-	}
-	log := a.st.Changes()
-	if len(log) > maxLogShown {
-		log = log[len(log)-maxLogShown:]
-	}
-	for i := range log { // the cardholder's record names are private
-		if strings.HasPrefix(log[i].Subject, VaultPrefix) {
-			log[i].Subject = VaultPrefix + "…"
-		}
-	}
+	var snap statusSnap
+	a.capture(&snap, ci.Now, js)
 	w.Header.Status = 200
 	w.Header.CacheControl = "no-store"
-	// The page is rendered straight into the response's body space (no
-	// page buffer of its own). Change-log rows are dropped (oldest first)
-	// to fit it; if the rest is still too big, append moves b elsewhere,
-	// the write fails and the response becomes a 500.
-	free := w.Free()
-	var b []byte
+	w.Header.ContentType = "text/html; charset=utf-8"
 	if js {
 		w.Header.ContentType = "application/json"
-		b = appendStatusJSON(free[:0], &st, log, len(free))
-	} else {
-		w.Header.ContentType = "text/html; charset=utf-8"
-		b = appendStatusHTML(free[:0], &st, log, len(free))
 	}
-	if len(b) > 0 && len(free) > 0 && &b[0] == &free[0] {
-		w.Commit(len(b))
+	// A page that fits is rendered straight into the response's body space
+	// (Content-Length); a larger one is sent chunked from a statusPage, piece
+	// by piece as the connection has room, from this snapshot.
+	free := w.Free()
+	if snap.size() <= len(free) {
+		w.Commit(snap.render(free))
 		return
 	}
-	w.Write(b)
-}
-
-func appendHTML(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '<':
-			b = append(b, "&lt;"...)
-		case '>':
-			b = append(b, "&gt;"...)
-		case '&':
-			b = append(b, "&amp;"...)
-		case '"':
-			b = append(b, "&quot;"...)
-		case '\'':
-			b = append(b, "&#39;"...)
-		default:
-			b = append(b, c)
-		}
+	if r.IsHEAD() {
+		w.SetBodySource(&headSource)
+		return
 	}
-	return b
+	p := a.statusPageFor(ci)
+	if p == nil {
+		a.text(w, 503, "status page busy, retry\n")
+		w.Header.Extra = "Retry-After: 1\r\n"
+		return
+	}
+	p.snap, p.busy = snap, true
+	w.SetBodySource(p)
 }
 
-func appendJSONString(b []byte, s string) []byte {
+// size returns the length of the whole page.
+func (s *statusSnap) size() int {
+	n := 0
+	for i := 0; ; i++ {
+		c := clip{}
+		if !s.item(&c, i) {
+			return n
+		}
+		n += c.total
+	}
+}
+
+// render writes the whole page into dst (which must hold size bytes) and
+// returns its length.
+func (s *statusSnap) render(dst []byte) int {
+	n := 0
+	for i := 0; ; i++ {
+		c := clip{dst: dst[n:]}
+		if !s.item(&c, i) {
+			return n
+		}
+		n += c.n
+	}
+}
+
+// clip receives one page item: it drops the first skip bytes, keeps what
+// fits in dst and counts the rest.
+type clip struct {
+	dst   []byte
+	n     int  // bytes stored in dst
+	skip  int  // bytes still to drop
+	total int  // bytes of the item so far
+	full  bool // bytes were lost for want of room
+}
+
+func put[T string | []byte](c *clip, s T) {
+	c.total += len(s)
+	if c.skip >= len(s) {
+		c.skip -= len(s)
+		return
+	}
+	s = s[c.skip:]
+	c.skip = 0
+	k := copy(c.dst[c.n:], s)
+	c.n += k
+	if k < len(s) {
+		c.full = true
+	}
+}
+
+func (c *clip) str(s string) { put(c, s) }
+
+func (c *clip) uint(v uint64) {
+	var b [20]byte
+	put(c, strconv.AppendUint(b[:0], v, 10))
+}
+
+func (c *clip) int(v int64) {
+	var b [20]byte
+	put(c, strconv.AppendInt(b[:0], v, 10))
+}
+
+func (c *clip) bool(v bool) {
+	if v {
+		c.str("true")
+	} else {
+		c.str("false")
+	}
+}
+
+// bytesOf views s as bytes (read only), so strings and formatted values
+// share one escaping path without copies.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// html writes s escaped for HTML text and attribute values.
+func (c *clip) html(s string) { c.htmlBytes(bytesOf(s)) }
+
+func (c *clip) htmlBytes(s []byte) {
+	j := 0
+	for i := 0; i < len(s); i++ {
+		var e string
+		switch s[i] {
+		case '<':
+			e = "&lt;"
+		case '>':
+			e = "&gt;"
+		case '&':
+			e = "&amp;"
+		case '"':
+			e = "&quot;"
+		case '\'':
+			e = "&#39;"
+		default:
+			continue
+		}
+		put(c, s[j:i])
+		c.str(e)
+		j = i + 1
+	}
+	put(c, s[j:])
+}
+
+// json writes s as a JSON string (invalid UTF-8 becomes U+FFFD; <, > and &
+// are escaped as encoding/json does).
+func (c *clip) json(s string) { c.jsonBytes(bytesOf(s)) }
+
+func (c *clip) jsonBytes(s []byte) {
 	const hex = "0123456789abcdef"
-	b = append(b, '"')
+	c.str(`"`)
+	j := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-			default:
-				b = append(b, c)
+		x := s[i]
+		if x < utf8.RuneSelf {
+			if x == '"' || x == '\\' {
+				put(c, s[j:i])
+				c.str(`\`)
+				j = i // the character itself follows
+			} else if x < 0x20 || x == '<' || x == '>' || x == '&' {
+				put(c, s[j:i])
+				e := [6]byte{'\\', 'u', '0', '0', hex[x>>4], hex[x&15]}
+				put(c, e[:])
+				j = i + 1
 			}
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
+			put(c, s[j:i])
+			c.str(`\ufffd`)
+			j = i + 1
 		}
 		i += size
 	}
-	return append(b, '"')
+	put(c, s[j:])
+	c.str(`"`)
 }
 
-func addrString(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
+// addr writes an IP address's text ("" when unset) through esc.
+func (c *clip) addr(a netip.Addr, js bool) {
+	var b [64]byte
+	c.esc(a.AppendTo(b[:0]), js)
+}
+
+// addrPort writes what netip.AddrPort.String returns through esc.
+func (c *clip) addrPort(a netip.AddrPort, js bool) {
+	var b [72]byte
+	t := a.AppendTo(b[:0])
+	if !a.Addr().IsValid() {
+		t = append(t, "invalid AddrPort"...)
 	}
-	return a.String()
+	c.esc(t, js)
 }
 
-// statusTail is room kept for the end of a page after the change rows.
-const statusTail = 128
+// esc writes s as a JSON string or as HTML text.
+func (c *clip) esc(s []byte, js bool) {
+	if js {
+		c.jsonBytes(s)
+	} else {
+		c.htmlBytes(s)
+	}
+}
 
-func appendStatusHTML(b []byte, st *Status, log []store.Change, limit int) []byte {
-	b = append(b, `<!DOCTYPE html>
+// uptime writes d.Truncate(time.Second).String() without allocating.
+func (c *clip) uptime(d time.Duration) {
+	s := int64(d / time.Second)
+	if s == 0 {
+		c.str("0s")
+		return
+	}
+	var u uint64
+	if s < 0 {
+		c.str("-")
+		u = uint64(-s)
+	} else {
+		u = uint64(s)
+	}
+	h, m := u/3600, u/60%60
+	if h > 0 {
+		c.uint(h)
+		c.str("h")
+	}
+	if h > 0 || m > 0 {
+		c.uint(m)
+		c.str("m")
+	}
+	c.uint(u % 60)
+	c.str("s")
+}
+
+// rfc3339 writes t in UTC as RFC 3339 (nothing for the zero time).
+func (c *clip) rfc3339(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	var b [40]byte
+	put(c, t.UTC().AppendFormat(b[:0], time.RFC3339))
+}
+
+// item writes page item i into c and reports whether there is one. A page
+// is a head, one item per connection, a separator, one per counter, a
+// separator, one per change-log entry and a tail; each item is rendered
+// on its own, so a page can be sent from any byte on without a buffer.
+func (s *statusSnap) item(c *clip, i int) bool {
+	nc, nk := len(s.st.Conns), len(s.st.Counters)
+	switch {
+	case i == 0:
+		s.head(c)
+	case i <= nc:
+		s.conn(c, i-1)
+	case i == nc+1:
+		s.sep(c, 0)
+	case i <= nc+1+nk:
+		s.counter(c, i-nc-2)
+	case i == nc+nk+2:
+		s.sep(c, 1)
+	case i <= nc+nk+2+s.nlog:
+		s.change(c, i-nc-nk-3)
+	case i == nc+nk+s.nlog+3:
+		s.tail(c)
+	default:
+		return false
+	}
+	return true
+}
+
+func (s *statusSnap) head(c *clip) {
+	st := &s.st
+	if s.js {
+		c.str(`{"uptime_s":`)
+		c.int(int64(st.Uptime / time.Second))
+		c.str(`,"link_up":`)
+		c.bool(st.LinkUp)
+		c.str(`,"link_state":`)
+		c.json(st.LinkState)
+		c.str(`,"local_ip":`)
+		c.addr(st.LocalIP, true)
+		c.str(`,"peer_ip":`)
+		c.addr(st.PeerIP, true)
+		c.str(`,"profile":`)
+		c.json(st.Profile)
+		c.str(`,"ram_used":`)
+		c.int(int64(st.RAMUsed))
+		c.str(`,"ram_budget":`)
+		c.int(int64(st.RAMBudget))
+		c.str(`,"connections":[`)
+		return
+	}
+	c.str(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>netcard status</title>
 <style>body{font-family:sans-serif}td,th{padding:0 .6em;text-align:left}</style></head>
-<body><h1>netcard status</h1><table id="card">`...)
-	row := func(b []byte, k, v string) []byte {
-		b = append(b, "<tr><th>"...)
-		b = append(b, k...)
-		b = append(b, "</th><td>"...)
-		b = appendHTML(b, v)
-		return append(b, "</td></tr>\n"...)
-	}
-	b = row(b, "uptime", st.Uptime.Truncate(time.Second).String())
-	link := "down"
+<body><h1>netcard status</h1><table id="card">`)
+	c.str("<tr><th>uptime</th><td>")
+	c.uptime(st.Uptime)
+	c.str("</td></tr>\n<tr><th>link</th><td>")
 	if st.LinkUp {
-		link = "up"
+		c.str("up")
+	} else {
+		c.str("down")
 	}
 	if st.LinkState != "" {
-		link += " (" + st.LinkState + ")"
+		c.str(" (")
+		c.html(st.LinkState)
+		c.str(")")
 	}
-	b = row(b, "link", link)
-	b = row(b, "local IP", addrString(st.LocalIP))
-	b = row(b, "peer IP", addrString(st.PeerIP))
-	b = row(b, "profile", st.Profile)
-	b = row(b, "RAM", strconv.Itoa(st.RAMUsed)+" / "+strconv.Itoa(st.RAMBudget)+" bytes")
-	b = append(b, "</table>\n<h2>Connections</h2><table id=\"conns\"><tr><th>local</th><th>remote</th><th>state</th></tr>\n"...)
-	for _, c := range st.Conns {
-		b = append(b, "<tr><td>"...)
-		b = strconv.AppendUint(b, uint64(c.Local), 10)
-		if c.TLS {
-			b = append(b, " (TLS)"...)
-		}
-		b = append(b, "</td><td>"...)
-		b = appendHTML(b, c.Remote.String())
-		b = append(b, "</td><td>"...)
-		b = appendHTML(b, c.State)
-		b = append(b, "</td></tr>\n"...)
-	}
-	b = append(b, "</table>\n<h2>Counters</h2><table id=\"counters\"><tr><th>layer</th><th>counter</th><th>value</th></tr>\n"...)
-	for _, c := range st.Counters {
-		b = append(b, "<tr><td>"...)
-		b = appendHTML(b, c.Layer)
-		b = append(b, "</td><td>"...)
-		b = appendHTML(b, c.Name)
-		b = append(b, "</td><td>"...)
-		b = strconv.AppendUint(b, c.Value, 10)
-		b = append(b, "</td></tr>\n"...)
-	}
-	b = append(b, "</table>\n<h2>Changes</h2><table id=\"changes\"><tr><th>#</th><th>time</th><th>op</th><th>subject</th></tr>\n"...)
-	for i := len(log) - 1; i >= 0; i-- {
-		c := &log[i]
-		mark := len(b)
-		b = append(b, "<tr><td>"...)
-		b = strconv.AppendUint(b, c.Seq, 10)
-		b = append(b, "</td><td>"...)
-		if !c.Time.IsZero() {
-			b = c.Time.UTC().AppendFormat(b, time.RFC3339)
-		}
-		b = append(b, "</td><td>"...)
-		b = appendHTML(b, c.Op)
-		b = append(b, "</td><td>"...)
-		b = appendHTML(b, c.Subject)
-		b = append(b, "</td></tr>\n"...)
-		if len(b)+statusTail > limit {
-			b = b[:mark]
-			break
-		}
-	}
-	return append(b, "</table>\n<p><a href=\"/status.json\">JSON</a> · <a href=\"/\">home</a></p></body></html>\n"...)
+	c.str("</td></tr>\n<tr><th>local IP</th><td>")
+	c.addr(st.LocalIP, false)
+	c.str("</td></tr>\n<tr><th>peer IP</th><td>")
+	c.addr(st.PeerIP, false)
+	c.str("</td></tr>\n<tr><th>profile</th><td>")
+	c.html(st.Profile)
+	c.str("</td></tr>\n<tr><th>RAM</th><td>")
+	c.int(int64(st.RAMUsed))
+	c.str(" / ")
+	c.int(int64(st.RAMBudget))
+	c.str(" bytes</td></tr>\n")
+	c.str("</table>\n<h2>Connections</h2><table id=\"conns\"><tr><th>local</th><th>remote</th><th>state</th></tr>\n")
 }
 
-func appendStatusJSON(b []byte, st *Status, log []store.Change, limit int) []byte {
-	b = append(b, `{"uptime_s":`...)
-	b = strconv.AppendInt(b, int64(st.Uptime/time.Second), 10)
-	b = append(b, `,"link_up":`...)
-	b = strconv.AppendBool(b, st.LinkUp)
-	b = append(b, `,"link_state":`...)
-	b = appendJSONString(b, st.LinkState)
-	b = append(b, `,"local_ip":`...)
-	b = appendJSONString(b, addrString(st.LocalIP))
-	b = append(b, `,"peer_ip":`...)
-	b = appendJSONString(b, addrString(st.PeerIP))
-	b = append(b, `,"profile":`...)
-	b = appendJSONString(b, st.Profile)
-	b = append(b, `,"ram_used":`...)
-	b = strconv.AppendInt(b, int64(st.RAMUsed), 10)
-	b = append(b, `,"ram_budget":`...)
-	b = strconv.AppendInt(b, int64(st.RAMBudget), 10)
-	b = append(b, `,"connections":[`...)
-	for i, c := range st.Conns {
+func (s *statusSnap) conn(c *clip, i int) {
+	x := &s.st.Conns[i]
+	if s.js {
 		if i > 0 {
-			b = append(b, ',')
+			c.str(",")
 		}
-		b = append(b, `{"local_port":`...)
-		b = strconv.AppendUint(b, uint64(c.Local), 10)
-		b = append(b, `,"remote":`...)
-		b = appendJSONString(b, c.Remote.String())
-		b = append(b, `,"state":`...)
-		b = appendJSONString(b, c.State)
-		b = append(b, `,"tls":`...)
-		b = strconv.AppendBool(b, c.TLS)
-		b = append(b, '}')
+		c.str(`{"local_port":`)
+		c.uint(uint64(x.Local))
+		c.str(`,"remote":`)
+		c.addrPort(x.Remote, true)
+		c.str(`,"state":`)
+		c.json(x.State)
+		c.str(`,"tls":`)
+		c.bool(x.TLS)
+		c.str("}")
+		return
 	}
-	b = append(b, `],"counters":[`...)
-	for i, c := range st.Counters {
+	c.str("<tr><td>")
+	c.uint(uint64(x.Local))
+	if x.TLS {
+		c.str(" (TLS)")
+	}
+	c.str("</td><td>")
+	c.addrPort(x.Remote, false)
+	c.str("</td><td>")
+	c.html(x.State)
+	c.str("</td></tr>\n")
+}
+
+func (s *statusSnap) sep(c *clip, k int) {
+	switch {
+	case s.js && k == 0:
+		c.str(`],"counters":[`)
+	case s.js:
+		c.str(`],"changes":[`)
+	case k == 0:
+		c.str("</table>\n<h2>Counters</h2><table id=\"counters\"><tr><th>layer</th><th>counter</th><th>value</th></tr>\n")
+	default:
+		c.str("</table>\n<h2>Changes</h2><table id=\"changes\"><tr><th>#</th><th>time</th><th>op</th><th>subject</th></tr>\n")
+	}
+}
+
+func (s *statusSnap) counter(c *clip, i int) {
+	x := &s.st.Counters[i]
+	if s.js {
 		if i > 0 {
-			b = append(b, ',')
+			c.str(",")
 		}
-		b = append(b, `{"layer":`...)
-		b = appendJSONString(b, c.Layer)
-		b = append(b, `,"name":`...)
-		b = appendJSONString(b, c.Name)
-		b = append(b, `,"value":`...)
-		b = strconv.AppendUint(b, c.Value, 10)
-		b = append(b, '}')
+		c.str(`{"layer":`)
+		c.json(x.Layer)
+		c.str(`,"name":`)
+		c.json(x.Name)
+		c.str(`,"value":`)
+		c.uint(x.Value)
+		c.str("}")
+		return
 	}
-	b = append(b, `],"changes":[`...)
-	// Newest entries are kept when the buffer is short.
-	for len(log) > 0 && len(b)+len(log)*statusTail > limit {
-		log = log[1:]
-	}
-	for i := range log {
-		c := &log[i]
+	c.str("<tr><td>")
+	c.html(x.Layer)
+	c.str("</td><td>")
+	c.html(x.Name)
+	c.str("</td><td>")
+	c.uint(x.Value)
+	c.str("</td></tr>\n")
+}
+
+// change writes entry i of the page's list: oldest first in JSON, newest
+// first in HTML.
+func (s *statusSnap) change(c *clip, i int) {
+	if s.js {
+		x := &s.log[i]
 		if i > 0 {
-			b = append(b, ',')
+			c.str(",")
 		}
-		b = append(b, `{"seq":`...)
-		b = strconv.AppendUint(b, c.Seq, 10)
-		b = append(b, `,"time":`...)
-		t := ""
-		if !c.Time.IsZero() {
-			t = c.Time.UTC().Format(time.RFC3339)
-		}
-		b = appendJSONString(b, t)
-		b = append(b, `,"op":`...)
-		b = appendJSONString(b, c.Op)
-		b = append(b, `,"subject":`...)
-		b = appendJSONString(b, c.Subject)
-		b = append(b, '}')
+		c.str(`{"seq":`)
+		c.uint(x.Seq)
+		c.str(`,"time":"`)
+		c.rfc3339(x.Time)
+		c.str(`","op":`)
+		c.json(x.Op)
+		c.str(`,"subject":`)
+		c.json(x.Subject)
+		c.str("}")
+		return
 	}
-	return append(b, "]}\n"...)
+	x := &s.log[s.nlog-1-i]
+	c.str("<tr><td>")
+	c.uint(x.Seq)
+	c.str("</td><td>")
+	c.rfc3339(x.Time)
+	c.str("</td><td>")
+	c.html(x.Op)
+	c.str("</td><td>")
+	c.html(x.Subject)
+	c.str("</td></tr>\n")
+}
+
+func (s *statusSnap) tail(c *clip) {
+	if s.js {
+		c.str("]}\n")
+		return
+	}
+	c.str("</table>\n<p><a href=\"/status.json\">JSON</a> · <a href=\"/\">home</a></p></body></html>\n")
 }
