@@ -81,28 +81,38 @@ type SessionStats struct {
 // I/O: call Service after every event (bytes arrived, buffer space freed,
 // timer) until Done.
 type ServerSession struct {
-	cfg SessionConfig
+	cfg sessionParams
 	st  Stream
 	eng *tls.Engine
 	hc  *http.ServerConn
 	ci  ConnInfo
-	hw  http.ResponseWriter // the dummy writer of the Head call
 
 	start     time.Time
-	hsDone    bool
+	lingerEnd time.Time
+	next      time.Time
 	recLen    int // record whose plaintext is still being fed to HTTP
 	plainOff  int // offsets of that plaintext inside Peek()
 	plainEnd  int
-	inEOF     bool // the peer sent everything (FIN or close_notify)
-	failed    bool // TLS failed: the alert is queued
-	closing   bool // close_notify queued
-	wrClosed  bool // FIN queued; waiting for the peer's
-	httpIdle  bool // the last output pass found HTTP with nothing to send
-	lingerEnd time.Time
-	next      time.Time
-	done      bool
-	counted   bool // HTTP stats folded into stats
 	stats     SessionStats
+
+	hsDone   bool
+	inEOF    bool // the peer sent everything (FIN or close_notify)
+	failed   bool // TLS failed: the alert is queued
+	closing  bool // close_notify queued
+	wrClosed bool // FIN queued; waiting for the peer's
+	httpIdle bool // the last output pass found HTTP with nothing to send
+	done     bool
+	counted  bool // HTTP stats folded into stats
+}
+
+// sessionParams is what a ServerSession keeps of its SessionConfig (the
+// HTTP part lives in the http.ServerConn).
+type sessionParams struct {
+	TLS              *tls.Config
+	RecordBuf        int
+	Handler          Handler
+	HandshakeTimeout time.Duration
+	Linger           time.Duration
 }
 
 // NewServerSession allocates a session and its HTTP buffers. The TLS engine
@@ -117,7 +127,8 @@ func NewServerSession(cfg SessionConfig) *ServerSession {
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Second
 	}
-	s := &ServerSession{cfg: cfg, done: true, counted: true}
+	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, RecordBuf: cfg.RecordBuf, Handler: cfg.Handler,
+		HandshakeTimeout: cfg.HandshakeTimeout, Linger: cfg.Linger}, done: true, counted: true}
 	hcfg := cfg.HTTP
 	hcfg.Handler = s.serve
 	hcfg.Body = s.body
@@ -138,7 +149,7 @@ func (s *ServerSession) body(r *http.Request) (http.BodySink, int64) {
 	if s.cfg.Handler == nil {
 		return nil, 0
 	}
-	return askBody(s.cfg.Handler, &s.ci, r, &s.hw)
+	return askBody(s.cfg.Handler, &s.ci, r, s.hc.HeadWriter()) // a dummy writer: the connection's, idle until the answer
 }
 
 // askBody makes h's Head call for r: whether (and where) to stream its

@@ -64,10 +64,7 @@ type Config struct {
 
 // Card is one smart card's network stack.
 type Card struct {
-	cfg   Config
-	prof  Profile
-	store *store.Store
-	log   *slog.Logger
+	cfg cardParams
 
 	link *ppp.Link
 	ip   *ipv4.Host
@@ -85,22 +82,38 @@ type Card struct {
 	// client is the secure client: allocated when a fetch starts and
 	// dropped when it ends, so an idle card holds none of its buffers.
 	client    *apps.ClientSession
-	clientReq apps.FetchRequest
-	clientSt  clientState
+	clientReq *apps.FetchRequest // the fetch in progress (nil when idle: allocated per fetch, like client)
 	clientTCP *tcp.Conn
 	redirects int // redirects followed by the current fetch
 
 	now     time.Time
 	started time.Time
-	ipUp    bool
 	tlsCfg  *tls.Config
 
 	// Admission control (see EvictAfter).
-	adm         admission
-	dataAt      []time.Time // per TCP slot: when its connection first sent data
-	bornAt      []time.Time // per TCP slot: when the gate saw its connection open
-	synAckAt    []time.Time // per TCP slot: when its first SYN-ACK went out
+	at          []slotTimes // per TCP slot
 	admDeferred uint64      // handshake-completing ACKs dropped for want of a slot
+	adm         admission
+	clientSt    clientState
+	ipUp        bool
+}
+
+// cardParams is what a Card keeps of its Config after New (the rest
+// configured the layers): Profile is the profile in force, Log is never nil.
+type cardParams struct {
+	Profile             Profile
+	Store               *store.Store
+	Rand                io.Reader
+	Clock               func() time.Time
+	Log                 *slog.Logger
+	HTTPSPort, HTTPPort uint16
+}
+
+// slotTimes are the admission-control times of one TCP slot.
+type slotTimes struct {
+	data   time.Time // when its connection first sent data
+	born   time.Time // when the gate saw its connection open
+	synAck time.Time // when its first SYN-ACK went out
 }
 
 type clientState uint8
@@ -142,7 +155,8 @@ func New(cfg Config) (*Card, error) {
 	if err != nil {
 		return nil, fmt.Errorf("card: %w", err)
 	}
-	c := &Card{cfg: cfg, prof: p, store: cfg.Store, log: log}
+	c := &Card{cfg: cardParams{Profile: p, Store: cfg.Store, Rand: cfg.Rand, Clock: cfg.Clock, Log: log,
+		HTTPSPort: cfg.HTTPSPort, HTTPPort: cfg.HTTPPort}}
 	// Session tickets make repeat handshakes cheap; the ticket key lives
 	// in RAM only, so a card reset invalidates every ticket.
 	ticketKey := make([]byte, 32)
@@ -198,9 +212,7 @@ func New(cfg Config) (*Card, error) {
 	})
 	c.udp = udp.NewStack(udp.Config{MaxSockets: p.UDPSockets, QueueBytes: p.UDPQueue, Rand: cfg.Rand})
 	c.dns = dns.NewResolver(c.udp, dns.ResolverConfig{Rand: cfg.Rand})
-	c.dataAt = make([]time.Time, p.MaxConns)
-	c.bornAt = make([]time.Time, p.MaxConns)
-	c.synAckAt = make([]time.Time, p.MaxConns)
+	c.at = make([]slotTimes, p.MaxConns)
 	c.ip.Register(6, (*tcpGate)(c))
 	c.ip.Register(17, c.udp)
 
@@ -300,7 +312,7 @@ func (c *Card) linkEvent(e ppp.Event) {
 	case ppp.EventIPCPUp:
 		l, p := c.link.LocalIP(), c.link.PeerIP()
 		c.ip.SetLocal(l)
-		c.ip.SetMTU(min(c.link.MTU(), c.prof.MRU))
+		c.ip.SetMTU(min(c.link.MTU(), c.cfg.Profile.MRU))
 		var servers []ipv4.Addr
 		for _, d := range c.link.DNS() {
 			if d != ([4]byte{}) {
@@ -309,12 +321,12 @@ func (c *Card) linkEvent(e ppp.Event) {
 		}
 		c.dns.SetServers(servers)
 		c.ipUp = true
-		c.log.Info("link up", "local", netip.AddrFrom4(l), "peer", netip.AddrFrom4(p), "mtu", c.link.MTU())
+		c.cfg.Log.Info("link up", "local", netip.AddrFrom4(l), "peer", netip.AddrFrom4(p), "mtu", c.link.MTU())
 	case ppp.EventIPCPDown:
 		c.ipUp = false
-		c.log.Info("link down")
+		c.cfg.Log.Info("link down")
 	default:
-		c.log.Debug("ppp event", "event", int(e))
+		c.cfg.Log.Debug("ppp event", "event", int(e))
 	}
 }
 
@@ -361,7 +373,7 @@ func (c *Card) pump(s *apps.ServerSession, now time.Time) {
 	}
 	if s.Done() {
 		if e := s.Engine(); e != nil && e.State() == tls.Failed {
-			c.log.Info("tls failed", "alert", e.Alert(), "err", e.Err())
+			c.cfg.Log.Info("tls failed", "alert", e.Alert(), "err", e.Err())
 		}
 		s.Release() // an idle slot keeps no TLS state
 	}
@@ -455,12 +467,12 @@ func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
 	if j := c.connSlot(src, dst, h.SrcPort, h.DstPort); j >= 0 {
 		switch {
 		case j != i || reopen: // a new connection in slot j
-			c.bornAt[j], c.dataAt[j], c.synAckAt[j] = now, time.Time{}, time.Time{}
+			c.at[j] = slotTimes{born: now}
 			if len(data) > 0 {
-				c.dataAt[j] = now
+				c.at[j].data = now
 			}
-		case len(data) > 0 && c.dataAt[j].IsZero() && tcp.Checksum(src, dst, seg) == 0:
-			c.dataAt[j] = now
+		case len(data) > 0 && c.at[j].data.IsZero() && tcp.Checksum(src, dst, seg) == 0:
+			c.at[j].data = now
 		}
 	}
 	return ok
@@ -473,8 +485,8 @@ func (g *tcpGate) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.
 	n, a := c.tcp.Output(dst, local, now)
 	if n >= tcp.HeaderLen && dst[13]&(tcp.FlagSYN|tcp.FlagACK) == tcp.FlagSYN|tcp.FlagACK {
 		lport, rport := binary.BigEndian.Uint16(dst[0:]), binary.BigEndian.Uint16(dst[2:])
-		if j := c.connSlot(a, local, rport, lport); j >= 0 && c.synAckAt[j].IsZero() {
-			c.synAckAt[j] = now
+		if j := c.connSlot(a, local, rport, lport); j >= 0 && c.at[j].synAck.IsZero() {
+			c.at[j].synAck = now
 		}
 	}
 	return n, a
@@ -505,7 +517,7 @@ const progressBytes = 256
 
 // connSlot returns the TCP slot of the connection a segment belongs to, or -1.
 func (c *Card) connSlot(src, dst ipv4.Addr, sport, dport uint16) int {
-	for i := 0; i < c.prof.MaxConns; i++ {
+	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		conn, ok := c.tcp.Conn(i)
 		if !ok || conn.State() == tcp.Closed {
 			continue
@@ -528,7 +540,7 @@ func (c *Card) connSlot(src, dst ipv4.Addr, sport, dport uint16) int {
 // a victim.
 func (c *Card) admissible(src ipv4.Addr, progress bool, now time.Time) bool {
 	half := -1
-	for i := 0; i < c.prof.MaxConns; i++ {
+	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		conn, ok := c.tcp.Conn(i)
 		if !ok {
 			return true
@@ -537,13 +549,13 @@ func (c *Card) admissible(src ipv4.Addr, progress bool, now time.Time) bool {
 		case tcp.TimeWait: // (CLOSED but in use: not yet released, not free)
 			return true
 		case tcp.SynReceived:
-			if half < 0 || c.bornAt[i].Before(c.bornAt[half]) {
+			if half < 0 || c.at[i].born.Before(c.at[half].born) {
 				half = i
 			}
 		}
 	}
 	if half >= 0 {
-		sent := c.synAckAt[half]
+		sent := c.at[half].synAck
 		return progress && !sent.IsZero() && now.Sub(sent) >= halfOpenAfter
 	}
 	return c.victim(src, progress, now) != nil
@@ -561,9 +573,9 @@ func (c *Card) dataSince(s *apps.ServerSession) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	for i := 0; i < c.prof.MaxConns; i++ {
+	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		if x, _ := c.tcp.Conn(i); x == conn {
-			return c.dataAt[i]
+			return c.at[i].data
 		}
 	}
 	return time.Time{}
@@ -629,7 +641,7 @@ func (c *Card) evict(now time.Time) bool {
 		return false
 	}
 	since, _ := v.Idle()
-	c.log.Debug("evicting a connection without work in progress", "remote", v.Info().Remote, "for", c.adm.src, "age", now.Sub(since))
+	c.cfg.Log.Debug("evicting a connection without work in progress", "remote", v.Info().Remote, "for", c.adm.src, "age", now.Sub(since))
 	v.Evict()
 	v.Release()
 	return true
@@ -665,7 +677,8 @@ func (c *Card) serviceClient(now time.Time) {
 		if !ok {
 			return
 		}
-		c.clientReq = req
+		r := req // to the heap only here, once per fetch (not per Poll)
+		c.clientReq = &r
 		c.redirects = 0
 		c.startFetch(now)
 	case clientResolving:
@@ -684,11 +697,12 @@ func (c *Card) serviceClient(now time.Time) {
 		if !c.client.Done() {
 			return
 		}
-		if next, ok := c.client.Redirect(&c.clientReq); ok && c.redirects < apps.MaxRedirects {
+		if next, ok := c.client.Redirect(c.clientReq); ok && c.redirects < apps.MaxRedirects {
 			// Follow the redirect on a new connection (RFC 9110 §15.4).
 			c.redirects++
-			c.log.Info("fetch redirected", "from", c.clientReq.URL, "to", next.URL)
-			c.clientReq = next
+			c.cfg.Log.Info("fetch redirected", "from", c.clientReq.URL, "to", next.URL)
+			r := next
+			c.clientReq = &r
 			c.clientSt = clientIdle
 			c.startFetch(now)
 			return
@@ -718,7 +732,7 @@ func (c *Card) connect(addr ipv4.Addr, now time.Time) {
 	}
 	var tcfg *tls.Config
 	if c.clientReq.TLS {
-		tcfg, err = apps.ClientTLS(c.store, c.cfg.Rand, c.clock, c.clientReq.Host, c.clientReq.ClientCert)
+		tcfg, err = apps.ClientTLS(c.cfg.Store, c.cfg.Rand, c.clock, c.clientReq.Host, c.clientReq.ClientCert)
 		if err != nil {
 			conn.Abort()
 			c.finishFetch(apps.FetchResult{Err: err.Error()})
@@ -726,9 +740,9 @@ func (c *Card) connect(addr ipv4.Addr, now time.Time) {
 		}
 	}
 	if c.client == nil {
-		c.client = apps.NewClientSession(apps.ClientConfig{RecordBuf: c.prof.RecvBuf})
+		c.client = apps.NewClientSession(apps.ClientConfig{RecordBuf: c.cfg.Profile.RecvBuf})
 	}
-	if err := c.client.Start(conn, &c.clientReq, tcfg, now); err != nil {
+	if err := c.client.Start(conn, c.clientReq, tcfg, now); err != nil {
 		conn.Abort()
 		c.finishFetch(apps.FetchResult{Err: err.Error()})
 		return
@@ -741,7 +755,8 @@ func (c *Card) finishFetch(r apps.FetchResult) {
 	c.clientSt = clientIdle
 	c.clientTCP = nil
 	c.client = nil // r was copied by SetFetchResult below; the buffers go
-	c.log.Info("fetch done", "url", c.clientReq.URL, "status", r.Status, "err", r.Err)
+	c.cfg.Log.Info("fetch done", "url", c.clientReq.URL, "status", r.Status, "err", r.Err)
+	c.clientReq = nil
 	c.app.SetFetchResult(r)
 }
 
@@ -765,9 +780,9 @@ func (c *Card) Status(now time.Time) apps.Status {
 	st := apps.Status{
 		Uptime:    now.Sub(c.started),
 		LinkUp:    c.link.Up(),
-		Profile:   c.prof.Name,
-		RAMBudget: c.prof.Budget(),
-		RAMUsed:   c.prof.Budget() - c.prof.MaxConns*c.prof.slotBytes(),
+		Profile:   c.cfg.Profile.Name,
+		RAMBudget: c.cfg.Profile.Budget(),
+		RAMUsed:   c.cfg.Profile.Budget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
 	}
 	ps := c.link.Stats()
 	st.LinkState = fmt.Sprintf("LCP %v, IPCP %v", ps.LCPState, ps.IPCPState)
@@ -775,12 +790,12 @@ func (c *Card) Status(now time.Time) apps.Status {
 		st.LocalIP = netip.AddrFrom4(c.link.LocalIP())
 		st.PeerIP = netip.AddrFrom4(c.link.PeerIP())
 	}
-	for i := 0; i < c.prof.MaxConns; i++ {
+	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		conn, ok := c.tcp.Conn(i)
 		if !ok {
 			continue
 		}
-		st.RAMUsed += c.prof.slotBytes() // this slot's buffers hold a connection
+		st.RAMUsed += c.cfg.Profile.slotBytes() // this slot's buffers hold a connection
 		ra, rp := conn.Remote()
 		_, lp := conn.Local()
 		st.Conns = append(st.Conns, apps.ConnStatus{

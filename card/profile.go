@@ -97,11 +97,11 @@ func ProfileByName(name string) (Profile, bool) {
 	return Profile{}, false
 }
 
-// HTTPOutBuf is what each connection slot allocates for HTTP output: a
-// small buffer for error responses and 100 Continue (responses are
-// composed in the TCP send buffer; http.ServerConfig.InPlace), and the
-// scratch space for composed header lines (the head reserve).
-func (p Profile) HTTPOutBuf() int { return 320 + min(512, p.HTTPOut/2) }
+// HTTPOutBuf is what each connection slot allocates for HTTP output:
+// nothing. Responses, heads included, are composed in the TCP send buffer
+// (http.ServerConfig.InPlace); so is an error response, and 100 Continue
+// is sent from a constant.
+func (p Profile) HTTPOutBuf() int { return 0 }
 
 // HTTPOutFits reports whether HTTPOut fits in an empty send buffer as TLS
 // records of RecordOut bytes with the largest record overhead (TLS 1.2

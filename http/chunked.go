@@ -13,11 +13,11 @@ type ChunkedDecoder struct {
 
 	state   uint8
 	digits  uint8
+	colon   bool   // the current trailer line has its name and colon
+	named   bool   // the current trailer line has a name character
 	size    uint64 // chunk size being read / data left in the current chunk
 	ext     int    // bytes of chunk extension on this line
 	trailer int    // bytes of trailer section
-	colon   bool   // the current trailer line has its name and colon
-	named   bool   // the current trailer line has a name character
 	total   int64  // decoded bytes so far
 	errBad  *Error
 	errBig  *Error

@@ -35,7 +35,7 @@ func TestInPlaceSameBytes(t *testing.T) {
 		want = drainInPlace(c, 1024, now)
 	}
 	c := NewServerConn(ServerConfig{Handler: testHandler, InBuf: 2048, OutBuf: 1024, InPlace: true})
-	if got := c.Footprint(); got != 2048+inPlaceOut+512 {
+	if got := c.Footprint(); got != 2048 { // the input buffer only: no output buffer, no header scratch
 		t.Fatalf("footprint %d", got)
 	}
 	c.Input([]byte(in), now)
@@ -89,7 +89,8 @@ func TestInPlaceWaitsForRoom(t *testing.T) {
 	}
 }
 
-// TestInPlaceErrorsFit: every error response fits the small InPlace buffer.
+// TestInPlaceErrorsFit: every error response fits maxErrorResponse (it is
+// composed on the stack at each Output of an InPlace connection).
 func TestInPlaceErrorsFit(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	for code := 400; code < 600; code++ {
@@ -98,8 +99,8 @@ func TestInPlaceErrorsFit(t *testing.T) {
 		}
 		c := NewServerConn(ServerConfig{Handler: testHandler, InPlace: true})
 		c.errorResponse(code, now)
-		if c.outEnd >= inPlaceOut-16 || c.outEnd < 100 {
-			t.Fatalf("%d: %d bytes in a %d-byte buffer", code, c.outEnd, inPlaceOut)
+		if c.outEnd >= maxErrorResponse-16 || c.outEnd < 100 {
+			t.Fatalf("%d: %d bytes, bound %d", code, c.outEnd, maxErrorResponse)
 		}
 	}
 	c := NewServerConn(ServerConfig{Handler: testHandler, InBuf: 256, InPlace: true})

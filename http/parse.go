@@ -78,18 +78,45 @@ type Header struct {
 	Name, Value []byte
 }
 
-// Headers is the fixed header array of a message.
+// Headers is the fixed header array of a message. Each field is kept as
+// four 16-bit offsets into the parsed bytes (8 bytes a field instead of
+// two slices' 48), so a header section must lie within the first 64 KiB
+// of what is parsed (ErrHeaderTooLarge otherwise).
 type Headers struct {
-	List [MaxHeaders]Header
+	base []byte // the parsed bytes the offsets refer to
+	list [MaxHeaders]span
 	N    int // fields in use
+}
+
+// span locates one field in Headers.base: name base[ns:ne], value
+// base[vs:ve].
+type span struct{ ns, ne, vs, ve uint16 }
+
+// maxSpanOff is the largest offset a span can hold.
+const maxSpanOff = 1<<16 - 1
+
+// Field returns field i (0 ≤ i < N) in the order received.
+func (h *Headers) Field(i int) Header {
+	s := h.list[i]
+	return Header{Name: h.base[s.ns:s.ne:s.ne], Value: h.base[s.vs:s.ve:s.ve]}
+}
+
+func (h *Headers) name(i int) []byte {
+	s := h.list[i]
+	return h.base[s.ns:s.ne:s.ne]
+}
+
+func (h *Headers) value(i int) []byte {
+	s := h.list[i]
+	return h.base[s.vs:s.ve:s.ve]
 }
 
 // Get returns the value of the first field named name (case-insensitive;
 // name in lower case), or nil.
 func (h *Headers) Get(name string) []byte {
 	for i := 0; i < h.N; i++ {
-		if eqFold(h.List[i].Name, name) {
-			return h.List[i].Value
+		if eqFold(h.name(i), name) {
+			return h.value(i)
 		}
 	}
 	return nil
@@ -98,7 +125,7 @@ func (h *Headers) Get(name string) []byte {
 // Has reports whether a field named name (lower case) is present.
 func (h *Headers) Has(name string) bool {
 	for i := 0; i < h.N; i++ {
-		if eqFold(h.List[i].Name, name) {
+		if eqFold(h.name(i), name) {
 			return true
 		}
 	}
@@ -119,12 +146,12 @@ type Request struct {
 	Close         bool  // the connection closes after the response (Connection, version)
 	KeepAlive10   bool  // an HTTP/1.0 request asked for keep-alive
 	Expect100     bool  // Expect: 100-continue
-	HeadLen       int   // bytes of request line and header section (set once the head is complete)
-	// Body is the whole body (empty when streamed).
-	Body []byte
 	// BodyStreamed reports that the body was handed to a BodySink as it
 	// arrived (see ServerConfig.Body) instead of being collected in Body.
 	BodyStreamed bool
+	HeadLen      int // bytes of request line and header section (set once the head is complete)
+	// Body is the whole body (empty when streamed).
+	Body []byte
 	// BodyErr is the error with which the BodySink stopped a streamed body
 	// early: the rest was not read and the connection closes after the
 	// response.
@@ -276,7 +303,7 @@ func forList(v []byte, f func(e []byte)) {
 // parseFields parses header field lines starting at i up to and including
 // the empty line. It returns the index after the empty line.
 func parseFields(b []byte, i int, h *Headers, maxN, maxBytes int, fr *framing, errMany *Error) (int, error) {
-	h.N = 0
+	h.N, h.base = 0, b
 	fr.cl = -1
 	for {
 		line, next, ok, bad := nextLine(b, i)
@@ -289,9 +316,10 @@ func parseFields(b []byte, i int, h *Headers, maxN, maxBytes int, fr *framing, e
 			}
 			return 0, ErrIncomplete
 		}
-		if next > maxBytes {
+		if next > maxBytes || next > maxSpanOff {
 			return 0, ErrHeaderTooLarge
 		}
+		ls := i // offset of line in b
 		i = next
 		if len(line) == 0 {
 			return i, nil
@@ -315,7 +343,11 @@ func parseFields(b []byte, i int, h *Headers, maxN, maxBytes int, fr *framing, e
 		if h.N >= maxN {
 			return 0, errMany
 		}
-		h.List[h.N] = Header{Name: name, Value: value}
+		vs := ls + c + 1
+		for vs < ls+len(line) && (b[vs] == ' ' || b[vs] == '\t') {
+			vs++ // the OWS trimOWS dropped in front of value
+		}
+		h.list[h.N] = span{uint16(ls), uint16(ls + c), uint16(vs), uint16(vs + len(value))}
 		h.N++
 		switch lower(name[0]) {
 		case 'c':
@@ -648,7 +680,7 @@ func ParseResponseHead(b []byte, head bool, r *Response) (int, error) {
 	var fr framing
 	end, err := parseFields(b, next, &r.Headers, MaxHeaders, 1<<30, &fr, ErrTooManyRespHdrs)
 	if err != nil {
-		if err == ErrBadHeader || err == ErrObsFold {
+		if err == ErrBadHeader || err == ErrObsFold || err == ErrHeaderTooLarge {
 			return 0, ErrBadResponse
 		}
 		return 0, err

@@ -197,12 +197,12 @@ type ResponseHeader struct {
 	Date          time.Time // zero: no Date field
 	ContentType   string
 	ContentLength int64 // < 0: none (with Chunked: chunked body)
-	Chunked       bool  // Transfer-Encoding: chunked
 	ETag          string
 	Location      string
 	RangeFirst    int64 // Content-Range when RangeSize > 0: first-last/size;
 	RangeLast     int64 // RangeFirst < 0 gives "*/size" (416)
 	RangeSize     int64
+	Chunked       bool   // Transfer-Encoding: chunked
 	AcceptRanges  bool   // Accept-Ranges: bytes
 	Close         bool   // Connection: close
 	KeepAlive     bool   // Connection: keep-alive (for HTTP/1.0 clients)

@@ -23,11 +23,14 @@ type ServerConfig struct {
 	// the dst that Output is given — e.g. the plaintext area of TLS records
 	// in the transport's send buffer — instead of in an output buffer of
 	// the connection: OutBuf is then the room a response is composed in,
-	// not an allocation (only a small buffer for error responses and
-	// 100 Continue is allocated). A parsed request waits in the input
-	// buffer until Output offers at least OutBuf bytes (or fewer once the
-	// transport reports with SetDrained that it has nothing queued), and
-	// the handler runs inside that Output call.
+	// not an allocation: the connection allocates only its input buffer
+	// (an error response is composed in dst too, 100 Continue is sent
+	// from a constant, and a chunked BodySource body is filled in dst,
+	// waiting for 16 bytes of room rather than being staged). A parsed
+	// request waits in the input buffer until Output offers at least
+	// OutBuf bytes (or fewer once the transport reports with SetDrained
+	// that it has nothing queued), and the handler runs inside that
+	// Output call.
 	InPlace bool
 	// RequestTimeout bounds the time from the first byte of a request to
 	// the end of its header section; when exceeded the connection gets 408
@@ -86,30 +89,37 @@ type ServerConn struct {
 	in       []byte
 	inLen    int
 	out      []byte
-	scratch  []byte
 	outStart int
 	outEnd   int
 	ext      []byte // streamed body, after out
 	src      BodySource
-	srcChunk bool // src output is chunked (else close-delimited)
-	ready    int  // InPlace: length of the parsed request waiting for room
-	drained  bool // InPlace: the transport has nothing queued (SetDrained)
+	ready    int // InPlace: length of the parsed request waiting for room
 	req      Request
 	w        ResponseWriter
 	reqStart time.Time // first byte of the request in progress
 	active   time.Time // last input or output progress
-	closing  bool      // close once the output drains
-	closed   bool
-	sent100  bool
-	started  bool
 	stats    ConnStats
 
 	// Streamed request body (ServerConfig.Body).
-	asked    bool           // Body was asked about the head in c.in
 	body     BodySink       // the body is being streamed to it
 	bodyLeft int64          // Content-Length bytes still to come
 	chunk    ChunkedDecoder // chunked bodies
-	discard  bool           // the sink stopped the body: drop input
+
+	srcChunk bool // src output is chunked (else close-delimited)
+	drained  bool // InPlace: the transport has nothing queued (SetDrained)
+	closing  bool // close once the output drains
+	closed   bool
+	sent100  bool
+	started  bool
+	asked    bool // Body was asked about the head in c.in
+	discard  bool // the sink stopped the body: drop input
+
+	// InPlace: a queued error response has no buffer; it is composed
+	// (again) from these at each Output, and out[outStart:outEnd] are its
+	// bytes still to send (out is nil).
+	errHead   bool   // the request was HEAD: no body
+	errStatus uint16 // its status
+	errAt     uint32 // its Date (Unix seconds; uint32 lasts until 2106)
 }
 
 // ErrBodyFull is returned by ResponseWriter.Write when the body does not fit
@@ -123,7 +133,6 @@ var ErrBodyFull = errors.New("http: response body exceeds the output buffer")
 type ResponseWriter struct {
 	Header   ResponseHeader
 	buf      []byte // body area
-	scratch  []byte // per-connection scratch for composed header lines
 	n        int
 	ext      []byte
 	src      BodySource
@@ -188,6 +197,16 @@ func (w *ResponseWriter) SetBody(data []byte) {
 	w.n, w.ext, w.src = 0, data, nil
 }
 
+// HeadWriter returns a zeroed ResponseWriter for a handler consulted
+// inside a ServerConfig.Body callback (before the request is answered):
+// it is the connection's own writer, which is unused until the handler
+// answers the request and is then reset, so whatever is written into it
+// there is discarded. It has no body room: writes fail with ErrBodyFull.
+func (c *ServerConn) HeadWriter() *ResponseWriter {
+	c.w = ResponseWriter{}
+	return &c.w
+}
+
 // NewServerConn allocates a connection's buffers.
 func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.InBuf <= 0 {
@@ -219,20 +238,24 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.Limits.MaxBody > int64(cfg.InBuf) {
 		cfg.Limits.MaxBody = int64(cfg.InBuf)
 	}
-	// Header lines composed in scratch end up in the head, which must fit
-	// HeaderReserve: a larger scratch could never be used.
-	outBuf := cfg.OutBuf
-	if cfg.InPlace {
-		outBuf = inPlaceOut
+	c := &ServerConn{cfg: cfg, in: make([]byte, cfg.InBuf)}
+	if !cfg.InPlace {
+		// InPlace has no output buffer: responses are composed in
+		// Output's dst, an error response too (see errorResponse), a
+		// 100 Continue is sent from a constant, and a response body from
+		// a BodySource is filled in place.
+		c.out = make([]byte, cfg.OutBuf)
 	}
-	return &ServerConn{cfg: cfg, in: make([]byte, cfg.InBuf), out: make([]byte, outBuf),
-		scratch: make([]byte, 0, cfg.HeaderReserve)}
+	return c
 }
 
-// inPlaceOut is the output buffer of an InPlace connection: it holds an
-// error response or a 100 Continue (at most ≈ 200 bytes) and staged
-// pieces of a streamed body.
-const inPlaceOut = 320
+// continue100 is the interim response sent (read only) for Expect:
+// 100-continue.
+var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+// maxErrorResponse bounds an error response (head and text): the longest
+// is under 200 bytes (TestInPlaceErrorsFit).
+const maxErrorResponse = 256
 
 // Reset prepares c for a new connection, keeping its buffers.
 func (c *ServerConn) Reset() {
@@ -255,8 +278,15 @@ func (c *ServerConn) Closed() bool { return c.closed }
 func (c *ServerConn) Buffered() int { return c.inLen }
 
 // Waiting reports that a complete request waits for Output room to be
-// answered in (InPlace): the connection is not idle.
-func (c *ServerConn) Waiting() bool { return c.ready > 0 && !c.closing && !c.closed }
+// answered in, or a BodySource body for room for its next chunk (InPlace):
+// the connection is not idle.
+func (c *ServerConn) Waiting() bool {
+	return c.ready > 0 && !c.closing && !c.closed || c.out == nil && c.src != nil && !c.closed
+}
+
+// minChunkRoom is the least room an InPlace connection fills with a chunk
+// of a BodySource body (the size line and CRLFs take 8 bytes).
+const minChunkRoom = 16
 
 // Streaming reports that a request body is being streamed to a BodySink.
 func (c *ServerConn) Streaming() bool { return c.body != nil }
@@ -278,7 +308,7 @@ func (c *ServerConn) LastActive() time.Time { return c.active }
 func (c *ServerConn) SetDrained(drained bool) { c.drained = drained }
 
 // Footprint returns the bytes of the connection's buffers.
-func (c *ServerConn) Footprint() int { return cap(c.in) + cap(c.out) + cap(c.scratch) }
+func (c *ServerConn) Footprint() int { return cap(c.in) + cap(c.out) }
 
 func (c *ServerConn) pending() bool {
 	return c.outStart < c.outEnd || len(c.ext) > 0 || c.src != nil
@@ -384,7 +414,7 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 	c.chunk = ChunkedDecoder{Max: limit, MaxTrailer: c.cfg.Limits.MaxHeaderBytes}
 	if r.Expect100 && c.inLen == n && !c.sent100 {
 		c.sent100 = true
-		c.outStart, c.outEnd = 0, copy(c.out, "HTTP/1.1 100 Continue\r\n\r\n")
+		c.ext = continue100
 	}
 	// Body bytes that came with the head are fed from the input buffer;
 	// what follows the body (pipelined requests) moves up behind the head.
@@ -427,7 +457,13 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 	total := 0
 	for len(dst) > 0 {
 		if c.outStart < c.outEnd {
-			k := copy(dst, c.out[c.outStart:c.outEnd])
+			var k int
+			if c.out == nil {
+				var tmp [maxErrorResponse]byte // on the stack
+				k = copy(dst, c.composeError(tmp[:0])[c.outStart:c.outEnd])
+			} else {
+				k = copy(dst, c.out[c.outStart:c.outEnd])
+			}
 			c.outStart += k
 			dst, total = dst[k:], total+k
 			continue
@@ -439,7 +475,10 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			continue
 		}
 		if c.src != nil {
-			if len(dst) < 64 {
+			if c.out == nil && c.srcChunk && len(dst) < minChunkRoom {
+				break // InPlace: wait for room (Waiting reports it)
+			}
+			if len(dst) < 64 && c.out != nil {
 				// Small room: stage the next piece in the output buffer.
 				c.outStart, c.outEnd = 0, c.fill(c.out)
 				continue
@@ -580,7 +619,7 @@ func (c *ServerConn) process(now time.Time) {
 			}
 			if c.req.HeadLen > 0 && c.req.Expect100 && !c.sent100 {
 				c.sent100 = true
-				c.outEnd = copy(c.out, "HTTP/1.1 100 Continue\r\n\r\n")
+				c.ext = continue100
 			}
 			return
 		}
@@ -608,7 +647,7 @@ const minInPlace = 256
 func (c *ServerConn) respond(now time.Time, buf []byte) int {
 	r := &c.req
 	res := min(c.cfg.HeaderReserve, len(buf)/2)
-	c.w = ResponseWriter{Header: ResponseHeader{Status: 200}, buf: buf[res:], scratch: c.scratch[:0]}
+	c.w = ResponseWriter{Header: ResponseHeader{Status: 200}, buf: buf[res:]}
 	w := &c.w
 	if c.cfg.Handler != nil {
 		c.cfg.Handler(r, w)
@@ -696,22 +735,43 @@ func (c *ServerConn) fill(dst []byte) int {
 
 // errorResponse queues a short error response and closes the connection.
 func (c *ServerConn) errorResponse(status int, now time.Time) {
-	h := ResponseHeader{Status: status, Date: now, ContentType: "text/plain; charset=utf-8", Close: true}
-	text := StatusText(status)
-	h.ContentLength = int64(len(text) + 1)
-	b := AppendResponseHeader(c.out[:0], &h)
-	if !c.req.IsHEAD() { // best effort: the method is known once the request line parsed
-		b = append(b, text...)
-		b = append(b, '\n')
+	// best effort: the method is known once the request line parsed
+	c.errStatus, c.errHead, c.errAt = uint16(status), c.req.IsHEAD(), uint32(now.Unix())
+	var n int
+	if c.out == nil {
+		var tmp [maxErrorResponse]byte // on the stack
+		n = len(c.composeError(tmp[:0]))
+	} else {
+		b := c.composeError(c.out[:0])
+		if len(b) > 0 && &b[0] != &c.out[0] { // outgrew the output buffer
+			b = b[:copy(c.out, b)]
+		}
+		n = len(b)
 	}
-	if len(b) > 0 && &b[0] != &c.out[0] { // outgrew a small InPlace buffer
-		b = b[:copy(c.out, b)]
-	}
-	c.outStart, c.outEnd, c.ext, c.src = 0, len(b), nil, nil
+	c.outStart, c.outEnd, c.ext, c.src = 0, n, nil, nil
 	c.ready = 0
 	c.closing = true
 	c.inLen = 0
 	c.body = nil
+}
+
+// composeError appends the queued error response to dst (within its
+// capacity: longer is cut) and returns it; it gives the same bytes each
+// time for the same error.
+func (c *ServerConn) composeError(dst []byte) []byte {
+	status := int(c.errStatus)
+	h := ResponseHeader{Status: status, Date: time.Unix(int64(c.errAt), 0), ContentType: "text/plain; charset=utf-8", Close: true}
+	text := StatusText(status)
+	h.ContentLength = int64(len(text) + 1)
+	b := AppendResponseHeader(dst, &h)
+	if !c.errHead {
+		b = append(b, text...)
+		b = append(b, '\n')
+	}
+	if len(b) > cap(dst) {
+		b = append(dst[:0], b[:cap(dst)]...) // never happens: maxErrorResponse
+	}
+	return b
 }
 
 // ServeContent answers a GET or HEAD for a stored representation: 304 when
@@ -769,11 +829,19 @@ func RedirectHTTPS(r *Request, w *ResponseWriter) {
 		w.Header.Status = 400
 		return
 	}
-	b := append(w.scratch[:0], "Location: https://"...)
-	b = append(b, host...)
-	b = append(b, r.Target...)
-	b = append(b, "\r\n"...)
-	w.Header.ExtraBytes = b
+	// The Location line is composed in the (unused) body area: the head is
+	// composed apart from it, in the head reserve, which it must then fit.
+	const pre, post = "Location: https://", "\r\n"
+	b := w.Free()
+	if len(pre)+len(host)+len(r.Target)+len(post) > len(b) {
+		w.overflow = true // 500, as for a head outgrowing its reserve
+		return
+	}
+	k := copy(b, pre)
+	k += copy(b[k:], host)
+	k += copy(b[k:], r.Target)
+	k += copy(b[k:], post)
+	w.Header.ExtraBytes = b[:k:k]
 	w.Header.Status = 308
 	if string(r.Method) == "GET" || string(r.Method) == "HEAD" {
 		w.Header.Status = 301

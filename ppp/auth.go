@@ -23,18 +23,18 @@ const (
 )
 
 type authState struct {
-	srv      Auth      // what the peer must do for us
-	srvDone  bool      // the peer authenticated
 	srvAt    time.Time // CHAP: retransmit the challenge; PAP: give up waiting
-	srvTries int
-	chalID   uint8
+	cliAt    time.Time // PAP: retransmit the request; CHAP: give up waiting
+	srvTries int32
+	cliTries int32
 	chal     [chapLen]byte
 
-	cli      Auth // what we must do for the peer
-	cliDone  bool
-	cliAt    time.Time // PAP: retransmit the request; CHAP: give up waiting
-	cliTries int
-	cliID    uint8
+	srv     Auth // what the peer must do for us
+	srvDone bool // the peer authenticated
+	chalID  uint8
+	cli     Auth // what we must do for the peer
+	cliDone bool
+	cliID   uint8
 }
 
 func (l *Link) authReset() { l.au = authState{chalID: l.au.chalID, cliID: l.au.cliID} }

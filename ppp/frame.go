@@ -37,16 +37,18 @@ type deframer struct {
 	inFrame bool   // a flag has been seen: octets belong to a frame
 	esc     bool   // the previous octet was a Control Escape
 	over    bool   // the current frame overflowed buf
-	tabFor  uint32 // the ACCM cls was built for
-	tabOK   bool
-	cls     [256]uint8 // 0 ordinary, else clsFlag, clsEsc or clsDrop under tabFor
 }
 
-const (
-	clsFlag = 1 + iota
-	clsEsc
-	clsDrop
-)
+// special reports whether c is not an ordinary data octet under accm: a
+// flag, a Control Escape, or (receiving) a control character flagged in
+// accm, or (sending) one that must be escaped. Only 0x7d, 0x7e and the
+// control characters can be; the check replaces a 256-entry table.
+func special(c byte, accm uint32) bool {
+	if c < 0x20 {
+		return accm>>c&1 != 0
+	}
+	return c-ctrlEscape <= flagSeq-ctrlEscape // 0x7d or 0x7e
+}
 
 func (d *deframer) reset() {
 	d.n, d.esc, d.over = 0, false, false
@@ -72,27 +74,12 @@ func (d *deframer) next(b []byte) (int, rxResult) {
 		d.inFrame = true
 		d.reset()
 	}
-	if !d.tabOK || d.tabFor != d.accm {
-		for c := range d.cls {
-			switch {
-			case c == flagSeq:
-				d.cls[c] = clsFlag
-			case c == ctrlEscape:
-				d.cls[c] = clsEsc
-			case c < 0x20 && d.accm&(1<<c) != 0:
-				d.cls[c] = clsDrop
-			default:
-				d.cls[c] = 0
-			}
-		}
-		d.tabFor, d.tabOK = d.accm, true
-	}
-	buf, n, cls := d.buf, d.n, &d.cls
+	buf, n, accm := d.buf, d.n, d.accm
 	for i < len(b) {
 		c := b[i]
 		i++
-		if k := cls[c]; k != 0 {
-			if k == clsFlag {
+		if special(c, accm) {
+			if c == flagSeq {
 				if d.esc {
 					d.n = n
 					d.reset()
@@ -105,11 +92,11 @@ func (d *deframer) next(b []byte) (int, rxResult) {
 				d.reset()
 				return i, r
 			}
-			if k == clsEsc {
+			if c == ctrlEscape {
 				d.esc = true
 				continue
 			}
-			continue // clsDrop: inserted by the line (e.g. XON/XOFF): discard
+			continue // flagged in accm: inserted by the line (e.g. XON/XOFF): discard
 		}
 		if d.esc {
 			c ^= escXor
@@ -161,9 +148,6 @@ type framer struct {
 	wide   bool   // FCS-32
 	phase  uint8  // txIdle, txOpen, txBody, txClose
 	escPnd bool   // the escaped value of buf[pos-1] is still to be sent
-	tabFor uint32 // the ACCM escTab was built for
-	tabOK  bool
-	escTab [256]bool // octets to escape under tabFor
 }
 
 const (
@@ -185,17 +169,6 @@ func (f *framer) load(start, end int, accm uint32) {
 		end += 2
 	}
 	f.pos, f.end, f.accm, f.phase, f.escPnd = start, end, accm, txOpen, false
-	if !f.tabOK || f.tabFor != accm {
-		for c := range f.escTab {
-			f.escTab[c] = needsEscape(byte(c), accm)
-		}
-		f.tabFor, f.tabOK = accm, true
-	}
-}
-
-// needsEscape reports whether c must be sent escaped under accm.
-func needsEscape(c byte, accm uint32) bool {
-	return c == flagSeq || c == ctrlEscape || (c < 0x20 && accm&(1<<c) != 0)
 }
 
 // emit writes as much of the escaped frame into p as fits and returns the
@@ -217,11 +190,11 @@ func (f *framer) emit(p []byte) int {
 				f.escPnd = false
 				continue
 			}
-			buf, pos, end, tab := f.buf, f.pos, f.end, &f.escTab
+			buf, pos, end, accm := f.buf, f.pos, f.end, f.accm
 			for pos < end && n < len(p) {
 				c := buf[pos]
 				pos++
-				if tab[c] {
+				if special(c, accm) {
 					p[n] = ctrlEscape
 					n++
 					if n == len(p) {

@@ -49,7 +49,7 @@ const (
 	maxConfigure = 10
 	maxTerminate = 2
 	maxFailure   = 5
-	maxOptLen    = 64 // room for our own Configure-Request options
+	maxOptLen    = 32 // room for our own Configure-Request options (LCP needs at most 25, IPCP 18) and for a Nak'd option
 )
 
 // optHandler is what parameterises the automaton for one control protocol:
@@ -85,20 +85,19 @@ type optHandler interface {
 // IPCP. Events are methods; actions send through the link's control queue.
 type fsm struct {
 	l        *Link
-	proto    uint16
 	h        optHandler
-	state    State
-	restart  int       // restart counter
 	timer    time.Time // restart timer deadline; zero when stopped
-	reqID    uint8     // identifier of our outstanding Configure-Request
-	reqLive  bool      // a reply to reqID is still acceptable
+	restart  int32     // restart counter
+	failures int32     // Configure-Naks sent since the last Configure-Ack (Max-Failure)
+	naksRcvd int32     // Configure-Naks/Rejects received without reaching Opened
+	reqLen   int32
+	proto    uint16
+	state    State
+	reqID    uint8 // identifier of our outstanding Configure-Request
+	reqLive  bool  // a reply to reqID is still acceptable
 	nextID   uint8
 	termID   uint8
-	failures int // Configure-Naks sent since the last Configure-Ack (Max-Failure)
-	naksRcvd int // Configure-Naks/Rejects received without reaching Opened
 	reqOpts  [maxOptLen]byte
-	reqLen   int
-	scratch  [maxOptLen]byte
 }
 
 func (f *fsm) setState(s State) {
@@ -137,9 +136,9 @@ func (f *fsm) scr(now time.Time, retransmit bool) {
 		f.reqID = f.nextID
 		f.nextID++
 	}
-	f.reqLen = f.h.addCI(f.reqOpts[:])
+	f.reqLen = int32(f.h.addCI(f.reqOpts[:]))
 	f.reqLive = true
-	if d := f.l.ctrlBegin(f.proto, codeConfReq, f.reqID); d != nil && len(d) >= f.reqLen {
+	if d := f.l.ctrlBegin(f.proto, codeConfReq, f.reqID); d != nil && len(d) >= int(f.reqLen) {
 		f.l.ctrlCommit(copy(d, f.reqOpts[:f.reqLen]))
 	}
 	f.restart--
@@ -326,8 +325,8 @@ func walkOpts(opts []byte, fn func(typ byte, val, whole []byte)) bool {
 
 // verdict judges one option of a peer's request, applying Max-Failure.
 func (f *fsm) verdict(typ byte, val []byte) (byte, int) {
-	v, n := f.h.checkCI(typ, val, f.scratch[:])
-	if v == codeConfNak && (f.failures >= maxFailure || n < 2 || n > len(f.scratch)) {
+	v, n := f.h.checkCI(typ, val, f.l.optScratch[:])
+	if v == codeConfNak && (f.failures >= maxFailure || n < 2 || n > len(f.l.optScratch)) {
 		v = codeConfRej
 	}
 	return v, n
@@ -382,14 +381,24 @@ func (f *fsm) rcr(id byte, opts []byte, now time.Time) {
 			}
 			src := o[:o[1]]
 			if v == codeConfNak {
-				src = f.scratch[:n]
+				src = f.l.optScratch[:n]
 			}
 			if w+len(src) > len(d) {
+				if worst == codeConfAck {
+					// An Ack must repeat the whole request: send none
+					// rather than a truncated one.
+					w = -1
+				}
 				break
 			}
 			w += copy(d[w:], src)
 		}
-		f.l.ctrlCommit(w)
+		if w < 0 {
+			f.l.ctrlAbort()
+			f.l.stats.CtrlDropped++
+		} else {
+			f.l.ctrlCommit(w)
+		}
 	}
 	if good {
 		f.failures = 0

@@ -84,7 +84,7 @@ func TestAutomatonTable(t *testing.T) {
 			f.restart = 5
 			now := testNow
 			// Our outstanding request, so that Ack/Nak match it.
-			f.reqID, f.reqLive, f.reqLen = 9, true, stub.addCI(f.reqOpts[:])
+			f.reqID, f.reqLive, f.reqLen = 9, true, int32(stub.addCI(f.reqOpts[:]))
 			switch ev {
 			case "Up":
 				f.up(now)

@@ -14,21 +14,20 @@ const (
 
 // lcpOpts holds our wanted LCP options and the peer's acknowledged ones.
 type lcpOpts struct {
-	mru      int
-	mruNeg   bool
+	mru      int32
 	accm     uint32
-	accmNeg  bool
-	auth     Auth
-	authNeg  bool
 	magic    uint32
+	hisMRU   int32
+	hisACCM  uint32
+	hisMagic uint32
+	auth     Auth
+	hisAuth  Auth
+	mruNeg   bool
+	accmNeg  bool
+	authNeg  bool
 	magicNeg bool
 	pfc      bool
 	acfc     bool
-
-	hisMRU   int
-	hisACCM  uint32
-	hisAuth  Auth
-	hisMagic uint32
 	hisPFC   bool
 	hisACFC  bool
 }
@@ -75,7 +74,7 @@ func (l *Link) lcpInput(p []byte, now time.Time) {
 func (h *lcpHandler) resetCI() {
 	l := (*Link)(h)
 	o := &l.lo
-	o.mru, o.mruNeg = l.cfg.MRU, l.cfg.MRU != 1500
+	o.mru, o.mruNeg = int32(l.cfg.MRU), l.cfg.MRU != 1500
 	o.accm, o.accmNeg = l.cfg.ACCM, true
 	o.auth, o.authNeg = l.cfg.RequireAuth, l.cfg.RequireAuth != AuthNone
 	o.magic, o.magicNeg = l.random32(), true
@@ -182,7 +181,7 @@ func (h *lcpHandler) applyCI(typ byte, val []byte) {
 	o := &(*Link)(h).lo
 	switch typ {
 	case optMRU:
-		o.hisMRU = int(val[0])<<8 | int(val[1])
+		o.hisMRU = int32(val[0])<<8 | int32(val[1])
 	case optACCM:
 		o.hisACCM = get32(val)
 	case optAuth:
@@ -210,7 +209,7 @@ func (h *lcpHandler) nakCI(typ byte, val []byte) {
 		}
 		if len(val) == 2 {
 			if v := int(val[0])<<8 | int(val[1]); v >= 64 && v <= l.cfg.MRU {
-				o.mru = v
+				o.mru = int32(v)
 				return
 			}
 		}
@@ -314,7 +313,7 @@ func (h *lcpHandler) up(now time.Time) {
 	l := (*Link)(h)
 	o := &l.lo
 	l.txACCM, l.txPFC, l.txACFC = o.hisACCM, o.hisPFC, o.hisACFC
-	l.peerMRU = o.hisMRU
+	l.peerMRU = int32(o.hisMRU)
 	if o.accmNeg {
 		l.rx.accm = o.accm
 	} else {

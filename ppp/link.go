@@ -7,7 +7,7 @@
 //
 // A Link is event driven and owns no goroutines: feed it line bytes with
 // Input, take line bytes with Output, run its timers with Poll. It allocates
-// its buffers in New (two frame buffers of MRU+8 octets, a 512-octet control
+// its buffers in New (two frame buffers of MRU+8 octets, a 256-octet control
 // queue) and nothing per frame afterwards.
 //
 // Behaviour worth knowing:
@@ -170,7 +170,7 @@ type Stats struct {
 const DefaultRenegotiateHold = 2 * time.Second
 
 const (
-	ctrlQueueSize = 512 // bytes of queued control packets
+	ctrlQueueSize = 256 // bytes of queued control packets
 	authTimeout   = maxConfigure * restartTime
 	holdoff       = restartTime  // wait before re-trying a finished link
 	authHoldoff   = 10 * holdoff // ... after an authentication failure
@@ -185,9 +185,16 @@ type Link struct {
 	tx framer
 
 	ctrlq   []byte // queued control packets: [len16][proto16][packet]
-	ctrlH   int
-	ctrlT   int
-	ctrlCur int // start of the packet being built; -1 when none
+	ctrlH   int32
+	ctrlT   int32
+	ctrlCur int32 // start of the packet being built; -1 when none
+
+	// negotiated link parameters
+	txACCM  uint32
+	peerMRU int32
+	localIP [4]byte
+	peerIP  [4]byte
+	dns     [2][4]byte
 
 	lcp  fsm
 	ipcp fsm
@@ -195,30 +202,26 @@ type Link struct {
 	ip   ipcpOpts
 	au   authState
 
-	adminOpen  bool
-	network    bool      // LCP open and authentication complete
-	restartAt  time.Time // re-try a finished link
-	echoAt     time.Time
-	echoPend   int
-	echoOff    bool
-	echoID     uint8
-	loops      int
-	authFailed bool      // the last LCP session ended in an authentication failure
-	holdUntil  time.Time // Configure-Requests in Opened are damped until then
+	restartAt time.Time // re-try a finished link
+	echoAt    time.Time
+	holdUntil time.Time // Configure-Requests in Opened are damped until then
+	echoPend  int32
+	loops     int32
 
-	// negotiated link parameters
-	txACCM  uint32
-	txPFC   bool
-	txACFC  bool
-	peerMRU int
-	localIP [4]byte
-	peerIP  [4]byte
-	dns     [2][4]byte
-	ipUp    bool
-	rnd     io.Reader
-	prng    uint64
-	randBuf [16]byte
-	stats   Stats
+	echoID     uint8
+	echoOff    bool
+	adminOpen  bool
+	network    bool // LCP open and authentication complete
+	authFailed bool // the last LCP session ended in an authentication failure
+	txPFC      bool
+	txACFC     bool
+	ipUp       bool
+
+	rnd        io.Reader
+	prng       uint64
+	randBuf    [4]byte
+	optScratch [maxOptLen]byte // an option reply being built (fsm.rcr; one at a time)
+	stats      Stats
 }
 
 // New allocates a link and all its buffers.
@@ -331,8 +334,8 @@ func (l *Link) DNS() [2][4]byte {
 // MTU is the largest IPv4 packet we may send: the peer's MRU, capped by our
 // own frame buffer (Config.MRU).
 func (l *Link) MTU() int {
-	if l.peerMRU < l.cfg.MRU {
-		return l.peerMRU
+	if int(l.peerMRU) < l.cfg.MRU {
+		return int(l.peerMRU)
 	}
 	return l.cfg.MRU
 }
@@ -453,10 +456,10 @@ func (l *Link) ctrlBegin(proto uint16, code, id byte) []byte {
 		l.ctrlH, l.ctrlT = 0, 0
 	}
 	if l.ctrlH > 0 {
-		l.ctrlT = copy(l.ctrlq, l.ctrlq[l.ctrlH:l.ctrlT])
+		l.ctrlT = int32(copy(l.ctrlq, l.ctrlq[l.ctrlH:l.ctrlT]))
 		l.ctrlH = 0
 	}
-	room := len(l.ctrlq) - l.ctrlT - hdr
+	room := len(l.ctrlq) - int(l.ctrlT) - hdr
 	if room < 0 {
 		l.stats.CtrlDropped++
 		return nil
@@ -480,7 +483,7 @@ func (l *Link) ctrlCommit(n int) {
 	q[6], q[7] = byte(plen>>8), byte(plen)
 	total := 2 + 2 + plen // queue length field, protocol, packet
 	q[0], q[1] = byte(total>>8), byte(total)
-	l.ctrlT = l.ctrlCur + total
+	l.ctrlT = l.ctrlCur + int32(total)
 	l.ctrlCur = -1
 }
 
@@ -522,7 +525,7 @@ func (l *Link) loadNext() bool {
 		q := l.ctrlq[l.ctrlH:]
 		total := int(q[0])<<8 | int(q[1])
 		pkt := q[2:total] // protocol, then the control packet
-		l.ctrlH += total
+		l.ctrlH += int32(total)
 		proto := uint16(pkt[0])<<8 | uint16(pkt[1])
 		body := pkt[2:]
 		accm, acfc, pfc := l.txACCM, l.txACFC, l.txPFC
@@ -592,7 +595,7 @@ func (l *Link) Poll(now time.Time) time.Time {
 		l.retry(now)
 	}
 	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && !l.echoAt.IsZero() && !now.Before(l.echoAt) {
-		if l.echoPend >= l.cfg.EchoFailure {
+		if int(l.echoPend) >= l.cfg.EchoFailure {
 			l.event(EventEchoTimeout)
 			l.echoAt = time.Time{}
 			// The peer is gone: renegotiate, and keep trying until it is back.

@@ -56,32 +56,25 @@ const (
 
 // Engine is one TLS 1.3 or TLS 1.2 connection, server or client, without I/O.
 type Engine struct {
+	// Fields are grouped by alignment (pointers and ints, then byte
+	// arrays, then the small scalars right behind sni) so the struct has
+	// no padding: 1,272 bytes, in the 1,280-byte size class.
 	cfg       *Config
-	client    bool
-	state     State
 	hs        int
-	alert     uint8
 	err       error
 	recordBuf int
 
-	ks       *keySchedule // points to ksv
-	ksv      keySchedule
-	suite    *suiteInfo
-	v12      bool // TLS 1.2 negotiated
-	group    CurveID
-	rd, wr   halfConn
-	rdOn     bool
-	wrOn     bool
-	inLimit  int // largest TLSInnerPlaintext accepted in a protected record
-	maxOut   int // largest plaintext we put in one record
-	cfgOut   int
-	peerRSL  int
-	mfl      int
-	hrr      bool
-	ccsSent  bool
-	kuQueued bool
-	closeRx  bool
-	closeTx  bool
+	ks    *keySchedule // points to ksv
+	ksv   keySchedule
+	suite *suiteInfo
+	rd    halfConn
+	wr    halfConn
+
+	inLimit int // largest TLSInnerPlaintext accepted in a protected record
+	maxOut  int // largest plaintext we put in one record
+	cfgOut  int
+	peerRSL int
+	mfl     int
 	// plainLeft is what remains of an unprotected handshake record being streamed
 	plainLeft int
 
@@ -93,32 +86,44 @@ type Engine struct {
 	// Once a server's handshake is done, hsBuf and out move into these small arrays and the
 	// handshake-time slab is dropped (see release); hsSkip counts the bytes still to be skipped of
 	// a post-handshake message too big for postHS (a refused TLS 1.2 renegotiation ClientHello).
-	postHS   [postHSLen]byte
-	postOut  [postOutLen]byte
-	hsSmall  bool
-	outSmall bool
-	hsSkip   int
-	released bool
+	hsSkip int
 
-	ownScheme SignatureScheme
-	ownCert   bool
 	signer    crypto.Signer
-
-	sni    [255]byte
-	sniLen int
-	alpn   int // index into cfg.ALPN, -1 if none
-
-	certReq     bool // server: we asked for a client certificate; client: the server asked
-	peerCerts   []*x509.Certificate
-	peerScheme  SignatureScheme
-	resumed     bool
-	pskOffered  bool
-	wantTickets bool
-	resMaster   [48]byte
-	session     *Session
+	sniLen    int
+	alpn      int // index into cfg.ALPN, -1 if none
+	peerCerts []*x509.Certificate
+	session   *Session
 
 	// *hsState holds what only the handshake needs; a server drops it once the handshake is done.
 	*hsState
+
+	postHS    [postHSLen]byte
+	postOut   [postOutLen]byte
+	resMaster [48]byte
+	sni       [255]byte
+
+	state       State // fills sni's odd byte out, ahead of the 2-byte fields
+	group       CurveID
+	ownScheme   SignatureScheme
+	peerScheme  SignatureScheme
+	alert       uint8
+	client      bool
+	v12         bool // TLS 1.2 negotiated
+	rdOn        bool
+	wrOn        bool
+	hrr         bool
+	ccsSent     bool
+	kuQueued    bool
+	closeRx     bool
+	closeTx     bool
+	hsSmall     bool
+	outSmall    bool
+	released    bool
+	ownCert     bool
+	certReq     bool // server: we asked for a client certificate; client: the server asked
+	resumed     bool
+	pskOffered  bool
+	wantTickets bool
 }
 
 // hsState is the handshake-only part of an Engine (hellos, key exchange, signature scratch).

@@ -1,0 +1,89 @@
+package ppp
+
+import (
+	"math/rand"
+	"testing"
+	"unsafe"
+)
+
+// TestSpecialMatchesRFC1662: the table-free escape test is the RFC 1662
+// rule (flag, Control Escape, and the control characters flagged in the
+// ACCM) for every octet under several maps.
+func TestSpecialMatchesRFC1662(t *testing.T) {
+	for _, accm := range []uint32{0, 0xffffffff, 0x000a0000, 0x80000001, 0x12345678} {
+		for c := 0; c < 256; c++ {
+			want := c == 0x7e || c == 0x7d || c < 0x20 && accm&(1<<c) != 0
+			if special(byte(c), accm) != want {
+				t.Fatalf("accm %08x octet %02x: %v", accm, c, !want)
+			}
+		}
+	}
+}
+
+// TestOptionsFitMaxOptLen: our fullest Configure-Requests fit the option
+// buffers (maxOptLen) the automata keep.
+func TestOptionsFitMaxOptLen(t *testing.T) {
+	l := New(Config{MRU: 1000, ACCM: 0x000a0000, RequireAuth: AuthCHAP, Rand: rand.New(rand.NewSource(1))})
+	var big [256]byte
+	(*lcpHandler)(l).resetCI()
+	if n := (*lcpHandler)(l).addCI(big[:]); n != 25 || n > maxOptLen {
+		t.Fatalf("LCP request %d bytes (room %d)", n, maxOptLen)
+	}
+	(*ipcpHandler)(l).resetCI()
+	if n := (*ipcpHandler)(l).addCI(big[:]); n != 18 || n > maxOptLen {
+		t.Fatalf("IPCP request %d bytes (room %d)", n, maxOptLen)
+	}
+}
+
+// queuedCodes lists the codes of the control packets waiting in the queue.
+func queuedCodes(l *Link) []byte {
+	var codes []byte
+	for q := l.ctrlq[l.ctrlH:l.ctrlT]; len(q) > 0; {
+		n := int(q[0])<<8 | int(q[1])
+		codes = append(codes, q[4])
+		q = q[n:]
+	}
+	return codes
+}
+
+// TestAckNeverTruncated: a Configure-Request whose Ack would not fit the
+// control queue gets no Ack at all (a cut one would not match the request);
+// an ordinary one is acked.
+func TestAckNeverTruncated(t *testing.T) {
+	req := func(nopts int) []byte {
+		p := []byte{codeConfReq, 7, 0, 0}
+		for i := 0; i < nopts; i++ {
+			p = append(p, optACCM, 6, 0, 0, 0, 0)
+		}
+		p[2], p[3] = byte(len(p)>>8), byte(len(p))
+		return p
+	}
+	for _, tc := range []struct {
+		nopts int
+		ack   bool
+	}{{1, true}, {30, true}, {60, false}} {
+		l := New(Config{Rand: rand.New(rand.NewSource(1))})
+		l.Open(testNow)
+		l.ctrlH, l.ctrlT = 0, 0 // drop our own request: the queue is empty
+		l.lcpInput(req(tc.nopts), testNow)
+		codes := queuedCodes(l)
+		acked := false
+		for _, c := range codes {
+			acked = acked || c == codeConfAck
+		}
+		if acked != tc.ack {
+			t.Fatalf("%d options (%d bytes; queue %d): acked %v, queued %v", tc.nopts, 4+6*tc.nopts, ctrlQueueSize, acked, codes)
+		}
+		if !tc.ack && l.stats.CtrlDropped == 0 {
+			t.Fatal("dropped Ack not counted")
+		}
+	}
+}
+
+// TestLinkSize guards the Link's size class: 1,024 bytes, of which the
+// allocator's header takes 8 for an object with pointers over 512 bytes.
+func TestLinkSize(t *testing.T) {
+	if n := unsafe.Sizeof(Link{}) + 8; n > 1024 {
+		t.Fatalf("Link takes %d bytes, past the 1,024-byte size class", n)
+	}
+}
