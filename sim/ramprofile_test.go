@@ -374,9 +374,23 @@ func TestRAMAttribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 4
-	pr := profileCards(t, OneConnCard(), n, st)
-	if d := pr.Total - pr.HeapDelta*n; d > pr.Total/100 || d < -pr.Total/100 {
-		t.Errorf("profile sites add up to %d B/card, the heap delta is %d B/card", pr.Total/n, pr.HeapDelta)
+	// The heap delta is process-wide: whatever else allocates or frees
+	// between the two readings (the runtime, finishing goroutines of other
+	// tests) moves it, while the profile's sites are exact. So the check
+	// passes when one of up to three measurements agrees within 1 %.
+	var pr profiled
+	var misses []string
+	for try := 0; try < 3; try++ {
+		pr = profileCards(t, OneConnCard(), n, st)
+		d := pr.Total - pr.HeapDelta*n
+		if d <= pr.Total/100 && d >= -pr.Total/100 {
+			misses = nil
+			break
+		}
+		misses = append(misses, fmt.Sprintf("sites %d B/card, heap delta %d B/card", pr.Total/n, pr.HeapDelta))
+	}
+	if misses != nil {
+		t.Errorf("the profile's sites and the heap delta disagree by more than 1 %% in every try: %s", strings.Join(misses, "; "))
 	}
 	layers := map[string]int64{}
 	for _, s := range pr.Sites {

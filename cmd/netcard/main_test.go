@@ -240,7 +240,7 @@ func TestBenchQuick(t *testing.T) {
 			t.Errorf("key %q missing", k)
 		}
 	}
-	if v, ok := m["peer_serial_efficiency_115200"].(float64); !ok || v < 0.9 || v > 1 {
+	if v, ok := m["peer_serial_efficiency_115200"].(float64); !ok || v < 0.9 || v > 1.01 { // see sim's TestBenchQuick
 		t.Errorf("peer_serial_efficiency_115200 = %v (%v)", m["peer_serial_efficiency_115200"], m["peer_note"])
 	}
 	f, err := os.Open(plot)
