@@ -44,6 +44,7 @@ type Conn struct {
 	sndLen                      int
 	finQueued                   bool
 	synAcked                    bool
+	rtxEnd                      uint32 // end of the highest sequence number retransmitted
 	sndWnd, maxSndWnd           uint32
 	sndWl1, sndWl2              uint32
 	sndMSS                      int
@@ -106,6 +107,7 @@ func (c *Conn) init(local, remote ipv4.Addr, lport, rport uint16, now time.Time)
 	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss
 	c.sndBase = c.iss + 1
 	c.recover = c.iss
+	c.rtxEnd = c.iss
 	c.smallEnd = c.iss
 	c.sndMSS = min(defaultMSS, cfg.MSS)
 	c.rto = cfg.InitialRTO
@@ -663,16 +665,7 @@ func (c *Conn) newAck(ack uint32, now time.Time) {
 	}
 	c.dupAcks = 0
 	c.limitedTx = 0
-	if c.backoff > 0 && c.srtt > 0 {
-		// New data acknowledged after a timeout: the path works again, so
-		// the backed-off RTO collapses to the estimate's. Without
-		// timestamps a fresh RTT sample needs a never-retransmitted segment
-		// to survive a whole round trip, which heavy loss rarely allows;
-		// keeping the doubled RTO until then ratchets it up to MaxRTO and
-		// the user timeout aborts a connection that is still making
-		// progress.
-		c.rto = min(max(c.srtt+max(time.Millisecond, 4*c.rttvar), c.s.cfg.MinRTO), c.s.cfg.MaxRTO)
-	}
+	c.ackAfterTimeout(ack)
 	c.backoff = 0
 	// Keep the markers compared with SND.UNA within 2^31 of it.
 	if !c.inRecovery && seqGT(ack, c.recover) {
@@ -699,7 +692,7 @@ func (c *Conn) dupAck() {
 	if c.dupAcks <= 2 {
 		c.limitedTx = uint32(c.dupAcks) // RFC 3042: one new segment per early duplicate ACK
 	}
-	if c.dupAcks != 3 || !seqGE(c.sndUna, c.recover) {
+	if c.dupAcks < c.dupThresh() || !seqGE(c.sndUna, c.recover) {
 		return
 	}
 	c.s.stats.FastRetransmits++
@@ -710,6 +703,69 @@ func (c *Conn) dupAck() {
 	c.limitedTx = 0
 	c.rtxOne = true
 	c.rttActive = false
+}
+
+// rtoKeepMax bounds the backoff an ACK of retransmitted data keeps (see
+// ackAfterTimeout), as a multiple of the estimate's RTO.
+const rtoKeepMax = 8
+
+// ackAfterTimeout decides whether an ACK of new data ends the RTO backoff
+// (RFC 6298 §5.5) when no valid RTT sample came with it: Karn's algorithm
+// takes none from retransmitted segments (RFC 6298 §3), and keeps the
+// backed-off RTO until a segment sent once is timed. Without timestamps an
+// ACK of retransmitted data is ambiguous: it may be the late ACK of the
+// original, the timeout spurious. On a slow line one full segment takes
+// longer to send than the RTO learnt from the handshake's small segments
+// (1.56 s at 9600 baud against 1 s): collapsing the RTO on that ACK timed
+// every next segment out again, sending each twice and never getting a
+// sample. The RTO collapses to the estimate's only when
+//   - the ACK covers data sent once and never retransmitted (RFC 8961
+//     §4 (3a)): sent after the timeout, or beyond a repaired hole;
+//   - or the backoff has gone beyond rtoKeepMax times the estimate's RTO
+//     (a deviation from RFC 6298). Under heavy loss a segment sent once
+//     rarely survives a round trip, and keeping the doubled RTO until one
+//     does ratchets it up to MaxRTO (the user timeout then aborts a
+//     connection still making progress). A segment longer on the line
+//     than rtoKeepMax times the 1 s minimum RTO (below about 2000 baud)
+//     needs a larger MinRTO.
+func (c *Conn) ackAfterTimeout(ack uint32) {
+	beyond := seqGT(ack, c.rtxEnd)
+	if beyond {
+		c.rtxEnd = ack // keep it within 2^31 of SND.UNA
+	}
+	if c.srtt == 0 {
+		return
+	}
+	if est := c.rtoEstimate(); beyond || c.rto > rtoKeepMax*est {
+		c.rto = est
+	}
+}
+
+// noteRetransmit records a retransmission of sequence space up to end.
+func (c *Conn) noteRetransmit(end uint32) {
+	if seqGT(end, c.rtxEnd) {
+		c.rtxEnd = end
+	}
+}
+
+// dupThresh is the duplicate ACK threshold for fast retransmit: 3, or 1
+// with two segments outstanding and no new segment allowed out (RFC 5827
+// early retransmit, for two segments only: three tolerate the reordering
+// of one).
+func (c *Conn) dupThresh() int {
+	mss := uint32(c.sndMSS)
+	dataEnd := c.sndBase + uint32(c.sndLen)
+	end := c.sndMax
+	if seqGT(end, dataEnd) {
+		end = dataEnd // a FIN is no segment of its own here
+	}
+	if !seqGT(end, c.sndUna) || end-c.sndUna <= mss || end-c.sndUna > 2*mss {
+		return 3
+	}
+	if seqLT(c.sndMax, dataEnd) && min(c.sndWnd, c.cwnd+c.limitedTx*mss) >= c.sndMax-c.sndUna+mss {
+		return 3 // new data may go out (RFC 5827 §3.1)
+	}
+	return 1
 }
 
 // rttSample updates SRTT, RTTVAR and RTO (RFC 6298 §2).
@@ -728,8 +784,12 @@ func (c *Conn) rttSample(r time.Duration) {
 		c.rttvar = (3*c.rttvar + d) / 4
 		c.srtt = (7*c.srtt + r) / 8
 	}
-	c.rto = c.srtt + max(time.Millisecond, 4*c.rttvar)
-	c.rto = min(max(c.rto, c.s.cfg.MinRTO), c.s.cfg.MaxRTO)
+	c.rto = c.rtoEstimate()
+}
+
+// rtoEstimate is RTO computed from SRTT and RTTVAR (RFC 6298 §2.3, §2.4).
+func (c *Conn) rtoEstimate() time.Duration {
+	return min(max(c.srtt+max(time.Millisecond, 4*c.rttvar), c.s.cfg.MinRTO), c.s.cfg.MaxRTO)
 }
 
 // receive stores in-window data (seq ≥ RCV.NXT).
@@ -876,6 +936,7 @@ func (c *Conn) sendSeq(now time.Time, seq uint32, seqlen int, retx bool) {
 	}
 	if retx {
 		c.s.stats.Retransmits++
+		c.noteRetransmit(end)
 	} else if !c.rttActive {
 		c.rttActive = true
 		c.rttSeq = seq
@@ -1013,6 +1074,11 @@ func (c *Conn) retransmitOne(dst []byte, now time.Time) int {
 	k := c.emit(dst, seq, flags, c.sndBuf[off:off+n])
 	c.rttActive = false
 	c.s.stats.Retransmits++
+	end := seq + uint32(n)
+	if fin {
+		end++
+	}
+	c.noteRetransmit(end)
 	if c.rtxAt == 0 {
 		c.rtxAt = tickOf(now).add(c.rto)
 	}
@@ -1150,6 +1216,14 @@ func (c *Conn) onRTO(now time.Time) {
 	c.cwnd = mss
 	c.backoff++
 	c.rto = min(2*c.rto, cfg.MaxRTO)
+	// The segment at SND.UNA counts as retransmitted from now on, though
+	// it may still wait for the line: an ACK that covers no more than it
+	// may be the original's late ACK (see ackAfterTimeout).
+	end := c.sndUna + mss
+	if seqGT(end, c.sndMax) {
+		end = c.sndMax
+	}
+	c.noteRetransmit(end)
 	c.sndNxt = c.sndUna // go back N
 	c.smallEnd = c.sndUna
 	c.rttActive = false

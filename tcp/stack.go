@@ -695,7 +695,7 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []
 	c.state = SynReceived
 	c.iss = iss
 	c.sndUna, c.sndNxt, c.sndMax = iss, iss+1, iss+1
-	c.sndBase, c.recover, c.smallEnd = iss+1, iss, iss
+	c.sndBase, c.recover, c.smallEnd, c.rtxEnd = iss+1, iss, iss, iss
 	c.irs = h.Seq - 1
 	c.rcvNxt = h.Seq
 	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
