@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/cryptotest"
 	"time"
 
 	"netcard/ipv4"
@@ -124,6 +125,7 @@ type floodCase struct {
 var bugs = flag.Bool("bugs", false, "fail the flood cases where the card has a known gap")
 
 func runFlood(t *testing.T, fc floodCase) {
+	cryptotest.SetGlobalRandom(t, 81) // pin Go's crypto randomness (signature lengths): each case replays exactly
 	w := newWorld(t, Options{Baud: 115200, Seed: 81, HostMaxConns: 16})
 	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
 		t.Fatal(err)
