@@ -16,6 +16,9 @@ func TestSpecialMatchesRFC1662(t *testing.T) {
 			if special(byte(c), accm) != want {
 				t.Fatalf("accm %08x octet %02x: %v", accm, c, !want)
 			}
+			if sp := specials(accm); sp.has(byte(c)) != want {
+				t.Fatalf("specials: accm %08x octet %02x: %v", accm, c, !want)
+			}
 		}
 	}
 }
