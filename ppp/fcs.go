@@ -15,8 +15,24 @@ const (
 
 var (
 	fcs16Tab = makeFCS16Table()
+	fcs16Sl8 = makeFCS16Slices(&fcs16Tab)
 	fcs32Tab = makeFCS32Table()
 )
+
+// makeFCS16Slices returns the tables of the slicing-by-8 FCS-16: row k
+// is the FCS contribution of an octet followed by k zero octets. 4 KiB,
+// read-only and shared by every link in the process (a card would keep it
+// in ROM with the code).
+func makeFCS16Slices(t0 *[256]uint16) (t [8][256]uint16) {
+	t[0] = *t0
+	for k := 1; k < 8; k++ {
+		for b := 0; b < 256; b++ {
+			v := t[k-1][b]
+			t[k][b] = v>>8 ^ t0[byte(v)]
+		}
+	}
+	return t
+}
 
 func makeFCS16Table() (t [256]uint16) {
 	for b := 0; b < 256; b++ {
@@ -52,6 +68,13 @@ func makeFCS32Table() (t [256]uint32) {
 // 0xffff; the value to send is the complement of the result, low octet first.
 // Run over a received frame including its FCS, an intact frame gives 0xf0b8.
 func FCS16(fcs uint16, p []byte) uint16 {
+	t := &fcs16Sl8
+	for len(p) >= 8 { // eight octets per step (slicing-by-8)
+		fcs ^= uint16(p[0]) | uint16(p[1])<<8
+		fcs = t[7][byte(fcs)] ^ t[6][fcs>>8] ^ t[5][p[2]] ^ t[4][p[3]] ^
+			t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]]
+		p = p[8:]
+	}
 	for _, c := range p {
 		fcs = fcs>>8 ^ fcs16Tab[byte(fcs)^c]
 	}
