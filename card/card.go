@@ -209,6 +209,11 @@ func New(cfg Config) (*Card, error) {
 		Full:     c.evict,
 		// Small receive buffers per slot, large ones shared (tcp.Conn.Reserve).
 		SmallRecvBuf: p.SmallRecvBuf, LargeRecvBufs: p.LargeRecvBufs,
+		// An ACK completing a SYN cookie that still finds no slot (after
+		// tcpGate and evict) is dropped, not reset, as Linux does with a
+		// full accept queue: the client retransmits and its cookie stays
+		// valid for a minute or more.
+		DropCookieAckWhenFull: true,
 	})
 	c.udp = udp.NewStack(udp.Config{MaxSockets: p.UDPSockets, QueueBytes: p.UDPQueue, Rand: cfg.Rand})
 	c.dns = dns.NewResolver(c.udp, dns.ResolverConfig{Rand: cfg.Rand})

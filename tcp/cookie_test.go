@@ -3,6 +3,8 @@ package tcp
 import (
 	"testing"
 	"time"
+
+	"netcard/ipv4"
 )
 
 // TestSynCookies: with the backlog full of half-open connections a SYN gets
@@ -146,5 +148,172 @@ func TestSynCookieAllocs(t *testing.T) {
 	})
 	if allocs != 0 || s.Stats().SynCookiesSent < 900 {
 		t.Fatalf("%v allocs per SYN; %+v", allocs, s.Stats())
+	}
+}
+
+// synBurst feeds a stack whose listener on port 80 has a backlog of 2
+// bursts of burst spoofed SYNs, each burst with rsts stray ACKs to a closed
+// port (each owed an RST) among them, and drains Output only after each
+// burst, as the card's runner does when several reads arrive at once. It
+// returns the SYN-ACKs and RSTs that went out.
+func synBurst(s *Stack, rounds, burst, rsts int) (synAcks, rstOut int) {
+	now := t0
+	var buf [1500]byte
+	k := 0
+	for r := 0; r < rounds; r++ {
+		syns, acks := burst, rsts
+		for syns+acks > 0 {
+			k++
+			src := ipv4.Addr{198, 51, byte(k >> 8), byte(k)}
+			if acks > 0 && (syns == 0 || k%2 == 0) {
+				acks--
+				s.Input(src, addrB, craft(src, addrB, uint16(1024+k), 81, uint32(k), 77, FlagACK, 1000, nil), now)
+				continue
+			}
+			syns--
+			s.Input(src, addrB, craft(src, addrB, uint16(1024+k), 80, uint32(k)*7919, 0, FlagSYN, 1000, nil), now)
+		}
+		for n, _ := s.Output(buf[:], addrB, now); n > 0; n, _ = s.Output(buf[:], addrB, now) {
+			switch {
+			case buf[13] == FlagSYN|FlagACK:
+				synAcks++
+			case buf[13]&FlagRST != 0:
+				rstOut++
+			}
+		}
+		now = now.Add(10 * time.Millisecond)
+	}
+	return synAcks, rstOut
+}
+
+// TestSynFloodBurstsAnswered: a SYN flood arriving in bursts at a full
+// backlog is answered with a SYN-ACK for every SYN as long as a burst fits
+// in the cookie queue, whatever number of RSTs is owed at the same time
+// (they have their own queue); beyond that the excess is dropped and
+// counted, and the RSTs still get out.
+func TestSynFloodBurstsAnswered(t *testing.T) {
+	const rounds = 100
+	for _, tc := range []struct{ burst, rsts, dropped int }{
+		{6, 0, 0}, {8, 0, 0}, {12, 0, 0}, {24, 4, 0}, {24, 20, 0},
+		{cookieQueue, 12, 0}, {cookieQueue + 8, 4, rounds*8 - 2},
+	} {
+		s := NewStack(testConfig(1))
+		if _, err := s.Listen(80, 2); err != nil {
+			t.Fatal(err)
+		}
+		synAcks, rstOut := synBurst(s, rounds, tc.burst, tc.rsts)
+		st := s.Stats()
+		owed := rounds * tc.burst // 2 from the half-open connections, the rest cookies
+		rstOwed, rstWant := rounds*tc.rsts, rounds*min(tc.rsts, rstQueue)
+		t.Logf("bursts of %d SYNs + %d ACKs: SYN-ACKs owed %d, sent %d (%.1f%% dropped); RSTs owed %d, sent %d",
+			tc.burst, tc.rsts, owed, synAcks, 100*float64(owed-synAcks)/float64(owed), rstOwed, rstOut)
+		if synAcks != owed-tc.dropped || st.DropCookieQueue != uint64(tc.dropped) ||
+			rstOut != rstWant || st.DropRSTQueue != uint64(tc.dropped+rstOwed-rstWant) {
+			t.Errorf("bursts of %d SYNs + %d ACKs: %d SYN-ACKs sent of %d owed (%d cookies dropped, want %d); %d RSTs sent, want %d; stats %+v",
+				tc.burst, tc.rsts, synAcks, owed, st.DropCookieQueue, tc.dropped, rstOut, rstWant, st)
+		}
+	}
+}
+
+// TestCookieAckWhenFull: an ACK with a valid SYN cookie that finds the
+// backlog full of established connections is answered with RST by default
+// and dropped silently with DropCookieAckWhenFull; with room again, its
+// retransmission opens the connection.
+func TestCookieAckWhenFull(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		cfg := testConfig(1)
+		cfg.DropCookieAckWhenFull = drop
+		s := NewStack(cfg)
+		l, err := s.Listen(80, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := t0
+		// Two half-open connections fill the backlog; a third SYN gets a cookie.
+		for i := 0; i < 2; i++ {
+			src := ipv4.Addr{10, 0, 1, byte(i)}
+			s.Input(src, addrB, craft(src, addrB, 2000, 80, 100, 0, FlagSYN, 1000, nil), now)
+		}
+		s.Input(addrA, addrB, craft(addrA, addrB, 5555, 80, 1000, 0, FlagSYN, 4000, nil), now)
+		var cookie uint32
+		for _, h := range drain(s, addrB, now) {
+			if h.DstPort == 5555 && h.Flags == FlagSYN|FlagACK {
+				cookie = h.Seq
+			}
+		}
+		// Both half-open connections complete: the backlog is full of
+		// established connections, none half-open to make room.
+		for i := 0; i < 2; i++ {
+			src := ipv4.Addr{10, 0, 1, byte(i)}
+			c := s.lookup(src, addrB, 2000, 80)
+			if c == nil {
+				t.Fatal("no half-open connection")
+			}
+			s.Input(src, addrB, craft(src, addrB, 2000, 80, 101, c.iss+1, FlagACK, 1000, nil), now)
+		}
+		if l.Pending() != 2 || l.oldestHalfOpen() != nil {
+			t.Fatalf("backlog: %d pending", l.Pending())
+		}
+		ack := craft(addrA, addrB, 5555, 80, 1001, cookie+1, FlagACK, 4000, nil)
+		s.Input(addrA, addrB, ack, now)
+		out := drain(s, addrB, now)
+		st := s.Stats()
+		if st.SynCookiesFull != 1 || st.SynCookiesBad != 0 || st.SynCookiesOK != 0 {
+			t.Fatalf("drop=%v: stats %+v", drop, st)
+		}
+		if drop && len(out) != 0 || !drop && (len(out) != 1 || out[0].Flags != FlagRST || out[0].Seq != cookie+1) {
+			t.Fatalf("drop=%v: answer to a valid cookie ACK with the backlog full: %+v", drop, out)
+		}
+		// Room again: the peer's retransmission opens the connection.
+		if l.Accept() == nil {
+			t.Fatal("nothing to accept")
+		}
+		now = now.Add(time.Second)
+		s.Input(addrA, addrB, ack, now)
+		if st := s.Stats(); st.SynCookiesOK != 1 || s.lookup(addrA, addrB, 5555, 80) == nil {
+			t.Fatalf("drop=%v: retransmitted ACK did not open the connection: %+v", drop, st)
+		}
+	}
+}
+
+// TestCookieQueueDelay: when the line cannot keep up, SYN-ACKs that waited
+// more than cookieMaxWait while more than cookieBacklog wait are dropped
+// for the fresher ones; a few are sent however long they waited.
+func TestCookieQueueDelay(t *testing.T) {
+	s := NewStack(testConfig(1))
+	if _, err := s.Listen(80, 1); err != nil {
+		t.Fatal(err)
+	}
+	syn := func(k int, at time.Time) {
+		src := ipv4.Addr{198, 51, 100, byte(k)}
+		s.Input(src, addrB, craft(src, addrB, uint16(1024+k), 80, uint32(k), 0, FlagSYN, 1000, nil), at)
+	}
+	syn(200, t0) // a half-open connection fills the backlog: the rest get cookies
+	if out := drain(s, addrB, t0); len(out) != 1 {
+		t.Fatalf("SYN-ACK of the half-open connection: %+v", out)
+	}
+	const old, fresh = 10, 4
+	for k := 0; k < old; k++ {
+		syn(k, t0)
+	}
+	for k := old; k < old+fresh; k++ {
+		syn(k, t0.Add(40*time.Millisecond))
+	}
+	// At 60 ms the old ones waited too long: dropped from the head until
+	// cookieBacklog are left (old+fresh-cookieBacklog of them); the rest go.
+	out := drain(s, addrB, t0.Add(60*time.Millisecond))
+	dropped := old + fresh - cookieBacklog
+	if len(out) != cookieBacklog || out[0].DstPort != uint16(1024+dropped) || out[len(out)-1].DstPort != 1024+old+fresh-1 {
+		t.Fatalf("after a 60 ms wait: %+v", out)
+	}
+	if st := s.Stats(); st.DropCookieQueue != uint64(dropped) || st.SynCookiesSent != cookieBacklog {
+		t.Fatalf("stats %+v", st)
+	}
+	// A few that waited a minute (the line busy) all go.
+	for k := 100; k < 100+cookieBacklog; k++ {
+		syn(k, t0)
+	}
+	if out := drain(s, addrB, t0.Add(time.Minute)); len(out) != cookieBacklog || out[0].DstPort != 1124 {
+		t.Fatalf("SYN-ACKs after a minute: %+v", out)
 	}
 }

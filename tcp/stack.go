@@ -64,6 +64,14 @@ type Config struct {
 
 	NoDelay           bool // disable Nagle's algorithm
 	ChallengeACKLimit int  // RFC 5961 challenge ACKs per second, stack-wide (default 10)
+
+	// DropCookieAckWhenFull makes an ACK that completes a valid SYN cookie
+	// but finds no room (backlog full of established connections, or no
+	// slot even after Full) be dropped silently instead of answered with
+	// RST, as Linux does when its accept queue is full: the peer
+	// retransmits and each retransmission tries again while its cookie is
+	// valid (64–128 s).
+	DropCookieAckWhenFull bool
 }
 
 // Stats counts events of a Stack.
@@ -81,9 +89,10 @@ type Stats struct {
 	ConnsReset        uint64 // connections ended by a received RST
 	ConnsTimedOut     uint64 // user timeout, keepalive or SYN retries exhausted
 	SlotsRecycled     uint64 // TIME-WAIT or half-open slots taken for a new connection
-	SynCookiesSent    uint64 // SYN-ACKs sent statelessly because a backlog was full (RFC 4987)
+	SynCookiesSent    uint64 // SYN-ACKs sent statelessly because a backlog or every slot was full (RFC 4987)
 	SynCookiesOK      uint64 // connections opened by a valid SYN cookie
 	SynCookiesBad     uint64 // ACKs to a listener with no valid cookie (answered with RST)
+	SynCookiesFull    uint64 // ACKs with a valid cookie that found no room (RST, or dropped with DropCookieAckWhenFull)
 
 	// Drops by reason.
 	DropChecksum  uint64
@@ -92,7 +101,11 @@ type Stats struct {
 	DropNoACK     uint64 // synchronized-state segment without ACK
 	DropOOO       uint64 // out-of-order segment with no room in the range table
 	DropState     uint64 // segment not expected in the connection's state
-	DropRSTQueue  uint64 // RST to send dropped because the queue was full
+	DropRSTQueue  uint64 // RST or SYN-cookie SYN-ACK to send dropped because its queue was full
+	// SYN-cookie SYN-ACKs dropped because the cookie queue was full, or
+	// at Output after waiting more than 30 ms with more than 8 queued
+	// (also counted in DropRSTQueue).
+	DropCookieQueue uint64
 
 	// Large receive buffers (Config.LargeRecvBufs).
 	LargeBorrows uint64 // large buffers lent to a connection
@@ -139,9 +152,26 @@ var (
 )
 
 const (
-	oooRanges  = 4 // out-of-order ranges kept per connection
-	rstQueue   = 8 // pending RSTs for segments to no connection
-	defaultMSS = 536
+	oooRanges = 4 // out-of-order ranges kept per connection
+	rstQueue  = 8 // pending RSTs for segments to no connection
+	// cookieQueue is the number of pending SYN-cookie SYN-ACKs, kept apart
+	// from the RSTs so that neither crowds the other out: a burst of SYNs
+	// read before the event loop drains Output (the card's runner takes
+	// up to a few 2 KiB reads at once, ≈ 40 SYNs each) is answered whole
+	// as long as it fits (20 bytes each).
+	cookieQueue = 32
+	// When the line, not the queue, is the bottleneck (a flood on a
+	// serial line), the queue would stay full and every SYN-ACK, a real
+	// client's included, would wait for all of it. So while more than
+	// cookieBacklog SYN-ACKs wait, one that has waited more than
+	// cookieMaxWait is dropped at Output for the fresher ones (the
+	// peer's SYN retransmission gets a new cookie): a sustained flood
+	// sees the delay of an 8-deep queue, a burst read at once the depth
+	// of the whole ring, and a few SYN-ACKs behind one long segment are
+	// never dropped.
+	cookieBacklog = 8
+	cookieMaxWait = 30 // milliseconds
+	defaultMSS    = 536
 )
 
 type pendingRST struct {
@@ -149,8 +179,15 @@ type pendingRST struct {
 	lport, rport uint16
 	seq, ack     uint32
 	flags        uint8
-	wnd          uint16 // SYN cookie SYN-ACKs: window and MSS option
-	mss          int
+}
+
+// pendingCookie is a SYN-ACK owed for a SYN cookie. It is written at
+// Output time; its window and MSS option are the stack's own.
+type pendingCookie struct {
+	raddr        ipv4.Addr
+	lport, rport uint16
+	iss, ack     uint32
+	at           uint32 // when it was queued: Unix milliseconds, wrapping
 }
 
 // Stack is a TCP endpoint: a fixed table of connections and listeners.
@@ -162,10 +199,15 @@ type Stack struct {
 	secret    [32]byte
 	rr        int // round-robin start for Output
 
-	rst      [rstQueue]pendingRST
-	rstN     int
-	rstTurn  bool      // the last segment out came from rst
-	cookieAt time.Time // when the last SYN cookie was sent
+	rst     [rstQueue]pendingRST
+	rstN    int
+	rstTurn bool // the last segment out came from rst or cookies
+	// Ring of pending SYN-cookie SYN-ACKs: cookieN of them from cookieHead.
+	cookies    [cookieQueue]pendingCookie
+	cookieHead int
+	cookieN    int
+	cookieLast bool      // the last queued segment out was a cookie: an RST goes next if one waits
+	cookieAt   time.Time // when the last SYN cookie was queued
 
 	chalStart time.Time
 	chalCount int
@@ -541,8 +583,11 @@ func (s *Stack) listenInput(l *Listener, src, dst ipv4.Addr, h *Header, data []b
 	case h.Flags&FlagRST != 0:
 		return
 	case h.Flags&FlagACK != 0:
-		if h.Flags&FlagSYN == 0 && s.cookieAccept(l, src, dst, h, data, now) {
-			return
+		if h.Flags&FlagSYN == 0 {
+			opened, full := s.cookieAccept(l, src, dst, h, data, now)
+			if opened || full && s.cfg.DropCookieAckWhenFull {
+				return
+			}
 		}
 		s.queueRST(src, h.DstPort, h.SrcPort, h.Ack, 0, FlagRST)
 		return
@@ -642,25 +687,28 @@ func (s *Stack) sendCookie(l *Listener, src, dst ipv4.Addr, h *Header, now time.
 			idx = uint32(i)
 		}
 	}
-	if s.rstN == len(s.rst) {
+	if s.cookieN == len(s.cookies) {
+		s.stats.DropCookieQueue++
 		s.stats.DropRSTQueue++
 		return
 	}
-	wnd := uint16(min(s.cfg.SmallRecvBuf, 0xffff)) // what the connection will have
-	s.rst[s.rstN] = pendingRST{raddr: src, lport: h.DstPort, rport: h.SrcPort,
-		seq: s.cookie(dst, src, h.DstPort, h.SrcPort, h.Seq, cookieSlotOf(now), idx), ack: h.Seq + 1,
-		flags: FlagSYN | FlagACK, wnd: wnd, mss: s.cfg.MSS}
-	s.rstN++
-	s.stats.SynCookiesSent++
+	i := s.cookieHead + s.cookieN
+	if i >= len(s.cookies) {
+		i -= len(s.cookies)
+	}
+	s.cookies[i] = pendingCookie{raddr: src, lport: h.DstPort, rport: h.SrcPort,
+		iss: s.cookie(dst, src, h.DstPort, h.SrcPort, h.Seq, cookieSlotOf(now), idx), ack: h.Seq + 1, at: uint32(now.UnixMilli())}
+	s.cookieN++
 	s.cookieAt = now
 }
 
 // cookieAccept opens a connection for an ACK that carries a valid SYN
 // cookie, making room in the backlog by dropping its oldest half-open
-// connection (a peer that answered is worth more than a SYN).
-func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []byte, now time.Time) bool {
+// connection (a peer that answered is worth more than a SYN). It reports
+// whether it did, and whether the cookie was valid but found no room.
+func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []byte, now time.Time) (opened, full bool) {
 	if s.cookieAt.IsZero() || now.Sub(s.cookieAt) > 2*cookieSlot*time.Second {
-		return false // no cookie sent lately: nothing to guess at
+		return false, false // no cookie sent lately: nothing to guess at
 	}
 	iss := h.Ack - 1
 	slot, idx := iss>>27, iss>>25&3
@@ -672,12 +720,13 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []
 	}
 	if !ok {
 		s.stats.SynCookiesBad++
-		return false
+		return false, false
 	}
 	if len(l.queue) >= l.backlog {
 		old := l.oldestHalfOpen()
 		if old == nil {
-			return false
+			s.stats.SynCookiesFull++
+			return false, true
 		}
 		s.stats.SlotsRecycled++
 		l.drop(old)
@@ -688,7 +737,8 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []
 		c = s.alloc(true)
 	}
 	if c == nil {
-		return false
+		s.stats.SynCookiesFull++
+		return false, true
 	}
 	c.init(dst, src, h.DstPort, h.SrcPort, now)
 	c.passive = true
@@ -707,7 +757,7 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []
 	l.queue = append(l.queue, c)
 	s.stats.SynCookiesOK++
 	c.input(h, data, now) // SYN-RECEIVED → ESTABLISHED, with any data
-	return true
+	return true, false
 }
 
 // challengeOK applies the RFC 5961 stack-wide challenge-ACK rate limit.
@@ -727,9 +777,10 @@ func (s *Stack) challengeOK(now time.Time) bool {
 
 // Output writes the next segment to send into dst, with its checksum over
 // the pseudo-header (local → remote), and returns its length and the remote
-// address (ipv4.Transport). Pending RSTs and SYN cookies go first, then the
-// connections in round-robin order, one segment per call — except right
-// after a queued segment, when the connections go first.
+// address (ipv4.Transport). Pending SYN cookies and RSTs go first
+// (alternately when both wait), then the connections in round-robin order,
+// one segment per call — except right after a queued segment, when the
+// connections go first.
 func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
 	if len(dst) < HeaderLen+4 {
 		return 0, ipv4.Addr{}
@@ -746,20 +797,45 @@ func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Ad
 			return n, a
 		}
 	}
+	ms := uint32(now.UnixMilli())
+	for s.cookieN > cookieBacklog && ms-s.cookies[s.cookieHead].at > cookieMaxWait {
+		s.popCookie()
+		s.stats.DropCookieQueue++
+		s.stats.DropRSTQueue++
+	}
+	if s.cookieN > 0 && (s.rstN == 0 || !s.cookieLast) {
+		s.rstTurn, s.cookieLast = true, true
+		r := s.popCookie()
+		wnd := uint16(min(s.cfg.SmallRecvBuf, 0xffff)) // what the connection will have
+		n := putHeader(dst, r.lport, r.rport, r.iss, r.ack, FlagSYN|FlagACK, wnd, s.cfg.MSS)
+		setChecksum(local, r.raddr, dst[:n])
+		s.stats.SegsOut++
+		s.stats.SynCookiesSent++
+		return n, r.raddr
+	}
 	if s.rstN > 0 {
-		s.rstTurn = true
+		s.rstTurn, s.cookieLast = true, false
 		r := s.rst[0]
 		copy(s.rst[:], s.rst[1:s.rstN])
 		s.rstN--
-		n := putHeader(dst, r.lport, r.rport, r.seq, r.ack, r.flags, r.wnd, r.mss)
+		n := putHeader(dst, r.lport, r.rport, r.seq, r.ack, r.flags, 0, 0)
 		setChecksum(local, r.raddr, dst[:n])
 		s.stats.SegsOut++
-		if r.flags&FlagRST != 0 {
-			s.stats.RSTsOut++
-		}
+		s.stats.RSTsOut++
 		return n, r.raddr
 	}
 	return s.connOutput(dst, local, now)
+}
+
+// popCookie takes the oldest pending SYN-cookie SYN-ACK off the ring.
+func (s *Stack) popCookie() *pendingCookie {
+	r := &s.cookies[s.cookieHead]
+	s.cookieHead++
+	if s.cookieHead == len(s.cookies) {
+		s.cookieHead = 0
+	}
+	s.cookieN--
+	return r
 }
 
 // connOutput writes the next segment of the connections, round robin.
