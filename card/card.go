@@ -214,6 +214,7 @@ func New(cfg Config) (*Card, error) {
 		// full accept queue: the client retransmits and its cookie stays
 		// valid for a minute or more.
 		DropCookieAckWhenFull: true,
+		CookieQueue:           8 * p.MaxConns, // 32 for the Card profile, 8 for Tiny
 	})
 	c.udp = udp.NewStack(udp.Config{MaxSockets: p.UDPSockets, QueueBytes: p.UDPQueue, Rand: cfg.Rand})
 	c.dns = dns.NewResolver(c.udp, dns.ResolverConfig{Rand: cfg.Rand})

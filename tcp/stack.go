@@ -72,6 +72,10 @@ type Config struct {
 	// retransmits and each retransmission tries again while its cookie is
 	// valid (64–128 s).
 	DropCookieAckWhenFull bool
+	// CookieQueue is how many SYN-cookie SYN-ACKs may wait for Output
+	// (20 bytes each; default 32): a burst of SYNs read before Output
+	// runs is answered whole up to this many.
+	CookieQueue int
 }
 
 // Stats counts events of a Stack.
@@ -154,8 +158,9 @@ var (
 const (
 	oooRanges = 4 // out-of-order ranges kept per connection
 	rstQueue  = 8 // pending RSTs for segments to no connection
-	// cookieQueue is the number of pending SYN-cookie SYN-ACKs, kept apart
-	// from the RSTs so that neither crowds the other out: a burst of SYNs
+	// cookieQueue is the default number of pending SYN-cookie SYN-ACKs
+	// (Config.CookieQueue), kept apart from the RSTs so that neither
+	// crowds the other out: a burst of SYNs
 	// read before the event loop drains Output (the card's runner takes
 	// up to a few 2 KiB reads at once, ≈ 40 SYNs each) is answered whole
 	// as long as it fits (20 bytes each).
@@ -203,7 +208,7 @@ type Stack struct {
 	rstN    int
 	rstTurn bool // the last segment out came from rst or cookies
 	// Ring of pending SYN-cookie SYN-ACKs: cookieN of them from cookieHead.
-	cookies    [cookieQueue]pendingCookie
+	cookies    []pendingCookie // Config.CookieQueue entries
 	cookieHead int
 	cookieN    int
 	cookieLast bool      // the last queued segment out was a cookie: an RST goes next if one waits
@@ -283,10 +288,15 @@ func NewStack(cfg Config) *Stack {
 	if cfg.ChallengeACKLimit <= 0 {
 		cfg.ChallengeACKLimit = 10
 	}
+	if cfg.CookieQueue <= 0 {
+		cfg.CookieQueue = cookieQueue
+	}
+	cfg.CookieQueue = min(cfg.CookieQueue, 1024)
 	if cfg.Rand == nil {
 		panic("tcp: Config.Rand is nil")
 	}
 	s := &Stack{cfg: cfg}
+	s.cookies = make([]pendingCookie, cfg.CookieQueue)
 	if _, err := io.ReadFull(cfg.Rand, s.secret[:]); err != nil {
 		panic("tcp: reading ISN secret: " + err.Error())
 	}
