@@ -55,7 +55,18 @@ type SessionConfig struct {
 	// Linger bounds the wait for the peer's FIN after ours (default 2s);
 	// then the connection is closed anyway.
 	Linger time.Duration
+	// SendStallTimeout ends (RST) a connection whose peer has acknowledged
+	// none of our queued output for this long (default 60s): a client that
+	// stops reading keeps its TCP window closed and answers the probes, and
+	// TCP itself must wait for it forever (RFC 1122 §4.2.2.17). After
+	// StallIdleAfter such a connection also counts as idle (Idle), so a
+	// newcomer may evict it when every slot is taken.
+	SendStallTimeout time.Duration
 }
+
+// StallIdleAfter is how long queued output must have waited, with nothing
+// acknowledged, before the connection counts as idle (evictable).
+const StallIdleAfter = 8 * time.Second
 
 // SessionStats counts what sessions did (cumulative across Reset).
 type SessionStats struct {
@@ -74,6 +85,7 @@ type SessionStats struct {
 	ClosesDirty   uint64 // transport ended without close_notify (TLS only)
 	StreamFailure uint64 // connections reset or timed out underneath
 	Evicted       uint64 // idle or handshaking connections reset to make room for a new one
+	SendStalls    uint64 // connections reset after SendStallTimeout without the peer taking output
 }
 
 // ServerSession runs TLS (or plain) HTTP over one Stream. It is allocated once
@@ -113,6 +125,7 @@ type sessionParams struct {
 	Handler          Handler
 	HandshakeTimeout time.Duration
 	Linger           time.Duration
+	SendStall        time.Duration
 }
 
 // NewServerSession allocates a session and its HTTP buffers. The TLS engine
@@ -127,8 +140,11 @@ func NewServerSession(cfg SessionConfig) *ServerSession {
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Second
 	}
+	if cfg.SendStallTimeout <= 0 {
+		cfg.SendStallTimeout = 60 * time.Second
+	}
 	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, RecordBuf: cfg.RecordBuf, Handler: cfg.Handler,
-		HandshakeTimeout: cfg.HandshakeTimeout, Linger: cfg.Linger}, done: true, counted: true}
+		HandshakeTimeout: cfg.HandshakeTimeout, Linger: cfg.Linger, SendStall: cfg.SendStallTimeout}, done: true, counted: true}
 	hcfg := cfg.HTTP
 	hcfg.Handler = s.serve
 	hcfg.Body = s.body
@@ -167,6 +183,12 @@ func askBody(h Handler, ci *ConnInfo, r *http.Request, hw *http.ResponseWriter) 
 // queuer is implemented by *tcp.Conn: bytes queued and not yet acknowledged.
 type queuer interface {
 	Queued() int
+}
+
+// sendWaiter is implemented by *tcp.Conn: since when queued output has
+// waited with nothing acknowledged.
+type sendWaiter interface {
+	SendWaitSince() (since time.Time, waiting bool)
 }
 
 // reserver is implemented by *tcp.Conn: room for a record larger than the
@@ -291,6 +313,15 @@ func (s *ServerSession) Service(now time.Time) bool {
 		s.st.CloseWrite()
 		s.wrClosed, s.lingerEnd, progress = true, now.Add(s.cfg.Linger), true
 	}
+	if w, ok := s.st.(sendWaiter); ok {
+		if since, waiting := w.SendWaitSince(); waiting && !now.Before(since.Add(s.cfg.SendStall)) {
+			// The peer has taken none of our output for SendStall: a
+			// reader that stopped reading. Nothing more can be said to it.
+			s.stats.SendStalls++
+			s.abort()
+			return true
+		}
+	}
 	if q, ok := s.st.(queuer); ok && q.Queued() > 0 {
 		// TCP is still delivering our output (perhaps retransmitting
 		// after loss): that is progress, not an idle connection.
@@ -320,6 +351,13 @@ func (s *ServerSession) Service(now time.Time) bool {
 			s.next = s.start.Add(s.cfg.HandshakeTimeout)
 		default:
 			s.next = hcNext
+		}
+		if w, ok := s.st.(sendWaiter); ok {
+			if since, waiting := w.SendWaitSince(); waiting {
+				if d := since.Add(s.cfg.SendStall); s.next.IsZero() || d.Before(s.next) {
+					s.next = d
+				}
+			}
 		}
 	}
 	return progress
@@ -580,7 +618,9 @@ func (s *ServerSession) closeStep(now time.Time) bool {
 
 // Idle reports whether the connection holds no work in progress, and since
 // when: still in the TLS handshake (since the connection started), or
-// between requests with nothing queued below (since the last progress).
+// between requests with nothing queued below (since the last progress), or
+// with output the peer has not acknowledged any of (since StallIdleAfter
+// after the stall began: a time in the future while it is younger).
 // The card evicts such connections first when every TCP slot is taken.
 func (s *ServerSession) Idle() (since time.Time, ok bool) {
 	if s.done || s.st == nil || s.failed || s.closing || s.wrClosed {
@@ -590,6 +630,14 @@ func (s *ServerSession) Idle() (since time.Time, ok bool) {
 		return s.start, true
 	}
 	if q, isQ := s.st.(queuer); isQ && q.Queued() > 0 {
+		// Output in flight is work in progress, unless the peer has
+		// taken none of it for StallIdleAfter (a reader that stopped):
+		// idle from then on.
+		if w, ok := s.st.(sendWaiter); ok {
+			if since, waiting := w.SendWaitSince(); waiting {
+				return since.Add(StallIdleAfter), true // (in the future while the stall is young)
+			}
+		}
 		return time.Time{}, false
 	}
 	if s.recLen > 0 || !s.hc.Idle() {
@@ -607,6 +655,11 @@ func (s *ServerSession) Evict() {
 		return
 	}
 	s.stats.Evicted++
+	s.abort()
+}
+
+// abort resets the connection (RST) and ends the session.
+func (s *ServerSession) abort() {
 	if a, ok := s.st.(aborter); ok {
 		a.Abort()
 	} else {
@@ -643,6 +696,7 @@ func (st *SessionStats) AppendCounters(dst []Counter) []Counter {
 		Counter{"HTTP", "errors", st.HTTPErrors},
 		Counter{"HTTP", "timeouts", st.HTTPTimeouts},
 		Counter{"TCP", "connections_evicted", st.Evicted},
+		Counter{"TCP", "stalled_readers_reset", st.SendStalls},
 	)
 }
 
@@ -663,4 +717,5 @@ func (st *SessionStats) Add(o SessionStats) {
 	st.ClosesDirty += o.ClosesDirty
 	st.StreamFailure += o.StreamFailure
 	st.Evicted += o.Evicted
+	st.SendStalls += o.SendStalls
 }

@@ -510,7 +510,10 @@ func (c *Card) showsProgress(port uint16, data []byte) bool {
 		if len(data) < 9 || data[0] != 22 || data[1] != 3 || data[5] != 1 {
 			return false
 		}
-		rec := 5 + int(data[3])<<8 | int(data[4])
+		rec := 5 + (int(data[3])<<8 | int(data[4]))
+		if rec < 5+minHelloBody {
+			return false // no real ClientHello is that short
+		}
 		return len(data) >= min(rec, progressBytes)
 	}
 	return bytes.IndexByte(data, '\n') >= 0
@@ -520,6 +523,11 @@ func (c *Card) showsProgress(port uint16, data []byte) bool {
 // show progress: less than any MSS a peer may use (536 by default), more
 // than a byte-dripping client accumulates in minutes.
 const progressBytes = 256
+
+// minHelloBody is a lower bound on a ClientHello handshake message: header
+// (4), version (2), random (32), session id, suites, compression and the
+// extensions any TLS 1.2/1.3 client sends. A shorter record cannot evict.
+const minHelloBody = 64
 
 // connSlot returns the TCP slot of the connection a segment belongs to, or -1.
 func (c *Card) connSlot(src, dst ipv4.Addr, sport, dport uint16) int {
@@ -843,8 +851,10 @@ func (c *Card) Status(now time.Time) apps.Status {
 		ss.RecordsOut += x.RecordsOut
 		ss.Requests += x.Requests
 		ss.Evicted += x.Evicted
+		ss.SendStalls += x.SendStalls
 	}
 	add("TCP", "idle connections evicted", ss.Evicted)
+	add("TCP", "stalled readers reset", ss.SendStalls)
 	add("TLS", "handshakes", ss.Handshakes)
 	add("TLS", "failures", ss.TLSFailures)
 	add("TLS", "records in", ss.RecordsIn)

@@ -12,7 +12,10 @@ import (
 	"testing/cryptotest"
 	"time"
 
+	"netcard/apps"
+	"netcard/card"
 	"netcard/ipv4"
+	"netcard/tcp"
 	"netcard/tls"
 )
 
@@ -391,6 +394,84 @@ func TestLineLossRenegotiates(t *testing.T) {
 		code, _, err := w.Get("/", 60*time.Second)
 		if err != nil || code != 200 {
 			t.Fatalf("seed %d: new GET after the outage: %d %v", seed, code, err)
+		}
+	}
+}
+
+// TestStalledReaders: four HTTPS clients fetch a large file and stop
+// reading (their TCP keeps the window closed and answers the card's
+// probes, as a kernel does for an application that does not read). TCP
+// must keep such connections open (RFC 1122 §4.2.2.17), so they would hold
+// all four slots forever. The session counts one as idle once its output
+// has waited apps.StallIdleAfter with nothing acknowledged (a newcomer may
+// then evict it), and resets it after SendStallTimeout (60 s).
+func TestStalledReaders(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 5)
+	st, err := NewStore(4, 0, map[string][]byte{"f.bin": payload(4, 256<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, Options{Baud: 115200, Seed: 1, Store: st})
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stall := func() {
+		for i := 0; i < 4; i++ {
+			c, err := w.StartGet("/f.bin", time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.RunUntil(func() bool { return !c.FirstBody.IsZero() }, 60*time.Second); err != nil {
+				t.Fatalf("reader %d: %v", i, err)
+			}
+			w.forget(c) // the application stops reading; its TCP keeps answering
+		}
+	}
+	counter := func(name string) uint64 {
+		for _, c := range w.Card().Status(w.Now()).Counters {
+			if c.Layer == "TCP" && c.Name == name {
+				return c.Value
+			}
+		}
+		t.Fatalf("no TCP counter %q", name)
+		return 0
+	}
+	// Contention: all four slots held by stalled readers; a new client gets
+	// a slot since they have stalled for StallIdleAfter + EvictAfter (without
+	// the policy the GET times out).
+	stall()
+	// Let the readers' windows fill (4 × their receive buffer at 115200
+	// baud) and the stall age past StallIdleAfter + EvictAfter.
+	w.Run(40 * time.Second)
+	start := w.Now()
+	for i := 0; i < 4; i++ {
+		x, ok := w.Card().TCP().Conn(i)
+		if !ok {
+			t.Fatalf("slot %d empty", i)
+		}
+		since, waiting := x.SendWaitSince()
+		t.Logf("slot %d: %v, %d B queued, nothing acknowledged for %v", i, x.State(), x.Queued(), start.Sub(since))
+		if !waiting || start.Sub(since) < apps.StallIdleAfter+card.EvictAfter {
+			t.Fatalf("slot %d: waiting %v since %v", i, waiting, start.Sub(since))
+		}
+	}
+	code, _, err := w.Get("/", 60*time.Second)
+	if err != nil || code != 200 {
+		t.Fatalf("GET / with four stalled readers: %d %v", code, err)
+	}
+	took := w.Now().Sub(start)
+	t.Logf("GET / with four stalled readers answered after %v; evicted %d", took, counter("idle connections evicted"))
+	if took > 5*time.Second || counter("idle connections evicted") == 0 {
+		t.Errorf("GET took %v, evictions %d", took, counter("idle connections evicted"))
+	}
+	// No contention: the stalled readers are reset after SendStallTimeout.
+	w.Run(70 * time.Second)
+	if n := counter("stalled readers reset"); n < 3 {
+		t.Errorf("stalled readers reset: %d, want the 3 left", n)
+	}
+	for i := 0; i < 4; i++ {
+		if x, ok := w.Card().TCP().Conn(i); ok && x.Queued() > 0 && x.State() == tcp.Established {
+			t.Errorf("slot %d still established with %d B queued", i, x.Queued())
 		}
 	}
 }

@@ -525,3 +525,40 @@ func TestZeroWindowStillAcks(t *testing.T) {
 		t.Fatal("data accepted beyond a zero window")
 	}
 }
+
+// TestSendWaitSince: a peer that stops reading closes its window and
+// answers the probes; TCP keeps the connection (RFC 1122 §4.2.2.17) and
+// SendWaitSince reports since when none of the queued output has been
+// acknowledged, so the application can decide. Reading again ends the wait.
+func TestSendWaitSince(t *testing.T) {
+	a := testConfig(1)
+	b := testConfig(2)
+	b.RecvBuf = 1024
+	w := newWire(t, a, b, 1)
+	c, sc, _ := w.connect(80)
+	if _, waiting := c.SendWaitSince(); waiting {
+		t.Fatal("waiting with nothing queued")
+	}
+	c.Write(pattern(3000, 1)) // more than the peer's window; the peer never reads
+	w.settle(5 * time.Second)
+	since, waiting := c.SendWaitSince()
+	if !waiting || c.Queued() == 0 {
+		t.Fatalf("waiting %v, queued %d", waiting, c.Queued())
+	}
+	w.settle(10 * time.Minute)
+	since2, waiting := c.SendWaitSince()
+	if !waiting || !since2.Equal(since) || c.State() != Established || c.Err() != nil {
+		t.Fatalf("after 10 min of probes: waiting %v since moved %v, state %v, err %v", waiting, !since2.Equal(since), c.State(), c.Err())
+	}
+	if w.now.Sub(since) < 10*time.Minute {
+		t.Fatalf("waiting for %v only", w.now.Sub(since))
+	}
+	buf := make([]byte, 4096)
+	for i := 0; i < 10 && c.Queued() > 0; i++ {
+		sc.Read(buf)
+		w.settle(5 * time.Second)
+	}
+	if _, waiting := c.SendWaitSince(); waiting || c.Queued() != 0 {
+		t.Fatalf("after the peer read everything: waiting %v, queued %d", waiting, c.Queued())
+	}
+}

@@ -66,6 +66,7 @@ type Conn struct {
 
 	rtxAt, persistAt, delackAt, keepAt, timeWaitAt tick // deadlines; 0: off
 	unackedSince                                   tick
+	sendWaitFrom                                   tick // the peer last took output (SND.UNA advanced), or the send queue was last seen empty
 	lastRecv                                       tick // last acceptable segment
 	persistShift                                   int
 	keepProbes                                     int
@@ -130,6 +131,7 @@ func (c *Conn) synOptions(h *Header) {
 }
 
 func (c *Conn) established(now time.Time) {
+	c.sendWaitFrom = tickOf(now)
 	c.state = Established
 	if c.finQueued {
 		c.state = FinWait1
@@ -282,6 +284,19 @@ func (c *Conn) Writable() bool { return len(c.Free()) > 0 }
 
 // Queued returns the bytes in the send buffer (unacknowledged or unsent).
 func (c *Conn) Queued() int { return c.sndLen }
+
+// SendWaitSince reports whether output is queued and, if so, since when
+// the peer has acknowledged none of it: the last time SND.UNA advanced or
+// the send queue was seen empty (by the stack's Poll or Output). A peer
+// whose application stops reading keeps its window closed and answers
+// the probes, and TCP must then wait indefinitely (RFC 1122 §4.2.2.17);
+// deciding when to give up on such a reader is the application's.
+func (c *Conn) SendWaitSince() (since time.Time, waiting bool) {
+	if c.sndLen == 0 || c.sendWaitFrom == 0 || c.err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(c.sendWaitFrom)), true
+}
 
 // CloseWrite closes the sending side (half-close): a FIN follows the
 // queued data.
@@ -562,6 +577,9 @@ func (c *Conn) inputSynSent(h *Header, data []byte, now time.Time) {
 // the RFC 5961 §5 ACK check. It returns false when the segment is dropped.
 func (c *Conn) processAck(h *Header, dlen int, now time.Time) bool {
 	ack := h.Ack
+	if c.sndLen == 0 { // (a request arriving now may be answered at once)
+		c.sendWaitFrom = tickOf(now)
+	}
 	if seqGT(ack, c.sndMax) {
 		c.ackNow = true
 		c.s.stats.DropState++
@@ -576,6 +594,7 @@ func (c *Conn) processAck(h *Header, dlen int, now time.Time) bool {
 	}
 	advanced := seqGT(ack, c.sndUna)
 	if advanced {
+		c.sendWaitFrom = tickOf(now)
 		c.newAck(ack, now)
 	} else if ack == c.sndUna && dlen == 0 && h.Flags&(FlagSYN|FlagFIN) == 0 &&
 		uint32(h.Window) == c.sndWnd && c.sndMax != c.sndUna {
@@ -960,6 +979,9 @@ func (c *Conn) output(dst []byte, now time.Time) int {
 	if c.state == Closed || c.state == Listen {
 		return 0
 	}
+	if c.sndLen == 0 {
+		c.sendWaitFrom = tickOf(now)
+	}
 	if (c.state == SynSent || c.state == SynReceived) && c.sndNxt == c.iss {
 		flags := uint8(FlagSYN)
 		var ack uint32
@@ -1106,6 +1128,9 @@ func (c *Conn) maybePersist(now time.Time) {
 
 func (c *Conn) poll(now time.Time) tick {
 	cfg := &c.s.cfg
+	if c.sndLen == 0 {
+		c.sendWaitFrom = tickOf(now)
+	}
 	if c.released && c.state == FinWait2 && c.timeWaitAt == 0 {
 		c.timeWaitAt = tickOf(now).add(cfg.TimeWait)
 	}
