@@ -67,26 +67,40 @@ func TestNetstackPing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
+	// Like ping, a request whose reply does not come within 3 s is sent
+	// again (at most twice): on a loaded machine the host side's goroutines
+	// may not be scheduled in time. Every request must be answered in the
+	// end, and the card must have answered each one it received.
+	sent := 0
 	for seq := uint16(1); seq <= 3; seq++ {
 		req := make([]byte, 8+32)
 		req[0] = 8
 		binary.BigEndian.PutUint16(req[6:], seq)
 		copy(req[8:], "ping from gVisor through PPP....")
-		if _, err := pc.Write(req); err != nil {
-			t.Fatal(err)
+		var err error
+		for try := 0; try < 3; try++ {
+			if _, err = pc.Write(req); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+			pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			buf := make([]byte, 1500)
+			var n int
+			if n, err = pc.Read(buf); err != nil {
+				t.Logf("echo %d try %d: %v", seq, try, err)
+				continue
+			}
+			if n < 8 || buf[0] != 0 || binary.BigEndian.Uint16(buf[6:]) != seq || !strings.HasPrefix(string(buf[8:n]), "ping from gVisor") {
+				t.Fatalf("echo %d: bad reply % x", seq, buf[:n])
+			}
+			break
 		}
-		pc.SetReadDeadline(time.Now().Add(3 * time.Second))
-		buf := make([]byte, 1500)
-		n, err := pc.Read(buf)
 		if err != nil {
 			t.Fatalf("echo %d: %v", seq, err)
 		}
-		if n < 8 || buf[0] != 0 || binary.BigEndian.Uint16(buf[6:]) != seq || !strings.HasPrefix(string(buf[8:n]), "ping from gVisor") {
-			t.Fatalf("echo %d: bad reply % x", seq, buf[:n])
-		}
 	}
-	if echoed, _ := c.counts(); echoed != 3 {
-		t.Fatalf("card answered %d echo requests, want 3", echoed)
+	if echoed, _ := c.counts(); echoed < 3 || echoed > sent {
+		t.Fatalf("card answered %d echo requests of %d sent", echoed, sent)
 	}
 	st, drops := ns.Stats()
 	t.Logf("host stats: IP in %d out %d, frames in %d out %d, queue drops %d", st.IPIn, st.IPOut, st.FramesIn, st.FramesOut, drops)
