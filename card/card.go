@@ -228,7 +228,11 @@ func New(cfg Config) (*Card, error) {
 	if c.http, err = c.tcp.Listen(cfg.HTTPPort, 1); err != nil {
 		return nil, err
 	}
-	c.app = apps.New(apps.Config{Store: cfg.Store, Status: c.Status, HTTPSPort: int(cfg.HTTPSPort)})
+	// One streamed status page per connection slot at most: a page a
+	// connection abandoned mid-stream is reclaimed by its own session's next
+	// status request, and the others always find one (no 503).
+	c.app = apps.New(apps.Config{Store: cfg.Store, Status: c.Status, HTTPSPort: int(cfg.HTTPSPort),
+		StatusStreams: p.MaxConns})
 	// Responses are composed in place, in the TCP send buffer (inside the
 	// plaintext area of TLS records): HTTPOut is room there, not a buffer.
 	hcfg := http.ServerConfig{InBuf: p.HTTPIn, OutBuf: p.HTTPOut, InPlace: true}
