@@ -51,11 +51,17 @@ type Results struct {
 	HandshakeBytesRatio     float64 `json:"handshake_bytes_ratio"`
 	HandshakeNsCard         float64 `json:"handshake_ns_card"`
 	HandshakeNsGo           float64 `json:"handshake_ns_crypto_tls"`
-	Goodput115200           float64 `json:"goodput_115200_Bps"`
-	MaxGoodput115200        float64 `json:"max_goodput_115200_Bps"`
-	Goodput12M              float64 `json:"goodput_12M_Bps"`
-	MaxGoodput12M           float64 `json:"max_goodput_12M_Bps"`
-	Wire115200              Wire    `json:"wire_115200"`
+	// HandshakeAllocsSign is what the ECDSA P-256 signature alone costs
+	// inside Go's crypto/ecdsa (included in HandshakeAllocsCard): the floor.
+	HandshakeAllocsSign float64 `json:"handshake_allocs_ecdsa_sign"`
+	// HandshakeAllocsRatioEd25519 is handshake_allocs_ratio with the same
+	// certificate as an Ed25519 key for both servers.
+	HandshakeAllocsRatioEd25519 float64 `json:"handshake_allocs_ratio_ed25519"`
+	Goodput115200               float64 `json:"goodput_115200_Bps"`
+	MaxGoodput115200            float64 `json:"max_goodput_115200_Bps"`
+	Goodput12M                  float64 `json:"goodput_12M_Bps"`
+	MaxGoodput12M               float64 `json:"max_goodput_12M_Bps"`
+	Wire115200                  Wire    `json:"wire_115200"`
 	// SerialEfficiency115200Tiny is the same download from a Tiny-profile
 	// card (MRU 296, 256-byte records), against its own theoretical maximum.
 	SerialEfficiency115200Tiny float64 `json:"serial_efficiency_115200_tiny"`
@@ -486,6 +492,12 @@ func Run(o BenchOptions) (*Results, error) {
 	r.HandshakeAllocsRatio = h.AllocsCard / h.AllocsGo
 	r.HandshakeBytesRatio = h.BytesCard / h.BytesGo
 	r.HandshakeCPURatio = h.NsCard / h.NsGo
+	r.HandshakeAllocsSign = h.AllocsSign
+	he, err := MeasureHandshakesEd25519(max(hs/4, 5))
+	if err != nil {
+		return nil, err
+	}
+	r.HandshakeAllocsRatioEd25519 = he.AllocsCard / he.AllocsGo
 
 	logf("serial line 115200")
 	t, err := MeasureThroughput(st, 115200, size, card.CardProfile)
