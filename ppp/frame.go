@@ -39,21 +39,13 @@ type deframer struct {
 	over    bool   // the current frame overflowed buf
 }
 
-// special reports whether c is not an ordinary data octet under accm: a
-// flag, a Control Escape, or (receiving) a control character flagged in
-// accm, or (sending) one that must be escaped. Only 0x7d, 0x7e and the
-// control characters can be; the check replaces a 256-entry table.
-func special(c byte, accm uint32) bool {
-	if c < 0x20 {
-		return accm>>c&1 != 0
-	}
-	return c-ctrlEscape <= flagSeq-ctrlEscape // 0x7d or 0x7e
-}
-
-// specialSet is special as a 256-bit set, for the per-octet loops: a
-// lookup without branches (the comparisons in special mispredict on
-// random data, about one octet in eight being a control character) that
-// lives on the stack instead of in two 256-byte tables per link.
+// specialSet holds the octets that are not ordinary data under an ACCM: a
+// flag, a Control Escape, or (receiving) a control character flagged in the
+// ACCM, or (sending) one that must be escaped — only 0x7d, 0x7e and the
+// control characters can be. A 256-bit set built on the stack per call:
+// a lookup without branches (comparisons mispredict on random data, about
+// one octet in eight being a control character) and no 256-byte tables
+// per link.
 type specialSet [4]uint64
 
 func specials(accm uint32) specialSet {
