@@ -120,9 +120,9 @@ func TestEchoLargerThanMTU(t *testing.T) {
 		data int // echo data bytes
 		frag int // the request's fragment size
 	}{
-		{"tiny 548", tinyConfig(), 556 - 8, 272},             // the largest Tiny reassembles
-		{"tiny 300", tinyConfig(), 300, 200},                 // a little over the MTU
-		{"card 1492", cardConfig(), 1500 - 8, 1000},          // one slot of 1,500: 1,520-byte datagram
+		{"tiny 548", tinyConfig(), 556 - 8, 272},                                                 // the largest Tiny reassembles
+		{"tiny 300", tinyConfig(), 300, 200},                                                     // a little over the MTU
+		{"card 1492", cardConfig(), 1500 - 8, 1000},                                              // one slot of 1,500: 1,520-byte datagram
 		{"host 3000", Config{MTU: 1500, ReassemblyBytes: 65535, ReassemblySlots: 4}, 3000, 1480}, // ping -s 3000
 		{"mtu smaller than peer's", Config{MTU: 1500, ReassemblyBytes: 3000}, 1400, 1480},
 	}

@@ -75,18 +75,18 @@ func CheckOptions(opt []byte) (o Options, at int, err error) {
 		}
 		l := int(opt[i+1])
 		if l < 2 || i+l > len(opt) {
-			return Options{}, HeaderLen + i+1, ErrOptionLength
+			return Options{}, HeaderLen + i + 1, ErrOptionLength
 		}
 		b := opt[i : i+l]
 		var bit uint8
 		switch typ {
 		case OptRR, OptLSRR, OptSSRR:
 			if l < 3 {
-				return Options{}, HeaderLen + i+1, ErrOptionLength
+				return Options{}, HeaderLen + i + 1, ErrOptionLength
 			}
 			p := int(b[2])
 			if p < 4 || p <= l && p+3 > l {
-				return Options{}, HeaderLen + i+2, ErrOptionPointer
+				return Options{}, HeaderLen + i + 2, ErrOptionPointer
 			}
 			bit = 1
 			if typ != OptRR {
@@ -95,11 +95,11 @@ func CheckOptions(opt []byte) (o Options, at int, err error) {
 			}
 		case OptTS:
 			if l < 4 {
-				return Options{}, HeaderLen + i+1, ErrOptionLength
+				return Options{}, HeaderLen + i + 1, ErrOptionLength
 			}
 			p := int(b[2])
 			if p < 5 {
-				return Options{}, HeaderLen + i+2, ErrOptionPointer
+				return Options{}, HeaderLen + i + 2, ErrOptionPointer
 			}
 			entry := 4
 			switch b[3] & 0x0f {
@@ -107,15 +107,15 @@ func CheckOptions(opt []byte) (o Options, at int, err error) {
 			case 1, 3:
 				entry = 8
 			default:
-				return Options{}, HeaderLen + i+3, ErrOptionFlag
+				return Options{}, HeaderLen + i + 3, ErrOptionFlag
 			}
 			if p <= l && p+entry-1 > l {
-				return Options{}, HeaderLen + i+2, ErrOptionPointer
+				return Options{}, HeaderLen + i + 2, ErrOptionPointer
 			}
 			bit = 2
 		case OptStreamID, OptRouterAlert:
 			if l != 4 {
-				return Options{}, HeaderLen + i+1, ErrOptionLength
+				return Options{}, HeaderLen + i + 1, ErrOptionLength
 			}
 		}
 		if seen&bit != 0 {
