@@ -25,8 +25,6 @@ func tinyConfig() Config {
 	return Config{MTU: 296, ReassemblySlots: 1, ReassemblyBytes: 556}
 }
 
-var spoofed = Addr{198, 51, 100, 7}
-
 // echoSeq returns the sequence number of the echo reply rep, -1 if rep is
 // not a valid, unfragmented echo reply carrying data.
 func echoSeq(rep []byte, data []byte) int {
