@@ -31,11 +31,11 @@ func TestScanProbes(t *testing.T) {
 		// LISTEN (§3.10.7.2).
 		{"syn", listenPort, FlagSYN, nil, 0, want{1, FlagSYN | FlagACK, 0, iss + 1, false}},
 		{"syn with data", listenPort, FlagSYN, []byte("early"), 0, want{1, FlagSYN | FlagACK, 0, iss + 1, false}}, // data not acknowledged: the peer resends it
-		{"syn+fin", listenPort, FlagSYN | FlagFIN, nil, 0, want{1, FlagSYN | FlagACK, 0, iss + 1, false}},          // FIN left for SYN-RECEIVED: not acknowledged
-		{"syn+rst", listenPort, FlagSYN | FlagRST, nil, 0, want{0, 0, 0, 0, true}},                                  // "first check for an RST": ignored
+		{"syn+fin", listenPort, FlagSYN | FlagFIN, nil, 0, want{1, FlagSYN | FlagACK, 0, iss + 1, false}},         // FIN left for SYN-RECEIVED: not acknowledged
+		{"syn+rst", listenPort, FlagSYN | FlagRST, nil, 0, want{0, 0, 0, 0, true}},                                // "first check for an RST": ignored
 		{"rst", listenPort, FlagRST, nil, 0, want{0, 0, 0, 0, true}},
 		{"ack", listenPort, FlagACK, nil, 5555, want{1, FlagRST, 5555, 0, true}}, // <SEQ=SEG.ACK><CTL=RST>
-		{"fin", listenPort, FlagFIN, nil, 0, want{0, 0, 0, 0, true}},              // no SYN, no ACK: dropped
+		{"fin", listenPort, FlagFIN, nil, 0, want{0, 0, 0, 0, true}},             // no SYN, no ACK: dropped
 		{"null", listenPort, 0, nil, 0, want{0, 0, 0, 0, true}},
 		{"xmas", listenPort, FlagFIN | FlagPSH | FlagURG, nil, 0, want{0, 0, 0, 0, true}},
 		// CLOSED (§3.10.7.1): RST unless the probe is an RST.
