@@ -218,9 +218,11 @@ func TestAttackFragmentsVsPing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	ns, _ := tunCardProfile(t, ctx, "card")
-	// UDP with MF set and offset 0: a first fragment whose rest never
-	// comes; a new IP identification each second. -c bounds it.
-	cmd := ns.Command("hping3", "-q", "-2", "-x", "-a", "10.64.0.77", "-p", "9", "-d", "64", "-i", "u1000000", "-c", "30", "10.64.0.2")
+	// An ICMP echo request with MF set and offset 0: a first fragment
+	// whose rest never comes; a new IP identification each second; -c
+	// bounds it. (ICMP: a UDP or TCP fragment to a port nobody listens on
+	// is dropped by the early port filter before reassembly.)
+	cmd := ns.Command("hping3", "-q", "-1", "-x", "-a", "10.64.0.77", "-d", "64", "-i", "u1000000", "-c", "30", "10.64.0.2")
 	var hout strings.Builder
 	cmd.Stdout, cmd.Stderr = &hout, &hout
 	p, err := peers.StartProcess(cmd)
