@@ -128,7 +128,13 @@ func (c *Conn) synOptions(h *Header) {
 	c.rcvNxt = h.Seq + 1
 	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
 	if h.MSS > 0 {
-		c.sndMSS = min(int(h.MSS), c.s.cfg.MSS)
+		// A peer announcing a tiny MSS would make every segment we send
+		// mostly header (CVE-2019-11479: one byte of data per 40-byte
+		// header costs the line and the CPU forty times over); like Linux
+		// (net.ipv4.tcp_min_snd_mss), we send at least minSndMSS bytes per
+		// segment — what the smallest IPv4 MTU (RFC 791: 68) leaves after
+		// the headers, and far below the 536 every host accepts.
+		c.sndMSS = max(min(int(h.MSS), c.s.cfg.MSS), minSndMSS)
 	}
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd

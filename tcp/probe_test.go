@@ -162,3 +162,26 @@ func TestNoACKOnConnection(t *testing.T) {
 		t.Fatalf("answered %+v, state %v, %d bytes, %+v", out, sc.State(), sc.rcvLen, s.Stats())
 	}
 }
+
+// TestTinyMSSClamped: a SYN announcing MSS 1 (CVE-2019-11479's lever) gets
+// segments of at least minSndMSS bytes, not one byte each.
+func TestTinyMSSClamped(t *testing.T) {
+	s := NewStack(testConfig(1))
+	l, _ := s.Listen(80, 2)
+	syn := make([]byte, 24)
+	n := putHeader(syn, 4000, 80, 1000, 0, FlagSYN, 65535, 1)
+	setChecksum(addrA, addrB, syn[:n])
+	s.Input(addrA, addrB, syn[:n], t0)
+	out := drain(s, addrB, t0)
+	if len(out) != 1 || out[0].Flags != FlagSYN|FlagACK {
+		t.Fatalf("no SYN-ACK: %+v", out)
+	}
+	s.Input(addrA, addrB, craft(addrA, addrB, 4000, 80, 1001, out[0].Seq+1, FlagACK, 65535, nil), t0)
+	c := l.Accept()
+	if c == nil {
+		t.Fatal("not established")
+	}
+	if c.sndMSS != minSndMSS {
+		t.Fatalf("send MSS %d, want %d", c.sndMSS, minSndMSS)
+	}
+}

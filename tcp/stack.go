@@ -177,6 +177,7 @@ const (
 	cookieBacklog = 8
 	cookieMaxWait = 30 // milliseconds
 	defaultMSS    = 536
+	minSndMSS     = 48 // the smallest MSS we send with, whatever the peer announces (see synOptions)
 )
 
 type pendingRST struct {
