@@ -429,7 +429,7 @@ func (h *Host) Input(pkt []byte, now time.Time) {
 // option" for one, "must discard the datagram" and may notify the source
 // with a Parameter Problem whose pointer identifies the octet in error
 // (20: the first option's type); RFC 1122 §3.2.2.5: a host SHOULD generate
-// them. (RFC 1812 §5.2.2 says the same for routers; the card is a host.) So the packet is dropped
+// them. (RFC 1812 is for routers; the card is a host: RFC 1122 rules.) So the packet is dropped
 // (Stats.InBadOptions) and a Parameter Problem (type 12, code 0, pointer)
 // is queued through the ICMP token bucket like every error — except about
 // a non-initial fragment or an ICMP error message (RFC 1122 §3.2.2: no
