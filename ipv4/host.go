@@ -428,12 +428,13 @@ func (h *Host) Input(pkt []byte, now time.Time) {
 // a problem with the header parameters, "incorrect arguments in an
 // option" for one, "must discard the datagram" and may notify the source
 // with a Parameter Problem whose pointer identifies the octet in error
-// (20: the first option's type); RFC 1122 §3.2.2.5: a host SHOULD generate
-// them. (RFC 1812 is for routers; the card is a host: RFC 1122 rules.) So the packet is dropped
-// (Stats.InBadOptions) and a Parameter Problem (type 12, code 0, pointer)
-// is queued through the ICMP token bucket like every error — except about
-// a non-initial fragment or an ICMP error message (RFC 1122 §3.2.2: no
-// ICMP error about those). The source was checked to be unicast before.
+// (20: the first option's type); RFC 1122 §3.2.2.5: a host SHOULD
+// generate them (RFC 1812 is for routers; the card is a host). So the
+// packet is dropped (Stats.InBadOptions) and a Parameter Problem (type 12,
+// code 0, pointer) is queued through the ICMP token bucket like every
+// error — except about a non-initial fragment or an ICMP error message
+// (RFC 1122 §3.2.2: no ICMP error about those). The source was checked to
+// be unicast before.
 //
 // A source route whose pointer is within the route: the datagram is not at
 // its final destination (RFC 1122 §3.2.1.8(c)); forwarding it is a MAY of
