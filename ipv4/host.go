@@ -15,6 +15,22 @@ type PortFilter interface {
 	Wants(dstPort uint16) bool
 }
 
+// PortsHidden is an optional interface for a Transport: when PortHidden
+// returns true for a datagram's destination port, the host answers a
+// datagram no endpoint wants with no ICMP port unreachable (it is still
+// dropped and counted, Stats.InRefused or InFiltered). UDP hides its
+// ephemeral range, where its DNS queries' sockets live: the ICMP token
+// bucket is shared by all ICMP output, so whether a spoofed datagram drew
+// a port unreachable (closed port) or nothing (open port) would show in
+// the replies an attacker counts on its own traffic — the SADDNS side
+// channel (CVE-2020-25705, Man et al., CCS 2020) that finds a DNS
+// resolver's ephemeral port, the way CVE-2016-5696 found TCP sequence
+// numbers through a shared challenge-ACK budget. RFC 1122 §4.1.3.1 makes
+// port unreachable a SHOULD; ports no service uses gain nothing from it.
+type PortsHidden interface {
+	PortHidden(port uint16) bool
+}
+
 // ErrorReceiver is an optional interface for a Transport: ICMP destination
 // unreachable (type 3), source quench (4), time exceeded (11) and parameter
 // problem (12) messages about a datagram the card sent with the transport's
@@ -493,19 +509,30 @@ func (h *Host) deliver(e int, src Addr, proto uint8, hdr, payload []byte, slot *
 		return
 	}
 	if !h.wanted(e, payload) {
-		if proto == ProtoUDP {
+		if h.portUnreachable(e, proto, payload) {
 			h.sendError(3, 3, 0, src, hdr, payload, now) // port unreachable
 		}
 		return
 	}
 	if !h.trans[e].Input(src, h.local, payload, now) {
 		h.stats.InRefused++
-		if proto == ProtoUDP {
+		if h.portUnreachable(e, proto, payload) {
 			h.sendError(3, 3, 0, src, hdr, payload, now)
 		}
 		return
 	}
 	h.stats.InDelivered++
+}
+
+// portUnreachable reports whether a datagram for transport e that no
+// endpoint wants gets an ICMP port unreachable: UDP only (TCP answers with
+// RST itself), and not to a port the transport hides (PortsHidden).
+func (h *Host) portUnreachable(e int, proto uint8, payload []byte) bool {
+	if proto != ProtoUDP {
+		return false
+	}
+	ph, ok := h.trans[e].(PortsHidden)
+	return !ok || len(payload) < 4 || !ph.PortHidden(binary.BigEndian.Uint16(payload[2:4]))
 }
 
 func (h *Host) icmpInput(src Addr, p []byte, slot *reasmSlot, now time.Time) {

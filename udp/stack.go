@@ -238,6 +238,13 @@ func (s *Stack) ephemeral() uint16 {
 // Wants reports whether a socket is bound to port (the host's early filter).
 func (s *Stack) Wants(port uint16) bool { return s.lookup(port) != nil }
 
+// PortHidden implements ipv4.PortsHidden: a datagram to a closed port of
+// the ephemeral range (49152–65535, where Bind(0) puts DNS queries) draws
+// no ICMP port unreachable, so an attacker cannot find a query's port by
+// counting ICMP replies (SADDNS, CVE-2020-25705; see ipv4.PortsHidden).
+// Closed ports below the range are answered as RFC 1122 §4.1.3.1 asks.
+func (s *Stack) PortHidden(port uint16) bool { return port >= 49152 }
+
 // Input implements ipv4.Transport: it validates the datagram and queues it
 // on the socket bound to its destination port. It returns false only when
 // no socket is bound (so the host answers port unreachable).
