@@ -42,7 +42,7 @@ type Stats struct {
 	InShort       uint64 // shorter than 8 bytes
 	InBadLength   uint64 // bad length field
 	InBadChecksum uint64 // checksum wrong
-	InNoPort      uint64 // no socket bound (the host answers port unreachable)
+	InNoPort      uint64 // no socket bound (the host answers port unreachable below the ephemeral range)
 	InQueueFull   uint64 // receive queue of the socket full
 	RecvTruncated uint64 // RecvFrom buffer shorter than the datagram
 	OutDatagrams  uint64 // written by Output
@@ -247,7 +247,8 @@ func (s *Stack) PortHidden(port uint16) bool { return port >= 49152 }
 
 // Input implements ipv4.Transport: it validates the datagram and queues it
 // on the socket bound to its destination port. It returns false only when
-// no socket is bound (so the host answers port unreachable).
+// no socket is bound (so the host answers port unreachable, except in the
+// ephemeral range: see PortHidden).
 func (s *Stack) Input(src, dst ipv4.Addr, payload []byte, now time.Time) bool {
 	s.stats.InDatagrams++
 	h, err := Parse(payload)
