@@ -413,8 +413,8 @@ func TestAttackChallengeACK(t *testing.T) {
 	_, vic, vicNxt := dial()
 	// round plays one attack. The attacker paces its own RSTs, each after
 	// the previous one's challenge ACK (the card answers a burst read at
-	// once with one ACK), and stops at the first left unanswered for
-	// 300 ms: its budget is spent.
+	// once with one ACK), and stops at the first left unanswered for a
+	// second: its budget is spent.
 	round := func(hit bool) (own, victim int) {
 		classify := func(seg []byte) {
 			h := header.TCP(header.IPv4(seg).Payload())
@@ -450,7 +450,7 @@ func TestAttackChallengeACK(t *testing.T) {
 		for i := 0; i < 12; i++ {
 			before := own
 			r.write(tcpSeg(atk, 443, atkNxt+100+uint32(i), 0, uint8(header.TCPFlagRst)))
-			wait(300*time.Millisecond, func() bool { return own > before })
+			wait(time.Second, func() bool { return own > before })
 			if own == before {
 				break
 			}
