@@ -5,12 +5,16 @@
 // Receive path of Host.Input, cheapest checks first, each drop counted in
 // Stats: length and version; destination (the card is a host: only its own
 // address, nothing is forwarded); the rest of the header (IHL, total
-// length, checksum); TTL and source address; the early port filter of a
-// transport implementing PortFilter (before any copy or reassembly);
-// reassembly of fragments; then ICMP or the transport. ICMP errors are
-// queued for protocol unreachable (no transport), port unreachable (UDP),
-// and reassembly time exceeded; never about ICMP, fragments or non-unicast
-// sources. All ICMP output passes one token bucket on the injected clock.
+// length, checksum); source address (no TTL check: RFC 1122 §3.2.1.7);
+// options (CheckOptions: malformed → Parameter Problem, incomplete source
+// route → dropped); the early port filter of a transport implementing
+// PortFilter (before any copy or reassembly); reassembly of fragments;
+// then ICMP or the transport. ICMP errors are queued for protocol
+// unreachable (no transport), port unreachable (UDP), parameter problem
+// (options) and reassembly time exceeded; never about ICMP errors,
+// non-initial fragments or non-unicast sources. All ICMP output passes one
+// token bucket on the injected clock. Echo replies larger than the MTU go
+// out as fragments; an echo never waits on a reassembly (see Host).
 //
 // Memory, allocated once by NewHost: ReassemblyBytes plus one bit per 8
 // bytes for reassembly, 96 bytes per ICMP error slot, and MTU bytes for the

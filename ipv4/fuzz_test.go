@@ -28,10 +28,74 @@ func icmpSeeds() [][]byte {
 	}
 }
 
+// optionSeeds are option areas: valid shapes and each malformed one.
+func optionSeeds() [][]byte {
+	return [][]byte{
+		{OptRR, 39, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		{OptRR, 0, 4, 0},
+		{OptRR, 1, 4, 0},
+		{OptRR, 11, 4, 0, 0, 0, 0, 0},
+		{OptTS, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0},
+		{OptTS, 8, 5, 2, 0, 0, 0, 0},
+		{OptLSRR, 11, 8, 10, 0, 0, 9, 10, 0, 0, 8, 0},
+		{OptSSRR, 7, 8, 10, 0, 0, 9, 0},
+		{OptNOP, OptNOP, OptRouterAlert, 4, 0, 0, OptEOL, 0},
+		{OptRR, 3, 4, OptRR, 3, 4, 0, 0},
+		{99},
+	}
+}
+
 func TestWriteCorpus(t *testing.T) {
+	writeCorpus(t, "FuzzOptions", optionSeeds())
 	writeCorpus(t, "FuzzIPv4", ipv4Seeds())
 	writeCorpus(t, "FuzzICMP", icmpSeeds())
 	writeCorpus(t, "FuzzReassembly", reassemblySeeds())
+}
+
+// FuzzOptions checks the option walk is total: any option bytes give a
+// result or an error whose offset lies in the option area; and the host,
+// given a packet with those options, answers at most one packet (an echo
+// reply or a Parameter Problem whose pointer is that offset).
+func FuzzOptions(f *testing.F) {
+	for _, s := range optionSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, opt []byte) {
+		if len(opt) > 40 {
+			opt = opt[:40]
+		}
+		opt = append(opt, make([]byte, (4-len(opt)%4)%4)...) // as optPacket pads it
+		o, at, err := CheckOptions(opt)
+		if err != nil && (at < HeaderLen || at >= HeaderLen+len(opt)) {
+			t.Fatalf("error %v at %d, outside the %d option octets", err, at, len(opt))
+		}
+		if err == nil && (at != 0 || o.SourceRoute != 0 && o.SourceRoute != OptLSRR && o.SourceRoute != OptSSRR) {
+			t.Fatalf("result %+v at %d", o, at)
+		}
+		h := newHost(t, Config{})
+		pkt := optPacket(peerIP, 1, opt, gvEcho(1, 1, []byte("data")))
+		h.Input(pkt, t0)
+		rep := output(h, t0)
+		if more := output(h, t0); len(more) != 0 {
+			t.Fatal("two packets for one")
+		}
+		switch {
+		case len(rep) == 0:
+			if err == nil && (o.SourceRoute == 0 || o.RouteDone) {
+				t.Fatal("valid options: no echo reply")
+			}
+		case rep[20] == 12:
+			if err == nil || int(rep[24]) != at {
+				t.Fatalf("Parameter Problem at %d for %v at %d", rep[24], err, at)
+			}
+		case rep[20] == 0:
+			if err != nil {
+				t.Fatalf("echo answered despite %v", err)
+			}
+		default:
+			t.Fatalf("unexpected reply type %d", rep[20])
+		}
+	})
 }
 
 // FuzzIPv4 feeds arbitrary packets to Host.Input (after fixing nothing) and
@@ -91,19 +155,30 @@ func FuzzICMP(f *testing.F) {
 			q[2], q[3] = byte(c>>8), byte(c)
 			h.Input(gvPacket(peerIP, cardIP, 1, 2, 0, 0, q), t0)
 		}
+		// Replies larger than the MTU come as fragments: put each message
+		// back together before checking it.
 		buf := make([]byte, 2000)
+		var msg []byte
 		for {
 			n := h.Output(buf, t0)
 			if n == 0 {
 				break
 			}
 			hd, err := Parse(buf[:n])
-			if err != nil || hd.Protocol() != ProtoICMP || Checksum(hd.Payload(), 0) != 0 {
+			if err != nil || hd.Protocol() != ProtoICMP || n > 576 || hd.FragOffset() != len(msg) {
 				t.Fatalf("bad reply %x", buf[:n])
 			}
-			if hd.Payload()[0] != 0 {
-				t.Fatalf("ICMP sent something else than an echo reply: %x", buf[:n])
+			msg = append(msg, hd.Payload()...)
+			if hd.MF() {
+				continue
 			}
+			if Checksum(msg, 0) != 0 || msg[0] != 0 {
+				t.Fatalf("ICMP sent something else than a valid echo reply: %x", msg)
+			}
+			msg = msg[:0]
+		}
+		if len(msg) != 0 {
+			t.Fatalf("reply cut short after %d bytes", len(msg))
 		}
 	})
 }
@@ -186,7 +261,7 @@ func FuzzReassembly(f *testing.F) {
 					}
 				}
 			}
-			if hs.echoN != 0 && hs.slots[0].state != slotEcho {
+			if hs.echoN != 0 && (hs.echoHold == 0 || hs.slots[hs.echoHold-1].state != slotEcho) {
 				t.Fatal("echo reply queued in a buffer it does not hold")
 			}
 		}

@@ -15,6 +15,22 @@ type PortFilter interface {
 	Wants(dstPort uint16) bool
 }
 
+// PortsHidden is an optional interface for a Transport: when PortHidden
+// returns true for a datagram's destination port, the host answers a
+// datagram no endpoint wants with no ICMP port unreachable (it is still
+// dropped and counted, Stats.InRefused or InFiltered). UDP hides its
+// ephemeral range, where its DNS queries' sockets live: the ICMP token
+// bucket is shared by all ICMP output, so whether a spoofed datagram drew
+// a port unreachable (closed port) or nothing (open port) would show in
+// the replies an attacker counts on its own traffic — the SADDNS side
+// channel (CVE-2020-25705, Man et al., CCS 2020) that finds a DNS
+// resolver's ephemeral port, the way CVE-2016-5696 found TCP sequence
+// numbers through a shared challenge-ACK budget. RFC 1122 §4.1.3.1 makes
+// port unreachable a SHOULD; ports no service uses gain nothing from it.
+type PortsHidden interface {
+	PortHidden(port uint16) bool
+}
+
 // ErrorReceiver is an optional interface for a Transport: ICMP destination
 // unreachable (type 3), source quench (4), time exceeded (11) and parameter
 // problem (12) messages about a datagram the card sent with the transport's
@@ -61,8 +77,9 @@ type Stats struct {
 	InBadLength    uint64 // total length < header length or > bytes received
 	InBadChecksum  uint64 // header checksum wrong
 	InNotForUs     uint64 // destination is not the card's address (the card never forwards)
-	InBadTTL       uint64 // TTL 0
 	InBadSource    uint64 // source is not a unicast address, or is our own
+	InBadOptions   uint64 // malformed IP option (see CheckOptions); Parameter Problem sent when allowed
+	InSourceRoute  uint64 // source route not complete: the card is not its final hop and does not forward
 	InFiltered     uint64 // early filter: no socket wants the destination port
 	InNoTransport  uint64 // no transport registered for the protocol
 	InRefused      uint64 // the transport's Input returned false (no endpoint)
@@ -87,9 +104,11 @@ type Stats struct {
 	ICMPEchoOut     uint64 // echo replies sent
 	ICMPErrorsOut   uint64 // errors sent
 	ICMPRateLimited uint64 // replies or errors not sent: token bucket empty
-	ICMPQueueFull   uint64 // replies or errors not sent: no free slot (or the echo buffer holds a reassembly)
-	ICMPEchoDropped uint64 // queued echo reply dropped: a fragment needed the buffer it borrowed
-	ICMPTooBig      uint64 // echo reply would exceed the MTU
+	ICMPQueueFull   uint64 // replies or errors not sent: no free slot, or another echo reply still going out
+	ICMPTooBig      uint64 // unfragmented echo request larger than the echo buffer (Config.MTU)
+	ICMPEchoFrags   uint64 // fragments sent of echo replies larger than the MTU
+
+	FragPreempted uint64 // partial reassembly dropped: an echo reply took its buffer (see Host)
 
 	OutPackets  uint64 // packets written by Output
 	OutTooSmall uint64 // queued ICMP packet dropped: Output's buffer too small
@@ -123,7 +142,7 @@ const (
 	slotFree uint8 = iota
 	slotActive
 	slotDead // dropped (overlap, too big): swallow its remaining fragments until the deadline
-	slotEcho // the last slot's buffer holds a queued echo reply
+	slotEcho // the slot's buffer holds the echo reply going out
 )
 
 // Host is the card's IPv4 layer: it validates, filters and reassembles
@@ -132,14 +151,36 @@ const (
 // reassembly slots (payload and block bitmap in one allocation), the ICMP
 // error slots (one allocation) and an MTU-sized echo-reply buffer — which
 // is the last reassembly slot's buffer when that holds MTU bytes (the Card
-// profile: one 1,500-byte slot). That buffer then serves whichever comes:
-// while a reassembly runs in it an echo request is not answered
-// (Stats.ICMPQueueFull), and a fragment that needs it while an echo reply
-// waits for the line drops the reply (Stats.ICMPEchoDropped): data comes
-// before diagnostics.
+// profile: one 1,500-byte slot).
+//
+// Echo replies (RFC 1122 §3.2.2.6: every echo request that can be
+// reassembled SHOULD be answered, its data returned entire). The reply is
+// the request with its type and checksum changed, kept as an ICMP message
+// and sent from Output: whole when it fits the MTU, otherwise as RFC 791
+// fragments of at most the MTU (one IP identification, offsets in 8-octet
+// units, MF on all but the last), one fragment per Output call. A
+// reassembled request is answered in place in its reassembly slot, which
+// stays busy until the last fragment is out; an unfragmented one is copied
+// into the echo buffer. One reply goes out at a time; a request arriving
+// meanwhile is not answered (Stats.ICMPQueueFull).
+//
+// An echo never waits on a reassembly: when the echo buffer is a
+// reassembly slot and that slot holds a partial datagram, the echo takes
+// another free slot if there is one, and otherwise drops the partial
+// datagram (Stats.FragPreempted). Issue #13: when reassembly came first,
+// one spoofed fragment from anyone kept ping down for the 15 s reassembly
+// timeout, and one every 15 s for good. Dropping the partial datagram
+// gives an attacker nothing new: with one slot, anyone can already deny
+// reassembly to everyone by keeping it busy; a legitimate sender's
+// datagram is lost only when an echo request lands between its fragments,
+// and is retransmitted like any lost datagram. A fragment never takes the
+// buffer of a reply going out (it is dropped, Stats.FragNoSlot): the reply
+// leaves within a few Output calls.
 type Host struct {
 	local    Addr
+	echoDst  Addr // where the echo reply going out goes
 	id       uint16
+	echoID   uint16 // IP identification of its fragments
 	ttl      uint8
 	ntrans   uint8
 	rr       uint8
@@ -149,8 +190,14 @@ type Host struct {
 	nerr     uint8
 	bucketOn bool // the token bucket has been filled
 	proto    [maxTransports]uint8
+	// Reassembly slots by index+1 (0: none): echoSlot's buffer is the echo
+	// buffer (0: its own, behind errBuf); echoHold holds the echo reply
+	// going out (0: the echo buffer does, or no reply).
+	echoSlot, echoHold uint8
 
-	mtu, maxMTU  int32
+	mtu, maxMTU  uint16
+	echoN        uint16 // length of the ICMP message of the echo reply going out; 0: none
+	echoOff      uint16 // bytes of it already sent (fragments)
 	slotCap      int32
 	reasmTimeout time.Duration
 
@@ -158,9 +205,7 @@ type Host struct {
 
 	slots []reasmSlot
 
-	echoN    int        // length of the queued echo reply; 0: none
-	echoSlot *reasmSlot // the slot whose buffer is the echo buffer; nil: its own (echoBuf)
-	errBuf   []byte     // nerr × icmpErrMax of queued errors (each's length in its IP header), then the echo buffer if not shared
+	errBuf []byte // nerr × icmpErrMax of queued errors (each's length in its IP header), then the echo buffer if not shared
 
 	cost, credit, burst int64 // token bucket in nanoseconds of credit
 	last                int64 // UnixNano of the last refill
@@ -186,9 +231,7 @@ func NewHost(cfg Config) *Host {
 	if cfg.ReassemblySlots == 0 {
 		cfg.ReassemblySlots = 2
 	}
-	if cfg.ReassemblySlots < 0 {
-		cfg.ReassemblySlots = 0
-	}
+	cfg.ReassemblySlots = min(max(cfg.ReassemblySlots, 0), 255)
 	if cfg.ReassemblyBytes <= 0 {
 		cfg.ReassemblyBytes = cfg.ReassemblySlots * cfg.MTU
 	}
@@ -209,7 +252,7 @@ func NewHost(cfg Config) *Host {
 	if cfg.ICMPErrorSlots > 255 {
 		cfg.ICMPErrorSlots = 255
 	}
-	h := &Host{local: cfg.Local, ttl: cfg.TTL, mtu: int32(cfg.MTU), maxMTU: int32(cfg.MTU),
+	h := &Host{local: cfg.Local, ttl: cfg.TTL, mtu: uint16(cfg.MTU), maxMTU: uint16(cfg.MTU),
 		reasmTimeout: cfg.ReassemblyTimeout, nerr: uint8(cfg.ICMPErrorSlots)}
 	if cfg.Rand != nil {
 		var b [2]byte
@@ -227,12 +270,12 @@ func NewHost(cfg Config) *Host {
 			h.slots[i].buf = buf[i*per : i*per+slotCap : (i+1)*per]
 		}
 		if slotCap >= cfg.MTU {
-			h.echoSlot = &h.slots[len(h.slots)-1]
+			h.echoSlot = uint8(len(h.slots))
 		}
 	}
 	// The error slots, followed by the echo buffer when it is not shared.
 	n := icmpErrMax * cfg.ICMPErrorSlots
-	if h.echoSlot == nil {
+	if h.echoSlot == 0 {
 		n += cfg.MTU
 	}
 	h.errBuf = make([]byte, n)
@@ -278,7 +321,7 @@ func (h *Host) Local() Addr { return h.local }
 // SetMTU sets the largest packet Output writes (the peer's MRU once LCP is
 // up), clamped to [68, Config.MTU].
 func (h *Host) SetMTU(mtu int) {
-	h.mtu = int32(max(min(mtu, int(h.maxMTU)), 68))
+	h.mtu = uint16(max(min(mtu, int(h.maxMTU)), 68))
 }
 
 // MTU returns the current MTU.
@@ -299,7 +342,25 @@ func (h *Host) Footprint() int {
 }
 
 // EchoShared reports whether the echo-reply buffer is a reassembly slot's.
-func (h *Host) EchoShared() bool { return h.echoSlot != nil }
+func (h *Host) EchoShared() bool { return h.echoSlot != 0 }
+
+// slot returns reassembly slot i-1 (i: an index+1 as in echoSlot), nil for 0.
+func (h *Host) slot(i uint8) *reasmSlot {
+	if i == 0 {
+		return nil
+	}
+	return &h.slots[i-1]
+}
+
+// slotIndex returns the index+1 of slot s (nil: 0).
+func (h *Host) slotIndex(s *reasmSlot) uint8 {
+	for i := range h.slots {
+		if &h.slots[i] == s {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
 
 // lookup returns the index of the transport for proto, -1 if none.
 func (h *Host) lookup(proto uint8) int {
@@ -342,10 +403,9 @@ func (h *Host) Input(pkt []byte, now time.Time) {
 		h.stats.InBadChecksum++
 		return
 	}
-	if hdr.TTL() == 0 {
-		h.stats.InBadTTL++
-		return
-	}
+	// TTL: RFC 1122 §3.2.1.7, "A host MUST NOT discard a datagram just
+	// because it was received with TTL less than 2" — TTL 0 included:
+	// the TTL bounds forwarding, and the card forwards nothing.
 	src := hdr.Src()
 	if !src.IsUnicast() || src == h.local {
 		h.stats.InBadSource++
@@ -353,9 +413,12 @@ func (h *Host) Input(pkt []byte, now time.Time) {
 	}
 	proto := hdr.Protocol()
 	payload := hdr.Payload()
+	if hdr.HeaderLen() > HeaderLen && !h.options(hdr, now) {
+		return
+	}
 	e := h.lookup(proto)
 	if !hdr.IsFragment() {
-		h.deliver(e, src, proto, hdr.Bytes()[:hdr.HeaderLen()], payload, now)
+		h.deliver(e, src, proto, hdr.Bytes()[:hdr.HeaderLen()], payload, nil, now)
 		return
 	}
 	h.stats.FragIn++
@@ -371,8 +434,53 @@ func (h *Host) Input(pkt []byte, now time.Time) {
 	var quote [HeaderLen]byte // a rebuilt header to quote in an ICMP error
 	quoteHeader(quote[:], s, int(s.total))
 	s.state = slotFree
-	h.deliver(e, src, proto, quote[:], payload, now)
+	h.deliver(e, src, proto, quote[:], payload, s, now)
 }
+
+// options validates the options of a header longer than 20 bytes and
+// reports whether the packet goes on (CheckOptions; counted drops).
+//
+// A malformed option: RFC 792 (Parameter Problem) says a host that finds
+// a problem with the header parameters, "incorrect arguments in an
+// option" for one, "must discard the datagram" and may notify the source
+// with a Parameter Problem whose pointer identifies the octet in error
+// (20: the first option's type); RFC 1122 §3.2.2.5: a host SHOULD
+// generate them (RFC 1812 is for routers; the card is a host). So the
+// packet is dropped (Stats.InBadOptions) and a Parameter Problem (type 12,
+// code 0, pointer) is queued through the ICMP token bucket like every
+// error — except about a non-initial fragment or an ICMP error message
+// (RFC 1122 §3.2.2: no ICMP error about those). The source was checked to
+// be unicast before.
+//
+// A source route whose pointer is within the route: the datagram is not at
+// its final destination (RFC 1122 §3.2.1.8(c)); forwarding it is a MAY of
+// §3.3.5 that a card does not take, so it is dropped silently
+// (Stats.InSourceRoute), as Linux does by default (accept_source_route =
+// 0). A completed source route is accepted: a host MUST be able to be the
+// final destination of one. Recognised options are otherwise not acted on
+// (record route and timestamp are not updated in echo replies, which carry
+// no options: a SHOULD of RFC 1122 §3.2.2.6 not met).
+func (h *Host) options(hdr Header, now time.Time) bool {
+	o, at, err := CheckOptions(hdr.Options())
+	if err != nil {
+		h.stats.InBadOptions++
+		p := hdr.Payload()
+		if hdr.FragOffset() == 0 && (hdr.Protocol() != ProtoICMP || len(p) > 0 && icmpQuery(p[0])) {
+			h.sendError(12, 0, uint32(at)<<24, hdr.Src(), hdr.Bytes()[:hdr.HeaderLen()], p, now)
+		}
+		return false
+	}
+	if o.SourceRoute != 0 && !o.RouteDone {
+		h.stats.InSourceRoute++
+		return false
+	}
+	return true
+}
+
+// icmpQuery reports whether an ICMP type is a query (echo, timestamp,
+// information, address mask), about which errors may be sent; every other
+// type counts as an error message (RFC 1122 §3.2.2).
+func icmpQuery(typ uint8) bool { return typ == 0 || typ == 8 || typ >= 13 && typ <= 18 }
 
 // wanted applies the early port filter of transport e; it counts a drop.
 func (h *Host) wanted(e int, payload []byte) bool {
@@ -388,34 +496,46 @@ func (h *Host) wanted(e int, payload []byte) bool {
 }
 
 // deliver hands a whole datagram to ICMP or transport e (-1: none). hdr is
-// the IP header to quote in an ICMP error.
-func (h *Host) deliver(e int, src Addr, proto uint8, hdr, payload []byte, now time.Time) {
+// the IP header to quote in an ICMP error; slot the reassembly slot the
+// payload lies in (nil: the receive frame).
+func (h *Host) deliver(e int, src Addr, proto uint8, hdr, payload []byte, slot *reasmSlot, now time.Time) {
 	if proto == ProtoICMP {
-		h.icmpInput(src, payload, now)
+		h.icmpInput(src, payload, slot, now)
 		return
 	}
 	if e < 0 {
 		h.stats.InNoTransport++
-		h.sendError(3, 2, src, hdr, payload, now) // protocol unreachable
+		h.sendError(3, 2, 0, src, hdr, payload, now) // protocol unreachable
 		return
 	}
 	if !h.wanted(e, payload) {
-		if proto == ProtoUDP {
-			h.sendError(3, 3, src, hdr, payload, now) // port unreachable
+		if h.portUnreachable(e, proto, payload) {
+			h.sendError(3, 3, 0, src, hdr, payload, now) // port unreachable
 		}
 		return
 	}
 	if !h.trans[e].Input(src, h.local, payload, now) {
 		h.stats.InRefused++
-		if proto == ProtoUDP {
-			h.sendError(3, 3, src, hdr, payload, now)
+		if h.portUnreachable(e, proto, payload) {
+			h.sendError(3, 3, 0, src, hdr, payload, now)
 		}
 		return
 	}
 	h.stats.InDelivered++
 }
 
-func (h *Host) icmpInput(src Addr, p []byte, now time.Time) {
+// portUnreachable reports whether a datagram for transport e that no
+// endpoint wants gets an ICMP port unreachable: UDP only (TCP answers with
+// RST itself), and not to a port the transport hides (PortsHidden).
+func (h *Host) portUnreachable(e int, proto uint8, payload []byte) bool {
+	if proto != ProtoUDP {
+		return false
+	}
+	ph, ok := h.trans[e].(PortsHidden)
+	return !ok || len(payload) < 4 || !ph.PortHidden(binary.BigEndian.Uint16(payload[2:4]))
+}
+
+func (h *Host) icmpInput(src Addr, p []byte, slot *reasmSlot, now time.Time) {
 	h.stats.ICMPIn++
 	if len(p) < 8 {
 		h.stats.ICMPShort++
@@ -429,7 +549,7 @@ func (h *Host) icmpInput(src Addr, p []byte, now time.Time) {
 	switch p[0] {
 	case 8: // echo request
 		h.stats.ICMPEchoIn++
-		h.echoReply(src, p, now)
+		h.echoReply(src, p, slot, now)
 	case 0:
 		h.stats.ICMPEchoReplyIn++
 	case 3, 4, 11, 12:
@@ -464,67 +584,139 @@ func (h *Host) icmpErrorUp(p []byte, now time.Time) {
 	}
 }
 
-func (h *Host) echoReply(src Addr, p []byte, now time.Time) {
-	if HeaderLen+len(p) > int(h.mtu) {
-		h.stats.ICMPTooBig++
-		return
-	}
-	// A queued reply, or a reassembly in the buffer the echo borrows.
-	if h.echoN != 0 || h.echoSlot != nil && h.echoSlot.state != slotFree {
+// echoReply queues the reply to the echo request p (see Host): in place
+// when p lies in reassembly slot slot, else copied into the echo buffer.
+func (h *Host) echoReply(src Addr, p []byte, slot *reasmSlot, now time.Time) {
+	if h.echoN != 0 {
 		h.stats.ICMPQueueFull++
 		return
+	}
+	var b []byte
+	if slot == nil {
+		b = h.echoBuf()
+		if len(p) > len(b) {
+			h.stats.ICMPTooBig++
+			return
+		}
 	}
 	if !h.allowICMP(now) {
 		h.stats.ICMPRateLimited++
 		return
 	}
-	b := h.echoBuf()
-	n := HeaderLen + len(p)
-	// Read the request's checksum and type word first: p may lie in b
-	// itself (a reassembled request in the slot the echo borrows).
-	old := binary.BigEndian.Uint16(p[0:2])
-	hc := binary.BigEndian.Uint16(p[2:4])
-	copy(b[HeaderLen:], p)
+	if slot == nil {
+		if es := h.slot(h.echoSlot); es != nil {
+			slot = es
+			if slot.state != slotFree {
+				slot = h.freeSlot()
+			}
+			if slot == nil {
+				// Every slot holds a reassembly: the echo slot's gives way.
+				h.stats.FragPreempted++
+				slot = es
+			}
+			b = slot.buf
+		}
+		copy(b, p)
+	} else {
+		b = slot.buf
+	}
 	// Type 8 → 0: update the checksum incrementally (RFC 1624, eqn. 3).
-	b[HeaderLen] = 0
-	nw := binary.BigEndian.Uint16(b[HeaderLen : HeaderLen+2])
+	old := binary.BigEndian.Uint16(b[0:2])
+	hc := binary.BigEndian.Uint16(b[2:4])
+	b[0] = 0
+	nw := binary.BigEndian.Uint16(b[0:2])
 	c := ^Fold(uint32(^hc) + uint32(^old) + uint32(nw))
 	if c == 0 {
 		// One's-complement ambiguity: 0x0000 is right only if the other
 		// words do not sum to +0 (all zero); recompute in that rare case.
-		b[HeaderLen+2], b[HeaderLen+3] = 0, 0
-		c = Checksum(b[HeaderLen:n], 0)
+		b[2], b[3] = 0, 0
+		c = Checksum(b[:len(p)], 0)
 	}
-	binary.BigEndian.PutUint16(b[HeaderLen+2:HeaderLen+4], c)
-	h.putIP(b, n, ProtoICMP, src)
-	h.echoN = n
-	if h.echoSlot != nil {
-		h.echoSlot.state = slotEcho
+	binary.BigEndian.PutUint16(b[2:4], c)
+	h.echoN, h.echoOff, h.echoDst = uint16(len(p)), 0, src
+	h.id++
+	h.echoID = h.id
+	h.echoHold = h.slotIndex(slot)
+	if slot != nil {
+		slot.state = slotEcho
 	}
+}
+
+// freeSlot returns a free reassembly slot, nil if none.
+func (h *Host) freeSlot() *reasmSlot {
+	for i := range h.slots {
+		if h.slots[i].state == slotFree {
+			return &h.slots[i]
+		}
+	}
+	return nil
 }
 
 // echoBuf returns the echo-reply buffer (Config.MTU bytes): the last
 // reassembly slot's, or the one behind the ICMP error slots.
 func (h *Host) echoBuf() []byte {
-	if h.echoSlot != nil {
-		return h.echoSlot.buf[:h.maxMTU]
+	if es := h.slot(h.echoSlot); es != nil {
+		return es.buf[:h.maxMTU]
 	}
 	return h.errBuf[int(h.nerr)*icmpErrMax:]
 }
 
-// dropEcho forgets the queued echo reply and frees the buffer it holds.
-func (h *Host) dropEcho() {
-	h.echoN = 0
-	if h.echoSlot != nil {
-		h.echoSlot.state = slotFree
+// echoMsg returns the ICMP message of the echo reply going out.
+func (h *Host) echoMsg() []byte {
+	if s := h.slot(h.echoHold); s != nil {
+		return s.buf[:h.echoN]
 	}
+	return h.echoBuf()[:h.echoN]
 }
 
-// sendError queues an ICMP error (type, code) to dst about the datagram with
-// header hdr and payload. It is never called for ICMP datagrams or
-// fragments other than a reassembled whole; dst has been checked to be
-// unicast.
-func (h *Host) sendError(typ, code uint8, dst Addr, hdr, payload []byte, now time.Time) {
+// endEcho forgets the echo reply and frees the buffer it holds.
+func (h *Host) endEcho() {
+	h.echoN, h.echoOff = 0, 0
+	if s := h.slot(h.echoHold); s != nil {
+		s.state = slotFree
+	}
+	h.echoHold = 0
+}
+
+// echoOutput writes the echo reply, or its next fragment, into dst
+// (limit: the room, at most the MTU). RFC 791 fragmentation: every
+// fragment but the last carries a multiple of 8 payload octets and MF;
+// all carry the reply's identification and the offset in 8-octet units.
+func (h *Host) echoOutput(dst []byte, limit int) int {
+	msg := h.echoMsg()
+	off := int(h.echoOff)
+	n := len(msg) - off
+	mf := false
+	if HeaderLen+n > limit {
+		n = (limit - HeaderLen) &^ 7
+		mf = true
+		if n <= 0 {
+			h.stats.OutTooSmall++
+			h.endEcho()
+			return 0
+		}
+	}
+	PutHeader(dst, &Fields{TotalLen: HeaderLen + n, ID: h.echoID, MF: mf, FragOff: off,
+		TTL: h.ttl, Protocol: ProtoICMP, Src: h.local, Dst: h.echoDst})
+	copy(dst[HeaderLen:], msg[off:off+n])
+	if mf || off > 0 {
+		h.stats.ICMPEchoFrags++
+	}
+	h.stats.OutPackets++
+	if mf {
+		h.echoOff += uint16(n)
+	} else {
+		h.stats.ICMPEchoOut++
+		h.endEcho()
+	}
+	return HeaderLen + n
+}
+
+// sendError queues an ICMP error (type, code; info is the second word: the
+// pointer of a Parameter Problem in its top octet) to dst about the
+// datagram with header hdr and payload. It is never called for ICMP error
+// messages or non-initial fragments; dst has been checked to be unicast.
+func (h *Host) sendError(typ, code uint8, info uint32, dst Addr, hdr, payload []byte, now time.Time) {
 	if h.errN == h.nerr {
 		h.stats.ICMPQueueFull++
 		return
@@ -538,7 +730,7 @@ func (h *Host) sendError(typ, code uint8, dst Addr, hdr, payload []byte, now tim
 	b := h.errSlot(uint8((int(h.errHead) + int(h.errN)) % int(h.nerr)))
 	icmp := b[HeaderLen:n]
 	icmp[0], icmp[1], icmp[2], icmp[3] = typ, code, 0, 0
-	icmp[4], icmp[5], icmp[6], icmp[7] = 0, 0, 0, 0
+	binary.BigEndian.PutUint32(icmp[4:8], info)
 	k := copy(icmp[8:], hdr)
 	copy(icmp[8+k:], payload[:q])
 	binary.BigEndian.PutUint16(icmp[2:4], Checksum(icmp, 0))
@@ -627,14 +819,8 @@ func (h *Host) icmpOutput(dst []byte, limit int) int {
 		h.stats.OutPackets++
 		return copy(dst, p[:n])
 	}
-	if n := h.echoN; n > 0 {
-		h.dropEcho()
-		if n <= limit {
-			h.stats.ICMPEchoOut++
-			h.stats.OutPackets++
-			return copy(dst, h.echoBuf()[:n])
-		}
-		h.stats.OutTooSmall++
+	if h.echoN > 0 {
+		return h.echoOutput(dst, limit)
 	}
 	return 0
 }
@@ -699,7 +885,7 @@ func (h *Host) expire(s *reasmSlot, now time.Time) {
 		if s.firstLen > 0 && s.proto != ProtoICMP {
 			var quote [HeaderLen]byte
 			quoteHeader(quote[:], s, int(s.firstLen))
-			h.sendError(11, 1, s.src, quote[:], s.buf[:s.firstLen], now)
+			h.sendError(11, 1, 0, s.src, quote[:], s.buf[:s.firstLen], now)
 		}
 	}
 	s.state = slotFree
@@ -730,7 +916,7 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 		return nil
 	}
 	src, dst, id, proto := hdr.Src(), hdr.Dst(), hdr.ID(), hdr.Protocol()
-	var s, free, dead, echo *reasmSlot
+	var s, free, dead *reasmSlot
 	for i := range h.slots {
 		c := &h.slots[i]
 		if (c.state == slotActive || c.state == slotDead) && !now.Before(c.deadline) {
@@ -742,7 +928,7 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 				free = c
 			}
 		case c.state == slotEcho:
-			echo = c
+			// An echo reply going out: not a datagram being reassembled.
 		case c.id == id && c.src == src && c.dst == dst && c.proto == proto:
 			s = c
 		case c.state == slotDead && dead == nil:
@@ -756,12 +942,6 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 	if s == nil {
 		if free == nil {
 			free = dead
-		}
-		if free == nil && echo != nil {
-			// The queued echo reply gives its buffer to the datagram.
-			h.stats.ICMPEchoDropped++
-			h.dropEcho()
-			free = echo
 		}
 		if free == nil {
 			h.stats.FragNoSlot++

@@ -180,7 +180,8 @@ func TestInputDropCounters(t *testing.T) {
 		{"checksum", func() []byte { b := good(); b[11]++; return b }(), func(s *Stats) uint64 { return s.InBadChecksum }},
 		{"notforus", gvPacket(peerIP, Addr{10, 64, 64, 3}, 17, 1, 0, 0, udpPayload), func(s *Stats) uint64 { return s.InNotForUs }},
 		{"broadcast", gvPacket(peerIP, Addr{255, 255, 255, 255}, 17, 1, 0, 0, udpPayload), func(s *Stats) uint64 { return s.InNotForUs }},
-		{"ttl0", func() []byte { b := good(); b[8] = 0; return resum(b) }(), func(s *Stats) uint64 { return s.InBadTTL }},
+		{"bad option", optPacket(peerIP, 17, []byte{OptRR, 0, 0, 0}, udpPayload), func(s *Stats) uint64 { return s.InBadOptions }},
+		{"source route", optPacket(peerIP, 17, []byte{OptLSRR, 7, 4, 10, 0, 0, 9, 0}, udpPayload), func(s *Stats) uint64 { return s.InSourceRoute }},
 		{"src multicast", gvPacket(Addr{224, 0, 0, 1}, cardIP, 17, 1, 0, 0, udpPayload), func(s *Stats) uint64 { return s.InBadSource }},
 		{"src self", gvPacket(cardIP, cardIP, 17, 1, 0, 0, udpPayload), func(s *Stats) uint64 { return s.InBadSource }},
 		{"src loopback", gvPacket(Addr{127, 0, 0, 1}, cardIP, 17, 1, 0, 0, udpPayload), func(s *Stats) uint64 { return s.InBadSource }},
@@ -686,7 +687,8 @@ func TestFootprint(t *testing.T) {
 }
 
 // TestSharedEchoBuffer: with one MTU-sized reassembly slot the echo reply
-// borrows its buffer; reassembly and echo take turns, data first.
+// borrows its buffer; an echo takes it from a partial reassembly, and a
+// reply going out keeps it.
 func TestSharedEchoBuffer(t *testing.T) {
 	h := newHost(t, Config{MTU: 1500, ReassemblySlots: 1, ReassemblyBytes: 1500, ICMPRatePerSec: -1})
 	if !h.EchoShared() {
@@ -714,37 +716,37 @@ func TestSharedEchoBuffer(t *testing.T) {
 	if rep := output(h, t0); !isReply(rep, 1, 1000) {
 		t.Fatalf("echo reply: %x", rep)
 	}
-	// A reassembly holds the buffer: a ping meanwhile is not answered.
+	// A reassembly holds the buffer: a ping meanwhile takes it (an echo
+	// never waits on reassembly, issue #13); the partial datagram is lost.
 	p := datagram(1200)
 	h.Input(frag(9, p, 0, 600, ProtoUDP), t0)
 	h.Input(ping(2, 100), t0)
-	if rep := output(h, t0); len(rep) != 0 || h.Stats().ICMPQueueFull != 1 {
-		t.Fatalf("ping answered during a reassembly: %d bytes, %+v", len(rep), h.Stats())
+	if rep := output(h, t0); !isReply(rep, 2, 100) || h.Stats().FragPreempted != 1 {
+		t.Fatalf("ping not answered during a reassembly: %d bytes, %+v", len(rep), h.Stats())
 	}
 	h.Input(frag(9, p, 600, 600, ProtoUDP), t0)
+	if len(u.got) != 0 {
+		t.Fatal("a preempted datagram was delivered")
+	}
+	h.Poll(t0.Add(time.Minute)) // the second half times out
+	// Free again: a datagram is reassembled.
+	h.Input(frag(10, p, 0, 600, ProtoUDP), t0.Add(time.Minute))
+	h.Input(frag(10, p, 600, 600, ProtoUDP), t0.Add(time.Minute))
 	if len(u.got) != 1 || !bytes.Equal(u.got[0], p) {
 		t.Fatal("datagram not reassembled")
 	}
-	// Free again: answered.
-	h.Input(ping(3, 100), t0)
-	if rep := output(h, t0); !isReply(rep, 3, 100) {
-		t.Fatalf("echo reply after the reassembly: %x", rep)
-	}
-	// A queued reply gives way to a fragment; the datagram completes.
+	// A queued reply keeps its buffer: a fragment arriving before it is
+	// sent is dropped; the reply goes out.
 	h.Input(ping(4, 100), t0)
 	if !h.Poll(t0).IsZero() {
 		t.Fatal("a queued echo reply set a timer")
 	}
-	h.Input(frag(10, p, 600, 600, ProtoUDP), t0)
-	if st := h.Stats(); st.ICMPEchoDropped != 1 || st.FragNoSlot != 0 {
-		t.Fatalf("echo not preempted: %+v", st)
+	h.Input(frag(11, p, 600, 600, ProtoUDP), t0)
+	if st := h.Stats(); st.FragNoSlot != 1 {
+		t.Fatalf("fragment took the buffer of a queued reply: %+v", st)
 	}
-	if rep := output(h, t0); len(rep) != 0 {
-		t.Fatalf("a dropped echo reply was sent: %x", rep)
-	}
-	h.Input(frag(10, p, 0, 600, ProtoUDP), t0)
-	if len(u.got) != 2 || !bytes.Equal(u.got[1], p) {
-		t.Fatal("datagram not reassembled after preempting the echo")
+	if rep := output(h, t0); !isReply(rep, 4, 100) {
+		t.Fatalf("queued echo reply: %x", rep)
 	}
 	// A fragmented ping is reassembled in the shared buffer and answered
 	// from it (the reply overlaps the request).
@@ -760,4 +762,18 @@ func TestSharedEchoBuffer(t *testing.T) {
 	if rep := output(h, t0); len(rep) != 1500 || Checksum(rep[20:], 0) != 0 {
 		t.Fatalf("MTU-sized echo: %d bytes", len(rep))
 	}
+}
+
+// optPacket builds a UDP/ICMP/... packet from src to the card whose header
+// carries the option bytes opts (padded with EOL to a multiple of 4).
+func optPacket(src Addr, proto uint8, opts, payload []byte) []byte {
+	ol := (len(opts) + 3) &^ 3
+	b := make([]byte, HeaderLen+ol+len(payload))
+	PutHeader(b, &Fields{TotalLen: len(b), ID: 7, TTL: 64, Protocol: proto, Src: src, Dst: cardIP})
+	b[0] = 0x40 | byte((HeaderLen+ol)/4)
+	copy(b[HeaderLen:], opts)
+	copy(b[HeaderLen+ol:], payload)
+	b[10], b[11] = 0, 0
+	binary.BigEndian.PutUint16(b[10:], Checksum(b[:HeaderLen+ol], 0))
+	return b
 }

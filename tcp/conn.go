@@ -88,6 +88,11 @@ type Conn struct {
 	probeSeen, probed   bool  // the window closed or a probe came; a probe found the reader stuck (until the next Consume)
 	dupAcksOut          int   // duplicate ACKs owed (one per out-of-order segment)
 	unackedSegs         int
+
+	// RFC 5961 §7 challenge-ACK budget of this connection: chalN sent in
+	// the second that began at chalAt (see challengeOK).
+	chalAt tick
+	chalN  int32
 }
 
 // free returns the slot (and any large buffer it holds) to the pool.
@@ -123,7 +128,13 @@ func (c *Conn) synOptions(h *Header) {
 	c.rcvNxt = h.Seq + 1
 	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
 	if h.MSS > 0 {
-		c.sndMSS = min(int(h.MSS), c.s.cfg.MSS)
+		// A peer announcing a tiny MSS would make every segment we send
+		// mostly header (CVE-2019-11479: one byte of data per 40-byte
+		// header costs the line and the CPU forty times over); like Linux
+		// (net.ipv4.tcp_min_snd_mss), we send at least minSndMSS bytes per
+		// segment — what the smallest IPv4 MTU (RFC 791: 68) leaves after
+		// the headers, and far below the 536 every host accepts.
+		c.sndMSS = max(min(int(h.MSS), c.s.cfg.MSS), minSndMSS)
 	}
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd
@@ -447,7 +458,7 @@ func (c *Conn) input(h *Header, data []byte, now time.Time) {
 				return
 			}
 			c.fail(ErrReset)
-		} else if s.challengeOK(now) {
+		} else if c.challengeOK(now) {
 			c.ackNow = true
 		}
 		return
@@ -458,7 +469,7 @@ func (c *Conn) input(h *Header, data []byte, now time.Time) {
 			c.setClosed()
 			return
 		}
-		if s.challengeOK(now) {
+		if c.challengeOK(now) {
 			c.ackNow = true
 		}
 		return
@@ -526,6 +537,43 @@ func (c *Conn) input(h *Header, data []byte, now time.Time) {
 	}
 }
 
+// challengeOK applies the RFC 5961 §7 challenge-ACK rate limit: "An
+// implementation SHOULD include an ACK throttling mechanism to be
+// conservative", limiting the challenge ACKs sent within a time period.
+// The limit is per connection: at most Config.ChallengeACKLimit in any
+// one-second period that starts with the first challenge ACK after the
+// last period.
+//
+// RFC 5961 does not say what the limit applies to. A budget shared by all
+// connections, as the RFC's example and Linux before 4.7 had it (and this
+// stack until issue #13), is the side channel of CVE-2016-5696 (Cao et
+// al., "Off-Path TCP Exploits", USENIX Security 2016): an off-path
+// attacker sends spoofed RSTs or SYNs to a guessed 4-tuple and sequence
+// number, then draws challenge ACKs on its own connection and counts
+// them; one fewer than the limit means the guess hit a live connection's
+// window. Linux answered first by randomising the global limit each
+// second (±50% around 1000) and later by disabling the global limit by
+// default, keeping only a per-socket limit (net.ipv4.tcp_invalid_ratelimit).
+// This stack keeps only the per-connection limit, with no global one:
+// another connection's budget is invisible to an attacker, so the count it
+// observes on its own connection carries no information about the others
+// (TestChallengeACKSideChannel), and the total stays bounded by
+// MaxConns × ChallengeACKLimit per second, which is what a global limit
+// was for.
+func (c *Conn) challengeOK(now time.Time) bool {
+	t := tickOf(now)
+	if c.chalAt == 0 || t-c.chalAt >= tick(time.Second) || t < c.chalAt {
+		c.chalAt, c.chalN = t, 0
+	}
+	if c.chalN >= int32(c.s.cfg.ChallengeACKLimit) {
+		c.s.stats.ChallengeThrottle++
+		return false
+	}
+	c.chalN++
+	c.s.stats.ChallengeACKs++
+	return true
+}
+
 func max32seq(a, b uint32) uint32 {
 	if seqGT(b, a) {
 		return b
@@ -586,7 +634,7 @@ func (c *Conn) processAck(h *Header, dlen int, now time.Time) bool {
 		return false
 	}
 	if seqLT(ack, c.sndUna-c.maxSndWnd) {
-		if c.s.challengeOK(now) {
+		if c.challengeOK(now) {
 			c.ackNow = true
 		}
 		c.s.stats.DropState++

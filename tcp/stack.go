@@ -63,7 +63,7 @@ type Config struct {
 	KeepAliveCount    int           // unanswered probes before abort (default 9)
 
 	NoDelay           bool // disable Nagle's algorithm
-	ChallengeACKLimit int  // RFC 5961 challenge ACKs per second, stack-wide (default 10)
+	ChallengeACKLimit int  // RFC 5961 challenge ACKs per second and connection (default 10); see Conn.challengeOK
 
 	// DropCookieAckWhenFull makes an ACK that completes a valid SYN cookie
 	// but finds no room (backlog full of established connections, or no
@@ -177,6 +177,7 @@ const (
 	cookieBacklog = 8
 	cookieMaxWait = 30 // milliseconds
 	defaultMSS    = 536
+	minSndMSS     = 48 // the smallest MSS we send with, whatever the peer announces (see synOptions)
 )
 
 type pendingRST struct {
@@ -213,9 +214,6 @@ type Stack struct {
 	cookieN    int
 	cookieLast bool      // the last queued segment out was a cookie: an RST goes next if one waits
 	cookieAt   time.Time // when the last SYN cookie was queued
-
-	chalStart time.Time
-	chalCount int
 
 	// Pool of large receive buffers: large[i] is lent to owner[i] (nil:
 	// free); nfree counts the free ones. waitSeq orders the connections
@@ -768,21 +766,6 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []
 	s.stats.SynCookiesOK++
 	c.input(h, data, now) // SYN-RECEIVED → ESTABLISHED, with any data
 	return true, false
-}
-
-// challengeOK applies the RFC 5961 stack-wide challenge-ACK rate limit.
-func (s *Stack) challengeOK(now time.Time) bool {
-	if now.Sub(s.chalStart) >= time.Second || now.Before(s.chalStart) {
-		s.chalStart = now
-		s.chalCount = 0
-	}
-	if s.chalCount >= s.cfg.ChallengeACKLimit {
-		s.stats.ChallengeThrottle++
-		return false
-	}
-	s.chalCount++
-	s.stats.ChallengeACKs++
-	return true
 }
 
 // Output writes the next segment to send into dst, with its checksum over

@@ -42,7 +42,7 @@ type Stats struct {
 	InShort       uint64 // shorter than 8 bytes
 	InBadLength   uint64 // bad length field
 	InBadChecksum uint64 // checksum wrong
-	InNoPort      uint64 // no socket bound (the host answers port unreachable)
+	InNoPort      uint64 // no socket bound (the host answers port unreachable below the ephemeral range)
 	InQueueFull   uint64 // receive queue of the socket full
 	RecvTruncated uint64 // RecvFrom buffer shorter than the datagram
 	OutDatagrams  uint64 // written by Output
@@ -238,9 +238,17 @@ func (s *Stack) ephemeral() uint16 {
 // Wants reports whether a socket is bound to port (the host's early filter).
 func (s *Stack) Wants(port uint16) bool { return s.lookup(port) != nil }
 
+// PortHidden implements ipv4.PortsHidden: a datagram to a closed port of
+// the ephemeral range (49152–65535, where Bind(0) puts DNS queries) draws
+// no ICMP port unreachable, so an attacker cannot find a query's port by
+// counting ICMP replies (SADDNS, CVE-2020-25705; see ipv4.PortsHidden).
+// Closed ports below the range are answered as RFC 1122 §4.1.3.1 asks.
+func (s *Stack) PortHidden(port uint16) bool { return port >= 49152 }
+
 // Input implements ipv4.Transport: it validates the datagram and queues it
 // on the socket bound to its destination port. It returns false only when
-// no socket is bound (so the host answers port unreachable).
+// no socket is bound (so the host answers port unreachable, except in the
+// ephemeral range: see PortHidden).
 func (s *Stack) Input(src, dst ipv4.Addr, payload []byte, now time.Time) bool {
 	s.stats.InDatagrams++
 	h, err := Parse(payload)
