@@ -63,7 +63,9 @@ func schemeHash(s SignatureScheme) crypto.Hash {
 	return 0
 }
 
-func isPSS(s SignatureScheme) bool { return s == PSSWithSHA256 || s == PSSWithSHA384 || s == PSSWithSHA512 }
+func isPSS(s SignatureScheme) bool {
+	return s == PSSWithSHA256 || s == PSSWithSHA384 || s == PSSWithSHA512
+}
 
 func isPKCS1(s SignatureScheme) bool {
 	return s == PKCS1WithSHA256 || s == PKCS1WithSHA384 || s == PKCS1WithSHA512
