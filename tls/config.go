@@ -134,6 +134,9 @@ type Config struct {
 	// testHRRCookie, set only by this package's tests, replaces the random HelloRetryRequest cookie
 	// (at most 256 bytes) so that a trace can be reproduced byte for byte.
 	testHRRCookie []byte
+	// testOwnScheme, set only by this package's tests, replaces the scheme our handshake signature
+	// uses (signed correctly with the Signer), so that tests can make a peer break the scheme rules.
+	testOwnScheme SignatureScheme
 
 	// MaxRecordOut is the largest plaintext the engine puts in one record it sends (default 1024).
 	MaxRecordOut int
