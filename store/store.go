@@ -33,8 +33,8 @@ type Store struct {
 	ss    secState
 	ds    *dataState
 	priv  crypto.Signer // decoded ds.key (*ecdsa.PrivateKey) or ds.rsaKey (*rsa.PrivateKey), never exported
-	used  int               // encoded size of ds
-	err   error             // sticky write failure
+	used  int           // encoded size of ds
+	err   error         // sticky write failure
 	clock func() time.Time
 }
 
