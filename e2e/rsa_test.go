@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -8,12 +9,18 @@ import (
 	"crypto/sha256"
 	stdtls "crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"io"
+	"math/big"
 	"net"
 	nethttp "net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +29,7 @@ import (
 
 // newRSARig starts a card whose identity is an RSA-2048 key generated on the card (what
 // `netcard init --key rsa2048` does), with its self-signed certificate and the demo site.
-func newRSARig(t *testing.T) *appRig {
+func newRSARig(t *testing.T, setup func(st *store.Store) error) *appRig {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "card.img")
 	st, err := store.Create(path, 64<<10, rand.Reader)
@@ -33,7 +40,7 @@ func newRSARig(t *testing.T) *appRig {
 		t.Fatal(err)
 	}
 	st.Close()
-	ar := startCard(t, path, cardProfile(), putSite)
+	ar := startCard(t, path, cardProfile(), setup)
 	leaf, err := x509.ParseCertificate(ar.store.Certificate()[0])
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +55,7 @@ func newRSARig(t *testing.T) *appRig {
 // (ECDHE-RSA AES-GCM and ChaCha20) to Go, curl, OpenSSL s_client, GnuTLS gnutls-cli and
 // Chromium, each with full certificate verification.
 func TestRSACard(t *testing.T) {
-	ar := newRSARig(t)
+	ar := newRSARig(t, putSite)
 	addr := ar.forward(t, 443)
 	ca := ar.certFile(t)
 	_, portStr, _ := net.SplitHostPort(addr)
@@ -134,4 +141,103 @@ func TestRSACard(t *testing.T) {
 	if r := ar.do(t, "GET", "/", nil); r.status != 200 {
 		t.Fatalf("card stopped serving: %d", r.status)
 	}
+}
+
+// issueRSA makes an RSA-2048 server certificate for the given names, signed by ca.
+func (ca *testCA) issueRSA(t *testing.T, ips []net.IP, dns []string) stdtls.Certificate {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "rsa test server"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: ips, DNSNames: dns,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdtls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// opensslServerVersion is opensslServer (mutual TLS, -WWW from dir) for one protocol version
+// flag (-tls1_3 or -tls1_2).
+func opensslServerVersion(t *testing.T, openssl, dir, certFile, keyFile, clientCA, version string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, openssl, "s_server", "-accept", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
+		"-CAfile", clientCA, "-Verify", "1", "-verify_return_error", version, "-WWW")
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "ACCEPT "); ok {
+				ready <- a
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case a := <-ready:
+		return a
+	case <-time.After(20 * time.Second):
+		t.Fatal("openssl s_server did not report ACCEPT")
+	}
+	return ""
+}
+
+// TestSecureClientRSA: a card with an RSA-2048 identity, as HTTPS client, fetches from
+// `openssl s_server` with an RSA-2048 certificate, TLS 1.3 and TLS 1.2 only, with mutual TLS
+// (the card signs CertificateVerify with its RSA key: rsa_pss_rsae_sha256 in 1.3, RSA-PSS with
+// the PRF hash in 1.2); and from a crypto/tls server with an RSA certificate.
+func TestSecureClientRSA(t *testing.T) {
+	openssl := need(t, "openssl")
+	ca := newCA(t, "e2e rsa CA")
+	ar := newRSARig(t, func(st *store.Store) error {
+		if err := st.SetAdminSecret([]byte(adminSecret)); err != nil {
+			return err
+		}
+		return st.SetAnchors([][]byte{ca.cert.Raw})
+	})
+	srv := ca.issueRSA(t, []net.IP{net.IPv4(10, 0, 2, 2)}, []string{"server.test"})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from openssl rsa\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cf, kf := writePEM(t, dir, srv)
+	cardPEM := ar.certFile(t)
+	for i, v := range []string{"-tls1_3", "-tls1_2"} {
+		t.Run("openssl"+v, func(t *testing.T) {
+			loop := opensslServerVersion(t, openssl, dir, cf, kf, cardPEM, v)
+			port := uint16(4443 + i)
+			bridgeTo(t, ar, port, loop)
+			u := "https://10.0.2.2:" + strconv.Itoa(int(port)) + "/hello.txt"
+			page, res := ar.fetch(t, u, true, nil)
+			if res.Status != 200 || string(res.Body) != "hello from openssl rsa\n" {
+				t.Fatalf("fetch from openssl %s = %d %q err=%q\n%s", v, res.Status, res.Body, res.Err, page)
+			}
+		})
+	}
+	t.Run("go", func(t *testing.T) {
+		var hits atomic.Int64
+		goServer(t, ar, 8447, &stdtls.Config{Certificates: []stdtls.Certificate{srv}, MaxVersion: stdtls.VersionTLS12}, &hits)
+		_, res := ar.fetch(t, "https://10.0.2.2:8447/hello", false, nil)
+		if res.Status != 200 || hits.Load() != 1 {
+			t.Fatalf("fetch from crypto/tls (TLS 1.2, RSA) = %d %q err=%q", res.Status, res.Body, res.Err)
+		}
+	})
 }
