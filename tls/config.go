@@ -5,7 +5,7 @@
 // state. It owns no goroutines and performs no I/O; randomness and time are injected through Config.
 // Buffers are allocated once in NewServer/NewClient; the record path allocates nothing.
 //
-// TLS 1.3 is preferred; TLS 1.2 (RFC 5246) is supported with ECDHE_ECDSA and AEAD suites only,
+// TLS 1.3 is preferred; TLS 1.2 (RFC 5246) is supported with ECDHE_ECDSA / ECDHE_RSA and AEAD suites only,
 // extended master secret (RFC 7627) required, renegotiation refused (RFC 5746) and the RFC 8446
 // §4.1.3 downgrade sentinel set and checked. Config.MinVersion/MaxVersion choose the range.
 //
