@@ -223,13 +223,16 @@ func TestRSASignatureAlgorithmsOffered(t *testing.T) {
 // by our server from a client.
 func TestRSA13RefusesPKCS1(t *testing.T) {
 	p := getPKI(t)
-	t.Run("client", func(t *testing.T) {
-		sc := rsaServerConfig(t)
-		sc.testOwnScheme = PKCS1WithSHA256
-		_, _, errS, errC := memPair(t, sc, clientConfig(t))
-		expectAlert(t, errC, AlertIllegalParameter, false)
-		expectAlert(t, errS, AlertIllegalParameter, true)
-	})
+	// rsa_pkcs1_*, and schemes never offered: rsa_pss_pss_sha256 (0x0809), rsa_pkcs1_sha1 (0x0201).
+	for _, s := range []SignatureScheme{PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512, 0x0809, 0x0201} {
+		t.Run(fmt.Sprintf("client/%04x", uint16(s)), func(t *testing.T) {
+			sc := rsaServerConfig(t)
+			sc.testOwnScheme = s
+			_, _, errS, errC := memPair(t, sc, clientConfig(t))
+			expectAlert(t, errC, AlertIllegalParameter, false)
+			expectAlert(t, errS, AlertIllegalParameter, true)
+		})
+	}
 	t.Run("server", func(t *testing.T) {
 		sc := serverConfig(t, false)
 		sc.ClientAuth, sc.ClientCAs = RequireAndVerifyClientCert, p.caPool
@@ -359,4 +362,36 @@ func TestRSAKeySize(t *testing.T) {
 			t.Fatal("a 1024-bit RSA Signer was accepted")
 		}
 	})
+}
+
+// TestTLS12SuiteKeyMismatch: in TLS 1.2 the server's key must belong to the suite's family
+// (RFC 5246 §7.4.2, RFC 8422 §5.3): an RSA certificate in an ECDHE_ECDSA handshake, or an ECDSA
+// one in an ECDHE_RSA handshake, gets unsupported_certificate from our client.
+func TestTLS12SuiteKeyMismatch(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		server *Config
+		other  *Config // whose Certificate replaces the server's
+	}{{"ecdsa-suite-rsa-cert", serverConfig(t, false), rsaServerConfig(t)},
+		{"rsa-suite-ecdsa-cert", rsaServerConfig(t), serverConfig(t, false)}} {
+		t.Run(c.name, func(t *testing.T) {
+			cc := clientConfig(t)
+			cc.MaxVersion = VersionTLS12
+			cl, srv := NewClient(cc, 0), NewServer(c.server, 0)
+			buf := make([]byte, 16384)
+			feedAll(t, srv, buf[:cl.Output(buf)])
+			body := handshakeBytes(buf[:srv.Output(buf)])
+			shEnd := 4 + (int(body[1])<<16 | int(body[2])<<8 | int(body[3]))
+			msgs := append([]byte(nil), body[:shEnd]...)
+			msgs = NewServer(c.other, 0).appendCertificate12(msgs, true)
+			rec := append([]byte{22, 3, 3, byte(len(msgs) >> 8), byte(len(msgs))}, msgs...)
+			var err error
+			for len(rec) > 0 && err == nil {
+				var k int
+				k, _, err = cl.Unwrap(rec)
+				rec = rec[k:]
+			}
+			expectAlert(t, err, AlertUnsupportedCert, false)
+		})
+	}
 }
