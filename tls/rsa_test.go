@@ -395,3 +395,49 @@ func TestTLS12SuiteKeyMismatch(t *testing.T) {
 		})
 	}
 }
+
+// TestRSAHandshakeAllocs: an RSA-2048 server handshake stays within the same allocation budget as
+// an ECDSA one besides the signature (rsa.SignPSS, measured on the same key), TLS 1.3 and 1.2;
+// its engine footprint during the handshake is reported and after it is the same small struct.
+func TestRSAHandshakeAllocs(t *testing.T) {
+	buf := make([]byte, 16384)
+	sc := rsaServerConfig(t)
+	digest := make([]byte, 32)
+	sign := func() {
+		if _, err := sc.Signer.Sign(sc.Rand, digest, pssSHA256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sign()
+	sig := countAllocs(sign)
+	for i := 0; i < 2; i++ {
+		sig = minU64(sig, countAllocs(sign))
+	}
+	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
+		cc := clientConfig(t)
+		cc.MaxVersion = v
+		budget := serverAllocBudget[X25519]
+		if v == VersionTLS12 {
+			budget -= 4 // two AES-GCM keys instead of four
+		}
+		serverHandshakeAllocs(t, sc, cc, buf) // warm up
+		n := serverHandshakeAllocs(t, sc, cc, buf)
+		for i := 0; i < 2 && n > budget+sig; i++ {
+			n = minU64(n, serverHandshakeAllocs(t, sc, cc, buf))
+		}
+		t.Logf("RSA-2048 server handshake %04x: %d allocations (%d in the signature, %d without)", v, n, sig, n-sig)
+		if n > budget+sig {
+			t.Errorf("%04x: %d allocations besides the signature, budget %d", v, n-sig, budget)
+		}
+	}
+	e := NewServer(sc, 0)
+	during := e.Footprint()
+	if ea, eb := pump(t, NewClient(clientConfig(t), 0), e); ea != nil || eb != nil || e.State() != Established {
+		t.Fatal(ea, eb)
+	}
+	ecdsa := NewServer(serverConfig(t, false), 0).Footprint()
+	t.Logf("RSA-2048 server: engine %d bytes during the handshake (ECDSA %d), %d after", during, ecdsa, e.Footprint())
+	if after := e.Footprint(); after > 3072 {
+		t.Fatalf("%d bytes after the handshake", after)
+	}
+}
