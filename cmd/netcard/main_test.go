@@ -293,6 +293,10 @@ func TestInitRSA(t *testing.T) {
 	if k, ok := c.PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() != 2048 || st.KeyType() != store.KeyRSA2048 {
 		t.Fatalf("certificate key %T, store key %v", c.PublicKey, st.KeyType())
 	}
+	out.Reset()
+	if code := mainArgs([]string{"status", "--store", img}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "key        true (rsa2048)") {
+		t.Fatalf("status: exit %d: %s", code, out.String())
+	}
 	bad := filepath.Join(dir, "bad.img")
 	if code := mainArgs([]string{"init", "--store", bad, "--key", "rsa1024"}, &out, &errb); code != exitUsage {
 		t.Fatalf("--key rsa1024: exit %d", code)

@@ -200,7 +200,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 	fmt.Fprintf(stdout, "image      %s (%d bytes, %d used of %d)\n", *path, st.Size(), st.Used(), st.Capacity())
-	fmt.Fprintf(stdout, "key        %v\n", st.HasKey())
+	fmt.Fprintf(stdout, "key        %v (%v)\n", st.HasKey(), st.KeyType())
 	if chain := st.Certificate(); len(chain) > 0 {
 		fmt.Fprintf(stdout, "certificate %d bytes, chain of %d\n", len(chain[0]), len(chain))
 	} else {
