@@ -337,3 +337,27 @@ func TestCurlRSA(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenSSLClientRSANoScheme: a client whose signature_algorithms hold nothing our RSA key can
+// sign with (ECDSA only; in TLS 1.3 also rsa_pkcs1_sha256, which TLS 1.3 forbids) gets
+// handshake_failure from our RSA server (RFC 8446 §4.4.2.2, RFC 5246 §7.4.2).
+func TestOpenSSLClientRSANoScheme(t *testing.T) {
+	ossl := needOpenSSL(t)
+	for _, c := range []struct{ version, sigalgs string }{
+		{"-tls1_3", "ECDSA+SHA256"}, {"-tls1_3", "ECDSA+SHA256:RSA+SHA256"}, {"-tls1_2", "ECDSA+SHA256"},
+	} {
+		t.Run(c.version+"/"+c.sigalgs, func(t *testing.T) {
+			addr, _, wait := ourRSAEchoServer(t, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, ossl, "s_client", "-connect", addr, "-servername", "card.example",
+				c.version, "-sigalgs", c.sigalgs, "-ign_eof", "-quiet")
+			cmd.Stdin = strings.NewReader("x\n")
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("openssl completed: %s", out)
+			}
+			expectAlert(t, wait(), AlertHandshakeFailure, false)
+		})
+	}
+}

@@ -441,3 +441,43 @@ func TestRSAHandshakeAllocs(t *testing.T) {
 		t.Fatalf("%d bytes after the handshake", after)
 	}
 }
+
+// saltSigner signs RSA-PSS with a salt of the wrong length (RFC 8446 §4.2.3: the salt MUST be as
+// long as the digest).
+type saltSigner struct{ k *rsa.PrivateKey }
+
+func (s saltSigner) Public() crypto.PublicKey { return s.k.Public() }
+func (s saltSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	if p, ok := o.(*rsa.PSSOptions); ok {
+		return s.k.Sign(r, d, &rsa.PSSOptions{SaltLength: 20, Hash: p.Hash})
+	}
+	return s.k.Sign(r, d, o)
+}
+
+// TestRSANegativeSignatures: an RSA-PSS signature whose salt is not the digest length gets
+// decrypt_error (TLS 1.3 CertificateVerify and TLS 1.2 ServerKeyExchange); a TLS 1.2
+// ServerKeyExchange signed with a scheme we never offered (rsa_pkcs1_sha1) gets illegal_parameter
+// (RFC 5246 §7.4.1.4.1, RFC 8446 §4.2.3 for SHA-1 in TLS 1.2 too).
+func TestRSANegativeSignatures(t *testing.T) {
+	p := getPKI(t)
+	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
+		t.Run(fmt.Sprintf("salt/%04x", v), func(t *testing.T) {
+			sc := rsaServerConfig(t)
+			sc.Signer = saltSigner{p.rsaKey}
+			cc := clientConfig(t)
+			cc.MaxVersion = v
+			_, _, errS, errC := memPair(t, sc, cc)
+			expectAlert(t, errC, AlertDecryptError, false)
+			expectAlert(t, errS, AlertDecryptError, true)
+		})
+	}
+	t.Run("tls12-sha1", func(t *testing.T) {
+		sc := rsaServerConfig(t)
+		sc.testOwnScheme = 0x0201
+		cc := clientConfig(t)
+		cc.MaxVersion = VersionTLS12
+		_, _, errS, errC := memPair(t, sc, cc)
+		expectAlert(t, errC, AlertIllegalParameter, false)
+		expectAlert(t, errS, AlertIllegalParameter, true)
+	})
+}
