@@ -361,3 +361,84 @@ func TestOpenSSLClientRSANoScheme(t *testing.T) {
 		})
 	}
 }
+
+// TestGnuTLSServerRSA: our client against `gnutls-serv --http` with an RSA-2048 certificate, TLS
+// 1.3 and TLS 1.2 only (each ECDHE-RSA suite), full verification.
+func TestGnuTLSServerRSA(t *testing.T) {
+	needGnuTLS(t) // gnutls-bin installs gnutls-cli and gnutls-serv
+	serv, err := exec.LookPath("gnutls-serv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := getPKI(t)
+	dir := t.TempDir()
+	cert := writePEM(t, dir, "cert.pem", "CERTIFICATE", p.rsaChain...)
+	k8, err := x509.MarshalPKCS8PrivateKey(p.rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := writePEM(t, dir, "key.pem", "PRIVATE KEY", k8)
+	for _, c := range []struct {
+		prio  string
+		suite uint16
+	}{{"NORMAL:-VERS-ALL:+VERS-TLS1.3", 0},
+		{"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM", TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256},
+		{"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM", TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
+		{"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305", TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}} {
+		t.Run(c.prio, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			ln.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			cmd := exec.CommandContext(ctx, serv, "--http", "--port", port, "--x509certfile", cert, "--x509keyfile", key,
+				"--priority", c.prio)
+			// gnutls-serv reports "... listening on ... done" on stderr once it accepts.
+			errPipe, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd.Stdout = io.Discard
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cancel(); cmd.Wait() })
+			br := bufio.NewReader(errPipe)
+			for {
+				line, err := br.ReadString('\n')
+				stderr.WriteString(line)
+				if err != nil {
+					t.Fatalf("gnutls-serv did not start: %v %s", err, stderr.String())
+				}
+				if strings.Contains(line, "listening") {
+					break
+				}
+			}
+			go io.Copy(io.Discard, br)
+			raw, err := net.Dial("tcp", "127.0.0.1:"+port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw.SetDeadline(time.Now().Add(20 * time.Second))
+			cl := NewConn(raw, NewClient(clientConfig(t), 0))
+			defer cl.Close()
+			if _, err := cl.Write([]byte("GET / HTTP/1.0\r\n\r\n")); err != nil {
+				t.Fatalf("%v %s", err, stderr.String())
+			}
+			resp, err := io.ReadAll(cl)
+			if err != nil && err != io.EOF {
+				t.Fatalf("%v %s", err, stderr.String())
+			}
+			if !strings.Contains(string(resp), "200 OK") {
+				t.Fatalf("response %q", resp)
+			}
+			cs := cl.Engine().ConnectionState()
+			if (c.suite == 0 && cs.Version != VersionTLS13) || (c.suite != 0 && cs.CipherSuite != c.suite) || !isPSS(cs.SignatureScheme) {
+				t.Fatalf("%+v", cs)
+			}
+		})
+	}
+}
