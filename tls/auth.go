@@ -53,11 +53,11 @@ var (
 // schemeHash returns the hash a scheme signs with (0 for Ed25519 and unknown schemes).
 func schemeHash(s SignatureScheme) crypto.Hash {
 	switch s {
-	case ECDSAWithP256AndSHA256, PSSWithSHA256, PKCS1WithSHA256:
+	case ECDSAWithP256AndSHA256, PSSWithSHA256, PKCS1WithSHA256, PSSPSSWithSHA256:
 		return crypto.SHA256
-	case ECDSAWithP384AndSHA384, PSSWithSHA384, PKCS1WithSHA384:
+	case ECDSAWithP384AndSHA384, PSSWithSHA384, PKCS1WithSHA384, PSSPSSWithSHA384:
 		return crypto.SHA384
-	case ECDSAWithP521AndSHA512, PSSWithSHA512, PKCS1WithSHA512:
+	case ECDSAWithP521AndSHA512, PSSWithSHA512, PKCS1WithSHA512, PSSPSSWithSHA512:
 		return crypto.SHA512
 	}
 	return 0
@@ -78,11 +78,11 @@ func isECDSA(s SignatureScheme) bool {
 // signerOpts returns the crypto.SignerOpts that make a Signer produce scheme s.
 func signerOpts(s SignatureScheme) crypto.SignerOpts {
 	switch s {
-	case PSSWithSHA256:
+	case PSSWithSHA256, PSSPSSWithSHA256:
 		return pssSHA256
-	case PSSWithSHA384:
+	case PSSWithSHA384, PSSPSSWithSHA384:
 		return pssSHA384
-	case PSSWithSHA512:
+	case PSSWithSHA512, PSSPSSWithSHA512:
 		return pssSHA512
 	}
 	return schemeHash(s)
@@ -219,6 +219,11 @@ func readCertList(list []byte, ext bool) ([]*x509.Certificate, uint8) {
 		if err != nil {
 			return nil, AlertBadCertificate
 		}
+		if c.PublicKey == nil { // crypto/x509 does not parse id-RSASSA-PSS keys
+			if k := parsePSSPublicKey(c.RawSubjectPublicKeyInfo); k != nil {
+				c.PublicKey = k
+			}
+		}
 		certs = append(certs, c)
 	}
 	return certs, 0
@@ -268,6 +273,10 @@ func checkPeerLeaf(c *x509.Certificate) uint8 {
 		if b := k.N.BitLen(); b < minPeerRSABits || b > maxPeerRSABits {
 			return AlertUnsupportedCert
 		}
+	case *RSAPSSPublicKey:
+		if b := k.N.BitLen(); b < minPeerRSABits || b > maxPeerRSABits {
+			return AlertUnsupportedCert
+		}
 	default:
 		return AlertUnsupportedCert
 	}
@@ -300,8 +309,10 @@ func schemeFitsKey(pub any, scheme SignatureScheme, tls12 bool) bool {
 			return k.Curve == elliptic.P384()
 		}
 		return k.Curve == elliptic.P521()
-	case *rsa.PublicKey:
+	case *rsa.PublicKey: // rsaEncryption: rsa_pss_rsae_*, and rsa_pkcs1_* in TLS 1.2
 		return isPSS(scheme) || (tls12 && isPKCS1(scheme))
+	case *RSAPSSPublicKey: // id-RSASSA-PSS: rsa_pss_pss_* only, with the hash its parameters fix
+		return isPSSPSS(scheme) && (k.Hash == 0 || k.Hash == schemeHash(scheme))
 	}
 	return false
 }
@@ -330,6 +341,9 @@ func verifyDigest(pub any, scheme SignatureScheme, digest, sig []byte) bool {
 			return rsa.VerifyPSS(k, schemeHash(scheme), digest, sig, &opts) == nil
 		}
 		return isPKCS1(scheme) && rsa.VerifyPKCS1v15(k, schemeHash(scheme), digest, sig) == nil
+	case *RSAPSSPublicKey:
+		opts := rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
+		return isPSSPSS(scheme) && rsa.VerifyPSS(k.PublicKey, schemeHash(scheme), digest, sig, &opts) == nil
 	}
 	return false
 }

@@ -60,8 +60,9 @@ type SignatureScheme uint16
 
 // Signature schemes. The engine signs with ECDSAWithP256AndSHA256, Ed25519 or (an RSA key of 2048 to
 // 4096 bits) PSSWithSHA256/384/512, and in TLS 1.2 also PKCS1WithSHA256/384/512 when the peer offers
-// no RSA-PSS. It verifies all of them, except that the PKCS1 schemes are offered and accepted in TLS
-// 1.2 only (RFC 8446 §4.2.3: rsa_pkcs1_* are not defined for TLS 1.3 handshake signatures).
+// no RSA-PSS. It verifies all of them and PSSPSSWithSHA256/384/512 (pss.go), except that the PKCS1
+// schemes are offered and accepted in TLS 1.2 only (RFC 8446 §4.2.3: rsa_pkcs1_* are not defined for
+// TLS 1.3 handshake signatures).
 const (
 	ECDSAWithP256AndSHA256 SignatureScheme = 0x0403
 	ECDSAWithP384AndSHA384 SignatureScheme = 0x0503
@@ -267,12 +268,13 @@ func (c *Config) groups(server bool) []CurveID {
 
 // verifySchemes are the schemes we accept from a peer in TLS 1.3, in the order we advertise them.
 var verifySchemes = []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519, PSSWithSHA256, PSSWithSHA384,
-	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512}
+	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512, PSSPSSWithSHA256, PSSPSSWithSHA384,
+	PSSPSSWithSHA512}
 
 // verifySchemes12 are the schemes we accept in TLS 1.2: those of TLS 1.3 and, last, RSASSA-PKCS1-v1_5
 // (RFC 5246 §7.4.1.4.1). A ClientHello that offers TLS 1.2 lists them too (RFC 8446 §4.2.3 allows
 // this for backward compatibility); a TLS 1.3-only ClientHello and a TLS 1.3 CertificateRequest do
 // not, and a TLS 1.3 CertificateVerify with one of them gets illegal_parameter.
 var verifySchemes12 = []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519, PSSWithSHA256, PSSWithSHA384,
-	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512, PKCS1WithSHA256, PKCS1WithSHA384,
-	PKCS1WithSHA512}
+	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512, PSSPSSWithSHA256, PSSPSSWithSHA384,
+	PSSPSSWithSHA512, PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512}

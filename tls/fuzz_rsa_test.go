@@ -2,6 +2,7 @@ package tls
 
 import (
 	"crypto"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -139,19 +140,55 @@ func fuzzRSASeeds(t testing.TB) [][]byte {
 	return out
 }
 
-// TestWriteRSAFuzzSeeds regenerates testdata/fuzz/FuzzHandshake12RSA when NETCARD_WRITE_SEEDS=1.
+// FuzzPSSPublicKey runs the id-RSASSA-PSS SubjectPublicKeyInfo parser (RFC 4055 parameters) and,
+// for a key it accepts, the scheme check and PSS verification. Seeds: the SPKIs of OpenSSL RSA-PSS
+// keys without parameters, with SHA-256 and with SHA-1 parameters, and an rsaEncryption SPKI.
+func FuzzPSSPublicKey(f *testing.F) {
+	leaf, err := x509.ParseCertificate(getPKI(f).rsaChain[0])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(leaf.RawSubjectPublicKeyInfo)
+	f.Fuzz(func(t *testing.T, spki []byte) {
+		k := parsePSSPublicKey(spki)
+		if k == nil {
+			return
+		}
+		checkPeerLeaf(&x509.Certificate{PublicKey: k})
+		for _, s := range []SignatureScheme{PSSPSSWithSHA256, PSSPSSWithSHA384, PSSPSSWithSHA512, PSSWithSHA256} {
+			if schemeFitsKey(k, s, false) {
+				verifyDigest(k, s, make([]byte, schemeHash(s).Size()), make([]byte, 256))
+			}
+		}
+	})
+}
+
+// TestWriteRSAFuzzSeeds regenerates testdata/fuzz/FuzzHandshake12RSA and FuzzPSSPublicKey when
+// NETCARD_WRITE_SEEDS=1 (the RSA-PSS keys come from openssl).
 func TestWriteRSAFuzzSeeds(t *testing.T) {
 	if os.Getenv("NETCARD_WRITE_SEEDS") != "1" {
 		t.Skip("set NETCARD_WRITE_SEEDS=1 to regenerate the seed corpus")
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzHandshake12RSA")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range fuzzRSASeeds(t) {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(body), 0o644); err != nil {
+	ossl := needOpenSSL(t)
+	var spkis [][]byte
+	for _, opts := range [][]string{nil, {"-pkeyopt", "rsa_pss_keygen_md:sha256", "-pkeyopt", "rsa_pss_keygen_mgf1_md:sha256",
+		"-pkeyopt", "rsa_pss_keygen_saltlen:32"}, {"-pkeyopt", "rsa_pss_keygen_md:sha1"}} {
+		leaf, err := x509.ParseCertificate(makePSSCert(t, ossl, opts...).chain[0])
+		if err != nil {
 			t.Fatal(err)
+		}
+		spkis = append(spkis, leaf.RawSubjectPublicKeyInfo)
+	}
+	for name, seeds := range map[string][][]byte{"FuzzHandshake12RSA": fuzzRSASeeds(t), "FuzzPSSPublicKey": spkis} {
+		dir := filepath.Join("testdata", "fuzz", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range seeds {
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

@@ -25,11 +25,14 @@ import (
 func startSServer(t *testing.T, ossl string, chain [][]byte, key crypto.Signer, args ...string) string {
 	dir := t.TempDir()
 	cert := writePEM(t, dir, "cert.pem", "CERTIFICATE", chain...)
-	k8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
+	base := []string{"s_server", "-cert", cert}
+	if key != nil { // else args holds -key
+		k8, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base = append(base, "-key", writePEM(t, dir, "key.pem", "PRIVATE KEY", k8))
 	}
-	kf := writePEM(t, dir, "key.pem", "PRIVATE KEY", k8)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +40,7 @@ func startSServer(t *testing.T, ossl string, chain [][]byte, key crypto.Signer, 
 	addr := ln.Addr().String()
 	ln.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	all := append([]string{"s_server", "-accept", addr, "-cert", cert, "-key", kf, "-www", "-naccept", "1"}, args...)
+	all := append(append(base, "-accept", addr, "-www", "-naccept", "1"), args...)
 	cmd := exec.CommandContext(ctx, ossl, all...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

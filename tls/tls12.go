@@ -701,7 +701,9 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 		}
 		// The key must be of the suite's family: RSA for ECDHE_RSA, ECDSA or EdDSA for ECDHE_ECDSA
 		// (RFC 5246 §7.4.2, RFC 8422 §5.3).
-		if _, isRSA := certs[0].PublicKey.(*rsa.PublicKey); isRSA != e.suite.rsa {
+		_, isRSA := certs[0].PublicKey.(*rsa.PublicKey)
+		_, isPSSKey := certs[0].PublicKey.(*RSAPSSPublicKey)
+		if (isRSA || isPSSKey) != e.suite.rsa {
 			return AlertUnsupportedCert
 		}
 		e.peerCerts = certs
