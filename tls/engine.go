@@ -112,7 +112,6 @@ type Engine struct {
 	group       CurveID
 	ownScheme   SignatureScheme
 	peerScheme  SignatureScheme
-	sigMax      uint16 // longest signature our Signer makes
 	alert       uint8
 	client      bool
 	v12         bool // TLS 1.2 negotiated
@@ -127,7 +126,6 @@ type Engine struct {
 	outSmall    bool
 	released    bool
 	ownCert     bool
-	ownRSA      bool // the Signer's key is RSA (ownScheme is chosen per handshake)
 	certReq     bool // server: we asked for a client certificate; client: the server asked
 	resumed     bool
 	pskOffered  bool
@@ -143,6 +141,8 @@ type hsState struct {
 	cookieLen int
 
 	kex          kexState
+	sigMax       int  // longest signature our Signer makes
+	ownRSA       bool // the Signer's key is RSA (ownScheme is chosen per handshake)
 	peerRandom   [32]byte // TLS 1.2: the other side's hello random
 	kb           [88]byte // TLS 1.2 key block
 	peerShare    [65]byte // TLS 1.2 client: the server's ECDHE point
@@ -232,16 +232,16 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	if client {
 		hello = 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
 	}
-	e.sigMax = maxSignature
+	sigMax, ownRSA := maxSignature, false
 	var signerErr error
 	if cfg.Signer != nil && len(cfg.Certificate) > 0 {
 		var bits int
 		e.ownScheme, bits, signerErr = signerScheme(cfg.Signer)
 		if e.ownScheme == PSSWithSHA256 {
-			e.ownRSA, e.sigMax = true, uint16((bits+7)/8)
+			ownRSA, sigMax = true, (bits+7)/8
 		}
 	}
-	flight := 400 + certLen + alpnLen + int(e.sigMax)
+	flight := 400 + certLen + alpnLen + sigMax
 	stLen := max(hello, flight)
 	// While a flight is turned into records, the output buffer holds a hello record and a
 	// change_cipher_spec before it, and the records gain their headers and tags on the staged
@@ -271,6 +271,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 		e.hsState, slab = handshakeMemory(outLen + hb)
 		e.hsBuf = slab[outLen : outLen : outLen+hb]
 	}
+	e.sigMax, e.ownRSA = sigMax, ownRSA
 	e.out = slab[:0:outLen]
 	e.st = e.out[e.stOff:e.stOff:outLen]
 	e.ks = &e.ksv
