@@ -141,8 +141,8 @@ type hsState struct {
 	cookieLen int
 
 	kex          kexState
-	sigMax       int  // longest signature our Signer makes
-	ownRSA       bool // the Signer's key is RSA (ownScheme is chosen per handshake)
+	sigMax       int      // longest signature our Signer makes
+	ownRSA       bool     // the Signer's key is RSA (ownScheme is chosen per handshake)
 	peerRandom   [32]byte // TLS 1.2: the other side's hello random
 	kb           [88]byte // TLS 1.2 key block
 	peerShare    [65]byte // TLS 1.2 client: the server's ECDHE point
