@@ -16,6 +16,9 @@ type Personalisation struct {
 	DNSNames []string // DNS subject alternative names
 	PIN, PUK string
 	Validity time.Duration // self-signed certificate lifetime
+	// Key is the identity key type generated on the card (zero: ECDSA P-256).
+	// An RSA-2048 identity needs an image of at least 8 KiB.
+	Key store.KeyType
 }
 
 // DefaultPersonalisation names the card for the embedded demo and the usual
@@ -36,7 +39,11 @@ func DefaultPersonalisation() Personalisation {
 // certificate and sets the PIN and PUK: each step one store transaction.
 func Personalise(st *store.Store, p Personalisation, rand io.Reader, now time.Time) error {
 	if !st.HasKey() {
-		if err := st.GenerateKey(rand); err != nil {
+		kt := p.Key
+		if kt == store.KeyNone {
+			kt = store.KeyECDSAP256
+		}
+		if err := st.GenerateKeyType(rand, kt); err != nil {
 			return fmt.Errorf("generate key: %w", err)
 		}
 	}

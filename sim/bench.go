@@ -57,11 +57,21 @@ type Results struct {
 	// HandshakeAllocsRatioEd25519 is handshake_allocs_ratio with the same
 	// certificate as an Ed25519 key for both servers.
 	HandshakeAllocsRatioEd25519 float64 `json:"handshake_allocs_ratio_ed25519"`
-	Goodput115200               float64 `json:"goodput_115200_Bps"`
-	MaxGoodput115200            float64 `json:"max_goodput_115200_Bps"`
-	Goodput12M                  float64 `json:"goodput_12M_Bps"`
-	MaxGoodput12M               float64 `json:"max_goodput_12M_Bps"`
-	Wire115200                  Wire    `json:"wire_115200"`
+	// The same TLS 1.3 server handshake with an RSA-2048 key for both servers
+	// (rsa_pss_rsae_sha256): ours ÷ crypto/tls CPU (median) and allocations,
+	// and our RSA handshake's CPU ÷ our ECDSA P-256 one.
+	RSAHandshakeCPURatio     float64 `json:"rsa_handshake_cpu_ratio"`
+	RSAHandshakeAllocsRatio  float64 `json:"rsa_handshake_allocs_ratio"`
+	RSAHandshakeNsCard       float64 `json:"rsa_handshake_ns_card"`
+	RSAHandshakeAllocsCard   float64 `json:"rsa_handshake_allocs_card"`
+	RSAHandshakeBytesCard    float64 `json:"rsa_handshake_bytes_card"`
+	RSAHandshakeAllocsSign   float64 `json:"rsa_handshake_allocs_rsa_sign"`
+	RSAOverECDSAHandshakeCPU float64 `json:"rsa_over_ecdsa_handshake_cpu"`
+	Goodput115200            float64 `json:"goodput_115200_Bps"`
+	MaxGoodput115200         float64 `json:"max_goodput_115200_Bps"`
+	Goodput12M               float64 `json:"goodput_12M_Bps"`
+	MaxGoodput12M            float64 `json:"max_goodput_12M_Bps"`
+	Wire115200               Wire    `json:"wire_115200"`
 	// SerialEfficiency115200Tiny is the same download from a Tiny-profile
 	// card (MRU 296, 256-byte records), against its own theoretical maximum.
 	SerialEfficiency115200Tiny float64 `json:"serial_efficiency_115200_tiny"`
@@ -498,6 +508,14 @@ func Run(o BenchOptions) (*Results, error) {
 		return nil, err
 	}
 	r.HandshakeAllocsRatioEd25519 = he.AllocsCard / he.AllocsGo
+	hr, err := MeasureHandshakesRSA(max(hs/4, 5))
+	if err != nil {
+		return nil, err
+	}
+	r.RSAHandshakeCPURatio, r.RSAHandshakeAllocsRatio = hr.NsCard/hr.NsGo, hr.AllocsCard/hr.AllocsGo
+	r.RSAHandshakeNsCard, r.RSAHandshakeAllocsCard, r.RSAHandshakeBytesCard = hr.NsCard, hr.AllocsCard, hr.BytesCard
+	r.RSAHandshakeAllocsSign = hr.AllocsSign
+	r.RSAOverECDSAHandshakeCPU = hr.NsCard / h.NsCard
 
 	logf("serial line 115200")
 	t, err := MeasureThroughput(st, 115200, size, card.CardProfile)

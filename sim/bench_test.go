@@ -59,10 +59,16 @@ func TestBenchQuick(t *testing.T) {
 	for _, k := range []string{"card_ram_bytes", "tiny_ram_bytes", "allocs_per_packet", "handshake_allocs_ratio",
 		"handshake_cpu_ratio", "serial_efficiency_115200", "serial_efficiency_12M", "ttfb_ratio_115200",
 		"bulk_cpu_ratio_vs_gvisor", "cards_per_gib", "ttfb_ratio_115200_cpu", "peer_serial_efficiency_115200",
-		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200", "goodput_ratio_vs_peer_115200"} {
+		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200", "goodput_ratio_vs_peer_115200",
+		"rsa_handshake_cpu_ratio", "rsa_handshake_allocs_ratio", "rsa_over_ecdsa_handshake_cpu"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON key %q missing", k)
 		}
+	}
+	// An RSA-2048 handshake measured beside crypto/tls with the same key: both sign with RSA-PSS.
+	if r.RSAHandshakeCPURatio <= 0 || r.RSAHandshakeAllocsRatio <= 0 || r.RSAHandshakeAllocsCard < r.RSAHandshakeAllocsSign {
+		t.Errorf("RSA handshake: cpu ratio %v, allocs ratio %v, allocs %v (signer %v)", r.RSAHandshakeCPURatio,
+			r.RSAHandshakeAllocsRatio, r.RSAHandshakeAllocsCard, r.RSAHandshakeAllocsSign)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	crand "crypto/rand"
+	"crypto/rsa"
 	gotls "crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -227,8 +228,18 @@ func MeasureHandshakesEd25519(n int) (HandshakeCost, error) {
 	return MeasureHandshakesWith(n, key)
 }
 
-// MeasureHandshakesWith is MeasureHandshakes with the given key (ECDSA P-256
-// or Ed25519), used by both servers.
+// MeasureHandshakesRSA is MeasureHandshakes with an RSA-2048 key for both
+// servers (rsa_pss_rsae_sha256 CertificateVerify).
+func MeasureHandshakesRSA(n int) (HandshakeCost, error) {
+	key, err := rsa.GenerateKey(crand.Reader, 2048)
+	if err != nil {
+		return HandshakeCost{}, err
+	}
+	return MeasureHandshakesWith(n, key)
+}
+
+// MeasureHandshakesWith is MeasureHandshakes with the given key (ECDSA P-256,
+// Ed25519 or RSA), used by both servers.
 func MeasureHandshakesWith(n int, key crypto.Signer) (HandshakeCost, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "netcard"},
@@ -295,8 +306,11 @@ func signCost(key crypto.Signer, n int) (allocs, bytes float64, err error) {
 	content, digest := make([]byte, 130), make([]byte, 32)
 	var opts crypto.SignerOpts = crypto.SHA256
 	msg := digest
-	if _, ok := key.(ed25519.PrivateKey); ok {
+	switch key.(type) {
+	case ed25519.PrivateKey:
 		opts, msg = crypto.Hash(0), content
+	case *rsa.PrivateKey:
+		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
 	}
 	if _, err := key.Sign(crand.Reader, msg, opts); err != nil {
 		return 0, 0, err

@@ -9,6 +9,14 @@
 //	320    data area: two shadow slots (key, certificates, anchors, files,
 //	       configuration, admin credential, change log)
 //
+// The identity key is a P-256 scalar (record 1, 32 bytes) or, since RSA
+// identities, an RSA private key in PKCS #1 DER (record 11, ≈ 1.2 KB for
+// RSA-2048, at most 2560 bytes; never both). Images without record 11 read
+// exactly as before; a build without RSA support refuses an image that has
+// one (unknown record type). An RSA-2048 identity with its self-signed
+// certificate needs ≈ 2.1 KB of the data area, so images below 8 KiB cannot
+// hold one (the transaction fails with ErrFull and changes nothing).
+//
 // Each slot starts with a 24-byte commit record: "SLOT", a 64-bit sequence
 // number, the body length, the body's CRC-32C and the record's own CRC-32C.
 // A transaction serialises the whole new state of one area into the slot that
@@ -20,9 +28,10 @@
 // The PIN retry counter is decremented and committed before the PIN is
 // compared, so tearing the card cannot buy extra guesses.
 //
-// The identity private key is generated inside the package from an injected
-// random source and stored in the image; no exported API returns it: callers
-// get a crypto.Signer.
+// The identity private key (ECDSA P-256 or RSA-2048) is generated inside the
+// package from an injected random source — RSA primes are drawn here, as
+// Go's rsa.GenerateKey ignores its reader — and stored in the image; no
+// exported API returns it: callers get a crypto.Signer.
 //
 // The package owns no goroutines, takes no locks and never reads the clock or
 // crypto/rand: randomness is passed in and the clock is set with SetClock.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // seedImages are valid images used as fuzz seeds.
@@ -20,7 +21,19 @@ func seedImages(t testing.TB) [][]byte {
 	s.PutFile("/i", "text/plain", []byte("hi"))
 	s.SetConfig("k", "v")
 	s.VerifyPIN([]byte("0000"))
-	return [][]byte{empty, append([]byte(nil), m.B...)}
+	// An 8 KiB image with an RSA-2048 identity and its self-signed certificate.
+	mr := NewMemMedium(8192)
+	r, err := CreateMedium(mr, 8192, seeded(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.setRSAKey(testRSAKey(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SelfSign("card", nil, []string{"card.local"}, t0, t0.Add(time.Hour), seeded(4)); err != nil {
+		t.Fatal(err)
+	}
+	return [][]byte{empty, append([]byte(nil), m.B...), append([]byte(nil), mr.B...)}
 }
 
 // TestWriteFuzzSeeds regenerates testdata/fuzz/FuzzOpen when

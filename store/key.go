@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -20,6 +21,64 @@ var ErrNoKey = errors.New("store: no identity key")
 
 // p256 order n.
 var p256N = elliptic.P256().Params().N
+
+// KeyType names the kind of identity key the card holds.
+type KeyType uint8
+
+// Identity key types.
+const (
+	KeyNone      KeyType = iota
+	KeyECDSAP256         // ECDSA on P-256 (the default)
+	KeyRSA2048           // RSA, 2048-bit modulus, e = 65537
+)
+
+// String returns the key type as netcard init's --key flag spells it.
+func (k KeyType) String() string {
+	switch k {
+	case KeyECDSAP256:
+		return "p256"
+	case KeyRSA2048:
+		return "rsa2048"
+	}
+	return "none"
+}
+
+// ParseKeyType parses a --key flag value ("p256", "ecdsa", "rsa2048", "rsa").
+func ParseKeyType(v string) (KeyType, error) {
+	switch v {
+	case "p256", "ecdsa", "ecdsa-p256":
+		return KeyECDSAP256, nil
+	case "rsa2048", "rsa":
+		return KeyRSA2048, nil
+	}
+	return KeyNone, fmt.Errorf("store: unknown key type %q (p256 or rsa2048)", v)
+}
+
+// KeyType returns the type of the identity key (KeyNone without one).
+func (s *Store) KeyType() KeyType {
+	switch s.priv.(type) {
+	case *ecdsa.PrivateKey:
+		return KeyECDSAP256
+	case *rsa.PrivateKey:
+		return KeyRSA2048
+	}
+	return KeyNone
+}
+
+// GenerateKeyType generates a new identity key of type kt from rand and stores
+// it in one transaction, replacing any previous key (of either type); the
+// certificate and chain, which no longer match, are removed. An RSA-2048 key
+// takes about 1.2 KB of the data area (PKCS #1 DER), and so does each of its
+// two shadow copies: it does not fit the smallest images.
+func (s *Store) GenerateKeyType(rand io.Reader, kt KeyType) error {
+	switch kt {
+	case KeyECDSAP256:
+		return s.GenerateKey(rand)
+	case KeyRSA2048:
+		return s.generateRSA(rand)
+	}
+	return fmt.Errorf("store: cannot generate a key of type %d", kt)
+}
 
 // GenerateKey generates a new ECDSA P-256 identity key on the card from rand
 // (FIPS 186-5 A.2.1: 64 extra bits, reduced mod n-1, plus 1) and stores it in
@@ -39,7 +98,7 @@ func (s *Store) GenerateKey(rand io.Reader) error {
 		return err
 	}
 	if err := s.updateData("key", "identity", func(ds *dataState) error {
-		ds.key, ds.cert, ds.chain = d, nil, nil
+		ds.key, ds.rsaKey, ds.cert, ds.chain = d, nil, nil, nil
 		return nil
 	}); err != nil {
 		return err
@@ -51,32 +110,58 @@ func (s *Store) GenerateKey(rand io.Reader) error {
 // HasKey reports whether an identity key exists.
 func (s *Store) HasKey() bool { return s.priv != nil }
 
-// PublicKey returns the identity public key.
+// ErrNotECDSA is returned by PublicKey when the identity key is RSA.
+var ErrNotECDSA = errors.New("store: the identity key is not ECDSA")
+
+// PublicKey returns the identity public key if it is ECDSA (see Public for
+// any type).
 func (s *Store) PublicKey() (*ecdsa.PublicKey, error) {
 	if s.priv == nil {
 		return nil, ErrNoKey
 	}
-	pub := s.priv.PublicKey
+	k, ok := s.priv.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, ErrNotECDSA
+	}
+	pub := k.PublicKey
 	return &pub, nil
+}
+
+// Public returns a copy of the identity public key: *ecdsa.PublicKey or
+// *rsa.PublicKey.
+func (s *Store) Public() (crypto.PublicKey, error) {
+	if s.priv == nil {
+		return nil, ErrNoKey
+	}
+	return publicCopy(s.priv), nil
+}
+
+func publicCopy(k crypto.Signer) crypto.PublicKey {
+	switch k := k.(type) {
+	case *ecdsa.PrivateKey:
+		pub := k.PublicKey
+		return &pub
+	case *rsa.PrivateKey:
+		return &rsa.PublicKey{N: new(big.Int).Set(k.N), E: k.E}
+	}
+	return nil
 }
 
 // signer is the only handle on the private key outside the store; its field
 // is unexported so nothing can extract the key through it.
-type signer struct{ k *ecdsa.PrivateKey }
+type signer struct{ k crypto.Signer }
 
-func (g signer) Public() crypto.PublicKey {
-	pub := g.k.PublicKey
-	return &pub
-}
+func (g signer) Public() crypto.PublicKey { return publicCopy(g.k) }
 
 func (g signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	return g.k.Sign(rand, digest, opts)
 }
 
-// Signer returns a crypto.Signer for the current identity key (ECDSA,
-// ASN.1 signatures over a caller-computed digest; a nil rand gives a
-// deterministic RFC 6979 signature, which needs opts.HashFunc()). It keeps signing with the
-// key it was made for even if GenerateKey later replaces it.
+// Signer returns a crypto.Signer for the current identity key. ECDSA: ASN.1
+// signatures over a caller-computed digest; a nil rand gives a deterministic
+// RFC 6979 signature, which needs opts.HashFunc(). RSA: RSASSA-PSS when opts
+// is an *rsa.PSSOptions, RSASSA-PKCS1-v1_5 otherwise. It keeps signing with
+// the key it was made for even if GenerateKey later replaces it.
 func (s *Store) Signer() (crypto.Signer, error) {
 	if s.priv == nil {
 		return nil, ErrNoKey
@@ -164,7 +249,7 @@ func (s *Store) ImportCertificate(der []byte, chain [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("store: certificate: %w", err)
 	}
-	if !s.priv.PublicKey.Equal(c.PublicKey) {
+	if pub, ok := publicCopy(s.priv).(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(c.PublicKey) {
 		return ErrKeyMismatch
 	}
 	cp := [][]byte{}

@@ -88,6 +88,7 @@ type Change struct {
 // clone copies containers only.
 type dataState struct {
 	key         []byte // P-256 scalar, 32 bytes, or nil
+	rsaKey      []byte // RSA private key, PKCS #1 DER (RFC 8017 A.1.2), or nil; never both keys
 	cert        []byte
 	chain       [][]byte
 	anchors     [][]byte
@@ -135,7 +136,11 @@ const (
 	recAdminSecret
 	recLog
 	recLogSeq
+	recKeyRSA // added with RSA identities; images without it read as before
 )
+
+// maxRSAKeyRecord bounds an RSA key record: the PKCS #1 DER of a 4096-bit key is about 2.35 KB.
+const maxRSAKeyRecord = 2560
 
 func appendRec(b []byte, typ byte, parts ...[]byte) []byte {
 	n := 0
@@ -169,6 +174,9 @@ func (d *dataState) encode() []byte {
 	b := []byte{1} // body format
 	if d.key != nil {
 		b = appendRec(b, recKey, d.key)
+	}
+	if d.rsaKey != nil {
+		b = appendRec(b, recKeyRSA, d.rsaKey)
 	}
 	if d.cert != nil {
 		b = appendRec(b, recCert, d.cert)
@@ -245,10 +253,15 @@ func decodeData(b []byte) (*dataState, error) {
 		b = b[5+n:]
 		switch typ {
 		case recKey:
-			if d.key != nil || len(p) != 32 {
+			if d.key != nil || d.rsaKey != nil || len(p) != 32 {
 				return bad("bad key record")
 			}
 			d.key = p
+		case recKeyRSA:
+			if d.key != nil || d.rsaKey != nil || len(p) == 0 || len(p) > maxRSAKeyRecord {
+				return bad("bad RSA key record")
+			}
+			d.rsaKey = p
 		case recCert:
 			if d.cert != nil {
 				return bad("duplicate certificate")

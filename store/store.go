@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"errors"
@@ -31,9 +32,9 @@ type Store struct {
 	data  area
 	ss    secState
 	ds    *dataState
-	priv  *ecdsa.PrivateKey // decoded ds.key, never exported
-	used  int               // encoded size of ds
-	err   error             // sticky write failure
+	priv  crypto.Signer // decoded ds.key (*ecdsa.PrivateKey) or ds.rsaKey (*rsa.PrivateKey), never exported
+	used  int           // encoded size of ds
+	err   error         // sticky write failure
 	clock func() time.Time
 }
 
@@ -161,6 +162,11 @@ func OpenMedium(m Medium) (*Store, error) {
 	s.used = len(body)
 	if s.ds.key != nil {
 		if s.priv, err = ecdsa.ParseRawPrivateKey(elliptic.P256(), s.ds.key); err != nil {
+			return nil, fmt.Errorf("%w: identity key: %v", ErrCorrupt, err)
+		}
+	}
+	if s.ds.rsaKey != nil {
+		if s.priv, err = parseRSAKey(s.ds.rsaKey); err != nil {
 			return nil, fmt.Errorf("%w: identity key: %v", ErrCorrupt, err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -311,8 +312,22 @@ func TestKeysAndCertificates(t *testing.T) {
 func TestNoKeyExport(t *testing.T) {
 	s, _ := CreateMedium(NewMemMedium(8192), 8192, seeded(1))
 	personalise(t, s)
-	secret := s.ds.key
-	bad := []reflect.Type{reflect.TypeOf(&ecdsa.PrivateKey{}), reflect.TypeOf(ecdsa.PrivateKey{}), reflect.TypeOf((*crypto.PrivateKey)(nil)).Elem()}
+	noKeyExport(t, s, [][]byte{s.ds.key})
+}
+
+// noKeyExport calls every argument-less method of s and checks that no result type can hold a
+// private key and no returned bytes or string contain one of the secrets.
+func noKeyExport(t *testing.T, s *Store, secrets [][]byte) {
+	bad := []reflect.Type{reflect.TypeOf(&ecdsa.PrivateKey{}), reflect.TypeOf(ecdsa.PrivateKey{}),
+		reflect.TypeOf(&rsa.PrivateKey{}), reflect.TypeOf(rsa.PrivateKey{}), reflect.TypeOf((*crypto.PrivateKey)(nil)).Elem()}
+	contains := func(b []byte) bool {
+		for _, sec := range secrets {
+			if bytes.Contains(b, sec) {
+				return true
+			}
+		}
+		return false
+	}
 	v := reflect.ValueOf(s)
 	for i := 0; i < v.NumMethod(); i++ {
 		m := v.Type().Method(i)
@@ -332,7 +347,7 @@ func TestNoKeyExport(t *testing.T) {
 				switch o.Kind() {
 				case reflect.Slice:
 					if o.Type().Elem().Kind() == reflect.Uint8 {
-						if bytes.Contains(o.Bytes(), secret) {
+						if contains(o.Bytes()) {
 							t.Errorf("%s returns the private key", m.Name)
 						}
 						return
@@ -341,8 +356,16 @@ func TestNoKeyExport(t *testing.T) {
 						check(o.Index(k))
 					}
 				case reflect.String:
-					if bytes.Contains([]byte(o.String()), secret) {
+					if contains([]byte(o.String())) {
 						t.Errorf("%s returns the private key", m.Name)
+					}
+				case reflect.Interface, reflect.Pointer:
+					if !o.IsNil() {
+						for _, b := range bad {
+							if o.Type() == b || (o.Kind() == reflect.Interface && o.Elem().Type() == b) {
+								t.Errorf("%s returns a %v", m.Name, b)
+							}
+						}
 					}
 				}
 			}
@@ -350,7 +373,8 @@ func TestNoKeyExport(t *testing.T) {
 		}
 	}
 	sg, _ := s.Signer()
-	if _, ok := sg.(*ecdsa.PrivateKey); ok {
+	switch sg.(type) {
+	case *ecdsa.PrivateKey, *rsa.PrivateKey:
 		t.Error("Signer is the private key")
 	}
 }

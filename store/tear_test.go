@@ -114,6 +114,9 @@ func TestTearEveryByte(t *testing.T) {
 		{"put-replace", func(s *Store) error { return s.PutFile("/index.html", "text/html", []byte("<h1>v2</h1>")) }, nil},
 		{"delete", func(s *Store) error { return s.DeleteFile("/a.txt") }, nil},
 		{"keygen", func(s *Store) error { return s.GenerateKey(seeded(99)) }, nil},
+		// RSA-2048: the key is drawn once (drawing it per tear point would take minutes); the
+		// transaction that stores it (1.2 KB of PKCS #1) is torn at every byte.
+		{"keygen-rsa", func(s *Store) error { return s.setRSAKey(testRSAKey(t)) }, nil},
 		{"selfsign", func(s *Store) error {
 			_, err := s.SelfSign("c2", nil, []string{"c2"}, t0, t0.Add(time.Hour), seeded(98))
 			return err

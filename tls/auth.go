@@ -10,6 +10,7 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"time"
 )
@@ -32,26 +33,124 @@ func (e *Engine) signedContent(context string) []byte {
 
 // appendCertificateVerify appends a CertificateVerify message signed with the configured Signer.
 func (e *Engine) appendCertificateVerify(dst []byte, context string) ([]byte, error) {
-	content := e.signedContent(context)
-	var sig []byte
-	var err error
-	if e.ownScheme == Ed25519 {
-		sig, err = e.signer.Sign(e.cfg.Rand, content, crypto.Hash(0))
-	} else {
-		d := sha256.Sum256(content)
-		copy(e.digest[:], d[:])
-		sig, err = e.signer.Sign(e.cfg.Rand, e.digest[:32], crypto.SHA256)
-	}
+	sig, err := e.sign(e.ownScheme, e.signedContent(context))
 	if err != nil {
 		return dst, err
-	}
-	if len(sig) > maxSignature {
-		return dst, errors.New("tls: signature too long")
 	}
 	n := 4 + len(sig)
 	dst = append(dst, typeCertificateVerify, 0, byte(n>>8), byte(n), byte(e.ownScheme>>8), byte(e.ownScheme),
 		byte(len(sig)>>8), byte(len(sig)))
 	return append(dst, sig...), nil
+}
+
+// RSASSA-PSS options: the salt is as long as the digest (RFC 8446 §4.2.3; RFC 5756 for TLS 1.2).
+var (
+	pssSHA256 = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+	pssSHA384 = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA384}
+	pssSHA512 = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA512}
+)
+
+// schemeHash returns the hash a scheme signs with (0 for Ed25519 and unknown schemes).
+func schemeHash(s SignatureScheme) crypto.Hash {
+	switch s {
+	case ECDSAWithP256AndSHA256, PSSWithSHA256, PKCS1WithSHA256, PSSPSSWithSHA256:
+		return crypto.SHA256
+	case ECDSAWithP384AndSHA384, PSSWithSHA384, PKCS1WithSHA384, PSSPSSWithSHA384:
+		return crypto.SHA384
+	case ECDSAWithP521AndSHA512, PSSWithSHA512, PKCS1WithSHA512, PSSPSSWithSHA512:
+		return crypto.SHA512
+	}
+	return 0
+}
+
+func isPSS(s SignatureScheme) bool {
+	return s == PSSWithSHA256 || s == PSSWithSHA384 || s == PSSWithSHA512
+}
+
+func isPKCS1(s SignatureScheme) bool {
+	return s == PKCS1WithSHA256 || s == PKCS1WithSHA384 || s == PKCS1WithSHA512
+}
+
+func isECDSA(s SignatureScheme) bool {
+	return s == ECDSAWithP256AndSHA256 || s == ECDSAWithP384AndSHA384 || s == ECDSAWithP521AndSHA512
+}
+
+// signerOpts returns the crypto.SignerOpts that make a Signer produce scheme s.
+func signerOpts(s SignatureScheme) crypto.SignerOpts {
+	switch s {
+	case PSSWithSHA256, PSSPSSWithSHA256:
+		return pssSHA256
+	case PSSWithSHA384, PSSPSSWithSHA384:
+		return pssSHA384
+	case PSSWithSHA512, PSSPSSWithSHA512:
+		return pssSHA512
+	}
+	return schemeHash(s)
+}
+
+// hashInto writes the h digest of content into buf (64 bytes) and returns it.
+func hashInto(buf []byte, h crypto.Hash, content []byte) []byte {
+	switch h {
+	case crypto.SHA256:
+		d := sha256.Sum256(content)
+		return buf[:copy(buf, d[:])]
+	case crypto.SHA384:
+		d := sha512.Sum384(content)
+		return buf[:copy(buf, d[:])]
+	}
+	d := sha512.Sum512(content)
+	return buf[:copy(buf, d[:])]
+}
+
+// sign signs a whole message (hashed here, except for Ed25519) with scheme and the Signer.
+func (e *Engine) sign(scheme SignatureScheme, content []byte) ([]byte, error) {
+	if scheme == Ed25519 {
+		return e.checkSig(e.signer.Sign(e.cfg.Rand, content, crypto.Hash(0)))
+	}
+	return e.signDigest(scheme, hashInto(e.digest[:], schemeHash(scheme), content))
+}
+
+// signDigest signs a digest computed with scheme's hash (TLS 1.2 CertificateVerify signs the
+// running transcript hash).
+func (e *Engine) signDigest(scheme SignatureScheme, digest []byte) ([]byte, error) {
+	return e.checkSig(e.signer.Sign(e.cfg.Rand, digest, signerOpts(scheme)))
+}
+
+func (e *Engine) checkSig(sig []byte, err error) ([]byte, error) {
+	if err == nil && len(sig) > e.sigMax {
+		err = errors.New("tls: signature too long")
+	}
+	return sig, err
+}
+
+// rsaSchemes13 are the schemes an RSA key signs TLS 1.3 handshakes with, in our preference order;
+// rsaSchemes12 adds RSASSA-PKCS1-v1_5 for TLS 1.2 peers that offer no RSA-PSS.
+var rsaSchemes13 = []SignatureScheme{PSSWithSHA256, PSSWithSHA384, PSSWithSHA512}
+var rsaSchemes12 = []SignatureScheme{PSSWithSHA256, PSSWithSHA384, PSSWithSHA512, PKCS1WithSHA256,
+	PKCS1WithSHA384, PKCS1WithSHA512}
+
+// pickOwnScheme chooses the scheme we sign with from the peer's signature_algorithms (a list of
+// 2-byte code points) and sets e.ownScheme; false when the peer accepts none we can produce. An
+// ECDSA P-256 or Ed25519 key has one scheme; an RSA key takes the first of ours the peer offers.
+func (e *Engine) pickOwnScheme(algs []byte, tls12 bool) bool {
+	if e.cfg.testOwnScheme != 0 {
+		e.ownScheme = e.cfg.testOwnScheme
+		return true
+	}
+	if !e.ownRSA {
+		return containsU16(algs, uint16(e.ownScheme))
+	}
+	list := rsaSchemes13
+	if tls12 {
+		list = rsaSchemes12
+	}
+	for _, s := range list {
+		if containsU16(algs, uint16(s)) {
+			e.ownScheme = s
+			return true
+		}
+	}
+	return false
 }
 
 // appendCertificate appends a Certificate message with our chain (or an empty one).
@@ -120,6 +219,11 @@ func readCertList(list []byte, ext bool) ([]*x509.Certificate, uint8) {
 		if err != nil {
 			return nil, AlertBadCertificate
 		}
+		if c.PublicKey == nil { // crypto/x509 does not parse id-RSASSA-PSS keys
+			if k := parsePSSPublicKey(c.RawSubjectPublicKeyInfo); k != nil {
+				c.PublicKey = k
+			}
+		}
 		certs = append(certs, c)
 	}
 	return certs, 0
@@ -143,62 +247,117 @@ func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name string, n
 		}
 		return AlertBadCertificate
 	}
-	switch certs[0].PublicKey.(type) {
-	case *ecdsa.PublicKey, ed25519.PublicKey, *rsa.PublicKey:
-		return 0
-	}
-	return AlertUnsupportedCert
+	return 0
 }
 
-// verifySignature checks a CertificateVerify signature with the peer's public key.
-func verifySignature(pub any, scheme SignatureScheme, content, sig []byte) bool {
-	switch scheme {
-	case Ed25519:
-		k, ok := pub.(ed25519.PublicKey)
-		return ok && ed25519.Verify(k, content, sig)
-	case ECDSAWithP256AndSHA256, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512:
-		k, ok := pub.(*ecdsa.PublicKey)
-		if !ok {
-			return false
+// Limits on a peer's RSA key. Smaller keys are refused (NIST SP 800-57 / SP 800-131A: RSA below
+// 2048 bits no longer gives 112-bit security); larger ones bound the cost of one verification.
+const (
+	minPeerRSABits = 2048
+	maxPeerRSABits = 8192
+)
+
+var oidKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 15}
+
+// checkPeerLeaf checks that the peer's end-entity certificate can sign our handshake, whether or
+// not its chain is verified (InsecureSkipVerify, RequestClientCert): its key is ECDSA, Ed25519 or
+// RSA of 2048 to 8192 bits, and a keyUsage extension, when present, has digitalSignature (RFC 5280
+// §4.2.1.3; RFC 8446 §4.4.2.2: "the digitalSignature bit MUST be set if the Key Usage extension is
+// present"; RFC 5246 §7.4.2 and RFC 8422 §5.3 likewise). Every engine suite is ECDHE, so the key
+// is only ever used to sign. Anything else gets unsupported_certificate: the certificate is well
+// formed, just not usable for this purpose.
+func checkPeerLeaf(c *x509.Certificate) uint8 {
+	switch k := c.PublicKey.(type) {
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	case *rsa.PublicKey:
+		if b := k.N.BitLen(); b < minPeerRSABits || b > maxPeerRSABits {
+			return AlertUnsupportedCert
 		}
-		switch {
-		case scheme == ECDSAWithP256AndSHA256 && k.Curve == elliptic.P256():
-			d := sha256.Sum256(content)
-			return ecdsa.VerifyASN1(k, d[:], sig)
-		case scheme == ECDSAWithP384AndSHA384 && k.Curve == elliptic.P384():
-			d := sha512.Sum384(content)
-			return ecdsa.VerifyASN1(k, d[:], sig)
-		case scheme == ECDSAWithP521AndSHA512 && k.Curve == elliptic.P521():
-			d := sha512.Sum512(content)
-			return ecdsa.VerifyASN1(k, d[:], sig)
+	case *RSAPSSPublicKey:
+		if b := k.N.BitLen(); b < minPeerRSABits || b > maxPeerRSABits {
+			return AlertUnsupportedCert
 		}
-		return false
-	case PSSWithSHA256, PSSWithSHA384, PSSWithSHA512:
-		k, ok := pub.(*rsa.PublicKey)
-		if !ok {
-			return false
+	default:
+		return AlertUnsupportedCert
+	}
+	for _, x := range c.Extensions {
+		if x.Id.Equal(oidKeyUsage) {
+			if c.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+				return AlertUnsupportedCert
+			}
+			break
 		}
-		opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
+	}
+	return 0
+}
+
+// schemeFitsKey reports whether scheme can be used with the peer's public key. In TLS 1.3 an
+// ECDSA scheme names the curve (RFC 8446 §4.2.3); in TLS 1.2 it names only the hash, any curve
+// may use it (RFC 8422 §5.1.3, RFC 5246 §7.4.1.4.1), and RSASSA-PKCS1-v1_5 is allowed only there.
+func schemeFitsKey(pub any, scheme SignatureScheme, tls12 bool) bool {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return scheme == Ed25519
+	case *ecdsa.PublicKey:
+		if tls12 || !isECDSA(scheme) {
+			return isECDSA(scheme)
+		}
 		switch scheme {
-		case PSSWithSHA256:
-			d := sha256.Sum256(content)
-			return rsa.VerifyPSS(k, crypto.SHA256, d[:], sig, opts) == nil
-		case PSSWithSHA384:
-			d := sha512.Sum384(content)
-			return rsa.VerifyPSS(k, crypto.SHA384, d[:], sig, opts) == nil
-		default:
-			d := sha512.Sum512(content)
-			return rsa.VerifyPSS(k, crypto.SHA512, d[:], sig, opts) == nil
+		case ECDSAWithP256AndSHA256:
+			return k.Curve == elliptic.P256()
+		case ECDSAWithP384AndSHA384:
+			return k.Curve == elliptic.P384()
 		}
+		return k.Curve == elliptic.P521()
+	case *rsa.PublicKey: // rsaEncryption: rsa_pss_rsae_*, and rsa_pkcs1_* in TLS 1.2
+		return isPSS(scheme) || (tls12 && isPKCS1(scheme))
+	case *RSAPSSPublicKey: // id-RSASSA-PSS: rsa_pss_pss_* only, with the hash its parameters fix
+		return isPSSPSS(scheme) && (k.Hash == 0 || k.Hash == schemeHash(scheme))
 	}
 	return false
 }
 
-// appendSigAlgs appends the signature_algorithms extension with the schemes we verify.
-func appendSigAlgs(dst []byte) []byte {
-	n := 2 * len(verifySchemes)
+// verifySignature checks a signature over a whole message (TLS 1.3 CertificateVerify content, TLS
+// 1.2 ServerKeyExchange params) with the peer's public key; buf (64 bytes) holds the digest.
+func verifySignature(pub any, scheme SignatureScheme, content, sig []byte, tls12 bool, buf []byte) bool {
+	if !schemeFitsKey(pub, scheme, tls12) {
+		return false
+	}
+	if scheme == Ed25519 {
+		return ed25519.Verify(pub.(ed25519.PublicKey), content, sig)
+	}
+	return verifyDigest(pub, scheme, hashInto(buf, schemeHash(scheme), content), sig)
+}
+
+// verifyDigest checks a signature over a digest made with scheme's hash; the caller has checked
+// that scheme fits the key (schemeFitsKey).
+func verifyDigest(pub any, scheme SignatureScheme, digest, sig []byte) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return ecdsa.VerifyASN1(k, digest, sig)
+	case *rsa.PublicKey:
+		if isPSS(scheme) {
+			opts := rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
+			return rsa.VerifyPSS(k, schemeHash(scheme), digest, sig, &opts) == nil
+		}
+		return isPKCS1(scheme) && rsa.VerifyPKCS1v15(k, schemeHash(scheme), digest, sig) == nil
+	case *RSAPSSPublicKey:
+		opts := rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
+		return isPSSPSS(scheme) && rsa.VerifyPSS(k.PublicKey, schemeHash(scheme), digest, sig, &opts) == nil
+	}
+	return false
+}
+
+// appendSigAlgs appends the signature_algorithms extension with the schemes we verify (with the
+// TLS 1.2-only RSASSA-PKCS1-v1_5 schemes when withPKCS1 is set).
+func appendSigAlgs(dst []byte, withPKCS1 bool) []byte {
+	list := verifySchemes
+	if withPKCS1 {
+		list = verifySchemes12
+	}
+	n := 2 * len(list)
 	dst = append(dst, 0, extSignatureAlgorithms, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
-	for _, s := range verifySchemes {
+	for _, s := range list {
 		dst = append(dst, byte(s>>8), byte(s))
 	}
 	return dst
@@ -210,16 +369,13 @@ func (e *Engine) checkPeerVerify(msg []byte, context string) uint8 {
 	if a != 0 {
 		return a
 	}
-	offered := false
-	for _, s := range verifySchemes {
-		if s == scheme {
-			offered = true
-		}
-	}
-	if !offered {
+	// RFC 8446 §4.4.3: the scheme must be one we offered (never rsa_pkcs1_* in TLS 1.3) and fit the
+	// certificate's key; otherwise illegal_parameter. A signature that does not verify: decrypt_error.
+	pub := e.peerCerts[0].PublicKey
+	if !containsScheme(verifySchemes, scheme) || !schemeFitsKey(pub, scheme, false) {
 		return AlertIllegalParameter
 	}
-	if !verifySignature(e.peerCerts[0].PublicKey, scheme, e.signedContent(context), sig) {
+	if !verifySignature(pub, scheme, e.signedContent(context), sig, false, e.verifyBuf[:]) {
 		return AlertDecryptError
 	}
 	e.peerScheme = scheme

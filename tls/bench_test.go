@@ -22,15 +22,21 @@ func feedAll(b testing.TB, dst *Engine, in []byte) {
 // certificate, X25519, AES-128-GCM; tls12: TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256 with X25519).
 // server-allocs/op counts only the server's allocations.
 func BenchmarkHandshakeCard(b *testing.B) {
-	for _, g := range []CurveID{X25519, X25519MLKEM768, 0} {
+	for _, g := range []CurveID{X25519, X25519MLKEM768, 0, 1, 2, 3} {
 		name := fmt.Sprintf("%04x", uint16(g))
-		if g == 0 {
+		switch g {
+		case 0:
 			name, g = "tls12", X25519
+		case 1, 2, 3: // the card's other key types, X25519 (rsa-tls12: ECDHE-RSA-AES128-GCM-SHA256)
+			name, g = []string{"", "rsa", "rsa-tls12", "ed25519"}[g], X25519
 		}
 		b.Run(name, func(b *testing.B) {
-			sc, cc := serverConfig(b, false), clientConfig(b)
+			sc, cc := serverConfig(b, name == "ed25519"), clientConfig(b)
+			if strings.HasPrefix(name, "rsa") {
+				sc = rsaServerConfig(b)
+			}
 			cc.Groups = []CurveID{g}
-			if name == "tls12" {
+			if strings.HasSuffix(name, "tls12") {
 				cc.MaxVersion = VersionTLS12
 				cc.Groups = groupsWithP256(g)
 			}
@@ -47,9 +53,12 @@ func BenchmarkHandshakeCard(b *testing.B) {
 
 // BenchmarkServerHandshakeCard measures the server side alone (client work excluded from the time).
 func BenchmarkServerHandshakeCard(b *testing.B) {
-	for _, mode := range []string{"ecdsa", "ed25519", "ecdsa-resumed", "ecdsa-tls12", "ed25519-tls12"} {
+	for _, mode := range []string{"ecdsa", "ed25519", "rsa", "ecdsa-resumed", "ecdsa-tls12", "ed25519-tls12", "rsa-tls12"} {
 		b.Run(mode, func(b *testing.B) {
 			sc, cc := serverConfig(b, strings.HasPrefix(mode, "ed25519")), clientConfig(b)
+			if strings.HasPrefix(mode, "rsa") {
+				sc = rsaServerConfig(b)
+			}
 			if strings.HasSuffix(mode, "-tls12") {
 				cc.MaxVersion = VersionTLS12
 			}
@@ -87,16 +96,26 @@ func benchServerHandshake(b *testing.B, sc, cc *Config) {
 // BenchmarkHandshakeCryptoTLS: the same handshake with crypto/tls on both sides over net.Pipe
 // (tls12: both limited to TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256).
 func BenchmarkHandshakeCryptoTLS(b *testing.B) {
-	for _, g := range []gotls.CurveID{gotls.X25519, gotls.X25519MLKEM768, 0} {
+	for _, g := range []gotls.CurveID{gotls.X25519, gotls.X25519MLKEM768, 0, 1, 2, 3} {
 		name := fmt.Sprintf("%04x", uint16(g))
-		if g == 0 {
+		switch g {
+		case 0:
 			name, g = "tls12", gotls.X25519
+		case 1, 2, 3:
+			name, g = []string{"", "rsa", "rsa-tls12", "ed25519"}[g], gotls.X25519
 		}
 		b.Run(name, func(b *testing.B) {
 			gs := goServerConfig(b)
 			gs.SessionTicketsDisabled = true
+			p := getPKI(b)
+			switch {
+			case strings.HasPrefix(name, "rsa"):
+				gs.Certificates = []gotls.Certificate{{Certificate: p.rsaChain, PrivateKey: p.rsaKey}}
+			case name == "ed25519":
+				gs.Certificates = []gotls.Certificate{{Certificate: p.edChain, PrivateKey: p.edKey}}
+			}
 			gc := goClientConfig(b)
-			if name == "tls12" {
+			if strings.HasSuffix(name, "tls12") {
 				gc.MinVersion, gc.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
 				gs.MinVersion, gs.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
 			}

@@ -97,7 +97,7 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	for _, gg := range groups {
 		st = append(st, byte(gg>>8), byte(gg))
 	}
-	st = appendSigAlgs(st)
+	st = appendSigAlgs(st, v12) // rsa_pkcs1_* only when TLS 1.2 is offered (RFC 8446 §4.2.3)
 	if len(e.cfg.ALPN) > 0 {
 		n := 0
 		for _, p := range e.cfg.ALPN {
@@ -232,7 +232,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 			e.certReq = true
 			e.certReqLen = copy(e.certReqCtx[:], ctx)
 			e.certReqAlgs = e.reqAlgsBuf[:0]
-			if containsU16(algs, uint16(e.ownScheme)) {
+			if e.ownCert && e.pickOwnScheme(algs, false) {
 				e.certReqAlgs = append(e.certReqAlgs, byte(e.ownScheme>>8), byte(e.ownScheme))
 			}
 			e.ks.addMessage(msg)
@@ -260,6 +260,9 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 			if a := verifyChain(certs, e.cfg.Roots, e.cfg.ServerName, e.now(), x509.ExtKeyUsageServerAuth); a != 0 {
 				return a
 			}
+		}
+		if a := checkPeerLeaf(certs[0]); a != 0 {
+			return a
 		}
 		e.peerCerts = certs
 		e.ks.addMessage(msg)

@@ -5,7 +5,7 @@
 // state. It owns no goroutines and performs no I/O; randomness and time are injected through Config.
 // Buffers are allocated once in NewServer/NewClient; the record path allocates nothing.
 //
-// TLS 1.3 is preferred; TLS 1.2 (RFC 5246) is supported with ECDHE_ECDSA and AEAD suites only,
+// TLS 1.3 is preferred; TLS 1.2 (RFC 5246) is supported with ECDHE_ECDSA / ECDHE_RSA and AEAD suites only,
 // extended master secret (RFC 7627) required, renegotiation refused (RFC 5746) and the RFC 8446
 // §4.1.3 downgrade sentinel set and checked. Config.MinVersion/MaxVersion choose the range.
 //
@@ -34,11 +34,15 @@ const (
 	TLS_CHACHA20_POLY1305_SHA256 uint16 = 0x1303
 )
 
-// Cipher suites (TLS 1.2): ECDHE_ECDSA with AEADs only.
+// Cipher suites (TLS 1.2): ECDHE_ECDSA and ECDHE_RSA with AEADs only (RFC 5289, RFC 7905). A
+// server offers the family of its own key; a client offers both.
 const (
 	TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256       uint16 = 0xc02b
 	TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384       uint16 = 0xc02c
 	TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 uint16 = 0xcca9
+	TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256         uint16 = 0xc02f
+	TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384         uint16 = 0xc030
+	TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256   uint16 = 0xcca8
 )
 
 // CurveID is a TLS named group.
@@ -54,7 +58,11 @@ const (
 // SignatureScheme is a TLS 1.3 signature algorithm.
 type SignatureScheme uint16
 
-// Signature schemes. The engine signs with ECDSAWithP256AndSHA256 or Ed25519 and verifies all of them.
+// Signature schemes. The engine signs with ECDSAWithP256AndSHA256, Ed25519 or (an RSA key of 2048 to
+// 4096 bits) PSSWithSHA256/384/512, and in TLS 1.2 also PKCS1WithSHA256/384/512 when the peer offers
+// no RSA-PSS. It verifies all of them and PSSPSSWithSHA256/384/512 (pss.go), except that the PKCS1
+// schemes are offered and accepted in TLS 1.2 only (RFC 8446 §4.2.3: rsa_pkcs1_* are not defined for
+// TLS 1.3 handshake signatures).
 const (
 	ECDSAWithP256AndSHA256 SignatureScheme = 0x0403
 	ECDSAWithP384AndSHA384 SignatureScheme = 0x0503
@@ -63,6 +71,9 @@ const (
 	PSSWithSHA256          SignatureScheme = 0x0804
 	PSSWithSHA384          SignatureScheme = 0x0805
 	PSSWithSHA512          SignatureScheme = 0x0806
+	PKCS1WithSHA256        SignatureScheme = 0x0401
+	PKCS1WithSHA384        SignatureScheme = 0x0501
+	PKCS1WithSHA512        SignatureScheme = 0x0601
 )
 
 // ClientAuthType says whether a server requests and verifies a client certificate.
@@ -87,8 +98,8 @@ type Config struct {
 	Time func() time.Time
 
 	// Certificate is the DER chain, leaf first, presented by a server (or by a client when the
-	// server asks). Signer signs with the leaf's key (ECDSA P-256 or Ed25519); the engine never sees
-	// the private key itself.
+	// server asks). Signer signs with the leaf's key (ECDSA P-256, Ed25519, or RSA of 2048 to 4096
+	// bits); the engine never sees the private key itself.
 	Certificate [][]byte
 	Signer      crypto.Signer
 
@@ -111,8 +122,9 @@ type Config struct {
 	MinVersion, MaxVersion uint16
 
 	// CipherSuites lists the enabled suites in preference order, TLS 1.3 and TLS 1.2 suites mixed.
-	// For each version, when the list holds none of its suites, all three are enabled (AES-128-GCM
-	// first).
+	// For each version, when the list holds none of its suites, all of them are enabled (AES-128-GCM
+	// first). A TLS 1.2 server only selects suites of its key's family (ECDHE_RSA for an RSA key,
+	// ECDHE_ECDSA otherwise).
 	CipherSuites []uint16
 	// Groups lists the enabled key-exchange groups in preference order (nil: X25519MLKEM768, X25519,
 	// P256 for a server; X25519, P256, X25519MLKEM768 for a client). A client sends a key share for
@@ -123,6 +135,9 @@ type Config struct {
 	// testHRRCookie, set only by this package's tests, replaces the random HelloRetryRequest cookie
 	// (at most 256 bytes) so that a trace can be reproduced byte for byte.
 	testHRRCookie []byte
+	// testOwnScheme, set only by this package's tests, replaces the scheme our handshake signature
+	// uses (signed correctly with the Signer), so that tests can make a peer break the scheme rules.
+	testOwnScheme SignatureScheme
 
 	// MaxRecordOut is the largest plaintext the engine puts in one record it sends (default 1024).
 	MaxRecordOut int
@@ -236,7 +251,8 @@ func (c *Config) allows(v uint16) bool { return v >= c.minVersion() && v <= c.ma
 
 var defaultSuites = []uint16{TLS_AES_128_GCM_SHA256, TLS_CHACHA20_POLY1305_SHA256, TLS_AES_256_GCM_SHA384}
 var defaultSuites12 = []uint16{TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}
+	TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384}
 var defaultServerGroups = []CurveID{X25519MLKEM768, X25519, P256}
 var defaultClientGroups = []CurveID{X25519, P256, X25519MLKEM768}
 
@@ -250,6 +266,15 @@ func (c *Config) groups(server bool) []CurveID {
 	return defaultClientGroups
 }
 
-// verifySchemes are the schemes we accept from a peer, in the order we advertise them.
+// verifySchemes are the schemes we accept from a peer in TLS 1.3, in the order we advertise them.
 var verifySchemes = []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519, PSSWithSHA256, PSSWithSHA384,
-	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512}
+	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512, PSSPSSWithSHA256, PSSPSSWithSHA384,
+	PSSPSSWithSHA512}
+
+// verifySchemes12 are the schemes we accept in TLS 1.2: those of TLS 1.3 and, last, RSASSA-PKCS1-v1_5
+// (RFC 5246 §7.4.1.4.1). A ClientHello that offers TLS 1.2 lists them too (RFC 8446 §4.2.3 allows
+// this for backward compatibility); a TLS 1.3-only ClientHello and a TLS 1.3 CertificateRequest do
+// not, and a TLS 1.3 CertificateVerify with one of them gets illegal_parameter.
+var verifySchemes12 = []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519, PSSWithSHA256, PSSWithSHA384,
+	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512, PSSPSSWithSHA256, PSSPSSWithSHA384,
+	PSSPSSWithSHA512, PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512}

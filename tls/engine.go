@@ -5,8 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"unsafe"
 )
@@ -26,8 +28,12 @@ const (
 	maxCiphertext   = maxPlaintext + 256
 	// DefaultRecordBuf is the receive buffer that holds any legal record (header included).
 	DefaultRecordBuf = recordHeaderLen + maxCiphertext
-	// maxSignature bounds our own CertificateVerify signature (ECDSA P-256 DER or Ed25519).
+	// maxSignature bounds our own ECDSA P-256 (DER) or Ed25519 signature; an RSA signature is as
+	// long as the modulus (256 bytes for RSA-2048, at most maxOwnRSABits/8).
 	maxSignature = 160
+	// minOwnRSABits and maxOwnRSABits bound an RSA Signer's key.
+	minOwnRSABits = 2048
+	maxOwnRSABits = 4096
 	// postHSLen is a server's handshake reassembly buffer after the handshake: a TLS 1.3 server
 	// only accepts KeyUpdate (5 bytes); a TLS 1.2 renegotiation ClientHello is refused and skipped.
 	postHSLen = 64
@@ -135,6 +141,8 @@ type hsState struct {
 	cookieLen int
 
 	kex          kexState
+	sigMax       int      // longest signature our Signer makes
+	ownRSA       bool     // the Signer's key is RSA (ownScheme is chosen per handshake)
 	peerRandom   [32]byte // TLS 1.2: the other side's hello random
 	kb           [88]byte // TLS 1.2 key block
 	peerShare    [65]byte // TLS 1.2 client: the server's ECDHE point
@@ -224,7 +232,16 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	if client {
 		hello = 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
 	}
-	flight := 400 + certLen + alpnLen + maxSignature
+	sigMax, ownRSA := maxSignature, false
+	var signerErr error
+	if cfg.Signer != nil && len(cfg.Certificate) > 0 {
+		var bits int
+		e.ownScheme, bits, signerErr = signerScheme(cfg.Signer)
+		if e.ownScheme == PSSWithSHA256 {
+			ownRSA, sigMax = true, (bits+7)/8
+		}
+	}
+	flight := 400 + certLen + alpnLen + sigMax
 	stLen := max(hello, flight)
 	// While a flight is turned into records, the output buffer holds a hello record and a
 	// change_cipher_spec before it, and the records gain their headers and tags on the staged
@@ -254,6 +271,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 		e.hsState, slab = handshakeMemory(outLen + hb)
 		e.hsBuf = slab[outLen : outLen : outLen+hb]
 	}
+	e.sigMax, e.ownRSA = sigMax, ownRSA
 	e.out = slab[:0:outLen]
 	e.st = e.out[e.stOff:e.stOff:outLen]
 	e.ks = &e.ksv
@@ -267,13 +285,11 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 		return e
 	}
 	if cfg.Signer != nil && len(cfg.Certificate) > 0 {
-		e.signer = cfg.Signer
-		scheme, err := signerScheme(cfg.Signer)
-		if err != nil {
-			e.failConfig(err)
+		if signerErr != nil {
+			e.failConfig(signerErr)
 			return e
 		}
-		e.ownScheme = scheme
+		e.signer = cfg.Signer
 		e.ownCert = true
 	}
 	return e
@@ -334,32 +350,41 @@ func handshakeMemory(n int) (*hsState, []byte) {
 	return new(hsState), make([]byte, n)
 }
 
-// signerScheme returns the scheme a Signer signs CertificateVerify with: ECDSA P-256 or Ed25519.
-// Standard library keys are recognised by their type, so no Public call (which copies an Ed25519
-// public key, two allocations per engine) is made; other Signers are asked for their public key.
-func signerScheme(s crypto.Signer) (SignatureScheme, error) {
+// signerScheme returns the scheme a Signer signs TLS 1.3 CertificateVerify with (ECDSA P-256,
+// Ed25519, or PSSWithSHA256 for an RSA key, whose scheme is then chosen per handshake) and, for
+// RSA, the modulus size. Standard library keys are recognised by their type, so no Public call
+// (which copies an Ed25519 public key, two allocations per engine) is made; other Signers are asked
+// for their public key.
+func signerScheme(s crypto.Signer) (SignatureScheme, int, error) {
 	var pub crypto.PublicKey
 	switch k := s.(type) {
 	case *ecdsa.PrivateKey:
 		pub = &k.PublicKey
+	case *rsa.PrivateKey:
+		pub = &k.PublicKey
 	case ed25519.PrivateKey:
 		if len(k) != ed25519.PrivateKeySize {
-			return 0, errors.New("tls: bad Ed25519 private key length")
+			return 0, 0, errors.New("tls: bad Ed25519 private key length")
 		}
-		return Ed25519, nil
+		return Ed25519, 0, nil
 	default:
 		pub = s.Public()
 	}
 	switch pub := pub.(type) {
 	case *ecdsa.PublicKey:
 		if pub.Curve != elliptic.P256() {
-			return 0, errors.New("tls: only P-256 ECDSA keys can sign")
+			return 0, 0, errors.New("tls: only P-256 ECDSA keys can sign")
 		}
-		return ECDSAWithP256AndSHA256, nil
+		return ECDSAWithP256AndSHA256, 0, nil
 	case ed25519.PublicKey:
-		return Ed25519, nil
+		return Ed25519, 0, nil
+	case *rsa.PublicKey:
+		if b := pub.N.BitLen(); b < minOwnRSABits || b > maxOwnRSABits {
+			return 0, 0, fmt.Errorf("tls: RSA keys of %d to %d bits can sign, not %d", minOwnRSABits, maxOwnRSABits, b)
+		}
+		return PSSWithSHA256, pub.N.BitLen(), nil
 	}
-	return 0, errors.New("tls: unsupported Signer key type")
+	return 0, 0, errors.New("tls: unsupported Signer key type")
 }
 
 func (e *Engine) failConfig(err error) {

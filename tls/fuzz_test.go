@@ -123,12 +123,16 @@ func FuzzCertificate(f *testing.F) {
 		f.Add(s)
 	}
 	pub := &getPKI(f).ecKey.PublicKey
+	rsaPub := &getPKI(f).rsaKey.PublicKey
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if _, list, a := parseCertificate(body); a == 0 {
 			readPeerCertificates(list)
 		}
 		s, sig, _ := parseCertificateVerify(body)
-		verifySignature(pub, s, body, sig)
+		var buf [64]byte
+		verifySignature(pub, s, body, sig, false, buf[:])
+		verifySignature(pub, s, body, sig, true, buf[:])
+		verifySignature(rsaPub, s, body, sig, true, buf[:])
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	gotls "crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -33,6 +34,15 @@ type testPKI struct {
 	ecChain, edChain, clChain [][]byte
 	ecKey, clKey              *ecdsa.PrivateKey
 	edKey                     ed25519.PrivateKey
+
+	// RSA: a 2048-bit leaf (serverAuth and clientAuth), a 1024-bit one (refused), and leaves whose
+	// keyUsage lacks digitalSignature (ECDSA and RSA keys).
+	rsaKey, rsa1024Key        *rsa.PrivateKey
+	rsaChain, rsa1024Chain    [][]byte
+	ecNoDSChain, rsaNoDSChain [][]byte
+	caKey                     *ecdsa.PrivateKey
+	caCert                    *x509.Certificate
+	leaf                      func(serial int64, cn string, pub any, ku x509.KeyUsage) []byte
 }
 
 var pkiOnce sync.Once
@@ -66,20 +76,36 @@ func getPKI(t testing.TB) *testPKI {
 		pki.caPool.AddCert(caCert)
 		pki.otherPool = x509.NewCertPool()
 		pki.otherPool.AddCert(otherCert)
-		leaf := func(serial int64, cn string, pub any) []byte {
+		leafKU := func(serial int64, cn string, pub any, ku x509.KeyUsage) []byte {
 			tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
 				NotBefore: nb, NotAfter: na, DNSNames: []string{"card.example"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-				KeyUsage:    x509.KeyUsageDigitalSignature,
+				KeyUsage:    ku,
 				ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
 			_, der := mustCert(t, tmpl, caCert, pub, caKey)
 			return der
 		}
+		leaf := func(serial int64, cn string, pub any) []byte {
+			return leafKU(serial, cn, pub, x509.KeyUsageDigitalSignature)
+		}
+		pki.caKey, pki.caCert, pki.leaf = caKey, caCert, leafKU
 		pki.ecKey, _ = ecdsa.GenerateKey(elliptic.P256(), seeded(3))
 		pki.ecChain = [][]byte{leaf(2, "card ecdsa", &pki.ecKey.PublicKey), caCert.Raw}
 		_, pki.edKey, _ = ed25519.GenerateKey(seeded(4))
 		pki.edChain = [][]byte{leaf(3, "card ed25519", pki.edKey.Public())}
 		pki.clKey, _ = ecdsa.GenerateKey(elliptic.P256(), seeded(5))
 		pki.clChain = [][]byte{leaf(4, "client", &pki.clKey.PublicKey)}
+		var err error
+		if pki.rsaKey, err = rsa.GenerateKey(seeded(6), 2048); err != nil {
+			panic(err)
+		}
+		pki.rsaChain = [][]byte{leafKU(5, "card rsa", &pki.rsaKey.PublicKey,
+			x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment), caCert.Raw}
+		if pki.rsa1024Key, err = rsa.GenerateKey(seeded(7), 1024); err != nil {
+			panic(err)
+		}
+		pki.rsa1024Chain = [][]byte{leaf(6, "card rsa-1024", &pki.rsa1024Key.PublicKey)}
+		pki.ecNoDSChain = [][]byte{leafKU(7, "card ecdsa keyAgreement", &pki.ecKey.PublicKey, x509.KeyUsageKeyAgreement)}
+		pki.rsaNoDSChain = [][]byte{leafKU(8, "card rsa keyEncipherment", &pki.rsaKey.PublicKey, x509.KeyUsageKeyEncipherment)}
 	})
 	return &pki
 }

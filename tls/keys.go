@@ -18,6 +18,7 @@ type suiteInfo struct {
 	sha384 bool
 	chacha bool
 	tls12  bool
+	rsa    bool // TLS 1.2 ECDHE_RSA: the server authenticates with an RSA key
 }
 
 // suiteByID returns a TLS 1.3 suite, or nil.
@@ -45,13 +46,16 @@ func suiteInfoByID(id uint16) *suiteInfo {
 	return nil
 }
 
-var suites = [6]suiteInfo{
-	{TLS_AES_128_GCM_SHA256, 16, false, false, false},
-	{TLS_AES_256_GCM_SHA384, 32, true, false, false},
-	{TLS_CHACHA20_POLY1305_SHA256, 32, false, true, false},
-	{TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 16, false, false, true},
-	{TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 32, true, false, true},
-	{TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 32, false, true, true},
+var suites = [9]suiteInfo{
+	{TLS_AES_128_GCM_SHA256, 16, false, false, false, false},
+	{TLS_AES_256_GCM_SHA384, 32, true, false, false, false},
+	{TLS_CHACHA20_POLY1305_SHA256, 32, false, true, false, false},
+	{TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 16, false, false, true, false},
+	{TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, 32, true, false, true, false},
+	{TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 32, false, true, true, false},
+	{TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, 16, false, false, true, true},
+	{TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, 32, true, false, true, true},
+	{TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, 32, false, true, true, true},
 }
 
 func (s *suiteInfo) newAEAD(key []byte) (cipher.AEAD, error) {

@@ -97,7 +97,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	if !ch.has(extSignatureAlgorithms) {
 		return AlertMissingExtension
 	}
-	if !containsU16(ch.sigAlgs, uint16(e.ownScheme)) {
+	if !e.pickOwnScheme(ch.sigAlgs, false) {
 		return AlertHandshakeFailure
 	}
 	if !ch.has(extSupportedGroups) || !ch.has(extKeyShare) {
@@ -242,7 +242,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		e.certReq = true
 		at := len(st)
 		st = append(st, typeCertificateRequest, 0, 0, 0, 0, 0, 0)
-		st = appendSigAlgs(st)
+		st = appendSigAlgs(st, false)
 		n := len(st) - at - 4
 		st[at+3] = byte(n)
 		st[at+6] = byte(n - 3)
@@ -348,6 +348,9 @@ func (e *Engine) serverClientCertificate(msg []byte) uint8 {
 		if a := verifyChain(certs, e.cfg.ClientCAs, "", e.now(), x509.ExtKeyUsageClientAuth); a != 0 {
 			return a
 		}
+	}
+	if a := checkPeerLeaf(certs[0]); a != 0 {
+		return a
 	}
 	e.peerCerts = certs
 	e.hs = sWaitCV

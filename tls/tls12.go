@@ -1,17 +1,14 @@
 package tls
 
 import (
-	"crypto"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/sha256"
+	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
-	"errors"
 	"io"
 )
 
-// TLS 1.2 (RFC 5246) with ECDHE_ECDSA and AEAD suites only (RFC 5289, RFC 7905), extended master
+// TLS 1.2 (RFC 5246) with ECDHE_ECDSA and ECDHE_RSA AEAD suites only (RFC 5289, RFC 7905), extended master
 // secret required (RFC 7627), secure renegotiation signalled but every renegotiation refused
 // (RFC 5746), and the TLS 1.3 downgrade sentinel (RFC 8446 §4.1.3).
 
@@ -297,11 +294,12 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 	if !ch.has(extEMS) {
 		return AlertHandshakeFailure // RFC 7627 required
 	}
+	// Only suites of our key's family can be served (RFC 5246 §7.4.2, RFC 8422 §2).
 	for i := 0; i+1 < len(ch.suites) && e.suite == nil; i += 2 {
 		id := uint16(ch.suites[i])<<8 | uint16(ch.suites[i+1])
 		for _, s := range e.cfg.suites12() {
-			if s == id {
-				e.suite = suite12ByID(id)
+			if si := suite12ByID(id); s == id && si.rsa == e.ownRSA {
+				e.suite = si
 				break
 			}
 		}
@@ -310,7 +308,7 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 		return AlertHandshakeFailure
 	}
 	// Without signature_algorithms a TLS 1.2 client only accepts SHA-1 signatures: not supported.
-	if !ch.has(extSignatureAlgorithms) || !containsU16(ch.sigAlgs, uint16(e.ownScheme)) {
+	if !ch.has(extSignatureAlgorithms) || !e.pickOwnScheme(ch.sigAlgs, true) {
 		return AlertHandshakeFailure
 	}
 	// RFC 8422 §5.1: in TLS 1.2 supported_groups also covers the curve of an ECDSA certificate.
@@ -389,7 +387,7 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 	}
 	st[ptAt-1] = byte(len(st) - ptAt)
 	var sig []byte
-	if sig, err = e.sign12(e.ske12Content(st[at+4:])); err != nil {
+	if sig, err = e.sign(e.ownScheme, e.ske12Content(st[at+4:])); err != nil {
 		return AlertInternalError
 	}
 	st = append(st, byte(e.ownScheme>>8), byte(e.ownScheme), byte(len(sig)>>8), byte(len(sig)))
@@ -398,13 +396,17 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 	st[at+2], st[at+3] = byte(n>>8), byte(n)
 	e.ks.addMessage(st[at:])
 
-	// CertificateRequest: ECDSA with the transcript hash of the suite (the CertificateVerify is
-	// checked against the running transcript hash; no full transcript is kept).
+	// CertificateRequest: rsa_sign and ecdsa_sign, each with the transcript hash of the suite (the
+	// CertificateVerify is checked against the running transcript hash; no full transcript is kept).
 	if e.cfg.ClientAuth != NoClientCert {
 		e.certReq = true
-		s := e.clientScheme12()
+		cv := e.cvSchemes12()
 		at = len(st)
-		st = append(st, typeCertificateRequest, 0, 0, 8, 1, 64, 0, 2, byte(s>>8), byte(s), 0, 0)
+		st = append(st, typeCertificateRequest, 0, 0, 13, 2, 1, 64, 0, 6)
+		for _, s := range cv {
+			st = append(st, byte(s>>8), byte(s))
+		}
+		st = append(st, 0, 0)
 		e.ks.addMessage(st[at:])
 	}
 	at = len(st)
@@ -432,13 +434,13 @@ func containsByte(b []byte, v byte) bool {
 	return false
 }
 
-// clientScheme12 is the only scheme accepted in a TLS 1.2 client CertificateVerify: ECDSA with the
-// hash of the suite's PRF.
-func (e *Engine) clientScheme12() SignatureScheme {
+// cvSchemes12 are the schemes accepted in a TLS 1.2 client CertificateVerify, which signs the
+// running transcript hash: ECDSA, RSA-PSS and RSASSA-PKCS1-v1_5 with the hash of the suite's PRF.
+func (e *Engine) cvSchemes12() [3]SignatureScheme {
 	if e.suite.sha384 {
-		return ECDSAWithP384AndSHA384
+		return [3]SignatureScheme{ECDSAWithP384AndSHA384, PSSWithSHA384, PKCS1WithSHA384}
 	}
-	return ECDSAWithP256AndSHA256
+	return [3]SignatureScheme{ECDSAWithP256AndSHA256, PSSWithSHA256, PKCS1WithSHA256}
 }
 
 // ske12Content builds client_random + server_random + ServerECDHParams in e.sigContent.
@@ -447,23 +449,6 @@ func (e *Engine) ske12Content(params []byte) []byte {
 	b := append(e.sigContent[:0], cr...)
 	b = append(b, sr...)
 	return append(b, params...)
-}
-
-// sign12 signs content with the configured Signer (ECDSA P-256 with SHA-256, or Ed25519).
-func (e *Engine) sign12(content []byte) ([]byte, error) {
-	var sig []byte
-	var err error
-	if e.ownScheme == Ed25519 {
-		sig, err = e.signer.Sign(e.cfg.Rand, content, crypto.Hash(0))
-	} else {
-		d := sha256.Sum256(content)
-		copy(e.digest[:], d[:])
-		sig, err = e.signer.Sign(e.cfg.Rand, e.digest[:32], crypto.SHA256)
-	}
-	if err == nil && len(sig) > maxSignature {
-		err = errors.New("tls: signature too long")
-	}
-	return sig, err
 }
 
 // appendCertificate12 appends a TLS 1.2 Certificate message (our chain, or an empty list).
@@ -529,8 +514,11 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 				return a
 			}
 		}
-		if _, ok := certs[0].PublicKey.(*ecdsa.PublicKey); !ok {
-			return AlertUnsupportedCert
+		if a := checkPeerLeaf(certs[0]); a != 0 {
+			return a
+		}
+		if _, ok := certs[0].PublicKey.(ed25519.PublicKey); ok {
+			return AlertUnsupportedCert // Ed25519 signs messages, not the running transcript hash
 		}
 		e.peerCerts = certs
 		return 0
@@ -566,11 +554,12 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 		if a != 0 {
 			return a
 		}
-		if scheme != e.clientScheme12() {
-			return AlertIllegalParameter
+		cv := e.cvSchemes12()
+		pub := e.peerCerts[0].PublicKey
+		if !containsScheme(cv[:], scheme) || !schemeFitsKey(pub, scheme, true) {
+			return AlertIllegalParameter // not one we requested, or not for this key (RFC 5246 §7.4.8)
 		}
-		pub := e.peerCerts[0].PublicKey.(*ecdsa.PublicKey)
-		if !ecdsa.VerifyASN1(pub, e.ks.hash(), sig) {
+		if !verifyDigest(pub, scheme, e.ks.hash(), sig) {
 			return AlertDecryptError
 		}
 		e.peerScheme = scheme
@@ -707,10 +696,15 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 				return a
 			}
 		}
-		switch certs[0].PublicKey.(type) {
-		case *ecdsa.PublicKey, ed25519.PublicKey:
-		default:
-			return AlertUnsupportedCert // ECDHE_ECDSA suites only
+		if a := checkPeerLeaf(certs[0]); a != 0 {
+			return a
+		}
+		// The key must be of the suite's family: RSA for ECDHE_RSA, ECDSA or EdDSA for ECDHE_ECDSA
+		// (RFC 5246 §7.4.2, RFC 8422 §5.3).
+		_, isRSA := certs[0].PublicKey.(*rsa.PublicKey)
+		_, isPSSKey := certs[0].PublicKey.(*RSAPSSPublicKey)
+		if (isRSA || isPSSKey) != e.suite.rsa {
+			return AlertUnsupportedCert
 		}
 		e.peerCerts = certs
 		e.ks.addMessage(msg)
@@ -737,10 +731,13 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 		if ctype != 3 || (g != X25519 && g != P256) || !offered || len(pt) != clientShareLen(g) || len(pt) > len(e.peerShare) {
 			return AlertIllegalParameter
 		}
-		if !containsScheme(verifySchemes, scheme) {
+		// RFC 5246 §7.4.3 / RFC 8422 §5.4: the scheme must be one we offered and fit the key (in TLS
+		// 1.2 an ECDSA scheme names the hash only, so a P-256 key may sign with SHA-384).
+		pub := e.peerCerts[0].PublicKey
+		if !containsScheme(verifySchemes12, scheme) || !schemeFitsKey(pub, scheme, true) {
 			return AlertIllegalParameter
 		}
-		if !verifySignature(e.peerCerts[0].PublicKey, scheme, e.ske12Content(msg[4:4+paramsLen]), sig) {
+		if !verifySignature(pub, scheme, e.ske12Content(msg[4:4+paramsLen]), sig, true, e.verifyBuf[:]) {
 			return AlertDecryptError
 		}
 		e.peerScheme = scheme
@@ -760,9 +757,18 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 			}
 			e.certReq = true
 			e.certReqAlgs = e.reqAlgsBuf[:0]
-			s := e.clientScheme12()
-			if e.ownScheme == ECDSAWithP256AndSHA256 && containsByte(types, 64) && containsU16(algs, uint16(s)) {
-				e.certReqAlgs = append(e.certReqAlgs, byte(s>>8), byte(s))
+			// Our CertificateVerify signs the running transcript hash, so only a scheme with the hash
+			// of the suite's PRF can be used: ECDSA P-256 (ecdsa_sign), or RSA-PSS before PKCS1 (rsa_sign).
+			cv := e.cvSchemes12()
+			if e.ownCert {
+				for _, s := range cv {
+					fits := (s == cv[0] && e.ownScheme == ECDSAWithP256AndSHA256 && containsByte(types, 64)) ||
+						(s != cv[0] && e.ownRSA && containsByte(types, 1))
+					if fits && containsU16(algs, uint16(s)) {
+						e.certReqAlgs = append(e.certReqAlgs, byte(s>>8), byte(s))
+						break
+					}
+				}
 			}
 			e.ks.addMessage(msg)
 			return 0
@@ -825,16 +831,11 @@ func (e *Engine) client12Flight() uint8 {
 	e.ks.addMessage(st[at:])
 	e.keys12(ss)
 	if send {
-		h := e.ks.hash()
-		ch := crypto.SHA256
-		if e.suite.sha384 {
-			ch = crypto.SHA384
-		}
-		sig, err := e.signer.Sign(e.cfg.Rand, h, ch)
-		if err != nil || len(sig) > maxSignature {
+		s := SignatureScheme(e.certReqAlgs[0])<<8 | SignatureScheme(e.certReqAlgs[1])
+		sig, err := e.signDigest(s, e.ks.hash())
+		if err != nil {
 			return AlertInternalError
 		}
-		s := e.clientScheme12()
 		at = len(st)
 		st = append(st, typeCertificateVerify, 0, byte((len(sig)+4)>>8), byte(len(sig)+4), byte(s>>8), byte(s),
 			byte(len(sig)>>8), byte(len(sig)))

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"netcard/store"
 )
 
 // buildBinary builds the netcard command once per test binary.
@@ -263,5 +266,42 @@ func TestBenchQuick(t *testing.T) {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
+	}
+}
+
+// TestInitRSA: `netcard init --key rsa2048` generates an RSA-2048 identity on the card and
+// self-signs it; an unknown --key value is a usage error that creates nothing.
+func TestInitRSA(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	img := filepath.Join(dir, "rsa.img")
+	if code := mainArgs([]string{"init", "--store", img, "--key", "rsa2048"}, &out, &errb); code != exitOK {
+		t.Fatalf("init --key rsa2048: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "rsa2048 key generated on the card") {
+		t.Fatalf("init output %q", out.String())
+	}
+	st, err := store.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := x509.ParseCertificate(st.Certificate()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := c.PublicKey.(*rsa.PublicKey); !ok || k.N.BitLen() != 2048 || st.KeyType() != store.KeyRSA2048 {
+		t.Fatalf("certificate key %T, store key %v", c.PublicKey, st.KeyType())
+	}
+	out.Reset()
+	if code := mainArgs([]string{"status", "--store", img}, &out, &errb); code != exitOK || !strings.Contains(out.String(), "key        true (rsa2048)") {
+		t.Fatalf("status: exit %d: %s", code, out.String())
+	}
+	bad := filepath.Join(dir, "bad.img")
+	if code := mainArgs([]string{"init", "--store", bad, "--key", "rsa1024"}, &out, &errb); code != exitUsage {
+		t.Fatalf("--key rsa1024: exit %d", code)
+	}
+	if _, err := os.Stat(bad); err == nil {
+		t.Fatal("a refused init created an image")
 	}
 }

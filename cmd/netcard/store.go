@@ -66,13 +66,18 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	csr := fs.String("csr", "", "write a PKCS#10 certificate request to `file` (import the issued certificate with import-cert)")
 	selfSigned := fs.Bool("self-signed", true, "issue a self-signed certificate (ignored with --csr)")
 	force := fs.Bool("force", false, "overwrite an existing image")
+	keyType := fs.String("key", "p256", "identity key generated on the card: p256 (ECDSA) or rsa2048")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if len(*pin) < 4 || len(*puk) < 8 {
 		return usageError{errors.New("the PIN needs at least 4 characters and the PUK at least 8")}
 	}
-	p := card.Personalisation{CN: *cn, PIN: *pin, PUK: *puk, Validity: def.Validity, IPs: def.IPs, DNSNames: def.DNSNames}
+	kt, err := store.ParseKeyType(*keyType)
+	if err != nil {
+		return usageError{err}
+	}
+	p := card.Personalisation{CN: *cn, PIN: *pin, PUK: *puk, Validity: def.Validity, IPs: def.IPs, DNSNames: def.DNSNames, Key: kt}
 	if len(ips) > 0 {
 		p.IPs = nil
 		for _, s := range ips {
@@ -96,7 +101,7 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 	if *csr != "" || !*selfSigned {
-		if err := st.GenerateKey(rand.Reader); err != nil {
+		if err := st.GenerateKeyType(rand.Reader, kt); err != nil {
 			return err
 		}
 		if err := st.InitPIN([]byte(p.PIN), []byte(p.PUK)); err != nil {
@@ -117,7 +122,7 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	if err := card.Personalise(st, p, rand.Reader, time.Now()); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "card image %s created; key generated on the card; self-signed certificate for %s\n", *path, p.CN)
+	fmt.Fprintf(stdout, "card image %s created; %s key generated on the card; self-signed certificate for %s\n", *path, kt, p.CN)
 	return nil
 }
 
@@ -195,7 +200,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 	fmt.Fprintf(stdout, "image      %s (%d bytes, %d used of %d)\n", *path, st.Size(), st.Used(), st.Capacity())
-	fmt.Fprintf(stdout, "key        %v\n", st.HasKey())
+	fmt.Fprintf(stdout, "key        %v (%v)\n", st.HasKey(), st.KeyType())
 	if chain := st.Certificate(); len(chain) > 0 {
 		fmt.Fprintf(stdout, "certificate %d bytes, chain of %d\n", len(chain[0]), len(chain))
 	} else {
