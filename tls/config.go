@@ -123,6 +123,14 @@ type Config struct {
 	// testHRRCookie, set only by this package's tests, replaces the random HelloRetryRequest cookie
 	// (at most 256 bytes) so that a trace can be reproduced byte for byte.
 	testHRRCookie []byte
+	// testHRRAlways, set only by this package's tests, makes a server send a HelloRetryRequest even
+	// when the client's key share is usable: with HRRCookie a cookie-only HelloRetryRequest, else
+	// one that would change nothing (both exercise the client's RFC 8446 §4.1.4 rules).
+	testHRRAlways bool
+	// testQueue, set only by this package's tests (the hostile peer), rewrites every record the
+	// engine is about to queue: it receives the content type and plaintext and returns the records
+	// to send instead (sealed with the current write key when it is on).
+	testQueue func(typ byte, data []byte) []testRecord
 
 	// MaxRecordOut is the largest plaintext the engine puts in one record it sends (default 1024).
 	MaxRecordOut int
@@ -143,8 +151,11 @@ type Config struct {
 	// always honours the extension when a client offers it (unless record_size_limit is offered too).
 	MaxFragmentLength int
 
-	// MaxHandshakeMessage bounds the handshake reassembly buffer (default 4096 for a server, 16384 for
-	// a client; 8192 for a server that asks for client certificates).
+	// MaxHandshakeMessage is the largest handshake message, 4-byte header included, the engine
+	// reassembles (default DefaultMaxHandshakeMessage, 16 KiB + 4); a bigger one is answered with
+	// illegal_parameter. The reassembly buffer starts smaller (4096 bytes for a server, 8192 for a
+	// server that asks for client certificates, 16384 for a client, or this limit if smaller) and
+	// grows once, by one allocation, to the size of a bigger message when one arrives.
 	MaxHandshakeMessage int
 }
 
@@ -253,3 +264,11 @@ func (c *Config) groups(server bool) []CurveID {
 // verifySchemes are the schemes we accept from a peer, in the order we advertise them.
 var verifySchemes = []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519, PSSWithSHA256, PSSWithSHA384,
 	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512}
+
+// testRecord is one record a test's testQueue hook asks the engine to send instead of what it
+// queued: plain bypasses the record protection (a change_cipher_spec or a plaintext alert).
+type testRecord struct {
+	typ   byte
+	data  []byte
+	plain bool
+}

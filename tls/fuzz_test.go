@@ -101,9 +101,9 @@ func FuzzServerHello(f *testing.F) {
 	buf := make([]byte, 16384)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var sh serverHello
-		parseServerHello(body, &sh)
+		parseServerHello(body, &sh, 0xffffffff)
 		var ee encryptedExtensions
-		parseEncryptedExtensions(body, &ee, true, true, true, true)
+		parseEncryptedExtensions(body, &ee, 0xffffffff)
 		parseCertificateRequest(body)
 		if len(body) > 3000 {
 			return
@@ -124,7 +124,7 @@ func FuzzCertificate(f *testing.F) {
 	}
 	pub := &getPKI(f).ecKey.PublicKey
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if _, list, a := parseCertificate(body); a == 0 {
+		if _, list, a := parseCertificate(body, 0xffffffff); a == 0 {
 			readPeerCertificates(list)
 		}
 		s, sig, _ := parseCertificateVerify(body)

@@ -661,6 +661,9 @@ func (e *Engine) client12ServerHello(msg []byte) uint8 {
 			return AlertIllegalParameter
 		}
 	}
+	if sh.recordSizeLimit > 0 && sh.mfl != 0 {
+		return AlertIllegalParameter // RFC 8449 §5
+	}
 	if sh.recordSizeLimit > 0 {
 		if e.cfg.RecordSizeLimit == 0 {
 			return AlertUnsupportedExtension
