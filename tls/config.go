@@ -127,6 +127,10 @@ type Config struct {
 	// when the client's key share is usable: with HRRCookie a cookie-only HelloRetryRequest, else
 	// one that would change nothing (both exercise the client's RFC 8446 §4.1.4 rules).
 	testHRRAlways bool
+	// testEarlyData, set only by this package's tests, makes a client put an (empty) early_data
+	// extension in its first ClientHello, as a 0-RTT client does, without sending early data
+	// itself (the hostile peer injects the records).
+	testEarlyData bool
 	// testQueue, set only by this package's tests (the hostile peer), rewrites every record the
 	// engine is about to queue: it receives the content type and plaintext and returns the records
 	// to send instead (sealed with the current write key when it is on).

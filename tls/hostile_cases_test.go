@@ -1,0 +1,468 @@
+package tls
+
+import (
+	"bytes"
+	"testing"
+)
+
+// The hostile-peer rules, one case per rule; CONFORMANCE.md points at these names.
+
+
+// serverNeedsHRR: the dut server only takes P-256, the peer client's first share is X25519.
+func serverNeedsHRR(c *Config) { c.Groups = []CurveID{P256} }
+func clientTwoGroups(c *Config) { c.Groups = []CurveID{X25519, P256} }
+
+func mtlsServer(c *Config) { c.ClientAuth, c.ClientCAs = RequireAndVerifyClientCert, getPKI(nil).caPool }
+func mtlsClient(c *Config) { p := getPKI(nil); c.Certificate, c.Signer = p.clChain, p.clKey }
+
+// TestHostileServer13: the engine as a TLS 1.3 server against a hostile client.
+func TestHostileServer13(t *testing.T) {
+	runHostile(t, []hcase{
+		{name: "baseline", rule: "-"},
+		{name: "ClientHello+extra bytes in its record", rule: "8446 §5.1",
+			script: onMsg(typeClientHello, tail(typeFinished, 0, 0)), want: AlertUnexpectedMessage},
+		{name: "ClientHello1+start of ClientHello2 before HRR", rule: "8446 §5.1",
+			dut: serverNeedsHRR, peer: clientTwoGroups,
+			script: onMsg(typeClientHello, once(tail(typeClientHello, 0, 1, 0, 3, 3))), want: AlertUnexpectedMessage},
+		{name: "client Finished+extra bytes in its record", rule: "8446 §5.1",
+			script: onMsg(typeFinished, tail(typeKeyUpdate, 0)), want: AlertUnexpectedMessage},
+		{name: "duplicate unknown extension in ClientHello", rule: "8446 §4.2",
+			script: onMsg(typeClientHello, prependExt(ext(0xfafa), ext(0xfafa, 1))), want: AlertIllegalParameter},
+		{name: "duplicate known extension in ClientHello", rule: "8446 §4.2",
+			script: onMsg(typeClientHello, prependExt(ext(extALPN, 0, 3, 2, 'h', '2'), ext(extALPN, 0, 3, 2, 'h', '2'))),
+			want: AlertIllegalParameter},
+		{name: "extension block overruns", rule: "8446 §4.2",
+			script: onMsg(typeClientHello, prependExt([]byte{0xfa, 0xfa, 0xff, 0xff})), want: AlertDecodeError},
+		{name: "oid_filters in ClientHello", rule: "8446 §4.2",
+			script: onMsg(typeClientHello, prependExt(ext(extOIDFilters, 0, 0))), want: AlertIllegalParameter},
+		{name: "certificate_authorities with trailing bytes", rule: "8446 §4.2.4",
+			script: onMsg(typeClientHello, prependExt(ext(extCertAuthorities, 0, 3, 0, 1, 'x', 9))), want: AlertDecodeError},
+		{name: "certificate_authorities empty", rule: "8446 §4.2.4",
+			script: onMsg(typeClientHello, prependExt(ext(extCertAuthorities, 0, 0))), want: AlertDecodeError},
+		// accepted (a ServerHello follows); the handshake then fails only because the hostile
+		// peer's transcript lacks the extension it added
+		{name: "certificate_authorities valid", rule: "8446 §4.2.4",
+			script: onMsg(typeClientHello, prependExt(ext(extCertAuthorities, 0, 3, 0, 1, 'x'))),
+			check: func(t *testing.T, h *hostile) {
+				if h.dutOut[0] != recordHandshake || h.dutOut[5] != typeServerHello {
+					t.Fatalf("no ServerHello: % x", h.dutOut[:10])
+				}
+				expectAlert(t, h.dutErr, AlertBadRecordMAC, false)
+			}},
+		{name: "server_name with two host_names", rule: "6066 §3",
+			script: onMsg(typeClientHello, editExt(extServerName, func(b []byte) []byte {
+				l := append(b[2:], b[2:]...)
+				return append([]byte{byte(len(l) >> 8), byte(len(l))}, l...)
+			})), want: AlertIllegalParameter},
+		{name: "server_name with trailing bytes", rule: "6066 §3",
+			script: onMsg(typeClientHello, editExt(extServerName, func(b []byte) []byte { return append(b, 0) })),
+			want: AlertDecodeError},
+		{name: "key share for a group not in supported_groups", rule: "8446 §4.2.8",
+			peer: func(c *Config) { c.Groups = []CurveID{X25519} },
+			script: onMsg(typeClientHello, editExt(extSupportedGroups, func(b []byte) []byte { return []byte{0, 2, 0, 0x17} })),
+			want:   AlertIllegalParameter},
+		{name: "post_handshake_auth not empty", rule: "8446 §4.2.6",
+			script: onMsg(typeClientHello, prependExt(ext(extPostHandshakeAuth, 1))), want: AlertDecodeError},
+		{name: "client CertificateEntry with OCSP extension", rule: "8446 §4.4.2, §4.2",
+			dut: mtlsServer, peer: mtlsClient,
+			script: onMsg(typeCertificate, addCertEntryExt(ext(extStatusRequest, 1, 0, 0, 0, 0))), want: AlertUnsupportedExtension},
+		{name: "client CertificateEntry with duplicate extensions", rule: "8446 §4.2",
+			dut: mtlsServer, peer: mtlsClient,
+			script: onMsg(typeCertificate, addCertEntryExt(append(ext(0xfafa), ext(0xfafa)...))), want: AlertIllegalParameter},
+		{name: "second change_cipher_spec", rule: "8446 §5 (one CCS)",
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeFinished && d[0] != typeCertificate {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordCCS, data: []byte{1}, plain: true}, {typ: recordHandshake, data: d}}
+			}), want: AlertUnexpectedMessage},
+		{name: "change_cipher_spec of value 2", rule: "8446 §5",
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeFinished {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordCCS, data: []byte{2}, plain: true}}
+			}), want: AlertUnexpectedMessage},
+		{name: "protected change_cipher_spec", rule: "8446 §5",
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeFinished {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordCCS, data: []byte{1}}}
+			}), want: AlertUnexpectedMessage},
+		{name: "change_cipher_spec after Finished", rule: "8446 §5",
+			post: func(h *hostile) { h.raw = plainRec(recordCCS, 1); h.run() }, want: AlertUnexpectedMessage},
+		{name: "ClientHello with early_data not empty", rule: "8446 §4.2.10",
+			script: onMsg(typeClientHello, prependExt(ext(extEarlyData, 0, 0, 0, 1))), want: AlertDecodeError},
+		{name: "application data before Finished", rule: "8446 §2",
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeFinished {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordAppData, data: []byte("early")}, {typ: recordHandshake, data: d}}
+			}), want: AlertUnexpectedMessage},
+	})
+}
+
+// earlyData puts n garbage application_data records of sz bytes on the wire right after the
+// first ClientHello, as a client whose 0-RTT is refused sends them.
+func earlyData(n, sz int) func(h *hostile) {
+	return func(h *hostile) {
+		for i := 0; i < n; i++ {
+			h.raw = append(h.raw, plainRec(recordAppData, bytes.Repeat([]byte{byte(i + 1)}, sz)...)...)
+		}
+	}
+}
+
+// TestHostileEarlyData: RFC 8446 §4.2.10, the server skips refused early data (records that fail
+// deprotection with the handshake key, up to maxEarlySkip bytes; after a HelloRetryRequest the
+// application_data records before the second ClientHello) and fails past the bound.
+func TestHostileEarlyData(t *testing.T) {
+	early := func(c *Config) { c.testEarlyData = true }
+	runHostile(t, []hcase{
+		{name: "skipped", peer: early, pre: earlyData(3, 500)},
+		{name: "skipped up to 16 KiB", peer: early, pre: earlyData(16, 1024)},
+		{name: "beyond 16 KiB", peer: early, pre: earlyData(17, 1024), want: AlertBadRecordMAC},
+		{name: "without early_data offered", pre: earlyData(1, 100), want: AlertBadRecordMAC},
+		{name: "skipped after HelloRetryRequest", dut: serverNeedsHRR,
+			peer: func(c *Config) { early(c); clientTwoGroups(c) }, pre: earlyData(3, 500)},
+		{name: "after HelloRetryRequest beyond 16 KiB", dut: serverNeedsHRR,
+			peer: func(c *Config) { early(c); clientTwoGroups(c) }, pre: earlyData(17, 1024), want: AlertUnexpectedMessage},
+	})
+}
+
+// TestHostileClient13: the engine as a TLS 1.3 client against a hostile server.
+func TestHostileClient13(t *testing.T) {
+	p := getPKI(t)
+	sc := serverConfig(t, false)
+	sc.TicketKey = testTicketKey
+	sess := firstSession(t, sc)
+	resumeDut := func(c *Config) { c.Session = sess }
+	resumePeer := func(c *Config) { c.TicketKey = testTicketKey }
+	alpn := func(c *Config) { c.ALPN = []string{"http/1.1"} }
+	tickets := func(c *Config) { c.TicketKey = testTicketKey }
+	nst := func(f func(m []byte) []byte) script { return onMsg(typeNewSessionTicket, f) }
+	shAfterHRR := func(f func(m []byte) []byte) script {
+		n := 0
+		return onMsg(typeServerHello, func(m []byte) []byte {
+			if n++; n == 2 {
+				return f(m)
+			}
+			return m
+		})
+	}
+	runHostile(t, []hcase{
+		{name: "baseline", client: true},
+		{name: "ServerHello legacy_version 0x0301", rule: "8446 §4.1.3", client: true,
+			script: onMsg(typeServerHello, func(m []byte) []byte { m[5] = 1; return m }), want: AlertProtocolVersion},
+		{name: "ServerHello+extra bytes in its record", rule: "8446 §5.1", client: true,
+			script: onMsg(typeServerHello, tail(typeEncryptedExtensions, 0)), want: AlertUnexpectedMessage},
+		{name: "server Finished+extra bytes", rule: "8446 §5.1", client: true,
+			script: onMsg(typeFinished, tail(typeNewSessionTicket, 0)), want: AlertUnexpectedMessage},
+		{name: "ServerHello duplicate extension", rule: "8446 §4.2", client: true,
+			script: onMsg(typeServerHello, addExt(ext(extSupportedVersions, 3, 4))), want: AlertIllegalParameter},
+		{name: "ServerHello ALPN not offered", rule: "8446 §4.2", client: true,
+			script: onMsg(typeServerHello, addExt(ext(extALPN, 0, 3, 2, 'h', '2'))), want: AlertUnsupportedExtension},
+		{name: "ServerHello ALPN offered (EncryptedExtensions only)", rule: "8446 §4.2", client: true, dut: alpn,
+			script: onMsg(typeServerHello, addExt(ext(extALPN, 0, 3, 2, 'h', '2'))), want: AlertIllegalParameter},
+		{name: "ServerHello unknown extension", rule: "8446 §4.2", client: true,
+			script: onMsg(typeServerHello, addExt(ext(0xfafa))), want: AlertUnsupportedExtension},
+		{name: "ServerHello cookie", rule: "8446 §4.2", client: true,
+			script: onMsg(typeServerHello, addExt(ext(extCookie, 0, 1, 1))), want: AlertUnsupportedExtension},
+		{name: "cookie-only HelloRetryRequest", rule: "8446 §4.1.4", client: true,
+			peer: func(c *Config) { c.testHRRAlways, c.HRRCookie = true, true },
+			check: func(t *testing.T, h *hostile) {
+				h.established()
+				if !h.dut.ConnectionState().HelloRetry {
+					t.Fatal("no HelloRetryRequest")
+				}
+			}},
+		{name: "HelloRetryRequest that changes nothing", rule: "8446 §4.1.4", client: true,
+			peer: func(c *Config) { c.testHRRAlways = true }, want: AlertIllegalParameter},
+		{name: "second HelloRetryRequest", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
+			script: shAfterHRR(func(m []byte) []byte {
+				copy(m[6:], hrrRandom[:])
+				return editExt(extKeyShare, func(b []byte) []byte { return b[:2] })(m)
+			}), want: AlertUnexpectedMessage},
+		{name: "HelloRetryRequest for a group not offered", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
+			script: onMsg(typeServerHello, editExt(extKeyShare, func(b []byte) []byte { return []byte{0, 0x18} })),
+			want:   AlertIllegalParameter},
+		{name: "HelloRetryRequest for the group already shared", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
+			script: onMsg(typeServerHello, editExt(extKeyShare, func(b []byte) []byte { return []byte{0, byte(X25519)} })),
+			want:   AlertIllegalParameter},
+		{name: "HelloRetryRequest duplicate extension", rule: "8446 §4.2", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
+			script: onMsg(typeServerHello, addExt(ext(extSupportedVersions, 3, 4))), want: AlertIllegalParameter},
+		{name: "HelloRetryRequest with pre_shared_key", rule: "8446 §4.2", client: true, dut: func(c *Config) { clientTwoGroups(c); c.Session = sess },
+			peer: func(c *Config) { serverNeedsHRR(c); resumePeer(c) },
+			script: onMsg(typeServerHello, once(addExt(ext(extPreSharedKey, 0, 0)))), want: AlertIllegalParameter},
+		{name: "ServerHello suite differs from HelloRetryRequest", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
+			script: shAfterHRR(func(m []byte) []byte {
+				at := extBlockAt(m) - 3
+				m[at], m[at+1] = 0x13, 0x03
+				return m
+			}), want: AlertIllegalParameter},
+		{name: "EncryptedExtensions duplicate unknown extension", rule: "8446 §4.2", client: true,
+			script: onMsg(typeEncryptedExtensions, addExt(ext(0xfafa), ext(0xfafa))), want: AlertIllegalParameter},
+		{name: "EncryptedExtensions duplicate ALPN", rule: "8446 §4.2", client: true, dut: alpn, peer: alpn,
+			script: onMsg(typeEncryptedExtensions, addExt(ext(extALPN, 0, 9, 8, 'h', 't', 't', 'p', '/', '1', '.', '1'))),
+			want:   AlertIllegalParameter},
+		{name: "EncryptedExtensions certificate_authorities", rule: "8446 §4.2", client: true,
+			script: onMsg(typeEncryptedExtensions, addExt(ext(extCertAuthorities, 0, 3, 0, 1, 'x'))), want: AlertUnsupportedExtension},
+		{name: "EncryptedExtensions key_share", rule: "8446 §4.2", client: true,
+			script: onMsg(typeEncryptedExtensions, addExt(ext(extKeyShare, 0, 0x1d, 0, 0))), want: AlertIllegalParameter},
+		{name: "EncryptedExtensions server_name without SNI", rule: "6066 §3, 8446 §4.2", client: true,
+			dut:    func(c *Config) { c.ServerName = "127.0.0.1" },
+			script: onMsg(typeEncryptedExtensions, addExt(ext(extServerName))), want: AlertUnsupportedExtension},
+		{name: "EncryptedExtensions server_name not empty", rule: "6066 §3", client: true,
+			script: onMsg(typeEncryptedExtensions, editExt(extServerName, func([]byte) []byte { return []byte{0, 0} })),
+			want:   AlertDecodeError},
+		{name: "EncryptedExtensions ALPN not offered", rule: "7301 §3.2, 8446 §4.2", client: true,
+			script: onMsg(typeEncryptedExtensions, addExt(ext(extALPN, 0, 3, 2, 'h', '2'))), want: AlertUnsupportedExtension},
+		{name: "EncryptedExtensions early_data not offered", rule: "8446 §4.2", client: true,
+			script: onMsg(typeEncryptedExtensions, addExt(ext(extEarlyData))), want: AlertUnsupportedExtension},
+		{name: "EncryptedExtensions record_size_limit and max_fragment_length", rule: "8449 §5", client: true,
+			dut: func(c *Config) { c.RecordSizeLimit, c.MaxFragmentLength = 1024, 1024 },
+			script: onMsg(typeEncryptedExtensions, addExt(ext(extMaxFragmentLength, 2))), want: AlertIllegalParameter},
+		{name: "server CertificateEntry with OCSP", rule: "8446 §4.4.2, §4.2", client: true,
+			script: onMsg(typeCertificate, addCertEntryExt(ext(extStatusRequest, 1, 0, 0, 0, 0))), want: AlertUnsupportedExtension},
+		{name: "server CertificateEntry with SCT", rule: "8446 §4.4.2, §4.2", client: true,
+			script: onMsg(typeCertificate, addCertEntryExt(ext(extSCT, 0, 0))), want: AlertUnsupportedExtension},
+		{name: "server CertificateEntry with unknown extension", rule: "8446 §4.2", client: true,
+			script: onMsg(typeCertificate, addCertEntryExt(ext(0xfafa))), want: AlertUnsupportedExtension},
+		{name: "server CertificateEntry with certificate_authorities", rule: "8446 §4.2", client: true,
+			script: onMsg(typeCertificate, addCertEntryExt(ext(extCertAuthorities, 0, 3, 0, 1, 'x'))), want: AlertUnsupportedExtension},
+		{name: "server CertificateEntry with server_name", rule: "8446 §4.2", client: true,
+			script: onMsg(typeCertificate, addCertEntryExt(ext(extServerName))), want: AlertIllegalParameter},
+		{name: "server CertificateEntry duplicate extensions", rule: "8446 §4.2", client: true,
+			script: onMsg(typeCertificate, addCertEntryExt(append(ext(extSCT), ext(extSCT)...))), want: AlertIllegalParameter},
+		{name: "CertificateRequest with a context", rule: "8446 §4.3.2", client: true, peer: mtlsServer, dut: mtlsClient,
+			script: onMsg(typeCertificateRequest, func(m []byte) []byte {
+				return fixLen(append([]byte{typeCertificateRequest, 0, 0, 0, 1, 7}, m[5:]...))
+			}), want: AlertIllegalParameter},
+		{name: "CertificateRequest certificate_authorities with trailing bytes", rule: "8446 §4.2.4", client: true, peer: mtlsServer, dut: mtlsClient,
+			script: onMsg(typeCertificateRequest, addExt(ext(extCertAuthorities, 0, 3, 0, 1, 'x', 0))), want: AlertDecodeError},
+		{name: "CertificateRequest certificate_authorities empty", rule: "8446 §4.2.4", client: true, peer: mtlsServer, dut: mtlsClient,
+			script: onMsg(typeCertificateRequest, addExt(ext(extCertAuthorities, 0, 0))), want: AlertDecodeError},
+		{name: "CertificateRequest certificate_authorities valid", rule: "8446 §4.2.4", client: true, peer: mtlsServer, dut: mtlsClient,
+			script: onMsg(typeCertificateRequest, addExt(ext(extCertAuthorities, 0, 3, 0, 1, 'x'))), want: AlertDecryptError},
+		{name: "CertificateRequest duplicate unknown extension", rule: "8446 §4.2", client: true, peer: mtlsServer, dut: mtlsClient,
+			script: onMsg(typeCertificateRequest, addExt(ext(0xfafa), ext(0xfafa))), want: AlertIllegalParameter},
+		{name: "CertificateRequest key_share", rule: "8446 §4.2", client: true, peer: mtlsServer, dut: mtlsClient,
+			script: onMsg(typeCertificateRequest, addExt(ext(extKeyShare))), want: AlertIllegalParameter},
+		{name: "Certificate when resuming with a PSK", rule: "8446 §4.4.2", client: true, dut: resumeDut, peer: resumePeer,
+			script: onMsg(typeEncryptedExtensions, func(m []byte) []byte { return append(m, certMsg(p.ecChain)...) }),
+			want:   AlertUnexpectedMessage},
+		{name: "CertificateRequest when resuming with a PSK", rule: "8446 §4.3.2", client: true, dut: resumeDut, peer: resumePeer,
+			script: onMsg(typeEncryptedExtensions, func(m []byte) []byte {
+				return append(m, typeCertificateRequest, 0, 0, 11, 0, 0, 8, 0, 13, 0, 4, 0, 2, 4, 3)
+			}), want: AlertUnexpectedMessage},
+		{name: "NewSessionTicket duplicate early_data", rule: "8446 §4.2, §4.6.1", client: true, peer: tickets,
+			script: nst(addExt(ext(extEarlyData, 0, 0, 4, 0), ext(extEarlyData, 0, 0, 4, 0))), want: AlertIllegalParameter},
+		{name: "NewSessionTicket early_data of 3 bytes", rule: "8446 §4.2.10", client: true, peer: tickets,
+			script: nst(addExt(ext(extEarlyData, 0, 4, 0))), want: AlertDecodeError},
+		{name: "NewSessionTicket key_share", rule: "8446 §4.2", client: true, peer: tickets,
+			script: nst(addExt(ext(extKeyShare))), want: AlertIllegalParameter},
+		{name: "NewSessionTicket unknown extension ignored", rule: "8446 §4.6.1", client: true, peer: tickets,
+			script: nst(addExt(ext(0xfafa, 1, 2))),
+			check: func(t *testing.T, h *hostile) {
+				h.established()
+				if h.dut.Session() == nil {
+					t.Fatal("ticket not kept")
+				}
+			}},
+	})
+}
+
+// TestHostileServer12 and TestHostileClient12: the TLS 1.2 roles.
+func TestHostileServer12(t *testing.T) {
+	runHostile(t, []hcase{
+		{name: "baseline", v12: true},
+		{name: "ClientHello+extra bytes", rule: "5246 §7.4, 8446 §5.1", v12: true,
+			script: onMsg(typeClientHello, tail(typeClientKeyExchange, 0, 0, 1, 0)), want: AlertUnexpectedMessage},
+		{name: "client Finished+start of a ClientHello", rule: "5246 §7.4.9", v12: true,
+			script: onMsg(typeFinished, tail(typeClientHello, 0, 0, 10)), want: AlertUnexpectedMessage},
+		{name: "ChangeCipherSpec inside a handshake message", rule: "5246 §7.1", v12: true,
+			script: onMsg(typeClientKeyExchange, func(m []byte) []byte { return m[:len(m)-1] }), want: AlertUnexpectedMessage},
+		{name: "duplicate unknown extension", rule: "8446 §4.2, 5246 §7.4.1.4", v12: true,
+			script: onMsg(typeClientHello, prependExt(ext(0xfafa), ext(0xfafa))), want: AlertIllegalParameter},
+		{name: "duplicate extended_master_secret", rule: "5246 §7.4.1.4", v12: true,
+			script: onMsg(typeClientHello, prependExt(ext(extEMS))), want: AlertIllegalParameter},
+		{name: "renegotiation refused, connection kept", rule: "5746 §4.2, 5246 §7.4.1.2", v12: true,
+			post: func(h *hostile) {
+				ch := buildCH(chOpts{versions: []uint16{VersionTLS12}})[5:]
+				h.send(recordHandshake, ch)
+				if h.dutErr != nil || h.peerErr != nil {
+					h.t.Fatal(h.dutErr, h.peerErr)
+				}
+				roundTrip(h.t, h.peer, h.dut, []byte("still here"))
+				roundTrip(h.t, h.dut, h.peer, []byte("and here"))
+				// the peer got exactly the no_renegotiation warning
+				last := h.dutOut[len(h.dutOut)-recordLen(h.dutOut[len(h.dutOut)-31:]):]
+				if last[0] != recordAlert {
+					h.t.Fatalf("last record type %d", last[0])
+				}
+			},
+			check: func(t *testing.T, h *hostile) {}},
+		{name: "warning user_canceled ignored", rule: "5246 §7.2", v12: true,
+			post: func(h *hostile) {
+				h.send(recordAlert, []byte{1, AlertUserCanceled})
+				roundTrip(h.t, h.peer, h.dut, []byte("x"))
+			}, check: func(t *testing.T, h *hostile) {}},
+		{name: "warning-level unexpected_message is fatal", rule: "5246 §7.2.2", v12: true,
+			post: func(h *hostile) { h.send(recordAlert, []byte{1, AlertUnexpectedMessage}) },
+			check: func(t *testing.T, h *hostile) {
+				expectAlert(t, h.dutErr, AlertUnexpectedMessage, true)
+				if h.dut.Pending() != 0 {
+					t.Fatal("answered a fatal alert")
+				}
+			}},
+		{name: "17 warnings", rule: "flood bound", v12: true,
+			post: repeat(17, recordAlert, []byte{1, AlertNoRenegotiation}), want: AlertUnexpectedMessage},
+		{name: "17 empty records", rule: "flood bound", v12: true,
+			post: repeat(17, recordAppData, nil), want: AlertUnexpectedMessage},
+		{name: "alert level 3", rule: "5246 §7.2", v12: true,
+			post: func(h *hostile) { h.send(recordAlert, []byte{3, 0}) }, want: AlertIllegalParameter},
+	})
+}
+
+func TestHostileClient12(t *testing.T) {
+	alpn := func(c *Config) { c.ALPN = []string{"http/1.1"} }
+	runHostile(t, []hcase{
+		{name: "baseline", v12: true, client: true},
+		{name: "ServerHello ALPN not offered", rule: "7301 §3.2, 5246 §7.4.1.4", v12: true, client: true,
+			script: onMsg(typeServerHello, addExt(ext(extALPN, 0, 3, 2, 'h', '2'))), want: AlertUnsupportedExtension},
+		{name: "ServerHello ALPN offered, other protocol", rule: "7301 §3.2", v12: true, client: true, dut: alpn,
+			script: onMsg(typeServerHello, addExt(ext(extALPN, 0, 3, 2, 'h', '2'))), want: AlertIllegalParameter},
+		{name: "ServerHello max_fragment_length not offered", rule: "6066 §4, 5246 §7.4.1.4", v12: true, client: true,
+			script: onMsg(typeServerHello, addExt(ext(extMaxFragmentLength, 2))), want: AlertUnsupportedExtension},
+		{name: "ServerHello duplicate extension", rule: "5246 §7.4.1.4", v12: true, client: true,
+			script: onMsg(typeServerHello, addExt(ext(extEMS))), want: AlertIllegalParameter},
+		{name: "ServerHello unknown extension", rule: "5246 §7.4.1.4", v12: true, client: true,
+			script: onMsg(typeServerHello, addExt(ext(0xfafa))), want: AlertUnsupportedExtension},
+		{name: "ServerHello key_share", rule: "8446 §4.2", v12: true, client: true,
+			script: onMsg(typeServerHello, addExt(ext(extKeyShare, 0, 0x1d, 0, 0))), want: AlertUnsupportedExtension},
+		{name: "ServerHello ec_point_formats without uncompressed", rule: "8422 §5.2", v12: true, client: true,
+			script: onMsg(typeServerHello, editExt(extECPointFormats, func(b []byte) []byte { return []byte{1, 1} })),
+			dut: nil, peer: func(c *Config) {}, want: AlertIllegalParameter},
+		{name: "ServerHelloDone+extra bytes", rule: "5246 §7.4, 8446 §5.1", v12: true, client: true,
+			script: onMsg(typeServerHelloDone, tail(typeHelloRequest, 0, 0, 0)), want: AlertUnexpectedMessage},
+		{name: "server Finished+extra bytes", rule: "5246 §7.4.9", v12: true, client: true,
+			script: onMsg(typeFinished, tail(typeHelloRequest, 0, 0, 0)), want: AlertUnexpectedMessage},
+		{name: "HelloRequest after the handshake refused, connection kept", rule: "5746 §4.2", v12: true, client: true,
+			post: func(h *hostile) {
+				n := len(h.dutOut)
+				h.send(recordHandshake, []byte{typeHelloRequest, 0, 0, 0})
+				if h.dutErr != nil || h.peerErr != nil || len(h.dutOut) == n {
+					h.t.Fatal("no answer", h.dutErr, h.peerErr)
+				}
+				roundTrip(h.t, h.peer, h.dut, []byte("still here"))
+			}, check: func(t *testing.T, h *hostile) {}},
+	})
+}
+
+// TestHostileFloods: bounded no-progress records (maxUseless = 16) and KeyUpdate answers.
+func TestHostileFloods(t *testing.T) {
+	runHostile(t, []hcase{
+		{name: "16 empty records", post: repeat(16, recordAppData, nil), check: func(t *testing.T, h *hostile) { h.established() }},
+		{name: "17 empty records", rule: "flood bound", post: repeat(17, recordAppData, nil), want: AlertUnexpectedMessage},
+		{name: "empty records reset by data", post: func(h *hostile) {
+			for i := 0; i < 5; i++ {
+				repeat(10, recordAppData, nil)(h)
+				h.send(recordAppData, []byte("x"))
+			}
+		}, check: func(t *testing.T, h *hostile) { h.established() }},
+		{name: "17 user_canceled", rule: "flood bound", post: repeat(17, recordAlert, []byte{1, AlertUserCanceled}), want: AlertUnexpectedMessage},
+		{name: "16 KeyUpdates", post: keyUpdates(16, false), check: func(t *testing.T, h *hostile) { h.established() }},
+		{name: "17 KeyUpdates", rule: "flood bound", post: keyUpdates(17, false), want: AlertUnexpectedMessage},
+		{name: "17 user_canceled during the handshake", rule: "flood bound", client: true,
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				var out []testRecord
+				if d[0] == typeEncryptedExtensions {
+					for i := 0; i < 17; i++ {
+						out = append(out, testRecord{typ: recordAlert, data: []byte{1, AlertUserCanceled}})
+					}
+				}
+				return append(out, testRecord{typ: recordHandshake, data: d})
+			}), want: AlertUnexpectedMessage},
+		{name: "empty record during the handshake", rule: "8446 §5.1", client: true,
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeEncryptedExtensions {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordHandshake}, {typ: recordHandshake, data: d}}
+			}), want: AlertUnexpectedMessage},
+		{name: "three update_requested answered once", rule: "8446 §4.6.3", post: func(h *hostile) {
+			for i := 0; i < 3; i++ {
+				n := len(h.dutOut)
+				keyUpdates(1, true)(h)
+				if got := len(h.dutOut) - n; (i == 0) != (got > 0) {
+					h.t.Fatalf("KeyUpdate %d: %d bytes answered", i, got)
+				}
+			}
+			roundTrip(h.t, h.dut, h.peer, []byte("data")) // we spoke: the next request is answered
+			n := len(h.dutOut)
+			keyUpdates(1, true)(h)
+			if len(h.dutOut) == n {
+				h.t.Fatal("request after data not answered")
+			}
+			roundTrip(h.t, h.peer, h.dut, []byte("both keys updated"))
+			roundTrip(h.t, h.dut, h.peer, []byte("both keys updated"))
+		}, check: func(t *testing.T, h *hostile) { h.established() }},
+		{name: "KeyUpdate+extra bytes", rule: "8446 §5.1",
+			post: func(h *hostile) { h.send(recordHandshake, append(append([]byte(nil), keyUpdateMsg...), typeKeyUpdate)) },
+			want: AlertUnexpectedMessage},
+		{name: "KeyUpdate request_update 2", rule: "8446 §4.6.3",
+			post: func(h *hostile) { h.send(recordHandshake, []byte{typeKeyUpdate, 0, 0, 1, 2}) }, want: AlertIllegalParameter},
+	})
+}
+
+// keyUpdates makes the peer send n KeyUpdates (updating its own write key each time).
+func keyUpdates(n int, req bool) func(h *hostile) {
+	return func(h *hostile) {
+		for i := 0; i < n && h.dutErr == nil; i++ {
+			if err := h.peer.KeyUpdate(req); err != nil {
+				h.t.Fatal(err)
+			}
+			h.run()
+		}
+	}
+}
+
+// TestHostileAlerts: RFC 8446 §6 alert handling.
+func TestHostileAlerts(t *testing.T) {
+	fatal := func(code uint8) func(t *testing.T, h *hostile) {
+		return func(t *testing.T, h *hostile) {
+			expectAlert(t, h.dutErr, code, true)
+			if h.dut.State() != Failed || h.dut.Pending() != 0 {
+				t.Fatal("not failed, or answered", h.dut.State())
+			}
+		}
+	}
+	runHostile(t, []hcase{
+		{name: "warning handshake_failure is fatal", rule: "8446 §6",
+			post: func(h *hostile) { h.send(recordAlert, []byte{1, AlertHandshakeFailure}) }, check: fatal(AlertHandshakeFailure)},
+		{name: "warning unknown alert is fatal", rule: "8446 §6",
+			post: func(h *hostile) { h.send(recordAlert, []byte{1, 200}) }, check: fatal(200)},
+		{name: "warning unknown alert during the handshake is fatal", rule: "8446 §6", client: true,
+			peer: func(c *Config) {
+				c.testQueue = withRecords(recordHandshake, func(d []byte) []testRecord {
+					return []testRecord{{typ: recordAlert, data: []byte{1, 201}}}
+				})
+			}, check: fatal(201)},
+		{name: "fatal user_canceled is fatal", rule: "8446 §6.1",
+			post: func(h *hostile) { h.send(recordAlert, []byte{2, AlertUserCanceled}) }, check: fatal(AlertUserCanceled)},
+		{name: "warning user_canceled ignored", rule: "8446 §6.1",
+			post: func(h *hostile) {
+				h.send(recordAlert, []byte{1, AlertUserCanceled})
+				roundTrip(h.t, h.peer, h.dut, []byte("x"))
+			}, check: func(t *testing.T, h *hostile) { h.established() }},
+		{name: "alert level 0", rule: "8446 §6",
+			post: func(h *hostile) { h.send(recordAlert, []byte{0, AlertCloseNotify}) }, want: AlertIllegalParameter},
+		{name: "alert level 3", rule: "8446 §6", client: true,
+			post: func(h *hostile) { h.send(recordAlert, []byte{3, AlertHandshakeFailure}) }, want: AlertIllegalParameter},
+		{name: "two alerts in one record", rule: "8446 §5.1",
+			post: func(h *hostile) { h.send(recordAlert, []byte{1, AlertUserCanceled, 1, AlertUserCanceled}) }, want: AlertDecodeError},
+		{name: "encrypted alert from a failing client follows its CCS", rule: "8446 §D.4", client: true,
+			script: onMsg(typeEncryptedExtensions, addExt(ext(0xfafa))), want: AlertUnsupportedExtension},
+	})
+}
