@@ -572,6 +572,12 @@ func (e *Engine) stagedAt(data []byte) int {
 func (e *Engine) queue(typ byte, data []byte) bool {
 	if h := e.cfg.testQueue; h != nil {
 		for _, r := range h(typ, data) {
+			// a rewritten flight may be bigger than the engine's own: the test grows the buffer
+			if need := len(e.out) + len(r.data) + 32*(len(r.data)/max(e.maxOut, 1)+1); need > cap(e.out) {
+				nb := make([]byte, len(e.out), need+cap(e.out))
+				copy(nb, e.out)
+				e.out = nb
+			}
 			if r.plain {
 				if !e.room(recordHeaderLen + len(r.data)) {
 					return false

@@ -7,12 +7,13 @@ import (
 
 // The hostile-peer rules, one case per rule; CONFORMANCE.md points at these names.
 
-
 // serverNeedsHRR: the dut server only takes P-256, the peer client's first share is X25519.
-func serverNeedsHRR(c *Config) { c.Groups = []CurveID{P256} }
+func serverNeedsHRR(c *Config)  { c.Groups = []CurveID{P256} }
 func clientTwoGroups(c *Config) { c.Groups = []CurveID{X25519, P256} }
 
-func mtlsServer(c *Config) { c.ClientAuth, c.ClientCAs = RequireAndVerifyClientCert, getPKI(nil).caPool }
+func mtlsServer(c *Config) {
+	c.ClientAuth, c.ClientCAs = RequireAndVerifyClientCert, getPKI(nil).caPool
+}
 func mtlsClient(c *Config) { p := getPKI(nil); c.Certificate, c.Signer = p.clChain, p.clKey }
 
 // TestHostileServer13: the engine as a TLS 1.3 server against a hostile client.
@@ -30,7 +31,7 @@ func TestHostileServer13(t *testing.T) {
 			script: onMsg(typeClientHello, prependExt(ext(0xfafa), ext(0xfafa, 1))), want: AlertIllegalParameter},
 		{name: "duplicate known extension in ClientHello", rule: "8446 §4.2",
 			script: onMsg(typeClientHello, prependExt(ext(extALPN, 0, 3, 2, 'h', '2'), ext(extALPN, 0, 3, 2, 'h', '2'))),
-			want: AlertIllegalParameter},
+			want:   AlertIllegalParameter},
 		{name: "extension block overruns", rule: "8446 §4.2",
 			script: onMsg(typeClientHello, prependExt([]byte{0xfa, 0xfa, 0xff, 0xff})), want: AlertDecodeError},
 		{name: "oid_filters in ClientHello", rule: "8446 §4.2",
@@ -56,9 +57,9 @@ func TestHostileServer13(t *testing.T) {
 			})), want: AlertIllegalParameter},
 		{name: "server_name with trailing bytes", rule: "6066 §3",
 			script: onMsg(typeClientHello, editExt(extServerName, func(b []byte) []byte { return append(b, 0) })),
-			want: AlertDecodeError},
+			want:   AlertDecodeError},
 		{name: "key share for a group not in supported_groups", rule: "8446 §4.2.8",
-			peer: func(c *Config) { c.Groups = []CurveID{X25519} },
+			peer:   func(c *Config) { c.Groups = []CurveID{X25519} },
 			script: onMsg(typeClientHello, editExt(extSupportedGroups, func(b []byte) []byte { return []byte{0, 2, 0, 0x17} })),
 			want:   AlertIllegalParameter},
 		{name: "post_handshake_auth not empty", rule: "8446 §4.2.6",
@@ -193,7 +194,7 @@ func TestHostileClient13(t *testing.T) {
 		{name: "HelloRetryRequest duplicate extension", rule: "8446 §4.2", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
 			script: onMsg(typeServerHello, addExt(ext(extSupportedVersions, 3, 4))), want: AlertIllegalParameter},
 		{name: "HelloRetryRequest with pre_shared_key", rule: "8446 §4.2", client: true, dut: func(c *Config) { clientTwoGroups(c); c.Session = sess },
-			peer: func(c *Config) { serverNeedsHRR(c); resumePeer(c) },
+			peer:   func(c *Config) { serverNeedsHRR(c); resumePeer(c) },
 			script: onMsg(typeServerHello, once(addExt(ext(extPreSharedKey, 0, 0)))), want: AlertIllegalParameter},
 		{name: "ServerHello suite differs from HelloRetryRequest", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
 			script: shAfterHRR(func(m []byte) []byte {
@@ -221,7 +222,7 @@ func TestHostileClient13(t *testing.T) {
 		{name: "EncryptedExtensions early_data not offered", rule: "8446 §4.2", client: true,
 			script: onMsg(typeEncryptedExtensions, addExt(ext(extEarlyData))), want: AlertUnsupportedExtension},
 		{name: "EncryptedExtensions record_size_limit and max_fragment_length", rule: "8449 §5", client: true,
-			dut: func(c *Config) { c.RecordSizeLimit, c.MaxFragmentLength = 1024, 1024 },
+			dut:    func(c *Config) { c.RecordSizeLimit, c.MaxFragmentLength = 1024, 1024 },
 			script: onMsg(typeEncryptedExtensions, addExt(ext(extMaxFragmentLength, 2))), want: AlertIllegalParameter},
 		{name: "server CertificateEntry with OCSP", rule: "8446 §4.4.2, §4.2", client: true,
 			script: onMsg(typeCertificate, addCertEntryExt(ext(extStatusRequest, 1, 0, 0, 0, 0))), want: AlertUnsupportedExtension},
@@ -343,7 +344,7 @@ func TestHostileClient12(t *testing.T) {
 			script: onMsg(typeServerHello, addExt(ext(extKeyShare, 0, 0x1d, 0, 0))), want: AlertUnsupportedExtension},
 		{name: "ServerHello ec_point_formats without uncompressed", rule: "8422 §5.2", v12: true, client: true,
 			script: onMsg(typeServerHello, editExt(extECPointFormats, func(b []byte) []byte { return []byte{1, 1} })),
-			dut: nil, peer: func(c *Config) {}, want: AlertIllegalParameter},
+			dut:    nil, peer: func(c *Config) {}, want: AlertIllegalParameter},
 		{name: "ServerHelloDone+extra bytes", rule: "5246 §7.4, 8446 §5.1", v12: true, client: true,
 			script: onMsg(typeServerHelloDone, tail(typeHelloRequest, 0, 0, 0)), want: AlertUnexpectedMessage},
 		{name: "server Finished+extra bytes", rule: "5246 §7.4.9", v12: true, client: true,
@@ -465,4 +466,124 @@ func TestHostileAlerts(t *testing.T) {
 		{name: "encrypted alert from a failing client follows its CCS", rule: "8446 §D.4", client: true,
 			script: onMsg(typeEncryptedExtensions, addExt(ext(0xfafa))), want: AlertUnsupportedExtension},
 	})
+}
+
+// bigCH is a TLS 1.3 ClientHello message (header included) of exactly size bytes, padded with an
+// unknown extension (as an ECH extension would be).
+func bigCH(t *testing.T, size int) []byte {
+	o := chOpts{versions: []uint16{VersionTLS13}, groups: []CurveID{X25519}, order: []CurveID{X25519},
+		shares: map[CurveID][]byte{X25519: x25519Share()}, sigAlgs: []SignatureScheme{ECDSAWithP256AndSHA256}}
+	base := len(buildCH(o)) - 5
+	pad := size - base - 4
+	if pad < 0 {
+		t.Fatal("too small")
+	}
+	o.extra = append([]byte{0xfe, 0x0d, byte(pad >> 8), byte(pad)}, make([]byte, pad)...)
+	m := buildCH(o)[5:]
+	if len(m) != size {
+		t.Fatalf("built %d bytes", len(m))
+	}
+	return m
+}
+
+// records cuts a handshake message into plaintext records of at most 2^14 bytes.
+func records(m []byte) []byte {
+	var out []byte
+	for len(m) > 0 {
+		n := min(len(m), maxPlaintext)
+		out = append(out, plainRec(recordHandshake, m[:n]...)...)
+		m = m[n:]
+	}
+	return out
+}
+
+// TestLargeHandshakeMessages: handshake messages are reassembled up to MaxHandshakeMessage
+// (default 16 KiB + 4: a real ClientHello with ECH, GREASE and post-quantum shares always
+// passes); a bigger one gets illegal_parameter, never internal_error. The buffer grows only for
+// such a message.
+func TestLargeHandshakeMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+		rbuf int // receive buffer (Tiny streams hellos through a small one)
+		want uint8
+	}{
+		{"6.8 KB (ECH)", 6800, 0, 0},
+		{"16 KiB + 4", DefaultMaxHandshakeMessage, 0, 0},
+		{"16 KiB + 4, small receive buffer", DefaultMaxHandshakeMessage, 300, 0},
+		{"16 KiB + 5", DefaultMaxHandshakeMessage + 1, 0, AlertIllegalParameter},
+		{"64 KiB", 65536, 0, AlertIllegalParameter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewServer(serverConfig(t, false), tc.rbuf)
+			in := records(bigCH(t, tc.size))
+			var err error
+			for len(in) > 0 && err == nil {
+				var n int
+				n, _, err = s.Unwrap(in[:min(len(in), max(tc.rbuf, DefaultRecordBuf))])
+				if n == 0 && err == nil {
+					t.Fatal("stuck")
+				}
+				in = in[n:]
+			}
+			if tc.want != 0 {
+				expectAlert(t, err, tc.want, false)
+				if a := queuedPlainAlert(s); a != tc.want {
+					t.Fatalf("queued alert %d", a)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 8192)
+			if n := s.Output(buf); n < 6 || buf[5] != typeServerHello {
+				t.Fatal("no ServerHello")
+			}
+		})
+	}
+	// a limit below the default, as a Tiny profile may choose
+	cfg := serverConfig(t, false)
+	cfg.MaxHandshakeMessage = 2048
+	s := NewServer(cfg, 0)
+	_, _, err := s.Unwrap(records(bigCH(t, 2049)))
+	expectAlert(t, err, AlertIllegalParameter, false)
+	// a client reassembles a certificate chain up to the limit, and refuses a bigger one
+	p := getPKI(t)
+	for _, tc := range []struct {
+		pad  int
+		want uint8
+	}{{16384 - 1400, AlertBadCertificate}, {16400, AlertIllegalParameter}} {
+		junk := make([]byte, tc.pad)
+		h := newHostile(t, true, false, nil, nil, onMsg(typeCertificate, func(m []byte) []byte {
+			return certMsg(append([][]byte{junk}, p.ecChain...))
+		}))
+		h.run()
+		if tc.want == AlertIllegalParameter {
+			h.expect(tc.want)
+		} else {
+			expectAlert(t, h.dutErr, tc.want, false) // reassembled, then parsed
+		}
+	}
+}
+
+// TestTLS12OnlyClientHello: a client that cannot negotiate TLS 1.3 offers neither
+// X25519MLKEM768 (TLS 1.3 only) nor psk_key_exchange_modes or key_share.
+func TestTLS12OnlyClientHello(t *testing.T) {
+	cc := clientConfig(t)
+	cc.MaxVersion = VersionTLS12
+	cc.Groups = []CurveID{X25519MLKEM768, X25519, P256}
+	c := NewClient(cc, 0)
+	buf := make([]byte, 8192)
+	n := c.Output(buf)
+	var ch clientHello
+	if a := parseClientHello(buf[9:n], &ch); a != 0 {
+		t.Fatal(a)
+	}
+	if containsU16(ch.groups, uint16(X25519MLKEM768)) || !containsU16(ch.groups, uint16(X25519)) {
+		t.Fatalf("groups % x", ch.groups)
+	}
+	if ch.has(extPSKModes) || ch.has(extKeyShare) || ch.has(extEarlyData) {
+		t.Fatal("TLS 1.3 extension in a TLS 1.2-only ClientHello")
+	}
 }
