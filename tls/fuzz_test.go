@@ -333,6 +333,60 @@ func fuzzCertSeeds(t testing.TB) [][]byte {
 	return [][]byte{m[4:], {0, 0, 0, 0}, {4, 3, 0, 4, 1, 2, 3, 4}, {8, 7, 0, 64}}
 }
 
+// FuzzExtensions runs the extension-block checker (against a map-based oracle for duplicates and
+// framing) and the parsers built on it: EncryptedExtensions, CertificateRequest, Certificate
+// entries, NewSessionTicket, oid_filters and certificate_authorities.
+func FuzzExtensions(f *testing.F) {
+	for _, s := range fuzzExtSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a := checkExtensions(b)
+		seen := map[uint16]bool{}
+		want := uint8(0)
+		for x := b; len(x) > 0; {
+			if len(x) < 4 || len(x) < 4+(int(x[2])<<8|int(x[3])) {
+				want = AlertDecodeError
+				break
+			}
+			typ := uint16(x[0])<<8 | uint16(x[1])
+			if seen[typ] && want == 0 {
+				want = AlertIllegalParameter
+			}
+			seen[typ] = true
+			x = x[4+(int(x[2])<<8|int(x[3])):]
+		}
+		if want == AlertIllegalParameter && a == AlertDecodeError {
+			want = AlertDecodeError // a duplicate before bad framing: either alert is right
+		}
+		if (a == 0) != (want == 0) {
+			t.Fatalf("checkExtensions = %d, oracle %d", a, want)
+		}
+		var ee encryptedExtensions
+		parseEncryptedExtensions(b, &ee, 0xffffffff)
+		parseCertificateRequest(b)
+		parseCertificate(b, 0xffffffff)
+		parseCertificate(b, 0)
+		parseNewSessionTicket(b)
+		checkOIDFilters(b)
+		checkDNList(b)
+	})
+}
+
+func fuzzExtSeeds(t testing.TB) [][]byte {
+	return [][]byte{
+		{0, 0, 0, 0, 0, 0x10, 0, 3, 2, 'h', '2'},                     // two extensions
+		{0xfa, 0xfa, 0, 0, 0xfa, 0xfa, 0, 0},                         // duplicate
+		{0xfa, 0xfa, 0, 5, 1},                                        // overrun
+		{0, 6, 0, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, // ticket shaped
+		{0, 0, 6, 0, 0x2a, 0, 4, 0, 0, 4, 0},                         // NewSessionTicket-like
+		{0, 0, 8, 0, 13, 0, 4, 0, 2, 4, 3},                           // CertificateRequest
+		{0, 0, 7, 0, 0, 2, 0x30, 0, 0, 0},                            // Certificate entry
+		{0, 5, 3, 0x55, 0x1d, 0x25, 0, 0},                            // oid_filters
+		{0, 3, 0, 1, 'x'},                                            // certificate_authorities
+	}
+}
+
 // TestWriteFuzzSeeds regenerates testdata/fuzz when NETCARD_WRITE_SEEDS=1.
 func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("NETCARD_WRITE_SEEDS") != "1" {
@@ -341,6 +395,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for name, seeds := range map[string][][]byte{
 		"FuzzRecord": fuzzRecordSeeds(t), "FuzzClientHello": fuzzCHSeeds(t),
 		"FuzzServerHello": fuzzSHSeeds(t), "FuzzCertificate": fuzzCertSeeds(t), "FuzzHandshake12": fuzz12Seeds(t),
+		"FuzzExtensions": fuzzExtSeeds(t),
 	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
