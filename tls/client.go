@@ -414,6 +414,9 @@ func (e *Engine) clientServerHello(msg []byte) uint8 {
 		return e.sendClientHello(g)
 	}
 	if !sh.hasKeyShare {
+		if sh.hasPSK {
+			return AlertIllegalParameter // §4.2.11: psk_dhe_ke requires the server's key_share
+		}
 		return AlertMissingExtension // only psk_dhe_ke is offered (§4.2.9)
 	}
 	if sh.group != e.kex.group {

@@ -18,6 +18,9 @@ func mtlsClient(c *Config) { p := getPKI(nil); c.Certificate, c.Signer = p.clCha
 
 // TestHostileServer13: the engine as a TLS 1.3 server against a hostile client.
 func TestHostileServer13(t *testing.T) {
+	sc := serverConfig(t, false)
+	sc.TicketKey = testTicketKey
+	sess := firstSession(t, sc)
 	runHostile(t, []hcase{
 		{name: "baseline", rule: "-"},
 		{name: "ClientHello+extra bytes in its record", rule: "8446 §5.1",
@@ -95,6 +98,53 @@ func TestHostileServer13(t *testing.T) {
 			post: func(h *hostile) { h.raw = plainRec(recordCCS, 1); h.run() }, want: AlertUnexpectedMessage},
 		{name: "ClientHello with early_data not empty", rule: "8446 §4.2.10",
 			script: onMsg(typeClientHello, prependExt(ext(extEarlyData, 0, 0, 0, 1))), want: AlertDecodeError},
+		{name: "ClientHello compression methods not [0]", rule: "8446 §4.1.2",
+			script: onMsg(typeClientHello, func(m []byte) []byte {
+				at := extBlockAt(m) - 1
+				return fixLen(append(append(append([]byte(nil), m[:at-1]...), 2, 1, 0), m[at+1:]...))
+			}), want: AlertIllegalParameter},
+		{name: "second ClientHello with another session id", rule: "8446 §4.1.2", dut: serverNeedsHRR, peer: clientTwoGroups,
+			script: onMsg(typeClientHello, func(m []byte) []byte {
+				if isCH2(m) {
+					m[40] ^= 1
+				}
+				return m
+			}), want: AlertIllegalParameter},
+		{name: "second ClientHello without the requested share", rule: "8446 §4.1.2", dut: serverNeedsHRR, peer: clientTwoGroups,
+			script: onMsg(typeClientHello, func(m []byte) []byte {
+				return editExt(extKeyShare, func(b []byte) []byte {
+					if b[3] == byte(P256) {
+						b[3] = byte(X25519)
+					}
+					return b
+				})(m)
+			}), want: AlertIllegalParameter},
+		{name: "second ClientHello with early_data", rule: "8446 §4.1.2", dut: serverNeedsHRR, peer: clientTwoGroups,
+			script: onMsg(typeClientHello, func(m []byte) []byte {
+				if isCH2(m) {
+					return prependExt(ext(extEarlyData))(m)
+				}
+				return m
+			}), want: AlertIllegalParameter},
+		{name: "wrong PSK binder", rule: "8446 §4.2.11", dut: func(c *Config) { c.TicketKey = testTicketKey },
+			peer: func(c *Config) { c.Session = sess },
+			script: onMsg(typeClientHello, func(m []byte) []byte { m[len(m)-1] ^= 1; return m }), want: AlertDecryptError},
+		{name: "X25519 share of a low-order point", rule: "8446 §7.4.2",
+			script: onMsg(typeClientHello, editExt(extKeyShare, func(b []byte) []byte {
+				clear(b[6:])
+				return b
+			})), want: AlertIllegalParameter},
+		{name: "KeyUpdate before Finished", rule: "8446 §4.6.3",
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeFinished {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordHandshake, data: keyUpdateMsg}, {typ: recordHandshake, data: d}}
+			}), want: AlertUnexpectedMessage},
+		{name: "record of zeros only (no content type)", rule: "8446 §5.4",
+			post: func(h *hostile) { h.send(0, []byte{0, 0, 0}) }, want: AlertUnexpectedMessage},
+		{name: "record of an unknown inner type", rule: "8446 §5",
+			post: func(h *hostile) { h.send(30, []byte{1}) }, want: AlertUnexpectedMessage},
 		{name: "application data before Finished", rule: "8446 §2",
 			script: withRecords(recordHandshake, func(d []byte) []testRecord {
 				if d[0] != typeFinished {
@@ -104,6 +154,9 @@ func TestHostileServer13(t *testing.T) {
 			}), want: AlertUnexpectedMessage},
 	})
 }
+
+// isCH2 recognizes the second ClientHello of clientTwoGroups: its one key share is P-256's.
+func isCH2(m []byte) bool { return bytes.Contains(m, []byte{0, byte(extKeyShare), 0, 71}) }
 
 // earlyData puts n garbage application_data records of sz bytes on the wire right after the
 // first ClientHello, as a client whose 0-RTT is refused sends them.
@@ -156,6 +209,61 @@ func TestHostileClient13(t *testing.T) {
 		{name: "baseline", client: true},
 		{name: "ServerHello legacy_version 0x0301", rule: "8446 §4.1.3", client: true,
 			script: onMsg(typeServerHello, func(m []byte) []byte { m[5] = 1; return m }), want: AlertProtocolVersion},
+		{name: "ServerHello session id not echoed", rule: "8446 §4.1.3", client: true,
+			script: onMsg(typeServerHello, func(m []byte) []byte { m[39] ^= 1; return m }), want: AlertIllegalParameter},
+		{name: "ServerHello compression 1", rule: "8446 §4.1.3", client: true,
+			script: onMsg(typeServerHello, func(m []byte) []byte { m[extBlockAt(m)-1] = 1; return m }), want: AlertIllegalParameter},
+		{name: "ServerHello cipher suite not offered", rule: "8446 §4.1.3", client: true,
+			script: onMsg(typeServerHello, func(m []byte) []byte {
+				at := extBlockAt(m) - 3
+				m[at], m[at+1] = 0x13, 0x05
+				return m
+			}), want: AlertIllegalParameter},
+		{name: "ServerHello selects TLS 1.2 in supported_versions", rule: "8446 §4.2.1", client: true,
+			script: onMsg(typeServerHello, editExt(extSupportedVersions, func([]byte) []byte { return []byte{3, 3} })),
+			want:   AlertIllegalParameter},
+		{name: "ServerHello key_share of another group", rule: "8446 §4.2.8", client: true,
+			script: onMsg(typeServerHello, editExt(extKeyShare, func(b []byte) []byte { b[1] = 0x17; return b })),
+			want:   AlertIllegalParameter},
+		{name: "ServerHello without key_share", rule: "8446 §4.2.8, §9.2", client: true,
+			script: onMsg(typeServerHello, editExt(extKeyShare, func([]byte) []byte { return nil })), want: AlertMissingExtension},
+		{name: "ServerHello pre_shared_key not offered", rule: "8446 §4.2", client: true,
+			script: onMsg(typeServerHello, addExt(ext(extPreSharedKey, 0, 0))), want: AlertUnsupportedExtension},
+		{name: "ServerHello selected_identity out of range", rule: "8446 §4.2.11", client: true, dut: resumeDut, peer: resumePeer,
+			script: onMsg(typeServerHello, editExt(extPreSharedKey, func([]byte) []byte { return []byte{0, 1} })),
+			want:   AlertIllegalParameter},
+		{name: "ServerHello without key_share when resuming", rule: "8446 §4.2.11", client: true, dut: resumeDut, peer: resumePeer,
+			script: onMsg(typeServerHello, editExt(extKeyShare, func([]byte) []byte { return nil })), want: AlertIllegalParameter},
+		{name: "TLS 1.2 ServerHello after HelloRetryRequest", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
+			script: shAfterHRR(editExt(extSupportedVersions, func([]byte) []byte { return nil })), want: AlertIllegalParameter},
+		{name: "HelloRetryRequest legacy_version 0x0302", rule: "8446 §4.1.3", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
+			script: onMsg(typeServerHello, once(func(m []byte) []byte { m[5] = 2; return m })), want: AlertProtocolVersion},
+		{name: "EncryptedExtensions max_fragment_length differs", rule: "6066 §4", client: true,
+			dut:    func(c *Config) { c.MaxFragmentLength = 1024 },
+			script: onMsg(typeEncryptedExtensions, editExt(extMaxFragmentLength, func([]byte) []byte { return []byte{3} })),
+			want:   AlertIllegalParameter},
+		{name: "NewSessionTicket lifetime over 7 days", rule: "8446 §4.6.1", client: true, peer: tickets,
+			script: nst(func(m []byte) []byte { m[4], m[5], m[6], m[7] = 0, 9, 0x3a, 0x81; return m }), want: AlertIllegalParameter},
+		{name: "CertificateRequest after the handshake", rule: "8446 §4.3.2, §4.6.2", client: true,
+			post: func(h *hostile) {
+				h.send(recordHandshake, []byte{typeCertificateRequest, 0, 0, 11, 1, 1, 0, 8, 0, 13, 0, 4, 0, 2, 4, 3})
+			}, want: AlertUnexpectedMessage},
+		{name: "EncryptedExtensions missing", rule: "8446 §4.3.1", client: true,
+			script: onMsg(typeEncryptedExtensions, func([]byte) []byte { return nil }), want: AlertUnexpectedMessage},
+		{name: "empty server Certificate", rule: "8446 §4.4.2.4", client: true,
+			script: onMsg(typeCertificate, func([]byte) []byte { return []byte{typeCertificate, 0, 0, 4, 0, 0, 0, 0} }),
+			want:   AlertDecodeError},
+		{name: "server Certificate with a context", rule: "8446 §4.4.2", client: true,
+			script: onMsg(typeCertificate, func(m []byte) []byte {
+				return fixLen(append([]byte{typeCertificate, 0, 0, 0, 1, 7}, m[5:]...))
+			}), want: AlertIllegalParameter},
+		{name: "CertificateVerify with a scheme not offered", rule: "8446 §4.4.3", client: true,
+			script: onMsg(typeCertificateVerify, func(m []byte) []byte { m[4], m[5] = 2, 1; return m }), want: AlertIllegalParameter},
+		{name: "CertificateVerify bad signature", rule: "8446 §4.4.3", client: true,
+			script: onMsg(typeCertificateVerify, func(m []byte) []byte { m[len(m)-1] ^= 1; return m }), want: AlertDecryptError},
+		{name: "CertificateRequest without signature_algorithms", rule: "8446 §4.3.2", client: true, peer: mtlsServer, dut: mtlsClient,
+			script: onMsg(typeCertificateRequest, editExt(extSignatureAlgorithms, func([]byte) []byte { return nil })),
+			want:   AlertMissingExtension},
 		{name: "ServerHello+extra bytes in its record", rule: "8446 §5.1", client: true,
 			script: onMsg(typeServerHello, tail(typeEncryptedExtensions, 0)), want: AlertUnexpectedMessage},
 		{name: "server Finished+extra bytes", rule: "8446 §5.1", client: true,
@@ -336,6 +444,12 @@ func TestHostileClient12(t *testing.T) {
 			script: onMsg(typeServerHello, addExt(ext(extALPN, 0, 3, 2, 'h', '2'))), want: AlertIllegalParameter},
 		{name: "ServerHello max_fragment_length not offered", rule: "6066 §4, 5246 §7.4.1.4", v12: true, client: true,
 			script: onMsg(typeServerHello, addExt(ext(extMaxFragmentLength, 2))), want: AlertUnsupportedExtension},
+		{name: "ServerHello cipher suite not offered", rule: "5246 §7.4.1.3", v12: true, client: true,
+			script: onMsg(typeServerHello, func(m []byte) []byte {
+				at := extBlockAt(m) - 3
+				m[at], m[at+1] = 0xc0, 0x2f
+				return m
+			}), want: AlertIllegalParameter},
 		{name: "ServerHello duplicate extension", rule: "5246 §7.4.1.4", v12: true, client: true,
 			script: onMsg(typeServerHello, addExt(ext(extEMS))), want: AlertIllegalParameter},
 		{name: "ServerHello unknown extension", rule: "5246 §7.4.1.4", v12: true, client: true,
