@@ -127,7 +127,7 @@ func TestHostileServer13(t *testing.T) {
 				return m
 			}), want: AlertIllegalParameter},
 		{name: "wrong PSK binder", rule: "8446 §4.2.11", dut: func(c *Config) { c.TicketKey = testTicketKey },
-			peer: func(c *Config) { c.Session = sess },
+			peer:   func(c *Config) { c.Session = sess },
 			script: onMsg(typeClientHello, func(m []byte) []byte { m[len(m)-1] ^= 1; return m }), want: AlertDecryptError},
 		{name: "X25519 share of a low-order point", rule: "8446 §7.4.2",
 			script: onMsg(typeClientHello, editExt(extKeyShare, func(b []byte) []byte {
