@@ -811,7 +811,7 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 			}
 			return consumed, nil, e.handleHandshake(body)
 		default: // application data before keys
-			if e.earlySkip >= n && e.hs == sWaitCH2 {
+			if e.hs == sWaitCH2 && e.earlySkip >= n {
 				// §4.2.10: after a HelloRetryRequest the server skips the early data records
 				// (application_data) until the second ClientHello.
 				e.earlySkip -= n
