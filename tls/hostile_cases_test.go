@@ -126,6 +126,34 @@ func TestHostileServer13(t *testing.T) {
 				}
 				return m
 			}), want: AlertIllegalParameter},
+		{name: "PSK offered with psk_ke only is not used", rule: "8446 §4.2.9", dut: func(c *Config) { c.TicketKey = testTicketKey },
+			peer: func(c *Config) { c.Session = sess },
+			script: onMsg(typeClientHello, editExt(extPSKModes, func([]byte) []byte { return []byte{1, 0} })),
+			check: func(t *testing.T, h *hostile) {
+				if h.dut.resumed || h.dutOut[5] != typeServerHello {
+					t.Fatal("resumed with a mode the client did not offer")
+				}
+			}},
+		{name: "more binders than identities", rule: "8446 §4.2.11", dut: func(c *Config) { c.TicketKey = testTicketKey },
+			peer: func(c *Config) { c.Session = sess },
+			script: onMsg(typeClientHello, editExt(extPreSharedKey, func(b []byte) []byte {
+				r := reader{b: b}
+				ids := r.vec16()
+				bl := r.vec16()
+				bl = append(append([]byte(nil), bl...), bl...)
+				out := append([]byte{byte(len(ids) >> 8), byte(len(ids))}, ids...)
+				return append(append(out, byte(len(bl)>>8), byte(len(bl))), bl...)
+			})), want: AlertIllegalParameter},
+		{name: "record_size_limit wins over max_fragment_length", rule: "8449 §5",
+			peer: func(c *Config) { c.RecordSizeLimit, c.MaxFragmentLength = 1024, 1024 },
+			check: func(t *testing.T, h *hostile) {
+				h.established()
+				if h.dut.mfl != 0 || h.peer.mfl != 0 || h.dut.peerRSL == 0 {
+					t.Fatalf("mfl %d/%d rsl %d", h.dut.mfl, h.peer.mfl, h.dut.peerRSL)
+				}
+			}},
+		{name: "no common ALPN protocol", rule: "7301 §3.2", dut: func(c *Config) { c.ALPN = []string{"http/1.1"} },
+			peer: func(c *Config) { c.ALPN = []string{"h2"} }, want: AlertNoApplicationProtocol},
 		{name: "wrong PSK binder", rule: "8446 §4.2.11", dut: func(c *Config) { c.TicketKey = testTicketKey },
 			peer:   func(c *Config) { c.Session = sess },
 			script: onMsg(typeClientHello, func(m []byte) []byte { m[len(m)-1] ^= 1; return m }), want: AlertDecryptError},
@@ -236,6 +264,8 @@ func TestHostileClient13(t *testing.T) {
 			script: onMsg(typeServerHello, editExt(extKeyShare, func([]byte) []byte { return nil })), want: AlertIllegalParameter},
 		{name: "TLS 1.2 ServerHello after HelloRetryRequest", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
 			script: shAfterHRR(editExt(extSupportedVersions, func([]byte) []byte { return nil })), want: AlertIllegalParameter},
+		{name: "ServerHello group differs from HelloRetryRequest", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
+			script: shAfterHRR(editExt(extKeyShare, func(b []byte) []byte { b[1] = byte(X25519); return b })), want: AlertIllegalParameter},
 		{name: "HelloRetryRequest legacy_version 0x0302", rule: "8446 §4.1.3", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
 			script: onMsg(typeServerHello, once(func(m []byte) []byte { m[5] = 2; return m })), want: AlertProtocolVersion},
 		{name: "EncryptedExtensions max_fragment_length differs", rule: "6066 §4", client: true,
@@ -444,6 +474,8 @@ func TestHostileClient12(t *testing.T) {
 			script: onMsg(typeServerHello, addExt(ext(extALPN, 0, 3, 2, 'h', '2'))), want: AlertIllegalParameter},
 		{name: "ServerHello max_fragment_length not offered", rule: "6066 §4, 5246 §7.4.1.4", v12: true, client: true,
 			script: onMsg(typeServerHello, addExt(ext(extMaxFragmentLength, 2))), want: AlertUnsupportedExtension},
+		{name: "ServerHello version 0x0302", rule: "5246 §7.4.1.3", v12: true, client: true,
+			script: onMsg(typeServerHello, func(m []byte) []byte { m[5] = 2; return m }), want: AlertProtocolVersion},
 		{name: "ServerHello cipher suite not offered", rule: "5246 §7.4.1.3", v12: true, client: true,
 			script: onMsg(typeServerHello, func(m []byte) []byte {
 				at := extBlockAt(m) - 3
@@ -699,5 +731,31 @@ func TestTLS12OnlyClientHello(t *testing.T) {
 	}
 	if ch.has(extPSKModes) || ch.has(extKeyShare) || ch.has(extEarlyData) {
 		t.Fatal("TLS 1.3 extension in a TLS 1.2-only ClientHello")
+	}
+}
+
+// TestSessionOnlyForItsServerName: RFC 8446 §4.6.1, "Clients MUST only resume if the new SNI value
+// is valid for the server certificate presented in the original session": a session is offered
+// only to the server name it was made with.
+func TestSessionOnlyForItsServerName(t *testing.T) {
+	sc := serverConfig(t, false)
+	sc.TicketKey = testTicketKey
+	sess := firstSession(t, sc)
+	for _, tc := range []struct {
+		name  string
+		offer bool
+	}{{"card.example", true}, {"other.example", false}} {
+		cc := clientConfig(t)
+		cc.ServerName, cc.Session = tc.name, sess
+		c := NewClient(cc, 0)
+		buf := make([]byte, 8192)
+		n := c.Output(buf)
+		var ch clientHello
+		if a := parseClientHello(buf[9:n], &ch); a != 0 {
+			t.Fatal(a)
+		}
+		if ch.has(extPreSharedKey) != tc.offer {
+			t.Fatalf("%s: pre_shared_key offered %v", tc.name, !tc.offer)
+		}
 	}
 }
