@@ -127,7 +127,7 @@ func TestHostileServer13(t *testing.T) {
 				return m
 			}), want: AlertIllegalParameter},
 		{name: "PSK offered with psk_ke only is not used", rule: "8446 §4.2.9", dut: func(c *Config) { c.TicketKey = testTicketKey },
-			peer: func(c *Config) { c.Session = sess },
+			peer:   func(c *Config) { c.Session = sess },
 			script: onMsg(typeClientHello, editExt(extPSKModes, func([]byte) []byte { return []byte{1, 0} })),
 			check: func(t *testing.T, h *hostile) {
 				if h.dut.resumed || h.dutOut[5] != typeServerHello {
