@@ -163,6 +163,7 @@ type hsState struct {
 	verifyBuf    [64]byte
 
 	sentExt     uint32 // client: the extensions (extBit) of our ClientHello, for §4.2 checks
+	ch1Sum      uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
 	earlySkip   int    // server: early data bytes still to skip (§4.2.10), 0 when not skipping
 	hsLimit     int    // largest handshake message reassembled (hsBuf grows up to it on demand)
 	certReqAlgs []byte // client: copy of requested schemes (points into reqAlgsBuf)

@@ -119,6 +119,40 @@ func TestHostileServer13(t *testing.T) {
 					return b
 				})(m)
 			}), want: AlertIllegalParameter},
+		{name: "second ClientHello with another random", rule: "8446 §4.1.2", dut: serverNeedsHRR, peer: clientTwoGroups,
+			script: onMsg(typeClientHello, func(m []byte) []byte {
+				if isCH2(m) {
+					m[8] ^= 1
+				}
+				return m
+			}), want: AlertIllegalParameter},
+		{name: "second ClientHello with another extension", rule: "8446 §4.1.2", dut: serverNeedsHRR, peer: clientTwoGroups,
+			script: onMsg(typeClientHello, func(m []byte) []byte {
+				if isCH2(m) {
+					return prependExt(ext(extALPN, 0, 3, 2, 'h', '2'))(m)
+				}
+				return m
+			}), want: AlertIllegalParameter},
+		{name: "second ClientHello with padding added", rule: "8446 §4.1.2", dut: serverNeedsHRR, peer: clientTwoGroups,
+			script: onMsg(typeClientHello, func(m []byte) []byte {
+				if isCH2(m) {
+					return prependExt(ext(extPadding, 0, 0, 0))(m)
+				}
+				return m
+			}), check: func(t *testing.T, h *hostile) {
+				// accepted: the server answers with its ServerHello (the handshake then fails only
+				// because the hostile peer's transcript lacks the padding)
+				hellos := 0
+				for b := h.dutOut; len(b) > 5; b = b[recordLen(b):] {
+					if b[0] == recordHandshake && b[5] == typeServerHello {
+						hellos++
+					}
+				}
+				if hellos != 2 {
+					t.Fatal("ClientHello2 with padding refused", h.dutErr)
+				}
+				expectAlert(t, h.dutErr, AlertBadRecordMAC, false)
+			}},
 		{name: "second ClientHello with early_data", rule: "8446 §4.1.2", dut: serverNeedsHRR, peer: clientTwoGroups,
 			script: onMsg(typeClientHello, func(m []byte) []byte {
 				if isCH2(m) {

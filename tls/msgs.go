@@ -506,6 +506,43 @@ func parseClientHello(body []byte, ch *clientHello) uint8 {
 	return 0
 }
 
+// clientHelloSum is an FNV-1a hash of what a ClientHello sent after a HelloRetryRequest must
+// repeat unchanged (RFC 8446 §4.1.2): the fixed fields and the extensions the engine implements
+// except key_share, cookie, early_data and pre_shared_key, which the client may replace, add or
+// drop. Like Go's crypto/tls, extensions the engine does not know are left out (padding may
+// change; a GREASE or ECH extension is the client's business). The body has been validated by
+// parseClientHello. It detects a client that changes its hello, not an attacker (the transcript
+// covers ClientHello1 through message_hash anyway).
+func clientHelloSum(body []byte) uint64 {
+	h := uint64(14695981039346656037)
+	add := func(b []byte) {
+		for _, c := range b {
+			h = (h ^ uint64(c)) * 1099511628211
+		}
+	}
+	r := reader{b: body}
+	r.u16()
+	r.bytes(32)
+	r.vec8()
+	r.vec16()
+	r.vec8()
+	add(body[:len(body)-len(r.b)])
+	exts := r.vec16()
+	for x := (reader{b: exts}); len(x.b) > 0; {
+		start := x.b
+		typ := x.u16()
+		x.vec16()
+		switch typ {
+		case extKeyShare, extCookie, extEarlyData, extPreSharedKey:
+		default:
+			if extBit(typ) != 0 {
+				add(start[:len(start)-len(x.b)])
+			}
+		}
+	}
+	return h
+}
+
 // findShare returns the key_exchange of group g in a client_shares list, or nil.
 func findShare(list []byte, g CurveID) []byte {
 	l := reader{b: list}

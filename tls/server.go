@@ -126,6 +126,11 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 				return AlertIllegalParameter
 			}
 		}
+		// §4.1.2: ClientHello2 repeats ClientHello1 but for key_share, cookie, early_data (dropped),
+		// pre_shared_key and padding.
+		if clientHelloSum(msg[4:]) != e.ch1Sum {
+			return AlertIllegalParameter
+		}
 	} else {
 		for _, g := range e.cfg.groups(true) {
 			if groupSupported(g) && containsU16(ch.groups, uint16(g)) {
@@ -158,6 +163,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 			e.earlySkip = maxEarlySkip // 0-RTT is never accepted: skip it (§4.2.10)
 		}
 		if share == nil || e.cfg.testHRRAlways {
+			e.ch1Sum = clientHelloSum(msg[4:])
 			e.ks.addMessage(msg)
 			return e.sendHelloRetryRequest(share == nil)
 		}
