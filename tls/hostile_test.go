@@ -257,21 +257,6 @@ func once(f func(m []byte) []byte) func(m []byte) []byte {
 	}
 }
 
-// then runs two scripts in sequence.
-func then(a, b script) script {
-	return func(typ byte, data []byte) []testRecord {
-		var out []testRecord
-		for _, r := range a(typ, data) {
-			if r.plain {
-				out = append(out, r)
-				continue
-			}
-			out = append(out, b(r.typ, r.data)...)
-		}
-		return out
-	}
-}
-
 func ext(typ uint16, body ...byte) []byte {
 	return append([]byte{byte(typ >> 8), byte(typ), byte(len(body) >> 8), byte(len(body))}, body...)
 }
