@@ -793,13 +793,16 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 			// RFC 8446 §5: one change_cipher_spec of value 1, between the first ClientHello and the
 			// peer's Finished, is dropped; any other is unexpected_message. Only one is accepted
 			// (a peer in compatibility mode sends one, §D.4): a second is a flood.
-			if n != 1 || body[0] != 1 || !e.ccsAllowed() || e.ccsRx {
+			if n != 1 || body[0] != 1 || !e.ccsAllowed() || e.ccsRx || e.interleaved() {
 				return 0, nil, e.fail(AlertUnexpectedMessage)
 			}
 			e.ccsRx = true
 			return consumed, nil, nil
 		case recordAlert:
 			if e.rdOn && e.state != Handshaking {
+				return 0, nil, e.fail(AlertUnexpectedMessage)
+			}
+			if e.interleaved() {
 				return 0, nil, e.fail(AlertUnexpectedMessage)
 			}
 			return consumed, nil, e.handleAlert(body)
@@ -853,6 +856,9 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	}
 	ctype := pt[i]
 	pt = pt[:i]
+	if ctype != recordHandshake && e.interleaved() {
+		return 0, nil, e.fail(AlertUnexpectedMessage)
+	}
 	switch ctype {
 	case recordAppData:
 		if e.hs != hsDone {
@@ -926,6 +932,11 @@ func (e *Engine) ccsAllowed() bool {
 	}
 	return e.hs != sWaitCH
 }
+
+// interleaved reports whether a record of another type arrives while a TLS 1.3 handshake message
+// is only partly received: RFC 8446 §5.1 "Handshake messages MUST NOT be interleaved with other
+// record types" (TLS 1.2 does not forbid it, except for ChangeCipherSpec: see ccs12).
+func (e *Engine) interleaved() bool { return !e.v12 && (len(e.hsBuf) > 0 || e.hsSkip > 0) }
 
 // progress counts a record that moved nothing (useful false: an empty application data record,
 // an ignored warning, a post-handshake message) and fails with unexpected_message after

@@ -203,6 +203,27 @@ func TestHostileServer13(t *testing.T) {
 				}
 				return []testRecord{{typ: recordHandshake, data: keyUpdateMsg}, {typ: recordHandshake, data: d}}
 			}), want: AlertUnexpectedMessage},
+		{name: "alert between two fragments of Finished", rule: "8446 §5.1",
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeFinished {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordHandshake, data: d[:3]}, {typ: recordAlert, data: []byte{1, AlertUserCanceled}},
+					{typ: recordHandshake, data: d[3:]}}
+			}), want: AlertUnexpectedMessage},
+		{name: "application data between two fragments of KeyUpdate", rule: "8446 §5.1",
+			post: func(h *hostile) {
+				h.peer.queueRecords(recordHandshake, keyUpdateMsg[:2])
+				h.peer.queueRecords(recordAppData, []byte("x"))
+				h.send(recordHandshake, keyUpdateMsg[2:])
+			}, want: AlertUnexpectedMessage},
+		{name: "EndOfEarlyData when 0-RTT was not accepted", rule: "8446 §4.5",
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeFinished {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordHandshake, data: []byte{typeEndOfEarlyData, 0, 0, 0}}, {typ: recordHandshake, data: d}}
+			}), want: AlertUnexpectedMessage},
 		{name: "record of zeros only (no content type)", rule: "8446 §5.4",
 			post: func(h *hostile) { h.send(0, []byte{0, 0, 0}) }, want: AlertUnexpectedMessage},
 		{name: "record of an unknown inner type", rule: "8446 §5",
