@@ -999,17 +999,18 @@ func alwaysFatal12(desc uint8) bool {
 // endsRecord reports whether a handshake message of type t must be the last bytes of its record:
 // RFC 8446 §5.1 "Handshake messages MUST NOT span key changes ... Because the ClientHello,
 // EndOfEarlyData, ServerHello, Finished, and KeyUpdate messages can immediately precede a key
-// change, implementations MUST align these messages with a record boundary". In TLS 1.2 the
-// ClientHello, ServerHelloDone and Finished end their flight: nothing of the peer's may follow in
-// the same record (the ChangeCipherSpec with pending handshake bytes is refused in ccs12).
+// change, implementations MUST align these messages with a record boundary". A TLS 1.2 server
+// applies the same to the client's ClientHello and Finished, which end the client's flights
+// (nothing may follow them; a ChangeCipherSpec with pending handshake bytes is refused in ccs12).
+// A TLS 1.2 client does not: RFC 5246 §7.4.1.1 lets a server send HelloRequest at any time.
 func (e *Engine) endsRecord(t byte) bool {
 	switch t {
-	case typeClientHello, typeFinished:
+	case typeClientHello:
 		return true
+	case typeFinished:
+		return !e.v12 || !e.client
 	case typeServerHello, typeEndOfEarlyData, typeKeyUpdate:
 		return !e.v12
-	case typeServerHelloDone:
-		return e.v12
 	}
 	return false
 }

@@ -546,10 +546,24 @@ func TestHostileClient12(t *testing.T) {
 		{name: "ServerHello ec_point_formats without uncompressed", rule: "8422 §5.2", v12: true, client: true,
 			script: onMsg(typeServerHello, editExt(extECPointFormats, func(b []byte) []byte { return []byte{1, 1} })),
 			dut:    nil, peer: func(c *Config) {}, want: AlertIllegalParameter},
-		{name: "ServerHelloDone+extra bytes", rule: "5246 §7.4, 8446 §5.1", v12: true, client: true,
-			script: onMsg(typeServerHelloDone, tail(typeHelloRequest, 0, 0, 0)), want: AlertUnexpectedMessage},
-		{name: "server Finished+extra bytes", rule: "5246 §7.4.9", v12: true, client: true,
-			script: onMsg(typeFinished, tail(typeHelloRequest, 0, 0, 0)), want: AlertUnexpectedMessage},
+		{name: "ServerHelloDone+HelloRequest accepted", rule: "5246 §7.4.1.1", v12: true, client: true,
+			script: onMsg(typeServerHelloDone, tail(typeHelloRequest, 0, 0, 0))},
+		{name: "ServerHelloDone+Certificate", rule: "5246 §7.3", v12: true, client: true,
+			script: onMsg(typeServerHelloDone, tail(typeCertificate, 0, 0, 3, 0, 0, 0)), want: AlertUnexpectedMessage},
+		{name: "server Finished+HelloRequest: renegotiation refused", rule: "5246 §7.4.1.1, 5746 §4.2", v12: true, client: true,
+			script: onMsg(typeFinished, tail(typeHelloRequest, 0, 0, 0)),
+			check: func(t *testing.T, h *hostile) {
+				h.established()
+				last := h.dutOut[len(h.dutOut)-recordLen(h.dutOut[len(h.dutOut)-31:]):]
+				if last[0] != recordAlert {
+					t.Fatalf("no no_renegotiation warning: last record type %d", last[0])
+				}
+			}},
+		{name: "CertificateRequest certificate_authorities with an empty name", rule: "5246 §7.4.4", v12: true, client: true,
+			peer: mtlsServer, dut: mtlsClient,
+			script: onMsg(typeCertificateRequest, func(m []byte) []byte {
+				return fixLen(append(m[:len(m)-2], 0, 2, 0, 0))
+			}), want: AlertDecodeError},
 		{name: "HelloRequest after the handshake refused, connection kept", rule: "5746 §4.2", v12: true, client: true,
 			post: func(h *hostile) {
 				n := len(h.dutOut)
