@@ -73,7 +73,7 @@ const (
 type Engine struct {
 	// Fields are grouped by alignment (pointers and ints, then byte
 	// arrays, then the small scalars right behind sni) so the struct has
-	// no padding: 1,272 bytes, in the 1,280-byte size class.
+	// no padding but the tail: 1,280 bytes, exactly the 1,280-byte size class.
 	cfg       *Config
 	hs        int
 	err       error
