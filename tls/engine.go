@@ -802,9 +802,6 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 			if e.rdOn && e.state != Handshaking {
 				return 0, nil, e.fail(AlertUnexpectedMessage)
 			}
-			if e.interleaved() {
-				return 0, nil, e.fail(AlertUnexpectedMessage)
-			}
 			return consumed, nil, e.handleAlert(body)
 		case recordHandshake:
 			if e.rdOn {
@@ -856,7 +853,7 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	}
 	ctype := pt[i]
 	pt = pt[:i]
-	if ctype != recordHandshake && e.interleaved() {
+	if ctype == recordAppData && e.interleaved() {
 		return 0, nil, e.fail(AlertUnexpectedMessage)
 	}
 	switch ctype {
@@ -977,6 +974,9 @@ func (e *Engine) handleAlert(b []byte) error {
 		e.state, e.alert, e.err = Failed, AlertCloseNotify, &remoteAlerts[0]
 		return e.err
 	case level == 1 && (desc == AlertUserCanceled || (e.v12 && !alwaysFatal12(desc))):
+		if e.interleaved() {
+			return e.fail(AlertUnexpectedMessage) // §5.1; a fatal alert is taken as it is
+		}
 		return e.progress(false)
 	}
 	e.state, e.alert, e.err = Failed, desc, &remoteAlerts[desc]
@@ -1064,6 +1064,7 @@ func (e *Engine) handleHandshake(p []byte) error {
 				break
 			}
 			msg := e.hsBuf[:4+mlen]
+			t := msg[0]
 			rdBefore := e.rd.aead
 			post := e.hs == hsDone
 			var a uint8
@@ -1081,7 +1082,6 @@ func (e *Engine) handleHandshake(p []byte) error {
 			if a != 0 {
 				return e.fail(a)
 			}
-			t := msg[0]
 			rest := copy(e.hsBuf, e.hsBuf[4+mlen:])
 			e.hsBuf = e.hsBuf[:rest]
 			if (e.rd.aead != rdBefore || e.endsRecord(t)) && (len(e.hsBuf) > 0 || len(p) > 0 || e.plainLeft > 0) {
