@@ -387,6 +387,78 @@ func fuzzExtSeeds(t testing.TB) [][]byte {
 	}
 }
 
+// FuzzEncryptedFlight runs a real handshake in which the hostile peer replaces its encrypted
+// flight by the input, sealed with the right handshake keys: the server's EncryptedExtensions …
+// Finished as seen by a client (first byte even), or the client's Certificate … Finished as seen
+// by a server asking for a client certificate (first byte odd). It reaches the parsers and state
+// machine behind the record protection, which FuzzRecord cannot.
+func FuzzEncryptedFlight(f *testing.F) {
+	for _, s := range fuzzFlightSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 || len(in) > 20000 {
+			return
+		}
+		client := in[0]%2 == 0
+		flight := in[1:]
+		first := byte(typeEncryptedExtensions)
+		dutCfg, peerCfg := flightConfigs(client)
+		if !client {
+			first = typeCertificate
+		}
+		h := newHostile(t, client, false, dutCfg, peerCfg, func(typ byte, data []byte) []testRecord {
+			if typ == recordHandshake && len(data) > 0 && data[0] == first {
+				return []testRecord{{typ: typ, data: flight}}
+			}
+			return []testRecord{{typ: typ, data: data}}
+		})
+		h.run()
+	})
+}
+
+// flightConfigs keeps FuzzEncryptedFlight cheap: Ed25519 keys on both sides (ECDSA signing and
+// verification dominate a handshake under the fuzzer's coverage instrumentation).
+func flightConfigs(client bool) (dut, peer func(c *Config)) {
+	ed := func(c *Config) {
+		p := getPKI(nil)
+		c.Certificate, c.Signer = p.edChain, p.edKey
+	}
+	if client {
+		return nil, ed
+	}
+	return func(c *Config) { ed(c); mtlsServer(c) }, func(c *Config) {
+		p := getPKI(nil)
+		c.Certificate, c.Signer = p.edChain, p.edKey
+	}
+}
+
+func fuzzFlightSeeds(t testing.TB) [][]byte {
+	var seeds [][]byte
+	for _, client := range []bool{true, false} {
+		var flight []byte
+		first := byte(typeEncryptedExtensions)
+		dutCfg, peerCfg := flightConfigs(client)
+		if !client {
+			first = typeCertificate
+		}
+		tt := &testing.T{} // newHostile wants a *testing.T; the seed handshakes do not fail
+		h := newHostile(tt, client, false, dutCfg, peerCfg, func(typ byte, data []byte) []testRecord {
+			if typ == recordHandshake && len(data) > 0 && data[0] == first && flight == nil {
+				flight = append([]byte(nil), data...)
+			}
+			return []testRecord{{typ: typ, data: data}}
+		})
+		h.run()
+		tag := byte(0)
+		if !client {
+			tag = 1
+		}
+		seeds = append(seeds, append([]byte{tag}, flight...))
+	}
+	return append(seeds, []byte{0, typeEncryptedExtensions, 0, 0, 2, 0, 0}, []byte{1, typeCertificate, 0, 0, 4, 0, 0, 0, 0})
+}
+
 // TestWriteFuzzSeeds regenerates testdata/fuzz when NETCARD_WRITE_SEEDS=1.
 func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("NETCARD_WRITE_SEEDS") != "1" {
@@ -395,7 +467,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for name, seeds := range map[string][][]byte{
 		"FuzzRecord": fuzzRecordSeeds(t), "FuzzClientHello": fuzzCHSeeds(t),
 		"FuzzServerHello": fuzzSHSeeds(t), "FuzzCertificate": fuzzCertSeeds(t), "FuzzHandshake12": fuzz12Seeds(t),
-		"FuzzExtensions": fuzzExtSeeds(t),
+		"FuzzExtensions": fuzzExtSeeds(t), "FuzzEncryptedFlight": fuzzFlightSeeds(t),
 	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
