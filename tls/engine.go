@@ -572,26 +572,31 @@ func (e *Engine) stagedAt(data []byte) int {
 // newEngine leave room for the worst case); if it would not fit, queue fails before writing.
 func (e *Engine) queue(typ byte, data []byte) bool {
 	if h := e.cfg.testQueue; h != nil {
-		for _, r := range h(typ, data) {
-			// a rewritten flight may be bigger than the engine's own: the test grows the buffer
-			if need := len(e.out) + len(r.data) + 32*(len(r.data)/max(e.maxOut, 1)+1); need > cap(e.out) {
-				nb := make([]byte, len(e.out), need+cap(e.out))
-				copy(nb, e.out)
-				e.out = nb
-			}
-			if r.plain {
-				if !e.room(recordHeaderLen + len(r.data)) {
-					return false
-				}
-				e.out = append(e.out, r.typ, 3, 3, byte(len(r.data)>>8), byte(len(r.data)))
-				e.out = append(e.out, r.data...)
-			} else if !e.queueRecords(r.typ, r.data) {
-				return false
-			}
-		}
-		return true
+		return e.queueHooked(h, typ, append([]byte(nil), data...)) // a copy: data must not escape
 	}
 	return e.queueRecords(typ, data)
+}
+
+// queueHooked queues what a test's testQueue hook makes of data.
+func (e *Engine) queueHooked(h func(typ byte, data []byte) []testRecord, typ byte, data []byte) bool {
+	for _, r := range h(typ, data) {
+		// a rewritten flight may be bigger than the engine's own: the test grows the buffer
+		if need := len(e.out) + len(r.data) + 32*(len(r.data)/max(e.maxOut, 1)+1); need > cap(e.out) {
+			nb := make([]byte, len(e.out), need+cap(e.out))
+			copy(nb, e.out)
+			e.out = nb
+		}
+		if r.plain {
+			if !e.room(recordHeaderLen + len(r.data)) {
+				return false
+			}
+			e.out = append(e.out, r.typ, 3, 3, byte(len(r.data)>>8), byte(len(r.data)))
+			e.out = append(e.out, r.data...)
+		} else if !e.queueRecords(r.typ, r.data) {
+			return false
+		}
+	}
+	return true
 }
 
 // queueRecords is queue without the test hook.
