@@ -828,3 +828,77 @@ func TestSessionOnlyForItsServerName(t *testing.T) {
 		}
 	}
 }
+
+// TestControlRecordsAllocs: the records the engine makes itself after the handshake — close_notify,
+// a fatal alert, a KeyUpdate and its answer — allocate nothing but the new AEADs of a KeyUpdate (a
+// record path that lets its small arrays escape would allocate per record).
+func TestControlRecordsAllocs(t *testing.T) {
+	buf := make([]byte, 4096)
+	s, c := handshakePair(t, serverConfig(t, false), clientConfig(t))
+	rec := make([]byte, 64)
+	allocs := testing.AllocsPerRun(50, func() {
+		if err := c.KeyUpdate(true); err != nil {
+			t.Fatal(err)
+		}
+		m := c.Output(buf)
+		if _, _, err := s.Unwrap(buf[:m]); err != nil {
+			t.Fatal(err)
+		}
+		m = s.Output(buf)
+		if _, _, err := c.Unwrap(buf[:m]); err != nil {
+			t.Fatal(err)
+		}
+		hdr, _ := c.Overhead()
+		copy(rec[hdr:], "x")
+		n := c.Wrap(rec, 1) // data from the client: its next request is answered again
+		if _, _, err := s.Unwrap(rec[:n]); err != nil {
+			t.Fatal(err)
+		}
+		hdr, _ = s.Overhead()
+		copy(rec[hdr:], "x")
+		n = s.Wrap(rec, 1) // and from the server
+		if _, _, err := c.Unwrap(rec[:n]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// four new traffic keys (each side's read and write): crypto/cipher's AEAD constructors, 2 each
+	// for AES-GCM in Go 1.26; nothing else
+	if allocs > 8 {
+		t.Fatalf("KeyUpdate round: %v allocations, want ≤ 8 (the new AEADs)", allocs)
+	}
+	allocs = testing.AllocsPerRun(20, func() {
+		s, _ := handshakePairNoAlloc(t)
+		s.Close()
+		s.Output(buf)
+	})
+	if allocs != 0 {
+		t.Fatalf("close_notify: %v allocations", allocs)
+	}
+	bad := make([]byte, 22)
+	allocs = testing.AllocsPerRun(20, func() {
+		s, _ := handshakePairNoAlloc(t)
+		copy(bad, []byte{23, 3, 3, 0, 17}) // 17 zero bytes: bad_record_mac
+		clear(bad[5:])
+		s.Unwrap(bad)
+		s.Output(buf)
+	})
+	if allocs != 0 {
+		t.Fatalf("fatal alert: %v allocations", allocs)
+	}
+}
+
+var pairPool []*Engine
+
+// handshakePairNoAlloc hands out established servers made beforehand (AllocsPerRun counts only
+// what Close and the alert path allocate).
+func handshakePairNoAlloc(t *testing.T) (*Engine, *Engine) {
+	if len(pairPool) == 0 {
+		for i := 0; i < 64; i++ {
+			s, _ := handshakePair(t, serverConfig(t, false), clientConfig(t))
+			pairPool = append(pairPool, s)
+		}
+	}
+	s := pairPool[len(pairPool)-1]
+	pairPool = pairPool[:len(pairPool)-1]
+	return s, nil
+}
