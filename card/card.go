@@ -172,6 +172,8 @@ func New(cfg Config) (*Card, error) {
 		ALPN:            []string{"http/1.1"},
 		MaxRecordOut:    p.RecordOut,
 		RecordSizeLimit: p.RecordSizeLimit,
+		// handshake messages up to the profile's limit (RFC 8446 gives none)
+		MaxHandshakeMessage: p.MaxHandshakeMessage,
 	}
 	if cfg.Store.AdminKey() != nil {
 		// An administrator may log in with a client certificate whose key

@@ -32,6 +32,13 @@ type Profile struct {
 	// RecordSizeLimit, when non-zero, is announced to TLS peers (RFC 8449):
 	// a record larger than this is answered with record_overflow.
 	RecordSizeLimit int
+	// MaxHandshakeMessage is the largest TLS handshake message, header
+	// included, the card reassembles (tls.Config.MaxHandshakeMessage; 0:
+	// tls.DefaultMaxHandshakeMessage, 16 KiB + 4); a bigger one gets
+	// illegal_parameter. The engine's reassembly buffer starts at 4 KiB
+	// (8 KiB when it asks for client certificates) and grows to a bigger
+	// message only when one arrives, for that handshake.
+	MaxHandshakeMessage int
 
 	// HTTPIn holds one request head and body. HTTPOut is the room a
 	// response head and a generated body are composed in (stored files are
@@ -58,10 +65,11 @@ type Profile struct {
 // The built-in profiles.
 var (
 	// TinyProfile is for peers that negotiate small TLS records (record_size_limit):
-	// a few KiB in all.
+	// a few KiB in all; TLS handshake messages up to 8 KiB (an ML-KEM
+	// ClientHello is about 1.9 KB).
 	TinyProfile = Profile{
 		Name: "tiny", MRU: 296, MaxConns: 1,
-		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512,
+		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512, MaxHandshakeMessage: 8192,
 		HTTPIn: 512, HTTPOut: 448,
 		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
 	}
@@ -71,17 +79,19 @@ var (
 	// receive buffer holds a typical request or ClientHello record
 	// (Chromium's, with X25519MLKEM768, is about 1.9 KB). TCP allocates
 	// all its buffers as one arena: 4 × (3,926 + 3,835) + (16,645 + 1,460)
-	// = 49,149 bytes, just under six 8 KiB pages.
+	// = 49,149 bytes, just under six 8 KiB pages. TLS handshake messages up
+	// to 16 KiB + 4 are reassembled, so ClientHellos with ECH, GREASE and
+	// post-quantum shares always pass.
 	CardProfile = Profile{
 		Name: "card", MRU: 1500, MaxConns: 4,
 		RecvBuf: 16384 + 256 + 5, SmallRecvBuf: 3926, LargeRecvBufs: 1, SendBuf: 3835, RecordOut: 1024,
-		HTTPIn: 2048, HTTPOut: 3584,
+		HTTPIn: 2048, HTTPOut: 3584, MaxHandshakeMessage: 16384 + 4,
 		UDPSockets: 1, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
 	}
 	// HostProfile is a roomy profile for PC-side use and benchmarks.
 	HostProfile = Profile{
 		Name: "host", MRU: 1500, MaxConns: 16,
-		RecvBuf: 32768, SendBuf: 32768, RecordOut: 16384,
+		RecvBuf: 32768, SendBuf: 32768, RecordOut: 16384, MaxHandshakeMessage: 1 << 16,
 		HTTPIn: 8192, HTTPOut: 16384,
 		UDPSockets: 8, UDPQueue: 8192, ReassemblySlots: 4, ReassemblyBytes: 65535,
 	}

@@ -199,3 +199,30 @@ func benchOurClientGoServer(b *testing.B, tls12 bool) {
 		c2.Close()
 	}
 }
+
+// BenchmarkCheckExtensionsWorst: the duplicate check of a hostile 16 KiB extension block (4,096
+// empty extensions of distinct types spread over all 16 high nibbles: 16 passes).
+func BenchmarkCheckExtensionsWorst(b *testing.B) {
+	blk := make([]byte, 0, 4*4096)
+	for i := 0; i < 4096; i++ {
+		t := i*16 + i>>8 // distinct, every high nibble
+		blk = append(blk, byte(t>>8), byte(t), 0, 0)
+	}
+	b.SetBytes(int64(len(blk)))
+	for i := 0; i < b.N; i++ {
+		if checkExtensions(blk) != 0 {
+			b.Fatal("duplicate reported")
+		}
+	}
+}
+
+// BenchmarkCheckExtensionsTypical: a browser-sized block (18 extensions).
+func BenchmarkCheckExtensionsTypical(b *testing.B) {
+	var blk []byte
+	for _, t := range []int{0x0a0a, 0, 23, 0xff01, 10, 11, 35, 16, 5, 13, 18, 51, 45, 43, 27, 17513, 0xfe0d, 0x1a1a} {
+		blk = append(blk, byte(t>>8), byte(t), 0, 0)
+	}
+	for i := 0; i < b.N; i++ {
+		checkExtensions(blk)
+	}
+}

@@ -75,7 +75,9 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	st = append(st, 1, 0)
 	extAt := len(st)
 	st = append(st, 0, 0)
+	sent := extBit(extSupportedVersions) | extBit(extSupportedGroups) | extBit(extSignatureAlgorithms)
 	if name := e.sniName(); name != "" {
+		sent |= extBit(extServerName)
 		n := len(name)
 		st = append(st, 0, extServerName, byte((n+5)>>8), byte(n+5), byte((n+3)>>8), byte(n+3), 0, byte(n>>8), byte(n))
 		st = append(st, name...)
@@ -90,15 +92,22 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	}
 	if v12 {
 		st = appendClient12Ext(st)
+		sent |= extBit(extEMS) | extBit(extRenegotiationInfo) | extBit(extECPointFormats)
 	}
-	groups := e.cfg.groups(false)
-	st = append(st, 0, extSupportedGroups, byte((2*len(groups)+2)>>8), byte(2*len(groups)+2),
-		byte(2*len(groups)>>8), byte(2*len(groups)))
-	for _, gg := range groups {
-		st = append(st, byte(gg>>8), byte(gg))
+	// A ClientHello that cannot negotiate TLS 1.3 offers only the groups TLS 1.2 can use
+	// (RFC 8422 §5.1.1; X25519MLKEM768 is defined for TLS 1.3 only).
+	glAt := len(st)
+	st = append(st, 0, extSupportedGroups, 0, 0, 0, 0)
+	for _, gg := range e.cfg.groups(false) {
+		if v13 || gg == X25519 || gg == P256 {
+			st = append(st, byte(gg>>8), byte(gg))
+		}
 	}
+	gl := len(st) - glAt - 6
+	st[glAt+2], st[glAt+3], st[glAt+4], st[glAt+5] = byte((gl+2)>>8), byte(gl+2), byte(gl>>8), byte(gl)
 	st = appendSigAlgs(st, v12) // rsa_pkcs1_* only when TLS 1.2 is offered (RFC 8446 §4.2.3)
 	if len(e.cfg.ALPN) > 0 {
+		sent |= extBit(extALPN)
 		n := 0
 		for _, p := range e.cfg.ALPN {
 			n += 1 + len(p)
@@ -115,23 +124,36 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 			lim = min(lim, e.inLimit12()) // a TLS 1.2 record also carries the explicit nonce
 		}
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
+		sent |= extBit(extRecordSizeLimit)
 	}
 	if c := mflCode(e.cfg.MaxFragmentLength); c > 0 {
 		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(c))
+		sent |= extBit(extMaxFragmentLength)
 	}
 	if e.cookieLen > 0 {
+		sent |= extBit(extCookie)
 		n := e.cookieLen
 		st = append(st, 0, extCookie, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
 		st = append(st, e.cookie[:n]...)
 	}
-	if e.cfg.Time != nil {
+	if e.cfg.testEarlyData && v13 && e.cookieLen == 0 && !e.hrr {
+		st = append(st, 0, extEarlyData, 0, 0)
+	}
+	if e.cfg.Time != nil && v13 {
 		st = append(st, 0, extPSKModes, 0, 2, 1, 1) // psk_dhe_ke: we can use tickets
+		sent |= extBit(extPSKModes)
 	}
 	if v13 {
+		sent |= extBit(extKeyShare)
 		st = append(st, 0, extKeyShare, 0, 0, 0, 0, byte(g>>8), byte(g), 0, 0)
 		shareAt := len(st)
 		var err error
-		st, err = e.kex.generate(g, e.cfg.Rand, e.scratch[:], st)
+		if e.kex.group == g && e.kex.ec != nil {
+			// a HelloRetryRequest without key_share (§4.1.2): the same share again
+			st = e.kex.appendShare(st)
+		} else {
+			st, err = e.kex.generate(g, e.cfg.Rand, e.scratch[:], st)
+		}
 		if err != nil {
 			return AlertInternalError
 		}
@@ -144,7 +166,9 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	e.pskOffered = v13 && e.clientSessionUsable()
 	if e.pskOffered {
 		st, binderAt = e.appendPSK(st) // pre_shared_key is the last extension
+		sent |= extBit(extPreSharedKey)
 	}
+	e.sentExt = sent
 	el := len(st) - extAt - 2
 	st[extAt], st[extAt+1] = byte(el>>8), byte(el)
 	ml := len(st) - 4
@@ -186,8 +210,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 			return AlertUnexpectedMessage
 		}
 		ee := &e.ee
-		if a := parseEncryptedExtensions(msg[4:], ee, len(e.cfg.ALPN) > 0, e.cfg.RecordSizeLimit > 0, e.sniName() != "",
-			mflCode(e.cfg.MaxFragmentLength) > 0); a != 0 {
+		if a := parseEncryptedExtensions(msg[4:], ee, e.sentExt); a != 0 {
 			return a
 		}
 		if ee.mfl != 0 {
@@ -226,11 +249,10 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 			if a != 0 {
 				return a
 			}
-			if len(ctx) > len(e.certReqCtx) {
-				return AlertIllegalParameter
+			if len(ctx) != 0 {
+				return AlertIllegalParameter // §4.3.2: zero length unless post-handshake
 			}
 			e.certReq = true
-			e.certReqLen = copy(e.certReqCtx[:], ctx)
 			e.certReqAlgs = e.reqAlgsBuf[:0]
 			if e.ownCert && e.pickOwnScheme(algs, false) {
 				e.certReqAlgs = append(e.certReqAlgs, byte(e.ownScheme>>8), byte(e.ownScheme))
@@ -242,7 +264,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 		if msg[0] != typeCertificate {
 			return AlertUnexpectedMessage
 		}
-		ctx, list, a := parseCertificate(msg[4:])
+		ctx, list, a := parseCertificate(msg[4:], e.sentExt)
 		if a != 0 {
 			return a
 		}
@@ -298,7 +320,7 @@ func (e *Engine) clientSecondFlight() uint8 {
 	st := e.stage()
 	if e.certReq {
 		send := e.ownCert && len(e.certReqAlgs) > 0
-		st = e.appendCertificate(st, e.certReqCtx[:e.certReqLen], send)
+		st = e.appendCertificate(st, nil, send)
 		e.ks.addMessage(st)
 		if send {
 			cvAt := len(st)
@@ -332,11 +354,14 @@ func (e *Engine) clientSecondFlight() uint8 {
 // clientServerHello handles a ServerHello or HelloRetryRequest.
 func (e *Engine) clientServerHello(msg []byte) uint8 {
 	sh := &e.sh
-	if a := parseServerHello(msg[4:], sh); a != 0 {
+	if a := parseServerHello(msg[4:], sh, e.sentExt); a != 0 {
 		return a
 	}
 	if sh.version == 0 {
 		return e.client12ServerHello(msg) // TLS 1.2 or older
+	}
+	if sh.legacyVersion != int(VersionTLS12) {
+		return AlertProtocolVersion // §4.1.3: legacy_version MUST be 0x0303
 	}
 	if sh.version != int(VersionTLS13) || !e.cfg.allows(VersionTLS13) || sh.ext12 {
 		return AlertIllegalParameter
@@ -360,21 +385,25 @@ func (e *Engine) clientServerHello(msg []byte) uint8 {
 		}
 		e.ks.selectHash(e.suite.sha384)
 	}
-	if !sh.hasKeyShare {
-		return AlertMissingExtension
-	}
 	if sh.hrr {
 		if e.hs == cWaitSH2 {
-			return AlertUnexpectedMessage
+			return AlertUnexpectedMessage // §4.1.4: a second HelloRetryRequest
 		}
-		ok := false
-		for _, g := range e.cfg.groups(false) {
-			if g == sh.group && groupSupported(g) {
-				ok = true
+		g := e.kex.group
+		if sh.hasKeyShare {
+			// §4.2.8: the group must be one we offered, and not the one we sent a share for.
+			ok := false
+			for _, gg := range e.cfg.groups(false) {
+				if gg == sh.group && groupSupported(gg) {
+					ok = true
+				}
 			}
-		}
-		if !ok || sh.group == e.kex.group {
-			return AlertIllegalParameter
+			if !ok || sh.group == e.kex.group {
+				return AlertIllegalParameter
+			}
+			g = sh.group
+		} else if sh.cookie == nil {
+			return AlertIllegalParameter // §4.1.4: it would not change the ClientHello
 		}
 		if len(sh.cookie) > len(e.cookie) {
 			return AlertIllegalParameter
@@ -385,7 +414,13 @@ func (e *Engine) clientServerHello(msg []byte) uint8 {
 		e.ks.addMessage(msg)
 		e.queueCCS()
 		e.hs = cWaitSH2
-		return e.sendClientHello(sh.group)
+		return e.sendClientHello(g)
+	}
+	if !sh.hasKeyShare {
+		if sh.hasPSK {
+			return AlertIllegalParameter // §4.2.11: psk_dhe_ke requires the server's key_share
+		}
+		return AlertMissingExtension // only psk_dhe_ke is offered (§4.2.9)
 	}
 	if sh.group != e.kex.group {
 		return AlertIllegalParameter

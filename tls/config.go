@@ -138,6 +138,18 @@ type Config struct {
 	// testOwnScheme, set only by this package's tests, replaces the scheme our handshake signature
 	// uses (signed correctly with the Signer), so that tests can make a peer break the scheme rules.
 	testOwnScheme SignatureScheme
+	// testHRRAlways, set only by this package's tests, makes a server send a HelloRetryRequest even
+	// when the client's key share is usable: with HRRCookie a cookie-only HelloRetryRequest, else
+	// one that would change nothing (both exercise the client's RFC 8446 §4.1.4 rules).
+	testHRRAlways bool
+	// testEarlyData, set only by this package's tests, makes a client put an (empty) early_data
+	// extension in its first ClientHello, as a 0-RTT client does, without sending early data
+	// itself (the hostile peer injects the records).
+	testEarlyData bool
+	// testQueue, set only by this package's tests (the hostile peer), rewrites every record the
+	// engine is about to queue: it receives the content type and plaintext and returns the records
+	// to send instead (sealed with the current write key when it is on).
+	testQueue func(typ byte, data []byte) []testRecord
 
 	// MaxRecordOut is the largest plaintext the engine puts in one record it sends (default 1024).
 	MaxRecordOut int
@@ -158,8 +170,11 @@ type Config struct {
 	// always honours the extension when a client offers it (unless record_size_limit is offered too).
 	MaxFragmentLength int
 
-	// MaxHandshakeMessage bounds the handshake reassembly buffer (default 4096 for a server, 16384 for
-	// a client; 8192 for a server that asks for client certificates).
+	// MaxHandshakeMessage is the largest handshake message, 4-byte header included, the engine
+	// reassembles (default DefaultMaxHandshakeMessage, 16 KiB + 4); a bigger one is answered with
+	// illegal_parameter. The reassembly buffer starts smaller (4096 bytes for a server, 8192 for a
+	// server that asks for client certificates, 16384 for a client, or this limit if smaller) and
+	// grows once, by one allocation, to the size of a bigger message when one arrives.
 	MaxHandshakeMessage int
 }
 
@@ -278,3 +293,11 @@ var verifySchemes = []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519, PSSWithSH
 var verifySchemes12 = []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519, PSSWithSHA256, PSSWithSHA384,
 	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512, PSSPSSWithSHA256, PSSPSSWithSHA384,
 	PSSPSSWithSHA512, PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512}
+
+// testRecord is one record a test's testQueue hook asks the engine to send instead of what it
+// queued: plain bypasses the record protection (a change_cipher_spec or a plaintext alert).
+type testRecord struct {
+	typ   byte
+	data  []byte
+	plain bool
+}

@@ -40,6 +40,21 @@ const (
 	// postOutLen is a server's output buffer after the handshake: room for four protected alerts
 	// or KeyUpdates (24–31 bytes each) between two Output calls.
 	postOutLen = 128
+	// DefaultMaxHandshakeMessage is the largest handshake message (4-byte header included) an
+	// engine reassembles unless Config.MaxHandshakeMessage says otherwise: 16 KiB of body and the
+	// header, so that real ClientHellos (ECH, GREASE, post-quantum key shares) and certificate
+	// chains up to 16 KiB always pass. A bigger message is answered with illegal_parameter (as
+	// OpenSSL and BoringSSL do for an excessive message size), never internal_error.
+	DefaultMaxHandshakeMessage = maxPlaintext + 4
+	// maxUseless bounds the consecutive records that carry nothing for the application or the
+	// handshake: empty application data records, ignored warning alerts (user_canceled; TLS 1.2
+	// warnings), and post-handshake messages (KeyUpdate, NewSessionTicket, a refused TLS 1.2
+	// renegotiation). One more is answered with unexpected_message. Go's crypto/tls uses the same
+	// bound (maxUselessRecords = 16); OpenSSL allows 32 empty records and 5 warnings.
+	maxUseless = 16
+	// maxEarlySkip is the early data (0-RTT) a server that does not accept it skips (RFC 8446
+	// §4.2.10: "up to the configured max_early_data_size"): 16 KiB of records, as BoringSSL.
+	maxEarlySkip = 16384
 )
 
 // Internal handshake states.
@@ -64,7 +79,7 @@ const (
 type Engine struct {
 	// Fields are grouped by alignment (pointers and ints, then byte
 	// arrays, then the small scalars right behind sni) so the struct has
-	// no padding: 1,272 bytes, in the 1,280-byte size class.
+	// no padding but the tail: 1,280 bytes, exactly the 1,280-byte size class.
 	cfg       *Config
 	hs        int
 	err       error
@@ -124,6 +139,8 @@ type Engine struct {
 	closeTx     bool
 	hsSmall     bool
 	outSmall    bool
+	ccsRx       bool  // TLS 1.3: the one middlebox-compatibility change_cipher_spec was received
+	useless     uint8 // consecutive records without progress (see maxUseless)
 	released    bool
 	ownCert     bool
 	certReq     bool // server: we asked for a client certificate; client: the server asked
@@ -153,8 +170,10 @@ type hsState struct {
 	digest       [64]byte
 	verifyBuf    [64]byte
 
-	certReqCtx  [64]byte // client: context of the CertificateRequest
-	certReqLen  int
+	sentExt     uint32 // client: the extensions (extBit) of our ClientHello, for §4.2 checks
+	ch1Sum      uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
+	earlySkip   int    // server: early data bytes still to skip (§4.2.10), 0 when not skipping
+	hsLimit     int    // largest handshake message reassembled (hsBuf grows up to it on demand)
 	certReqAlgs []byte // client: copy of requested schemes (points into reqAlgsBuf)
 	reqAlgsBuf  [64]byte
 	psk         [48]byte
@@ -248,17 +267,23 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	// bytes still unread: so the staging region starts at least that far from the front.
 	overhead := (flight/63 + 2) * (recordHeaderLen + 1 + tagLen)
 	outLen := hello + recordHeaderLen + 6 + max(flight+64, stLen) + overhead
-	hb := cfg.MaxHandshakeMessage
-	if hb <= 0 {
-		switch {
-		case client:
-			hb = 16384
-		case cfg.ClientAuth != NoClientCert:
-			hb = 8192
-		default:
-			hb = 4096
-		}
+	// The reassembly buffer starts at the size of the usual messages (and grows once, on demand,
+	// up to the limit for a bigger one: see growHS).
+	limit := cfg.MaxHandshakeMessage
+	if limit <= 0 {
+		limit = DefaultMaxHandshakeMessage
 	}
+	limit = max(limit, 64)
+	var hb int
+	switch {
+	case client:
+		hb = 16384
+	case cfg.ClientAuth != NoClientCert:
+		hb = 8192
+	default:
+		hb = 4096
+	}
+	hb = min(hb, limit)
 	// One allocation holds the handshake state and buffers (see handshakeMemory). A server drops it
 	// once the handshake is done and its flight is drained; a client keeps its reassembly buffer
 	// (NewSessionTicket), so that is a separate allocation there.
@@ -272,6 +297,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 		e.hsBuf = slab[outLen : outLen : outLen+hb]
 	}
 	e.sigMax, e.ownRSA = sigMax, ownRSA
+	e.hsLimit = limit
 	e.out = slab[:0:outLen]
 	e.st = e.out[e.stOff:e.stOff:outLen]
 	e.ks = &e.ksv
@@ -476,7 +502,7 @@ func (e *Engine) Output(dst []byte) int {
 	n := copy(dst, e.out[e.outAt:])
 	e.outAt += n
 	if e.outAt == len(e.out) {
-		e.out, e.outAt, e.kuQueued = e.out[:0], 0, false
+		e.out, e.outAt = e.out[:0], 0
 		if !e.outSmall && e.hsSmall {
 			e.shrinkOut()
 		}
@@ -496,6 +522,7 @@ func (e *Engine) Wrap(rec []byte, n int) int {
 		len(rec) < hdr+n+tail {
 		return 0
 	}
+	e.kuQueued = false // the next update_requested is answered again (RFC 8446 §4.6.3)
 	return e.seal(rec, recordAppData, n)
 }
 
@@ -569,6 +596,36 @@ func (e *Engine) stagedAt(data []byte) int {
 // the records written and the staged bytes shrinks by that much per record (the buffer sizes in
 // newEngine leave room for the worst case); if it would not fit, queue fails before writing.
 func (e *Engine) queue(typ byte, data []byte) bool {
+	if h := e.cfg.testQueue; h != nil {
+		return e.queueHooked(h, typ, append([]byte(nil), data...)) // a copy: data must not escape
+	}
+	return e.queueRecords(typ, data)
+}
+
+// queueHooked queues what a test's testQueue hook makes of data.
+func (e *Engine) queueHooked(h func(typ byte, data []byte) []testRecord, typ byte, data []byte) bool {
+	for _, r := range h(typ, data) {
+		// a rewritten flight may be bigger than the engine's own: the test grows the buffer
+		if need := len(e.out) + len(r.data) + 32*(len(r.data)/max(e.maxOut, 1)+1); need > cap(e.out) {
+			nb := make([]byte, len(e.out), need+cap(e.out))
+			copy(nb, e.out)
+			e.out = nb
+		}
+		if r.plain {
+			if !e.room(recordHeaderLen + len(r.data)) {
+				return false
+			}
+			e.out = append(e.out, r.typ, 3, 3, byte(len(r.data)>>8), byte(len(r.data)))
+			e.out = append(e.out, r.data...)
+		} else if !e.queueRecords(r.typ, r.data) {
+			return false
+		}
+	}
+	return true
+}
+
+// queueRecords is queue without the test hook.
+func (e *Engine) queueRecords(typ byte, data []byte) bool {
 	unread := e.stagedAt(data) // offset in out's array of the first staged byte not read yet
 	for first := true; first || len(data) > 0; first = false {
 		n := min(len(data), e.maxOut)
@@ -627,6 +684,11 @@ func (e *Engine) fail(code uint8) error {
 		return e.err
 	}
 	e.state, e.alert, e.err = Failed, code, &localAlerts[code]
+	if e.client && e.wrOn && !e.v12 && e.hsState != nil {
+		// RFC 8446 §D.4: a client in middlebox compatibility mode sends its change_cipher_spec
+		// before its first encrypted record of any kind, an alert included.
+		e.queueCCS()
+	}
 	a := [2]byte{2, code}
 	if !e.queue(recordAlert, a[:]) && e.outAt == 0 {
 		e.out = e.out[:0]
@@ -758,9 +820,13 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 			if e.v12 && n == 1 && body[0] == 1 {
 				return consumed, nil, e.ccs12()
 			}
-			if n != 1 || body[0] != 1 || !e.ccsAllowed() {
+			// RFC 8446 §5: one change_cipher_spec of value 1, between the first ClientHello and the
+			// peer's Finished, is dropped; any other is unexpected_message. Only one is accepted
+			// (a peer in compatibility mode sends one, §D.4): a second is a flood.
+			if n != 1 || body[0] != 1 || !e.ccsAllowed() || e.ccsRx || e.interleaved() {
 				return 0, nil, e.fail(AlertUnexpectedMessage)
 			}
+			e.ccsRx = true
 			return consumed, nil, nil
 		case recordAlert:
 			if e.rdOn && e.state != Handshaking {
@@ -776,6 +842,12 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 			}
 			return consumed, nil, e.handleHandshake(body)
 		default: // application data before keys
+			if e.hs == sWaitCH2 && e.earlySkip >= n {
+				// §4.2.10: after a HelloRetryRequest the server skips the early data records
+				// (application_data) until the second ClientHello.
+				e.earlySkip -= n
+				return consumed, nil, nil
+			}
 			return 0, nil, e.fail(AlertUnexpectedMessage)
 		}
 	}
@@ -787,7 +859,16 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	}
 	pt, aerr := e.rd.aead.Open(body[:0], e.rd.makeNonce(), body, in[:recordHeaderLen])
 	if aerr != nil {
+		if !e.client && e.hsState != nil && e.earlySkip >= n && e.hs != hsDone {
+			// §4.2.10: the server did not accept 0-RTT; records that fail deprotection with
+			// the handshake key are the client's early data, skipped up to maxEarlySkip bytes.
+			e.earlySkip -= n
+			return consumed, nil, nil
+		}
 		return 0, nil, e.fail(AlertBadRecordMAC)
+	}
+	if !e.client && e.hsState != nil {
+		e.earlySkip = 0 // the first record that opens starts the client's second flight
 	}
 	e.rd.seq++
 	i := len(pt) - 1
@@ -802,10 +883,16 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	}
 	ctype := pt[i]
 	pt = pt[:i]
+	if ctype == recordAppData && e.interleaved() {
+		return 0, nil, e.fail(AlertUnexpectedMessage)
+	}
 	switch ctype {
 	case recordAppData:
 		if e.hs != hsDone {
 			return 0, nil, e.fail(AlertUnexpectedMessage)
+		}
+		if err := e.progress(len(pt) > 0); err != nil {
+			return 0, nil, err
 		}
 		return consumed, pt, nil
 	case recordHandshake:
@@ -832,6 +919,9 @@ func (e *Engine) unwrap12(rec []byte) (int, []byte, error) {
 	case recordAppData:
 		if e.hs != hsDone {
 			return 0, nil, e.fail(AlertUnexpectedMessage)
+		}
+		if err := e.progress(len(pt) > 0); err != nil {
+			return 0, nil, err
 		}
 		return len(rec), pt, nil
 	case recordHandshake:
@@ -870,12 +960,42 @@ func (e *Engine) ccsAllowed() bool {
 	return e.hs != sWaitCH
 }
 
+// interleaved reports whether a record of another type arrives while a TLS 1.3 handshake message
+// is only partly received: RFC 8446 §5.1 "Handshake messages MUST NOT be interleaved with other
+// record types" (TLS 1.2 does not forbid it, except for ChangeCipherSpec: see ccs12).
+func (e *Engine) interleaved() bool { return !e.v12 && (len(e.hsBuf) > 0 || e.hsSkip > 0) }
+
+// progress counts a record that moved nothing (useful false: an empty application data record,
+// an ignored warning, a post-handshake message) and fails with unexpected_message after
+// maxUseless of them in a row; a useful record resets the count.
+func (e *Engine) progress(useful bool) error {
+	if useful {
+		e.useless = 0
+		return nil
+	}
+	if e.useless++; e.useless > maxUseless {
+		return e.fail(AlertUnexpectedMessage)
+	}
+	return nil
+}
+
+// handleAlert handles a received alert (RFC 8446 §6, RFC 5246 §7.2). An alert is exactly two
+// bytes (one alert per record, §5.1). A level other than warning(1) or fatal(2) is answered with
+// illegal_parameter (as OpenSSL and BoringSSL do). close_notify closes the peer's direction;
+// user_canceled at warning level is ignored (§6.1: a close_notify should follow). In TLS 1.3 every
+// other alert, known or not, is an error alert whatever its level (§6); in TLS 1.2 a warning is
+// ignored unless RFC 5246 §7.2.2 says its description is always fatal. Ignored alerts count
+// towards maxUseless.
 func (e *Engine) handleAlert(b []byte) error {
 	if len(b) != 2 {
 		return e.fail(AlertDecodeError)
 	}
-	switch b[1] {
-	case AlertCloseNotify:
+	level, desc := b[0], b[1]
+	if level != 1 && level != 2 {
+		return e.fail(AlertIllegalParameter)
+	}
+	switch {
+	case desc == AlertCloseNotify:
 		e.closeRx = true
 		if e.state == Established || e.state == Closed {
 			e.state = Closed
@@ -883,11 +1003,55 @@ func (e *Engine) handleAlert(b []byte) error {
 		}
 		e.state, e.alert, e.err = Failed, AlertCloseNotify, &remoteAlerts[0]
 		return e.err
-	case AlertUserCanceled:
-		return nil
+	case level == 1 && (desc == AlertUserCanceled || (e.v12 && !alwaysFatal12(desc))):
+		if e.interleaved() {
+			return e.fail(AlertUnexpectedMessage) // §5.1; a fatal alert is taken as it is
+		}
+		return e.progress(false)
 	}
-	e.state, e.alert, e.err = Failed, b[1], &remoteAlerts[b[1]]
+	e.state, e.alert, e.err = Failed, desc, &remoteAlerts[desc]
 	return e.err
+}
+
+// alwaysFatal12 reports whether RFC 5246 §7.2.2 says an alert is always fatal (so a TLS 1.2
+// warning with it still ends the connection).
+func alwaysFatal12(desc uint8) bool {
+	switch desc {
+	case AlertUnexpectedMessage, AlertBadRecordMAC, 21 /* decryption_failed */, AlertRecordOverflow,
+		30 /* decompression_failure */, AlertHandshakeFailure, AlertIllegalParameter, AlertUnknownCA,
+		49 /* access_denied */, AlertDecodeError, AlertDecryptError, AlertProtocolVersion,
+		71 /* insufficient_security */, AlertInternalError, AlertUnsupportedExtension:
+		return true
+	}
+	return false
+}
+
+// endsRecord reports whether a handshake message of type t must be the last bytes of its record:
+// RFC 8446 §5.1 "Handshake messages MUST NOT span key changes ... Because the ClientHello,
+// EndOfEarlyData, ServerHello, Finished, and KeyUpdate messages can immediately precede a key
+// change, implementations MUST align these messages with a record boundary". A TLS 1.2 server
+// applies the same to the client's ClientHello and Finished, which end the client's flights
+// (nothing may follow them; a ChangeCipherSpec with pending handshake bytes is refused in ccs12).
+// A TLS 1.2 client does not: RFC 5246 §7.4.1.1 lets a server send HelloRequest at any time.
+func (e *Engine) endsRecord(t byte) bool {
+	switch t {
+	case typeClientHello:
+		return true
+	case typeFinished:
+		return !e.v12 || !e.client
+	case typeServerHello, typeEndOfEarlyData, typeKeyUpdate:
+		return !e.v12
+	}
+	return false
+}
+
+// growHS replaces the reassembly buffer by one of n bytes (at most hsLimit) holding what it held:
+// a handshake message bigger than the usual ones (a ClientHello with ECH, a long certificate
+// chain). The allocation happens only for such a message.
+func (e *Engine) growHS(n int) {
+	nb := make([]byte, len(e.hsBuf), n)
+	copy(nb, e.hsBuf)
+	e.hsBuf = nb
 }
 
 // handleHandshake reassembles handshake messages and processes every complete one.
@@ -899,10 +1063,10 @@ func (e *Engine) handleHandshake(p []byte) error {
 			p = p[k:]
 			continue
 		}
-		// append what fits, process, repeat (a message never exceeds the buffer)
+		// append what fits, process, repeat (the buffer grows for a big message, see below)
 		k := min(len(p), cap(e.hsBuf)-len(e.hsBuf))
 		if k == 0 {
-			return e.fail(AlertInternalError)
+			return e.fail(AlertInternalError) // unreachable: a message never exceeds the buffer
 		}
 		e.hsBuf = append(e.hsBuf, p[:k]...)
 		p = p[k:]
@@ -910,10 +1074,17 @@ func (e *Engine) handleHandshake(p []byte) error {
 			mlen := int(e.hsBuf[1])<<16 | int(e.hsBuf[2])<<8 | int(e.hsBuf[3])
 			if 4+mlen > cap(e.hsBuf) {
 				if !e.hsSmall {
-					return e.fail(AlertInternalError)
+					if 4+mlen > e.hsLimit {
+						return e.fail(AlertIllegalParameter) // see DefaultMaxHandshakeMessage
+					}
+					e.growHS(4 + mlen)
+					break
 				}
 				if a := e.postHandshakeBig(e.hsBuf[0]); a != 0 {
 					return e.fail(a)
+				}
+				if err := e.progress(false); err != nil {
+					return err
 				}
 				e.hsSkip = 4 + mlen - len(e.hsBuf)
 				e.hsBuf = e.hsBuf[:0]
@@ -923,9 +1094,11 @@ func (e *Engine) handleHandshake(p []byte) error {
 				break
 			}
 			msg := e.hsBuf[:4+mlen]
+			t := msg[0]
 			rdBefore := e.rd.aead
+			post := e.hs == hsDone
 			var a uint8
-			if e.hs == hsDone {
+			if post {
 				a = e.postHandshake(msg)
 			} else if e.v12 && e.client {
 				a = e.client12Message(msg)
@@ -941,11 +1114,14 @@ func (e *Engine) handleHandshake(p []byte) error {
 			}
 			rest := copy(e.hsBuf, e.hsBuf[4+mlen:])
 			e.hsBuf = e.hsBuf[:rest]
-			if e.rd.aead != rdBefore && (len(e.hsBuf) > 0 || len(p) > 0) {
-				return e.fail(AlertUnexpectedMessage) // data across a key change
+			if (e.rd.aead != rdBefore || e.endsRecord(t)) && (len(e.hsBuf) > 0 || len(p) > 0 || e.plainLeft > 0) {
+				return e.fail(AlertUnexpectedMessage) // data across a (possible) key change, §5.1
 			}
 			if e.state == Failed {
 				return e.err
+			}
+			if err := e.progress(!post); err != nil {
+				return err
 			}
 			if e.hs == hsDone && !e.released {
 				e.release()
@@ -987,12 +1163,13 @@ func (e *Engine) postHandshake(msg []byte) uint8 {
 		if err := e.rd.update(e.ks, e.suite); err != nil {
 			return AlertInternalError
 		}
+		// §4.6.3: several update_requested while we are silent are answered with one KeyUpdate;
+		// kuQueued is cleared when we send application data (Wrap).
 		if msg[4] == 1 && !e.kuQueued && !e.closeTx {
 			e.kuQueued = true
 			if e.sendKeyUpdate(0) != nil {
 				return AlertInternalError
 			}
-			e.kuQueued = true
 		}
 		return 0
 	case typeNewSessionTicket:

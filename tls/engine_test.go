@@ -290,7 +290,7 @@ func TestNegativeBeforeClientHello(t *testing.T) {
 		{"finished first", []byte{22, 3, 1, 0, 8, 20, 0, 0, 4, 1, 2, 3, 4}, AlertUnexpectedMessage},
 		{"garbage hello", []byte{22, 3, 1, 0, 8, 1, 0, 0, 4, 1, 2, 3, 4}, AlertDecodeError},
 		{"empty handshake record", []byte{22, 3, 1, 0, 0}, AlertDecodeError},
-		{"hello too big", []byte{22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff}, AlertInternalError},
+		{"hello too big", []byte{22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff}, AlertIllegalParameter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := NewServer(serverConfig(t, false), 0)

@@ -101,9 +101,9 @@ func FuzzServerHello(f *testing.F) {
 	buf := make([]byte, 16384)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var sh serverHello
-		parseServerHello(body, &sh)
+		parseServerHello(body, &sh, 0xffffffff)
 		var ee encryptedExtensions
-		parseEncryptedExtensions(body, &ee, true, true, true, true)
+		parseEncryptedExtensions(body, &ee, 0xffffffff)
 		parseCertificateRequest(body)
 		if len(body) > 3000 {
 			return
@@ -125,7 +125,7 @@ func FuzzCertificate(f *testing.F) {
 	pub := &getPKI(f).ecKey.PublicKey
 	rsaPub := &getPKI(f).rsaKey.PublicKey
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if _, list, a := parseCertificate(body); a == 0 {
+		if _, list, a := parseCertificate(body, 0xffffffff); a == 0 {
 			readPeerCertificates(list)
 		}
 		s, sig, _ := parseCertificateVerify(body)
@@ -337,6 +337,132 @@ func fuzzCertSeeds(t testing.TB) [][]byte {
 	return [][]byte{m[4:], {0, 0, 0, 0}, {4, 3, 0, 4, 1, 2, 3, 4}, {8, 7, 0, 64}}
 }
 
+// FuzzExtensions runs the extension-block checker (against a map-based oracle for duplicates and
+// framing) and the parsers built on it: EncryptedExtensions, CertificateRequest, Certificate
+// entries, NewSessionTicket, oid_filters and certificate_authorities.
+func FuzzExtensions(f *testing.F) {
+	for _, s := range fuzzExtSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a := checkExtensions(b)
+		seen := map[uint16]bool{}
+		want := uint8(0)
+		for x := b; len(x) > 0; {
+			if len(x) < 4 || len(x) < 4+(int(x[2])<<8|int(x[3])) {
+				want = AlertDecodeError
+				break
+			}
+			typ := uint16(x[0])<<8 | uint16(x[1])
+			if seen[typ] && want == 0 {
+				want = AlertIllegalParameter
+			}
+			seen[typ] = true
+			x = x[4+(int(x[2])<<8|int(x[3])):]
+		}
+		if want == AlertIllegalParameter && a == AlertDecodeError {
+			want = AlertDecodeError // a duplicate before bad framing: either alert is right
+		}
+		if (a == 0) != (want == 0) {
+			t.Fatalf("checkExtensions = %d, oracle %d", a, want)
+		}
+		var ee encryptedExtensions
+		parseEncryptedExtensions(b, &ee, 0xffffffff)
+		parseCertificateRequest(b)
+		parseCertificate(b, 0xffffffff)
+		parseCertificate(b, 0)
+		parseNewSessionTicket(b)
+		checkOIDFilters(b)
+		checkDNList(b)
+	})
+}
+
+func fuzzExtSeeds(t testing.TB) [][]byte {
+	return [][]byte{
+		{0, 0, 0, 0, 0, 0x10, 0, 3, 2, 'h', '2'},                     // two extensions
+		{0xfa, 0xfa, 0, 0, 0xfa, 0xfa, 0, 0},                         // duplicate
+		{0xfa, 0xfa, 0, 5, 1},                                        // overrun
+		{0, 6, 0, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, // ticket shaped
+		{0, 0, 6, 0, 0x2a, 0, 4, 0, 0, 4, 0},                         // NewSessionTicket-like
+		{0, 0, 8, 0, 13, 0, 4, 0, 2, 4, 3},                           // CertificateRequest
+		{0, 0, 7, 0, 0, 2, 0x30, 0, 0, 0},                            // Certificate entry
+		{0, 5, 3, 0x55, 0x1d, 0x25, 0, 0},                            // oid_filters
+		{0, 3, 0, 1, 'x'},                                            // certificate_authorities
+	}
+}
+
+// FuzzEncryptedFlight runs a real handshake in which the hostile peer replaces its encrypted
+// flight by the input, sealed with the right handshake keys: the server's EncryptedExtensions …
+// Finished as seen by a client (first byte even), or the client's Certificate … Finished as seen
+// by a server asking for a client certificate (first byte odd). It reaches the parsers and state
+// machine behind the record protection, which FuzzRecord cannot.
+func FuzzEncryptedFlight(f *testing.F) {
+	for _, s := range fuzzFlightSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 || len(in) > 20000 {
+			return
+		}
+		client := in[0]%2 == 0
+		flight := in[1:]
+		first := byte(typeEncryptedExtensions)
+		dutCfg, peerCfg := flightConfigs(client)
+		if !client {
+			first = typeCertificate
+		}
+		h := newHostile(t, client, false, dutCfg, peerCfg, func(typ byte, data []byte) []testRecord {
+			if typ == recordHandshake && len(data) > 0 && data[0] == first {
+				return []testRecord{{typ: typ, data: flight}}
+			}
+			return []testRecord{{typ: typ, data: data}}
+		})
+		h.run()
+	})
+}
+
+// flightConfigs keeps FuzzEncryptedFlight cheap: Ed25519 keys on both sides (ECDSA signing and
+// verification dominate a handshake under the fuzzer's coverage instrumentation).
+func flightConfigs(client bool) (dut, peer func(c *Config)) {
+	ed := func(c *Config) {
+		p := getPKI(nil)
+		c.Certificate, c.Signer = p.edChain, p.edKey
+	}
+	if client {
+		return nil, ed
+	}
+	return func(c *Config) { ed(c); mtlsServer(c) }, func(c *Config) {
+		p := getPKI(nil)
+		c.Certificate, c.Signer = p.edChain, p.edKey
+	}
+}
+
+func fuzzFlightSeeds(t testing.TB) [][]byte {
+	var seeds [][]byte
+	for _, client := range []bool{true, false} {
+		var flight []byte
+		first := byte(typeEncryptedExtensions)
+		dutCfg, peerCfg := flightConfigs(client)
+		if !client {
+			first = typeCertificate
+		}
+		tt := &testing.T{} // newHostile wants a *testing.T; the seed handshakes do not fail
+		h := newHostile(tt, client, false, dutCfg, peerCfg, func(typ byte, data []byte) []testRecord {
+			if typ == recordHandshake && len(data) > 0 && data[0] == first && flight == nil {
+				flight = append([]byte(nil), data...)
+			}
+			return []testRecord{{typ: typ, data: data}}
+		})
+		h.run()
+		tag := byte(0)
+		if !client {
+			tag = 1
+		}
+		seeds = append(seeds, append([]byte{tag}, flight...))
+	}
+	return append(seeds, []byte{0, typeEncryptedExtensions, 0, 0, 2, 0, 0}, []byte{1, typeCertificate, 0, 0, 4, 0, 0, 0, 0})
+}
+
 // TestWriteFuzzSeeds regenerates testdata/fuzz when NETCARD_WRITE_SEEDS=1.
 func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("NETCARD_WRITE_SEEDS") != "1" {
@@ -345,6 +471,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for name, seeds := range map[string][][]byte{
 		"FuzzRecord": fuzzRecordSeeds(t), "FuzzClientHello": fuzzCHSeeds(t),
 		"FuzzServerHello": fuzzSHSeeds(t), "FuzzCertificate": fuzzCertSeeds(t), "FuzzHandshake12": fuzz12Seeds(t),
+		"FuzzExtensions": fuzzExtSeeds(t), "FuzzEncryptedFlight": fuzzFlightSeeds(t),
 	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

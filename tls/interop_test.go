@@ -437,3 +437,46 @@ func TestServerGoDefaults(t *testing.T) {
 		t.Fatalf("%+v", cs)
 	}
 }
+
+// TestServerLargeClientHelloGo: a real client (crypto/tls) whose ClientHello is just under the
+// 16 KiB + 4 limit (59 ALPN names of 250 bytes beside an X25519MLKEM768 share: ≈ 16.2 KB, bigger
+// than any ECH + GREASE + post-quantum hello) completes a handshake with our server; one more name
+// puts it over MaxHandshakeMessage and the client gets illegal_parameter, not internal_error.
+func TestServerLargeClientHelloGo(t *testing.T) {
+	for _, tc := range []struct {
+		protos int
+		ok     bool
+	}{{10, true}, {59, true}, {60, false}, {70, false}} {
+		t.Run(fmt.Sprint(tc.protos), func(t *testing.T) {
+			a, b := tcpPair(t)
+			srv := NewConn(a, NewServer(serverConfig(t, false), 0))
+			wait := runPeer(func() error { return ourServerEcho(srv, 5) })
+			gc := goClientConfig(t)
+			for i := 0; i < tc.protos; i++ {
+				gc.NextProtos = append(gc.NextProtos, fmt.Sprintf("%03d%s", i, bytes.Repeat([]byte{'p'}, 247)))
+			}
+			cl := gotls.Client(b, gc)
+			_, err := cl.Write([]byte("hello"))
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, 5)
+				if _, err := io.ReadFull(cl, got); err != nil {
+					t.Fatal(err)
+				}
+				if err := wait(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			werr := wait()
+			if srv.Engine().Alert() != AlertIllegalParameter || err == nil {
+				t.Fatalf("server %v (alert %d), client %v", werr, srv.Engine().Alert(), err)
+			}
+			if !strings.Contains(err.Error(), "illegal parameter") {
+				t.Fatalf("go client saw %v", err)
+			}
+		})
+	}
+}

@@ -75,6 +75,15 @@ func (k *kexState) generate(g CurveID, rand io.Reader, scratch []byte, dst []byt
 	return append(dst, k.ec.PublicKey().Bytes()...), nil
 }
 
+// appendShare appends the key share generate made for k.group again (a ClientHello after a
+// HelloRetryRequest that asks for no other group keeps its shares, RFC 8446 §4.1.2).
+func (k *kexState) appendShare(dst []byte) []byte {
+	if k.dk != nil {
+		dst = append(dst, k.dk.EncapsulationKey().Bytes()...)
+	}
+	return append(dst, k.ec.PublicKey().Bytes()...)
+}
+
 // finish computes the shared secret from the server's share, appending it to dst.
 // A malformed share returns errBadShare.
 func (k *kexState) finish(share []byte, dst []byte) ([]byte, error) {

@@ -23,10 +23,13 @@ const (
 const (
 	extServerName          = 0
 	extMaxFragmentLength   = 1
+	extStatusRequest       = 5
 	extSupportedGroups     = 10
 	extECPointFormats      = 11
 	extSignatureAlgorithms = 13
 	extALPN                = 16
+	extSCT                 = 18
+	extPadding             = 21
 	extEMS                 = 23
 	extRecordSizeLimit     = 28
 	extPreSharedKey        = 41
@@ -34,6 +37,9 @@ const (
 	extSupportedVersions   = 43
 	extCookie              = 44
 	extPSKModes            = 45
+	extCertAuthorities     = 47
+	extOIDFilters          = 48
+	extPostHandshakeAuth   = 49
 	extSigAlgsCert         = 50
 	extKeyShare            = 51
 	extRenegotiationInfo   = 0xff01
@@ -104,6 +110,142 @@ func containsU16(list []byte, v uint16) bool {
 		}
 	}
 	return false
+}
+
+// checkExtensions validates the framing of an extension block (each entry's length inside the
+// block) and that no extension type appears twice: RFC 8446 §4.2 "There MUST NOT be more than one
+// extension of the same type in a given extension block". Bad framing is a decode_error; a
+// duplicate (in any block: ClientHello, ServerHello, HelloRetryRequest, EncryptedExtensions,
+// CertificateRequest, CertificateEntry, NewSessionTicket; TLS 1.2 hellos too) is answered with
+// illegal_parameter, as OpenSSL and BoringSSL do.
+//
+// The check is exact and allocates nothing: a 4,096-bit set (512 bytes of stack) of the low 12
+// bits of the types, filled once per high nibble present in the block. A usual block (one to five
+// nibbles) costs a few passes over a few dozen entries; a hostile 16 KiB block (4,096 entries over
+// all 16 nibbles) 16 passes (BenchmarkCheckExtensionsWorst).
+func checkExtensions(exts []byte) uint8 {
+	var nibbles uint16
+	for x := exts; len(x) > 0; {
+		if len(x) < 4 {
+			return AlertDecodeError
+		}
+		l := int(x[2])<<8 | int(x[3])
+		if len(x) < 4+l {
+			return AlertDecodeError
+		}
+		nibbles |= 1 << (x[0] >> 4)
+		x = x[4+l:]
+	}
+	var seen [64]uint64
+	for hi := byte(0); hi < 16; hi++ {
+		if nibbles&(1<<hi) == 0 {
+			continue
+		}
+		clear(seen[:])
+		for x := exts; len(x) > 0; x = x[4+(int(x[2])<<8|int(x[3])):] {
+			if x[0]>>4 != hi {
+				continue
+			}
+			lo := int(x[0]&15)<<8 | int(x[1])
+			if seen[lo>>6]&(1<<(lo&63)) != 0 {
+				return AlertIllegalParameter
+			}
+			seen[lo>>6] |= 1 << (lo & 63)
+		}
+	}
+	return 0
+}
+
+// Messages an extension may appear in (RFC 8446 §4.2 table; RFC 8449 for record_size_limit).
+const (
+	inCH = 1 << iota
+	inSH
+	inHRR
+	inEE
+	inCT
+	inCR
+	inNST
+)
+
+// extAllowedIn returns the TLS 1.3 messages extension t may appear in, and whether the engine
+// recognizes t at all (§4.2: a recognized extension in a message not listed for it is
+// illegal_parameter). TLS 1.2-only extensions are recognized in the ClientHello only (the TLS 1.2
+// ServerHello is checked apart).
+func extAllowedIn(t int) (msgs int, known bool) {
+	switch t {
+	case extServerName, extMaxFragmentLength, extSupportedGroups, extALPN, extRecordSizeLimit:
+		return inCH | inEE, true
+	case extStatusRequest, extSCT:
+		return inCH | inCR | inCT, true
+	case extSignatureAlgorithms, extCertAuthorities, extSigAlgsCert:
+		return inCH | inCR, true
+	case extKeyShare, extSupportedVersions:
+		return inCH | inSH | inHRR, true
+	case extPreSharedKey:
+		return inCH | inSH, true
+	case extPSKModes, extPostHandshakeAuth, extPadding, extEMS, extRenegotiationInfo, extECPointFormats:
+		return inCH, true
+	case extEarlyData:
+		return inCH | inEE | inNST, true
+	case extCookie:
+		return inCH | inHRR, true
+	case extOIDFilters:
+		return inCR, true
+	}
+	return 0, false
+}
+
+// responseExtension applies RFC 8446 §4.2 to extension t in a response (ServerHello,
+// HelloRetryRequest, EncryptedExtensions, a server's CertificateEntry) of kind msg, given the
+// extensions our ClientHello sent (sent, a mask of extBit): a response to an extension we never
+// sent is unsupported_extension (the cookie of a HelloRetryRequest excepted), and one we sent but
+// that is not specified for this message is illegal_parameter.
+func responseExtension(t int, msg int, sent uint32) uint8 {
+	allowed, _ := extAllowedIn(t)
+	if t == extCookie && msg == inHRR {
+		return 0
+	}
+	if bit := extBit(t); bit == 0 || sent&bit == 0 {
+		return AlertUnsupportedExtension
+	}
+	if allowed&msg == 0 {
+		return AlertIllegalParameter
+	}
+	return 0
+}
+
+// checkDNList validates a certificate_authorities body (RFC 8446 §4.2.4):
+// DistinguishedName authorities<3..2^16-1>, each opaque DistinguishedName<1..2^16-1>. The names
+// are not used.
+func checkDNList(data []byte) uint8 {
+	d := reader{b: data}
+	list := d.vec16()
+	if !d.done() || len(list) < 3 {
+		return AlertDecodeError
+	}
+	return checkDNs(list)
+}
+
+// checkDNs validates a list of DistinguishedName<1..2^16-1> entries.
+func checkDNs(list []byte) uint8 {
+	l := reader{b: list}
+	for len(l.b) > 0 {
+		if dn := l.vec16(); l.bad || len(dn) == 0 {
+			return AlertDecodeError
+		}
+	}
+	return 0
+}
+
+// checkU16List validates a body holding one vector of uint16 values <2..2^16-2>
+// (signature_algorithms, signature_algorithms_cert, supported_groups).
+func checkU16List(data []byte) ([]byte, uint8) {
+	d := reader{b: data}
+	list := d.vec16()
+	if !d.done() || len(list) < 2 || len(list)%2 != 0 {
+		return nil, AlertDecodeError
+	}
+	return list, 0
 }
 
 // clientHello is a parsed ClientHello; byte slices alias the message.
@@ -182,6 +324,9 @@ func parseClientHello(body []byte, ch *clientHello) uint8 {
 	if !r.done() {
 		return AlertDecodeError
 	}
+	if a := checkExtensions(exts); a != 0 {
+		return a
+	}
 	x := reader{b: exts}
 	for len(x.b) > 0 {
 		typ := x.u16()
@@ -189,35 +334,54 @@ func parseClientHello(body []byte, ch *clientHello) uint8 {
 		if x.bad {
 			return AlertDecodeError
 		}
-		if bit := extBit(typ); bit != 0 {
-			if ch.seen&bit != 0 {
-				return AlertIllegalParameter
-			}
-			ch.seen |= bit
-		}
+		ch.seen |= extBit(typ)
 		if ch.has(extPreSharedKey) && typ != extPreSharedKey {
-			return AlertIllegalParameter // pre_shared_key must be last
+			return AlertIllegalParameter // §4.2.11: pre_shared_key must be last
+		}
+		if allowed, known := extAllowedIn(typ); known && allowed&inCH == 0 {
+			return AlertIllegalParameter // §4.2: recognized, but not a ClientHello extension
 		}
 		d := reader{b: data}
 		switch typ {
 		case extServerName:
+			// RFC 6066 §3: ServerNameList server_name_list<1..2^16-1>, HostName<1..2^16-1>; "The
+			// ServerNameList MUST NOT contain more than one name of the same name_type".
 			list := d.vec16()
 			if !d.done() || len(list) == 0 {
 				return AlertDecodeError
 			}
 			l := reader{b: list}
+			var types [4]uint64
 			for len(l.b) > 0 {
 				nt := l.u8()
 				name := l.vec16()
 				if l.bad || len(name) == 0 {
 					return AlertDecodeError
 				}
-				if nt == 0 && ch.serverName == nil {
+				if types[nt>>6]&(1<<(nt&63)) != 0 {
+					return AlertIllegalParameter
+				}
+				types[nt>>6] |= 1 << (nt & 63)
+				if nt == 0 {
 					if len(name) > 255 {
 						return AlertDecodeError
 					}
 					ch.serverName = name
 				}
+			}
+		case extCertAuthorities:
+			if a := checkDNList(data); a != 0 {
+				return a
+			}
+			d.b = nil
+		case extSigAlgsCert:
+			if _, a := checkU16List(data); a != 0 {
+				return a
+			}
+			d.b = nil
+		case extPostHandshakeAuth, extEarlyData:
+			if len(data) != 0 {
+				return AlertDecodeError // both are empty in a ClientHello (§4.2.6, §4.2.10)
 			}
 		case extMaxFragmentLength:
 			v := d.u8()
@@ -342,6 +506,43 @@ func parseClientHello(body []byte, ch *clientHello) uint8 {
 	return 0
 }
 
+// clientHelloSum is an FNV-1a hash of what a ClientHello sent after a HelloRetryRequest must
+// repeat unchanged (RFC 8446 §4.1.2): the fixed fields and the extensions the engine implements
+// except key_share, cookie, early_data and pre_shared_key, which the client may replace, add or
+// drop. Like Go's crypto/tls, extensions the engine does not know are left out (padding may
+// change; a GREASE or ECH extension is the client's business). The body has been validated by
+// parseClientHello. It detects a client that changes its hello, not an attacker (the transcript
+// covers ClientHello1 through message_hash anyway).
+func clientHelloSum(body []byte) uint64 {
+	h := uint64(14695981039346656037)
+	add := func(b []byte) {
+		for _, c := range b {
+			h = (h ^ uint64(c)) * 1099511628211
+		}
+	}
+	r := reader{b: body}
+	r.u16()
+	r.bytes(32)
+	r.vec8()
+	r.vec16()
+	r.vec8()
+	add(body[:len(body)-len(r.b)])
+	exts := r.vec16()
+	for x := (reader{b: exts}); len(x.b) > 0; {
+		start := x.b
+		typ := x.u16()
+		x.vec16()
+		switch typ {
+		case extKeyShare, extCookie, extEarlyData, extPreSharedKey:
+		default:
+			if extBit(typ) != 0 {
+				add(start[:len(start)-len(x.b)])
+			}
+		}
+	}
+	return h
+}
+
 // findShare returns the key_exchange of group g in a client_shares list, or nil.
 func findShare(list []byte, g CurveID) []byte {
 	l := reader{b: list}
@@ -381,8 +582,10 @@ type serverHello struct {
 	pskIdentity       int
 }
 
-// parseServerHello parses a ServerHello body. It returns 0 or an alert.
-func parseServerHello(body []byte, sh *serverHello) uint8 {
+// parseServerHello parses a ServerHello body; sent is the mask (extBit) of the extensions our
+// ClientHello carried: an extension answering one we never sent is unsupported_extension (§4.2).
+// Which extensions the negotiated version allows is checked by the caller. It returns 0 or an alert.
+func parseServerHello(body []byte, sh *serverHello, sent uint32) uint8 {
 	*sh = serverHello{}
 	r := reader{b: body}
 	sh.legacyVersion = r.u16()
@@ -401,7 +604,13 @@ func parseServerHello(body []byte, sh *serverHello) uint8 {
 	if !r.done() {
 		return AlertDecodeError
 	}
-	var seen uint32
+	if a := checkExtensions(exts); a != 0 {
+		return a
+	}
+	msgKind := inSH
+	if sh.hrr {
+		msgKind = inHRR
+	}
 	x := reader{b: exts}
 	for len(x.b) > 0 {
 		typ := x.u16()
@@ -409,11 +618,9 @@ func parseServerHello(body []byte, sh *serverHello) uint8 {
 		if x.bad {
 			return AlertDecodeError
 		}
-		bit := extBit(typ)
-		if seen&bit != 0 {
-			return AlertIllegalParameter
+		if a := responseExtension(typ, msgKind, sent); a == AlertUnsupportedExtension {
+			return a
 		}
-		seen |= bit
 		d := reader{b: data}
 		switch typ {
 		case extSupportedVersions:
@@ -429,7 +636,7 @@ func parseServerHello(body []byte, sh *serverHello) uint8 {
 			}
 		case extCookie:
 			if !sh.hrr {
-				return AlertUnsupportedExtension
+				return AlertIllegalParameter // §4.2: a cookie answers only in a HelloRetryRequest
 			}
 			sh.cookie = d.vec16()
 			if len(sh.cookie) == 0 {
@@ -451,8 +658,12 @@ func parseServerHello(body []byte, sh *serverHello) uint8 {
 			}
 		case extECPointFormats:
 			sh.ext12 = true
-			if f := d.vec8(); len(f) == 0 {
+			f := d.vec8()
+			if len(f) == 0 {
 				return AlertDecodeError
+			}
+			if !containsByte(f, 0) {
+				return AlertIllegalParameter // RFC 8422 §5.2: uncompressed MUST be supported
 			}
 		case extALPN:
 			sh.ext12 = true
@@ -490,15 +701,19 @@ type encryptedExtensions struct {
 	sni             bool
 }
 
-// parseEncryptedExtensions parses an EncryptedExtensions body given what the client offered.
-func parseEncryptedExtensions(body []byte, ee *encryptedExtensions, offeredALPN, offeredRSL, offeredSNI, offeredMFL bool) uint8 {
+// parseEncryptedExtensions parses an EncryptedExtensions body; sent is the mask (extBit) of the
+// extensions our ClientHello carried (§4.2: an answer to one we never sent is
+// unsupported_extension, one we sent that EncryptedExtensions may not carry is illegal_parameter).
+func parseEncryptedExtensions(body []byte, ee *encryptedExtensions, sent uint32) uint8 {
 	*ee = encryptedExtensions{}
 	r := reader{b: body}
 	exts := r.vec16()
 	if !r.done() {
 		return AlertDecodeError
 	}
-	var seen uint32
+	if a := checkExtensions(exts); a != 0 {
+		return a
+	}
 	x := reader{b: exts}
 	for len(x.b) > 0 {
 		typ := x.u16()
@@ -506,63 +721,59 @@ func parseEncryptedExtensions(body []byte, ee *encryptedExtensions, offeredALPN,
 		if x.bad {
 			return AlertDecodeError
 		}
-		bit := extBit(typ)
-		if seen&bit != 0 {
-			return AlertIllegalParameter
+		if a := responseExtension(typ, inEE, sent); a != 0 {
+			return a
 		}
-		seen |= bit
 		d := reader{b: data}
 		switch typ {
 		case extServerName:
-			if !offeredSNI {
-				return AlertUnsupportedExtension
-			}
-			ee.sni = true
+			ee.sni = true // RFC 6066 §3: the acknowledgement is empty (checked below)
 		case extALPN:
-			if !offeredALPN {
-				return AlertUnsupportedExtension
-			}
 			l := reader{b: d.vec16()}
 			ee.alpn = l.vec8()
 			if !l.done() || len(ee.alpn) == 0 {
-				return AlertDecodeError
+				return AlertDecodeError // RFC 7301 §3.1: exactly one protocol
 			}
 		case extRecordSizeLimit:
-			if !offeredRSL {
-				return AlertUnsupportedExtension
-			}
 			ee.recordSizeLimit = d.u16()
 			if !d.bad && ee.recordSizeLimit < 64 {
 				return AlertIllegalParameter
 			}
 		case extSupportedGroups:
-			d.b = nil // informational
-		case extMaxFragmentLength:
-			if !offeredMFL {
-				return AlertUnsupportedExtension
+			if _, a := checkU16List(data); a != 0 {
+				return a
 			}
+			d.b = nil // informational (§4.2.7)
+		case extMaxFragmentLength:
 			ee.mfl = d.u8()
-		case extEarlyData:
-			return AlertUnsupportedExtension // never offered
-		case extKeyShare, extSupportedVersions, extPreSharedKey, extSignatureAlgorithms, extCookie, extPSKModes, extSigAlgsCert:
-			return AlertIllegalParameter // not allowed in EncryptedExtensions
 		default:
-			return AlertUnsupportedExtension
+			return AlertUnsupportedExtension // sent by us, allowed here, but not implemented
 		}
 		if !d.done() {
 			return AlertDecodeError
 		}
 	}
+	// RFC 8449 §5: "A client MUST treat receipt of both max_fragment_length and
+	// record_size_limit as a fatal error, and it SHOULD generate an illegal_parameter alert."
+	if ee.mfl != 0 && ee.recordSizeLimit != 0 {
+		return AlertIllegalParameter
+	}
 	return 0
 }
 
-// parseCertificateRequest returns the context and the signature_algorithms list.
+// parseCertificateRequest returns the context and the signature_algorithms list (RFC 8446 §4.3.2).
+// Unknown extensions are ignored ("Clients MUST ignore unrecognized extensions"); a recognized one
+// not specified for CertificateRequest is illegal_parameter (§4.2); the bodies of
+// certificate_authorities, signature_algorithms_cert and oid_filters are validated.
 func parseCertificateRequest(body []byte) (ctx, sigAlgs []byte, alert uint8) {
 	r := reader{b: body}
 	ctx = r.vec8()
 	exts := r.vec16()
 	if !r.done() {
 		return nil, nil, AlertDecodeError
+	}
+	if a := checkExtensions(exts); a != 0 {
+		return nil, nil, a
 	}
 	x := reader{b: exts}
 	for len(x.b) > 0 {
@@ -571,15 +782,22 @@ func parseCertificateRequest(body []byte) (ctx, sigAlgs []byte, alert uint8) {
 		if x.bad {
 			return nil, nil, AlertDecodeError
 		}
-		if typ == extSignatureAlgorithms {
-			if sigAlgs != nil {
-				return nil, nil, AlertIllegalParameter
-			}
-			d := reader{b: data}
-			sigAlgs = d.vec16()
-			if !d.done() || len(sigAlgs) < 2 || len(sigAlgs)%2 != 0 {
-				return nil, nil, AlertDecodeError
-			}
+		if allowed, known := extAllowedIn(typ); known && allowed&inCR == 0 {
+			return nil, nil, AlertIllegalParameter
+		}
+		var a uint8
+		switch typ {
+		case extSignatureAlgorithms:
+			sigAlgs, a = checkU16List(data)
+		case extSigAlgsCert:
+			_, a = checkU16List(data)
+		case extCertAuthorities:
+			a = checkDNList(data)
+		case extOIDFilters:
+			a = checkOIDFilters(data)
+		}
+		if a != 0 {
+			return nil, nil, a
 		}
 	}
 	if sigAlgs == nil {
@@ -588,9 +806,36 @@ func parseCertificateRequest(body []byte) (ctx, sigAlgs []byte, alert uint8) {
 	return ctx, sigAlgs, 0
 }
 
+// checkOIDFilters validates an oid_filters body (RFC 8446 §4.2.5): OIDFilter
+// filters<0..2^16-1>, each { opaque certificate_extension_oid<1..2^8-1>; opaque
+// certificate_extension_values<0..2^16-1> }.
+func checkOIDFilters(data []byte) uint8 {
+	d := reader{b: data}
+	l := reader{b: d.vec16()}
+	if !d.done() {
+		return AlertDecodeError
+	}
+	for len(l.b) > 0 {
+		oid := l.vec8()
+		l.vec16()
+		if l.bad || len(oid) == 0 {
+			return AlertDecodeError
+		}
+	}
+	return 0
+}
+
 // parseCertificate returns the request context and the certificate_list of a Certificate message
-// after validating its structure; iterate the list with nextCert.
-func parseCertificate(body []byte) (ctx, list []byte, alert uint8) {
+// after validating its structure; iterate the list with nextCert. Each CertificateEntry's
+// extensions must answer extensions of our request (§4.4.2: "Valid extensions for server
+// certificates at present include the OCSP Status extension and the SignedCertificateTimestamp
+// extension"; for a client's, those of the CertificateRequest): sent is the mask (extBit) of what
+// our ClientHello carried (0 for a server reading a client's Certificate: our CertificateRequest
+// only carries signature_algorithms, which CertificateEntry cannot answer). The engine never asks
+// for OCSP or SCT, so in practice any entry extension is unsupported_extension (§4.2), or
+// illegal_parameter for one we sent that a CertificateEntry may not carry; a duplicate is
+// illegal_parameter.
+func parseCertificate(body []byte, sent uint32) (ctx, list []byte, alert uint8) {
 	r := reader{b: body}
 	ctx = r.vec8()
 	list = r.vec24()
@@ -600,12 +845,53 @@ func parseCertificate(body []byte) (ctx, list []byte, alert uint8) {
 	l := reader{b: list}
 	for len(l.b) > 0 {
 		cert := l.vec24()
-		l.vec16() // per-certificate extensions (ignored)
+		exts := l.vec16()
 		if l.bad || len(cert) == 0 {
 			return nil, nil, AlertDecodeError
 		}
+		if a := checkExtensions(exts); a != 0 {
+			return nil, nil, a
+		}
+		for x := (reader{b: exts}); len(x.b) > 0; {
+			typ := x.u16()
+			x.vec16()
+			if a := responseExtension(typ, inCT, sent); a != 0 {
+				return nil, nil, a
+			}
+		}
 	}
 	return ctx, list, 0
+}
+
+// parseNewSessionTicket parses a NewSessionTicket body (RFC 8446 §4.6.1): ticket_lifetime,
+// ticket_age_add, ticket_nonce<0..255>, ticket<1..2^16-1>, extensions<0..2^16-2>. Unknown
+// extensions are ignored ("Clients MUST ignore unrecognized extensions"); early_data carries a
+// 4-byte max_early_data_size (§4.2.10); a duplicate is illegal_parameter, a recognized extension not
+// specified for NewSessionTicket too (§4.2).
+func parseNewSessionTicket(body []byte) (life int, ageAdd uint32, nonce, ticket []byte, alert uint8) {
+	r := reader{b: body}
+	life = r.u16()<<16 | r.u16()
+	ageAdd = uint32(r.u16())<<16 | uint32(r.u16())
+	nonce = r.vec8()
+	ticket = r.vec16()
+	exts := r.vec16()
+	if !r.done() || len(ticket) == 0 {
+		return 0, 0, nil, nil, AlertDecodeError
+	}
+	if a := checkExtensions(exts); a != 0 {
+		return 0, 0, nil, nil, a
+	}
+	for x := (reader{b: exts}); len(x.b) > 0; {
+		typ := x.u16()
+		data := x.vec16()
+		if allowed, known := extAllowedIn(typ); known && allowed&inNST == 0 {
+			return 0, 0, nil, nil, AlertIllegalParameter
+		}
+		if typ == extEarlyData && len(data) != 4 {
+			return 0, 0, nil, nil, AlertDecodeError
+		}
+	}
+	return life, ageAdd, nonce, ticket, 0
 }
 
 // nextCert returns the first certificate of a validated certificate_list and the rest.

@@ -377,7 +377,7 @@ func TestRFC8448HelloRetryRequest(t *testing.T) {
 	k.addMessage(msgs[0])
 	// The RSA certificate and the RSA-PSS CertificateVerify: our client-side parser and verifier
 	// accept the trace's signature over our transcript hash.
-	_, list, a := parseCertificate(msgs[1][4:])
+	_, list, a := parseCertificate(msgs[1][4:], 0xffffffff)
 	if a != 0 {
 		t.Fatalf("Certificate: alert %d", a)
 	}

@@ -103,6 +103,15 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	if !ch.has(extSupportedGroups) || !ch.has(extKeyShare) {
 		return AlertMissingExtension
 	}
+	// §4.2.8: "Clients MUST NOT offer any KeyShareEntry values for groups not listed in the
+	// client's supported_groups extension" (servers MAY check: we do).
+	for l := (reader{b: ch.keyShares}); len(l.b) > 0; {
+		g := l.u16()
+		l.vec16()
+		if !containsU16(ch.groups, uint16(g)) {
+			return AlertIllegalParameter
+		}
+	}
 	var share []byte
 	if second {
 		share = findShare(ch.keyShares, e.group)
@@ -116,6 +125,11 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 			if subtle.ConstantTimeCompare(ch.cookie, e.cookie[:e.cookieLen]) != 1 {
 				return AlertIllegalParameter
 			}
+		}
+		// §4.1.2: ClientHello2 repeats ClientHello1 but for key_share, cookie, early_data (dropped),
+		// pre_shared_key and padding.
+		if clientHelloSum(msg[4:]) != e.ch1Sum {
+			return AlertIllegalParameter
 		}
 	} else {
 		for _, g := range e.cfg.groups(true) {
@@ -145,10 +159,16 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 
 	if !second {
 		e.ks.selectHash(e.suite.sha384)
-		if share == nil {
-			e.ks.addMessage(msg)
-			return e.sendHelloRetryRequest()
+		if ch.has(extEarlyData) {
+			e.earlySkip = maxEarlySkip // 0-RTT is never accepted: skip it (§4.2.10)
 		}
+		if share == nil || e.cfg.testHRRAlways {
+			e.ch1Sum = clientHelloSum(msg[4:])
+			e.ks.addMessage(msg)
+			return e.sendHelloRetryRequest(share == nil)
+		}
+	} else {
+		e.earlySkip = 0 // no early data after a HelloRetryRequest
 	}
 	if a := e.serverCheckPSK(msg); a != 0 {
 		return a
@@ -280,8 +300,9 @@ func (e *Engine) serverSendFlight() uint8 {
 	return 0
 }
 
-// sendHelloRetryRequest asks the client for a key share for e.group.
-func (e *Engine) sendHelloRetryRequest() uint8 {
+// sendHelloRetryRequest asks the client for a key share for e.group (withGroup), and/or to echo a
+// cookie.
+func (e *Engine) sendHelloRetryRequest(withGroup bool) uint8 {
 	e.hrr = true
 	e.ks.restartForHRR()
 	st := e.stage()
@@ -292,7 +313,10 @@ func (e *Engine) sendHelloRetryRequest() uint8 {
 	st = append(st, byte(e.suite.id>>8), byte(e.suite.id), 0)
 	extAt := len(st)
 	// Extensions in the order of RFC 8448 §5: key_share, cookie, supported_versions.
-	st = append(st, 0, 0, 0, extKeyShare, 0, 2, byte(e.group>>8), byte(e.group))
+	st = append(st, 0, 0)
+	if withGroup {
+		st = append(st, 0, extKeyShare, 0, 2, byte(e.group>>8), byte(e.group))
+	}
 	if e.cfg.HRRCookie {
 		// The cookie is a fresh random value the server keeps and compares (in constant time) with
 		// the one ClientHello2 echoes; it carries no state. Tests may fix its bytes (testHRRCookie).
@@ -325,7 +349,7 @@ func (e *Engine) sendHelloRetryRequest() uint8 {
 
 // serverClientCertificate handles the client's Certificate after a CertificateRequest.
 func (e *Engine) serverClientCertificate(msg []byte) uint8 {
-	ctx, list, a := parseCertificate(msg[4:])
+	ctx, list, a := parseCertificate(msg[4:], 0)
 	if a != 0 {
 		return a
 	}

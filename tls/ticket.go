@@ -195,14 +195,9 @@ func (e *Engine) appendPSK(st []byte) ([]byte, int) {
 
 // clientTicket handles a NewSessionTicket (client role, after the handshake).
 func (e *Engine) clientTicket(msg []byte) uint8 {
-	r := reader{b: msg[4:]}
-	life := r.u16()<<16 | r.u16()
-	ageAdd := uint32(r.u16())<<16 | uint32(r.u16())
-	nonce := r.vec8()
-	ticket := r.vec16()
-	r.vec16()
-	if !r.done() || len(ticket) == 0 {
-		return AlertDecodeError
+	life, ageAdd, nonce, ticket, a := parseNewSessionTicket(msg[4:])
+	if a != 0 {
+		return a
 	}
 	if life > 7*24*3600 {
 		return AlertIllegalParameter

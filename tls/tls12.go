@@ -650,6 +650,9 @@ func (e *Engine) client12ServerHello(msg []byte) uint8 {
 			return AlertIllegalParameter
 		}
 	}
+	if sh.recordSizeLimit > 0 && sh.mfl != 0 {
+		return AlertIllegalParameter // RFC 8449 §5
+	}
 	if sh.recordSizeLimit > 0 {
 		if e.cfg.RecordSizeLimit == 0 {
 			return AlertUnsupportedExtension
@@ -751,8 +754,8 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 			r := reader{b: msg[4:]}
 			types := r.vec8()
 			algs := r.vec16()
-			r.vec16() // certificate_authorities
-			if !r.done() || len(types) == 0 || len(algs) < 2 || len(algs)%2 != 0 {
+			cas := r.vec16() // RFC 5246 §7.4.4: DistinguishedName certificate_authorities<0..2^16-1>
+			if !r.done() || len(types) == 0 || len(algs) < 2 || len(algs)%2 != 0 || checkDNs(cas) != 0 {
 				return AlertDecodeError
 			}
 			e.certReq = true
