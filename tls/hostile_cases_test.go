@@ -534,7 +534,7 @@ func TestHostileClient12(t *testing.T) {
 		{name: "ServerHello cipher suite not offered", rule: "5246 §7.4.1.3", v12: true, client: true,
 			script: onMsg(typeServerHello, func(m []byte) []byte {
 				at := extBlockAt(m) - 3
-				m[at], m[at+1] = 0xc0, 0x2f
+				m[at], m[at+1] = 0x00, 0x9c // TLS_RSA_WITH_AES_128_GCM_SHA256: never offered (no ECDHE)
 				return m
 			}), want: AlertIllegalParameter},
 		{name: "ServerHello duplicate extension", rule: "5246 §7.4.1.4", v12: true, client: true,
