@@ -15,7 +15,7 @@ func seedImages(t testing.TB) [][]byte {
 		t.Fatal(err)
 	}
 	empty := append([]byte(nil), m.B...)
-	s.InitPIN([]byte("1234"), []byte("12345678"))
+	s.InitPIN([]byte("4711"), []byte("31415926"))
 	s.GenerateKey(seeded(2))
 	s.PutFile("/i", "text/plain", []byte("hi"))
 	s.SetConfig("k", "v")
@@ -59,7 +59,7 @@ func FuzzOpen(f *testing.F) {
 		s.Files()
 		s.Changes()
 		s.Certificate()
-		s.VerifyPIN([]byte("1234"))
+		s.VerifyPIN([]byte("4711"))
 		if err := s.SetConfig("fuzz", "x"); err != nil && err != ErrFull {
 			return
 		}
