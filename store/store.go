@@ -375,7 +375,7 @@ type Info struct {
 	HasKey, HasCert      bool
 	PINSet               bool
 	PINTriesLeft         int
-	PUKFailures          int // consecutive wrong PUKs (the PUK never blocks)
+	PUKFailures          int    // consecutive wrong PUKs (the PUK never blocks)
 	Changes              uint64 // changes logged since creation
 }
 
