@@ -126,7 +126,7 @@ func TestCorruptEveryByte(t *testing.T) {
 	}
 	s.SetConfig("k", "old")
 	oldSec, oldData := string(s.ss.encode()), string(s.ds.encode())
-	s.VerifyPIN([]byte("0000")) // newer secure state: one try used, backoff set
+	s.VerifyPIN([]byte("0000"))                      // newer secure state: one try used, backoff set
 	if err := s.GenerateKey(seeded(3)); err != nil { // newer data state: another key
 		t.Fatal(err)
 	}
