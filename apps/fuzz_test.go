@@ -10,7 +10,7 @@ import (
 // connection, over TLS and plain: it must answer or close, never panic.
 func FuzzServe(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), true)
-	f.Add([]byte("PUT /admin/files/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-admin\r\nContent-Length: 1\r\n\r\nx"), true)
+	f.Add([]byte("PUT /admin/files/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer Zq3-vT8pL0xW_m4RkY7nB2cH\r\nContent-Length: 1\r\n\r\nx"), true)
 	f.Add([]byte("GET /vault/a HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dTox\r\n\r\n"), true)
 	f.Add([]byte("POST /vault/unblock HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\npuk=%zz&p"), true)
 	f.Add([]byte("GET /x HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), false)
@@ -21,7 +21,7 @@ func FuzzServe(f *testing.F) {
 	app.cfg.MaxUpload = 8
 	f.Fuzz(func(t *testing.T, req []byte, tlsOn bool) {
 		if s.PINTriesLeft() < 2 {
-			s.UnblockPIN([]byte("12345678"), []byte("1234"))
+			s.UnblockPIN([]byte("31415926"), []byte("4711"))
 		}
 		ci := ConnInfo{TLS: tlsOn, Now: testNow}
 		var hw http.ResponseWriter

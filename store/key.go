@@ -295,6 +295,9 @@ func (s *Store) SetAdminSecret(secret []byte) error {
 	})
 }
 
+// HasAdminSecret reports whether an administrator secret is set.
+func (s *Store) HasAdminSecret() bool { return s.ds.adminSecret != nil }
+
 // CheckAdminSecret compares secret with the stored administrator secret in
 // constant time; false when none is set.
 func (s *Store) CheckAdminSecret(secret []byte) bool {

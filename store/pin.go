@@ -177,12 +177,13 @@ func (s *Store) InitPIN(pin, puk []byte) error {
 // gate decides whether an attempt may be compared at now against the
 // stored "not before" time *wait (Unix milliseconds, 0: none) of a run
 // of fails wrong attempts, whose backoff is delay(fails). Without a clock
-// (SetClock) attempts are counted but not timed. A stored time further
+// (SetClock), or while it reads the zero time, attempts are counted but not
+// timed. A stored time further
 // ahead than the backoff itself means the clock went back: it is brought
 // to now + the backoff, and that committed, so the owner never waits
 // longer than the schedule says (whatever the host clock does).
 func (s *Store) gate(puk bool, now time.Time, fails int, delay func(int) time.Duration) error {
-	if s.clock == nil {
+	if now.IsZero() {
 		return nil
 	}
 	wait := &s.ss.pinWait
@@ -210,7 +211,7 @@ func (s *Store) gate(puk bool, now time.Time, fails int, delay func(int) time.Du
 
 // nextWait is the "not before" time (Unix ms) after a wrong attempt at now.
 func (s *Store) nextWait(now time.Time, d time.Duration) int64 {
-	if s.clock == nil {
+	if now.IsZero() {
 		return 0
 	}
 	return now.Add(d).UnixMilli()
