@@ -263,3 +263,66 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// runUnblock is the owner's recovery at the card itself: with the image
+// offline (the card stopped), the PUK unblocks the PIN without the network
+// backoff, which only slows remote guessing (whoever holds the image file
+// holds the hashes anyway: see SECURITY.md). A wrong PUK still counts.
+func runUnblock(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("unblock", stderr)
+	path := storeFlag(fs)
+	puk := fs.String("puk", "", "the PUK from the PIN letter (required)")
+	pin := fs.String("pin", "", "the new PIN (4-16 characters; default: 6 random digits, shown once)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *puk == "" {
+		return usageError{errors.New("--puk is required")}
+	}
+	newPIN := *pin
+	if newPIN == "" {
+		gpin, _, _, err := card.GenerateCredentials(rand.Reader)
+		if err != nil {
+			return err
+		}
+		newPIN = gpin
+	}
+	st, err := store.Open(*path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.UnblockPIN([]byte(*puk), []byte(newPIN)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "PIN unblocked on %s\n", *path)
+	if *pin == "" {
+		fmt.Fprintf(stdout, "  new PIN       %s   (shown this once)\n", newPIN)
+	}
+	return nil
+}
+
+// runAdminSecret replaces the admin bearer token with a new random one
+// (image offline), printed once: the owner's way back to /admin/ when the
+// old one is lost or leaked.
+func runAdminSecret(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("admin-secret", stderr)
+	path := storeFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	_, _, secret, err := card.GenerateCredentials(rand.Reader)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(*path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SetAdminSecret([]byte(secret)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new admin secret for %s (shown this once; the old one no longer works):\n  admin secret  %s\n", *path, secret)
+	return nil
+}
