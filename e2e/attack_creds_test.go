@@ -337,6 +337,34 @@ func TestAttackCredsDemo(t *testing.T) {
 		t.Fatalf("default PUK unblock: %d %q", r.status, r.body)
 	}
 
+	// Authorisation from the head: Go's client with Expect: 100-continue
+	// sends the body only after 100 Continue; the card answers 401/403 from
+	// the head instead, and the body is never read.
+	for _, c := range []struct{ path, hdr string }{
+		{"/vault/x", ""}, {"/vault/x", pinAuth("0000")}, {"/admin/files/x", ""}, {"/admin/files/x", bearer("guess")},
+	} {
+		body := &watchReader{n: 256 << 10}
+		req, _ := nethttp.NewRequest("PUT", strings.TrimSuffix(d.url, "/")+c.path, body)
+		req.ContentLength = body.n
+		req.Header.Set("Expect", "100-continue")
+		if c.hdr != "" {
+			k, v, _ := strings.Cut(c.hdr, ":")
+			req.Header.Set(k, strings.TrimSpace(v))
+		}
+		tr := d.client.Transport.(*nethttp.Transport).Clone()
+		tr.ExpectContinueTimeout = 20 * time.Second
+		t0 := time.Now()
+		resp, err := (&nethttp.Client{Transport: tr, Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("PUT %s %q: %v", c.path, c.hdr, err)
+		}
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		if resp.StatusCode != 401 && resp.StatusCode != 403 && resp.StatusCode != 429 || body.read.Load() != 0 || time.Since(t0) > 10*time.Second {
+			t.Fatalf("PUT %s %q: %d after %v, %d body bytes read", c.path, c.hdr, resp.StatusCode, time.Since(t0), body.read.Load())
+		}
+	}
+
 	// Status for strangers and for the admin.
 	keepAlive := d.newClient() // an open connection the page could list
 	d.req(keepAlive, "GET", "/", nil)
@@ -492,4 +520,20 @@ func TestAttackLockoutDemo(t *testing.T) {
 	}
 	owner.CloseIdleConnections()
 
+}
+
+// watchReader is a request body of n bytes that counts what is read of it.
+type watchReader struct {
+	n    int64
+	read atomic.Int64
+}
+
+func (w *watchReader) Read(p []byte) (int, error) {
+	left := w.n - w.read.Load()
+	if left <= 0 {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), left)
+	w.read.Add(k)
+	return int(k), nil
 }
