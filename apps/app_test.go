@@ -185,6 +185,9 @@ func TestStatusStranger(t *testing.T) {
 		if r := h.do(t, "GET", path, []string{"Authorization: Bearer guess"}, nil); r.StatusCode != 403 {
 			t.Fatalf("%s with a wrong token: %d", path, r.StatusCode)
 		}
+		if r := h.do(t, "GET", path, []string{basic("4711")}, nil); r.StatusCode != 200 || strings.Contains(string(r.body), "5555") {
+			t.Fatalf("%s with the vault's Basic credentials: %d", path, r.StatusCode)
+		}
 		// The admin certificate (mutual TLS) shows everything.
 		ac, _ := x509.ParseCertificate(p.adminCert)
 		h.ci.State.PeerCertificates = []*x509.Certificate{ac}

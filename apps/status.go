@@ -211,10 +211,14 @@ func (a *App) serveStatus(ci *ConnInfo, r *http.Request, w *http.ResponseWriter,
 	// The full page (connections, change log) is the administrator's;
 	// a wrong credential gets 403 rather than the public page, so that
 	// the administrator notices.
+	// (A Basic header, e.g. a browser's vault credentials, is no admin
+	// attempt: the public page.)
 	admin := false
-	if r.Get("authorization") != nil || len(ci.State.PeerCertificates) > 0 {
+	h := r.Get("authorization")
+	bearer := len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ")
+	if bearer || len(ci.State.PeerCertificates) > 0 {
 		ans := a.adminAuth(ci, r)
-		if ans.status != 0 && r.Get("authorization") != nil {
+		if ans.status != 0 && bearer {
 			a.send(w, ans)
 			return
 		}
