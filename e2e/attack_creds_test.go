@@ -503,9 +503,16 @@ func TestAttackLockoutDemo(t *testing.T) {
 	// The owner: the right PUK, after the backoff the card names.
 	owner := d.newClient()
 	begin := time.Now()
+	newPIN := "2580"
 	for {
 		r := d.req(owner, "POST", "/vault/unblock", unblockForm(d.puk, "2580"), unblockCT)
 		if r.status == 200 {
+			break
+		}
+		if r.status == 409 && pinCmp < 3 {
+			// A machine so slow that the PIN backoff kept the attacker
+			// below 3 PINs: not blocked, the owner's PIN still works.
+			newPIN = d.pin
 			break
 		}
 		wait := retryAfter(r)
@@ -515,8 +522,15 @@ func TestAttackLockoutDemo(t *testing.T) {
 		time.Sleep(wait) // the card's Retry-After: the owner's protocol wait
 	}
 	t.Logf("owner recovered %v after the attack", time.Since(begin).Round(time.Second))
-	if r := d.req(owner, "GET", "/vault/", nil, pinAuth("2580")); r.status != 200 {
-		t.Fatalf("owner's vault after recovery: %d %q", r.status, r.body)
+	for {
+		r := d.req(owner, "GET", "/vault/", nil, pinAuth(newPIN))
+		if r.status == 200 {
+			break
+		}
+		if r.status != 429 || time.Since(begin) > 90*time.Second {
+			t.Fatalf("owner's vault after recovery: %d %q", r.status, r.body)
+		}
+		time.Sleep(retryAfter(r)) // the card's Retry-After
 	}
 	owner.CloseIdleConnections()
 
