@@ -53,9 +53,9 @@ type App struct {
 	cfg     Config
 	st      *store.Store
 	authBuf [128]byte
+	now     time.Time // the request being served's ci.Now: the store's clock
 
-	adminFails int       // consecutive wrong admin secrets
-	adminHold  time.Time // no bearer attempts before this
+	adminFails uint64 // wrong admin credentials offered (a counter only)
 
 	fetchState FetchState
 	fetchReq   FetchRequest
@@ -79,15 +79,45 @@ func New(cfg Config) *App {
 	if cfg.StatusStreams <= 0 {
 		cfg.StatusStreams = DefaultStatusStreams
 	}
-	return &App{cfg: cfg, st: cfg.Store}
+	a := &App{cfg: cfg, st: cfg.Store}
+	// The store times the PIN/PUK backoff and the change log with the
+	// card's injected clock, as seen by the request being served.
+	a.st.SetClock(a.clock)
+	return a
 }
+
+// clock is the store's clock: the time of the request being served (zero,
+// i.e. no clock, outside a request).
+func (a *App) clock() time.Time { return a.now }
 
 // Serve answers one request. Over plain HTTP everything is redirected to
 // HTTPS; over TLS the path selects the application. Called with ci.Head
-// set, it only decides which bodies stream (PUT/POST /upload).
+// set (a request announcing a body, before any of it is read), it decides
+// which bodies stream (PUT/POST /upload) and checks the credentials of
+// vault and admin requests from the head: a request they do not authorise
+// is answered (401, 403, 405, 409, 429) without its body being read
+// (http.RefuseBody), so nobody without the PIN or admin credential can
+// make the card wait for or store a body.
 func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
+	a.now = ci.Now
+	defer func() { a.now = time.Time{} }()
 	if ci.Head {
+		ci.headDone, ci.headAns = false, answer{}
+		if ci.TLS && a.headCheck(ci, r) {
+			return
+		}
 		a.uploadHead(ci, r)
+		return
+	}
+	// The head's verdict belongs to this request only if it announced a
+	// body (a request without one had no head call).
+	headDone, headAns := ci.headDone, ci.headAns
+	ci.headDone, ci.headAns = false, answer{}
+	if !(r.ContentLength > 0 || r.Chunked) {
+		headDone = false
+	}
+	if r.BodyErr == http.ErrBodyRefused {
+		a.send(w, headAns)
 		return
 	}
 	if !ci.TLS {
@@ -102,15 +132,67 @@ func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
 		a.serveStatus(ci, r, w, false)
 	case string(p) == "/status.json":
 		a.serveStatus(ci, r, w, true)
-	case string(p) == "/vault" || bytes.HasPrefix(p, []byte("/vault/")):
+	case isVault(p):
+		if !headDone {
+			if ans := a.vaultCheck(r); ans.status != 0 {
+				a.send(w, ans)
+				return
+			}
+		}
 		a.serveVault(r, w)
-	case string(p) == "/admin" || bytes.HasPrefix(p, []byte("/admin/")):
+	case isAdmin(p):
+		if !headDone {
+			if ans := a.adminAuth(ci, r); ans.status != 0 {
+				a.send(w, ans)
+				return
+			}
+		}
 		a.serveAdmin(ci, r, w)
 	case string(p) == "/upload" && a.cfg.MaxUpload > 0:
 		a.serveUpload(ci, r, w)
 	default:
 		a.serveStatic(r, w)
 	}
+}
+
+func isVault(p []byte) bool { return string(p) == "/vault" || bytes.HasPrefix(p, []byte("/vault/")) }
+func isAdmin(p []byte) bool { return string(p) == "/admin" || bytes.HasPrefix(p, []byte("/admin/")) }
+
+// headCheck makes the vault's and admin's checks for a request whose body
+// is still to come. It returns true when the request is refused from its
+// head (the answer kept in ci for the answer call).
+func (a *App) headCheck(ci *ConnInfo, r *http.Request) bool {
+	var ans answer
+	switch {
+	case isVault(r.Path):
+		ans = a.vaultCheck(r)
+	case isAdmin(r.Path):
+		ans = a.adminAuth(ci, r)
+	default:
+		return false
+	}
+	ci.headDone, ci.headAns = true, ans
+	if ans.status == 0 {
+		return false
+	}
+	ci.sink, ci.max = http.RefuseBody, 0
+	return true
+}
+
+// answer is a response decided before the handler writes (e.g. from a
+// request head): status 0 means "go on".
+type answer struct {
+	status int
+	msg    string
+	extra  string // extra header lines, each ending in CRLF
+}
+
+func (a *App) send(w *http.ResponseWriter, ans answer) {
+	if ans.status == 0 {
+		ans = answer{500, "internal error\n", ""}
+	}
+	a.text(w, ans.status, ans.msg)
+	w.Header.Extra = ans.extra
 }
 
 func (a *App) text(w *http.ResponseWriter, status int, msg string) {
@@ -292,44 +374,113 @@ func basicPassword(h []byte, buf []byte) ([]byte, bool) {
 	return d[i+1:], true
 }
 
-// vaultAuth checks the PIN given as the Basic password. It answers the
-// request itself and returns false unless the PIN was right.
-func (a *App) vaultAuth(r *http.Request, w *http.ResponseWriter) bool {
-	if !a.st.PINSet() {
-		a.text(w, 403, "vault not initialised: no PIN set\n")
-		return false
+const basicChallenge = "WWW-Authenticate: Basic realm=\"netcard vault\", charset=\"UTF-8\"\r\n"
+
+// tooSoon is the answer to an attempt during the backoff after a wrong PIN
+// or PUK: 429 with Retry-After in whole seconds, rounded up (RFC 6585 §4,
+// RFC 9110 §10.2.3). Nothing was compared and no try was used.
+func tooSoon(we *store.WaitError) answer {
+	what := "PIN"
+	if we.PUK {
+		what = "PUK"
 	}
-	if a.st.PINTriesLeft() == 0 {
-		a.text(w, 403, "card blocked: PIN tries exhausted; unblock with the PUK (POST /vault/unblock)\n")
-		return false
+	s := int((we.Wait + time.Second - 1) / time.Second)
+	return answer{429, "too soon after a wrong " + what + ": retry in " + strconv.Itoa(s) + " s (no try was used)\n",
+		"Retry-After: " + strconv.Itoa(s) + "\r\n"}
+}
+
+var (
+	ansNoPIN   = answer{403, "vault not initialised: no PIN set\n", ""}
+	ansBlocked = answer{403, "card blocked: PIN tries exhausted; unblock with the PUK (POST /vault/unblock)\n", ""}
+)
+
+// vaultAuth checks the PIN given as the Basic password: status 0 when it
+// was right.
+func (a *App) vaultAuth(r *http.Request) answer {
+	var we *store.WaitError
+	err := a.st.PINReady()
+	switch {
+	case errors.Is(err, store.ErrPINNotSet):
+		return ansNoPIN
+	case errors.Is(err, store.ErrPINBlocked):
+		return ansBlocked
 	}
 	h := r.Get("authorization")
 	pin, ok := basicPassword(h, a.authBuf[:])
 	if !ok {
-		a.text(w, 401, "PIN required (HTTP Basic, any user name, password = PIN)\n")
-		w.Header.Extra = "WWW-Authenticate: Basic realm=\"netcard vault\", charset=\"UTF-8\"\r\n"
-		return false
+		return answer{401, "PIN required (HTTP Basic, any user name, password = PIN)\n", basicChallenge}
 	}
-	err := a.st.VerifyPIN(pin)
+	switch {
+	case err == nil:
+	case errors.As(err, &we):
+		clear(a.authBuf[:])
+		return tooSoon(we)
+	default:
+		clear(a.authBuf[:])
+		return answer{503, "card memory failure\n", ""}
+	}
+	err = a.st.VerifyPIN(pin)
 	clear(a.authBuf[:])
 	var pe *store.PINError
 	switch {
 	case err == nil:
-		return true
+		return answer{}
 	case errors.As(err, &pe):
 		if pe.Remaining == 0 {
-			a.text(w, 403, "wrong PIN: card blocked; unblock with the PUK (POST /vault/unblock)\n")
-			return false
+			return answer{403, "wrong PIN: card blocked; unblock with the PUK (POST /vault/unblock)\n", ""}
 		}
-		a.text(w, 401, "wrong PIN: "+strconv.Itoa(pe.Remaining)+" tries left\n")
-		w.Header.Extra = "WWW-Authenticate: Basic realm=\"netcard vault\", charset=\"UTF-8\"\r\n"
-		return false
+		return answer{401, "wrong PIN: " + strconv.Itoa(pe.Remaining) + " tries left; next try in " +
+			strconv.Itoa(int(pe.Wait/time.Second)) + " s\n", basicChallenge}
 	case errors.Is(err, store.ErrPINBlocked):
-		a.text(w, 403, "card blocked: PIN tries exhausted; unblock with the PUK (POST /vault/unblock)\n")
-		return false
+		return ansBlocked
+	case errors.As(err, &we):
+		return tooSoon(we)
 	}
-	a.text(w, 500, "store error\n")
-	return false
+	return answer{503, "card memory failure\n", ""}
+}
+
+// vaultCheck decides everything about a vault request that its head
+// tells: the route and method, the record name, and the credentials (the
+// PIN, checked once; for /vault/unblock, that the PIN is blocked and no
+// PUK backoff runs). Status 0: serveVault may act.
+func (a *App) vaultCheck(r *http.Request) answer {
+	p, m := string(r.Path), string(r.Method)
+	switch p {
+	case "/vault/unblock":
+		if m != "POST" {
+			return answer{405, "method not allowed\n", "Allow: POST\r\n"}
+		}
+		var we *store.WaitError
+		switch err := a.st.UnblockReady(); {
+		case err == nil:
+			return answer{}
+		case errors.Is(err, store.ErrPINNotSet):
+			return ansNoPIN
+		case errors.Is(err, store.ErrPINNotBlocked):
+			return answer{409, "the PIN is not blocked: nothing to unblock (no PUK try was used)\n", ""}
+		case errors.As(err, &we):
+			return tooSoon(we)
+		default:
+			return answer{503, "card memory failure\n", ""}
+		}
+	case "/vault/pin", "/vault/puk":
+		if m != "POST" {
+			return answer{405, "method not allowed\n", "Allow: POST\r\n"}
+		}
+		return a.vaultAuth(r)
+	case "/vault", "/vault/":
+		if !isGetHead(r) {
+			return answer{405, "method not allowed\n", "Allow: GET, HEAD\r\n"}
+		}
+		return a.vaultAuth(r)
+	}
+	if !validName(r.Path[len("/vault/"):]) {
+		return answer{400, "bad record name\n", ""}
+	}
+	if m != "GET" && m != "HEAD" && m != "PUT" && m != "DELETE" {
+		return answer{405, "method not allowed\n", "Allow: GET, HEAD, PUT, DELETE\r\n"}
+	}
+	return a.vaultAuth(r)
 }
 
 // validName reports whether a record or file path is acceptable: non-empty,
@@ -351,37 +502,21 @@ func validName(p []byte) bool {
 	return true
 }
 
+// serveVault acts on a vault request vaultCheck passed.
 func (a *App) serveVault(r *http.Request, w *http.ResponseWriter) {
 	p := r.Path
 	m := string(r.Method)
-	if string(p) == "/vault/unblock" {
-		if m != "POST" {
-			a.methodNotAllowed(w, "Allow: POST\r\n")
-			return
-		}
+	switch string(p) {
+	case "/vault/unblock":
 		a.vaultUnblock(r, w)
 		return
-	}
-	if string(p) == "/vault/pin" {
-		if m != "POST" {
-			a.methodNotAllowed(w, "Allow: POST\r\n")
-			return
-		}
+	case "/vault/pin":
 		a.vaultChangePIN(r, w)
 		return
-	}
-	name := []byte(nil)
-	if len(p) > len("/vault/") {
-		name = p[len("/vault/"):]
-	}
-	if name == nil {
-		if !isGetHead(r) {
-			a.methodNotAllowed(w, "Allow: GET, HEAD\r\n")
-			return
-		}
-		if !a.vaultAuth(r, w) {
-			return
-		}
+	case "/vault/puk":
+		a.vaultChangePUK(r, w)
+		return
+	case "/vault", "/vault/":
 		a.text(w, 200, "")
 		for _, f := range a.st.Files() {
 			if strings.HasPrefix(f, VaultPrefix) {
@@ -391,18 +526,7 @@ func (a *App) serveVault(r *http.Request, w *http.ResponseWriter) {
 		}
 		return
 	}
-	if !validName(name) {
-		a.text(w, 400, "bad record name\n")
-		return
-	}
-	if m != "GET" && m != "HEAD" && m != "PUT" && m != "DELETE" {
-		a.methodNotAllowed(w, "Allow: GET, HEAD, PUT, DELETE\r\n")
-		return
-	}
-	if !a.vaultAuth(r, w) {
-		return
-	}
-	path := VaultPrefix + string(name)
+	path := VaultPrefix + string(p[len("/vault/"):])
 	switch m {
 	case "GET", "HEAD":
 		f, ok := a.st.File(path)
@@ -450,61 +574,72 @@ func (a *App) storeError(w *http.ResponseWriter, err error) {
 }
 
 // vaultChangePIN handles POST /vault/pin: the current PIN as the Basic
-// password (checked like any vault access) and the form field "pin=" with the
-// new one.
+// password (checked by vaultCheck, which restored the tries) and the form
+// field "pin=" with the new one, set directly (no second comparison).
 func (a *App) vaultChangePIN(r *http.Request, w *http.ResponseWriter) {
 	q, err := url.ParseQuery(string(r.Body))
 	if err != nil || q.Get("pin") == "" {
 		a.text(w, 400, "form field pin required\n")
 		return
 	}
-	newPIN := q.Get("pin")
-	if len(newPIN) < store.MinPINLen || len(newPIN) > store.MaxPINLen {
-		a.text(w, 400, "new PIN length out of range\n")
+	old, ok := basicPassword(r.Get("authorization"), a.authBuf[:])
+	if !ok {
+		a.text(w, 401, "PIN required\n")
 		return
 	}
-	if !a.vaultAuth(r, w) {
-		return
-	}
-	// The old PIN was just verified (tries restored); ChangePIN checks it
-	// again and commits the new one in one transaction.
-	old, _ := basicPassword(r.Get("authorization"), a.authBuf[:])
-	err = a.st.ChangePIN(old, []byte(newPIN))
+	err = a.st.ChangePIN(old, []byte(q.Get("pin")))
 	clear(a.authBuf[:])
-	if err != nil {
-		a.storeError(w, err)
-		return
-	}
-	a.text(w, 200, "PIN changed\n")
+	a.pinResult(w, err, "PIN changed\n")
 }
 
-// vaultUnblock handles POST /vault/unblock with a form body "puk=…&pin=…".
-func (a *App) vaultUnblock(r *http.Request, w *http.ResponseWriter) {
-	if !a.st.PINSet() {
-		a.text(w, 403, "vault not initialised: no PIN set\n")
+// vaultChangePUK handles POST /vault/puk: the PIN as the Basic password
+// (checked by vaultCheck: only the cardholder can spend PUK attempts) and
+// the form fields "puk=" (the current PUK, checked, counted and slowed as
+// for unblocking) and "newpuk=".
+func (a *App) vaultChangePUK(r *http.Request, w *http.ResponseWriter) {
+	q, err := url.ParseQuery(string(r.Body))
+	if err != nil || q.Get("puk") == "" || q.Get("newpuk") == "" {
+		a.text(w, 400, "form fields puk and newpuk required\n")
 		return
 	}
+	err = a.st.ChangePUK([]byte(q.Get("puk")), []byte(q.Get("newpuk")))
+	a.pinResult(w, err, "PUK changed\n")
+}
+
+// vaultUnblock handles POST /vault/unblock with a form body "puk=…&pin=…"
+// (vaultCheck found the PIN blocked and no PUK backoff running).
+func (a *App) vaultUnblock(r *http.Request, w *http.ResponseWriter) {
 	q, err := url.ParseQuery(string(r.Body))
 	if err != nil || q.Get("puk") == "" || q.Get("pin") == "" {
 		a.text(w, 400, "form fields puk and pin required\n")
 		return
 	}
 	err = a.st.UnblockPIN([]byte(q.Get("puk")), []byte(q.Get("pin")))
+	a.pinResult(w, err, "PIN reset; card unblocked\n")
+}
+
+// pinResult answers a PIN or PUK operation's outcome.
+func (a *App) pinResult(w *http.ResponseWriter, err error, ok string) {
 	var pe *store.PINError
+	var we *store.WaitError
 	switch {
 	case err == nil:
-		a.text(w, 200, "PIN reset; card unblocked\n")
+		a.text(w, 200, ok)
+	case errors.As(err, &pe) && pe.PUK:
+		a.text(w, 403, "wrong PUK ("+strconv.Itoa(pe.Failures)+" in a row): next PUK try in "+pe.Wait.String()+"\n")
 	case errors.As(err, &pe):
-		if pe.Remaining == 0 {
-			a.text(w, 403, "wrong PUK: PUK blocked, the card is locked\n")
-			return
-		}
-		a.text(w, 403, "wrong PUK: "+strconv.Itoa(pe.Remaining)+" tries left\n")
-	case errors.Is(err, store.ErrPUKBlocked):
-		a.text(w, 403, "PUK blocked: the card is locked\n")
+		a.text(w, 403, "wrong PIN: "+strconv.Itoa(pe.Remaining)+" tries left\n")
+	case errors.As(err, &we):
+		a.send(w, tooSoon(we))
+	case errors.Is(err, store.ErrPINNotBlocked):
+		a.text(w, 409, "the PIN is not blocked: nothing to unblock (no PUK try was used)\n")
+	case errors.Is(err, store.ErrPINBlocked):
+		a.send(w, ansBlocked)
 	case errors.Is(err, store.ErrBadPIN):
-		a.text(w, 400, "new PIN length out of range\n")
+		a.text(w, 400, "new PIN (4-16) or PUK (8-16) length out of range\n")
+	case errors.Is(err, store.ErrWeakPIN):
+		a.text(w, 400, "new PIN or PUK too easy to guess (one digit repeated, or a run like 1234)\n")
 	default:
-		a.text(w, 500, "store error\n")
+		a.storeError(w, err)
 	}
 }

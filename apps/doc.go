@@ -15,7 +15,14 @@
 // answered with its length and digest. A session asks the handler about
 // each request body before reading it (a call with ConnInfo.Head set):
 // StreamBody then routes the body to a sink, piece by piece from the TLS
-// plaintext, so uploads far larger than the HTTP input buffer pass.
+// plaintext, so uploads far larger than the HTTP input buffer pass. In the
+// same call the vault's PIN and the administrator's credential are checked:
+// a request they do not authorise is answered from its head, its body never
+// read (http.RefuseBody).
+//
+// The status pages show strangers the card's health and aggregate counters
+// only; connections (remote addresses and ports) and the change log are
+// shown to the administrator (bearer token or admin certificate).
 //
 // Like the protocol packages, nothing here starts goroutines, takes locks or
 // reads the clock: the card passes now to Service.

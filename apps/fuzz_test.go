@@ -1,7 +1,9 @@
 package apps
 
 import (
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"netcard/http"
 )
@@ -10,7 +12,7 @@ import (
 // connection, over TLS and plain: it must answer or close, never panic.
 func FuzzServe(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), true)
-	f.Add([]byte("PUT /admin/files/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-admin\r\nContent-Length: 1\r\n\r\nx"), true)
+	f.Add([]byte("PUT /admin/files/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer Zq3-vT8pL0xW_m4RkY7nB2cH\r\nContent-Length: 1\r\n\r\nx"), true)
 	f.Add([]byte("GET /vault/a HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dTox\r\n\r\n"), true)
 	f.Add([]byte("POST /vault/unblock HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\npuk=%zz&p"), true)
 	f.Add([]byte("GET /x HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), false)
@@ -19,18 +21,23 @@ func FuzzServe(f *testing.F) {
 	f.Add([]byte("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nabc"), true)
 	app, s, _, _ := newTestApp(f)
 	app.cfg.MaxUpload = 8
+	var execs atomic.Int64
 	f.Fuzz(func(t *testing.T, req []byte, tlsOn bool) {
 		if s.PINTriesLeft() < 2 {
-			s.UnblockPIN([]byte("12345678"), []byte("1234"))
+			s.VerifyPIN([]byte("0000"))
+			s.UnblockPIN([]byte("31415926"), []byte("4711"))
 		}
-		ci := ConnInfo{TLS: tlsOn, Now: testNow}
+		// Each execution a minute later: past any PIN/PUK backoff, so
+		// wrong and right PINs are compared, not only refused.
+		now := testNow.Add(time.Duration(execs.Add(1)) * time.Minute)
+		ci := ConnInfo{TLS: tlsOn, Now: now}
 		var hw http.ResponseWriter
 		hc := http.NewServerConn(http.ServerConfig{InBuf: 2048, OutBuf: 2048, Handler: func(r *http.Request, w *http.ResponseWriter) {
 			app.Serve(&ci, r, w)
 		}, Body: func(r *http.Request) (http.BodySink, int64) { return askBody(app.Serve, &ci, r, &hw) }})
-		hc.Input(req, testNow)
+		hc.Input(req, now)
 		out := make([]byte, 512)
-		for i := 0; i < 1000 && hc.Output(out, testNow) > 0; i++ {
+		for i := 0; i < 1000 && hc.Output(out, now) > 0; i++ {
 		}
 	})
 }

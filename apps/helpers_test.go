@@ -102,7 +102,7 @@ func selfCert(t testing.TB, key *ecdsa.PrivateKey, cn string) []byte {
 }
 
 // newCard personalises a store on a memory medium: identity key, self-signed
-// certificate for card.example and 127.0.0.1, PIN 1234 / PUK 12345678, admin
+// certificate for card.example and 127.0.0.1, PIN 4711 / PUK 31415926, admin
 // secret and admin key, one content file.
 func newCard(t testing.TB) (*store.Store, *store.MemMedium, *testPKI) {
 	t.Helper()
@@ -138,10 +138,10 @@ func newCard(t testing.TB) (*store.Store, *store.MemMedium, *testPKI) {
 	c, _ := x509.ParseCertificate(p.cardCert)
 	p.cardPool = x509.NewCertPool()
 	p.cardPool.AddCert(c)
-	if err := s.InitPIN([]byte("1234"), []byte("12345678")); err != nil {
+	if err := s.InitPIN([]byte("4711"), []byte("31415926")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetAdminSecret([]byte("s3cret-admin")); err != nil {
+	if err := s.SetAdminSecret([]byte("Zq3-vT8pL0xW_m4RkY7nB2cH")); err != nil {
 		t.Fatal(err)
 	}
 	p.adminKey, _ = ecdsa.GenerateKey(elliptic.P256(), seeded(4))
@@ -174,6 +174,12 @@ type routeHarness struct {
 	ci  ConnInfo
 	hc  *http.ServerConn
 }
+
+// testAdminSecret is the admin bearer token of newTestApp's store.
+const testAdminSecret = "Zq3-vT8pL0xW_m4RkY7nB2cH"
+
+// adminAuthz is its Authorization header line.
+const adminAuthz = "Authorization: Bearer " + testAdminSecret + "\r\n"
 
 func newRouteHarness(app *App, tlsOn bool) *routeHarness {
 	h := &routeHarness{app: app, ci: ConnInfo{TLS: tlsOn, Now: testNow}}

@@ -196,7 +196,7 @@ func TestClientSessionGoServer(t *testing.T) {
 	// /admin/fetch shows the result.
 	app := New(Config{Store: s})
 	rh := newRouteHarness(app, true)
-	auth := []string{"Authorization: Bearer s3cret-admin", "Content-Type: text/plain"}
+	auth := []string{"Authorization: Bearer Zq3-vT8pL0xW_m4RkY7nB2cH", "Content-Type: text/plain"}
 	if res := rh.do(t, "POST", "/admin/fetch?mtls=1&url=https://server.example:"+port+"/hook", auth, []byte("ping")); res.StatusCode != 202 {
 		t.Fatalf("queue: %d", res.StatusCode)
 	}
@@ -280,7 +280,7 @@ func TestCurlInterop(t *testing.T) {
 		t.Fatalf("big: %d bytes", len(out))
 	}
 	// Chunked upload to the vault, then admin upload with the bearer secret.
-	if out = run("-u", "me:1234", "-X", "PUT", "--data-binary", "from curl", "-H", "Transfer-Encoding: chunked", base+"/vault/curl"); !strings.Contains(out, "created") {
+	if out = run("-u", "me:4711", "-X", "PUT", "--data-binary", "from curl", "-H", "Transfer-Encoding: chunked", base+"/vault/curl"); !strings.Contains(out, "created") {
 		t.Fatalf("vault: %q", out)
 	}
 	mu.Lock()
@@ -289,7 +289,7 @@ func TestCurlInterop(t *testing.T) {
 	if string(f.Data) != "from curl" {
 		t.Fatalf("vault record %q", f.Data)
 	}
-	if out = run("-X", "PUT", "--data-binary", "<p>curl</p>", "-H", "Content-Type: text/html", "-H", "Authorization: Bearer s3cret-admin",
+	if out = run("-X", "PUT", "--data-binary", "<p>curl</p>", "-H", "Content-Type: text/html", "-H", "Authorization: Bearer Zq3-vT8pL0xW_m4RkY7nB2cH",
 		base+"/admin/files/index.html"); !strings.Contains(out, "created") {
 		t.Fatalf("admin: %q", out)
 	}
@@ -479,7 +479,8 @@ func TestChromiumStatus(t *testing.T) {
 		t.Fatalf("chromium dump-dom: %v\n%s", err, out)
 	}
 	dom := string(out)
-	for _, want := range []string{"netcard status", "frames_in</td><td>42", "10.0.0.2", "hello.txt"} {
+	// A browser without the admin credential gets the public page.
+	for _, want := range []string{"netcard status", "frames_in</td><td>42", "10.0.0.2", "connections open"} {
 		if !strings.Contains(dom, want) {
 			t.Fatalf("DOM lacks %q:\n%s", want, dom)
 		}

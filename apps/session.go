@@ -36,7 +36,11 @@ type ConnInfo struct {
 
 	sink http.BodySink // set by StreamBody
 	max  int64
-	up   *upload // PUT /upload state, kept across connections until Release
+	// Credentials checked from the head of a request with a body (the
+	// answer call then trusts them: see App.Serve).
+	headDone bool    // the head call checked the request
+	headAns  answer  // its verdict (status 0: authorised)
+	up       *upload // PUT /upload state, kept across connections until Release
 }
 
 // SessionConfig configures a ServerSession.

@@ -457,7 +457,7 @@ func TestGoClientInterop(t *testing.T) {
 	}
 	// Chunked request body to the vault.
 	req, _ = nethttp.NewRequest("PUT", "https://card.example/vault/note", io.MultiReader(strings.NewReader("chunked "), strings.NewReader("body")))
-	req.SetBasicAuth("me", "1234")
+	req.SetBasicAuth("me", "4711")
 	req.ContentLength = -1
 	resp, err = cl.Do(req)
 	if err != nil {
@@ -696,7 +696,7 @@ func TestTinyProfile(t *testing.T) {
 	body := strings.Repeat("tiny ", 200)
 	req, _ := ParseURL("https://card.example/vault/tiny")
 	req.Method, req.Body, req.ContentType = "PUT", []byte(body), "text/plain"
-	req.Extra = "Authorization: Basic dToxMjM0\r\n"
+	req.Extra = "Authorization: Basic dTo0NzEx\r\n"
 	if err := cs.Start(p.cst, &req, mustClientTLS(t, s), p.now); err != nil {
 		t.Fatal(err)
 	}
@@ -709,7 +709,7 @@ func TestTinyProfile(t *testing.T) {
 	}
 	p.reset()
 	req, _ = ParseURL("https://card.example/vault/tiny")
-	req.Extra = "Authorization: Basic dToxMjM0\r\n"
+	req.Extra = "Authorization: Basic dTo0NzEx\r\n"
 	cs.Start(p.cst, &req, mustClientTLS(t, s), p.now)
 	p.pump(t, cs)
 	if r := cs.Result(); r.Status != 200 || string(r.Body) != body {

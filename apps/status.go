@@ -57,11 +57,20 @@ const DefaultStatusStreams = 4
 // once per request: the Status (its strings and slices are immutable by
 // StatusFunc's contract, so they are shared, not copied) and the newest
 // change-log entries, copied with vault record names masked.
+//
+// A stranger's snapshot (public) keeps the card's health and the
+// aggregate counters only: no connection's remote address or port, no
+// link peer address, no change log (admin file paths, configuration keys,
+// credential changes, vault activity); the number of open connections
+// and of logged changes stand in for them.
 type statusSnap struct {
-	st   Status
-	log  [maxLogShown]store.Change
-	nlog int
-	js   bool
+	st     Status
+	log    [maxLogShown]store.Change
+	nlog   int
+	js     bool
+	public bool
+	nconn  int    // open connections (public pages: instead of the list)
+	nlogd  uint64 // changes logged since creation (public pages)
 }
 
 // statusPage streams one status page that does not fit the response
@@ -140,12 +149,21 @@ func (a *App) Footprint() int {
 	return n
 }
 
-// capture takes the snapshot of a request at now.
-func (a *App) capture(s *statusSnap, now time.Time, js bool) {
-	s.js = js
+// capture takes the snapshot of a request at now; admin selects the full
+// page, else the public one.
+func (a *App) capture(s *statusSnap, now time.Time, js, admin bool) {
+	s.js, s.public = js, !admin
 	s.st = Status{}
 	if a.cfg.Status != nil {
 		s.st = a.cfg.Status(now)
+	}
+	s.nlog = 0
+	if s.public {
+		s.nconn = len(s.st.Conns)
+		s.st.Conns = nil
+		s.st.PeerIP = netip.Addr{}
+		s.nlogd = a.st.Info().Changes
+		return
 	}
 	log := a.st.Changes()
 	if len(log) > maxLogShown {
@@ -190,8 +208,24 @@ func (a *App) serveStatus(ci *ConnInfo, r *http.Request, w *http.ResponseWriter,
 		a.methodNotAllowed(w, "Allow: GET, HEAD\r\n")
 		return
 	}
+	// The full page (connections, change log) is the administrator's;
+	// a wrong credential gets 403 rather than the public page, so that
+	// the administrator notices.
+	// (A Basic header, e.g. a browser's vault credentials, is no admin
+	// attempt: the public page.)
+	admin := false
+	h := r.Get("authorization")
+	bearer := len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ")
+	if bearer || len(ci.State.PeerCertificates) > 0 {
+		ans := a.adminAuth(ci, r)
+		if ans.status != 0 && bearer {
+			a.send(w, ans)
+			return
+		}
+		admin = ans.status == 0
+	}
 	var snap statusSnap
-	a.capture(&snap, ci.Now, js)
+	a.capture(&snap, ci.Now, js, admin)
 	w.Header.Status = 200
 	w.Header.CacheControl = "no-store"
 	w.Header.ContentType = "text/html; charset=utf-8"
@@ -465,6 +499,12 @@ func (s *statusSnap) head(c *clip) {
 		c.int(int64(st.RAMUsed))
 		c.str(`,"ram_budget":`)
 		c.int(int64(st.RAMBudget))
+		if s.public {
+			c.str(`,"connections_open":`)
+			c.int(int64(s.nconn))
+			c.str(`,"changes_logged":`)
+			c.uint(s.nlogd)
+		}
 		c.str(`,"connections":[`)
 		return
 	}
@@ -496,6 +536,15 @@ func (s *statusSnap) head(c *clip) {
 	c.str(" / ")
 	c.int(int64(st.RAMBudget))
 	c.str(" bytes</td></tr>\n")
+	if s.public {
+		c.str("<tr><th>connections open</th><td>")
+		c.int(int64(s.nconn))
+		c.str("</td></tr>\n<tr><th>changes logged</th><td>")
+		c.uint(s.nlogd)
+		c.str("</td></tr>\n</table>\n<p>Connections and the change log are shown to the administrator only.</p>\n")
+		c.str("<table id=\"conns\"><tr><th>local</th><th>remote</th><th>state</th></tr>\n")
+		return
+	}
 	c.str("</table>\n<h2>Connections</h2><table id=\"conns\"><tr><th>local</th><th>remote</th><th>state</th></tr>\n")
 }
 

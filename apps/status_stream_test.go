@@ -60,7 +60,7 @@ func (ta *tinyTestApp) lastSnap(js bool) *statusSnap {
 	a := *ta.App
 	a.cfg.Status = func(time.Time) Status { return ta.last }
 	var s statusSnap
-	a.capture(&s, testNow, js)
+	a.capture(&s, testNow, js, true)
 	return &s
 }
 
@@ -127,7 +127,7 @@ func TestStatusFillEverySize(t *testing.T) {
 	app := tinyApp(t)
 	for _, js := range []bool{false, true} {
 		var snap statusSnap
-		app.capture(&snap, testNow, js)
+		app.capture(&snap, testNow, js, true)
 		want := whole(&snap)
 		checkPage(t, js, want)
 		if old := legacyStatus(&snap); !bytes.Equal(old, want) {
@@ -210,7 +210,7 @@ func TestStatusTinyStreams(t *testing.T) {
 		ci := &ConnInfo{TLS: true, Now: testNow}
 		hc := tinyHarness(app, ci)
 		for _, size := range []int{64, 100, 448, 4096} {
-			raw := exchange(t, hc, "GET "+path+" HTTP/1.1\r\nHost: card.example\r\n\r\n", size)
+			raw := exchange(t, hc, "GET "+path+" HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n", size)
 			resp, err := nethttp.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -224,12 +224,12 @@ func TestStatusTinyStreams(t *testing.T) {
 				t.Fatalf("%s size %d: page is not its snapshot's\n%s\n---\n%s", path, size, body, want)
 			}
 		}
-		raw := exchange(t, hc, "HEAD "+path+" HTTP/1.1\r\nHost: card.example\r\n\r\n", 4096)
+		raw := exchange(t, hc, "HEAD "+path+" HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n", 4096)
 		if !bytes.HasPrefix(raw, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.Contains(raw, []byte("Transfer-Encoding: chunked\r\n")) ||
 			!bytes.HasSuffix(raw, []byte("\r\n\r\n")) {
 			t.Fatalf("HEAD %s: %q", path, raw)
 		}
-		raw = exchange(t, hc, "GET "+path+" HTTP/1.0\r\n\r\n", 4096)
+		raw = exchange(t, hc, "GET "+path+" HTTP/1.0\r\n"+adminAuthz+"\r\n", 4096)
 		j := bytes.Index(raw, []byte("\r\n\r\n"))
 		if j < 0 || !bytes.HasPrefix(raw, []byte("HTTP/1.1 200 OK\r\n")) || !hc.Closed() {
 			t.Fatalf("HTTP/1.0 %s: %q", path, raw)
@@ -253,9 +253,9 @@ func TestStatusStreamsInterleaved(t *testing.T) {
 	for i, ci := range cis {
 		hc := tinyHarness(app, ci)
 		hcs = append(hcs, hc)
-		req := "GET /status.json HTTP/1.1\r\nHost: card.example\r\n\r\n"
+		req := "GET /status.json HTTP/1.1\r\nHost: card.example\r\n" + adminAuthz + "\r\n"
 		if i == 1 {
-			req = "GET /status HTTP/1.1\r\nHost: card.example\r\n\r\n"
+			req = "GET /status HTTP/1.1\r\nHost: card.example\r\n" + adminAuthz + "\r\n"
 		}
 		hc.Input([]byte(req), testNow)
 	}
@@ -300,15 +300,15 @@ func TestStatusStreamsInterleaved(t *testing.T) {
 	// Session 0 starts a page and is cut off (reset); session 1 holds the
 	// other page; session 0's next request reuses its own page.
 	hcs[0].Reset()
-	hcs[0].Input([]byte("GET /status HTTP/1.1\r\nHost: card.example\r\n\r\n"), testNow)
+	hcs[0].Input([]byte("GET /status HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n"), testNow)
 	hcs[0].Output(buf, testNow)
 	hcs[1].Reset()
-	hcs[1].Input([]byte("GET /status HTTP/1.1\r\nHost: card.example\r\n\r\n"), testNow)
+	hcs[1].Input([]byte("GET /status HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n"), testNow)
 	hcs[1].Output(buf, testNow)
-	if out := exchange(t, hcs[2], "GET /status HTTP/1.1\r\nHost: card.example\r\n\r\n", 4096); !bytes.HasPrefix(out, []byte("HTTP/1.1 503 ")) {
+	if out := exchange(t, hcs[2], "GET /status HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n", 4096); !bytes.HasPrefix(out, []byte("HTTP/1.1 503 ")) {
 		t.Fatalf("both pages busy: %.40q", out)
 	}
-	out := exchange(t, hcs[0], "GET /status HTTP/1.1\r\nHost: card.example\r\n\r\n", 4096)
+	out := exchange(t, hcs[0], "GET /status HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n", 4096)
 	if !bytes.HasPrefix(out, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.HasSuffix(out, []byte("</html>\n\r\n0\r\n\r\n")) || len(app.pages) != 2 {
 		t.Fatalf("own page not reused: %d pages %.40q", len(app.pages), out)
 	}
@@ -321,7 +321,7 @@ func TestStatusFitsInOneGo(t *testing.T) {
 	ci := &ConnInfo{TLS: true, Now: testNow}
 	hc := http.NewServerConn(http.ServerConfig{OutBuf: 16384, Handler: func(r *http.Request, w *http.ResponseWriter) { app.Serve(ci, r, w) }})
 	for _, p := range []string{"/status", "/status.json"} {
-		raw := exchange(t, hc, "GET "+p+" HTTP/1.1\r\nHost: card.example\r\n\r\n", 4096)
+		raw := exchange(t, hc, "GET "+p+" HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n", 4096)
 		resp, err := nethttp.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,13 +30,23 @@ import (
 // (the card pulled out of the reader and put back).
 type appRig struct {
 	*rig
+	skew     *atomic.Int64 // the card clock's lead on the host's, ns
 	path     string
 	stopOnce sync.Once
 	stopFn   func()
 }
 
-// adminSecret is the administrator bearer token the app rigs install.
-const adminSecret = "e2e-admin-secret-7f3a"
+// adminSecret is the administrator bearer token the app rigs install (at
+// least store.MinAdminSecretBits).
+const adminSecret = "e2e-Adm1n-s3cret-7f3a-Qx9Lw2Zk"
+
+// rigPersonalisation is the rigs' card: the default names and the test
+// PIN and PUK (there are no default ones).
+func rigPersonalisation() card.Personalisation {
+	p := card.DefaultPersonalisation()
+	p.PIN, p.PUK = rightPIN, rightPUK
+	return p
+}
 
 // startCard starts a card on the store image at path (created and
 // personalised when it does not exist). setup, if non-nil, runs on the store
@@ -68,7 +79,7 @@ func startCardPaced(t *testing.T, path string, prof card.Profile, baud int, setu
 // on a serial line paced at baud (0: unlimited).
 func startCardOn(t *testing.T, st *store.Store, path string, prof card.Profile, baud int, setup func(st *store.Store) error) *appRig {
 	t.Helper()
-	if err := card.Personalise(st, card.DefaultPersonalisation(), rand.Reader, time.Now()); err != nil {
+	if err := card.Personalise(st, rigPersonalisation(), rand.Reader, time.Now()); err != nil {
 		st.Close()
 		t.Fatal(err)
 	}
@@ -78,8 +89,12 @@ func startCardOn(t *testing.T, st *store.Store, path string, prof card.Profile, 
 			t.Fatal(err)
 		}
 	}
-	st.SetClock(time.Now)
-	c, err := card.New(card.Config{Profile: prof, Store: st, Rand: rand.Reader, Clock: time.Now})
+	// The card's clock runs skew ahead of the host's: a test moves it on
+	// (advance) past a PIN/PUK backoff instead of sleeping through it.
+	skew := new(atomic.Int64)
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	st.SetClock(clock)
+	c, err := card.New(card.Config{Profile: prof, Store: st, Rand: rand.Reader, Clock: clock})
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
@@ -89,7 +104,7 @@ func startCardOn(t *testing.T, st *store.Store, path string, prof card.Profile, 
 	if baud > 0 {
 		ca, hb = link.Pace(a, baud), link.Pace(b, baud)
 	}
-	r := card.NewRunner(c, ca, nil)
+	r := card.NewRunner(c, ca, clock)
 	r.Do(func(now time.Time) { c.Start(now) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -102,7 +117,7 @@ func startCardOn(t *testing.T, st *store.Store, path string, prof card.Profile, 
 		st.Close()
 		t.Fatal(err)
 	}
-	ar := &appRig{path: path}
+	ar := &appRig{path: path, skew: skew}
 	ar.stopFn = func() {
 		ns.Close()
 		cancel()
@@ -134,6 +149,13 @@ func startCardOn(t *testing.T, st *store.Store, path string, prof card.Profile, 
 	}
 	ar.rig = rg
 	return ar
+}
+
+// advance moves the card's clock d ahead (its timers see the jump; idle
+// client connections are dropped so that none is reused across it).
+func (ar *appRig) advance(d time.Duration) {
+	ar.skew.Add(int64(d))
+	ar.client.CloseIdleConnections()
 }
 
 // newAppRig starts a card on a fresh store in a temporary directory.

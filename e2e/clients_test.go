@@ -163,22 +163,22 @@ func TestCurlFeatures(t *testing.T) {
 		if err := os.WriteFile(f, rec, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r := curlFetch(t, curl, ca, base+"/vault/notes.txt", "-u", "me:1234", "-X", "PUT",
+		r := curlFetch(t, curl, ca, base+"/vault/notes.txt", "-u", "me:"+rightPIN, "-X", "PUT",
 			"-H", "Transfer-Encoding: chunked", "-H", "Content-Type: text/plain", "--data-binary", "@"+f)
 		if r.status != 201 {
 			t.Fatalf("chunked PUT = %d %q\n%s", r.status, r.body, r.head)
 		}
-		r = curlFetch(t, curl, ca, base+"/vault/notes.txt", "-u", "me:1234")
+		r = curlFetch(t, curl, ca, base+"/vault/notes.txt", "-u", "me:"+rightPIN)
 		if r.status != 200 || !bytes.Equal(r.body, rec) {
 			t.Fatalf("GET the chunked record = %d, %d bytes, want %d", r.status, len(r.body), len(rec))
 		}
 	})
 	t.Run("chunked-POST", func(t *testing.T) {
-		// A form POSTed with chunked framing: the PUK resets the PIN.
-		r := curlFetch(t, curl, ca, base+"/vault/unblock", "-H", "Transfer-Encoding: chunked",
-			"--data-binary", "puk="+rightPUK+"&pin="+rightPIN)
-		if r.status != 200 || !strings.Contains(string(r.body), "unblocked") {
-			t.Fatalf("chunked POST /vault/unblock = %d %q", r.status, r.body)
+		// A form POSTed with chunked framing: the PIN is changed (to itself).
+		r := curlFetch(t, curl, ca, base+"/vault/pin", "-u", "me:"+rightPIN, "-H", "Transfer-Encoding: chunked",
+			"--data-binary", "pin="+rightPIN)
+		if r.status != 200 || !strings.Contains(string(r.body), "PIN changed") {
+			t.Fatalf("chunked POST /vault/pin = %d %q", r.status, r.body)
 		}
 		if !strings.Contains(r.head, "HTTP/1.1 200") {
 			t.Fatalf("response head:\n%s", r.head)

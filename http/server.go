@@ -64,6 +64,22 @@ type ServerConfig struct {
 	Body func(r *Request) (sink BodySink, max int64)
 }
 
+// RefuseBody, returned as the sink by ServerConfig.Body, has the request
+// answered from its head alone: Handler runs at once with r.BodyErr set to
+// ErrBodyRefused, no byte of the body is read (a client awaiting 100
+// Continue gets the final status instead, RFC 9110 §10.1.1), and the
+// response closes the connection, since the unread body cannot be
+// skipped reliably (RFC 9112 §9.6). For credentials checked from the head
+// (401, 403, 429) before a body is accepted.
+var RefuseBody BodySink = refuseSink{}
+
+// ErrBodyRefused is r.BodyErr for a request refused with RefuseBody.
+var ErrBodyRefused = errors.New("http: request answered from its head; body not read")
+
+type refuseSink struct{}
+
+func (refuseSink) WriteBody([]byte) error { return ErrBodyRefused }
+
 // BodySink consumes a streamed request body (see ServerConfig.Body).
 type BodySink interface {
 	// WriteBody takes the next piece of the body; p is valid only during
@@ -432,6 +448,18 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 	}
 }
 
+// refuse answers the request whose head (n bytes) is at the start of c.in
+// without reading its body (RefuseBody): the body bytes already received
+// and all later input are dropped, and the answer closes the connection.
+func (c *ServerConn) refuse(n int, now time.Time) {
+	r := &c.req
+	r.BodyStreamed, r.Body = true, c.in[n:n:n]
+	r.BodyErr, r.Close = ErrBodyRefused, true
+	c.discard = true
+	c.inLen = n
+	c.complete(n, now)
+}
+
 // complete answers the request whose head (and buffered body) are the
 // first n bytes of c.in: now, or (InPlace) when Output has room.
 func (c *ServerConn) complete(n int, now time.Time) {
@@ -599,7 +627,10 @@ func (c *ServerConn) process(now time.Time) {
 			if err == nil {
 				c.asked = true
 				if c.req.ContentLength > 0 || c.req.Chunked {
-					if sink, limit := c.cfg.Body(&c.req); sink != nil {
+					if sink, limit := c.cfg.Body(&c.req); sink == RefuseBody {
+						c.refuse(n, now)
+						continue
+					} else if sink != nil {
 						c.startBody(n, sink, limit, now)
 						continue
 					}

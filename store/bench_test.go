@@ -28,7 +28,7 @@ func BenchmarkVerifyPIN(b *testing.B) {
 	s, m := benchStore(b)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if err := s.VerifyPIN([]byte("1234")); err != nil {
+		if err := s.VerifyPIN([]byte("4711")); err != nil {
 			b.Fatal(err)
 		}
 	}

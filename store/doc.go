@@ -5,7 +5,8 @@
 // # Image format (version 1)
 //
 //	0      superblock, 64 bytes: magic "NCSTORE\x00", version, geometry, CRC-32C
-//	64     secure area: two shadow slots of 128 bytes (PIN, PUK, retry counters)
+//	64     secure area: two shadow slots of 128 bytes (PIN, PUK, retry
+//	       counters, backoff times; body format 2, format 1 still read)
 //	320    data area: two shadow slots (key, certificates, anchors, files,
 //	       configuration, admin credential, change log)
 //
@@ -25,8 +26,16 @@
 // wins, so a power cut at any byte of any write leaves either the old state
 // (the new record is incomplete or its checksums fail) or the new one.
 //
-// The PIN retry counter is decremented and committed before the PIN is
-// compared, so tearing the card cannot buy extra guesses.
+// The PIN retry counter is decremented, and the time before which no
+// further attempt is compared (the backoff, PINDelay) set, and that
+// committed before the PIN is compared, so tearing the card cannot buy
+// extra guesses nor skip a wait. The PUK likewise: its failure count and
+// backoff (PUKDelay: 1 min doubling to 24 h) are committed before the
+// comparison; the PUK never blocks for good, so no attacker can lock the
+// owner out, and unblocking is refused (nothing used) while the PIN is not
+// blocked. The backoff uses the clock given with SetClock; a stored time
+// further ahead than its backoff (the clock went back) is brought back to
+// now plus the backoff.
 //
 // The identity private key (ECDSA P-256 or RSA-2048) is generated inside the
 // package from an injected random source — RSA primes are drawn here, as

@@ -26,12 +26,12 @@ func Example() {
 	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	_, err = s.SelfSign("card", []net.IP{net.IPv4(10, 0, 0, 2)}, nil, now, now.AddDate(1, 0, 0), rng)
 	must(err)
-	must(s.InitPIN([]byte("1234"), []byte("12345678")))
+	must(s.InitPIN([]byte("4711"), []byte("31415926")))
 	must(s.PutFile("/index.html", "text/html", []byte("<h1>card</h1>")))
 
 	err = s.VerifyPIN([]byte("0000"))
 	fmt.Println(err, s.PINTriesLeft())
-	fmt.Println(s.VerifyPIN([]byte("1234")), s.PINTriesLeft())
+	fmt.Println(s.VerifyPIN([]byte("4711")), s.PINTriesLeft())
 	fmt.Println(len(s.Certificate()), s.Files())
 	// Output:
 	// store: wrong PIN, 2 tries left 2

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net"
 	"time"
@@ -310,11 +311,66 @@ func (s *Store) SetAdminKey(spki []byte) error {
 // AdminKey returns the administrator's public key (DER SPKI), or nil.
 func (s *Store) AdminKey() []byte { return s.ds.adminKey }
 
+// MinAdminSecretBits is the least estimated entropy SetAdminSecret accepts:
+// online guessing at any rate the card can answer is then hopeless, so a
+// wrong bearer token needs no hold that could also lock out the right one.
+const MinAdminSecretBits = 128
+
+// ErrWeakSecret is returned by SetAdminSecret for a secret below
+// MinAdminSecretBits.
+var ErrWeakSecret = errors.New("store: admin secret too weak (needs 128 bits: e.g. 22 random base64url characters or 32 hex digits)")
+
+// SecretBits estimates a secret's entropy in bits as a random string of
+// its length over the character classes it uses (lower case 26, upper
+// case 26, digits 10, anything else 33): an upper bound for chosen
+// passwords, exact for generated ones. A secret with fewer than 8
+// different bytes, or one byte making up over a quarter of it, scores 0.
+func SecretBits(secret []byte) float64 {
+	var seen [256]int
+	distinct, top := 0, 0
+	var lower, upper, digit, other bool
+	for _, c := range secret {
+		if seen[c] == 0 {
+			distinct++
+		}
+		seen[c]++
+		top = max(top, seen[c])
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= '0' && c <= '9':
+			digit = true
+		default:
+			other = true
+		}
+	}
+	if distinct < 8 || 4*top > len(secret) {
+		return 0
+	}
+	n := 0
+	for _, c := range []struct {
+		in bool
+		k  int
+	}{{lower, 26}, {upper, 26}, {digit, 10}, {other, 33}} {
+		if c.in {
+			n += c.k
+		}
+	}
+	return float64(len(secret)) * math.Log2(float64(n))
+}
+
 // SetAdminSecret stores a salted hash of an administrator secret (a nil
-// secret removes it), in one transaction.
+// secret removes it), in one transaction. A secret under
+// MinAdminSecretBits (SecretBits) or over 256 bytes is refused with
+// ErrWeakSecret.
 func (s *Store) SetAdminSecret(secret []byte) error {
 	var h []byte
 	if secret != nil {
+		if SecretBits(secret) < MinAdminSecretBits || len(secret) > 256 {
+			return ErrWeakSecret
+		}
 		x := s.hashSecret("admin", secret)
 		h = x[:]
 	}
@@ -323,6 +379,9 @@ func (s *Store) SetAdminSecret(secret []byte) error {
 		return nil
 	})
 }
+
+// HasAdminSecret reports whether an administrator secret is set.
+func (s *Store) HasAdminSecret() bool { return s.ds.adminSecret != nil }
 
 // CheckAdminSecret compares secret with the stored administrator secret in
 // constant time; false when none is set.

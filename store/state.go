@@ -15,44 +15,76 @@ var ErrFull = errors.New("store: image full")
 
 // Retry limits.
 const (
-	PINTries = 3  // tries before the PIN blocks
-	PUKTries = 10 // tries before the PUK blocks (the card is then dead)
+	PINTries = 3 // tries before the PIN blocks (the PUK unblocks it)
+	// PUKTries was the PUK's limit in format 1 images, after which the card
+	// was dead for good; a format 1 counter is read as that many minus the
+	// failures. The PUK no longer blocks: wrong ones are slowed (PUKDelay).
+	PUKTries = 10
 	// MaxChanges is the number of entries the change log keeps.
 	MaxChanges = 16
 )
 
-// secState is the secure area: PIN and PUK with their retry counters.
+// secState is the secure area: PIN and PUK with their retry counters and
+// backoff times.
 type secState struct {
 	pinSet   bool
 	pinTries uint8
-	pukTries uint8
+	pukFails uint8 // consecutive wrong PUKs (saturates at 255)
 	salt     [16]byte
 	pinHash  [32]byte
 	pukHash  [32]byte
+	pinWait  int64 // Unix ms: no PIN comparison before this (0: none)
+	pukWait  int64 // Unix ms: no PUK comparison before this (0: none)
 }
 
-const secBodyLen = 4 + 16 + 32 + 32
+// Secure area body formats: 1 (PUK tries left, no backoff) is read; 2 is
+// written.
+const (
+	secBodyLen1 = 4 + 16 + 32 + 32
+	secBodyLen  = secBodyLen1 + 16
+)
 
 func (s *secState) encode() []byte {
 	b := make([]byte, secBodyLen)
-	b[0] = 1 // body format
+	b[0] = 2 // body format
 	if s.pinSet {
 		b[1] = 1
 	}
-	b[2], b[3] = s.pinTries, s.pukTries
+	b[2], b[3] = s.pinTries, s.pukFails
 	copy(b[4:], s.salt[:])
 	copy(b[20:], s.pinHash[:])
 	copy(b[52:], s.pukHash[:])
+	binary.BigEndian.PutUint64(b[84:], uint64(s.pinWait))
+	binary.BigEndian.PutUint64(b[92:], uint64(s.pukWait))
 	return b
 }
 
 func decodeSec(b []byte) (secState, error) {
 	var s secState
-	if len(b) != secBodyLen || b[0] != 1 || b[1] > 1 || b[2] > PINTries || b[3] > PUKTries {
-		return s, fmt.Errorf("%w: bad secure area", ErrCorrupt)
+	bad := func(what string) (secState, error) {
+		return secState{}, fmt.Errorf("%w: secure area: %s", ErrCorrupt, what)
+	}
+	switch {
+	case len(b) == secBodyLen1 && b[0] == 1:
+		if b[3] > PUKTries {
+			return bad("PUK counter out of range")
+		}
+		s.pukFails = PUKTries - b[3]
+	case len(b) == secBodyLen && b[0] == 2:
+		s.pukFails = b[3]
+		s.pinWait = int64(binary.BigEndian.Uint64(b[84:]))
+		s.pukWait = int64(binary.BigEndian.Uint64(b[92:]))
+		if s.pinWait < 0 || s.pukWait < 0 {
+			return bad("negative backoff time")
+		}
+	default:
+		return bad("unknown body format or length")
+	}
+	if b[1] > 1 || b[2] > PINTries {
+		return bad("PIN state out of range")
 	}
 	s.pinSet = b[1] == 1
-	s.pinTries, s.pukTries = b[2], b[3]
+	s.pinTries = b[2]
 	copy(s.salt[:], b[4:])
 	copy(s.pinHash[:], b[20:])
 	copy(s.pukHash[:], b[52:])

@@ -182,7 +182,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// SetClock sets the clock used to time-stamp change-log entries.
+// SetClock sets the clock used to time-stamp change-log entries and to time
+// the backoff after wrong PINs and PUKs (without one, wrong attempts are
+// counted but not slowed).
 func (s *Store) SetClock(now func() time.Time) { s.clock = now }
 
 func (s *Store) now() time.Time {
@@ -379,7 +381,7 @@ type Info struct {
 	HasKey, HasCert      bool
 	PINSet               bool
 	PINTriesLeft         int
-	PUKTriesLeft         int
+	PUKFailures          int    // consecutive wrong PUKs (the PUK never blocks)
 	Changes              uint64 // changes logged since creation
 }
 
@@ -389,7 +391,7 @@ func (s *Store) Info() Info {
 		Size: s.Size(), Used: s.Used(), Capacity: s.Capacity(), Seq: s.Seq(),
 		Files: len(s.ds.files), ConfigKeys: len(s.ds.config),
 		HasKey: s.priv != nil, HasCert: s.ds.cert != nil,
-		PINSet: s.ss.pinSet, PINTriesLeft: int(s.ss.pinTries), PUKTriesLeft: int(s.ss.pukTries),
+		PINSet: s.ss.pinSet, PINTriesLeft: int(s.ss.pinTries), PUKFailures: int(s.ss.pukFails),
 		Changes: s.ds.logSeq,
 	}
 }

@@ -43,11 +43,11 @@ func personalise(t testing.TB, s *Store) {
 	must(s.GenerateKey(r))
 	_, err := s.SelfSign("card", []net.IP{net.IPv4(10, 0, 0, 2)}, []string{"card.local"}, t0, t0.Add(24*time.Hour), r)
 	must(err)
-	must(s.InitPIN([]byte("1234"), []byte("12345678")))
+	must(s.InitPIN([]byte("4711"), []byte("31415926")))
 	must(s.PutFile("/index.html", "text/html", []byte("<h1>hello</h1>")))
 	must(s.PutFile("/a.txt", "text/plain", bytes.Repeat([]byte("a"), 200)))
 	must(s.SetConfig("name", "netcard"))
-	must(s.SetAdminSecret([]byte("admin-secret")))
+	must(s.SetAdminSecret([]byte("Zq3-vT8pL0xW_m4RkY7nB2cH")))
 }
 
 func TestCreateOpenRoundTrip(t *testing.T) {
@@ -89,10 +89,10 @@ func TestCreateOpenRoundTrip(t *testing.T) {
 	if v, ok := s.Config("name"); !ok || v != "netcard" {
 		t.Fatal("config not persisted")
 	}
-	if !s.CheckAdminSecret([]byte("admin-secret")) || s.CheckAdminSecret([]byte("admin-secreT")) {
+	if !s.CheckAdminSecret([]byte("Zq3-vT8pL0xW_m4RkY7nB2cH")) || s.CheckAdminSecret([]byte("Zq3-vT8pL0xW_m4RkY7nB2cX")) {
 		t.Fatal("admin secret")
 	}
-	if err := s.VerifyPIN([]byte("1234")); err != nil {
+	if err := s.VerifyPIN([]byte("4711")); err != nil {
 		t.Fatal(err)
 	}
 	if in := s.Info(); !in.HasKey || !in.HasCert || !in.PINSet || in.Files != 2 || in.PINTriesLeft != 3 || in.Changes != 6 || in.Used > in.Capacity {
@@ -166,16 +166,16 @@ func TestPIN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.VerifyPIN([]byte("1234")); err != ErrPINNotSet {
+	if err := s.VerifyPIN([]byte("4711")); err != ErrPINNotSet {
 		t.Fatal(err)
 	}
-	if err := s.InitPIN([]byte("12"), []byte("12345678")); err != ErrBadPIN {
+	if err := s.InitPIN([]byte("12"), []byte("31415926")); err != ErrBadPIN {
 		t.Fatal(err)
 	}
-	if err := s.InitPIN([]byte("1234"), []byte("12345678")); err != nil {
+	if err := s.InitPIN([]byte("4711"), []byte("31415926")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.InitPIN([]byte("1234"), []byte("12345678")); err != ErrPINSet {
+	if err := s.InitPIN([]byte("4711"), []byte("31415926")); err != ErrPINSet {
 		t.Fatal(err)
 	}
 	for i := 2; i >= 1; i-- {
@@ -185,32 +185,36 @@ func TestPIN(t *testing.T) {
 			t.Fatalf("try: %v", err)
 		}
 	}
-	if err := s.VerifyPIN([]byte("1234")); err != nil || s.PINTriesLeft() != 3 {
+	if err := s.VerifyPIN([]byte("4711")); err != nil || s.PINTriesLeft() != 3 {
 		t.Fatal("success must reset", err)
 	}
-	if err := s.ChangePIN([]byte("1234"), []byte("5555")); err != nil {
+	if err := s.ChangePIN([]byte("4711"), []byte("5150")); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		s.VerifyPIN([]byte("1234"))
+		s.VerifyPIN([]byte("4711"))
 	}
-	if err := s.VerifyPIN([]byte("5555")); err != ErrPINBlocked {
+	if err := s.VerifyPIN([]byte("5150")); err != ErrPINBlocked {
 		t.Fatal("blocked PIN accepted:", err)
 	}
-	if err := s.UnblockPIN([]byte("00000000"), []byte("7777")); !errors.Is(err, ErrWrongPIN) || s.PUKTriesLeft() != 9 {
+	if err := s.UnblockPIN([]byte("00000000"), []byte("7350")); !errors.Is(err, ErrWrongPIN) || s.PUKFailures() != 1 {
 		t.Fatal(err)
 	}
-	if err := s.UnblockPIN([]byte("12345678"), []byte("7777")); err != nil {
+	if err := s.UnblockPIN([]byte("31415926"), []byte("7350")); err != nil {
 		t.Fatal(err)
 	}
-	if s.PINTriesLeft() != 3 || s.PUKTriesLeft() != 10 || s.VerifyPIN([]byte("7777")) != nil {
+	if s.PINTriesLeft() != 3 || s.PUKFailures() != 0 || s.VerifyPIN([]byte("7350")) != nil {
 		t.Fatal("unblock did not reset")
 	}
-	for i := 0; i < PUKTries; i++ {
-		s.UnblockPIN([]byte("00000000"), []byte("7777"))
+	// Without a clock nothing is timed, and the PUK never blocks for good.
+	s.VerifyPIN([]byte("0000"))
+	s.VerifyPIN([]byte("0000"))
+	s.VerifyPIN([]byte("0000"))
+	for i := 0; i < 2*PUKTries; i++ {
+		s.UnblockPIN([]byte("00000000"), []byte("7350"))
 	}
-	if err := s.UnblockPIN([]byte("12345678"), []byte("7777")); err != ErrPUKBlocked {
-		t.Fatal(err)
+	if err := s.UnblockPIN([]byte("31415926"), []byte("7350")); err != nil {
+		t.Fatal("the right PUK after many wrong ones:", err)
 	}
 }
 
@@ -218,7 +222,7 @@ func TestPIN(t *testing.T) {
 func TestPINPersistsAcrossReopen(t *testing.T) {
 	m := NewMemMedium(4096)
 	s, _ := CreateMedium(m, 4096, seeded(1))
-	s.InitPIN([]byte("1234"), []byte("12345678"))
+	s.InitPIN([]byte("4711"), []byte("31415926"))
 	for i := 0; i < 3; i++ {
 		s.VerifyPIN([]byte("9999"))
 		var err error
@@ -226,7 +230,7 @@ func TestPINPersistsAcrossReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.VerifyPIN([]byte("1234")); err != ErrPINBlocked {
+	if err := s.VerifyPIN([]byte("4711")); err != ErrPINBlocked {
 		t.Fatal(err)
 	}
 }

@@ -105,11 +105,36 @@ func TestTearEveryByte(t *testing.T) {
 			t.Fatalf("wrong PIN reported but counter %d (was %d)", after.PINTriesLeft(), before.PINTriesLeft())
 		}
 	}
+	// With the clock: a wrong attempt's "not before" time is durable
+	// before its result is known (no backoff is ever skipped).
+	clock := func() time.Time { return t0.Add(time.Hour) }
+	timed := func(op func(s *Store) error) func(s *Store) error {
+		return func(s *Store) error { s.SetClock(clock); return op(s) }
+	}
+	pinTimed := func(t *testing.T, err error, before, after *Store) {
+		pinCheck(t, err, before, after)
+		var pe *PINError
+		if errors.As(err, &pe) && after.ss.pinWait != clock().Add(PINDelay(PINTries-after.PINTriesLeft())).UnixMilli() {
+			t.Fatalf("wrong PIN reported but the backoff is %d", after.ss.pinWait)
+		}
+	}
+	pukCheck := func(t *testing.T, err error, before, after *Store) {
+		if errors.Is(err, ErrWrongPIN) && (after.PUKFailures() != before.PUKFailures()+1 ||
+			after.ss.pukWait != clock().Add(PUKDelay(after.PUKFailures())).UnixMilli()) {
+			t.Fatalf("wrong PUK reported but failures %d (was %d), backoff %d", after.PUKFailures(), before.PUKFailures(), after.ss.pukWait)
+		}
+		if after.PUKFailures() < before.PUKFailures() && after.PINTriesLeft() == 0 {
+			t.Fatal("a PUK failure regained without the PIN being reset")
+		}
+	}
 	txns := []txn{
 		{"pin-wrong", func(s *Store) error { return s.VerifyPIN([]byte("9999")) }, pinCheck},
-		{"pin-right", func(s *Store) error { return s.VerifyPIN([]byte("1234")) }, pinCheck},
-		{"pin-change", func(s *Store) error { return s.ChangePIN([]byte("1234"), []byte("4321")) }, pinCheck},
-		{"puk-unblock", func(s *Store) error { return s.UnblockPIN([]byte("12345678"), []byte("4321")) }, nil},
+		{"pin-right", func(s *Store) error { return s.VerifyPIN([]byte("4711")) }, pinCheck},
+		{"pin-wrong-timed", timed(func(s *Store) error { return s.VerifyPIN([]byte("9999")) }), pinTimed},
+		{"pin-right-timed", timed(func(s *Store) error { return s.VerifyPIN([]byte("4711")) }), pinTimed},
+		{"pin-change", func(s *Store) error { return s.ChangePIN([]byte("4711"), []byte("4371")) }, pinCheck},
+		{"puk-change", timed(func(s *Store) error { return s.ChangePUK([]byte("31415926"), []byte("27182818")) }), pukCheck},
+		{"puk-change-wrong", timed(func(s *Store) error { return s.ChangePUK([]byte("00000000"), []byte("27182818")) }), pukCheck},
 		{"put-new", func(s *Store) error { return s.PutFile("/new.css", "text/css", bytes.Repeat([]byte("b{}"), 50)) }, nil},
 		{"put-replace", func(s *Store) error { return s.PutFile("/index.html", "text/html", []byte("<h1>v2</h1>")) }, nil},
 		{"delete", func(s *Store) error { return s.DeleteFile("/a.txt") }, nil},
@@ -122,7 +147,7 @@ func TestTearEveryByte(t *testing.T) {
 			return err
 		}, nil},
 		{"import-cert", func(s *Store) error { return s.ImportCertificate(leafDER, [][]byte{caDER}) }, nil},
-		{"admin-secret", func(s *Store) error { return s.SetAdminSecret([]byte("new-admin")) }, nil},
+		{"Zq3-vT8pL0xW_m4RkY7nB2cH", func(s *Store) error { return s.SetAdminSecret([]byte("N3w-Adm1n_s3cr3t-9xQ7rTzL")) }, nil},
 		{"anchors", func(s *Store) error { return s.SetAnchors([][]byte{caDER}) }, nil},
 		{"config", func(s *Store) error { return s.SetConfig("name", "renamed") }, nil},
 		{"batch", func(s *Store) error {
@@ -141,6 +166,28 @@ func TestTearEveryByte(t *testing.T) {
 	bs2, _ := OpenMedium(base2)
 	bs2.SetConfig("flip", "1")
 	bs2.VerifyPIN([]byte("0000"))
+	// Bases with the PIN blocked (and one wrong PUK behind), for unblocking.
+	blocked := func(b *MemMedium) *MemMedium {
+		m := &MemMedium{B: append([]byte(nil), b.B...)}
+		s, _ := OpenMedium(m)
+		for s.PINTriesLeft() > 0 {
+			s.VerifyPIN([]byte("0000"))
+		}
+		s.UnblockPIN([]byte("00000000"), []byte("4371"))
+		return m
+	}
+	bl, bl2 := blocked(base), blocked(base2)
+	for _, tx := range []txn{
+		{"puk-unblock", func(s *Store) error { return s.UnblockPIN([]byte("31415926"), []byte("4371")) }, pukCheck},
+		{"puk-unblock-timed", timed(func(s *Store) error { return s.UnblockPIN([]byte("31415926"), []byte("4371")) }), pukCheck},
+		{"puk-wrong-timed", timed(func(s *Store) error { return s.UnblockPIN([]byte("00000000"), []byte("4371")) }), pukCheck},
+	} {
+		for bi, base := range []*MemMedium{bl, bl2} {
+			t.Run(fmt.Sprintf("%s/base%d", tx.name, bi), func(t *testing.T) {
+				tearAll(t, base, tx, bi == 1)
+			})
+		}
+	}
 	for _, tx := range txns {
 		for bi, base := range []*MemMedium{base, base2} {
 			t.Run(fmt.Sprintf("%s/base%d", tx.name, bi), func(t *testing.T) {

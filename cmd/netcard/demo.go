@@ -44,7 +44,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return usageError{fmt.Errorf("unknown profile %q", *profName)}
 	}
-	st, created, err := openOrCreate(*path, store.DefaultSize, card.DefaultPersonalisation())
+	st, issued, err := openOrCreate(*path, store.DefaultSize, card.DefaultPersonalisation())
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(certPath, certPEM(st), 0o644); err != nil {
 		return err
 	}
-	if created {
+	if issued != nil {
 		log.Info("card image created; key generated on the card", "store", *path)
 	}
 	// The card's port-80 redirect must name the forwarded HTTPS address.
@@ -146,6 +146,11 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "netcard ready: https://%s/ (card %s over PPP at %s)\n", lnS.Addr(), cardIP, baudText(*baud))
 	fmt.Fprintf(stdout, "certificate: %s\n", abs)
 	fmt.Fprintf(stdout, "try: curl --cacert %s https://%s/status\n", abs, lnS.Addr())
+	if issued != nil {
+		pinLetter(stdout, *path, issued)
+	} else {
+		reusedNote(stdout, *path)
+	}
 	fmt.Fprintf(stdout, "Ctrl-C stops the card.\n")
 
 	if *statusLine && isTerminal(stderr) {

@@ -36,6 +36,8 @@ func init() {
 		{"cert", "print the card's public certificate (PEM)", runCert},
 		{"import-cert", "import an issuer-signed certificate for the card's key", runImportCert},
 		{"status", "show what a card image holds", runStatus},
+		{"unblock", "at the card (image offline): unblock the PIN with the PUK, no network backoff", runUnblock},
+		{"admin-secret", "at the card (image offline): draw a new admin bearer token and show it once", runAdminSecret},
 		{"bench", "run the side-by-side measurements of BENCHMARKS.md", runBench},
 	}
 }

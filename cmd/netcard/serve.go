@@ -111,13 +111,16 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, created, err := openOrCreate(*path, store.DefaultSize, card.DefaultPersonalisation())
+	st, issued, err := openOrCreate(*path, store.DefaultSize, card.DefaultPersonalisation())
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if created {
+	if issued != nil {
 		log.Info("card image created; key generated on the card", "store", *path)
+		// stdout may be the serial line (stdio): the letter goes to stderr,
+		// outside the log.
+		pinLetter(stderr, *path, issued)
 	}
 	tap, closePcap, err := openPcap(*pcapFile)
 	if err != nil {
