@@ -18,7 +18,7 @@ import (
 )
 
 func TestPacketQueue(t *testing.T) {
-	q := newPacketQueue(2)
+	q := newPacketQueue(2, 0)
 	if !q.push([]byte{1, 2, 3}) || !q.push([]byte{4}) || q.push([]byte{5}) {
 		t.Fatal("push: want ok, ok, full")
 	}
