@@ -104,6 +104,9 @@ const CloseTimeout = 10 * time.Second
 // the driver is stopped for every caller but its goroutines may linger.
 var ErrCloseTimeout = errors.New("host: driver loop did not end after the port was closed")
 
+// closeTimeout is CloseTimeout; tests lower it.
+var closeTimeout = CloseTimeout
+
 // Close stops the loop, closes the port (which ends a write blocked on the
 // line: the Runner never holds the engine's lock while it writes) and waits
 // for the loop to end, at most CloseTimeout.
@@ -115,7 +118,7 @@ func (d *Driver) Close() error {
 	d.cancel()
 	err := d.port.Close()
 	if started {
-		t := time.NewTimer(CloseTimeout)
+		t := time.NewTimer(closeTimeout)
 		defer t.Stop()
 		select {
 		case <-d.done:
