@@ -20,7 +20,9 @@ import (
 type Engine = nccard.Machine
 
 // Driver runs an Engine on a byte stream with the card's Runner (one
-// goroutine reads the line, one loop owns the engine) and owns its
+// goroutine reads the line and feeds the engine, one loop runs its timers
+// and writes its output; neither holds the engine's lock across line I/O,
+// so a full line never blocks the reader, Do or WaitFor) and owns its
 // lifetime: Start launches it, Close stops it and closes the port. Other
 // goroutines reach the engine with Do and wait on its state with WaitFor.
 type Driver struct {
