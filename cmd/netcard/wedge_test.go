@@ -87,6 +87,7 @@ func TestDemoJunkDoesNotWedge(t *testing.T) {
 
 	// SIGTERM ends the demo within a bound, cleanly.
 	cmd.Process.Signal(syscall.SIGTERM)
+	sig := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -94,6 +95,7 @@ func TestDemoJunkDoesNotWedge(t *testing.T) {
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, tail(stderr.String(), 2000))
 		}
+		t.Logf("exited %v after SIGTERM", time.Since(sig).Round(time.Millisecond))
 	case <-time.After(20 * time.Second):
 		cmd.Process.Signal(syscall.SIGQUIT) // the goroutine dump, for the log
 		<-done
