@@ -273,12 +273,14 @@ func TestDemoLineSaturated(t *testing.T) {
 			// A clean request, served within a bound after the load (the
 			// card may still be ending the aborted transfers).
 			cl := d.client(30 * time.Second)
-			deadline := time.Now().Add(90 * time.Second)
+			start = time.Now()
+			deadline := start.Add(90 * time.Second)
 			for {
 				resp, err := cl.Get(d.url("/status"))
 				if err == nil {
 					resp.Body.Close()
 					if resp.StatusCode == 200 {
+						t.Logf("clean request served in %v", time.Since(start).Round(time.Millisecond))
 						break
 					}
 					err = fmt.Errorf("status %d", resp.StatusCode)
@@ -288,8 +290,11 @@ func TestDemoLineSaturated(t *testing.T) {
 					break
 				}
 			}
+			start = time.Now()
 			if err := d.shutdown(10 * time.Second); err != nil {
 				t.Error(err)
+			} else {
+				t.Logf("shut down in %v", time.Since(start).Round(time.Millisecond))
 			}
 		})
 	}
