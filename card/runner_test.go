@@ -46,9 +46,9 @@ func (l *stuckLine) Close() { l.once.Do(func() { close(l.closed) }) }
 // chatty always has something to send and counts what it is given.
 type chatty struct{ in int }
 
-func (m *chatty) Input(b []byte, now time.Time)     { m.in += len(b) }
+func (m *chatty) Input(b []byte, now time.Time)      { m.in += len(b) }
 func (m *chatty) Output(p []byte, now time.Time) int { return copy(p, "chatter") }
-func (m *chatty) Poll(now time.Time) time.Time      { return time.Time{} }
+func (m *chatty) Poll(now time.Time) time.Time       { return time.Time{} }
 
 // within fails the test if f does not return within d.
 func within(t *testing.T, d time.Duration, what string, f func()) {
