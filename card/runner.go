@@ -16,19 +16,31 @@ type Machine interface {
 	Poll(now time.Time) time.Time
 }
 
-// Runner drives a Machine from a real byte stream with goroutines: one reads
-// the line, one loop owns the machine. Everything that touches the machine
-// from other goroutines (net.Conn adapters) goes through Do, which runs a
-// function inside the loop's lock and wakes the loop afterwards.
+// Runner drives a Machine from a real byte stream with goroutines: one
+// reads the line and feeds the machine, one loop runs its timers and writes
+// what it has to send. Everything that touches the machine from other
+// goroutines (net.Conn adapters) goes through Do, which runs a function
+// inside the machine's lock and wakes the loop afterwards.
+//
+// No goroutine ever holds the lock while it waits for the line: the loop
+// takes a frame from the machine under the lock and writes it without it,
+// and the reader delivers what it read under the lock without waiting for
+// the loop. So a line whose two directions are both full cannot wedge the
+// machine (issue 13: two Runners on one in-memory line, each writing with
+// its lock held toward a reader that waited for that lock), Do and WaitFor
+// answer while a write is blocked, and closing the port ends a blocked
+// write. Backpressure is kept: the loop asks the machine for the next
+// frame only after the previous one is written, so a slow line slows
+// Output, never Input.
 type Runner struct {
 	m    Machine
 	port io.ReadWriter
 	now  func() time.Time
 
 	mu      sync.Mutex
-	changed *sync.Cond // broadcast after every loop iteration
+	changed *sync.Cond // broadcast after every loop iteration and every Input
 	kick    chan struct{}
-	done    chan struct{}
+	done    chan struct{} // closed when the reader ends on a line error
 	err     error
 	closed  bool
 
@@ -36,9 +48,8 @@ type Runner struct {
 	quitOnce sync.Once
 	readOnce sync.Once
 
-	rx   chan []byte
-	free chan []byte
-	out  []byte
+	in  []byte // the reader's buffer
+	out []byte // the loop's buffer
 }
 
 // NewRunner prepares a runner; Run starts it. now may be nil (time.Now).
@@ -51,19 +62,16 @@ func NewRunner(m Machine, port io.ReadWriter, now func() time.Time) *Runner {
 		kick: make(chan struct{}, 1),
 		done: make(chan struct{}),
 		quit: make(chan struct{}),
-		rx:   make(chan []byte, 4),
-		free: make(chan []byte, 4),
+		in:   make([]byte, 2048),
 		out:  make([]byte, 4096),
 	}
 	r.changed = sync.NewCond(&r.mu)
-	for i := 0; i < 4; i++ {
-		r.free <- make([]byte, 2048)
-	}
 	return r
 }
 
 // Run drives the machine until ctx ends or the line fails. It returns nil
-// when ctx ended it.
+// when ctx ended it. A write blocked on the line does not see ctx: close
+// the port to end it.
 func (r *Runner) Run(ctx context.Context) error {
 	// One reader for the life of the runner, even if Run is called again
 	// (to flush a last LCP Terminate after the first run ended).
@@ -80,16 +88,15 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.mu.Unlock()
 	}()
 	for {
-		r.mu.Lock()
-		now := r.now()
-		r.m.Poll(now)
-		if err := r.flushLocked(now); err != nil {
+		if err := r.flush(); err != nil {
+			r.mu.Lock()
 			r.err = err
 			r.mu.Unlock()
 			return err
 		}
 		// Output starts timers (retransmission, persist): ask again.
-		now = r.now()
+		r.mu.Lock()
+		now := r.now()
 		next := r.m.Poll(now)
 		r.changed.Broadcast()
 		r.mu.Unlock()
@@ -116,35 +123,28 @@ func (r *Runner) Run(ctx context.Context) error {
 			err := r.err
 			r.mu.Unlock()
 			return err
-		case b := <-r.rx:
-			r.mu.Lock()
-			r.m.Input(b, r.now())
-			r.mu.Unlock()
-			r.free <- b[:cap(b)]
-			// Take whatever else has already arrived before producing output.
-		drain:
-			for {
-				select {
-				case b := <-r.rx:
-					r.mu.Lock()
-					r.m.Input(b, r.now())
-					r.mu.Unlock()
-					r.free <- b[:cap(b)]
-				default:
-					break drain
-				}
-			}
 		case <-r.kick:
 		case <-timer.C:
 		}
 	}
 }
 
-// flushLocked writes everything the machine wants to send. The lock is held
-// while writing; a paced line makes this take wire time, which is the point.
-func (r *Runner) flushLocked(now time.Time) error {
+// flush runs the machine's timers and writes everything it wants to send,
+// one Output at a time: the frame is taken under the lock and written
+// without it, so a paced or full line delays the next Output (the wire
+// time is the point) but never the reader, Do or WaitFor.
+func (r *Runner) flush() error {
+	r.mu.Lock()
+	r.m.Poll(r.now())
+	r.mu.Unlock()
 	for {
-		n := r.m.Output(r.out, now)
+		r.mu.Lock()
+		n := r.m.Output(r.out, r.now())
+		if n > 0 {
+			// Waiters may be waiting for the room this Output made.
+			r.changed.Broadcast()
+		}
+		r.mu.Unlock()
 		if n == 0 {
 			return nil
 		}
@@ -154,23 +154,23 @@ func (r *Runner) flushLocked(now time.Time) error {
 	}
 }
 
+// readLoop feeds the machine what the line brings, as it arrives. It
+// waits only for the line and, briefly, for the lock (never held across
+// I/O), so the peer's writes always drain.
 func (r *Runner) readLoop() {
 	for {
-		var b []byte
+		n, err := r.port.Read(r.in)
 		select {
-		case b = <-r.free:
 		case <-r.quit:
 			return
+		default:
 		}
-		n, err := r.port.Read(b)
 		if n > 0 {
-			select {
-			case r.rx <- b[:n]:
-			case <-r.quit:
-				return
-			}
-		} else {
-			r.free <- b
+			r.mu.Lock()
+			r.m.Input(r.in[:n], r.now())
+			r.changed.Broadcast()
+			r.mu.Unlock()
+			r.Kick() // answer what just arrived
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {

@@ -30,6 +30,12 @@ type Config struct {
 	MTU int
 	// QueueLen bounds the packets waiting for the line (default 256).
 	QueueLen int
+	// QueueBytes, if > 0, also bounds the bytes waiting for the line; a
+	// packet that would exceed it is dropped (one packet is always
+	// accepted). On a slow line, set it to about a second of line time
+	// (LineQueueBytes) so that a flood cannot queue minutes of packets
+	// ahead of everyone else's.
+	QueueBytes int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Card runs the card role of PPP instead (PPP.LocalIP must be set): a
@@ -66,6 +72,16 @@ func (c *Config) fill() error {
 	return nil
 }
 
+// LineQueueBytes is a QueueBytes for a line at baud (8N1): one second of
+// line time, at least two packets of mtu bytes; 0 (no byte bound) if
+// baud <= 0 (unlimited speed).
+func LineQueueBytes(baud, mtu int) int {
+	if baud <= 0 {
+		return 0
+	}
+	return max(baud/10, 2*mtu)
+}
+
 // Bridge is our PPP (host role, or card role with Config.Card) on a serial
 // line, run by a Driver, with a bounded queue of IP packets toward the
 // line. Netstack and TUN embed it.
@@ -78,7 +94,7 @@ type Bridge struct {
 // newBridge builds the link; deliver gets every IPv4 packet from the line
 // (it aliases the receive frame: copy to keep). Call start afterwards.
 func newBridge(port io.ReadWriteCloser, cfg *Config, deliver func(pkt []byte)) *Bridge {
-	b := &Bridge{q: newPacketQueue(cfg.QueueLen)}
+	b := &Bridge{q: newPacketQueue(cfg.QueueLen, cfg.QueueBytes)}
 	pc := cfg.PPP
 	pc.DeliverIP = deliver
 	pc.PullIP = b.q.pop

@@ -18,7 +18,7 @@ import (
 )
 
 func TestPacketQueue(t *testing.T) {
-	q := newPacketQueue(2)
+	q := newPacketQueue(2, 0)
 	if !q.push([]byte{1, 2, 3}) || !q.push([]byte{4}) || q.push([]byte{5}) {
 		t.Fatal("push: want ok, ok, full")
 	}
@@ -34,6 +34,31 @@ func TestPacketQueue(t *testing.T) {
 	}
 	if _, dropped := q.stats(); dropped != 1 {
 		t.Fatalf("dropped = %d", dropped)
+	}
+}
+
+// TestPacketQueueBytes: with a byte bound, a packet that would exceed it is
+// dropped, one packet is always accepted, and popping makes room again.
+func TestPacketQueueBytes(t *testing.T) {
+	q := newPacketQueue(8, 5)
+	if !q.push(make([]byte, 3)) || q.push(make([]byte, 3)) || !q.push(make([]byte, 2)) || q.push([]byte{1}) {
+		t.Fatal("push: want ok, dropped, ok, dropped")
+	}
+	dst := make([]byte, 8)
+	if n := q.pop(dst); n != 3 {
+		t.Fatalf("pop = %d", n)
+	}
+	if !q.push(make([]byte, 3)) {
+		t.Fatal("push after pop: dropped")
+	}
+	if e := newPacketQueue(8, 5); !e.push(make([]byte, 9)) {
+		t.Fatal("an empty queue refused a packet larger than its byte bound")
+	}
+	if _, dropped := q.stats(); dropped != 2 {
+		t.Fatalf("dropped = %d", dropped)
+	}
+	if LineQueueBytes(0, 1500) != 0 || LineQueueBytes(115200, 1500) != 11520 || LineQueueBytes(9600, 1500) != 3000 {
+		t.Fatal("LineQueueBytes")
 	}
 }
 

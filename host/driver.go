@@ -20,7 +20,9 @@ import (
 type Engine = nccard.Machine
 
 // Driver runs an Engine on a byte stream with the card's Runner (one
-// goroutine reads the line, one loop owns the engine) and owns its
+// goroutine reads the line and feeds the engine, one loop runs its timers
+// and writes its output; neither holds the engine's lock across line I/O,
+// so a full line never blocks the reader, Do or WaitFor) and owns its
 // lifetime: Start launches it, Close stops it and closes the port. Other
 // goroutines reach the engine with Do and wait on its state with WaitFor.
 type Driver struct {
@@ -94,7 +96,22 @@ func (d *Driver) Err() error {
 	return d.err
 }
 
-// Close stops the loop, closes the port and waits for the loop to end.
+// CloseTimeout bounds how long Close waits for the loop to end after the
+// port is closed. Every Port in this repository unblocks its pending Read
+// and Write on Close, so this is only reached with a port that does not.
+const CloseTimeout = 10 * time.Second
+
+// ErrCloseTimeout is returned by Close when the loop did not end within
+// CloseTimeout of the port being closed (the port's Write ignored Close);
+// the driver is stopped for every caller but its goroutines may linger.
+var ErrCloseTimeout = errors.New("host: driver loop did not end after the port was closed")
+
+// closeTimeout is CloseTimeout; tests lower it.
+var closeTimeout = CloseTimeout
+
+// Close stops the loop, closes the port (which ends a write blocked on the
+// line: the Runner never holds the engine's lock while it writes) and waits
+// for the loop to end, at most CloseTimeout.
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	d.closing = true
@@ -103,7 +120,13 @@ func (d *Driver) Close() error {
 	d.cancel()
 	err := d.port.Close()
 	if started {
-		<-d.done
+		t := time.NewTimer(closeTimeout)
+		defer t.Stop()
+		select {
+		case <-d.done:
+		case <-t.C:
+			err = errors.Join(err, ErrCloseTimeout)
+		}
 	}
 	d.r.Stop()
 	return err

@@ -93,3 +93,43 @@ func TestDriverClose(t *testing.T) {
 		t.Fatalf("Err after a plain Close: %v", d.Err())
 	}
 }
+
+// deafPort's Write never returns, even after Close: a port that does not
+// unblock pending writes (none in this repository does that).
+type deafPort struct {
+	closed  chan struct{}
+	forever chan struct{}
+}
+
+func (p *deafPort) Read(b []byte) (int, error)  { <-p.closed; return 0, io.EOF }
+func (p *deafPort) Write(b []byte) (int, error) { <-p.forever; return 0, io.ErrClosedPipe }
+func (p *deafPort) Close() error                { close(p.closed); return nil }
+
+// TestDriverCloseBounded: Close returns within its bound even when the
+// port ignores Close and a write is blocked for good, with ErrCloseTimeout;
+// with a port that unblocks its writes, a blocked write does not delay
+// Close at all.
+func TestDriverCloseBounded(t *testing.T) {
+	defer func(d time.Duration) { closeTimeout = d }(closeTimeout)
+	closeTimeout = 200 * time.Millisecond
+	p := &deafPort{closed: make(chan struct{}), forever: make(chan struct{})}
+	defer close(p.forever)
+	e := &upper{pending: []byte("to a line that never drains")}
+	d := NewDriver(p, e, nil)
+	d.Start()
+	// Do answers while the write is blocked (the lock is not held across it).
+	done := make(chan struct{})
+	go func() { d.Do(func(time.Time) {}); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Do blocked behind a blocked write")
+	}
+	start := time.Now()
+	if err := d.Close(); !errors.Is(err, ErrCloseTimeout) {
+		t.Fatalf("Close = %v, want ErrCloseTimeout", err)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Fatalf("Close took %v", el)
+	}
+}

@@ -32,7 +32,7 @@ type card struct {
 
 func startCard(t testing.TB, port io.ReadWriteCloser, cfg ppp.Config, tap func(sent bool, frame []byte)) *card {
 	t.Helper()
-	c := &card{q: newPacketQueue(64), tap: tap}
+	c := &card{q: newPacketQueue(64, 0), tap: tap}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewSource(1))
 	}
@@ -61,7 +61,7 @@ func startCard(t testing.TB, port io.ReadWriteCloser, cfg ppp.Config, tap func(s
 // once instead of after a 3 s restart timer.
 func startCardOnData(t testing.TB, port io.ReadWriteCloser, cfg ppp.Config, tap func(sent bool, frame []byte)) *card {
 	t.Helper()
-	c := &card{q: newPacketQueue(64), tap: tap}
+	c := &card{q: newPacketQueue(64, 0), tap: tap}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewSource(1))
 	}

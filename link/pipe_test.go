@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -77,19 +78,25 @@ func TestPipeWriteBlocksWhenFull(t *testing.T) {
 		n, err := a.Write([]byte("abcdefgh"))
 		wrote <- res{n, err}
 	}()
+	// Wait on the ring's own condition (every Write broadcasts after
+	// storing), bounded: no polling.
 	ring := a.(*pipeEnd).tx
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var expired atomic.Bool
+	tm := time.AfterFunc(5*time.Second, func() {
+		expired.Store(true)
 		ring.mu.Lock()
-		full := ring.n == 4
+		ring.cond.Broadcast()
 		ring.mu.Unlock()
-		if full {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("writer never filled the buffer")
-		}
-		time.Sleep(time.Millisecond)
+	})
+	ring.mu.Lock()
+	for ring.n != 4 && !expired.Load() {
+		ring.cond.Wait()
+	}
+	full := ring.n == 4
+	ring.mu.Unlock()
+	tm.Stop()
+	if !full {
+		t.Fatal("writer never filled the buffer")
 	}
 	b.Close()
 	select {

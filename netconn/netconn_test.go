@@ -130,9 +130,12 @@ func checkHTTP(t testing.TB, cl *nethttp.Client, base string, body []byte) {
 func TestReadDeadline(t *testing.T) {
 	p := newPair(t, tcp.Config{})
 	a, b := connect(t, p, 7)
-	// A deadline in the future expires while Read is blocked.
-	a.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	start := time.Now()
+	// A deadline in the future expires while Read is blocked: not before
+	// it (measured from the deadline itself, not from after it was set —
+	// issue 13: a loaded machine may run Read well after SetReadDeadline),
+	// and within a bound generous enough for a loaded machine.
+	dl := time.Now().Add(50 * time.Millisecond)
+	a.SetReadDeadline(dl)
 	buf := make([]byte, 16)
 	n, err := a.Read(buf)
 	if n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -142,8 +145,8 @@ func TestReadDeadline(t *testing.T) {
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("%v is not a timeout net.Error", err)
 	}
-	if el := time.Since(start); el < 50*time.Millisecond || el > 5*time.Second {
-		t.Fatalf("deadline fired after %v", el)
+	if late := time.Since(dl); late < 0 || late > 10*time.Second {
+		t.Fatalf("deadline fired %v after it passed", late)
 	}
 	// A passed deadline fails at once, even with data waiting.
 	if _, err := b.Write([]byte("hello")); err != nil {
@@ -161,7 +164,7 @@ func TestReadDeadline(t *testing.T) {
 	// (net/http's abortPendingRead depends on it).
 	errc := make(chan error, 1)
 	go func() { _, err := a.Read(buf); errc <- err }()
-	time.Sleep(20 * time.Millisecond) // let it block; the test holds either way
+	waitReading(t, a)
 	a.SetReadDeadline(time.Unix(1, 0))
 	select {
 	case err := <-errc:
@@ -171,11 +174,34 @@ func TestReadDeadline(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Read not unblocked by a past deadline")
 	}
-	// Extending a deadline while blocked keeps the Read waiting for data.
-	a.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
-	go func() { _, err := io.ReadFull(a, buf[:3]); errc <- err }()
-	a.SetReadDeadline(time.Now().Add(time.Hour))
-	time.Sleep(60 * time.Millisecond)
+	// Extending a deadline while blocked keeps the Read waiting for data
+	// past the old deadline. The extension must happen before the old
+	// deadline: on a machine too loaded for that, try again with a later
+	// one rather than fail by luck.
+	var old time.Time
+	for try := 0; ; try++ {
+		old = time.Now().Add(50 * time.Millisecond << try)
+		a.SetReadDeadline(old)
+		go func() { _, err := io.ReadFull(a, buf[:3]); errc <- err }()
+		waitReading(t, a)
+		a.SetReadDeadline(time.Now().Add(time.Hour))
+		if time.Now().Before(old) {
+			break
+		}
+		a.SetReadDeadline(time.Unix(1, 0)) // end this Read, whichever deadline it saw
+		if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read = %v", err)
+		}
+		if try == 6 {
+			t.Fatal("could not extend a deadline before it passed in 7 tries")
+		}
+	}
+	time.Sleep(time.Until(old) + 20*time.Millisecond) // a wall-clock instant, not a state
+	select {
+	case err := <-errc:
+		t.Fatalf("Read ended at the old deadline: %v", err)
+	default:
+	}
 	b.Write([]byte("abc"))
 	if err := <-errc; err != nil || string(buf[:3]) != "abc" {
 		t.Fatalf("extended Read = %q, %v", buf[:3], err)
@@ -186,12 +212,33 @@ func TestWriteDeadline(t *testing.T) {
 	p := newPair(t, tcp.Config{RecvBuf: 4096, SendBuf: 4096})
 	a, b := connect(t, p, 7)
 	// b never reads: a fills its send buffer and b's receive buffer, then
-	// blocks until the deadline.
-	a.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	// blocks; a deadline set then expires and ends the Write. (Waiting for
+	// the full buffer, not guessing how long filling it takes: a deadline
+	// set before Write may pass before a loaded machine queues a byte.)
 	big := payload(64<<10, 1)
-	n, err := a.Write(big)
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Write = %d, %v; want os.ErrDeadlineExceeded", n, err)
+	type result struct {
+		n   int
+		err error
+	}
+	res := make(chan result, 1)
+	go func() { n, err := a.Write(big); res <- result{n, err} }()
+	if err := p.ra.WaitFor(ctxFor(t, 10*time.Second), func(time.Time) bool { return !a.c.Writable() }); err != nil {
+		t.Fatalf("the send buffer never filled: %v", err)
+	}
+	dl := time.Now().Add(100 * time.Millisecond)
+	a.SetWriteDeadline(dl)
+	var n int
+	select {
+	case r := <-res:
+		n = r.n
+		if !errors.Is(r.err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write = %d, %v; want os.ErrDeadlineExceeded", r.n, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Write not ended by its deadline")
+	}
+	if late := time.Since(dl); late < 0 {
+		t.Fatalf("Write ended %v before its deadline", -late)
 	}
 	if n < 4096 || n >= len(big) {
 		t.Fatalf("Write queued %d bytes before the deadline", n)
@@ -218,7 +265,7 @@ func TestWriteDeadline(t *testing.T) {
 		_, err := a.Write(big)
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitWriting(t, a)
 	a.SetDeadline(time.Unix(1, 0))
 	select {
 	case err := <-done:
@@ -277,7 +324,7 @@ func TestCloseUnblocks(t *testing.T) {
 	a, _ := connect(t, p, 7)
 	errc := make(chan error, 1)
 	go func() { _, err := a.Read(make([]byte, 8)); errc <- err }()
-	time.Sleep(20 * time.Millisecond)
+	waitReading(t, a)
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -465,5 +512,25 @@ func TestDroppedConnReleased(t *testing.T) {
 	}
 	if _, err := Dial(ctxFor(t, 10*time.Second), p.ra, p.a.tcp, addrA, addrB, 99); !errors.Is(err, tcp.ErrRefused) {
 		t.Fatalf("dial after the dropped conn = %v (want refused: a slot was free)", err)
+	}
+}
+
+// waitReading returns once a Read on c is under way (it holds the read
+// lock for as long as it waits), so that what the test does next reaches
+// a Read already blocked. Bounded; it polls, yielding, without sleeping.
+func waitReading(t *testing.T, c *Conn) { t.Helper(); waitHeld(t, &c.rmu, "Read") }
+
+// waitWriting is waitReading for Write.
+func waitWriting(t *testing.T, c *Conn) { t.Helper(); waitHeld(t, &c.wmu, "Write") }
+
+func waitHeld(t *testing.T, mu *sync.Mutex, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for mu.TryLock() {
+		mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s under way within 10 s", what)
+		}
+		runtime.Gosched()
 	}
 }

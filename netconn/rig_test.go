@@ -90,9 +90,9 @@ func newPair(t testing.TB, cfg tcp.Config) *pair {
 		cfg.MinRTO = 200 * time.Millisecond
 	}
 	p := &pair{a: newIPMachine(addrA, 1, cfg), b: newIPMachine(addrB, 2, cfg)}
-	// A pipe larger than both windows: neither runner can block on a full
-	// line while the other blocks too.
-	pa, pb := link.Pipe(1 << 20)
+	// The demo's line buffer, smaller than the windows: both directions
+	// fill, which must not wedge the two runners (issue 13).
+	pa, pb := link.Pipe(link.DefaultPipeBuf)
 	p.ra = card.NewRunner(p.a, pa, nil)
 	p.rb = card.NewRunner(p.b, pb, nil)
 	ctx, cancel := context.WithCancel(context.Background())

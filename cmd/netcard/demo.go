@@ -98,7 +98,10 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	runDone := make(chan error, 1)
 	go func() { runDone <- r.Run(runCtx) }()
 
-	ns, err := host.NewNetstack(hostEnd, host.Config{})
+	// The host's queue toward the line holds about a second of line time:
+	// a flood (retransmissions of junk, issue 13) must not sit for tens of
+	// seconds ahead of a legitimate client's packets.
+	ns, err := host.NewNetstack(hostEnd, host.Config{QueueBytes: host.LineQueueBytes(*baud, 1500)})
 	if err != nil {
 		cancelRun()
 		return err
@@ -114,6 +117,10 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	cardIP := ns.PeerIP()
 	log.Info("link up", "card", cardIP, "host", ns.LocalIP(), "baud", *baud)
 
+	// life ends at shutdown: it cancels dials and closes every forwarded
+	// connection, so that no client can hold the shutdown up.
+	life, endLife := context.WithCancel(ctx)
+	defer endLife()
 	var wg sync.WaitGroup
 	forward := func(ln net.Listener, port uint16) {
 		defer wg.Done()
@@ -126,7 +133,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 			go func() {
 				defer wg.Done()
 				defer conn.Close()
-				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				dctx, cancel := context.WithTimeout(life, 30*time.Second)
 				cc, err := ns.Net().DialContextTCPAddrPort(dctx, netip.AddrPortFrom(cardIP, port))
 				cancel()
 				if err != nil {
@@ -134,6 +141,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 					return
 				}
 				defer cc.Close()
+				defer context.AfterFunc(life, func() { conn.Close(); cc.Close() })()
 				splice(conn, cc)
 			}()
 		}
@@ -162,13 +170,19 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		runDone <- err
 	}
 	log.Info("shutting down")
+	endLife()
 	lnS.Close()
 	lnH.Close()
 	ns.Close()
 	cancelRun()
-	cardEnd.Close()
-	if rerr := <-runDone; rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) && err == nil {
-		log.Debug("runner", "err", rerr)
+	cardEnd.Close() // ends a write of the card's runner blocked on the line
+	select {
+	case rerr := <-runDone:
+		if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) && err == nil {
+			log.Debug("runner", "err", rerr)
+		}
+	case <-time.After(host.CloseTimeout):
+		log.Warn("the card's runner did not stop; exiting anyway")
 	}
 	wg.Wait()
 	return st.Close()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"netcard/card"
+	"netcard/host"
 	"netcard/link"
 	"netcard/ppp"
 	"netcard/store"
@@ -155,6 +156,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	r.Do(func(now time.Time) { c.Start(now) })
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A write blocked on the line (a peer that stopped reading) does not
+	// see ctx: close the port if the card has not stopped in time after a
+	// signal, so that shutdown always finishes.
+	defer context.AfterFunc(ctx, func() {
+		time.AfterFunc(host.CloseTimeout, func() { port.Close() })
+	})()
 	err = r.Run(ctx)
 	if err == nil {
 		// Terminate the link politely: give LCP Terminate a moment on the line.
