@@ -1,0 +1,88 @@
+package sim
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"netcard/card"
+)
+
+// slowFlood is a flood case of SlowClients.
+func slowFlood(name string, window time.Duration, minRate float64, f *SlowClients) floodCase {
+	return floodCase{
+		name: name, window: window, minRate: minRate, timeout: 10 * time.Second,
+		start: func(w *World) { f.W = w; w.AddActor(f) },
+		stop:  func(w *World) { f.Stop(); w.RemoveActor(f) },
+		report: func(w *World) string {
+			return fmt.Sprintf("attacker: opened %d, answered %d %v, ended without answer %d %v",
+				f.Opened, f.Answered, f.Statuses, f.Ended, f.Errors)
+		},
+	}
+}
+
+func on(fc floodCase, p card.Profile) floodCase {
+	fc.name += "-" + p.Name
+	fc.profile = p
+	return fc
+}
+
+func plainLegit(fc floodCase) floodCase { fc.plain = true; return fc }
+
+// TestSlowAttacks is issue 13's slow-client suite: attacks that hold the
+// card's slots by being slow, from the legitimate client's own address
+// (no per-source fairness helps), each connection replaced as soon as the
+// card ends it. The legitimate client runs GETs back to back, each
+// allowed 10 s (virtual time, 115200 baud); the goal is ≥ 4 of 5 served
+// during every attack on every profile with ≥ 2 slots.
+func TestSlowAttacks(t *testing.T) {
+	slowBody := func(conns int) *SlowClients {
+		return &SlowClients{Port: 443, Conns: conns, Method: "PUT", Path: "/upload", BodyLen: 4 << 20, DripFrom: -1, Drip: 20 * time.Second}
+	}
+	slowVault := func() *SlowClients {
+		return &SlowClients{Port: 443, Conns: 4, Method: "PUT", Path: "/vault/x", BodyLen: 1024, DripFrom: -1, Drip: 20 * time.Second}
+	}
+	slowHead := func(conns int) *SlowClients {
+		return &SlowClients{Port: 443, Conns: conns, Method: "GET", Path: "/", DripFrom: 0, Drip: 2 * time.Second}
+	}
+	cases := []floodCase{
+		// Four PUT /upload with Content-Length 4 MiB, one body byte every 20 s.
+		slowFlood("slow-body-upload", 120*time.Second, 0.8, slowBody(4)),
+		// The same against the vault: the body is read before the PIN.
+		slowFlood("slow-body-vault", 120*time.Second, 0.8, slowVault()),
+		// A request head one byte every 2 s; when the card ends it (408 at
+		// 10 s, or an eviction) the attacker reconnects at once.
+		slowFlood("slow-headers-reconnect", 120*time.Second, 0.8, slowHead(4)),
+		// TCP connections that never start their TLS handshake, replaced
+		// at once when the card ends them.
+		func() floodCase {
+			fc := connFlood("idle-handshakes-reconnect", 120*time.Second, 0.8, &ConnFlood{Port: 443, Conns: 4})
+			fc.timeout = 10 * time.Second
+			return fc
+		}(),
+		// Idle connections to the plain-HTTP port; the legitimate client
+		// uses that port too.
+		func() floodCase {
+			fc := plainLegit(connFlood("idle-port80-1", 120*time.Second, 0.8, &ConnFlood{Port: 80, Conns: 1}))
+			fc.timeout = 10 * time.Second
+			return fc
+		}(),
+		func() floodCase {
+			fc := plainLegit(connFlood("idle-port80-4", 120*time.Second, 0.8, &ConnFlood{Port: 80, Conns: 4}))
+			fc.timeout = 10 * time.Second
+			return fc
+		}(),
+		// A slow body on the plain port (whose redirect needs no body).
+		plainLegit(slowFlood("slow-body-port80", 120*time.Second, 0.8,
+			&SlowClients{Port: 80, Conns: 4, Method: "PUT", Path: "/x", BodyLen: 1024, DripFrom: -1, Drip: 20 * time.Second})),
+		// Tiny has one slot: the attacker's one connection against the
+		// client's.
+		on(slowFlood("slow-body-upload", 120*time.Second, 0.8, slowBody(1)), card.TinyProfile),
+		on(slowFlood("slow-headers-reconnect", 120*time.Second, 0.8, slowHead(1)), card.TinyProfile),
+	}
+	for _, fc := range cases {
+		t.Run(fc.name, func(t *testing.T) {
+			runFlood(t, fc)
+		})
+	}
+}
