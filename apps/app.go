@@ -87,10 +87,6 @@ func New(cfg Config) *App {
 // set, it only decides which bodies stream (PUT/POST /upload).
 func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
 	if ci.Head {
-		if !ci.TLS {
-			ci.RejectBody() // the redirect needs no body: answer from the head
-			return
-		}
 		a.uploadHead(ci, r)
 		return
 	}

@@ -22,19 +22,6 @@ func (ci *ConnInfo) StreamBody(sink http.BodySink, max int64) {
 	}
 }
 
-// RejectBody, called by a handler while ci.Head is set, answers the
-// request from its head without reading its body (e.g. 401/403 when the
-// head's credentials are missing or wrong): the handler is called again at
-// once, with r.BodyErr == http.ErrBodyRejected and no body, to answer; the
-// connection closes after that response and the body is discarded as it
-// arrives (http.RejectBody). A route that needs no body at all (the plain
-// port's redirect) uses it too.
-func (ci *ConnInfo) RejectBody() {
-	if ci.Head {
-		ci.sink, ci.max = http.RejectBody, 0
-	}
-}
-
 // upload is a connection's PUT /upload state: the body's length and
 // running SHA-256. A session allocates it at its first upload and reuses
 // it until Release.

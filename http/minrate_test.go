@@ -111,34 +111,3 @@ func TestReceivingLags(t *testing.T) {
 		t.Fatal("answered request still receiving")
 	}
 }
-
-// TestRejectBody: a route that decides from the head (authorisation)
-// answers at once — no 100 Continue, Connection: close — and the 4 MiB
-// body announced is never read: what arrives is discarded.
-func TestRejectBody(t *testing.T) {
-	for _, inPlace := range []bool{false, true} {
-		var saw error
-		c := NewServerConn(ServerConfig{InBuf: 512, OutBuf: 512, InPlace: inPlace,
-			Handler: func(r *Request, w *ResponseWriter) {
-				saw = r.BodyErr
-				w.Header.Status = 401
-				w.WriteString("no")
-			},
-			Body: func(*Request) (BodySink, int64) { return RejectBody, 0 }})
-		c.Input([]byte("PUT /vault/x HTTP/1.1\r\nHost: h\r\nContent-Length: 4194304\r\nExpect: 100-continue\r\n\r\nxyz"), t0)
-		out := drainRoom(c, t0)
-		if !strings.HasPrefix(out, "HTTP/1.1 401 ") || !strings.Contains(out, "Connection: close\r\n") || strings.Contains(out, "100 Continue") {
-			t.Fatalf("inPlace=%v: %q", inPlace, out)
-		}
-		if saw != ErrBodyRejected {
-			t.Fatalf("handler saw %v", saw)
-		}
-		more := make([]byte, 5000)
-		if k := c.Input(more, t0); k != len(more) {
-			t.Fatalf("body not discarded: %d", k)
-		}
-		if drainRoom(c, t0); !c.Closed() {
-			t.Fatal("not closed")
-		}
-	}
-}

@@ -70,13 +70,8 @@ type ServerConfig struct {
 	Handler func(r *Request, w *ResponseWriter)
 	// Body, when set, is asked once for each request head that announces
 	// a body (Content-Length > 0 or chunked), before any body byte is
-	// read. Returning RejectBody answers the request at once, from its
-	// head, without reading the body (authorisation decided before the
-	// body, RFC 9110 §15.5.2 and RFC 9112 §9.6): Handler runs with
-	// r.BodyErr set to ErrBodyRejected and r.Body empty, no 100 Continue
-	// is sent, the response closes the connection and whatever of the body
-	// arrives is discarded. Returning a nil sink keeps the body buffered
-	// whole, within Limits.MaxBody. Returning a sink streams the body to it, piece by
+	// read. Returning a nil sink keeps the body buffered whole, within
+	// Limits.MaxBody. Returning a sink streams the body to it, piece by
 	// piece as it arrives, decoded (chunked framing removed), from where
 	// it lies — the bytes given to Input — without copying; max is the
 	// largest body the route accepts: a larger Content-Length gets 413
@@ -108,18 +103,6 @@ type serverParams struct {
 	Handler                                  func(r *Request, w *ResponseWriter)
 	Body                                     func(r *Request) (sink BodySink, max int64)
 }
-
-// RejectBody is the sink a ServerConfig.Body callback returns to answer a
-// request from its head and leave its body unread.
-var RejectBody BodySink = rejectSink{}
-
-// ErrBodyRejected is the r.BodyErr of a request whose body RejectBody
-// left unread.
-var ErrBodyRejected = errors.New("http: body not read (request answered from its head)")
-
-type rejectSink struct{}
-
-func (rejectSink) WriteBody([]byte) error { return ErrBodyRejected }
 
 // ConnStats counts what a ServerConn did.
 type ConnStats struct {
@@ -515,15 +498,6 @@ func (c *ServerConn) feed(p []byte, now time.Time) (int, bool) {
 // there.
 func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time) {
 	r := &c.req
-	if sink == RejectBody {
-		// Answered from the head: the body stays unread (discarded as it
-		// arrives) and the connection closes after the response.
-		r.BodyErr, r.Close = ErrBodyRejected, true
-		c.discard = true
-		c.inLen = n
-		c.complete(n, now)
-		return
-	}
 	if r.ContentLength > limit || limit <= 0 {
 		c.stats.Errors++
 		c.errorResponse(413, now)
