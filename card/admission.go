@@ -35,13 +35,14 @@ import (
 //     progress (spoofed SYNs never answer).
 //   - Victims, in this order of preference (rank):
 //     0. a connection that has sent no byte for SilentAfter (TLS or plain);
-//     1. a TLS handshake not completed within EvictAfter;
-//     2. a connection between requests (after its handshake, or plain) for
-//     EvictAfter, or whose output the peer has stopped taking
-//     (apps.StallIdleAfter);
-//     3. a request (head or body) that lags the minimum rate: it has taken
+//     1. a request (head or body) that lags the minimum rate: it has taken
 //     longer than EvictAfter plus its bytes at http.ServerConfig.MinRate
 //     (256 B/s) — a slow header or body drip, whatever its deadlines;
+//     2. a TLS handshake not completed within EvictAfter (after the
+//     drippers: a handshake may be slow only because the line is busy);
+//     3. a connection between requests (after its handshake, or plain) for
+//     EvictAfter, or whose output the peer has stopped taking
+//     (apps.StallIdleAfter);
 //     4. a request in progress for LongRequestAfter, even at the minimum
 //     rate (an attacker sending just enough must not hold a slot for the
 //     length of a 4 MiB body).
@@ -283,9 +284,9 @@ func (c *Card) victim(src ipv4.Addr, progress bool, now time.Time) *apps.ServerS
 // The victim ranks (see EvictAfter), most evictable first.
 const (
 	rankSilent = iota
+	rankLagging
 	rankHandshaking
 	rankIdle
-	rankLagging
 	rankLong
 )
 
