@@ -66,6 +66,7 @@ type Client struct {
 	plain    bool
 	dripFrom int
 	drip     time.Duration
+	dripN    int // bytes per drip (0: 1)
 	nextDrip time.Time
 }
 
@@ -255,7 +256,7 @@ func (c *Client) service(now time.Time) bool {
 				if now.Before(c.nextDrip) {
 					n = 0
 				} else {
-					n = min(n, 1)
+					n = min(n, max(c.dripN, 1))
 					c.nextDrip = now.Add(c.drip)
 				}
 			} else if c.drip > 0 {

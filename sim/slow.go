@@ -22,6 +22,7 @@ type SlowClients struct {
 	BodyLen  int
 	DripFrom int
 	Drip     time.Duration
+	DripN    int // bytes sent every Drip (0: 1)
 
 	// Counters: connections opened, answered (a status came back: 408,
 	// 401, ...), ended without an answer.
@@ -87,7 +88,7 @@ func (f *SlowClients) Service(now time.Time) (bool, time.Time) {
 		if err != nil {
 			break
 		}
-		c.drip, c.dripFrom = f.Drip, f.DripFrom
+		c.drip, c.dripFrom, c.dripN = f.Drip, f.DripFrom, f.DripN
 		if f.DripFrom < 0 {
 			c.dripFrom = len(c.req)
 		}

@@ -48,6 +48,12 @@ func TestSlowAttacks(t *testing.T) {
 	cases := []floodCase{
 		// Four PUT /upload with Content-Length 4 MiB, one body byte every 20 s.
 		slowFlood("slow-body-upload", 120*time.Second, 0.8, slowBody(4)),
+		// Four uploads at 300 B/s, just above the minimum rate (256 B/s):
+		// nothing lags, so only LongRequestAfter (10 s) frees a slot.
+		// The client pauses 5 s between requests (its slot goes back to
+		// the attacker each time).
+		paced(slowFlood("body-at-min-rate", 120*time.Second, 0.8, &SlowClients{Port: 443, Conns: 4, Method: "PUT", Path: "/upload",
+			BodyLen: 4 << 20, DripFrom: -1, Drip: time.Second, DripN: 300}), 5*time.Second),
 		// The same against the vault: the body is read before the PIN.
 		slowFlood("slow-body-vault", 120*time.Second, 0.8, slowVault()),
 		// A request head one byte every 2 s; when the card ends it (408 at
@@ -57,6 +63,11 @@ func TestSlowAttacks(t *testing.T) {
 		// at once when the card ends them.
 		func() floodCase {
 			fc := connFlood("idle-handshakes-reconnect", 120*time.Second, 0.8, &ConnFlood{Port: 443, Conns: 4})
+			fc.timeout = 10 * time.Second
+			return fc
+		}(),
+		func() floodCase {
+			fc := connFlood("idle-handshakes-reconnect-12", 120*time.Second, 0.8, &ConnFlood{Port: 443, Conns: 12})
 			fc.timeout = 10 * time.Second
 			return fc
 		}(),
