@@ -156,6 +156,21 @@ type slowAttack struct {
 	head     string
 	dripHead bool
 	drip     time.Duration
+	// stallHello: send a whole ClientHello, then never answer the card's
+	// flight (a handshake that stalls).
+	stallHello bool
+}
+
+// muteConn discards everything the card sends: a TLS client on it sends
+// its ClientHello and then waits for ever (until the card closes).
+type muteConn struct{ net.Conn }
+
+func (m muteConn) Read(b []byte) (int, error) {
+	for {
+		if _, err := m.Conn.Read(b); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // attackerStats counts the attacker's connections.
@@ -230,6 +245,11 @@ func (a *slowAttack) one(ctx context.Context, tg *slowTarget, st *attackerStats,
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	defer c.Close()
+	if a.stallHello {
+		slowPhase()
+		stdtls.Client(muteConn{c}, tg.tls).HandshakeContext(ctx) // returns when the card closes
+		return
+	}
 	if a.tls {
 		tc := stdtls.Client(c, tg.tls)
 		hctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -297,6 +317,7 @@ var slowAttacks = []struct {
 	{slowAttack{name: "slow-headers-reconnect", port: 443, conns: 4, tls: true, dripHead: true, drip: 2 * time.Second,
 		head: "GET / HTTP/1.1\r\nHost: netcard.local\r\nUser-Agent: slow\r\nX-a: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n\r\n"}, 443},
 	{slowAttack{name: "idle-handshakes-reconnect", port: 443, conns: 4}, 443},
+	{slowAttack{name: "stalled-handshakes-reconnect", port: 443, conns: 4, stallHello: true}, 443},
 	{slowAttack{name: "idle-port80-1", port: 80, conns: 1}, 80},
 	{slowAttack{name: "idle-port80-4", port: 80, conns: 4}, 80},
 }

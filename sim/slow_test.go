@@ -36,6 +36,7 @@ func plainLegit(fc floodCase) floodCase { fc.plain = true; return fc }
 // allowed 10 s (virtual time, 115200 baud); the goal is ≥ 4 of 5 served
 // during every attack on every profile with ≥ 2 slots.
 func TestSlowAttacks(t *testing.T) {
+	hello := clientHello(t)
 	slowBody := func(conns int) *SlowClients {
 		return &SlowClients{Port: 443, Conns: conns, Method: "PUT", Path: "/upload", BodyLen: 4 << 20, DripFrom: -1, Drip: 20 * time.Second}
 	}
@@ -68,6 +69,14 @@ func TestSlowAttacks(t *testing.T) {
 		}(),
 		func() floodCase {
 			fc := connFlood("idle-handshakes-reconnect-12", 120*time.Second, 0.8, &ConnFlood{Port: 443, Conns: 12})
+			fc.timeout = 10 * time.Second
+			return fc
+		}(),
+		// A whole ClientHello, then silence (the handshake never completes),
+		// replaced at once when the card ends it.
+		func() floodCase {
+			fc := connFlood("stalled-handshakes-reconnect", 120*time.Second, 0.8, &ConnFlood{Port: 443, Conns: 4,
+				Payload: func(_ int, dst []byte) int { return copy(dst, hello) }})
 			fc.timeout = 10 * time.Second
 			return fc
 		}(),
