@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,6 +96,16 @@ func TestSlowAttacks(t *testing.T) {
 		// A slow body on the plain port (whose redirect needs no body).
 		plainLegit(slowFlood("slow-body-port80", 120*time.Second, 0.8,
 			&SlowClients{Port: 80, Conns: 4, Method: "PUT", Path: "/x", BodyLen: 1024, DripFrom: -1, Drip: 20 * time.Second})),
+		// A slow body from another address (6 connections, port 80):
+		// per-source fairness and the minimum rate.
+		func() floodCase {
+			const head = "PUT /x HTTP/1.1\r\nHost: netcard.local\r\nContent-Length: 1000\r\n\r\n"
+			fc := plainLegit(connFlood("slow-body-port80-other-source", 120*time.Second, 0.8, &ConnFlood{Port: 80, Conns: 6,
+				Src: attackerIP, Drip: 20 * time.Second, DripFrom: len(head),
+				Payload: func(_ int, dst []byte) int { return copy(dst, head+strings.Repeat("x", 1000)) }}))
+			fc.timeout = 10 * time.Second
+			return fc
+		}(),
 		// Tiny has one slot: the attacker's one connection against the
 		// client's.
 		on(slowFlood("slow-body-upload", 120*time.Second, 0.8, slowBody(1)), card.TinyProfile),
