@@ -310,7 +310,7 @@ type ConnFlood struct {
 	// DripFrom bytes of the payload are sent at once before the drip
 	// starts (a request head before a slow body).
 	DripFrom int
-	MaxLife time.Duration // default 120 s
+	MaxLife  time.Duration // default 120 s
 	// Src, when set, is the attacker's own address (a machine elsewhere on
 	// the Internet, behind the host): its connections come from a TCP/IP
 	// stack of its own whose packets are injected with InjectIP (so the
