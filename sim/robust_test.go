@@ -55,19 +55,9 @@ func (s *legitStats) String() string {
 		s.ok, s.ok+s.fail, 100*s.rate(), q(0.5), q(0.95), l[len(l)-1].Round(time.Millisecond), e)
 }
 
-// legit runs GET / back to back until stop returns true or window of
-// virtual time has passed; each GET may take timeout.
-func legit(t *testing.T, w *World, s *legitStats, window, timeout time.Duration, stop func() bool) {
-	legitPaced(t, w, s, window, timeout, 0, stop)
-}
-
-// legitPaced is legit with a pause of pace after each successful GET.
-func legitPaced(t *testing.T, w *World, s *legitStats, window, timeout, pace time.Duration, stop func() bool) {
-	t.Helper()
-	legitOn(t, w, s, window, timeout, pace, stop, false)
-}
-
-// legitOn is legitPaced, on the plain-HTTP port when plain (a GET is
+// legitOn runs GET / back to back (with a pause of pace after each
+// success) until stop returns true or window of virtual time has passed;
+// each GET may take timeout. On the plain-HTTP port when plain (a GET is
 // served when it gets the card's 301 redirect).
 func legitOn(t *testing.T, w *World, s *legitStats, window, timeout, pace time.Duration, stop func() bool, plain bool) {
 	t.Helper()
