@@ -84,7 +84,7 @@ type SessionStats struct {
 	ClosesClean   uint64 // close_notify received from the peer
 	ClosesDirty   uint64 // transport ended without close_notify (TLS only)
 	StreamFailure uint64 // connections reset or timed out underneath
-	Evicted       uint64 // idle or handshaking connections reset to make room for a new one
+	Evicted       uint64 // connections reset to make room for a new one (card admission policy)
 	SendStalls    uint64 // connections reset after SendStallTimeout without the peer taking output
 }
 

@@ -561,7 +561,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 		ss.Evicted += x.Evicted
 		ss.SendStalls += x.SendStalls
 	}
-	add("TCP", "idle connections evicted", ss.Evicted)
+	add("TCP", "connections evicted (no slot free)", ss.Evicted)
 	add("TCP", "stalled readers reset", ss.SendStalls)
 	add("TLS", "handshakes", ss.Handshakes)
 	add("TLS", "failures", ss.TLSFailures)
