@@ -117,3 +117,43 @@ func TestSlowAttacks(t *testing.T) {
 		})
 	}
 }
+
+// TestAdmissionKeepsHealthyRequests is the negative of the slow-client
+// rules: four uploads at 1,000 B/s (above MinRate) hold every slot; a
+// newcomer's GET must not evict any of them before LongRequestAfter (none
+// lags), and is served once one has been received for that long (at its
+// next TCP retransmission after that: 18 s here, 15 s after it started).
+func TestAdmissionKeepsHealthyRequests(t *testing.T) {
+	w := newWorld(t, Options{Baud: 115200, Seed: 7, HostMaxConns: 16})
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	up := &SlowClients{W: w, Port: 443, Conns: 4, Method: "PUT", Path: "/upload", BodyLen: 1 << 20,
+		DripFrom: -1, Drip: time.Second, DripN: 1000}
+	w.AddActor(up)
+	t0 := w.Now()
+	w.Run(3 * time.Second)
+	if up.Opened != 4 || up.Ended+up.Answered != 0 {
+		t.Fatalf("uploads: opened %d, ended %d, answered %d", up.Opened, up.Ended, up.Answered)
+	}
+	c, err := w.StartGet("/", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.RunUntil(func() bool { return c.Done() || up.Ended > 0 }, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	evicted := w.Now().Sub(t0)
+	if err := w.Wait(c, 30*time.Second); err != nil || c.Status != 200 {
+		t.Fatalf("GET: %v, status %d", err, c.Status)
+	}
+	up.Stop()
+	w.RemoveActor(up)
+	t.Logf("first upload evicted %v after the uploads began; GET served after %v", evicted.Round(time.Millisecond), c.End.Sub(c.Start).Round(time.Millisecond))
+	if evicted < card.LongRequestAfter {
+		t.Errorf("an upload at 1,000 B/s was evicted after %v, before LongRequestAfter", evicted)
+	}
+	if up.Statuses[408] != 0 {
+		t.Errorf("uploads at 1,000 B/s got 408: %v", up.Statuses)
+	}
+}
