@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"netcard/card"
+	"netcard/http"
 )
 
 // slowFlood is a flood case of SlowClients.
@@ -155,5 +156,30 @@ func TestAdmissionKeepsHealthyRequests(t *testing.T) {
 	}
 	if up.Statuses[408] != 0 {
 		t.Errorf("uploads at 1,000 B/s got 408: %v", up.Statuses)
+	}
+}
+
+// TestUpload9600KeepsMinRate: a legitimate 48 KiB upload over a 9600-baud
+// line (the slowest the card supports) completes: its rate through PPP,
+// TCP and TLS stays well above http.DefaultMinRate, so neither the 408
+// deadline nor the eviction rule (nobody else waits here) cuts it.
+func TestUpload9600KeepsMinRate(t *testing.T) {
+	w := newWorld(t, Options{Baud: 9600, Seed: 3})
+	if err := w.RunUntil(w.Up, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	body := payload(3, 48<<10)
+	c, err := w.StartPut("/upload", body, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Wait(c, 11*time.Minute); err != nil || c.Status != 200 {
+		t.Fatalf("upload: %v, status %d %q", err, c.Status, c.Body)
+	}
+	d := c.End.Sub(c.UploadStart) // to the answer: the card has read it all
+	rate := float64(len(body)) / d.Seconds()
+	t.Logf("48 KiB at 9600 baud: body received in %v, %.0f B/s (MinRate %d B/s)", d.Round(time.Millisecond), rate, http.DefaultMinRate)
+	if rate < 2*http.DefaultMinRate {
+		t.Errorf("upload rate %.0f B/s leaves less than a 2× margin over MinRate", rate)
 	}
 }
