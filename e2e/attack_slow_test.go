@@ -262,13 +262,33 @@ func (a *slowAttack) one(ctx context.Context, tg *slowTarget, st *attackerStats,
 		c = tc
 	}
 	// The card's answer (408, an error) or its close ends the connection.
+	// An answer other than 408 (after the creds branch, 401 from the head
+	// of a vault request) means the card refused the request without
+	// waiting for its body: the attacker keeps its cadence (one try per
+	// drip) instead of turning into a request flood (reported apart).
 	ended := make(chan struct{})
+	var refused atomic.Bool
 	go func() {
 		var b [512]byte
+		first := true
 		for {
-			if _, err := c.Read(b[:]); err != nil {
+			n, err := c.Read(b[:])
+			if first && n > 0 {
+				first = false
+				refused.Store(!strings.HasPrefix(string(b[:n]), "HTTP/1.1 408"))
+			}
+			if err != nil {
 				close(ended)
 				return
+			}
+		}
+	}()
+	defer func() {
+		if refused.Load() && a.drip > 0 {
+			c.Close()
+			select {
+			case <-ctx.Done():
+			case <-time.After(a.drip):
 			}
 		}
 	}()
