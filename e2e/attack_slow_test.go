@@ -6,8 +6,9 @@ package e2e
 // 10 s). Both targets are the real binary: `netcard demo` on loopback (its
 // gVisor host stack and in-memory 115200-baud line; every connection
 // reaches the card from the same address, so per-source fairness cannot
-// help) and `netcard serve` behind `netcard host --tun`'s kernel TCP/IP in
-// a namespace (attacker and client share the namespace's one address).
+// help) and `netcard serve` behind host.NewTUN (the code of `netcard host
+// --tun`, in-process, as tunCard) with the kernel's TCP/IP in a namespace
+// (attacker and client share the namespace's one address).
 // Attackers and client are Go's crypto/tls and plain TCP sockets. Each
 // attack runs at most ≈ 45 s; the attacker's connections are replaced
 // at once whenever the card ends one (an immediate reconnect).
