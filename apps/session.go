@@ -88,7 +88,7 @@ type SessionStats struct {
 	ClosesClean   uint64 // close_notify received from the peer
 	ClosesDirty   uint64 // transport ended without close_notify (TLS only)
 	StreamFailure uint64 // connections reset or timed out underneath
-	Evicted       uint64 // idle or handshaking connections reset to make room for a new one
+	Evicted       uint64 // connections reset to make room for a new one (card admission policy)
 	SendStalls    uint64 // connections reset after SendStallTimeout without the peer taking output
 }
 
@@ -331,6 +331,7 @@ func (s *ServerSession) Service(now time.Time) bool {
 		// after loss): that is progress, not an idle connection.
 		s.hc.Touch(now)
 	}
+	s.hc.SetPending(s.pendingBelow())
 	s.hc.Poll(now)
 	for i := 0; i < 1024; i++ {
 		p := s.input(now)
@@ -648,6 +649,31 @@ func (s *ServerSession) Idle() (since time.Time, ok bool) {
 		return time.Time{}, false
 	}
 	return s.hc.LastActive(), true
+}
+
+// Receiving reports whether the connection is in the middle of receiving a
+// request (its head or body; see http.ServerConn.Receiving), since when,
+// and whether it lags the minimum rate (http.ServerConfig.MinRate) after
+// grace. Bytes of a TLS record still arriving count as progress. The card
+// makes a lagging request, or one older than its limit, evictable when a
+// newcomer needs the slot.
+func (s *ServerSession) Receiving(now time.Time, grace time.Duration) (since time.Time, lagging, ok bool) {
+	if s.done || s.st == nil || s.failed || s.closing || s.wrClosed || s.hc.Waiting() {
+		return time.Time{}, false, false
+	}
+	s.hc.SetPending(s.pendingBelow())
+	return s.hc.Receiving(now, grace)
+}
+
+// pendingBelow returns the request bytes received but not yet given to
+// HTTP: a TLS record still arriving (or, in plain mode, bytes HTTP has
+// not taken).
+func (s *ServerSession) pendingBelow() int {
+	n := len(s.st.Peek())
+	if s.recLen > 0 {
+		n -= s.recLen
+	}
+	return max(n, 0)
 }
 
 // aborter is implemented by *tcp.Conn: reset and release the connection.

@@ -7,8 +7,6 @@
 package card
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -227,7 +225,7 @@ func New(cfg Config) (*Card, error) {
 	if c.https, err = c.tcp.Listen(cfg.HTTPSPort, p.MaxConns); err != nil {
 		return nil, err
 	}
-	if c.http, err = c.tcp.Listen(cfg.HTTPPort, 1); err != nil {
+	if c.http, err = c.tcp.Listen(cfg.HTTPPort, p.MaxConns); err != nil {
 		return nil, err
 	}
 	// One streamed status page per connection slot at most: a page a
@@ -362,10 +360,11 @@ func (c *Card) service(now time.Time) {
 		if conn == nil {
 			break
 		}
-		// Port 80 only redirects: one connection at a time, so that plain
-		// HTTP cannot take the slots HTTPS needs.
+		// Port 80 only redirects; its connections take slots under the
+		// same admission policy as HTTPS (see EvictAfter), so an idle
+		// one is evicted like any other.
 		s := c.freeSession()
-		if s == nil || c.plainBusy() {
+		if s == nil {
 			conn.Abort()
 			continue
 		}
@@ -389,301 +388,6 @@ func (c *Card) pump(s *apps.ServerSession, now time.Time) {
 		}
 		s.Release() // an idle slot keeps no TLS state
 	}
-}
-
-// Admission under connection exhaustion. The Card profile has a handful of
-// TCP slots, and anyone who can complete a TCP handshake can try to hold
-// them all. The card's policy, applied when a connection attempt finds
-// every slot busy:
-//
-//   - A bare SYN never evicts anything: it is answered with a SYN cookie
-//     (RFC 4987) and the card keeps no state.
-//   - The ACK that completes a cookie handshake is admitted by eviction only
-//     if it shows progress — it carries the start of a request, sent at
-//     once (see showsProgress: a ClientHello record, whole or 256 bytes of
-//     it; a request line). Until a victim exists it is silently dropped,
-//     not reset (as Linux does when its accept queue overflows): the peer
-//     retransmits its data, each retransmission is another try, and its
-//     cookie stays valid for 64–128 s. An idle or byte-dripping attacker can thus take only
-//     slots that are free; it never takes one from a client that came with
-//     its request.
-//   - The freed slot goes to the segment whose arrival evicted (tcp
-//     Config.Full is called from inside that segment's processing). A
-//     half-open connection keeps its slot for halfOpenAfter after its
-//     SYN-ACK went out; then TCP may recycle it for a peer that showed
-//     progress (spoofed SYNs never answer).
-//   - Victims hold no work in progress (apps.ServerSession.Idle: no request
-//     being received or answered, nothing queued for sending). Eligible:
-//     a TLS connection that has sent no byte for SilentAfter; one whose
-//     handshake has not completed within EvictAfter; one that completed its
-//     handshake and has waited EvictAfter for a request; and, when an
-//     address holds at least two slots more than the newcomer's, any of its
-//     connections without work in progress older than FairAfter
-//     (per-source fairness). The victim is taken from the address holding
-//     most slots, then silent before handshaking before idle-after-handshake
-//     connections, then the oldest.
-const (
-	// EvictAfter is the handshake budget and the idle time after which a
-	// connection may lose its slot to a newcomer that made progress. It
-	// does not cut short a handshake that is merely slow on a serial line
-	// (≈ 0.2 s at 115200 baud, ≈ 2 s at 9600) when no one is waiting.
-	EvictAfter = 2 * time.Second
-	// SilentAfter is how long a TLS connection may hold a slot without
-	// sending a single byte when a newcomer is waiting.
-	SilentAfter = time.Second
-	// FairAfter is the age after which an address holding two slots more
-	// than a newcomer's loses one without work in progress.
-	FairAfter = 500 * time.Millisecond
-)
-
-// tcpGate is the card's TCP as the IPv4 layer sees it: it records which
-// connections have sent data, and applies the admission policy (see
-// EvictAfter) before TCP answers a handshake-completing ACK with RST.
-type tcpGate Card
-
-// admission is the context of the segment TCP is processing, for evict.
-type admission struct {
-	active   bool // a segment is inside tcp.Stack.Input
-	syn      bool
-	progress bool // it carries the start of a request
-	src      ipv4.Addr
-}
-
-// Input implements ipv4.Transport.
-func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
-	c := (*Card)(g)
-	h, err := tcp.ParseHeader(seg)
-	if err != nil || h.DataOff > len(seg) {
-		return c.tcp.Input(src, dst, seg, now)
-	}
-	data := seg[h.DataOff:]
-	i := c.connSlot(src, dst, h.SrcPort, h.DstPort)
-	reopen := false // a SYN reopening a connection in TIME-WAIT
-	if i >= 0 {
-		conn, _ := c.tcp.Conn(i)
-		reopen = conn.State() == tcp.TimeWait && h.Flags&tcp.FlagSYN != 0
-	}
-	listening := h.DstPort == c.cfg.HTTPSPort || h.DstPort == c.cfg.HTTPPort
-	adm := admission{active: true, syn: h.Flags&tcp.FlagSYN != 0, src: src}
-	if i < 0 && listening && h.Flags&(tcp.FlagSYN|tcp.FlagRST|tcp.FlagACK) == tcp.FlagACK {
-		// Completes a handshake answered with a SYN cookie (or is stray).
-		adm.progress = c.showsProgress(h.DstPort, data)
-		if !c.admissible(src, adm.progress, now) && tcp.Checksum(src, dst, seg) == 0 {
-			c.admDeferred++
-			return true // dropped, not reset: the peer retransmits and tries again
-		}
-	}
-	c.adm = adm
-	ok := c.tcp.Input(src, dst, seg, now)
-	c.adm = admission{}
-	if j := c.connSlot(src, dst, h.SrcPort, h.DstPort); j >= 0 {
-		switch {
-		case j != i || reopen: // a new connection in slot j
-			c.at[j] = slotTimes{born: now}
-			if len(data) > 0 {
-				c.at[j].data = now
-			}
-		case len(data) > 0 && c.at[j].data.IsZero() && tcp.Checksum(src, dst, seg) == 0:
-			c.at[j].data = now
-		}
-	}
-	return ok
-}
-
-// Output implements ipv4.Transport. It notes when each half-open
-// connection's SYN-ACK went out.
-func (g *tcpGate) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
-	c := (*Card)(g)
-	n, a := c.tcp.Output(dst, local, now)
-	if n >= tcp.HeaderLen && dst[13]&(tcp.FlagSYN|tcp.FlagACK) == tcp.FlagSYN|tcp.FlagACK {
-		lport, rport := binary.BigEndian.Uint16(dst[0:]), binary.BigEndian.Uint16(dst[2:])
-		if j := c.connSlot(a, local, rport, lport); j >= 0 && c.at[j].synAck.IsZero() {
-			c.at[j].synAck = now
-		}
-	}
-	return n, a
-}
-
-// Poll implements ipv4.Transport.
-func (g *tcpGate) Poll(now time.Time) time.Time { return (*Card)(g).tcp.Poll(now) }
-
-// showsProgress reports whether the first data of a connection is the
-// start of a request that a client sends at once, not dripped: on the HTTPS
-// port a ClientHello record whose first segment carries the whole record or
-// at least progressBytes of it; on the HTTP port a complete request line.
-func (c *Card) showsProgress(port uint16, data []byte) bool {
-	if port == c.cfg.HTTPSPort {
-		if len(data) < 9 || data[0] != 22 || data[1] != 3 || data[5] != 1 {
-			return false
-		}
-		rec := 5 + (int(data[3])<<8 | int(data[4]))
-		if rec < 5+minHelloBody {
-			return false // no real ClientHello is that short
-		}
-		return len(data) >= min(rec, progressBytes)
-	}
-	return bytes.IndexByte(data, '\n') >= 0
-}
-
-// progressBytes is how much of a ClientHello the first segment must carry to
-// show progress: less than any MSS a peer may use (536 by default), more
-// than a byte-dripping client accumulates in minutes.
-const progressBytes = 256
-
-// minHelloBody is a lower bound on a ClientHello handshake message: header
-// (4), version (2), random (32), session id, suites, compression and the
-// extensions any TLS 1.2/1.3 client sends. A shorter record cannot evict.
-const minHelloBody = 64
-
-// connSlot returns the TCP slot of the connection a segment belongs to, or -1.
-func (c *Card) connSlot(src, dst ipv4.Addr, sport, dport uint16) int {
-	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
-		conn, ok := c.tcp.Conn(i)
-		if !ok || conn.State() == tcp.Closed {
-			continue
-		}
-		ra, rp := conn.Remote()
-		la, lp := conn.Local()
-		if rp == sport && lp == dport && ra == src && la == dst {
-			return i
-		}
-	}
-	return -1
-}
-
-// admissible reports whether TCP can open a passive connection for a
-// handshake-completing ACK: with a free slot or one in TIME-WAIT; by
-// recycling the oldest half-open connection (which TCP does before it
-// asks the card), only for an ACK that shows progress and only if that
-// connection has had halfOpenAfter to complete its handshake (a client's
-// SYN-ACK may still be on the line, or its answer); otherwise by evicting
-// a victim.
-func (c *Card) admissible(src ipv4.Addr, progress bool, now time.Time) bool {
-	half := -1
-	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
-		conn, ok := c.tcp.Conn(i)
-		if !ok {
-			return true
-		}
-		switch conn.State() {
-		case tcp.TimeWait: // (CLOSED but in use: not yet released, not free)
-			return true
-		case tcp.SynReceived:
-			if half < 0 || c.at[i].born.Before(c.at[half].born) {
-				half = i
-			}
-		}
-	}
-	if half >= 0 {
-		sent := c.at[half].synAck
-		return progress && !sent.IsZero() && now.Sub(sent) >= halfOpenAfter
-	}
-	return c.victim(src, progress, now) != nil
-}
-
-// halfOpenAfter is how long after its SYN-ACK went out a half-open
-// connection keeps its slot against a peer that completed a SYN-cookie
-// handshake with its request: a client answers within a round trip.
-const halfOpenAfter = 250 * time.Millisecond
-
-// dataSince returns when the connection of a session first sent data (zero:
-// never).
-func (c *Card) dataSince(s *apps.ServerSession) time.Time {
-	conn, ok := s.Stream().(*tcp.Conn)
-	if !ok {
-		return time.Time{}
-	}
-	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
-		if x, _ := c.tcp.Conn(i); x == conn {
-			return c.at[i].data
-		}
-	}
-	return time.Time{}
-}
-
-// slotsHeld counts the sessions serving connections from a.
-func (c *Card) slotsHeld(a ipv4.Addr) int {
-	n := 0
-	for _, s := range c.sess {
-		if !s.Done() && s.Info().Remote.Addr().As4() == a {
-			n++
-		}
-	}
-	return n
-}
-
-// victim returns the session whose connection a newcomer from src may
-// evict under the admission policy (see EvictAfter), or nil.
-func (c *Card) victim(src ipv4.Addr, progress bool, now time.Time) *apps.ServerSession {
-	if !progress {
-		return nil
-	}
-	mine := c.slotsHeld(src)
-	var best *apps.ServerSession
-	var bestHeld, bestRank int
-	var bestSince time.Time
-	for _, s := range c.sess {
-		since, ok := s.Idle()
-		if !ok {
-			continue // work in progress
-		}
-		age := now.Sub(since)
-		rank := 2 // idle after its handshake (or plain HTTP), waiting for a request
-		if e := s.Engine(); e != nil && e.State() == tls.Handshaking {
-			rank = 1
-			if c.dataSince(s).IsZero() {
-				rank = 0
-			}
-		}
-		held := c.slotsHeld(s.Info().Remote.Addr().As4())
-		eligible := age >= EvictAfter || (rank == 0 && age >= SilentAfter) ||
-			(held >= mine+2 && age >= FairAfter)
-		if !eligible {
-			continue
-		}
-		better := best == nil || held > bestHeld ||
-			held == bestHeld && (rank < bestRank || rank == bestRank && since.Before(bestSince))
-		if better {
-			best, bestHeld, bestRank, bestSince = s, held, rank, since
-		}
-	}
-	return best
-}
-
-// evict is TCP's Config.Full: it frees a slot for the segment being
-// processed if the admission policy allows (see EvictAfter).
-func (c *Card) evict(now time.Time) bool {
-	if !c.adm.active || c.adm.syn {
-		return false // a bare SYN gets a SYN cookie
-	}
-	v := c.victim(c.adm.src, c.adm.progress, now)
-	if v == nil {
-		return false
-	}
-	since, _ := v.Idle()
-	c.cfg.Log.Debug("evicting a connection without work in progress", "remote", v.Info().Remote, "for", c.adm.src, "age", now.Sub(since))
-	v.Evict()
-	v.Release()
-	return true
-}
-
-func (c *Card) freeSession() *apps.ServerSession {
-	for _, s := range c.sess {
-		if s.Done() {
-			return s
-		}
-	}
-	return nil
-}
-
-// plainBusy reports whether a session is serving a plain HTTP connection.
-func (c *Card) plainBusy() bool {
-	for _, s := range c.sess {
-		if !s.Done() && !s.Info().TLS {
-			return true
-		}
-	}
-	return false
 }
 
 // serviceClient runs the secure client (the card's own outbound HTTPS).
@@ -859,7 +563,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 		ss.Evicted += x.Evicted
 		ss.SendStalls += x.SendStalls
 	}
-	add("TCP", "idle connections evicted", ss.Evicted)
+	add("TCP", "connections evicted (no slot free)", ss.Evicted)
 	add("TCP", "stalled readers reset", ss.SendStalls)
 	add("TLS", "handshakes", ss.Handshakes)
 	add("TLS", "failures", ss.TLSFailures)

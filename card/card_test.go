@@ -83,14 +83,14 @@ func TestAdmission(t *testing.T) {
 	if n := len(c.Status(w.Now()).Conns); n != card.CardProfile.MaxConns {
 		t.Fatalf("%d connections hold slots, want all %d", n, card.CardProfile.MaxConns)
 	}
-	if ev, def := counter(c, w.Now(), "idle connections evicted"), counter(c, w.Now(), "handshakes deferred (no slot)"); ev != 0 || def == 0 {
+	if ev, def := counter(c, w.Now(), "connections evicted (no slot free)"), counter(c, w.Now(), "handshakes deferred (no slot)"); ev != 0 || def == 0 {
 		t.Fatalf("idle attempts: %d evicted, %d deferred; want 0 evicted, some deferred", ev, def)
 	}
 	code, _, err := w.Get("/", 20*time.Second)
 	if err != nil || code != 200 {
 		t.Fatalf("GET with every slot held: %d %v", code, err)
 	}
-	if ev := counter(c, w.Now(), "idle connections evicted"); ev == 0 {
+	if ev := counter(c, w.Now(), "connections evicted (no slot free)"); ev == 0 {
 		t.Fatal("the client was served without an eviction")
 	}
 	if f.Refused+f.ResetByCard > 1 {

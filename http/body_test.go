@@ -306,9 +306,12 @@ func TestStreamedBodyEarlyResponse(t *testing.T) {
 		}
 	}
 	// A streamed body that stalls gets 408 after BodyTimeout (3 minutes by
-	// default, longer than IdleTimeout: TCP backoff on a lossy line).
-	c := streamConn(false, &hashSink{})
-	c.Input([]byte("PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nab"), t0)
+	// default, longer than IdleTimeout: TCP backoff on a lossy line) even
+	// when it has earned more credit at MinRate.
+	c := NewServerConn(ServerConfig{InBuf: 512, OutBuf: 512, MinRate: 1, Handler: testHandler,
+		Body: func(*Request) (BodySink, int64) { return &hashSink{}, 1 << 20 }})
+	c.Input([]byte("PUT /up HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\nab"), t0)
+	c.Input(make([]byte, 500), t0) // credit: ≈ 560 s at 1 B/s
 	if dl := c.Poll(t0.Add(179 * time.Second)); c.Closed() || c.Idle() || !dl.Equal(t0.Add(180*time.Second)) {
 		t.Fatal("streaming connection idle", dl)
 	}

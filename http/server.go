@@ -34,16 +34,36 @@ type ServerConfig struct {
 	InPlace bool
 	// RequestTimeout bounds the time from the first byte of a request to
 	// the end of its header section; when exceeded the connection gets 408
-	// and closes (slowloris defence). A body must then keep arriving: a
-	// body stalled for IdleTimeout also gets 408. Default 10s.
+	// and closes (slowloris defence, as nginx's client_header_timeout and
+	// Apache's mod_reqtimeout header=). Default 10s: a 2 KiB head crosses
+	// a 9600-baud line in 2.4 s.
 	RequestTimeout time.Duration
 	// IdleTimeout closes a connection with no request in progress and no
 	// output progress for this long. Default 60s.
 	IdleTimeout time.Duration
-	// BodyTimeout bounds a stall of a streamed request body (see Body):
-	// no byte of it for this long gets 408. A long upload over a lossy
-	// line meets the peer's TCP retransmission backoff (up to a minute
-	// or two between attempts), so the default is 3 minutes.
+	// MinRate and BodyGrace bound a request body (buffered or streamed),
+	// as Apache's mod_reqtimeout body=20,MinRate=500 does: the body must
+	// be complete by
+	//
+	//	start + BodyGrace + received/MinRate
+	//
+	// where start is the request's first byte and received counts every
+	// byte of the request so far (head, body, and bytes of it still below
+	// HTTP, see SetPending). The deadline extends only with real progress,
+	// so it can never pass start + BodyGrace + (head + Content-Length) /
+	// MinRate: an overall deadline proportional to the declared length,
+	// capped by the largest body a route accepts. Past it the request gets
+	// 408 and the connection closes. Defaults 256 B/s and 20 s: a 9600-baud
+	// line carries ≈ 850 B/s of request bytes after PPP, IP, TCP and TLS
+	// overheads, so a legitimate upload keeps a 3× margin and earns credit
+	// for later stalls (TCP backoff after a loss), while a client dripping
+	// bytes is cut after ≈ 20 s.
+	MinRate   int
+	BodyGrace time.Duration
+	// BodyTimeout bounds a stall of a request body whatever its credit: no
+	// byte of it for this long gets 408. A long upload over a lossy line
+	// meets the peer's TCP retransmission backoff (up to a minute or two
+	// between attempts), so the default is 3 minutes.
 	BodyTimeout time.Duration
 	// Handler answers each request. r and its slices are valid only during
 	// the call.
@@ -87,6 +107,19 @@ type BodySink interface {
 	WriteBody(p []byte) error
 }
 
+// serverParams is what a ServerConn keeps of its ServerConfig (packed: the
+// struct's size class is guarded by TestServerConnSize).
+type serverParams struct {
+	Limits                                   Limits
+	OutBuf, HeaderReserve                    int32
+	MinRate                                  int32
+	InPlace                                  bool
+	RequestTimeout, IdleTimeout, BodyTimeout time.Duration
+	BodyGrace                                time.Duration
+	Handler                                  func(r *Request, w *ResponseWriter)
+	Body                                     func(r *Request) (sink BodySink, max int64)
+}
+
 // ConnStats counts what a ServerConn did.
 type ConnStats struct {
 	Requests uint64 // requests answered by the handler
@@ -101,7 +134,7 @@ type ConnStats struct {
 // request is parsed when the previous response has been output. All buffers
 // are allocated in NewServerConn.
 type ServerConn struct {
-	cfg      ServerConfig
+	cfg      serverParams
 	in       []byte
 	inLen    int
 	out      []byte
@@ -113,6 +146,8 @@ type ServerConn struct {
 	req      Request
 	w        ResponseWriter
 	reqStart time.Time // first byte of the request in progress
+	reqBytes uint32    // bytes of it received so far (head and body; saturating)
+	below    uint32    // bytes of it received below HTTP (SetPending)
 	active   time.Time // last input or output progress
 	stats    ConnStats
 
@@ -247,6 +282,12 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.BodyTimeout <= 0 {
 		cfg.BodyTimeout = 3 * time.Minute
 	}
+	if cfg.MinRate <= 0 {
+		cfg.MinRate = DefaultMinRate
+	}
+	if cfg.BodyGrace <= 0 {
+		cfg.BodyGrace = DefaultBodyGrace
+	}
 	cfg.Limits = cfg.Limits.norm()
 	if cfg.Limits.MaxHeaderBytes > cfg.InBuf {
 		cfg.Limits.MaxHeaderBytes = cfg.InBuf
@@ -254,7 +295,10 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.Limits.MaxBody > int64(cfg.InBuf) {
 		cfg.Limits.MaxBody = int64(cfg.InBuf)
 	}
-	c := &ServerConn{cfg: cfg, in: make([]byte, cfg.InBuf)}
+	c := &ServerConn{in: make([]byte, cfg.InBuf), cfg: serverParams{Limits: cfg.Limits,
+		OutBuf: int32(cfg.OutBuf), HeaderReserve: int32(cfg.HeaderReserve), MinRate: int32(min(cfg.MinRate, 1<<30)),
+		InPlace: cfg.InPlace, RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout,
+		BodyTimeout: cfg.BodyTimeout, BodyGrace: cfg.BodyGrace, Handler: cfg.Handler, Body: cfg.Body}}
 	if !cfg.InPlace {
 		// InPlace has no output buffer: responses are composed in
 		// Output's dst, an error response too (see errorResponse), a
@@ -264,6 +308,12 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	}
 	return c
 }
+
+// The defaults of ServerConfig.MinRate and BodyGrace (see there).
+const (
+	DefaultMinRate   = 256
+	DefaultBodyGrace = 20 * time.Second
+)
 
 // continue100 is the interim response sent (read only) for Expect:
 // 100-continue.
@@ -280,6 +330,7 @@ func (c *ServerConn) Reset() {
 	c.closing, c.closed, c.sent100, c.started = false, false, false, false
 	c.asked, c.body, c.bodyLeft, c.discard = false, nil, 0, false
 	c.reqStart, c.active = time.Time{}, time.Time{}
+	c.reqBytes, c.below = 0, 0
 	c.stats = ConnStats{}
 }
 
@@ -312,6 +363,47 @@ func (c *ServerConn) Streaming() bool { return c.body != nil }
 // time of its last input or output progress.
 func (c *ServerConn) Idle() bool {
 	return c.inLen == 0 && c.ready == 0 && !c.pending() && !c.closing && !c.closed
+}
+
+// Receiving reports whether a request is being received (its head not yet
+// complete, or its body still arriving: nothing of it answered yet), since
+// when (its first byte), and whether it lags: it has taken longer than
+// grace plus its bytes at MinRate (see ServerConfig.MinRate). With grace =
+// BodyGrace a lagging body is the one Poll answers with 408; a shorter
+// grace tells a caller (the card's slot admission) which requests fall
+// short of the minimum rate early.
+func (c *ServerConn) Receiving(now time.Time, grace time.Duration) (since time.Time, lagging, ok bool) {
+	if !c.receiving() {
+		return time.Time{}, false, false
+	}
+	return c.reqStart, !now.Before(c.rateDeadline(grace)), true
+}
+
+// addBytes counts n bytes of the request in progress (saturating).
+func (c *ServerConn) addBytes(n int) {
+	c.reqBytes = uint32(min(int64(c.reqBytes)+int64(n), 1<<32-1))
+}
+
+func (c *ServerConn) receiving() bool {
+	return c.inLen > 0 && !c.pending() && !c.closing && !c.closed && c.ready == 0
+}
+
+// rateDeadline is when the request in progress must be complete to keep
+// MinRate after grace.
+func (c *ServerConn) rateDeadline(grace time.Duration) time.Time {
+	n := int64(c.reqBytes) + int64(c.below)
+	return c.reqStart.Add(grace + time.Duration(n*int64(time.Second)/int64(c.cfg.MinRate)))
+}
+
+// SetPending tells the connection how many bytes of the request in
+// progress have been received below HTTP and not yet given to Input (a
+// TLS record still arriving): they count as progress for MinRate.
+func (c *ServerConn) SetPending(n int) {
+	if n > 0 && c.receiving() {
+		c.below = uint32(min(n, 1<<30))
+		return
+	}
+	c.below = 0
 }
 
 // LastActive is the time of the connection's last input or output progress.
@@ -348,6 +440,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 		fed, fin = c.feed(b, now)
 		if fed > 0 {
 			c.active = now
+			c.addBytes(fed)
 		}
 		if fin {
 			c.complete(c.req.HeadLen, now)
@@ -362,12 +455,13 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 		}
 	}
 	if c.inLen == 0 && len(b) > 0 {
-		c.reqStart = now
+		c.reqStart, c.reqBytes = now, 0
 	}
 	n := copy(c.in[c.inLen:], b)
 	c.inLen += n
 	if n > 0 {
 		c.active = now
+		c.addBytes(n)
 	}
 	c.process(now)
 	return fed + n
@@ -527,8 +621,8 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			continue
 		}
 		if c.ready > 0 {
-			room := min(len(dst), c.cfg.OutBuf)
-			if room < c.cfg.OutBuf && (!c.drained || room < minInPlace) {
+			room := min(len(dst), int(c.cfg.OutBuf))
+			if room < int(c.cfg.OutBuf) && (!c.drained || room < minInPlace) {
 				break // wait for room
 			}
 			n := c.ready
@@ -571,13 +665,14 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 	}
 	if c.inLen > 0 && !c.pending() && !c.closing && c.ready == 0 {
 		// Header section: a fixed deadline from the request's first byte.
-		// Body: it must keep moving (no IdleTimeout without input).
+		// Body (buffered or streamed): MinRate after BodyGrace, and never
+		// a stall of BodyTimeout.
 		dl := c.reqStart.Add(c.cfg.RequestTimeout)
-		switch {
-		case c.body != nil:
-			dl = c.active.Add(c.cfg.BodyTimeout)
-		case c.req.HeadLen > 0:
-			dl = c.active.Add(c.cfg.IdleTimeout)
+		if c.body != nil || c.req.HeadLen > 0 {
+			dl = c.rateDeadline(c.cfg.BodyGrace)
+			if s := c.active.Add(c.cfg.BodyTimeout); s.Before(dl) {
+				dl = s
+			}
 		}
 		if !now.Before(dl) {
 			c.stats.Timeouts++
@@ -611,9 +706,7 @@ func (c *ServerConn) consume(n int, now time.Time) {
 	copy(c.in, c.in[n:c.inLen])
 	c.inLen -= n
 	c.sent100, c.asked = false, false
-	if c.inLen > 0 {
-		c.reqStart = now
-	}
+	c.reqStart, c.reqBytes, c.below = now, uint32(c.inLen), 0
 }
 
 func (c *ServerConn) process(now time.Time) {
@@ -677,7 +770,7 @@ const minInPlace = 256
 // response in c.out instead.
 func (c *ServerConn) respond(now time.Time, buf []byte) int {
 	r := &c.req
-	res := min(c.cfg.HeaderReserve, len(buf)/2)
+	res := min(int(c.cfg.HeaderReserve), len(buf)/2)
 	c.w = ResponseWriter{Header: ResponseHeader{Status: 200}, buf: buf[res:]}
 	w := &c.w
 	if c.cfg.Handler != nil {

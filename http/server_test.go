@@ -147,9 +147,11 @@ func TestServerConnSlowloris(t *testing.T) {
 		t.Fatalf("%q", out)
 	}
 
-	// A slow body is fine while it moves; a stalled one gets 408.
+	// A body must keep MinRate after BodyGrace: one byte a second is cut
+	// at start + BodyGrace + received/MinRate, not restarted by each byte.
 	c = NewServerConn(ServerConfig{Handler: testHandler, RequestTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second})
-	c.Input([]byte("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\n"), t0)
+	head := "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\n"
+	c.Input([]byte(head), t0)
 	now = t0
 	for i := 0; i < 19; i++ {
 		now = now.Add(time.Second)
@@ -159,12 +161,16 @@ func TestServerConnSlowloris(t *testing.T) {
 			t.Fatalf("slow body cut at %d s: %q", i, out)
 		}
 	}
-	if c.Poll(now.Add(29 * time.Second)); c.Stats().Timeouts != 0 {
+	want := t0.Add(DefaultBodyGrace + time.Duration(len(head)+19)*time.Second/DefaultMinRate)
+	if dl := c.Poll(now); !dl.Equal(want) {
+		t.Fatalf("body deadline %v, want %v", dl.Sub(t0), want.Sub(t0))
+	}
+	if c.Poll(want.Add(-time.Millisecond)); c.Stats().Timeouts != 0 {
 		t.Fatal("timed out early")
 	}
-	c.Poll(now.Add(30 * time.Second))
-	if out := drain(c, now); !strings.HasPrefix(out, "HTTP/1.1 408 ") {
-		t.Fatalf("stalled body: %q", out)
+	c.Poll(want)
+	if out := drain(c, want); !strings.HasPrefix(out, "HTTP/1.1 408 ") || !c.Closed() {
+		t.Fatalf("lagging body: %q", out)
 	}
 
 	// Idle keep-alive connection closes silently.

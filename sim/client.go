@@ -59,6 +59,15 @@ type Client struct {
 	deadline time.Time
 	done     bool
 	err      error
+
+	// plain: no TLS (the card's plain-HTTP port). dripFrom and drip: after
+	// the first dripFrom bytes of the request, send one byte every drip
+	// (a slow client; each byte its own TLS record).
+	plain    bool
+	dripFrom int
+	drip     time.Duration
+	dripN    int // bytes per drip (0: 1)
+	nextDrip time.Time
 }
 
 // ClientTLS returns the client configuration the simulation uses: trust the
@@ -98,16 +107,30 @@ func (w *World) StartPut(path string, body []byte, timeout time.Duration) (*Clie
 	return c, err
 }
 
+// StartPlainGet is StartGet on the card's plain-HTTP port (80), without
+// TLS.
+func (w *World) StartPlainGet(path string, timeout time.Duration) (*Client, error) {
+	return w.startOn(80, "GET", path, nil, timeout)
+}
+
 func (w *World) start(method, path string, body []byte, timeout time.Duration) (*Client, error) {
-	cfg, err := w.ClientTLS()
+	return w.startOn(443, method, path, body, timeout)
+}
+
+func (w *World) startOn(port uint16, method, path string, body []byte, timeout time.Duration) (*Client, error) {
+	var eng *tls.Engine
+	if port != 80 {
+		cfg, err := w.ClientTLS()
+		if err != nil {
+			return nil, err
+		}
+		eng = tls.NewClient(cfg, tls.DefaultRecordBuf)
+	}
+	conn, err := w.host.TCP.Dial(HostIP, CardIP, port, w.now)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := w.host.TCP.Dial(HostIP, CardIP, 443, w.now)
-	if err != nil {
-		return nil, err
-	}
-	c := &Client{w: w, conn: conn, eng: tls.NewClient(cfg, tls.DefaultRecordBuf), hash: sha256.New(),
+	c := &Client{w: w, conn: conn, eng: eng, plain: eng == nil, hash: sha256.New(),
 		Start: w.now, deadline: w.now.Add(timeout), head: make([]byte, 0, 4096)}
 	c.LineAtStart = [2]uint64{w.down.sent, w.up.sent}
 	h := http.RequestHeader{Method: method, Target: path, Host: "netcard.local", ContentLength: -1,
@@ -148,6 +171,9 @@ func (w *World) Get(path string, limit time.Duration) (int, []byte, error) {
 func (w *World) Wait(c *Client, limit time.Duration) error {
 	if err := w.RunUntil(c.Done, limit); err != nil {
 		c.fail(err)
+		if c.plain {
+			return fmt.Errorf("sim: GET stuck at %v: %w (tcp %v)", w.Elapsed(), err, c.conn.State())
+		}
 		return fmt.Errorf("sim: GET stuck at %v: %w (tcp %v, tls %v)", w.Elapsed(), err, c.conn.State(), c.eng.State())
 	}
 	w.forget(c)
@@ -179,12 +205,17 @@ func (c *Client) finish() {
 	}
 	c.done = true
 	c.End = c.w.now
-	c.eng.Close()
-	c.flushTLS()
+	if !c.plain {
+		c.eng.Close()
+		c.flushTLS()
+	}
 	c.conn.Close()
 }
 
 func (c *Client) flushTLS() bool {
+	if c.plain {
+		return false
+	}
 	p := false
 	for c.eng.Pending() > 0 {
 		f := c.conn.Free()
@@ -213,10 +244,24 @@ func (c *Client) service(now time.Time) bool {
 	progress := false
 	for i := 0; i < 256 && !c.done; i++ {
 		p := c.flushTLS()
-		if total := len(c.req) + len(c.upload); c.eng.State() == tls.Established && c.sent < total {
-			hdr, tail := c.eng.Overhead()
+		if total := len(c.req) + len(c.upload); (c.plain || c.eng.State() == tls.Established) && c.sent < total {
+			hdr, tail, maxPT := 0, 0, 1<<16
+			if !c.plain {
+				hdr, tail = c.eng.Overhead()
+				maxPT = c.eng.MaxPlaintext()
+			}
 			f := c.conn.Free()
-			n := min(len(f)-hdr-tail, c.eng.MaxPlaintext(), total-c.sent)
+			n := min(len(f)-hdr-tail, maxPT, total-c.sent)
+			if c.drip > 0 && c.sent >= c.dripFrom {
+				if now.Before(c.nextDrip) {
+					n = 0
+				} else {
+					n = min(n, max(c.dripN, 1))
+					c.nextDrip = now.Add(c.drip)
+				}
+			} else if c.drip > 0 {
+				n = min(n, c.dripFrom-c.sent)
+			}
 			if n > 0 {
 				k := 0
 				if c.sent < len(c.req) {
@@ -229,7 +274,12 @@ func (c *Client) service(now time.Time) bool {
 					off := c.sent + k - len(c.req)
 					copy(f[hdr+k:hdr+n], c.upload[off:])
 				}
-				c.conn.Commit(c.eng.Wrap(f, n))
+				if c.plain {
+					copy(f, f[hdr:hdr+n])
+					c.conn.Commit(n)
+				} else {
+					c.conn.Commit(c.eng.Wrap(f, n))
+				}
 				c.sent += n
 				if c.sent == total && len(c.upload) > 0 {
 					c.UploadEnd = now
@@ -256,6 +306,11 @@ func (c *Client) input(now time.Time) bool {
 			return true
 		}
 		return false
+	}
+	if c.plain {
+		c.data(in, now)
+		c.conn.Consume(len(in))
+		return true
 	}
 	n, plain, err := c.eng.Unwrap(in)
 	if err == nil && len(plain) > 0 {

@@ -307,7 +307,10 @@ type ConnFlood struct {
 	// returns how many (nil: send nothing, hold the connection idle).
 	Payload func(i int, dst []byte) int
 	Drip    time.Duration
-	MaxLife time.Duration // default 120 s
+	// DripFrom bytes of the payload are sent at once before the drip
+	// starts (a request head before a slow body).
+	DripFrom int
+	MaxLife  time.Duration // default 120 s
 	// Src, when set, is the attacker's own address (a machine elsewhere on
 	// the Internet, behind the host): its connections come from a TCP/IP
 	// stack of its own whose packets are injected with InjectIP (so the
@@ -485,8 +488,12 @@ func (f *ConnFlood) Service(now time.Time) (bool, time.Time) {
 			continue
 		}
 		if fc.est && fc.sent < len(fc.data) {
-			if f.Drip <= 0 {
-				k := c.Write(fc.data[fc.sent:])
+			if f.Drip <= 0 || fc.sent < f.DripFrom {
+				end := len(fc.data)
+				if f.Drip > 0 {
+					end = min(end, f.DripFrom)
+				}
+				k := c.Write(fc.data[fc.sent:end])
 				fc.sent += k
 				progress = progress || k > 0
 			} else if !now.Before(fc.nextTx) {
