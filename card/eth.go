@@ -1,0 +1,220 @@
+package card
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"netcard/dhcp"
+	"netcard/eth"
+	"netcard/ipv4"
+	"netcard/udp"
+)
+
+// DHCPMode is how a card on Ethernet gets its address.
+type DHCPMode uint8
+
+const (
+	// DHCPServer: the card is the DHCP server of a point-to-point link (a
+	// USB network gadget): it takes Addr and leases PeerIP to the host.
+	DHCPServer DHCPMode = iota
+	// DHCPClient: the card asks the LAN's DHCP server (RFC 2131).
+	DHCPClient
+	// DHCPOff: static Addr, Mask, Router; no DHCP.
+	DHCPOff
+)
+
+// EthConfig puts the card on an Ethernet link instead of PPP: Input and
+// Output then carry the length-prefixed frame stream of package eth (a
+// socket, a USB gadget endpoint, or link.TAP).
+type EthConfig struct {
+	MAC  eth.MAC // zero: a random locally administered address
+	DHCP DHCPMode
+	// Addr is the card's address and PeerIP the host's (DHCP server mode);
+	// defaults 10.0.3.1 and 10.0.3.2 on a /24. Mask and Router apply to
+	// DHCPOff (and Mask to the server's offer).
+	Addr, PeerIP, Mask, Router [4]byte
+	// Lease is the DHCP server's lease time (default 1 h).
+	Lease time.Duration
+	// Tap sees every frame (pcap, LINKTYPE_ETHERNET).
+	Tap func(sent bool, frame []byte)
+}
+
+// ethFront is the card's Ethernet side: the link (framing, ARP) and the
+// link-scoped services that run beside the IPv4 host layer rather than on
+// it, because they use addresses it refuses (broadcast, a source of
+// 0.0.0.0): the DHCP server or client.
+type ethFront struct {
+	c    *Card
+	cfg  EthConfig
+	link *eth.Link
+	srv  *dhcp.Server
+
+	udpIn    uint64 // link-scoped datagrams taken (DHCP)
+	udpBadCk uint64 // ... dropped for a bad UDP checksum
+}
+
+var (
+	defaultEthAddr = [4]byte{10, 0, 3, 1}
+	defaultEthPeer = [4]byte{10, 0, 3, 2}
+	defaultEthMask = [4]byte{255, 255, 255, 0}
+)
+
+func newEthFront(c *Card, cfg EthConfig, p Profile, rnd io.Reader) (*ethFront, error) {
+	if cfg.MAC.IsZero() {
+		if _, err := io.ReadFull(rnd, cfg.MAC[:]); err != nil {
+			return nil, fmt.Errorf("card: random source: %w", err)
+		}
+		cfg.MAC[0] = cfg.MAC[0]&^1 | 2 // unicast, locally administered (IEEE 802 U/L bit)
+	}
+	if cfg.MAC.IsMulticast() {
+		return nil, fmt.Errorf("card: MAC %v is a group address", cfg.MAC)
+	}
+	if cfg.Addr == ([4]byte{}) && cfg.DHCP != DHCPClient {
+		cfg.Addr = defaultEthAddr
+		if cfg.PeerIP == ([4]byte{}) {
+			cfg.PeerIP = defaultEthPeer
+		}
+	}
+	if cfg.Mask == ([4]byte{}) {
+		cfg.Mask = defaultEthMask
+	}
+	f := &ethFront{c: c, cfg: cfg}
+	f.link = eth.New(eth.Config{
+		MAC: cfg.MAC, MTU: p.MRU,
+		ARPEntries: p.ARPEntries, ARPHold: orNeg(p.ARPHold),
+		Deliver: f.deliver, Pull: f.pull, Tap: cfg.Tap,
+	})
+	if cfg.DHCP == DHCPServer {
+		if cfg.PeerIP == ([4]byte{}) {
+			return nil, fmt.Errorf("card: DHCP server needs the host's address (PeerIP)")
+		}
+		f.srv = dhcp.NewServer(dhcp.ServerConfig{ServerIP: cfg.Addr, ClientIP: cfg.PeerIP, Mask: cfg.Mask, Lease: cfg.Lease})
+	}
+	return f, nil
+}
+
+// start brings the link up: a static or server address is configured at
+// once (and announced by gratuitous ARP).
+func (f *ethFront) start(now time.Time) {
+	if f.cfg.DHCP != DHCPClient {
+		router := [4]byte{}
+		if f.cfg.DHCP == DHCPOff {
+			router = f.cfg.Router
+		}
+		f.setAddr(f.cfg.Addr, f.cfg.Mask, router, now)
+	}
+}
+
+func (f *ethFront) setAddr(a, mask, router [4]byte, now time.Time) {
+	c := f.c
+	f.link.SetAddr(a, mask, router, now)
+	c.ip.SetLocal(a)
+	c.ip.SetMTU(f.link.MTU())
+	c.ipUp = a != ([4]byte{})
+	c.cfg.Log.Info("ethernet up", "mac", f.link.MAC().String(), "local", netip.AddrFrom4(a), "mask", netip.AddrFrom4(mask))
+}
+
+// deliver takes an IPv4 packet from the link: link-scoped UDP goes to the
+// DHCP machine, everything else to the IPv4 host layer.
+func (f *ethFront) deliver(pkt []byte, now time.Time) {
+	if f.linkScoped(pkt, now) {
+		return
+	}
+	f.c.ip.Input(pkt, now)
+}
+
+func (f *ethFront) linkScoped(pkt []byte, now time.Time) bool {
+	if len(pkt) < ipv4.HeaderLen || pkt[9] != ipv4.ProtoUDP {
+		return false
+	}
+	h, err := ipv4.Parse(pkt)
+	if err != nil || h.IsFragment() {
+		return false // the IP layer counts it
+	}
+	u, err := udp.Parse(h.Payload())
+	if err != nil {
+		return false
+	}
+	switch {
+	case u.DstPort() == dhcp.ServerPort && u.SrcPort() == dhcp.ClientPort && f.srv != nil:
+	default:
+		return false
+	}
+	f.udpIn++
+	if !u.VerifyChecksum(h.Src(), h.Dst()) {
+		f.udpBadCk++
+		return true
+	}
+	f.srv.Input(u.Payload(), now)
+	return true
+}
+
+// pull writes the next IPv4 packet for the link: a DHCP reply first, then
+// the IPv4 host layer's.
+func (f *ethFront) pull(dst []byte, now time.Time) int {
+	if f.srv != nil && f.srv.Pending() && len(dst) >= ipv4.HeaderLen+udp.HeaderLen+dhcp.MaxMessage {
+		seg := dst[ipv4.HeaderLen:]
+		r := f.srv.Output(seg[udp.HeaderLen:], now)
+		if r.N > 0 {
+			if r.Learn {
+				f.link.Learn(r.Dst, r.MAC, now)
+			}
+			return f.putUDP(dst, f.cfg.Addr, r.Dst, dhcp.ServerPort, dhcp.ClientPort, r.N, 64)
+		}
+	}
+	return f.c.ip.Output(dst, now)
+}
+
+// putUDP writes the IPv4 and UDP headers in front of a payload of n bytes
+// already at dst[28:].
+func (f *ethFront) putUDP(dst []byte, src, to [4]byte, sport, dport uint16, n int, ttl uint8) int {
+	seg := dst[ipv4.HeaderLen : ipv4.HeaderLen+udp.HeaderLen+n]
+	udp.PutHeader(seg, src, to, sport, dport)
+	total := ipv4.HeaderLen + len(seg)
+	ipv4.PutHeader(dst, &ipv4.Fields{TotalLen: total, TTL: ttl, Protocol: ipv4.ProtoUDP, Src: src, Dst: to})
+	return total
+}
+
+// poll returns the link's next timer.
+func (f *ethFront) poll(now time.Time) time.Time {
+	return f.link.Poll(now)
+}
+
+// status adds the Ethernet counters.
+func (f *ethFront) status(add func(layer, name string, v uint64)) {
+	s := f.link.Stats()
+	add("Ethernet", "frames in", s.InFrames)
+	add("Ethernet", "frames out", s.OutFrames)
+	add("Ethernet", "frames not for us", s.InNotForUs)
+	add("ARP", "requests answered", s.ARPRepliesOut)
+	add("ARP", "requests sent", s.ARPRequestsOut)
+	add("ARP", "malformed", s.ARPMalformed)
+	add("ARP", "packets dropped unresolved", s.ARPHoldDrops+s.ARPFailed)
+	if f.srv != nil {
+		d := f.srv.Stats()
+		add("DHCP", "offers", d.Offers)
+		add("DHCP", "acks", d.Acks)
+		add("DHCP", "naks", d.Naks)
+		add("DHCP", "malformed", d.Malformed)
+	}
+	_ = binary.BigEndian
+}
+
+// Ethernet returns the card's Ethernet link (nil on PPP).
+func (c *Card) Ethernet() *eth.Link {
+	if c.eth == nil {
+		return nil
+	}
+	return c.eth.link
+}
+
+// DHCPServer returns the card's DHCP server (nil unless it is one).
+func (c *Card) DHCPServer() *dhcp.Server {
+	if c.eth == nil {
+		return nil
+	}
+	return c.eth.srv
+}

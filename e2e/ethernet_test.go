@@ -1,0 +1,144 @@
+package e2e
+
+// The card on an Ethernet link: a Linux TAP device inside a network
+// namespace the test creates is the host's side of the link (what a USB
+// CDC-ECM gadget looks like to the host). Real, unmodified peers: the
+// kernel's ARP, IPv4, ICMP and TCP; busybox udhcpc as the host's DHCP
+// client; curl and ping.
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"netcard/card"
+	"netcard/host/peers"
+	"netcard/link"
+	"netcard/store"
+)
+
+var tapSeq atomic.Int32
+
+// ethRig is a card on a TAP device in a fresh namespace.
+type ethRig struct {
+	ns       *peers.Netns
+	dev      string
+	card     *card.Card
+	runner   *card.Runner
+	certFile string
+	dir      string
+}
+
+// startEthCard builds a card image, opens a TAP device in a new namespace
+// and runs the card on it with eth.
+func startEthCard(t *testing.T, ec card.EthConfig) *ethRig {
+	t.Helper()
+	peers.Require(t, "ip")
+	ns := peers.TestNetns(t)
+	dir := t.TempDir()
+	img, certFile := cardImage(t, dir, nil)
+	st, err := store.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetClock(time.Now)
+	c, err := card.New(card.Config{Profile: card.CardProfile, Store: st, Rand: rand.Reader, Clock: time.Now, Ethernet: &ec})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	dev := fmt.Sprintf("nctap%d", tapSeq.Add(1))
+	tap, err := link.OpenTAP(dev, ns.Name)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	r := card.NewRunner(c, tap, nil)
+	r.Do(func(now time.Time) { c.Start(now) })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		tap.Close()
+		<-done
+		r.Stop()
+		st.Close()
+	})
+	if _, err := ns.Run("ip", "link", "set", dev, "up"); err != nil {
+		t.Fatal(err)
+	}
+	return &ethRig{ns: ns, dev: dev, card: c, runner: r, certFile: certFile, dir: dir}
+}
+
+// udhcpcScript configures the interface from udhcpc's environment and
+// records it.
+const udhcpcScript = `#!/bin/sh
+env > "$0.$1.env"
+case "$1" in
+bound|renew)
+	ip addr flush dev "$interface"
+	ip addr add "$ip/$mask" dev "$interface"
+	;;
+esac
+`
+
+// TestTAPKernelDHCPClient: the host's own DHCP client (busybox udhcpc)
+// configures the TAP interface from the card's DHCP server; then the
+// kernel pings the card and curl fetches its page over verified HTTPS.
+func TestTAPKernelDHCPClient(t *testing.T) {
+	peers.Require(t, "ip", "busybox", "curl", "ping")
+	rg := startEthCard(t, card.EthConfig{})
+	script := filepath.Join(rg.dir, "udhcpc.sh")
+	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// -q: exit once bound; -n: fail if no lease; -t/-T: 10 discovers a second apart.
+	out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"busybox", "udhcpc", "-i", rg.dev, "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", script)
+	if err != nil {
+		t.Fatalf("udhcpc: %v\n%s", err, out)
+	}
+	env, err := os.ReadFile(script + ".bound.env")
+	if err != nil {
+		t.Fatalf("udhcpc never bound: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ip=10.0.3.2", "serverid=10.0.3.1", "lease=3600", "mask=24"} {
+		if !strings.Contains(string(env), want+"\n") {
+			t.Errorf("udhcpc environment lacks %s:\n%s", want, env)
+		}
+	}
+	addrs, _ := rg.ns.Run("ip", "-4", "addr", "show", "dev", rg.dev)
+	if !strings.Contains(addrs, "10.0.3.2/24") {
+		t.Fatalf("interface not configured:\n%s", addrs)
+	}
+	var leased bool
+	rg.runner.Do(func(now time.Time) { _, leased = rg.card.DHCPServer().Leased(now) })
+	if !leased {
+		t.Fatal("card holds no lease")
+	}
+	if out, err := runCmd(t, 30*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"ping", "-c", "3", "-i", "0.2", "-W", "5", "10.0.3.1"); err != nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	out, err = runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"curl", "-sS", "--max-time", "50", "--cacert", rg.certFile,
+		"--resolve", "netcard.local:443:10.0.3.1", "https://netcard.local/")
+	if err != nil {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	if !strings.Contains(strings.ToLower(out), "<html") {
+		t.Fatalf("curl got:\n%s", out)
+	}
+	// The kernel resolved the card by ARP, and the card answered.
+	neigh, _ := rg.ns.Run("ip", "neigh", "show", "dev", rg.dev)
+	if mac := rg.card.Ethernet().MAC().String(); !strings.Contains(neigh, "10.0.3.1 lladdr "+mac) {
+		t.Errorf("kernel neighbour table lacks the card (%s):\n%s", mac, neigh)
+	}
+}
