@@ -1,7 +1,6 @@
 package card
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/netip"
@@ -84,7 +83,7 @@ func newEthFront(c *Card, cfg EthConfig, p Profile, rnd io.Reader) (*ethFront, e
 	f := &ethFront{c: c, cfg: cfg}
 	f.link = eth.New(eth.Config{
 		MAC: cfg.MAC, MTU: p.MRU,
-		ARPEntries: p.ARPEntries, ARPHold: orNeg(p.ARPHold),
+		ARPEntries: int(p.ARPEntries), ARPHold: int(p.ARPHold),
 		Deliver: f.deliver, Pull: f.pull, Tap: cfg.Tap,
 	})
 	if cfg.DHCP == DHCPServer {
@@ -200,7 +199,6 @@ func (f *ethFront) status(add func(layer, name string, v uint64)) {
 		add("DHCP", "naks", d.Naks)
 		add("DHCP", "malformed", d.Malformed)
 	}
-	_ = binary.BigEndian
 }
 
 // Ethernet returns the card's Ethernet link (nil on PPP).

@@ -56,9 +56,10 @@ type Profile struct {
 
 	// ARPEntries and ARPHold size the ARP cache of a card on Ethernet
 	// (eth.Config): neighbours cached, and packets held (one per
-	// neighbour) while a neighbour is resolved. Zero: 4 and 1.
-	ARPEntries int
-	ARPHold    int
+	// neighbour) while a neighbour is resolved. Zero: 4 and 1. Bytes, so
+	// that a Card stays in its size class (TestCardSize).
+	ARPEntries uint8
+	ARPHold    uint8
 }
 
 // The built-in profiles.
@@ -156,12 +157,12 @@ func (p Profile) Budget() int {
 // (14 + MRU), the ARP hold buffers (MRU each) and the ARP cache (40 bytes
 // an entry, eth.Link.Footprint). Frames are sent from the caller's buffer.
 func (p Profile) EthBudget() int {
-	entries, hold := p.ARPEntries, p.ARPHold
-	if entries <= 0 {
+	entries, hold := int(p.ARPEntries), int(p.ARPHold)
+	if entries == 0 {
 		entries = 4
 	}
 	if hold == 0 {
 		hold = 1
 	}
-	return 14 + p.MRU + max(hold, 0)*p.MRU + 40*entries
+	return 14 + p.MRU + hold*p.MRU + 40*entries
 }
