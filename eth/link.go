@@ -70,7 +70,7 @@ type Stats struct {
 	ARPHoldDrops   uint64 // packets dropped: their neighbour already holds one, or no hold buffer is free
 	ARPFailed      uint64 // neighbours given up after ARPRetries requests (their held packet dropped)
 	ARPExpired     uint64 // entries aged out
-	OutNoAddr      uint64 // IP packets pulled before the link had an address
+	OutNoAddr      uint64 // unicast IP packets pulled before the link had an address (or shorter than 20 bytes)
 }
 
 type entryState uint8
@@ -461,7 +461,7 @@ func (l *Link) OutputFrame(p []byte, now time.Time) int {
 		if k <= 0 {
 			return 0
 		}
-		if k < 20 || l.local == ([4]byte{}) {
+		if k < 20 {
 			l.stats.OutNoAddr++
 			continue
 		}
@@ -470,6 +470,12 @@ func (l *Link) OutputFrame(p []byte, now time.Time) int {
 		if ok {
 			PutHeader(p, mac, l.mac, TypeIPv4)
 			return l.sent(p, HeaderLen+k)
+		}
+		if l.local == ([4]byte{}) {
+			// Without an address only broadcast and multicast go out (a
+			// DHCP client's DISCOVER); nobody can be asked by ARP.
+			l.stats.OutNoAddr++
+			continue
 		}
 		l.holdPacket(ip, p[HeaderLen:HeaderLen+k], now)
 	}
