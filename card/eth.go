@@ -50,6 +50,7 @@ type ethFront struct {
 	cfg  EthConfig
 	link *eth.Link
 	srv  *dhcp.Server
+	cli  *dhcp.Client
 
 	udpIn    uint64 // link-scoped datagrams taken (DHCP)
 	udpBadCk uint64 // ... dropped for a bad UDP checksum
@@ -92,12 +93,19 @@ func newEthFront(c *Card, cfg EthConfig, p Profile, rnd io.Reader) (*ethFront, e
 		}
 		f.srv = dhcp.NewServer(dhcp.ServerConfig{ServerIP: cfg.Addr, ClientIP: cfg.PeerIP, Mask: cfg.Mask, Lease: cfg.Lease})
 	}
+	if cfg.DHCP == DHCPClient {
+		f.cli = dhcp.NewClient(dhcp.ClientConfig{MAC: cfg.MAC, Rand: rnd, Hostname: "netcard"})
+	}
 	return f, nil
 }
 
 // start brings the link up: a static or server address is configured at
 // once (and announced by gratuitous ARP).
 func (f *ethFront) start(now time.Time) {
+	if f.cli != nil {
+		f.cli.Start(now)
+		return
+	}
 	if f.cfg.DHCP != DHCPClient {
 		router := [4]byte{}
 		if f.cfg.DHCP == DHCPOff {
@@ -139,6 +147,7 @@ func (f *ethFront) linkScoped(pkt []byte, now time.Time) bool {
 	}
 	switch {
 	case u.DstPort() == dhcp.ServerPort && u.SrcPort() == dhcp.ClientPort && f.srv != nil:
+	case u.DstPort() == dhcp.ClientPort && u.SrcPort() == dhcp.ServerPort && f.cli != nil:
 	default:
 		return false
 	}
@@ -147,8 +156,24 @@ func (f *ethFront) linkScoped(pkt []byte, now time.Time) bool {
 		f.udpBadCk++
 		return true
 	}
-	f.srv.Input(u.Payload(), now)
+	if f.srv != nil {
+		f.srv.Input(u.Payload(), now)
+	} else {
+		f.cli.Input(u.Payload(), now)
+		f.clientEvent(now)
+	}
 	return true
+}
+
+// clientEvent applies a lease the DHCP client got or lost.
+func (f *ethFront) clientEvent(now time.Time) {
+	switch f.cli.TakeEvent() {
+	case dhcp.EventBound:
+		l := f.cli.Lease()
+		f.setAddr(l.Addr, l.Mask, l.Router, now)
+	case dhcp.EventLost:
+		f.setAddr([4]byte{}, [4]byte{}, [4]byte{}, now)
+	}
 }
 
 // pull writes the next IPv4 packet for the link: a DHCP reply first, then
@@ -163,6 +188,15 @@ func (f *ethFront) pull(dst []byte, now time.Time) int {
 			}
 			return f.putUDP(dst, f.cfg.Addr, r.Dst, dhcp.ServerPort, dhcp.ClientPort, r.N, 64)
 		}
+	}
+	if f.cli != nil && f.cli.Pending() && len(dst) >= ipv4.HeaderLen+udp.HeaderLen+dhcp.MaxMessage {
+		r, src := f.cli.Output(dst[ipv4.HeaderLen+udp.HeaderLen:], now)
+		if r.N > 0 {
+			return f.putUDP(dst, src, r.Dst, dhcp.ClientPort, dhcp.ServerPort, r.N, 64)
+		}
+	}
+	if !f.c.ipUp {
+		return 0
 	}
 	return f.c.ip.Output(dst, now)
 }
@@ -179,7 +213,12 @@ func (f *ethFront) putUDP(dst []byte, src, to [4]byte, sport, dport uint16, n in
 
 // poll returns the link's next timer.
 func (f *ethFront) poll(now time.Time) time.Time {
-	return f.link.Poll(now)
+	next := f.link.Poll(now)
+	if f.cli != nil {
+		next = earliest(next, f.cli.Poll(now))
+		f.clientEvent(now)
+	}
+	return next
 }
 
 // status adds the Ethernet counters.
@@ -192,6 +231,13 @@ func (f *ethFront) status(add func(layer, name string, v uint64)) {
 	add("ARP", "requests sent", s.ARPRequestsOut)
 	add("ARP", "malformed", s.ARPMalformed)
 	add("ARP", "packets dropped unresolved", s.ARPHoldDrops+s.ARPFailed)
+	if f.cli != nil {
+		d := f.cli.Stats()
+		add("DHCP", "client messages sent", d.Sent)
+		add("DHCP", "acks", d.Acks)
+		add("DHCP", "naks", d.Naks)
+		add("DHCP", "leases expired", d.Expired)
+	}
 	if f.srv != nil {
 		d := f.srv.Stats()
 		add("DHCP", "offers", d.Offers)
@@ -215,4 +261,12 @@ func (c *Card) DHCPServer() *dhcp.Server {
 		return nil
 	}
 	return c.eth.srv
+}
+
+// DHCPClient returns the card's DHCP client (nil unless it is one).
+func (c *Card) DHCPClient() *dhcp.Client {
+	if c.eth == nil {
+		return nil
+	}
+	return c.eth.cli
 }

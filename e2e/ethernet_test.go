@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"netcard/card"
+	"netcard/dhcp"
 	"netcard/host/peers"
 	"netcard/link"
 	"netcard/store"
@@ -140,5 +142,76 @@ func TestTAPKernelDHCPClient(t *testing.T) {
 	neigh, _ := rg.ns.Run("ip", "neigh", "show", "dev", rg.dev)
 	if mac := rg.card.Ethernet().MAC().String(); !strings.Contains(neigh, "10.0.3.1 lladdr "+mac) {
 		t.Errorf("kernel neighbour table lacks the card (%s):\n%s", mac, neigh)
+	}
+}
+
+// TestTAPCardDHCPClientOfDnsmasq: the card is the DHCP client of dnsmasq
+// on the namespace's side of the TAP device: it gets an address from
+// dnsmasq's range, renews at dnsmasq's T1 (unicast, seen in dnsmasq's log),
+// and serves HTTPS at the leased address.
+func TestTAPCardDHCPClientOfDnsmasq(t *testing.T) {
+	peers.Require(t, "ip", "dnsmasq", "curl", "ping")
+	rg := startEthCard(t, card.EthConfig{DHCP: card.DHCPClient})
+	if _, err := rg.ns.Run("ip", "addr", "add", "192.168.77.1/24", "dev", rg.dev); err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(rg.dir, "dnsmasq.log")
+	// T1 8 s, T2 14 s, lease 2 min (dnsmasq's minimum).
+	cmd := rg.ns.Command("dnsmasq", "--keep-in-foreground", "--no-daemon", "--port=0", "--no-resolv", "--no-hosts",
+		"--interface="+rg.dev, "--bind-interfaces", "--dhcp-range=192.168.77.50,192.168.77.59,2m",
+		"--dhcp-option=option:T1,8", "--dhcp-option=option:T2,14",
+		"--dhcp-leasefile="+filepath.Join(rg.dir, "leases"), "--pid-file=", "--log-dhcp",
+		"--log-facility="+logFile, "--conf-file=/dev/null", "--user=root")
+	p, err := peers.StartProcess(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(2*time.Second, false) })
+	// Wait for the lease (the card's first DISCOVER goes out within 1 s;
+	// retransmissions back off from 4 s).
+	var addr [4]byte
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = rg.runner.WaitFor(ctx, func(now time.Time) bool {
+		if rg.card.DHCPClient().State() == dhcp.Bound {
+			addr = rg.card.IP().Local()
+			return true
+		}
+		return false
+	})
+	if err != nil {
+		log, _ := os.ReadFile(logFile)
+		t.Fatalf("card not bound: %v\n%s", err, log)
+	}
+	if addr[0] != 192 || addr[1] != 168 || addr[2] != 77 || addr[3] < 50 || addr[3] > 59 {
+		t.Fatalf("card got %v", addr)
+	}
+	ip := netip.AddrFrom4(addr).String()
+	if out, err := runCmd(t, 30*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"ping", "-c", "3", "-i", "0.2", "-W", "5", ip); err != nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"curl", "-sS", "--max-time", "50", "--cacert", rg.certFile,
+		"--resolve", "netcard.local:443:"+ip, "https://netcard.local/")
+	if err != nil || !strings.Contains(strings.ToLower(out), "<html") {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	// Renewal at T1: a second ACK, the card still bound to the same address.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel2()
+	err = rg.runner.WaitFor(ctx2, func(now time.Time) bool { return rg.card.DHCPClient().Stats().Acks >= 2 })
+	log, _ := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatalf("no renewal: %v\n%s", err, log)
+	}
+	var state dhcp.ClientState
+	var now4 [4]byte
+	rg.runner.Do(func(time.Time) { state, now4 = rg.card.DHCPClient().State(), rg.card.IP().Local() })
+	if state != dhcp.Bound || now4 != addr {
+		t.Fatalf("after renewal: %v %v", state, now4)
+	}
+	if n := strings.Count(string(log), "DHCPACK("+rg.dev+") "+ip); n < 2 {
+		t.Fatalf("dnsmasq acked %d times:\n%s", n, log)
 	}
 }
