@@ -1,14 +1,17 @@
 package card
 
 import (
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
 
 	"netcard/dhcp"
 	"netcard/eth"
 	"netcard/ipv4"
+	"netcard/mdns"
 	"netcard/udp"
 )
 
@@ -39,6 +42,12 @@ type EthConfig struct {
 	Lease time.Duration
 	// Tap sees every frame (pcap, LINKTYPE_ETHERNET).
 	Tap func(sent bool, frame []byte)
+	// MDNSName is the host label the mDNS responder answers for
+	// ("netcard" → netcard.local); empty: the first DNS name ending in
+	// ".local" in the card's certificate, else "netcard". NoMDNS turns the
+	// responder off.
+	MDNSName string
+	NoMDNS   bool
 }
 
 // ethFront is the card's Ethernet side: the link (framing, ARP) and the
@@ -51,9 +60,12 @@ type ethFront struct {
 	link *eth.Link
 	srv  *dhcp.Server
 	cli  *dhcp.Client
+	mdns *mdns.Responder
 
-	udpIn    uint64 // link-scoped datagrams taken (DHCP)
-	udpBadCk uint64 // ... dropped for a bad UDP checksum
+	mask        [4]byte
+	udpIn       uint64 // link-scoped datagrams taken (DHCP, mDNS)
+	udpBadCk    uint64 // ... dropped for a bad UDP checksum
+	mdnsOffLink uint64 // mDNS messages from off the link, dropped (RFC 6762 §11)
 }
 
 var (
@@ -93,8 +105,23 @@ func newEthFront(c *Card, cfg EthConfig, p Profile, rnd io.Reader) (*ethFront, e
 		}
 		f.srv = dhcp.NewServer(dhcp.ServerConfig{ServerIP: cfg.Addr, ClientIP: cfg.PeerIP, Mask: cfg.Mask, Lease: cfg.Lease})
 	}
+	if !cfg.NoMDNS {
+		name := cfg.MDNSName
+		if name == "" {
+			name = localName(c.cfg.Store.Certificate())
+		}
+		r, err := mdns.New(mdns.Config{Name: name, Port: c.cfg.HTTPSPort, Rand: rnd})
+		if err != nil {
+			return nil, fmt.Errorf("card: %w", err)
+		}
+		f.mdns = r
+	}
+	host := "netcard"
+	if f.mdns != nil {
+		host = strings.TrimSuffix(f.mdns.Name(), ".local")
+	}
 	if cfg.DHCP == DHCPClient {
-		f.cli = dhcp.NewClient(dhcp.ClientConfig{MAC: cfg.MAC, Rand: rnd, Hostname: "netcard"})
+		f.cli = dhcp.NewClient(dhcp.ClientConfig{MAC: cfg.MAC, Rand: rnd, Hostname: host})
 	}
 	return f, nil
 }
@@ -118,9 +145,13 @@ func (f *ethFront) start(now time.Time) {
 func (f *ethFront) setAddr(a, mask, router [4]byte, now time.Time) {
 	c := f.c
 	f.link.SetAddr(a, mask, router, now)
+	f.mask = mask
 	c.ip.SetLocal(a)
 	c.ip.SetMTU(f.link.MTU())
 	c.ipUp = a != ([4]byte{})
+	if f.mdns != nil {
+		f.mdns.SetAddr(a, now)
+	}
 	c.cfg.Log.Info("ethernet up", "mac", f.link.MAC().String(), "local", netip.AddrFrom4(a), "mask", netip.AddrFrom4(mask))
 }
 
@@ -148,12 +179,22 @@ func (f *ethFront) linkScoped(pkt []byte, now time.Time) bool {
 	switch {
 	case u.DstPort() == dhcp.ServerPort && u.SrcPort() == dhcp.ClientPort && f.srv != nil:
 	case u.DstPort() == dhcp.ClientPort && u.SrcPort() == dhcp.ServerPort && f.cli != nil:
+	case u.DstPort() == mdns.Port && f.mdns != nil && (h.Dst() == mdns.Group || h.Dst() == f.link.Local()):
 	default:
 		return false
 	}
 	f.udpIn++
 	if !u.VerifyChecksum(h.Src(), h.Dst()) {
 		f.udpBadCk++
+		return true
+	}
+	if u.DstPort() == mdns.Port {
+		// RFC 6762 §11: only queries from the local link are answered.
+		if f.onLink(h.Src()) {
+			f.mdns.Input(h.Src(), u.SrcPort(), u.Payload(), now)
+		} else {
+			f.mdnsOffLink++
+		}
 		return true
 	}
 	if f.srv != nil {
@@ -198,7 +239,39 @@ func (f *ethFront) pull(dst []byte, now time.Time) int {
 	if !f.c.ipUp {
 		return 0
 	}
+	if f.mdns != nil {
+		if n, to, port := f.mdns.Output(dst[ipv4.HeaderLen+udp.HeaderLen:], now); n > 0 {
+			// RFC 6762 §11: TTL 255 on everything sent.
+			return f.putUDP(dst, f.link.Local(), to, mdns.Port, port, n, 255)
+		}
+	}
 	return f.c.ip.Output(dst, now)
+}
+
+// onLink reports whether a is in the link's subnet.
+func (f *ethFront) onLink(a [4]byte) bool {
+	l, m := f.link.Local(), f.mask
+	for i := range a {
+		if (a[i]^l[i])&m[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// localName is the first label of the certificate's first DNS name under
+// .local, or "netcard".
+func localName(chain [][]byte) string {
+	if len(chain) > 0 {
+		if cert, err := x509.ParseCertificate(chain[0]); err == nil {
+			for _, n := range cert.DNSNames {
+				if l, ok := strings.CutSuffix(strings.ToLower(n), ".local"); ok && l != "" && !strings.Contains(l, ".") {
+					return l
+				}
+			}
+		}
+	}
+	return "netcard"
 }
 
 // putUDP writes the IPv4 and UDP headers in front of a payload of n bytes
@@ -214,6 +287,9 @@ func (f *ethFront) putUDP(dst []byte, src, to [4]byte, sport, dport uint16, n in
 // poll returns the link's next timer.
 func (f *ethFront) poll(now time.Time) time.Time {
 	next := f.link.Poll(now)
+	if f.mdns != nil {
+		next = earliest(next, f.mdns.Poll(now))
+	}
 	if f.cli != nil {
 		next = earliest(next, f.cli.Poll(now))
 		f.clientEvent(now)
@@ -237,6 +313,12 @@ func (f *ethFront) status(add func(layer, name string, v uint64)) {
 		add("DHCP", "acks", d.Acks)
 		add("DHCP", "naks", d.Naks)
 		add("DHCP", "leases expired", d.Expired)
+	}
+	if f.mdns != nil {
+		m := f.mdns.Stats()
+		add("mDNS", "queries answered", m.Answered)
+		add("mDNS", "conflicts (renamed)", m.Conflicts)
+		add("mDNS", "malformed", m.Malformed)
 	}
 	if f.srv != nil {
 		d := f.srv.Stats()
@@ -269,4 +351,12 @@ func (c *Card) DHCPClient() *dhcp.Client {
 		return nil
 	}
 	return c.eth.cli
+}
+
+// MDNS returns the card's mDNS responder (nil if off or on PPP).
+func (c *Card) MDNS() *mdns.Responder {
+	if c.eth == nil {
+		return nil
+	}
+	return c.eth.mdns
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,29 +98,7 @@ esac
 func TestTAPKernelDHCPClient(t *testing.T) {
 	peers.Require(t, "ip", "busybox", "curl", "ping")
 	rg := startEthCard(t, card.EthConfig{})
-	script := filepath.Join(rg.dir, "udhcpc.sh")
-	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// -q: exit once bound; -n: fail if no lease; -t/-T: 10 discovers a second apart.
-	out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
-		"busybox", "udhcpc", "-i", rg.dev, "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", script)
-	if err != nil {
-		t.Fatalf("udhcpc: %v\n%s", err, out)
-	}
-	env, err := os.ReadFile(script + ".bound.env")
-	if err != nil {
-		t.Fatalf("udhcpc never bound: %v\n%s", err, out)
-	}
-	for _, want := range []string{"ip=10.0.3.2", "serverid=10.0.3.1", "lease=3600", "mask=24"} {
-		if !strings.Contains(string(env), want+"\n") {
-			t.Errorf("udhcpc environment lacks %s:\n%s", want, env)
-		}
-	}
-	addrs, _ := rg.ns.Run("ip", "-4", "addr", "show", "dev", rg.dev)
-	if !strings.Contains(addrs, "10.0.3.2/24") {
-		t.Fatalf("interface not configured:\n%s", addrs)
-	}
+	udhcpc(t, rg)
 	var leased bool
 	rg.runner.Do(func(now time.Time) { _, leased = rg.card.DHCPServer().Leased(now) })
 	if !leased {
@@ -129,7 +108,7 @@ func TestTAPKernelDHCPClient(t *testing.T) {
 		"ping", "-c", "3", "-i", "0.2", "-W", "5", "10.0.3.1"); err != nil {
 		t.Fatalf("ping: %v\n%s", err, out)
 	}
-	out, err = runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+	out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
 		"curl", "-sS", "--max-time", "50", "--cacert", rg.certFile,
 		"--resolve", "netcard.local:443:10.0.3.1", "https://netcard.local/")
 	if err != nil {
@@ -213,5 +192,201 @@ func TestTAPCardDHCPClientOfDnsmasq(t *testing.T) {
 	}
 	if n := strings.Count(string(log), "DHCPACK("+rg.dev+") "+ip); n < 2 {
 		t.Fatalf("dnsmasq acked %d times:\n%s", n, log)
+	}
+}
+
+// udhcpc configures the namespace's side of the link with busybox udhcpc
+// from the card's DHCP server and checks what it was given.
+func udhcpc(t *testing.T, rg *ethRig) {
+	t.Helper()
+	script := filepath.Join(rg.dir, "udhcpc.sh")
+	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// -q: exit once bound; -n: fail if no lease; -t/-T: 10 discovers a second apart.
+	out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"busybox", "udhcpc", "-i", rg.dev, "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", script)
+	if err != nil {
+		t.Fatalf("udhcpc: %v\n%s", err, out)
+	}
+	env, err := os.ReadFile(script + ".bound.env")
+	if err != nil {
+		t.Fatalf("udhcpc never bound: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ip=10.0.3.2", "serverid=10.0.3.1", "lease=3600", "mask=24"} {
+		if !strings.Contains(string(env), want+"\n") {
+			t.Errorf("udhcpc environment lacks %s:\n%s", want, env)
+		}
+	}
+	addrs, _ := rg.ns.Run("ip", "-4", "addr", "show", "dev", rg.dev)
+	if !strings.Contains(addrs, "10.0.3.2/24") {
+		t.Fatalf("interface not configured:\n%s", addrs)
+	}
+}
+
+// dbusConf is a private system bus for avahi-daemon and its clients in the
+// test's namespace (the machine's own bus, if any, is not touched).
+const dbusConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+`
+
+const avahiConf = `[server]
+host-name=nshost
+use-ipv4=yes
+use-ipv6=no
+allow-interfaces=%s
+enable-dbus=yes
+ratelimit-interval-usec=0
+[wide-area]
+enable-wide-area=no
+[publish]
+publish-addresses=no
+publish-hinfo=no
+publish-workstation=no
+publish-domain=no
+[reflector]
+[rlimits]
+`
+
+// startAvahi runs a private dbus-daemon and avahi-daemon inside the
+// namespace, both stopped by PID at the end of the test, and returns the
+// environment their clients need.
+func startAvahi(t *testing.T, rg *ethRig) []string {
+	t.Helper()
+	peers.Require(t, "dbus-daemon", "avahi-daemon")
+	bus := filepath.Join(rg.dir, "bus")
+	dconf := filepath.Join(rg.dir, "dbus.conf")
+	aconf := filepath.Join(rg.dir, "avahi.conf")
+	if err := os.WriteFile(dconf, []byte(fmt.Sprintf(dbusConf, bus)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(aconf, []byte(fmt.Sprintf(avahiConf, rg.dev)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := peers.StartProcess(rg.ns.Command("dbus-daemon", "--config-file="+dconf, "--nofork", "--nopidfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Stop(2*time.Second, false) })
+	env := []string{"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + bus}
+	if !waitFile(bus, 20*time.Second) {
+		t.Fatal("dbus-daemon did not create its socket")
+	}
+	acmd := rg.ns.Command("avahi-daemon", "-f", aconf, "--no-drop-root", "--no-chroot", "--no-rlimits", "--no-proc-title")
+	acmd.Env = append(os.Environ(), env...)
+	alog := &watchLog{want: "Server startup complete", seen: make(chan struct{})}
+	acmd.Stdout, acmd.Stderr = alog, alog
+	a, err := peers.StartProcess(acmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a.Stop(2*time.Second, false)
+		if t.Failed() {
+			t.Logf("avahi-daemon:\n%s", alog.String())
+		}
+	})
+	select {
+	case <-alog.seen:
+	case <-a.Done():
+		t.Fatalf("avahi-daemon exited:\n%s", alog.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("avahi-daemon did not start:\n%s", alog.String())
+	}
+	return env
+}
+
+// watchLog collects a daemon's output and closes seen when want appears.
+type watchLog struct {
+	mu   sync.Mutex
+	b    strings.Builder
+	want string
+	seen chan struct{}
+	done bool
+}
+
+func (w *watchLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if !w.done && strings.Contains(w.b.String(), w.want) {
+		w.done = true
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+func (w *watchLog) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// waitFile waits for path to exist (a daemon's socket), polling.
+func waitFile(path string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond) // polling a file system, not a state of ours
+	}
+	return false
+}
+
+// TestTAPMDNS: the host configured by its own DHCP client finds the card by
+// name with no further configuration: avahi-daemon (the Linux mDNS
+// resolver) resolves netcard.local and browses its _https._tcp service; dig
+// sends a one-shot (legacy unicast) mDNS query; curl fetches
+// https://netcard.local/ at the resolved address, verified against the
+// card's certificate, which names netcard.local.
+func TestTAPMDNS(t *testing.T) {
+	peers.Require(t, "ip", "busybox", "curl", "dig", "avahi-resolve", "avahi-browse")
+	rg := startEthCard(t, card.EthConfig{})
+	udhcpc(t, rg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rg.runner.WaitFor(ctx, func(time.Time) bool { return rg.card.MDNS().Running() }); err != nil {
+		t.Fatalf("responder did not finish probing: %v", err)
+	}
+	env := startAvahi(t, rg)
+	out, err := runCmd(t, 30*time.Second, "", env, "ip", "netns", "exec", rg.ns.Name, "avahi-resolve", "-4", "-n", "netcard.local")
+	if err != nil || !strings.Contains(out, "netcard.local\t10.0.3.1") {
+		t.Fatalf("avahi-resolve: %v\n%s", err, out)
+	}
+	resolved := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "netcard.local\t"))
+	out, err = runCmd(t, 30*time.Second, "", env, "ip", "netns", "exec", rg.ns.Name, "avahi-browse", "-r", "-t", "-p", "-k", "_https._tcp")
+	if err != nil || !strings.Contains(out, "=;"+rg.dev+";IPv4;netcard;_https._tcp;local;netcard.local;10.0.3.1;443;\"path=/\"") {
+		t.Fatalf("avahi-browse: %v\n%s", err, out)
+	}
+	// dig: a one-shot query from an ephemeral port, sent to the card's
+	// address (RFC 6762 §5.5, §6.7), gets a unicast answer with its ID, its
+	// question and a TTL of 10 s. (dig ignores answers to a query it sent to
+	// 224.0.0.251, since they come from the responder's own address.)
+	out, err = runCmd(t, 30*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"dig", "+time=5", "+tries=2", "-p", "5353", "@10.0.3.1", "netcard.local", "A")
+	if err != nil || !strings.Contains(out, "netcard.local.\t\t10\tIN\tA\t10.0.3.1") {
+		rg.runner.Do(func(time.Time) { t.Logf("mdns %+v\neth %+v", rg.card.MDNS().Stats(), rg.card.Ethernet().Stats()) })
+		t.Fatalf("dig: %v\n%s", err, out)
+	}
+	// curl connects to the address avahi resolved (nss-mdns would need the
+	// machine's nsswitch.conf changed), verifying the certificate's
+	// netcard.local.
+	out, err = runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"curl", "-sS", "--max-time", "50", "--cacert", rg.certFile,
+		"--resolve", "netcard.local:443:"+resolved, "https://netcard.local/")
+	if err != nil || !strings.Contains(strings.ToLower(out), "<html") {
+		t.Fatalf("curl: %v\n%s", err, out)
 	}
 }
