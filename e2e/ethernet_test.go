@@ -390,3 +390,59 @@ func TestTAPMDNS(t *testing.T) {
 		t.Fatalf("curl: %v\n%s", err, out)
 	}
 }
+
+// TestServeTAP: the command, `netcard serve --link tap:NAME` started in a
+// fresh namespace, makes the TAP device, brings it up and serves DHCP,
+// HTTPS and mDNS on it; its --pcap capture (LINKTYPE_ETHERNET) is read by
+// tshark.
+func TestServeTAP(t *testing.T) {
+	peers.Require(t, "ip", "busybox", "curl", "tshark")
+	bin := netcardBinary(t)
+	dir := t.TempDir()
+	img, certFile := cardImage(t, dir, nil)
+	ns := peers.TestNetns(t)
+	dev := fmt.Sprintf("nctap%d", tapSeq.Add(1))
+	pcap := filepath.Join(dir, "eth.pcap")
+	cmd := ns.Command(bin, "serve", "--link", "tap:"+dev, "--store", img, "--pcap", pcap)
+	logw := &watchLog{want: "ethernet up", seen: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = logw, logw
+	p, err := peers.StartProcess(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			p.Stop(5*time.Second, false)
+		}
+		if t.Failed() {
+			t.Logf("netcard serve:\n%s", logw.String())
+		}
+	})
+	select {
+	case <-logw.seen:
+	case <-p.Done():
+		t.Fatalf("netcard serve exited:\n%s", logw.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("netcard serve did not start:\n%s", logw.String())
+	}
+	rg := &ethRig{ns: ns, dev: dev, certFile: certFile, dir: dir}
+	udhcpc(t, rg)
+	out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", ns.Name,
+		"curl", "-sS", "--max-time", "50", "--cacert", certFile,
+		"--resolve", "netcard.local:443:10.0.3.1", "https://netcard.local/")
+	if err != nil || !strings.Contains(strings.ToLower(out), "<html") {
+		t.Fatalf("curl: %v\n%s", err, out)
+	}
+	p.Stop(5*time.Second, false) // SIGTERM: the card stops and closes the capture
+	stopped = true
+	out, err = runCmd(t, 60*time.Second, "", nil, "tshark", "-n", "-r", pcap, "-T", "fields", "-e", "frame.protocols")
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	for _, want := range []string{"eth:ethertype:arp", "eth:ethertype:ip:udp:dhcp", "eth:ethertype:ip:udp:mdns", "eth:ethertype:ip:tcp:tls"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("capture lacks %s:\n%s", want, out)
+		}
+	}
+}

@@ -160,3 +160,25 @@ func isClosed(err error) bool { return errors.Is(err, os.ErrClosed) }
 
 // Close releases the device (a device we created disappears with it).
 func (t *TAP) Close() error { return t.f.Close() }
+
+// SetUp brings the device up (IFF_UP), from the calling thread's network
+// namespace: what a host does when a USB network gadget appears.
+func (t *TAP) SetUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(t.Name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("SIOCGIFFLAGS %s: %w", t.Name, err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("SIOCSIFFLAGS %s: %w", t.Name, err)
+	}
+	return nil
+}
