@@ -68,6 +68,11 @@ type ethFront struct {
 	mdnsOffLink uint64 // mDNS messages from off the link, dropped (RFC 6762 §11)
 }
 
+// minEthMTU is the smallest MTU the Ethernet side accepts: a DHCP client
+// must accept 576-byte datagrams (RFC 2131 §2), and mDNS messages are up
+// to 512 bytes plus headers.
+const minEthMTU = 576
+
 var (
 	defaultEthAddr = [4]byte{10, 0, 3, 1}
 	defaultEthPeer = [4]byte{10, 0, 3, 2}
@@ -80,6 +85,9 @@ func newEthFront(c *Card, cfg EthConfig, p Profile, rnd io.Reader) (*ethFront, e
 			return nil, fmt.Errorf("card: random source: %w", err)
 		}
 		cfg.MAC[0] = cfg.MAC[0]&^1 | 2 // unicast, locally administered (IEEE 802 U/L bit)
+	}
+	if p.MRU < minEthMTU {
+		return nil, fmt.Errorf("card: profile %s: Ethernet needs an MRU of at least %d (RFC 2131 §2: DHCP messages of 576 bytes), not %d", p.Name, minEthMTU, p.MRU)
 	}
 	if cfg.MAC.IsMulticast() {
 		return nil, fmt.Errorf("card: MAC %v is a group address", cfg.MAC)

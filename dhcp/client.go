@@ -67,15 +67,14 @@ type Client struct {
 	xid   uint32
 	start time.Time // when the current exchange began (secs field)
 
-	offer  Lease // the offer being requested (SELECTING → REQUESTING)
-	lease  Lease
-	event  Event
-	send   bool      // a message is due now
-	next   time.Time // next retransmission or state timer
-	tries  int
-	stats  ClientStats
-	rnd    [4]byte
-	hasRnd bool
+	offer Lease // the offer being requested (SELECTING → REQUESTING)
+	lease Lease
+	event Event
+	send  bool      // a message is due now
+	next  time.Time // next retransmission or state timer
+	tries int
+	stats ClientStats
+	rnd   [4]byte
 }
 
 // NewClient makes a client in INIT; Start begins discovery.
