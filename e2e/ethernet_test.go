@@ -43,7 +43,12 @@ type ethRig struct {
 func startEthCard(t *testing.T, ec card.EthConfig) *ethRig {
 	t.Helper()
 	peers.Require(t, "ip")
-	ns := peers.TestNetns(t)
+	return startEthCardIn(t, peers.TestNetns(t), ec)
+}
+
+// startEthCardIn is startEthCard in an existing namespace.
+func startEthCardIn(t *testing.T, ns *peers.Netns, ec card.EthConfig) *ethRig {
+	t.Helper()
 	dir := t.TempDir()
 	img, certFile := cardImage(t, dir, nil)
 	st, err := store.Open(img)
@@ -443,6 +448,66 @@ func TestServeTAP(t *testing.T) {
 	for _, want := range []string{"eth:ethertype:arp", "eth:ethertype:ip:udp:dhcp", "eth:ethertype:ip:udp:mdns", "eth:ethertype:ip:tcp:tls"} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("capture lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestTAPTwoCardsOneLAN: two cards named netcard on one Ethernet segment (a
+// Linux bridge joining their TAP devices, with avahi-daemon on it): RFC
+// 6762 §8.2/§9 leave one netcard.local and one netcard-2.local, and avahi
+// resolves each name to its own card.
+func TestTAPTwoCardsOneLAN(t *testing.T) {
+	peers.Require(t, "ip", "avahi-resolve")
+	ns := peers.TestNetns(t)
+	if _, err := ns.Run("ip", "link", "add", "br0", "type", "bridge"); err != nil {
+		t.Fatal(err)
+	}
+	mask := [4]byte{255, 255, 255, 0}
+	a := startEthCardIn(t, ns, card.EthConfig{DHCP: card.DHCPOff, Addr: [4]byte{192, 168, 88, 10}, Mask: mask})
+	b := startEthCardIn(t, ns, card.EthConfig{DHCP: card.DHCPOff, Addr: [4]byte{192, 168, 88, 11}, Mask: mask})
+	for _, args := range [][]string{
+		{"link", "set", a.dev, "master", "br0"}, {"link", "set", b.dev, "master", "br0"},
+		{"addr", "add", "192.168.88.1/24", "dev", "br0"}, {"link", "set", "br0", "up"},
+	} {
+		if _, err := ns.Run("ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The cards probed before the bridge forwarded anything; a link change
+	// restarts probing (RFC 6762 §8.1): give each its address again.
+	for _, rg := range []*ethRig{a, b} {
+		rg.runner.Do(func(now time.Time) { rg.card.MDNS().SetAddr([4]byte{}, now) })
+	}
+	for _, rg := range []*ethRig{a, b} {
+		addr := [4]byte{192, 168, 88, 10}
+		if rg == b {
+			addr[3] = 11
+		}
+		rg.runner.Do(func(now time.Time) { rg.card.MDNS().SetAddr(addr, now) })
+	}
+	names := map[string]string{}
+	for _, rg := range []*ethRig{a, b} {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		var name string
+		err := rg.runner.WaitFor(ctx, func(time.Time) bool {
+			name = rg.card.MDNS().Name()
+			return rg.card.MDNS().Running()
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("responder not running: %v", err)
+		}
+		names[name] = netip.AddrFrom4(rg.card.IP().Local()).String()
+	}
+	if len(names) != 2 || names["netcard.local"] == "" || names["netcard-2.local"] == "" {
+		t.Fatalf("names %v", names)
+	}
+	rg := &ethRig{ns: ns, dev: "br0", dir: t.TempDir()}
+	env := startAvahi(t, rg)
+	for name, addr := range names {
+		out, err := runCmd(t, 30*time.Second, "", env, "ip", "netns", "exec", ns.Name, "avahi-resolve", "-4", "-n", name)
+		if err != nil || !strings.Contains(out, name+"\t"+addr) {
+			t.Fatalf("avahi-resolve %s: %v\n%s", name, err, out)
 		}
 	}
 }
