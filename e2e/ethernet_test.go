@@ -312,11 +312,13 @@ func startAvahi(t *testing.T, rg *ethRig) []string {
 	return env
 }
 
-// watchLog collects a daemon's output and closes seen when want appears.
+// watchLog collects a daemon's output and closes seen when want appears
+// (n times, if n > 1).
 type watchLog struct {
 	mu   sync.Mutex
 	b    strings.Builder
 	want string
+	n    int
 	seen chan struct{}
 	done bool
 }
@@ -325,7 +327,7 @@ func (w *watchLog) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.b.Write(p)
-	if !w.done && strings.Contains(w.b.String(), w.want) {
+	if !w.done && strings.Count(w.b.String(), w.want) >= max(w.n, 1) {
 		w.done = true
 		close(w.seen)
 	}
@@ -509,5 +511,43 @@ func TestTAPTwoCardsOneLAN(t *testing.T) {
 		if err != nil || !strings.Contains(out, name+"\t"+addr) {
 			t.Fatalf("avahi-resolve %s: %v\n%s", name, err, out)
 		}
+	}
+}
+
+// TestTAPKernelDHCPRenew: udhcpc stays running with a short lease (the
+// card offers 8 s; busybox raises it to 30 s) and renews it at T1 by
+// unicast to the card (RFC 2131 §4.4.5; busybox falls back to a broadcast
+// renew when its unicast socket fails); the card acks every renewal and
+// the host keeps its address.
+func TestTAPKernelDHCPRenew(t *testing.T) {
+	peers.Require(t, "ip", "busybox")
+	rg := startEthCard(t, card.EthConfig{Lease: 8 * time.Second})
+	script := filepath.Join(rg.dir, "udhcpc.sh")
+	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := rg.ns.Command("busybox", "udhcpc", "-i", rg.dev, "-f", "-t", "10", "-T", "1", "-s", script)
+	logw := &watchLog{want: "lease of 10.0.3.2 obtained", n: 2, seen: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = logw, logw
+	p, err := peers.StartProcess(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(2*time.Second, false) })
+	select {
+	case <-logw.seen:
+	case <-p.Done():
+		t.Fatalf("udhcpc exited:\n%s", logw.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("no renewal:\n%s", logw.String())
+	}
+	var st dhcp.ServerStats
+	rg.runner.Do(func(time.Time) { st = rg.card.DHCPServer().Stats() })
+	if st.Naks != 0 || st.Discovers != 1 || st.Acks < 2 {
+		t.Fatalf("%+v\n%s", st, logw.String())
+	}
+	addrs, _ := rg.ns.Run("ip", "-4", "addr", "show", "dev", rg.dev)
+	if !strings.Contains(addrs, "10.0.3.2/24") {
+		t.Fatalf("address lost:\n%s", addrs)
 	}
 }
