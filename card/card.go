@@ -839,8 +839,8 @@ func (c *Card) Status(now time.Time) apps.Status {
 		Uptime:    now.Sub(c.started),
 		LinkUp:    c.Up(),
 		Profile:   c.cfg.Profile.Name,
-		RAMBudget: c.cfg.Profile.Budget(),
-		RAMUsed:   c.cfg.Profile.Budget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
+		RAMBudget: c.ramBudget(),
+		RAMUsed:   c.ramBudget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
 	}
 	var ps ppp.Stats
 	if c.eth != nil {

@@ -368,3 +368,13 @@ func (c *Card) MDNS() *mdns.Responder {
 	}
 	return c.eth.mdns
 }
+
+// ramBudget is the profile's Budget on the card's link: on Ethernet the
+// link's buffers and tables (EthBudget) replace PPP's two frame buffers.
+func (c *Card) ramBudget() int {
+	p := c.cfg.Profile
+	if c.eth == nil {
+		return p.Budget()
+	}
+	return p.Budget() - 2*(p.MRU+8) + p.EthBudget()
+}

@@ -236,6 +236,9 @@ func TestEthernetRAM(t *testing.T) {
 		t.Fatalf("link footprint %d, profile says %d", got, p.EthBudget())
 	}
 	ppp := 2 * (p.MRU + 8)
+	if st := e.c.Status(e.now); st.RAMBudget != p.Budget()-ppp+p.EthBudget() {
+		t.Fatalf("status budget %d", st.RAMBudget)
+	}
 	t.Logf("Card profile on Ethernet: link %d B (receive frame %d, ARP hold %d, ARP cache %d×40) instead of PPP's %d B; Budget %d → %d",
 		p.EthBudget(), 14+p.MRU, p.MRU, p.ARPEntries, ppp, p.Budget(), p.Budget()-ppp+p.EthBudget())
 }
