@@ -6,12 +6,14 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unsafe"
 
 	"netcard/card"
 	"netcard/dhcp"
 	"netcard/dns"
 	"netcard/eth"
 	"netcard/ipv4"
+	"netcard/mdns"
 	"netcard/sim"
 	"netcard/udp"
 )
@@ -253,5 +255,26 @@ func TestEthernetNeedsDHCPSizedMTU(t *testing.T) {
 	_, err = card.New(card.Config{Profile: card.TinyProfile, Store: st, Rand: chacha{rand.NewChaCha8([32]byte{7})}, Ethernet: &card.EthConfig{}})
 	if err == nil {
 		t.Fatal("Tiny profile (MRU 296) accepted on Ethernet")
+	}
+}
+
+// TestEthernetTableSizes guards the control blocks of the Ethernet side
+// (their buffers are counted by EthBudget): the link with its ARP cache
+// header, the DHCP server's one lease, the DHCP client, the mDNS responder
+// (names, a parse scratch of one question and one record).
+func TestEthernetTableSizes(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		size, max uintptr
+	}{
+		{"eth.Link", unsafe.Sizeof(eth.Link{}), 528},
+		{"dhcp.Server", unsafe.Sizeof(dhcp.Server{}), 232},
+		{"dhcp.Client", unsafe.Sizeof(dhcp.Client{}), 416},
+		{"mdns.Responder", unsafe.Sizeof(mdns.Responder{}), 1408},
+	} {
+		t.Logf("%s: %d bytes", c.name, c.size)
+		if c.size > c.max {
+			t.Errorf("%s is %d bytes, over %d", c.name, c.size, c.max)
+		}
 	}
 }

@@ -102,15 +102,17 @@ type Responder struct {
 	nlab  int
 	gen   int // rename count: "-2", "-3", ...
 
-	// Wire forms of the four names, in one buffer: host, instance,
-	// service type, service enumeration.
-	names                 [4 * 84]byte
+	// Wire forms of the four names, in one buffer: host (≤ 1+63+7 bytes),
+	// instance (≤ 1+63+19), service type (19), service enumeration (30).
+	names                 [208]byte
 	host, inst, svc, enum []byte
 
-	addr  [4]byte
-	phase phase
-	count int       // probes or announcements sent in this phase
-	next  time.Time // next probe or announcement
+	addr   [4]byte
+	phase  phase
+	nburst uint8     // conflicts in the window, counted up to 15
+	burst  time.Time // start of the current 10-second window of conflicts
+	count  int       // probes or announcements sent in this phase
+	next   time.Time // next probe or announcement
 
 	// The pending response: multicast (what bits) after due, and one
 	// legacy unicast answer.
@@ -238,11 +240,22 @@ func (r *Responder) Poll(now time.Time) time.Time {
 
 // conflict is §9: another host answered for a name we probe or own. Pick
 // the next name and probe again.
+// After 15 conflicts within 10 s the next probe waits 5 s (§8.1). Names
+// run from -2 to -99 and then start again at -2, so a label stays within
+// 63 bytes.
 func (r *Responder) conflict(now time.Time) {
 	r.stats.Conflicts++
-	r.gen++
+	r.gen = r.gen%98 + 1
 	r.setLabel()
-	r.probe(now.Add(r.random(probeWait)))
+	if r.burst.IsZero() || now.Sub(r.burst) > 10*time.Second {
+		r.burst, r.nburst = now, 0
+	}
+	r.nburst = min(r.nburst+1, 15)
+	wait := r.random(probeWait)
+	if r.nburst >= 15 {
+		wait = 5 * time.Second
+	}
+	r.probe(now.Add(wait))
 }
 
 func eqName(a, b []byte) bool {

@@ -336,3 +336,28 @@ func TestZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocations", n)
 	}
 }
+
+// TestManyConflicts: a neighbour claiming every name we try never makes a
+// label overflow, and after 15 conflicts in 10 s probing slows to one try
+// per 5 s (RFC 6762 §8.1).
+func TestManyConflicts(t *testing.T) {
+	r, err := New(Config{Name: strings.Repeat("n", 60), Rand: seeded{rand.NewChaCha8([32]byte{3})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetAddr(cardA, t0)
+	now := t0
+	for i := 0; i < 300; i++ {
+		now = r.Poll(now)
+		drain(r, now)
+		r.Input(hostIP, Port, aResponse(r.Name(), [4]byte{10, 0, 3, 7}), now)
+		if len(r.Name()) > 63+6 {
+			t.Fatalf("name %q", r.Name())
+		}
+	}
+	// Unthrottled, 300 conflicts take at most 300 × 250 ms = 75 s; with
+	// 5-second waits after each 15 in 10 s, about 12 s per 17.
+	if r.Stats().Conflicts != 300 || now.Sub(t0) < 150*time.Second {
+		t.Fatalf("%d conflicts in %v", r.Stats().Conflicts, now.Sub(t0))
+	}
+}
