@@ -38,8 +38,11 @@ type EthConfig struct {
 	// defaults 10.0.3.1 and 10.0.3.2 on a /24. Mask and Router apply to
 	// DHCPOff (and Mask to the server's offer).
 	Addr, PeerIP, Mask, Router [4]byte
-	// Lease is the DHCP server's lease time (default 1 h).
-	Lease time.Duration
+	// Lease is the DHCP server's lease time (default 1 h). DHCPRouter makes
+	// it offer the card as the host's router (option 3): off by default,
+	// so that plugging the card in does not take the host's default route.
+	Lease      time.Duration
+	DHCPRouter bool
 	// Tap sees every frame (pcap, LINKTYPE_ETHERNET).
 	Tap func(sent bool, frame []byte)
 	// MDNSName is the host label the mDNS responder answers for
@@ -111,7 +114,8 @@ func newEthFront(c *Card, cfg EthConfig, p Profile, rnd io.Reader) (*ethFront, e
 		if cfg.PeerIP == ([4]byte{}) {
 			return nil, fmt.Errorf("card: DHCP server needs the host's address (PeerIP)")
 		}
-		f.srv = dhcp.NewServer(dhcp.ServerConfig{ServerIP: cfg.Addr, ClientIP: cfg.PeerIP, Mask: cfg.Mask, Lease: cfg.Lease})
+		f.srv = dhcp.NewServer(dhcp.ServerConfig{ServerIP: cfg.Addr, ClientIP: cfg.PeerIP, Mask: cfg.Mask, Lease: cfg.Lease,
+			Router: cfg.DHCPRouter})
 	}
 	if !cfg.NoMDNS {
 		name := cfg.MDNSName

@@ -17,6 +17,7 @@ type ethOpts struct {
 	peer     *string
 	mdnsName *string
 	noMDNS   *bool
+	router   *bool
 }
 
 func addEthFlags(fs interface {
@@ -30,6 +31,7 @@ func addEthFlags(fs interface {
 		peer:     fs.String("eth-peer", "", "on Ethernet, DHCP server: the address leased to the host (default 10.0.3.2)"),
 		mdnsName: fs.String("mdns-name", "", "on Ethernet: the mDNS host label (default: the certificate's first NAME.local, else netcard)"),
 		noMDNS:   fs.Bool("no-mdns", false, "on Ethernet: no mDNS responder"),
+		router:   fs.Bool("dhcp-router", false, "on Ethernet, DHCP server: offer the card as the host's default router"),
 	}
 }
 
@@ -44,7 +46,7 @@ func (o ethOpts) config(spec string) (*card.EthConfig, error) {
 		}
 		return nil, nil
 	}
-	ec := &card.EthConfig{MDNSName: *o.mdnsName, NoMDNS: *o.noMDNS}
+	ec := &card.EthConfig{MDNSName: *o.mdnsName, NoMDNS: *o.noMDNS, DHCPRouter: *o.router}
 	switch *o.dhcp {
 	case "", "server":
 		ec.DHCP = card.DHCPServer
