@@ -112,6 +112,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ec, err := eo.config(*spec)
+	if err != nil {
+		return err
+	}
 	st, created, err := openOrCreate(*path, store.DefaultSize, card.DefaultPersonalisation())
 	if err != nil {
 		return err
@@ -119,10 +123,6 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	defer st.Close()
 	if created {
 		log.Info("card image created; key generated on the card", "store", *path)
-	}
-	ec, err := eo.config(*spec)
-	if err != nil {
-		return err
 	}
 	openCapture := openPcap
 	if ec != nil {
