@@ -291,6 +291,7 @@ func (c *Card) Start(now time.Time) {
 func (c *Card) Stop(now time.Time) {
 	c.now = now
 	if c.eth != nil {
+		c.eth.stop(now)
 		return
 	}
 	c.link.Close(now)

@@ -154,6 +154,14 @@ func (f *ethFront) start(now time.Time) {
 	}
 }
 
+// stop gives a DHCP lease back (the RELEASE goes out with the next
+// Output; the address stays until then).
+func (f *ethFront) stop(now time.Time) {
+	if f.cli != nil {
+		f.cli.Release(now)
+	}
+}
+
 func (f *ethFront) setAddr(a, mask, router [4]byte, now time.Time) {
 	c := f.c
 	f.link.SetAddr(a, mask, router, now)

@@ -67,14 +67,15 @@ type Client struct {
 	xid   uint32
 	start time.Time // when the current exchange began (secs field)
 
-	offer Lease // the offer being requested (SELECTING → REQUESTING)
-	lease Lease
-	event Event
-	send  bool      // a message is due now
-	next  time.Time // next retransmission or state timer
-	tries int
-	stats ClientStats
-	rnd   [4]byte
+	offer   Lease // the offer being requested (SELECTING → REQUESTING)
+	lease   Lease
+	event   Event
+	send    bool      // a message is due now
+	release bool      // the due message is a RELEASE
+	next    time.Time // next retransmission or state timer
+	tries   int
+	stats   ClientStats
+	rnd     [4]byte
 }
 
 // NewClient makes a client in INIT; Start begins discovery.
@@ -313,15 +314,29 @@ func (c *Client) Output(b []byte, now time.Time) (r Reply, src [4]byte) {
 	f := Fixed{Op: BootRequest, XID: c.xid, Secs: secs, CHAddr: c.cfg.MAC}
 	r.Dst = [4]byte{255, 255, 255, 255}
 	var n int
-	switch c.state {
-	case Selecting:
+	switch {
+	case c.release:
+		// §4.4.6: ciaddr is the address, the server identified by option 54.
+		c.release = false
+		f.CIAddr, src, r.Dst = c.lease.Addr, c.lease.Addr, c.lease.Server
+		n = Begin(b, &f, Release)
+		n = PutAddr(b, n, OptServerID, c.lease.Server)
+		c.lease = Lease{}
+		c.stats.Sent++
+		r.N = End(b, n)
+		for r.N < minBOOTP {
+			b[r.N] = OptPad
+			r.N++
+		}
+		return r, src
+	case c.state == Selecting:
 		n = Begin(b, &f, Discover)
-	case Requesting:
+	case c.state == Requesting:
 		// §4.3.2 SELECTING: server identifier and requested IP, ciaddr 0.
 		n = Begin(b, &f, Request)
 		n = PutAddr(b, n, OptServerID, c.offer.Server)
 		n = PutAddr(b, n, OptRequestedIP, c.offer.Addr)
-	case Renewing, Rebinding:
+	case c.state == Renewing || c.state == Rebinding:
 		// RENEWING: unicast to the server; REBINDING: broadcast. ciaddr is
 		// the lease, no server identifier or requested IP.
 		f.CIAddr = c.lease.Addr
@@ -346,6 +361,19 @@ func (c *Client) Output(b []byte, now time.Time) (r Reply, src [4]byte) {
 	c.stats.Sent++
 	r.N = n
 	return r, src
+}
+
+// Release gives the lease back (RFC 2131 §4.4.6: "the client may choose
+// to relinquish its lease by sending a DHCPRELEASE message to the
+// server"), as a card being stopped does, and stops the client: one
+// RELEASE is sent, unicast to the server; nothing more until Start.
+func (c *Client) Release(now time.Time) {
+	if c.state != Bound && c.state != Renewing && c.state != Rebinding {
+		c.state, c.next, c.send = Init, time.Time{}, false
+		return
+	}
+	c.newXID(now)
+	c.state, c.next, c.send, c.release = Init, time.Time{}, true, true
 }
 
 // Pending reports whether a message is due.

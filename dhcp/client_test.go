@@ -163,3 +163,25 @@ func fuzzClient(t *testing.T, b []byte) {
 		}
 	}
 }
+
+// TestClientRelease: a stopped client sends one RELEASE, unicast to the
+// server with its address in ciaddr; the server frees the lease.
+func TestClientRelease(t *testing.T) {
+	c, s := newCli(), newSrv()
+	c.Start(t0)
+	exchange(t, c, s, t0.Add(time.Second))
+	if _, ok := s.Leased(t0.Add(2 * time.Second)); !ok {
+		t.Fatal("not leased")
+	}
+	c.Release(t0.Add(2 * time.Second))
+	sent := exchange(t, c, s, t0.Add(2*time.Second))
+	if len(sent) != 1 || sent[0].Dst != srvIP || c.State() != Init {
+		t.Fatalf("release: %+v %v", sent, c.State())
+	}
+	if _, ok := s.Leased(t0.Add(2 * time.Second)); ok || s.Stats().Releases != 1 {
+		t.Fatalf("lease not freed: %+v", s.Stats())
+	}
+	if next := c.Poll(t0.Add(time.Hour)); !next.IsZero() {
+		t.Fatalf("stopped client wants polling at %v", next)
+	}
+}

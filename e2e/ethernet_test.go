@@ -198,6 +198,24 @@ func TestTAPCardDHCPClientOfDnsmasq(t *testing.T) {
 	if n := strings.Count(string(log), "DHCPACK("+rg.dev+") "+ip); n < 2 {
 		t.Fatalf("dnsmasq acked %d times:\n%s", n, log)
 	}
+	// Stopping the card gives the lease back (RFC 2131 §4.4.6).
+	rg.runner.Do(func(now time.Time) { rg.card.Stop(now) })
+	if !waitFileContains(logFile, "DHCPRELEASE("+rg.dev+") "+ip, 30*time.Second) {
+		log, _ := os.ReadFile(logFile)
+		t.Fatalf("dnsmasq saw no release:\n%s", log)
+	}
+}
+
+// waitFileContains waits for a daemon's log file to contain s, polling.
+func waitFileContains(path, s string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), s) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond) // polling a file system, not a state of ours
+	}
+	return false
 }
 
 // udhcpc configures the namespace's side of the link with busybox udhcpc
