@@ -278,3 +278,32 @@ func TestEthernetTableSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestEthernetLinkScopedAllocatesNothing: answering an mDNS query and a
+// DHCP renewal allocates nothing per frame.
+func TestEthernetLinkScopedAllocatesNothing(t *testing.T) {
+	e := newEthCard(t, card.EthConfig{})
+	e.advance(5 * time.Second)
+	var name dns.Name
+	name.Set("netcard.local")
+	q := udpFrame(cardMAC, hostMAC, hostAddr, cardAddr, 40000, 5353, dns.AppendQuery(nil, 9, &name, dns.TypeA), 64)
+	b := make([]byte, dhcp.MaxMessage)
+	n := dhcp.Begin(b, &dhcp.Fixed{Op: dhcp.BootRequest, XID: 5, CIAddr: hostAddr, CHAddr: hostMAC}, dhcp.Request)
+	renew := udpFrame(cardMAC, hostMAC, hostAddr, cardAddr, 68, 67, b[:dhcp.End(b, n)], 64)
+	e.c.Ethernet().Learn(hostAddr, hostMAC, e.now)
+	buf := make([]byte, 4096)
+	for _, f := range [][]byte{q, renew} {
+		var pfx [2]byte
+		binary.BigEndian.PutUint16(pfx[:], uint16(len(f)))
+		allocs := testing.AllocsPerRun(100, func() {
+			e.c.Input(pfx[:], e.now)
+			e.c.Input(f, e.now)
+			if e.c.Output(buf, e.now) == 0 {
+				t.Fatal("no answer")
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("%v allocations per answer", allocs)
+		}
+	}
+}
