@@ -65,6 +65,8 @@ type ethFront struct {
 	cli  *dhcp.Client
 	mdns *mdns.Responder
 
+	checkUntil time.Time // end of the ARP check of a new DHCP lease (zero: none)
+
 	mask        [4]byte
 	udpIn       uint64 // link-scoped datagrams taken (DHCP, mDNS)
 	udpBadCk    uint64 // ... dropped for a bad UDP checksum
@@ -226,14 +228,45 @@ func (f *ethFront) linkScoped(pkt []byte, now time.Time) bool {
 	return true
 }
 
-// clientEvent applies a lease the DHCP client got or lost.
+// probeWait is how long the card listens for an answer to its ARP probe
+// of a leased address before taking it: RFC 5227's PROBE_WAIT is up to
+// 1 s before the first of three probes; one probe and a 1-second wait is
+// the short check RFC 2131 §4.4.1 asks for.
+const probeWait = time.Second
+
+// clientEvent applies a lease the DHCP client got or lost. A new address
+// is checked first (RFC 2131 §4.4.1): an ARP probe, then after probeWait
+// checkLease takes it or declines it.
 func (f *ethFront) clientEvent(now time.Time) {
 	switch f.cli.TakeEvent() {
 	case dhcp.EventBound:
 		l := f.cli.Lease()
-		f.setAddr(l.Addr, l.Mask, l.Router, now)
+		if l.Addr == f.link.Local() {
+			f.setAddr(l.Addr, l.Mask, l.Router, now) // same address: mask or router changed
+			return
+		}
+		f.link.Probe(l.Addr, now)
+		f.checkUntil = now.Add(probeWait)
 	case dhcp.EventLost:
+		f.checkUntil = time.Time{}
 		f.setAddr([4]byte{}, [4]byte{}, [4]byte{}, now)
+	}
+}
+
+// checkLease ends the address check of a new lease.
+func (f *ethFront) checkLease(now time.Time) {
+	if f.checkUntil.IsZero() || now.Before(f.checkUntil) {
+		return
+	}
+	f.checkUntil = time.Time{}
+	if f.link.ProbeConflict() {
+		f.c.cfg.Log.Warn("DHCP: leased address in use; declined", "addr", netip.AddrFrom4(f.cli.Lease().Addr))
+		f.cli.Decline(now)
+		return
+	}
+	if f.cli.State() == dhcp.Bound {
+		l := f.cli.Lease()
+		f.setAddr(l.Addr, l.Mask, l.Router, now)
 	}
 }
 
@@ -313,6 +346,8 @@ func (f *ethFront) poll(now time.Time) time.Time {
 	if f.cli != nil {
 		next = earliest(next, f.cli.Poll(now))
 		f.clientEvent(now)
+		f.checkLease(now)
+		next = earliest(next, f.checkUntil)
 	}
 	return next
 }

@@ -267,9 +267,9 @@ func TestEthernetTableSizes(t *testing.T) {
 		name      string
 		size, max uintptr
 	}{
-		{"eth.Link", unsafe.Sizeof(eth.Link{}), 528},
+		{"eth.Link", unsafe.Sizeof(eth.Link{}), 544},
 		{"dhcp.Server", unsafe.Sizeof(dhcp.Server{}), 232},
-		{"dhcp.Client", unsafe.Sizeof(dhcp.Client{}), 416},
+		{"dhcp.Client", unsafe.Sizeof(dhcp.Client{}), 424},
 		{"mdns.Responder", unsafe.Sizeof(mdns.Responder{}), 1408},
 	} {
 		t.Logf("%s: %d bytes", c.name, c.size)
@@ -304,6 +304,89 @@ func TestEthernetLinkScopedAllocatesNothing(t *testing.T) {
 		})
 		if allocs != 0 {
 			t.Fatalf("%v allocations per answer", allocs)
+		}
+	}
+}
+
+// dhcpReply builds a server's OFFER or ACK for the card.
+func dhcpReply(typ uint8, xid uint32, yiaddr, server ipv4.Addr) []byte {
+	b := make([]byte, dhcp.MaxMessage)
+	n := dhcp.Begin(b, &dhcp.Fixed{Op: dhcp.BootReply, XID: xid, YIAddr: yiaddr, CHAddr: cardMAC}, typ)
+	n = dhcp.PutAddr(b, n, dhcp.OptServerID, server)
+	n = dhcp.PutSeconds(b, n, dhcp.OptLeaseTime, 3600)
+	n = dhcp.PutAddr(b, n, dhcp.OptSubnetMask, [4]byte{255, 255, 255, 0})
+	return b[:dhcp.End(b, n)]
+}
+
+// dhcpOut finds the card's DHCP message among frames.
+func dhcpOut(fs [][]byte) (dhcp.Message, bool) {
+	for _, f := range fs {
+		fr, _ := eth.Parse(f)
+		if h, err := ipv4.Parse(fr.Payload()); err == nil && h.Protocol() == ipv4.ProtoUDP {
+			if u, err := udp.Parse(h.Payload()); err == nil && u.DstPort() == 67 {
+				if m, err := dhcp.Parse(u.Payload()); err == nil {
+					return m, true
+				}
+			}
+		}
+	}
+	return dhcp.Message{}, false
+}
+
+// TestEthernetDHCPClientChecksAddress: before using a leased address the
+// card probes it by ARP (RFC 2131 §4.4.1, RFC 5227); if another host
+// answers for it the card declines the lease and keeps no address,
+// otherwise it takes the address after a second.
+func TestEthernetDHCPClientChecksAddress(t *testing.T) {
+	server, leased := ipv4.Addr{10, 0, 3, 254}, ipv4.Addr{10, 0, 3, 77}
+	serverMAC := eth.MAC{2, 0, 0, 0, 0, 0xfe}
+	for _, inUse := range []bool{true, false} {
+		e := newEthCard(t, card.EthConfig{DHCP: card.DHCPClient, NoMDNS: true})
+		var m dhcp.Message
+		ok := false
+		for i := 0; i < 10 && !ok; i++ {
+			e.now = e.c.Poll(e.now)
+			m, ok = dhcpOut(e.out())
+		}
+		if !ok || m.Type() != dhcp.Discover {
+			t.Fatal("no DISCOVER")
+		}
+		bcast := ipv4.Addr{255, 255, 255, 255}
+		e.in(udpFrame(eth.Broadcast, serverMAC, server, bcast, 67, 68, dhcpReply(dhcp.Offer, m.XID(), leased, server), 64))
+		if m, ok = dhcpOut(e.out()); !ok || m.Type() != dhcp.Request {
+			t.Fatal("no REQUEST")
+		}
+		e.in(udpFrame(eth.Broadcast, serverMAC, server, bcast, 67, 68, dhcpReply(dhcp.Ack, m.XID(), leased, server), 64))
+		fs := e.out()
+		if len(fs) != 1 {
+			t.Fatalf("%d frames after the ACK", len(fs))
+		}
+		fr, _ := eth.Parse(fs[0])
+		a, err := eth.ParseARP(fr.Payload())
+		if err != nil || a.SenderIP() != ([4]byte{}) || a.TargetIP() != leased {
+			t.Fatalf("want an ARP probe of %v: %v", leased, err)
+		}
+		if e.c.IP().Local() != (ipv4.Addr{}) {
+			t.Fatal("address used before the check")
+		}
+		if inUse {
+			claim := make([]byte, eth.HeaderLen+eth.ARPLen)
+			other := eth.MAC{2, 0, 0, 0, 0, 0x77}
+			eth.PutHeader(claim, cardMAC, other, eth.TypeARP)
+			eth.PutARP(claim[eth.HeaderLen:], eth.ARPReply, other, leased, cardMAC, [4]byte{})
+			e.in(claim)
+		}
+		e.now = e.now.Add(time.Second)
+		m, ok = dhcpOut(e.out())
+		if inUse {
+			if !ok || m.Type() != dhcp.Decline || e.c.IP().Local() != (ipv4.Addr{}) {
+				t.Fatalf("in use: sent %v, local %v", m.Type(), e.c.IP().Local())
+			}
+			if a, _ := m.Addr(dhcp.OptRequestedIP); a != leased {
+				t.Fatal("declined", a)
+			}
+		} else if ok || e.c.IP().Local() != leased {
+			t.Fatalf("free: local %v", e.c.IP().Local())
 		}
 	}
 }

@@ -44,7 +44,7 @@ type ClientStats struct {
 	In, Malformed, Ignored uint64 // Ignored: wrong xid, chaddr, op or type for the state
 	Sent                   uint64
 	Offers, Acks, Naks     uint64
-	Declined               uint64 // ACKs without a usable address or mask
+	Declined               uint64 // ACKs without a usable address, and addresses found in use (Decline)
 	Expired                uint64 // leases that ran out (REBINDING got no answer)
 }
 
@@ -70,12 +70,14 @@ type Client struct {
 	offer   Lease // the offer being requested (SELECTING → REQUESTING)
 	lease   Lease
 	event   Event
-	send    bool      // a message is due now
-	release bool      // the due message is a RELEASE
-	next    time.Time // next retransmission or state timer
-	tries   int
-	stats   ClientStats
-	rnd     [4]byte
+	send    bool // a message is due now
+	release bool // the due message is a RELEASE
+	// A DECLINE due: the address found in use and its server (zero: none).
+	declineAddr, declineSrv [4]byte
+	next                    time.Time // next retransmission or state timer
+	tries                   int
+	stats                   ClientStats
+	rnd                     [4]byte
 }
 
 // NewClient makes a client in INIT; Start begins discovery.
@@ -315,6 +317,18 @@ func (c *Client) Output(b []byte, now time.Time) (r Reply, src [4]byte) {
 	r.Dst = [4]byte{255, 255, 255, 255}
 	var n int
 	switch {
+	case c.declineAddr != ([4]byte{}):
+		n = Begin(b, &f, Decline)
+		n = PutAddr(b, n, OptRequestedIP, c.declineAddr)
+		n = PutAddr(b, n, OptServerID, c.declineSrv)
+		c.declineAddr, c.declineSrv = [4]byte{}, [4]byte{}
+		c.stats.Sent++
+		r.N = End(b, n)
+		for r.N < minBOOTP {
+			b[r.N] = OptPad
+			r.N++
+		}
+		return r, src
 	case c.release:
 		// §4.4.6: ciaddr is the address, the server identified by option 54.
 		c.release = false
@@ -374,6 +388,22 @@ func (c *Client) Release(now time.Time) {
 	}
 	c.newXID(now)
 	c.state, c.next, c.send, c.release = Init, time.Time{}, true, true
+}
+
+// Decline refuses the lease just bound because the address is in use (RFC
+// 2131 §4.4.1: "the client MUST send a DHCPDECLINE message to the server
+// and restarts the configuration process. The client SHOULD wait a
+// minimum of ten seconds before restarting"). The DECLINE is broadcast.
+func (c *Client) Decline(now time.Time) {
+	if c.state != Bound {
+		return
+	}
+	c.stats.Declined++
+	c.newXID(now)
+	c.declineAddr, c.declineSrv, c.lease = c.lease.Addr, c.lease.Server, Lease{}
+	c.send = true
+	c.state, c.tries = Init, 0
+	c.next = now.Add(10 * time.Second)
 }
 
 // Pending reports whether a message is due.

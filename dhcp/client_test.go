@@ -185,3 +185,37 @@ func TestClientRelease(t *testing.T) {
 		t.Fatalf("stopped client wants polling at %v", next)
 	}
 }
+
+// TestClientDecline: an address found in use is declined by broadcast
+// (requested IP and server identifier, ciaddr 0) and discovery starts
+// again after ten seconds, not before.
+func TestClientDecline(t *testing.T) {
+	c, s := newCli(), newSrv()
+	c.Start(t0)
+	now := t0.Add(time.Second)
+	exchange(t, c, s, now)
+	c.TakeEvent()
+	c.Decline(now)
+	b := make([]byte, MaxMessage)
+	r, src := c.Output(b, now)
+	m, err := Parse(b[:r.N])
+	if err != nil || m.Type() != Decline || r.Dst != bcast || src != noAddr || m.CIAddr() != noAddr {
+		t.Fatalf("decline: %v to %+v from %v", err, r, src)
+	}
+	if a, _ := m.Addr(OptRequestedIP); a != cliIP {
+		t.Fatal("requested IP", a)
+	}
+	if id, _ := m.Addr(OptServerID); id != srvIP {
+		t.Fatal("server id", id)
+	}
+	s.Input(b[:r.N], now)
+	if _, ok := s.Leased(now); ok || s.Stats().Declines != 1 {
+		t.Fatalf("server kept the declined lease: %+v", s.Stats())
+	}
+	if next := c.Poll(now); next.Sub(now) != 10*time.Second || c.State() != Init {
+		t.Fatalf("restart in %v, state %v", next.Sub(now), c.State())
+	}
+	if sent := exchange(t, c, s, now.Add(10*time.Second)); len(sent) == 0 {
+		t.Fatal("no new discovery after ten seconds")
+	}
+}

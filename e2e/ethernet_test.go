@@ -157,11 +157,9 @@ func TestTAPCardDHCPClientOfDnsmasq(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	err = rg.runner.WaitFor(ctx, func(now time.Time) bool {
-		if rg.card.DHCPClient().State() == dhcp.Bound {
-			addr = rg.card.IP().Local()
-			return true
-		}
-		return false
+		// Bound, and the address checked by ARP (1 s) and taken.
+		addr = rg.card.IP().Local()
+		return rg.card.DHCPClient().State() == dhcp.Bound && addr != [4]byte{}
 	})
 	if err != nil {
 		log, _ := os.ReadFile(logFile)

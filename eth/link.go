@@ -65,7 +65,8 @@ type Stats struct {
 	ARPRepliesOut  uint64
 	ARPRequestsOut uint64
 	ARPGratuitous  uint64 // announcements sent (address change, defence)
-	ARPConflicts   uint64 // another MAC claims our address
+	ARPConflicts   uint64 // another MAC claims our address (or the address being probed)
+	ARPProbes      uint64 // address checks sent (RFC 5227 probes)
 	ARPCacheFull   uint64 // a neighbour found no entry (all are being resolved)
 	ARPHoldDrops   uint64 // packets dropped: their neighbour already holds one, or no hold buffer is free
 	ARPFailed      uint64 // neighbours given up after ARPRetries requests (their held packet dropped)
@@ -110,6 +111,12 @@ type Link struct {
 
 	replies  [4]arpReply // ARP replies waiting to be sent
 	nreplies int
+	// An address check before use (RFC 5227 §2.1): the probe to send and
+	// whether anyone answered for the address.
+	probeIP       [4]byte
+	probeDue      bool
+	probeConflict bool
+
 	announce int       // gratuitous ARPs still to send
 	annAt    time.Time // when the next one is due
 	defended time.Time // last defence of our address (RFC 5227 §2.4)
@@ -201,6 +208,23 @@ func (l *Link) SetAddr(local, mask, router [4]byte, now time.Time) {
 	if changed && local != ([4]byte{}) {
 		l.announce, l.annAt = 2, now
 	}
+}
+
+// Probe checks whether ip is in use before the link takes it (RFC 2131
+// §4.4.1: a DHCP client "SHOULD perform a check on the suggested address";
+// RFC 5227 §2.1.1): one ARP probe (sender address 0.0.0.0) goes out with
+// the next Output, and ProbeConflict then reports whether any host sent
+// ARP from ip, or probed for it too, since.
+func (l *Link) Probe(ip [4]byte, now time.Time) {
+	l.probeIP, l.probeDue, l.probeConflict = ip, true, false
+}
+
+// ProbeConflict reports whether the address being probed is in use, and
+// ends the check.
+func (l *Link) ProbeConflict() bool {
+	c := l.probeConflict
+	l.probeIP, l.probeDue, l.probeConflict = [4]byte{}, false, false
+	return c
 }
 
 // Learn enters a neighbour as resolved (a DHCP server answering a client
@@ -307,6 +331,12 @@ func (l *Link) arpInput(p []byte, now time.Time) {
 		return
 	}
 	sha, spa, tpa := a.SenderMAC(), a.SenderIP(), a.TargetIP()
+	// RFC 5227 §2.1.1: while probing, any ARP whose sender address is the
+	// probed one, or another host's probe for it, is a conflict.
+	if l.probeIP != ([4]byte{}) && (spa == l.probeIP || (spa == [4]byte{} && tpa == l.probeIP && a.Op() == ARPRequest)) {
+		l.stats.ARPConflicts++
+		l.probeConflict = true
+	}
 	if l.local != ([4]byte{}) && spa == l.local {
 		// RFC 5227 §2.4: another host uses our address. Defend it with one
 		// announcement, at most once per DEFEND_INTERVAL (10 s).
@@ -510,6 +540,15 @@ func (l *Link) holdPacket(ip [4]byte, pkt []byte, now time.Time) {
 // arpOutput writes the next ARP frame due: a reply, an announcement, a
 // request. It expires entries on the way.
 func (l *Link) arpOutput(p []byte, now time.Time) int {
+	if l.probeDue {
+		// RFC 5227 §2.1.1: a request with sender protocol address zero and
+		// target hardware address zero.
+		l.probeDue = false
+		PutHeader(p, Broadcast, l.mac, TypeARP)
+		PutARP(p[HeaderLen:], ARPRequest, l.mac, [4]byte{}, MAC{}, l.probeIP)
+		l.stats.ARPProbes++
+		return HeaderLen + ARPLen
+	}
 	if l.nreplies > 0 {
 		r := l.replies[0]
 		copy(l.replies[:], l.replies[1:l.nreplies])
@@ -607,7 +646,7 @@ func (l *Link) Poll(now time.Time) time.Time {
 // Pending reports whether Output has a frame to send without asking the IP
 // layer: an ARP reply, or a held packet now resolved.
 func (l *Link) Pending(now time.Time) bool {
-	if l.nreplies > 0 || (l.announce > 0 && !now.Before(l.annAt)) {
+	if l.probeDue || l.nreplies > 0 || (l.announce > 0 && !now.Before(l.annAt)) {
 		return true
 	}
 	for i := range l.cache {

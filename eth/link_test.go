@@ -321,3 +321,36 @@ func TestZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per frame", allocs)
 	}
 }
+
+// TestProbe: an address check sends one ARP probe (sender 0.0.0.0) and
+// reports a conflict when another host answers for the address or probes
+// for it too; silence means the address is free.
+func TestProbe(t *testing.T) {
+	l := New(Config{MAC: cardMAC})
+	offered := [4]byte{10, 0, 3, 50}
+	buf := make([]byte, 2048)
+	for _, c := range []struct {
+		name     string
+		in       []byte
+		conflict bool
+	}{
+		{"silence", nil, false},
+		{"reply", arpFrame(ARPReply, cardMAC, hostMAC, offered, cardMAC, [4]byte{}), true},
+		{"other probe", arpFrame(ARPRequest, Broadcast, hostMAC, [4]byte{}, MAC{}, offered), true},
+		{"unrelated", arpFrame(ARPRequest, Broadcast, hostMAC, hostIP, MAC{}, cardIP), false},
+	} {
+		l.Probe(offered, t0)
+		n := l.OutputFrame(buf, t0)
+		f, _ := Parse(buf[:n])
+		a, err := ParseARP(f.Payload())
+		if err != nil || a.Op() != ARPRequest || a.SenderIP() != ([4]byte{}) || a.TargetIP() != offered || a.SenderMAC() != cardMAC || f.Dst() != Broadcast {
+			t.Fatalf("%s: probe %x %v", c.name, buf[:n], err)
+		}
+		if c.in != nil {
+			l.Input(stream(c.in), t0)
+		}
+		if got := l.ProbeConflict(); got != c.conflict {
+			t.Errorf("%s: conflict %v", c.name, got)
+		}
+	}
+}
