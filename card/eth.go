@@ -242,7 +242,8 @@ func (f *ethFront) clientEvent(now time.Time) {
 	case dhcp.EventBound:
 		l := f.cli.Lease()
 		if l.Addr == f.link.Local() {
-			f.setAddr(l.Addr, l.Mask, l.Router, now) // same address: mask or router changed
+			f.setAddr(l.Addr, l.Mask, l.Router, now) // same address: mask, router or DNS changed
+			f.setDNS(l.DNS)
 			return
 		}
 		f.link.Probe(l.Addr, now)
@@ -267,7 +268,21 @@ func (f *ethFront) checkLease(now time.Time) {
 	if f.cli.State() == dhcp.Bound {
 		l := f.cli.Lease()
 		f.setAddr(l.Addr, l.Mask, l.Router, now)
+		f.setDNS(l.DNS)
 	}
+}
+
+// setDNS gives the stub resolver the lease's DNS servers (option 6).
+func (f *ethFront) setDNS(servers [2][4]byte) {
+	var list [2]ipv4.Addr
+	n := 0
+	for _, d := range servers {
+		if d != ([4]byte{}) {
+			list[n] = d
+			n++
+		}
+	}
+	f.c.dns.SetServers(list[:n])
 }
 
 // pull writes the next IPv4 packet for the link: a DHCP reply first, then

@@ -269,7 +269,7 @@ func TestEthernetTableSizes(t *testing.T) {
 	}{
 		{"eth.Link", unsafe.Sizeof(eth.Link{}), 544},
 		{"dhcp.Server", unsafe.Sizeof(dhcp.Server{}), 232},
-		{"dhcp.Client", unsafe.Sizeof(dhcp.Client{}), 424},
+		{"dhcp.Client", unsafe.Sizeof(dhcp.Client{}), 440},
 		{"mdns.Responder", unsafe.Sizeof(mdns.Responder{}), 1408},
 	} {
 		t.Logf("%s: %d bytes", c.name, c.size)

@@ -35,6 +35,7 @@ type ClientConfig struct {
 // Lease is what the client holds when bound.
 type Lease struct {
 	Addr, Mask, Router, Server [4]byte
+	DNS                        [2][4]byte // option 6, the first two (zero: none)
 	Start                      time.Time
 	T1, T2, End                time.Time
 }
@@ -244,7 +245,7 @@ func (c *Client) Input(b []byte, now time.Time) {
 			return
 		}
 		c.stats.Acks++
-		changed := c.lease.Addr != l.Addr || c.lease.Mask != l.Mask || c.lease.Router != l.Router
+		changed := c.lease.Addr != l.Addr || c.lease.Mask != l.Mask || c.lease.Router != l.Router || c.lease.DNS != l.DNS
 		c.lease = l
 		c.state = Bound
 		c.next = l.T1
@@ -285,6 +286,11 @@ func (c *Client) leaseOf(m Message, now time.Time) (Lease, bool) {
 	}
 	if v, ok := m.Option(OptRouter); ok && len(v) >= 4 {
 		l.Router = [4]byte(v[:4])
+	}
+	if v, ok := m.Option(OptDNS); ok {
+		for i := 0; i < len(l.DNS) && len(v) >= 4*(i+1); i++ {
+			l.DNS[i] = [4]byte(v[4*i : 4*i+4])
+		}
 	}
 	lease := time.Duration(secs) * time.Second
 	if secs == 0xffffffff {

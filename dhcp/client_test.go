@@ -219,3 +219,29 @@ func TestClientDecline(t *testing.T) {
 		t.Fatal("no new discovery after ten seconds")
 	}
 }
+
+// TestClientLeaseDNS: option 6 gives the lease's DNS servers (the first
+// two); a short option is ignored.
+func TestClientLeaseDNS(t *testing.T) {
+	c := newCli()
+	for _, tc := range []struct {
+		v    []byte
+		want [2][4]byte
+	}{
+		{[]byte{1, 1, 1, 1, 8, 8, 8, 8, 9, 9, 9, 9}, [2][4]byte{{1, 1, 1, 1}, {8, 8, 8, 8}}},
+		{[]byte{1, 1, 1, 1, 8}, [2][4]byte{{1, 1, 1, 1}}},
+		{[]byte{1, 1}, [2][4]byte{}},
+	} {
+		b := msg(Ack, macA, 1, 0, noAddr, OptServerID, srvIP, OptLeaseTime, []byte{0, 0, 1, 0}, OptDNS, tc.v)
+		b[0] = BootReply
+		copy(b[offYIAddr:], cliIP[:])
+		m, err := Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, ok := c.leaseOf(m, t0)
+		if !ok || l.DNS != tc.want {
+			t.Errorf("%v: %v %v", tc.v, l.DNS, ok)
+		}
+	}
+}
