@@ -56,6 +56,9 @@ type Config struct {
 
 	// Tap sees every PPP frame (pcap capture).
 	Tap func(sent bool, frame []byte)
+	// Ethernet, when set, puts the card on an Ethernet link (frame stream)
+	// instead of PPP; the PPP fields above are then unused.
+	Ethernet *EthConfig
 	// Log receives link and TLS events (nil: discarded).
 	Log *slog.Logger
 }
@@ -64,7 +67,8 @@ type Config struct {
 type Card struct {
 	cfg cardParams
 
-	link *ppp.Link
+	link *ppp.Link // nil on Ethernet
+	eth  *ethFront // nil on PPP
 	ip   *ipv4.Host
 	tcp  *tcp.Stack
 	udp  *udp.Stack
@@ -178,22 +182,11 @@ func New(cfg Config) (*Card, error) {
 		// is the store's admin key; ask every client for one (optional).
 		c.tlsCfg.ClientAuth = tls.RequestClientCert
 	}
-	c.link = ppp.New(ppp.Config{
-		MRU:          p.MRU,
-		LocalIP:      cfg.LocalIP,
-		PeerIP:       cfg.PeerIP,
-		RequireAuth:  cfg.RequireAuth,
-		Secrets:      cfg.Secrets,
-		User:         cfg.User,
-		Secret:       cfg.Secret,
-		EchoInterval: cfg.EchoInterval,
-		Rand:         cfg.Rand,
-		DeliverIP:    c.deliverIP,
-		PullIP:       c.pullIP,
-		Tap:          cfg.Tap,
-		Event:        c.linkEvent,
-	})
+	if cfg.Ethernet == nil {
+		c.newPPP(cfg, p)
+	}
 	c.ip = ipv4.NewHost(ipv4.Config{
+
 		MTU:             p.MRU,
 		ReassemblySlots: orNeg(p.ReassemblySlots),
 		ReassemblyBytes: p.ReassemblyBytes,
@@ -221,6 +214,11 @@ func New(cfg Config) (*Card, error) {
 	c.at = make([]slotTimes, p.MaxConns)
 	c.ip.Register(6, (*tcpGate)(c))
 	c.ip.Register(17, c.udp)
+	if cfg.Ethernet != nil {
+		if c.eth, err = newEthFront(c, *cfg.Ethernet, p, cfg.Rand); err != nil {
+			return nil, err
+		}
+	}
 
 	if c.https, err = c.tcp.Listen(cfg.HTTPSPort, p.MaxConns); err != nil {
 		return nil, err
@@ -246,6 +244,24 @@ func New(cfg Config) (*Card, error) {
 	return c, nil
 }
 
+func (c *Card) newPPP(cfg Config, p Profile) {
+	c.link = ppp.New(ppp.Config{
+		MRU:          p.MRU,
+		LocalIP:      cfg.LocalIP,
+		PeerIP:       cfg.PeerIP,
+		RequireAuth:  cfg.RequireAuth,
+		Secrets:      cfg.Secrets,
+		User:         cfg.User,
+		Secret:       cfg.Secret,
+		EchoInterval: cfg.EchoInterval,
+		Rand:         cfg.Rand,
+		DeliverIP:    c.deliverIP,
+		PullIP:       c.pullIP,
+		Tap:          cfg.Tap,
+		Event:        c.linkEvent,
+	})
+}
+
 func orNeg(n int) int {
 	if n == 0 {
 		return -1
@@ -264,19 +280,31 @@ func (c *Card) clock() time.Time {
 func (c *Card) Start(now time.Time) {
 	c.now = now
 	c.started = now
+	if c.eth != nil {
+		c.eth.start(now)
+		return
+	}
 	c.link.Open(now)
 }
 
 // Stop closes the link (LCP Terminate).
 func (c *Card) Stop(now time.Time) {
 	c.now = now
+	if c.eth != nil {
+		c.eth.stop(now)
+		return
+	}
 	c.link.Close(now)
 }
 
 // Input takes bytes from the serial line.
 func (c *Card) Input(b []byte, now time.Time) {
 	c.now = now
-	c.link.Input(b, now)
+	if c.eth != nil {
+		c.eth.link.Input(b, now)
+	} else {
+		c.link.Input(b, now)
+	}
 	c.service(now)
 }
 
@@ -284,6 +312,9 @@ func (c *Card) Input(b []byte, now time.Time) {
 func (c *Card) Output(p []byte, now time.Time) int {
 	c.now = now
 	c.service(now)
+	if c.eth != nil {
+		return c.eth.link.Output(p, now)
+	}
 	return c.link.Output(p, now)
 }
 
@@ -291,7 +322,12 @@ func (c *Card) Output(p []byte, now time.Time) int {
 // polled next (zero: no timer pending).
 func (c *Card) Poll(now time.Time) time.Time {
 	c.now = now
-	next := c.link.Poll(now)
+	var next time.Time
+	if c.eth != nil {
+		next = c.eth.poll(now)
+	} else {
+		next = c.link.Poll(now)
+	}
 	next = earliest(next, c.ip.Poll(now))
 	next = earliest(next, c.dns.Poll(now))
 	c.service(now)
@@ -449,7 +485,7 @@ func (c *Card) startFetch(now time.Time) {
 }
 
 func (c *Card) connect(addr ipv4.Addr, now time.Time) {
-	conn, err := c.tcp.Dial(c.link.LocalIP(), addr, c.clientReq.Port, now)
+	conn, err := c.tcp.Dial(c.ip.Local(), addr, c.clientReq.Port, now)
 	if err != nil {
 		c.finishFetch(apps.FetchResult{Err: err.Error()})
 		return
@@ -497,22 +533,35 @@ func (c *Card) TCP() *tcp.Stack { return c.tcp }
 func (c *Card) IP() *ipv4.Host { return c.ip }
 
 // Up reports whether the link is up (IPCP Opened).
-func (c *Card) Up() bool { return c.link.Up() }
+func (c *Card) Up() bool {
+	if c.eth != nil {
+		return c.ipUp
+	}
+	return c.link.Up()
+}
 
 // Status reports the card's live state (the status page).
 func (c *Card) Status(now time.Time) apps.Status {
 	st := apps.Status{
 		Uptime:    now.Sub(c.started),
-		LinkUp:    c.link.Up(),
+		LinkUp:    c.Up(),
 		Profile:   c.cfg.Profile.Name,
-		RAMBudget: c.cfg.Profile.Budget(),
-		RAMUsed:   c.cfg.Profile.Budget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
+		RAMBudget: c.ramBudget(),
+		RAMUsed:   c.ramBudget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
 	}
-	ps := c.link.Stats()
-	st.LinkState = fmt.Sprintf("LCP %v, IPCP %v", ps.LCPState, ps.IPCPState)
-	if st.LinkUp {
-		st.LocalIP = netip.AddrFrom4(c.link.LocalIP())
-		st.PeerIP = netip.AddrFrom4(c.link.PeerIP())
+	var ps ppp.Stats
+	if c.eth != nil {
+		st.LinkState = "Ethernet " + c.eth.link.MAC().String()
+		if st.LinkUp {
+			st.LocalIP = netip.AddrFrom4(c.ip.Local())
+		}
+	} else {
+		ps = c.link.Stats()
+		st.LinkState = fmt.Sprintf("LCP %v, IPCP %v", ps.LCPState, ps.IPCPState)
+		if st.LinkUp {
+			st.LocalIP = netip.AddrFrom4(c.link.LocalIP())
+			st.PeerIP = netip.AddrFrom4(c.link.PeerIP())
+		}
 	}
 	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		conn, ok := c.tcp.Conn(i)
@@ -530,12 +579,16 @@ func (c *Card) Status(now time.Time) apps.Status {
 	add := func(layer, name string, v uint64) {
 		st.Counters = append(st.Counters, apps.Counter{Layer: layer, Name: name, Value: v})
 	}
-	add("PPP", "frames in", ps.FramesIn)
-	add("PPP", "frames out", ps.FramesOut)
-	add("PPP", "line bytes in", ps.BytesIn)
-	add("PPP", "line bytes out", ps.BytesOut)
-	add("PPP", "bad FCS", ps.BadFCS)
-	add("PPP", "echo requests answered", ps.EchoReqRecv)
+	if c.eth != nil {
+		c.eth.status(add)
+	} else {
+		add("PPP", "frames in", ps.FramesIn)
+		add("PPP", "frames out", ps.FramesOut)
+		add("PPP", "line bytes in", ps.BytesIn)
+		add("PPP", "line bytes out", ps.BytesOut)
+		add("PPP", "bad FCS", ps.BadFCS)
+		add("PPP", "echo requests answered", ps.EchoReqRecv)
+	}
 	is := c.ip.Stats()
 	add("IP", "packets in", is.InPackets)
 	add("IP", "packets out", is.OutPackets)

@@ -60,6 +60,13 @@ type Profile struct {
 	// (ipv4.Host), so MRU-sized reassembly costs only its block bitmap.
 	ReassemblySlots int
 	ReassemblyBytes int
+
+	// ARPEntries and ARPHold size the ARP cache of a card on Ethernet
+	// (eth.Config): neighbours cached, and packets held (one per
+	// neighbour) while a neighbour is resolved. Zero: 4 and 1. Bytes, so
+	// that a Card stays in its size class (TestCardSize).
+	ARPEntries uint8
+	ARPHold    uint8
 }
 
 // The built-in profiles.
@@ -72,6 +79,7 @@ var (
 		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512, MaxHandshakeMessage: 8192,
 		HTTPIn: 512, HTTPOut: 448,
 		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
+		ARPEntries: 2, ARPHold: 1,
 	}
 	// CardProfile accepts full 16 KiB TLS records from mainstream clients,
 	// one connection at a time (one shared large receive buffer; others
@@ -87,6 +95,7 @@ var (
 		RecvBuf: 16384 + 256 + 5, SmallRecvBuf: 3926, LargeRecvBufs: 1, SendBuf: 3835, RecordOut: 1024,
 		HTTPIn: 2048, HTTPOut: 3584, MaxHandshakeMessage: 16384 + 4,
 		UDPSockets: 1, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
+		ARPEntries: 4, ARPHold: 1,
 	}
 	// HostProfile is a roomy profile for PC-side use and benchmarks.
 	HostProfile = Profile{
@@ -151,4 +160,19 @@ func (p Profile) LargeRecvBytes() int {
 func (p Profile) Budget() int {
 	return 2*(p.MRU+8) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
 		p.UDPSockets*p.UDPQueue + p.ReassemblyBytes
+}
+
+// EthBudget is what the profile reserves for buffers on an Ethernet link
+// instead of PPP's two frame buffers (see Budget): the receive frame
+// (14 + MRU), the ARP hold buffers (MRU each) and the ARP cache (40 bytes
+// an entry, eth.Link.Footprint). Frames are sent from the caller's buffer.
+func (p Profile) EthBudget() int {
+	entries, hold := int(p.ARPEntries), int(p.ARPHold)
+	if entries == 0 {
+		entries = 4
+	}
+	if hold == 0 {
+		hold = 1
+	}
+	return 14 + p.MRU + hold*p.MRU + 40*entries
 }

@@ -32,6 +32,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	profName := fs.String("profile", "card", "memory profile: tiny, card or host")
 	pcapFile := fs.String("pcap", "", "write the serial line's PPP frames to this pcap `file`")
 	statusLine := fs.Bool("status-line", true, "show a live one-line status when stderr is a terminal")
+	framing := fs.String("framing", "ppp", "the emulated link: ppp, or eth (Ethernet frames; the host is gVisor on an Ethernet NIC, the card its DHCP server)")
 	mkLog := logFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -75,13 +76,26 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	defer lnH.Close()
 
-	tap, closePcap, err := openPcap(*pcapFile)
+	var ec *card.EthConfig
+	openCapture := openPcap
+	switch *framing {
+	case "ppp":
+	case "eth":
+		ec, openCapture = &card.EthConfig{}, openEthPcap
+	default:
+		return usageError{fmt.Errorf("bad --framing %q: want ppp or eth", *framing)}
+	}
+	tap, closePcap, err := openCapture(*pcapFile)
 	if err != nil {
 		return err
 	}
 	defer closePcap()
+	if ec != nil {
+		ec.Tap, tap = tap, nil
+	}
 
-	c, err := card.New(card.Config{Profile: prof, Store: st, Rand: rand.Reader, Clock: time.Now, Tap: tap, Log: log.With("side", "card")})
+	c, err := card.New(card.Config{Profile: prof, Store: st, Rand: rand.Reader, Clock: time.Now, Tap: tap, Log: log.With("side", "card"),
+		Ethernet: ec})
 	if err != nil {
 		return err
 	}
@@ -98,24 +112,45 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	runDone := make(chan error, 1)
 	go func() { runDone <- r.Run(runCtx) }()
 
-	// The host's queue toward the line holds about a second of line time:
-	// a flood (retransmissions of junk, issue 13) must not sit for tens of
-	// seconds ahead of a legitimate client's packets.
-	ns, err := host.NewNetstack(hostEnd, host.Config{QueueBytes: host.LineQueueBytes(*baud, 1500)})
-	if err != nil {
-		cancelRun()
-		return err
+	var (
+		cardIP    netip.Addr
+		dial      func(ctx context.Context, to netip.AddrPort) (net.Conn, error)
+		closeHost func() error
+		linkName  = "PPP"
+	)
+	if ec != nil {
+		// The in-process host on Ethernet: gVisor with the address the
+		// card's DHCP server leases (gVisor has no DHCP client).
+		peer, err := host.NewEthPeer(hostEnd, host.EthPeerConfig{})
+		if err != nil {
+			cancelRun()
+			return err
+		}
+		cardIP, dial, closeHost, linkName = netip.MustParseAddr("10.0.3.1"), peer.DialTCP, peer.Close, "Ethernet"
+		log.Info("link up", "card", cardIP, "host", peer.Addr(), "baud", *baud)
+	} else {
+		// The host's queue toward the line holds about a second of line time:
+		// a flood (retransmissions of junk, issue 13) must not sit for tens of
+		// seconds ahead of a legitimate client's packets.
+		ns, err := host.NewNetstack(hostEnd, host.Config{QueueBytes: host.LineQueueBytes(*baud, 1500)})
+		if err != nil {
+			cancelRun()
+			return err
+		}
+		upCtx, cancelUp := context.WithTimeout(ctx, 30*time.Second)
+		err = ns.WaitUp(upCtx)
+		cancelUp()
+		if err != nil {
+			ns.Close()
+			cancelRun()
+			return fmt.Errorf("the link did not come up: %w", err)
+		}
+		cardIP, closeHost = ns.PeerIP(), ns.Close
+		dial = func(ctx context.Context, to netip.AddrPort) (net.Conn, error) {
+			return ns.Net().DialContextTCPAddrPort(ctx, to)
+		}
+		log.Info("link up", "card", cardIP, "host", ns.LocalIP(), "baud", *baud)
 	}
-	upCtx, cancelUp := context.WithTimeout(ctx, 30*time.Second)
-	err = ns.WaitUp(upCtx)
-	cancelUp()
-	if err != nil {
-		ns.Close()
-		cancelRun()
-		return fmt.Errorf("the link did not come up: %w", err)
-	}
-	cardIP := ns.PeerIP()
-	log.Info("link up", "card", cardIP, "host", ns.LocalIP(), "baud", *baud)
 
 	// life ends at shutdown: it cancels dials and closes every forwarded
 	// connection, so that no client can hold the shutdown up.
@@ -134,7 +169,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 				defer wg.Done()
 				defer conn.Close()
 				dctx, cancel := context.WithTimeout(life, 30*time.Second)
-				cc, err := ns.Net().DialContextTCPAddrPort(dctx, netip.AddrPortFrom(cardIP, port))
+				cc, err := dial(dctx, netip.AddrPortFrom(cardIP, port))
 				cancel()
 				if err != nil {
 					log.Warn("cannot reach the card", "err", err)
@@ -151,7 +186,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	go forward(lnH, 80)
 
 	abs, _ := filepath.Abs(certPath)
-	fmt.Fprintf(stdout, "netcard ready: https://%s/ (card %s over PPP at %s)\n", lnS.Addr(), cardIP, baudText(*baud))
+	fmt.Fprintf(stdout, "netcard ready: https://%s/ (card %s over %s at %s)\n", lnS.Addr(), cardIP, linkName, baudText(*baud))
 	fmt.Fprintf(stdout, "certificate: %s\n", abs)
 	fmt.Fprintf(stdout, "try: curl --cacert %s https://%s/status\n", abs, lnS.Addr())
 	if issued != nil {
@@ -173,7 +208,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	endLife()
 	lnS.Close()
 	lnH.Close()
-	ns.Close()
+	closeHost()
 	cancelRun()
 	cardEnd.Close() // ends a write of the card's runner blocked on the line
 	select {
@@ -261,12 +296,17 @@ func liveStatus(ctx context.Context, w io.Writer, r *card.Runner, c *card.Card) 
 		}
 		var line string
 		r.Do(func(now time.Time) {
-			s := c.Link().Stats()
 			ts := c.TCP().Stats()
 			state := "down"
 			if c.Up() {
 				state = "up"
 			}
+			if e := c.Ethernet(); e != nil {
+				s := e.Stats()
+				line = fmt.Sprintf("link %s  frames %d/%d  ARP answered %d  tcp accepted %d", state, s.InFrames, s.OutFrames, s.ARPRepliesOut, ts.ConnsAccepted)
+				return
+			}
+			s := c.Link().Stats()
 			line = fmt.Sprintf("link %s  line in %d B  out %d B  frames %d/%d  tcp accepted %d", state, s.BytesIn, s.BytesOut, s.FramesIn, s.FramesOut, ts.ConnsAccepted)
 		})
 		fmt.Fprintf(w, "\r\033[K%s", line)

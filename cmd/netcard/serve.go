@@ -79,15 +79,16 @@ func (a authOpts) apply(cfg *ppp.Config) error {
 
 func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
-	spec := fs.String("link", "stdio", "serial link: stdio, pty, serial:/dev/ttyUSB0[@baud], tcp:HOST:PORT, tcp-listen:HOST:PORT")
+	spec := fs.String("link", "stdio", "serial link: stdio, pty, serial:/dev/ttyUSB0[@baud], tcp:HOST:PORT, tcp-listen:HOST:PORT; or tap:NAME (Ethernet)")
 	path := storeFlag(fs)
 	baud := fs.Int("baud", 0, "pace the line to this rate (8N1) in addition to the device's own; 0 = no pacing")
-	pcapFile := fs.String("pcap", "", "write PPP frames to this pcap `file`")
+	pcapFile := fs.String("pcap", "", "write the link's frames (PPP, or Ethernet with LINKTYPE_ETHERNET) to this pcap `file`")
 	localIP := fs.String("local-ip", "", "address the card proposes (default: take the host's)")
 	peerIP := fs.String("peer-ip", "", "address the card assigns the host if asked")
 	profName := fs.String("profile", "card", "memory profile: tiny, card or host")
 	echo := fs.Duration("echo", 10*time.Second, "LCP keepalive interval (0 = off)")
 	auth := addAuthFlags(fs)
+	eo := addEthFlags(fs)
 	mkLog := logFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -112,6 +113,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ec, err := eo.config(*spec)
+	if err != nil {
+		return err
+	}
 	st, issued, err := openOrCreate(*path, store.DefaultSize, card.DefaultPersonalisation())
 	if err != nil {
 		return err
@@ -123,20 +128,38 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		// outside the log.
 		pinLetter(stderr, *path, issued)
 	}
-	tap, closePcap, err := openPcap(*pcapFile)
+	openCapture := openPcap
+	if ec != nil {
+		openCapture = openEthPcap
+	}
+	tap, closePcap, err := openCapture(*pcapFile)
 	if err != nil {
 		return err
 	}
 	defer closePcap()
+	if ec != nil {
+		ec.Tap, tap = tap, nil
+	}
 	c, err := card.New(card.Config{
 		Profile: prof, Store: st, Rand: rand.Reader, Clock: time.Now,
 		LocalIP: lip, PeerIP: pip, RequireAuth: pc.RequireAuth, Secrets: pc.Secrets,
 		User: pc.User, Secret: pc.Secret, EchoInterval: *echo, Tap: tap, Log: log,
+		Ethernet: ec,
 	})
 	if err != nil {
 		return err
 	}
-	port, info, err := link.ParseSpec(*spec)
+	var port link.Port
+	var info string
+	if strings.HasPrefix(*spec, "tap:") {
+		port, info, err = openTAP(*spec)
+		if err != nil {
+			return err
+		}
+		log.Info("ethernet on TAP device", "dev", info)
+	} else {
+		port, info, err = link.ParseSpec(*spec)
+	}
 	if err != nil {
 		return usageError{err}
 	}
