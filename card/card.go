@@ -20,6 +20,7 @@ import (
 	"netcard/dns"
 	"netcard/http"
 	"netcard/ipv4"
+	"netcard/ipv6"
 	"netcard/ppp"
 	"netcard/store"
 	"netcard/tcp"
@@ -68,6 +69,7 @@ type Card struct {
 
 	link *ppp.Link
 	ip   *ipv4.Host
+	ip6  *ipv6.Host // nil without Profile.IPv6
 	tcp  *tcp.Stack
 	udp  *udp.Stack
 	dns  *dns.Resolver
@@ -84,7 +86,6 @@ type Card struct {
 	client    *apps.ClientSession
 	clientReq *apps.FetchRequest // the fetch in progress (nil when idle: allocated per fetch, like client)
 	clientTCP *tcp.Conn
-	redirects int // redirects followed by the current fetch
 
 	now     time.Time
 	started time.Time
@@ -96,6 +97,8 @@ type Card struct {
 	adm         admission
 	clientSt    clientState
 	ipUp        bool
+	pull        bool  // the next IP packet out tries IPv6 first
+	redirects   uint8 // redirects followed by the current fetch (≤ apps.MaxRedirects)
 }
 
 // cardParams is what a Card keeps of its Config after New (the rest
@@ -178,8 +181,13 @@ func New(cfg Config) (*Card, error) {
 		// is the store's admin key; ask every client for one (optional).
 		c.tlsCfg.ClientAuth = tls.RequestClientCert
 	}
+	var v6 *ppp.IPv6Config
+	if p.IPv6 {
+		v6 = &ppp.IPv6Config{}
+	}
 	c.link = ppp.New(ppp.Config{
-		MRU:          p.MRU,
+		IPv6:         v6,
+		MRU:          p.LinkMRU(),
 		LocalIP:      cfg.LocalIP,
 		PeerIP:       cfg.PeerIP,
 		RequireAuth:  cfg.RequireAuth,
@@ -221,6 +229,13 @@ func New(cfg Config) (*Card, error) {
 	c.at = make([]slotTimes, p.MaxConns)
 	c.ip.Register(6, (*tcpGate)(c))
 	c.ip.Register(17, c.udp)
+	if p.IPv6 {
+		// The same TCP (through the same admission gate) and UDP serve
+		// IPv6: listeners are dual-stack.
+		c.ip6 = ipv6.NewHost(p.ipv6Config())
+		c.ip6.Register(ipv6.ProtoTCP, (*tcpGate)(c))
+		c.ip6.Register(ipv6.ProtoUDP, c.udp)
+	}
 
 	if c.https, err = c.tcp.Listen(cfg.HTTPSPort, p.MaxConns); err != nil {
 		return nil, err
@@ -293,6 +308,9 @@ func (c *Card) Poll(now time.Time) time.Time {
 	c.now = now
 	next := c.link.Poll(now)
 	next = earliest(next, c.ip.Poll(now))
+	if c.ip6 != nil {
+		next = earliest(next, c.ip6.Poll(now))
+	}
 	next = earliest(next, c.dns.Poll(now))
 	c.service(now)
 	for _, s := range c.sess {
@@ -313,9 +331,36 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-func (c *Card) deliverIP(pkt []byte) { c.ip.Input(pkt, c.now) }
+// deliverIP takes an IP packet from the link: IPv6 by its version nibble
+// (the link delivers protocol 0x0057 only with IPV6CP up).
+func (c *Card) deliverIP(pkt []byte) {
+	if c.ip6 != nil && len(pkt) > 0 && pkt[0]>>4 == 6 {
+		c.ip6.Input(pkt, c.now)
+		return
+	}
+	c.ip.Input(pkt, c.now)
+}
 
-func (c *Card) pullIP(dst []byte) int { return c.ip.Output(dst, c.now) }
+// pullIP writes the next IP packet for the link: IPv4 and IPv6 take turns
+// when both have one.
+func (c *Card) pullIP(dst []byte) int {
+	if c.ip6 == nil || !c.link.Up6() {
+		return c.ip.Output(dst, c.now)
+	}
+	c.pull = !c.pull
+	if c.pull {
+		if n := c.ip6.Output(dst, c.now); n > 0 {
+			return n
+		}
+	}
+	if n := c.ip.Output(dst, c.now); n > 0 {
+		return n
+	}
+	if c.pull {
+		return 0
+	}
+	return c.ip6.Output(dst, c.now)
+}
 
 func (c *Card) linkEvent(e ppp.Event) {
 	switch e {
@@ -335,6 +380,18 @@ func (c *Card) linkEvent(e ppp.Event) {
 	case ppp.EventIPCPDown:
 		c.ipUp = false
 		c.cfg.Log.Info("link down")
+	case ppp.EventIPV6CPUp:
+		// RFC 5072 §5: the link-local address from the negotiated
+		// interface identifier. IPV6CP made the two identifiers on this
+		// two-node link differ, so DAD is not run (RFC 5072 §5: "the
+		// interface identifier ... is unique on the link").
+		c.ip6.ClearAddrs()
+		c.ip6.SetMTU(c.link.MTU())
+		c.ip6.AddAddr(ipv6.LinkLocal(c.link.LocalIID()), false)
+		c.cfg.Log.Info("IPv6 up", "local", c.ip6.LinkLocal(), "peer", ipv6.LinkLocal(c.link.PeerIID()))
+	case ppp.EventIPV6CPDown:
+		c.ip6.ClearAddrs()
+		c.cfg.Log.Info("IPv6 down")
 	default:
 		c.cfg.Log.Debug("ppp event", "event", int(e))
 	}
@@ -443,16 +500,22 @@ type tcpGate Card
 type admission struct {
 	active   bool // a segment is inside tcp.Stack.Input
 	syn      bool
-	progress bool // it carries the start of a request
-	src      ipv4.Addr
+	progress bool      // it carries the start of a request
+	src      ipv6.Addr // IPv4-mapped for IPv4
 }
 
 // Input implements ipv4.Transport.
 func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
+	return g.Input6(ipv6.From4(src), ipv6.From4(dst), seg, now)
+}
+
+// Input6 implements ipv6.Transport: IPv6 connections pass the same gate,
+// into the same dual-stack TCP (its RFC 5961/6528 defences included).
+func (g *tcpGate) Input6(src, dst ipv6.Addr, seg []byte, now time.Time) bool {
 	c := (*Card)(g)
 	h, err := tcp.ParseHeader(seg)
 	if err != nil || h.DataOff > len(seg) {
-		return c.tcp.Input(src, dst, seg, now)
+		return c.tcp.Input6(src, dst, seg, now)
 	}
 	data := seg[h.DataOff:]
 	i := c.connSlot(src, dst, h.SrcPort, h.DstPort)
@@ -466,13 +529,13 @@ func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
 	if i < 0 && listening && h.Flags&(tcp.FlagSYN|tcp.FlagRST|tcp.FlagACK) == tcp.FlagACK {
 		// Completes a handshake answered with a SYN cookie (or is stray).
 		adm.progress = c.showsProgress(h.DstPort, data)
-		if !c.admissible(src, adm.progress, now) && tcp.Checksum(src, dst, seg) == 0 {
+		if !c.admissible(src, adm.progress, now) && tcp.Checksum6(src, dst, seg) == 0 {
 			c.admDeferred++
 			return true // dropped, not reset: the peer retransmits and tries again
 		}
 	}
 	c.adm = adm
-	ok := c.tcp.Input(src, dst, seg, now)
+	ok := c.tcp.Input6(src, dst, seg, now)
 	c.adm = admission{}
 	if j := c.connSlot(src, dst, h.SrcPort, h.DstPort); j >= 0 {
 		switch {
@@ -481,7 +544,7 @@ func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
 			if len(data) > 0 {
 				c.at[j].data = now
 			}
-		case len(data) > 0 && c.at[j].data.IsZero() && tcp.Checksum(src, dst, seg) == 0:
+		case len(data) > 0 && c.at[j].data.IsZero() && tcp.Checksum6(src, dst, seg) == 0:
 			c.at[j].data = now
 		}
 	}
@@ -493,13 +556,26 @@ func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
 func (g *tcpGate) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
 	c := (*Card)(g)
 	n, a := c.tcp.Output(dst, local, now)
-	if n >= tcp.HeaderLen && dst[13]&(tcp.FlagSYN|tcp.FlagACK) == tcp.FlagSYN|tcp.FlagACK {
-		lport, rport := binary.BigEndian.Uint16(dst[0:]), binary.BigEndian.Uint16(dst[2:])
-		if j := c.connSlot(a, local, rport, lport); j >= 0 && c.at[j].synAck.IsZero() {
+	c.noteSynAck(dst[:n], ipv6.From4(local), ipv6.From4(a), now)
+	return n, a
+}
+
+// Output6 implements ipv6.Transport, as Output.
+func (g *tcpGate) Output6(dst []byte, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
+	c := (*Card)(g)
+	n, l, a := c.tcp.Output6(dst, now)
+	c.noteSynAck(dst[:n], l, a, now)
+	return n, l, a
+}
+
+// noteSynAck notes when each half-open connection's SYN-ACK went out.
+func (c *Card) noteSynAck(seg []byte, local, remote ipv6.Addr, now time.Time) {
+	if len(seg) >= tcp.HeaderLen && seg[13]&(tcp.FlagSYN|tcp.FlagACK) == tcp.FlagSYN|tcp.FlagACK {
+		lport, rport := binary.BigEndian.Uint16(seg[0:]), binary.BigEndian.Uint16(seg[2:])
+		if j := c.connSlot(remote, local, rport, lport); j >= 0 && c.at[j].synAck.IsZero() {
 			c.at[j].synAck = now
 		}
 	}
-	return n, a
 }
 
 // Poll implements ipv4.Transport.
@@ -534,7 +610,7 @@ const progressBytes = 256
 const minHelloBody = 64
 
 // connSlot returns the TCP slot of the connection a segment belongs to, or -1.
-func (c *Card) connSlot(src, dst ipv4.Addr, sport, dport uint16) int {
+func (c *Card) connSlot(src, dst ipv6.Addr, sport, dport uint16) int {
 	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		conn, ok := c.tcp.Conn(i)
 		if !ok || conn.State() == tcp.Closed {
@@ -556,7 +632,7 @@ func (c *Card) connSlot(src, dst ipv4.Addr, sport, dport uint16) int {
 // connection has had halfOpenAfter to complete its handshake (a client's
 // SYN-ACK may still be on the line, or its answer); otherwise by evicting
 // a victim.
-func (c *Card) admissible(src ipv4.Addr, progress bool, now time.Time) bool {
+func (c *Card) admissible(src ipv6.Addr, progress bool, now time.Time) bool {
 	half := -1
 	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		conn, ok := c.tcp.Conn(i)
@@ -600,10 +676,10 @@ func (c *Card) dataSince(s *apps.ServerSession) time.Time {
 }
 
 // slotsHeld counts the sessions serving connections from a.
-func (c *Card) slotsHeld(a ipv4.Addr) int {
+func (c *Card) slotsHeld(a ipv6.Addr) int {
 	n := 0
 	for _, s := range c.sess {
-		if !s.Done() && s.Info().Remote.Addr().As4() == a {
+		if !s.Done() && ipv6.FromNetip(s.Info().Remote.Addr()) == a {
 			n++
 		}
 	}
@@ -612,7 +688,7 @@ func (c *Card) slotsHeld(a ipv4.Addr) int {
 
 // victim returns the session whose connection a newcomer from src may
 // evict under the admission policy (see EvictAfter), or nil.
-func (c *Card) victim(src ipv4.Addr, progress bool, now time.Time) *apps.ServerSession {
+func (c *Card) victim(src ipv6.Addr, progress bool, now time.Time) *apps.ServerSession {
 	if !progress {
 		return nil
 	}
@@ -633,7 +709,7 @@ func (c *Card) victim(src ipv4.Addr, progress bool, now time.Time) *apps.ServerS
 				rank = 0
 			}
 		}
-		held := c.slotsHeld(s.Info().Remote.Addr().As4())
+		held := c.slotsHeld(ipv6.FromNetip(s.Info().Remote.Addr()))
 		eligible := age >= EvictAfter || (rank == 0 && age >= SilentAfter) ||
 			(held >= mine+2 && age >= FairAfter)
 		if !eligible {
@@ -715,7 +791,7 @@ func (c *Card) serviceClient(now time.Time) {
 		if !c.client.Done() {
 			return
 		}
-		if next, ok := c.client.Redirect(c.clientReq); ok && c.redirects < apps.MaxRedirects {
+		if next, ok := c.client.Redirect(c.clientReq); ok && int(c.redirects) < apps.MaxRedirects {
 			// Follow the redirect on a new connection (RFC 9110 §15.4).
 			c.redirects++
 			c.cfg.Log.Info("fetch redirected", "from", c.clientReq.URL, "to", next.URL)
@@ -790,6 +866,9 @@ func (c *Card) TCP() *tcp.Stack { return c.tcp }
 // IP returns the card's IPv4 host layer.
 func (c *Card) IP() *ipv4.Host { return c.ip }
 
+// IP6 returns the card's IPv6 layer (nil without Profile.IPv6).
+func (c *Card) IP6() *ipv6.Host { return c.ip6 }
+
 // Up reports whether the link is up (IPCP Opened).
 func (c *Card) Up() bool { return c.link.Up() }
 
@@ -817,7 +896,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 		ra, rp := conn.Remote()
 		_, lp := conn.Local()
 		st.Conns = append(st.Conns, apps.ConnStatus{
-			Local: lp, Remote: netip.AddrPortFrom(netip.AddrFrom4(ra), rp),
+			Local: lp, Remote: netip.AddrPortFrom(ra.Netip(), rp),
 			State: conn.State().String(), TLS: lp == c.cfg.HTTPSPort,
 		})
 	}

@@ -128,6 +128,33 @@ func walk(pkt []byte, nh uint8, off, nhAt int, mc bool) (Chain, Problem) {
 	}
 }
 
+// upperLayer follows the chain of pkt (a packet with a valid fixed header)
+// by the headers' lengths alone, options unexamined, to find the upper
+// layer: sendError must know whether it answers an ICMPv6 error even when
+// an option of the packet is the problem. ProtoNone when it cannot tell.
+func upperLayer(pkt []byte) (uint8, int) {
+	nh, off := pkt[6], HeaderLen
+	for i := 0; i <= maxExt; i++ {
+		switch nh {
+		case ProtoHopByHop, ProtoDstOpts, ProtoRouting, ProtoFragment:
+		default:
+			return nh, off
+		}
+		if len(pkt)-off < 8 {
+			break
+		}
+		if nh == ProtoFragment {
+			if binary.BigEndian.Uint16(pkt[off+2:])&^7 != 0 {
+				break // not the first fragment: no upper-layer header here
+			}
+			nh, off = pkt[off], off+8
+			continue
+		}
+		nh, off = pkt[off], off+(int(pkt[off+1])+1)*8
+	}
+	return ProtoNone, len(pkt)
+}
+
 func problem(err error, send bool, code uint8, ptr int) Problem {
 	return Problem{Err: err, Send: send, Code: code, Pointer: uint32(ptr)}
 }

@@ -163,6 +163,19 @@ func NewHost(cfg Config) *Host {
 // Footprint returns the bytes NewHost allocated for buffers.
 func (h *Host) Footprint() int { return len(h.echo) + len(h.errBuf) + ctlMax + h.reasm.footprint() }
 
+// Footprint returns what NewHost(cfg) allocates for buffers, without
+// allocating.
+func Footprint(cfg Config) int {
+	mtu := max(cfg.MTU, MinMTU)
+	nerr := cfg.ICMPErrorSlots
+	if nerr <= 0 {
+		nerr = 2
+	}
+	var r reassembly
+	n, slotCap := r.size(cfg)
+	return mtu + nerr*errMax + ctlMax + n*(slotCap+(slotCap/8+7)/8)
+}
+
 // Register attaches a transport for next-header value proto.
 func (h *Host) Register(proto uint8, t Transport) {
 	if int(h.ntrans) == maxTransports {
@@ -493,8 +506,8 @@ func (h *Host) sendError(typ, code uint8, info uint32, pkt []byte, now time.Time
 	if dst.IsMulticast() && typ != TypePacketTooBig && !(typ == TypeParamProblem && code == CodeUnrecognizedOpt) {
 		return
 	}
-	if ch, prob := Walk(Header{b: pkt}); prob.Err == nil && ch.Proto == ProtoICMP && len(pkt) > ch.Off {
-		if t := pkt[ch.Off]; t < 128 || t == TypeRedirect {
+	if proto, off := upperLayer(pkt); proto == ProtoICMP && len(pkt) > off {
+		if t := pkt[off]; t < 128 || t == TypeRedirect {
 			return
 		}
 	}

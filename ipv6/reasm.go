@@ -27,19 +27,28 @@ type reasmSlot struct {
 
 func (s *reasmSlot) bitmap() []byte { return s.buf[len(s.buf):cap(s.buf)] }
 
-func (r *reassembly) init(cfg Config) {
-	n := cfg.ReassemblySlots
+// size returns the slots and the bytes per slot cfg asks for.
+func (r *reassembly) size(cfg Config) (n, slotCap int) {
+	n = cfg.ReassemblySlots
 	if n == 0 {
 		n = 1
 	}
 	if n < 0 {
-		return
+		return 0, 0
 	}
 	total := cfg.ReassemblyBytes
 	if total <= 0 {
 		total = n * 1500
 	}
-	r.slotCap = total / n &^ 7
+	return n, (total/n + 7) &^ 7
+}
+
+func (r *reassembly) init(cfg Config) {
+	n, slotCap := r.size(cfg)
+	if n == 0 {
+		return
+	}
+	r.slotCap = slotCap
 	r.timeout = cfg.ReassemblyTimeout
 	if r.timeout <= 0 {
 		r.timeout = 60 * time.Second
