@@ -69,7 +69,7 @@ type Card struct {
 
 	link *ppp.Link
 	ip   *ipv4.Host
-	ip6  *ipv6.Host // nil without Profile.IPv6
+	auto *ipv6.SLAAC // IPv6 address autoconfiguration, on the IPv6 layer (auto.Host()); nil without Profile.IPv6
 	tcp  *tcp.Stack
 	udp  *udp.Stack
 	dns  *dns.Resolver
@@ -98,6 +98,7 @@ type Card struct {
 	clientSt    clientState
 	ipUp        bool
 	pull        bool  // the next IP packet out tries IPv6 first
+	v6Logged    bool  // the global IPv6 address has been logged
 	redirects   uint8 // redirects followed by the current fetch (≤ apps.MaxRedirects)
 }
 
@@ -232,9 +233,12 @@ func New(cfg Config) (*Card, error) {
 	if p.IPv6 {
 		// The same TCP (through the same admission gate) and UDP serve
 		// IPv6: listeners are dual-stack.
-		c.ip6 = ipv6.NewHost(p.ipv6Config())
-		c.ip6.Register(ipv6.ProtoTCP, (*tcpGate)(c))
-		c.ip6.Register(ipv6.ProtoUDP, c.udp)
+		ip6 := ipv6.NewHost(p.ipv6Config())
+		// On PPP, IPV6CP made the two interface identifiers of the
+		// two-node link differ: no DAD probes (RFC 4862 §5.1 allows 0).
+		c.auto = ipv6.NewSLAAC(ip6, ipv6.SLAACConfig{})
+		ip6.Register(ipv6.ProtoTCP, (*tcpGate)(c))
+		ip6.Register(ipv6.ProtoUDP, c.udp)
 	}
 
 	if c.https, err = c.tcp.Listen(cfg.HTTPSPort, p.MaxConns); err != nil {
@@ -308,8 +312,13 @@ func (c *Card) Poll(now time.Time) time.Time {
 	c.now = now
 	next := c.link.Poll(now)
 	next = earliest(next, c.ip.Poll(now))
-	if c.ip6 != nil {
-		next = earliest(next, c.ip6.Poll(now))
+	if c.auto != nil {
+		next = earliest(next, c.auto.Host().Poll(now))
+		next = earliest(next, c.auto.Poll(now))
+		if g := c.auto.Host().Global(); g != (ipv6.Addr{}) && !c.v6Logged {
+			c.v6Logged = true
+			c.cfg.Log.Info("IPv6 address", "global", g)
+		}
 	}
 	next = earliest(next, c.dns.Poll(now))
 	c.service(now)
@@ -334,8 +343,8 @@ func earliest(a, b time.Time) time.Time {
 // deliverIP takes an IP packet from the link: IPv6 by its version nibble
 // (the link delivers protocol 0x0057 only with IPV6CP up).
 func (c *Card) deliverIP(pkt []byte) {
-	if c.ip6 != nil && len(pkt) > 0 && pkt[0]>>4 == 6 {
-		c.ip6.Input(pkt, c.now)
+	if c.auto != nil && len(pkt) > 0 && pkt[0]>>4 == 6 {
+		c.auto.Host().Input(pkt, c.now)
 		return
 	}
 	c.ip.Input(pkt, c.now)
@@ -344,12 +353,12 @@ func (c *Card) deliverIP(pkt []byte) {
 // pullIP writes the next IP packet for the link: IPv4 and IPv6 take turns
 // when both have one.
 func (c *Card) pullIP(dst []byte) int {
-	if c.ip6 == nil || !c.link.Up6() {
+	if c.auto == nil || !c.link.Up6() {
 		return c.ip.Output(dst, c.now)
 	}
 	c.pull = !c.pull
 	if c.pull {
-		if n := c.ip6.Output(dst, c.now); n > 0 {
+		if n := c.auto.Host().Output(dst, c.now); n > 0 {
 			return n
 		}
 	}
@@ -359,7 +368,7 @@ func (c *Card) pullIP(dst []byte) int {
 	if c.pull {
 		return 0
 	}
-	return c.ip6.Output(dst, c.now)
+	return c.auto.Host().Output(dst, c.now)
 }
 
 func (c *Card) linkEvent(e ppp.Event) {
@@ -382,15 +391,14 @@ func (c *Card) linkEvent(e ppp.Event) {
 		c.cfg.Log.Info("link down")
 	case ppp.EventIPV6CPUp:
 		// RFC 5072 §5: the link-local address from the negotiated
-		// interface identifier. IPV6CP made the two identifiers on this
-		// two-node link differ, so DAD is not run (RFC 5072 §5: "the
-		// interface identifier ... is unique on the link").
-		c.ip6.ClearAddrs()
-		c.ip6.SetMTU(c.link.MTU())
-		c.ip6.AddAddr(ipv6.LinkLocal(c.link.LocalIID()), false)
-		c.cfg.Log.Info("IPv6 up", "local", c.ip6.LinkLocal(), "peer", ipv6.LinkLocal(c.link.PeerIID()))
+		// interface identifier; global ones from router advertisements
+		// (SLAAC, RFC 4862), logged when they appear (logAddrs).
+		c.auto.Host().SetMTU(c.link.MTU())
+		c.auto.Start(c.link.LocalIID(), c.now)
+		c.cfg.Log.Info("IPv6 up", "local", c.auto.Host().LinkLocal(), "peer", ipv6.LinkLocal(c.link.PeerIID()))
 	case ppp.EventIPV6CPDown:
-		c.ip6.ClearAddrs()
+		c.auto.Stop()
+		c.v6Logged = false
 		c.cfg.Log.Info("IPv6 down")
 	default:
 		c.cfg.Log.Debug("ppp event", "event", int(e))
@@ -867,7 +875,12 @@ func (c *Card) TCP() *tcp.Stack { return c.tcp }
 func (c *Card) IP() *ipv4.Host { return c.ip }
 
 // IP6 returns the card's IPv6 layer (nil without Profile.IPv6).
-func (c *Card) IP6() *ipv6.Host { return c.ip6 }
+func (c *Card) IP6() *ipv6.Host {
+	if c.auto == nil {
+		return nil
+	}
+	return c.auto.Host()
+}
 
 // Up reports whether the link is up (IPCP Opened).
 func (c *Card) Up() bool { return c.link.Up() }
