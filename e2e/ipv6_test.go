@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	stdtls "crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	nethttp "net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"netcard/card"
+	"netcard/host"
+	"netcard/ipv6"
+	"netcard/link"
+	"netcard/store"
+)
+
+// newRig6 is newRig with IPv6 on both ends: the card's profile WithIPv6,
+// the gVisor host with IPV6CP, announcing its prefix; it returns once the
+// card has its global address (SLAAC from the host's advertisement).
+func newRig6(t *testing.T, prof card.Profile) (*rig, netip.Addr) {
+	t.Helper()
+	st, err := store.Create(filepath.Join(t.TempDir(), "card.img"), 64<<10, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := card.Personalise(st, card.DefaultPersonalisation(), rand.Reader, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := card.New(card.Config{Profile: prof.WithIPv6(), Store: st, Rand: rand.Reader, Clock: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := link.Pipe(8192)
+	r := card.NewRunner(c, a, nil)
+	r.Do(func(now time.Time) { c.Start(now) })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	ns, err := host.NewNetstack(b, host.Config{IPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ns.Close()
+		cancel()
+		a.Close()
+		<-done
+	})
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	var global ipv6.Addr
+	if err := r.WaitFor(wctx, func(time.Time) bool {
+		global = c.IP6().Global()
+		return c.Up() && global != (ipv6.Addr{})
+	}); err != nil {
+		t.Fatalf("the card got no global IPv6 address: %v", err)
+	}
+	if got := ns.PeerIP6(); got != global.Netip() {
+		t.Fatalf("card %v, host expects %v", global, got)
+	}
+	roots := x509.NewCertPool()
+	leaf, err := x509.ParseCertificate(st.Certificate()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots.AddCert(leaf)
+	rg := &rig{card: c, runner: r, ns: ns, store: st, roots: roots, cardIP: ns.PeerIP()}
+	rg.client = &nethttp.Client{
+		Timeout: 60 * time.Second,
+		Transport: &nethttp.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return ns.Net().DialContext(ctx, network, addr)
+			},
+			TLSClientConfig: &stdtls.Config{RootCAs: roots, ServerName: "netcard.local"},
+		},
+	}
+	return rg, global.Netip()
+}
+
+// TestGvisorIPv6: gVisor's netstack over our PPP host side with IPV6CP,
+// the card configured by SLAAC from the host's router advertisement: Go's
+// net/http fetches pages over HTTPS from the card's global IPv6 address and
+// over IPv4 from the same dual-stack listener; gVisor pings the card over
+// ICMPv6; the card's status page shows the IPv6 peer.
+func TestGvisorIPv6(t *testing.T) {
+	rg, a6 := newRig6(t, card.CardProfile)
+	u6 := "https://" + netip.AddrPortFrom(a6, 443).String()
+	for _, u := range []string{u6 + "/", rg.url("/"), u6 + "/"} {
+		resp, err := rg.client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || !bytes.Contains(body, []byte("netcard")) || resp.TLS == nil {
+			t.Fatalf("GET %s = %d %v %q", u, resp.StatusCode, err, body)
+		}
+	}
+	resp, err := rg.client.Get(u6 + "/status.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	host6 := host.DefaultIPv6Prefix.Addr().As16()
+	host6[15] = 1
+	if resp.StatusCode != 200 || !strings.Contains(string(body), netip.AddrFrom16(host6).String()) {
+		t.Fatalf("status.json = %d %s", resp.StatusCode, body)
+	}
+	// ICMPv6 echo from gVisor.
+	pc, err := rg.ns.Net().DialPingAddr(netip.Addr{}, a6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	req := []byte{128, 0, 0, 0, 0x12, 0x34, 0, 1, 'h', 'i'}
+	if _, err := pc.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var rb [64]byte
+	n, err := pc.Read(rb[:])
+	if err != nil || n < 10 || rb[0] != 129 || string(rb[8:n]) != "hi" {
+		t.Fatalf("ping reply %x %v", rb[:n], err)
+	}
+	var st6 ipv6.Stats
+	rg.runner.Do(func(time.Time) { st6 = rg.card.IP6().Stats() })
+	t.Logf("card %v: %d IPv6 packets in, %d out, %d echo replies", a6, st6.InPackets, st6.OutPackets, st6.ICMPEchoOut)
+}
