@@ -10,13 +10,16 @@ import (
 	"net"
 	nethttp "net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"netcard/card"
 	"netcard/host"
+	"netcard/host/peers"
 	"netcard/ipv6"
 	"netcard/link"
 	"netcard/store"
@@ -135,4 +138,70 @@ func TestGvisorIPv6(t *testing.T) {
 	var st6 ipv6.Stats
 	rg.runner.Do(func(time.Time) { st6 = rg.card.IP6().Stats() })
 	t.Logf("card %v: %d IPv6 packets in, %d out, %d echo replies", a6, st6.InPackets, st6.OutPackets, st6.ICMPEchoOut)
+}
+
+// TestRealTUNIPv6: the Linux kernel's IPv6 as the peer, over a TUN device
+// in a namespace the test creates, with our PPP in host role (IPV6CP, the
+// card's prefix announced) between it and the `netcard serve --ipv6`
+// binary. From inside the namespace ping -6 and curl -6 (full certificate
+// verification) reach the card at its SLAAC address, and curl still reaches
+// it over IPv4: the listeners are dual-stack.
+func TestRealTUNIPv6(t *testing.T) {
+	peers.Require(t, "ip", "curl", "ping", "/dev/net/tun")
+	t0 := time.Now()
+	bin := netcardBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	img, certFile := cardImage(t, t.TempDir(), nil)
+	ns := peers.TestNetns(t)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cardEnd, hostEnd := os.NewFile(uintptr(fds[0]), "card-line"), os.NewFile(uintptr(fds[1]), "host-line")
+	pr := startNetcard(t, "netcard serve", cardEnd, bin, "serve", "--link", "stdio", "--store", img, "--ipv6")
+	cardEnd.Close()
+	conn, err := net.FileConn(hostEnd)
+	hostEnd.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg host.TUNConfig
+	cfg.Netns = ns.Name
+	cfg.IPv6 = true
+	cfg.PPP.LocalIP, cfg.PPP.PeerIP = [4]byte{10, 64, 0, 1}, [4]byte{10, 64, 0, 2}
+	tun, err := host.NewTUN(conn, "nc6", cfg)
+	if err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tun.Close() })
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	line, err := pr.waitLog(wctx, "IPv6 address", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a6 := tun.PeerIP6()
+	if !a6.IsValid() || !strings.Contains(line, "global="+a6.String()) {
+		t.Fatalf("the card's address: host expects %v, card logged %s", a6, line)
+	}
+	t.Logf("card configured %v after %v", a6, time.Since(t0).Round(time.Millisecond))
+	out, err := nsRun(ctx, ns, 15*time.Second, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "3", "-s", "1200", a6.String())
+	if err != nil || !strings.Contains(out, "3 packets transmitted, 3 received") {
+		t.Fatalf("ping -6: %v\n%s", err, out)
+	}
+	body, code := curlIn(t, ctx, ns, "-6", "--cacert", certFile, "--resolve", "netcard.local:443:["+a6.String()+"]", "https://netcard.local/")
+	if code != "200" || !strings.Contains(body, "netcard") {
+		t.Fatalf("GET https://[%v]/ = %s %q", a6, code, body)
+	}
+	body, code = curlIn(t, ctx, ns, "-6", "--cacert", certFile, "--resolve", "netcard.local:443:["+a6.String()+"]", "https://netcard.local/status")
+	if code != "200" || !strings.Contains(body, cfg.HostIP6().String()) {
+		t.Fatalf("status over IPv6 does not show the IPv6 peer: %s %q", code, body)
+	}
+	body, code = curlIn(t, ctx, ns, "--cacert", certFile, "https://10.64.0.2/")
+	if code != "200" || !strings.Contains(body, "netcard") {
+		t.Fatalf("GET https://10.64.0.2/ = %s %q", code, body)
+	}
+	t.Logf("TestRealTUNIPv6: %v", time.Since(t0).Round(time.Millisecond))
 }
