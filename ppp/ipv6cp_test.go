@@ -100,3 +100,46 @@ func TestIPV6CPRejected(t *testing.T) {
 		t.Fatalf("after reject: up %v up6 %v", h.bothUp(), h.b.l.Up6())
 	}
 }
+
+// fuzzUp6 returns a card link with LCP and IPV6CP Opened.
+func fuzzUp6(t testing.TB) *Link {
+	l := scriptLink(t, Config{IPv6: &IPv6Config{}}, "020600000000050601020304")
+	ackOwn(t, l, ProtoIPV6CP)
+	l.Input(encodeFrame(unhex("ff038057010100"+"0e"+"010a0011223344556677"), 0xffffffff), testNow)
+	if !l.Up6() {
+		t.Fatalf("scripted IPV6CP not up: %v", l.Stats6().IPV6CPState)
+	}
+	drain(l)
+	return l
+}
+
+// FuzzIPV6CP parses arbitrary IPV6CP packets while negotiating and opened,
+// then checks the link still carries IPv6.
+func FuzzIPV6CP(f *testing.F) {
+	for _, s := range []string{
+		"0101000e010a0011223344556677", // pppd's request
+		"0101000e010a0000000000000000", // zero identifier
+		"0301000e010a1122334455667788", // Nak with a suggestion
+		"0401000a0206004f0000",         // Reject of compression
+		"0101000c010a00112233",         // truncated option
+		"05010004", "06010004", "07010008ff010004",
+	} {
+		f.Add(unhex(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		wire := encodeFrame(append([]byte{0xff, 0x03, 0x80, 0x57}, data...), 0xffffffff)
+		l := scriptLink(t, Config{IPv6: &IPv6Config{}}, "020600000000050601020304")
+		l.Input(wire, testNow)
+		drain(l)
+		l.Poll(testNow.Add(10 * time.Second))
+		drain(l)
+		l = fuzzUp6(t)
+		l.Input(wire, testNow)
+		drain(l)
+		l.Poll(testNow.Add(10 * time.Second))
+		drain(l)
+		if l.Up6() && (l.LocalIID() == ([8]byte{}) || l.LocalIID() == l.PeerIID()) {
+			t.Fatalf("IPV6CP up with identifiers %x %x", l.LocalIID(), l.PeerIID())
+		}
+	})
+}
