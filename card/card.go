@@ -576,6 +576,11 @@ func (g *tcpGate) Output6(dst []byte, now time.Time) (int, ipv6.Addr, ipv6.Addr)
 	return n, l, a
 }
 
+// ICMPError6 implements ipv6.ErrorReceiver6 (Path MTU, RFC 8201).
+func (g *tcpGate) ICMPError6(typ, code uint8, local, remote ipv6.Addr, quoted []byte, info uint32, now time.Time) {
+	(*Card)(g).tcp.ICMPError6(typ, code, local, remote, quoted, info, now)
+}
+
 // noteSynAck notes when each half-open connection's SYN-ACK went out.
 func (c *Card) noteSynAck(seg []byte, local, remote ipv6.Addr, now time.Time) {
 	if len(seg) >= tcp.HeaderLen && seg[13]&(tcp.FlagSYN|tcp.FlagACK) == tcp.FlagSYN|tcp.FlagACK {

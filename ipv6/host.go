@@ -22,6 +22,17 @@ type Transport interface {
 	Output6(dst []byte, now time.Time) (n int, src, remote Addr)
 }
 
+// ErrorReceiver6 is an optional interface of a Transport: ICMPv6 errors
+// (RFC 4443 §2.4 b: destination unreachable, packet too big, time
+// exceeded, parameter problem) about a packet the card sent with the
+// transport's protocol are passed to it. local and remote are the quoted
+// packet's source (one of our addresses) and destination, quoted its
+// transport header (at least 8 bytes), info the ICMPv6 header's second
+// word (the MTU of a Packet Too Big). quoted aliases the receive frame.
+type ErrorReceiver6 interface {
+	ICMPError6(typ, code uint8, local, remote Addr, quoted []byte, info uint32, now time.Time)
+}
+
 // PortFilter6 is an optional interface of a Transport: as ipv4.PortFilter.
 type PortFilter6 interface{ Wants(dstPort uint16) bool }
 
@@ -56,7 +67,7 @@ type Stats struct {
 	ICMPErrorsOut, ICMPRateLimited, ICMPQueue uint64
 	ICMPTooBig, ICMPOtherIn, ICMPNDIn         uint64
 	ICMPNDBad, ICMPNDOut                      uint64
-	PacketTooBigIn                            uint64
+	PacketTooBigIn, ICMPErrorsUp              uint64
 	OutPackets, OutBadSrc, OutTooSmall        uint64
 }
 
@@ -429,6 +440,7 @@ func (h *Host) icmpInput(hdr Header, p []byte, now time.Time) {
 		if typ == TypePacketTooBig {
 			h.stats.PacketTooBigIn++
 		}
+		h.errorUp(typ, p, now)
 	case typ >= TypeRouterSol && typ <= TypeRedirect:
 		h.stats.ICMPNDIn++
 		h.ndInput(hdr, p, now)
@@ -436,6 +448,30 @@ func (h *Host) icmpInput(hdr Header, p []byte, now time.Time) {
 		// RFC 4443 §2.4 (b): unknown informational messages are
 		// silently discarded.
 		h.stats.ICMPOtherIn++
+	}
+}
+
+// errorUp passes an ICMPv6 error about one of our packets to its
+// transport: the quoted packet must come from one of our addresses and
+// quote at least the 8 bytes of its transport header.
+func (h *Host) errorUp(typ uint8, p []byte, now time.Time) {
+	if len(p) < 8+HeaderLen {
+		return
+	}
+	q := p[8:]
+	src, dst := Addr(q[8:24]), Addr(q[24:40])
+	if !h.ours(src, false) {
+		return
+	}
+	proto, off := upperLayer(q)
+	if off+8 > len(q) {
+		return
+	}
+	if e := h.lookup(proto); e >= 0 {
+		if r, ok := h.trans[e].(ErrorReceiver6); ok {
+			h.stats.ICMPErrorsUp++
+			r.ICMPError6(typ, p[1], src, dst, q[off:], binary.BigEndian.Uint32(p[4:8]), now)
+		}
 	}
 }
 

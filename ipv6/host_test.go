@@ -382,3 +382,36 @@ func TestEchoAllocs(t *testing.T) {
 }
 
 func foldSum(b []byte, initial uint32) uint16 { return ^ipv4.Checksum(b, initial) }
+
+type errSink struct {
+	sink
+	got []uint32
+}
+
+func (e *errSink) ICMPError6(typ, code uint8, local, remote Addr, quoted []byte, info uint32, now time.Time) {
+	if local == card && remote == peer && len(quoted) >= 8 && typ == TypePacketTooBig {
+		e.got = append(e.got, info)
+	}
+}
+
+// TestPacketTooBigUp: RFC 4443 §2.4 (b) / RFC 8201 — a Packet Too Big
+// quoting one of our packets reaches its transport with the MTU; one
+// quoting a packet from another address does not.
+func TestPacketTooBigUp(t *testing.T) {
+	h := newTestHost(Config{})
+	e := &errSink{}
+	h.Register(ProtoTCP, e)
+	seg := pkt(card, peer, ProtoTCP, 64, make([]byte, 20))
+	ptb := func(quoted []byte) []byte {
+		return pkt(router, card, ProtoICMP, 64, icmp(router, card, TypePacketTooBig, 0, append([]byte{0, 0, 5, 0}, quoted...)))
+	}
+	h.Input(ptb(seg), t0)
+	if len(e.got) != 1 || e.got[0] != 1280 || h.Stats().PacketTooBigIn != 1 {
+		t.Fatalf("got %v %+v", e.got, h.Stats())
+	}
+	h.Input(ptb(pkt(glob, peer, ProtoTCP, 64, make([]byte, 20))), t0)
+	h.Input(ptb(seg[:44]), t0) // transport header cut short
+	if len(e.got) != 1 {
+		t.Fatalf("foreign or short quote delivered: %v", e.got)
+	}
+}

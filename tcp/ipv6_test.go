@@ -197,3 +197,53 @@ func TestIPv6SteadyStateAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per round", allocs)
 	}
 }
+
+// TestPacketTooBig: RFC 8201 — a Packet Too Big quoting a segment in
+// flight lowers the connection's MSS (never below what a 1,280-byte MTU
+// allows) and the retransmission is sent in smaller segments; one quoting
+// a sequence number outside the flight is ignored.
+func TestPacketTooBig(t *testing.T) {
+	p := newPair6(t)
+	if _, err := p.b.Listen(443, 4); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := p.a.Dial6(v6A, v6B, 443, p.now)
+	p.shuttle(t)
+	c.Write(make([]byte, 1440))
+	n, _, _ := p.a.Output6(p.buf[:], p.now) // lost on a 1280-byte hop
+	if n != HeaderLen+1440 {
+		t.Fatalf("segment %d", n)
+	}
+	quoted := append([]byte(nil), p.buf[:8]...)
+	bad := append([]byte(nil), quoted...)
+	binary.BigEndian.PutUint32(bad[4:], c.sndNxt+5000)
+	p.a.ICMPError6(2, 0, v6A, v6B, bad, 1280, p.now)
+	if c.sndMSS != 1440 || p.a.Stats().PMTUIgnored != 1 {
+		t.Fatalf("blind Packet Too Big taken: MSS %d", c.sndMSS)
+	}
+	p.a.ICMPError6(2, 0, v6A, v6B, quoted, 600, p.now) // below 1280: 1280 is used
+	if c.sndMSS != 1220 || p.a.Stats().PMTUReduced != 1 {
+		t.Fatalf("MSS %d", c.sndMSS)
+	}
+	p.now = p.now.Add(2 * time.Second)
+	p.a.Poll(p.now)
+	var got []int
+	for {
+		n, src, dst := p.a.Output6(p.buf[:], p.now)
+		if n == 0 {
+			break
+		}
+		got = append(got, n-HeaderLen)
+		p.b.Input6(src, dst, p.buf[:n], p.now)
+		p.shuttle(t)
+	}
+	for i := 0; i < 10 && c.Queued() > 0; i++ { // delayed ACKs
+		p.now = p.now.Add(300 * time.Millisecond)
+		p.a.Poll(p.now)
+		p.b.Poll(p.now)
+		p.shuttle(t)
+	}
+	if len(got) == 0 || got[0] != 1220 || c.Queued() != 0 {
+		t.Fatalf("retransmitted %v, queued %d", got, c.Queued())
+	}
+}

@@ -88,6 +88,9 @@ type Stats struct {
 	RSTsIn, RSTsOut   uint64
 	ChallengeACKs     uint64 // RFC 5961 challenge ACKs sent
 	ChallengeThrottle uint64 // challenge ACKs suppressed by the rate limit
+	ICMPErrors        uint64 // ICMPv6 errors about our segments (ICMPError6)
+	PMTUReduced       uint64 // Packet Too Big messages that lowered a connection's MSS (RFC 8201)
+	PMTUIgnored       uint64 // Packet Too Big messages quoting no segment in flight
 	ConnsAccepted     uint64 // passive opens that reached ESTABLISHED
 	ConnsRefused      uint64 // SYNs answered with RST (closed port, backlog full, no slot)
 	ConnsDialed       uint64
@@ -862,6 +865,36 @@ func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr, now time.Time) (int
 		return n, src, r.raddr
 	}
 	return s.connOutput(dst, v6, local, now)
+}
+
+// ICMPError6 implements ipv6.ErrorReceiver6. A Packet Too Big (RFC 8201
+// §4) about a segment of a connection lowers the connection's MSS to the
+// reported MTU — never below IPv6's minimum of 1,280 bytes (§4: a node
+// MUST NOT go lower) — less the IPv6 and TCP headers; the segment is
+// resent, smaller, when its retransmission timer fires (no immediate
+// resend). The quoted segment must be in flight: its sequence number
+// between SND.UNA and SND.NXT, which an off-path attacker must guess
+// (RFC 5927 §4.1). Other errors are counted only.
+func (s *Stack) ICMPError6(typ, code uint8, local, remote ipv6.Addr, quoted []byte, info uint32, now time.Time) {
+	s.stats.ICMPErrors++
+	if typ != 2 || len(quoted) < 8 {
+		return
+	}
+	lport, rport := binary.BigEndian.Uint16(quoted[0:]), binary.BigEndian.Uint16(quoted[2:])
+	c := s.lookup(remote, local, rport, lport)
+	if c == nil {
+		return
+	}
+	seq := binary.BigEndian.Uint32(quoted[4:])
+	if seqLT(seq, c.sndUna) || !seqLT(seq, c.sndNxt) {
+		s.stats.PMTUIgnored++
+		return
+	}
+	mss := int(max(info, 1280)) - 60
+	if mss < c.sndMSS {
+		c.sndMSS = max(mss, minSndMSS)
+		s.stats.PMTUReduced++
+	}
 }
 
 // familyMSS is the largest MSS toward a: Config.MSS for IPv4, 20 bytes
