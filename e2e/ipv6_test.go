@@ -20,6 +20,7 @@ import (
 	"netcard/card"
 	"netcard/host"
 	"netcard/host/peers"
+	"netcard/host/uml"
 	"netcard/ipv6"
 	"netcard/link"
 	"netcard/store"
@@ -204,4 +205,82 @@ func TestRealTUNIPv6(t *testing.T) {
 		t.Fatalf("GET https://10.64.0.2/ = %s %q", code, body)
 	}
 	t.Logf("TestRealTUNIPv6: %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestRealUMLPPPDIPv6: pppd with +ipv6 (the Linux PPP driver and IPv6
+// stack, a module in the UML kernel) and the `netcard serve --ipv6` binary
+// on the serial line. IPV6CP gives both ends their link-local addresses;
+// the guest pings the card's; then the guest announces a /64 (a Router
+// Advertisement, as radvd would), the card configures its global address
+// by SLAAC, and the guest pings it and fetches https://netcard.local/ with
+// curl -6, the certificate verified.
+func TestRealUMLPPPDIPv6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots user-mode Linux")
+	}
+	peers.Require(t, "ip", uml.Kernel, "pppd", "curl", "ping")
+	if !uml.HelperAvailable() {
+		t.Skip("the guest cannot run a race-enabled helper to send the router advertisement")
+	}
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin := netcardBinary(t)
+	img, certFile := cardImage(t, dir, nil)
+	ns := peers.TestNetns(t)
+	u, err := uml.Boot(ctx, uml.Config{Dir: filepath.Join(dir, "uml"), NS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(u.Diagnostics())
+		}
+		u.Close()
+	})
+	line, err := peers.File(u.Line())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := startNetcard(t, "netcard serve", line, bin, "serve", "--link", "stdio", "--store", img, "--ipv6")
+	line.Close()
+	prefix := "fd00:6e63:6172:64"
+	cmd := `set -e
+i=0; while [ ! -f /run/nc/ip6up ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
+. /run/nc/ip6up
+echo "card link-local $LLREMOTE"
+i=0; while ip -6 addr show dev $IFNAME | grep -q tentative && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+ping -6 -c 2 -i 0.3 -W 3 $LLREMOTE%$IFNAME
+ip -6 addr add ` + prefix + `::1/64 dev $IFNAME nodad
+NETCARD_UML_RA=1 $NC_INSMOD $IFNAME ` + prefix + `::
+CARD=` + prefix + `:${LLREMOTE#fe80::}
+echo "card global $CARD"
+ping -6 -c 3 -i 0.3 -w 10 $CARD
+curl -6 -sS --max-time 20 --cacert ` + certFile + ` --resolve "netcard.local:443:[$CARD]" -w 'got %{http_code} %{ssl_verify_result} %{remote_ip}\n' -o /dev/null https://netcard.local/
+`
+	sess, err := u.Start(uml.Run{Options: []string{"10.0.2.2:10.0.2.15", "+ipv6"}, Cmd: cmd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rc, out, err := sess.CmdResult(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest:\n%s", out)
+	if rc != "0" || !strings.Contains(out, "2 packets transmitted, 2 received") ||
+		!strings.Contains(out, "3 packets transmitted, 3 received") || !strings.Contains(out, "got 200 0 "+prefix) {
+		t.Errorf("guest commands exited %s; pppd log:\n%s", rc, sess.Log())
+	}
+	if _, err := pr.waitLog(ctx, "IPv6 address", 1); err != nil {
+		t.Error(err)
+	}
+	if rc, err := sess.Stop(ctx); err != nil || (rc != "0" && rc != "5") {
+		t.Errorf("pppd stop: rc=%q err=%v", rc, err)
+	}
+	pr.stop()
+	t.Logf("TestRealUMLPPPDIPv6: %v", time.Since(t0).Round(time.Millisecond))
 }
