@@ -37,6 +37,8 @@ func fuzzHost() (*Host, *SLAAC) {
 	h := NewHost(Config{MTU: 1500, ICMPRatePerSec: -1})
 	h.SetLinkLayer([6]byte{2, 0, 0, 0, 0, 1})
 	s := NewSLAAC(h, SLAACConfig{DupAddrDetectTransmits: 1})
+	nb := NewNeighbors(h, 4) // the Ethernet chain: neighbour cache, then SLAAC
+	nb.Next = s
 	s.Start([8]byte{7: 1}, t0)
 	h.SetPreferred(card)
 	h.Register(ProtoUDP, sink{})
@@ -105,6 +107,8 @@ func FuzzICMPv6(f *testing.F) {
 		binary.BigEndian.PutUint16(m[2:], ^foldSum(m, PseudoHeaderSum(router, dst, ProtoICMP, len(m))))
 		h, s := fuzzHost()
 		h.Input(pkt(router, dst, ProtoICMP, 255, m), t0)
+		drainHost(t, h)
+		h.ND.(*Neighbors).Resolve(echoReq(card, gpeer, 1, 1, nil), t0)
 		drainHost(t, h)
 		s.Poll(t0.Add(10 * time.Second))
 		drainHost(t, h)

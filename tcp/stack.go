@@ -483,12 +483,9 @@ func (s *Stack) alloc(passive bool) *Conn {
 // keyed hash of the connection 4-tuple.
 func (s *Stack) isn(laddr, raddr ipv6.Addr, lport, rport uint16, now time.Time) uint32 {
 	var b [36 + 32]byte
-	copy(b[0:16], laddr[:])
-	copy(b[16:32], raddr[:])
-	binary.BigEndian.PutUint16(b[32:], lport)
-	binary.BigEndian.PutUint16(b[34:], rport)
-	copy(b[36:], s.secret[:])
-	h := sha256.Sum256(b[:])
+	n := putTuple(b[:], laddr, raddr, lport, rport)
+	n += copy(b[n:], s.secret[:])
+	h := sha256.Sum256(b[:n])
 	return binary.BigEndian.Uint32(h[:4]) + uint32(now.UnixNano()/4000)
 }
 
@@ -690,16 +687,31 @@ const cookieSlot = 64 // seconds
 
 func (s *Stack) cookie(laddr, raddr ipv6.Addr, lport, rport uint16, peerISN, slot, mssIdx uint32) uint32 {
 	var b [48 + 32]byte
-	copy(b[0:16], laddr[:])
-	copy(b[16:32], raddr[:])
-	binary.BigEndian.PutUint16(b[32:], lport)
-	binary.BigEndian.PutUint16(b[34:], rport)
-	binary.BigEndian.PutUint32(b[36:], peerISN)
-	binary.BigEndian.PutUint32(b[40:], slot)
-	binary.BigEndian.PutUint32(b[44:], mssIdx)
-	copy(b[48:], s.secret[:])
-	h := sha256.Sum256(b[:])
+	n := putTuple(b[:], laddr, raddr, lport, rport)
+	binary.BigEndian.PutUint32(b[n:], peerISN)
+	binary.BigEndian.PutUint32(b[n+4:], slot)
+	binary.BigEndian.PutUint32(b[n+8:], mssIdx)
+	n += 12
+	n += copy(b[n:], s.secret[:])
+	h := sha256.Sum256(b[:n])
 	return (slot&31)<<27 | (mssIdx&3)<<25 | binary.BigEndian.Uint32(h[:4])&(1<<25-1)
+}
+
+// putTuple writes the 4-tuple that keys ISNs and cookies: 4-byte addresses
+// for IPv4 (the same hash input, so the same values, as before IPv6),
+// 16-byte ones for IPv6. It returns the bytes written.
+func putTuple(b []byte, laddr, raddr ipv6.Addr, lport, rport uint16) int {
+	n := 0
+	if laddr.Is4() && raddr.Is4() {
+		n += copy(b, laddr[12:])
+		n += copy(b[n:], raddr[12:])
+	} else {
+		n += copy(b, laddr[:])
+		n += copy(b[n:], raddr[:])
+	}
+	binary.BigEndian.PutUint16(b[n:], lport)
+	binary.BigEndian.PutUint16(b[n+2:], rport)
+	return n + 4
 }
 
 func cookieSlotOf(now time.Time) uint32 { return uint32(now.Unix() / cookieSlot) }
@@ -710,7 +722,6 @@ func (s *Stack) sendCookie(l *Listener, src, dst ipv6.Addr, h *Header, now time.
 	if mss == 0 {
 		mss = defaultMSS
 	}
-	mss = min(mss, s.familyMSS(src))
 	idx := uint32(0)
 	for i, m := range cookieMSS {
 		if m <= mss {

@@ -120,7 +120,7 @@ type Stack struct {
 	sendBytes  int32
 	socks      []Socket
 	tx         ring
-	meta       [txMeta6]byte
+	meta       [txMeta]byte
 	rb         [2]byte
 	next       uint16
 	stats      Stats
@@ -323,7 +323,7 @@ func (s *Stack) Output6(dst []byte, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
 
 func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr) (int, ipv6.Addr, ipv6.Addr) {
 	for s.tx.count > 0 {
-		m := s.meta[:txMeta]
+		m := s.meta[:]
 		s.tx.read(m, 0)
 		lport := binary.BigEndian.Uint16(m[0:2])
 		remote := ipv6.From4(ipv4.Addr(m[2:6]))
@@ -333,8 +333,9 @@ func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr) (int, ipv6.Addr, ip
 		if plen&flag6 != 0 {
 			plen &^= flag6
 			meta = txMeta6
-			s.tx.read(s.meta[txMeta:txMeta6], txMeta)
-			local, remote = ipv6.Addr(s.meta[txMeta:txMeta+16]), ipv6.Addr(s.meta[txMeta+16:txMeta6])
+			var a [32]byte
+			s.tx.read(a[:], txMeta)
+			local, remote = ipv6.Addr(a[:16]), ipv6.Addr(a[16:])
 		}
 		if (meta == txMeta6) != v6 {
 			break
@@ -393,7 +394,8 @@ func (c *Socket) SendTo6(local, remote ipv6.Addr, port uint16, payload []byte) e
 		s.stats.OutQueueFull++
 		return ErrQueueFull
 	}
-	m := s.meta[:meta]
+	var mb [txMeta6]byte
+	m := mb[:meta]
 	binary.BigEndian.PutUint16(m[0:2], c.port)
 	copy(m[2:6], remote[12:])
 	binary.BigEndian.PutUint16(m[6:8], port)
