@@ -688,11 +688,12 @@ func (c *Card) dataSince(s *apps.ServerSession) time.Time {
 	return time.Time{}
 }
 
-// slotsHeld counts the sessions serving connections from a.
+// slotsHeld counts the sessions serving connections from a — from its /64
+// for IPv6 (ipv6.Addr.Owner): an IPv6 attacker has a prefix of addresses.
 func (c *Card) slotsHeld(a ipv6.Addr) int {
 	n := 0
 	for _, s := range c.sess {
-		if !s.Done() && ipv6.FromNetip(s.Info().Remote.Addr()) == a {
+		if !s.Done() && ipv6.FromNetip(s.Info().Remote.Addr()).Owner() == a.Owner() {
 			n++
 		}
 	}

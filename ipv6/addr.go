@@ -53,6 +53,17 @@ func (a Addr) IsUnicast() bool {
 	return a != Addr{} && !a.IsLoopback() && !a.IsMulticast()
 }
 
+// Owner returns the unit a per-peer limit should count: an IPv4 address
+// itself, an IPv6 address's /64 — one link's prefix (RFC 4291 §2.5.1),
+// whose 2^64 addresses an attacker on it can all use.
+func (a Addr) Owner() Addr {
+	if a.Is4() {
+		return a
+	}
+	clear(a[8:])
+	return a
+}
+
 // Netip returns a as a netip.Addr, unmapped for an IPv4 address.
 func (a Addr) Netip() netip.Addr { return netip.AddrFrom16(a).Unmap() }
 

@@ -356,6 +356,9 @@ func (h *Host) Input(pkt []byte, now time.Time) {
 		return
 	}
 	h.stats.FragIn++
+	if ch.FragOff == 0 && !h.wholeChain(hdr, ch, now) {
+		return
+	}
 	p, nh, ok := h.reasm.add(h, hdr, ch, now)
 	if !ok {
 		return
@@ -367,6 +370,32 @@ func (h *Host) Input(pkt []byte, now time.Time) {
 		return
 	}
 	h.deliver(hdr, ch2.Proto, p[ch2.Off:], nil, now)
+}
+
+// wholeChain checks a first fragment carries the whole header chain, the
+// upper-layer header included (RFC 8200 §4.5, RFC 7112 §5): otherwise it
+// is dropped with a Parameter Problem, code 3, pointer 0. A chain that
+// cannot be walked in the fragment is the same failure.
+func (h *Host) wholeChain(hdr Header, ch Chain, now time.Time) bool {
+	pkt := hdr.Bytes()
+	c, prob := WalkFrom(pkt, ch.Proto, ch.Off, hdr.Dst().IsMulticast())
+	need := 0
+	switch c.Proto {
+	case ProtoTCP:
+		need = 20
+	case ProtoUDP:
+		need = 8
+	case ProtoICMP:
+		need = 4
+	}
+	if prob.Err == nil && !c.Frag && len(pkt)-c.Off >= need {
+		return true
+	}
+	h.stats.FragBad++
+	if prob.Err == nil || prob.Err == ErrExtShort {
+		h.sendError(TypeParamProblem, CodeIncompleteChain, 0, pkt, now)
+	}
+	return false
 }
 
 // deliver hands an upper-layer payload to ICMPv6 or a transport. quote is

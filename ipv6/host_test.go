@@ -415,3 +415,39 @@ func TestPacketTooBigUp(t *testing.T) {
 		t.Fatalf("foreign or short quote delivered: %v", e.got)
 	}
 }
+
+// TestIncompleteChain: RFC 7112 — a first fragment without the whole
+// header chain (here: a TCP fragment of 8 bytes, the TCP header cut) is
+// dropped with a Parameter Problem, code 3; nothing is reassembled.
+func TestIncompleteChain(t *testing.T) {
+	h := newTestHost(Config{MTU: 1500})
+	fh := []byte{ProtoTCP, 0, 0, 1, 0, 0, 0, 7}
+	h.Input(pkt(peer, card, ProtoFragment, 64, append(fh, make([]byte, 8)...)), t0)
+	wantProblem(t, h, CodeIncompleteChain, 0)
+	if h.reasm.slots[0].state != 0 {
+		t.Fatal("incomplete first fragment held a slot")
+	}
+	// A first fragment carrying the TCP header is fine.
+	h.Input(pkt(peer, card, ProtoFragment, 64, append(fh, make([]byte, 24)...)), t0)
+	if out(t, h) != nil || h.reasm.slots[0].state != 1 {
+		t.Fatal("complete first fragment refused")
+	}
+}
+
+func TestOwner(t *testing.T) {
+	a := Addr{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 9, 9, 9, 9, 9, 9, 9, 9}
+	b := a
+	b[15] = 1
+	if a.Owner() != b.Owner() || a.Owner() != (Addr{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1}) {
+		t.Fatal("one /64, two owners")
+	}
+	c := a
+	c[7] = 2
+	if c.Owner() == a.Owner() {
+		t.Fatal("two /64s, one owner")
+	}
+	v4 := From4([4]byte{10, 0, 0, 1})
+	if v4.Owner() != v4 || From4([4]byte{10, 0, 0, 2}).Owner() == v4.Owner() {
+		t.Fatal("IPv4 owners")
+	}
+}
