@@ -61,7 +61,7 @@ type Stats struct {
 	InRefused, InExtProblem, InFiltered       uint64
 	FragIn, FragReassembled, FragBad          uint64
 	FragOverlap, FragTimeout, FragNoSlot      uint64
-	FragTooBig                                uint64
+	FragTooBig, FragPreempted                 uint64
 	ICMPIn, ICMPShort, ICMPBadChecksum        uint64
 	ICMPEchoIn, ICMPEchoOut, ICMPErrorsIn     uint64
 	ICMPErrorsOut, ICMPRateLimited, ICMPQueue uint64
@@ -112,8 +112,9 @@ type Host struct {
 	proto  [maxTransports]uint8
 	trans  [maxTransports]Transport
 
-	echo  []byte // the echo reply going out (an IPv6 packet); echoN its length
-	echoN int
+	echo     []byte // the echo reply going out (an IPv6 packet); echoN its length
+	echoN    int
+	echoSlot *reasmSlot // the reassembly slot whose buffer is echo, or nil
 
 	errBuf        []byte // ICMPError slots of errMax bytes: [len16][packet]
 	errHead, errN int
@@ -165,14 +166,27 @@ func NewHost(cfg Config) *Host {
 		h.cost = int64(time.Second) / int64(cfg.ICMPRatePerSec)
 	}
 	h.burst = h.cost * int64(cfg.ICMPBurst)
-	h.echo = make([]byte, cfg.MTU)
 	h.errBuf = make([]byte, cfg.ICMPErrorSlots*errMax)
 	h.reasm.init(cfg)
+	// The last reassembly slot doubles as the echo buffer when it holds an
+	// MTU (as in ipv4.Host): a node needs both, rarely at once.
+	if n := len(h.reasm.slots); n > 0 && h.reasm.slotCap >= cfg.MTU {
+		h.echoSlot = &h.reasm.slots[n-1]
+		h.echo = h.echoSlot.buf[:h.reasm.slotCap]
+	} else {
+		h.echo = make([]byte, cfg.MTU)
+	}
 	return h
 }
 
 // Footprint returns the bytes NewHost allocated for buffers.
-func (h *Host) Footprint() int { return len(h.echo) + len(h.errBuf) + ctlMax + h.reasm.footprint() }
+func (h *Host) Footprint() int {
+	n := len(h.errBuf) + ctlMax + h.reasm.footprint()
+	if h.echoSlot == nil {
+		n += len(h.echo)
+	}
+	return n
+}
 
 // Footprint returns what NewHost(cfg) allocates for buffers, without
 // allocating.
@@ -184,6 +198,9 @@ func Footprint(cfg Config) int {
 	}
 	var r reassembly
 	n, slotCap := r.size(cfg)
+	if n > 0 && slotCap >= mtu {
+		mtu = 0 // the echo buffer is a reassembly slot
+	}
 	return mtu + nerr*errMax + ctlMax + n*(slotCap+(slotCap/8+7)/8)
 }
 
@@ -521,6 +538,13 @@ func (h *Host) echoReply(hdr Header, p []byte, now time.Time) {
 		h.stats.ICMPRateLimited++
 		return
 	}
+	if s := h.echoSlot; s != nil && s.state != 0 {
+		// The echo takes its buffer from a partial reassembly, which is
+		// dropped (as in ipv4.Host: an echo never waits on a reassembly,
+		// or one spoofed fragment would silence ping for 60 s).
+		h.stats.FragPreempted++
+		s.state = 0
+	}
 	from := hdr.Dst()
 	if from.IsMulticast() {
 		if from = h.source(hdr.Src()); from == (Addr{}) {
@@ -534,6 +558,9 @@ func (h *Host) echoReply(hdr Header, p []byte, now time.Time) {
 	h.putIP(b, n, ProtoICMP, from, hdr.Src())
 	binary.BigEndian.PutUint16(m[2:4], ipv4.Checksum(m, PseudoHeaderSum(from, hdr.Src(), ProtoICMP, len(m))))
 	h.echoN = n
+	if h.echoSlot != nil {
+		h.echoSlot.state = slotEcho
+	}
 	h.stats.ICMPEchoOut++
 }
 
@@ -668,6 +695,9 @@ func (h *Host) icmpOutput(dst []byte, limit int) int {
 	if h.echoN > 0 {
 		n := h.echoN
 		h.echoN = 0
+		if h.echoSlot != nil {
+			h.echoSlot.state = 0
+		}
 		if n <= limit {
 			return copy(dst, h.echo[:n])
 		}

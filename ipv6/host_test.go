@@ -451,3 +451,41 @@ func TestOwner(t *testing.T) {
 		t.Fatal("IPv4 owners")
 	}
 }
+
+// TestEchoSharesReassemblySlot: the echo buffer is the reassembly slot
+// (MTU-sized), as in ipv4.Host: a reassembled echo request is answered in
+// place with its data intact; an echo preempts a partial reassembly
+// (counted) rather than wait 60 s for it; a fragment arriving while the
+// reply is queued finds no slot.
+func TestEchoSharesReassemblySlot(t *testing.T) {
+	h := newTestHost(Config{MTU: 1500})
+	if h.echoSlot == nil || h.Footprint() != Footprint(Config{MTU: 1500}) || h.Footprint() != 1504+24+2*errMax+ctlMax {
+		t.Fatalf("echo buffer not shared: footprint %d", h.Footprint())
+	}
+	data := make([]byte, 1200)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	msg := icmp(peer, card, TypeEchoRequest, 0, append([]byte{0, 5, 0, 6}, data...))
+	h.Input(frag(peer, card, 1, 0, true, msg[:600]), t0)
+	h.Input(frag(peer, card, 1, 600, false, msg[600:]), t0)
+	_, m := checkICMP(t, out(t, h))
+	if m[0] != TypeEchoReply || !bytesEqual(m[8:], data) {
+		t.Fatal("reassembled echo answered with other data")
+	}
+	h.Input(frag(peer, card, 2, 0, true, msg[:600]), t0) // a partial datagram
+	h.Input(echoReq(peer, card, 1, 1, []byte("ping")), t0)
+	h.Input(frag(peer, card, 3, 0, true, msg[:600]), t0) // while the reply waits
+	if s := h.Stats(); s.FragPreempted != 1 || s.FragNoSlot != 1 {
+		t.Fatalf("%+v", s)
+	}
+	if _, m := checkICMP(t, out(t, h)); string(m[8:]) != "ping" {
+		t.Fatal("echo lost")
+	}
+	h.Input(frag(peer, card, 4, 0, true, msg[:600]), t0) // the slot is free again
+	if h.reasm.slots[0].state != 1 {
+		t.Fatal("slot not freed after the reply")
+	}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }

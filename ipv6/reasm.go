@@ -15,7 +15,7 @@ type reassembly struct {
 }
 
 type reasmSlot struct {
-	state    uint8 // 0 free, 1 active, 2 dead (dropped: swallow the rest)
+	state    uint8 // 0 free, 1 active, 2 dead (dropped: swallow the rest), slotEcho
 	nh       uint8 // next header of the fragmentable part (from fragment 0)
 	id       uint32
 	src, dst Addr
@@ -24,6 +24,9 @@ type reasmSlot struct {
 	deadline time.Time
 	buf      []byte
 }
+
+// slotEcho: the slot's buffer holds the echo reply going out (Host.echoSlot).
+const slotEcho = 3
 
 func (s *reasmSlot) bitmap() []byte { return s.buf[len(s.buf):cap(s.buf)] }
 
@@ -92,6 +95,9 @@ func (r *reassembly) add(h *Host, hdr Header, ch Chain, now time.Time) ([]byte, 
 	var s, free *reasmSlot
 	for i := range r.slots {
 		x := &r.slots[i]
+		if x.state == slotEcho {
+			continue
+		}
 		if x.state != 0 && !now.Before(x.deadline) {
 			h.stats.FragTimeout++
 			x.state = 0
@@ -162,7 +168,7 @@ func (r *reassembly) poll(h *Host, now time.Time) time.Time {
 	var next time.Time
 	for i := range r.slots {
 		s := &r.slots[i]
-		if s.state == 0 {
+		if s.state == 0 || s.state == slotEcho {
 			continue
 		}
 		if !now.Before(s.deadline) {
