@@ -489,3 +489,24 @@ func TestEchoSharesReassemblySlot(t *testing.T) {
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// TestReassemblyTimeExceeded: RFC 8200 §4.5 — a datagram abandoned after
+// 60 s draws a Time Exceeded (code 1) when its first fragment had come,
+// and nothing when it had not.
+func TestReassemblyTimeExceeded(t *testing.T) {
+	msg := icmp(peer, card, TypeEchoRequest, 0, make([]byte, 100))
+	h := newTestHost(Config{MTU: 1500})
+	h.Input(frag(peer, card, 7, 0, true, msg[:64]), t0)
+	h.Poll(t0.Add(60 * time.Second))
+	hd, m := checkICMP(t, out(t, h))
+	if m[0] != TypeTimeExceeded || m[1] != 1 || hd.Dst() != peer || Addr(m[8+24:8+40]) != card || m[8+40] != ProtoICMP ||
+		binary.BigEndian.Uint32(m[8+44:]) != 7 || h.Stats().FragTimeout != 1 {
+		t.Fatalf("time exceeded %x", m)
+	}
+	h = newTestHost(Config{MTU: 1500})
+	h.Input(frag(peer, card, 8, 64, false, msg[64:]), t0)
+	h.Poll(t0.Add(60 * time.Second))
+	if p := out(t, h); p != nil || h.Stats().FragTimeout != 1 {
+		t.Fatalf("time exceeded without the first fragment: %x", p)
+	}
+}

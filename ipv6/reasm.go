@@ -1,6 +1,9 @@
 package ipv6
 
-import "time"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // reassembly holds the fragment reassembly slots (RFC 8200 §4.5). Each
 // slot's buffer holds the fragmentable part of one datagram followed, in
@@ -17,6 +20,7 @@ type reassembly struct {
 type reasmSlot struct {
 	state    uint8 // 0 free, 1 active, 2 dead (dropped: swallow the rest), slotEcho
 	nh       uint8 // next header of the fragmentable part (from fragment 0)
+	first    bool  // fragment 0 is in
 	id       uint32
 	src, dst Addr
 	total    int32 // length once the last fragment is in; -1 before
@@ -99,8 +103,7 @@ func (r *reassembly) add(h *Host, hdr Header, ch Chain, now time.Time) ([]byte, 
 			continue
 		}
 		if x.state != 0 && !now.Before(x.deadline) {
-			h.stats.FragTimeout++
-			x.state = 0
+			r.expire(h, x, now)
 		}
 		if x.state == 0 {
 			if free == nil {
@@ -155,13 +158,32 @@ func (r *reassembly) add(h *Host, hdr Header, ch Chain, now time.Time) ([]byte, 
 	copy(s.buf[ch.FragOff:], data)
 	s.got += int32(len(data))
 	if ch.FragOff == 0 {
-		s.nh = ch.Proto
+		s.nh, s.first = ch.Proto, true
 	}
 	if s.total < 0 || s.got != s.total {
 		return nil, 0, false
 	}
 	s.state = 0
 	return s.buf[:s.total], s.nh, true
+}
+
+// expire abandons a datagram whose 60 s ran out. RFC 8200 §4.5: when its
+// first fragment had arrived, a Time Exceeded (code 1, fragment reassembly
+// time exceeded) goes to its source, quoting a rebuilt first fragment.
+func (r *reassembly) expire(h *Host, s *reasmSlot, now time.Time) {
+	if s.state == 1 {
+		h.stats.FragTimeout++
+		if s.first {
+			var q [HeaderLen + 8 + 64]byte
+			n := copy(q[HeaderLen+8:], s.buf[:min(int(s.got), 64, len(s.buf))])
+			PutHeader(q[:], &Fields{PayloadLen: 8 + n, NextHeader: ProtoFragment, HopLimit: 64, Src: s.src, Dst: s.dst})
+			q[HeaderLen] = s.nh
+			q[HeaderLen+3] = 1 // offset 0, more fragments
+			binary.BigEndian.PutUint32(q[HeaderLen+4:], s.id)
+			h.sendError(TypeTimeExceeded, 1, 0, q[:HeaderLen+8+n], now)
+		}
+	}
+	s.state = 0
 }
 
 func (r *reassembly) poll(h *Host, now time.Time) time.Time {
@@ -172,10 +194,7 @@ func (r *reassembly) poll(h *Host, now time.Time) time.Time {
 			continue
 		}
 		if !now.Before(s.deadline) {
-			if s.state == 1 {
-				h.stats.FragTimeout++
-			}
-			s.state = 0
+			r.expire(h, s, now)
 			continue
 		}
 		if next.IsZero() || s.deadline.Before(next) {
