@@ -182,12 +182,8 @@ func New(cfg Config) (*Card, error) {
 		// is the store's admin key; ask every client for one (optional).
 		c.tlsCfg.ClientAuth = tls.RequestClientCert
 	}
-	var v6 *ppp.IPv6Config
-	if p.IPv6 {
-		v6 = &ppp.IPv6Config{}
-	}
 	c.link = ppp.New(ppp.Config{
-		IPv6:         v6,
+		IPv6:         p.pppIPv6(),
 		MRU:          p.LinkMRU(),
 		LocalIP:      cfg.LocalIP,
 		PeerIP:       cfg.PeerIP,
@@ -230,16 +226,7 @@ func New(cfg Config) (*Card, error) {
 	c.at = make([]slotTimes, p.MaxConns)
 	c.ip.Register(6, (*tcpGate)(c))
 	c.ip.Register(17, c.udp)
-	if p.IPv6 {
-		// The same TCP (through the same admission gate) and UDP serve
-		// IPv6: listeners are dual-stack.
-		ip6 := ipv6.NewHost(p.ipv6Config())
-		// On PPP, IPV6CP made the two interface identifiers of the
-		// two-node link differ: no DAD probes (RFC 4862 §5.1 allows 0).
-		c.auto = ipv6.NewSLAAC(ip6, ipv6.SLAACConfig{})
-		ip6.Register(ipv6.ProtoTCP, (*tcpGate)(c))
-		ip6.Register(ipv6.ProtoUDP, c.udp)
-	}
+	c.newIPv6(p)
 
 	if c.https, err = c.tcp.Listen(cfg.HTTPSPort, p.MaxConns); err != nil {
 		return nil, err
@@ -312,14 +299,7 @@ func (c *Card) Poll(now time.Time) time.Time {
 	c.now = now
 	next := c.link.Poll(now)
 	next = earliest(next, c.ip.Poll(now))
-	if c.auto != nil {
-		next = earliest(next, c.auto.Host().Poll(now))
-		next = earliest(next, c.auto.Poll(now))
-		if g := c.auto.Host().Global(); g != (ipv6.Addr{}) && !c.v6Logged {
-			c.v6Logged = true
-			c.cfg.Log.Info("IPv6 address", "global", g)
-		}
-	}
+	next = earliest(next, c.pollIPv6(now))
 	next = earliest(next, c.dns.Poll(now))
 	c.service(now)
 	for _, s := range c.sess {
@@ -340,35 +320,17 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// deliverIP takes an IP packet from the link: IPv6 by its version nibble
-// (the link delivers protocol 0x0057 only with IPV6CP up).
 func (c *Card) deliverIP(pkt []byte) {
-	if c.auto != nil && len(pkt) > 0 && pkt[0]>>4 == 6 {
-		c.auto.Host().Input(pkt, c.now)
-		return
+	if !c.deliverIPv6(pkt) {
+		c.ip.Input(pkt, c.now)
 	}
-	c.ip.Input(pkt, c.now)
 }
 
-// pullIP writes the next IP packet for the link: IPv4 and IPv6 take turns
-// when both have one.
 func (c *Card) pullIP(dst []byte) int {
-	if c.auto == nil || !c.link.Up6() {
-		return c.ip.Output(dst, c.now)
+	if c.auto != nil && c.link.Up6() {
+		return c.pullDual(dst)
 	}
-	c.pull = !c.pull
-	if c.pull {
-		if n := c.auto.Host().Output(dst, c.now); n > 0 {
-			return n
-		}
-	}
-	if n := c.ip.Output(dst, c.now); n > 0 {
-		return n
-	}
-	if c.pull {
-		return 0
-	}
-	return c.auto.Host().Output(dst, c.now)
+	return c.ip.Output(dst, c.now)
 }
 
 func (c *Card) linkEvent(e ppp.Event) {
@@ -389,17 +351,8 @@ func (c *Card) linkEvent(e ppp.Event) {
 	case ppp.EventIPCPDown:
 		c.ipUp = false
 		c.cfg.Log.Info("link down")
-	case ppp.EventIPV6CPUp:
-		// RFC 5072 §5: the link-local address from the negotiated
-		// interface identifier; global ones from router advertisements
-		// (SLAAC, RFC 4862), logged when they appear (logAddrs).
-		c.auto.Host().SetMTU(c.link.MTU())
-		c.auto.Start(c.link.LocalIID(), c.now)
-		c.cfg.Log.Info("IPv6 up", "local", c.auto.Host().LinkLocal(), "peer", ipv6.LinkLocal(c.link.PeerIID()))
-	case ppp.EventIPV6CPDown:
-		c.auto.Stop()
-		c.v6Logged = false
-		c.cfg.Log.Info("IPv6 down")
+	case ppp.EventIPV6CPUp, ppp.EventIPV6CPDown:
+		c.ipv6Event(e)
 	default:
 		c.cfg.Log.Debug("ppp event", "event", int(e))
 	}
@@ -566,19 +519,6 @@ func (g *tcpGate) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.
 	n, a := c.tcp.Output(dst, local, now)
 	c.noteSynAck(dst[:n], ipv6.From4(local), ipv6.From4(a), now)
 	return n, a
-}
-
-// Output6 implements ipv6.Transport, as Output.
-func (g *tcpGate) Output6(dst []byte, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
-	c := (*Card)(g)
-	n, l, a := c.tcp.Output6(dst, now)
-	c.noteSynAck(dst[:n], l, a, now)
-	return n, l, a
-}
-
-// ICMPError6 implements ipv6.ErrorReceiver6 (Path MTU, RFC 8201).
-func (g *tcpGate) ICMPError6(typ, code uint8, local, remote ipv6.Addr, quoted []byte, info uint32, now time.Time) {
-	(*Card)(g).tcp.ICMPError6(typ, code, local, remote, quoted, info, now)
 }
 
 // noteSynAck notes when each half-open connection's SYN-ACK went out.
@@ -879,14 +819,6 @@ func (c *Card) TCP() *tcp.Stack { return c.tcp }
 
 // IP returns the card's IPv4 host layer.
 func (c *Card) IP() *ipv4.Host { return c.ip }
-
-// IP6 returns the card's IPv6 layer (nil without Profile.IPv6).
-func (c *Card) IP6() *ipv6.Host {
-	if c.auto == nil {
-		return nil
-	}
-	return c.auto.Host()
-}
 
 // Up reports whether the link is up (IPCP Opened).
 func (c *Card) Up() bool { return c.link.Up() }

@@ -1,7 +1,5 @@
 package card
 
-import "netcard/ipv6"
-
 // Profile is the card's memory budget: every buffer the stack uses is sized
 // from it once, when the card starts. Nothing grows afterwards.
 type Profile struct {
@@ -58,41 +56,11 @@ type Profile struct {
 
 	// IPv6 runs IPv6 beside IPv4 (IPV6CP on PPP; `--ipv6`). IPv6 needs a
 	// link MTU of at least 1280 (RFC 8200 §5), so the MRU is raised to
-	// that; the IPv6 layer adds its echo buffer (the MTU), ICMPv6 error
-	// and ND slots and one 1,500-byte reassembly slot (RFC 8200 §5: a
-	// node must reassemble 1,500-byte packets) — see IPv6Bytes.
+	// that (LinkMRU); the IPv6 layer adds one 1,500-byte reassembly slot
+	// (RFC 8200 §5: a node must reassemble 1,500-byte packets) that is
+	// also its echo buffer, ICMPv6 error and ND slots — see IPv6Bytes
+	// (card/ipv6.go).
 	IPv6 bool
-}
-
-// WithIPv6 returns p with IPv6 on (named NAME+ipv6).
-func (p Profile) WithIPv6() Profile {
-	if !p.IPv6 {
-		p.IPv6 = true
-		p.Name += "+ipv6"
-	}
-	return p
-}
-
-// LinkMRU is the MRU the link runs with: MRU, raised to IPv6's minimum MTU
-// (1280) when IPv6 is on.
-func (p Profile) LinkMRU() int {
-	if p.IPv6 {
-		return max(p.MRU, ipv6.MinMTU)
-	}
-	return p.MRU
-}
-
-// IPv6Bytes is the RAM of the IPv6 layer's buffers (ipv6.Host.Footprint):
-// zero without IPv6.
-func (p Profile) IPv6Bytes() int {
-	if !p.IPv6 {
-		return 0
-	}
-	return ipv6.Footprint(p.ipv6Config())
-}
-
-func (p Profile) ipv6Config() ipv6.Config {
-	return ipv6.Config{MTU: p.LinkMRU(), ReassemblySlots: 1, ReassemblyBytes: 1500}
 }
 
 // The built-in profiles.

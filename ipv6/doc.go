@@ -16,9 +16,8 @@
 // Problems where RFC 8200 asks; reassembly (bounded slots, RFC 5722
 // overlap → the datagram is dropped, 60 s, then Time Exceeded when the
 // first fragment came; the first fragment must hold the whole header
-// chain, RFC 7112); then ICMPv6 (echo, errors up
-// to the transport, ND) or the transport. ICMPv6 errors are never sent
-// about ICMPv6 errors, to multicast (but for the RFC 4443 exceptions) or to
+// chain, RFC 7112); then ICMPv6 (echo, errors up to the transport, ND) or
+// the transport. ICMPv6 errors are never sent about ICMPv6 errors, to multicast (but for the RFC 4443 exceptions) or to
 // unspecified/multicast sources, and pass one token bucket with echo
 // replies (RFC 4443 §2.4).
 //
