@@ -144,67 +144,84 @@ func TestGvisorIPv6(t *testing.T) {
 // TestRealTUNIPv6: the Linux kernel's IPv6 as the peer, over a TUN device
 // in a namespace the test creates, with our PPP in host role (IPV6CP, the
 // card's prefix announced) between it and the `netcard serve --ipv6`
-// binary. From inside the namespace ping -6 and curl -6 (full certificate
-// verification) reach the card at its SLAAC address, and curl still reaches
-// it over IPv4: the listeners are dual-stack.
+// binary — the host side in-process (host.NewTUN) and as the `netcard host
+// --tun --ipv6` binary. From inside the namespace ping -6 and curl -6 (full
+// certificate verification) reach the card at its SLAAC address, and curl
+// still reaches it over IPv4: the listeners are dual-stack.
 func TestRealTUNIPv6(t *testing.T) {
 	peers.Require(t, "ip", "curl", "ping", "/dev/net/tun")
-	t0 := time.Now()
 	bin := netcardBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	img, certFile := cardImage(t, t.TempDir(), nil)
-	ns := peers.TestNetns(t)
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
+	run := func(t *testing.T, binaryHost bool) {
+		t0 := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		img, certFile := cardImage(t, t.TempDir(), nil)
+		ns := peers.TestNetns(t)
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cardEnd, hostEnd := os.NewFile(uintptr(fds[0]), "card-line"), os.NewFile(uintptr(fds[1]), "host-line")
+		defer hostEnd.Close()
+		pr := startNetcard(t, "netcard serve", cardEnd, bin, "serve", "--link", "stdio", "--store", img, "--ipv6")
+		cardEnd.Close()
+		var cfg host.TUNConfig
+		cfg.Netns = ns.Name
+		cfg.IPv6 = true
+		cfg.IPv6Prefix = host.DefaultIPv6Prefix
+		cfg.PPP.LocalIP, cfg.PPP.PeerIP = [4]byte{10, 64, 0, 1}, [4]byte{10, 64, 0, 2}
+		if binaryHost {
+			startNetcard(t, "netcard host", hostEnd, bin, "host", "--link", "stdio", "--tun", "nc6", "--netns", ns.Name, "--ipv6")
+			hostEnd.Close()
+		} else {
+			conn, err := net.FileConn(hostEnd)
+			hostEnd.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tun, err := host.NewTUN(conn, "nc6", cfg)
+			if err != nil {
+				conn.Close()
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { tun.Close() })
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer wcancel()
+		line, err := pr.waitLog(wctx, "IPv6 address", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := strings.Index(line, "global=")
+		if i < 0 {
+			t.Fatalf("no address in %q", line)
+		}
+		a6, err := netip.ParseAddr(strings.Fields(line[i+len("global="):])[0])
+		if err != nil || !host.DefaultIPv6Prefix.Contains(a6) {
+			t.Fatalf("the card's address %v (%v) is not on the announced prefix", a6, err)
+		}
+		t.Logf("card configured %v after %v", a6, time.Since(t0).Round(time.Millisecond))
+		out, err := nsRun(ctx, ns, 15*time.Second, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "3", "-s", "1200", a6.String())
+		if err != nil || !strings.Contains(out, "3 packets transmitted, 3 received") {
+			t.Fatalf("ping -6: %v\n%s", err, out)
+		}
+		res := []string{"-6", "--cacert", certFile, "--resolve", "netcard.local:443:[" + a6.String() + "]"}
+		body, code := curlIn(t, ctx, ns, append(res, "https://netcard.local/")...)
+		if code != "200" || !strings.Contains(body, "netcard") {
+			t.Fatalf("GET https://[%v]/ = %s %q", a6, code, body)
+		}
+		body, code = curlIn(t, ctx, ns, append(res, "https://netcard.local/status")...)
+		if code != "200" || !strings.Contains(body, cfg.HostIP6().String()) {
+			t.Fatalf("status over IPv6 does not show the IPv6 peer: %s %q", code, body)
+		}
+		body, code = curlIn(t, ctx, ns, "--cacert", certFile, "https://10.64.0.2/")
+		if code != "200" || !strings.Contains(body, "netcard") {
+			t.Fatalf("GET https://10.64.0.2/ = %s %q", code, body)
+		}
+		t.Logf("variant total %v", time.Since(t0).Round(time.Millisecond))
 	}
-	cardEnd, hostEnd := os.NewFile(uintptr(fds[0]), "card-line"), os.NewFile(uintptr(fds[1]), "host-line")
-	pr := startNetcard(t, "netcard serve", cardEnd, bin, "serve", "--link", "stdio", "--store", img, "--ipv6")
-	cardEnd.Close()
-	conn, err := net.FileConn(hostEnd)
-	hostEnd.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg host.TUNConfig
-	cfg.Netns = ns.Name
-	cfg.IPv6 = true
-	cfg.PPP.LocalIP, cfg.PPP.PeerIP = [4]byte{10, 64, 0, 1}, [4]byte{10, 64, 0, 2}
-	tun, err := host.NewTUN(conn, "nc6", cfg)
-	if err != nil {
-		conn.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tun.Close() })
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer wcancel()
-	line, err := pr.waitLog(wctx, "IPv6 address", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a6 := tun.PeerIP6()
-	if !a6.IsValid() || !strings.Contains(line, "global="+a6.String()) {
-		t.Fatalf("the card's address: host expects %v, card logged %s", a6, line)
-	}
-	t.Logf("card configured %v after %v", a6, time.Since(t0).Round(time.Millisecond))
-	out, err := nsRun(ctx, ns, 15*time.Second, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "3", "-s", "1200", a6.String())
-	if err != nil || !strings.Contains(out, "3 packets transmitted, 3 received") {
-		t.Fatalf("ping -6: %v\n%s", err, out)
-	}
-	body, code := curlIn(t, ctx, ns, "-6", "--cacert", certFile, "--resolve", "netcard.local:443:["+a6.String()+"]", "https://netcard.local/")
-	if code != "200" || !strings.Contains(body, "netcard") {
-		t.Fatalf("GET https://[%v]/ = %s %q", a6, code, body)
-	}
-	body, code = curlIn(t, ctx, ns, "-6", "--cacert", certFile, "--resolve", "netcard.local:443:["+a6.String()+"]", "https://netcard.local/status")
-	if code != "200" || !strings.Contains(body, cfg.HostIP6().String()) {
-		t.Fatalf("status over IPv6 does not show the IPv6 peer: %s %q", code, body)
-	}
-	body, code = curlIn(t, ctx, ns, "--cacert", certFile, "https://10.64.0.2/")
-	if code != "200" || !strings.Contains(body, "netcard") {
-		t.Fatalf("GET https://10.64.0.2/ = %s %q", code, body)
-	}
-	t.Logf("TestRealTUNIPv6: %v", time.Since(t0).Round(time.Millisecond))
+	t.Run("host-in-process", func(t *testing.T) { run(t, false) })
+	t.Run("host-binary", func(t *testing.T) { run(t, true) })
 }
 
 // TestRealUMLPPPDIPv6: pppd with +ipv6 (the Linux PPP driver and IPv6
