@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,6 +34,8 @@ ping -6 -c 3 -i 0.3 -W 3 -s 1200 fe80::ca4d%$IFNAME
 // interface identifiers agree and differ, and the Linux kernel pings the
 // card's link-local address fe80::ca4d%ppp0 — 1,200-byte echoes
 // answered by the ipv6 package (RFC 4443 §4.2) — while IPv4 runs beside it.
+// Then our PPP in host role with IPv6 against pppd as the client
+// (testPPPDHostRoleIPv6).
 func TestPPPDIPv6(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots user-mode Linux")
@@ -109,6 +112,55 @@ func TestPPPDIPv6(t *testing.T) {
 		t.Fatalf("pppd's view %q, card's peer IID %x", out, peer)
 	}
 	t.Logf("IPV6CP up, card fe80::ca4d, guest %v; %d echo replies; %s", ipv6.LinkLocal(peer), st.ICMPEchoOut, lastLine(out))
+	if rc, err := sess.Stop(ctx); err != nil {
+		t.Fatalf("stopping pppd: %v (rc %s)", err, rc)
+	}
+	c.drv.Close()
+	if !t.Failed() {
+		t.Run("host role", func(t *testing.T) { testPPPDHostRoleIPv6(t, ctx, u) })
+	}
+}
+
+// testPPPDHostRoleIPv6: our PPP in host role with IPv6 (bridged to gVisor)
+// against pppd +ipv6 as the client: IPV6CP opens, the bridge's router
+// advertisement reaches the Linux kernel, and the kernel (on a static
+// address of the announced prefix) pings gVisor's address over the link.
+func testPPPDHostRoleIPv6(t *testing.T, ctx context.Context, u *uml.UML) {
+	cfg := Config{IPv6: true}
+	hostIP := DefaultIPv6Prefix.Addr().As16()
+	hostIP[15] = 1
+	gv := netip.AddrFrom16(hostIP).String()
+	cmd := `i=0; while [ ! -f /run/nc/ip6up ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
+. /run/nc/ip6up || exit 20
+i=0; while ip -6 addr show dev $IFNAME | grep -q tentative && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+ip -6 addr add fd00:6e63:6172:64::2/64 dev $IFNAME nodad
+ping -6 -c 2 -i 0.3 -W 3 ` + gv + `
+`
+	sess, err := u.Start(uml.Run{Options: []string{"noipdefault", "+ipv6"}, Cmd: cmd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewNetstack(peers.Borrow(u.Line()), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := sess.Stop(ctx); err != nil {
+			t.Errorf("stopping pppd: %v", err)
+		}
+		h.Close()
+	}()
+	if _, err := sess.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rc, out, err := sess.CmdResult(ctx)
+	if err != nil || rc != "0" || !strings.Contains(out, "2 packets transmitted, 2 received") {
+		t.Fatalf("guest ping -6 of gVisor through our host role: rc=%s err=%v\n%s\npppd log:\n%s", rc, err, out, sess.Log())
+	}
+	if !h.Up6() {
+		t.Fatal("host role: IPV6CP not up")
+	}
+	t.Logf("host role IPv6 up (the guest on the prefix would be %v by its IPV6CP identifier), Linux pinged gVisor %s: %s", h.PeerIP6(), gv, lastLine(out))
 }
 
 func lastLine(s string) string {
