@@ -301,3 +301,42 @@ curl -6 -sS --max-time 20 --cacert ` + certFile + ` --resolve "netcard.local:443
 	pr.stop()
 	t.Logf("TestRealUMLPPPDIPv6: %v", time.Since(t0).Round(time.Millisecond))
 }
+
+// TestGvisorIPv6Tiny: the Tiny profile with IPv6 (its PPP MRU raised to
+// IPv6's 1,280) over gVisor: a 1,200-byte ICMPv6 echo is answered whole,
+// and plain HTTP on port 80 (the redirect to HTTPS) is served over IPv6
+// (Tiny's MSS: 256 bytes over IPv4, 236 over IPv6).
+func TestGvisorIPv6Tiny(t *testing.T) {
+	rg, a6 := newRig6(t, card.TinyProfile)
+	pc, err := rg.ns.Net().DialPingAddr(netip.Addr{}, a6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	req := append([]byte{128, 0, 0, 0, 0x12, 0x34, 0, 1}, bytes.Repeat([]byte{0xa5}, 1200)...)
+	if _, err := pc.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rb := make([]byte, 1500)
+	n, err := pc.Read(rb)
+	if err != nil || n != len(req) || rb[0] != 129 || !bytes.Equal(rb[8:n], req[8:]) {
+		t.Fatalf("1,200-byte echo: %d bytes, %v", n, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := rg.ns.Net().DialContext(ctx, "tcp", netip.AddrPortFrom(a6, 80).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write([]byte("GET /status HTTP/1.1\r\nHost: netcard.local\r\nConnection: close\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := io.ReadAll(c)
+	if err != nil || !bytes.HasPrefix(resp, []byte("HTTP/1.1 30")) || !bytes.Contains(resp, []byte("https://")) {
+		t.Fatalf("port 80 over IPv6: %v %q", err, resp)
+	}
+	t.Logf("Tiny over IPv6: echo of %d bytes, %q", n, bytes.SplitN(resp, []byte("\r\n"), 2)[0])
+}
