@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"netcard/http"
-	"netcard/ipv4"
+	"netcard/ipv6"
 	"netcard/tls"
 )
 
@@ -201,7 +201,7 @@ type reserver interface{ Reserve(n int) bool }
 
 // remoter is implemented by *tcp.Conn.
 type remoter interface {
-	Remote() (ipv4.Addr, uint16)
+	Remote() (ipv6.Addr, uint16)
 }
 
 // Reset starts serving a new connection on st, reusing the session's
@@ -220,7 +220,7 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	s.ci = ConnInfo{TLS: useTLS, up: s.ci.up}
 	if r, ok := st.(remoter); ok {
 		a, p := r.Remote()
-		s.ci.Remote = netip.AddrPortFrom(netip.AddrFrom4(a), p)
+		s.ci.Remote = netip.AddrPortFrom(a.Netip(), p)
 	}
 	s.eng = nil
 	if useTLS {

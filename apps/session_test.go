@@ -18,6 +18,7 @@ import (
 
 	"netcard/http"
 	"netcard/ipv4"
+	"netcard/ipv6"
 	"netcard/store"
 	"netcard/tls"
 )
@@ -600,7 +601,7 @@ func TestStreamReset(t *testing.T) {
 
 type remoteStream struct{ *memStream }
 
-func (remoteStream) Remote() (ipv4.Addr, uint16) { return ipv4.Addr{10, 0, 0, 1}, 40000 }
+func (remoteStream) Remote() (ipv6.Addr, uint16) { return ipv6.From4(ipv4.Addr{10, 0, 0, 1}), 40000 }
 
 func TestConnInfoRemote(t *testing.T) {
 	var seen ConnInfo

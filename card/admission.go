@@ -3,6 +3,7 @@ package card
 import (
 	"bytes"
 	"encoding/binary"
+	"netcard/ipv6"
 	"time"
 
 	"netcard/apps"
@@ -91,16 +92,22 @@ type tcpGate Card
 type admission struct {
 	active   bool // a segment is inside tcp.Stack.Input
 	syn      bool
-	progress bool // it carries the start of a request
-	src      ipv4.Addr
+	progress bool      // it carries the start of a request
+	src      ipv6.Addr // IPv4-mapped for IPv4
 }
 
 // Input implements ipv4.Transport.
 func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
+	return g.Input6(ipv6.From4(src), ipv6.From4(dst), seg, now)
+}
+
+// Input6 implements ipv6.Transport: IPv6 connections pass the same gate,
+// into the same dual-stack TCP (its RFC 5961/6528 defences included).
+func (g *tcpGate) Input6(src, dst ipv6.Addr, seg []byte, now time.Time) bool {
 	c := (*Card)(g)
 	h, err := tcp.ParseHeader(seg)
 	if err != nil || h.DataOff > len(seg) {
-		return c.tcp.Input(src, dst, seg, now)
+		return c.tcp.Input6(src, dst, seg, now)
 	}
 	data := seg[h.DataOff:]
 	i := c.connSlot(src, dst, h.SrcPort, h.DstPort)
@@ -114,13 +121,13 @@ func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
 	if i < 0 && listening && h.Flags&(tcp.FlagSYN|tcp.FlagRST|tcp.FlagACK) == tcp.FlagACK {
 		// Completes a handshake answered with a SYN cookie (or is stray).
 		adm.progress = c.showsProgress(h.DstPort, data)
-		if !c.admissible(src, adm.progress, now) && tcp.Checksum(src, dst, seg) == 0 {
+		if !c.admissible(src, adm.progress, now) && tcp.Checksum6(src, dst, seg) == 0 {
 			c.admDeferred++
 			return true // dropped, not reset: the peer retransmits and tries again
 		}
 	}
 	c.adm = adm
-	ok := c.tcp.Input(src, dst, seg, now)
+	ok := c.tcp.Input6(src, dst, seg, now)
 	c.adm = admission{}
 	if j := c.connSlot(src, dst, h.SrcPort, h.DstPort); j >= 0 {
 		switch {
@@ -129,7 +136,7 @@ func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
 			if len(data) > 0 {
 				c.at[j].data = now
 			}
-		case len(data) > 0 && c.at[j].data.IsZero() && tcp.Checksum(src, dst, seg) == 0:
+		case len(data) > 0 && c.at[j].data.IsZero() && tcp.Checksum6(src, dst, seg) == 0:
 			c.at[j].data = now
 		}
 	}
@@ -141,13 +148,18 @@ func (g *tcpGate) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
 func (g *tcpGate) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
 	c := (*Card)(g)
 	n, a := c.tcp.Output(dst, local, now)
-	if n >= tcp.HeaderLen && dst[13]&(tcp.FlagSYN|tcp.FlagACK) == tcp.FlagSYN|tcp.FlagACK {
-		lport, rport := binary.BigEndian.Uint16(dst[0:]), binary.BigEndian.Uint16(dst[2:])
-		if j := c.connSlot(a, local, rport, lport); j >= 0 && c.at[j].synAck.IsZero() {
+	c.noteSynAck(dst[:n], ipv6.From4(local), ipv6.From4(a), now)
+	return n, a
+}
+
+// noteSynAck notes when each half-open connection's SYN-ACK went out.
+func (c *Card) noteSynAck(seg []byte, local, remote ipv6.Addr, now time.Time) {
+	if len(seg) >= tcp.HeaderLen && seg[13]&(tcp.FlagSYN|tcp.FlagACK) == tcp.FlagSYN|tcp.FlagACK {
+		lport, rport := binary.BigEndian.Uint16(seg[0:]), binary.BigEndian.Uint16(seg[2:])
+		if j := c.connSlot(remote, local, rport, lport); j >= 0 && c.at[j].synAck.IsZero() {
 			c.at[j].synAck = now
 		}
 	}
-	return n, a
 }
 
 // Poll implements ipv4.Transport.
@@ -182,7 +194,7 @@ const progressBytes = 256
 const minHelloBody = 64
 
 // connSlot returns the TCP slot of the connection a segment belongs to, or -1.
-func (c *Card) connSlot(src, dst ipv4.Addr, sport, dport uint16) int {
+func (c *Card) connSlot(src, dst ipv6.Addr, sport, dport uint16) int {
 	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		conn, ok := c.tcp.Conn(i)
 		if !ok || conn.State() == tcp.Closed {
@@ -204,7 +216,7 @@ func (c *Card) connSlot(src, dst ipv4.Addr, sport, dport uint16) int {
 // connection has had halfOpenAfter to complete its handshake (a client's
 // SYN-ACK may still be on the line, or its answer); otherwise by evicting
 // a victim.
-func (c *Card) admissible(src ipv4.Addr, progress bool, now time.Time) bool {
+func (c *Card) admissible(src ipv6.Addr, progress bool, now time.Time) bool {
 	half := -1
 	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		conn, ok := c.tcp.Conn(i)
@@ -248,10 +260,10 @@ func (c *Card) dataSince(s *apps.ServerSession) time.Time {
 }
 
 // slotsHeld counts the sessions serving connections from a.
-func (c *Card) slotsHeld(a ipv4.Addr) int {
+func (c *Card) slotsHeld(a ipv6.Addr) int {
 	n := 0
 	for _, s := range c.sess {
-		if !s.Done() && s.Info().Remote.Addr().As4() == a {
+		if !s.Done() && ipv6.FromNetip(s.Info().Remote.Addr()).Owner() == a.Owner() {
 			n++
 		}
 	}
@@ -260,7 +272,7 @@ func (c *Card) slotsHeld(a ipv4.Addr) int {
 
 // victim returns the session whose connection a newcomer from src may
 // evict under the admission policy (see EvictAfter), or nil.
-func (c *Card) victim(src ipv4.Addr, progress bool, now time.Time) *apps.ServerSession {
+func (c *Card) victim(src ipv6.Addr, progress bool, now time.Time) *apps.ServerSession {
 	if !progress {
 		return nil
 	}
@@ -272,7 +284,7 @@ func (c *Card) victim(src ipv4.Addr, progress bool, now time.Time) *apps.ServerS
 		if s.Done() {
 			continue
 		}
-		held := c.slotsHeld(s.Info().Remote.Addr().As4())
+		held := c.slotsHeld(ipv6.FromNetip(s.Info().Remote.Addr()))
 		rank, since, eligible := c.evictable(s, held >= mine+2, now)
 		if !eligible {
 			continue

@@ -18,6 +18,7 @@ import (
 	"netcard/dns"
 	"netcard/http"
 	"netcard/ipv4"
+	"netcard/ipv6"
 	"netcard/ppp"
 	"netcard/store"
 	"netcard/tcp"
@@ -70,6 +71,7 @@ type Card struct {
 	link *ppp.Link // nil on Ethernet
 	eth  *ethFront // nil on PPP
 	ip   *ipv4.Host
+	auto *ipv6.SLAAC // IPv6 address autoconfiguration, on the IPv6 layer (auto.Host()); nil without Profile.IPv6
 	tcp  *tcp.Stack
 	udp  *udp.Stack
 	dns  *dns.Resolver
@@ -86,7 +88,6 @@ type Card struct {
 	client    *apps.ClientSession
 	clientReq *apps.FetchRequest // the fetch in progress (nil when idle: allocated per fetch, like client)
 	clientTCP *tcp.Conn
-	redirects int // redirects followed by the current fetch
 
 	now     time.Time
 	started time.Time
@@ -98,6 +99,9 @@ type Card struct {
 	adm         admission
 	clientSt    clientState
 	ipUp        bool
+	pull        bool  // the next IP packet out tries IPv6 first
+	v6Logged    bool  // the global IPv6 address has been logged
+	redirects   uint8 // redirects followed by the current fetch (≤ apps.MaxRedirects)
 }
 
 // cardParams is what a Card keeps of its Config after New (the rest
@@ -215,10 +219,16 @@ func New(cfg Config) (*Card, error) {
 	c.ip.Register(6, (*tcpGate)(c))
 	c.ip.Register(17, c.udp)
 	if cfg.Ethernet != nil {
+		if p.IPv6 {
+			// Neighbor Discovery and SLAAC exist (package ipv6) but are not
+			// wired to the Ethernet link yet: IPv6 runs on PPP only.
+			return nil, errors.New("card: IPv6 on Ethernet is not supported yet (IPv6 runs over PPP)")
+		}
 		if c.eth, err = newEthFront(c, *cfg.Ethernet, p, cfg.Rand); err != nil {
 			return nil, err
 		}
 	}
+	c.newIPv6(p)
 
 	if c.https, err = c.tcp.Listen(cfg.HTTPSPort, p.MaxConns); err != nil {
 		return nil, err
@@ -246,7 +256,8 @@ func New(cfg Config) (*Card, error) {
 
 func (c *Card) newPPP(cfg Config, p Profile) {
 	c.link = ppp.New(ppp.Config{
-		MRU:          p.MRU,
+		IPv6:         p.pppIPv6(),
+		MRU:          p.LinkMRU(),
 		LocalIP:      cfg.LocalIP,
 		PeerIP:       cfg.PeerIP,
 		RequireAuth:  cfg.RequireAuth,
@@ -329,6 +340,7 @@ func (c *Card) Poll(now time.Time) time.Time {
 		next = c.link.Poll(now)
 	}
 	next = earliest(next, c.ip.Poll(now))
+	next = earliest(next, c.pollIPv6(now))
 	next = earliest(next, c.dns.Poll(now))
 	c.service(now)
 	for _, s := range c.sess {
@@ -349,9 +361,18 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-func (c *Card) deliverIP(pkt []byte) { c.ip.Input(pkt, c.now) }
+func (c *Card) deliverIP(pkt []byte) {
+	if !c.deliverIPv6(pkt) {
+		c.ip.Input(pkt, c.now)
+	}
+}
 
-func (c *Card) pullIP(dst []byte) int { return c.ip.Output(dst, c.now) }
+func (c *Card) pullIP(dst []byte) int {
+	if c.auto != nil && c.link.Up6() {
+		return c.pullDual(dst)
+	}
+	return c.ip.Output(dst, c.now)
+}
 
 func (c *Card) linkEvent(e ppp.Event) {
 	switch e {
@@ -371,6 +392,8 @@ func (c *Card) linkEvent(e ppp.Event) {
 	case ppp.EventIPCPDown:
 		c.ipUp = false
 		c.cfg.Log.Info("link down")
+	case ppp.EventIPV6CPUp, ppp.EventIPV6CPDown:
+		c.ipv6Event(e)
 	default:
 		c.cfg.Log.Debug("ppp event", "event", int(e))
 	}
@@ -457,7 +480,7 @@ func (c *Card) serviceClient(now time.Time) {
 		if !c.client.Done() {
 			return
 		}
-		if next, ok := c.client.Redirect(c.clientReq); ok && c.redirects < apps.MaxRedirects {
+		if next, ok := c.client.Redirect(c.clientReq); ok && int(c.redirects) < apps.MaxRedirects {
 			// Follow the redirect on a new connection (RFC 9110 §15.4).
 			c.redirects++
 			c.cfg.Log.Info("fetch redirected", "from", c.clientReq.URL, "to", next.URL)
@@ -572,7 +595,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 		ra, rp := conn.Remote()
 		_, lp := conn.Local()
 		st.Conns = append(st.Conns, apps.ConnStatus{
-			Local: lp, Remote: netip.AddrPortFrom(netip.AddrFrom4(ra), rp),
+			Local: lp, Remote: netip.AddrPortFrom(ra.Netip(), rp),
 			State: conn.State().String(), TLS: lp == c.cfg.HTTPSPort,
 		})
 	}

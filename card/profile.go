@@ -67,6 +67,14 @@ type Profile struct {
 	// that a Card stays in its size class (TestCardSize).
 	ARPEntries uint8
 	ARPHold    uint8
+
+	// IPv6 runs IPv6 beside IPv4 (IPV6CP on PPP; `--ipv6`). IPv6 needs a
+	// link MTU of at least 1280 (RFC 8200 §5), so the MRU is raised to
+	// that (LinkMRU); the IPv6 layer adds one 1,500-byte reassembly slot
+	// (RFC 8200 §5: a node must reassemble 1,500-byte packets) that is
+	// also its echo buffer, ICMPv6 error and ND slots — see IPv6Bytes
+	// (card/ipv6.go).
+	IPv6 bool
 }
 
 // The built-in profiles.
@@ -158,8 +166,8 @@ func (p Profile) LargeRecvBytes() int {
 // buffers and UDP queues (control blocks and TLS state are counted
 // separately by the benchmarks).
 func (p Profile) Budget() int {
-	return 2*(p.MRU+8) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
-		p.UDPSockets*p.UDPQueue + p.ReassemblyBytes
+	return 2*(p.LinkMRU()+8) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
+		p.UDPSockets*p.UDPQueue + p.ReassemblyBytes + p.IPv6Bytes()
 }
 
 // EthBudget is what the profile reserves for buffers on an Ethernet link

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"netcard/ipv4"
+	"netcard/ipv6"
 	"netcard/udp"
 )
 
@@ -16,7 +17,7 @@ var (
 	ErrNoServers     = errors.New("dns: no servers configured")
 	ErrTimeout       = errors.New("dns: no answer from the servers")
 	ErrNXDomain      = errors.New("dns: name does not exist")
-	ErrNoAnswer      = errors.New("dns: no A record for the name")
+	ErrNoAnswer      = errors.New("dns: no A (or AAAA) record for the name")
 	ErrServerFailure = errors.New("dns: server failure")
 	ErrTruncated     = errors.New("dns: response truncated")
 	ErrCanceled      = errors.New("dns: query canceled")
@@ -59,14 +60,14 @@ type Resolver struct {
 	u        *udp.Stack
 	rand     io.Reader
 	timeout  time.Duration
-	attempts int
+	attempts int32
+	nservers int32
 	servers  [MaxServers]ipv4.Addr
-	nservers int
+	done     bool
 
 	q *lookup // the outstanding query; nil when none runs
 
-	addr  ipv4.Addr
-	done  bool
+	addr  ipv6.Addr // the answer: IPv4-mapped for an A record
 	err   error
 	stats ResolverStats
 }
@@ -75,6 +76,7 @@ type Resolver struct {
 type lookup struct {
 	sock     *udp.Socket
 	id       uint16
+	qtype    uint16 // TypeA or TypeAAAA
 	attempt  int
 	deadline time.Time
 	qname    Name
@@ -96,7 +98,7 @@ func NewResolver(u *udp.Stack, cfg ResolverConfig) *Resolver {
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 4
 	}
-	r := &Resolver{u: u, rand: cfg.Rand, timeout: cfg.Timeout, attempts: cfg.Attempts}
+	r := &Resolver{u: u, rand: cfg.Rand, timeout: cfg.Timeout, attempts: int32(min(cfg.Attempts, 1<<20))}
 	r.SetServers(cfg.Servers)
 	return r
 }
@@ -122,13 +124,24 @@ func (r *Resolver) Stats() ResolverStats { return r.stats }
 // query is outstanding, ErrNoServers, ErrBadName or ErrNameTooLong, or a
 // udp bind error.
 func (r *Resolver) Resolve(name string, now time.Time) error {
+	return r.resolve(name, TypeA, now)
+}
+
+// ResolveAAAA is Resolve for the AAAA record of name (RFC 3596): the
+// address of an IPv6 peer, read with Result6. The query goes to the same
+// servers (over IPv4: the servers PPP's IPCP gave).
+func (r *Resolver) ResolveAAAA(name string, now time.Time) error {
+	return r.resolve(name, TypeAAAA, now)
+}
+
+func (r *Resolver) resolve(name string, qtype uint16, now time.Time) error {
 	if r.q != nil {
 		return ErrBusy
 	}
 	if r.nservers == 0 {
 		return ErrNoServers
 	}
-	q := &lookup{}
+	q := &lookup{qtype: qtype}
 	if err := q.qname.Set(name); err != nil {
 		return err
 	}
@@ -146,8 +159,8 @@ func (r *Resolver) Resolve(name string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	q.qlen = len(AppendQuery(q.query[:0], q.id, &q.qname, TypeA))
-	r.q, r.done, r.addr, r.err = q, false, ipv4.Addr{}, nil
+	q.qlen = len(AppendQuery(q.query[:0], q.id, &q.qname, qtype))
+	r.q, r.done, r.addr, r.err = q, false, ipv6.Addr{}, nil
 	r.stats.Queries++
 	r.send(now)
 	return nil
@@ -159,7 +172,7 @@ func (r *Resolver) send(now time.Time) {
 	if r.nservers == 0 { // SetServers emptied the list: the attempt times out
 		return
 	}
-	s := r.servers[q.attempt%r.nservers]
+	s := r.servers[q.attempt%int(r.nservers)]
 	if q.sock.SendTo(s, 53, q.query[:q.qlen]) == nil {
 		r.stats.Sent++
 	}
@@ -168,12 +181,12 @@ func (r *Resolver) send(now time.Time) {
 // Cancel abandons an outstanding query (Result then reports ErrCanceled).
 func (r *Resolver) Cancel() {
 	if r.q != nil {
-		r.finish(ipv4.Addr{}, ErrCanceled)
+		r.finish(ipv6.Addr{}, ErrCanceled)
 	}
 }
 
 // finish ends the query: its socket is closed and its state released.
-func (r *Resolver) finish(a ipv4.Addr, err error) {
+func (r *Resolver) finish(a ipv6.Addr, err error) {
 	r.done, r.addr, r.err = true, a, err
 	r.q.sock.Close()
 	r.q = nil
@@ -182,6 +195,12 @@ func (r *Resolver) finish(a ipv4.Addr, err error) {
 // Result returns the outcome of the last query: done is false while it is
 // outstanding (or none was started); then addr or err.
 func (r *Resolver) Result() (addr ipv4.Addr, done bool, err error) {
+	return r.addr.As4(), r.done, r.err
+}
+
+// Result6 is Result for either query: an A answer IPv4-mapped, an AAAA
+// answer as it is.
+func (r *Resolver) Result6() (addr ipv6.Addr, done bool, err error) {
 	return r.addr, r.done, r.err
 }
 
@@ -210,8 +229,8 @@ func (r *Resolver) Poll(now time.Time) time.Time {
 // retry moves to the next attempt, or fails with err after the last.
 func (r *Resolver) retry(now time.Time, err error) {
 	r.q.attempt++
-	if r.q.attempt >= r.attempts {
-		r.finish(ipv4.Addr{}, err)
+	if r.q.attempt >= int(r.attempts) {
+		r.finish(ipv6.Addr{}, err)
 		return
 	}
 	r.send(now)
@@ -221,7 +240,7 @@ func (r *Resolver) retry(now time.Time, err error) {
 // QR, opcode, the question echoed, then the answer.
 func (r *Resolver) response(q *lookup, from ipv4.Addr, port uint16, msg []byte, now time.Time) {
 	known := false
-	for i := 0; i < r.nservers; i++ {
+	for i := 0; i < int(r.nservers); i++ {
 		known = known || r.servers[i] == from
 	}
 	p := &q.p
@@ -230,24 +249,24 @@ func (r *Resolver) response(q *lookup, from ipv4.Addr, port uint16, msg []byte, 
 		r.stats.Ignored++
 		return
 	}
-	if p.Question(&q.q) != nil || q.q.Type != TypeA || q.q.Class != ClassINET || !q.q.Name.Equal(&q.qname) {
+	if p.Question(&q.q) != nil || q.q.Type != q.qtype || q.q.Class != ClassINET || !q.q.Name.Equal(&q.qname) {
 		r.stats.Ignored++
 		return
 	}
 	switch h.RCode() {
 	case RCodeSuccess:
 	case RCodeNameError:
-		r.finish(ipv4.Addr{}, ErrNXDomain)
+		r.finish(ipv6.Addr{}, ErrNXDomain)
 		return
 	case RCodeServerFailure, RCodeNotImplemented, RCodeRefused:
 		r.retry(now, ErrServerFailure) // ask the next server now
 		return
 	default:
-		r.finish(ipv4.Addr{}, ErrServerFailure)
+		r.finish(ipv6.Addr{}, ErrServerFailure)
 		return
 	}
 	if h.Truncated() {
-		r.finish(ipv4.Addr{}, ErrTruncated)
+		r.finish(ipv6.Addr{}, ErrTruncated)
 		return
 	}
 	a, err := q.answer(msg)
@@ -260,11 +279,11 @@ func (r *Resolver) response(q *lookup, from ipv4.Addr, port uint16, msg []byte, 
 
 var errMalformed = errors.New("dns: malformed response")
 
-// answer finds the A record for the query name in the answer section,
-// following CNAME records (in any order, at most 8 links).
-func (r *lookup) answer(msg []byte) (ipv4.Addr, error) {
+// answer finds the A (or AAAA) record for the query name in the answer
+// section, following CNAME records (in any order, at most 8 links).
+func (r *lookup) answer(msg []byte) (ipv6.Addr, error) {
 	if _, err := Validate(msg); err != nil {
-		return ipv4.Addr{}, errMalformed
+		return ipv6.Addr{}, errMalformed
 	}
 	r.target = r.qname
 	for link := 0; link < 8; link++ {
@@ -282,8 +301,14 @@ func (r *lookup) answer(msg []byte) (ipv4.Addr, error) {
 			}
 			switch rr.Type {
 			case TypeA:
-				if len(rr.Data) == 4 {
-					return ipv4.Addr(rr.Data), nil
+				if r.qtype == TypeA && len(rr.Data) == 4 {
+					return ipv6.From4(ipv4.Addr(rr.Data)), nil
+				}
+			case TypeAAAA:
+				// RFC 3596 §2.2: 16 octets; an IPv4-mapped answer is not
+				// an IPv6 peer (the card would treat it as IPv4).
+				if r.qtype == TypeAAAA && len(rr.Data) == 16 && !ipv6.Addr(rr.Data).Is4() {
+					return ipv6.Addr(rr.Data), nil
 				}
 			case TypeCNAME:
 				if !moved && p.NameAt(rr.DataOff, &r.tmp) == nil {
@@ -296,5 +321,5 @@ func (r *lookup) answer(msg []byte) (ipv4.Addr, error) {
 			break
 		}
 	}
-	return ipv4.Addr{}, ErrNoAnswer
+	return ipv6.Addr{}, ErrNoAnswer
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"netcard/ipv6"
 	"netcard/ppp"
 )
 
@@ -41,6 +42,27 @@ type Config struct {
 	// Card runs the card role of PPP instead (PPP.LocalIP must be set): a
 	// stand-in card whose IP stack is gVisor, for tests and simulations.
 	Card bool
+	// IPv6 runs IPV6CP (RFC 5072) beside IPCP and bridges IPv6 too. In the
+	// host role the bridge acts as the link's router for address
+	// configuration only: after IPV6CP opens, and to every Router
+	// Solicitation from the card, it sends a Router Advertisement
+	// (router lifetime 0) with IPv6Prefix, from which the card forms its
+	// global address (SLAAC, RFC 4862); the host side's address is
+	// prefix::1.
+	IPv6 bool
+	// IPv6Prefix is the /64 announced to the card (default DefaultIPv6Prefix).
+	IPv6Prefix netip.Prefix
+}
+
+// DefaultIPv6Prefix is the unique-local /64 (RFC 4193) a host-role bridge
+// announces by default: fd00:6e63:6172:64::/64 ("ncard").
+var DefaultIPv6Prefix = netip.MustParsePrefix("fd00:6e63:6172:64::/64")
+
+// HostIP6 is the host side's IPv6 address on the link: prefix::1.
+func (c *Config) HostIP6() netip.Addr {
+	a := c.IPv6Prefix.Masked().Addr().As16()
+	a[15] = 1
+	return netip.AddrFrom16(a)
 }
 
 func (c *Config) fill() error {
@@ -69,6 +91,17 @@ func (c *Config) fill() error {
 	if c.QueueLen == 0 {
 		c.QueueLen = 256
 	}
+	if c.IPv6 {
+		if c.PPP.IPv6 == nil {
+			c.PPP.IPv6 = &ppp.IPv6Config{}
+		}
+		if !c.IPv6Prefix.IsValid() {
+			c.IPv6Prefix = DefaultIPv6Prefix
+		}
+		if c.IPv6Prefix.Bits() != 64 || !c.IPv6Prefix.Addr().Is6() {
+			return errors.New("host: IPv6Prefix must be an IPv6 /64")
+		}
+	}
 	return nil
 }
 
@@ -86,9 +119,10 @@ func LineQueueBytes(baud, mtu int) int {
 // line, run by a Driver, with a bounded queue of IP packets toward the
 // line. Netstack and TUN embed it.
 type Bridge struct {
-	link *ppp.Link
-	drv  *Driver
-	q    *packetQueue
+	link   *ppp.Link
+	drv    *Driver
+	q      *packetQueue
+	prefix netip.Prefix // announced to the card (host role with IPv6); invalid: none
 }
 
 // newBridge builds the link; deliver gets every IPv4 packet from the line
@@ -98,6 +132,27 @@ func newBridge(port io.ReadWriteCloser, cfg *Config, deliver func(pkt []byte)) *
 	pc := cfg.PPP
 	pc.DeliverIP = deliver
 	pc.PullIP = b.q.pop
+	if cfg.IPv6 && !cfg.Card {
+		b.prefix = cfg.IPv6Prefix
+		pc.DeliverIP = func(pkt []byte) {
+			// A Router Solicitation from the card (RFC 4861 §6.3.7) is
+			// answered here; the IP side never sees it.
+			if len(pkt) >= 48 && pkt[0]>>4 == 6 && pkt[6] == 58 && pkt[40] == 133 {
+				b.advertise()
+				return
+			}
+			deliver(pkt)
+		}
+		user := pc.Event
+		pc.Event = func(e ppp.Event) {
+			if e == ppp.EventIPV6CPUp {
+				b.advertise()
+			}
+			if user != nil {
+				user(e)
+			}
+		}
+	}
 	b.link = ppp.New(pc)
 	b.drv = NewDriver(port, b.link, cfg.Now)
 	return b
@@ -108,7 +163,35 @@ func (b *Bridge) start() {
 	b.drv.Start()
 }
 
-// send queues an IPv4 packet for the line (copied); false if dropped.
+// advertise queues a Router Advertisement of the prefix (inside the
+// driver: the link's callbacks).
+func (b *Bridge) advertise() {
+	var buf [128]byte
+	src := ipv6.LinkLocal(b.link.LocalIID())
+	b.q.push(ipv6.AppendRouterAdvert(buf[:0], src, ipv6.FromNetip(b.prefix.Addr()), 0xffffffff, 0xffffffff, 0))
+}
+
+// Up6 reports whether IPV6CP is Opened.
+func (b *Bridge) Up6() bool {
+	var up bool
+	b.drv.Do(func(time.Time) { up = b.link.Up6() })
+	return up
+}
+
+// PeerIP6 is the card's global IPv6 address: the announced prefix with the
+// interface identifier the card negotiated in IPV6CP (invalid without
+// IPv6 or before IPV6CP opens).
+func (b *Bridge) PeerIP6() netip.Addr {
+	var iid [8]byte
+	var up bool
+	b.drv.Do(func(time.Time) { iid, up = b.link.PeerIID(), b.link.Up6() })
+	if !up || !b.prefix.IsValid() {
+		return netip.Addr{}
+	}
+	return ipv6.WithPrefix(ipv6.FromNetip(b.prefix.Addr()), iid).Netip()
+}
+
+// send queues an IP packet for the line (copied); false if dropped.
 func (b *Bridge) send(pkt []byte) bool {
 	ok := b.q.push(pkt)
 	b.drv.Kick()

@@ -19,6 +19,7 @@ type Netstack struct {
 	net  *netstack.Net
 	wg   sync.WaitGroup
 	once sync.Once
+	v6   bool
 }
 
 // NewNetstack starts the host side on port, bridged to a fresh netstack.
@@ -26,11 +27,15 @@ func NewNetstack(port io.ReadWriteCloser, cfg Config) (*Netstack, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	dev, tnet, err := netstack.CreateNetTUN([]netip.Addr{netip.AddrFrom4(cfg.PPP.LocalIP)}, nil, cfg.MTU)
+	addrs := []netip.Addr{netip.AddrFrom4(cfg.PPP.LocalIP)}
+	if cfg.IPv6 && !cfg.Card {
+		addrs = append(addrs, cfg.HostIP6())
+	}
+	dev, tnet, err := netstack.CreateNetTUN(addrs, nil, cfg.MTU)
 	if err != nil {
 		return nil, err
 	}
-	n := &Netstack{dev: dev, net: tnet}
+	n := &Netstack{dev: dev, net: tnet, v6: cfg.IPv6}
 	bufs := [][]byte{nil}
 	n.Bridge = newBridge(port, &cfg, func(pkt []byte) {
 		// netstack copies the packet (buffer.MakeWithData) before we return.
@@ -53,7 +58,9 @@ func (n *Netstack) readLoop(mtu int) {
 		if err != nil {
 			return // os.ErrClosed after Close
 		}
-		if k == 1 && sizes[0] > 0 && bufs[0][0]>>4 == 4 { // IPv4 only: PPP runs IPCP, not IPV6CP
+		// IPv4, and IPv6 when IPV6CP runs (the link drops IPv6 until
+		// it is open).
+		if k == 1 && sizes[0] > 0 && (bufs[0][0]>>4 == 4 || n.v6 && bufs[0][0]>>4 == 6) {
 			n.send(bufs[0][:sizes[0]])
 		}
 	}

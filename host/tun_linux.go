@@ -33,6 +33,7 @@ type TUN struct {
 	f    *os.File
 	wg   sync.WaitGroup
 	once sync.Once
+	v6   bool
 }
 
 // NewTUN creates TUN device name, configures it and starts the host side
@@ -53,16 +54,23 @@ func NewTUN(port io.ReadWriteCloser, name string, cfg TUNConfig) (*TUN, error) {
 		}
 		return a
 	}
-	for _, a := range [][]string{
+	cmds := [][]string{
 		{"addr", "add", local + "/32", "peer", peer + "/32", "dev", name},
 		{"link", "set", name, "mtu", strconv.Itoa(cfg.MTU), "up"},
-	} {
+	}
+	if cfg.IPv6 {
+		// The kernel's address on the card's prefix (announced to the card
+		// by the bridge); nodad: the only other node is the card, whose
+		// identifier IPV6CP made differ from ours.
+		cmds = append(cmds, []string{"-6", "addr", "add", cfg.HostIP6().String() + "/64", "dev", name, "nodad"})
+	}
+	for _, a := range cmds {
 		if out, err := exec.Command("ip", ipArgs(a...)...).CombinedOutput(); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("ip %s: %v: %s", strings.Join(a, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
-	t := &TUN{Name: name, f: f}
+	t := &TUN{Name: name, f: f, v6: cfg.IPv6}
 	t.Bridge = newBridge(port, &cfg.Config, func(pkt []byte) { _, _ = f.Write(pkt) })
 	t.wg.Add(1)
 	go t.readLoop(cfg.MTU)
@@ -144,7 +152,7 @@ func (t *TUN) readLoop(mtu int) {
 		if err != nil {
 			return // closed, or the device is gone
 		}
-		if n > 0 && buf[0]>>4 == 4 {
+		if n > 0 && (buf[0]>>4 == 4 || t.v6 && buf[0]>>4 == 6) {
 			t.send(buf[:n])
 		}
 	}

@@ -28,6 +28,7 @@ import (
 
 	"netcard/card"
 	"netcard/ipv4"
+	"netcard/ipv6"
 	"netcard/tcp"
 )
 
@@ -78,7 +79,7 @@ func newConn(r *card.Runner, c *tcp.Conn) *Conn {
 	la, lp := c.Local()
 	ra, rp := c.Remote()
 	st := &connState{r: r, c: c}
-	nc := &Conn{r: r, c: c, laddr: tcpAddr(la, lp), raddr: tcpAddr(ra, rp), st: st}
+	nc := &Conn{r: r, c: c, laddr: tcpAddr6(la, lp), raddr: tcpAddr6(ra, rp), st: st}
 	nc.rd.wake, nc.wd.wake = r.Wake, r.Wake
 	runtime.AddCleanup(nc, (*connState).release, st)
 	return nc
@@ -86,6 +87,15 @@ func newConn(r *card.Runner, c *tcp.Conn) *Conn {
 
 func tcpAddr(a ipv4.Addr, port uint16) *net.TCPAddr {
 	return &net.TCPAddr{IP: net.IP{a[0], a[1], a[2], a[3]}, Port: int(port)} // 4-byte form: AddrPort is IPv4
+}
+
+// tcpAddr6 is tcpAddr for a connection's address of either family (the
+// 4-byte form for an IPv4-mapped one).
+func tcpAddr6(a ipv6.Addr, port uint16) *net.TCPAddr {
+	if a.Is4() {
+		return tcpAddr(a.As4(), port)
+	}
+	return &net.TCPAddr{IP: net.IP(a[:]), Port: int(port)}
 }
 
 func (c *Conn) opErr(op string, err error) error {

@@ -73,6 +73,9 @@ func (l *Link) authCheck(now time.Time) {
 	if l.au.srvDone && l.au.cliDone && !l.network && l.lcp.state == Opened {
 		l.network = true
 		l.ipcp.up(now)
+		if l.v6 != nil {
+			l.v6.fsm.up(now)
+		}
 	}
 }
 

@@ -175,7 +175,7 @@ func (h *ipcpHandler) started(time.Time) {}
 
 func (h *ipcpHandler) finished(now time.Time) {
 	l := (*Link)(h)
-	if l.lcp.state == Opened {
+	if l.lcp.state == Opened && (l.v6 == nil || l.v6.fsm.state <= Stopped) {
 		// No network protocol left: close the link (it is re-tried).
 		l.lcp.close(now)
 	}

@@ -272,6 +272,10 @@ func (h *lcpHandler) extCode(code, id byte, data []byte, now time.Time) bool {
 			switch uint16(data[0])<<8 | uint16(data[1]) {
 			case ProtoIPCP:
 				l.ipcp.rxjMinus(now)
+			case ProtoIPV6CP:
+				if l.v6 != nil {
+					l.v6.fsm.rxjMinus(now)
+				}
 			case ProtoPAP, ProtoCHAP:
 				if !l.network {
 					l.authFail(l.au.cli != AuthNone && !l.au.cliDone, now)
@@ -342,6 +346,9 @@ func (h *lcpHandler) up(now time.Time) {
 func (h *lcpHandler) down(now time.Time) {
 	l := (*Link)(h)
 	l.ipcp.down(now)
+	if l.v6 != nil {
+		l.v6.fsm.down(now)
+	}
 	l.network = false
 	l.authReset()
 	l.echoAt = time.Time{}

@@ -85,10 +85,13 @@ const (
 	EventEchoTimeout                     // EchoFailure Echo-Requests went unanswered: the peer is gone
 	EventLoopback                        // our own Magic-Number came back: the line is looped
 	EventTerminated                      // the peer sent a Terminate-Request
+	EventIPV6CPUp                        // IPV6CP reached Opened: Up6() is true
+	EventIPV6CPDown                      // IPV6CP left Opened
 )
 
 var eventNames = [...]string{"?", "LCP up", "LCP down", "LCP finished", "auth ok", "auth failed",
-	"peer auth ok", "peer auth failed", "IPCP up", "IPCP down", "echo timeout", "loopback", "terminated by peer"}
+	"peer auth ok", "peer auth failed", "IPCP up", "IPCP down", "echo timeout", "loopback", "terminated by peer",
+	"IPV6CP up", "IPV6CP down"}
 
 func (e Event) String() string {
 	if int(e) < len(eventNames) {
@@ -137,7 +140,13 @@ type Config struct {
 	DeliverIP func(pkt []byte)              // an IPv4 packet arrived (aliases the rx frame)
 	PullIP    func(dst []byte) int          // write the next IPv4 packet to send into dst; 0 = none
 	Tap       func(sent bool, frame []byte) // every good frame, unescaped, no FCS (pcap)
-	Event     func(e Event)                 // LCP/IPCP up/down, auth result, for logging
+
+	// IPv6, when set, runs IPV6CP (RFC 5072) beside IPCP; nil: IPV6CP
+	// gets a Protocol-Reject. IPv6 packets (protocol 0x0057) then go
+	// through DeliverIP and PullIP too: the version nibble tells them
+	// apart (a packet PullIP writes with version 6 is sent as IPv6).
+	IPv6  *IPv6Config
+	Event func(e Event) // LCP/IPCP up/down, auth result, for logging
 }
 
 // Stats are the link's counters and states.
@@ -200,6 +209,7 @@ type Link struct {
 	ipcp fsm
 	lo   lcpOpts
 	ip   ipcpOpts
+	v6   *link6 // IPV6CP state; nil without Config.IPv6
 	au   authState
 
 	restartAt time.Time // re-try a finished link
@@ -248,6 +258,10 @@ func New(cfg Config) *Link {
 	l.ctrlCur = -1
 	l.lcp = fsm{l: l, proto: ProtoLCP, h: (*lcpHandler)(l)}
 	l.ipcp = fsm{l: l, proto: ProtoIPCP, h: (*ipcpHandler)(l)}
+	if cfg.IPv6 != nil {
+		l.v6 = &link6{}
+		l.v6.fsm = fsm{l: l, proto: ProtoIPV6CP, h: (*ipv6cpHandler)(l)}
+	}
 	l.lcpDefaults()
 	return l
 }
@@ -299,6 +313,9 @@ func (l *Link) Open(now time.Time) {
 	l.adminOpen = true
 	l.restartAt = time.Time{}
 	l.ipcp.open(now)
+	if l.v6 != nil {
+		l.v6.fsm.open(now)
+	}
 	l.lcp.open(now)
 	l.lcp.up(now)
 }
@@ -310,6 +327,9 @@ func (l *Link) Close(now time.Time) {
 	l.restartAt = time.Time{}
 	l.lcp.close(now)
 	l.ipcp.close(now)
+	if l.v6 != nil {
+		l.v6.fsm.close(now)
+	}
 }
 
 // Up reports whether IPCP is Opened: IPv4 packets flow.
@@ -410,6 +430,15 @@ func (l *Link) receive(fr []byte, now time.Time) {
 	case ProtoIPCP:
 		if l.network {
 			l.ipcp.input(p, now)
+			return
+		}
+	case ProtoIPv6, ProtoIPV6CP:
+		if l.v6 == nil {
+			if l.lcp.state == Opened {
+				l.protoReject(proto, p)
+				return
+			}
+		} else if l.ip6Input(proto, p, now) {
 			return
 		}
 	case ProtoPAP:
@@ -549,8 +578,18 @@ func (l *Link) loadNext() bool {
 		if n > m {
 			n = m
 		}
-		start := l.putHeader(ProtoIP, l.txACFC, l.txPFC)
-		l.stats.IPOut++
+		proto := uint16(ProtoIP)
+		if buf[hdrRoom]>>4 == 6 {
+			if !l.Up6() {
+				l.stats.Discarded++
+				return false
+			}
+			proto = ProtoIPv6
+			l.v6.stats.IP6Out++
+		} else {
+			l.stats.IPOut++
+		}
+		start := l.putHeader(proto, l.txACFC, l.txPFC)
 		l.loadFrame(start, hdrRoom+n, l.txACCM)
 		return true
 	}
@@ -589,6 +628,9 @@ func (l *Link) loadFrame(start, end int, accm uint32) {
 func (l *Link) Poll(now time.Time) time.Time {
 	l.lcp.poll(now)
 	l.ipcp.poll(now)
+	if l.v6 != nil {
+		l.v6.fsm.poll(now)
+	}
 	l.authPoll(now)
 	if !l.restartAt.IsZero() && !now.Before(l.restartAt) {
 		l.restartAt = time.Time{}
@@ -606,7 +648,11 @@ func (l *Link) Poll(now time.Time) time.Time {
 		}
 	}
 	var next time.Time
-	for _, t := range [...]time.Time{l.lcp.timer, l.ipcp.timer, l.au.srvAt, l.au.cliAt, l.restartAt, l.echoAt} {
+	var t6 time.Time
+	if l.v6 != nil {
+		t6 = l.v6.fsm.timer
+	}
+	for _, t := range [...]time.Time{l.lcp.timer, l.ipcp.timer, t6, l.au.srvAt, l.au.cliAt, l.restartAt, l.echoAt} {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}

@@ -12,7 +12,7 @@ func TestHandshakeAndData(t *testing.T) {
 	if sc.State() != Established {
 		t.Fatalf("server state %v", sc.State())
 	}
-	if a, p := sc.Remote(); a != addrA || p != c.lport {
+	if a, p := sc.Remote(); a != m4(addrA) || p != c.lport {
 		t.Fatalf("remote %v:%d", a, p)
 	}
 	msg := []byte("hello, card")
@@ -114,10 +114,10 @@ func TestHalfClose(t *testing.T) {
 func TestSimultaneousOpen(t *testing.T) {
 	w := newWire(t, testConfig(1), testConfig(2), 1)
 	a := w.stacks[0].alloc(false)
-	a.init(addrA, addrB, 5000, 6000, w.now)
+	a.init(m4(addrA), m4(addrB), 5000, 6000, w.now)
 	a.state = SynSent
 	b := w.stacks[1].alloc(false)
-	b.init(addrB, addrA, 6000, 5000, w.now)
+	b.init(m4(addrB), m4(addrA), 6000, 5000, w.now)
 	b.state = SynSent
 	w.run(func() bool { return a.State() == Established && b.State() == Established }, 5*time.Second)
 	a.Write([]byte("ping"))

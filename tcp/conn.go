@@ -3,7 +3,7 @@ package tcp
 import (
 	"time"
 
-	"netcard/ipv4"
+	"netcard/ipv6"
 )
 
 // tick is a point in time in Unix nanoseconds (8 bytes instead of
@@ -32,7 +32,7 @@ type Conn struct {
 	lst      *Listener // set while waiting in a listener's backlog
 	born     tick
 
-	laddr, raddr ipv4.Addr
+	laddr, raddr ipv6.Addr // IPv4 peers in the IPv4-mapped form (ipv6.From4)
 	lport, rport uint16
 
 	// Send side. sndBuf[:sndLen] holds unacknowledged and unsent data;
@@ -104,7 +104,7 @@ func (c *Conn) free() {
 	*c = Conn{s: s, rcvBuf: rb, sndBuf: sb}
 }
 
-func (c *Conn) init(local, remote ipv4.Addr, lport, rport uint16, now time.Time) {
+func (c *Conn) init(local, remote ipv6.Addr, lport, rport uint16, now time.Time) {
 	cfg := &c.s.cfg
 	c.born = tickOf(now)
 	c.lastRecv = tickOf(now)
@@ -115,7 +115,7 @@ func (c *Conn) init(local, remote ipv4.Addr, lport, rport uint16, now time.Time)
 	c.recover = c.iss
 	c.rtxEnd = c.iss
 	c.smallEnd = c.iss
-	c.sndMSS = min(defaultMSS, cfg.MSS)
+	c.sndMSS = min(defaultMSS, c.s.familyMSS(remote))
 	c.rto = cfg.InitialRTO
 	c.ssthresh = 1 << 30
 }
@@ -134,7 +134,7 @@ func (c *Conn) synOptions(h *Header) {
 		// (net.ipv4.tcp_min_snd_mss), we send at least minSndMSS bytes per
 		// segment — what the smallest IPv4 MTU (RFC 791: 68) leaves after
 		// the headers, and far below the 536 every host accepts.
-		c.sndMSS = max(min(int(h.MSS), c.s.cfg.MSS), minSndMSS)
+		c.sndMSS = max(min(int(h.MSS), c.mss()), minSndMSS)
 	}
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd
@@ -201,11 +201,16 @@ func (c *Conn) State() State { return c.state }
 // ErrTimeout), or nil.
 func (c *Conn) Err() error { return c.err }
 
-// Remote returns the peer's address and port.
-func (c *Conn) Remote() (ipv4.Addr, uint16) { return c.raddr, c.rport }
+// Remote returns the peer's address and port; an IPv4 peer's address is in
+// the IPv4-mapped form (Addr.Is4, Addr.As4).
+func (c *Conn) Remote() (ipv6.Addr, uint16) { return c.raddr, c.rport }
 
-// Local returns the local address and port.
-func (c *Conn) Local() (ipv4.Addr, uint16) { return c.laddr, c.lport }
+// Local returns the local address and port (IPv4-mapped for IPv4).
+func (c *Conn) Local() (ipv6.Addr, uint16) { return c.laddr, c.lport }
+
+// mss is the largest MSS of the connection's family: Config.MSS is for
+// IPv4 (MTU − 40); IPv6's header is 20 bytes longer (RFC 8200 §3).
+func (c *Conn) mss() int { return c.s.familyMSS(c.raddr) }
 
 // Peek returns the in-order received bytes not yet consumed. The slice
 // aliases the receive buffer and may be modified in place (TLS opens
@@ -362,7 +367,7 @@ func (c *Conn) Abort() {
 		return
 	}
 	if c.state >= SynReceived && c.state <= LastAck {
-		c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
+		c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
 	}
 	if c.lst != nil {
 		c.lst.drop(c)
@@ -481,7 +486,7 @@ func (c *Conn) input(h *Header, data []byte, now time.Time) {
 	}
 	if c.state == SynReceived {
 		if !(seqLT(c.sndUna, h.Ack) && seqLE(h.Ack, c.sndMax)) {
-			s.queueRST(c.raddr, c.lport, c.rport, h.Ack, 0, FlagRST)
+			s.queueRST(c.laddr, c.raddr, c.lport, c.rport, h.Ack, 0, FlagRST)
 			return
 		}
 		c.sndWnd = uint32(h.Window)
@@ -592,7 +597,7 @@ func (c *Conn) inputSynSent(h *Header, data []byte, now time.Time) {
 	ack := h.Flags&FlagACK != 0
 	if ack && (seqLE(h.Ack, c.iss) || seqGT(h.Ack, c.sndMax)) {
 		if h.Flags&FlagRST == 0 {
-			c.s.queueRST(c.raddr, c.lport, c.rport, h.Ack, 0, FlagRST)
+			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, h.Ack, 0, FlagRST)
 		}
 		c.s.stats.DropState++
 		return
@@ -1037,7 +1042,7 @@ func (c *Conn) output(dst []byte, now time.Time) int {
 			flags |= FlagACK
 			ack = c.rcvNxt
 		}
-		hl := putHeader(dst, c.lport, c.rport, c.iss, ack, flags, c.advertise(), c.s.cfg.MSS)
+		hl := putHeader(dst, c.lport, c.rport, c.iss, ack, flags, c.advertise(), c.mss())
 		retx := c.sndMax != c.iss
 		c.sndNxt = c.iss + 1
 		c.sendSeq(now, c.iss, 1, retx)
@@ -1199,7 +1204,7 @@ func (c *Conn) poll(now time.Time) tick {
 		c.persistAt = 0
 		if time.Duration(tickOf(now)-c.lastRecv) >= cfg.UserTimeout { // probes unanswered
 			c.s.stats.ConnsTimedOut++
-			c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
+			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
 			c.fail(ErrTimeout)
 			return 0
 		}
@@ -1224,7 +1229,7 @@ func (c *Conn) poll(now time.Time) tick {
 			c.keepAt = tickOf(now).add(cfg.KeepAlive) // the retransmission timer watches the peer
 		case c.keepProbes >= cfg.KeepAliveCount:
 			c.s.stats.ConnsTimedOut++
-			c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
+			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
 			c.fail(ErrTimeout)
 			return 0
 		default:
@@ -1276,7 +1281,7 @@ func (c *Conn) onRTO(now time.Time) {
 		(c.state == SynReceived && c.passive && c.backoff >= cfg.SynRetries) {
 		c.s.stats.ConnsTimedOut++
 		if c.state != SynSent {
-			c.s.queueRST(c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
+			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
 		}
 		c.fail(ErrTimeout)
 		return

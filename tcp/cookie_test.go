@@ -63,7 +63,7 @@ func TestSynCookies(t *testing.T) {
 	s.Input(cl, addrB, craft(cl, addrB, 5555, 80, 1001, cookie+1, FlagACK|FlagPSH, 4000, []byte("hello")), later)
 	var c *Conn
 	for c = l.Accept(); c != nil; c = l.Accept() {
-		if r, _ := c.Remote(); r == cl {
+		if r, _ := c.Remote(); r == m4(cl) {
 			break
 		}
 	}
@@ -245,7 +245,7 @@ func TestCookieAckWhenFull(t *testing.T) {
 		// established connections, none half-open to make room.
 		for i := 0; i < 2; i++ {
 			src := ipv4.Addr{10, 0, 1, byte(i)}
-			c := s.lookup(src, addrB, 2000, 80)
+			c := s.lookup(m4(src), m4(addrB), 2000, 80)
 			if c == nil {
 				t.Fatal("no half-open connection")
 			}
@@ -270,7 +270,7 @@ func TestCookieAckWhenFull(t *testing.T) {
 		}
 		now = now.Add(time.Second)
 		s.Input(addrA, addrB, ack, now)
-		if st := s.Stats(); st.SynCookiesOK != 1 || s.lookup(addrA, addrB, 5555, 80) == nil {
+		if st := s.Stats(); st.SynCookiesOK != 1 || s.lookup(m4(addrA), m4(addrB), 5555, 80) == nil {
 			t.Fatalf("drop=%v: retransmitted ACK did not open the connection: %+v", drop, st)
 		}
 	}

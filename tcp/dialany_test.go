@@ -40,7 +40,7 @@ func TestDialUnspecifiedLocal(t *testing.T) {
 	if c.State() != Established {
 		t.Fatalf("state %v, RSTs out %d", c.State(), a.Stats().RSTsOut)
 	}
-	if l, _ := c.Local(); l != addrA {
+	if l, _ := c.Local(); l != m4(addrA) {
 		t.Fatalf("local address %v, want %v", l, addrA)
 	}
 }

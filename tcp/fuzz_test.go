@@ -131,7 +131,7 @@ func FuzzConn(f *testing.F) {
 				flags := in[2]
 				seq := uint32(binary.BigEndian.Uint16(in[3:])) << 12
 				ack := uint32(binary.BigEndian.Uint16(in[5:])) << 12
-				if x := s.lookup(addrA, addrB, sport, 80); x != nil { // relative to the connection
+				if x := s.lookup(m4(addrA), m4(addrB), sport, 80); x != nil { // relative to the connection
 					seq = x.rcvNxt + uint32(int32(int16(binary.BigEndian.Uint16(in[3:]))))
 					ack = x.sndUna + uint32(int32(int16(binary.BigEndian.Uint16(in[5:]))))
 				}

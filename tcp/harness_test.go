@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"netcard/ipv4"
+	"netcard/ipv6"
 )
 
 var (
@@ -246,7 +247,7 @@ func craft(src, dst ipv4.Addr, sport, dport uint16, seq, ack uint32, flags uint8
 	n := putHeader(b, sport, dport, seq, ack, flags, wnd, 0)
 	n += copy(b[n:], payload)
 	b = b[:n]
-	setChecksum(src, dst, b)
+	setChecksum(m4(src), m4(dst), b)
 	return b
 }
 
@@ -279,3 +280,6 @@ func (w *wire) dump() string {
 	}
 	return b.String()
 }
+
+// m4 is a's IPv4-mapped form, the form the stack keeps addresses in.
+func m4(a ipv4.Addr) ipv6.Addr { return ipv6.From4(a) }

@@ -103,7 +103,7 @@ func TestMalformedTCPOptions(t *testing.T) {
 		copy(b[20:], opt)
 		copy(b[20+len(opt):], seg[20:])
 		b[12] = byte((20+len(opt))/4) << 4
-		setChecksum(addrA, addrB, b)
+		setChecksum(m4(addrA), m4(addrB), b)
 		return b
 	}
 	for i, opt := range bad {
@@ -138,7 +138,7 @@ func TestUrgentPointerProbe(t *testing.T) {
 	for _, up := range []uint16{0, 1, 4, 5, 0xffff} {
 		seg := craft(addrA, addrB, c.lport, 80, sc.rcvNxt, sc.sndNxt, FlagACK|FlagURG, 1000, []byte("urg!"))
 		seg[18], seg[19] = byte(up>>8), byte(up)
-		setChecksum(addrA, addrB, seg)
+		setChecksum(m4(addrA), m4(addrB), seg)
 		s.Input(addrA, addrB, seg, w.now)
 	}
 	if got := sc.Peek(); !bytes.Equal(got, []byte("urg!urg!urg!urg!urg!")) || sc.State() != Established {
@@ -170,7 +170,7 @@ func TestTinyMSSClamped(t *testing.T) {
 	l, _ := s.Listen(80, 2)
 	syn := make([]byte, 24)
 	n := putHeader(syn, 4000, 80, 1000, 0, FlagSYN, 65535, 1)
-	setChecksum(addrA, addrB, syn[:n])
+	setChecksum(m4(addrA), m4(addrB), syn[:n])
 	s.Input(addrA, addrB, syn[:n], t0)
 	out := drain(s, addrB, t0)
 	if len(out) != 1 || out[0].Flags != FlagSYN|FlagACK {

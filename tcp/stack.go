@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"netcard/ipv4"
+	"netcard/ipv6"
 )
 
 // Config sizes and tunes a Stack. Zero fields take the defaults noted.
@@ -87,6 +88,9 @@ type Stats struct {
 	RSTsIn, RSTsOut   uint64
 	ChallengeACKs     uint64 // RFC 5961 challenge ACKs sent
 	ChallengeThrottle uint64 // challenge ACKs suppressed by the rate limit
+	ICMPErrors        uint64 // ICMPv6 errors about our segments (ICMPError6)
+	PMTUReduced       uint64 // Packet Too Big messages that lowered a connection's MSS (RFC 8201)
+	PMTUIgnored       uint64 // Packet Too Big messages quoting no segment in flight
 	ConnsAccepted     uint64 // passive opens that reached ESTABLISHED
 	ConnsRefused      uint64 // SYNs answered with RST (closed port, backlog full, no slot)
 	ConnsDialed       uint64
@@ -181,7 +185,7 @@ const (
 )
 
 type pendingRST struct {
-	raddr        ipv4.Addr
+	laddr, raddr ipv6.Addr
 	lport, rport uint16
 	seq, ack     uint32
 	flags        uint8
@@ -190,7 +194,7 @@ type pendingRST struct {
 // pendingCookie is a SYN-ACK owed for a SYN cookie. It is written at
 // Output time; its window and MSS option are the stack's own.
 type pendingCookie struct {
-	raddr        ipv4.Addr
+	laddr, raddr ipv6.Addr
 	lport, rport uint16
 	iss, ack     uint32
 	at           uint32 // when it was queued: Unix milliseconds, wrapping
@@ -227,7 +231,10 @@ type Stack struct {
 	stats Stats
 }
 
-var _ ipv4.Transport = (*Stack)(nil)
+var (
+	_ ipv4.Transport = (*Stack)(nil)
+	_ ipv6.Transport = (*Stack)(nil)
+)
 
 // NewStack allocates every connection slot and buffer. It panics if
 // cfg.Rand is nil or fails (the card cannot run without a random source).
@@ -428,7 +435,7 @@ func (s *Stack) listener(port uint16) *Listener {
 	return nil
 }
 
-func (s *Stack) lookup(raddr, laddr ipv4.Addr, rport, lport uint16) *Conn {
+func (s *Stack) lookup(raddr, laddr ipv6.Addr, rport, lport uint16) *Conn {
 	for i := range s.conns {
 		c := &s.conns[i]
 		if c.inUse && c.state != Closed && c.lport == lport && c.rport == rport &&
@@ -474,14 +481,11 @@ func (s *Stack) alloc(passive bool) *Conn {
 
 // isn computes an RFC 6528 initial sequence number: a 4 µs clock plus a
 // keyed hash of the connection 4-tuple.
-func (s *Stack) isn(laddr, raddr ipv4.Addr, lport, rport uint16, now time.Time) uint32 {
-	var b [12 + 32]byte
-	copy(b[0:4], laddr[:])
-	copy(b[4:8], raddr[:])
-	binary.BigEndian.PutUint16(b[8:], lport)
-	binary.BigEndian.PutUint16(b[10:], rport)
-	copy(b[12:], s.secret[:])
-	h := sha256.Sum256(b[:])
+func (s *Stack) isn(laddr, raddr ipv6.Addr, lport, rport uint16, now time.Time) uint32 {
+	var b [36 + 32]byte
+	n := putTuple(b[:], laddr, raddr, lport, rport)
+	n += copy(b[n:], s.secret[:])
+	h := sha256.Sum256(b[:n])
 	return binary.BigEndian.Uint32(h[:4]) + uint32(now.UnixNano()/4000)
 }
 
@@ -490,6 +494,13 @@ func (s *Stack) isn(laddr, raddr ipv4.Addr, lport, rport uint16, now time.Time) 
 // connection is usable (Free/Commit may queue data) at once. A zero local
 // address takes the address the first segment is sent from.
 func (s *Stack) Dial(local, remote ipv4.Addr, port uint16, now time.Time) (*Conn, error) {
+	return s.Dial6(ipv6.From4(local), ipv6.From4(remote), port, now)
+}
+
+// Dial6 is Dial for either family: IPv6 addresses, or IPv4-mapped ones
+// (the same as Dial). An IPv6 local address must be given (the caller
+// selects the source, ipv6.Host.Source).
+func (s *Stack) Dial6(local, remote ipv6.Addr, port uint16, now time.Time) (*Conn, error) {
 	if port == 0 {
 		return nil, ErrBadPort
 	}
@@ -519,8 +530,15 @@ func (s *Stack) Dial(local, remote ipv4.Addr, port uint16, now time.Time) (*Conn
 // Input processes one TCP segment (ipv4.Transport). It always returns true:
 // segments to no connection are answered with RST by TCP itself.
 func (s *Stack) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
+	return s.Input6(ipv6.From4(src), ipv6.From4(dst), seg, now)
+}
+
+// Input6 is Input for either family (ipv6.Transport): IPv6 addresses, or
+// IPv4-mapped ones. Connections, listeners, SYN cookies, the RFC 5961
+// defences and the RST queue are shared: a listener is dual-stack.
+func (s *Stack) Input6(src, dst ipv6.Addr, seg []byte, now time.Time) bool {
 	s.stats.SegsIn++
-	if Checksum(src, dst, seg) != 0 {
+	if Checksum6(src, dst, seg) != 0 {
 		s.stats.DropChecksum++
 		return true
 	}
@@ -552,18 +570,18 @@ func (s *Stack) Input(src, dst ipv4.Addr, seg []byte, now time.Time) bool {
 	if h.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN {
 		s.stats.ConnsRefused++
 	}
-	s.replyClosed(src, &h, len(data))
+	s.replyClosed(src, dst, &h, len(data))
 	return true
 }
 
 // replyClosed answers a segment that reached no connection (RFC 9293
 // §3.10.7.1).
-func (s *Stack) replyClosed(src ipv4.Addr, h *Header, dlen int) {
+func (s *Stack) replyClosed(src, dst ipv6.Addr, h *Header, dlen int) {
 	if h.Flags&FlagRST != 0 {
 		return
 	}
 	if h.Flags&FlagACK != 0 {
-		s.queueRST(src, h.DstPort, h.SrcPort, h.Ack, 0, FlagRST)
+		s.queueRST(dst, src, h.DstPort, h.SrcPort, h.Ack, 0, FlagRST)
 		return
 	}
 	n := uint32(dlen)
@@ -573,20 +591,20 @@ func (s *Stack) replyClosed(src ipv4.Addr, h *Header, dlen int) {
 	if h.Flags&FlagFIN != 0 {
 		n++
 	}
-	s.queueRST(src, h.DstPort, h.SrcPort, 0, h.Seq+n, FlagRST|FlagACK)
+	s.queueRST(dst, src, h.DstPort, h.SrcPort, 0, h.Seq+n, FlagRST|FlagACK)
 }
 
-func (s *Stack) queueRST(raddr ipv4.Addr, lport, rport uint16, seq, ack uint32, flags uint8) {
+func (s *Stack) queueRST(laddr, raddr ipv6.Addr, lport, rport uint16, seq, ack uint32, flags uint8) {
 	if s.rstN == len(s.rst) {
 		s.stats.DropRSTQueue++
 		return
 	}
-	s.rst[s.rstN] = pendingRST{raddr: raddr, lport: lport, rport: rport, seq: seq, ack: ack, flags: flags}
+	s.rst[s.rstN] = pendingRST{laddr: laddr, raddr: raddr, lport: lport, rport: rport, seq: seq, ack: ack, flags: flags}
 	s.rstN++
 }
 
 // listenInput handles a segment for a listening port (RFC 9293 §3.10.7.2).
-func (s *Stack) listenInput(l *Listener, src, dst ipv4.Addr, h *Header, data []byte, now time.Time) {
+func (s *Stack) listenInput(l *Listener, src, dst ipv6.Addr, h *Header, data []byte, now time.Time) {
 	switch {
 	case h.Flags&FlagRST != 0:
 		return
@@ -597,7 +615,7 @@ func (s *Stack) listenInput(l *Listener, src, dst ipv4.Addr, h *Header, data []b
 				return
 			}
 		}
-		s.queueRST(src, h.DstPort, h.SrcPort, h.Ack, 0, FlagRST)
+		s.queueRST(dst, src, h.DstPort, h.SrcPort, h.Ack, 0, FlagRST)
 		return
 	case h.Flags&FlagSYN == 0:
 		s.stats.DropState++
@@ -633,7 +651,7 @@ func (s *Stack) listenInput(l *Listener, src, dst ipv4.Addr, h *Header, data []b
 	}
 	if c == nil {
 		s.stats.ConnsRefused++
-		s.replyClosed(src, h, len(data))
+		s.replyClosed(src, dst, h, len(data))
 		return
 	}
 	c.init(dst, src, h.DstPort, h.SrcPort, now)
@@ -667,24 +685,39 @@ var cookieMSS = [4]int{536, 1200, 1440, 1460}
 
 const cookieSlot = 64 // seconds
 
-func (s *Stack) cookie(laddr, raddr ipv4.Addr, lport, rport uint16, peerISN, slot, mssIdx uint32) uint32 {
-	var b [24 + 32]byte
-	copy(b[0:4], laddr[:])
-	copy(b[4:8], raddr[:])
-	binary.BigEndian.PutUint16(b[8:], lport)
-	binary.BigEndian.PutUint16(b[10:], rport)
-	binary.BigEndian.PutUint32(b[12:], peerISN)
-	binary.BigEndian.PutUint32(b[16:], slot)
-	binary.BigEndian.PutUint32(b[20:], mssIdx)
-	copy(b[24:], s.secret[:])
-	h := sha256.Sum256(b[:])
+func (s *Stack) cookie(laddr, raddr ipv6.Addr, lport, rport uint16, peerISN, slot, mssIdx uint32) uint32 {
+	var b [48 + 32]byte
+	n := putTuple(b[:], laddr, raddr, lport, rport)
+	binary.BigEndian.PutUint32(b[n:], peerISN)
+	binary.BigEndian.PutUint32(b[n+4:], slot)
+	binary.BigEndian.PutUint32(b[n+8:], mssIdx)
+	n += 12
+	n += copy(b[n:], s.secret[:])
+	h := sha256.Sum256(b[:n])
 	return (slot&31)<<27 | (mssIdx&3)<<25 | binary.BigEndian.Uint32(h[:4])&(1<<25-1)
+}
+
+// putTuple writes the 4-tuple that keys ISNs and cookies: 4-byte addresses
+// for IPv4 (the same hash input, so the same values, as before IPv6),
+// 16-byte ones for IPv6. It returns the bytes written.
+func putTuple(b []byte, laddr, raddr ipv6.Addr, lport, rport uint16) int {
+	n := 0
+	if laddr.Is4() && raddr.Is4() {
+		n += copy(b, laddr[12:])
+		n += copy(b[n:], raddr[12:])
+	} else {
+		n += copy(b, laddr[:])
+		n += copy(b[n:], raddr[:])
+	}
+	binary.BigEndian.PutUint16(b[n:], lport)
+	binary.BigEndian.PutUint16(b[n+2:], rport)
+	return n + 4
 }
 
 func cookieSlotOf(now time.Time) uint32 { return uint32(now.Unix() / cookieSlot) }
 
 // sendCookie answers a SYN with a stateless SYN-ACK.
-func (s *Stack) sendCookie(l *Listener, src, dst ipv4.Addr, h *Header, now time.Time) {
+func (s *Stack) sendCookie(l *Listener, src, dst ipv6.Addr, h *Header, now time.Time) {
 	mss := int(h.MSS)
 	if mss == 0 {
 		mss = defaultMSS
@@ -704,7 +737,7 @@ func (s *Stack) sendCookie(l *Listener, src, dst ipv4.Addr, h *Header, now time.
 	if i >= len(s.cookies) {
 		i -= len(s.cookies)
 	}
-	s.cookies[i] = pendingCookie{raddr: src, lport: h.DstPort, rport: h.SrcPort,
+	s.cookies[i] = pendingCookie{laddr: dst, raddr: src, lport: h.DstPort, rport: h.SrcPort,
 		iss: s.cookie(dst, src, h.DstPort, h.SrcPort, h.Seq, cookieSlotOf(now), idx), ack: h.Seq + 1, at: uint32(now.UnixMilli())}
 	s.cookieN++
 	s.cookieAt = now
@@ -714,7 +747,7 @@ func (s *Stack) sendCookie(l *Listener, src, dst ipv4.Addr, h *Header, now time.
 // cookie, making room in the backlog by dropping its oldest half-open
 // connection (a peer that answered is worth more than a SYN). It reports
 // whether it did, and whether the cookie was valid but found no room.
-func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []byte, now time.Time) (opened, full bool) {
+func (s *Stack) cookieAccept(l *Listener, src, dst ipv6.Addr, h *Header, data []byte, now time.Time) (opened, full bool) {
 	if s.cookieAt.IsZero() || now.Sub(s.cookieAt) > 2*cookieSlot*time.Second {
 		return false, false // no cookie sent lately: nothing to guess at
 	}
@@ -757,7 +790,7 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []
 	c.irs = h.Seq - 1
 	c.rcvNxt = h.Seq
 	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
-	c.sndMSS = min(cookieMSS[idx], s.cfg.MSS)
+	c.sndMSS = min(cookieMSS[idx], s.familyMSS(src))
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = h.Seq-1, h.Ack
@@ -768,15 +801,30 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv4.Addr, h *Header, data []
 	return true, false
 }
 
-// Output writes the next segment to send into dst, with its checksum over
-// the pseudo-header (local → remote), and returns its length and the remote
-// address (ipv4.Transport). Pending SYN cookies and RSTs go first
-// (alternately when both wait), then the connections in round-robin order,
-// one segment per call — except right after a queued segment, when the
-// connections go first.
+// Output writes the next segment to an IPv4 peer into dst, with its
+// checksum over the pseudo-header (local → remote), and returns its length
+// and the remote address (ipv4.Transport). Pending SYN cookies and RSTs go
+// first (alternately when both wait), then the connections in round-robin
+// order, one segment per call — except right after a queued segment, when
+// the connections go first.
 func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
+	n, _, r := s.output(dst, false, ipv6.From4(local), now)
+	return n, r.As4()
+}
+
+// Output6 is Output for IPv6 peers (ipv6.Transport): it also returns the
+// segment's source, the address the connection (or the segment an RST or
+// SYN cookie answers) was sent to. A queued RST or SYN-ACK of the other
+// family waits at the head of its queue for that family's Output (the card
+// alternates the two).
+func (s *Stack) Output6(dst []byte, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
+	return s.output(dst, true, ipv6.Addr{}, now)
+}
+
+// output writes the next segment of one family (v6, or IPv4 from local).
+func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
 	if len(dst) < HeaderLen+4 {
-		return 0, ipv4.Addr{}
+		return 0, ipv6.Addr{}, ipv6.Addr{}
 	}
 	if s.nfree > 0 {
 		s.grant()
@@ -786,8 +834,8 @@ func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Ad
 		// connections go first now, so a flood answered from the queue
 		// takes at most half of the segments out.
 		s.rstTurn = false
-		if n, a := s.connOutput(dst, local, now); n > 0 {
-			return n, a
+		if n, l, a := s.connOutput(dst, v6, local, now); n > 0 {
+			return n, l, a
 		}
 	}
 	ms := uint32(now.UnixMilli())
@@ -796,28 +844,77 @@ func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Ad
 		s.stats.DropCookieQueue++
 		s.stats.DropRSTQueue++
 	}
-	if s.cookieN > 0 && (s.rstN == 0 || !s.cookieLast) {
+	cookieOK := s.cookieN > 0 && s.cookies[s.cookieHead].raddr.Is4() != v6
+	rstOK := s.rstN > 0 && s.rst[0].raddr.Is4() != v6
+	if cookieOK && (!rstOK || !s.cookieLast) {
 		s.rstTurn, s.cookieLast = true, true
 		r := s.popCookie()
+		src := r.laddr
+		if !v6 {
+			src = local
+		}
 		wnd := uint16(min(s.cfg.SmallRecvBuf, 0xffff)) // what the connection will have
-		n := putHeader(dst, r.lport, r.rport, r.iss, r.ack, FlagSYN|FlagACK, wnd, s.cfg.MSS)
-		setChecksum(local, r.raddr, dst[:n])
+		n := putHeader(dst, r.lport, r.rport, r.iss, r.ack, FlagSYN|FlagACK, wnd, s.familyMSS(r.raddr))
+		setChecksum(src, r.raddr, dst[:n])
 		s.stats.SegsOut++
 		s.stats.SynCookiesSent++
-		return n, r.raddr
+		return n, src, r.raddr
 	}
-	if s.rstN > 0 {
+	if rstOK {
 		s.rstTurn, s.cookieLast = true, false
 		r := s.rst[0]
 		copy(s.rst[:], s.rst[1:s.rstN])
 		s.rstN--
+		src := r.laddr
+		if !v6 {
+			src = local
+		}
 		n := putHeader(dst, r.lport, r.rport, r.seq, r.ack, r.flags, 0, 0)
-		setChecksum(local, r.raddr, dst[:n])
+		setChecksum(src, r.raddr, dst[:n])
 		s.stats.SegsOut++
 		s.stats.RSTsOut++
-		return n, r.raddr
+		return n, src, r.raddr
 	}
-	return s.connOutput(dst, local, now)
+	return s.connOutput(dst, v6, local, now)
+}
+
+// ICMPError6 implements ipv6.ErrorReceiver6. A Packet Too Big (RFC 8201
+// §4) about a segment of a connection lowers the connection's MSS to the
+// reported MTU — never below IPv6's minimum of 1,280 bytes (§4: a node
+// MUST NOT go lower) — less the IPv6 and TCP headers; the segment is
+// resent, smaller, when its retransmission timer fires (no immediate
+// resend). The quoted segment must be in flight: its sequence number
+// between SND.UNA and SND.NXT, which an off-path attacker must guess
+// (RFC 5927 §4.1). Other errors are counted only.
+func (s *Stack) ICMPError6(typ, code uint8, local, remote ipv6.Addr, quoted []byte, info uint32, now time.Time) {
+	s.stats.ICMPErrors++
+	if typ != 2 || len(quoted) < 8 {
+		return
+	}
+	lport, rport := binary.BigEndian.Uint16(quoted[0:]), binary.BigEndian.Uint16(quoted[2:])
+	c := s.lookup(remote, local, rport, lport)
+	if c == nil {
+		return
+	}
+	seq := binary.BigEndian.Uint32(quoted[4:])
+	if seqLT(seq, c.sndUna) || !seqLT(seq, c.sndNxt) {
+		s.stats.PMTUIgnored++
+		return
+	}
+	mss := int(max(info, 1280)) - 60
+	if mss < c.sndMSS {
+		c.sndMSS = max(mss, minSndMSS)
+		s.stats.PMTUReduced++
+	}
+}
+
+// familyMSS is the largest MSS toward a: Config.MSS for IPv4, 20 bytes
+// less for IPv6 (its header is 40 bytes, not 20).
+func (s *Stack) familyMSS(a ipv6.Addr) int {
+	if a.Is4() {
+		return s.cfg.MSS
+	}
+	return max(s.cfg.MSS-20, 64)
 }
 
 // popCookie takes the oldest pending SYN-cookie SYN-ACK off the ring.
@@ -831,8 +928,9 @@ func (s *Stack) popCookie() *pendingCookie {
 	return r
 }
 
-// connOutput writes the next segment of the connections, round robin.
-func (s *Stack) connOutput(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
+// connOutput writes the next segment of the connections of one family,
+// round robin.
+func (s *Stack) connOutput(dst []byte, v6 bool, local ipv6.Addr, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
 	nc := len(s.conns)
 	for i := 0; i < nc; i++ {
 		k := s.rr + i
@@ -840,27 +938,34 @@ func (s *Stack) connOutput(dst []byte, local ipv4.Addr, now time.Time) (int, ipv
 			k -= nc
 		}
 		c := &s.conns[k]
-		if !c.inUse {
+		if !c.inUse || c.raddr.Is4() == v6 {
 			continue
 		}
 		if n := c.output(dst, now); n > 0 {
-			if c.laddr == (ipv4.Addr{}) {
-				// Dialled before the link had an address: the connection
-				// takes the address its first segment leaves from, so
-				// the peer's answers find it.
-				c.laddr = local
+			src := c.laddr
+			if !v6 {
+				if c.laddr == unspecified4 {
+					// Dialled before the link had an address: the
+					// connection takes the address its first segment
+					// leaves from, so the peer's answers find it.
+					c.laddr = local
+				}
+				src = local
 			}
 			s.rr = k + 1
 			if s.rr == nc {
 				s.rr = 0
 			}
-			setChecksum(local, c.raddr, dst[:n])
+			setChecksum(src, c.raddr, dst[:n])
 			s.stats.SegsOut++
-			return n, c.raddr
+			return n, src, c.raddr
 		}
 	}
-	return 0, ipv4.Addr{}
+	return 0, ipv6.Addr{}, ipv6.Addr{}
 }
+
+// unspecified4 is 0.0.0.0 in the IPv4-mapped form.
+var unspecified4 = ipv6.From4(ipv4.Addr{})
 
 // Poll runs the timers of every connection and returns the earliest next
 // deadline (zero: none). Clocks must lie between the years 1678 and 2262

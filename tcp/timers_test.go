@@ -163,7 +163,7 @@ func TestTimeWaitReopen(t *testing.T) {
 	w.run(func() bool { return sc.State() == TimeWait && !c.inUse }, time.Second)
 	// reconnect from the same port
 	c2 := w.stacks[0].alloc(false)
-	c2.init(addrA, addrB, lport, 80, w.now.Add(time.Second)) // later clock: higher ISN
+	c2.init(m4(addrA), m4(addrB), lport, 80, w.now.Add(time.Second)) // later clock: higher ISN
 	c2.state = SynSent
 	var sc2 *Conn
 	w.run(func() bool { sc2 = l.Accept(); return sc2 != nil && c2.State() == Established }, 500*time.Millisecond)

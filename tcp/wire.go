@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"netcard/ipv4"
+	"netcard/ipv6"
 )
 
 // TCP header flags (RFC 9293 §3.1).
@@ -122,10 +123,16 @@ func Checksum(src, dst ipv4.Addr, seg []byte) uint16 {
 	return ipv4.Checksum(seg, ipv4.PseudoHeaderSum(src, dst, 6, len(seg)))
 }
 
+// Checksum6 is Checksum for either family: the IPv6 pseudo-header (RFC 8200
+// §8.1) for IPv6 addresses, the IPv4 one for IPv4-mapped addresses.
+func Checksum6(src, dst ipv6.Addr, seg []byte) uint16 {
+	return ipv4.Checksum(seg, ipv6.PseudoHeaderSum(src, dst, 6, len(seg)))
+}
+
 // setChecksum fills in the checksum field of the segment seg.
-func setChecksum(src, dst ipv4.Addr, seg []byte) {
+func setChecksum(src, dst ipv6.Addr, seg []byte) {
 	seg[16], seg[17] = 0, 0
-	binary.BigEndian.PutUint16(seg[16:], Checksum(src, dst, seg))
+	binary.BigEndian.PutUint16(seg[16:], Checksum6(src, dst, seg))
 }
 
 // Sequence-number comparisons modulo 2^32.

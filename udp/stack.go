@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"netcard/ipv4"
+	"netcard/ipv6"
 )
 
 // Socket and stack errors.
@@ -50,9 +51,17 @@ type Stats struct {
 	OutTooBig     uint64 // dropped at Output: larger than the MTU allows
 }
 
+// Queue records: the metadata, then the payload. An IPv6 record's length
+// field has its top bit set (a datagram is shorter than 32 KiB: no queue
+// holds more, see NewStack) and its metadata is followed by the addresses,
+// so IPv4 records keep their size (a 512-byte DNS answer fits Tiny's
+// 520-byte queue).
 const (
-	rxMeta = 8  // remote addr, remote port, length
-	txMeta = 10 // local port, remote addr, remote port, length
+	rxMeta  = 8  // remote addr (IPv4), remote port, length
+	txMeta  = 10 // local port, remote addr (IPv4), remote port, length
+	rxMeta6 = rxMeta + 16
+	txMeta6 = txMeta + 32 // + local and remote IPv6 addresses
+	flag6   = 0x8000
 )
 
 // ring is a byte FIFO over a fixed buffer; records may wrap.
@@ -129,11 +138,11 @@ func NewStack(cfg Config) *Stack {
 	if cfg.SendBytes <= 0 {
 		cfg.SendBytes = 1024
 	}
-	if cfg.QueueBytes > 1<<30 {
-		cfg.QueueBytes = 1 << 30
+	if cfg.QueueBytes > 1<<15 {
+		cfg.QueueBytes = 1 << 15 // record lengths stay below flag6
 	}
-	if cfg.SendBytes > 1<<30 {
-		cfg.SendBytes = 1 << 30
+	if cfg.SendBytes > 1<<15 {
+		cfg.SendBytes = 1 << 15
 	}
 	s := &Stack{rand: cfg.Rand, queueBytes: int32(cfg.QueueBytes), sendBytes: int32(cfg.SendBytes),
 		socks: make([]Socket, cfg.MaxSockets), next: 49152}
@@ -250,6 +259,12 @@ func (s *Stack) PortHidden(port uint16) bool { return port >= 49152 }
 // no socket is bound (so the host answers port unreachable, except in the
 // ephemeral range: see PortHidden).
 func (s *Stack) Input(src, dst ipv4.Addr, payload []byte, now time.Time) bool {
+	return s.Input6(ipv6.From4(src), ipv6.From4(dst), payload, now)
+}
+
+// Input6 is Input for either family (ipv6.Transport): the sockets are
+// dual-stack.
+func (s *Stack) Input6(src, dst ipv6.Addr, payload []byte, now time.Time) bool {
 	s.stats.InDatagrams++
 	h, err := Parse(payload)
 	if err != nil {
@@ -260,7 +275,7 @@ func (s *Stack) Input(src, dst ipv4.Addr, payload []byte, now time.Time) bool {
 		}
 		return true
 	}
-	if !h.VerifyChecksum(src, dst) {
+	if !h.VerifyChecksum6(src, dst) {
 		s.stats.InBadChecksum++
 		return true
 	}
@@ -270,15 +285,23 @@ func (s *Stack) Input(src, dst ipv4.Addr, payload []byte, now time.Time) bool {
 		return false
 	}
 	p := h.Payload()
-	if rxMeta+len(p) > c.rx.free() {
+	meta := rxMeta
+	if !src.Is4() {
+		meta = rxMeta6
+	}
+	if meta+len(p) > c.rx.free() {
 		s.stats.InQueueFull++
 		return true
 	}
-	var m [rxMeta]byte
-	copy(m[0:4], src[:])
+	var m [rxMeta6]byte
+	copy(m[0:4], src[12:])
 	binary.BigEndian.PutUint16(m[4:6], h.SrcPort())
 	binary.BigEndian.PutUint16(m[6:8], uint16(len(p)))
-	c.rx.write(m[:])
+	if meta == rxMeta6 {
+		m[6] |= flag6 >> 8
+		copy(m[rxMeta:], src[:])
+	}
+	c.rx.write(m[:meta])
 	c.rx.write(p)
 	c.rx.count++
 	s.stats.InDelivered++
@@ -286,32 +309,54 @@ func (s *Stack) Input(src, dst ipv4.Addr, payload []byte, now time.Time) bool {
 }
 
 // Output implements ipv4.Transport: it writes the oldest queued datagram,
-// with its checksum for source address local.
+// with its checksum for source address local. An IPv6 datagram at the head
+// of the queue waits for Output6 (the card alternates the two).
 func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Addr) {
+	n, _, r := s.output(dst, false, ipv6.From4(local))
+	return n, r.As4()
+}
+
+// Output6 implements ipv6.Transport: Output for a queued IPv6 datagram.
+func (s *Stack) Output6(dst []byte, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
+	return s.output(dst, true, ipv6.Addr{})
+}
+
+func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr) (int, ipv6.Addr, ipv6.Addr) {
 	for s.tx.count > 0 {
 		m := s.meta[:]
 		s.tx.read(m, 0)
 		lport := binary.BigEndian.Uint16(m[0:2])
-		remote := ipv4.Addr(m[2:6])
+		remote := ipv6.From4(ipv4.Addr(m[2:6]))
 		rport := binary.BigEndian.Uint16(m[6:8])
 		plen := int(binary.BigEndian.Uint16(m[8:10]))
+		meta := txMeta
+		if plen&flag6 != 0 {
+			plen &^= flag6
+			meta = txMeta6
+			var a [32]byte
+			s.tx.read(a[:], txMeta)
+			local, remote = ipv6.Addr(a[:16]), ipv6.Addr(a[16:])
+		}
+		if (meta == txMeta6) != v6 {
+			break
+		}
 		if HeaderLen+plen > len(dst) {
-			s.tx.skip(txMeta + plen)
+			s.tx.skip(meta + plen)
 			s.tx.count--
 			s.stats.OutTooBig++
 			continue
 		}
 		seg := dst[:HeaderLen+plen]
-		s.tx.read(seg[HeaderLen:], txMeta)
-		s.tx.skip(txMeta + plen)
+		s.tx.read(seg[HeaderLen:], meta)
+		s.tx.skip(meta + plen)
 		s.tx.count--
-		PutHeader(seg, local, remote, lport, rport)
+		PutHeader6(seg, local, remote, lport, rport)
 		s.stats.OutDatagrams++
 		s.release()
-		return len(seg), remote
+		return len(seg), local, remote
 	}
 	s.release()
-	return 0, ipv4.Addr{}
+	return 0, ipv6.Addr{}, ipv6.Addr{}
 }
 
 // Poll implements ipv4.Transport; UDP has no timers.
@@ -323,11 +368,22 @@ func (c *Socket) LocalPort() uint16 { return c.port }
 // SendTo queues payload for remote:port in the stack's send queue (copied;
 // the caller may reuse payload). The IPv4 host sends it on a later Output.
 func (c *Socket) SendTo(remote ipv4.Addr, port uint16, payload []byte) error {
+	return c.SendTo6(ipv6.Addr{}, ipv6.From4(remote), port, payload)
+}
+
+// SendTo6 is SendTo for either family: to an IPv6 remote from the IPv6
+// address local (the caller selects it, ipv6.Host.Source); to an
+// IPv4-mapped remote as SendTo (local ignored).
+func (c *Socket) SendTo6(local, remote ipv6.Addr, port uint16, payload []byte) error {
 	if !c.bound {
 		return ErrClosed
 	}
 	s := c.s
-	need := txMeta + len(payload)
+	meta := txMeta
+	if !remote.Is4() {
+		meta = txMeta6
+	}
+	need := meta + len(payload)
 	if need > int(s.sendBytes) || len(payload) > 65535-HeaderLen-ipv4.HeaderLen {
 		return ErrTooBig
 	}
@@ -338,11 +394,17 @@ func (c *Socket) SendTo(remote ipv4.Addr, port uint16, payload []byte) error {
 		s.stats.OutQueueFull++
 		return ErrQueueFull
 	}
-	m := s.meta[:]
+	var mb [txMeta6]byte
+	m := mb[:meta]
 	binary.BigEndian.PutUint16(m[0:2], c.port)
-	copy(m[2:6], remote[:])
+	copy(m[2:6], remote[12:])
 	binary.BigEndian.PutUint16(m[6:8], port)
 	binary.BigEndian.PutUint16(m[8:10], uint16(len(payload)))
+	if meta == txMeta6 {
+		m[8] |= flag6 >> 8
+		copy(m[txMeta:], local[:])
+		copy(m[txMeta+16:], remote[:])
+	}
 	s.tx.write(m)
 	s.tx.write(payload)
 	s.tx.count++
@@ -353,17 +415,31 @@ func (c *Socket) SendTo(remote ipv4.Addr, port uint16, payload []byte) error {
 // number of bytes copied (a datagram longer than buf is truncated and its
 // rest discarded), the sender, and ok=false when the queue is empty.
 func (c *Socket) RecvFrom(buf []byte) (n int, from ipv4.Addr, port uint16, ok bool) {
+	n, f, port, ok := c.RecvFrom6(buf)
+	return n, f.As4(), port, ok
+}
+
+// RecvFrom6 is RecvFrom for either family: the sender's address is
+// IPv4-mapped for IPv4.
+func (c *Socket) RecvFrom6(buf []byte) (n int, from ipv6.Addr, port uint16, ok bool) {
 	if c.rx.count == 0 {
-		return 0, ipv4.Addr{}, 0, false
+		return 0, ipv6.Addr{}, 0, false
 	}
-	var m [rxMeta]byte
-	c.rx.read(m[:], 0)
-	from = ipv4.Addr(m[0:4])
+	var m [rxMeta6]byte
+	c.rx.read(m[:rxMeta], 0)
+	from = ipv6.From4(ipv4.Addr(m[0:4]))
 	port = binary.BigEndian.Uint16(m[4:6])
 	plen := int(binary.BigEndian.Uint16(m[6:8]))
+	meta := rxMeta
+	if plen&flag6 != 0 {
+		plen &^= flag6
+		meta = rxMeta6
+		c.rx.read(m[rxMeta:], rxMeta)
+		from = ipv6.Addr(m[rxMeta:])
+	}
 	n = min(plen, len(buf))
-	c.rx.read(buf[:n], rxMeta)
-	c.rx.skip(rxMeta + plen)
+	c.rx.read(buf[:n], meta)
+	c.rx.skip(meta + plen)
 	c.rx.count--
 	if n < plen {
 		c.s.stats.RecvTruncated++

@@ -9,6 +9,7 @@ import (
 	"errors"
 
 	"netcard/ipv4"
+	"netcard/ipv6"
 )
 
 // HeaderLen is the length of the UDP header.
@@ -65,6 +66,29 @@ func (h Header) VerifyChecksum(src, dst ipv4.Addr) bool {
 		return true
 	}
 	return ipv4.Checksum(h.b, ipv4.PseudoHeaderSum(src, dst, ipv4.ProtoUDP, len(h.b))) == 0
+}
+
+// VerifyChecksum6 is VerifyChecksum for either family. Over IPv6 a zero
+// checksum is not allowed (RFC 8200 §8.1: a receiver MUST discard it).
+func (h Header) VerifyChecksum6(src, dst ipv6.Addr) bool {
+	if src.Is4() && dst.Is4() {
+		return h.VerifyChecksum(src.As4(), dst.As4())
+	}
+	return h.Checksum() != 0 && ipv4.Checksum(h.b, ipv6.PseudoHeaderSum(src, dst, ipv4.ProtoUDP, len(h.b))) == 0
+}
+
+// PutHeader6 is PutHeader for either family.
+func PutHeader6(seg []byte, src, dst ipv6.Addr, srcPort, dstPort uint16) {
+	_ = seg[HeaderLen-1]
+	binary.BigEndian.PutUint16(seg[0:2], srcPort)
+	binary.BigEndian.PutUint16(seg[2:4], dstPort)
+	binary.BigEndian.PutUint16(seg[4:6], uint16(len(seg)))
+	seg[6], seg[7] = 0, 0
+	c := ipv4.Checksum(seg, ipv6.PseudoHeaderSum(src, dst, ipv4.ProtoUDP, len(seg)))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(seg[6:8], c)
 }
 
 // PutHeader writes the UDP header with its checksum into seg[:8], where seg

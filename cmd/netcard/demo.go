@@ -19,6 +19,7 @@ import (
 
 	"netcard/card"
 	"netcard/host"
+	"netcard/ipv6"
 	"netcard/link"
 	"netcard/store"
 )
@@ -30,6 +31,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	httpsAddr := fs.String("https", "127.0.0.1:8443", "loopback `address` forwarded to the card's HTTPS port 443")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "loopback `address` forwarded to the card's HTTP port 80")
 	profName := fs.String("profile", "card", "memory profile: tiny, card or host")
+	ip6 := fs.Bool("ipv6", false, "run IPv6 too: the card gets an address by SLAAC and is also reachable over IPv6")
+	https6Addr := fs.String("https6", "[::1]:8443", "with --ipv6: loopback `address` forwarded to the card's HTTPS port over IPv6")
 	pcapFile := fs.String("pcap", "", "write the serial line's PPP frames to this pcap `file`")
 	statusLine := fs.Bool("status-line", true, "show a live one-line status when stderr is a terminal")
 	framing := fs.String("framing", "ppp", "the emulated link: ppp, or eth (Ethernet frames; the host is gVisor on an Ethernet NIC, the card its DHCP server)")
@@ -44,6 +47,9 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	prof, ok := card.ProfileByName(*profName)
 	if !ok {
 		return usageError{fmt.Errorf("unknown profile %q", *profName)}
+	}
+	if *ip6 {
+		prof = prof.WithIPv6()
 	}
 	st, issued, err := openOrCreate(*path, store.DefaultSize, card.DefaultPersonalisation())
 	if err != nil {
@@ -132,7 +138,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		// The host's queue toward the line holds about a second of line time:
 		// a flood (retransmissions of junk, issue 13) must not sit for tens of
 		// seconds ahead of a legitimate client's packets.
-		ns, err := host.NewNetstack(hostEnd, host.Config{QueueBytes: host.LineQueueBytes(*baud, 1500)})
+		ns, err := host.NewNetstack(hostEnd, host.Config{IPv6: *ip6, QueueBytes: host.LineQueueBytes(*baud, 1500)})
 		if err != nil {
 			cancelRun()
 			return err
@@ -157,7 +163,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	life, endLife := context.WithCancel(ctx)
 	defer endLife()
 	var wg sync.WaitGroup
-	forward := func(ln net.Listener, port uint16) {
+	forward := func(ln net.Listener, cardIP netip.Addr, port uint16) {
 		defer wg.Done()
 		for {
 			conn, err := ln.Accept()
@@ -182,11 +188,23 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	wg.Add(2)
-	go forward(lnS, 443)
-	go forward(lnH, 80)
+	go forward(lnS, cardIP, 443)
+	go forward(lnH, cardIP, 80)
+	var url6 string
+	if *ip6 {
+		if url6, err = demoIPv6(ctx, r, c, *https6Addr, func(ln net.Listener, a netip.Addr) {
+			wg.Add(1)
+			go forward(ln, a, 443)
+		}); err != nil {
+			log.Warn("no IPv6", "err", err)
+		}
+	}
 
 	abs, _ := filepath.Abs(certPath)
 	fmt.Fprintf(stdout, "netcard ready: https://%s/ (card %s over %s at %s)\n", lnS.Addr(), cardIP, linkName, baudText(*baud))
+	if url6 != "" {
+		fmt.Fprintf(stdout, "netcard ready over IPv6: %s\n", url6)
+	}
 	fmt.Fprintf(stdout, "certificate: %s\n", abs)
 	fmt.Fprintf(stdout, "try: curl --cacert %s https://%s/status\n", abs, lnS.Addr())
 	if issued != nil {
@@ -314,3 +332,27 @@ func liveStatus(ctx context.Context, w io.Writer, r *card.Runner, c *card.Card) 
 }
 
 var _ = slog.Default
+
+// demoIPv6 waits for the card's global IPv6 address (SLAAC from the
+// in-process host's advertisement), listens on addr and starts forwarding
+// it to the card over IPv6; it returns the URL to print.
+func demoIPv6(ctx context.Context, r *card.Runner, c *card.Card, addr string, start func(net.Listener, netip.Addr)) (string, error) {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var a netip.Addr
+	if err := r.WaitFor(wctx, func(time.Time) bool {
+		if g := c.IP6().Global(); g != (ipv6.Addr{}) {
+			a = g.Netip()
+		}
+		return a.IsValid()
+	}); err != nil {
+		return "", fmt.Errorf("the card got no IPv6 address: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	start(ln, a)
+	go func() { <-ctx.Done(); ln.Close() }()
+	return fmt.Sprintf("https://%s/ (card %s)", ln.Addr(), a), nil
+}

@@ -22,6 +22,7 @@ func runHost(args []string, stdout, stderr io.Writer) error {
 	localIP := fs.String("local-ip", "10.64.0.1", "the host's address on the link")
 	peerIP := fs.String("peer-ip", "10.64.0.2", "the address assigned to the card")
 	baud := fs.Int("baud", 0, "pace the line (8N1); 0 = no pacing")
+	ip6 := fs.Bool("ipv6", false, "bridge IPv6 too (IPV6CP; the card is announced "+host.DefaultIPv6Prefix.String()+")")
 	auth := addAuthFlags(fs)
 	mkLog := logFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -45,6 +46,7 @@ func runHost(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Netns = *netns
+	cfg.IPv6 = *ip6
 	port, info, err := link.ParseSpec(*spec)
 	if err != nil {
 		return usageError{err}

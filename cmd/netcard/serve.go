@@ -86,6 +86,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	localIP := fs.String("local-ip", "", "address the card proposes (default: take the host's)")
 	peerIP := fs.String("peer-ip", "", "address the card assigns the host if asked")
 	profName := fs.String("profile", "card", "memory profile: tiny, card or host")
+	ip6 := fs.Bool("ipv6", false, "run IPv6 beside IPv4 (IPV6CP, SLAAC)")
 	echo := fs.Duration("echo", 10*time.Second, "LCP keepalive interval (0 = off)")
 	auth := addAuthFlags(fs)
 	eo := addEthFlags(fs)
@@ -100,6 +101,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	prof, ok := card.ProfileByName(*profName)
 	if !ok {
 		return usageError{fmt.Errorf("unknown profile %q", *profName)}
+	}
+	if *ip6 {
+		prof = prof.WithIPv6()
 	}
 	var pc ppp.Config
 	if err := auth.apply(&pc); err != nil {

@@ -45,7 +45,9 @@ load() {
 l=ctypes.CDLL(None,use_errno=True); fd=os.open(sys.argv[1],os.O_RDONLY)
 sys.exit(0 if l.syscall(313,fd,b"",0)==0 else "finit_module %s: errno %d"%(sys.argv[1],ctypes.get_errno()))' "$1"
 }
-for m in lib/crc-ccitt drivers/net/slip/slhc drivers/net/ppp/ppp_generic \
+# ipv6 (a module in Debian's UML kernel) before the PPP driver, so ppp0
+# gets IPv6 and pppd's +ipv6 (IPV6CP, RFC 5072) can configure it.
+for m in lib/crc-ccitt net/ipv6/ipv6 drivers/net/slip/slhc drivers/net/ppp/ppp_generic \
          drivers/net/ppp/ppp_async; do
   load "$M/$m.ko" 2>>/run/nc/insmod.err
 done
@@ -68,6 +70,15 @@ cat > /etc/ppp/ip-up <<'IPUP'
 echo "IFNAME=$1 IPLOCAL=$4 IPREMOTE=$5 DNS1=$DNS1 DNS2=$DNS2" > "$6.ipup.tmp" && mv "$6.ipup.tmp" "$6.ipup"
 IPUP
 chmod +x /etc/ppp/ip-up
+# ipv6-up (pppd +ipv6): args iface tty speed local-LL remote-LL ipparam.
+# Written to the guest's tmpfs (a run's command polls it there: hostfs
+# caches negative lookups) and to the host directory.
+cat > /etc/ppp/ipv6-up <<'IP6UP'
+#!/bin/sh
+echo "IFNAME=$1 LLLOCAL=$4 LLREMOTE=$5" > /run/nc/ip6up
+cp /run/nc/ip6up "$6.ip6up.tmp" && mv "$6.ip6up.tmp" "$6.ip6up"
+IP6UP
+chmod +x /etc/ppp/ipv6-up
 log "init: kernel $(uname -r) ready; modules: $(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
 log "module loader: ${NC_INSMOD:-$(command -v insmod || echo python3)}"
 [ -s /run/nc/insmod.err ] && log "insmod errors: $(cat /run/nc/insmod.err)"
@@ -86,6 +97,7 @@ while :; do
   [ -f "$P.chap-secrets" ] && cp "$P.chap-secrets" /etc/ppp/chap-secrets
   chmod 600 /etc/ppp/*-secrets 2>/dev/null
   log "run $n: pppd $(tr '\n' ' ' < "$P.opts")"
+  rm -f /run/nc/ip6up
   pppd /dev/ttyS0 115200 nodetach noauth local nocrtscts nolock \
        lcp-echo-interval 0 debug kdebug 0 logfile "$P.pppd.log" ipparam "$P" \
        file "$P.opts" > "$P.pppd.out" 2>&1 &
