@@ -90,7 +90,7 @@ type Card struct {
 	clientTCP *tcp.Conn
 
 	now     time.Time
-	started time.Time
+	started int64 // Unix ns of Start (wall clock: the uptime shown on status)
 	tlsCfg  *tls.Config
 
 	// Admission control (see EvictAfter).
@@ -290,7 +290,7 @@ func (c *Card) clock() time.Time {
 // Start opens the link: the card starts negotiating LCP.
 func (c *Card) Start(now time.Time) {
 	c.now = now
-	c.started = now
+	c.started = now.UnixNano()
 	if c.eth != nil {
 		c.eth.start(now)
 		return
@@ -566,7 +566,7 @@ func (c *Card) Up() bool {
 // Status reports the card's live state (the status page).
 func (c *Card) Status(now time.Time) apps.Status {
 	st := apps.Status{
-		Uptime:    now.Sub(c.started),
+		Uptime:    now.Sub(time.Unix(0, c.started)),
 		LinkUp:    c.Up(),
 		Profile:   c.cfg.Profile.Name,
 		RAMBudget: c.ramBudget(),
