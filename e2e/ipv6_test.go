@@ -36,7 +36,9 @@ func newRig6(t *testing.T, prof card.Profile) (*rig, netip.Addr) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := card.Personalise(st, card.DefaultPersonalisation(), rand.Reader, time.Now()); err != nil {
+	pers := card.DefaultPersonalisation()
+	pers.AdminSecret = adminSecret // the status page shows connections to the admin only
+	if err := card.Personalise(st, pers, rand.Reader, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	c, err := card.New(card.Config{Profile: prof.WithIPv6(), Store: st, Rand: rand.Reader, Clock: time.Now})
@@ -109,7 +111,9 @@ func TestGvisorIPv6(t *testing.T) {
 			t.Fatalf("GET %s = %d %v %q", u, resp.StatusCode, err, body)
 		}
 	}
-	resp, err := rg.client.Get(u6 + "/status.json")
+	sreq, _ := nethttp.NewRequest("GET", u6+"/status.json", nil)
+	sreq.Header.Set("Authorization", "Bearer "+adminSecret)
+	resp, err := rg.client.Do(sreq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +159,7 @@ func TestRealTUNIPv6(t *testing.T) {
 		t0 := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		img, certFile := cardImage(t, t.TempDir(), nil)
+		img, certFile := cardImage(t, t.TempDir(), adminSetup())
 		ns := peers.TestNetns(t)
 		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -210,7 +214,7 @@ func TestRealTUNIPv6(t *testing.T) {
 		if code != "200" || !strings.Contains(body, "netcard") {
 			t.Fatalf("GET https://[%v]/ = %s %q", a6, code, body)
 		}
-		body, code = curlIn(t, ctx, ns, append(res, "https://netcard.local/status")...)
+		body, code = curlIn(t, ctx, ns, append(res, "-H", "Authorization: Bearer "+adminSecret, "https://netcard.local/status")...)
 		if code != "200" || !strings.Contains(body, cfg.HostIP6().String()) {
 			t.Fatalf("status over IPv6 does not show the IPv6 peer: %s %q", code, body)
 		}
