@@ -663,6 +663,13 @@ func (e *Engine) queueCCS() {
 		return
 	}
 	e.ccsSent = true
+	if h := e.cfg.testQueue; h != nil { // a hostile test peer may rewrite or drop it (in the clear)
+		on := e.wrOn
+		e.wrOn = false
+		e.queueHooked(h, recordCCS, []byte{1})
+		e.wrOn = on
+		return
+	}
 	if e.room(6) {
 		e.out = append(e.out, recordCCS, 3, 3, 0, 1, 1)
 	}

@@ -1,0 +1,422 @@
+package tls
+
+import (
+	"bytes"
+	"testing"
+)
+
+// The independent review run (issue #12): cases the first hostile suite did not have, written the
+// way tlsfuzzer and BoGo probe an implementation — record-layer limits and framing, messages out
+// of order in every state, malformed hello fields and key shares, TLS 1.2 change_cipher_spec and
+// Finished handling, and resource bounds. Each asserts the exact alert and that nothing follows
+// (hostile.expect). CONFORMANCE.md points at these names.
+
+// sealInner seals inner (content, content type and any zero padding: a TLSInnerPlaintext) into a
+// TLS 1.3 record with the peer's current write key, whatever its size.
+func sealInner(p *Engine, inner []byte) []byte {
+	clen := len(inner) + tagLen
+	rec := []byte{recordAppData, 3, 3, byte(clen >> 8), byte(clen)}
+	rec = p.wr.aead.Seal(rec, p.wr.makeNonce(), inner, rec[:5])
+	p.wr.seq++
+	return rec
+}
+
+// chFields rewrites the fixed fields of a ClientHello: f gets the legacy_version, session id,
+// cipher suites, compression methods and extension block and returns them.
+func chFields(f func(ver, sid, suites, comp, exts []byte) ([]byte, []byte, []byte, []byte, []byte)) func(m []byte) []byte {
+	return func(m []byte) []byte {
+		r := reader{b: m[4:]}
+		ver := append([]byte(nil), r.bytes(2)...)
+		random := r.bytes(32)
+		sid := append([]byte(nil), r.vec8()...)
+		suites := append([]byte(nil), r.vec16()...)
+		comp := append([]byte(nil), r.vec8()...)
+		exts := append([]byte(nil), r.vec16()...)
+		ver, sid, suites, comp, exts = f(ver, sid, suites, comp, exts)
+		out := append([]byte{typeClientHello, 0, 0, 0}, ver...)
+		out = append(out, random...)
+		out = append(out, byte(len(sid)))
+		out = append(out, sid...)
+		out = append(out, byte(len(suites)>>8), byte(len(suites)))
+		out = append(out, suites...)
+		out = append(out, byte(len(comp)))
+		out = append(out, comp...)
+		if exts != nil {
+			out = append(out, byte(len(exts)>>8), byte(len(exts)))
+			out = append(out, exts...)
+		}
+		return fixLen(out)
+	}
+}
+
+// insertBefore puts extra handshake messages in front of the first message of type mt (same record).
+func insertBefore(mt byte, extra ...[]byte) script {
+	return onMsg(mt, once(func(m []byte) []byte {
+		var out []byte
+		for _, x := range extra {
+			out = append(out, x...)
+		}
+		return append(out, m...)
+	}))
+}
+
+// replaceMsg replaces the first message of type mt by repl (nil: dropped).
+func replaceMsg(mt byte, repl []byte) script {
+	return onMsg(mt, once(func([]byte) []byte { return repl }))
+}
+
+// splitRecords sends every handshake record of the flight carrying message type mt as records of
+// at most n bytes.
+func splitRecords(mt byte, n int) script {
+	return withRecords(recordHandshake, func(d []byte) []testRecord {
+		if d[0] != mt {
+			return []testRecord{{typ: recordHandshake, data: d}}
+		}
+		var out []testRecord
+		for len(d) > 0 {
+			k := min(n, len(d))
+			out = append(out, testRecord{typ: recordHandshake, data: d[:k]})
+			d = d[k:]
+		}
+		return out
+	})
+}
+
+// around puts record r after the first k bytes of the handshake record starting with message mt.
+func around(mt byte, k int, r testRecord) script {
+	done := false
+	return withRecords(recordHandshake, func(d []byte) []testRecord {
+		if d[0] != mt || done || len(d) <= k {
+			return []testRecord{{typ: recordHandshake, data: d}}
+		}
+		done = true
+		return []testRecord{{typ: recordHandshake, data: d[:k]}, r, {typ: recordHandshake, data: d[k:]}}
+	})
+}
+
+// chainOf is a certificate chain of n certificates: leaf, then ca repeated.
+func chainOf(leaf, ca []byte, n int) [][]byte {
+	chain := [][]byte{leaf}
+	for len(chain) < n {
+		chain = append(chain, ca)
+	}
+	return chain
+}
+
+// editShare rewrites the key_exchange of the first key share (ClientHello or ServerHello).
+func editShare(f func(ke []byte) []byte) func(m []byte) []byte {
+	return editExt(extKeyShare, func(b []byte) []byte {
+		var hdr, ke, rest []byte
+		if len(b) >= 6 && int(b[0])<<8|int(b[1]) == len(b)-2 { // ClientHello list
+			g := b[2:4]
+			l := int(b[4])<<8 | int(b[5])
+			ke, rest = b[6:6+l], b[6+l:]
+			ke = f(append([]byte(nil), ke...))
+			hdr = append([]byte(nil), g...)
+			entry := append(append(hdr, byte(len(ke)>>8), byte(len(ke))), ke...)
+			list := append(entry, rest...)
+			return append([]byte{byte(len(list) >> 8), byte(len(list))}, list...)
+		}
+		g := b[0:2]
+		ke = f(append([]byte(nil), b[4:]...))
+		return append(append(append([]byte(nil), g...), byte(len(ke)>>8), byte(len(ke))), ke...)
+	})
+}
+
+// TestReviewRecords: record-layer rules (RFC 8446 §5, RFC 5246 §6.2).
+func TestReviewRecords(t *testing.T) {
+	raw := func(b []byte) func(h *hostile) { return func(h *hostile) { h.raw = append(h.raw, b...); h.run() } }
+	hdr := func(typ byte, n int) []byte { return []byte{typ, 3, 3, byte(n >> 8), byte(n)} }
+	runHostile(t, []hcase{
+		{name: "protected record of 2^14+257 bytes", rule: "8446 §5.2",
+			post: raw(hdr(recordAppData, maxCiphertext+1)), want: AlertRecordOverflow},
+		{name: "protected record of 2^14+256 bytes (no legal inner plaintext fits)", rule: "8446 §5.2, §5.4",
+			post: raw(hdr(recordAppData, maxCiphertext)), want: AlertRecordOverflow},
+		{name: "inner plaintext of 2^14+2 bytes with padding", rule: "8446 §5.4",
+			post: func(h *hostile) {
+				inner := append(make([]byte, maxPlaintext), recordAppData, 0)
+				raw(sealInner(h.peer, inner))(h)
+			}, want: AlertRecordOverflow},
+		{name: "inner plaintext of 2^14+1 bytes accepted", rule: "8446 §5.4",
+			post: func(h *hostile) {
+				inner := append(bytes.Repeat([]byte{'x'}, maxPlaintext), recordAppData)
+				raw(sealInner(h.peer, inner))(h)
+			}, check: func(t *testing.T, h *hostile) {
+				h.established()
+				if len(h.dutData) != 1 || len(h.dutData[0]) != maxPlaintext {
+					t.Fatalf("dut received %d records", len(h.dutData))
+				}
+			}},
+		{name: "padding-only handshake record", rule: "8446 §5.4, §5.1",
+			post: func(h *hostile) { raw(sealInner(h.peer, []byte{recordHandshake, 0, 0, 0}))(h) }, want: AlertUnexpectedMessage},
+		{name: "plaintext alert record of 2^14+1 bytes", rule: "8446 §5.1",
+			pre: func(h *hostile) { h.raw = append(hdr(recordAlert, maxPlaintext+1), make([]byte, maxPlaintext+1)...) },
+			want: AlertRecordOverflow},
+		{name: "empty plaintext alert record", rule: "8446 §5.1",
+			pre: func(h *hostile) { h.raw = plainRec(recordAlert) }, want: AlertDecodeError},
+		{name: "plaintext alert record of 1 byte", rule: "8446 §5.1",
+			pre: func(h *hostile) { h.raw = plainRec(recordAlert, 2) }, want: AlertDecodeError},
+		{name: "plaintext alert record of 3 bytes", rule: "8446 §5.1",
+			pre: func(h *hostile) { h.raw = plainRec(recordAlert, 2, AlertHandshakeFailure, 0) }, want: AlertDecodeError},
+		{name: "empty encrypted alert record", rule: "8446 §5.1",
+			post: func(h *hostile) { h.send(recordAlert, nil) }, want: AlertDecodeError},
+		{name: "encrypted alert record of 1 byte", rule: "8446 §5.1",
+			post: func(h *hostile) { h.send(recordAlert, []byte{1}) }, want: AlertDecodeError},
+		{name: "encrypted alert record of 3 bytes", rule: "8446 §5.1",
+			post: func(h *hostile) { h.send(recordAlert, []byte{1, 0, 0}) }, want: AlertDecodeError},
+		{name: "empty encrypted handshake record", rule: "8446 §5.1",
+			post: func(h *hostile) { h.send(recordHandshake, nil) }, want: AlertUnexpectedMessage},
+		{name: "application data between two fragments of ClientHello", rule: "8446 §5.1",
+			script: around(typeClientHello, 10, testRecord{typ: recordAppData, data: []byte("x"), plain: true}),
+			want:   AlertUnexpectedMessage},
+		{name: "change_cipher_spec between two fragments of ClientHello", rule: "8446 §5",
+			script: around(typeClientHello, 10, testRecord{typ: recordCCS, data: []byte{1}, plain: true}),
+			want:   AlertUnexpectedMessage},
+		{name: "change_cipher_spec between two fragments of Finished", rule: "8446 §5.1",
+			script: around(typeFinished, 3, testRecord{typ: recordCCS, data: []byte{1}, plain: true}),
+			want:   AlertUnexpectedMessage},
+		{name: "ClientHello in 1-byte records", rule: "8446 §5.1 (fragmentation allowed)",
+			script: splitRecords(typeClientHello, 1)},
+		{name: "Finished in 1-byte encrypted records", rule: "8446 §5.1 (fragmentation allowed)",
+			script: splitRecords(typeFinished, 1)},
+		{name: "TLS 1.2 application data between two fragments of Finished", rule: "5246 §7.4.9", v12: true,
+			script: around(typeFinished, 3, testRecord{typ: recordAppData, data: []byte("x")}),
+			want:   AlertUnexpectedMessage},
+		{name: "TLS 1.2 ClientHello in 1-byte records", rule: "5246 §6.2.1", v12: true,
+			script: splitRecords(typeClientHello, 1)},
+	})
+}
+
+// TestReviewServer13: the TLS 1.3 server against messages out of order and malformed hellos.
+func TestReviewServer13(t *testing.T) {
+	p := getPKI(t)
+	var ch []byte
+	keepCH := onMsg(typeClientHello, func(m []byte) []byte { ch = append([]byte(nil), m...); return m })
+	noCert := func(c *Config) { c.Certificate, c.Signer = nil, nil }
+	p256 := func(c *Config) { c.Groups = []CurveID{P256} }
+	mlkem := func(c *Config) { c.Groups = []CurveID{X25519MLKEM768} }
+	runHostile(t, []hcase{
+		{name: "second ClientHello instead of Finished", rule: "8446 §4.1.2",
+			script: func(typ byte, d []byte) []testRecord {
+				keepCH(typ, d)
+				if typ == recordHandshake && d[0] == typeFinished {
+					return []testRecord{{typ: recordHandshake, data: ch}}
+				}
+				return []testRecord{{typ: typ, data: d}}
+			}, want: AlertUnexpectedMessage},
+		{name: "second plaintext ClientHello without HelloRetryRequest", rule: "8446 §4.1.2, §5.1",
+			script: func(typ byte, d []byte) []testRecord {
+				if typ == recordHandshake && d[0] == typeClientHello {
+					return []testRecord{{typ: typ, data: d}, {typ: typ, data: d}}
+				}
+				return []testRecord{{typ: typ, data: d}}
+			}, want: AlertUnexpectedMessage},
+		{name: "client Certificate without CertificateRequest", rule: "8446 §4.4.2",
+			script: insertBefore(typeFinished, certMsg(p.clChain)), want: AlertUnexpectedMessage},
+		{name: "client CertificateVerify without CertificateRequest", rule: "8446 §4.4.3",
+			script: insertBefore(typeFinished, []byte{typeCertificateVerify, 0, 0, 4, 4, 3, 0, 0}), want: AlertUnexpectedMessage},
+		{name: "client Finished of 31 bytes", rule: "8446 §4.4.4",
+			script: onMsg(typeFinished, func(m []byte) []byte { return fixLen(m[:len(m)-1]) }), want: AlertDecodeError},
+		{name: "client Finished of 33 bytes", rule: "8446 §4.4.4",
+			script: onMsg(typeFinished, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		{name: "NewSessionTicket to a server", rule: "8446 §4.6.1",
+			post: func(h *hostile) {
+				h.send(recordHandshake, []byte{typeNewSessionTicket, 0, 0, 14, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0})
+			}, want: AlertUnexpectedMessage},
+		{name: "ServerHello to a server", rule: "8446 §4",
+			post: func(h *hostile) { h.send(recordHandshake, []byte{typeServerHello, 0, 0, 0}) }, want: AlertUnexpectedMessage},
+		{name: "legacy_session_id of 33 bytes", rule: "8446 §4.1.2",
+			script: onMsg(typeClientHello, chFields(func(v, s, cs, c, x []byte) ([]byte, []byte, []byte, []byte, []byte) {
+				return v, make([]byte, 33), cs, c, x
+			})), want: AlertDecodeError},
+		{name: "cipher_suites of odd length", rule: "8446 §4.1.2",
+			script: onMsg(typeClientHello, chFields(func(v, s, cs, c, x []byte) ([]byte, []byte, []byte, []byte, []byte) {
+				return v, s, append(cs, 0x13), c, x
+			})), want: AlertDecodeError},
+		{name: "empty cipher_suites", rule: "8446 §4.1.2",
+			script: onMsg(typeClientHello, chFields(func(v, s, cs, c, x []byte) ([]byte, []byte, []byte, []byte, []byte) {
+				return v, s, nil, c, x
+			})), want: AlertDecodeError},
+		{name: "empty compression methods", rule: "8446 §4.1.2",
+			script: onMsg(typeClientHello, chFields(func(v, s, cs, c, x []byte) ([]byte, []byte, []byte, []byte, []byte) {
+				return v, s, cs, nil, x
+			})), want: AlertDecodeError},
+		{name: "legacy_version 0x0302 without supported_versions", rule: "8446 §4.2.1, 5246 E.1",
+			script: onMsg(typeClientHello, func(m []byte) []byte {
+				m = editExt(extSupportedVersions, func([]byte) []byte { return nil })(m)
+				m[5] = 2
+				return m
+			}), want: AlertProtocolVersion},
+		{name: "supported_versions only TLS 1.3, server TLS 1.2 only", rule: "8446 §4.2.1",
+			dut: func(c *Config) { c.MaxVersion = VersionTLS12 }, peer: func(c *Config) { c.MinVersion = VersionTLS13 },
+			want: AlertProtocolVersion},
+		{name: "P-256 share not on the curve", rule: "8446 §4.2.8.2", dut: p256, peer: p256,
+			script: onMsg(typeClientHello, editShare(func(ke []byte) []byte { ke[64] ^= 1; return ke })), want: AlertIllegalParameter},
+		{name: "P-256 share in compressed form", rule: "8446 §4.2.8.2", dut: p256, peer: p256,
+			script: onMsg(typeClientHello, editShare(func(ke []byte) []byte { return append([]byte{2 | ke[64]&1}, ke[1:33]...) })),
+			want:   AlertIllegalParameter},
+		{name: "P-256 share of the point at infinity", rule: "8446 §4.2.8.2", dut: p256, peer: p256,
+			script: onMsg(typeClientHello, editShare(func([]byte) []byte { return []byte{0} })), want: AlertIllegalParameter},
+		{name: "X25519 share of 31 bytes", rule: "8446 §4.2.8.2",
+			script: onMsg(typeClientHello, editShare(func(ke []byte) []byte { return ke[:31] })), want: AlertIllegalParameter},
+		{name: "X25519 share of 33 bytes", rule: "8446 §4.2.8.2",
+			script: onMsg(typeClientHello, editShare(func(ke []byte) []byte { return append(ke, 0) })), want: AlertIllegalParameter},
+		{name: "X25519 share all zeros", rule: "8446 §7.4.2",
+			script: onMsg(typeClientHello, editShare(func(ke []byte) []byte { clear(ke); return ke })), want: AlertIllegalParameter},
+		{name: "X25519MLKEM768 share one byte short", rule: "8446 §4.2.8.2, draft-ietf-tls-ecdhe-mlkem", dut: mlkem, peer: mlkem,
+			script: onMsg(typeClientHello, editShare(func(ke []byte) []byte { return ke[:len(ke)-1] })), want: AlertIllegalParameter},
+		{name: "X25519MLKEM768 accepted", rule: "-", dut: mlkem, peer: mlkem},
+		{name: "empty client Certificate when required", rule: "8446 §4.4.2.4",
+			dut: mtlsServer, peer: noCert, want: AlertCertificateRequired},
+		{name: "client CertificateVerify omitted", rule: "8446 §4.4.3",
+			dut: mtlsServer, peer: mtlsClient, script: replaceMsg(typeCertificateVerify, nil), want: AlertUnexpectedMessage},
+		{name: "client CertificateVerify rsa_pkcs1_sha256", rule: "8446 §4.4.3",
+			dut: mtlsServer, peer: mtlsClient,
+			script: onMsg(typeCertificateVerify, func(m []byte) []byte { m[4], m[5] = 4, 1; return m }), want: AlertIllegalParameter},
+		{name: "client chain of 11 certificates", rule: "bound (maxPeerCerts)",
+			dut: mtlsServer, peer: func(c *Config) { mtlsClient(c); c.Certificate = chainOf(p.clChain[0], p.ecChain[1], 11) },
+			want: AlertBadCertificate},
+		{name: "client chain of 10 certificates accepted", rule: "bound (maxPeerCerts)",
+			dut: mtlsServer, peer: func(c *Config) { mtlsClient(c); c.Certificate = chainOf(p.clChain[0], p.ecChain[1], 10) }},
+	})
+}
+
+// TestReviewClient13: the TLS 1.3 client against a server that skips, repeats or malforms messages.
+func TestReviewClient13(t *testing.T) {
+	p := getPKI(t)
+	runHostile(t, []hcase{
+		{name: "server Certificate omitted", rule: "8446 §4.4.2", client: true,
+			script: replaceMsg(typeCertificate, nil), want: AlertUnexpectedMessage},
+		{name: "server CertificateVerify omitted", rule: "8446 §4.4.3", client: true,
+			script: replaceMsg(typeCertificateVerify, nil), want: AlertUnexpectedMessage},
+		{name: "server Finished of 33 bytes", rule: "8446 §4.4.4", client: true,
+			script: onMsg(typeFinished, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		{name: "NewSessionTicket before the server Finished", rule: "8446 §4.6.1", client: true,
+			script: insertBefore(typeFinished, []byte{typeNewSessionTicket, 0, 0, 14, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0}),
+			want:   AlertUnexpectedMessage},
+		{name: "KeyUpdate inside the server flight", rule: "8446 §4.6.3", client: true,
+			script: insertBefore(typeCertificate, keyUpdateMsg), want: AlertUnexpectedMessage},
+		{name: "second ServerHello after EncryptedExtensions", rule: "8446 §4", client: true,
+			script: insertBefore(typeCertificate, []byte{typeServerHello, 0, 0, 0}), want: AlertUnexpectedMessage},
+		{name: "EncryptedExtensions supported_versions", rule: "8446 §4.2", client: true,
+			script: onMsg(typeEncryptedExtensions, addExt(ext(extSupportedVersions, 3, 4))), want: AlertIllegalParameter},
+		{name: "ServerHello X25519 share of 31 bytes", rule: "8446 §4.2.8.2", client: true,
+			script: onMsg(typeServerHello, editShare(func(ke []byte) []byte { return ke[:31] })), want: AlertIllegalParameter},
+		{name: "ServerHello X25519 share all zeros", rule: "8446 §7.4.2", client: true,
+			script: onMsg(typeServerHello, editShare(func(ke []byte) []byte { clear(ke); return ke })), want: AlertIllegalParameter},
+		{name: "ServerHello P-256 share not on the curve", rule: "8446 §4.2.8.2", client: true,
+			dut: func(c *Config) { c.Groups = []CurveID{P256} },
+			script: onMsg(typeServerHello, editShare(func(ke []byte) []byte { ke[64] ^= 1; return ke })), want: AlertIllegalParameter},
+		{name: "ServerHello session id of 33 bytes", rule: "8446 §4.1.3", client: true,
+			script: onMsg(typeServerHello, func(m []byte) []byte {
+				out := append(append([]byte(nil), m[:38]...), 33)
+				out = append(append(out, make([]byte, 33)...), m[39+int(m[38]):]...)
+				return fixLen(out)
+			}), want: AlertDecodeError},
+		{name: "ClientHello to a client", rule: "8446 §4", client: true,
+			post: func(h *hostile) { h.send(recordHandshake, []byte{typeClientHello, 0, 0, 0}) }, want: AlertUnexpectedMessage},
+		{name: "CertificateRequest with empty signature_algorithms", rule: "8446 §4.2.3", client: true, peer: mtlsServer,
+			dut: mtlsClient,
+			script: onMsg(typeCertificateRequest, editExt(extSignatureAlgorithms, func([]byte) []byte { return []byte{0, 0} })),
+			want:   AlertDecodeError},
+		{name: "server Certificate with trailing bytes", rule: "8446 §4.4.2", client: true,
+			script: onMsg(typeCertificate, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		{name: "server chain of 11 certificates", rule: "bound (maxPeerCerts)", client: true,
+			peer: func(c *Config) { c.Certificate = chainOf(p.ecChain[0], p.ecChain[1], 11) }, want: AlertBadCertificate},
+		{name: "server chain of 10 certificates accepted", rule: "bound (maxPeerCerts)", client: true,
+			peer: func(c *Config) { c.Certificate = chainOf(p.ecChain[0], p.ecChain[1], 10) }},
+	})
+}
+
+// TestReviewTLS12: TLS 1.2 change_cipher_spec, Finished and message order, both roles.
+func TestReviewTLS12(t *testing.T) {
+	p := getPKI(t)
+	ccsAs := func(d []byte) script {
+		return withRecords(recordCCS, func([]byte) []testRecord { return []testRecord{{typ: recordCCS, data: d}} })
+	}
+	runHostile(t, []hcase{
+		{name: "server: ChangeCipherSpec before ClientKeyExchange", rule: "5246 §7.1", v12: true,
+			script: insertRecordBefore(typeClientKeyExchange, testRecord{typ: recordCCS, data: []byte{1}}), want: AlertUnexpectedMessage},
+		{name: "server: ChangeCipherSpec of value 2", rule: "5246 §7.1", v12: true,
+			script: ccsAs([]byte{2}), want: AlertUnexpectedMessage},
+		{name: "server: empty ChangeCipherSpec", rule: "5246 §7.1", v12: true,
+			script: ccsAs(nil), want: AlertUnexpectedMessage},
+		{name: "server: ChangeCipherSpec of 2 bytes", rule: "5246 §7.1", v12: true,
+			script: ccsAs([]byte{1, 1}), want: AlertUnexpectedMessage},
+		{name: "server: two ChangeCipherSpecs", rule: "5246 §7.1", v12: true,
+			script: withRecords(recordCCS, func(d []byte) []testRecord {
+				return []testRecord{{typ: recordCCS, data: d}, {typ: recordCCS, data: d, plain: true}}
+			}), want: AlertUnexpectedMessage},
+		{name: "server: Finished without ChangeCipherSpec", rule: "5246 §7.4.9", v12: true,
+			script: func(typ byte, d []byte) []testRecord {
+				if typ == recordCCS {
+					return nil
+				}
+				return []testRecord{{typ: typ, data: d}}
+			}, want: AlertUnexpectedMessage},
+		{name: "server: client Finished of 11 bytes", rule: "5246 §7.4.9", v12: true,
+			script: onMsg(typeFinished, func(m []byte) []byte { return fixLen(m[:len(m)-1]) }), want: AlertDecodeError},
+		{name: "server: client Finished of 13 bytes", rule: "5246 §7.4.9", v12: true,
+			script: onMsg(typeFinished, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		{name: "server: application data before the client Finished", rule: "5246 §7.4.9", v12: true,
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeFinished {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordAppData, data: []byte("x")}, {typ: recordHandshake, data: d}}
+			}), want: AlertUnexpectedMessage},
+		{name: "server: client Certificate without CertificateRequest", rule: "5246 §7.4.6", v12: true,
+			script: insertBefore(typeClientKeyExchange, fixLen(append([]byte{typeCertificate, 0, 0, 0, 0, 0, 0}))), want: AlertUnexpectedMessage},
+		{name: "server: second ClientHello before ClientKeyExchange", rule: "5246 §7.4", v12: true,
+			script: insertBefore(typeClientKeyExchange, []byte{typeClientHello, 0, 0, 0}), want: AlertUnexpectedMessage},
+		{name: "server: ClientHello without the null compression method", rule: "5246 §7.4.1.2", v12: true,
+			script: onMsg(typeClientHello, chFields(func(v, s, cs, c, x []byte) ([]byte, []byte, []byte, []byte, []byte) {
+				return v, s, cs, []byte{1}, x
+			})), want: AlertIllegalParameter},
+		{name: "server: supported_versions only TLS 1.3, server TLS 1.2 only", rule: "8446 §4.2.1",
+			dut: func(c *Config) { c.MaxVersion = VersionTLS12 },
+			script: onMsg(typeClientHello, editExt(extSupportedVersions, func([]byte) []byte { return []byte{2, 3, 4} })),
+			want:   AlertProtocolVersion},
+		{name: "client: ServerHello renegotiation_info not empty", rule: "5746 §3.4", v12: true, client: true,
+			script: onMsg(typeServerHello, editExt(extRenegotiationInfo, func([]byte) []byte { return []byte{1, 0} })),
+			want:   AlertHandshakeFailure},
+		{name: "client: ServerHello compression 1", rule: "5246 §7.4.1.3", v12: true, client: true,
+			script: onMsg(typeServerHello, func(m []byte) []byte { m[extBlockAt(m)-1] = 1; return m }), want: AlertIllegalParameter},
+		{name: "client: ServerHello session id of 33 bytes", rule: "5246 §7.4.1.3", v12: true, client: true,
+			script: onMsg(typeServerHello, func(m []byte) []byte {
+				out := append(append([]byte(nil), m[:38]...), 33)
+				out = append(append(out, make([]byte, 33)...), m[39+int(m[38]):]...)
+				return fixLen(out)
+			}), want: AlertDecodeError},
+		{name: "client: server Certificate omitted", rule: "5246 §7.4.2", v12: true, client: true,
+			script: replaceMsg(typeCertificate, nil), want: AlertUnexpectedMessage},
+		{name: "client: ServerKeyExchange omitted", rule: "5246 §7.4.3", v12: true, client: true,
+			script: replaceMsg(typeServerKeyExchange, nil), want: AlertUnexpectedMessage},
+		{name: "client: empty server Certificate", rule: "5246 §7.4.2", v12: true, client: true,
+			script: replaceMsg(typeCertificate, []byte{typeCertificate, 0, 0, 3, 0, 0, 0}), want: AlertDecodeError},
+		{name: "client: server Finished of 11 bytes", rule: "5246 §7.4.9", v12: true, client: true,
+			script: onMsg(typeFinished, func(m []byte) []byte { return fixLen(m[:len(m)-1]) }), want: AlertDecodeError},
+		{name: "client: ChangeCipherSpec of value 2", rule: "5246 §7.1", v12: true, client: true,
+			script: ccsAs([]byte{2}), want: AlertUnexpectedMessage},
+		{name: "client: NewSessionTicket not offered", rule: "5077 §3.2", v12: true, client: true,
+			script: withRecords(recordCCS, func(d []byte) []testRecord {
+				return []testRecord{{typ: recordHandshake, data: []byte{typeNewSessionTicket, 0, 0, 6, 0, 0, 0, 1, 0, 0}}, {typ: recordCCS, data: d}}
+			}), want: AlertUnexpectedMessage},
+		{name: "client: server chain of 11 certificates", rule: "bound (maxPeerCerts)", v12: true, client: true,
+			peer: func(c *Config) { c.Certificate = chainOf(p.ecChain[0], p.ecChain[1], 11) }, want: AlertBadCertificate},
+		{name: "client: server chain of 10 certificates accepted", rule: "bound (maxPeerCerts)", v12: true, client: true,
+			peer: func(c *Config) { c.Certificate = chainOf(p.ecChain[0], p.ecChain[1], 10) }},
+	})
+}
+
+// insertRecordBefore puts record r in front of the handshake record that carries message mt.
+func insertRecordBefore(mt byte, r testRecord) script {
+	return withRecords(recordHandshake, func(d []byte) []testRecord {
+		for _, m := range splitMsgs(d) {
+			if m[0] == mt {
+				return []testRecord{r, {typ: recordHandshake, data: d}}
+			}
+		}
+		return []testRecord{{typ: recordHandshake, data: d}}
+	})
+}
