@@ -174,6 +174,9 @@ func New(cfg Config) (*Card, error) {
 		RecordSizeLimit: p.RecordSizeLimit,
 		// handshake messages up to the profile's limit (RFC 8446 gives none)
 		MaxHandshakeMessage: p.MaxHandshakeMessage,
+		// one grown reassembly buffer at a time (big records arrive one at a time anyway, through
+		// TCP's shared large buffer); a stalled holder loses it after the handshake timeout
+		HandshakeBudget: tls.NewHandshakeBudget(1, 10*time.Second),
 	}
 	if cfg.Store.AdminKey() != nil {
 		// An administrator may log in with a client certificate whose key
