@@ -420,3 +420,148 @@ func insertRecordBefore(mt byte, r testRecord) script {
 		return []testRecord{{typ: recordHandshake, data: d}}
 	})
 }
+
+// ske12 rewrites a TLS 1.2 ServerKeyExchange: f gets the curve type, group, point, scheme and
+// signature and returns them.
+func ske12(f func(ct byte, g, point, scheme, sig []byte) (byte, []byte, []byte, []byte, []byte)) func(m []byte) []byte {
+	return func(m []byte) []byte {
+		b := m[4:]
+		ct, g := b[0], append([]byte(nil), b[1:3]...)
+		pl := int(b[3])
+		point := append([]byte(nil), b[4:4+pl]...)
+		rest := b[4+pl:]
+		scheme := append([]byte(nil), rest[:2]...)
+		sig := append([]byte(nil), rest[4:]...)
+		ct, g, point, scheme, sig = f(ct, g, point, scheme, sig)
+		out := append([]byte{typeServerKeyExchange, 0, 0, 0, ct}, g...)
+		out = append(append(out, byte(len(point))), point...)
+		out = append(append(out, scheme...), byte(len(sig)>>8), byte(len(sig)))
+		return fixLen(append(out, sig...))
+	}
+}
+
+// TestReviewMore: the second batch — HRR and ClientHello2 details, client certificates, TLS 1.2
+// key exchange messages and extensions, post-handshake messages.
+func TestReviewMore(t *testing.T) {
+	p := getPKI(t)
+	noSNI := func(c *Config) { c.ServerName, c.InsecureSkipVerify = "", true }
+	tickets := func(c *Config) { c.TicketKey = testTicketKey }
+	runHostile(t, []hcase{
+		// ClientHello2 and HelloRetryRequest
+		{name: "second ClientHello with two key shares", rule: "8446 §4.2.8", dut: serverNeedsHRR, peer: clientTwoGroups,
+			script: onMsg(typeClientHello, func(m []byte) []byte {
+				if !isCH2(m) {
+					return m
+				}
+				return editExt(extKeyShare, func(b []byte) []byte {
+					x := append([]byte{0, byte(X25519 >> 8), byte(X25519), 0, 32}, make([]byte, 32)...)
+					x[5+31] = 9
+					l := append(b[2:], x[1:]...)
+					return append([]byte{byte(len(l) >> 8), byte(len(l))}, l...)
+				})(m)
+			}), want: AlertIllegalParameter},
+		{name: "HelloRetryRequest with a cipher suite not offered", rule: "8446 §4.1.4", client: true,
+			peer: serverNeedsHRR, dut: clientTwoGroups,
+			script: onMsg(typeServerHello, once(func(m []byte) []byte {
+				at := extBlockAt(m) - 3
+				m[at], m[at+1] = 0x13, 0x05
+				return m
+			})), want: AlertIllegalParameter},
+		{name: "HelloRetryRequest with an empty cookie", rule: "8446 §4.2.2", client: true,
+			peer: serverNeedsHRR, dut: clientTwoGroups,
+			script: onMsg(typeServerHello, once(addExt(ext(extCookie, 0, 0)))), want: AlertDecodeError},
+		// client certificates (TLS 1.3)
+		{name: "client Finished instead of the requested Certificate", rule: "8446 §4.4.2", dut: mtlsServer,
+			peer: func(c *Config) { mtlsClient(c) }, script: func(typ byte, d []byte) []testRecord {
+				if typ != recordHandshake {
+					return []testRecord{{typ: typ, data: d}}
+				}
+				var out []byte
+				for _, m := range splitMsgs(d) {
+					if m[0] != typeCertificate && m[0] != typeCertificateVerify {
+						out = append(out, m...)
+					}
+				}
+				return []testRecord{{typ: typ, data: out}}
+			}, want: AlertUnexpectedMessage},
+		{name: "client Certificate with a context", rule: "8446 §4.4.2", dut: mtlsServer, peer: mtlsClient,
+			script: onMsg(typeCertificate, func(m []byte) []byte {
+				return fixLen(append(append([]byte{typeCertificate, 0, 0, 0, 1, 7}), m[5:]...))
+			}), want: AlertIllegalParameter},
+		{name: "client CertificateEntry of zero length", rule: "8446 §4.4.2", dut: mtlsServer, peer: mtlsClient,
+			script: replaceMsg(typeCertificate, []byte{typeCertificate, 0, 0, 9, 0, 0, 0, 5, 0, 0, 0, 0, 0}), want: AlertDecodeError},
+		{name: "client CertificateVerify after an empty Certificate", rule: "8446 §4.4.3",
+			dut:    func(c *Config) { c.ClientAuth, c.ClientCAs = RequestClientCert, p.caPool },
+			script: insertBefore(typeFinished, []byte{typeCertificateVerify, 0, 0, 4, 4, 3, 0, 0}), want: AlertUnexpectedMessage},
+		// TLS 1.3 client: extensions and tickets
+		{name: "EncryptedExtensions record_size_limit 63", rule: "8449 §4", client: true,
+			dut:    func(c *Config) { c.RecordSizeLimit = 1024 },
+			script: onMsg(typeEncryptedExtensions, editExt(extRecordSizeLimit, func([]byte) []byte { return []byte{0, 63} })),
+			want:   AlertIllegalParameter},
+		{name: "EncryptedExtensions ALPN with an empty name", rule: "7301 §3.1", client: true,
+			dut: func(c *Config) { c.ALPN = []string{"h2"} }, peer: func(c *Config) { c.ALPN = []string{"h2"} },
+			script: onMsg(typeEncryptedExtensions, editExt(extALPN, func([]byte) []byte { return []byte{0, 1, 0} })),
+			want:   AlertDecodeError},
+		{name: "NewSessionTicket with an empty ticket", rule: "8446 §4.6.1", client: true, peer: tickets,
+			script: onMsg(typeNewSessionTicket, func(m []byte) []byte {
+				return fixLen([]byte{typeNewSessionTicket, 0, 0, 0, 0, 0, 0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+			}), want: AlertDecodeError},
+		{name: "NewSessionTicket with trailing bytes", rule: "8446 §4.6.1", client: true, peer: tickets,
+			script: onMsg(typeNewSessionTicket, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		{name: "KeyUpdate of 2 bytes", rule: "8446 §4.6.3",
+			post: func(h *hostile) { h.send(recordHandshake, []byte{typeKeyUpdate, 0, 0, 2, 0, 0}) }, want: AlertDecodeError},
+		{name: "HelloRetryRequest after the handshake", rule: "8446 §4", client: true,
+			post: func(h *hostile) {
+				h.send(recordHandshake, append([]byte{typeServerHello, 0, 0, 34, 3, 3}, hrrRandom[:]...))
+			},
+			want: AlertUnexpectedMessage},
+		// TLS 1.2 client
+		{name: "client: ServerHello server_name acknowledgement without SNI", rule: "6066 §3, 5246 §7.4.1.4", v12: true,
+			client: true, dut: noSNI,
+			script: onMsg(typeServerHello, addExt(ext(extServerName))), want: AlertUnsupportedExtension},
+		{name: "client: ServerHello extended_master_secret not empty", rule: "7627 §5.1", v12: true, client: true,
+			script: onMsg(typeServerHello, editExt(extEMS, func([]byte) []byte { return []byte{0} })), want: AlertDecodeError},
+		{name: "client: ServerHello renegotiation_info with a bad length", rule: "5746 §3.2", v12: true, client: true,
+			script: onMsg(typeServerHello, editExt(extRenegotiationInfo, func([]byte) []byte { return []byte{2, 0} })),
+			want:   AlertDecodeError},
+		{name: "client: ServerKeyExchange explicit curve", rule: "8422 §5.4", v12: true, client: true,
+			script: onMsg(typeServerKeyExchange, ske12(func(ct byte, g, pt, sc, sig []byte) (byte, []byte, []byte, []byte, []byte) {
+				return 1, g, pt, sc, sig
+			})), want: AlertIllegalParameter},
+		{name: "client: ServerKeyExchange X25519 point all zeros (signature checked first)", rule: "8422 §5.4", v12: true, client: true,
+			script: onMsg(typeServerKeyExchange, ske12(func(ct byte, g, pt, sc, sig []byte) (byte, []byte, []byte, []byte, []byte) {
+				return ct, g, make([]byte, len(pt)), sc, sig
+			})), want: AlertDecryptError},
+		{name: "client: ServerKeyExchange point of 31 bytes", rule: "8422 §5.4", v12: true, client: true,
+			script: onMsg(typeServerKeyExchange, ske12(func(ct byte, g, pt, sc, sig []byte) (byte, []byte, []byte, []byte, []byte) {
+				return ct, g, pt[:31], sc, sig
+			})), want: AlertIllegalParameter},
+		{name: "client: ServerKeyExchange scheme not offered (ecdsa_sha1)", rule: "5246 §7.4.1.4.1", v12: true, client: true,
+			script: onMsg(typeServerKeyExchange, ske12(func(ct byte, g, pt, sc, sig []byte) (byte, []byte, []byte, []byte, []byte) {
+				return ct, g, pt, []byte{2, 3}, sig
+			})), want: AlertIllegalParameter},
+		{name: "client: ServerKeyExchange with trailing bytes", rule: "5246 §7.4.3", v12: true, client: true,
+			script: onMsg(typeServerKeyExchange, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		{name: "client: ServerHelloDone not empty", rule: "5246 §7.4.5", v12: true, client: true,
+			script: onMsg(typeServerHelloDone, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		// TLS 1.2 server
+		{name: "server: ClientKeyExchange X25519 point all zeros", rule: "8422 §5.11, 7748 §6.1", v12: true,
+			script: onMsg(typeClientKeyExchange, func(m []byte) []byte { clear(m[5:]); return m }), want: AlertIllegalParameter},
+		{name: "server: ClientKeyExchange point of 31 bytes", rule: "8422 §5.7", v12: true,
+			script: onMsg(typeClientKeyExchange, func(m []byte) []byte { m[4] = 31; return fixLen(m[:len(m)-1]) }),
+			want:   AlertIllegalParameter},
+		{name: "server: ClientKeyExchange with trailing bytes", rule: "5246 §7.4.7", v12: true,
+			script: onMsg(typeClientKeyExchange, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		{name: "server: ClientKeyExchange P-256 point not on the curve", rule: "8422 §5.7", v12: true,
+			dut:    func(c *Config) { c.Groups = []CurveID{P256} },
+			script: onMsg(typeClientKeyExchange, func(m []byte) []byte { m[len(m)-1] ^= 1; return m }), want: AlertIllegalParameter},
+		{name: "server: protected record shorter than nonce and tag", rule: "5246 §6.2.3.3", v12: true,
+			post: func(h *hostile) { h.raw = plainRec(recordAppData, make([]byte, 20)...); h.run() }, want: AlertBadRecordMAC},
+		{name: "server: protected record of 2^14+2049 bytes", rule: "5246 §6.2.3", v12: true,
+			post: func(h *hostile) { n := maxPlaintext + 2049; h.raw = []byte{23, 3, 3, byte(n >> 8), byte(n)}; h.run() },
+			want: AlertRecordOverflow},
+		{name: "server: client CertificateVerify after an empty Certificate", rule: "5246 §7.4.8", v12: true,
+			dut:    func(c *Config) { c.ClientAuth, c.ClientCAs = RequestClientCert, p.caPool },
+			script: onMsg(typeClientKeyExchange, tail(typeCertificateVerify, 0, 0, 4, 4, 3, 0, 0)), want: AlertUnexpectedMessage},
+	})
+}

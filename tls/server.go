@@ -114,8 +114,10 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	}
 	var share []byte
 	if second {
+		// §4.1.2: ClientHello2 replaces the shares "with a list containing a single KeyShareEntry
+		// from the indicated group" (servers may check: we do, as Go's crypto/tls and OpenSSL).
 		share = findShare(ch.keyShares, e.group)
-		if share == nil {
+		if share == nil || len(ch.keyShares) != 4+len(share) {
 			return AlertIllegalParameter
 		}
 		if e.cookieLen > 0 {
