@@ -486,7 +486,7 @@ func TestReviewMore(t *testing.T) {
 			}, want: AlertUnexpectedMessage},
 		{name: "client Certificate with a context", rule: "8446 §4.4.2", dut: mtlsServer, peer: mtlsClient,
 			script: onMsg(typeCertificate, func(m []byte) []byte {
-				return fixLen(append(append([]byte{typeCertificate, 0, 0, 0, 1, 7}), m[5:]...))
+				return fixLen(append([]byte{typeCertificate, 0, 0, 0, 1, 7}, m[5:]...))
 			}), want: AlertIllegalParameter},
 		{name: "client CertificateEntry of zero length", rule: "8446 §4.4.2", dut: mtlsServer, peer: mtlsClient,
 			script: replaceMsg(typeCertificate, []byte{typeCertificate, 0, 0, 9, 0, 0, 0, 5, 0, 0, 0, 0, 0}), want: AlertDecodeError},

@@ -105,12 +105,8 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	}
 	// §4.2.8: "Clients MUST NOT offer any KeyShareEntry values for groups not listed in the
 	// client's supported_groups extension" (servers MAY check: we do).
-	for l := (reader{b: ch.keyShares}); len(l.b) > 0; {
-		g := l.u16()
-		l.vec16()
-		if !containsU16(ch.groups, uint16(g)) {
-			return AlertIllegalParameter
-		}
+	if !sharesListed(ch.keyShares, ch.groups) {
+		return AlertIllegalParameter
 	}
 	var share []byte
 	if second {
