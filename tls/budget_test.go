@@ -84,8 +84,16 @@ func TestHandshakeBudget(t *testing.T) {
 		t.Fatalf("in use %d", b.InUse())
 	}
 
-	// small hellos never take a slot
+	// a message of a type that is never big is refused at its header: no slot, no buffer
 	g := b.Granted()
+	h := NewServer(cfg, 0)
+	expectAlert(t, feed(t, h, plainRec(recordHandshake, typeFinished, 0, 0x20, 0)), AlertDecodeError, false)
+	expectAlert(t, feed(t, NewServer(cfg, 0), plainRec(recordHandshake, 77, 0, 0x20, 0)), AlertUnexpectedMessage, false)
+	if b.Granted() != g || cap(h.hsBuf) != own {
+		t.Fatal("a buffer grew for a bogus header")
+	}
+
+	// small hellos never take a slot
 	s, cl := handshakePair(t, cfg, clientConfig(t))
 	if s.State() != Established || cl.State() != Established || b.Granted() != g {
 		t.Fatal("small handshake")

@@ -1058,6 +1058,23 @@ func (e *Engine) endsRecord(t byte) bool {
 	return false
 }
 
+// bigMessageType decides, from its header, about a handshake message bigger than the reassembly
+// buffer (at least 4 KiB): only hellos, EncryptedExtensions, Certificate, CertificateRequest,
+// CertificateVerify, ServerKeyExchange and NewSessionTicket can be that big. The fixed-size ones
+// (Finished, KeyUpdate, EndOfEarlyData, ServerHelloDone, HelloRequest, ClientKeyExchange) are
+// malformed (decode_error); a type the engine does not know at all cannot be in order
+// (RFC 8446 §4, RFC 5246 §7.4: unexpected_message). Either way no buffer grows for it.
+func bigMessageType(t byte) uint8 {
+	switch t {
+	case typeClientHello, typeServerHello, typeEncryptedExtensions, typeCertificate, typeCertificateRequest,
+		typeCertificateVerify, typeServerKeyExchange, typeNewSessionTicket:
+		return 0
+	case typeFinished, typeKeyUpdate, typeEndOfEarlyData, typeServerHelloDone, typeHelloRequest, typeClientKeyExchange:
+		return AlertDecodeError
+	}
+	return AlertUnexpectedMessage
+}
+
 // growHS replaces the reassembly buffer by one of n bytes (at most hsLimit) holding what it held:
 // a handshake message bigger than the usual ones (a ClientHello with ECH, a long certificate
 // chain). The allocation happens only for such a message.
@@ -1128,6 +1145,9 @@ func (e *Engine) handleHandshake(p []byte) error {
 			mlen := int(e.hsBuf[1])<<16 | int(e.hsBuf[2])<<8 | int(e.hsBuf[3])
 			if 4+mlen > cap(e.hsBuf) {
 				if !e.hsSmall {
+					if a := bigMessageType(e.hsBuf[0]); a != 0 {
+						return e.fail(a) // refused at its header: nothing is allocated for it
+					}
 					if 4+mlen > e.hsLimit {
 						return e.fail(AlertIllegalParameter) // see DefaultMaxHandshakeMessage
 					}

@@ -175,6 +175,12 @@ func TestReviewRecords(t *testing.T) {
 		{name: "change_cipher_spec between two fragments of Finished", rule: "8446 §5.1",
 			script: around(typeFinished, 3, testRecord{typ: recordCCS, data: []byte{1}, plain: true}),
 			want:   AlertUnexpectedMessage},
+		{name: "client Finished header claiming 16 KiB", rule: "8446 §4.4.4 (refused at the header)",
+			dut:    func(c *Config) { c.HandshakeBudget = NewHandshakeBudget(1, 0) },
+			script: replaceMsg(typeFinished, []byte{typeFinished, 0, 0x40, 0}), want: AlertDecodeError,
+			check: nil},
+		{name: "unknown handshake type of 8 KiB", rule: "8446 §4 (refused at the header)",
+			script: insertBefore(typeFinished, []byte{99, 0, 0x20, 0}), want: AlertUnexpectedMessage},
 		{name: "ClientHello in 1-byte records", rule: "8446 §5.1 (fragmentation allowed)",
 			script: splitRecords(typeClientHello, 1)},
 		{name: "Finished in 1-byte encrypted records", rule: "8446 §5.1 (fragmentation allowed)",
@@ -544,6 +550,26 @@ func TestReviewMore(t *testing.T) {
 			script: onMsg(typeServerKeyExchange, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
 		{name: "client: ServerHelloDone not empty", rule: "5246 §7.4.5", v12: true, client: true,
 			script: onMsg(typeServerHelloDone, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		{name: "key_share without supported_groups", rule: "8446 §9.2",
+			script: onMsg(typeClientHello, editExt(extSupportedGroups, func([]byte) []byte { return nil })), want: AlertMissingExtension},
+		{name: "change_cipher_spec to a client after the server Finished", rule: "8446 §5", client: true,
+			post: func(h *hostile) { h.raw = plainRec(recordCCS, 1); h.run() }, want: AlertUnexpectedMessage},
+		{name: "client: application data before the server Finished", rule: "5246 §7.4.9", v12: true, client: true,
+			script: withRecords(recordHandshake, func(d []byte) []testRecord {
+				if d[0] != typeFinished {
+					return []testRecord{{typ: recordHandshake, data: d}}
+				}
+				return []testRecord{{typ: recordAppData, data: []byte("x")}, {typ: recordHandshake, data: d}}
+			}), want: AlertUnexpectedMessage},
+		{name: "client: server Finished without ChangeCipherSpec", rule: "5246 §7.4.9", v12: true, client: true,
+			script: func(typ byte, d []byte) []testRecord {
+				if typ == recordCCS {
+					return nil
+				}
+				return []testRecord{{typ: typ, data: d}}
+			}, want: AlertUnexpectedMessage},
+		{name: "server: empty client Certificate when required", rule: "5246 §7.4.6", v12: true,
+			dut: mtlsServer, want: AlertHandshakeFailure},
 		// TLS 1.2 server
 		{name: "server: ClientKeyExchange X25519 point all zeros", rule: "8422 §5.11, 7748 §6.1", v12: true,
 			script: onMsg(typeClientKeyExchange, func(m []byte) []byte { clear(m[5:]); return m }), want: AlertIllegalParameter},
