@@ -184,15 +184,3 @@ func TestHandshakeBudgetGoClient(t *testing.T) {
 		t.Fatalf("granted %d, refused %d", b.Granted(), b.Refused())
 	}
 }
-
-// onMsgBytes applies f to the messages of type mt in handshake bytes d.
-func onMsgBytes(d []byte, mt byte, f func(m []byte) []byte) []byte {
-	var out []byte
-	for _, m := range splitMsgs(d) {
-		if m[0] == mt {
-			m = f(append([]byte(nil), m...))
-		}
-		out = append(out, m...)
-	}
-	return out
-}
