@@ -550,6 +550,9 @@ func TestReviewMore(t *testing.T) {
 			script: onMsg(typeServerKeyExchange, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
 		{name: "client: ServerHelloDone not empty", rule: "5246 §7.4.5", v12: true, client: true,
 			script: onMsg(typeServerHelloDone, func(m []byte) []byte { return fixLen(append(m, 0)) }), want: AlertDecodeError},
+		{name: "server change_cipher_spec right after ServerHello", rule: "8446 §D.4", check: serverCCS(1)},
+		{name: "server change_cipher_spec right after HelloRetryRequest, once", rule: "8446 §D.4",
+			dut: serverNeedsHRR, peer: clientTwoGroups, check: serverCCS(2)},
 		{name: "key_share without supported_groups", rule: "8446 §9.2",
 			script: onMsg(typeClientHello, editExt(extSupportedGroups, func([]byte) []byte { return nil })), want: AlertMissingExtension},
 		{name: "change_cipher_spec to a client after the server Finished", rule: "8446 §5", client: true,
@@ -590,4 +593,29 @@ func TestReviewMore(t *testing.T) {
 			dut:    func(c *Config) { c.ClientAuth, c.ClientCAs = RequestClientCert, p.caPool },
 			script: onMsg(typeClientKeyExchange, tail(typeCertificateVerify, 0, 0, 4, 4, 3, 0, 0)), want: AlertUnexpectedMessage},
 	})
+}
+
+// serverCCS checks a TLS 1.3 server in middlebox compatibility mode (the client sent a session
+// id): its records are hellos (hellos of them: HelloRetryRequest and ServerHello), exactly one
+// change_cipher_spec right after the first hello, then only protected records (RFC 8446 §D.4).
+func serverCCS(hellos int) func(t *testing.T, h *hostile) {
+	return func(t *testing.T, h *hostile) {
+		h.established()
+		var types []byte
+		for b := h.dutOut; len(b) >= 5; b = b[recordLen(b):] {
+			types = append(types, b[0])
+		}
+		want := []byte{recordHandshake, recordCCS}
+		for i := 1; i < hellos; i++ {
+			want = append(want, recordHandshake)
+		}
+		if len(types) <= len(want) || !bytes.Equal(types[:len(want)], want) {
+			t.Fatalf("record types % x, want % x then application_data", types, want)
+		}
+		for _, ty := range types[len(want):] {
+			if ty != recordAppData {
+				t.Fatalf("record types % x", types)
+			}
+		}
+	}
 }
