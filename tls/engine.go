@@ -1199,7 +1199,8 @@ func (e *Engine) handleHandshake(p []byte) error {
 			if e.state == Failed {
 				return e.err
 			}
-			if err := e.progress(!post); err != nil {
+			// an ignored HelloRequest (RFC 5246 §7.4.1.1) moves nothing either: it counts
+			if err := e.progress(!post && t != typeHelloRequest); err != nil {
 				return err
 			}
 			if e.hs == hsDone && !e.released {

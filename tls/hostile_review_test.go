@@ -573,6 +573,10 @@ func TestReviewMore(t *testing.T) {
 			}, want: AlertUnexpectedMessage},
 		{name: "server: empty client Certificate when required", rule: "5246 §7.4.6", v12: true,
 			dut: mtlsServer, want: AlertHandshakeFailure},
+		{name: "client: 16 HelloRequests while negotiating ignored", rule: "5246 §7.4.1.1, flood bound", v12: true, client: true,
+			script: insertBefore(typeServerHello, bytes.Repeat([]byte{typeHelloRequest, 0, 0, 0}, 16))},
+		{name: "client: 17 HelloRequests while negotiating", rule: "flood bound (maxUseless)", v12: true, client: true,
+			script: insertBefore(typeServerHello, bytes.Repeat([]byte{typeHelloRequest, 0, 0, 0}, 17)), want: AlertUnexpectedMessage},
 		// TLS 1.2 server
 		{name: "server: ClientKeyExchange X25519 point all zeros", rule: "8422 §5.11, 7748 §6.1", v12: true,
 			script: onMsg(typeClientKeyExchange, func(m []byte) []byte { clear(m[5:]); return m }), want: AlertIllegalParameter},
