@@ -452,7 +452,23 @@ func TestReviewMore(t *testing.T) {
 	p := getPKI(t)
 	noSNI := func(c *Config) { c.ServerName, c.InsecureSkipVerify = "", true }
 	tickets := func(c *Config) { c.TicketKey = testTicketKey }
+	sc := serverConfig(t, false)
+	sc.TicketKey = testTicketKey
+	sess := firstSession(t, sc)
 	runHostile(t, []hcase{
+		{name: "ServerHello selects the PSK with a suite of another hash", rule: "8446 §4.2.11", client: true,
+			dut:  func(c *Config) { c.Session = sess },
+			peer: func(c *Config) { c.CipherSuites = []uint16{TLS_AES_256_GCM_SHA384} },
+			script: onMsg(typeServerHello, func(m []byte) []byte {
+				if sess.suite == TLS_AES_256_GCM_SHA384 {
+					t.Fatal("session of the SHA-384 suite")
+				}
+				return addExt(ext(extPreSharedKey, 0, 0))(m)
+			}), want: AlertIllegalParameter},
+		{name: "ServerHello pre_shared_key selected_identity of 3 bytes", rule: "8446 §4.2.11", client: true,
+			dut: func(c *Config) { c.Session = sess }, peer: tickets,
+			script: onMsg(typeServerHello, editExt(extPreSharedKey, func([]byte) []byte { return []byte{0, 0, 0} })),
+			want:   AlertDecodeError},
 		// ClientHello2 and HelloRetryRequest
 		{name: "second ClientHello with two key shares", rule: "8446 §4.2.8", dut: serverNeedsHRR, peer: clientTwoGroups,
 			script: onMsg(typeClientHello, func(m []byte) []byte {
