@@ -63,8 +63,14 @@ func (b *HandshakeBudget) acquire(e *Engine, small []byte, now time.Time) bool {
 	for i := range b.slots {
 		s := &b.slots[i]
 		if s.owner != nil && b.lease > 0 && !now.Before(s.since.Add(b.lease)) {
-			s.owner.bigLost = true // it fails if it runs again (see handleHandshake)
-			s.owner.bigHeld = false
+			// The owner is not running (one goroutine drives every engine sharing the budget): it
+			// gets its own buffer back, so the big one is freed now, and fails if it runs again.
+			o := s.owner
+			o.bigLost, o.bigHeld = true, false
+			o.hsBuf = s.small[:0]
+			if o.hsState != nil && !o.client {
+				o.ch = clientHello{}
+			}
 			*s = budgetSlot{}
 		}
 		if s.owner == nil && free < 0 {

@@ -79,6 +79,9 @@ func TestHandshakeBudget(t *testing.T) {
 	if err := feed(t, NewServer(cfg, 0), big); err != nil {
 		t.Fatalf("after the lease: %v", err)
 	}
+	if cap(stall.hsBuf) != own {
+		t.Fatalf("the stalled engine still holds a %d-byte buffer", cap(stall.hsBuf))
+	}
 	expectAlert(t, feed(t, stall, big[part:]), AlertInternalError, false)
 	if b.InUse() != 0 {
 		t.Fatalf("in use %d", b.InUse())
