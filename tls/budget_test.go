@@ -187,3 +187,33 @@ func TestHandshakeBudgetGoClient(t *testing.T) {
 		t.Fatalf("granted %d, refused %d", b.Granted(), b.Refused())
 	}
 }
+
+// TestHandshakeBudgetAllocs: the budget costs no allocation — a server reading a 6.8 KB ClientHello
+// allocates as much with it as without it (the grown buffer), and a small hello nothing more.
+func TestHandshakeBudgetAllocs(t *testing.T) {
+	big := records(bigCH(t, 6800))
+	small := records(bigCH(t, 600))
+	count := func(b *HandshakeBudget, in []byte) float64 {
+		cfg := serverConfig(t, false)
+		cfg.HandshakeBudget = b
+		return testing.AllocsPerRun(20, func() {
+			if err := feed(t, NewServer(cfg, 0), in); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	b := NewHandshakeBudget(1, time.Second)
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{{"6.8 KB hello", big}, {"600 B hello", small}} {
+		without, with := count(nil, tc.in), count(b, tc.in)
+		t.Logf("%s: %.0f allocations without a budget, %.0f with", tc.name, without, with)
+		if with > without {
+			t.Fatalf("%s: %.0f allocations with a budget, %.0f without", tc.name, with, without)
+		}
+	}
+	if b.InUse() != 0 {
+		t.Fatal("slot not returned")
+	}
+}
