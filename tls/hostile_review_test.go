@@ -3,6 +3,7 @@ package tls
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // The independent review run (issue #12): cases the first hostile suite did not have, written the
@@ -279,6 +280,17 @@ func TestReviewServer13(t *testing.T) {
 		{name: "client CertificateVerify rsa_pkcs1_sha256", rule: "8446 §4.4.3",
 			dut: mtlsServer, peer: mtlsClient,
 			script: onMsg(typeCertificateVerify, func(m []byte) []byte { m[4], m[5] = 4, 1; return m }), want: AlertIllegalParameter},
+		{name: "client certificate from an untrusted CA", rule: "8446 §4.4.2.4",
+			dut: func(c *Config) { c.ClientAuth, c.ClientCAs = RequireAndVerifyClientCert, p.otherPool }, peer: mtlsClient,
+			want: AlertUnknownCA},
+		{name: "client certificate expired", rule: "8446 §4.4.2.4",
+			dut: func(c *Config) {
+				mtlsServer(c)
+				c.Time = func() time.Time { return time.Date(2041, 1, 1, 0, 0, 0, 0, time.UTC) }
+			}, peer: mtlsClient, want: AlertCertificateExpired},
+		{name: "TLS 1.2 client certificate from an untrusted CA", rule: "5246 §7.4.6", v12: true,
+			dut: func(c *Config) { c.ClientAuth, c.ClientCAs = RequireAndVerifyClientCert, p.otherPool }, peer: mtlsClient,
+			want: AlertUnknownCA},
 		{name: "client chain of 11 certificates", rule: "bound (maxPeerCerts)",
 			dut: mtlsServer, peer: func(c *Config) { mtlsClient(c); c.Certificate = chainOf(p.clChain[0], p.ecChain[1], 11) },
 			want: AlertBadCertificate},
