@@ -616,6 +616,19 @@ func TestReviewMore(t *testing.T) {
 			script: insertBefore(typeServerHello, bytes.Repeat([]byte{typeHelloRequest, 0, 0, 0}, 16))},
 		{name: "client: 17 HelloRequests while negotiating", rule: "flood bound (maxUseless)", v12: true, client: true,
 			script: insertBefore(typeServerHello, bytes.Repeat([]byte{typeHelloRequest, 0, 0, 0}, 17)), want: AlertUnexpectedMessage},
+		{name: "client: CertificateRequest with no certificate_types", rule: "5246 §7.4.4", v12: true, client: true,
+			dut: mtlsClient, peer: mtlsServer,
+			script: onMsg(typeCertificateRequest, func(m []byte) []byte {
+				return fixLen(append([]byte{typeCertificateRequest, 0, 0, 0, 0}, m[5+int(m[4]):]...))
+			}), want: AlertDecodeError},
+		{name: "client: CertificateRequest with empty supported_signature_algorithms", rule: "5246 §7.4.4", v12: true, client: true,
+			dut: mtlsClient, peer: mtlsServer,
+			script: onMsg(typeCertificateRequest, func(m []byte) []byte {
+				at := 5 + int(m[4])
+				l := int(m[at])<<8 | int(m[at+1])
+				out := append(append([]byte(nil), m[:at]...), 0, 0)
+				return fixLen(append(out, m[at+2+l:]...))
+			}), want: AlertDecodeError},
 		// TLS 1.2 server
 		{name: "server: ClientKeyExchange X25519 point all zeros", rule: "8422 §5.11, 7748 §6.1", v12: true,
 			script: onMsg(typeClientKeyExchange, func(m []byte) []byte { clear(m[5:]); return m }), want: AlertIllegalParameter},
