@@ -40,6 +40,9 @@ func NewHandshakeBudget(n int, lease time.Duration) *HandshakeBudget {
 	return &HandshakeBudget{slots: make([]budgetSlot, max(n, 1)), lease: lease}
 }
 
+// Slots returns the number of slots.
+func (b *HandshakeBudget) Slots() int { return len(b.slots) }
+
 // InUse returns the slots held now.
 func (b *HandshakeBudget) InUse() int {
 	n := 0
