@@ -180,6 +180,9 @@ func New(cfg Config) (*Card, error) {
 		RecordSizeLimit: p.RecordSizeLimit,
 		// handshake messages up to the profile's limit (RFC 8446 gives none)
 		MaxHandshakeMessage: p.MaxHandshakeMessage,
+		// as many grown reassembly buffers at once as TCP has large receive buffers to lend (big
+		// records arrive through them); a stalled holder loses its slot after the handshake timeout
+		HandshakeBudget: handshakeBudget(p),
 	}
 	if cfg.Store.AdminKey() != nil {
 		// An administrator may log in with a client certificate whose key
@@ -352,6 +355,17 @@ func (c *Card) Poll(now time.Time) time.Time {
 		next = earliest(next, c.client.Next())
 	}
 	return next
+}
+
+// handshakeBudget bounds the TLS handshake messages reassembled beyond the engines' usual buffer
+// at once (tls.HandshakeBudget): one per large TCP receive buffer (Card: 1, so 16,388 B at worst
+// instead of one per connection); none for a profile with one receive buffer size for all (Tiny
+// has one connection; Host is not short of RAM).
+func handshakeBudget(p Profile) *tls.HandshakeBudget {
+	if p.LargeRecvBufs <= 0 {
+		return nil
+	}
+	return tls.NewHandshakeBudget(p.LargeRecvBufs, 10*time.Second)
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -193,6 +193,12 @@ func (e *Engine) checkFinished(msg []byte, base []byte) uint8 {
 	return 0
 }
 
+// maxPeerCerts bounds the certificates in a peer's certificate_list (leaf included). Real chains
+// carry 2–4; Go's crypto/x509 path building is what a long list would make expensive (every
+// certificate parsed, then tried as an intermediate). A longer list is answered with
+// bad_certificate before any is parsed.
+const maxPeerCerts = 10
+
 // readPeerCertificates parses a validated TLS 1.3 certificate_list into x509 certificates.
 func readPeerCertificates(list []byte) ([]*x509.Certificate, uint8) { return readCertList(list, true) }
 
@@ -210,6 +216,11 @@ func readCertList(list []byte, ext bool) ([]*x509.Certificate, uint8) {
 	n := 0
 	for l := list; len(l) > 0; n++ {
 		_, l = next(l)
+	}
+	if n > maxPeerCerts {
+		// Not an RFC rule (RFC 8446 §4.4.2 and RFC 5246 §7.4.2 set no count): a bound so that a
+		// hostile peer cannot make the engine parse and path-build over dozens of certificates.
+		return nil, AlertBadCertificate
 	}
 	certs := make([]*x509.Certificate, 0, n)
 	for len(list) > 0 {

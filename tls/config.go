@@ -176,6 +176,11 @@ type Config struct {
 	// server that asks for client certificates, 16384 for a client, or this limit if smaller) and
 	// grows once, by one allocation, to the size of a bigger message when one arrives.
 	MaxHandshakeMessage int
+
+	// HandshakeBudget, when set, bounds how many engines sharing it hold such a grown buffer at
+	// once; a big message beyond the budget is refused with internal_error (see HandshakeBudget).
+	// nil: no bound (each engine may grow once).
+	HandshakeBudget *HandshakeBudget
 }
 
 // State is the coarse state of an Engine.

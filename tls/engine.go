@@ -147,6 +147,8 @@ type Engine struct {
 	resumed     bool
 	pskOffered  bool
 	wantTickets bool
+	bigHeld     bool // hsBuf is a grown buffer under cfg.HandshakeBudget
+	bigLost     bool // the budget took the slot back (lease expired): fail if run again
 }
 
 // hsState is the handshake-only part of an Engine (hellos, key exchange, signature scratch).
@@ -663,6 +665,13 @@ func (e *Engine) queueCCS() {
 		return
 	}
 	e.ccsSent = true
+	if h := e.cfg.testQueue; h != nil { // a hostile test peer may rewrite or drop it (in the clear)
+		on := e.wrOn
+		e.wrOn = false
+		e.queueHooked(h, recordCCS, []byte{1})
+		e.wrOn = on
+		return
+	}
 	if e.room(6) {
 		e.out = append(e.out, recordCCS, 3, 3, 0, 1, 1)
 	}
@@ -684,6 +693,7 @@ func (e *Engine) fail(code uint8) error {
 		return e.err
 	}
 	e.state, e.alert, e.err = Failed, code, &localAlerts[code]
+	e.shrinkHS(true)
 	if e.client && e.wrOn && !e.v12 && e.hsState != nil {
 		// RFC 8446 §D.4: a client in middlebox compatibility mode sends its change_cipher_spec
 		// before its first encrypted record of any kind, an alert included.
@@ -703,6 +713,7 @@ func (e *Engine) Close() {
 		return
 	}
 	e.closeTx = true
+	e.shrinkHS(true)
 	a := [2]byte{1, AlertCloseNotify}
 	e.queue(recordAlert, a[:])
 	e.state = Closed
@@ -997,6 +1008,7 @@ func (e *Engine) handleAlert(b []byte) error {
 	switch {
 	case desc == AlertCloseNotify:
 		e.closeRx = true
+		e.shrinkHS(true)
 		if e.state == Established || e.state == Closed {
 			e.state = Closed
 			return io.EOF
@@ -1010,6 +1022,7 @@ func (e *Engine) handleAlert(b []byte) error {
 		return e.progress(false)
 	}
 	e.state, e.alert, e.err = Failed, desc, &remoteAlerts[desc]
+	e.shrinkHS(true)
 	return e.err
 }
 
@@ -1045,17 +1058,75 @@ func (e *Engine) endsRecord(t byte) bool {
 	return false
 }
 
+// bigMessageType decides, from its header, about a handshake message bigger than the reassembly
+// buffer (at least 4 KiB): only hellos, EncryptedExtensions, Certificate, CertificateRequest,
+// CertificateVerify, ServerKeyExchange and NewSessionTicket can be that big. The fixed-size ones
+// (Finished, KeyUpdate, EndOfEarlyData, ServerHelloDone, HelloRequest, ClientKeyExchange) are
+// malformed (decode_error); a type the engine does not know at all cannot be in order
+// (RFC 8446 §4, RFC 5246 §7.4: unexpected_message). Either way no buffer grows for it.
+func bigMessageType(t byte) uint8 {
+	switch t {
+	case typeClientHello, typeServerHello, typeEncryptedExtensions, typeCertificate, typeCertificateRequest,
+		typeCertificateVerify, typeServerKeyExchange, typeNewSessionTicket:
+		return 0
+	case typeFinished, typeKeyUpdate, typeEndOfEarlyData, typeServerHelloDone, typeHelloRequest, typeClientKeyExchange:
+		return AlertDecodeError
+	}
+	return AlertUnexpectedMessage
+}
+
 // growHS replaces the reassembly buffer by one of n bytes (at most hsLimit) holding what it held:
 // a handshake message bigger than the usual ones (a ClientHello with ECH, a long certificate
 // chain). The allocation happens only for such a message.
-func (e *Engine) growHS(n int) {
+func (e *Engine) growHS(n int) bool {
+	if b := e.cfg.HandshakeBudget; b != nil {
+		if !b.acquire(e, e.hsBuf[:0], e.now()) {
+			return false
+		}
+		e.bigHeld = true
+	}
 	nb := make([]byte, len(e.hsBuf), n)
 	copy(nb, e.hsBuf)
 	e.hsBuf = nb
+	return true
+}
+
+// shrinkHS gives a grown buffer back to the budget once what it holds fits the engine's own
+// buffer again (force: at once, its content dropped, when the engine fails or closes). The parsed
+// ClientHello aliases the big buffer; it is dropped too (only its own message's processing reads
+// it), so that the buffer is really freed.
+func (e *Engine) shrinkHS(force bool) {
+	if !e.bigHeld {
+		return
+	}
+	b := e.cfg.HandshakeBudget
+	if !force {
+		// keep it while the next message, or the bytes already here, need it
+		small := b.small(e)
+		if len(e.hsBuf) > cap(small) {
+			return
+		}
+		if len(e.hsBuf) >= 4 && 4+(int(e.hsBuf[1])<<16|int(e.hsBuf[2])<<8|int(e.hsBuf[3])) > cap(small) {
+			return
+		}
+	}
+	small := b.release(e)
+	e.bigHeld = false
+	if force || small == nil {
+		e.hsBuf = small
+	} else {
+		e.hsBuf = append(small[:0], e.hsBuf...)
+	}
+	if e.hsState != nil && !e.client {
+		e.ch = clientHello{}
+	}
 }
 
 // handleHandshake reassembles handshake messages and processes every complete one.
 func (e *Engine) handleHandshake(p []byte) error {
+	if e.bigLost {
+		return e.fail(AlertInternalError) // its HandshakeBudget slot was taken back (lease)
+	}
 	for len(p) > 0 {
 		if e.hsSkip > 0 { // the rest of a refused post-handshake message
 			k := min(len(p), e.hsSkip)
@@ -1074,10 +1145,15 @@ func (e *Engine) handleHandshake(p []byte) error {
 			mlen := int(e.hsBuf[1])<<16 | int(e.hsBuf[2])<<8 | int(e.hsBuf[3])
 			if 4+mlen > cap(e.hsBuf) {
 				if !e.hsSmall {
+					if a := bigMessageType(e.hsBuf[0]); a != 0 {
+						return e.fail(a) // refused at its header: nothing is allocated for it
+					}
 					if 4+mlen > e.hsLimit {
 						return e.fail(AlertIllegalParameter) // see DefaultMaxHandshakeMessage
 					}
-					e.growHS(4 + mlen)
+					if !e.growHS(4 + mlen) {
+						return e.fail(AlertInternalError) // HandshakeBudget exhausted (§6.2)
+					}
 					break
 				}
 				if a := e.postHandshakeBig(e.hsBuf[0]); a != 0 {
@@ -1114,13 +1190,17 @@ func (e *Engine) handleHandshake(p []byte) error {
 			}
 			rest := copy(e.hsBuf, e.hsBuf[4+mlen:])
 			e.hsBuf = e.hsBuf[:rest]
+			if e.bigHeld {
+				e.shrinkHS(false)
+			}
 			if (e.rd.aead != rdBefore || e.endsRecord(t)) && (len(e.hsBuf) > 0 || len(p) > 0 || e.plainLeft > 0) {
 				return e.fail(AlertUnexpectedMessage) // data across a (possible) key change, §5.1
 			}
 			if e.state == Failed {
 				return e.err
 			}
-			if err := e.progress(!post); err != nil {
+			// an ignored HelloRequest (RFC 5246 §7.4.1.1) moves nothing either: it counts
+			if err := e.progress(!post && t != typeHelloRequest); err != nil {
 				return err
 			}
 			if e.hs == hsDone && !e.released {

@@ -105,17 +105,15 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	}
 	// §4.2.8: "Clients MUST NOT offer any KeyShareEntry values for groups not listed in the
 	// client's supported_groups extension" (servers MAY check: we do).
-	for l := (reader{b: ch.keyShares}); len(l.b) > 0; {
-		g := l.u16()
-		l.vec16()
-		if !containsU16(ch.groups, uint16(g)) {
-			return AlertIllegalParameter
-		}
+	if !sharesListed(ch.keyShares, ch.groups) {
+		return AlertIllegalParameter
 	}
 	var share []byte
 	if second {
+		// §4.1.2: ClientHello2 replaces the shares "with a list containing a single KeyShareEntry
+		// from the indicated group" (servers may check: we do, as Go's crypto/tls and OpenSSL).
 		share = findShare(ch.keyShares, e.group)
-		if share == nil {
+		if share == nil || len(ch.keyShares) != 4+len(share) {
 			return AlertIllegalParameter
 		}
 		if e.cookieLen > 0 {
