@@ -20,9 +20,12 @@
 //   - LCP configuration packets always go out with the default ACCM and the
 //     full address/control and protocol fields; other frames use the
 //     negotiated ACCM, ACFC and PFC.
-//   - Protocols we do not run (CCP, IPV6CP, VJ-compressed TCP, ...) get an
-//     LCP Protocol-Reject; unknown codes a Code-Reject; Van Jacobson and any
-//     unknown IPCP or LCP option a Configure-Reject.
+//   - Van Jacobson TCP/IP header compression (RFC 1144) is negotiated in
+//     both directions when Config.VJSlots > 0 (see vj.go): the peer's
+//     request is accepted and ours made with Max-Slot-Id VJSlots-1.
+//   - Protocols we do not run (CCP, IPV6CP, VJ-compressed TCP when we did
+//     not ask for it, ...) get an LCP Protocol-Reject; unknown codes a
+//     Code-Reject; unknown IPCP or LCP options a Configure-Reject.
 //   - While administratively open the link persists like pppd's "persist":
 //     when LCP finishes (Max-Configure, peer Terminate, dead peer, failed
 //     authentication, loopback) it is re-tried after a hold-off (3 s, 30 s
@@ -35,11 +38,12 @@ package ppp
 import (
 	"io"
 	"time"
+	"unsafe"
 )
 
 // PPP protocol numbers.
 const (
-	ProtoIP   = 0x0021 // Internet Protocol version 4
+	ProtoIP   = 0x0021 // Internet Protocol version 4 (VJ: ProtoVJComp, ProtoVJUncomp)
 	ProtoIPCP = 0x8021 // IP Control Protocol (RFC 1332)
 	ProtoLCP  = 0xc021 // Link Control Protocol (RFC 1661)
 	ProtoPAP  = 0xc023 // Password Authentication Protocol (RFC 1334)
@@ -128,6 +132,13 @@ type Config struct {
 	// answered then. Zero: DefaultRenegotiateHold; negative: no damping
 	// (strict RFC 1661).
 	RenegotiateHold time.Duration
+	// VJSlots > 0 negotiates Van Jacobson TCP/IP header compression
+	// (RFC 1144; IPCP option 2, RFC 1332 §3.2) in both directions with up
+	// to VJSlots connection slots each way (at most MaxVJSlots): our
+	// Max-Slot-Id is VJSlots-1, and we compress with at most VJSlots of
+	// the slots the peer offers. The tables are allocated in New
+	// (VJRAM bytes). 0: no compression; the peer's request is rejected.
+	VJSlots int
 	// Rand supplies Magic-Numbers and CHAP challenges. If nil, a fixed-seed
 	// generator is used: fine for tests, not for CHAP as authenticator.
 	Rand io.Reader
@@ -183,6 +194,7 @@ type Link struct {
 
 	rx deframer
 	tx framer
+	vj *vjState // nil without Config.VJSlots
 
 	ctrlq   []byte // queued control packets: [len16][proto16][packet]
 	ctrlH   int32
@@ -238,11 +250,20 @@ func New(cfg Config) *Link {
 	if cfg.EchoFailure <= 0 {
 		cfg.EchoFailure = defaultEcho
 	}
+	cfg.VJSlots = min(max(cfg.VJSlots, 0), MaxVJSlots)
 	if cfg.RenegotiateHold == 0 {
 		cfg.RenegotiateHold = DefaultRenegotiateHold
 	}
 	l := &Link{cfg: cfg, rnd: cfg.Rand, prng: 0x9e3779b97f4a7c15}
-	l.rx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom) // address, control, protocol, information, FCS
+	if cfg.VJSlots > 0 {
+		// The receive buffer gets headroom for rebuilding headers in place.
+		l.vj = &vjState{area: make([]byte, vjRxHdr+hdrRoom+cfg.MRU+fcsRoom)}
+		l.vj.c.slots = make([]vjTxSlot, cfg.VJSlots)
+		l.vj.d.slots = make([]vjRxSlot, cfg.VJSlots)
+		l.rx.buf = l.vj.area[vjRxHdr:]
+	} else {
+		l.rx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom) // address, control, protocol, information, FCS
+	}
 	l.tx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom)
 	l.ctrlq = make([]byte, ctrlQueueSize)
 	l.ctrlCur = -1
@@ -250,6 +271,27 @@ func New(cfg Config) *Link {
 	l.ipcp = fsm{l: l, proto: ProtoIPCP, h: (*ipcpHandler)(l)}
 	l.lcpDefaults()
 	return l
+}
+
+// VJRAM is the RAM Config.VJSlots costs a link: both slot tables and the
+// receive headroom a compressed header is rebuilt in.
+func VJRAM(slots int) int {
+	slots = min(max(slots, 0), MaxVJSlots)
+	if slots == 0 {
+		return 0
+	}
+	return slots*int(unsafe.Sizeof(vjTxSlot{})+unsafe.Sizeof(vjRxSlot{})) + vjRxHdr + int(unsafe.Sizeof(vjState{}))
+}
+
+// VJStats returns the compression counters (zero without Config.VJSlots).
+func (l *Link) VJStats() VJStats {
+	if l.vj == nil {
+		return VJStats{}
+	}
+	s := l.vj.st
+	s.TxOn, s.RxOn = l.vj.tx, l.vj.rx
+	s.TxSlots, s.RxSlots = l.vj.c.n, l.vj.d.max+1
+	return s
 }
 
 // lcpDefaults sets the link parameters in force before LCP is Opened.
@@ -359,12 +401,16 @@ func (l *Link) Input(b []byte, now time.Time) {
 			l.receive(l.rx.frame(), now)
 		case rxBadFCS:
 			l.stats.BadFCS++
+			l.vjError() // RFC 1144 §4: a lost frame may have changed a slot
 		case rxRunt:
 			l.stats.Runts++
+			l.vjError()
 		case rxOversize:
 			l.stats.Oversize++
+			l.vjError()
 		case rxAbort:
 			l.stats.Aborts++
+			l.vjError()
 		}
 	}
 }
@@ -407,6 +453,18 @@ func (l *Link) receive(fr []byte, now time.Time) {
 			}
 			return
 		}
+	case ProtoVJComp, ProtoVJUncomp:
+		if l.vj == nil || !l.vj.rx {
+			if l.lcp.state == Opened {
+				l.protoReject(proto, p) // we did not ask for compression
+				return
+			}
+			break
+		}
+		if l.ipUp {
+			l.vjInput(proto, fr, p)
+			return
+		}
 	case ProtoIPCP:
 		if l.network {
 			l.ipcp.input(p, now)
@@ -429,6 +487,44 @@ func (l *Link) receive(fr []byte, now time.Time) {
 		}
 	}
 	l.stats.Discarded++
+}
+
+// vjError tells the decompressor a frame was lost.
+func (l *Link) vjError() {
+	if l.vj != nil {
+		l.vj.d.toss = true
+	}
+}
+
+// vjInput rebuilds and delivers a VJ packet; p is the information field
+// of the frame fr, which lies in rx.buf after the headroom.
+func (l *Link) vjInput(proto uint16, fr, p []byte) {
+	v := l.vj
+	if proto == ProtoVJUncomp {
+		if !v.d.uncompressed(p) {
+			v.st.Errors++
+			return
+		}
+		v.st.UncompIn++
+	} else {
+		start := vjRxHdr + len(fr) - len(p)
+		end := start + len(p)
+		i := v.d.decompress(v.area, start, end)
+		switch {
+		case i == errToss:
+			v.st.Tossed++
+			return
+		case i < 0:
+			v.st.Errors++
+			return
+		}
+		p = v.area[i:end]
+		v.st.CompIn++
+	}
+	l.stats.IPIn++
+	if l.cfg.DeliverIP != nil {
+		l.cfg.DeliverIP(p)
+	}
 }
 
 // protoReject sends an LCP Protocol-Reject for a protocol we do not run.
@@ -536,7 +632,7 @@ func (l *Link) loadNext() bool {
 			}
 		}
 		end := hdrRoom + copy(buf[hdrRoom:], body)
-		start := l.putHeader(proto, acfc, pfc)
+		start := l.putHeader(hdrRoom, proto, acfc, pfc)
 		l.loadFrame(start, end, accm)
 		return true
 	}
@@ -549,7 +645,11 @@ func (l *Link) loadNext() bool {
 		if n > m {
 			n = m
 		}
-		start := l.putHeader(ProtoIP, l.txACFC, l.txPFC)
+		proto, off := uint16(ProtoIP), 0
+		if l.vj != nil && l.vj.tx {
+			proto, off = l.vj.c.compress(buf[hdrRoom:hdrRoom+n], &l.vj.st)
+		}
+		start := l.putHeader(hdrRoom+off, proto, l.txACFC, l.txPFC)
 		l.stats.IPOut++
 		l.loadFrame(start, hdrRoom+n, l.txACCM)
 		return true
@@ -558,10 +658,10 @@ func (l *Link) loadNext() bool {
 }
 
 // putHeader writes the address/control and protocol fields in front of
-// buf[hdrRoom:] and returns where the frame starts.
-func (l *Link) putHeader(proto uint16, acfc, pfc bool) int {
+// buf[at:] and returns where the frame starts.
+func (l *Link) putHeader(at int, proto uint16, acfc, pfc bool) int {
 	buf := l.tx.buf
-	i := hdrRoom
+	i := at
 	if pfc && proto < 0x100 {
 		i--
 		buf[i] = byte(proto)
