@@ -230,7 +230,8 @@ func (c *vjComp) compress(p []byte, st *VJStats) (proto uint16, off int) {
 	oth := old[ihl:] // same IHL and header length: same layout
 	if string(old[6:10]) != string(p[6:10]) ||
 		string(old[20:ihl]) != string(p[20:ihl]) || oth[12] != th[12] || string(oth[20:thl]) != string(th[20:thl]) ||
-		(oth[13]^th[13])&^(tcpPSH|tcpURG) != 0 { // ECN's CWR and ECE are not encoded either
+		(oth[13]^th[13])&^(tcpPSH|tcpURG) != 0 || // ECN's CWR and ECE are not encoded either
+		oth[13]&^th[13]&tcpURG != 0 { // URG going off would be lost in a SPECIAL_I or SPECIAL_D
 		return c.uncompressed(p, slot, hlen, st)
 	}
 
