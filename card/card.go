@@ -180,6 +180,7 @@ func New(cfg Config) (*Card, error) {
 	}
 	c.link = ppp.New(ppp.Config{
 		MRU:          p.MRU,
+		VJSlots:      p.VJSlots,
 		LocalIP:      cfg.LocalIP,
 		PeerIP:       cfg.PeerIP,
 		RequireAuth:  cfg.RequireAuth,

@@ -1,5 +1,7 @@
 package card
 
+import "netcard/ppp"
+
 // Profile is the card's memory budget: every buffer the stack uses is sized
 // from it once, when the card starts. Nothing grows afterwards.
 type Profile struct {
@@ -8,6 +10,12 @@ type Profile struct {
 	// MRU is the PPP Maximum-Receive-Unit the card announces; the PPP
 	// receive and transmit frame buffers are sized from it.
 	MRU int
+
+	// VJSlots is the number of Van Jacobson TCP/IP header compression
+	// slots (RFC 1144) the card keeps each way: it negotiates Max-Slot-Id
+	// VJSlots-1 and compresses with at most VJSlots connections; the
+	// tables cost ppp.VJRAM(VJSlots). 0: no header compression.
+	VJSlots int
 
 	// MaxConns is the number of TCP connection slots (listening backlog
 	// included); each slot owns a receive and a send buffer.
@@ -60,7 +68,7 @@ var (
 	// TinyProfile is for peers that negotiate small TLS records (record_size_limit):
 	// a few KiB in all.
 	TinyProfile = Profile{
-		Name: "tiny", MRU: 296, MaxConns: 1,
+		Name: "tiny", MRU: 296, MaxConns: 1, VJSlots: 1,
 		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512,
 		HTTPIn: 512, HTTPOut: 448,
 		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
@@ -73,14 +81,14 @@ var (
 	// all its buffers as one arena: 4 × (3,926 + 3,835) + (16,645 + 1,460)
 	// = 49,149 bytes, just under six 8 KiB pages.
 	CardProfile = Profile{
-		Name: "card", MRU: 1500, MaxConns: 4,
+		Name: "card", MRU: 1500, MaxConns: 4, VJSlots: 4,
 		RecvBuf: 16384 + 256 + 5, SmallRecvBuf: 3926, LargeRecvBufs: 1, SendBuf: 3835, RecordOut: 1024,
 		HTTPIn: 2048, HTTPOut: 3584,
 		UDPSockets: 1, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
 	}
 	// HostProfile is a roomy profile for PC-side use and benchmarks.
 	HostProfile = Profile{
-		Name: "host", MRU: 1500, MaxConns: 16,
+		Name: "host", MRU: 1500, MaxConns: 16, VJSlots: ppp.MaxVJSlots,
 		RecvBuf: 32768, SendBuf: 32768, RecordOut: 16384,
 		HTTPIn: 8192, HTTPOut: 16384,
 		UDPSockets: 8, UDPQueue: 8192, ReassemblySlots: 4, ReassemblyBytes: 65535,
@@ -134,11 +142,11 @@ func (p Profile) LargeRecvBytes() int {
 	return max(p.LargeRecvBufs, 0) * (p.RecvBuf + p.MRU - 40) // tcp adds an MSS
 }
 
-// Budget is the RAM the profile reserves for buffers: PPP frames, TCP
-// connection buffers (the shared large receive buffers included), HTTP
-// buffers and UDP queues (control blocks and TLS state are counted
-// separately by the benchmarks).
+// Budget is the RAM the profile reserves for buffers: PPP frames and VJ
+// compression tables, TCP connection buffers (the shared large receive
+// buffers included), HTTP buffers and UDP queues (control blocks and TLS
+// state are counted separately by the benchmarks).
 func (p Profile) Budget() int {
-	return 2*(p.MRU+8) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
+	return 2*(p.MRU+8) + ppp.VJRAM(p.VJSlots) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
 		p.UDPSockets*p.UDPQueue + p.ReassemblyBytes
 }

@@ -489,3 +489,58 @@ func (d *vjDecomp) decompress(buf []byte, start, end int) int {
 	put16(h[10:], ipChecksum(h[:ihl]))
 	return dataStart - copy(buf[dataStart-hlen:dataStart], h)
 }
+
+// VJDecoder rebuilds the IPv4 packets of one direction of a link that may
+// use VJ compression, from its frames: for tools that read a line (wire
+// analysis, pcap). It keeps MaxVJSlots slots and a 64 KiB buffer.
+type VJDecoder struct {
+	d   vjDecomp
+	buf []byte
+}
+
+// NewVJDecoder returns a decoder that accepts every slot id.
+func NewVJDecoder() *VJDecoder {
+	v := &VJDecoder{buf: make([]byte, vjRxHdr+1<<16)}
+	v.d.slots = make([]vjRxSlot, MaxVJSlots)
+	v.d.reset(MaxVJSlots - 1)
+	return v
+}
+
+// Lost tells the decoder a frame of the direction was lost or damaged.
+func (v *VJDecoder) Lost() { v.d.toss = true }
+
+// Decode takes a frame's protocol and information field. For ProtoIP,
+// ProtoVJUncomp and ProtoVJComp it returns the IPv4 packet (valid until
+// the next call) and the octets of the packet's headers as they were on
+// the line (the compressed header for ProtoVJComp); ok is false for other
+// protocols and for packets the decompressor drops.
+func (v *VJDecoder) Decode(proto uint16, info []byte) (pkt []byte, lineHdr int, ok bool) {
+	if len(info) > len(v.buf)-vjRxHdr {
+		return nil, 0, false
+	}
+	switch proto {
+	case ProtoIP, ProtoVJUncomp:
+		p := v.buf[vjRxHdr : vjRxHdr+copy(v.buf[vjRxHdr:], info)]
+		if proto == ProtoVJUncomp && !v.d.uncompressed(p) {
+			return nil, 0, false
+		}
+		if len(p) < 20 {
+			return p, len(p), true
+		}
+		h := int(p[0]&15) * 4
+		if p[9] == 6 && h+20 <= len(p) {
+			h += int(p[h+12]>>4) * 4
+		}
+		return p, min(h, len(p)), true
+	case ProtoVJComp:
+		n := copy(v.buf[vjRxHdr:], info)
+		i := v.d.decompress(v.buf, vjRxHdr, vjRxHdr+n)
+		if i < 0 {
+			return nil, 0, false
+		}
+		p := v.buf[i : vjRxHdr+n]
+		ih := int(p[0]&15) * 4
+		return p, len(info) - (len(p) - ih - int(p[ih+12]>>4)*4), true
+	}
+	return nil, 0, false
+}

@@ -71,6 +71,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		{"TLS server handshake CPU", fmt.Sprintf("%.0f µs", r.HandshakeNsCard/1e3), fmt.Sprintf("crypto/tls %.0f µs; ratio %.3f", r.HandshakeNsGo/1e3, r.HandshakeCPURatio), "ratio ≤ 1.0"},
 		{"serial efficiency 115200", fmt.Sprintf("%.4f (%.0f of %.0f B/s)", r.SerialEfficiency115200, r.Goodput115200, r.MaxGoodput115200), "uIP 0.17 of line rate", "≥ 0.95"},
 		{"  peer on the same line, 115200", "", peer(r.PeerSerialEfficiency115200, r.SerialEfficiencyRatioVsPeer115200, r.PeerGoodput115200), "(extra)"},
+		{"serial efficiency 115200, VJ compression", fmt.Sprintf("%.4f (line share %.4f → %.4f; header %.1f B on the line)", r.SerialEfficiency115200VJ, r.LineShare115200, r.LineShare115200VJ, r.Wire115200VJ.LineHeader), "", "(extra)"},
 		{"serial efficiency 115200, Tiny profile", fmt.Sprintf("%.4f (MSS %d, records %d)", r.SerialEfficiency115200Tiny, r.WireTiny.MSS, r.WireTiny.Record), "", "(extra)"},
 		{"serial efficiency 12 Mbit/s", fmt.Sprintf("%.4f (%.0f of %.0f B/s)", r.SerialEfficiency12M, r.Goodput12M, r.MaxGoodput12M), "", "≥ 0.95"},
 		{"  peer on the same line, 12 Mbit/s", "", peer(r.PeerSerialEfficiency12M, r.SerialEfficiencyRatioVsPeer12M, r.PeerGoodput12M), "(extra)"},

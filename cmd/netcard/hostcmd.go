@@ -22,6 +22,7 @@ func runHost(args []string, stdout, stderr io.Writer) error {
 	localIP := fs.String("local-ip", "10.64.0.1", "the host's address on the link")
 	peerIP := fs.String("peer-ip", "10.64.0.2", "the address assigned to the card")
 	baud := fs.Int("baud", 0, "pace the line (8N1); 0 = no pacing")
+	vj := fs.Bool("vj", true, "negotiate Van Jacobson TCP/IP header compression (RFC 1144)")
 	auth := addAuthFlags(fs)
 	mkLog := logFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -43,6 +44,9 @@ func runHost(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := auth.apply(&cfg.PPP); err != nil {
 		return err
+	}
+	if !*vj {
+		cfg.PPP.VJSlots = -1
 	}
 	cfg.Netns = *netns
 	port, info, err := link.ParseSpec(*spec)
