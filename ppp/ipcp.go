@@ -73,7 +73,7 @@ func (h *ipcpHandler) resetCI() {
 	o.dns = [2][4]byte{}
 	o.dnsNeg = [2]bool{!l.cfg.Host, !l.cfg.Host}
 	o.vjNeg = l.cfg.VJSlots > 0
-	o.vjMaxSlot = uint8(max(l.cfg.VJSlots-1, 0))
+	o.vjMaxSlot = MaxVJSlots - 1 // the id space; Config.VJSlots states are kept (vjDecomp)
 	o.vjCompSlot = true
 }
 
@@ -133,7 +133,7 @@ func (h *ipcpHandler) checkCI(typ byte, val []byte, nak []byte) (byte, int) {
 		// another protocol, an old RFC 1172 form or a Comp-Slot-Id other
 		// than 0 or 1 gets a Nak with what we do (RFC 1332 §3.2).
 		if len(val) != 4 || get16(val) != ProtoVJComp || val[3] > 1 {
-			return codeConfNak, putVJOpt(nak, uint8(l.cfg.VJSlots-1), true)
+			return codeConfNak, putVJOpt(nak, MaxVJSlots-1, true)
 		}
 		return codeConfAck, 0
 	}

@@ -133,11 +133,13 @@ type Config struct {
 	// (strict RFC 1661).
 	RenegotiateHold time.Duration
 	// VJSlots > 0 negotiates Van Jacobson TCP/IP header compression
-	// (RFC 1144; IPCP option 2, RFC 1332 §3.2) in both directions with up
-	// to VJSlots connection slots each way (at most MaxVJSlots): our
-	// Max-Slot-Id is VJSlots-1, and we compress with at most VJSlots of
-	// the slots the peer offers. The tables are allocated in New
-	// (VJRAM bytes). 0: no compression; the peer's request is rejected.
+	// (RFC 1144; IPCP option 2, RFC 1332 §3.2) in both directions, keeping
+	// VJSlots connection states each way (at most MaxVJSlots): we compress
+	// with at most VJSlots of the slots the peer offers, and offer it
+	// MaxVJSlots slot ids (Max-Slot-Id 15, as pppd and slirp do), binding
+	// them to our VJSlots states as they are used. The tables are
+	// allocated in New (VJRAM bytes). 0: no compression; the peer's
+	// request is rejected.
 	VJSlots int
 	// Rand supplies Magic-Numbers and CHAP challenges. If nil, a fixed-seed
 	// generator is used: fine for tests, not for CHAP as authenticator.

@@ -70,7 +70,9 @@ type vjTxSlot struct {
 
 type vjRxSlot struct {
 	hdr  [vjRxHdr]byte
-	hlen uint8 // 0: not set by an uncompressed packet yet
+	hlen uint8  // 0: not set by an uncompressed packet yet
+	id   uint8  // the peer's slot id this state belongs to
+	used uint32 // last use, for least-recently-used replacement
 }
 
 // vjComp is the transmit side: our compressor, working for the peer's
@@ -83,11 +85,21 @@ type vjComp struct {
 	compSlot bool // the peer lets us omit the slot id when it repeats
 }
 
-// vjDecomp is the receive side.
+// vjDecomp is the receive side. We offer the peer the full id space of
+// MaxVJSlots slot ids (slirp's compressor uses all 16 whatever Max-Slot-Id
+// says) but keep only Config.VJSlots states: an id is bound to a state by
+// the uncompressed packet that sets it, the least recently used state
+// giving way. A compressed packet for an id whose state gave way is
+// dropped like one whose state was lost (RFC 1144 §4: toss until the next
+// uncompressed packet or slot id; TCP's retransmission goes uncompressed).
+// A card has no more TCP connections than states, so this costs nothing
+// in practice.
 type vjDecomp struct {
 	slots []vjRxSlot
-	max   int  // the largest slot id the peer may use (our acknowledged Max-Slot-Id)
-	last  int  // slot of the last packet received; -1 none
+	ids   [MaxVJSlots]int8 // state index bound to each slot id; -1 none
+	max   int              // the largest slot id the peer may use (our acknowledged Max-Slot-Id)
+	last  int              // slot id of the last packet received; -1 none
+	clock uint32
 	toss  bool // RFC 1144 §4: discard compressed packets until a slot id is given
 }
 
@@ -131,10 +143,13 @@ func (c *vjComp) reset(maxSlot int, compSlot bool) {
 // reset empties the decompressor's slots; the peer may use 0..maxSlot.
 func (d *vjDecomp) reset(maxSlot int) {
 	for i := range d.slots {
-		d.slots[i].hlen = 0
+		d.slots[i].hlen, d.slots[i].used = 0, 0
 	}
-	d.max = min(maxSlot, len(d.slots)-1)
-	d.last, d.toss = -1, true
+	for i := range d.ids {
+		d.ids[i] = -1
+	}
+	d.max = min(maxSlot, MaxVJSlots-1)
+	d.last, d.toss, d.clock = -1, true, 0
 }
 
 func get16(b []byte) uint16    { return uint16(b[0])<<8 | uint16(b[1]) }
@@ -353,11 +368,38 @@ func (d *vjDecomp) uncompressed(p []byte) bool {
 		p[9] = byte(slot)
 		return d.error() // a damaged header must not become a slot's state
 	}
-	s := &d.slots[slot]
+	s := d.bind(slot)
 	copy(s.hdr[:], p[:hlen])
 	s.hlen = uint8(hlen)
 	d.last, d.toss = slot, false
 	return true
+}
+
+// bind returns the state of slot id, binding the least recently used state
+// to it if it has none.
+func (d *vjDecomp) bind(id int) *vjRxSlot {
+	d.clock++
+	k := int(d.ids[id])
+	if k < 0 {
+		k = 0
+		for i := range d.slots {
+			if d.slots[i].hlen == 0 {
+				k = i
+				break
+			}
+			if d.slots[i].used < d.slots[k].used {
+				k = i
+			}
+		}
+		if s := &d.slots[k]; s.hlen != 0 {
+			d.ids[s.id] = -1
+		}
+		d.ids[id] = int8(k)
+		d.slots[k].id = uint8(id)
+	}
+	s := &d.slots[k]
+	s.used = d.clock
+	return s
 }
 
 func (d *vjDecomp) error() bool {
@@ -395,7 +437,7 @@ func (d *vjDecomp) decompress(buf []byte, start, end int) int {
 	} else if d.toss {
 		return errToss
 	}
-	if slot < 0 || d.slots[slot].hlen == 0 {
+	if slot < 0 || d.ids[slot] < 0 {
 		d.toss = true
 		return -1
 	}
@@ -437,7 +479,9 @@ func (d *vjDecomp) decompress(buf []byte, start, end int) int {
 		d.toss = true
 		return -1
 	}
-	s := &d.slots[slot]
+	s := &d.slots[d.ids[slot]]
+	d.clock++
+	s.used = d.clock
 	hlen := int(s.hlen)
 	dataStart := start + i
 	total := hlen + end - dataStart

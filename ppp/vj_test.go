@@ -439,6 +439,46 @@ func TestVJNegative(t *testing.T) {
 	})
 }
 
+// TestVJStateBinding: a decompressor keeping fewer states than the slot
+// ids it offers binds ids to states as uncompressed packets set them; a
+// compressed packet for an id whose state gave way is dropped (and the
+// decompressor tosses), and the id's next uncompressed packet recovers.
+func TestVJStateBinding(t *testing.T) {
+	v := newVJPair(16, false) // the peer's compressor: 16 slots, ids always sent
+	v.d.slots = v.d.slots[:2] // we keep 2 states for 16 ids
+	v.d.reset(15)
+	conns := make([]seg, 3)
+	for i := range conns {
+		conns[i] = seg{src: hostA, dst: hostB, sport: uint16(2000 + i), dport: 443, seq: uint32(i) << 24, ack: 1, flags: tcpACK, win: 1000, data: 30}
+	}
+	next := func(i int) []byte {
+		p := tcpSeg(conns[i])
+		conns[i].seq += 30
+		conns[i].id++
+		return p
+	}
+	for i := 0; i < 3; i++ {
+		v.roundTrip(t, fmt.Sprintf("conn %d sets", i), next(i), ProtoVJUncomp)
+	}
+	// Connection 0's state gave way to connection 2's.
+	proto, info := v.send(next(0))
+	if proto != ProtoVJComp || v.recv(proto, info) != nil || !v.d.toss || v.d.ids[0] != -1 {
+		t.Fatalf("compressed packet for an unbound id: proto %#04x, toss %v, ids %v", proto, v.d.toss, v.d.ids[:3])
+	}
+	v.roundTrip(t, "conn 2 with its id", next(2), ProtoVJComp)
+	v.roundTrip(t, "conn 1 with its id", next(1), ProtoVJComp)
+	// The retransmission of connection 0 (nothing changed) is uncompressed
+	// and binds a state again.
+	conns[0].seq -= 30
+	conns[0].id--
+	v.roundTrip(t, "conn 0 retransmits", next(0), ProtoVJUncomp)
+	v.roundTrip(t, "conn 0 compressed", next(0), ProtoVJComp)
+	v.roundTrip(t, "conn 1 still bound", next(1), ProtoVJComp)
+	if _, info := v.send(next(2)); v.recv(ProtoVJComp, info) != nil {
+		t.Fatal("conn 2's state was the least recently used and should have given way")
+	}
+}
+
 // vjConfigs returns card and host configurations with VJ.
 func vjConfigs(card, host int) (Config, Config) {
 	cc, hc := cardConfig(), hostConfig()
@@ -457,7 +497,7 @@ func TestVJLink(t *testing.T) {
 		t.Fatal("not up")
 	}
 	a, b := h.a.l.VJStats(), h.b.l.VJStats()
-	if !a.TxOn || !a.RxOn || !b.TxOn || !b.RxOn || a.TxSlots != 4 || a.RxSlots != 4 || b.TxSlots != 4 || b.RxSlots != 16 {
+	if !a.TxOn || !a.RxOn || !b.TxOn || !b.RxOn || a.TxSlots != 4 || a.RxSlots != 16 || b.TxSlots != 16 || b.RxSlots != 16 {
 		t.Fatalf("negotiated: card %+v host %+v", a, b)
 	}
 	var want [][]byte
@@ -525,7 +565,7 @@ func TestVJNegotiation(t *testing.T) {
 		t.Fatalf("no reply with code %d to % x", code, req)
 		return nil
 	}
-	ours := []byte{2, 6, 0, 0x2d, 3, 1}
+	ours := []byte{2, 6, 0, 0x2d, 15, 1} // 16 slot ids whatever the states kept
 	t.Run("pppd's request acked", func(t *testing.T) {
 		req := []byte{2, 6, 0, 0x2d, 15, 1}
 		check(t, req, codeConfAck, req)
