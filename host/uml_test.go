@@ -292,5 +292,9 @@ func testPPPDHostRole(t *testing.T, ctx context.Context, u *uml.UML, pap bool) {
 			t.Fatalf("echo %d from Linux: % x %v", seq, buf[:n], err)
 		}
 	}
-	t.Logf("host role up (pppd %s, DNS %s %s), Linux answered 2 pings; %v", up.Local, up.DNS1, up.DNS2, time.Since(t1))
+	// VJ compression negotiated both ways (ICMP only here: nothing compressed).
+	if v := vjStats(h.Bridge); !v.TxOn || !v.RxOn || v.TxSlots != 16 {
+		t.Fatalf("host role: VJ with pppd %+v", v)
+	}
+	t.Logf("host role up (pppd %s, DNS %s %s, VJ both ways), Linux answered 2 pings; %v", up.Local, up.DNS1, up.DNS2, time.Since(t1))
 }
