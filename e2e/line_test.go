@@ -137,6 +137,14 @@ func measureRealLine(t *testing.T, size, baud int, vj bool) float64 {
 		size, baud, vj, goodput, share, tStart, tEnd)
 	t.Logf("line octets from the card during the request: %d for %d body octets (%.4f of them goodput); %d frames, %d of them VJ-compressed",
 		lineIn, size, float64(size)/float64(lineIn), st1.FramesIn-st0.FramesIn, v1.CompIn-v0.CompIn)
+	var cv ppp.VJStats
+	var ct string
+	r.Do(func(time.Time) {
+		cv = c.Link().VJStats()
+		ts := c.TCP().Stats()
+		ct = fmt.Sprintf("retransmits %d, timeouts %d, fast retransmits %d, checksum drops %d", ts.Retransmits, ts.Timeouts, ts.FastRetransmits, ts.DropChecksum)
+	})
+	t.Logf("card: TCP %s; VJ %+v; host: VJ %+v, bad FCS %d", ct, cv, v1, st1.BadFCS)
 	if vj && v1.CompIn-v0.CompIn < uint64(size/1460/2) {
 		t.Errorf("VJ negotiated %+v but the card compressed only %d frames", v1, v1.CompIn-v0.CompIn)
 	}

@@ -65,8 +65,24 @@ const (
 type vjTxSlot struct {
 	hdr  [vjTxHdr]byte
 	hlen uint8  // 0: empty
+	hold uint8  // packets still to send uncompressed after a retransmission (vjHold)
 	used uint32 // last use, for least-recently-used replacement
 }
+
+// vjHold is how many packets of a connection go uncompressed after it
+// retransmits. A lost frame leaves the peer's slot stale: every compressed
+// packet after it fails TCP's checksum until an uncompressed one arrives,
+// which RFC 1144 §4.1 leaves to TCP's retransmission — one retransmission
+// timeout per lost frame, where without compression the later segments
+// would have arrived and a fast retransmit sufficed. A retransmission is
+// the compressor's only sign of a lossy line, so it stops compressing that
+// connection for a while (an uncompressed TCP packet is as long as plain
+// IP and keeps the peer's state fresh); each further retransmission
+// re-arms the hold. A duplicate ACK (the receiver's sign of a loss or of a
+// retransmission) holds the ACK stream the same way, so that a lost ACK
+// frame does not leave the sender without ACKs until its timeout. On a
+// clean line nothing is ever held.
+const vjHold = 64
 
 type vjRxSlot struct {
 	hdr  [vjRxHdr]byte
@@ -128,13 +144,14 @@ type VJStats struct {
 	UncompIn  uint64 // uncompressed TCP packets received
 	Errors    uint64 // VJ packets dropped as malformed or for a bad slot (the decompressor then tosses)
 	Tossed    uint64 // compressed packets without a slot id dropped while tossing (RFC 1144 §4)
+	Holds     uint64 // retransmissions that held a connection uncompressed (vjHold)
 }
 
 // reset empties the compressor's slots for a peer whose decompressor has
 // maxSlot+1 slots (a fresh IPCP negotiation).
 func (c *vjComp) reset(maxSlot int, compSlot bool) {
 	for i := range c.slots {
-		c.slots[i].hlen, c.slots[i].used = 0, 0
+		c.slots[i].hlen, c.slots[i].used, c.slots[i].hold = 0, 0, 0
 	}
 	c.n = min(len(c.slots), maxSlot+1)
 	c.last, c.clock, c.compSlot = -1, 0, compSlot
@@ -231,11 +248,25 @@ func (c *vjComp) compress(p []byte, st *VJStats) (proto uint16, off int) {
 		if empty >= 0 {
 			lru = empty
 		}
+		c.slots[lru].hold = 0 // a new connection in the slot
 		return c.uncompressed(p, lru, hlen, st)
 	}
 	s := &c.slots[slot]
 	s.used = c.clock
 	old := s.hdr[:s.hlen]
+	// A retransmission: data starting before the end of the last packet's.
+	if oih := int(old[0]&15) * 4; total > hlen && len(old) >= oih+20 {
+		oldEnd := get32(old[oih+4:]) + uint32(get16(old[2:])) - uint32(len(old))
+		if int32(get32(th[4:])-oldEnd) < 0 {
+			s.hold = vjHold
+			st.Holds++
+			return c.uncompressed(p, slot, hlen, st)
+		}
+	}
+	if s.hold > 0 {
+		s.hold--
+		return c.uncompressed(p, slot, hlen, st)
+	}
 	// Anything other than the fields RFC 1144 encodes differs: send it
 	// uncompressed (version, IHL, TOS; flags and fragment offset; TTL and
 	// protocol; header lengths; IP and TCP options).
@@ -285,6 +316,12 @@ func (c *vjComp) compress(p []byte, st *VJStats) (proto uint16, off int) {
 		// Nothing changed: a data packet after a bare ACK is sent
 		// compressed; a duplicate ACK or a retransmission uncompressed.
 		if total == int(get16(old[2:])) || int(get16(old[2:])) != hlen {
+			if total == hlen {
+				// A duplicate ACK: the receiver saw a segment out of
+				// order or twice: the line loses frames (vjHold).
+				s.hold = vjHold
+				st.Holds++
+			}
 			return c.uncompressed(p, slot, hlen, st)
 		}
 	case vjSpecialI, vjSpecialD:
