@@ -180,7 +180,7 @@ func New(cfg Config) (*Card, error) {
 	}
 	c.link = ppp.New(ppp.Config{
 		MRU:          p.MRU,
-		VJSlots:      p.VJSlots,
+		VJSlots:      p.VJStates(),
 		LocalIP:      cfg.LocalIP,
 		PeerIP:       cfg.PeerIP,
 		RequireAuth:  cfg.RequireAuth,

@@ -12,9 +12,10 @@ type Profile struct {
 	MRU int
 
 	// VJSlots is the number of Van Jacobson TCP/IP header compression
-	// slots (RFC 1144) the card keeps each way: it negotiates Max-Slot-Id
-	// VJSlots-1 and compresses with at most VJSlots connections; the
-	// tables cost ppp.VJRAM(VJSlots). 0: no header compression.
+	// states (RFC 1144) the card keeps each way, at most MaxConns (the card
+	// has no more TCP connections): it compresses with at most that many
+	// connections and binds the peer's 16 slot ids to as many states; the
+	// tables cost ppp.VJRAM(VJStates()). 0: no header compression.
 	VJSlots int
 
 	// MaxConns is the number of TCP connection slots (listening backlog
@@ -122,6 +123,10 @@ func (p Profile) HTTPOutFits() bool {
 	return k*p.RecordOut+max(p.SendBuf-k*full-ovh, 0) >= p.HTTPOut
 }
 
+// VJStates is the number of VJ compression states the card keeps each
+// way: VJSlots, capped by MaxConns.
+func (p Profile) VJStates() int { return min(p.VJSlots, p.MaxConns) }
+
 // slotBytes is the budget of one connection slot: TCP receive and send
 // buffers and the HTTP buffers.
 func (p Profile) slotBytes() int { return p.SlotRecvBuf() + p.SendBuf + p.HTTPIn + p.HTTPOutBuf() }
@@ -147,6 +152,6 @@ func (p Profile) LargeRecvBytes() int {
 // buffers included), HTTP buffers and UDP queues (control blocks and TLS
 // state are counted separately by the benchmarks).
 func (p Profile) Budget() int {
-	return 2*(p.MRU+8) + ppp.VJRAM(p.VJSlots) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
+	return 2*(p.MRU+8) + ppp.VJRAM(p.VJStates()) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
 		p.UDPSockets*p.UDPQueue + p.ReassemblyBytes
 }
