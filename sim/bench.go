@@ -302,7 +302,8 @@ type Part struct {
 // includes the host peer and the simulator, so it is an upper bound for the
 // card.
 func MeasureAllocsPerPacket(st *store.Store, size int) (float64, uint64, error) {
-	w, err := New(Options{Store: st, Seed: 11, Baud: 12_000_000})
+	// VJ header compression both ways, as the host bridge negotiates it.
+	w, err := New(Options{Store: st, Seed: 11, Baud: 12_000_000, HostVJSlots: ppp.MaxVJSlots})
 	if err != nil {
 		return 0, 0, err
 	}
