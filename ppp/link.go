@@ -8,7 +8,8 @@
 // A Link is event driven and owns no goroutines: feed it line bytes with
 // Input, take line bytes with Output, run its timers with Poll. It allocates
 // its buffers in New (two frame buffers of MRU+8 octets, a 256-octet control
-// queue) and nothing per frame afterwards.
+// queue, and with Config.VJSlots the VJ tables, VJRAM) and nothing per frame
+// afterwards.
 //
 // Behaviour worth knowing:
 //   - Octets outside flag-delimited frames (a modem or slirp banner) are

@@ -571,6 +571,15 @@ func TestVJLink(t *testing.T) {
 
 // TestVJNegotiation: the IPCP option's rules (RFC 1332 §3.2) both ways.
 func TestVJNegotiation(t *testing.T) {
+	t.Run("our fullest request fits", func(t *testing.T) {
+		cc, _ := vjConfigs(4, 0)
+		l := New(cc)
+		var big [256]byte
+		(*ipcpHandler)(l).resetCI()
+		if n := (*ipcpHandler)(l).addCI(big[:]); n != 24 || n > maxOptLen || !bytes.Contains(big[:n], []byte{2, 6, 0, 0x2d, 15, 1}) {
+			t.Fatalf("IPCP request % x (room %d)", big[:n], maxOptLen)
+		}
+	})
 	t.Run("off on one side", func(t *testing.T) {
 		cc, hc := vjConfigs(0, 16)
 		h := newHarness(t, cc, hc)
