@@ -113,6 +113,19 @@ type Results struct {
 	Wire115200VJ             Wire    `json:"wire_115200_vj"`
 	LineShare115200          float64 `json:"line_share_115200"`
 	LineShare115200VJ        float64 `json:"line_share_115200_vj"`
+
+	// The real kernel path (`netcard bench --real`, root): an HTTPS
+	// download from a Card-profile card over a paced 115200-baud line to
+	// our PPP host role on a TUN device in a fresh namespace, curl there;
+	// goodput ÷ baud/10, with VJ (the default) and without; and the body
+	// octets ÷ the line octets the card sent meanwhile. null without
+	// --real (RealNote says why).
+	RealLineShare115200      *float64 `json:"real_line_share_115200"`
+	RealLineShare115200NoVJ  *float64 `json:"real_line_share_115200_novj"`
+	RealLineBytesShare115200 *float64 `json:"real_line_bytes_share_115200"`
+	RealLineBytesShareNoVJ   *float64 `json:"real_line_bytes_share_115200_novj"`
+	RealLineBytes            int      `json:"real_line_download_bytes,omitempty"`
+	RealNote                 string   `json:"real_note,omitempty"`
 }
 
 // OneConnCard is the Card profile reduced to one connection slot: the
