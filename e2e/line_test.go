@@ -150,3 +150,45 @@ func measureRealLine(t *testing.T, size, baud int, vj bool) float64 {
 	}
 	return share
 }
+
+// checkVJFrames reads a card's capture (`netcard serve --pcap`, PPP with
+// direction) and asserts that VJ-compressed TCP/IP frames (RFC 1144,
+// protocol 0x002d) went both ways: the card compressed its headers and
+// decoded the peer's.
+func checkVJFrames(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 24 {
+		t.Fatalf("card capture: %v (%d bytes)", err, len(b))
+	}
+	var comp, uncomp [2]int // [received, sent]
+	for rest := b[24:]; len(rest) >= 16; {
+		n := int(rest[8]) | int(rest[9])<<8 | int(rest[10])<<16 | int(rest[11])<<24
+		if n < 2 || n > len(rest)-16 {
+			break // the last record may be cut short
+		}
+		rec := rest[16 : 16+n]
+		rest = rest[16+n:]
+		f := rec[1:]
+		if len(f) >= 2 && f[0] == 0xff && f[1] == 0x03 {
+			f = f[2:]
+		}
+		var proto uint16
+		switch {
+		case len(f) >= 1 && f[0]&1 == 1:
+			proto = uint16(f[0])
+		case len(f) >= 2:
+			proto = uint16(f[0])<<8 | uint16(f[1])
+		}
+		switch proto {
+		case ppp.ProtoVJComp:
+			comp[rec[0]&1]++
+		case ppp.ProtoVJUncomp:
+			uncomp[rec[0]&1]++
+		}
+	}
+	t.Logf("card capture: VJ frames sent %d compressed / %d uncompressed, received %d / %d", comp[1], uncomp[1], comp[0], uncomp[0])
+	if comp[0] == 0 || comp[1] == 0 {
+		t.Errorf("no VJ-compressed frames both ways in %s", path)
+	}
+}
