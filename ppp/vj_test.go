@@ -959,6 +959,19 @@ func FuzzVJ(f *testing.F) {
 			}
 		}
 
+		// The same bytes as VJ frames into a link that negotiated VJ both
+		// ways: whatever it delivers is a well-formed IPv4 header.
+		l := fuzzVJLink(t)
+		l.cfg.DeliverIP = func(p []byte) {
+			if len(p) < 20 || ipChecksum(p[:int(p[0]&15)*4]) != 0 {
+				t.Fatalf("link delivered a bad packet: % x", p[:min(len(p), 40)])
+			}
+		}
+		for _, proto := range []uint16{ProtoVJUncomp, ProtoVJComp, ProtoVJComp} {
+			l.Input(encodeFrame(append([]byte{0xff, 0x03, 0, byte(proto)}, data...), 0xffffffff), testNow)
+		}
+		drain(l)
+
 		// Round trip.
 		rt := newVJPair(2, len(data) == 0 || data[0]&1 == 0)
 		hdr := tcpSeg(seg{src: hostA, dst: hostB, sport: 443, dport: 9999, seq: 1, ack: 1, flags: tcpACK, win: 100})
@@ -981,4 +994,17 @@ func FuzzVJ(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzVJLink is a scripted card link up with VJ negotiated both ways (the
+// peer asks for Max-Slot-Id 15, Comp-Slot-Id 1, as pppd does).
+func fuzzVJLink(t testing.TB) *Link {
+	l := scriptLink(t, Config{VJSlots: 2}, "020600000000050601020304")
+	ackOwn(t, l, ProtoIPCP)
+	l.Input(encodeFrame(unhex("ff038021010100"+"10"+"03060a000202"+"0206002d0f01"), 0xffffffff), testNow)
+	if v := l.VJStats(); !l.Up() || !v.TxOn || !v.RxOn {
+		t.Fatalf("scripted VJ link not up: %+v", v)
+	}
+	drain(l)
+	return l
 }
