@@ -126,6 +126,15 @@ type Results struct {
 	RealLineBytesShareNoVJ   *float64 `json:"real_line_bytes_share_115200_novj"`
 	RealLineBytes            int      `json:"real_line_download_bytes,omitempty"`
 	RealNote                 string   `json:"real_note,omitempty"`
+	// Unpaced on the same path (--real): goodput and this process's CPU
+	// time (server and our host bridge) per body byte, the card and the
+	// peer the issue compares with (gVisor netstack + crypto/tls +
+	// net/http behind our PPP) in the same run; medians of 3 runs each.
+	GoodputRealMiBs       *float64 `json:"goodput_real_mib_s"`
+	PeerGoodputRealMiBs   *float64 `json:"peer_goodput_real_mib_s"`
+	BulkCPURatioReal      *float64 `json:"bulk_cpu_ratio_real"`
+	BulkNsPerByteRealCard *float64 `json:"bulk_ns_per_byte_real_card"`
+	BulkNsPerByteRealPeer *float64 `json:"bulk_ns_per_byte_real_peer"`
 }
 
 // OneConnCard is the Card profile reduced to one connection slot: the

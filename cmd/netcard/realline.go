@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	stdtls "crypto/tls"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"netcard/card"
@@ -23,9 +27,10 @@ import (
 
 // realLine is one download over the real kernel path.
 type realLine struct {
-	Share      float64 // goodput ÷ line byte rate (baud/10), from curl's times
-	BytesShare float64 // body octets ÷ line octets the card sent meanwhile (handshake included)
-	Goodput    float64 // body bytes/s
+	CPU        time.Duration // this process's CPU time (user + system) during the download: server and host bridge
+	Share      float64       // goodput ÷ line byte rate (baud/10), from curl's times
+	BytesShare float64       // body octets ÷ line octets the card sent meanwhile (handshake included)
+	Goodput    float64       // body bytes/s
 	LineBytes  uint64
 	Frames     uint64
 	VJFrames   uint64 // frames that arrived VJ-compressed
@@ -39,13 +44,23 @@ type realLine struct {
 // host side (the card then compresses nothing and is sent nothing
 // compressed). Needs root, ip and curl.
 func measureRealLine(size, baud int, vj bool, recordOut int) (realLine, error) {
+	return measureReal(size, baud, vj, recordOut, false)
+}
+
+// measureReal is measureRealLine; gvisor replaces the card by the peer the
+// issue compares with: gVisor's netstack behind our PPP (card role) serving
+// the same file with crypto/tls and net/http, on the same path.
+func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine, error) {
 	var res realLine
 	for _, prog := range []string{"ip", "curl"} {
 		if _, err := exec.LookPath(prog); err != nil {
 			return res, fmt.Errorf("%s is needed: %w", prog, err)
 		}
 	}
-	lineTime := time.Duration(size/(baud/10)) * time.Second
+	lineTime := 10 * time.Second
+	if baud > 0 {
+		lineTime = time.Duration(size/(baud/10)) * time.Second
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*lineTime+time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "netcard-realline-")
@@ -79,18 +94,44 @@ func measureRealLine(size, baud int, vj bool, recordOut int) (realLine, error) {
 	if recordOut > 0 {
 		prof.RecordOut = recordOut
 	}
-	c, err := card.New(card.Config{Profile: prof, Store: st, Rand: rand.Reader, Clock: time.Now})
-	if err != nil {
-		return res, err
-	}
 	a, b := link.Pipe(8192)
 	ca, hb := link.Pace(a, baud), link.Pace(b, baud)
-	r := card.NewRunner(c, ca, nil)
-	r.Do(func(now time.Time) { c.Start(now) })
-	rctx, rcancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(rctx) }()
-	defer func() { rcancel(); ca.Close(); <-done }()
+	if gvisor {
+		signer, err := st.Signer()
+		if err != nil {
+			return res, err
+		}
+		pc := ppp.Config{LocalIP: [4]byte{10, 64, 0, 2}}
+		if !vj {
+			pc.VJSlots = -1
+		}
+		gn, err := host.NewNetstack(ca, host.Config{Card: true, PPP: pc})
+		if err != nil {
+			return res, err
+		}
+		defer gn.Close()
+		ln, err := gn.Net().ListenTCPAddrPort(netip.MustParseAddrPort("10.64.0.2:443"))
+		if err != nil {
+			return res, err
+		}
+		defer ln.Close()
+		tl := stdtls.NewListener(ln, &stdtls.Config{Certificates: []stdtls.Certificate{{Certificate: st.Certificate(), PrivateKey: signer}}})
+		go http.Serve(tl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(body)
+		}))
+	} else {
+		c, err := card.New(card.Config{Profile: prof, Store: st, Rand: rand.Reader, Clock: time.Now})
+		if err != nil {
+			return res, err
+		}
+		r := card.NewRunner(c, ca, nil)
+		r.Do(func(now time.Time) { c.Start(now) })
+		rctx, rcancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(rctx) }()
+		defer func() { rcancel(); ca.Close(); <-done }()
+	}
 
 	ns, err := peers.NewNetns()
 	if err != nil {
@@ -119,6 +160,7 @@ func measureRealLine(size, baud int, vj bool, recordOut int) (realLine, error) {
 	}
 	st0, _ := tun.Stats()
 	vj0 := vjIn()
+	cpu0 := processCPU()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "curl", "-sS", "--cacert", certFile,
 		"-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_starttransfer} %{time_total}", "https://10.64.0.2/f")
 	cmd.WaitDelay = 2 * time.Second
@@ -126,6 +168,7 @@ func measureRealLine(size, baud int, vj bool, recordOut int) (realLine, error) {
 	if err != nil {
 		return res, fmt.Errorf("curl: %v: %s", err, out)
 	}
+	res.CPU = processCPU() - cpu0
 	st1, _ := tun.Stats()
 	f := strings.Fields(string(out))
 	if len(f) != 4 || f[0] != "200" || f[1] != strconv.Itoa(size) {
@@ -140,10 +183,21 @@ func measureRealLine(size, baud int, vj bool, recordOut int) (realLine, error) {
 	// RecordOut plaintext octets: counting the body after it as
 	// size − RecordOut under-states the goodput by at most the head.
 	res.Goodput = float64(size-prof.RecordOut) / (tEnd - tStart)
-	res.Share = res.Goodput / link.BytesPerSecond(baud)
+	if baud > 0 {
+		res.Share = res.Goodput / link.BytesPerSecond(baud)
+	}
 	res.LineBytes = st1.BytesIn - st0.BytesIn
 	res.BytesShare = float64(size) / float64(res.LineBytes)
 	res.Frames = st1.FramesIn - st0.FramesIn
 	res.VJFrames = vjIn() - vj0
 	return res, nil
+}
+
+// processCPU is this process's CPU time so far, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
