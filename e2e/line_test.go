@@ -28,14 +28,16 @@ import (
 // run: without and with Van Jacobson header compression (RFC 1144), which
 // the host and the card negotiate by default. Every line octet of the
 // download is accounted: the card's frames as the host link counted them,
-// the header octets VJ saved. 256 KiB by default (23 s of line);
-// NETCARD_LINE_BYTES=1048576 for the issue's 1 MiB.
+// the header octets VJ saved. 64 KiB by default (6 s of line each, so CI
+// stays short; the handshake then weighs on the octet share);
+// NETCARD_LINE_BYTES=1048576 for the issue's 1 MiB (`netcard bench --real`
+// measures the same).
 func TestRealLineShare(t *testing.T) {
 	if testing.Short() {
 		t.Skip("minutes of paced line")
 	}
 	peers.Require(t, "ip", "curl", "/dev/net/tun")
-	size := 256 << 10
+	size := 64 << 10
 	if s := os.Getenv("NETCARD_LINE_BYTES"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 16<<10 {

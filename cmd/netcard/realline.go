@@ -158,6 +158,9 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 		tun.Do(func(l *ppp.Link, _ time.Time) { n = l.VJStats().CompIn })
 		return n
 	}
+	// Cut the line first when done (deferred last, runs first): a side
+	// blocked writing to it then returns, and each side closes cleanly.
+	defer func() { a.Close(); b.Close() }()
 	st0, _ := tun.Stats()
 	vj0 := vjIn()
 	cpu0 := processCPU()
