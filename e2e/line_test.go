@@ -114,6 +114,9 @@ func measureRealLine(t *testing.T, size, baud int, vj bool) float64 {
 		tun.Do(func(l *ppp.Link, _ time.Time) { v = l.VJStats() })
 		return v
 	}
+	// Cut the line first when done (deferred last, runs first): a side
+	// blocked writing to it then returns, and each side closes cleanly.
+	defer func() { a.Close(); b.Close() }()
 	st0, _ := tun.Stats()
 	v0 := vjStats()
 	out, err := nsRun(ctx, ns, time.Duration(size/(baud/10))*2*time.Second+30*time.Second, "curl", "-sS", "--cacert", certFile,
