@@ -85,9 +85,9 @@ var (
 type vjPair struct {
 	noHold bool // tests of the other rules: no vjHold after a retransmission
 	c      vjComp
-	d   vjDecomp
-	st  VJStats
-	buf []byte
+	d      vjDecomp
+	st     VJStats
+	buf    []byte
 }
 
 func newVJPair(n int, compSlot bool) *vjPair {
