@@ -42,6 +42,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("--real: %w", err)
 			}
+			if o.Log != nil {
+				o.Log("  line share %.4f (%.4f of line octets); %s", m.Share, m.BytesShare, m.Counters)
+			}
 			if vj {
 				rp.RealLineShare115200, rp.RealLineBytesShare115200 = &m.Share, &m.BytesShare
 			} else {

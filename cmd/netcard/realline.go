@@ -34,6 +34,7 @@ type realLine struct {
 	LineBytes  uint64
 	Frames     uint64
 	VJFrames   uint64 // frames that arrived VJ-compressed
+	Counters   string // both ends' PPP, VJ and TCP counters, for the log
 }
 
 // measureRealLine downloads size bytes over HTTPS from a Card-profile card
@@ -96,6 +97,7 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 	}
 	a, b := link.Pipe(8192)
 	ca, hb := link.Pace(a, baud), link.Pace(b, baud)
+	cardCounters := func() string { return "" }
 	if gvisor {
 		signer, err := st.Signer()
 		if err != nil {
@@ -126,6 +128,14 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 			return res, err
 		}
 		r := card.NewRunner(c, ca, nil)
+		cardCounters = func() (s string) {
+			r.Do(func(time.Time) {
+				ts, ls := c.TCP().Stats(), c.Link().Stats()
+				s = fmt.Sprintf("card: TCP retransmits %d, timeouts %d, fast retransmits %d, checksum drops %d; PPP bad FCS %d; VJ %+v",
+					ts.Retransmits, ts.Timeouts, ts.FastRetransmits, ts.DropChecksum, ls.BadFCS, c.Link().VJStats())
+			})
+			return s
+		}
 		r.Do(func(now time.Time) { c.Start(now) })
 		rctx, rcancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -193,6 +203,10 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 	res.BytesShare = float64(size) / float64(res.LineBytes)
 	res.Frames = st1.FramesIn - st0.FramesIn
 	res.VJFrames = vjIn() - vj0
+	var hv ppp.VJStats
+	tun.Do(func(l *ppp.Link, _ time.Time) { hv = l.VJStats() })
+	hs, drops := tun.Stats()
+	res.Counters = fmt.Sprintf("%s; host: PPP bad FCS %d, queue drops %d, VJ %+v", cardCounters(), hs.BadFCS, drops, hv)
 	return res, nil
 }
 
