@@ -261,6 +261,7 @@ func (c *Card) newPPP(cfg Config, p Profile) {
 	c.link = ppp.New(ppp.Config{
 		IPv6:         p.pppIPv6(),
 		MRU:          p.LinkMRU(),
+		VJSlots:      p.VJStates(),
 		LocalIP:      cfg.LocalIP,
 		PeerIP:       cfg.PeerIP,
 		RequireAuth:  cfg.RequireAuth,

@@ -1,5 +1,7 @@
 package card
 
+import "netcard/ppp"
+
 // Profile is the card's memory budget: every buffer the stack uses is sized
 // from it once, when the card starts. Nothing grows afterwards.
 type Profile struct {
@@ -68,6 +70,13 @@ type Profile struct {
 	ARPEntries uint8
 	ARPHold    uint8
 
+	// VJSlots is the number of Van Jacobson TCP/IP header compression
+	// states (RFC 1144) the card keeps each way, at most MaxConns (the card
+	// has no more TCP connections): it compresses with at most that many
+	// connections and binds the peer's 16 slot ids to as many states; the
+	// tables cost ppp.VJRAM(VJStates()). 0: no header compression.
+	VJSlots uint8 // a byte, so that a Card stays in its size class (TestCardSize)
+
 	// IPv6 runs IPv6 beside IPv4 (IPV6CP on PPP; `--ipv6`). IPv6 needs a
 	// link MTU of at least 1280 (RFC 8200 §5), so the MRU is raised to
 	// that (LinkMRU); the IPv6 layer adds one 1,500-byte reassembly slot
@@ -83,7 +92,7 @@ var (
 	// a few KiB in all; TLS handshake messages up to 8 KiB (an ML-KEM
 	// ClientHello is about 1.9 KB).
 	TinyProfile = Profile{
-		Name: "tiny", MRU: 296, MaxConns: 1,
+		Name: "tiny", MRU: 296, MaxConns: 1, VJSlots: 1,
 		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512, MaxHandshakeMessage: 8192,
 		HTTPIn: 512, HTTPOut: 448,
 		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
@@ -99,7 +108,7 @@ var (
 	// to 16 KiB + 4 are reassembled, so ClientHellos with ECH, GREASE and
 	// post-quantum shares always pass.
 	CardProfile = Profile{
-		Name: "card", MRU: 1500, MaxConns: 4,
+		Name: "card", MRU: 1500, MaxConns: 4, VJSlots: 4,
 		RecvBuf: 16384 + 256 + 5, SmallRecvBuf: 3926, LargeRecvBufs: 1, SendBuf: 3835, RecordOut: 1024,
 		HTTPIn: 2048, HTTPOut: 3584, MaxHandshakeMessage: 16384 + 4,
 		UDPSockets: 1, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
@@ -107,7 +116,7 @@ var (
 	}
 	// HostProfile is a roomy profile for PC-side use and benchmarks.
 	HostProfile = Profile{
-		Name: "host", MRU: 1500, MaxConns: 16,
+		Name: "host", MRU: 1500, MaxConns: 16, VJSlots: ppp.MaxVJSlots,
 		RecvBuf: 32768, SendBuf: 32768, RecordOut: 16384, MaxHandshakeMessage: 1 << 16,
 		HTTPIn: 8192, HTTPOut: 16384,
 		UDPSockets: 8, UDPQueue: 8192, ReassemblySlots: 4, ReassemblyBytes: 65535,
@@ -141,6 +150,10 @@ func (p Profile) HTTPOutFits() bool {
 	return k*p.RecordOut+max(p.SendBuf-k*full-ovh, 0) >= p.HTTPOut
 }
 
+// VJStates is the number of VJ compression states the card keeps each
+// way: VJSlots, capped by MaxConns.
+func (p Profile) VJStates() int { return min(int(p.VJSlots), p.MaxConns) }
+
 // slotBytes is the budget of one connection slot: TCP receive and send
 // buffers and the HTTP buffers.
 func (p Profile) slotBytes() int { return p.SlotRecvBuf() + p.SendBuf + p.HTTPIn + p.HTTPOutBuf() }
@@ -161,12 +174,12 @@ func (p Profile) LargeRecvBytes() int {
 	return max(p.LargeRecvBufs, 0) * (p.RecvBuf + p.MRU - 40) // tcp adds an MSS
 }
 
-// Budget is the RAM the profile reserves for buffers: PPP frames, TCP
-// connection buffers (the shared large receive buffers included), HTTP
-// buffers and UDP queues (control blocks and TLS state are counted
-// separately by the benchmarks).
+// Budget is the RAM the profile reserves for buffers: PPP frames and VJ
+// compression tables, TCP connection buffers (the shared large receive
+// buffers included), HTTP buffers and UDP queues (control blocks and TLS
+// state are counted separately by the benchmarks).
 func (p Profile) Budget() int {
-	return 2*(p.LinkMRU()+8) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
+	return 2*(p.LinkMRU()+8) + ppp.VJRAM(p.VJStates()) + p.MaxConns*p.slotBytes() + p.LargeRecvBytes() +
 		p.UDPSockets*p.UDPQueue + p.ReassemblyBytes + p.IPv6Bytes()
 }
 

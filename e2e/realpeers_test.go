@@ -38,6 +38,7 @@ import (
 	"netcard/host"
 	"netcard/host/peers"
 	"netcard/host/uml"
+	"netcard/ppp"
 	"netcard/store"
 )
 
@@ -368,8 +369,10 @@ func TestRealSlirp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr := startNetcard(t, "netcard serve", line, bin, "serve", "--link", "stdio", "--store", img)
+	cardPcap := filepath.Join(dir, "card.pcap")
+	pr := startNetcard(t, "netcard serve", line, bin, "serve", "--link", "stdio", "--store", img, "--pcap", cardPcap)
 	line.Close()
+	defer checkVJFrames(t, cardPcap) // the card and slirp compress TCP/IP headers both ways (RFC 1144)
 	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
 	up, err := pr.waitLog(wctx, "link up", 1)
 	wcancel()
@@ -506,7 +509,8 @@ up ping-done
 		if err != nil {
 			t.Fatal(err)
 		}
-		pr := startNetcard(t, "netcard serve", line, bin, "serve", "--link", "stdio", "--store", img)
+		cardPcap := filepath.Join(t.TempDir(), "card.pcap")
+		pr := startNetcard(t, "netcard serve", line, bin, "serve", "--link", "stdio", "--store", img, "--pcap", cardPcap)
 		line.Close()
 		sess, err := u.Start(uml.Run{Options: []string{"10.0.2.2:10.0.2.15"}, Cmd: guestCmd("/status", true)})
 		if err != nil {
@@ -514,6 +518,7 @@ up ping-done
 		}
 		check(t, sess, "/status")
 		pr.stop()
+		checkVJFrames(t, cardPcap) // the card and Linux compress TCP/IP headers both ways (RFC 1144)
 		t.Logf("serve-binary: %v", time.Since(t1).Round(time.Millisecond))
 	})
 	t.Run("in-process-tiny", func(t *testing.T) {
@@ -546,7 +551,12 @@ up ping-done
 			t.Fatal(err)
 		}
 		check(t, sess, "/")
-		t.Logf("in-process-tiny: %v", time.Since(t1).Round(time.Millisecond))
+		var vj ppp.VJStats
+		r.Do(func(time.Time) { vj = c.Link().VJStats() })
+		if vj.CompIn == 0 || vj.CompOut == 0 || vj.Errors != 0 { // (pppd has gone: IPCP is down now)
+			t.Errorf("tiny card, VJ with pppd (1 state for 16 slot ids): %+v", vj)
+		}
+		t.Logf("in-process-tiny: %v; VJ %+v", time.Since(t1).Round(time.Millisecond), vj)
 	})
 	t.Logf("TestRealUMLPPPD: %v total", time.Since(t0).Round(time.Millisecond))
 }

@@ -23,7 +23,9 @@ var (
 type Config struct {
 	// PPP configures our PPP end. Host is set to !Card; in the host role a
 	// zero LocalIP becomes DefaultLocalIP and a zero PeerIP DefaultPeerIP;
-	// a nil Rand becomes crypto/rand. DeliverIP and PullIP are set by the
+	// a nil Rand becomes crypto/rand; VJSlots 0 becomes ppp.MaxVJSlots (VJ
+	// header compression offered and accepted; negative: off). DeliverIP
+	// and PullIP are set by the
 	// bridge. Tap and Event, if set, are called with the driver's lock
 	// held: they must not call the Bridge's methods (Do, Up, Stats…).
 	PPP ppp.Config
@@ -81,6 +83,9 @@ func (c *Config) fill() error {
 	}
 	if c.PPP.Rand == nil {
 		c.PPP.Rand = rand.Reader
+	}
+	if c.PPP.VJSlots == 0 {
+		c.PPP.VJSlots = ppp.MaxVJSlots
 	}
 	if c.MTU == 0 {
 		c.MTU = c.PPP.MRU

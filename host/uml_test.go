@@ -189,7 +189,8 @@ func testPPPDCurl(t *testing.T, ctx context.Context, u *uml.UML) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewNetstack(peers.Borrow(u.Line()), Config{Card: true, PPP: ppp.Config{LocalIP: DefaultPeerIP, Tap: pw.Tap()}})
+	vjTap := &vjFrames{tap: pw.Tap()}
+	c, err := NewNetstack(peers.Borrow(u.Line()), Config{Card: true, PPP: ppp.Config{LocalIP: DefaultPeerIP, Tap: vjTap.count}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,12 @@ func testPPPDCurl(t *testing.T, ctx context.Context, u *uml.UML) {
 	}
 	st, _ := c.Stats()
 	t.Logf("guest curl: %s; card frames in %d out %d, bad FCS %d; %v", strings.TrimSpace(out), st.FramesIn, st.FramesOut, st.BadFCS, time.Since(t1))
-	checkPcap(t, pcapPath, "http")
+	// VJ header compression (RFC 1144) both ways with Linux's slhc: pppd
+	// offers it by default and our bridge does too.
+	checkVJ(t, c.Bridge, vjTap)
+	c.Close() // the capture is complete
+	pf.Close()
+	checkPcapVJ(t, pcapPath, "http", checkVJPcap(t, pcapPath))
 }
 
 // testPPPDHostRole: our PPP in host role (bridged to gVisor) against pppd
@@ -286,5 +292,9 @@ func testPPPDHostRole(t *testing.T, ctx context.Context, u *uml.UML, pap bool) {
 			t.Fatalf("echo %d from Linux: % x %v", seq, buf[:n], err)
 		}
 	}
-	t.Logf("host role up (pppd %s, DNS %s %s), Linux answered 2 pings; %v", up.Local, up.DNS1, up.DNS2, time.Since(t1))
+	// VJ compression negotiated both ways (ICMP only here: nothing compressed).
+	if v := vjStats(h.Bridge); !v.TxOn || !v.RxOn || v.TxSlots != 16 {
+		t.Fatalf("host role: VJ with pppd %+v", v)
+	}
+	t.Logf("host role up (pppd %s, DNS %s %s, VJ both ways), Linux answered 2 pings; %v", up.Local, up.DNS1, up.DNS2, time.Since(t1))
 }

@@ -192,7 +192,7 @@ func TestCompression(t *testing.T) {
 		{ProtoIPCP, true, true, "8021"}, // PFC applies only to protocols below 0x100
 	}
 	for _, c := range cases {
-		start := l.putHeader(c.proto, c.acfc, c.pfc)
+		start := l.putHeader(hdrRoom, c.proto, c.acfc, c.pfc)
 		if got := hex.EncodeToString(l.tx.buf[start:hdrRoom]); got != c.want {
 			t.Errorf("%04x acfc=%v pfc=%v: %s, want %s", c.proto, c.acfc, c.pfc, got, c.want)
 		}

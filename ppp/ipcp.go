@@ -4,12 +4,13 @@ import "time"
 
 // IPCP configuration options (RFC 1332, RFC 1877).
 const (
+	optIPComp  = 2   // IP-Compression-Protocol (RFC 1332 §3.2): Van Jacobson only
 	optIPAddr  = 3   // IP-Address
 	optPriDNS  = 129 // Primary DNS Server Address
 	optSecDNS  = 131 // Secondary DNS Server Address
 	ipcpOptLen = 6
-	// Everything else (IP-Addresses 1, IP-Compression-Protocol 2 i.e. Van
-	// Jacobson, NBNS 130/132, unknown options) is rejected.
+	// Everything else (IP-Addresses 1, NBNS 130/132, unknown options) is
+	// rejected, and IP-Compression-Protocol when Config.VJSlots is 0.
 )
 
 // PlaceholderPeerIP is the address a card-role link (Config.PeerIP zero)
@@ -24,6 +25,25 @@ type ipcpOpts struct {
 	dns     [2][4]byte
 	dnsNeg  [2]bool
 	hisAddr [4]byte
+
+	// Van Jacobson compression: what we ask for (the peer compresses)...
+	vjNeg      bool
+	vjMaxSlot  uint8
+	vjCompSlot bool
+	// ... and the peer's acknowledged request (we compress).
+	hisVJ       bool
+	hisMaxSlot  uint8
+	hisCompSlot bool
+}
+
+// putVJOpt writes an IP-Compression-Protocol option for Van Jacobson
+// compression: protocol 0x002d, Max-Slot-Id, Comp-Slot-Id (RFC 1332 §3.2).
+func putVJOpt(dst []byte, maxSlot uint8, compSlot bool) int {
+	dst[0], dst[1], dst[2], dst[3], dst[4], dst[5] = optIPComp, ipcpOptLen, 0, ProtoVJComp, maxSlot, 0
+	if compSlot {
+		dst[5] = 1
+	}
+	return ipcpOptLen
 }
 
 // ipcpHandler is the Link seen as IPCP's option handler.
@@ -52,6 +72,9 @@ func (h *ipcpHandler) resetCI() {
 	o.addrNeg = !(l.cfg.Host && l.cfg.LocalIP == [4]byte{})
 	o.dns = [2][4]byte{}
 	o.dnsNeg = [2]bool{!l.cfg.Host, !l.cfg.Host}
+	o.vjNeg = l.cfg.VJSlots > 0
+	o.vjMaxSlot = MaxVJSlots - 1 // the id space; Config.VJSlots states are kept (vjDecomp)
+	o.vjCompSlot = true
 }
 
 func (h *ipcpHandler) addCI(dst []byte) int {
@@ -65,6 +88,9 @@ func (h *ipcpHandler) addCI(dst []byte) int {
 	}
 	if o.dnsNeg[1] {
 		n += putAddrOpt(dst[n:], optSecDNS, o.dns[1])
+	}
+	if o.vjNeg {
+		n += putVJOpt(dst[n:], o.vjMaxSlot, o.vjCompSlot)
 	}
 	return n
 }
@@ -99,15 +125,34 @@ func (h *ipcpHandler) checkCI(typ byte, val []byte, nak []byte) (byte, int) {
 			return codeConfNak, putAddrOpt(nak, typ, l.cfg.DNS[i])
 		}
 		return codeConfAck, 0
+	case optIPComp:
+		if l.cfg.VJSlots == 0 {
+			return codeConfRej, 0
+		}
+		// Any Max-Slot-Id will do (we use no more slots than we have);
+		// another protocol, an old RFC 1172 form or a Comp-Slot-Id other
+		// than 0 or 1 gets a Nak with what we do (RFC 1332 §3.2).
+		if len(val) != 4 || get16(val) != ProtoVJComp || val[3] > 1 {
+			return codeConfNak, putVJOpt(nak, MaxVJSlots-1, true)
+		}
+		return codeConfAck, 0
 	}
-	return codeConfRej, 0 // VJ compression, IP-Addresses, NBNS, unknown
+	return codeConfRej, 0 // IP-Addresses, NBNS, unknown
 }
 
-func (h *ipcpHandler) resetPeerCI() { (*Link)(h).ip.hisAddr = [4]byte{} }
+func (h *ipcpHandler) resetPeerCI() {
+	o := &(*Link)(h).ip
+	o.hisAddr = [4]byte{}
+	o.hisVJ = false
+}
 
 func (h *ipcpHandler) applyCI(typ byte, val []byte) {
-	if typ == optIPAddr {
-		(*Link)(h).ip.hisAddr = [4]byte(val)
+	o := &(*Link)(h).ip
+	switch typ {
+	case optIPAddr:
+		o.hisAddr = [4]byte(val)
+	case optIPComp:
+		o.hisVJ, o.hisMaxSlot, o.hisCompSlot = true, val[2], val[3] == 1
 	}
 }
 
@@ -127,6 +172,18 @@ func (h *ipcpHandler) nakCI(typ byte, val []byte) {
 		if i := dnsIndex(typ); o.dnsNeg[i] {
 			o.dns[i] = [4]byte(val)
 		}
+	case optIPComp:
+		// The peer wants fewer slots or explicit slot ids: fine. Another
+		// protocol: stop asking (we do Van Jacobson only).
+		if !o.vjNeg {
+			return
+		}
+		if get16(val) != ProtoVJComp {
+			o.vjNeg = false
+			return
+		}
+		o.vjMaxSlot = min(o.vjMaxSlot, val[2])
+		o.vjCompSlot = o.vjCompSlot && val[3] == 1
 	}
 }
 
@@ -139,6 +196,8 @@ func (h *ipcpHandler) rejCI(typ byte) {
 		i := dnsIndex(typ)
 		o.dnsNeg[i] = false
 		o.dns[i] = [4]byte{}
+	case optIPComp:
+		o.vjNeg = false
 	}
 }
 
@@ -160,6 +219,17 @@ func (h *ipcpHandler) up(time.Time) {
 		l.peerIP = l.cfg.PeerIP
 	}
 	l.dns = o.dns
+	// Compression starts afresh with each negotiation (RFC 1144 §4: the
+	// decompressor tosses until the first slot id).
+	if v := l.vj; v != nil {
+		v.tx, v.rx = o.hisVJ, o.vjNeg
+		if v.tx {
+			v.c.reset(int(o.hisMaxSlot), o.hisCompSlot)
+		}
+		if v.rx {
+			v.d.reset(int(o.vjMaxSlot))
+		}
+	}
 	l.ipUp = true
 	l.stats.IPCPOpens++
 	l.event(EventIPCPUp)
@@ -168,6 +238,9 @@ func (h *ipcpHandler) up(time.Time) {
 func (h *ipcpHandler) down(time.Time) {
 	l := (*Link)(h)
 	l.ipUp = false
+	if l.vj != nil {
+		l.vj.tx, l.vj.rx = false, false
+	}
 	l.event(EventIPCPDown)
 }
 

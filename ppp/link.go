@@ -8,7 +8,8 @@
 // A Link is event driven and owns no goroutines: feed it line bytes with
 // Input, take line bytes with Output, run its timers with Poll. It allocates
 // its buffers in New (two frame buffers of MRU+8 octets, a 256-octet control
-// queue) and nothing per frame afterwards.
+// queue, and with Config.VJSlots the VJ tables, VJRAM) and nothing per frame
+// afterwards.
 //
 // Behaviour worth knowing:
 //   - Octets outside flag-delimited frames (a modem or slirp banner) are
@@ -20,9 +21,12 @@
 //   - LCP configuration packets always go out with the default ACCM and the
 //     full address/control and protocol fields; other frames use the
 //     negotiated ACCM, ACFC and PFC.
-//   - Protocols we do not run (CCP, IPV6CP, VJ-compressed TCP, ...) get an
-//     LCP Protocol-Reject; unknown codes a Code-Reject; Van Jacobson and any
-//     unknown IPCP or LCP option a Configure-Reject.
+//   - Van Jacobson TCP/IP header compression (RFC 1144) is negotiated in
+//     both directions when Config.VJSlots > 0 (see vj.go): the peer's
+//     request is accepted and ours made with Max-Slot-Id VJSlots-1.
+//   - Protocols we do not run (CCP, IPV6CP, VJ-compressed TCP when we did
+//     not ask for it, ...) get an LCP Protocol-Reject; unknown codes a
+//     Code-Reject; unknown IPCP or LCP options a Configure-Reject.
 //   - While administratively open the link persists like pppd's "persist":
 //     when LCP finishes (Max-Configure, peer Terminate, dead peer, failed
 //     authentication, loopback) it is re-tried after a hold-off (3 s, 30 s
@@ -35,11 +39,12 @@ package ppp
 import (
 	"io"
 	"time"
+	"unsafe"
 )
 
 // PPP protocol numbers.
 const (
-	ProtoIP   = 0x0021 // Internet Protocol version 4
+	ProtoIP   = 0x0021 // Internet Protocol version 4 (VJ: ProtoVJComp, ProtoVJUncomp)
 	ProtoIPCP = 0x8021 // IP Control Protocol (RFC 1332)
 	ProtoLCP  = 0xc021 // Link Control Protocol (RFC 1661)
 	ProtoPAP  = 0xc023 // Password Authentication Protocol (RFC 1334)
@@ -131,6 +136,15 @@ type Config struct {
 	// answered then. Zero: DefaultRenegotiateHold; negative: no damping
 	// (strict RFC 1661).
 	RenegotiateHold time.Duration
+	// VJSlots > 0 negotiates Van Jacobson TCP/IP header compression
+	// (RFC 1144; IPCP option 2, RFC 1332 §3.2) in both directions, keeping
+	// VJSlots connection states each way (at most MaxVJSlots): we compress
+	// with at most VJSlots of the slots the peer offers, and offer it
+	// MaxVJSlots slot ids (Max-Slot-Id 15, as pppd and slirp do), binding
+	// them to our VJSlots states as they are used. The tables are
+	// allocated in New (VJRAM bytes). 0: no compression; the peer's
+	// request is rejected.
+	VJSlots int
 	// Rand supplies Magic-Numbers and CHAP challenges. If nil, a fixed-seed
 	// generator is used: fine for tests, not for CHAP as authenticator.
 	Rand io.Reader
@@ -192,6 +206,7 @@ type Link struct {
 
 	rx deframer
 	tx framer
+	vj *vjState // nil without Config.VJSlots
 
 	ctrlq   []byte // queued control packets: [len16][proto16][packet]
 	ctrlH   int32
@@ -230,7 +245,7 @@ type Link struct {
 	rnd        io.Reader
 	prng       uint64
 	randBuf    [4]byte
-	optScratch [maxOptLen]byte // an option reply being built (fsm.rcr; one at a time)
+	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); behind a pointer so that Link stays in its 1,024-byte class
 	stats      Stats
 }
 
@@ -248,13 +263,23 @@ func New(cfg Config) *Link {
 	if cfg.EchoFailure <= 0 {
 		cfg.EchoFailure = defaultEcho
 	}
+	cfg.VJSlots = min(max(cfg.VJSlots, 0), MaxVJSlots)
 	if cfg.RenegotiateHold == 0 {
 		cfg.RenegotiateHold = DefaultRenegotiateHold
 	}
 	l := &Link{cfg: cfg, rnd: cfg.Rand, prng: 0x9e3779b97f4a7c15}
-	l.rx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom) // address, control, protocol, information, FCS
+	if cfg.VJSlots > 0 {
+		// The receive buffer gets headroom for rebuilding headers in place.
+		l.vj = &vjState{area: make([]byte, vjRxHdr+hdrRoom+cfg.MRU+fcsRoom)}
+		l.vj.c.slots = make([]vjTxSlot, cfg.VJSlots)
+		l.vj.d.slots = make([]vjRxSlot, cfg.VJSlots)
+		l.rx.buf = l.vj.area[vjRxHdr:]
+	} else {
+		l.rx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom) // address, control, protocol, information, FCS
+	}
 	l.tx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom)
 	l.ctrlq = make([]byte, ctrlQueueSize)
+	l.optScratch = new([maxOptLen]byte)
 	l.ctrlCur = -1
 	l.lcp = fsm{l: l, proto: ProtoLCP, h: (*lcpHandler)(l)}
 	l.ipcp = fsm{l: l, proto: ProtoIPCP, h: (*ipcpHandler)(l)}
@@ -264,6 +289,27 @@ func New(cfg Config) *Link {
 	}
 	l.lcpDefaults()
 	return l
+}
+
+// VJRAM is the RAM Config.VJSlots costs a link: both slot tables and the
+// receive headroom a compressed header is rebuilt in.
+func VJRAM(slots int) int {
+	slots = min(max(slots, 0), MaxVJSlots)
+	if slots == 0 {
+		return 0
+	}
+	return slots*int(unsafe.Sizeof(vjTxSlot{})+unsafe.Sizeof(vjRxSlot{})) + vjRxHdr + int(unsafe.Sizeof(vjState{}))
+}
+
+// VJStats returns the compression counters (zero without Config.VJSlots).
+func (l *Link) VJStats() VJStats {
+	if l.vj == nil {
+		return VJStats{}
+	}
+	s := l.vj.st
+	s.TxOn, s.RxOn = l.vj.tx, l.vj.rx
+	s.TxSlots, s.RxSlots = l.vj.c.n, l.vj.d.max+1
+	return s
 }
 
 // lcpDefaults sets the link parameters in force before LCP is Opened.
@@ -379,12 +425,16 @@ func (l *Link) Input(b []byte, now time.Time) {
 			l.receive(l.rx.frame(), now)
 		case rxBadFCS:
 			l.stats.BadFCS++
+			l.vjError() // RFC 1144 §4: a lost frame may have changed a slot
 		case rxRunt:
 			l.stats.Runts++
+			l.vjError()
 		case rxOversize:
 			l.stats.Oversize++
+			l.vjError()
 		case rxAbort:
 			l.stats.Aborts++
+			l.vjError()
 		}
 	}
 }
@@ -427,6 +477,18 @@ func (l *Link) receive(fr []byte, now time.Time) {
 			}
 			return
 		}
+	case ProtoVJComp, ProtoVJUncomp:
+		if l.vj == nil || !l.vj.rx {
+			if l.lcp.state == Opened {
+				l.protoReject(proto, p) // we did not ask for compression
+				return
+			}
+			break
+		}
+		if l.ipUp {
+			l.vjInput(proto, fr, p)
+			return
+		}
 	case ProtoIPCP:
 		if l.network {
 			l.ipcp.input(p, now)
@@ -458,6 +520,44 @@ func (l *Link) receive(fr []byte, now time.Time) {
 		}
 	}
 	l.stats.Discarded++
+}
+
+// vjError tells the decompressor a frame was lost.
+func (l *Link) vjError() {
+	if l.vj != nil {
+		l.vj.d.toss = true
+	}
+}
+
+// vjInput rebuilds and delivers a VJ packet; p is the information field
+// of the frame fr, which lies in rx.buf after the headroom.
+func (l *Link) vjInput(proto uint16, fr, p []byte) {
+	v := l.vj
+	if proto == ProtoVJUncomp {
+		if !v.d.uncompressed(p) {
+			v.st.Errors++
+			return
+		}
+		v.st.UncompIn++
+	} else {
+		start := vjRxHdr + len(fr) - len(p)
+		end := start + len(p)
+		i := v.d.decompress(v.area, start, end)
+		switch {
+		case i == errToss:
+			v.st.Tossed++
+			return
+		case i < 0:
+			v.st.Errors++
+			return
+		}
+		p = v.area[i:end]
+		v.st.CompIn++
+	}
+	l.stats.IPIn++
+	if l.cfg.DeliverIP != nil {
+		l.cfg.DeliverIP(p)
+	}
 }
 
 // protoReject sends an LCP Protocol-Reject for a protocol we do not run.
@@ -565,7 +665,7 @@ func (l *Link) loadNext() bool {
 			}
 		}
 		end := hdrRoom + copy(buf[hdrRoom:], body)
-		start := l.putHeader(proto, acfc, pfc)
+		start := l.putHeader(hdrRoom, proto, acfc, pfc)
 		l.loadFrame(start, end, accm)
 		return true
 	}
@@ -578,18 +678,21 @@ func (l *Link) loadNext() bool {
 		if n > m {
 			n = m
 		}
-		proto := uint16(ProtoIP)
+		proto, off := uint16(ProtoIP), 0
 		if buf[hdrRoom]>>4 == 6 {
 			if !l.Up6() {
 				l.stats.Discarded++
 				return false
 			}
-			proto = ProtoIPv6
+			proto = ProtoIPv6 // VJ compresses IPv4 TCP only (RFC 1144)
 			l.v6.stats.IP6Out++
 		} else {
+			if l.vj != nil && l.vj.tx {
+				proto, off = l.vj.c.compress(buf[hdrRoom:hdrRoom+n], &l.vj.st)
+			}
 			l.stats.IPOut++
 		}
-		start := l.putHeader(proto, l.txACFC, l.txPFC)
+		start := l.putHeader(hdrRoom+off, proto, l.txACFC, l.txPFC)
 		l.loadFrame(start, hdrRoom+n, l.txACCM)
 		return true
 	}
@@ -597,10 +700,10 @@ func (l *Link) loadNext() bool {
 }
 
 // putHeader writes the address/control and protocol fields in front of
-// buf[hdrRoom:] and returns where the frame starts.
-func (l *Link) putHeader(proto uint16, acfc, pfc bool) int {
+// buf[at:] and returns where the frame starts.
+func (l *Link) putHeader(at int, proto uint16, acfc, pfc bool) int {
 	buf := l.tx.buf
-	i := hdrRoom
+	i := at
 	if pfc && proto < 0x100 {
 		i--
 		buf[i] = byte(proto)

@@ -114,6 +114,37 @@ type Results struct {
 	PeerWire115200                    Wire     `json:"peer_wire_115200"`
 	PeerTLS                           string   `json:"peer_tls"`
 	PeerNote                          string   `json:"peer_note,omitempty"`
+
+	// The same 115200-baud download with Van Jacobson header compression
+	// (RFC 1144) negotiated both ways, against its own maximum; and the
+	// line share of both runs: goodput ÷ line byte rate (baud/10).
+	SerialEfficiency115200VJ float64 `json:"serial_efficiency_115200_vj"`
+	Goodput115200VJ          float64 `json:"goodput_115200_vj_Bps"`
+	Wire115200VJ             Wire    `json:"wire_115200_vj"`
+	LineShare115200          float64 `json:"line_share_115200"`
+	LineShare115200VJ        float64 `json:"line_share_115200_vj"`
+
+	// The real kernel path (`netcard bench --real`, root): an HTTPS
+	// download from a Card-profile card over a paced 115200-baud line to
+	// our PPP host role on a TUN device in a fresh namespace, curl there;
+	// goodput ÷ baud/10, with VJ (the default) and without; and the body
+	// octets ÷ the line octets the card sent meanwhile. null without
+	// --real (RealNote says why).
+	RealLineShare115200      *float64 `json:"real_line_share_115200"`
+	RealLineShare115200NoVJ  *float64 `json:"real_line_share_115200_novj"`
+	RealLineBytesShare115200 *float64 `json:"real_line_bytes_share_115200"`
+	RealLineBytesShareNoVJ   *float64 `json:"real_line_bytes_share_115200_novj"`
+	RealLineBytes            int      `json:"real_line_download_bytes,omitempty"`
+	RealNote                 string   `json:"real_note,omitempty"`
+	// Unpaced on the same path (--real): goodput and this process's CPU
+	// time (server and our host bridge) per body byte, the card and the
+	// peer the issue compares with (gVisor netstack + crypto/tls +
+	// net/http behind our PPP) in the same run; medians of 3 runs each.
+	GoodputRealMiBs       *float64 `json:"goodput_real_mib_s"`
+	PeerGoodputRealMiBs   *float64 `json:"peer_goodput_real_mib_s"`
+	BulkCPURatioReal      *float64 `json:"bulk_cpu_ratio_real"`
+	BulkNsPerByteRealCard *float64 `json:"bulk_ns_per_byte_real_card"`
+	BulkNsPerByteRealPeer *float64 `json:"bulk_ns_per_byte_real_peer"`
 }
 
 // OneConnCard is the Card profile reduced to one connection slot: the
@@ -303,7 +334,8 @@ type Part struct {
 // includes the host peer and the simulator, so it is an upper bound for the
 // card.
 func MeasureAllocsPerPacket(st *store.Store, size int) (float64, uint64, error) {
-	w, err := New(Options{Store: st, Seed: 11, Baud: 12_000_000})
+	// VJ header compression both ways, as the host bridge negotiates it.
+	w, err := New(Options{Store: st, Seed: 11, Baud: 12_000_000, HostVJSlots: ppp.MaxVJSlots})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -345,6 +377,7 @@ type Throughput struct {
 	Goodput    float64 // body bytes/s from the first body byte to the last
 	Max        float64 // theoretical maximum for the negotiated framing
 	Efficiency float64
+	LineShare  float64 // Goodput ÷ the line's byte rate (baud/10)
 	Virtual    time.Duration
 	Wall       time.Duration
 	Wire       Wire
@@ -354,8 +387,15 @@ type Throughput struct {
 // compares the goodput with the theoretical maximum computed from the
 // frames the card actually sent (see Wire.MaxGoodput).
 func MeasureThroughput(st *store.Store, baud int, size int, p card.Profile) (Throughput, error) {
+	return MeasureThroughputVJ(st, baud, size, p, 0)
+}
+
+// MeasureThroughputVJ is MeasureThroughput with the host peer offering Van
+// Jacobson header compression with hostVJ slots (the card's side is its
+// profile's VJSlots); 0: the peer rejects it, as before VJ existed.
+func MeasureThroughputVJ(st *store.Store, baud int, size int, p card.Profile, hostVJ int) (Throughput, error) {
 	var wa wireAnalyzer
-	w, err := New(Options{Store: st, Seed: 12, Baud: baud, Profile: p, Chunk: time.Millisecond})
+	w, err := New(Options{Store: st, Seed: 12, Baud: baud, Profile: p, Chunk: time.Millisecond, HostVJSlots: hostVJ})
 	if err != nil {
 		return Throughput{}, err
 	}
@@ -384,6 +424,9 @@ func MeasureThroughput(st *store.Store, baud int, size int, p card.Profile) (Thr
 	}
 	t.Wire = wa.result(rec)
 	t.Max = t.Wire.MaxGoodput(baud)
+	if baud > 0 {
+		t.LineShare = t.Goodput / (float64(baud) / 10)
+	}
 	if t.Max > 0 {
 		t.Efficiency = t.Goodput / t.Max
 	}
@@ -523,7 +566,13 @@ func Run(o BenchOptions) (*Results, error) {
 		return nil, err
 	}
 	r.SerialEfficiency115200, r.Goodput115200, r.MaxGoodput115200, r.Wire115200 = t.Efficiency, t.Goodput, t.Max, t.Wire
+	r.LineShare115200 = t.LineShare
 	r.SimSpeedup = float64(t.Virtual) / float64(t.Wall)
+	logf("serial line 115200, VJ header compression")
+	if t, err = MeasureThroughputVJ(st, 115200, size, card.CardProfile, ppp.MaxVJSlots); err != nil {
+		return nil, err
+	}
+	r.SerialEfficiency115200VJ, r.Goodput115200VJ, r.Wire115200VJ, r.LineShare115200VJ = t.Efficiency, t.Goodput, t.Wire, t.LineShare
 	logf("serial line 12 Mbit/s")
 	stBig, err := NewStore(3, 0, map[string][]byte{"f": RandomFile(3, big)})
 	if err != nil {

@@ -29,6 +29,10 @@ func TestBenchQuick(t *testing.T) {
 	if r.SerialEfficiency115200 < 0.9 || r.SerialEfficiency115200 > 1 {
 		t.Errorf("serial efficiency at 115200 = %v", r.SerialEfficiency115200)
 	}
+	// VJ header compression: 37 of 40 header octets saved per frame.
+	if r.SerialEfficiency115200VJ < 0.9 || r.LineShare115200VJ < r.LineShare115200+0.015 || !r.Wire115200VJ.VJ {
+		t.Errorf("VJ at 115200: efficiency %v, line share %v → %v", r.SerialEfficiency115200VJ, r.LineShare115200, r.LineShare115200VJ)
+	}
 	if r.TTFBRatio115200 < 0.5 || r.TTFBRatio115200 > 1.25 {
 		t.Errorf("TTFB ratio = %v", r.TTFBRatio115200)
 	}
@@ -60,7 +64,9 @@ func TestBenchQuick(t *testing.T) {
 		"handshake_cpu_ratio", "serial_efficiency_115200", "serial_efficiency_12M", "ttfb_ratio_115200",
 		"bulk_cpu_ratio_vs_gvisor", "cards_per_gib", "ttfb_ratio_115200_cpu", "peer_serial_efficiency_115200",
 		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200", "goodput_ratio_vs_peer_115200",
-		"rsa_handshake_cpu_ratio", "rsa_handshake_allocs_ratio", "rsa_over_ecdsa_handshake_cpu"} {
+		"rsa_handshake_cpu_ratio", "rsa_handshake_allocs_ratio", "rsa_over_ecdsa_handshake_cpu",
+
+		"serial_efficiency_115200_vj", "line_share_115200", "line_share_115200_vj"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON key %q missing", k)
 		}

@@ -88,6 +88,10 @@ type Options struct {
 	// HostDelayedACK is the host peer's delayed-ACK timer (tcp.Config
 	// semantics: 0 = 100 ms, negative = ACK every segment).
 	HostDelayedACK time.Duration
+	// HostVJSlots > 0 lets the host peer negotiate Van Jacobson header
+	// compression (RFC 1144) with the card (ppp.Config.VJSlots); the card
+	// does whenever its profile has VJSlots.
+	HostVJSlots int
 	// NoStart leaves the link closed until Start is called.
 	NoStart bool
 	// CardTap sees every PPP frame of the card (sent or received).
@@ -232,7 +236,7 @@ func New(o Options) (*World, error) {
 	h.IP.Register(6, h.TCP)
 	h.Link = ppp.New(ppp.Config{
 		Host: true, LocalIP: HostIP, PeerIP: CardIP,
-		Rand: NewRand(o.Seed, "hostppp"), EchoInterval: o.EchoInterval,
+		Rand: NewRand(o.Seed, "hostppp"), EchoInterval: o.EchoInterval, VJSlots: o.HostVJSlots,
 		DeliverIP: func(pkt []byte) { h.IP.Input(pkt, h.now) },
 		PullIP:    h.pullIP,
 	})

@@ -1,5 +1,7 @@
 package sim
 
+import "netcard/ppp"
+
 // Wire describes the framing the card actually used on the line, measured
 // from its bytes: what the theoretical maximum goodput is computed from.
 type Wire struct {
@@ -19,6 +21,12 @@ type Wire struct {
 	RecordMaxSeen int `json:"record_max_seen"`
 	// Resent counts TCP payload bytes of that stream sent more than once.
 	Resent int `json:"resent_bytes"`
+	// VJ reports that the sender used Van Jacobson header compression
+	// (RFC 1144; IPTCPHeader is then the rebuilt header); LineHeader is
+	// the mean IPv4 + TCP header octets a data frame carried on the line,
+	// compressed or not.
+	VJ         bool    `json:"vj"`
+	LineHeader float64 `json:"line_header"`
 }
 
 // MaxGoodput is the best goodput (application bytes/s) the line can carry
@@ -30,7 +38,11 @@ func (w Wire) MaxGoodput(baud int) float64 {
 	if w.MSS == 0 || baud == 0 {
 		return 0
 	}
-	content := float64(w.AddrCtrl + w.Proto + w.IPTCPHeader + w.MSS + w.FCS)
+	hdr := float64(w.IPTCPHeader)
+	if w.LineHeader > 0 {
+		hdr = w.LineHeader
+	}
+	content := float64(w.AddrCtrl+w.Proto+w.MSS+w.FCS) + hdr
 	line := 1 + content*(1+w.EscapeRate) // one shared flag per frame at best
 	payload := float64(w.MSS) * float64(w.Record) / float64(w.Record+w.RecordOver)
 	return float64(baud) / 10 * payload / line
@@ -53,6 +65,9 @@ type wireAnalyzer struct {
 	fe        int // escapes in the current frame
 	w         Wire
 	tcp       streamFollower
+	vj        *ppp.VJDecoder
+	hdrSum    int // line header octets of data frames
+	dataFr    int // data frames
 }
 
 func (a *wireAnalyzer) feed(b []byte) {
@@ -100,8 +115,16 @@ func (a *wireAnalyzer) end() {
 	if p == 2 {
 		proto = proto<<8 | int(f[h+1])
 	}
-	ip := f[h+p:]
-	if proto != 0x21 || len(ip) < 40 {
+	const fcs = 2 // the link runs FCS-16
+	info := f[h+p:]
+	if (proto != ppp.ProtoIP && proto != ppp.ProtoVJComp && proto != ppp.ProtoVJUncomp) || len(info) < fcs {
+		return
+	}
+	if a.vj == nil {
+		a.vj = ppp.NewVJDecoder()
+	}
+	ip, lineHdr, ok := a.vj.Decode(uint16(proto), info[:len(info)-fcs])
+	if !ok || len(ip) < 40 {
 		return
 	}
 	total := int(ip[2])<<8 | int(ip[3])
@@ -114,10 +137,15 @@ func (a *wireAnalyzer) end() {
 	a.ipFrames++
 	a.escapes += a.fe
 	a.unescaped += len(f)
-	a.w.AddrCtrl, a.w.Proto, a.w.FCS = h, p, len(ip)-total
+	a.w.AddrCtrl, a.w.Proto, a.w.FCS = h, p, fcs
+	if proto != ppp.ProtoIP {
+		a.w.VJ = true
+	}
 	if payload > 0 {
 		a.w.IPTCPHeader = ihl + tcphl
 		a.w.MSS = max(a.w.MSS, payload)
+		a.hdrSum += lineHdr
+		a.dataFr++
 	}
 	if ihl+tcphl <= total && tcphl >= 20 {
 		a.tcp.segment(ip[ihl:ihl+tcphl], ip[ihl+tcphl:total])
@@ -132,6 +160,9 @@ func (a *wireAnalyzer) result(record int) Wire {
 	}
 	if a.unescaped > 0 {
 		w.EscapeRate = float64(a.escapes) / float64(a.unescaped)
+	}
+	if w.VJ && a.dataFr > 0 {
+		w.LineHeader = float64(a.hdrSum) / float64(a.dataFr)
 	}
 	w.RecordMaxSeen = a.tcp.recMax
 	w.Resent = a.tcp.resent

@@ -23,6 +23,7 @@ func runHost(args []string, stdout, stderr io.Writer) error {
 	peerIP := fs.String("peer-ip", "10.64.0.2", "the address assigned to the card")
 	baud := fs.Int("baud", 0, "pace the line (8N1); 0 = no pacing")
 	ip6 := fs.Bool("ipv6", false, "bridge IPv6 too (IPV6CP; the card is announced "+host.DefaultIPv6Prefix.String()+")")
+	vj := fs.Bool("vj", true, "negotiate Van Jacobson TCP/IP header compression (RFC 1144)")
 	auth := addAuthFlags(fs)
 	mkLog := logFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -44,6 +45,9 @@ func runHost(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := auth.apply(&cfg.PPP); err != nil {
 		return err
+	}
+	if !*vj {
+		cfg.PPP.VJSlots = -1
 	}
 	cfg.Netns = *netns
 	cfg.IPv6 = *ip6

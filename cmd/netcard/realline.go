@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	stdtls "crypto/tls"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"netcard/card"
+	"netcard/host"
+	"netcard/host/peers"
+	"netcard/link"
+	"netcard/ppp"
+	"netcard/store"
+)
+
+// realLine is one download over the real kernel path.
+type realLine struct {
+	CPU        time.Duration // this process's CPU time (user + system) during the download: server and host bridge
+	Share      float64       // goodput ÷ line byte rate (baud/10), from curl's times
+	BytesShare float64       // body octets ÷ line octets the card sent meanwhile (handshake included)
+	Goodput    float64       // body bytes/s
+	LineBytes  uint64
+	Frames     uint64
+	VJFrames   uint64 // frames that arrived VJ-compressed
+	Counters   string // both ends' PPP, VJ and TCP counters, for the log
+}
+
+// measureRealLine downloads size bytes over HTTPS from a Card-profile card
+// (in this process, record size recordOut if > 0) on a line paced at baud
+// both ways, through the real kernel path: our PPP in host role on a TUN
+// device in a fresh network namespace (what `netcard host --tun` does),
+// curl in the namespace. vj false turns VJ header compression off on the
+// host side (the card then compresses nothing and is sent nothing
+// compressed). Needs root, ip and curl.
+func measureRealLine(size, baud int, vj bool, recordOut int) (realLine, error) {
+	return measureReal(size, baud, vj, recordOut, false)
+}
+
+// measureReal is measureRealLine; gvisor replaces the card by the peer the
+// issue compares with: gVisor's netstack behind our PPP (card role) serving
+// the same file with crypto/tls and net/http, on the same path.
+func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine, error) {
+	var res realLine
+	for _, prog := range []string{"ip", "curl"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			return res, fmt.Errorf("%s is needed: %w", prog, err)
+		}
+	}
+	lineTime := 10 * time.Second
+	if baud > 0 {
+		lineTime = time.Duration(size/(baud/10)) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*lineTime+time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "netcard-realline-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	img, certFile := filepath.Join(dir, "card.img"), filepath.Join(dir, "card.pem")
+	st, err := store.Create(img, 2*size+128<<10, rand.Reader)
+	if err != nil {
+		return res, err
+	}
+	defer st.Close()
+	if err := card.Personalise(st, card.DefaultPersonalisation(), rand.Reader, time.Now()); err != nil {
+		return res, err
+	}
+	body := make([]byte, size)
+	rand.Read(body)
+	if err := st.PutFile("f", "application/octet-stream", body); err != nil {
+		return res, err
+	}
+	var pemData []byte
+	for _, der := range st.Certificate() {
+		pemData = append(pemData, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	if err := os.WriteFile(certFile, pemData, 0o644); err != nil {
+		return res, err
+	}
+	st.SetClock(time.Now)
+	prof := card.CardProfile
+	if recordOut > 0 {
+		prof.RecordOut = recordOut
+	}
+	a, b := link.Pipe(8192)
+	ca, hb := link.Pace(a, baud), link.Pace(b, baud)
+	cardCounters := func() string { return "" }
+	if gvisor {
+		signer, err := st.Signer()
+		if err != nil {
+			return res, err
+		}
+		pc := ppp.Config{LocalIP: [4]byte{10, 64, 0, 2}}
+		if !vj {
+			pc.VJSlots = -1
+		}
+		gn, err := host.NewNetstack(ca, host.Config{Card: true, PPP: pc})
+		if err != nil {
+			return res, err
+		}
+		defer gn.Close()
+		ln, err := gn.Net().ListenTCPAddrPort(netip.MustParseAddrPort("10.64.0.2:443"))
+		if err != nil {
+			return res, err
+		}
+		defer ln.Close()
+		tl := stdtls.NewListener(ln, &stdtls.Config{Certificates: []stdtls.Certificate{{Certificate: st.Certificate(), PrivateKey: signer}}})
+		go http.Serve(tl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(body)
+		}))
+	} else {
+		c, err := card.New(card.Config{Profile: prof, Store: st, Rand: rand.Reader, Clock: time.Now})
+		if err != nil {
+			return res, err
+		}
+		r := card.NewRunner(c, ca, nil)
+		cardCounters = func() (s string) {
+			r.Do(func(time.Time) {
+				ts, ls := c.TCP().Stats(), c.Link().Stats()
+				s = fmt.Sprintf("card: TCP retransmits %d, timeouts %d, fast retransmits %d, checksum drops %d; PPP bad FCS %d; VJ %+v",
+					ts.Retransmits, ts.Timeouts, ts.FastRetransmits, ts.DropChecksum, ls.BadFCS, c.Link().VJStats())
+			})
+			return s
+		}
+		r.Do(func(now time.Time) { c.Start(now) })
+		rctx, rcancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(rctx) }()
+		defer func() { rcancel(); ca.Close(); <-done }()
+	}
+
+	ns, err := peers.NewNetns()
+	if err != nil {
+		return res, err
+	}
+	defer ns.Close()
+	var cfg host.TUNConfig
+	cfg.Netns = ns.Name
+	cfg.PPP.LocalIP, cfg.PPP.PeerIP = [4]byte{10, 64, 0, 1}, [4]byte{10, 64, 0, 2}
+	if !vj {
+		cfg.PPP.VJSlots = -1
+	}
+	tun, err := host.NewTUN(hb, "nc0", cfg)
+	if err != nil {
+		return res, err
+	}
+	defer tun.Close()
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := tun.WaitUp(wctx); err != nil {
+		return res, err
+	}
+	vjIn := func() (n uint64) {
+		tun.Do(func(l *ppp.Link, _ time.Time) { n = l.VJStats().CompIn })
+		return n
+	}
+	// Cut the line first when done (deferred last, runs first): a side
+	// blocked writing to it then returns, and each side closes cleanly.
+	defer func() { a.Close(); b.Close() }()
+	st0, _ := tun.Stats()
+	vj0 := vjIn()
+	cpu0 := processCPU()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "curl", "-sS", "--cacert", certFile,
+		"-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_starttransfer} %{time_total}", "https://10.64.0.2/f")
+	cmd.WaitDelay = 2 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return res, fmt.Errorf("curl: %v: %s", err, out)
+	}
+	res.CPU = processCPU() - cpu0
+	st1, _ := tun.Stats()
+	f := strings.Fields(string(out))
+	if len(f) != 4 || f[0] != "200" || f[1] != strconv.Itoa(size) {
+		return res, fmt.Errorf("curl: %q", out)
+	}
+	tStart, err1 := strconv.ParseFloat(f[2], 64)
+	tEnd, err2 := strconv.ParseFloat(f[3], 64)
+	if err := errors.Join(err1, err2); err != nil || tEnd <= tStart {
+		return res, fmt.Errorf("curl times %q: %v", out, err)
+	}
+	// The first byte comes with the first record, which holds at most
+	// RecordOut plaintext octets: counting the body after it as
+	// size − RecordOut under-states the goodput by at most the head.
+	res.Goodput = float64(size-prof.RecordOut) / (tEnd - tStart)
+	if baud > 0 {
+		res.Share = res.Goodput / link.BytesPerSecond(baud)
+	}
+	res.LineBytes = st1.BytesIn - st0.BytesIn
+	res.BytesShare = float64(size) / float64(res.LineBytes)
+	res.Frames = st1.FramesIn - st0.FramesIn
+	res.VJFrames = vjIn() - vj0
+	var hv ppp.VJStats
+	tun.Do(func(l *ppp.Link, _ time.Time) { hv = l.VJStats() })
+	hs, drops := tun.Stats()
+	res.Counters = fmt.Sprintf("%s; host: PPP bad FCS %d, queue drops %d, VJ %+v", cardCounters(), hs.BadFCS, drops, hv)
+	return res, nil
+}
+
+// processCPU is this process's CPU time so far, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
