@@ -21,6 +21,7 @@
 package applet
 
 import (
+	"bytes"
 	"crypto"
 	"errors"
 	"net/netip"
@@ -231,6 +232,21 @@ func (c *Ctx) CheckPIN(r *http.Request) Answer {
 		}
 	}
 	return ans
+}
+
+// CheckAdmin checks that r carries the administrator's bearer token
+// (RFC 6750 §2.1): a zero Answer when it does. Nothing else of the admin
+// credentials is exposed.
+func (c *Ctx) CheckAdmin(r *http.Request) Answer {
+	h := r.Get("authorization")
+	const pfx = "bearer "
+	if len(h) > len(pfx) && strings.EqualFold(string(h[:len(pfx)]), pfx) {
+		if tok := bytes.TrimSpace(h[len(pfx):]); len(tok) > 0 && c.h.st.CheckAdminSecret(tok) {
+			return Answer{}
+		}
+		return Answer{403, "not the administrator\n", ""}
+	}
+	return Answer{401, "administrator credentials required\n", "WWW-Authenticate: Bearer realm=\"netcard admin\"\r\n"}
 }
 
 // PINVerified reports whether this request's PIN was verified.
