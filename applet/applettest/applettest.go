@@ -32,7 +32,17 @@ func Serve(t testing.TB, h *applet.Host, now func() time.Time) *Server {
 	}
 	s := &Server{URL: "http://" + ln.Addr().String(), host: h, now: now}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	var cmu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		cmu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		cmu.Unlock()
+		wg.Wait()
+	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -41,6 +51,9 @@ func Serve(t testing.TB, h *applet.Host, now func() time.Time) *Server {
 			if err != nil {
 				return
 			}
+			cmu.Lock()
+			conns = append(conns, c)
+			cmu.Unlock()
 			wg.Add(1)
 			go func() { defer wg.Done(); s.conn(c) }()
 		}
