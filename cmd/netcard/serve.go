@@ -86,6 +86,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	peerIP := fs.String("peer-ip", "", "address the card assigns the host if asked")
 	profName := fs.String("profile", "card", "memory profile: tiny, card or host")
 	echo := fs.Duration("echo", 10*time.Second, "LCP keepalive interval (0 = off)")
+	appList := fs.String("apps", "", "applications to run, comma-separated: built-ins home,status,vault,admin,upload and examples sign,totp (default: the store's card.apps, else all built-ins)")
 	auth := addAuthFlags(fs)
 	mkLog := logFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -127,7 +128,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closePcap()
+	builtins, extra, err := selectApps(*appList, st)
+	if err != nil {
+		return usageError{err}
+	}
 	c, err := card.New(card.Config{
+		Builtins: builtins, Apps: extra,
 		Profile: prof, Store: st, Rand: rand.Reader, Clock: time.Now,
 		LocalIP: lip, PeerIP: pip, RequireAuth: pc.RequireAuth, Secrets: pc.Secrets,
 		User: pc.User, Secret: pc.Secret, EchoInterval: *echo, Tap: tap, Log: log,
