@@ -298,7 +298,10 @@ func (c *Ctx) After(d time.Duration) {
 // client (DNS, TCP, TLS with the server's certificate verified against
 // the store's trust anchors); its outcome comes to FetchDone. One request
 // per application is pending at a time (ErrBusy).
-func (c *Ctx) Fetch(req FetchRequest) error {
+//
+// req is the application's own (it stays valid, with its Body, until
+// FetchDone): the host keeps only the pointer.
+func (c *Ctx) Fetch(req *FetchRequest) error {
 	if c.s.fetchPending {
 		return ErrBusy
 	}

@@ -153,13 +153,13 @@ func (keeper2) Routes() []applet.Route { return []applet.Route{{Path: "/fixed"}}
 // ticker counts its ticks and re-arms every 10 s.
 type ticker struct{ n int }
 
-func (*ticker) Routes() []applet.Route { return nil }
+func (*ticker) Routes() []applet.Route                                       { return nil }
 func (*ticker) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) {}
 func (t *ticker) Tick(c *applet.Ctx) {
 	t.n++
 	c.After(10 * time.Second)
 	if t.n == 2 {
-		c.Fetch(applet.FetchRequest{URL: "https://x/", Host: "x", Port: 443, TLS: true, Method: "GET", Target: "/"})
+		c.Fetch(&applet.FetchRequest{URL: "https://x/", Host: "x", Port: 443, TLS: true, Method: "GET", Target: "/"})
 	}
 }
 func (t *ticker) FetchDone(c *applet.Ctx, res applet.FetchResult) { t.n += 100 * res.Status }
@@ -171,7 +171,7 @@ func TestTimerAndFetch(t *testing.T) {
 	h := applet.NewHost(st, rand.Reader)
 	tk := &ticker{}
 	h.Add(tk, applet.Manifest{Name: "ticker", Tick: 5 * time.Second})
-	if next := h.Poll(now); !next.Equal(now.Add(5 * time.Second)) || tk.n != 0 {
+	if next := h.Poll(now); !next.Equal(now.Add(5*time.Second)) || tk.n != 0 {
 		t.Fatalf("armed at %v, n %d", next, tk.n)
 	}
 	h.Poll(now.Add(4 * time.Second))

@@ -20,7 +20,6 @@ type slot struct {
 	m      Manifest
 	routes []Route
 	sp     *store.Space
-	ctx    Ctx // reused for every call: no allocation per request
 
 	head    HeadChecker
 	ticker  Ticker
@@ -28,9 +27,9 @@ type slot struct {
 
 	timer        time.Time
 	started      bool
-	fetch        FetchRequest
-	fetchPending bool // queued, not yet taken by the client
-	fetchRunning bool // taken by the client, result due
+	fetch        *FetchRequest // the application's, valid until FetchDone
+	fetchPending bool          // queued, not yet taken by the client
+	fetchRunning bool          // taken by the client, result due
 	requests     uint64
 }
 
@@ -42,6 +41,7 @@ type Host struct {
 	slots   []*slot
 	authBuf [128]byte
 	running *slot // owner of the fetch the client runs
+	ctx     Ctx   // reused for every call (calls never nest): no allocation per request
 }
 
 // NewHost returns a host over the card's store; rand feeds signatures.
@@ -157,8 +157,8 @@ func (h *Host) lookup(m, p []byte) *slot {
 	return best
 }
 
-func (h *Host) ctx(s *slot, c *Conn, head bool) *Ctx {
-	x := &s.ctx
+func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
+	x := &h.ctx
 	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: s.sp, Conn: c.Info, h: h, s: s, conn: c}
 	return x
 }
@@ -176,7 +176,7 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		if s == nil || !h.enabled(s) || s.head == nil {
 			return s != nil
 		}
-		x := h.ctx(s, c, true)
+		x := h.newCtx(s, c, true)
 		ans := s.head.Head(x, r)
 		c.checked, c.verdict, c.slot = true, ans, s
 		if ans.Status != 0 {
@@ -204,7 +204,7 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		return true
 	}
 	s.requests++
-	x := h.ctx(s, c, false)
+	x := h.newCtx(s, c, false)
 	if checked && hs == s {
 		x.pin = pin
 	} else if s.head != nil {
@@ -234,7 +234,7 @@ func (h *Host) Poll(now time.Time) time.Time {
 		}
 		if !s.timer.IsZero() && !now.Before(s.timer) && h.enabled(s) {
 			s.timer = time.Time{}
-			x := &s.ctx
+			x := &h.ctx
 			*x = Ctx{Now: now, Store: s.sp, h: h, s: s}
 			s.ticker.Tick(x)
 			*x = Ctx{}
@@ -256,7 +256,7 @@ func (h *Host) NextFetch() (FetchRequest, bool) {
 		if s.fetchPending {
 			s.fetchPending, s.fetchRunning = false, true
 			h.running = s
-			return s.fetch, true
+			return *s.fetch, true
 		}
 	}
 	return FetchRequest{}, false
@@ -271,9 +271,9 @@ func (h *Host) SetFetchResult(now time.Time, res FetchResult) {
 		return
 	}
 	s.fetchRunning = false
-	s.fetch = FetchRequest{}
+	s.fetch = nil
 	if s.fetcher != nil {
-		x := &s.ctx
+		x := &h.ctx
 		*x = Ctx{Now: now, Store: s.sp, h: h, s: s}
 		s.fetcher.FetchDone(x, res)
 		*x = Ctx{}
@@ -326,6 +326,10 @@ var (
 	AnsNoPIN   = Answer{403, "vault not initialised: no PIN set\n", ""}
 	AnsBlocked = Answer{403, "card blocked: PIN tries exhausted; unblock with the PUK (POST /vault/unblock)\n", ""}
 )
+
+// AuthBuf is the host's scratch buffer for decoding credentials (cleared
+// after each use), shared with the built-ins.
+func (h *Host) AuthBuf() []byte { return h.authBuf[:] }
 
 // pinAnswer checks the PIN given as the Basic password: status 0 when it
 // was right.

@@ -67,7 +67,7 @@ const VaultPrefix = "vault/"
 type App struct {
 	cfg     Config
 	st      *store.Store
-	authBuf [128]byte
+	authBuf []byte    // the host's credential scratch buffer
 	now     time.Time // the request being served's ci.Now: the store's clock
 
 	adminFails uint64 // wrong admin credentials offered (a counter only)
@@ -99,6 +99,7 @@ func New(cfg Config) *App {
 	}
 	a := &App{cfg: cfg, st: cfg.Store}
 	a.host = applet.NewHost(cfg.Store, cfg.Rand)
+	a.authBuf = a.host.AuthBuf()
 	a.addBuiltins()
 	// The store times the PIN/PUK backoff and the change log with the
 	// card's injected clock, as seen by the request being served.
@@ -350,7 +351,7 @@ var (
 // vaultAuth checks the PIN given as the Basic password: status 0 when it
 // was right (the same check every application gets, applet.PINAnswer).
 func (a *App) vaultAuth(r *http.Request) answer {
-	return fromApplet(applet.PINAnswer(a.st, r, a.authBuf[:]))
+	return fromApplet(applet.PINAnswer(a.st, r, a.authBuf))
 }
 
 // vaultCheck decides everything about a vault request that its head
@@ -496,13 +497,13 @@ func (a *App) vaultChangePIN(r *http.Request, w *http.ResponseWriter) {
 		a.text(w, 400, "form field pin required\n")
 		return
 	}
-	old, ok := basicPassword(r.Get("authorization"), a.authBuf[:])
+	old, ok := basicPassword(r.Get("authorization"), a.authBuf)
 	if !ok {
 		a.text(w, 401, "PIN required\n")
 		return
 	}
 	err = a.st.ChangePIN(old, []byte(q.Get("pin")))
-	clear(a.authBuf[:])
+	clear(a.authBuf)
 	a.pinResult(w, err, "PIN changed\n")
 }
 

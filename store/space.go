@@ -25,10 +25,9 @@ var ErrQuota = errors.New("store: application quota exceeded")
 // not another application's records, files, configuration, the PIN, the
 // PUK or the keys.
 type Space struct {
-	s      *Store
-	name   string
-	prefix string
-	quota  int
+	s     *Store
+	name  string
+	quota int
 }
 
 // ValidAppName reports whether name is a usable application name: 1 to
@@ -54,7 +53,8 @@ func (s *Store) Space(name string, quota int) (*Space, error) {
 	if quota < 0 || quota > s.Capacity() {
 		return nil, fmt.Errorf("store: quota %d outside [0, %d]", quota, s.Capacity())
 	}
-	return &Space{s: s, name: name, prefix: AppPrefix + name + "/", quota: quota}, nil
+	// No prefix string is kept: a Space allocates nothing but itself.
+	return &Space{s: s, name: name, quota: quota}, nil
 }
 
 // Name is the application's name.
@@ -63,10 +63,19 @@ func (sp *Space) Name() string { return sp.name }
 // Quota is the namespace's byte quota.
 func (sp *Space) Quota() int { return sp.quota }
 
+// plen is the length of the namespace's path prefix "app/NAME/".
+func (sp *Space) plen() int { return len(AppPrefix) + len(sp.name) + 1 }
+
+// in reports whether file path p lies in the namespace.
+func (sp *Space) in(p string) bool {
+	n := len(AppPrefix) + len(sp.name)
+	return len(p) > n && p[n] == '/' && strings.HasPrefix(p, AppPrefix) && p[len(AppPrefix):n] == sp.name
+}
+
 func (sp *Space) usedIn(d *dataState) (used, n int) {
 	for p, f := range d.files {
-		if strings.HasPrefix(p, sp.prefix) {
-			used += len(p) - len(sp.prefix) + len(f.Data)
+		if sp.in(p) {
+			used += len(p) - sp.plen() + len(f.Data)
 			n++
 		}
 	}
@@ -80,20 +89,23 @@ func (sp *Space) Used() int { u, _ := sp.usedIn(sp.s.ds); return u }
 func (sp *Space) Len() int { _, n := sp.usedIn(sp.s.ds); return n }
 
 func (sp *Space) path(key string) (string, error) {
-	if key == "" || len(sp.prefix)+len(key) > MaxPathLen {
+	if key == "" || sp.plen()+len(key) > MaxPathLen {
 		return "", fmt.Errorf("store: bad record key length %d", len(key))
 	}
-	return sp.prefix + key, nil
+	return AppPrefix + sp.name + "/" + key, nil
 }
 
 // Get appends the record key's data to dst[:0] and returns it (no
 // allocation when dst has room); ok is false when there is no such record.
 func (sp *Space) Get(key string, dst []byte) (data []byte, ok bool) {
-	if len(sp.prefix)+len(key) > MaxPathLen {
+	if sp.plen()+len(key) > MaxPathLen {
 		return dst[:0], false
 	}
 	var buf [MaxPathLen]byte
-	n := copy(buf[:], sp.prefix)
+	n := copy(buf[:], AppPrefix)
+	n += copy(buf[n:], sp.name)
+	buf[n] = '/'
+	n++
 	n += copy(buf[n:], key)
 	f, ok := sp.s.ds.files[string(buf[:n])] // the compiler does not allocate for this lookup
 	if !ok {
@@ -106,8 +118,8 @@ func (sp *Space) Get(key string, dst []byte) (data []byte, ok bool) {
 func (sp *Space) Keys() []string {
 	var ks []string
 	for _, p := range sp.s.Files() {
-		if strings.HasPrefix(p, sp.prefix) {
-			ks = append(ks, p[len(sp.prefix):])
+		if sp.in(p) {
+			ks = append(ks, p[sp.plen():])
 		}
 	}
 	return ks
@@ -161,7 +173,7 @@ func (b *SpaceBatch) Delete(key string) {
 // all of them, or (fn fails, a key is bad, the quota or the data area
 // would be exceeded, the medium fails) none.
 func (sp *Space) Update(fn func(b *SpaceBatch) error) error {
-	return sp.s.updateData("batch", sp.prefix, func(d *dataState) error {
+	return sp.s.updateData("batch", AppPrefix+sp.name, func(d *dataState) error {
 		b := &SpaceBatch{sp: sp, b: &Batch{d: d}}
 		if err := fn(b); err != nil {
 			return err

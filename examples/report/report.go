@@ -32,8 +32,9 @@ type Config struct {
 // App is the reporter.
 type App struct {
 	cfg     Config
-	req     applet.FetchRequest
-	body    [96]byte // the reading in flight (valid until FetchDone)
+	req     applet.FetchRequest // the template (from Config.URL)
+	fly     applet.FetchRequest // the request in flight
+	body    [96]byte            // the reading in flight (valid until FetchDone)
 	key     [16]byte
 	keyN    int
 	seqBuf  [24]byte
@@ -146,9 +147,9 @@ func (a *App) sendOldest(c *applet.Ctx) {
 		return
 	}
 	a.keyN = copy(a.key[:], k[2:])
-	req := a.req
-	req.Body = data
-	if c.Fetch(req) == nil {
+	a.fly = a.req
+	a.fly.Body = data
+	if c.Fetch(&a.fly) == nil {
 		a.busy = true
 	}
 }
