@@ -19,11 +19,7 @@ type slot struct {
 	app    App
 	m      Manifest
 	routes []Route
-	sp     *store.Space
-
-	head    HeadChecker
-	ticker  Ticker
-	fetcher Fetcher
+	sp     store.Space // held by value: one allocation less per application
 
 	timer        time.Time
 	started      bool
@@ -60,10 +56,7 @@ func (h *Host) Add(a App, m Manifest) error {
 	if err != nil {
 		return err
 	}
-	s := &slot{app: a, m: m, routes: a.Routes(), sp: sp}
-	s.head, _ = a.(HeadChecker)
-	s.ticker, _ = a.(Ticker)
-	s.fetcher, _ = a.(Fetcher)
+	s := &slot{app: a, m: m, routes: a.Routes(), sp: *sp}
 	h.slots = append(h.slots, s)
 	return nil
 }
@@ -159,7 +152,7 @@ func (h *Host) lookup(m, p []byte) *slot {
 
 func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
 	x := &h.ctx
-	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: s.sp, Conn: c.Info, h: h, s: s, conn: c}
+	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: &s.sp, Conn: c.Info, h: h, s: s, conn: c}
 	return x
 }
 
@@ -173,11 +166,15 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		c.checked, c.verdict, c.pin, c.slot = false, Answer{}, false, nil
 		c.Sink, c.Max = nil, 0
 		s := h.lookup(r.Method, r.Path)
-		if s == nil || !h.enabled(s) || s.head == nil {
+		if s == nil || !h.enabled(s) {
 			return s != nil
 		}
+		hc, ok := s.app.(HeadChecker)
+		if !ok {
+			return true
+		}
 		x := h.newCtx(s, c, true)
-		ans := s.head.Head(x, r)
+		ans := hc.Head(x, r)
 		c.checked, c.verdict, c.slot = true, ans, s
 		if ans.Status != 0 {
 			c.Sink, c.Max = http.RefuseBody, 0
@@ -207,8 +204,8 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 	x := h.newCtx(s, c, false)
 	if checked && hs == s {
 		x.pin = pin
-	} else if s.head != nil {
-		if ans := s.head.Head(x, r); ans.Status != 0 {
+	} else if hc, ok := s.app.(HeadChecker); ok {
+		if ans := hc.Head(x, r); ans.Status != 0 {
 			ans.Write(w)
 			return true
 		}
@@ -223,7 +220,8 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 func (h *Host) Poll(now time.Time) time.Time {
 	var next time.Time
 	for _, s := range h.slots {
-		if s.ticker == nil {
+		tk, ok := s.app.(Ticker)
+		if !ok {
 			continue
 		}
 		if !s.started {
@@ -235,8 +233,8 @@ func (h *Host) Poll(now time.Time) time.Time {
 		if !s.timer.IsZero() && !now.Before(s.timer) && h.enabled(s) {
 			s.timer = time.Time{}
 			x := &h.ctx
-			*x = Ctx{Now: now, Store: s.sp, h: h, s: s}
-			s.ticker.Tick(x)
+			*x = Ctx{Now: now, Store: &s.sp, h: h, s: s}
+			tk.Tick(x)
 			*x = Ctx{}
 		}
 		if !s.timer.IsZero() && (next.IsZero() || s.timer.Before(next)) {
@@ -272,10 +270,10 @@ func (h *Host) SetFetchResult(now time.Time, res FetchResult) {
 	}
 	s.fetchRunning = false
 	s.fetch = nil
-	if s.fetcher != nil {
+	if f, ok := s.app.(Fetcher); ok {
 		x := &h.ctx
-		*x = Ctx{Now: now, Store: s.sp, h: h, s: s}
-		s.fetcher.FetchDone(x, res)
+		*x = Ctx{Now: now, Store: &s.sp, h: h, s: s}
+		f.FetchDone(x, res)
 		*x = Ctx{}
 	}
 }
@@ -387,4 +385,17 @@ func (h *Host) FetchOwner() string {
 		return ""
 	}
 	return h.running.m.Name
+}
+
+// Use calls f with each application's RAM and store bytes, in
+// registration order, without allocating, and returns their number.
+func (h *Host) Use(f func(i int, name string, ram, store int)) int {
+	for i, s := range h.slots {
+		ram := s.m.RAM
+		if fp, ok := s.app.(Footprinter); ok {
+			ram = fp.Footprint()
+		}
+		f(i, s.m.Name, ram, s.sp.Used())
+	}
+	return len(h.slots)
 }

@@ -47,6 +47,15 @@ func (a *App) addBuiltins() {
 	}
 }
 
+// The built-ins' routes, shared by every card (read only).
+var (
+	homeRoutes   = []applet.Route{{Path: "/"}}
+	statusRoutes = []applet.Route{{Path: "/status"}, {Path: "/status.json"}}
+	vaultRoutes  = []applet.Route{{Path: "/vault"}}
+	adminRoutes  = []applet.Route{{Path: "/admin"}}
+	uploadRoutes = []applet.Route{{Path: "/upload"}}
+)
+
 func connInfo(c *applet.Ctx) *ConnInfo {
 	ci, _ := c.Conn.(*ConnInfo)
 	if ci == nil {
@@ -58,7 +67,7 @@ func connInfo(c *applet.Ctx) *ConnInfo {
 // homeApp serves the home page and static store files.
 type homeApp struct{ a *App }
 
-func (homeApp) Routes() []applet.Route { return []applet.Route{{Path: "/"}} }
+func (homeApp) Routes() []applet.Route { return homeRoutes }
 func (h homeApp) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) {
 	h.a.serveStatic(r, w)
 }
@@ -66,9 +75,7 @@ func (h homeApp) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) {
 // statusApp serves /status and /status.json.
 type statusApp struct{ a *App }
 
-func (statusApp) Routes() []applet.Route {
-	return []applet.Route{{Path: "/status"}, {Path: "/status.json"}}
-}
+func (statusApp) Routes() []applet.Route { return statusRoutes }
 func (s statusApp) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) {
 	switch string(r.Path) {
 	case "/status":
@@ -84,7 +91,7 @@ func (s statusApp) Footprint() int { return len(s.a.pages)*statusPageSize + s.a.
 // vaultApp is the PIN-protected record store (and PIN/PUK management).
 type vaultApp struct{ a *App }
 
-func (vaultApp) Routes() []applet.Route { return []applet.Route{{Path: "/vault"}} }
+func (vaultApp) Routes() []applet.Route { return vaultRoutes }
 func (v vaultApp) Head(c *applet.Ctx, r *http.Request) applet.Answer {
 	return v.a.vaultCheck(r).applet()
 }
@@ -95,7 +102,7 @@ func (v vaultApp) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) 
 // adminApp is the administration API and the secure client.
 type adminApp struct{ a *App }
 
-func (adminApp) Routes() []applet.Route { return []applet.Route{{Path: "/admin"}} }
+func (adminApp) Routes() []applet.Route { return adminRoutes }
 func (d adminApp) Head(c *applet.Ctx, r *http.Request) applet.Answer {
 	return d.a.adminAuth(connInfo(c), r).applet()
 }
@@ -116,7 +123,7 @@ func (d adminApp) Footprint() int                                  { return cap(
 // uploadApp hashes PUT/POST /upload bodies as they stream.
 type uploadApp struct{ a *App }
 
-func (uploadApp) Routes() []applet.Route { return []applet.Route{{Path: "/upload"}} }
+func (uploadApp) Routes() []applet.Route { return uploadRoutes }
 func (u uploadApp) Head(c *applet.Ctx, r *http.Request) applet.Answer {
 	if c.Head {
 		u.a.uploadHead(connInfo(c), r)

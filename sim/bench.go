@@ -37,20 +37,23 @@ type Results struct {
 	CardsPerGiB            float64  `json:"cards_per_gib"`
 
 	// Details.
-	CardRAMAccounted        int64   `json:"card_ram_accounted_bytes"` // Budget + unsafe.Sizeof, one-slot Card profile
-	CardRAMStatic           int64   `json:"card_ram_static_bytes"`    // one-slot card after card.New, no session
-	CardRAMBreakdown        []Part  `json:"card_ram_breakdown"`
-	CardProfileRAMBytes     int64   `json:"card_profile_ram_bytes"`           // the Card profile as shipped (4 slots), measured
-	CardProfileRAMAccounted int64   `json:"card_profile_ram_accounted_bytes"` // same, accounted
-	TinyRAMAccounted        int64   `json:"tiny_ram_accounted_bytes"`
-	AllocsPerPacketFrames   uint64  `json:"allocs_per_packet_frames"`
-	HandshakeAllocsCard     float64 `json:"handshake_allocs_card"`
-	HandshakeAllocsGo       float64 `json:"handshake_allocs_crypto_tls"`
-	HandshakeBytesCard      float64 `json:"handshake_bytes_card"`
-	HandshakeBytesGo        float64 `json:"handshake_bytes_crypto_tls"`
-	HandshakeBytesRatio     float64 `json:"handshake_bytes_ratio"`
-	HandshakeNsCard         float64 `json:"handshake_ns_card"`
-	HandshakeNsGo           float64 `json:"handshake_ns_crypto_tls"`
+	CardRAMAccounted int64  `json:"card_ram_accounted_bytes"` // Budget + unsafe.Sizeof, one-slot Card profile
+	CardRAMStatic    int64  `json:"card_ram_static_bytes"`    // one-slot card after card.New, no session
+	CardRAMBreakdown []Part `json:"card_ram_breakdown"`
+	// Apps is each application's RAM and store use on a fresh one-slot
+	// card (the built-ins; see package applet).
+	Apps                    []AppUse `json:"apps"`
+	CardProfileRAMBytes     int64    `json:"card_profile_ram_bytes"`           // the Card profile as shipped (4 slots), measured
+	CardProfileRAMAccounted int64    `json:"card_profile_ram_accounted_bytes"` // same, accounted
+	TinyRAMAccounted        int64    `json:"tiny_ram_accounted_bytes"`
+	AllocsPerPacketFrames   uint64   `json:"allocs_per_packet_frames"`
+	HandshakeAllocsCard     float64  `json:"handshake_allocs_card"`
+	HandshakeAllocsGo       float64  `json:"handshake_allocs_crypto_tls"`
+	HandshakeBytesCard      float64  `json:"handshake_bytes_card"`
+	HandshakeBytesGo        float64  `json:"handshake_bytes_crypto_tls"`
+	HandshakeBytesRatio     float64  `json:"handshake_bytes_ratio"`
+	HandshakeNsCard         float64  `json:"handshake_ns_card"`
+	HandshakeNsGo           float64  `json:"handshake_ns_crypto_tls"`
 	// HandshakeAllocsSign is what the ECDSA P-256 signature alone costs
 	// inside Go's crypto/ecdsa (included in HandshakeAllocsCard): the floor.
 	HandshakeAllocsSign float64 `json:"handshake_allocs_ecdsa_sign"`
@@ -291,6 +294,27 @@ func Breakdown(p card.Profile) []Part {
 	}
 }
 
+// AppUse is one application's RAM and store bytes.
+type AppUse struct {
+	Name       string `json:"name"`
+	RAMBytes   int    `json:"ram_bytes"`
+	StoreBytes int    `json:"store_bytes"`
+}
+
+// AppsUse builds a card of profile p on st and reports its applications'
+// use (nil if the card cannot be built).
+func AppsUse(p card.Profile, st *store.Store) []AppUse {
+	c, err := card.New(card.Config{Profile: p, Store: st, Rand: NewRand(99, "card")})
+	if err != nil {
+		return nil
+	}
+	var out []AppUse
+	c.App().Host().Use(func(i int, name string, ram, store int) {
+		out = append(out, AppUse{name, ram, store})
+	})
+	return out
+}
+
 // Part is one line of a RAM breakdown.
 type Part struct {
 	Name  string `json:"name"`
@@ -470,6 +494,7 @@ func Run(o BenchOptions) (*Results, error) {
 		return nil, err
 	}
 	r.CardRAMBreakdown = Breakdown(OneConnCard())
+	r.Apps = AppsUse(OneConnCard(), shared)
 	if r.TinyRAMBytes, err = MeasureRAM(card.TinyProfile, 20, shared); err != nil {
 		return nil, err
 	}
