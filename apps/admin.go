@@ -73,7 +73,7 @@ func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) 
 		}
 		a.text(w, 200, "")
 		for _, name := range a.st.Files() {
-			if strings.HasPrefix(name, VaultPrefix) {
+			if strings.HasPrefix(name, VaultPrefix) || strings.HasPrefix(name, store.AppPrefix) {
 				continue
 			}
 			f, _ := a.st.File(name)
@@ -111,6 +111,12 @@ func (a *App) adminFile(r *http.Request, w *http.ResponseWriter, name []byte, m 
 	}
 	if bytes.HasPrefix(name, []byte(VaultPrefix)) {
 		a.text(w, 403, "the vault is the cardholder's\n")
+		return
+	}
+	if bytes.HasPrefix(name, []byte(store.AppPrefix)) {
+		// Application records are each application's own (see
+		// GET /admin/apps for their size).
+		a.text(w, 403, "application records are the application's\n")
 		return
 	}
 	path := string(name)
