@@ -54,8 +54,7 @@ func TestTOTPOathtool(t *testing.T) {
 	if err := h.Add(&totp.App{}, totp.Manifest); err != nil {
 		t.Fatal(err)
 	}
-	var srv *applettest.Server
-	srv = applettest.Serve(t, h, func() time.Time { return now })
+	srv := applettest.Serve(t, h, func() time.Time { return now })
 	const seed = "3132333435363738393031323334353637383930" // RFC 6238 Appendix B
 	u := srv.URL + "/totp/bank"
 	if c, m := do(t, "PUT", u, "", "4711", "", seed); c != 403 && c != 401 {
