@@ -160,7 +160,6 @@ func (a *App) Poll(now time.Time) time.Time {
 	return a.host.Poll(now)
 }
 
-
 // answer is a response decided before the handler writes (e.g. from a
 // request head): status 0 means "go on".
 type answer struct {
