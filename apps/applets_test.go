@@ -100,3 +100,20 @@ func TestAppRecordsNotServed(t *testing.T) {
 		t.Fatalf("file list shows application records:\n%s", r.body)
 	}
 }
+
+// TestBuiltinRoutesKeepStaticPaths: paths under a built-in's prefix that
+// the built-in does not answer are still store files, as before the
+// applications had routes.
+func TestBuiltinRoutesKeepStaticPaths(t *testing.T) {
+	s, _, _ := newCard(t)
+	app := New(Config{Store: s, Status: testStatus, Host: "10.0.0.2"})
+	h := newRouteHarness(app, true)
+	for _, p := range []string{"status/old.html", "upload/readme.txt", "statusx"} {
+		if err := s.PutFile(p, "text/plain", []byte("file "+p)); err != nil {
+			t.Fatal(err)
+		}
+		if r := h.do(t, "GET", "/"+p, nil, nil); r.StatusCode != 200 || string(r.body) != "file "+p {
+			t.Fatalf("GET /%s: %d %q", p, r.StatusCode, r.body)
+		}
+	}
+}

@@ -83,7 +83,7 @@ func (s statusApp) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter)
 	case "/status.json":
 		s.a.serveStatus(connInfo(c), r, w, true)
 	default:
-		s.a.text(w, 404, "not found\n")
+		s.a.serveStatic(r, w) // "/status/…": a store file, as before
 	}
 }
 func (s statusApp) Footprint() int { return len(s.a.pages)*statusPageSize + s.a.pagesHeld() }
