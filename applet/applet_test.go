@@ -194,3 +194,33 @@ func TestTimerAndFetch(t *testing.T) {
 		t.Fatalf("n %d", tk.n)
 	}
 }
+
+type hello struct{}
+
+func (hello) Routes() []applet.Route { return []applet.Route{{Method: "GET", Path: "/hello"}} }
+func (hello) Head(c *applet.Ctx, r *http.Request) applet.Answer { return applet.Answer{} }
+func (hello) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) {
+	w.Header.Status = 200
+	w.WriteString("hello\n")
+}
+
+// TestServeNoAlloc: routing a request to an application, its head check
+// and its answer allocate nothing.
+func TestServeNoAlloc(t *testing.T) {
+	st := newStore(t)
+	h := applet.NewHost(st, rand.Reader)
+	h.Add(keeper{}, applet.Manifest{Name: "keeper", Quota: 100})
+	h.Add(hello{}, applet.Manifest{Name: "hello-with-a-rather-long-name-32"})
+	r := &http.Request{Method: []byte("GET"), Path: []byte("/hello")}
+	var c applet.Conn
+	c.TLS, c.Now = true, now
+	var w http.ResponseWriter
+	if n := testing.AllocsPerRun(100, func() {
+		w = http.ResponseWriter{}
+		if !h.Serve(&c, r, &w) || w.Header.Status != 200 {
+			t.Fatal("not served")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per request", n)
+	}
+}

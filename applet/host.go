@@ -78,7 +78,10 @@ func (h *Host) enabled(s *slot) bool {
 	if s.m.Fixed {
 		return true
 	}
-	v, _ := h.st.Config(disabledKey + s.m.Name)
+	var buf [len(disabledKey) + store.MaxAppName]byte
+	n := copy(buf[:], disabledKey)
+	n += copy(buf[n:], s.m.Name)
+	v, _ := h.st.ConfigBytes(buf[:n])
 	return v != "1"
 }
 
