@@ -197,7 +197,7 @@ func TestTimerAndFetch(t *testing.T) {
 
 type hello struct{}
 
-func (hello) Routes() []applet.Route { return []applet.Route{{Method: "GET", Path: "/hello"}} }
+func (hello) Routes() []applet.Route                            { return []applet.Route{{Method: "GET", Path: "/hello"}} }
 func (hello) Head(c *applet.Ctx, r *http.Request) applet.Answer { return applet.Answer{} }
 func (hello) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) {
 	w.Header.Status = 200
