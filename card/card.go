@@ -29,10 +29,6 @@ import (
 
 // Config configures a card.
 type Config struct {
-	// Builtins selects the built-in applications (nil: all of
-	// apps.BuiltinNames) and Apps adds further ones (package applet).
-	Builtins []string
-	Apps     []apps.Registered
 	Profile Profile
 	// Store is the card's non-volatile memory: key, certificate, PIN,
 	// content. It must hold a key and a certificate.
@@ -64,6 +60,10 @@ type Config struct {
 	Tap func(sent bool, frame []byte)
 	// Log receives link and TLS events (nil: discarded).
 	Log *slog.Logger
+	// Builtins selects the built-in applications (nil: all of
+	// apps.BuiltinNames) and Apps adds further ones (package applet).
+	Builtins []string
+	Apps     []apps.Registered
 }
 
 // Card is one smart card's network stack.
