@@ -37,23 +37,20 @@ type Results struct {
 	CardsPerGiB            float64  `json:"cards_per_gib"`
 
 	// Details.
-	CardRAMAccounted int64  `json:"card_ram_accounted_bytes"` // Budget + unsafe.Sizeof, one-slot Card profile
-	CardRAMStatic    int64  `json:"card_ram_static_bytes"`    // one-slot card after card.New, no session
-	CardRAMBreakdown []Part `json:"card_ram_breakdown"`
-	// Apps is each application's RAM and store use on a fresh one-slot
-	// card (the built-ins; see package applet).
-	Apps                    []AppUse `json:"apps"`
-	CardProfileRAMBytes     int64    `json:"card_profile_ram_bytes"`           // the Card profile as shipped (4 slots), measured
-	CardProfileRAMAccounted int64    `json:"card_profile_ram_accounted_bytes"` // same, accounted
-	TinyRAMAccounted        int64    `json:"tiny_ram_accounted_bytes"`
-	AllocsPerPacketFrames   uint64   `json:"allocs_per_packet_frames"`
-	HandshakeAllocsCard     float64  `json:"handshake_allocs_card"`
-	HandshakeAllocsGo       float64  `json:"handshake_allocs_crypto_tls"`
-	HandshakeBytesCard      float64  `json:"handshake_bytes_card"`
-	HandshakeBytesGo        float64  `json:"handshake_bytes_crypto_tls"`
-	HandshakeBytesRatio     float64  `json:"handshake_bytes_ratio"`
-	HandshakeNsCard         float64  `json:"handshake_ns_card"`
-	HandshakeNsGo           float64  `json:"handshake_ns_crypto_tls"`
+	CardRAMAccounted        int64   `json:"card_ram_accounted_bytes"` // Budget + unsafe.Sizeof, one-slot Card profile
+	CardRAMStatic           int64   `json:"card_ram_static_bytes"`    // one-slot card after card.New, no session
+	CardRAMBreakdown        []Part  `json:"card_ram_breakdown"`
+	CardProfileRAMBytes     int64   `json:"card_profile_ram_bytes"`           // the Card profile as shipped (4 slots), measured
+	CardProfileRAMAccounted int64   `json:"card_profile_ram_accounted_bytes"` // same, accounted
+	TinyRAMAccounted        int64   `json:"tiny_ram_accounted_bytes"`
+	AllocsPerPacketFrames   uint64  `json:"allocs_per_packet_frames"`
+	HandshakeAllocsCard     float64 `json:"handshake_allocs_card"`
+	HandshakeAllocsGo       float64 `json:"handshake_allocs_crypto_tls"`
+	HandshakeBytesCard      float64 `json:"handshake_bytes_card"`
+	HandshakeBytesGo        float64 `json:"handshake_bytes_crypto_tls"`
+	HandshakeBytesRatio     float64 `json:"handshake_bytes_ratio"`
+	HandshakeNsCard         float64 `json:"handshake_ns_card"`
+	HandshakeNsGo           float64 `json:"handshake_ns_crypto_tls"`
 	// HandshakeAllocsSign is what the ECDSA P-256 signature alone costs
 	// inside Go's crypto/ecdsa (included in HandshakeAllocsCard): the floor.
 	HandshakeAllocsSign float64 `json:"handshake_allocs_ecdsa_sign"`
@@ -117,6 +114,10 @@ type Results struct {
 	PeerWire115200                    Wire     `json:"peer_wire_115200"`
 	PeerTLS                           string   `json:"peer_tls"`
 	PeerNote                          string   `json:"peer_note,omitempty"`
+
+	// Apps is each application's RAM and store use on a fresh one-slot
+	// card (the built-ins; see package applet).
+	Apps []AppUse `json:"apps"`
 }
 
 // OneConnCard is the Card profile reduced to one connection slot: the
