@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"netcard/applet"
 	"netcard/http"
 	"netcard/store"
 )
@@ -63,7 +64,8 @@ func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) 
 			return
 		}
 		a.text(w, 200, "netcard admin\nPUT|DELETE /admin/files/PATH\nPUT|DELETE /admin/config/KEY\n"+
-			"GET /admin/files, GET /admin/config\nPOST /admin/fetch?url=URL[&mtls=1], GET /admin/fetch\n")
+			"GET /admin/files, GET /admin/config\nPOST /admin/fetch?url=URL[&mtls=1], GET /admin/fetch\n"+
+			"GET /admin/apps, POST /admin/apps/NAME?enabled=0|1\n")
 	case p == "/admin/files" || p == "/admin/files/":
 		if !isGetHead(r) {
 			a.methodNotAllowed(w, "Allow: GET, HEAD\r\n")
@@ -71,7 +73,7 @@ func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) 
 		}
 		a.text(w, 200, "")
 		for _, name := range a.st.Files() {
-			if strings.HasPrefix(name, VaultPrefix) {
+			if strings.HasPrefix(name, VaultPrefix) || strings.HasPrefix(name, store.AppPrefix) {
 				continue
 			}
 			f, _ := a.st.File(name)
@@ -93,6 +95,10 @@ func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) 
 		a.adminConfig(r, w, p[len("/admin/config/"):], m)
 	case p == "/admin/fetch":
 		a.adminFetch(r, w, m)
+	case p == "/admin/apps" || p == "/admin/apps/":
+		a.serveApps(r, w, "", m)
+	case strings.HasPrefix(p, "/admin/apps/"):
+		a.serveApps(r, w, p[len("/admin/apps/"):], m)
 	default:
 		a.text(w, 404, "not found\n")
 	}
@@ -105,6 +111,12 @@ func (a *App) adminFile(r *http.Request, w *http.ResponseWriter, name []byte, m 
 	}
 	if bytes.HasPrefix(name, []byte(VaultPrefix)) {
 		a.text(w, 403, "the vault is the cardholder's\n")
+		return
+	}
+	if bytes.HasPrefix(name, []byte(store.AppPrefix)) {
+		// Application records are each application's own (see
+		// GET /admin/apps for their size).
+		a.text(w, 403, "application records are the application's\n")
 		return
 	}
 	path := string(name)
@@ -212,28 +224,13 @@ func (s FetchState) String() string {
 	return [...]string{"idle", "queued", "running", "done"}[s&3]
 }
 
-// FetchRequest is an outbound request the administrator asked the card to
+// FetchRequest is an outbound request an application (the admin's
+// secure client, or any other through applet.Ctx.Fetch) asks the card to
 // make with its secure client.
-type FetchRequest struct {
-	URL         string
-	TLS         bool   // https
-	Host        string // DNS name or IP literal (to resolve / dial, and the TLS server name)
-	Port        uint16
-	Target      string // origin-form: path and query
-	Method      string // "GET", or "POST" when Body is non-empty
-	ContentType string
-	Body        []byte
-	ClientCert  bool   // present the card's certificate (mutual TLS)
-	Extra       string // extra request header lines, each ending in CRLF
-}
+type FetchRequest = applet.FetchRequest
 
 // FetchResult is the outcome of a fetch, shown by GET /admin/fetch.
-type FetchResult struct {
-	Status      int
-	ContentType string
-	Body        []byte
-	Err         string
-}
+type FetchResult = applet.FetchResult
 
 // ParseURL splits an http or https URL into a FetchRequest for a GET.
 func ParseURL(raw string) (FetchRequest, error) {
@@ -279,18 +276,6 @@ const (
 	errScheme = strErr("scheme must be http or https")
 	errHost   = strErr("bad host or port")
 )
-
-// HostPort returns the authority for the Host field ("host" or "host:port").
-func (f *FetchRequest) HostPort() string {
-	h := f.Host
-	if strings.IndexByte(h, ':') >= 0 {
-		h = "[" + h + "]"
-	}
-	if f.TLS && f.Port == 443 || !f.TLS && f.Port == 80 {
-		return h
-	}
-	return h + ":" + strconv.Itoa(int(f.Port))
-}
 
 func (a *App) adminFetch(r *http.Request, w *http.ResponseWriter, m string) {
 	switch m {
@@ -345,15 +330,16 @@ func (a *App) adminFetch(r *http.Request, w *http.ResponseWriter, m string) {
 	}
 }
 
-// NextFetch hands the queued fetch request (if any) to the card loop, which
-// runs it with a ClientSession and reports with SetFetchResult. The request's
-// Body stays valid until then.
+// NextFetch hands the next queued outbound request of any application
+// (the admin's fetch, or one made through applet.Ctx.Fetch) to the card
+// loop, which runs it with a ClientSession and reports with
+// SetFetchResult. The request's Body stays valid until then.
 func (a *App) NextFetch() (FetchRequest, bool) {
-	if a.fetchState != FetchQueued {
-		return FetchRequest{}, false
+	req, ok := a.host.NextFetch()
+	if ok && a.host.FetchOwner() == "admin" && a.fetchState == FetchQueued {
+		a.fetchState = FetchRunning
 	}
-	a.fetchState = FetchRunning
-	return a.fetchReq, true
+	return req, ok
 }
 
 // fetchBuf returns the empty fetch body buffer, allocated (MaxFetchBody)
@@ -365,9 +351,13 @@ func (a *App) fetchBuf() []byte {
 	return a.fetchBody[:0]
 }
 
-// SetFetchResult records the outcome of the running fetch (the body is
+// SetFetchResult hands the outcome of the running fetch to the
+// application that asked for it.
+func (a *App) SetFetchResult(res FetchResult) { a.host.SetFetchResult(a.last, res) }
+
+// recordFetch records the outcome of the admin's fetch (the body is
 // copied, up to the size of the app's fetch buffer).
-func (a *App) SetFetchResult(res FetchResult) {
+func (a *App) recordFetch(res FetchResult) {
 	n := min(len(res.Body), a.cfg.MaxFetchBody)
 	a.fetchBody = append(a.fetchBuf(), res.Body[:n]...)
 	res.Body = a.fetchBody

@@ -2,13 +2,14 @@ package apps
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"netcard/applet"
 	"netcard/http"
 	"netcard/store"
 )
@@ -40,6 +41,20 @@ type Config struct {
 	// as many as there are sessions none is refused (default
 	// DefaultStatusStreams).
 	StatusStreams int
+	// Rand feeds the signatures applications make (Ctx.Sign); nil:
+	// crypto/rand.
+	Rand io.Reader
+	// Builtins names the built-in applications to run (nil: all of
+	// BuiltinNames; "admin" always runs).
+	Builtins []string
+	// Apps are further applications to run beside the built-ins.
+	Apps []Registered
+}
+
+// Registered is an application and its manifest, for Config.Apps.
+type Registered struct {
+	App      applet.App
+	Manifest applet.Manifest
 }
 
 // VaultPrefix is the store path prefix of vault records. Static file serving
@@ -52,7 +67,7 @@ const VaultPrefix = "vault/"
 type App struct {
 	cfg     Config
 	st      *store.Store
-	authBuf [128]byte
+	authBuf []byte    // the host's credential scratch buffer
 	now     time.Time // the request being served's ci.Now: the store's clock
 
 	adminFails uint64 // wrong admin credentials offered (a counter only)
@@ -63,6 +78,9 @@ type App struct {
 	fetchBody  []byte
 
 	pages []*statusPage // status pages being (or last) streamed
+
+	host *applet.Host
+	last time.Time // the latest time seen (Serve or Poll)
 }
 
 // New returns the applications over cfg.Store.
@@ -80,6 +98,9 @@ func New(cfg Config) *App {
 		cfg.StatusStreams = DefaultStatusStreams
 	}
 	a := &App{cfg: cfg, st: cfg.Store}
+	a.host = applet.NewHost(cfg.Store, cfg.Rand)
+	a.authBuf = a.host.AuthBuf()
+	a.addBuiltins()
 	// The store times the PIN/PUK backoff and the change log with the
 	// card's injected clock, as seen by the request being served.
 	a.st.SetClock(a.clock)
@@ -91,92 +112,52 @@ func New(cfg Config) *App {
 func (a *App) clock() time.Time { return a.now }
 
 // Serve answers one request. Over plain HTTP everything is redirected to
-// HTTPS; over TLS the path selects the application. Called with ci.Head
-// set (a request announcing a body, before any of it is read), it decides
-// which bodies stream (PUT/POST /upload) and checks the credentials of
-// vault and admin requests from the head: a request they do not authorise
-// is answered (401, 403, 405, 409, 429) without its body being read
+// HTTPS; over TLS the application host (package applet) routes the
+// request to the application whose route matches: the built-ins (home and
+// static files, status, vault, admin, upload) and any the card was built
+// with. Called with ci.Head set (a request announcing a body, before any
+// of it is read), the application's Head decides which bodies stream
+// (PUT/POST /upload) and checks the credentials of vault and admin
+// requests from the head: a request they do not authorise is answered
+// (401, 403, 405, 409, 429) without its body being read
 // (http.RefuseBody), so nobody without the PIN or admin credential can
 // make the card wait for or store a body.
 func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
 	a.now = ci.Now
+	a.last = ci.Now
 	defer func() { a.now = time.Time{} }()
-	if ci.Head {
-		ci.headDone, ci.headAns = false, answer{}
-		if ci.TLS && a.headCheck(ci, r) {
-			return
-		}
-		a.uploadHead(ci, r)
-		return
-	}
-	// The head's verdict belongs to this request only if it announced a
-	// body (a request without one had no head call).
-	headDone, headAns := ci.headDone, ci.headAns
-	ci.headDone, ci.headAns = false, answer{}
-	if !(r.ContentLength > 0 || r.Chunked) {
-		headDone = false
-	}
-	if r.BodyErr == http.ErrBodyRefused {
-		a.send(w, headAns)
-		return
-	}
+	hc := &ci.hc
+	hc.TLS, hc.Now, hc.Remote, hc.Head, hc.Info = ci.TLS, ci.Now, ci.Remote, ci.Head, ci
+	defer func() { hc.Info = nil }()
 	if !ci.TLS {
-		a.redirect(r, w)
+		if !ci.Head {
+			a.redirect(r, w)
+		}
 		return
 	}
-	p := r.Path
-	switch {
-	case len(p) == 0 || p[0] != '/':
+	if ci.Head {
+		a.host.Serve(hc, r, w)
+		if hc.Sink != nil { // else a built-in may have set ci's sink itself
+			ci.sink, ci.max = hc.Sink, hc.Max
+		}
+		hc.Sink = nil
+		return
+	}
+	if len(r.Path) == 0 || r.Path[0] != '/' || !a.host.Serve(hc, r, w) {
 		a.text(w, 404, "not found\n")
-	case string(p) == "/status":
-		a.serveStatus(ci, r, w, false)
-	case string(p) == "/status.json":
-		a.serveStatus(ci, r, w, true)
-	case isVault(p):
-		if !headDone {
-			if ans := a.vaultCheck(r); ans.status != 0 {
-				a.send(w, ans)
-				return
-			}
-		}
-		a.serveVault(r, w)
-	case isAdmin(p):
-		if !headDone {
-			if ans := a.adminAuth(ci, r); ans.status != 0 {
-				a.send(w, ans)
-				return
-			}
-		}
-		a.serveAdmin(ci, r, w)
-	case string(p) == "/upload" && a.cfg.MaxUpload > 0:
-		a.serveUpload(ci, r, w)
-	default:
-		a.serveStatic(r, w)
 	}
 }
 
-func isVault(p []byte) bool { return string(p) == "/vault" || bytes.HasPrefix(p, []byte("/vault/")) }
-func isAdmin(p []byte) bool { return string(p) == "/admin" || bytes.HasPrefix(p, []byte("/admin/")) }
+// Host returns the application host (to list, enable and disable
+// applications).
+func (a *App) Host() *applet.Host { return a.host }
 
-// headCheck makes the vault's and admin's checks for a request whose body
-// is still to come. It returns true when the request is refused from its
-// head (the answer kept in ci for the answer call).
-func (a *App) headCheck(ci *ConnInfo, r *http.Request) bool {
-	var ans answer
-	switch {
-	case isVault(r.Path):
-		ans = a.vaultCheck(r)
-	case isAdmin(r.Path):
-		ans = a.adminAuth(ci, r)
-	default:
-		return false
-	}
-	ci.headDone, ci.headAns = true, ans
-	if ans.status == 0 {
-		return false
-	}
-	ci.sink, ci.max = http.RefuseBody, 0
-	return true
+// Poll runs the applications' timers that are due and returns the next
+// one (zero: none).
+func (a *App) Poll(now time.Time) time.Time {
+	a.now, a.last = now, now
+	defer func() { a.now = time.Time{} }()
+	return a.host.Poll(now)
 }
 
 // answer is a response decided before the handler writes (e.g. from a
@@ -186,6 +167,11 @@ type answer struct {
 	msg    string
 	extra  string // extra header lines, each ending in CRLF
 }
+
+func (ans answer) applet() applet.Answer {
+	return applet.Answer{Status: ans.status, Msg: ans.msg, Extra: ans.extra}
+}
+func fromApplet(ans applet.Answer) answer { return answer{ans.Status, ans.Msg, ans.Extra} }
 
 func (a *App) send(w *http.ResponseWriter, ans answer) {
 	if ans.status == 0 {
@@ -324,7 +310,7 @@ func (a *App) serveStatic(r *http.Request, w *http.ResponseWriter) {
 			return
 		}
 	case p[len(p)-1] == '/':
-		if bytes.HasPrefix(p, []byte(VaultPrefix)) {
+		if bytes.HasPrefix(p, []byte(VaultPrefix)) || bytes.HasPrefix(p, []byte(store.AppPrefix)) {
 			break
 		}
 		var buf [store.MaxPathLen + 16]byte
@@ -334,7 +320,7 @@ func (a *App) serveStatic(r *http.Request, w *http.ResponseWriter) {
 			f, ok = a.st.File(string(buf[:n]))
 		}
 	default:
-		if !bytes.HasPrefix(p, []byte(VaultPrefix)) {
+		if !bytes.HasPrefix(p, []byte(VaultPrefix)) && !bytes.HasPrefix(p, []byte(store.AppPrefix)) {
 			f, ok = a.st.File(string(p))
 		}
 	}
@@ -351,92 +337,19 @@ func (a *App) serveStatic(r *http.Request, w *http.ResponseWriter) {
 
 // ---- vault ----
 
-// basicPassword extracts the password of an HTTP Basic Authorization field
-// into buf (the user name is ignored).
-func basicPassword(h []byte, buf []byte) ([]byte, bool) {
-	const pfx = "basic "
-	if len(h) < len(pfx) || !strings.EqualFold(string(h[:len(pfx)]), pfx) {
-		return nil, false
-	}
-	v := bytes.TrimSpace(h[len(pfx):])
-	if base64.StdEncoding.DecodedLen(len(v)) > len(buf) {
-		return nil, false
-	}
-	n, err := base64.StdEncoding.Decode(buf, v)
-	if err != nil {
-		return nil, false
-	}
-	d := buf[:n]
-	i := bytes.IndexByte(d, ':')
-	if i < 0 {
-		return nil, false
-	}
-	return d[i+1:], true
-}
+func basicPassword(h []byte, buf []byte) ([]byte, bool) { return applet.BasicPassword(h, buf) }
 
-const basicChallenge = "WWW-Authenticate: Basic realm=\"netcard vault\", charset=\"UTF-8\"\r\n"
-
-// tooSoon is the answer to an attempt during the backoff after a wrong PIN
-// or PUK: 429 with Retry-After in whole seconds, rounded up (RFC 6585 §4,
-// RFC 9110 §10.2.3). Nothing was compared and no try was used.
-func tooSoon(we *store.WaitError) answer {
-	what := "PIN"
-	if we.PUK {
-		what = "PUK"
-	}
-	s := int((we.Wait + time.Second - 1) / time.Second)
-	return answer{429, "too soon after a wrong " + what + ": retry in " + strconv.Itoa(s) + " s (no try was used)\n",
-		"Retry-After: " + strconv.Itoa(s) + "\r\n"}
-}
+func tooSoon(we *store.WaitError) answer { return fromApplet(applet.TooSoon(we)) }
 
 var (
-	ansNoPIN   = answer{403, "vault not initialised: no PIN set\n", ""}
-	ansBlocked = answer{403, "card blocked: PIN tries exhausted; unblock with the PUK (POST /vault/unblock)\n", ""}
+	ansNoPIN   = fromApplet(applet.AnsNoPIN)
+	ansBlocked = fromApplet(applet.AnsBlocked)
 )
 
 // vaultAuth checks the PIN given as the Basic password: status 0 when it
-// was right.
+// was right (the same check every application gets, applet.PINAnswer).
 func (a *App) vaultAuth(r *http.Request) answer {
-	var we *store.WaitError
-	err := a.st.PINReady()
-	switch {
-	case errors.Is(err, store.ErrPINNotSet):
-		return ansNoPIN
-	case errors.Is(err, store.ErrPINBlocked):
-		return ansBlocked
-	}
-	h := r.Get("authorization")
-	pin, ok := basicPassword(h, a.authBuf[:])
-	if !ok {
-		return answer{401, "PIN required (HTTP Basic, any user name, password = PIN)\n", basicChallenge}
-	}
-	switch {
-	case err == nil:
-	case errors.As(err, &we):
-		clear(a.authBuf[:])
-		return tooSoon(we)
-	default:
-		clear(a.authBuf[:])
-		return answer{503, "card memory failure\n", ""}
-	}
-	err = a.st.VerifyPIN(pin)
-	clear(a.authBuf[:])
-	var pe *store.PINError
-	switch {
-	case err == nil:
-		return answer{}
-	case errors.As(err, &pe):
-		if pe.Remaining == 0 {
-			return answer{403, "wrong PIN: card blocked; unblock with the PUK (POST /vault/unblock)\n", ""}
-		}
-		return answer{401, "wrong PIN: " + strconv.Itoa(pe.Remaining) + " tries left; next try in " +
-			strconv.Itoa(int(pe.Wait/time.Second)) + " s\n", basicChallenge}
-	case errors.Is(err, store.ErrPINBlocked):
-		return ansBlocked
-	case errors.As(err, &we):
-		return tooSoon(we)
-	}
-	return answer{503, "card memory failure\n", ""}
+	return fromApplet(applet.PINAnswer(a.st, r, a.authBuf))
 }
 
 // vaultCheck decides everything about a vault request that its head
@@ -582,13 +495,13 @@ func (a *App) vaultChangePIN(r *http.Request, w *http.ResponseWriter) {
 		a.text(w, 400, "form field pin required\n")
 		return
 	}
-	old, ok := basicPassword(r.Get("authorization"), a.authBuf[:])
+	old, ok := basicPassword(r.Get("authorization"), a.authBuf)
 	if !ok {
 		a.text(w, 401, "PIN required\n")
 		return
 	}
 	err = a.st.ChangePIN(old, []byte(q.Get("pin")))
-	clear(a.authBuf[:])
+	clear(a.authBuf)
 	a.pinResult(w, err, "PIN changed\n")
 }
 

@@ -8,7 +8,10 @@
 // ClientSession does the reverse for the card's own outbound HTTP(S) requests.
 //
 // App is the single request handler behind every session: the redirect on
-// port 80, the home page and static files, the live status page, the
+// port 80, then an application host (package applet) that routes each
+// HTTPS request to an application. The built-in applications are
+// applet.Apps like any other (BuiltinNames; Config.Builtins selects them,
+// Config.Apps adds more): the home page and static files, the live status page, the
 // PIN-protected vault and remote administration (including the queue of
 // outbound fetches the administrator asks for), and PUT/POST /upload, whose
 // body (up to Config.MaxUpload) streams through SHA-256 as it arrives and is

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"netcard/applet"
 	"netcard/http"
 	"netcard/ipv6"
 	"netcard/tls"
@@ -38,9 +39,8 @@ type ConnInfo struct {
 	max  int64
 	// Credentials checked from the head of a request with a body (the
 	// answer call then trusts them: see App.Serve).
-	headDone bool    // the head call checked the request
-	headAns  answer  // its verdict (status 0: authorised)
-	up       *upload // PUT /upload state, kept across connections until Release
+	hc applet.Conn // the application host's state between head and answer
+	up *upload     // PUT /upload state, kept across connections until Release
 }
 
 // SessionConfig configures a ServerSession.

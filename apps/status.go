@@ -142,7 +142,12 @@ var headSource emptySource
 // allocated so far (at most Config.StatusStreams) and the snapshots of
 // pages in progress.
 func (a *App) Footprint() int {
-	n := cap(a.fetchBody) + len(a.pages)*statusPageSize
+	return cap(a.fetchBody) + len(a.pages)*statusPageSize + a.pagesHeld()
+}
+
+// pagesHeld is what the snapshots of status pages in progress hold.
+func (a *App) pagesHeld() int {
+	n := 0
 	for _, p := range a.pages {
 		n += p.held()
 	}

@@ -62,6 +62,10 @@ type Config struct {
 	Ethernet *EthConfig
 	// Log receives link and TLS events (nil: discarded).
 	Log *slog.Logger
+	// Builtins selects the built-in applications (nil: all of
+	// apps.BuiltinNames) and Apps adds further ones (package applet).
+	Builtins []string
+	Apps     []apps.Registered
 }
 
 // Card is one smart card's network stack.
@@ -243,7 +247,7 @@ func New(cfg Config) (*Card, error) {
 	// connection abandoned mid-stream is reclaimed by its own session's next
 	// status request, and the others always find one (no 503).
 	c.app = apps.New(apps.Config{Store: cfg.Store, Status: c.Status, HTTPSPort: int(cfg.HTTPSPort),
-		StatusStreams: p.MaxConns})
+		StatusStreams: p.MaxConns, Rand: cfg.Rand, Builtins: cfg.Builtins, Apps: cfg.Apps})
 	// Responses are composed in place, in the TCP send buffer (inside the
 	// plaintext area of TLS records): HTTPOut is room there, not a buffer.
 	hcfg := http.ServerConfig{InBuf: p.HTTPIn, OutBuf: p.HTTPOut, InPlace: true}
@@ -347,6 +351,7 @@ func (c *Card) Poll(now time.Time) time.Time {
 	next = earliest(next, c.pollIPv6(now))
 	next = earliest(next, c.dns.Poll(now))
 	c.service(now)
+	next = earliest(next, c.app.Poll(now)) // the applications' timers
 	for _, s := range c.sess {
 		if !s.Done() {
 			next = earliest(next, s.Next())

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"netcard/apps"
 	"netcard/card"
 	"netcard/host"
 	"netcard/link"
@@ -79,6 +80,12 @@ func startCardPaced(t *testing.T, path string, prof card.Profile, baud int, setu
 // on a serial line paced at baud (0: unlimited).
 func startCardOn(t *testing.T, st *store.Store, path string, prof card.Profile, baud int, setup func(st *store.Store) error) *appRig {
 	t.Helper()
+	return startCardApps(t, st, path, prof, baud, setup, nil)
+}
+
+// startCardApps is startCardOn with further applications (package applet).
+func startCardApps(t *testing.T, st *store.Store, path string, prof card.Profile, baud int, setup func(st *store.Store) error, extra []apps.Registered) *appRig {
+	t.Helper()
 	if err := card.Personalise(st, rigPersonalisation(), rand.Reader, time.Now()); err != nil {
 		st.Close()
 		t.Fatal(err)
@@ -94,7 +101,7 @@ func startCardOn(t *testing.T, st *store.Store, path string, prof card.Profile, 
 	skew := new(atomic.Int64)
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	st.SetClock(clock)
-	c, err := card.New(card.Config{Profile: prof, Store: st, Rand: rand.Reader, Clock: clock})
+	c, err := card.New(card.Config{Profile: prof, Store: st, Rand: rand.Reader, Clock: clock, Apps: extra})
 	if err != nil {
 		st.Close()
 		t.Fatal(err)

@@ -145,6 +145,10 @@ type Results struct {
 	BulkCPURatioReal      *float64 `json:"bulk_cpu_ratio_real"`
 	BulkNsPerByteRealCard *float64 `json:"bulk_ns_per_byte_real_card"`
 	BulkNsPerByteRealPeer *float64 `json:"bulk_ns_per_byte_real_peer"`
+
+	// Apps is each application's RAM and store use on a fresh one-slot
+	// card (the built-ins; see package applet).
+	Apps []AppUse `json:"apps"`
 }
 
 // OneConnCard is the Card profile reduced to one connection slot: the
@@ -320,6 +324,27 @@ func Breakdown(p card.Profile) []Part {
 		{"per slot: tcp.Conn + apps.ServerSession + http.ServerConn", int64(p.MaxConns) * int64(unsafe.Sizeof(tc)+unsafe.Sizeof(ss)+unsafe.Sizeof(hc))},
 		{"TLS engine footprint (one session)", int64(engineFootprint(p))},
 	}
+}
+
+// AppUse is one application's RAM and store bytes.
+type AppUse struct {
+	Name       string `json:"name"`
+	RAMBytes   int    `json:"ram_bytes"`
+	StoreBytes int    `json:"store_bytes"`
+}
+
+// AppsUse builds a card of profile p on st and reports its applications'
+// use (nil if the card cannot be built).
+func AppsUse(p card.Profile, st *store.Store) []AppUse {
+	c, err := card.New(card.Config{Profile: p, Store: st, Rand: NewRand(99, "card")})
+	if err != nil {
+		return nil
+	}
+	var out []AppUse
+	c.App().Host().Use(func(i int, name string, ram, store int) {
+		out = append(out, AppUse{name, ram, store})
+	})
+	return out
 }
 
 // Part is one line of a RAM breakdown.
@@ -513,6 +538,7 @@ func Run(o BenchOptions) (*Results, error) {
 		return nil, err
 	}
 	r.CardRAMBreakdown = Breakdown(OneConnCard())
+	r.Apps = AppsUse(OneConnCard(), shared)
 	if r.TinyRAMBytes, err = MeasureRAM(card.TinyProfile, 20, shared); err != nil {
 		return nil, err
 	}

@@ -313,6 +313,12 @@ func (s *Store) Config(key string) (string, bool) {
 	return v, ok
 }
 
+// ConfigBytes is Config for a key held in a byte slice (no allocation).
+func (s *Store) ConfigBytes(key []byte) (string, bool) {
+	v, ok := s.ds.config[string(key)]
+	return v, ok
+}
+
 // ConfigKeys returns all configuration keys, sorted.
 func (s *Store) ConfigKeys() []string { return sortedKeys(s.ds.config) }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"netcard/sim"
@@ -121,6 +122,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		{"bulk CPU vs gVisor + crypto/tls", gvisor, fmt.Sprintf("card+peer %.1f ns/B, gVisor+crypto/tls %.1f ns/B", r.BulkNsPerByteCard, r.BulkNsPerByteGvisor), "ratio ≤ 1.0"},
 		{"cards per GiB (Card profile)", fmt.Sprintf("%.0f (%d cards measured; one-slot %.0f)", r.CardsPerGiB, r.CardsMeasured, r.CardsPerGiBOneSlot), "", "≥ 10,000"},
 	}
+	var au []string
+	for _, a := range r.Apps {
+		au = append(au, fmt.Sprintf("%s %d/%d", a.Name, a.RAMBytes, a.StoreBytes))
+	}
+	rows = append(rows, [4]string{"applications: RAM/store bytes", strings.Join(au, ", "), "", "(extra)"})
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row[0], row[1], row[2], row[3])
 	}

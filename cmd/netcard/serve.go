@@ -88,6 +88,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	profName := fs.String("profile", "card", "memory profile: tiny, card or host")
 	ip6 := fs.Bool("ipv6", false, "run IPv6 beside IPv4 (IPV6CP, SLAAC)")
 	echo := fs.Duration("echo", 10*time.Second, "LCP keepalive interval (0 = off)")
+	appList := fs.String("apps", "", "applications to run, comma-separated: built-ins home,status,vault,admin,upload and examples sign,totp (default: the store's card.apps, else all built-ins)")
 	auth := addAuthFlags(fs)
 	eo := addEthFlags(fs)
 	mkLog := logFlags(fs)
@@ -141,10 +142,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closePcap()
+	builtins, extra, err := selectApps(*appList, st)
+	if err != nil {
+		return usageError{err}
+	}
 	if ec != nil {
 		ec.Tap, tap = tap, nil
 	}
 	c, err := card.New(card.Config{
+		Builtins: builtins, Apps: extra,
 		Profile: prof, Store: st, Rand: rand.Reader, Clock: time.Now,
 		LocalIP: lip, PeerIP: pip, RequireAuth: pc.RequireAuth, Secrets: pc.Secrets,
 		User: pc.User, Secret: pc.Secret, EchoInterval: *echo, Tap: tap, Log: log,

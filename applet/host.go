@@ -1,0 +1,404 @@
+package applet
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"netcard/http"
+	"netcard/store"
+)
+
+// slot is one registered application and what the host keeps for it.
+type slot struct {
+	app    App
+	m      Manifest
+	routes []Route
+	sp     store.Space // held by value: one allocation less per application
+
+	timer        time.Time
+	started      bool
+	fetch        *FetchRequest // the application's, valid until FetchDone
+	fetchPending bool          // queued, not yet taken by the client
+	fetchRunning bool          // taken by the client, result due
+	requests     uint64
+}
+
+// Host holds the card's applications and routes requests to them. It is
+// driven from the card's single thread.
+type Host struct {
+	st      *store.Store
+	rand    io.Reader
+	slots   []*slot
+	authBuf [128]byte
+	running *slot // owner of the fetch the client runs
+	ctx     Ctx   // reused for every call (calls never nest): no allocation per request
+}
+
+// NewHost returns a host over the card's store; rand feeds signatures.
+func NewHost(st *store.Store, rand io.Reader) *Host {
+	return &Host{st: st, rand: rand}
+}
+
+// Add registers an application.
+func (h *Host) Add(a App, m Manifest) error {
+	for _, s := range h.slots {
+		if s.m.Name == m.Name {
+			return fmt.Errorf("applet: %q registered twice", m.Name)
+		}
+	}
+	sp, err := h.st.Space(m.Name, m.Quota)
+	if err != nil {
+		return err
+	}
+	s := &slot{app: a, m: m, routes: a.Routes(), sp: *sp}
+	h.slots = append(h.slots, s)
+	return nil
+}
+
+const disabledKey = "app.disabled." // store config key prefix: "1" disables
+
+// Enabled reports whether application name is enabled (registered and not
+// disabled by the administrator).
+func (h *Host) Enabled(name string) bool {
+	for _, s := range h.slots {
+		if s.m.Name == name {
+			return h.enabled(s)
+		}
+	}
+	return false
+}
+
+func (h *Host) enabled(s *slot) bool {
+	if s.m.Fixed {
+		return true
+	}
+	var buf [len(disabledKey) + store.MaxAppName]byte
+	n := copy(buf[:], disabledKey)
+	n += copy(buf[n:], s.m.Name)
+	v, _ := h.st.ConfigBytes(buf[:n])
+	return v != "1"
+}
+
+// SetEnabled enables or disables an application (kept in the store's
+// configuration, so it survives a restart). A Fixed application cannot be
+// disabled.
+func (h *Host) SetEnabled(name string, on bool) error {
+	for _, s := range h.slots {
+		if s.m.Name != name {
+			continue
+		}
+		if s.m.Fixed && !on {
+			return fmt.Errorf("applet: %s cannot be disabled", name)
+		}
+		if on {
+			if err := h.st.DeleteConfig(disabledKey + name); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			return nil
+		}
+		return h.st.SetConfig(disabledKey+name, "1")
+	}
+	return fmt.Errorf("applet: no application %q", name)
+}
+
+// Info describes one application for the admin and status.
+type Info struct {
+	Name       string
+	Enabled    bool
+	Routes     []Route
+	StoreUsed  int
+	StoreQuota int
+	Records    int
+	RAM        int
+	Requests   uint64
+	Policy     Policy
+}
+
+// Apps describes the registered applications, in registration order.
+func (h *Host) Apps() []Info {
+	out := make([]Info, 0, len(h.slots))
+	for _, s := range h.slots {
+		out = append(out, h.info(s))
+	}
+	return out
+}
+
+func (h *Host) info(s *slot) Info {
+	ram := s.m.RAM
+	if f, ok := s.app.(Footprinter); ok {
+		ram = f.Footprint()
+	}
+	return Info{Name: s.m.Name, Enabled: h.enabled(s), Routes: s.routes, StoreUsed: s.sp.Used(),
+		StoreQuota: s.sp.Quota(), Records: s.sp.Len(), RAM: ram, Requests: s.requests, Policy: s.m.Policy}
+}
+
+// lookup returns the enabled-or-not application whose route matches
+// longest (nil: none).
+func (h *Host) lookup(m, p []byte) *slot {
+	var best *slot
+	bl := -1
+	for _, s := range h.slots {
+		for _, rt := range s.routes {
+			if len(rt.Path) > bl && rt.match(m, p) {
+				best, bl = s, len(rt.Path)
+			}
+		}
+	}
+	return best
+}
+
+func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
+	x := &h.ctx
+	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: &s.sp, Conn: c.Info, h: h, s: s, conn: c}
+	return x
+}
+
+// Serve routes one request: the same admission for every application.
+// With c.Head set (a request announcing a body, before any of it), the
+// application's Head decides; a refusal sets c.Sink to http.RefuseBody and
+// the answer call sends it. It reports false when no application has a
+// route for the request (the caller answers 404).
+func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
+	if c.Head {
+		c.checked, c.verdict, c.pin, c.slot = false, Answer{}, false, nil
+		c.Sink, c.Max = nil, 0
+		s := h.lookup(r.Method, r.Path)
+		if s == nil || !h.enabled(s) {
+			return s != nil
+		}
+		hc, ok := s.app.(HeadChecker)
+		if !ok {
+			return true
+		}
+		x := h.newCtx(s, c, true)
+		ans := hc.Head(x, r)
+		c.checked, c.verdict, c.slot = true, ans, s
+		if ans.Status != 0 {
+			c.Sink, c.Max = http.RefuseBody, 0
+		}
+		return true
+	}
+	// The head's verdict belongs to this request only if it announced a
+	// body (a request without one had no head call).
+	checked, verdict, pin, hs := c.checked, c.verdict, c.pin, c.slot
+	c.checked, c.verdict, c.pin, c.slot = false, Answer{}, false, nil
+	if !(r.ContentLength > 0 || r.Chunked) {
+		checked, pin = false, false
+	}
+	if r.BodyErr == http.ErrBodyRefused {
+		verdict.Write(w)
+		return true
+	}
+	s := h.lookup(r.Method, r.Path)
+	if s == nil {
+		return false
+	}
+	if !h.enabled(s) {
+		Text(w, 503, "application "+s.m.Name+" is disabled\n")
+		return true
+	}
+	s.requests++
+	x := h.newCtx(s, c, false)
+	if checked && hs == s {
+		x.pin = pin
+	} else if hc, ok := s.app.(HeadChecker); ok {
+		if ans := hc.Head(x, r); ans.Status != 0 {
+			ans.Write(w)
+			return true
+		}
+	}
+	s.app.Serve(x, r, w)
+	*x = Ctx{}
+	return true
+}
+
+// Poll runs the timers that are due and returns the earliest one still
+// armed (zero: none).
+func (h *Host) Poll(now time.Time) time.Time {
+	var next time.Time
+	for _, s := range h.slots {
+		tk, ok := s.app.(Ticker)
+		if !ok {
+			continue
+		}
+		if !s.started {
+			s.started = true
+			if s.m.Tick > 0 {
+				s.timer = now.Add(s.m.Tick)
+			}
+		}
+		if !s.timer.IsZero() && !now.Before(s.timer) && h.enabled(s) {
+			s.timer = time.Time{}
+			x := &h.ctx
+			*x = Ctx{Now: now, Store: &s.sp, h: h, s: s}
+			tk.Tick(x)
+			*x = Ctx{}
+		}
+		if !s.timer.IsZero() && (next.IsZero() || s.timer.Before(next)) {
+			next = s.timer
+		}
+	}
+	return next
+}
+
+// NextFetch hands the card's secure client the next queued outbound
+// request (one at a time: none while a result is due).
+func (h *Host) NextFetch() (FetchRequest, bool) {
+	if h.running != nil {
+		return FetchRequest{}, false
+	}
+	for _, s := range h.slots {
+		if s.fetchPending {
+			s.fetchPending, s.fetchRunning = false, true
+			h.running = s
+			return *s.fetch, true
+		}
+	}
+	return FetchRequest{}, false
+}
+
+// SetFetchResult delivers the outcome of the request NextFetch handed out
+// to its application's FetchDone.
+func (h *Host) SetFetchResult(now time.Time, res FetchResult) {
+	s := h.running
+	h.running = nil
+	if s == nil {
+		return
+	}
+	s.fetchRunning = false
+	s.fetch = nil
+	if f, ok := s.app.(Fetcher); ok {
+		x := &h.ctx
+		*x = Ctx{Now: now, Store: &s.sp, h: h, s: s}
+		f.FetchDone(x, res)
+		*x = Ctx{}
+	}
+}
+
+// ---- the PIN, checked for any application ----
+
+// BasicPassword extracts the password of an HTTP Basic Authorization field
+// (RFC 7617 §2) into buf (the user name is ignored).
+func BasicPassword(h []byte, buf []byte) ([]byte, bool) {
+	const pfx = "basic "
+	if len(h) < len(pfx) || !strings.EqualFold(string(h[:len(pfx)]), pfx) {
+		return nil, false
+	}
+	v := bytes.TrimSpace(h[len(pfx):])
+	if base64.StdEncoding.DecodedLen(len(v)) > len(buf) {
+		return nil, false
+	}
+	n, err := base64.StdEncoding.Decode(buf, v)
+	if err != nil {
+		return nil, false
+	}
+	d := buf[:n]
+	i := bytes.IndexByte(d, ':')
+	if i < 0 {
+		return nil, false
+	}
+	return d[i+1:], true
+}
+
+// BasicChallenge is the WWW-Authenticate line asking for the PIN.
+const BasicChallenge = "WWW-Authenticate: Basic realm=\"netcard vault\", charset=\"UTF-8\"\r\n"
+
+// TooSoon is the answer to an attempt during the backoff after a wrong PIN
+// or PUK: 429 with Retry-After in whole seconds, rounded up (RFC 6585 §4,
+// RFC 9110 §10.2.3). Nothing was compared and no try was used.
+func TooSoon(we *store.WaitError) Answer {
+	what := "PIN"
+	if we.PUK {
+		what = "PUK"
+	}
+	s := int((we.Wait + time.Second - 1) / time.Second)
+	return Answer{429, "too soon after a wrong " + what + ": retry in " + strconv.Itoa(s) + " s (no try was used)\n",
+		"Retry-After: " + strconv.Itoa(s) + "\r\n"}
+}
+
+// Answers about the PIN's state.
+var (
+	AnsNoPIN   = Answer{403, "vault not initialised: no PIN set\n", ""}
+	AnsBlocked = Answer{403, "card blocked: PIN tries exhausted; unblock with the PUK (POST /vault/unblock)\n", ""}
+)
+
+// AuthBuf is the host's scratch buffer for decoding credentials (cleared
+// after each use), shared with the built-ins.
+func (h *Host) AuthBuf() []byte { return h.authBuf[:] }
+
+// pinAnswer checks the PIN given as the Basic password: status 0 when it
+// was right.
+func (h *Host) pinAnswer(r *http.Request) Answer { return PINAnswer(h.st, r, h.authBuf[:]) }
+
+// PINAnswer checks the PIN of st given as r's Basic password, using buf
+// (cleared after) for the decoded credentials: status 0 when it was right;
+// a wrong one is counted and slowed by the store.
+func PINAnswer(st *store.Store, r *http.Request, buf []byte) Answer {
+	var we *store.WaitError
+	err := st.PINReady()
+	switch {
+	case errors.Is(err, store.ErrPINNotSet):
+		return AnsNoPIN
+	case errors.Is(err, store.ErrPINBlocked):
+		return AnsBlocked
+	}
+	pin, ok := BasicPassword(r.Get("authorization"), buf)
+	if !ok {
+		return Answer{401, "PIN required (HTTP Basic, any user name, password = PIN)\n", BasicChallenge}
+	}
+	switch {
+	case err == nil:
+	case errors.As(err, &we):
+		clear(buf)
+		return TooSoon(we)
+	default:
+		clear(buf)
+		return Answer{503, "card memory failure\n", ""}
+	}
+	err = st.VerifyPIN(pin)
+	clear(buf)
+	var pe *store.PINError
+	switch {
+	case err == nil:
+		return Answer{}
+	case errors.As(err, &pe):
+		if pe.Remaining == 0 {
+			return Answer{403, "wrong PIN: card blocked; unblock with the PUK (POST /vault/unblock)\n", ""}
+		}
+		return Answer{401, "wrong PIN: " + strconv.Itoa(pe.Remaining) + " tries left; next try in " +
+			strconv.Itoa(int(pe.Wait/time.Second)) + " s\n", BasicChallenge}
+	case errors.Is(err, store.ErrPINBlocked):
+		return AnsBlocked
+	case errors.As(err, &we):
+		return TooSoon(we)
+	}
+	return Answer{503, "card memory failure\n", ""}
+}
+
+// FetchOwner names the application whose outbound request the client runs
+// ("" when none).
+func (h *Host) FetchOwner() string {
+	if h.running == nil {
+		return ""
+	}
+	return h.running.m.Name
+}
+
+// Use calls f with each application's RAM and store bytes, in
+// registration order, without allocating, and returns their number.
+func (h *Host) Use(f func(i int, name string, ram, store int)) int {
+	for i, s := range h.slots {
+		ram := s.m.RAM
+		if fp, ok := s.app.(Footprinter); ok {
+			ram = fp.Footprint()
+		}
+		f(i, s.m.Name, ram, s.sp.Used())
+	}
+	return len(h.slots)
+}
