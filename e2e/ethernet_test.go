@@ -90,9 +90,14 @@ func startEthCardIn(t *testing.T, ns *peers.Netns, ec card.EthConfig) *ethRig {
 const udhcpcScript = `#!/bin/sh
 env > "$0.$1.env"
 case "$1" in
-bound|renew)
-	ip addr flush dev "$interface"
+bound)
+	ip -4 addr flush dev "$interface"
 	ip addr add "$ip/$mask" dev "$interface"
+	;;
+renew)
+	# replace, not flush and add: udhcpc logs "lease obtained" before it
+	# runs the script, and a test looking then must not see no address.
+	ip addr replace "$ip/$mask" dev "$interface"
 	;;
 esac
 `
