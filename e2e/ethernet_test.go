@@ -49,6 +49,12 @@ func startEthCard(t *testing.T, ec card.EthConfig) *ethRig {
 // startEthCardIn is startEthCard in an existing namespace.
 func startEthCardIn(t *testing.T, ns *peers.Netns, ec card.EthConfig) *ethRig {
 	t.Helper()
+	return startEthCardProfile(t, ns, ec, card.CardProfile)
+}
+
+// startEthCardProfile is startEthCardIn with profile p.
+func startEthCardProfile(t *testing.T, ns *peers.Netns, ec card.EthConfig, p card.Profile) *ethRig {
+	t.Helper()
 	dir := t.TempDir()
 	img, certFile := cardImage(t, dir, nil)
 	st, err := store.Open(img)
@@ -56,7 +62,7 @@ func startEthCardIn(t *testing.T, ns *peers.Netns, ec card.EthConfig) *ethRig {
 		t.Fatal(err)
 	}
 	st.SetClock(time.Now)
-	c, err := card.New(card.Config{Profile: card.CardProfile, Store: st, Rand: rand.Reader, Clock: time.Now, Ethernet: &ec})
+	c, err := card.New(card.Config{Profile: p, Store: st, Rand: rand.Reader, Clock: time.Now, Ethernet: &ec})
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
