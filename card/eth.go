@@ -75,6 +75,7 @@ type ethFront struct {
 
 	nb       *ipv6.Neighbors // IPv6 neighbour cache (nil without Profile.IPv6)
 	v6Logged ipv6.Addr       // the link-local address last logged
+	v6Global ipv6.Addr       // the global address last logged
 }
 
 // minEthMTU is the smallest MTU the Ethernet side accepts: a DHCP client
@@ -324,11 +325,8 @@ func (f *ethFront) pull(dst []byte, now time.Time) int {
 		}
 		return 0
 	}
-	if f.mdns != nil {
-		if n, to, port := f.mdns.Output(dst[ipv4.HeaderLen+udp.HeaderLen:], now); n > 0 {
-			// RFC 6762 §11: TTL 255 on everything sent.
-			return f.putUDP(dst, f.link.Local(), to, mdns.Port, port, n, 255)
-		}
+	if n := f.pullMDNS(dst, now); n > 0 {
+		return n
 	}
 	if f.c.auto != nil {
 		return f.c.pullDual(dst)
@@ -377,7 +375,7 @@ func (f *ethFront) poll(now time.Time) time.Time {
 	next := f.link.Poll(now)
 	if f.nb != nil {
 		next = earliest(next, f.nb.Poll(now))
-		f.logIPv6()
+		f.addrs6(now)
 	}
 	if f.mdns != nil {
 		next = earliest(next, f.mdns.Poll(now))

@@ -90,3 +90,39 @@ func TestTAPIPv6LinkLocal(t *testing.T) {
 		t.Fatalf("curl -6: %v\n%s", err, out)
 	}
 }
+
+// TestTAPIPv6MDNS: mDNS over IPv6 alone (RFC 6762 §3, ff02::fb): an
+// avahi-daemon that speaks only IPv6 (use-ipv4=no) resolves netcard.local
+// to the card's link-local address (AAAA) and to its IPv4 address (A, over
+// the IPv6 transport), and browses its _https._tcp service; curl then
+// fetches https://netcard.local/ at the resolved IPv6 address, verified.
+func TestTAPIPv6MDNS(t *testing.T) {
+	peers.Require(t, "ip", "busybox", "curl", "avahi-resolve", "avahi-browse")
+	rg, ll := startEthCard6(t, card.EthConfig{})
+	udhcpc(t, rg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rg.runner.WaitFor(ctx, func(time.Time) bool { return rg.card.MDNS().Running() }); err != nil {
+		t.Fatalf("responder did not finish probing: %v", err)
+	}
+	env := startAvahiOn(t, rg, "no", "yes")
+	out, err := runCmd(t, 30*time.Second, "", env, "ip", "netns", "exec", rg.ns.Name, "avahi-resolve", "-6", "-n", "netcard.local")
+	if err != nil || !strings.Contains(out, "netcard.local\t"+ll.String()) {
+		rg.runner.Do(func(time.Time) { t.Logf("mdns %+v\neth %+v", rg.card.MDNS().Stats(), rg.card.Ethernet().Stats()) })
+		t.Fatalf("avahi-resolve -6: %v\n%s", err, out)
+	}
+	out, err = runCmd(t, 30*time.Second, "", env, "ip", "netns", "exec", rg.ns.Name, "avahi-resolve", "-4", "-n", "netcard.local")
+	if err != nil || !strings.Contains(out, "netcard.local\t10.0.3.1") {
+		t.Fatalf("avahi-resolve -4 over IPv6: %v\n%s", err, out)
+	}
+	out, err = runCmd(t, 30*time.Second, "", env, "ip", "netns", "exec", rg.ns.Name, "avahi-browse", "-r", "-t", "-p", "-k", "_https._tcp")
+	if err != nil || !strings.Contains(out, "=;"+rg.dev+";IPv6;netcard;_https._tcp;local;netcard.local;") || !strings.Contains(out, ";443;\"path=/\"") {
+		t.Fatalf("avahi-browse over IPv6: %v\n%s", err, out)
+	}
+	out, err = runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"curl", "-6", "-sS", "--max-time", "50", "--cacert", rg.certFile,
+		"--connect-to", "netcard.local:443:["+ll.String()+"%"+rg.dev+"]:443", "https://netcard.local/")
+	if err != nil || !strings.Contains(strings.ToLower(out), "<html") {
+		t.Fatalf("curl -6: %v\n%s", err, out)
+	}
+}

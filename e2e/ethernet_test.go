@@ -97,7 +97,7 @@ const udhcpcScript = `#!/bin/sh
 env > "$0.$1.env"
 case "$1" in
 bound|renew)
-	ip addr flush dev "$interface"
+	ip -4 addr flush dev "$interface"
 	ip addr add "$ip/$mask" dev "$interface"
 	;;
 esac
@@ -270,8 +270,8 @@ const dbusConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Conf
 
 const avahiConf = `[server]
 host-name=nshost
-use-ipv4=yes
-use-ipv6=no
+use-ipv4=%s
+use-ipv6=%s
 allow-interfaces=%s
 enable-dbus=yes
 ratelimit-interval-usec=0
@@ -291,6 +291,12 @@ publish-domain=no
 // environment their clients need.
 func startAvahi(t *testing.T, rg *ethRig) []string {
 	t.Helper()
+	return startAvahiOn(t, rg, "yes", "no")
+}
+
+// startAvahiOn is startAvahi with avahi's use-ipv4 and use-ipv6 settings.
+func startAvahiOn(t *testing.T, rg *ethRig, v4, v6 string) []string {
+	t.Helper()
 	peers.Require(t, "dbus-daemon", "avahi-daemon")
 	bus := filepath.Join(rg.dir, "bus")
 	dconf := filepath.Join(rg.dir, "dbus.conf")
@@ -298,7 +304,7 @@ func startAvahi(t *testing.T, rg *ethRig) []string {
 	if err := os.WriteFile(dconf, []byte(fmt.Sprintf(dbusConf, bus)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(aconf, []byte(fmt.Sprintf(avahiConf, rg.dev)), 0o644); err != nil {
+	if err := os.WriteFile(aconf, []byte(fmt.Sprintf(avahiConf, v4, v6, rg.dev)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d, err := peers.StartProcess(rg.ns.Command("dbus-daemon", "--config-file="+dconf, "--nofork", "--nopidfile"))
