@@ -41,12 +41,17 @@ type ethCard struct {
 
 func newEthCard(t testing.TB, ec card.EthConfig) *ethCard {
 	t.Helper()
+	return newEthCardProfile(t, ec, card.CardProfile)
+}
+
+func newEthCardProfile(t testing.TB, ec card.EthConfig, p card.Profile) *ethCard {
+	t.Helper()
 	st, err := sim.NewStore(3, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ec.MAC = cardMAC
-	c, err := card.New(card.Config{Profile: card.CardProfile, Store: st, Rand: chacha{rand.NewChaCha8([32]byte{7})},
+	c, err := card.New(card.Config{Profile: p, Store: st, Rand: chacha{rand.NewChaCha8([32]byte{7})},
 		Clock: func() time.Time { return ethT0 }, Ethernet: &ec})
 	if err != nil {
 		t.Fatal(err)
