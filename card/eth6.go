@@ -149,3 +149,7 @@ func (c *Card) Neighbors() *ipv6.Neighbors {
 	}
 	return c.eth.nb
 }
+
+// SLAAC returns the card's address autoconfiguration (nil without
+// Profile.IPv6).
+func (c *Card) SLAAC() *ipv6.SLAAC { return c.auto }

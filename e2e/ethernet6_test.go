@@ -6,6 +6,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +127,78 @@ func TestTAPIPv6MDNS(t *testing.T) {
 		"--connect-to", "netcard.local:443:["+ll.String()+"%"+rg.dev+"]:443", "https://netcard.local/")
 	if err != nil || !strings.Contains(strings.ToLower(out), "<html") {
 		t.Fatalf("curl -6: %v\n%s", err, out)
+	}
+}
+
+// radvdConf advertises 2001:db8:16::/64 on the TAP device, on-link and for
+// autoconfiguration, every 3-4 s.
+const radvdConf = `interface %s {
+	AdvSendAdvert on;
+	MinRtrAdvInterval 3;
+	MaxRtrAdvInterval 4;
+	AdvDefaultLifetime 0;
+	prefix 2001:db8:16::/64 {
+		AdvOnLink on;
+		AdvAutonomous on;
+	};
+};
+`
+
+// TestTAPIPv6SLAAC: radvd, the Linux router advertisement daemon, runs on
+// the namespace's side of the TAP device; the card forms a global address
+// from the advertised prefix and its EUI-64 identifier (SLAAC, RFC 4862
+// §5.5.3) after DAD, and the kernel pings it and curl fetches
+// https://netcard.local/ at that global address (no scope needed).
+func TestTAPIPv6SLAAC(t *testing.T) {
+	peers.Require(t, "ip", "curl", "ping", "radvd", "sysctl")
+	rg, ll := startEthCard6(t, card.EthConfig{})
+	if out, err := rg.ns.Run("sysctl", "-w", "net.ipv6.conf.all.forwarding=1"); err != nil {
+		t.Fatalf("sysctl: %v\n%s", err, out)
+	}
+	if out, err := rg.ns.Run("ip", "-6", "addr", "add", "2001:db8:16::1/64", "dev", rg.dev, "nodad"); err != nil {
+		t.Fatalf("ip addr: %v\n%s", err, out)
+	}
+	conf := filepath.Join(rg.dir, "radvd.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(radvdConf, rg.dev)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rlog := &watchLog{want: "never", seen: make(chan struct{})}
+	cmd := rg.ns.Command("radvd", "-C", conf, "-n", "-m", "stderr", "-p", filepath.Join(rg.dir, "radvd.pid"))
+	cmd.Stdout, cmd.Stderr = rlog, rlog
+	r, err := peers.StartProcess(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.Stop(2*time.Second, false)
+		if t.Failed() {
+			t.Logf("radvd:\n%s", rlog.String())
+		}
+	})
+	mac := rg.card.Ethernet().MAC()
+	want := ipv6.Addr{0: 0x20, 1: 0x01, 2: 0x0d, 3: 0xb8, 5: 0x16}
+	copy(want[8:], ll[8:])
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var g ipv6.Addr
+	if err := rg.runner.WaitFor(ctx, func(time.Time) bool {
+		g = rg.card.IP6().Global()
+		return g != (ipv6.Addr{})
+	}); err != nil {
+		rg.runner.Do(func(time.Time) { t.Logf("slaac %+v", rg.card.SLAAC().Stats()) })
+		t.Fatalf("no global address: %v", err)
+	}
+	if g != want {
+		t.Fatalf("global %v, want %v (prefix and the EUI-64 of %v)", g, want, mac)
+	}
+	if out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"ping", "-6", "-c", "3", "-i", "0.2", "-W", "5", g.String()); err != nil {
+		t.Fatalf("ping -6 %v: %v\n%s", g, err, out)
+	}
+	out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"curl", "-6", "-sS", "--max-time", "50", "--cacert", rg.certFile,
+		"--resolve", "netcard.local:443:["+g.String()+"]", "https://netcard.local/")
+	if err != nil || !strings.Contains(strings.ToLower(out), "<html") {
+		t.Fatalf("curl -6 %v: %v\n%s", g, err, out)
 	}
 }
