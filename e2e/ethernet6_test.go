@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,70 @@ func TestTAPIPv6SLAAC(t *testing.T) {
 		"--resolve", "netcard.local:443:["+g.String()+"]", "https://netcard.local/")
 	if err != nil || !strings.Contains(strings.ToLower(out), "<html") {
 		t.Fatalf("curl -6 %v: %v\n%s", g, err, out)
+	}
+}
+
+// TestServeTAPIPv6: `netcard serve --link tap:NAME --ipv6` in a fresh
+// namespace: the kernel pings the card's link-local address and curl
+// fetches https://netcard.local/ over IPv6; the capture shows ICMPv6
+// (Neighbor Discovery, echo) and TLS over IPv6 in Ethernet frames.
+func TestServeTAPIPv6(t *testing.T) {
+	peers.Require(t, "ip", "curl", "ping", "tshark")
+	bin := netcardBinary(t)
+	dir := t.TempDir()
+	img, certFile := cardImage(t, dir, nil)
+	ns := peers.TestNetns(t)
+	dev := fmt.Sprintf("nctap%d", tapSeq.Add(1))
+	pcap := filepath.Join(dir, "eth.pcap")
+	cmd := ns.Command(bin, "serve", "--link", "tap:"+dev, "--store", img, "--pcap", pcap, "--ipv6")
+	logw := &watchLog{want: "IPv6 addresses", seen: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = logw, logw
+	p, err := peers.StartProcess(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			p.Stop(5*time.Second, false)
+		}
+		if t.Failed() {
+			t.Logf("netcard serve:\n%s", logw.String())
+		}
+	})
+	select {
+	case <-logw.seen:
+	case <-p.Done():
+		t.Fatalf("netcard serve exited:\n%s", logw.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("netcard serve got no IPv6 address:\n%s", logw.String())
+	}
+	m := regexp.MustCompile(`link-local=(fe80::[0-9a-f:]+)`).FindStringSubmatch(logw.String())
+	if m == nil {
+		t.Fatalf("no link-local address logged:\n%s", logw.String())
+	}
+	ll := m[1]
+	rg := &ethRig{ns: ns, dev: dev, certFile: certFile, dir: dir}
+	waitKernelLinkLocal(t, rg)
+	if out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", ns.Name,
+		"ping", "-6", "-c", "2", "-i", "0.2", "-W", "5", ll+"%"+dev); err != nil {
+		t.Fatalf("ping -6: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", ns.Name,
+		"curl", "-6", "-sS", "--max-time", "50", "--cacert", certFile,
+		"--connect-to", "netcard.local:443:["+ll+"%"+dev+"]:443", "https://netcard.local/")
+	if err != nil || !strings.Contains(strings.ToLower(out), "<html") {
+		t.Fatalf("curl -6: %v\n%s", err, out)
+	}
+	p.Stop(5*time.Second, false) // SIGTERM: the card stops and closes the capture
+	stopped = true
+	out, err = runCmd(t, 60*time.Second, "", nil, "tshark", "-n", "-r", pcap, "-T", "fields", "-e", "frame.protocols")
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	for _, want := range []string{"eth:ethertype:ipv6:icmpv6", "eth:ethertype:ipv6:tcp:tls"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("capture lacks %s:\n%s", want, out)
+		}
 	}
 }
