@@ -76,6 +76,10 @@ type ethFront struct {
 	nb       *ipv6.Neighbors // IPv6 neighbour cache (nil without Profile.IPv6)
 	v6Logged ipv6.Addr       // the link-local address last logged
 	v6Global ipv6.Addr       // the global address last logged
+
+	mldDue                     time.Time // next MLD report (mldLeft > 0)
+	mldLeft                    uint8     // reports still to send
+	mldOut, mldQueries, mldBad uint64    // reports sent, queries answered, queries dropped (RFC 3810 §6.2)
 }
 
 // minEthMTU is the smallest MTU the Ethernet side accepts: a DHCP client
@@ -319,6 +323,11 @@ func (f *ethFront) pull(dst []byte, now time.Time) int {
 			return f.putUDP(dst, src, r.Dst, dhcp.ClientPort, dhcp.ServerPort, r.N, 64)
 		}
 	}
+	if f.c.auto != nil {
+		if n := f.pullMLD(dst, now); n > 0 {
+			return n
+		}
+	}
 	if !f.c.ipUp {
 		if f.c.auto != nil {
 			return f.c.auto.Host().Output(dst, now) // ND and DAD run without IPv4
@@ -376,6 +385,9 @@ func (f *ethFront) poll(now time.Time) time.Time {
 	if f.nb != nil {
 		next = earliest(next, f.nb.Poll(now))
 		f.addrs6(now)
+		if f.mldLeft > 0 {
+			next = earliest(next, f.mldDue)
+		}
 	}
 	if f.mdns != nil {
 		next = earliest(next, f.mdns.Poll(now))
@@ -405,6 +417,11 @@ func (f *ethFront) status(add func(layer, name string, v uint64)) {
 		add("DHCP", "acks", d.Acks)
 		add("DHCP", "naks", d.Naks)
 		add("DHCP", "leases expired", d.Expired)
+	}
+	if f.nb != nil {
+		add("MLD", "reports sent", f.mldOut)
+		add("MLD", "queries answered", f.mldQueries)
+		add("MLD", "queries dropped", f.mldBad)
 	}
 	if f.mdns != nil {
 		m := f.mdns.Stats()

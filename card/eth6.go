@@ -1,9 +1,11 @@
 package card
 
 import (
+	"encoding/binary"
 	"time"
 
 	"netcard/eth"
+	"netcard/ipv4"
 	"netcard/ipv6"
 	"netcard/mdns"
 	"netcard/udp"
@@ -44,6 +46,10 @@ func (f *ethFront) start6(now time.Time) {
 		f.link.Join(eth.MAC(ipv6.MulticastMAC(mdnsGroup6)))
 	}
 	c.auto.Start(iid, now)
+	// RFC 3810 §6.1: joining a group sends an unsolicited report,
+	// repeated [Robustness Variable] = 2 times; RFC 4862 §5.4.2: before
+	// the DAD probe for the solicited-node group.
+	f.mldLeft, f.mldDue = 2, now
 	f.v6Logged, f.v6Global = ipv6.Addr{}, ipv6.Addr{}
 }
 
@@ -62,10 +68,10 @@ func (f *ethFront) addrs6(now time.Time) {
 	}
 }
 
-// deliver6 takes an IPv6 packet from the link: mDNS to the responder,
-// everything else to the IPv6 layer.
+// deliver6 takes an IPv6 packet from the link: mDNS to the responder, an
+// MLD query to the reports, everything else to the IPv6 layer.
 func (f *ethFront) deliver6(pkt []byte, now time.Time) {
-	if f.mdns6(pkt, now) {
+	if f.mdns6(pkt, now) || f.mldQuery(pkt, now) {
 		return
 	}
 	f.c.auto.Host().Input(pkt, now)
@@ -153,3 +159,98 @@ func (c *Card) Neighbors() *ipv6.Neighbors {
 // SLAAC returns the card's address autoconfiguration (nil without
 // Profile.IPv6).
 func (c *Card) SLAAC() *ipv6.SLAAC { return c.auto }
+
+// Multicast Listener Discovery version 2 (RFC 3810), the listener's part:
+// the card reports the groups it joined — the solicited-node group of its
+// addresses (they share the interface identifier) and ff02::fb — so that
+// an MLD-snooping switch forwards them; all-nodes is never reported (§6).
+// A query (general or for one of our groups) is answered by one report of
+// all of them after half its Maximum Response Delay (§6.2 asks for a
+// random delay within it; the card keeps no randomness here).
+
+var mldRouters = ipv6.Addr{0: 0xff, 1: 0x02, 15: 0x16} // all MLDv2-capable routers (§5.2.14)
+
+const (
+	mldQueryType  = 130
+	mldReportType = 143
+	mldHopByHop   = 8 // Hop-by-Hop header with the Router Alert option (RFC 2711)
+)
+
+// mldQuery takes an MLD query (behind its Hop-by-Hop header): it schedules
+// a report. It reports whether it took the packet.
+func (f *ethFront) mldQuery(pkt []byte, now time.Time) bool {
+	const off = ipv6.HeaderLen + mldHopByHop
+	if len(pkt) < off+24 || pkt[6] != 0 || pkt[ipv6.HeaderLen] != ipv6.ProtoICMP || pkt[ipv6.HeaderLen+1] != 0 || pkt[off] != mldQueryType {
+		return false
+	}
+	hd, err := ipv6.Parse(pkt)
+	if err != nil || len(hd.Payload()) < mldHopByHop+24 {
+		return false
+	}
+	m := hd.Payload()[mldHopByHop:]
+	// §5.1.14, §6.2: a query with a source that is not link-local, a hop
+	// limit other than 1 or a bad checksum is dropped.
+	if !hd.Src().IsLinkLocal() || hd.HopLimit() != 1 || ipv4.Checksum(m, ipv6.PseudoHeaderSum(hd.Src(), hd.Dst(), ipv6.ProtoICMP, len(m))) != 0 {
+		f.mldBad++
+		return true
+	}
+	f.mldQueries++
+	// Maximum Response Code (§5.1.3): below 32768 it is the delay in ms.
+	code := binary.BigEndian.Uint16(m[4:6])
+	delay := time.Duration(code) * time.Millisecond
+	if code >= 32768 {
+		delay = time.Duration((uint32(code&0x0fff)|0x1000)<<((code>>12&7)+3)) * time.Millisecond
+	}
+	due := now.Add(delay / 2)
+	if f.mldLeft == 0 || due.Before(f.mldDue) {
+		f.mldDue = due
+	}
+	f.mldLeft = max(f.mldLeft, 1)
+	return true
+}
+
+// mldGroups writes the groups to report into g and returns how many.
+func (f *ethFront) mldGroups(g *[2]ipv6.Addr) int {
+	g[0] = ipv6.SolicitedNode(ipv6.LinkLocal(eui64(f.link.MAC())))
+	if f.mdns != nil {
+		g[1] = mdnsGroup6
+		return 2
+	}
+	return 1
+}
+
+// pullMLD writes a report when one is due: from the link-local address,
+// or :: while it is tentative (§5.2.13), to ff02::16, hop limit 1, with
+// the Router Alert option; one CHANGE_TO_EXCLUDE_MODE record with no
+// sources per group (§6.1: a join).
+func (f *ethFront) pullMLD(dst []byte, now time.Time) int {
+	if f.mldLeft == 0 || now.Before(f.mldDue) {
+		return 0
+	}
+	var groups [2]ipv6.Addr
+	n := f.mldGroups(&groups)
+	size := mldHopByHop + 8 + 20*n
+	if len(dst) < ipv6.HeaderLen+size {
+		return 0
+	}
+	f.mldLeft--
+	f.mldDue = now.Add(time.Second) // §9.11 Unsolicited Report Interval
+	src := f.c.auto.Host().LinkLocal()
+	b := dst[ipv6.HeaderLen : ipv6.HeaderLen+size]
+	clear(b)
+	b[0] = ipv6.ProtoICMP
+	b[2], b[3] = 5, 2 // Router Alert (RFC 2711 §2.1), value 0: MLD; then a PadN of 2 bytes
+	b[6] = 1
+	m := b[mldHopByHop:]
+	m[0] = mldReportType
+	binary.BigEndian.PutUint16(m[6:8], uint16(n))
+	for i := range n {
+		r := m[8+20*i:]
+		r[0] = 4 // CHANGE_TO_EXCLUDE_MODE (§5.2.12)
+		copy(r[4:20], groups[i][:])
+	}
+	binary.BigEndian.PutUint16(m[2:4], ipv4.Checksum(m, ipv6.PseudoHeaderSum(src, mldRouters, ipv6.ProtoICMP, len(m))))
+	ipv6.PutHeader(dst, &ipv6.Fields{PayloadLen: size, NextHeader: 0, HopLimit: 1, Src: src, Dst: mldRouters})
+	f.mldOut++
+	return ipv6.HeaderLen + size
+}

@@ -237,3 +237,76 @@ func TestEthernetIPv6RAM(t *testing.T) {
 		v4.Budget()-2*(v4.MRU+8)+v4.EthBudget(), v4.EthBudget(), p.Budget()-ppp+p.EthBudget(), p.EthBudget(),
 		p.LinkMRU(), p.ARPEntries, ipv6.NeighborBytes, p.IPv6Bytes())
 }
+
+// mldReports returns the MLDv2 reports among frames (their ICMPv6 message,
+// after the Hop-by-Hop header), checking the fixed parts of RFC 3810 §5.2:
+// 33:33:00:00:00:16, ff02::16, hop limit 1, Router Alert, checksum.
+func mldReports(t *testing.T, fs [][]byte) [][]byte {
+	t.Helper()
+	var ms [][]byte
+	routers := ipv6.Addr{0: 0xff, 1: 2, 15: 0x16}
+	for _, f := range fs {
+		fr, _ := eth.Parse(f)
+		h, err := ipv6.Parse(fr.Payload())
+		if fr.Type() != eth.TypeIPv6 || err != nil || h.NextHeader() != 0 {
+			continue
+		}
+		p := h.Payload()
+		if fr.Dst() != (eth.MAC{0x33, 0x33, 0, 0, 0, 0x16}) || h.Dst() != routers || h.HopLimit() != 1 ||
+			len(p) < 16 || p[0] != ipv6.ProtoICMP || p[2] != 5 || p[3] != 2 {
+			t.Fatalf("malformed MLD report % x", fr.Payload())
+		}
+		m := p[8:]
+		if m[0] != 143 || ipv4.Checksum(m, ipv6.PseudoHeaderSum(h.Src(), h.Dst(), ipv6.ProtoICMP, len(m))) != 0 {
+			t.Fatalf("bad MLD report % x", m)
+		}
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// TestEthernetMLD: joining its groups the card sends two unsolicited
+// MLDv2 reports a second apart (RFC 3810 §6.1), each with a
+// CHANGE_TO_EXCLUDE record for the solicited-node group and ff02::fb (not
+// all-nodes, §6); a general query from a link-local router with hop limit
+// 1 is answered after half its Maximum Response Delay. Negative (§5.1.14,
+// §6.2): a query with hop limit 64, or from a global address, is dropped.
+func TestEthernetMLD(t *testing.T) {
+	e := newEthCard6(t, card.EthConfig{})
+	ms := mldReports(t, e.out())
+	if len(ms) != 1 || binary.BigEndian.Uint16(ms[0][6:8]) != 2 || ms[0][8] != 4 ||
+		ipv6.Addr(ms[0][12:28]) != groupNS || ipv6.Addr(ms[0][32:48]) != (ipv6.Addr{0: 0xff, 1: 2, 15: 0xfb}) {
+		t.Fatalf("first report: %d reports % x", len(ms), ms)
+	}
+	e.now = e.now.Add(time.Second)
+	if ms = mldReports(t, e.out()); len(ms) != 1 {
+		t.Fatalf("%d reports a second later, want the repeat", len(ms))
+	}
+	e.advance(10 * time.Second)
+	query := func(src ipv6.Addr, hop uint8) []byte {
+		p := make([]byte, 8+28)
+		p[0], p[2], p[3], p[6] = ipv6.ProtoICMP, 5, 2, 1
+		m := p[8:]
+		m[0] = 130
+		binary.BigEndian.PutUint16(m[4:6], 1000) // 1 s
+		f := frame6(eth.MAC{0x33, 0x33, 0, 0, 0, 1}, hostMAC, src, ipv6.AllNodes, 0, hop, p)
+		binary.BigEndian.PutUint16(m[2:4], 0)
+		binary.BigEndian.PutUint16(f[eth.HeaderLen+ipv6.HeaderLen+8+2:], ipv4.Checksum(m, ipv6.PseudoHeaderSum(src, ipv6.AllNodes, ipv6.ProtoICMP, len(m))))
+		return f
+	}
+	global := ipv6.Addr{0: 0x20, 1: 1, 2: 0xd, 3: 0xb8, 15: 2}
+	e.in(query(hostLL, 64))
+	e.in(query(global, 1))
+	e.now = e.now.Add(time.Second)
+	if ms = mldReports(t, e.out()); len(ms) != 0 {
+		t.Fatalf("answered a bad query: %d reports", len(ms))
+	}
+	e.in(query(hostLL, 1))
+	if ms = mldReports(t, e.out()); len(ms) != 0 {
+		t.Fatal("answered before the delay")
+	}
+	e.now = e.now.Add(500 * time.Millisecond)
+	if ms = mldReports(t, e.out()); len(ms) != 1 {
+		t.Fatalf("%d reports after half the delay", len(ms))
+	}
+}
