@@ -268,3 +268,43 @@ func TestServeTAPIPv6(t *testing.T) {
 		}
 	}
 }
+
+// TestTAPIPv6MLDSnooping: the card's TAP device is a port of a Linux
+// bridge that snoops MLD and is itself the querier; the bridge's general
+// query is answered by the card's MLDv2 report, and the bridge's
+// multicast database then lists the card's groups (ff02::fb and its
+// solicited-node group) on the card's port — so mDNS and Neighbor
+// Discovery reach it through a snooping switch.
+func TestTAPIPv6MLDSnooping(t *testing.T) {
+	peers.Require(t, "ip", "bridge")
+	ns := peers.TestNetns(t)
+	if out, err := ns.Run("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "1", "mcast_querier", "1",
+		"mcast_mld_version", "2", "mcast_query_response_interval", "200"); err != nil {
+		t.Fatalf("bridge: %v\n%s", err, out)
+	}
+	rg := startEthCardProfile(t, ns, card.EthConfig{}, card.CardProfile.WithIPv6())
+	for _, args := range [][]string{{"link", "set", rg.dev, "master", "br0"}, {"link", "set", "br0", "up"}} {
+		if out, err := ns.Run("ip", args...); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	ll := ipv6.LinkLocal([8]byte{})
+	mac := rg.card.Ethernet().MAC()
+	ll[8], ll[9], ll[10], ll[11], ll[12], ll[13], ll[14], ll[15] = mac[0]^2, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]
+	want := []string{"grp ff02::fb", "grp " + ipv6.SolicitedNode(ll).String()}
+	deadline := time.Now().Add(90 * time.Second)
+	var out string
+	for time.Now().Before(deadline) {
+		out, _ = ns.Run("bridge", "mdb", "show", "dev", "br0")
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(out, "port "+rg.dev+" "+w+" ")
+		}
+		if ok {
+			return
+		}
+		time.Sleep(200 * time.Millisecond) // polling the kernel's table, not a state of ours
+	}
+	rg.runner.Do(func(time.Time) { t.Logf("status %+v", rg.card.Status(time.Now()).Counters) })
+	t.Fatalf("bridge mdb lacks the card's groups %v:\n%s", want, out)
+}
