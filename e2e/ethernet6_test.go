@@ -101,7 +101,7 @@ func TestTAPIPv6LinkLocal(t *testing.T) {
 // the IPv6 transport), and browses its _https._tcp service; curl then
 // fetches https://netcard.local/ at the resolved IPv6 address, verified.
 func TestTAPIPv6MDNS(t *testing.T) {
-	peers.Require(t, "ip", "busybox", "curl", "avahi-resolve", "avahi-browse")
+	peers.Require(t, "ip", "busybox", "curl", "dig", "avahi-resolve", "avahi-browse")
 	rg, ll := startEthCard6(t, card.EthConfig{})
 	udhcpc(t, rg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -122,6 +122,13 @@ func TestTAPIPv6MDNS(t *testing.T) {
 	out, err = runCmd(t, 30*time.Second, "", env, "ip", "netns", "exec", rg.ns.Name, "avahi-browse", "-r", "-t", "-p", "-k", "_https._tcp")
 	if err != nil || !strings.Contains(out, "=;"+rg.dev+";IPv6;netcard;_https._tcp;local;netcard.local;") || !strings.Contains(out, ";443;\"path=/\"") {
 		t.Fatalf("avahi-browse over IPv6: %v\n%s", err, out)
+	}
+	// dig: a one-shot query over IPv6 to the card's link-local address
+	// (RFC 6762 §6.7) gets a unicast answer with the AAAA record.
+	out, err = runCmd(t, 30*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
+		"dig", "+time=5", "+tries=2", "-p", "5353", "@"+ll.String()+"%"+rg.dev, "netcard.local", "AAAA")
+	if err != nil || !strings.Contains(out, "netcard.local.\t\t10\tIN\tAAAA\t"+ll.String()) {
+		t.Fatalf("dig AAAA over IPv6: %v\n%s", err, out)
 	}
 	out, err = runCmd(t, 60*time.Second, "", nil, "ip", "netns", "exec", rg.ns.Name,
 		"curl", "-6", "-sS", "--max-time", "50", "--cacert", rg.certFile,
