@@ -156,6 +156,26 @@ func BenchmarkEthGoodput(b *testing.B) {
 			get(b, rg.client, "https://netcard.local/f")
 		})
 	}
+	// The Card profile over IPv6 on the same link (gVisor's IPv6 to the
+	// card's link-local address).
+	b.Run("card-"+card.CardProfile.WithIPv6().Name+"-over-ipv6", func(b *testing.B) {
+		rg := startGvisorEth(b, card.CardProfile.WithIPv6(), map[string][]byte{"f": body})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var ll netip.Addr
+		if err := rg.runner.WaitFor(ctx, func(time.Time) bool {
+			ll = rg.card.IP6().LinkLocal().Netip()
+			return rg.card.IP6().LinkLocal() != [16]byte{}
+		}); err != nil {
+			b.Fatal(err)
+		}
+		rg.client.Transport.(*nethttp.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return rg.peer.DialTCP(ctx, netip.AddrPortFrom(ll, 443))
+		}
+		b.SetBytes(int64(len(body)))
+		b.ResetTimer()
+		get(b, rg.client, "https://netcard.local/f")
+	})
 	b.Run("gvisor", func(b *testing.B) {
 		x, y := link.Pipe(64 << 10)
 		srv, err := host.NewEthPeer(x, host.EthPeerConfig{MAC: [6]byte{2, 0, 0, 0, 0, 1}, Addr: netip.MustParsePrefix("10.0.3.1/24"), Queued: 4096})
