@@ -225,17 +225,12 @@ func New(cfg Config) (*Card, error) {
 	c.at = make([]slotTimes, p.MaxConns)
 	c.ip.Register(6, (*tcpGate)(c))
 	c.ip.Register(17, c.udp)
+	c.newIPv6(p, cfg.Ethernet != nil)
 	if cfg.Ethernet != nil {
-		if p.IPv6 {
-			// Neighbor Discovery and SLAAC exist (package ipv6) but are not
-			// wired to the Ethernet link yet: IPv6 runs on PPP only.
-			return nil, errors.New("card: IPv6 on Ethernet is not supported yet (IPv6 runs over PPP)")
-		}
 		if c.eth, err = newEthFront(c, *cfg.Ethernet, p, cfg.Rand); err != nil {
 			return nil, err
 		}
 	}
-	c.newIPv6(p)
 
 	if c.https, err = c.tcp.Listen(cfg.HTTPSPort, p.MaxConns); err != nil {
 		return nil, err

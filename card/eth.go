@@ -11,6 +11,7 @@ import (
 	"netcard/dhcp"
 	"netcard/eth"
 	"netcard/ipv4"
+	"netcard/ipv6"
 	"netcard/mdns"
 	"netcard/udp"
 )
@@ -71,6 +72,14 @@ type ethFront struct {
 	udpIn       uint64 // link-scoped datagrams taken (DHCP, mDNS)
 	udpBadCk    uint64 // ... dropped for a bad UDP checksum
 	mdnsOffLink uint64 // mDNS messages from off the link, dropped (RFC 6762 §11)
+
+	nb       *ipv6.Neighbors // IPv6 neighbour cache (nil without Profile.IPv6)
+	v6Logged ipv6.Addr       // the link-local address last logged
+	v6Global ipv6.Addr       // the global address last logged
+
+	mldDue                     time.Time // next MLD report (mldLeft > 0)
+	mldLeft                    uint8     // reports still to send
+	mldOut, mldQueries, mldBad uint64    // reports sent, queries answered, queries dropped (RFC 3810 §6.2)
 }
 
 // minEthMTU is the smallest MTU the Ethernet side accepts: a DHCP client
@@ -91,7 +100,7 @@ func newEthFront(c *Card, cfg EthConfig, p Profile, rnd io.Reader) (*ethFront, e
 		}
 		cfg.MAC[0] = cfg.MAC[0]&^1 | 2 // unicast, locally administered (IEEE 802 U/L bit)
 	}
-	if p.MRU < minEthMTU {
+	if p.LinkMRU() < minEthMTU {
 		return nil, fmt.Errorf("card: profile %s: Ethernet needs an MRU of at least %d (RFC 2131 §2: DHCP messages of 576 bytes), not %d", p.Name, minEthMTU, p.MRU)
 	}
 	if cfg.MAC.IsMulticast() {
@@ -107,11 +116,20 @@ func newEthFront(c *Card, cfg EthConfig, p Profile, rnd io.Reader) (*ethFront, e
 		cfg.Mask = defaultEthMask
 	}
 	f := &ethFront{c: c, cfg: cfg}
-	f.link = eth.New(eth.Config{
-		MAC: cfg.MAC, MTU: p.MRU,
+	lc := eth.Config{
+		MAC: cfg.MAC, MTU: p.LinkMRU(),
 		ARPEntries: int(p.ARPEntries), ARPHold: int(p.ARPHold),
 		Deliver: f.deliver, Pull: f.pull, Tap: cfg.Tap,
-	})
+	}
+	if c.auto != nil {
+		// IPv6 next hops are resolved by Neighbor Discovery (RFC 4861
+		// §7.2) in a table of ARPEntries neighbours; SLAAC sees every ND
+		// message after it.
+		f.nb = ipv6.NewNeighbors(c.auto.Host(), p.arpEntries())
+		f.nb.Next = c.auto
+		lc.Deliver6, lc.ND = f.deliver6, f.nb
+	}
+	f.link = eth.New(lc)
 	if cfg.DHCP == DHCPServer {
 		if cfg.PeerIP == ([4]byte{}) {
 			return nil, fmt.Errorf("card: DHCP server needs the host's address (PeerIP)")
@@ -143,6 +161,7 @@ func newEthFront(c *Card, cfg EthConfig, p Profile, rnd io.Reader) (*ethFront, e
 // start brings the link up: a static or server address is configured at
 // once (and announced by gratuitous ARP).
 func (f *ethFront) start(now time.Time) {
+	f.start6(now)
 	if f.cli != nil {
 		f.cli.Start(now)
 		return
@@ -304,14 +323,22 @@ func (f *ethFront) pull(dst []byte, now time.Time) int {
 			return f.putUDP(dst, src, r.Dst, dhcp.ClientPort, dhcp.ServerPort, r.N, 64)
 		}
 	}
+	if f.c.auto != nil {
+		if n := f.pullMLD(dst, now); n > 0 {
+			return n
+		}
+	}
 	if !f.c.ipUp {
+		if f.c.auto != nil {
+			return f.c.auto.Host().Output(dst, now) // ND and DAD run without IPv4
+		}
 		return 0
 	}
-	if f.mdns != nil {
-		if n, to, port := f.mdns.Output(dst[ipv4.HeaderLen+udp.HeaderLen:], now); n > 0 {
-			// RFC 6762 §11: TTL 255 on everything sent.
-			return f.putUDP(dst, f.link.Local(), to, mdns.Port, port, n, 255)
-		}
+	if n := f.pullMDNS(dst, now); n > 0 {
+		return n
+	}
+	if f.c.auto != nil {
+		return f.c.pullDual(dst)
 	}
 	return f.c.ip.Output(dst, now)
 }
@@ -355,6 +382,13 @@ func (f *ethFront) putUDP(dst []byte, src, to [4]byte, sport, dport uint16, n in
 // poll returns the link's next timer.
 func (f *ethFront) poll(now time.Time) time.Time {
 	next := f.link.Poll(now)
+	if f.nb != nil {
+		next = earliest(next, f.nb.Poll(now))
+		f.addrs6(now)
+		if f.mldLeft > 0 {
+			next = earliest(next, f.mldDue)
+		}
+	}
 	if f.mdns != nil {
 		next = earliest(next, f.mdns.Poll(now))
 	}
@@ -383,6 +417,11 @@ func (f *ethFront) status(add func(layer, name string, v uint64)) {
 		add("DHCP", "acks", d.Acks)
 		add("DHCP", "naks", d.Naks)
 		add("DHCP", "leases expired", d.Expired)
+	}
+	if f.nb != nil {
+		add("MLD", "reports sent", f.mldOut)
+		add("MLD", "queries answered", f.mldQueries)
+		add("MLD", "queries dropped", f.mldBad)
 	}
 	if f.mdns != nil {
 		m := f.mdns.Stats()
@@ -438,5 +477,5 @@ func (c *Card) ramBudget() int {
 	if c.eth == nil {
 		return p.Budget()
 	}
-	return p.Budget() - 2*(p.MRU+8) + p.EthBudget()
+	return p.Budget() - 2*(p.LinkMRU()+8) + p.EthBudget()
 }

@@ -51,14 +51,21 @@ func (p Profile) pppIPv6() *ppp.IPv6Config {
 }
 
 // newIPv6 builds the IPv6 layer of a card whose profile asks for it.
-func (c *Card) newIPv6(p Profile) {
+func (c *Card) newIPv6(p Profile, ethernet bool) {
 	if !p.IPv6 {
 		return
 	}
 	ip6 := ipv6.NewHost(p.ipv6Config())
-	// On PPP, IPV6CP made the two interface identifiers of the two-node
-	// link differ: no DAD probes (RFC 4862 §5.1 allows 0).
-	c.auto = ipv6.NewSLAAC(ip6, ipv6.SLAACConfig{})
+	if ethernet {
+		// On Ethernet every address is checked by one DAD probe first
+		// (RFC 4862 §5.1: DupAddrDetectTransmits default 1), and next hops
+		// are resolved by Neighbor Discovery (RFC 4861 §7.2, newEthFront).
+		c.auto = ipv6.NewSLAAC(ip6, ipv6.SLAACConfig{DupAddrDetectTransmits: 1})
+	} else {
+		// On PPP, IPV6CP made the two interface identifiers of the two-node
+		// link differ: no DAD probes (RFC 4862 §5.1 allows 0).
+		c.auto = ipv6.NewSLAAC(ip6, ipv6.SLAACConfig{})
+	}
 	ip6.Register(ipv6.ProtoTCP, (*tcpGate)(c))
 	ip6.Register(ipv6.ProtoUDP, c.udp)
 }

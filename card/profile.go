@@ -1,6 +1,9 @@
 package card
 
-import "netcard/ppp"
+import (
+	"netcard/ipv6"
+	"netcard/ppp"
+)
 
 // Profile is the card's memory budget: every buffer the stack uses is sized
 // from it once, when the card starts. Nothing grows afterwards.
@@ -187,13 +190,27 @@ func (p Profile) Budget() int {
 // instead of PPP's two frame buffers (see Budget): the receive frame
 // (14 + MRU), the ARP hold buffers (MRU each) and the ARP cache (40 bytes
 // an entry, eth.Link.Footprint). Frames are sent from the caller's buffer.
+//
+// With IPv6 the frames carry LinkMRU bytes, and the link adds one IPv6
+// hold buffer (LinkMRU) and the neighbour cache (ipv6.NeighborBytes an
+// entry, ARPEntries entries).
 func (p Profile) EthBudget() int {
-	entries, hold := int(p.ARPEntries), int(p.ARPHold)
-	if entries == 0 {
-		entries = 4
-	}
+	entries, hold := p.arpEntries(), int(p.ARPHold)
 	if hold == 0 {
 		hold = 1
 	}
-	return 14 + p.MRU + hold*p.MRU + 40*entries
+	mtu := p.LinkMRU()
+	n := 14 + mtu + hold*mtu + 40*entries
+	if p.IPv6 {
+		n += mtu + entries*ipv6.NeighborBytes
+	}
+	return n
+}
+
+// arpEntries is the size of the ARP cache, and of the IPv6 neighbour cache.
+func (p Profile) arpEntries() int {
+	if p.ARPEntries == 0 {
+		return 4
+	}
+	return int(p.ARPEntries)
 }

@@ -156,6 +156,26 @@ func BenchmarkEthGoodput(b *testing.B) {
 			get(b, rg.client, "https://netcard.local/f")
 		})
 	}
+	// The Card profile over IPv6 on the same link (gVisor's IPv6 to the
+	// card's link-local address).
+	b.Run("card-"+card.CardProfile.WithIPv6().Name+"-over-ipv6", func(b *testing.B) {
+		rg := startGvisorEth(b, card.CardProfile.WithIPv6(), map[string][]byte{"f": body})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var ll netip.Addr
+		if err := rg.runner.WaitFor(ctx, func(time.Time) bool {
+			ll = rg.card.IP6().LinkLocal().Netip()
+			return rg.card.IP6().LinkLocal() != [16]byte{}
+		}); err != nil {
+			b.Fatal(err)
+		}
+		rg.client.Transport.(*nethttp.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return rg.peer.DialTCP(ctx, netip.AddrPortFrom(ll, 443))
+		}
+		b.SetBytes(int64(len(body)))
+		b.ResetTimer()
+		get(b, rg.client, "https://netcard.local/f")
+	})
 	b.Run("gvisor", func(b *testing.B) {
 		x, y := link.Pipe(64 << 10)
 		srv, err := host.NewEthPeer(x, host.EthPeerConfig{MAC: [6]byte{2, 0, 0, 0, 0, 1}, Addr: netip.MustParsePrefix("10.0.3.1/24"), Queued: 4096})
@@ -190,5 +210,45 @@ func BenchmarkEthGoodput(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ResetTimer()
 		get(b, cli, "https://10.0.3.1/f")
+	})
+}
+
+// TestGvisorEthernetIPv6: the card with IPv6 on the Ethernet frame stream
+// and gVisor's IPv6 (its own link-local address and DAD, its Neighbor
+// Discovery): gVisor resolves the card's link-local address by ND and
+// fetches a page over verified TLS on IPv6; the card resolved gVisor by ND
+// in turn.
+func TestGvisorEthernetIPv6(t *testing.T) {
+	body := bytes.Repeat([]byte("fedcba9876543210"), 4096) // 64 KiB
+	rg := startGvisorEth(t, card.CardProfile.WithIPv6(), map[string][]byte{"big": body})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ll netip.Addr
+	if err := rg.runner.WaitFor(ctx, func(time.Time) bool {
+		ll = rg.card.IP6().LinkLocal().Netip()
+		return rg.card.IP6().LinkLocal() != [16]byte{}
+	}); err != nil {
+		t.Fatalf("no link-local address: %v", err)
+	}
+	tr := rg.client.Transport.(*nethttp.Transport)
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return rg.peer.DialTCP(ctx, netip.AddrPortFrom(ll, 443))
+	}
+	resp, err := rg.client.Get("https://netcard.local/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("status %d, %d bytes: %v", resp.StatusCode, len(got), err)
+	}
+	rg.runner.Do(func(time.Time) {
+		if s := rg.card.Neighbors().Stats(); s.Resolved == 0 {
+			t.Errorf("card's neighbour cache %+v", s)
+		}
+		if s := rg.card.Ethernet().Stats(); s.InIPv6 == 0 || s.OutIPv6 == 0 {
+			t.Errorf("link stats %+v", s)
+		}
 	})
 }

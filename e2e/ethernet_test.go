@@ -49,6 +49,12 @@ func startEthCard(t *testing.T, ec card.EthConfig) *ethRig {
 // startEthCardIn is startEthCard in an existing namespace.
 func startEthCardIn(t *testing.T, ns *peers.Netns, ec card.EthConfig) *ethRig {
 	t.Helper()
+	return startEthCardProfile(t, ns, ec, card.CardProfile)
+}
+
+// startEthCardProfile is startEthCardIn with profile p.
+func startEthCardProfile(t *testing.T, ns *peers.Netns, ec card.EthConfig, p card.Profile) *ethRig {
+	t.Helper()
 	dir := t.TempDir()
 	img, certFile := cardImage(t, dir, nil)
 	st, err := store.Open(img)
@@ -56,7 +62,7 @@ func startEthCardIn(t *testing.T, ns *peers.Netns, ec card.EthConfig) *ethRig {
 		t.Fatal(err)
 	}
 	st.SetClock(time.Now)
-	c, err := card.New(card.Config{Profile: card.CardProfile, Store: st, Rand: rand.Reader, Clock: time.Now, Ethernet: &ec})
+	c, err := card.New(card.Config{Profile: p, Store: st, Rand: rand.Reader, Clock: time.Now, Ethernet: &ec})
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
@@ -269,8 +275,8 @@ const dbusConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Conf
 
 const avahiConf = `[server]
 host-name=nshost
-use-ipv4=yes
-use-ipv6=no
+use-ipv4=%s
+use-ipv6=%s
 allow-interfaces=%s
 enable-dbus=yes
 ratelimit-interval-usec=0
@@ -290,6 +296,12 @@ publish-domain=no
 // environment their clients need.
 func startAvahi(t *testing.T, rg *ethRig) []string {
 	t.Helper()
+	return startAvahiOn(t, rg, "yes", "no")
+}
+
+// startAvahiOn is startAvahi with avahi's use-ipv4 and use-ipv6 settings.
+func startAvahiOn(t *testing.T, rg *ethRig, v4, v6 string) []string {
+	t.Helper()
 	peers.Require(t, "dbus-daemon", "avahi-daemon")
 	bus := filepath.Join(rg.dir, "bus")
 	dconf := filepath.Join(rg.dir, "dbus.conf")
@@ -297,7 +309,7 @@ func startAvahi(t *testing.T, rg *ethRig) []string {
 	if err := os.WriteFile(dconf, []byte(fmt.Sprintf(dbusConf, bus)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(aconf, []byte(fmt.Sprintf(avahiConf, rg.dev)), 0o644); err != nil {
+	if err := os.WriteFile(aconf, []byte(fmt.Sprintf(avahiConf, v4, v6, rg.dev)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d, err := peers.StartProcess(rg.ns.Command("dbus-daemon", "--config-file="+dconf, "--nofork", "--nopidfile"))

@@ -1,7 +1,9 @@
 // Package eth is the card's Ethernet link: Ethernet II framing (RFC 894),
 // ARP (RFC 826) with a bounded neighbour cache, and the length-prefixed
 // frame stream that carries frames over any byte-stream port (a socket, a
-// USB gadget endpoint, a TAP adapter).
+// USB gadget endpoint, a TAP adapter). With an ND resolver it also carries
+// IPv6 (RFC 2464): EtherType 0x86DD, 33:33 multicast groups, one packet
+// held per unresolved next hop.
 //
 // Like the other protocol packages it is event-driven: Link has Input
 // (stream bytes in), Output (stream bytes out) and Poll (timers), owns no

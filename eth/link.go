@@ -43,6 +43,25 @@ type Config struct {
 
 	// Tap sees every frame received and sent (pcap, LINKTYPE_ETHERNET).
 	Tap func(sent bool, frame []byte)
+
+	// IPv6 (RFC 2464): Deliver6 receives each IPv6 packet (EtherType
+	// 0x86DD). Pull may also write IPv6 packets (version 6): ND resolves
+	// their next hop; one packet waiting for its neighbour is held (as
+	// ARPHold, one buffer of MTU bytes) for at most ARPRetries × ARPRetry,
+	// a further one is dropped. Nil ND: IPv6 frames are neither taken nor
+	// sent.
+	Deliver6 func(pkt []byte, now time.Time)
+	ND       Resolver6
+}
+
+// Resolver6 is IPv6 Neighbor Discovery's address resolution as the link
+// uses it (ipv6.Neighbors): Resolve for a packet about to be sent (it
+// starts a solicitation when the next hop is unknown), Lookup to retry a
+// held packet without soliciting again; waiting is true while the
+// neighbour is being resolved.
+type Resolver6 interface {
+	Resolve(pkt []byte, now time.Time) (mac [6]byte, ok bool)
+	Lookup(pkt []byte, now time.Time) (mac [6]byte, ok, waiting bool)
 }
 
 // Stats counts what the link did with every frame; each drop has its own
@@ -55,8 +74,11 @@ type Stats struct {
 	InNot2            uint64 // 802.3 length field, not an EtherType
 	InNotForUs        uint64 // unicast to another MAC, or a multicast group we have not joined
 	InBadSource       uint64 // source MAC is a group address or our own
-	InUnknownType     uint64 // neither IPv4 nor ARP (IPv6 included, for now)
+	InUnknownType     uint64 // neither IPv4, ARP nor (with IPv6 on) IPv6
 	InIPv4            uint64 // delivered to the IP layer
+	InIPv6            uint64 // delivered to the IPv6 layer
+	OutIPv6           uint64 // IPv6 packets sent
+	ND6HoldDrops      uint64 // IPv6 packets dropped: the hold buffer was busy, or their neighbour was not resolved in time
 
 	ARPIn          uint64
 	ARPMalformed   uint64 // too short, not Ethernet/IPv4, unknown opcode, group sender address
@@ -129,8 +151,20 @@ type Link struct {
 	rx   []byte
 	rxN  int
 
+	// IPv6: the multicast groups joined (RFC 2464 §7, 33:33:xx:xx:xx:xx)
+	// and the one packet held for Neighbor Discovery.
+	groups     [maxGroups]MAC
+	ngroups    int
+	hold6      []byte
+	hold6N     int
+	hold6Until time.Time
+
 	stats Stats
 }
+
+// maxGroups is the number of link-layer multicast groups a link joins
+// besides IPv4's: IPv6's all-nodes, the solicited-node group and mDNS.
+const maxGroups = 4
 
 // New allocates a link: its receive buffer, ARP cache and hold buffers.
 func New(cfg Config) *Link {
@@ -163,6 +197,9 @@ func New(cfg Config) *Link {
 	for i := range l.cache {
 		l.cache[i].hold = -1
 	}
+	if cfg.ND != nil {
+		l.hold6 = make([]byte, cfg.MTU)
+	}
 	buf := make([]byte, cfg.ARPHold*cfg.MTU)
 	for i := 0; i < cfg.ARPHold; i++ {
 		l.hold = append(l.hold, buf[i*cfg.MTU:(i+1)*cfg.MTU:(i+1)*cfg.MTU])
@@ -174,7 +211,39 @@ func New(cfg Config) *Link {
 // receive frame, the ARP cache and the hold buffers.
 func (l *Link) Footprint() int {
 	const entrySize = 40 // ip, mac, state, tries, hold, time (24 bytes)
-	return len(l.rx) + len(l.cache)*entrySize + len(l.hold)*l.mtu
+	return len(l.rx) + len(l.cache)*entrySize + len(l.hold)*l.mtu + len(l.hold6)
+}
+
+// Join makes the link accept frames to the multicast address m (an IPv6
+// group's 33:33:xx:xx:xx:xx, RFC 2464 §7). It reports false when m is not
+// a group address or maxGroups are joined already.
+func (l *Link) Join(m MAC) bool {
+	if !m.IsMulticast() {
+		return false
+	}
+	for _, g := range l.groups[:l.ngroups] {
+		if g == m {
+			return true
+		}
+	}
+	if l.ngroups == maxGroups {
+		return false
+	}
+	l.groups[l.ngroups] = m
+	l.ngroups++
+	return true
+}
+
+// Leave forgets every IPv6 group joined (the address changed).
+func (l *Link) Leave() { l.groups, l.ngroups = [maxGroups]MAC{}, 0 }
+
+func (l *Link) joined(m MAC) bool {
+	for _, g := range l.groups[:l.ngroups] {
+		if g == m {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxFrame is the largest frame the link sends or accepts.
@@ -300,7 +369,7 @@ func (l *Link) InputFrame(frame []byte, now time.Time) {
 		l.cfg.Tap(false, frame)
 	}
 	dst, src := f.Dst(), f.Src()
-	if dst != l.mac && dst != Broadcast && !(dst[0] == 0x01 && dst[1] == 0x00 && dst[2] == 0x5e) {
+	if dst != l.mac && dst != Broadcast && !(dst[0] == 0x01 && dst[1] == 0x00 && dst[2] == 0x5e) && !l.joined(dst) {
 		l.stats.InNotForUs++
 		return
 	}
@@ -316,6 +385,13 @@ func (l *Link) InputFrame(frame []byte, now time.Time) {
 		}
 	case TypeARP:
 		l.arpInput(f.Payload(), now)
+	case TypeIPv6:
+		if l.cfg.Deliver6 == nil {
+			l.stats.InUnknownType++
+			return
+		}
+		l.stats.InIPv6++
+		l.cfg.Deliver6(f.Payload(), now)
 	default:
 		l.stats.InUnknownType++
 	}
@@ -484,12 +560,21 @@ func (l *Link) OutputFrame(p []byte, now time.Time) int {
 		if n := l.heldOutput(p); n > 0 {
 			return l.sent(p, n)
 		}
+		if n := l.held6Output(p, now); n > 0 {
+			return l.sent(p, n)
+		}
 		if l.cfg.Pull == nil {
 			return 0
 		}
 		k := l.cfg.Pull(p[HeaderLen:HeaderLen+l.mtu], now)
 		if k <= 0 {
 			return 0
+		}
+		if p[HeaderLen]>>4 == 6 {
+			if n := l.send6(p, k, now); n > 0 {
+				return l.sent(p, n)
+			}
+			continue
 		}
 		if k < 20 {
 			l.stats.OutNoAddr++
@@ -508,6 +593,53 @@ func (l *Link) OutputFrame(p []byte, now time.Time) int {
 			continue
 		}
 		l.holdPacket(ip, p[HeaderLen:HeaderLen+k], now)
+	}
+	return 0
+}
+
+// send6 frames the IPv6 packet of k bytes at p[14:] for its next hop
+// (RFC 2464 §5, §7: a multicast destination maps to 33:33 and its last four
+// bytes; a unicast one is resolved by Neighbor Discovery) and returns the
+// frame's length; 0 when the packet was held or dropped.
+func (l *Link) send6(p []byte, k int, now time.Time) int {
+	pkt := p[HeaderLen : HeaderLen+k]
+	if l.cfg.ND == nil || k < 40 {
+		l.stats.OutNoAddr++
+		return 0
+	}
+	mac, ok := l.cfg.ND.Resolve(pkt, now)
+	if ok {
+		PutHeader(p, MAC(mac), l.mac, TypeIPv6)
+		l.stats.OutIPv6++
+		return HeaderLen + k
+	}
+	if l.hold6N > 0 {
+		l.stats.ND6HoldDrops++ // one packet held: keep the first (TCP retransmits)
+		return 0
+	}
+	l.hold6N = copy(l.hold6, pkt)
+	l.hold6Until = now.Add(time.Duration(l.cfg.ARPRetries) * l.cfg.ARPRetry)
+	return 0
+}
+
+// held6Output sends the held IPv6 packet once its neighbour is resolved,
+// and drops it when resolution failed or took too long.
+func (l *Link) held6Output(p []byte, now time.Time) int {
+	if l.hold6N == 0 {
+		return 0
+	}
+	pkt := l.hold6[:l.hold6N]
+	mac, ok, waiting := l.cfg.ND.Lookup(pkt, now)
+	switch {
+	case ok:
+		n := copy(p[HeaderLen:], pkt)
+		l.hold6N = 0
+		PutHeader(p, MAC(mac), l.mac, TypeIPv6)
+		l.stats.OutIPv6++
+		return HeaderLen + n
+	case !waiting || !now.Before(l.hold6Until):
+		l.hold6N = 0
+		l.stats.ND6HoldDrops++
 	}
 	return 0
 }
@@ -635,6 +767,9 @@ func (l *Link) Poll(now time.Time) time.Time {
 	if l.announce > 0 {
 		next = l.annAt
 	}
+	if l.hold6N > 0 {
+		next = earliest(next, l.hold6Until)
+	}
 	for i := range l.cache {
 		if e := &l.cache[i]; e.state != entryFree {
 			next = earliest(next, e.when)
@@ -646,6 +781,11 @@ func (l *Link) Poll(now time.Time) time.Time {
 // Pending reports whether Output has a frame to send without asking the IP
 // layer: an ARP reply, or a held packet now resolved.
 func (l *Link) Pending(now time.Time) bool {
+	if l.hold6N > 0 {
+		if _, ok, waiting := l.cfg.ND.Lookup(l.hold6[:l.hold6N], now); ok || !waiting {
+			return true
+		}
+	}
 	if l.probeDue || l.nreplies > 0 || (l.announce > 0 && !now.Before(l.annAt)) {
 		return true
 	}

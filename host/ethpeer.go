@@ -18,6 +18,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -66,8 +67,11 @@ func NewEthPeer(port io.ReadWriteCloser, cfg EthPeerConfig) (*EthPeer, error) {
 		cfg.Queued = 256
 	}
 	st := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
+		// IPv6 beside IPv4: gVisor's own link-local address from its MAC
+		// (with its DAD) and its Neighbor Discovery.
+		NetworkProtocols: []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol,
+			ipv6.NewProtocolWithOptions(ipv6.Options{AutoGenLinkLocal: true})},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 	})
 	ch := channel.New(cfg.Queued, uint32(cfg.MTU), tcpip.LinkAddress(cfg.MAC[:]))
 	if err := st.CreateNIC(ethPeerNIC, ethernet.New(ch)); err != nil {
@@ -80,7 +84,8 @@ func NewEthPeer(port io.ReadWriteCloser, cfg EthPeerConfig) (*EthPeer, error) {
 		st.Close()
 		return nil, fmt.Errorf("host: AddProtocolAddress: %v", err)
 	}
-	st.SetRouteTable([]tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: ethPeerNIC}})
+	st.SetRouteTable([]tcpip.Route{{Destination: pa.AddressWithPrefix.Subnet(), NIC: ethPeerNIC},
+		{Destination: header.IPv6EmptySubnet, NIC: ethPeerNIC}})
 	ctx, stop := context.WithCancel(context.Background())
 	p := &EthPeer{st: st, ch: ch, port: port, ctx: ctx, stop: stop, addr: cfg.Addr}
 	p.wg.Add(2)
@@ -135,9 +140,13 @@ func (p *EthPeer) writeLoop() {
 // Addr is the peer's address.
 func (p *EthPeer) Addr() netip.Addr { return p.addr.Addr() }
 
-// DialTCP connects to addr over the Ethernet link.
+// DialTCP connects to addr (IPv4 or IPv6) over the Ethernet link.
 func (p *EthPeer) DialTCP(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	fa := tcpip.FullAddress{NIC: ethPeerNIC, Addr: tcpip.AddrFrom4(addr.Addr().As4()), Port: addr.Port()}
+	if a := addr.Addr(); a.Is6() && !a.Is4In6() {
+		fa := tcpip.FullAddress{NIC: ethPeerNIC, Addr: tcpip.AddrFrom16(a.As16()), Port: addr.Port()}
+		return gonet.DialContextTCP(ctx, p.st, fa, ipv6.ProtocolNumber)
+	}
+	fa := tcpip.FullAddress{NIC: ethPeerNIC, Addr: tcpip.AddrFrom4(addr.Addr().Unmap().As4()), Port: addr.Port()}
 	return gonet.DialContextTCP(ctx, p.st, fa, ipv4.ProtocolNumber)
 }
 

@@ -81,6 +81,9 @@ func (nb *Neighbors) Footprint() int { return len(nb.ents) * int(neighborSize) }
 
 const neighborSize = 16 + 6 + 2 + 24 + 24 // addr, mac, state/tries, two times
 
+// NeighborBytes is the RAM of one neighbour cache entry (Footprint).
+const NeighborBytes = int(neighborSize)
+
 // MulticastMAC is the Ethernet address of an IPv6 multicast group (RFC 2464
 // §7): 33:33 and the group's last four bytes.
 func MulticastMAC(a Addr) [6]byte { return [6]byte{0x33, 0x33, a[12], a[13], a[14], a[15]} }
@@ -140,6 +143,28 @@ func (nb *Neighbors) Resolve(pkt []byte, now time.Time) (mac [6]byte, ok bool) {
 	nb.stats.Incomplete++
 	nb.solicit(e, now)
 	return mac, false
+}
+
+// Lookup is Resolve without side effects, for a packet the link holds
+// while its neighbour is resolved: ok with the address once known;
+// waiting while a solicitation is outstanding (false once the entry
+// failed, so the link drops the packet).
+func (nb *Neighbors) Lookup(pkt []byte, now time.Time) (mac [6]byte, ok, waiting bool) {
+	if len(pkt) < HeaderLen {
+		return mac, false, false
+	}
+	hop := nb.NextHop(Addr(pkt[24:40]), now)
+	if hop.IsMulticast() {
+		return MulticastMAC(hop), true, false
+	}
+	if e := nb.find(hop); e != nil && hop != (Addr{}) {
+		if e.state == nbIncomplete {
+			return mac, false, true
+		}
+		e.used = now
+		return e.mac, true, false
+	}
+	return mac, false, false
 }
 
 func (nb *Neighbors) find(a Addr) *neighbor {

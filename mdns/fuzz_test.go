@@ -35,6 +35,25 @@ func FuzzResponder(f *testing.F) {
 					t.Fatalf("sent an invalid message: %v", err)
 				}
 			}
+			// The same over IPv6, with two AAAA records.
+			r.SetAddr6(cardLL6, cardG6, now)
+			r.Input6(hostLL6, sport, msg, now)
+			for i := 0; i < 8; i++ {
+				b := make([]byte, 1500)
+				n, _ := r.Next(b, now.Add(2*time.Second))
+				if n == 0 {
+					break
+				}
+				if _, err := dns.Validate(b[:n]); err != nil {
+					t.Fatalf("sent an invalid message over IPv6: %v", err)
+				}
+			}
 		}
 	})
 }
+
+var (
+	cardLL6 = [16]byte{0: 0xfe, 1: 0x80, 15: 1}
+	cardG6  = [16]byte{0: 0x20, 1: 0x01, 2: 0x0d, 3: 0xb8, 15: 1}
+	hostLL6 = [16]byte{0: 0xfe, 1: 0x80, 15: 2}
+)

@@ -27,6 +27,18 @@ const Port = 5353
 // Group is 224.0.0.251 (RFC 6762 §3).
 var Group = [4]byte{224, 0, 0, 251}
 
+// Group6 is ff02::fb, mDNS's IPv6 group (RFC 6762 §3).
+var Group6 = [16]byte{0: 0xff, 1: 0x02, 15: 0xfb}
+
+// Dest is where a message Next wrote goes: Port of To4, or with V6 of
+// To6 (Group/Group6 for multicast, a legacy querier's address otherwise).
+type Dest struct {
+	V6   bool
+	To4  [4]byte
+	To6  [16]byte
+	Port uint16
+}
+
 // Record types beyond package dns's.
 const (
 	typePTR  uint16 = 12
@@ -92,6 +104,7 @@ const (
 	rrSRV
 	rrTXT
 	rrNSEC
+	rrAAAA // one record per IPv6 address
 )
 
 // Responder is the mDNS responder machine.
@@ -108,6 +121,11 @@ type Responder struct {
 	host, inst, svc, enum []byte
 
 	addr   [4]byte
+	addr6  [2][16]byte // link-local, global (zero: none)
+	n6     uint8       // IPv6 addresses held
+	rep    uint8       // the multicast message to repeat on IPv6: repProbe or repResponse (0 none)
+	repW   uint8       // ... its answers
+	repA   uint8       // ... its additional records
 	phase  phase
 	nburst uint8     // conflicts in the window, counted up to 15
 	burst  time.Time // start of the current 10-second window of conflicts
@@ -119,11 +137,13 @@ type Responder struct {
 	mcast    uint8
 	mcastAdd uint8 // additional records
 	due      time.Time
-	last     [6]time.Time // last multicast of each record (§6: at most once a second)
+	last     [7]time.Time // last multicast of each record (§6: at most once a second)
 
 	uc struct {
 		pending bool
 		to      [4]byte
+		to6     [16]byte
+		v6      bool
 		port    uint16
 		id      uint16
 		qname   uint8 // index into names
@@ -221,6 +241,39 @@ func (r *Responder) SetAddr(a [4]byte, now time.Time) {
 	r.probe(now.Add(r.random(probeWait)))
 }
 
+// SetAddr6 gives the responder the card's IPv6 addresses (link-local and
+// global; zero: none): its AAAA records. Over IPv6 the responder runs
+// beside IPv4 — every multicast message goes to both groups — and needs
+// the IPv4 address too (SetAddr). A change while running is announced
+// (§8.4: "whenever ... rdata changes").
+func (r *Responder) SetAddr6(ll, global [16]byte, now time.Time) {
+	old := r.addr6
+	r.addr6, r.n6 = [2][16]byte{}, 0
+	for _, a := range [2][16]byte{ll, global} {
+		if a != ([16]byte{}) {
+			r.addr6[r.n6] = a
+			r.n6++
+		}
+	}
+	if r.addr6 != old && r.phase == phaseRunning {
+		if r.mcast == 0 || now.Before(r.due) {
+			r.due = now
+		}
+		r.mcast |= rrA | rrAAAA
+		r.last[6] = time.Time{}
+	}
+}
+
+// ours6 reports whether a is one of our IPv6 addresses.
+func (r *Responder) ours6(a []byte) bool {
+	for _, x := range r.addr6[:r.n6] {
+		if [16]byte(a) == x {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Responder) probe(at time.Time) {
 	r.phase, r.count, r.next = phaseProbing, 0, at
 	r.mcast, r.uc.pending = 0, false
@@ -291,6 +344,16 @@ func (r *Responder) which(name []byte) int {
 // Input handles one message received on port 5353 from src:sport (the
 // caller checked that src is on the link, §11).
 func (r *Responder) Input(src [4]byte, sport uint16, msg []byte, now time.Time) {
+	r.input(src, [16]byte{}, false, sport, msg, now)
+}
+
+// Input6 is Input for a message that came over IPv6 from src:sport (the
+// caller checked that src is on the link, §11).
+func (r *Responder) Input6(src [16]byte, sport uint16, msg []byte, now time.Time) {
+	r.input([4]byte{}, src, true, sport, msg, now)
+}
+
+func (r *Responder) input(src [4]byte, src6 [16]byte, v6 bool, sport uint16, msg []byte, now time.Time) {
 	r.stats.In++
 	if r.phase == phaseIdle {
 		return
@@ -309,7 +372,7 @@ func (r *Responder) Input(src [4]byte, sport uint16, msg []byte, now time.Time) 
 		r.response(now)
 		return
 	}
-	r.query(h, src, sport, now)
+	r.query(h, src, src6, v6, sport, now)
 }
 
 // response checks another responder's answers for conflicts with our
@@ -330,6 +393,9 @@ func (r *Responder) response(now time.Time) {
 		if i == 0 && r.r.Type == dns.TypeA && len(r.r.Data) == 4 && [4]byte(r.r.Data) == r.addr {
 			continue // our own record, looped back or repeated: no conflict (§9)
 		}
+		if i == 0 && r.r.Type == dns.TypeAAAA && len(r.r.Data) == 16 && r.ours6(r.r.Data) {
+			continue
+		}
 		if i == 0 && r.r.Type != dns.TypeA && r.r.Type != typeNSEC && r.r.Type != dns.TypeAAAA {
 			continue
 		}
@@ -347,7 +413,7 @@ func (r *Responder) response(now time.Time) {
 
 // query answers a question for our names; while probing it only looks for
 // a simultaneous probe (§8.2).
-func (r *Responder) query(h dns.Header, src [4]byte, sport uint16, now time.Time) {
+func (r *Responder) query(h dns.Header, src [4]byte, src6 [16]byte, v6 bool, sport uint16, now time.Time) {
 	legacy := sport != Port
 	var what, add uint8
 	var qn uint8
@@ -364,19 +430,26 @@ func (r *Responder) query(h dns.Header, src [4]byte, sport uint16, now time.Time
 		t := r.q.Type
 		w, a := uint8(0), uint8(0)
 		switch {
+		case i == 0 && t == typeANY && r.n6 > 0:
+			w = rrA | rrAAAA
 		case i == 0 && (t == dns.TypeA || t == typeANY):
 			w = rrA
+			if r.n6 > 0 {
+				a = rrAAAA // §6.2: the other family's addresses as additional records
+			}
+		case i == 0 && t == dns.TypeAAAA && r.n6 > 0:
+			w, a = rrAAAA, rrA
 		case i == 0 && t == dns.TypeAAAA:
 			w, a = rrNSEC, rrA // §6.1: we have no AAAA: say so with NSEC
 		case i == 1 && (t == typeSRV || t == typeANY):
-			w, a = rrSRV, rrA
+			w, a = rrSRV, rrA|r.aaaa()
 			if t == typeANY {
 				w |= rrTXT
 			}
 		case i == 1 && t == typeTXT:
 			w = rrTXT
 		case i == 2 && t == typePTR:
-			w, a = rrSvcPTR, rrSRV|rrTXT|rrA // RFC 6763 §12.1
+			w, a = rrSvcPTR, rrSRV|rrTXT|rrA|r.aaaa() // RFC 6763 §12.1
 		case i == 3 && t == typePTR:
 			w = rrEnumPTR
 		}
@@ -406,6 +479,7 @@ func (r *Responder) query(h dns.Header, src [4]byte, sport uint16, now time.Time
 		// §6.7: a one-shot querier (source port not 5353) gets a unicast
 		// answer with its ID and question.
 		r.uc.pending, r.uc.to, r.uc.port, r.uc.id = true, src, sport, h.ID
+		r.uc.to6, r.uc.v6 = src6, v6
 		r.uc.qname, r.uc.qtype, r.uc.what = qn, qt, what|add
 		return
 	}
@@ -419,6 +493,14 @@ func (r *Responder) query(h dns.Header, src [4]byte, sport uint16, now time.Time
 	}
 	r.mcast |= what
 	r.mcastAdd |= add
+}
+
+// aaaa is rrAAAA when the responder has IPv6 addresses.
+func (r *Responder) aaaa() uint8 {
+	if r.n6 > 0 {
+		return rrAAAA
+	}
+	return 0
 }
 
 // known is §7.1 known-answer suppression for our shared PTR: the query's
@@ -476,13 +558,58 @@ func (r *Responder) tieBreak(now time.Time) {
 // its length and destination (Group:5353 or a legacy querier); n is 0 when
 // nothing is due.
 func (r *Responder) Output(b []byte, now time.Time) (n int, to [4]byte, port uint16) {
+	n, d := r.Next(b, now)
+	if d.V6 {
+		return 0, to, 0 // an IPv4-only caller: the IPv6 copy is not sent
+	}
+	return n, d.To4, d.Port
+}
+
+// Next writes the next message into b (at least 512 bytes) and returns its
+// length and destination; n is 0 when nothing is due. With IPv6 addresses
+// every multicast message goes out twice, to Group then to Group6 (§3:
+// the responder answers on each family it runs).
+func (r *Responder) Next(b []byte, now time.Time) (int, Dest) {
 	if r.phase == phaseIdle || len(b) < 512 {
-		return 0, to, 0
+		r.rep = 0
+		return 0, Dest{}
+	}
+	if r.rep != 0 {
+		k := r.rep
+		r.rep = 0
+		if r.n6 > 0 {
+			d := Dest{V6: true, To6: Group6, Port: Port}
+			if k == repProbe {
+				return r.probeMsg(b), d
+			}
+			return r.responseMsg(b, 0, r.repW, r.repA, ttlHost, true), d
+		}
 	}
 	if r.uc.pending {
 		r.uc.pending = false
-		return r.legacyAnswer(b), r.uc.to, r.uc.port
+		return r.legacyAnswer(b), Dest{V6: r.uc.v6, To4: r.uc.to, To6: r.uc.to6, Port: r.uc.port}
 	}
+	n, what, add := r.multicast(b, now)
+	if n == 0 {
+		return 0, Dest{}
+	}
+	if r.n6 > 0 {
+		r.rep, r.repW, r.repA = repResponse, what, add
+		if what == 0 {
+			r.rep = repProbe
+		}
+	}
+	return n, Dest{To4: Group, Port: Port}
+}
+
+const (
+	repProbe uint8 = 1 + iota
+	repResponse
+)
+
+// multicast writes the next multicast message due: a probe (what 0) or a
+// response with answers what and additional records add.
+func (r *Responder) multicast(b []byte, now time.Time) (n int, what, add uint8) {
 	switch {
 	case r.phase == phaseProbing && !now.Before(r.next):
 		r.stats.Probes++
@@ -491,7 +618,7 @@ func (r *Responder) Output(b []byte, now time.Time) (n int, to [4]byte, port uin
 			r.phase, r.count = phaseAnnouncing, 0
 		}
 		r.next = now.Add(probeWait)
-		return r.probeMsg(b), Group, Port
+		return r.probeMsg(b), 0, 0
 	case r.phase == phaseAnnouncing && !now.Before(r.next):
 		r.stats.Announcements++
 		r.count++
@@ -499,7 +626,8 @@ func (r *Responder) Output(b []byte, now time.Time) (n int, to [4]byte, port uin
 		if r.count >= announcements {
 			r.phase = phaseRunning
 		}
-		return r.responseMsg(b, 0, rrA|rrSvcPTR|rrEnumPTR|rrSRV|rrTXT, 0, ttlHost, true), Group, Port
+		what := rrA | rrSvcPTR | rrEnumPTR | rrSRV | rrTXT | r.aaaa()
+		return r.responseMsg(b, 0, what, 0, ttlHost, true), what, 0
 	case r.phase == phaseRunning && r.mcast != 0 && !now.Before(r.due):
 		// §6: a record is multicast at most once per second.
 		what := r.mcast
@@ -511,7 +639,7 @@ func (r *Responder) Output(b []byte, now time.Time) (n int, to [4]byte, port uin
 		add := r.mcastAdd &^ what
 		r.mcast, r.mcastAdd = 0, 0
 		if what == 0 {
-			return 0, to, 0
+			return 0, 0, 0
 		}
 		for i := range r.last {
 			if what&(1<<i) != 0 {
@@ -519,9 +647,9 @@ func (r *Responder) Output(b []byte, now time.Time) (n int, to [4]byte, port uin
 			}
 		}
 		r.stats.Responses++
-		return r.responseMsg(b, 0, what, add, ttlHost, true), Group, Port
+		return r.responseMsg(b, 0, what, add, ttlHost, true), what, add
 	}
-	return 0, to, 0
+	return 0, 0, 0
 }
 
 // probeMsg is §8.1's probe: a query of type ANY for each unique name, with
@@ -557,20 +685,26 @@ func (r *Responder) responseMsg(b []byte, id uint16, what, add uint8, ttl uint32
 		qd = 1
 	}
 	b = binary.BigEndian.AppendUint16(b, uint16(qd))
-	b = binary.BigEndian.AppendUint16(b, uint16(popcount(what)))
+	b = binary.BigEndian.AppendUint16(b, uint16(r.records(what)))
 	b = binary.BigEndian.AppendUint16(b, 0)
-	b = binary.BigEndian.AppendUint16(b, uint16(popcount(add)))
+	b = binary.BigEndian.AppendUint16(b, uint16(r.records(add)))
 	if !flush {
 		b = append(b, [4][]byte{r.host, r.inst, r.svc, r.enum}[r.uc.qname]...)
 		b = binary.BigEndian.AppendUint16(b, r.uc.qtype)
 		b = binary.BigEndian.AppendUint16(b, classIN)
 	}
 	for _, set := range []uint8{what, add} {
-		for bit := uint8(1); bit != 0 && bit <= rrNSEC; bit <<= 1 {
+		for bit := uint8(1); bit != 0 && bit <= rrAAAA; bit <<= 1 {
 			if set&bit != 0 {
 				t := ttl
 				if ttl != ttlLegacy && bit&(rrSvcPTR|rrEnumPTR|rrTXT) != 0 {
 					t = ttlOther
+				}
+				if bit == rrAAAA {
+					for i := range r.n6 {
+						b = r.appendAAAA(b, i, t, flush)
+					}
+					continue
 				}
 				b = r.appendRR(b, bit, t, flush)
 			}
@@ -584,6 +718,8 @@ func (r *Responder) legacyAnswer(b []byte) int {
 	// Answers: the records for the question; the rest additional.
 	var ans uint8
 	switch {
+	case r.uc.qname == 0 && r.uc.qtype == dns.TypeAAAA && r.n6 > 0:
+		ans = rrAAAA
 	case r.uc.qname == 0 && r.uc.qtype == dns.TypeAAAA:
 		ans = rrNSEC
 	case r.uc.qname == 0:
@@ -599,6 +735,29 @@ func (r *Responder) legacyAnswer(b []byte) int {
 	}
 	r.stats.Responses++
 	return r.responseMsg(b, r.uc.id, ans, what&^ans, ttlLegacy, false)
+}
+
+// records is the number of records the set what stands for.
+func (r *Responder) records(what uint8) int {
+	n := popcount(what &^ rrAAAA)
+	if what&rrAAAA != 0 {
+		n += int(r.n6)
+	}
+	return n
+}
+
+// appendAAAA appends the AAAA record of our i-th IPv6 address.
+func (r *Responder) appendAAAA(b []byte, i uint8, ttl uint32, flush bool) []byte {
+	class := uint16(classIN)
+	if flush {
+		class |= cacheFlush
+	}
+	b = append(b, r.host...)
+	b = binary.BigEndian.AppendUint16(b, dns.TypeAAAA)
+	b = binary.BigEndian.AppendUint16(b, class)
+	b = binary.BigEndian.AppendUint32(b, ttl)
+	b = binary.BigEndian.AppendUint16(b, 16)
+	return append(b, r.addr6[i][:]...)
 }
 
 func popcount(x uint8) int {
@@ -657,7 +816,11 @@ func (r *Responder) appendRR(b []byte, which uint8, ttl uint32, flush bool) []by
 		// RFC 6762 §6.1: next domain name is the record's own name; the
 		// bitmap (window 0, one byte) lists A only.
 		b = append(b, r.host...)
-		b = append(b, 0, 1, 0x40)
+		if r.n6 > 0 {
+			b = append(b, 0, 4, 0x40, 0, 0, 0x08) // A (1) and AAAA (28)
+		} else {
+			b = append(b, 0, 1, 0x40)
+		}
 	}
 	binary.BigEndian.PutUint16(b[at:], uint16(len(b)-at-2))
 	return b

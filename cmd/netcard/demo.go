@@ -334,7 +334,7 @@ func liveStatus(ctx context.Context, w io.Writer, r *card.Runner, c *card.Card) 
 var _ = slog.Default
 
 // demoIPv6 waits for the card's global IPv6 address (SLAAC from the
-// in-process host's advertisement), listens on addr and starts forwarding
+// in-process host's advertisement; on Ethernet its link-local one), listens on addr and starts forwarding
 // it to the card over IPv6; it returns the URL to print.
 func demoIPv6(ctx context.Context, r *card.Runner, c *card.Card, addr string, start func(net.Listener, netip.Addr)) (string, error) {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -343,6 +343,10 @@ func demoIPv6(ctx context.Context, r *card.Runner, c *card.Card, addr string, st
 	if err := r.WaitFor(wctx, func(time.Time) bool {
 		if g := c.IP6().Global(); g != (ipv6.Addr{}) {
 			a = g.Netip()
+		} else if ll := c.IP6().LinkLocal(); ll != (ipv6.Addr{}) && c.Ethernet() != nil {
+			// On Ethernet the in-process host sends no router
+			// advertisement: the link-local address (after DAD) it is.
+			a = ll.Netip()
 		}
 		return a.IsValid()
 	}); err != nil {
