@@ -470,7 +470,10 @@ func (l *Link) receive(fr []byte, now time.Time) {
 		l.lcpInput(p, now)
 		return
 	case ProtoIP:
-		if l.ipUp {
+		// An IPv6 packet in an IPv4 frame is discarded: the card hands
+		// packets to a stack by their version nibble, and IPv6 gets only
+		// what came in 0x0057 frames with IPV6CP Opened (RFC 5072 §3).
+		if l.ipUp && (len(p) == 0 || p[0]>>4 != 6) {
 			l.stats.IPIn++
 			if l.cfg.DeliverIP != nil {
 				l.cfg.DeliverIP(p)
