@@ -29,3 +29,61 @@ func TestIPFamilyMatchesProtocol(t *testing.T) {
 		}
 	}
 }
+
+// outFrames runs l.Output until it is quiet and returns the protocols of
+// the frames it sent.
+func outFrames(t *testing.T, l *Link) []uint16 {
+	var buf [2048]byte
+	var protos []uint16
+	d := deframer{buf: make([]byte, 2000), accm: 0}
+	for i := 0; i < 100; i++ {
+		n := l.Output(buf[:], testNow)
+		if n == 0 {
+			return protos
+		}
+		for in := buf[:n]; len(in) > 0; {
+			m, r := d.next(in)
+			in = in[m:]
+			if r == rxFrame {
+				f := d.frame()
+				p := f[2:]
+				if f[0] != 0xff { // address and control compressed
+					p = f
+				}
+				proto := uint16(p[0])
+				if proto&1 == 0 {
+					proto = proto<<8 | uint16(p[1])
+				}
+				protos = append(protos, proto)
+			}
+		}
+	}
+	t.Fatal("link never stops sending")
+	return nil
+}
+
+// TestIPv6OnlyLinkSends: with IPV6CP Opened and IPCP not (a peer that
+// runs IPv6 only), the IPv6 packets the card has to send go out (RFC 5072
+// does not depend on IPCP), and an IPv4 packet is not sent while IPCP is
+// not Opened (RFC 1661 §3.4: network-layer packets only with their NCP
+// Opened).
+func TestIPv6OnlyLinkSends(t *testing.T) {
+	l := fuzzUp6(t)
+	queue := [][]byte{
+		append([]byte{0x45}, make([]byte, 19)...),
+		append([]byte{0x60}, make([]byte, 39)...),
+	}
+	l.cfg.PullIP = func(dst []byte) int {
+		if len(queue) == 0 {
+			return 0
+		}
+		n := copy(dst, queue[0])
+		queue = queue[1:]
+		return n
+	}
+	before := l.Stats().Discarded
+	got := outFrames(t, l)
+	if len(got) != 1 || got[0] != ProtoIPv6 || l.Stats6().IP6Out != 1 || l.Stats().IPOut != 0 || l.Stats().Discarded != before+1 {
+		t.Fatalf("frames out %#04x (IPv6 out %d, IPv4 out %d, discarded %d)", got, l.Stats6().IP6Out, l.Stats().IPOut, l.Stats().Discarded-before)
+	}
+}
