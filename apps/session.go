@@ -698,6 +698,7 @@ func (s *ServerSession) abort() {
 	s.done = true
 	s.next = time.Time{}
 	s.fold()
+	s.endTLS()
 }
 
 // finish releases the stream.
@@ -706,6 +707,17 @@ func (s *ServerSession) finish() {
 	s.done = true
 	s.next = time.Time{}
 	s.fold()
+	s.endTLS()
+}
+
+// endTLS closes the engine of a connection that ended (nothing it queues
+// is sent): a handshake message it was reassembling in a shared
+// tls.HandshakeBudget slot gives the slot back now, not when its lease
+// runs out.
+func (s *ServerSession) endTLS() {
+	if s.eng != nil {
+		s.eng.Close()
+	}
 }
 
 // AppendCounters appends the session counters for the status page (layers

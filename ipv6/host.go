@@ -689,6 +689,12 @@ func (h *Host) icmpOutput(dst []byte, limit int) int {
 			h.stats.OutTooSmall++
 			continue
 		}
+		if !h.ours(Addr(slot[2+8:2+24]), false) {
+			// Queued before the address went (IPV6CP down): RFC 4443
+			// §2.2, the source must be one of our addresses.
+			h.stats.OutBadSrc++
+			continue
+		}
 		h.stats.ICMPErrorsOut++
 		return copy(dst, slot[2:2+n])
 	}
@@ -698,10 +704,14 @@ func (h *Host) icmpOutput(dst []byte, limit int) int {
 		if h.echoSlot != nil {
 			h.echoSlot.state = 0
 		}
-		if n <= limit {
+		switch {
+		case n > limit:
+			h.stats.OutTooSmall++
+		case !h.ours(Addr(h.echo[8:24]), false):
+			h.stats.OutBadSrc++ // as for errors above
+		default:
 			return copy(dst, h.echo[:n])
 		}
-		h.stats.OutTooSmall++
 	}
 	return 0
 }

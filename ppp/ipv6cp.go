@@ -51,8 +51,8 @@ func (l *Link) ip6Input(proto uint16, p []byte, now time.Time) bool {
 		l.v6.fsm.input(p, now)
 		return true
 	}
-	if !l.v6.up {
-		return false
+	if !l.v6.up || len(p) == 0 || p[0]>>4 != 6 {
+		return false // not open, or not IPv6 (the card dispatches on the version nibble)
 	}
 	l.v6.stats.IP6In++
 	if l.cfg.DeliverIP != nil {

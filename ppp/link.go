@@ -470,7 +470,10 @@ func (l *Link) receive(fr []byte, now time.Time) {
 		l.lcpInput(p, now)
 		return
 	case ProtoIP:
-		if l.ipUp {
+		// An IPv6 packet in an IPv4 frame is discarded: the card hands
+		// packets to a stack by their version nibble, and IPv6 gets only
+		// what came in 0x0057 frames with IPV6CP Opened (RFC 5072 §3).
+		if l.ipUp && (len(p) == 0 || p[0]>>4 != 6) {
 			l.stats.IPIn++
 			if l.cfg.DeliverIP != nil {
 				l.cfg.DeliverIP(p)
@@ -669,7 +672,12 @@ func (l *Link) loadNext() bool {
 		l.loadFrame(start, end, accm)
 		return true
 	}
-	if l.ipUp && l.cfg.PullIP != nil {
+	// Either NCP Opened lets packets be pulled; each family goes out only
+	// while its own NCP is Opened (RFC 1661 §3.4; RFC 5072 does not
+	// depend on IPCP: an IPv6-only link sends IPv6). A packet of a family
+	// whose NCP is not Opened is discarded and the next one pulled (a few
+	// at most per frame).
+	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.cfg.PullIP != nil; try++ {
 		m := l.MTU()
 		n := l.cfg.PullIP(buf[hdrRoom : hdrRoom+m])
 		if n <= 0 {
@@ -679,11 +687,11 @@ func (l *Link) loadNext() bool {
 			n = m
 		}
 		proto, off := uint16(ProtoIP), 0
+		if v6 := buf[hdrRoom]>>4 == 6; v6 && !l.Up6() || !v6 && !l.ipUp {
+			l.stats.Discarded++
+			continue
+		}
 		if buf[hdrRoom]>>4 == 6 {
-			if !l.Up6() {
-				l.stats.Discarded++
-				return false
-			}
 			proto = ProtoIPv6 // VJ compresses IPv4 TCP only (RFC 1144)
 			l.v6.stats.IP6Out++
 		} else {

@@ -26,6 +26,10 @@ const (
 	// fail with probability below 1e-24; a broken random source (all zeros)
 	// fails fast instead of looping.
 	maxPrimeDraws = 20000
+	// maxKeyDraws bounds the prime pairs drawn per key: a real source
+	// fails the |p - q| check with probability about 2^-99, so only a
+	// broken one (repeating one block: p = q every time) reaches it.
+	maxKeyDraws = 32
 )
 
 var bigOne = big.NewInt(1)
@@ -62,7 +66,7 @@ func randomPrime(rand io.Reader, bits int) (*big.Int, error) {
 func newRSAKey(rand io.Reader, bits int) (*rsa.PrivateKey, error) {
 	// FIPS 186-5 A.1.3: |p - q| > 2^(bits/2 - 100).
 	minDiff := new(big.Int).Lsh(bigOne, uint(bits/2-100))
-	for {
+	for range maxKeyDraws {
 		p, err := randomPrime(rand, bits/2)
 		if err != nil {
 			return nil, err
@@ -90,6 +94,7 @@ func newRSAKey(rand io.Reader, bits int) (*rsa.PrivateKey, error) {
 		}
 		return k, nil
 	}
+	return nil, errors.New("store: no RSA key found; is the random source broken?")
 }
 
 // parseRSAKey decodes a stored RSA key (PKCS #1 DER) and checks its size.

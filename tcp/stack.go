@@ -815,8 +815,8 @@ func (s *Stack) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.Ad
 // Output6 is Output for IPv6 peers (ipv6.Transport): it also returns the
 // segment's source, the address the connection (or the segment an RST or
 // SYN cookie answers) was sent to. A queued RST or SYN-ACK of the other
-// family waits at the head of its queue for that family's Output (the card
-// alternates the two).
+// family waits in its queue for that family's Output (the card alternates
+// the two) without holding back this family's.
 func (s *Stack) Output6(dst []byte, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
 	return s.output(dst, true, ipv6.Addr{}, now)
 }
@@ -844,11 +844,14 @@ func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr, now time.Time) (int
 		s.stats.DropCookieQueue++
 		s.stats.DropRSTQueue++
 	}
-	cookieOK := s.cookieN > 0 && s.cookies[s.cookieHead].raddr.Is4() != v6
-	rstOK := s.rstN > 0 && s.rst[0].raddr.Is4() != v6
+	// Each family takes its own oldest entry: one owed to a family whose
+	// Output is not being called (IPV6CP down) must not hold back the
+	// other's.
+	ck, rk := s.cookieFor(v6), s.rstFor(v6)
+	cookieOK, rstOK := ck >= 0, rk >= 0
 	if cookieOK && (!rstOK || !s.cookieLast) {
 		s.rstTurn, s.cookieLast = true, true
-		r := s.popCookie()
+		r := s.takeCookie(ck)
 		src := r.laddr
 		if !v6 {
 			src = local
@@ -862,8 +865,8 @@ func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr, now time.Time) (int
 	}
 	if rstOK {
 		s.rstTurn, s.cookieLast = true, false
-		r := s.rst[0]
-		copy(s.rst[:], s.rst[1:s.rstN])
+		r := s.rst[rk]
+		copy(s.rst[rk:], s.rst[rk+1:s.rstN])
 		s.rstN--
 		src := r.laddr
 		if !v6 {
@@ -915,6 +918,50 @@ func (s *Stack) familyMSS(a ipv6.Addr) int {
 		return s.cfg.MSS
 	}
 	return max(s.cfg.MSS-20, 64)
+}
+
+// cookieFor returns the position (from the head) of the oldest pending
+// SYN-cookie SYN-ACK to a peer of the family (v6, or IPv4), or -1.
+func (s *Stack) cookieFor(v6 bool) int {
+	i := s.cookieHead
+	for k := 0; k < s.cookieN; k++ {
+		if s.cookies[i].raddr.Is4() != v6 {
+			return k
+		}
+		if i++; i == len(s.cookies) {
+			i = 0
+		}
+	}
+	return -1
+}
+
+// rstFor returns the index of the oldest pending RST to a peer of the
+// family, or -1.
+func (s *Stack) rstFor(v6 bool) int {
+	for k := 0; k < s.rstN; k++ {
+		if s.rst[k].raddr.Is4() != v6 {
+			return k
+		}
+	}
+	return -1
+}
+
+// takeCookie takes the k-th pending SYN-cookie SYN-ACK (from the head)
+// off the ring; the older ones move up one place, keeping their order.
+func (s *Stack) takeCookie(k int) pendingCookie {
+	n := len(s.cookies)
+	at := func(k int) int {
+		if i := s.cookieHead + k; i < n {
+			return i
+		}
+		return s.cookieHead + k - n
+	}
+	r := s.cookies[at(k)]
+	for ; k > 0; k-- {
+		s.cookies[at(k)] = s.cookies[at(k-1)]
+	}
+	s.popCookie()
+	return r
 }
 
 // popCookie takes the oldest pending SYN-cookie SYN-ACK off the ring.
