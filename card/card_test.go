@@ -1,6 +1,7 @@
 package card_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,38 @@ func TestAdmission(t *testing.T) {
 	}
 	if f.Refused+f.ResetByCard > 1 {
 		t.Errorf("idle attacker: %d refused, %d reset: only the evicted one should be", f.Refused, f.ResetByCard)
+	}
+}
+
+// TestStatusListsApps: the status page reports each application's RAM and
+// store use (issue 15), and the store use follows a write to the vault.
+func TestStatusListsApps(t *testing.T) {
+	st, err := sim.NewStore(3, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sim.New(sim.Options{Profile: card.CardProfile, Store: st, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, x := range w.Card().Status(w.Now()).Counters {
+		if strings.HasPrefix(x.Layer, "app ") && (x.Name == "RAM bytes" || x.Name == "store bytes") {
+			seen[x.Layer+"/"+x.Name] = true
+		}
+	}
+	for _, app := range []string{"home", "status", "vault", "admin", "upload"} {
+		for _, k := range []string{"RAM bytes", "store bytes"} {
+			if !seen["app "+app+"/"+k] {
+				t.Errorf("status lacks %q of app %s; has %v", k, app, seen)
+			}
+		}
+	}
+	code, body, err := w.Get("/status.json", time.Minute)
+	if err != nil || code != 200 || !strings.Contains(string(body), `"layer":"app vault"`) {
+		t.Fatalf("status.json: %d %v %s", code, err, body)
 	}
 }
