@@ -114,6 +114,11 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	cardIP := ns.PeerIP()
 	log.Info("link up", "card", cardIP, "host", ns.LocalIP(), "baud", *baud)
 
+	// shutCtx ends at shutdown: it closes every forwarded connection, so
+	// that no client holding one open (a stranger's idle connection, a
+	// half-sent request) keeps the demo from stopping (issue 13 review).
+	shutCtx, shut := context.WithCancel(ctx)
+	defer shut()
 	var wg sync.WaitGroup
 	forward := func(ln net.Listener, port uint16) {
 		defer wg.Done()
@@ -126,7 +131,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 			go func() {
 				defer wg.Done()
 				defer conn.Close()
-				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer context.AfterFunc(shutCtx, func() { conn.Close() })()
+				dctx, cancel := context.WithTimeout(shutCtx, 30*time.Second)
 				cc, err := ns.Net().DialContextTCPAddrPort(dctx, netip.AddrPortFrom(cardIP, port))
 				cancel()
 				if err != nil {
@@ -134,6 +140,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 					return
 				}
 				defer cc.Close()
+				defer context.AfterFunc(shutCtx, func() { cc.Close() })()
 				splice(conn, cc)
 			}()
 		}
@@ -162,6 +169,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		runDone <- err
 	}
 	log.Info("shutting down")
+	shut()
 	lnS.Close()
 	lnH.Close()
 	ns.Close()
