@@ -308,19 +308,18 @@ func basicB64(s string) string { return base64.StdEncoding.EncodeToString([]byte
 // backoff allows. Issue 13's goal:
 // ≥ 9 of 10 admin tries, ≥ 4 of 5 page loads.
 //
-// Run by hand (NETCARD_ATTACK_FLOODS=1; NETCARD_FLOOD_BAUD picks the line
-// rate, default the demo's 115200): on the review's base the demo stopped
-// answering at the first flood and ignored SIGTERM (issue 13 items 1 and
-// 8, other branches), which would fail and stall the suite.
+// The suite runs it at --baud 0 (≈ 6 s) and enforces only the backoff
+// (comparison counts); the success rates are logged for the lead, and
+// enforced with NETCARD_STRICT_FLOODS=1 (slot admission is another
+// branch's). NETCARD_FLOOD_BAUD=115200 (the demo's default) by hand: on
+// the review's base the demo stopped answering at the first flood and
+// ignored SIGTERM (issue 13 items 1 and 8, other branches).
 func TestAttackReviewFloods(t *testing.T) {
-	if os.Getenv("NETCARD_ATTACK_FLOODS") == "" {
-		t.Skip("measurement run by hand: NETCARD_ATTACK_FLOODS=1 (see the comment)")
-	}
-	var extra []string
+	baud := "0"
 	if b := os.Getenv("NETCARD_FLOOD_BAUD"); b != "" {
-		extra = append(extra, "--baud", b)
+		baud = b
 	}
-	d := startDemoBinary(t, t.TempDir(), extra...)
+	d := startDemoBinary(t, t.TempDir(), "--baud", baud)
 	admin := bearer(d.admin)
 	run := func(name string, attack func(c *nethttp.Client, g, i int) response) {
 		stop := make(chan struct{})
@@ -361,7 +360,10 @@ func TestAttackReviewFloods(t *testing.T) {
 			worst = max(worst, el)
 			if r.status == 200 && el < 10*time.Second {
 				okAdmin++
-			} else if i >= 2 && okAdmin == 0 {
+			} else {
+				t.Logf("%s: admin try %d: %d %.80q after %v", name, i, r.status, r.body, el.Round(time.Millisecond))
+			}
+			if r.status != 200 && i >= 2 && okAdmin == 0 {
 				c.CloseIdleConnections()
 				t.Logf("%s: admin try %d: %d %.80q after %v; stopping early", name, i, r.status, r.body, el.Round(time.Millisecond))
 				break
@@ -416,13 +418,13 @@ func TestAttackReviewFloods(t *testing.T) {
 	run("wrong PINs and PUKs", func(c *nethttp.Client, g, i int) response {
 		if i%2 == 0 {
 			r := d.req(c, "GET", "/vault/", nil, pinAuth(fmt.Sprintf("%06d", i)))
-			if strings.Contains(string(r.body), "wrong PIN") {
+			if strings.HasPrefix(string(r.body), "wrong PIN") { // not "too soon after a wrong PIN"
 				pinCmp.Add(1)
 			}
 			return r
 		}
 		r := d.req(c, "POST", "/vault/unblock", unblockForm(fmt.Sprintf("%010d", i), "2580"), unblockCT)
-		if strings.Contains(string(r.body), "wrong PUK") {
+		if strings.HasPrefix(string(r.body), "wrong PUK") {
 			pukCmp.Add(1)
 		}
 		return r
