@@ -47,6 +47,10 @@ type Status struct {
 // it returns must not be modified afterwards (return fresh slices).
 type StatusFunc func(now time.Time) Status
 
+// AppCounterPrefix starts the layer of a per-application status counter
+// ("app vault"): shown to the administrator only.
+const AppCounterPrefix = "app "
+
 // maxLogShown bounds the change-log entries on the status pages.
 const maxLogShown = 10
 
@@ -168,6 +172,14 @@ func (a *App) capture(s *statusSnap, now time.Time, js, admin bool) {
 		s.st.Conns = nil
 		s.st.PeerIP = netip.Addr{}
 		s.nlogd = a.st.Info().Changes
+		// Per-application rows (RAM, store use: how much the vault holds)
+		// are the administrator's; card.Status appends them last.
+		for i, c := range s.st.Counters {
+			if strings.HasPrefix(c.Layer, AppCounterPrefix) {
+				s.st.Counters = s.st.Counters[:i:i]
+				break
+			}
+		}
 		return
 	}
 	log := a.st.Changes()

@@ -661,12 +661,13 @@ func (c *Card) Status(now time.Time) apps.Status {
 	add("TLS", "records in", ss.RecordsIn)
 	add("TLS", "records out", ss.RecordsOut)
 	add("HTTP", "requests", ss.Requests)
-	// Each application's RAM and store use (issue 15: reported in status;
-	// GET /admin/apps lists more). Aggregates, like the counters above.
+	// Each application's RAM and store use (issue 15: reported in status,
+	// to the administrator; GET /admin/apps lists more). Last, so that the
+	// public page can cut them off (apps.AppCounterPrefix).
 	if h := c.app.Host(); h != nil {
 		h.Use(func(_ int, name string, ram, store int) {
-			add("app "+name, "RAM bytes", uint64(ram))
-			add("app "+name, "store bytes", uint64(store))
+			add(apps.AppCounterPrefix+name, "RAM bytes", uint64(ram))
+			add(apps.AppCounterPrefix+name, "store bytes", uint64(store))
 		})
 	}
 	return st
