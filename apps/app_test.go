@@ -566,27 +566,31 @@ func TestStatusFitsSmallBuffer(t *testing.T) {
 }
 
 // TestStatusAppRowsAdminOnly: per-application rows (RAM, store use; card.Status
-// appends them last) reach the administrator's status page, not a stranger's.
+// appends them last) and the card's MAC address reach the administrator's
+// status page, not a stranger's.
 func TestStatusAppRowsAdminOnly(t *testing.T) {
 	s, _, p := newCard(t)
 	withApps := func(now time.Time) Status {
 		st := testStatus(now)
 		st.Counters = append(st.Counters, Counter{AppCounterPrefix + "vault", "store bytes", 777},
 			Counter{AppCounterPrefix + "home", "RAM bytes", 55})
+		st.LinkState = "Ethernet 02:6e:63:00:00:01"
 		return st
 	}
 	app := New(Config{Store: s, Status: withApps, Host: "10.0.0.2"})
 	h := newRouteHarness(app, true)
 	for _, path := range []string{"/status", "/status.json"} {
 		r := h.do(t, "GET", path, nil, nil)
-		if r.StatusCode != 200 || strings.Contains(string(r.body), "app ") || !strings.Contains(string(r.body), "handshakes") {
+		if r.StatusCode != 200 || strings.Contains(string(r.body), "app ") || strings.Contains(string(r.body), "02:6e:63") ||
+			!strings.Contains(string(r.body), "handshakes") || !strings.Contains(string(r.body), "Ethernet") {
 			t.Fatalf("%s for a stranger: %d\n%s", path, r.StatusCode, r.body)
 		}
 		ac, _ := x509.ParseCertificate(p.adminCert)
 		h.ci.State.PeerCertificates = []*x509.Certificate{ac}
 		r = h.do(t, "GET", path, nil, nil)
 		h.ci.State.PeerCertificates = nil
-		if r.StatusCode != 200 || !strings.Contains(string(r.body), "app vault") || !strings.Contains(string(r.body), "777") {
+		if r.StatusCode != 200 || !strings.Contains(string(r.body), "app vault") || !strings.Contains(string(r.body), "777") ||
+			!strings.Contains(string(r.body), "02:6e:63:00:00:01") {
 			t.Fatalf("%s for the admin: %d\n%s", path, r.StatusCode, r.body)
 		}
 	}

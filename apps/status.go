@@ -171,6 +171,11 @@ func (a *App) capture(s *statusSnap, now time.Time, js, admin bool) {
 		s.nconn = len(s.st.Conns)
 		s.st.Conns = nil
 		s.st.PeerIP = netip.Addr{}
+		// The link's state without hardware identifiers: on Ethernet the
+		// card's MAC address is the administrator's.
+		if i := strings.IndexByte(s.st.LinkState, ' '); i > 0 && strings.HasPrefix(s.st.LinkState, "Ethernet ") {
+			s.st.LinkState = s.st.LinkState[:i]
+		}
 		s.nlogd = a.st.Info().Changes
 		// Per-application rows (RAM, store use: how much the vault holds)
 		// are the administrator's; card.Status appends them last.
