@@ -60,11 +60,15 @@ func GenerateCredentials(rand io.Reader) (pin, puk, admin string, err error) {
 	if puk, err = digits(rand, GenPUKDigits); err != nil {
 		return
 	}
-	var b [genAdminLen]byte
-	if _, err = io.ReadFull(rand, b[:]); err != nil {
-		return
+	// Redrawn in the (astronomically rare) case the entropy estimate
+	// refuses a random secret, so that issuing never fails on it.
+	for admin == "" || store.SecretBits([]byte(admin)) < store.MinAdminSecretBits {
+		var b [genAdminLen]byte
+		if _, err = io.ReadFull(rand, b[:]); err != nil {
+			return
+		}
+		admin = base64.RawURLEncoding.EncodeToString(b[:])
 	}
-	admin = base64.RawURLEncoding.EncodeToString(b[:])
 	return
 }
 
