@@ -133,3 +133,20 @@ func TestStatusListsApps(t *testing.T) {
 		t.Fatalf("public status.json: %d %v %s", code, err, body)
 	}
 }
+
+// TestGenerateCredentialsBrokenSource: a random source that repeats itself
+// gives an error, not a weak admin secret nor an endless loop.
+func TestGenerateCredentialsBrokenSource(t *testing.T) {
+	if _, _, _, err := card.GenerateCredentials(zeroReader{}); err == nil {
+		t.Fatal("an all-zero source issued credentials")
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 0
+	}
+	return len(p), nil
+}

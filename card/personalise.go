@@ -62,7 +62,10 @@ func GenerateCredentials(rand io.Reader) (pin, puk, admin string, err error) {
 	}
 	// Redrawn in the (astronomically rare) case the entropy estimate
 	// refuses a random secret, so that issuing never fails on it.
-	for admin == "" || store.SecretBits([]byte(admin)) < store.MinAdminSecretBits {
+	for i := 0; admin == "" || store.SecretBits([]byte(admin)) < store.MinAdminSecretBits; i++ {
+		if i == 8 {
+			return "", "", "", errors.New("card: the random source gives no usable admin secret")
+		}
 		var b [genAdminLen]byte
 		if _, err = io.ReadFull(rand, b[:]); err != nil {
 			return
@@ -74,10 +77,18 @@ func GenerateCredentials(rand io.Reader) (pin, puk, admin string, err error) {
 
 // digits returns n random decimal digits, not a weak PIN.
 func digits(rand io.Reader, n int) (string, error) {
+	// A working source needs about n·1.03 bytes per draw and rarely a
+	// second draw; a broken one (constant, or only bytes ≥ 250) ends with an
+	// error after readBudget bytes instead of looping for ever.
+	const readBudget = 1024
+	reads := 0
 	for {
 		out := make([]byte, 0, n)
 		var b [1]byte
 		for len(out) < n {
+			if reads++; reads > readBudget {
+				return "", errors.New("card: the random source gives no usable digits")
+			}
 			if _, err := io.ReadFull(rand, b[:]); err != nil {
 				return "", fmt.Errorf("card: reading randomness: %w", err)
 			}
