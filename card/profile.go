@@ -91,13 +91,21 @@ type Profile struct {
 
 // The built-in profiles.
 var (
-	// TinyProfile is for peers that negotiate small TLS records (record_size_limit):
-	// a few KiB in all; TLS handshake messages up to 8 KiB (an ML-KEM
-	// ClientHello is about 1.9 KB).
+	// TinyProfile is a few KiB in all, for one connection at a time.
+	// Unprotected handshake records are taken as they stream in (tls), so
+	// a ClientHello record larger than the receive buffer — Chromium's,
+	// with X25519MLKEM768 and GREASE shares, is 1.7–1.8 KB — reaches the
+	// handshake reassembly (messages up to 8 KiB). Protected records must
+	// fit the 1 KiB receive buffer whole: record_size_limit announces
+	// exactly that (1,003 = 1,024 − 5-byte header − 16-byte tag; RFC 8449
+	// §4), and a client that does not implement it (BoringSSL: Chromium;
+	// Go's crypto/tls) is held to the same limit — a bigger record gets
+	// record_overflow. Chromium sends its request head (≈ 640 bytes) in
+	// one record: HTTPIn holds a head as large as one record's plaintext.
 	TinyProfile = Profile{
 		Name: "tiny", MRU: 296, MaxConns: 1, VJSlots: 1,
-		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 512, MaxHandshakeMessage: 8192,
-		HTTPIn: 512, HTTPOut: 448,
+		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 1024 - 5 - 16, MaxHandshakeMessage: 8192,
+		HTTPIn: 1024, HTTPOut: 448,
 		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
 		ARPEntries: 2, ARPHold: 1,
 	}
