@@ -22,6 +22,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log progress to stderr")
 	realPath := fs.Bool("real", false, "also measure real_line_share_115200 over the real kernel path (a TUN device in a fresh network namespace; root, ip and curl; minutes of paced line)")
 	realBytes := fs.Int("real-bytes", 1<<20, "size of the --real download")
+	chromium := fs.Bool("chromium", true, "run headless Chromium against a Tiny-profile card (tiny_chromium_ok; null when chromium is not installed)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,6 +60,15 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--real: %w", err)
 		}
 	}
+	// A real browser against the Tiny profile, before the simulation for
+	// the same reason.
+	tc := tinyChromium{Note: "not measured: netcard bench --chromium=false"}
+	if *chromium {
+		if o.Log != nil {
+			o.Log("headless Chromium against a Tiny-profile card")
+		}
+		tc = measureTinyChromium()
+	}
 	r, err := sim.Run(o)
 	if err != nil {
 		return err
@@ -84,7 +94,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return enc.Encode(struct {
+			*sim.Results
+			tinyChromium
+		}{r, tc})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "metric\tmeasured\tpeer (same run)\tgoal")
@@ -114,6 +127,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		{"real kernel path, 115200: goodput ÷ baud/10", realRow(r), "", "≥ 0.97"},
 		{"real kernel path, unpaced: goodput, CPU/B", realUnpacedRow(r), "", "≥ 1.6 × 16.0 MiB/s; ≤ 1.0 ×"},
 		{"serial efficiency 115200, VJ compression", fmt.Sprintf("%.4f (line share %.4f → %.4f; header %.1f B on the line)", r.SerialEfficiency115200VJ, r.LineShare115200, r.LineShare115200VJ, r.Wire115200VJ.LineHeader), "", "(extra)"},
+		{"Tiny profile: headless Chromium renders /status", tinyChromiumRow(tc), "", "yes"},
 		{"serial efficiency 115200, Tiny profile", fmt.Sprintf("%.4f (MSS %d, records %d)", r.SerialEfficiency115200Tiny, r.WireTiny.MSS, r.WireTiny.Record), "", "(extra)"},
 		{"serial efficiency 12 Mbit/s", fmt.Sprintf("%.4f (%.0f of %.0f B/s)", r.SerialEfficiency12M, r.Goodput12M, r.MaxGoodput12M), "", "≥ 0.95"},
 		{"  peer on the same line, 12 Mbit/s", "", peer(r.PeerSerialEfficiency12M, r.SerialEfficiencyRatioVsPeer12M, r.PeerGoodput12M), "(extra)"},
@@ -175,4 +189,14 @@ func realUnpacedRow(r *sim.Results) string {
 	}
 	return fmt.Sprintf("%.2f MiB/s (gVisor+crypto/tls %.2f); CPU %.2f ns/B vs %.2f: ratio %.3f",
 		*r.GoodputRealMiBs, *r.PeerGoodputRealMiBs, *r.BulkNsPerByteRealCard, *r.BulkNsPerByteRealPeer, *r.BulkCPURatioReal)
+}
+
+func tinyChromiumRow(tc tinyChromium) string {
+	if tc.OK == nil {
+		return "null: " + tc.Note
+	}
+	if !*tc.OK {
+		return "no: " + tc.Note
+	}
+	return fmt.Sprintf("yes (%s; ClientHello records %v B)", tc.Version, tc.HelloBytes)
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"netcard/card"
 	"netcard/store"
 )
 
@@ -238,7 +239,7 @@ func TestBenchQuick(t *testing.T) {
 	for _, k := range []string{"card_ram_bytes", "tiny_ram_bytes", "allocs_per_packet", "handshake_allocs_ratio",
 		"handshake_cpu_ratio", "serial_efficiency_115200", "serial_efficiency_12M", "ttfb_ratio_115200",
 		"bulk_cpu_ratio_vs_gvisor", "cards_per_gib", "ttfb_ratio_115200_cpu", "peer_serial_efficiency_115200",
-		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200"} {
+		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200", "tiny_chromium_ok"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("key %q missing", k)
 		}
@@ -304,4 +305,33 @@ func TestInitRSA(t *testing.T) {
 	if _, err := os.Stat(bad); err == nil {
 		t.Fatal("a refused init created an image")
 	}
+}
+
+// TestBenchTinyChromium: the bench's tiny_chromium_ok measurement is true
+// with Chromium installed (CI installs it), and its JSON keys are those
+// documented.
+func TestBenchTinyChromium(t *testing.T) {
+	if _, err := exec.LookPath("chromium"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (.ci/run installs it)")
+		}
+		t.Skip("chromium is not installed")
+	}
+	tc := measureTinyChromium()
+	if tc.OK == nil || !*tc.OK {
+		t.Fatalf("tiny_chromium_ok: %v (%s)", tc.OK, tc.Note)
+	}
+	big := 0
+	for _, n := range tc.HelloBytes {
+		big = max(big, n)
+	}
+	if big <= card.TinyProfile.RecvBuf {
+		t.Fatalf("ClientHello records %v fit Tiny's receive buffer", tc.HelloBytes)
+	}
+	b, _ := json.Marshal(tc)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil || m["tiny_chromium_ok"] != true {
+		t.Fatalf("%s", b)
+	}
+	t.Logf("%s", b)
 }
