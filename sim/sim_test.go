@@ -426,10 +426,10 @@ func TestConcurrentDownloads(t *testing.T) {
 	t.Logf("4 concurrent downloads of 24 KiB: %v virtual", w.Elapsed())
 }
 
-// TestUploadTinyProfile: the tiny profile (512-byte HTTP input buffer,
-// 1 KiB TCP receive buffer, 512-byte TLS records, for clients that
-// announce record_size_limit) takes a 256 KiB upload: the body never needs
-// a buffer of its size.
+// TestUploadTinyProfile: the tiny profile (1 KiB HTTP input buffer,
+// 1 KiB TCP receive buffer, TLS records of at most 1,003 bytes of inner
+// plaintext, its record_size_limit) takes a 256 KiB upload: the body never
+// needs a buffer of its size.
 func TestUploadTinyProfile(t *testing.T) {
 	data := payload(43, 256<<10)
 	w := newWorld(t, Options{Baud: 115200, Seed: 43, Profile: card.TinyProfile, ClientRecordSizeLimit: 16385})
