@@ -8,9 +8,11 @@ import (
 	stdtls "crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"image/png"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -131,6 +133,28 @@ func TestChromiumTiny(t *testing.T) {
 	}
 	if f := ar.counter("TLS", "failures"); f != failBefore {
 		t.Errorf("%d TLS failures while Chromium loaded the page", f-failBefore)
+	}
+	// Rendered, not only parsed: a screenshot with ink on it (a second
+	// browser run on the same profile: Chromium comes back to the one slot).
+	home := t.TempDir()
+	shot := filepath.Join(home, "status.png")
+	if _, stderr, err := chromium(t, bin, home, trust, "--screenshot="+shot, "--window-size=800,600", "--hide-scrollbars", url); err != nil {
+		t.Fatalf("chromium --screenshot: %v\n%.2000s", err, stderr)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatalf("screenshot does not decode as PNG: %v", err)
+	}
+	if ink, colours := inked(img); ink < 0.005 || colours < 2 {
+		t.Fatalf("screenshot looks blank: %.2f%% of pixels differ from the background, %d colours", ink*100, colours)
+	}
+	if f := ar.counter("TLS", "failures"); f != failBefore {
+		t.Errorf("%d TLS failures while Chromium rendered the page", f-failBefore)
 	}
 	hs := hellos()
 	big := 0
