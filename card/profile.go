@@ -94,7 +94,7 @@ var (
 	// TinyProfile is a few KiB in all, for one connection at a time.
 	// Unprotected handshake records are taken as they stream in (tls), so
 	// a ClientHello record larger than the receive buffer — Chromium's,
-	// with X25519MLKEM768 and GREASE shares, is 1.7–1.8 KB — reaches the
+	// with X25519MLKEM768 and GREASE shares, is 1.7–1.9 KB — reaches the
 	// handshake reassembly (messages up to 8 KiB). Protected records must
 	// fit the 1 KiB receive buffer whole: record_size_limit announces
 	// exactly that (1,003 = 1,024 − 5-byte header − 16-byte tag; RFC 8449

@@ -94,7 +94,7 @@ func (rg *rig) forwardHellos(t *testing.T, port uint16) (addr string, hellos fun
 // TestChromiumTiny (tiny_chromium_ok): headless Chromium renders /status
 // from a card on the Tiny profile (one connection slot, 1 KiB receive
 // buffer). Chromium's ClientHello record (X25519MLKEM768 and GREASE key
-// shares, ECH GREASE: ≈ 1.7–1.8 KB) is larger than the receive buffer and
+// shares, ECH GREASE: ≈ 1.7–1.9 KB) is larger than the receive buffer and
 // is taken as it streams in (tls: unprotected handshake records); BoringSSL
 // does not implement record_size_limit (RFC 8449), so its request head
 // (≈ 640 bytes) comes in one record larger than the 512 bytes Tiny used to
