@@ -235,7 +235,8 @@ func heapInUse() uint64 {
 }
 
 // Handshake runs the link up and one TLS handshake from the host peer
-// (the request is not sent), leaving the card with an established session.
+// (the request is held back: Client.SendRequest sends it), leaving the card
+// with an established session.
 func (w *World) Handshake(limit time.Duration) (*Client, error) {
 	if err := w.RunUntil(w.Up, limit); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
@@ -244,7 +245,7 @@ func (w *World) Handshake(limit time.Duration) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.req = c.req[:0] // handshake only
+	c.held, c.req = c.req, nil // handshake only
 	err = w.RunUntil(func() bool {
 		return c.done || c.eng.State() == tls.Established && w.down.idle(w.now) && w.up.idle(w.now)
 	}, limit)
@@ -257,11 +258,32 @@ func (w *World) Handshake(limit time.Duration) (*Client, error) {
 	return c, err
 }
 
+// IdleBeforeRAM is how long a card's link stays quiet, its timers polled as
+// the world polls them, between the end of a handshake and a measurement of
+// its idle heap: a card that sheds its buffers when quiet is measured shed.
+const IdleBeforeRAM = 2 * time.Second
+
+// HandshakeIdle is Handshake followed by IdleBeforeRAM of quiet (virtual
+// time); the session must still be established then.
+func (w *World) HandshakeIdle(limit time.Duration) (*Client, error) {
+	c, err := w.Handshake(limit)
+	if err != nil {
+		return c, err
+	}
+	w.Run(IdleBeforeRAM)
+	if c.done || c.eng.State() != tls.Established || c.conn.State() != tcp.Established {
+		return c, fmt.Errorf("sim: the session did not stay established for %v (tls %v, tcp %v, %v)",
+			IdleBeforeRAM, c.eng.State(), c.conn.State(), c.err)
+	}
+	return c, nil
+}
+
 func (l *line) idle(now time.Time) bool { return !l.busyUntil.After(now) && l.qh == len(l.q) }
 
 // MeasureRAM builds n cards with profile p, each with one TLS session
-// established through the simulation, drops everything but the cards and
-// returns the live heap per card (GC before and after). The store is shared
+// established through the simulation and then idle for IdleBeforeRAM
+// (HandshakeIdle: "an established idle HTTPS session"), drops everything but
+// the cards and returns the live heap per card (GC before and after). The store is shared
 // (it is the card's non-volatile memory, not RAM).
 func MeasureRAM(p card.Profile, n int, st *store.Store) (perCard int64, err error) {
 	cards := make([]*card.Card, n)
@@ -271,7 +293,7 @@ func MeasureRAM(p card.Profile, n int, st *store.Store) (perCard int64, err erro
 		if err != nil {
 			return 0, err
 		}
-		if _, err := w.Handshake(10 * time.Second); err != nil {
+		if _, err := w.HandshakeIdle(10 * time.Second); err != nil {
 			return 0, fmt.Errorf("card %d: %w", i, err)
 		}
 		cards[i] = w.card
@@ -803,6 +825,26 @@ func (w *World) settleTimed(cc *cardClock) {
 		cc.since(t0)
 		return n
 	}
+	poll := func(now time.Time) time.Time {
+		t0 := time.Now()
+		next := w.card.Poll(now)
+		cc.since(t0)
+		return next
+	}
+	w.settleWith(input, poll, output)
+}
+
+// cardCalls are replacements of the card's Input, Poll and Output that
+// call them (World.wrap).
+type cardCalls struct {
+	input  func(b []byte, now time.Time)
+	poll   func(now time.Time) time.Time
+	output func(p []byte, now time.Time) int
+}
+
+// settleWith is settle with the card's Input, Poll and Output replaced by
+// input, poll and output (which must call them).
+func (w *World) settleWith(input func([]byte, time.Time), poll func(time.Time) time.Time, output func([]byte, time.Time) int) {
 	for i := 0; ; i++ {
 		w.steps++
 		moved := false
@@ -812,9 +854,7 @@ func (w *World) settleTimed(cc *cardClock) {
 		if w.down.deliver(w.now, w.host.Input) {
 			moved = true
 		}
-		t0 := time.Now()
-		w.cardNext = w.card.Poll(w.now)
-		cc.since(t0)
+		w.cardNext = poll(w.now)
 		w.hostNext = w.host.Poll(w.now)
 		for _, c := range w.clients {
 			if c.service(w.now) {

@@ -24,6 +24,8 @@ type Client struct {
 	conn     *tcp.Conn
 	eng      *tls.Engine
 	req      []byte
+	held     []byte // the request Handshake kept back (SendRequest)
+	full     bool   // send only whole records of MaxPlaintext (Options.ClientRecordOut)
 	upload   []byte // request body sent after req (StartPut)
 	sent     int
 	head     []byte
@@ -86,7 +88,7 @@ func (w *World) ClientTLS() (*tls.Config, error) {
 	return &tls.Config{
 		Rand: NewRand(w.opt.Seed+uint64(len(w.clients)), "client"), Time: w.Now,
 		ServerName: "netcard.local", Roots: roots, ALPN: []string{"http/1.1"},
-		RecordSizeLimit: w.opt.ClientRecordSizeLimit,
+		RecordSizeLimit: w.opt.ClientRecordSizeLimit, MaxRecordOut: w.opt.ClientRecordOut,
 	}, nil
 }
 
@@ -131,7 +133,7 @@ func (w *World) startOn(port uint16, method, path string, body []byte, timeout t
 		return nil, err
 	}
 	c := &Client{w: w, conn: conn, eng: eng, plain: eng == nil, hash: sha256.New(),
-		Start: w.now, deadline: w.now.Add(timeout), head: make([]byte, 0, 4096)}
+		Start: w.now, deadline: w.now.Add(timeout), head: make([]byte, 0, 4096), full: w.opt.ClientRecordOut > 0}
 	c.LineAtStart = [2]uint64{w.down.sent, w.up.sent}
 	h := http.RequestHeader{Method: method, Target: path, Host: "netcard.local", ContentLength: -1,
 		Close: true, Accept: "*/*", UserAgent: "netcard-sim"}
@@ -142,6 +144,13 @@ func (w *World) startOn(port uint16, method, path string, body []byte, timeout t
 	c.upload = body
 	w.clients = append(w.clients, c)
 	return c, nil
+}
+
+// SendRequest sends the request a Handshake held back.
+func (c *Client) SendRequest() {
+	if len(c.req) == 0 {
+		c.req, c.held = c.held, nil
+	}
 }
 
 // Done reports that the exchange ended (see Err).
@@ -252,6 +261,9 @@ func (c *Client) service(now time.Time) bool {
 			}
 			f := c.conn.Free()
 			n := min(len(f)-hdr-tail, maxPT, total-c.sent)
+			if c.full && n < min(maxPT, total-c.sent) {
+				n = 0 // wait for room for a whole record
+			}
 			if c.drip > 0 && c.sent >= c.dripFrom {
 				if now.Before(c.nextDrip) {
 					n = 0

@@ -129,7 +129,7 @@ func profileCards(t testing.TB, p card.Profile, n int, st *store.Store) profiled
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Handshake(10 * time.Second); err != nil {
+		if _, err := w.HandshakeIdle(10 * time.Second); err != nil {
 			t.Fatalf("card %d: %v", i, err)
 		}
 		cards[i] = w.card
