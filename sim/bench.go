@@ -36,10 +36,39 @@ type Results struct {
 	BulkCPURatioVsGvisor   *float64 `json:"bulk_cpu_ratio_vs_gvisor"`
 	CardsPerGiB            float64  `json:"cards_per_gib"`
 
+	// Issue 14: the peak live heap of one card (one-slot Card profile;
+	// Tiny) over handshake, GET /, a 64 KiB download and a 1 MiB upload in
+	// full records (MeasurePeakRAM), and the hard bound (RAMBound).
+	CardPeakRAMBytes  int64 `json:"card_peak_ram_bytes"`
+	TinyPeakRAMBytes  int64 `json:"tiny_peak_ram_bytes"`
+	CardBoundRAMBytes int64 `json:"card_bound_ram_bytes"`
+	TinyBoundRAMBytes int64 `json:"tiny_bound_ram_bytes"`
+
 	// Details.
-	CardRAMAccounted        int64   `json:"card_ram_accounted_bytes"` // Budget + unsafe.Sizeof, one-slot Card profile
-	CardRAMStatic           int64   `json:"card_ram_static_bytes"`    // one-slot card after card.New, no session
-	CardRAMBreakdown        []Part  `json:"card_ram_breakdown"`
+	CardRAMAccounted int64  `json:"card_ram_accounted_bytes"` // Budget + unsafe.Sizeof, one-slot Card profile
+	CardRAMStatic    int64  `json:"card_ram_static_bytes"`    // one-slot card after card.New, no session
+	CardRAMBreakdown []Part `json:"card_ram_breakdown"`
+	// Details of the peak and the bound: the part of the scenario the peak
+	// was reached in, the bound on the heap inside one call (transient
+	// objects included: PeakRAM.InCallBound), the card's heap after the
+	// handshake and after the scenario (each after 2 s of quiet, attributed
+	// as the peak is), the plaintext bytes of each upload record (Tiny: its
+	// record_size_limit of 512 less the content-type byte, RFC 8449 §4),
+	// the bound's parts, and the wall time of the peak and bound
+	// measurements together.
+	CardPeakRAMPhase        string  `json:"card_peak_ram_phase"`
+	TinyPeakRAMPhase        string  `json:"tiny_peak_ram_phase"`
+	CardPeakRAMInCallBytes  int64   `json:"card_peak_ram_in_call_bytes"`
+	TinyPeakRAMInCallBytes  int64   `json:"tiny_peak_ram_in_call_bytes"`
+	CardPeakRAMIdleBytes    int64   `json:"card_peak_ram_idle_bytes"`
+	CardPeakRAMEndBytes     int64   `json:"card_peak_ram_end_bytes"`
+	TinyPeakRAMIdleBytes    int64   `json:"tiny_peak_ram_idle_bytes"`
+	TinyPeakRAMEndBytes     int64   `json:"tiny_peak_ram_end_bytes"`
+	CardPeakRecordBytes     int     `json:"card_peak_upload_record_bytes"`
+	TinyPeakRecordBytes     int     `json:"tiny_peak_upload_record_bytes"`
+	CardBoundRAMBreakdown   []Part  `json:"card_bound_ram_breakdown"`
+	TinyBoundRAMBreakdown   []Part  `json:"tiny_bound_ram_breakdown"`
+	PeakRAMSeconds          float64 `json:"peak_ram_seconds"`
 	CardProfileRAMBytes     int64   `json:"card_profile_ram_bytes"`           // the Card profile as shipped (4 slots), measured
 	CardProfileRAMAccounted int64   `json:"card_profile_ram_accounted_bytes"` // same, accounted
 	TinyRAMAccounted        int64   `json:"tiny_ram_accounted_bytes"`
@@ -566,6 +595,34 @@ func Run(o BenchOptions) (*Results, error) {
 	}
 	r.TinyRAMAccounted = Accounted(card.TinyProfile)
 	r.CardProfileRAMAccounted = Accounted(card.CardProfile)
+
+	logf("peak RAM and its bound: one-slot Card profile, Tiny profile")
+	t0 := time.Now()
+	for _, x := range []struct {
+		p                   card.Profile
+		peak, bound, inCall *int64
+		idle, end           *int64
+		phase               *string
+		record              *int
+		parts               *[]Part
+	}{
+		{OneConnCard(), &r.CardPeakRAMBytes, &r.CardBoundRAMBytes, &r.CardPeakRAMInCallBytes, &r.CardPeakRAMIdleBytes,
+			&r.CardPeakRAMEndBytes, &r.CardPeakRAMPhase, &r.CardPeakRecordBytes, &r.CardBoundRAMBreakdown},
+		{card.TinyProfile, &r.TinyPeakRAMBytes, &r.TinyBoundRAMBytes, &r.TinyPeakRAMInCallBytes, &r.TinyPeakRAMIdleBytes,
+			&r.TinyPeakRAMEndBytes, &r.TinyPeakRAMPhase, &r.TinyPeakRecordBytes, &r.TinyBoundRAMBreakdown},
+	} {
+		pk, err := MeasurePeakRAM(x.p, 1)
+		if err != nil {
+			return nil, fmt.Errorf("peak RAM, %s: %w", x.p.Name, err)
+		}
+		b, err := RAMBound(x.p, shared)
+		if err != nil {
+			return nil, fmt.Errorf("RAM bound, %s: %w", x.p.Name, err)
+		}
+		*x.peak, *x.bound, *x.inCall, *x.idle, *x.end = pk.Bytes, b.Bytes, pk.InCallBound, pk.Idle, pk.End
+		*x.phase, *x.record, *x.parts = pk.Phase, pk.Record, b.Parts
+	}
+	r.PeakRAMSeconds = time.Since(t0).Seconds()
 
 	logf("cards per GiB: %d cards", ncards)
 	per, err := MeasureRAM(card.CardProfile, ncards, shared)

@@ -97,7 +97,7 @@ func MeasurePeakRAM(p card.Profile, seed uint64) (PeakRAM, error) {
 	if _, err := peakScenario(p, seed+1000, 64<<10, nil); err != nil {
 		return PeakRAM{}, fmt.Errorf("sim: warm-up: %w", err)
 	}
-	h := &cardHeap{kind: map[[32]uintptr]uint8{}}
+	h := &cardHeap{kind: map[[32]uintptr]uint8{}, mark: cardFrame}
 	h.base = h.snapshot()
 	r, err := peakScenario(p, seed, PeakUploadBytes, h)
 	r.Wall = time.Since(start)
@@ -228,6 +228,7 @@ func peakScenario(p card.Profile, seed uint64, upload int, h *cardHeap) (PeakRAM
 
 // cardHeap attributes the live heap to the card (see MeasurePeakRAM).
 type cardHeap struct {
+	mark func(fn string) bool // a frame of the observed code (cardFrame)
 	recs []runtime.MemProfileRecord
 	kind map[[32]uintptr]uint8 // stack → kindCard, kindOther or kindCut
 	base map[[32]uintptr]int64 // live bytes per stack before the card was built
@@ -271,7 +272,7 @@ func (h *cardHeap) card() (live, cut int64) {
 		rec := &h.recs[i]
 		k := h.kind[rec.Stack0]
 		if k == 0 {
-			k = classify(rec.Stack())
+			k = classify(rec.Stack(), h.mark)
 			h.kind[rec.Stack0] = k
 		}
 		if k == kindOther {
@@ -286,12 +287,12 @@ func (h *cardHeap) card() (live, cut int64) {
 	return live, cut
 }
 
-// classify tells a card allocation stack from the others.
-func classify(stk []uintptr) uint8 {
+// classify tells an allocation stack of the observed code from the others.
+func classify(stk []uintptr, mark func(string) bool) uint8 {
 	frames := runtime.CallersFrames(stk)
 	for {
 		f, more := frames.Next()
-		if cardFrame(f.Function) {
+		if mark(f.Function) {
 			return kindCard
 		}
 		if !more {

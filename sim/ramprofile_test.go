@@ -245,11 +245,6 @@ func shortFunc(fn string) string {
 	return fn
 }
 
-// classOf is Go's allocation size for an n-byte pointer-free object (the
-// size class, or whole pages above 32 KiB): append from nil rounds the
-// capacity exactly as mallocgc rounds the object.
-func classOf(n int) int { return cap(append([]byte(nil), make([]byte, n)...)) }
-
 // prevClass returns the size class below slot: an object in slot asked for
 // more than that.
 func prevClass(slot int) int {
