@@ -286,7 +286,9 @@ func serverHandshake(scfg, ccfg *tls.Config, p card.Profile, h *cardHeap) (int64
 }
 
 //go:noinline
-func newServerEngine(cfg *tls.Config, recordBuf int) *tls.Engine { return tls.NewServer(cfg, recordBuf) }
+func newServerEngine(cfg *tls.Config, recordBuf int) *tls.Engine {
+	return tls.NewServer(cfg, recordBuf)
+}
 
 //go:noinline
 func serverUnwrap(e *tls.Engine, in []byte) (int, error) {

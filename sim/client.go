@@ -26,6 +26,7 @@ type Client struct {
 	req      []byte
 	held     []byte // the request Handshake kept back (SendRequest)
 	full     bool   // send only whole records of MaxPlaintext (Options.ClientRecordOut)
+	records  int    // records the request (head and body) was sent in
 	upload   []byte // request body sent after req (StartPut)
 	sent     int
 	head     []byte
@@ -292,6 +293,7 @@ func (c *Client) service(now time.Time) bool {
 				} else {
 					c.conn.Commit(c.eng.Wrap(f, n))
 				}
+				c.records++
 				c.sent += n
 				if c.sent == total && len(c.upload) > 0 {
 					c.UploadEnd = now

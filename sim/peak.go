@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"netcard/card"
+	"netcard/store"
 )
 
 // Peak RAM of one card over the scenario of issue 14 (MeasurePeakRAM).
@@ -94,23 +95,27 @@ func MeasurePeakRAM(p card.Profile, seed uint64) (PeakRAM, error) {
 
 	// A first, unobserved run pays for process-wide state the card's code
 	// creates once (crypto tables, caches) before the baseline.
-	if _, err := peakScenario(p, seed+1000, 64<<10, nil); err != nil {
+	// It uses the same store (the card's non-volatile memory, not its RAM),
+	// so state kept per store or per key (the signing key's precomputation
+	// that Go's crypto caches for the key's lifetime) is not counted, as in
+	// MeasureRAM, where cards share one store.
+	st, err := NewStore(seed, 0, map[string][]byte{"f": RandomFile(seed, PeakDownloadBytes)})
+	if err != nil {
+		return PeakRAM{}, err
+	}
+	if _, err := peakScenario(p, st, seed+1000, 64<<10, nil); err != nil {
 		return PeakRAM{}, fmt.Errorf("sim: warm-up: %w", err)
 	}
 	h := &cardHeap{kind: map[[32]uintptr]uint8{}, mark: cardFrame}
 	h.base = h.snapshot()
-	r, err := peakScenario(p, seed, PeakUploadBytes, h)
+	r, err := peakScenario(p, st, seed, PeakUploadBytes, h)
 	r.Wall = time.Since(start)
 	return r, err
 }
 
 // peakScenario runs the scenario; h (nil: not observed) attributes the heap.
-func peakScenario(p card.Profile, seed uint64, upload int, h *cardHeap) (PeakRAM, error) {
+func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *cardHeap) (PeakRAM, error) {
 	r := PeakRAM{Profile: p.Name}
-	st, err := NewStore(seed, 0, map[string][]byte{"f": RandomFile(seed, PeakDownloadBytes)})
-	if err != nil {
-		return r, err
-	}
 	body := RandomFile(seed+1, upload)
 	o := Options{Profile: p, Store: st, Seed: seed, Baud: 12_000_000, Chunk: time.Millisecond,
 		HostSendBuf: 32 << 10, ClientRecordOut: 16384}
@@ -215,6 +220,9 @@ func peakScenario(p card.Profile, seed uint64, upload int, h *cardHeap) (PeakRAM
 		return r, fmt.Errorf("upload: %w", err)
 	}
 	r.Record = c.eng.MaxPlaintext() // the card's record_size_limit is known after the handshake
+	if total := len(c.req) + len(body); c.records != (total+r.Record-1)/r.Record {
+		return r, fmt.Errorf("upload: %d bytes in %d records, not in full records of %d", total, c.records, r.Record)
+	}
 	if c.Status != 200 || string(c.Body) != uploadJSONBody(body) {
 		return r, fmt.Errorf("upload: status %d, %q", c.Status, c.Body)
 	}
