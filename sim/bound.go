@@ -101,6 +101,7 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	if _, err := newCard(Options{Profile: p, Seed: 7}, st); err != nil { // warm-up
 		return BoundRAM{}, err
 	}
+	detachStore(st)
 	h := &cardHeap{kind: map[[32]uintptr]uint8{}, mark: cardFrame}
 	h.base = h.snapshot()
 	c, err := newCard(Options{Profile: p, Seed: 8}, st)

@@ -106,6 +106,7 @@ func MeasurePeakRAM(p card.Profile, seed uint64) (PeakRAM, error) {
 	if _, err := peakScenario(p, st, seed+1000, 64<<10, nil); err != nil {
 		return PeakRAM{}, fmt.Errorf("sim: warm-up: %w", err)
 	}
+	detachStore(st) // the warm-up's card is freed before the baseline, not during the run
 	h := &cardHeap{kind: map[[32]uintptr]uint8{}, mark: cardFrame}
 	h.base = h.snapshot()
 	r, err := peakScenario(p, st, seed, PeakUploadBytes, h)

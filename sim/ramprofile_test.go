@@ -122,6 +122,7 @@ func profileCards(t testing.TB, p card.Profile, n int, st *store.Store) profiled
 	warm = nil
 
 	cards := make([]*card.Card, n)
+	detachStore(st)
 	base := memProfile()
 	before := heapInUse()
 	for i := range cards {
