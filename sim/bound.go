@@ -2,10 +2,13 @@ package sim
 
 import (
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"time"
+	"unsafe"
 
+	"netcard/apps"
 	"netcard/card"
 	"netcard/store"
 	"netcard/tls"
@@ -86,12 +89,15 @@ func budgetNoPPP(p card.Profile) int {
 //     Accounted's engine footprint is;
 //   - the handshake reassembly buffers that may grow to MaxHandshakeMessage:
 //     as many as the tls.HandshakeBudget has slots (one per large TCP
-//     receive buffer), or one per slot without a budget.
+//     receive buffer), or one per slot without a budget;
+//   - what the applications allocate on demand: status pages streamed
+//     piece by piece and the admin's fetch body (statusStreams).
 //
 // Everything is in allocator slot sizes (Go's size-class rounding included).
 // What it leaves out: transient objects inside one call (see
-// PeakRAM.InCallBound) and the secure client (apps.ClientSession), which
-// exists only while the card fetches something.
+// PeakRAM.InCallBound) and the secure client (apps.ClientSession, with its
+// client TLS engine and record buffer), which exists only while the card
+// fetches something for its administrator.
 func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	old := runtime.MemProfileRate
 	runtime.MemProfileRate = 1
@@ -110,6 +116,7 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	}
 	static, _ := h.card()
 	bufs := startBuffers(h, p)
+	pages := statusStreams(c, p)
 	runtime.KeepAlive(c)
 
 	tlsPeak, variants, err := tlsSessionPeak(p, st)
@@ -130,11 +137,36 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	b.Parts = append(b.Parts,
 		Part{fmt.Sprintf("TLS session at its largest × %d slots", p.MaxConns), int64(p.MaxConns) * tlsPeak},
 		Part{fmt.Sprintf("grown handshake reassembly buffers (MaxHandshakeMessage) × %d", grown), int64(grown * classOf(limit))},
+		Part{fmt.Sprintf("status pages streamed piece by piece, with their snapshots × %d; the admin's fetch body", p.MaxConns), pages},
 	)
 	for _, part := range b.Parts {
 		b.Bytes += part.Bytes
 	}
 	return b, nil
+}
+
+// statusStreams bounds what the applications allocate on demand: the
+// status pages sent piece by piece (apps keeps at most one per connection
+// slot, card.New's StatusStreams, each holding a statusPage and a snapshot
+// of the card's Status whose Conns and Counters slices are fresh per
+// request), and the admin's fetch body (apps.Config.MaxFetchBody, 1 KiB by
+// default; card.New sets none). The sizes come from the types (the page's
+// through reflection on apps.App, its type being unexported) and from a
+// Status of the card itself (its Counters' capacity; Conns at most one per
+// slot), with a little for its strings.
+func statusStreams(c *card.Card, p card.Profile) int64 {
+	page := reflect.TypeFor[apps.App]()
+	f, ok := page.FieldByName("pages")
+	size := 0
+	if ok && f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Pointer {
+		size = int(f.Type.Elem().Elem().Size())
+	} else {
+		size = 4096 // apps changed: a generous stand-in (TestPeakRAMStatus checks the bound)
+	}
+	st := c.Status(Epoch)
+	snap := classOf(cap(st.Counters)*int(unsafe.Sizeof(apps.Counter{}))) +
+		classOf(p.MaxConns*int(unsafe.Sizeof(apps.ConnStatus{}))) + classOf(len(st.LinkState)+64) + 64
+	return int64(p.MaxConns*(classOf(size)+snap) + classOf(1024))
 }
 
 // startBuffers returns the bytes of the objects a fresh card holds (h has

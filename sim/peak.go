@@ -88,6 +88,11 @@ const (
 // goroutines' allocations only make it slower, never the figure wrong,
 // unless they allocate through the card).
 func MeasurePeakRAM(p card.Profile, seed uint64) (PeakRAM, error) {
+	return measurePeakRAM(p, seed)
+}
+
+// measurePeakRAM is MeasurePeakRAM with GETs of extra paths after the upload.
+func measurePeakRAM(p card.Profile, seed uint64, extra ...string) (PeakRAM, error) {
 	start := time.Now()
 	old := runtime.MemProfileRate
 	runtime.MemProfileRate = 1
@@ -103,19 +108,19 @@ func MeasurePeakRAM(p card.Profile, seed uint64) (PeakRAM, error) {
 	if err != nil {
 		return PeakRAM{}, err
 	}
-	if _, err := peakScenario(p, st, seed+1000, 64<<10, nil); err != nil {
+	if _, err := peakScenario(p, st, seed+1000, 64<<10, nil, extra...); err != nil {
 		return PeakRAM{}, fmt.Errorf("sim: warm-up: %w", err)
 	}
 	detachStore(st) // the warm-up's card is freed before the baseline, not during the run
 	h := &cardHeap{kind: map[[32]uintptr]uint8{}, mark: cardFrame}
 	h.base = h.snapshot()
-	r, err := peakScenario(p, st, seed, PeakUploadBytes, h)
+	r, err := peakScenario(p, st, seed, PeakUploadBytes, h, extra...)
 	r.Wall = time.Since(start)
 	return r, err
 }
 
 // peakScenario runs the scenario; h (nil: not observed) attributes the heap.
-func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *cardHeap) (PeakRAM, error) {
+func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *cardHeap, extra ...string) (PeakRAM, error) {
 	r := PeakRAM{Profile: p.Name}
 	body := RandomFile(seed+1, upload)
 	o := Options{Profile: p, Store: st, Seed: seed, Baud: 12_000_000, Chunk: time.Millisecond,
@@ -226,6 +231,21 @@ func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *c
 	}
 	if c.Status != 200 || string(c.Body) != uploadJSONBody(body) {
 		return r, fmt.Errorf("upload: status %d, %q", c.Status, c.Body)
+	}
+
+	for _, path := range extra {
+		phase = "GET " + path
+		if c, err = w.StartGet(path, time.Minute); err != nil {
+			return r, err
+		}
+		c.KeepBody = true
+		if err := w.Wait(c, time.Minute); err != nil {
+			return r, fmt.Errorf("GET %s: %w", path, err)
+		}
+		if b := string(c.Body); c.Status != 200 || !strings.HasSuffix(b, "</html>\n") && !strings.HasSuffix(b, "}\n") {
+			return r, fmt.Errorf("GET %s: status %d, %d bytes ending %q", path, c.Status, len(b), b[max(0, len(b)-16):])
+		}
+		quiet()
 	}
 
 	phase = "idle after"

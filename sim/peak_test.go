@@ -85,3 +85,28 @@ func TestPeakRAM(t *testing.T) {
 		})
 	}
 }
+
+// TestPeakRAMStatus: the card's status pages (for Tiny sent piece by piece,
+// chunked, from a page the applications allocate on demand) after the
+// scenario keep the peak within RAMBound, whose applications term counts
+// them.
+func TestPeakRAMStatus(t *testing.T) {
+	st, err := NewStore(2, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []card.Profile{OneConnCard(), card.TinyProfile} {
+		r, err := measurePeakRAM(p, 3, "/status", "/status.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := RAMBound(p, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: peak %d B in %s, end %d B; bound %d B", p.Name, r.Bytes, r.Phase, r.End, b.Bytes)
+		if r.Bytes > b.Bytes {
+			t.Errorf("%s: peak %d B > bound %d B", p.Name, r.Bytes, b.Bytes)
+		}
+	}
+}
