@@ -10,6 +10,7 @@ import (
 
 	"netcard/card"
 	"netcard/store"
+	"netcard/tls"
 )
 
 // Peak RAM of one card over the scenario of issue 14 (MeasurePeakRAM).
@@ -129,6 +130,7 @@ func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *c
 		o.ClientRecordSizeLimit = 16385 // the client announces it too, so it honours the card's
 	}
 	phase := "start"
+	var cur *Client // the exchange running
 	var ms runtime.MemStats
 	var last int64 // the card's heap at the latest attribution
 	sample := func() int64 {
@@ -140,6 +142,9 @@ func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *c
 		last = live
 		if live > r.Bytes {
 			r.Bytes, r.Phase, r.Truncated = live, phase, trunc
+			if cur != nil && cur.eng != nil && cur.eng.State() == tls.Handshaking && phase != "handshake" {
+				r.Phase += ", its TLS handshake"
+			}
 		}
 		return live
 	}
@@ -210,6 +215,7 @@ func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *c
 	if c, err = w.StartGet("/f", time.Minute); err != nil {
 		return r, err
 	}
+	cur = c
 	if err := w.Wait(c, time.Minute); err != nil {
 		return r, fmt.Errorf("download: %w", err)
 	}
@@ -222,6 +228,7 @@ func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *c
 	if c, err = w.StartPut("/upload", body, 5*time.Minute); err != nil {
 		return r, err
 	}
+	cur = c
 	if err := w.Wait(c, 5*time.Minute); err != nil {
 		return r, fmt.Errorf("upload: %w", err)
 	}
@@ -238,7 +245,7 @@ func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *c
 		if c, err = w.StartGet(path, time.Minute); err != nil {
 			return r, err
 		}
-		c.KeepBody = true
+		cur, c.KeepBody = c, true
 		if err := w.Wait(c, time.Minute); err != nil {
 			return r, fmt.Errorf("GET %s: %w", path, err)
 		}
