@@ -56,19 +56,24 @@ type Results struct {
 	// record_size_limit of 512 less the content-type byte, RFC 8449 §4),
 	// the bound's parts, and the wall time of the peak and bound
 	// measurements together.
-	CardPeakRAMPhase        string  `json:"card_peak_ram_phase"`
-	TinyPeakRAMPhase        string  `json:"tiny_peak_ram_phase"`
-	CardPeakRAMInCallBytes  int64   `json:"card_peak_ram_in_call_bytes"`
-	TinyPeakRAMInCallBytes  int64   `json:"tiny_peak_ram_in_call_bytes"`
-	CardPeakRAMIdleBytes    int64   `json:"card_peak_ram_idle_bytes"`
-	CardPeakRAMEndBytes     int64   `json:"card_peak_ram_end_bytes"`
-	TinyPeakRAMIdleBytes    int64   `json:"tiny_peak_ram_idle_bytes"`
-	TinyPeakRAMEndBytes     int64   `json:"tiny_peak_ram_end_bytes"`
-	CardPeakRecordBytes     int     `json:"card_peak_upload_record_bytes"`
-	TinyPeakRecordBytes     int     `json:"tiny_peak_upload_record_bytes"`
-	CardBoundRAMBreakdown   []Part  `json:"card_bound_ram_breakdown"`
-	TinyBoundRAMBreakdown   []Part  `json:"tiny_bound_ram_breakdown"`
-	PeakRAMSeconds          float64 `json:"peak_ram_seconds"`
+	CardPeakRAMPhase       string  `json:"card_peak_ram_phase"`
+	TinyPeakRAMPhase       string  `json:"tiny_peak_ram_phase"`
+	CardPeakRAMInCallBytes int64   `json:"card_peak_ram_in_call_bytes"`
+	TinyPeakRAMInCallBytes int64   `json:"tiny_peak_ram_in_call_bytes"`
+	CardPeakRAMIdleBytes   int64   `json:"card_peak_ram_idle_bytes"`
+	CardPeakRAMEndBytes    int64   `json:"card_peak_ram_end_bytes"`
+	TinyPeakRAMIdleBytes   int64   `json:"tiny_peak_ram_idle_bytes"`
+	TinyPeakRAMEndBytes    int64   `json:"tiny_peak_ram_end_bytes"`
+	CardPeakRecordBytes    int     `json:"card_peak_upload_record_bytes"`
+	TinyPeakRecordBytes    int     `json:"tiny_peak_upload_record_bytes"`
+	CardBoundRAMBreakdown  []Part  `json:"card_bound_ram_breakdown"`
+	TinyBoundRAMBreakdown  []Part  `json:"tiny_bound_ram_breakdown"`
+	PeakRAMSeconds         float64 `json:"peak_ram_seconds"`
+	// SecureClientRAMBytes is what the card's secure client (a fetch for
+	// the administrator, apps.ClientSession) holds at its largest, outside
+	// the bounds above: the profile does not budget it (the same for every
+	// profile; BoundRAM.SecureClient).
+	SecureClientRAMBytes    int64   `json:"secure_client_ram_bytes"`
 	CardProfileRAMBytes     int64   `json:"card_profile_ram_bytes"`           // the Card profile as shipped (4 slots), measured
 	CardProfileRAMAccounted int64   `json:"card_profile_ram_accounted_bytes"` // same, accounted
 	TinyRAMAccounted        int64   `json:"tiny_ram_accounted_bytes"`
@@ -635,6 +640,7 @@ func Run(o BenchOptions) (*Results, error) {
 		}
 		*x.peak, *x.bound, *x.inCall, *x.idle, *x.end = pk.Bytes, b.Bytes, pk.InCallBound, pk.Idle, pk.End
 		*x.phase, *x.record, *x.parts = pk.Phase, pk.Record, b.Parts
+		r.SecureClientRAMBytes = max(r.SecureClientRAMBytes, b.SecureClient)
 	}
 	r.PeakRAMSeconds = time.Since(t0).Seconds()
 

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"crypto/x509"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -21,6 +22,11 @@ type BoundRAM struct {
 	Parts []Part
 	// TLSVariants is how many handshake variants TLSSession is the largest of.
 	TLSVariants int
+	// SecureClient is what the card's secure client holds at its largest
+	// while the card fetches something for its administrator
+	// (clientSessionPeak): not part of Bytes, as the profile does not
+	// budget it (see RAMBound).
+	SecureClient int64
 }
 
 // classOf is the bytes Go's allocator spends on an n-byte object: its size
@@ -95,9 +101,13 @@ func budgetNoPPP(p card.Profile) int {
 //
 // Everything is in allocator slot sizes (Go's size-class rounding included).
 // What it leaves out: transient objects inside one call (see
-// PeakRAM.InCallBound) and the secure client (apps.ClientSession, with its
-// client TLS engine and record buffer), which exists only while the card
-// fetches something for its administrator.
+// PeakRAM.InCallBound), and the secure client, which exists only while the
+// card fetches something for its administrator and which the profile does
+// not budget: its 16 KiB response buffer, 2 KiB request buffer and client
+// TLS engine (16 KiB handshake reassembly) whatever the profile, and the
+// store's trust anchors parsed on every fetch. BoundRAM.SecureClient
+// reports what it holds at its largest (clientSessionPeak), to be added
+// while a fetch runs.
 func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	old := runtime.MemProfileRate
 	runtime.MemProfileRate = 1
@@ -123,6 +133,10 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	if err != nil {
 		return BoundRAM{}, err
 	}
+	client, err := clientSessionPeak(p, st)
+	if err != nil {
+		return BoundRAM{}, err
+	}
 	limit := p.MaxHandshakeMessage
 	if limit <= 0 {
 		limit = tls.DefaultMaxHandshakeMessage
@@ -131,7 +145,7 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	if p.LargeRecvBufs > 0 { // the card's tls.HandshakeBudget (card.handshakeBudget)
 		grown = min(p.LargeRecvBufs, p.MaxConns)
 	}
-	b := BoundRAM{TLSVariants: variants}
+	b := BoundRAM{TLSVariants: variants, SecureClient: client}
 	b.Parts = append(b.Parts, Part{"card at start without the profile's buffers (measured, allocator slots)", static - bufs})
 	b.Parts = append(b.Parts, bufferParts(p)...)
 	b.Parts = append(b.Parts,
@@ -335,4 +349,110 @@ func serverOutput(e *tls.Engine, buf []byte) int { return e.Output(buf) }
 // serverFrame marks the server engine's allocations in tlsSessionPeak.
 func serverFrame(fn string) bool {
 	return fn == "netcard/sim.newServerEngine" || fn == "netcard/sim.serverOutput" || fn == "netcard/sim.serverUnwrap"
+}
+
+// clientSessionPeak returns the most the card's secure client holds between
+// calls: the apps.ClientSession as card.connect makes it (request and 16 KiB
+// response buffers) and a client engine configured by apps.ClientTLS (the
+// store's trust anchors parsed; one more anchor, the card's own certificate,
+// so that the handshake with our server engine verifies) at its largest
+// during and after a handshake, with and without a client certificate.
+func clientSessionPeak(p card.Profile, st *store.Store) (int64, error) {
+	chain := st.Certificate()
+	signer, err := st.Signer()
+	if err != nil {
+		return 0, err
+	}
+	var peak int64
+	for i, mutual := range []bool{false, false, true} { // the first, unobserved: process-wide state
+		scfg := &tls.Config{Rand: NewRand(uint64(20+i), "bound"), Time: func() time.Time { return Epoch },
+			Certificate: chain, Signer: signer, ALPN: []string{"http/1.1"}}
+		if mutual {
+			scfg.ClientAuth = tls.RequestClientCert
+		}
+		var h *cardHeap
+		if i > 0 {
+			h = &cardHeap{kind: map[[32]uintptr]uint8{}, mark: clientFrame}
+			h.base = h.snapshot()
+		}
+		pk, err := clientHandshake(p, st, scfg, mutual, h)
+		if err != nil {
+			return 0, fmt.Errorf("sim: secure client (client certificate %v): %w", mutual, err)
+		}
+		peak = max(peak, pk)
+	}
+	return peak, nil
+}
+
+func clientHandshake(p card.Profile, st *store.Store, scfg *tls.Config, mutual bool, h *cardHeap) (int64, error) {
+	var peak int64
+	obs := func() {
+		if h != nil {
+			live, _ := h.card()
+			peak = max(peak, live)
+		}
+	}
+	cs, cli, err := newClientSide(p, st, mutual)
+	if err != nil {
+		return 0, err
+	}
+	obs()
+	srv := tls.NewServer(scfg, 0)
+	buf := make([]byte, 64<<10)
+	for i := 0; i < 20 && (cli.State() == tls.Handshaking || srv.Pending() > 0 || cli.Pending() > 0); i++ {
+		n := clientOutput(cli, buf)
+		for in := buf[:n]; len(in) > 0; {
+			k, _, err := srv.Unwrap(in)
+			if err != nil || k == 0 {
+				break
+			}
+			in = in[k:]
+		}
+		obs()
+		n = srv.Output(buf)
+		for in := buf[:n]; len(in) > 0; {
+			k, err := clientUnwrap(cli, in)
+			if err != nil || k == 0 {
+				break
+			}
+			in = in[k:]
+		}
+		obs()
+	}
+	if cli.State() != tls.Established {
+		return 0, fmt.Errorf("client engine %v: %v", cli.State(), cli.Err())
+	}
+	runtime.KeepAlive(cs)
+	return peak, nil
+}
+
+// newClientSide makes what card.connect makes for a fetch.
+//
+//go:noinline
+func newClientSide(p card.Profile, st *store.Store, mutual bool) (*apps.ClientSession, *tls.Engine, error) {
+	cfg, err := apps.ClientTLS(st, NewRand(5, "bound"), func() time.Time { return Epoch }, "netcard.local", mutual)
+	if err != nil {
+		return nil, nil, err
+	}
+	leaf, err := x509.ParseCertificate(st.Certificate()[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Roots.AddCert(leaf)
+	cs := apps.NewClientSession(apps.ClientConfig{RecordBuf: p.RecvBuf})
+	return cs, tls.NewClient(cfg, p.RecvBuf), nil
+}
+
+//go:noinline
+func clientUnwrap(e *tls.Engine, in []byte) (int, error) {
+	n, _, err := e.Unwrap(in)
+	return n, err
+}
+
+//go:noinline
+func clientOutput(e *tls.Engine, buf []byte) int { return e.Output(buf) }
+
+// clientFrame marks the secure client's allocations in clientSessionPeak.
+func clientFrame(fn string) bool {
+	return fn == "netcard/sim.newClientSide" || fn == "netcard/sim.clientOutput" || fn == "netcard/sim.clientUnwrap"
 }

@@ -81,7 +81,11 @@ func TestPeakRAM(t *testing.T) {
 					t.Errorf("peak %d B with seed 1, %d B with seed 2", r.Bytes, r2.Bytes)
 				}
 			}
-			t.Logf("%s: bound %d B (%d TLS variants); %v in all", c.p.Name, b.Bytes, b.TLSVariants, time.Since(t0))
+			if b.SecureClient <= 16384 {
+				t.Errorf("secure client %d B: less than its response buffer", b.SecureClient)
+			}
+			t.Logf("%s: bound %d B (%d TLS variants), secure client %d B; %v in all", c.p.Name, b.Bytes, b.TLSVariants,
+				b.SecureClient, time.Since(t0))
 		})
 	}
 }
