@@ -32,7 +32,10 @@ import (
 // too (Truncated reports those bytes), so the figure is an upper bound of the
 // card's heap, never an under-count. What existed before the card was built
 // (process-wide caches a warm-up run created, e.g. Go's crypto tables) is
-// subtracted per stack.
+// subtracted per stack. The card keeps no object it did not allocate except
+// the store (its non-volatile memory, shared with the warm-up run, as the
+// cards of MeasureRAM share one): the simulator hands it byte slices that it
+// copies.
 //
 // When it is sampled: the card's live heap grows only when the card
 // allocates, i.e. inside one of its calls; between two of its calls it can
@@ -50,8 +53,10 @@ import (
 // that connection; GET of a 64 KiB file; PUT of a 1 MiB body sent in full
 // records of 16 KiB plaintext, as curl sends a body — or, for a profile that
 // announces record_size_limit (Tiny: 512), in records of that limit, the
-// client honouring it (RFC 8449); then IdleBeforeRAM of quiet (End). The line
-// runs at 12 Mbit/s.
+// client honouring it (RFC 8449; 511 plaintext bytes, as the limit counts
+// TLS 1.3's content-type byte, §4); then IdleBeforeRAM of quiet (End). The
+// line runs at 12 Mbit/s. MeasurePeakRAM checks that the upload went in
+// full records.
 
 // PeakRAM is the result of MeasurePeakRAM.
 type PeakRAM struct {
@@ -84,10 +89,10 @@ const (
 )
 
 // MeasurePeakRAM runs the scenario once for a card of profile p (seeded)
-// and returns the card's peak live heap. It changes runtime.MemProfileRate
-// while it runs; nothing else may run in the process meanwhile (other
-// goroutines' allocations only make it slower, never the figure wrong,
-// unless they allocate through the card).
+// and returns the card's peak live heap. It sets runtime.MemProfileRate to
+// 1 while it runs (restored after). Other goroutines may run meanwhile:
+// their allocations only cause extra attributions (time) and may raise
+// InCallBound, never Bytes.
 func MeasurePeakRAM(p card.Profile, seed uint64) (PeakRAM, error) {
 	return measurePeakRAM(p, seed)
 }
