@@ -63,13 +63,21 @@ func TestBenchQuick(t *testing.T) {
 	for _, k := range []string{"card_ram_bytes", "tiny_ram_bytes", "allocs_per_packet", "handshake_allocs_ratio",
 		"handshake_cpu_ratio", "serial_efficiency_115200", "serial_efficiency_12M", "ttfb_ratio_115200",
 		"bulk_cpu_ratio_vs_gvisor", "cards_per_gib", "ttfb_ratio_115200_cpu", "peer_serial_efficiency_115200",
-		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200", "goodput_ratio_vs_peer_115200",
+		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200",
+		"card_peak_ram_bytes", "tiny_peak_ram_bytes", "card_bound_ram_bytes", "tiny_bound_ram_bytes", "goodput_ratio_vs_peer_115200",
 		"rsa_handshake_cpu_ratio", "rsa_handshake_allocs_ratio", "rsa_over_ecdsa_handshake_cpu",
 
 		"serial_efficiency_115200_vj", "line_share_115200", "line_share_115200_vj"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON key %q missing", k)
 		}
+	}
+	// Issue 14's RAM rows: idle ≤ peak ≤ bound, for both profiles.
+	if r.CardRAMBytes <= 0 || r.CardPeakRAMBytes < r.CardPeakRAMIdleBytes || r.CardPeakRAMBytes > r.CardBoundRAMBytes {
+		t.Errorf("card: idle %d (attributed %d), peak %d, bound %d", r.CardRAMBytes, r.CardPeakRAMIdleBytes, r.CardPeakRAMBytes, r.CardBoundRAMBytes)
+	}
+	if r.TinyRAMBytes <= 0 || r.TinyPeakRAMBytes < r.TinyPeakRAMIdleBytes || r.TinyPeakRAMBytes > r.TinyBoundRAMBytes {
+		t.Errorf("tiny: idle %d (attributed %d), peak %d, bound %d", r.TinyRAMBytes, r.TinyPeakRAMIdleBytes, r.TinyPeakRAMBytes, r.TinyBoundRAMBytes)
 	}
 	// An RSA-2048 handshake measured beside crypto/tls with the same key: both sign with RSA-PSS.
 	if r.RSAHandshakeCPURatio <= 0 || r.RSAHandshakeAllocsRatio <= 0 || r.RSAHandshakeAllocsCard < r.RSAHandshakeAllocsSign {

@@ -24,12 +24,20 @@ type Client struct {
 	conn     *tcp.Conn
 	eng      *tls.Engine
 	req      []byte
+	held     []byte // the request Handshake kept back (SendRequest)
+	full     bool   // send only whole records of MaxPlaintext (Options.ClientRecordOut)
+	records  int    // records the request (head and body) was sent in
 	upload   []byte // request body sent after req (StartPut)
 	sent     int
 	head     []byte
 	resp     http.Response
 	headDone bool
 	hash     hash.Hash
+	// a chunked body: the decoder's state, the bytes left of the chunk,
+	// the size's digits seen
+	chunk       int
+	chunkLeft   int64
+	chunkDigits int
 
 	// KeepBody keeps the body (Body); otherwise only Sum and Len are kept.
 	KeepBody bool
@@ -86,7 +94,7 @@ func (w *World) ClientTLS() (*tls.Config, error) {
 	return &tls.Config{
 		Rand: NewRand(w.opt.Seed+uint64(len(w.clients)), "client"), Time: w.Now,
 		ServerName: "netcard.local", Roots: roots, ALPN: []string{"http/1.1"},
-		RecordSizeLimit: w.opt.ClientRecordSizeLimit,
+		RecordSizeLimit: w.opt.ClientRecordSizeLimit, MaxRecordOut: w.opt.ClientRecordOut,
 	}, nil
 }
 
@@ -131,7 +139,7 @@ func (w *World) startOn(port uint16, method, path string, body []byte, timeout t
 		return nil, err
 	}
 	c := &Client{w: w, conn: conn, eng: eng, plain: eng == nil, hash: sha256.New(),
-		Start: w.now, deadline: w.now.Add(timeout), head: make([]byte, 0, 4096)}
+		Start: w.now, deadline: w.now.Add(timeout), head: make([]byte, 0, 4096), full: w.opt.ClientRecordOut > 0}
 	c.LineAtStart = [2]uint64{w.down.sent, w.up.sent}
 	h := http.RequestHeader{Method: method, Target: path, Host: "netcard.local", ContentLength: -1,
 		Close: true, Accept: "*/*", UserAgent: "netcard-sim"}
@@ -142,6 +150,13 @@ func (w *World) startOn(port uint16, method, path string, body []byte, timeout t
 	c.upload = body
 	w.clients = append(w.clients, c)
 	return c, nil
+}
+
+// SendRequest sends the request a Handshake held back.
+func (c *Client) SendRequest() {
+	if len(c.req) == 0 {
+		c.req, c.held = c.held, nil
+	}
 }
 
 // Done reports that the exchange ended (see Err).
@@ -252,6 +267,9 @@ func (c *Client) service(now time.Time) bool {
 			}
 			f := c.conn.Free()
 			n := min(len(f)-hdr-tail, maxPT, total-c.sent)
+			if c.full && n < min(maxPT, total-c.sent) {
+				n = 0 // wait for room for a whole record
+			}
 			if c.drip > 0 && c.sent >= c.dripFrom {
 				if now.Before(c.nextDrip) {
 					n = 0
@@ -280,6 +298,7 @@ func (c *Client) service(now time.Time) bool {
 				} else {
 					c.conn.Commit(c.eng.Wrap(f, n))
 				}
+				c.records++
 				c.sent += n
 				if c.sent == total && len(c.upload) > 0 {
 					c.UploadEnd = now
@@ -359,8 +378,7 @@ func (c *Client) data(p []byte, now time.Time) {
 		c.headDone = true
 		c.Status = c.resp.Status
 		if c.resp.Chunked {
-			c.fail(errors.New("sim: chunked responses are not supported"))
-			return
+			c.chunk = chunkSize
 		}
 		c.body(c.head[k:], now)
 		p = p[take:]
@@ -370,6 +388,10 @@ func (c *Client) data(p []byte, now time.Time) {
 
 func (c *Client) body(p []byte, now time.Time) {
 	if c.done {
+		return
+	}
+	if c.chunk != 0 {
+		c.chunked(p, now)
 		return
 	}
 	if len(p) == 0 {
@@ -391,6 +413,87 @@ func (c *Client) body(p []byte, now time.Time) {
 	}
 }
 
+// The states of a chunked body (RFC 9112 §7.1): a chunk-size line (hex
+// digits, then extensions up to CRLF), the chunk's data, the CRLF after
+// it; after the last chunk (size 0), trailer lines up to an empty one.
+const (
+	chunkNone = iota
+	chunkSize
+	chunkExt
+	chunkData
+	chunkDataEnd
+	chunkTrailer
+	chunkTrailerLine
+)
+
+// chunked decodes a chunked body as it arrives and hands its data to body.
+func (c *Client) chunked(p []byte, now time.Time) {
+	for len(p) > 0 && !c.done {
+		b := p[0]
+		switch c.chunk {
+		case chunkSize, chunkExt:
+			p = p[1:]
+			switch {
+			case b == '\n':
+				if c.chunkDigits == 0 {
+					c.fail(errors.New("sim: chunk size line without a size"))
+					return
+				}
+				c.chunk, c.chunkDigits = chunkData, 0
+				if c.chunkLeft == 0 {
+					c.chunk = chunkTrailer
+				}
+			case c.chunk == chunkSize && hexDigit(b) >= 0:
+				if c.chunkLeft > 1<<40 {
+					c.fail(errors.New("sim: chunk size too large"))
+					return
+				}
+				c.chunkLeft = c.chunkLeft<<4 | int64(hexDigit(b))
+				c.chunkDigits++
+			default:
+				c.chunk = chunkExt // extensions and the CR: skipped
+			}
+		case chunkData:
+			n := int(min(int64(len(p)), c.chunkLeft))
+			c.chunk = chunkNone // body() hands data on while chunk is 0
+			c.body(p[:n], now)
+			c.chunk = chunkData
+			p, c.chunkLeft = p[n:], c.chunkLeft-int64(n)
+			if c.chunkLeft == 0 {
+				c.chunk = chunkDataEnd
+			}
+		case chunkDataEnd:
+			p = p[1:]
+			if b == '\n' {
+				c.chunk = chunkSize
+			}
+		case chunkTrailer, chunkTrailerLine:
+			p = p[1:]
+			switch {
+			case b == '\n' && c.chunk == chunkTrailer:
+				c.complete() // the empty line after the last chunk
+				return
+			case b == '\n':
+				c.chunk = chunkTrailer
+			case b != '\r':
+				c.chunk = chunkTrailerLine
+			}
+		}
+	}
+}
+
+func hexDigit(b byte) int {
+	switch {
+	case b >= '0' && b <= '9':
+		return int(b - '0')
+	case b >= 'a' && b <= 'f':
+		return int(b-'a') + 10
+	case b >= 'A' && b <= 'F':
+		return int(b-'A') + 10
+	}
+	return -1
+}
+
 func (c *Client) complete() {
 	c.hash.Sum(c.Sum[:0])
 	c.finish()
@@ -400,6 +503,8 @@ func (c *Client) eof() {
 	switch {
 	case !c.headDone:
 		c.fail(errors.New("sim: connection closed before the response head"))
+	case c.chunk != chunkNone:
+		c.fail(fmt.Errorf("sim: connection closed inside a chunked body, after %d bytes", c.Len))
 	case c.resp.ContentLength >= 0 && c.Len < c.resp.ContentLength:
 		c.fail(fmt.Errorf("sim: connection closed after %d of %d body bytes", c.Len, c.resp.ContentLength))
 	default:

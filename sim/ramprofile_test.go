@@ -122,6 +122,7 @@ func profileCards(t testing.TB, p card.Profile, n int, st *store.Store) profiled
 	warm = nil
 
 	cards := make([]*card.Card, n)
+	detachStore(st)
 	base := memProfile()
 	before := heapInUse()
 	for i := range cards {
@@ -129,7 +130,7 @@ func profileCards(t testing.TB, p card.Profile, n int, st *store.Store) profiled
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Handshake(10 * time.Second); err != nil {
+		if _, err := w.HandshakeIdle(10 * time.Second); err != nil {
 			t.Fatalf("card %d: %v", i, err)
 		}
 		cards[i] = w.card
@@ -244,11 +245,6 @@ func shortFunc(fn string) string {
 	}
 	return fn
 }
-
-// classOf is Go's allocation size for an n-byte pointer-free object (the
-// size class, or whole pages above 32 KiB): append from nil rounds the
-// capacity exactly as mallocgc rounds the object.
-func classOf(n int) int { return cap(append([]byte(nil), make([]byte, n)...)) }
 
 // prevClass returns the size class below slot: an object in slot asked for
 // more than that.

@@ -18,6 +18,15 @@
 // real TCP connections from the host's stack (ConnFlood: connection
 // exhaustion, slowloris, malformed ClientHellos).
 //
+// The benchmark figures (Run, `netcard bench`) are measured here too. The
+// card's RAM three ways: MeasureRAM, the live heap per card of n cards
+// with an established HTTPS session idle for IdleBeforeRAM (GC twice and
+// divide); MeasurePeakRAM, one card's peak live heap over handshake, GET /,
+// a 64 KiB download and a 1 MiB upload in full records, attributed to the
+// card by allocation stack and observed after every call of the card that
+// allocated (peak.go); and RAMBound, the hard bound by construction
+// (bound.go). TestPeakRAM checks idle ≤ peak ≤ bound.
+//
 // Everything is seeded from Options.Seed; the only nondeterminism left is
 // what Go's crypto primitives draw from the system's secure random source
 // (Go 1.26 ignores caller-supplied readers for key generation and ECDSA):
@@ -105,6 +114,14 @@ type Options struct {
 	// 8449) the host's HTTPS clients announce: the card's own limit (the
 	// tiny profile's) then applies to what they send.
 	ClientRecordSizeLimit int
+	// ClientRecordOut, when non-zero, is the plaintext size of every record
+	// the host's HTTPS clients send (capped by the card's record_size_limit
+	// when ClientRecordSizeLimit makes them honour it), the last excepted: a
+	// client waits until its TCP send buffer has room for a whole record, as
+	// curl sends a body in full 16 KiB records. HostSendBuf must hold one
+	// (16,384 + 22 bytes for 16 KiB). 0: records as large as the send room
+	// allows, at most the tls package's default of 1 KiB.
+	ClientRecordOut int
 }
 
 // World is one simulation: a card, a host peer and the line between them.
@@ -121,6 +138,9 @@ type World struct {
 	clients            []*Client
 	actors             []actorState
 	steps              uint64
+	// wrap, when set, replaces the card's Input, Poll and Output in settle
+	// (MeasurePeakRAM observes the heap after each call).
+	wrap *cardCalls
 
 	// Frame injection (InjectFrames).
 	frameSrc          PacketSource
@@ -219,10 +239,7 @@ func New(o Options) (*World, error) {
 		}
 	}
 	w.st = st
-	c, err := card.New(card.Config{
-		Profile: o.Profile, Store: st, Rand: NewRand(o.Seed, "card"),
-		PeerIP: HostIP, MinRTO: o.MinRTO, Tap: o.CardTap, EchoInterval: o.EchoInterval,
-	})
+	c, err := newCard(o, st)
 	if err != nil {
 		return nil, err
 	}
@@ -247,6 +264,19 @@ func New(o Options) (*World, error) {
 		w.Start()
 	}
 	return w, nil
+}
+
+// newCard builds the world's card: everything the card holds is allocated
+// inside this function (its random source included) or inside the card's own
+// calls, which is how MeasurePeakRAM tells the card's heap from the rest
+// (cardFrame).
+//
+//go:noinline
+func newCard(o Options, st *store.Store) (*card.Card, error) {
+	return card.New(card.Config{
+		Profile: o.Profile, Store: st, Rand: NewRand(o.Seed, "card"),
+		PeerIP: HostIP, MinRTO: o.MinRTO, Tap: o.CardTap, EchoInterval: o.EchoInterval,
+	})
 }
 
 // Start opens both ends of the link at the current virtual time.
@@ -351,6 +381,10 @@ func (w *World) Run(d time.Duration) {
 
 // settle processes everything due at the current time until nothing moves.
 func (w *World) settle() {
+	if w.wrap != nil {
+		w.settleWith(w.wrap.input, w.wrap.poll, w.wrap.output)
+		return
+	}
 	for i := 0; ; i++ {
 		w.steps++
 		moved := false

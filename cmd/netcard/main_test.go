@@ -239,7 +239,8 @@ func TestBenchQuick(t *testing.T) {
 	for _, k := range []string{"card_ram_bytes", "tiny_ram_bytes", "allocs_per_packet", "handshake_allocs_ratio",
 		"handshake_cpu_ratio", "serial_efficiency_115200", "serial_efficiency_12M", "ttfb_ratio_115200",
 		"bulk_cpu_ratio_vs_gvisor", "cards_per_gib", "ttfb_ratio_115200_cpu", "peer_serial_efficiency_115200",
-		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200", "tiny_chromium_ok"} {
+		"peer_serial_efficiency_12M", "serial_efficiency_ratio_vs_peer_115200", "tiny_chromium_ok",
+		"card_peak_ram_bytes", "tiny_peak_ram_bytes", "card_bound_ram_bytes", "tiny_bound_ram_bytes"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("key %q missing", k)
 		}
