@@ -325,6 +325,9 @@ func walkOpts(opts []byte, fn func(typ byte, val, whole []byte)) bool {
 
 // verdict judges one option of a peer's request, applying Max-Failure.
 func (f *fsm) verdict(typ byte, val []byte) (byte, int) {
+	if f.l.optScratch == nil {
+		f.l.optScratch = new([maxOptLen]byte) // lent (see Link.Shed)
+	}
 	v, n := f.h.checkCI(typ, val, f.l.optScratch[:])
 	if v == codeConfNak && (f.failures >= maxFailure || n < 2 || n > len(f.l.optScratch)) {
 		v = codeConfRej
