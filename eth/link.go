@@ -128,8 +128,8 @@ type Link struct {
 	local, mask, router [4]byte
 
 	cache   []entry
-	hold    [][]byte // ARPHold buffers of MTU bytes
-	holdLen []int    // 0: free
+	hold    []byte // the ARPHold buffers of MTU bytes, one after the other (lent: see Shed)
+	holdLen []int  // 0: free
 
 	replies  [4]arpReply // ARP replies waiting to be sent
 	nreplies int
@@ -148,14 +148,14 @@ type Link struct {
 	hdrN int
 	skip int // bytes of a rejected frame still to skip
 	want int // length of the frame being received
-	rx   []byte
+	rx   []byte // lent at a frame's first byte (see Shed)
 	rxN  int
 
 	// IPv6: the multicast groups joined (RFC 2464 §7, 33:33:xx:xx:xx:xx)
 	// and the one packet held for Neighbor Discovery.
 	groups     [maxGroups]MAC
 	ngroups    int
-	hold6      []byte
+	hold6      []byte // lent when a packet is held (see Shed)
 	hold6N     int
 	hold6Until time.Time
 
@@ -166,7 +166,8 @@ type Link struct {
 // besides IPv4's: IPv6's all-nodes, the solicited-node group and mDNS.
 const maxGroups = 4
 
-// New allocates a link: its receive buffer, ARP cache and hold buffers.
+// New allocates a link: its ARP cache (the receive buffer and the hold
+// buffers are lent when used, see Shed).
 func New(cfg Config) *Link {
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
@@ -192,26 +193,64 @@ func New(cfg Config) *Link {
 	l := &Link{cfg: cfg, mac: cfg.MAC, mtu: cfg.MTU,
 		cache:   make([]entry, cfg.ARPEntries),
 		holdLen: make([]int, cfg.ARPHold),
-		rx:      make([]byte, HeaderLen+cfg.MTU),
 	}
 	for i := range l.cache {
 		l.cache[i].hold = -1
 	}
-	if cfg.ND != nil {
-		l.hold6 = make([]byte, cfg.MTU)
-	}
-	buf := make([]byte, cfg.ARPHold*cfg.MTU)
-	for i := 0; i < cfg.ARPHold; i++ {
-		l.hold = append(l.hold, buf[i*cfg.MTU:(i+1)*cfg.MTU:(i+1)*cfg.MTU])
-	}
+	// The receive frame and the hold buffers are lent when used (Shed).
 	return l
 }
 
-// Footprint is the RAM the link allocated for buffers and tables: the
-// receive frame, the ARP cache and the hold buffers.
+// Footprint is the most RAM the link takes for buffers and tables (the
+// hard bound): the receive frame, the ARP cache and the hold buffers.
+// The buffers are lent when used; Lent is what they take now.
 func (l *Link) Footprint() int {
 	const entrySize = 40 // ip, mac, state, tries, hold, time (24 bytes)
-	return len(l.rx) + len(l.cache)*entrySize + len(l.hold)*l.mtu + len(l.hold6)
+	n := HeaderLen + l.mtu + len(l.cache)*entrySize + len(l.holdLen)*l.mtu
+	if l.cfg.ND != nil {
+		n += l.mtu
+	}
+	return n
+}
+
+// Lent returns the bytes of buffers the link holds now.
+func (l *Link) Lent() int { return cap(l.rx) + cap(l.hold) + cap(l.hold6) }
+
+// Shed drops every buffer that holds nothing right now and returns the
+// bytes released: the receive frame between frames, the ARP hold buffers
+// when none holds a packet, the IPv6 hold buffer when empty. A buffer with
+// part of a frame or a packet waiting for its neighbour stays. They are
+// lent again at the same size when needed: a shed link behaves byte for
+// byte as one that was not. Shed never allocates; a second call returns 0.
+func (l *Link) Shed() int {
+	n := 0
+	if l.rx != nil && !(l.hdrN == StreamHeaderLen && l.rxN > 0) {
+		n += cap(l.rx)
+		l.rx = nil
+	}
+	if l.hold != nil {
+		free := true
+		for _, k := range l.holdLen {
+			free = free && k == 0
+		}
+		if free {
+			n += cap(l.hold)
+			l.hold = nil
+		}
+	}
+	if l.hold6 != nil && l.hold6N == 0 {
+		n += cap(l.hold6)
+		l.hold6 = nil
+	}
+	return n
+}
+
+// holdBuf returns ARP hold buffer i, lending the buffers if they were shed.
+func (l *Link) holdBuf(i int) []byte {
+	if l.hold == nil {
+		l.hold = make([]byte, len(l.holdLen)*l.mtu)
+	}
+	return l.hold[i*l.mtu : (i+1)*l.mtu]
 }
 
 // Join makes the link accept frames to the multicast address m (an IPv6
@@ -333,7 +372,7 @@ func (l *Link) Input(b []byte, now time.Time) {
 			b = b[1:]
 			if l.hdrN == StreamHeaderLen {
 				n := int(binary.BigEndian.Uint16(l.hdr[:]))
-				if n < HeaderLen || n > len(l.rx) {
+				if n < HeaderLen || n > HeaderLen+l.mtu {
 					l.stats.InStreamBadLength++
 					l.skip, l.hdrN = n, 0
 				} else {
@@ -341,6 +380,9 @@ func (l *Link) Input(b []byte, now time.Time) {
 				}
 			}
 		default:
+			if l.rx == nil {
+				l.rx = make([]byte, HeaderLen+l.mtu) // lent (see Shed)
+			}
 			k := copy(l.rx[l.rxN:l.want], b)
 			l.rxN += k
 			b = b[k:]
@@ -617,6 +659,9 @@ func (l *Link) send6(p []byte, k int, now time.Time) int {
 		l.stats.ND6HoldDrops++ // one packet held: keep the first (TCP retransmits)
 		return 0
 	}
+	if l.hold6 == nil {
+		l.hold6 = make([]byte, l.mtu) // lent (see Shed)
+	}
 	l.hold6N = copy(l.hold6, pkt)
 	l.hold6Until = now.Add(time.Duration(l.cfg.ARPRetries) * l.cfg.ARPRetry)
 	return 0
@@ -660,7 +705,7 @@ func (l *Link) holdPacket(ip [4]byte, pkt []byte, now time.Time) {
 	}
 	for i, n := range l.holdLen {
 		if n == 0 {
-			copy(l.hold[i], pkt)
+			copy(l.holdBuf(i), pkt)
 			l.holdLen[i] = len(pkt)
 			e.hold = int8(i)
 			return
@@ -737,7 +782,7 @@ func (l *Link) heldOutput(p []byte) int {
 			continue
 		}
 		h := e.hold
-		n := copy(p[HeaderLen:], l.hold[h][:l.holdLen[h]])
+		n := copy(p[HeaderLen:], l.holdBuf(int(h))[:l.holdLen[h]])
 		l.holdLen[h] = 0
 		e.hold = -1
 		PutHeader(p, e.mac, l.mac, TypeIPv4)
