@@ -146,8 +146,8 @@ type Link struct {
 	// The receive side of the frame stream.
 	hdr  [StreamHeaderLen]byte
 	hdrN int
-	skip int // bytes of a rejected frame still to skip
-	want int // length of the frame being received
+	skip int    // bytes of a rejected frame still to skip
+	want int    // length of the frame being received
 	rx   []byte // lent at a frame's first byte (see Shed)
 	rxN  int
 
