@@ -6,10 +6,13 @@
 // directions; Echo keepalive with dead-peer detection and re-establishment.
 //
 // A Link is event driven and owns no goroutines: feed it line bytes with
-// Input, take line bytes with Output, run its timers with Poll. It allocates
-// its buffers in New (two frame buffers of MRU+8 octets, a 256-octet control
-// queue, and with Config.VJSlots the VJ tables, VJRAM) and nothing per frame
-// afterwards.
+// Input, take line bytes with Output, run its timers with Poll. New
+// allocates the Link and, with Config.VJSlots, the VJ tables (VJRAM); its
+// buffers (two frame buffers of MRU+8 octets, the receive one with VJ
+// headroom, a 256-octet control queue, a 32-octet option scratch: RAM) are
+// lent on first use at exactly that size and dropped by Shed while they
+// hold nothing. Nothing is allocated per frame: a burst after a Shed lends
+// each buffer once.
 //
 // Behaviour worth knowing:
 //   - Octets outside flag-delimited frames (a modem or slirp banner) are
@@ -233,9 +236,9 @@ type Link struct {
 	v6   *link6 // IPV6CP state; nil without Config.IPv6
 	au   authState
 
-	restartAt time.Time // re-try a finished link
-	echoAt    time.Time
-	holdUntil time.Time // Configure-Requests in Opened are damped until then
+	restartAt deadline // re-try a finished link
+	echoAt    deadline
+	holdUntil deadline // Configure-Requests in Opened are damped until then
 	echoPend  int32
 	loops     int32
 
@@ -250,7 +253,7 @@ type Link struct {
 
 	prng       uint64
 	randBuf    [4]byte
-	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); behind a pointer so that Link stays in its 1,024-byte class
+	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
 	stats      Stats
 }
 
@@ -432,7 +435,7 @@ func (l *Link) random32() uint32 {
 // sends its Configure-Request (the next Output carries it).
 func (l *Link) Open(now time.Time) {
 	l.adminOpen = true
-	l.restartAt = time.Time{}
+	l.restartAt = 0
 	l.ipcp.open(now)
 	if l.v6 != nil {
 		l.v6.fsm.open(now)
@@ -445,7 +448,7 @@ func (l *Link) Open(now time.Time) {
 // the link is not re-tried until the next Open.
 func (l *Link) Close(now time.Time) {
 	l.adminOpen = false
-	l.restartAt = time.Time{}
+	l.restartAt = 0
 	l.lcp.close(now)
 	l.ipcp.close(now)
 	if l.v6 != nil {
@@ -839,14 +842,14 @@ func (l *Link) Poll(now time.Time) time.Time {
 		l.v6.fsm.poll(now)
 	}
 	l.authPoll(now)
-	if !l.restartAt.IsZero() && !now.Before(l.restartAt) {
-		l.restartAt = time.Time{}
+	if l.restartAt.due(now) {
+		l.restartAt = 0
 		l.retry(now)
 	}
-	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && !l.echoAt.IsZero() && !now.Before(l.echoAt) {
+	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && l.echoAt.due(now) {
 		if int(l.echoPend) >= l.cfg.EchoFailure {
 			l.event(EventEchoTimeout)
-			l.echoAt = time.Time{}
+			l.echoAt = 0
 			// The peer is gone: renegotiate, and keep trying until it is back.
 			l.lcp.down(now)
 			l.lcp.up(now)
@@ -854,17 +857,45 @@ func (l *Link) Poll(now time.Time) time.Time {
 			l.sendEcho(now)
 		}
 	}
-	var next time.Time
-	var t6 time.Time
+	var next, t6 deadline
 	if l.v6 != nil {
 		t6 = l.v6.fsm.timer
 	}
-	for _, t := range [...]time.Time{l.lcp.timer, l.ipcp.timer, t6, l.au.srvAt, l.au.cliAt, l.restartAt, l.echoAt} {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, l.au.srvAt, l.au.cliAt, l.restartAt, l.echoAt} {
+		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
 	}
-	return next
+	return next.time()
+}
+
+// deadline is a timer's expiry in Unix nanoseconds, 0 when stopped: 8
+// bytes where a time.Time takes 24 (ten timers in a Link).
+type deadline int64
+
+// at is the deadline of time t.
+func at(t time.Time) deadline {
+	if n := t.UnixNano(); n != 0 {
+		return deadline(n)
+	}
+	return 1 // 1970-01-01 exactly: one nanosecond later, not "stopped"
+}
+
+// IsZero reports whether the timer is stopped.
+func (d deadline) IsZero() bool { return d == 0 }
+
+// due reports whether the timer runs and has expired at now.
+func (d deadline) due(now time.Time) bool { return d != 0 && now.UnixNano() >= int64(d) }
+
+// after reports whether the timer runs and expires after now.
+func (d deadline) after(now time.Time) bool { return d != 0 && int64(d) > now.UnixNano() }
+
+// time returns the deadline as a time (zero when stopped).
+func (d deadline) time() time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(d))
 }
 
 // retry re-establishes a link that finished while administratively open.
@@ -882,7 +913,7 @@ func (l *Link) retry(now time.Time) {
 }
 
 func (l *Link) sendEcho(now time.Time) {
-	l.echoAt = now.Add(l.cfg.EchoInterval)
+	l.echoAt = at(now.Add(l.cfg.EchoInterval))
 	l.echoID++
 	d := l.ctrlBegin(ProtoLCP, codeEchoReq, l.echoID)
 	if len(d) < 4 {
