@@ -87,9 +87,9 @@ type fsm struct {
 	l        *Link
 	h        optHandler
 	timer    deadline // restart timer deadline; zero when stopped
-	restart  int32     // restart counter
-	failures int32     // Configure-Naks sent since the last Configure-Ack (Max-Failure)
-	naksRcvd int32     // Configure-Naks/Rejects received without reaching Opened
+	restart  int32    // restart counter
+	failures int32    // Configure-Naks sent since the last Configure-Ack (Max-Failure)
+	naksRcvd int32    // Configure-Naks/Rejects received without reaching Opened
 	reqLen   int32
 	proto    uint16
 	state    State
