@@ -139,9 +139,9 @@ type Link struct {
 	probeDue      bool
 	probeConflict bool
 
-	announce int       // gratuitous ARPs still to send
-	annAt    time.Time // when the next one is due
-	defended time.Time // last defence of our address (RFC 5227 §2.4)
+	announce int   // gratuitous ARPs still to send
+	annAt    nanos // when the next one is due
+	defended nanos // last defence of our address (RFC 5227 §2.4); 0: none
 
 	// The receive side of the frame stream.
 	hdr  [StreamHeaderLen]byte
@@ -157,10 +157,21 @@ type Link struct {
 	ngroups    int
 	hold6      []byte // lent when a packet is held (see Shed)
 	hold6N     int
-	hold6Until time.Time
+	hold6Until nanos
 
 	stats Stats
 }
+
+// nanos is a time in Unix nanoseconds (8 bytes where a time.Time takes
+// 24: the Link's three times keep it in the 640-byte size class).
+type nanos int64
+
+func nanosOf(t time.Time) nanos { return nanos(t.UnixNano()) }
+
+// after reports whether n is after now.
+func (n nanos) after(now time.Time) bool { return int64(n) > now.UnixNano() }
+
+func (n nanos) time() time.Time { return time.Unix(0, int64(n)) }
 
 // maxGroups is the number of link-layer multicast groups a link joins
 // besides IPv4's: IPv6's all-nodes, the solicited-node group and mDNS.
@@ -314,7 +325,7 @@ func (l *Link) SetAddr(local, mask, router [4]byte, now time.Time) {
 	}
 	l.local, l.mask, l.router = local, mask, router
 	if changed && local != ([4]byte{}) {
-		l.announce, l.annAt = 2, now
+		l.announce, l.annAt = 2, nanosOf(now)
 	}
 }
 
@@ -459,10 +470,10 @@ func (l *Link) arpInput(p []byte, now time.Time) {
 		// RFC 5227 §2.4: another host uses our address. Defend it with one
 		// announcement, at most once per DEFEND_INTERVAL (10 s).
 		l.stats.ARPConflicts++
-		if l.defended.IsZero() || now.Sub(l.defended) >= 10*time.Second {
-			l.defended = now
+		if l.defended == 0 || now.UnixNano()-int64(l.defended) >= int64(10*time.Second) {
+			l.defended = nanosOf(now)
 			if l.announce == 0 {
-				l.announce, l.annAt = 1, now
+				l.announce, l.annAt = 1, nanosOf(now)
 			}
 		}
 		return
@@ -663,7 +674,7 @@ func (l *Link) send6(p []byte, k int, now time.Time) int {
 		l.hold6 = make([]byte, l.mtu) // lent (see Shed)
 	}
 	l.hold6N = copy(l.hold6, pkt)
-	l.hold6Until = now.Add(time.Duration(l.cfg.ARPRetries) * l.cfg.ARPRetry)
+	l.hold6Until = nanosOf(now.Add(time.Duration(l.cfg.ARPRetries) * l.cfg.ARPRetry))
 	return 0
 }
 
@@ -682,7 +693,7 @@ func (l *Link) held6Output(p []byte, now time.Time) int {
 		PutHeader(p, MAC(mac), l.mac, TypeIPv6)
 		l.stats.OutIPv6++
 		return HeaderLen + n
-	case !waiting || !now.Before(l.hold6Until):
+	case !waiting || !l.hold6Until.after(now):
 		l.hold6N = 0
 		l.stats.ND6HoldDrops++
 	}
@@ -738,9 +749,9 @@ func (l *Link) arpOutput(p []byte, now time.Time) int {
 		l.stats.ARPRepliesOut++
 		return HeaderLen + ARPLen
 	}
-	if l.announce > 0 && !now.Before(l.annAt) && l.local != ([4]byte{}) {
+	if l.announce > 0 && !l.annAt.after(now) && l.local != ([4]byte{}) {
 		l.announce--
-		l.annAt = now.Add(time.Second)
+		l.annAt = nanosOf(now.Add(time.Second))
 		// RFC 5227 §3: an announcement is a request with sender and target
 		// protocol addresses both ours, target hardware address zero.
 		PutHeader(p, Broadcast, l.mac, TypeARP)
@@ -810,10 +821,10 @@ func (l *Link) sent(p []byte, n int) int {
 func (l *Link) Poll(now time.Time) time.Time {
 	var next time.Time
 	if l.announce > 0 {
-		next = l.annAt
+		next = l.annAt.time()
 	}
 	if l.hold6N > 0 {
-		next = earliest(next, l.hold6Until)
+		next = earliest(next, l.hold6Until.time())
 	}
 	for i := range l.cache {
 		if e := &l.cache[i]; e.state != entryFree {
@@ -831,7 +842,7 @@ func (l *Link) Pending(now time.Time) bool {
 			return true
 		}
 	}
-	if l.probeDue || l.nreplies > 0 || (l.announce > 0 && !now.Before(l.annAt)) {
+	if l.probeDue || l.nreplies > 0 || (l.announce > 0 && !l.annAt.after(now)) {
 		return true
 	}
 	for i := range l.cache {

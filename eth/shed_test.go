@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // nd6 is a scripted Resolver6: addresses in known resolve at once, those
@@ -226,5 +227,14 @@ func TestShedAllocsPerBurst(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { r.l.Shed(); burst() }); a != 1 {
 		t.Fatalf("after Shed: %v allocations per burst, want 1", a)
+	}
+}
+
+// TestLinkSize: the Link stays in the 640-byte size class (8 bytes of it
+// the allocator's header): 680 bytes before its three times became 8-byte
+// nanos.
+func TestLinkSize(t *testing.T) {
+	if n := unsafe.Sizeof(Link{}) + 8; n > 640 {
+		t.Fatalf("Link takes %d bytes, past the 640-byte size class", n)
 	}
 }
