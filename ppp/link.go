@@ -159,8 +159,9 @@ type Config struct {
 	// PendingIP, when set, reports whether PullIP has a packet to give. It
 	// is asked only while the transmit buffer is shed (Shed), so that an
 	// idle Output does not lend a frame buffer just to find nothing to
-	// send; nil: the buffer is lent to ask PullIP (and kept until the next
-	// Shed). It must not be false while PullIP has a packet.
+	// send; nil: the buffer is lent to ask PullIP and given back at once
+	// when PullIP has nothing (one allocation per such Output). It must
+	// not be false while PullIP has a packet.
 	PendingIP func() bool
 	Tap       func(sent bool, frame []byte) // every good frame, unescaped, no FCS (pcap)
 
@@ -763,17 +764,21 @@ func (l *Link) loadNext() bool {
 	// depend on IPCP: an IPv6-only link sends IPv6). A packet of a family
 	// whose NCP is not Opened is discarded and the next one pulled (a few
 	// at most per frame).
+	lent := false // the buffer was lent to ask PullIP: given back if it has nothing
 	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.cfg.PullIP != nil; try++ {
 		if buf == nil {
 			// Shed: lend the buffer only for a packet (Config.PendingIP).
 			if l.cfg.PendingIP != nil && !l.cfg.PendingIP() {
 				return false
 			}
-			buf = l.lendTx()
+			buf, lent = l.lendTx(), true
 		}
 		m := l.MTU()
 		n := l.cfg.PullIP(buf[hdrRoom : hdrRoom+m])
 		if n <= 0 {
+			if lent {
+				l.tx.buf = nil
+			}
 			return false
 		}
 		if n > m {
