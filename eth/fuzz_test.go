@@ -35,6 +35,18 @@ func FuzzFrame(f *testing.F) {
 		l2 := New(Config{MAC: cardMAC})
 		l2.SetAddr(cardIP, mask24, [4]byte{}, t0)
 		l2.Input(b, t0)
+		// The stream in pieces, shed between every piece.
+		l3 := New(Config{MAC: cardMAC, ARPEntries: 2, Deliver: func([]byte, time.Time) {},
+			Deliver6: func([]byte, time.Time) {}, ND: &fakeND{}, Pull: echoPull(b)})
+		l3.SetAddr(cardIP, mask24, [4]byte{}, t0)
+		for in := b; len(in) > 0; {
+			k := min(1+int(in[0]%32), len(in))
+			l3.Input(in[:k], t0)
+			in = in[k:]
+			l3.Shed()
+			l3.Output(buf, t0)
+			l3.Shed()
+		}
 	})
 }
 

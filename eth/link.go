@@ -128,8 +128,8 @@ type Link struct {
 	local, mask, router [4]byte
 
 	cache   []entry
-	hold    [][]byte // ARPHold buffers of MTU bytes
-	holdLen []int    // 0: free
+	hold    []byte // the ARPHold buffers of MTU bytes, one after the other (lent: see Shed)
+	holdLen []int  // 0: free
 
 	replies  [4]arpReply // ARP replies waiting to be sent
 	nreplies int
@@ -139,34 +139,46 @@ type Link struct {
 	probeDue      bool
 	probeConflict bool
 
-	announce int       // gratuitous ARPs still to send
-	annAt    time.Time // when the next one is due
-	defended time.Time // last defence of our address (RFC 5227 §2.4)
+	announce int   // gratuitous ARPs still to send
+	annAt    nanos // when the next one is due
+	defended nanos // last defence of our address (RFC 5227 §2.4); 0: none
 
 	// The receive side of the frame stream.
 	hdr  [StreamHeaderLen]byte
 	hdrN int
-	skip int // bytes of a rejected frame still to skip
-	want int // length of the frame being received
-	rx   []byte
+	skip int    // bytes of a rejected frame still to skip
+	want int    // length of the frame being received
+	rx   []byte // lent at a frame's first byte (see Shed)
 	rxN  int
 
 	// IPv6: the multicast groups joined (RFC 2464 §7, 33:33:xx:xx:xx:xx)
 	// and the one packet held for Neighbor Discovery.
 	groups     [maxGroups]MAC
 	ngroups    int
-	hold6      []byte
+	hold6      []byte // lent when a packet is held (see Shed)
 	hold6N     int
-	hold6Until time.Time
+	hold6Until nanos
 
 	stats Stats
 }
+
+// nanos is a time in Unix nanoseconds (8 bytes where a time.Time takes
+// 24: the Link's three times keep it in the 640-byte size class).
+type nanos int64
+
+func nanosOf(t time.Time) nanos { return nanos(t.UnixNano()) }
+
+// after reports whether n is after now.
+func (n nanos) after(now time.Time) bool { return int64(n) > now.UnixNano() }
+
+func (n nanos) time() time.Time { return time.Unix(0, int64(n)) }
 
 // maxGroups is the number of link-layer multicast groups a link joins
 // besides IPv4's: IPv6's all-nodes, the solicited-node group and mDNS.
 const maxGroups = 4
 
-// New allocates a link: its receive buffer, ARP cache and hold buffers.
+// New allocates a link: its ARP cache (the receive buffer and the hold
+// buffers are lent when used, see Shed).
 func New(cfg Config) *Link {
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
@@ -192,26 +204,64 @@ func New(cfg Config) *Link {
 	l := &Link{cfg: cfg, mac: cfg.MAC, mtu: cfg.MTU,
 		cache:   make([]entry, cfg.ARPEntries),
 		holdLen: make([]int, cfg.ARPHold),
-		rx:      make([]byte, HeaderLen+cfg.MTU),
 	}
 	for i := range l.cache {
 		l.cache[i].hold = -1
 	}
-	if cfg.ND != nil {
-		l.hold6 = make([]byte, cfg.MTU)
-	}
-	buf := make([]byte, cfg.ARPHold*cfg.MTU)
-	for i := 0; i < cfg.ARPHold; i++ {
-		l.hold = append(l.hold, buf[i*cfg.MTU:(i+1)*cfg.MTU:(i+1)*cfg.MTU])
-	}
+	// The receive frame and the hold buffers are lent when used (Shed).
 	return l
 }
 
-// Footprint is the RAM the link allocated for buffers and tables: the
-// receive frame, the ARP cache and the hold buffers.
+// Footprint is the most RAM the link takes for buffers and tables (the
+// hard bound): the receive frame, the ARP cache and the hold buffers.
+// The buffers are lent when used; Lent is what they take now.
 func (l *Link) Footprint() int {
 	const entrySize = 40 // ip, mac, state, tries, hold, time (24 bytes)
-	return len(l.rx) + len(l.cache)*entrySize + len(l.hold)*l.mtu + len(l.hold6)
+	n := HeaderLen + l.mtu + len(l.cache)*entrySize + len(l.holdLen)*l.mtu
+	if l.cfg.ND != nil {
+		n += l.mtu
+	}
+	return n
+}
+
+// Lent returns the bytes of buffers the link holds now.
+func (l *Link) Lent() int { return cap(l.rx) + cap(l.hold) + cap(l.hold6) }
+
+// Shed drops every buffer that holds nothing right now and returns the
+// bytes released: the receive frame between frames, the ARP hold buffers
+// when none holds a packet, the IPv6 hold buffer when empty. A buffer with
+// part of a frame or a packet waiting for its neighbour stays. They are
+// lent again at the same size when needed: a shed link behaves byte for
+// byte as one that was not. Shed never allocates; a second call returns 0.
+func (l *Link) Shed() int {
+	n := 0
+	if l.rx != nil && !(l.hdrN == StreamHeaderLen && l.rxN > 0) {
+		n += cap(l.rx)
+		l.rx = nil
+	}
+	if l.hold != nil {
+		free := true
+		for _, k := range l.holdLen {
+			free = free && k == 0
+		}
+		if free {
+			n += cap(l.hold)
+			l.hold = nil
+		}
+	}
+	if l.hold6 != nil && l.hold6N == 0 {
+		n += cap(l.hold6)
+		l.hold6 = nil
+	}
+	return n
+}
+
+// holdBuf returns ARP hold buffer i, lending the buffers if they were shed.
+func (l *Link) holdBuf(i int) []byte {
+	if l.hold == nil {
+		l.hold = make([]byte, len(l.holdLen)*l.mtu)
+	}
+	return l.hold[i*l.mtu : (i+1)*l.mtu]
 }
 
 // Join makes the link accept frames to the multicast address m (an IPv6
@@ -275,7 +325,7 @@ func (l *Link) SetAddr(local, mask, router [4]byte, now time.Time) {
 	}
 	l.local, l.mask, l.router = local, mask, router
 	if changed && local != ([4]byte{}) {
-		l.announce, l.annAt = 2, now
+		l.announce, l.annAt = 2, nanosOf(now)
 	}
 }
 
@@ -333,7 +383,7 @@ func (l *Link) Input(b []byte, now time.Time) {
 			b = b[1:]
 			if l.hdrN == StreamHeaderLen {
 				n := int(binary.BigEndian.Uint16(l.hdr[:]))
-				if n < HeaderLen || n > len(l.rx) {
+				if n < HeaderLen || n > HeaderLen+l.mtu {
 					l.stats.InStreamBadLength++
 					l.skip, l.hdrN = n, 0
 				} else {
@@ -341,6 +391,9 @@ func (l *Link) Input(b []byte, now time.Time) {
 				}
 			}
 		default:
+			if l.rx == nil {
+				l.rx = make([]byte, HeaderLen+l.mtu) // lent (see Shed)
+			}
 			k := copy(l.rx[l.rxN:l.want], b)
 			l.rxN += k
 			b = b[k:]
@@ -417,10 +470,10 @@ func (l *Link) arpInput(p []byte, now time.Time) {
 		// RFC 5227 §2.4: another host uses our address. Defend it with one
 		// announcement, at most once per DEFEND_INTERVAL (10 s).
 		l.stats.ARPConflicts++
-		if l.defended.IsZero() || now.Sub(l.defended) >= 10*time.Second {
-			l.defended = now
+		if l.defended == 0 || now.UnixNano()-int64(l.defended) >= int64(10*time.Second) {
+			l.defended = nanosOf(now)
 			if l.announce == 0 {
-				l.announce, l.annAt = 1, now
+				l.announce, l.annAt = 1, nanosOf(now)
 			}
 		}
 		return
@@ -617,8 +670,11 @@ func (l *Link) send6(p []byte, k int, now time.Time) int {
 		l.stats.ND6HoldDrops++ // one packet held: keep the first (TCP retransmits)
 		return 0
 	}
+	if l.hold6 == nil {
+		l.hold6 = make([]byte, l.mtu) // lent (see Shed)
+	}
 	l.hold6N = copy(l.hold6, pkt)
-	l.hold6Until = now.Add(time.Duration(l.cfg.ARPRetries) * l.cfg.ARPRetry)
+	l.hold6Until = nanosOf(now.Add(time.Duration(l.cfg.ARPRetries) * l.cfg.ARPRetry))
 	return 0
 }
 
@@ -637,7 +693,7 @@ func (l *Link) held6Output(p []byte, now time.Time) int {
 		PutHeader(p, MAC(mac), l.mac, TypeIPv6)
 		l.stats.OutIPv6++
 		return HeaderLen + n
-	case !waiting || !now.Before(l.hold6Until):
+	case !waiting || !l.hold6Until.after(now):
 		l.hold6N = 0
 		l.stats.ND6HoldDrops++
 	}
@@ -660,7 +716,7 @@ func (l *Link) holdPacket(ip [4]byte, pkt []byte, now time.Time) {
 	}
 	for i, n := range l.holdLen {
 		if n == 0 {
-			copy(l.hold[i], pkt)
+			copy(l.holdBuf(i), pkt)
 			l.holdLen[i] = len(pkt)
 			e.hold = int8(i)
 			return
@@ -693,9 +749,9 @@ func (l *Link) arpOutput(p []byte, now time.Time) int {
 		l.stats.ARPRepliesOut++
 		return HeaderLen + ARPLen
 	}
-	if l.announce > 0 && !now.Before(l.annAt) && l.local != ([4]byte{}) {
+	if l.announce > 0 && !l.annAt.after(now) && l.local != ([4]byte{}) {
 		l.announce--
-		l.annAt = now.Add(time.Second)
+		l.annAt = nanosOf(now.Add(time.Second))
 		// RFC 5227 §3: an announcement is a request with sender and target
 		// protocol addresses both ours, target hardware address zero.
 		PutHeader(p, Broadcast, l.mac, TypeARP)
@@ -737,7 +793,7 @@ func (l *Link) heldOutput(p []byte) int {
 			continue
 		}
 		h := e.hold
-		n := copy(p[HeaderLen:], l.hold[h][:l.holdLen[h]])
+		n := copy(p[HeaderLen:], l.holdBuf(int(h))[:l.holdLen[h]])
 		l.holdLen[h] = 0
 		e.hold = -1
 		PutHeader(p, e.mac, l.mac, TypeIPv4)
@@ -765,10 +821,10 @@ func (l *Link) sent(p []byte, n int) int {
 func (l *Link) Poll(now time.Time) time.Time {
 	var next time.Time
 	if l.announce > 0 {
-		next = l.annAt
+		next = l.annAt.time()
 	}
 	if l.hold6N > 0 {
-		next = earliest(next, l.hold6Until)
+		next = earliest(next, l.hold6Until.time())
 	}
 	for i := range l.cache {
 		if e := &l.cache[i]; e.state != entryFree {
@@ -786,7 +842,7 @@ func (l *Link) Pending(now time.Time) bool {
 			return true
 		}
 	}
-	if l.probeDue || l.nreplies > 0 || (l.announce > 0 && !now.Before(l.annAt)) {
+	if l.probeDue || l.nreplies > 0 || (l.announce > 0 && !l.annAt.after(now)) {
 		return true
 	}
 	for i := range l.cache {

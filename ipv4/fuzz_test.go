@@ -239,8 +239,12 @@ func FuzzReassembly(f *testing.F) {
 			}
 			id := uint16(ops[3]>>1) & 3
 			now = now.Add(time.Duration(ops[3]>>3) * time.Second)
-			ping, out := ops[2]&8 != 0, ops[2]&16 != 0
+			ping, out, shed := ops[2]&8 != 0, ops[2]&16 != 0, ops[2]&32 != 0
 			ops = ops[4:]
+			if shed { // Shed never drops data: the checks below still hold
+				h.Shed()
+				hs.Shed()
+			}
 			h.Poll(now)
 			hs.Poll(now)
 			if ping {
@@ -285,5 +289,6 @@ func reassemblySeeds() [][]byte {
 		{0, 10, 0, 1, 0, 10, 0, 3, 0, 10, 0, 5, 0, 10, 0, 7},    // four IDs, two slots
 		{0, 50, 8, 1, 0, 50, 16, 1, 50, 50, 24, 0, 0, 0, 24, 0}, // pings and output around a reassembly
 		{0, 50, 24, 0, 0, 50, 8, 0, 0, 50, 16, 0},               // unfragmented datagrams between pings
+		{0, 50, 32, 1, 50, 50, 40, 1, 100, 50, 48, 0},           // shed between fragments and pings
 	}
 }

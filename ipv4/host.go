@@ -147,11 +147,12 @@ const (
 
 // Host is the card's IPv4 layer: it validates, filters and reassembles
 // incoming packets, answers ICMP and demultiplexes to the transports, and
-// builds outgoing packets. All memory is allocated by NewHost: the
-// reassembly slots (payload and block bitmap in one allocation), the ICMP
-// error slots (one allocation) and an MTU-sized echo-reply buffer — which
-// is the last reassembly slot's buffer when that holds MTU bytes (the Card
-// profile: one 1,500-byte slot).
+// builds outgoing packets. Its buffers are sized by NewHost and lent on
+// first use (Shed drops them while they hold nothing): the reassembly
+// slots (payload and block bitmap in one allocation), the ICMP error slots
+// (one allocation) and an MTU-sized echo-reply buffer — which is the last
+// reassembly slot's buffer when that holds MTU bytes (the Card profile:
+// one 1,500-byte slot), otherwise behind the error slots.
 //
 // Echo replies (RFC 1122 §3.2.2.6: every echo request that can be
 // reassembled SHOULD be answered, its data returned entire). The reply is
@@ -213,8 +214,8 @@ type Host struct {
 	stats Stats
 }
 
-// NewHost returns a host with every buffer allocated: the echo-reply slot
-// (MTU bytes), the ICMP error slots and the reassembly slots.
+// NewHost returns a host with every buffer sized (the echo-reply slot of
+// MTU bytes, the ICMP error slots, the reassembly slots) and none lent yet.
 func NewHost(cfg Config) *Host {
 	if cfg.MTU == 0 {
 		cfg.MTU = 1500
@@ -263,22 +264,13 @@ func NewHost(cfg Config) *Host {
 	if cfg.ReassemblySlots > 0 {
 		slotCap := min(cfg.ReassemblyBytes/cfg.ReassemblySlots, 65535-HeaderLen)
 		h.slotCap = int32(slotCap)
-		per := slotCap + bitmapLen(slotCap)
-		buf := make([]byte, per*cfg.ReassemblySlots)
 		h.slots = make([]reasmSlot, cfg.ReassemblySlots)
-		for i := range h.slots {
-			h.slots[i].buf = buf[i*per : i*per+slotCap : (i+1)*per]
-		}
 		if slotCap >= cfg.MTU {
 			h.echoSlot = uint8(len(h.slots))
 		}
 	}
-	// The error slots, followed by the echo buffer when it is not shared.
-	n := icmpErrMax * cfg.ICMPErrorSlots
-	if h.echoSlot == 0 {
-		n += cfg.MTU
-	}
-	h.errBuf = make([]byte, n)
+	// The reassembly buffers and the error slots (followed by the echo
+	// buffer when it is not shared) are lent on first use (see Shed).
 	if cfg.ICMPRatePerSec > 0 {
 		h.cost = int64(time.Second) / int64(cfg.ICMPRatePerSec)
 		h.burst = h.cost * int64(cfg.ICMPBurst)
@@ -330,13 +322,84 @@ func (h *Host) MTU() int { return int(h.mtu) }
 // Stats returns the counters.
 func (h *Host) Stats() Stats { return h.stats }
 
-// Footprint returns the bytes of buffers NewHost allocated (echo buffer
-// unless it is shared with a reassembly slot, ICMP error slots, reassembly
-// buffers and bitmaps), for the card's RAM budget.
-func (h *Host) Footprint() int {
-	n := len(h.errBuf)
+// Footprint returns the most the host's buffers take (echo buffer unless
+// it is shared with a reassembly slot, ICMP error slots, reassembly
+// buffers and bitmaps), for the card's RAM budget: the hard bound. They
+// are lent on first use and dropped by Shed; Lent is what is held now.
+func (h *Host) Footprint() int { return h.errLen() + h.arenaLen() }
+
+// errLen is the size of errBuf: the error slots, then the echo buffer
+// when it is not a reassembly slot's.
+func (h *Host) errLen() int {
+	n := int(h.nerr) * icmpErrMax
+	if h.echoSlot == 0 {
+		n += int(h.maxMTU)
+	}
+	return n
+}
+
+// arenaLen is the size of the reassembly arena: every slot's payload
+// area and block bitmap.
+func (h *Host) arenaLen() int {
+	return len(h.slots) * (int(h.slotCap) + bitmapLen(int(h.slotCap)))
+}
+
+// Lent returns the bytes of buffers the host holds now.
+func (h *Host) Lent() int {
+	n := cap(h.errBuf)
+	if len(h.slots) > 0 && h.slots[0].buf != nil {
+		n += h.arenaLen()
+	}
+	return n
+}
+
+// lendSlots materialises the reassembly arena (one allocation for every
+// slot) if it was shed.
+func (h *Host) lendSlots() {
+	if len(h.slots) == 0 || h.slots[0].buf != nil {
+		return
+	}
+	slotCap := int(h.slotCap)
+	per := slotCap + bitmapLen(slotCap)
+	buf := make([]byte, per*len(h.slots))
 	for i := range h.slots {
-		n += cap(h.slots[i].buf)
+		h.slots[i].buf = buf[i*per : i*per+slotCap : (i+1)*per]
+	}
+}
+
+// lendErr materialises errBuf if it was shed.
+func (h *Host) lendErr() {
+	if h.errBuf == nil {
+		h.errBuf = make([]byte, h.errLen())
+	}
+}
+
+// Shed drops every buffer that holds nothing right now and returns the
+// bytes released: the reassembly arena when no slot holds a datagram
+// being reassembled or an echo reply going out, and the ICMP error slots
+// (with the echo buffer behind them) when no error and no echo reply in
+// them is queued. They are lent again, at the same size, when a fragment,
+// an echo request or an error needs them: a shed host behaves byte for
+// byte as one that was not. Shed never allocates; a second call returns 0.
+func (h *Host) Shed() int {
+	n := 0
+	if len(h.slots) > 0 && h.slots[0].buf != nil {
+		busy := false
+		for i := range h.slots {
+			// A dead slot only swallows fragments: its buffer holds nothing.
+			busy = busy || h.slots[i].state == slotActive || h.slots[i].state == slotEcho
+		}
+		if !busy {
+			n += h.arenaLen()
+			for i := range h.slots {
+				h.slots[i].buf = nil
+			}
+		}
+	}
+	echoInErr := h.echoN != 0 && h.echoHold == 0 && h.echoSlot == 0
+	if h.errBuf != nil && h.errN == 0 && !echoInErr {
+		n += cap(h.errBuf)
+		h.errBuf = nil
 	}
 	return n
 }
@@ -592,18 +655,21 @@ func (h *Host) echoReply(src Addr, p []byte, slot *reasmSlot, now time.Time) {
 		return
 	}
 	var b []byte
-	if slot == nil {
-		b = h.echoBuf()
-		if len(p) > len(b) {
-			h.stats.ICMPTooBig++
-			return
-		}
+	if slot == nil && len(p) > int(h.maxMTU) { // the echo buffer's size
+		h.stats.ICMPTooBig++
+		return
 	}
 	if !h.allowICMP(now) {
 		h.stats.ICMPRateLimited++
 		return
 	}
 	if slot == nil {
+		if h.echoSlot != 0 {
+			h.lendSlots()
+		} else {
+			h.lendErr()
+		}
+		b = h.echoBuf()
 		if es := h.slot(h.echoSlot); es != nil {
 			slot = es
 			if slot.state != slotFree {
@@ -725,6 +791,7 @@ func (h *Host) sendError(typ, code uint8, info uint32, dst Addr, hdr, payload []
 		h.stats.ICMPRateLimited++
 		return
 	}
+	h.lendErr()
 	q := min(len(payload), 8)
 	n := min(HeaderLen+8+len(hdr)+q, int(h.mtu))
 	b := h.errSlot(uint8((int(h.errHead) + int(h.errN)) % int(h.nerr)))
@@ -948,6 +1015,7 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 			return nil
 		}
 		s = free
+		h.lendSlots()
 		*s = reasmSlot{state: slotActive, src: src, dst: dst, id: id, proto: proto,
 			deadline: now.Add(h.reasmTimeout), total: -1, buf: s.buf}
 		clear(s.bitmap())

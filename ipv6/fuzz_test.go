@@ -78,7 +78,9 @@ func FuzzHost(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, s := fuzzHost()
 		h.Input(b, t0)
+		h.Shed()
 		drainHost(t, h)
+		h.Shed()
 		s.Poll(t0.Add(2 * time.Second))
 		h.Poll(t0.Add(61 * time.Second))
 		drainHost(t, h)

@@ -104,7 +104,8 @@ const (
 type Host struct {
 	addrs  [maxAddrs]Addr // assigned addresses; zero: free
 	tent   [maxAddrs]bool // tentative (DAD running): not yet ours for traffic (RFC 4862 §5.4)
-	mtu    int
+	mtu    int32
+	echoL  int32 // the echo buffer's length: the largest MTU (SetMTU)
 	hop    uint8
 	ntrans uint8
 	rr     uint8
@@ -112,6 +113,9 @@ type Host struct {
 	proto  [maxTransports]uint8
 	trans  [maxTransports]Transport
 
+	// The buffers are lent on first use and dropped by Shed while they
+	// hold nothing: echo (a reassembly slot's buffer when echoSlot is
+	// set), errBuf, ctl and the reassembly arena.
 	echo     []byte // the echo reply going out (an IPv6 packet); echoN its length
 	echoN    int
 	echoSlot *reasmSlot // the reassembly slot whose buffer is echo, or nil
@@ -120,7 +124,7 @@ type Host struct {
 	errHead, errN int
 	nerr          int
 
-	ctl  [ctlMax]byte // one ND message going out
+	ctl  *[ctlMax]byte // one ND message going out
 	ctlN int
 
 	reasm reassembly
@@ -157,7 +161,7 @@ func NewHost(cfg Config) *Host {
 	if cfg.ICMPErrorSlots <= 0 {
 		cfg.ICMPErrorSlots = 2
 	}
-	h := &Host{mtu: cfg.MTU, hop: cfg.HopLimit, nerr: cfg.ICMPErrorSlots}
+	h := &Host{mtu: int32(cfg.MTU), echoL: int32(cfg.MTU), hop: cfg.HopLimit, nerr: cfg.ICMPErrorSlots}
 	switch {
 	case cfg.ICMPRatePerSec < 0:
 	case cfg.ICMPRatePerSec == 0:
@@ -166,24 +170,90 @@ func NewHost(cfg Config) *Host {
 		h.cost = int64(time.Second) / int64(cfg.ICMPRatePerSec)
 	}
 	h.burst = h.cost * int64(cfg.ICMPBurst)
-	h.errBuf = make([]byte, cfg.ICMPErrorSlots*errMax)
 	h.reasm.init(cfg)
 	// The last reassembly slot doubles as the echo buffer when it holds an
 	// MTU (as in ipv4.Host): a node needs both, rarely at once.
 	if n := len(h.reasm.slots); n > 0 && h.reasm.slotCap >= cfg.MTU {
 		h.echoSlot = &h.reasm.slots[n-1]
-		h.echo = h.echoSlot.buf[:h.reasm.slotCap]
-	} else {
-		h.echo = make([]byte, cfg.MTU)
+		h.echoL = int32(h.reasm.slotCap)
 	}
 	return h
 }
 
-// Footprint returns the bytes NewHost allocated for buffers.
+// Footprint returns the most the host's buffers take (the hard bound;
+// Lent is what they take now).
 func (h *Host) Footprint() int {
-	n := len(h.errBuf) + ctlMax + h.reasm.footprint()
+	n := h.nerr*errMax + ctlMax + h.reasm.footprint()
 	if h.echoSlot == nil {
-		n += len(h.echo)
+		n += int(h.echoL)
+	}
+	return n
+}
+
+// Lent returns the bytes of buffers the host holds now.
+func (h *Host) Lent() int {
+	n := cap(h.errBuf)
+	if h.ctl != nil {
+		n += ctlMax
+	}
+	if h.reasm.lent() {
+		n += h.reasm.footprint()
+	}
+	if h.echoSlot == nil {
+		n += cap(h.echo)
+	}
+	return n
+}
+
+// lendEcho materialises the echo buffer: the reassembly arena when the
+// echo shares a slot, else a buffer of its own.
+func (h *Host) lendEcho() {
+	if h.echo != nil {
+		return
+	}
+	if h.echoSlot != nil {
+		h.reasm.lend()
+		h.echo = h.echoSlot.buf[:h.echoL]
+		return
+	}
+	h.echo = make([]byte, h.echoL)
+}
+
+// lendCtl materialises the ND message buffer.
+func (h *Host) lendCtl() *[ctlMax]byte {
+	if h.ctl == nil {
+		h.ctl = new([ctlMax]byte)
+	}
+	return h.ctl
+}
+
+// Shed drops every buffer that holds nothing right now and returns the
+// bytes released: the reassembly arena (and with it a shared echo buffer)
+// when no datagram is being reassembled and no echo reply is queued in it,
+// an echo buffer of its own when no reply is queued, the error slots when
+// no error is queued, the ND message buffer when none is queued. They are
+// lent again at the same size when needed: a shed host behaves byte for
+// byte as one that was not. Shed never allocates; a second call returns 0.
+func (h *Host) Shed() int {
+	n := 0
+	if h.reasm.lent() && !h.reasm.busy() {
+		n += h.reasm.footprint()
+		h.reasm.shed()
+		if h.echoSlot != nil {
+			h.echo = nil
+		}
+	}
+	if h.echoSlot == nil && h.echo != nil && h.echoN == 0 {
+		n += cap(h.echo)
+		h.echo = nil
+	}
+	if h.errBuf != nil && h.errN == 0 {
+		n += cap(h.errBuf)
+		h.errBuf = nil
+	}
+	if h.ctl != nil && h.ctlN == 0 {
+		n += ctlMax
+		h.ctl = nil
 	}
 	return n
 }
@@ -310,10 +380,10 @@ func (h *Host) accepts(dst Addr) bool {
 }
 
 // SetMTU sets the link MTU (at least 1280).
-func (h *Host) SetMTU(mtu int) { h.mtu = min(max(mtu, MinMTU), len(h.echo)) }
+func (h *Host) SetMTU(mtu int) { h.mtu = int32(min(max(mtu, MinMTU), int(h.echoL))) }
 
 // MTU returns the link MTU.
-func (h *Host) MTU() int { return h.mtu }
+func (h *Host) MTU() int { return int(h.mtu) }
 
 // Stats returns a copy of the counters.
 func (h *Host) Stats() Stats { return h.stats }
@@ -526,7 +596,7 @@ func (h *Host) errorUp(typ uint8, p []byte, now time.Time) {
 // from our link-local address). A reply that would not fit the echo buffer
 // (the MTU) is not sent (Stats.ICMPTooBig); one at a time.
 func (h *Host) echoReply(hdr Header, p []byte, now time.Time) {
-	if HeaderLen+len(p) > h.mtu {
+	if HeaderLen+len(p) > int(h.mtu) {
 		h.stats.ICMPTooBig++
 		return
 	}
@@ -551,6 +621,7 @@ func (h *Host) echoReply(hdr Header, p []byte, now time.Time) {
 			return
 		}
 	}
+	h.lendEcho()
 	b := h.echo
 	n := HeaderLen + copy(b[HeaderLen:], p)
 	m := b[HeaderLen:n]
@@ -618,6 +689,9 @@ func (h *Host) sendError(typ, code uint8, info uint32, pkt []byte, now time.Time
 	if from == (Addr{}) {
 		return
 	}
+	if h.errBuf == nil {
+		h.errBuf = make([]byte, h.nerr*errMax) // lent (see Shed)
+	}
 	slot := h.errBuf[((h.errHead+h.errN)%h.nerr)*errMax:][:errMax]
 	b := slot[2:]
 	q := copy(b[HeaderLen+8:], pkt)
@@ -655,7 +729,7 @@ func (h *Host) allowICMP(now time.Time) bool {
 // nothing to send). ND messages, errors and echo replies alternate with
 // the transports, as in ipv4.Host.Output.
 func (h *Host) Output(dst []byte, now time.Time) int {
-	limit := min(len(dst), h.mtu)
+	limit := min(len(dst), int(h.mtu))
 	if h.turn {
 		h.turn = false
 		if n := h.transportOutput(dst, limit, now); n > 0 {

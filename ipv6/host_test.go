@@ -1,6 +1,7 @@
 package ipv6
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -508,5 +509,27 @@ func TestReassemblyTimeExceeded(t *testing.T) {
 	h.Poll(t0.Add(60 * time.Second))
 	if p := out(t, h); p != nil || h.Stats().FragTimeout != 1 {
 		t.Fatalf("time exceeded without the first fragment: %x", p)
+	}
+}
+
+// TestTimeExceededQuotesOnlyReceived: the Time Exceeded of an abandoned
+// datagram quotes only the bytes that arrived from offset 0 — never what
+// an earlier datagram left in the reassembly buffer beyond them (a later
+// fragment having arrived does not make the gap before it count).
+func TestTimeExceededQuotesOnlyReceived(t *testing.T) {
+	h := newTestHost(Config{MTU: 1500, ICMPRatePerSec: -1})
+	secret := icmp(peer, card, TypeEchoRequest, 0, bytes.Repeat([]byte{0xaa}, 200))
+	h.Input(frag(peer, card, 1, 0, true, secret[:104]), t0)
+	h.Input(frag(peer, card, 1, 104, false, secret[104:]), t0)
+	for out(t, h) != nil { // the echo reply
+	}
+	msg := icmp(peer, card, TypeEchoRequest, 0, bytes.Repeat([]byte{0x11}, 100))
+	h.Input(frag(peer, card, 2, 0, true, msg[:8]), t0)
+	h.Input(frag(peer, card, 2, 24, true, msg[24:48]), t0)
+	h.Poll(t0.Add(61 * time.Second))
+	_, m := checkICMP(t, out(t, h))
+	quoted := m[8+HeaderLen+8:] // ICMPv6 header, rebuilt IPv6 and fragment headers
+	if m[0] != TypeTimeExceeded || !bytes.Equal(quoted, msg[:8]) {
+		t.Fatalf("quoted %x, want %x", quoted, msg[:8])
 	}
 }

@@ -91,7 +91,7 @@ func (h *Host) advertise(target, to Addr, now time.Time) {
 	if to == (Addr{}) {
 		to, solicited = AllNodes, false
 	}
-	m := h.ctl[HeaderLen:]
+	m := h.lendCtl()[HeaderLen:]
 	clear(m[:32])
 	m[0] = TypeNeighborAdv
 	flags := byte(0x20) // O
@@ -113,7 +113,7 @@ func (h *Host) advertise(target, to Addr, now time.Time) {
 // (RFC 4861 §7.1), checksum, queued.
 func (h *Host) putNDIP(n int, src, dst Addr) {
 	m := h.ctl[HeaderLen : HeaderLen+n]
-	PutHeader(h.ctl[:], &Fields{PayloadLen: n, NextHeader: ProtoICMP, HopLimit: 255, Src: src, Dst: dst})
+	PutHeader(h.ctl[:HeaderLen], &Fields{PayloadLen: n, NextHeader: ProtoICMP, HopLimit: 255, Src: src, Dst: dst})
 	m[2], m[3] = 0, 0
 	binary.BigEndian.PutUint16(m[2:4], ipv4.Checksum(m, PseudoHeaderSum(src, dst, ProtoICMP, n)))
 	h.ctlN = HeaderLen + n
@@ -136,7 +136,7 @@ func (h *Host) SendDADProbe(a Addr) {
 func (h *Host) SendSolicit(src, target Addr) { h.solicit(src, SolicitedNode(target), target) }
 
 func (h *Host) solicit(src, dst, target Addr) {
-	m := h.ctl[HeaderLen:]
+	m := h.lendCtl()[HeaderLen:]
 	clear(m[:32])
 	m[0] = TypeNeighborSol
 	copy(m[8:24], target[:])
@@ -152,7 +152,7 @@ func (h *Host) solicit(src, dst, target Addr) {
 // SendRouterSolicit queues a Router Solicitation to all-routers (RFC 4861
 // §6.3.7), from src (the unspecified address before we have one).
 func (h *Host) SendRouterSolicit(src Addr) {
-	m := h.ctl[HeaderLen:]
+	m := h.lendCtl()[HeaderLen:]
 	clear(m[:16])
 	m[0] = TypeRouterSol
 	n := 8

@@ -60,12 +60,39 @@ func (r *reassembly) init(cfg Config) {
 	if r.timeout <= 0 {
 		r.timeout = 60 * time.Second
 	}
-	bm := (r.slotCap/8 + 7) / 8
-	mem := make([]byte, n*(r.slotCap+bm))
-	r.slots = make([]reasmSlot, n)
+	r.slots = make([]reasmSlot, n) // the arena is lent on first use (lend)
+}
+
+// lend materialises the arena (every slot's buffer and bitmap, one
+// allocation) if it was shed.
+func (r *reassembly) lend() {
+	if !r.lent() && len(r.slots) > 0 {
+		bm := (r.slotCap/8 + 7) / 8
+		mem := make([]byte, len(r.slots)*(r.slotCap+bm))
+		for i := range r.slots {
+			off := i * (r.slotCap + bm)
+			r.slots[i].buf = mem[off : off+r.slotCap : off+r.slotCap+bm]
+		}
+	}
+}
+
+func (r *reassembly) lent() bool { return len(r.slots) > 0 && r.slots[0].buf != nil }
+
+// busy reports whether a slot holds data: a datagram being reassembled or
+// an echo reply (a dropped datagram's slot only swallows fragments).
+func (r *reassembly) busy() bool {
 	for i := range r.slots {
-		off := i * (r.slotCap + bm)
-		r.slots[i].buf = mem[off : off+r.slotCap : off+r.slotCap+bm]
+		if st := r.slots[i].state; st == 1 || st == slotEcho {
+			return true
+		}
+	}
+	return false
+}
+
+// shed drops the arena.
+func (r *reassembly) shed() {
+	for i := range r.slots {
+		r.slots[i].buf = nil
 	}
 }
 
@@ -121,6 +148,7 @@ func (r *reassembly) add(h *Host, hdr Header, ch Chain, now time.Time) ([]byte, 
 			return nil, 0, false
 		}
 		s = free
+		r.lend()
 		*s = reasmSlot{state: 1, id: ch.FragID, src: src, dst: dst, total: -1, deadline: now.Add(r.timeout), buf: s.buf}
 		clear(s.bitmap())
 	}
@@ -175,7 +203,7 @@ func (r *reassembly) expire(h *Host, s *reasmSlot, now time.Time) {
 		h.stats.FragTimeout++
 		if s.first {
 			var q [HeaderLen + 8 + 64]byte
-			n := copy(q[HeaderLen+8:], s.buf[:min(int(s.got), 64, len(s.buf))])
+			n := copy(q[HeaderLen+8:], s.buf[:min(s.prefix(), 64)])
 			PutHeader(q[:], &Fields{PayloadLen: 8 + n, NextHeader: ProtoFragment, HopLimit: 64, Src: s.src, Dst: s.dst})
 			q[HeaderLen] = s.nh
 			q[HeaderLen+3] = 1 // offset 0, more fragments
@@ -184,6 +212,21 @@ func (r *reassembly) expire(h *Host, s *reasmSlot, now time.Time) {
 		}
 	}
 	s.state = 0
+}
+
+// prefix returns how many bytes from offset 0 have arrived: the quote of a
+// Time Exceeded holds only received bytes (got counts bytes anywhere in
+// the datagram; beyond the first fragment the buffer may hold what an
+// earlier datagram left there).
+func (s *reasmSlot) prefix() int {
+	bm, n := s.bitmap(), 0
+	for n/8 < len(bm)*8 && bm[n/64]&(1<<(n/8%8)) != 0 {
+		n += 8
+	}
+	if s.total >= 0 {
+		n = min(n, int(s.total))
+	}
+	return min(n, len(s.buf))
 }
 
 func (r *reassembly) poll(h *Host, now time.Time) time.Time {

@@ -224,7 +224,7 @@ func (s *SLAAC) NDInput(typ uint8, src, dst Addr, msg []byte, now time.Time) {
 		case 5: // MTU (RFC 4861 §4.6.4): only within 1280 … the link's MTU
 			if o[1] == 1 {
 				mtu := int(binary.BigEndian.Uint32(o[4:8]))
-				if mtu >= MinMTU && mtu <= len(s.h.echo) {
+				if mtu >= MinMTU && mtu <= int(s.h.echoL) {
 					s.h.SetMTU(mtu)
 					s.stats.MTUSet++
 				}

@@ -23,8 +23,8 @@ const (
 )
 
 type authState struct {
-	srvAt    time.Time // CHAP: retransmit the challenge; PAP: give up waiting
-	cliAt    time.Time // PAP: retransmit the request; CHAP: give up waiting
+	srvAt    deadline // CHAP: retransmit the challenge; PAP: give up waiting
+	cliAt    deadline // PAP: retransmit the request; CHAP: give up waiting
 	srvTries int32
 	cliTries int32
 	chal     [chapLen]byte
@@ -50,7 +50,7 @@ func (l *Link) authStart(now time.Time) {
 	a.srvDone, a.cliDone = a.srv == AuthNone, a.cli == AuthNone
 	switch a.srv {
 	case AuthPAP:
-		a.srvAt = now.Add(authTimeout)
+		a.srvAt = at(now.Add(authTimeout))
 	case AuthCHAP:
 		a.srvTries = maxConfigure
 		a.chalID++
@@ -63,7 +63,7 @@ func (l *Link) authStart(now time.Time) {
 		a.cliID++
 		l.sendPAPRequest(now)
 	case AuthCHAP:
-		a.cliAt = now.Add(authTimeout)
+		a.cliAt = at(now.Add(authTimeout))
 	}
 	l.authCheck(now)
 }
@@ -86,15 +86,15 @@ func (l *Link) authFail(self bool, now time.Time) {
 	} else {
 		l.event(EventPeerAuthFailed)
 	}
-	l.au.srvAt, l.au.cliAt = time.Time{}, time.Time{}
+	l.au.srvAt, l.au.cliAt = 0, 0
 	l.authFailed = true
 	l.lcp.close(now)
 }
 
 func (l *Link) authPoll(now time.Time) {
 	a := &l.au
-	if !a.srvAt.IsZero() && !now.Before(a.srvAt) {
-		a.srvAt = time.Time{}
+	if a.srvAt.due(now) {
+		a.srvAt = 0
 		if a.srv == AuthCHAP && a.srvTries > 0 && !a.srvDone {
 			l.sendChallenge(now)
 		} else if !a.srvDone {
@@ -102,8 +102,8 @@ func (l *Link) authPoll(now time.Time) {
 			return
 		}
 	}
-	if !a.cliAt.IsZero() && !now.Before(a.cliAt) {
-		a.cliAt = time.Time{}
+	if a.cliAt.due(now) {
+		a.cliAt = 0
 		if a.cli == AuthPAP && a.cliTries > 0 && !a.cliDone {
 			l.sendPAPRequest(now)
 		} else if !a.cliDone {
@@ -122,7 +122,7 @@ func (l *Link) chapName() string {
 func (l *Link) sendChallenge(now time.Time) {
 	a := &l.au
 	a.srvTries--
-	a.srvAt = now.Add(restartTime)
+	a.srvAt = at(now.Add(restartTime))
 	d := l.ctrlBegin(ProtoCHAP, chapChl, a.chalID)
 	if len(d) < 1+chapLen {
 		l.ctrlAbort()
@@ -136,7 +136,7 @@ func (l *Link) sendChallenge(now time.Time) {
 func (l *Link) sendPAPRequest(now time.Time) {
 	a := &l.au
 	a.cliTries--
-	a.cliAt = now.Add(restartTime)
+	a.cliAt = at(now.Add(restartTime))
 	u, s := l.cfg.User, l.cfg.Secret
 	if len(u) > 255 {
 		u = u[:255]
@@ -230,7 +230,7 @@ func (l *Link) papInput(p []byte, now time.Time) {
 			return subtle.ConstantTimeCompare([]byte(secret), pass) == 1
 		}) {
 			l.sendAuthReply(ProtoPAP, papAck, id, "")
-			a.srvDone, a.srvAt = true, time.Time{}
+			a.srvDone, a.srvAt = true, 0
 			l.event(EventPeerAuthOK)
 			l.authCheck(now)
 			return
@@ -241,7 +241,7 @@ func (l *Link) papInput(p []byte, now time.Time) {
 		if a.cli != AuthPAP || a.cliDone || id != a.cliID {
 			return
 		}
-		a.cliAt = time.Time{}
+		a.cliAt = 0
 		if code == papNak {
 			l.authFail(true, now)
 			return
@@ -291,7 +291,7 @@ func (l *Link) chapInput(p []byte, now time.Time) {
 		sum := chapHash(id, l.cfg.Secret, val)
 		a.cliID = id
 		if !a.cliDone {
-			a.cliAt = now.Add(authTimeout)
+			a.cliAt = at(now.Add(authTimeout))
 		}
 		r := l.ctrlBegin(ProtoCHAP, chapRsp, id)
 		if len(r) < 1+chapLen {
@@ -319,7 +319,7 @@ func (l *Link) chapInput(p []byte, now time.Time) {
 		})
 		if good {
 			l.sendAuthReply(ProtoCHAP, chapOK, id, "Welcome")
-			a.srvDone, a.srvAt = true, time.Time{}
+			a.srvDone, a.srvAt = true, 0
 			l.event(EventPeerAuthOK)
 			l.authCheck(now)
 			return
@@ -330,7 +330,7 @@ func (l *Link) chapInput(p []byte, now time.Time) {
 		if a.cli != AuthCHAP || a.cliDone || id != a.cliID {
 			return
 		}
-		a.cliAt = time.Time{}
+		a.cliAt = 0
 		if code == chapNo {
 			l.authFail(true, now)
 			return

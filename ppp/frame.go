@@ -24,14 +24,15 @@ const (
 	rxRunt                     // a frame was too short to hold a protocol and an FCS
 	rxOversize                 // a frame was longer than the receive buffer
 	rxAbort                    // a frame was aborted by 7d 7e
+	rxNeedBuf                  // a frame's first octet arrived and buf is nil: lend one, call again
 )
 
 // deframer un-escapes received octets in place into one frame buffer and
 // checks the FCS when a flag ends the frame.
 type deframer struct {
-	buf     []byte
-	n       int    // octets stored of the frame being received
-	flen    int    // length of the last good frame (without FCS)
+	buf     []byte // nil while shed (Link.Shed): lent at a frame's first octet
+	n       int32  // octets stored of the frame being received
+	flen    int32  // length of the last good frame (without FCS)
 	accm    uint32 // receive ACCM: flagged control characters received unescaped are discarded
 	wide    bool   // FCS-32 instead of FCS-16
 	inFrame bool   // a flag has been seen: octets belong to a frame
@@ -78,14 +79,13 @@ func (d *deframer) next(b []byte) (int, rxResult) {
 		d.inFrame = true
 		d.reset()
 	}
-	buf, n, sp := d.buf, d.n, specials(d.accm)
+	buf, n, sp := d.buf, int(d.n), specials(d.accm)
 	for i < len(b) {
 		c := b[i]
 		i++
 		if sp.has(c) {
 			if c == flagSeq {
 				if d.esc {
-					d.n = n
 					d.reset()
 					return i, rxAbort
 				}
@@ -102,20 +102,31 @@ func (d *deframer) next(b []byte) (int, rxResult) {
 			}
 			continue // flagged in accm: inserted by the line (e.g. XON/XOFF): discard
 		}
+		if n >= len(buf) {
+			if buf == nil {
+				// No buffer lent (Link.Shed): the caller lends one and
+				// calls again from this octet, which is not consumed.
+				d.n = int32(n)
+				return i - 1, rxNeedBuf
+			}
+			d.over = true
+			d.esc = false
+			continue
+		}
 		if d.esc {
 			c ^= escXor
 			d.esc = false
 		}
-		if n < len(buf) {
-			buf[n] = c
-			n++
-		} else {
-			d.over = true
-		}
+		buf[n] = c
+		n++
 	}
-	d.n = n
+	d.n = int32(n)
 	return i, rxMore
 }
+
+// idle reports whether the receive buffer holds nothing a later call
+// needs: no octet of a frame is stored (an escape seen is state, not data).
+func (d *deframer) idle() bool { return d.n == 0 && !d.over }
 
 // end classifies the n octets of a completed frame.
 func (d *deframer) end(n int) rxResult {
@@ -129,7 +140,7 @@ func (d *deframer) end(n int) rxResult {
 		if FCS32(fcs32Init, d.buf[:n]) != fcs32Good {
 			return rxBadFCS
 		}
-		d.flen = n - 4
+		d.flen = int32(n - 4)
 		return rxFrame
 	}
 	if n < 4 {
@@ -138,16 +149,16 @@ func (d *deframer) end(n int) rxResult {
 	if FCS16(fcs16Init, d.buf[:n]) != fcs16Good {
 		return rxBadFCS
 	}
-	d.flen = n - 2
+	d.flen = int32(n - 2)
 	return rxFrame
 }
 
 // framer holds one unescaped frame and streams it escaped, in as many
 // pieces as the caller's buffers require.
 type framer struct {
-	buf    []byte
-	pos    int    // next octet of buf to send
-	end    int    // end of the frame (FCS included)
+	buf    []byte // nil while shed (Link.Shed): lent when a frame is loaded
+	pos    int32  // next octet of buf to send
+	end    int32  // end of the frame (FCS included)
 	accm   uint32 // ACCM for this frame
 	wide   bool   // FCS-32
 	phase  uint8  // txIdle, txOpen, txBody, txClose
@@ -172,7 +183,7 @@ func (f *framer) load(start, end int, accm uint32) {
 		f.buf[end], f.buf[end+1] = byte(v), byte(v>>8)
 		end += 2
 	}
-	f.pos, f.end, f.accm, f.phase, f.escPnd = start, end, accm, txOpen, false
+	f.pos, f.end, f.accm, f.phase, f.escPnd = int32(start), int32(end), accm, txOpen, false
 }
 
 // emit writes as much of the escaped frame into p as fits and returns the
@@ -194,7 +205,7 @@ func (f *framer) emit(p []byte) int {
 				f.escPnd = false
 				continue
 			}
-			buf, pos, end, sp := f.buf, f.pos, f.end, specials(f.accm)
+			buf, pos, end, sp := f.buf, int(f.pos), int(f.end), specials(f.accm)
 			for pos < end && n < len(p) {
 				c := buf[pos]
 				pos++
@@ -210,7 +221,7 @@ func (f *framer) emit(p []byte) int {
 				p[n] = c
 				n++
 			}
-			f.pos = pos
+			f.pos = int32(pos)
 			if pos == end && !f.escPnd {
 				f.phase = txClose
 			}

@@ -191,6 +191,7 @@ func TestCompression(t *testing.T) {
 		{ProtoIP, true, true, "21"},
 		{ProtoIPCP, true, true, "8021"}, // PFC applies only to protocols below 0x100
 	}
+	l.lendTx()
 	for _, c := range cases {
 		start := l.putHeader(hdrRoom, c.proto, c.acfc, c.pfc)
 		if got := hex.EncodeToString(l.tx.buf[start:hdrRoom]); got != c.want {

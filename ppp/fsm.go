@@ -86,10 +86,10 @@ type optHandler interface {
 type fsm struct {
 	l        *Link
 	h        optHandler
-	timer    time.Time // restart timer deadline; zero when stopped
-	restart  int32     // restart counter
-	failures int32     // Configure-Naks sent since the last Configure-Ack (Max-Failure)
-	naksRcvd int32     // Configure-Naks/Rejects received without reaching Opened
+	timer    deadline // restart timer deadline; zero when stopped
+	restart  int32    // restart counter
+	failures int32    // Configure-Naks sent since the last Configure-Ack (Max-Failure)
+	naksRcvd int32    // Configure-Naks/Rejects received without reaching Opened
 	reqLen   int32
 	proto    uint16
 	state    State
@@ -105,7 +105,7 @@ func (f *fsm) setState(s State) {
 	switch s {
 	case Closing, Stopping, ReqSent, AckRcvd, AckSent:
 	default:
-		f.timer = time.Time{}
+		f.timer = 0
 	}
 }
 
@@ -127,7 +127,7 @@ func (f *fsm) irc(term bool) {
 
 func (f *fsm) zrc(now time.Time) {
 	f.restart = 0
-	f.timer = now.Add(restartTime)
+	f.timer = at(now.Add(restartTime))
 }
 
 // scr sends a Configure-Request; a retransmission keeps the identifier.
@@ -142,7 +142,7 @@ func (f *fsm) scr(now time.Time, retransmit bool) {
 		f.l.ctrlCommit(copy(d, f.reqOpts[:f.reqLen]))
 	}
 	f.restart--
-	f.timer = now.Add(restartTime)
+	f.timer = at(now.Add(restartTime))
 }
 
 func (f *fsm) str(now time.Time) {
@@ -152,7 +152,7 @@ func (f *fsm) str(now time.Time) {
 		f.l.ctrlCommit(0)
 	}
 	f.restart--
-	f.timer = now.Add(restartTime)
+	f.timer = at(now.Add(restartTime))
 }
 
 func (f *fsm) sta(id byte) {
@@ -237,7 +237,7 @@ func (f *fsm) close(now time.Time) {
 
 // timeout is the TO event; poll calls it when the restart timer expires.
 func (f *fsm) timeout(now time.Time) {
-	f.timer = time.Time{}
+	f.timer = 0
 	if f.restart > 0 { // TO+
 		switch f.state {
 		case Closing, Stopping:
@@ -262,7 +262,7 @@ func (f *fsm) timeout(now time.Time) {
 
 // poll runs the restart timer.
 func (f *fsm) poll(now time.Time) {
-	if !f.timer.IsZero() && !now.Before(f.timer) {
+	if f.timer.due(now) {
 		f.timeout(now)
 	}
 }
@@ -325,6 +325,9 @@ func walkOpts(opts []byte, fn func(typ byte, val, whole []byte)) bool {
 
 // verdict judges one option of a peer's request, applying Max-Failure.
 func (f *fsm) verdict(typ byte, val []byte) (byte, int) {
+	if f.l.optScratch == nil {
+		f.l.optScratch = new([maxOptLen]byte) // lent (see Link.Shed)
+	}
 	v, n := f.h.checkCI(typ, val, f.l.optScratch[:])
 	if v == codeConfNak && (f.failures >= maxFailure || n < 2 || n > len(f.l.optScratch)) {
 		v = codeConfRej

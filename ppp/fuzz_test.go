@@ -35,6 +35,16 @@ func FuzzDeframe(f *testing.F) {
 		drain(up)
 		up.Poll(testNow.Add(time.Minute))
 		drain(up)
+		// The same input in pieces, shed between every piece.
+		sh := fuzzUpLink(t)
+		for in := data; len(in) > 0; {
+			k := min(1+int(in[0]%16), len(in))
+			sh.Input(in[:k], testNow)
+			in = in[k:]
+			sh.Shed()
+			drain(sh)
+			sh.Shed()
+		}
 	})
 }
 

@@ -61,7 +61,7 @@ func (l *Link) lcpInput(p []byte, now time.Time) {
 			}
 		}
 	}
-	if len(p) >= 4 && p[0] == codeConfReq && l.lcp.state == Opened && now.Before(l.holdUntil) {
+	if len(p) >= 4 && p[0] == codeConfReq && l.lcp.state == Opened && l.holdUntil.after(now) {
 		l.stats.ConfReqDamped++
 		return
 	}
@@ -257,7 +257,7 @@ func (h *lcpHandler) catastrophic(code byte) bool {
 	l := (*Link)(h)
 	if code == codeEchoReq {
 		l.echoOff = true // the peer does not do keepalive
-		l.echoAt = time.Time{}
+		l.echoAt = 0
 	}
 	return code >= codeConfReq && code <= codeCodeRej
 }
@@ -326,11 +326,11 @@ func (h *lcpHandler) up(now time.Time) {
 	l.loops = 0
 	l.stats.LCPOpens++
 	if l.cfg.RenegotiateHold > 0 {
-		l.holdUntil = now.Add(l.cfg.RenegotiateHold)
+		l.holdUntil = at(now.Add(l.cfg.RenegotiateHold))
 	}
 	l.echoPend, l.echoOff = 0, false
 	if l.cfg.EchoInterval > 0 {
-		l.echoAt = now.Add(l.cfg.EchoInterval)
+		l.echoAt = at(now.Add(l.cfg.EchoInterval))
 	}
 	l.event(EventLCPUp)
 	if l.cfg.RequireAuth != AuthNone && !o.authNeg {
@@ -351,7 +351,7 @@ func (h *lcpHandler) down(now time.Time) {
 	}
 	l.network = false
 	l.authReset()
-	l.echoAt = time.Time{}
+	l.echoAt = 0
 	l.lcpDefaults()
 	l.event(EventLCPDown)
 }
@@ -365,9 +365,9 @@ func (h *lcpHandler) finished(now time.Time) {
 	l.event(EventLCPFinished)
 	if l.adminOpen {
 		if l.authFailed {
-			l.restartAt = now.Add(authHoldoff)
+			l.restartAt = at(now.Add(authHoldoff))
 		} else {
-			l.restartAt = now.Add(holdoff)
+			l.restartAt = at(now.Add(holdoff))
 		}
 	}
 	l.authFailed = false

@@ -6,10 +6,13 @@
 // directions; Echo keepalive with dead-peer detection and re-establishment.
 //
 // A Link is event driven and owns no goroutines: feed it line bytes with
-// Input, take line bytes with Output, run its timers with Poll. It allocates
-// its buffers in New (two frame buffers of MRU+8 octets, a 256-octet control
-// queue, and with Config.VJSlots the VJ tables, VJRAM) and nothing per frame
-// afterwards.
+// Input, take line bytes with Output, run its timers with Poll. New
+// allocates the Link and, with Config.VJSlots, the VJ tables (VJRAM); its
+// buffers (two frame buffers of MRU+8 octets, the receive one with VJ
+// headroom, a 256-octet control queue, a 32-octet option scratch: RAM) are
+// lent on first use at exactly that size and dropped by Shed while they
+// hold nothing. Nothing is allocated per frame: a burst after a Shed lends
+// each buffer once.
 //
 // Behaviour worth knowing:
 //   - Octets outside flag-delimited frames (a modem or slirp banner) are
@@ -151,8 +154,15 @@ type Config struct {
 
 	// The callbacks run inside Input, Output and Poll and must not call
 	// back into the Link.
-	DeliverIP func(pkt []byte)              // an IPv4 packet arrived (aliases the rx frame)
-	PullIP    func(dst []byte) int          // write the next IPv4 packet to send into dst; 0 = none
+	DeliverIP func(pkt []byte)     // an IPv4 packet arrived (aliases the rx frame)
+	PullIP    func(dst []byte) int // write the next IPv4 packet to send into dst; 0 = none
+	// PendingIP, when set, reports whether PullIP has a packet to give. It
+	// is asked only while the transmit buffer is shed (Shed), so that an
+	// idle Output does not lend a frame buffer just to find nothing to
+	// send; nil: the buffer is lent to ask PullIP and given back at once
+	// when PullIP has nothing (one allocation per such Output). It must
+	// not be false while PullIP has a packet.
+	PendingIP func() bool
 	Tap       func(sent bool, frame []byte) // every good frame, unescaped, no FCS (pcap)
 
 	// IPv6, when set, runs IPV6CP (RFC 5072) beside IPCP; nil: IPV6CP
@@ -227,9 +237,9 @@ type Link struct {
 	v6   *link6 // IPV6CP state; nil without Config.IPv6
 	au   authState
 
-	restartAt time.Time // re-try a finished link
-	echoAt    time.Time
-	holdUntil time.Time // Configure-Requests in Opened are damped until then
+	restartAt deadline // re-try a finished link
+	echoAt    deadline
+	holdUntil deadline // Configure-Requests in Opened are damped until then
 	echoPend  int32
 	loops     int32
 
@@ -242,10 +252,9 @@ type Link struct {
 	txACFC     bool
 	ipUp       bool
 
-	rnd        io.Reader
 	prng       uint64
 	randBuf    [4]byte
-	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); behind a pointer so that Link stays in its 1,024-byte class
+	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
 	stats      Stats
 }
 
@@ -267,19 +276,14 @@ func New(cfg Config) *Link {
 	if cfg.RenegotiateHold == 0 {
 		cfg.RenegotiateHold = DefaultRenegotiateHold
 	}
-	l := &Link{cfg: cfg, rnd: cfg.Rand, prng: 0x9e3779b97f4a7c15}
+	l := &Link{cfg: cfg, prng: 0x9e3779b97f4a7c15}
 	if cfg.VJSlots > 0 {
-		// The receive buffer gets headroom for rebuilding headers in place.
-		l.vj = &vjState{area: make([]byte, vjRxHdr+hdrRoom+cfg.MRU+fcsRoom)}
+		l.vj = &vjState{}
 		l.vj.c.slots = make([]vjTxSlot, cfg.VJSlots)
 		l.vj.d.slots = make([]vjRxSlot, cfg.VJSlots)
-		l.rx.buf = l.vj.area[vjRxHdr:]
-	} else {
-		l.rx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom) // address, control, protocol, information, FCS
 	}
-	l.tx.buf = make([]byte, hdrRoom+cfg.MRU+fcsRoom)
-	l.ctrlq = make([]byte, ctrlQueueSize)
-	l.optScratch = new([maxOptLen]byte)
+	// The frame buffers, the control queue and the option scratch are
+	// lent on demand (see Shed).
 	l.ctrlCur = -1
 	l.lcp = fsm{l: l, proto: ProtoLCP, h: (*lcpHandler)(l)}
 	l.ipcp = fsm{l: l, proto: ProtoIPCP, h: (*ipcpHandler)(l)}
@@ -289,6 +293,81 @@ func New(cfg Config) *Link {
 	}
 	l.lcpDefaults()
 	return l
+}
+
+// frameBuf is the size of a frame buffer: address, control, protocol,
+// information (MRU) and FCS.
+func (l *Link) frameBuf() int { return hdrRoom + l.cfg.MRU + fcsRoom }
+
+// lendRx materialises the receive frame buffer at its profile size (with
+// VJ, behind vjRxHdr octets of headroom for rebuilding headers in place).
+func (l *Link) lendRx() {
+	if l.vj != nil {
+		l.vj.area = make([]byte, vjRxHdr+l.frameBuf())
+		l.rx.buf = l.vj.area[vjRxHdr:]
+		return
+	}
+	l.rx.buf = make([]byte, l.frameBuf())
+}
+
+// Shed drops every buffer that holds nothing right now and returns the
+// bytes released (the buffers' capacities): the receive frame buffer (with
+// its VJ headroom) between frames, the transmit frame buffer when no frame
+// is being sent, the control queue when empty, and the option scratch.
+// A buffer holding part of a frame stays. The next frame lends it again
+// at the same size: a shed link behaves byte for byte as one that was not.
+// Shed never allocates; a second call returns 0. VJ connection states are
+// data and stay.
+func (l *Link) Shed() int {
+	n := 0
+	if l.rx.buf != nil && l.rx.idle() {
+		if l.vj != nil {
+			n += cap(l.vj.area)
+			l.vj.area = nil
+		} else {
+			n += cap(l.rx.buf)
+		}
+		l.rx.buf = nil
+	}
+	if l.tx.buf != nil && l.tx.phase == txIdle {
+		n += cap(l.tx.buf)
+		l.tx.buf = nil
+	}
+	if l.ctrlq != nil && l.ctrlH == l.ctrlT && l.ctrlCur < 0 {
+		n += cap(l.ctrlq)
+		l.ctrlq, l.ctrlH, l.ctrlT = nil, 0, 0
+	}
+	if l.optScratch != nil {
+		n += len(l.optScratch)
+		l.optScratch = nil
+	}
+	return n
+}
+
+// Lent returns the bytes of buffers the link holds now (what Shed would
+// release at most); RAM returns the most it can hold: the hard bound.
+func (l *Link) Lent() int {
+	n := cap(l.tx.buf) + cap(l.ctrlq)
+	if l.vj != nil {
+		n += cap(l.vj.area)
+	} else {
+		n += cap(l.rx.buf)
+	}
+	if l.optScratch != nil {
+		n += len(l.optScratch)
+	}
+	return n
+}
+
+// RAM is the most the link's lent buffers take at once: two frame buffers
+// (the receive one with its VJ headroom), the control queue and the option
+// scratch. VJ tables are counted by VJRAM.
+func (l *Link) RAM() int {
+	n := 2*l.frameBuf() + ctrlQueueSize + maxOptLen
+	if l.vj != nil {
+		n += vjRxHdr
+	}
+	return n
 }
 
 // VJRAM is the RAM Config.VJSlots costs a link: both slot tables and the
@@ -328,8 +407,8 @@ func (l *Link) event(e Event) {
 
 // random fills p from cfg.Rand, or from a fixed-seed generator without one.
 func (l *Link) random(p []byte) {
-	if l.rnd != nil {
-		if _, err := io.ReadFull(l.rnd, p); err == nil {
+	if l.cfg.Rand != nil {
+		if _, err := io.ReadFull(l.cfg.Rand, p); err == nil {
 			return
 		}
 	}
@@ -344,7 +423,7 @@ func (l *Link) random(p []byte) {
 func (l *Link) random32() uint32 {
 	for i := 0; ; i++ {
 		if i == 4 {
-			l.rnd = nil // a source that only gives zeros: use the fallback
+			l.cfg.Rand = nil // a source that only gives zeros: use the fallback
 		}
 		l.random(l.randBuf[:4])
 		if v := get32(l.randBuf[:4]); v != 0 {
@@ -357,7 +436,7 @@ func (l *Link) random32() uint32 {
 // sends its Configure-Request (the next Output carries it).
 func (l *Link) Open(now time.Time) {
 	l.adminOpen = true
-	l.restartAt = time.Time{}
+	l.restartAt = 0
 	l.ipcp.open(now)
 	if l.v6 != nil {
 		l.v6.fsm.open(now)
@@ -370,7 +449,7 @@ func (l *Link) Open(now time.Time) {
 // the link is not re-tried until the next Open.
 func (l *Link) Close(now time.Time) {
 	l.adminOpen = false
-	l.restartAt = time.Time{}
+	l.restartAt = 0
 	l.lcp.close(now)
 	l.ipcp.close(now)
 	if l.v6 != nil {
@@ -421,6 +500,8 @@ func (l *Link) Input(b []byte, now time.Time) {
 		n, r := l.rx.next(b)
 		b = b[n:]
 		switch r {
+		case rxNeedBuf:
+			l.lendRx()
 		case rxFrame:
 			l.receive(l.rx.frame(), now)
 		case rxBadFCS:
@@ -545,7 +626,7 @@ func (l *Link) vjInput(proto uint16, fr, p []byte) {
 	} else {
 		start := vjRxHdr + len(fr) - len(p)
 		end := start + len(p)
-		i := v.d.decompress(v.area, start, end)
+		i := v.d.decompress(v.area, start, end) // v.area: lent with rx.buf
 		switch {
 		case i == errToss:
 			v.st.Tossed++
@@ -584,6 +665,9 @@ func (l *Link) protoReject(proto uint16, info []byte) {
 // ctrlCommit(n) finishes it with n data octets; ctrlAbort drops it.
 func (l *Link) ctrlBegin(proto uint16, code, id byte) []byte {
 	const hdr = 2 + 2 + 4 // queue length, protocol, code/id/length
+	if l.ctrlq == nil {
+		l.ctrlq = make([]byte, ctrlQueueSize) // lent (see Shed)
+	}
 	if l.ctrlH == l.ctrlT {
 		l.ctrlH, l.ctrlT = 0, 0
 	}
@@ -654,6 +738,9 @@ func (l *Link) Output(p []byte, now time.Time) int {
 func (l *Link) loadNext() bool {
 	buf := l.tx.buf
 	if l.ctrlH < l.ctrlT {
+		if buf == nil {
+			buf = l.lendTx()
+		}
 		q := l.ctrlq[l.ctrlH:]
 		total := int(q[0])<<8 | int(q[1])
 		pkt := q[2:total] // protocol, then the control packet
@@ -677,10 +764,21 @@ func (l *Link) loadNext() bool {
 	// depend on IPCP: an IPv6-only link sends IPv6). A packet of a family
 	// whose NCP is not Opened is discarded and the next one pulled (a few
 	// at most per frame).
+	lent := false // the buffer was lent to ask PullIP: given back if it has nothing
 	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.cfg.PullIP != nil; try++ {
+		if buf == nil {
+			// Shed: lend the buffer only for a packet (Config.PendingIP).
+			if l.cfg.PendingIP != nil && !l.cfg.PendingIP() {
+				return false
+			}
+			buf, lent = l.lendTx(), true
+		}
 		m := l.MTU()
 		n := l.cfg.PullIP(buf[hdrRoom : hdrRoom+m])
 		if n <= 0 {
+			if lent {
+				l.tx.buf = nil
+			}
 			return false
 		}
 		if n > m {
@@ -705,6 +803,12 @@ func (l *Link) loadNext() bool {
 		return true
 	}
 	return false
+}
+
+// lendTx materialises the transmit frame buffer at its profile size.
+func (l *Link) lendTx() []byte {
+	l.tx.buf = make([]byte, l.frameBuf())
+	return l.tx.buf
 }
 
 // putHeader writes the address/control and protocol fields in front of
@@ -743,14 +847,14 @@ func (l *Link) Poll(now time.Time) time.Time {
 		l.v6.fsm.poll(now)
 	}
 	l.authPoll(now)
-	if !l.restartAt.IsZero() && !now.Before(l.restartAt) {
-		l.restartAt = time.Time{}
+	if l.restartAt.due(now) {
+		l.restartAt = 0
 		l.retry(now)
 	}
-	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && !l.echoAt.IsZero() && !now.Before(l.echoAt) {
+	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && l.echoAt.due(now) {
 		if int(l.echoPend) >= l.cfg.EchoFailure {
 			l.event(EventEchoTimeout)
-			l.echoAt = time.Time{}
+			l.echoAt = 0
 			// The peer is gone: renegotiate, and keep trying until it is back.
 			l.lcp.down(now)
 			l.lcp.up(now)
@@ -758,17 +862,45 @@ func (l *Link) Poll(now time.Time) time.Time {
 			l.sendEcho(now)
 		}
 	}
-	var next time.Time
-	var t6 time.Time
+	var next, t6 deadline
 	if l.v6 != nil {
 		t6 = l.v6.fsm.timer
 	}
-	for _, t := range [...]time.Time{l.lcp.timer, l.ipcp.timer, t6, l.au.srvAt, l.au.cliAt, l.restartAt, l.echoAt} {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, l.au.srvAt, l.au.cliAt, l.restartAt, l.echoAt} {
+		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
 	}
-	return next
+	return next.time()
+}
+
+// deadline is a timer's expiry in Unix nanoseconds, 0 when stopped: 8
+// bytes where a time.Time takes 24 (ten timers in a Link).
+type deadline int64
+
+// at is the deadline of time t.
+func at(t time.Time) deadline {
+	if n := t.UnixNano(); n != 0 {
+		return deadline(n)
+	}
+	return 1 // 1970-01-01 exactly: one nanosecond later, not "stopped"
+}
+
+// IsZero reports whether the timer is stopped.
+func (d deadline) IsZero() bool { return d == 0 }
+
+// due reports whether the timer runs and has expired at now.
+func (d deadline) due(now time.Time) bool { return d != 0 && now.UnixNano() >= int64(d) }
+
+// after reports whether the timer runs and expires after now.
+func (d deadline) after(now time.Time) bool { return d != 0 && int64(d) > now.UnixNano() }
+
+// time returns the deadline as a time (zero when stopped).
+func (d deadline) time() time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(d))
 }
 
 // retry re-establishes a link that finished while administratively open.
@@ -786,7 +918,7 @@ func (l *Link) retry(now time.Time) {
 }
 
 func (l *Link) sendEcho(now time.Time) {
-	l.echoAt = now.Add(l.cfg.EchoInterval)
+	l.echoAt = at(now.Add(l.cfg.EchoInterval))
 	l.echoID++
 	d := l.ctrlBegin(ProtoLCP, codeEchoReq, l.echoID)
 	if len(d) < 4 {

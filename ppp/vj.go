@@ -125,7 +125,7 @@ type vjState struct {
 	c    vjComp
 	d    vjDecomp
 	st   VJStats
-	area []byte // the receive frame buffer with vjRxHdr octets of headroom in front
+	area []byte // the receive frame buffer with vjRxHdr octets of headroom in front; lent with it (nil while shed)
 	tx   bool   // we compress: we acknowledged the peer's request
 	rx   bool   // the peer may compress: our request was acknowledged
 }

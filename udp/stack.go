@@ -169,6 +169,26 @@ func (s *Stack) Footprint() int {
 // send queue allocated.
 func (s *Stack) MaxFootprint() int { return len(s.socks)*int(s.queueBytes) + int(s.sendBytes) }
 
+// Shed drops every queue that holds no datagram right now — the send queue
+// and the receive queues of bound sockets — and returns the bytes released.
+// A queue is lent again, at the same size, by the next datagram for it: a
+// shed stack behaves byte for byte as one that was not. Shed never
+// allocates; a second call returns 0.
+func (s *Stack) Shed() int {
+	n := 0
+	if s.tx.buf != nil && s.tx.n == 0 {
+		n += cap(s.tx.buf)
+		s.tx = ring{}
+	}
+	for i := range s.socks {
+		if c := &s.socks[i]; c.rx.buf != nil && c.rx.n == 0 {
+			n += cap(c.rx.buf)
+			c.rx = ring{}
+		}
+	}
+	return n
+}
+
 // release drops the send queue when it is empty and no socket is bound.
 func (s *Stack) release() {
 	if s.tx.buf == nil || s.tx.n != 0 {
@@ -288,6 +308,13 @@ func (s *Stack) Input6(src, dst ipv6.Addr, payload []byte, now time.Time) bool {
 	meta := rxMeta
 	if !src.Is4() {
 		meta = rxMeta6
+	}
+	if c.rx.buf == nil {
+		if meta+len(p) > int(s.queueBytes) {
+			s.stats.InQueueFull++
+			return true
+		}
+		c.rx = ring{buf: make([]byte, s.queueBytes)} // lent again after Shed
 	}
 	if meta+len(p) > c.rx.free() {
 		s.stats.InQueueFull++
