@@ -50,14 +50,16 @@ func TestIPv6RAM(t *testing.T) {
 		}
 		t.Logf("%-10s budget %6d → %6d B (+%d); static heap %6d → %6d B (+%d); with a TLS session %6d → %6d B (+%d)",
 			p.Name, p.Budget(), p6.Budget(), p6.Budget()-p.Budget(), s4, s6, s6-s4, r4, r6, r6-r4)
-		// The measured cost is the budgeted buffers plus the structs
-		// (and allocator rounding): no table grows at run time.
+		// The measured cost is at most the budgeted buffers plus the
+		// structs (and allocator rounding): no table grows at run time.
+		// Buffers are lent on first use (Shed), so a static card may hold
+		// less than its budget: there is no lower bound.
 		// Measured after the merge with Ethernet, admission and VJ work:
 		// 2.9 KB (Card) and 3.6 KB (Tiny) beyond the budget, above the
 		// structs: buffers sized from the raised link MTU elsewhere, not yet
 		// attributed (issue 14's RAM work). The bound keeps it from growing.
 		structs := int64(unsafe.Sizeof(ipv6.Host{}) + unsafe.Sizeof(ipv6.SLAAC{}) + 512)
-		if d := s6 - s4 - int64(p6.Budget()-p.Budget()); d < 0 || d > structs+2560 {
+		if d := s6 - s4 - int64(p6.Budget()-p.Budget()); d > structs+2560 {
 			t.Errorf("%s: IPv6 costs %d B beyond its budget (structs %d)", p.Name, d, structs)
 		}
 	}
