@@ -95,13 +95,14 @@ type Conn struct {
 	chalN  int32
 }
 
-// free returns the slot (and any large buffer it holds) to the pool.
+// free returns the slot (and any large buffer it holds) to the pool. Its
+// own buffers are dropped with it: the next connection in the slot
+// allocates them when it first needs them.
 func (c *Conn) free() {
 	if c.big != 0 {
 		c.release()
 	}
-	s, rb, sb := c.s, c.rcvBuf, c.sndBuf
-	*c = Conn{s: s, rcvBuf: rb, sndBuf: sb}
+	*c = Conn{s: c.s}
 }
 
 func (c *Conn) init(local, remote ipv6.Addr, lport, rport uint16, now time.Time) {
@@ -120,7 +121,9 @@ func (c *Conn) init(local, remote ipv6.Addr, lport, rport uint16, now time.Time)
 	c.ssthresh = 1 << 30
 }
 
-func (c *Conn) maxWnd() int { return min(len(c.rcvBuf), 0xffff) }
+// maxWnd is the window of a new connection: its small buffer's size
+// (allocated or not).
+func (c *Conn) maxWnd() int { return min(c.s.cfg.SmallRecvBuf, 0xffff) }
 
 // synOptions records the peer's SYN.
 func (c *Conn) synOptions(h *Header) {
@@ -266,37 +269,62 @@ func (c *Conn) EOF() bool { return c.finRcvd && c.rcvLen == 0 }
 
 // Free returns the free space after the queued send data; the application
 // writes there and calls Commit. It is empty once the write side is closed
-// or the connection failed.
+// or the connection failed. It allocates the send buffer if it was shed
+// (Shed): call it when there is something to write (Writable and FreeLen
+// do not allocate).
 func (c *Conn) Free() []byte {
-	if c.finQueued || c.err != nil || !c.inUse {
+	if c.freeLen() == 0 {
 		return nil
+	}
+	return c.sendBuf()[c.sndLen:]
+}
+
+// FreeLen returns len(Free()) without allocating a shed send buffer.
+func (c *Conn) FreeLen() int { return c.freeLen() }
+
+// freeLen is the room Free offers, from the configured size.
+func (c *Conn) freeLen() int {
+	if c.finQueued || c.err != nil || !c.inUse {
+		return 0
 	}
 	switch c.state {
 	case SynSent, SynReceived, Established, CloseWait:
-		return c.sndBuf[c.sndLen:]
+		return c.s.cfg.SendBuf - c.sndLen
 	}
-	return nil
+	return 0
+}
+
+// sendBuf returns the send buffer, allocating it if it was shed.
+func (c *Conn) sendBuf() []byte {
+	if c.sndBuf == nil {
+		c.sndBuf = make([]byte, c.s.cfg.SendBuf)
+	}
+	return c.sndBuf
 }
 
 // Commit queues n bytes written at the start of Free.
 func (c *Conn) Commit(n int) {
-	if f := len(c.Free()); n > f {
+	if f := c.freeLen(); n > f {
 		n = f
 	}
 	if n > 0 {
+		c.sendBuf() // written through Free, unless the caller skipped it
 		c.sndLen += n
 	}
 }
 
 // Write copies as much of p as fits into the send buffer and queues it.
 func (c *Conn) Write(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
 	n := copy(c.Free(), p)
 	c.Commit(n)
 	return n
 }
 
 // Writable reports whether Free has room.
-func (c *Conn) Writable() bool { return len(c.Free()) > 0 }
+func (c *Conn) Writable() bool { return c.freeLen() > 0 }
 
 // Queued returns the bytes in the send buffer (unacknowledged or unsent).
 func (c *Conn) Queued() int { return c.sndLen }
@@ -881,7 +909,7 @@ func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
 		}
 		return
 	}
-	n := copy(c.buf()[c.rcvLen:], data)
+	n := copy(c.wbuf()[c.rcvLen:], data)
 	c.rcvLen += n
 	c.rcvNxt += uint32(n)
 	c.dupAcksOut = 0
@@ -905,7 +933,7 @@ func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
 
 func (c *Conn) storeOOO(seq uint32, data []byte) {
 	off := c.rcvLen + int(seq-c.rcvNxt)
-	if off+len(data) > len(c.buf()) {
+	if off+len(data) > c.bufSize() {
 		c.s.stats.DropOOO++
 		return
 	}
@@ -930,7 +958,7 @@ func (c *Conn) storeOOO(seq uint32, data []byte) {
 		c.s.stats.DropOOO++
 		return
 	}
-	copy(c.buf()[off:], data)
+	copy(c.wbuf()[off:], data)
 	// insert r keeping the table sorted by start
 	i := nk
 	for i > 0 && seqGT(keep[i-1].start, r.start) {
@@ -1117,13 +1145,22 @@ func (c *Conn) sendData(dst []byte, now time.Time) int {
 		seqlen++
 	}
 	seq := c.sndNxt
-	k := c.emit(dst, seq, flags, c.sndBuf[off:off+n])
+	k := c.emit(dst, seq, flags, c.sndData(off, n))
 	if n > 0 && n < c.sndMSS {
 		c.smallEnd = seq + uint32(n)
 	}
 	c.sndNxt = seq + uint32(seqlen)
 	c.sendSeq(now, seq, seqlen, retx)
 	return k
+}
+
+// sndData is the n bytes of queued data from offset off (none when n is
+// 0: the buffer may have been shed).
+func (c *Conn) sndData(off, n int) []byte {
+	if n == 0 {
+		return nil
+	}
+	return c.sndBuf[off : off+n]
 }
 
 // retransmitOne resends the segment at SND.UNA without moving SND.NXT.
@@ -1145,8 +1182,7 @@ func (c *Conn) retransmitOne(dst []byte, now time.Time) int {
 	if fin {
 		flags |= FlagFIN
 	}
-	off := int(seq - c.sndBase)
-	k := c.emit(dst, seq, flags, c.sndBuf[off:off+n])
+	k := c.emit(dst, seq, flags, c.sndData(int(seq-c.sndBase), n))
 	c.rttActive = false
 	c.s.stats.Retransmits++
 	end := seq + uint32(n)

@@ -47,8 +47,16 @@ func checkInvariants(c *Conn) error {
 	if !seqLE(c.sndUna, c.sndNxt) || !seqLE(c.sndNxt, c.sndMax) {
 		return fmt.Errorf("una %d nxt %d max %d", c.sndUna, c.sndNxt, c.sndMax)
 	}
-	if c.sndLen < 0 || c.sndLen > len(c.sndBuf) || c.rcvLen < 0 || c.rcvLen > len(c.buf()) {
-		return fmt.Errorf("buffers snd %d/%d rcv %d/%d", c.sndLen, len(c.sndBuf), c.rcvLen, len(c.buf()))
+	if c.sndLen < 0 || c.sndLen > c.s.cfg.SendBuf || c.rcvLen < 0 || c.rcvLen > c.bufSize() {
+		return fmt.Errorf("buffers snd %d/%d rcv %d/%d", c.sndLen, c.s.cfg.SendBuf, c.rcvLen, c.bufSize())
+	}
+	// A shed buffer holds nothing; an allocated one has its configured size.
+	if c.sndBuf == nil && c.sndLen != 0 || c.sndBuf != nil && len(c.sndBuf) != c.s.cfg.SendBuf {
+		return fmt.Errorf("send buffer %d bytes with %d queued", len(c.sndBuf), c.sndLen)
+	}
+	if c.big == 0 && c.rcvBuf == nil && (c.rcvLen != 0 || c.nooo != 0) ||
+		c.rcvBuf != nil && len(c.rcvBuf) != c.s.cfg.SmallRecvBuf {
+		return fmt.Errorf("receive buffer %d bytes with %d received, %d ranges", len(c.rcvBuf), c.rcvLen, c.nooo)
 	}
 	if c.state >= Established {
 		end := c.sndBase + uint32(c.sndLen)
@@ -62,8 +70,8 @@ func checkInvariants(c *Conn) error {
 			return fmt.Errorf("base %d > una %d", c.sndBase, c.sndUna)
 		}
 	}
-	if w := int(c.rcvAdv - c.rcvNxt); w < 0 || (w > len(c.buf())-c.rcvLen && !c.released) {
-		return fmt.Errorf("advertised %d, free %d", w, len(c.buf())-c.rcvLen)
+	if w := int(c.rcvAdv - c.rcvNxt); w < 0 || (w > c.bufSize()-c.rcvLen && !c.released) {
+		return fmt.Errorf("advertised %d, free %d", w, c.bufSize()-c.rcvLen)
 	}
 	prev := c.rcvNxt
 	for i := 0; i < c.nooo; i++ {
@@ -71,7 +79,7 @@ func checkInvariants(c *Conn) error {
 		if !seqGT(r.start, prev) || !seqLT(r.start, r.end) {
 			return fmt.Errorf("ooo range %d [%d,%d) after %d", i, r.start, r.end, prev)
 		}
-		if c.rcvLen+int(r.end-c.rcvNxt) > len(c.buf()) {
+		if c.rcvLen+int(r.end-c.rcvNxt) > c.bufSize() {
 			return fmt.Errorf("ooo range beyond buffer")
 		}
 		prev = r.end

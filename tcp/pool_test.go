@@ -20,21 +20,22 @@ func poolConfig(seed int64, small, large, nLarge int) Config {
 // checkPool verifies the large-buffer bookkeeping of a stack.
 func checkPool(s *Stack) error {
 	free := 0
-	for i, o := range s.owner {
+	for i, l := range s.large {
+		o := l.owner
 		if o == nil {
 			free++
 			continue
 		}
-		if int(o.big) != i+1 || !o.inUse || &o.buf()[0] != &s.large[i][0] {
+		if int(o.big) != i+1 || !o.inUse || len(l.b) != s.largeSize() || &o.buf()[0] != &l.b[0] {
 			return fmt.Errorf("large buffer %d: owner holds %d", i, o.big)
 		}
 	}
-	if free != s.nfree {
+	if free != int(s.nfree) {
 		return fmt.Errorf("%d free large buffers, counted %d", free, s.nfree)
 	}
 	for i := range s.conns {
 		c := &s.conns[i]
-		if c.big != 0 && s.owner[c.big-1] != c {
+		if c.big != 0 && s.large[c.big-1].owner != c {
 			return fmt.Errorf("slot %d holds large buffer %d it does not own", i, c.big)
 		}
 		if c.waiting && c.big != 0 {
@@ -81,8 +82,8 @@ func TestReserveBorrowsAndReturns(t *testing.T) {
 	c, sc, _ := w.connect(80)
 	s := w.stacks[1]
 	w.settle(time.Second)
-	if len(sc.buf()) != 1024 || c.sndWnd != 1024 {
-		t.Fatalf("small buffer %d, peer sees window %d", len(sc.buf()), c.sndWnd)
+	if sc.bufSize() != 1024 || c.sndWnd != 1024 {
+		t.Fatalf("small buffer %d, peer sees window %d", sc.bufSize(), c.sndWnd)
 	}
 	if !sc.Reserve(1000) || s.nfree != 1 {
 		t.Fatal("a reservation within the small buffer borrowed")
@@ -90,8 +91,8 @@ func TestReserveBorrowsAndReturns(t *testing.T) {
 	if sc.Reserve(5000) {
 		t.Fatal("a reservation above RecvBuf succeeded")
 	}
-	if !sc.Reserve(3000) || s.nfree != 0 || len(sc.buf()) != 4096+536 {
-		t.Fatalf("Reserve(3000): nfree %d, buffer %d", s.nfree, len(sc.buf()))
+	if !sc.Reserve(3000) || s.nfree != 0 || sc.bufSize() != 4096+536 {
+		t.Fatalf("Reserve(3000): nfree %d, buffer %d", s.nfree, sc.bufSize())
 	}
 	w.settle(time.Second) // the window update
 	if c.sndWnd < 3000 {
@@ -107,8 +108,8 @@ func TestReserveBorrowsAndReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc.Consume(3000)
-	if s.nfree != 1 || len(sc.buf()) != 1024 {
-		t.Fatalf("after Consume: nfree %d, buffer %d (adv %d)", s.nfree, len(sc.buf()), sc.rcvAdv-sc.rcvNxt)
+	if s.nfree != 1 || sc.bufSize() != 1024 {
+		t.Fatalf("after Consume: nfree %d, buffer %d (adv %d)", s.nfree, sc.bufSize(), sc.rcvAdv-sc.rcvNxt)
 	}
 	// Small traffic stays in the small buffer.
 	c.Write([]byte("hello"))
@@ -394,7 +395,7 @@ func TestPoolRandom(t *testing.T) {
 				r.c.Close()
 			}
 			w.settle(5 * time.Second)
-			if s.nfree != nLarge {
+			if int(s.nfree) != nLarge {
 				t.Fatalf("%d of %d large buffers back after Close", s.nfree, nLarge)
 			}
 		})
