@@ -91,12 +91,14 @@ func checkInvariants(c *Conn) error {
 }
 
 // FuzzConn drives an established connection (stack B's end) with arbitrary
-// segments, application calls and clock steps. Stack B's slots own 512-byte
+// segments, application calls, Shed calls and clock steps. Stack B's slots own 512-byte
 // receive buffers and share one of 1024 bytes.
 func FuzzConn(f *testing.F) {
 	f.Add([]byte{0x10, 0, 0, 0, 0, 0x20, 10, 0x18, 0, 10, 0, 0, 0x20, 5, 0xff, 0x11, 0, 0, 0, 0, 0x20, 0})
 	f.Add([]byte{0x04, 0, 0, 0, 0, 0, 0, 0x04, 0, 5, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0x10, 0, 20, 0, 0, 0x20, 30, 0x10, 0, 0, 0, 0, 0x20, 20, 0xfe, 3, 0xfd, 9})
+	// shed, out-of-order data, shed (kept), in-order data, consume all, shed
+	f.Add([]byte{0xf8, 0, 0x10, 0, 20, 0, 0, 0x20, 30, 0xf8, 1, 0x10, 0, 0, 0, 0, 0x20, 20, 0xfe, 0xff, 0xfe, 0xff, 0xf8, 0})
 	// handshake from port 1001 (SYN, then ACK relative to the new connection), accept, data
 	f.Add([]byte{0xfb, 1, 0x02, 0, 1, 0, 0, 0, 0xfb, 1, 0x10, 0, 0, 0, 1, 0, 0xfa, 2, 0xfb, 1, 0x18, 0, 0, 0, 0, 9, 0xfd, 5})
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -127,6 +129,13 @@ func FuzzConn(f *testing.F) {
 			case op == 0xfc:
 				sc.CloseWrite()
 				in = in[1:]
+			case op == 0xf8: // the card sheds empty buffers (stack, or this connection)
+				if in[1]&1 == 0 {
+					s.Shed()
+				} else {
+					sc.Shed()
+				}
+				in = in[2:]
 			case op == 0xf9: // the application reserves room for a record
 				sc.Reserve(int(in[1]) * 8)
 				in = in[2:]
