@@ -47,7 +47,7 @@ func checkInvariants(c *Conn) error {
 	if !seqLE(c.sndUna, c.sndNxt) || !seqLE(c.sndNxt, c.sndMax) {
 		return fmt.Errorf("una %d nxt %d max %d", c.sndUna, c.sndNxt, c.sndMax)
 	}
-	if c.sndLen < 0 || c.sndLen > c.s.cfg.SendBuf || c.rcvLen < 0 || c.rcvLen > c.bufSize() {
+	if c.sndLen < 0 || int(c.sndLen) > c.s.cfg.SendBuf || c.rcvLen < 0 || int(c.rcvLen) > c.bufSize() {
 		return fmt.Errorf("buffers snd %d/%d rcv %d/%d", c.sndLen, c.s.cfg.SendBuf, c.rcvLen, c.bufSize())
 	}
 	// A shed buffer holds nothing; an allocated one has its configured size.
@@ -70,16 +70,16 @@ func checkInvariants(c *Conn) error {
 			return fmt.Errorf("base %d > una %d", c.sndBase, c.sndUna)
 		}
 	}
-	if w := int(c.rcvAdv - c.rcvNxt); w < 0 || (w > c.bufSize()-c.rcvLen && !c.released) {
-		return fmt.Errorf("advertised %d, free %d", w, c.bufSize()-c.rcvLen)
+	if w := int(c.rcvAdv - c.rcvNxt); w < 0 || (w > c.bufSize()-int(c.rcvLen) && !c.released) {
+		return fmt.Errorf("advertised %d, free %d", w, c.bufSize()-int(c.rcvLen))
 	}
 	prev := c.rcvNxt
-	for i := 0; i < c.nooo; i++ {
+	for i := 0; i < int(c.nooo); i++ {
 		r := c.ooo[i]
 		if !seqGT(r.start, prev) || !seqLT(r.start, r.end) {
 			return fmt.Errorf("ooo range %d [%d,%d) after %d", i, r.start, r.end, prev)
 		}
-		if c.rcvLen+int(r.end-c.rcvNxt) > c.bufSize() {
+		if int(c.rcvLen)+int(r.end-c.rcvNxt) > c.bufSize() {
 			return fmt.Errorf("ooo range beyond buffer")
 		}
 		prev = r.end

@@ -144,7 +144,7 @@ func (s *Stack) largeSize() int { return s.cfg.RecvBuf + s.cfg.MSS }
 
 // wantsLarge reports whether the connection needs more than its small
 // buffer: a reservation above its size, or growth without one.
-func (c *Conn) wantsLarge() bool { return c.grown || c.need > c.s.cfg.SmallRecvBuf }
+func (c *Conn) wantsLarge() bool { return c.grown || int(c.need) > c.s.cfg.SmallRecvBuf }
 
 // maybeGrow starts growth without a reservation (or beyond it) when the
 // unread data fills the small buffer and nothing was reserved, or when a
@@ -159,7 +159,7 @@ func (c *Conn) maybeGrow() {
 		_, ok := c.newEdge()
 		stuck = !ok
 	}
-	if !stuck && (c.need > 0 || c.rcvLen < c.s.cfg.SmallRecvBuf) {
+	if !stuck && (c.need > 0 || int(c.rcvLen) < c.s.cfg.SmallRecvBuf) {
 		return
 	}
 	c.grown = true
@@ -174,11 +174,11 @@ func (c *Conn) limit() int {
 		return small
 	}
 	lim := small
-	if c.need > small {
-		lim = c.need + small
+	if int(c.need) > small {
+		lim = int(c.need) + small
 	}
 	if c.grown {
-		lim = max(lim, c.rcvLen+small)
+		lim = max(lim, int(c.rcvLen)+small)
 	}
 	return min(lim, c.bufSize())
 }
@@ -188,7 +188,7 @@ func (c *Conn) limit() int {
 func (c *Conn) giveBack() {
 	small := c.s.cfg.SmallRecvBuf
 	hi := c.dataEnd()
-	if c.wantsLarge() || hi > small || c.rcvLen+int(int32(c.rcvAdv-c.rcvNxt)) > small {
+	if c.wantsLarge() || hi > small || int(c.rcvLen)+int(int32(c.rcvAdv-c.rcvNxt)) > small {
 		return
 	}
 	if hi > 0 {
@@ -200,9 +200,9 @@ func (c *Conn) giveBack() {
 // dataEnd is the end of the received bytes in the buffer, out-of-order
 // ranges included.
 func (c *Conn) dataEnd() int {
-	hi := c.rcvLen
-	for i := 0; i < c.nooo; i++ {
-		if e := c.rcvLen + int(c.ooo[i].end-c.rcvNxt); e > hi {
+	hi := int(c.rcvLen)
+	for i := 0; i < int(c.nooo); i++ {
+		if e := int(c.rcvLen) + int(c.ooo[i].end-c.rcvNxt); e > hi {
 			hi = e
 		}
 	}
@@ -222,10 +222,10 @@ func (c *Conn) Reserve(n int) bool {
 	if n > c.s.cfg.RecvBuf || !c.inUse || c.released || c.state == Closed {
 		return n <= c.bufSize()
 	}
-	if n <= c.need {
+	if n <= int(c.need) {
 		return n <= c.bufSize()
 	}
-	c.need = n
+	c.need = int32(n)
 	if n > c.bufSize() && len(c.s.large) > 0 {
 		c.getLarge()
 	}

@@ -43,7 +43,7 @@ type Config struct {
 	// only with SmallRecvBuf; 0: connections never grow; MaxConns or more:
 	// every slot owns RecvBuf bytes instead; at most 255).
 	LargeRecvBufs int
-	SendBuf       int // send buffer per connection in bytes (default 4096)
+	SendBuf       int // send buffer per connection in bytes (default 4096; RecvBuf and SendBuf at most 1 GiB)
 	MSS           int // our MSS: link MTU − 40 (default 536)
 	// Rand supplies the ISN secret (read once in NewStack) and ephemeral
 	// ports. Required.
@@ -259,6 +259,8 @@ func NewStack(cfg Config) *Stack {
 	if cfg.SendBuf <= 0 {
 		cfg.SendBuf = 4096
 	}
+	// Offsets into the buffers are kept in 32 bits.
+	cfg.RecvBuf, cfg.SendBuf = min(cfg.RecvBuf, 1<<30), min(cfg.SendBuf, 1<<30)
 	if cfg.SmallRecvBuf <= 0 || cfg.SmallRecvBuf >= cfg.RecvBuf || cfg.LargeRecvBufs >= cfg.MaxConns {
 		// No pool, or one large buffer per slot anyway: every slot owns one.
 		cfg.SmallRecvBuf = cfg.RecvBuf
@@ -268,9 +270,7 @@ func NewStack(cfg Config) *Stack {
 	if cfg.MSS <= 0 {
 		cfg.MSS = defaultMSS
 	}
-	if cfg.MSS < 64 {
-		cfg.MSS = 64
-	}
+	cfg.MSS = min(max(cfg.MSS, 64), 0xffff) // the MSS option has 16 bits (RFC 9293 §3.7.1)
 	if cfg.InitialRTO <= 0 {
 		cfg.InitialRTO = time.Second
 	}
@@ -795,7 +795,7 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv6.Addr, h *Header, data []
 	c.irs = h.Seq - 1
 	c.rcvNxt = h.Seq
 	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
-	c.sndMSS = min(cookieMSS[idx], s.familyMSS(src))
+	c.sndMSS = int32(min(cookieMSS[idx], s.familyMSS(src)))
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = h.Seq-1, h.Ack
@@ -910,8 +910,8 @@ func (s *Stack) ICMPError6(typ, code uint8, local, remote ipv6.Addr, quoted []by
 		return
 	}
 	mss := int(max(info, 1280)) - 60
-	if mss < c.sndMSS {
-		c.sndMSS = max(mss, minSndMSS)
+	if mss < int(c.sndMSS) {
+		c.sndMSS = int32(max(mss, minSndMSS))
 		s.stats.PMTUReduced++
 	}
 }
