@@ -20,7 +20,8 @@ type oooRange struct{ start, end uint32 } // [start, end) in sequence space
 // layer above: Peek returns the in-order received bytes (writable in place),
 // Free the space after the queued send data. With Config.SmallRecvBuf the
 // receive buffer is the slot's small one or a large one borrowed from the
-// stack (see Reserve). A Conn must not be used after Close or Abort: its slot
+// stack (see Reserve). Each buffer is allocated when first needed and
+// dropped by Shed while empty (see shed.go). A Conn must not be used after Close or Abort: its slot
 // is reused for a later connection.
 type Conn struct {
 	// Fields are grouped by size, widest first, so that the control block
@@ -279,10 +280,11 @@ func (c *Conn) Readable() bool { return c.rcvLen > 0 || c.finRcvd || c.errc != 0
 func (c *Conn) EOF() bool { return c.finRcvd && c.rcvLen == 0 }
 
 // Free returns the free space after the queued send data; the application
-// writes there and calls Commit. It is empty once the write side is closed
-// or the connection failed. It allocates the send buffer if it was shed
-// (Shed): call it when there is something to write (Writable and FreeLen
-// do not allocate).
+// writes there and calls Commit (no Shed in between: the buffer is empty
+// until Commit, so Shed would drop it). It is empty once the write side is
+// closed or the connection failed. It allocates the send buffer if it was
+// shed (Shed): call it when there is something to write (Writable and
+// FreeLen do not allocate).
 func (c *Conn) Free() []byte {
 	if c.freeLen() == 0 {
 		return nil
@@ -308,7 +310,7 @@ func (c *Conn) freeLen() int {
 // sendBuf returns the send buffer, allocating it if it was shed.
 func (c *Conn) sendBuf() []byte {
 	if c.sndBuf == nil {
-		c.sndBuf = make([]byte, c.s.cfg.SendBuf)
+		c.allocBufs(false)
 	}
 	return c.sndBuf
 }

@@ -54,6 +54,9 @@ func checkInvariants(c *Conn) error {
 	if c.sndBuf == nil && c.sndLen != 0 || c.sndBuf != nil && len(c.sndBuf) != c.s.cfg.SendBuf {
 		return fmt.Errorf("send buffer %d bytes with %d queued", len(c.sndBuf), c.sndLen)
 	}
+	if c.s.pairBufs && (c.rcvBuf == nil) != (c.sndBuf == nil) {
+		return fmt.Errorf("half a buffer pair")
+	}
 	if c.big == 0 && c.rcvBuf == nil && (c.rcvLen != 0 || c.nooo != 0) ||
 		c.rcvBuf != nil && len(c.rcvBuf) != c.s.cfg.SmallRecvBuf {
 		return fmt.Errorf("receive buffer %d bytes with %d received, %d ranges", len(c.rcvBuf), c.rcvLen, c.nooo)

@@ -123,7 +123,7 @@ func (c *Conn) wbuf() []byte {
 // shed.
 func (c *Conn) ownBuf() []byte {
 	if c.rcvBuf == nil {
-		c.rcvBuf = make([]byte, c.s.cfg.SmallRecvBuf)
+		c.allocBufs(true)
 	}
 	return c.rcvBuf
 }

@@ -163,13 +163,15 @@ func TestShedKeepsData(t *testing.T) {
 // TestShedEverywhereIdentical: a lossy exchange of 256 KiB each way with
 // both stacks shedding between every Input, Output and Poll sends exactly
 // the same segments, byte for byte, in the same virtual time, as the same
-// seeded run without shedding (8 KiB and Tiny-sized 1 KiB buffers).
+// seeded run without shedding (8 KiB, Tiny-sized 1 KiB and paired 4,500-byte
+// buffers).
 func TestShedEverywhereIdentical(t *testing.T) {
 	seeds := 6
 	if testing.Short() {
 		seeds = 2
 	}
-	for _, sz := range []struct{ buf, mss int }{{8192, 1460}, {1024, 536}} {
+	// 4,500-byte buffers are paired: 9,000 bytes take 9,472, apart 2 × 4,864.
+	for _, sz := range []struct{ buf, mss int }{{8192, 1460}, {1024, 536}, {4500, 1460}} {
 		for seed := int64(1); seed <= int64(seeds); seed++ {
 			t.Run(fmt.Sprint(sz.buf, "/", seed), func(t *testing.T) {
 				plain := simulateRun(t, seed, 256<<10, 0.05, 0.02, 0.05, sz.buf, sz.mss, false)
@@ -271,5 +273,99 @@ func TestShedAllocsPerBurst(t *testing.T) {
 				t.Fatalf("only %d segments", p.segsAB)
 			}
 		})
+	}
+}
+
+// TestAllocSize: the size classes the pairing decision uses, and the
+// decisions for the built-in profiles' shapes.
+func TestAllocSize(t *testing.T) {
+	for n, want := range map[int]int{1: 8, 512: 512, 1024: 1024, 3835: 4096, 3926: 4096, 7761: 8192, 16645: 18432,
+		16645 + 3835: 20480, 18105: 18432, 32768: 32768, 32769: 40960, 49149: 49152} {
+		if got := allocSize(n); got != want {
+			t.Errorf("allocSize(%d) = %d, want %d", n, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		name                           string
+		conns, recv, small, large, snd int
+		paired                         bool
+	}{
+		{"card", 4, 16645, 3926, 1, 3835, false}, // 3,926 + 3,835 take 8,192 either way
+		{"card-1", 1, 16645, 0, 1, 3835, true},   // 20,480 together, 18,432 + 4,096 apart
+		{"tiny", 1, 1024, 0, 0, 512, false},      // 1,536 either way
+		{"host", 16, 32768, 0, 0, 32768, false},
+	} {
+		s := NewStack(Config{MaxConns: tc.conns, RecvBuf: tc.recv, SmallRecvBuf: tc.small, LargeRecvBufs: tc.large,
+			SendBuf: tc.snd, MSS: 1460, Rand: newRand(1)})
+		if s.pairBufs != tc.paired {
+			t.Errorf("%s: paired %v", tc.name, s.pairBufs)
+		}
+	}
+}
+
+// TestShedPaired: with the one-slot Card profile's buffers (16,645 +
+// 3,835 bytes: one 20,480-byte allocation), Shed drops the pair only when
+// both halves are empty, and a burst after Shed allocates it once.
+func TestShedPaired(t *testing.T) {
+	cb := testConfig(2)
+	cb.MaxConns, cb.RecvBuf, cb.SendBuf = 1, 16645, 3835
+	w := newWire(t, testConfig(1), cb, 1)
+	c, sc, _ := w.connect(80)
+	a, b := w.stacks[0], w.stacks[1]
+	if !b.pairBufs {
+		t.Fatal("buffers not paired")
+	}
+	rec := pattern(10000, 3)
+	c.Write(rec[:4000])
+	w.run(func() bool { return len(sc.Peek()) == 4000 }, 5*time.Second)
+	if cap(sc.rcvBuf) != 16645 || cap(sc.sndBuf) != 3835 ||
+		uintptr(unsafe.Pointer(&sc.rcvBuf[0]))+16645 != uintptr(unsafe.Pointer(&sc.sndBuf[0])) {
+		t.Fatalf("buffers %d + %d, not one allocation", cap(sc.rcvBuf), cap(sc.sndBuf))
+	}
+	if n := b.Shed(); n != 0 {
+		t.Fatalf("shed %d bytes with unread data", n)
+	}
+	sc.Consume(4000)
+	sc.Write(pattern(3000, 4))
+	w.drop = func(from int, _ Header, _ []byte) bool { return from == 1 } // keep it unacknowledged
+	w.run(func() bool { return sc.sndNxt == sc.sndBase+3000 }, 5*time.Second)
+	if n := b.Shed(); n != 0 {
+		t.Fatalf("shed %d bytes with unacknowledged data", n)
+	}
+	w.drop = nil
+	w.run(func() bool { return sc.Queued() == 0 && len(c.Peek()) == 3000 }, 10*time.Second)
+	c.Consume(3000)
+	w.settle(time.Second)
+	if n := b.Shed(); n != 16645+3835 || b.Shed() != 0 {
+		t.Fatalf("idle: shed %d bytes", n)
+	}
+	// The rest of the record after the Shed.
+	a.Shed()
+	c.Write(rec[4000:])
+	w.run(func() bool { return len(sc.Peek()) == 6000 }, 5*time.Second)
+	if !bytes.Equal(sc.Peek(), rec[4000:]) {
+		t.Fatal("record corrupted")
+	}
+	sc.Consume(6000)
+	w.settle(time.Second)
+	p := &pair{w: w, c: c, sc: sc, a: a, b: b, now: w.now}
+	burst := func() {
+		b.Shed()
+		c.Write(rec[:1000])
+		p.shuttle()
+		sc.Consume(len(sc.Peek()))
+		sc.Write(rec[:100])
+		p.shuttle()
+		c.Consume(len(c.Peek()))
+		p.now = p.now.Add(300 * time.Millisecond) // A's delayed ACK
+		a.Poll(p.now)
+		b.Poll(p.now)
+		p.shuttle()
+		if sc.Queued() != 0 {
+			t.Fatal("answer unacknowledged")
+		}
+	}
+	if n := testing.AllocsPerRun(50, burst); n != 1 {
+		t.Fatalf("%v allocations per burst after Shed, want 1", n)
 	}
 }

@@ -4,7 +4,9 @@
 // RFC 5961 blind-attack defences and RFC 4987 SYN cookies. It owns no
 // goroutines and takes no locks: the card's event loop calls Input, Output
 // and Poll (the ipv4.Transport interface) and the layers above poll each
-// Conn's state after each call.
+// Conn's state after each call. Buffers are lent, not owned: each is
+// allocated at its configured size when first needed and dropped by Shed
+// while it holds nothing (shed.go).
 package tcp
 
 import (
@@ -222,6 +224,9 @@ type Stack struct {
 	cookieAt   tick // when the last SYN cookie was queued (0: never)
 
 	rr uint32 // round-robin start for Output
+	// pairBufs: a slot's receive and send buffers are one allocation (see
+	// shed.go), as that wastes less to size-class rounding.
+	pairBufs bool
 
 	// Pool of large receive buffers (large[i].owner: the connection it is
 	// lent to, nil: free); nfree counts the free ones. waitSeq orders the
@@ -316,6 +321,8 @@ func NewStack(cfg Config) *Stack {
 		panic("tcp: reading ISN secret: " + err.Error())
 	}
 	// Buffers are allocated when first used (see Shed).
+	r, w := cfg.SmallRecvBuf, cfg.SendBuf
+	s.pairBufs = allocSize(r+w) < allocSize(r)+allocSize(w)
 	s.conns = make([]Conn, cfg.MaxConns)
 	for i := range s.conns {
 		s.conns[i].s = s
