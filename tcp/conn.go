@@ -231,7 +231,8 @@ func (c *Conn) mss() int { return c.s.familyMSS(c.raddr) }
 // aliases the receive buffer and may be modified in place (TLS opens
 // records there); it is valid until the next Consume or Reserve, or the
 // stack's next Input or Output (which may move the bytes, unchanged and at
-// the same offsets, into a larger buffer).
+// the same offsets, into a larger buffer). Shed never drops a buffer with
+// unread bytes; with none, Peek is empty (nil while the buffer is shed).
 func (c *Conn) Peek() []byte { return c.buf()[:c.rcvLen] }
 
 // Consume drops the first n bytes of Peek, moving the rest to the front,
