@@ -20,88 +20,99 @@ type oooRange struct{ start, end uint32 } // [start, end) in sequence space
 // layer above: Peek returns the in-order received bytes (writable in place),
 // Free the space after the queued send data. With Config.SmallRecvBuf the
 // receive buffer is the slot's small one or a large one borrowed from the
-// stack (see Reserve). A Conn must not be used after Close or Abort: its slot
+// stack (see Reserve). Each buffer is allocated when first needed and
+// dropped by Shed while empty (see shed.go). A Conn must not be used after Close or Abort: its slot
 // is reused for a later connection.
 type Conn struct {
-	s        *Stack
-	inUse    bool
-	released bool // the application gave the connection up (Close)
-	passive  bool
-	state    State
-	err      error
-	lst      *Listener // set while waiting in a listener's backlog
-	born     tick
-
-	laddr, raddr ipv6.Addr // IPv4 peers in the IPv4-mapped form (ipv6.From4)
-	lport, rport uint16
-
-	// Send side. sndBuf[:sndLen] holds unacknowledged and unsent data;
-	// sndBuf[0] has sequence number sndBase. The FIN, once queued, follows
-	// the last byte.
-	iss, sndUna, sndNxt, sndMax uint32
-	sndBase                     uint32
-	sndBuf                      []byte
-	sndLen                      int
-	finQueued                   bool
-	synAcked                    bool
-	rtxEnd                      uint32 // end of the highest sequence number retransmitted
-	sndWnd, maxSndWnd           uint32
-	sndWl1, sndWl2              uint32
-	sndMSS                      int
-	smallEnd                    uint32 // end of the last sub-MSS segment (Nagle, Minshall's variant)
-	cwnd, ssthresh              uint32
-	dupAcks                     int
-	limitedTx                   uint32 // extra segments allowed by RFC 3042 limited transmit
-	inRecovery                  bool
-	recover                     uint32
-	rtxOne                      bool // retransmit the segment at sndUna (fast retransmit / partial ACK)
-	forceSend                   bool // persist timer expired with a small window open
-	probeNow                    bool // send a window or keepalive probe
+	// Fields are grouped by size, widest first, so that the control block
+	// has no padding (384 bytes, a Go size class; TestControlBlockSize).
+	s    *Stack
+	lst  *Listener // set while waiting in a listener's backlog
+	born tick
 
 	srtt, rttvar, rto time.Duration
-	rttActive         bool
-	rttSeq            uint32
 	rttStart          tick
-	backoff           int
 
 	rtxAt, persistAt, delackAt, keepAt, timeWaitAt tick // deadlines; 0: off
 	unackedSince                                   tick
 	sendWaitFrom                                   tick // the peer last took output (SND.UNA advanced), or the send queue was last seen empty
 	lastRecv                                       tick // last acceptable segment
-	persistShift                                   int
-	keepProbes                                     int
-
-	// Receive side. buf()[:rcvLen] is in-order data; out-of-order ranges
-	// lie beyond it at their offsets from rcvNxt.
-	irs, rcvNxt, rcvAdv uint32 // rcvAdv: right edge of the window last advertised
-	waitSeq             uint32 // queue position for a large buffer (Stack.waitSeq)
-	rcvBuf              []byte // the slot's own receive buffer (small with a pool); see buf
-	rcvLen              int
-	need                int // bytes reserved (Reserve) until the next Consume
-	ooo                 [oooRanges]oooRange
-	nooo                int
-	finRcvd             bool
-	ackNow              bool
-	big                 uint8 // index+1 of the large buffer lent by the stack; 0: none
-	waiting             bool  // queued for a large buffer
-	grown               bool  // wants a large buffer without a reservation, until the next Consume
-	probeSeen, probed   bool  // the window closed or a probe came; a probe found the reader stuck (until the next Consume)
-	dupAcksOut          int   // duplicate ACKs owed (one per out-of-order segment)
-	unackedSegs         int
-
 	// RFC 5961 §7 challenge-ACK budget of this connection: chalN sent in
 	// the second that began at chalAt (see challengeOK).
 	chalAt tick
-	chalN  int32
+
+	// Send side. sndBuf[:sndLen] holds unacknowledged and unsent data;
+	// sndBuf[0] has sequence number sndBase. The FIN, once queued, follows
+	// the last byte. sndBuf is nil while shed (then sndLen is 0).
+	sndBuf                      []byte
+	iss, sndUna, sndNxt, sndMax uint32
+	sndBase                     uint32
+	sndLen                      int32
+	rtxEnd                      uint32 // end of the highest sequence number retransmitted
+	sndWnd, maxSndWnd           uint32
+	sndWl1, sndWl2              uint32
+	sndMSS                      int32
+	smallEnd                    uint32 // end of the last sub-MSS segment (Nagle, Minshall's variant)
+	cwnd, ssthresh              uint32
+	dupAcks                     int32
+	limitedTx                   uint32 // extra segments allowed by RFC 3042 limited transmit
+	recover                     uint32
+	rttSeq                      uint32
+	backoff                     int32
+	keepProbes                  int32
+	chalN                       int32
+
+	// Receive side. buf()[:rcvLen] is in-order data; out-of-order ranges
+	// lie beyond it at their offsets from rcvNxt.
+	rcvBuf              []byte // the slot's own receive buffer (small with a pool; nil while shed); see buf
+	irs, rcvNxt, rcvAdv uint32 // rcvAdv: right edge of the window last advertised
+	waitSeq             uint32 // queue position for a large buffer (Stack.waitSeq)
+	rcvLen              int32
+	need                int32 // bytes reserved (Reserve) until the next Consume
+	unackedSegs         int32
+	ooo                 [oooRanges]oooRange
+
+	laddr, raddr ipv6.Addr // IPv4 peers in the IPv4-mapped form (ipv6.From4)
+	lport, rport uint16
+
+	inUse    bool
+	released bool // the application gave the connection up (Close)
+	passive  bool
+	state    State
+	errc     uint8 // why the connection failed: an index into connErrs (0: it did not)
+
+	// Send-side flags.
+	finQueued    bool
+	synAcked     bool
+	inRecovery   bool
+	rtxOne       bool // retransmit the segment at sndUna (fast retransmit / partial ACK)
+	forceSend    bool // persist timer expired with a small window open
+	probeNow     bool // send a window or keepalive probe
+	rttActive    bool
+	persistShift uint8
+
+	// Receive-side flags and small counters.
+	nooo              uint8
+	dupAcksOut        uint8 // duplicate ACKs owed (one per out-of-order segment)
+	finRcvd           bool
+	ackNow            bool
+	big               uint8 // index+1 of the large buffer lent by the stack; 0: none
+	waiting           bool  // queued for a large buffer
+	grown             bool  // wants a large buffer without a reservation, until the next Consume
+	probeSeen, probed bool  // the window closed or a probe came; a probe found the reader stuck (until the next Consume)
 }
 
-// free returns the slot (and any large buffer it holds) to the pool.
+// connErrs are the errors Conn.Err reports, by Conn.errc.
+var connErrs = [...]error{nil, ErrReset, ErrRefused, ErrTimeout}
+
+// free returns the slot (and any large buffer it holds) to the pool. Its
+// own buffers are dropped with it: the next connection in the slot
+// allocates them when it first needs them.
 func (c *Conn) free() {
 	if c.big != 0 {
 		c.release()
 	}
-	s, rb, sb := c.s, c.rcvBuf, c.sndBuf
-	*c = Conn{s: s, rcvBuf: rb, sndBuf: sb}
+	*c = Conn{s: c.s}
 }
 
 func (c *Conn) init(local, remote ipv6.Addr, lport, rport uint16, now time.Time) {
@@ -115,12 +126,14 @@ func (c *Conn) init(local, remote ipv6.Addr, lport, rport uint16, now time.Time)
 	c.recover = c.iss
 	c.rtxEnd = c.iss
 	c.smallEnd = c.iss
-	c.sndMSS = min(defaultMSS, c.s.familyMSS(remote))
+	c.sndMSS = int32(min(defaultMSS, c.s.familyMSS(remote)))
 	c.rto = cfg.InitialRTO
 	c.ssthresh = 1 << 30
 }
 
-func (c *Conn) maxWnd() int { return min(len(c.rcvBuf), 0xffff) }
+// maxWnd is the window of a new connection: its small buffer's size
+// (allocated or not).
+func (c *Conn) maxWnd() int { return min(c.s.cfg.SmallRecvBuf, 0xffff) }
 
 // synOptions records the peer's SYN.
 func (c *Conn) synOptions(h *Header) {
@@ -134,7 +147,7 @@ func (c *Conn) synOptions(h *Header) {
 		// (net.ipv4.tcp_min_snd_mss), we send at least minSndMSS bytes per
 		// segment — what the smallest IPv4 MTU (RFC 791: 68) leaves after
 		// the headers, and far below the 536 every host accepts.
-		c.sndMSS = max(min(int(h.MSS), c.mss()), minSndMSS)
+		c.sndMSS = int32(max(min(int(h.MSS), c.mss()), minSndMSS))
 	}
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd
@@ -182,8 +195,10 @@ func (c *Conn) setClosed() {
 }
 
 func (c *Conn) fail(err error) {
-	if c.err == nil {
-		c.err = err
+	for i := 1; c.errc == 0 && i < len(connErrs); i++ {
+		if connErrs[i] == err {
+			c.errc = uint8(i)
+		}
 	}
 	c.setClosed()
 }
@@ -199,7 +214,7 @@ func (c *Conn) State() State { return c.state }
 
 // Err returns why the connection failed (ErrReset, ErrRefused,
 // ErrTimeout), or nil.
-func (c *Conn) Err() error { return c.err }
+func (c *Conn) Err() error { return connErrs[c.errc] }
 
 // Remote returns the peer's address and port; an IPv4 peer's address is in
 // the IPv4-mapped form (Addr.Is4, Addr.As4).
@@ -216,7 +231,8 @@ func (c *Conn) mss() int { return c.s.familyMSS(c.raddr) }
 // aliases the receive buffer and may be modified in place (TLS opens
 // records there); it is valid until the next Consume or Reserve, or the
 // stack's next Input or Output (which may move the bytes, unchanged and at
-// the same offsets, into a larger buffer).
+// the same offsets, into a larger buffer). Shed never drops a buffer with
+// unread bytes; with none, Peek is empty (nil while the buffer is shed).
 func (c *Conn) Peek() []byte { return c.buf()[:c.rcvLen] }
 
 // Consume drops the first n bytes of Peek, moving the rest to the front,
@@ -225,11 +241,11 @@ func (c *Conn) Consume(n int) {
 	if n <= 0 {
 		return
 	}
-	if n > c.rcvLen {
-		n = c.rcvLen
+	if n > int(c.rcvLen) {
+		n = int(c.rcvLen)
 	}
 	copy(c.buf(), c.buf()[n:c.dataEnd()])
-	c.rcvLen -= n
+	c.rcvLen -= int32(n)
 	c.need, c.grown, c.probeSeen, c.probed = 0, false, false, false
 	if len(c.s.large) > 0 {
 		c.maybeGrow()
@@ -259,47 +275,73 @@ func (c *Conn) Read(p []byte) int {
 
 // Readable reports whether Peek has data or the connection reached EOF or
 // failed.
-func (c *Conn) Readable() bool { return c.rcvLen > 0 || c.finRcvd || c.err != nil }
+func (c *Conn) Readable() bool { return c.rcvLen > 0 || c.finRcvd || c.errc != 0 }
 
 // EOF reports whether the peer closed its side and every byte was consumed.
 func (c *Conn) EOF() bool { return c.finRcvd && c.rcvLen == 0 }
 
 // Free returns the free space after the queued send data; the application
-// writes there and calls Commit. It is empty once the write side is closed
-// or the connection failed.
+// writes there and calls Commit (no Shed in between: the buffer is empty
+// until Commit, so Shed would drop it). It is empty once the write side is
+// closed or the connection failed. It allocates the send buffer if it was
+// shed (Shed): call it when there is something to write (Writable and
+// FreeLen do not allocate).
 func (c *Conn) Free() []byte {
-	if c.finQueued || c.err != nil || !c.inUse {
+	if c.freeLen() == 0 {
 		return nil
+	}
+	return c.sendBuf()[c.sndLen:]
+}
+
+// FreeLen returns len(Free()) without allocating a shed send buffer.
+func (c *Conn) FreeLen() int { return c.freeLen() }
+
+// freeLen is the room Free offers, from the configured size.
+func (c *Conn) freeLen() int {
+	if c.finQueued || c.errc != 0 || !c.inUse {
+		return 0
 	}
 	switch c.state {
 	case SynSent, SynReceived, Established, CloseWait:
-		return c.sndBuf[c.sndLen:]
+		return c.s.cfg.SendBuf - int(c.sndLen)
 	}
-	return nil
+	return 0
+}
+
+// sendBuf returns the send buffer, allocating it if it was shed.
+func (c *Conn) sendBuf() []byte {
+	if c.sndBuf == nil {
+		c.allocBufs(false)
+	}
+	return c.sndBuf
 }
 
 // Commit queues n bytes written at the start of Free.
 func (c *Conn) Commit(n int) {
-	if f := len(c.Free()); n > f {
+	if f := c.freeLen(); n > f {
 		n = f
 	}
 	if n > 0 {
-		c.sndLen += n
+		c.sendBuf() // written through Free, unless the caller skipped it
+		c.sndLen += int32(n)
 	}
 }
 
 // Write copies as much of p as fits into the send buffer and queues it.
 func (c *Conn) Write(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
 	n := copy(c.Free(), p)
 	c.Commit(n)
 	return n
 }
 
 // Writable reports whether Free has room.
-func (c *Conn) Writable() bool { return len(c.Free()) > 0 }
+func (c *Conn) Writable() bool { return c.freeLen() > 0 }
 
 // Queued returns the bytes in the send buffer (unacknowledged or unsent).
-func (c *Conn) Queued() int { return c.sndLen }
+func (c *Conn) Queued() int { return int(c.sndLen) }
 
 // SendWaitSince reports whether output is queued and, if so, since when
 // the peer has acknowledged none of it: the last time SND.UNA advanced or
@@ -308,7 +350,7 @@ func (c *Conn) Queued() int { return c.sndLen }
 // the probes, and TCP must then wait indefinitely (RFC 1122 §4.2.2.17);
 // deciding when to give up on such a reader is the application's.
 func (c *Conn) SendWaitSince() (since time.Time, waiting bool) {
-	if c.sndLen == 0 || c.sendWaitFrom == 0 || c.err != nil {
+	if c.sndLen == 0 || c.sendWaitFrom == 0 || c.errc != 0 {
 		return time.Time{}, false
 	}
 	return time.Unix(0, int64(c.sendWaitFrom)), true
@@ -317,7 +359,7 @@ func (c *Conn) SendWaitSince() (since time.Time, waiting bool) {
 // CloseWrite closes the sending side (half-close): a FIN follows the
 // queued data.
 func (c *Conn) CloseWrite() {
-	if c.finQueued || c.err != nil {
+	if c.finQueued || c.errc != 0 {
 		return
 	}
 	switch c.state {
@@ -694,11 +736,11 @@ func (c *Conn) newAck(ack uint32, now time.Time) {
 	c.synAcked = true
 	if seqGT(ack, c.sndBase) {
 		k := int(ack - c.sndBase)
-		if k > c.sndLen {
-			k = c.sndLen
+		if k > int(c.sndLen) {
+			k = int(c.sndLen)
 		}
 		copy(c.sndBuf, c.sndBuf[k:c.sndLen])
-		c.sndLen -= k
+		c.sndLen -= int32(k)
 		c.sndBase += uint32(k)
 	}
 	c.sndUna = ack
@@ -764,7 +806,7 @@ func (c *Conn) dupAck() {
 	if c.dupAcks <= 2 {
 		c.limitedTx = uint32(c.dupAcks) // RFC 3042: one new segment per early duplicate ACK
 	}
-	if c.dupAcks < c.dupThresh() || !seqGE(c.sndUna, c.recover) {
+	if int(c.dupAcks) < c.dupThresh() || !seqGE(c.sndUna, c.recover) {
 		return
 	}
 	c.s.stats.FastRetransmits++
@@ -881,8 +923,8 @@ func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
 		}
 		return
 	}
-	n := copy(c.buf()[c.rcvLen:], data)
-	c.rcvLen += n
+	n := copy(c.wbuf()[c.rcvLen:], data)
+	c.rcvLen += int32(n)
 	c.rcvNxt += uint32(n)
 	c.dupAcksOut = 0
 	if c.nooo > 0 {
@@ -904,15 +946,15 @@ func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
 }
 
 func (c *Conn) storeOOO(seq uint32, data []byte) {
-	off := c.rcvLen + int(seq-c.rcvNxt)
-	if off+len(data) > len(c.buf()) {
+	off := int(c.rcvLen) + int(seq-c.rcvNxt)
+	if off+len(data) > c.bufSize() {
 		c.s.stats.DropOOO++
 		return
 	}
 	r := oooRange{seq, seq + uint32(len(data))}
 	var keep [oooRanges]oooRange
 	nk := 0
-	for i := 0; i < c.nooo; i++ {
+	for i := 0; i < int(c.nooo); i++ {
 		x := c.ooo[i]
 		if seqLT(x.end, r.start) || seqGT(x.start, r.end) {
 			keep[nk] = x
@@ -930,7 +972,7 @@ func (c *Conn) storeOOO(seq uint32, data []byte) {
 		c.s.stats.DropOOO++
 		return
 	}
-	copy(c.buf()[off:], data)
+	copy(c.wbuf()[off:], data)
 	// insert r keeping the table sorted by start
 	i := nk
 	for i > 0 && seqGT(keep[i-1].start, r.start) {
@@ -939,14 +981,14 @@ func (c *Conn) storeOOO(seq uint32, data []byte) {
 	copy(c.ooo[:i], keep[:i])
 	c.ooo[i] = r
 	copy(c.ooo[i+1:nk+1], keep[i:nk])
-	c.nooo = nk + 1
+	c.nooo = uint8(nk + 1)
 }
 
 // mergeOOO moves ranges that became in-order into the in-order data.
 func (c *Conn) mergeOOO() {
 	for c.nooo > 0 && seqLE(c.ooo[0].start, c.rcvNxt) {
 		if e := c.ooo[0].end; seqGT(e, c.rcvNxt) {
-			c.rcvLen += int(e - c.rcvNxt)
+			c.rcvLen += int32(e - c.rcvNxt)
 			c.rcvNxt = e
 		}
 		copy(c.ooo[:], c.ooo[1:c.nooo])
@@ -959,7 +1001,7 @@ func (c *Conn) mergeOOO() {
 func (c *Conn) swsThresh() int { return max(min(c.limit()/2, c.s.cfg.MSS), 1) }
 
 // freeWnd is the window the receive buffer (within limit) allows now.
-func (c *Conn) freeWnd() int { return min(max(c.limit()-c.rcvLen, 0), 0xffff) }
+func (c *Conn) freeWnd() int { return min(max(c.limit()-int(c.rcvLen), 0), 0xffff) }
 
 // newEdge returns the right edge the receive buffer allows now and
 // whether the window may move there: by at least min(MSS, buffer/2)
@@ -971,12 +1013,12 @@ func (c *Conn) freeWnd() int { return min(max(c.limit()-c.rcvLen, 0), 0xffff) }
 // arrives: waiting for SWS-sized room would deadlock.
 func (c *Conn) newEdge() (uint32, bool) {
 	lim := c.limit()
-	edge := c.rcvNxt + uint32(min(max(lim-c.rcvLen, 0), 0xffff))
+	edge := c.rcvNxt + uint32(min(max(lim-int(c.rcvLen), 0), 0xffff))
 	if !seqGT(edge, c.rcvAdv) {
 		return edge, false
 	}
 	sws := max(min(lim/2, c.s.cfg.MSS), 1) // swsThresh
-	return edge, int(edge-c.rcvAdv) >= sws || c.probed || c.rcvLen+int(c.rcvAdv-c.rcvNxt) < c.need
+	return edge, int(edge-c.rcvAdv) >= sws || c.probed || int(c.rcvLen)+int(c.rcvAdv-c.rcvNxt) < int(c.need)
 }
 
 // advertise returns the window to put in a segment, moving the advertised
@@ -1086,20 +1128,20 @@ func (c *Conn) sendData(dst []byte, now time.Time) int {
 		return 0 // FIN already sent, or SYN not acknowledged
 	}
 	off := int(c.sndNxt - c.sndBase)
-	avail := c.sndLen - off
+	avail := int(c.sndLen) - off
 	flight := c.sndNxt - c.sndUna
 	wnd := min(c.sndWnd, c.cwnd+c.limitedTx*uint32(c.sndMSS))
 	usable := 0
 	if wnd > flight {
 		usable = int(wnd - flight)
 	}
-	n := min(avail, c.sndMSS, len(dst)-HeaderLen, usable)
+	n := min(avail, int(c.sndMSS), len(dst)-HeaderLen, usable)
 	fin := c.finQueued && n == avail
 	if n == 0 && !fin {
 		return 0
 	}
 	retx := seqLT(c.sndNxt, c.sndMax)
-	if n > 0 && !retx && !fin && n < c.sndMSS && !c.forceSend {
+	if n > 0 && !retx && !fin && n < int(c.sndMSS) && !c.forceSend {
 		ok := n == avail && (c.s.cfg.NoDelay || !seqGT(c.smallEnd, c.sndUna)) // Nagle, Minshall
 		ok = ok || (c.maxSndWnd > 0 && n >= int(c.maxSndWnd/2))               // SWS: half the max window
 		if !ok {
@@ -1117,13 +1159,22 @@ func (c *Conn) sendData(dst []byte, now time.Time) int {
 		seqlen++
 	}
 	seq := c.sndNxt
-	k := c.emit(dst, seq, flags, c.sndBuf[off:off+n])
-	if n > 0 && n < c.sndMSS {
+	k := c.emit(dst, seq, flags, c.sndData(off, n))
+	if n > 0 && n < int(c.sndMSS) {
 		c.smallEnd = seq + uint32(n)
 	}
 	c.sndNxt = seq + uint32(seqlen)
 	c.sendSeq(now, seq, seqlen, retx)
 	return k
+}
+
+// sndData is the n bytes of queued data from offset off (none when n is
+// 0: the buffer may have been shed).
+func (c *Conn) sndData(off, n int) []byte {
+	if n == 0 {
+		return nil
+	}
+	return c.sndBuf[off : off+n]
 }
 
 // retransmitOne resends the segment at SND.UNA without moving SND.NXT.
@@ -1135,7 +1186,7 @@ func (c *Conn) retransmitOne(dst []byte, now time.Time) int {
 	seq := c.sndUna
 	n := 0
 	if seqLT(seq, dataEnd) {
-		n = min(int(dataEnd-seq), c.sndMSS, len(dst)-HeaderLen)
+		n = min(int(dataEnd-seq), int(c.sndMSS), len(dst)-HeaderLen)
 	}
 	fin := c.finQueued && seq+uint32(n) == dataEnd && seqGT(c.sndMax, dataEnd)
 	if n == 0 && !fin {
@@ -1145,8 +1196,7 @@ func (c *Conn) retransmitOne(dst []byte, now time.Time) int {
 	if fin {
 		flags |= FlagFIN
 	}
-	off := int(seq - c.sndBase)
-	k := c.emit(dst, seq, flags, c.sndBuf[off:off+n])
+	k := c.emit(dst, seq, flags, c.sndData(int(seq-c.sndBase), n))
 	c.rttActive = false
 	c.s.stats.Retransmits++
 	end := seq + uint32(n)
@@ -1227,7 +1277,7 @@ func (c *Conn) poll(now time.Time) tick {
 			c.keepAt = 0
 		case c.sndUna != c.sndMax:
 			c.keepAt = tickOf(now).add(cfg.KeepAlive) // the retransmission timer watches the peer
-		case c.keepProbes >= cfg.KeepAliveCount:
+		case int(c.keepProbes) >= cfg.KeepAliveCount:
 			c.s.stats.ConnsTimedOut++
 			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
 			c.fail(ErrTimeout)
@@ -1278,7 +1328,7 @@ func (c *Conn) onRTO(now time.Time) {
 		return
 	}
 	if time.Duration(tickOf(now)-c.unackedSince) >= cfg.UserTimeout ||
-		(c.state == SynReceived && c.passive && c.backoff >= cfg.SynRetries) {
+		(c.state == SynReceived && c.passive && int(c.backoff) >= cfg.SynRetries) {
 		c.s.stats.ConnsTimedOut++
 		if c.state != SynSent {
 			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)

@@ -40,6 +40,17 @@ type cardLoop struct {
 	loss float64 // fraction of packets dropped each way
 	rng  *rand.Rand
 	lost int
+	// shed calls Stack.Shed before every Input and after every Output;
+	// shedBytes adds up what it released.
+	shed      bool
+	shedBytes int
+}
+
+// maybeShed sheds the stack's empty buffers in shed mode.
+func (l *cardLoop) maybeShed() {
+	if l.shed {
+		l.shedBytes += l.st.Shed()
+	}
 }
 
 func newCardLoop(t *testing.T, mtu int) (*cardLoop, *netstack.Net) {
@@ -89,12 +100,14 @@ func (l *cardLoop) input(p []byte, now time.Time) {
 	var src, dst ipv4.Addr
 	copy(src[:], p[12:16])
 	copy(dst[:], p[16:20])
+	l.maybeShed()
 	l.st.Input(src, dst, p[ihl:tot], now)
 }
 
 func (l *cardLoop) flush(now time.Time) {
 	for {
 		n, remote := l.st.Output(l.out[20:], cardAddr, now)
+		l.maybeShed()
 		if n == 0 {
 			return
 		}
@@ -231,17 +244,24 @@ func TestGVisorDialsCard(t *testing.T) {
 		name     string
 		mtu, buf int
 		loss     float64
+		shed     bool
 	}{
-		{"mtu1500-16K", 1500, 16384, 0},
-		{"mtu576-2K", 576, 2048, 0},
-		{"mtu1500-16K-loss3%", 1500, 16384, 0.03},
+		{"mtu1500-16K", 1500, 16384, 0, false},
+		{"mtu576-2K", 576, 2048, 0, false},
+		{"mtu1500-16K-loss3%", 1500, 16384, 0.03, false},
+		// Shed before every Input and after every Output: the buffers
+		// come and go around each segment and the transfer is unchanged.
+		{"mtu1500-16K-shed", 1500, 16384, 0, true},
+		{"mtu576-2K-shed", 576, 2048, 0, true},
+		{"mtu1500-16K-loss3%-shed", 1500, 16384, 0.03, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { gvisorDialsCard(t, tc.mtu, tc.buf, tc.loss) })
+		t.Run(tc.name, func(t *testing.T) { gvisorDialsCard(t, tc.mtu, tc.buf, tc.loss, tc.shed) })
 	}
 }
 
-func gvisorDialsCard(t *testing.T, mtu, buf int, loss float64) {
+func gvisorDialsCard(t *testing.T, mtu, buf int, loss float64, shed bool) {
 	l, tnet := newCardLoopCfg(t, mtu, buf, loss)
+	l.shed = shed
 	ln, err := l.st.Listen(8080, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -287,8 +307,11 @@ func gvisorDialsCard(t *testing.T, mtu, buf int, loss float64) {
 	}
 	srv.c.Close()
 	st := l.st.Stats()
-	t.Logf("1 MiB each way in %v; lost %d; segs in/out %d/%d, rtx %d, fast %d, timeouts %d",
-		el.Round(time.Millisecond), l.lost, st.SegsIn, st.SegsOut, st.Retransmits, st.FastRetransmits, st.Timeouts)
+	t.Logf("1 MiB each way in %v; lost %d; segs in/out %d/%d, rtx %d, fast %d, timeouts %d; %d bytes shed",
+		el.Round(time.Millisecond), l.lost, st.SegsIn, st.SegsOut, st.Retransmits, st.FastRetransmits, st.Timeouts, l.shedBytes)
+	if shed && l.shedBytes < 2*buf {
+		t.Fatalf("only %d bytes shed", l.shedBytes)
+	}
 }
 
 func TestCardDialsGVisor(t *testing.T) {

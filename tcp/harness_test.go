@@ -2,7 +2,9 @@ package tcp
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"math/rand"
 	"sort"
 	"testing"
@@ -62,6 +64,13 @@ type wire struct {
 	sent  [2]int
 	apps  []func()
 	wake  func() time.Time // optional application timer
+	// shed calls Stack.Shed on both stacks before and after every Input,
+	// Output and Poll (TestShedEverywhereIdentical); shedBytes adds up
+	// what it released.
+	shed      bool
+	shedBytes int
+	// out hashes every segment each stack sent, in order.
+	out [2]hash.Hash
 }
 
 func newWire(t testing.TB, a, b Config, seed int64) *wire {
@@ -71,7 +80,22 @@ func newWire(t testing.TB, a, b Config, seed int64) *wire {
 		addrs:  [2]ipv4.Addr{addrA, addrB},
 		rng:    rand.New(rand.NewSource(seed)),
 		delay:  5 * time.Millisecond,
+		out:    [2]hash.Hash{sha256.New(), sha256.New()},
 	}
+}
+
+// maybeShed sheds both stacks' empty buffers in shed mode.
+func (w *wire) maybeShed() {
+	if w.shed {
+		for _, s := range w.stacks {
+			w.shedBytes += s.Shed()
+		}
+	}
+}
+
+// sums returns the SHA-256 of each stack's segments so far.
+func (w *wire) sums() [2]string {
+	return [2]string{string(w.out[0].Sum(nil)), string(w.out[1].Sum(nil))}
 }
 
 func (w *wire) enqueue(from int, seg []byte) {
@@ -83,6 +107,7 @@ func (w *wire) enqueue(from int, seg []byte) {
 		w.t.Fatalf("stack %d sent bad checksum", from)
 	}
 	payload := seg[h.DataOff:]
+	w.out[from].Write(seg)
 	if w.trace {
 		w.t.Logf("%v %d→ %s seq=%d ack=%d win=%d len=%d", w.now.Sub(t0), from, flagString(h.Flags), h.Seq, h.Ack, h.Window, len(payload))
 	}
@@ -135,9 +160,12 @@ func (w *wire) step() bool {
 		app()
 	}
 	for i, s := range w.stacks {
+		w.maybeShed()
 		s.Poll(w.now)
 		for {
+			w.maybeShed()
 			n, remote := s.Output(w.buf[:], w.addrs[i], w.now)
+			w.maybeShed()
 			if n == 0 {
 				break
 			}
@@ -156,7 +184,9 @@ func (w *wire) step() bool {
 		if p.dst == w.addrs[1] {
 			to = 1
 		}
+		w.maybeShed()
 		w.stacks[to].Input(p.src, p.dst, p.data, w.now)
+		w.maybeShed()
 		progress = true
 	}
 	return progress

@@ -2,8 +2,11 @@ package tcp
 
 // Large receive buffers (Config.SmallRecvBuf, Config.LargeRecvBufs).
 //
-// Every slot owns a small receive buffer; the stack owns a few large ones
-// (RecvBuf + MSS bytes, allocated with the slots). The policy:
+// Every slot has a small receive buffer; the stack has a few large ones
+// (RecvBuf + MSS bytes). Each is allocated, at exactly that size, when it
+// is first needed and dropped again by Shed while it holds nothing (see
+// shed.go); the policy below is about which connection may use one, and
+// is the same whether a buffer is allocated or not. The policy:
 //
 //   - A connection borrows a large buffer when the layer above reserves more
 //     than its small buffer holds (Reserve: e.g. TLS has read a record header
@@ -61,13 +64,18 @@ func (c *Conn) getLarge() {
 	}
 }
 
-// take moves the connection's received bytes into free large buffer i.
+// take moves the connection's received bytes into free large buffer i,
+// allocating it if it was shed.
 func (c *Conn) take(i int) {
 	s := c.s
-	copy(s.large[i], c.rcvBuf[:c.dataEnd()])
+	l := &s.large[i]
+	if l.b == nil {
+		l.b = make([]byte, s.largeSize())
+	}
+	copy(l.b, c.rcvBuf[:c.dataEnd()])
 	c.big = uint8(i + 1)
 	c.waiting, c.probeSeen, c.probed = false, false, false
-	s.owner[i] = c
+	l.owner = c
 	s.nfree--
 	s.stats.LargeBorrows++
 	c.updateWindow()
@@ -87,23 +95,56 @@ func (c *Conn) updateWindow() {
 // bytes that matter back to the small buffer.
 func (c *Conn) release() {
 	s := c.s
-	s.owner[c.big-1] = nil
+	s.large[c.big-1].owner = nil
 	s.nfree++
 	c.big = 0
 }
 
 // buf is the receive buffer in use: the large one lent by the stack, or
-// the slot's own.
+// the slot's own; nil when the slot's own was shed (it then holds no byte:
+// see wbuf).
 func (c *Conn) buf() []byte {
 	if c.big != 0 {
-		return c.s.large[c.big-1]
+		return c.s.large[c.big-1].b
 	}
 	return c.rcvBuf
 }
 
+// wbuf is buf for writing: the slot's own buffer is allocated if it was
+// shed.
+func (c *Conn) wbuf() []byte {
+	if c.big != 0 {
+		return c.s.large[c.big-1].b
+	}
+	return c.ownBuf()
+}
+
+// ownBuf returns the slot's own receive buffer, allocating it if it was
+// shed.
+func (c *Conn) ownBuf() []byte {
+	if c.rcvBuf == nil {
+		c.allocBufs(true)
+	}
+	return c.rcvBuf
+}
+
+// bufSize is the size of the receive buffer in use, allocated or not: the
+// window and every room check are computed from it, never from len(buf()),
+// so that shedding changes nothing a peer can see.
+func (c *Conn) bufSize() int {
+	if c.big != 0 {
+		return c.s.largeSize()
+	}
+	return c.s.cfg.SmallRecvBuf
+}
+
+// largeSize is the size of the stack's large receive buffers: RecvBuf + MSS
+// (see Config.SmallRecvBuf).
+func (s *Stack) largeSize() int { return s.cfg.RecvBuf + s.cfg.MSS }
+
 // wantsLarge reports whether the connection needs more than its small
 // buffer: a reservation above its size, or growth without one.
-func (c *Conn) wantsLarge() bool { return c.grown || c.need > len(c.rcvBuf) }
+func (c *Conn) wantsLarge() bool { return c.grown || int(c.need) > c.s.cfg.SmallRecvBuf }
 
 // maybeGrow starts growth without a reservation (or beyond it) when the
 // unread data fills the small buffer and nothing was reserved, or when a
@@ -118,7 +159,7 @@ func (c *Conn) maybeGrow() {
 		_, ok := c.newEdge()
 		stuck = !ok
 	}
-	if !stuck && (c.need > 0 || c.rcvLen < len(c.rcvBuf)) {
+	if !stuck && (c.need > 0 || int(c.rcvLen) < c.s.cfg.SmallRecvBuf) {
 		return
 	}
 	c.grown = true
@@ -128,38 +169,40 @@ func (c *Conn) maybeGrow() {
 
 // limit is how far from the start of Peek the window may reach.
 func (c *Conn) limit() int {
-	small := len(c.rcvBuf)
+	small := c.s.cfg.SmallRecvBuf
 	if c.big == 0 {
 		return small
 	}
 	lim := small
-	if c.need > small {
-		lim = c.need + small
+	if int(c.need) > small {
+		lim = int(c.need) + small
 	}
 	if c.grown {
-		lim = max(lim, c.rcvLen+small)
+		lim = max(lim, int(c.rcvLen)+small)
 	}
-	return min(lim, len(c.buf()))
+	return min(lim, c.bufSize())
 }
 
 // giveBack returns the large buffer if neither the data nor the advertised
 // window need it any more.
 func (c *Conn) giveBack() {
-	small := len(c.rcvBuf)
+	small := c.s.cfg.SmallRecvBuf
 	hi := c.dataEnd()
-	if c.wantsLarge() || hi > small || c.rcvLen+int(int32(c.rcvAdv-c.rcvNxt)) > small {
+	if c.wantsLarge() || hi > small || int(c.rcvLen)+int(int32(c.rcvAdv-c.rcvNxt)) > small {
 		return
 	}
-	copy(c.rcvBuf, c.buf()[:hi])
+	if hi > 0 {
+		copy(c.ownBuf(), c.buf()[:hi])
+	}
 	c.release()
 }
 
 // dataEnd is the end of the received bytes in the buffer, out-of-order
 // ranges included.
 func (c *Conn) dataEnd() int {
-	hi := c.rcvLen
-	for i := 0; i < c.nooo; i++ {
-		if e := c.rcvLen + int(c.ooo[i].end-c.rcvNxt); e > hi {
+	hi := int(c.rcvLen)
+	for i := 0; i < int(c.nooo); i++ {
+		if e := int(c.rcvLen) + int(c.ooo[i].end-c.rcvNxt); e > hi {
 			hi = e
 		}
 	}
@@ -177,17 +220,17 @@ func (c *Conn) dataEnd() int {
 // which no buffer can ever hold.
 func (c *Conn) Reserve(n int) bool {
 	if n > c.s.cfg.RecvBuf || !c.inUse || c.released || c.state == Closed {
-		return n <= len(c.buf())
+		return n <= c.bufSize()
 	}
-	if n <= c.need {
-		return n <= len(c.buf())
+	if n <= int(c.need) {
+		return n <= c.bufSize()
 	}
-	c.need = n
-	if n > len(c.buf()) && len(c.s.large) > 0 {
+	c.need = int32(n)
+	if n > c.bufSize() && len(c.s.large) > 0 {
 		c.getLarge()
 	}
 	c.updateWindow()
-	return n <= len(c.buf())
+	return n <= c.bufSize()
 }
 
 // firstWaiter returns the connection queued longest for a large buffer.
@@ -203,8 +246,8 @@ func (s *Stack) firstWaiter() *Conn {
 }
 
 func (s *Stack) freeIndex() int {
-	for i, o := range s.owner {
-		if o == nil {
+	for i := range s.large {
+		if s.large[i].owner == nil {
 			return i
 		}
 	}

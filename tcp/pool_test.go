@@ -20,21 +20,22 @@ func poolConfig(seed int64, small, large, nLarge int) Config {
 // checkPool verifies the large-buffer bookkeeping of a stack.
 func checkPool(s *Stack) error {
 	free := 0
-	for i, o := range s.owner {
+	for i, l := range s.large {
+		o := l.owner
 		if o == nil {
 			free++
 			continue
 		}
-		if int(o.big) != i+1 || !o.inUse || &o.buf()[0] != &s.large[i][0] {
+		if int(o.big) != i+1 || !o.inUse || len(l.b) != s.largeSize() || &o.buf()[0] != &l.b[0] {
 			return fmt.Errorf("large buffer %d: owner holds %d", i, o.big)
 		}
 	}
-	if free != s.nfree {
+	if free != int(s.nfree) {
 		return fmt.Errorf("%d free large buffers, counted %d", free, s.nfree)
 	}
 	for i := range s.conns {
 		c := &s.conns[i]
-		if c.big != 0 && s.owner[c.big-1] != c {
+		if c.big != 0 && s.large[c.big-1].owner != c {
 			return fmt.Errorf("slot %d holds large buffer %d it does not own", i, c.big)
 		}
 		if c.waiting && c.big != 0 {
@@ -81,8 +82,8 @@ func TestReserveBorrowsAndReturns(t *testing.T) {
 	c, sc, _ := w.connect(80)
 	s := w.stacks[1]
 	w.settle(time.Second)
-	if len(sc.buf()) != 1024 || c.sndWnd != 1024 {
-		t.Fatalf("small buffer %d, peer sees window %d", len(sc.buf()), c.sndWnd)
+	if sc.bufSize() != 1024 || c.sndWnd != 1024 {
+		t.Fatalf("small buffer %d, peer sees window %d", sc.bufSize(), c.sndWnd)
 	}
 	if !sc.Reserve(1000) || s.nfree != 1 {
 		t.Fatal("a reservation within the small buffer borrowed")
@@ -90,8 +91,8 @@ func TestReserveBorrowsAndReturns(t *testing.T) {
 	if sc.Reserve(5000) {
 		t.Fatal("a reservation above RecvBuf succeeded")
 	}
-	if !sc.Reserve(3000) || s.nfree != 0 || len(sc.buf()) != 4096+536 {
-		t.Fatalf("Reserve(3000): nfree %d, buffer %d", s.nfree, len(sc.buf()))
+	if !sc.Reserve(3000) || s.nfree != 0 || sc.bufSize() != 4096+536 {
+		t.Fatalf("Reserve(3000): nfree %d, buffer %d", s.nfree, sc.bufSize())
 	}
 	w.settle(time.Second) // the window update
 	if c.sndWnd < 3000 {
@@ -107,8 +108,8 @@ func TestReserveBorrowsAndReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc.Consume(3000)
-	if s.nfree != 1 || len(sc.buf()) != 1024 {
-		t.Fatalf("after Consume: nfree %d, buffer %d (adv %d)", s.nfree, len(sc.buf()), sc.rcvAdv-sc.rcvNxt)
+	if s.nfree != 1 || sc.bufSize() != 1024 {
+		t.Fatalf("after Consume: nfree %d, buffer %d (adv %d)", s.nfree, sc.bufSize(), sc.rcvAdv-sc.rcvNxt)
 	}
 	// Small traffic stays in the small buffer.
 	c.Write([]byte("hello"))
@@ -330,75 +331,88 @@ func TestPoolRandom(t *testing.T) {
 		seeds = 6
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			rng := rand.New(rand.NewSource(seed))
-			nLarge := int(seed % 3)
-			cfg := poolConfig(seed+100, 700, 3000, nLarge)
-			if nLarge == 0 {
-				cfg.SmallRecvBuf = 0
-			}
-			w := newWire(t, testConfig(seed), cfg, seed)
-			w.loss, w.dup, w.reorder = 0.05, 0.02, 0.05
-			edgeWatch(w, 1)
-			s := w.stacks[1]
-			l, _ := s.Listen(443, 4)
-			var readers []*recordReader
-			var senders []*endpoint
-			for i := 0; i < 3; i++ {
-				c, err := w.stacks[0].Dial(addrA, addrB, 443, w.now)
-				if err != nil {
-					t.Fatal(err)
-				}
-				src := records(rng, 40_000, 3000)
-				senders = append(senders, &endpoint{c: c, src: src, rng: rand.New(rand.NewSource(seed*10 + int64(i)))})
-				readers = append(readers, &recordReader{want: src, reserve: i != 2, rng: rand.New(rand.NewSource(seed*20 + int64(i)))})
-			}
-			accepted := 0
-			w.apps = append(w.apps, func() {
-				for x := l.Accept(); x != nil; x = l.Accept() {
-					// Match by port: connections may complete in any order.
-					for i, e := range senders {
-						if _, p := x.Remote(); p == e.c.lport {
-							readers[i].c = x
-							accepted++
-						}
-					}
-				}
-				for _, e := range senders {
-					if e.sent < len(e.src) {
-						e.sent += e.c.Write(e.src[e.sent:min(len(e.src), e.sent+1+e.rng.Intn(3000))])
-					}
-				}
-				for _, r := range readers {
-					r.pump(t)
-				}
-				if err := checkPool(s); err != nil {
-					t.Fatal(err)
-				}
-			})
-			w.run(func() bool {
-				for _, r := range readers {
-					if r.got < len(r.want) {
-						return false
-					}
-				}
-				return true
-			}, time.Hour)
-			st := s.Stats()
-			t.Logf("virtual %v, borrows %d, waits %d, records %d/%d/%d", w.now.Sub(t0).Round(time.Millisecond),
-				st.LargeBorrows, st.LargeWaits, readers[0].records, readers[1].records, readers[2].records)
-			if nLarge > 0 && (st.LargeBorrows == 0 || (nLarge == 1 && st.LargeWaits == 0)) {
-				t.Fatalf("pool not exercised: %+v", st)
-			}
-			for _, r := range readers {
-				r.c.Close()
-			}
-			w.settle(5 * time.Second)
-			if s.nfree != nLarge {
-				t.Fatalf("%d of %d large buffers back after Close", s.nfree, nLarge)
-			}
-		})
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { poolRandom(t, seed, false) })
 	}
+}
+
+// poolRunResult is what poolRandom saw: the pool's counters and the
+// SHA-256 of each stack's segments.
+type poolRunResult struct {
+	st   Stats
+	sums [2]string
+	virt time.Duration
+	shed int
+}
+
+func poolRandom(t *testing.T, seed int64, shed bool) poolRunResult {
+	rng := rand.New(rand.NewSource(seed))
+	nLarge := int(seed % 3)
+	cfg := poolConfig(seed+100, 700, 3000, nLarge)
+	if nLarge == 0 {
+		cfg.SmallRecvBuf = 0
+	}
+	w := newWire(t, testConfig(seed), cfg, seed)
+	w.shed = shed
+	w.loss, w.dup, w.reorder = 0.05, 0.02, 0.05
+	edgeWatch(w, 1)
+	s := w.stacks[1]
+	l, _ := s.Listen(443, 4)
+	var readers []*recordReader
+	var senders []*endpoint
+	for i := 0; i < 3; i++ {
+		c, err := w.stacks[0].Dial(addrA, addrB, 443, w.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := records(rng, 40_000, 3000)
+		senders = append(senders, &endpoint{c: c, src: src, rng: rand.New(rand.NewSource(seed*10 + int64(i)))})
+		readers = append(readers, &recordReader{want: src, reserve: i != 2, rng: rand.New(rand.NewSource(seed*20 + int64(i)))})
+	}
+	accepted := 0
+	w.apps = append(w.apps, func() {
+		for x := l.Accept(); x != nil; x = l.Accept() {
+			// Match by port: connections may complete in any order.
+			for i, e := range senders {
+				if _, p := x.Remote(); p == e.c.lport {
+					readers[i].c = x
+					accepted++
+				}
+			}
+		}
+		for _, e := range senders {
+			if e.sent < len(e.src) {
+				e.sent += e.c.Write(e.src[e.sent:min(len(e.src), e.sent+1+e.rng.Intn(3000))])
+			}
+		}
+		for _, r := range readers {
+			r.pump(t)
+		}
+		if err := checkPool(s); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.run(func() bool {
+		for _, r := range readers {
+			if r.got < len(r.want) {
+				return false
+			}
+		}
+		return true
+	}, time.Hour)
+	st := s.Stats()
+	t.Logf("virtual %v, borrows %d, waits %d, records %d/%d/%d", w.now.Sub(t0).Round(time.Millisecond),
+		st.LargeBorrows, st.LargeWaits, readers[0].records, readers[1].records, readers[2].records)
+	if nLarge > 0 && (st.LargeBorrows == 0 || (nLarge == 1 && st.LargeWaits == 0)) {
+		t.Fatalf("pool not exercised: %+v", st)
+	}
+	for _, r := range readers {
+		r.c.Close()
+	}
+	w.settle(5 * time.Second)
+	if int(s.nfree) != nLarge {
+		t.Fatalf("%d of %d large buffers back after Close", s.nfree, nLarge)
+	}
+	return poolRunResult{s.Stats(), w.sums(), w.now.Sub(t0), w.shedBytes}
 }
 
 // TestPoolAllocs: borrowing, filling and giving back a large buffer

@@ -60,10 +60,29 @@ func simulate(t testing.TB, seed int64, size int, loss, dup, reorder float64) (s
 }
 
 func simulateCfg(t testing.TB, seed int64, size int, loss, dup, reorder float64, buf, mss int) (segs [2]int, virt time.Duration, st [2]Stats) {
+	r := simulateRun(t, seed, size, loss, dup, reorder, buf, mss, false)
+	return r.segs, r.virt, r.st
+}
+
+// simResult is what a simulated exchange produced: segment counts,
+// virtual time, both stacks' counters, the SHA-256 of each stack's
+// segments, and the bytes shedding released (shed mode).
+type simResult struct {
+	segs      [2]int
+	virt      time.Duration
+	st        [2]Stats
+	sums      [2]string
+	shedBytes int
+}
+
+// simulateRun is simulateCfg, optionally shedding both stacks' empty
+// buffers between every Input, Output and Poll.
+func simulateRun(t testing.TB, seed int64, size int, loss, dup, reorder float64, buf, mss int, shed bool) simResult {
 	a, b := testConfig(seed), testConfig(seed+1000)
 	a.RecvBuf, a.SendBuf, a.MSS = buf, buf, mss
 	b.RecvBuf, b.SendBuf, b.MSS = buf, buf, mss
 	w := newWire(t, a, b, seed)
+	w.shed = shed
 	w.loss, w.dup, w.reorder = loss, dup, reorder
 	if loss > 0 {
 		w.corrupt = 0.01
@@ -100,7 +119,7 @@ func simulateCfg(t testing.TB, seed int64, size int, loss, dup, reorder float64,
 	c.Close()
 	eb.c.Close()
 	w.run(func() bool { return !c.inUse && !eb.c.inUse }, time.Hour)
-	return w.sent, w.now.Sub(t0), [2]Stats{w.stacks[0].Stats(), w.stacks[1].Stats()}
+	return simResult{w.sent, w.now.Sub(t0), [2]Stats{w.stacks[0].Stats(), w.stacks[1].Stats()}, w.sums(), w.shedBytes}
 }
 
 // TestLossySimulation moves 1 MiB each way over a link with 10% loss, 5%

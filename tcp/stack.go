@@ -4,7 +4,9 @@
 // RFC 5961 blind-attack defences and RFC 4987 SYN cookies. It owns no
 // goroutines and takes no locks: the card's event loop calls Input, Output
 // and Poll (the ipv4.Transport interface) and the layers above poll each
-// Conn's state after each call.
+// Conn's state after each call. Buffers are lent, not owned: each is
+// allocated at its configured size when first needed and dropped by Shed
+// while it holds nothing (shed.go).
 package tcp
 
 import (
@@ -43,7 +45,7 @@ type Config struct {
 	// only with SmallRecvBuf; 0: connections never grow; MaxConns or more:
 	// every slot owns RecvBuf bytes instead; at most 255).
 	LargeRecvBufs int
-	SendBuf       int // send buffer per connection in bytes (default 4096)
+	SendBuf       int // send buffer per connection in bytes (default 4096; RecvBuf and SendBuf at most 1 GiB)
 	MSS           int // our MSS: link MTU − 40 (default 536)
 	// Rand supplies the ISN secret (read once in NewStack) and ephemeral
 	// ports. Required.
@@ -207,28 +209,41 @@ type Stack struct {
 	conns     []Conn
 	listeners []*Listener
 	secret    [32]byte
-	rr        int // round-robin start for Output
 
-	rst     [rstQueue]pendingRST
-	rstN    int
-	rstTurn bool // the last segment out came from rst or cookies
-	// Ring of pending SYN-cookie SYN-ACKs: cookieN of them from cookieHead.
-	cookies    []pendingCookie // Config.CookieQueue entries
-	cookieHead int
-	cookieN    int
-	cookieLast bool      // the last queued segment out was a cookie: an RST goes next if one waits
-	cookieAt   time.Time // when the last SYN cookie was queued
+	// Queues of segments owed to no connection, allocated when the first
+	// one is queued and dropped by Shed while empty: rstN pending RSTs,
+	// and a ring of cookieN pending SYN-cookie SYN-ACKs from cookieHead
+	// (Config.CookieQueue entries).
+	rst        *[rstQueue]pendingRST
+	cookies    []pendingCookie
+	rstN       uint8
+	rstTurn    bool // the last segment out came from rst or cookies
+	cookieLast bool // the last queued segment out was a cookie: an RST goes next if one waits
+	cookieHead uint16
+	cookieN    uint16
+	cookieAt   tick // when the last SYN cookie was queued (0: never)
 
-	// Pool of large receive buffers: large[i] is lent to owner[i] (nil:
-	// free); nfree counts the free ones. waitSeq orders the connections
-	// waiting for one (first come, first served).
-	large   [][]byte
-	owner   []*Conn
-	nfree   int
+	rr uint32 // round-robin start for Output
+	// pairBufs: a slot's receive and send buffers are one allocation (see
+	// shed.go), as that wastes less to size-class rounding.
+	pairBufs bool
+
+	// Pool of large receive buffers (large[i].owner: the connection it is
+	// lent to, nil: free); nfree counts the free ones. waitSeq orders the
+	// connections waiting for one (first come, first served).
+	large   []largeBuf
+	nfree   int32
 	waitSeq uint32
 
 	rbuf  [4]byte
 	stats Stats
+}
+
+// largeBuf is one of the stack's large receive buffers: b is nil until it
+// is first lent, and again after Shed while it is free.
+type largeBuf struct {
+	b     []byte
+	owner *Conn
 }
 
 var (
@@ -236,7 +251,8 @@ var (
 	_ ipv6.Transport = (*Stack)(nil)
 )
 
-// NewStack allocates every connection slot and buffer. It panics if
+// NewStack allocates every connection slot; the buffers are allocated when
+// first used and may be shed when empty (Stack.Shed). It panics if
 // cfg.Rand is nil or fails (the card cannot run without a random source).
 func NewStack(cfg Config) *Stack {
 	if cfg.MaxConns <= 0 {
@@ -248,6 +264,8 @@ func NewStack(cfg Config) *Stack {
 	if cfg.SendBuf <= 0 {
 		cfg.SendBuf = 4096
 	}
+	// Offsets into the buffers are kept in 32 bits.
+	cfg.RecvBuf, cfg.SendBuf = min(cfg.RecvBuf, 1<<30), min(cfg.SendBuf, 1<<30)
 	if cfg.SmallRecvBuf <= 0 || cfg.SmallRecvBuf >= cfg.RecvBuf || cfg.LargeRecvBufs >= cfg.MaxConns {
 		// No pool, or one large buffer per slot anyway: every slot owns one.
 		cfg.SmallRecvBuf = cfg.RecvBuf
@@ -257,9 +275,7 @@ func NewStack(cfg Config) *Stack {
 	if cfg.MSS <= 0 {
 		cfg.MSS = defaultMSS
 	}
-	if cfg.MSS < 64 {
-		cfg.MSS = 64
-	}
+	cfg.MSS = min(max(cfg.MSS, 64), 0xffff) // the MSS option has 16 bits (RFC 9293 §3.7.1)
 	if cfg.InitialRTO <= 0 {
 		cfg.InitialRTO = time.Second
 	}
@@ -301,29 +317,19 @@ func NewStack(cfg Config) *Stack {
 		panic("tcp: Config.Rand is nil")
 	}
 	s := &Stack{cfg: cfg}
-	s.cookies = make([]pendingCookie, cfg.CookieQueue)
 	if _, err := io.ReadFull(cfg.Rand, s.secret[:]); err != nil {
 		panic("tcp: reading ISN secret: " + err.Error())
 	}
+	// Buffers are allocated when first used (see Shed).
+	r, w := cfg.SmallRecvBuf, cfg.SendBuf
+	s.pairBufs = allocSize(r+w) < allocSize(r)+allocSize(w)
 	s.conns = make([]Conn, cfg.MaxConns)
-	small, large := cfg.SmallRecvBuf, cfg.RecvBuf+cfg.MSS
-	arena := make([]byte, cfg.MaxConns*(small+cfg.SendBuf)+cfg.LargeRecvBufs*large)
 	for i := range s.conns {
-		c := &s.conns[i]
-		c.s = s
-		c.rcvBuf = arena[:small:small]
-		arena = arena[small:]
-		c.sndBuf = arena[:cfg.SendBuf:cfg.SendBuf]
-		arena = arena[cfg.SendBuf:]
+		s.conns[i].s = s
 	}
 	if n := cfg.LargeRecvBufs; n > 0 {
-		s.large = make([][]byte, n)
-		s.owner = make([]*Conn, n)
-		s.nfree = n
-		for i := range s.large {
-			s.large[i] = arena[:large:large]
-			arena = arena[large:]
-		}
+		s.large = make([]largeBuf, n)
+		s.nfree = int32(n)
 	}
 	return s
 }
@@ -595,9 +601,12 @@ func (s *Stack) replyClosed(src, dst ipv6.Addr, h *Header, dlen int) {
 }
 
 func (s *Stack) queueRST(laddr, raddr ipv6.Addr, lport, rport uint16, seq, ack uint32, flags uint8) {
-	if s.rstN == len(s.rst) {
+	if s.rstN == rstQueue {
 		s.stats.DropRSTQueue++
 		return
+	}
+	if s.rst == nil {
+		s.rst = new([rstQueue]pendingRST)
 	}
 	s.rst[s.rstN] = pendingRST{laddr: laddr, raddr: raddr, lport: lport, rport: rport, seq: seq, ack: ack, flags: flags}
 	s.rstN++
@@ -728,19 +737,22 @@ func (s *Stack) sendCookie(l *Listener, src, dst ipv6.Addr, h *Header, now time.
 			idx = uint32(i)
 		}
 	}
-	if s.cookieN == len(s.cookies) {
+	if int(s.cookieN) == s.cfg.CookieQueue {
 		s.stats.DropCookieQueue++
 		s.stats.DropRSTQueue++
 		return
 	}
-	i := s.cookieHead + s.cookieN
+	if s.cookies == nil {
+		s.cookies = make([]pendingCookie, s.cfg.CookieQueue)
+	}
+	i := int(s.cookieHead) + int(s.cookieN)
 	if i >= len(s.cookies) {
 		i -= len(s.cookies)
 	}
 	s.cookies[i] = pendingCookie{laddr: dst, raddr: src, lport: h.DstPort, rport: h.SrcPort,
 		iss: s.cookie(dst, src, h.DstPort, h.SrcPort, h.Seq, cookieSlotOf(now), idx), ack: h.Seq + 1, at: uint32(now.UnixMilli())}
 	s.cookieN++
-	s.cookieAt = now
+	s.cookieAt = tickOf(now)
 }
 
 // cookieAccept opens a connection for an ACK that carries a valid SYN
@@ -748,7 +760,7 @@ func (s *Stack) sendCookie(l *Listener, src, dst ipv6.Addr, h *Header, now time.
 // connection (a peer that answered is worth more than a SYN). It reports
 // whether it did, and whether the cookie was valid but found no room.
 func (s *Stack) cookieAccept(l *Listener, src, dst ipv6.Addr, h *Header, data []byte, now time.Time) (opened, full bool) {
-	if s.cookieAt.IsZero() || now.Sub(s.cookieAt) > 2*cookieSlot*time.Second {
+	if s.cookieAt == 0 || time.Duration(tickOf(now)-s.cookieAt) > 2*cookieSlot*time.Second {
 		return false, false // no cookie sent lately: nothing to guess at
 	}
 	iss := h.Ack - 1
@@ -790,7 +802,7 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv6.Addr, h *Header, data []
 	c.irs = h.Seq - 1
 	c.rcvNxt = h.Seq
 	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
-	c.sndMSS = min(cookieMSS[idx], s.familyMSS(src))
+	c.sndMSS = int32(min(cookieMSS[idx], s.familyMSS(src)))
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = h.Seq-1, h.Ack
@@ -905,8 +917,8 @@ func (s *Stack) ICMPError6(typ, code uint8, local, remote ipv6.Addr, quoted []by
 		return
 	}
 	mss := int(max(info, 1280)) - 60
-	if mss < c.sndMSS {
-		c.sndMSS = max(mss, minSndMSS)
+	if mss < int(c.sndMSS) {
+		c.sndMSS = int32(max(mss, minSndMSS))
 		s.stats.PMTUReduced++
 	}
 }
@@ -923,8 +935,8 @@ func (s *Stack) familyMSS(a ipv6.Addr) int {
 // cookieFor returns the position (from the head) of the oldest pending
 // SYN-cookie SYN-ACK to a peer of the family (v6, or IPv4), or -1.
 func (s *Stack) cookieFor(v6 bool) int {
-	i := s.cookieHead
-	for k := 0; k < s.cookieN; k++ {
+	i := int(s.cookieHead)
+	for k := 0; k < int(s.cookieN); k++ {
 		if s.cookies[i].raddr.Is4() != v6 {
 			return k
 		}
@@ -938,7 +950,7 @@ func (s *Stack) cookieFor(v6 bool) int {
 // rstFor returns the index of the oldest pending RST to a peer of the
 // family, or -1.
 func (s *Stack) rstFor(v6 bool) int {
-	for k := 0; k < s.rstN; k++ {
+	for k := 0; k < int(s.rstN); k++ {
 		if s.rst[k].raddr.Is4() != v6 {
 			return k
 		}
@@ -951,10 +963,10 @@ func (s *Stack) rstFor(v6 bool) int {
 func (s *Stack) takeCookie(k int) pendingCookie {
 	n := len(s.cookies)
 	at := func(k int) int {
-		if i := s.cookieHead + k; i < n {
+		if i := int(s.cookieHead) + k; i < n {
 			return i
 		}
-		return s.cookieHead + k - n
+		return int(s.cookieHead) + k - n
 	}
 	r := s.cookies[at(k)]
 	for ; k > 0; k-- {
@@ -968,7 +980,7 @@ func (s *Stack) takeCookie(k int) pendingCookie {
 func (s *Stack) popCookie() *pendingCookie {
 	r := &s.cookies[s.cookieHead]
 	s.cookieHead++
-	if s.cookieHead == len(s.cookies) {
+	if int(s.cookieHead) == len(s.cookies) {
 		s.cookieHead = 0
 	}
 	s.cookieN--
@@ -980,7 +992,7 @@ func (s *Stack) popCookie() *pendingCookie {
 func (s *Stack) connOutput(dst []byte, v6 bool, local ipv6.Addr, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
 	nc := len(s.conns)
 	for i := 0; i < nc; i++ {
-		k := s.rr + i
+		k := int(s.rr) + i
 		if k >= nc {
 			k -= nc
 		}
@@ -999,8 +1011,8 @@ func (s *Stack) connOutput(dst []byte, v6 bool, local ipv6.Addr, now time.Time) 
 				}
 				src = local
 			}
-			s.rr = k + 1
-			if s.rr == nc {
+			s.rr = uint32(k + 1)
+			if int(s.rr) == nc {
 				s.rr = 0
 			}
 			setChecksum(src, c.raddr, dst[:n])

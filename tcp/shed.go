@@ -1,0 +1,121 @@
+package tcp
+
+import "unsafe"
+
+// Lend, don't own: every buffer the stack sizes from its Config is
+// allocated when it is first needed, at exactly its configured size (one
+// make, never larger, never grown), and dropped again by Shed when it holds
+// nothing:
+//
+//   - a slot's receive buffer (Config.SmallRecvBuf bytes, or RecvBuf without
+//     a pool), when a segment brings data for it;
+//   - a slot's send buffer (Config.SendBuf), when the application asks for
+//     room (Free, Commit, Write);
+//   - a large receive buffer (RecvBuf + MSS), when it is first lent (see
+//     pool.go);
+//   - the RST queue and the SYN-cookie ring (Config.CookieQueue entries),
+//     when a segment is first queued there.
+//
+// A slot's receive and send buffers are one allocation (the receive buffer
+// first, then the send buffer, each slice of exactly its size) when the Go
+// allocator rounds their sum up less than it rounds them separately: in the
+// one-slot Card profile 16,645 + 3,835 bytes fill the 20,480-byte size
+// class exactly, where apart they take 18,432 + 4,096. Both are then
+// allocated together and shed together (when both are empty).
+//
+// Nothing a peer can see depends on whether a buffer is allocated: windows,
+// room checks and the pool's decisions are computed from the configured
+// sizes, so a connection behaves byte for byte the same with or without
+// Shed calls in between (TestShedEverywhereIdentical). A slot that is freed
+// drops its buffers at once. The hard bound is unchanged: the same buffers,
+// each rounded up to its Go size class instead of one arena.
+
+// Shed drops every buffer of the stack that holds nothing right now: each
+// connection slot's empty receive and send buffers (Conn.Shed), each large
+// receive buffer not lent, and the RST queue and SYN-cookie ring when
+// empty. It returns the bytes released (the buffers' capacity). It never
+// allocates and may be called between any two calls of Input, Output and
+// Poll; a second call returns 0. The next burst allocates its buffers again
+// (one allocation per buffer, not per packet).
+func (s *Stack) Shed() int {
+	n := 0
+	for i := range s.conns {
+		n += s.conns[i].Shed()
+	}
+	for i := range s.large {
+		if l := &s.large[i]; l.owner == nil && l.b != nil {
+			n += cap(l.b)
+			l.b = nil
+		}
+	}
+	if s.rst != nil && s.rstN == 0 {
+		n += int(unsafe.Sizeof(*s.rst))
+		s.rst = nil
+	}
+	if s.cookies != nil && s.cookieN == 0 {
+		n += cap(s.cookies) * int(unsafe.Sizeof(pendingCookie{}))
+		s.cookies, s.cookieHead = nil, 0
+	}
+	return n
+}
+
+// Shed drops the connection's buffers that hold nothing right now and
+// returns the bytes released: the receive buffer when it has no unread
+// bytes, no out-of-order ranges and no reservation (Reserve) pending (or
+// when a large buffer lent by the stack holds the data instead; the lent
+// buffer itself stays until the pool takes it back), and the send buffer
+// when it has no unsent and no unacknowledged bytes. The sequence numbers,
+// windows and timers stay: a segment arriving later allocates the receive
+// buffer again and is accepted exactly as if nothing had been shed. It
+// never allocates; a second call returns 0.
+func (c *Conn) Shed() int {
+	rcv := c.rcvBuf != nil && (c.big != 0 || c.rcvLen == 0 && c.nooo == 0 && c.need == 0)
+	snd := c.sndBuf != nil && c.sndLen == 0
+	if c.s.pairBufs && !(rcv && snd) {
+		return 0 // one allocation: both go, or neither
+	}
+	n := 0
+	if rcv {
+		n += cap(c.rcvBuf)
+		c.rcvBuf = nil
+	}
+	if snd {
+		n += cap(c.sndBuf)
+		c.sndBuf = nil
+	}
+	return n
+}
+
+// allocBufs allocates the slot's receive buffer (rcv) or send buffer, or
+// both at once when the stack pairs them.
+func (c *Conn) allocBufs(rcv bool) {
+	r, w := c.s.cfg.SmallRecvBuf, c.s.cfg.SendBuf
+	switch {
+	case c.s.pairBufs:
+		b := make([]byte, r+w)
+		c.rcvBuf, c.sndBuf = b[:r:r], b[r:]
+	case rcv:
+		c.rcvBuf = make([]byte, r)
+	default:
+		c.sndBuf = make([]byte, w)
+	}
+}
+
+// goSizeClasses are the Go allocator's size classes for small objects
+// (internal/runtime/gc/sizeclasses.go, unchanged since Go 1.21); a larger
+// object takes whole 8 KiB pages.
+var goSizeClasses = [...]uint16{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
+	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048, 2304,
+	2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728, 10240, 10880, 12288, 13568,
+	14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768}
+
+// allocSize is the heap a make([]byte, n) takes: n rounded up to its size
+// class.
+func allocSize(n int) int {
+	for _, c := range goSizeClasses {
+		if n <= int(c) {
+			return int(c)
+		}
+	}
+	return (n + 8191) &^ 8191
+}
