@@ -250,7 +250,7 @@ func TestZeroAllocsPerPacketUpload(t *testing.T) {
 	data := payload(42, size)
 	var a float64
 	var frames uint64
-	for try := 0; try < 3; try++ {
+	for try := 0; try < 10; try++ { // best of ten: see TestZeroAllocsPerPacket
 		w := newWorld(t, Options{Seed: 42, Baud: 12_000_000})
 		if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
 			t.Fatal(err)
@@ -264,6 +264,10 @@ func TestZeroAllocsPerPacketUpload(t *testing.T) {
 		}
 		var m0, m1 runtime.MemStats
 		ps0 := w.card.Link().Stats()
+		// A GC cycle first: the process's first cycle starts the runtime's
+		// background mark workers (goroutines: counted as allocations) and
+		// must not land inside the measured window.
+		runtime.GC()
 		runtime.ReadMemStats(&m0)
 		err = w.RunUntil(func() bool { return c.done || !c.UploadEnd.IsZero() }, time.Minute)
 		runtime.ReadMemStats(&m1)
