@@ -79,7 +79,11 @@ func (e *Engine) seal12(rec []byte, typ byte, n int) int {
 		copy(rec[recordHeaderLen:h], aad[:8])
 	}
 	body := rec[h : h+n]
-	hc.aead.Seal(body[:0], nonce, body, aad)
+	a := hc.cipher(e.suite)
+	if a == nil {
+		return 0
+	}
+	a.Seal(body[:0], nonce, body, aad)
 	clen := h - recordHeaderLen + n + tagLen
 	rec[0], rec[1], rec[2], rec[3], rec[4] = typ, 3, 3, byte(clen>>8), byte(clen)
 	hc.seq++
@@ -100,7 +104,11 @@ func (e *Engine) openWith(hc *halfConn, rec []byte) ([]byte, bool) {
 	}
 	ct := rec[h:]
 	aad := hc.setAAD12(rec[0], len(ct)-tagLen)
-	pt, err := hc.aead.Open(ct[:0], nonce, ct, aad)
+	a := hc.cipher(e.suite)
+	if a == nil {
+		return nil, false
+	}
+	pt, err := a.Open(ct[:0], nonce, ct, aad)
 	if err != nil {
 		return nil, false
 	}
@@ -336,7 +344,7 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 	if a := e.selectALPN(ch.alpn); a != 0 {
 		return a
 	}
-	e.sniLen = copy(e.sni[:], ch.serverName)
+	e.sniLen = uint8(copy(e.sni[:], ch.serverName))
 	copy(e.peerRandom[:], ch.random)
 	e.ks.selectHash(e.suite.sha384)
 	e.ks.addMessage(msg)
