@@ -6,6 +6,7 @@ import (
 	"testing"
 	"testing/cryptotest"
 	"time"
+	"unsafe"
 
 	"netcard/http"
 	"netcard/tls"
@@ -198,4 +199,17 @@ func TestSessionShedSameBytes(t *testing.T) {
 		t.Fatalf("with Shed the server's bytes differ from byte %d (%d vs %d bytes)", i, len(got), len(want))
 	}
 	t.Logf("%d bytes from the server", len(want))
+}
+
+// TestSessionSize guards the size classes of a session (its struct and the
+// allocator's 8-byte header within 640 bytes: the ConnInfo and applet.Conn
+// flags packed, the start and linger times in one field) and of the App
+// (480 bytes: it keeps the store only in its Config).
+func TestSessionSize(t *testing.T) {
+	if n := unsafe.Sizeof(ServerSession{}) + 8; n > 640 {
+		t.Errorf("ServerSession takes %d bytes, past the 640-byte size class", n)
+	}
+	if n := unsafe.Sizeof(App{}); n > 480 {
+		t.Errorf("App takes %d bytes, past the 480-byte size class", n)
+	}
 }
