@@ -81,8 +81,9 @@ type Engine struct {
 	// arrays, then the small scalars) so the struct has little padding; the
 	// allocation (the struct and the allocator's 8-byte header for an object
 	// with pointers over 512 bytes) stays within the 1,024-byte size class
-	// (TestEngineSize). What only the handshake needs (the server name as
-	// received, the client's resumption master secret) lives in hsState.
+	// (TestEngineSize): the server name is a string of its own length (not
+	// a 255-byte array), the client's resumption master secret lives in
+	// hsState (which a client keeps).
 	cfg       *Config
 	hs        int
 	err       error
@@ -114,8 +115,7 @@ type Engine struct {
 
 	signer crypto.Signer
 	alpn   int // index into cfg.ALPN, -1 if none
-	// serverName is the server name the client sent (server role), kept as a string once the
-	// handshake is done and hsState is released: ConnectionState returns it without copying.
+	// serverName is the server name the client sent (server role; see setServerName).
 	serverName string
 	peerCerts  []*x509.Certificate
 	session    *Session
@@ -182,15 +182,28 @@ type hsState struct {
 	certReqAlgs []byte // client: copy of requested schemes (points into reqAlgsBuf)
 	reqAlgsBuf  [64]byte
 	psk         [48]byte
-	zeroBinder  [48]byte
 	ch          clientHello
 	sh          serverHello
 	ee          encryptedExtensions
 	kss         ksSecrets // the key schedule's handshake secrets
 	resMaster   [48]byte  // client: the resumption master secret (NewSessionTicket)
-	sni         [255]byte // server: the server name received (serverName once released)
-	sniLen      uint8
 }
+
+// zeroBinder is the placeholder of a PSK binder, filled in once the ClientHello is hashed.
+var zeroBinder [48]byte
+
+// setServerName keeps the server name a ClientHello sent (server role), at most maxServerName
+// bytes as before a string was kept: one allocation per handshake (none for a second
+// ClientHello repeating it), the string ConnectionState returns without copying.
+func (e *Engine) setServerName(name []byte) {
+	name = name[:min(len(name), maxServerName)]
+	if string(name) != e.serverName {
+		e.serverName = string(name)
+	}
+}
+
+// maxServerName is the longest server name kept (a DNS name has at most 255 bytes, RFC 1035 §3.1).
+const maxServerName = 255
 
 // NewServer returns a server engine. recordBuf is the size of the caller's receive buffer (the
 // largest record, header included, that Unwrap can ever be given); 0 means DefaultRecordBuf.
@@ -454,15 +467,15 @@ func (e *Engine) Footprint() int {
 	return n
 }
 
-// Shed drops the expanded AEAD state of both directions (crypto/cipher's AES-GCM: 768 bytes each;
-// ChaCha20-Poly1305: 32) and returns the bytes released. The engine keeps what rebuilds it — the
-// key and IV bytes and the sequence numbers — and the next Wrap, Unwrap or queued alert or
-// KeyUpdate builds the state again from the key (two allocations for AES-GCM, one for
-// ChaCha20-Poly1305, ≈ 0.3–0.5 µs: BenchmarkAEADRebuild), so the records are byte for byte those
-// an engine that never shed produces. Records are sealed and opened whole inside one call, so no
-// record is ever half-processed when Shed runs: it is safe between any two calls, allocates
-// nothing, and a second call returns 0. The caller (the card) sheds when the link has been quiet,
-// never per record.
+// Shed drops the expanded AEAD state of both directions (crypto/cipher's AES-GCM: 768 bytes
+// each; ChaCha20-Poly1305: 32) and returns the bytes released. The engine keeps what rebuilds
+// it — the key and IV bytes and the sequence numbers — and the next Wrap, Unwrap, queued alert
+// or KeyUpdate builds the state again from the key (AES-GCM: two allocations, ≈ 0.9 µs;
+// ChaCha20-Poly1305: one, ≈ 0.1 µs; BenchmarkAEADRebuild on the 2-core test machine), so the
+// records are byte for byte those of an engine that never shed. Records are sealed and opened
+// whole inside one call, so no record is ever half-processed when Shed runs: it is safe between
+// any two calls, allocates nothing, and a second call returns 0. The caller (the card) sheds
+// when the link has been quiet, never per record.
 func (e *Engine) Shed() int {
 	return e.rd.shed(e.suite) + e.wr.shed(e.suite)
 }
@@ -472,9 +485,6 @@ func (e *Engine) Shed() int {
 // hashes and the unused HMAC state. The output buffer follows in shrinkOut once it is drained.
 func (e *Engine) release() {
 	e.released = true
-	if !e.client && e.sniLen > 0 {
-		e.serverName = string(e.sni[:e.sniLen]) // the one copy ConnectionState hands out
-	}
 	// the parsed hellos alias the reassembly buffer: drop them so that it can be freed
 	e.ch, e.sh, e.ee = clientHello{}, serverHello{}, encryptedExtensions{}
 	k := e.ks
@@ -790,9 +800,6 @@ func (e *Engine) ConnectionState() ConnectionState {
 		cs.ServerName = e.cfg.ServerName
 	} else {
 		cs.ServerName = e.serverName
-		if e.hsState != nil && !e.released {
-			cs.ServerName = string(e.sni[:e.sniLen])
-		}
 	}
 	if e.alpn >= 0 {
 		cs.ALPN = e.cfg.ALPN[e.alpn]

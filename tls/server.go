@@ -153,7 +153,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	if a := e.selectALPN(ch.alpn); a != 0 {
 		return a
 	}
-	e.sniLen = uint8(copy(e.sni[:], ch.serverName))
+	e.setServerName(ch.serverName)
 
 	if !second {
 		e.ks.selectHash(e.suite.sha384)

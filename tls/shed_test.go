@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/cryptotest"
 	"unsafe"
@@ -370,4 +371,28 @@ func BenchmarkAEADRebuild(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestServerNameKept: the server name a client sent (up to 255 bytes; a longer one is refused
+// with decode_error, as before) is reported during and after the handshake, and ConnectionState
+// allocates nothing for it.
+func TestServerNameKept(t *testing.T) {
+	long := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." +
+		strings.Repeat("d", 63)
+	for _, name := range []string{"card.example", long} {
+		cc := clientConfig(t)
+		cc.ServerName, cc.InsecureSkipVerify = name, true
+		s, _ := handshakePair(t, serverConfig(t, false), cc)
+		if got := s.ConnectionState().ServerName; got != name {
+			t.Fatalf("server name %q, want %q", got, name)
+		}
+		if a := testing.AllocsPerRun(20, func() { _ = s.ConnectionState() }); a != 0 {
+			t.Fatalf("ConnectionState allocates %v", a)
+		}
+	}
+	cc := clientConfig(t)
+	cc.ServerName, cc.InsecureSkipVerify = long+"e", true
+	errC, errS := pump(t, NewClient(cc, 0), NewServer(serverConfig(t, false), 0))
+	expectAlert(t, errS, AlertDecodeError, false)
+	expectAlert(t, errC, AlertDecodeError, true)
 }

@@ -344,7 +344,7 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 	if a := e.selectALPN(ch.alpn); a != 0 {
 		return a
 	}
-	e.sniLen = uint8(copy(e.sni[:], ch.serverName))
+	e.setServerName(ch.serverName)
 	copy(e.peerRandom[:], ch.random)
 	e.ks.selectHash(e.suite.sha384)
 	e.ks.addMessage(msg)
