@@ -390,11 +390,9 @@ func (k *keySchedule) finished(dst, base []byte) []byte {
 type halfConn struct {
 	aead   cipher.AEAD // nil: not keyed, or shed (rebuilt from key by cipher)
 	iv     [12]byte
-	nonce  [12]byte
 	seq    uint64
 	secret [48]byte
 	key    [32]byte
-	aad    [13]byte // TLS 1.2 additional data
 }
 
 // setKey installs the traffic secret (RFC 8446 §7.3).
@@ -447,10 +445,12 @@ func (hc *halfConn) update(k *keySchedule, s *suiteInfo) error {
 	return hc.setKey(k, s, next[:])
 }
 
-func (hc *halfConn) makeNonce() []byte {
-	hc.nonce = hc.iv
+// nonceAt writes the per-record nonce (RFC 8446 §5.3: the IV XOR the padded sequence number)
+// into n, the engine's scratch (records are sealed and opened one at a time), and returns it.
+func (hc *halfConn) nonceAt(n *[12]byte) []byte {
+	*n = hc.iv
 	for i := 0; i < 8; i++ {
-		hc.nonce[4+i] ^= byte(hc.seq >> (56 - 8*i))
+		n[4+i] ^= byte(hc.seq >> (56 - 8*i))
 	}
-	return hc.nonce[:]
+	return n[:]
 }

@@ -215,4 +215,9 @@ func (e *Engine) clientTicket(msg []byte) uint8 {
 }
 
 // Session returns the most recent resumable session received from the server (client role), or nil.
-func (e *Engine) Session() *Session { return e.session }
+func (e *Engine) Session() *Session {
+	if e.hsState == nil { // a server (it drops hsState after the handshake)
+		return nil
+	}
+	return e.session
+}
