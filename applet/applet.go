@@ -163,14 +163,13 @@ var (
 // a request and its answer call. A transport keeps one per connection and
 // passes it to Host.Serve (its zero value is ready).
 type Conn struct {
-	// TLS is true on the card's HTTPS port.
-	TLS bool
+	// (The fields are ordered by alignment, the flags last, so that the
+	// struct, held in every session, has no padding between them.)
+
 	// Now is the time of the call (the injected clock).
 	Now time.Time
 	// Remote is the peer (zero when unknown).
 	Remote netip.AddrPort
-	// Head is set for the head call of a request announcing a body.
-	Head bool
 	// Info is the transport's own connection information (the card's
 	// sessions: *apps.ConnInfo), for built-ins that need it.
 	Info any
@@ -179,23 +178,27 @@ type Conn struct {
 	Sink http.BodySink
 	Max  int64
 
-	checked bool   // the head call checked this request
-	verdict Answer // its verdict
-	pin     bool   // the head call verified the PIN
+	verdict Answer // the head call's verdict
 	slot    *slot  // the application the head chose
+
+	// TLS is true on the card's HTTPS port.
+	TLS bool
+	// Head is set for the head call of a request announcing a body.
+	Head bool
+
+	checked bool // the head call checked this request
+	pin     bool // the head call verified the PIN
 }
 
 // Ctx is an application's handle for one call.
 type Ctx struct {
+	// (The fields are ordered by alignment, the flags last: no padding
+	// between them.)
+
 	// Now is the time of the call (the card's injected clock).
 	Now time.Time
-	// TLS is true when the request came over HTTPS (false in Tick and
-	// FetchDone calls).
-	TLS bool
 	// Remote is the requesting peer (zero in Tick and FetchDone calls).
 	Remote netip.AddrPort
-	// Head is set in the head call (see HeadChecker).
-	Head bool
 	// Store is the application's namespace.
 	Store *store.Space
 	// Conn is the transport's connection information (nil outside a
@@ -205,7 +208,14 @@ type Ctx struct {
 	h    *Host
 	s    *slot
 	conn *Conn
-	pin  bool
+
+	// TLS is true when the request came over HTTPS (false in Tick and
+	// FetchDone calls).
+	TLS bool
+	// Head is set in the head call (see HeadChecker).
+	Head bool
+
+	pin bool
 }
 
 // Name is the application's name.

@@ -22,11 +22,11 @@ type slot struct {
 	sp     store.Space // held by value: one allocation less per application
 
 	timer        time.Time
-	started      bool
 	fetch        *FetchRequest // the application's, valid until FetchDone
-	fetchPending bool          // queued, not yet taken by the client
-	fetchRunning bool          // taken by the client, result due
 	requests     uint64
+	started      bool
+	fetchPending bool // queued, not yet taken by the client
+	fetchRunning bool // taken by the client, result due
 }
 
 // Host holds the card's applications and routes requests to them. It is
@@ -36,8 +36,7 @@ type Host struct {
 	rand    io.Reader
 	slots   []*slot
 	authBuf [128]byte
-	running *slot // owner of the fetch the client runs
-	ctx     Ctx   // reused for every call (calls never nest): no allocation per request
+	ctx     Ctx // reused for every call (calls never nest): no allocation per request
 }
 
 // NewHost returns a host over the card's store; rand feeds signatures.
@@ -250,13 +249,12 @@ func (h *Host) Poll(now time.Time) time.Time {
 // NextFetch hands the card's secure client the next queued outbound
 // request (one at a time: none while a result is due).
 func (h *Host) NextFetch() (FetchRequest, bool) {
-	if h.running != nil {
+	if h.running() != nil {
 		return FetchRequest{}, false
 	}
 	for _, s := range h.slots {
 		if s.fetchPending {
 			s.fetchPending, s.fetchRunning = false, true
-			h.running = s
 			return *s.fetch, true
 		}
 	}
@@ -266,8 +264,7 @@ func (h *Host) NextFetch() (FetchRequest, bool) {
 // SetFetchResult delivers the outcome of the request NextFetch handed out
 // to its application's FetchDone.
 func (h *Host) SetFetchResult(now time.Time, res FetchResult) {
-	s := h.running
-	h.running = nil
+	s := h.running()
 	if s == nil {
 		return
 	}
@@ -384,10 +381,21 @@ func PINAnswer(st *store.Store, r *http.Request, buf []byte) Answer {
 // FetchOwner names the application whose outbound request the client runs
 // ("" when none).
 func (h *Host) FetchOwner() string {
-	if h.running == nil {
-		return ""
+	if s := h.running(); s != nil {
+		return s.m.Name
 	}
-	return h.running.m.Name
+	return ""
+}
+
+// running returns the application whose outbound request the client runs
+// (at most one: NextFetch hands out none while one runs), or nil.
+func (h *Host) running() *slot {
+	for _, s := range h.slots {
+		if s.fetchRunning {
+			return s
+		}
+	}
+	return nil
 }
 
 // Use calls f with each application's RAM and store bytes, in

@@ -30,7 +30,7 @@ func (a *App) adminAuth(ci *ConnInfo, r *http.Request) answer {
 	offered := false
 	if pc := ci.State.PeerCertificates; len(pc) > 0 {
 		offered = true
-		if k := a.st.AdminKey(); k != nil && bytes.Equal(pc[0].RawSubjectPublicKeyInfo, k) {
+		if k := a.cfg.Store.AdminKey(); k != nil && bytes.Equal(pc[0].RawSubjectPublicKeyInfo, k) {
 			return answer{}
 		}
 	}
@@ -38,7 +38,7 @@ func (a *App) adminAuth(ci *ConnInfo, r *http.Request) answer {
 		offered = true
 		const pfx = "bearer "
 		if len(h) > len(pfx) && strings.EqualFold(string(h[:len(pfx)]), pfx) {
-			if tok := bytes.TrimSpace(h[len(pfx):]); len(tok) > 0 && a.st.CheckAdminSecret(tok) {
+			if tok := bytes.TrimSpace(h[len(pfx):]); len(tok) > 0 && a.cfg.Store.CheckAdminSecret(tok) {
 				return answer{}
 			}
 		}
@@ -72,11 +72,11 @@ func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) 
 			return
 		}
 		a.text(w, 200, "")
-		for _, name := range a.st.Files() {
+		for _, name := range a.cfg.Store.Files() {
 			if strings.HasPrefix(name, VaultPrefix) || strings.HasPrefix(name, store.AppPrefix) {
 				continue
 			}
-			f, _ := a.st.File(name)
+			f, _ := a.cfg.Store.File(name)
 			w.WriteString(name + "\t" + strconv.Itoa(len(f.Data)) + "\t" + f.ContentType + "\t" + f.ETag + "\n")
 		}
 	case strings.HasPrefix(p, "/admin/files/"):
@@ -87,8 +87,8 @@ func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) 
 			return
 		}
 		a.text(w, 200, "")
-		for _, k := range a.st.ConfigKeys() {
-			v, _ := a.st.Config(k)
+		for _, k := range a.cfg.Store.ConfigKeys() {
+			v, _ := a.cfg.Store.Config(k)
 			w.WriteString(k + "=" + v + "\n")
 		}
 	case strings.HasPrefix(p, "/admin/config/"):
@@ -130,8 +130,8 @@ func (a *App) adminFile(r *http.Request, w *http.ResponseWriter, name []byte, m 
 			a.text(w, 400, "content type too long\n")
 			return
 		}
-		_, existed := a.st.File(path)
-		if err := a.st.PutFile(path, ct, r.Body); err != nil {
+		_, existed := a.cfg.Store.File(path)
+		if err := a.cfg.Store.PutFile(path, ct, r.Body); err != nil {
 			a.storeError(w, err)
 			return
 		}
@@ -142,13 +142,13 @@ func (a *App) adminFile(r *http.Request, w *http.ResponseWriter, name []byte, m 
 			w.Header.Location = "/" + path
 		}
 	case "DELETE":
-		if err := a.st.DeleteFile(path); err != nil {
+		if err := a.cfg.Store.DeleteFile(path); err != nil {
 			a.storeError(w, err)
 			return
 		}
 		a.text(w, 200, "deleted /"+path+"\n")
 	case "GET", "HEAD":
-		f, ok := a.st.File(path)
+		f, ok := a.cfg.Store.File(path)
 		if !ok {
 			a.text(w, 404, "not found\n")
 			return
@@ -184,19 +184,19 @@ func (a *App) adminConfig(r *http.Request, w *http.ResponseWriter, key, m string
 			a.text(w, 413, "value too long\n")
 			return
 		}
-		if err := a.st.SetConfig(key, v); err != nil {
+		if err := a.cfg.Store.SetConfig(key, v); err != nil {
 			a.storeError(w, err)
 			return
 		}
 		a.text(w, 200, "set "+key+"\n")
 	case "DELETE":
-		if err := a.st.DeleteConfig(key); err != nil {
+		if err := a.cfg.Store.DeleteConfig(key); err != nil {
 			a.storeError(w, err)
 			return
 		}
 		a.text(w, 200, "deleted "+key+"\n")
 	case "GET", "HEAD":
-		v, ok := a.st.Config(key)
+		v, ok := a.cfg.Store.Config(key)
 		if !ok {
 			a.text(w, 404, "not set\n")
 			return

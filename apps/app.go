@@ -65,8 +65,7 @@ const VaultPrefix = "vault/"
 // home page and static files, status, vault, administration and the queue of
 // secure-client requests. It is driven from the card's single thread.
 type App struct {
-	cfg     Config
-	st      *store.Store
+	cfg     Config    // cfg.Store is the card's store
 	authBuf []byte    // the host's credential scratch buffer
 	now     time.Time // the request being served's ci.Now: the store's clock
 
@@ -97,13 +96,13 @@ func New(cfg Config) *App {
 	if cfg.StatusStreams <= 0 {
 		cfg.StatusStreams = DefaultStatusStreams
 	}
-	a := &App{cfg: cfg, st: cfg.Store}
+	a := &App{cfg: cfg}
 	a.host = applet.NewHost(cfg.Store, cfg.Rand)
 	a.authBuf = a.host.AuthBuf()
 	a.addBuiltins()
 	// The store times the PIN/PUK backoff and the change log with the
 	// card's injected clock, as seen by the request being served.
-	a.st.SetClock(a.clock)
+	a.cfg.Store.SetClock(a.clock)
 	return a
 }
 
@@ -230,7 +229,7 @@ func stripPort(h []byte) []byte {
 // Authority returns the HTTPS authority ("host" or "host:port") for a
 // request's Host field.
 func (a *App) Authority(host []byte) string {
-	if v, ok := a.st.Config("https.authority"); ok && v != "" {
+	if v, ok := a.cfg.Store.Config("https.authority"); ok && v != "" {
 		return v
 	}
 	var h string
@@ -304,7 +303,7 @@ func (a *App) serveStatic(r *http.Request, w *http.ResponseWriter) {
 	var ok bool
 	switch {
 	case len(p) == 0:
-		f, ok = a.st.File("index.html")
+		f, ok = a.cfg.Store.File("index.html")
 		if !ok {
 			http.ServeContent(w, r, "text/html; charset=utf-8", defaultHomeETag, defaultHomeBytes)
 			return
@@ -317,11 +316,11 @@ func (a *App) serveStatic(r *http.Request, w *http.ResponseWriter) {
 		if len(p)+len("index.html") <= len(buf) {
 			n := copy(buf[:], p)
 			n += copy(buf[n:], "index.html")
-			f, ok = a.st.File(string(buf[:n]))
+			f, ok = a.cfg.Store.File(string(buf[:n]))
 		}
 	default:
 		if !bytes.HasPrefix(p, []byte(VaultPrefix)) && !bytes.HasPrefix(p, []byte(store.AppPrefix)) {
-			f, ok = a.st.File(string(p))
+			f, ok = a.cfg.Store.File(string(p))
 		}
 	}
 	if !ok {
@@ -349,7 +348,7 @@ var (
 // vaultAuth checks the PIN given as the Basic password: status 0 when it
 // was right (the same check every application gets, applet.PINAnswer).
 func (a *App) vaultAuth(r *http.Request) answer {
-	return fromApplet(applet.PINAnswer(a.st, r, a.authBuf))
+	return fromApplet(applet.PINAnswer(a.cfg.Store, r, a.authBuf))
 }
 
 // vaultCheck decides everything about a vault request that its head
@@ -364,7 +363,7 @@ func (a *App) vaultCheck(r *http.Request) answer {
 			return answer{405, "method not allowed\n", "Allow: POST\r\n"}
 		}
 		var we *store.WaitError
-		switch err := a.st.UnblockReady(); {
+		switch err := a.cfg.Store.UnblockReady(); {
 		case err == nil:
 			return answer{}
 		case errors.Is(err, store.ErrPINNotSet):
@@ -431,7 +430,7 @@ func (a *App) serveVault(r *http.Request, w *http.ResponseWriter) {
 		return
 	case "/vault", "/vault/":
 		a.text(w, 200, "")
-		for _, f := range a.st.Files() {
+		for _, f := range a.cfg.Store.Files() {
 			if strings.HasPrefix(f, VaultPrefix) {
 				w.WriteString(f[len(VaultPrefix):])
 				w.WriteString("\n")
@@ -442,7 +441,7 @@ func (a *App) serveVault(r *http.Request, w *http.ResponseWriter) {
 	path := VaultPrefix + string(p[len("/vault/"):])
 	switch m {
 	case "GET", "HEAD":
-		f, ok := a.st.File(path)
+		f, ok := a.cfg.Store.File(path)
 		if !ok {
 			a.text(w, 404, "no such record\n")
 			return
@@ -454,8 +453,8 @@ func (a *App) serveVault(r *http.Request, w *http.ResponseWriter) {
 		if ct == "" || len(ct) > store.MaxContentTypeLen {
 			ct = "application/octet-stream"
 		}
-		_, existed := a.st.File(path)
-		if err := a.st.PutFile(path, ct, r.Body); err != nil {
+		_, existed := a.cfg.Store.File(path)
+		if err := a.cfg.Store.PutFile(path, ct, r.Body); err != nil {
 			a.storeError(w, err)
 			return
 		}
@@ -465,7 +464,7 @@ func (a *App) serveVault(r *http.Request, w *http.ResponseWriter) {
 			a.text(w, 201, "record created\n")
 		}
 	case "DELETE":
-		if err := a.st.DeleteFile(path); err != nil {
+		if err := a.cfg.Store.DeleteFile(path); err != nil {
 			a.storeError(w, err)
 			return
 		}
@@ -500,7 +499,7 @@ func (a *App) vaultChangePIN(r *http.Request, w *http.ResponseWriter) {
 		a.text(w, 401, "PIN required\n")
 		return
 	}
-	err = a.st.ChangePIN(old, []byte(q.Get("pin")))
+	err = a.cfg.Store.ChangePIN(old, []byte(q.Get("pin")))
 	clear(a.authBuf)
 	a.pinResult(w, err, "PIN changed\n")
 }
@@ -515,7 +514,7 @@ func (a *App) vaultChangePUK(r *http.Request, w *http.ResponseWriter) {
 		a.text(w, 400, "form fields puk and newpuk required\n")
 		return
 	}
-	err = a.st.ChangePUK([]byte(q.Get("puk")), []byte(q.Get("newpuk")))
+	err = a.cfg.Store.ChangePUK([]byte(q.Get("puk")), []byte(q.Get("newpuk")))
 	a.pinResult(w, err, "PUK changed\n")
 }
 
@@ -527,7 +526,7 @@ func (a *App) vaultUnblock(r *http.Request, w *http.ResponseWriter) {
 		a.text(w, 400, "form fields puk and pin required\n")
 		return
 	}
-	err = a.st.UnblockPIN([]byte(q.Get("puk")), []byte(q.Get("pin")))
+	err = a.cfg.Store.UnblockPIN([]byte(q.Get("puk")), []byte(q.Get("pin")))
 	a.pinResult(w, err, "PIN reset; card unblocked\n")
 }
 

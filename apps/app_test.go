@@ -55,7 +55,7 @@ func TestRedirectPort80(t *testing.T) {
 	if r := h.do(t, "GET", "/a", nil, nil); r.Header.Get("Location") != "https://card.example:8443/a" {
 		t.Errorf("port: %q", r.Header.Get("Location"))
 	}
-	app.st.SetConfig("https.authority", "card.lan:4443")
+	app.cfg.Store.SetConfig("https.authority", "card.lan:4443")
 	if r := h.do(t, "GET", "/a", nil, nil); r.Header.Get("Location") != "https://card.lan:4443/a" {
 		t.Errorf("configured authority: %q", r.Header.Get("Location"))
 	}

@@ -728,7 +728,8 @@ func mustClientTLS(t testing.TB, s *store.Store) *tls.Config {
 }
 
 // FuzzServerSession feeds arbitrary bytes to a TLS server session: it must
-// fail cleanly (alert, FIN, Close) and never panic.
+// fail cleanly (alert, FIN, Close) and never panic, with the session shed
+// (Shed) before every other Service call.
 func FuzzServerSession(f *testing.F) {
 	f.Add([]byte("\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"))
 	f.Add([]byte("\x17\x03\x03\x00\x20" + strings.Repeat("x", 32)))
@@ -740,6 +741,9 @@ func FuzzServerSession(f *testing.F) {
 		p.sst.rx = append(p.sst.rx, in[:min(len(in), cap(p.sst.rx))]...)
 		p.sst.finRcvd = true
 		for i := 0; i < 10 && !p.srv.Done(); i++ {
+			if i%2 == 1 {
+				p.srv.Shed()
+			}
 			p.srv.Service(p.now)
 			p.sst.tx = p.sst.tx[:0]
 			p.now = p.now.Add(3 * time.Second)

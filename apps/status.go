@@ -176,7 +176,7 @@ func (a *App) capture(s *statusSnap, now time.Time, js, admin bool) {
 		if i := strings.IndexByte(s.st.LinkState, ' '); i > 0 && strings.HasPrefix(s.st.LinkState, "Ethernet ") {
 			s.st.LinkState = s.st.LinkState[:i]
 		}
-		s.nlogd = a.st.Info().Changes
+		s.nlogd = a.cfg.Store.Info().Changes
 		// Per-application rows (RAM, store use: how much the vault holds)
 		// are the administrator's; card.Status appends them last.
 		for i, c := range s.st.Counters {
@@ -187,7 +187,7 @@ func (a *App) capture(s *statusSnap, now time.Time, js, admin bool) {
 		}
 		return
 	}
-	log := a.st.Changes()
+	log := a.cfg.Store.Changes()
 	if len(log) > maxLogShown {
 		log = log[len(log)-maxLogShown:]
 	}

@@ -14,6 +14,11 @@
 // bytes given to Input straight to a BodySink, so a body of any size
 // (within the route's limit) passes through a buffer of a few KiB.
 //
+// A ServerConn allocates its input buffer and request state (parsed
+// request, response writer, chunked decoder) when a request starts; Shed
+// drops them between requests, so an idle connection holds only its
+// 352-byte struct (and the output buffer unless InPlace).
+//
 // Framing is strict where parsers disagreeing would allow request
 // smuggling: duplicate or malformed Content-Length, Transfer-Encoding with
 // Content-Length or in HTTP/1.0, codings other than chunked, obs-fold, bare

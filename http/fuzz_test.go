@@ -211,58 +211,19 @@ func FuzzChunked(f *testing.F) {
 
 // FuzzServerConn drives a ServerConn with arbitrary bytes in arbitrary
 // pieces, interleaving output and time: it must never panic, every response
-// must parse, and a closed connection stays closed.
+// must parse, and a closed connection stays closed. The same input is run a
+// second time with Shed between every step: the output must be the same
+// bytes (Shed never changes what the connection does).
 func FuzzServerConn(f *testing.F) {
 	for _, s := range append(requestSeeds[:len(requestSeeds):len(requestSeeds)], streamSeeds...) {
 		f.Add([]byte(s), uint8(5))
 		f.Add([]byte(s), uint8(0x85))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, step uint8) {
-		// /up streams bodies of up to 64 bytes, /fail stops them at 4.
-		up, fail := &hashSink{}, &hashSink{failAt: 4}
-		body := func(r *Request) (BodySink, int64) {
-			switch string(r.Path) {
-			case "/up":
-				return up, 64
-			case "/fail":
-				return fail, 1 << 20
-			}
-			return nil, 0
-		}
-		var heads []bool // per handled request: was it HEAD
-		h := func(r *Request, w *ResponseWriter) {
-			heads = append(heads, r.IsHEAD())
-			testHandler(r, w)
-		}
-		// The top bit of step selects InPlace composition (in a room of
-		// OutBuf or more, or less once drained).
-		inPlace := step&0x80 != 0
-		c := NewServerConn(ServerConfig{Handler: h, Body: body, InBuf: 512, OutBuf: 512, RequestTimeout: 3 * time.Second, InPlace: inPlace})
-		now := t0
-		var out []byte
-		buf := make([]byte, 97)
-		if inPlace {
-			buf = make([]byte, 300+int(step&0x7f)*4)
-			c.SetDrained(step&0x40 != 0)
-		}
-		for off := 0; off < len(b) && !c.Closed(); {
-			end := min(off+int(step)+1, len(b))
-			off += c.Input(b[off:end], now)
-			for {
-				n := c.Output(buf, now)
-				if n == 0 {
-					break
-				}
-				out = append(out, buf[:n]...)
-			}
-			now = now.Add(time.Second)
-			c.Poll(now)
-			if up.n > 64 {
-				t.Fatalf("the sink got %d bytes, over the limit", up.n)
-			}
-		}
-		for n := c.Output(buf, now); n > 0; n = c.Output(buf, now) {
-			out = append(out, buf[:n]...)
+		out, heads := fuzzServerConnRun(t, b, step, false)
+		shedOut, _ := fuzzServerConnRun(t, b, step, true)
+		if !bytes.Equal(out, shedOut) {
+			t.Fatalf("with Shed between steps the output differs:\n%q\n%q", out, shedOut)
 		}
 		for len(out) > 0 {
 			var r Response
@@ -281,4 +242,68 @@ func FuzzServerConn(f *testing.F) {
 			out = out[n:]
 		}
 	})
+}
+
+// fuzzServerConnRun is one run of FuzzServerConn: the output, and per
+// handled request whether it was HEAD. With shed, Shed runs after every
+// Input, Output and Poll call.
+func fuzzServerConnRun(t *testing.T, b []byte, step uint8, shed bool) ([]byte, []bool) {
+	// /up streams bodies of up to 64 bytes, /fail stops them at 4.
+	up, fail := &hashSink{}, &hashSink{failAt: 4}
+	body := func(r *Request) (BodySink, int64) {
+		switch string(r.Path) {
+		case "/up":
+			return up, 64
+		case "/fail":
+			return fail, 1 << 20
+		}
+		return nil, 0
+	}
+	var heads []bool // per handled request: was it HEAD
+	h := func(r *Request, w *ResponseWriter) {
+		heads = append(heads, r.IsHEAD())
+		testHandler(r, w)
+	}
+	// The top bit of step selects InPlace composition (in a room of
+	// OutBuf or more, or less once drained).
+	inPlace := step&0x80 != 0
+	c := NewServerConn(ServerConfig{Handler: h, Body: body, InBuf: 512, OutBuf: 512, RequestTimeout: 3 * time.Second, InPlace: inPlace})
+	maybeShed := func() {
+		if shed {
+			c.Shed()
+			if c.Shed() != 0 {
+				t.Fatal("a second Shed released bytes")
+			}
+		}
+	}
+	now := t0
+	var out []byte
+	buf := make([]byte, 97)
+	if inPlace {
+		buf = make([]byte, 300+int(step&0x7f)*4)
+		c.SetDrained(step&0x40 != 0)
+	}
+	for off := 0; off < len(b) && !c.Closed(); {
+		end := min(off+int(step)+1, len(b))
+		maybeShed()
+		off += c.Input(b[off:end], now)
+		for {
+			maybeShed()
+			n := c.Output(buf, now)
+			if n == 0 {
+				break
+			}
+			out = append(out, buf[:n]...)
+		}
+		now = now.Add(time.Second)
+		maybeShed()
+		c.Poll(now)
+		if up.n > 64 {
+			t.Fatalf("the sink got %d bytes, over the limit", up.n)
+		}
+	}
+	for n := c.Output(buf, now); n > 0; n = c.Output(buf, now) {
+		out = append(out, buf[:n]...)
+	}
+	return out, heads
 }

@@ -35,10 +35,13 @@ func TestInPlaceSameBytes(t *testing.T) {
 		want = drainInPlace(c, 1024, now)
 	}
 	c := NewServerConn(ServerConfig{Handler: testHandler, InBuf: 2048, OutBuf: 1024, InPlace: true})
-	if got := c.Footprint(); got != 2048 { // the input buffer only: no output buffer, no header scratch
+	if got := c.Footprint(); got != 0 { // nothing before a request: no output buffer, no header scratch
 		t.Fatalf("footprint %d", got)
 	}
 	c.Input([]byte(in), now)
+	if got := c.Footprint(); got != 2048+reqStateSize { // the input buffer and the request state only
+		t.Fatalf("footprint %d", got)
+	}
 	if !c.Waiting() {
 		t.Fatal("a parsed request is not waiting for room")
 	}

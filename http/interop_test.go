@@ -16,7 +16,10 @@ import (
 )
 
 // serveLoopback runs ServerConns behind a loopback listener: the test-only
-// I/O loop around the I/O-free connection.
+// I/O loop around the I/O-free connection. conns counts the connections
+// that sent a byte: net/http's Transport may dial a spare connection while
+// the previous one is on its way back to its idle pool (a loaded machine
+// makes that likely) and then leave it unused.
 func serveLoopback(t *testing.T, cfg ServerConfig) (addr string, conns *atomic.Int32) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +36,6 @@ func serveLoopback(t *testing.T, cfg ServerConfig) (addr string, conns *atomic.I
 			if err != nil {
 				return
 			}
-			conns.Add(1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -41,9 +43,14 @@ func serveLoopback(t *testing.T, cfg ServerConfig) (addr string, conns *atomic.I
 				c := NewServerConn(cfg)
 				in := make([]byte, 1500)
 				out := make([]byte, 1400)
+				counted := false
 				for !c.Closed() {
 					nc.SetDeadline(time.Now().Add(10 * time.Second))
 					n, err := nc.Read(in)
+					if n > 0 && !counted {
+						counted = true
+						conns.Add(1)
+					}
 					b := in[:n]
 					for len(b) > 0 || n > 0 {
 						k := c.Input(b, t0)
@@ -147,7 +154,11 @@ func TestNetHTTPClientAgainstServerConn(t *testing.T) {
 	if res.StatusCode != 200 || body != "<p>/new</p>" {
 		t.Fatal("redirect", res.Status, body)
 	}
-	if n := conns.Load(); n != 1 {
+	// One connection, unless net/http's Transport moved to a spare it dialled
+	// while the first was on its way back to the idle pool (a loaded machine
+	// makes that race likely): a server closing after each response would
+	// need over 1,000.
+	if n := conns.Load(); n < 1 || n > 10 {
 		t.Fatalf("%d connections for keep-alive traffic", n)
 	}
 	// Limits: an oversized header field gets 431 and the connection closes.

@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"time"
+	"unsafe"
 )
 
 // ServerConfig configures a ServerConn.
@@ -112,7 +113,7 @@ type BodySink interface {
 type serverParams struct {
 	Limits                                   Limits
 	OutBuf, HeaderReserve                    int32
-	MinRate                                  int32
+	MinRate, InBuf                           int32
 	InPlace                                  bool
 	RequestTimeout, IdleTimeout, BodyTimeout time.Duration
 	BodyGrace                                time.Duration
@@ -131,8 +132,9 @@ type ConnStats struct {
 // it the plaintext bytes the client sent with Input, send what Output
 // produces, call Poll for timeouts, and close the transport when Closed
 // reports true. Requests are answered in order (pipelining); the next
-// request is parsed when the previous response has been output. All buffers
-// are allocated in NewServerConn.
+// request is parsed when the previous response has been output. The output
+// buffer is allocated in NewServerConn, the input buffer when a request
+// starts (see Shed).
 type ServerConn struct {
 	cfg      serverParams
 	in       []byte
@@ -142,9 +144,8 @@ type ServerConn struct {
 	outEnd   int
 	ext      []byte // streamed body, after out
 	src      BodySource
-	ready    int // InPlace: length of the parsed request waiting for room
-	req      Request
-	w        ResponseWriter
+	ready    int       // InPlace: length of the parsed request waiting for room
+	rq       *reqState // the request in progress (nil: shed, or none yet)
 	reqStart time.Time // first byte of the request in progress
 	reqBytes uint32    // bytes of it received so far (head and body; saturating)
 	below    uint32    // bytes of it received below HTTP (SetPending)
@@ -152,9 +153,8 @@ type ServerConn struct {
 	stats    ConnStats
 
 	// Streamed request body (ServerConfig.Body).
-	body     BodySink       // the body is being streamed to it
-	bodyLeft int64          // Content-Length bytes still to come
-	chunk    ChunkedDecoder // chunked bodies
+	body     BodySink // the body is being streamed to it
+	bodyLeft int64    // Content-Length bytes still to come
 
 	srcChunk bool // src output is chunked (else close-delimited)
 	drained  bool // InPlace: the transport has nothing queued (SetDrained)
@@ -172,6 +172,20 @@ type ServerConn struct {
 	errStatus uint16 // its status
 	errAt     uint32 // its Date (Unix seconds; uint32 lasts until 2106)
 }
+
+// reqState is what a ServerConn needs only while a request is in progress:
+// the parsed request (its 32 header offsets), the response writer and the
+// chunked decoder. It is allocated with the input buffer when the first
+// byte of a request arrives, and Shed drops both once nothing of a request
+// is held.
+type reqState struct {
+	req   Request
+	w     ResponseWriter
+	chunk ChunkedDecoder // chunked bodies
+}
+
+// reqStateSize is the bytes a reqState takes.
+const reqStateSize = int(unsafe.Sizeof(reqState{}))
 
 // ErrBodyFull is returned by ResponseWriter.Write when the body does not fit
 // the output buffer; the response becomes a 500.
@@ -254,11 +268,17 @@ func (w *ResponseWriter) SetBody(data []byte) {
 // answers the request and is then reset, so whatever is written into it
 // there is discarded. It has no body room: writes fail with ErrBodyFull.
 func (c *ServerConn) HeadWriter() *ResponseWriter {
-	c.w = ResponseWriter{}
-	return &c.w
+	if c.rq == nil {
+		c.rq = new(reqState)
+	}
+	c.rq.w = ResponseWriter{}
+	return &c.rq.w
 }
 
-// NewServerConn allocates a connection's buffers.
+// NewServerConn returns a connection. It allocates its output buffer (none
+// when InPlace); the input buffer (InBuf bytes) and the request state are
+// allocated when the first byte of a request arrives, and Shed drops them
+// between requests.
 func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.InBuf <= 0 {
 		cfg.InBuf = 8192
@@ -295,7 +315,7 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.Limits.MaxBody > int64(cfg.InBuf) {
 		cfg.Limits.MaxBody = int64(cfg.InBuf)
 	}
-	c := &ServerConn{in: make([]byte, cfg.InBuf), cfg: serverParams{Limits: cfg.Limits,
+	c := &ServerConn{cfg: serverParams{Limits: cfg.Limits, InBuf: int32(min(cfg.InBuf, 1<<30)),
 		OutBuf: int32(cfg.OutBuf), HeaderReserve: int32(cfg.HeaderReserve), MinRate: int32(min(cfg.MinRate, 1<<30)),
 		InPlace: cfg.InPlace, RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout,
 		BodyTimeout: cfg.BodyTimeout, BodyGrace: cfg.BodyGrace, Handler: cfg.Handler, Body: cfg.Body}}
@@ -415,8 +435,33 @@ func (c *ServerConn) LastActive() time.Time { return c.active }
 // body space shrinks accordingly).
 func (c *ServerConn) SetDrained(drained bool) { c.drained = drained }
 
-// Footprint returns the bytes of the connection's buffers.
-func (c *ServerConn) Footprint() int { return cap(c.in) + cap(c.out) }
+// Footprint returns the bytes of the connection's buffers and request
+// state held now (see Shed).
+func (c *ServerConn) Footprint() int {
+	n := cap(c.in) + cap(c.out)
+	if c.rq != nil {
+		n += reqStateSize
+	}
+	return n
+}
+
+// Shed drops the input buffer and the request state when they hold nothing
+// of a request — no request byte buffered, none parsed and waiting, no body
+// being streamed, no response being output — and returns the bytes
+// released (0 otherwise, and on a second call). The first byte of the next
+// request allocates them again (two allocations), at the same sizes, so the
+// connection behaves exactly as if they had stayed. It never allocates.
+func (c *ServerConn) Shed() int {
+	if c.inLen > 0 || c.ready > 0 || c.body != nil || c.pending() {
+		return 0
+	}
+	n := cap(c.in)
+	if c.rq != nil {
+		n += reqStateSize
+	}
+	c.in, c.rq = nil, nil
+	return n
+}
 
 func (c *ServerConn) pending() bool {
 	return c.outStart < c.outEnd || len(c.ext) > 0 || c.src != nil
@@ -443,7 +488,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 			c.addBytes(fed)
 		}
 		if fin {
-			c.complete(c.req.HeadLen, now)
+			c.complete(c.rq.req.HeadLen, now)
 		}
 		if c.closing || c.discard {
 			return len(b)
@@ -456,6 +501,12 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 	}
 	if c.inLen == 0 && len(b) > 0 {
 		c.reqStart, c.reqBytes = now, 0
+		if c.in == nil {
+			c.in = make([]byte, c.cfg.InBuf)
+		}
+		if c.rq == nil {
+			c.rq = new(reqState)
+		}
 	}
 	n := copy(c.in[c.inLen:], b)
 	c.inLen += n
@@ -475,8 +526,8 @@ func (c *ServerConn) feed(p []byte, now time.Time) (int, bool) {
 	for c.body != nil && used < len(p) {
 		var data []byte
 		done := false
-		if c.req.Chunked {
-			d, k, dn, err := c.chunk.Next(p[used:])
+		if c.rq.req.Chunked {
+			d, k, dn, err := c.rq.chunk.Next(p[used:])
 			if err != nil {
 				status := 400
 				if e, ok := err.(*Error); ok {
@@ -496,7 +547,7 @@ func (c *ServerConn) feed(p []byte, now time.Time) (int, bool) {
 		}
 		if len(data) > 0 {
 			if err := c.body.WriteBody(data); err != nil {
-				c.req.BodyErr, c.req.Close = err, true
+				c.rq.req.BodyErr, c.rq.req.Close = err, true
 				c.body, c.discard = nil, true
 				return len(p), true
 			}
@@ -513,7 +564,7 @@ func (c *ServerConn) feed(p []byte, now time.Time) (int, bool) {
 // is at the start of c.in to sink, feeding it the body bytes already
 // there.
 func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time) {
-	r := &c.req
+	r := &c.rq.req
 	if r.ContentLength > limit || limit <= 0 {
 		c.stats.Errors++
 		c.errorResponse(413, now)
@@ -521,7 +572,7 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 	}
 	r.BodyStreamed, r.Body = true, c.in[n:n:n]
 	c.body, c.bodyLeft = sink, r.ContentLength
-	c.chunk = ChunkedDecoder{Max: limit, MaxTrailer: c.cfg.Limits.MaxHeaderBytes}
+	c.rq.chunk = ChunkedDecoder{Max: limit, MaxTrailer: c.cfg.Limits.MaxHeaderBytes}
 	if r.Expect100 && c.inLen == n && !c.sent100 {
 		c.sent100 = true
 		c.ext = continue100
@@ -546,7 +597,7 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 // without reading its body (RefuseBody): the body bytes already received
 // and all later input are dropped, and the answer closes the connection.
 func (c *ServerConn) refuse(n int, now time.Time) {
-	r := &c.req
+	r := &c.rq.req
 	r.BodyStreamed, r.Body = true, c.in[n:n:n]
 	r.BodyErr, r.Close = ErrBodyRefused, true
 	c.discard = true
@@ -668,7 +719,7 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 		// Body (buffered or streamed): MinRate after BodyGrace, and never
 		// a stall of BodyTimeout.
 		dl := c.reqStart.Add(c.cfg.RequestTimeout)
-		if c.body != nil || c.req.HeadLen > 0 {
+		if c.body != nil || c.rq.req.HeadLen > 0 {
 			dl = c.rateDeadline(c.cfg.BodyGrace)
 			if s := c.active.Add(c.cfg.BodyTimeout); s.Before(dl) {
 				dl = s
@@ -676,7 +727,7 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 		}
 		if !now.Before(dl) {
 			c.stats.Timeouts++
-			c.req.Method = nil
+			c.rq.req.Method = nil
 			c.errorResponse(408, now)
 			c.active = now
 			return c.active.Add(c.cfg.IdleTimeout)
@@ -716,11 +767,11 @@ func (c *ServerConn) process(now time.Time) {
 			// without the buffered-body limit.
 			lim := c.cfg.Limits
 			lim.MaxBody = 1 << 62
-			n, err := ParseRequestHead(c.in[:c.inLen], lim, &c.req)
+			n, err := ParseRequestHead(c.in[:c.inLen], lim, &c.rq.req)
 			if err == nil {
 				c.asked = true
-				if c.req.ContentLength > 0 || c.req.Chunked {
-					if sink, limit := c.cfg.Body(&c.req); sink == RefuseBody {
+				if c.rq.req.ContentLength > 0 || c.rq.req.Chunked {
+					if sink, limit := c.cfg.Body(&c.rq.req); sink == RefuseBody {
 						c.refuse(n, now)
 						continue
 					} else if sink != nil {
@@ -730,10 +781,10 @@ func (c *ServerConn) process(now time.Time) {
 				}
 			}
 		}
-		n, err := ParseRequest(c.in[:c.inLen], c.cfg.Limits, &c.req)
+		n, err := ParseRequest(c.in[:c.inLen], c.cfg.Limits, &c.rq.req)
 		if err == ErrIncomplete {
 			if c.inLen == len(c.in) {
-				if c.req.HeadLen > 0 {
+				if c.rq.req.HeadLen > 0 {
 					c.errorResponse(413, now)
 				} else {
 					c.errorResponse(431, now)
@@ -741,7 +792,7 @@ func (c *ServerConn) process(now time.Time) {
 				c.stats.Errors++
 				return
 			}
-			if c.req.HeadLen > 0 && c.req.Expect100 && !c.sent100 {
+			if c.rq.req.HeadLen > 0 && c.rq.req.Expect100 && !c.sent100 {
 				c.sent100 = true
 				c.ext = continue100
 			}
@@ -763,16 +814,16 @@ func (c *ServerConn) process(now time.Time) {
 // minInPlace is the smallest room an InPlace response is composed in.
 const minInPlace = 256
 
-// respond runs the handler for c.req and composes the response head and a
+// respond runs the handler for c.rq.req and composes the response head and a
 // written body in buf (the head in front, within HeaderReserve); a body
 // given with SetBody or SetBodySource is left in c.ext or c.src. It
 // returns the bytes composed in buf, or -1 when it queued an error
 // response in c.out instead.
 func (c *ServerConn) respond(now time.Time, buf []byte) int {
-	r := &c.req
+	r := &c.rq.req
 	res := min(int(c.cfg.HeaderReserve), len(buf)/2)
-	c.w = ResponseWriter{Header: ResponseHeader{Status: 200}, buf: buf[res:]}
-	w := &c.w
+	c.rq.w = ResponseWriter{Header: ResponseHeader{Status: 200}, buf: buf[res:]}
+	w := &c.rq.w
 	if c.cfg.Handler != nil {
 		c.cfg.Handler(r, w)
 	} else {
@@ -860,7 +911,7 @@ func (c *ServerConn) fill(dst []byte) int {
 // errorResponse queues a short error response and closes the connection.
 func (c *ServerConn) errorResponse(status int, now time.Time) {
 	// best effort: the method is known once the request line parsed
-	c.errStatus, c.errHead, c.errAt = uint16(status), c.req.IsHEAD(), uint32(now.Unix())
+	c.errStatus, c.errHead, c.errAt = uint16(status), c.rq != nil && c.rq.req.IsHEAD(), uint32(now.Unix())
 	var n int
 	if c.out == nil {
 		var tmp [maxErrorResponse]byte // on the stack

@@ -105,7 +105,7 @@ func hashInto(buf []byte, h crypto.Hash, content []byte) []byte {
 // sign signs a whole message (hashed here, except for Ed25519) with scheme and the Signer.
 func (e *Engine) sign(scheme SignatureScheme, content []byte) ([]byte, error) {
 	if scheme == Ed25519 {
-		return e.checkSig(e.signer.Sign(e.cfg.Rand, content, crypto.Hash(0)))
+		return e.checkSig(e.cfg.Signer.Sign(e.cfg.Rand, content, crypto.Hash(0)))
 	}
 	return e.signDigest(scheme, hashInto(e.digest[:], schemeHash(scheme), content))
 }
@@ -113,7 +113,7 @@ func (e *Engine) sign(scheme SignatureScheme, content []byte) ([]byte, error) {
 // signDigest signs a digest computed with scheme's hash (TLS 1.2 CertificateVerify signs the
 // running transcript hash).
 func (e *Engine) signDigest(scheme SignatureScheme, digest []byte) ([]byte, error) {
-	return e.checkSig(e.signer.Sign(e.cfg.Rand, digest, signerOpts(scheme)))
+	return e.checkSig(e.cfg.Signer.Sign(e.cfg.Rand, digest, signerOpts(scheme)))
 }
 
 func (e *Engine) checkSig(sig []byte, err error) ([]byte, error) {

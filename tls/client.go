@@ -121,7 +121,7 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	if e.cfg.RecordSizeLimit > 0 {
 		lim := e.inLimit
 		if v12 {
-			lim = min(lim, e.inLimit12()) // a TLS 1.2 record also carries the explicit nonce
+			lim = min(lim, int32(e.inLimit12())) // a TLS 1.2 record also carries the explicit nonce
 		}
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
 		sent |= extBit(extRecordSizeLimit)
@@ -181,7 +181,7 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	// The binder covers the ClientHello up to the binders list (RFC 8446 §4.2.11.2).
 	cut := binderAt - 3
 	e.ks.addMessage(st[:cut])
-	ks := e.ks
+	ks := &e.ks
 	unselected := ks.th == nil
 	if unselected {
 		ks.selectHash(suiteByID(e.cfg.Session.suite).sha384)
@@ -225,7 +225,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 		if ee.alpn != nil {
 			for i, p := range e.cfg.ALPN {
 				if p == string(ee.alpn) {
-					e.alpn = i
+					e.alpn = int32(i)
 				}
 			}
 			if e.alpn < 0 {
@@ -233,7 +233,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 			}
 		}
 		if ee.recordSizeLimit > 0 {
-			e.peerRSL = min(ee.recordSizeLimit, maxPlaintext+1)
+			e.peerRSL = int32(min(ee.recordSizeLimit, maxPlaintext+1))
 			e.applyLimits()
 		}
 		e.ks.addMessage(msg)

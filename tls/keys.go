@@ -384,15 +384,15 @@ func (k *keySchedule) finished(dst, base []byte) []byte {
 	return k.hmac(dst, k.fk[:k.hlen], th)
 }
 
-// halfConn is one direction of the record protection.
+// halfConn is one direction of the record protection. Its AEAD is the expanded state of key
+// (Go's AES-GCM holds the AES round keys and a GHASH table, 768 bytes); Engine.Shed drops it
+// between bursts, and cipher builds it again from key when the next record is sealed or opened.
 type halfConn struct {
-	aead   cipher.AEAD
+	aead   cipher.AEAD // nil: not keyed, or shed (rebuilt from key by cipher)
 	iv     [12]byte
-	nonce  [12]byte
 	seq    uint64
 	secret [48]byte
 	key    [32]byte
-	aad    [13]byte // TLS 1.2 additional data
 }
 
 // setKey installs the traffic secret (RFC 8446 §7.3).
@@ -409,6 +409,35 @@ func (hc *halfConn) setKey(k *keySchedule, s *suiteInfo, secret []byte) error {
 	return nil
 }
 
+// cipher returns the AEAD of this direction, building it again from the key if Shed dropped it
+// (nil only if that fails, which a key of the suite's length never does).
+func (hc *halfConn) cipher(s *suiteInfo) cipher.AEAD {
+	if hc.aead == nil && s != nil {
+		hc.aead, _ = s.newAEAD(hc.key[:s.keyLen])
+	}
+	return hc.aead
+}
+
+// shed drops the expanded AEAD state and returns the bytes it held (see aeadStateSize).
+func (hc *halfConn) shed(s *suiteInfo) int {
+	if hc.aead == nil || s == nil {
+		return 0
+	}
+	hc.aead = nil
+	return s.aeadStateSize()
+}
+
+// aeadStateSize is the heap an AEAD of the suite holds (its size class): crypto/cipher's AES-GCM
+// keeps the expanded AES key for both directions of the block cipher (2 × 240 bytes), the
+// 256-byte GHASH table and its sizes in one 768-byte object, whatever the key length;
+// x/crypto's ChaCha20-Poly1305 keeps only its 32-byte key. TestAEADStateSize measures both.
+func (s *suiteInfo) aeadStateSize() int {
+	if s.chacha {
+		return 32
+	}
+	return 768
+}
+
 // update moves to the next traffic secret (KeyUpdate).
 func (hc *halfConn) update(k *keySchedule, s *suiteInfo) error {
 	var next [48]byte
@@ -416,10 +445,12 @@ func (hc *halfConn) update(k *keySchedule, s *suiteInfo) error {
 	return hc.setKey(k, s, next[:])
 }
 
-func (hc *halfConn) makeNonce() []byte {
-	hc.nonce = hc.iv
+// nonceAt writes the per-record nonce (RFC 8446 §5.3: the IV XOR the padded sequence number)
+// into n, the engine's scratch (records are sealed and opened one at a time), and returns it.
+func (hc *halfConn) nonceAt(n *[12]byte) []byte {
+	*n = hc.iv
 	for i := 0; i < 8; i++ {
-		hc.nonce[4+i] ^= byte(hc.seq >> (56 - 8*i))
+		n[4+i] ^= byte(hc.seq >> (56 - 8*i))
 	}
-	return hc.nonce[:]
+	return n[:]
 }

@@ -58,7 +58,7 @@ func TestRFC8448Simple(t *testing.T) {
 			t.Errorf("%s\n got %x\nwant %x", name, got, v[name])
 		}
 	}
-	k := s.ks
+	k := &s.ks
 	eq("c_hs_traffic", k.cHS[:32])
 	eq("s_hs_traffic", k.sHS[:32])
 	eq("master_secret", k.secret[:32])

@@ -153,7 +153,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	if a := e.selectALPN(ch.alpn); a != 0 {
 		return a
 	}
-	e.sniLen = copy(e.sni[:], ch.serverName)
+	e.setServerName(ch.serverName)
 
 	if !second {
 		e.ks.selectHash(e.suite.sha384)
@@ -240,7 +240,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	if ch.recordSizeLimit > 0 {
 		lim := e.inLimit
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
-		e.peerRSL = min(ch.recordSizeLimit, maxPlaintext+1)
+		e.peerRSL = int32(min(ch.recordSizeLimit, maxPlaintext+1))
 	} else if ch.mfl > 0 {
 		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(ch.mfl))
 		e.mfl = 256 << ch.mfl

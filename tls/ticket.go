@@ -189,7 +189,7 @@ func (e *Engine) appendPSK(st []byte) ([]byte, int) {
 	st = append(st, s.ticket...)
 	st = append(st, byte(age>>24), byte(age>>16), byte(age>>8), byte(age), 0, byte(1+hl), byte(hl))
 	at := len(st)
-	st = append(st, e.zeroBinder[:hl]...)
+	st = append(st, zeroBinder[:hl]...)
 	return st, at
 }
 
@@ -215,4 +215,9 @@ func (e *Engine) clientTicket(msg []byte) uint8 {
 }
 
 // Session returns the most recent resumable session received from the server (client role), or nil.
-func (e *Engine) Session() *Session { return e.session }
+func (e *Engine) Session() *Session {
+	if e.hsState == nil { // a server (it drops hsState after the handshake)
+		return nil
+	}
+	return e.session
+}

@@ -59,13 +59,14 @@ func (e *Engine) hdr12() int {
 	return recordHeaderLen + explicitNonce
 }
 
-// setAAD12 fills the TLS 1.2 additional data: seq_num, type, version, plaintext length.
-func (hc *halfConn) setAAD12(typ byte, n int) []byte {
+// setAAD12 fills the TLS 1.2 additional data (seq_num, type, version, plaintext length) into
+// aad, the engine's scratch, and returns it.
+func (hc *halfConn) setAAD12(aad *[13]byte, typ byte, n int) []byte {
 	for i := 0; i < 8; i++ {
-		hc.aad[i] = byte(hc.seq >> (56 - 8*i))
+		aad[i] = byte(hc.seq >> (56 - 8*i))
 	}
-	hc.aad[8], hc.aad[9], hc.aad[10], hc.aad[11], hc.aad[12] = typ, 3, 3, byte(n>>8), byte(n)
-	return hc.aad[:]
+	aad[8], aad[9], aad[10], aad[11], aad[12] = typ, 3, 3, byte(n>>8), byte(n)
+	return aad[:]
 }
 
 // seal12 protects rec[hdr12:hdr12+n] of type typ in place. AES-GCM uses the sequence number as
@@ -73,13 +74,17 @@ func (hc *halfConn) setAAD12(typ byte, n int) []byte {
 func (e *Engine) seal12(rec []byte, typ byte, n int) int {
 	hc := &e.wr
 	h := e.hdr12()
-	aad := hc.setAAD12(typ, n)
-	nonce := hc.makeNonce() // GCM: salt || 0 XOR seq = salt || explicit nonce
+	aad := hc.setAAD12(&e.aad, typ, n)
+	nonce := hc.nonceAt(&e.nonce) // GCM: salt || 0 XOR seq = salt || explicit nonce
 	if h > recordHeaderLen {
 		copy(rec[recordHeaderLen:h], aad[:8])
 	}
 	body := rec[h : h+n]
-	hc.aead.Seal(body[:0], nonce, body, aad)
+	a := hc.cipher(e.suite)
+	if a == nil {
+		return 0
+	}
+	a.Seal(body[:0], nonce, body, aad)
 	clen := h - recordHeaderLen + n + tagLen
 	rec[0], rec[1], rec[2], rec[3], rec[4] = typ, 3, 3, byte(clen>>8), byte(clen)
 	hc.seq++
@@ -94,13 +99,17 @@ func (e *Engine) openWith(hc *halfConn, rec []byte) ([]byte, bool) {
 	if len(rec) < h+tagLen {
 		return nil, false
 	}
-	nonce := hc.makeNonce()
+	nonce := hc.nonceAt(&e.nonce)
 	if h > recordHeaderLen {
 		copy(nonce[4:], rec[recordHeaderLen:h])
 	}
 	ct := rec[h:]
-	aad := hc.setAAD12(rec[0], len(ct)-tagLen)
-	pt, err := hc.aead.Open(ct[:0], nonce, ct, aad)
+	aad := hc.setAAD12(&e.aad, rec[0], len(ct)-tagLen)
+	a := hc.cipher(e.suite)
+	if a == nil {
+		return nil, false
+	}
+	pt, err := a.Open(ct[:0], nonce, ct, aad)
 	if err != nil {
 		return nil, false
 	}
@@ -124,7 +133,7 @@ func (e *Engine) install12(hc *halfConn, key, iv []byte) uint8 {
 // keys12 derives the master secret (extended, RFC 7627, over the transcript through
 // ClientKeyExchange) and the key block.
 func (e *Engine) keys12(pms []byte) {
-	k := e.ks
+	k := &e.ks
 	k.prf12(k.secret[:48], pms, "extended master secret", k.hash(), nil)
 	cr, sr := e.randoms12()
 	k.prf12(e.kb[:e.kbLen()], k.secret[:48], "key expansion", sr, cr)
@@ -250,7 +259,7 @@ func (e *Engine) selectALPN(list []byte) uint8 {
 		l := reader{b: list}
 		for len(l.b) > 0 && e.alpn < 0 {
 			if string(l.vec8()) == p {
-				e.alpn = i
+				e.alpn = int32(i)
 			}
 		}
 		if e.alpn >= 0 {
@@ -270,8 +279,8 @@ func (e *Engine) inLimit12() int {
 	if e.cfg.RecordSizeLimit == 0 {
 		return maxPlaintext
 	}
-	l := max(64, e.inLimit-explicitNonce)
-	if l < 512 && e.recordBuf >= recordHeaderLen+explicitNonce+512+tagLen {
+	l := max(64, int(e.inLimit)-explicitNonce)
+	if l < 512 && int(e.recordBuf) >= recordHeaderLen+explicitNonce+512+tagLen {
 		l = 512
 	}
 	return min(l, maxPlaintext)
@@ -336,7 +345,7 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 	if a := e.selectALPN(ch.alpn); a != 0 {
 		return a
 	}
-	e.sniLen = copy(e.sni[:], ch.serverName)
+	e.setServerName(ch.serverName)
 	copy(e.peerRandom[:], ch.random)
 	e.ks.selectHash(e.suite.sha384)
 	e.ks.addMessage(msg)
@@ -368,7 +377,7 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 	if ch.recordSizeLimit > 0 {
 		lim := e.inLimit12()
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
-		e.peerRSL = min(ch.recordSizeLimit, maxPlaintext) + 1
+		e.peerRSL = int32(min(ch.recordSizeLimit, maxPlaintext) + 1)
 	} else if ch.mfl > 0 {
 		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(ch.mfl))
 		e.mfl = 256 << ch.mfl
@@ -649,7 +658,7 @@ func (e *Engine) client12ServerHello(msg []byte) uint8 {
 	if sh.alpn != nil {
 		for i, p := range e.cfg.ALPN {
 			if p == string(sh.alpn) {
-				e.alpn = i
+				e.alpn = int32(i)
 			}
 		}
 		if e.alpn < 0 {
@@ -663,7 +672,7 @@ func (e *Engine) client12ServerHello(msg []byte) uint8 {
 		if e.cfg.RecordSizeLimit == 0 {
 			return AlertUnsupportedExtension
 		}
-		e.peerRSL = min(sh.recordSizeLimit, maxPlaintext) + 1
+		e.peerRSL = int32(min(sh.recordSizeLimit, maxPlaintext) + 1)
 	} else if sh.mfl != 0 {
 		if sh.mfl != mflCode(e.cfg.MaxFragmentLength) {
 			return AlertIllegalParameter

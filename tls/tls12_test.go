@@ -533,7 +533,7 @@ func TestTLS12RecordSizeLimit(t *testing.T) {
 	for _, d := range [][2]*Engine{{cl, srv}, {srv, cl}} {
 		n := d[0].MaxPlaintext()
 		hdr, tail := d[0].Overhead()
-		if hdr+n+tail > d[1].recordBuf {
+		if hdr+n+tail > int(d[1].recordBuf) {
 			t.Fatalf("record %d > buffer %d", hdr+n+tail, d[1].recordBuf)
 		}
 		roundTrip(t, d[0], d[1], bytes.Repeat([]byte("z"), n))
