@@ -387,8 +387,8 @@ func (c *ClientSession) input() bool {
 			// and opens the window at once, instead of growing only when
 			// the small buffer is full (a stall of about one
 			// retransmission timeout per large record).
-			if r, ok := st.(reserver); ok && len(in) >= 5 {
-				r.Reserve(5 + (int(in[3])<<8 | int(in[4]))) // header: type, version, length
+			if len(in) >= 5 {
+				st.Reserve(5 + (int(in[3])<<8 | int(in[4]))) // header: type, version, length
 			}
 			if st.EOF() && !c.peerDone {
 				c.peerDone = true // closed in the middle of a record

@@ -62,6 +62,12 @@ func (m *memStream) Err() error   { return m.err }
 func (m *memStream) CloseWrite()  { m.finSent = true }
 func (m *memStream) Close()       { m.finSent, m.closed = true, true }
 
+// SendWaitSince: a memStream has no notion of an unacknowledged wait.
+func (m *memStream) SendWaitSince() (time.Time, bool) { return time.Time{}, false }
+
+// Reserve reports whether n bytes fit the receive buffer (it never grows).
+func (m *memStream) Reserve(n int) bool { return n <= cap(m.rx) }
+
 // transfer moves queued bytes from a to b as far as b's receive buffer
 // allows, and the FIN once everything went; it reports progress.
 func transfer(a, b *memStream) bool {

@@ -192,21 +192,6 @@ func askBody(h Handler, ci *ConnInfo, r *http.Request, hw *http.ResponseWriter) 
 	return sink, ci.max
 }
 
-// queuer is implemented by *tcp.Conn: bytes queued and not yet acknowledged.
-type queuer interface {
-	Queued() int
-}
-
-// sendWaiter is implemented by *tcp.Conn: since when queued output has
-// waited with nothing acknowledged.
-type sendWaiter interface {
-	SendWaitSince() (since time.Time, waiting bool)
-}
-
-// reserver is implemented by *tcp.Conn: room for a record larger than the
-// connection's small receive buffer.
-type reserver interface{ Reserve(n int) bool }
-
 // remoter is implemented by *tcp.Conn.
 type remoter interface {
 	Remote() (ipv6.Addr, uint16)
@@ -342,16 +327,14 @@ func (s *ServerSession) Service(now time.Time) bool {
 		s.st.CloseWrite()
 		s.wrClosed, s.at, progress = true, now.Add(s.cfg.Linger), true
 	}
-	if w, ok := s.st.(sendWaiter); ok {
-		if since, waiting := w.SendWaitSince(); waiting && !now.Before(since.Add(s.cfg.SendStall)) {
-			// The peer has taken none of our output for SendStall: a
-			// reader that stopped reading. Nothing more can be said to it.
-			s.stats.SendStalls++
-			s.abort()
-			return true
-		}
+	if since, waiting := s.st.SendWaitSince(); waiting && !now.Before(since.Add(s.cfg.SendStall)) {
+		// The peer has taken none of our output for SendStall: a
+		// reader that stopped reading. Nothing more can be said to it.
+		s.stats.SendStalls++
+		s.abort()
+		return true
 	}
-	if q, ok := s.st.(queuer); ok && q.Queued() > 0 {
+	if s.st.Queued() > 0 {
 		// TCP is still delivering our output (perhaps retransmitting
 		// after loss): that is progress, not an idle connection.
 		s.hc.Touch(now)
@@ -382,11 +365,9 @@ func (s *ServerSession) Service(now time.Time) bool {
 		default:
 			s.next = hcNext
 		}
-		if w, ok := s.st.(sendWaiter); ok {
-			if since, waiting := w.SendWaitSince(); waiting {
-				if d := since.Add(s.cfg.SendStall); s.next.IsZero() || d.Before(s.next) {
-					s.next = d
-				}
+		if since, waiting := s.st.SendWaitSince(); waiting {
+			if d := since.Add(s.cfg.SendStall); s.next.IsZero() || d.Before(s.next) {
+				s.next = d
 			}
 		}
 	}
@@ -464,8 +445,8 @@ func (s *ServerSession) input(now time.Time) bool {
 		return true
 	}
 	if n == 0 {
-		if r, ok := st.(reserver); ok && len(in) >= 5 {
-			r.Reserve(5 + (int(in[3])<<8 | int(in[4]))) // the whole record (header: type, version, length)
+		if len(in) >= 5 {
+			st.Reserve(5 + (int(in[3])<<8 | int(in[4]))) // the whole record (header: type, version, length)
 		}
 		if st.EOF() { // the peer closed in the middle of a record
 			s.inEOF = true
@@ -510,10 +491,15 @@ func (s *ServerSession) output(now time.Time) bool {
 	// With InPlace HTTP, a waiting response may take less room than
 	// HTTPOut once the send buffer is empty (it can grow no further). A
 	// Stream that does not report Queued must offer HTTPOut bytes.
-	q, ok := st.(queuer)
-	s.hc.SetDrained(ok && q.Queued() == 0)
+	s.hc.SetDrained(st.Queued() == 0)
 	if s.eng == nil {
 		for {
+			if s.hc.Idle() {
+				// Nothing to say: do not ask for the send buffer, which
+				// may be shed (Free would lend it again).
+				s.httpIdle = true
+				return p
+			}
 			f := st.Free()
 			if len(f) == 0 {
 				return p
@@ -549,6 +535,12 @@ func (s *ServerSession) output(now time.Time) bool {
 	hdr, tail := e.Overhead()
 	maxPT := e.MaxPlaintext()
 	for {
+		if s.hc.Idle() {
+			// Nothing to say: do not ask for the send buffer, which may be
+			// shed (Free would lend it again).
+			s.httpIdle = true
+			return p
+		}
 		f := st.Free()
 		room := plainRoom(len(f), hdr, tail, maxPT)
 		if room < min(maxPT, minRecord) {
@@ -659,14 +651,12 @@ func (s *ServerSession) Idle() (since time.Time, ok bool) {
 	if s.eng != nil && !s.hsDone {
 		return s.at, true
 	}
-	if q, isQ := s.st.(queuer); isQ && q.Queued() > 0 {
+	if s.st.Queued() > 0 {
 		// Output in flight is work in progress, unless the peer has
 		// taken none of it for StallIdleAfter (a reader that stopped):
 		// idle from then on.
-		if w, ok := s.st.(sendWaiter); ok {
-			if since, waiting := w.SendWaitSince(); waiting {
-				return since.Add(StallIdleAfter), true // (in the future while the stall is young)
-			}
+		if since, waiting := s.st.SendWaitSince(); waiting {
+			return since.Add(StallIdleAfter), true // (in the future while the stall is young)
 		}
 		return time.Time{}, false
 	}

@@ -122,7 +122,9 @@ func (g *tcpGate) Input6(src, dst ipv6.Addr, seg []byte, now time.Time) bool {
 		// Completes a handshake answered with a SYN cookie (or is stray).
 		adm.progress = c.showsProgress(h.DstPort, data)
 		if !c.admissible(src, adm.progress, now) && tcp.Checksum6(src, dst, seg) == 0 {
-			c.admDeferred++
+			if c.admDeferred != ^uint32(0) {
+				c.admDeferred++
+			}
 			return true // dropped, not reset: the peer retransmits and tries again
 		}
 	}

@@ -99,14 +99,21 @@ type Card struct {
 
 	// Admission control (see EvictAfter).
 	at          []slotTimes // per TCP slot
-	admDeferred uint64      // handshake-completing ACKs dropped for want of a slot
+	admDeferred uint32      // handshake-completing ACKs dropped for want of a slot (saturates)
+	lastBytes   uint32      // ms after Start when a byte last crossed the line (wraps after 49 days; see shedPoll)
 	adm         admission
 	clientSt    clientState
 	ipUp        bool
 	pull        bool  // the next IP packet out tries IPv6 first
-	v6Logged    bool  // the global IPv6 address has been logged
+	flags       uint8 // flagV6Logged, flagOutPending
 	redirects   uint8 // redirects followed by the current fetch (≤ apps.MaxRedirects)
 }
+
+// Card flags.
+const (
+	flagV6Logged   = 1 << iota // the global IPv6 address has been logged
+	flagOutPending             // a layer may have a packet to send (see pendingIP)
+)
 
 // cardParams is what a Card keeps of its Config after New (the rest
 // configured the layers): Profile is the profile in force, Log is never nil.
@@ -271,6 +278,7 @@ func (c *Card) newPPP(cfg Config, p Profile) {
 		Rand:         cfg.Rand,
 		DeliverIP:    c.deliverIP,
 		PullIP:       c.pullIP,
+		PendingIP:    c.pendingIP,
 		Tap:          cfg.Tap,
 		Event:        c.linkEvent,
 	})
@@ -314,6 +322,10 @@ func (c *Card) Stop(now time.Time) {
 // Input takes bytes from the serial line.
 func (c *Card) Input(b []byte, now time.Time) {
 	c.now = now
+	if len(b) > 0 {
+		c.lastBytes = c.msSinceStart(now)
+		c.flags |= flagOutPending
+	}
 	if c.eth != nil {
 		c.eth.link.Input(b, now)
 	} else {
@@ -326,16 +338,23 @@ func (c *Card) Input(b []byte, now time.Time) {
 func (c *Card) Output(p []byte, now time.Time) int {
 	c.now = now
 	c.service(now)
+	var n int
 	if c.eth != nil {
-		return c.eth.link.Output(p, now)
+		n = c.eth.link.Output(p, now)
+	} else {
+		n = c.link.Output(p, now)
 	}
-	return c.link.Output(p, now)
+	if n > 0 {
+		c.lastBytes = c.msSinceStart(now)
+	}
+	return n
 }
 
 // Poll runs timers and application work; it returns when it wants to be
 // polled next (zero: no timer pending).
 func (c *Card) Poll(now time.Time) time.Time {
 	c.now = now
+	c.flags |= flagOutPending // timers may queue packets
 	var next time.Time
 	if c.eth != nil {
 		next = c.eth.poll(now)
@@ -355,7 +374,55 @@ func (c *Card) Poll(now time.Time) time.Time {
 	if c.clientSt == clientConnecting && !c.client.Done() {
 		next = earliest(next, c.client.Next())
 	}
-	return next
+	return earliest(next, c.shedPoll(now))
+}
+
+// msSinceStart is now in milliseconds after Start, modulo 2³².
+func (c *Card) msSinceStart(now time.Time) uint32 {
+	return uint32((now.UnixNano() - c.started) / int64(time.Millisecond))
+}
+
+// shedPoll sheds the buffers that hold no data once the line has been
+// quiet for Profile.ShedMs, and otherwise says when it will have been.
+// The quiet time is a wrapping 32-bit millisecond difference: after 49
+// days of silence a wrap can delay one shed by at most ShedMs, which costs
+// nothing but memory held a little longer. Shedding is idempotent and
+// only drops empty buffers, so being called again while quiet is
+// harmless.
+func (c *Card) shedPoll(now time.Time) time.Time {
+	d := uint32(c.cfg.Profile.ShedMs)
+	if d == 0 {
+		return time.Time{}
+	}
+	quiet := c.msSinceStart(now) - c.lastBytes
+	if quiet < d {
+		return now.Add(time.Duration(d-quiet) * time.Millisecond)
+	}
+	c.Shed()
+	return time.Time{}
+}
+
+// Shed drops every buffer of every layer that holds no data right now
+// (see Profile.ShedMs) and returns the bytes released. Each buffer is
+// allocated again, at its profile size, when it is next needed.
+func (c *Card) Shed() int {
+	n := 0
+	if c.link != nil {
+		n += c.link.Shed()
+	}
+	if c.eth != nil {
+		n += c.eth.link.Shed()
+	}
+	n += c.ip.Shed()
+	if c.auto != nil {
+		n += c.auto.Host().Shed()
+	}
+	n += c.tcp.Shed()
+	n += c.udp.Shed()
+	for _, s := range c.sess {
+		n += s.Shed()
+	}
+	return n
 }
 
 // handshakeBudget bounds the TLS handshake messages reassembled beyond the engines' usual buffer
@@ -383,11 +450,25 @@ func (c *Card) deliverIP(pkt []byte) {
 }
 
 func (c *Card) pullIP(dst []byte) int {
+	var n int
 	if c.auto != nil && c.link.Up6() {
-		return c.pullDual(dst)
+		n = c.pullDual(dst)
+	} else {
+		n = c.ip.Output(dst, c.now)
 	}
-	return c.ip.Output(dst, c.now)
+	if n <= 0 {
+		c.flags &^= flagOutPending
+	}
+	return n
 }
+
+// pendingIP is ppp.Config.PendingIP: asked only while the link's transmit
+// buffer is shed, it tells the link whether to lend the buffer to pullIP.
+// It is true from any event that can queue a packet (bytes in, a timer,
+// work done by a session or the secure client) until pullIP finds nothing:
+// never false while a packet waits, and an idle link's Output allocates
+// nothing.
+func (c *Card) pendingIP() bool { return c.flags&flagOutPending != 0 }
 
 func (c *Card) linkEvent(e ppp.Event) {
 	switch e {
@@ -422,6 +503,7 @@ func (c *Card) service(now time.Time) {
 		if conn == nil {
 			break
 		}
+		c.flags |= flagOutPending
 		s := c.freeSession()
 		if s == nil {
 			conn.Abort()
@@ -437,6 +519,7 @@ func (c *Card) service(now time.Time) {
 		// Port 80 only redirects; its connections take slots under the
 		// same admission policy as HTTPS (see EvictAfter), so an idle
 		// one is evicted like any other.
+		c.flags |= flagOutPending
 		s := c.freeSession()
 		if s == nil {
 			conn.Abort()
@@ -445,23 +528,34 @@ func (c *Card) service(now time.Time) {
 		s.ResetPlain(conn)
 	}
 	for _, s := range c.sess {
-		c.pump(s, now)
+		if c.pump(s, now) {
+			c.flags |= flagOutPending
+		}
+	}
+	if c.clientSt != clientIdle {
+		c.flags |= flagOutPending // a fetch in progress: DNS or TCP may send
 	}
 	c.serviceClient(now)
+	if c.clientSt != clientIdle {
+		c.flags |= flagOutPending
+	}
 }
 
-func (c *Card) pump(s *apps.ServerSession, now time.Time) {
+func (c *Card) pump(s *apps.ServerSession, now time.Time) (progress bool) {
 	if s.Done() {
-		return
+		return false
 	}
 	for i := 0; i < 64 && s.Service(now); i++ {
+		progress = true
 	}
 	if s.Done() {
 		if e := s.Engine(); e != nil && e.State() == tls.Failed {
 			c.cfg.Log.Info("tls failed", "alert", e.Alert(), "err", e.Err())
 		}
 		s.Release() // an idle slot keeps no TLS state
+		progress = true
 	}
+	return progress
 }
 
 // serviceClient runs the secure client (the card's own outbound HTTPS).
@@ -641,7 +735,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 	add("TCP", "connections refused", ts.ConnsRefused)
 	add("TCP", "SYN cookies sent", ts.SynCookiesSent)
 	add("TCP", "SYN cookies accepted", ts.SynCookiesOK)
-	add("TCP", "handshakes deferred (no slot)", c.admDeferred)
+	add("TCP", "handshakes deferred (no slot)", uint64(c.admDeferred))
 	add("TCP", "replies dropped (queue full)", ts.DropRSTQueue)
 	var ss apps.SessionStats
 	for _, s := range c.sess {

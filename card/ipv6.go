@@ -93,7 +93,7 @@ func (c *Card) ipv6Event(e ppp.Event) {
 		c.cfg.Log.Info("IPv6 up", "local", c.auto.Host().LinkLocal(), "peer", ipv6.LinkLocal(c.link.PeerIID()))
 	case ppp.EventIPV6CPDown:
 		c.auto.Stop()
-		c.v6Logged = false
+		c.flags &^= flagV6Logged
 		c.cfg.Log.Info("IPv6 down")
 	}
 }
@@ -104,8 +104,8 @@ func (c *Card) pollIPv6(now time.Time) time.Time {
 		return time.Time{}
 	}
 	next := earliest(c.auto.Host().Poll(now), c.auto.Poll(now))
-	if g := c.auto.Host().Global(); g != (ipv6.Addr{}) && !c.v6Logged {
-		c.v6Logged = true
+	if g := c.auto.Host().Global(); g != (ipv6.Addr{}) && c.flags&flagV6Logged == 0 {
+		c.flags |= flagV6Logged
 		c.cfg.Log.Info("IPv6 address", "global", g)
 	}
 	return next

@@ -80,6 +80,17 @@ type Profile struct {
 	// tables cost ppp.VJRAM(VJStates()). 0: no header compression.
 	VJSlots uint8 // a byte, so that a Card stays in its size class (TestCardSize)
 
+	// ShedMs is how long, in milliseconds, the line must stay quiet (no
+	// byte in or out) before the card sheds every buffer that holds no
+	// data (the layers' Shed methods: TCP receive and send buffers, PPP
+	// frames, reassembly, the HTTP head buffer, the TLS AEAD state). A
+	// shed buffer is allocated again, at the same size, by the next burst:
+	// an idle session holds only its control state, the hard bound is
+	// unchanged, and a transfer in progress never sheds (nothing is
+	// allocated per packet). 0: never shed. A uint16 so that a Card stays
+	// in its size class (TestCardSize).
+	ShedMs uint16
+
 	// IPv6 runs IPv6 beside IPv4 (IPV6CP on PPP; `--ipv6`). IPv6 needs a
 	// link MTU of at least 1280 (RFC 8200 §5), so the MRU is raised to
 	// that (LinkMRU); the IPv6 layer adds one 1,500-byte reassembly slot
@@ -107,7 +118,7 @@ var (
 		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 1024 - 5 - 16, MaxHandshakeMessage: 8192,
 		HTTPIn: 1024, HTTPOut: 448,
 		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
-		ARPEntries: 2, ARPHold: 1,
+		ARPEntries: 2, ARPHold: 1, ShedMs: 250,
 	}
 	// CardProfile accepts full 16 KiB TLS records from mainstream clients,
 	// one connection at a time (one shared large receive buffer; others
@@ -123,14 +134,14 @@ var (
 		RecvBuf: 16384 + 256 + 5, SmallRecvBuf: 3926, LargeRecvBufs: 1, SendBuf: 3835, RecordOut: 1024,
 		HTTPIn: 2048, HTTPOut: 3584, MaxHandshakeMessage: 16384 + 4,
 		UDPSockets: 1, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
-		ARPEntries: 4, ARPHold: 1,
+		ARPEntries: 4, ARPHold: 1, ShedMs: 250,
 	}
 	// HostProfile is a roomy profile for PC-side use and benchmarks.
 	HostProfile = Profile{
 		Name: "host", MRU: 1500, MaxConns: 16, VJSlots: ppp.MaxVJSlots,
 		RecvBuf: 32768, SendBuf: 32768, RecordOut: 16384, MaxHandshakeMessage: 1 << 16,
 		HTTPIn: 8192, HTTPOut: 16384,
-		UDPSockets: 8, UDPQueue: 8192, ReassemblySlots: 4, ReassemblyBytes: 65535,
+		UDPSockets: 8, UDPQueue: 8192, ReassemblySlots: 4, ReassemblyBytes: 65535, ShedMs: 1000,
 	}
 )
 

@@ -52,8 +52,8 @@ import (
 // handshake then IdleBeforeRAM of quiet (Idle is measured there); GET / on
 // that connection; GET of a 64 KiB file; PUT of a 1 MiB body sent in full
 // records of 16 KiB plaintext, as curl sends a body — or, for a profile that
-// announces record_size_limit (Tiny: 512), in records of that limit, the
-// client honouring it (RFC 8449; 511 plaintext bytes, as the limit counts
+// announces record_size_limit (Tiny: 1,003), in records of that limit, the
+// client honouring it (RFC 8449; 1,002 plaintext bytes, as the limit counts
 // TLS 1.3's content-type byte, §4); then IdleBeforeRAM of quiet (End). The
 // line runs at 12 Mbit/s. MeasurePeakRAM checks that the upload went in
 // full records.
