@@ -406,6 +406,8 @@ type Throughput struct {
 	Virtual    time.Duration
 	Wall       time.Duration
 	Wire       Wire
+	// Account is where the line time of the response went (Ledger).
+	Account LineAccount
 }
 
 // MeasureThroughput downloads the store file "f" (size bytes) at baud and
@@ -420,6 +422,7 @@ func MeasureThroughput(st *store.Store, baud int, size int, p card.Profile) (Thr
 // profile's VJSlots); 0: the peer rejects it, as before VJ existed.
 func MeasureThroughputVJ(st *store.Store, baud int, size int, p card.Profile, hostVJ int) (Throughput, error) {
 	var wa wireAnalyzer
+	var led Ledger
 	w, err := New(Options{Store: st, Seed: 12, Baud: baud, Profile: p, Chunk: time.Millisecond, HostVJSlots: hostVJ})
 	if err != nil {
 		return Throughput{}, err
@@ -427,7 +430,8 @@ func MeasureThroughputVJ(st *store.Store, baud int, size int, p card.Profile, ho
 	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
 		return Throughput{}, err
 	}
-	w.DownTap(func(_ time.Time, b []byte) { wa.feed(b) })
+	w.DownTap(func(at time.Time, b []byte) { wa.feed(b); led.Feed(at.Add(link.WireTime(len(b), baud)), b) })
+	w.UpTap(func(at time.Time, b []byte) { led.Peer(at.Add(link.WireTime(len(b), baud)), b) })
 	start := time.Now()
 	c, err := w.StartGet("/f", time.Hour)
 	if err != nil {
@@ -448,6 +452,7 @@ func MeasureThroughputVJ(st *store.Store, baud int, size int, p card.Profile, ho
 		rec = 1024
 	}
 	t.Wire = wa.result(rec)
+	t.Account, _ = led.Account(size, baud)
 	t.Max = t.Wire.MaxGoodput(baud)
 	if baud > 0 {
 		t.LineShare = t.Goodput / (float64(baud) / 10)

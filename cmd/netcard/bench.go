@@ -39,7 +39,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			if o.Log != nil {
 				o.Log("real kernel path, 115200 baud, VJ %v: %d bytes", vj, *realBytes)
 			}
-			m, err := measureRealLine(*realBytes, 115200, vj, 0)
+			m, err := measureRealLine(*realBytes, 115200, vj, nil)
 			if err != nil {
 				return fmt.Errorf("--real: %w", err)
 			}
@@ -149,7 +149,7 @@ func benchRealUnpaced(r *sim.Results) error {
 	var good, ns [2][]float64
 	for i := 0; i < 3; i++ {
 		for k, gvisor := range []bool{false, true} {
-			m, err := measureReal(size, 0, true, 0, gvisor)
+			m, err := measureReal(size, 0, true, nil, gvisor)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"netcard/host/peers"
 	"netcard/link"
 	"netcard/ppp"
+	"netcard/sim"
 	"netcard/store"
 )
 
@@ -35,23 +37,60 @@ type realLine struct {
 	Frames     uint64
 	VJFrames   uint64 // frames that arrived VJ-compressed
 	Counters   string // both ends' PPP, VJ and TCP counters, for the log
+	// Account is where the card's line time went while the response
+	// crossed (sim.Ledger over the octets the card put on the line); OK
+	// false if the ledger could not find the response.
+	Account   sim.LineAccount
+	AccountOK bool
+}
+
+// ledgerPort records the octets written to p, with the time each write
+// returned, in a Ledger: under link.Pace a write returns when its chunk
+// has crossed the line.
+type ledgerPort struct {
+	link.Port
+	mu  sync.Mutex
+	led sim.Ledger
+}
+
+// peerTap records in lp's Ledger when the card receives octets: it wraps
+// the paced port the card reads.
+type peerTap struct {
+	link.Port
+	lp *ledgerPort
+}
+
+func (pt peerTap) Read(b []byte) (int, error) {
+	n, err := pt.Port.Read(b)
+	pt.lp.mu.Lock()
+	pt.lp.led.Peer(time.Now(), b[:n])
+	pt.lp.mu.Unlock()
+	return n, err
+}
+
+func (lp *ledgerPort) Write(b []byte) (int, error) {
+	n, err := lp.Port.Write(b)
+	lp.mu.Lock()
+	lp.led.Feed(time.Now(), b[:n])
+	lp.mu.Unlock()
+	return n, err
 }
 
 // measureRealLine downloads size bytes over HTTPS from a Card-profile card
-// (in this process, record size recordOut if > 0) on a line paced at baud
+// (in this process; tune, if not nil, adjusts its profile) on a line paced at baud
 // both ways, through the real kernel path: our PPP in host role on a TUN
 // device in a fresh network namespace (what `netcard host --tun` does),
 // curl in the namespace. vj false turns VJ header compression off on the
 // host side (the card then compresses nothing and is sent nothing
 // compressed). Needs root, ip and curl.
-func measureRealLine(size, baud int, vj bool, recordOut int) (realLine, error) {
-	return measureReal(size, baud, vj, recordOut, false)
+func measureRealLine(size, baud int, vj bool, tune func(*card.Profile)) (realLine, error) {
+	return measureReal(size, baud, vj, tune, false)
 }
 
 // measureReal is measureRealLine; gvisor replaces the card by the peer the
 // issue compares with: gVisor's netstack behind our PPP (card role) serving
 // the same file with crypto/tls and net/http, on the same path.
-func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine, error) {
+func measureReal(size, baud int, vj bool, tune func(*card.Profile), gvisor bool) (realLine, error) {
 	var res realLine
 	for _, prog := range []string{"ip", "curl"} {
 		if _, err := exec.LookPath(prog); err != nil {
@@ -92,11 +131,12 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 	}
 	st.SetClock(time.Now)
 	prof := card.CardProfile
-	if recordOut > 0 {
-		prof.RecordOut = recordOut
+	if tune != nil {
+		tune(&prof)
 	}
 	a, b := link.Pipe(8192)
-	ca, hb := link.Pace(a, baud), link.Pace(b, baud)
+	lp := &ledgerPort{Port: a}
+	ca, hb := link.Pace(lp, baud), link.Pace(b, baud)
 	cardCounters := func() string { return "" }
 	if gvisor {
 		signer, err := st.Signer()
@@ -127,7 +167,7 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 		if err != nil {
 			return res, err
 		}
-		r := card.NewRunner(c, ca, nil)
+		r := card.NewRunner(c, peerTap{ca, lp}, nil)
 		cardCounters = func() (s string) {
 			r.Do(func(time.Time) {
 				ts, ls := c.TCP().Stats(), c.Link().Stats()
@@ -206,6 +246,11 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 	var hv ppp.VJStats
 	tun.Do(func(l *ppp.Link, _ time.Time) { hv = l.VJStats() })
 	hs, drops := tun.Stats()
+	if baud > 0 {
+		lp.mu.Lock()
+		res.Account, res.AccountOK = lp.led.Account(size, baud)
+		lp.mu.Unlock()
+	}
 	res.Counters = fmt.Sprintf("%s; host: PPP bad FCS %d, queue drops %d, VJ %+v", cardCounters(), hs.BadFCS, drops, hv)
 	return res, nil
 }
