@@ -267,8 +267,8 @@ type LineAccount struct {
 	// silent after that ACK: a retransmission timer, or the card, its
 	// host process or the pacer being late (CPU contention).
 	GapAckWait time.Duration
-	Share                                         float64 // Body ÷ Capacity
-	Truncated                                     bool
+	Share      float64 // Body ÷ Capacity
+	Truncated  bool
 }
 
 // Account returns the ledger of the response whose body is body octets,
