@@ -135,7 +135,14 @@ type Results struct {
 	RealLineBytesShare115200 *float64 `json:"real_line_bytes_share_115200"`
 	RealLineBytesShareNoVJ   *float64 `json:"real_line_bytes_share_115200_novj"`
 	RealLineBytes            int      `json:"real_line_download_bytes,omitempty"`
-	RealNote                 string   `json:"real_note,omitempty"`
+	// With --real-runs N the paced download runs N times each way; the
+	// keys above are then the medians, these every run in order, and
+	// RealLineAccount115200 is the line ledger (Ledger) of the VJ run
+	// closest to the median.
+	RealLineShare115200Runs     []float64    `json:"real_line_share_115200_runs,omitempty"`
+	RealLineShare115200NoVJRuns []float64    `json:"real_line_share_115200_novj_runs,omitempty"`
+	RealLineAccount115200       *LineAccount `json:"real_line_account_115200,omitempty"`
+	RealNote                    string       `json:"real_note,omitempty"`
 	// Unpaced on the same path (--real): goodput and this process's CPU
 	// time (server and our host bridge) per body byte, the card and the
 	// peer the issue compares with (gVisor netstack + crypto/tls +

@@ -240,35 +240,39 @@ func (l *Ledger) parse(b []byte, off uint32) {
 // of the frame that carries its last. The fields from Body to Idle add up
 // to Capacity (up to the timing resolution of the feed, one pacing chunk).
 type LineAccount struct {
-	Window   time.Duration
-	Capacity float64 // Window × the line's byte rate (baud/10)
+	Window   time.Duration `json:"window_ns"`
+	Capacity float64       `json:"capacity_octets"` // Window × the line's byte rate (baud/10)
 
-	Body        int     // response body octets (HTTP payload)
-	Head        int     // HTTP response head octets
-	TLS         int     // TLS record header, inner content type and AEAD tag of the response records
-	TCPIPHeader int     // IPv4 + TCP header octets of the data frames as carried (VJ-compressed or not)
-	PPP         int     // address/control, protocol and FCS of the data frames
-	Flags       int     // 0x7E flags of the data frames (one per frame when flags are shared)
-	Escapes     int     // 0x7D escape octets of the data frames (RFC 1662 §4.2: 0x7E, 0x7D and ACCM characters)
-	Retrans     int     // retransmitted payload octets, and the whole frames that only retransmit
-	ACKs        int     // frames without payload the card sent (pure ACKs, FIN), whole
-	Other       int     // other frames (LCP, other IP) and payload outside the response records, whole
-	Idle        float64 // line octet times with nothing sent
+	Body        int     `json:"body"`              // response body octets (HTTP payload)
+	Head        int     `json:"http_head"`         // HTTP response head octets
+	TLS         int     `json:"tls_overhead"`      // TLS record header, inner content type and AEAD tag of the response records
+	TCPIPHeader int     `json:"tcp_ip_header"`     // IPv4 + TCP header octets of the data frames as carried (VJ-compressed or not)
+	PPP         int     `json:"ppp_fields"`        // address/control, protocol and FCS of the data frames
+	Flags       int     `json:"ppp_flags"`         // 0x7E flags of the data frames (one per frame when flags are shared)
+	Escapes     int     `json:"ppp_escapes"`       // 0x7D escape octets of the data frames (RFC 1662 §4.2: 0x7E, 0x7D and ACCM characters)
+	Retrans     int     `json:"retransmitted"`     // retransmitted payload octets, and the whole frames that only retransmit
+	ACKs        int     `json:"ack_frames_octets"` // frames without payload the card sent (pure ACKs, FIN), whole
+	Other       int     `json:"other"`             // other frames (LCP, other IP) and payload outside the response records, whole
+	Idle        float64 `json:"idle_octets"`       // line octet times with nothing sent
 
-	Records, DataFrames, ACKFrames, RetransFrames int
-	MeanRecord                                    float64 // response plaintext per record
-	MeanSegment                                   float64 // new payload per data frame
-	Gaps                                          int     // idle gaps of more than 20 ms between frames
-	GapTime, MaxGap                               time.Duration
+	Records       int           `json:"records"`
+	DataFrames    int           `json:"data_frames"`
+	ACKFrames     int           `json:"ack_frames"`
+	RetransFrames int           `json:"retransmitted_frames"`
+	MeanRecord    float64       `json:"mean_record"`    // response plaintext per record
+	MeanSegment   float64       `json:"mean_segment"`   // new payload per data frame
+	Gaps          int           `json:"gaps_over_20ms"` // idle gaps of more than 20 ms between frames
+	GapTime       time.Duration `json:"gap_time_ns"`
+	MaxGap        time.Duration `json:"max_gap_ns"`
 	// GapAckWait is the part of those gaps before the last peer frame
 	// (an ACK) that reached the card before the line resumed, when one
 	// did within the gap: the card had nothing it could send until then
 	// (send buffer or window full). The rest of the gaps is the card
 	// silent after that ACK: a retransmission timer, or the card, its
 	// host process or the pacer being late (CPU contention).
-	GapAckWait time.Duration
-	Share      float64 // Body ÷ Capacity
-	Truncated  bool
+	GapAckWait time.Duration `json:"gap_ack_wait_ns"`
+	Share      float64       `json:"share"` // Body ÷ Capacity
+	Truncated  bool          `json:"truncated"`
 }
 
 // Account returns the ledger of the response whose body is body octets,
