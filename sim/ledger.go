@@ -18,6 +18,13 @@ import (
 // accepted; memory is bounded (maxLedgerFrames frames and records are
 // remembered; beyond that Account reports Truncated).
 type Ledger struct {
+	// Baud, if set before the first Feed, is the line rate: a chunk fed
+	// later than the previous one plus its line time while a frame was
+	// being sent counts as the writer being late (Account's LateInFrame).
+	Baud int
+
+	lastAt time.Time     // the previous Feed
+	late   time.Duration // lateness within the current frame
 	esc    bool
 	frame  []byte
 	fe     int // escapes in the current frame
@@ -63,6 +70,7 @@ type ledgerFrame struct {
 	off     uint32 // stream offset of the first payload octet
 	n       int    // payload octets
 	resent  int    // payload octets sent before
+	late    time.Duration
 }
 
 type ledgerRecord struct {
@@ -74,6 +82,12 @@ type ledgerRecord struct {
 // Feed takes octets the line carried; at is when the last of them finished
 // crossing it.
 func (l *Ledger) Feed(at time.Time, b []byte) {
+	if l.Baud > 0 && len(b) > 0 {
+		if d := at.Sub(l.lastAt) - link.WireTime(len(b), l.Baud); !l.lastAt.IsZero() && d > 0 && (len(l.frame) > 0 || l.fe > 0) {
+			l.late += d
+		}
+		l.lastAt = at
+	}
 	for _, c := range b {
 		switch {
 		case c == 0x7e:
@@ -115,8 +129,8 @@ func (l *Ledger) Peer(at time.Time, b []byte) {
 
 func (l *Ledger) end(at time.Time) {
 	f := l.frame
-	fr := ledgerFrame{end: at, line: len(f) + l.fe + l.flags, escapes: l.fe, flags: l.flags}
-	l.flags = 0
+	fr := ledgerFrame{end: at, line: len(f) + l.fe + l.flags, escapes: l.fe, flags: l.flags, late: l.late}
+	l.flags, l.late = 0, 0
 	defer func() {
 		if len(l.frames) < maxLedgerFrames {
 			l.frames = append(l.frames, fr)
@@ -271,9 +285,31 @@ type LineAccount struct {
 	// silent after that ACK: a retransmission timer, or the card, its
 	// host process or the pacer being late (CPU contention).
 	GapAckWait time.Duration `json:"gap_ack_wait_ns"`
-	Share      float64       `json:"share"` // Body ÷ Capacity
-	Truncated  bool          `json:"truncated"`
+	// LateInFrame is the idle time in the middle of frames (Ledger.Baud
+	// set): the card had the frame and handed it to the line in pieces,
+	// and a piece came late — the writer (the card's process, the pacer's
+	// timer) was not scheduled in time. It is part of Idle, and of the
+	// gaps.
+	LateInFrame time.Duration `json:"late_in_frame_ns"`
+	// LongGaps are the longest of those gaps (at most maxLongGaps), in
+	// window order, for diagnosis.
+	LongGaps  []Gap   `json:"long_gaps,omitempty"`
+	Share     float64 `json:"share"` // Body ÷ Capacity
+	Truncated bool    `json:"truncated"`
 }
+
+// Gap is one idle gap of a LineAccount.
+type Gap struct {
+	At      time.Duration `json:"at_ns"`       // from the window's start
+	Len     time.Duration `json:"len_ns"`      // idle time
+	AckWait time.Duration `json:"ack_wait_ns"` // until the last peer frame before the line resumed (0: none within the gap)
+	Before  int           `json:"before"`      // payload octets of the frame before (0: no payload)
+	After   int           `json:"after"`       // payload octets of the frame after
+	Resent  bool          `json:"resent"`      // the frame after resends octets
+	Late    time.Duration `json:"late_ns"`     // of Len, the writer late in the middle of the frame after
+}
+
+const maxLongGaps = 12
 
 // Account returns the ledger of the response whose body is body octets,
 // on a line at baud (8N1); ok is false if the response's records could
@@ -328,6 +364,9 @@ func (l *Ledger) Account(body, baud int) (LineAccount, bool) {
 	for i := fi; i <= li; i++ {
 		f := l.frames[i]
 		lineSum += f.line
+		if i > fi {
+			a.LateInFrame += f.late
+		}
 		switch {
 		case f.kind == lfData && f.resent == f.n:
 			a.Retrans += f.line
@@ -356,9 +395,12 @@ func (l *Ledger) Account(body, baud int) (LineAccount, bool) {
 				a.GapTime += gap
 				a.MaxGap = max(a.MaxGap, gap)
 				from, to := l.frames[i-1].end, f.end.Add(-time.Duration(float64(f.line)/rate*float64(time.Second)))
+				g := Gap{At: from.Sub(l.frames[fi].end), Len: gap, Before: l.frames[i-1].n, After: f.n, Resent: f.resent > 0, Late: f.late}
 				if ack := l.lastPeer(to); ack.After(from) {
-					a.GapAckWait += ack.Sub(from)
+					g.AckWait = ack.Sub(from)
+					a.GapAckWait += g.AckWait
 				}
+				a.LongGaps = keepLongest(a.LongGaps, g)
 			}
 		}
 	}
@@ -376,6 +418,26 @@ func (l *Ledger) Account(body, baud int) (LineAccount, bool) {
 		a.Share = float64(a.Body) / a.Capacity
 	}
 	return a, true
+}
+
+// keepLongest adds g to gs, which keeps the maxLongGaps longest gaps in
+// window order.
+func keepLongest(gs []Gap, g Gap) []Gap {
+	if len(gs) < maxLongGaps {
+		return append(gs, g)
+	}
+	k := 0
+	for i := range gs {
+		if gs[i].Len < gs[k].Len {
+			k = i
+		}
+	}
+	if g.Len <= gs[k].Len {
+		return gs
+	}
+	copy(gs[k:], gs[k+1:])
+	gs[len(gs)-1] = g
+	return gs
 }
 
 // lastPeer returns the time of the last peer frame that reached the card
@@ -441,8 +503,15 @@ func (a LineAccount) Table() string {
 	row("retransmissions", float64(a.Retrans), fmt.Sprintf("%d whole frames", a.RetransFrames))
 	row("pure ACK / FIN frames from the card", float64(a.ACKs), fmt.Sprintf("%d frames", a.ACKFrames))
 	row("other frames and octets", float64(a.Other), "session ticket / close_notify records sharing the response's frames; LCP, other IP")
-	row("idle line", a.Idle, fmt.Sprintf("%d gaps > 20 ms, %.0f ms in them (%.0f ms of it until the last ACK before the line resumed), longest %.0f ms",
-		a.Gaps, a.GapTime.Seconds()*1000, a.GapAckWait.Seconds()*1000, a.MaxGap.Seconds()*1000))
+	row("idle line", a.Idle, fmt.Sprintf("%.0f ms in the middle of frames (writer late); %d gaps > 20 ms, %.0f ms in them (%.0f ms of it until the last ACK before the line resumed), longest %.0f ms",
+		a.LateInFrame.Seconds()*1000, a.Gaps, a.GapTime.Seconds()*1000, a.GapAckWait.Seconds()*1000, a.MaxGap.Seconds()*1000))
+	for i, g := range a.LongGaps {
+		if i == 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "gap at %.3f s: %.0f ms idle (%.0f ms of it mid-frame, %.0f ms until the last ACK), payload before %d, after %d, resent %v\n",
+			g.At.Seconds(), g.Len.Seconds()*1000, g.Late.Seconds()*1000, g.AckWait.Seconds()*1000, g.Before, g.After, g.Resent)
+	}
 	return b.String()
 }
 
