@@ -83,7 +83,9 @@ type ledgerRecord struct {
 // crossing it.
 func (l *Ledger) Feed(at time.Time, b []byte) {
 	if l.Baud > 0 && len(b) > 0 {
-		if d := at.Sub(l.lastAt) - link.WireTime(len(b), l.Baud); !l.lastAt.IsZero() && d > 0 && (len(l.frame) > 0 || l.fe > 0) {
+		// Signed: a piece that comes early (the pacer catching up within
+		// its slack) gives back what an earlier one lost.
+		if d := at.Sub(l.lastAt) - link.WireTime(len(b), l.Baud); !l.lastAt.IsZero() && (len(l.frame) > 0 || l.fe > 0) {
 			l.late += d
 		}
 		l.lastAt = at
