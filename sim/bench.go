@@ -454,9 +454,15 @@ func MeasureThroughputVJ(st *store.Store, baud int, size int, p card.Profile, ho
 	if d := c.End.Sub(c.FirstBody); d > 0 {
 		t.Goodput = float64(c.Len-c.FirstBodyLen) / d.Seconds()
 	}
-	rec := min(p.RecordOut, c.eng.ConnectionState().PeerRecordLimit)
-	if p.RecordOut == 0 {
+	// The card's records: RecordOut, or less if the client limited them
+	// (record_size_limit); the client's own PeerRecordLimit is the limit of
+	// what the client sends, not of what the card sends.
+	rec := p.RecordOut
+	if rec == 0 {
 		rec = 1024
+	}
+	if seen := wa.tcp.recMax; seen > 0 && seen < rec {
+		rec = seen
 	}
 	t.Wire = wa.result(rec)
 	t.Account, _ = led.Account(size, baud)
