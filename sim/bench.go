@@ -142,6 +142,10 @@ type Results struct {
 	RealLineShare115200Runs     []float64    `json:"real_line_share_115200_runs,omitempty"`
 	RealLineShare115200NoVJRuns []float64    `json:"real_line_share_115200_novj_runs,omitempty"`
 	RealLineAccount115200       *LineAccount `json:"real_line_account_115200,omitempty"`
+	// RealLineCeiling115200 is the best line share that run's framing
+	// allows (LineAccount.Ceiling: full records of the Card profile's
+	// RecordOut, full 1,460-byte segments, nothing idle or resent).
+	RealLineCeiling115200 *float64 `json:"real_line_ceiling_115200,omitempty"`
 	RealNote                    string       `json:"real_note,omitempty"`
 	// Unpaced on the same path (--real): goodput and this process's CPU
 	// time (server and our host bridge) per body byte, the card and the

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"netcard/card"
 	"netcard/sim"
 )
 
@@ -50,7 +51,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				if o.Log != nil {
 					o.Log("  line share %.4f (%.4f of line octets); %s", m.Share, m.BytesShare, m.Counters)
 					if m.AccountOK {
-						o.Log("  where the line time went (ledger share %.4f):\n%s", m.Account.Share, m.Account.Table())
+						o.Log("  where the line time went (ledger share %.4f; ceiling of this framing with full %d-byte records %.4f):\n%s",
+							m.Account.Share, card.CardProfile.RecordOut, m.Account.Ceiling(card.CardProfile.RecordOut, card.CardProfile.MRU-40), m.Account.Table())
 					}
 				}
 				runs = append(runs, m)
@@ -65,6 +67,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 				rp.RealLineShare115200Runs = shares
 				if med.AccountOK {
 					rp.RealLineAccount115200 = &med.Account
+					c := med.Account.Ceiling(card.CardProfile.RecordOut, card.CardProfile.MRU-40)
+					rp.RealLineCeiling115200 = &c
 				}
 			} else {
 				rp.RealLineShare115200NoVJ, rp.RealLineBytesShareNoVJ = &med.Share, &med.BytesShare
@@ -80,7 +84,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintf(stdout, "real kernel path, 115200: goodput ÷ baud/10: %s\nruns with VJ %v, without %v\n", realRow(r), r.RealLineShare115200Runs, r.RealLineShare115200NoVJRuns)
 			if r.RealLineAccount115200 != nil {
-				fmt.Fprintf(stdout, "%s", r.RealLineAccount115200.Table())
+				fmt.Fprintf(stdout, "median VJ run, ceiling of its framing %.4f:\n%s", *r.RealLineCeiling115200, r.RealLineAccount115200.Table())
 			}
 			return nil
 		}
@@ -99,7 +103,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	r.RealLineBytesShare115200, r.RealLineBytesShareNoVJ = rp.RealLineBytesShare115200, rp.RealLineBytesShareNoVJ
 	r.RealLineBytes, r.RealNote = rp.RealLineBytes, rp.RealNote
 	r.RealLineShare115200Runs, r.RealLineShare115200NoVJRuns = rp.RealLineShare115200Runs, rp.RealLineShare115200NoVJRuns
-	r.RealLineAccount115200 = rp.RealLineAccount115200
+	r.RealLineAccount115200, r.RealLineCeiling115200 = rp.RealLineAccount115200, rp.RealLineCeiling115200
 	r.GoodputRealMiBs, r.PeerGoodputRealMiBs, r.BulkCPURatioReal = rp.GoodputRealMiBs, rp.PeerGoodputRealMiBs, rp.BulkCPURatioReal
 	r.BulkNsPerByteRealCard, r.BulkNsPerByteRealPeer = rp.BulkNsPerByteRealCard, rp.BulkNsPerByteRealPeer
 	if *plot != "" {
