@@ -146,7 +146,7 @@ type Results struct {
 	// allows (LineAccount.Ceiling: full records of the Card profile's
 	// RecordOut, full 1,460-byte segments, nothing idle or resent).
 	RealLineCeiling115200 *float64 `json:"real_line_ceiling_115200,omitempty"`
-	RealNote                    string       `json:"real_note,omitempty"`
+	RealNote              string   `json:"real_note,omitempty"`
 	// Unpaced on the same path (--real): goodput and this process's CPU
 	// time (server and our host bridge) per body byte, the card and the
 	// peer the issue compares with (gVisor netstack + crypto/tls +
