@@ -128,9 +128,11 @@ func (lp *ledgerPort) Write(b []byte) (int, error) {
 
 // measureRealLine downloads size bytes over HTTPS from a Card-profile card
 // (in this process; tune, if not nil, adjusts its profile) on a line paced at baud
-// both ways, through the real kernel path: our PPP in host role on a TUN
-// device in a fresh network namespace (what `netcard host --tun` does),
-// curl in the namespace. vj false turns VJ header compression off on the
+// both ways (each direction by its writer: see doublePace), through the
+// real kernel path: our PPP in host role on a TUN device in a fresh
+// network namespace (what `netcard host --tun` does), curl in the
+// namespace; the process runs at nice realNice meanwhile, and a Ledger
+// accounts for the card's line octets and idle time (Account). vj false turns VJ header compression off on the
 // host side (the card then compresses nothing and is sent nothing
 // compressed). Needs root, ip and curl.
 func measureRealLine(size, baud int, vj bool, tune func(*card.Profile)) (realLine, error) {
