@@ -546,9 +546,24 @@ func (s *ServerSession) output(now time.Time) bool {
 		if room < min(maxPT, minRecord) {
 			return p
 		}
+		all := room
+		if room%maxPT != 0 && fullRecordsOnly(len(f), st.Queued(), hdr+maxPT+tail) {
+			room -= room % maxPT
+			if room == 0 {
+				return p // the next acknowledgment makes room for a full record
+			}
+		}
 		// HTTP writes its response straight into the send buffer, as
 		// one run of plaintext; sealRun then cuts it into records in place.
 		n := s.hc.Output(f[hdr:hdr+room], now)
+		if n == 0 && room < all {
+			// A response waits to be composed in HTTPOut bytes of room:
+			// give it all there is rather than wait for an acknowledgment
+			// (the first response after the handshake, its session ticket
+			// still queued, would wait a round trip).
+			room = all
+			n = s.hc.Output(f[hdr:hdr+room], now)
+		}
 		if n == 0 {
 			s.httpIdle = !s.hc.Waiting()
 			return p
@@ -564,6 +579,21 @@ func (s *ServerSession) output(now time.Time) bool {
 		s.stats.BytesOut += uint64(n)
 		p = true
 	}
+}
+
+// fullRecordsOnly reports whether output should wait for room for a full
+// record (full bytes with its overhead) instead of sealing a short one into
+// the free bytes left: while output is still queued (the line is busy with
+// it, and its acknowledgment brings more room) and the send buffer holds
+// two full records, so that one can be sealed while the other crosses.
+// Each record costs its header and tag (22 bytes in TLS 1.3) however short
+// it is: sealing whatever room an acknowledgment of one segment frees
+// would cut the records down to a segment each (issue 14 measured 1.3 KB
+// records from a 2 KiB limit over Linux, 2.9 % of the line in record
+// overhead instead of 1.1 %). A send buffer smaller than two full records
+// keeps sealing short records: waiting there would leave the line idle.
+func fullRecordsOnly(free, queued, full int) bool {
+	return queued > 0 && free+queued >= 2*full
 }
 
 // plainRoom returns how much plaintext fits in free bytes of send buffer

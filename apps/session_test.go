@@ -822,3 +822,26 @@ func TestInPlaceWaitBeforeCloseNotify(t *testing.T) {
 		t.Fatalf("%d responses: %q", n, c.got)
 	}
 }
+
+// TestFullRecordsOnly: a short record waits for room for a full one only
+// while output is queued and the send buffer holds two full records; an
+// empty queue (nothing on the line: waiting would idle it) or a buffer
+// too small for two full records seals whatever fits, as before.
+func TestFullRecordsOnly(t *testing.T) {
+	const full = 5 + 2048 + 17
+	for _, c := range []struct {
+		free, queued int
+		want         bool
+	}{
+		{free: 1500, queued: 2654, want: true},     // Card profile: 4,154 bytes, an ACK freed one segment
+		{free: 2500, queued: 1654, want: true},     // a full record fits, the rest waits
+		{free: 4154, queued: 0, want: false},       // nothing queued: seal what fits
+		{free: 1500, queued: 2335, want: false},    // 3,835 bytes: two full records do not fit
+		{free: 0, queued: 2 * full, want: true},    // full: nothing to seal anyway
+		{free: 2*full - 2, queued: 1, want: false}, // one byte short of two records
+	} {
+		if got := fullRecordsOnly(c.free, c.queued, full); got != c.want {
+			t.Errorf("fullRecordsOnly(free %d, queued %d) = %v, want %v", c.free, c.queued, got, c.want)
+		}
+	}
+}

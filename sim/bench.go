@@ -169,7 +169,18 @@ type Results struct {
 	RealLineBytesShare115200 *float64 `json:"real_line_bytes_share_115200"`
 	RealLineBytesShareNoVJ   *float64 `json:"real_line_bytes_share_115200_novj"`
 	RealLineBytes            int      `json:"real_line_download_bytes,omitempty"`
-	RealNote                 string   `json:"real_note,omitempty"`
+	// With --real-runs N the paced download runs N times each way; the
+	// keys above are then the medians, these every run in order, and
+	// RealLineAccount115200 is the line ledger (Ledger) of the VJ run
+	// closest to the median.
+	RealLineShare115200Runs     []float64    `json:"real_line_share_115200_runs,omitempty"`
+	RealLineShare115200NoVJRuns []float64    `json:"real_line_share_115200_novj_runs,omitempty"`
+	RealLineAccount115200       *LineAccount `json:"real_line_account_115200,omitempty"`
+	// RealLineCeiling115200 is the best line share that run's framing
+	// allows (LineAccount.Ceiling: full records of the Card profile's
+	// RecordOut, full 1,460-byte segments, nothing idle or resent).
+	RealLineCeiling115200 *float64 `json:"real_line_ceiling_115200,omitempty"`
+	RealNote              string   `json:"real_note,omitempty"`
 	// Unpaced on the same path (--real): goodput and this process's CPU
 	// time (server and our host bridge) per body byte, the card and the
 	// peer the issue compares with (gVisor netstack + crypto/tls +
@@ -486,6 +497,8 @@ type Throughput struct {
 	Virtual    time.Duration
 	Wall       time.Duration
 	Wire       Wire
+	// Account is where the line time of the response went (Ledger).
+	Account LineAccount
 }
 
 // MeasureThroughput downloads the store file "f" (size bytes) at baud and
@@ -500,6 +513,7 @@ func MeasureThroughput(st *store.Store, baud int, size int, p card.Profile) (Thr
 // profile's VJSlots); 0: the peer rejects it, as before VJ existed.
 func MeasureThroughputVJ(st *store.Store, baud int, size int, p card.Profile, hostVJ int) (Throughput, error) {
 	var wa wireAnalyzer
+	var led Ledger
 	w, err := New(Options{Store: st, Seed: 12, Baud: baud, Profile: p, Chunk: time.Millisecond, HostVJSlots: hostVJ})
 	if err != nil {
 		return Throughput{}, err
@@ -507,7 +521,8 @@ func MeasureThroughputVJ(st *store.Store, baud int, size int, p card.Profile, ho
 	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
 		return Throughput{}, err
 	}
-	w.DownTap(func(_ time.Time, b []byte) { wa.feed(b) })
+	w.DownTap(func(at time.Time, b []byte) { wa.feed(b); led.Feed(at.Add(link.WireTime(len(b), baud)), b) })
+	w.UpTap(func(at time.Time, b []byte) { led.Peer(at.Add(link.WireTime(len(b), baud)), b) })
 	start := time.Now()
 	c, err := w.StartGet("/f", time.Hour)
 	if err != nil {
@@ -523,11 +538,18 @@ func MeasureThroughputVJ(st *store.Store, baud int, size int, p card.Profile, ho
 	if d := c.End.Sub(c.FirstBody); d > 0 {
 		t.Goodput = float64(c.Len-c.FirstBodyLen) / d.Seconds()
 	}
-	rec := min(p.RecordOut, c.eng.ConnectionState().PeerRecordLimit)
-	if p.RecordOut == 0 {
+	// The card's records: RecordOut, or less if the client limited them
+	// (record_size_limit); the client's own PeerRecordLimit is the limit of
+	// what the client sends, not of what the card sends.
+	rec := p.RecordOut
+	if rec == 0 {
 		rec = 1024
 	}
+	if seen := wa.tcp.recMax; seen > 0 && seen < rec {
+		rec = seen
+	}
 	t.Wire = wa.result(rec)
+	t.Account, _ = led.Account(size, baud)
 	t.Max = t.Wire.MaxGoodput(baud)
 	if baud > 0 {
 		t.LineShare = t.Goodput / (float64(baud) / 10)

@@ -333,6 +333,9 @@ func (w *World) SetLineUp(up bool) {
 // the line (before fault injection), with the time it starts on the line.
 func (w *World) DownTap(f func(at time.Time, b []byte)) { w.down.tap = f }
 
+// UpTap is DownTap for the bytes the host puts on the line toward the card.
+func (w *World) UpTap(f func(at time.Time, b []byte)) { w.up.tap = f }
+
 // ErrStuck is returned by RunUntil when no event is pending and the
 // condition is false.
 var ErrStuck = errors.New("sim: no pending event: the simulation is stuck")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"netcard/card"
 	"netcard/sim"
 )
 
@@ -23,6 +24,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	realPath := fs.Bool("real", false, "also measure real_line_share_115200 over the real kernel path (a TUN device in a fresh network namespace; root, ip and curl; minutes of paced line)")
 	realBytes := fs.Int("real-bytes", 1<<20, "size of the --real download")
 	chromium := fs.Bool("chromium", true, "run headless Chromium against a Tiny-profile card (tiny_chromium_ok; null when chromium is not installed)")
+	realRuns := fs.Int("real-runs", 1, "paced --real downloads each way (the keys are then medians; every run is listed)")
+	realOnly := fs.Bool("real-only", false, "with --real: only the paced line measurement (no unpaced runs, no simulation)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -37,21 +40,54 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *realPath {
 		rp.RealNote, rp.RealLineBytes = "", *realBytes
 		for _, vj := range []bool{true, false} {
-			if o.Log != nil {
-				o.Log("real kernel path, 115200 baud, VJ %v: %d bytes", vj, *realBytes)
+			var runs []realLine
+			for i := 0; i < max(*realRuns, 1); i++ {
+				if o.Log != nil {
+					o.Log("real kernel path, 115200 baud, VJ %v: %d bytes (run %d)", vj, *realBytes, i+1)
+				}
+				m, err := measureRealLine(*realBytes, 115200, vj, nil)
+				if err != nil {
+					return fmt.Errorf("--real: %w", err)
+				}
+				if o.Log != nil {
+					o.Log("  line share %.4f (%.4f of line octets); %s", m.Share, m.BytesShare, m.Counters)
+					if m.AccountOK {
+						o.Log("  where the line time went (ledger share %.4f; ceiling of this framing with full %d-byte records %.4f):\n%s",
+							m.Account.Share, card.CardProfile.RecordOut, m.Account.Ceiling(card.CardProfile.RecordOut, card.CardProfile.MRU-40), m.Account.Table())
+					}
+				}
+				runs = append(runs, m)
 			}
-			m, err := measureRealLine(*realBytes, 115200, vj, 0)
-			if err != nil {
-				return fmt.Errorf("--real: %w", err)
+			shares := make([]float64, len(runs))
+			for i, m := range runs {
+				shares[i] = m.Share
 			}
-			if o.Log != nil {
-				o.Log("  line share %.4f (%.4f of line octets); %s", m.Share, m.BytesShare, m.Counters)
-			}
+			med := runs[medianIndex(shares)]
 			if vj {
-				rp.RealLineShare115200, rp.RealLineBytesShare115200 = &m.Share, &m.BytesShare
+				rp.RealLineShare115200, rp.RealLineBytesShare115200 = &med.Share, &med.BytesShare
+				rp.RealLineShare115200Runs = shares
+				if med.AccountOK {
+					rp.RealLineAccount115200 = &med.Account
+					c := med.Account.Ceiling(card.CardProfile.RecordOut, card.CardProfile.MRU-40)
+					rp.RealLineCeiling115200 = &c
+				}
 			} else {
-				rp.RealLineShare115200NoVJ, rp.RealLineBytesShareNoVJ = &m.Share, &m.BytesShare
+				rp.RealLineShare115200NoVJ, rp.RealLineBytesShareNoVJ = &med.Share, &med.BytesShare
+				rp.RealLineShare115200NoVJRuns = shares
 			}
+		}
+		if *realOnly {
+			r := &rp
+			if *asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			fmt.Fprintf(stdout, "real kernel path, 115200: goodput ÷ baud/10: %s\nruns with VJ %v, without %v\n", realRow(r), r.RealLineShare115200Runs, r.RealLineShare115200NoVJRuns)
+			if r.RealLineAccount115200 != nil {
+				fmt.Fprintf(stdout, "median VJ run, ceiling of its framing %.4f:\n%s", *r.RealLineCeiling115200, r.RealLineAccount115200.Table())
+			}
+			return nil
 		}
 		if o.Log != nil {
 			o.Log("real kernel path, unpaced: the card and the gVisor peer, 3 runs each")
@@ -76,6 +112,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	r.RealLineShare115200, r.RealLineShare115200NoVJ = rp.RealLineShare115200, rp.RealLineShare115200NoVJ
 	r.RealLineBytesShare115200, r.RealLineBytesShareNoVJ = rp.RealLineBytesShare115200, rp.RealLineBytesShareNoVJ
 	r.RealLineBytes, r.RealNote = rp.RealLineBytes, rp.RealNote
+	r.RealLineShare115200Runs, r.RealLineShare115200NoVJRuns = rp.RealLineShare115200Runs, rp.RealLineShare115200NoVJRuns
+	r.RealLineAccount115200, r.RealLineCeiling115200 = rp.RealLineAccount115200, rp.RealLineCeiling115200
 	r.GoodputRealMiBs, r.PeerGoodputRealMiBs, r.BulkCPURatioReal = rp.GoodputRealMiBs, rp.PeerGoodputRealMiBs, rp.BulkCPURatioReal
 	r.BulkNsPerByteRealCard, r.BulkNsPerByteRealPeer = rp.BulkNsPerByteRealCard, rp.BulkNsPerByteRealPeer
 	if *plot != "" {
@@ -166,7 +204,7 @@ func benchRealUnpaced(r *sim.Results) error {
 	var good, ns [2][]float64
 	for i := 0; i < 3; i++ {
 		for k, gvisor := range []bool{false, true} {
-			m, err := measureReal(size, 0, true, 0, gvisor)
+			m, err := measureReal(size, 0, true, nil, gvisor)
 			if err != nil {
 				return err
 			}
@@ -202,4 +240,15 @@ func tinyChromiumRow(tc tinyChromium) string {
 		return "no: " + tc.Note
 	}
 	return fmt.Sprintf("yes (%s; ClientHello records %v B)", tc.Version, tc.HelloBytes)
+}
+
+// medianIndex returns the index of the median of v (the lower middle one
+// for an even count).
+func medianIndex(v []float64) int {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return v[idx[a]] < v[idx[b]] })
+	return idx[(len(idx)-1)/2]
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"netcard/host/peers"
 	"netcard/link"
 	"netcard/ppp"
+	"netcard/sim"
 	"netcard/store"
 )
 
@@ -35,28 +37,120 @@ type realLine struct {
 	Frames     uint64
 	VJFrames   uint64 // frames that arrived VJ-compressed
 	Counters   string // both ends' PPP, VJ and TCP counters, for the log
+	// Account is where the card's line time went while the response
+	// crossed (sim.Ledger over the octets the card put on the line); OK
+	// false if the ledger could not find the response.
+	Account   sim.LineAccount
+	AccountOK bool
+}
+
+// realNice is the scheduling priority (nice value) every thread of this
+// process gets while a paced line runs, if it may (root): the paced line
+// loses for good the time its writer sleeps past the pacer's 10 ms slack,
+// and on a busy machine a timer at the default priority wakes 100–250 ms
+// late (the ledger measured it: idle in the middle of frames). The process
+// needs a few per cent of a core at 115200 baud. 0: leave it.
+var realNice = -10
+
+// raisePriority sets every thread of this process to nice value n and
+// returns a function that puts them back to 0 (threads started meanwhile
+// inherit the value from the thread that made them).
+func raisePriority(n int) func() {
+	set := func(v int) {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return
+		}
+		for _, t := range tasks {
+			if tid, err := strconv.Atoi(t.Name()); err == nil {
+				_ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, v)
+			}
+		}
+	}
+	if n == 0 || os.Geteuid() != 0 {
+		return func() {}
+	}
+	set(n)
+	return func() { set(0) }
+}
+
+// doublePace paces the reads of the rig's line too (as it did before the
+// line got one clock per direction); for comparisons.
+var doublePace = false
+
+// writePaced is a port whose writes go through w (a paced port over the
+// same port) and whose reads are not paced.
+type writePaced struct {
+	link.Port
+	w link.Port
+}
+
+func (p writePaced) Write(b []byte) (int, error) { return p.w.Write(b) }
+
+func (p writePaced) Close() error { return p.w.Close() }
+
+// ledgerPort records the octets written to p, with the time each write
+// returned, in a Ledger: under link.Pace a write returns when its chunk
+// has crossed the line.
+type ledgerPort struct {
+	link.Port
+	mu      sync.Mutex
+	led     sim.Ledger
+	blocked time.Duration // writes that waited for the pipe (the host not reading)
+}
+
+// peerTap records in lp's Ledger when the card receives octets: it wraps
+// the paced port the card reads.
+type peerTap struct {
+	link.Port
+	lp *ledgerPort
+}
+
+func (pt peerTap) Read(b []byte) (int, error) {
+	n, err := pt.Port.Read(b)
+	pt.lp.mu.Lock()
+	pt.lp.led.Peer(time.Now(), b[:n])
+	pt.lp.mu.Unlock()
+	return n, err
+}
+
+func (lp *ledgerPort) Write(b []byte) (int, error) {
+	t0 := time.Now()
+	n, err := lp.Port.Write(b)
+	if d := time.Since(t0); d > time.Millisecond {
+		lp.blocked += d
+	}
+	lp.mu.Lock()
+	lp.led.Feed(time.Now(), b[:n])
+	lp.mu.Unlock()
+	return n, err
 }
 
 // measureRealLine downloads size bytes over HTTPS from a Card-profile card
-// (in this process, record size recordOut if > 0) on a line paced at baud
-// both ways, through the real kernel path: our PPP in host role on a TUN
-// device in a fresh network namespace (what `netcard host --tun` does),
-// curl in the namespace. vj false turns VJ header compression off on the
+// (in this process; tune, if not nil, adjusts its profile) on a line paced at baud
+// both ways (each direction by its writer: see doublePace), through the
+// real kernel path: our PPP in host role on a TUN device in a fresh
+// network namespace (what `netcard host --tun` does), curl in the
+// namespace; the process runs at nice realNice meanwhile, and a Ledger
+// accounts for the card's line octets and idle time (Account). vj false turns VJ header compression off on the
 // host side (the card then compresses nothing and is sent nothing
 // compressed). Needs root, ip and curl.
-func measureRealLine(size, baud int, vj bool, recordOut int) (realLine, error) {
-	return measureReal(size, baud, vj, recordOut, false)
+func measureRealLine(size, baud int, vj bool, tune func(*card.Profile)) (realLine, error) {
+	return measureReal(size, baud, vj, tune, false)
 }
 
 // measureReal is measureRealLine; gvisor replaces the card by the peer the
 // issue compares with: gVisor's netstack behind our PPP (card role) serving
 // the same file with crypto/tls and net/http, on the same path.
-func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine, error) {
+func measureReal(size, baud int, vj bool, tune func(*card.Profile), gvisor bool) (realLine, error) {
 	var res realLine
 	for _, prog := range []string{"ip", "curl"} {
 		if _, err := exec.LookPath(prog); err != nil {
 			return res, fmt.Errorf("%s is needed: %w", prog, err)
 		}
+	}
+	if baud > 0 {
+		defer raisePriority(realNice)()
 	}
 	lineTime := 10 * time.Second
 	if baud > 0 {
@@ -92,11 +186,26 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 	}
 	st.SetClock(time.Now)
 	prof := card.CardProfile
-	if recordOut > 0 {
-		prof.RecordOut = recordOut
+	if tune != nil {
+		tune(&prof)
 	}
 	a, b := link.Pipe(8192)
-	ca, hb := link.Pace(a, baud), link.Pace(b, baud)
+	lp := &ledgerPort{Port: a}
+	lp.led.Baud = baud
+	// Each direction of the line has one clock: its writer's. A write
+	// returns when its bytes have crossed; the reader then finds them in
+	// the pipe (its UART's buffer) at once. Pacing the reads as well
+	// (link.Pace paces both ways of a port) would pace every direction
+	// twice: a reader late by more than the pacer's 10 ms slack (a busy
+	// machine) could then never catch up while the writer keeps the line
+	// busy, and the line time it lost would count against the card.
+	var ca, hb link.Port = lp, b
+	if doublePace {
+		ca, hb = link.Pace(lp, baud), link.Pace(b, baud)
+	} else if baud > 0 {
+		ca = writePaced{Port: lp, w: link.Pace(lp, baud)}
+		hb = writePaced{Port: b, w: link.Pace(b, baud)}
+	}
 	cardCounters := func() string { return "" }
 	if gvisor {
 		signer, err := st.Signer()
@@ -127,7 +236,7 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 		if err != nil {
 			return res, err
 		}
-		r := card.NewRunner(c, ca, nil)
+		r := card.NewRunner(c, peerTap{ca, lp}, nil)
 		cardCounters = func() (s string) {
 			r.Do(func(time.Time) {
 				ts, ls := c.TCP().Stats(), c.Link().Stats()
@@ -206,7 +315,12 @@ func measureReal(size, baud int, vj bool, recordOut int, gvisor bool) (realLine,
 	var hv ppp.VJStats
 	tun.Do(func(l *ppp.Link, _ time.Time) { hv = l.VJStats() })
 	hs, drops := tun.Stats()
-	res.Counters = fmt.Sprintf("%s; host: PPP bad FCS %d, queue drops %d, VJ %+v", cardCounters(), hs.BadFCS, drops, hv)
+	if baud > 0 {
+		lp.mu.Lock()
+		res.Account, res.AccountOK = lp.led.Account(size, baud)
+		lp.mu.Unlock()
+	}
+	res.Counters = fmt.Sprintf("line writes blocked on the pipe %v; %s; host: PPP bad FCS %d, queue drops %d, VJ %+v", lp.blocked, cardCounters(), hs.BadFCS, drops, hv)
 	return res, nil
 }
 
