@@ -1,5 +1,7 @@
-// Package card is the card: it allocates the whole memory budget of a
-// Profile once and wires the layers — PPP, IPv4/ICMP, UDP/DNS, TCP, TLS,
+// Package card is the card: it sizes every buffer from a Profile once (each
+// is lent at that size while it holds data and shed once the line has been
+// quiet, Profile.ShedMs: the profile is a hard bound, and an idle card holds
+// only its control state) and wires the layers — PPP, IPv4/ICMP, UDP/DNS, TCP, TLS,
 // HTTP and the applications — into one event-driven machine with three
 // entry points: Input (bytes from the serial line), Output (bytes to put on
 // it) and Poll (timers). It owns no goroutines; Runner drives it from a real
@@ -141,8 +143,8 @@ const (
 	clientConnecting
 )
 
-// New builds a card from its configuration, allocating the whole memory
-// budget of the profile.
+// New builds a card from its configuration: the layers' control state now,
+// their buffers (sized by the profile) when first needed.
 func New(cfg Config) (*Card, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("card: no store")

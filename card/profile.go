@@ -130,7 +130,8 @@ var (
 	// the other crosses the line, so records stay full (apps seals a short
 	// one only when nothing is queued) and cost 1.1 % of a 115200-baud line
 	// instead of 2.9 % (issue 14, sim.Ledger). TCP's buffers: 4 × (3,926 +
-	// 4,154) + (16,645 + 1,460) = 50,425 bytes. TLS handshake messages up
+	// 4,154) + (16,645 + 1,460) = 50,425 bytes at most, each lent only
+	// while it holds data (ShedMs). TLS handshake messages up
 	// to 16 KiB + 4 are reassembled, so ClientHellos with ECH, GREASE and
 	// post-quantum shares always pass.
 	CardProfile = Profile{
