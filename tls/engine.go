@@ -1331,7 +1331,6 @@ func (e *Engine) wipeHandshakeSecrets() {
 	clear(k.sAP[:])
 	clear(k.fk[:])
 	clear(k.derived[:])
-	clear(k.tmp[:])
 	clear(e.sigContent[:])
 	e.kex = kexState{}
 }
