@@ -72,14 +72,22 @@ type App struct {
 	adminFails uint64 // wrong admin credentials offered (a counter only)
 
 	fetchState FetchState
-	fetchReq   FetchRequest
-	fetchRes   FetchResult
-	fetchBody  []byte
+	fetch      *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
 
 	pages []*statusPage // status pages being (or last) streamed
 
 	host *applet.Host
 	last time.Time // the latest time seen (Serve or Poll)
+}
+
+// adminFetch is the admin's latest outbound request, its outcome and the
+// body buffer (MaxFetchBody) both use. It is allocated at the first fetch
+// and then kept, so that GET /admin/fetch can show the outcome: a card
+// that never fetches holds none of it (232 bytes and the body buffer).
+type adminFetch struct {
+	req  FetchRequest
+	res  FetchResult
+	body []byte
 }
 
 // New returns the applications over cfg.Store.
