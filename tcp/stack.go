@@ -350,10 +350,10 @@ func (s *Stack) Conn(i int) (*Conn, bool) {
 // Listener accepts passive connections on one port.
 type Listener struct {
 	s       *Stack
-	port    uint16
-	backlog int
 	queue   []*Conn // half-open and established connections not yet accepted
-	closed  bool
+	backlog int
+	port    uint16
+	closed  bool // after port: 48 bytes, not 56 (64 with the allocator's rounding)
 }
 
 // Listen opens a listener on port with at most backlog connections waiting
