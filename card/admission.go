@@ -134,13 +134,13 @@ func (g *tcpGate) Input6(src, dst ipv6.Addr, seg []byte, now time.Time) bool {
 	if j := c.connSlot(src, dst, h.SrcPort, h.DstPort); j >= 0 {
 		switch {
 		case j != i || reopen: // a new connection in slot j
-			c.at[j] = unset
-			c.at[j].born = now.UnixNano()
+			c.slots[j].at = unset
+			c.slots[j].at.born = now.UnixNano()
 			if len(data) > 0 {
-				c.at[j].data = now.UnixNano()
+				c.slots[j].at.data = now.UnixNano()
 			}
-		case len(data) > 0 && c.at[j].data == never && tcp.Checksum6(src, dst, seg) == 0:
-			c.at[j].data = now.UnixNano()
+		case len(data) > 0 && c.slots[j].at.data == never && tcp.Checksum6(src, dst, seg) == 0:
+			c.slots[j].at.data = now.UnixNano()
 		}
 	}
 	return ok
@@ -159,8 +159,8 @@ func (g *tcpGate) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.
 func (c *Card) noteSynAck(seg []byte, local, remote ipv6.Addr, now time.Time) {
 	if len(seg) >= tcp.HeaderLen && seg[13]&(tcp.FlagSYN|tcp.FlagACK) == tcp.FlagSYN|tcp.FlagACK {
 		lport, rport := binary.BigEndian.Uint16(seg[0:]), binary.BigEndian.Uint16(seg[2:])
-		if j := c.connSlot(remote, local, rport, lport); j >= 0 && c.at[j].synAck == never {
-			c.at[j].synAck = now.UnixNano()
+		if j := c.connSlot(remote, local, rport, lport); j >= 0 && c.slots[j].at.synAck == never {
+			c.slots[j].at.synAck = now.UnixNano()
 		}
 	}
 }
@@ -230,13 +230,13 @@ func (c *Card) admissible(src ipv6.Addr, progress bool, now time.Time) bool {
 		case tcp.TimeWait: // (CLOSED but in use: not yet released, not free)
 			return true
 		case tcp.SynReceived:
-			if half < 0 || before(c.at[i].born, c.at[half].born) {
+			if half < 0 || before(c.slots[i].at.born, c.slots[half].at.born) {
 				half = i
 			}
 		}
 	}
 	if half >= 0 {
-		sent := c.at[half].synAck
+		sent := c.slots[half].at.synAck
 		return progress && sent != never && now.UnixNano()-sent >= int64(halfOpenAfter)
 	}
 	return c.victim(src, progress, now) != nil
@@ -256,7 +256,7 @@ func (c *Card) dataSince(s *apps.ServerSession) int64 {
 	}
 	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		if x, _ := c.tcp.Conn(i); x == conn {
-			return c.at[i].data
+			return c.slots[i].at.data
 		}
 	}
 	return never
@@ -265,7 +265,8 @@ func (c *Card) dataSince(s *apps.ServerSession) int64 {
 // slotsHeld counts the sessions serving connections from a.
 func (c *Card) slotsHeld(a ipv6.Addr) int {
 	n := 0
-	for _, s := range c.sess {
+	for i := range c.slots {
+		s := c.slots[i].sess
 		if !s.Done() && ipv6.FromNetip(s.Info().Remote.Addr()).Owner() == a.Owner() {
 			n++
 		}
@@ -283,7 +284,8 @@ func (c *Card) victim(src ipv6.Addr, progress bool, now time.Time) *apps.ServerS
 	var best *apps.ServerSession
 	var bestHeld, bestRank int
 	var bestSince time.Time
-	for _, s := range c.sess {
+	for i := range c.slots {
+		s := c.slots[i].sess
 		if s.Done() {
 			continue
 		}
@@ -358,7 +360,8 @@ func (c *Card) evict(now time.Time) bool {
 }
 
 func (c *Card) freeSession() *apps.ServerSession {
-	for _, s := range c.sess {
+	for i := range c.slots {
+		s := c.slots[i].sess
 		if s.Done() {
 			return s
 		}
