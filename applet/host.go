@@ -39,11 +39,10 @@ type slot struct {
 // Host holds the card's applications and routes requests to them. It is
 // driven from the card's single thread.
 type Host struct {
-	st      *store.Store
-	rand    io.Reader
-	slots   []*slot
-	authBuf [128]byte
-	ctx     Ctx // reused for every call (calls never nest): no allocation per request
+	st    *store.Store
+	rand  io.Reader
+	slots []*slot
+	ctx   Ctx // reused for every call (calls never nest): no allocation per request
 }
 
 // NewHost returns a host over the card's store; rand feeds signatures.
@@ -333,13 +332,17 @@ var (
 	AnsBlocked = Answer{403, "card blocked: PIN tries exhausted; unblock with the PUK (POST /vault/unblock)\n", ""}
 )
 
-// AuthBuf is the host's scratch buffer for decoding credentials (cleared
-// after each use), shared with the built-ins.
-func (h *Host) AuthBuf() []byte { return h.authBuf[:] }
+// CredentialBuf is the size of the scratch buffer credentials are decoded
+// into (PINAnswer, BasicPassword). The callers keep it on their stack (the
+// store does not retain the PIN), so an idle host holds none.
+const CredentialBuf = 128
 
 // pinAnswer checks the PIN given as the Basic password: status 0 when it
 // was right.
-func (h *Host) pinAnswer(r *http.Request) Answer { return PINAnswer(h.st, r, h.authBuf[:]) }
+func (h *Host) pinAnswer(r *http.Request) Answer {
+	var buf [CredentialBuf]byte // cleared by PINAnswer
+	return PINAnswer(h.st, r, buf[:])
+}
 
 // PINAnswer checks the PIN of st given as r's Basic password, using buf
 // (cleared after) for the decoded credentials: status 0 when it was right;
