@@ -312,13 +312,18 @@ func (c *Card) newPPP(cfg Config, p Profile) {
 		Secret:       cfg.Secret,
 		EchoInterval: cfg.EchoInterval,
 		Rand:         cfg.Rand,
-		DeliverIP:    c.deliverIP,
-		PullIP:       c.pullIP,
-		PendingIP:    c.pendingIP,
 		Tap:          cfg.Tap,
-		Event:        c.linkEvent,
+		Upper:        (*linkUpper)(c), // no method values: 64 bytes of closures less
 	})
 }
+
+// linkUpper is the card as the PPP link's upper layer (ppp.Upper).
+type linkUpper Card
+
+func (u *linkUpper) DeliverIP(pkt []byte)  { (*Card)(u).deliverIP(pkt) }
+func (u *linkUpper) PullIP(dst []byte) int { return (*Card)(u).pullIP(dst) }
+func (u *linkUpper) PendingIP() bool       { return (*Card)(u).pendingIP() }
+func (u *linkUpper) Event(e ppp.Event)     { (*Card)(u).linkEvent(e) }
 
 func orNeg(n int) int {
 	if n == 0 {

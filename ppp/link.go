@@ -172,6 +172,41 @@ type Config struct {
 	// apart (a packet PullIP writes with version 6 is sent as IPv6).
 	IPv6  *IPv6Config
 	Event func(e Event) // LCP/IPCP up/down, auth result, for logging
+
+	// Upper, when set, is the layer above as one interface and replaces
+	// DeliverIP, PullIP, PendingIP and Event (ignored then): a card passes
+	// itself, where four method values would cost a 16-byte closure each.
+	Upper Upper
+}
+
+// Upper is the layer above a Link: the callbacks of Config (DeliverIP,
+// PullIP, PendingIP, Event; same rules) as methods of one value.
+type Upper interface {
+	DeliverIP(pkt []byte)
+	PullIP(dst []byte) int
+	PendingIP() bool
+	Event(e Event)
+}
+
+// funcUpper is the Upper of a link configured with Config's callbacks.
+type funcUpper struct {
+	deliver func(pkt []byte)
+	pull    func(dst []byte) int
+	pending func() bool
+	event   func(e Event)
+}
+
+func (u *funcUpper) DeliverIP(p []byte) {
+	if u.deliver != nil {
+		u.deliver(p)
+	}
+}
+func (u *funcUpper) PullIP(dst []byte) int { return u.pull(dst) } // only called when set (linkParams.pull)
+func (u *funcUpper) PendingIP() bool       { return u.pending() } // only called when set (linkParams.pending)
+func (u *funcUpper) Event(e Event) {
+	if u.event != nil {
+		u.event(e)
+	}
 }
 
 // Stats are the link's counters and states.
@@ -276,17 +311,15 @@ type linkParams struct {
 	DNS                       [2][4]byte
 	Host                      bool
 	RequireAuth               Auth
+	pull, pending             bool // up.PullIP, up.PendingIP may be called (Config.PullIP, PendingIP set; or Upper)
 
 	Secrets                       func(user string) (secret string, ok bool)
 	User, Secret                  string
 	EchoInterval, RenegotiateHold time.Duration
 	Rand                          io.Reader
-	DeliverIP                     func(pkt []byte)
-	PullIP                        func(dst []byte) int
-	PendingIP                     func() bool
+	up                            Upper // Config.Upper, or Config's callbacks as one
 	Tap                           func(sent bool, frame []byte)
 	IPv6                          *IPv6Config
-	Event                         func(e Event)
 }
 
 // New allocates a link and all its buffers.
@@ -311,9 +344,12 @@ func New(cfg Config) *Link {
 		MRU: int32(cfg.MRU), EchoFailure: int32(min(cfg.EchoFailure, math.MaxInt32)), VJSlots: int32(cfg.VJSlots),
 		ACCM: cfg.ACCM, LocalIP: cfg.LocalIP, PeerIP: cfg.PeerIP, DNS: cfg.DNS, Host: cfg.Host, RequireAuth: cfg.RequireAuth,
 		Secrets: cfg.Secrets, User: cfg.User, Secret: cfg.Secret, EchoInterval: cfg.EchoInterval,
-		RenegotiateHold: cfg.RenegotiateHold, Rand: cfg.Rand, DeliverIP: cfg.DeliverIP, PullIP: cfg.PullIP,
-		PendingIP: cfg.PendingIP, Tap: cfg.Tap, IPv6: cfg.IPv6, Event: cfg.Event,
+		RenegotiateHold: cfg.RenegotiateHold, Rand: cfg.Rand, Tap: cfg.Tap, IPv6: cfg.IPv6,
+		up: cfg.Upper, pull: cfg.Upper != nil || cfg.PullIP != nil, pending: cfg.Upper != nil || cfg.PendingIP != nil,
 	}, prng: 0x9e3779b97f4a7c15}
+	if cfg.Upper == nil {
+		l.cfg.up = &funcUpper{deliver: cfg.DeliverIP, pull: cfg.PullIP, pending: cfg.PendingIP, event: cfg.Event}
+	}
 	if cfg.VJSlots > 0 {
 		l.vj = &vjState{}
 		l.vj.c.slots = make([]vjTxSlot, cfg.VJSlots)
@@ -451,11 +487,7 @@ func (l *Link) lcpDefaults() {
 	l.peerMRU = 1500
 }
 
-func (l *Link) event(e Event) {
-	if l.cfg.Event != nil {
-		l.cfg.Event(e)
-	}
-}
+func (l *Link) event(e Event) { l.cfg.up.Event(e) }
 
 // random fills p from cfg.Rand, or from a fixed-seed generator without one.
 func (l *Link) random(p []byte) {
@@ -608,9 +640,7 @@ func (l *Link) receive(fr []byte, now time.Time) {
 		// what came in 0x0057 frames with IPV6CP Opened (RFC 5072 §3).
 		if l.ipUp && (len(p) == 0 || p[0]>>4 != 6) {
 			l.stats.IPIn++
-			if l.cfg.DeliverIP != nil {
-				l.cfg.DeliverIP(p)
-			}
+			l.cfg.up.DeliverIP(p)
 			return
 		}
 	case ProtoVJComp, ProtoVJUncomp:
@@ -691,9 +721,7 @@ func (l *Link) vjInput(proto uint16, fr, p []byte) {
 		v.st.CompIn++
 	}
 	l.stats.IPIn++
-	if l.cfg.DeliverIP != nil {
-		l.cfg.DeliverIP(p)
-	}
+	l.cfg.up.DeliverIP(p)
 }
 
 // protoReject sends an LCP Protocol-Reject for a protocol we do not run.
@@ -817,16 +845,16 @@ func (l *Link) loadNext() bool {
 	// whose NCP is not Opened is discarded and the next one pulled (a few
 	// at most per frame).
 	lent := false // the buffer was lent to ask PullIP: given back if it has nothing
-	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.cfg.PullIP != nil; try++ {
+	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.cfg.pull; try++ {
 		if buf == nil {
 			// Shed: lend the buffer only for a packet (Config.PendingIP).
-			if l.cfg.PendingIP != nil && !l.cfg.PendingIP() {
+			if l.cfg.pending && !l.cfg.up.PendingIP() {
 				return false
 			}
 			buf, lent = l.lendTx(), true
 		}
 		m := l.MTU()
-		n := l.cfg.PullIP(buf[hdrRoom : hdrRoom+m])
+		n := l.cfg.up.PullIP(buf[hdrRoom : hdrRoom+m])
 		if n <= 0 {
 			if lent {
 				l.tx.buf = nil
