@@ -209,7 +209,7 @@ func (e *Engine) checkFinished12(msg []byte) uint8 {
 
 // queueCCS12 queues the TLS 1.2 change_cipher_spec and switches to the write key.
 func (e *Engine) queueCCS12() uint8 {
-	if h := e.cfg.testQueue; h != nil { // a hostile test peer may rewrite or drop it
+	if h := e.cfg.hooks().queue; h != nil { // a hostile test peer may rewrite or drop it
 		if !e.queueHooked(h, recordCCS, []byte{1}) {
 			return AlertInternalError
 		}
