@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,11 @@ type Host struct {
 func NewHost(st *store.Store, rand io.Reader) *Host {
 	return &Host{st: st, rand: rand}
 }
+
+// Grow makes room for n more applications, so that adding them allocates
+// the list once, at its size (appending one by one leaves a list rounded
+// up to the next power of two).
+func (h *Host) Grow(n int) { h.slots = slices.Grow(h.slots, n) }
 
 // Add registers an application.
 func (h *Host) Add(a App, m Manifest) error {

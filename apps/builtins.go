@@ -35,6 +35,7 @@ func (a *App) addBuiltins() {
 			}
 		}
 	}
+	a.host.Grow(5 + len(a.cfg.Apps)) // the five built-ins below at most, and the others
 	add(homeApp{a}, applet.Manifest{Name: "home"})
 	add(statusApp{a}, applet.Manifest{Name: "status"})
 	add(vaultApp{a}, applet.Manifest{Name: "vault", Privileged: true})
