@@ -9,9 +9,10 @@
 // Input, take line bytes with Output, run its timers with Poll. New
 // allocates the Link and, with Config.VJSlots, the VJ tables (VJRAM); its
 // buffers (two frame buffers of MRU+8 octets, the receive one with VJ
-// headroom, a 256-octet control queue, a 32-octet option scratch: RAM) are
-// lent on first use at exactly that size and dropped by Shed while they
-// hold nothing. Nothing is allocated per frame: a burst after a Shed lends
+// headroom, a 256-octet control queue, a 32-octet option scratch, and 32
+// octets per automaton for its Configure-Request's options while a reply
+// can match them: RAM) are lent on first use at exactly that size and
+// dropped by Shed while they hold nothing. Nothing is allocated per frame: a burst after a Shed lends
 // each buffer once.
 //
 // Behaviour worth knowing:
@@ -386,7 +387,8 @@ func (l *Link) lendRx() {
 // Shed drops every buffer that holds nothing right now and returns the
 // bytes released (the buffers' capacities): the receive frame buffer (with
 // its VJ headroom) between frames, the transmit frame buffer when no frame
-// is being sent, the control queue when empty, and the option scratch.
+// is being sent, the control queue when empty, the option scratch, and an
+// automaton's Configure-Request options once no reply can match them.
 // A buffer holding part of a frame stays. The next frame lends it again
 // at the same size: a shed link behaves byte for byte as one that was not.
 // Shed never allocates; a second call returns 0. VJ connection states are
