@@ -219,7 +219,7 @@ type Ctx struct {
 }
 
 // Name is the application's name.
-func (c *Ctx) Name() string { return c.s.m.Name }
+func (c *Ctx) Name() string { return c.s.sp.Name() }
 
 // StreamBody, in a head call, routes the request's body to sink (at most
 // max bytes; more gets 413) instead of buffering it.
@@ -266,7 +266,7 @@ func (c *Ctx) PINVerified() bool { return c.pin }
 // it now (ErrPolicy otherwise). opts as for crypto.Signer (crypto.SHA256
 // for ECDSA; *rsa.PSSOptions for an RSA card key).
 func (c *Ctx) Sign(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	switch c.s.m.Policy {
+	switch c.s.policy {
 	case SignAlways:
 	case SignWithPIN:
 		if !c.pin {
@@ -322,7 +322,7 @@ func (c *Ctx) Fetch(req *FetchRequest) error {
 // Privileged returns the whole store for an application whose manifest is
 // Privileged (the built-ins), nil for any other.
 func (c *Ctx) Privileged() *store.Store {
-	if !c.s.m.Privileged {
+	if !c.s.privileged {
 		return nil
 	}
 	return c.h.st

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,13 +18,20 @@ import (
 // slot is one registered application and what the host keeps for it.
 type slot struct {
 	app    App
-	m      Manifest
 	routes []Route
-	sp     store.Space // held by value: one allocation less per application
+	sp     store.Space // held by value: one allocation less per application; its name and quota are the manifest's
+
+	// what the slot keeps of its Manifest besides Name and Quota (in sp):
+	// 144 bytes a slot, not 176
+	tick   time.Duration
+	ram    int
+	policy Policy
 
 	timer        time.Time
 	fetch        *FetchRequest // the application's, valid until FetchDone
 	requests     uint64
+	fixed        bool
+	privileged   bool
 	started      bool
 	fetchPending bool // queued, not yet taken by the client
 	fetchRunning bool // taken by the client, result due
@@ -32,11 +40,10 @@ type slot struct {
 // Host holds the card's applications and routes requests to them. It is
 // driven from the card's single thread.
 type Host struct {
-	st      *store.Store
-	rand    io.Reader
-	slots   []*slot
-	authBuf [128]byte
-	ctx     Ctx // reused for every call (calls never nest): no allocation per request
+	st    *store.Store
+	rand  io.Reader
+	slots []*slot
+	ctx   Ctx // reused for every call (calls never nest): no allocation per request
 }
 
 // NewHost returns a host over the card's store; rand feeds signatures.
@@ -44,10 +51,15 @@ func NewHost(st *store.Store, rand io.Reader) *Host {
 	return &Host{st: st, rand: rand}
 }
 
+// Grow makes room for n more applications, so that adding them allocates
+// the list once, at its size (appending one by one leaves a list rounded
+// up to the next power of two).
+func (h *Host) Grow(n int) { h.slots = slices.Grow(h.slots, n) }
+
 // Add registers an application.
 func (h *Host) Add(a App, m Manifest) error {
 	for _, s := range h.slots {
-		if s.m.Name == m.Name {
+		if s.sp.Name() == m.Name {
 			return fmt.Errorf("applet: %q registered twice", m.Name)
 		}
 	}
@@ -55,7 +67,8 @@ func (h *Host) Add(a App, m Manifest) error {
 	if err != nil {
 		return err
 	}
-	s := &slot{app: a, m: m, routes: a.Routes(), sp: *sp}
+	s := &slot{app: a, routes: a.Routes(), sp: *sp, tick: m.Tick, ram: m.RAM, policy: m.Policy,
+		fixed: m.Fixed, privileged: m.Privileged}
 	h.slots = append(h.slots, s)
 	return nil
 }
@@ -66,7 +79,7 @@ const disabledKey = "app.disabled." // store config key prefix: "1" disables
 // disabled by the administrator).
 func (h *Host) Enabled(name string) bool {
 	for _, s := range h.slots {
-		if s.m.Name == name {
+		if s.sp.Name() == name {
 			return h.enabled(s)
 		}
 	}
@@ -74,12 +87,12 @@ func (h *Host) Enabled(name string) bool {
 }
 
 func (h *Host) enabled(s *slot) bool {
-	if s.m.Fixed {
+	if s.fixed {
 		return true
 	}
 	var buf [len(disabledKey) + store.MaxAppName]byte
 	n := copy(buf[:], disabledKey)
-	n += copy(buf[n:], s.m.Name)
+	n += copy(buf[n:], s.sp.Name())
 	v, _ := h.st.ConfigBytes(buf[:n])
 	return v != "1"
 }
@@ -89,10 +102,10 @@ func (h *Host) enabled(s *slot) bool {
 // disabled.
 func (h *Host) SetEnabled(name string, on bool) error {
 	for _, s := range h.slots {
-		if s.m.Name != name {
+		if s.sp.Name() != name {
 			continue
 		}
-		if s.m.Fixed && !on {
+		if s.fixed && !on {
 			return fmt.Errorf("applet: %s cannot be disabled", name)
 		}
 		if on {
@@ -129,12 +142,12 @@ func (h *Host) Apps() []Info {
 }
 
 func (h *Host) info(s *slot) Info {
-	ram := s.m.RAM
+	ram := s.ram
 	if f, ok := s.app.(Footprinter); ok {
 		ram = f.Footprint()
 	}
-	return Info{Name: s.m.Name, Enabled: h.enabled(s), Routes: s.routes, StoreUsed: s.sp.Used(),
-		StoreQuota: s.sp.Quota(), Records: s.sp.Len(), RAM: ram, Requests: s.requests, Policy: s.m.Policy}
+	return Info{Name: s.sp.Name(), Enabled: h.enabled(s), Routes: s.routes, StoreUsed: s.sp.Used(),
+		StoreQuota: s.sp.Quota(), Records: s.sp.Len(), RAM: ram, Requests: s.requests, Policy: s.policy}
 }
 
 // lookup returns the enabled-or-not application whose route matches
@@ -199,7 +212,7 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		return false
 	}
 	if !h.enabled(s) {
-		Text(w, 503, "application "+s.m.Name+" is disabled\n")
+		Text(w, 503, "application "+s.sp.Name()+" is disabled\n")
 		return true
 	}
 	s.requests++
@@ -228,8 +241,8 @@ func (h *Host) Poll(now time.Time) time.Time {
 		}
 		if !s.started {
 			s.started = true
-			if s.m.Tick > 0 {
-				s.timer = now.Add(s.m.Tick)
+			if s.tick > 0 {
+				s.timer = now.Add(s.tick)
 			}
 		}
 		if !s.timer.IsZero() && !now.Before(s.timer) && h.enabled(s) {
@@ -325,13 +338,17 @@ var (
 	AnsBlocked = Answer{403, "card blocked: PIN tries exhausted; unblock with the PUK (POST /vault/unblock)\n", ""}
 )
 
-// AuthBuf is the host's scratch buffer for decoding credentials (cleared
-// after each use), shared with the built-ins.
-func (h *Host) AuthBuf() []byte { return h.authBuf[:] }
+// CredentialBuf is the size of the scratch buffer credentials are decoded
+// into (PINAnswer, BasicPassword). The callers keep it on their stack (the
+// store does not retain the PIN), so an idle host holds none.
+const CredentialBuf = 128
 
 // pinAnswer checks the PIN given as the Basic password: status 0 when it
 // was right.
-func (h *Host) pinAnswer(r *http.Request) Answer { return PINAnswer(h.st, r, h.authBuf[:]) }
+func (h *Host) pinAnswer(r *http.Request) Answer {
+	var buf [CredentialBuf]byte // cleared by PINAnswer
+	return PINAnswer(h.st, r, buf[:])
+}
 
 // PINAnswer checks the PIN of st given as r's Basic password, using buf
 // (cleared after) for the decoded credentials: status 0 when it was right;
@@ -382,7 +399,7 @@ func PINAnswer(st *store.Store, r *http.Request, buf []byte) Answer {
 // ("" when none).
 func (h *Host) FetchOwner() string {
 	if s := h.running(); s != nil {
-		return s.m.Name
+		return s.sp.Name()
 	}
 	return ""
 }
@@ -402,11 +419,11 @@ func (h *Host) running() *slot {
 // registration order, without allocating, and returns their number.
 func (h *Host) Use(f func(i int, name string, ram, store int)) int {
 	for i, s := range h.slots {
-		ram := s.m.RAM
+		ram := s.ram
 		if fp, ok := s.app.(Footprinter); ok {
 			ram = fp.Footprint()
 		}
-		f(i, s.m.Name, ram, s.sp.Used())
+		f(i, s.sp.Name(), ram, s.sp.Used())
 	}
 	return len(h.slots)
 }

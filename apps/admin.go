@@ -301,11 +301,13 @@ func (a *App) adminFetch(r *http.Request, w *http.ResponseWriter, m string) {
 		req.ClientCert = q.Get("mtls") == "1"
 		if len(r.Body) > 0 {
 			req.Method = "POST"
-			a.fetchBody = append(a.fetchBuf(), r.Body...)
-			req.Body = a.fetchBody
+			f := a.fetchSlot()
+			f.body = append(a.fetchBuf(), r.Body...)
+			req.Body = f.body
 			req.ContentType = string(r.Get("content-type"))
 		}
-		a.fetchReq, a.fetchRes, a.fetchState = req, FetchResult{}, FetchQueued
+		f := a.fetchSlot()
+		f.req, f.res, a.fetchState = req, FetchResult{}, FetchQueued
 		a.text(w, 202, "queued "+req.Method+" "+req.URL+"\n")
 		w.Header.Location = "/admin/fetch"
 	case "GET", "HEAD":
@@ -313,11 +315,11 @@ func (a *App) adminFetch(r *http.Request, w *http.ResponseWriter, m string) {
 		if a.fetchState == FetchIdle {
 			return
 		}
-		w.WriteString("url: " + a.fetchReq.URL + "\n")
+		w.WriteString("url: " + a.fetch.req.URL + "\n")
 		if a.fetchState != FetchDone {
 			return
 		}
-		res := &a.fetchRes
+		res := &a.fetch.res
 		if res.Err != "" {
 			w.WriteString("error: " + res.Err + "\n")
 		}
@@ -342,13 +344,30 @@ func (a *App) NextFetch() (FetchRequest, bool) {
 	return req, ok
 }
 
+// fetchSlot returns the admin's fetch state, allocated at the first fetch.
+func (a *App) fetchSlot() *adminFetch {
+	if a.fetch == nil {
+		a.fetch = new(adminFetch)
+	}
+	return a.fetch
+}
+
 // fetchBuf returns the empty fetch body buffer, allocated (MaxFetchBody)
 // at the first fetch: a card that never fetches does not hold it.
 func (a *App) fetchBuf() []byte {
-	if a.fetchBody == nil {
-		a.fetchBody = make([]byte, 0, a.cfg.MaxFetchBody)
+	f := a.fetchSlot()
+	if f.body == nil {
+		f.body = make([]byte, 0, a.cfg.MaxFetchBody)
 	}
-	return a.fetchBody[:0]
+	return f.body[:0]
+}
+
+// fetchBodyCap is the capacity of the fetch body buffer (0: never fetched).
+func (a *App) fetchBodyCap() int {
+	if a.fetch == nil {
+		return 0
+	}
+	return cap(a.fetch.body)
 }
 
 // SetFetchResult hands the outcome of the running fetch to the
@@ -359,12 +378,16 @@ func (a *App) SetFetchResult(res FetchResult) { a.host.SetFetchResult(a.last, re
 // copied, up to the size of the app's fetch buffer).
 func (a *App) recordFetch(res FetchResult) {
 	n := min(len(res.Body), a.cfg.MaxFetchBody)
-	a.fetchBody = append(a.fetchBuf(), res.Body[:n]...)
-	res.Body = a.fetchBody
-	a.fetchRes, a.fetchState = res, FetchDone
+	f := a.fetchSlot()
+	f.body = append(a.fetchBuf(), res.Body[:n]...)
+	res.Body = f.body
+	f.res, a.fetchState = res, FetchDone
 }
 
 // Fetch returns the state, request and result of the latest fetch.
 func (a *App) Fetch() (FetchState, FetchRequest, FetchResult) {
-	return a.fetchState, a.fetchReq, a.fetchRes
+	if a.fetch == nil {
+		return a.fetchState, FetchRequest{}, FetchResult{}
+	}
+	return a.fetchState, a.fetch.req, a.fetch.res
 }

@@ -65,21 +65,28 @@ const VaultPrefix = "vault/"
 // home page and static files, status, vault, administration and the queue of
 // secure-client requests. It is driven from the card's single thread.
 type App struct {
-	cfg     Config    // cfg.Store is the card's store
-	authBuf []byte    // the host's credential scratch buffer
-	now     time.Time // the request being served's ci.Now: the store's clock
+	cfg Config    // cfg.Store is the card's store
+	now time.Time // the request being served's ci.Now: the store's clock
 
 	adminFails uint64 // wrong admin credentials offered (a counter only)
 
 	fetchState FetchState
-	fetchReq   FetchRequest
-	fetchRes   FetchResult
-	fetchBody  []byte
+	fetch      *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
 
 	pages []*statusPage // status pages being (or last) streamed
 
 	host *applet.Host
 	last time.Time // the latest time seen (Serve or Poll)
+}
+
+// adminFetch is the admin's latest outbound request, its outcome and the
+// body buffer (MaxFetchBody) both use. It is allocated at the first fetch
+// and then kept, so that GET /admin/fetch can show the outcome: a card
+// that never fetches holds none of it (232 bytes and the body buffer).
+type adminFetch struct {
+	req  FetchRequest
+	res  FetchResult
+	body []byte
 }
 
 // New returns the applications over cfg.Store.
@@ -98,7 +105,6 @@ func New(cfg Config) *App {
 	}
 	a := &App{cfg: cfg}
 	a.host = applet.NewHost(cfg.Store, cfg.Rand)
-	a.authBuf = a.host.AuthBuf()
 	a.addBuiltins()
 	// The store times the PIN/PUK backoff and the change log with the
 	// card's injected clock, as seen by the request being served.
@@ -348,7 +354,8 @@ var (
 // vaultAuth checks the PIN given as the Basic password: status 0 when it
 // was right (the same check every application gets, applet.PINAnswer).
 func (a *App) vaultAuth(r *http.Request) answer {
-	return fromApplet(applet.PINAnswer(a.cfg.Store, r, a.authBuf))
+	var buf [applet.CredentialBuf]byte // cleared by PINAnswer
+	return fromApplet(applet.PINAnswer(a.cfg.Store, r, buf[:]))
 }
 
 // vaultCheck decides everything about a vault request that its head
@@ -494,13 +501,15 @@ func (a *App) vaultChangePIN(r *http.Request, w *http.ResponseWriter) {
 		a.text(w, 400, "form field pin required\n")
 		return
 	}
-	old, ok := basicPassword(r.Get("authorization"), a.authBuf)
+	var buf [applet.CredentialBuf]byte
+	old, ok := basicPassword(r.Get("authorization"), buf[:])
 	if !ok {
+		clear(buf[:])
 		a.text(w, 401, "PIN required\n")
 		return
 	}
 	err = a.cfg.Store.ChangePIN(old, []byte(q.Get("pin")))
-	clear(a.authBuf)
+	clear(buf[:])
 	a.pinResult(w, err, "PIN changed\n")
 }
 

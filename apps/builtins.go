@@ -35,6 +35,7 @@ func (a *App) addBuiltins() {
 			}
 		}
 	}
+	a.host.Grow(5 + len(a.cfg.Apps)) // the five built-ins below at most, and the others
 	add(homeApp{a}, applet.Manifest{Name: "home"})
 	add(statusApp{a}, applet.Manifest{Name: "status"})
 	add(vaultApp{a}, applet.Manifest{Name: "vault", Privileged: true})
@@ -112,13 +113,13 @@ func (d adminApp) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) 
 	if d.a.fetchState == FetchQueued && before != FetchQueued {
 		// The secure client runs through the same handle as any
 		// application's outbound request.
-		if c.Fetch(&d.a.fetchReq) != nil {
+		if c.Fetch(&d.a.fetch.req) != nil {
 			d.a.fetchState = FetchIdle
 		}
 	}
 }
 func (d adminApp) FetchDone(c *applet.Ctx, res applet.FetchResult) { d.a.recordFetch(res) }
-func (d adminApp) Footprint() int                                  { return cap(d.a.fetchBody) }
+func (d adminApp) Footprint() int                                  { return d.a.fetchBodyCap() }
 
 // uploadApp hashes PUT/POST /upload bodies as they stream.
 type uploadApp struct{ a *App }

@@ -3,6 +3,7 @@ package apps
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -204,13 +205,41 @@ func TestSessionShedSameBytes(t *testing.T) {
 // TestSessionSize guards the size classes of a session (its struct and the
 // allocator's 8-byte header within 640 bytes: the ConnInfo and applet.Conn
 // flags packed, the start and linger times in one field) and of the App
-// (480 bytes: it keeps the store only in its Config).
+// (240 bytes: it keeps the store only in its Config, the admin's fetch
+// state only once it has fetched, no credential scratch).
 func TestSessionSize(t *testing.T) {
 	if n := unsafe.Sizeof(ServerSession{}) + 8; n > 640 {
 		t.Errorf("ServerSession takes %d bytes, past the 640-byte size class", n)
 	}
-	if n := unsafe.Sizeof(App{}); n > 480 {
-		t.Errorf("App takes %d bytes, past the 480-byte size class", n)
+	if n := unsafe.Sizeof(App{}); n > 240 {
+		t.Errorf("App takes %d bytes, past the 240-byte size class", n)
+	}
+}
+
+// TestAdminFetchStateOnDemand: an App that has not fetched holds no fetch
+// state; showing the idle state or refusing a bad request allocates none;
+// the first queued fetch does, and keeps it for GET /admin/fetch.
+func TestAdminFetchStateOnDemand(t *testing.T) {
+	app, _, _, _ := newTestApp(t)
+	h := newRouteHarness(app, true)
+	auth := []string{"Authorization: Bearer Zq3-vT8pL0xW_m4RkY7nB2cH"}
+	if app.fetch != nil {
+		t.Fatal("a new App holds fetch state")
+	}
+	if r := h.do(t, "GET", "/admin/fetch", auth, nil); !strings.Contains(string(r.body), "state: idle") {
+		t.Fatalf("idle: %q", r.body)
+	}
+	if r := h.do(t, "POST", "/admin/fetch?url=ftp://x/", auth, nil); r.StatusCode != 400 {
+		t.Fatalf("bad scheme: %d", r.StatusCode)
+	}
+	if st, req, res := app.Fetch(); app.fetch != nil || st != FetchIdle || req.URL != "" || res.Status != 0 {
+		t.Fatalf("after idle GET and a refused POST: held %v, state %v", app.fetch != nil, st)
+	}
+	if r := h.do(t, "POST", "/admin/fetch?url=https://example.org/", auth, nil); r.StatusCode != 202 {
+		t.Fatalf("queue: %d %q", r.StatusCode, r.body)
+	}
+	if st, req, _ := app.Fetch(); app.fetch == nil || st != FetchQueued || req.URL != "https://example.org/" {
+		t.Fatalf("queued: state %v, request %+v", st, req)
 	}
 }
 

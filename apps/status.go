@@ -146,7 +146,7 @@ var headSource emptySource
 // allocated so far (at most Config.StatusStreams) and the snapshots of
 // pages in progress.
 func (a *App) Footprint() int {
-	return cap(a.fetchBody) + len(a.pages)*statusPageSize + a.pagesHeld()
+	return a.fetchBodyCap() + len(a.pages)*statusPageSize + a.pagesHeld()
 }
 
 // pagesHeld is what the snapshots of status pages in progress hold.

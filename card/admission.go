@@ -134,12 +134,13 @@ func (g *tcpGate) Input6(src, dst ipv6.Addr, seg []byte, now time.Time) bool {
 	if j := c.connSlot(src, dst, h.SrcPort, h.DstPort); j >= 0 {
 		switch {
 		case j != i || reopen: // a new connection in slot j
-			c.at[j] = slotTimes{born: now}
+			c.slots[j].at = unset
+			c.slots[j].at.born = now.UnixNano()
 			if len(data) > 0 {
-				c.at[j].data = now
+				c.slots[j].at.data = now.UnixNano()
 			}
-		case len(data) > 0 && c.at[j].data.IsZero() && tcp.Checksum6(src, dst, seg) == 0:
-			c.at[j].data = now
+		case len(data) > 0 && c.slots[j].at.data == never && tcp.Checksum6(src, dst, seg) == 0:
+			c.slots[j].at.data = now.UnixNano()
 		}
 	}
 	return ok
@@ -158,8 +159,8 @@ func (g *tcpGate) Output(dst []byte, local ipv4.Addr, now time.Time) (int, ipv4.
 func (c *Card) noteSynAck(seg []byte, local, remote ipv6.Addr, now time.Time) {
 	if len(seg) >= tcp.HeaderLen && seg[13]&(tcp.FlagSYN|tcp.FlagACK) == tcp.FlagSYN|tcp.FlagACK {
 		lport, rport := binary.BigEndian.Uint16(seg[0:]), binary.BigEndian.Uint16(seg[2:])
-		if j := c.connSlot(remote, local, rport, lport); j >= 0 && c.at[j].synAck.IsZero() {
-			c.at[j].synAck = now
+		if j := c.connSlot(remote, local, rport, lport); j >= 0 && c.slots[j].at.synAck == never {
+			c.slots[j].at.synAck = now.UnixNano()
 		}
 	}
 }
@@ -229,14 +230,14 @@ func (c *Card) admissible(src ipv6.Addr, progress bool, now time.Time) bool {
 		case tcp.TimeWait: // (CLOSED but in use: not yet released, not free)
 			return true
 		case tcp.SynReceived:
-			if half < 0 || c.at[i].born.Before(c.at[half].born) {
+			if half < 0 || before(c.slots[i].at.born, c.slots[half].at.born) {
 				half = i
 			}
 		}
 	}
 	if half >= 0 {
-		sent := c.at[half].synAck
-		return progress && !sent.IsZero() && now.Sub(sent) >= halfOpenAfter
+		sent := c.slots[half].at.synAck
+		return progress && sent != never && now.UnixNano()-sent >= int64(halfOpenAfter)
 	}
 	return c.victim(src, progress, now) != nil
 }
@@ -246,25 +247,26 @@ func (c *Card) admissible(src ipv6.Addr, progress bool, now time.Time) bool {
 // handshake with its request: a client answers within a round trip.
 const halfOpenAfter = 250 * time.Millisecond
 
-// dataSince returns when the connection of a session first sent data (zero:
-// never).
-func (c *Card) dataSince(s *apps.ServerSession) time.Time {
+// dataSince returns when the connection of a session first sent data (as
+// slotTimes; never: not yet).
+func (c *Card) dataSince(s *apps.ServerSession) int64 {
 	conn, ok := s.Stream().(*tcp.Conn)
 	if !ok {
-		return time.Time{}
+		return never
 	}
 	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
 		if x, _ := c.tcp.Conn(i); x == conn {
-			return c.at[i].data
+			return c.slots[i].at.data
 		}
 	}
-	return time.Time{}
+	return never
 }
 
 // slotsHeld counts the sessions serving connections from a.
 func (c *Card) slotsHeld(a ipv6.Addr) int {
 	n := 0
-	for _, s := range c.sess {
+	for i := range c.slots {
+		s := c.slots[i].sess
 		if !s.Done() && ipv6.FromNetip(s.Info().Remote.Addr()).Owner() == a.Owner() {
 			n++
 		}
@@ -282,7 +284,8 @@ func (c *Card) victim(src ipv6.Addr, progress bool, now time.Time) *apps.ServerS
 	var best *apps.ServerSession
 	var bestHeld, bestRank int
 	var bestSince time.Time
-	for _, s := range c.sess {
+	for i := range c.slots {
+		s := c.slots[i].sess
 		if s.Done() {
 			continue
 		}
@@ -316,7 +319,7 @@ func (c *Card) evictable(s *apps.ServerSession, unfair bool, now time.Time) (ran
 	if since, idle := s.Idle(); idle {
 		age := now.Sub(since)
 		rank = rankIdle // after its handshake (or plain), waiting for a request
-		silent := c.dataSince(s).IsZero()
+		silent := c.dataSince(s) == never
 		if e := s.Engine(); e != nil && e.State() == tls.Handshaking {
 			rank = rankHandshaking
 			if silent {
@@ -357,7 +360,8 @@ func (c *Card) evict(now time.Time) bool {
 }
 
 func (c *Card) freeSession() *apps.ServerSession {
-	for _, s := range c.sess {
+	for i := range c.slots {
+		s := c.slots[i].sess
 		if s.Done() {
 			return s
 		}

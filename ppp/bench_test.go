@@ -17,9 +17,10 @@ func upPair(tb testing.TB, pkt []byte, pending *bool, delivered *int) *harness {
 		tb.Fatal("not up")
 	}
 	for _, e := range []*end{h.a, h.b} {
-		e.l.cfg.Tap, e.l.cfg.Event = nil, nil
-		e.l.cfg.DeliverIP = func(p []byte) { *delivered++ }
-		e.l.cfg.PullIP = func(dst []byte) int {
+		e.l.cfg.Tap, e.l.fu().event = nil, nil
+		e.l.fu().deliver = func(p []byte) { *delivered++ }
+		e.l.cfg.pull = true
+		e.l.fu().pull = func(dst []byte) int {
 			if !*pending {
 				return 0
 			}

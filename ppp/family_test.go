@@ -21,7 +21,7 @@ func TestIPFamilyMatchesProtocol(t *testing.T) {
 		{"IPv4 in 0x0057 (IPV6CP up, no IPCP)", fuzzUp6(t), ProtoIPv6, v4},
 	} {
 		var got int
-		tc.l.cfg.DeliverIP = func([]byte) { got++ }
+		tc.l.fu().deliver = func([]byte) { got++ }
 		before := tc.l.Stats().Discarded
 		tc.l.Input(encodeFrame(append([]byte{0xff, 0x03, byte(tc.proto >> 8), byte(tc.proto)}, tc.pkt...), 0xffffffff), testNow)
 		if got != 0 || tc.l.Stats().Discarded != before+1 {
@@ -73,7 +73,8 @@ func TestIPv6OnlyLinkSends(t *testing.T) {
 		append([]byte{0x45}, make([]byte, 19)...),
 		append([]byte{0x60}, make([]byte, 39)...),
 	}
-	l.cfg.PullIP = func(dst []byte) int {
+	l.cfg.pull = true
+	l.fu().pull = func(dst []byte) int {
 		if len(queue) == 0 {
 			return 0
 		}

@@ -85,11 +85,11 @@ type optHandler interface {
 // IPCP. Events are methods; actions send through the link's control queue.
 type fsm struct {
 	l        *Link
-	h        optHandler
-	timer    deadline // restart timer deadline; zero when stopped
-	restart  int32    // restart counter
-	failures int32    // Configure-Naks sent since the last Configure-Ack (Max-Failure)
-	naksRcvd int32    // Configure-Naks/Rejects received without reaching Opened
+	reqOpts  *[maxOptLen]byte // our outstanding Configure-Request's options: lent while reqLive (see Link.Shed)
+	timer    deadline         // restart timer deadline; zero when stopped
+	restart  int32            // restart counter
+	failures int32            // Configure-Naks sent since the last Configure-Ack (Max-Failure)
+	naksRcvd int32            // Configure-Naks/Rejects received without reaching Opened
 	reqLen   int32
 	proto    uint16
 	state    State
@@ -97,7 +97,37 @@ type fsm struct {
 	reqLive  bool  // a reply to reqID is still acceptable
 	nextID   uint8
 	termID   uint8
-	reqOpts  [maxOptLen]byte
+}
+
+// handler returns the automaton's option handler: the link's LCP, IPCP or
+// IPV6CP code, by which of the link's automata f is (an automaton holds no
+// interface value: 16 bytes less each). A free-standing automaton, which
+// only this package's tests build, uses testOptHandler.
+func (f *fsm) handler() optHandler {
+	l := f.l
+	switch {
+	case f == &l.lcp:
+		return (*lcpHandler)(l)
+	case f == &l.ipcp:
+		return (*ipcpHandler)(l)
+	case l.v6 != nil && f == &l.v6.fsm:
+		return (*ipv6cpHandler)(l)
+	}
+	return testOptHandler
+}
+
+// testOptHandler is the option handler of free-standing automata (set by
+// this package's tests only; nil otherwise).
+var testOptHandler optHandler
+
+// shedReq drops the options of a request no reply can match any more and
+// returns the bytes released.
+func (f *fsm) shedReq() int {
+	if f.reqOpts == nil || f.reqLive {
+		return 0
+	}
+	f.reqOpts = nil
+	return maxOptLen
 }
 
 func (f *fsm) setState(s State) {
@@ -112,7 +142,7 @@ func (f *fsm) setState(s State) {
 // startNeg begins a fresh negotiation: our wanted options, counters reset.
 func (f *fsm) startNeg() {
 	f.naksRcvd, f.failures = 0, 0
-	f.h.resetCI()
+	f.handler().resetCI()
 }
 
 // --- actions ---
@@ -136,7 +166,10 @@ func (f *fsm) scr(now time.Time, retransmit bool) {
 		f.reqID = f.nextID
 		f.nextID++
 	}
-	f.reqLen = int32(f.h.addCI(f.reqOpts[:]))
+	if f.reqOpts == nil {
+		f.reqOpts = new([maxOptLen]byte) // lent while reqLive (see Link.Shed)
+	}
+	f.reqLen = int32(f.handler().addCI(f.reqOpts[:]))
 	f.reqLive = true
 	if d := f.l.ctrlBegin(f.proto, codeConfReq, f.reqID); d != nil && len(d) >= int(f.reqLen) {
 		f.l.ctrlCommit(copy(d, f.reqOpts[:f.reqLen]))
@@ -190,12 +223,12 @@ func (f *fsm) down(now time.Time) {
 		f.setState(Initial)
 	case Stopped:
 		f.setState(Starting)
-		f.h.started(now)
+		f.handler().started(now)
 	case Stopping, ReqSent, AckRcvd, AckSent:
 		f.setState(Starting)
 	case Opened:
 		f.setState(Starting)
-		f.h.down(now)
+		f.handler().down(now)
 	}
 }
 
@@ -203,7 +236,7 @@ func (f *fsm) open(now time.Time) {
 	switch f.state {
 	case Initial:
 		f.setState(Starting)
-		f.h.started(now)
+		f.handler().started(now)
 	case Closed:
 		f.startNeg()
 		f.irc(false)
@@ -218,7 +251,7 @@ func (f *fsm) close(now time.Time) {
 	switch f.state {
 	case Starting:
 		f.setState(Initial)
-		f.h.finished(now)
+		f.handler().finished(now)
 	case Stopped:
 		f.setState(Closed)
 	case Stopping:
@@ -229,7 +262,7 @@ func (f *fsm) close(now time.Time) {
 		f.setState(Closing)
 	case Opened:
 		f.setState(Closing) // before tld, so the upper layers see the link going
-		f.h.down(now)
+		f.handler().down(now)
 		f.irc(true)
 		f.str(now)
 	}
@@ -253,10 +286,10 @@ func (f *fsm) timeout(now time.Time) {
 	switch f.state { // TO-
 	case Closing:
 		f.setState(Closed)
-		f.h.finished(now)
+		f.handler().finished(now)
 	case Stopping, ReqSent, AckRcvd, AckSent:
 		f.setState(Stopped)
-		f.h.finished(now)
+		f.handler().finished(now)
 	}
 }
 
@@ -296,13 +329,13 @@ func (f *fsm) input(pkt []byte, now time.Time) {
 		f.rta(now)
 	case codeCodeRej:
 		f.l.stats.CodeRejectsRecv++
-		if len(data) > 0 && f.h.catastrophic(data[0]) {
+		if len(data) > 0 && f.handler().catastrophic(data[0]) {
 			f.rxjMinus(now)
 		} else if f.state == AckRcvd { // RXJ+
 			f.setState(ReqSent)
 		}
 	default:
-		if !f.h.extCode(code, id, data, now) {
+		if !f.handler().extCode(code, id, data, now) {
 			f.scj(pkt) // RUC; the state does not change
 		}
 	}
@@ -328,7 +361,7 @@ func (f *fsm) verdict(typ byte, val []byte) (byte, int) {
 	if f.l.optScratch == nil {
 		f.l.optScratch = new([maxOptLen]byte) // lent (see Link.Shed)
 	}
-	v, n := f.h.checkCI(typ, val, f.l.optScratch[:])
+	v, n := f.handler().checkCI(typ, val, f.l.optScratch[:])
 	if v == codeConfNak && (f.failures >= maxFailure || n < 2 || n > len(f.l.optScratch)) {
 		v = codeConfRej
 	}
@@ -369,7 +402,7 @@ func (f *fsm) rcr(id byte, opts []byte, now time.Time) {
 		f.irc(false)
 		f.scr(now, false)
 	case Opened:
-		f.h.down(now)
+		f.handler().down(now)
 		f.naksRcvd = 0
 		f.irc(false)
 		f.scr(now, false)
@@ -405,8 +438,8 @@ func (f *fsm) rcr(id byte, opts []byte, now time.Time) {
 	}
 	if good {
 		f.failures = 0
-		f.h.resetPeerCI()
-		walkOpts(opts, func(typ byte, val, _ []byte) { f.h.applyCI(typ, val) })
+		f.handler().resetPeerCI()
+		walkOpts(opts, func(typ byte, val, _ []byte) { f.handler().applyCI(typ, val) })
 	} else if worst == codeConfNak {
 		f.failures++
 	}
@@ -421,7 +454,7 @@ func (f *fsm) rcr(id byte, opts []byte, now time.Time) {
 		if good {
 			f.setState(Opened)
 			f.naksRcvd = 0
-			f.h.up(now)
+			f.handler().up(now)
 		}
 	}
 }
@@ -450,9 +483,9 @@ func (f *fsm) rca(id byte, opts []byte, now time.Time) {
 		f.irc(false)
 		f.setState(Opened)
 		f.naksRcvd = 0
-		f.h.up(now)
+		f.handler().up(now)
 	case Opened:
-		f.h.down(now)
+		f.handler().down(now)
 		f.scr(now, false)
 		f.setState(ReqSent)
 	}
@@ -484,16 +517,16 @@ func (f *fsm) rcn(code, id byte, opts []byte, now time.Time) {
 		if !ok {
 			return
 		}
-		walkOpts(opts, func(typ byte, _, _ []byte) { f.h.rejCI(typ) })
+		walkOpts(opts, func(typ byte, _, _ []byte) { f.handler().rejCI(typ) })
 	} else {
-		walkOpts(opts, func(typ byte, val, _ []byte) { f.h.nakCI(typ, val) })
+		walkOpts(opts, func(typ byte, val, _ []byte) { f.handler().nakCI(typ, val) })
 	}
 	f.reqLive = false
 	f.naksRcvd++
 	if f.naksRcvd > maxConfigure && f.state != Opened {
 		// The peer keeps refusing what we can live with: give up like TO-.
 		f.setState(Stopped)
-		f.h.finished(now)
+		f.handler().finished(now)
 		return
 	}
 	switch f.state {
@@ -507,7 +540,7 @@ func (f *fsm) rcn(code, id byte, opts []byte, now time.Time) {
 		f.irc(false)
 		f.scr(now, false)
 	case Opened:
-		f.h.down(now)
+		f.handler().down(now)
 		f.scr(now, false)
 		f.setState(ReqSent)
 	}
@@ -532,7 +565,7 @@ func (f *fsm) rtr(id byte, now time.Time) {
 		f.setState(ReqSent)
 	case Opened:
 		f.setState(Stopping)
-		f.h.down(now)
+		f.handler().down(now)
 		f.zrc(now)
 		f.sta(id)
 	}
@@ -542,14 +575,14 @@ func (f *fsm) rta(now time.Time) {
 	switch f.state {
 	case Closing:
 		f.setState(Closed)
-		f.h.finished(now)
+		f.handler().finished(now)
 	case Stopping:
 		f.setState(Stopped)
-		f.h.finished(now)
+		f.handler().finished(now)
 	case AckRcvd:
 		f.setState(ReqSent)
 	case Opened:
-		f.h.down(now)
+		f.handler().down(now)
 		f.scr(now, false)
 		f.setState(ReqSent)
 	}
@@ -560,13 +593,13 @@ func (f *fsm) rxjMinus(now time.Time) {
 	switch f.state {
 	case Closed, Closing:
 		f.setState(Closed)
-		f.h.finished(now)
+		f.handler().finished(now)
 	case Stopped, Stopping, ReqSent, AckRcvd, AckSent:
 		f.setState(Stopped)
-		f.h.finished(now)
+		f.handler().finished(now)
 	case Opened:
 		f.setState(Stopping)
-		f.h.down(now)
+		f.handler().down(now)
 		f.irc(true)
 		f.str(now)
 	}

@@ -13,6 +13,14 @@ type stubHandler struct {
 	acts []string
 }
 
+// stubFSM returns a free-standing LCP automaton on l whose layer is stub
+// (testOptHandler, reset when the test ends).
+func stubFSM(t *testing.T, l *Link, stub *stubHandler) *fsm {
+	testOptHandler = stub
+	t.Cleanup(func() { testOptHandler = nil })
+	return &fsm{l: l, proto: ProtoLCP}
+}
+
 func (s *stubHandler) resetCI()             {}
 func (s *stubHandler) addCI(dst []byte) int { dst[0], dst[1] = 1, 2; return 2 }
 func (s *stubHandler) checkCI(typ byte, val, nak []byte) (byte, int) {
@@ -78,12 +86,13 @@ func TestAutomatonTable(t *testing.T) {
 		for st, cell := range strings.Fields(cells) {
 			l := New(Config{})
 			stub := &stubHandler{}
-			f := &fsm{l: l, proto: ProtoLCP, h: stub}
+			f := stubFSM(t, l, stub)
 			stub.f = f
 			f.state = State(st)
 			f.restart = 5
 			now := testNow
 			// Our outstanding request, so that Ack/Nak match it.
+			f.reqOpts = new([maxOptLen]byte)
 			f.reqID, f.reqLive, f.reqLen = 9, true, int32(stub.addCI(f.reqOpts[:]))
 			switch ev {
 			case "Up":
@@ -183,7 +192,7 @@ func TestAutomatonTable(t *testing.T) {
 func TestMaxFailure(t *testing.T) {
 	l := New(Config{})
 	stub := &stubHandler{}
-	f := &fsm{l: l, proto: ProtoLCP, h: stub}
+	f := stubFSM(t, l, stub)
 	stub.f = f
 	f.state = ReqSent
 	var codes []byte
@@ -202,7 +211,7 @@ func TestMaxFailure(t *testing.T) {
 func TestNakBound(t *testing.T) {
 	l := New(Config{})
 	stub := &stubHandler{}
-	f := &fsm{l: l, proto: ProtoLCP, h: stub}
+	f := stubFSM(t, l, stub)
 	stub.f = f
 	f.open(testNow)
 	f.up(testNow)

@@ -165,3 +165,7 @@ func ipPacket(seq, size int) []byte {
 }
 
 var testNow = time.Unix(1000, 0)
+
+// fu returns the callbacks of a link configured without Config.Upper, for
+// tests that replace them on a running link.
+func (l *Link) fu() *funcUpper { return l.cfg.up.(*funcUpper) }

@@ -55,9 +55,7 @@ func (l *Link) ip6Input(proto uint16, p []byte, now time.Time) bool {
 		return false // not open, or not IPv6 (the card dispatches on the version nibble)
 	}
 	l.v6.stats.IP6In++
-	if l.cfg.DeliverIP != nil {
-		l.cfg.DeliverIP(p)
-	}
+	l.cfg.up.DeliverIP(p)
 	return true
 }
 

@@ -74,7 +74,7 @@ func (l *Link) lcpInput(p []byte, now time.Time) {
 func (h *lcpHandler) resetCI() {
 	l := (*Link)(h)
 	o := &l.lo
-	o.mru, o.mruNeg = int32(l.cfg.MRU), l.cfg.MRU != 1500
+	o.mru, o.mruNeg = l.cfg.MRU, l.cfg.MRU != 1500
 	o.accm, o.accmNeg = l.cfg.ACCM, true
 	o.auth, o.authNeg = l.cfg.RequireAuth, l.cfg.RequireAuth != AuthNone
 	o.magic, o.magicNeg = l.random32(), true
@@ -208,7 +208,7 @@ func (h *lcpHandler) nakCI(typ byte, val []byte) {
 			return
 		}
 		if len(val) == 2 {
-			if v := int(val[0])<<8 | int(val[1]); v >= 64 && v <= l.cfg.MRU {
+			if v := int(val[0])<<8 | int(val[1]); v >= 64 && v <= int(l.cfg.MRU) {
 				o.mru = int32(v)
 				return
 			}

@@ -9,9 +9,10 @@
 // Input, take line bytes with Output, run its timers with Poll. New
 // allocates the Link and, with Config.VJSlots, the VJ tables (VJRAM); its
 // buffers (two frame buffers of MRU+8 octets, the receive one with VJ
-// headroom, a 256-octet control queue, a 32-octet option scratch: RAM) are
-// lent on first use at exactly that size and dropped by Shed while they
-// hold nothing. Nothing is allocated per frame: a burst after a Shed lends
+// headroom, a 256-octet control queue, a 32-octet option scratch, and 32
+// octets per automaton for its Configure-Request's options while a reply
+// can match them: RAM) are lent on first use at exactly that size and
+// dropped by Shed while they hold nothing. Nothing is allocated per frame: a burst after a Shed lends
 // each buffer once.
 //
 // Behaviour worth knowing:
@@ -41,6 +42,7 @@ package ppp
 
 import (
 	"io"
+	"math"
 	"time"
 	"unsafe"
 )
@@ -171,6 +173,41 @@ type Config struct {
 	// apart (a packet PullIP writes with version 6 is sent as IPv6).
 	IPv6  *IPv6Config
 	Event func(e Event) // LCP/IPCP up/down, auth result, for logging
+
+	// Upper, when set, is the layer above as one interface and replaces
+	// DeliverIP, PullIP, PendingIP and Event (ignored then): a card passes
+	// itself, where four method values would cost a 16-byte closure each.
+	Upper Upper
+}
+
+// Upper is the layer above a Link: the callbacks of Config (DeliverIP,
+// PullIP, PendingIP, Event; same rules) as methods of one value.
+type Upper interface {
+	DeliverIP(pkt []byte)
+	PullIP(dst []byte) int
+	PendingIP() bool
+	Event(e Event)
+}
+
+// funcUpper is the Upper of a link configured with Config's callbacks.
+type funcUpper struct {
+	deliver func(pkt []byte)
+	pull    func(dst []byte) int
+	pending func() bool
+	event   func(e Event)
+}
+
+func (u *funcUpper) DeliverIP(p []byte) {
+	if u.deliver != nil {
+		u.deliver(p)
+	}
+}
+func (u *funcUpper) PullIP(dst []byte) int { return u.pull(dst) } // only called when set (linkParams.pull)
+func (u *funcUpper) PendingIP() bool       { return u.pending() } // only called when set (linkParams.pending)
+func (u *funcUpper) Event(e Event) {
+	if u.event != nil {
+		u.event(e)
+	}
 }
 
 // Stats are the link's counters and states.
@@ -212,36 +249,45 @@ const (
 
 // Link is one end of a PPP link.
 type Link struct {
-	cfg Config
+	cfg linkParams
 
 	rx deframer
 	tx framer
 	vj *vjState // nil without Config.VJSlots
 
-	ctrlq   []byte // queued control packets: [len16][proto16][packet]
-	ctrlH   int32
-	ctrlT   int32
-	ctrlCur int32 // start of the packet being built; -1 when none
+	ctrlq []byte // queued control packets: [len16][proto16][packet]
+
+	lcp  fsm
+	ipcp fsm
+	v6   *link6 // IPV6CP state; nil without Config.IPv6
+	au   authState
+
+	restartAt  deadline // re-try a finished link
+	echoAt     deadline
+	holdUntil  deadline // Configure-Requests in Opened are damped until then
+	prng       uint64
+	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
+	stats      Stats
+
+	// The small fields, by alignment: 112 bytes with one of padding.
+	lo lcpOpts
 
 	// negotiated link parameters
 	txACCM  uint32
 	peerMRU int32
-	localIP [4]byte
+
+	echoPend int32
+	loops    int32
+
+	localIP [4]byte // negotiated
 	peerIP  [4]byte
-	dns     [2][4]byte
 
-	lcp  fsm
-	ipcp fsm
-	lo   lcpOpts
-	ip   ipcpOpts
-	v6   *link6 // IPV6CP state; nil without Config.IPv6
-	au   authState
+	ctrlH   int16 // the queue is ctrlQueueSize (256) bytes
+	ctrlT   int16
+	ctrlCur int16 // start of the packet being built; -1 when none
 
-	restartAt deadline // re-try a finished link
-	echoAt    deadline
-	holdUntil deadline // Configure-Requests in Opened are damped until then
-	echoPend  int32
-	loops     int32
+	dns     [2][4]byte // negotiated
+	randBuf [4]byte
 
 	echoID     uint8
 	echoOff    bool
@@ -252,10 +298,29 @@ type Link struct {
 	txACFC     bool
 	ipUp       bool
 
-	prng       uint64
-	randBuf    [4]byte
-	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
-	stats      Stats
+	ip ipcpOpts
+}
+
+// linkParams is what a Link keeps of its Config: the same fields, the
+// counts in 32 bits (MRU ≤ 65535, VJSlots ≤ MaxVJSlots, EchoFailure
+// clamped to MaxInt32, which the int32 count of unanswered echoes could
+// not pass anyway) and the small ones together: 160 bytes, not 176.
+type linkParams struct {
+	MRU, EchoFailure, VJSlots int32
+	ACCM                      uint32
+	LocalIP, PeerIP           [4]byte
+	DNS                       [2][4]byte
+	Host                      bool
+	RequireAuth               Auth
+	pull, pending             bool // up.PullIP, up.PendingIP may be called (Config.PullIP, PendingIP set; or Upper)
+
+	Secrets                       func(user string) (secret string, ok bool)
+	User, Secret                  string
+	EchoInterval, RenegotiateHold time.Duration
+	Rand                          io.Reader
+	up                            Upper // Config.Upper, or Config's callbacks as one
+	Tap                           func(sent bool, frame []byte)
+	IPv6                          *IPv6Config
 }
 
 // New allocates a link and all its buffers.
@@ -276,7 +341,16 @@ func New(cfg Config) *Link {
 	if cfg.RenegotiateHold == 0 {
 		cfg.RenegotiateHold = DefaultRenegotiateHold
 	}
-	l := &Link{cfg: cfg, prng: 0x9e3779b97f4a7c15}
+	l := &Link{cfg: linkParams{
+		MRU: int32(cfg.MRU), EchoFailure: int32(min(cfg.EchoFailure, math.MaxInt32)), VJSlots: int32(cfg.VJSlots),
+		ACCM: cfg.ACCM, LocalIP: cfg.LocalIP, PeerIP: cfg.PeerIP, DNS: cfg.DNS, Host: cfg.Host, RequireAuth: cfg.RequireAuth,
+		Secrets: cfg.Secrets, User: cfg.User, Secret: cfg.Secret, EchoInterval: cfg.EchoInterval,
+		RenegotiateHold: cfg.RenegotiateHold, Rand: cfg.Rand, Tap: cfg.Tap, IPv6: cfg.IPv6,
+		up: cfg.Upper, pull: cfg.Upper != nil || cfg.PullIP != nil, pending: cfg.Upper != nil || cfg.PendingIP != nil,
+	}, prng: 0x9e3779b97f4a7c15}
+	if cfg.Upper == nil {
+		l.cfg.up = &funcUpper{deliver: cfg.DeliverIP, pull: cfg.PullIP, pending: cfg.PendingIP, event: cfg.Event}
+	}
 	if cfg.VJSlots > 0 {
 		l.vj = &vjState{}
 		l.vj.c.slots = make([]vjTxSlot, cfg.VJSlots)
@@ -285,11 +359,11 @@ func New(cfg Config) *Link {
 	// The frame buffers, the control queue and the option scratch are
 	// lent on demand (see Shed).
 	l.ctrlCur = -1
-	l.lcp = fsm{l: l, proto: ProtoLCP, h: (*lcpHandler)(l)}
-	l.ipcp = fsm{l: l, proto: ProtoIPCP, h: (*ipcpHandler)(l)}
+	l.lcp = fsm{l: l, proto: ProtoLCP}
+	l.ipcp = fsm{l: l, proto: ProtoIPCP}
 	if cfg.IPv6 != nil {
 		l.v6 = &link6{}
-		l.v6.fsm = fsm{l: l, proto: ProtoIPV6CP, h: (*ipv6cpHandler)(l)}
+		l.v6.fsm = fsm{l: l, proto: ProtoIPV6CP}
 	}
 	l.lcpDefaults()
 	return l
@@ -297,7 +371,7 @@ func New(cfg Config) *Link {
 
 // frameBuf is the size of a frame buffer: address, control, protocol,
 // information (MRU) and FCS.
-func (l *Link) frameBuf() int { return hdrRoom + l.cfg.MRU + fcsRoom }
+func (l *Link) frameBuf() int { return hdrRoom + int(l.cfg.MRU) + fcsRoom }
 
 // lendRx materialises the receive frame buffer at its profile size (with
 // VJ, behind vjRxHdr octets of headroom for rebuilding headers in place).
@@ -313,7 +387,8 @@ func (l *Link) lendRx() {
 // Shed drops every buffer that holds nothing right now and returns the
 // bytes released (the buffers' capacities): the receive frame buffer (with
 // its VJ headroom) between frames, the transmit frame buffer when no frame
-// is being sent, the control queue when empty, and the option scratch.
+// is being sent, the control queue when empty, the option scratch, and an
+// automaton's Configure-Request options once no reply can match them.
 // A buffer holding part of a frame stays. The next frame lends it again
 // at the same size: a shed link behaves byte for byte as one that was not.
 // Shed never allocates; a second call returns 0. VJ connection states are
@@ -341,6 +416,10 @@ func (l *Link) Shed() int {
 		n += len(l.optScratch)
 		l.optScratch = nil
 	}
+	n += l.lcp.shedReq() + l.ipcp.shedReq()
+	if l.v6 != nil {
+		n += l.v6.fsm.shedReq()
+	}
 	return n
 }
 
@@ -356,6 +435,14 @@ func (l *Link) Lent() int {
 	if l.optScratch != nil {
 		n += len(l.optScratch)
 	}
+	for _, f := range [...]*fsm{&l.lcp, &l.ipcp} {
+		if f.reqOpts != nil {
+			n += maxOptLen
+		}
+	}
+	if l.v6 != nil && l.v6.fsm.reqOpts != nil {
+		n += maxOptLen
+	}
 	return n
 }
 
@@ -363,7 +450,10 @@ func (l *Link) Lent() int {
 // (the receive one with its VJ headroom), the control queue and the option
 // scratch. VJ tables are counted by VJRAM.
 func (l *Link) RAM() int {
-	n := 2*l.frameBuf() + ctrlQueueSize + maxOptLen
+	n := 2*l.frameBuf() + ctrlQueueSize + 3*maxOptLen // option scratch, LCP and IPCP requests
+	if l.v6 != nil {
+		n += maxOptLen // IPV6CP request
+	}
 	if l.vj != nil {
 		n += vjRxHdr
 	}
@@ -399,11 +489,7 @@ func (l *Link) lcpDefaults() {
 	l.peerMRU = 1500
 }
 
-func (l *Link) event(e Event) {
-	if l.cfg.Event != nil {
-		l.cfg.Event(e)
-	}
-}
+func (l *Link) event(e Event) { l.cfg.up.Event(e) }
 
 // random fills p from cfg.Rand, or from a fixed-seed generator without one.
 func (l *Link) random(p []byte) {
@@ -479,10 +565,10 @@ func (l *Link) DNS() [2][4]byte {
 // MTU is the largest IPv4 packet we may send: the peer's MRU, capped by our
 // own frame buffer (Config.MRU).
 func (l *Link) MTU() int {
-	if int(l.peerMRU) < l.cfg.MRU {
+	if l.peerMRU < l.cfg.MRU {
 		return int(l.peerMRU)
 	}
-	return l.cfg.MRU
+	return int(l.cfg.MRU)
 }
 
 // Stats returns a copy of the counters.
@@ -556,9 +642,7 @@ func (l *Link) receive(fr []byte, now time.Time) {
 		// what came in 0x0057 frames with IPV6CP Opened (RFC 5072 §3).
 		if l.ipUp && (len(p) == 0 || p[0]>>4 != 6) {
 			l.stats.IPIn++
-			if l.cfg.DeliverIP != nil {
-				l.cfg.DeliverIP(p)
-			}
+			l.cfg.up.DeliverIP(p)
 			return
 		}
 	case ProtoVJComp, ProtoVJUncomp:
@@ -639,9 +723,7 @@ func (l *Link) vjInput(proto uint16, fr, p []byte) {
 		v.st.CompIn++
 	}
 	l.stats.IPIn++
-	if l.cfg.DeliverIP != nil {
-		l.cfg.DeliverIP(p)
-	}
+	l.cfg.up.DeliverIP(p)
 }
 
 // protoReject sends an LCP Protocol-Reject for a protocol we do not run.
@@ -672,7 +754,7 @@ func (l *Link) ctrlBegin(proto uint16, code, id byte) []byte {
 		l.ctrlH, l.ctrlT = 0, 0
 	}
 	if l.ctrlH > 0 {
-		l.ctrlT = int32(copy(l.ctrlq, l.ctrlq[l.ctrlH:l.ctrlT]))
+		l.ctrlT = int16(copy(l.ctrlq, l.ctrlq[l.ctrlH:l.ctrlT]))
 		l.ctrlH = 0
 	}
 	room := len(l.ctrlq) - int(l.ctrlT) - hdr
@@ -699,7 +781,7 @@ func (l *Link) ctrlCommit(n int) {
 	q[6], q[7] = byte(plen>>8), byte(plen)
 	total := 2 + 2 + plen // queue length field, protocol, packet
 	q[0], q[1] = byte(total>>8), byte(total)
-	l.ctrlT = l.ctrlCur + int32(total)
+	l.ctrlT = l.ctrlCur + int16(total)
 	l.ctrlCur = -1
 }
 
@@ -744,7 +826,7 @@ func (l *Link) loadNext() bool {
 		q := l.ctrlq[l.ctrlH:]
 		total := int(q[0])<<8 | int(q[1])
 		pkt := q[2:total] // protocol, then the control packet
-		l.ctrlH += int32(total)
+		l.ctrlH += int16(total)
 		proto := uint16(pkt[0])<<8 | uint16(pkt[1])
 		body := pkt[2:]
 		accm, acfc, pfc := l.txACCM, l.txACFC, l.txPFC
@@ -765,16 +847,16 @@ func (l *Link) loadNext() bool {
 	// whose NCP is not Opened is discarded and the next one pulled (a few
 	// at most per frame).
 	lent := false // the buffer was lent to ask PullIP: given back if it has nothing
-	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.cfg.PullIP != nil; try++ {
+	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.cfg.pull; try++ {
 		if buf == nil {
 			// Shed: lend the buffer only for a packet (Config.PendingIP).
-			if l.cfg.PendingIP != nil && !l.cfg.PendingIP() {
+			if l.cfg.pending && !l.cfg.up.PendingIP() {
 				return false
 			}
 			buf, lent = l.lendTx(), true
 		}
 		m := l.MTU()
-		n := l.cfg.PullIP(buf[hdrRoom : hdrRoom+m])
+		n := l.cfg.up.PullIP(buf[hdrRoom : hdrRoom+m])
 		if n <= 0 {
 			if lent {
 				l.tx.buf = nil
@@ -852,7 +934,7 @@ func (l *Link) Poll(now time.Time) time.Time {
 		l.retry(now)
 	}
 	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && l.echoAt.due(now) {
-		if int(l.echoPend) >= l.cfg.EchoFailure {
+		if l.echoPend >= l.cfg.EchoFailure {
 			l.event(EventEchoTimeout)
 			l.echoAt = 0
 			// The peer is gone: renegotiate, and keep trying until it is back.

@@ -172,3 +172,34 @@ func TestEchoDeadPeer(t *testing.T) {
 		t.Fatal("no IP after re-establishment")
 	}
 }
+
+// recUpper records what a link hands its Upper.
+type recUpper struct {
+	events []Event
+	pulls  int
+}
+
+func (u *recUpper) DeliverIP([]byte)      {}
+func (u *recUpper) PullIP(dst []byte) int { u.pulls++; return 0 }
+func (u *recUpper) PendingIP() bool       { return true }
+func (u *recUpper) Event(e Event)         { u.events = append(u.events, e) }
+
+// TestUpperReplacesCallbacks: with Config.Upper the link reports to it and
+// not to the callbacks Upper replaces, and asks it for packets (PullIP and
+// PendingIP count as set).
+func TestUpperReplacesCallbacks(t *testing.T) {
+	u := &recUpper{}
+	called := false
+	l := New(Config{Upper: u, Event: func(Event) { called = true }, DeliverIP: func([]byte) { called = true }})
+	if !l.cfg.pull || !l.cfg.pending || l.cfg.up != Upper(u) {
+		t.Fatalf("Upper not in force: pull %v pending %v", l.cfg.pull, l.cfg.pending)
+	}
+	l.event(EventLCPUp)
+	if called || len(u.events) != 1 || u.events[0] != EventLCPUp {
+		t.Fatalf("event: callback called %v, Upper got %v", called, u.events)
+	}
+	// Without Upper and without PullIP, no packet is asked for.
+	if l := New(Config{}); l.cfg.pull || l.cfg.pending {
+		t.Fatalf("no callbacks: pull %v pending %v", l.cfg.pull, l.cfg.pending)
+	}
+}

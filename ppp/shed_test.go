@@ -22,8 +22,8 @@ func upVJPair(t testing.TB, mru, cardSlots int) *harness {
 }
 
 // TestShedIdle: an idle link that has negotiated sheds its receive buffer
-// (with the VJ headroom), its transmit buffer, the control queue and the
-// option scratch — the Card profile (MRU 1500, 4 VJ states) and Tiny
+// (with the VJ headroom), its transmit buffer, the control queue, the
+// option scratch and its LCP and IPCP requests' options (no reply awaited) — the Card profile (MRU 1500, 4 VJ states) and Tiny
 // (MRU 296, 1 state) — and a second Shed releases nothing. A new link has
 // lent nothing yet.
 func TestShedIdle(t *testing.T) {
@@ -32,9 +32,9 @@ func TestShedIdle(t *testing.T) {
 		mru, vj   int
 		want, new int
 	}{
-		{"card", 1500, 4, (vjRxHdr + 1508) + 1508 + ctrlQueueSize + maxOptLen, 0},
-		{"tiny", 296, 1, (vjRxHdr + 304) + 304 + ctrlQueueSize + maxOptLen, 0},
-		{"novj", 1500, 0, 1508 + 1508 + ctrlQueueSize + maxOptLen, 0},
+		{"card", 1500, 4, (vjRxHdr + 1508) + 1508 + ctrlQueueSize + 3*maxOptLen, 0},
+		{"tiny", 296, 1, (vjRxHdr + 304) + 304 + ctrlQueueSize + 3*maxOptLen, 0},
+		{"novj", 1500, 0, 1508 + 1508 + ctrlQueueSize + 3*maxOptLen, 0},
 	} {
 		if n := New(Config{MRU: tc.mru, VJSlots: tc.vj}).Shed(); n != tc.new {
 			t.Fatalf("%s: a new link sheds %d", tc.name, n)
@@ -212,7 +212,8 @@ func TestShedPendingIP(t *testing.T) {
 	if n := testing.AllocsPerRun(10, func() { a.Output(out[:], h.now) }); n != 1 || a.Lent() != 0 {
 		t.Fatalf("without PendingIP: %v allocations per idle Output, lent %d", n, a.Lent())
 	}
-	a.cfg.PendingIP = func() bool { return len(h.a.queue) > 0 }
+	a.cfg.pending = true
+	a.fu().pending = func() bool { return len(h.a.queue) > 0 }
 	if n := testing.AllocsPerRun(10, func() { a.Output(out[:], h.now) }); n != 0 || a.Lent() != 0 {
 		t.Fatalf("with PendingIP: %v allocations per idle Output, lent %d", n, a.Lent())
 	}

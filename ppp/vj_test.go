@@ -819,9 +819,10 @@ func vjUpPair(tb testing.TB, pkt []byte, pending *bool, delivered *int) *harness
 		tb.Fatal("not up")
 	}
 	for _, e := range []*end{h.a, h.b} {
-		e.l.cfg.Tap, e.l.cfg.Event = nil, nil
-		e.l.cfg.DeliverIP = func(p []byte) { *delivered++ }
-		e.l.cfg.PullIP = func(dst []byte) int {
+		e.l.cfg.Tap, e.l.fu().event = nil, nil
+		e.l.fu().deliver = func(p []byte) { *delivered++ }
+		e.l.cfg.pull = true
+		e.l.fu().pull = func(dst []byte) int {
 			if !*pending {
 				return 0
 			}
@@ -962,7 +963,7 @@ func FuzzVJ(f *testing.F) {
 		// The same bytes as VJ frames into a link that negotiated VJ both
 		// ways: whatever it delivers is a well-formed IPv4 header.
 		l := fuzzVJLink(t)
-		l.cfg.DeliverIP = func(p []byte) {
+		l.fu().deliver = func(p []byte) {
 			if len(p) < 20 || ipChecksum(p[:int(p[0]&15)*4]) != 0 {
 				t.Fatalf("link delivered a bad packet: % x", p[:min(len(p), 40)])
 			}

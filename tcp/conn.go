@@ -133,7 +133,7 @@ func (c *Conn) init(local, remote ipv6.Addr, lport, rport uint16, now time.Time)
 
 // maxWnd is the window of a new connection: its small buffer's size
 // (allocated or not).
-func (c *Conn) maxWnd() int { return min(c.s.cfg.SmallRecvBuf, 0xffff) }
+func (c *Conn) maxWnd() int { return min(int(c.s.cfg.SmallRecvBuf), 0xffff) }
 
 // synOptions records the peer's SYN.
 func (c *Conn) synOptions(h *Header) {
@@ -303,7 +303,7 @@ func (c *Conn) freeLen() int {
 	}
 	switch c.state {
 	case SynSent, SynReceived, Established, CloseWait:
-		return c.s.cfg.SendBuf - int(c.sndLen)
+		return int(c.s.cfg.SendBuf - c.sndLen)
 	}
 	return 0
 }
@@ -612,7 +612,7 @@ func (c *Conn) challengeOK(now time.Time) bool {
 	if c.chalAt == 0 || t-c.chalAt >= tick(time.Second) || t < c.chalAt {
 		c.chalAt, c.chalN = t, 0
 	}
-	if c.chalN >= int32(c.s.cfg.ChallengeACKLimit) {
+	if c.chalN >= c.s.cfg.ChallengeACKLimit {
 		c.s.stats.ChallengeThrottle++
 		return false
 	}
@@ -998,7 +998,7 @@ func (c *Conn) mergeOOO() {
 
 // ---- output ----
 
-func (c *Conn) swsThresh() int { return max(min(c.limit()/2, c.s.cfg.MSS), 1) }
+func (c *Conn) swsThresh() int { return max(min(c.limit()/2, int(c.s.cfg.MSS)), 1) }
 
 // freeWnd is the window the receive buffer (within limit) allows now.
 func (c *Conn) freeWnd() int { return min(max(c.limit()-int(c.rcvLen), 0), 0xffff) }
@@ -1017,7 +1017,7 @@ func (c *Conn) newEdge() (uint32, bool) {
 	if !seqGT(edge, c.rcvAdv) {
 		return edge, false
 	}
-	sws := max(min(lim/2, c.s.cfg.MSS), 1) // swsThresh
+	sws := max(min(lim/2, int(c.s.cfg.MSS)), 1) // swsThresh
 	return edge, int(edge-c.rcvAdv) >= sws || c.probed || int(c.rcvLen)+int(c.rcvAdv-c.rcvNxt) < int(c.need)
 }
 
@@ -1277,7 +1277,7 @@ func (c *Conn) poll(now time.Time) tick {
 			c.keepAt = 0
 		case c.sndUna != c.sndMax:
 			c.keepAt = tickOf(now).add(cfg.KeepAlive) // the retransmission timer watches the peer
-		case int(c.keepProbes) >= cfg.KeepAliveCount:
+		case c.keepProbes >= cfg.KeepAliveCount:
 			c.s.stats.ConnsTimedOut++
 			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
 			c.fail(ErrTimeout)
@@ -1328,7 +1328,7 @@ func (c *Conn) onRTO(now time.Time) {
 		return
 	}
 	if time.Duration(tickOf(now)-c.unackedSince) >= cfg.UserTimeout ||
-		(c.state == SynReceived && c.passive && int(c.backoff) >= cfg.SynRetries) {
+		(c.state == SynReceived && c.passive && c.backoff >= cfg.SynRetries) {
 		c.s.stats.ConnsTimedOut++
 		if c.state != SynSent {
 			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)

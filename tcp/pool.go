@@ -135,16 +135,16 @@ func (c *Conn) bufSize() int {
 	if c.big != 0 {
 		return c.s.largeSize()
 	}
-	return c.s.cfg.SmallRecvBuf
+	return int(c.s.cfg.SmallRecvBuf)
 }
 
 // largeSize is the size of the stack's large receive buffers: RecvBuf + MSS
 // (see Config.SmallRecvBuf).
-func (s *Stack) largeSize() int { return s.cfg.RecvBuf + s.cfg.MSS }
+func (s *Stack) largeSize() int { return int(s.cfg.RecvBuf) + int(s.cfg.MSS) }
 
 // wantsLarge reports whether the connection needs more than its small
 // buffer: a reservation above its size, or growth without one.
-func (c *Conn) wantsLarge() bool { return c.grown || int(c.need) > c.s.cfg.SmallRecvBuf }
+func (c *Conn) wantsLarge() bool { return c.grown || c.need > c.s.cfg.SmallRecvBuf }
 
 // maybeGrow starts growth without a reservation (or beyond it) when the
 // unread data fills the small buffer and nothing was reserved, or when a
@@ -159,7 +159,7 @@ func (c *Conn) maybeGrow() {
 		_, ok := c.newEdge()
 		stuck = !ok
 	}
-	if !stuck && (c.need > 0 || int(c.rcvLen) < c.s.cfg.SmallRecvBuf) {
+	if !stuck && (c.need > 0 || c.rcvLen < c.s.cfg.SmallRecvBuf) {
 		return
 	}
 	c.grown = true
@@ -169,7 +169,7 @@ func (c *Conn) maybeGrow() {
 
 // limit is how far from the start of Peek the window may reach.
 func (c *Conn) limit() int {
-	small := c.s.cfg.SmallRecvBuf
+	small := int(c.s.cfg.SmallRecvBuf)
 	if c.big == 0 {
 		return small
 	}
@@ -186,7 +186,7 @@ func (c *Conn) limit() int {
 // giveBack returns the large buffer if neither the data nor the advertised
 // window need it any more.
 func (c *Conn) giveBack() {
-	small := c.s.cfg.SmallRecvBuf
+	small := int(c.s.cfg.SmallRecvBuf)
 	hi := c.dataEnd()
 	if c.wantsLarge() || hi > small || int(c.rcvLen)+int(int32(c.rcvAdv-c.rcvNxt)) > small {
 		return
@@ -219,7 +219,7 @@ func (c *Conn) dataEnd() int {
 // lasts until the next Consume. It is false for n above Config.RecvBuf,
 // which no buffer can ever hold.
 func (c *Conn) Reserve(n int) bool {
-	if n > c.s.cfg.RecvBuf || !c.inUse || c.released || c.state == Closed {
+	if n > int(c.s.cfg.RecvBuf) || !c.inUse || c.released || c.state == Closed {
 		return n <= c.bufSize()
 	}
 	if n <= int(c.need) {

@@ -89,7 +89,7 @@ func (c *Conn) Shed() int {
 // allocBufs allocates the slot's receive buffer (rcv) or send buffer, or
 // both at once when the stack pairs them.
 func (c *Conn) allocBufs(rcv bool) {
-	r, w := c.s.cfg.SmallRecvBuf, c.s.cfg.SendBuf
+	r, w := int(c.s.cfg.SmallRecvBuf), int(c.s.cfg.SendBuf)
 	switch {
 	case c.s.pairBufs:
 		b := make([]byte, r+w)

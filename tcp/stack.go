@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"time"
 
 	"netcard/ipv4"
@@ -205,7 +206,7 @@ type pendingCookie struct {
 // Stack is a TCP endpoint: a fixed table of connections and listeners.
 // It implements ipv4.Transport.
 type Stack struct {
-	cfg       Config
+	cfg       stackParams
 	conns     []Conn
 	listeners []*Listener
 	secret    [32]byte
@@ -223,11 +224,6 @@ type Stack struct {
 	cookieN    uint16
 	cookieAt   tick // when the last SYN cookie was queued (0: never)
 
-	rr uint32 // round-robin start for Output
-	// pairBufs: a slot's receive and send buffers are one allocation (see
-	// shed.go), as that wastes less to size-class rounding.
-	pairBufs bool
-
 	// Pool of large receive buffers (large[i].owner: the connection it is
 	// lent to, nil: free); nfree counts the free ones. waitSeq orders the
 	// connections waiting for one (first come, first served).
@@ -235,9 +231,34 @@ type Stack struct {
 	nfree   int32
 	waitSeq uint32
 
+	rr uint32 // round-robin start for Output
+	// pairBufs: a slot's receive and send buffers are one allocation (see
+	// shed.go), as that wastes less to size-class rounding.
+	pairBufs bool
+
 	rbuf  [4]byte
 	stats Stats
 }
+
+// stackParams is what a Stack keeps of its Config (defaults filled in):
+// the counts in 32 bits (RecvBuf and SendBuf are at most 2³⁰, MSS 65535,
+// LargeRecvBufs 255, CookieQueue 1024; SynRetries, KeepAliveCount and
+// ChallengeACKLimit are clamped to MaxInt32, which the int32 counters they
+// bound could not pass anyway) and MaxConns only as len(conns): 136 bytes,
+// not 184, which keeps the Stack within 576 bytes.
+type stackParams struct {
+	Full                                               func(now time.Time) bool
+	Rand                                               io.Reader
+	InitialRTO, MinRTO, MaxRTO, DelayedACK, TimeWait   time.Duration
+	UserTimeout, KeepAlive, KeepAliveInterval          time.Duration
+	RecvBuf, SmallRecvBuf, LargeRecvBufs, SendBuf, MSS int32
+	SynRetries, KeepAliveCount, ChallengeACKLimit      int32
+	CookieQueue                                        int32
+	NoDelay, DropCookieAckWhenFull                     bool
+}
+
+// clamp32 is n, at most MaxInt32.
+func clamp32(n int) int32 { return int32(min(n, math.MaxInt32)) }
 
 // largeBuf is one of the stack's large receive buffers: b is nil until it
 // is first lent, and again after Shed while it is free.
@@ -316,7 +337,17 @@ func NewStack(cfg Config) *Stack {
 	if cfg.Rand == nil {
 		panic("tcp: Config.Rand is nil")
 	}
-	s := &Stack{cfg: cfg}
+	s := &Stack{cfg: stackParams{
+		Full: cfg.Full, Rand: cfg.Rand,
+		InitialRTO: cfg.InitialRTO, MinRTO: cfg.MinRTO, MaxRTO: cfg.MaxRTO, DelayedACK: cfg.DelayedACK,
+		TimeWait: cfg.TimeWait, UserTimeout: cfg.UserTimeout, KeepAlive: cfg.KeepAlive,
+		KeepAliveInterval: cfg.KeepAliveInterval,
+		RecvBuf:           int32(cfg.RecvBuf), SmallRecvBuf: int32(cfg.SmallRecvBuf),
+		LargeRecvBufs: int32(cfg.LargeRecvBufs), SendBuf: int32(cfg.SendBuf), MSS: int32(cfg.MSS),
+		SynRetries: clamp32(cfg.SynRetries), KeepAliveCount: clamp32(cfg.KeepAliveCount),
+		ChallengeACKLimit: clamp32(cfg.ChallengeACKLimit), CookieQueue: int32(cfg.CookieQueue),
+		NoDelay: cfg.NoDelay, DropCookieAckWhenFull: cfg.DropCookieAckWhenFull,
+	}}
 	if _, err := io.ReadFull(cfg.Rand, s.secret[:]); err != nil {
 		panic("tcp: reading ISN secret: " + err.Error())
 	}
@@ -334,8 +365,20 @@ func NewStack(cfg Config) *Stack {
 	return s
 }
 
-// Config returns the configuration in use (defaults filled in).
-func (s *Stack) Config() Config { return s.cfg }
+// Config returns the configuration in use (defaults filled in; SynRetries,
+// KeepAliveCount and ChallengeACKLimit at most MaxInt32).
+func (s *Stack) Config() Config {
+	p := &s.cfg
+	return Config{
+		MaxConns: len(s.conns), Full: p.Full, RecvBuf: int(p.RecvBuf), SmallRecvBuf: int(p.SmallRecvBuf),
+		LargeRecvBufs: int(p.LargeRecvBufs), SendBuf: int(p.SendBuf), MSS: int(p.MSS), Rand: p.Rand,
+		InitialRTO: p.InitialRTO, MinRTO: p.MinRTO, MaxRTO: p.MaxRTO, DelayedACK: p.DelayedACK,
+		TimeWait: p.TimeWait, UserTimeout: p.UserTimeout, SynRetries: int(p.SynRetries),
+		KeepAlive: p.KeepAlive, KeepAliveInterval: p.KeepAliveInterval, KeepAliveCount: int(p.KeepAliveCount),
+		NoDelay: p.NoDelay, ChallengeACKLimit: int(p.ChallengeACKLimit),
+		DropCookieAckWhenFull: p.DropCookieAckWhenFull, CookieQueue: int(p.CookieQueue),
+	}
+}
 
 // Stats returns a snapshot of the counters.
 func (s *Stack) Stats() Stats { return s.stats }
@@ -350,10 +393,10 @@ func (s *Stack) Conn(i int) (*Conn, bool) {
 // Listener accepts passive connections on one port.
 type Listener struct {
 	s       *Stack
-	port    uint16
-	backlog int
 	queue   []*Conn // half-open and established connections not yet accepted
-	closed  bool
+	backlog int
+	port    uint16
+	closed  bool // after port: 48 bytes, not 56 (64 with the allocator's rounding)
 }
 
 // Listen opens a listener on port with at most backlog connections waiting
@@ -737,7 +780,7 @@ func (s *Stack) sendCookie(l *Listener, src, dst ipv6.Addr, h *Header, now time.
 			idx = uint32(i)
 		}
 	}
-	if int(s.cookieN) == s.cfg.CookieQueue {
+	if int32(s.cookieN) == s.cfg.CookieQueue {
 		s.stats.DropCookieQueue++
 		s.stats.DropRSTQueue++
 		return
@@ -927,9 +970,9 @@ func (s *Stack) ICMPError6(typ, code uint8, local, remote ipv6.Addr, quoted []by
 // less for IPv6 (its header is 40 bytes, not 20).
 func (s *Stack) familyMSS(a ipv6.Addr) int {
 	if a.Is4() {
-		return s.cfg.MSS
+		return int(s.cfg.MSS)
 	}
-	return max(s.cfg.MSS-20, 64)
+	return max(int(s.cfg.MSS)-20, 64)
 }
 
 // cookieFor returns the position (from the head) of the oldest pending

@@ -133,8 +133,8 @@ var rsaSchemes12 = []SignatureScheme{PSSWithSHA256, PSSWithSHA384, PSSWithSHA512
 // 2-byte code points) and sets e.ownScheme; false when the peer accepts none we can produce. An
 // ECDSA P-256 or Ed25519 key has one scheme; an RSA key takes the first of ours the peer offers.
 func (e *Engine) pickOwnScheme(algs []byte, tls12 bool) bool {
-	if e.cfg.testOwnScheme != 0 {
-		e.ownScheme = e.cfg.testOwnScheme
+	if e.cfg.hooks().ownScheme != 0 {
+		e.ownScheme = e.cfg.hooks().ownScheme
 		return true
 	}
 	if !e.ownRSA {

@@ -136,7 +136,7 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 		st = append(st, 0, extCookie, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
 		st = append(st, e.cookie[:n]...)
 	}
-	if e.cfg.testEarlyData && v13 && e.cookieLen == 0 && !e.hrr {
+	if e.cfg.hooks().earlyData && v13 && e.cookieLen == 0 && !e.hrr {
 		st = append(st, 0, extEarlyData, 0, 0)
 	}
 	if e.cfg.Time != nil && v13 {

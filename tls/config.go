@@ -132,24 +132,9 @@ type Config struct {
 	Groups []CurveID
 	// HRRCookie makes a server include a cookie in HelloRetryRequest and demand it back.
 	HRRCookie bool
-	// testHRRCookie, set only by this package's tests, replaces the random HelloRetryRequest cookie
-	// (at most 256 bytes) so that a trace can be reproduced byte for byte.
-	testHRRCookie []byte
-	// testOwnScheme, set only by this package's tests, replaces the scheme our handshake signature
-	// uses (signed correctly with the Signer), so that tests can make a peer break the scheme rules.
-	testOwnScheme SignatureScheme
-	// testHRRAlways, set only by this package's tests, makes a server send a HelloRetryRequest even
-	// when the client's key share is usable: with HRRCookie a cookie-only HelloRetryRequest, else
-	// one that would change nothing (both exercise the client's RFC 8446 §4.1.4 rules).
-	testHRRAlways bool
-	// testEarlyData, set only by this package's tests, makes a client put an (empty) early_data
-	// extension in its first ClientHello, as a 0-RTT client does, without sending early data
-	// itself (the hostile peer injects the records).
-	testEarlyData bool
-	// testQueue, set only by this package's tests (the hostile peer), rewrites every record the
-	// engine is about to queue: it receives the content type and plaintext and returns the records
-	// to send instead (sealed with the current write key when it is on).
-	testQueue func(typ byte, data []byte) []testRecord
+	// test holds hooks that only this package's tests set (nil otherwise: 8 bytes in every Config,
+	// not 40; see testHooks).
+	test *testHooks
 
 	// MaxRecordOut is the largest plaintext the engine puts in one record it sends (default 1024).
 	MaxRecordOut int
@@ -299,7 +284,40 @@ var verifySchemes12 = []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519, PSSWith
 	PSSWithSHA512, ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512, PSSPSSWithSHA256, PSSPSSWithSHA384,
 	PSSPSSWithSHA512, PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512}
 
-// testRecord is one record a test's testQueue hook asks the engine to send instead of what it
+// testHooks are the Config hooks that only this package's tests set.
+type testHooks struct {
+	// hrrCookie replaces the random HelloRetryRequest cookie (at most 256 bytes) so that a trace
+	// can be reproduced byte for byte.
+	hrrCookie []byte
+	// queue (the hostile peer) rewrites every record the engine is about to queue: it receives
+	// the content type and plaintext and returns the records to send instead (sealed with the
+	// current write key when it is on).
+	queue func(typ byte, data []byte) []testRecord
+	// ownScheme replaces the scheme our handshake signature uses (signed correctly with the
+	// Signer), so that tests can make a peer break the scheme rules.
+	ownScheme SignatureScheme
+	// hrrAlways makes a server send a HelloRetryRequest even when the client's key share is
+	// usable: with HRRCookie a cookie-only HelloRetryRequest, else one that would change nothing
+	// (both exercise the client's RFC 8446 §4.1.4 rules).
+	hrrAlways bool
+	// earlyData makes a client put an (empty) early_data extension in its first ClientHello, as
+	// a 0-RTT client does, without sending early data itself (the hostile peer injects the
+	// records).
+	earlyData bool
+}
+
+// noHooks is the hooks of every Config that has none (never written).
+var noHooks testHooks
+
+// hooks returns c's test hooks (all zero outside this package's tests).
+func (c *Config) hooks() *testHooks {
+	if c.test != nil {
+		return c.test
+	}
+	return &noHooks
+}
+
+// testRecord is one record a test's queue hook asks the engine to send instead of what it
 // queued: plain bypasses the record protection (a change_cipher_spec or a plaintext alert).
 type testRecord struct {
 	typ   byte

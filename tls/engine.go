@@ -631,13 +631,13 @@ func (e *Engine) stagedAt(data []byte) int {
 // the records written and the staged bytes shrinks by that much per record (the buffer sizes in
 // newEngine leave room for the worst case); if it would not fit, queue fails before writing.
 func (e *Engine) queue(typ byte, data []byte) bool {
-	if h := e.cfg.testQueue; h != nil {
+	if h := e.cfg.hooks().queue; h != nil {
 		return e.queueHooked(h, typ, append([]byte(nil), data...)) // a copy: data must not escape
 	}
 	return e.queueRecords(typ, data)
 }
 
-// queueHooked queues what a test's testQueue hook makes of data.
+// queueHooked queues what a test's queue hook makes of data.
 func (e *Engine) queueHooked(h func(typ byte, data []byte) []testRecord, typ byte, data []byte) bool {
 	for _, r := range h(typ, data) {
 		// a rewritten flight may be bigger than the engine's own: the test grows the buffer
@@ -701,7 +701,7 @@ func (e *Engine) queueCCS() {
 		return
 	}
 	e.ccsSent = true
-	if h := e.cfg.testQueue; h != nil { // a hostile test peer may rewrite or drop it (in the clear)
+	if h := e.cfg.hooks().queue; h != nil { // a hostile test peer may rewrite or drop it (in the clear)
 		on := e.wrOn
 		e.wrOn = false
 		e.queueHooked(h, recordCCS, []byte{1})
@@ -1331,7 +1331,6 @@ func (e *Engine) wipeHandshakeSecrets() {
 	clear(k.sAP[:])
 	clear(k.fk[:])
 	clear(k.derived[:])
-	clear(k.tmp[:])
 	clear(e.sigContent[:])
 	e.kex = kexState{}
 }

@@ -121,7 +121,7 @@ func fuzzRSASeeds(t testing.TB) [][]byte {
 		cc := fuzzClientConfig(t)
 		cc.MaxVersion = VersionTLS12
 		sc := rsaServerConfig(t)
-		sc.testOwnScheme = scheme
+		sc.setHooks().ownScheme = scheme
 		c, s := NewClient(cc, 0), NewServer(sc, 0)
 		buf := make([]byte, 16384)
 		feedAll(t, s, buf[:c.Output(buf)])

@@ -255,7 +255,7 @@ func earlyData(n, sz int) func(h *hostile) {
 // deprotection with the handshake key, up to maxEarlySkip bytes; after a HelloRetryRequest the
 // application_data records before the second ClientHello) and fails past the bound.
 func TestHostileEarlyData(t *testing.T) {
-	early := func(c *Config) { c.testEarlyData = true }
+	early := func(c *Config) { c.setHooks().earlyData = true }
 	runHostile(t, []hcase{
 		{name: "skipped", peer: early, pre: earlyData(3, 500)},
 		{name: "skipped up to 16 KiB", peer: early, pre: earlyData(16, 1024)},
@@ -364,7 +364,7 @@ func TestHostileClient13(t *testing.T) {
 		{name: "ServerHello cookie", rule: "8446 §4.2", client: true,
 			script: onMsg(typeServerHello, addExt(ext(extCookie, 0, 1, 1))), want: AlertUnsupportedExtension},
 		{name: "cookie-only HelloRetryRequest", rule: "8446 §4.1.4", client: true,
-			peer: func(c *Config) { c.testHRRAlways, c.HRRCookie = true, true },
+			peer: func(c *Config) { c.setHooks().hrrAlways, c.HRRCookie = true, true },
 			check: func(t *testing.T, h *hostile) {
 				h.established()
 				if !h.dut.ConnectionState().HelloRetry {
@@ -372,7 +372,7 @@ func TestHostileClient13(t *testing.T) {
 				}
 			}},
 		{name: "HelloRetryRequest that changes nothing", rule: "8446 §4.1.4", client: true,
-			peer: func(c *Config) { c.testHRRAlways = true }, want: AlertIllegalParameter},
+			peer: func(c *Config) { c.setHooks().hrrAlways = true }, want: AlertIllegalParameter},
 		{name: "second HelloRetryRequest", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
 			script: shAfterHRR(func(m []byte) []byte {
 				copy(m[6:], hrrRandom[:])
@@ -661,7 +661,7 @@ func TestHostileAlerts(t *testing.T) {
 			post: func(h *hostile) { h.send(recordAlert, []byte{1, 200}) }, check: fatal(200)},
 		{name: "warning unknown alert during the handshake is fatal", rule: "8446 §6", client: true,
 			peer: func(c *Config) {
-				c.testQueue = withRecords(recordHandshake, func(d []byte) []testRecord {
+				c.setHooks().queue = withRecords(recordHandshake, func(d []byte) []testRecord {
 					return []testRecord{{typ: recordAlert, data: []byte{1, 201}}}
 				})
 			}, check: fatal(201)},

@@ -7,7 +7,7 @@ import (
 )
 
 // The hostile peer: a real engine of the other role (so it has its own record layer, transcript
-// and key schedule) whose every queued record passes through a script (Config.testQueue) that may
+// and key schedule) whose every queued record passes through a script (the Config's queue test hook) that may
 // rewrite, drop, duplicate, reorder or re-split handshake messages — also inside the encrypted
 // flight, since the script sees the plaintext before it is sealed — or replace them with any
 // record (alerts, change_cipher_spec, empty records). After the handshake the test can seal any
@@ -50,7 +50,7 @@ func newHostile(t *testing.T, dutClient, v12 bool, dutCfg, peerCfg func(c *Confi
 		peerCfg(pc)
 	}
 	if sc != nil {
-		pc.testQueue = sc
+		pc.setHooks().queue = sc
 	}
 	h := &hostile{t: t, dutClient: dutClient}
 	if dutClient {
@@ -461,3 +461,14 @@ func certMsg(chain [][]byte) []byte {
 }
 
 var _ = bytes.Equal
+
+// setHooks gives c test hooks of its own (a copy of any it had, so that a Config copied from
+// another never changes the other's) and returns them for setting.
+func (c *Config) setHooks() *testHooks {
+	h := new(testHooks)
+	if c.test != nil {
+		*h = *c.test
+	}
+	c.test = h
+	return h
+}

@@ -148,14 +148,11 @@ type keySchedule struct {
 	th         *transcript // selected transcript (nil until the suite is known, and once released)
 	sha384     bool        // the selected hash is SHA-384 (HMAC and HKDF use it)
 	hlen       int
-	label      [32]byte // HKDF label prefix / TLS 1.2 PRF label (the context or seeds are MACed separately)
-	tmp        [64]byte
-	tmp2       [64]byte
 	*ksSecrets // handshake-only; lives in the engine's hsState
 }
 
 // ksSecrets is the handshake-only part of the key schedule (dropped with the engine's hsState; a
-// KeyUpdate needs only the label buffer and the halfConn's own secret).
+// KeyUpdate needs only the halfConn's own secret).
 type ksSecrets struct {
 	secret         [48]byte // current main secret (early → handshake → master)
 	cHS, sHS       [48]byte
@@ -306,8 +303,13 @@ func (k *keySchedule) extract(salt, ikm []byte) {
 
 // expandLabel writes HKDF-Expand-Label(secret, label, context, len(out)) to out.
 func (k *keySchedule) expandLabel(out, secret []byte, label string, context []byte) {
+	// The label, the block and the counter live on the stack (hmacSum's hash is devirtualised, so
+	// nothing escapes): an idle engine holds no scratch. The block is wiped before returning.
+	var lb [32]byte
+	var tmp [64]byte
+	var c [1]byte
 	n := len(out)
-	l := k.label[:0]
+	l := lb[:0]
 	l = append(l, byte(n>>8), byte(n), byte(6+len(label)))
 	l = append(l, "tls13 "...)
 	l = append(l, label...)
@@ -315,11 +317,12 @@ func (k *keySchedule) expandLabel(out, secret []byte, label string, context []by
 	var prev []byte
 	done := 0
 	for ctr := byte(1); done < n; ctr++ {
-		k.tmp2[0] = ctr
-		t := k.hmac(k.tmp[:0], secret, prev, l, context, k.tmp2[:1])
+		c[0] = ctr
+		t := k.hmac(tmp[:0], secret, prev, l, context, c[:])
 		done += copy(out[done:], t)
 		prev = t
 	}
+	clear(tmp[:])
 }
 
 // deriveSecret writes Derive-Secret(secret, label, transcript) to out, using the transcript hash h.

@@ -144,7 +144,7 @@ func TestPSSPSSPair(t *testing.T) {
 	} {
 		for _, v := range []uint16{VersionTLS13, VersionTLS12} {
 			t.Run(fmt.Sprintf("%s/%04x", c.name, v), func(t *testing.T) {
-				sc := &Config{Rand: seeded(42), Time: time.Now, Certificate: c.chain, Signer: c.key, testOwnScheme: c.scheme}
+				sc := &Config{Rand: seeded(42), Time: time.Now, Certificate: c.chain, Signer: c.key, test: &testHooks{ownScheme: c.scheme}}
 				cc := clientConfig(t)
 				cc.Time, cc.MaxVersion = time.Now, v
 				_, cl, errS, errC := memPair(t, sc, cc)

@@ -274,7 +274,7 @@ func rfcExtensions(t *testing.T, m []byte) map[uint16][]byte {
 // TestRFC8448HelloRetryRequest drives our server with the RFC 8448 §5 trace. Configured for P-256
 // only, with a cookie, it answers the X25519-only ClientHello1 with the trace's HelloRetryRequest
 // record byte for byte: the extensions in the trace's order, and the cookie bytes injected through
-// the package-internal testHRRCookie (by default the cookie is 32 random bytes the server keeps;
+// the package-internal hrrCookie test hook (by default the cookie is 32 random bytes the server keeps;
 // the RFC server's 114 bytes are its own opaque state). ClientHello2 echoes that cookie, so it is
 // fed to the engine as is (the engine checks the cookie and the transcript message_hash(CH1) ||
 // HRR || CH2 is the trace's), and its ServerHello (RFC server random, RFC P-256 private key) must
@@ -292,7 +292,7 @@ func TestRFC8448HelloRetryRequest(t *testing.T) {
 	cfg := serverConfig(t, false)
 	cfg.Groups = []CurveID{P256}
 	cfg.HRRCookie = true
-	cfg.testHRRCookie = cookie[2:]
+	cfg.setHooks().hrrCookie = cookie[2:]
 	cfg.Rand = bytes.NewReader(append(append([]byte{}, v["server_random"]...), v["server_p256_private"]...))
 	s := NewServer(cfg, 0)
 	feed := func(m []byte) {
@@ -457,7 +457,7 @@ func TestHRRCookieChecked(t *testing.T) {
 		cfg := serverConfig(t, false)
 		cfg.Groups = []CurveID{P256}
 		cfg.HRRCookie = true
-		cfg.testHRRCookie = cookie[2:]
+		cfg.setHooks().hrrCookie = cookie[2:]
 		cfg.Rand = seeded(7)
 		s := NewServer(cfg, 0)
 		for _, m := range [][]byte{ch1, tc.ch2} {

@@ -227,7 +227,7 @@ func TestRSA13RefusesPKCS1(t *testing.T) {
 	for _, s := range []SignatureScheme{PKCS1WithSHA256, PKCS1WithSHA384, PKCS1WithSHA512, 0x0809, 0x0201} {
 		t.Run(fmt.Sprintf("client/%04x", uint16(s)), func(t *testing.T) {
 			sc := rsaServerConfig(t)
-			sc.testOwnScheme = s
+			sc.setHooks().ownScheme = s
 			_, _, errS, errC := memPair(t, sc, clientConfig(t))
 			expectAlert(t, errC, AlertIllegalParameter, false)
 			expectAlert(t, errS, AlertIllegalParameter, true)
@@ -237,7 +237,8 @@ func TestRSA13RefusesPKCS1(t *testing.T) {
 		sc := serverConfig(t, false)
 		sc.ClientAuth, sc.ClientCAs = RequireAndVerifyClientCert, p.caPool
 		cc := clientConfig(t)
-		cc.Certificate, cc.Signer, cc.testOwnScheme = p.rsaChain, p.rsaKey, PKCS1WithSHA256
+		cc.Certificate, cc.Signer = p.rsaChain, p.rsaKey
+		cc.setHooks().ownScheme = PKCS1WithSHA256
 		_, _, errS, errC := memPair(t, sc, cc)
 		expectAlert(t, errS, AlertIllegalParameter, false)
 		expectAlert(t, errC, AlertIllegalParameter, true)
@@ -245,7 +246,7 @@ func TestRSA13RefusesPKCS1(t *testing.T) {
 	// In TLS 1.2 the same scheme is legal in ServerKeyExchange.
 	t.Run("tls12-ok", func(t *testing.T) {
 		sc := rsaServerConfig(t)
-		sc.testOwnScheme = PKCS1WithSHA256
+		sc.setHooks().ownScheme = PKCS1WithSHA256
 		cc := clientConfig(t)
 		cc.MaxVersion = VersionTLS12
 		_, cl, errS, errC := memPair(t, sc, cc)
@@ -264,7 +265,7 @@ func TestECDSAHashNotTiedToCurveIn12(t *testing.T) {
 	for _, s := range []SignatureScheme{ECDSAWithP384AndSHA384, ECDSAWithP521AndSHA512} {
 		t.Run(fmt.Sprintf("tls12/%04x", uint16(s)), func(t *testing.T) {
 			sc := serverConfig(t, false)
-			sc.testOwnScheme = s
+			sc.setHooks().ownScheme = s
 			cc := clientConfig(t)
 			cc.MaxVersion = VersionTLS12
 			_, cl, errS, errC := memPair(t, sc, cc)
@@ -274,7 +275,7 @@ func TestECDSAHashNotTiedToCurveIn12(t *testing.T) {
 		})
 		t.Run(fmt.Sprintf("tls13-client/%04x", uint16(s)), func(t *testing.T) {
 			sc := serverConfig(t, false)
-			sc.testOwnScheme = s
+			sc.setHooks().ownScheme = s
 			_, _, errS, errC := memPair(t, sc, clientConfig(t))
 			expectAlert(t, errC, AlertIllegalParameter, false)
 			expectAlert(t, errS, AlertIllegalParameter, true)
@@ -283,7 +284,8 @@ func TestECDSAHashNotTiedToCurveIn12(t *testing.T) {
 			sc := serverConfig(t, false)
 			sc.ClientAuth, sc.ClientCAs = RequireAndVerifyClientCert, p.caPool
 			cc := clientConfig(t)
-			cc.Certificate, cc.Signer, cc.testOwnScheme = p.clChain, p.clKey, s
+			cc.Certificate, cc.Signer = p.clChain, p.clKey
+			cc.setHooks().ownScheme = s
 			_, _, errS, errC := memPair(t, sc, cc)
 			expectAlert(t, errS, AlertIllegalParameter, false)
 			expectAlert(t, errC, AlertIllegalParameter, true)
@@ -292,7 +294,7 @@ func TestECDSAHashNotTiedToCurveIn12(t *testing.T) {
 	// A scheme of the wrong key type is refused in TLS 1.2 too.
 	t.Run("tls12-rsa-scheme-ecdsa-key", func(t *testing.T) {
 		sc := serverConfig(t, false)
-		sc.testOwnScheme = PSSWithSHA256
+		sc.setHooks().ownScheme = PSSWithSHA256
 		cc := clientConfig(t)
 		cc.MaxVersion = VersionTLS12
 		_, _, errS, errC := memPair(t, sc, cc)
@@ -473,7 +475,7 @@ func TestRSANegativeSignatures(t *testing.T) {
 	}
 	t.Run("tls12-sha1", func(t *testing.T) {
 		sc := rsaServerConfig(t)
-		sc.testOwnScheme = 0x0201
+		sc.setHooks().ownScheme = 0x0201
 		cc := clientConfig(t)
 		cc.MaxVersion = VersionTLS12
 		_, _, errS, errC := memPair(t, sc, cc)

@@ -160,7 +160,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		if ch.has(extEarlyData) {
 			e.earlySkip = maxEarlySkip // 0-RTT is never accepted: skip it (§4.2.10)
 		}
-		if share == nil || e.cfg.testHRRAlways {
+		if share == nil || e.cfg.hooks().hrrAlways {
 			e.ch1Sum = clientHelloSum(msg[4:])
 			e.ks.addMessage(msg)
 			return e.sendHelloRetryRequest(share == nil)
@@ -317,8 +317,8 @@ func (e *Engine) sendHelloRetryRequest(withGroup bool) uint8 {
 	}
 	if e.cfg.HRRCookie {
 		// The cookie is a fresh random value the server keeps and compares (in constant time) with
-		// the one ClientHello2 echoes; it carries no state. Tests may fix its bytes (testHRRCookie).
-		if c := e.cfg.testHRRCookie; len(c) > 0 && len(c) <= len(e.cookie) {
+		// the one ClientHello2 echoes; it carries no state. Tests may fix its bytes (the hrrCookie test hook).
+		if c := e.cfg.hooks().hrrCookie; len(c) > 0 && len(c) <= len(e.cookie) {
 			e.cookieLen = copy(e.cookie[:], c)
 		} else {
 			e.cookieLen = 32

@@ -43,12 +43,17 @@ var downgradeTLS11 = [8]byte{'D', 'O', 'W', 'N', 'G', 'R', 'D', 0}
 // prf12 writes the TLS 1.2 PRF (RFC 5246 §5) P_hash(secret, label + seed1 + seed2) to out, with the
 // hash of the selected transcript.
 func (k *keySchedule) prf12(out, secret []byte, label string, seed1, seed2 []byte) {
-	s := append(k.label[:0], label...)
-	a := k.hmac(k.tmp2[:0], secret, s, seed1, seed2) // A(1)
+	// scratch on the stack, as in expandLabel; wiped before returning
+	var lb [32]byte
+	var tmp, tmp2 [64]byte
+	s := append(lb[:0], label...)
+	a := k.hmac(tmp2[:0], secret, s, seed1, seed2) // A(1)
 	for done := 0; done < len(out); {
-		done += copy(out[done:], k.hmac(k.tmp[:0], secret, a, s, seed1, seed2))
-		a = k.hmac(k.tmp2[:0], secret, a)
+		done += copy(out[done:], k.hmac(tmp[:0], secret, a, s, seed1, seed2))
+		a = k.hmac(tmp2[:0], secret, a)
 	}
+	clear(tmp[:])
+	clear(tmp2[:])
 }
 
 // hdr12 is the room before the plaintext of a TLS 1.2 record (header and explicit nonce).
@@ -204,7 +209,7 @@ func (e *Engine) checkFinished12(msg []byte) uint8 {
 
 // queueCCS12 queues the TLS 1.2 change_cipher_spec and switches to the write key.
 func (e *Engine) queueCCS12() uint8 {
-	if h := e.cfg.testQueue; h != nil { // a hostile test peer may rewrite or drop it
+	if h := e.cfg.hooks().queue; h != nil { // a hostile test peer may rewrite or drop it
 		if !e.queueHooked(h, recordCCS, []byte{1}) {
 			return AlertInternalError
 		}
