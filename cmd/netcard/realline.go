@@ -108,6 +108,9 @@ type peerTap struct {
 
 func (pt peerTap) Read(b []byte) (int, error) {
 	n, err := pt.Port.Read(b)
+	if pt.lp.led.Baud <= 0 {
+		return n, err // unpaced: no ledger (its work would count as the card's CPU)
+	}
 	pt.lp.mu.Lock()
 	pt.lp.led.Peer(time.Now(), b[:n])
 	pt.lp.mu.Unlock()
@@ -115,6 +118,11 @@ func (pt peerTap) Read(b []byte) (int, error) {
 }
 
 func (lp *ledgerPort) Write(b []byte) (int, error) {
+	if lp.led.Baud <= 0 {
+		// Unpaced: no line to account for, and the ledger's work would be
+		// charged to the card's CPU per byte (bulk_ns_per_byte_real_card).
+		return lp.Port.Write(b)
+	}
 	t0 := time.Now()
 	n, err := lp.Port.Write(b)
 	if d := time.Since(t0); d > time.Millisecond {
