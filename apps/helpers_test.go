@@ -65,6 +65,10 @@ func (m *memStream) Close()       { m.finSent, m.closed = true, true }
 // SendWaitSince: a memStream has no notion of an unacknowledged wait.
 func (m *memStream) SendWaitSince() (time.Time, bool) { return time.Time{}, false }
 
+// SRTT: a memStream is a slow path (its peer answers only when pumped), as
+// a serial line is.
+func (m *memStream) SRTT() time.Duration { return time.Second }
+
 // Reserve reports whether n bytes fit the receive buffer (it never grows).
 func (m *memStream) Reserve(n int) bool { return n <= cap(m.rx) }
 

@@ -840,8 +840,14 @@ func TestFullRecordsOnly(t *testing.T) {
 		{free: 0, queued: 2 * full, want: true},    // full: nothing to seal anyway
 		{free: 2*full - 2, queued: 1, want: false}, // one byte short of two records
 	} {
-		if got := fullRecordsOnly(c.free, c.queued, full); got != c.want {
+		if got := fullRecordsOnly(c.free, c.queued, full, time.Second); got != c.want {
 			t.Errorf("fullRecordsOnly(free %d, queued %d) = %v, want %v", c.free, c.queued, got, c.want)
+		}
+		// A fast path (or no round-trip sample yet) never waits.
+		for _, rtt := range []time.Duration{0, time.Millisecond, slowPathRTT - 1} {
+			if fullRecordsOnly(c.free, c.queued, full, rtt) {
+				t.Errorf("fullRecordsOnly(free %d, queued %d, srtt %v) waits on a fast path", c.free, c.queued, rtt)
+			}
 		}
 	}
 }

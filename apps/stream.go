@@ -13,7 +13,8 @@ import "time"
 //
 // Queued is the number of bytes queued and not yet acknowledged;
 // SendWaitSince tells since when queued output has waited with nothing
-// acknowledged (waiting false: nothing queued, or no such notion); Reserve
+// acknowledged (waiting false: nothing queued, or no such notion); SRTT is
+// the smoothed round-trip time (0: no sample, or no such notion); Reserve
 // asks for room for n received bytes from the start of Peek (a whole TLS
 // record; false: not now). They are methods of the interface, not optional
 // ones asserted per call: a session consults them on every Service, and an
@@ -29,5 +30,6 @@ type Stream interface {
 	Close()
 	Queued() int
 	SendWaitSince() (since time.Time, waiting bool)
+	SRTT() time.Duration
 	Reserve(n int) bool
 }

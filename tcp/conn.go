@@ -343,6 +343,10 @@ func (c *Conn) Writable() bool { return c.freeLen() > 0 }
 // Queued returns the bytes in the send buffer (unacknowledged or unsent).
 func (c *Conn) Queued() int { return int(c.sndLen) }
 
+// SRTT returns the smoothed round-trip time (RFC 6298), 0 before the first
+// sample.
+func (c *Conn) SRTT() time.Duration { return c.srtt }
+
 // SendWaitSince reports whether output is queued and, if so, since when
 // the peer has acknowledged none of it: the last time SND.UNA advanced or
 // the send queue was seen empty (by the stack's Poll or Output). A peer
