@@ -127,8 +127,8 @@ var (
 	// (Chromium's, with X25519MLKEM768, is about 1.9 KB). The send buffer
 	// holds two full 2 KiB records with the largest overhead (2 × 2,077
 	// = 4,154 bytes; it was 3,835 with 1 KiB records): one is sealed while
-	// the other crosses the line, so records stay full (apps seals a short
-	// one only when nothing is queued) and cost 1.1 % of a 115200-baud line
+	// the other crosses the line, so records stay full (on a slow path apps
+	// seals a short one only when nothing is queued) and cost 1.1 % of a 115200-baud line
 	// instead of 2.9 % (issue 14, sim.Ledger). TCP's buffers: 4 × (3,926 +
 	// 4,154) + (16,645 + 1,460) = 50,425 bytes at most, each lent only
 	// while it holds data (ShedMs). TLS handshake messages up
