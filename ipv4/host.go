@@ -189,7 +189,6 @@ type Host struct {
 	errHead  uint8
 	errN     uint8
 	nerr     uint8
-	bucketOn bool // the token bucket has been filled
 	proto    [maxTransports]uint8
 	// Reassembly slots by index+1 (0: none): echoSlot's buffer is the echo
 	// buffer (0: its own, behind errBuf); echoHold holds the echo reply
@@ -208,8 +207,7 @@ type Host struct {
 
 	errBuf []byte // nerr × icmpErrMax of queued errors (each's length in its IP header), then the echo buffer if not shared
 
-	cost, credit, burst int64 // token bucket in nanoseconds of credit
-	last                int64 // UnixNano of the last refill
+	icmp TokenBucket // ICMP rate limit
 
 	stats Stats
 }
@@ -271,10 +269,7 @@ func NewHost(cfg Config) *Host {
 	}
 	// The reassembly buffers and the error slots (followed by the echo
 	// buffer when it is not shared) are lent on first use (see Shed).
-	if cfg.ICMPRatePerSec > 0 {
-		h.cost = int64(time.Second) / int64(cfg.ICMPRatePerSec)
-		h.burst = h.cost * int64(cfg.ICMPBurst)
-	}
+	h.icmp = NewTokenBucket(cfg.ICMPRatePerSec, cfg.ICMPBurst)
 	return h
 }
 
@@ -659,7 +654,7 @@ func (h *Host) echoReply(src Addr, p []byte, slot *reasmSlot, now time.Time) {
 		h.stats.ICMPTooBig++
 		return
 	}
-	if !h.allowICMP(now) {
+	if !h.icmp.Allow(now) {
 		h.stats.ICMPRateLimited++
 		return
 	}
@@ -787,7 +782,7 @@ func (h *Host) sendError(typ, code uint8, info uint32, dst Addr, hdr, payload []
 		h.stats.ICMPQueueFull++
 		return
 	}
-	if !h.allowICMP(now) {
+	if !h.icmp.Allow(now) {
 		h.stats.ICMPRateLimited++
 		return
 	}
@@ -823,28 +818,6 @@ func (h *Host) putIP(b []byte, n int, proto uint8, dst Addr) {
 		Src:      h.local,
 		Dst:      dst,
 	})
-}
-
-// allowICMP takes a token from the bucket.
-func (h *Host) allowICMP(now time.Time) bool {
-	if h.cost == 0 {
-		return true
-	}
-	t := now.UnixNano()
-	if !h.bucketOn {
-		h.bucketOn = true
-		h.credit = h.burst
-		h.last = t
-	}
-	if el := t - h.last; el > 0 {
-		h.credit = min(h.credit+min(el, h.burst), h.burst)
-		h.last = t
-	}
-	if h.credit >= h.cost {
-		h.credit -= h.cost
-		return true
-	}
-	return false
 }
 
 // Output writes the next IPv4 packet to send into dst (ppp's PullIP) and

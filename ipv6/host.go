@@ -129,8 +129,7 @@ type Host struct {
 
 	reasm reassembly
 
-	cost, burst, credit, last int64
-	bucketOn                  bool
+	icmp ipv4.TokenBucket // RFC 4443 §2.4 f
 
 	// ND is the Neighbor Discovery hook (Ethernet links; nil on PPP).
 	ND     NDHandler
@@ -162,14 +161,11 @@ func NewHost(cfg Config) *Host {
 		cfg.ICMPErrorSlots = 2
 	}
 	h := &Host{mtu: int32(cfg.MTU), echoL: int32(cfg.MTU), hop: cfg.HopLimit, nerr: cfg.ICMPErrorSlots}
-	switch {
-	case cfg.ICMPRatePerSec < 0:
-	case cfg.ICMPRatePerSec == 0:
-		h.cost = int64(time.Second) / 100
-	default:
-		h.cost = int64(time.Second) / int64(cfg.ICMPRatePerSec)
+	rate := cfg.ICMPRatePerSec
+	if rate == 0 {
+		rate = 100
 	}
-	h.burst = h.cost * int64(cfg.ICMPBurst)
+	h.icmp = ipv4.NewTokenBucket(rate, cfg.ICMPBurst)
 	h.reasm.init(cfg)
 	// The last reassembly slot doubles as the echo buffer when it holds an
 	// MTU (as in ipv4.Host): a node needs both, rarely at once.
@@ -604,7 +600,7 @@ func (h *Host) echoReply(hdr Header, p []byte, now time.Time) {
 		h.stats.ICMPQueue++
 		return
 	}
-	if !h.allowICMP(now) {
+	if !h.icmp.Allow(now) {
 		h.stats.ICMPRateLimited++
 		return
 	}
@@ -678,7 +674,7 @@ func (h *Host) sendError(typ, code uint8, info uint32, pkt []byte, now time.Time
 		h.stats.ICMPQueue++
 		return
 	}
-	if !h.allowICMP(now) {
+	if !h.icmp.Allow(now) {
 		h.stats.ICMPRateLimited++
 		return
 	}
@@ -703,26 +699,6 @@ func (h *Host) sendError(typ, code uint8, info uint32, pkt []byte, now time.Time
 	binary.BigEndian.PutUint16(m[2:4], ipv4.Checksum(m, PseudoHeaderSum(from, src, ProtoICMP, len(m))))
 	binary.BigEndian.PutUint16(slot[0:2], uint16(n))
 	h.errN++
-}
-
-// allowICMP takes a token from the bucket (RFC 4443 §2.4 f).
-func (h *Host) allowICMP(now time.Time) bool {
-	if h.cost == 0 {
-		return true
-	}
-	t := now.UnixNano()
-	if !h.bucketOn {
-		h.bucketOn, h.credit, h.last = true, h.burst, t
-	}
-	if el := t - h.last; el > 0 {
-		h.credit = min(h.credit+min(el, h.burst), h.burst)
-		h.last = t
-	}
-	if h.credit >= h.cost {
-		h.credit -= h.cost
-		return true
-	}
-	return false
 }
 
 // Output writes the next IPv6 packet into dst and returns its length (0:
