@@ -173,3 +173,48 @@ func TestShedIdleAllocatesNothing(t *testing.T) {
 		t.Errorf("idle Output lent %d B again", n)
 	}
 }
+
+// TestShedChurnDoesNotGrow: a peer that wakes the card after every quiet
+// spell (here: a whole HTTPS GET each time, on a new connection, then quiet
+// past ShedMs) makes it lend its buffers again each time — and give them
+// back: every request is answered, every quiet spell ends shed, and a card
+// that went through 30 such cycles retains what one that went through 3
+// retains (the world around it dropped, as MeasureRAM does).
+func TestShedChurnDoesNotGrow(t *testing.T) {
+	st, err := NewStore(1, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retained := func(cycles int) int64 {
+		detachStore(st)
+		before := heapInUse()
+		w := newWorld(t, Options{Profile: OneConnCard(), Store: st, Seed: 12, Baud: 115200})
+		if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= cycles; i++ {
+			c, err := w.StartGet("/", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.RunUntil(c.Done, time.Minute); err != nil || c.Err() != nil || c.Status != 200 {
+				t.Fatalf("request %d: %v %v status %d", i, err, c.Err(), c.Status)
+			}
+			w.Run(time.Duration(OneConnCard().ShedMs)*time.Millisecond + time.Second)
+			if n := w.Card().Shed(); n != 0 {
+				t.Fatalf("after quiet spell %d the card still held %d B of lendable buffers", i, n)
+			}
+		}
+		c := w.Card()
+		w = nil
+		after := heapInUse()
+		runtime.KeepAlive(c)
+		return int64(after) - int64(before)
+	}
+	retained(3) // warm-up: one-time costs of the store and the runtime
+	few, many := retained(3), retained(30)
+	t.Logf("a card retains %d B after 3 shed-and-lend cycles, %d B after 30", few, many)
+	if many > few+512 {
+		t.Errorf("a card retains %d B after 30 cycles, %d B after 3: the churn accumulates", many, few)
+	}
+}
