@@ -101,21 +101,14 @@ func (c *Conn) allocBufs(rcv bool) {
 	}
 }
 
-// goSizeClasses are the Go allocator's size classes for small objects
-// (internal/runtime/gc/sizeclasses.go, unchanged since Go 1.21); a larger
-// object takes whole 8 KiB pages.
-var goSizeClasses = [...]uint16{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
-	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048, 2304,
-	2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728, 10240, 10880, 12288, 13568,
-	14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768}
-
-// allocSize is the heap a make([]byte, n) takes: n rounded up to its size
-// class.
+// allocSize is the heap a make([]byte, n) takes: n rounded up to the Go
+// allocator's size class (whole 8 KiB pages above 32 KiB). It asks the
+// runtime instead of copying its table: append rounds a new slice's
+// capacity up to the size class it allocates. NewStack calls it once per
+// buffer size, at start-up; the probe is garbage at once.
 func allocSize(n int) int {
-	for _, c := range goSizeClasses {
-		if n <= int(c) {
-			return int(c)
-		}
+	if n <= 0 {
+		return 0
 	}
-	return (n + 8191) &^ 8191
+	return cap(append([]byte(nil), make([]byte, n)...))
 }
