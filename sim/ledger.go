@@ -23,17 +23,14 @@ type Ledger struct {
 	// being sent counts as the writer being late (Account's LateInFrame).
 	Baud int
 
-	lastAt time.Time     // the previous Feed
-	late   time.Duration // lateness within the current frame
-	esc    bool
-	frame  []byte
-	fe     int // escapes in the current frame
-	flags  int // flags since the previous frame ended (its own closing flag is counted there)
-	frames []ledgerFrame
-	vj     *ppp.VJDecoder
-	trunc  bool
-	peer   []time.Time // when frames of the other direction (the peer's ACKs) reached the card
-	pflag  bool        // the other direction is inside a frame
+	lastAt   time.Time     // the previous Feed
+	late     time.Duration // lateness within the current frame
+	hdlcScan               // its flags: since the previous frame ended (its own closing flag is counted there)
+	frames   []ledgerFrame
+	vj       *ppp.VJDecoder
+	trunc    bool
+	peer     []time.Time // when frames of the other direction (the peer's ACKs) reached the card
+	pflag    bool        // the other direction is inside a frame
 
 	// The card's first TCP connection (from its SYN).
 	started, hole bool
@@ -91,24 +88,11 @@ func (l *Ledger) Feed(at time.Time, b []byte) {
 		l.lastAt = at
 	}
 	for _, c := range b {
-		switch {
-		case c == 0x7e:
-			l.flags++
+		if l.octet(c) {
 			if len(l.frame) > 0 || l.fe > 0 {
 				l.end(at)
 			}
-			l.frame, l.esc, l.fe = l.frame[:0], false, 0
-		case c == 0x7d:
-			l.esc = true
-			l.fe++
-		default:
-			if l.esc {
-				c ^= 0x20
-				l.esc = false
-			}
-			if len(l.frame) < maxAnalyzedFrame {
-				l.frame = append(l.frame, c)
-			}
+			l.restart()
 		}
 	}
 }

@@ -55,14 +55,11 @@ const maxAnalyzedFrame = 1 << 16
 // wireAnalyzer parses the card's raw HDLC byte stream. Any bytes are
 // accepted; memory is bounded.
 type wireAnalyzer struct {
-	esc       bool
-	frame     []byte
-	flags     int
+	hdlcScan
 	frames    int
 	ipFrames  int
 	escapes   int
 	unescaped int
-	fe        int // escapes in the current frame
 	w         Wire
 	tcp       streamFollower
 	vj        *ppp.VJDecoder
@@ -72,27 +69,49 @@ type wireAnalyzer struct {
 
 func (a *wireAnalyzer) feed(b []byte) {
 	for _, c := range b {
-		switch {
-		case c == 0x7e:
-			a.flags++
+		if a.octet(c) {
 			if len(a.frame) > 0 {
 				a.end()
 			}
-			a.frame, a.esc, a.fe = a.frame[:0], false, 0
-		case c == 0x7d:
-			a.esc = true
-			a.fe++
-		default:
-			if a.esc {
-				c ^= 0x20
-				a.esc = false
-			}
-			if len(a.frame) < maxAnalyzedFrame {
-				a.frame = append(a.frame, c)
-			}
+			a.restart()
 		}
 	}
 }
+
+// hdlcScan un-escapes a raw HDLC octet stream (RFC 1662 §4.2) into frames:
+// the line analyzers of this package (wireAnalyzer, Ledger) feed it octet
+// by octet. Memory is bounded (maxAnalyzedFrame).
+type hdlcScan struct {
+	esc   bool
+	frame []byte // the current frame, un-escaped
+	fe    int    // escapes in the current frame
+	flags int    // flags seen (each analyzer resets it as it needs)
+}
+
+// octet takes one line octet and reports a flag: the frame in h.frame (with
+// h.fe escapes) ends there. The caller reads it, then calls restart.
+func (h *hdlcScan) octet(c byte) (flag bool) {
+	switch {
+	case c == 0x7e:
+		h.flags++
+		return true
+	case c == 0x7d:
+		h.esc = true
+		h.fe++
+	default:
+		if h.esc {
+			c ^= 0x20
+			h.esc = false
+		}
+		if len(h.frame) < maxAnalyzedFrame {
+			h.frame = append(h.frame, c)
+		}
+	}
+	return false
+}
+
+// restart starts a new frame after a flag.
+func (h *hdlcScan) restart() { h.frame, h.esc, h.fe = h.frame[:0], false, 0 }
 
 func (a *wireAnalyzer) end() {
 	a.frames++
