@@ -4,7 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -147,6 +150,9 @@ func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *c
 		last = live
 		if live > r.Bytes {
 			r.Bytes, r.Phase, r.Truncated = live, phase, trunc
+			if os.Getenv("NETCARD_PEAKDUMP") != "" {
+				h.dump(os.Stderr, phase)
+			}
 			if cur != nil && cur.eng != nil && cur.eng.State() == tls.Handshaking && phase != "handshake" {
 				r.Phase += ", its TLS handshake"
 			}
@@ -303,6 +309,45 @@ func (h *cardHeap) read() {
 			return
 		}
 		h.recs = make([]runtime.MemProfileRecord, n+n/4+64)
+	}
+}
+
+// dump writes the card's live allocation sites, largest first, with four
+// frames of each stack: set NETCARD_PEAKDUMP=1 and run TestPeakRAM -v to
+// see what a new peak is made of.
+func (h *cardHeap) dump(w io.Writer, phase string) {
+	type site struct {
+		b   int64
+		stk string
+	}
+	var out []site
+	for i := range h.recs {
+		rec := &h.recs[i]
+		if h.kind[rec.Stack0] == kindOther {
+			continue
+		}
+		b := rec.InUseBytes() - h.base[rec.Stack0]
+		if b <= 0 {
+			continue
+		}
+		var sb strings.Builder
+		frames := runtime.CallersFrames(rec.Stack())
+		for n := 0; n < 4; {
+			f, more := frames.Next()
+			if !strings.HasPrefix(f.Function, "runtime.") {
+				fmt.Fprintf(&sb, " < %s:%d", f.Function[strings.LastIndex(f.Function, "/")+1:], f.Line)
+				n++
+			}
+			if !more {
+				break
+			}
+		}
+		out = append(out, site{b, sb.String()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].b > out[j].b })
+	fmt.Fprintf(w, "=== peak in %s\n", phase)
+	for _, s := range out[:min(len(out), 30)] {
+		fmt.Fprintf(w, "%7d%s\n", s.b, s.stk)
 	}
 }
 
