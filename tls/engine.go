@@ -121,6 +121,12 @@ type Engine struct {
 	serverName string
 	peerCerts  []*x509.Certificate
 
+	// spill and sp stream records larger than spillAbove (see SetSpill, stream.go); sp is lent
+	// by the first such record and dropped by Shed.
+	spill      Spill
+	sp         *streamState
+	spillAbove int32
+
 	// *hsState holds what only the handshake needs; a server drops it once the handshake is done.
 	*hsState
 
@@ -461,6 +467,9 @@ func (e *Engine) Footprint() int {
 	if !e.outSmall {
 		n += cap(e.out)
 	}
+	if e.sp != nil {
+		n += streamStateSize
+	}
 	return n
 }
 
@@ -474,7 +483,7 @@ func (e *Engine) Footprint() int {
 // any two calls, allocates nothing, and a second call returns 0. The caller (the card) sheds
 // when the link has been quiet, never per record.
 func (e *Engine) Shed() int {
-	return e.rd.shed(e.suite) + e.wr.shed(e.suite)
+	return e.rd.shed(e.suite) + e.wr.shed(e.suite) + e.shedStream()
 }
 
 // release runs when the handshake is done: a server moves its handshake reassembly buffer into
@@ -819,6 +828,14 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	if e.plainLeft > 0 {
 		return e.streamPlain(in, 0, min(len(in), int(e.plainLeft)))
 	}
+	if st := e.sp; st != nil {
+		if st.on {
+			return e.absorb(in) // the rest of a streamed record (stream.go)
+		}
+		if st.off < st.end || st.at < st.n {
+			return 0, nil, nil // its plaintext is still to be taken (StreamedPlain)
+		}
+	}
 	if len(in) < recordHeaderLen {
 		return 0, nil, nil
 	}
@@ -853,7 +870,13 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 			max = min(max, int(e.mfl)+256)
 		}
 	}
-	if n > max || recordHeaderLen+n > int(e.recordBuf) {
+	if n > max {
+		return 0, nil, e.fail(AlertRecordOverflow)
+	}
+	if protected && e.streams(n) {
+		return e.startStream(in, n) // taken as it arrives, released once verified (stream.go)
+	}
+	if recordHeaderLen+n > int(e.recordBuf) {
 		return 0, nil, e.fail(AlertRecordOverflow)
 	}
 	if len(in) < recordHeaderLen+n {

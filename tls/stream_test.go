@@ -1,0 +1,611 @@
+package tls
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	gotls "crypto/tls"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// streamAbove is the receive buffer the streaming tests pretend the server has: records whose
+// header and body exceed it are streamed.
+const streamAbove = 4096
+
+// streamPair returns a client and a server (TLS 1.3 or 1.2, ChaCha20-Poly1305) after the
+// handshake; the server streams records above streamAbove through spill.
+func streamPair(t testing.TB, v12 bool, spill Spill) (cl, srv *Engine) {
+	sc, cc := serverConfig(t, false), clientConfig(t)
+	sc.CipherSuites = []uint16{TLS_CHACHA20_POLY1305_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}
+	cc.MaxRecordOut = maxPlaintext
+	if v12 {
+		cc.MaxVersion = VersionTLS12
+	}
+	srv, cl = NewServer(sc, streamAbove), NewClient(cc, 0)
+	srv.SetSpill(spill, streamAbove)
+	if ea, eb := pump(t, cl, srv); ea != nil || eb != nil {
+		t.Fatal(ea, eb)
+	}
+	if srv.State() != Established || !srv.suite.chacha || srv.v12 != v12 {
+		t.Fatalf("state %v suite %+v v12 %v", srv.State(), srv.suite, srv.v12)
+	}
+	return cl, srv
+}
+
+// wrapApp returns data sealed by cl into one application data record.
+func wrapApp(t testing.TB, cl *Engine, data []byte) []byte {
+	hdr, tail := cl.Overhead()
+	rec := make([]byte, hdr+len(data)+tail)
+	copy(rec[hdr:], data)
+	if n := cl.Wrap(rec, len(data)); n != len(rec) {
+		t.Fatalf("Wrap %d, want %d", n, len(rec))
+	}
+	return rec
+}
+
+// streamFeed gives the server the records in wire as a receive buffer would, pieces of split bytes
+// arriving at a time (0: all at once), and takes every plaintext byte it releases. It returns
+// the plaintext and the first error.
+func streamFeed(srv *Engine, wire []byte, split int) ([]byte, error) {
+	if split <= 0 {
+		split = max(len(wire), 1)
+	}
+	return streamFeedBy(srv, wire, func(int) int { return split })
+}
+
+// streamFeedBy is streamFeed with the i-th piece of size(i) bytes (at least 1).
+func streamFeedBy(srv *Engine, wire []byte, size func(i int) int) ([]byte, error) {
+	var got, buf []byte
+	for i := 0; len(wire) > 0; i++ {
+		k := min(max(size(i), 1), len(wire))
+		buf = append(buf, wire[:k]...)
+		wire = wire[k:]
+		for {
+			for p := srv.StreamedPlain(); p != nil; p = srv.StreamedPlain() {
+				got = append(got, p...)
+				srv.TakeStreamed(len(p))
+			}
+			c, p, err := srv.Unwrap(buf)
+			if err != nil {
+				return got, err
+			}
+			got = append(got, p...)
+			buf = buf[c:]
+			if c == 0 {
+				break
+			}
+		}
+	}
+	return got, nil
+}
+
+func pattern(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7) + seed
+	}
+	return b
+}
+
+// TestStreamOpen: records larger than the receive buffer (16 KiB, 5,000 bytes), sealed by our
+// client, reach the application whole and in order when they arrive all at once, one byte at a
+// time, or in segments; they went through the spill (a streaming state was lent), and a record
+// that fits the buffer is opened in place as before.
+func TestStreamOpen(t *testing.T) {
+	for _, v12 := range []bool{false, true} {
+		for _, split := range []int{0, 1, 7, 1460, 4000} {
+			t.Run(fmt.Sprintf("v12=%v/split=%d", v12, split), func(t *testing.T) {
+				spill := NewMemSpill()
+				cl, srv := streamPair(t, v12, spill)
+				var wire, want []byte
+				for i, n := range []int{16384, 10, 5000, 100, 16384, 4000} {
+					d := pattern(n, byte(i))
+					want = append(want, d...)
+					wire = append(wire, wrapApp(t, cl, d)...)
+				}
+				got, err := streamFeed(srv, wire, split)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("got %d bytes, want %d (equal prefix %d)", len(got), len(want), commonPrefix(got, want))
+				}
+				if srv.sp == nil {
+					t.Fatal("no record was streamed")
+				}
+				if bytes.Contains(spill, want[100:200]) {
+					t.Fatal("the spill holds plaintext")
+				}
+			})
+		}
+	}
+}
+
+func commonPrefix(a, b []byte) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// TestStreamBadTag: a 16 KiB record with one ciphertext byte flipped (at the start, in the
+// middle, at the end) or its tag flipped is answered with bad_record_mac, in TLS 1.3 and 1.2,
+// whole or trickled, and not one byte of it reaches the application (RFC 8446 §5.2: "If the
+// decryption fails, the receiver MUST terminate the connection with a bad_record_mac alert");
+// the negative control, the same record unflipped, is released whole.
+func TestStreamBadTag(t *testing.T) {
+	for _, v12 := range []bool{false, true} {
+		for _, where := range []string{"none", "start", "middle", "end", "tag"} {
+			for _, split := range []int{0, 1000} {
+				t.Run(fmt.Sprintf("v12=%v/%s/split=%d", v12, where, split), func(t *testing.T) {
+					cl, srv := streamPair(t, v12, NewMemSpill())
+					data := pattern(16384, 3)
+					rec := wrapApp(t, cl, data)
+					hdr, _ := cl.Overhead()
+					switch where {
+					case "start":
+						rec[hdr] ^= 1
+					case "middle":
+						rec[hdr+8000] ^= 0x80
+					case "end":
+						rec[len(rec)-tagLen-1] ^= 1
+					case "tag":
+						rec[len(rec)-1] ^= 1
+					}
+					got, err := streamFeed(srv, rec, split)
+					if where == "none" {
+						if err != nil || !bytes.Equal(got, data) {
+							t.Fatalf("%v, %d bytes", err, len(got))
+						}
+						return
+					}
+					expectAlert(t, err, AlertBadRecordMAC, false)
+					if len(got) != 0 || srv.StreamedPlain() != nil || srv.StreamedPending() != 0 {
+						t.Fatalf("%d bytes released from a forged record", len(got))
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestStreamLimits: what the record layer refuses, streamed as it would be whole. A record
+// announcing more than 2^14+256 bytes is record_overflow at its header (RFC 8446 §5.2); a
+// record whose inner plaintext is all padding is unexpected_message (§5.4); a record cut short
+// by the end of the stream releases nothing; a record carrying a KeyUpdate with padding is
+// taken (the next record opens under the new key), as is an alert (close_notify: io.EOF);
+// an alert of three bytes is decode_error, and a KeyUpdate followed by more handshake bytes in
+// its record is unexpected_message (§5.1).
+func TestStreamLimits(t *testing.T) {
+	t.Run("overflow", func(t *testing.T) {
+		_, srv := streamPair(t, false, NewMemSpill())
+		n := maxCiphertext + 1
+		_, _, err := srv.Unwrap([]byte{recordAppData, 3, 3, byte(n >> 8), byte(n), 0, 0, 0})
+		expectAlert(t, err, AlertRecordOverflow, false)
+		_, srv = streamPair(t, false, NewMemSpill())
+		n = maxPlaintext + 1 + tagLen // the largest record the engine takes (its inLimit) is taken
+		if c, _, err := srv.Unwrap([]byte{recordAppData, 3, 3, byte(n >> 8), byte(n), 0, 0, 0}); c != 8 || err != nil {
+			t.Fatal(c, err)
+		}
+	})
+	t.Run("padding-only", func(t *testing.T) {
+		cl, srv := streamPair(t, false, NewMemSpill())
+		got, err := streamFeed(srv, sealInner(cl, make([]byte, 9000)), 1460)
+		expectAlert(t, err, AlertUnexpectedMessage, false)
+		if len(got) != 0 {
+			t.Fatal("released")
+		}
+	})
+	t.Run("inner-overflow", func(t *testing.T) {
+		cl, srv := streamPair(t, false, NewMemSpill())
+		inner := append(pattern(maxPlaintext+1, 1), recordAppData) // 2^14+2 bytes: one too many
+		got, err := streamFeed(srv, sealInner(cl, inner), 1460)
+		expectAlert(t, err, AlertRecordOverflow, false)
+		if len(got) != 0 {
+			t.Fatal("released")
+		}
+	})
+	t.Run("truncated", func(t *testing.T) {
+		cl, srv := streamPair(t, false, NewMemSpill())
+		rec := wrapApp(t, cl, pattern(16384, 1))
+		got, err := streamFeed(srv, rec[:len(rec)-1], 1000)
+		if err != nil || len(got) != 0 || srv.StreamedPending() != len(rec)-recordHeaderLen-1 {
+			t.Fatalf("%v, %d released, %d pending", err, len(got), srv.StreamedPending())
+		}
+	})
+	t.Run("keyupdate-padded", func(t *testing.T) {
+		cl, srv := streamPair(t, false, NewMemSpill())
+		inner := append([]byte{typeKeyUpdate, 0, 0, 1, 0, recordHandshake}, make([]byte, 9000)...)
+		wire := sealInner(cl, inner)
+		if err := cl.wr.update(&cl.ks, cl.suite); err != nil {
+			t.Fatal(err)
+		}
+		data := pattern(16384, 9)
+		wire = append(wire, wrapApp(t, cl, data)...)
+		got, err := streamFeed(srv, wire, 1460)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%v, %d bytes", err, len(got))
+		}
+	})
+	t.Run("keyupdate-then-more", func(t *testing.T) {
+		cl, srv := streamPair(t, false, NewMemSpill())
+		inner := append([]byte{typeKeyUpdate, 0, 0, 1, 0}, make([]byte, 9000)...)
+		inner[5] = typeKeyUpdate
+		inner = append(inner, recordHandshake)
+		_, err := streamFeed(srv, sealInner(cl, inner), 1460)
+		if err == nil {
+			t.Fatal("a KeyUpdate not ending its record was taken")
+		}
+		expectAlert(t, err, AlertUnexpectedMessage, false)
+	})
+	t.Run("alert-padded", func(t *testing.T) {
+		cl, srv := streamPair(t, false, NewMemSpill())
+		inner := append([]byte{1, AlertCloseNotify, recordAlert}, make([]byte, 9000)...)
+		_, err := streamFeed(srv, sealInner(cl, inner), 1460)
+		if err != io.EOF {
+			t.Fatal(err)
+		}
+	})
+	t.Run("alert-3-bytes", func(t *testing.T) {
+		cl, srv := streamPair(t, false, NewMemSpill())
+		inner := append([]byte{1, AlertCloseNotify, 0, recordAlert}, make([]byte, 9000)...)
+		_, err := streamFeed(srv, sealInner(cl, inner), 1460)
+		expectAlert(t, err, AlertDecodeError, false)
+	})
+}
+
+// TestStreamBackPressure: the application may take a chunk piece by piece; no further record is
+// processed until the streamed plaintext is all taken, so records keep their order.
+func TestStreamBackPressure(t *testing.T) {
+	cl, srv := streamPair(t, false, NewMemSpill())
+	a, b := pattern(9000, 1), pattern(50, 2)
+	wire := append(wrapApp(t, cl, a), wrapApp(t, cl, b)...)
+	c, p, err := srv.Unwrap(wire)
+	if err != nil || p != nil || c != len(a)+recordHeaderLen+1+tagLen {
+		t.Fatal(c, p, err)
+	}
+	wire = wire[c:]
+	var got []byte
+	for {
+		p := srv.StreamedPlain()
+		if p == nil {
+			break
+		}
+		if c, _, _ := srv.Unwrap(wire); c != 0 {
+			t.Fatal("a record was processed while streamed plaintext waits")
+		}
+		got = append(got, p[:min(len(p), 3)]...)
+		srv.TakeStreamed(min(len(p), 3))
+	}
+	_, p, err = srv.Unwrap(wire)
+	if err != nil || !bytes.Equal(got, a) || !bytes.Equal(p, b) {
+		t.Fatal(err, len(got), len(p))
+	}
+}
+
+// TestStreamShed: Shed in the middle of a streamed record (a quiet line) keeps what was
+// absorbed — the record completes and verifies afterwards — and drops the streaming state once
+// the record is released; the next record lends it again. A forged record after a Shed is
+// still refused.
+func TestStreamShed(t *testing.T) {
+	cl, srv := streamPair(t, false, NewMemSpill())
+	data := pattern(16384, 5)
+	rec := wrapApp(t, cl, data)
+	got, err := streamFeed(srv, rec[:8000], 0)
+	if err != nil || len(got) != 0 {
+		t.Fatal(err, len(got))
+	}
+	fp := srv.Footprint()
+	srv.Shed()
+	if srv.sp == nil || srv.Footprint() != fp {
+		t.Fatalf("Shed dropped a record in progress (footprint %d → %d)", fp, srv.Footprint())
+	}
+	got, err = streamFeed(srv, rec[8000:], 0)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatal(err, len(got))
+	}
+	if n := srv.Shed(); n < streamStateSize || srv.sp != nil || srv.Footprint() != fp-streamStateSize {
+		t.Fatalf("Shed after the record released %d", n)
+	}
+	if n := srv.Shed(); n != 0 {
+		t.Fatalf("second Shed released %d", n)
+	}
+	rec = wrapApp(t, cl, data)
+	rec[100] ^= 1
+	_, err = streamFeed(srv, rec, 3000)
+	expectAlert(t, err, AlertBadRecordMAC, false)
+}
+
+// TestStreamAllocs: once the streaming state is lent, a 16 KiB record streamed in 1,460-byte
+// segments allocates nothing (the Poly1305 state is reset in place: resetMAC).
+func TestStreamAllocs(t *testing.T) {
+	if macPlain == 0 {
+		t.Fatal("poly1305.MAC's layout changed: resetMAC allocates")
+	}
+	cl, srv := streamPair(t, false, NewMemSpill())
+	data := pattern(16384, 5)
+	const recs = 20
+	var wire [][]byte
+	for i := 0; i < recs+2; i++ {
+		wire = append(wire, wrapApp(t, cl, data))
+	}
+	i := 0
+	open := func() {
+		rec := wire[i]
+		i++
+		for off := 0; off < len(rec); {
+			c, _, err := srv.Unwrap(rec[off:min(off+1460, len(rec))])
+			if err != nil {
+				panic(err)
+			}
+			off += c
+		}
+		for p := srv.StreamedPlain(); p != nil; p = srv.StreamedPlain() {
+			srv.TakeStreamed(len(p))
+		}
+	}
+	open() // lends the state
+	if a := testing.AllocsPerRun(recs, open); a != 0 {
+		t.Fatalf("%.1f allocations per streamed record", a)
+	}
+}
+
+// TestStreamAESWhole: an AES-GCM connection never streams (crypto/cipher opens a record only
+// whole): a record above the threshold still needs the whole receive buffer.
+func TestStreamAESWhole(t *testing.T) {
+	sc, cc := serverConfig(t, false), clientConfig(t)
+	sc.CipherSuites = []uint16{TLS_AES_128_GCM_SHA256}
+	cc.MaxRecordOut = maxPlaintext
+	srv, cl := NewServer(sc, DefaultRecordBuf), NewClient(cc, 0)
+	srv.SetSpill(NewMemSpill(), streamAbove)
+	if ea, eb := pump(t, cl, srv); ea != nil || eb != nil {
+		t.Fatal(ea, eb)
+	}
+	rec := wrapApp(t, cl, pattern(9000, 1))
+	if c, p, err := srv.Unwrap(rec[:5000]); c != 0 || p != nil || err != nil {
+		t.Fatal(c, p, err)
+	}
+	if c, p, err := srv.Unwrap(rec); c != len(rec) || len(p) != 9000 || err != nil || srv.sp != nil {
+		t.Fatal(c, len(p), err)
+	}
+}
+
+// errSpill fails every write.
+type errSpill struct{}
+
+func (errSpill) ReadAt(p []byte, off int64) (int, error)  { return 0, errors.New("read") }
+func (errSpill) WriteAt(p []byte, off int64) (int, error) { return 0, errors.New("write") }
+
+// TestStreamSpillFails: a spill that cannot be written ends the connection with internal_error
+// (RFC 8446 §6.2), releasing nothing.
+func TestStreamSpillFails(t *testing.T) {
+	cl, srv := streamPair(t, false, errSpill{})
+	got, err := streamFeed(srv, wrapApp(t, cl, pattern(9000, 1)), 1460)
+	expectAlert(t, err, AlertInternalError, false)
+	if len(got) != 0 {
+		t.Fatal("released")
+	}
+}
+
+// TestStreamGoClient: Go's crypto/tls client (an independent implementation) sends 1 MiB in full
+// 16 KiB ChaCha20-Poly1305 records over loopback TCP; our server, reading into a 4 KiB buffer and
+// streaming every record through the spill, receives every byte.
+func TestStreamGoClient(t *testing.T) {
+	for _, v12 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v12=%v", v12), func(t *testing.T) {
+			a, b := tcpPair(t)
+			gc := goClientConfig(t)
+			if v12 {
+				gc.MinVersion, gc.MaxVersion = 0x0303, 0x0303
+			}
+			data := pattern(1<<20, 7)
+			wait := runPeer(func() error {
+				c := gotls.Client(a, gc)
+				if _, err := c.Write(data); err != nil {
+					return err
+				}
+				return c.Close()
+			})
+			sc := serverConfig(t, false)
+			sc.CipherSuites = []uint16{TLS_CHACHA20_POLY1305_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}
+			srv := NewServer(sc, streamAbove)
+			srv.SetSpill(NewMemSpill(), streamAbove)
+			got, err := serveSmallBuffer(srv, b, streamAbove)
+			if err != io.EOF {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("got %d bytes, want %d", len(got), len(data))
+			}
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			if cs := srv.ConnectionState(); cs.CipherSuite != TLS_CHACHA20_POLY1305_SHA256 &&
+				cs.CipherSuite != TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 {
+				t.Fatalf("suite %04x", cs.CipherSuite)
+			}
+		})
+	}
+}
+
+// serveSmallBuffer runs srv over conn with a receive buffer of size bytes, writing its output
+// and collecting the application data until an error (io.EOF at close_notify).
+func serveSmallBuffer(srv *Engine, conn io.ReadWriter, size int) ([]byte, error) {
+	buf := make([]byte, size)
+	out := make([]byte, 4096)
+	var got []byte
+	have := 0
+	for {
+		for {
+			n := srv.Output(out)
+			if n == 0 {
+				break
+			}
+			if _, err := conn.Write(out[:n]); err != nil {
+				return got, err
+			}
+		}
+		for p := srv.StreamedPlain(); p != nil; p = srv.StreamedPlain() {
+			got = append(got, p...)
+			srv.TakeStreamed(len(p))
+		}
+		c, p, err := srv.Unwrap(buf[:have])
+		if err != nil {
+			for n := srv.Output(out); n > 0; n = srv.Output(out) {
+				conn.Write(out[:n])
+			}
+			return got, err
+		}
+		got = append(got, p...)
+		if c > 0 {
+			have = copy(buf, buf[c:have])
+			continue
+		}
+		if have == len(buf) {
+			return got, errors.New("receive buffer full")
+		}
+		n, err := conn.Read(buf[have:])
+		if err != nil {
+			return got, err
+		}
+		have += n
+	}
+}
+
+// FuzzStreamOpen: any record body (a sealed record, forged or not, or random bytes) split at any
+// points gives the streaming opener the verdict and plaintext the whole-record opener gives.
+func FuzzStreamOpen(f *testing.F) {
+	f.Add([]byte("hello"), uint16(0), false, []byte{1, 2, 3})
+	f.Add(bytes.Repeat([]byte{0xab}, 9000), uint16(4000), false, []byte{200, 1})
+	f.Add(bytes.Repeat([]byte{0}, 6000), uint16(0), true, []byte{0})
+	f.Add(append([]byte{typeKeyUpdate, 0, 0, 1, 1, recordHandshake}, make([]byte, 5000)...), uint16(0), true, []byte{7})
+	f.Add(append([]byte{1, 0, recordAlert}, make([]byte, 5000)...), uint16(0), true, []byte{})
+	f.Add(bytes.Repeat([]byte{1}, 16385), uint16(0), true, []byte{255, 255})
+	f.Add(bytes.Repeat([]byte{2}, 5000), uint16(1), true, []byte{13})
+	f.Fuzz(func(t *testing.T, body []byte, flip uint16, inner bool, splits []byte) {
+		if len(body) > maxCiphertext {
+			return
+		}
+		whole, _, sealer := fakePair(t, nil)
+		strm, spill, sealer2 := fakePair(t, NewMemSpill())
+		var rec []byte
+		if inner {
+			rec = sealRaw(sealer, body)
+			sealRaw(sealer2, body)
+		} else {
+			rec = append([]byte{recordAppData, 3, 3, byte(len(body) >> 8), byte(len(body))}, body...)
+		}
+		if flip != 0 {
+			rec[int(flip)%len(rec)] ^= 0x10
+		}
+		pw, ew := streamFeed(whole, rec, 0)
+		var ps []byte
+		var es error
+		if len(splits) == 0 {
+			ps, es = streamFeed(strm, rec, 1)
+		} else {
+			ps, es = feedSplits(strm, rec, splits)
+		}
+		if !bytes.Equal(pw, ps) || fmt.Sprint(ew) != fmt.Sprint(es) {
+			t.Fatalf("whole: %d bytes, %v; streamed: %d bytes, %v", len(pw), ew, len(ps), es)
+		}
+		if ms := spill.(MemSpill); inner && len(body) > 64 && !bytes.Equal(body[:64], make([]byte, 64)) &&
+			bytes.Contains(ms, body[:64]) {
+			t.Fatal("plaintext in the spill")
+		}
+	})
+}
+
+// feedSplits is streamFeed with pieces of sizes drawn from splits.
+func feedSplits(srv *Engine, wire []byte, splits []byte) ([]byte, error) {
+	return streamFeedBy(srv, wire, func(i int) int {
+		return int(splits[i%len(splits)]) * int(splits[(i+1)%len(splits)]) % 2000
+	})
+}
+
+// fakePair returns an established TLS 1.3 ChaCha20-Poly1305 server engine (keys set by hand, no
+// handshake: the fuzzer runs it per input) and a halfConn sealing with its read key. With spill
+// the server streams records above 64 bytes.
+func fakePair(t testing.TB, spill Spill) (*Engine, Spill, *halfConn) {
+	e := NewServer(serverConfig(t, false), DefaultRecordBuf)
+	e.suite = suiteByID(TLS_CHACHA20_POLY1305_SHA256)
+	e.ks.hlen = 32
+	e.hs, e.state, e.rdOn, e.wrOn = hsDone, Established, true, true
+	e.release()
+	var hc halfConn
+	for i := range hc.key {
+		hc.key[i] = byte(i)
+	}
+	hc.iv = [12]byte{1, 2, 3}
+	e.rd.key, e.rd.iv = hc.key, hc.iv
+	e.wr.key, e.wr.iv = hc.key, hc.iv
+	if spill != nil {
+		e.SetSpill(spill, 64)
+	}
+	return e, spill, &hc
+}
+
+// sealRaw seals inner as a TLS 1.3 record with x/crypto's chacha20poly1305 (an independent AEAD)
+// under hc's key and next nonce.
+func sealRaw(hc *halfConn, inner []byte) []byte {
+	a, _ := chacha20poly1305.New(hc.key[:])
+	n := len(inner) + tagLen
+	rec := []byte{recordAppData, 3, 3, byte(n >> 8), byte(n)}
+	rec = a.Seal(rec, hc.makeNonce(), inner, rec[:recordHeaderLen])
+	hc.seq++
+	return rec
+}
+
+// BenchmarkOpen16K: opening a 16 KiB record whole (in place) against streaming it in 1,460-byte
+// segments through an in-memory spill (the CPU of the streamed path: MAC as it arrives, then
+// decrypt from the spill in 512-byte chunks).
+func BenchmarkOpen16K(b *testing.B) {
+	for _, streamed := range []bool{false, true} {
+		b.Run(map[bool]string{false: "whole", true: "streamed"}[streamed], func(b *testing.B) {
+			var spill Spill
+			if streamed {
+				spill = NewMemSpill()
+			}
+			srv, _, hc := fakePair(b, spill)
+			data := pattern(maxPlaintext, 1)
+			inner := append(data, recordAppData)
+			recs := make([][]byte, 64)
+			buf := make([]byte, DefaultRecordBuf)
+			b.SetBytes(maxPlaintext)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%len(recs) == 0 {
+					b.StopTimer()
+					for j := range recs {
+						recs[j] = sealRaw(hc, inner)
+					}
+					b.StartTimer()
+				}
+				rec := recs[i%len(recs)]
+				if !streamed {
+					copy(buf, rec)
+					if _, p, err := srv.Unwrap(buf[:len(rec)]); err != nil || len(p) != maxPlaintext {
+						b.Fatal(err)
+					}
+					continue
+				}
+				for off := 0; off < len(rec); {
+					c, _, err := srv.Unwrap(rec[off:min(off+1460, len(rec))])
+					if err != nil {
+						b.Fatal(err)
+					}
+					off += c
+				}
+				for p := srv.StreamedPlain(); p != nil; p = srv.StreamedPlain() {
+					srv.TakeStreamed(len(p))
+				}
+			}
+		})
+	}
+}
