@@ -81,15 +81,10 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		}
 	} else {
 		e.sidLen = copy(e.sessionID[:], ch.sessionID)
-		for i := 0; i+1 < len(ch.suites) && e.suite == nil; i += 2 {
-			id := uint16(ch.suites[i])<<8 | uint16(ch.suites[i+1])
-			for _, s := range e.cfg.suites() {
-				if s == id {
-					e.suite = suiteByID(id)
-					break
-				}
-			}
-		}
+		e.cfg.pickSuite(ch.suites, e.cfg.suites(), func(id uint16) bool {
+			e.suite = suiteByID(id)
+			return e.suite != nil
+		})
 		if e.suite == nil {
 			return AlertHandshakeFailure
 		}

@@ -28,18 +28,22 @@ import (
 // AES-GCM records are always opened whole: crypto/cipher opens a record only in one piece.
 
 // Spill is where the ciphertext of a record too large for the receive buffer waits for its tag:
-// byte-addressed scratch of at least 2^14+255 bytes (the largest TLS ciphertext without its tag).
+// byte-addressed scratch of SpillSize bytes.
 // What it holds is read back only while the record that wrote it is being released.
 type Spill interface {
 	ReadAt(p []byte, off int64) (int, error)
 	WriteAt(p []byte, off int64) (int, error)
 }
 
+// SpillSize is the spill a connection needs: the largest ciphertext of a record without its
+// tag (a TLS 1.3 TLSInnerPlaintext of 2^14+1 bytes; RFC 8446 §5.2).
+const SpillSize = maxPlaintext + 1
+
 // MemSpill is an in-memory Spill for tests and simulations (a card spills to its store).
 type MemSpill []byte
 
 // NewMemSpill returns a spill that holds any record.
-func NewMemSpill() MemSpill { return make(MemSpill, maxCiphertext) }
+func NewMemSpill() MemSpill { return make(MemSpill, SpillSize) }
 
 var errSpillRange = errors.New("tls: spill access out of range")
 

@@ -609,3 +609,65 @@ func BenchmarkOpen16K(b *testing.B) {
 		})
 	}
 }
+
+// TestPreferChaCha: a server with PreferChaCha selects ChaCha20-Poly1305 when the client offers
+// it after AES-GCM (our client's and Go's order on AES hardware), in TLS 1.3 and 1.2; without
+// the option the client's first suite wins, and a client offering only AES-GCM still connects
+// with AES-GCM.
+func TestPreferChaCha(t *testing.T) {
+	for _, c := range []struct {
+		prefer, v12, aesOnly bool
+		want                 uint16
+	}{
+		{true, false, false, TLS_CHACHA20_POLY1305_SHA256},
+		{true, true, false, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256},
+		{false, false, false, TLS_AES_128_GCM_SHA256},
+		{false, true, false, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+		{true, false, true, TLS_AES_256_GCM_SHA384},
+		{true, true, true, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384},
+	} {
+		sc, cc := serverConfig(t, false), clientConfig(t)
+		sc.PreferChaCha = c.prefer
+		if c.v12 {
+			cc.MaxVersion = VersionTLS12
+		}
+		if c.aesOnly {
+			cc.CipherSuites = []uint16{TLS_AES_256_GCM_SHA384, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}
+		}
+		srv, cl := NewServer(sc, 0), NewClient(cc, 0)
+		if ea, eb := pump(t, cl, srv); ea != nil || eb != nil {
+			t.Fatal(ea, eb)
+		}
+		if got := srv.ConnectionState().CipherSuite; got != c.want {
+			t.Errorf("%+v: suite %04x", c, got)
+		}
+	}
+	// Go's client (an independent implementation) puts AES-GCM first on AES hardware.
+	for _, v12 := range []bool{false, true} {
+		a, b := tcpPair(t)
+		gc := goClientConfig(t)
+		if v12 {
+			gc.MinVersion, gc.MaxVersion = 0x0303, 0x0303
+		}
+		wait := runPeer(func() error {
+			c := gotls.Client(a, gc)
+			if err := c.Handshake(); err != nil {
+				return err
+			}
+			if s := c.ConnectionState().CipherSuite; s != gotls.TLS_CHACHA20_POLY1305_SHA256 &&
+				s != gotls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 {
+				return fmt.Errorf("suite %04x", s)
+			}
+			return c.Close()
+		})
+		sc := serverConfig(t, false)
+		sc.PreferChaCha = true
+		srv := NewServer(sc, 0)
+		if _, err := serveSmallBuffer(srv, b, DefaultRecordBuf); err != io.EOF {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

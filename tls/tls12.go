@@ -315,15 +315,12 @@ func (e *Engine) server12Hello(msg []byte) uint8 {
 		return AlertHandshakeFailure // RFC 7627 required
 	}
 	// Only suites of our key's family can be served (RFC 5246 §7.4.2, RFC 8422 §2).
-	for i := 0; i+1 < len(ch.suites) && e.suite == nil; i += 2 {
-		id := uint16(ch.suites[i])<<8 | uint16(ch.suites[i+1])
-		for _, s := range e.cfg.suites12() {
-			if si := suite12ByID(id); s == id && si.rsa == e.ownRSA {
-				e.suite = si
-				break
-			}
+	e.cfg.pickSuite(ch.suites, e.cfg.suites12(), func(id uint16) bool {
+		if si := suite12ByID(id); si != nil && si.rsa == e.ownRSA {
+			e.suite = si
 		}
-	}
+		return e.suite != nil
+	})
 	if e.suite == nil {
 		return AlertHandshakeFailure
 	}
