@@ -54,6 +54,14 @@ type SessionConfig struct {
 	// RecordBuf is the stream's receive buffer size, i.e. the largest TLS
 	// record that can ever sit in Peek (0: tls.DefaultRecordBuf).
 	RecordBuf int
+	// Spill, when set, lets the engine stream ChaCha20-Poly1305 records
+	// whose header and body exceed StreamAbove bytes (the slot's own
+	// receive buffer) through it instead of waiting for them whole in a
+	// large receive buffer (tls.Engine.SetSpill): their plaintext reaches
+	// HTTP only once the tag verified, in tls.StreamChunk pieces. One per
+	// session: a connection slot's region of the card's store.
+	Spill       tls.Spill
+	StreamAbove int
 	// HTTP configures the HTTP connection (its Handler field is ignored).
 	HTTP http.ServerConfig
 	// Handler answers requests (usually (*App).Serve).
@@ -133,7 +141,9 @@ type ServerSession struct {
 // HTTP part lives in the http.ServerConn).
 type sessionParams struct {
 	TLS              *tls.Config
+	Spill            tls.Spill
 	RecordBuf        int
+	StreamAbove      int
 	Handler          Handler
 	HandshakeTimeout time.Duration
 	Linger           time.Duration
@@ -155,7 +165,8 @@ func NewServerSession(cfg SessionConfig) *ServerSession {
 	if cfg.SendStallTimeout <= 0 {
 		cfg.SendStallTimeout = 60 * time.Second
 	}
-	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, RecordBuf: cfg.RecordBuf, Handler: cfg.Handler,
+	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, Spill: cfg.Spill, StreamAbove: cfg.StreamAbove,
+		RecordBuf: cfg.RecordBuf, Handler: cfg.Handler,
 		HandshakeTimeout: cfg.HandshakeTimeout, Linger: cfg.Linger, SendStall: cfg.SendStallTimeout}, done: true, counted: true}
 	hcfg := cfg.HTTP
 	hcfg.Handler = s.serve
@@ -218,6 +229,9 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	s.eng = nil
 	if useTLS {
 		s.eng = tls.NewServer(s.cfg.TLS, s.cfg.RecordBuf)
+		if s.cfg.Spill != nil {
+			s.eng.SetSpill(s.cfg.Spill, s.cfg.StreamAbove)
+		}
 	}
 	s.at, s.next = time.Time{}, time.Time{}
 	s.hsDone, s.recLen, s.plainOff, s.plainEnd = false, 0, 0, 0
@@ -420,6 +434,17 @@ func (s *ServerSession) input(now time.Time) bool {
 		st.Consume(s.recLen)
 		s.recLen, s.plainOff, s.plainEnd = 0, 0, 0
 		return true
+	}
+	if p := s.eng.StreamedPlain(); p != nil {
+		// A streamed record, verified: its plaintext comes from the spill
+		// a chunk at a time; HTTP may take part of one (back-pressure).
+		k := s.hc.Input(p, now)
+		s.eng.TakeStreamed(k)
+		s.stats.BytesIn += uint64(k)
+		if k > 0 && s.eng.StreamedPending() == 0 {
+			s.stats.RecordsIn++
+		}
+		return k > 0
 	}
 	in := st.Peek()
 	if len(in) == 0 {
@@ -705,7 +730,7 @@ func (s *ServerSession) Idle() (since time.Time, ok bool) {
 		}
 		return time.Time{}, false
 	}
-	if s.recLen > 0 || !s.hc.Idle() {
+	if s.recLen > 0 || !s.hc.Idle() || (s.eng != nil && s.eng.StreamedPending() > 0) {
 		return time.Time{}, false
 	}
 	return s.hc.LastActive(), true
@@ -732,6 +757,9 @@ func (s *ServerSession) pendingBelow() int {
 	n := len(s.st.Peek())
 	if s.recLen > 0 {
 		n -= s.recLen
+	}
+	if s.eng != nil {
+		n += s.eng.StreamedPending() // a streamed record: absorbed, or verified and waiting
 	}
 	return max(n, 0)
 }

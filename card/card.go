@@ -231,6 +231,7 @@ func New(cfg Config) (*Card, error) {
 		// as many grown reassembly buffers at once as TCP has large receive buffers to lend (big
 		// records arrive through them); a stalled holder loses its slot after the handshake timeout
 		HandshakeBudget: handshakeBudget(p),
+		PreferChaCha:    p.ChaChaFirst,
 	}
 	if cfg.Store.AdminKey() != nil {
 		// An administrator may log in with a client certificate whose key
@@ -296,9 +297,24 @@ func New(cfg Config) (*Card, error) {
 	for i := range c.slots {
 		c.slots[i] = connSlot{at: unset, sess: apps.NewServerSession(apps.SessionConfig{
 			TLS: tlsCfg, RecordBuf: p.RecvBuf, HTTP: hcfg, Handler: serve,
+			Spill: spillRegion(cfg.Store, p, i), StreamAbove: p.SlotRecvBuf(),
 		})}
 	}
 	return c, nil
+}
+
+// spillRegion is slot i's spill for records larger than its receive
+// buffer (Profile.SpillRecords), or nil: not asked for, or no room on the
+// store's medium.
+func spillRegion(st *store.Store, p Profile, i int) tls.Spill {
+	if !p.SpillRecords {
+		return nil
+	}
+	r, err := st.Scratch(i, tls.SpillSize)
+	if err != nil {
+		return nil
+	}
+	return r
 }
 
 func (c *Card) newPPP(cfg Config, p Profile) {

@@ -25,8 +25,9 @@ type Profile struct {
 	// SmallRecvBuf, when non-zero and below RecvBuf, is the receive buffer
 	// each slot owns; LargeRecvBufs buffers of RecvBuf + MSS bytes are then
 	// shared by the slots, lent to a connection while a record larger than
-	// its small buffer arrives (tcp.Config.SmallRecvBuf, tcp.Conn.Reserve).
-	// Zero (or LargeRecvBufs ≥ MaxConns): every slot owns RecvBuf bytes.
+	// its small buffer arrives (tcp.Config.SmallRecvBuf, tcp.Conn.Reserve)
+	// and cannot be streamed (SpillRecords: an AES-GCM record).
+	// Zero (or LargeRecvBufs > MaxConns): every slot owns RecvBuf bytes.
 	SmallRecvBuf  int
 	LargeRecvBufs int
 	// SendBuf is a TCP connection's send buffer; TLS seals records in it.
@@ -98,6 +99,22 @@ type Profile struct {
 	// also its echo buffer, ICMPv6 error and ND slots — see IPv6Bytes
 	// (card/ipv6.go).
 	IPv6 bool
+
+	// ChaChaFirst makes the card select ChaCha20-Poly1305 whenever a
+	// client offers it (tls.Config.PreferChaCha; every mainstream client
+	// does): its AEAD state is 32 bytes a direction (AES-GCM: 768) and its
+	// records can be streamed (SpillRecords).
+	ChaChaFirst bool
+	// SpillRecords streams a ChaCha20-Poly1305 record larger than a slot's
+	// own receive buffer (SlotRecvBuf) through that slot's spill region of
+	// the store (tls.SpillSize bytes after the image: store.Scratch) instead
+	// of lending it a large receive buffer: the ciphertext is written there
+	// and MACed as it arrives, and only once the tag verifies is it
+	// decrypted back, a chunk at a time, to HTTP. Costs tls.SpillSize bytes
+	// of non-volatile memory per slot and one NVM write of every byte of
+	// such records. AES-GCM-only clients keep the large receive buffers
+	// (LargeRecvBufs). Without room on the medium the card runs without.
+	SpillRecords bool
 }
 
 // The built-in profiles.
@@ -118,7 +135,7 @@ var (
 		RecvBuf: 1024, SendBuf: 512, RecordOut: 256, RecordSizeLimit: 1024 - 5 - 16, MaxHandshakeMessage: 8192,
 		HTTPIn: 1024, HTTPOut: 448,
 		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
-		ARPEntries: 2, ARPHold: 1, ShedMs: 250,
+		ARPEntries: 2, ARPHold: 1, ShedMs: 250, ChaChaFirst: true,
 	}
 	// CardProfile accepts full 16 KiB TLS records from mainstream clients,
 	// one connection at a time (one shared large receive buffer; others
@@ -139,7 +156,7 @@ var (
 		RecvBuf: 16384 + 256 + 5, SmallRecvBuf: 3926, LargeRecvBufs: 1, SendBuf: 2 * (2048 + 29), RecordOut: 2048,
 		HTTPIn: 2048, HTTPOut: 3584, MaxHandshakeMessage: 16384 + 4,
 		UDPSockets: 1, UDPQueue: 1024, ReassemblySlots: 1, ReassemblyBytes: 1500,
-		ARPEntries: 4, ARPHold: 1, ShedMs: 250,
+		ARPEntries: 4, ARPHold: 1, ShedMs: 250, ChaChaFirst: true, SpillRecords: true,
 	}
 	// HostProfile is a roomy profile for PC-side use and benchmarks.
 	HostProfile = Profile{
@@ -187,7 +204,7 @@ func (p Profile) slotBytes() int { return p.SlotRecvBuf() + p.SendBuf + p.HTTPIn
 
 // SlotRecvBuf is the receive buffer each TCP slot owns.
 func (p Profile) SlotRecvBuf() int {
-	if p.SmallRecvBuf > 0 && p.SmallRecvBuf < p.RecvBuf && p.LargeRecvBufs < p.MaxConns {
+	if p.SmallRecvBuf > 0 && p.SmallRecvBuf < p.RecvBuf && p.LargeRecvBufs <= p.MaxConns {
 		return p.SmallRecvBuf
 	}
 	return p.RecvBuf

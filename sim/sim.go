@@ -47,6 +47,7 @@ import (
 	"netcard/link"
 	"netcard/ppp"
 	"netcard/store"
+	"netcard/tls"
 	"netcard/tcp"
 )
 
@@ -184,6 +185,10 @@ func NewRand(seed uint64, stream string) io.Reader {
 	return rand.NewChaCha8(s)
 }
 
+// SpillSlots is how many connection slots' spill regions the medium of a
+// NewStore holds after the image (card.CardProfile.MaxConns).
+const SpillSlots = 4
+
 // NewStore creates an in-memory store personalised like a real card
 // (card.DefaultPersonalisation, certificate valid from Epoch), holding files.
 func NewStore(seed uint64, size int, files map[string][]byte) (*store.Store, error) {
@@ -198,7 +203,9 @@ func NewStore(seed uint64, size int, files map[string][]byte) (*store.Store, err
 		}
 	}
 	r := NewRand(seed, "store")
-	st, err := store.CreateMedium(store.NewMemMedium(size), size, r)
+	// the medium holds the image and, after it, the spill regions of a
+	// Card's four connection slots (card.Profile.SpillRecords, store.Scratch)
+	st, err := store.CreateMedium(store.NewMemMedium(size+SpillSlots*tls.SpillSize), size, r)
 	if err != nil {
 		return nil, err
 	}

@@ -43,8 +43,11 @@ type Config struct {
 	// Zero: every slot owns RecvBuf bytes.
 	SmallRecvBuf int
 	// LargeRecvBufs is the number of pooled large buffers (used
-	// only with SmallRecvBuf; 0: connections never grow; MaxConns or more:
-	// every slot owns RecvBuf bytes instead; at most 255).
+	// only with SmallRecvBuf; 0: connections never grow; more than
+	// MaxConns: every slot owns RecvBuf bytes instead; at most 255). As
+	// many as MaxConns still pool them: the layer above may need a large
+	// buffer only for some connections (the card streams ChaCha20-Poly1305
+	// records through its store and lends one only to AES-GCM clients).
 	LargeRecvBufs int
 	SendBuf       int // send buffer per connection in bytes (default 4096; RecvBuf and SendBuf at most 1 GiB)
 	MSS           int // our MSS: link MTU − 40 (default 536)
@@ -287,8 +290,8 @@ func NewStack(cfg Config) *Stack {
 	}
 	// Offsets into the buffers are kept in 32 bits.
 	cfg.RecvBuf, cfg.SendBuf = min(cfg.RecvBuf, 1<<30), min(cfg.SendBuf, 1<<30)
-	if cfg.SmallRecvBuf <= 0 || cfg.SmallRecvBuf >= cfg.RecvBuf || cfg.LargeRecvBufs >= cfg.MaxConns {
-		// No pool, or one large buffer per slot anyway: every slot owns one.
+	if cfg.SmallRecvBuf <= 0 || cfg.SmallRecvBuf >= cfg.RecvBuf || cfg.LargeRecvBufs > cfg.MaxConns {
+		// No pool, or more large buffers than slots: every slot owns one.
 		cfg.SmallRecvBuf = cfg.RecvBuf
 		cfg.LargeRecvBufs = 0
 	}
