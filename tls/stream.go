@@ -87,9 +87,13 @@ type streamState struct {
 	chunk    [StreamChunk]byte
 }
 
-// streamStateSize is what the lent streaming state costs: the state and the MAC (its size
-// classes; TestStreamStateSize).
-const streamStateSize = 1024 + 96
+// streamStateSize is what the lent streaming state costs: the state (640-byte size class), the
+// Poly1305 state (96) and its 8-byte wrapper (TestStreamStateSize).
+const streamStateSize = 640 + 96 + 8
+
+// StreamStateSize is the RAM an engine borrows while it streams records (Footprint counts it;
+// Shed gives it back).
+const StreamStateSize = streamStateSize
 
 // SetSpill lets the engine stream protected ChaCha20-Poly1305 records whose header and
 // ciphertext (5+length) exceed above bytes (the caller's receive buffer, or less) through sp

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	gotls "crypto/tls"
+	"runtime"
+
+	"golang.org/x/crypto/poly1305"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -669,5 +672,19 @@ func TestPreferChaCha(t *testing.T) {
 		if err := wait(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestStreamStateSize: streamStateSize is what lending the streaming state allocates (the state,
+// the Poly1305 state and its wrapper, in their size classes).
+var streamSink *streamState
+
+func TestStreamStateSize(t *testing.T) {
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	streamSink = &streamState{mac: poly1305.New(new([32]byte))}
+	runtime.ReadMemStats(&m1)
+	if got := int(m1.TotalAlloc - m0.TotalAlloc); got != streamStateSize {
+		t.Fatalf("the streaming state takes %d bytes, streamStateSize says %d", got, streamStateSize)
 	}
 }
