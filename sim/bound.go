@@ -97,7 +97,9 @@ func budgetNoPPP(p card.Profile) int {
 //     as many as the tls.HandshakeBudget has slots (one per large TCP
 //     receive buffer), or one per slot without a budget;
 //   - what the applications allocate on demand: status pages streamed
-//     piece by piece and the admin's fetch body (statusStreams).
+//     piece by piece and the admin's fetch body (statusStreams);
+//   - with Profile.SpillRecords, each slot's TLS record streaming state
+//     (tls.StreamStateSize).
 //
 // Everything is in allocator slot sizes (Go's size-class rounding included).
 // What it leaves out: transient objects inside one call (see
@@ -153,6 +155,17 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 		Part{fmt.Sprintf("grown handshake reassembly buffers (MaxHandshakeMessage) × %d", grown), int64(grown * classOf(limit))},
 		Part{fmt.Sprintf("status pages streamed piece by piece, with their snapshots × %d; the admin's fetch body", p.MaxConns), pages},
 	)
+	if p.SpillRecords {
+		// A ChaCha20-Poly1305 record larger than a slot's receive buffer
+		// is streamed through the store (tls.Engine.SetSpill): the engine
+		// borrows its streaming state (MAC, chunk buffer) meanwhile. Only
+		// after the handshake, when the handshake state counted above is
+		// gone; counted on top all the same. AES-GCM-only clients borrow
+		// the shared large receive buffers instead, counted in the TCP
+		// buffers.
+		b.Parts = append(b.Parts, Part{fmt.Sprintf("TLS record streaming state × %d slots", p.MaxConns),
+			int64(p.MaxConns * tls.StreamStateSize)})
+	}
 	for _, part := range b.Parts {
 		b.Bytes += part.Bytes
 	}

@@ -95,6 +95,7 @@ func (w *World) ClientTLS() (*tls.Config, error) {
 		Rand: NewRand(w.opt.Seed+uint64(len(w.clients)), "client"), Time: w.Now,
 		ServerName: "netcard.local", Roots: roots, ALPN: []string{"http/1.1"},
 		RecordSizeLimit: w.opt.ClientRecordSizeLimit, MaxRecordOut: w.opt.ClientRecordOut,
+		CipherSuites: w.opt.ClientSuites,
 	}, nil
 }
 

@@ -123,6 +123,9 @@ type Options struct {
 	// (16,384 + 22 bytes for 16 KiB). 0: records as large as the send room
 	// allows, at most the tls package's default of 1 KiB.
 	ClientRecordOut int
+	// ClientSuites, when set, are the cipher suites the host's HTTPS
+	// clients offer (nil: the tls package's default, AES-128-GCM first).
+	ClientSuites []uint16
 }
 
 // World is one simulation: a card, a host peer and the line between them.
