@@ -47,8 +47,8 @@ import (
 	"netcard/link"
 	"netcard/ppp"
 	"netcard/store"
-	"netcard/tls"
 	"netcard/tcp"
+	"netcard/tls"
 )
 
 // Epoch is the virtual time at which every World starts.
