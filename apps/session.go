@@ -122,10 +122,10 @@ type ServerSession struct {
 	// class, TestSessionSize).
 	at       time.Time
 	next     time.Time
-	recLen   int // record whose plaintext is still being fed to HTTP
-	plainOff int // offsets of that plaintext inside Peek()
-	plainEnd int
 	stats    SessionStats
+	recLen   int32 // record whose plaintext is still being fed to HTTP
+	plainOff int32 // offsets of that plaintext inside Peek()
+	plainEnd int32
 
 	hsDone   bool
 	inEOF    bool // the peer sent everything (FIN or close_notify)
@@ -141,13 +141,19 @@ type ServerSession struct {
 // HTTP part lives in the http.ServerConn).
 type sessionParams struct {
 	TLS              *tls.Config
-	Spill            tls.Spill
+	spill            *spillParams // nil: no streaming
 	RecordBuf        int
-	StreamAbove      int
 	Handler          Handler
 	HandshakeTimeout time.Duration
 	Linger           time.Duration
 	SendStall        time.Duration
+}
+
+// spillParams is a session's SessionConfig.Spill and StreamAbove (behind
+// a pointer: the session stays within its size class, TestSessionSize).
+type spillParams struct {
+	sp    tls.Spill
+	above int
 }
 
 // NewServerSession allocates a session and its HTTP buffers. The TLS engine
@@ -165,8 +171,11 @@ func NewServerSession(cfg SessionConfig) *ServerSession {
 	if cfg.SendStallTimeout <= 0 {
 		cfg.SendStallTimeout = 60 * time.Second
 	}
-	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, Spill: cfg.Spill, StreamAbove: cfg.StreamAbove,
-		RecordBuf: cfg.RecordBuf, Handler: cfg.Handler,
+	var sp *spillParams
+	if cfg.Spill != nil {
+		sp = &spillParams{cfg.Spill, cfg.StreamAbove}
+	}
+	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, spill: sp, RecordBuf: cfg.RecordBuf, Handler: cfg.Handler,
 		HandshakeTimeout: cfg.HandshakeTimeout, Linger: cfg.Linger, SendStall: cfg.SendStallTimeout}, done: true, counted: true}
 	hcfg := cfg.HTTP
 	hcfg.Handler = s.serve
@@ -229,8 +238,8 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	s.eng = nil
 	if useTLS {
 		s.eng = tls.NewServer(s.cfg.TLS, s.cfg.RecordBuf)
-		if s.cfg.Spill != nil {
-			s.eng.SetSpill(s.cfg.Spill, s.cfg.StreamAbove)
+		if sp := s.cfg.spill; sp != nil {
+			s.eng.SetSpill(sp.sp, sp.above)
 		}
 	}
 	s.at, s.next = time.Time{}, time.Time{}
@@ -426,12 +435,12 @@ func (s *ServerSession) input(now time.Time) bool {
 	if s.plainEnd > s.plainOff {
 		in := st.Peek()
 		n := s.hc.Input(in[s.plainOff:s.plainEnd], now)
-		s.plainOff += n
+		s.plainOff += int32(n)
 		s.stats.BytesIn += uint64(n)
 		if s.plainOff < s.plainEnd {
 			return n > 0
 		}
-		st.Consume(s.recLen)
+		st.Consume(int(s.recLen))
 		s.recLen, s.plainOff, s.plainEnd = 0, 0, 0
 		return true
 	}
@@ -497,7 +506,7 @@ func (s *ServerSession) input(now time.Time) bool {
 	if k == len(plain) {
 		st.Consume(n)
 	} else {
-		s.recLen, s.plainOff, s.plainEnd = n, off+k, off+len(plain)
+		s.recLen, s.plainOff, s.plainEnd = int32(n), int32(off+k), int32(off+len(plain)) // records < 2^31
 	}
 	return true
 }
@@ -756,7 +765,7 @@ func (s *ServerSession) Receiving(now time.Time, grace time.Duration) (since tim
 func (s *ServerSession) pendingBelow() int {
 	n := len(s.st.Peek())
 	if s.recLen > 0 {
-		n -= s.recLen
+		n -= int(s.recLen)
 	}
 	if s.eng != nil {
 		n += s.eng.StreamedPending() // a streamed record: absorbed, or verified and waiting
