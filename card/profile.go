@@ -80,6 +80,11 @@ type Profile struct {
 	// connections and binds the peer's 16 slot ids to as many states; the
 	// tables cost ppp.VJRAM(VJStates()). 0: no header compression.
 	VJSlots uint8 // a byte, so that a Card stays in its size class (TestCardSize)
+	// ChaChaFirst makes the card select ChaCha20-Poly1305 whenever a
+	// client offers it (tls.Config.PreferChaCha; every mainstream client
+	// does): its AEAD state is 32 bytes a direction (AES-GCM: 768) and its
+	// records can be streamed (SpillRecords).
+	ChaChaFirst bool // a byte beside VJSlots: the Card stays in its size class
 
 	// ShedMs is how long, in milliseconds, the line must stay quiet (no
 	// byte in or out) before the card sheds every buffer that holds no
@@ -100,11 +105,6 @@ type Profile struct {
 	// (card/ipv6.go).
 	IPv6 bool
 
-	// ChaChaFirst makes the card select ChaCha20-Poly1305 whenever a
-	// client offers it (tls.Config.PreferChaCha; every mainstream client
-	// does): its AEAD state is 32 bytes a direction (AES-GCM: 768) and its
-	// records can be streamed (SpillRecords).
-	ChaChaFirst bool
 	// SpillRecords streams a ChaCha20-Poly1305 record larger than a slot's
 	// own receive buffer (SlotRecvBuf) through that slot's spill region of
 	// the store (tls.SpillSize bytes after the image: store.Scratch) instead

@@ -5,8 +5,9 @@ package e2e
 // get 413) through the whole card stack, against real clients: curl (with
 // and without Expect: 100-continue, chunked), Go's net/http over TLS 1.3
 // with several uploads at once (the Card profile's TCP slots have 3,926-byte
-// receive buffers and share ONE large buffer for TLS records that do not
-// fit: tcp/pool.go), OpenSSL's s_client and GnuTLS's gnutls-cli, and
+// receive buffers; ChaCha20-Poly1305 records that do not fit stream through
+// each slot's spill region of the store, tls/stream.go, and AES-GCM ones
+// share ONE large buffer: tcp/pool.go), OpenSSL's s_client and GnuTLS's gnutls-cli, and
 // gnutls-cli with 512-byte records to the Tiny profile. Two networks: the
 // in-process card behind gVisor (host.Netstack), and the netcard binary
 // behind the Linux kernel's TCP/IP over TUN in a namespace the test creates.
@@ -302,43 +303,57 @@ func curlUploads(t *testing.T, tg *upTarget) {
 		})
 	}
 
-	t.Run("PUT-T-16KiB-records", func(t *testing.T) {
-		// curl's OpenSSL writes its 64 KiB upload buffer as full 16 KiB
-		// records; --trace logs each record header curl sent.
-		tr := filepath.Join(t.TempDir(), "trace")
-		var before tcp.Stats
-		if tg.stats != nil {
-			before = tg.stats()
+	// curl offers ChaCha20-Poly1305, which the card prefers: its full
+	// records stream through the slot's spill region of the store (no
+	// large buffer lent); offering only AES-GCM (--tls13-ciphers), it gets
+	// the large buffer lent for every full record, as before streaming.
+	for _, aes := range []bool{false, true} {
+		name := "PUT-T-16KiB-records"
+		extra := []string{}
+		if aes {
+			name, extra = name+"-aes-gcm", []string{"--tls13-ciphers", "TLS_AES_128_GCM_SHA256"}
 		}
-		r := tg.curl(t, "/upload", false, "-T", f, "--trace", tr)
-		if r.code != 200 {
-			t.Fatalf("status %d %q", r.code, r.body)
-		}
-		checkDigest(t, "curl --trace", r.body, data)
-		b, err := os.ReadFile(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sizes := curlRecordSizes(string(b))
-		full := 0
-		for _, n := range sizes {
-			if n == 16384+17 {
-				full++
+		t.Run(name, func(t *testing.T) {
+			// curl's OpenSSL writes its 64 KiB upload buffer as full 16 KiB
+			// records; --trace logs each record header curl sent.
+			tr := filepath.Join(t.TempDir(), "trace")
+			var before tcp.Stats
+			if tg.stats != nil {
+				before = tg.stats()
 			}
-		}
-		t.Logf("curl sent %d application data records, %d of them full (16,401 B), 1 MiB in %v", len(sizes), full,
-			r.took.Round(time.Millisecond))
-		if full < 60 {
-			t.Fatalf("only %d full records: %v", full, sizes)
-		}
-		if tg.stats != nil {
-			if n := tg.stats().LargeBorrows - before.LargeBorrows; n < uint64(full) {
-				t.Fatalf("%d full records, large buffer lent %d times", full, n)
-			} else {
+			r := tg.curl(t, "/upload", false, append([]string{"-T", f, "--trace", tr}, extra...)...)
+			if r.code != 200 {
+				t.Fatalf("status %d %q", r.code, r.body)
+			}
+			checkDigest(t, "curl --trace", r.body, data)
+			b, err := os.ReadFile(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes := curlRecordSizes(string(b))
+			full := 0
+			for _, n := range sizes {
+				if n == 16384+17 {
+					full++
+				}
+			}
+			t.Logf("curl sent %d application data records, %d of them full (16,401 B), 1 MiB in %v", len(sizes), full,
+				r.took.Round(time.Millisecond))
+			if full < 60 {
+				t.Fatalf("only %d full records: %v", full, sizes)
+			}
+			if tg.stats != nil {
+				n := tg.stats().LargeBorrows - before.LargeBorrows
 				t.Logf("card: large buffer lent %d times", n)
+				if aes && n < uint64(full) {
+					t.Fatalf("AES-GCM: %d full records, large buffer lent %d times", full, n)
+				}
+				if !aes && n != 0 {
+					t.Fatalf("ChaCha20-Poly1305: %d full records, large buffer lent %d times (not streamed)", full, n)
+				}
 			}
-		}
-	})
+		})
+	}
 	t.Run("at-limit", func(t *testing.T) {
 		f, data := writeSeeded(t, 7, apps.DefaultMaxUpload)
 		r := tg.curl(t, "/upload", false, "-T", f)
@@ -395,7 +410,7 @@ func curlUploads(t *testing.T, tg *upTarget) {
 // receive buffer), while (if withGet) another client keeps GETting
 // /status.json on a connection of its own. Returns the time all uploads
 // took.
-func goConcurrentUploads(t *testing.T, tg *upTarget, n int, withGet bool) time.Duration {
+func goConcurrentUploads(t *testing.T, tg *upTarget, n int, withGet, aesOnly bool) time.Duration {
 	t.Helper()
 	roots := x509Pool(t, tg.ca)
 	// Every client's idle connection is closed at the end: on the card it
@@ -411,9 +426,8 @@ func goConcurrentUploads(t *testing.T, tg *upTarget, n int, withGet bool) time.D
 		cmu.Lock()
 		defer cmu.Unlock()
 		clients = append(clients, &nethttp.Client{Transport: &nethttp.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return tg.dial(ctx) },
-			TLSClientConfig: &stdtls.Config{RootCAs: roots, ServerName: "netcard.local",
-				MinVersion: stdtls.VersionTLS13},
+			DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return tg.dial(ctx) },
+			TLSClientConfig:     goUploadTLS(roots, aesOnly),
 			MaxIdleConnsPerHost: 1,
 		}})
 		return clients[len(clients)-1]
@@ -515,7 +529,7 @@ func goConcurrentUploads(t *testing.T, tg *upTarget, n int, withGet bool) time.D
 		if r.err != nil {
 			t.Fatalf("upload %d: %v", i, r.err)
 		}
-		if r.code != 200 || r.tls != stdtls.VersionTLS13 {
+		if want := goUploadTLS(nil, aesOnly).MinVersion; r.code != 200 || r.tls != want {
 			t.Fatalf("upload %d: status %d, TLS version %x, %q", i, r.code, r.tls, r.body)
 		}
 		checkDigest(t, fmt.Sprintf("upload %d", i), r.body, datas[i])
@@ -533,13 +547,30 @@ func goConcurrentUploads(t *testing.T, tg *upTarget, n int, withGet bool) time.D
 		s := tg.stats()
 		borrows, waits := s.LargeBorrows-before.LargeBorrows, s.LargeWaits-before.LargeWaits
 		t.Logf("card: large buffer lent %d times, %d waits, %d growths", borrows, waits, s.LargeGrowths-before.LargeGrowths)
-		// Each 1 MiB upload is ≥ 64 full records, each needing the large
-		// buffer; with several at once some must have waited.
-		if borrows < uint64(n*64) || waits == 0 {
+		// AES-GCM: each 1 MiB upload is ≥ 64 full records, each needing
+		// the large buffer; with several at once some must have waited.
+		// ChaCha20-Poly1305: every record streams through its slot's
+		// spill region; no large buffer is lent.
+		if aesOnly && (borrows < uint64(n*64) || waits == 0) {
 			t.Fatalf("large buffer lent %d times with %d waits: the uploads did not take turns on it", borrows, waits)
+		}
+		if !aesOnly && borrows != 0 {
+			t.Fatalf("ChaCha20-Poly1305 uploads: large buffer lent %d times (not streamed)", borrows)
 		}
 	}
 	return all
+}
+
+// goUploadTLS is the Go clients' TLS configuration: TLS 1.3 (Go offers
+// ChaCha20-Poly1305, which the card selects), or with aesOnly TLS 1.2 with
+// only the AES-GCM suites (Go's TLS 1.3 suites cannot be restricted).
+func goUploadTLS(roots *x509.CertPool, aesOnly bool) *stdtls.Config {
+	if aesOnly {
+		return &stdtls.Config{RootCAs: roots, ServerName: "netcard.local", MinVersion: stdtls.VersionTLS12,
+			MaxVersion: stdtls.VersionTLS12, CipherSuites: []uint16{stdtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+				stdtls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}}
+	}
+	return &stdtls.Config{RootCAs: roots, ServerName: "netcard.local", MinVersion: stdtls.VersionTLS13}
 }
 
 // x509Pool reads a PEM certificate file into a pool.
@@ -619,10 +650,12 @@ func opensslUpload(t *testing.T, tg *upTarget) {
 		t.Fatalf("openssl sent only %d records larger than 3,926 B (of %d: %v)", full, len(sizes), sizes)
 	}
 	if tg.stats != nil {
-		if b := tg.stats().LargeBorrows - before.LargeBorrows; b < uint64(full) {
-			t.Fatalf("%d full records but the large buffer was lent %d times", full, b)
-		} else {
-			t.Logf("card: large buffer lent %d times", b)
+		// s_client offers ChaCha20-Poly1305: its records stream through the
+		// slot's spill region, no large buffer is lent.
+		b := tg.stats().LargeBorrows - before.LargeBorrows
+		t.Logf("card: large buffer lent %d times", b)
+		if b != 0 {
+			t.Fatalf("%d records above a slot's buffer, large buffer lent %d times (not streamed)", full, b)
 		}
 	}
 }
@@ -695,10 +728,12 @@ func gnutlsUpload(t *testing.T, tg *upTarget, n int) {
 	checkDigest(t, "gnutls-cli", answerBody(t, "gnutls-cli", out), data)
 	t.Logf("gnutls-cli: %d KiB in %v (%.0f KiB/s)", n>>10, took.Round(time.Millisecond), float64(n)/1024/took.Seconds())
 	if tg.stats != nil {
+		// ~4 KiB ChaCha20-Poly1305 records (gnutls-cli offers it) stream
+		// through the slot's spill region: no large buffer is lent.
 		b := tg.stats().LargeBorrows - before.LargeBorrows
 		t.Logf("card: large buffer lent %d times", b)
-		if b < uint64(n/16384) {
-			t.Fatalf("%d bytes in ~4 KiB records, but the large buffer was lent only %d times", n, b)
+		if b != 0 {
+			t.Fatalf("%d bytes in ~4 KiB records, large buffer lent %d times (not streamed)", n, b)
 		}
 	}
 }
@@ -714,12 +749,17 @@ func TestUploadCurl(t *testing.T) {
 func TestUploadConcurrentGo(t *testing.T) {
 	tg := gvisorTarget(t)
 	t.Run("3-and-GET", func(t *testing.T) {
-		if d := goConcurrentUploads(t, tg, 3, true); d > 2*time.Minute {
+		if d := goConcurrentUploads(t, tg, 3, true, false); d > 2*time.Minute {
 			t.Fatalf("uploads took %v", d)
 		}
 	})
 	t.Run("4", func(t *testing.T) {
-		if d := goConcurrentUploads(t, tg, 4, false); d > 2*time.Minute {
+		if d := goConcurrentUploads(t, tg, 4, false, false); d > 2*time.Minute {
+			t.Fatalf("uploads took %v", d)
+		}
+	})
+	t.Run("3-and-GET-aes-gcm", func(t *testing.T) {
+		if d := goConcurrentUploads(t, tg, 3, true, true); d > 2*time.Minute {
 			t.Fatalf("uploads took %v", d)
 		}
 	})
@@ -989,7 +1029,7 @@ func TestUploadKernelTUN(t *testing.T) {
 	tg, _ := tunTarget(t, "card")
 	t.Run("curl", func(t *testing.T) { curlUploads(t, tg) })
 	t.Run("go-concurrent", func(t *testing.T) {
-		if d := goConcurrentUploads(t, tg, 3, true); d > 2*time.Minute {
+		if d := goConcurrentUploads(t, tg, 3, true, false); d > 2*time.Minute {
 			t.Fatalf("uploads took %v", d)
 		}
 	})
