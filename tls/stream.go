@@ -35,9 +35,12 @@ type Spill interface {
 	WriteAt(p []byte, off int64) (int, error)
 }
 
-// SpillSize is the spill a connection needs: the largest ciphertext of a record without its
-// tag (a TLS 1.3 TLSInnerPlaintext of 2^14+1 bytes; RFC 8446 §5.2).
-const SpillSize = maxPlaintext + 1
+// SpillSize is the spill a connection needs: the largest ciphertext without its tag whose
+// record header the engine accepts. TLS 1.3: a TLSInnerPlaintext of 2^14+1 bytes (RFC 8446
+// §5.2); TLS 1.2: the header check leaves AES-GCM's 8-byte explicit nonce of room, so a
+// ChaCha20-Poly1305 record may announce 2^14+8 bytes, refused with record_overflow once its
+// tag verified (as a record opened whole is).
+const SpillSize = maxPlaintext + explicitNonce
 
 // MemSpill is an in-memory Spill for tests and simulations (a card spills to its store).
 type MemSpill []byte
@@ -237,6 +240,9 @@ func (e *Engine) finishStream() error {
 		return e.fail(AlertBadRecordMAC)
 	}
 	n := int(st.clen) // TLS 1.2: the content; TLS 1.3: the TLSInnerPlaintext
+	if e.v12 && (n > e.inLimit12() || (e.mfl > 0 && n > int(e.mfl))) {
+		return e.fail(AlertRecordOverflow) // as unwrap12
+	}
 	if !e.v12 {
 		// RFC 8446 §5.4: the content type is the last non-zero byte; all zeros is
 		// unexpected_message. Decrypt the tail backwards, chunk by chunk.

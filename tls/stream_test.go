@@ -28,7 +28,7 @@ func streamPair(t testing.TB, v12 bool, spill Spill) (cl, srv *Engine) {
 	if v12 {
 		cc.MaxVersion = VersionTLS12
 	}
-	srv, cl = NewServer(sc, streamAbove), NewClient(cc, 0)
+	srv, cl = NewServer(sc, DefaultRecordBuf), NewClient(cc, 0)
 	srv.SetSpill(spill, streamAbove)
 	if ea, eb := pump(t, cl, srv); ea != nil || eb != nil {
 		t.Fatal(ea, eb)
@@ -195,6 +195,25 @@ func TestStreamLimits(t *testing.T) {
 		if c, _, err := srv.Unwrap([]byte{recordAppData, 3, 3, byte(n >> 8), byte(n), 0, 0, 0}); c != 8 || err != nil {
 			t.Fatal(c, err)
 		}
+	})
+	t.Run("overflow-tls12", func(t *testing.T) {
+		// TLS 1.2 ChaCha20-Poly1305 has no explicit nonce: a header may announce up to 8 bytes
+		// of plaintext more than 2^14 (the room of AES-GCM's nonce); the plaintext itself is
+		// record_overflow, streamed as whole (RFC 5246 §6.2.3).
+		for _, split := range []int{0, 1460} {
+			cl, srv := streamPair(t, true, NewMemSpill())
+			cl.maxOut = maxPlaintext + 8
+			got, err := streamFeed(srv, wrapApp(t, cl, pattern(maxPlaintext+1, 1)), split)
+			expectAlert(t, err, AlertRecordOverflow, false)
+			if len(got) != 0 {
+				t.Fatal("released")
+			}
+		}
+		cl, srv := streamPair(t, true, NewMemSpill())
+		srv.SetSpill(nil, 0) // the whole-record path agrees
+		cl.maxOut = maxPlaintext + 8
+		_, _, err := srv.Unwrap(wrapApp(t, cl, pattern(maxPlaintext+1, 1)))
+		expectAlert(t, err, AlertRecordOverflow, false)
 	})
 	t.Run("padding-only", func(t *testing.T) {
 		cl, srv := streamPair(t, false, NewMemSpill())
@@ -481,27 +500,39 @@ func serveSmallBuffer(srv *Engine, conn io.ReadWriter, size int) ([]byte, error)
 }
 
 // FuzzStreamOpen: any record body (a sealed record, forged or not, or random bytes) split at any
-// points gives the streaming opener the verdict and plaintext the whole-record opener gives.
+// points gives the streaming opener the verdict and plaintext the whole-record opener gives. mode
+// picks the record: 0, TLS 1.3 with body as the TLSInnerPlaintext sealed; 1, TLS 1.3 with body as
+// the raw ciphertext; 2–4, TLS 1.2 with body sealed as an alert, handshake or application data.
 func FuzzStreamOpen(f *testing.F) {
-	f.Add([]byte("hello"), uint16(0), false, []byte{1, 2, 3})
-	f.Add(bytes.Repeat([]byte{0xab}, 9000), uint16(4000), false, []byte{200, 1})
-	f.Add(bytes.Repeat([]byte{0}, 6000), uint16(0), true, []byte{0})
-	f.Add(append([]byte{typeKeyUpdate, 0, 0, 1, 1, recordHandshake}, make([]byte, 5000)...), uint16(0), true, []byte{7})
-	f.Add(append([]byte{1, 0, recordAlert}, make([]byte, 5000)...), uint16(0), true, []byte{})
-	f.Add(bytes.Repeat([]byte{1}, 16385), uint16(0), true, []byte{255, 255})
-	f.Add(bytes.Repeat([]byte{2}, 5000), uint16(1), true, []byte{13})
-	f.Fuzz(func(t *testing.T, body []byte, flip uint16, inner bool, splits []byte) {
+	f.Add([]byte("hello"), uint16(0), uint8(0), []byte{1, 2, 3})
+	f.Add(bytes.Repeat([]byte{0xab}, 9000), uint16(4000), uint8(1), []byte{200, 1})
+	f.Add(bytes.Repeat([]byte{0}, 6000), uint16(0), uint8(0), []byte{0})
+	f.Add(append([]byte{typeKeyUpdate, 0, 0, 1, 1, recordHandshake}, make([]byte, 5000)...), uint16(0), uint8(0), []byte{7})
+	f.Add(append([]byte{1, 0, recordAlert}, make([]byte, 5000)...), uint16(0), uint8(0), []byte{})
+	f.Add(bytes.Repeat([]byte{1}, 16385), uint16(0), uint8(0), []byte{255, 255})
+	f.Add(bytes.Repeat([]byte{2}, 5000), uint16(1), uint8(0), []byte{13})
+	f.Add(bytes.Repeat([]byte{3}, 16390), uint16(0), uint8(4), []byte{40})
+	f.Add([]byte{1, 0}, uint16(0), uint8(2), []byte{1})
+	f.Add(append([]byte{typeClientHello, 0, 0x10, 0}, make([]byte, 4096)...), uint16(0), uint8(3), []byte{9, 9})
+	f.Fuzz(func(t *testing.T, body []byte, flip uint16, mode uint8, splits []byte) {
 		if len(body) > maxCiphertext {
 			return
 		}
-		whole, _, sealer := fakePair(t, nil)
-		strm, spill, sealer2 := fakePair(t, NewMemSpill())
+		mode %= 5
+		v12 := mode >= 2
+		whole, _, sealer := fakePair(t, nil, v12)
+		strm, spill, sealer2 := fakePair(t, NewMemSpill(), v12)
 		var rec []byte
-		if inner {
+		switch mode {
+		case 0:
 			rec = sealRaw(sealer, body)
 			sealRaw(sealer2, body)
-		} else {
+		case 1:
 			rec = append([]byte{recordAppData, 3, 3, byte(len(body) >> 8), byte(len(body))}, body...)
+		default:
+			typ := recordAlert + mode - 2
+			rec = sealRaw12(sealer, typ, body)
+			sealRaw12(sealer2, typ, body)
 		}
 		if flip != 0 {
 			rec[int(flip)%len(rec)] ^= 0x10
@@ -517,7 +548,7 @@ func FuzzStreamOpen(f *testing.F) {
 		if !bytes.Equal(pw, ps) || fmt.Sprint(ew) != fmt.Sprint(es) {
 			t.Fatalf("whole: %d bytes, %v; streamed: %d bytes, %v", len(pw), ew, len(ps), es)
 		}
-		if ms := spill.(MemSpill); inner && len(body) > 64 && !bytes.Equal(body[:64], make([]byte, 64)) &&
+		if ms := spill.(MemSpill); mode != 1 && len(body) > 64 && !bytes.Equal(body[:64], make([]byte, 64)) &&
 			bytes.Contains(ms, body[:64]) {
 			t.Fatal("plaintext in the spill")
 		}
@@ -531,12 +562,15 @@ func feedSplits(srv *Engine, wire []byte, splits []byte) ([]byte, error) {
 	})
 }
 
-// fakePair returns an established TLS 1.3 ChaCha20-Poly1305 server engine (keys set by hand, no
+// fakePair returns an established TLS 1.3 (or 1.2) ChaCha20-Poly1305 server engine (keys set by hand, no
 // handshake: the fuzzer runs it per input) and a halfConn sealing with its read key. With spill
 // the server streams records above 64 bytes.
-func fakePair(t testing.TB, spill Spill) (*Engine, Spill, *halfConn) {
+func fakePair(t testing.TB, spill Spill, v12 bool) (*Engine, Spill, *halfConn) {
 	e := NewServer(serverConfig(t, false), DefaultRecordBuf)
 	e.suite = suiteByID(TLS_CHACHA20_POLY1305_SHA256)
+	if v12 {
+		e.v12, e.suite = true, suite12ByID(TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)
+	}
 	e.ks.hlen = 32
 	e.hs, e.state, e.rdOn, e.wrOn = hsDone, Established, true, true
 	e.release()
@@ -564,6 +598,19 @@ func sealRaw(hc *halfConn, inner []byte) []byte {
 	return rec
 }
 
+// sealRaw12 seals pt as a TLS 1.2 ChaCha20-Poly1305 record of type typ (RFC 7905: the nonce is
+// the IV XOR the sequence number; the additional data seq || type || version || length).
+func sealRaw12(hc *halfConn, typ byte, pt []byte) []byte {
+	a, _ := chacha20poly1305.New(hc.key[:])
+	var aad [13]byte
+	hc.setAAD12(&aad, typ, len(pt))
+	n := len(pt) + tagLen
+	rec := []byte{typ, 3, 3, byte(n >> 8), byte(n)}
+	rec = a.Seal(rec, hc.makeNonce(), pt, aad[:])
+	hc.seq++
+	return rec
+}
+
 // BenchmarkOpen16K: opening a 16 KiB record whole (in place) against streaming it in 1,460-byte
 // segments through an in-memory spill (the CPU of the streamed path: MAC as it arrives, then
 // decrypt from the spill in 512-byte chunks).
@@ -574,7 +621,7 @@ func BenchmarkOpen16K(b *testing.B) {
 			if streamed {
 				spill = NewMemSpill()
 			}
-			srv, _, hc := fakePair(b, spill)
+			srv, _, hc := fakePair(b, spill, false)
 			data := pattern(maxPlaintext, 1)
 			inner := append(data, recordAppData)
 			recs := make([][]byte, 64)
