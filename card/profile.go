@@ -20,7 +20,9 @@ type Profile struct {
 	// RecvBuf is the largest TCP receive buffer a connection can have. It
 	// is also the TLS record buffer (records are opened in place), so a
 	// profile that must accept the 16 KiB records of mainstream clients
-	// needs 16 KiB + record overhead.
+	// needs 16 KiB + record overhead — for AES-GCM: with SpillRecords a
+	// ChaCha20-Poly1305 record larger than the slot's buffer is streamed
+	// through the store instead.
 	RecvBuf int
 	// SmallRecvBuf, when non-zero and below RecvBuf, is the receive buffer
 	// each slot owns; LargeRecvBufs buffers of RecvBuf + MSS bytes are then
@@ -137,9 +139,15 @@ var (
 		UDPSockets: 1, UDPQueue: 520, ReassemblySlots: 1, ReassemblyBytes: 556,
 		ARPEntries: 2, ARPHold: 1, ShedMs: 250, ChaChaFirst: true,
 	}
-	// CardProfile accepts full 16 KiB TLS records from mainstream clients,
-	// one connection at a time (one shared large receive buffer; others
-	// wait for it), and sends records of at most 2 KiB. Each slot's own
+	// CardProfile accepts full 16 KiB TLS records from mainstream clients
+	// and sends records of at most 2 KiB. It selects ChaCha20-Poly1305
+	// whenever a client offers it (curl, OpenSSL, GnuTLS, Go, Chromium and
+	// Firefox all do; ChaChaFirst) and streams such a record, when larger
+	// than the slot's receive buffer, through the slot's 16,392-byte spill
+	// region of the store (SpillRecords): every connection at once, no
+	// large buffer, nothing released before the tag verifies. A client
+	// offering only AES-GCM gets the one shared large receive buffer, one
+	// connection at a time (others wait for it). Each slot's own
 	// receive buffer holds a typical request or ClientHello record
 	// (Chromium's, with X25519MLKEM768, is about 1.9 KB). The send buffer
 	// holds two full 2 KiB records with the largest overhead (2 × 2,077
@@ -148,7 +156,10 @@ var (
 	// seals a short one only when nothing is queued) and cost 1.1 % of a 115200-baud line
 	// instead of 2.9 % (issue 14, sim.Ledger). TCP's buffers: 4 × (3,926 +
 	// 4,154) + (16,645 + 1,460) = 50,425 bytes at most, each lent only
-	// while it holds data (ShedMs). TLS handshake messages up
+	// while it holds data (ShedMs); the large one only to AES-GCM-only
+	// clients. A streamed record borrows 744 bytes of TLS state instead
+	// (tls.StreamStateSize) and writes its ciphertext, ≈ 1 MiB of NVM
+	// writes per MiB uploaded in such records, to the store. TLS handshake messages up
 	// to 16 KiB + 4 are reassembled, so ClientHellos with ECH, GREASE and
 	// post-quantum shares always pass.
 	CardProfile = Profile{

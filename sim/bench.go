@@ -197,7 +197,11 @@ type Results struct {
 }
 
 // OneConnCard is the Card profile reduced to one connection slot: the
-// configuration of the "card RAM serving one HTTPS connection" row.
+// configuration of the "card RAM serving one HTTPS connection" row. Its
+// slot owns the Card's small receive buffer (3,926 bytes) and the one large
+// buffer (RecvBuf + MSS) is lent only to a client that offers no
+// ChaCha20-Poly1305 (whose 16 KiB records the card streams through the
+// store: Profile.SpillRecords).
 func OneConnCard() card.Profile {
 	p := card.CardProfile
 	p.Name = "card-1"
