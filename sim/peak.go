@@ -79,6 +79,10 @@ type PeakRAM struct {
 	Truncated int64
 	// Record is the plaintext size of the upload's records.
 	Record int
+	// Upload is the peak once the upload's body flows (its connection's
+	// handshake done; records streamed through the store, or opened whole
+	// in a large receive buffer).
+	Upload int64
 	// Calls is the card calls made; Samples the heap attributions.
 	Calls, Samples int
 	Wall           time.Duration
@@ -148,6 +152,9 @@ func peakScenario(p card.Profile, st *store.Store, seed uint64, upload int, h *c
 		live, trunc := h.card()
 		r.Samples++
 		last = live
+		if phase == "1 MiB upload" && cur != nil && cur.sent > 0 && live > r.Upload {
+			r.Upload = live
+		}
 		if live > r.Bytes {
 			r.Bytes, r.Phase, r.Truncated = live, phase, trunc
 			if os.Getenv("NETCARD_PEAKDUMP") != "" {

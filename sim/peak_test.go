@@ -30,8 +30,8 @@ func TestPeakRAM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s: peak %d B in %s (in a call ≤ %d), idle %d, end %d; %d calls, %d samples, %v",
-				c.p.Name, r.Bytes, r.Phase, r.InCallBound, r.Idle, r.End, r.Calls, r.Samples, r.Wall)
+			t.Logf("%s: peak %d B in %s (in a call ≤ %d), idle %d, end %d, upload %d; %d calls, %d samples, %v",
+				c.p.Name, r.Bytes, r.Phase, r.InCallBound, r.Idle, r.End, r.Upload, r.Calls, r.Samples, r.Wall)
 			if r.Record != c.record {
 				t.Errorf("upload records of %d bytes, want %d", r.Record, c.record)
 			}
