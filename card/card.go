@@ -297,7 +297,7 @@ func New(cfg Config) (*Card, error) {
 	for i := range c.slots {
 		c.slots[i] = connSlot{at: unset, sess: apps.NewServerSession(apps.SessionConfig{
 			TLS: tlsCfg, RecordBuf: p.RecvBuf, HTTP: hcfg, Handler: serve,
-			Spill: spillRegion(cfg.Store, p, i), StreamAbove: p.SlotRecvBuf(),
+			Spill: spillRegion(cfg.Store, p, i, log), StreamAbove: p.SlotRecvBuf(),
 		})}
 	}
 	return c, nil
@@ -306,12 +306,15 @@ func New(cfg Config) (*Card, error) {
 // spillRegion is slot i's spill for records larger than its receive
 // buffer (Profile.SpillRecords), or nil: not asked for, or no room on the
 // store's medium.
-func spillRegion(st *store.Store, p Profile, i int) tls.Spill {
+func spillRegion(st *store.Store, p Profile, i int, log *slog.Logger) tls.Spill {
 	if !p.SpillRecords {
 		return nil
 	}
 	r, err := st.Scratch(i, tls.SpillSize)
 	if err != nil {
+		if i == 0 {
+			log.Warn("card: no spill region for large TLS records; they need the large receive buffers", "err", err)
+		}
 		return nil
 	}
 	return r
