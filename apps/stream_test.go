@@ -19,9 +19,11 @@ import (
 // bad_record_mac (RFC 8446 §5.2), HTTP never sees a byte of the record (no
 // request, no plaintext counted), and the store keeps no trace: no file,
 // no transaction, the image's bytes unchanged. The negative control, the
-// same record intact, creates the file.
+// same record intact, creates the file. A record cut short by the peer's
+// FIN ("truncated") releases nothing either: no alert is owed (the
+// connection ends dirty), HTTP saw nothing, the store is unchanged.
 func TestStreamedPutBadTag(t *testing.T) {
-	for _, where := range []string{"none", "start", "middle", "end", "tag"} {
+	for _, where := range []string{"none", "start", "middle", "end", "tag", "truncated"} {
 		t.Run(where, func(t *testing.T) {
 			app, s, m, pki := newTestApp(t)
 			imageLen := len(m.B)
@@ -96,15 +98,30 @@ func TestStreamedPutBadTag(t *testing.T) {
 				rec[len(rec)-tail-1] ^= 1
 			case "tag":
 				rec[len(rec)-1] ^= 0x80
+			case "truncated":
+				rec = rec[:len(rec)-5]
 			}
 			in0 := p.srv.Stats().BytesIn
 			p.cst.tx = append(p.cst.tx, rec...)
+			if where == "truncated" {
+				p.cst.CloseWrite() // the FIN follows the cut record
+			}
 			drive()
 			st := p.srv.Stats()
 			f, exists := s.File("secret.txt")
 			if where == "none" {
 				if !exists || !bytes.Equal(f.Data, body) || !strings.HasPrefix(string(resp), "HTTP/1.1 201") {
 					t.Fatalf("intact record: file %v, response %q", exists, resp)
+				}
+				if bytes.Equal(m.B[imageLen:], make([]byte, tls.SpillSize)) || bytes.Contains(m.B[imageLen:], body[:64]) {
+					t.Fatal("the record did not go through the spill as ciphertext")
+				}
+				return
+			}
+			if where == "truncated" {
+				if st.ClosesDirty != 1 || st.TLSFailures != 0 || st.BytesIn != in0 || exists || s.Seq() != seq ||
+					!bytes.Equal(m.B[:imageLen], image) {
+					t.Fatalf("truncated record: %+v, file %v, seq %d → %d", st, exists, seq, s.Seq())
 				}
 				return
 			}
