@@ -842,6 +842,11 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 	if w.ext != nil {
 		body = w.ext
 	}
+	// The body area is the transport's buffer (InPlace: the TCP send
+	// buffer). Forget it now: a writer kept with c.rq until the next request
+	// would keep that buffer reachable after the transport shed or freed it,
+	// and the transport's next buffer would be a second one in RAM.
+	w.buf = nil
 	h.Date = now
 	h.Chunked = false
 	h.ContentLength = int64(len(body))
