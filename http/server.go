@@ -187,6 +187,11 @@ type reqState struct {
 // reqStateSize is the bytes a reqState takes.
 const reqStateSize = int(unsafe.Sizeof(reqState{}))
 
+// RequestStateSize is the bytes of the request state a ServerConn lends
+// itself while a request is in progress (beside its input buffer; see
+// Footprint and Shed): for RAM bounds.
+const RequestStateSize = reqStateSize
+
 // ErrBodyFull is returned by ResponseWriter.Write when the body does not fit
 // the output buffer; the response becomes a 500.
 var ErrBodyFull = errors.New("http: response body exceeds the output buffer")

@@ -339,6 +339,11 @@ func (h *Host) arenaLen() int {
 	return len(h.slots) * (int(h.slotCap) + bitmapLen(int(h.slotCap)))
 }
 
+// Buffers returns the sizes of the host's two lent buffers, each one
+// allocation: the ICMP error (and echo) buffer and the reassembly arena
+// (Footprint is their sum; a RAM bound rounds each to its size class).
+func (h *Host) Buffers() (errBuf, arena int) { return h.errLen(), h.arenaLen() }
+
 // Lent returns the bytes of buffers the host holds now.
 func (h *Host) Lent() int {
 	n := cap(h.errBuf)

@@ -59,6 +59,14 @@ func (s *Stack) Shed() int {
 	return n
 }
 
+// ControlBufs returns the sizes of the stack's control buffers, each one
+// allocation lent on first use and shed when empty: the RST queue and the
+// SYN-cookie ring (Config.CookieQueue entries). The slots' and the large
+// receive buffers are the profile's (Config sizes).
+func (s *Stack) ControlBufs() (rst, cookies int) {
+	return int(unsafe.Sizeof([rstQueue]pendingRST{})), int(s.cfg.CookieQueue) * int(unsafe.Sizeof(pendingCookie{}))
+}
+
 // Shed drops the connection's buffers that hold nothing right now and
 // returns the bytes released: the receive buffer when it has no unread
 // bytes, no out-of-order ranges and no reservation (Reserve) pending (or
