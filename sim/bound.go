@@ -154,14 +154,6 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	if err != nil {
 		return BoundRAM{}, err
 	}
-	limit := p.MaxHandshakeMessage
-	if limit <= 0 {
-		limit = tls.DefaultMaxHandshakeMessage
-	}
-	grown := p.MaxConns
-	if p.LargeRecvBufs > 0 { // the card's tls.HandshakeBudget (card.handshakeBudget)
-		grown = min(p.LargeRecvBufs, p.MaxConns)
-	}
 	peerKey, err := peerKeyPart(p, st)
 	if err != nil {
 		return BoundRAM{}, err
@@ -171,7 +163,7 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	b.Parts = append(b.Parts, bufferParts(p)...)
 	b.Parts = append(b.Parts,
 		Part{fmt.Sprintf("TLS session at its largest × %d slots", p.MaxConns), int64(p.MaxConns) * tlsPeak},
-		Part{fmt.Sprintf("grown handshake reassembly buffers (MaxHandshakeMessage) × %d", grown), int64(grown * classOf(limit))},
+		grownHandshakePart(p),
 		peerKey,
 		control,
 		Part{fmt.Sprintf("status pages streamed piece by piece, with their snapshots × %d; the admin's fetch body", p.MaxConns), pages},
@@ -180,6 +172,22 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 		b.Bytes += part.Bytes
 	}
 	return b, nil
+}
+
+// grownHandshakePart bounds the TLS handshake reassembly buffers grown
+// beyond the engine's usual one to MaxHandshakeMessage: as many as the
+// card's tls.HandshakeBudget has slots (card.handshakeBudget: one per large
+// TCP receive buffer), or one per slot without a budget.
+func grownHandshakePart(p card.Profile) Part {
+	limit := p.MaxHandshakeMessage
+	if limit <= 0 {
+		limit = tls.DefaultMaxHandshakeMessage
+	}
+	grown := p.MaxConns
+	if p.LargeRecvBufs > 0 {
+		grown = min(p.LargeRecvBufs, p.MaxConns)
+	}
+	return Part{fmt.Sprintf("grown handshake reassembly buffers (MaxHandshakeMessage) × %d", grown), int64(grown * classOf(limit))}
 }
 
 // statusStreams bounds what the applications allocate on demand: the
