@@ -729,6 +729,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 		Profile:   c.cfg.Profile.Name,
 		RAMBudget: c.ramBudget(),
 		RAMUsed:   c.ramBudget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
+		RAMLent:   c.Lent(),
 	}
 	var ps ppp.Stats
 	if c.eth != nil {

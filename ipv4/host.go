@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"time"
+	"unsafe"
 )
 
 // PortFilter is an optional interface a Transport may implement to take part
@@ -343,6 +344,12 @@ func (h *Host) arenaLen() int {
 // allocation: the ICMP error (and echo) buffer and the reassembly arena
 // (Footprint is their sum; a RAM bound rounds each to its size class).
 func (h *Host) Buffers() (errBuf, arena int) { return h.errLen(), h.arenaLen() }
+
+// ControlBytes returns the bytes of the host's control state: its struct
+// and the reassembly slot table.
+func (h *Host) ControlBytes() int {
+	return int(unsafe.Sizeof(*h)) + len(h.slots)*int(unsafe.Sizeof(reasmSlot{}))
+}
 
 // Lent returns the bytes of buffers the host holds now.
 func (h *Host) Lent() int {

@@ -589,6 +589,7 @@ type hostileResult struct {
 	calls       int
 	samples     int
 	bursts      int
+	shedMid     int // quiet spells after which the card had shed with connections open
 	wall        time.Duration
 	h           *hostile
 }
@@ -707,14 +708,25 @@ func runHostile(t *testing.T, p card.Profile, st *store.Store, bursts int, seed 
 			}
 		}
 		run(time.Duration(200+r.IntN(1000)) * time.Millisecond)
-		// A quiet spell of exactly ShedMs from the line's last byte (one
-		// in three a millisecond shorter or longer): the card sheds at its
-		// end, with everything above half done, and the next burst lends
-		// it all again at once.
+		// A quiet spell: the attackers stop until the card sheds — ShedMs
+		// after the line's last byte, with everything above half done —
+		// and the next burst lends it all again at once. One spell in four
+		// ends a millisecond before the card would shed.
 		phase = fmt.Sprintf("quiet %d", i)
 		a.quiet = true
 		_ = w.RunUntil(func() bool { return w.up.idle(w.now) && w.down.idle(w.now) }, 2*time.Second)
-		run(shed + time.Duration(r.IntN(3)-1)*time.Millisecond)
+		lent := w.card.Lent()
+		if i%4 == 3 {
+			run(shed - time.Millisecond)
+		} else {
+			err := w.RunUntil(func() bool { return w.card.Lent() < lent }, 3*time.Second)
+			if err != nil && !errors.Is(err, ErrLimit) {
+				t.Fatalf("%s at %v: %v", phase, w.Elapsed(), err)
+			}
+			if err == nil && len(w.card.Status(w.now).Conns) > 0 {
+				res.shedMid++ // the card shed with connections open
+			}
+		}
 	}
 	a.quiet = false
 	w.RemoveActor(a)
@@ -744,7 +756,7 @@ func runHostile(t *testing.T, p card.Profile, st *store.Store, bursts int, seed 
 // Tiny.
 func TestHostileRAMBound(t *testing.T) {
 	cryptotest.SetGlobalRandom(t, 14)
-	bursts := 40
+	bursts := 24
 	if testing.Short() {
 		bursts = 8
 	}
@@ -778,8 +790,8 @@ func TestHostileRAMBound(t *testing.T) {
 			}
 			t.Logf("%s: attacker connections opened/answered/ended by the card: %s; client cert handshakes %d",
 				c.p.Name, strings.Join(kinds, ", "), a.ccEstablished)
-			t.Logf("%s: peak %d B in %s; bound %d B (%+d), budget %d B; %d bursts, %d calls, %d samples, %v",
-				c.p.Name, res.peak, res.phase, res.bound, res.bound-res.peak, c.p.Budget(), res.bursts, res.calls, res.samples,
+			t.Logf("%s: peak %d B in %s; bound %d B (%+d), budget %d B; %d bursts (%d quiet spells ended in a shed with connections open), %d calls, %d samples, %v",
+				c.p.Name, res.peak, res.phase, res.bound, res.bound-res.peak, c.p.Budget(), res.bursts, res.shedMid, res.calls, res.samples,
 				res.wall.Round(time.Millisecond))
 			// The attacks are real: on the 4-slot card every kind of attacker
 			// connection got an answer (the card's flight, an HRR, an alert or
@@ -791,6 +803,9 @@ func TestHostileRAMBound(t *testing.T) {
 			}
 			if c.admin && a.ccEstablished == 0 {
 				t.Errorf("%s: no handshake with a client certificate", c.p.Name)
+			}
+			if res.shedMid == 0 {
+				t.Errorf("%s: the card never shed mid-state", c.p.Name)
 			}
 			if res.peak > res.bound {
 				t.Errorf("%s: live heap %d B exceeds RAMBound %d B by %d B", c.p.Name, res.peak, res.bound, res.peak-res.bound)
