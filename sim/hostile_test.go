@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/mlkem"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
@@ -14,6 +16,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"testing/cryptotest"
@@ -68,11 +71,15 @@ type hostile struct {
 	quiet bool
 	conns int // attacker connections kept open
 
-	full, hrr []byte // ClientHello records
-	ccfg      *tls.Config
-	bots      []*hostileBot
-	n         int
-	discard   []byte
+	// ClientHello records: the largest the card reassembles (a grown
+	// buffer, under the card's tls.HandshakeBudget: the others are refused
+	// with internal_error meanwhile) and the largest that fit the engine's
+	// usual reassembly buffer (every slot can hold one at once).
+	full, hrr, fullFit, hrrFit []byte
+	ccfg                       *tls.Config
+	bots                       []*hostileBot
+	n                          int
+	discard                    []byte
 
 	raw    *rawOOO
 	floods []PacketSource
@@ -80,21 +87,29 @@ type hostile struct {
 
 	// Counters.
 	opened, answered, endedByCard [botKinds]int
-	ccEstablished                 int
+	ccEstablished, hrrSeen        int
+	replies                       map[string]int // first answer by bot kind
 }
 
+// hrrRandom is the random of a HelloRetryRequest: SHA-256 of
+// "HelloRetryRequest" (RFC 8446 §4.1.3).
+var hrrRandom = sha256.Sum256([]byte("HelloRetryRequest"))
+
 type hostileBot struct {
-	kind    int
-	c       *tcp.Conn
-	data    []byte
-	sent    int
-	eng     *tls.Engine
-	born    time.Time
-	nextTx  time.Time
-	est     bool
-	got     int
-	counted bool
-	hsDone  bool
+	kind       int
+	c          *tcp.Conn
+	data       []byte
+	sent       int
+	eng        *tls.Engine
+	born       time.Time
+	nextTx     time.Time
+	est        bool
+	got        int
+	counted    bool
+	hsDone     bool
+	head       [43]byte // the card's first bytes: record header, handshake header, version, random
+	classified bool
+	fit        bool // its hello fits the engine's usual reassembly buffer
 }
 
 func (a *hostile) start() {
@@ -158,7 +173,12 @@ func (a *hostile) Service(now time.Time) (bool, time.Time) {
 			progress = a.driveEngine(b) || progress
 		} else {
 			for len(b.c.Peek()) > 0 {
-				b.got += b.c.Read(a.discard)
+				k := b.c.Read(a.discard)
+				if b.got < len(b.head) {
+					copy(b.head[b.got:], a.discard[:k])
+				}
+				b.got += k
+				a.classify(b, false)
 				progress = true
 			}
 		}
@@ -175,6 +195,7 @@ func (a *hostile) Service(now time.Time) (bool, time.Time) {
 			end = true
 		}
 		if end {
+			a.classify(b, true)
 
 			b.c.Abort()
 			a.bots = append(a.bots[:i], a.bots[i+1:]...)
@@ -209,14 +230,18 @@ func (a *hostile) Service(now time.Time) (bool, time.Time) {
 			break
 		}
 		b := &hostileBot{kind: a.n % botKinds, c: c, born: now, nextTx: now}
+		full, hrr := a.full, a.hrr
+		if a.n/botKinds%2 == 1 {
+			full, hrr, b.fit = a.fullFit, a.hrrFit, true
+		}
 		a.n++
 		switch b.kind {
 		case botFullHello, botDrip:
-			b.data = a.full
+			b.data = full
 		case botHRR:
-			b.data = a.hrr
+			b.data = hrr
 		case botHalfHello:
-			b.data = a.full[:len(a.full)/2]
+			b.data = full[:len(full)/2]
 		case botAnnounce:
 			b.data = append([]byte{22, 3, 1, 0x40, 0}, a.full[9:9+256]...)
 		case botClientCert:
@@ -232,6 +257,36 @@ func (a *hostile) Service(now time.Time) (bool, time.Time) {
 		progress = true
 	}
 	return progress, next
+}
+
+// classify counts what the card answered a bot first (its record header,
+// then its alert or handshake message): once its first 43 bytes are in, or
+// when the connection ends.
+func (a *hostile) classify(b *hostileBot, last bool) {
+	if b.classified || b.got == 0 || (b.got < len(b.head) && !last) {
+		return
+	}
+	b.classified = true
+	h, what := b.head[:min(b.got, len(b.head))], "other"
+	switch {
+	case len(h) >= 7 && h[0] == 21:
+		what = fmt.Sprintf("alert %d", h[6])
+	case len(h) >= 43 && h[0] == 22 && h[5] == 2 && bytes.Equal(h[11:43], hrrRandom[:]):
+		what = "HelloRetryRequest" // RFC 8446 §4.1.3
+		if b.kind == botHRR {
+			a.hrrSeen++
+		}
+	case len(h) >= 6 && h[0] == 22 && h[5] == 2:
+		what = "ServerHello"
+	}
+	if a.replies == nil {
+		a.replies = map[string]int{}
+	}
+	size := "largest"
+	if b.fit {
+		size = "4 KiB"
+	}
+	a.replies[botNames[b.kind]+" ("+size+"): "+what]++
 }
 
 // driveEngine runs a client-certificate bot: its engine's output out, the
@@ -471,12 +526,14 @@ func bigHello(r *rand.Rand, size int, shares bool) []byte {
 		return b
 	}
 	var exts []byte
-	exts = ext(exts, grease(), nil)
+	ge := grease()
+	exts = ext(exts, ge, nil)
 	sni := []byte("card.example")
 	exts = ext(exts, 0, append(u16(append(u16(nil, uint16(len(sni)+3)), 0), uint16(len(sni))), sni...))
 	exts = ext(exts, 23, nil)           // extended_master_secret
 	exts = ext(exts, 0xff01, []byte{0}) // renegotiation_info
-	exts = ext(exts, 10, list16(grease(), uint16(tls.X25519MLKEM768), uint16(tls.X25519), uint16(tls.P256)))
+	gg := grease()                      // the GREASE group: its key share must name a group listed (RFC 8446 §4.2.8)
+	exts = ext(exts, 10, list16(gg, uint16(tls.X25519MLKEM768), uint16(tls.X25519), uint16(tls.P256)))
 	exts = ext(exts, 11, []byte{1, 0}) // ec_point_formats
 	exts = ext(exts, 35, nil)          // session_ticket
 	exts = ext(exts, 13, list16(grease(), 0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601, 0x0807))
@@ -484,7 +541,7 @@ func bigHello(r *rand.Rand, size int, shares bool) []byte {
 	exts = ext(exts, 18, nil)                  // signed_certificate_timestamp
 	var ks []byte
 	if shares {
-		ks = u16(u16(ks, grease()), 1)
+		ks = u16(u16(ks, gg), 1)
 		ks = append(ks, 0)
 		dk, err := mlkem.GenerateKey768()
 		if err != nil {
@@ -529,7 +586,7 @@ func bigHello(r *rand.Rand, size int, shares bool) []byte {
 	exts = ext(exts, 16, append(u16(nil, uint16(len(alpn))), alpn...))
 	pad := size - (len(head) + 2 + len(exts) + 4 + 1 + 4)
 	exts = ext(exts, 21, make([]byte, pad))
-	exts = ext(exts, grease(), []byte{0})
+	exts = ext(exts, ge^0x1010, []byte{0}) // another GREASE value: no extension twice (RFC 8446 §4.2)
 	m := append(u16(head, uint16(len(exts))), exts...)
 	if len(m) != size {
 		panic(fmt.Sprintf("bigHello: %d bytes, want %d", len(m), size))
@@ -605,6 +662,9 @@ func runHostile(t *testing.T, p card.Profile, st *store.Store, bursts int, seed 
 		t.Fatal(err)
 	}
 	res.bound = b.Bytes
+	for _, part := range b.Parts {
+		t.Logf("  bound part %7d B  %s", part.Bytes, part.Name)
+	}
 	r := rand.New(rand.NewPCG(seed, 0x484f))
 	limit := p.MaxHandshakeMessage
 	if limit <= 0 {
@@ -613,6 +673,8 @@ func runHostile(t *testing.T, p card.Profile, st *store.Store, bursts int, seed 
 	a := &hostile{p: p, r: r, conns: p.MaxConns + 2, discard: make([]byte, 4096)}
 	a.full = helloRecords(bigHello(r, limit, true))
 	a.hrr = helloRecords(bigHello(r, limit, false))
+	a.fullFit = helloRecords(bigHello(r, min(limit, 4096), true)) // the server's usual reassembly buffer (tls.newEngine)
+	a.hrrFit = helloRecords(bigHello(r, min(limit, 4096), false))
 	if st.AdminKey() != nil {
 		chain, key, err := clientChain(r, 10, limit-4)
 		if err != nil {
@@ -788,8 +850,14 @@ func TestHostileRAMBound(t *testing.T) {
 			for k := range botKinds {
 				kinds = append(kinds, fmt.Sprintf("%s %d/%d/%d", botNames[k], a.opened[k], a.answered[k], a.endedByCard[k]))
 			}
-			t.Logf("%s: attacker connections opened/answered/ended by the card: %s; client cert handshakes %d",
-				c.p.Name, strings.Join(kinds, ", "), a.ccEstablished)
+			t.Logf("%s: attacker connections opened/answered/ended by the card: %s; HelloRetryRequests %d, client cert handshakes %d",
+				c.p.Name, strings.Join(kinds, ", "), a.hrrSeen, a.ccEstablished)
+			var rs []string
+			for k, v := range a.replies {
+				rs = append(rs, fmt.Sprintf("%s ×%d", k, v))
+			}
+			slices.Sort(rs)
+			t.Logf("%s: the card's first answers: %s", c.p.Name, strings.Join(rs, "; "))
 			t.Logf("%s: peak %d B in %s; bound %d B (%+d), budget %d B; %d bursts (%d quiet spells ended in a shed with connections open), %d calls, %d samples, %v",
 				c.p.Name, res.peak, res.phase, res.bound, res.bound-res.peak, c.p.Budget(), res.bursts, res.shedMid, res.calls, res.samples,
 				res.wall.Round(time.Millisecond))
@@ -801,6 +869,9 @@ func TestHostileRAMBound(t *testing.T) {
 					t.Errorf("%s: no %s connection was answered", c.p.Name, botNames[k])
 				}
 			}
+			if c.p.MaxConns > 1 && a.hrrSeen == 0 {
+				t.Errorf("%s: no HelloRetryRequest", c.p.Name)
+			}
 			if c.admin && a.ccEstablished == 0 {
 				t.Errorf("%s: no handshake with a client certificate", c.p.Name)
 			}
@@ -811,5 +882,73 @@ func TestHostileRAMBound(t *testing.T) {
 				t.Errorf("%s: live heap %d B exceeds RAMBound %d B by %d B", c.p.Name, res.peak, res.bound, res.peak-res.bound)
 			}
 		})
+	}
+}
+
+// TestHostileHellosAreLegal: the attacker's largest ClientHellos are ones
+// the card must serve: a server engine configured as the card's answers
+// the one with key shares with its ServerHello and flight, and the one
+// without with a HelloRetryRequest; each is exactly MaxHandshakeMessage
+// bytes.
+func TestHostileHellosAreLegal(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 15)
+	st, err := NewStore(15, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := st.Signer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := card.CardProfile
+	r := rand.New(rand.NewPCG(15, 15))
+	// The card's handshake budget, its one slot taken by a stalled big hello:
+	// the hellos that fit the usual buffer need none.
+	budget := tls.NewHandshakeBudget(1, 10*time.Second)
+	cfg := &tls.Config{TicketKey: make([]byte, 32), Rand: NewRand(15, "hello"), Time: func() time.Time { return Epoch },
+		Certificate: st.Certificate(), Signer: signer, ALPN: []string{"http/1.1"}, MaxRecordOut: p.RecordOut,
+		MaxHandshakeMessage: p.MaxHandshakeMessage, HandshakeBudget: budget}
+	big := helloRecords(bigHello(r, p.MaxHandshakeMessage, true))
+	staller := tls.NewServer(cfg, p.RecvBuf)
+	if n, _, err := staller.Unwrap(big[:8000]); err != nil || budget.InUse() != 1 {
+		t.Fatalf("staller: %d %v, budget in use %d", n, err, budget.InUse())
+	}
+	for _, shares := range []bool{true, false} {
+		for i := range 8 { // GREASE values and ALPN names vary
+			helloIsLegal(t, cfg, p.RecvBuf, bigHello(r, 4096, shares), shares, i == 0)
+		}
+	}
+	runtime.KeepAlive(staller)
+	cfg.HandshakeBudget = nil
+	for _, shares := range []bool{true, false} {
+		for i := range 8 {
+			helloIsLegal(t, cfg, p.RecvBuf, bigHello(r, p.MaxHandshakeMessage, shares), shares, i == 0)
+		}
+	}
+}
+
+func helloIsLegal(t *testing.T, cfg *tls.Config, recvBuf int, m []byte, shares, log bool) {
+	t.Helper()
+	{
+		if int(m[1])<<16|int(m[2])<<8|int(m[3]) != len(m)-4 {
+			t.Fatalf("hello of %d bytes", len(m))
+		}
+		e := tls.NewServer(cfg, recvBuf)
+		for in := helloRecords(m); len(in) > 0; {
+			n, _, err := e.Unwrap(in)
+			if err != nil || n == 0 {
+				t.Fatalf("shares %v: %d, %v", shares, n, err)
+			}
+			in = in[n:]
+		}
+		out := make([]byte, 32<<10)
+		n := e.Output(out)
+		hrr := n >= 43 && bytes.Equal(out[11:43], hrrRandom[:])
+		if e.State() != tls.Handshaking || n < 43 || out[0] != 22 || out[5] != 2 || hrr == shares {
+			t.Fatalf("shares %v: %v, %d bytes %x, HRR %v", shares, e.State(), n, out[:min(n, 16)], hrr)
+		}
+		if log {
+			t.Logf("shares %v: %d-byte ClientHello answered with %d bytes (HRR %v)", shares, len(m), n, hrr)
+		}
 	}
 }
