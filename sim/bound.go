@@ -311,7 +311,8 @@ func tlsSessionPeak(p card.Profile, st *store.Store) (int64, int, error) {
 	var peak int64
 	for i, v := range vs {
 		ccfg := &tls.Config{Rand: NewRand(uint64(10+i), "bound"), InsecureSkipVerify: true, MaxVersion: v.max,
-			Groups: v.groups, CipherSuites: v.suites, ALPN: []string{"http/1.1"}, RecordSizeLimit: 16385}
+			Groups: v.groups, CipherSuites: v.suites, ALPN: []string{"http/1.1"}, RecordSizeLimit: 16385,
+			ServerName: longServerName} // the engine keeps a copy of up to 255 bytes
 		pk, err := serverHandshake(scfg, ccfg, p, h)
 		if err != nil {
 			return 0, 0, fmt.Errorf("sim: TLS variant %d: %w", i, err)
@@ -320,6 +321,10 @@ func tlsSessionPeak(p card.Profile, st *store.Store) (int64, int, error) {
 	}
 	return peak, len(vs), nil
 }
+
+// longServerName is a 255-byte host name (RFC 1035 §2.3.4), the most of
+// a client's server_name a server engine keeps.
+var longServerName = strings.Repeat(strings.Repeat("a", 62)+".", 4) + "abc"
 
 // serverHandshake runs one handshake in memory and returns the server
 // engine's peak attributed heap (h nil: not observed).
