@@ -571,7 +571,9 @@ func keepPeerKey(der []byte) (*x509.Certificate, error) {
 // (ipv4.Host.Buffers), TCP's RST queue and SYN-cookie ring
 // (tcp.Stack.ControlBufs), and per connection slot the HTTP request state
 // (http.RequestStateSize) and the PUT /upload hasher
-// (apps.UploadFootprint): each one allocation, rounded to its size class.
+// (apps.UploadFootprint): each one allocation, rounded to its size class;
+// with IPv6, the rounding of the IPv6 layer's buffers one by one beyond the
+// class of their sum that bufferParts counts (ipv6.Host.Buffers).
 // (Found missing by TestHostileRAMBound, which makes the card lend all of
 // them at once.)
 func controlBuffers(c *card.Card, p card.Profile) Part {
@@ -585,6 +587,14 @@ func controlBuffers(c *card.Card, p card.Profile) Part {
 	n += classOf(errBuf) + max(0, classOf(arena)-classOf(p.ReassemblyBytes))
 	rst, cookies := c.TCP().ControlBufs()
 	n += classOf(rst) + classOf(cookies)
+	if h := c.IP6(); h != nil { // each IPv6 buffer in its own size class, beyond the class of their sum
+		sum := 0
+		for _, b := range h.Buffers() {
+			n += classOf(b)
+			sum += b
+		}
+		n -= classOf(sum)
+	}
 	n += p.MaxConns * (classOf(http.RequestStateSize) + apps.UploadFootprint)
 	return Part{fmt.Sprintf("control buffers lent on demand (PPP, ICMP, TCP RST and SYN-cookie queues; HTTP request state and upload hasher × %d)", p.MaxConns), int64(n)}
 }

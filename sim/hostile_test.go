@@ -826,7 +826,7 @@ func TestHostileRAMBound(t *testing.T) {
 	for _, c := range []struct {
 		p     card.Profile
 		admin bool
-	}{{card.CardProfile, true}, {OneConnCard(), false}, {card.TinyProfile, false}} {
+	}{{card.CardProfile, true}, {OneConnCard(), false}, {card.TinyProfile, false}, {card.TinyProfile.WithIPv6(), false}} {
 		t.Run(c.p.Name, func(t *testing.T) {
 			st, err := NewStore(14, 0, nil)
 			if err != nil {
