@@ -640,7 +640,7 @@ func clientChain(r *rand.Rand, n, limit int) ([][]byte, *ecdsa.PrivateKey, error
 	return chain, key, nil
 }
 
-// HostileResult is one profile's run.
+// hostileResult is one profile's run.
 type hostileResult struct {
 	peak, bound int64
 	phase       string
