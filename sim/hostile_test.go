@@ -962,3 +962,74 @@ func hostileSeed() uint64 {
 	}
 	return 14
 }
+
+// TestPeerKeyOnlyBoundsTheSession: what a server engine configured as the
+// card's holds between calls during and after a handshake in which the
+// client sends a 10-certificate chain of 16 KiB is, with
+// tls.Config.PeerKeyOnly (the card's setting), at most the TLS session
+// and kept-key parts RAMBound counts per slot; without it the parsed chain
+// stays (the negative: tens of KB more, which RAMBound does not count).
+func TestPeerKeyOnlyBoundsTheSession(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 16)
+	p := OneConnCard()
+	st, err := NewStore(16, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetAdminKey(spki); err != nil {
+		t.Fatal(err)
+	}
+	b, err := RAMBound(p, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perSlot int64
+	for _, part := range b.Parts {
+		if strings.HasPrefix(part.Name, "TLS session") || strings.HasPrefix(part.Name, "client's public key") ||
+			strings.HasPrefix(part.Name, "grown handshake") {
+			perSlot += part.Bytes
+		}
+	}
+	chain, key, err := clientChain(rand.New(rand.NewPCG(16, 16)), 10, p.MaxHandshakeMessage-4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := st.Signer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	defer func() { runtime.MemProfileRate = old }()
+	peak := map[bool]int64{}
+	for _, keyOnly := range []bool{true, false, true} {
+		scfg := &tls.Config{TicketKey: make([]byte, 32), Rand: NewRand(16, "s"), Time: func() time.Time { return Epoch },
+			Certificate: st.Certificate(), Signer: signer, ALPN: []string{"http/1.1"}, MaxRecordOut: p.RecordOut,
+			MaxHandshakeMessage: p.MaxHandshakeMessage, ClientAuth: tls.RequestClientCert, PeerKeyOnly: keyOnly}
+		ccfg := &tls.Config{Rand: NewRand(16, "c"), InsecureSkipVerify: true, Certificate: chain, Signer: key,
+			ALPN: []string{"http/1.1"}, Time: func() time.Time { return Epoch }}
+		h := &cardHeap{kind: map[[32]uintptr]uint8{}, mark: serverFrame}
+		h.base = h.snapshot()
+		pk, err := serverHandshake(scfg, ccfg, p, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peak[keyOnly] = pk // the first run (unobserved warm-up of the parser) is overwritten by the third
+	}
+	t.Logf("server session with a 10-certificate client chain: %d B with PeerKeyOnly, %d B without; RAMBound per slot (session, kept key, grown handshake buffer) %d B",
+		peak[true], peak[false], perSlot)
+	if peak[true] > perSlot {
+		t.Errorf("with PeerKeyOnly the session holds %d B, more than RAMBound's %d B per slot", peak[true], perSlot)
+	}
+	if peak[false]-peak[true] < 8<<10 {
+		t.Errorf("without PeerKeyOnly the session holds only %d B more", peak[false]-peak[true])
+	}
+}
