@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"netcard/http"
 	"netcard/store"
@@ -49,6 +50,12 @@ type Host struct {
 // NewHost returns a host over the card's store; rand feeds signatures.
 func NewHost(st *store.Store, rand io.Reader) *Host {
 	return &Host{st: st, rand: rand}
+}
+
+// ControlBytes returns the bytes of the host's own state: its struct, the
+// application list and one registration per application (RAM reports).
+func (h *Host) ControlBytes() int {
+	return int(unsafe.Sizeof(*h)) + cap(h.slots)*8 + len(h.slots)*int(unsafe.Sizeof(slot{}))
 }
 
 // Grow makes room for n more applications, so that adding them allocates

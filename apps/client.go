@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unsafe"
 
 	"netcard/http"
 	"netcard/store"
@@ -58,6 +59,16 @@ type ClientSession struct {
 	done     bool
 	err      error
 	status   int
+}
+
+// Lent returns the bytes the session holds now, for reporting: its struct,
+// request and response buffers and its TLS engine (tls.Engine.Lent).
+func (c *ClientSession) Lent() int {
+	n := int(unsafe.Sizeof(*c)) + cap(c.req) + cap(c.buf)
+	if c.eng != nil {
+		n += c.eng.Lent()
+	}
+	return n
 }
 
 // NewClientSession allocates the request and response buffers.

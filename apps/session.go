@@ -286,6 +286,19 @@ func (s *ServerSession) Footprint() int {
 	return n
 }
 
+// Lent is Footprint with the TLS engine's Lent (its AEAD states
+// included): what the session holds now, for reporting.
+func (s *ServerSession) Lent() int {
+	n := s.hc.Footprint()
+	if s.eng != nil {
+		n += s.eng.Lent()
+	}
+	if s.ci.up != nil {
+		n += uploadFootprint
+	}
+	return n
+}
+
 // Shed drops what the connection holds and an idle session does not
 // need — the TLS engine's expanded AEAD state (tls.Engine.Shed) and the
 // HTTP input buffer and request state (http.ServerConn.Shed) — and returns

@@ -35,8 +35,17 @@ type Status struct {
 	LocalIP   netip.Addr
 	PeerIP    netip.Addr
 	Profile   string
-	RAMUsed   int // bytes of the memory budget in use
-	RAMBudget int // bytes of the profile's budget
+	// RAMUsed is the part of the profile's buffer budget (RAMBudget) that
+	// belongs to connection slots holding a connection, plus the rest of
+	// the budget: a figure by construction, not bytes held (JSON
+	// "ram_used", kept for clients). RAMLent is the RAM the card holds now
+	// — control state and the buffers lent and not shed (card.Card.Lent;
+	// JSON "ram_lent"). RAMBudget is the profile's buffer budget (JSON
+	// "ram_budget"); the card's hard bound, control state and TLS sessions
+	// included, is sim.RAMBound (netcard bench: card_bound_ram_bytes).
+	RAMUsed   int
+	RAMLent   int
+	RAMBudget int
 	Conns     []ConnStatus
 	Counters  []Counter
 }
@@ -521,6 +530,8 @@ func (s *statusSnap) head(c *clip) {
 		c.int(int64(st.RAMUsed))
 		c.str(`,"ram_budget":`)
 		c.int(int64(st.RAMBudget))
+		c.str(`,"ram_lent":`)
+		c.int(int64(st.RAMLent))
 		if s.public {
 			c.str(`,"connections_open":`)
 			c.int(int64(s.nconn))
@@ -557,6 +568,8 @@ func (s *statusSnap) head(c *clip) {
 	c.int(int64(st.RAMUsed))
 	c.str(" / ")
 	c.int(int64(st.RAMBudget))
+	c.str(" bytes</td></tr>\n<tr><th>RAM lent now</th><td>")
+	c.int(int64(st.RAMLent))
 	c.str(" bytes</td></tr>\n")
 	if s.public {
 		c.str("<tr><th>connections open</th><td>")

@@ -37,6 +37,10 @@ func newUpload() *upload { return &upload{h: sha256.New()} }
 // class) and crypto/sha256's digest (128), as measured.
 const uploadFootprint = 64 + 128
 
+// UploadFootprint is the heap a session holds for PUT /upload once it was
+// used (uploadFootprint): for RAM bounds.
+const UploadFootprint = uploadFootprint
+
 func (u *upload) reset() {
 	u.h.Reset()
 	u.n = 0

@@ -236,7 +236,10 @@ func New(cfg Config) (*Card, error) {
 	if cfg.Store.AdminKey() != nil {
 		// An administrator may log in with a client certificate whose key
 		// is the store's admin key; ask every client for one (optional).
+		// Only the leaf's public key is kept (the admin check needs no
+		// more): a client's chain costs no RAM after its message.
 		tlsCfg.ClientAuth = tls.RequestClientCert
+		tlsCfg.PeerKeyOnly = true
 	}
 	if cfg.Ethernet == nil {
 		c.newPPP(cfg, p)
@@ -745,6 +748,7 @@ func (c *Card) Status(now time.Time) apps.Status {
 		Profile:   c.cfg.Profile.Name,
 		RAMBudget: c.ramBudget(),
 		RAMUsed:   c.ramBudget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
+		RAMLent:   c.Lent(),
 	}
 	var ps ppp.Stats
 	if c.eth != nil {

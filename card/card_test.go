@@ -154,3 +154,39 @@ func (zeroReader) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestLentShedsAndAllocatesNothing: Card.Lent (the status page's ram_lent)
+// allocates nothing; it grows while a connection holds buffers and falls
+// back once the line has been quiet for ShedMs (the buffers shed), and
+// Status reports it. sim.TestLentMatchesHeap compares it with the heap.
+func TestLentShedsAndAllocatesNothing(t *testing.T) {
+	st, err := sim.NewStore(2, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := card.CardProfile
+	w, err := sim.New(sim.Options{Profile: p, Store: st, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	w.Run(time.Second)
+	idle := w.Card().Lent()
+	if a := testing.AllocsPerRun(100, func() { _ = w.Card().Lent() }); a != 0 {
+		t.Fatalf("Lent allocates %v", a)
+	}
+	if _, err := w.Handshake(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	busy := w.Card().Lent()
+	if s := w.Card().Status(w.Now()); s.RAMLent != busy {
+		t.Fatalf("status ram_lent %d, Lent %d", s.RAMLent, busy)
+	}
+	w.Run(time.Duration(p.ShedMs)*time.Millisecond + time.Second)
+	shed := w.Card().Lent()
+	if !(idle < shed && shed < busy) {
+		t.Fatalf("Lent: idle link %d, handshake done %d, after ShedMs of quiet %d", idle, busy, shed)
+	}
+}

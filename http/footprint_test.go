@@ -1,9 +1,11 @@
 package http
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
+	"weak"
 )
 
 // TestHeadersOffsets: fields kept as offsets give back the same name and
@@ -173,5 +175,35 @@ func TestInPlaceBodySourceSmallRoom(t *testing.T) {
 	}
 	if c.Waiting() || !c.Idle() {
 		t.Fatal("still waiting after the body")
+	}
+}
+
+// TestInPlaceKeepsNoTransportBuffer: an InPlace response is composed in the
+// transport's buffer (the TCP send buffer); once Output has returned, the
+// connection keeps no reference to it — not in the request state it keeps
+// for the next request, not after Reset (a new TCP connection in the slot) —
+// so a buffer the transport sheds or frees is garbage, and the transport's
+// next one is not a second buffer in RAM (issue 14's hard bound; found by
+// sim.TestHostileRAMBound: a one-slot card held two TCP slot blocks).
+func TestInPlaceKeepsNoTransportBuffer(t *testing.T) {
+	c := NewServerConn(ServerConfig{Handler: testHandler, InBuf: 512, OutBuf: 1024, InPlace: true})
+	c.Input([]byte("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"), t0)
+	dst := make([]byte, 2048)
+	n := c.Output(dst, t0)
+	if !strings.HasPrefix(string(dst[:n]), "HTTP/1.1 200 ") || !strings.HasSuffix(string(dst[:n]), "hello") {
+		t.Fatalf("%q", dst[:n])
+	}
+	wp := weak.Make(&dst[0])
+	dst = nil
+	runtime.GC()
+	runtime.GC()
+	if wp.Value() != nil {
+		t.Fatal("the connection keeps the transport's buffer after the response")
+	}
+	runtime.KeepAlive(c)
+	c.Reset()
+	c.Input([]byte("GET /x HTTP/1.1\r\nHost: h\r\n\r\n"), t0)
+	if n := c.Output(make([]byte, 2048), t0); n == 0 {
+		t.Fatal("no response after Reset")
 	}
 }

@@ -187,6 +187,11 @@ type reqState struct {
 // reqStateSize is the bytes a reqState takes.
 const reqStateSize = int(unsafe.Sizeof(reqState{}))
 
+// RequestStateSize is the bytes of the request state a ServerConn lends
+// itself while a request is in progress (beside its input buffer; see
+// Footprint and Shed): for RAM bounds.
+const RequestStateSize = reqStateSize
+
 // ErrBodyFull is returned by ResponseWriter.Write when the body does not fit
 // the output buffer; the response becomes a 500.
 var ErrBodyFull = errors.New("http: response body exceeds the output buffer")
@@ -842,6 +847,11 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 	if w.ext != nil {
 		body = w.ext
 	}
+	// The body area is the transport's buffer (InPlace: the TCP send
+	// buffer). Forget it now: a writer kept with c.rq until the next request
+	// would keep that buffer reachable after the transport shed or freed it,
+	// and the transport's next buffer would be a second one in RAM.
+	w.buf = nil
 	h.Date = now
 	h.Chunked = false
 	h.ContentLength = int64(len(body))

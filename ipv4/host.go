@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"time"
+	"unsafe"
 )
 
 // PortFilter is an optional interface a Transport may implement to take part
@@ -337,6 +338,17 @@ func (h *Host) errLen() int {
 // area and block bitmap.
 func (h *Host) arenaLen() int {
 	return len(h.slots) * (int(h.slotCap) + bitmapLen(int(h.slotCap)))
+}
+
+// Buffers returns the sizes of the host's two lent buffers, each one
+// allocation: the ICMP error (and echo) buffer and the reassembly arena
+// (Footprint is their sum; a RAM bound rounds each to its size class).
+func (h *Host) Buffers() (errBuf, arena int) { return h.errLen(), h.arenaLen() }
+
+// ControlBytes returns the bytes of the host's control state: its struct
+// and the reassembly slot table.
+func (h *Host) ControlBytes() int {
+	return int(unsafe.Sizeof(*h)) + len(h.slots)*int(unsafe.Sizeof(reasmSlot{}))
 }
 
 // Lent returns the bytes of buffers the host holds now.

@@ -186,6 +186,18 @@ func (h *Host) Footprint() int {
 	return n
 }
 
+// Buffers returns the sizes of the buffers the host may lend, each one
+// allocation (Footprint is their sum; a RAM bound rounds each to its size
+// class): the ICMPv6 error slots, the ND message buffer, the reassembly
+// arena and, when it is not a reassembly slot, the echo buffer.
+func (h *Host) Buffers() []int {
+	b := []int{h.nerr * errMax, ctlMax, h.reasm.footprint()}
+	if h.echoSlot == nil {
+		b = append(b, int(h.echoL))
+	}
+	return b
+}
+
 // Lent returns the bytes of buffers the host holds now.
 func (h *Host) Lent() int {
 	n := cap(h.errBuf)

@@ -460,6 +460,27 @@ func (l *Link) RAM() int {
 	return n
 }
 
+// ControlRAM is the part of RAM lent for control packets, each an
+// allocation of its own: the control queue and the option buffers (scratch,
+// LCP, IPCP and, with IPv6, IPV6CP requests). ControlBufs lists them.
+func (l *Link) ControlRAM() int {
+	n := 0
+	for _, b := range l.ControlBufs() {
+		n += b
+	}
+	return n
+}
+
+// ControlBufs returns the sizes of the control buffers the link may lend
+// at once (see ControlRAM).
+func (l *Link) ControlBufs() []int {
+	b := []int{ctrlQueueSize, maxOptLen, maxOptLen, maxOptLen}
+	if l.v6 != nil {
+		b = append(b, maxOptLen)
+	}
+	return b
+}
+
 // VJRAM is the RAM Config.VJSlots costs a link: both slot tables and the
 // receive headroom a compressed header is rebuilt in.
 func VJRAM(slots int) int {

@@ -1,8 +1,14 @@
 package sim
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"reflect"
 	"runtime"
 	"strings"
@@ -11,6 +17,7 @@ import (
 
 	"netcard/apps"
 	"netcard/card"
+	"netcard/http"
 	"netcard/store"
 	"netcard/tls"
 )
@@ -96,6 +103,15 @@ func budgetNoPPP(p card.Profile) int {
 //   - the handshake reassembly buffers that may grow to MaxHandshakeMessage:
 //     as many as the tls.HandshakeBudget has slots (one per large TCP
 //     receive buffer), or one per slot without a budget;
+//   - with client authentication on (the store holds an admin key), per
+//     slot, what a session keeps of its client's certificate: only the
+//     leaf's public key (tls.Config.PeerKeyOnly, tls.KeptPeerCertificate),
+//     at its largest over the key types and sizes the engine accepts
+//     (peerKeyPart);
+//   - the control buffers the layers lend on demand beside the profile's
+//     (controlBuffers): PPP's control queue and option buffers, IPv4's
+//     ICMP error buffer, TCP's RST queue and SYN-cookie ring, and per slot
+//     the HTTP request state and the upload hasher;
 //   - what the applications allocate on demand: status pages streamed
 //     piece by piece and the admin's fetch body (statusStreams);
 //   - with Profile.SpillRecords, each slot's TLS record streaming state
@@ -129,6 +145,7 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	static, _ := h.card()
 	bufs := startBuffers(h, p)
 	pages := statusStreams(c, p)
+	control := controlBuffers(c, p)
 	runtime.KeepAlive(c)
 
 	tlsPeak, variants, err := tlsSessionPeak(p, st)
@@ -139,20 +156,18 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 	if err != nil {
 		return BoundRAM{}, err
 	}
-	limit := p.MaxHandshakeMessage
-	if limit <= 0 {
-		limit = tls.DefaultMaxHandshakeMessage
-	}
-	grown := p.MaxConns
-	if p.LargeRecvBufs > 0 { // the card's tls.HandshakeBudget (card.handshakeBudget)
-		grown = min(p.LargeRecvBufs, p.MaxConns)
+	peerKey, err := peerKeyPart(p, st)
+	if err != nil {
+		return BoundRAM{}, err
 	}
 	b := BoundRAM{TLSVariants: variants, SecureClient: client}
 	b.Parts = append(b.Parts, Part{"card at start without the profile's buffers (measured, allocator slots)", static - bufs})
 	b.Parts = append(b.Parts, bufferParts(p)...)
 	b.Parts = append(b.Parts,
 		Part{fmt.Sprintf("TLS session at its largest × %d slots", p.MaxConns), int64(p.MaxConns) * tlsPeak},
-		Part{fmt.Sprintf("grown handshake reassembly buffers (MaxHandshakeMessage) × %d", grown), int64(grown * classOf(limit))},
+		grownHandshakePart(p),
+		peerKey,
+		control,
 		Part{fmt.Sprintf("status pages streamed piece by piece, with their snapshots × %d; the admin's fetch body", p.MaxConns), pages},
 	)
 	if p.SpillRecords {
@@ -170,6 +185,22 @@ func RAMBound(p card.Profile, st *store.Store) (BoundRAM, error) {
 		b.Bytes += part.Bytes
 	}
 	return b, nil
+}
+
+// grownHandshakePart bounds the TLS handshake reassembly buffers grown
+// beyond the engine's usual one to MaxHandshakeMessage: as many as the
+// card's tls.HandshakeBudget has slots (card.handshakeBudget: one per large
+// TCP receive buffer), or one per slot without a budget.
+func grownHandshakePart(p card.Profile) Part {
+	limit := p.MaxHandshakeMessage
+	if limit <= 0 {
+		limit = tls.DefaultMaxHandshakeMessage
+	}
+	grown := p.MaxConns
+	if p.LargeRecvBufs > 0 {
+		grown = min(p.LargeRecvBufs, p.MaxConns)
+	}
+	return Part{fmt.Sprintf("grown handshake reassembly buffers (MaxHandshakeMessage) × %d", grown), int64(grown * classOf(limit))}
 }
 
 // statusStreams bounds what the applications allocate on demand: the
@@ -268,7 +299,7 @@ func tlsSessionPeak(p card.Profile, st *store.Store) (int64, int, error) {
 		MaxRecordOut: p.RecordOut, RecordSizeLimit: p.RecordSizeLimit, MaxHandshakeMessage: p.MaxHandshakeMessage,
 	}
 	if st.AdminKey() != nil {
-		scfg.ClientAuth = tls.RequestClientCert
+		scfg.ClientAuth, scfg.PeerKeyOnly = tls.RequestClientCert, true
 	}
 	type variant struct {
 		max    uint16
@@ -293,7 +324,8 @@ func tlsSessionPeak(p card.Profile, st *store.Store) (int64, int, error) {
 	var peak int64
 	for i, v := range vs {
 		ccfg := &tls.Config{Rand: NewRand(uint64(10+i), "bound"), InsecureSkipVerify: true, MaxVersion: v.max,
-			Groups: v.groups, CipherSuites: v.suites, ALPN: []string{"http/1.1"}, RecordSizeLimit: 16385}
+			Groups: v.groups, CipherSuites: v.suites, ALPN: []string{"http/1.1"}, RecordSizeLimit: 16385,
+			ServerName: longServerName} // the engine keeps a copy of up to 255 bytes
 		pk, err := serverHandshake(scfg, ccfg, p, h)
 		if err != nil {
 			return 0, 0, fmt.Errorf("sim: TLS variant %d: %w", i, err)
@@ -302,6 +334,10 @@ func tlsSessionPeak(p card.Profile, st *store.Store) (int64, int, error) {
 	}
 	return peak, len(vs), nil
 }
+
+// longServerName is a 255-byte host name (RFC 1035 §2.3.4), the most of
+// a client's server_name a server engine keeps.
+var longServerName = strings.Repeat(strings.Repeat("a", 62)+".", 4) + "abc"
 
 // serverHandshake runs one handshake in memory and returns the server
 // engine's peak attributed heap (h nil: not observed).
@@ -468,4 +504,110 @@ func clientOutput(e *tls.Engine, buf []byte) int { return e.Output(buf) }
 // clientFrame marks the secure client's allocations in clientSessionPeak.
 func clientFrame(fn string) bool {
 	return fn == "netcard/sim.newClientSide" || fn == "netcard/sim.clientOutput" || fn == "netcard/sim.clientUnwrap"
+}
+
+// peerKeyPart bounds what the card's sessions keep of their clients'
+// certificates when client authentication is on (card.New asks every
+// client for one when the store holds an admin key): with
+// tls.Config.PeerKeyOnly a session keeps only the leaf's public key
+// (tls.KeptPeerCertificate: a stripped certificate, a copy of the
+// SubjectPublicKeyInfo and the parsed key), whatever chain the client sent.
+// Its size depends only on the key, which the engine accepts of a few types
+// and sizes (ECDSA, Ed25519, RSA and RSA-PSS up to 8,192 bits): measured,
+// attributed by allocation stack, on the largest of each (an RSA modulus
+// need not be a product of primes to be parsed), × MaxConns.
+func peerKeyPart(p card.Profile, st *store.Store) (Part, error) {
+	name := fmt.Sprintf("client's public key kept (client authentication) × %d slots", p.MaxConns)
+	if st.AdminKey() == nil {
+		return Part{name + ": off", 0}, nil
+	}
+	ca, err := ecdsa.GenerateKey(elliptic.P256(), NewRand(6, "bound"))
+	if err != nil {
+		return Part{}, err
+	}
+	p521, err := ecdsa.GenerateKey(elliptic.P521(), NewRand(7, "bound"))
+	if err != nil {
+		return Part{}, err
+	}
+	edPub, _, err := ed25519.GenerateKey(NewRand(8, "bound"))
+	if err != nil {
+		return Part{}, err
+	}
+	n := new(big.Int).Lsh(big.NewInt(1), 8191)
+	n.Or(n, big.NewInt(1))
+	var ders [][]byte
+	for _, pub := range []any{&p521.PublicKey, edPub, &rsa.PublicKey{N: n, E: 65537}} {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client"},
+			NotBefore: Epoch, NotAfter: Epoch.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+		der, err := x509.CreateCertificate(NewRand(9, "bound"), tmpl, tmpl, pub, ca)
+		if err != nil {
+			return Part{}, fmt.Errorf("sim: client certificate: %w", err)
+		}
+		ders = append(ders, der)
+	}
+	old := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	defer func() { runtime.MemProfileRate = old }()
+	var peak int64
+	for i, der := range append(ders[:1:1], ders...) { // the first, unobserved: process-wide state
+		h := &cardHeap{kind: map[[32]uintptr]uint8{}, mark: func(fn string) bool { return fn == "netcard/sim.keepPeerKey" }}
+		h.base = h.snapshot()
+		kept, err := keepPeerKey(der)
+		if err != nil {
+			return Part{}, err
+		}
+		if live, _ := h.card(); i > 0 {
+			peak = max(peak, live)
+		}
+		runtime.KeepAlive(kept)
+	}
+	return Part{name, int64(p.MaxConns) * peak}, nil
+}
+
+// keepPeerKey parses a client's leaf certificate and keeps what a server
+// engine with PeerKeyOnly keeps of it.
+//
+//go:noinline
+func keepPeerKey(der []byte) (*x509.Certificate, error) {
+	leaf, err := x509.ParseCertificate(append([]byte(nil), der...))
+	if err != nil {
+		return nil, err
+	}
+	return tls.KeptPeerCertificate(leaf), nil
+}
+
+// controlBuffers bounds the control buffers the layers lend on demand and
+// shed when empty, which the profile's Budget does not list: PPP's control
+// queue and option buffers (ppp.Link.ControlBufs), IPv4's ICMP error (and
+// echo) buffer, and the rounding of its reassembly arena's bitmap beyond
+// the reassembly bytes counted with the profile's buffers
+// (ipv4.Host.Buffers), TCP's RST queue and SYN-cookie ring
+// (tcp.Stack.ControlBufs), and per connection slot the HTTP request state
+// (http.RequestStateSize) and the PUT /upload hasher
+// (apps.UploadFootprint): each one allocation, rounded to its size class;
+// with IPv6, the rounding of the IPv6 layer's buffers one by one beyond the
+// class of their sum that bufferParts counts (ipv6.Host.Buffers).
+// (Found missing by TestHostileRAMBound, which makes the card lend all of
+// them at once.)
+func controlBuffers(c *card.Card, p card.Profile) Part {
+	n := 0
+	if l := c.Link(); l != nil {
+		for _, b := range l.ControlBufs() {
+			n += classOf(b)
+		}
+	}
+	errBuf, arena := c.IP().Buffers()
+	n += classOf(errBuf) + max(0, classOf(arena)-classOf(p.ReassemblyBytes))
+	rst, cookies := c.TCP().ControlBufs()
+	n += classOf(rst) + classOf(cookies)
+	if h := c.IP6(); h != nil { // each IPv6 buffer in its own size class, beyond the class of their sum
+		sum := 0
+		for _, b := range h.Buffers() {
+			n += classOf(b)
+			sum += b
+		}
+		n -= classOf(sum)
+	}
+	n += p.MaxConns * (classOf(http.RequestStateSize) + apps.UploadFootprint)
+	return Part{fmt.Sprintf("control buffers lent on demand (PPP, ICMP, TCP RST and SYN-cookie queues; HTTP request state and upload hasher × %d)", p.MaxConns), int64(n)}
 }

@@ -59,6 +59,40 @@ func (s *Stack) Shed() int {
 	return n
 }
 
+// Lent returns the bytes of buffers the stack holds now: every slot's
+// receive and send buffers, the large receive buffers allocated, the RST
+// queue and the SYN-cookie ring (capacities, not size classes). It
+// allocates nothing.
+func (s *Stack) Lent() int {
+	n := 0
+	for i := range s.conns {
+		n += cap(s.conns[i].rcvBuf) + cap(s.conns[i].sndBuf)
+	}
+	for i := range s.large {
+		n += cap(s.large[i].b)
+	}
+	if s.rst != nil {
+		n += int(unsafe.Sizeof(*s.rst))
+	}
+	return n + cap(s.cookies)*int(unsafe.Sizeof(pendingCookie{}))
+}
+
+// ControlBytes returns the bytes of the stack's control state, held for
+// its lifetime: its struct, the connection slots, the large buffers' table
+// and the listeners.
+func (s *Stack) ControlBytes() int {
+	return int(unsafe.Sizeof(*s)) + len(s.conns)*int(unsafe.Sizeof(Conn{})) + len(s.large)*int(unsafe.Sizeof(largeBuf{})) +
+		len(s.listeners)*int(unsafe.Sizeof(Listener{})+8)
+}
+
+// ControlBufs returns the sizes of the stack's control buffers, each one
+// allocation lent on first use and shed when empty: the RST queue and the
+// SYN-cookie ring (Config.CookieQueue entries). The slots' and the large
+// receive buffers are the profile's (Config sizes).
+func (s *Stack) ControlBufs() (rst, cookies int) {
+	return int(unsafe.Sizeof([rstQueue]pendingRST{})), int(s.cfg.CookieQueue) * int(unsafe.Sizeof(pendingCookie{}))
+}
+
 // Shed drops the connection's buffers that hold nothing right now and
 // returns the bytes released: the receive buffer when it has no unread
 // bytes, no out-of-order ranges and no reservation (Reserve) pending (or

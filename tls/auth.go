@@ -240,6 +240,20 @@ func readCertList(list []byte, ext bool) ([]*x509.Certificate, uint8) {
 	return certs, 0
 }
 
+// KeptPeerCertificate is what a server engine with Config.PeerKeyOnly keeps of its client's
+// certificate chain once the chain is checked (ConnectionState.PeerCertificates holds it alone): a certificate with only the
+// leaf's public key — RawSubjectPublicKeyInfo (a copy), PublicKey and PublicKeyAlgorithm — which
+// is what CertificateVerify and the applications' authorisation (the administrator's key) use.
+// The parsed chain itself is dropped at once: up to maxPeerCerts certificates in a message of up
+// to MaxHandshakeMessage bytes, full of names and extensions, parse to tens of KB that a client
+// could otherwise make every connection slot of a card hold for its lifetime (issue 14: the card's RAM has a
+// hard bound, sim.RAMBound, which counts this per slot; the public key is bounded by
+// checkPeerLeaf's key types and RSA sizes). Exported so that such bounds can measure it.
+func KeptPeerCertificate(leaf *x509.Certificate) *x509.Certificate {
+	return &x509.Certificate{RawSubjectPublicKeyInfo: append([]byte(nil), leaf.RawSubjectPublicKeyInfo...),
+		PublicKey: leaf.PublicKey, PublicKeyAlgorithm: leaf.PublicKeyAlgorithm}
+}
+
 // verifyChain verifies certs against roots for the usage (and DNS name / IP when name != "").
 func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name string, now time.Time, usage x509.ExtKeyUsage) uint8 {
 	opts := x509.VerifyOptions{Roots: roots, DNSName: name, CurrentTime: now,

@@ -116,6 +116,11 @@ type Config struct {
 	// ClientAuth is the server's client-certificate policy; ClientCAs verifies the client chain.
 	ClientAuth ClientAuthType
 	ClientCAs  *x509.CertPool
+	// PeerKeyOnly makes a server keep only the public key of the client's certificate chain once
+	// the chain is checked (KeptPeerCertificate; ConnectionState.PeerCertificates then holds that
+	// one stripped certificate): what a client sends then costs no RAM after the message that
+	// carried it (the card sets it: its RAM has a hard bound).
+	PeerKeyOnly bool
 
 	// MinVersion and MaxVersion bound the protocol versions (0: TLS 1.2 and TLS 1.3). TLS 1.3 is
 	// chosen when both sides offer it.

@@ -370,6 +370,9 @@ func (e *Engine) serverClientCertificate(msg []byte) uint8 {
 		return a
 	}
 	e.peerCerts = certs
+	if e.cfg.PeerKeyOnly {
+		e.peerCerts = []*x509.Certificate{KeptPeerCertificate(certs[0])} // the chain is dropped
+	}
 	e.hs = sWaitCV
 	return 0
 }

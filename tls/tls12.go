@@ -538,6 +538,9 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 			return AlertUnsupportedCert // Ed25519 signs messages, not the running transcript hash
 		}
 		e.peerCerts = certs
+		if e.cfg.PeerKeyOnly {
+			e.peerCerts = []*x509.Certificate{KeptPeerCertificate(certs[0])} // the chain is dropped
+		}
 		return 0
 	case s12WaitCKE:
 		if msg[0] != typeClientKeyExchange {
