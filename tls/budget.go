@@ -71,8 +71,11 @@ func (b *HandshakeBudget) acquire(e *Engine, small []byte, now time.Time) bool {
 			o := s.owner
 			o.bigLost, o.bigHeld = true, false
 			o.hsBuf = s.small[:0]
-			if o.hsState != nil && !o.client {
-				o.ch = clientHello{}
+			if o.hsState != nil {
+				o.hsGrown = false
+				if !o.client {
+					o.ch = clientHello{}
+				}
 			}
 			*s = budgetSlot{}
 		}

@@ -182,6 +182,13 @@ type hsState struct {
 	verifyBuf    [64]byte
 
 	ch1Sum      uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
+	// server (serverMemory): where hellos are staged; the small reassembly area the buffer moves to
+	// once the ClientHello is processed; hsBuf is still the ClientHello area of the slab
+	// (helloArea) or an allocation of its own (hsGrown, see growHS)
+	helloOff  int32
+	helloArea bool
+	hsGrown   bool
+	small     []byte
 	earlySkip   int    // server: early data bytes still to skip (§4.2.10), 0 when not skipping
 	hsLimit     int    // largest handshake message reassembled (hsBuf grows up to it on demand)
 	certReqAlgs []byte // client: copy of requested schemes (points into reqAlgsBuf)
@@ -261,16 +268,6 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	for _, p := range cfg.ALPN {
 		alpnLen += len(p) + 1
 	}
-	// Staging holds the largest hello (ServerHello with an ML-KEM ciphertext, or ClientHello with an
-	// ML-KEM key share, SNI, ALPN and a cookie) or the encrypted flight (EncryptedExtensions,
-	// CertificateRequest, Certificate, CertificateVerify, Finished), whichever is larger. The output
-	// buffer holds one hello record plus the whole flight sealed into records as small as 63 bytes.
-	// The staging region is the tail of the output buffer: queue turns staged messages into records
-	// front to back and never overtakes the staged bytes it has not read yet (see stage and queue).
-	hello := 1300
-	if client {
-		hello = 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
-	}
 	sigMax, ownRSA := maxSignature, false
 	var signerErr error
 	if cfg.Signer != nil && len(cfg.Certificate) > 0 {
@@ -280,46 +277,18 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 			ownRSA, sigMax = true, (bits+7)/8
 		}
 	}
-	flight := 400 + certLen + alpnLen + sigMax
-	stLen := max(hello, flight)
-	// While a flight is turned into records, the output buffer holds a hello record and a
-	// change_cipher_spec before it, and the records gain their headers and tags on the staged
-	// bytes still unread: so the staging region starts at least that far from the front.
-	overhead := (flight/63 + 2) * (recordHeaderLen + 1 + tagLen)
-	outLen := hello + recordHeaderLen + 6 + max(flight+64, stLen) + overhead
-	// The reassembly buffer starts at the size of the usual messages (and grows once, on demand,
-	// up to the limit for a bigger one: see growHS).
 	limit := cfg.MaxHandshakeMessage
 	if limit <= 0 {
 		limit = DefaultMaxHandshakeMessage
 	}
 	limit = max(limit, 64)
-	var hb int
-	switch {
-	case client:
-		hb = 16384
-	case cfg.ClientAuth != NoClientCert:
-		hb = 8192
-	default:
-		hb = 4096
-	}
-	hb = min(hb, limit)
-	// One allocation holds the handshake state and buffers (see handshakeMemory). A server drops it
-	// once the handshake is done and its flight is drained; a client keeps its reassembly buffer
-	// (NewSessionTicket), so that is a separate allocation there.
-	e.stOff = int32(outLen - stLen)
-	var slab []byte
 	if client {
-		e.hsState, slab = handshakeMemory(outLen)
-		e.hsBuf = make([]byte, 0, hb)
+		e.clientMemory(cfg, alpnLen, certLen, sigMax)
 	} else {
-		e.hsState, slab = handshakeMemory(outLen + hb)
-		e.hsBuf = slab[outLen : outLen : outLen+hb]
+		e.serverMemory(cfg, alpnLen, certLen, sigMax, limit)
 	}
 	e.sigMax, e.ownRSA = sigMax, ownRSA
 	e.hsLimit = limit
-	e.out = slab[:0:outLen]
-	e.st = e.out[e.stOff:e.stOff:outLen]
 	e.ks.init(!client, &e.hsState.kss)
 	if cfg.Rand == nil {
 		e.failConfig(errors.New("tls: Config.Rand is nil"))
@@ -339,57 +308,207 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	return e
 }
 
+// clientMemory lends a client its handshake state and buffers. Staging holds the larger of its
+// ClientHello (an ML-KEM key share, SNI, ALPN and a cookie) and its own second flight (a client
+// Certificate, CertificateVerify and Finished); the output buffer holds one hello record plus the
+// flight sealed into records as small as 63 bytes. The staging region is the tail of the output
+// buffer: queue turns staged messages into records front to back and never overtakes the staged
+// bytes it has not read yet (see stage and queue). The 16 KiB reassembly buffer (the server's
+// flight; NewSessionTicket later) is kept after the handshake, so it is an allocation of its own.
+func (e *Engine) clientMemory(cfg *Config, alpnLen, certLen, sigMax int) {
+	hello := 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
+	flight := 400 + certLen + alpnLen + sigMax
+	stLen := max(hello, flight)
+	// While a flight is turned into records, the output buffer holds a hello record and a
+	// change_cipher_spec before it, and the records gain their headers and tags on the staged
+	// bytes still unread: so the staging region starts at least that far from the front.
+	overhead := (flight/63 + 2) * (recordHeaderLen + 1 + tagLen)
+	outLen := hello + recordHeaderLen + 6 + max(flight+64, stLen) + overhead
+	e.stOff = int32(outLen - stLen)
+	var slab []byte
+	e.hsState, slab = handshakeMemory(outLen)
+	e.hsBuf = make([]byte, 0, 16384)
+	e.out = slab[:0:outLen]
+	e.st = e.out[e.stOff:e.stOff:outLen]
+}
+
+// Sizes of a server's handshake memory (serverMemory).
+const (
+	// chMin is the least room for a ClientHello in a server's handshake slab: Go's crypto/tls and
+	// Chromium send 1.5–1.9 KB with an X25519MLKEM768 share and GREASE; a bigger hello grows the
+	// reassembly buffer (growHS, under the HandshakeBudget).
+	chMin = 1920
+	// smallHSLen is a server's reassembly buffer once the ClientHello is processed: Finished (at
+	// most 52 bytes), a TLS 1.2 ClientKeyExchange (70 for P-256), an empty client Certificate. A
+	// bigger message (a client's certificate chain and CertificateVerify) grows it (growHS).
+	smallHSLen = 80
+	// serverHelloFixed is a ServerHello without its key share: header, legacy_version, random,
+	// a 32-byte legacy_session_id_echo, cipher_suite, compression, extensions length, the
+	// key_share extension's header and group, supported_versions, pre_shared_key.
+	serverHelloFixed = 4 + 2 + 32 + 1 + 32 + 2 + 1 + 2 + 8 + 6 + 6
+)
+
+// serverHelloMax is the largest ServerHello or HelloRetryRequest a server with cfg can send.
+func serverHelloMax(cfg *Config) int {
+	n := 0
+	for _, g := range cfg.groups(true) {
+		if groupSupported(g) {
+			n = max(n, serverHelloFixed+serverShareLen(g))
+		}
+	}
+	cookie := 0
+	if cfg.HRRCookie {
+		cookie = 6 + max(32, len(cfg.hooks().hrrCookie))
+	}
+	return max(n, serverHelloFixed+cookie)
+}
+
+// serverMemory lends a server its handshake state and buffers, in one allocation (see
+// handshakeMemory) laid out so that what is never needed at the same time shares bytes:
+//
+//	[ small reassembly | hello records, CCS  | ClientHello ...                            ]
+//	[                  | hello staging       |        ... flight staging (tail)          ]
+//
+// The ClientHello is reassembled after the room its answer needs. The ServerHello (or
+// HelloRetryRequest) is staged there, while the ClientHello's key share is read, and queued as
+// records from the front (helloOff is where they cannot overtake the staged bytes). Once the
+// ServerHello is queued, the ClientHello's bytes are dead (what the flight needs of it was kept):
+// the flight (TLS 1.3: EncryptedExtensions to Finished; TLS 1.2: the whole first flight) is
+// staged in the tail, over them, and queued behind the hello records. Then the reassembly
+// buffer moves to the small area (leaveHelloArea): the client's second flight arrives while the
+// server's may still wait for Output.
+func (e *Engine) serverMemory(cfg *Config, alpnLen, certLen, sigMax, limit int) {
+	cfgOut := int(e.cfgOut)
+	helloMax := serverHelloMax(cfg)
+	helloOff := recordHeaderLen * ((helloMax + cfgOut - 1) / cfgOut)
+	hr := helloOff + helloMax + 6 // the hello records and a change_cipher_spec
+	// The flight: EncryptedExtensions (≤ 23 bytes and the protocol name), CertificateRequest
+	// (≤ 64), Certificate (8 and the chain with 5 bytes per entry), CertificateVerify (8 and the
+	// signature), Finished (≤ 52); a TLS 1.2 flight (ServerHello, Certificate, ServerKeyExchange,
+	// CertificateRequest, ServerHelloDone) is as long. 256 covers the fixed parts of either.
+	flight := 256 + certLen + alpnLen + sigMax
+	// Its records gain a header and a tag each, as small as 63 bytes (record_size_limit 64).
+	overhead := (flight/63 + 2) * (recordHeaderLen + 1 + tagLen)
+	stOff := hr + overhead
+	need := smallHSLen + max(hr+min(chMin, limit), stOff+flight+64)
+	var slab []byte
+	e.hsState, slab = handshakeMemory(need)
+	// The slab takes the rest of its size class: the ClientHello gets it.
+	outLen := len(slab) - smallHSLen
+	e.out = slab[smallHSLen:smallHSLen:len(slab)]
+	e.stOff = int32(outLen - (flight + 64))
+	e.st = e.out[e.stOff:e.stOff:outLen]
+	e.helloOff = int32(helloOff)
+	e.small = slab[:0:smallHSLen]
+	e.hsBuf = e.out[hr:hr:min(outLen, hr+limit)]
+	e.helloArea = true
+}
+
 // hsSize is the size of an Engine's handshake state.
 const hsSize = int(unsafe.Sizeof(hsState{}))
 
-// handshakeMemory returns the handshake state and an n-byte slab in one allocation when both fit
-// one of the Go allocator's size classes listed here (runtime/sizeclasses.go: the slab takes the
-// rest of the class, so no more is wasted than two allocations would waste, usually less); else
-// in two allocations. Either way both become garbage together once the engine drops them.
+// handshakeMemory returns the handshake state and a slab of at least n bytes in one allocation
+// when both fit one of the Go allocator's size classes listed here (runtime/sizeclasses.go: the
+// slab takes the rest of the class, so nothing is wasted to rounding); else in two allocations.
+// Either way both become garbage together once the engine drops them.
 func handshakeMemory(n int) (*hsState, []byte) {
 	switch {
-	case n <= 6784-hsSize: // a client (its 16 KiB reassembly buffer is separate)
+	case n <= 4096-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [4096 - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 4864-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [4864 - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 5376-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [5376 - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 6144-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [6144 - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 6528-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [6528 - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 6784-hsSize:
 		m := new(struct {
 			hs  hsState
 			buf [6784 - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
-	case n <= 8192-hsSize: // a Tiny server
+		return &m.hs, m.buf[:]
+	case n <= 6912-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [6912 - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 8192-hsSize:
 		m := new(struct {
 			hs  hsState
 			buf [8192 - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
+		return &m.hs, m.buf[:]
 	case n <= 9472-hsSize:
 		m := new(struct {
 			hs  hsState
 			buf [9472 - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
-	case n <= 10240-hsSize: // a card server
+		return &m.hs, m.buf[:]
+	case n <= 9728-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [9728 - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 10240-hsSize:
 		m := new(struct {
 			hs  hsState
 			buf [10240 - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
+		return &m.hs, m.buf[:]
+	case n <= 10880-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [10880 - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
 	case n <= 12288-hsSize:
 		m := new(struct {
 			hs  hsState
 			buf [12288 - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
-	case n <= 14336-hsSize: // a card server asking for client certificates
+		return &m.hs, m.buf[:]
+	case n <= 13568-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [13568 - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 14336-hsSize:
 		m := new(struct {
 			hs  hsState
 			buf [14336 - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
+		return &m.hs, m.buf[:]
 	case n <= 16384-hsSize:
 		m := new(struct {
 			hs  hsState
 			buf [16384 - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
+		return &m.hs, m.buf[:]
 	}
 	return new(hsState), make([]byte, n)
 }
@@ -455,11 +574,15 @@ func (e *Engine) Footprint() int {
 	if e.hsState != nil {
 		n += int(unsafe.Sizeof(*e.hsState))
 	}
-	if !e.hsSmall {
+	// a server's reassembly buffer is in its handshake slab unless grown (serverMemory)
+	if !e.hsSmall && (e.client || e.hsState == nil || e.hsGrown) {
 		n += cap(e.hsBuf)
 	}
 	if !e.outSmall {
 		n += cap(e.out)
+		if !e.client {
+			n += smallHSLen
+		}
 	}
 	return n
 }
@@ -601,24 +724,43 @@ func (e *Engine) compact() {
 // tail; if it still does (no handshake flow stages a flight while that much output is pending),
 // or once a server has released its handshake buffers, the messages go to a fresh buffer instead
 // (correct, but an allocation).
-func (e *Engine) stage() []byte {
-	if e.outSmall || e.stOff < 0 || int(e.stOff) > cap(e.out) {
+func (e *Engine) stage() []byte { return e.stageAt(int(e.stOff)) }
+
+// stageHello is stage for a server's ServerHello or HelloRetryRequest: at helloOff, before the
+// ClientHello area, whose key share is read while the ServerHello is written (serverMemory).
+func (e *Engine) stageHello() []byte {
+	if e.client || e.hsState == nil || e.helloOff <= 0 {
+		return e.stage()
+	}
+	return e.stageAt(int(e.helloOff))
+}
+
+func (e *Engine) stageAt(off int) []byte {
+	if e.outSmall || off < 0 || off > cap(e.out) {
 		return nil
 	}
-	if len(e.out) > int(e.stOff) {
+	if len(e.out) > off {
 		e.compact()
 	}
-	if len(e.out) > int(e.stOff) {
-		return make([]byte, 0, cap(e.out)-int(e.stOff))
+	if len(e.out) > off {
+		return make([]byte, 0, cap(e.out)-off)
 	}
-	return e.out[e.stOff:e.stOff:cap(e.out)]
+	return e.out[off:off:cap(e.out)]
+}
+
+// stageFloor is where the staging regions start in the output buffer's array.
+func (e *Engine) stageFloor() int {
+	if !e.client && e.hsState != nil && e.helloOff > 0 {
+		return int(min(e.helloOff, e.stOff))
+	}
+	return int(e.stOff)
 }
 
 // stagedAt returns where data starts in the output buffer's array when it lies in the staging
 // tail (stage's buffers keep the array's end as their capacity), or -1.
 func (e *Engine) stagedAt(data []byte) int {
 	off := cap(e.out) - cap(data)
-	if len(data) == 0 || e.outSmall || e.stOff < 0 || off < int(e.stOff) || off >= cap(e.out) ||
+	if len(data) == 0 || e.outSmall || e.stOff < 0 || off < e.stageFloor() || off >= cap(e.out) ||
 		&data[0] != &e.out[:cap(e.out)][off] {
 		return -1
 	}
@@ -1128,7 +1270,30 @@ func (e *Engine) growHS(n int) bool {
 	nb := make([]byte, len(e.hsBuf), n)
 	copy(nb, e.hsBuf)
 	e.hsBuf = nb
+	if e.hsState != nil {
+		e.hsGrown = true
+	}
 	return true
+}
+
+// helloDone reports whether a server has just processed its (last) ClientHello while its
+// reassembly buffer is still the ClientHello area of the handshake slab (or grown from it).
+func (e *Engine) helloDone() bool {
+	return !e.client && e.hsState != nil && e.helloArea && e.hs != sWaitCH && e.hs != sWaitCH2 && e.state != Failed
+}
+
+// leaveHelloArea moves a server's reassembly buffer from the ClientHello area (or the buffer grown
+// for a big ClientHello, whose HandshakeBudget slot is given back) to the small area that takes
+// the client's second flight (serverMemory). The parsed ClientHello aliases the old buffer: only
+// its own processing reads it, so it is dropped.
+func (e *Engine) leaveHelloArea() {
+	if e.bigHeld {
+		e.cfg.HandshakeBudget.release(e)
+		e.bigHeld = false
+	}
+	e.helloArea, e.hsGrown = false, false
+	e.hsBuf = e.small[:0]
+	e.ch = clientHello{}
 }
 
 // shrinkHS gives a grown buffer back to the budget once what it holds fits the engine's own
@@ -1152,6 +1317,9 @@ func (e *Engine) shrinkHS(force bool) {
 	}
 	small := b.release(e)
 	e.bigHeld = false
+	if e.hsState != nil {
+		e.hsGrown = false
+	}
 	if force || small == nil {
 		e.hsBuf = small
 	} else {
@@ -1228,10 +1396,21 @@ func (e *Engine) handleHandshake(p []byte) error {
 			if a != 0 {
 				return e.fail(a)
 			}
-			rest := copy(e.hsBuf, e.hsBuf[4+mlen:])
-			e.hsBuf = e.hsBuf[:rest]
-			if e.bigHeld {
-				e.shrinkHS(false)
+			if e.helloDone() {
+				// The ClientHello's bytes are dead (the flight may already be staged over them):
+				// the reassembly buffer moves to the small area. Nothing may follow the hello in
+				// its record (§5.1, see endsRecord).
+				extra := len(e.hsBuf) > 4+mlen
+				e.leaveHelloArea()
+				if extra {
+					return e.fail(AlertUnexpectedMessage)
+				}
+			} else {
+				rest := copy(e.hsBuf, e.hsBuf[4+mlen:])
+				e.hsBuf = e.hsBuf[:rest]
+				if e.bigHeld {
+					e.shrinkHS(false)
+				}
 			}
 			if (e.rd.aead != rdBefore || e.endsRecord(t)) && (len(e.hsBuf) > 0 || len(p) > 0 || e.plainLeft > 0) {
 				return e.fail(AlertUnexpectedMessage) // data across a (possible) key change, §5.1

@@ -178,7 +178,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	// Key exchange and ServerHello.
 	var ss []byte
 	var err error
-	st := e.stage()
+	st := e.stageHello()
 	st = append(st, typeServerHello, 0, 0, 0, 3, 3)
 	if _, err = io.ReadFull(e.cfg.Rand, e.random[:]); err != nil {
 		return AlertInternalError
@@ -303,7 +303,7 @@ func (e *Engine) serverSendFlight() uint8 {
 func (e *Engine) sendHelloRetryRequest(withGroup bool) uint8 {
 	e.hrr = true
 	e.ks.restartForHRR()
-	st := e.stage()
+	st := e.stageHello()
 	st = append(st, typeServerHello, 0, 0, 0, 3, 3)
 	st = append(st, hrrRandom[:]...)
 	st = append(st, byte(e.sidLen))
