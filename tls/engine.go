@@ -160,28 +160,30 @@ type Engine struct {
 }
 
 // hsState is the handshake-only part of an Engine (hellos, key exchange, signature scratch).
+// What only a client needs is in clientOnly, which a server does not have.
 type hsState struct {
+	*clientOnly
+
 	sessionID [32]byte
 	sidLen    int
 	random    [32]byte
-	cookie    [256]byte
-	cookieLen int
 
-	kex          kexState
-	sigMax       int      // longest signature our Signer makes
-	peerRandom   [32]byte // TLS 1.2: the other side's hello random
-	kb           [88]byte // TLS 1.2 key block
-	peerShare    [65]byte // TLS 1.2 client: the server's ECDHE point
-	ownRSA       bool     // the Signer's key is RSA (ownScheme is chosen per handshake)
-	sentExt      uint32   // client: the extensions (extBit) of our ClientHello, for §4.2 checks
-	peerShareLen int
-	ss           [64]byte
-	scratch      [64]byte
-	sigContent   [160]byte
-	digest       [64]byte
-	verifyBuf    [64]byte
+	kex        kexState
+	sigMax     int      // longest signature our Signer makes
+	peerRandom [32]byte // TLS 1.2: the other side's hello random
+	kb         [88]byte // TLS 1.2 key block
+	ownRSA     bool     // the Signer's key is RSA (ownScheme is chosen per handshake)
+	// server: a HelloRetryRequest cookie was sent (cookieSum is its SHA-256, compared in constant
+	// time with that of the cookie ClientHello2 echoes)
+	cookieSent bool
+	ss         [64]byte
+	scratch    [64]byte
+	sigContent [160]byte
+	digest     [64]byte
+	verifyBuf  [64]byte
+	cookieSum  [32]byte
 
-	ch1Sum      uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
+	ch1Sum uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
 	// server (serverMemory): where hellos are staged; the small reassembly area the buffer moves to
 	// once the ClientHello is processed; hsBuf is still the ClientHello area of the slab
 	// (helloArea) or an allocation of its own (hsGrown, see growHS)
@@ -189,17 +191,27 @@ type hsState struct {
 	helloArea bool
 	hsGrown   bool
 	small     []byte
-	earlySkip   int    // server: early data bytes still to skip (§4.2.10), 0 when not skipping
-	hsLimit     int    // largest handshake message reassembled (hsBuf grows up to it on demand)
-	certReqAlgs []byte // client: copy of requested schemes (points into reqAlgsBuf)
-	reqAlgsBuf  [64]byte
-	psk         [48]byte
-	ch          clientHello
-	sh          serverHello
-	ee          encryptedExtensions
-	kss         ksSecrets // the key schedule's handshake secrets
-	resMaster   [48]byte  // client: the resumption master secret (NewSessionTicket)
-	session     *Session  // client: the latest resumable session received (Session)
+	earlySkip int // server: early data bytes still to skip (§4.2.10), 0 when not skipping
+	hsLimit   int // largest handshake message reassembled (hsBuf grows up to it on demand)
+	psk       [48]byte
+	ch        clientHello
+	kss       ksSecrets // the key schedule's handshake secrets
+}
+
+// clientOnly is the part of the handshake state only a client has (and keeps after the
+// handshake: the resumption master secret and the latest session).
+type clientOnly struct {
+	cookie       [256]byte // the HelloRetryRequest cookie to echo
+	cookieLen    int
+	sh           serverHello
+	ee           encryptedExtensions
+	sentExt      uint32   // the extensions (extBit) of our ClientHello, for §4.2 checks
+	peerShare    [65]byte // TLS 1.2: the server's ECDHE point
+	peerShareLen int
+	certReqAlgs  []byte // copy of requested schemes (points into reqAlgsBuf)
+	reqAlgsBuf   [64]byte
+	resMaster    [48]byte // the resumption master secret (NewSessionTicket)
+	session      *Session // the latest resumable session received (Session)
 }
 
 // zeroBinder is the placeholder of a PSK binder, filled in once the ClientHello is hashed.
@@ -326,7 +338,7 @@ func (e *Engine) clientMemory(cfg *Config, alpnLen, certLen, sigMax int) {
 	outLen := hello + recordHeaderLen + 6 + max(flight+64, stLen) + overhead
 	e.stOff = int32(outLen - stLen)
 	var slab []byte
-	e.hsState, slab = handshakeMemory(outLen)
+	e.hsState, slab = clientHandshakeMemory(outLen)
 	e.hsBuf = make([]byte, 0, 16384)
 	e.out = slab[:0:outLen]
 	e.st = e.out[e.stOff:e.stOff:outLen]
@@ -406,6 +418,9 @@ func (e *Engine) serverMemory(cfg *Config, alpnLen, certLen, sigMax, limit int) 
 
 // hsSize is the size of an Engine's handshake state.
 const hsSize = int(unsafe.Sizeof(hsState{}))
+
+// coSize is the size of a client's clientOnly state.
+const coSize = int(unsafe.Sizeof(clientOnly{}))
 
 // handshakeMemory returns the handshake state and a slab of at least n bytes in one allocation
 // when both fit one of the Go allocator's size classes listed here (runtime/sizeclasses.go: the
@@ -513,6 +528,55 @@ func handshakeMemory(n int) (*hsState, []byte) {
 	return new(hsState), make([]byte, n)
 }
 
+// clientHandshakeMemory is handshakeMemory for a client: the handshake state, its clientOnly
+// part and a slab of at least n bytes in one allocation when they fit one of these size classes.
+func clientHandshakeMemory(n int) (*hsState, []byte) {
+	switch {
+	case n <= 6784-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [6784 - hsSize - coSize]byte
+		})
+		m.hs.clientOnly = &m.co
+		return &m.hs, m.buf[:]
+	case n <= 8192-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [8192 - hsSize - coSize]byte
+		})
+		m.hs.clientOnly = &m.co
+		return &m.hs, m.buf[:]
+	case n <= 9472-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [9472 - hsSize - coSize]byte
+		})
+		m.hs.clientOnly = &m.co
+		return &m.hs, m.buf[:]
+	case n <= 10240-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [10240 - hsSize - coSize]byte
+		})
+		m.hs.clientOnly = &m.co
+		return &m.hs, m.buf[:]
+	case n <= 12288-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [12288 - hsSize - coSize]byte
+		})
+		m.hs.clientOnly = &m.co
+		return &m.hs, m.buf[:]
+	}
+	hs := &hsState{clientOnly: new(clientOnly)}
+	return hs, make([]byte, n)
+}
+
 // signerScheme returns the scheme a Signer signs TLS 1.3 CertificateVerify with (ECDSA P-256,
 // Ed25519, or PSSWithSHA256 for an RSA key, whose scheme is then chosen per handshake) and, for
 // RSA, the modulus size. Standard library keys are recognised by their type, so no Public call
@@ -606,7 +670,10 @@ func (e *Engine) Shed() int {
 func (e *Engine) release() {
 	e.released = true
 	// the parsed hellos alias the reassembly buffer: drop them so that it can be freed
-	e.ch, e.sh, e.ee = clientHello{}, serverHello{}, encryptedExtensions{}
+	e.ch = clientHello{}
+	if e.clientOnly != nil {
+		e.sh, e.ee = serverHello{}, encryptedExtensions{}
+	}
 	k := &e.ks
 	k.th = nil
 	k.t256.on, k.t384.on = false, false

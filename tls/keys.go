@@ -157,12 +157,14 @@ type ksSecrets struct {
 	secret         [48]byte // current main secret (early → handshake → master)
 	cHS, sHS       [48]byte
 	cAP, sAP       [48]byte
-	zero           [48]byte
 	transcriptHash [64]byte
 	fk, derived    [48]byte
 	hdr            [4]byte
 	t256, t384     transcript
 }
+
+// zeroSecret is the string of Hash.length zero bytes of the key schedule (RFC 8446 §7.1); read only.
+var zeroSecret [48]byte
 
 // Sizes of the marshalled SHA-256 and SHA-384 states (magic, chaining values, partial block, length).
 const (
@@ -296,7 +298,7 @@ func (k *keySchedule) restartForHRR() {
 // extract sets secret = HKDF-Extract(salt, ikm); a nil ikm means zeros.
 func (k *keySchedule) extract(salt, ikm []byte) {
 	if ikm == nil {
-		ikm = k.zero[:k.hlen]
+		ikm = zeroSecret[:k.hlen]
 	}
 	k.hmac(k.secret[:0], salt, ikm)
 }
@@ -345,7 +347,7 @@ var emptySHA384 = sha512.Sum384(nil)
 // th, appended to dst. It leaves the early secret in k.secret.
 func (k *keySchedule) binder(dst, psk, th []byte) []byte {
 	h := k.hlen
-	k.extract(k.zero[:h], psk)
+	k.extract(zeroSecret[:h], psk)
 	k.deriveSecret(k.derived[:], k.secret[:h], "res binder", k.emptyHash())
 	k.expandLabel(k.fk[:h], k.derived[:h], "finished", nil)
 	return k.hmac(dst, k.fk[:h], th)
@@ -356,7 +358,7 @@ func (k *keySchedule) binder(dst, psk, th []byte) []byte {
 // ServerHello.
 func (k *keySchedule) handshakeSecrets(psk, shared []byte) {
 	h := k.hlen
-	k.extract(k.zero[:h], psk) // early secret
+	k.extract(zeroSecret[:h], psk) // early secret
 	derived := k.derived[:]
 	k.deriveSecret(derived, k.secret[:h], "derived", k.emptyHash())
 	k.extract(derived[:h], shared) // handshake secret

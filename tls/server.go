@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"io"
@@ -116,11 +117,11 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		if share == nil || len(ch.keyShares) != 4+len(share) {
 			return AlertIllegalParameter
 		}
-		if e.cookieLen > 0 {
+		if e.cookieSent {
 			if !ch.has(extCookie) {
 				return AlertMissingExtension
 			}
-			if subtle.ConstantTimeCompare(ch.cookie, e.cookie[:e.cookieLen]) != 1 {
+			if sum := sha256.Sum256(ch.cookie); subtle.ConstantTimeCompare(sum[:], e.cookieSum[:]) != 1 {
 				return AlertIllegalParameter
 			}
 		}
@@ -316,19 +317,20 @@ func (e *Engine) sendHelloRetryRequest(withGroup bool) uint8 {
 		st = append(st, 0, extKeyShare, 0, 2, byte(e.group>>8), byte(e.group))
 	}
 	if e.cfg.HRRCookie {
-		// The cookie is a fresh random value the server keeps and compares (in constant time) with
-		// the one ClientHello2 echoes; it carries no state. Tests may fix its bytes (the hrrCookie test hook).
-		if c := e.cfg.hooks().hrrCookie; len(c) > 0 && len(c) <= len(e.cookie) {
-			e.cookieLen = copy(e.cookie[:], c)
-		} else {
-			e.cookieLen = 32
-			if _, err := io.ReadFull(e.cfg.Rand, e.cookie[:32]); err != nil {
+		// The cookie is a fresh random value the server compares (in constant time, by its SHA-256)
+		// with the one ClientHello2 echoes; it carries no state. Tests may fix its bytes (the
+		// hrrCookie test hook).
+		c := e.cfg.hooks().hrrCookie
+		if len(c) == 0 || len(c) > 256 {
+			if _, err := io.ReadFull(e.cfg.Rand, e.scratch[:32]); err != nil {
 				return AlertInternalError
 			}
+			c = e.scratch[:32]
 		}
-		n := e.cookieLen
+		n := len(c)
 		st = append(st, 0, extCookie, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
-		st = append(st, e.cookie[:n]...)
+		st = append(st, c...)
+		e.cookieSum, e.cookieSent = sha256.Sum256(c), true
 	}
 	st = append(st, 0, extSupportedVersions, 0, 2, 3, 4)
 	el := len(st) - extAt - 2
