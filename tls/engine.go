@@ -399,8 +399,10 @@ func (e *Engine) serverMemory(cfg *Config, alpnLen, certLen, sigMax, limit int) 
 	// signature), Finished (≤ 52); a TLS 1.2 flight (ServerHello, Certificate, ServerKeyExchange,
 	// CertificateRequest, ServerHelloDone) is as long. 256 covers the fixed parts of either.
 	flight := 256 + certLen + alpnLen + sigMax
-	// Its records gain a header and a tag each, as small as 63 bytes (record_size_limit 64).
-	overhead := (flight/63 + 2) * (recordHeaderLen + 1 + tagLen)
+	// Its records gain a header and a tag each. They are planned at our own record size: a peer
+	// whose record_size_limit or max_fragment_length asks for smaller ones (down to 63 bytes) makes
+	// the flight move to an output buffer of its own (fitFlight).
+	overhead := (flight/cfgOut + 2) * (recordHeaderLen + 1 + tagLen)
 	stOff := hr + overhead
 	need := smallHSLen + max(hr+min(chMin, limit), stOff+flight+64)
 	var slab []byte
@@ -904,6 +906,32 @@ func (e *Engine) queueRecords(typ byte, data []byte) bool {
 	return true
 }
 
+// fitFlight makes sure a server's staged messages can become records in its output buffer
+// without overtaking the staged bytes not read yet (queueRecords): serverMemory plans for records
+// of our own size, so when a peer's record_size_limit or max_fragment_length asks for smaller ones,
+// the headers and tags they gain would. Then the pending output moves to a buffer of its own,
+// sized for the flight in such records: an allocation, for such a peer only.
+func (e *Engine) fitFlight() {
+	off := e.stagedAt(e.st)
+	if off < 0 || e.cfg.hooks().queue != nil {
+		return
+	}
+	ov := recordHeaderLen
+	if e.wrOn {
+		hdr, tail := e.Overhead()
+		ov = hdr + tail
+	}
+	mo := max(int(e.maxOut), 1)
+	grow := ov * ((len(e.st) + mo - 1) / mo)
+	pending := e.Pending()
+	if pending+grow <= off {
+		return
+	}
+	nb := make([]byte, pending, pending+len(e.st)+grow+postOutLen)
+	copy(nb, e.out[e.outAt:])
+	e.out, e.outAt = nb, 0
+}
+
 // queueCCS queues the middlebox-compatibility change_cipher_spec once.
 func (e *Engine) queueCCS() {
 	if e.ccsSent || e.sidLen == 0 {
@@ -924,6 +952,9 @@ func (e *Engine) queueCCS() {
 
 // flushStaging sends the staged handshake messages and empties the staging buffer.
 func (e *Engine) flushStaging() uint8 {
+	if !e.client && e.hsState != nil {
+		e.fitFlight()
+	}
 	ok := e.queue(recordHandshake, e.st)
 	e.st = e.st[:0]
 	if !ok {
