@@ -424,106 +424,111 @@ const hsSize = int(unsafe.Sizeof(hsState{}))
 // coSize is the size of a client's clientOnly state.
 const coSize = int(unsafe.Sizeof(clientOnly{}))
 
+// mallocHeader is the header Go's allocator puts before an object with pointers bigger than 512
+// bytes (runtime/mbitmap.go, mallocHeaderSize): it counts in the object's size class.
+const mallocHeader = 8
+
 // handshakeMemory returns the handshake state and a slab of at least n bytes in one allocation
 // when both fit one of the Go allocator's size classes listed here (runtime/sizeclasses.go: the
-// slab takes the rest of the class, so nothing is wasted to rounding); else in two allocations.
+// slab takes the rest of the class, less the allocator's header, so nothing is wasted to
+// rounding); else in two allocations.
 // Either way both become garbage together once the engine drops them.
 func handshakeMemory(n int) (*hsState, []byte) {
 	switch {
-	case n <= 4096-hsSize:
+	case n <= 4096-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [4096 - hsSize]byte
+			buf [4096 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 4864-hsSize:
+	case n <= 4864-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [4864 - hsSize]byte
+			buf [4864 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 5376-hsSize:
+	case n <= 5376-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [5376 - hsSize]byte
+			buf [5376 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 6144-hsSize:
+	case n <= 6144-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [6144 - hsSize]byte
+			buf [6144 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 6528-hsSize:
+	case n <= 6528-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [6528 - hsSize]byte
+			buf [6528 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 6784-hsSize:
+	case n <= 6784-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [6784 - hsSize]byte
+			buf [6784 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 6912-hsSize:
+	case n <= 6912-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [6912 - hsSize]byte
+			buf [6912 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 8192-hsSize:
+	case n <= 8192-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [8192 - hsSize]byte
+			buf [8192 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 9472-hsSize:
+	case n <= 9472-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [9472 - hsSize]byte
+			buf [9472 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 9728-hsSize:
+	case n <= 9728-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [9728 - hsSize]byte
+			buf [9728 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 10240-hsSize:
+	case n <= 10240-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [10240 - hsSize]byte
+			buf [10240 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 10880-hsSize:
+	case n <= 10880-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [10880 - hsSize]byte
+			buf [10880 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 12288-hsSize:
+	case n <= 12288-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [12288 - hsSize]byte
+			buf [12288 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 13568-hsSize:
+	case n <= 13568-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [13568 - hsSize]byte
+			buf [13568 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 14336-hsSize:
+	case n <= 14336-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [14336 - hsSize]byte
+			buf [14336 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
-	case n <= 16384-hsSize:
+	case n <= 16384-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [16384 - hsSize]byte
+			buf [16384 - mallocHeader - hsSize]byte
 		})
 		return &m.hs, m.buf[:]
 	}
@@ -534,43 +539,43 @@ func handshakeMemory(n int) (*hsState, []byte) {
 // part and a slab of at least n bytes in one allocation when they fit one of these size classes.
 func clientHandshakeMemory(n int) (*hsState, []byte) {
 	switch {
-	case n <= 6784-hsSize-coSize:
+	case n <= 6784-mallocHeader-hsSize-coSize:
 		m := new(struct {
 			hs  hsState
 			co  clientOnly
-			buf [6784 - hsSize - coSize]byte
+			buf [6784 - mallocHeader - hsSize - coSize]byte
 		})
 		m.hs.clientOnly = &m.co
 		return &m.hs, m.buf[:]
-	case n <= 8192-hsSize-coSize:
+	case n <= 8192-mallocHeader-hsSize-coSize:
 		m := new(struct {
 			hs  hsState
 			co  clientOnly
-			buf [8192 - hsSize - coSize]byte
+			buf [8192 - mallocHeader - hsSize - coSize]byte
 		})
 		m.hs.clientOnly = &m.co
 		return &m.hs, m.buf[:]
-	case n <= 9472-hsSize-coSize:
+	case n <= 9472-mallocHeader-hsSize-coSize:
 		m := new(struct {
 			hs  hsState
 			co  clientOnly
-			buf [9472 - hsSize - coSize]byte
+			buf [9472 - mallocHeader - hsSize - coSize]byte
 		})
 		m.hs.clientOnly = &m.co
 		return &m.hs, m.buf[:]
-	case n <= 10240-hsSize-coSize:
+	case n <= 10240-mallocHeader-hsSize-coSize:
 		m := new(struct {
 			hs  hsState
 			co  clientOnly
-			buf [10240 - hsSize - coSize]byte
+			buf [10240 - mallocHeader - hsSize - coSize]byte
 		})
 		m.hs.clientOnly = &m.co
 		return &m.hs, m.buf[:]
-	case n <= 12288-hsSize-coSize:
+	case n <= 12288-mallocHeader-hsSize-coSize:
 		m := new(struct {
 			hs  hsState
 			co  clientOnly
-			buf [12288 - hsSize - coSize]byte
+			buf [12288 - mallocHeader - hsSize - coSize]byte
 		})
 		m.hs.clientOnly = &m.co
 		return &m.hs, m.buf[:]
