@@ -73,9 +73,6 @@ func (b *HandshakeBudget) acquire(e *Engine, small []byte, now time.Time) bool {
 			o.hsBuf = s.small[:0]
 			if o.hsState != nil {
 				o.hsGrown = false
-				if !o.client {
-					o.ch = clientHello{}
-				}
 			}
 			*s = budgetSlot{}
 		}

@@ -194,7 +194,6 @@ type hsState struct {
 	earlySkip int // server: early data bytes still to skip (§4.2.10), 0 when not skipping
 	hsLimit   int // largest handshake message reassembled (hsBuf grows up to it on demand)
 	psk       [48]byte
-	ch        clientHello
 	kss       ksSecrets // the key schedule's handshake secrets
 }
 
@@ -212,6 +211,7 @@ type clientOnly struct {
 	reqAlgsBuf   [64]byte
 	resMaster    [48]byte // the resumption master secret (NewSessionTicket)
 	session      *Session // the latest resumable session received (Session)
+	t384         transcript
 }
 
 // zeroBinder is the placeholder of a PSK binder, filled in once the ClientHello is hashed.
@@ -545,7 +545,7 @@ func clientHandshakeMemory(n int) (*hsState, []byte) {
 			co  clientOnly
 			buf [6784 - mallocHeader - hsSize - coSize]byte
 		})
-		m.hs.clientOnly = &m.co
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
 		return &m.hs, m.buf[:]
 	case n <= 8192-mallocHeader-hsSize-coSize:
 		m := new(struct {
@@ -553,7 +553,7 @@ func clientHandshakeMemory(n int) (*hsState, []byte) {
 			co  clientOnly
 			buf [8192 - mallocHeader - hsSize - coSize]byte
 		})
-		m.hs.clientOnly = &m.co
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
 		return &m.hs, m.buf[:]
 	case n <= 9472-mallocHeader-hsSize-coSize:
 		m := new(struct {
@@ -561,7 +561,7 @@ func clientHandshakeMemory(n int) (*hsState, []byte) {
 			co  clientOnly
 			buf [9472 - mallocHeader - hsSize - coSize]byte
 		})
-		m.hs.clientOnly = &m.co
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
 		return &m.hs, m.buf[:]
 	case n <= 10240-mallocHeader-hsSize-coSize:
 		m := new(struct {
@@ -569,7 +569,7 @@ func clientHandshakeMemory(n int) (*hsState, []byte) {
 			co  clientOnly
 			buf [10240 - mallocHeader - hsSize - coSize]byte
 		})
-		m.hs.clientOnly = &m.co
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
 		return &m.hs, m.buf[:]
 	case n <= 12288-mallocHeader-hsSize-coSize:
 		m := new(struct {
@@ -577,10 +577,11 @@ func clientHandshakeMemory(n int) (*hsState, []byte) {
 			co  clientOnly
 			buf [12288 - mallocHeader - hsSize - coSize]byte
 		})
-		m.hs.clientOnly = &m.co
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
 		return &m.hs, m.buf[:]
 	}
 	hs := &hsState{clientOnly: new(clientOnly)}
+	hs.kss.t384 = &hs.clientOnly.t384
 	return hs, make([]byte, n)
 }
 
@@ -676,14 +677,16 @@ func (e *Engine) Shed() int {
 // hashes and the unused HMAC state. The output buffer follows in shrinkOut once it is drained.
 func (e *Engine) release() {
 	e.released = true
-	// the parsed hellos alias the reassembly buffer: drop them so that it can be freed
-	e.ch = clientHello{}
+	// a client's parsed hellos alias the reassembly buffer: drop them so that it can be freed
 	if e.clientOnly != nil {
 		e.sh, e.ee = serverHello{}, encryptedExtensions{}
 	}
 	k := &e.ks
 	k.th = nil
-	k.t256.on, k.t384.on = false, false
+	k.t256.on = false
+	if k.t384 != nil {
+		k.t384.on = false
+	}
 	if e.client || e.hsSmall {
 		return
 	}
@@ -1387,8 +1390,8 @@ func (e *Engine) helloDone() bool {
 
 // leaveHelloArea moves a server's reassembly buffer from the ClientHello area (or the buffer grown
 // for a big ClientHello, whose HandshakeBudget slot is given back) to the small area that takes
-// the client's second flight (serverMemory). The parsed ClientHello aliases the old buffer: only
-// its own processing reads it, so it is dropped.
+// the client's second flight (serverMemory). The parsed ClientHello lived on the stack of its
+// processing (serverClientHello): nothing refers to the old buffer any more.
 func (e *Engine) leaveHelloArea() {
 	if e.bigHeld {
 		e.cfg.HandshakeBudget.release(e)
@@ -1396,13 +1399,12 @@ func (e *Engine) leaveHelloArea() {
 	}
 	e.helloArea, e.hsGrown = false, false
 	e.hsBuf = e.small[:0]
-	e.ch = clientHello{}
 }
 
 // shrinkHS gives a grown buffer back to the budget once what it holds fits the engine's own
-// buffer again (force: at once, its content dropped, when the engine fails or closes). The parsed
-// ClientHello aliases the big buffer; it is dropped too (only its own message's processing reads
-// it), so that the buffer is really freed.
+// buffer again (force: at once, its content dropped, when the engine fails or closes). Nothing
+// else refers to the big buffer (a parsed ClientHello lives only on the stack of its processing),
+// so it is really freed.
 func (e *Engine) shrinkHS(force bool) {
 	if !e.bigHeld {
 		return
@@ -1427,9 +1429,6 @@ func (e *Engine) shrinkHS(force bool) {
 		e.hsBuf = small
 	} else {
 		e.hsBuf = append(small[:0], e.hsBuf...)
-	}
-	if e.hsState != nil && !e.client {
-		e.ch = clientHello{}
 	}
 }
 

@@ -160,7 +160,10 @@ type ksSecrets struct {
 	transcriptHash [64]byte
 	fk, derived    [48]byte
 	hdr            [4]byte
-	t256, t384     transcript
+	// t256 is the transcript (a server's, whatever its hash: SHA-256 or SHA-384); a client
+	// hashes its ClientHello with both before the suite is known, t384 then (in its clientOnly)
+	t256 transcript
+	t384 *transcript
 }
 
 // zeroSecret is the string of Hash.length zero bytes of the key schedule (RFC 8446 §7.1); read only.
@@ -242,6 +245,9 @@ func (k *keySchedule) init(lazy bool, sec *ksSecrets) {
 	}
 	k.ksSecrets = sec
 	if !lazy {
+		if sec.t384 == nil {
+			sec.t384 = new(transcript)
+		}
 		k.t256.start(false)
 		k.t384.start(true)
 	}
@@ -252,7 +258,10 @@ func (k *keySchedule) selectHash(sha384 bool) {
 	t := &k.t256
 	k.hlen = 32
 	if sha384 {
-		t, k.hlen = &k.t384, 48
+		k.hlen = 48
+		if k.t384 != nil {
+			t = k.t384
+		}
 	}
 	if !t.on {
 		t.start(sha384)
@@ -278,7 +287,7 @@ func (k *keySchedule) addMessage(m []byte) {
 	if k.t256.on {
 		k.t256.write(m)
 	}
-	if k.t384.on {
+	if k.t384 != nil && k.t384.on {
 		k.t384.write(m)
 	}
 }

@@ -56,7 +56,10 @@ func (e *Engine) serverMessage(msg []byte) uint8 {
 }
 
 func (e *Engine) serverClientHello(msg []byte) uint8 {
-	ch := &e.ch
+	// The parsed hello lives on the stack: only this call (and the ones it makes) reads it, and
+	// its slices alias msg, which is dead once it returns (serverMemory stages the flight over it).
+	var chv clientHello
+	ch := &chv
 	if a := parseClientHello(msg[4:], ch); a != 0 {
 		return a
 	}
@@ -66,7 +69,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		case 0:
 			return AlertProtocolVersion
 		case VersionTLS12:
-			return e.server12Hello(msg)
+			return e.server12Hello(msg, ch)
 		}
 	}
 	if !ch.has(extSupportedVersions) || !containsU16(ch.versions, VersionTLS13) {
@@ -169,7 +172,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	} else {
 		e.earlySkip = 0 // no early data after a HelloRetryRequest
 	}
-	if a := e.serverCheckPSK(msg); a != 0 {
+	if a := e.serverCheckPSK(msg, ch); a != 0 {
 		return a
 	}
 	for _, m := range ch.pskModes {
