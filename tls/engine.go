@@ -1347,7 +1347,8 @@ func (e *Engine) endsRecord(t byte) bool {
 }
 
 // bigMessageType decides, from its header, about a handshake message bigger than the reassembly
-// buffer (at least 4 KiB): only hellos, EncryptedExtensions, Certificate, CertificateRequest,
+// buffer (a server's ClientHello area, about 2 KiB, or its 80-byte area after the hello; a
+// client's 16 KiB): only hellos, EncryptedExtensions, Certificate, CertificateRequest,
 // CertificateVerify, ServerKeyExchange and NewSessionTicket can be that big. The fixed-size ones
 // (Finished, KeyUpdate, EndOfEarlyData, ServerHelloDone, HelloRequest, ClientKeyExchange) are
 // malformed (decode_error); a type the engine does not know at all cannot be in order
@@ -1361,6 +1362,21 @@ func bigMessageType(t byte) uint8 {
 		return AlertDecodeError
 	}
 	return AlertUnexpectedMessage
+}
+
+// serverMayGrow reports whether a server may grow its reassembly buffer for a message of type t
+// (a client may for any type bigMessageType lets through): while it waits for a ClientHello, for
+// that; after it, for the client's Certificate and CertificateVerify if it asked for them. Any
+// other message would be refused by the state machine anyway (unexpected_message): it is refused
+// at its header, before anything is allocated for it.
+func (e *Engine) serverMayGrow(t byte) bool {
+	if e.client || e.hsState == nil {
+		return true
+	}
+	if e.helloArea {
+		return t == typeClientHello
+	}
+	return e.cfg.ClientAuth != NoClientCert && (t == typeCertificate || t == typeCertificateVerify)
 }
 
 // growHS replaces the reassembly buffer by one of n bytes (at most hsLimit) holding what it held:
@@ -1457,6 +1473,9 @@ func (e *Engine) handleHandshake(p []byte) error {
 				if !e.hsSmall {
 					if a := bigMessageType(e.hsBuf[0]); a != 0 {
 						return e.fail(a) // refused at its header: nothing is allocated for it
+					}
+					if !e.serverMayGrow(e.hsBuf[0]) {
+						return e.fail(AlertUnexpectedMessage) // not one the server waits for
 					}
 					if 4+mlen > e.hsLimit {
 						return e.fail(AlertIllegalParameter) // see DefaultMaxHandshakeMessage
