@@ -176,6 +176,8 @@ type hsState struct {
 	// server: a HelloRetryRequest cookie was sent (cookieSum is its SHA-256, compared in constant
 	// time with that of the cookie ClientHello2 echoes)
 	cookieSent bool
+	helloArea  bool // see chOff
+	hsGrown    bool // see chOff
 	ss         [64]byte
 	scratch    [64]byte
 	sigContent [160]byte
@@ -184,12 +186,12 @@ type hsState struct {
 	cookieSum  [32]byte
 
 	ch1Sum uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
-	// server (serverMemory): where hellos are staged; the small reassembly area the buffer moves to
+	// server (serverMemory): where the ClientHello is reassembled and its answer staged; the small
+	// reassembly area the buffer moves to
 	// once the ClientHello is processed; hsBuf is still the ClientHello area of the slab
 	// (helloArea) or an allocation of its own (hsGrown, see growHS)
-	helloOff  int32
-	helloArea bool
-	hsGrown   bool
+	helloGap  int32 // the room hello records need before the staged hello
+	chOff     int32 // where the ClientHello area starts in the output buffer's array
 	small     []byte
 	earlySkip int // server: early data bytes still to skip (§4.2.10), 0 when not skipping
 	hsLimit   int // largest handshake message reassembled (hsBuf grows up to it on demand)
@@ -378,22 +380,26 @@ func serverHelloMax(cfg *Config) int {
 // serverMemory lends a server its handshake state and buffers, in one allocation (see
 // handshakeMemory) laid out so that what is never needed at the same time shares bytes:
 //
-//	[ small reassembly | hello records, CCS  | ClientHello ...                            ]
-//	[                  | hello staging       |        ... flight staging (tail)          ]
+//	[ small reassembly | gap | ClientHello ...                                           ]
+//	[                  | gap | ServerHello staged over it ...                             ]
+//	[                  | hello records, CCS     | ...     flight staging (tail)           ]
 //
-// The ClientHello is reassembled after the room its answer needs. The ServerHello (or
-// HelloRetryRequest) is staged there, while the ClientHello's key share is read, and queued as
-// records from the front (helloOff is where they cannot overtake the staged bytes). Once the
-// ServerHello is queued, the ClientHello's bytes are dead (what the flight needs of it was kept):
-// the flight (TLS 1.3: EncryptedExtensions to Finished; TLS 1.2: the whole first flight) is
-// staged in the tail, over them, and queued behind the hello records. Then the reassembly
-// buffer moves to the small area (leaveHelloArea): the client's second flight arrives while the
-// server's may still wait for Output.
+// The ClientHello is reassembled at chOff, a gap after the front of the output buffer. Once it is
+// parsed and checked, only its key share is still read: the ServerHello (or HelloRetryRequest) is
+// staged over it, from its first byte (stageHello; serverClientHello shows why the bytes written
+// never reach the share before it is read), and queued as records from the front (the gap is what
+// their headers need not to overtake the staged bytes). Then the ClientHello's bytes are dead
+// (what the flight needs of it was kept): the flight (TLS 1.3: EncryptedExtensions to Finished;
+// TLS 1.2: the whole first flight, staged once the hello is hashed) is staged in the tail and
+// queued behind the hello records. The reassembly buffer then moves to the small area
+// (leaveHelloArea), as the client's second flight may arrive while the server's still waits for
+// Output; after a HelloRetryRequest, to a new ClientHello area behind its records
+// (nextHelloArea).
 func (e *Engine) serverMemory(cfg *Config, alpnLen, certLen, sigMax, limit int) {
 	cfgOut := int(e.cfgOut)
 	helloMax := serverHelloMax(cfg)
-	helloOff := recordHeaderLen * ((helloMax + cfgOut - 1) / cfgOut)
-	hr := helloOff + helloMax + 6 // the hello records and a change_cipher_spec
+	gap := recordHeaderLen * ((helloMax + cfgOut - 1) / cfgOut)
+	hr := gap + helloMax + 6 // the hello records and a change_cipher_spec
 	// The flight: EncryptedExtensions (≤ 23 bytes and the protocol name), CertificateRequest
 	// (≤ 64), Certificate (8 and the chain with 5 bytes per entry), CertificateVerify (8 and the
 	// signature), Finished (≤ 52); a TLS 1.2 flight (ServerHello, Certificate, ServerKeyExchange,
@@ -404,7 +410,7 @@ func (e *Engine) serverMemory(cfg *Config, alpnLen, certLen, sigMax, limit int) 
 	// the flight move to an output buffer of its own (fitFlight).
 	overhead := (flight/cfgOut + 2) * (recordHeaderLen + 1 + tagLen)
 	stOff := hr + overhead
-	need := smallHSLen + max(hr+min(chMin, limit), stOff+flight+64)
+	need := smallHSLen + max(gap+min(chMin, limit), stOff+flight+64)
 	var slab []byte
 	e.hsState, slab = handshakeMemory(need)
 	// The slab takes the rest of its size class: the ClientHello gets it.
@@ -412,9 +418,9 @@ func (e *Engine) serverMemory(cfg *Config, alpnLen, certLen, sigMax, limit int) 
 	e.out = slab[smallHSLen:smallHSLen:len(slab)]
 	e.stOff = int32(outLen - (flight + 64))
 	e.st = e.out[e.stOff:e.stOff:outLen]
-	e.helloOff = int32(helloOff)
+	e.helloGap, e.chOff = int32(gap), int32(gap)
 	e.small = slab[:0:smallHSLen]
-	e.hsBuf = e.out[hr:hr:min(outLen, hr+limit)]
+	e.hsBuf = e.out[gap:gap:min(outLen, gap+limit)]
 	e.helloArea = true
 }
 
@@ -803,13 +809,13 @@ func (e *Engine) compact() {
 // (correct, but an allocation).
 func (e *Engine) stage() []byte { return e.stageAt(int(e.stOff)) }
 
-// stageHello is stage for a server's ServerHello or HelloRetryRequest: at helloOff, before the
-// ClientHello area, whose key share is read while the ServerHello is written (serverMemory).
+// stageHello is stage for a server's ServerHello or HelloRetryRequest: over the ClientHello it
+// answers, from the start of the ClientHello area (serverMemory).
 func (e *Engine) stageHello() []byte {
-	if e.client || e.hsState == nil || e.helloOff <= 0 {
+	if e.client || e.hsState == nil || !e.helloArea {
 		return e.stage()
 	}
-	return e.stageAt(int(e.helloOff))
+	return e.stageAt(int(e.chOff))
 }
 
 func (e *Engine) stageAt(off int) []byte {
@@ -827,8 +833,8 @@ func (e *Engine) stageAt(off int) []byte {
 
 // stageFloor is where the staging regions start in the output buffer's array.
 func (e *Engine) stageFloor() int {
-	if !e.client && e.hsState != nil && e.helloOff > 0 {
-		return int(min(e.helloOff, e.stOff))
+	if !e.client && e.hsState != nil && e.helloArea {
+		return int(min(e.chOff, e.stOff))
 	}
 	return int(e.stOff)
 }
@@ -1398,10 +1404,25 @@ func (e *Engine) growHS(n int) bool {
 	return true
 }
 
-// helloDone reports whether a server has just processed its (last) ClientHello while its
-// reassembly buffer is still the ClientHello area of the handshake slab (or grown from it).
-func (e *Engine) helloDone() bool {
-	return !e.client && e.hsState != nil && e.helloArea && e.hs != sWaitCH && e.hs != sWaitCH2 && e.state != Failed
+// helloDone reports whether a server has just processed a ClientHello (of type t) reassembled in
+// the ClientHello area of its handshake slab (or in a buffer grown from it).
+func (e *Engine) helloDone(t byte) bool {
+	return !e.client && e.hsState != nil && e.helloArea && t == typeClientHello && e.state != Failed
+}
+
+// nextHelloArea makes the ClientHello area, after a HelloRetryRequest, start a gap behind the
+// records queued (the HelloRetryRequest and a change_cipher_spec, which may still wait for
+// Output), so that ClientHello2 is reassembled, and its answer staged, as the first one was.
+func (e *Engine) nextHelloArea() {
+	if e.bigHeld {
+		e.cfg.HandshakeBudget.release(e)
+		e.bigHeld = false
+	}
+	e.hsGrown = false
+	end := cap(e.out)
+	off := min(len(e.out)+int(e.helloGap), end)
+	e.chOff = int32(off)
+	e.hsBuf = e.out[off:off:min(end, off+e.hsLimit)]
 }
 
 // leaveHelloArea moves a server's reassembly buffer from the ClientHello area (or the buffer grown
@@ -1517,12 +1538,17 @@ func (e *Engine) handleHandshake(p []byte) error {
 			if a != 0 {
 				return e.fail(a)
 			}
-			if e.helloDone() {
-				// The ClientHello's bytes are dead (the flight may already be staged over them):
-				// the reassembly buffer moves to the small area. Nothing may follow the hello in
-				// its record (§5.1, see endsRecord).
+			if e.helloDone(t) {
+				// The ClientHello's bytes are dead (its answer is staged over them): the
+				// reassembly buffer moves to the small area, or, after a HelloRetryRequest, to a
+				// new ClientHello area behind the records. Nothing may follow the hello in its
+				// record (§5.1, see endsRecord).
 				extra := len(e.hsBuf) > 4+mlen
-				e.leaveHelloArea()
+				if e.hs == sWaitCH2 {
+					e.nextHelloArea()
+				} else {
+					e.leaveHelloArea()
+				}
 				if extra {
 					return e.fail(AlertUnexpectedMessage)
 				}

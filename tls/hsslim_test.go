@@ -152,18 +152,34 @@ func TestClientHelloSplitAnywhere(t *testing.T) {
 // flight, staged over the ClientHello's bytes, is not touched by the reassembly of what follows
 // (it goes to the small area), and the server's output is byte for byte that of a server
 // drained at once. A TLS 1.2 handshake (its ClientKeyExchange is the biggest message the small
-// area takes) too.
+// area takes) too, and one with a HelloRetryRequest (with a cookie) still waiting for Output when
+// ClientHello2 arrives (reassembled behind it, nextHelloArea).
 func TestServerFlightSurvivesEarlyInput(t *testing.T) {
-	for _, v := range []uint16{VersionTLS13, VersionTLS12} {
-		t.Run(map[uint16]string{VersionTLS13: "TLS 1.3", VersionTLS12: "TLS 1.2"}[v], func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		v       uint16
+		groups  []CurveID
+		flights int
+	}{
+		{"TLS 1.3", VersionTLS13, []CurveID{P256}, 2},
+		{"TLS 1.2", VersionTLS12, []CurveID{P256}, 2},
+		{"TLS 1.3 HelloRetryRequest", VersionTLS13, []CurveID{X25519, P256}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			ccfg := func() *Config {
 				c := clientConfig(t)
+				c.Groups = tc.groups
+				c.MaxVersion = tc.v
+				return c
+			}
+			scfg := func() *Config {
+				c := serverConfig(t, true)
 				c.Groups = []CurveID{P256}
-				c.MaxVersion = v
+				c.HRRCookie = true
 				return c
 			}
 			// the reference: every flight drained as soon as it is queued
-			s, c := NewServer(serverConfig(t, true), 0), NewClient(ccfg(), 0)
+			s, c := NewServer(scfg(), 0), NewClient(ccfg(), 0)
 			var toServer [][]byte
 			var fromServer []byte
 			for i := 0; i < 10 && (s.State() == Handshaking || c.State() == Handshaking); i++ {
@@ -180,11 +196,11 @@ func TestServerFlightSurvivesEarlyInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if s.State() != Established || len(toServer) != 2 {
+			if s.State() != Established || len(toServer) != tc.flights || s.ConnectionState().HelloRetry != (tc.flights == 3) {
 				t.Fatalf("reference handshake: %v, %d client flights", s.State(), len(toServer))
 			}
 			// the same handshake, the server's output taken only at the end
-			s2 := NewServer(serverConfig(t, true), 0)
+			s2 := NewServer(scfg(), 0)
 			for _, f := range toServer {
 				if err := feedSplit(s2, f, len(f)/2); err != nil {
 					t.Fatal(err)

@@ -179,7 +179,14 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		e.wantTickets = e.wantTickets || m == 1
 	}
 
-	// Key exchange and ServerHello.
+	// Key exchange and ServerHello. The ServerHello is staged over the ClientHello (serverMemory),
+	// from its first byte; from here on only the key share is read of it. What is written before
+	// serverKex (52 bytes and the legacy_session_id_echo) ends before the share starts (at least
+	// 57 bytes and the legacy_session_id: the hello's header and fixed fields, an extension, a list
+	// and an entry header). serverKex reads the share whole (parses the ML-KEM encapsulation key
+	// and encapsulates; copies the ECDH share) before it appends what answers it, and the ML-KEM
+	// ciphertext (1,088 bytes) then ends before the client's X25519 share (1,184 bytes after the
+	// share's start), which is read before our own X25519 share is appended.
 	var ss []byte
 	var err error
 	st := e.stageHello()
