@@ -41,7 +41,7 @@ type Profile struct {
 	// included, the card reassembles (tls.Config.MaxHandshakeMessage; 0:
 	// tls.DefaultMaxHandshakeMessage, 16 KiB + 4); a bigger one gets
 	// illegal_parameter. The engine's reassembly buffer is the ClientHello
-	// area of its handshake slab (≈ 2 KiB), then 80 bytes for the
+	// area of its handshake slab (≈ 2.5 KB), then 80 bytes for the
 	// client's second flight, and grows to a bigger message (a ClientHello,
 	// a client certificate) only when one arrives, for that handshake.
 	MaxHandshakeMessage int

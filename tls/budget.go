@@ -4,7 +4,7 @@ import "time"
 
 // HandshakeBudget bounds how many engines may hold a grown handshake reassembly buffer at once.
 //
-// An engine reassembles handshake messages in a buffer of the usual size (a server: about 2 KiB
+// An engine reassembles handshake messages in a buffer of the usual size (a server: about 2.5 KB
 // for its ClientHello, then 80 bytes for the client's second flight, see serverMemory; a client:
 // 16 KiB). A bigger message (a ClientHello with ECH, GREASE and several post-quantum shares; a
 // client's certificate chain; a long server certificate chain) needs a buffer

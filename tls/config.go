@@ -158,7 +158,7 @@ type Config struct {
 	// MaxHandshakeMessage is the largest handshake message, 4-byte header included, the engine
 	// reassembles (default DefaultMaxHandshakeMessage, 16 KiB + 4); a bigger one is answered with
 	// illegal_parameter. The reassembly buffer starts smaller (a server: the ClientHello area of its
-	// handshake slab, about 2 KiB, then 80 bytes for the client's second flight; a client: 16384;
+	// handshake slab, about 2.5 KB, then 80 bytes for the client's second flight; a client: 16384;
 	// or this limit if smaller) and grows, by one allocation, to the size of a bigger message when
 	// one arrives (a server: only a ClientHello, or the client's Certificate and CertificateVerify
 	// when it asks for them).

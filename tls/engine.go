@@ -1353,7 +1353,7 @@ func (e *Engine) endsRecord(t byte) bool {
 }
 
 // bigMessageType decides, from its header, about a handshake message bigger than the reassembly
-// buffer (a server's ClientHello area, about 2 KiB, or its 80-byte area after the hello; a
+// buffer (a server's ClientHello area, about 2.5 KB, or its 80-byte area after the hello; a
 // client's 16 KiB): only hellos, EncryptedExtensions, Certificate, CertificateRequest,
 // CertificateVerify, ServerKeyExchange and NewSessionTicket can be that big. The fixed-size ones
 // (Finished, KeyUpdate, EndOfEarlyData, ServerHelloDone, HelloRequest, ClientKeyExchange) are
