@@ -186,10 +186,9 @@ type hsState struct {
 	cookieSum  [32]byte
 
 	ch1Sum uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
-	// server (serverMemory): where the ClientHello is reassembled and its answer staged; the small
-	// reassembly area the buffer moves to
-	// once the ClientHello is processed; hsBuf is still the ClientHello area of the slab
-	// (helloArea) or an allocation of its own (hsGrown, see growHS)
+	// server (serverMemory): where the ClientHello is reassembled and its answer staged, and the
+	// small reassembly area the buffer moves to once it is processed; until then hsBuf is the
+	// ClientHello area (helloArea) or an allocation of its own (hsGrown, see growHS)
 	helloGap  int32 // the room hello records need before the staged hello
 	chOff     int32 // where the ClientHello area starts in the output buffer's array
 	small     []byte
