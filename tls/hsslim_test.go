@@ -303,3 +303,85 @@ func TestFlightSmallPeerRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestClientHelloSplitRules: the ClientHello's rules hold at every cut too (the hello is
+// reassembled in the slab and its answer staged over it): a resumption hello is accepted
+// (the binder covers the transcript up to the binders list, RFC 8446 §4.2.11.2); with its
+// binder changed it gets decrypt_error; an extension after pre_shared_key gets
+// illegal_parameter (§4.2.11); a second ClientHello that changes a field after a
+// HelloRetryRequest gets illegal_parameter (§4.1.2).
+func TestClientHelloSplitRules(t *testing.T) {
+	sc := func() *Config {
+		c := serverConfig(t, false)
+		c.TicketKey = testTicketKey
+		return c
+	}
+	cc := clientConfig(t)
+	cc.Session = firstSession(t, sc())
+	resume := drain(NewClient(cc, 0))
+	badBinder := append([]byte(nil), resume...)
+	badBinder[len(badBinder)-1] ^= 1
+	pskNotLast := buildCH(chOpts{versions: []uint16{VersionTLS13}, groups: []CurveID{X25519}, order: []CurveID{X25519},
+		shares: map[CurveID][]byte{X25519: x25519Share()}, sigAlgs: []SignatureScheme{ECDSAWithP256AndSHA256},
+		extra: append(append([]byte{0, 45, 0, 2, 1, 1, 0, 41, 0, 44, 0, 7, 0, 1, 9, 0, 0, 0, 0, 0, 33, 32},
+			make([]byte, 32)...), 0, 28, 0, 2, 1, 0)})
+	step := 3
+	if testing.Short() {
+		step = 17
+	}
+	for _, tc := range []struct {
+		name string
+		rec  []byte
+		want uint8
+	}{
+		{"resumption", resume, 0},
+		{"wrong binder", badBinder, AlertDecryptError},
+		{"extension after pre_shared_key", pskNotLast, AlertIllegalParameter},
+	} {
+		for k := 1; k < len(tc.rec); k += step {
+			s := NewServer(sc(), 0)
+			err := feedSplit(s, tc.rec, k)
+			if tc.want == 0 {
+				if err != nil || s.Pending() == 0 || !s.resumed {
+					t.Fatalf("%s, cut at %d: %v (resumed %v)", tc.name, k, err, s.resumed)
+				}
+				continue
+			}
+			expectAlert(t, err, tc.want, false)
+		}
+	}
+	// ClientHello2 with another cipher suite list than ClientHello1, cut anywhere
+	hrrCfg := func() *Config {
+		c := serverConfig(t, false)
+		c.Groups = []CurveID{P256}
+		return c
+	}
+	c := clientConfig(t)
+	c.Groups = []CurveID{X25519, P256}
+	cl := NewClient(c, 0)
+	ch1 := drain(cl)
+	ref := NewServer(hrrCfg(), 0)
+	if err := feedSplit(ref, ch1, len(ch1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := feedSplit(cl, drain(ref), 0); err != nil {
+		t.Fatal(err)
+	}
+	ch2 := drain(cl)
+	ch2 = ch2[bytes.Index(ch2, []byte{recordHandshake, 3, 3}):] // after the client's change_cipher_spec
+	suites := 5 + 4 + 2 + 32 + 1 + int(ch2[5+4+2+32]) + 2 // record and message headers, version, random, session ID, length
+	i := bytes.Index(ch2[suites:], []byte{0x13, 0x01})
+	if i < 0 {
+		t.Fatal("no TLS_AES_128_GCM_SHA256 in ClientHello2")
+	}
+	bad := append([]byte(nil), ch2...)
+	bad[suites+i+1] = 0x04 // TLS_AES_128_CCM_SHA256: not offered in ClientHello1
+	for k := 1; k < len(bad); k += step {
+		s := NewServer(hrrCfg(), 0)
+		if err := feedSplit(s, ch1, len(ch1)); err != nil || !s.hrr {
+			t.Fatal(err)
+		}
+		drain(s)
+		expectAlert(t, feedSplit(s, bad, k), AlertIllegalParameter, false)
+	}
+}
