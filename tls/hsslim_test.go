@@ -369,7 +369,7 @@ func TestClientHelloSplitRules(t *testing.T) {
 	}
 	ch2 := drain(cl)
 	ch2 = ch2[bytes.Index(ch2, []byte{recordHandshake, 3, 3}):] // after the client's change_cipher_spec
-	suites := 5 + 4 + 2 + 32 + 1 + int(ch2[5+4+2+32]) + 2 // record and message headers, version, random, session ID, length
+	suites := 5 + 4 + 2 + 32 + 1 + int(ch2[5+4+2+32]) + 2       // record and message headers, version, random, session ID, length
 	i := bytes.Index(ch2[suites:], []byte{0x13, 0x01})
 	if i < 0 {
 		t.Fatal("no TLS_AES_128_GCM_SHA256 in ClientHello2")
