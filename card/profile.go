@@ -43,9 +43,10 @@ type Profile struct {
 	// MaxHandshakeMessage is the largest TLS handshake message, header
 	// included, the card reassembles (tls.Config.MaxHandshakeMessage; 0:
 	// tls.DefaultMaxHandshakeMessage, 16 KiB + 4); a bigger one gets
-	// illegal_parameter. The engine's reassembly buffer starts at 4 KiB
-	// (8 KiB when it asks for client certificates) and grows to a bigger
-	// message only when one arrives, for that handshake.
+	// illegal_parameter. The engine's reassembly buffer is the ClientHello
+	// area of its handshake slab (≈ 2.5 KB), then 80 bytes for the
+	// client's second flight, and grows to a bigger message (a ClientHello,
+	// a client certificate) only when one arrives, for that handshake.
 	MaxHandshakeMessage int
 
 	// HTTPIn holds one request head and body. HTTPOut is the room a

@@ -4,9 +4,10 @@ import "time"
 
 // HandshakeBudget bounds how many engines may hold a grown handshake reassembly buffer at once.
 //
-// An engine reassembles handshake messages in a buffer of the usual size (4 KiB for a server,
-// 8 KiB for one that asks for client certificates, 16 KiB for a client). A bigger message (a
-// ClientHello with ECH, GREASE and post-quantum shares; a long certificate chain) needs a buffer
+// An engine reassembles handshake messages in a buffer of the usual size (a server: about 2.5 KB
+// for its ClientHello, then 80 bytes for the client's second flight, see serverMemory; a client:
+// 16 KiB). A bigger message (a ClientHello with ECH, GREASE and several post-quantum shares; a
+// client's certificate chain; a long server certificate chain) needs a buffer
 // of its size, up to Config.MaxHandshakeMessage, allocated when its header arrives. Without a
 // budget every engine may do so at the same time (a card with 4 connections: 4 × 16,388 B). With
 // one, an engine takes a slot before it grows and gives it back — dropping the big buffer, its
@@ -71,8 +72,8 @@ func (b *HandshakeBudget) acquire(e *Engine, small []byte, now time.Time) bool {
 			o := s.owner
 			o.bigLost, o.bigHeld = true, false
 			o.hsBuf = s.small[:0]
-			if o.hsState != nil && !o.client {
-				o.ch = clientHello{}
+			if o.hsState != nil {
+				o.hsGrown = false
 			}
 			*s = budgetSlot{}
 		}

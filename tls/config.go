@@ -168,9 +168,11 @@ type Config struct {
 
 	// MaxHandshakeMessage is the largest handshake message, 4-byte header included, the engine
 	// reassembles (default DefaultMaxHandshakeMessage, 16 KiB + 4); a bigger one is answered with
-	// illegal_parameter. The reassembly buffer starts smaller (4096 bytes for a server, 8192 for a
-	// server that asks for client certificates, 16384 for a client, or this limit if smaller) and
-	// grows once, by one allocation, to the size of a bigger message when one arrives.
+	// illegal_parameter. The reassembly buffer starts smaller (a server: the ClientHello area of its
+	// handshake slab, about 2.5 KB, then 80 bytes for the client's second flight; a client: 16384;
+	// or this limit if smaller) and grows, by one allocation, to the size of a bigger message when
+	// one arrives (a server: only a ClientHello, or the client's Certificate and CertificateVerify
+	// when it asks for them).
 	MaxHandshakeMessage int
 
 	// HandshakeBudget, when set, bounds how many engines sharing it hold such a grown buffer at

@@ -166,39 +166,59 @@ type Engine struct {
 }
 
 // hsState is the handshake-only part of an Engine (hellos, key exchange, signature scratch).
+// What only a client needs is in clientOnly, which a server does not have.
 type hsState struct {
+	*clientOnly
+
 	sessionID [32]byte
 	sidLen    int
 	random    [32]byte
-	cookie    [256]byte
-	cookieLen int
 
-	kex          kexState
-	sigMax       int      // longest signature our Signer makes
-	peerRandom   [32]byte // TLS 1.2: the other side's hello random
-	kb           [88]byte // TLS 1.2 key block
-	peerShare    [65]byte // TLS 1.2 client: the server's ECDHE point
-	ownRSA       bool     // the Signer's key is RSA (ownScheme is chosen per handshake)
-	sentExt      uint32   // client: the extensions (extBit) of our ClientHello, for §4.2 checks
+	kex        kexState
+	sigMax     int      // longest signature our Signer makes
+	peerRandom [32]byte // TLS 1.2: the other side's hello random
+	kb         [88]byte // TLS 1.2 key block
+	ownRSA     bool     // the Signer's key is RSA (ownScheme is chosen per handshake)
+	// server: a HelloRetryRequest cookie was sent (cookieSum is its SHA-256, compared in constant
+	// time with that of the cookie ClientHello2 echoes)
+	cookieSent bool
+	helloArea  bool // see chOff
+	hsGrown    bool // see chOff
+	ss         [64]byte
+	scratch    [64]byte
+	sigContent [160]byte
+	digest     [64]byte
+	verifyBuf  [64]byte
+	cookieSum  [32]byte
+
+	ch1Sum uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
+	// server (serverMemory): where the ClientHello is reassembled and its answer staged, and the
+	// small reassembly area the buffer moves to once it is processed; until then hsBuf is the
+	// ClientHello area (helloArea) or an allocation of its own (hsGrown, see growHS)
+	helloGap  int32 // the room hello records need before the staged hello
+	chOff     int32 // where the ClientHello area starts in the output buffer's array
+	small     []byte
+	earlySkip int // server: early data bytes still to skip (§4.2.10), 0 when not skipping
+	hsLimit   int // largest handshake message reassembled (hsBuf grows up to it on demand)
+	psk       [48]byte
+	kss       ksSecrets // the key schedule's handshake secrets
+}
+
+// clientOnly is the part of the handshake state only a client has (and keeps after the
+// handshake: the resumption master secret and the latest session).
+type clientOnly struct {
+	cookie       [256]byte // the HelloRetryRequest cookie to echo
+	cookieLen    int
+	sh           serverHello
+	ee           encryptedExtensions
+	sentExt      uint32   // the extensions (extBit) of our ClientHello, for §4.2 checks
+	peerShare    [65]byte // TLS 1.2: the server's ECDHE point
 	peerShareLen int
-	ss           [64]byte
-	scratch      [64]byte
-	sigContent   [160]byte
-	digest       [64]byte
-	verifyBuf    [64]byte
-
-	ch1Sum      uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
-	earlySkip   int    // server: early data bytes still to skip (§4.2.10), 0 when not skipping
-	hsLimit     int    // largest handshake message reassembled (hsBuf grows up to it on demand)
-	certReqAlgs []byte // client: copy of requested schemes (points into reqAlgsBuf)
-	reqAlgsBuf  [64]byte
-	psk         [48]byte
-	ch          clientHello
-	sh          serverHello
-	ee          encryptedExtensions
-	kss         ksSecrets // the key schedule's handshake secrets
-	resMaster   [48]byte  // client: the resumption master secret (NewSessionTicket)
-	session     *Session  // client: the latest resumable session received (Session)
+	certReqAlgs  []byte // copy of requested schemes (points into reqAlgsBuf)
+	reqAlgsBuf   [64]byte
+	resMaster    [48]byte // the resumption master secret (NewSessionTicket)
+	session      *Session // the latest resumable session received (Session)
+	t384         transcript
 }
 
 // zeroBinder is the placeholder of a PSK binder, filled in once the ClientHello is hashed.
@@ -267,16 +287,6 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	for _, p := range cfg.ALPN {
 		alpnLen += len(p) + 1
 	}
-	// Staging holds the largest hello (ServerHello with an ML-KEM ciphertext, or ClientHello with an
-	// ML-KEM key share, SNI, ALPN and a cookie) or the encrypted flight (EncryptedExtensions,
-	// CertificateRequest, Certificate, CertificateVerify, Finished), whichever is larger. The output
-	// buffer holds one hello record plus the whole flight sealed into records as small as 63 bytes.
-	// The staging region is the tail of the output buffer: queue turns staged messages into records
-	// front to back and never overtakes the staged bytes it has not read yet (see stage and queue).
-	hello := 1300
-	if client {
-		hello = 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
-	}
 	sigMax, ownRSA := maxSignature, false
 	var signerErr error
 	if cfg.Signer != nil && len(cfg.Certificate) > 0 {
@@ -286,46 +296,18 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 			ownRSA, sigMax = true, (bits+7)/8
 		}
 	}
-	flight := 400 + certLen + alpnLen + sigMax
-	stLen := max(hello, flight)
-	// While a flight is turned into records, the output buffer holds a hello record and a
-	// change_cipher_spec before it, and the records gain their headers and tags on the staged
-	// bytes still unread: so the staging region starts at least that far from the front.
-	overhead := (flight/63 + 2) * (recordHeaderLen + 1 + tagLen)
-	outLen := hello + recordHeaderLen + 6 + max(flight+64, stLen) + overhead
-	// The reassembly buffer starts at the size of the usual messages (and grows once, on demand,
-	// up to the limit for a bigger one: see growHS).
 	limit := cfg.MaxHandshakeMessage
 	if limit <= 0 {
 		limit = DefaultMaxHandshakeMessage
 	}
 	limit = max(limit, 64)
-	var hb int
-	switch {
-	case client:
-		hb = 16384
-	case cfg.ClientAuth != NoClientCert:
-		hb = 8192
-	default:
-		hb = 4096
-	}
-	hb = min(hb, limit)
-	// One allocation holds the handshake state and buffers (see handshakeMemory). A server drops it
-	// once the handshake is done and its flight is drained; a client keeps its reassembly buffer
-	// (NewSessionTicket), so that is a separate allocation there.
-	e.stOff = int32(outLen - stLen)
-	var slab []byte
 	if client {
-		e.hsState, slab = handshakeMemory(outLen)
-		e.hsBuf = make([]byte, 0, hb)
+		e.clientMemory(cfg, alpnLen, certLen, sigMax)
 	} else {
-		e.hsState, slab = handshakeMemory(outLen + hb)
-		e.hsBuf = slab[outLen : outLen : outLen+hb]
+		e.serverMemory(cfg, alpnLen, certLen, sigMax, limit)
 	}
 	e.sigMax, e.ownRSA = sigMax, ownRSA
 	e.hsLimit = limit
-	e.out = slab[:0:outLen]
-	e.st = e.out[e.stOff:e.stOff:outLen]
 	e.ks.init(!client, &e.hsState.kss)
 	if cfg.Rand == nil {
 		e.failConfig(errors.New("tls: Config.Rand is nil"))
@@ -345,59 +327,273 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	return e
 }
 
+// clientMemory lends a client its handshake state and buffers. Staging holds the larger of its
+// ClientHello (an ML-KEM key share, SNI, ALPN and a cookie) and its own second flight (a client
+// Certificate, CertificateVerify and Finished); the output buffer holds one hello record plus the
+// flight sealed into records as small as 63 bytes. The staging region is the tail of the output
+// buffer: queue turns staged messages into records front to back and never overtakes the staged
+// bytes it has not read yet (see stage and queue). The 16 KiB reassembly buffer (the server's
+// flight; NewSessionTicket later) is kept after the handshake, so it is an allocation of its own.
+func (e *Engine) clientMemory(cfg *Config, alpnLen, certLen, sigMax int) {
+	hello := 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
+	flight := 400 + certLen + alpnLen + sigMax
+	stLen := max(hello, flight)
+	// While a flight is turned into records, the output buffer holds a hello record and a
+	// change_cipher_spec before it, and the records gain their headers and tags on the staged
+	// bytes still unread: so the staging region starts at least that far from the front.
+	overhead := (flight/63 + 2) * (recordHeaderLen + 1 + tagLen)
+	outLen := hello + recordHeaderLen + 6 + max(flight+64, stLen) + overhead
+	e.stOff = int32(outLen - stLen)
+	var slab []byte
+	e.hsState, slab = clientHandshakeMemory(outLen)
+	e.hsBuf = make([]byte, 0, 16384)
+	e.out = slab[:0:outLen]
+	e.st = e.out[e.stOff:e.stOff:outLen]
+}
+
+// Sizes of a server's handshake memory (serverMemory).
+const (
+	// chMin is the least room for a ClientHello in a server's handshake slab: Go's crypto/tls and
+	// Chromium send 1.5–1.9 KB with an X25519MLKEM768 share and GREASE; a bigger hello grows the
+	// reassembly buffer (growHS, under the HandshakeBudget).
+	chMin = 1920
+	// smallHSLen is a server's reassembly buffer once the ClientHello is processed: Finished (at
+	// most 52 bytes), a TLS 1.2 ClientKeyExchange (70 for P-256), an empty client Certificate. A
+	// bigger message (a client's certificate chain and CertificateVerify) grows it (growHS).
+	smallHSLen = 80
+	// serverHelloFixed is a ServerHello without its key share: header, legacy_version, random,
+	// a 32-byte legacy_session_id_echo, cipher_suite, compression, extensions length, the
+	// key_share extension's header and group, supported_versions, pre_shared_key.
+	serverHelloFixed = 4 + 2 + 32 + 1 + 32 + 2 + 1 + 2 + 8 + 6 + 6
+)
+
+// serverHelloMax is the largest ServerHello or HelloRetryRequest a server with cfg can send.
+func serverHelloMax(cfg *Config) int {
+	n := 0
+	for _, g := range cfg.groups(true) {
+		if groupSupported(g) {
+			n = max(n, serverHelloFixed+serverShareLen(g))
+		}
+	}
+	cookie := 0
+	if cfg.HRRCookie {
+		cookie = 6 + max(32, len(cfg.hooks().hrrCookie))
+	}
+	return max(n, serverHelloFixed+cookie)
+}
+
+// serverMemory lends a server its handshake state and buffers, in one allocation (see
+// handshakeMemory) laid out so that what is never needed at the same time shares bytes:
+//
+//	[ small reassembly | gap | ClientHello ...                                           ]
+//	[                  | gap | ServerHello staged over it ...                             ]
+//	[                  | hello records, CCS     | ...     flight staging (tail)           ]
+//
+// The ClientHello is reassembled at chOff, a gap after the front of the output buffer. Once it is
+// parsed and checked, only its key share is still read: the ServerHello (or HelloRetryRequest) is
+// staged over it, from its first byte (stageHello; serverClientHello shows why the bytes written
+// never reach the share before it is read), and queued as records from the front (the gap is what
+// their headers need not to overtake the staged bytes). Then the ClientHello's bytes are dead
+// (what the flight needs of it was kept): the flight (TLS 1.3: EncryptedExtensions to Finished;
+// TLS 1.2: the whole first flight, staged once the hello is hashed) is staged in the tail and
+// queued behind the hello records. The reassembly buffer then moves to the small area
+// (leaveHelloArea), as the client's second flight may arrive while the server's still waits for
+// Output; after a HelloRetryRequest, to a new ClientHello area behind its records
+// (nextHelloArea).
+func (e *Engine) serverMemory(cfg *Config, alpnLen, certLen, sigMax, limit int) {
+	cfgOut := int(e.cfgOut)
+	helloMax := serverHelloMax(cfg)
+	gap := recordHeaderLen * ((helloMax + cfgOut - 1) / cfgOut)
+	hr := gap + helloMax + 6 // the hello records and a change_cipher_spec
+	// The flight: EncryptedExtensions (≤ 23 bytes and the protocol name), CertificateRequest
+	// (≤ 64), Certificate (8 and the chain with 5 bytes per entry), CertificateVerify (8 and the
+	// signature), Finished (≤ 52); a TLS 1.2 flight (ServerHello, Certificate, ServerKeyExchange,
+	// CertificateRequest, ServerHelloDone) is as long. 256 covers the fixed parts of either.
+	flight := 256 + certLen + alpnLen + sigMax
+	// Its records gain a header and a tag each. They are planned at our own record size: a peer
+	// whose record_size_limit or max_fragment_length asks for smaller ones (down to 63 bytes) makes
+	// the flight move to an output buffer of its own (fitFlight).
+	overhead := (flight/cfgOut + 2) * (recordHeaderLen + 1 + tagLen)
+	stOff := hr + overhead
+	need := smallHSLen + max(gap+min(chMin, limit), stOff+flight+64)
+	var slab []byte
+	e.hsState, slab = handshakeMemory(need)
+	// The slab takes the rest of its size class: the ClientHello gets it.
+	outLen := len(slab) - smallHSLen
+	e.out = slab[smallHSLen:smallHSLen:len(slab)]
+	e.stOff = int32(outLen - (flight + 64))
+	e.st = e.out[e.stOff:e.stOff:outLen]
+	e.helloGap, e.chOff = int32(gap), int32(gap)
+	e.small = slab[:0:smallHSLen]
+	e.hsBuf = e.out[gap:gap:min(outLen, gap+limit)]
+	e.helloArea = true
+}
+
 // hsSize is the size of an Engine's handshake state.
 const hsSize = int(unsafe.Sizeof(hsState{}))
 
-// handshakeMemory returns the handshake state and an n-byte slab in one allocation when both fit
-// one of the Go allocator's size classes listed here (runtime/sizeclasses.go: the slab takes the
-// rest of the class, so no more is wasted than two allocations would waste, usually less); else
-// in two allocations. Either way both become garbage together once the engine drops them.
+// coSize is the size of a client's clientOnly state.
+const coSize = int(unsafe.Sizeof(clientOnly{}))
+
+// mallocHeader is the header Go's allocator puts before an object with pointers bigger than 512
+// bytes (runtime/mbitmap.go, mallocHeaderSize): it counts in the object's size class.
+const mallocHeader = 8
+
+// handshakeMemory returns the handshake state and a slab of at least n bytes in one allocation
+// when both fit one of the Go allocator's size classes listed here (runtime/sizeclasses.go: the
+// slab takes the rest of the class, less the allocator's header, so nothing is wasted to
+// rounding); else in two allocations.
+// Either way both become garbage together once the engine drops them.
 func handshakeMemory(n int) (*hsState, []byte) {
 	switch {
-	case n <= 6784-hsSize: // a client (its 16 KiB reassembly buffer is separate)
+	case n <= 4096-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [6784 - hsSize]byte
+			buf [4096 - mallocHeader - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
-	case n <= 8192-hsSize: // a Tiny server
+		return &m.hs, m.buf[:]
+	case n <= 4864-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [8192 - hsSize]byte
+			buf [4864 - mallocHeader - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
-	case n <= 9472-hsSize:
+		return &m.hs, m.buf[:]
+	case n <= 5376-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [9472 - hsSize]byte
+			buf [5376 - mallocHeader - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
-	case n <= 10240-hsSize: // a card server
+		return &m.hs, m.buf[:]
+	case n <= 6144-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [10240 - hsSize]byte
+			buf [6144 - mallocHeader - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
-	case n <= 12288-hsSize:
+		return &m.hs, m.buf[:]
+	case n <= 6528-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [12288 - hsSize]byte
+			buf [6528 - mallocHeader - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
-	case n <= 14336-hsSize: // a card server asking for client certificates
+		return &m.hs, m.buf[:]
+	case n <= 6784-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [14336 - hsSize]byte
+			buf [6784 - mallocHeader - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
-	case n <= 16384-hsSize:
+		return &m.hs, m.buf[:]
+	case n <= 6912-mallocHeader-hsSize:
 		m := new(struct {
 			hs  hsState
-			buf [16384 - hsSize]byte
+			buf [6912 - mallocHeader - hsSize]byte
 		})
-		return &m.hs, m.buf[:n:n]
+		return &m.hs, m.buf[:]
+	case n <= 8192-mallocHeader-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [8192 - mallocHeader - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 9472-mallocHeader-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [9472 - mallocHeader - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 9728-mallocHeader-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [9728 - mallocHeader - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 10240-mallocHeader-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [10240 - mallocHeader - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 10880-mallocHeader-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [10880 - mallocHeader - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 12288-mallocHeader-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [12288 - mallocHeader - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 13568-mallocHeader-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [13568 - mallocHeader - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 14336-mallocHeader-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [14336 - mallocHeader - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
+	case n <= 16384-mallocHeader-hsSize:
+		m := new(struct {
+			hs  hsState
+			buf [16384 - mallocHeader - hsSize]byte
+		})
+		return &m.hs, m.buf[:]
 	}
 	return new(hsState), make([]byte, n)
+}
+
+// clientHandshakeMemory is handshakeMemory for a client: the handshake state, its clientOnly
+// part and a slab of at least n bytes in one allocation when they fit one of these size classes.
+func clientHandshakeMemory(n int) (*hsState, []byte) {
+	switch {
+	case n <= 6784-mallocHeader-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [6784 - mallocHeader - hsSize - coSize]byte
+		})
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
+		return &m.hs, m.buf[:]
+	case n <= 8192-mallocHeader-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [8192 - mallocHeader - hsSize - coSize]byte
+		})
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
+		return &m.hs, m.buf[:]
+	case n <= 9472-mallocHeader-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [9472 - mallocHeader - hsSize - coSize]byte
+		})
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
+		return &m.hs, m.buf[:]
+	case n <= 10240-mallocHeader-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [10240 - mallocHeader - hsSize - coSize]byte
+		})
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
+		return &m.hs, m.buf[:]
+	case n <= 12288-mallocHeader-hsSize-coSize:
+		m := new(struct {
+			hs  hsState
+			co  clientOnly
+			buf [12288 - mallocHeader - hsSize - coSize]byte
+		})
+		m.hs.clientOnly, m.hs.kss.t384 = &m.co, &m.co.t384
+		return &m.hs, m.buf[:]
+	}
+	hs := &hsState{clientOnly: new(clientOnly)}
+	hs.kss.t384 = &hs.clientOnly.t384
+	return hs, make([]byte, n)
 }
 
 // signerScheme returns the scheme a Signer signs TLS 1.3 CertificateVerify with (ECDSA P-256,
@@ -461,11 +657,15 @@ func (e *Engine) Footprint() int {
 	if e.hsState != nil {
 		n += int(unsafe.Sizeof(*e.hsState))
 	}
-	if !e.hsSmall {
+	// a server's reassembly buffer is in its handshake slab unless grown (serverMemory)
+	if !e.hsSmall && (e.client || e.hsState == nil || e.hsGrown) {
 		n += cap(e.hsBuf)
 	}
 	if !e.outSmall {
 		n += cap(e.out)
+		if !e.client {
+			n += smallHSLen
+		}
 	}
 	if e.sp != nil {
 		n += streamStateSize
@@ -491,11 +691,16 @@ func (e *Engine) Shed() int {
 // hashes and the unused HMAC state. The output buffer follows in shrinkOut once it is drained.
 func (e *Engine) release() {
 	e.released = true
-	// the parsed hellos alias the reassembly buffer: drop them so that it can be freed
-	e.ch, e.sh, e.ee = clientHello{}, serverHello{}, encryptedExtensions{}
+	// a client's parsed hellos alias the reassembly buffer: drop them so that it can be freed
+	if e.clientOnly != nil {
+		e.sh, e.ee = serverHello{}, encryptedExtensions{}
+	}
 	k := &e.ks
 	k.th = nil
-	k.t256.on, k.t384.on = false, false
+	k.t256.on = false
+	if k.t384 != nil {
+		k.t384.on = false
+	}
 	if e.client || e.hsSmall {
 		return
 	}
@@ -610,24 +815,43 @@ func (e *Engine) compact() {
 // tail; if it still does (no handshake flow stages a flight while that much output is pending),
 // or once a server has released its handshake buffers, the messages go to a fresh buffer instead
 // (correct, but an allocation).
-func (e *Engine) stage() []byte {
-	if e.outSmall || e.stOff < 0 || int(e.stOff) > cap(e.out) {
+func (e *Engine) stage() []byte { return e.stageAt(int(e.stOff)) }
+
+// stageHello is stage for a server's ServerHello or HelloRetryRequest: over the ClientHello it
+// answers, from the start of the ClientHello area (serverMemory).
+func (e *Engine) stageHello() []byte {
+	if e.client || e.hsState == nil || !e.helloArea {
+		return e.stage()
+	}
+	return e.stageAt(int(e.chOff))
+}
+
+func (e *Engine) stageAt(off int) []byte {
+	if e.outSmall || off < 0 || off > cap(e.out) {
 		return nil
 	}
-	if len(e.out) > int(e.stOff) {
+	if len(e.out) > off {
 		e.compact()
 	}
-	if len(e.out) > int(e.stOff) {
-		return make([]byte, 0, cap(e.out)-int(e.stOff))
+	if len(e.out) > off {
+		return make([]byte, 0, cap(e.out)-off)
 	}
-	return e.out[e.stOff:e.stOff:cap(e.out)]
+	return e.out[off:off:cap(e.out)]
+}
+
+// stageFloor is where the staging regions start in the output buffer's array.
+func (e *Engine) stageFloor() int {
+	if !e.client && e.hsState != nil && e.helloArea {
+		return int(min(e.chOff, e.stOff))
+	}
+	return int(e.stOff)
 }
 
 // stagedAt returns where data starts in the output buffer's array when it lies in the staging
 // tail (stage's buffers keep the array's end as their capacity), or -1.
 func (e *Engine) stagedAt(data []byte) int {
 	off := cap(e.out) - cap(data)
-	if len(data) == 0 || e.outSmall || e.stOff < 0 || off < int(e.stOff) || off >= cap(e.out) ||
+	if len(data) == 0 || e.outSmall || e.stOff < 0 || off < e.stageFloor() || off >= cap(e.out) ||
 		&data[0] != &e.out[:cap(e.out)][off] {
 		return -1
 	}
@@ -704,6 +928,32 @@ func (e *Engine) queueRecords(typ byte, data []byte) bool {
 	return true
 }
 
+// fitFlight makes sure a server's staged messages can become records in its output buffer
+// without overtaking the staged bytes not read yet (queueRecords): serverMemory plans for records
+// of our own size, so when a peer's record_size_limit or max_fragment_length asks for smaller ones,
+// the headers and tags they gain would. Then the pending output moves to a buffer of its own,
+// sized for the flight in such records: an allocation, for such a peer only.
+func (e *Engine) fitFlight() {
+	off := e.stagedAt(e.st)
+	if off < 0 || e.cfg.hooks().queue != nil {
+		return
+	}
+	ov := recordHeaderLen
+	if e.wrOn {
+		hdr, tail := e.Overhead()
+		ov = hdr + tail
+	}
+	mo := max(int(e.maxOut), 1)
+	grow := ov * ((len(e.st) + mo - 1) / mo)
+	pending := e.Pending()
+	if pending+grow <= off {
+		return
+	}
+	nb := make([]byte, pending, pending+len(e.st)+grow+postOutLen)
+	copy(nb, e.out[e.outAt:])
+	e.out, e.outAt = nb, 0
+}
+
 // queueCCS queues the middlebox-compatibility change_cipher_spec once.
 func (e *Engine) queueCCS() {
 	if e.ccsSent || e.sidLen == 0 {
@@ -724,6 +974,9 @@ func (e *Engine) queueCCS() {
 
 // flushStaging sends the staged handshake messages and empties the staging buffer.
 func (e *Engine) flushStaging() uint8 {
+	if !e.client && e.hsState != nil {
+		e.fitFlight()
+	}
 	ok := e.queue(recordHandshake, e.st)
 	e.st = e.st[:0]
 	if !ok {
@@ -1122,7 +1375,8 @@ func (e *Engine) endsRecord(t byte) bool {
 }
 
 // bigMessageType decides, from its header, about a handshake message bigger than the reassembly
-// buffer (at least 4 KiB): only hellos, EncryptedExtensions, Certificate, CertificateRequest,
+// buffer (a server's ClientHello area, about 2.5 KB, or its 80-byte area after the hello; a
+// client's 16 KiB): only hellos, EncryptedExtensions, Certificate, CertificateRequest,
 // CertificateVerify, ServerKeyExchange and NewSessionTicket can be that big. The fixed-size ones
 // (Finished, KeyUpdate, EndOfEarlyData, ServerHelloDone, HelloRequest, ClientKeyExchange) are
 // malformed (decode_error); a type the engine does not know at all cannot be in order
@@ -1138,6 +1392,21 @@ func bigMessageType(t byte) uint8 {
 	return AlertUnexpectedMessage
 }
 
+// serverMayGrow reports whether a server may grow its reassembly buffer for a message of type t
+// (a client may for any type bigMessageType lets through): while it waits for a ClientHello, for
+// that; after it, for the client's Certificate and CertificateVerify if it asked for them. Any
+// other message would be refused by the state machine anyway (unexpected_message): it is refused
+// at its header, before anything is allocated for it.
+func (e *Engine) serverMayGrow(t byte) bool {
+	if e.client || e.hsState == nil {
+		return true
+	}
+	if e.helloArea {
+		return t == typeClientHello
+	}
+	return e.cfg.ClientAuth != NoClientCert && (t == typeCertificate || t == typeCertificateVerify)
+}
+
 // growHS replaces the reassembly buffer by one of n bytes (at most hsLimit) holding what it held:
 // a handshake message bigger than the usual ones (a ClientHello with ECH, a long certificate
 // chain). The allocation happens only for such a message.
@@ -1151,13 +1420,50 @@ func (e *Engine) growHS(n int) bool {
 	nb := make([]byte, len(e.hsBuf), n)
 	copy(nb, e.hsBuf)
 	e.hsBuf = nb
+	if e.hsState != nil {
+		e.hsGrown = true
+	}
 	return true
 }
 
+// helloDone reports whether a server has just processed a ClientHello (of type t) reassembled in
+// the ClientHello area of its handshake slab (or in a buffer grown from it).
+func (e *Engine) helloDone(t byte) bool {
+	return !e.client && e.hsState != nil && e.helloArea && t == typeClientHello && e.state != Failed
+}
+
+// nextHelloArea makes the ClientHello area, after a HelloRetryRequest, start a gap behind the
+// records queued (the HelloRetryRequest and a change_cipher_spec, which may still wait for
+// Output), so that ClientHello2 is reassembled, and its answer staged, as the first one was.
+func (e *Engine) nextHelloArea() {
+	if e.bigHeld {
+		e.cfg.HandshakeBudget.release(e)
+		e.bigHeld = false
+	}
+	e.hsGrown = false
+	end := cap(e.out)
+	off := min(len(e.out)+int(e.helloGap), end)
+	e.chOff = int32(off)
+	e.hsBuf = e.out[off:off:min(end, off+e.hsLimit)]
+}
+
+// leaveHelloArea moves a server's reassembly buffer from the ClientHello area (or the buffer grown
+// for a big ClientHello, whose HandshakeBudget slot is given back) to the small area that takes
+// the client's second flight (serverMemory). The parsed ClientHello lived on the stack of its
+// processing (serverClientHello): nothing refers to the old buffer any more.
+func (e *Engine) leaveHelloArea() {
+	if e.bigHeld {
+		e.cfg.HandshakeBudget.release(e)
+		e.bigHeld = false
+	}
+	e.helloArea, e.hsGrown = false, false
+	e.hsBuf = e.small[:0]
+}
+
 // shrinkHS gives a grown buffer back to the budget once what it holds fits the engine's own
-// buffer again (force: at once, its content dropped, when the engine fails or closes). The parsed
-// ClientHello aliases the big buffer; it is dropped too (only its own message's processing reads
-// it), so that the buffer is really freed.
+// buffer again (force: at once, its content dropped, when the engine fails or closes). Nothing
+// else refers to the big buffer (a parsed ClientHello lives only on the stack of its processing),
+// so it is really freed.
 func (e *Engine) shrinkHS(force bool) {
 	if !e.bigHeld {
 		return
@@ -1175,13 +1481,13 @@ func (e *Engine) shrinkHS(force bool) {
 	}
 	small := b.release(e)
 	e.bigHeld = false
+	if e.hsState != nil {
+		e.hsGrown = false
+	}
 	if force || small == nil {
 		e.hsBuf = small
 	} else {
 		e.hsBuf = append(small[:0], e.hsBuf...)
-	}
-	if e.hsState != nil && !e.client {
-		e.ch = clientHello{}
 	}
 }
 
@@ -1210,6 +1516,9 @@ func (e *Engine) handleHandshake(p []byte) error {
 				if !e.hsSmall {
 					if a := bigMessageType(e.hsBuf[0]); a != 0 {
 						return e.fail(a) // refused at its header: nothing is allocated for it
+					}
+					if !e.serverMayGrow(e.hsBuf[0]) {
+						return e.fail(AlertUnexpectedMessage) // not one the server waits for
 					}
 					if 4+mlen > e.hsLimit {
 						return e.fail(AlertIllegalParameter) // see DefaultMaxHandshakeMessage
@@ -1251,10 +1560,26 @@ func (e *Engine) handleHandshake(p []byte) error {
 			if a != 0 {
 				return e.fail(a)
 			}
-			rest := copy(e.hsBuf, e.hsBuf[4+mlen:])
-			e.hsBuf = e.hsBuf[:rest]
-			if e.bigHeld {
-				e.shrinkHS(false)
+			if e.helloDone(t) {
+				// The ClientHello's bytes are dead (its answer is staged over them): the
+				// reassembly buffer moves to the small area, or, after a HelloRetryRequest, to a
+				// new ClientHello area behind the records. Nothing may follow the hello in its
+				// record (§5.1, see endsRecord).
+				extra := len(e.hsBuf) > 4+mlen
+				if e.hs == sWaitCH2 {
+					e.nextHelloArea()
+				} else {
+					e.leaveHelloArea()
+				}
+				if extra {
+					return e.fail(AlertUnexpectedMessage)
+				}
+			} else {
+				rest := copy(e.hsBuf, e.hsBuf[4+mlen:])
+				e.hsBuf = e.hsBuf[:rest]
+				if e.bigHeld {
+					e.shrinkHS(false)
+				}
 			}
 			if (e.rd.aead != rdBefore || e.endsRecord(t)) && (len(e.hsBuf) > 0 || len(p) > 0 || e.plainLeft > 0) {
 				return e.fail(AlertUnexpectedMessage) // data across a (possible) key change, §5.1

@@ -29,7 +29,8 @@ func unwrapAll(e *Engine, data []byte) {
 }
 
 // FuzzRecord feeds arbitrary records to a server in three states: fresh, after the ClientHello
-// (mid-handshake, waiting for the client Finished) and established.
+// (mid-handshake, waiting for the client Finished; the ClientHello given whole, or cut where the
+// input's length says, as by a TCP segment boundary) and established.
 func FuzzRecord(f *testing.F) {
 	for _, s := range fuzzRecordSeeds(f) {
 		f.Add(s)
@@ -50,6 +51,14 @@ func FuzzRecord(f *testing.F) {
 		s.Output(buf)
 		copy(in, data)
 		unwrapAll(s, in)
+		s.Output(buf)
+		// the same with the ClientHello cut in two, and the flight left in the output buffer
+		// while the input is reassembled (serverMemory stages it over the hello's bytes)
+		s = NewServer(sc, 0)
+		if k := 1 + len(data)%(len(chRec)-1); feedSplit(s, append([]byte(nil), chRec...), k) == nil {
+			copy(in, data)
+			unwrapAll(s, in)
+		}
 		s.Output(buf)
 		// a server that answered a TLS 1.2 ClientHello
 		s = NewServer(sc, 0)

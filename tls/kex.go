@@ -14,6 +14,15 @@ const (
 
 func groupSupported(g CurveID) bool { return g == X25519 || g == P256 || g == X25519MLKEM768 }
 
+// serverShareLen is the length of a server's key share for group g (X25519MLKEM768: the ML-KEM
+// ciphertext and the X25519 share, draft-ietf-tls-ecdhe-mlkem §4.1).
+func serverShareLen(g CurveID) int {
+	if g == X25519MLKEM768 {
+		return mlkemCTLen + 32
+	}
+	return clientShareLen(g)
+}
+
 // clientShareLen is the length of a valid client key share for group g.
 func clientShareLen(g CurveID) int {
 	switch g {

@@ -157,12 +157,17 @@ type ksSecrets struct {
 	secret         [48]byte // current main secret (early → handshake → master)
 	cHS, sHS       [48]byte
 	cAP, sAP       [48]byte
-	zero           [48]byte
 	transcriptHash [64]byte
 	fk, derived    [48]byte
 	hdr            [4]byte
-	t256, t384     transcript
+	// t256 is the transcript (a server's, whatever its hash: SHA-256 or SHA-384); a client
+	// hashes its ClientHello with both before the suite is known, t384 then (in its clientOnly)
+	t256 transcript
+	t384 *transcript
 }
+
+// zeroSecret is the string of Hash.length zero bytes of the key schedule (RFC 8446 §7.1); read only.
+var zeroSecret [48]byte
 
 // Sizes of the marshalled SHA-256 and SHA-384 states (magic, chaining values, partial block, length).
 const (
@@ -240,6 +245,9 @@ func (k *keySchedule) init(lazy bool, sec *ksSecrets) {
 	}
 	k.ksSecrets = sec
 	if !lazy {
+		if sec.t384 == nil {
+			sec.t384 = new(transcript)
+		}
 		k.t256.start(false)
 		k.t384.start(true)
 	}
@@ -250,7 +258,10 @@ func (k *keySchedule) selectHash(sha384 bool) {
 	t := &k.t256
 	k.hlen = 32
 	if sha384 {
-		t, k.hlen = &k.t384, 48
+		k.hlen = 48
+		if k.t384 != nil {
+			t = k.t384
+		}
 	}
 	if !t.on {
 		t.start(sha384)
@@ -276,7 +287,7 @@ func (k *keySchedule) addMessage(m []byte) {
 	if k.t256.on {
 		k.t256.write(m)
 	}
-	if k.t384.on {
+	if k.t384 != nil && k.t384.on {
 		k.t384.write(m)
 	}
 }
@@ -296,7 +307,7 @@ func (k *keySchedule) restartForHRR() {
 // extract sets secret = HKDF-Extract(salt, ikm); a nil ikm means zeros.
 func (k *keySchedule) extract(salt, ikm []byte) {
 	if ikm == nil {
-		ikm = k.zero[:k.hlen]
+		ikm = zeroSecret[:k.hlen]
 	}
 	k.hmac(k.secret[:0], salt, ikm)
 }
@@ -345,7 +356,7 @@ var emptySHA384 = sha512.Sum384(nil)
 // th, appended to dst. It leaves the early secret in k.secret.
 func (k *keySchedule) binder(dst, psk, th []byte) []byte {
 	h := k.hlen
-	k.extract(k.zero[:h], psk)
+	k.extract(zeroSecret[:h], psk)
 	k.deriveSecret(k.derived[:], k.secret[:h], "res binder", k.emptyHash())
 	k.expandLabel(k.fk[:h], k.derived[:h], "finished", nil)
 	return k.hmac(dst, k.fk[:h], th)
@@ -356,7 +367,7 @@ func (k *keySchedule) binder(dst, psk, th []byte) []byte {
 // ServerHello.
 func (k *keySchedule) handshakeSecrets(psk, shared []byte) {
 	h := k.hlen
-	k.extract(k.zero[:h], psk) // early secret
+	k.extract(zeroSecret[:h], psk) // early secret
 	derived := k.derived[:]
 	k.deriveSecret(derived, k.secret[:h], "derived", k.emptyHash())
 	k.extract(derived[:h], shared) // handshake secret

@@ -352,7 +352,7 @@ func TestRFC8448HelloRetryRequest(t *testing.T) {
 	}
 	ss, _ := cPriv.ECDH(sPriv.PublicKey())
 	var early, sec [32]byte
-	k.extract(k.zero[:32], nil)
+	k.extract(zeroSecret[:32], nil)
 	eq("early_secret", k.secret[:32])
 	copy(early[:], k.secret[:32])
 	k.deriveSecret(sec[:], early[:], "derived", k.emptyHash())

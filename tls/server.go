@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"io"
@@ -55,7 +56,10 @@ func (e *Engine) serverMessage(msg []byte) uint8 {
 }
 
 func (e *Engine) serverClientHello(msg []byte) uint8 {
-	ch := &e.ch
+	// The parsed hello lives on the stack: only this call (and the ones it makes) reads it, and
+	// its slices alias msg, which is dead once it returns (serverMemory stages the flight over it).
+	var chv clientHello
+	ch := &chv
 	if a := parseClientHello(msg[4:], ch); a != 0 {
 		return a
 	}
@@ -65,7 +69,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		case 0:
 			return AlertProtocolVersion
 		case VersionTLS12:
-			return e.server12Hello(msg)
+			return e.server12Hello(msg, ch)
 		}
 	}
 	if !ch.has(extSupportedVersions) || !containsU16(ch.versions, VersionTLS13) {
@@ -111,11 +115,11 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		if share == nil || len(ch.keyShares) != 4+len(share) {
 			return AlertIllegalParameter
 		}
-		if e.cookieLen > 0 {
+		if e.cookieSent {
 			if !ch.has(extCookie) {
 				return AlertMissingExtension
 			}
-			if subtle.ConstantTimeCompare(ch.cookie, e.cookie[:e.cookieLen]) != 1 {
+			if sum := sha256.Sum256(ch.cookie); subtle.ConstantTimeCompare(sum[:], e.cookieSum[:]) != 1 {
 				return AlertIllegalParameter
 			}
 		}
@@ -163,17 +167,24 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	} else {
 		e.earlySkip = 0 // no early data after a HelloRetryRequest
 	}
-	if a := e.serverCheckPSK(msg); a != 0 {
+	if a := e.serverCheckPSK(msg, ch); a != 0 {
 		return a
 	}
 	for _, m := range ch.pskModes {
 		e.wantTickets = e.wantTickets || m == 1
 	}
 
-	// Key exchange and ServerHello.
+	// Key exchange and ServerHello. The ServerHello is staged over the ClientHello (serverMemory),
+	// from its first byte; from here on only the key share is read of it. What is written before
+	// serverKex (52 bytes and the legacy_session_id_echo) ends before the share starts (at least
+	// 57 bytes and the legacy_session_id: the hello's header and fixed fields, an extension, a list
+	// and an entry header). serverKex reads the share whole (parses the ML-KEM encapsulation key
+	// and encapsulates; copies the ECDH share) before it appends what answers it, and the ML-KEM
+	// ciphertext (1,088 bytes) then ends before the client's X25519 share (1,184 bytes after the
+	// share's start), which is read before our own X25519 share is appended.
 	var ss []byte
 	var err error
-	st := e.stage()
+	st := e.stageHello()
 	st = append(st, typeServerHello, 0, 0, 0, 3, 3)
 	if _, err = io.ReadFull(e.cfg.Rand, e.random[:]); err != nil {
 		return AlertInternalError
@@ -298,7 +309,7 @@ func (e *Engine) serverSendFlight() uint8 {
 func (e *Engine) sendHelloRetryRequest(withGroup bool) uint8 {
 	e.hrr = true
 	e.ks.restartForHRR()
-	st := e.stage()
+	st := e.stageHello()
 	st = append(st, typeServerHello, 0, 0, 0, 3, 3)
 	st = append(st, hrrRandom[:]...)
 	st = append(st, byte(e.sidLen))
@@ -311,19 +322,20 @@ func (e *Engine) sendHelloRetryRequest(withGroup bool) uint8 {
 		st = append(st, 0, extKeyShare, 0, 2, byte(e.group>>8), byte(e.group))
 	}
 	if e.cfg.HRRCookie {
-		// The cookie is a fresh random value the server keeps and compares (in constant time) with
-		// the one ClientHello2 echoes; it carries no state. Tests may fix its bytes (the hrrCookie test hook).
-		if c := e.cfg.hooks().hrrCookie; len(c) > 0 && len(c) <= len(e.cookie) {
-			e.cookieLen = copy(e.cookie[:], c)
-		} else {
-			e.cookieLen = 32
-			if _, err := io.ReadFull(e.cfg.Rand, e.cookie[:32]); err != nil {
+		// The cookie is a fresh random value the server compares (in constant time, by its SHA-256)
+		// with the one ClientHello2 echoes; it carries no state. Tests may fix its bytes (the
+		// hrrCookie test hook).
+		c := e.cfg.hooks().hrrCookie
+		if len(c) == 0 || len(c) > 256 {
+			if _, err := io.ReadFull(e.cfg.Rand, e.scratch[:32]); err != nil {
 				return AlertInternalError
 			}
+			c = e.scratch[:32]
 		}
-		n := e.cookieLen
+		n := len(c)
 		st = append(st, 0, extCookie, byte((n+2)>>8), byte(n+2), byte(n>>8), byte(n))
-		st = append(st, e.cookie[:n]...)
+		st = append(st, c...)
+		e.cookieSum, e.cookieSent = sha256.Sum256(c), true
 	}
 	st = append(st, 0, extSupportedVersions, 0, 2, 3, 4)
 	el := len(st) - extAt - 2

@@ -121,8 +121,7 @@ func (e *Engine) openTicket(ticket []byte, dst []byte) []byte {
 
 // serverCheckPSK decides whether to resume with the offered ticket; it writes the ClientHello to
 // the transcript (split around the binders when a PSK is checked).
-func (e *Engine) serverCheckPSK(msg []byte) uint8 {
-	ch := &e.ch
+func (e *Engine) serverCheckPSK(msg []byte, ch *clientHello) uint8 {
 	e.resumed = false
 	if !ch.has(extPreSharedKey) {
 		e.ks.addMessage(msg)

@@ -293,8 +293,7 @@ func (e *Engine) inLimit12() int {
 
 // server12Hello answers a ClientHello that negotiated TLS 1.2: ServerHello, Certificate,
 // ServerKeyExchange, [CertificateRequest], ServerHelloDone.
-func (e *Engine) server12Hello(msg []byte) uint8 {
-	ch := &e.ch
+func (e *Engine) server12Hello(msg []byte, ch *clientHello) uint8 {
 	e.v12 = true
 	nullComp := false
 	for _, c := range ch.compression {
