@@ -674,8 +674,9 @@ func runHostile(t *testing.T, p card.Profile, st *store.Store, bursts int, seed 
 	a := &hostile{p: p, r: r, conns: p.MaxConns + 2, discard: make([]byte, 4096)}
 	a.full = helloRecords(bigHello(r, limit, true))
 	a.hrr = helloRecords(bigHello(r, limit, false))
-	a.fullFit = helloRecords(bigHello(r, min(limit, 4096), true)) // the server's usual reassembly buffer (tls.newEngine)
-	a.hrrFit = helloRecords(bigHello(r, min(limit, 4096), false))
+	fit := min(limit, cardHelloRoom(t, p, st)) // the ClientHello area of the server's handshake slab
+	a.fullFit = helloRecords(bigHello(r, fit, true))
+	a.hrrFit = helloRecords(bigHello(r, fit, false))
 	if st.AdminKey() != nil {
 		chain, key, err := clientChain(r, 10, limit-4)
 		if err != nil {
@@ -886,11 +887,30 @@ func TestHostileRAMBound(t *testing.T) {
 	}
 }
 
+// cardHelloRoom is the ClientHello area of a server engine configured as
+// the card of profile p (tls.Engine.HelloRoom).
+func cardHelloRoom(t *testing.T, p card.Profile, st *store.Store) int {
+	t.Helper()
+	signer, err := st.Signer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{TicketKey: make([]byte, 32), Rand: NewRand(1, "room"), Time: func() time.Time { return Epoch },
+		Certificate: st.Certificate(), Signer: signer, ALPN: []string{"http/1.1"}, MaxRecordOut: p.RecordOut,
+		MaxHandshakeMessage: p.MaxHandshakeMessage, RecordSizeLimit: p.RecordSizeLimit}
+	n := tls.NewServer(cfg, p.RecvBuf).HelloRoom()
+	if n < 512 {
+		t.Fatalf("%s: ClientHello area %d B", p.Name, n)
+	}
+	return n
+}
+
 // TestHostileHellosAreLegal: the attacker's largest ClientHellos are ones
 // the card must serve: a server engine configured as the card's answers
 // the one with key shares with its ServerHello and flight, and the one
-// without with a HelloRetryRequest; each is exactly MaxHandshakeMessage
-// bytes.
+// without with a HelloRetryRequest; each exactly fills the server's
+// ClientHello area (tls.Engine.HelloRoom) while the handshake budget is
+// taken, or is exactly MaxHandshakeMessage bytes with the budget free.
 func TestHostileHellosAreLegal(t *testing.T) {
 	cryptotest.SetGlobalRandom(t, 15)
 	st, err := NewStore(15, 0, nil)
@@ -914,9 +934,10 @@ func TestHostileHellosAreLegal(t *testing.T) {
 	if n, _, err := staller.Unwrap(big[:8000]); err != nil || budget.InUse() != 1 {
 		t.Fatalf("staller: %d %v, budget in use %d", n, err, budget.InUse())
 	}
+	fit := tls.NewServer(cfg, p.RecvBuf).HelloRoom()
 	for _, shares := range []bool{true, false} {
 		for i := range 8 { // GREASE values and ALPN names vary
-			helloIsLegal(t, cfg, p.RecvBuf, bigHello(r, 4096, shares), shares, i == 0)
+			helloIsLegal(t, cfg, p.RecvBuf, bigHello(r, fit, shares), shares, i == 0)
 		}
 	}
 	runtime.KeepAlive(staller)

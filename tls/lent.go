@@ -16,3 +16,13 @@ func (e *Engine) Lent() int {
 	}
 	return n
 }
+
+// HelloRoom returns the largest ClientHello (handshake message, header included) a fresh server
+// engine reassembles without growing its buffer under the HandshakeBudget: the ClientHello area of
+// its handshake slab. 0 for a client or once the hello was read.
+func (e *Engine) HelloRoom() int {
+	if e.client || e.hsState == nil || !e.helloArea {
+		return 0
+	}
+	return cap(e.hsBuf)
+}
