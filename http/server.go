@@ -385,6 +385,15 @@ func (c *ServerConn) Idle() bool {
 	return c.inLen == 0 && c.ready == 0 && !c.pending() && !c.closing && !c.closed
 }
 
+// HasOutput reports whether Output may write anything now: a response
+// (or part of one) pending, a request waiting to be answered, or a close
+// to complete. A connection receiving a request (its head, or its body)
+// has nothing to output: its caller need not find room for Output (which
+// may lend a shed send buffer, only for Output to write nothing).
+func (c *ServerConn) HasOutput() bool {
+	return c.pending() || c.ready > 0 || c.closing && !c.closed
+}
+
 // Receiving reports whether a request is being received (its head not yet
 // complete, or its body still arriving: nothing of it answered yet), since
 // when (its first byte), and whether it lags: it has taken longer than

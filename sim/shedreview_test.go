@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -146,5 +147,147 @@ func TestShedEveryCallHostile(t *testing.T) {
 					shed.down, shed.upB, shed.elapsed, released)
 			})
 		}
+	}
+}
+
+// TestShedChurnAttackerCost measures the lend/shed churn an attacker can
+// drive: slow clients that fill every slot and send one byte of a request
+// body (a TLS record of its own) every ShedMs+1 ms, so the line is quiet
+// long enough for the card to shed before each byte and every byte lends
+// the buffers again. The cost of shedding is the difference with the same
+// seeded run on a card that never sheds (ShedMs 0: the exchange is the
+// same, byte for byte): allocations and bytes allocated per attacker byte
+// on the line and per second. The card sheds only when the whole line has
+// been quiet ShedMs, so the churn is at most 1000/ShedMs cycles a second
+// whatever the attacker does; the test asserts that bound (the lever is
+// the quiet time, not the attacker's byte count) and reports the numbers.
+func TestShedChurnAttackerCost(t *testing.T) {
+	const span = 60 * time.Second
+	for _, p := range []card.Profile{OneConnCard(), card.CardProfile, card.TinyProfile} {
+		t.Run(p.Name, func(t *testing.T) {
+			// One byte in its record, the card's delayed ACK 100 ms later
+			// (~6 ms of line each at 115200 baud), then ShedMs of quiet,
+			// then the next byte: the fastest an attacker can make the
+			// card shed before each of its bytes.
+			drip := time.Duration(p.ShedMs+120) * time.Millisecond
+			type result struct {
+				mallocs, bytes uint64
+				up, down       uint64
+				opened         int
+			}
+			run := func(shedMs uint16) result {
+				cryptotest.SetGlobalRandom(t, 3)
+				q := p
+				q.ShedMs = shedMs
+				w := newWorld(t, Options{Profile: q, Seed: 3, Baud: 115200})
+				if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				a := &SlowClients{W: w, Port: 443, Conns: 1, Method: "PUT", Path: "/upload",
+					BodyLen: 1 << 20, DripFrom: -1, Drip: drip}
+				w.AddActor(a)
+				w.Run(10 * time.Second) // handshakes done, dripping
+				s0 := w.Stats()
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				w.Run(span)
+				runtime.ReadMemStats(&m1)
+				s1 := w.Stats()
+				a.Stop()
+				return result{m1.Mallocs - m0.Mallocs, m1.TotalAlloc - m0.TotalAlloc, s1.Up - s0.Up, s1.Down - s0.Down, a.Opened}
+			}
+			never, shed := run(0), run(p.ShedMs)
+			if shed.up != never.up || shed.down != never.down || shed.opened != never.opened {
+				t.Fatalf("shedding changed the exchange: %+v vs %+v", shed, never)
+			}
+			extraN := int64(shed.mallocs) - int64(never.mallocs)
+			extraB := int64(shed.bytes) - int64(never.bytes)
+			secs := span.Seconds()
+			cycles := secs / drip.Seconds()
+			t.Logf("%s: attacker sent %d B up in %v (%d connections); shedding cost %d allocations, %d B (%.0f B per attacker byte, %.1f KB/s, %.0f B per quiet spell of ≤%.0f)",
+				p.Name, shed.up, span, shed.opened, extraN, extraB, float64(extraB)/float64(shed.up), float64(extraB)/secs/1000,
+				float64(extraB)/cycles, cycles)
+			// Per quiet spell the card can at most lend again everything it
+			// holds at its bound; anything above that per spell would be a
+			// cost the attacker's bytes, not the quiet time, drive.
+			// (96 KiB: above every built-in profile's hard bound, Card's 75,144 B.)
+			if perSpell := float64(extraB) / cycles; perSpell > 96<<10 {
+				t.Errorf("shedding costs %.0f B per quiet spell, more than a card's bound", perSpell)
+			}
+		})
+	}
+}
+
+// midBodyShed brings a one-slot card to a quiet spell in the middle of a
+// request body — a client that sent the head of a PUT and one body byte,
+// then waits (a slow but legitimate uploader, or an attacker) — after
+// which the card has shed by itself.
+func midBodyShed(t *testing.T) (*World, *SlowClients) {
+	w := newWorld(t, Options{Profile: OneConnCard(), Seed: 4, Baud: 115200})
+	if err := w.RunUntil(w.Up, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	a := &SlowClients{W: w, Port: 443, Conns: 1, Method: "PUT", Path: "/upload",
+		BodyLen: 1 << 20, DripFrom: -1, Drip: time.Hour}
+	w.AddActor(a)
+	if err := w.RunUntil(func() bool { return len(a.live) == 1 && a.live[0].sent > len(a.live[0].req) }, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	w.Run(2 * time.Second) // the ACK, then quiet: the card sheds
+	return w, a
+}
+
+// TestShedMidBodyPollLendsNothing: a card that shed in the middle of a
+// request body has nothing to send, so its timers (Poll, which services
+// the sessions) must not lend a buffer again: observed before the fix,
+// every Poll lent the slot's TCP buffers (the 20,480-byte receive+send
+// block of the one-slot Card profile) because the session asked TCP for
+// send room (Free) while HTTP, receiving the body, had nothing to say;
+// the next quiet Poll shed it again — 20 KB of churn per timer, three to
+// five times per quiet spell of a dripping client.
+func TestShedMidBodyPollLendsNothing(t *testing.T) {
+	w, _ := midBodyShed(t)
+	c, now := w.Card(), w.Now()
+	if n := c.Shed(); n != 0 {
+		t.Errorf("after 2 s of quiet the card still held %d B of lendable buffers", n)
+	}
+	lent := 0
+	if a := testing.AllocsPerRun(100, func() {
+		now = now.Add(time.Millisecond)
+		c.Poll(now)
+		lent += c.Shed()
+	}); a != 0 || lent != 0 {
+		t.Errorf("%.1f allocations per Poll in the middle of a body, %d B lent again over 101 Polls", a, lent)
+	}
+}
+
+// TestShedIdlePollAllocatesNothing: TestShedIdleAllocatesNothing with the
+// card's timers running between the Outputs, as a driver runs them (Poll
+// at its deadline, then Output). Observed before the fix: one allocation
+// per Poll+Output — a Poll says a timer may have queued a packet
+// (ppp.Config.PendingIP), so the next Output lent the link's 1.6 KB
+// transmit frame to ask for it, found nothing and dropped it again: five
+// or six such frames of garbage per quiet spell of a dripping client.
+func TestShedIdlePollAllocatesNothing(t *testing.T) {
+	w := newWorld(t, Options{Profile: OneConnCard(), Seed: 6, Baud: 115200})
+	if _, err := w.HandshakeIdle(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c, now := w.Card(), w.Now()
+	buf := make([]byte, 64)
+	if n := c.Output(buf, now); n != 0 {
+		t.Fatalf("an idle card had %d bytes to send", n)
+	}
+	if a := testing.AllocsPerRun(500, func() {
+		now = now.Add(time.Millisecond)
+		c.Poll(now)
+		if n := c.Output(buf, now); n != 0 {
+			t.Fatalf("an idle card sent %d bytes", n)
+		}
+	}); a != 0 {
+		t.Errorf("%.2f allocations per idle Poll and Output after shedding", a)
+	}
+	if n := c.Shed(); n != 0 {
+		t.Errorf("idle Poll and Output lent %d B again", n)
 	}
 }
