@@ -1,14 +1,18 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"testing/cryptotest"
 	"time"
 
 	"netcard/card"
+	"netcard/ipv4"
 	"netcard/link"
+	"netcard/tls"
 )
 
 // shedEveryCall makes the world shed the whole card before and after every
@@ -358,4 +362,173 @@ func TestZeroAllocsAfterMidTransferShed(t *testing.T) {
 		t.Fatalf("%.3f allocations per frame over %d frames after a mid-transfer Shed of %d B", a, frames, shed)
 	}
 	t.Logf("a Shed mid-transfer released %d B; then 0 allocations over %d frames", shed, frames)
+}
+
+// fragmentedPings returns a source of echo requests of msgLen bytes from
+// HostIP in two fragments (first bytes, then the rest; every third
+// datagram the last fragment first): each reassembled in the card's slot
+// and answered from it.
+func fragmentedPings(seed uint64, msgLen, first int) PacketSource {
+	r := rand.New(rand.NewPCG(seed, 0x4650))
+	msg := make([]byte, msgLen)
+	id, part := uint16(0), 0
+	return func(dst []byte, _ time.Time) int {
+		if len(dst) < ipv4.HeaderLen+max(first, msgLen-first) {
+			return 0
+		}
+		if part == 0 {
+			id++
+			msg[0], msg[1], msg[2], msg[3] = 8, 0, 0, 0
+			binary.BigEndian.PutUint32(msg[4:], uint32(id))
+			for i := 8; i < len(msg); i++ {
+				msg[i] = byte(r.Uint32())
+			}
+			binary.BigEndian.PutUint16(msg[2:], ipv4.Checksum(msg, 0))
+		}
+		off, n, mf := 0, first, true
+		if (part == 1) != (id%3 == 0) { // every third datagram: the last fragment first
+			off, n, mf = first, len(msg)-first, false
+		}
+		part ^= 1
+		copy(dst[ipv4.HeaderLen:], msg[off:off+n])
+		ipv4.PutHeader(dst, &ipv4.Fields{TotalLen: ipv4.HeaderLen + n, ID: id, MF: mf, FragOff: off,
+			TTL: 64, Protocol: 1, Src: HostIP, Dst: CardIP})
+		return ipv4.HeaderLen + n
+	}
+}
+
+// limited passes at most n packets of src, one every every-th call.
+func limited(src PacketSource, n, every int) PacketSource {
+	calls := 0
+	return func(dst []byte, now time.Time) int {
+		calls++
+		if n == 0 || calls%every != 0 {
+			return 0
+		}
+		k := src(dst, now)
+		if k > 0 {
+			n--
+		}
+		return k
+	}
+}
+
+// TestShedEveryCallUnderFloods: TestShedEveryCallHostile's comparison with
+// hostile packets between the host's own — SYN floods (SYN cookies, the
+// RST queue), spoofed pings, fragments that never complete, fragmented
+// pings answered from the reassembly slot, an LCP Configure-Request storm
+// (renegotiations) — while a GET of a streamed status page, a plain-HTTP
+// GET on port 80 and an HTTPS PUT with a client KeyUpdate in its middle
+// run: the card shed between every call sends exactly the line bytes of
+// the card that never sheds, and its clients see the same outcomes.
+func TestShedEveryCallUnderFloods(t *testing.T) {
+	st, err := NewStore(1, 0, map[string][]byte{"f": RandomFile(23, 16<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := payload(24, 24<<10)
+	for _, p := range []card.Profile{OneConnCard(), card.CardProfile, card.TinyProfile} {
+		mtu := min(p.MRU, 1500) // Tiny: 296
+		floods := []struct {
+			name string
+			src  func() PacketSource
+		}{
+			{"syn", func() PacketSource { return limited(SYNFlood(5, 443), 300, 2) }},
+			{"ping", func() PacketSource { return limited(ICMPFlood(6, mtu*2/5), 200, 3) }},
+			{"fragments", func() PacketSource { return limited(FragmentFlood(7, mtu/4), 200, 3) }},
+			// 2/3 of the MTU in two fragments of 1/3 (8-byte multiples).
+			{"fragmented-pings", func() PacketSource {
+				return limited(fragmentedPings(8, (mtu-20)*2/3&^7, (mtu-20)/3&^7), 200, 6)
+			}},
+			{"lcp", func() PacketSource { return limited(LCPStorm(9), 6, 40) }},
+		}
+		for _, f := range floods {
+			t.Run(p.Name+"/"+f.name, func(t *testing.T) {
+				type result struct {
+					sums      [4][32]byte
+					status    [4]int
+					errs      [4]string
+					down, upB uint64
+					elapsed   time.Duration
+					ip        ipv4.Stats
+					cookies   uint64
+					lcpFrames uint64
+				}
+				run := func(shed bool) (result, int) {
+					cryptotest.SetGlobalRandom(t, 40)
+					detachStore(st)
+					w := newWorld(t, Options{Profile: p, Store: st, Seed: 40, Baud: 115200, HostVJSlots: 4})
+					var released *int
+					if shed {
+						released = shedEveryCall(w)
+					}
+					if err := w.RunUntil(w.Up, 30*time.Second); err != nil {
+						t.Fatal(err)
+					}
+					src := f.src()
+					if f.name == "lcp" {
+						w.InjectFrames(src)
+					} else {
+						w.InjectIP(src)
+					}
+					body := up
+					if p.RecordSizeLimit > 0 {
+						body = up[:p.HTTPIn/2]
+					}
+					var cs [4]*Client
+					start := func(i int, c *Client, err error) {
+						if err != nil {
+							t.Fatal(err)
+						}
+						cs[i] = c
+						if err := w.RunUntil(c.Done, 5*time.Minute); err != nil {
+							t.Fatal(err)
+						}
+					}
+					g, err := w.StartGet("/status", 5*time.Minute)
+					start(0, g, err)
+					pg, err := w.StartPlainGet("/f", 5*time.Minute)
+					start(1, pg, err)
+					u, err := w.StartPut("/upload", body, 5*time.Minute)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// The client updates its keys half way (RFC 8446 §4.6.3: update_requested).
+					if err := w.RunUntil(func() bool { return u.Done() || u.sent > len(u.req)+len(body)/2 }, 5*time.Minute); err != nil {
+						t.Fatal(err)
+					}
+					if !u.Done() && u.eng.State() == tls.Established {
+						u.eng.KeyUpdate(true)
+					}
+					start(2, u, nil)
+					g2, err := w.StartGet("/f", 5*time.Minute)
+					start(3, g2, err)
+					var r result
+					for i, c := range cs {
+						r.sums[i], r.status[i] = c.Sum, c.Status
+						if c.Err() != nil {
+							r.errs[i] = c.Err().Error()
+						}
+					}
+					s := w.Stats()
+					r.down, r.upB, r.elapsed = s.Down, s.Up, w.Elapsed()
+					r.ip, r.cookies, r.lcpFrames = w.Card().IP().Stats(), w.Card().TCP().Stats().SynCookiesSent, w.Card().Link().Stats().FramesIn
+					if released != nil {
+						return r, *released
+					}
+					return r, 0
+				}
+				never, _ := run(false)
+				shed, released := run(true)
+				if released == 0 {
+					t.Fatal("nothing was shed")
+				}
+				if shed != never {
+					t.Errorf("shedding between every call changed the exchange:\n shed  %+v\n never %+v", shed, never)
+				}
+				t.Logf("statuses %v %q; %d B down, %d B up in %v; %d echo replies (%d fragments reassembled), %d SYN cookies; identical while shedding %d B between calls",
+					shed.status, shed.errs, shed.down, shed.upB, shed.elapsed, shed.ip.ICMPEchoOut, shed.ip.FragReassembled, shed.cookies, released)
+			})
+		}
+	}
 }
