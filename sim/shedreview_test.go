@@ -532,3 +532,71 @@ func TestShedEveryCallUnderFloods(t *testing.T) {
 		}
 	}
 }
+
+// TestShedWhileReceiverStalls: a client stops reading in the middle of a
+// download (its TCP window closes; the card's response waits for send
+// room, its unacknowledged data and the rest of the file queued, zero-
+// window probes backing off) for 20 s, then reads again. The card sheds
+// in the quiet spells between its probes — only what holds nothing — and
+// the download completes exactly as on a card that never sheds (same
+// body, line bytes and virtual time).
+func TestShedWhileReceiverStalls(t *testing.T) {
+	st, err := NewStore(1, 0, map[string][]byte{"f": RandomFile(25, 48<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []card.Profile{OneConnCard(), card.CardProfile, card.TinyProfile} {
+		t.Run(p.Name, func(t *testing.T) {
+			type result struct {
+				sum       [32]byte
+				status    int
+				down, up  uint64
+				elapsed   time.Duration
+				heldAfter int
+			}
+			run := func(shedMs uint16) result {
+				cryptotest.SetGlobalRandom(t, 26)
+				detachStore(st)
+				q := p
+				q.ShedMs = shedMs
+				w := newWorld(t, Options{Profile: q, Store: st, Seed: 26, Baud: 115200, HostRecvBuf: 4096})
+				if err := w.RunUntil(w.Up, 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				c, err := w.StartGet("/f", 5*time.Minute)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.RunUntil(func() bool { return c.Done() || c.Len >= 8<<10 }, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				w.forget(c) // stops reading: the host's window closes
+				w.Run(20 * time.Second)
+				var r result
+				r.heldAfter = w.Card().Shed()
+				w.clients = append(w.clients, c)
+				if err := w.RunUntil(c.Done, 5*time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				if c.Err() != nil {
+					t.Fatal(c.Err())
+				}
+				s := w.Stats()
+				r.sum, r.status, r.down, r.up, r.elapsed = c.Sum, c.Status, s.Down, s.Up, w.Elapsed()
+				return r
+			}
+			never, shed := run(0), run(p.ShedMs)
+			if never.heldAfter == 0 {
+				t.Fatal("the stalled card that never sheds held nothing sheddable: the test sheds nothing")
+			}
+			if shed.heldAfter != 0 {
+				t.Errorf("after 20 s of stall the card had not shed what it could: %d B", shed.heldAfter)
+			}
+			never.heldAfter, shed.heldAfter = 0, 0
+			if shed != never || shed.status != 200 {
+				t.Errorf("shedding during the stall changed the download:\n shed  %+v\n never %+v", shed, never)
+			}
+			t.Logf("%d B down in %v, identical with shedding during a 20 s stall", shed.down, shed.elapsed)
+		})
+	}
+}
