@@ -600,3 +600,100 @@ func TestShedWhileReceiverStalls(t *testing.T) {
 		})
 	}
 }
+
+// TestShedEveryCallSuites: the card shed between every call over a lossy
+// line, with clients that negotiate each TLS 1.3 suite and TLS 1.2
+// (ECDHE-ECDSA with AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305): a
+// download and an upload each answer exactly as on a card that never
+// sheds — the AEAD state rebuilt from the key and IV after every Shed,
+// in both versions, mid-record and mid-flight.
+func TestShedEveryCallSuites(t *testing.T) {
+	st, err := NewStore(1, 0, map[string][]byte{"f": RandomFile(27, 24<<10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := payload(28, 16<<10)
+	type suite struct {
+		id  uint16
+		v12 bool
+	}
+	for _, s := range []suite{
+		{tls.TLS_AES_128_GCM_SHA256, false}, {tls.TLS_AES_256_GCM_SHA384, false}, {tls.TLS_CHACHA20_POLY1305_SHA256, false},
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true}, {tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, true},
+		{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, true},
+	} {
+		t.Run(fmt.Sprintf("%04x", s.id), func(t *testing.T) {
+			type result struct {
+				sums      [2][32]byte
+				status    [2]int
+				errs      [2]string
+				suite     uint16
+				down, upB uint64
+				elapsed   time.Duration
+			}
+			run := func(shed bool) (result, int) {
+				cryptotest.SetGlobalRandom(t, 29)
+				detachStore(st)
+				faults := func(s int64) *link.Faults { return &link.Faults{Seed: s, DropFrame: 0.02} }
+				w := newWorld(t, Options{Profile: OneConnCard(), Store: st, Seed: 29, Baud: 115200,
+					Down: faults(29), Up: faults(30)})
+				var released *int
+				if shed {
+					released = shedEveryCall(w)
+				}
+				if err := w.RunUntil(w.Up, 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				var r result
+				for i := range 2 {
+					var c *Client
+					var err error
+					if i == 0 {
+						c, err = w.StartGet("/f", 5*time.Minute)
+					} else {
+						c, err = w.StartPut("/upload", up, 5*time.Minute)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					cfg, err := w.ClientTLS()
+					if err != nil {
+						t.Fatal(err)
+					}
+					cfg.CipherSuites = []uint16{s.id}
+					if s.v12 {
+						cfg.MaxVersion = tls.VersionTLS12
+						cfg.Groups = []tls.CurveID{tls.X25519, tls.P256}
+					}
+					c.eng = tls.NewClient(cfg, tls.DefaultRecordBuf) // before its ClientHello
+					if err := w.RunUntil(c.Done, 5*time.Minute); err != nil {
+						t.Fatal(err)
+					}
+					r.sums[i], r.status[i] = c.Sum, c.Status
+					if c.Err() != nil {
+						r.errs[i] = c.Err().Error()
+					}
+					r.suite = c.eng.ConnectionState().CipherSuite
+				}
+				ls := w.Stats()
+				r.down, r.upB, r.elapsed = ls.Down, ls.Up, w.Elapsed()
+				if released != nil {
+					return r, *released
+				}
+				return r, 0
+			}
+			never, _ := run(false)
+			shed, released := run(true)
+			if never.status != [2]int{200, 200} || never.suite != s.id {
+				t.Fatalf("without shedding: %+v", never)
+			}
+			if released == 0 {
+				t.Fatal("nothing was shed")
+			}
+			if shed != never {
+				t.Errorf("shedding between every call changed the exchange:\n shed  %+v\n never %+v", shed, never)
+			}
+			t.Logf("%d B down, %d B up in %v; identical while shedding %d B", shed.down, shed.upB, shed.elapsed, released)
+		})
+	}
+}
