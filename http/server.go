@@ -876,13 +876,34 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 		c.closing = true
 	}
 	hd := AppendResponseHeader(buf[:0:res], h)
+	inBuf := w.ext == nil && body != nil // a written body, at buf[res:]
 	if len(hd) > res || &hd[0] != &buf[0] {
-		// The head outgrew its reserve (AppendResponseHeader reallocated).
-		c.errorResponse(500, now)
-		return -1
+		// The head outgrew its reserve (AppendResponseHeader reallocated:
+		// this rare path allocates). If head and written body still fit
+		// the room, the body moves behind the head (copy handles the
+		// overlap): a small profile's head reserve (Tiny: 224 bytes) must
+		// not turn a long head — a 401 with its challenge and Connection:
+		// close takes 238 — into 500 (TestHeadOutgrowsReserve).
+		need := len(hd)
+		if inBuf {
+			need += len(body)
+		}
+		if need > len(buf) {
+			c.errorResponse(500, now)
+			return -1
+		}
+		moved := 0
+		if inBuf {
+			moved = copy(buf[len(hd):], body) // before the head overwrites its start
+		} else {
+			c.ext = body
+		}
+		copy(buf, hd)
+		c.src, c.srcChunk = src, h.Chunked
+		return len(hd) + moved
 	}
 	c.src, c.srcChunk = src, h.Chunked
-	if w.ext != nil || body == nil {
+	if !inBuf {
 		c.ext = body
 		return len(hd)
 	}
