@@ -21,31 +21,64 @@ import (
 
 // shedEveryCall makes the world shed the whole card before and after every
 // Input, Poll and Output (Card.Shed's contract: safe between any two calls,
-// whatever the line's quiet time) and returns a pointer to the bytes it
-// released in total.
-func shedEveryCall(w *World) *int {
-	released := new(int)
+// whatever the line's quiet time) and returns what it did. Every TCP
+// receive buffer a connection slot lets go — dropped by a Shed, or with
+// its connection — is overwritten at once (0xA5): TLS opens records in
+// place there and HTTP reads their plaintext from it, so a view kept by
+// any layer above across the drop would read those bytes instead of the
+// data: a different byte on the line or a failed exchange.
+func shedEveryCall(w *World) *shedCount {
+	r := new(shedCount)
+	st := w.card.TCP()
+	held := make([][]byte, st.Config().MaxConns) // each slot's receive buffer when last seen
+	observe := func() {
+		for i := range held {
+			c, _ := st.Conn(i)
+			b := c.Peek()
+			switch {
+			case cap(b) > 0:
+				held[i] = b[:cap(b)]
+			case held[i] != nil:
+				for k := range held[i] {
+					held[i][k] = 0xa5
+				}
+				held[i] = nil
+				r.poisoned++
+			}
+		}
+	}
+	shed := func() {
+		r.bytes += w.card.Shed()
+		observe()
+	}
 	w.wrap = &cardCalls{
 		input: func(b []byte, now time.Time) {
-			*released += w.card.Shed()
+			shed()
 			w.card.Input(b, now)
-			*released += w.card.Shed()
+			observe()
+			shed()
 		},
 		poll: func(now time.Time) time.Time {
-			*released += w.card.Shed()
+			shed()
 			next := w.card.Poll(now)
-			*released += w.card.Shed()
+			observe()
+			shed()
 			return next
 		},
 		output: func(p []byte, now time.Time) int {
-			*released += w.card.Shed()
+			shed()
 			n := w.card.Output(p, now)
-			*released += w.card.Shed()
+			observe()
+			shed()
 			return n
 		},
 	}
-	return released
+	return r
 }
+
+// shedCount is what shedEveryCall did: the bytes Shed released, and the
+// receive buffers it overwrote once let go.
+type shedCount struct{ bytes, poisoned int }
 
 // TestShedEveryCallHostile: the card shed between every single call (not
 // only after ShedMs of quiet) over a hostile line — frames lost, duplicated
@@ -74,6 +107,7 @@ func TestShedEveryCallHostile(t *testing.T) {
 					down, upB  uint64
 					elapsed    time.Duration
 					released   int
+					poisoned   int
 					clientErrs [3]string
 				}
 				run := func(shed bool) result {
@@ -84,7 +118,7 @@ func TestShedEveryCallHostile(t *testing.T) {
 					}
 					w := newWorld(t, Options{Profile: p, Store: st, Seed: seed, Baud: 115200,
 						HostVJSlots: 4, Down: faults(int64(seed)), Up: faults(int64(seed) + 100)})
-					var released *int
+					var released *shedCount
 					if shed {
 						released = shedEveryCall(w)
 					}
@@ -135,7 +169,7 @@ func TestShedEveryCallHostile(t *testing.T) {
 					s := w.Stats()
 					r.down, r.upB, r.elapsed = s.Down, s.Up, w.Elapsed()
 					if released != nil {
-						r.released = *released
+						r.released, r.poisoned = released.bytes, released.poisoned
 					}
 					return r
 				}
@@ -146,13 +180,16 @@ func TestShedEveryCallHostile(t *testing.T) {
 				if shed.released == 0 {
 					t.Fatal("nothing was shed")
 				}
-				released := shed.released
-				shed.released = 0
+				released, poisoned := shed.released, shed.poisoned
+				if poisoned == 0 {
+					t.Fatal("no receive buffer was let go: nothing was overwritten")
+				}
+				shed.released, shed.poisoned = 0, 0
 				if shed != never {
 					t.Errorf("shedding between every call changed the exchange:\n shed  %+v\n never %+v", shed, never)
 				}
-				t.Logf("%d B down, %d B up in %v; identical while shedding %d B in total between calls",
-					shed.down, shed.upB, shed.elapsed, released)
+				t.Logf("%d B down, %d B up in %v; identical while shedding %d B in total between calls (%d receive buffers overwritten once let go)",
+					shed.down, shed.upB, shed.elapsed, released, poisoned)
 			})
 		}
 	}
@@ -484,7 +521,7 @@ func TestShedEveryCallUnderFloods(t *testing.T) {
 					cryptotest.SetGlobalRandom(t, 40)
 					detachStore(st)
 					w := newWorld(t, Options{Profile: p, Store: st, Seed: 40, Baud: 115200, HostVJSlots: 4})
-					var released *int
+					var released *shedCount
 					if shed {
 						released = shedEveryCall(w)
 					}
@@ -540,7 +577,7 @@ func TestShedEveryCallUnderFloods(t *testing.T) {
 					r.down, r.upB, r.elapsed = s.Down, s.Up, w.Elapsed()
 					r.ip, r.cookies, r.lcpFrames = w.Card().IP().Stats(), w.Card().TCP().Stats().SynCookiesSent, w.Card().Link().Stats().FramesIn
 					if released != nil {
-						return r, *released
+						return r, released.bytes
 					}
 					return r, 0
 				}
@@ -663,7 +700,7 @@ func TestShedEveryCallSuites(t *testing.T) {
 				faults := func(s int64) *link.Faults { return &link.Faults{Seed: s, DropFrame: 0.02} }
 				w := newWorld(t, Options{Profile: OneConnCard(), Store: st, Seed: 29, Baud: 115200,
 					Down: faults(29), Up: faults(30)})
-				var released *int
+				var released *shedCount
 				if shed {
 					released = shedEveryCall(w)
 				}
@@ -704,7 +741,7 @@ func TestShedEveryCallSuites(t *testing.T) {
 				ls := w.Stats()
 				r.down, r.upB, r.elapsed = ls.Down, ls.Up, w.Elapsed()
 				if released != nil {
-					return r, *released
+					return r, released.bytes
 				}
 				return r, 0
 			}
@@ -808,6 +845,66 @@ func TestShedEveryCallVault(t *testing.T) {
 				t.Errorf("shedding between every call changed the vault exchange: statuses %v vs %v, line %d/%d vs %d/%d",
 					shed.status, never.status, shed.down, shed.upB, never.down, never.upB)
 			}
+		})
+	}
+}
+
+// TestShedEveryCallKeepAlive: a TLS session that goes idle after its
+// handshake (the card drops the slot's buffers, which held the
+// ClientHello and the client's Finished; they are overwritten at once),
+// then sends a PUT and gets the answer, on a card shed between every call:
+// the same answer and line bytes as on a card that never sheds.
+func TestShedEveryCallKeepAlive(t *testing.T) {
+	up := payload(34, 6000)
+	for _, p := range []card.Profile{OneConnCard(), card.CardProfile, card.TinyProfile} {
+		t.Run(p.Name, func(t *testing.T) {
+			type result struct {
+				status   int
+				body     string
+				down, up uint64
+				elapsed  time.Duration
+			}
+			run := func(shed bool) (result, int) {
+				cryptotest.SetGlobalRandom(t, 35)
+				w := newWorld(t, Options{Profile: p, Seed: 35, Baud: 115200})
+				var sc *shedCount
+				if shed {
+					sc = shedEveryCall(w)
+				}
+				c, err := w.HandshakeIdle(10 * time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := up
+				if p.RecordSizeLimit > 0 {
+					body = up[:p.HTTPIn/2]
+				}
+				h := http.RequestHeader{Method: "PUT", Target: "/upload", Host: "netcard.local", ContentLength: int64(len(body)),
+					Close: true, UserAgent: "netcard-sim"}
+				c.held, c.upload, c.KeepBody = http.AppendRequestHeader(nil, &h), body, true
+				c.SendRequest()
+				if err := w.RunUntil(c.Done, time.Minute); err != nil || c.Err() != nil {
+					t.Fatal(err, c.Err())
+				}
+				s := w.Stats()
+				r := result{c.Status, string(c.Body), s.Down, s.Up, w.Elapsed()}
+				if sc != nil {
+					return r, sc.poisoned
+				}
+				return r, 0
+			}
+			never, _ := run(false)
+			shed, poisoned := run(true)
+			if never.status != 200 {
+				t.Fatalf("without shedding: %+v", never)
+			}
+			if poisoned == 0 {
+				t.Fatal("no receive buffer was let go")
+			}
+			if shed != never {
+				t.Errorf("shedding between every call changed the exchange:\n shed  %+v\n never %+v", shed, never)
+			}
+			t.Logf("%q; identical with %d receive buffers overwritten once let go", shed.body, poisoned)
 		})
 	}
 }

@@ -130,3 +130,29 @@ func TestShedZeroWindow(t *testing.T) {
 	}
 	t.Logf("%d zero-window probes, %v; identical with %d B shed along the way", shed.probes, shed.virt, shed.shed)
 }
+
+// TestShedPoisoned: TestShedEverywhereIdentical and TestPoolRandomShed
+// with every buffer Shed drops overwritten at once (0xA5): a view of the
+// stack's own kept across a Shed into a dropped buffer (an RST or a
+// retransmission built from it, out-of-order data, a large buffer given
+// back) would send or deliver those bytes. The same segments go out and
+// the streams arrive intact.
+func TestShedPoisoned(t *testing.T) {
+	poisonShed = true
+	defer func() { poisonShed = false }()
+	for _, sz := range []struct{ buf, mss int }{{8192, 1460}, {1024, 536}, {4500, 1460}} {
+		for seed := int64(1); seed <= 2; seed++ {
+			plain := simulateRun(t, seed, 128<<10, 0.05, 0.02, 0.05, sz.buf, sz.mss, false)
+			shed := simulateRun(t, seed, 128<<10, 0.05, 0.02, 0.05, sz.buf, sz.mss, true)
+			if plain.sums != shed.sums || plain.segs != shed.segs || plain.virt != shed.virt || shed.shedBytes == 0 {
+				t.Fatalf("%d/%d: poisoned shedding changed the exchange (%d B shed)", sz.buf, seed, shed.shedBytes)
+			}
+		}
+	}
+	for seed := int64(1); seed <= 3; seed++ {
+		plain, shed := poolRandom(t, seed, false), poolRandom(t, seed, true)
+		if plain.sums != shed.sums || plain.st != shed.st || plain.virt != shed.virt || shed.shed == 0 {
+			t.Fatalf("pool seed %d: poisoned shedding changed the exchange", seed)
+		}
+	}
+}
