@@ -18,7 +18,9 @@ type ServerConfig struct {
 	// minimum 256.
 	OutBuf int
 	// HeaderReserve is the room kept in front of a written body for the
-	// response head. Default 512.
+	// response head (at most OutBuf/2). Default 512. A longer head is
+	// still sent, the body moved behind it, when both fit OutBuf; only
+	// one that cannot fit is answered with 500.
 	HeaderReserve int
 	// InPlace composes each response (head and written body) directly in
 	// the dst that Output is given — e.g. the plaintext area of TLS records
