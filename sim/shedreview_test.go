@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -906,5 +907,58 @@ func TestShedEveryCallKeepAlive(t *testing.T) {
 			}
 			t.Logf("%q; identical with %d receive buffers overwritten once let go", shed.body, poisoned)
 		})
+	}
+}
+
+// TestTinyCredentialAnswers: on the Tiny profile (448 bytes of response
+// room, a 224-byte head reserve) every answer of the cardholder's PIN
+// check reaches a client that sends Connection: close with its own status
+// and text — PIN required, wrong PIN with the tries left, too soon, card
+// blocked — and an administrator route without credentials gets its 401;
+// observed before the http fix: 500 for each 401 with its challenge (its
+// head, 238 bytes, outgrew the reserve), so the cardholder was not told
+// the tries left.
+func TestTinyCredentialAnswers(t *testing.T) {
+	st := vaultStore(t, 36, "739215")
+	w := newWorld(t, Options{Profile: card.TinyProfile, Store: st, Seed: 36, Baud: 115200})
+	if err := w.RunUntil(w.Up, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	do := func(target, extra string) (int, string) {
+		c, err := w.start("GET", target, nil, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := http.RequestHeader{Method: "GET", Target: target, Host: "netcard.local", ContentLength: -1,
+			Close: true, UserAgent: "netcard-sim", Extra: extra}
+		c.req, c.KeepBody = http.AppendRequestHeader(nil, &h), true
+		if err := w.RunUntil(c.Done, time.Minute); err != nil || c.Err() != nil {
+			t.Fatal(err, c.Err())
+		}
+		return c.Status, string(c.Body)
+	}
+	wrong := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("owner:000000")) + "\r\n"
+	later := func() { w.now = w.now.Add(5 * time.Second); w.Run(time.Second) } // past the backoff
+	for i, step := range []struct {
+		target, extra string
+		status        int
+		text          string
+		then          func()
+	}{
+		{"/vault/note", "", 401, "PIN required", nil},
+		{"/vault/note", wrong, 401, "wrong PIN: 2 tries left", nil},
+		{"/vault/note", wrong, 429, "too soon after a wrong PIN", later},
+		{"/vault/note", wrong, 401, "wrong PIN: 1 tries left", later},
+		{"/vault/note", wrong, 403, "card blocked", nil},
+		{"/vault/note", wrong, 0, "", nil}, // blocked: no try is spent (any 4xx but 500)
+		{"/admin/fetch", "", 401, "administrator credentials required", nil},
+	} {
+		status, body := do(step.target, step.extra)
+		if status == 500 || step.status != 0 && (status != step.status || !strings.Contains(body, step.text)) {
+			t.Fatalf("step %d (%s): %d %q, want %d %q", i, step.target, status, body, step.status, step.text)
+		}
+		if step.then != nil {
+			step.then()
+		}
 	}
 }
