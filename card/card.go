@@ -425,9 +425,8 @@ func (c *Card) Poll(now time.Time) time.Time {
 	if c.clientSt == clientConnecting && !c.client.Done() {
 		next = earliest(next, c.client.Next())
 	}
-	next = earliest(next, c.shedPoll(now))
-	c.setPollDue(next)
-	return next
+	c.setPollDue(next) // the layers' deadlines: shedding (below) queues no packet
+	return earliest(next, c.shedPoll(now))
 }
 
 // timerDue reports whether a deadline the last Poll returned has come: only

@@ -271,7 +271,7 @@ func TestShedChurnAttackerCost(t *testing.T) {
 			// 75.6 KB before the session stopped asking for send room while
 			// receiving (TestShedMidBodyPollLendsNothing) and the card's
 			// Polls stopped lending the transmit frame
-			// (TestShedIdlePollAllocatesNothing); 28.7 KB after. The bound
+			// (TestShedIdlePollAllocatesNothing); 27.2 KB after. The bound
 			// leaves room for noise and catches either regression.
 			if perSpell := float64(extraB) / cycles; perSpell > 40<<10 {
 				t.Errorf("shedding costs %.0f B per quiet spell: more than the burst needs", perSpell)
