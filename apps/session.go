@@ -541,9 +541,11 @@ func (s *ServerSession) output(now time.Time) bool {
 	s.hc.SetDrained(st.Queued() == 0)
 	if s.eng == nil {
 		for {
-			if s.hc.Idle() {
-				// Nothing to say: do not ask for the send buffer, which
-				// may be shed (Free would lend it again).
+			if !s.hc.HasOutput() {
+				// Nothing to say (idle, or a request being received): do
+				// not ask for the send buffer, which may be shed (Free
+				// would lend it again, and the next quiet Poll shed it:
+				// TestShedMidBodyPollLendsNothing).
 				s.httpIdle = true
 				return p
 			}
@@ -582,9 +584,11 @@ func (s *ServerSession) output(now time.Time) bool {
 	hdr, tail := e.Overhead()
 	maxPT := e.MaxPlaintext()
 	for {
-		if s.hc.Idle() {
-			// Nothing to say: do not ask for the send buffer, which may be
-			// shed (Free would lend it again).
+		if !s.hc.HasOutput() {
+			// Nothing to say (idle, or a request being received): do not
+			// ask for the send buffer, which may be shed (Free would lend
+			// it again, and the next quiet Poll shed it:
+			// TestShedMidBodyPollLendsNothing).
 			s.httpIdle = true
 			return p
 		}

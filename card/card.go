@@ -115,6 +115,7 @@ type Card struct {
 const (
 	flagV6Logged   = 1 << iota // the global IPv6 address has been logged
 	flagOutPending             // a layer may have a packet to send (see pendingIP)
+	flagNoTimer                // the last Poll returned no deadline (see timerDue)
 )
 
 // cardParams is what a Card keeps of its Config after New (the rest
@@ -126,6 +127,10 @@ type cardParams struct {
 	Clock               func() time.Time
 	Log                 *slog.Logger
 	HTTPSPort, HTTPPort uint16
+	// pollDue is not configuration: it is the Card's (see timerDue),
+	// kept in this struct's tail padding so the Card keeps its 384-byte
+	// size class (TestCardSize).
+	pollDue uint32
 }
 
 // Shared read-only values: every card's TLS configuration offers the same
@@ -419,7 +424,9 @@ func (c *Card) Output(p []byte, now time.Time) int {
 // polled next (zero: no timer pending).
 func (c *Card) Poll(now time.Time) time.Time {
 	c.now = now
-	c.flags |= flagOutPending // timers may queue packets
+	if c.timerDue(now) {
+		c.flags |= flagOutPending // timers may queue packets
+	}
 	var next time.Time
 	if c.eth != nil {
 		next = c.eth.poll(now)
@@ -440,7 +447,35 @@ func (c *Card) Poll(now time.Time) time.Time {
 	if c.clientSt == clientConnecting && !c.client.Done() {
 		next = earliest(next, c.client.Next())
 	}
+	c.setPollDue(next) // the layers' deadlines: shedding (below) queues no packet
 	return earliest(next, c.shedPoll(now))
+}
+
+// timerDue reports whether a deadline the last Poll returned has come: only
+// then can the layers' timers have queued a packet, and only then does Poll
+// tell the link so (pendingIP). A Poll before any deadline (a driver woken
+// by input, which sets the flag itself, or polling early) must not: the
+// link, its transmit frame shed, would lend the 1.6 KB frame to ask PullIP
+// for nothing and drop it again at every such Poll
+// (sim: TestShedIdlePollAllocatesNothing). The deadline is kept in
+// milliseconds after Start, rounded down, so a Poll at or after it always
+// finds it due (one a little early may too: that only costs one lend);
+// the difference wraps after 24 days, beyond any timer of the stack.
+func (c *Card) timerDue(now time.Time) bool {
+	if c.flags&flagNoTimer != 0 {
+		return false
+	}
+	return int32(c.msSinceStart(now)-c.cfg.pollDue) >= 0
+}
+
+// setPollDue records the deadline Poll returns (zero: none) for timerDue.
+func (c *Card) setPollDue(next time.Time) {
+	if next.IsZero() {
+		c.flags |= flagNoTimer
+		return
+	}
+	c.flags &^= flagNoTimer
+	c.cfg.pollDue = c.msSinceStart(next)
 }
 
 // msSinceStart is now in milliseconds after Start, modulo 2³².
@@ -538,6 +573,7 @@ func (c *Card) pullIP(dst []byte) int {
 func (c *Card) pendingIP() bool { return c.flags&flagOutPending != 0 }
 
 func (c *Card) linkEvent(e ppp.Event) {
+	c.flags |= flagOutPending // a family going up may have packets waiting
 	switch e {
 	case ppp.EventIPCPUp:
 		l, p := c.link.LocalIP(), c.link.PeerIP()

@@ -18,7 +18,9 @@ type ServerConfig struct {
 	// minimum 256.
 	OutBuf int
 	// HeaderReserve is the room kept in front of a written body for the
-	// response head. Default 512.
+	// response head (at most OutBuf/2). Default 512. A longer head is
+	// still sent, the body moved behind it, when both fit OutBuf; only
+	// one that cannot fit is answered with 500.
 	HeaderReserve int
 	// InPlace composes each response (head and written body) directly in
 	// the dst that Output is given — e.g. the plaintext area of TLS records
@@ -388,6 +390,15 @@ func (c *ServerConn) Streaming() bool { return c.body != nil }
 // time of its last input or output progress.
 func (c *ServerConn) Idle() bool {
 	return c.inLen == 0 && c.ready == 0 && !c.pending() && !c.closing && !c.closed
+}
+
+// HasOutput reports whether Output may write anything now: a response
+// (or part of one) pending, a request waiting to be answered, or a close
+// to complete. A connection receiving a request (its head, or its body)
+// has nothing to output: its caller need not find room for Output (which
+// may lend a shed send buffer, only for Output to write nothing).
+func (c *ServerConn) HasOutput() bool {
+	return c.pending() || c.ready > 0 || c.closing && !c.closed
 }
 
 // Receiving reports whether a request is being received (its head not yet
@@ -877,13 +888,34 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 		c.closing = true
 	}
 	hd := AppendResponseHeader(buf[:0:res], h)
+	inBuf := w.ext == nil && body != nil // a written body, at buf[res:]
 	if len(hd) > res || &hd[0] != &buf[0] {
-		// The head outgrew its reserve (AppendResponseHeader reallocated).
-		c.errorResponse(500, now)
-		return -1
+		// The head outgrew its reserve (AppendResponseHeader reallocated:
+		// this rare path allocates). If head and written body still fit
+		// the room, the body moves behind the head (copy handles the
+		// overlap): a small profile's head reserve (Tiny: 224 bytes) must
+		// not turn a long head — a 401 with its challenge and Connection:
+		// close takes 238 — into 500 (TestHeadOutgrowsReserve).
+		need := len(hd)
+		if inBuf {
+			need += len(body)
+		}
+		if need > len(buf) {
+			c.errorResponse(500, now)
+			return -1
+		}
+		moved := 0
+		if inBuf {
+			moved = copy(buf[len(hd):], body) // before the head overwrites its start
+		} else {
+			c.ext = body
+		}
+		copy(buf, hd)
+		c.src, c.srcChunk = src, h.Chunked
+		return len(hd) + moved
 	}
 	c.src, c.srcChunk = src, h.Chunked
-	if w.ext != nil || body == nil {
+	if !inBuf {
 		c.ext = body
 		return len(hd)
 	}

@@ -84,12 +84,51 @@ func newWire(t testing.TB, a, b Config, seed int64) *wire {
 	}
 }
 
-// maybeShed sheds both stacks' empty buffers in shed mode.
+// maybeShed sheds both stacks' empty buffers in shed mode (and, with
+// poisonShed, overwrites every buffer Shed dropped: a view kept into one
+// would then read 0xA5 bytes, not the data it expects).
 func (w *wire) maybeShed() {
 	if w.shed {
 		for _, s := range w.stacks {
+			if !poisonShed {
+				w.shedBytes += s.Shed()
+				continue
+			}
+			var held [][]byte
+			for i := range s.conns {
+				held = append(held, s.conns[i].rcvBuf, s.conns[i].sndBuf)
+			}
+			for i := range s.large {
+				held = append(held, s.large[i].b)
+			}
 			w.shedBytes += s.Shed()
+			k := 0
+			for i := range s.conns {
+				for _, b := range [][]byte{s.conns[i].rcvBuf, s.conns[i].sndBuf} {
+					if held[k] != nil && b == nil {
+						poison(held[k])
+					}
+					k++
+				}
+			}
+			for i := range s.large {
+				if held[k] != nil && s.large[i].b == nil {
+					poison(held[k])
+				}
+				k++
+			}
 		}
+	}
+}
+
+// poisonShed makes wire.maybeShed overwrite the buffers Shed drops
+// (TestShedPoisoned).
+var poisonShed bool
+
+func poison(b []byte) {
+	b = b[:cap(b)]
+	for i := range b {
+		b[i] = 0xa5
 	}
 }
 
