@@ -164,6 +164,17 @@ func (e *Engine) StreamedPending() int {
 	return int(st.end-st.off) + int(st.n-st.at)
 }
 
+// StreamedReady returns the verified plaintext of a streamed record still waiting for the
+// application (0 while a record is being absorbed: its bytes are not data yet, as those of a
+// record still arriving whole in the receive buffer are not).
+func (e *Engine) StreamedReady() int {
+	st := e.sp
+	if st == nil || st.on {
+		return 0
+	}
+	return int(st.end-st.off) + int(st.n-st.at)
+}
+
 // startStream begins streaming the protected record whose header is in[:5] (n body bytes).
 func (e *Engine) startStream(in []byte, n int) (int, []byte, error) {
 	if e.sp == nil {
