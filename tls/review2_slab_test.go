@@ -1,0 +1,255 @@
+package tls
+
+import (
+	"bytes"
+	gotls "crypto/tls"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+// feedRest gives e the bytes in at once, as Unwrap takes them, and returns what it did not take
+// and the first error.
+func feedRest(e *Engine, in []byte) ([]byte, error) {
+	for len(in) > 0 {
+		n, _, err := e.Unwrap(in)
+		if err != nil {
+			return in, err
+		}
+		if n == 0 {
+			break
+		}
+		in = in[n:]
+	}
+	return in, nil
+}
+
+// TestCloseDuringClientHello: an application that closes a server while its ClientHello is
+// still arriving queues close_notify in the output buffer, whose front the ClientHello area
+// follows by only a record header's gap. What arrives afterwards must not be handshaken on.
+func TestCloseDuringClientHello(t *testing.T) {
+	ch := goClientHello(t, gotls.X25519MLKEM768, gotls.X25519)
+	for _, cut := range []int{3, 5, 9, 200} {
+		srv := NewServer(serverConfig(t, false), 0)
+		rest, err := feedRest(srv, ch[:cut])
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		_, err = feedRest(srv, append(rest, ch[cut:]...))
+		out := drain(srv)
+		t.Logf("cut %d: err %v, state %v, %d bytes out: % x", cut, err, srv.State(), len(out), out[:min(len(out), 16)])
+	}
+}
+
+// TestSlabGoClientMatrix: real crypto/tls clients against a server whose ServerHello is staged
+// over the ClientHello it answers (and whose flight goes over the dead hello): everything the
+// server keeps of the hello — the server_name (a 253-byte one), the ALPN choice, the PSK (a
+// ticket found and its binder checked), the client's certificate request, record_size_limit —
+// comes out right on both sides, for TLS 1.3 with and without a HelloRetryRequest (whose
+// ClientHello2, with an X25519MLKEM768 share, is about 1.2 KB bigger than ClientHello1 and is
+// reassembled behind the queued HelloRetryRequest), resumed and not, with client
+// authentication, and for TLS 1.2, on a server configured as the card is (a HandshakeBudget of
+// one grown buffer, records of 1 KB). A changed byte anywhere would show as a handshake failure
+// (the transcripts differ) or a wrong state.
+func TestSlabGoClientMatrix(t *testing.T) {
+	p := getPKI(t)
+	name := strings.Repeat("a", 61) + "." + strings.Repeat("b", 61) + "." + strings.Repeat("c", 61) + "." + strings.Repeat("d", 61) + ".examp"
+	if len(name) != 253 {
+		t.Fatal(len(name))
+	}
+	for _, v12 := range []bool{false, true} {
+		for _, hrr := range []bool{false, true} {
+			for _, auth := range []bool{false, true} {
+				if v12 && hrr {
+					continue
+				}
+				t.Run(fmt.Sprintf("v12=%v/hrr=%v/auth=%v", v12, hrr, auth), func(t *testing.T) {
+					budget := NewHandshakeBudget(1, 0)
+					cache := gotls.NewLRUClientSessionCache(4)
+					for round, resume := range []bool{false, true} {
+						cfg := serverConfig(t, false)
+						cfg.TicketKey = testTicketKey
+						cfg.ALPN = []string{"h2", "http/1.1"}
+						cfg.HandshakeBudget = budget
+						cfg.MaxRecordOut = 1024
+						cfg.Groups = []CurveID{X25519MLKEM768, X25519, P256}
+						if hrr {
+							cfg.Groups = []CurveID{P256} // crypto/tls sends X25519MLKEM768 and X25519 shares
+							cfg.HRRCookie = round == 1
+						}
+						if auth {
+							cfg.ClientAuth = RequireAndVerifyClientCert
+							cfg.ClientCAs = p.caPool
+						}
+						a, b := tcpPair(t)
+						srv := NewConn(a, NewServer(cfg, 0))
+						wait := runPeer(func() error { return ourServerEcho(srv, 5) })
+						gc := goClientConfig(t)
+						gc.ServerName = name
+						gc.InsecureSkipVerify = true // the certificate is for card.example
+						gc.NextProtos = []string{"spdy/3", "http/1.1", "h2"}
+						gc.ClientSessionCache = cache
+						gc.CurvePreferences = []gotls.CurveID{gotls.X25519MLKEM768, gotls.X25519, gotls.CurveP256}
+						if auth {
+							gc.Certificates = []gotls.Certificate{{Certificate: p.clChain, PrivateKey: p.clKey}}
+						}
+						if v12 {
+							gc.MinVersion, gc.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
+							gc.CipherSuites = []uint16{gotls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305}
+						}
+						cl := gotls.Client(b, gc)
+						if _, err := cl.Write([]byte("hello")); err != nil {
+							t.Fatal(err)
+						}
+						if _, err := io.ReadFull(cl, make([]byte, 5)); err != nil {
+							t.Fatal(err)
+						}
+						if err := wait(); err != nil {
+							t.Fatal(err)
+						}
+						gs, cs := cl.ConnectionState(), srv.Engine().ConnectionState()
+						wantResume := resume && !v12 // TLS 1.2 tickets are not issued
+						if gs.NegotiatedProtocol != "h2" || cs.ALPN != "h2" || cs.ServerName != name ||
+							gs.DidResume != wantResume || cs.DidResume != wantResume || cs.HelloRetry != (hrr && !v12) {
+							t.Fatalf("round %d: go %q resumed %v; ours %+v", round, gs.NegotiatedProtocol, gs.DidResume, cs)
+						}
+						if auth && !cs.DidResume && (len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, p.clChain[0])) {
+							t.Fatalf("round %d: client certificate lost", round)
+						}
+						if hrr && gs.CurveID != gotls.CurveP256 {
+							t.Fatalf("round %d: group %v", round, gs.CurveID)
+						}
+						if budget.InUse() != 0 {
+							t.Fatalf("round %d: budget still in use", round)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestBiggerClientHello2: after a HelloRetryRequest for X25519MLKEM768, ClientHello2 carries a
+// 1,184-byte encapsulation key where ClientHello1 had a 32-byte X25519 share: it is reassembled
+// behind the queued HelloRetryRequest and change_cipher_spec (nextHelloArea). It must be
+// answered like ClientHello1 of the same size would be: without a grown buffer when ClientHello1's
+// area would have held it, so that a server whose HandshakeBudget is all in use (another
+// connection holds the grown buffer) still completes the handshake.
+func TestBiggerClientHello2(t *testing.T) {
+	for _, cookie := range []bool{false, true} {
+		for _, maxOut := range []int{0, 1024} {
+			t.Run(fmt.Sprintf("cookie=%v/maxOut=%d", cookie, maxOut), func(t *testing.T) {
+				budget := NewHandshakeBudget(1, 0)
+				sc := serverConfig(t, false)
+				sc.Groups = []CurveID{X25519MLKEM768}
+				sc.HRRCookie = cookie
+				sc.MaxRecordOut = maxOut
+				sc.HandshakeBudget = budget
+				sc.ALPN = []string{"http/1.1"}
+				cc := clientConfig(t)
+				cc.Groups = []CurveID{X25519, X25519MLKEM768}
+				cc.ALPN = []string{"http/1.1"}
+				s, c := NewServer(sc, 0), NewClient(cc, 0)
+				area := cap(s.hsBuf)
+				ch1 := drain(c)
+				if err := feed(t, s, ch1); err != nil {
+					t.Fatal(err)
+				}
+				hrr := drain(s) // the HelloRetryRequest waits for Output while ClientHello2 arrives
+				if err := feed(t, c, hrr); err != nil {
+					t.Fatal(err)
+				}
+				ch2 := drain(c)
+				t.Logf("area %d, ClientHello1 record %d B, ClientHello2 %d B (area left %d)", area, len(ch1), len(ch2), cap(s.hsBuf))
+				if ea, eb := pump(t, c, s); ea != nil || eb != nil {
+					t.Fatal(ea, eb)
+				}
+				_ = ch2
+			})
+		}
+	}
+}
+
+// TestClientHelloAtAreaSize: a ClientHello exactly as big as the ClientHello area is reassembled
+// and answered in it (no grown buffer, nothing taken from the HandshakeBudget, even when the
+// budget is all in use); one byte more needs a grown buffer: granted when the budget has room,
+// internal_error when another connection holds it (RFC 8446 §6.2: the server cannot go on), and
+// the other connection is not disturbed. Cut at every byte near the area's end, and with an
+// X25519MLKEM768 share chosen (the ML-KEM ciphertext is written over the hello's encapsulation
+// key once read).
+func TestClientHelloAtAreaSize(t *testing.T) {
+	for _, hybrid := range []bool{false, true} {
+		for _, over := range []int{0, 1} {
+			for _, held := range []bool{false, true} {
+				t.Run(fmt.Sprintf("hybrid=%v/over=%d/budget-held=%v", hybrid, over, held), func(t *testing.T) {
+					budget := NewHandshakeBudget(1, 0)
+					cfg := func() *Config {
+						c := serverConfig(t, true)
+						c.HandshakeBudget = budget
+						return c
+					}
+					o := chOpts{versions: []uint16{VersionTLS13}, groups: []CurveID{X25519}, order: []CurveID{X25519},
+						shares: map[CurveID][]byte{X25519: x25519Share()}, sigAlgs: []SignatureScheme{Ed25519}}
+					if hybrid {
+						o.groups, o.order = []CurveID{X25519MLKEM768, X25519}, []CurveID{X25519MLKEM768, X25519}
+						o.shares[X25519MLKEM768] = mlkemShare(t)
+					}
+					s := NewServer(cfg(), 0)
+					area := cap(s.hsBuf)
+					base := len(buildCH(o)) - recordHeaderLen // the message without padding
+					pad := area + over - base - 4          // an unknown extension's body
+					o.extra = append([]byte{0xfa, 0xfa, byte(pad >> 8), byte(pad)}, make([]byte, pad)...)
+					rec := buildCH(o)
+					if len(rec)-recordHeaderLen != area+over {
+						t.Fatalf("hello %d, area %d", len(rec)-recordHeaderLen, area)
+					}
+					var other *Engine
+					if held {
+						other = NewServer(cfg(), 0)
+						big := append([]byte{recordHandshake, 3, 1, 0x0c, 0x04, typeClientHello, 0, 0x0c, 0}, make([]byte, 100)...)
+						if err := feed(t, other, big); err != nil || budget.InUse() != 1 {
+							t.Fatal("the other connection does not hold the budget", err)
+						}
+					}
+					granted := budget.Granted()
+					for _, cut := range []int{len(rec), len(rec) - 1, len(rec) - 2, 6, 9} {
+						s := NewServer(cfg(), 0)
+						err := feedSplit(s, rec, cut)
+						out := drain(s)
+						if over == 1 && held {
+							expectAlert(t, err, AlertInternalError, false)
+							continue
+						}
+						if err != nil || len(out) < 100 || out[0] != recordHandshake || out[5] != typeServerHello {
+							t.Fatalf("cut %d: %v, %d bytes out", cut, err, len(out))
+						}
+						if cg := s.ConnectionState().Group; hybrid != (cg == X25519MLKEM768) {
+							t.Fatalf("group %v", cg)
+						}
+					}
+					if over == 0 && budget.Granted() != granted {
+						t.Fatal("a hello of the area's size took the budget")
+					}
+					if over == 1 && !held && budget.Granted() == granted {
+						t.Fatal("a hello one byte over the area did not grow")
+					}
+					if held && other.State() != Handshaking {
+						t.Fatal("the other connection was disturbed")
+					}
+				})
+			}
+		}
+	}
+}
+
+// mlkemShare returns a client's X25519MLKEM768 key share (encapsulation key and X25519 point).
+func mlkemShare(t *testing.T) []byte {
+	var k kexState
+	s, err := k.generate(X25519MLKEM768, seeded(8), make([]byte, 64), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
