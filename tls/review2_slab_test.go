@@ -25,12 +25,16 @@ func feedRest(e *Engine, in []byte) ([]byte, error) {
 	return in, nil
 }
 
-// TestCloseDuringClientHello: an application that closes a server while its ClientHello is
-// still arriving queues close_notify in the output buffer, whose front the ClientHello area
-// follows by only a record header's gap. What arrives afterwards must not be handshaken on.
+// TestCloseDuringClientHello: an application that closes a server (or a client) while the
+// handshake is in progress has sent close_notify: "the sender will not send any more messages on
+// this connection" (RFC 8446 §6.1), so what arrives afterwards is not handshaken on — no
+// ServerHello (or flight) follows the close_notify, and the rest of a ClientHello still being
+// reassembled in the slab (whose area follows the output buffer's front, where close_notify was
+// queued, by a record header's gap) is not parsed. Before the fix the server answered with a
+// ServerHello after its close_notify.
 func TestCloseDuringClientHello(t *testing.T) {
 	ch := goClientHello(t, gotls.X25519MLKEM768, gotls.X25519)
-	for _, cut := range []int{3, 5, 9, 200} {
+	for _, cut := range []int{0, 3, 5, 9, 200, len(ch) - 1} {
 		srv := NewServer(serverConfig(t, false), 0)
 		rest, err := feedRest(srv, ch[:cut])
 		if err != nil {
@@ -39,7 +43,19 @@ func TestCloseDuringClientHello(t *testing.T) {
 		srv.Close()
 		_, err = feedRest(srv, append(rest, ch[cut:]...))
 		out := drain(srv)
-		t.Logf("cut %d: err %v, state %v, %d bytes out: % x", cut, err, srv.State(), len(out), out[:min(len(out), 16)])
+		if err != io.EOF || !bytes.Equal(out, []byte{recordAlert, 3, 3, 0, 2, 1, AlertCloseNotify}) || srv.State() != Closed {
+			t.Fatalf("cut %d: err %v, state %v, %d bytes out: % x", cut, err, srv.State(), len(out), out[:min(len(out), 16)])
+		}
+	}
+	// a client that closes before the ServerHello arrives does not answer it either
+	s, c := NewServer(serverConfig(t, false), 0), NewClient(clientConfig(t), 0)
+	if err := feed(t, s, drain(c)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	_, err := feedRest(c, drain(s))
+	if out := drain(c); err != io.EOF || len(out) != 7 || out[0] != recordAlert {
+		t.Fatalf("client: %v, % x", err, out)
 	}
 }
 
