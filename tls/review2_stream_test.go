@@ -308,3 +308,85 @@ func TestStreamThresholdEdges(t *testing.T) {
 		}
 	}
 }
+
+// failAfterSpill is a spill whose writes fail once n bytes went in (a store that breaks
+// mid-record), or whose reads fail (readFail).
+type failAfterSpill struct {
+	MemSpill
+	n        int
+	readFail bool
+}
+
+func (f *failAfterSpill) WriteAt(p []byte, off int64) (int, error) {
+	if f.n -= len(p); f.n < 0 {
+		return 0, errors.New("medium failed")
+	}
+	return f.MemSpill.WriteAt(p, off)
+}
+
+func (f *failAfterSpill) ReadAt(p []byte, off int64) (int, error) {
+	if f.readFail {
+		return 0, errors.New("medium failed")
+	}
+	return f.MemSpill.ReadAt(p, off)
+}
+
+// TestStreamSpillFailsMidRecord: the spill's medium fails in the middle of a record (after
+// 1 byte, 5,000 bytes, or at the last ciphertext byte) or when the verified record is read
+// back: the connection ends with internal_error (RFC 8446 §6.2), and no byte of the record
+// whose ciphertext could not be kept is released; nothing more is taken afterwards.
+func TestStreamSpillFailsMidRecord(t *testing.T) {
+	for _, v12 := range []bool{false, true} {
+		for _, after := range []int{1, 5000, 8999, -1} {
+			t.Run(fmt.Sprintf("v12=%v/after=%d", v12, after), func(t *testing.T) {
+				sp := &failAfterSpill{MemSpill: NewMemSpill(), n: after}
+				if after < 0 {
+					sp.n, sp.readFail = 1<<30, true
+				}
+				cl, srv := streamPair(t, v12, sp)
+				wire := append(wrapApp(t, cl, pattern(9000, 1)), wrapApp(t, cl, []byte("next"))...)
+				got, err := streamFeed(srv, wire, 1460)
+				expectAlert(t, err, AlertInternalError, false)
+				if len(got) != 0 {
+					t.Fatalf("%d bytes released", len(got))
+				}
+				if c, _, err := srv.Unwrap(wire[len(wire)-30:]); c != 0 || err == nil {
+					t.Fatal("input taken after the failure")
+				}
+			})
+		}
+	}
+}
+
+// TestStreamNVMCost: what a peer can make the card write to its non-volatile spill. Every
+// ciphertext byte of a streamed record is written once (the tag is kept in RAM): at most one
+// NVM byte per byte on the line, whatever the segment size; the number of writes is at most one
+// per arriving piece (a TCP segment), so 1-byte segments cost one write per segment (each
+// carrying 40+ bytes of IP and TCP headers on the line). Records of every size above the
+// receive buffer rewrite the same region from its start (no wear spreading): one 16 KiB region
+// per slot takes all of a connection's upload.
+func TestStreamNVMCost(t *testing.T) {
+	for _, seg := range []int{1, 64, 536, 1460} {
+		sp := &countSpill{Spill: NewMemSpill()}
+		cl, srv := streamPair(t, false, sp)
+		var wire, want []byte
+		for i := range 4 {
+			d := pattern(maxPlaintext, byte(i))
+			want = append(want, d...)
+			wire = append(wire, wrapApp(t, cl, d)...)
+		}
+		if seg == 1 {
+			wire, want = wire[:len(wire)/4], want[:len(want)/4]
+		}
+		got, err := streamFeed(srv, wire, seg)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatal(err, len(got))
+		}
+		pieces := (len(wire) + seg - 1) / seg
+		t.Logf("segments of %4d B: %d B on the record layer → %d B written to NVM in %d writes (%.4f B/B, one write per %.1f record bytes); %d B read back in %d reads",
+			seg, len(wire), sp.wb, sp.wn, float64(sp.wb)/float64(len(wire)), float64(len(wire))/float64(sp.wn), sp.rb, sp.rn)
+		if sp.wb > len(wire) || sp.wn > pieces+len(wire)/maxPlaintext {
+			t.Fatalf("%d B in %d writes for %d B in %d pieces", sp.wb, sp.wn, len(wire), pieces)
+		}
+	}
+}
