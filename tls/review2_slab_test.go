@@ -215,7 +215,7 @@ func TestClientHelloAtAreaSize(t *testing.T) {
 					s := NewServer(cfg(), 0)
 					area := cap(s.hsBuf)
 					base := len(buildCH(o)) - recordHeaderLen // the message without padding
-					pad := area + over - base - 4          // an unknown extension's body
+					pad := area + over - base - 4             // an unknown extension's body
 					o.extra = append([]byte{0xfa, 0xfa, byte(pad >> 8), byte(pad)}, make([]byte, pad)...)
 					rec := buildCH(o)
 					if len(rec)-recordHeaderLen != area+over {
