@@ -241,6 +241,49 @@ func TestStreamSameVerdictAsWhole(t *testing.T) {
 			return append(w, wrapApp(t, cl, big(2))...)
 		}},
 	}
+	// The verdicts themselves (RFC 8446 §5.2 bad_record_mac for a replayed or reordered record,
+	// §6.1 nothing taken after close_notify, §4.6.3 illegal_parameter for a KeyUpdate value,
+	// §5.4/§4 unexpected_message for a message or type the server never receives, §6 decode_error
+	// for an alert that is not two bytes; 254: the peer's fatal alert taken; 255: no alert).
+	want := map[string]string{
+		"tls13/replay":                           "9000 bytes released, alert bad_record_mac, eof false, state failed",
+		"tls13/replay-whole-after-streamed":      "9005 bytes released, alert bad_record_mac, eof false, state failed",
+		"tls13/reorder":                          "0 bytes released, alert bad_record_mac, eof false, state failed",
+		"tls13/reorder-small-big":                "0 bytes released, alert bad_record_mac, eof false, state failed",
+		"tls13/interleaved-streamed-whole":       "43385 bytes released, alert alert(255), eof false, state established",
+		"tls13/close-notify-padded-then-data":    "0 bytes released, alert alert(255), eof true, state closed",
+		"tls13/user-canceled-padded-then-data":   "9000 bytes released, alert alert(255), eof false, state established",
+		"tls13/fatal-padded":                     "0 bytes released, alert alert(254), eof true, state failed",
+		"tls13/alert-bad-level-padded":           "0 bytes released, alert illegal_parameter, eof false, state failed",
+		"tls13/alert-9k":                         "0 bytes released, alert decode_error, eof false, state failed",
+		"tls13/client-ticket-big":                "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/client-ticket-small-padded":       "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/certificate-big":                  "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/finished-padded":                  "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/keyupdate-split-small-then-big":   "9000 bytes released, alert alert(255), eof false, state established",
+		"tls13/keyupdate-split-big-then-small":   "9000 bytes released, alert alert(255), eof false, state established",
+		"tls13/keyupdate-old-key-after":          "0 bytes released, alert bad_record_mac, eof false, state failed",
+		"tls13/keyupdate-requested-padded":       "9000 bytes released, alert alert(255), eof false, state established",
+		"tls13/keyupdate-bad-value-padded":       "0 bytes released, alert illegal_parameter, eof false, state failed",
+		"tls13/appdata-inside-partial-handshake": "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/ccs-inner-padded":                 "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/unknown-inner-type":               "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/empty-appdata-padded-many":        "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/tag-cut-then-next":                "0 bytes released, alert bad_record_mac, eof false, state failed",
+		"tls13/handshake-header-type":            "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/ccs-header-type":                  "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls13/alert-header-type":                "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls12/replay":                           "9000 bytes released, alert bad_record_mac, eof false, state failed",
+		"tls12/reorder":                          "0 bytes released, alert bad_record_mac, eof false, state failed",
+		"tls12/interleaved-streamed-whole":       "43385 bytes released, alert alert(255), eof false, state established",
+		"tls12/alert-9k":                         "0 bytes released, alert decode_error, eof false, state failed",
+		"tls12/close-notify-then-data":           "0 bytes released, alert alert(255), eof true, state closed",
+		"tls12/renegotiation-hello-big":          "9000 bytes released, alert alert(255), eof false, state established",
+		"tls12/hello-request-big":                "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls12/finished-big":                     "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls12/ccs-sealed-big":                   "0 bytes released, alert unexpected_message, eof false, state failed",
+		"tls12/empty-appdata-many-then-big":      "0 bytes released, alert unexpected_message, eof false, state failed",
+	}
 	run := func(t *testing.T, v12 bool, wire mk) {
 		for _, split := range []int{0, 1, 1460} {
 			// two connections (their keys differ: Go draws key shares from its own source), the
@@ -263,7 +306,9 @@ func TestStreamSameVerdictAsWhole(t *testing.T) {
 			if ns, nw := srvS.Output(ps), srvW.Output(pw); ns != nw {
 				t.Fatalf("split %d: the servers said different things (%d, %d bytes)", split, ns, nw)
 			}
-			t.Logf("split %d: %v", split, vs)
+			if w := want[t.Name()[len("TestStreamSameVerdictAsWhole/"):]]; vs.String() != w {
+				t.Fatalf("split %d: %v, want %s", split, vs, w)
+			}
 		}
 	}
 	for _, c := range cases13 {
