@@ -269,3 +269,96 @@ func mlkemShare(t *testing.T) []byte {
 	}
 	return s
 }
+
+// TestClientFlightsCoalescedAnyCut: everything a client sends in its handshake — ClientHello,
+// (after a HelloRetryRequest, ClientHello2,) change_cipher_spec, its second flight — arrives at a
+// server that has not yet output anything, as one stream cut in two at every byte: the server's
+// output, taken only at the end, is byte for byte that of a server drained after every flight,
+// and the handshake completes. The records after a ClientHello are reassembled while its answer
+// still sits staged over it in the slab (TLS 1.3, TLS 1.2, HelloRetryRequest with cookie, client
+// certificate).
+func TestClientFlightsCoalescedAnyCut(t *testing.T) {
+	p := getPKI(t)
+	for _, tc := range []struct {
+		name   string
+		v      uint16
+		groups []CurveID
+		auth   bool
+	}{
+		{"TLS 1.3", VersionTLS13, []CurveID{P256}, false},
+		{"TLS 1.2", VersionTLS12, []CurveID{P256}, false},
+		{"TLS 1.3 HelloRetryRequest", VersionTLS13, []CurveID{X25519, P256}, false},
+		{"TLS 1.3 client certificate", VersionTLS13, []CurveID{P256}, true},
+		{"TLS 1.2 client certificate", VersionTLS12, []CurveID{P256}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			budget := NewHandshakeBudget(1, 0)
+			ccfg := func() *Config {
+				c := clientConfig(t)
+				c.Groups = tc.groups
+				c.MaxVersion = tc.v
+				if tc.auth {
+					c.Certificate, c.Signer = p.ecChain, p.ecKey
+				}
+				return c
+			}
+			scfg := func() *Config {
+				c := serverConfig(t, true)
+				c.Groups = []CurveID{P256}
+				c.HRRCookie = true
+				c.HandshakeBudget = budget
+				if tc.auth {
+					c.ClientAuth = RequireAnyClientCert
+				}
+				return c
+			}
+			s, c := NewServer(scfg(), 0), NewClient(ccfg(), 0)
+			var toServer, fromServer []byte
+			for i := 0; i < 10 && (s.State() == Handshaking || c.State() == Handshaking); i++ {
+				out := drain(c)
+				toServer = append(toServer, out...)
+				if err := feedSplit(s, out, len(out)); err != nil {
+					t.Fatal(err)
+				}
+				in := drain(s)
+				fromServer = append(fromServer, in...)
+				if err := feedSplit(c, in, len(in)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s.State() != Established || c.State() != Established {
+				t.Fatalf("reference handshake: %v %v", s.State(), c.State())
+			}
+			// byte by byte
+			s1 := NewServer(scfg(), 0)
+			var held []byte
+			for i := range toServer {
+				held = append(held, toServer[i])
+				rest, err := feedRest(s1, held)
+				if err != nil {
+					t.Fatalf("byte %d: %v", i, err)
+				}
+				held = append(held[:0], rest...)
+			}
+			if got := drain(s1); s1.State() != Established || !bytes.Equal(got, fromServer) {
+				t.Fatalf("byte by byte: server %v; output %d bytes, want %d", s1.State(), len(got), len(fromServer))
+			}
+			step := 1
+			if testing.Short() {
+				step = 13
+			}
+			for k := 1; k < len(toServer); k += step {
+				s2 := NewServer(scfg(), 0)
+				if err := feedSplit(s2, toServer, k); err != nil {
+					t.Fatalf("cut %d: %v", k, err)
+				}
+				if got := drain(s2); s2.State() != Established || !bytes.Equal(got, fromServer) {
+					t.Fatalf("cut %d: server %v; output %d bytes, want %d", k, s2.State(), len(got), len(fromServer))
+				}
+				if budget.InUse() != 0 {
+					t.Fatalf("cut %d: budget held", k)
+				}
+			}
+		})
+	}
+}
