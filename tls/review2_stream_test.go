@@ -224,6 +224,9 @@ func TestStreamSameVerdictAsWhole(t *testing.T) {
 			w := sealTyped(t, cl, recordHandshake, m[:4+9000])
 			return append(w, wrapApp(t, cl, big(3))...)
 		}},
+		{"renegotiation-hellos-many", func(t *testing.T, cl *Engine) []byte {
+			return sealTyped(t, cl, recordHandshake, bytes.Repeat([]byte{typeClientHello, 0, 0, 0}, 2250))
+		}},
 		{"hello-request-big", func(t *testing.T, cl *Engine) []byte {
 			m := append([]byte{typeHelloRequest, 0, 0x23, 0x24}, big(5)...)
 			return sealTyped(t, cl, recordHandshake, m[:4+9000])
@@ -274,6 +277,7 @@ func TestStreamSameVerdictAsWhole(t *testing.T) {
 		"tls13/ccs-header-type":                  "0 bytes released, alert unexpected_message, eof false, state failed",
 		"tls13/alert-header-type":                "0 bytes released, alert unexpected_message, eof false, state failed",
 		"tls12/replay":                           "9000 bytes released, alert bad_record_mac, eof false, state failed",
+		"tls12/renegotiation-hellos-many":        "0 bytes released, alert unexpected_message, eof false, state failed",
 		"tls12/reorder":                          "0 bytes released, alert bad_record_mac, eof false, state failed",
 		"tls12/interleaved-streamed-whole":       "43385 bytes released, alert alert(255), eof false, state established",
 		"tls12/alert-9k":                         "0 bytes released, alert decode_error, eof false, state failed",
