@@ -5,8 +5,10 @@ import (
 	gotls "crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // feedRest gives e the bytes in at once, as Unwrap takes them, and returns what it did not take
@@ -360,5 +362,89 @@ func TestClientFlightsCoalescedAnyCut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// goHelloLen returns the length of the ClientHello message crypto/tls sends with gc.
+func goHelloLen(t *testing.T, gc *gotls.Config) int {
+	t.Helper()
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	go func() {
+		c := gotls.Client(c1, gc.Clone())
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c.Handshake()
+	}()
+	c2.SetDeadline(time.Now().Add(20 * time.Second))
+	hdr := make([]byte, 5+4)
+	if _, err := readFull(c2, hdr); err != nil {
+		t.Fatal(err)
+	}
+	return 4 + (int(hdr[6])<<16 | int(hdr[7])<<8 | int(hdr[8]))
+}
+
+// TestGoClientHelloAtAreaSize: crypto/tls clients whose ClientHello (padded by their ALPN list)
+// is one byte short of the server's ClientHello area, exactly its size, or one byte over,
+// complete the handshake — TLS 1.3 with an X25519MLKEM768 share (the ServerHello written over
+// the hello from its first byte) and TLS 1.2 (the flight staged in the tail of the slab, which
+// the end of such a hello fills) — and the state taken from the hello (ALPN, SNI) is right; only
+// the hello over the area takes the HandshakeBudget's grown buffer.
+func TestGoClientHelloAtAreaSize(t *testing.T) {
+	for _, v12 := range []bool{false, true} {
+		for _, d := range []int{-1, 0, 1} {
+			t.Run(fmt.Sprintf("v12=%v/%+d", v12, d), func(t *testing.T) {
+				budget := NewHandshakeBudget(1, 0)
+				cfg := serverConfig(t, false)
+				cfg.ALPN = []string{"http/1.1"}
+				cfg.HandshakeBudget = budget
+				area := cap(NewServer(cfg, 0).hsBuf)
+				gc := goClientConfig(t)
+				gc.CurvePreferences = []gotls.CurveID{gotls.X25519MLKEM768, gotls.X25519, gotls.CurveP256}
+				if v12 {
+					gc.MinVersion, gc.MaxVersion = gotls.VersionTLS12, gotls.VersionTLS12
+				}
+				gc.NextProtos = []string{"http/1.1", "x"}
+				base := goHelloLen(t, gc)
+				// pad: protocol names of up to 255 bytes, each costing its length and one byte
+				need := area + d - base
+				var protos []string
+				for need > 0 {
+					k := min(need, 256)
+					if need-k == 1 { // a leftover of one byte cannot be a name: split differently
+						k--
+					}
+					protos = append(protos, strings.Repeat("p", k-1))
+					need -= k
+				}
+				gc.NextProtos = append(protos, "http/1.1", "x")
+				if n := goHelloLen(t, gc); n != area+d {
+					t.Fatalf("hello %d, want %d", n, area+d)
+				}
+				a, b := tcpPair(t)
+				srv := NewConn(a, NewServer(cfg, 0))
+				wait := runPeer(func() error { return ourServerEcho(srv, 5) })
+				cl := gotls.Client(b, gc)
+				if _, err := cl.Write([]byte("hello")); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(cl, make([]byte, 5)); err != nil {
+					t.Fatal(err)
+				}
+				if err := wait(); err != nil {
+					t.Fatal(err)
+				}
+				cs := srv.Engine().ConnectionState()
+				if cs.ALPN != "http/1.1" || cs.ServerName != "card.example" || cl.ConnectionState().NegotiatedProtocol != "http/1.1" {
+					t.Fatalf("%+v", cs)
+				}
+				if !v12 && cs.Group != X25519MLKEM768 {
+					t.Fatalf("group %v", cs.Group)
+				}
+				if grew := budget.Granted() > 0; grew != (d > 0) {
+					t.Fatalf("area %d, hello %d: grown %v", area, area+d, grew)
+				}
+			})
+		}
 	}
 }
