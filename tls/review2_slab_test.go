@@ -286,12 +286,15 @@ func TestClientFlightsCoalescedAnyCut(t *testing.T) {
 		v      uint16
 		groups []CurveID
 		auth   bool
+		out    int // the server's MaxRecordOut (256: the tiny profile's, a wider gap in the slab)
 	}{
-		{"TLS 1.3", VersionTLS13, []CurveID{P256}, false},
-		{"TLS 1.2", VersionTLS12, []CurveID{P256}, false},
-		{"TLS 1.3 HelloRetryRequest", VersionTLS13, []CurveID{X25519, P256}, false},
-		{"TLS 1.3 client certificate", VersionTLS13, []CurveID{P256}, true},
-		{"TLS 1.2 client certificate", VersionTLS12, []CurveID{P256}, true},
+		{"TLS 1.3", VersionTLS13, []CurveID{P256}, false, 0},
+		{"TLS 1.2", VersionTLS12, []CurveID{P256}, false, 0},
+		{"TLS 1.3 HelloRetryRequest", VersionTLS13, []CurveID{X25519, P256}, false, 0},
+		{"TLS 1.3 client certificate", VersionTLS13, []CurveID{P256}, true, 0},
+		{"TLS 1.2 client certificate", VersionTLS12, []CurveID{P256}, true, 0},
+		{"TLS 1.3 HelloRetryRequest 256-byte records", VersionTLS13, []CurveID{X25519, P256}, false, 256},
+		{"TLS 1.2 256-byte records", VersionTLS12, []CurveID{P256}, true, 256},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			budget := NewHandshakeBudget(1, 0)
@@ -310,6 +313,7 @@ func TestClientFlightsCoalescedAnyCut(t *testing.T) {
 				c.HRRCookie = true
 				c.HandshakeBudget = budget
 				c.TicketKey = testTicketKey // a NewSessionTicket queued behind the flight not yet output
+				c.MaxRecordOut = tc.out
 				if tc.auth {
 					c.ClientAuth = RequireAnyClientCert
 				}
