@@ -157,7 +157,7 @@ func TestSlabGoClientMatrix(t *testing.T) {
 // connection holds the grown buffer) still completes the handshake.
 func TestBiggerClientHello2(t *testing.T) {
 	for _, cookie := range []bool{false, true} {
-		for _, maxOut := range []int{0, 1024} {
+		for _, maxOut := range []int{0, 1024, 256} {
 			t.Run(fmt.Sprintf("cookie=%v/maxOut=%d", cookie, maxOut), func(t *testing.T) {
 				budget := NewHandshakeBudget(1, 0)
 				sc := serverConfig(t, false)
@@ -181,10 +181,28 @@ func TestBiggerClientHello2(t *testing.T) {
 				}
 				ch2 := drain(c)
 				t.Logf("area %d, ClientHello1 record %d B, ClientHello2 %d B (area left %d)", area, len(ch1), len(ch2), cap(s.hsBuf))
+				if err := feed(t, s, ch2); err != nil {
+					t.Fatal(err)
+				}
 				if ea, eb := pump(t, c, s); ea != nil || eb != nil {
 					t.Fatal(ea, eb)
 				}
-				_ = ch2
+				if budget.Granted() != 0 {
+					t.Fatal("ClientHello2 grew a buffer though its area held it")
+				}
+				if cs := s.ConnectionState(); !cs.HelloRetry || cs.Group != X25519MLKEM768 || cs.ALPN != "http/1.1" ||
+					cs.ServerName != "card.example" || c.State() != Established {
+					t.Fatalf("%+v", cs)
+				}
+				// the same with the budget held by another connection: no buffer is needed
+				other := NewServer(sc, 0)
+				if err := feed(t, other, append([]byte{recordHandshake, 3, 1, 0x20, 0x04, typeClientHello, 0, 0x20, 0}, make([]byte, 100)...)); err != nil || budget.InUse() != 1 {
+					t.Fatal("the other connection does not hold the budget", err)
+				}
+				s, c = NewServer(sc, 0), NewClient(cc, 0)
+				if ea, eb := pump(t, c, s); ea != nil || eb != nil || s.State() != Established {
+					t.Fatal(ea, eb)
+				}
 			})
 		}
 	}
