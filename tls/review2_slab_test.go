@@ -471,3 +471,67 @@ func TestGoClientHelloAtAreaSize(t *testing.T) {
 		}
 	}
 }
+
+// TestEarlyAppDataBehindUnsentFlight: a client's Finished, a 9 KB ChaCha20-Poly1305 record
+// (streamed through the spill: the handshake is done) and a KeyUpdate asking for the server's
+// reach a server that has output nothing yet — its flight and NewSessionTicket still wait in its
+// handshake slab. The record's plaintext is released whole, and the server's output, taken at the
+// end, is byte for byte that of a server drained at every step: flight, ticket, then its own
+// KeyUpdate (queued behind what waits, RFC 8446 §4.6.3).
+func TestEarlyAppDataBehindUnsentFlight(t *testing.T) {
+	scfg := func() *Config {
+		c := serverConfig(t, true)
+		c.Groups = []CurveID{P256}
+		c.TicketKey = testTicketKey
+		c.CipherSuites = []uint16{TLS_CHACHA20_POLY1305_SHA256}
+		return c
+	}
+	cc := clientConfig(t)
+	cc.Groups = []CurveID{P256}
+	cc.MaxRecordOut = maxPlaintext
+	s, c := NewServer(scfg(), 0), NewClient(cc, 0)
+	s.SetSpill(NewMemSpill(), 4096)
+	var toServer, fromServer []byte
+	for i := 0; i < 10 && (s.State() == Handshaking || c.State() == Handshaking); i++ {
+		out := drain(c)
+		toServer = append(toServer, out...)
+		if _, err := streamFeed(s, out, 0); err != nil {
+			t.Fatal(err)
+		}
+		in := drain(s)
+		fromServer = append(fromServer, in...)
+		if err := feedSplit(c, in, len(in)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := pattern(9000, 3)
+	tail := wrapApp(t, c, data)
+	if err := c.KeyUpdate(true); err != nil {
+		t.Fatal(err)
+	}
+	tail = append(tail, drain(c)...)
+	toServer = append(toServer, tail...)
+	got, err := streamFeed(s, tail, 0)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatal(err, len(got))
+	}
+	ku := drain(s)
+	if len(ku) == 0 || ku[0] != recordAppData {
+		t.Fatal("no KeyUpdate in answer")
+	}
+	fromServer = append(fromServer, ku...)
+	for _, split := range []int{0, 1, 100, 1460} {
+		s2 := NewServer(scfg(), 0)
+		s2.SetSpill(NewMemSpill(), 4096)
+		got, err := streamFeed(s2, toServer, split)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("split %d: %v, %d bytes", split, err, len(got))
+		}
+		if s2.sp == nil {
+			t.Fatal("the record was not streamed")
+		}
+		if out := drain(s2); !bytes.Equal(out, fromServer) {
+			t.Fatalf("split %d: output %d bytes, want %d", split, len(out), len(fromServer))
+		}
+	}
+}
