@@ -18,10 +18,12 @@ import (
 // admission policy may give the slot to a newcomer after EvictAfter. Before
 // the fix a record being absorbed counted as work in progress (Idle false)
 // while HTTP saw no request (Receiving false): the slot was evictable by no
-// rule, held until HTTP's IdleTimeout.
+// rule, held until HTTP's IdleTimeout. Without a newcomer, HTTP's IdleTimeout
+// (60 s) closes it either way.
 func TestStreamedStallIsIdle(t *testing.T) {
-	for _, streamed := range []bool{false, true} {
-		t.Run(fmt.Sprint("streamed=", streamed), func(t *testing.T) {
+	for _, tc := range []struct{ streamed, timeout bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		streamed, timeout := tc.streamed, tc.timeout
+		t.Run(fmt.Sprintf("streamed=%v/idle-timeout=%v", streamed, timeout), func(t *testing.T) {
 			app, s, m, pki := newTestApp(t)
 			m.B = append(m.B, make([]byte, tls.SpillSize)...)
 			spill, err := s.Scratch(0, tls.SpillSize)
@@ -92,12 +94,27 @@ func TestStreamedStallIsIdle(t *testing.T) {
 			if _, _, receiving := p.srv.Receiving(p.now.Add(3*time.Second), 2*time.Second); receiving {
 				t.Fatal("receiving: no request byte reached HTTP")
 			}
-			// the rest of the record arrives: the request is served all the same
-			p.now = p.now.Add(time.Second)
-			p.cst.tx = append(p.cst.tx, rec[1000:]...)
+			if !timeout {
+				// the rest of the record arrives: the request is served all the same
+				p.now = p.now.Add(time.Second)
+				p.cst.tx = append(p.cst.tx, rec[1000:]...)
+				drive()
+				if p.srv.Stats().BytesIn == 0 || p.srv.Stats().TLSFailures != 0 {
+					t.Fatalf("the completed record was not taken: %+v", p.srv.Stats())
+				}
+				return
+			}
+			// Without a newcomer, HTTP's IdleTimeout (60 s) closes the stalled connection: FIN sent.
+			t0 := p.now
+			p.now = t0.Add(59 * time.Second)
 			drive()
-			if p.srv.Stats().BytesIn == 0 || p.srv.Stats().TLSFailures != 0 {
-				t.Fatalf("the completed record was not taken: %+v", p.srv.Stats())
+			if p.sst.finSent {
+				t.Fatal("closed before the idle timeout")
+			}
+			p.now = t0.Add(61 * time.Second)
+			drive()
+			if !p.sst.finSent {
+				t.Fatal("a connection stalled in a record outlived HTTP's IdleTimeout")
 			}
 		})
 	}
