@@ -756,7 +756,11 @@ func (s *ServerSession) Idle() (since time.Time, ok bool) {
 		}
 		return time.Time{}, false
 	}
-	if s.recLen > 0 || !s.hc.Idle() || (s.eng != nil && s.eng.StreamedPending() > 0) {
+	// A streamed record still arriving is no work in progress, as a record
+	// still arriving whole is not: only its verified plaintext waiting for
+	// HTTP is (else a peer stalling mid-record would hold its slot against
+	// every eviction rule until HTTP's IdleTimeout).
+	if s.recLen > 0 || !s.hc.Idle() || (s.eng != nil && s.eng.StreamedReady() > 0) {
 		return time.Time{}, false
 	}
 	return s.hc.LastActive(), true

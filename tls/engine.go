@@ -1078,6 +1078,12 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	if e.closeRx {
 		return 0, nil, io.EOF
 	}
+	if e.closeTx && e.hs != hsDone {
+		// Closed during the handshake: close_notify said "the sender will not send any more
+		// messages on this connection" (RFC 8446 §6.1), so the handshake cannot go on and nothing
+		// more is taken (nor reassembled where a server's close_notify was queued, serverMemory).
+		return 0, nil, io.EOF
+	}
 	if e.plainLeft > 0 {
 		return e.streamPlain(in, 0, min(len(in), int(e.plainLeft)))
 	}

@@ -84,6 +84,7 @@ type streamState struct {
 	on    bool  // absorbing a record
 	clen  int32 // ciphertext length, tag excluded
 	got   int32 // body bytes (ciphertext and tag) absorbed
+	wb    int32 // while absorbing: ciphertext bytes gathered in chunk, not yet written to the spill
 	// plaintext released to the application: [off, end) of the spill is still to be decrypted;
 	// the current chunk is chunk[at:n]
 	off, end int32
@@ -119,8 +120,8 @@ func (e *Engine) streams(n int) bool {
 // all taken. The slice is valid until the next call of the engine.
 func (e *Engine) StreamedPlain() []byte {
 	st := e.sp
-	if st == nil || e.state == Failed {
-		return nil
+	if st == nil || st.on || e.state == Failed {
+		return nil // (while a record is absorbed, chunk gathers its ciphertext)
 	}
 	if st.at < st.n {
 		return st.chunk[st.at:st.n]
@@ -164,6 +165,17 @@ func (e *Engine) StreamedPending() int {
 	return int(st.end-st.off) + int(st.n-st.at)
 }
 
+// StreamedReady returns the verified plaintext of a streamed record still waiting for the
+// application (0 while a record is being absorbed: its bytes are not data yet, as those of a
+// record still arriving whole in the receive buffer are not).
+func (e *Engine) StreamedReady() int {
+	st := e.sp
+	if st == nil || st.on {
+		return 0
+	}
+	return int(st.end-st.off) + int(st.n-st.at)
+}
+
 // startStream begins streaming the protected record whose header is in[:5] (n body bytes).
 func (e *Engine) startStream(in []byte, n int) (int, []byte, error) {
 	if e.sp == nil {
@@ -174,7 +186,7 @@ func (e *Engine) startStream(in []byte, n int) (int, []byte, error) {
 	copy(st.key[:], e.rd.key[:s.keyLen])
 	e.rd.nonceAt(&e.nonce)
 	st.nonce = e.nonce
-	st.clen, st.got, st.on, st.typ = int32(n-tagLen), 0, true, in[0]
+	st.clen, st.got, st.wb, st.on, st.typ = int32(n-tagLen), 0, 0, true, in[0]
 	if e.v12 {
 		st.aadN = uint8(copy(st.hdr[:], e.rd.setAAD12(&e.aad, in[0], n-tagLen)))
 	} else {
@@ -210,12 +222,25 @@ func (e *Engine) absorb(in []byte) (int, []byte, error) {
 	k := min(len(in), total-int(st.got))
 	p := in[:k]
 	if c := min(k, max(int(st.clen)-int(st.got), 0)); c > 0 {
-		if w, err := e.spill.WriteAt(p[:c], int64(st.got)); err != nil || w != c {
-			st.on = false
-			return 0, nil, e.fail(AlertInternalError)
-		}
 		st.mac.Write(p[:c])
-		st.got += int32(c)
+		// The ciphertext is gathered in chunk (unused while a record is absorbed) and written in
+		// whole StreamChunk blocks, the last excepted: the spill is EEPROM, programmed a page at a
+		// time, and a peer cutting the record into 1-byte segments must not make each byte a
+		// write of its own (a page program per few line bytes).
+		for q := p[:c]; len(q) > 0; {
+			m := copy(st.chunk[st.wb:], q)
+			q = q[m:]
+			st.wb += int32(m)
+			st.got += int32(m)
+			if int(st.wb) == len(st.chunk) || st.got == st.clen {
+				w, err := e.spill.WriteAt(st.chunk[:st.wb], int64(st.got-st.wb))
+				if err != nil || w != int(st.wb) {
+					st.on, st.wb = false, 0
+					return 0, nil, e.fail(AlertInternalError)
+				}
+				st.wb = 0
+			}
+		}
 		p = p[c:]
 	}
 	if len(p) > 0 {
