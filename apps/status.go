@@ -46,8 +46,15 @@ type Status struct {
 	RAMUsed   int
 	RAMLent   int
 	RAMBudget int
-	Conns     []ConnStatus
-	Counters  []Counter
+	// SpillBytesWritten and SpillBlockWrites are what the spill regions of
+	// the store wrote since the card started (store.Store.ScratchStats):
+	// the ciphertext of TLS records streamed through NVM, and the 512-byte
+	// blocks programmed for it — the NVM's wear (JSON
+	// "spill_bytes_written", "spill_block_writes").
+	SpillBytesWritten uint64
+	SpillBlockWrites  uint64
+	Conns             []ConnStatus
+	Counters          []Counter
 }
 
 // StatusFunc returns the live status at now. The returned value is the
@@ -532,6 +539,10 @@ func (s *statusSnap) head(c *clip) {
 		c.int(int64(st.RAMBudget))
 		c.str(`,"ram_lent":`)
 		c.int(int64(st.RAMLent))
+		c.str(`,"spill_bytes_written":`)
+		c.uint(st.SpillBytesWritten)
+		c.str(`,"spill_block_writes":`)
+		c.uint(st.SpillBlockWrites)
 		if s.public {
 			c.str(`,"connections_open":`)
 			c.int(int64(s.nconn))
@@ -570,7 +581,11 @@ func (s *statusSnap) head(c *clip) {
 	c.int(int64(st.RAMBudget))
 	c.str(" bytes</td></tr>\n<tr><th>RAM lent now</th><td>")
 	c.int(int64(st.RAMLent))
-	c.str(" bytes</td></tr>\n")
+	c.str(" bytes</td></tr>\n<tr><th>NVM spill written</th><td>")
+	c.uint(st.SpillBytesWritten)
+	c.str(" bytes, ")
+	c.uint(st.SpillBlockWrites)
+	c.str(" block writes</td></tr>\n")
 	if s.public {
 		c.str("<tr><th>connections open</th><td>")
 		c.int(int64(s.nconn))

@@ -430,6 +430,8 @@ func appendStatusHTML(b []byte, st *Status, log []store.Change, limit int) []byt
 	b = row(b, "profile", st.Profile)
 	b = row(b, "RAM", strconv.Itoa(st.RAMUsed)+" / "+strconv.Itoa(st.RAMBudget)+" bytes")
 	b = row(b, "RAM lent now", strconv.Itoa(st.RAMLent)+" bytes")
+	b = row(b, "NVM spill written", strconv.FormatUint(st.SpillBytesWritten, 10)+" bytes, "+
+		strconv.FormatUint(st.SpillBlockWrites, 10)+" block writes")
 	b = append(b, "</table>\n<h2>Connections</h2><table id=\"conns\"><tr><th>local</th><th>remote</th><th>state</th></tr>\n"...)
 	for _, c := range st.Conns {
 		b = append(b, "<tr><td>"...)
@@ -495,6 +497,10 @@ func appendStatusJSON(b []byte, st *Status, log []store.Change, limit int) []byt
 	b = strconv.AppendInt(b, int64(st.RAMBudget), 10)
 	b = append(b, `,"ram_lent":`...)
 	b = strconv.AppendInt(b, int64(st.RAMLent), 10)
+	b = append(b, `,"spill_bytes_written":`...)
+	b = strconv.AppendUint(b, st.SpillBytesWritten, 10)
+	b = append(b, `,"spill_block_writes":`...)
+	b = strconv.AppendUint(b, st.SpillBlockWrites, 10)
 	b = append(b, `,"connections":[`...)
 	for i, c := range st.Conns {
 		if i > 0 {

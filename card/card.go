@@ -63,6 +63,18 @@ type Config struct {
 	// Ethernet, when set, puts the card on an Ethernet link (frame stream)
 	// instead of PPP; the PPP fields above are then unused.
 	Ethernet *EthConfig
+	// SpillRing is how many records' worth of NVM each slot's spill region
+	// holds with Profile.SpillRecords (0: DefaultSpillRing; 1: one record,
+	// every record rewriting the same blocks). The region is a ring
+	// (store.Scratch.NextRecord): each streamed record starts where the
+	// previous one ended, at the next 512-byte block, so a block is
+	// programmed once per SpillRing records' worth of ciphertext instead of
+	// once per record. Costs SpillRegion(SpillRing) bytes of NVM per slot
+	// after the image; no RAM (the ring's start lives in the slot's
+	// store.Scratch, 32 bytes as before). A Config field, not a Profile
+	// one: the Card keeps its Profile and is at its 384-byte size class
+	// (TestCardSize).
+	SpillRing int
 	// Log receives link and TLS events (nil: discarded).
 	Log *slog.Logger
 	// Builtins selects the built-in applications (nil: all of
@@ -305,7 +317,7 @@ func New(cfg Config) (*Card, error) {
 	for i := range c.slots {
 		c.slots[i] = connSlot{at: unset, sess: apps.NewServerSession(apps.SessionConfig{
 			TLS: tlsCfg, RecordBuf: p.RecvBuf, HTTP: hcfg, Handler: serve,
-			Spill: spillRegion(cfg.Store, p, i, log), StreamAbove: p.SlotRecvBuf(),
+			Spill: spillRegion(cfg.Store, p, cfg.SpillRing, i, log), StreamAbove: p.SlotRecvBuf(),
 		})}
 	}
 	return c, nil
@@ -314,11 +326,14 @@ func New(cfg Config) (*Card, error) {
 // spillRegion is slot i's spill for records larger than its receive
 // buffer (Profile.SpillRecords), or nil: not asked for, or no room on the
 // store's medium.
-func spillRegion(st *store.Store, p Profile, i int, log *slog.Logger) tls.Spill {
+func spillRegion(st *store.Store, p Profile, ring, i int, log *slog.Logger) tls.Spill {
 	if !p.SpillRecords {
 		return nil
 	}
-	r, err := st.Scratch(i, tls.SpillSize)
+	if ring == 0 {
+		ring = DefaultSpillRing
+	}
+	r, err := st.Scratch(i, SpillRegion(ring))
 	if err != nil {
 		if i == 0 {
 			log.Warn("card: no spill region for large TLS records; they need the large receive buffers", "err", err)
@@ -786,6 +801,8 @@ func (c *Card) Status(now time.Time) apps.Status {
 		RAMUsed:   c.ramBudget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
 		RAMLent:   c.Lent(),
 	}
+	ws := c.cfg.Store.ScratchStats()
+	st.SpillBytesWritten, st.SpillBlockWrites = ws.BytesWritten, ws.BlockWrites
 	var ps ppp.Stats
 	if c.eth != nil {
 		st.LinkState = "Ethernet " + c.eth.link.MAC().String()

@@ -3,6 +3,8 @@ package card
 import (
 	"netcard/ipv6"
 	"netcard/ppp"
+	"netcard/store"
+	"netcard/tls"
 )
 
 // Profile is the card's memory budget: every buffer the stack uses is sized
@@ -113,11 +115,32 @@ type Profile struct {
 	// the store (tls.SpillSize bytes after the image: store.Scratch) instead
 	// of lending it a large receive buffer: the ciphertext is written there
 	// and MACed as it arrives, and only once the tag verifies is it
-	// decrypted back, a chunk at a time, to HTTP. Costs tls.SpillSize bytes
+	// decrypted back, a chunk at a time, to HTTP. Costs SpillRegion(ring) bytes
 	// of non-volatile memory per slot and one NVM write of every byte of
 	// such records. AES-GCM-only clients keep the large receive buffers
 	// (LargeRecvBufs). Without room on the medium the card runs without.
+	// The region is a ring of Config.SpillRing records (DefaultSpillRing)
+	// that spreads the writes over its blocks (NVM wears per block; any
+	// client may send such records before it authenticates): wear is
+	// spread, not removed — the bytes written are the bytes received in
+	// streamed records (Status spill_bytes_written, spill_block_writes).
 	SpillRecords bool
+}
+
+// DefaultSpillRing is Config.SpillRing's default: each slot's spill region
+// holds 8 records' worth of NVM (8 × 16,896 = 135,168 bytes a slot; the
+// Card profile's four slots: 540,672 bytes after the image), so that a
+// block is programmed once per 8 streamed records instead of once per
+// record (SECURITY.md: the spill's wear).
+const DefaultSpillRing = 8
+
+// SpillRegion is the NVM a slot's spill region takes after the store's
+// image with a ring of ring records (Config.SpillRing; < 1: one): ring
+// times tls.SpillSize rounded up to whole 512-byte blocks
+// (store.ScratchBlock), so that every record starts on a block.
+func SpillRegion(ring int) int {
+	const blk = store.ScratchBlock
+	return max(ring, 1) * ((tls.SpillSize + blk - 1) / blk * blk)
 }
 
 // The built-in profiles.

@@ -48,7 +48,6 @@ import (
 	"netcard/ppp"
 	"netcard/store"
 	"netcard/tcp"
-	"netcard/tls"
 )
 
 // Epoch is the virtual time at which every World starts.
@@ -207,8 +206,9 @@ func NewStore(seed uint64, size int, files map[string][]byte) (*store.Store, err
 	}
 	r := NewRand(seed, "store")
 	// the medium holds the image and, after it, the spill regions of a
-	// Card's four connection slots (card.Profile.SpillRecords, store.Scratch)
-	st, err := store.CreateMedium(store.NewMemMedium(size+SpillSlots*tls.SpillSize), size, r)
+	// Card's four connection slots (card.Profile.SpillRecords, store.Scratch),
+	// each a ring of card.DefaultSpillRing records
+	st, err := store.CreateMedium(store.NewMemMedium(size+SpillSlots*card.SpillRegion(card.DefaultSpillRing)), size, r)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,9 @@ type Store struct {
 	used  int           // encoded size of ds
 	err   error         // sticky write failure
 	clock func() time.Time
+	// scratch counts what the scratch regions wrote (ScratchStats); they
+	// are outside the image, and nothing of this is stored.
+	scratch ScratchStats
 }
 
 // Create makes a new image file of size bytes (0 means DefaultSize) at path,

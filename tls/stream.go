@@ -36,6 +36,16 @@ type Spill interface {
 	WriteAt(p []byte, off int64) (int, error)
 }
 
+// RingSpill is a Spill that places each record anew: NextRecord is called as a record starts
+// streaming, once the previous record's plaintext was all taken (its bytes are no longer read),
+// and offsets of the new record count from 0 again. The card's spill (store.Scratch) is a ring
+// over a region several records long, so that records spread their writes over all of its NVM
+// blocks instead of rewriting the same ones (wear; card.Profile.SpillRing).
+type RingSpill interface {
+	Spill
+	NextRecord()
+}
+
 // SpillSize is the spill a connection needs: the largest ciphertext without its tag whose
 // record header the engine accepts. TLS 1.3: a TLSInnerPlaintext of 2^14+1 bytes (RFC 8446
 // §5.2); TLS 1.2: the header check leaves AES-GCM's 8-byte explicit nonce of room, so a
@@ -183,6 +193,9 @@ func (e *Engine) startStream(in []byte, n int) (int, []byte, error) {
 	}
 	st := e.sp
 	s := e.suite
+	if r, ok := e.spill.(RingSpill); ok {
+		r.NextRecord()
+	}
 	copy(st.key[:], e.rd.key[:s.keyLen])
 	e.rd.nonceAt(&e.nonce)
 	st.nonce = e.nonce
