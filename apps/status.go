@@ -50,7 +50,8 @@ type Status struct {
 	// the store wrote since the card started (store.Store.ScratchStats):
 	// the ciphertext of TLS records streamed through NVM, and the 512-byte
 	// blocks programmed for it — the NVM's wear (JSON
-	// "spill_bytes_written", "spill_block_writes").
+	// "spill_bytes_written", "spill_block_writes"; JSON only, so that the
+	// HTML page of a card without a spill keeps its length).
 	SpillBytesWritten uint64
 	SpillBlockWrites  uint64
 	Conns             []ConnStatus
@@ -581,11 +582,7 @@ func (s *statusSnap) head(c *clip) {
 	c.int(int64(st.RAMBudget))
 	c.str(" bytes</td></tr>\n<tr><th>RAM lent now</th><td>")
 	c.int(int64(st.RAMLent))
-	c.str(" bytes</td></tr>\n<tr><th>NVM spill written</th><td>")
-	c.uint(st.SpillBytesWritten)
-	c.str(" bytes, ")
-	c.uint(st.SpillBlockWrites)
-	c.str(" block writes</td></tr>\n")
+	c.str(" bytes</td></tr>\n")
 	if s.public {
 		c.str("<tr><th>connections open</th><td>")
 		c.int(int64(s.nconn))
