@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"netcard/store"
 	"netcard/tls"
 )
 
@@ -22,16 +23,39 @@ import (
 // same record intact, creates the file. A record cut short by the peer's
 // FIN ("truncated") releases nothing either: no alert is owed (the
 // connection ends dirty), HTTP saw nothing, the store is unchanged.
+//
+// "wrap/…": the spill is a ring (store.Scratch.NextRecord) of 4 blocks whose
+// first 3 a previous record used, so this one starts at block 3 and
+// straddles the region's end: intact it opens byte-identically, forged it
+// gets bad_record_mac and releases nothing all the same; the wear counters
+// (Store.ScratchStats) grow by exactly its ciphertext bytes, in whole
+// aligned blocks.
 func TestStreamedPutBadTag(t *testing.T) {
-	for _, where := range []string{"none", "start", "middle", "end", "tag", "truncated"} {
-		t.Run(where, func(t *testing.T) {
+	for _, name := range []string{"none", "start", "middle", "end", "tag", "truncated",
+		"wrap/none", "wrap/start", "wrap/middle", "wrap/end", "wrap/tag", "wrap/truncated"} {
+		where, wrap := strings.CutPrefix(name, "wrap/")
+		t.Run(name, func(t *testing.T) {
 			app, s, m, pki := newTestApp(t)
 			imageLen := len(m.B)
-			m.B = append(m.B, make([]byte, tls.SpillSize)...) // room for one slot's spill after the image
-			spill, err := s.Scratch(0, tls.SpillSize)
+			region := tls.SpillSize
+			if wrap {
+				region = 4 * store.ScratchBlock
+			}
+			m.B = append(m.B, make([]byte, region)...) // room for one slot's spill after the image
+			spill, err := s.Scratch(0, region)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if wrap {
+				if imageLen%store.ScratchBlock != 0 {
+					t.Fatalf("image of %d bytes", imageLen)
+				}
+				spill.NextRecord()
+				if _, err := spill.WriteAt(bytes.Repeat([]byte{0xaa}, 3*store.ScratchBlock), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ws0 := s.ScratchStats()
 			image := append([]byte(nil), m.B[:imageLen]...)
 			seq := s.Seq()
 			tcfg := serverTLS(t, s, seeded(10))
@@ -109,11 +133,22 @@ func TestStreamedPutBadTag(t *testing.T) {
 			drive()
 			st := p.srv.Stats()
 			f, exists := s.File("secret.txt")
+			clen := len(rec) - hdr - 16 // the TLSInnerPlaintext, content type included; the tag excluded
+			if where == "truncated" {
+				clen += 5 // the cut took tag bytes only
+			}
+			if ws := s.ScratchStats(); ws.BytesWritten-ws0.BytesWritten != uint64(clen) ||
+				ws.BlockWrites-ws0.BlockWrites != uint64((clen+store.ScratchBlock-1)/store.ScratchBlock) {
+				t.Fatalf("spill counters %+v → %+v for %d ciphertext bytes", ws0, ws, clen)
+			}
+			if wrap && m.B[imageLen] == 0xaa {
+				t.Fatal("the record did not wrap around the ring")
+			}
 			if where == "none" {
 				if !exists || !bytes.Equal(f.Data, body) || !strings.HasPrefix(string(resp), "HTTP/1.1 201") {
 					t.Fatalf("intact record: file %v, response %q", exists, resp)
 				}
-				if bytes.Equal(m.B[imageLen:], make([]byte, tls.SpillSize)) || bytes.Contains(m.B[imageLen:], body[:64]) {
+				if bytes.Equal(m.B[imageLen:], make([]byte, region)) || bytes.Contains(m.B[imageLen:], body[:64]) {
 					t.Fatal("the record did not go through the spill as ciphertext")
 				}
 				return
