@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -70,5 +71,92 @@ func TestScratch(t *testing.T) {
 	}
 	if _, err := Open(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// blockWearMedium counts the writes landing on each ScratchBlock of a medium.
+type blockWearMedium struct {
+	*MemMedium
+	blocks map[int64]int
+}
+
+func (c *blockWearMedium) WriteAt(p []byte, off int64) (int, error) {
+	for b := off / ScratchBlock; b <= (off+int64(len(p))-1)/ScratchBlock; b++ {
+		c.blocks[b]++
+	}
+	return c.MemMedium.WriteAt(p, off)
+}
+
+// TestScratchRingWear: records of seeded lengths written as tls.Spill
+// writes them (whole 512-byte chunks from the record's start, the last one
+// short) through a ring of 8 records' worth spread their writes over every
+// block of the region evenly — the most written block sees at most 1.5×
+// the least written one, and ≈ 1/8 of the records — while without the ring
+// (every record from the region's start) the first block sees every record.
+// The records read back intact (a wrapped one included), the counters match
+// the bytes and blocks written, and the image is untouched.
+func TestScratchRingWear(t *testing.T) {
+	const recMax, ring, records = 16392, 8, 2000
+	region := ring * 16896
+	for _, useRing := range []bool{true, false} {
+		cm := &blockWearMedium{MemMedium: NewMemMedium(MinSize*4 + region), blocks: map[int64]int{}}
+		s, err := CreateMedium(cm, MinSize*4, bytes.NewReader(make([]byte, 64)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := append([]byte(nil), cm.B[:MinSize*4]...)
+		clear(cm.blocks)
+		r, err := s.Scratch(0, region)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		var bytesW, blocksW uint64
+		rec := make([]byte, recMax)
+		back := make([]byte, recMax)
+		for i := 0; i < records; i++ {
+			n := recMax/2 + rng.IntN(recMax/2+1)
+			for j := range rec[:n] {
+				rec[j] = byte(rng.Uint32())
+			}
+			if useRing {
+				r.NextRecord()
+			}
+			for off := 0; off < n; off += ScratchBlock {
+				k := min(ScratchBlock, n-off)
+				if _, err := r.WriteAt(rec[off:off+k], int64(off)); err != nil {
+					t.Fatal(err)
+				}
+				bytesW += uint64(k)
+				blocksW++
+			}
+			if _, err := r.ReadAt(back[:n], 0); err != nil || !bytes.Equal(back[:n], rec[:n]) {
+				t.Fatalf("record %d of %d bytes read back wrong: %v", i, n, err)
+			}
+		}
+		if st := s.ScratchStats(); st.BytesWritten != bytesW || st.BlockWrites != blocksW {
+			t.Fatalf("counters %+v, wrote %d bytes in %d blocks", st, bytesW, blocksW)
+		}
+		lo, hi := records, 0
+		first := int64(MinSize*4) / ScratchBlock
+		for b := first; b < first+int64(region/ScratchBlock); b++ {
+			lo, hi = min(lo, cm.blocks[b]), max(hi, cm.blocks[b])
+		}
+		if len(cm.blocks) > region/ScratchBlock {
+			t.Fatalf("writes outside the region: %d blocks", len(cm.blocks))
+		}
+		t.Logf("ring %v: %d records, writes per block %d..%d", useRing, records, lo, hi)
+		if useRing && (lo == 0 || hi*2 > lo*3 || hi > records/ring*2) {
+			t.Fatalf("ring: writes per block %d..%d for %d records", lo, hi, records)
+		}
+		if !useRing && hi != records {
+			t.Fatalf("no ring: the first block saw %d of %d records", hi, records)
+		}
+		if !bytes.Equal(cm.B[:MinSize*4], img) {
+			t.Fatal("scratch writes changed the image")
+		}
+		if _, err := OpenMedium(cm.MemMedium); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
