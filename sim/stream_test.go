@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"netcard/card"
+	"netcard/store"
 	"netcard/tls"
 )
 
@@ -52,13 +53,40 @@ func TestStreamedUpload(t *testing.T) {
 			}
 			up := float64(len(data)) / u.End.Sub(u.UploadStart).Seconds()
 			borrows := w.Card().TCP().Stats().LargeBorrows
-			region, err := w.Store().Scratch(0, tls.SpillSize)
+			ringLen := card.SpillRegion(card.DefaultSpillRing)
+			region, err := w.Store().Scratch(0, ringLen)
 			if err != nil {
 				t.Fatal(err)
 			}
-			spill := make([]byte, tls.SpillSize)
+			spill := make([]byte, ringLen)
 			if _, err := region.ReadAt(spill, 0); err != nil {
 				t.Fatal(err)
+			}
+			// The wear is counted and spread over the whole ring: 1 MiB in
+			// full 16 KiB records is 64 records of 33 blocks, 8 times round
+			// a ring of 264 blocks, so every block holds ciphertext and
+			// took ≈ 8 writes (without the ring: its first 33 took 64).
+			ws := w.Store().ScratchStats()
+			if st := w.Card().Status(w.Now()); st.SpillBytesWritten != ws.BytesWritten || st.SpillBlockWrites != ws.BlockWrites {
+				t.Fatalf("status %d B / %d blocks, store %+v", st.SpillBytesWritten, st.SpillBlockWrites, ws)
+			}
+			blocks := ringLen / store.ScratchBlock
+			t.Logf("%s: spill wrote %d B in %d block writes, %.1f per block of the ring", c.name, ws.BytesWritten,
+				ws.BlockWrites, float64(ws.BlockWrites)/float64(blocks))
+			if c.suites == nil {
+				// the head goes in a record of its own (not streamed); the body
+				// in 64 records of 16,384 B + the content type = 33 blocks each
+				records := uint64(len(data) / 16384)
+				if ws.BytesWritten != records*16385 || ws.BlockWrites != records*33 {
+					t.Fatalf("spill counters %+v for %d records of 16,385 B of ciphertext", ws, records)
+				}
+				for b := 0; b < blocks; b++ {
+					if bytes.Equal(spill[b*store.ScratchBlock:(b+1)*store.ScratchBlock], make([]byte, store.ScratchBlock)) {
+						t.Fatalf("block %d of the ring never written: the records did not go round it", b)
+					}
+				}
+			} else if ws != (store.ScratchStats{}) {
+				t.Fatalf("AES-GCM upload wrote the spill: %+v", ws)
 			}
 			used := !bytes.Equal(spill, make([]byte, len(spill)))
 			t.Logf("%s: %.0f B/s (%.3f of the line), %d large buffer loans, spill used %v", c.name, up,
