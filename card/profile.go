@@ -169,8 +169,10 @@ var (
 	// and sends records of at most 2 KiB. It selects ChaCha20-Poly1305
 	// whenever a client offers it (curl, OpenSSL, GnuTLS, Go, Chromium and
 	// Firefox all do; ChaChaFirst) and streams such a record, when larger
-	// than the slot's receive buffer, through the slot's 16,392-byte spill
-	// region of the store (SpillRecords): every connection at once, no
+	// than the slot's receive buffer, through the slot's spill region of
+	// the store (SpillRecords; a ring of Config.SpillRing = 8 records,
+	// 135,168 bytes of NVM a slot, 540,672 for the four, so that each
+	// 512-byte block is programmed once per 8 records): every connection at once, no
 	// large buffer, nothing released before the tag verifies. A client
 	// offering only AES-GCM gets the one shared large receive buffer, one
 	// connection at a time (others wait for it). Each slot's own
