@@ -80,10 +80,17 @@ func TestStreamedUpload(t *testing.T) {
 				if ws.BytesWritten != records*16385 || ws.BlockWrites != records*33 {
 					t.Fatalf("spill counters %+v for %d records of 16,385 B of ciphertext", ws, records)
 				}
+				// a record's last block holds one byte of ciphertext (16,385 =
+				// 32 × 512 + 1), which is 0 one time in 256: up to 8 blocks
+				// of the ring (one a record slot) may read all zero
+				zero := 0
 				for b := 0; b < blocks; b++ {
 					if bytes.Equal(spill[b*store.ScratchBlock:(b+1)*store.ScratchBlock], make([]byte, store.ScratchBlock)) {
-						t.Fatalf("block %d of the ring never written: the records did not go round it", b)
+						zero++
 					}
+				}
+				if zero > blocks/33 {
+					t.Fatalf("%d of the ring's %d blocks never written: the records did not go round it", zero, blocks)
 				}
 			} else if ws != (store.ScratchStats{}) {
 				t.Fatalf("AES-GCM upload wrote the spill: %+v", ws)
