@@ -423,6 +423,29 @@ func (l *Link) Shed() int {
 	return n
 }
 
+// shedSettled drops the control queue, the option scratch and the
+// automata's Configure-Request options as soon as no control packet is
+// queued (the last one is in the transmit buffer, or a received frame
+// queued none) and negotiation is over — LCP and IPCP
+// Opened and IPV6CP, if configured, Opened too — instead of after
+// Profile.ShedMs of quiet: the link's data follows negotiation at once
+// (the TLS handshake, the Tiny profile's RAM peak, came while they were
+// still held). A later control packet (an Echo-Reply, a renegotiation)
+// lends them again, as after Shed: one allocation per control packet,
+// none per data packet.
+func (l *Link) shedSettled() {
+	if !l.ipUp || l.v6 != nil && !l.v6.up || l.ctrlCur >= 0 {
+		return
+	}
+	l.ctrlq, l.ctrlH, l.ctrlT = nil, 0, 0
+	l.optScratch = nil
+	l.lcp.shedReq()
+	l.ipcp.shedReq()
+	if l.v6 != nil {
+		l.v6.fsm.shedReq()
+	}
+}
+
 // Lent returns the bytes of buffers the link holds now (what Shed would
 // release at most); RAM returns the most it can hold: the hard bound.
 func (l *Link) Lent() int {
@@ -611,6 +634,9 @@ func (l *Link) Input(b []byte, now time.Time) {
 			l.lendRx()
 		case rxFrame:
 			l.receive(l.rx.frame(), now)
+			if l.ctrlH == l.ctrlT {
+				l.shedSettled() // the frame may have ended negotiation
+			}
 		case rxBadFCS:
 			l.stats.BadFCS++
 			l.vjError() // RFC 1144 §4: a lost frame may have changed a slot
@@ -860,6 +886,9 @@ func (l *Link) loadNext() bool {
 		end := hdrRoom + copy(buf[hdrRoom:], body)
 		start := l.putHeader(hdrRoom, proto, acfc, pfc)
 		l.loadFrame(start, end, accm)
+		if l.ctrlH == l.ctrlT {
+			l.shedSettled()
+		}
 		return true
 	}
 	// Either NCP Opened lets packets be pulled; each family goes out only
