@@ -131,8 +131,8 @@ func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
 	a.now = ci.Now
 	a.last = ci.Now
 	defer func() { a.now = time.Time{} }()
-	hc := &ci.hc
-	hc.TLS, hc.Now, hc.Remote, hc.Head, hc.Info = ci.TLS, ci.Now, ci.Remote, ci.Head, ci
+	hc := &ci.Conn
+	hc.Info = ci
 	defer func() { hc.Info = nil }()
 	if !ci.TLS {
 		if !ci.Head {

@@ -23,28 +23,27 @@ type ConnInfo struct {
 	// State is the negotiated TLS connection (valid when TLS), including the
 	// client certificate chain a mutual-TLS administrator presented.
 	State tls.ConnectionState
-	// Remote is the peer's address and port (zero when the Stream does not
-	// report it).
-	Remote netip.AddrPort
-	// Now is the time of the Service call that runs the handler.
-	Now time.Time
+
+	// Conn is the application host's view of the request, kept between
+	// a request's head and its answer (see App.Serve) and shared with the
+	// session rather than copied (64 bytes a session: Now, Remote, TLS
+	// and Head are held once). Its fields, promoted:
+	//
+	//   - Now is the time of the Service call that runs the handler;
+	//   - Remote is the peer's address and port (zero when the Stream
+	//     does not report it);
+	//   - TLS is true when the request came over TLS (port 443), false on
+	//     the plain HTTP port;
+	//   - Head is set when the handler is consulted about a request whose
+	//     body has not been read yet (only requests announcing one, before
+	//     any byte of it): the handler must not act on the request then,
+	//     only decide whether to call StreamBody; w is a dummy. It is
+	//     called again, with Head clear, to answer (after the body).
+	applet.Conn
 
 	sink http.BodySink // set by StreamBody
 	max  int64
-	// Credentials checked from the head of a request with a body (the
-	// answer call then trusts them: see App.Serve).
-	hc applet.Conn // the application host's state between head and answer
-	up *upload     // PUT /upload state, kept across connections until Release
-
-	// TLS is true when the request came over TLS (port 443), false on the
-	// plain HTTP port.
-	TLS bool
-	// Head is set when the handler is consulted about a request whose body
-	// has not been read yet (only requests announcing one, before any byte
-	// of it): the handler must not act on the request then, only decide
-	// whether to call StreamBody; w is a dummy. It is called again, with
-	// Head clear, to answer (after the body).
-	Head bool
+	up   *upload // PUT /upload state, kept across connections until Release
 }
 
 // SessionConfig configures a ServerSession.
@@ -230,7 +229,8 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	s.fold()
 	s.st = st
 	s.hc.Reset()
-	s.ci = ConnInfo{TLS: useTLS, up: s.ci.up}
+	s.ci = ConnInfo{up: s.ci.up}
+	s.ci.TLS = useTLS
 	if r, ok := st.(remoter); ok {
 		a, p := r.Remote()
 		s.ci.Remote = netip.AddrPortFrom(a.Netip(), p)
