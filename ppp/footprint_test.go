@@ -122,3 +122,29 @@ func TestStatsWiden(t *testing.T) {
 		t.Fatalf("BytesIn %d, FramesIn %d", e.BytesIn, e.FramesIn)
 	}
 }
+
+// TestVJStatsWiden: the VJ state fits the allocator's 192-byte class (its
+// counters in 32 bits) and VJStats widens every counter it keeps, by name
+// (a counter added to VJStats alone fails here: VJStats has the four
+// negotiated-state fields besides).
+func TestVJStatsWiden(t *testing.T) {
+	if n := unsafe.Sizeof(vjState{}); n > 192 {
+		t.Fatalf("vjState takes %d bytes, past the 192-byte size class", n)
+	}
+	wide, narrow := reflect.TypeOf(VJStats{}), reflect.TypeOf(vjStats32{})
+	if wide.NumField() != narrow.NumField()+4 {
+		t.Fatalf("VJStats has %d fields, the link keeps %d counters", wide.NumField(), narrow.NumField())
+	}
+	var c vjStats32
+	v := reflect.ValueOf(&c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		v.Field(i).SetUint(uint64(1000 + i))
+	}
+	got := reflect.ValueOf(c.export())
+	for i := 0; i < narrow.NumField(); i++ {
+		f := got.FieldByName(narrow.Field(i).Name)
+		if !f.IsValid() || f.Uint() != uint64(1000+i) {
+			t.Errorf("%s: %v, want %d", narrow.Field(i).Name, f, 1000+i)
+		}
+	}
+}

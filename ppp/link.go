@@ -576,7 +576,7 @@ func (l *Link) VJStats() VJStats {
 	if l.vj == nil {
 		return VJStats{}
 	}
-	s := l.vj.st
+	s := l.vj.st.export()
 	s.TxOn, s.RxOn = l.vj.tx, l.vj.rx
 	s.TxSlots, s.RxSlots = l.vj.c.n, l.vj.d.max+1
 	return s
