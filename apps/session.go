@@ -103,6 +103,53 @@ type SessionStats struct {
 	SendStalls    uint64 // connections reset after SendStallTimeout without the peer taking output
 }
 
+// sessionStats32 is what a ServerSession keeps of its SessionStats: the
+// same counters in 32 bits (64 bytes, not 128: the session fits the
+// allocator's 512-byte class instead of 576). They wrap after 2^32 —
+// BytesIn and BytesOut after 4 GiB through the slot —; a reader sampling
+// them often enough sees every increment (deltas modulo 2^32). Stats
+// widens them.
+type sessionStats32 struct {
+	Connections   uint32
+	Handshakes    uint32
+	TLSFailures   uint32
+	Timeouts      uint32
+	RecordsIn     uint32
+	RecordsOut    uint32
+	BytesIn       uint32
+	BytesOut      uint32
+	Requests      uint32
+	HTTPErrors    uint32
+	HTTPTimeouts  uint32
+	ClosesClean   uint32
+	ClosesDirty   uint32
+	StreamFailure uint32
+	Evicted       uint32
+	SendStalls    uint32
+}
+
+// export widens the counters into SessionStats.
+func (c *sessionStats32) export() SessionStats {
+	return SessionStats{
+		Connections:   uint64(c.Connections),
+		Handshakes:    uint64(c.Handshakes),
+		TLSFailures:   uint64(c.TLSFailures),
+		Timeouts:      uint64(c.Timeouts),
+		RecordsIn:     uint64(c.RecordsIn),
+		RecordsOut:    uint64(c.RecordsOut),
+		BytesIn:       uint64(c.BytesIn),
+		BytesOut:      uint64(c.BytesOut),
+		Requests:      uint64(c.Requests),
+		HTTPErrors:    uint64(c.HTTPErrors),
+		HTTPTimeouts:  uint64(c.HTTPTimeouts),
+		ClosesClean:   uint64(c.ClosesClean),
+		ClosesDirty:   uint64(c.ClosesDirty),
+		StreamFailure: uint64(c.StreamFailure),
+		Evicted:       uint64(c.Evicted),
+		SendStalls:    uint64(c.SendStalls),
+	}
+}
+
 // ServerSession runs TLS (or plain) HTTP over one Stream. It is allocated once
 // per connection slot and reused with Reset; it never blocks and performs no
 // I/O: call Service after every event (bytes arrived, buffer space freed,
@@ -121,7 +168,7 @@ type ServerSession struct {
 	// class, TestSessionSize).
 	at       time.Time
 	next     time.Time
-	stats    SessionStats
+	stats    sessionStats32
 	recLen   int32 // record whose plaintext is still being fed to HTTP
 	plainOff int32 // offsets of that plaintext inside Peek()
 	plainEnd int32
@@ -256,9 +303,9 @@ func (s *ServerSession) fold() {
 	}
 	s.counted = true
 	hs := s.hc.Stats()
-	s.stats.Requests += hs.Requests
-	s.stats.HTTPErrors += hs.Errors
-	s.stats.HTTPTimeouts += hs.Timeouts
+	s.stats.Requests += uint32(hs.Requests)
+	s.stats.HTTPErrors += uint32(hs.Errors)
+	s.stats.HTTPTimeouts += uint32(hs.Timeouts)
 }
 
 // Done reports that the connection is finished and the Stream was closed:
@@ -331,7 +378,7 @@ func (s *ServerSession) Engine() *tls.Engine { return s.eng }
 
 // Stats returns the cumulative counters (the current connection's HTTP
 // counters are included once it is done).
-func (s *ServerSession) Stats() SessionStats { return s.stats }
+func (s *ServerSession) Stats() SessionStats { return s.stats.export() }
 
 // Next returns when Service must run again even without events (zero: no
 // deadline).
@@ -462,7 +509,7 @@ func (s *ServerSession) input(now time.Time) bool {
 			return false
 		}
 		n := s.hc.Input(in, now)
-		s.stats.BytesIn += uint64(n)
+		s.stats.BytesIn += uint32(n)
 		st.Consume(n)
 		return n > 0
 	}
@@ -470,7 +517,7 @@ func (s *ServerSession) input(now time.Time) bool {
 		in := st.Peek()
 		n := s.hc.Input(in[s.plainOff:s.plainEnd], now)
 		s.plainOff += int32(n)
-		s.stats.BytesIn += uint64(n)
+		s.stats.BytesIn += uint32(n)
 		if s.plainOff < s.plainEnd {
 			return n > 0
 		}
@@ -483,7 +530,7 @@ func (s *ServerSession) input(now time.Time) bool {
 		// a chunk at a time; HTTP may take part of one (back-pressure).
 		k := s.hc.Input(p, now)
 		s.eng.TakeStreamed(k)
-		s.stats.BytesIn += uint64(k)
+		s.stats.BytesIn += uint32(k)
 		if k > 0 && s.eng.StreamedPending() == 0 {
 			s.stats.RecordsIn++
 		}
@@ -536,7 +583,7 @@ func (s *ServerSession) input(now time.Time) bool {
 	s.stats.RecordsIn++
 	off := cap(in) - cap(plain)
 	k := s.hc.Input(plain, now)
-	s.stats.BytesIn += uint64(k)
+	s.stats.BytesIn += uint32(k)
 	if k == len(plain) {
 		st.Consume(n)
 	} else {
@@ -577,7 +624,7 @@ func (s *ServerSession) output(now time.Time) bool {
 				s.httpIdle = !s.hc.Waiting()
 				return p
 			}
-			s.stats.BytesOut += uint64(n)
+			s.stats.BytesOut += uint32(n)
 			st.Commit(n)
 			p = true
 		}
@@ -643,8 +690,8 @@ func (s *ServerSession) output(now time.Time) bool {
 			return true
 		}
 		st.Commit(rl)
-		s.stats.RecordsOut += uint64(recs)
-		s.stats.BytesOut += uint64(n)
+		s.stats.RecordsOut += uint32(recs)
+		s.stats.BytesOut += uint32(n)
 		p = true
 	}
 }
