@@ -39,9 +39,10 @@ func TestPeakRAM(t *testing.T) {
 				t.Errorf("peak %d, idle %d, end %d, in-call bound %d", r.Bytes, r.Idle, r.End, r.InCallBound)
 			}
 			// Regression guards (lower them only): card-1 within issue 14's
-			// 24 KiB goal; Tiny, whose goal is 12 KiB, where it stands
-			// (12.8-12.9 KB measured) and ~400 B of runtime noise.
-			if limit := map[string]int64{"card-1": 24576, "tiny": 13312}[c.p.Name]; r.Bytes > limit {
+			// 24 KiB goal; Tiny where it stands (12,248 B measured, its goal
+			// 12,288) and 256 B for the runtime's own allocations that land
+			// in a card call now and then (an itab table growing: 144 B).
+			if limit := map[string]int64{"card-1": 24576, "tiny": 12544}[c.p.Name]; r.Bytes > limit {
 				t.Errorf("%s: peak %d B, past its %d B guard", c.p.Name, r.Bytes, limit)
 			}
 			if r.Truncated != 0 {
