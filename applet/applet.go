@@ -119,6 +119,10 @@ type Footprinter interface {
 // Policy is what an application must show to use the card key.
 type Policy int
 
+// policy8 is a Policy as a registration keeps it (Host.Add accepts only
+// the three below).
+type policy8 uint8
+
 const (
 	// NoKey: the application cannot sign.
 	NoKey Policy = iota
@@ -266,7 +270,7 @@ func (c *Ctx) PINVerified() bool { return c.pin }
 // it now (ErrPolicy otherwise). opts as for crypto.Signer (crypto.SHA256
 // for ECDSA; *rsa.PSSOptions for an RSA card key).
 func (c *Ctx) Sign(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	switch c.s.policy {
+	switch Policy(c.s.policy) {
 	case SignAlways:
 	case SignWithPIN:
 		if !c.pin {

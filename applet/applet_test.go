@@ -224,3 +224,35 @@ func TestServeNoAlloc(t *testing.T) {
 		t.Fatalf("%v allocations per request", n)
 	}
 }
+
+// TestAddChecksManifest: a manifest whose policy is none of the three, or
+// whose RAM does not fit the slot's 32 bits, is refused — it is not
+// narrowed into another policy or a wrong RAM figure — and registers
+// nothing; the three policies register.
+func TestAddChecksManifest(t *testing.T) {
+	st := newStore(t)
+	h := applet.NewHost(st, rand.Reader)
+	for _, m := range []applet.Manifest{
+		{Name: "p-neg", Policy: -1},
+		{Name: "p-big", Policy: applet.SignAlways + 1},
+		{Name: "p-wrap", Policy: 256 + applet.SignAlways}, // would be SignAlways in 8 bits
+		{Name: "ram-neg", RAM: -1},
+		{Name: "ram-big", RAM: 1 << 31},
+	} {
+		if err := h.Add(keeper{}, m); err == nil {
+			t.Errorf("%s: registered", m.Name)
+		}
+	}
+	if n := len(h.Apps()); n != 0 {
+		t.Fatalf("%d applications registered", n)
+	}
+	for i, p := range []applet.Policy{applet.NoKey, applet.SignWithPIN, applet.SignAlways} {
+		name := []string{"a", "b", "c"}[i]
+		if err := h.Add(keeper{}, applet.Manifest{Name: name, Policy: p, RAM: 1<<31 - 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.Apps(); got[0].Policy != applet.NoKey || got[1].Policy != applet.SignWithPIN || got[2].Policy != applet.SignAlways {
+		t.Fatalf("policies %v %v %v", got[0].Policy, got[1].Policy, got[2].Policy)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,14 +24,16 @@ type slot struct {
 	sp     store.Space // held by value: one allocation less per application; its name and quota are the manifest's
 
 	// what the slot keeps of its Manifest besides Name and Quota (in sp):
-	// 144 bytes a slot, not 176
-	tick   time.Duration
-	ram    int
-	policy Policy
+	// 128 bytes a slot (the allocator's 128-byte class), not 176 — RAM
+	// and the request counter in 32 bits, the policy in 8 (Add checks
+	// both fit)
+	tick time.Duration
 
 	timer        time.Time
 	fetch        *FetchRequest // the application's, valid until FetchDone
-	requests     uint64
+	ram          int32
+	requests     uint32 // wraps after 2^32 requests (a status counter only)
+	policy       policy8
 	fixed        bool
 	privileged   bool
 	started      bool
@@ -70,11 +73,17 @@ func (h *Host) Add(a App, m Manifest) error {
 			return fmt.Errorf("applet: %q registered twice", m.Name)
 		}
 	}
+	if m.Policy < NoKey || m.Policy > SignAlways {
+		return fmt.Errorf("applet: %q: unknown policy %d", m.Name, m.Policy)
+	}
+	if m.RAM < 0 || m.RAM > math.MaxInt32 {
+		return fmt.Errorf("applet: %q: RAM %d out of range", m.Name, m.RAM)
+	}
 	sp, err := h.st.Space(m.Name, m.Quota)
 	if err != nil {
 		return err
 	}
-	s := &slot{app: a, routes: a.Routes(), sp: *sp, tick: m.Tick, ram: m.RAM, policy: m.Policy,
+	s := &slot{app: a, routes: a.Routes(), sp: *sp, tick: m.Tick, ram: int32(m.RAM), policy: policy8(m.Policy),
 		fixed: m.Fixed, privileged: m.Privileged}
 	h.slots = append(h.slots, s)
 	return nil
@@ -149,12 +158,12 @@ func (h *Host) Apps() []Info {
 }
 
 func (h *Host) info(s *slot) Info {
-	ram := s.ram
+	ram := int(s.ram)
 	if f, ok := s.app.(Footprinter); ok {
 		ram = f.Footprint()
 	}
 	return Info{Name: s.sp.Name(), Enabled: h.enabled(s), Routes: s.routes, StoreUsed: s.sp.Used(),
-		StoreQuota: s.sp.Quota(), Records: s.sp.Len(), RAM: ram, Requests: s.requests, Policy: s.policy}
+		StoreQuota: s.sp.Quota(), Records: s.sp.Len(), RAM: ram, Requests: uint64(s.requests), Policy: Policy(s.policy)}
 }
 
 // lookup returns the enabled-or-not application whose route matches
@@ -426,7 +435,7 @@ func (h *Host) running() *slot {
 // registration order, without allocating, and returns their number.
 func (h *Host) Use(f func(i int, name string, ram, store int)) int {
 	for i, s := range h.slots {
-		ram := s.ram
+		ram := int(s.ram)
 		if fp, ok := s.app.(Footprinter); ok {
 			ram = fp.Footprint()
 		}

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"bytes"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -44,14 +45,16 @@ func (a *App) adminAuth(ci *ConnInfo, r *http.Request) answer {
 		}
 	}
 	if offered {
-		a.adminFails++
+		if a.adminFails < math.MaxUint32 {
+			a.adminFails++
+		}
 		return answer{403, "not the administrator\n", ""}
 	}
 	return answer{401, "administrator credentials required\n", "WWW-Authenticate: Bearer realm=\"netcard admin\"\r\n"}
 }
 
 // AdminFailures counts the wrong admin credentials offered so far.
-func (a *App) AdminFailures() uint64 { return a.adminFails }
+func (a *App) AdminFailures() uint64 { return uint64(a.adminFails) }
 
 // serveAdmin acts on a request adminAuth authorised.
 func (a *App) serveAdmin(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {

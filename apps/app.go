@@ -68,8 +68,9 @@ type App struct {
 	cfg Config    // cfg.Store is the card's store
 	now time.Time // the request being served's ci.Now: the store's clock
 
-	adminFails uint64 // wrong admin credentials offered (a counter only)
-
+	// wrong admin credentials offered (a counter only; it stops at
+	// 2^32-1), beside fetchState: the App fits 224 bytes, not 240
+	adminFails uint32
 	fetchState FetchState
 	fetch      *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
 
@@ -131,8 +132,8 @@ func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
 	a.now = ci.Now
 	a.last = ci.Now
 	defer func() { a.now = time.Time{} }()
-	hc := &ci.hc
-	hc.TLS, hc.Now, hc.Remote, hc.Head, hc.Info = ci.TLS, ci.Now, ci.Remote, ci.Head, ci
+	hc := &ci.Conn
+	hc.Info = ci
 	defer func() { hc.Info = nil }()
 	if !ci.TLS {
 		if !ci.Head {

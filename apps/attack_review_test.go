@@ -19,6 +19,7 @@ import (
 	"math/big"
 	nethttp "net/http"
 	"net/netip"
+	"netcard/applet"
 	"strings"
 	"testing"
 	"time"
@@ -77,14 +78,14 @@ func TestReviewPathTricks(t *testing.T) {
 	}
 	for _, tg := range targets {
 		for _, m := range []string{"GET", "HEAD", "DELETE"} {
-			ci := &ConnInfo{TLS: true, Now: testNow}
+			ci := &ConnInfo{Conn: applet.Conn{TLS: true, Now: testNow}}
 			out := rawDo(t, app, ci, m+" "+tg+" HTTP/1.1\r\nHost: card.example\r\n\r\n")
 			if strings.Contains(out, "SECRET") || !strings.HasPrefix(out, "HTTP/1.1 ") || strings.HasPrefix(out, "HTTP/1.1 2") {
 				t.Errorf("%s %s without credentials: %.200q", m, tg, out)
 			}
 		}
 		// A body-carrying request too (the head path).
-		ci := &ConnInfo{TLS: true, Now: testNow}
+		ci := &ConnInfo{Conn: applet.Conn{TLS: true, Now: testNow}}
 		out := rawDo(t, app, ci, "PUT "+tg+" HTTP/1.1\r\nHost: card.example\r\nContent-Length: 5\r\n\r\nEVIL!")
 		if !strings.HasPrefix(out, "HTTP/1.1 ") || strings.HasPrefix(out, "HTTP/1.1 2") {
 			t.Errorf("PUT %s without credentials: %.200q", tg, out)
@@ -96,7 +97,7 @@ func TestReviewPathTricks(t *testing.T) {
 	// CONNECT's authority form and an asterisk-form OPTIONS reach nothing.
 	for _, raw := range []string{"CONNECT card.example:443 HTTP/1.1\r\nHost: card.example:443\r\n\r\n",
 		"OPTIONS * HTTP/1.1\r\nHost: card.example\r\n\r\n"} {
-		if out := rawDo(t, app, &ConnInfo{TLS: true, Now: testNow}, raw); strings.HasPrefix(out, "HTTP/1.1 2") {
+		if out := rawDo(t, app, &ConnInfo{Conn: applet.Conn{TLS: true, Now: testNow}}, raw); strings.HasPrefix(out, "HTTP/1.1 2") {
 			t.Errorf("%q: %.120q", raw, out)
 		}
 	}
@@ -128,7 +129,7 @@ func TestReviewAuthHeaderTricks(t *testing.T) {
 	}
 	for _, h := range noTry {
 		for _, path := range []string{"/vault/diary", "/vault/"} {
-			out := rawDo(t, app, &ConnInfo{TLS: true, Now: testNow}, "GET "+path+" HTTP/1.1\r\nHost: c\r\n"+h+"\r\n\r\n")
+			out := rawDo(t, app, &ConnInfo{Conn: applet.Conn{TLS: true, Now: testNow}}, "GET "+path+" HTTP/1.1\r\nHost: c\r\n"+h+"\r\n\r\n")
 			if strings.Contains(out, "SECRET") || strings.HasPrefix(out, "HTTP/1.1 2") {
 				t.Errorf("%q on %s: %.160q", h, path, out)
 			}
@@ -144,7 +145,7 @@ func TestReviewAuthHeaderTricks(t *testing.T) {
 		"Authorization: Basic " + b64(":9998") + "\r\nAuthorization: Basic " + b64("u:4711"),
 	} {
 		now = now.Add(time.Minute)
-		out := rawDo(t, app, &ConnInfo{TLS: true, Now: now}, "GET /vault/diary HTTP/1.1\r\nHost: c\r\n"+h+"\r\n\r\n")
+		out := rawDo(t, app, &ConnInfo{Conn: applet.Conn{TLS: true, Now: now}}, "GET /vault/diary HTTP/1.1\r\nHost: c\r\n"+h+"\r\n\r\n")
 		if strings.Contains(out, "SECRET") || !strings.HasPrefix(out, "HTTP/1.1 401") || s.PINTriesLeft() != store.PINTries-1-i {
 			t.Errorf("wrong PIN spelling %d: %.160q, %d tries left", i, out, s.PINTriesLeft())
 		}
@@ -157,13 +158,13 @@ func TestReviewAuthHeaderTricks(t *testing.T) {
 		"Authorization: Bearer " + b64(testAdminSecret), "Authorization: Basic " + b64("admin:"+testAdminSecret),
 		"Cookie: token=" + testAdminSecret,
 	} {
-		out := rawDo(t, app, &ConnInfo{TLS: true, Now: now}, "GET /admin/config?token="+testAdminSecret+" HTTP/1.1\r\nHost: c\r\n"+h+"\r\n\r\n")
+		out := rawDo(t, app, &ConnInfo{Conn: applet.Conn{TLS: true, Now: now}}, "GET /admin/config?token="+testAdminSecret+" HTTP/1.1\r\nHost: c\r\n"+h+"\r\n\r\n")
 		if strings.HasPrefix(out, "HTTP/1.1 2") || strings.Contains(out, "private.key") {
 			t.Errorf("admin with %q: %.160q", h, out)
 		}
 	}
 	// The admin over plain HTTP (port 80), even with the right token: no.
-	out := rawDo(t, app, &ConnInfo{TLS: false, Now: now}, "GET /admin/config HTTP/1.1\r\nHost: c\r\n"+adminAuthz+"\r\n")
+	out := rawDo(t, app, &ConnInfo{Conn: applet.Conn{TLS: false, Now: now}}, "GET /admin/config HTTP/1.1\r\nHost: c\r\n"+adminAuthz+"\r\n")
 	if !strings.HasPrefix(out, "HTTP/1.1 301") {
 		t.Errorf("admin over port 80: %.160q", out)
 	}
@@ -178,7 +179,7 @@ func TestReviewBackoffEveryRoute(t *testing.T) {
 	app, s, _, _ := newTestApp(t)
 	s.PutFile("vault/diary", "text/plain", []byte("SECRET-DIARY"))
 	now := testNow.Add(time.Hour)
-	first := rawDo(t, app, &ConnInfo{TLS: true, Now: now}, "GET /vault/diary HTTP/1.1\r\nHost: c\r\n"+basic("0001")+"\r\n\r\n")
+	first := rawDo(t, app, &ConnInfo{Conn: applet.Conn{TLS: true, Now: now}}, "GET /vault/diary HTTP/1.1\r\nHost: c\r\n"+basic("0001")+"\r\n\r\n")
 	if !strings.HasPrefix(first, "HTTP/1.1 401") || s.PINTriesLeft() != 2 {
 		t.Fatalf("first wrong PIN: %.120q", first)
 	}
@@ -195,14 +196,14 @@ func TestReviewBackoffEveryRoute(t *testing.T) {
 		"POST /vault/puk HTTP/1.1\r\nHost: c\r\n" + basic("0010") + "\r\n" + form + "Content-Length: 28\r\n\r\npuk=31415926&newpuk=27182818",
 	}
 	for i, rq := range reqs {
-		ci := &ConnInfo{TLS: true, Now: now.Add(time.Duration(i) * 100 * time.Millisecond)}
+		ci := &ConnInfo{Conn: applet.Conn{TLS: true, Now: now.Add(time.Duration(i) * 100 * time.Millisecond)}}
 		if out := rawDo(t, app, ci, rq); !strings.HasPrefix(out, "HTTP/1.1 429") || !strings.Contains(out, "Retry-After: ") {
 			t.Errorf("request %d during the backoff: %.160q", i, out)
 		}
 	}
 	// Pipelined on one connection (those with no body; the body routes
 	// close after a refusal from the head).
-	ci := &ConnInfo{TLS: true, Now: now.Add(time.Second)}
+	ci := &ConnInfo{Conn: applet.Conn{TLS: true, Now: now.Add(time.Second)}}
 	out := rawDo(t, app, ci, strings.Repeat(reqs[0]+reqs[1]+reqs[2]+reqs[3], 5))
 	if n := strings.Count(out, "HTTP/1.1 429"); n != 20 {
 		t.Errorf("pipelined: %d of 20 answered 429:\n%.400q", n, out)
@@ -211,7 +212,7 @@ func TestReviewBackoffEveryRoute(t *testing.T) {
 		t.Fatalf("tries used during the backoff: %d left", s.PINTriesLeft())
 	}
 	// After the backoff, a pipelined burst gets one comparison, not five.
-	ci = &ConnInfo{TLS: true, Now: now.Add(3 * time.Second)}
+	ci = &ConnInfo{Conn: applet.Conn{TLS: true, Now: now.Add(3 * time.Second)}}
 	out = rawDo(t, app, ci, strings.Repeat(reqs[0], 5))
 	if s.PINTriesLeft() != 1 || strings.Count(out, "HTTP/1.1 429") != 4 {
 		t.Fatalf("pipelined burst after the backoff: %d tries left\n%.400q", s.PINTriesLeft(), out)
@@ -230,7 +231,7 @@ func TestReviewNoRecordOracle(t *testing.T) {
 	s.PutFile("vault/diary", "text/plain", []byte("SECRET-DIARY"))
 	now := testNow.Add(time.Hour)
 	ask := func(name, auth string, at time.Time) string {
-		out := rawDo(t, app, &ConnInfo{TLS: true, Now: at}, "GET /vault/"+name+" HTTP/1.1\r\nHost: c\r\n"+auth+"\r\n")
+		out := rawDo(t, app, &ConnInfo{Conn: applet.Conn{TLS: true, Now: at}}, "GET /vault/"+name+" HTTP/1.1\r\nHost: c\r\n"+auth+"\r\n")
 		i := strings.Index(out, "\r\n\r\n")
 		head := out[:max(i, 0)]
 		// Date-free comparison: status line, body.
@@ -280,7 +281,7 @@ func TestReviewStatusPageReuse(t *testing.T) {
 	s.SetConfig("private.key", "SECRET-CONFIG")
 	for _, path := range []string{"/status", "/status.json"} {
 		app := New(Config{Store: s, Status: bigStatus, StatusStreams: 1})
-		ci := &ConnInfo{TLS: true, Now: testNow}
+		ci := &ConnInfo{Conn: applet.Conn{TLS: true, Now: testNow}}
 		adm := rawDo(t, app, ci, "GET "+path+" HTTP/1.1\r\nHost: c\r\n"+adminAuthz+"\r\n")
 		if !strings.Contains(adm, "10.9.8.7") || !strings.Contains(adm, "private.key") || !strings.Contains(adm, "chunked") {
 			t.Fatalf("%s: the admin's page is not the full streamed one:\n%.300q", path, adm)
@@ -300,7 +301,7 @@ func TestReviewStatusPageReuse(t *testing.T) {
 		part := make([]byte, 700)
 		hc.Output(part, testNow)
 		for _, m := range []string{"GET", "HEAD"} {
-			other := &ConnInfo{TLS: true, Now: testNow}
+			other := &ConnInfo{Conn: applet.Conn{TLS: true, Now: testNow}}
 			out := rawDo(t, app, other, m+" "+path+" HTTP/1.1\r\nHost: c\r\n\r\n")
 			if strings.Contains(out, "10.9.8.7") || strings.Contains(out, "private.key") {
 				t.Errorf("%s %s: a stranger got the admin's page:\n%.300q", m, path, out)

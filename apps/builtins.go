@@ -60,7 +60,7 @@ var (
 func connInfo(c *applet.Ctx) *ConnInfo {
 	ci, _ := c.Conn.(*ConnInfo)
 	if ci == nil {
-		ci = &ConnInfo{TLS: c.TLS, Now: c.Now, Remote: c.Remote}
+		ci = &ConnInfo{Conn: applet.Conn{TLS: c.TLS, Now: c.Now, Remote: c.Remote}}
 	}
 	return ci
 }

@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"netcard/applet"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func FuzzServe(f *testing.F) {
 		// Each execution a minute later: past any PIN/PUK backoff, so
 		// wrong and right PINs are compared, not only refused.
 		now := testNow.Add(time.Duration(execs.Add(1)) * time.Minute)
-		ci := ConnInfo{TLS: tlsOn, Now: now}
+		ci := ConnInfo{Conn: applet.Conn{TLS: tlsOn, Now: now}}
 		var hw http.ResponseWriter
 		hc := http.NewServerConn(http.ServerConfig{InBuf: 2048, OutBuf: 2048, Handler: func(r *http.Request, w *http.ResponseWriter) {
 			app.Serve(&ci, r, w)

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"bytes"
+	"netcard/applet"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func TestAuthFromHead(t *testing.T) {
 		{"puk change no PIN", "POST /vault/puk HTTP/1.1\r\nHost: c\r\nContent-Length: 100000\r\n\r\n", "HTTP/1.1 401 "},
 	} {
 		seq := s.Seq()
-		ci := &ConnInfo{TLS: true, Now: now}
+		ci := &ConnInfo{Conn: applet.Conn{TLS: true, Now: now}}
 		hc := headConn(app, ci)
 		hc.Reset()
 		if n := hc.Input([]byte(tc.head), now); n != len(tc.head) {
@@ -77,7 +78,7 @@ func TestAuthFromHead(t *testing.T) {
 	}
 	// The right PIN, after the backoff: 100 Continue, then served.
 	now = now.Add(time.Minute)
-	ci := &ConnInfo{TLS: true, Now: now}
+	ci := &ConnInfo{Conn: applet.Conn{TLS: true, Now: now}}
 	hc := headConn(app, ci)
 	hc.Reset()
 	hc.Input([]byte("PUT /vault/x HTTP/1.1\r\nHost: c\r\n"+basic("4711")+"\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"), now)

@@ -13,6 +13,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	nethttp "net/http"
+	"netcard/applet"
 	"testing"
 	"time"
 
@@ -192,7 +193,7 @@ const testAdminSecret = "Zq3-vT8pL0xW_m4RkY7nB2cH"
 const adminAuthz = "Authorization: Bearer " + testAdminSecret + "\r\n"
 
 func newRouteHarness(app *App, tlsOn bool) *routeHarness {
-	h := &routeHarness{app: app, ci: ConnInfo{TLS: tlsOn, Now: testNow}}
+	h := &routeHarness{app: app, ci: ConnInfo{Conn: applet.Conn{TLS: tlsOn, Now: testNow}}}
 	h.hc = http.NewServerConn(http.ServerConfig{Handler: func(r *http.Request, w *http.ResponseWriter) {
 		app.Serve(&h.ci, r, w)
 	}})

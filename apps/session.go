@@ -23,28 +23,27 @@ type ConnInfo struct {
 	// State is the negotiated TLS connection (valid when TLS), including the
 	// client certificate chain a mutual-TLS administrator presented.
 	State tls.ConnectionState
-	// Remote is the peer's address and port (zero when the Stream does not
-	// report it).
-	Remote netip.AddrPort
-	// Now is the time of the Service call that runs the handler.
-	Now time.Time
+
+	// Conn is the application host's view of the request, kept between
+	// a request's head and its answer (see App.Serve) and shared with the
+	// session rather than copied (64 bytes a session: Now, Remote, TLS
+	// and Head are held once). Its fields, promoted:
+	//
+	//   - Now is the time of the Service call that runs the handler;
+	//   - Remote is the peer's address and port (zero when the Stream
+	//     does not report it);
+	//   - TLS is true when the request came over TLS (port 443), false on
+	//     the plain HTTP port;
+	//   - Head is set when the handler is consulted about a request whose
+	//     body has not been read yet (only requests announcing one, before
+	//     any byte of it): the handler must not act on the request then,
+	//     only decide whether to call StreamBody; w is a dummy. It is
+	//     called again, with Head clear, to answer (after the body).
+	applet.Conn
 
 	sink http.BodySink // set by StreamBody
 	max  int64
-	// Credentials checked from the head of a request with a body (the
-	// answer call then trusts them: see App.Serve).
-	hc applet.Conn // the application host's state between head and answer
-	up *upload     // PUT /upload state, kept across connections until Release
-
-	// TLS is true when the request came over TLS (port 443), false on the
-	// plain HTTP port.
-	TLS bool
-	// Head is set when the handler is consulted about a request whose body
-	// has not been read yet (only requests announcing one, before any byte
-	// of it): the handler must not act on the request then, only decide
-	// whether to call StreamBody; w is a dummy. It is called again, with
-	// Head clear, to answer (after the body).
-	Head bool
+	up   *upload // PUT /upload state, kept across connections until Release
 }
 
 // SessionConfig configures a ServerSession.
@@ -104,6 +103,53 @@ type SessionStats struct {
 	SendStalls    uint64 // connections reset after SendStallTimeout without the peer taking output
 }
 
+// sessionStats32 is what a ServerSession keeps of its SessionStats: the
+// same counters in 32 bits (64 bytes, not 128: the session fits the
+// allocator's 512-byte class instead of 576). They wrap after 2^32 —
+// BytesIn and BytesOut after 4 GiB through the slot —; a reader sampling
+// them often enough sees every increment (deltas modulo 2^32). Stats
+// widens them.
+type sessionStats32 struct {
+	Connections   uint32
+	Handshakes    uint32
+	TLSFailures   uint32
+	Timeouts      uint32
+	RecordsIn     uint32
+	RecordsOut    uint32
+	BytesIn       uint32
+	BytesOut      uint32
+	Requests      uint32
+	HTTPErrors    uint32
+	HTTPTimeouts  uint32
+	ClosesClean   uint32
+	ClosesDirty   uint32
+	StreamFailure uint32
+	Evicted       uint32
+	SendStalls    uint32
+}
+
+// export widens the counters into SessionStats.
+func (c *sessionStats32) export() SessionStats {
+	return SessionStats{
+		Connections:   uint64(c.Connections),
+		Handshakes:    uint64(c.Handshakes),
+		TLSFailures:   uint64(c.TLSFailures),
+		Timeouts:      uint64(c.Timeouts),
+		RecordsIn:     uint64(c.RecordsIn),
+		RecordsOut:    uint64(c.RecordsOut),
+		BytesIn:       uint64(c.BytesIn),
+		BytesOut:      uint64(c.BytesOut),
+		Requests:      uint64(c.Requests),
+		HTTPErrors:    uint64(c.HTTPErrors),
+		HTTPTimeouts:  uint64(c.HTTPTimeouts),
+		ClosesClean:   uint64(c.ClosesClean),
+		ClosesDirty:   uint64(c.ClosesDirty),
+		StreamFailure: uint64(c.StreamFailure),
+		Evicted:       uint64(c.Evicted),
+		SendStalls:    uint64(c.SendStalls),
+	}
+}
+
 // ServerSession runs TLS (or plain) HTTP over one Stream. It is allocated once
 // per connection slot and reused with Reset; it never blocks and performs no
 // I/O: call Service after every event (bytes arrived, buffer space freed,
@@ -122,7 +168,7 @@ type ServerSession struct {
 	// class, TestSessionSize).
 	at       time.Time
 	next     time.Time
-	stats    SessionStats
+	stats    sessionStats32
 	recLen   int32 // record whose plaintext is still being fed to HTTP
 	plainOff int32 // offsets of that plaintext inside Peek()
 	plainEnd int32
@@ -230,7 +276,8 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	s.fold()
 	s.st = st
 	s.hc.Reset()
-	s.ci = ConnInfo{TLS: useTLS, up: s.ci.up}
+	s.ci = ConnInfo{up: s.ci.up}
+	s.ci.TLS = useTLS
 	if r, ok := st.(remoter); ok {
 		a, p := r.Remote()
 		s.ci.Remote = netip.AddrPortFrom(a.Netip(), p)
@@ -256,9 +303,9 @@ func (s *ServerSession) fold() {
 	}
 	s.counted = true
 	hs := s.hc.Stats()
-	s.stats.Requests += hs.Requests
-	s.stats.HTTPErrors += hs.Errors
-	s.stats.HTTPTimeouts += hs.Timeouts
+	s.stats.Requests += uint32(hs.Requests)
+	s.stats.HTTPErrors += uint32(hs.Errors)
+	s.stats.HTTPTimeouts += uint32(hs.Timeouts)
 }
 
 // Done reports that the connection is finished and the Stream was closed:
@@ -331,7 +378,7 @@ func (s *ServerSession) Engine() *tls.Engine { return s.eng }
 
 // Stats returns the cumulative counters (the current connection's HTTP
 // counters are included once it is done).
-func (s *ServerSession) Stats() SessionStats { return s.stats }
+func (s *ServerSession) Stats() SessionStats { return s.stats.export() }
 
 // Next returns when Service must run again even without events (zero: no
 // deadline).
@@ -390,6 +437,7 @@ func (s *ServerSession) Service(now time.Time) bool {
 			break
 		}
 	}
+	s.shedRecvInHandshake()
 	s.next = time.Time{}
 	if !s.done {
 		hcNext := s.hc.Poll(now)
@@ -408,6 +456,26 @@ func (s *ServerSession) Service(now time.Time) bool {
 		}
 	}
 	return progress
+}
+
+// recvShedder is a Stream that can drop its empty receive buffer alone
+// (tcp.Conn.ShedRecv).
+type recvShedder interface{ ShedRecv() int }
+
+// shedRecvInHandshake drops the stream's empty receive buffer while the
+// server's handshake flight waits to be sent: the ClientHello is in the
+// engine's reassembly buffer by then, and the client sends nothing more
+// until it has our flight, so the buffer would sit empty beside the
+// handshake slab — the Tiny profile's peak (1,024 bytes of 14,248). Its
+// next segment lends it again: one allocation per handshake, none per
+// packet (the condition never holds once the handshake is done).
+func (s *ServerSession) shedRecvInHandshake() {
+	if s.eng == nil || s.hsDone || s.done || s.eng.State() != tls.Handshaking || s.eng.Pending() == 0 {
+		return
+	}
+	if r, ok := s.st.(recvShedder); ok && len(s.st.Peek()) == 0 {
+		r.ShedRecv()
+	}
 }
 
 // input feeds received bytes to TLS and HTTP.
@@ -441,7 +509,7 @@ func (s *ServerSession) input(now time.Time) bool {
 			return false
 		}
 		n := s.hc.Input(in, now)
-		s.stats.BytesIn += uint64(n)
+		s.stats.BytesIn += uint32(n)
 		st.Consume(n)
 		return n > 0
 	}
@@ -449,7 +517,7 @@ func (s *ServerSession) input(now time.Time) bool {
 		in := st.Peek()
 		n := s.hc.Input(in[s.plainOff:s.plainEnd], now)
 		s.plainOff += int32(n)
-		s.stats.BytesIn += uint64(n)
+		s.stats.BytesIn += uint32(n)
 		if s.plainOff < s.plainEnd {
 			return n > 0
 		}
@@ -462,7 +530,7 @@ func (s *ServerSession) input(now time.Time) bool {
 		// a chunk at a time; HTTP may take part of one (back-pressure).
 		k := s.hc.Input(p, now)
 		s.eng.TakeStreamed(k)
-		s.stats.BytesIn += uint64(k)
+		s.stats.BytesIn += uint32(k)
 		if k > 0 && s.eng.StreamedPending() == 0 {
 			s.stats.RecordsIn++
 		}
@@ -515,7 +583,7 @@ func (s *ServerSession) input(now time.Time) bool {
 	s.stats.RecordsIn++
 	off := cap(in) - cap(plain)
 	k := s.hc.Input(plain, now)
-	s.stats.BytesIn += uint64(k)
+	s.stats.BytesIn += uint32(k)
 	if k == len(plain) {
 		st.Consume(n)
 	} else {
@@ -558,7 +626,7 @@ func (s *ServerSession) output(now time.Time) bool {
 				s.httpIdle = !s.hc.Waiting()
 				return p
 			}
-			s.stats.BytesOut += uint64(n)
+			s.stats.BytesOut += uint32(n)
 			st.Commit(n)
 			p = true
 		}
@@ -626,8 +694,8 @@ func (s *ServerSession) output(now time.Time) bool {
 			return true
 		}
 		st.Commit(rl)
-		s.stats.RecordsOut += uint64(recs)
-		s.stats.BytesOut += uint64(n)
+		s.stats.RecordsOut += uint32(recs)
+		s.stats.BytesOut += uint32(n)
 		p = true
 	}
 }

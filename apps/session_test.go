@@ -851,3 +851,60 @@ func TestFullRecordsOnly(t *testing.T) {
 		}
 	}
 }
+
+// shedStream is a memStream that records ShedRecv calls (tcp.Conn's: drop
+// the empty receive buffer) with the server engine's state at each.
+type shedStream struct {
+	*memStream
+	srv                 *ServerSession
+	calls, bad, afterHS int
+}
+
+func (s *shedStream) ShedRecv() int {
+	s.calls++
+	e := s.srv.Engine()
+	if len(s.rx) != 0 || e == nil || e.Pending() == 0 {
+		s.bad++
+	}
+	if e == nil || e.State() != tls.Handshaking {
+		s.afterHS++
+	}
+	return 0
+}
+
+// TestShedRecvInHandshake: a TLS server session drops its stream's receive
+// buffer (ShedRecv) only while its handshake flight waits to be sent and
+// nothing is unread — once a handshake, Tiny's buffers (1,024 / 512) —
+// and never after the handshake (no allocation per packet then), across
+// a PUT and a GET; both are served.
+func TestShedRecvInHandshake(t *testing.T) {
+	app, s, _, _ := newTestApp(t)
+	tcfg := serverTLS(t, s, seeded(10))
+	tcfg.RecordSizeLimit, tcfg.MaxRecordOut, tcfg.ClientAuth = 512, 256, tls.NoClientCert
+	p := newPairCfg(SessionConfig{TLS: tcfg, RecordBuf: 1024, Handler: app.Serve,
+		HTTP: http.ServerConfig{InBuf: 1536, OutBuf: 768, HeaderReserve: 256}}, 1024, 512)
+	cs := NewClientSession(ClientConfig{RecordBuf: testRecvBuf})
+	body := strings.Repeat("tiny ", 200)
+	for i, method := range []string{"PUT", "GET"} {
+		ss := &shedStream{memStream: newMemStream(1024, 512), srv: p.srv}
+		p.sst, p.cst = ss.memStream, newMemStream(testRecvBuf, testSendBuf)
+		p.srv.Reset(ss)
+		req, _ := ParseURL("https://card.example/vault/tiny")
+		req.Extra = "Authorization: Basic dTo0NzEx\r\n"
+		if method == "PUT" {
+			req.Method, req.Body, req.ContentType = "PUT", []byte(body), "text/plain"
+		}
+		if err := cs.Start(p.cst, &req, mustClientTLS(t, s), p.now); err != nil {
+			t.Fatal(err)
+		}
+		p.pump(t, cs)
+		r := cs.Result()
+		if want := []int{201, 200}[i]; r.Status != want || method == "GET" && string(r.Body) != body {
+			t.Fatalf("%s: %+v", method, r)
+		}
+		if ss.calls == 0 || ss.bad != 0 || ss.afterHS != 0 {
+			t.Fatalf("%s: ShedRecv called %d times, %d with bytes unread or no flight pending, %d after the handshake",
+				method, ss.calls, ss.bad, ss.afterHS)
+		}
+	}
+}

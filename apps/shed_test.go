@@ -3,6 +3,8 @@ package apps
 import (
 	"bytes"
 	"fmt"
+	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/cryptotest"
@@ -203,16 +205,54 @@ func TestSessionShedSameBytes(t *testing.T) {
 }
 
 // TestSessionSize guards the size classes of a session (its struct and the
-// allocator's 8-byte header within 640 bytes: the ConnInfo and applet.Conn
-// flags packed, the start and linger times in one field) and of the App
-// (240 bytes: it keeps the store only in its Config, the admin's fetch
-// state only once it has fetched, no credential scratch).
+// allocator's 8-byte header within 512 bytes: the ConnInfo and applet.Conn
+// flags packed, the start and linger times in one field, ConnInfo's time,
+// peer and flags those of its embedded applet.Conn, the counters in 32
+// bits) and of the App (224 bytes: it keeps the store only in its Config,
+// the admin's fetch state only once it has fetched, no credential
+// scratch, its failure counter in 32 bits beside the fetch state).
 func TestSessionSize(t *testing.T) {
-	if n := unsafe.Sizeof(ServerSession{}) + 8; n > 640 {
-		t.Errorf("ServerSession takes %d bytes, past the 640-byte size class", n)
+	if n := unsafe.Sizeof(ServerSession{}) + 8; n > 512 {
+		t.Errorf("ServerSession takes %d bytes, past the 512-byte size class", n)
 	}
-	if n := unsafe.Sizeof(App{}); n > 240 {
-		t.Errorf("App takes %d bytes, past the 240-byte size class", n)
+	if n := unsafe.Sizeof(App{}); n > 224 {
+		t.Errorf("App takes %d bytes, past the 224-byte size class", n)
+	}
+}
+
+// TestSessionStatsWiden: the session keeps every SessionStats counter, by
+// name, in 32 bits and Stats widens each one (a counter added to
+// SessionStats alone fails here); the admin failure counter stops at
+// 2^32-1 rather than wrap.
+func TestSessionStatsWiden(t *testing.T) {
+	wide, narrow := reflect.TypeOf(SessionStats{}), reflect.TypeOf(sessionStats32{})
+	if wide.NumField() != narrow.NumField() {
+		t.Fatalf("SessionStats has %d counters, the session keeps %d", wide.NumField(), narrow.NumField())
+	}
+	var c sessionStats32
+	v := reflect.ValueOf(&c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if wide.Field(i).Name != narrow.Field(i).Name {
+			t.Fatalf("counter %d: %s kept as %s", i, wide.Field(i).Name, narrow.Field(i).Name)
+		}
+		v.Field(i).SetUint(uint64(1000 + i))
+	}
+	got := reflect.ValueOf(c.export())
+	for i := 0; i < got.NumField(); i++ {
+		if got.Field(i).Uint() != uint64(1000+i) {
+			t.Errorf("%s = %d, want %d", wide.Field(i).Name, got.Field(i).Uint(), 1000+i)
+		}
+	}
+	app, _, _, _ := newTestApp(t)
+	h := newRouteHarness(app, true)
+	app.adminFails = math.MaxUint32 - 1
+	for i := 0; i < 2; i++ {
+		if r := h.do(t, "GET", "/admin/", []string{"Authorization: Bearer guess"}, nil); r.StatusCode != 403 {
+			t.Fatalf("guess: %d", r.StatusCode)
+		}
+	}
+	if n := app.AdminFailures(); n != math.MaxUint32 {
+		t.Fatalf("admin failures %d after 2^32 wrong tokens", n)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/netip"
+	"netcard/applet"
 	"netcard/store"
 	"strconv"
 	"strings"
@@ -207,7 +208,7 @@ func TestStatusTinyStreams(t *testing.T) {
 			path = "/status.json"
 		}
 		app := tinyApp(t)
-		ci := &ConnInfo{TLS: true, Now: testNow}
+		ci := &ConnInfo{Conn: applet.Conn{TLS: true, Now: testNow}}
 		hc := tinyHarness(app, ci)
 		for _, size := range []int{64, 100, 448, 4096} {
 			raw := exchange(t, hc, "GET "+path+" HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n", size)
@@ -248,7 +249,7 @@ func TestStatusTinyStreams(t *testing.T) {
 func TestStatusStreamsInterleaved(t *testing.T) {
 	app := tinyApp(t)
 	app.cfg.StatusStreams = 2
-	cis := []*ConnInfo{{TLS: true, Now: testNow}, {TLS: true, Now: testNow}, {TLS: true, Now: testNow}}
+	cis := []*ConnInfo{{Conn: applet.Conn{TLS: true, Now: testNow}}, {Conn: applet.Conn{TLS: true, Now: testNow}}, {Conn: applet.Conn{TLS: true, Now: testNow}}}
 	var hcs []*http.ServerConn
 	for i, ci := range cis {
 		hc := tinyHarness(app, ci)
@@ -318,7 +319,7 @@ func TestStatusStreamsInterleaved(t *testing.T) {
 // written whole with a Content-Length, as before, and no page is kept.
 func TestStatusFitsInOneGo(t *testing.T) {
 	app := tinyApp(t)
-	ci := &ConnInfo{TLS: true, Now: testNow}
+	ci := &ConnInfo{Conn: applet.Conn{TLS: true, Now: testNow}}
 	hc := http.NewServerConn(http.ServerConfig{OutBuf: 16384, Handler: func(r *http.Request, w *http.ResponseWriter) { app.Serve(ci, r, w) }})
 	for _, p := range []string{"/status", "/status.json"} {
 		raw := exchange(t, hc, "GET "+p+" HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n", 4096)

@@ -21,7 +21,8 @@ import (
 // (apps.ServerSession.Lent), the applications' status pages and fetch body
 // (apps.App.Footprint) and the secure client during a fetch
 // (apps.ClientSession.Lent). Sizes are what was asked of the allocator
-// (capacities and struct sizes), not its size classes; Go's crypto objects
+// (capacities and struct sizes), not its size classes, but for the structs
+// the card allocates itself (controlBytes); Go's crypto objects
 // held only during a TLS handshake (transcript hashes, key shares) are not
 // known to the layers and not counted. sim.TestLentMatchesHeap compares it
 // with the card's live heap. It allocates nothing.
@@ -50,20 +51,42 @@ func (c *Card) Lent() int {
 
 // controlBytes is the card's control state, allocated by New and held for
 // its lifetime: the structs of the card and its layers (unsafe.Sizeof of
-// the real types; the layers' ControlBytes), the slot tables, the VJ
+// the real types, those the card allocates itself at their allocator size
+// class, allocClass; the layers' ControlBytes), the slot tables, the VJ
 // compression tables, one session and HTTP connection per slot, the
 // applications' registry, and the TLS configuration with its ticket key.
 func (c *Card) controlBytes() int {
 	p := &c.cfg.Profile
-	n := int(unsafe.Sizeof(Card{})+unsafe.Sizeof(udp.Stack{})+unsafe.Sizeof(dns.Resolver{})+unsafe.Sizeof(apps.App{})+
-		unsafe.Sizeof(tls.Config{})) + 32 + c.ip.ControlBytes() + c.tcp.ControlBytes() +
+	n := allocClass(unsafe.Sizeof(Card{})) + allocClass(unsafe.Sizeof(udp.Stack{})) + allocClass(unsafe.Sizeof(dns.Resolver{})) +
+		allocClass(unsafe.Sizeof(apps.App{})) + allocClass(unsafe.Sizeof(tls.Config{})) + 32 + c.ip.ControlBytes() + c.tcp.ControlBytes() +
 		p.UDPSockets*int(unsafe.Sizeof(udp.Socket{}))
 	if c.link != nil {
-		n += int(unsafe.Sizeof(ppp.Link{})) + ppp.VJRAM(p.VJStates())
+		n += allocClass(unsafe.Sizeof(ppp.Link{})) + ppp.VJRAM(p.VJStates())
 	}
 	if h := c.app.Host(); h != nil {
 		n += h.ControlBytes()
 	}
-	slot := unsafe.Sizeof(connSlot{}) + unsafe.Sizeof(apps.ServerSession{}) + unsafe.Sizeof(http.ServerConn{})
-	return n + len(c.slots)*int(slot)
+	slot := int(unsafe.Sizeof(connSlot{})) + allocClass(unsafe.Sizeof(apps.ServerSession{})) + allocClass(unsafe.Sizeof(http.ServerConn{}))
+	return n + len(c.slots)*slot
+}
+
+// allocClasses are the Go allocator's size classes up to 1,024 bytes
+// (runtime/sizeclasses.go).
+var allocClasses = [...]uint16{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288,
+	320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024}
+
+// allocClass is what the allocator takes for one struct of n bytes that
+// holds pointers: its size class, after the 8-byte header it puts before
+// such an object over 512 bytes (runtime/mbitmap.go, mallocHeaderSize).
+// Above 1,024 bytes it returns n with the header.
+func allocClass(n uintptr) int {
+	if n > 512 {
+		n += 8
+	}
+	for _, c := range allocClasses {
+		if n <= uintptr(c) {
+			return int(c)
+		}
+	}
+	return int(n)
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand"
+	"reflect"
 	"testing"
 	"time"
 	"unsafe"
@@ -679,10 +681,40 @@ func TestFootprint(t *testing.T) {
 		t.Fatalf("card footprint %d, shared %v", got, h.EchoShared())
 	}
 	t.Logf("default host footprint: %d bytes", NewHost(Config{}).Footprint())
-	// The control block stays in the 512-byte size class (no malloc header
-	// up to 512 bytes; above, Go rounds it to 576 or more).
-	if n := unsafe.Sizeof(Host{}); n > 512 {
+	// The control block stays in the 352-byte size class (its counters in
+	// 32 bits; no malloc header up to 512 bytes).
+	if n := unsafe.Sizeof(Host{}); n > 352 {
 		t.Fatalf("Host is %d bytes", n)
+	}
+}
+
+// TestStatsWiden: the Host keeps every Stats counter, by name, in 32 bits
+// and Stats widens each one (none forgotten: a counter added to Stats
+// alone fails here); a counter at 2^32-1 wraps to 0, as documented.
+func TestStatsWiden(t *testing.T) {
+	wide, narrow := reflect.TypeOf(Stats{}), reflect.TypeOf(stats32{})
+	if wide.NumField() != narrow.NumField() {
+		t.Fatalf("Stats has %d counters, the Host keeps %d", wide.NumField(), narrow.NumField())
+	}
+	var c stats32
+	v := reflect.ValueOf(&c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if wide.Field(i).Name != narrow.Field(i).Name {
+			t.Fatalf("counter %d: %s kept as %s", i, wide.Field(i).Name, narrow.Field(i).Name)
+		}
+		v.Field(i).SetUint(uint64(1000 + i))
+	}
+	got := reflect.ValueOf(c.export())
+	for i := 0; i < got.NumField(); i++ {
+		if got.Field(i).Uint() != uint64(1000+i) {
+			t.Errorf("%s = %d, want %d", wide.Field(i).Name, got.Field(i).Uint(), 1000+i)
+		}
+	}
+	h := NewHost(Config{})
+	h.stats.InPackets = math.MaxUint32
+	h.Input([]byte{0x45}, time.Time{}) // a runt: counted, dropped
+	if st := h.Stats(); st.InPackets != 0 || st.InShort != 1 {
+		t.Fatalf("after 2^32 packets: InPackets %d, InShort %d", st.InPackets, st.InShort)
 	}
 }
 

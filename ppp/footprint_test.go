@@ -1,7 +1,9 @@
 package ppp
 
 import (
+	"math"
 	"math/rand"
+	"reflect"
 	"testing"
 	"unsafe"
 )
@@ -80,13 +82,69 @@ func TestAckNeverTruncated(t *testing.T) {
 	}
 }
 
-// TestLinkSize guards the Link's size class: 768 bytes (1,024 before its
+// TestLinkSize guards the Link's size class: 704 bytes (768 before its
+// counters but the line octets became 32-bit, stats32; 1,024 before its
 // timers became 8-byte deadlines and the frame counters 32-bit; 896 before
 // the automata lost their handler field, their request options became lent
 // and the Config copy compact), of which the allocator's header takes 8 for
 // an object with pointers over 512 bytes.
 func TestLinkSize(t *testing.T) {
-	if n := unsafe.Sizeof(Link{}) + 8; n > 768 {
-		t.Fatalf("Link takes %d bytes, past the 768-byte size class", n)
+	if n := unsafe.Sizeof(Link{}) + 8; n > 704 {
+		t.Fatalf("Link takes %d bytes, past the 704-byte size class", n)
+	}
+}
+
+// TestStatsWiden: Stats gives every counter the Link keeps, by name —
+// the line octets in 64 bits, the others widened from 32 (a counter
+// added to Stats alone fails here) — and the automata's states; a 32-bit
+// counter at 2^32-1 wraps to 0, as documented.
+func TestStatsWiden(t *testing.T) {
+	wide, narrow := reflect.TypeOf(Stats{}), reflect.TypeOf(stats32{})
+	if wide.NumField() != narrow.NumField()+2 { // LCPState, IPCPState
+		t.Fatalf("Stats has %d fields, the Link keeps %d counters", wide.NumField(), narrow.NumField())
+	}
+	var c stats32
+	v := reflect.ValueOf(&c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		v.Field(i).SetUint(uint64(1000 + i))
+	}
+	got := reflect.ValueOf(c.export())
+	for i := 0; i < narrow.NumField(); i++ {
+		f := got.FieldByName(narrow.Field(i).Name)
+		if !f.IsValid() || f.Uint() != uint64(1000+i) {
+			t.Errorf("%s: %v, want %d", narrow.Field(i).Name, f, 1000+i)
+		}
+	}
+	c.BytesIn, c.FramesIn = math.MaxUint32, math.MaxUint32
+	c.BytesIn++
+	c.FramesIn++
+	if e := c.export(); e.BytesIn != 1<<32 || e.FramesIn != 0 {
+		t.Fatalf("BytesIn %d, FramesIn %d", e.BytesIn, e.FramesIn)
+	}
+}
+
+// TestVJStatsWiden: the VJ state fits the allocator's 192-byte class (its
+// counters in 32 bits) and VJStats widens every counter it keeps, by name
+// (a counter added to VJStats alone fails here: VJStats has the four
+// negotiated-state fields besides).
+func TestVJStatsWiden(t *testing.T) {
+	if n := unsafe.Sizeof(vjState{}); n > 192 {
+		t.Fatalf("vjState takes %d bytes, past the 192-byte size class", n)
+	}
+	wide, narrow := reflect.TypeOf(VJStats{}), reflect.TypeOf(vjStats32{})
+	if wide.NumField() != narrow.NumField()+4 {
+		t.Fatalf("VJStats has %d fields, the link keeps %d counters", wide.NumField(), narrow.NumField())
+	}
+	var c vjStats32
+	v := reflect.ValueOf(&c).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		v.Field(i).SetUint(uint64(1000 + i))
+	}
+	got := reflect.ValueOf(c.export())
+	for i := 0; i < narrow.NumField(); i++ {
+		f := got.FieldByName(narrow.Field(i).Name)
+		if !f.IsValid() || f.Uint() != uint64(1000+i) {
+			t.Errorf("%s: %v, want %d", narrow.Field(i).Name, f, 1000+i)
+		}
 	}
 }

@@ -234,6 +234,63 @@ type Stats struct {
 	LCPState, IPCPState State
 }
 
+// stats32 is what a Link keeps of its Stats: the line octet counts in 64
+// bits (2^32 octets cross a 12 Mbit/s line in 48 minutes), the other
+// counters in 32 (they wrap after 2^32 frames or events; a reader sampling
+// them often enough sees every increment, deltas modulo 2^32): 96 bytes,
+// not 184, and the Link fits the allocator's 704-byte class instead of
+// 768. Stats widens them and adds the automata's states.
+type stats32 struct {
+	BytesIn, BytesOut uint64
+	FramesIn          uint32
+	FramesOut         uint32
+	IPIn              uint32
+	IPOut             uint32
+	BadFCS            uint32
+	Runts             uint32
+	Oversize          uint32
+	Aborts            uint32
+	BadHeader         uint32
+	Discarded         uint32
+	ProtoRejectsSent  uint32
+	CodeRejectsRecv   uint32
+	ProtoRejectsRecv  uint32
+	EchoSent          uint32
+	EchoRecv          uint32
+	EchoReqRecv       uint32
+	CtrlDropped       uint32
+	ConfReqDamped     uint32
+	LCPOpens          uint32
+	IPCPOpens         uint32
+}
+
+// export widens the counters into Stats.
+func (c *stats32) export() Stats {
+	return Stats{
+		BytesIn: c.BytesIn, BytesOut: c.BytesOut,
+		FramesIn:         uint64(c.FramesIn),
+		FramesOut:        uint64(c.FramesOut),
+		IPIn:             uint64(c.IPIn),
+		IPOut:            uint64(c.IPOut),
+		BadFCS:           uint64(c.BadFCS),
+		Runts:            uint64(c.Runts),
+		Oversize:         uint64(c.Oversize),
+		Aborts:           uint64(c.Aborts),
+		BadHeader:        uint64(c.BadHeader),
+		Discarded:        uint64(c.Discarded),
+		ProtoRejectsSent: uint64(c.ProtoRejectsSent),
+		CodeRejectsRecv:  uint64(c.CodeRejectsRecv),
+		ProtoRejectsRecv: uint64(c.ProtoRejectsRecv),
+		EchoSent:         uint64(c.EchoSent),
+		EchoRecv:         uint64(c.EchoRecv),
+		EchoReqRecv:      uint64(c.EchoReqRecv),
+		CtrlDropped:      uint64(c.CtrlDropped),
+		ConfReqDamped:    uint64(c.ConfReqDamped),
+		LCPOpens:         uint64(c.LCPOpens),
+		IPCPOpens:        uint64(c.IPCPOpens),
+	}
+}
+
 // DefaultRenegotiateHold is Config.RenegotiateHold's default: shorter than
 // a peer's restart timer (3 s), so a genuine restart is answered at its
 // first retransmission.
@@ -267,7 +324,7 @@ type Link struct {
 	holdUntil  deadline // Configure-Requests in Opened are damped until then
 	prng       uint64
 	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
-	stats      Stats
+	stats      stats32
 
 	// The small fields, by alignment: 112 bytes with one of padding.
 	lo lcpOpts
@@ -423,6 +480,29 @@ func (l *Link) Shed() int {
 	return n
 }
 
+// shedSettled drops the control queue, the option scratch and the
+// automata's Configure-Request options as soon as no control packet is
+// queued (the last one is in the transmit buffer, or a received frame
+// queued none) and negotiation is over — LCP and IPCP
+// Opened and IPV6CP, if configured, Opened too — instead of after
+// Profile.ShedMs of quiet: the link's data follows negotiation at once
+// (the TLS handshake, the Tiny profile's RAM peak, came while they were
+// still held). A later control packet (an Echo-Reply, a renegotiation)
+// lends them again, as after Shed: one allocation per control packet,
+// none per data packet.
+func (l *Link) shedSettled() {
+	if !l.ipUp || l.v6 != nil && !l.v6.up || l.ctrlCur >= 0 {
+		return
+	}
+	l.ctrlq, l.ctrlH, l.ctrlT = nil, 0, 0
+	l.optScratch = nil
+	l.lcp.shedReq()
+	l.ipcp.shedReq()
+	if l.v6 != nil {
+		l.v6.fsm.shedReq()
+	}
+}
+
 // Lent returns the bytes of buffers the link holds now (what Shed would
 // release at most); RAM returns the most it can hold: the hard bound.
 func (l *Link) Lent() int {
@@ -496,7 +576,7 @@ func (l *Link) VJStats() VJStats {
 	if l.vj == nil {
 		return VJStats{}
 	}
-	s := l.vj.st
+	s := l.vj.st.export()
 	s.TxOn, s.RxOn = l.vj.tx, l.vj.rx
 	s.TxSlots, s.RxSlots = l.vj.c.n, l.vj.d.max+1
 	return s
@@ -594,7 +674,7 @@ func (l *Link) MTU() int {
 
 // Stats returns a copy of the counters.
 func (l *Link) Stats() Stats {
-	s := l.stats
+	s := l.stats.export()
 	s.LCPState, s.IPCPState = l.lcp.state, l.ipcp.state
 	return s
 }
@@ -611,6 +691,9 @@ func (l *Link) Input(b []byte, now time.Time) {
 			l.lendRx()
 		case rxFrame:
 			l.receive(l.rx.frame(), now)
+			if l.ctrlH == l.ctrlT {
+				l.shedSettled() // the frame may have ended negotiation
+			}
 		case rxBadFCS:
 			l.stats.BadFCS++
 			l.vjError() // RFC 1144 §4: a lost frame may have changed a slot
@@ -860,6 +943,9 @@ func (l *Link) loadNext() bool {
 		end := hdrRoom + copy(buf[hdrRoom:], body)
 		start := l.putHeader(hdrRoom, proto, acfc, pfc)
 		l.loadFrame(start, end, accm)
+		if l.ctrlH == l.ctrlT {
+			l.shedSettled()
+		}
 		return true
 	}
 	// Either NCP Opened lets packets be pulled; each family goes out only

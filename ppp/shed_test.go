@@ -22,27 +22,32 @@ func upVJPair(t testing.TB, mru, cardSlots int) *harness {
 }
 
 // TestShedIdle: an idle link that has negotiated sheds its receive buffer
-// (with the VJ headroom), its transmit buffer, the control queue, the
-// option scratch and its LCP and IPCP requests' options (no reply awaited) — the Card profile (MRU 1500, 4 VJ states) and Tiny
-// (MRU 296, 1 state) — and a second Shed releases nothing. A new link has
-// lent nothing yet.
+// (with the VJ headroom) and its transmit buffer — the Card profile (MRU
+// 1500, 4 VJ states) and Tiny (MRU 296, 1 state) —, and a second Shed
+// releases nothing. The control queue, the option scratch and the LCP and
+// IPCP requests' options (no reply awaited) went as negotiation ended
+// (shedSettled), though RAM still counts them. A new link has lent
+// nothing yet.
 func TestShedIdle(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		mru, vj   int
 		want, new int
 	}{
-		{"card", 1500, 4, (vjRxHdr + 1508) + 1508 + ctrlQueueSize + 3*maxOptLen, 0},
-		{"tiny", 296, 1, (vjRxHdr + 304) + 304 + ctrlQueueSize + 3*maxOptLen, 0},
-		{"novj", 1500, 0, 1508 + 1508 + ctrlQueueSize + 3*maxOptLen, 0},
+		{"card", 1500, 4, (vjRxHdr + 1508) + 1508, 0},
+		{"tiny", 296, 1, (vjRxHdr + 304) + 304, 0},
+		{"novj", 1500, 0, 1508 + 1508, 0},
 	} {
 		if n := New(Config{MRU: tc.mru, VJSlots: tc.vj}).Shed(); n != tc.new {
 			t.Fatalf("%s: a new link sheds %d", tc.name, n)
 		}
 		h := upVJPair(t, tc.mru, tc.vj)
 		l := h.a.l
-		if l.Lent() != tc.want || l.RAM() != tc.want {
+		if l.Lent() != tc.want || l.RAM() != tc.want+ctrlQueueSize+3*maxOptLen {
 			t.Fatalf("%s: lent %d, RAM %d, want %d", tc.name, l.Lent(), l.RAM(), tc.want)
+		}
+		if l.ctrlq != nil || l.optScratch != nil || l.lcp.reqOpts != nil || l.ipcp.reqOpts != nil {
+			t.Fatalf("%s: negotiation over, control buffers still held", tc.name)
 		}
 		if n := l.Shed(); n != tc.want {
 			t.Fatalf("%s: Shed released %d, want %d", tc.name, n, tc.want)
@@ -254,5 +259,47 @@ func TestShedAllocsPerBurst(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(50, func() { h.a.l.Shed(); h.b.l.Shed() }); a != 0 {
 		t.Fatalf("Shed allocates: %v", a)
+	}
+}
+
+// TestShedSettled: the control queue, option scratch and request options
+// go as soon as negotiation is over; Echo keepalives afterwards lend the
+// queue per packet, are answered, and leave nothing held; while IPV6CP
+// (configured on one side only, so never Opened) is unsettled they stay.
+func TestShedSettled(t *testing.T) {
+	cc, hc := vjConfigs(1, 16)
+	cc.MRU, hc.MRU = 296, 296
+	cc.EchoInterval = 2 * time.Second
+	h := newHarness(t, cc, hc)
+	h.open()
+	if !h.run(10*time.Second, h.bothUp) {
+		t.Fatal("not up")
+	}
+	h.pump()
+	for _, l := range []*Link{h.a.l, h.b.l} {
+		if l.ctrlq != nil || l.optScratch != nil || l.lcp.reqOpts != nil || l.ipcp.reqOpts != nil {
+			t.Fatal("negotiation over, control buffers still held")
+		}
+	}
+	start := h.a.l.Stats()
+	h.run(7*time.Second, func() bool { return false })
+	st := h.a.l.Stats()
+	if st.EchoSent-start.EchoSent < 3 || st.EchoRecv-start.EchoRecv != st.EchoSent-start.EchoSent || !h.bothUp() {
+		t.Fatalf("echoes sent %d, answered %d; up %v", st.EchoSent-start.EchoSent, st.EchoRecv-start.EchoRecv, h.bothUp())
+	}
+	if h.a.l.ctrlq != nil || h.b.l.ctrlq != nil {
+		t.Fatal("the control queue stayed after the echoes")
+	}
+
+	cc6, hc6 := vjConfigs(1, 16)
+	cc6.IPv6 = &IPv6Config{} // the host does not speak IPV6CP: it rejects it
+	h6 := newHarness(t, cc6, hc6)
+	h6.open()
+	if !h6.run(10*time.Second, h6.bothUp) {
+		t.Fatal("not up")
+	}
+	h6.pump()
+	if h6.a.l.Up6() || h6.a.l.ctrlq == nil {
+		t.Fatalf("IPV6CP unsettled (up %v): control queue dropped", h6.a.l.Up6())
 	}
 }

@@ -124,7 +124,7 @@ type vjDecomp struct {
 type vjState struct {
 	c    vjComp
 	d    vjDecomp
-	st   VJStats
+	st   vjStats32
 	area []byte // the receive frame buffer with vjRxHdr octets of headroom in front; lent with it (nil while shed)
 	tx   bool   // we compress: we acknowledged the peer's request
 	rx   bool   // the peer may compress: our request was acknowledged
@@ -145,6 +145,37 @@ type VJStats struct {
 	Errors    uint64 // VJ packets dropped as malformed or for a bad slot (the decompressor then tosses)
 	Tossed    uint64 // compressed packets without a slot id dropped while tossing (RFC 1144 §4)
 	Holds     uint64 // retransmissions that held a connection uncompressed (vjHold)
+}
+
+// vjStats32 is what a link keeps of VJStats: the counters in 32 bits (36
+// bytes, not 96: vjState fits the allocator's 192-byte class instead of
+// 240); they wrap after 2^32 packets (SavedOut: octets). VJStats widens
+// them and adds the negotiated state.
+type vjStats32 struct {
+	CompOut   uint32
+	UncompOut uint32
+	PlainOut  uint32
+	SavedOut  uint32
+	CompIn    uint32
+	UncompIn  uint32
+	Errors    uint32
+	Tossed    uint32
+	Holds     uint32
+}
+
+// export widens the counters into VJStats.
+func (c *vjStats32) export() VJStats {
+	return VJStats{
+		CompOut:   uint64(c.CompOut),
+		UncompOut: uint64(c.UncompOut),
+		PlainOut:  uint64(c.PlainOut),
+		SavedOut:  uint64(c.SavedOut),
+		CompIn:    uint64(c.CompIn),
+		UncompIn:  uint64(c.UncompIn),
+		Errors:    uint64(c.Errors),
+		Tossed:    uint64(c.Tossed),
+		Holds:     uint64(c.Holds),
+	}
 }
 
 // reset empties the compressor's slots for a peer whose decompressor has
@@ -202,7 +233,7 @@ func vjEnc(b []byte, n int, v uint16) int {
 // by the slot id; or ProtoVJComp with the compressed header written in
 // place just in front of the TCP data, which starts at p[off:]. It
 // allocates nothing.
-func (c *vjComp) compress(p []byte, st *VJStats) (proto uint16, off int) {
+func (c *vjComp) compress(p []byte, st *vjStats32) (proto uint16, off int) {
 	if c.n <= 0 || len(p) < 40 || p[0]>>4 != 4 || p[9] != 6 {
 		return ProtoIP, 0
 	}
@@ -365,13 +396,13 @@ func (c *vjComp) compress(p []byte, st *VJStats) (proto uint16, off int) {
 	copy(h[i+2:], enc[:n])
 	c.last = slot
 	st.CompOut++
-	st.SavedOut += uint64(off)
+	st.SavedOut += uint32(off)
 	return ProtoVJComp, off
 }
 
 // uncompressed records p's header in slot and marks p as the slot's new
 // state: the IP protocol field carries the slot id (RFC 1144 §3.2.3).
-func (c *vjComp) uncompressed(p []byte, slot, hlen int, st *VJStats) (uint16, int) {
+func (c *vjComp) uncompressed(p []byte, slot, hlen int, st *vjStats32) (uint16, int) {
 	s := &c.slots[slot]
 	copy(s.hdr[:hlen], p[:hlen])
 	s.hlen = uint8(hlen)

@@ -86,7 +86,7 @@ type vjPair struct {
 	noHold bool // tests of the other rules: no vjHold after a retransmission
 	c      vjComp
 	d      vjDecomp
-	st     VJStats
+	st     vjStats32
 	buf    []byte
 }
 

@@ -38,6 +38,13 @@ func TestPeakRAM(t *testing.T) {
 			if r.Bytes < r.Idle || r.Bytes < r.End || r.Idle <= 0 || r.InCallBound < r.Bytes {
 				t.Errorf("peak %d, idle %d, end %d, in-call bound %d", r.Bytes, r.Idle, r.End, r.InCallBound)
 			}
+			// Regression guards (lower them only): card-1 within issue 14's
+			// 24 KiB goal; Tiny where it stands (12,248 B measured, its goal
+			// 12,288) and 256 B for the runtime's own allocations that land
+			// in a card call now and then (an itab table growing: 144 B).
+			if limit := map[string]int64{"card-1": 24576, "tiny": 12544}[c.p.Name]; r.Bytes > limit {
+				t.Errorf("%s: peak %d B, past its %d B guard", c.p.Name, r.Bytes, limit)
+			}
 			if r.Truncated != 0 {
 				t.Errorf("%d B of the peak from stacks cut before their card frame", r.Truncated)
 			}

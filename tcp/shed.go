@@ -120,6 +120,23 @@ func (c *Conn) Shed() int {
 	return n
 }
 
+// ShedRecv drops the connection's own receive buffer alone when it holds
+// nothing (no unread bytes, no out-of-order ranges, no reservation) and
+// returns the bytes released; 0 when the buffer is in use, is a large one
+// lent by the stack, or is one allocation with the send buffer (the
+// stack pairs them, see allocBufs). It is Shed for a reader that knows
+// no data is due soon — a TLS server that has read the ClientHello and
+// now sends its flight: the next segment lends the buffer again, as
+// after Shed. It never allocates.
+func (c *Conn) ShedRecv() int {
+	if c.rcvBuf == nil || c.s.pairBufs || c.big != 0 || c.rcvLen != 0 || c.nooo != 0 || c.need != 0 {
+		return 0
+	}
+	n := cap(c.rcvBuf)
+	c.rcvBuf = nil
+	return n
+}
+
 // allocBufs allocates the slot's receive buffer (rcv) or send buffer, or
 // both at once when the stack pairs them.
 func (c *Conn) allocBufs(rcv bool) {

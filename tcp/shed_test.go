@@ -369,3 +369,65 @@ func TestShedPaired(t *testing.T) {
 		t.Fatalf("%v allocations per burst after Shed, want 1", n)
 	}
 }
+
+// TestShedRecv: ShedRecv drops an empty receive buffer alone — never one
+// with unread bytes or a reservation pending, never the send buffer (its
+// unacknowledged bytes stay and are delivered), never a paired buffer —
+// and a segment afterwards lends it again and is delivered intact.
+func TestShedRecv(t *testing.T) {
+	cb := testConfig(2)
+	cb.MaxConns, cb.RecvBuf, cb.SendBuf = 1, 1024, 512 // the Tiny profile's
+	w := newWire(t, testConfig(1), cb, 1)
+	c, sc, _ := w.connect(80)
+	b := w.stacks[1]
+	if b.pairBufs {
+		t.Fatal("Tiny's buffers paired")
+	}
+	c.Write(pattern(300, 1))
+	w.run(func() bool { return len(sc.Peek()) == 300 }, 5*time.Second)
+	if n := sc.ShedRecv(); n != 0 || sc.rcvBuf == nil {
+		t.Fatalf("shed %d bytes with unread data", n)
+	}
+	sc.Consume(300)
+	sc.Reserve(600)
+	if n := sc.ShedRecv(); n != 0 {
+		t.Fatalf("shed %d bytes with a reservation pending", n)
+	}
+	c.Write(pattern(100, 2))
+	w.run(func() bool { return len(sc.Peek()) == 100 }, 5*time.Second)
+	sc.Consume(100) // ends the reservation
+	reply := pattern(400, 3)
+	w.drop = func(from int, _ Header, _ []byte) bool { return from == 1 } // keep the reply unacknowledged
+	sc.Write(reply)
+	w.run(func() bool { return sc.sndNxt == sc.sndBase+400 }, 5*time.Second)
+	if n := sc.ShedRecv(); n != 1024 || sc.rcvBuf != nil || sc.ShedRecv() != 0 {
+		t.Fatalf("ShedRecv released %d bytes", n)
+	}
+	if sc.sndBuf == nil || sc.Queued() != 400 {
+		t.Fatalf("the send buffer went with it (%d queued)", sc.Queued())
+	}
+	w.drop = nil
+	w.run(func() bool { return sc.Queued() == 0 && len(c.Peek()) == 400 }, 10*time.Second)
+	if !bytes.Equal(c.Peek(), reply) {
+		t.Fatal("reply corrupted")
+	}
+	c.Consume(400)
+	next := pattern(700, 4)
+	c.Write(next)
+	w.run(func() bool { return len(sc.Peek()) == 700 }, 5*time.Second)
+	if !bytes.Equal(sc.Peek(), next) || cap(sc.rcvBuf) != 1024 {
+		t.Fatalf("after ShedRecv: %d bytes in a %d-byte buffer", len(sc.Peek()), cap(sc.rcvBuf))
+	}
+
+	// Paired buffers (the one-slot Card profile's) stay together.
+	cp := testConfig(2)
+	cp.MaxConns, cp.RecvBuf, cp.SendBuf = 1, 16645, 3835
+	w2 := newWire(t, testConfig(1), cp, 1)
+	c2, sc2, _ := w2.connect(80)
+	c2.Write(pattern(10, 5))
+	w2.run(func() bool { return len(sc2.Peek()) == 10 }, 5*time.Second)
+	sc2.Consume(10)
+	if n := sc2.ShedRecv(); n != 0 || sc2.rcvBuf == nil {
+		t.Fatalf("a paired receive buffer shed alone (%d bytes)", n)
+	}
+}
