@@ -1,13 +1,11 @@
 package sim
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -552,9 +550,6 @@ func TestShedEveryCallUnderFloods(t *testing.T) {
 						}
 					}
 					g, err := w.StartGet("/status", 5*time.Minute)
-					if g != nil {
-						g.KeepBody = true // its "RAM lent now" differs while shedding: masked below
-					}
 					start(0, g, err)
 					pg, err := w.StartPlainGet("/f", 5*time.Minute)
 					start(1, pg, err)
@@ -579,7 +574,6 @@ func TestShedEveryCallUnderFloods(t *testing.T) {
 							r.errs[i] = c.Err().Error()
 						}
 					}
-					r.sums[0] = sha256.Sum256(lentMasked.ReplaceAll(cs[0].Body, []byte("${1}#")))
 					s := w.Stats()
 					r.down, r.upB, r.elapsed = s.Down, s.Up, w.Elapsed()
 					r.ip, r.cookies, r.lcpFrames = w.Card().IP().Stats(), w.Card().TCP().Stats().SynCookiesSent, w.Card().Link().Stats().FramesIn
@@ -593,15 +587,6 @@ func TestShedEveryCallUnderFloods(t *testing.T) {
 				if released == 0 {
 					t.Fatal("nothing was shed")
 				}
-				// The status page reports the bytes lent now, a number of
-				// another length while shedding: the line may differ by its
-				// digits and the time by a few frames.
-				near := func(a, b uint64) bool { return max(a, b)-min(a, b) <= 8 }
-				if !near(shed.down, never.down) || !near(shed.upB, never.upB) || (shed.elapsed-never.elapsed).Abs() > 20*time.Millisecond {
-					t.Errorf("shedding between every call changed the line: %d/%d B in %v vs %d/%d B in %v",
-						shed.down, shed.upB, shed.elapsed, never.down, never.upB, never.elapsed)
-				}
-				shed.down, shed.upB, shed.elapsed = never.down, never.upB, never.elapsed
 				if shed != never {
 					t.Errorf("shedding between every call changed the exchange:\n shed  %+v\n never %+v", shed, never)
 				}
@@ -611,9 +596,6 @@ func TestShedEveryCallUnderFloods(t *testing.T) {
 		}
 	}
 }
-
-// lentMasked finds the status page's "RAM lent now" value.
-var lentMasked = regexp.MustCompile(`(RAM lent now</th><td>)[0-9,]+`)
 
 // TestShedWhileReceiverStalls: a client stops reading in the middle of a
 // download (its TCP window closes; the card's response waits for send
