@@ -580,8 +580,8 @@ func (s *statusSnap) head(c *clip) {
 	c.int(int64(st.RAMUsed))
 	c.str(" / ")
 	c.int(int64(st.RAMBudget))
-	c.str(" bytes</td></tr>\n<tr><th>RAM lent now</th><td>")
-	c.int(int64(st.RAMLent))
+	// The bytes lent now (RAMLent) are in /status.json only: the page
+	// stays byte-identical whether or not the card has shed its buffers.
 	c.str(" bytes</td></tr>\n")
 	if s.public {
 		c.str("<tr><th>connections open</th><td>")

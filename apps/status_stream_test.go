@@ -430,7 +430,6 @@ func appendStatusHTML(b []byte, st *Status, log []store.Change, limit int) []byt
 	b = row(b, "peer IP", addrString(st.PeerIP))
 	b = row(b, "profile", st.Profile)
 	b = row(b, "RAM", strconv.Itoa(st.RAMUsed)+" / "+strconv.Itoa(st.RAMBudget)+" bytes")
-	b = row(b, "RAM lent now", strconv.Itoa(st.RAMLent)+" bytes")
 	b = append(b, "</table>\n<h2>Connections</h2><table id=\"conns\"><tr><th>local</th><th>remote</th><th>state</th></tr>\n"...)
 	for _, c := range st.Conns {
 		b = append(b, "<tr><td>"...)
