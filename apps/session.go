@@ -9,6 +9,8 @@ import (
 	"netcard/http"
 	"netcard/ipv6"
 	"netcard/tls"
+
+	"netcard/internal/count"
 )
 
 // Handler answers one request on behalf of a session. ci describes the
@@ -130,24 +132,9 @@ type sessionStats32 struct {
 
 // export widens the counters into SessionStats.
 func (c *sessionStats32) export() SessionStats {
-	return SessionStats{
-		Connections:   uint64(c.Connections),
-		Handshakes:    uint64(c.Handshakes),
-		TLSFailures:   uint64(c.TLSFailures),
-		Timeouts:      uint64(c.Timeouts),
-		RecordsIn:     uint64(c.RecordsIn),
-		RecordsOut:    uint64(c.RecordsOut),
-		BytesIn:       uint64(c.BytesIn),
-		BytesOut:      uint64(c.BytesOut),
-		Requests:      uint64(c.Requests),
-		HTTPErrors:    uint64(c.HTTPErrors),
-		HTTPTimeouts:  uint64(c.HTTPTimeouts),
-		ClosesClean:   uint64(c.ClosesClean),
-		ClosesDirty:   uint64(c.ClosesDirty),
-		StreamFailure: uint64(c.StreamFailure),
-		Evicted:       uint64(c.Evicted),
-		SendStalls:    uint64(c.SendStalls),
-	}
+	var s SessionStats
+	count.Widen(&s, c)
+	return s
 }
 
 // ServerSession runs TLS (or plain) HTTP over one Stream. It is allocated once

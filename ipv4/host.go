@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 	"unsafe"
+
+	"netcard/internal/count"
 )
 
 // PortFilter is an optional interface a Transport may implement to take part
@@ -166,48 +168,9 @@ type stats32 struct {
 
 // export widens the counters into Stats.
 func (c *stats32) export() Stats {
-	return Stats{
-		InPackets:       uint64(c.InPackets),
-		InDelivered:     uint64(c.InDelivered),
-		InShort:         uint64(c.InShort),
-		InBadVersion:    uint64(c.InBadVersion),
-		InBadHeaderLen:  uint64(c.InBadHeaderLen),
-		InBadLength:     uint64(c.InBadLength),
-		InBadChecksum:   uint64(c.InBadChecksum),
-		InNotForUs:      uint64(c.InNotForUs),
-		InBadSource:     uint64(c.InBadSource),
-		InBadOptions:    uint64(c.InBadOptions),
-		InSourceRoute:   uint64(c.InSourceRoute),
-		InFiltered:      uint64(c.InFiltered),
-		InNoTransport:   uint64(c.InNoTransport),
-		InRefused:       uint64(c.InRefused),
-		FragIn:          uint64(c.FragIn),
-		FragReassembled: uint64(c.FragReassembled),
-		FragBad:         uint64(c.FragBad),
-		FragOverlap:     uint64(c.FragOverlap),
-		FragDiscarded:   uint64(c.FragDiscarded),
-		FragTimeout:     uint64(c.FragTimeout),
-		FragNoSlot:      uint64(c.FragNoSlot),
-		FragTooBig:      uint64(c.FragTooBig),
-		ICMPIn:          uint64(c.ICMPIn),
-		ICMPShort:       uint64(c.ICMPShort),
-		ICMPBadChecksum: uint64(c.ICMPBadChecksum),
-		ICMPEchoIn:      uint64(c.ICMPEchoIn),
-		ICMPEchoReplyIn: uint64(c.ICMPEchoReplyIn),
-		ICMPErrorsIn:    uint64(c.ICMPErrorsIn),
-		ICMPOtherIn:     uint64(c.ICMPOtherIn),
-		ICMPErrorsUp:    uint64(c.ICMPErrorsUp),
-		ICMPEchoOut:     uint64(c.ICMPEchoOut),
-		ICMPErrorsOut:   uint64(c.ICMPErrorsOut),
-		ICMPRateLimited: uint64(c.ICMPRateLimited),
-		ICMPQueueFull:   uint64(c.ICMPQueueFull),
-		ICMPTooBig:      uint64(c.ICMPTooBig),
-		ICMPEchoFrags:   uint64(c.ICMPEchoFrags),
-		FragPreempted:   uint64(c.FragPreempted),
-		OutPackets:      uint64(c.OutPackets),
-		OutTooSmall:     uint64(c.OutTooSmall),
-		OutBadDst:       uint64(c.OutBadDst),
-	}
+	var s Stats
+	count.Widen(&s, c)
+	return s
 }
 
 const (

@@ -45,6 +45,8 @@ import (
 	"math"
 	"time"
 	"unsafe"
+
+	"netcard/internal/count"
 )
 
 // PPP protocol numbers.
@@ -266,29 +268,9 @@ type stats32 struct {
 
 // export widens the counters into Stats.
 func (c *stats32) export() Stats {
-	return Stats{
-		BytesIn: c.BytesIn, BytesOut: c.BytesOut,
-		FramesIn:         uint64(c.FramesIn),
-		FramesOut:        uint64(c.FramesOut),
-		IPIn:             uint64(c.IPIn),
-		IPOut:            uint64(c.IPOut),
-		BadFCS:           uint64(c.BadFCS),
-		Runts:            uint64(c.Runts),
-		Oversize:         uint64(c.Oversize),
-		Aborts:           uint64(c.Aborts),
-		BadHeader:        uint64(c.BadHeader),
-		Discarded:        uint64(c.Discarded),
-		ProtoRejectsSent: uint64(c.ProtoRejectsSent),
-		CodeRejectsRecv:  uint64(c.CodeRejectsRecv),
-		ProtoRejectsRecv: uint64(c.ProtoRejectsRecv),
-		EchoSent:         uint64(c.EchoSent),
-		EchoRecv:         uint64(c.EchoRecv),
-		EchoReqRecv:      uint64(c.EchoReqRecv),
-		CtrlDropped:      uint64(c.CtrlDropped),
-		ConfReqDamped:    uint64(c.ConfReqDamped),
-		LCPOpens:         uint64(c.LCPOpens),
-		IPCPOpens:        uint64(c.IPCPOpens),
-	}
+	var s Stats
+	count.Widen(&s, c)
+	return s
 }
 
 // DefaultRenegotiateHold is Config.RenegotiateHold's default: shorter than

@@ -1,5 +1,7 @@
 package ppp
 
+import "netcard/internal/count"
+
 // Van Jacobson TCP/IP header compression (RFC 1144), negotiated by IPCP's
 // IP-Compression-Protocol option (RFC 1332 §3.2) and carried in PPP
 // protocols 0x002d (compressed TCP) and 0x002f (uncompressed TCP).
@@ -165,17 +167,9 @@ type vjStats32 struct {
 
 // export widens the counters into VJStats.
 func (c *vjStats32) export() VJStats {
-	return VJStats{
-		CompOut:   uint64(c.CompOut),
-		UncompOut: uint64(c.UncompOut),
-		PlainOut:  uint64(c.PlainOut),
-		SavedOut:  uint64(c.SavedOut),
-		CompIn:    uint64(c.CompIn),
-		UncompIn:  uint64(c.UncompIn),
-		Errors:    uint64(c.Errors),
-		Tossed:    uint64(c.Tossed),
-		Holds:     uint64(c.Holds),
-	}
+	var s VJStats
+	count.Widen(&s, c)
+	return s
 }
 
 // reset empties the compressor's slots for a peer whose decompressor has

@@ -19,6 +19,8 @@ import (
 
 	"netcard/ipv4"
 	"netcard/ipv6"
+
+	"netcard/internal/count"
 )
 
 // Config sizes and tunes a Stack. Zero fields take the defaults noted.
@@ -169,41 +171,9 @@ type stats32 struct {
 
 // export widens the counters into Stats.
 func (c *stats32) export() Stats {
-	return Stats{
-		SegsIn:            uint64(c.SegsIn),
-		SegsOut:           uint64(c.SegsOut),
-		Retransmits:       uint64(c.Retransmits),
-		Timeouts:          uint64(c.Timeouts),
-		FastRetransmits:   uint64(c.FastRetransmits),
-		RSTsIn:            uint64(c.RSTsIn),
-		RSTsOut:           uint64(c.RSTsOut),
-		ChallengeACKs:     uint64(c.ChallengeACKs),
-		ChallengeThrottle: uint64(c.ChallengeThrottle),
-		ICMPErrors:        uint64(c.ICMPErrors),
-		PMTUReduced:       uint64(c.PMTUReduced),
-		PMTUIgnored:       uint64(c.PMTUIgnored),
-		ConnsAccepted:     uint64(c.ConnsAccepted),
-		ConnsRefused:      uint64(c.ConnsRefused),
-		ConnsDialed:       uint64(c.ConnsDialed),
-		ConnsReset:        uint64(c.ConnsReset),
-		ConnsTimedOut:     uint64(c.ConnsTimedOut),
-		SlotsRecycled:     uint64(c.SlotsRecycled),
-		SynCookiesSent:    uint64(c.SynCookiesSent),
-		SynCookiesOK:      uint64(c.SynCookiesOK),
-		SynCookiesBad:     uint64(c.SynCookiesBad),
-		SynCookiesFull:    uint64(c.SynCookiesFull),
-		DropChecksum:      uint64(c.DropChecksum),
-		DropMalformed:     uint64(c.DropMalformed),
-		DropWindow:        uint64(c.DropWindow),
-		DropNoACK:         uint64(c.DropNoACK),
-		DropOOO:           uint64(c.DropOOO),
-		DropState:         uint64(c.DropState),
-		DropRSTQueue:      uint64(c.DropRSTQueue),
-		DropCookieQueue:   uint64(c.DropCookieQueue),
-		LargeBorrows:      uint64(c.LargeBorrows),
-		LargeWaits:        uint64(c.LargeWaits),
-		LargeGrowths:      uint64(c.LargeGrowths),
-	}
+	var s Stats
+	count.Widen(&s, c)
+	return s
 }
 
 // State is a connection state (RFC 9293 §3.3.2).
