@@ -324,7 +324,15 @@ func TestReviewStatusPageReuse(t *testing.T) {
 // private key). The CertificateVerify fails: the handshake is refused in
 // TLS 1.3 and 1.2, and no admin route is reached. A certificate of another
 // key (proven correctly) is a stranger: 403 on /admin/, the public status.
+// Each case runs with and without tls.Config.PeerKeyOnly (the card keeps
+// only the leaf's key: the proof must still be checked against it).
 func TestReviewForgedAdminCert(t *testing.T) {
+	for _, keyOnly := range []bool{false, true} {
+		t.Run(fmt.Sprint("PeerKeyOnly=", keyOnly), func(t *testing.T) { forgedAdminCert(t, keyOnly) })
+	}
+}
+
+func forgedAdminCert(t *testing.T, keyOnly bool) {
 	app, s, _, pki := newTestApp(t)
 	adminPub := &pki.adminKey.PublicKey
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "admin"},
@@ -350,7 +358,7 @@ func TestReviewForgedAdminCert(t *testing.T) {
 	}{{"tls13", pki.otherKey, gotls.VersionTLS13}, {"tls12", pki.otherKey, gotls.VersionTLS12},
 		{"tls13-p384", k384, gotls.VersionTLS13}, {"tls12-p384", k384, gotls.VersionTLS12}} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body, herr := adminOverTLS(t, app, s, pki, gotls.Certificate{Certificate: [][]byte{forged}, PrivateKey: tc.key}, tc.ver)
+			code, body, herr := adminOverTLS(t, app, s, pki, gotls.Certificate{Certificate: [][]byte{forged}, PrivateKey: tc.key}, tc.ver, keyOnly)
 			if herr == nil || code != 0 {
 				t.Fatalf("forged admin certificate: handshake error %v, /admin/config %d %.100q", herr, code, body)
 			}
@@ -358,12 +366,12 @@ func TestReviewForgedAdminCert(t *testing.T) {
 		})
 	}
 	// Another key's own certificate, properly proven: a stranger.
-	code, body, herr := adminOverTLS(t, app, s, pki, gotls.Certificate{Certificate: [][]byte{pki.otherCert}, PrivateKey: pki.otherKey}, gotls.VersionTLS13)
+	code, body, herr := adminOverTLS(t, app, s, pki, gotls.Certificate{Certificate: [][]byte{pki.otherCert}, PrivateKey: pki.otherKey}, gotls.VersionTLS13, keyOnly)
 	if herr != nil || code != 403 {
 		t.Fatalf("intruder's certificate: %v, %d %q", herr, code, body)
 	}
 	// The control: the admin's own certificate and key.
-	code, body, herr = adminOverTLS(t, app, s, pki, gotls.Certificate{Certificate: [][]byte{pki.adminCert}, PrivateKey: pki.adminKey}, gotls.VersionTLS12)
+	code, body, herr = adminOverTLS(t, app, s, pki, gotls.Certificate{Certificate: [][]byte{pki.adminCert}, PrivateKey: pki.adminKey}, gotls.VersionTLS12, keyOnly)
 	if herr != nil || code != 200 || !strings.Contains(body, "private.key") {
 		t.Fatalf("admin's certificate: %v, %d %q", herr, code, body)
 	}
@@ -371,11 +379,13 @@ func TestReviewForgedAdminCert(t *testing.T) {
 
 // adminOverTLS runs a Go TLS client with cert against a session over app,
 // and GETs /admin/config: the status (0 if the request failed) and body, or
-// the handshake error.
-func adminOverTLS(t *testing.T, app *App, s *store.Store, pki *testPKI, cert gotls.Certificate, ver uint16) (int, string, error) {
+// the handshake error. keyOnly sets the server's tls.Config.PeerKeyOnly.
+func adminOverTLS(t *testing.T, app *App, s *store.Store, pki *testPKI, cert gotls.Certificate, ver uint16, keyOnly bool) (int, string, error) {
 	t.Helper()
 	s.SetConfig("private.key", "x")
-	srv := NewServerSession(SessionConfig{TLS: serverTLS(t, s, seeded(11)), RecordBuf: testRecvBuf, Handler: app.Serve})
+	cfg := serverTLS(t, s, seeded(11))
+	cfg.PeerKeyOnly = keyOnly
+	srv := NewServerSession(SessionConfig{TLS: cfg, RecordBuf: testRecvBuf, Handler: app.Serve})
 	br := startBridge(t, srv)
 	cl := gotls.Client(br.conn, &gotls.Config{RootCAs: pki.cardPool, ServerName: "card.example", Time: func() time.Time { return testNow },
 		MinVersion: ver, MaxVersion: ver, Certificates: []gotls.Certificate{cert}})
