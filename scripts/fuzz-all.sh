@@ -84,10 +84,17 @@ while read -r p t; do
 	line=$(printf '%-4s %-22s %-30s %4ss execs=%s' "$res" "$t" "$p" "$secs" "${execs:-?}")
 	echo "[$n/$total] $line"
 	echo "$line" >>"$summary"
+	if [ "$res" = FAIL ]; then
+		# The failure itself, in the output a CI run keeps: the crasher file stays on that machine.
+		grep -v '^fuzz: elapsed' "$log" | head -40 | sed 's/^/     | /'
+	fi
 	for f in $new; do
 		cp "$dir/testdata/fuzz/$t/$f" "$out/crashers/$(echo "$p" | tr / _)_${t}_$f"
 		echo "     crasher: $dir/testdata/fuzz/$t/$f (copied to $out/crashers/)"
 		echo "     crasher: $dir/testdata/fuzz/$t/$f" >>"$summary"
+		# its content, cut to 2,000 bytes of go test's corpus encoding (quoted strings)
+		head -c 2000 "$dir/testdata/fuzz/$t/$f" | sed 's/^/     > /'
+		echo
 	done
 done <"$list"
 
