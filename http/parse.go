@@ -487,7 +487,8 @@ func ParseRequestHead(b []byte, lim Limits, r *Request) (int, error) {
 		return 0, ErrHeaderTooLarge
 	}
 	r.Method, r.Target, r.Minor = line[:sp1], rest[:sp2], minor
-	if !splitTarget(r) {
+	auth, ok := splitTarget(r)
+	if !ok {
 		return 0, ErrBadRequest
 	}
 	var fr framing
@@ -502,6 +503,11 @@ func ParseRequestHead(b []byte, lim Limits, r *Request) (int, error) {
 		return 0, ErrBadHost
 	}
 	r.Host = fr.host
+	if auth != nil {
+		// RFC 9112 §3.2.2: with an absolute-form target the server MUST ignore the Host field
+		// (still required and checked above, §3.2) and use the target's authority.
+		r.Host = auth
+	}
 	switch {
 	case fr.teSeen && minor == 0:
 		return 0, ErrBadFraming // RFC 9112 §6.1: faulty framing
@@ -551,12 +557,13 @@ func validHost(h []byte) bool {
 	return true
 }
 
-// splitTarget sets Path and Query from Target (RFC 9112 §3.2).
-func splitTarget(r *Request) bool {
+// splitTarget sets Path and Query from Target (RFC 9112 §3.2) and returns the authority of an
+// absolute-form target (nil for the other forms); false when the target is malformed.
+func splitTarget(r *Request) (auth []byte, ok bool) {
 	t := r.Target
 	if t[0] == '*' {
 		r.Path = t
-		return len(t) == 1
+		return nil, len(t) == 1
 	}
 	if t[0] != '/' {
 		// absolute-form "scheme://authority[/path][?query]", else authority-form.
@@ -565,17 +572,17 @@ func splitTarget(r *Request) bool {
 			k++
 		}
 		if k == 0 || k+2 >= len(t) || !isScheme(t[:k]) {
-			return string(r.Method) == "CONNECT"
+			return nil, string(r.Method) == "CONNECT"
 		}
 		t = t[k+3:]
 		k = 0
 		for k < len(t) && t[k] != '/' && t[k] != '?' {
 			k++
 		}
-		if k == 0 {
-			return false
+		if k == 0 || !validAuthority(t[:k]) {
+			return nil, false
 		}
-		t = t[k:]
+		auth, t = t[:k], t[k:]
 	}
 	q := 0
 	for q < len(t) && t[q] != '?' {
@@ -589,7 +596,149 @@ func splitTarget(r *Request) bool {
 	} else {
 		r.Path = t[:q]
 	}
+	return auth, true
+}
+
+// validAuthority checks the authority of an absolute-form target: host [":" port] (RFC 3986
+// §3.2). A userinfo ("user@") is an error (RFC 9110 §4.2.4: a recipient SHOULD treat it as one);
+// the host is an IPv6 literal in brackets or a reg-name / IPv4 address of unreserved and
+// sub-delims characters — percent-encoding is refused (RFC 3986 allows it; no client sends it
+// in a host, and Go's net/http refuses most of it); the port is digits.
+func validAuthority(a []byte) bool {
+	h := a
+	if len(a) > 0 && a[0] == '[' {
+		e := 1
+		for e < len(a) && a[e] != ']' {
+			c := a[e]
+			if !('0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f' || c == ':' || c == '.') {
+				return false
+			}
+			e++
+		}
+		if e == len(a) || e == 1 {
+			return false
+		}
+		h, a = a[:e+1], a[e+1:]
+		if !validIPv6Literal(h[1 : len(h)-1]) {
+			return false
+		}
+	} else {
+		e := 0
+		for e < len(a) && a[e] != ':' {
+			if !regNameChar(a[e]) {
+				return false
+			}
+			e++
+		}
+		a = a[e:]
+	}
+	if len(a) == 0 {
+		return true
+	}
+	if a[0] != ':' {
+		return false
+	}
+	for _, c := range a[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
 	return true
+}
+
+// regNameChar: unreserved / sub-delims (RFC 3986 §2.2, §2.3, §3.2.2).
+func regNameChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '_', '~', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=':
+		return true
+	}
+	return false
+}
+
+// validIPv6Literal checks the text between the brackets of an IP-literal: eight groups of one
+// to four hex digits, "::" once for a run of zero groups, the last 32 bits perhaps a dotted IPv4
+// address (RFC 3986 §3.2.2; IPvFuture and zones are refused).
+func validIPv6Literal(s []byte) bool {
+	groups, gap := 0, false
+	if len(s) >= 2 && s[0] == ':' && s[1] == ':' {
+		gap, s = true, s[2:]
+		if len(s) == 0 {
+			return true
+		}
+	} else if len(s) > 0 && s[0] == ':' {
+		return false
+	}
+	for len(s) > 0 {
+		n := 0
+		for n < len(s) && n < 5 && (s[n] >= '0' && s[n] <= '9' || 'a' <= s[n]|0x20 && s[n]|0x20 <= 'f') {
+			n++
+		}
+		if n < len(s) && s[n] == '.' {
+			// dotted IPv4 in the last 32 bits
+			if !validIPv4(s) {
+				return false
+			}
+			groups += 2
+			s = nil
+			break
+		}
+		if n == 0 || n > 4 {
+			return false
+		}
+		groups++
+		s = s[n:]
+		if len(s) == 0 {
+			break
+		}
+		if s[0] != ':' {
+			return false
+		}
+		s = s[1:]
+		if len(s) > 0 && s[0] == ':' {
+			if gap {
+				return false
+			}
+			gap, s = true, s[1:]
+			if len(s) == 0 {
+				break
+			}
+		} else if len(s) == 0 {
+			return false // a trailing single colon
+		}
+	}
+	if gap {
+		return groups < 8
+	}
+	return groups == 8
+}
+
+// validIPv4 checks a dotted-decimal IPv4 address: four decimal octets, no leading zeros.
+func validIPv4(s []byte) bool {
+	for part := 0; part < 4; part++ {
+		n, v := 0, 0
+		for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+			v = v*10 + int(s[n]-'0')
+			n++
+			if n > 3 {
+				return false
+			}
+		}
+		if n == 0 || v > 255 || n > 1 && s[0] == '0' {
+			return false
+		}
+		s = s[n:]
+		if part < 3 {
+			if len(s) == 0 || s[0] != '.' {
+				return false
+			}
+			s = s[1:]
+		}
+	}
+	return len(s) == 0
 }
 
 var rootPath = []byte("/")

@@ -2,6 +2,8 @@ package http
 
 import (
 	"errors"
+	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -281,5 +283,72 @@ func BenchmarkChunkedDecode(b *testing.B) {
 		if _, _, done, err := d.Decode(work); !done || err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAbsoluteFormAuthority: an absolute-form target's authority is checked (RFC 3986 §3.2: a
+// userinfo, characters outside reg-name, a bad IPv6 literal or port → 400) and becomes the
+// request's Host, whatever the Host field says (RFC 9112 §3.2.2: the server MUST ignore it).
+func TestAbsoluteFormAuthority(t *testing.T) {
+	for _, c := range []struct{ target, host string }{
+		{"http://card.example/p", "card.example"},
+		{"http://card.example:8443/p?q", "card.example:8443"},
+		{"https://10.0.0.1:443", "10.0.0.1:443"},
+		{"http://[::1]:80/", "[::1]:80"},
+		{"http://[2001:db8::7]/", "[2001:db8::7]"},
+		{"http://[::ffff:10.0.0.1]/", "[::ffff:10.0.0.1]"},
+		{"http://a-b_c~d!$&'()*+,;=/x", "a-b_c~d!$&'()*+,;="},
+		{"http://h:/", "h:"},
+	} {
+		var r Request
+		in := "GET " + c.target + " HTTP/1.1\r\nHost: other.example\r\n\r\n"
+		if _, err := ParseRequest([]byte(in), Limits{}, &r); err != nil {
+			t.Errorf("%q: %v", c.target, err)
+			continue
+		}
+		if string(r.Host) != c.host {
+			t.Errorf("%q: Host %q, want %q", c.target, r.Host, c.host)
+		}
+	}
+	for _, target := range []string{
+		"p://^", "http://user@h/", "http://u:p@h/", "http://h:x/", "http://h:80:81/", "http://a%41/",
+		"http://[zz]/", "http://[::1/", "http://[]/", "http://[1:2:3:4:5:6:7:8:9]/", "http://[1::2::3]/",
+		"http://[::1]x/", "http://[::1%25eth0]/", "http://h|/", "http://h\"/", "http://[1:2:3:4:5:6:7]/",
+		"http://[::1.2.3.256]/", "http://[::01.2.3.4]/", "http://[:1::]/", "http://[1:]/",
+	} {
+		var r Request
+		in := "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n"
+		if _, err := ParseRequest([]byte(in), Limits{}, &r); err != ErrBadRequest {
+			t.Errorf("%q: %v, want 400", target, err)
+		}
+	}
+}
+
+// TestIPv6LiteralMatchesNetip: validIPv6Literal accepts exactly what net/netip parses as an IPv6
+// address without a zone, over hand-picked and random strings of its alphabet.
+func TestIPv6LiteralMatchesNetip(t *testing.T) {
+	check := func(s string) {
+		a, err := netip.ParseAddr(s)
+		want := err == nil && a.Is6() && a.Zone() == ""
+		if got := validIPv6Literal([]byte(s)); got != want {
+			t.Fatalf("%q: ours %v, netip %v (%v)", s, got, want, err)
+		}
+	}
+	for _, s := range []string{"::", "::1", "1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8",
+		"1:2:3:4:5:6:1.2.3.4", "::1.2.3.4", "::ffff:1.2.3.4", "1::1.2.3.4", ":", ":::", "1:2", "12345::",
+		"1.2.3.4", "::1.2.3", "::1.2.3.4.5", "1:2:3:4:5:6:7:1.2.3.4", "fe80::1", "FE80::A", "::0.0.0.0"} {
+		check(s)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alpha = "0123456789abcdefABCDEF:."
+	for i := 0; i < 200000; i++ {
+		b := make([]byte, rng.IntN(24))
+		for j := range b {
+			b[j] = alpha[rng.IntN(len(alpha))]
+			if rng.IntN(3) == 0 {
+				b[j] = ':'
+			}
+		}
+		check(string(b))
 	}
 }
