@@ -572,7 +572,8 @@ func splitTarget(r *Request) (auth []byte, ok bool) {
 			k++
 		}
 		if k == 0 || k+2 >= len(t) || !isScheme(t[:k]) {
-			return nil, string(r.Method) == "CONNECT"
+			// authority-form, CONNECT only (RFC 9112 §3.2.3)
+			return nil, string(r.Method) == "CONNECT" && validAuthority(t)
 		}
 		t = t[k+3:]
 		k = 0

@@ -322,6 +322,17 @@ func TestAbsoluteFormAuthority(t *testing.T) {
 			t.Errorf("%q: %v, want 400", target, err)
 		}
 	}
+	// CONNECT's authority-form (RFC 9112 §3.2.3) is checked the same way.
+	for _, c := range []struct {
+		target string
+		ok     bool
+	}{{"card.example:443", true}, {"[::1]:443", true}, {"^", false}, {"u@h:443", false}, {"h:x", false}} {
+		var r Request
+		_, err := ParseRequest([]byte("CONNECT "+c.target+" HTTP/1.1\r\nHost: h\r\n\r\n"), Limits{}, &r)
+		if (err == nil) != c.ok {
+			t.Errorf("CONNECT %q: %v", c.target, err)
+		}
+	}
 }
 
 // TestIPv6LiteralMatchesNetip: validIPv6Literal accepts exactly what net/netip parses as an IPv6
