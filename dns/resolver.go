@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"netcard/internal/count"
 	"netcard/ipv4"
 	"netcard/ipv6"
 	"netcard/udp"
@@ -50,26 +51,58 @@ type ResolverStats struct {
 // driven by the card's event loop: Resolve starts a query, Poll reads the
 // responses and retransmits, Result reports the outcome.
 //
-// Only the configuration, the outcome and the counters are resident (128
+// Only the configuration, the outcome and the counters are resident (96
 // bytes). The working state of a query (the query message, the 512-byte
 // response buffer, the names being compared and the parser: 2,232 bytes)
 // is allocated by Resolve and released when the query ends, together with
 // its UDP socket and queues, so a card that is not resolving holds none of
 // it: one allocation per query (plus UDP's), never one per datagram.
 type Resolver struct {
-	u        *udp.Stack
-	rand     io.Reader
-	timeout  time.Duration
-	attempts int32
-	nservers int32
-	servers  [MaxServers]ipv4.Addr
-	done     bool
+	u       *udp.Stack
+	rand    io.Reader
+	timeout time.Duration
 
 	q *lookup // the outstanding query; nil when none runs
 
-	addr  ipv6.Addr // the answer: IPv4-mapped for an A record
-	err   error
-	stats ResolverStats
+	addr     ipv6.Addr // the answer: IPv4-mapped for an A record
+	servers  [MaxServers]ipv4.Addr
+	stats    stats32
+	attempts int32
+	nservers uint8
+	done     bool
+	errc     uint8 // the outcome's error: an index into outcomes
+}
+
+// outcomes are the errors a query can end with, by Resolver.errc: a byte
+// per resolver instead of a 16-byte interface value (read-only, shared).
+var outcomes = [...]error{nil, ErrCanceled, ErrTimeout, ErrNXDomain, ErrServerFailure, ErrTruncated, ErrNoAnswer}
+
+// outcome returns the index of err in outcomes. Only those errors end a
+// query (finish's callers); another would be a programming error.
+func outcome(err error) uint8 {
+	for i, e := range outcomes {
+		if e == err {
+			return uint8(i)
+		}
+	}
+	panic("dns: query ended with an unlisted error: " + err.Error())
+}
+
+// stats32 is what a Resolver keeps of its ResolverStats: the counters in
+// 32 bits (16 bytes, not 32; they wrap after 2^32 queries or datagrams).
+// Stats widens them.
+type stats32 struct {
+	Queries   uint32
+	Sent      uint32
+	Responses uint32
+	Ignored   uint32
+}
+
+// export widens the counters into ResolverStats.
+func (c *stats32) export() ResolverStats {
+	var s ResolverStats
+	count.Widen(&s, c)
+	return s
 }
 
 // lookup is the working state of one query.
@@ -117,7 +150,7 @@ func (r *Resolver) SetServers(servers []ipv4.Addr) {
 }
 
 // Stats returns the counters.
-func (r *Resolver) Stats() ResolverStats { return r.stats }
+func (r *Resolver) Stats() ResolverStats { return r.stats.export() }
 
 // Resolve starts a query for the A record of name (a random ID and a
 // random source port from Config.Rand). It fails with ErrBusy while a
@@ -160,7 +193,7 @@ func (r *Resolver) resolve(name string, qtype uint16, now time.Time) error {
 		return err
 	}
 	q.qlen = len(AppendQuery(q.query[:0], q.id, &q.qname, qtype))
-	r.q, r.done, r.addr, r.err = q, false, ipv6.Addr{}, nil
+	r.q, r.done, r.addr, r.errc = q, false, ipv6.Addr{}, 0
 	r.stats.Queries++
 	r.send(now)
 	return nil
@@ -187,7 +220,7 @@ func (r *Resolver) Cancel() {
 
 // finish ends the query: its socket is closed and its state released.
 func (r *Resolver) finish(a ipv6.Addr, err error) {
-	r.done, r.addr, r.err = true, a, err
+	r.done, r.addr, r.errc = true, a, outcome(err)
 	r.q.sock.Close()
 	r.q = nil
 }
@@ -195,13 +228,13 @@ func (r *Resolver) finish(a ipv6.Addr, err error) {
 // Result returns the outcome of the last query: done is false while it is
 // outstanding (or none was started); then addr or err.
 func (r *Resolver) Result() (addr ipv4.Addr, done bool, err error) {
-	return r.addr.As4(), r.done, r.err
+	return r.addr.As4(), r.done, outcomes[r.errc]
 }
 
 // Result6 is Result for either query: an A answer IPv4-mapped, an AAAA
 // answer as it is.
 func (r *Resolver) Result6() (addr ipv6.Addr, done bool, err error) {
-	return r.addr, r.done, r.err
+	return r.addr, r.done, outcomes[r.errc]
 }
 
 // Poll reads the responses that arrived, retransmits on timeout (to the
