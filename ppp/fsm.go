@@ -87,9 +87,9 @@ type optHandler interface {
 // fsm is the option negotiation automaton of RFC 1661, shared by LCP and
 // IPCP. Events are methods; actions send through the link's control queue.
 type fsm struct {
-	l        *Link
-	reqOpts  *[maxOptLen]byte // our outstanding Configure-Request's options: lent while reqLive (see Link.Shed)
-	timer    deadline         // restart timer deadline; zero when stopped
+	l       *Link
+	reqOpts *[maxOptLen]byte // our outstanding Configure-Request's options: lent while reqLive (see Link.Shed)
+	timer   deadline         // restart timer deadline; zero when stopped
 	// The counters in 8 bits (the fsm is 40 bytes, not 48): each is
 	// compared with a bound of at most maxConfigure, and saturates
 	// (sat8) instead of wrapping; reqLen ≤ maxOptLen.
