@@ -40,7 +40,7 @@ func TestOptionsFitMaxOptLen(t *testing.T) {
 // queuedCodes lists the codes of the control packets waiting in the queue.
 func queuedCodes(l *Link) []byte {
 	var codes []byte
-	for q := l.ctrlq[l.ctrlH:l.ctrlT]; len(q) > 0; {
+	for q := l.queued(); len(q) > 0; {
 		n := int(q[0])<<8 | int(q[1])
 		codes = append(codes, q[4])
 		q = q[n:]

@@ -154,7 +154,7 @@ func TestAutomatonTable(t *testing.T) {
 				}
 			}
 			got := append([]string(nil), stub.acts...)
-			for q := l.ctrlq[l.ctrlH:l.ctrlT]; len(q) > 0; {
+			for q := l.queued(); len(q) > 0; {
 				n := int(q[0])<<8 | int(q[1])
 				got = append(got, codeActs[q[4]])
 				q = q[n:]

@@ -294,7 +294,7 @@ type Link struct {
 	tx framer
 	vj *vjState // nil without Config.VJSlots
 
-	ctrlq []byte // queued control packets: [len16][proto16][packet]
+	ctrlq *[ctrlQueueSize]byte // queued control packets: [len16][proto16][packet]; lent (see Shed)
 
 	lcp  fsm
 	ipcp fsm
@@ -448,7 +448,7 @@ func (l *Link) Shed() int {
 		l.tx.buf = nil
 	}
 	if l.ctrlq != nil && l.ctrlH == l.ctrlT && l.ctrlCur < 0 {
-		n += cap(l.ctrlq)
+		n += ctrlQueueSize
 		l.ctrlq, l.ctrlH, l.ctrlT = nil, 0, 0
 	}
 	if l.optScratch != nil {
@@ -488,7 +488,10 @@ func (l *Link) shedSettled() {
 // Lent returns the bytes of buffers the link holds now (what Shed would
 // release at most); RAM returns the most it can hold: the hard bound.
 func (l *Link) Lent() int {
-	n := cap(l.tx.buf) + cap(l.ctrlq)
+	n := cap(l.tx.buf)
+	if l.ctrlq != nil { // cap of a nil array pointer is the array's length
+		n += ctrlQueueSize
+	}
 	if l.vj != nil {
 		n += cap(l.vj.area)
 	} else {
@@ -834,13 +837,13 @@ func (l *Link) protoReject(proto uint16, info []byte) {
 func (l *Link) ctrlBegin(proto uint16, code, id byte) []byte {
 	const hdr = 2 + 2 + 4 // queue length, protocol, code/id/length
 	if l.ctrlq == nil {
-		l.ctrlq = make([]byte, ctrlQueueSize) // lent (see Shed)
+		l.ctrlq = new([ctrlQueueSize]byte) // lent (see Shed)
 	}
 	if l.ctrlH == l.ctrlT {
 		l.ctrlH, l.ctrlT = 0, 0
 	}
 	if l.ctrlH > 0 {
-		l.ctrlT = int16(copy(l.ctrlq, l.ctrlq[l.ctrlH:l.ctrlT]))
+		l.ctrlT = int16(copy(l.ctrlq[:], l.ctrlq[l.ctrlH:l.ctrlT]))
 		l.ctrlH = 0
 	}
 	room := len(l.ctrlq) - int(l.ctrlT) - hdr

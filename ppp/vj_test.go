@@ -603,7 +603,7 @@ func TestVJNegotiation(t *testing.T) {
 		l.ctrlH, l.ctrlT = 0, 0
 		pkt := append([]byte{codeConfReq, 9, 0, byte(4 + len(req))}, req...)
 		l.ipcp.input(pkt, testNow)
-		q := l.ctrlq[l.ctrlH:l.ctrlT]
+		q := l.queued()
 		for len(q) > 0 {
 			n := int(q[0])<<8 | int(q[1])
 			if get16(q[2:]) == ProtoIPCP && q[4] == code {
