@@ -298,13 +298,12 @@ type Link struct {
 
 	lcp  fsm
 	ipcp fsm
-	v6   *link6 // IPV6CP state; nil without Config.IPv6
-	au   authState
+	v6   *link6    // IPV6CP state; nil without Config.IPv6
+	aup  *authPend // the Authentication phase's timers and challenge; lent while it runs
 
 	restartAt  deadline // re-try a finished link
 	echoAt     deadline
-	holdUntil  deadline // Configure-Requests in Opened are damped until then
-	prng       uint64
+	holdUntil  deadline         // Configure-Requests in Opened are damped until then
 	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
 	stats      stats32
 
@@ -312,8 +311,7 @@ type Link struct {
 	lo lcpOpts
 
 	// negotiated link parameters
-	txACCM  uint32
-	peerMRU int32
+	txACCM uint32
 
 	echoPend int32
 	loops    int32
@@ -324,9 +322,11 @@ type Link struct {
 	ctrlH   int16 // the queue is ctrlQueueSize (256) bytes
 	ctrlT   int16
 	ctrlCur int16 // start of the packet being built; -1 when none
+	peerMRU uint16
 
 	dns     [2][4]byte // negotiated
 	randBuf [4]byte
+	au      authState
 
 	echoID     uint8
 	echoOff    bool
@@ -341,17 +341,21 @@ type Link struct {
 }
 
 // linkParams is what a Link keeps of its Config: the same fields, the
-// counts in 32 bits (MRU ≤ 65535, VJSlots ≤ MaxVJSlots, EchoFailure
-// clamped to MaxInt32, which the int32 count of unanswered echoes could
-// not pass anyway) and the small ones together: 160 bytes, not 176.
+// counts narrow (MRU ≤ 65535 in 16 bits, VJSlots ≤ MaxVJSlots in 8,
+// EchoFailure clamped to MaxInt32, which the int32 count of unanswered
+// echoes could not pass anyway) and the small ones together: 136 bytes,
+// not 176.
 type linkParams struct {
-	MRU, EchoFailure, VJSlots int32
-	ACCM                      uint32
-	LocalIP, PeerIP           [4]byte
-	DNS                       [2][4]byte
-	Host                      bool
-	RequireAuth               Auth
-	pull, pending             bool // up.PullIP, up.PendingIP may be called (Config.PullIP, PendingIP set; or Upper)
+	MRU           uint16
+	VJSlots       uint8
+	Host          bool
+	RequireAuth   Auth
+	pull, pending bool // up.PullIP, up.PendingIP may be called (Config.PullIP, PendingIP set; or Upper)
+	EchoFailure   int32
+	ACCM          uint32
+	LocalIP       [4]byte
+	PeerIP        [4]byte
+	DNS           [2][4]byte
 
 	Secrets                       func(user string) (secret string, ok bool)
 	User, Secret                  string
@@ -381,12 +385,15 @@ func New(cfg Config) *Link {
 		cfg.RenegotiateHold = DefaultRenegotiateHold
 	}
 	l := &Link{cfg: linkParams{
-		MRU: int32(cfg.MRU), EchoFailure: int32(min(cfg.EchoFailure, math.MaxInt32)), VJSlots: int32(cfg.VJSlots),
+		MRU: uint16(cfg.MRU), EchoFailure: int32(min(cfg.EchoFailure, math.MaxInt32)), VJSlots: uint8(cfg.VJSlots),
 		ACCM: cfg.ACCM, LocalIP: cfg.LocalIP, PeerIP: cfg.PeerIP, DNS: cfg.DNS, Host: cfg.Host, RequireAuth: cfg.RequireAuth,
 		Secrets: cfg.Secrets, User: cfg.User, Secret: cfg.Secret, EchoInterval: cfg.EchoInterval,
 		RenegotiateHold: cfg.RenegotiateHold, Rand: cfg.Rand, Tap: cfg.Tap, IPv6: cfg.IPv6,
 		up: cfg.Upper, pull: cfg.Upper != nil || cfg.PullIP != nil, pending: cfg.Upper != nil || cfg.PendingIP != nil,
-	}, prng: 0x9e3779b97f4a7c15}
+	}}
+	if cfg.Rand == nil {
+		l.cfg.Rand = newFallback()
+	}
 	if cfg.Upper == nil {
 		l.cfg.up = &funcUpper{deliver: cfg.DeliverIP, pull: cfg.PullIP, pending: cfg.PendingIP, event: cfg.Event}
 	}
@@ -577,31 +584,45 @@ func (l *Link) lcpDefaults() {
 
 func (l *Link) event(e Event) { l.cfg.up.Event(e) }
 
-// random fills p from cfg.Rand, or from a fixed-seed generator without one.
+// random fills p from cfg.Rand. Without one (New) or once it fails, a
+// fixed-seed generator takes its place for good (an 8-byte allocation on
+// such links only, instead of the generator's state in every Link).
 func (l *Link) random(p []byte) {
-	if l.cfg.Rand != nil {
-		if _, err := io.ReadFull(l.cfg.Rand, p); err == nil {
-			return
-		}
-	}
-	for i := range p {
-		l.prng ^= l.prng << 13
-		l.prng ^= l.prng >> 7
-		l.prng ^= l.prng << 17
-		p[i] = byte(l.prng >> 32)
+	if _, err := io.ReadFull(l.cfg.Rand, p); err != nil {
+		l.cfg.Rand = newFallback()
+		l.cfg.Rand.Read(p)
 	}
 }
 
 func (l *Link) random32() uint32 {
 	for i := 0; ; i++ {
 		if i == 4 {
-			l.cfg.Rand = nil // a source that only gives zeros: use the fallback
+			l.cfg.Rand = newFallback() // a source that only gives zeros: use the fallback
 		}
 		l.random(l.randBuf[:4])
 		if v := get32(l.randBuf[:4]); v != 0 {
 			return v
 		}
 	}
+}
+
+// fallback is the fixed-seed generator of a link without a working
+// Config.Rand (xorshift64): fine for tests, not for CHAP as authenticator.
+type fallback uint64
+
+func newFallback() *fallback {
+	x := fallback(0x9e3779b97f4a7c15)
+	return &x
+}
+
+func (x *fallback) Read(p []byte) (int, error) {
+	for i := range p {
+		*x ^= *x << 13
+		*x ^= *x >> 7
+		*x ^= *x << 17
+		p[i] = byte(*x >> 32)
+	}
+	return len(p), nil
 }
 
 // Open administratively opens the link and signals the lower layer up: LCP
@@ -1040,7 +1061,8 @@ func (l *Link) Poll(now time.Time) time.Time {
 	if l.v6 != nil {
 		t6 = l.v6.fsm.timer
 	}
-	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, l.au.srvAt, l.au.cliAt, l.restartAt, l.echoAt} {
+	srvAt, cliAt := l.authTimers()
+	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, srvAt, cliAt, l.restartAt, l.echoAt} {
 		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
