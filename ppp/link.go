@@ -570,7 +570,7 @@ func (l *Link) VJStats() VJStats {
 	}
 	s := l.vj.st.export()
 	s.TxOn, s.RxOn = l.vj.tx, l.vj.rx
-	s.TxSlots, s.RxSlots = l.vj.c.n, l.vj.d.max+1
+	s.TxSlots, s.RxSlots = int(l.vj.c.n), int(l.vj.d.max)+1
 	return s
 }
 

@@ -1009,3 +1009,50 @@ func fuzzVJLink(t testing.TB) *Link {
 	drain(l)
 	return l
 }
+
+// TestVJSlotIdRange: slot counts and ids are kept in 8 bits. The largest
+// Max-Slot-Id a peer can negotiate (255) gives the compressor all its
+// states and the decompressor ids 0..15 (MaxVJSlots); an id past that, in
+// an uncompressed or a compressed packet (255 and 200 do not fit an int8),
+// is dropped and tosses (RFC 1144 §4), and 15 still works.
+func TestVJSlotIdRange(t *testing.T) {
+	s := seg{src: hostA, dst: hostB, sport: 443, dport: 50000, seq: 1000, ack: 5000, flags: tcpACK, win: 8192, id: 100, data: 10}
+	v := newVJPair(MaxVJSlots, false)
+	v.c.reset(255, false)
+	v.d.reset(255)
+	if v.c.n != MaxVJSlots || v.d.max != MaxVJSlots-1 {
+		t.Fatalf("Max-Slot-Id 255: compressor %d slots, decompressor max id %d", v.c.n, v.d.max)
+	}
+	proto, info := v.send(tcpSeg(s))
+	if proto != ProtoVJUncomp {
+		t.Fatalf("first packet: protocol %#x", proto)
+	}
+	for _, id := range []byte{255, 200, MaxVJSlots} {
+		bad := append([]byte(nil), info...)
+		bad[9] = id
+		if v.recv(ProtoVJUncomp, bad) != nil || !v.d.toss {
+			t.Fatalf("uncompressed with slot id %d accepted", id)
+		}
+	}
+	good := append([]byte(nil), info...)
+	good[9] = MaxVJSlots - 1
+	if got := v.recv(ProtoVJUncomp, good); got == nil || v.d.last != MaxVJSlots-1 || v.d.toss {
+		t.Fatalf("uncompressed with slot id 15 refused (last %d)", v.d.last)
+	}
+	c := s
+	c.seq += 10
+	c.id++
+	_, cinfo := v.send(tcpSeg(c))
+	for _, id := range []byte{255, 200} {
+		bad := append([]byte(nil), cinfo...)
+		bad[0] |= vjNewC
+		bad = append(bad[:1], append([]byte{id}, bad[1:]...)...)
+		if cinfo[0]&vjNewC != 0 {
+			bad = append([]byte(nil), cinfo...)
+			bad[1] = id
+		}
+		if v.recv(ProtoVJComp, bad) != nil || !v.d.toss {
+			t.Fatalf("compressed with slot id %d accepted", id)
+		}
+	}
+}
