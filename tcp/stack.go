@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"netcard/ipv4"
@@ -293,20 +294,53 @@ type Stack struct {
 }
 
 // stackParams is what a Stack keeps of its Config (defaults filled in):
-// the counts in 32 bits (RecvBuf and SendBuf are at most 2³⁰, MSS 65535,
-// LargeRecvBufs 255, CookieQueue 1024; SynRetries, KeepAliveCount and
-// ChallengeACKLimit are clamped to MaxInt32, which the int32 counters they
-// bound could not pass anyway) and MaxConns only as len(conns): 136 bytes,
-// not 184, which keeps the Stack within 576 bytes.
+// the card's own values (Full, Rand) and a pointer to the profile's
+// constants, stackConsts, which every stack configured alike shares
+// (interned, read-only: ROM on a card): 32 bytes, not 128 (184 before the
+// counts went to 32 bits). Field access is unchanged (s.cfg.MinRTO: the
+// pointer is embedded).
 type stackParams struct {
-	Full                                               func(now time.Time) bool
-	Rand                                               io.Reader
+	*stackConsts
+	Full func(now time.Time) bool
+	Rand io.Reader
+}
+
+// stackConsts is the per-profile part of a Stack's Config: the counts in
+// 32 bits (RecvBuf and SendBuf are at most 2³⁰, MSS 65535, LargeRecvBufs
+// 255, CookieQueue 1024; SynRetries, KeepAliveCount and ChallengeACKLimit
+// are clamped to MaxInt32, which the int32 counters they bound could not
+// pass anyway) and MaxConns only as len(conns). Never written after
+// intern: stacks share it.
+type stackConsts struct {
 	InitialRTO, MinRTO, MaxRTO, DelayedACK, TimeWait   time.Duration
 	UserTimeout, KeepAlive, KeepAliveInterval          time.Duration
 	RecvBuf, SmallRecvBuf, LargeRecvBufs, SendBuf, MSS int32
 	SynRetries, KeepAliveCount, ChallengeACKLimit      int32
 	CookieQueue                                        int32
 	NoDelay, DropCookieAckWhenFull                     bool
+}
+
+// consts holds the interned stackConsts: one per distinct configuration
+// (a card has one per profile), read-only once published. A bounded table
+// of atomic pointers, lock-free: a configuration past the first
+// len(consts) gets a private copy instead.
+var consts [16]atomic.Pointer[stackConsts]
+
+// intern returns the shared copy of c, publishing it if it is new.
+func intern(c stackConsts) *stackConsts {
+	for i := range consts {
+		p := consts[i].Load()
+		if p == nil {
+			if consts[i].CompareAndSwap(nil, &c) {
+				return &c
+			}
+			p = consts[i].Load() // another stack published first
+		}
+		if *p == c {
+			return p
+		}
+	}
+	return &c
 }
 
 // clamp32 is n, at most MaxInt32.
@@ -389,8 +423,7 @@ func NewStack(cfg Config) *Stack {
 	if cfg.Rand == nil {
 		panic("tcp: Config.Rand is nil")
 	}
-	s := &Stack{cfg: stackParams{
-		Full: cfg.Full, Rand: cfg.Rand,
+	s := &Stack{cfg: stackParams{Full: cfg.Full, Rand: cfg.Rand, stackConsts: intern(stackConsts{
 		InitialRTO: cfg.InitialRTO, MinRTO: cfg.MinRTO, MaxRTO: cfg.MaxRTO, DelayedACK: cfg.DelayedACK,
 		TimeWait: cfg.TimeWait, UserTimeout: cfg.UserTimeout, KeepAlive: cfg.KeepAlive,
 		KeepAliveInterval: cfg.KeepAliveInterval,
@@ -399,7 +432,7 @@ func NewStack(cfg Config) *Stack {
 		SynRetries: clamp32(cfg.SynRetries), KeepAliveCount: clamp32(cfg.KeepAliveCount),
 		ChallengeACKLimit: clamp32(cfg.ChallengeACKLimit), CookieQueue: int32(cfg.CookieQueue),
 		NoDelay: cfg.NoDelay, DropCookieAckWhenFull: cfg.DropCookieAckWhenFull,
-	}}
+	})}}
 	if _, err := io.ReadFull(cfg.Rand, s.secret[:]); err != nil {
 		panic("tcp: reading ISN secret: " + err.Error())
 	}
