@@ -177,3 +177,11 @@ func (l *Link) queued() []byte {
 	}
 	return l.ctrlq[l.ctrlH:l.ctrlT]
 }
+
+// setTap replaces the link's Tap in a copy of its extras (never in the
+// shared noExtras).
+func (l *Link) setTap(f func(sent bool, frame []byte)) {
+	x := *l.cfg.linkExtras
+	x.Tap = f
+	l.cfg.linkExtras = &x
+}

@@ -52,7 +52,7 @@ func TestLinkUp(t *testing.T) {
 	}
 	// Compressed IP frames: protocol 0x21 alone, no FF 03.
 	var seen []byte
-	c.cfg.Tap = func(sent bool, fr []byte) { seen = append(seen[:0], fr...) }
+	c.setTap(func(sent bool, fr []byte) { seen = append(seen[:0], fr...) })
 	h.a.queue = append(h.a.queue, ipPacket(1, 60))
 	h.pump()
 	if len(seen) != 61 || seen[0] != 0x21 {

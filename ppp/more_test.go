@@ -147,7 +147,7 @@ func TestControlPriority(t *testing.T) {
 		}
 		return copy(dst, pkt)
 	}
-	h.a.l.cfg.Tap = nil
+	h.a.l.setTap(nil)
 	h.a.l.Open(h.now)
 	h.b.l.Open(h.now)
 	// Only the card's LCP Conf-Req may be queued; run negotiation without
@@ -166,7 +166,7 @@ func TestControlPriority(t *testing.T) {
 	}
 	// Mid-frame: the card has sent part of an IP frame.
 	var order []uint16
-	h.a.l.cfg.Tap = func(sent bool, fr []byte) {
+	h.a.l.setTap(func(sent bool, fr []byte) {
 		if sent {
 			if fr[0] == 0xff {
 				fr = fr[2:]
@@ -177,7 +177,7 @@ func TestControlPriority(t *testing.T) {
 				order = append(order, uint16(fr[0])<<8|uint16(fr[1]))
 			}
 		}
-	}
+	})
 	h.a.l.Output(buf[:100], h.now)
 	// An Echo-Request arrives from the host.
 	h.a.l.Input(encodeFrame(unhex("ff03c0210977"+"0008"+"00000000"), 0), h.now)
