@@ -174,7 +174,9 @@ func (c *stats32) export() Stats {
 }
 
 const (
-	maxTransports = 4
+	// maxTransports is two: TCP and UDP, what the card runs (as ipv6.Host);
+	// each slot is a 16-byte interface value in every Host.
+	maxTransports = 2
 	icmpErrMax    = HeaderLen + 8 + 60 + 8 // IP + ICMP headers + quoted header with options + 8 bytes
 )
 
@@ -337,7 +339,8 @@ func bitmapLen(slotCap int) int { return (slotCap/8 + 1 + 7) / 8 }
 
 // Register attaches the transport t for protocol number proto (ProtoTCP,
 // ProtoUDP). ICMP is handled by the host itself and cannot be registered.
-// At most four transports; registering a protocol again replaces it. If t
+// At most two transports (another protocol is ignored: its packets get
+// protocol unreachable); registering a protocol again replaces it. If t
 // implements PortFilter, it takes part in the early packet filter.
 func (h *Host) Register(proto uint8, t Transport) {
 	if proto == ProtoICMP || t == nil {
