@@ -189,7 +189,7 @@ type reasmSlot struct {
 	got      int32 // payload bytes received
 	maxEnd   int32 // highest end offset received
 	firstLen int32 // payload bytes of fragment 0; 0 = not received
-	deadline time.Time
+	deadline int64 // UnixNano: 8 bytes where a time.Time takes 24 (a slot is 64 bytes, not 80)
 	// buf is the slot's payload area (len = Host.slotCap) followed, within
 	// its capacity, by the bitmap of 8-byte blocks received (bitmap()).
 	buf []byte
@@ -970,11 +970,11 @@ func (h *Host) Poll(now time.Time) time.Time {
 		if s.state == slotFree || s.state == slotEcho {
 			continue
 		}
-		if !now.Before(s.deadline) {
+		if now.UnixNano() >= s.deadline {
 			h.expire(s, now)
 			continue
 		}
-		next = earliest(next, s.deadline)
+		next = earliest(next, time.Unix(0, s.deadline))
 	}
 	for i := 0; i < int(h.ntrans); i++ {
 		next = earliest(next, h.trans[i].Poll(now))
@@ -1031,7 +1031,7 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 	var s, free, dead *reasmSlot
 	for i := range h.slots {
 		c := &h.slots[i]
-		if (c.state == slotActive || c.state == slotDead) && !now.Before(c.deadline) {
+		if (c.state == slotActive || c.state == slotDead) && now.UnixNano() >= c.deadline {
 			h.expire(c, now)
 		}
 		switch {
@@ -1062,7 +1062,7 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 		s = free
 		h.lendSlots()
 		*s = reasmSlot{state: slotActive, src: src, dst: dst, id: id, proto: proto,
-			deadline: now.Add(h.reasmTimeout), total: -1, buf: s.buf}
+			deadline: now.Add(h.reasmTimeout).UnixNano(), total: -1, buf: s.buf}
 		clear(s.bitmap())
 	}
 	if end > int(h.slotCap) {

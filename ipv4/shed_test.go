@@ -273,3 +273,31 @@ func TestTwoTransports(t *testing.T) {
 		t.Fatalf("%d transports", h.ntrans)
 	}
 }
+
+// TestReasmSlotSize: a reassembly slot keeps its deadline in Unix
+// nanoseconds, 64 bytes a slot, not 80; the deadline still expires the
+// datagram at exactly ReassemblyTimeout (time exceeded, RFC 792 code 1),
+// and Poll reports it until then.
+func TestReasmSlotSize(t *testing.T) {
+	if n := unsafe.Sizeof(reasmSlot{}); n > 64 {
+		t.Fatalf("reasmSlot is %d bytes, want ≤ 64", n)
+	}
+	h := newHost(t, Config{MTU: 576, ReassemblySlots: 1, ReassemblyBytes: 556, ReassemblyTimeout: 7 * time.Second, ICMPRatePerSec: -1})
+	u := &fakeT{accept: true}
+	h.Register(ProtoUDP, u)
+	p := datagram(500)
+	h.Input(frag(1, p, 0, 248, ProtoUDP), t0)
+	if next := h.Poll(t0.Add(7*time.Second - 1)); !next.Equal(t0.Add(7 * time.Second)) {
+		t.Fatalf("Poll: next %v, want the deadline %v", next, t0.Add(7*time.Second))
+	}
+	if h.slots[0].state != slotActive {
+		t.Fatal("expired before its deadline")
+	}
+	h.Poll(t0.Add(7 * time.Second))
+	if h.slots[0].state != slotFree {
+		t.Fatal("not expired at its deadline")
+	}
+	if rep := output(h, t0.Add(7*time.Second)); len(rep) == 0 || rep[20] != 11 || rep[21] != 1 {
+		t.Fatalf("no time exceeded: %x", rep)
+	}
+}
