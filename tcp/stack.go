@@ -284,7 +284,8 @@ type Stack struct {
 	nfree   int32
 	waitSeq uint32
 
-	rr uint32 // round-robin start for Output
+	rr   uint32 // round-robin start for Output
+	born uint32 // connections created (Conn.born), mod 2^32
 	// pairBufs: a slot's receive and send buffers are one allocation (see
 	// shed.go), as that wastes less to size-class rounding.
 	pairBufs bool
@@ -593,7 +594,7 @@ func (s *Stack) alloc(passive bool) *Conn {
 		if c.state == TimeWait && c.released && (tw == nil || c.timeWaitAt < tw.timeWaitAt) {
 			tw = c
 		}
-		if passive && c.state == SynReceived && c.passive && (half == nil || c.born < half.born) {
+		if passive && c.state == SynReceived && c.passive && (half == nil || int32(c.born-half.born) < 0) {
 			half = c
 		}
 	}
@@ -805,7 +806,7 @@ func (s *Stack) listenInput(l *Listener, src, dst ipv6.Addr, h *Header, data []b
 func (l *Listener) oldestHalfOpen() *Conn {
 	var old *Conn
 	for _, q := range l.queue {
-		if q.state == SynReceived && (old == nil || q.born < old.born) {
+		if q.state == SynReceived && (old == nil || int32(q.born-old.born) < 0) {
 			old = q
 		}
 	}
@@ -930,7 +931,7 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv6.Addr, h *Header, data []
 	c.irs = h.Seq - 1
 	c.rcvNxt = h.Seq
 	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
-	c.sndMSS = int32(min(cookieMSS[idx], s.familyMSS(src)))
+	c.sndMSS = uint16(min(cookieMSS[idx], s.familyMSS(src)))
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = h.Seq-1, h.Ack
@@ -1046,7 +1047,7 @@ func (s *Stack) ICMPError6(typ, code uint8, local, remote ipv6.Addr, quoted []by
 	}
 	mss := int(max(info, 1280)) - 60
 	if mss < int(c.sndMSS) {
-		c.sndMSS = int32(max(mss, minSndMSS))
+		c.sndMSS = uint16(max(mss, minSndMSS))
 		s.stats.PMTUReduced++
 	}
 }
