@@ -26,9 +26,10 @@ const MaxVJSlots = 16
 const (
 	// vjTxHdr is the largest IPv4+TCP header the compressor keeps; a
 	// packet with a longer one (IP options, SACK blocks) is sent as plain
-	// IP, which RFC 1144 always allows. 64 octets hold a TCP header with
-	// timestamps (52) and the card's own (40).
-	vjTxHdr = 64
+	// IP, which RFC 1144 always allows. 56 octets hold a header with TCP
+	// timestamps (52) and the card's own (40; its TCP sends options only
+	// on SYNs): a slot is 64 bytes, not 80.
+	vjTxHdr = 56
 	// vjRxHdr is the largest header the peer's compressor may send us:
 	// a 60-octet IPv4 header and a 60-octet TCP header (RFC 1144 §3.2.1).
 	vjRxHdr = 120

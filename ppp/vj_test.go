@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // seg describes a hand-built IPv4/TCP packet.
@@ -1055,4 +1056,29 @@ func TestVJSlotIdRange(t *testing.T) {
 			t.Fatalf("compressed with slot id %d accepted", id)
 		}
 	}
+}
+
+// TestVJTxHeaderBound: a compressor slot keeps headers of up to vjTxHdr
+// (56) octets, 64 bytes a slot: a header with TCP timestamps (52) is
+// compressed, one with timestamps and a SACK block (64) goes as plain IP
+// (RFC 1144 always allows it) and is still delivered intact.
+func TestVJTxHeaderBound(t *testing.T) {
+	if n := unsafe.Sizeof(vjTxSlot{}); n > 64 {
+		t.Fatalf("vjTxSlot is %d bytes, want ≤ 64", n)
+	}
+	ts := []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}
+	sack := []byte{1, 1, 5, 10, 0, 0, 0, 9, 0, 0, 0, 19}
+	s := seg{src: hostA, dst: hostB, sport: 443, dport: 50000, seq: 1000, ack: 5000, flags: tcpACK, win: 8192, id: 100, data: 10, tcpOpts: ts}
+	v := newVJPair(1, true)
+	v.roundTrip(t, "timestamps", tcpSeg(s), ProtoVJUncomp)
+	s.seq += 10
+	s.id++
+	v.roundTrip(t, "timestamps again", tcpSeg(s), ProtoVJComp)
+	s.tcpOpts = append(append([]byte(nil), ts...), sack...)
+	s.seq += 10
+	s.id++
+	if len(tcpSeg(s)) != 64+10 {
+		t.Fatalf("header with a SACK block: %d octets", len(tcpSeg(s))-10)
+	}
+	v.roundTrip(t, "timestamps and SACK", tcpSeg(s), ProtoIP)
 }
