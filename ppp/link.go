@@ -241,7 +241,8 @@ type Stats struct {
 // bits (2^32 octets cross a 12 Mbit/s line in 48 minutes), the other
 // counters in 32 (they wrap after 2^32 frames or events; a reader sampling
 // them often enough sees every increment, deltas modulo 2^32): 96 bytes,
-// not 184, and the Link fits the allocator's 704-byte class instead of
+// not 184, and the Link fits the allocator's 512-byte class (with the
+// other cuts: TestLinkSize) instead of
 // 768. Stats widens them and adds the automata's states.
 type stats32 struct {
 	BytesIn, BytesOut uint64
@@ -308,7 +309,7 @@ type Link struct {
 	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
 	stats      stats32
 
-	// The small fields, by alignment: 112 bytes with one of padding.
+	// The small fields, by alignment, with no padding at the end.
 	lo lcpOpts
 
 	// negotiated link parameters

@@ -151,7 +151,8 @@ type VJStats struct {
 }
 
 // vjStats32 is what a link keeps of VJStats: the counters in 32 bits (36
-// bytes, not 96: vjState fits the allocator's 192-byte class instead of
+// bytes, not 96: vjState fits the allocator's 144-byte class (with its
+// slot counts in 8 bits) instead of
 // 240); they wrap after 2^32 packets (SavedOut: octets). VJStats widens
 // them and adds the negotiated state.
 type vjStats32 struct {

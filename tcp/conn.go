@@ -53,7 +53,7 @@ func inc16(c *int16) {
 // is reused for a later connection.
 type Conn struct {
 	// Fields are grouped by size, widest first, so that the control block
-	// has no padding (384 bytes, a Go size class; TestControlBlockSize).
+	// has no padding (352 bytes, a Go size class; TestControlBlockSize).
 	s   *Stack
 	lst *Listener // set while waiting in a listener's backlog
 
