@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
+	"reflect"
 	"time"
 
 	"netcard/internal/count"
@@ -36,7 +38,7 @@ type ResolverConfig struct {
 	Servers  []ipv4.Addr   // up to MaxServers, e.g. the DNS addresses learned via IPCP (RFC 1877)
 	Timeout  time.Duration // per attempt; default 2s
 	Attempts int           // total attempts over the servers in turn; default 4
-	Rand     io.Reader     // query IDs and source ports; required
+	Rand     io.Reader     // query IDs and source ports; nil: the udp.Stack's (required then)
 }
 
 // ResolverStats counts the resolver's work.
@@ -51,26 +53,39 @@ type ResolverStats struct {
 // driven by the card's event loop: Resolve starts a query, Poll reads the
 // responses and retransmits, Result reports the outcome.
 //
-// Only the configuration, the outcome and the counters are resident (96
-// bytes). The working state of a query (the query message, the 512-byte
+// Only the configuration, the outcome and the counters are resident (80
+// bytes: the generator is the udp.Stack's unless another is configured, the
+// timeout in milliseconds). The working state of a query (the query message, the 512-byte
 // response buffer, the names being compared and the parser: 2,232 bytes)
 // is allocated by Resolve and released when the query ends, together with
 // its UDP socket and queues, so a card that is not resolving holds none of
 // it: one allocation per query (plus UDP's), never one per datagram.
 type Resolver struct {
-	u       *udp.Stack
-	rand    io.Reader
-	timeout time.Duration
+	u   *udp.Stack
+	own *randBox // a generator other than u's (Config.Rand); nil: u's
 
 	q *lookup // the outstanding query; nil when none runs
 
 	addr     ipv6.Addr // the answer: IPv4-mapped for an A record
 	servers  [MaxServers]ipv4.Addr
 	stats    stats32
+	timeout  uint32 // milliseconds, at least 1
 	attempts int32
 	nservers uint8
 	done     bool
 	errc     uint8 // the outcome's error: an index into outcomes
+}
+
+// randBox holds a Resolver's own generator: 8 bytes in the Resolver, the
+// 16-byte interface only where it differs from the udp.Stack's.
+type randBox struct{ r io.Reader }
+
+// rng returns the generator for query IDs and source ports.
+func (r *Resolver) rng() io.Reader {
+	if r.own != nil {
+		return r.own.r
+	}
+	return r.u.Rand()
 }
 
 // outcomes are the errors a query can end with, by Resolver.errc: a byte
@@ -131,9 +146,23 @@ func NewResolver(u *udp.Stack, cfg ResolverConfig) *Resolver {
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 4
 	}
-	r := &Resolver{u: u, rand: cfg.Rand, timeout: cfg.Timeout, attempts: int32(min(cfg.Attempts, 1<<20))}
+	ms := min(max((cfg.Timeout+time.Millisecond-1)/time.Millisecond, 1), math.MaxUint32) // rounded up
+	r := &Resolver{u: u, timeout: uint32(ms), attempts: int32(min(cfg.Attempts, 1<<20))}
+	if cfg.Rand != nil && !sameReader(cfg.Rand, u.Rand()) {
+		r.own = &randBox{cfg.Rand}
+	}
 	r.SetServers(cfg.Servers)
 	return r
+}
+
+// sameReader reports whether a and b are the same generator (never
+// panicking on a non-comparable dynamic type: those are never the same).
+func sameReader(a, b io.Reader) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta.Comparable() && a == b
 }
 
 // SetServers replaces the server list (the first MaxServers unicast
@@ -179,7 +208,7 @@ func (r *Resolver) resolve(name string, qtype uint16, now time.Time) error {
 		return err
 	}
 	rnd := q.rbuf[:4]
-	if _, err := io.ReadFull(r.rand, rnd); err != nil {
+	if _, err := io.ReadFull(r.rng(), rnd); err != nil {
 		return err
 	}
 	q.id = binary.BigEndian.Uint16(rnd[0:2])
@@ -201,7 +230,7 @@ func (r *Resolver) resolve(name string, qtype uint16, now time.Time) error {
 
 func (r *Resolver) send(now time.Time) {
 	q := r.q
-	q.deadline = now.Add(r.timeout)
+	q.deadline = now.Add(time.Duration(r.timeout) * time.Millisecond)
 	if r.nservers == 0 { // SetServers emptied the list: the attempt times out
 		return
 	}

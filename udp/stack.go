@@ -179,6 +179,9 @@ func NewStack(cfg Config) *Stack {
 	return s
 }
 
+// Rand returns Config.Rand (the resolver above shares it).
+func (s *Stack) Rand() io.Reader { return s.rand }
+
 // Stats returns the counters.
 func (s *Stack) Stats() Stats { return s.stats.export() }
 
