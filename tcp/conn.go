@@ -285,7 +285,7 @@ func (c *Conn) Consume(n int) {
 	copy(c.buf(), c.buf()[n:c.dataEnd()])
 	c.rcvLen -= int32(n)
 	c.need, c.grown, c.probeSeen, c.probed = 0, false, false, false
-	if len(c.s.large) > 0 {
+	if c.s.largePool != nil {
 		c.maybeGrow()
 	}
 	if c.big != 0 {
@@ -980,7 +980,7 @@ func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
 	if c.rcvAdv == c.rcvNxt {
 		c.probeSeen = true // the window closed (see the zero-window probe in input)
 	}
-	if len(c.s.large) > 0 {
+	if c.s.largePool != nil {
 		c.maybeGrow()
 	}
 	inc16(&c.unackedSegs)

@@ -13,7 +13,8 @@ import (
 // classes: a Conn in 352 bytes (384 before its RTT estimators went to 32-bit
 // microseconds, its creation order and challenge-ACK second to 32 bits and
 // its small counters to 16; 472 before the buffers were lent on demand:
-// issue 14) and the Stack in 352 (its profile's constants shared,
+// issue 14) and the Stack in 320 (its large-buffer pool allocated only
+// with Config.LargeRecvBufs; 352 before, its profile's constants shared,
 // stackConsts; 448 before, its counters in 32 bits,
 // stats32; 576 before, with the allocator's 8-byte header of an object
 // with pointers over 512 bytes; 1,072 before the RST queue and the
@@ -23,8 +24,8 @@ import (
 func TestControlBlockSize(t *testing.T) {
 	c, s := unsafe.Sizeof(Conn{}), unsafe.Sizeof(Stack{})
 	t.Logf("Conn control block: %d bytes; Stack: %d bytes (plus buffers, allocated while used)", c, s)
-	if c > 352 || s > 352 {
-		t.Fatalf("Conn %d bytes (at most 352), Stack %d bytes (at most 352)", c, s)
+	if c > 352 || s > 320 {
+		t.Fatalf("Conn %d bytes (at most 352), Stack %d bytes (at most 320)", c, s)
 	}
 	if n := unsafe.Sizeof(Listener{}); n > 48 {
 		t.Fatalf("Listener %d bytes (at most 48)", n)
@@ -146,5 +147,28 @@ func TestConstsShared(t *testing.T) {
 		if s := <-done; s.cfg.stackConsts != a.cfg.stackConsts {
 			t.Fatal("a concurrent stack got its own copy of a shared configuration")
 		}
+	}
+}
+
+// TestPoolOnlyWithLargeBufs: a stack without large receive buffers (Tiny)
+// has no pool (8 bytes of pointer, not 32 of pool) and its Shed, Lent and
+// ControlBytes work without one; a stack with them counts the pool's
+// header in ControlBytes.
+func TestPoolOnlyWithLargeBufs(t *testing.T) {
+	s := NewStack(Config{Rand: rand.New(rand.NewSource(1)), MaxConns: 1, RecvBuf: 1024})
+	if s.largePool != nil || s.larges() != nil {
+		t.Fatal("a pool without large buffers")
+	}
+	if s.Shed() != 0 || s.Lent() != 0 {
+		t.Fatal("an empty stack sheds or lends")
+	}
+	base := s.ControlBytes()
+	p := NewStack(Config{Rand: rand.New(rand.NewSource(1)), MaxConns: 2, RecvBuf: 8192, SmallRecvBuf: 1024, LargeRecvBufs: 1})
+	if p.largePool == nil || len(p.larges()) != 1 || p.nfree != 1 {
+		t.Fatal("no pool with one large buffer")
+	}
+	want := base + int(unsafe.Sizeof(Conn{})) + int(unsafe.Sizeof(largeBuf{})) + int(unsafe.Sizeof(largePool{}))
+	if got := p.ControlBytes(); got != want {
+		t.Fatalf("ControlBytes %d, want %d", got, want)
 	}
 }

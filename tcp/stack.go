@@ -277,12 +277,9 @@ type Stack struct {
 	cookieN    uint16
 	cookieAt   tick // when the last SYN cookie was queued (0: never)
 
-	// Pool of large receive buffers (large[i].owner: the connection it is
-	// lent to, nil: free); nfree counts the free ones. waitSeq orders the
-	// connections waiting for one (first come, first served).
-	large   []largeBuf
-	nfree   int32
-	waitSeq uint32
+	// Pool of large receive buffers; nil without Config.LargeRecvBufs
+	// (its fields read as the Stack's: s.large, s.nfree, s.waitSeq).
+	*largePool
 
 	rr   uint32 // round-robin start for Output
 	born uint32 // connections created (Conn.born), mod 2^32
@@ -346,6 +343,25 @@ func intern(c stackConsts) *stackConsts {
 
 // clamp32 is n, at most MaxInt32.
 func clamp32(n int) int32 { return int32(min(n, math.MaxInt32)) }
+
+// largePool is the stack's pool of large receive buffers (large[i].owner:
+// the connection it is lent to, nil: free); nfree counts the free ones.
+// waitSeq orders the connections waiting for one (first come, first
+// served). Allocated by NewStack only with Config.LargeRecvBufs: a stack
+// without (Tiny) holds 8 bytes for it, not 32.
+type largePool struct {
+	large   []largeBuf
+	nfree   int32
+	waitSeq uint32
+}
+
+// larges returns the pool's buffers (none without a pool).
+func (s *Stack) larges() []largeBuf {
+	if s.largePool == nil {
+		return nil
+	}
+	return s.large
+}
 
 // largeBuf is one of the stack's large receive buffers: b is nil until it
 // is first lent, and again after Shed while it is free.
@@ -445,8 +461,7 @@ func NewStack(cfg Config) *Stack {
 		s.conns[i].s = s
 	}
 	if n := cfg.LargeRecvBufs; n > 0 {
-		s.large = make([]largeBuf, n)
-		s.nfree = int32(n)
+		s.largePool = &largePool{large: make([]largeBuf, n), nfree: int32(n)}
 	}
 	return s
 }
@@ -967,7 +982,7 @@ func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr, now time.Time) (int
 	if len(dst) < HeaderLen+4 {
 		return 0, ipv6.Addr{}, ipv6.Addr{}
 	}
-	if s.nfree > 0 {
+	if s.largePool != nil && s.nfree > 0 {
 		s.grant()
 	}
 	if s.rstTurn {
