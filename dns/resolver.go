@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
+	"reflect"
 	"time"
 
+	"netcard/internal/count"
 	"netcard/ipv4"
 	"netcard/ipv6"
 	"netcard/udp"
@@ -35,7 +38,7 @@ type ResolverConfig struct {
 	Servers  []ipv4.Addr   // up to MaxServers, e.g. the DNS addresses learned via IPCP (RFC 1877)
 	Timeout  time.Duration // per attempt; default 2s
 	Attempts int           // total attempts over the servers in turn; default 4
-	Rand     io.Reader     // query IDs and source ports; required
+	Rand     io.Reader     // query IDs and source ports; nil: the udp.Stack's (required then)
 }
 
 // ResolverStats counts the resolver's work.
@@ -50,26 +53,71 @@ type ResolverStats struct {
 // driven by the card's event loop: Resolve starts a query, Poll reads the
 // responses and retransmits, Result reports the outcome.
 //
-// Only the configuration, the outcome and the counters are resident (128
-// bytes). The working state of a query (the query message, the 512-byte
+// Only the configuration, the outcome and the counters are resident (80
+// bytes: the generator is the udp.Stack's unless another is configured, the
+// timeout in milliseconds). The working state of a query (the query message, the 512-byte
 // response buffer, the names being compared and the parser: 2,232 bytes)
 // is allocated by Resolve and released when the query ends, together with
 // its UDP socket and queues, so a card that is not resolving holds none of
 // it: one allocation per query (plus UDP's), never one per datagram.
 type Resolver struct {
-	u        *udp.Stack
-	rand     io.Reader
-	timeout  time.Duration
-	attempts int32
-	nservers int32
-	servers  [MaxServers]ipv4.Addr
-	done     bool
+	u   *udp.Stack
+	own *randBox // a generator other than u's (Config.Rand); nil: u's
 
 	q *lookup // the outstanding query; nil when none runs
 
-	addr  ipv6.Addr // the answer: IPv4-mapped for an A record
-	err   error
-	stats ResolverStats
+	addr     ipv6.Addr // the answer: IPv4-mapped for an A record
+	servers  [MaxServers]ipv4.Addr
+	stats    stats32
+	timeout  uint32 // milliseconds, at least 1
+	attempts int32
+	nservers uint8
+	done     bool
+	errc     uint8 // the outcome's error: an index into outcomes
+}
+
+// randBox holds a Resolver's own generator: 8 bytes in the Resolver, the
+// 16-byte interface only where it differs from the udp.Stack's.
+type randBox struct{ r io.Reader }
+
+// rng returns the generator for query IDs and source ports.
+func (r *Resolver) rng() io.Reader {
+	if r.own != nil {
+		return r.own.r
+	}
+	return r.u.Rand()
+}
+
+// outcomes are the errors a query can end with, by Resolver.errc: a byte
+// per resolver instead of a 16-byte interface value (read-only, shared).
+var outcomes = [...]error{nil, ErrCanceled, ErrTimeout, ErrNXDomain, ErrServerFailure, ErrTruncated, ErrNoAnswer}
+
+// outcome returns the index of err in outcomes. Only those errors end a
+// query (finish's callers); another would be a programming error.
+func outcome(err error) uint8 {
+	for i, e := range outcomes {
+		if e == err {
+			return uint8(i)
+		}
+	}
+	panic("dns: query ended with an unlisted error: " + err.Error())
+}
+
+// stats32 is what a Resolver keeps of its ResolverStats: the counters in
+// 32 bits (16 bytes, not 32; they wrap after 2^32 queries or datagrams).
+// Stats widens them.
+type stats32 struct {
+	Queries   uint32
+	Sent      uint32
+	Responses uint32
+	Ignored   uint32
+}
+
+// export widens the counters into ResolverStats.
+func (c *stats32) export() ResolverStats {
+	var s ResolverStats
+	count.Widen(&s, c)
+	return s
 }
 
 // lookup is the working state of one query.
@@ -98,9 +146,23 @@ func NewResolver(u *udp.Stack, cfg ResolverConfig) *Resolver {
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 4
 	}
-	r := &Resolver{u: u, rand: cfg.Rand, timeout: cfg.Timeout, attempts: int32(min(cfg.Attempts, 1<<20))}
+	ms := min(max((cfg.Timeout+time.Millisecond-1)/time.Millisecond, 1), math.MaxUint32) // rounded up
+	r := &Resolver{u: u, timeout: uint32(ms), attempts: int32(min(cfg.Attempts, 1<<20))}
+	if cfg.Rand != nil && !sameReader(cfg.Rand, u.Rand()) {
+		r.own = &randBox{cfg.Rand}
+	}
 	r.SetServers(cfg.Servers)
 	return r
+}
+
+// sameReader reports whether a and b are the same generator (never
+// panicking on a non-comparable dynamic type: those are never the same).
+func sameReader(a, b io.Reader) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta.Comparable() && a == b
 }
 
 // SetServers replaces the server list (the first MaxServers unicast
@@ -117,7 +179,7 @@ func (r *Resolver) SetServers(servers []ipv4.Addr) {
 }
 
 // Stats returns the counters.
-func (r *Resolver) Stats() ResolverStats { return r.stats }
+func (r *Resolver) Stats() ResolverStats { return r.stats.export() }
 
 // Resolve starts a query for the A record of name (a random ID and a
 // random source port from Config.Rand). It fails with ErrBusy while a
@@ -146,7 +208,7 @@ func (r *Resolver) resolve(name string, qtype uint16, now time.Time) error {
 		return err
 	}
 	rnd := q.rbuf[:4]
-	if _, err := io.ReadFull(r.rand, rnd); err != nil {
+	if _, err := io.ReadFull(r.rng(), rnd); err != nil {
 		return err
 	}
 	q.id = binary.BigEndian.Uint16(rnd[0:2])
@@ -160,7 +222,7 @@ func (r *Resolver) resolve(name string, qtype uint16, now time.Time) error {
 		return err
 	}
 	q.qlen = len(AppendQuery(q.query[:0], q.id, &q.qname, qtype))
-	r.q, r.done, r.addr, r.err = q, false, ipv6.Addr{}, nil
+	r.q, r.done, r.addr, r.errc = q, false, ipv6.Addr{}, 0
 	r.stats.Queries++
 	r.send(now)
 	return nil
@@ -168,7 +230,7 @@ func (r *Resolver) resolve(name string, qtype uint16, now time.Time) error {
 
 func (r *Resolver) send(now time.Time) {
 	q := r.q
-	q.deadline = now.Add(r.timeout)
+	q.deadline = now.Add(time.Duration(r.timeout) * time.Millisecond)
 	if r.nservers == 0 { // SetServers emptied the list: the attempt times out
 		return
 	}
@@ -187,7 +249,7 @@ func (r *Resolver) Cancel() {
 
 // finish ends the query: its socket is closed and its state released.
 func (r *Resolver) finish(a ipv6.Addr, err error) {
-	r.done, r.addr, r.err = true, a, err
+	r.done, r.addr, r.errc = true, a, outcome(err)
 	r.q.sock.Close()
 	r.q = nil
 }
@@ -195,13 +257,13 @@ func (r *Resolver) finish(a ipv6.Addr, err error) {
 // Result returns the outcome of the last query: done is false while it is
 // outstanding (or none was started); then addr or err.
 func (r *Resolver) Result() (addr ipv4.Addr, done bool, err error) {
-	return r.addr.As4(), r.done, r.err
+	return r.addr.As4(), r.done, outcomes[r.errc]
 }
 
 // Result6 is Result for either query: an A answer IPv4-mapped, an AAAA
 // answer as it is.
 func (r *Resolver) Result6() (addr ipv6.Addr, done bool, err error) {
-	return r.addr, r.done, r.err
+	return r.addr, r.done, outcomes[r.errc]
 }
 
 // Poll reads the responses that arrived, retransmits on timeout (to the

@@ -174,7 +174,9 @@ func (c *stats32) export() Stats {
 }
 
 const (
-	maxTransports = 4
+	// maxTransports is two: TCP and UDP, what the card runs (as ipv6.Host);
+	// each slot is a 16-byte interface value in every Host.
+	maxTransports = 2
 	icmpErrMax    = HeaderLen + 8 + 60 + 8 // IP + ICMP headers + quoted header with options + 8 bytes
 )
 
@@ -187,7 +189,7 @@ type reasmSlot struct {
 	got      int32 // payload bytes received
 	maxEnd   int32 // highest end offset received
 	firstLen int32 // payload bytes of fragment 0; 0 = not received
-	deadline time.Time
+	deadline int64 // UnixNano: 8 bytes where a time.Time takes 24 (a slot is 64 bytes, not 80)
 	// buf is the slot's payload area (len = Host.slotCap) followed, within
 	// its capacity, by the bitmap of 8-byte blocks received (bitmap()).
 	buf []byte
@@ -337,7 +339,8 @@ func bitmapLen(slotCap int) int { return (slotCap/8 + 1 + 7) / 8 }
 
 // Register attaches the transport t for protocol number proto (ProtoTCP,
 // ProtoUDP). ICMP is handled by the host itself and cannot be registered.
-// At most four transports; registering a protocol again replaces it. If t
+// At most two transports (another protocol is ignored: its packets get
+// protocol unreachable); registering a protocol again replaces it. If t
 // implements PortFilter, it takes part in the early packet filter.
 func (h *Host) Register(proto uint8, t Transport) {
 	if proto == ProtoICMP || t == nil {
@@ -967,11 +970,11 @@ func (h *Host) Poll(now time.Time) time.Time {
 		if s.state == slotFree || s.state == slotEcho {
 			continue
 		}
-		if !now.Before(s.deadline) {
+		if now.UnixNano() >= s.deadline {
 			h.expire(s, now)
 			continue
 		}
-		next = earliest(next, s.deadline)
+		next = earliest(next, time.Unix(0, s.deadline))
 	}
 	for i := 0; i < int(h.ntrans); i++ {
 		next = earliest(next, h.trans[i].Poll(now))
@@ -1028,7 +1031,7 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 	var s, free, dead *reasmSlot
 	for i := range h.slots {
 		c := &h.slots[i]
-		if (c.state == slotActive || c.state == slotDead) && !now.Before(c.deadline) {
+		if (c.state == slotActive || c.state == slotDead) && now.UnixNano() >= c.deadline {
 			h.expire(c, now)
 		}
 		switch {
@@ -1059,7 +1062,7 @@ func (h *Host) reassemble(hdr Header, now time.Time) *reasmSlot {
 		s = free
 		h.lendSlots()
 		*s = reasmSlot{state: slotActive, src: src, dst: dst, id: id, proto: proto,
-			deadline: now.Add(h.reasmTimeout), total: -1, buf: s.buf}
+			deadline: now.Add(h.reasmTimeout).UnixNano(), total: -1, buf: s.buf}
 		clear(s.bitmap())
 	}
 	if end > int(h.slotCap) {

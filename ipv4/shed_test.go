@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+	"unsafe"
 
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
@@ -239,5 +240,64 @@ func TestShedAllocsPerBurst(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(100, func() { h.Shed() }); a != 0 {
 		t.Fatalf("Shed allocates: %v", a)
+	}
+}
+
+// TestTwoTransports: a Host keeps two transports (TCP and UDP, 16 bytes of
+// interface each; the Host fits 320 bytes, not 352). A third protocol's
+// Register is ignored: its transport sees nothing and its packets get
+// protocol unreachable (RFC 1122 §3.2.2.1); registering a protocol again
+// replaces it.
+func TestTwoTransports(t *testing.T) {
+	if n := unsafe.Sizeof(Host{}); n > 320 {
+		t.Fatalf("Host is %d bytes, want ≤ 320", n)
+	}
+	h := newHost(t, Config{MTU: 576, ICMPRatePerSec: -1})
+	u1, u2, tc, gre := &fakeT{accept: true}, &fakeT{accept: true}, &fakeT{accept: true}, &fakeT{accept: true}
+	h.Register(ProtoUDP, u1)
+	h.Register(ProtoTCP, tc)
+	h.Register(47, gre)
+	h.Input(gvPacket(peerIP, cardIP, 47, 3, 0, 0, make([]byte, 40)), t0)
+	if len(gre.got) != 0 {
+		t.Fatal("a third transport got a packet")
+	}
+	if rep := output(h, t0); len(rep) == 0 || rep[20] != 3 || rep[21] != 2 {
+		t.Fatalf("no protocol unreachable for the third protocol: %x", rep)
+	}
+	h.Register(ProtoUDP, u2)
+	h.Input(gvPacket(peerIP, cardIP, ProtoUDP, 3, 0, 0, datagram(20)), t0)
+	if len(u1.got) != 0 || len(u2.got) != 1 {
+		t.Fatalf("re-registered UDP: old got %d, new got %d", len(u1.got), len(u2.got))
+	}
+	if h.ntrans != 2 {
+		t.Fatalf("%d transports", h.ntrans)
+	}
+}
+
+// TestReasmSlotSize: a reassembly slot keeps its deadline in Unix
+// nanoseconds, 64 bytes a slot, not 80; the deadline still expires the
+// datagram at exactly ReassemblyTimeout (time exceeded, RFC 792 code 1),
+// and Poll reports it until then.
+func TestReasmSlotSize(t *testing.T) {
+	if n := unsafe.Sizeof(reasmSlot{}); n > 64 {
+		t.Fatalf("reasmSlot is %d bytes, want ≤ 64", n)
+	}
+	h := newHost(t, Config{MTU: 576, ReassemblySlots: 1, ReassemblyBytes: 556, ReassemblyTimeout: 7 * time.Second, ICMPRatePerSec: -1})
+	u := &fakeT{accept: true}
+	h.Register(ProtoUDP, u)
+	p := datagram(500)
+	h.Input(frag(1, p, 0, 248, ProtoUDP), t0)
+	if next := h.Poll(t0.Add(7*time.Second - 1)); !next.Equal(t0.Add(7 * time.Second)) {
+		t.Fatalf("Poll: next %v, want the deadline %v", next, t0.Add(7*time.Second))
+	}
+	if h.slots[0].state != slotActive {
+		t.Fatal("expired before its deadline")
+	}
+	h.Poll(t0.Add(7 * time.Second))
+	if h.slots[0].state != slotFree {
+		t.Fatal("not expired at its deadline")
+	}
+	if rep := output(h, t0.Add(7*time.Second)); len(rep) == 0 || rep[20] != 11 || rep[21] != 1 {
+		t.Fatalf("no time exceeded: %x", rep)
 	}
 }

@@ -22,13 +22,13 @@ const (
 	chapLen = 16 // challenge and MD5 response length
 )
 
+// authState is what a Link keeps of authentication for the whole LCP
+// session: who must do what and whether it is done, and the last
+// identifiers (a duplicate Request after our Ack or Success was lost is
+// answered again; the peer may re-challenge us at any time, RFC 1994 §2.3).
+// 6 bytes; the timers, retry counts and our challenge are an authPend,
+// lent for the Authentication phase only.
 type authState struct {
-	srvAt    deadline // CHAP: retransmit the challenge; PAP: give up waiting
-	cliAt    deadline // PAP: retransmit the request; CHAP: give up waiting
-	srvTries int32
-	cliTries int32
-	chal     [chapLen]byte
-
 	srv     Auth // what the peer must do for us
 	srvDone bool // the peer authenticated
 	chalID  uint8
@@ -37,7 +37,30 @@ type authState struct {
 	cliID   uint8
 }
 
-func (l *Link) authReset() { l.au = authState{chalID: l.au.chalID, cliID: l.au.cliID} }
+// authPend is the Authentication phase's working state: lent by authStart
+// when either side must authenticate, dropped as soon as both are done
+// (or the phase fails or restarts). 34 bytes a link holds only while it
+// authenticates, instead of always.
+type authPend struct {
+	srvAt    deadline // CHAP: retransmit the challenge; PAP: give up waiting
+	cliAt    deadline // PAP: retransmit the request; CHAP: give up waiting
+	srvTries int8     // ≤ maxConfigure
+	cliTries int8
+	chal     [chapLen]byte
+}
+
+func (l *Link) authReset() {
+	l.au = authState{chalID: l.au.chalID, cliID: l.au.cliID}
+	l.aup = nil
+}
+
+// authTimers returns the phase's deadlines (zero when none runs).
+func (l *Link) authTimers() (srv, cli deadline) {
+	if l.aup == nil {
+		return 0, 0
+	}
+	return l.aup.srvAt, l.aup.cliAt
+}
 
 // authStart begins the Authentication phase once LCP is Opened.
 func (l *Link) authStart(now time.Time) {
@@ -48,28 +71,34 @@ func (l *Link) authStart(now time.Time) {
 	}
 	a.cli = l.lo.hisAuth
 	a.srvDone, a.cliDone = a.srv == AuthNone, a.cli == AuthNone
+	if !a.srvDone || !a.cliDone {
+		l.aup = &authPend{} // lent for the phase (authCheck drops it)
+	}
 	switch a.srv {
 	case AuthPAP:
-		a.srvAt = at(now.Add(authTimeout))
+		l.aup.srvAt = at(now.Add(authTimeout))
 	case AuthCHAP:
-		a.srvTries = maxConfigure
+		l.aup.srvTries = maxConfigure
 		a.chalID++
-		l.random(a.chal[:])
+		l.random(l.aup.chal[:])
 		l.sendChallenge(now)
 	}
 	switch a.cli {
 	case AuthPAP:
-		a.cliTries = maxConfigure
+		l.aup.cliTries = maxConfigure
 		a.cliID++
 		l.sendPAPRequest(now)
 	case AuthCHAP:
-		a.cliAt = at(now.Add(authTimeout))
+		l.aup.cliAt = at(now.Add(authTimeout))
 	}
 	l.authCheck(now)
 }
 
 // authCheck enters the Network phase when both directions are done.
 func (l *Link) authCheck(now time.Time) {
+	if l.au.srvDone && l.au.cliDone {
+		l.aup = nil // the phase is over: nothing left to time or check
+	}
 	if l.au.srvDone && l.au.cliDone && !l.network && l.lcp.state == Opened {
 		l.network = true
 		l.ipcp.up(now)
@@ -86,25 +115,28 @@ func (l *Link) authFail(self bool, now time.Time) {
 	} else {
 		l.event(EventPeerAuthFailed)
 	}
-	l.au.srvAt, l.au.cliAt = 0, 0
+	l.aup = nil
 	l.authFailed = true
 	l.lcp.close(now)
 }
 
 func (l *Link) authPoll(now time.Time) {
-	a := &l.au
-	if a.srvAt.due(now) {
-		a.srvAt = 0
-		if a.srv == AuthCHAP && a.srvTries > 0 && !a.srvDone {
+	a, p := &l.au, l.aup
+	if p == nil {
+		return
+	}
+	if p.srvAt.due(now) {
+		p.srvAt = 0
+		if a.srv == AuthCHAP && p.srvTries > 0 && !a.srvDone {
 			l.sendChallenge(now)
 		} else if !a.srvDone {
 			l.authFail(false, now)
 			return
 		}
 	}
-	if a.cliAt.due(now) {
-		a.cliAt = 0
-		if a.cli == AuthPAP && a.cliTries > 0 && !a.cliDone {
+	if p.cliAt.due(now) {
+		p.cliAt = 0
+		if a.cli == AuthPAP && p.cliTries > 0 && !a.cliDone {
 			l.sendPAPRequest(now)
 		} else if !a.cliDone {
 			l.authFail(true, now)
@@ -120,23 +152,23 @@ func (l *Link) chapName() string {
 }
 
 func (l *Link) sendChallenge(now time.Time) {
-	a := &l.au
-	a.srvTries--
-	a.srvAt = at(now.Add(restartTime))
-	d := l.ctrlBegin(ProtoCHAP, chapChl, a.chalID)
+	p := l.aup // lent: we wait for the peer's Response
+	p.srvTries--
+	p.srvAt = at(now.Add(restartTime))
+	d := l.ctrlBegin(ProtoCHAP, chapChl, l.au.chalID)
 	if len(d) < 1+chapLen {
 		l.ctrlAbort()
 		return
 	}
 	d[0] = chapLen
-	copy(d[1:], a.chal[:])
+	copy(d[1:], p.chal[:])
 	l.ctrlCommit(1 + chapLen + copy(d[1+chapLen:], l.chapName()))
 }
 
 func (l *Link) sendPAPRequest(now time.Time) {
-	a := &l.au
-	a.cliTries--
-	a.cliAt = at(now.Add(restartTime))
+	a, p := &l.au, l.aup // lent: we wait for the peer's Ack
+	p.cliTries--
+	p.cliAt = at(now.Add(restartTime))
 	u, s := l.cfg.User, l.cfg.Secret
 	if len(u) > 255 {
 		u = u[:255]
@@ -230,7 +262,7 @@ func (l *Link) papInput(p []byte, now time.Time) {
 			return subtle.ConstantTimeCompare([]byte(secret), pass) == 1
 		}) {
 			l.sendAuthReply(ProtoPAP, papAck, id, "")
-			a.srvDone, a.srvAt = true, 0
+			a.srvDone, l.aup.srvAt = true, 0
 			l.event(EventPeerAuthOK)
 			l.authCheck(now)
 			return
@@ -241,7 +273,7 @@ func (l *Link) papInput(p []byte, now time.Time) {
 		if a.cli != AuthPAP || a.cliDone || id != a.cliID {
 			return
 		}
-		a.cliAt = 0
+		l.aup.cliAt = 0
 		if code == papNak {
 			l.authFail(true, now)
 			return
@@ -291,7 +323,7 @@ func (l *Link) chapInput(p []byte, now time.Time) {
 		sum := chapHash(id, l.cfg.Secret, val)
 		a.cliID = id
 		if !a.cliDone {
-			a.cliAt = at(now.Add(authTimeout))
+			l.aup.cliAt = at(now.Add(authTimeout))
 		}
 		r := l.ctrlBegin(ProtoCHAP, chapRsp, id)
 		if len(r) < 1+chapLen {
@@ -314,12 +346,12 @@ func (l *Link) chapInput(p []byte, now time.Time) {
 			return
 		}
 		good := len(val) == chapLen && l.checkSecret(name, func(secret string) bool {
-			want := chapHash(id, secret, a.chal[:])
+			want := chapHash(id, secret, l.aup.chal[:])
 			return subtle.ConstantTimeCompare(want[:], val) == 1
 		})
 		if good {
 			l.sendAuthReply(ProtoCHAP, chapOK, id, "Welcome")
-			a.srvDone, a.srvAt = true, 0
+			a.srvDone, l.aup.srvAt = true, 0
 			l.event(EventPeerAuthOK)
 			l.authCheck(now)
 			return
@@ -330,7 +362,7 @@ func (l *Link) chapInput(p []byte, now time.Time) {
 		if a.cli != AuthCHAP || a.cliDone || id != a.cliID {
 			return
 		}
-		a.cliAt = 0
+		l.aup.cliAt = 0
 		if code == chapNo {
 			l.authFail(true, now)
 			return

@@ -17,7 +17,8 @@ func upPair(tb testing.TB, pkt []byte, pending *bool, delivered *int) *harness {
 		tb.Fatal("not up")
 	}
 	for _, e := range []*end{h.a, h.b} {
-		e.l.cfg.Tap, e.l.fu().event = nil, nil
+		e.l.setTap(nil)
+		e.l.fu().event = nil
 		e.l.fu().deliver = func(p []byte) { *delivered++ }
 		e.l.cfg.pull = true
 		e.l.fu().pull = func(dst []byte) int {

@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"reflect"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -40,7 +41,7 @@ func TestOptionsFitMaxOptLen(t *testing.T) {
 // queuedCodes lists the codes of the control packets waiting in the queue.
 func queuedCodes(l *Link) []byte {
 	var codes []byte
-	for q := l.ctrlq[l.ctrlH:l.ctrlT]; len(q) > 0; {
+	for q := l.queued(); len(q) > 0; {
 		n := int(q[0])<<8 | int(q[1])
 		codes = append(codes, q[4])
 		q = q[n:]
@@ -82,15 +83,20 @@ func TestAckNeverTruncated(t *testing.T) {
 	}
 }
 
-// TestLinkSize guards the Link's size class: 704 bytes (768 before its
+// TestLinkSize guards the Link's size class: 512 bytes (576 before its
+// profile's constants were shared and its rarely set fields moved out,
+// linkConsts and linkExtras; 704 before its
+// automata counters became 8-bit, the control queue an array pointer, the
+// authentication timers and challenge lent, the Config copy narrower and
+// the fallback generator an allocation of Rand-less links only; 768 before its
 // counters but the line octets became 32-bit, stats32; 1,024 before its
 // timers became 8-byte deadlines and the frame counters 32-bit; 896 before
 // the automata lost their handler field, their request options became lent
 // and the Config copy compact), of which the allocator's header takes 8 for
 // an object with pointers over 512 bytes.
 func TestLinkSize(t *testing.T) {
-	if n := unsafe.Sizeof(Link{}) + 8; n > 704 {
-		t.Fatalf("Link takes %d bytes, past the 704-byte size class", n)
+	if n := unsafe.Sizeof(Link{}) + 8; n > 512 {
+		t.Fatalf("Link takes %d bytes, past the 512-byte size class", n)
 	}
 }
 
@@ -123,13 +129,13 @@ func TestStatsWiden(t *testing.T) {
 	}
 }
 
-// TestVJStatsWiden: the VJ state fits the allocator's 192-byte class (its
-// counters in 32 bits) and VJStats widens every counter it keeps, by name
+// TestVJStatsWiden: the VJ state fits the allocator's 144-byte class (its
+// counters in 32 bits, its slot counts and ids in 8; 192 before) and VJStats widens every counter it keeps, by name
 // (a counter added to VJStats alone fails here: VJStats has the four
 // negotiated-state fields besides).
 func TestVJStatsWiden(t *testing.T) {
-	if n := unsafe.Sizeof(vjState{}); n > 192 {
-		t.Fatalf("vjState takes %d bytes, past the 192-byte size class", n)
+	if n := unsafe.Sizeof(vjState{}); n > 144 {
+		t.Fatalf("vjState takes %d bytes, past the 144-byte size class", n)
 	}
 	wide, narrow := reflect.TypeOf(VJStats{}), reflect.TypeOf(vjStats32{})
 	if wide.NumField() != narrow.NumField()+4 {
@@ -145,6 +151,63 @@ func TestVJStatsWiden(t *testing.T) {
 		f := got.FieldByName(narrow.Field(i).Name)
 		if !f.IsValid() || f.Uint() != uint64(1000+i) {
 			t.Errorf("%s: %v, want %d", narrow.Field(i).Name, f, 1000+i)
+		}
+	}
+}
+
+// TestParamsShared: links configured alike share one read-only copy of the
+// profile's constants, another configuration gets its own (and past the
+// table's 16, a private copy); the card's own values stay per link; a link
+// that sets no credentials, Tap or IPv6 points at the shared empty extras,
+// one that sets any gets its own, and the shared one stays empty.
+func TestParamsShared(t *testing.T) {
+	var saved [len(consts)]*linkConsts
+	for i := range consts {
+		saved[i] = consts[i].Swap(nil)
+	}
+	t.Cleanup(func() {
+		for i := range consts {
+			consts[i].Store(saved[i])
+		}
+	})
+	a := New(Config{MRU: 296, VJSlots: 1, EchoInterval: 5 * time.Second, LocalIP: [4]byte{10, 0, 0, 1}})
+	b := New(Config{MRU: 296, VJSlots: 1, EchoInterval: 5 * time.Second, LocalIP: [4]byte{10, 0, 0, 2}})
+	if a.cfg.linkConsts != b.cfg.linkConsts || a.cfg.LocalIP == b.cfg.LocalIP {
+		t.Fatalf("alike: constants shared %v; addresses %v %v", a.cfg.linkConsts == b.cfg.linkConsts, a.cfg.LocalIP, b.cfg.LocalIP)
+	}
+	if a.cfg.linkExtras != noExtras || b.cfg.linkExtras != noExtras {
+		t.Fatal("a link without extras has its own")
+	}
+	c := New(Config{MRU: 1500, User: "u", Secret: "s"})
+	if c.cfg.linkConsts == a.cfg.linkConsts || c.cfg.MRU != 1500 || a.cfg.MRU != 296 || a.MTU() != 296 {
+		t.Fatalf("another configuration: MRU %d and %d", c.cfg.MRU, a.cfg.MRU)
+	}
+	if c.cfg.linkExtras == noExtras || c.cfg.User != "u" || c.cfg.Secret != "s" || c.chapName() != "u" {
+		t.Fatal("credentials lost")
+	}
+	var links []*Link
+	for i := range 2 * len(consts) {
+		links = append(links, New(Config{MRU: 100 + i}))
+	}
+	for i, l := range links {
+		if l.cfg.MRU != uint16(100+i) || l.cfg.EchoFailure != defaultEcho || l.cfg.RenegotiateHold != DefaultRenegotiateHold {
+			t.Fatalf("link %d: MRU %d EchoFailure %d", i, l.cfg.MRU, l.cfg.EchoFailure)
+		}
+	}
+	last := links[len(links)-1]
+	if last.cfg.linkConsts == New(Config{MRU: int(last.cfg.MRU)}).cfg.linkConsts {
+		t.Fatal("a configuration past the table's size shared")
+	}
+	if noExtras.Secrets != nil || noExtras.User != "" || noExtras.Secret != "" || noExtras.Tap != nil || noExtras.IPv6 != nil {
+		t.Fatal("the shared empty extras were written")
+	}
+	done := make(chan *Link)
+	for range 8 {
+		go func() { done <- New(Config{MRU: 296, VJSlots: 1, EchoInterval: 5 * time.Second}) }()
+	}
+	for range 8 {
+		if l := <-done; l.cfg.linkConsts != a.cfg.linkConsts {
+			t.Fatal("a concurrent link got its own copy of a shared configuration")
 		}
 	}
 }

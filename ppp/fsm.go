@@ -1,6 +1,9 @@
 package ppp
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // State is a state of the RFC 1661 option negotiation automaton (section 4.2).
 type State uint8
@@ -84,13 +87,16 @@ type optHandler interface {
 // fsm is the option negotiation automaton of RFC 1661, shared by LCP and
 // IPCP. Events are methods; actions send through the link's control queue.
 type fsm struct {
-	l        *Link
-	reqOpts  *[maxOptLen]byte // our outstanding Configure-Request's options: lent while reqLive (see Link.Shed)
-	timer    deadline         // restart timer deadline; zero when stopped
-	restart  int32            // restart counter
-	failures int32            // Configure-Naks sent since the last Configure-Ack (Max-Failure)
-	naksRcvd int32            // Configure-Naks/Rejects received without reaching Opened
-	reqLen   int32
+	l       *Link
+	reqOpts *[maxOptLen]byte // our outstanding Configure-Request's options: lent while reqLive (see Link.Shed)
+	timer   deadline         // restart timer deadline; zero when stopped
+	// The counters in 8 bits (the fsm is 40 bytes, not 48): each is
+	// compared with a bound of at most maxConfigure, and saturates
+	// (sat8) instead of wrapping; reqLen ≤ maxOptLen.
+	restart  int8 // restart counter; stops at 0 (only restart > 0 is asked)
+	failures int8 // Configure-Naks sent since the last Configure-Ack (Max-Failure)
+	naksRcvd int8 // Configure-Naks/Rejects received without reaching Opened
+	reqLen   uint8
 	proto    uint16
 	state    State
 	reqID    uint8 // identifier of our outstanding Configure-Request
@@ -119,6 +125,22 @@ func (f *fsm) handler() optHandler {
 // testOptHandler is the option handler of free-standing automata (set by
 // this package's tests only; nil otherwise).
 var testOptHandler optHandler
+
+// sat8 adds one to a counter unless it is at its largest: a peer that
+// refuses for ever leaves it there, not wrapped to a negative count.
+func sat8(c *int8) {
+	if *c < math.MaxInt8 {
+		*c++
+	}
+}
+
+// tick8 counts a restart down to 0, where it stays (TO+ asks restart > 0;
+// RFC 1661 §4.1 lets scr run without irc in Opened).
+func tick8(c *int8) {
+	if *c > 0 {
+		*c--
+	}
+}
 
 // shedReq drops the options of a request no reply can match any more and
 // returns the bytes released.
@@ -169,12 +191,12 @@ func (f *fsm) scr(now time.Time, retransmit bool) {
 	if f.reqOpts == nil {
 		f.reqOpts = new([maxOptLen]byte) // lent while reqLive (see Link.Shed)
 	}
-	f.reqLen = int32(f.handler().addCI(f.reqOpts[:]))
+	f.reqLen = uint8(f.handler().addCI(f.reqOpts[:]))
 	f.reqLive = true
 	if d := f.l.ctrlBegin(f.proto, codeConfReq, f.reqID); d != nil && len(d) >= int(f.reqLen) {
 		f.l.ctrlCommit(copy(d, f.reqOpts[:f.reqLen]))
 	}
-	f.restart--
+	tick8(&f.restart)
 	f.timer = at(now.Add(restartTime))
 }
 
@@ -184,7 +206,7 @@ func (f *fsm) str(now time.Time) {
 	if f.l.ctrlBegin(f.proto, codeTermReq, f.termID) != nil {
 		f.l.ctrlCommit(0)
 	}
-	f.restart--
+	tick8(&f.restart)
 	f.timer = at(now.Add(restartTime))
 }
 
@@ -441,7 +463,7 @@ func (f *fsm) rcr(id byte, opts []byte, now time.Time) {
 		f.handler().resetPeerCI()
 		walkOpts(opts, func(typ byte, val, _ []byte) { f.handler().applyCI(typ, val) })
 	} else if worst == codeConfNak {
-		f.failures++
+		sat8(&f.failures)
 	}
 	switch f.state {
 	case Stopped, ReqSent, AckSent, Opened:
@@ -522,7 +544,7 @@ func (f *fsm) rcn(code, id byte, opts []byte, now time.Time) {
 		walkOpts(opts, func(typ byte, val, _ []byte) { f.handler().nakCI(typ, val) })
 	}
 	f.reqLive = false
-	f.naksRcvd++
+	sat8(&f.naksRcvd)
 	if f.naksRcvd > maxConfigure && f.state != Opened {
 		// The peer keeps refusing what we can live with: give up like TO-.
 		f.setState(Stopped)

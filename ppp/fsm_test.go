@@ -1,6 +1,7 @@
 package ppp
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -93,7 +94,7 @@ func TestAutomatonTable(t *testing.T) {
 			now := testNow
 			// Our outstanding request, so that Ack/Nak match it.
 			f.reqOpts = new([maxOptLen]byte)
-			f.reqID, f.reqLive, f.reqLen = 9, true, int32(stub.addCI(f.reqOpts[:]))
+			f.reqID, f.reqLive, f.reqLen = 9, true, uint8(stub.addCI(f.reqOpts[:]))
 			switch ev {
 			case "Up":
 				f.up(now)
@@ -153,7 +154,7 @@ func TestAutomatonTable(t *testing.T) {
 				}
 			}
 			got := append([]string(nil), stub.acts...)
-			for q := l.ctrlq[l.ctrlH:l.ctrlT]; len(q) > 0; {
+			for q := l.queued(); len(q) > 0; {
 				n := int(q[0])<<8 | int(q[1])
 				got = append(got, codeActs[q[4]])
 				q = q[n:]
@@ -220,5 +221,45 @@ func TestNakBound(t *testing.T) {
 	}
 	if f.state != Stopped || !slices.Contains(stub.acts, "tlf") {
 		t.Errorf("state %v acts %v", f.state, stub.acts)
+	}
+}
+
+// TestCountersSaturate: the automaton's 8-bit counters stop at their
+// bounds instead of wrapping. A peer sending 300 unacceptable requests
+// gets Naks for the first Max-Failure, then Rejects for ever; restarts in Opened
+// (scr without irc, RFC 1661 §4.1) leave the restart counter at 0, so a
+// timeout is TO-.
+func TestCountersSaturate(t *testing.T) {
+	l := New(Config{})
+	stub := &stubHandler{}
+	f := stubFSM(t, l, stub)
+	stub.f = f
+	f.state = ReqSent
+	for i := 0; i < 300; i++ {
+		l.ctrlH, l.ctrlT = 0, 0
+		f.input(ctrlPacket(codeConfReq, byte(i), 99, 2), testNow)
+		want := byte(codeConfNak)
+		if i >= maxFailure {
+			want = codeConfRej
+		}
+		if l.ctrlq[4] != want {
+			t.Fatalf("request %d: reply code %d, want %d", i, l.ctrlq[4], want)
+		}
+	}
+	if f.failures != maxFailure {
+		t.Errorf("failures %d after 300 requests, want %d", f.failures, maxFailure)
+	}
+	for i := 0; i < 300; i++ {
+		l.ctrlH, l.ctrlT = 0, 0
+		f.scr(testNow, false)
+	}
+	if f.restart != 0 {
+		t.Errorf("restart %d after 300 requests, want 0", f.restart)
+	}
+	for i := 0; i < 300; i++ {
+		sat8(&f.naksRcvd)
+	}
+	if f.naksRcvd != math.MaxInt8 {
+		t.Errorf("naksRcvd %d, want %d", f.naksRcvd, math.MaxInt8)
 	}
 }

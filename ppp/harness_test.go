@@ -169,3 +169,19 @@ var testNow = time.Unix(1000, 0)
 // fu returns the callbacks of a link configured without Config.Upper, for
 // tests that replace them on a running link.
 func (l *Link) fu() *funcUpper { return l.cfg.up.(*funcUpper) }
+
+// queued returns the control packets queued (nil while the queue is shed).
+func (l *Link) queued() []byte {
+	if l.ctrlq == nil {
+		return nil
+	}
+	return l.ctrlq[l.ctrlH:l.ctrlT]
+}
+
+// setTap replaces the link's Tap in a copy of its extras (never in the
+// shared noExtras).
+func (l *Link) setTap(f func(sent bool, frame []byte)) {
+	x := *l.cfg.linkExtras
+	x.Tap = f
+	l.cfg.linkExtras = &x
+}

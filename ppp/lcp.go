@@ -14,12 +14,12 @@ const (
 
 // lcpOpts holds our wanted LCP options and the peer's acknowledged ones.
 type lcpOpts struct {
-	mru      int32
 	accm     uint32
 	magic    uint32
-	hisMRU   int32
 	hisACCM  uint32
 	hisMagic uint32
+	mru      uint16 // MRUs are 16-bit options (RFC 1661 §6.1)
+	hisMRU   uint16
 	auth     Auth
 	hisAuth  Auth
 	mruNeg   bool
@@ -181,7 +181,7 @@ func (h *lcpHandler) applyCI(typ byte, val []byte) {
 	o := &(*Link)(h).lo
 	switch typ {
 	case optMRU:
-		o.hisMRU = int32(val[0])<<8 | int32(val[1])
+		o.hisMRU = uint16(val[0])<<8 | uint16(val[1])
 	case optACCM:
 		o.hisACCM = get32(val)
 	case optAuth:
@@ -209,7 +209,7 @@ func (h *lcpHandler) nakCI(typ byte, val []byte) {
 		}
 		if len(val) == 2 {
 			if v := int(val[0])<<8 | int(val[1]); v >= 64 && v <= int(l.cfg.MRU) {
-				o.mru = int32(v)
+				o.mru = uint16(v)
 				return
 			}
 		}
@@ -317,7 +317,7 @@ func (h *lcpHandler) up(now time.Time) {
 	l := (*Link)(h)
 	o := &l.lo
 	l.txACCM, l.txPFC, l.txACFC = o.hisACCM, o.hisPFC, o.hisACFC
-	l.peerMRU = int32(o.hisMRU)
+	l.peerMRU = o.hisMRU
 	if o.accmNeg {
 		l.rx.accm = o.accm
 	} else {

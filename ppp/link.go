@@ -43,6 +43,7 @@ package ppp
 import (
 	"io"
 	"math"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -240,7 +241,8 @@ type Stats struct {
 // bits (2^32 octets cross a 12 Mbit/s line in 48 minutes), the other
 // counters in 32 (they wrap after 2^32 frames or events; a reader sampling
 // them often enough sees every increment, deltas modulo 2^32): 96 bytes,
-// not 184, and the Link fits the allocator's 704-byte class instead of
+// not 184, and the Link fits the allocator's 512-byte class (with the
+// other cuts: TestLinkSize) instead of
 // 768. Stats widens them and adds the automata's states.
 type stats32 struct {
 	BytesIn, BytesOut uint64
@@ -294,26 +296,24 @@ type Link struct {
 	tx framer
 	vj *vjState // nil without Config.VJSlots
 
-	ctrlq []byte // queued control packets: [len16][proto16][packet]
+	ctrlq *[ctrlQueueSize]byte // queued control packets: [len16][proto16][packet]; lent (see Shed)
 
 	lcp  fsm
 	ipcp fsm
-	v6   *link6 // IPV6CP state; nil without Config.IPv6
-	au   authState
+	v6   *link6    // IPV6CP state; nil without Config.IPv6
+	aup  *authPend // the Authentication phase's timers and challenge; lent while it runs
 
 	restartAt  deadline // re-try a finished link
 	echoAt     deadline
-	holdUntil  deadline // Configure-Requests in Opened are damped until then
-	prng       uint64
+	holdUntil  deadline         // Configure-Requests in Opened are damped until then
 	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
 	stats      stats32
 
-	// The small fields, by alignment: 112 bytes with one of padding.
+	// The small fields, by alignment, with no padding at the end.
 	lo lcpOpts
 
 	// negotiated link parameters
-	txACCM  uint32
-	peerMRU int32
+	txACCM uint32
 
 	echoPend int32
 	loops    int32
@@ -324,9 +324,11 @@ type Link struct {
 	ctrlH   int16 // the queue is ctrlQueueSize (256) bytes
 	ctrlT   int16
 	ctrlCur int16 // start of the packet being built; -1 when none
+	peerMRU uint16
 
 	dns     [2][4]byte // negotiated
 	randBuf [4]byte
+	au      authState
 
 	echoID     uint8
 	echoOff    bool
@@ -340,26 +342,71 @@ type Link struct {
 	ip ipcpOpts
 }
 
-// linkParams is what a Link keeps of its Config: the same fields, the
-// counts in 32 bits (MRU ≤ 65535, VJSlots ≤ MaxVJSlots, EchoFailure
-// clamped to MaxInt32, which the int32 count of unanswered echoes could
-// not pass anyway) and the small ones together: 160 bytes, not 176.
+// linkParams is what a Link keeps of its Config, in three parts: the
+// card's own values (Rand, the upper layer, its addresses) in the Link;
+// the profile's constants in a linkConsts that every link configured alike
+// shares (interned, read-only: ROM on a card); and the rarely set ones
+// (credentials, Tap, IPv6) in a linkExtras allocated only when one is set,
+// else the shared empty noExtras. Fields are read as before (the pointers
+// are embedded): 72 bytes, not 136 (176 before the counts went narrow).
 type linkParams struct {
-	MRU, EchoFailure, VJSlots int32
-	ACCM                      uint32
-	LocalIP, PeerIP           [4]byte
-	DNS                       [2][4]byte
-	Host                      bool
-	RequireAuth               Auth
-	pull, pending             bool // up.PullIP, up.PendingIP may be called (Config.PullIP, PendingIP set; or Upper)
+	*linkConsts
+	*linkExtras
+	Rand          io.Reader
+	up            Upper // Config.Upper, or Config's callbacks as one
+	pull, pending bool  // up.PullIP, up.PendingIP may be called (Config.PullIP, PendingIP set; or Upper)
+	LocalIP       [4]byte
+	PeerIP        [4]byte
+	DNS           [2][4]byte
+}
 
-	Secrets                       func(user string) (secret string, ok bool)
-	User, Secret                  string
+// linkConsts is the per-profile part of a Link's Config: the counts narrow
+// (MRU ≤ 65535 in 16 bits, VJSlots ≤ MaxVJSlots in 8, EchoFailure clamped
+// to MaxInt32, which the int32 count of unanswered echoes could not pass
+// anyway). Never written after internConsts: links share it.
+type linkConsts struct {
 	EchoInterval, RenegotiateHold time.Duration
-	Rand                          io.Reader
-	up                            Upper // Config.Upper, or Config's callbacks as one
-	Tap                           func(sent bool, frame []byte)
-	IPv6                          *IPv6Config
+	EchoFailure                   int32
+	ACCM                          uint32
+	MRU                           uint16
+	VJSlots                       uint8
+	Host                          bool
+	RequireAuth                   Auth
+}
+
+// linkExtras are the Config fields most links leave unset. Never written
+// after New (noExtras is shared).
+type linkExtras struct {
+	Secrets      func(user string) (secret string, ok bool)
+	User, Secret string
+	Tap          func(sent bool, frame []byte)
+	IPv6         *IPv6Config
+}
+
+// noExtras is the linkExtras of every link that sets none (read-only).
+var noExtras = &linkExtras{}
+
+// consts holds the interned linkConsts: one per distinct configuration (a
+// card has one per profile), read-only once published. A bounded table of
+// atomic pointers, lock-free: a configuration past the first len(consts)
+// gets a private copy instead.
+var consts [16]atomic.Pointer[linkConsts]
+
+// internConsts returns the shared copy of c, publishing it if it is new.
+func internConsts(c linkConsts) *linkConsts {
+	for i := range consts {
+		p := consts[i].Load()
+		if p == nil {
+			if consts[i].CompareAndSwap(nil, &c) {
+				return &c
+			}
+			p = consts[i].Load() // another link published first
+		}
+		if *p == c {
+			return p
+		}
+	}
+	return &c
 }
 
 // New allocates a link and all its buffers.
@@ -381,12 +428,21 @@ func New(cfg Config) *Link {
 		cfg.RenegotiateHold = DefaultRenegotiateHold
 	}
 	l := &Link{cfg: linkParams{
-		MRU: int32(cfg.MRU), EchoFailure: int32(min(cfg.EchoFailure, math.MaxInt32)), VJSlots: int32(cfg.VJSlots),
-		ACCM: cfg.ACCM, LocalIP: cfg.LocalIP, PeerIP: cfg.PeerIP, DNS: cfg.DNS, Host: cfg.Host, RequireAuth: cfg.RequireAuth,
-		Secrets: cfg.Secrets, User: cfg.User, Secret: cfg.Secret, EchoInterval: cfg.EchoInterval,
-		RenegotiateHold: cfg.RenegotiateHold, Rand: cfg.Rand, Tap: cfg.Tap, IPv6: cfg.IPv6,
+		linkConsts: internConsts(linkConsts{
+			MRU: uint16(cfg.MRU), EchoFailure: int32(min(cfg.EchoFailure, math.MaxInt32)), VJSlots: uint8(cfg.VJSlots),
+			ACCM: cfg.ACCM, Host: cfg.Host, RequireAuth: cfg.RequireAuth,
+			EchoInterval: cfg.EchoInterval, RenegotiateHold: cfg.RenegotiateHold,
+		}),
+		linkExtras: noExtras,
+		LocalIP:    cfg.LocalIP, PeerIP: cfg.PeerIP, DNS: cfg.DNS, Rand: cfg.Rand,
 		up: cfg.Upper, pull: cfg.Upper != nil || cfg.PullIP != nil, pending: cfg.Upper != nil || cfg.PendingIP != nil,
-	}, prng: 0x9e3779b97f4a7c15}
+	}}
+	if x := (linkExtras{Secrets: cfg.Secrets, User: cfg.User, Secret: cfg.Secret, Tap: cfg.Tap, IPv6: cfg.IPv6}); x.Secrets != nil || x.User != "" || x.Secret != "" || x.Tap != nil || x.IPv6 != nil {
+		l.cfg.linkExtras = &x
+	}
+	if cfg.Rand == nil {
+		l.cfg.Rand = newFallback()
+	}
 	if cfg.Upper == nil {
 		l.cfg.up = &funcUpper{deliver: cfg.DeliverIP, pull: cfg.PullIP, pending: cfg.PendingIP, event: cfg.Event}
 	}
@@ -448,7 +504,7 @@ func (l *Link) Shed() int {
 		l.tx.buf = nil
 	}
 	if l.ctrlq != nil && l.ctrlH == l.ctrlT && l.ctrlCur < 0 {
-		n += cap(l.ctrlq)
+		n += ctrlQueueSize
 		l.ctrlq, l.ctrlH, l.ctrlT = nil, 0, 0
 	}
 	if l.optScratch != nil {
@@ -488,7 +544,10 @@ func (l *Link) shedSettled() {
 // Lent returns the bytes of buffers the link holds now (what Shed would
 // release at most); RAM returns the most it can hold: the hard bound.
 func (l *Link) Lent() int {
-	n := cap(l.tx.buf) + cap(l.ctrlq)
+	n := cap(l.tx.buf)
+	if l.ctrlq != nil { // cap of a nil array pointer is the array's length
+		n += ctrlQueueSize
+	}
 	if l.vj != nil {
 		n += cap(l.vj.area)
 	} else {
@@ -560,7 +619,7 @@ func (l *Link) VJStats() VJStats {
 	}
 	s := l.vj.st.export()
 	s.TxOn, s.RxOn = l.vj.tx, l.vj.rx
-	s.TxSlots, s.RxSlots = l.vj.c.n, l.vj.d.max+1
+	s.TxSlots, s.RxSlots = int(l.vj.c.n), int(l.vj.d.max)+1
 	return s
 }
 
@@ -574,31 +633,45 @@ func (l *Link) lcpDefaults() {
 
 func (l *Link) event(e Event) { l.cfg.up.Event(e) }
 
-// random fills p from cfg.Rand, or from a fixed-seed generator without one.
+// random fills p from cfg.Rand. Without one (New) or once it fails, a
+// fixed-seed generator takes its place for good (an 8-byte allocation on
+// such links only, instead of the generator's state in every Link).
 func (l *Link) random(p []byte) {
-	if l.cfg.Rand != nil {
-		if _, err := io.ReadFull(l.cfg.Rand, p); err == nil {
-			return
-		}
-	}
-	for i := range p {
-		l.prng ^= l.prng << 13
-		l.prng ^= l.prng >> 7
-		l.prng ^= l.prng << 17
-		p[i] = byte(l.prng >> 32)
+	if _, err := io.ReadFull(l.cfg.Rand, p); err != nil {
+		l.cfg.Rand = newFallback()
+		l.cfg.Rand.Read(p)
 	}
 }
 
 func (l *Link) random32() uint32 {
 	for i := 0; ; i++ {
 		if i == 4 {
-			l.cfg.Rand = nil // a source that only gives zeros: use the fallback
+			l.cfg.Rand = newFallback() // a source that only gives zeros: use the fallback
 		}
 		l.random(l.randBuf[:4])
 		if v := get32(l.randBuf[:4]); v != 0 {
 			return v
 		}
 	}
+}
+
+// fallback is the fixed-seed generator of a link without a working
+// Config.Rand (xorshift64): fine for tests, not for CHAP as authenticator.
+type fallback uint64
+
+func newFallback() *fallback {
+	x := fallback(0x9e3779b97f4a7c15)
+	return &x
+}
+
+func (x *fallback) Read(p []byte) (int, error) {
+	for i := range p {
+		*x ^= *x << 13
+		*x ^= *x >> 7
+		*x ^= *x << 17
+		p[i] = byte(*x >> 32)
+	}
+	return len(p), nil
 }
 
 // Open administratively opens the link and signals the lower layer up: LCP
@@ -834,13 +907,13 @@ func (l *Link) protoReject(proto uint16, info []byte) {
 func (l *Link) ctrlBegin(proto uint16, code, id byte) []byte {
 	const hdr = 2 + 2 + 4 // queue length, protocol, code/id/length
 	if l.ctrlq == nil {
-		l.ctrlq = make([]byte, ctrlQueueSize) // lent (see Shed)
+		l.ctrlq = new([ctrlQueueSize]byte) // lent (see Shed)
 	}
 	if l.ctrlH == l.ctrlT {
 		l.ctrlH, l.ctrlT = 0, 0
 	}
 	if l.ctrlH > 0 {
-		l.ctrlT = int16(copy(l.ctrlq, l.ctrlq[l.ctrlH:l.ctrlT]))
+		l.ctrlT = int16(copy(l.ctrlq[:], l.ctrlq[l.ctrlH:l.ctrlT]))
 		l.ctrlH = 0
 	}
 	room := len(l.ctrlq) - int(l.ctrlT) - hdr
@@ -1037,7 +1110,8 @@ func (l *Link) Poll(now time.Time) time.Time {
 	if l.v6 != nil {
 		t6 = l.v6.fsm.timer
 	}
-	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, l.au.srvAt, l.au.cliAt, l.restartAt, l.echoAt} {
+	srvAt, cliAt := l.authTimers()
+	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, srvAt, cliAt, l.restartAt, l.echoAt} {
 		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}

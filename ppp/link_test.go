@@ -2,6 +2,7 @@ package ppp
 
 import (
 	"bytes"
+	"io"
 	"testing"
 	"time"
 )
@@ -51,7 +52,7 @@ func TestLinkUp(t *testing.T) {
 	}
 	// Compressed IP frames: protocol 0x21 alone, no FF 03.
 	var seen []byte
-	c.cfg.Tap = func(sent bool, fr []byte) { seen = append(seen[:0], fr...) }
+	c.setTap(func(sent bool, fr []byte) { seen = append(seen[:0], fr...) })
 	h.a.queue = append(h.a.queue, ipPacket(1, 60))
 	h.pump()
 	if len(seen) != 61 || seen[0] != 0x21 {
@@ -201,5 +202,130 @@ func TestUpperReplacesCallbacks(t *testing.T) {
 	// Without Upper and without PullIP, no packet is asked for.
 	if l := New(Config{}); l.cfg.pull || l.cfg.pending {
 		t.Fatalf("no callbacks: pull %v pending %v", l.cfg.pull, l.cfg.pending)
+	}
+}
+
+// TestAuthPendLent: the Authentication phase's timers and challenge are
+// lent for the phase and dropped once both sides are done; what the rest of
+// the LCP session needs stays. After the drop the authenticator may still
+// re-challenge (RFC 1994 §2.3: "at random intervals"), and is answered with
+// the right MD5 response; a retransmitted Response after our Success was
+// lost gets Success again; IP keeps flowing.
+func TestAuthPendLent(t *testing.T) {
+	good := secrets(map[string]string{"card": "s3cret", "host": "h0st"})
+	cc, hc := cardConfig(), hostConfig()
+	cc.RequireAuth, cc.Secrets, cc.User, cc.Secret = AuthCHAP, good, "card", "s3cret"
+	hc.RequireAuth, hc.Secrets, hc.User, hc.Secret = AuthCHAP, good, "host", "h0st"
+	h := newHarness(t, cc, hc)
+	h.open()
+	if !h.run(20*time.Second, h.bothUp) {
+		t.Fatalf("not up: card %v host %v", h.a.events, h.b.events)
+	}
+	c := h.a.l
+	if c.aup != nil || h.b.l.aup != nil {
+		t.Fatalf("authPend held after both sides authenticated: card %v host %v", c.aup != nil, h.b.l.aup != nil)
+	}
+	if srv, cli := c.authTimers(); srv != 0 || cli != 0 {
+		t.Fatalf("auth timers %d %d after the phase", srv, cli)
+	}
+
+	// The host re-challenges the card.
+	c.Shed()
+	chal := []byte("0123456789abcdef")
+	pkt := append([]byte{chapChl, 77, 0, byte(4 + 1 + len(chal) + 4), byte(len(chal))}, chal...)
+	pkt = append(pkt, "host"...)
+	c.chapInput(pkt, h.now)
+	q := c.queued()
+	if len(q) < 8+1+chapLen || q[2] != byte(ProtoCHAP>>8) || q[3] != byte(ProtoCHAP&0xff) || q[4] != chapRsp || q[5] != 77 {
+		t.Fatalf("no CHAP Response to a re-challenge: %x", q)
+	}
+	want := chapHash(77, "s3cret", chal)
+	if q[8] != chapLen || string(q[9:9+chapLen]) != string(want[:]) || string(q[9+chapLen:]) != "card" {
+		t.Fatalf("re-challenge Response %x, want value %x name card", q[8:], want)
+	}
+	if c.aup != nil {
+		t.Error("a re-challenge after the phase lent its state again")
+	}
+	h.run(time.Second, func() bool { return false })
+
+	// The card's Success was lost: the host's Response, again, gets Success.
+	rsp := []byte{chapRsp, c.au.chalID, 0, 4 + 1 + chapLen, chapLen}
+	rsp = append(rsp, make([]byte, chapLen)...) // the value is not checked again
+	c.chapInput(rsp, h.now)
+	if q := c.queued(); len(q) < 8 || q[4] != chapOK || q[5] != c.au.chalID {
+		t.Fatalf("no Success for a repeated Response: %x", q)
+	}
+	if !h.bothUp() {
+		t.Fatal("the link went down")
+	}
+	// A Response with another identifier is ignored.
+	n := len(c.queued())
+	rsp[1]++
+	c.chapInput(rsp, h.now)
+	if len(c.queued()) != n {
+		t.Fatal("a Response to no challenge was answered")
+	}
+}
+
+// TestAuthPendPhase: while we wait for the peer's CHAP Response the phase's
+// state is lent and its retransmission timer runs; after Max-Configure
+// unanswered challenges the peer fails and the state is dropped.
+func TestAuthPendPhase(t *testing.T) {
+	l := New(Config{RequireAuth: AuthCHAP, Secrets: secrets(nil)})
+	l.lo.auth = AuthCHAP
+	l.lcp.state = Opened
+	now := testNow
+	l.authStart(now)
+	if l.aup == nil {
+		t.Fatal("no state lent for the Authentication phase")
+	}
+	sent := 0
+	for i := 0; i < 2*maxConfigure && l.aup != nil; i++ {
+		q := l.queued()
+		for len(q) > 0 {
+			if q[4] == chapChl && q[2] == byte(ProtoCHAP>>8) {
+				sent++
+			}
+			q = q[int(q[0])<<8|int(q[1]):]
+		}
+		l.ctrlH, l.ctrlT = 0, 0
+		next := l.Poll(now)
+		if next.IsZero() {
+			t.Fatal("no timer while waiting for a Response")
+		}
+		now = next
+		l.Poll(now)
+	}
+	if l.aup != nil || sent != maxConfigure {
+		t.Fatalf("after the timeouts: state held %v, %d challenges sent, want %d", l.aup != nil, sent, maxConfigure)
+	}
+	if !l.authFailed {
+		t.Fatal("the peer did not fail authentication")
+	}
+}
+
+type failingRand struct{ n int }
+
+func (r *failingRand) Read(p []byte) (int, error) { r.n++; return 0, io.ErrUnexpectedEOF }
+
+// TestRandFallback: a link without Config.Rand, or whose Rand fails, draws
+// from the fixed-seed fallback generator (now an allocation of such links
+// only): non-zero Magic-Numbers, the same sequence for every such link,
+// and a failing source is asked once, not at every draw.
+func TestRandFallback(t *testing.T) {
+	a, b := New(Config{}), New(Config{})
+	fr := &failingRand{}
+	c := New(Config{Rand: fr})
+	for i := 0; i < 100; i++ {
+		va, vb, vc := a.random32(), b.random32(), c.random32()
+		if va == 0 || va != vb || va != vc {
+			t.Fatalf("draw %d: %08x %08x %08x", i, va, vb, vc)
+		}
+	}
+	if fr.n != 1 {
+		t.Fatalf("the failing source was read %d times", fr.n)
+	}
+	if _, ok := c.cfg.Rand.(*fallback); !ok {
+		t.Fatalf("Rand is %T after a failure", c.cfg.Rand)
 	}
 }

@@ -147,7 +147,7 @@ func TestControlPriority(t *testing.T) {
 		}
 		return copy(dst, pkt)
 	}
-	h.a.l.cfg.Tap = nil
+	h.a.l.setTap(nil)
 	h.a.l.Open(h.now)
 	h.b.l.Open(h.now)
 	// Only the card's LCP Conf-Req may be queued; run negotiation without
@@ -166,7 +166,7 @@ func TestControlPriority(t *testing.T) {
 	}
 	// Mid-frame: the card has sent part of an IP frame.
 	var order []uint16
-	h.a.l.cfg.Tap = func(sent bool, fr []byte) {
+	h.a.l.setTap(func(sent bool, fr []byte) {
 		if sent {
 			if fr[0] == 0xff {
 				fr = fr[2:]
@@ -177,7 +177,7 @@ func TestControlPriority(t *testing.T) {
 				order = append(order, uint16(fr[0])<<8|uint16(fr[1]))
 			}
 		}
-	}
+	})
 	h.a.l.Output(buf[:100], h.now)
 	// An Echo-Request arrives from the host.
 	h.a.l.Input(encodeFrame(unhex("ff03c0210977"+"0008"+"00000000"), 0), h.now)
@@ -234,5 +234,83 @@ func TestRenegotiateHold(t *testing.T) {
 			t.Fatalf("LCP opens %d, IPCP opens %d, addresses %v %v (were %v %v)", s.LCPOpens, s.IPCPOpens,
 				h.a.l.LocalIP(), h.a.l.PeerIP(), local, peer)
 		}
+	}
+}
+
+// TestRenegotiateAfterShed: after negotiation settled and Shed dropped
+// every buffer (control queue, option scratch, request options; the
+// Authentication phase's state is dropped when it ends), a peer's
+// Configure-Request in Opened (RFC 1661 §4.1: tld, scr, sca) renegotiates
+// the whole link: LCP, CHAP both ways (the phase's state lent again, and
+// dropped again), IPCP with VJ; the profile's shared constants are
+// untouched, and VJ-compressed TCP crosses byte-exact afterwards.
+func TestRenegotiateAfterShed(t *testing.T) {
+	good := secrets(map[string]string{"card": "s3cret", "host": "h0st"})
+	cc, hc := vjConfigs(1, 16)
+	cc.RequireAuth, cc.Secrets, cc.User, cc.Secret = AuthCHAP, good, "card", "s3cret"
+	hc.RequireAuth, hc.Secrets, hc.User, hc.Secret = AuthCHAP, good, "host", "h0st"
+	cc.RenegotiateHold = -1
+	h := newHarness(t, cc, hc)
+	h.open()
+	if !h.run(20*time.Second, h.bothUp) {
+		t.Fatal("not up")
+	}
+	c := h.a.l
+	consts := *c.cfg.linkConsts
+	c.Shed()
+	if c.ctrlq != nil || c.optScratch != nil || c.lcp.reqOpts != nil || c.ipcp.reqOpts != nil || c.aup != nil ||
+		c.rx.buf != nil || c.tx.buf != nil {
+		t.Fatal("buffers held after Shed")
+	}
+	count := func(evs []Event, e Event) int {
+		n := 0
+		for _, x := range evs {
+			if x == e {
+				n++
+			}
+		}
+		return n
+	}
+	// The peer restarts: its Configure-Request (a new Magic-Number).
+	c.Input(encodeFrame([]byte{0xff, 0x03, 0xc0, 0x21, codeConfReq, 77, 0, 10, optMagic, 6, 9, 8, 7, 6}, 0xffffffff), h.now)
+	if c.Up() || c.lcp.state == Opened {
+		t.Fatalf("a Configure-Request in Opened did not restart LCP: %v", c.lcp.state)
+	}
+	if !h.run(30*time.Second, h.bothUp) {
+		t.Fatalf("not up again: card %v host %v", h.a.events, h.b.events)
+	}
+	if n := count(h.a.events, EventPeerAuthOK); n != 2 {
+		t.Fatalf("card authenticated the host %d times, want 2: %v", n, h.a.events)
+	}
+	if n := count(h.a.events, EventAuthOK); n != 2 {
+		t.Fatalf("the host authenticated the card %d times, want 2: %v", n, h.a.events)
+	}
+	if c.aup != nil || *c.cfg.linkConsts != consts {
+		t.Fatal("after renegotiating: auth state held, or the shared constants changed")
+	}
+	if st := c.VJStats(); !st.TxOn || !st.RxOn {
+		t.Fatalf("VJ not renegotiated: %+v", st)
+	}
+	s := seg{src: hostA, dst: hostB, sport: 443, dport: 50000, seq: 1, ack: 1, flags: tcpACK, win: 4000, data: 100}
+	var want [][]byte
+	for i := 0; i < 5; i++ {
+		p := tcpSeg(s)
+		want = append(want, p)
+		h.a.queue = append(h.a.queue, p)
+		s.seq += uint32(s.data)
+		s.id++
+	}
+	h.b.got = nil
+	h.pump()
+	if len(h.b.got) != len(want) {
+		t.Fatalf("delivered %d of %d", len(h.b.got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(h.b.got[i], want[i]) {
+			t.Fatalf("packet %d differs", i)
+		}
+	}
+	if st := c.VJStats(); st.CompOut < 4 {
+		t.Fatalf("not compressed after renegotiating: %+v", st)
 	}
 }

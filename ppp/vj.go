@@ -26,9 +26,10 @@ const MaxVJSlots = 16
 const (
 	// vjTxHdr is the largest IPv4+TCP header the compressor keeps; a
 	// packet with a longer one (IP options, SACK blocks) is sent as plain
-	// IP, which RFC 1144 always allows. 64 octets hold a TCP header with
-	// timestamps (52) and the card's own (40).
-	vjTxHdr = 64
+	// IP, which RFC 1144 always allows. 56 octets hold a header with TCP
+	// timestamps (52) and the card's own (40; its TCP sends options only
+	// on SYNs): a slot is 64 bytes, not 80.
+	vjTxHdr = 56
 	// vjRxHdr is the largest header the peer's compressor may send us:
 	// a 60-octet IPv4 header and a 60-octet TCP header (RFC 1144 §3.2.1).
 	vjRxHdr = 120
@@ -97,9 +98,9 @@ type vjRxSlot struct {
 // decompressor, whose Max-Slot-Id and Comp-Slot-Id it obeys.
 type vjComp struct {
 	slots    []vjTxSlot
-	n        int // slots usable: min(len(slots), peer's Max-Slot-Id + 1)
-	last     int // slot of the last compressed or uncompressed packet sent; -1 none
 	clock    uint32
+	n        int8 // slots usable: min(len(slots), peer's Max-Slot-Id + 1) ≤ MaxVJSlots
+	last     int8 // slot of the last compressed or uncompressed packet sent; -1 none
 	compSlot bool // the peer lets us omit the slot id when it repeats
 }
 
@@ -115,9 +116,9 @@ type vjComp struct {
 type vjDecomp struct {
 	slots []vjRxSlot
 	ids   [MaxVJSlots]int8 // state index bound to each slot id; -1 none
-	max   int              // the largest slot id the peer may use (our acknowledged Max-Slot-Id)
-	last  int              // slot id of the last packet received; -1 none
 	clock uint32
+	max   int8 // the largest slot id the peer may use (our acknowledged Max-Slot-Id), < MaxVJSlots
+	last  int8 // slot id of the last packet received; -1 none
 	toss  bool // RFC 1144 §4: discard compressed packets until a slot id is given
 }
 
@@ -126,10 +127,10 @@ type vjDecomp struct {
 type vjState struct {
 	c    vjComp
 	d    vjDecomp
-	st   vjStats32
 	area []byte // the receive frame buffer with vjRxHdr octets of headroom in front; lent with it (nil while shed)
-	tx   bool   // we compress: we acknowledged the peer's request
-	rx   bool   // the peer may compress: our request was acknowledged
+	st   vjStats32
+	tx   bool // we compress: we acknowledged the peer's request
+	rx   bool // the peer may compress: our request was acknowledged
 }
 
 // VJStats are the link's Van Jacobson compression counters and state.
@@ -150,7 +151,8 @@ type VJStats struct {
 }
 
 // vjStats32 is what a link keeps of VJStats: the counters in 32 bits (36
-// bytes, not 96: vjState fits the allocator's 192-byte class instead of
+// bytes, not 96: vjState fits the allocator's 144-byte class (with its
+// slot counts in 8 bits) instead of
 // 240); they wrap after 2^32 packets (SavedOut: octets). VJStats widens
 // them and adds the negotiated state.
 type vjStats32 struct {
@@ -178,7 +180,7 @@ func (c *vjComp) reset(maxSlot int, compSlot bool) {
 	for i := range c.slots {
 		c.slots[i].hlen, c.slots[i].used, c.slots[i].hold = 0, 0, 0
 	}
-	c.n = min(len(c.slots), maxSlot+1)
+	c.n = int8(min(len(c.slots), maxSlot+1, MaxVJSlots))
 	c.last, c.clock, c.compSlot = -1, 0, compSlot
 }
 
@@ -190,7 +192,7 @@ func (d *vjDecomp) reset(maxSlot int) {
 	for i := range d.ids {
 		d.ids[i] = -1
 	}
-	d.max = min(maxSlot, MaxVJSlots-1)
+	d.max = int8(min(maxSlot, MaxVJSlots-1))
 	d.last, d.toss, d.clock = -1, true, 0
 }
 
@@ -252,7 +254,7 @@ func (c *vjComp) compress(p []byte, st *vjStats32) (proto uint16, off int) {
 	// Find the connection's slot, or the least recently used one.
 	c.clock++
 	slot, empty, lru := -1, -1, -1
-	for i := 0; i < c.n; i++ {
+	for i := 0; i < int(c.n); i++ {
 		s := &c.slots[i]
 		if s.hlen == 0 {
 			if empty < 0 {
@@ -373,7 +375,7 @@ func (c *vjComp) compress(p []byte, st *vjStats32) (proto uint16, off int) {
 
 	// The compressed header, written just before the data.
 	clen := 1 + 2 + n
-	withSlot := !c.compSlot || c.last != slot
+	withSlot := !c.compSlot || int(c.last) != slot
 	if withSlot {
 		clen++
 		changes |= vjNewC
@@ -388,7 +390,7 @@ func (c *vjComp) compress(p []byte, st *vjStats32) (proto uint16, off int) {
 	}
 	h[i], h[i+1] = cksum0, cksum1
 	copy(h[i+2:], enc[:n])
-	c.last = slot
+	c.last = int8(slot) // < c.n ≤ MaxVJSlots
 	st.CompOut++
 	st.SavedOut += uint32(off)
 	return ProtoVJComp, off
@@ -402,7 +404,7 @@ func (c *vjComp) uncompressed(p []byte, slot, hlen int, st *vjStats32) (uint16, 
 	s.hlen = uint8(hlen)
 	s.used = c.clock
 	p[9] = byte(slot)
-	c.last = slot
+	c.last = int8(slot)
 	st.UncompOut++
 	return ProtoVJUncomp, 0
 }
@@ -422,7 +424,7 @@ func (d *vjDecomp) uncompressed(p []byte) bool {
 	thl := int(p[ihl+12]>>4) * 4
 	hlen := ihl + thl
 	slot := int(p[9])
-	if thl < 20 || hlen > len(p) || int(get16(p[2:])) < hlen || slot > d.max {
+	if thl < 20 || hlen > len(p) || int(get16(p[2:])) < hlen || slot > int(d.max) {
 		return d.error()
 	}
 	p[9] = 6
@@ -433,7 +435,7 @@ func (d *vjDecomp) uncompressed(p []byte) bool {
 	s := d.bind(slot)
 	copy(s.hdr[:], p[:hlen])
 	s.hlen = uint8(hlen)
-	d.last, d.toss = slot, false
+	d.last, d.toss = int8(slot), false // ≤ d.max < MaxVJSlots
 	return true
 }
 
@@ -486,16 +488,16 @@ func (d *vjDecomp) decompress(buf []byte, start, end int) int {
 	}
 	changes := cp[0]
 	i := 1
-	slot := d.last
+	slot := int(d.last)
 	if changes&vjNewC != 0 {
 		slot = int(cp[1])
 		i = 2
-		if slot > d.max {
+		if slot > int(d.max) {
 			d.toss = true
 			return -1
 		}
 		d.toss = false
-		d.last = slot
+		d.last = int8(slot) // ≤ d.max < MaxVJSlots
 	} else if d.toss {
 		return errToss
 	}

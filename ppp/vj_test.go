@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // seg describes a hand-built IPv4/TCP packet.
@@ -603,7 +604,7 @@ func TestVJNegotiation(t *testing.T) {
 		l.ctrlH, l.ctrlT = 0, 0
 		pkt := append([]byte{codeConfReq, 9, 0, byte(4 + len(req))}, req...)
 		l.ipcp.input(pkt, testNow)
-		q := l.ctrlq[l.ctrlH:l.ctrlT]
+		q := l.queued()
 		for len(q) > 0 {
 			n := int(q[0])<<8 | int(q[1])
 			if get16(q[2:]) == ProtoIPCP && q[4] == code {
@@ -1008,4 +1009,76 @@ func fuzzVJLink(t testing.TB) *Link {
 	}
 	drain(l)
 	return l
+}
+
+// TestVJSlotIdRange: slot counts and ids are kept in 8 bits. The largest
+// Max-Slot-Id a peer can negotiate (255) gives the compressor all its
+// states and the decompressor ids 0..15 (MaxVJSlots); an id past that, in
+// an uncompressed or a compressed packet (255 and 200 do not fit an int8),
+// is dropped and tosses (RFC 1144 §4), and 15 still works.
+func TestVJSlotIdRange(t *testing.T) {
+	s := seg{src: hostA, dst: hostB, sport: 443, dport: 50000, seq: 1000, ack: 5000, flags: tcpACK, win: 8192, id: 100, data: 10}
+	v := newVJPair(MaxVJSlots, false)
+	v.c.reset(255, false)
+	v.d.reset(255)
+	if v.c.n != MaxVJSlots || v.d.max != MaxVJSlots-1 {
+		t.Fatalf("Max-Slot-Id 255: compressor %d slots, decompressor max id %d", v.c.n, v.d.max)
+	}
+	proto, info := v.send(tcpSeg(s))
+	if proto != ProtoVJUncomp {
+		t.Fatalf("first packet: protocol %#x", proto)
+	}
+	for _, id := range []byte{255, 200, MaxVJSlots} {
+		bad := append([]byte(nil), info...)
+		bad[9] = id
+		if v.recv(ProtoVJUncomp, bad) != nil || !v.d.toss {
+			t.Fatalf("uncompressed with slot id %d accepted", id)
+		}
+	}
+	good := append([]byte(nil), info...)
+	good[9] = MaxVJSlots - 1
+	if got := v.recv(ProtoVJUncomp, good); got == nil || v.d.last != MaxVJSlots-1 || v.d.toss {
+		t.Fatalf("uncompressed with slot id 15 refused (last %d)", v.d.last)
+	}
+	c := s
+	c.seq += 10
+	c.id++
+	_, cinfo := v.send(tcpSeg(c))
+	for _, id := range []byte{255, 200} {
+		bad := append([]byte(nil), cinfo...)
+		bad[0] |= vjNewC
+		bad = append(bad[:1], append([]byte{id}, bad[1:]...)...)
+		if cinfo[0]&vjNewC != 0 {
+			bad = append([]byte(nil), cinfo...)
+			bad[1] = id
+		}
+		if v.recv(ProtoVJComp, bad) != nil || !v.d.toss {
+			t.Fatalf("compressed with slot id %d accepted", id)
+		}
+	}
+}
+
+// TestVJTxHeaderBound: a compressor slot keeps headers of up to vjTxHdr
+// (56) octets, 64 bytes a slot: a header with TCP timestamps (52) is
+// compressed, one with timestamps and a SACK block (64) goes as plain IP
+// (RFC 1144 always allows it) and is still delivered intact.
+func TestVJTxHeaderBound(t *testing.T) {
+	if n := unsafe.Sizeof(vjTxSlot{}); n > 64 {
+		t.Fatalf("vjTxSlot is %d bytes, want ≤ 64", n)
+	}
+	ts := []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}
+	sack := []byte{1, 1, 5, 10, 0, 0, 0, 9, 0, 0, 0, 19}
+	s := seg{src: hostA, dst: hostB, sport: 443, dport: 50000, seq: 1000, ack: 5000, flags: tcpACK, win: 8192, id: 100, data: 10, tcpOpts: ts}
+	v := newVJPair(1, true)
+	v.roundTrip(t, "timestamps", tcpSeg(s), ProtoVJUncomp)
+	s.seq += 10
+	s.id++
+	v.roundTrip(t, "timestamps again", tcpSeg(s), ProtoVJComp)
+	s.tcpOpts = append(append([]byte(nil), ts...), sack...)
+	s.seq += 10
+	s.id++
+	if len(tcpSeg(s)) != 64+10 {
+		t.Fatalf("header with a SACK block: %d octets", len(tcpSeg(s))-10)
+	}
+	v.roundTrip(t, "timestamps and SACK", tcpSeg(s), ProtoIP)
 }

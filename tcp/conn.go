@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"math"
 	"time"
 
 	"netcard/ipv6"
@@ -16,6 +17,33 @@ func (k tick) add(d time.Duration) tick { return k + tick(d) }
 
 type oooRange struct{ start, end uint32 } // [start, end) in sequence space
 
+// usec is a duration in microseconds, 32 bits: up to 35 minutes.
+type usec int32
+
+// usOf converts d, clamped to usec's range; a positive d shorter than a
+// microsecond is one (0 means "no sample" to SRTT).
+func usOf(d time.Duration) usec {
+	switch {
+	case d >= math.MaxInt32*time.Microsecond:
+		return math.MaxInt32
+	case d <= math.MinInt32*time.Microsecond:
+		return math.MinInt32
+	case d > 0 && d < time.Microsecond:
+		return 1
+	}
+	return usec(d / time.Microsecond)
+}
+
+// d is u as a time.Duration.
+func (u usec) d() time.Duration { return time.Duration(u) * time.Microsecond }
+
+// inc16 adds one to a counter unless it is at its largest.
+func inc16(c *int16) {
+	if *c < math.MaxInt16 {
+		*c++
+	}
+}
+
 // Conn is one connection slot. Its buffers are linear and shared with the
 // layer above: Peek returns the in-order received bytes (writable in place),
 // Free the space after the queued send data. With Config.SmallRecvBuf the
@@ -25,42 +53,43 @@ type oooRange struct{ start, end uint32 } // [start, end) in sequence space
 // is reused for a later connection.
 type Conn struct {
 	// Fields are grouped by size, widest first, so that the control block
-	// has no padding (384 bytes, a Go size class; TestControlBlockSize).
-	s    *Stack
-	lst  *Listener // set while waiting in a listener's backlog
-	born tick
+	// has no padding (352 bytes, a Go size class; TestControlBlockSize).
+	s   *Stack
+	lst *Listener // set while waiting in a listener's backlog
 
-	srtt, rttvar, rto time.Duration
-	rttStart          tick
+	rttStart tick
 
 	rtxAt, persistAt, delackAt, keepAt, timeWaitAt tick // deadlines; 0: off
 	unackedSince                                   tick
 	sendWaitFrom                                   tick // the peer last took output (SND.UNA advanced), or the send queue was last seen empty
 	lastRecv                                       tick // last acceptable segment
-	// RFC 5961 §7 challenge-ACK budget of this connection: chalN sent in
-	// the second that began at chalAt (see challengeOK).
-	chalAt tick
 
 	// Send side. sndBuf[:sndLen] holds unacknowledged and unsent data;
 	// sndBuf[0] has sequence number sndBase. The FIN, once queued, follows
 	// the last byte. sndBuf is nil while shed (then sndLen is 0).
-	sndBuf                      []byte
+	sndBuf []byte
+
+	// The RTT estimators in microseconds (RFC 6298 allows any clock
+	// granularity; µs keeps a 300-baud segment's and a loopback's):
+	// 12 bytes where three time.Durations take 24.
+	srtt, rttvar, rto usec
+	born              uint32 // creation order (Stack.born): the oldest half-open connection goes first
+	// RFC 5961 §7 challenge-ACK budget of this connection: chalN sent in
+	// the second that began at chalAt (milliseconds, mod 2^32; see
+	// challengeOK).
+	chalAt uint32
+
 	iss, sndUna, sndNxt, sndMax uint32
 	sndBase                     uint32
 	sndLen                      int32
 	rtxEnd                      uint32 // end of the highest sequence number retransmitted
 	sndWnd, maxSndWnd           uint32
 	sndWl1, sndWl2              uint32
-	sndMSS                      int32
 	smallEnd                    uint32 // end of the last sub-MSS segment (Nagle, Minshall's variant)
 	cwnd, ssthresh              uint32
-	dupAcks                     int32
 	limitedTx                   uint32 // extra segments allowed by RFC 3042 limited transmit
 	recover                     uint32
 	rttSeq                      uint32
-	backoff                     int32
-	keepProbes                  int32
-	chalN                       int32
 
 	// Receive side. buf()[:rcvLen] is in-order data; out-of-order ranges
 	// lie beyond it at their offsets from rcvNxt.
@@ -69,11 +98,19 @@ type Conn struct {
 	waitSeq             uint32 // queue position for a large buffer (Stack.waitSeq)
 	rcvLen              int32
 	need                int32 // bytes reserved (Reserve) until the next Consume
-	unackedSegs         int32
+	chalN               int32 // challenge ACKs sent in the second from chalAt
 	ooo                 [oooRanges]oooRange
 
 	laddr, raddr ipv6.Addr // IPv4 peers in the IPv4-mapped form (ipv6.From4)
 	lport, rport uint16
+
+	// Small counters, saturating (inc16) where a peer drives them: each is
+	// compared with a bound or reset by progress.
+	sndMSS      uint16 // ≤ 65535 (the MSS option's 16 bits)
+	dupAcks     int16
+	backoff     int16 // RTO backoffs; SynRetries past MaxInt16 means for ever (UserTimeout still ends it)
+	keepProbes  int16 // KeepAliveCount past MaxInt16 means for ever
+	unackedSegs int16
 
 	inUse    bool
 	released bool // the application gave the connection up (Close)
@@ -117,7 +154,8 @@ func (c *Conn) free() {
 
 func (c *Conn) init(local, remote ipv6.Addr, lport, rport uint16, now time.Time) {
 	cfg := &c.s.cfg
-	c.born = tickOf(now)
+	c.s.born++
+	c.born = c.s.born
 	c.lastRecv = tickOf(now)
 	c.laddr, c.raddr, c.lport, c.rport = local, remote, lport, rport
 	c.iss = c.s.isn(local, remote, lport, rport, now)
@@ -126,8 +164,8 @@ func (c *Conn) init(local, remote ipv6.Addr, lport, rport uint16, now time.Time)
 	c.recover = c.iss
 	c.rtxEnd = c.iss
 	c.smallEnd = c.iss
-	c.sndMSS = int32(min(defaultMSS, c.s.familyMSS(remote)))
-	c.rto = cfg.InitialRTO
+	c.sndMSS = uint16(min(defaultMSS, c.s.familyMSS(remote)))
+	c.rto = usOf(cfg.InitialRTO)
 	c.ssthresh = 1 << 30
 }
 
@@ -147,7 +185,7 @@ func (c *Conn) synOptions(h *Header) {
 		// (net.ipv4.tcp_min_snd_mss), we send at least minSndMSS bytes per
 		// segment — what the smallest IPv4 MTU (RFC 791: 68) leaves after
 		// the headers, and far below the 536 every host accepts.
-		c.sndMSS = int32(max(min(int(h.MSS), c.mss()), minSndMSS))
+		c.sndMSS = uint16(max(min(int(h.MSS), c.mss()), minSndMSS))
 	}
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd
@@ -165,7 +203,7 @@ func (c *Conn) established(now time.Time) {
 	if c.backoff > 0 {
 		c.cwnd = mss // SYN or SYN-ACK was lost (RFC 5681 §3.1)
 		if c.srtt == 0 {
-			c.rto = min(max(c.rto, 3*c.s.cfg.InitialRTO), c.s.cfg.MaxRTO) // RFC 6298 §5.7
+			c.rto = usOf(min(max(c.rto.d(), 3*c.s.cfg.InitialRTO), c.s.cfg.MaxRTO)) // RFC 6298 §5.7
 		}
 	}
 	c.backoff = 0
@@ -247,7 +285,7 @@ func (c *Conn) Consume(n int) {
 	copy(c.buf(), c.buf()[n:c.dataEnd()])
 	c.rcvLen -= int32(n)
 	c.need, c.grown, c.probeSeen, c.probed = 0, false, false, false
-	if len(c.s.large) > 0 {
+	if c.s.largePool != nil {
 		c.maybeGrow()
 	}
 	if c.big != 0 {
@@ -345,7 +383,7 @@ func (c *Conn) Queued() int { return int(c.sndLen) }
 
 // SRTT returns the smoothed round-trip time (RFC 6298), 0 before the first
 // sample.
-func (c *Conn) SRTT() time.Duration { return c.srtt }
+func (c *Conn) SRTT() time.Duration { return c.srtt.d() }
 
 // SendWaitSince reports whether output is queued and, if so, since when
 // the peer has acknowledged none of it: the last time SND.UNA advanced or
@@ -612,8 +650,11 @@ func (c *Conn) input(h *Header, data []byte, now time.Time) {
 // MaxConns × ChallengeACKLimit per second, which is what a global limit
 // was for.
 func (c *Conn) challengeOK(now time.Time) bool {
-	t := tickOf(now)
-	if c.chalAt == 0 || t-c.chalAt >= tick(time.Second) || t < c.chalAt {
+	// Milliseconds mod 2^32: a clock that went back shows as a huge
+	// difference and starts a new second, as a second past does. A fresh
+	// connection (chalAt 0) has its whole budget whichever second it is.
+	t := uint32(now.UnixMilli())
+	if t-c.chalAt >= 1000 {
 		c.chalAt, c.chalN = t, 0
 	}
 	if c.chalN >= c.s.cfg.ChallengeACKLimit {
@@ -795,13 +836,13 @@ func (c *Conn) newAck(ack uint32, now time.Time) {
 	if c.sndUna == c.sndMax {
 		c.rtxAt = 0
 	} else {
-		c.rtxAt = tickOf(now).add(c.rto)
+		c.rtxAt = tickOf(now).add(c.rto.d())
 		c.unackedSince = tickOf(now)
 	}
 }
 
 func (c *Conn) dupAck() {
-	c.dupAcks++
+	inc16(&c.dupAcks)
 	mss := uint32(c.sndMSS)
 	if c.inRecovery {
 		c.cwnd += mss
@@ -854,8 +895,8 @@ func (c *Conn) ackAfterTimeout(ack uint32) {
 	if c.srtt == 0 {
 		return
 	}
-	if est := c.rtoEstimate(); beyond || c.rto > rtoKeepMax*est {
-		c.rto = est
+	if est := c.rtoEstimate(); beyond || c.rto.d() > rtoKeepMax*est {
+		c.rto = usOf(est)
 	}
 }
 
@@ -892,22 +933,23 @@ func (c *Conn) rttSample(r time.Duration) {
 		r = time.Microsecond
 	}
 	if c.srtt == 0 {
-		c.srtt = r
-		c.rttvar = r / 2
+		c.srtt = usOf(r)
+		c.rttvar = usOf(r / 2)
 	} else {
-		d := c.srtt - r
+		srtt, rttvar := c.srtt.d(), c.rttvar.d()
+		d := srtt - r
 		if d < 0 {
 			d = -d
 		}
-		c.rttvar = (3*c.rttvar + d) / 4
-		c.srtt = (7*c.srtt + r) / 8
+		c.rttvar = usOf((3*rttvar + d) / 4)
+		c.srtt = usOf((7*srtt + r) / 8) // ≥ 1 µs: r is
 	}
-	c.rto = c.rtoEstimate()
+	c.rto = usOf(c.rtoEstimate())
 }
 
 // rtoEstimate is RTO computed from SRTT and RTTVAR (RFC 6298 §2.3, §2.4).
 func (c *Conn) rtoEstimate() time.Duration {
-	return min(max(c.srtt+max(time.Millisecond, 4*c.rttvar), c.s.cfg.MinRTO), c.s.cfg.MaxRTO)
+	return min(max(c.srtt.d()+max(time.Millisecond, 4*c.rttvar.d()), c.s.cfg.MinRTO), c.s.cfg.MaxRTO)
 }
 
 // receive stores in-window data (seq ≥ RCV.NXT).
@@ -938,10 +980,10 @@ func (c *Conn) receive(seq uint32, data []byte, now time.Time) {
 	if c.rcvAdv == c.rcvNxt {
 		c.probeSeen = true // the window closed (see the zero-window probe in input)
 	}
-	if len(c.s.large) > 0 {
+	if c.s.largePool != nil {
 		c.maybeGrow()
 	}
-	c.unackedSegs++
+	inc16(&c.unackedSegs)
 	if c.unackedSegs >= 2 || c.s.cfg.DelayedACK < 0 {
 		c.ackNow = true
 	} else if c.delackAt == 0 {
@@ -1061,7 +1103,7 @@ func (c *Conn) sendSeq(now time.Time, seq uint32, seqlen int, retx bool) {
 		c.rttStart = tickOf(now)
 	}
 	if c.rtxAt == 0 {
-		c.rtxAt = tickOf(now).add(c.rto)
+		c.rtxAt = tickOf(now).add(c.rto.d())
 	}
 	c.persistAt = 0
 }
@@ -1209,7 +1251,7 @@ func (c *Conn) retransmitOne(dst []byte, now time.Time) int {
 	}
 	c.noteRetransmit(end)
 	if c.rtxAt == 0 {
-		c.rtxAt = tickOf(now).add(c.rto)
+		c.rtxAt = tickOf(now).add(c.rto.d())
 	}
 	return k
 }
@@ -1224,7 +1266,7 @@ func (c *Conn) maybePersist(now time.Time) {
 	if !seqLT(c.sndNxt, dataEnd) && !(c.finQueued && c.sndNxt == dataEnd) {
 		return
 	}
-	d := c.rto << c.persistShift
+	d := c.rto.d() << c.persistShift
 	if d > c.s.cfg.MaxRTO || d <= 0 {
 		d = c.s.cfg.MaxRTO
 	}
@@ -1281,13 +1323,13 @@ func (c *Conn) poll(now time.Time) tick {
 			c.keepAt = 0
 		case c.sndUna != c.sndMax:
 			c.keepAt = tickOf(now).add(cfg.KeepAlive) // the retransmission timer watches the peer
-		case c.keepProbes >= cfg.KeepAliveCount:
+		case int32(c.keepProbes) >= cfg.KeepAliveCount:
 			c.s.stats.ConnsTimedOut++
 			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
 			c.fail(ErrTimeout)
 			return 0
 		default:
-			c.keepProbes++
+			inc16(&c.keepProbes)
 			c.probeNow = true
 			c.keepAt = tickOf(now).add(cfg.KeepAliveInterval)
 		}
@@ -1298,7 +1340,7 @@ func (c *Conn) poll(now time.Time) tick {
 	// before draining Output still wakes in time.
 	var predicted tick
 	if c.rtxAt == 0 && c.persistAt == 0 && c.unsentSeq() {
-		predicted = tickOf(now).add(c.rto)
+		predicted = tickOf(now).add(c.rto.d())
 	}
 	var next tick
 	for _, t := range [...]tick{c.rtxAt, c.persistAt, c.delackAt, c.keepAt, c.timeWaitAt, predicted} {
@@ -1332,7 +1374,7 @@ func (c *Conn) onRTO(now time.Time) {
 		return
 	}
 	if time.Duration(tickOf(now)-c.unackedSince) >= cfg.UserTimeout ||
-		(c.state == SynReceived && c.passive && c.backoff >= cfg.SynRetries) {
+		(c.state == SynReceived && c.passive && int32(c.backoff) >= cfg.SynRetries) {
 		c.s.stats.ConnsTimedOut++
 		if c.state != SynSent {
 			c.s.queueRST(c.laddr, c.raddr, c.lport, c.rport, c.sndMax, 0, FlagRST)
@@ -1346,8 +1388,8 @@ func (c *Conn) onRTO(now time.Time) {
 		c.ssthresh = max((c.sndMax-c.sndUna)/2, 2*mss)
 	}
 	c.cwnd = mss
-	c.backoff++
-	c.rto = min(2*c.rto, cfg.MaxRTO)
+	inc16(&c.backoff)
+	c.rto = usOf(min(2*c.rto.d(), cfg.MaxRTO))
 	// The segment at SND.UNA counts as retransmitted from now on, though
 	// it may still wait for the line: an ACK that covers no more than it
 	// may be the original's late ACK (see ackAfterTimeout).

@@ -98,7 +98,7 @@ func (w *wire) maybeShed() {
 			for i := range s.conns {
 				held = append(held, s.conns[i].rcvBuf, s.conns[i].sndBuf)
 			}
-			for i := range s.large {
+			for i := range s.larges() {
 				held = append(held, s.large[i].b)
 			}
 			w.shedBytes += s.Shed()
@@ -111,7 +111,7 @@ func (w *wire) maybeShed() {
 					k++
 				}
 			}
-			for i := range s.large {
+			for i := range s.larges() {
 				if held[k] != nil && s.large[i].b == nil {
 					poison(held[k])
 				}

@@ -151,7 +151,7 @@ func (c *Conn) wantsLarge() bool { return c.grown || c.need > c.s.cfg.SmallRecvB
 // zero-window probe found the reader stuck and the window cannot reopen:
 // the reader may be waiting for more than fits.
 func (c *Conn) maybeGrow() {
-	if len(c.s.large) == 0 || c.grown || c.waiting || c.rcvLen == 0 || c.released {
+	if c.s.largePool == nil || c.grown || c.waiting || c.rcvLen == 0 || c.released {
 		return
 	}
 	stuck := false
@@ -226,7 +226,7 @@ func (c *Conn) Reserve(n int) bool {
 		return n <= c.bufSize()
 	}
 	c.need = int32(n)
-	if n > c.bufSize() && len(c.s.large) > 0 {
+	if n > c.bufSize() && c.s.largePool != nil {
 		c.getLarge()
 	}
 	c.updateWindow()

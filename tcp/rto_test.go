@@ -163,7 +163,7 @@ func TestSlowLineNoSpuriousRetransmit(t *testing.T) {
 		line := time.Duration(size/1460) * seg
 		t.Logf("%6d baud: %v for %d B (line time %v, ratio %.3f), %d retransmissions, %d timeouts; SRTT %v RTO %v",
 			baud, took.Round(time.Millisecond), size, line.Round(time.Millisecond), float64(took)/float64(line),
-			st.Retransmits, st.Timeouts, sc.srtt.Round(time.Millisecond), sc.rto.Round(time.Millisecond))
+			st.Retransmits, st.Timeouts, sc.srtt.d().Round(time.Millisecond), sc.rto.d().Round(time.Millisecond))
 		// Only the first full segment may time out: once per doubling
 		// the 1 s RTO needs to outlast the segment's line time.
 		k := 0
@@ -176,8 +176,8 @@ func TestSlowLineNoSpuriousRetransmit(t *testing.T) {
 		if float64(took) > 1.2*float64(line) {
 			t.Errorf("%d baud: %v for %v of line time", baud, took, line)
 		}
-		if sc.rto <= seg {
-			t.Errorf("%d baud: RTO %v below one segment's line time %v", baud, sc.rto, seg)
+		if sc.rto.d() <= seg {
+			t.Errorf("%d baud: RTO %v below one segment's line time %v", baud, sc.rto.d(), seg)
 		}
 	}
 }
@@ -189,25 +189,25 @@ func TestSlowLineNoSpuriousRetransmit(t *testing.T) {
 func TestSpuriousTimeoutKeepsBackoff(t *testing.T) {
 	l := newSerialLine(t, rfcConfig(1), rfcConfig(2), 9600)
 	c, sc := l.connect(443)
-	srtt0, rto0 := sc.srtt, sc.rto
+	srtt0, rto0 := sc.srtt.d(), sc.rto.d()
 	if srtt0 == 0 || rto0 != time.Second {
 		t.Fatalf("after the handshake: SRTT %v RTO %v, want a sample and 1 s", srtt0, rto0)
 	}
 	seg := bytes.Repeat([]byte{'x'}, 1460)
 	sc.Write(seg) // 1.56 s on the line: the 1 s timer expires first
 	l.run(func() bool { return l.stacks[1].Stats().Timeouts == 1 }, 10*time.Second)
-	if sc.rto != 2*rto0 {
-		t.Fatalf("RTO after the timeout %v, want %v", sc.rto, 2*rto0)
+	if sc.rto.d() != 2*rto0 {
+		t.Fatalf("RTO after the timeout %v, want %v", sc.rto.d(), 2*rto0)
 	}
 	l.run(func() bool { return sc.sndUna == sc.sndMax }, 10*time.Second)
 	if st := l.stacks[1].Stats(); st.Retransmits != 1 {
 		t.Fatalf("%d retransmissions, want 1", st.Retransmits)
 	}
-	if sc.srtt != srtt0 {
-		t.Fatalf("SRTT %v → %v: sampled a retransmitted segment (Karn)", srtt0, sc.srtt)
+	if sc.srtt.d() != srtt0 {
+		t.Fatalf("SRTT %v → %v: sampled a retransmitted segment (Karn)", srtt0, sc.srtt.d())
 	}
-	if sc.rto != 2*rto0 {
-		t.Fatalf("RTO %v after the original's late ACK, want the backed-off %v", sc.rto, 2*rto0)
+	if sc.rto.d() != 2*rto0 {
+		t.Fatalf("RTO %v after the original's late ACK, want the backed-off %v", sc.rto.d(), 2*rto0)
 	}
 	c.Read(make([]byte, 2048))
 	sc.Write(seg) // sent once: timed, acknowledged before the 2 s timer
@@ -215,8 +215,8 @@ func TestSpuriousTimeoutKeepsBackoff(t *testing.T) {
 	if st := l.stacks[1].Stats(); st.Retransmits != 1 || st.Timeouts != 1 {
 		t.Fatalf("second segment: %d retransmissions, %d timeouts", st.Retransmits, st.Timeouts)
 	}
-	if sc.srtt == srtt0 || sc.rto != sc.rtoEstimate() || sc.rto <= l.wireTime(HeaderLen+1460) {
-		t.Fatalf("after a valid sample: SRTT %v RTO %v (estimate %v)", sc.srtt, sc.rto, sc.rtoEstimate())
+	if sc.srtt.d() == srtt0 || sc.rto.d() != sc.rtoEstimate() || sc.rto.d() <= l.wireTime(HeaderLen+1460) {
+		t.Fatalf("after a valid sample: SRTT %v RTO %v (estimate %v)", sc.srtt.d(), sc.rto.d(), sc.rtoEstimate())
 	}
 }
 
@@ -228,8 +228,8 @@ func lossyStart(t *testing.T, n int) (*wire, *Conn, *Conn) {
 	c.Write([]byte("warm up"))
 	w.run(func() bool { return len(sc.Peek()) == 7 && c.Queued() == 0 }, 5*time.Second)
 	sc.Consume(7)
-	if c.srtt == 0 || c.rto != c.rtoEstimate() {
-		t.Fatalf("SRTT %v RTO %v", c.srtt, c.rto)
+	if c.srtt.d() == 0 || c.rto.d() != c.rtoEstimate() {
+		t.Fatalf("SRTT %v RTO %v", c.srtt.d(), c.rto.d())
 	}
 	lost := 0
 	w.drop = func(from int, h Header, p []byte) bool {
@@ -247,19 +247,19 @@ func lossyStart(t *testing.T, n int) (*wire, *Conn, *Conn) {
 // to the estimate's.
 func TestBackoffAfterLoss(t *testing.T) {
 	w, c, _ := lossyStart(t, 1)
-	est, srtt := c.rto, c.srtt
+	est, srtt := c.rto.d(), c.srtt.d()
 	c.Write([]byte("lost once"))
 	w.run(func() bool { return c.Queued() == 0 }, 10*time.Second)
 	if st := w.stacks[0].Stats(); st.Timeouts != 1 || st.Retransmits != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	if c.rto != 2*est || c.srtt != srtt {
-		t.Fatalf("after the retransmission's ACK: RTO %v SRTT %v, want %v and %v unchanged", c.rto, c.srtt, 2*est, srtt)
+	if c.rto.d() != 2*est || c.srtt.d() != srtt {
+		t.Fatalf("after the retransmission's ACK: RTO %v SRTT %v, want %v and %v unchanged", c.rto.d(), c.srtt.d(), 2*est, srtt)
 	}
 	c.Write([]byte("sent once"))
 	w.run(func() bool { return c.Queued() == 0 }, 10*time.Second)
-	if c.rto != c.rtoEstimate() || c.rto >= 2*est {
-		t.Fatalf("after a valid sample: RTO %v, estimate %v", c.rto, c.rtoEstimate())
+	if c.rto.d() != c.rtoEstimate() || c.rto.d() >= 2*est {
+		t.Fatalf("after a valid sample: RTO %v, estimate %v", c.rto.d(), c.rtoEstimate())
 	}
 }
 
@@ -269,19 +269,19 @@ func TestBackoffAfterLoss(t *testing.T) {
 func TestBackoffRatchetBounded(t *testing.T) {
 	for _, lost := range []int{3, 4} {
 		w, c, _ := lossyStart(t, lost)
-		est := c.rto
+		est := c.rto.d()
 		c.Write([]byte("lost again and again"))
 		w.run(func() bool { return w.stacks[0].Stats().Timeouts == uint64(lost) }, 10*time.Second)
-		if c.rto != est<<lost {
-			t.Fatalf("RTO %v after %d timeouts, want %v", c.rto, lost, est<<lost)
+		if c.rto.d() != est<<lost {
+			t.Fatalf("RTO %v after %d timeouts, want %v", c.rto.d(), lost, est<<lost)
 		}
 		w.run(func() bool { return c.Queued() == 0 }, 10*time.Second)
 		want := est << lost // kept: up to rtoKeepMax times the estimate
 		if est<<lost > rtoKeepMax*est {
 			want = est
 		}
-		if c.rto != want {
-			t.Fatalf("%d timeouts: RTO %v after the retransmission was acknowledged, want %v", lost, c.rto, want)
+		if c.rto.d() != want {
+			t.Fatalf("%d timeouts: RTO %v after the retransmission was acknowledged, want %v", lost, c.rto.d(), want)
 		}
 	}
 }
@@ -290,7 +290,7 @@ func TestBackoffRatchetBounded(t *testing.T) {
 // retransmitted hole, ends the backoff (RFC 8961 §4 (3a)).
 func TestBackoffEndsBeyondHole(t *testing.T) {
 	w, c, sc := lossyStart(t, 1)
-	est := c.rto
+	est := c.rto.d()
 	lose := w.drop
 	dupLost := false
 	w.drop = func(from int, h Header, p []byte) bool {
@@ -307,8 +307,8 @@ func TestBackoffEndsBeyondHole(t *testing.T) {
 	if st := w.stacks[0].Stats(); st.Timeouts != 1 || st.Retransmits != 1 {
 		t.Fatalf("stats %+v (want one timeout, the tail not resent)", st)
 	}
-	if c.rto != est || len(sc.Peek()) != 1464 {
-		t.Fatalf("RTO %v, want %v; %d bytes received", c.rto, est, len(sc.Peek()))
+	if c.rto.d() != est || len(sc.Peek()) != 1464 {
+		t.Fatalf("RTO %v, want %v; %d bytes received", c.rto.d(), est, len(sc.Peek()))
 	}
 }
 

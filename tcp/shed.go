@@ -42,7 +42,7 @@ func (s *Stack) Shed() int {
 	for i := range s.conns {
 		n += s.conns[i].Shed()
 	}
-	for i := range s.large {
+	for i := range s.larges() {
 		if l := &s.large[i]; l.owner == nil && l.b != nil {
 			n += cap(l.b)
 			l.b = nil
@@ -68,7 +68,7 @@ func (s *Stack) Lent() int {
 	for i := range s.conns {
 		n += cap(s.conns[i].rcvBuf) + cap(s.conns[i].sndBuf)
 	}
-	for i := range s.large {
+	for i := range s.larges() {
 		n += cap(s.large[i].b)
 	}
 	if s.rst != nil {
@@ -81,8 +81,12 @@ func (s *Stack) Lent() int {
 // its lifetime: its struct, the connection slots, the large buffers' table
 // and the listeners.
 func (s *Stack) ControlBytes() int {
-	return int(unsafe.Sizeof(*s)) + len(s.conns)*int(unsafe.Sizeof(Conn{})) + len(s.large)*int(unsafe.Sizeof(largeBuf{})) +
+	n := int(unsafe.Sizeof(*s)) + len(s.conns)*int(unsafe.Sizeof(Conn{})) + len(s.larges())*int(unsafe.Sizeof(largeBuf{})) +
 		len(s.listeners)*int(unsafe.Sizeof(Listener{})+8)
+	if s.largePool != nil {
+		n += int(unsafe.Sizeof(largePool{}))
+	}
+	return n
 }
 
 // ControlBufs returns the sizes of the stack's control buffers, each one

@@ -10,8 +10,12 @@ import (
 )
 
 // TestControlBlockSize keeps the control blocks within their Go size
-// classes: a Conn in 384 bytes (472 before the buffers were lent on
-// demand: issue 14) and the Stack in 448 (its counters in 32 bits,
+// classes: a Conn in 352 bytes (384 before its RTT estimators went to 32-bit
+// microseconds, its creation order and challenge-ACK second to 32 bits and
+// its small counters to 16; 472 before the buffers were lent on demand:
+// issue 14) and the Stack in 320 (its large-buffer pool allocated only
+// with Config.LargeRecvBufs; 352 before, its profile's constants shared,
+// stackConsts; 448 before, its counters in 32 bits,
 // stats32; 576 before, with the allocator's 8-byte header of an object
 // with pointers over 512 bytes; 1,072 before the RST queue and the
 // SYN-cookie ring were allocated while used, see shed.go; 640 before it
@@ -20,8 +24,8 @@ import (
 func TestControlBlockSize(t *testing.T) {
 	c, s := unsafe.Sizeof(Conn{}), unsafe.Sizeof(Stack{})
 	t.Logf("Conn control block: %d bytes; Stack: %d bytes (plus buffers, allocated while used)", c, s)
-	if c > 384 || s > 448 {
-		t.Fatalf("Conn %d bytes (at most 384), Stack %d bytes (at most 448)", c, s)
+	if c > 352 || s > 320 {
+		t.Fatalf("Conn %d bytes (at most 352), Stack %d bytes (at most 320)", c, s)
 	}
 	if n := unsafe.Sizeof(Listener{}); n > 48 {
 		t.Fatalf("Listener %d bytes (at most 48)", n)
@@ -80,5 +84,91 @@ func TestStatsWiden(t *testing.T) {
 	c.SegsIn++
 	if c.export().SegsIn != 0 {
 		t.Fatal("no wrap")
+	}
+}
+
+// TestConstsShared: stacks configured alike share one read-only copy of
+// the profile's constants; a stack configured otherwise gets its own and
+// keeps its values; the card's own values (Full, Rand) stay per stack.
+// Once the table is full, a new configuration gets a private copy that
+// still round-trips through Config. NewStack from many goroutines at once
+// publishes one copy per configuration (go test -race).
+func TestConstsShared(t *testing.T) {
+	// Start from an empty table (other tests filled some of it); the
+	// stacks they made keep their own pointers.
+	var saved [len(consts)]*stackConsts
+	for i := range consts {
+		saved[i] = consts[i].Swap(nil)
+	}
+	t.Cleanup(func() {
+		for i := range consts {
+			consts[i].Store(saved[i])
+		}
+	})
+	cfg := func(mss int) Config {
+		return Config{Rand: rand.New(rand.NewSource(int64(mss))), MSS: mss, MinRTO: 700 * time.Millisecond, NoDelay: true}
+	}
+	a, b := NewStack(cfg(1001)), NewStack(cfg(1001))
+	if a.cfg.stackConsts != b.cfg.stackConsts {
+		t.Fatal("two stacks configured alike do not share their constants")
+	}
+	if a.cfg.Rand == b.cfg.Rand {
+		t.Fatal("Rand shared")
+	}
+	c := NewStack(cfg(1002))
+	if c.cfg.stackConsts == a.cfg.stackConsts || c.cfg.MSS != 1002 || a.cfg.MSS != 1001 {
+		t.Fatalf("another configuration: shared %v, MSS %d and %d", c.cfg.stackConsts == a.cfg.stackConsts, c.cfg.MSS, a.cfg.MSS)
+	}
+	// Fill the table, then more.
+	var stacks []*Stack
+	for i := range 2 * len(consts) {
+		stacks = append(stacks, NewStack(cfg(2000+i)))
+	}
+	for i, s := range stacks {
+		if got := s.Config(); got.MSS != 2000+i || got.MinRTO != 700*time.Millisecond || !got.NoDelay {
+			t.Fatalf("stack %d: %+v", i, got)
+		}
+	}
+	for i := range consts {
+		if consts[i].Load() == nil {
+			t.Fatalf("table slot %d empty after %d configurations", i, len(stacks))
+		}
+	}
+	if p := stacks[len(stacks)-1].cfg.stackConsts; p == NewStack(cfg(2000+len(stacks)-1)).cfg.stackConsts {
+		t.Fatal("a configuration past the table's size shared")
+	}
+	// Concurrent construction: every stack of a configuration gets the
+	// same pointer, whichever published it.
+	done := make(chan *Stack)
+	for range 8 {
+		go func() { done <- NewStack(cfg(1001)) }()
+	}
+	for range 8 {
+		if s := <-done; s.cfg.stackConsts != a.cfg.stackConsts {
+			t.Fatal("a concurrent stack got its own copy of a shared configuration")
+		}
+	}
+}
+
+// TestPoolOnlyWithLargeBufs: a stack without large receive buffers (Tiny)
+// has no pool (8 bytes of pointer, not 32 of pool) and its Shed, Lent and
+// ControlBytes work without one; a stack with them counts the pool's
+// header in ControlBytes.
+func TestPoolOnlyWithLargeBufs(t *testing.T) {
+	s := NewStack(Config{Rand: rand.New(rand.NewSource(1)), MaxConns: 1, RecvBuf: 1024})
+	if s.largePool != nil || s.larges() != nil {
+		t.Fatal("a pool without large buffers")
+	}
+	if s.Shed() != 0 || s.Lent() != 0 {
+		t.Fatal("an empty stack sheds or lends")
+	}
+	base := s.ControlBytes()
+	p := NewStack(Config{Rand: rand.New(rand.NewSource(1)), MaxConns: 2, RecvBuf: 8192, SmallRecvBuf: 1024, LargeRecvBufs: 1})
+	if p.largePool == nil || len(p.larges()) != 1 || p.nfree != 1 {
+		t.Fatal("no pool with one large buffer")
+	}
+	want := base + int(unsafe.Sizeof(Conn{})) + int(unsafe.Sizeof(largeBuf{})) + int(unsafe.Sizeof(largePool{}))
+	if got := p.ControlBytes(); got != want {
+		t.Fatalf("ControlBytes %d, want %d", got, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"netcard/ipv4"
@@ -276,14 +277,12 @@ type Stack struct {
 	cookieN    uint16
 	cookieAt   tick // when the last SYN cookie was queued (0: never)
 
-	// Pool of large receive buffers (large[i].owner: the connection it is
-	// lent to, nil: free); nfree counts the free ones. waitSeq orders the
-	// connections waiting for one (first come, first served).
-	large   []largeBuf
-	nfree   int32
-	waitSeq uint32
+	// Pool of large receive buffers; nil without Config.LargeRecvBufs
+	// (its fields read as the Stack's: s.large, s.nfree, s.waitSeq).
+	*largePool
 
-	rr uint32 // round-robin start for Output
+	rr   uint32 // round-robin start for Output
+	born uint32 // connections created (Conn.born), mod 2^32
 	// pairBufs: a slot's receive and send buffers are one allocation (see
 	// shed.go), as that wastes less to size-class rounding.
 	pairBufs bool
@@ -293,14 +292,24 @@ type Stack struct {
 }
 
 // stackParams is what a Stack keeps of its Config (defaults filled in):
-// the counts in 32 bits (RecvBuf and SendBuf are at most 2³⁰, MSS 65535,
-// LargeRecvBufs 255, CookieQueue 1024; SynRetries, KeepAliveCount and
-// ChallengeACKLimit are clamped to MaxInt32, which the int32 counters they
-// bound could not pass anyway) and MaxConns only as len(conns): 136 bytes,
-// not 184, which keeps the Stack within 576 bytes.
+// the card's own values (Full, Rand) and a pointer to the profile's
+// constants, stackConsts, which every stack configured alike shares
+// (interned, read-only: ROM on a card): 32 bytes, not 128 (184 before the
+// counts went to 32 bits). Field access is unchanged (s.cfg.MinRTO: the
+// pointer is embedded).
 type stackParams struct {
-	Full                                               func(now time.Time) bool
-	Rand                                               io.Reader
+	*stackConsts
+	Full func(now time.Time) bool
+	Rand io.Reader
+}
+
+// stackConsts is the per-profile part of a Stack's Config: the counts in
+// 32 bits (RecvBuf and SendBuf are at most 2³⁰, MSS 65535, LargeRecvBufs
+// 255, CookieQueue 1024; SynRetries, KeepAliveCount and ChallengeACKLimit
+// are clamped to MaxInt32, which the int32 counters they bound could not
+// pass anyway) and MaxConns only as len(conns). Never written after
+// intern: stacks share it.
+type stackConsts struct {
 	InitialRTO, MinRTO, MaxRTO, DelayedACK, TimeWait   time.Duration
 	UserTimeout, KeepAlive, KeepAliveInterval          time.Duration
 	RecvBuf, SmallRecvBuf, LargeRecvBufs, SendBuf, MSS int32
@@ -309,8 +318,50 @@ type stackParams struct {
 	NoDelay, DropCookieAckWhenFull                     bool
 }
 
+// consts holds the interned stackConsts: one per distinct configuration
+// (a card has one per profile), read-only once published. A bounded table
+// of atomic pointers, lock-free: a configuration past the first
+// len(consts) gets a private copy instead.
+var consts [16]atomic.Pointer[stackConsts]
+
+// intern returns the shared copy of c, publishing it if it is new.
+func intern(c stackConsts) *stackConsts {
+	for i := range consts {
+		p := consts[i].Load()
+		if p == nil {
+			if consts[i].CompareAndSwap(nil, &c) {
+				return &c
+			}
+			p = consts[i].Load() // another stack published first
+		}
+		if *p == c {
+			return p
+		}
+	}
+	return &c
+}
+
 // clamp32 is n, at most MaxInt32.
 func clamp32(n int) int32 { return int32(min(n, math.MaxInt32)) }
+
+// largePool is the stack's pool of large receive buffers (large[i].owner:
+// the connection it is lent to, nil: free); nfree counts the free ones.
+// waitSeq orders the connections waiting for one (first come, first
+// served). Allocated by NewStack only with Config.LargeRecvBufs: a stack
+// without (Tiny) holds 8 bytes for it, not 32.
+type largePool struct {
+	large   []largeBuf
+	nfree   int32
+	waitSeq uint32
+}
+
+// larges returns the pool's buffers (none without a pool).
+func (s *Stack) larges() []largeBuf {
+	if s.largePool == nil {
+		return nil
+	}
+	return s.large
+}
 
 // largeBuf is one of the stack's large receive buffers: b is nil until it
 // is first lent, and again after Shed while it is free.
@@ -389,8 +440,7 @@ func NewStack(cfg Config) *Stack {
 	if cfg.Rand == nil {
 		panic("tcp: Config.Rand is nil")
 	}
-	s := &Stack{cfg: stackParams{
-		Full: cfg.Full, Rand: cfg.Rand,
+	s := &Stack{cfg: stackParams{Full: cfg.Full, Rand: cfg.Rand, stackConsts: intern(stackConsts{
 		InitialRTO: cfg.InitialRTO, MinRTO: cfg.MinRTO, MaxRTO: cfg.MaxRTO, DelayedACK: cfg.DelayedACK,
 		TimeWait: cfg.TimeWait, UserTimeout: cfg.UserTimeout, KeepAlive: cfg.KeepAlive,
 		KeepAliveInterval: cfg.KeepAliveInterval,
@@ -399,7 +449,7 @@ func NewStack(cfg Config) *Stack {
 		SynRetries: clamp32(cfg.SynRetries), KeepAliveCount: clamp32(cfg.KeepAliveCount),
 		ChallengeACKLimit: clamp32(cfg.ChallengeACKLimit), CookieQueue: int32(cfg.CookieQueue),
 		NoDelay: cfg.NoDelay, DropCookieAckWhenFull: cfg.DropCookieAckWhenFull,
-	}}
+	})}}
 	if _, err := io.ReadFull(cfg.Rand, s.secret[:]); err != nil {
 		panic("tcp: reading ISN secret: " + err.Error())
 	}
@@ -411,8 +461,7 @@ func NewStack(cfg Config) *Stack {
 		s.conns[i].s = s
 	}
 	if n := cfg.LargeRecvBufs; n > 0 {
-		s.large = make([]largeBuf, n)
-		s.nfree = int32(n)
+		s.largePool = &largePool{large: make([]largeBuf, n), nfree: int32(n)}
 	}
 	return s
 }
@@ -560,7 +609,7 @@ func (s *Stack) alloc(passive bool) *Conn {
 		if c.state == TimeWait && c.released && (tw == nil || c.timeWaitAt < tw.timeWaitAt) {
 			tw = c
 		}
-		if passive && c.state == SynReceived && c.passive && (half == nil || c.born < half.born) {
+		if passive && c.state == SynReceived && c.passive && (half == nil || int32(c.born-half.born) < 0) {
 			half = c
 		}
 	}
@@ -772,7 +821,7 @@ func (s *Stack) listenInput(l *Listener, src, dst ipv6.Addr, h *Header, data []b
 func (l *Listener) oldestHalfOpen() *Conn {
 	var old *Conn
 	for _, q := range l.queue {
-		if q.state == SynReceived && (old == nil || q.born < old.born) {
+		if q.state == SynReceived && (old == nil || int32(q.born-old.born) < 0) {
 			old = q
 		}
 	}
@@ -897,7 +946,7 @@ func (s *Stack) cookieAccept(l *Listener, src, dst ipv6.Addr, h *Header, data []
 	c.irs = h.Seq - 1
 	c.rcvNxt = h.Seq
 	c.rcvAdv = c.rcvNxt + uint32(c.maxWnd())
-	c.sndMSS = int32(min(cookieMSS[idx], s.familyMSS(src)))
+	c.sndMSS = uint16(min(cookieMSS[idx], s.familyMSS(src)))
 	c.sndWnd = uint32(h.Window)
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = h.Seq-1, h.Ack
@@ -933,7 +982,7 @@ func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr, now time.Time) (int
 	if len(dst) < HeaderLen+4 {
 		return 0, ipv6.Addr{}, ipv6.Addr{}
 	}
-	if s.nfree > 0 {
+	if s.largePool != nil && s.nfree > 0 {
 		s.grant()
 	}
 	if s.rstTurn {
@@ -1013,7 +1062,7 @@ func (s *Stack) ICMPError6(typ, code uint8, local, remote ipv6.Addr, quoted []by
 	}
 	mss := int(max(info, 1280)) - 60
 	if mss < int(c.sndMSS) {
-		c.sndMSS = int32(max(mss, minSndMSS))
+		c.sndMSS = uint16(max(mss, minSndMSS))
 		s.stats.PMTUReduced++
 	}
 }
