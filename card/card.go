@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"netcard/apps"
 	"netcard/dns"
@@ -72,8 +73,7 @@ type Config struct {
 	// once per record. Costs SpillRegion(SpillRing) bytes of NVM per slot
 	// after the image; no RAM (the ring's start lives in the slot's
 	// store.Scratch, 32 bytes as before). A Config field, not a Profile
-	// one: the Card keeps its Profile and is at its 384-byte size class
-	// (TestCardSize).
+	// one (TestCardSize).
 	SpillRing int
 	// Log receives link and TLS events (nil: discarded).
 	Log *slog.Logger
@@ -131,17 +131,23 @@ const (
 )
 
 // cardParams is what a Card keeps of its Config after New (the rest
-// configured the layers): Profile is the profile in force, Log is never nil.
+// configured the layers), Log is never nil. Of the profile in force it
+// keeps only the few values used after New (48 bytes, not a 144-byte copy
+// of the Profile): its name, MRU, receive buffer size, one slot's budget
+// (slotBytes), the RAM budget (ramBudget, fixed once the link is known),
+// the part of controlBytes fixed by the profile, and ShedMs. MaxConns is
+// len(Card.slots).
 type cardParams struct {
-	Profile             Profile
-	Store               *store.Store
-	Rand                io.Reader
-	Clock               func() time.Time
-	Log                 *slog.Logger
-	HTTPSPort, HTTPPort uint16
+	name                                      string
+	mru, recvBuf, slotBytes, budget, ctlFixed int32
+	shedMs                                    uint16
+	Store                                     *store.Store
+	Rand                                      io.Reader
+	Clock                                     func() time.Time
+	Log                                       *slog.Logger
+	HTTPSPort, HTTPPort                       uint16
 	// pollDue is not configuration: it is the Card's (see timerDue),
-	// kept in this struct's tail padding so the Card keeps its 384-byte
-	// size class (TestCardSize).
+	// kept in this struct's padding.
 	pollDue uint32
 }
 
@@ -226,7 +232,8 @@ func New(cfg Config) (*Card, error) {
 	if err != nil {
 		return nil, fmt.Errorf("card: %w", err)
 	}
-	c := &Card{cfg: cardParams{Profile: p, Store: cfg.Store, Rand: cfg.Rand, Clock: cfg.Clock, Log: log,
+	c := &Card{cfg: cardParams{name: p.Name, mru: int32(p.MRU), recvBuf: int32(p.RecvBuf), slotBytes: int32(p.slotBytes()),
+		shedMs: p.ShedMs, Store: cfg.Store, Rand: cfg.Rand, Clock: cfg.Clock, Log: log,
 		HTTPSPort: cfg.HTTPSPort, HTTPPort: cfg.HTTPPort}}
 	// Session tickets make repeat handshakes cheap; the ticket key lives
 	// in RAM only, so a card reset invalidates every ticket.
@@ -319,6 +326,10 @@ func New(cfg Config) (*Card, error) {
 			TLS: tlsCfg, RecordBuf: p.RecvBuf, HTTP: hcfg, Handler: serve,
 			Spill: spillRegion(cfg.Store, p, cfg.SpillRing, i, log), StreamAbove: p.SlotRecvBuf(),
 		})}
+	}
+	c.cfg.budget, c.cfg.ctlFixed = int32(budgetOf(p, c.eth != nil)), int32(p.UDPSockets*int(unsafe.Sizeof(udp.Socket{})))
+	if c.link != nil {
+		c.cfg.ctlFixed += int32(ppp.VJRAM(p.VJStates()))
 	}
 	return c, nil
 }
@@ -506,7 +517,7 @@ func (c *Card) msSinceStart(now time.Time) uint32 {
 // only drops empty buffers, so being called again while quiet is
 // harmless.
 func (c *Card) shedPoll(now time.Time) time.Time {
-	d := uint32(c.cfg.Profile.ShedMs)
+	d := uint32(c.cfg.shedMs)
 	if d == 0 {
 		return time.Time{}
 	}
@@ -593,7 +604,7 @@ func (c *Card) linkEvent(e ppp.Event) {
 	case ppp.EventIPCPUp:
 		l, p := c.link.LocalIP(), c.link.PeerIP()
 		c.ip.SetLocal(l)
-		c.ip.SetMTU(min(c.link.MTU(), c.cfg.Profile.MRU))
+		c.ip.SetMTU(min(c.link.MTU(), int(c.cfg.mru)))
 		var servers []ipv4.Addr
 		for _, d := range c.link.DNS() {
 			if d != ([4]byte{}) {
@@ -751,7 +762,7 @@ func (c *Card) connect(addr ipv4.Addr, now time.Time) {
 		}
 	}
 	if c.client == nil {
-		c.client = apps.NewClientSession(apps.ClientConfig{RecordBuf: c.cfg.Profile.RecvBuf})
+		c.client = apps.NewClientSession(apps.ClientConfig{RecordBuf: int(c.cfg.recvBuf)})
 	}
 	if err := c.client.Start(conn, c.clientReq, tcfg, now); err != nil {
 		conn.Abort()
@@ -796,9 +807,9 @@ func (c *Card) Status(now time.Time) apps.Status {
 	st := apps.Status{
 		Uptime:    now.Sub(time.Unix(0, c.started)),
 		LinkUp:    c.Up(),
-		Profile:   c.cfg.Profile.Name,
+		Profile:   c.cfg.name,
 		RAMBudget: c.ramBudget(),
-		RAMUsed:   c.ramBudget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
+		RAMUsed:   c.ramBudget() - len(c.slots)*int(c.cfg.slotBytes),
 		RAMLent:   c.Lent(),
 	}
 	ws := c.cfg.Store.ScratchStats()
@@ -817,12 +828,12 @@ func (c *Card) Status(now time.Time) apps.Status {
 			st.PeerIP = netip.AddrFrom4(c.link.PeerIP())
 		}
 	}
-	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
+	for i := range c.slots {
 		conn, ok := c.tcp.Conn(i)
 		if !ok {
 			continue
 		}
-		st.RAMUsed += c.cfg.Profile.slotBytes() // this slot's buffers hold a connection
+		st.RAMUsed += int(c.cfg.slotBytes) // this slot's buffers hold a connection
 		ra, rp := conn.Remote()
 		_, lp := conn.Local()
 		st.Conns = append(st.Conns, apps.ConnStatus{
