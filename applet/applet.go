@@ -81,7 +81,7 @@ func Text(w *http.ResponseWriter, status int, msg string) {
 // App is a card application.
 type App interface {
 	// Routes are the requests the application answers (called once, at
-	// Host.Add).
+	// Host.Add; Host.AddBuiltin takes them from its Builtin instead).
 	Routes() []Route
 	// Serve answers a request (its body read, or streamed to the sink the
 	// Head call chose). r and its slices are valid only during the call.
@@ -118,10 +118,6 @@ type Footprinter interface {
 
 // Policy is what an application must show to use the card key.
 type Policy int
-
-// policy8 is a Policy as a registration keeps it (Host.Add accepts only
-// the three below).
-type policy8 uint8
 
 const (
 	// NoKey: the application cannot sign.
@@ -270,7 +266,7 @@ func (c *Ctx) PINVerified() bool { return c.pin }
 // it now (ErrPolicy otherwise). opts as for crypto.Signer (crypto.SHA256
 // for ECDSA; *rsa.PSSOptions for an RSA card key).
 func (c *Ctx) Sign(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	switch Policy(c.s.policy) {
+	switch c.s.reg.Manifest.Policy {
 	case SignAlways:
 	case SignWithPIN:
 		if !c.pin {
@@ -302,10 +298,10 @@ func (c *Ctx) Certificate() [][]byte { return c.h.st.Certificate() }
 // earlier setting; d <= 0 disarms it).
 func (c *Ctx) After(d time.Duration) {
 	if d <= 0 {
-		c.s.timer = time.Time{}
+		c.s.timer = 0
 		return
 	}
-	c.s.timer = c.Now.Add(d)
+	c.s.timer = c.Now.Add(d).UnixNano()
 }
 
 // Fetch queues one outbound HTTP(S) request, made by the card's secure
@@ -326,7 +322,7 @@ func (c *Ctx) Fetch(req *FetchRequest) error {
 // Privileged returns the whole store for an application whose manifest is
 // Privileged (the built-ins), nil for any other.
 func (c *Ctx) Privileged() *store.Store {
-	if !c.s.privileged {
+	if !c.s.reg.Manifest.Privileged {
 		return nil
 	}
 	return c.h.st

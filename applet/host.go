@@ -17,28 +17,32 @@ import (
 	"netcard/store"
 )
 
-// slot is one registered application and what the host keeps for it.
+// slot is one registered application and what the host keeps for it: 80
+// bytes, held by value in Host.slots (one allocation for all of them).
+// What does not change after Add (routes, manifest) is in reg, which a
+// built-in shares with every card (AddBuiltin: read-only, ROM on a card).
 type slot struct {
-	app    App
-	routes []Route
-	sp     store.Space // held by value: one allocation less per application; its name and quota are the manifest's
+	app App
+	reg *Builtin    // read-only: shared (AddBuiltin) or the host's own (Add)
+	sp  store.Space // held by value: one allocation less per application; its name and quota are the manifest's
 
-	// what the slot keeps of its Manifest besides Name and Quota (in sp):
-	// 128 bytes a slot (the allocator's 128-byte class), not 176 — RAM
-	// and the request counter in 32 bits, the policy in 8 (Add checks
-	// both fit)
-	tick time.Duration
+	timer    int64         // Unix ns when Tick is due (0: disarmed)
+	fetch    *FetchRequest // the application's, valid until FetchDone
+	requests uint32        // wraps after 2^32 requests (a status counter only)
 
-	timer        time.Time
-	fetch        *FetchRequest // the application's, valid until FetchDone
-	ram          int32
-	requests     uint32 // wraps after 2^32 requests (a status counter only)
-	policy       policy8
-	fixed        bool
-	privileged   bool
 	started      bool
 	fetchPending bool // queued, not yet taken by the client
 	fetchRunning bool // taken by the client, result due
+	own          bool // reg was allocated by Add (counted in ControlBytes)
+}
+
+// Builtin is an application's registration fixed when the card is built:
+// its manifest and routes. AddBuiltin keeps a pointer to it, so a
+// package-level Builtin is shared, read-only, by every card (ROM on a
+// real card) instead of being copied into each.
+type Builtin struct {
+	Manifest Manifest
+	Routes   []Route
 }
 
 // Host holds the card's applications and routes requests to them. It is
@@ -46,8 +50,8 @@ type slot struct {
 type Host struct {
 	st    *store.Store
 	rand  io.Reader
-	slots []*slot
-	ctx   Ctx // reused for every call (calls never nest): no allocation per request
+	slots []slot // by value: pointers into it stay valid (Add before serving; Grow first)
+	ctx   Ctx    // reused for every call (calls never nest): no allocation per request
 }
 
 // NewHost returns a host over the card's store; rand feeds signatures.
@@ -58,18 +62,37 @@ func NewHost(st *store.Store, rand io.Reader) *Host {
 // ControlBytes returns the bytes of the host's own state: its struct, the
 // application list and one registration per application (RAM reports).
 func (h *Host) ControlBytes() int {
-	return int(unsafe.Sizeof(*h)) + cap(h.slots)*8 + len(h.slots)*int(unsafe.Sizeof(slot{}))
+	n := int(unsafe.Sizeof(*h)) + cap(h.slots)*int(unsafe.Sizeof(slot{}))
+	for i := range h.slots {
+		if h.slots[i].own {
+			n += int(unsafe.Sizeof(Builtin{}))
+		}
+	}
+	return n
 }
 
 // Grow makes room for n more applications, so that adding them allocates
 // the list once, at its size (appending one by one leaves a list rounded
-// up to the next power of two).
+// up to the next power of two). Applications are added before the host
+// serves: a request in progress holds a pointer into the list.
 func (h *Host) Grow(n int) { h.slots = slices.Grow(h.slots, n) }
 
-// Add registers an application.
+// Add registers an application. The host keeps a copy of m and of its
+// routes (a.Routes(), called once); see AddBuiltin to share them.
 func (h *Host) Add(a App, m Manifest) error {
-	for _, s := range h.slots {
-		if s.sp.Name() == m.Name {
+	return h.add(a, &Builtin{Manifest: m, Routes: a.Routes()}, true)
+}
+
+// AddBuiltin registers an application whose manifest and routes are b's,
+// which the host keeps a pointer to and never modifies: b must stay
+// unchanged while the host lives (a package-level table, shared by every
+// card of the build). a.Routes is not called.
+func (h *Host) AddBuiltin(a App, b *Builtin) error { return h.add(a, b, false) }
+
+func (h *Host) add(a App, b *Builtin, own bool) error {
+	m := &b.Manifest
+	for i := range h.slots {
+		if h.slots[i].sp.Name() == m.Name {
 			return fmt.Errorf("applet: %q registered twice", m.Name)
 		}
 	}
@@ -83,9 +106,7 @@ func (h *Host) Add(a App, m Manifest) error {
 	if err != nil {
 		return err
 	}
-	s := &slot{app: a, routes: a.Routes(), sp: *sp, tick: m.Tick, ram: int32(m.RAM), policy: policy8(m.Policy),
-		fixed: m.Fixed, privileged: m.Privileged}
-	h.slots = append(h.slots, s)
+	h.slots = append(h.slots, slot{app: a, reg: b, sp: *sp, own: own})
 	return nil
 }
 
@@ -94,7 +115,8 @@ const disabledKey = "app.disabled." // store config key prefix: "1" disables
 // Enabled reports whether application name is enabled (registered and not
 // disabled by the administrator).
 func (h *Host) Enabled(name string) bool {
-	for _, s := range h.slots {
+	for i := range h.slots {
+		s := &h.slots[i]
 		if s.sp.Name() == name {
 			return h.enabled(s)
 		}
@@ -103,7 +125,7 @@ func (h *Host) Enabled(name string) bool {
 }
 
 func (h *Host) enabled(s *slot) bool {
-	if s.fixed {
+	if s.reg.Manifest.Fixed {
 		return true
 	}
 	var buf [len(disabledKey) + store.MaxAppName]byte
@@ -117,11 +139,12 @@ func (h *Host) enabled(s *slot) bool {
 // configuration, so it survives a restart). A Fixed application cannot be
 // disabled.
 func (h *Host) SetEnabled(name string, on bool) error {
-	for _, s := range h.slots {
+	for i := range h.slots {
+		s := &h.slots[i]
 		if s.sp.Name() != name {
 			continue
 		}
-		if s.fixed && !on {
+		if s.reg.Manifest.Fixed && !on {
 			return fmt.Errorf("applet: %s cannot be disabled", name)
 		}
 		if on {
@@ -151,19 +174,20 @@ type Info struct {
 // Apps describes the registered applications, in registration order.
 func (h *Host) Apps() []Info {
 	out := make([]Info, 0, len(h.slots))
-	for _, s := range h.slots {
+	for i := range h.slots {
+		s := &h.slots[i]
 		out = append(out, h.info(s))
 	}
 	return out
 }
 
 func (h *Host) info(s *slot) Info {
-	ram := int(s.ram)
+	ram := s.reg.Manifest.RAM
 	if f, ok := s.app.(Footprinter); ok {
 		ram = f.Footprint()
 	}
-	return Info{Name: s.sp.Name(), Enabled: h.enabled(s), Routes: s.routes, StoreUsed: s.sp.Used(),
-		StoreQuota: s.sp.Quota(), Records: s.sp.Len(), RAM: ram, Requests: uint64(s.requests), Policy: Policy(s.policy)}
+	return Info{Name: s.sp.Name(), Enabled: h.enabled(s), Routes: s.reg.Routes, StoreUsed: s.sp.Used(),
+		StoreQuota: s.sp.Quota(), Records: s.sp.Len(), RAM: ram, Requests: uint64(s.requests), Policy: s.reg.Manifest.Policy}
 }
 
 // lookup returns the enabled-or-not application whose route matches
@@ -171,8 +195,9 @@ func (h *Host) info(s *slot) Info {
 func (h *Host) lookup(m, p []byte) *slot {
 	var best *slot
 	bl := -1
-	for _, s := range h.slots {
-		for _, rt := range s.routes {
+	for i := range h.slots {
+		s := &h.slots[i]
+		for _, rt := range s.reg.Routes {
 			if len(rt.Path) > bl && rt.match(m, p) {
 				best, bl = s, len(rt.Path)
 			}
@@ -250,26 +275,27 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 // armed (zero: none).
 func (h *Host) Poll(now time.Time) time.Time {
 	var next time.Time
-	for _, s := range h.slots {
+	for i := range h.slots {
+		s := &h.slots[i]
 		tk, ok := s.app.(Ticker)
 		if !ok {
 			continue
 		}
 		if !s.started {
 			s.started = true
-			if s.tick > 0 {
-				s.timer = now.Add(s.tick)
+			if t := s.reg.Manifest.Tick; t > 0 {
+				s.timer = now.Add(t).UnixNano()
 			}
 		}
-		if !s.timer.IsZero() && !now.Before(s.timer) && h.enabled(s) {
-			s.timer = time.Time{}
+		if s.timer != 0 && now.UnixNano()-s.timer >= 0 && h.enabled(s) {
+			s.timer = 0
 			x := &h.ctx
 			*x = Ctx{Now: now, Store: &s.sp, h: h, s: s}
 			tk.Tick(x)
 			*x = Ctx{}
 		}
-		if !s.timer.IsZero() && (next.IsZero() || s.timer.Before(next)) {
-			next = s.timer
+		if s.timer != 0 && (next.IsZero() || s.timer < next.UnixNano()) {
+			next = time.Unix(0, s.timer)
 		}
 	}
 	return next
@@ -281,7 +307,8 @@ func (h *Host) NextFetch() (FetchRequest, bool) {
 	if h.running() != nil {
 		return FetchRequest{}, false
 	}
-	for _, s := range h.slots {
+	for i := range h.slots {
+		s := &h.slots[i]
 		if s.fetchPending {
 			s.fetchPending, s.fetchRunning = false, true
 			return *s.fetch, true
@@ -423,7 +450,8 @@ func (h *Host) FetchOwner() string {
 // running returns the application whose outbound request the client runs
 // (at most one: NextFetch hands out none while one runs), or nil.
 func (h *Host) running() *slot {
-	for _, s := range h.slots {
+	for i := range h.slots {
+		s := &h.slots[i]
 		if s.fetchRunning {
 			return s
 		}
@@ -434,8 +462,9 @@ func (h *Host) running() *slot {
 // Use calls f with each application's RAM and store bytes, in
 // registration order, without allocating, and returns their number.
 func (h *Host) Use(f func(i int, name string, ram, store int)) int {
-	for i, s := range h.slots {
-		ram := int(s.ram)
+	for i := range h.slots {
+		s := &h.slots[i]
+		ram := s.reg.Manifest.RAM
 		if fp, ok := s.app.(Footprinter); ok {
 			ram = fp.Footprint()
 		}

@@ -28,24 +28,37 @@ func (a *App) addBuiltins() {
 		}
 		return false
 	}
-	add := func(app applet.App, m applet.Manifest) {
-		if want(m.Name) {
-			if err := a.host.Add(app, m); err != nil {
+	add := func(app applet.App, b *applet.Builtin) {
+		if want(b.Manifest.Name) {
+			if err := a.host.AddBuiltin(app, b); err != nil {
 				panic(err) // built-in names are valid and distinct
 			}
 		}
 	}
-	a.host.Grow(5 + len(a.cfg.Apps)) // the five built-ins below at most, and the others
-	add(homeApp{a}, applet.Manifest{Name: "home"})
-	add(statusApp{a}, applet.Manifest{Name: "status"})
-	add(vaultApp{a}, applet.Manifest{Name: "vault", Privileged: true})
-	add(adminApp{a}, applet.Manifest{Name: "admin", Privileged: true, Fixed: true})
-	add(uploadApp{a}, applet.Manifest{Name: "upload", RAM: int(unsafe.Sizeof(upload{}))})
+	a.host.Grow(len(builtins) + len(a.cfg.Apps)) // the built-ins below at most, and the others
+	add(homeApp{a}, &builtins[0])
+	add(statusApp{a}, &builtins[1])
+	add(vaultApp{a}, &builtins[2])
+	add(adminApp{a}, &builtins[3])
+	add(uploadApp{a}, &builtins[4])
 	for _, r := range a.cfg.Apps {
 		if err := a.host.Add(r.App, r.Manifest); err != nil {
 			panic(err)
 		}
 	}
+}
+
+// builtins are the built-ins' manifests and routes, in BuiltinNames'
+// order: a table of the build, shared read-only by every card (ROM on a
+// real card; applet.Host.AddBuiltin keeps pointers to it). Only the
+// per-card state of each (its timer, request counter, store space) is in
+// the card's application host.
+var builtins = [...]applet.Builtin{
+	{Manifest: applet.Manifest{Name: "home"}, Routes: homeRoutes},
+	{Manifest: applet.Manifest{Name: "status"}, Routes: statusRoutes},
+	{Manifest: applet.Manifest{Name: "vault", Privileged: true}, Routes: vaultRoutes},
+	{Manifest: applet.Manifest{Name: "admin", Privileged: true, Fixed: true}, Routes: adminRoutes},
+	{Manifest: applet.Manifest{Name: "upload", RAM: int(unsafe.Sizeof(upload{}))}, Routes: uploadRoutes},
 }
 
 // The built-ins' routes, shared by every card (read only).
