@@ -65,11 +65,11 @@ const VaultPrefix = "vault/"
 // home page and static files, status, vault, administration and the queue of
 // secure-client requests. It is driven from the card's single thread.
 type App struct {
-	cfg Config    // cfg.Store is the card's store
+	cfg appParams // cfg.Store is the card's store
 	now time.Time // the request being served's ci.Now: the store's clock
 
 	// wrong admin credentials offered (a counter only; it stops at
-	// 2^32-1), beside fetchState: the App fits 224 bytes, not 240
+	// 2^32-1), beside fetchState: the App fits 160 bytes (TestAppSize)
 	adminFails uint32
 	fetchState FetchState
 	fetch      *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
@@ -78,6 +78,19 @@ type App struct {
 
 	host *applet.Host
 	last time.Time // the latest time seen (Serve or Poll)
+}
+
+// appParams is what an App keeps of its Config after New (Rand went to
+// the application host, Builtins and Apps to its registry): 64 bytes, not
+// 128.
+type appParams struct {
+	Store         *store.Store
+	Status        StatusFunc
+	HTTPSPort     int
+	Host          string
+	MaxFetchBody  int
+	MaxUpload     int64
+	StatusStreams int
 }
 
 // adminFetch is the admin's latest outbound request, its outcome and the
@@ -104,9 +117,10 @@ func New(cfg Config) *App {
 	if cfg.StatusStreams <= 0 {
 		cfg.StatusStreams = DefaultStatusStreams
 	}
-	a := &App{cfg: cfg}
+	a := &App{cfg: appParams{Store: cfg.Store, Status: cfg.Status, HTTPSPort: cfg.HTTPSPort, Host: cfg.Host,
+		MaxFetchBody: cfg.MaxFetchBody, MaxUpload: cfg.MaxUpload, StatusStreams: cfg.StatusStreams}}
 	a.host = applet.NewHost(cfg.Store, cfg.Rand)
-	a.addBuiltins()
+	a.addBuiltins(cfg.Builtins, cfg.Apps)
 	// The store times the PIN/PUK backoff and the change log with the
 	// card's injected clock, as seen by the request being served.
 	a.cfg.Store.SetClock(a.clock)

@@ -15,13 +15,13 @@ import (
 var BuiltinNames = []string{"home", "status", "vault", "admin", "upload"}
 
 // addBuiltins registers the built-in applications Config.Builtins selects
-// and then Config.Apps.
-func (a *App) addBuiltins() {
+// (only) and then Config.Apps (others).
+func (a *App) addBuiltins(only []string, others []Registered) {
 	want := func(n string) bool {
-		if a.cfg.Builtins == nil || n == "admin" {
+		if only == nil || n == "admin" {
 			return true
 		}
-		for _, b := range a.cfg.Builtins {
+		for _, b := range only {
 			if b == n {
 				return true
 			}
@@ -35,13 +35,13 @@ func (a *App) addBuiltins() {
 			}
 		}
 	}
-	a.host.Grow(len(builtins) + len(a.cfg.Apps)) // the built-ins below at most, and the others
+	a.host.Grow(len(builtins) + len(others)) // the built-ins below at most, and the others
 	add(homeApp{a}, &builtins[0])
 	add(statusApp{a}, &builtins[1])
 	add(vaultApp{a}, &builtins[2])
 	add(adminApp{a}, &builtins[3])
 	add(uploadApp{a}, &builtins[4])
-	for _, r := range a.cfg.Apps {
+	for _, r := range others {
 		if err := a.host.Add(r.App, r.Manifest); err != nil {
 			panic(err)
 		}
