@@ -199,7 +199,9 @@ type Ctx struct {
 	Now time.Time
 	// Remote is the requesting peer (zero in Tick and FetchDone calls).
 	Remote netip.AddrPort
-	// Store is the application's namespace.
+	// Store is the application's namespace, valid during the call only
+	// (the host makes it for each call; a pointer kept past the call
+	// reaches a namespace without records or quota).
 	Store *store.Space
 	// Conn is the transport's connection information (nil outside a
 	// request).
@@ -219,7 +221,7 @@ type Ctx struct {
 }
 
 // Name is the application's name.
-func (c *Ctx) Name() string { return c.s.sp.Name() }
+func (c *Ctx) Name() string { return c.s.reg.Manifest.Name }
 
 // StreamBody, in a head call, routes the request's body to sink (at most
 // max bytes; more gets 413) instead of buffering it.

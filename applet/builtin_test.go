@@ -2,11 +2,14 @@ package applet_test
 
 import (
 	"crypto/rand"
+	"errors"
 	"testing"
 	"time"
 
 	"netcard/applet"
 	"netcard/applet/applettest"
+	"netcard/http"
+	"netcard/store"
 )
 
 // noRoutes is an application whose routes come from its Builtin: its own
@@ -73,5 +76,54 @@ func TestAddBuiltinShared(t *testing.T) {
 	}
 	if own, shared := h.ControlBytes()-base, hosts[0].ControlBytes()-base; own <= shared || shared != 0 {
 		t.Fatalf("ControlBytes: Add adds %d, AddBuiltin %d", own, shared)
+	}
+}
+
+// hoarder keeps its Ctx.Store past the call (which the contract forbids).
+type hoarder struct{ kept **store.Space }
+
+func (hoarder) Routes() []applet.Route { return []applet.Route{{Path: "/hoard"}} }
+func (h hoarder) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) {
+	if err := c.Store.Put("mine", []byte("hoarded")); err != nil {
+		applet.Text(w, 500, err.Error())
+		return
+	}
+	*h.kept = c.Store
+	applet.Text(w, 200, "kept\n")
+}
+
+// TestStoreOnlyDuringCall: the store space an application gets is made
+// for the call; a pointer to it kept past the call reaches a namespace
+// without records or quota: not the application's own records, not
+// another application's (keeper's, called after it), and nothing can be
+// written through it. During its calls the application has its own.
+func TestStoreOnlyDuringCall(t *testing.T) {
+	st := newStore(t)
+	h := applet.NewHost(st, rand.Reader)
+	var kept *store.Space
+	h.Add(hoarder{&kept}, applet.Manifest{Name: "hoarder", Quota: 100})
+	h.Add(keeper{}, applet.Manifest{Name: "keeper", Quota: 100})
+	srv := applettest.Serve(t, h, func() time.Time { return now })
+	if c, m := get(t, srv.URL+"/hoard"); c != 200 {
+		t.Fatalf("hoard: %d %s", c, m)
+	}
+	if c, m := get(t, srv.URL+"/keeper"); c != 200 {
+		t.Fatalf("keeper: %d %s", c, m)
+	}
+	if kept == nil {
+		t.Fatal("no store handed to the application")
+	}
+	if _, ok := kept.Get("mine", nil); ok {
+		t.Fatal("a kept space still reads its application's records")
+	}
+	if _, ok := kept.Get("secret", nil); ok {
+		t.Fatal("a kept space reads another application's records")
+	}
+	if err := kept.Put("x", []byte("y")); !errors.Is(err, store.ErrQuota) {
+		t.Fatalf("write through a kept space: %v", err)
+	}
+	in := h.Apps()
+	if in[0].Records != 1 || in[0].StoreUsed != len("mine")+len("hoarded") || in[0].StoreQuota != 100 || in[1].Records != 1 {
+		t.Fatalf("%+v", in)
 	}
 }

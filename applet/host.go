@@ -17,14 +17,15 @@ import (
 	"netcard/store"
 )
 
-// slot is one registered application and what the host keeps for it: 80
+// slot is one registered application and what the host keeps for it: 48
 // bytes, held by value in Host.slots (one allocation for all of them).
-// What does not change after Add (routes, manifest) is in reg, which a
-// built-in shares with every card (AddBuiltin: read-only, ROM on a card).
+// What does not change after Add (routes, manifest: name and quota too) is
+// in reg, which a built-in shares with every card (AddBuiltin: read-only,
+// ROM on a card); its store space is made from them for each call
+// (Host.sp).
 type slot struct {
 	app App
-	reg *Builtin    // read-only: shared (AddBuiltin) or the host's own (Add)
-	sp  store.Space // held by value: one allocation less per application; its name and quota are the manifest's
+	reg *Builtin // read-only: shared (AddBuiltin) or the host's own (Add)
 
 	timer    int64         // Unix ns when Tick is due (0: disarmed)
 	fetch    *FetchRequest // the application's, valid until FetchDone
@@ -52,12 +53,28 @@ type Host struct {
 	rand  io.Reader
 	slots []slot // by value: pointers into it stay valid (Add before serving; Grow first)
 	ctx   Ctx    // reused for every call (calls never nest): no allocation per request
+	// sp is the store space of the application being called (ctx.Store),
+	// made from its manifest for the call; between calls, one without
+	// access (no name, no quota), so that a pointer an application kept
+	// past its call reaches no one's records.
+	sp store.Space
 }
 
 // NewHost returns a host over the card's store; rand feeds signatures.
 func NewHost(st *store.Store, rand io.Reader) *Host {
-	return &Host{st: st, rand: rand}
+	return &Host{st: st, rand: rand, sp: st.SpaceOf("", 0)}
 }
+
+// space is the store space of s's application, as a value (nothing
+// allocated): its manifest's name and quota, checked by add.
+func (h *Host) space(s *slot) store.Space {
+	return h.st.SpaceOf(s.reg.Manifest.Name, s.reg.Manifest.Quota)
+}
+
+// enter sets h.sp to s's space for a call and returns it (Ctx.Store);
+// leave ends the call.
+func (h *Host) enter(s *slot) *store.Space { h.sp = h.space(s); return &h.sp }
+func (h *Host) leave()                     { h.sp = h.st.SpaceOf("", 0) }
 
 // ControlBytes returns the bytes of the host's own state: its struct, the
 // application list and one registration per application (RAM reports).
@@ -92,7 +109,7 @@ func (h *Host) AddBuiltin(a App, b *Builtin) error { return h.add(a, b, false) }
 func (h *Host) add(a App, b *Builtin, own bool) error {
 	m := &b.Manifest
 	for i := range h.slots {
-		if h.slots[i].sp.Name() == m.Name {
+		if h.slots[i].reg.Manifest.Name == m.Name {
 			return fmt.Errorf("applet: %q registered twice", m.Name)
 		}
 	}
@@ -102,11 +119,10 @@ func (h *Host) add(a App, b *Builtin, own bool) error {
 	if m.RAM < 0 || m.RAM > math.MaxInt32 {
 		return fmt.Errorf("applet: %q: RAM %d out of range", m.Name, m.RAM)
 	}
-	sp, err := h.st.Space(m.Name, m.Quota)
-	if err != nil {
+	if _, err := h.st.Space(m.Name, m.Quota); err != nil { // checks the name and quota (the space is made per call)
 		return err
 	}
-	h.slots = append(h.slots, slot{app: a, reg: b, sp: *sp, own: own})
+	h.slots = append(h.slots, slot{app: a, reg: b, own: own})
 	return nil
 }
 
@@ -117,7 +133,7 @@ const disabledKey = "app.disabled." // store config key prefix: "1" disables
 func (h *Host) Enabled(name string) bool {
 	for i := range h.slots {
 		s := &h.slots[i]
-		if s.sp.Name() == name {
+		if s.reg.Manifest.Name == name {
 			return h.enabled(s)
 		}
 	}
@@ -130,7 +146,7 @@ func (h *Host) enabled(s *slot) bool {
 	}
 	var buf [len(disabledKey) + store.MaxAppName]byte
 	n := copy(buf[:], disabledKey)
-	n += copy(buf[n:], s.sp.Name())
+	n += copy(buf[n:], s.reg.Manifest.Name)
 	v, _ := h.st.ConfigBytes(buf[:n])
 	return v != "1"
 }
@@ -141,7 +157,7 @@ func (h *Host) enabled(s *slot) bool {
 func (h *Host) SetEnabled(name string, on bool) error {
 	for i := range h.slots {
 		s := &h.slots[i]
-		if s.sp.Name() != name {
+		if s.reg.Manifest.Name != name {
 			continue
 		}
 		if s.reg.Manifest.Fixed && !on {
@@ -186,8 +202,9 @@ func (h *Host) info(s *slot) Info {
 	if f, ok := s.app.(Footprinter); ok {
 		ram = f.Footprint()
 	}
-	return Info{Name: s.sp.Name(), Enabled: h.enabled(s), Routes: s.reg.Routes, StoreUsed: s.sp.Used(),
-		StoreQuota: s.sp.Quota(), Records: s.sp.Len(), RAM: ram, Requests: uint64(s.requests), Policy: s.reg.Manifest.Policy}
+	sp := h.space(s)
+	return Info{Name: s.reg.Manifest.Name, Enabled: h.enabled(s), Routes: s.reg.Routes, StoreUsed: sp.Used(),
+		StoreQuota: sp.Quota(), Records: sp.Len(), RAM: ram, Requests: uint64(s.requests), Policy: s.reg.Manifest.Policy}
 }
 
 // lookup returns the enabled-or-not application whose route matches
@@ -208,7 +225,7 @@ func (h *Host) lookup(m, p []byte) *slot {
 
 func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
 	x := &h.ctx
-	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: &s.sp, Conn: c.Info, h: h, s: s, conn: c}
+	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: h.enter(s), Conn: c.Info, h: h, s: s, conn: c}
 	return x
 }
 
@@ -231,6 +248,7 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		}
 		x := h.newCtx(s, c, true)
 		ans := hc.Head(x, r)
+		h.leave()
 		c.checked, c.verdict, c.slot = true, ans, s
 		if ans.Status != 0 {
 			c.Sink, c.Max = http.RefuseBody, 0
@@ -253,7 +271,7 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		return false
 	}
 	if !h.enabled(s) {
-		Text(w, 503, "application "+s.sp.Name()+" is disabled\n")
+		Text(w, 503, "application "+s.reg.Manifest.Name+" is disabled\n")
 		return true
 	}
 	s.requests++
@@ -262,11 +280,13 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		x.pin = pin
 	} else if hc, ok := s.app.(HeadChecker); ok {
 		if ans := hc.Head(x, r); ans.Status != 0 {
+			h.leave()
 			ans.Write(w)
 			return true
 		}
 	}
 	s.app.Serve(x, r, w)
+	h.leave()
 	*x = Ctx{}
 	return true
 }
@@ -290,8 +310,9 @@ func (h *Host) Poll(now time.Time) time.Time {
 		if s.timer != 0 && now.UnixNano()-s.timer >= 0 && h.enabled(s) {
 			s.timer = 0
 			x := &h.ctx
-			*x = Ctx{Now: now, Store: &s.sp, h: h, s: s}
+			*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}
 			tk.Tick(x)
+			h.leave()
 			*x = Ctx{}
 		}
 		if s.timer != 0 && (next.IsZero() || s.timer < next.UnixNano()) {
@@ -328,8 +349,9 @@ func (h *Host) SetFetchResult(now time.Time, res FetchResult) {
 	s.fetch = nil
 	if f, ok := s.app.(Fetcher); ok {
 		x := &h.ctx
-		*x = Ctx{Now: now, Store: &s.sp, h: h, s: s}
+		*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}
 		f.FetchDone(x, res)
+		h.leave()
 		*x = Ctx{}
 	}
 }
@@ -442,7 +464,7 @@ func PINAnswer(st *store.Store, r *http.Request, buf []byte) Answer {
 // ("" when none).
 func (h *Host) FetchOwner() string {
 	if s := h.running(); s != nil {
-		return s.sp.Name()
+		return s.reg.Manifest.Name
 	}
 	return ""
 }
@@ -468,7 +490,8 @@ func (h *Host) Use(f func(i int, name string, ram, store int)) int {
 		if fp, ok := s.app.(Footprinter); ok {
 			ram = fp.Footprint()
 		}
-		f(i, s.sp.Name(), ram, s.sp.Used())
+		sp := h.space(s)
+		f(i, s.reg.Manifest.Name, ram, sp.Used())
 	}
 	return len(h.slots)
 }
