@@ -66,12 +66,15 @@ const VaultPrefix = "vault/"
 // secure-client requests. It is driven from the card's single thread.
 type App struct {
 	cfg appParams // cfg.Store is the card's store
-	now time.Time // the request being served's ci.Now: the store's clock
 
 	// wrong admin credentials offered (a counter only; it stops at
-	// 2^32-1), beside fetchState: the App fits 160 bytes (TestAppSize)
+	// 2^32-1), beside fetchState: the App fits 144 bytes (TestAppSize)
 	adminFails uint32
 	fetchState FetchState
+	// inCall is set during Serve and Poll: the store's clock is then
+	// last (the request's ci.Now, Poll's now), and zero outside them (one
+	// flag instead of a second time.Time: the App fits 144 bytes)
+	inCall bool
 	fetch      *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
 
 	pages []*statusPage // status pages being (or last) streamed
@@ -129,7 +132,12 @@ func New(cfg Config) *App {
 
 // clock is the store's clock: the time of the request being served (zero,
 // i.e. no clock, outside a request).
-func (a *App) clock() time.Time { return a.now }
+func (a *App) clock() time.Time {
+	if !a.inCall {
+		return time.Time{}
+	}
+	return a.last
+}
 
 // Serve answers one request. Over plain HTTP everything is redirected to
 // HTTPS; over TLS the application host (package applet) routes the
@@ -143,9 +151,8 @@ func (a *App) clock() time.Time { return a.now }
 // (http.RefuseBody), so nobody without the PIN or admin credential can
 // make the card wait for or store a body.
 func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
-	a.now = ci.Now
-	a.last = ci.Now
-	defer func() { a.now = time.Time{} }()
+	a.last, a.inCall = ci.Now, true
+	defer func() { a.inCall = false }()
 	hc := &ci.Conn
 	hc.Info = ci
 	defer func() { hc.Info = nil }()
@@ -175,8 +182,8 @@ func (a *App) Host() *applet.Host { return a.host }
 // Poll runs the applications' timers that are due and returns the next
 // one (zero: none).
 func (a *App) Poll(now time.Time) time.Time {
-	a.now, a.last = now, now
-	defer func() { a.now = time.Time{} }()
+	a.last, a.inCall = now, true
+	defer func() { a.inCall = false }()
 	return a.host.Poll(now)
 }
 
