@@ -107,9 +107,11 @@ type Card struct {
 	// dropped when it ends, so an idle card holds none of its buffers.
 	client    *apps.ClientSession
 	clientReq *apps.FetchRequest // the fetch in progress (nil when idle: allocated per fetch, like client)
-	clientTCP *tcp.Conn
 
-	now     time.Time
+	// now is the time of the call in progress (Start, Stop, Input,
+	// Output, Poll) as Unix ns, for the layers' callbacks that get no
+	// time (nowTime): 8 bytes, not a time.Time's 24.
+	now     int64
 	started int64 // Unix ns of Start (wall clock: the uptime shown on status)
 
 	// Admission control (see EvictAfter).
@@ -241,10 +243,16 @@ func New(cfg Config) (*Card, error) {
 	if _, err := io.ReadFull(cfg.Rand, ticketKey); err != nil {
 		return nil, fmt.Errorf("card: random source: %w", err)
 	}
+	// The TLS clock is the configured one itself when there is one (as
+	// c.clock would return it): no closure to allocate.
+	tlsTime := cfg.Clock
+	if tlsTime == nil {
+		tlsTime = c.clock
+	}
 	tlsCfg := &tls.Config{
 		TicketKey:       ticketKey,
 		Rand:            cfg.Rand,
-		Time:            c.clock,
+		Time:            tlsTime,
 		Certificate:     chain,
 		Signer:          signer,
 		ALPN:            alpnHTTP11,
@@ -391,12 +399,16 @@ func (c *Card) clock() time.Time {
 	if c.cfg.Clock != nil {
 		return c.cfg.Clock()
 	}
-	return c.now
+	return c.nowTime()
 }
+
+// nowTime is the time of the call in progress: its wall clock, in UTC
+// (no monotonic reading: times compare by their wall clocks).
+func (c *Card) nowTime() time.Time { return time.Unix(0, c.now).UTC() }
 
 // Start opens the link: the card starts negotiating LCP.
 func (c *Card) Start(now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	c.started = now.UnixNano()
 	if c.eth != nil {
 		c.eth.start(now)
@@ -407,7 +419,7 @@ func (c *Card) Start(now time.Time) {
 
 // Stop closes the link (LCP Terminate).
 func (c *Card) Stop(now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	if c.eth != nil {
 		c.eth.stop(now)
 		return
@@ -417,7 +429,7 @@ func (c *Card) Stop(now time.Time) {
 
 // Input takes bytes from the serial line.
 func (c *Card) Input(b []byte, now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	if len(b) > 0 {
 		c.lastBytes = c.msSinceStart(now)
 		c.flags |= flagOutPending
@@ -432,7 +444,7 @@ func (c *Card) Input(b []byte, now time.Time) {
 
 // Output writes bytes for the serial line into p and returns how many.
 func (c *Card) Output(p []byte, now time.Time) int {
-	c.now = now
+	c.now = now.UnixNano()
 	c.service(now)
 	var n int
 	if c.eth != nil {
@@ -449,7 +461,7 @@ func (c *Card) Output(p []byte, now time.Time) int {
 // Poll runs timers and application work; it returns when it wants to be
 // polled next (zero: no timer pending).
 func (c *Card) Poll(now time.Time) time.Time {
-	c.now = now
+	c.now = now.UnixNano()
 	if c.timerDue(now) {
 		c.flags |= flagOutPending // timers may queue packets
 	}
@@ -573,7 +585,7 @@ func earliest(a, b time.Time) time.Time {
 
 func (c *Card) deliverIP(pkt []byte) {
 	if !c.deliverIPv6(pkt) {
-		c.ip.Input(pkt, c.now)
+		c.ip.Input(pkt, c.nowTime())
 	}
 }
 
@@ -582,7 +594,7 @@ func (c *Card) pullIP(dst []byte) int {
 	if c.auto != nil && c.link.Up6() {
 		n = c.pullDual(dst)
 	} else {
-		n = c.ip.Output(dst, c.now)
+		n = c.ip.Output(dst, c.nowTime())
 	}
 	if n <= 0 {
 		c.flags &^= flagOutPending
@@ -769,13 +781,11 @@ func (c *Card) connect(addr ipv4.Addr, now time.Time) {
 		c.finishFetch(apps.FetchResult{Err: err.Error()})
 		return
 	}
-	c.clientTCP = conn
 	c.clientSt = clientConnecting
 }
 
 func (c *Card) finishFetch(r apps.FetchResult) {
 	c.clientSt = clientIdle
-	c.clientTCP = nil
 	c.client = nil // r was copied by SetFetchResult below; the buffers go
 	c.cfg.Log.Info("fetch done", "url", c.clientReq.URL, "status", r.Status, "err", r.Err)
 	c.clientReq = nil
