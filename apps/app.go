@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -68,14 +69,14 @@ type App struct {
 	cfg appParams // cfg.Store is the card's store
 
 	// wrong admin credentials offered (a counter only; it stops at
-	// 2^32-1), beside fetchState: the App fits 144 bytes (TestAppSize)
+	// 2^32-1), beside fetchState: the App fits 128 bytes (TestAppSize)
 	adminFails uint32
 	fetchState FetchState
 	// inCall is set during Serve and Poll: the store's clock is then
 	// last (the request's ci.Now, Poll's now), and zero outside them (one
-	// flag instead of a second time.Time: the App fits 144 bytes)
+	// flag instead of a second time.Time)
 	inCall bool
-	fetch      *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
+	fetch  *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
 
 	pages []*statusPage // status pages being (or last) streamed
 
@@ -84,16 +85,16 @@ type App struct {
 }
 
 // appParams is what an App keeps of its Config after New (Rand went to
-// the application host, Builtins and Apps to its registry): 64 bytes, not
+// the application host, Builtins and Apps to its registry): 56 bytes, not
 // 128.
 type appParams struct {
 	Store         *store.Store
 	Status        StatusFunc
-	HTTPSPort     int
 	Host          string
-	MaxFetchBody  int
 	MaxUpload     int64
-	StatusStreams int
+	HTTPSPort     int32 // Config's ints in 32 bits (New bounds them): 56 bytes
+	MaxFetchBody  int32
+	StatusStreams int32
 }
 
 // adminFetch is the admin's latest outbound request, its outcome and the
@@ -120,8 +121,9 @@ func New(cfg Config) *App {
 	if cfg.StatusStreams <= 0 {
 		cfg.StatusStreams = DefaultStatusStreams
 	}
-	a := &App{cfg: appParams{Store: cfg.Store, Status: cfg.Status, HTTPSPort: cfg.HTTPSPort, Host: cfg.Host,
-		MaxFetchBody: cfg.MaxFetchBody, MaxUpload: cfg.MaxUpload, StatusStreams: cfg.StatusStreams}}
+	a := &App{cfg: appParams{Store: cfg.Store, Status: cfg.Status, Host: cfg.Host, MaxUpload: cfg.MaxUpload,
+		HTTPSPort: int32(min(cfg.HTTPSPort, math.MaxUint16)), MaxFetchBody: int32(min(cfg.MaxFetchBody, math.MaxInt32)),
+		StatusStreams: int32(min(cfg.StatusStreams, math.MaxInt32))}}
 	a.host = applet.NewHost(cfg.Store, cfg.Rand)
 	a.addBuiltins(cfg.Builtins, cfg.Apps)
 	// The store times the PIN/PUK backoff and the change log with the
@@ -271,7 +273,7 @@ func (a *App) Authority(host []byte) string {
 		return ""
 	}
 	if a.cfg.HTTPSPort != 443 {
-		h += ":" + strconv.Itoa(a.cfg.HTTPSPort)
+		h += ":" + strconv.Itoa(int(a.cfg.HTTPSPort))
 	}
 	return h
 }
