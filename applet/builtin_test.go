@@ -12,35 +12,62 @@ import (
 	"netcard/store"
 )
 
+// owner is what a host's built-ins belong to (the card's apps.App).
+type owner struct{ served int }
+
 // noRoutes is an application whose routes come from its Builtin: its own
-// Routes must not be called by AddBuiltin.
-type noRoutes struct{ keeper }
+// Routes must not be called by AddBuiltin. It counts its requests in its
+// owner.
+type noRoutes struct{ o *owner }
 
 func (noRoutes) Routes() []applet.Route { panic("AddBuiltin called Routes") }
-func (noRoutes) Tick(c *applet.Ctx)     {}
+func (n noRoutes) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) {
+	n.o.served++
+	keeper{}.Serve(c, r, w)
+}
+func (noRoutes) Tick(c *applet.Ctx) {}
 
 // sharedKeeper is a registration of the build, shared by every host.
 var sharedKeeper = applet.Builtin{
 	Manifest: applet.Manifest{Name: "keeper", Quota: 100, RAM: 12, Policy: applet.SignWithPIN, Fixed: true, Tick: time.Second},
 	Routes:   []applet.Route{{Path: "/keeper"}},
+	Bind:     func(o any) applet.App { return noRoutes{o.(*owner)} },
 }
 
 // TestAddBuiltinShared: two hosts registering the same Builtin keep a
 // pointer to it (not a copy: it is not counted in their ControlBytes, and
 // Info's routes are the table's), leave it unchanged, route to it, apply
-// its manifest (Fixed, RAM, policy, Tick) and keep their own per-card
-// state (request counter, timer); Add's own copy is counted.
+// its manifest (Fixed, RAM, policy, Tick), call the application of their
+// own owner (Bind) and keep their own per-card state (request counter,
+// timer); Add's own copy is counted. A built-in without Bind or owner, or
+// of another owner than the host's others, is refused.
 func TestAddBuiltinShared(t *testing.T) {
 	want := sharedKeeper
 	var hosts [2]*applet.Host
+	var owners [2]owner
 	for i := range hosts {
 		h := applet.NewHost(newStore(t), rand.Reader)
 		h.Grow(2)
-		if err := h.AddBuiltin(noRoutes{}, &sharedKeeper); err != nil {
+		if err := h.AddBuiltin(&owners[i], &sharedKeeper); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.AddBuiltin(noRoutes{}, &sharedKeeper); err == nil {
+		if err := h.AddBuiltin(&owners[i], &sharedKeeper); err == nil {
 			t.Fatal("a name registered twice")
+		}
+		other := sharedKeeper
+		other.Manifest.Name = "other"
+		if err := h.AddBuiltin(&owners[1-i], &other); err == nil {
+			t.Fatal("a built-in of another owner")
+		}
+		if err := h.AddBuiltin(nil, &other); err == nil {
+			t.Fatal("a built-in without an owner")
+		}
+		other.Bind = nil
+		if err := h.AddBuiltin(&owners[i], &other); err == nil {
+			t.Fatal("a built-in without Bind")
+		}
+		if err := h.Add(nil, other.Manifest); err == nil {
+			t.Fatal("Add without an application")
 		}
 		hosts[i] = h
 	}
@@ -49,6 +76,9 @@ func TestAddBuiltinShared(t *testing.T) {
 		if c, m := get(t, srv.URL+"/keeper"); c != 200 {
 			t.Fatalf("keeper: %d %s", c, m)
 		}
+	}
+	if owners[0].served != 2 || owners[1].served != 0 {
+		t.Fatalf("served %+v", owners)
 	}
 	for i, h := range hosts {
 		in := h.Apps()

@@ -17,14 +17,14 @@ import (
 	"netcard/store"
 )
 
-// slot is one registered application and what the host keeps for it: 48
+// slot is one registered application and what the host keeps for it: 32
 // bytes, held by value in Host.slots (one allocation for all of them).
-// What does not change after Add (routes, manifest: name and quota too) is
-// in reg, which a built-in shares with every card (AddBuiltin: read-only,
-// ROM on a card); its store space is made from them for each call
-// (Host.sp).
+// What does not change after Add (the application, its routes and
+// manifest: name and quota too) is in reg, which a built-in shares with
+// every card (AddBuiltin: read-only, ROM on a card); its store space is
+// made from them for each call (Host.sp), and a built-in's App from the
+// host's owner (Builtin.Bind).
 type slot struct {
-	app App
 	reg *Builtin // read-only: shared (AddBuiltin) or the host's own (Add)
 
 	timer    int64         // Unix ns when Tick is due (0: disarmed)
@@ -38,12 +38,19 @@ type slot struct {
 }
 
 // Builtin is an application's registration fixed when the card is built:
-// its manifest and routes. AddBuiltin keeps a pointer to it, so a
-// package-level Builtin is shared, read-only, by every card (ROM on a
-// real card) instead of being copied into each.
+// its manifest, its routes and how to reach it. AddBuiltin keeps a
+// pointer to it, so a package-level Builtin is shared, read-only, by every
+// card (ROM on a real card) instead of being copied into each.
 type Builtin struct {
 	Manifest Manifest
 	Routes   []Route
+	// Bind returns the application of the host's owner (the value given
+	// to AddBuiltin): it is called for each call into the application, so
+	// it must not allocate (return a pointer, or a struct holding one
+	// pointer, as the App).
+	Bind func(owner any) App
+
+	app App // an application registered with Add (Bind is nil)
 }
 
 // Host holds the card's applications and routes requests to them. It is
@@ -58,6 +65,8 @@ type Host struct {
 	// access (no name, no quota), so that a pointer an application kept
 	// past its call reaches no one's records.
 	sp store.Space
+	// owner is what the built-ins' Bind gets (AddBuiltin).
+	owner any
 }
 
 // NewHost returns a host over the card's store; rand feeds signatures.
@@ -97,16 +106,37 @@ func (h *Host) Grow(n int) { h.slots = slices.Grow(h.slots, n) }
 // Add registers an application. The host keeps a copy of m and of its
 // routes (a.Routes(), called once); see AddBuiltin to share them.
 func (h *Host) Add(a App, m Manifest) error {
-	return h.add(a, &Builtin{Manifest: m, Routes: a.Routes()}, true)
+	if a == nil {
+		return fmt.Errorf("applet: %q: no application", m.Name)
+	}
+	return h.add(&Builtin{Manifest: m, Routes: a.Routes(), app: a}, true)
 }
 
-// AddBuiltin registers an application whose manifest and routes are b's,
-// which the host keeps a pointer to and never modifies: b must stay
-// unchanged while the host lives (a package-level table, shared by every
-// card of the build). a.Routes is not called.
-func (h *Host) AddBuiltin(a App, b *Builtin) error { return h.add(a, b, false) }
+// AddBuiltin registers the application b.Bind(owner), whose manifest and
+// routes are b's. The host keeps a pointer to b and never modifies it: b
+// must stay unchanged while the host lives (a package-level table, shared
+// by every card of the build). Its application's Routes is not called.
+// Every built-in of a host has the same owner (a pointer).
+func (h *Host) AddBuiltin(owner any, b *Builtin) error {
+	if b.Bind == nil || owner == nil {
+		return fmt.Errorf("applet: %q: a built-in needs Bind and an owner", b.Manifest.Name)
+	}
+	if h.owner != nil && h.owner != owner {
+		return fmt.Errorf("applet: %q: another owner than the host's other built-ins", b.Manifest.Name)
+	}
+	h.owner = owner
+	return h.add(b, false)
+}
 
-func (h *Host) add(a App, b *Builtin, own bool) error {
+// app returns s's application.
+func (h *Host) app(s *slot) App {
+	if s.reg.Bind != nil {
+		return s.reg.Bind(h.owner)
+	}
+	return s.reg.app
+}
+
+func (h *Host) add(b *Builtin, own bool) error {
 	m := &b.Manifest
 	for i := range h.slots {
 		if h.slots[i].reg.Manifest.Name == m.Name {
@@ -122,7 +152,7 @@ func (h *Host) add(a App, b *Builtin, own bool) error {
 	if _, err := h.st.Space(m.Name, m.Quota); err != nil { // checks the name and quota (the space is made per call)
 		return err
 	}
-	h.slots = append(h.slots, slot{app: a, reg: b, own: own})
+	h.slots = append(h.slots, slot{reg: b, own: own})
 	return nil
 }
 
@@ -199,7 +229,7 @@ func (h *Host) Apps() []Info {
 
 func (h *Host) info(s *slot) Info {
 	ram := s.reg.Manifest.RAM
-	if f, ok := s.app.(Footprinter); ok {
+	if f, ok := h.app(s).(Footprinter); ok {
 		ram = f.Footprint()
 	}
 	sp := h.space(s)
@@ -242,7 +272,7 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		if s == nil || !h.enabled(s) {
 			return s != nil
 		}
-		hc, ok := s.app.(HeadChecker)
+		hc, ok := h.app(s).(HeadChecker)
 		if !ok {
 			return true
 		}
@@ -278,14 +308,14 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 	x := h.newCtx(s, c, false)
 	if checked && hs == s {
 		x.pin = pin
-	} else if hc, ok := s.app.(HeadChecker); ok {
+	} else if hc, ok := h.app(s).(HeadChecker); ok {
 		if ans := hc.Head(x, r); ans.Status != 0 {
 			h.leave()
 			ans.Write(w)
 			return true
 		}
 	}
-	s.app.Serve(x, r, w)
+	h.app(s).Serve(x, r, w)
 	h.leave()
 	*x = Ctx{}
 	return true
@@ -297,7 +327,7 @@ func (h *Host) Poll(now time.Time) time.Time {
 	var next time.Time
 	for i := range h.slots {
 		s := &h.slots[i]
-		tk, ok := s.app.(Ticker)
+		tk, ok := h.app(s).(Ticker)
 		if !ok {
 			continue
 		}
@@ -347,7 +377,7 @@ func (h *Host) SetFetchResult(now time.Time, res FetchResult) {
 	}
 	s.fetchRunning = false
 	s.fetch = nil
-	if f, ok := s.app.(Fetcher); ok {
+	if f, ok := h.app(s).(Fetcher); ok {
 		x := &h.ctx
 		*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}
 		f.FetchDone(x, res)
@@ -487,7 +517,7 @@ func (h *Host) Use(f func(i int, name string, ram, store int)) int {
 	for i := range h.slots {
 		s := &h.slots[i]
 		ram := s.reg.Manifest.RAM
-		if fp, ok := s.app.(Footprinter); ok {
+		if fp, ok := h.app(s).(Footprinter); ok {
 			ram = fp.Footprint()
 		}
 		sp := h.space(s)

@@ -28,19 +28,14 @@ func (a *App) addBuiltins(only []string, others []Registered) {
 		}
 		return false
 	}
-	add := func(app applet.App, b *applet.Builtin) {
-		if want(b.Manifest.Name) {
-			if err := a.host.AddBuiltin(app, b); err != nil {
+	a.host.Grow(len(builtins) + len(others)) // the built-ins below at most, and the others
+	for i := range builtins {
+		if b := &builtins[i]; want(b.Manifest.Name) {
+			if err := a.host.AddBuiltin(a, b); err != nil {
 				panic(err) // built-in names are valid and distinct
 			}
 		}
 	}
-	a.host.Grow(len(builtins) + len(others)) // the built-ins below at most, and the others
-	add(homeApp{a}, &builtins[0])
-	add(statusApp{a}, &builtins[1])
-	add(vaultApp{a}, &builtins[2])
-	add(adminApp{a}, &builtins[3])
-	add(uploadApp{a}, &builtins[4])
 	for _, r := range others {
 		if err := a.host.Add(r.App, r.Manifest); err != nil {
 			panic(err)
@@ -48,17 +43,23 @@ func (a *App) addBuiltins(only []string, others []Registered) {
 	}
 }
 
-// builtins are the built-ins' manifests and routes, in BuiltinNames'
-// order: a table of the build, shared read-only by every card (ROM on a
-// real card; applet.Host.AddBuiltin keeps pointers to it). Only the
-// per-card state of each (its timer, request counter, store space) is in
-// the card's application host.
+// builtins are the built-ins' manifests, routes and applications (Bind:
+// the App's, without allocating), in BuiltinNames' order: a table of the
+// build, shared read-only by every card (ROM on a real card;
+// applet.Host.AddBuiltin keeps pointers to it). Only the per-card state of
+// each (its timer, request counter, flags) is in the card's application
+// host.
 var builtins = [...]applet.Builtin{
-	{Manifest: applet.Manifest{Name: "home"}, Routes: homeRoutes},
-	{Manifest: applet.Manifest{Name: "status"}, Routes: statusRoutes},
-	{Manifest: applet.Manifest{Name: "vault", Privileged: true}, Routes: vaultRoutes},
-	{Manifest: applet.Manifest{Name: "admin", Privileged: true, Fixed: true}, Routes: adminRoutes},
-	{Manifest: applet.Manifest{Name: "upload", RAM: int(unsafe.Sizeof(upload{}))}, Routes: uploadRoutes},
+	{Manifest: applet.Manifest{Name: "home"}, Routes: homeRoutes,
+		Bind: func(o any) applet.App { return homeApp{o.(*App)} }},
+	{Manifest: applet.Manifest{Name: "status"}, Routes: statusRoutes,
+		Bind: func(o any) applet.App { return statusApp{o.(*App)} }},
+	{Manifest: applet.Manifest{Name: "vault", Privileged: true}, Routes: vaultRoutes,
+		Bind: func(o any) applet.App { return vaultApp{o.(*App)} }},
+	{Manifest: applet.Manifest{Name: "admin", Privileged: true, Fixed: true}, Routes: adminRoutes,
+		Bind: func(o any) applet.App { return adminApp{o.(*App)} }},
+	{Manifest: applet.Manifest{Name: "upload", RAM: int(unsafe.Sizeof(upload{}))}, Routes: uploadRoutes,
+		Bind: func(o any) applet.App { return uploadApp{o.(*App)} }},
 }
 
 // The built-ins' routes, shared by every card (read only).
