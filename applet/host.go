@@ -255,7 +255,7 @@ func (h *Host) lookup(m, p []byte) *slot {
 
 func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
 	x := &h.ctx
-	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: h.enter(s), Conn: c.Info, h: h, s: s, conn: c}
+	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: h.enter(s), h: h, s: s, conn: c}
 	return x
 }
 

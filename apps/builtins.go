@@ -72,7 +72,7 @@ var (
 )
 
 func connInfo(c *applet.Ctx) *ConnInfo {
-	ci, _ := c.Conn.(*ConnInfo)
+	ci, _ := c.Conn().(*ConnInfo)
 	if ci == nil {
 		ci = &ConnInfo{Conn: applet.Conn{TLS: c.TLS, Now: c.Now, Remote: c.Remote}}
 	}
