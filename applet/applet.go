@@ -81,7 +81,7 @@ func Text(w *http.ResponseWriter, status int, msg string) {
 // App is a card application.
 type App interface {
 	// Routes are the requests the application answers (called once, at
-	// Host.Add).
+	// Host.Add; Host.AddBuiltin takes them from its Builtin instead).
 	Routes() []Route
 	// Serve answers a request (its body read, or streamed to the sink the
 	// Head call chose). r and its slices are valid only during the call.
@@ -118,10 +118,6 @@ type Footprinter interface {
 
 // Policy is what an application must show to use the card key.
 type Policy int
-
-// policy8 is a Policy as a registration keeps it (Host.Add accepts only
-// the three below).
-type policy8 uint8
 
 const (
 	// NoKey: the application cannot sign.
@@ -203,11 +199,10 @@ type Ctx struct {
 	Now time.Time
 	// Remote is the requesting peer (zero in Tick and FetchDone calls).
 	Remote netip.AddrPort
-	// Store is the application's namespace.
+	// Store is the application's namespace, valid during the call only
+	// (the host makes it for each call; a pointer kept past the call
+	// reaches a namespace without records or quota).
 	Store *store.Space
-	// Conn is the transport's connection information (nil outside a
-	// request).
-	Conn any
 
 	h    *Host
 	s    *slot
@@ -222,8 +217,18 @@ type Ctx struct {
 	pin bool
 }
 
+// Conn is the transport's connection information (Conn.Info; nil outside
+// a request). A method, not a field: the host's one Ctx is 16 bytes
+// smaller.
+func (c *Ctx) Conn() any {
+	if c.conn == nil {
+		return nil
+	}
+	return c.conn.Info
+}
+
 // Name is the application's name.
-func (c *Ctx) Name() string { return c.s.sp.Name() }
+func (c *Ctx) Name() string { return c.s.reg.Manifest.Name }
 
 // StreamBody, in a head call, routes the request's body to sink (at most
 // max bytes; more gets 413) instead of buffering it.
@@ -270,7 +275,7 @@ func (c *Ctx) PINVerified() bool { return c.pin }
 // it now (ErrPolicy otherwise). opts as for crypto.Signer (crypto.SHA256
 // for ECDSA; *rsa.PSSOptions for an RSA card key).
 func (c *Ctx) Sign(digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	switch Policy(c.s.policy) {
+	switch c.s.reg.Manifest.Policy {
 	case SignAlways:
 	case SignWithPIN:
 		if !c.pin {
@@ -302,10 +307,10 @@ func (c *Ctx) Certificate() [][]byte { return c.h.st.Certificate() }
 // earlier setting; d <= 0 disarms it).
 func (c *Ctx) After(d time.Duration) {
 	if d <= 0 {
-		c.s.timer = time.Time{}
+		c.s.timer = 0
 		return
 	}
-	c.s.timer = c.Now.Add(d)
+	c.s.timer = c.Now.Add(d).UnixNano()
 }
 
 // Fetch queues one outbound HTTP(S) request, made by the card's secure
@@ -326,7 +331,7 @@ func (c *Ctx) Fetch(req *FetchRequest) error {
 // Privileged returns the whole store for an application whose manifest is
 // Privileged (the built-ins), nil for any other.
 func (c *Ctx) Privileged() *store.Store {
-	if !c.s.privileged {
+	if !c.s.reg.Manifest.Privileged {
 		return nil
 	}
 	return c.h.st

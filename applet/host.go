@@ -17,28 +17,40 @@ import (
 	"netcard/store"
 )
 
-// slot is one registered application and what the host keeps for it.
+// slot is one registered application and what the host keeps for it: 32
+// bytes, held by value in Host.slots (one allocation for all of them).
+// What does not change after Add (the application, its routes and
+// manifest: name and quota too) is in reg, which a built-in shares with
+// every card (AddBuiltin: read-only, ROM on a card); its store space is
+// made from them for each call (Host.sp), and a built-in's App from the
+// host's owner (Builtin.Bind).
 type slot struct {
-	app    App
-	routes []Route
-	sp     store.Space // held by value: one allocation less per application; its name and quota are the manifest's
+	reg *Builtin // read-only: shared (AddBuiltin) or the host's own (Add)
 
-	// what the slot keeps of its Manifest besides Name and Quota (in sp):
-	// 128 bytes a slot (the allocator's 128-byte class), not 176 — RAM
-	// and the request counter in 32 bits, the policy in 8 (Add checks
-	// both fit)
-	tick time.Duration
+	timer    int64         // Unix ns when Tick is due (0: disarmed)
+	fetch    *FetchRequest // the application's, valid until FetchDone
+	requests uint32        // wraps after 2^32 requests (a status counter only)
 
-	timer        time.Time
-	fetch        *FetchRequest // the application's, valid until FetchDone
-	ram          int32
-	requests     uint32 // wraps after 2^32 requests (a status counter only)
-	policy       policy8
-	fixed        bool
-	privileged   bool
 	started      bool
 	fetchPending bool // queued, not yet taken by the client
 	fetchRunning bool // taken by the client, result due
+	own          bool // reg was allocated by Add (counted in ControlBytes)
+}
+
+// Builtin is an application's registration fixed when the card is built:
+// its manifest, its routes and how to reach it. AddBuiltin keeps a
+// pointer to it, so a package-level Builtin is shared, read-only, by every
+// card (ROM on a real card) instead of being copied into each.
+type Builtin struct {
+	Manifest Manifest
+	Routes   []Route
+	// Bind returns the application of the host's owner (the value given
+	// to AddBuiltin): it is called for each call into the application, so
+	// it must not allocate (return a pointer, or a struct holding one
+	// pointer, as the App).
+	Bind func(owner any) App
+
+	app App // an application registered with Add (Bind is nil)
 }
 
 // Host holds the card's applications and routes requests to them. It is
@@ -46,30 +58,88 @@ type slot struct {
 type Host struct {
 	st    *store.Store
 	rand  io.Reader
-	slots []*slot
-	ctx   Ctx // reused for every call (calls never nest): no allocation per request
+	slots []slot // by value: pointers into it stay valid (Add before serving; Grow first)
+	ctx   Ctx    // reused for every call (calls never nest): no allocation per request
+	// sp is the store space of the application being called (ctx.Store),
+	// made from its manifest for the call; between calls, one without
+	// access (no name, no quota), so that a pointer an application kept
+	// past its call reaches no one's records.
+	sp store.Space
+	// owner is what the built-ins' Bind gets (AddBuiltin).
+	owner any
 }
 
 // NewHost returns a host over the card's store; rand feeds signatures.
 func NewHost(st *store.Store, rand io.Reader) *Host {
-	return &Host{st: st, rand: rand}
+	return &Host{st: st, rand: rand, sp: st.SpaceOf("", 0)}
 }
+
+// space is the store space of s's application, as a value (nothing
+// allocated): its manifest's name and quota, checked by add.
+func (h *Host) space(s *slot) store.Space {
+	return h.st.SpaceOf(s.reg.Manifest.Name, s.reg.Manifest.Quota)
+}
+
+// enter sets h.sp to s's space for a call and returns it (Ctx.Store);
+// leave ends the call.
+func (h *Host) enter(s *slot) *store.Space { h.sp = h.space(s); return &h.sp }
+func (h *Host) leave()                     { h.sp = h.st.SpaceOf("", 0) }
 
 // ControlBytes returns the bytes of the host's own state: its struct, the
 // application list and one registration per application (RAM reports).
 func (h *Host) ControlBytes() int {
-	return int(unsafe.Sizeof(*h)) + cap(h.slots)*8 + len(h.slots)*int(unsafe.Sizeof(slot{}))
+	n := int(unsafe.Sizeof(*h)) + cap(h.slots)*int(unsafe.Sizeof(slot{}))
+	for i := range h.slots {
+		if h.slots[i].own {
+			n += int(unsafe.Sizeof(Builtin{}))
+		}
+	}
+	return n
 }
 
 // Grow makes room for n more applications, so that adding them allocates
 // the list once, at its size (appending one by one leaves a list rounded
-// up to the next power of two).
+// up to the next power of two). Applications are added before the host
+// serves: a request in progress holds a pointer into the list.
 func (h *Host) Grow(n int) { h.slots = slices.Grow(h.slots, n) }
 
-// Add registers an application.
+// Add registers an application. The host keeps a copy of m and of its
+// routes (a.Routes(), called once); see AddBuiltin to share them.
 func (h *Host) Add(a App, m Manifest) error {
-	for _, s := range h.slots {
-		if s.sp.Name() == m.Name {
+	if a == nil {
+		return fmt.Errorf("applet: %q: no application", m.Name)
+	}
+	return h.add(&Builtin{Manifest: m, Routes: a.Routes(), app: a}, true)
+}
+
+// AddBuiltin registers the application b.Bind(owner), whose manifest and
+// routes are b's. The host keeps a pointer to b and never modifies it: b
+// must stay unchanged while the host lives (a package-level table, shared
+// by every card of the build). Its application's Routes is not called.
+// Every built-in of a host has the same owner (a pointer).
+func (h *Host) AddBuiltin(owner any, b *Builtin) error {
+	if b.Bind == nil || owner == nil {
+		return fmt.Errorf("applet: %q: a built-in needs Bind and an owner", b.Manifest.Name)
+	}
+	if h.owner != nil && h.owner != owner {
+		return fmt.Errorf("applet: %q: another owner than the host's other built-ins", b.Manifest.Name)
+	}
+	h.owner = owner
+	return h.add(b, false)
+}
+
+// app returns s's application.
+func (h *Host) app(s *slot) App {
+	if s.reg.Bind != nil {
+		return s.reg.Bind(h.owner)
+	}
+	return s.reg.app
+}
+
+func (h *Host) add(b *Builtin, own bool) error {
+	m := &b.Manifest
+	for i := range h.slots {
+		if h.slots[i].reg.Manifest.Name == m.Name {
 			return fmt.Errorf("applet: %q registered twice", m.Name)
 		}
 	}
@@ -79,13 +149,10 @@ func (h *Host) Add(a App, m Manifest) error {
 	if m.RAM < 0 || m.RAM > math.MaxInt32 {
 		return fmt.Errorf("applet: %q: RAM %d out of range", m.Name, m.RAM)
 	}
-	sp, err := h.st.Space(m.Name, m.Quota)
-	if err != nil {
+	if _, err := h.st.Space(m.Name, m.Quota); err != nil { // checks the name and quota (the space is made per call)
 		return err
 	}
-	s := &slot{app: a, routes: a.Routes(), sp: *sp, tick: m.Tick, ram: int32(m.RAM), policy: policy8(m.Policy),
-		fixed: m.Fixed, privileged: m.Privileged}
-	h.slots = append(h.slots, s)
+	h.slots = append(h.slots, slot{reg: b, own: own})
 	return nil
 }
 
@@ -94,8 +161,9 @@ const disabledKey = "app.disabled." // store config key prefix: "1" disables
 // Enabled reports whether application name is enabled (registered and not
 // disabled by the administrator).
 func (h *Host) Enabled(name string) bool {
-	for _, s := range h.slots {
-		if s.sp.Name() == name {
+	for i := range h.slots {
+		s := &h.slots[i]
+		if s.reg.Manifest.Name == name {
 			return h.enabled(s)
 		}
 	}
@@ -103,12 +171,12 @@ func (h *Host) Enabled(name string) bool {
 }
 
 func (h *Host) enabled(s *slot) bool {
-	if s.fixed {
+	if s.reg.Manifest.Fixed {
 		return true
 	}
 	var buf [len(disabledKey) + store.MaxAppName]byte
 	n := copy(buf[:], disabledKey)
-	n += copy(buf[n:], s.sp.Name())
+	n += copy(buf[n:], s.reg.Manifest.Name)
 	v, _ := h.st.ConfigBytes(buf[:n])
 	return v != "1"
 }
@@ -117,11 +185,12 @@ func (h *Host) enabled(s *slot) bool {
 // configuration, so it survives a restart). A Fixed application cannot be
 // disabled.
 func (h *Host) SetEnabled(name string, on bool) error {
-	for _, s := range h.slots {
-		if s.sp.Name() != name {
+	for i := range h.slots {
+		s := &h.slots[i]
+		if s.reg.Manifest.Name != name {
 			continue
 		}
-		if s.fixed && !on {
+		if s.reg.Manifest.Fixed && !on {
 			return fmt.Errorf("applet: %s cannot be disabled", name)
 		}
 		if on {
@@ -151,19 +220,21 @@ type Info struct {
 // Apps describes the registered applications, in registration order.
 func (h *Host) Apps() []Info {
 	out := make([]Info, 0, len(h.slots))
-	for _, s := range h.slots {
+	for i := range h.slots {
+		s := &h.slots[i]
 		out = append(out, h.info(s))
 	}
 	return out
 }
 
 func (h *Host) info(s *slot) Info {
-	ram := int(s.ram)
-	if f, ok := s.app.(Footprinter); ok {
+	ram := s.reg.Manifest.RAM
+	if f, ok := h.app(s).(Footprinter); ok {
 		ram = f.Footprint()
 	}
-	return Info{Name: s.sp.Name(), Enabled: h.enabled(s), Routes: s.routes, StoreUsed: s.sp.Used(),
-		StoreQuota: s.sp.Quota(), Records: s.sp.Len(), RAM: ram, Requests: uint64(s.requests), Policy: Policy(s.policy)}
+	sp := h.space(s)
+	return Info{Name: s.reg.Manifest.Name, Enabled: h.enabled(s), Routes: s.reg.Routes, StoreUsed: sp.Used(),
+		StoreQuota: sp.Quota(), Records: sp.Len(), RAM: ram, Requests: uint64(s.requests), Policy: s.reg.Manifest.Policy}
 }
 
 // lookup returns the enabled-or-not application whose route matches
@@ -171,8 +242,9 @@ func (h *Host) info(s *slot) Info {
 func (h *Host) lookup(m, p []byte) *slot {
 	var best *slot
 	bl := -1
-	for _, s := range h.slots {
-		for _, rt := range s.routes {
+	for i := range h.slots {
+		s := &h.slots[i]
+		for _, rt := range s.reg.Routes {
 			if len(rt.Path) > bl && rt.match(m, p) {
 				best, bl = s, len(rt.Path)
 			}
@@ -183,7 +255,7 @@ func (h *Host) lookup(m, p []byte) *slot {
 
 func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
 	x := &h.ctx
-	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: &s.sp, Conn: c.Info, h: h, s: s, conn: c}
+	*x = Ctx{Now: c.Now, TLS: c.TLS, Remote: c.Remote, Head: head, Store: h.enter(s), h: h, s: s, conn: c}
 	return x
 }
 
@@ -200,12 +272,13 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		if s == nil || !h.enabled(s) {
 			return s != nil
 		}
-		hc, ok := s.app.(HeadChecker)
+		hc, ok := h.app(s).(HeadChecker)
 		if !ok {
 			return true
 		}
 		x := h.newCtx(s, c, true)
 		ans := hc.Head(x, r)
+		h.leave()
 		c.checked, c.verdict, c.slot = true, ans, s
 		if ans.Status != 0 {
 			c.Sink, c.Max = http.RefuseBody, 0
@@ -228,20 +301,22 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		return false
 	}
 	if !h.enabled(s) {
-		Text(w, 503, "application "+s.sp.Name()+" is disabled\n")
+		Text(w, 503, "application "+s.reg.Manifest.Name+" is disabled\n")
 		return true
 	}
 	s.requests++
 	x := h.newCtx(s, c, false)
 	if checked && hs == s {
 		x.pin = pin
-	} else if hc, ok := s.app.(HeadChecker); ok {
+	} else if hc, ok := h.app(s).(HeadChecker); ok {
 		if ans := hc.Head(x, r); ans.Status != 0 {
+			h.leave()
 			ans.Write(w)
 			return true
 		}
 	}
-	s.app.Serve(x, r, w)
+	h.app(s).Serve(x, r, w)
+	h.leave()
 	*x = Ctx{}
 	return true
 }
@@ -250,26 +325,28 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 // armed (zero: none).
 func (h *Host) Poll(now time.Time) time.Time {
 	var next time.Time
-	for _, s := range h.slots {
-		tk, ok := s.app.(Ticker)
+	for i := range h.slots {
+		s := &h.slots[i]
+		tk, ok := h.app(s).(Ticker)
 		if !ok {
 			continue
 		}
 		if !s.started {
 			s.started = true
-			if s.tick > 0 {
-				s.timer = now.Add(s.tick)
+			if t := s.reg.Manifest.Tick; t > 0 {
+				s.timer = now.Add(t).UnixNano()
 			}
 		}
-		if !s.timer.IsZero() && !now.Before(s.timer) && h.enabled(s) {
-			s.timer = time.Time{}
+		if s.timer != 0 && now.UnixNano()-s.timer >= 0 && h.enabled(s) {
+			s.timer = 0
 			x := &h.ctx
-			*x = Ctx{Now: now, Store: &s.sp, h: h, s: s}
+			*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}
 			tk.Tick(x)
+			h.leave()
 			*x = Ctx{}
 		}
-		if !s.timer.IsZero() && (next.IsZero() || s.timer.Before(next)) {
-			next = s.timer
+		if s.timer != 0 && (next.IsZero() || s.timer < next.UnixNano()) {
+			next = time.Unix(0, s.timer)
 		}
 	}
 	return next
@@ -281,7 +358,8 @@ func (h *Host) NextFetch() (FetchRequest, bool) {
 	if h.running() != nil {
 		return FetchRequest{}, false
 	}
-	for _, s := range h.slots {
+	for i := range h.slots {
+		s := &h.slots[i]
 		if s.fetchPending {
 			s.fetchPending, s.fetchRunning = false, true
 			return *s.fetch, true
@@ -299,10 +377,11 @@ func (h *Host) SetFetchResult(now time.Time, res FetchResult) {
 	}
 	s.fetchRunning = false
 	s.fetch = nil
-	if f, ok := s.app.(Fetcher); ok {
+	if f, ok := h.app(s).(Fetcher); ok {
 		x := &h.ctx
-		*x = Ctx{Now: now, Store: &s.sp, h: h, s: s}
+		*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}
 		f.FetchDone(x, res)
+		h.leave()
 		*x = Ctx{}
 	}
 }
@@ -415,7 +494,7 @@ func PINAnswer(st *store.Store, r *http.Request, buf []byte) Answer {
 // ("" when none).
 func (h *Host) FetchOwner() string {
 	if s := h.running(); s != nil {
-		return s.sp.Name()
+		return s.reg.Manifest.Name
 	}
 	return ""
 }
@@ -423,7 +502,8 @@ func (h *Host) FetchOwner() string {
 // running returns the application whose outbound request the client runs
 // (at most one: NextFetch hands out none while one runs), or nil.
 func (h *Host) running() *slot {
-	for _, s := range h.slots {
+	for i := range h.slots {
+		s := &h.slots[i]
 		if s.fetchRunning {
 			return s
 		}
@@ -434,12 +514,14 @@ func (h *Host) running() *slot {
 // Use calls f with each application's RAM and store bytes, in
 // registration order, without allocating, and returns their number.
 func (h *Host) Use(f func(i int, name string, ram, store int)) int {
-	for i, s := range h.slots {
-		ram := int(s.ram)
-		if fp, ok := s.app.(Footprinter); ok {
+	for i := range h.slots {
+		s := &h.slots[i]
+		ram := s.reg.Manifest.RAM
+		if fp, ok := h.app(s).(Footprinter); ok {
 			ram = fp.Footprint()
 		}
-		f(i, s.sp.Name(), ram, s.sp.Used())
+		sp := h.space(s)
+		f(i, s.reg.Manifest.Name, ram, sp.Used())
 	}
 	return len(h.slots)
 }

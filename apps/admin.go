@@ -297,7 +297,7 @@ func (a *App) adminFetch(r *http.Request, w *http.ResponseWriter, m string) {
 			a.text(w, 409, "a fetch is already in progress\n")
 			return
 		}
-		if len(r.Body) > a.cfg.MaxFetchBody {
+		if len(r.Body) > int(a.cfg.MaxFetchBody) {
 			a.text(w, 413, "fetch body too large\n")
 			return
 		}
@@ -380,7 +380,7 @@ func (a *App) SetFetchResult(res FetchResult) { a.host.SetFetchResult(a.last, re
 // recordFetch records the outcome of the admin's fetch (the body is
 // copied, up to the size of the app's fetch buffer).
 func (a *App) recordFetch(res FetchResult) {
-	n := min(len(res.Body), a.cfg.MaxFetchBody)
+	n := min(len(res.Body), int(a.cfg.MaxFetchBody))
 	f := a.fetchSlot()
 	f.body = append(a.fetchBuf(), res.Body[:n]...)
 	res.Body = f.body

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -65,19 +66,35 @@ const VaultPrefix = "vault/"
 // home page and static files, status, vault, administration and the queue of
 // secure-client requests. It is driven from the card's single thread.
 type App struct {
-	cfg Config    // cfg.Store is the card's store
-	now time.Time // the request being served's ci.Now: the store's clock
+	cfg appParams // cfg.Store is the card's store
 
 	// wrong admin credentials offered (a counter only; it stops at
-	// 2^32-1), beside fetchState: the App fits 224 bytes, not 240
+	// 2^32-1), beside fetchState: the App fits 128 bytes (TestAppSize)
 	adminFails uint32
 	fetchState FetchState
-	fetch      *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
+	// inCall is set during Serve and Poll: the store's clock is then
+	// last (the request's ci.Now, Poll's now), and zero outside them (one
+	// flag instead of a second time.Time)
+	inCall bool
+	fetch  *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
 
 	pages []*statusPage // status pages being (or last) streamed
 
 	host *applet.Host
 	last time.Time // the latest time seen (Serve or Poll)
+}
+
+// appParams is what an App keeps of its Config after New (Rand went to
+// the application host, Builtins and Apps to its registry): 56 bytes, not
+// 128.
+type appParams struct {
+	Store         *store.Store
+	Status        StatusFunc
+	Host          string
+	MaxUpload     int64
+	HTTPSPort     int32 // Config's ints in 32 bits (New bounds them): 56 bytes
+	MaxFetchBody  int32
+	StatusStreams int32
 }
 
 // adminFetch is the admin's latest outbound request, its outcome and the
@@ -104,9 +121,11 @@ func New(cfg Config) *App {
 	if cfg.StatusStreams <= 0 {
 		cfg.StatusStreams = DefaultStatusStreams
 	}
-	a := &App{cfg: cfg}
+	a := &App{cfg: appParams{Store: cfg.Store, Status: cfg.Status, Host: cfg.Host, MaxUpload: cfg.MaxUpload,
+		HTTPSPort: int32(min(cfg.HTTPSPort, math.MaxUint16)), MaxFetchBody: int32(min(cfg.MaxFetchBody, math.MaxInt32)),
+		StatusStreams: int32(min(cfg.StatusStreams, math.MaxInt32))}}
 	a.host = applet.NewHost(cfg.Store, cfg.Rand)
-	a.addBuiltins()
+	a.addBuiltins(cfg.Builtins, cfg.Apps)
 	// The store times the PIN/PUK backoff and the change log with the
 	// card's injected clock, as seen by the request being served.
 	a.cfg.Store.SetClock(a.clock)
@@ -115,7 +134,12 @@ func New(cfg Config) *App {
 
 // clock is the store's clock: the time of the request being served (zero,
 // i.e. no clock, outside a request).
-func (a *App) clock() time.Time { return a.now }
+func (a *App) clock() time.Time {
+	if !a.inCall {
+		return time.Time{}
+	}
+	return a.last
+}
 
 // Serve answers one request. Over plain HTTP everything is redirected to
 // HTTPS; over TLS the application host (package applet) routes the
@@ -129,9 +153,8 @@ func (a *App) clock() time.Time { return a.now }
 // (http.RefuseBody), so nobody without the PIN or admin credential can
 // make the card wait for or store a body.
 func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
-	a.now = ci.Now
-	a.last = ci.Now
-	defer func() { a.now = time.Time{} }()
+	a.last, a.inCall = ci.Now, true
+	defer func() { a.inCall = false }()
 	hc := &ci.Conn
 	hc.Info = ci
 	defer func() { hc.Info = nil }()
@@ -161,8 +184,8 @@ func (a *App) Host() *applet.Host { return a.host }
 // Poll runs the applications' timers that are due and returns the next
 // one (zero: none).
 func (a *App) Poll(now time.Time) time.Time {
-	a.now, a.last = now, now
-	defer func() { a.now = time.Time{} }()
+	a.last, a.inCall = now, true
+	defer func() { a.inCall = false }()
 	return a.host.Poll(now)
 }
 
@@ -250,7 +273,7 @@ func (a *App) Authority(host []byte) string {
 		return ""
 	}
 	if a.cfg.HTTPSPort != 443 {
-		h += ":" + strconv.Itoa(a.cfg.HTTPSPort)
+		h += ":" + strconv.Itoa(int(a.cfg.HTTPSPort))
 	}
 	return h
 }

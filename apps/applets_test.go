@@ -117,3 +117,38 @@ func TestBuiltinRoutesKeepStaticPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltinTableShared: the built-ins' manifests and routes are one
+// read-only table of the build (builtins, in BuiltinNames' order) that
+// every card's host points to, not a copy per card: two Apps list the
+// table's own routes; each keeps its own request counters; the upload
+// built-in still reports its RAM.
+func TestBuiltinTableShared(t *testing.T) {
+	if len(builtins) != len(BuiltinNames) {
+		t.Fatalf("%d built-ins in the table, %d names", len(builtins), len(BuiltinNames))
+	}
+	s, _, _ := newCard(t)
+	a1 := New(Config{Store: s, Status: testStatus, Host: "10.0.0.2"})
+	a2 := New(Config{Store: s, Status: testStatus, Host: "10.0.0.2"})
+	h := newRouteHarness(a1, true)
+	if r := h.do(t, "GET", "/status.json", nil, nil); r.StatusCode != 200 {
+		t.Fatalf("status: %d", r.StatusCode)
+	}
+	for k, a := range []*App{a1, a2} {
+		in := a.Host().Apps()
+		if len(in) != len(builtins) {
+			t.Fatalf("app %d: %d applications", k, len(in))
+		}
+		for i, b := range builtins {
+			if in[i].Name != BuiltinNames[i] || b.Manifest.Name != BuiltinNames[i] || &in[i].Routes[0] != &b.Routes[0] {
+				t.Fatalf("app %d, built-in %d: %+v (table %+v)", k, i, in[i], b)
+			}
+		}
+		if want := uint64(1 - k); in[1].Requests != want {
+			t.Fatalf("app %d: status requests %d, want %d", k, in[1].Requests, want)
+		}
+		if in[4].RAM == 0 {
+			t.Fatal("upload reports no RAM")
+		}
+	}
+}

@@ -15,37 +15,51 @@ import (
 var BuiltinNames = []string{"home", "status", "vault", "admin", "upload"}
 
 // addBuiltins registers the built-in applications Config.Builtins selects
-// and then Config.Apps.
-func (a *App) addBuiltins() {
+// (only) and then Config.Apps (others).
+func (a *App) addBuiltins(only []string, others []Registered) {
 	want := func(n string) bool {
-		if a.cfg.Builtins == nil || n == "admin" {
+		if only == nil || n == "admin" {
 			return true
 		}
-		for _, b := range a.cfg.Builtins {
+		for _, b := range only {
 			if b == n {
 				return true
 			}
 		}
 		return false
 	}
-	add := func(app applet.App, m applet.Manifest) {
-		if want(m.Name) {
-			if err := a.host.Add(app, m); err != nil {
+	a.host.Grow(len(builtins) + len(others)) // the built-ins below at most, and the others
+	for i := range builtins {
+		if b := &builtins[i]; want(b.Manifest.Name) {
+			if err := a.host.AddBuiltin(a, b); err != nil {
 				panic(err) // built-in names are valid and distinct
 			}
 		}
 	}
-	a.host.Grow(5 + len(a.cfg.Apps)) // the five built-ins below at most, and the others
-	add(homeApp{a}, applet.Manifest{Name: "home"})
-	add(statusApp{a}, applet.Manifest{Name: "status"})
-	add(vaultApp{a}, applet.Manifest{Name: "vault", Privileged: true})
-	add(adminApp{a}, applet.Manifest{Name: "admin", Privileged: true, Fixed: true})
-	add(uploadApp{a}, applet.Manifest{Name: "upload", RAM: int(unsafe.Sizeof(upload{}))})
-	for _, r := range a.cfg.Apps {
+	for _, r := range others {
 		if err := a.host.Add(r.App, r.Manifest); err != nil {
 			panic(err)
 		}
 	}
+}
+
+// builtins are the built-ins' manifests, routes and applications (Bind:
+// the App's, without allocating), in BuiltinNames' order: a table of the
+// build, shared read-only by every card (ROM on a real card;
+// applet.Host.AddBuiltin keeps pointers to it). Only the per-card state of
+// each (its timer, request counter, flags) is in the card's application
+// host.
+var builtins = [...]applet.Builtin{
+	{Manifest: applet.Manifest{Name: "home"}, Routes: homeRoutes,
+		Bind: func(o any) applet.App { return homeApp{o.(*App)} }},
+	{Manifest: applet.Manifest{Name: "status"}, Routes: statusRoutes,
+		Bind: func(o any) applet.App { return statusApp{o.(*App)} }},
+	{Manifest: applet.Manifest{Name: "vault", Privileged: true}, Routes: vaultRoutes,
+		Bind: func(o any) applet.App { return vaultApp{o.(*App)} }},
+	{Manifest: applet.Manifest{Name: "admin", Privileged: true, Fixed: true}, Routes: adminRoutes,
+		Bind: func(o any) applet.App { return adminApp{o.(*App)} }},
+	{Manifest: applet.Manifest{Name: "upload", RAM: int(unsafe.Sizeof(upload{}))}, Routes: uploadRoutes,
+		Bind: func(o any) applet.App { return uploadApp{o.(*App)} }},
 }
 
 // The built-ins' routes, shared by every card (read only).
@@ -58,7 +72,7 @@ var (
 )
 
 func connInfo(c *applet.Ctx) *ConnInfo {
-	ci, _ := c.Conn.(*ConnInfo)
+	ci, _ := c.Conn().(*ConnInfo)
 	if ci == nil {
 		ci = &ConnInfo{Conn: applet.Conn{TLS: c.TLS, Now: c.Now, Remote: c.Remote}}
 	}

@@ -231,7 +231,7 @@ func (a *App) statusPageFor(ci *ConnInfo) *statusPage {
 			free = p
 		}
 	}
-	if free == nil && len(a.pages) < a.cfg.StatusStreams {
+	if free == nil && len(a.pages) < int(a.cfg.StatusStreams) {
 		free = new(statusPage)
 		a.pages = append(a.pages, free)
 	}

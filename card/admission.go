@@ -198,7 +198,7 @@ const minHelloBody = 64
 
 // connSlot returns the TCP slot of the connection a segment belongs to, or -1.
 func (c *Card) connSlot(src, dst ipv6.Addr, sport, dport uint16) int {
-	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
+	for i := range c.slots {
 		conn, ok := c.tcp.Conn(i)
 		if !ok || conn.State() == tcp.Closed {
 			continue
@@ -221,7 +221,7 @@ func (c *Card) connSlot(src, dst ipv6.Addr, sport, dport uint16) int {
 // a victim.
 func (c *Card) admissible(src ipv6.Addr, progress bool, now time.Time) bool {
 	half := -1
-	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
+	for i := range c.slots {
 		conn, ok := c.tcp.Conn(i)
 		if !ok {
 			return true
@@ -254,7 +254,7 @@ func (c *Card) dataSince(s *apps.ServerSession) int64 {
 	if !ok {
 		return never
 	}
-	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
+	for i := range c.slots {
 		if x, _ := c.tcp.Conn(i); x == conn {
 			return c.slots[i].at.data
 		}

@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"netcard/apps"
 	"netcard/dns"
@@ -72,8 +73,7 @@ type Config struct {
 	// once per record. Costs SpillRegion(SpillRing) bytes of NVM per slot
 	// after the image; no RAM (the ring's start lives in the slot's
 	// store.Scratch, 32 bytes as before). A Config field, not a Profile
-	// one: the Card keeps its Profile and is at its 384-byte size class
-	// (TestCardSize).
+	// one (TestCardSize).
 	SpillRing int
 	// Log receives link and TLS events (nil: discarded).
 	Log *slog.Logger
@@ -107,9 +107,11 @@ type Card struct {
 	// dropped when it ends, so an idle card holds none of its buffers.
 	client    *apps.ClientSession
 	clientReq *apps.FetchRequest // the fetch in progress (nil when idle: allocated per fetch, like client)
-	clientTCP *tcp.Conn
 
-	now     time.Time
+	// now is the time of the call in progress (Start, Stop, Input,
+	// Output, Poll) as Unix ns, for the layers' callbacks that get no
+	// time (nowTime): 8 bytes, not a time.Time's 24.
+	now     int64
 	started int64 // Unix ns of Start (wall clock: the uptime shown on status)
 
 	// Admission control (see EvictAfter).
@@ -131,17 +133,23 @@ const (
 )
 
 // cardParams is what a Card keeps of its Config after New (the rest
-// configured the layers): Profile is the profile in force, Log is never nil.
+// configured the layers), Log is never nil. Of the profile in force it
+// keeps only the few values used after New (48 bytes, not a 144-byte copy
+// of the Profile): its name, MRU, receive buffer size, one slot's budget
+// (slotBytes), the RAM budget (ramBudget, fixed once the link is known),
+// the part of controlBytes fixed by the profile, and ShedMs. MaxConns is
+// len(Card.slots).
 type cardParams struct {
-	Profile             Profile
-	Store               *store.Store
-	Rand                io.Reader
-	Clock               func() time.Time
-	Log                 *slog.Logger
-	HTTPSPort, HTTPPort uint16
+	name                                      string
+	mru, recvBuf, slotBytes, budget, ctlFixed int32
+	shedMs                                    uint16
+	Store                                     *store.Store
+	Rand                                      io.Reader
+	Clock                                     func() time.Time
+	Log                                       *slog.Logger
+	HTTPSPort, HTTPPort                       uint16
 	// pollDue is not configuration: it is the Card's (see timerDue),
-	// kept in this struct's tail padding so the Card keeps its 384-byte
-	// size class (TestCardSize).
+	// kept in this struct's padding.
 	pollDue uint32
 }
 
@@ -226,7 +234,8 @@ func New(cfg Config) (*Card, error) {
 	if err != nil {
 		return nil, fmt.Errorf("card: %w", err)
 	}
-	c := &Card{cfg: cardParams{Profile: p, Store: cfg.Store, Rand: cfg.Rand, Clock: cfg.Clock, Log: log,
+	c := &Card{cfg: cardParams{name: p.Name, mru: int32(p.MRU), recvBuf: int32(p.RecvBuf), slotBytes: int32(p.slotBytes()),
+		shedMs: p.ShedMs, Store: cfg.Store, Rand: cfg.Rand, Clock: cfg.Clock, Log: log,
 		HTTPSPort: cfg.HTTPSPort, HTTPPort: cfg.HTTPPort}}
 	// Session tickets make repeat handshakes cheap; the ticket key lives
 	// in RAM only, so a card reset invalidates every ticket.
@@ -234,10 +243,16 @@ func New(cfg Config) (*Card, error) {
 	if _, err := io.ReadFull(cfg.Rand, ticketKey); err != nil {
 		return nil, fmt.Errorf("card: random source: %w", err)
 	}
+	// The TLS clock is the configured one itself when there is one (as
+	// c.clock would return it): no closure to allocate.
+	tlsTime := cfg.Clock
+	if tlsTime == nil {
+		tlsTime = c.clock
+	}
 	tlsCfg := &tls.Config{
 		TicketKey:       ticketKey,
 		Rand:            cfg.Rand,
-		Time:            c.clock,
+		Time:            tlsTime,
 		Certificate:     chain,
 		Signer:          signer,
 		ALPN:            alpnHTTP11,
@@ -320,6 +335,10 @@ func New(cfg Config) (*Card, error) {
 			Spill: spillRegion(cfg.Store, p, cfg.SpillRing, i, log), StreamAbove: p.SlotRecvBuf(),
 		})}
 	}
+	c.cfg.budget, c.cfg.ctlFixed = int32(budgetOf(p, c.eth != nil)), int32(p.UDPSockets*int(unsafe.Sizeof(udp.Socket{})))
+	if c.link != nil {
+		c.cfg.ctlFixed += int32(ppp.VJRAM(p.VJStates()))
+	}
 	return c, nil
 }
 
@@ -380,12 +399,16 @@ func (c *Card) clock() time.Time {
 	if c.cfg.Clock != nil {
 		return c.cfg.Clock()
 	}
-	return c.now
+	return c.nowTime()
 }
+
+// nowTime is the time of the call in progress: its wall clock, in UTC
+// (no monotonic reading: times compare by their wall clocks).
+func (c *Card) nowTime() time.Time { return time.Unix(0, c.now).UTC() }
 
 // Start opens the link: the card starts negotiating LCP.
 func (c *Card) Start(now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	c.started = now.UnixNano()
 	if c.eth != nil {
 		c.eth.start(now)
@@ -396,7 +419,7 @@ func (c *Card) Start(now time.Time) {
 
 // Stop closes the link (LCP Terminate).
 func (c *Card) Stop(now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	if c.eth != nil {
 		c.eth.stop(now)
 		return
@@ -406,7 +429,7 @@ func (c *Card) Stop(now time.Time) {
 
 // Input takes bytes from the serial line.
 func (c *Card) Input(b []byte, now time.Time) {
-	c.now = now
+	c.now = now.UnixNano()
 	if len(b) > 0 {
 		c.lastBytes = c.msSinceStart(now)
 		c.flags |= flagOutPending
@@ -421,7 +444,7 @@ func (c *Card) Input(b []byte, now time.Time) {
 
 // Output writes bytes for the serial line into p and returns how many.
 func (c *Card) Output(p []byte, now time.Time) int {
-	c.now = now
+	c.now = now.UnixNano()
 	c.service(now)
 	var n int
 	if c.eth != nil {
@@ -438,7 +461,7 @@ func (c *Card) Output(p []byte, now time.Time) int {
 // Poll runs timers and application work; it returns when it wants to be
 // polled next (zero: no timer pending).
 func (c *Card) Poll(now time.Time) time.Time {
-	c.now = now
+	c.now = now.UnixNano()
 	if c.timerDue(now) {
 		c.flags |= flagOutPending // timers may queue packets
 	}
@@ -506,7 +529,7 @@ func (c *Card) msSinceStart(now time.Time) uint32 {
 // only drops empty buffers, so being called again while quiet is
 // harmless.
 func (c *Card) shedPoll(now time.Time) time.Time {
-	d := uint32(c.cfg.Profile.ShedMs)
+	d := uint32(c.cfg.shedMs)
 	if d == 0 {
 		return time.Time{}
 	}
@@ -562,7 +585,7 @@ func earliest(a, b time.Time) time.Time {
 
 func (c *Card) deliverIP(pkt []byte) {
 	if !c.deliverIPv6(pkt) {
-		c.ip.Input(pkt, c.now)
+		c.ip.Input(pkt, c.nowTime())
 	}
 }
 
@@ -571,7 +594,7 @@ func (c *Card) pullIP(dst []byte) int {
 	if c.auto != nil && c.link.Up6() {
 		n = c.pullDual(dst)
 	} else {
-		n = c.ip.Output(dst, c.now)
+		n = c.ip.Output(dst, c.nowTime())
 	}
 	if n <= 0 {
 		c.flags &^= flagOutPending
@@ -593,7 +616,7 @@ func (c *Card) linkEvent(e ppp.Event) {
 	case ppp.EventIPCPUp:
 		l, p := c.link.LocalIP(), c.link.PeerIP()
 		c.ip.SetLocal(l)
-		c.ip.SetMTU(min(c.link.MTU(), c.cfg.Profile.MRU))
+		c.ip.SetMTU(min(c.link.MTU(), int(c.cfg.mru)))
 		var servers []ipv4.Addr
 		for _, d := range c.link.DNS() {
 			if d != ([4]byte{}) {
@@ -751,20 +774,18 @@ func (c *Card) connect(addr ipv4.Addr, now time.Time) {
 		}
 	}
 	if c.client == nil {
-		c.client = apps.NewClientSession(apps.ClientConfig{RecordBuf: c.cfg.Profile.RecvBuf})
+		c.client = apps.NewClientSession(apps.ClientConfig{RecordBuf: int(c.cfg.recvBuf)})
 	}
 	if err := c.client.Start(conn, c.clientReq, tcfg, now); err != nil {
 		conn.Abort()
 		c.finishFetch(apps.FetchResult{Err: err.Error()})
 		return
 	}
-	c.clientTCP = conn
 	c.clientSt = clientConnecting
 }
 
 func (c *Card) finishFetch(r apps.FetchResult) {
 	c.clientSt = clientIdle
-	c.clientTCP = nil
 	c.client = nil // r was copied by SetFetchResult below; the buffers go
 	c.cfg.Log.Info("fetch done", "url", c.clientReq.URL, "status", r.Status, "err", r.Err)
 	c.clientReq = nil
@@ -796,9 +817,9 @@ func (c *Card) Status(now time.Time) apps.Status {
 	st := apps.Status{
 		Uptime:    now.Sub(time.Unix(0, c.started)),
 		LinkUp:    c.Up(),
-		Profile:   c.cfg.Profile.Name,
+		Profile:   c.cfg.name,
 		RAMBudget: c.ramBudget(),
-		RAMUsed:   c.ramBudget() - c.cfg.Profile.MaxConns*c.cfg.Profile.slotBytes(),
+		RAMUsed:   c.ramBudget() - len(c.slots)*int(c.cfg.slotBytes),
 		RAMLent:   c.Lent(),
 	}
 	ws := c.cfg.Store.ScratchStats()
@@ -817,12 +838,12 @@ func (c *Card) Status(now time.Time) apps.Status {
 			st.PeerIP = netip.AddrFrom4(c.link.PeerIP())
 		}
 	}
-	for i := 0; i < c.cfg.Profile.MaxConns; i++ {
+	for i := range c.slots {
 		conn, ok := c.tcp.Conn(i)
 		if !ok {
 			continue
 		}
-		st.RAMUsed += c.cfg.Profile.slotBytes() // this slot's buffers hold a connection
+		st.RAMUsed += int(c.cfg.slotBytes) // this slot's buffers hold a connection
 		ra, rp := conn.Remote()
 		_, lp := conn.Local()
 		st.Conns = append(st.Conns, apps.ConnStatus{

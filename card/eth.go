@@ -472,9 +472,11 @@ func (c *Card) MDNS() *mdns.Responder {
 
 // ramBudget is the profile's Budget on the card's link: on Ethernet the
 // link's buffers and tables (EthBudget) replace PPP's two frame buffers.
-func (c *Card) ramBudget() int {
-	p := c.cfg.Profile
-	if c.eth == nil {
+func (c *Card) ramBudget() int { return int(c.cfg.budget) }
+
+// budgetOf is the RAM budget of a card of profile p, on Ethernet or not.
+func budgetOf(p Profile, eth bool) int {
+	if !eth {
 		return p.Budget()
 	}
 	return p.Budget() - 2*(p.LinkMRU()+8) + p.EthBudget()

@@ -89,7 +89,7 @@ func (c *Card) ipv6Event(e ppp.Event) {
 		// interface identifier; global ones from router advertisements
 		// (SLAAC, RFC 4862), logged when they appear (pollIPv6).
 		c.auto.Host().SetMTU(c.link.MTU())
-		c.auto.Start(c.link.LocalIID(), c.now)
+		c.auto.Start(c.link.LocalIID(), c.nowTime())
 		c.cfg.Log.Info("IPv6 up", "local", c.auto.Host().LinkLocal(), "peer", ipv6.LinkLocal(c.link.PeerIID()))
 	case ppp.EventIPV6CPDown:
 		c.auto.Stop()
@@ -118,7 +118,7 @@ func (c *Card) deliverIPv6(pkt []byte) bool {
 	if c.auto == nil || len(pkt) == 0 || pkt[0]>>4 != 6 {
 		return false
 	}
-	c.auto.Host().Input(pkt, c.now)
+	c.auto.Host().Input(pkt, c.nowTime())
 	return true
 }
 
@@ -127,17 +127,17 @@ func (c *Card) deliverIPv6(pkt []byte) bool {
 func (c *Card) pullDual(dst []byte) int {
 	c.pull = !c.pull
 	if c.pull {
-		if n := c.auto.Host().Output(dst, c.now); n > 0 {
+		if n := c.auto.Host().Output(dst, c.nowTime()); n > 0 {
 			return n
 		}
 	}
-	if n := c.ip.Output(dst, c.now); n > 0 {
+	if n := c.ip.Output(dst, c.nowTime()); n > 0 {
 		return n
 	}
 	if c.pull {
 		return 0
 	}
-	return c.auto.Host().Output(dst, c.now)
+	return c.auto.Host().Output(dst, c.nowTime())
 }
 
 // Output6 implements ipv6.Transport for the gate, as Output.

@@ -56,12 +56,11 @@ func (c *Card) Lent() int {
 // compression tables, one session and HTTP connection per slot, the
 // applications' registry, and the TLS configuration with its ticket key.
 func (c *Card) controlBytes() int {
-	p := &c.cfg.Profile
 	n := allocClass(unsafe.Sizeof(Card{})) + allocClass(unsafe.Sizeof(udp.Stack{})) + allocClass(unsafe.Sizeof(dns.Resolver{})) +
 		allocClass(unsafe.Sizeof(apps.App{})) + allocClass(unsafe.Sizeof(tls.Config{})) + 32 + c.ip.ControlBytes() + c.tcp.ControlBytes() +
-		p.UDPSockets*int(unsafe.Sizeof(udp.Socket{}))
+		int(c.cfg.ctlFixed) // the UDP sockets and the VJ tables (set by New)
 	if c.link != nil {
-		n += allocClass(unsafe.Sizeof(ppp.Link{})) + ppp.VJRAM(p.VJStates())
+		n += allocClass(unsafe.Sizeof(ppp.Link{}))
 	}
 	if h := c.app.Host(); h != nil {
 		n += h.ControlBytes()

@@ -34,10 +34,8 @@
 package sim
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"time"
@@ -177,14 +175,6 @@ func (h *Host) Output(p []byte, now time.Time) int { h.now = now; return h.Link.
 func (h *Host) Poll(now time.Time) time.Time {
 	h.now = now
 	return earliest(h.Link.Poll(now), h.IP.Poll(now))
-}
-
-// NewRand returns a deterministic io.Reader (ChaCha8) for seed and stream.
-func NewRand(seed uint64, stream string) io.Reader {
-	var s [32]byte
-	binary.LittleEndian.PutUint64(s[:], seed)
-	copy(s[8:], stream)
-	return rand.NewChaCha8(s)
 }
 
 // SpillSlots is how many connection slots' spill regions the medium of a

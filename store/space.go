@@ -57,6 +57,17 @@ func (s *Store) Space(name string, quota int) (*Space, error) {
 	return &Space{s: s, name: name, quota: quota}, nil
 }
 
+// SpaceOf is Space by value, without an error or an allocation, for a
+// caller that keeps only the name and quota it checked once with Space
+// (the application host makes one per call). A bad name or quota gives a
+// namespace without access: no records, and a zero quota.
+func (s *Store) SpaceOf(name string, quota int) Space {
+	if !ValidAppName(name) || quota < 0 || quota > s.Capacity() {
+		return Space{s: s}
+	}
+	return Space{s: s, name: name, quota: quota}
+}
+
 // Name is the application's name.
 func (sp *Space) Name() string { return sp.name }
 
