@@ -80,7 +80,7 @@ type Engine struct {
 	// Fields are grouped by alignment (pointers, then 32-bit sizes, then
 	// byte arrays, then the small scalars) so the struct has little padding;
 	// the allocation (the struct and the allocator's 8-byte header for an
-	// object with pointers over 512 bytes) stays within the 896-byte size
+	// object with pointers over 512 bytes) stays within the 576-byte size
 	// class (TestEngineSize): the server name is a string of its own length
 	// (not a 255-byte array), what only a client keeps (its resumption
 	// master secret and session) lives in hsState, which a client keeps, the
@@ -106,10 +106,11 @@ type Engine struct {
 	plainLeft int32 // what remains of an unprotected handshake record being streamed
 	outAt     int32
 	stOff     int32 // where the staging region starts in out's array
-	// Once a server's handshake is done, hsBuf and out move into the small arrays postHS and
-	// postOut and the handshake-time slab is dropped (see release); hsSkip counts the bytes still
-	// to be skipped of a post-handshake message too big for postHS (a refused TLS 1.2
-	// renegotiation ClientHello).
+	// Once a server's handshake is done, the handshake-time slab is dropped (see release) and
+	// hsBuf and out are empty until a post-handshake message arrives or an alert or KeyUpdate is
+	// queued: then they are lent the small arrays of post (lendPost), which Shed takes back once
+	// both are empty. hsSkip counts the bytes still to be skipped of a post-handshake message too
+	// big for post.hs (a refused TLS 1.2 renegotiation ClientHello).
 	hsSkip int32
 	alpn   int32 // index into cfg.ALPN, -1 if none
 
@@ -130,8 +131,9 @@ type Engine struct {
 	// *hsState holds what only the handshake needs; a server drops it once the handshake is done.
 	*hsState
 
-	postHS  [postHSLen]byte
-	postOut [postOutLen]byte
+	// post is a server's post-handshake buffers, lent while a post-handshake message is
+	// received or a record waits for Output (lendPost), nil otherwise.
+	post *postBufs
 	// the per-record nonce and TLS 1.2 additional data, for whichever direction seals or opens a
 	// record (one at a time; in the struct, as the AEAD interface makes them escape)
 	nonce [12]byte
@@ -164,6 +166,17 @@ type Engine struct {
 	bigHeld     bool // hsBuf is a grown buffer under cfg.HandshakeBudget
 	bigLost     bool // the budget took the slot back (lease expired): fail if run again
 }
+
+// postBufs is a server's handshake reassembly and output buffers after the handshake (lendPost).
+type postBufs struct {
+	hs  [postHSLen]byte
+	out [postOutLen]byte
+}
+
+// PostBufSize is the size of the post-handshake buffers a server engine lends itself while a
+// post-handshake message is received or an alert or KeyUpdate waits for Output (Footprint counts
+// them then).
+const PostBufSize = int(unsafe.Sizeof(postBufs{}))
 
 // hsState is the handshake-only part of an Engine (hellos, key exchange, signature scratch).
 // What only a client needs is in clientOnly, which a server does not have.
@@ -670,6 +683,9 @@ func (e *Engine) Footprint() int {
 	if e.sp != nil {
 		n += streamStateSize
 	}
+	if e.post != nil {
+		n += PostBufSize
+	}
 	return n
 }
 
@@ -680,14 +696,43 @@ func (e *Engine) Footprint() int {
 // ChaCha20-Poly1305: one, ≈ 0.1 µs; BenchmarkAEADRebuild on the 2-core test machine), so the
 // records are byte for byte those of an engine that never shed. Records are sealed and opened
 // whole inside one call, so no record is ever half-processed when Shed runs: it is safe between
-// any two calls, allocates nothing, and a second call returns 0. The caller (the card) sheds
-// when the link has been quiet, never per record.
+// any two calls, allocates nothing, and a second call returns 0. A server also gives back its
+// post-handshake buffers (PostBufSize) when nothing is in them: they are lent again by the next
+// post-handshake message, alert or KeyUpdate. The caller (the card) sheds when the link has been
+// quiet, never per record.
 func (e *Engine) Shed() int {
-	return e.rd.shed(e.suite) + e.wr.shed(e.suite) + e.shedStream()
+	return e.rd.shed(e.suite) + e.wr.shed(e.suite) + e.shedStream() + e.shedPost()
 }
 
-// release runs when the handshake is done: a server moves its handshake reassembly buffer into
-// the small in-struct array and drops its staging buffer, and every engine drops the transcript
+// lendPost gives a released server the post-handshake buffers where it has none (hsBuf in
+// post.hs, out in post.out, each once the handshake's is dropped): one allocation, kept until
+// Shed while the engine receives post-handshake messages or queues alerts, so a busy session does
+// not allocate per message.
+func (e *Engine) lendPost() {
+	if e.post == nil {
+		e.post = new(postBufs)
+	}
+	if e.hsSmall && cap(e.hsBuf) == 0 {
+		e.hsBuf = e.post.hs[:0:postHSLen]
+	}
+	if e.outSmall && cap(e.out) == 0 {
+		e.out, e.outAt = e.post.out[:0:postOutLen], 0
+	}
+}
+
+// shedPost takes back the post-handshake buffers once nothing is in them (no message partly
+// received, no record waiting for Output) and returns the bytes released.
+func (e *Engine) shedPost() int {
+	if e.post == nil || !e.hsSmall || !e.outSmall || len(e.hsBuf) > 0 || e.Pending() > 0 {
+		return 0
+	}
+	e.post, e.hsBuf, e.out, e.outAt = nil, nil, nil, 0
+	return PostBufSize
+}
+
+// release runs when the handshake is done: a server moves what its handshake reassembly buffer
+// holds (nothing, unless a message follows Finished) into the lent post-handshake buffer and
+// drops its staging buffer, and every engine drops the transcript
 // hashes and the unused HMAC state. The output buffer follows in shrinkOut once it is drained.
 func (e *Engine) release() {
 	e.released = true
@@ -707,19 +752,28 @@ func (e *Engine) release() {
 	if len(e.hsBuf) > postHSLen {
 		return // keep the big buffer; handleHandshake fails on the leftover anyway
 	}
-	n := copy(e.postHS[:], e.hsBuf)
-	e.hsBuf, e.hsSmall = e.postHS[:n:postHSLen], true
+	if len(e.hsBuf) == 0 {
+		e.hsBuf = nil
+	} else {
+		e.post = new(postBufs) // lent here; out follows in shrinkOut
+		n := copy(e.post.hs[:], e.hsBuf)
+		e.hsBuf = e.post.hs[:n:postHSLen]
+	}
+	e.hsSmall = true
 	e.st, e.hsState, k.ksSecrets = nil, nil, nil
 	e.shrinkOut()
 }
 
-// shrinkOut moves a server's empty output buffer into the small in-struct array after the
-// handshake, dropping the last reference to the handshake slab.
+// shrinkOut drops a server's drained output buffer after the handshake (the last reference to
+// the handshake slab): its output buffer is then post.out if lent, else empty until lendPost.
 func (e *Engine) shrinkOut() {
 	if e.outSmall || !e.hsSmall || e.Pending() > 0 {
 		return
 	}
-	e.out, e.outAt, e.outSmall, e.stOff = e.postOut[:0:postOutLen], 0, true, -1
+	e.out, e.outAt, e.outSmall, e.stOff = nil, 0, true, -1
+	if e.post != nil {
+		e.out = e.post.out[:0:postOutLen]
+	}
 }
 
 // Pending returns the number of bytes waiting for Output.
@@ -872,6 +926,9 @@ func (e *Engine) queue(typ byte, data []byte) bool {
 
 // queueHooked queues what a test's queue hook makes of data.
 func (e *Engine) queueHooked(h func(typ byte, data []byte) []testRecord, typ byte, data []byte) bool {
+	if e.outSmall && cap(e.out) == 0 {
+		e.lendPost()
+	}
 	for _, r := range h(typ, data) {
 		// a rewritten flight may be bigger than the engine's own: the test grows the buffer
 		if need := len(e.out) + len(r.data) + 32*(len(r.data)/max(int(e.maxOut), 1)+1); need > cap(e.out) {
@@ -894,6 +951,9 @@ func (e *Engine) queueHooked(h func(typ byte, data []byte) []testRecord, typ byt
 
 // queueRecords is queue without the test hook.
 func (e *Engine) queueRecords(typ byte, data []byte) bool {
+	if e.outSmall && cap(e.out) == 0 {
+		e.lendPost() // a released server's output buffer (alert, KeyUpdate)
+	}
 	unread := e.stagedAt(data) // offset in out's array of the first staged byte not read yet
 	for first := true; first || len(data) > 0; first = false {
 		n := min(len(data), int(e.maxOut))
@@ -1508,6 +1568,9 @@ func (e *Engine) handleHandshake(p []byte) error {
 			e.hsSkip -= int32(k)
 			p = p[k:]
 			continue
+		}
+		if e.hsSmall && cap(e.hsBuf) == 0 {
+			e.lendPost()
 		}
 		// append what fits, process, repeat (the buffer grows for a big message, see below)
 		k := min(len(p), cap(e.hsBuf)-len(e.hsBuf))
