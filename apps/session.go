@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"crypto/x509"
 	"io"
 	"net/netip"
 	"time"
@@ -22,9 +23,12 @@ type ConnInfo struct {
 	// (The fields are ordered by alignment, the flags last, so that the
 	// struct, held in every session, has no padding between them.)
 
-	// State is the negotiated TLS connection (valid when TLS), including the
-	// client certificate chain a mutual-TLS administrator presented.
-	State tls.ConnectionState
+	// PeerCertificates is the client certificate chain a mutual-TLS
+	// administrator presented (TLS only; with tls.Config.PeerKeyOnly, the
+	// leaf's public key alone). The rest of the negotiated connection is
+	// not held per session (it is the engine's): ServerSession.TLSState
+	// builds it on demand.
+	PeerCertificates []*x509.Certificate
 
 	// Conn is the application host's view of the request, kept between
 	// a request's head and its answer (see App.Serve) and shared with the
@@ -151,7 +155,7 @@ type ServerSession struct {
 	// at is when the connection started (first Service) until our FIN is
 	// queued (wrClosed), then the end of the linger: the handshake
 	// timeout and Idle need the start only before, closeStep the linger
-	// only after (one field: the struct stays within the 640-byte size
+	// only after (one field: the struct stays within the 448-byte size
 	// class, TestSessionSize).
 	at       time.Time
 	next     time.Time
@@ -304,6 +308,15 @@ func (s *ServerSession) Stream() Stream { return s.st }
 
 // Info returns the connection description handed to the handler.
 func (s *ServerSession) Info() *ConnInfo { return &s.ci }
+
+// TLSState returns the negotiated TLS connection, built from the engine
+// (the zero value on the plain HTTP port or before a Reset).
+func (s *ServerSession) TLSState() tls.ConnectionState {
+	if s.eng == nil || !s.ci.TLS {
+		return tls.ConnectionState{}
+	}
+	return s.eng.ConnectionState()
+}
 
 // Footprint returns the bytes the session holds for its connection: the
 // HTTP buffers (http.ServerConn.Footprint) and, in TLS mode, the engine's
@@ -559,7 +572,7 @@ func (s *ServerSession) input(now time.Time) bool {
 	}
 	if !s.hsDone && s.eng.State() == tls.Established {
 		s.hsDone = true
-		s.ci.State = s.eng.ConnectionState()
+		s.ci.PeerCertificates = s.eng.ConnectionState().PeerCertificates
 		s.stats.Handshakes++
 		s.hc.Input(nil, now) // start the idle clock
 	}
