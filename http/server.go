@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 	"unsafe"
+
+	"netcard/internal/stamp"
 )
 
 // ServerConfig configures a ServerConn.
@@ -146,12 +148,12 @@ type ServerConn struct {
 	outEnd   int
 	ext      []byte // streamed body, after out
 	src      BodySource
-	ready    int       // InPlace: length of the parsed request waiting for room
-	rq       *reqState // the request in progress (nil: shed, or none yet)
-	reqStart time.Time // first byte of the request in progress
-	reqBytes uint32    // bytes of it received so far (head and body; saturating)
-	below    uint32    // bytes of it received below HTTP (SetPending)
-	active   time.Time // last input or output progress
+	ready    int         // InPlace: length of the parsed request waiting for room
+	rq       *reqState   // the request in progress (nil: shed, or none yet)
+	reqStart stamp.Stamp // first byte of the request in progress (8 bytes, not a time.Time's 24)
+	reqBytes uint32      // bytes of it received so far (head and body; saturating)
+	below    uint32      // bytes of it received below HTTP (SetPending)
+	active   stamp.Stamp // last input or output progress
 	stats    ConnStats
 
 	// Streamed request body (ServerConfig.Body).
@@ -356,7 +358,7 @@ func (c *ServerConn) Reset() {
 	c.ready, c.drained = 0, false
 	c.closing, c.closed, c.sent100, c.started = false, false, false, false
 	c.asked, c.body, c.bodyLeft, c.discard = false, nil, 0, false
-	c.reqStart, c.active = time.Time{}, time.Time{}
+	c.reqStart, c.active = 0, 0
 	c.reqBytes, c.below = 0, 0
 	c.stats = ConnStats{}
 }
@@ -412,7 +414,7 @@ func (c *ServerConn) Receiving(now time.Time, grace time.Duration) (since time.T
 	if !c.receiving() {
 		return time.Time{}, false, false
 	}
-	return c.reqStart, !now.Before(c.rateDeadline(grace)), true
+	return c.reqStart.Time(), !now.Before(c.rateDeadline(grace)), true
 }
 
 // addBytes counts n bytes of the request in progress (saturating).
@@ -428,7 +430,7 @@ func (c *ServerConn) receiving() bool {
 // MinRate after grace.
 func (c *ServerConn) rateDeadline(grace time.Duration) time.Time {
 	n := int64(c.reqBytes) + int64(c.below)
-	return c.reqStart.Add(grace + time.Duration(n*int64(time.Second)/int64(c.cfg.MinRate)))
+	return c.reqStart.Time().Add(grace + time.Duration(n*int64(time.Second)/int64(c.cfg.MinRate)))
 }
 
 // SetPending tells the connection how many bytes of the request in
@@ -443,7 +445,7 @@ func (c *ServerConn) SetPending(n int) {
 }
 
 // LastActive is the time of the connection's last input or output progress.
-func (c *ServerConn) LastActive() time.Time { return c.active }
+func (c *ServerConn) LastActive() time.Time { return c.active.Time() }
 
 // SetDrained tells an InPlace connection whether the transport has nothing
 // queued, so the dst of the next Output calls is as large as it will ever
@@ -490,7 +492,7 @@ func (c *ServerConn) pending() bool {
 // without being copied (b is not modified).
 func (c *ServerConn) Input(b []byte, now time.Time) int {
 	if !c.started {
-		c.started, c.active = true, now
+		c.started, c.active = true, stamp.Of(now)
 	}
 	if c.closing || c.closed || c.discard {
 		return len(b)
@@ -500,7 +502,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 		var fin bool
 		fed, fin = c.feed(b, now)
 		if fed > 0 {
-			c.active = now
+			c.active = stamp.Of(now)
 			c.addBytes(fed)
 		}
 		if fin {
@@ -516,7 +518,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 		}
 	}
 	if c.inLen == 0 && len(b) > 0 {
-		c.reqStart, c.reqBytes = now, 0
+		c.reqStart, c.reqBytes = stamp.Of(now), 0
 		if c.in == nil {
 			c.in = make([]byte, c.cfg.InBuf)
 		}
@@ -527,7 +529,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 	n := copy(c.in[c.inLen:], b)
 	c.inLen += n
 	if n > 0 {
-		c.active = now
+		c.active = stamp.Of(now)
 		c.addBytes(n)
 	}
 	c.process(now)
@@ -710,7 +712,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 		}
 	}
 	if total > 0 {
-		c.active = now
+		c.active = stamp.Of(now)
 	}
 	if !c.pending() && c.closing {
 		c.closed = true
@@ -725,7 +727,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 // IdleTimeout is closed, dropping any unsent output.
 func (c *ServerConn) Poll(now time.Time) time.Time {
 	if !c.started { // the idle clock starts at the first Input or Poll
-		c.started, c.active = true, now
+		c.started, c.active = true, stamp.Of(now)
 	}
 	if c.closed {
 		return time.Time{}
@@ -734,10 +736,10 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 		// Header section: a fixed deadline from the request's first byte.
 		// Body (buffered or streamed): MinRate after BodyGrace, and never
 		// a stall of BodyTimeout.
-		dl := c.reqStart.Add(c.cfg.RequestTimeout)
+		dl := c.reqStart.Time().Add(c.cfg.RequestTimeout)
 		if c.body != nil || c.rq.req.HeadLen > 0 {
 			dl = c.rateDeadline(c.cfg.BodyGrace)
-			if s := c.active.Add(c.cfg.BodyTimeout); s.Before(dl) {
+			if s := c.active.Time().Add(c.cfg.BodyTimeout); s.Before(dl) {
 				dl = s
 			}
 		}
@@ -745,12 +747,12 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 			c.stats.Timeouts++
 			c.rq.req.Method = nil
 			c.errorResponse(408, now)
-			c.active = now
-			return c.active.Add(c.cfg.IdleTimeout)
+			c.active = stamp.Of(now)
+			return now.Add(c.cfg.IdleTimeout)
 		}
 		return dl
 	}
-	dl := c.active.Add(c.cfg.IdleTimeout)
+	dl := c.active.Time().Add(c.cfg.IdleTimeout)
 	if !now.Before(dl) {
 		c.outStart, c.outEnd, c.ext, c.src = 0, 0, nil, nil
 		c.closing, c.closed = true, true
@@ -764,7 +766,7 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 // connection is not idle. The transport's own timeouts bound that wait.
 func (c *ServerConn) Touch(now time.Time) {
 	if c.started && !c.closed {
-		c.active = now
+		c.active = stamp.Of(now)
 	}
 }
 
@@ -773,7 +775,7 @@ func (c *ServerConn) consume(n int, now time.Time) {
 	copy(c.in, c.in[n:c.inLen])
 	c.inLen -= n
 	c.sent100, c.asked = false, false
-	c.reqStart, c.reqBytes, c.below = now, uint32(c.inLen), 0
+	c.reqStart, c.reqBytes, c.below = stamp.Of(now), uint32(c.inLen), 0
 }
 
 func (c *ServerConn) process(now time.Time) {
