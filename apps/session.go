@@ -12,6 +12,7 @@ import (
 	"netcard/tls"
 
 	"netcard/internal/count"
+	"netcard/internal/stamp"
 )
 
 // Handler answers one request on behalf of a session. ci describes the
@@ -155,10 +156,10 @@ type ServerSession struct {
 	// at is when the connection started (first Service) until our FIN is
 	// queued (wrClosed), then the end of the linger: the handshake
 	// timeout and Idle need the start only before, closeStep the linger
-	// only after (one field: the struct stays within the 448-byte size
+	// only after (one field: the struct stays within the 416-byte size
 	// class, TestSessionSize).
-	at       time.Time
-	next     time.Time
+	at       stamp.Stamp
+	next     stamp.Stamp // Next (8-byte stamps, internal/stamp, not time.Time's 24)
 	stats    sessionStats32
 	recLen   int32 // record whose plaintext is still being fed to HTTP
 	plainOff int32 // offsets of that plaintext inside Peek()
@@ -280,7 +281,7 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 			s.eng.SetSpill(sp.sp, sp.above)
 		}
 	}
-	s.at, s.next = time.Time{}, time.Time{}
+	s.at, s.next = 0, 0
 	s.hsDone, s.recLen, s.plainOff, s.plainEnd = false, 0, 0, 0
 	s.inEOF, s.failed, s.closing, s.wrClosed, s.httpIdle = false, false, false, false, false
 	s.done, s.counted = false, false
@@ -382,7 +383,7 @@ func (s *ServerSession) Stats() SessionStats { return s.stats.export() }
 
 // Next returns when Service must run again even without events (zero: no
 // deadline).
-func (s *ServerSession) Next() time.Time { return s.next }
+func (s *ServerSession) Next() time.Time { return s.next.Time() }
 
 // Service moves bytes between the stream, TLS and HTTP, applies timeouts and
 // runs the closing sequence. It reports whether anything happened.
@@ -391,7 +392,7 @@ func (s *ServerSession) Service(now time.Time) bool {
 		return false
 	}
 	if s.at.IsZero() {
-		s.at = now
+		s.at = stamp.Of(now)
 		if s.eng == nil {
 			s.hc.Input(nil, now) // start the idle clock
 		}
@@ -404,11 +405,11 @@ func (s *ServerSession) Service(now time.Time) bool {
 	}
 	progress := false
 	if s.eng != nil && !s.hsDone && !s.wrClosed && !s.failed &&
-		!now.Before(s.at.Add(s.cfg.HandshakeTimeout)) {
+		!now.Before(s.at.Time().Add(s.cfg.HandshakeTimeout)) {
 		// Nothing useful to say to a peer that stalls the handshake.
 		s.stats.Timeouts++
 		s.st.CloseWrite()
-		s.wrClosed, s.at, progress = true, now.Add(s.cfg.Linger), true
+		s.wrClosed, s.at, progress = true, stamp.Of(now.Add(s.cfg.Linger)), true
 	}
 	if since, waiting := s.st.SendWaitSince(); waiting && !now.Before(since.Add(s.cfg.SendStall)) {
 		// The peer has taken none of our output for SendStall: a
@@ -438,23 +439,24 @@ func (s *ServerSession) Service(now time.Time) bool {
 		}
 	}
 	s.shedRecvInHandshake()
-	s.next = time.Time{}
+	var next time.Time
 	if !s.done {
 		hcNext := s.hc.Poll(now)
 		switch {
 		case s.wrClosed:
-			s.next = s.at // the end of the linger
+			next = s.at.Time() // the end of the linger
 		case s.eng != nil && !s.hsDone:
-			s.next = s.at.Add(s.cfg.HandshakeTimeout)
+			next = s.at.Time().Add(s.cfg.HandshakeTimeout)
 		default:
-			s.next = hcNext
+			next = hcNext
 		}
 		if since, waiting := s.st.SendWaitSince(); waiting {
-			if d := since.Add(s.cfg.SendStall); s.next.IsZero() || d.Before(s.next) {
-				s.next = d
+			if d := since.Add(s.cfg.SendStall); next.IsZero() || d.Before(next) {
+				next = d
 			}
 		}
 	}
+	s.next = stamp.Of(next)
 	return progress
 }
 
@@ -768,7 +770,7 @@ func sealRun(e *tls.Engine, f []byte, n, hdr, tail, maxPT int) (int, int) {
 func (s *ServerSession) closeStep(now time.Time) bool {
 	st := s.st
 	if s.wrClosed {
-		if st.EOF() || st.Err() != nil || !now.Before(s.at) {
+		if st.EOF() || st.Err() != nil || !now.Before(s.at.Time()) {
 			s.finish()
 			return true
 		}
@@ -795,7 +797,7 @@ func (s *ServerSession) closeStep(now time.Time) bool {
 		return p // the alert waits for send space
 	}
 	st.CloseWrite()
-	s.wrClosed, s.at = true, now.Add(s.cfg.Linger)
+	s.wrClosed, s.at = true, stamp.Of(now.Add(s.cfg.Linger))
 	if st.EOF() {
 		s.finish()
 	}
@@ -813,7 +815,7 @@ func (s *ServerSession) Idle() (since time.Time, ok bool) {
 		return time.Time{}, false
 	}
 	if s.eng != nil && !s.hsDone {
-		return s.at, true
+		return s.at.Time(), true
 	}
 	if s.st.Queued() > 0 {
 		// Output in flight is work in progress, unless the peer has
@@ -882,7 +884,7 @@ func (s *ServerSession) abort() {
 		s.st.Close()
 	}
 	s.done = true
-	s.next = time.Time{}
+	s.next = 0
 	s.fold()
 	s.endTLS()
 }
@@ -891,7 +893,7 @@ func (s *ServerSession) abort() {
 func (s *ServerSession) finish() {
 	s.st.Close()
 	s.done = true
-	s.next = time.Time{}
+	s.next = 0
 	s.fold()
 	s.endTLS()
 }
