@@ -196,7 +196,7 @@ func (e *Engine) startStream(in []byte, n int) (int, []byte, error) {
 	if r, ok := e.spill.(RingSpill); ok {
 		r.NextRecord()
 	}
-	copy(st.key[:], e.rd.key[:s.keyLen])
+	e.rd.keyTo(&e.ks, s, &st.key)
 	e.rd.nonceAt(&e.nonce)
 	st.nonce = e.nonce
 	st.clen, st.got, st.wb, st.on, st.typ = int32(n-tagLen), 0, 0, true, in[0]

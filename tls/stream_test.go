@@ -619,12 +619,12 @@ func fakePair(t testing.TB, spill Spill, v12 bool) (*Engine, Spill, *halfConn) {
 	e.hs, e.state, e.rdOn, e.wrOn = hsDone, Established, true, true
 	e.release()
 	var hc halfConn
-	for i := range hc.key {
-		hc.key[i] = byte(i)
+	for i := range hc.secret[:32] {
+		hc.secret[i] = byte(i) // the traffic secret (TLS 1.3) or the key (TLS 1.2)
 	}
 	hc.iv = [12]byte{1, 2, 3}
-	e.rd.key, e.rd.iv = hc.key, hc.iv
-	e.wr.key, e.wr.iv = hc.key, hc.iv
+	e.rd.secret, e.rd.iv = hc.secret, hc.iv
+	e.wr.secret, e.wr.iv = hc.secret, hc.iv
 	if spill != nil {
 		e.SetSpill(spill, 64)
 	}
@@ -634,7 +634,9 @@ func fakePair(t testing.TB, spill Spill, v12 bool) (*Engine, Spill, *halfConn) {
 // sealRaw seals inner as a TLS 1.3 record with x/crypto's chacha20poly1305 (an independent AEAD)
 // under hc's key and next nonce.
 func sealRaw(hc *halfConn, inner []byte) []byte {
-	a, _ := chacha20poly1305.New(hc.key[:])
+	var key [32]byte
+	(&keySchedule{hlen: 32}).expandLabel(key[:], hc.secret[:32], "key", nil) // RFC 8446 §7.3
+	a, _ := chacha20poly1305.New(key[:])
 	n := len(inner) + tagLen
 	rec := []byte{recordAppData, 3, 3, byte(n >> 8), byte(n)}
 	rec = a.Seal(rec, hc.makeNonce(), inner, rec[:recordHeaderLen])
@@ -645,7 +647,7 @@ func sealRaw(hc *halfConn, inner []byte) []byte {
 // sealRaw12 seals pt as a TLS 1.2 ChaCha20-Poly1305 record of type typ (RFC 7905: the nonce is
 // the IV XOR the sequence number; the additional data seq || type || version || length).
 func sealRaw12(hc *halfConn, typ byte, pt []byte) []byte {
-	a, _ := chacha20poly1305.New(hc.key[:])
+	a, _ := chacha20poly1305.New(hc.secret[:32]) // a TLS 1.2 key takes the secret's place
 	var aad [13]byte
 	hc.setAAD12(&aad, typ, len(pt))
 	n := len(pt) + tagLen

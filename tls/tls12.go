@@ -85,7 +85,7 @@ func (e *Engine) seal12(rec []byte, typ byte, n int) int {
 		copy(rec[recordHeaderLen:h], aad[:8])
 	}
 	body := rec[h : h+n]
-	a := hc.cipher(e.suite)
+	a := hc.cipher(&e.ks, e.suite)
 	if a == nil {
 		return 0
 	}
@@ -110,7 +110,7 @@ func (e *Engine) openWith(hc *halfConn, rec []byte) ([]byte, bool) {
 	}
 	ct := rec[h:]
 	aad := hc.setAAD12(&e.aad, rec[0], len(ct)-tagLen)
-	a := hc.cipher(e.suite)
+	a := hc.cipher(&e.ks, e.suite)
 	if a == nil {
 		return nil, false
 	}
@@ -124,14 +124,14 @@ func (e *Engine) openWith(hc *halfConn, rec []byte) ([]byte, bool) {
 
 // install12 sets a TLS 1.2 write or read key from the key block.
 func (e *Engine) install12(hc *halfConn, key, iv []byte) uint8 {
-	copy(hc.key[:], key)
+	clear(hc.secret[:])
+	copy(hc.secret[:], key) // TLS 1.2 has no traffic secret: the key takes its place (keyTo)
 	clear(hc.iv[:])
 	copy(hc.iv[:], iv)
-	a, err := e.suite.newAEAD(hc.key[:len(key)])
-	if err != nil {
+	hc.aead, hc.seq = nil, 0
+	if len(key) != e.suite.keyLen || hc.cipher(&e.ks, e.suite) == nil {
 		return AlertInternalError
 	}
-	hc.aead, hc.seq = a, 0
 	return 0
 }
 
