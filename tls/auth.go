@@ -117,7 +117,7 @@ func (e *Engine) signDigest(scheme SignatureScheme, digest []byte) ([]byte, erro
 }
 
 func (e *Engine) checkSig(sig []byte, err error) ([]byte, error) {
-	if err == nil && len(sig) > e.sigMax {
+	if err == nil && len(sig) > int(e.sigMax) {
 		err = errors.New("tls: signature too long")
 	}
 	return sig, err

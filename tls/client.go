@@ -366,7 +366,7 @@ func (e *Engine) clientServerHello(msg []byte) uint8 {
 	if sh.version != int(VersionTLS13) || !e.cfg.allows(VersionTLS13) || sh.ext12 {
 		return AlertIllegalParameter
 	}
-	if sh.compression != 0 || len(sh.sessionID) != e.sidLen || string(sh.sessionID) != string(e.sessionID[:e.sidLen]) {
+	if sh.compression != 0 || len(sh.sessionID) != int(e.sidLen) || string(sh.sessionID) != string(e.sessionID[:e.sidLen]) {
 		return AlertIllegalParameter
 	}
 	offered := false

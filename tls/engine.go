@@ -80,7 +80,7 @@ type Engine struct {
 	// Fields are grouped by alignment (pointers, then 32-bit sizes, then
 	// byte arrays, then the small scalars) so the struct has little padding;
 	// the allocation (the struct and the allocator's 8-byte header for an
-	// object with pointers over 512 bytes) stays within the 512-byte size
+	// object with pointers over 512 bytes) stays within the 480-byte size
 	// class (TestEngineSize): the server name is a string of its own length
 	// (not a 255-byte array), what only a client keeps (its resumption
 	// master secret and session) lives in hsState, which a client keeps, the
@@ -115,7 +115,6 @@ type Engine struct {
 	alpn   int32 // index into cfg.ALPN, -1 if none
 
 	hsBuf []byte // handshake reassembly (fixed capacity)
-	st    []byte // staged outgoing handshake messages: in the tail of out's array (see stage)
 	out   []byte // records waiting for Output (fixed capacity)
 
 	// serverName is the server name the client sent (server role; see setServerName).
@@ -183,38 +182,41 @@ const PostBufSize = int(unsafe.Sizeof(postBufs{}))
 type hsState struct {
 	*clientOnly
 
+	st []byte // staged outgoing handshake messages: in the tail of out's array (see stage)
+
 	sessionID [32]byte
-	sidLen    int
 	random    [32]byte
 
 	kex        kexState
-	sigMax     int      // longest signature our Signer makes
 	peerRandom [32]byte // TLS 1.2: the other side's hello random
 	kb         [88]byte // TLS 1.2 key block
 	ownRSA     bool     // the Signer's key is RSA (ownScheme is chosen per handshake)
 	// server: a HelloRetryRequest cookie was sent (cookieSum is its SHA-256, compared in constant
 	// time with that of the cookie ClientHello2 echoes)
 	cookieSent bool
-	helloArea  bool // see chOff
-	hsGrown    bool // see chOff
+	helloArea  bool   // see chOff
+	hsGrown    bool   // see chOff
+	sidLen     uint8  // legacy_session_id length (at most 32)
+	sigMax     uint16 // longest signature our Signer makes (at most maxOwnRSABits/8)
+	// server: early data bytes still to skip (§4.2.10, at most maxEarlySkip), 0 when not skipping
+	earlySkip  uint16
 	ss         [64]byte
 	scratch    [64]byte
 	sigContent [160]byte
 	digest     [64]byte
 	verifyBuf  [64]byte
 	cookieSum  [32]byte
+	hsLimit    int32 // largest handshake message reassembled (hsBuf grows up to it on demand)
 
 	ch1Sum uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
 	// server (serverMemory): where the ClientHello is reassembled and its answer staged, and the
 	// small reassembly area the buffer moves to once it is processed; until then hsBuf is the
 	// ClientHello area (helloArea) or an allocation of its own (hsGrown, see growHS)
-	helloGap  int32 // the room hello records need before the staged hello
-	chOff     int32 // where the ClientHello area starts in the output buffer's array
-	small     []byte
-	earlySkip int // server: early data bytes still to skip (§4.2.10), 0 when not skipping
-	hsLimit   int // largest handshake message reassembled (hsBuf grows up to it on demand)
-	psk       [48]byte
-	kss       ksSecrets // the key schedule's handshake secrets
+	helloGap int32 // the room hello records need before the staged hello
+	chOff    int32 // where the ClientHello area starts in the output buffer's array
+	small    []byte
+	psk      [48]byte
+	kss      ksSecrets // the key schedule's handshake secrets
 }
 
 // clientOnly is the part of the handshake state only a client has (and keeps after the
@@ -319,8 +321,8 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	} else {
 		e.serverMemory(cfg, alpnLen, certLen, sigMax, limit)
 	}
-	e.sigMax, e.ownRSA = sigMax, ownRSA
-	e.hsLimit = limit
+	e.sigMax, e.ownRSA = uint16(sigMax), ownRSA
+	e.hsLimit = int32(min(limit, 4+1<<24-1)) // a handshake message's length has 24 bits
 	e.ks.init(!client, &e.hsState.kss)
 	if cfg.Rand == nil {
 		e.failConfig(errors.New("tls: Config.Rand is nil"))
@@ -761,7 +763,7 @@ func (e *Engine) release() {
 		e.hsBuf = e.post.hs[:n:postHSLen]
 	}
 	e.hsSmall = true
-	e.st, e.hsState, k.ksSecrets = nil, nil, nil
+	e.hsState, k.ksSecrets = nil, nil // the staging buffer (hsState.st) with them
 	e.shrinkOut()
 }
 
@@ -1232,10 +1234,10 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 			}
 			return consumed, nil, e.handleHandshake(body)
 		default: // application data before keys
-			if e.hs == sWaitCH2 && e.earlySkip >= n {
+			if e.hs == sWaitCH2 && int(e.earlySkip) >= n {
 				// §4.2.10: after a HelloRetryRequest the server skips the early data records
 				// (application_data) until the second ClientHello.
-				e.earlySkip -= n
+				e.earlySkip -= uint16(n)
 				return consumed, nil, nil
 			}
 			return 0, nil, e.fail(AlertUnexpectedMessage)
@@ -1253,10 +1255,10 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	}
 	pt, aerr := a.Open(body[:0], e.rd.nonceAt(&e.nonce), body, in[:recordHeaderLen])
 	if aerr != nil {
-		if !e.client && e.hsState != nil && e.earlySkip >= n && e.hs != hsDone {
+		if !e.client && e.hsState != nil && int(e.earlySkip) >= n && e.hs != hsDone {
 			// §4.2.10: the server did not accept 0-RTT; records that fail deprotection with
 			// the handshake key are the client's early data, skipped up to maxEarlySkip bytes.
-			e.earlySkip -= n
+			e.earlySkip -= uint16(n)
 			return consumed, nil, nil
 		}
 		return 0, nil, e.fail(AlertBadRecordMAC)
@@ -1511,7 +1513,7 @@ func (e *Engine) nextHelloArea() {
 	end := cap(e.out)
 	off := min(len(e.out)+int(e.helloGap), end)
 	e.chOff = int32(off)
-	e.hsBuf = e.out[off:off:min(end, off+e.hsLimit)]
+	e.hsBuf = e.out[off:off:min(end, off+int(e.hsLimit))]
 }
 
 // leaveHelloArea moves a server's reassembly buffer from the ClientHello area (or the buffer grown
@@ -1590,7 +1592,7 @@ func (e *Engine) handleHandshake(p []byte) error {
 					if !e.serverMayGrow(e.hsBuf[0]) {
 						return e.fail(AlertUnexpectedMessage) // not one the server waits for
 					}
-					if 4+mlen > e.hsLimit {
+					if 4+mlen > int(e.hsLimit) {
 						return e.fail(AlertIllegalParameter) // see DefaultMaxHandshakeMessage
 					}
 					if !e.growHS(4 + mlen) {

@@ -79,12 +79,12 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		return AlertIllegalParameter
 	}
 	if second {
-		if len(ch.sessionID) != e.sidLen || string(ch.sessionID) != string(e.sessionID[:e.sidLen]) ||
+		if len(ch.sessionID) != int(e.sidLen) || string(ch.sessionID) != string(e.sessionID[:e.sidLen]) ||
 			!containsU16(ch.suites, e.suite.id) || ch.has(extEarlyData) {
 			return AlertIllegalParameter
 		}
 	} else {
-		e.sidLen = copy(e.sessionID[:], ch.sessionID)
+		e.sidLen = uint8(copy(e.sessionID[:], ch.sessionID))
 		e.cfg.pickSuite(ch.suites, e.cfg.suites(), func(id uint16) bool {
 			e.suite = suiteByID(id)
 			return e.suite != nil
