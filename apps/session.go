@@ -216,10 +216,21 @@ func NewServerSession(cfg SessionConfig) *ServerSession {
 	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, spill: sp, RecordBuf: cfg.RecordBuf, Handler: cfg.Handler,
 		HandshakeTimeout: cfg.HandshakeTimeout, Linger: cfg.Linger, SendStall: cfg.SendStallTimeout}, done: true, counted: true}
 	hcfg := cfg.HTTP
-	hcfg.Handler = s.serve
-	hcfg.Body = s.body
+	hcfg.Handler, hcfg.Body = nil, nil
+	hcfg.Responder = (*sessionResponder)(s) // no closures (s.serve, s.body: 16 B each)
 	s.hc = http.NewServerConn(hcfg)
 	return s
+}
+
+// sessionResponder is a session as its connection's http.Responder.
+type sessionResponder ServerSession
+
+func (x *sessionResponder) Respond(r *http.Request, w *http.ResponseWriter) {
+	(*ServerSession)(x).serve(r, w)
+}
+
+func (x *sessionResponder) BodyFor(r *http.Request) (http.BodySink, int64) {
+	return (*ServerSession)(x).body(r)
 }
 
 func (s *ServerSession) serve(r *http.Request, w *http.ResponseWriter) {
