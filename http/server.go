@@ -173,8 +173,6 @@ type ServerConn struct {
 	out      []byte
 	outStart int
 	outEnd   int
-	ext      []byte // streamed body, after out
-	src      BodySource
 	ready    int         // InPlace: length of the parsed request waiting for room
 	rq       *reqState   // the request in progress (nil: shed, or none yet)
 	reqStart stamp.Stamp // first byte of the request in progress (8 bytes, not a time.Time's 24)
@@ -182,10 +180,6 @@ type ServerConn struct {
 	below    uint32      // bytes of it received below HTTP (SetPending)
 	active   stamp.Stamp // last input or output progress
 	stats    ConnStats
-
-	// Streamed request body (ServerConfig.Body).
-	body     BodySink // the body is being streamed to it
-	bodyLeft int64    // Content-Length bytes still to come
 
 	srcChunk bool // src output is chunked (else close-delimited)
 	drained  bool // InPlace: the transport has nothing queued (SetDrained)
@@ -206,13 +200,21 @@ type ServerConn struct {
 
 // reqState is what a ServerConn needs only while a request is in progress:
 // the parsed request (its 32 header offsets), the response writer and the
-// chunked decoder. It is allocated with the input buffer when the first
-// byte of a request arrives, and Shed drops both once nothing of a request
-// is held.
+// chunked decoder, the request body's sink and the response body still to
+// send. It is allocated with the input buffer when the first byte of a
+// request arrives, and Shed drops both once nothing of a request is held
+// (so an idle connection holds none of them).
 type reqState struct {
 	req   Request
 	w     ResponseWriter
 	chunk ChunkedDecoder // chunked bodies
+
+	ext []byte     // response body to send after out (SetBody), or 100 Continue
+	src BodySource // response body to fill (SetBodySource)
+
+	// Streamed request body (ServerConfig.Body).
+	body     BodySink // the body is being streamed to it
+	bodyLeft int64    // Content-Length bytes still to come
 }
 
 // reqStateSize is the bytes a reqState takes.
@@ -387,10 +389,13 @@ const maxErrorResponse = 256
 
 // Reset prepares c for a new connection, keeping its buffers.
 func (c *ServerConn) Reset() {
-	c.inLen, c.outStart, c.outEnd, c.ext, c.src = 0, 0, 0, nil, nil
+	c.inLen, c.outStart, c.outEnd = 0, 0, 0
+	if c.rq != nil {
+		c.rq.ext, c.rq.src, c.rq.body, c.rq.bodyLeft = nil, nil, nil, 0
+	}
 	c.ready, c.drained = 0, false
 	c.closing, c.closed, c.sent100, c.started = false, false, false, false
-	c.asked, c.body, c.bodyLeft, c.discard = false, nil, 0, false
+	c.asked, c.discard = false, false
 	c.reqStart, c.active = 0, 0
 	c.reqBytes, c.below = 0, 0
 	c.stats = ConnStats{}
@@ -410,7 +415,7 @@ func (c *ServerConn) Buffered() int { return c.inLen }
 // answered in, or a BodySource body for room for its next chunk (InPlace):
 // the connection is not idle.
 func (c *ServerConn) Waiting() bool {
-	return c.ready > 0 && !c.closing && !c.closed || c.out == nil && c.src != nil && !c.closed
+	return c.ready > 0 && !c.closing && !c.closed || c.out == nil && c.rq != nil && c.rq.src != nil && !c.closed
 }
 
 // minChunkRoom is the least room an InPlace connection fills with a chunk
@@ -418,7 +423,7 @@ func (c *ServerConn) Waiting() bool {
 const minChunkRoom = 16
 
 // Streaming reports that a request body is being streamed to a BodySink.
-func (c *ServerConn) Streaming() bool { return c.body != nil }
+func (c *ServerConn) Streaming() bool { return c.rq != nil && c.rq.body != nil }
 
 // Idle reports that the connection is between requests: no request bytes
 // buffered, none waiting, no response output pending. LastActive is the
@@ -503,7 +508,7 @@ func (c *ServerConn) Footprint() int {
 // request allocates them again (two allocations), at the same sizes, so the
 // connection behaves exactly as if they had stayed. It never allocates.
 func (c *ServerConn) Shed() int {
-	if c.inLen > 0 || c.ready > 0 || c.body != nil || c.pending() {
+	if c.inLen > 0 || c.ready > 0 || c.Streaming() || c.pending() {
 		return 0
 	}
 	n := cap(c.in)
@@ -515,7 +520,15 @@ func (c *ServerConn) Shed() int {
 }
 
 func (c *ServerConn) pending() bool {
-	return c.outStart < c.outEnd || len(c.ext) > 0 || c.src != nil
+	return c.outStart < c.outEnd || c.rq != nil && (len(c.rq.ext) > 0 || c.rq.src != nil)
+}
+
+// dropOutput drops the response output still to send.
+func (c *ServerConn) dropOutput() {
+	c.outStart, c.outEnd = 0, 0
+	if c.rq != nil {
+		c.rq.ext, c.rq.src = nil, nil
+	}
 }
 
 // Input takes bytes received from the client and returns how many it
@@ -531,7 +544,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 		return len(b)
 	}
 	fed := 0
-	if c.body != nil {
+	if c.Streaming() {
 		var fin bool
 		fed, fin = c.feed(b, now)
 		if fed > 0 {
@@ -545,7 +558,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 			return len(b)
 		}
 		b = b[fed:]
-		if c.body != nil || len(b) == 0 {
+		if c.Streaming() || len(b) == 0 {
 			c.process(now)
 			return fed
 		}
@@ -574,7 +587,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 // it): the request is then to be answered.
 func (c *ServerConn) feed(p []byte, now time.Time) (int, bool) {
 	used := 0
-	for c.body != nil && used < len(p) {
+	for c.rq.body != nil && used < len(p) {
 		var data []byte
 		done := false
 		if c.rq.req.Chunked {
@@ -590,21 +603,21 @@ func (c *ServerConn) feed(p []byte, now time.Time) (int, bool) {
 			}
 			data, used, done = d, used+k, dn
 		} else {
-			k := int(min(int64(len(p)-used), c.bodyLeft))
+			k := int(min(int64(len(p)-used), c.rq.bodyLeft))
 			data = p[used : used+k]
 			used += k
-			c.bodyLeft -= int64(k)
-			done = c.bodyLeft == 0
+			c.rq.bodyLeft -= int64(k)
+			done = c.rq.bodyLeft == 0
 		}
 		if len(data) > 0 {
-			if err := c.body.WriteBody(data); err != nil {
+			if err := c.rq.body.WriteBody(data); err != nil {
 				c.rq.req.BodyErr, c.rq.req.Close = err, true
-				c.body, c.discard = nil, true
+				c.rq.body, c.discard = nil, true
 				return len(p), true
 			}
 		}
 		if done {
-			c.body = nil
+			c.rq.body = nil
 			return used, true
 		}
 	}
@@ -622,11 +635,11 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 		return
 	}
 	r.BodyStreamed, r.Body = true, c.in[n:n:n]
-	c.body, c.bodyLeft = sink, r.ContentLength
+	c.rq.body, c.rq.bodyLeft = sink, r.ContentLength
 	c.rq.chunk = ChunkedDecoder{Max: limit, MaxTrailer: c.cfg.Limits.MaxHeaderBytes}
 	if r.Expect100 && c.inLen == n && !c.sent100 {
 		c.sent100 = true
-		c.ext = continue100
+		c.rq.ext = continue100
 	}
 	// Body bytes that came with the head are fed from the input buffer;
 	// what follows the body (pipelined requests) moves up behind the head.
@@ -692,13 +705,13 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			dst, total = dst[k:], total+k
 			continue
 		}
-		if len(c.ext) > 0 {
-			k := copy(dst, c.ext)
-			c.ext = c.ext[k:]
+		if rq := c.rq; rq != nil && len(rq.ext) > 0 {
+			k := copy(dst, rq.ext)
+			rq.ext = rq.ext[k:]
 			dst, total = dst[k:], total+k
 			continue
 		}
-		if c.src != nil {
+		if c.rq != nil && c.rq.src != nil {
 			if c.out == nil && c.srcChunk && len(dst) < minChunkRoom {
 				break // InPlace: wait for room (Waiting reports it)
 			}
@@ -711,7 +724,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			dst, total = dst[k:], total+k
 			continue
 		}
-		c.outStart, c.outEnd, c.ext = 0, 0, nil
+		c.dropOutput()
 		if c.closing {
 			c.closed = true
 			break
@@ -770,7 +783,7 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 		// Body (buffered or streamed): MinRate after BodyGrace, and never
 		// a stall of BodyTimeout.
 		dl := c.reqStart.Time().Add(c.cfg.RequestTimeout)
-		if c.body != nil || c.rq.req.HeadLen > 0 {
+		if c.Streaming() || c.rq.req.HeadLen > 0 {
 			dl = c.rateDeadline(c.cfg.BodyGrace)
 			if s := c.active.Time().Add(c.cfg.BodyTimeout); s.Before(dl) {
 				dl = s
@@ -787,7 +800,7 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 	}
 	dl := c.active.Time().Add(c.cfg.IdleTimeout)
 	if !now.Before(dl) {
-		c.outStart, c.outEnd, c.ext, c.src = 0, 0, nil, nil
+		c.dropOutput()
 		c.closing, c.closed = true, true
 		return time.Time{}
 	}
@@ -812,7 +825,7 @@ func (c *ServerConn) consume(n int, now time.Time) {
 }
 
 func (c *ServerConn) process(now time.Time) {
-	for !c.pending() && !c.closing && c.inLen > 0 && c.ready == 0 && c.body == nil {
+	for !c.pending() && !c.closing && c.inLen > 0 && c.ready == 0 && !c.Streaming() {
 		if c.cfg.askBody && !c.asked {
 			// Ask about a body before reading it: the head is parsed
 			// without the buffered-body limit.
@@ -845,7 +858,7 @@ func (c *ServerConn) process(now time.Time) {
 			}
 			if c.rq.req.HeadLen > 0 && c.rq.req.Expect100 && !c.sent100 {
 				c.sent100 = true
-				c.ext = continue100
+				c.rq.ext = continue100
 			}
 			return
 		}
@@ -867,7 +880,7 @@ const minInPlace = 256
 
 // respond runs the handler for c.rq.req and composes the response head and a
 // written body in buf (the head in front, within HeaderReserve); a body
-// given with SetBody or SetBodySource is left in c.ext or c.src. It
+// given with SetBody or SetBodySource is left in c.rq.ext or c.rq.src. It
 // returns the bytes composed in buf, or -1 when it queued an error
 // response in c.out instead.
 func (c *ServerConn) respond(now time.Time, buf []byte) int {
@@ -943,15 +956,15 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 		if inBuf {
 			moved = copy(buf[len(hd):], body) // before the head overwrites its start
 		} else {
-			c.ext = body
+			c.rq.ext = body
 		}
 		copy(buf, hd)
-		c.src, c.srcChunk = src, h.Chunked
+		c.rq.src, c.srcChunk = src, h.Chunked
 		return len(hd) + moved
 	}
-	c.src, c.srcChunk = src, h.Chunked
+	c.rq.src, c.srcChunk = src, h.Chunked
 	if !inBuf {
-		c.ext = body
+		c.rq.ext = body
 		return len(hd)
 	}
 	return len(hd) + copy(buf[len(hd):], body)
@@ -962,18 +975,18 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 // chunk-size digits), or the last chunk.
 func (c *ServerConn) fill(dst []byte) int {
 	if !c.srcChunk {
-		n := min(c.src.Fill(dst), len(dst))
+		n := min(c.rq.src.Fill(dst), len(dst))
 		if n <= 0 {
-			c.src = nil
+			c.rq.src = nil
 			return 0
 		}
 		return n
 	}
 	const hexw = 4
 	room := min(len(dst)-(hexw+4), 0xffff)
-	n := min(c.src.Fill(dst[hexw+2:hexw+2+room]), room)
+	n := min(c.rq.src.Fill(dst[hexw+2:hexw+2+room]), room)
 	if n <= 0 {
-		c.src = nil
+		c.rq.src = nil
 		return copy(dst, "0\r\n\r\n")
 	}
 	const digits = "0123456789abcdef"
@@ -1000,11 +1013,14 @@ func (c *ServerConn) errorResponse(status int, now time.Time) {
 		}
 		n = len(b)
 	}
-	c.outStart, c.outEnd, c.ext, c.src = 0, n, nil, nil
+	c.dropOutput()
+	c.outEnd = n
 	c.ready = 0
 	c.closing = true
 	c.inLen = 0
-	c.body = nil
+	if c.rq != nil {
+		c.rq.body = nil
+	}
 }
 
 // composeError appends the queued error response to dst (within its
