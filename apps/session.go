@@ -156,7 +156,7 @@ type ServerSession struct {
 	// at is when the connection started (first Service) until our FIN is
 	// queued (wrClosed), then the end of the linger: the handshake
 	// timeout and Idle need the start only before, closeStep the linger
-	// only after (one field: the struct stays within the 416-byte size
+	// only after (one field: the struct stays within the 384-byte size
 	// class, TestSessionSize).
 	at       stamp.Stamp
 	next     stamp.Stamp // Next (8-byte stamps, internal/stamp, not time.Time's 24)
@@ -178,14 +178,27 @@ type ServerSession struct {
 // sessionParams is what a ServerSession keeps of its SessionConfig (the
 // HTTP part lives in the http.ServerConn).
 type sessionParams struct {
-	TLS              *tls.Config
-	spill            *spillParams // nil: no streaming
-	RecordBuf        int
-	Handler          Handler
-	HandshakeTimeout time.Duration
-	Linger           time.Duration
-	SendStall        time.Duration
+	TLS       *tls.Config
+	spill     *spillParams // nil: no streaming
+	Handler   Handler
+	RecordBuf int32
+	// the timeouts in milliseconds (rounded up; see ms): 4 bytes each,
+	// not a time.Duration's 8
+	hsMS, lingerMS, stallMS int32
 }
+
+// ms is d in whole milliseconds, rounded up, within 1 ms and 2^31-1 ms
+// (24 days): what a session keeps of its timeouts.
+func ms(d time.Duration) int32 {
+	return int32(min(max((d+time.Millisecond-1)/time.Millisecond, 1), 1<<31-1))
+}
+
+// HandshakeTimeout, Linger and SendStall are the session's timeouts.
+func (p *sessionParams) HandshakeTimeout() time.Duration {
+	return time.Duration(p.hsMS) * time.Millisecond
+}
+func (p *sessionParams) Linger() time.Duration    { return time.Duration(p.lingerMS) * time.Millisecond }
+func (p *sessionParams) SendStall() time.Duration { return time.Duration(p.stallMS) * time.Millisecond }
 
 // spillParams is a session's SessionConfig.Spill and StreamAbove (behind
 // a pointer: the session stays within its size class, TestSessionSize).
@@ -213,8 +226,8 @@ func NewServerSession(cfg SessionConfig) *ServerSession {
 	if cfg.Spill != nil {
 		sp = &spillParams{cfg.Spill, cfg.StreamAbove}
 	}
-	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, spill: sp, RecordBuf: cfg.RecordBuf, Handler: cfg.Handler,
-		HandshakeTimeout: cfg.HandshakeTimeout, Linger: cfg.Linger, SendStall: cfg.SendStallTimeout}, done: true, counted: true}
+	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, spill: sp, RecordBuf: int32(min(cfg.RecordBuf, 1<<30)), Handler: cfg.Handler,
+		hsMS: ms(cfg.HandshakeTimeout), lingerMS: ms(cfg.Linger), stallMS: ms(cfg.SendStallTimeout)}, done: true, counted: true}
 	hcfg := cfg.HTTP
 	hcfg.Handler, hcfg.Body = nil, nil
 	hcfg.Responder = (*sessionResponder)(s) // no closures (s.serve, s.body: 16 B each)
@@ -287,7 +300,7 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	}
 	s.eng = nil
 	if useTLS {
-		s.eng = tls.NewServer(s.cfg.TLS, s.cfg.RecordBuf)
+		s.eng = tls.NewServer(s.cfg.TLS, int(s.cfg.RecordBuf))
 		if sp := s.cfg.spill; sp != nil {
 			s.eng.SetSpill(sp.sp, sp.above)
 		}
@@ -416,13 +429,13 @@ func (s *ServerSession) Service(now time.Time) bool {
 	}
 	progress := false
 	if s.eng != nil && !s.hsDone && !s.wrClosed && !s.failed &&
-		!now.Before(s.at.Time().Add(s.cfg.HandshakeTimeout)) {
+		!now.Before(s.at.Time().Add(s.cfg.HandshakeTimeout())) {
 		// Nothing useful to say to a peer that stalls the handshake.
 		s.stats.Timeouts++
 		s.st.CloseWrite()
-		s.wrClosed, s.at, progress = true, stamp.Of(now.Add(s.cfg.Linger)), true
+		s.wrClosed, s.at, progress = true, stamp.Of(now.Add(s.cfg.Linger())), true
 	}
-	if since, waiting := s.st.SendWaitSince(); waiting && !now.Before(since.Add(s.cfg.SendStall)) {
+	if since, waiting := s.st.SendWaitSince(); waiting && !now.Before(since.Add(s.cfg.SendStall())) {
 		// The peer has taken none of our output for SendStall: a
 		// reader that stopped reading. Nothing more can be said to it.
 		s.stats.SendStalls++
@@ -457,12 +470,12 @@ func (s *ServerSession) Service(now time.Time) bool {
 		case s.wrClosed:
 			next = s.at.Time() // the end of the linger
 		case s.eng != nil && !s.hsDone:
-			next = s.at.Time().Add(s.cfg.HandshakeTimeout)
+			next = s.at.Time().Add(s.cfg.HandshakeTimeout())
 		default:
 			next = hcNext
 		}
 		if since, waiting := s.st.SendWaitSince(); waiting {
-			if d := since.Add(s.cfg.SendStall); next.IsZero() || d.Before(next) {
+			if d := since.Add(s.cfg.SendStall()); next.IsZero() || d.Before(next) {
 				next = d
 			}
 		}
@@ -808,7 +821,7 @@ func (s *ServerSession) closeStep(now time.Time) bool {
 		return p // the alert waits for send space
 	}
 	st.CloseWrite()
-	s.wrClosed, s.at = true, stamp.Of(now.Add(s.cfg.Linger))
+	s.wrClosed, s.at = true, stamp.Of(now.Add(s.cfg.Linger()))
 	if st.EOF() {
 		s.finish()
 	}
