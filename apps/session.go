@@ -179,7 +179,7 @@ type ServerSession struct {
 // HTTP part lives in the http.ServerConn).
 type sessionParams struct {
 	TLS       *tls.Config
-	spill     *spillParams // nil: no streaming
+	spill     *tls.SpillConfig // nil: no streaming (the engine refers to it, SetSpillConfig)
 	Handler   Handler
 	RecordBuf int32
 	// the timeouts in milliseconds (rounded up; see ms): 4 bytes each,
@@ -200,13 +200,6 @@ func (p *sessionParams) HandshakeTimeout() time.Duration {
 func (p *sessionParams) Linger() time.Duration    { return time.Duration(p.lingerMS) * time.Millisecond }
 func (p *sessionParams) SendStall() time.Duration { return time.Duration(p.stallMS) * time.Millisecond }
 
-// spillParams is a session's SessionConfig.Spill and StreamAbove (behind
-// a pointer: the session stays within its size class, TestSessionSize).
-type spillParams struct {
-	sp    tls.Spill
-	above int
-}
-
 // NewServerSession allocates a session and its HTTP buffers. The TLS engine
 // is created by each Reset (the tls package has no engine reuse).
 func NewServerSession(cfg SessionConfig) *ServerSession {
@@ -222,9 +215,9 @@ func NewServerSession(cfg SessionConfig) *ServerSession {
 	if cfg.SendStallTimeout <= 0 {
 		cfg.SendStallTimeout = 60 * time.Second
 	}
-	var sp *spillParams
+	var sp *tls.SpillConfig
 	if cfg.Spill != nil {
-		sp = &spillParams{cfg.Spill, cfg.StreamAbove}
+		sp = &tls.SpillConfig{Spill: cfg.Spill, Above: cfg.StreamAbove}
 	}
 	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, spill: sp, RecordBuf: int32(min(cfg.RecordBuf, 1<<30)), Handler: cfg.Handler,
 		hsMS: ms(cfg.HandshakeTimeout), lingerMS: ms(cfg.Linger), stallMS: ms(cfg.SendStallTimeout)}, done: true, counted: true}
@@ -301,9 +294,7 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	s.eng = nil
 	if useTLS {
 		s.eng = tls.NewServer(s.cfg.TLS, int(s.cfg.RecordBuf))
-		if sp := s.cfg.spill; sp != nil {
-			s.eng.SetSpill(sp.sp, sp.above)
-		}
+		s.eng.SetSpillConfig(s.cfg.spill)
 	}
 	s.at, s.next = 0, 0
 	s.hsDone, s.recLen, s.plainOff, s.plainEnd = false, 0, 0, 0

@@ -233,7 +233,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 			}
 		}
 		if ee.recordSizeLimit > 0 {
-			e.peerRSL = int32(min(ee.recordSizeLimit, maxPlaintext+1))
+			e.peerRSL = uint16(min(ee.recordSizeLimit, maxPlaintext+1))
 			e.applyLimits()
 		}
 		e.ks.addMessage(msg)

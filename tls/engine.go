@@ -80,7 +80,7 @@ type Engine struct {
 	// Fields are grouped by alignment (pointers, then 32-bit sizes, then
 	// byte arrays, then the small scalars) so the struct has little padding;
 	// the allocation (the struct and the allocator's 8-byte header for an
-	// object with pointers over 512 bytes) stays within the 480-byte size
+	// object with pointers over 512 bytes) stays within the 448-byte size
 	// class (TestEngineSize): the server name is a string of its own length
 	// (not a 255-byte array), what only a client keeps (its resumption
 	// master secret and session) lives in hsState, which a client keeps, the
@@ -99,10 +99,6 @@ type Engine struct {
 	hs        int32
 	recordBuf int32
 	inLimit   int32 // largest TLSInnerPlaintext accepted in a protected record
-	maxOut    int32 // largest plaintext we put in one record
-	cfgOut    int32
-	peerRSL   int32
-	mfl       int32
 	plainLeft int32 // what remains of an unprotected handshake record being streamed
 	outAt     int32
 	stOff     int32 // where the staging region starts in out's array
@@ -113,6 +109,11 @@ type Engine struct {
 	// big for post.hs (a refused TLS 1.2 renegotiation ClientHello).
 	hsSkip int32
 	alpn   int32 // index into cfg.ALPN, -1 if none
+	// record sizes, all at most maxPlaintext+1 (16 bits)
+	maxOut  uint16 // largest plaintext we put in one record
+	cfgOut  uint16
+	peerRSL uint16
+	mfl     uint16
 
 	hsBuf []byte // handshake reassembly (fixed capacity)
 	out   []byte // records waiting for Output (fixed capacity)
@@ -121,11 +122,10 @@ type Engine struct {
 	serverName string
 	peerCerts  []*x509.Certificate
 
-	// spill and sp stream records larger than spillAbove (see SetSpill, stream.go); sp is lent
+	// spill and sp stream records larger than spill.Above (see SetSpill, stream.go); sp is lent
 	// by the first such record and dropped by Shed.
-	spill      Spill
-	sp         *streamState
-	spillAbove int32
+	spill *SpillConfig
+	sp    *streamState
 
 	// *hsState holds what only the handshake needs; a server drops it once the handshake is done.
 	*hsState
@@ -288,7 +288,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	if cfgOut <= 0 {
 		cfgOut = 1024
 	}
-	e.cfgOut = int32(min(cfgOut, maxPlaintext))
+	e.cfgOut = uint16(min(cfgOut, maxPlaintext))
 	e.maxOut = e.cfgOut
 	e.inLimit = maxPlaintext + 1
 	if l := cfg.RecordSizeLimit; l > 0 {

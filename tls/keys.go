@@ -147,9 +147,9 @@ func hmac384(dst, key []byte, parts [][]byte) []byte {
 // the transcripts are kept as marshalled hash states in ksSecrets.
 type keySchedule struct {
 	th         *transcript // selected transcript (nil until the suite is known, and once released)
+	*ksSecrets             // handshake-only; lives in the engine's hsState
+	hlen       int32       // the hash's length (32 or 48; 0 until the suite is known)
 	sha384     bool        // the selected hash is SHA-384 (HMAC and HKDF use it)
-	hlen       int
-	*ksSecrets // handshake-only; lives in the engine's hsState
 }
 
 // ksSecrets is the handshake-only part of the key schedule (dropped with the engine's hsState; a

@@ -246,7 +246,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	if ch.recordSizeLimit > 0 {
 		lim := e.inLimit
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
-		e.peerRSL = int32(min(ch.recordSizeLimit, maxPlaintext+1))
+		e.peerRSL = uint16(min(ch.recordSizeLimit, maxPlaintext+1))
 	} else if ch.mfl > 0 {
 		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(ch.mfl))
 		e.mfl = 256 << ch.mfl

@@ -135,7 +135,7 @@ func (e *Engine) serverCheckPSK(msg []byte, ch *clientHello) uint8 {
 		dhe = dhe || m == 1
 	}
 	var psk []byte
-	if dhe && e.ticketsEnabled() && len(ch.pskBinder) == e.ks.hlen {
+	if dhe && e.ticketsEnabled() && len(ch.pskBinder) == int(e.ks.hlen) {
 		psk = e.openTicket(ch.pskIdentity, e.psk[:0])
 	}
 	cut := len(msg) - ch.bindersLen

@@ -378,7 +378,7 @@ func (e *Engine) server12Hello(msg []byte, ch *clientHello) uint8 {
 	if ch.recordSizeLimit > 0 {
 		lim := e.inLimit12()
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
-		e.peerRSL = int32(min(ch.recordSizeLimit, maxPlaintext) + 1)
+		e.peerRSL = uint16(min(ch.recordSizeLimit, maxPlaintext) + 1)
 	} else if ch.mfl > 0 {
 		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(ch.mfl))
 		e.mfl = 256 << ch.mfl
@@ -676,7 +676,7 @@ func (e *Engine) client12ServerHello(msg []byte) uint8 {
 		if e.cfg.RecordSizeLimit == 0 {
 			return AlertUnsupportedExtension
 		}
-		e.peerRSL = int32(min(sh.recordSizeLimit, maxPlaintext) + 1)
+		e.peerRSL = uint16(min(sh.recordSizeLimit, maxPlaintext) + 1)
 	} else if sh.mfl != 0 {
 		if sh.mfl != mflCode(e.cfg.MaxFragmentLength) {
 			return AlertIllegalParameter
