@@ -781,3 +781,31 @@ func TestStreamStateSize(t *testing.T) {
 		t.Fatalf("the streaming state takes %d bytes, streamStateSize says %d", got, streamStateSize)
 	}
 }
+
+// TestSpillConfigShared: SetSpillConfig refers to the caller's SpillConfig (no copy, no
+// allocation), streams records as SetSpill does, and a config without a Spill (or nil) streams
+// nothing: a big record is then taken whole.
+func TestSpillConfigShared(t *testing.T) {
+	spill := NewMemSpill()
+	cfg := &SpillConfig{Spill: spill, Above: streamAbove}
+	for _, on := range []bool{true, false} {
+		sc, cc := serverConfig(t, false), clientConfig(t)
+		sc.CipherSuites = []uint16{TLS_CHACHA20_POLY1305_SHA256}
+		cc.MaxRecordOut = maxPlaintext
+		srv, cl := NewServer(sc, DefaultRecordBuf), NewClient(cc, 0)
+		if a := testing.AllocsPerRun(10, func() { srv.SetSpillConfig(cfg) }); a != 0 || srv.spill != cfg {
+			t.Fatalf("SetSpillConfig: %v allocations, kept %p (want %p)", a, srv.spill, cfg)
+		}
+		if !on {
+			srv.SetSpillConfig(&SpillConfig{Above: streamAbove})
+		}
+		if ea, eb := pump(t, cl, srv); ea != nil || eb != nil {
+			t.Fatal(ea, eb)
+		}
+		d := pattern(16384, 7)
+		got, err := streamFeed(srv, wrapApp(t, cl, d), 1460)
+		if err != nil || !bytes.Equal(got, d) || (srv.sp != nil) != on {
+			t.Fatalf("on=%v: %d bytes, %v, streamed %v", on, len(got), err, srv.sp != nil)
+		}
+	}
+}
