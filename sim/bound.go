@@ -108,6 +108,7 @@ func budgetNoPPP(p card.Profile) int {
 //   - with client authentication on (the store holds an admin key), per
 //     slot, what a session keeps of its client's certificate: only the
 //     leaf's public key (tls.Config.PeerKeyOnly, tls.KeptPeerCertificate),
+//     in the small object the engine lends itself for it (tls.RareSize),
 //     at its largest over the key types and sizes the engine accepts
 //     (peerKeyPart);
 //   - the control buffers the layers lend on demand beside the profile's
@@ -591,7 +592,9 @@ func peerKeyPart(p card.Profile, st *store.Store) (Part, error) {
 		}
 		runtime.KeepAlive(kept)
 	}
-	return Part{name, int64(p.MaxConns) * peak}, nil
+	// the engine keeps the leaf in a small object of its own, lent when a
+	// client presents a certificate (tls.RareSize)
+	return Part{name, int64(p.MaxConns) * (peak + int64(classOf(tls.RareSize)))}, nil
 }
 
 // keepPeerKey parses a client's leaf certificate and keeps what a server

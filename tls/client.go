@@ -239,7 +239,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 		e.ks.addMessage(msg)
 		e.hs = cWaitCertCR
 		if e.resumed {
-			e.peerCerts = e.cfg.Session.certs
+			e.setCerts(e.cfg.Session.certs)
 			e.hs = cWaitFin
 		}
 		return 0
@@ -286,7 +286,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 		if a := checkPeerLeaf(certs[0]); a != 0 {
 			return a
 		}
-		e.peerCerts = certs
+		e.setCerts(certs)
 		e.ks.addMessage(msg)
 		e.hs = cWaitCV
 		return 0

@@ -80,14 +80,13 @@ type Engine struct {
 	// Fields are grouped by alignment (pointers, then 32-bit sizes, then
 	// byte arrays, then the small scalars) so the struct has little padding;
 	// the allocation (the struct and the allocator's 8-byte header for an
-	// object with pointers over 512 bytes) stays within the 448-byte size
+	// object with pointers over 512 bytes) stays within the 416-byte size
 	// class (TestEngineSize): the server name is a string of its own length
 	// (not a 255-byte array), what only a client keeps (its resumption
 	// master secret and session) lives in hsState, which a client keeps, the
 	// Signer is read from cfg, and both directions share one nonce and AAD
 	// scratch.
 	cfg *Config
-	err error
 
 	ks    keySchedule
 	suite *suiteInfo
@@ -120,7 +119,10 @@ type Engine struct {
 
 	// serverName is the server name the client sent (server role; see setServerName).
 	serverName string
-	peerCerts  []*x509.Certificate
+	// rare holds what only some connections have: the peer's certificates (a client's, under
+	// client authentication; the server's, in a client) and a configuration error (certs,
+	// setCerts, Err); nil otherwise.
+	rare *engineRare
 
 	// spill and sp stream records larger than spill.Above (see SetSpill, stream.go); sp is lent
 	// by the first such record and dropped by Shed.
@@ -139,6 +141,7 @@ type Engine struct {
 	aad   [13]byte
 
 	state       State
+	errKind     uint8 // what Err returns: errNone, errLocal, errRemote or errConfig
 	group       CurveID
 	ownScheme   SignatureScheme
 	peerScheme  SignatureScheme
@@ -234,6 +237,43 @@ type clientOnly struct {
 	resMaster    [48]byte // the resumption master secret (NewSessionTicket)
 	session      *Session // the latest resumable session received (Session)
 	t384         transcript
+}
+
+// engineRare is the part of an Engine only some connections have (Engine.rare).
+type engineRare struct {
+	peerCerts []*x509.Certificate
+	cfgErr    error
+}
+
+// RareSize is the size of what an engine lends itself for the peer's certificate chain (a
+// server with client authentication keeps the client's leaf there; see KeptPeerCertificate).
+const RareSize = int(unsafe.Sizeof(engineRare{}))
+
+// Kinds of the error that ended the connection (Err).
+const (
+	errNone   = iota
+	errLocal  // the alert we sent: &localAlerts[alert]
+	errRemote // the alert received: &remoteAlerts[alert]
+	errConfig // rare.cfgErr
+)
+
+// certs returns the peer's certificates.
+func (e *Engine) certs() []*x509.Certificate {
+	if e.rare == nil {
+		return nil
+	}
+	return e.rare.peerCerts
+}
+
+// setCerts keeps the peer's certificates.
+func (e *Engine) setCerts(c []*x509.Certificate) {
+	if e.rare == nil {
+		if c == nil {
+			return
+		}
+		e.rare = new(engineRare)
+	}
+	e.rare.peerCerts = c
 }
 
 // zeroBinder is the placeholder of a PSK binder, filled in once the ClientHello is hashed.
@@ -649,7 +689,11 @@ func signerScheme(s crypto.Signer) (SignatureScheme, int, error) {
 }
 
 func (e *Engine) failConfig(err error) {
-	e.state, e.alert, e.err = Failed, AlertInternalError, err
+	e.state, e.alert, e.errKind = Failed, AlertInternalError, errConfig
+	if e.rare == nil {
+		e.rare = new(engineRare)
+	}
+	e.rare.cfgErr = err
 }
 
 // State returns the coarse connection state.
@@ -659,7 +703,17 @@ func (e *Engine) State() State { return e.state }
 func (e *Engine) Alert() uint8 { return e.alert }
 
 // Err returns the error that ended the connection, or nil.
-func (e *Engine) Err() error { return e.err }
+func (e *Engine) Err() error {
+	switch e.errKind {
+	case errLocal:
+		return &localAlerts[e.alert]
+	case errRemote:
+		return &remoteAlerts[e.alert]
+	case errConfig:
+		return e.rare.cfgErr
+	}
+	return nil
+}
 
 // Footprint returns the bytes the engine itself holds now: its struct, the key schedule and its
 // buffers (handshake reassembly, output with the staging area in its tail). A server's handshake
@@ -684,6 +738,9 @@ func (e *Engine) Footprint() int {
 	}
 	if e.sp != nil {
 		n += streamStateSize
+	}
+	if e.rare != nil {
+		n += RareSize
 	}
 	if e.post != nil {
 		n += PostBufSize
@@ -1051,9 +1108,9 @@ func (e *Engine) flushStaging() uint8 {
 // fail ends the connection with a fatal alert, queues the alert and returns the error.
 func (e *Engine) fail(code uint8) error {
 	if e.state == Failed {
-		return e.err
+		return e.Err()
 	}
-	e.state, e.alert, e.err = Failed, code, &localAlerts[code]
+	e.state, e.alert, e.errKind = Failed, code, errLocal
 	e.shrinkHS(true)
 	if e.client && e.wrOn && !e.v12 && e.hsState != nil {
 		// RFC 8446 §D.4: a client in middlebox compatibility mode sends its change_cipher_spec
@@ -1065,7 +1122,7 @@ func (e *Engine) fail(code uint8) error {
 		e.out = e.out[:0]
 		e.queue(recordAlert, a[:])
 	}
-	return e.err
+	return e.Err()
 }
 
 // Close queues close_notify; no record can be wrapped afterwards.
@@ -1109,7 +1166,7 @@ func (e *Engine) sendKeyUpdate(v byte) error {
 
 // ConnectionState returns the negotiated parameters.
 func (e *Engine) ConnectionState() ConnectionState {
-	cs := ConnectionState{Group: e.group, HelloRetry: e.hrr, PeerCertificates: e.peerCerts,
+	cs := ConnectionState{Group: e.group, HelloRetry: e.hrr, PeerCertificates: e.certs(),
 		SignatureScheme: e.peerScheme, PeerRecordLimit: int(e.maxOut), MaxFragment: int(e.mfl), DidResume: e.resumed}
 	if e.suite != nil {
 		cs.Version = VersionTLS13
@@ -1136,7 +1193,7 @@ func (e *Engine) ConnectionState() ConnectionState {
 // *AlertError and queue the alert.
 func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	if e.state == Failed {
-		return 0, nil, e.err
+		return 0, nil, e.Err()
 	}
 	if e.closeRx {
 		return 0, nil, io.EOF
@@ -1398,17 +1455,17 @@ func (e *Engine) handleAlert(b []byte) error {
 			e.state = Closed
 			return io.EOF
 		}
-		e.state, e.alert, e.err = Failed, AlertCloseNotify, &remoteAlerts[0]
-		return e.err
+		e.state, e.alert, e.errKind = Failed, AlertCloseNotify, errRemote
+		return e.Err()
 	case level == 1 && (desc == AlertUserCanceled || (e.v12 && !alwaysFatal12(desc))):
 		if e.interleaved() {
 			return e.fail(AlertUnexpectedMessage) // §5.1; a fatal alert is taken as it is
 		}
 		return e.progress(false)
 	}
-	e.state, e.alert, e.err = Failed, desc, &remoteAlerts[desc]
+	e.state, e.alert, e.errKind = Failed, desc, errRemote
 	e.shrinkHS(true)
-	return e.err
+	return e.Err()
 }
 
 // alwaysFatal12 reports whether RFC 5246 §7.2.2 says an alert is always fatal (so a TLS 1.2
@@ -1657,7 +1714,7 @@ func (e *Engine) handleHandshake(p []byte) error {
 				return e.fail(AlertUnexpectedMessage) // data across a (possible) key change, §5.1
 			}
 			if e.state == Failed {
-				return e.err
+				return e.Err()
 			}
 			// an ignored HelloRequest (RFC 5246 §7.4.1.1) moves nothing either: it counts
 			if err := e.progress(!post && t != typeHelloRequest); err != nil {

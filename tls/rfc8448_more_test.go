@@ -389,7 +389,7 @@ func TestRFC8448HelloRetryRequest(t *testing.T) {
 	}
 	k.addMessage(msgs[1])
 	ve := &Engine{ks: *k, hsState: &hsState{}} // a copy sharing k's transcripts (ksSecrets)
-	ve.peerCerts = certs
+	ve.setCerts(certs)
 	if a := ve.checkPeerVerify(msgs[2], serverSignatureContext); a != 0 || ve.peerScheme != PSSWithSHA256 {
 		t.Errorf("CertificateVerify: alert %d, scheme %#x", a, ve.peerScheme)
 	}

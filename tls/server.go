@@ -381,9 +381,9 @@ func (e *Engine) serverClientCertificate(msg []byte) uint8 {
 	if a := checkPeerLeaf(certs[0]); a != 0 {
 		return a
 	}
-	e.peerCerts = certs
+	e.setCerts(certs)
 	if e.cfg.PeerKeyOnly {
-		e.peerCerts = []*x509.Certificate{KeptPeerCertificate(certs[0])} // the chain is dropped
+		e.setCerts([]*x509.Certificate{KeptPeerCertificate(certs[0])}) // the chain is dropped
 	}
 	e.hs = sWaitCV
 	return 0

@@ -536,9 +536,9 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 		if _, ok := certs[0].PublicKey.(ed25519.PublicKey); ok {
 			return AlertUnsupportedCert // Ed25519 signs messages, not the running transcript hash
 		}
-		e.peerCerts = certs
+		e.setCerts(certs)
 		if e.cfg.PeerKeyOnly {
-			e.peerCerts = []*x509.Certificate{KeptPeerCertificate(certs[0])} // the chain is dropped
+			e.setCerts([]*x509.Certificate{KeptPeerCertificate(certs[0])}) // the chain is dropped
 		}
 		return 0
 	case s12WaitCKE:
@@ -559,7 +559,7 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 		}
 		e.ks.addMessage(msg)
 		e.keys12(ss)
-		if e.peerCerts != nil {
+		if e.certs() != nil {
 			e.hs = s12WaitCV
 		} else {
 			e.hs = s12WaitCCS
@@ -574,7 +574,7 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 			return a
 		}
 		cv := e.cvSchemes12()
-		pub := e.peerCerts[0].PublicKey
+		pub := e.certs()[0].PublicKey
 		if !containsScheme(cv[:], scheme) || !schemeFitsKey(pub, scheme, true) {
 			return AlertIllegalParameter // not one we requested, or not for this key (RFC 5246 §7.4.8)
 		}
@@ -728,7 +728,7 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 		if (isRSA || isPSSKey) != e.suite.rsa {
 			return AlertUnsupportedCert
 		}
-		e.peerCerts = certs
+		e.setCerts(certs)
 		e.ks.addMessage(msg)
 		e.hs = c12WaitSKE
 		return 0
@@ -755,7 +755,7 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 		}
 		// RFC 5246 §7.4.3 / RFC 8422 §5.4: the scheme must be one we offered and fit the key (in TLS
 		// 1.2 an ECDSA scheme names the hash only, so a P-256 key may sign with SHA-384).
-		pub := e.peerCerts[0].PublicKey
+		pub := e.certs()[0].PublicKey
 		if !containsScheme(verifySchemes12, scheme) || !schemeFitsKey(pub, scheme, true) {
 			return AlertIllegalParameter
 		}
