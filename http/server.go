@@ -5,6 +5,7 @@ import (
 	"time"
 	"unsafe"
 
+	"netcard/internal/count"
 	"netcard/internal/stamp"
 )
 
@@ -145,8 +146,6 @@ type serverParams struct {
 	Limits                                   Limits
 	OutBuf, HeaderReserve                    int32
 	MinRate, InBuf                           int32
-	InPlace                                  bool
-	askBody                                  bool // Body or Responder.BodyFor is asked about bodies
 	RequestTimeout, IdleTimeout, BodyTimeout time.Duration
 	BodyGrace                                time.Duration
 	rs                                       Responder // nil: every request gets 404
@@ -179,7 +178,7 @@ type ServerConn struct {
 	reqBytes uint32      // bytes of it received so far (head and body; saturating)
 	below    uint32      // bytes of it received below HTTP (SetPending)
 	active   stamp.Stamp // last input or output progress
-	stats    ConnStats
+	stats    connStats32 // ConnStats in 32 bits (Stats widens them)
 
 	srcChunk bool // src output is chunked (else close-delimited)
 	drained  bool // InPlace: the transport has nothing queued (SetDrained)
@@ -189,6 +188,8 @@ type ServerConn struct {
 	started  bool
 	asked    bool // Body was asked about the head in c.in
 	discard  bool // the sink stopped the body: drop input
+	inPlace  bool // ServerConfig.InPlace
+	askBody  bool // Body or Responder.BodyFor is asked about bodies
 
 	// InPlace: a queued error response has no buffer; it is composed
 	// (again) from these at each Output, and out[outStart:outEnd] are its
@@ -355,13 +356,14 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	}
 	c := &ServerConn{cfg: serverParams{Limits: cfg.Limits, InBuf: int32(min(cfg.InBuf, 1<<30)),
 		OutBuf: int32(cfg.OutBuf), HeaderReserve: int32(cfg.HeaderReserve), MinRate: int32(min(cfg.MinRate, 1<<30)),
-		InPlace: cfg.InPlace, RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout,
+		RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout,
 		BodyTimeout: cfg.BodyTimeout, BodyGrace: cfg.BodyGrace}}
+	c.inPlace = cfg.InPlace
 	switch {
 	case cfg.Responder != nil:
-		c.cfg.rs, c.cfg.askBody = cfg.Responder, true
+		c.cfg.rs, c.askBody = cfg.Responder, true
 	case cfg.Handler != nil || cfg.Body != nil:
-		c.cfg.rs, c.cfg.askBody = &funcResponder{cfg.Handler, cfg.Body}, cfg.Body != nil
+		c.cfg.rs, c.askBody = &funcResponder{cfg.Handler, cfg.Body}, cfg.Body != nil
 	}
 	if !cfg.InPlace {
 		// InPlace has no output buffer: responses are composed in
@@ -398,11 +400,21 @@ func (c *ServerConn) Reset() {
 	c.asked, c.discard = false, false
 	c.reqStart, c.active = 0, 0
 	c.reqBytes, c.below = 0, 0
-	c.stats = ConnStats{}
+	c.stats = connStats32{}
 }
 
 // Stats returns the connection's counters.
-func (c *ServerConn) Stats() ConnStats { return c.stats }
+func (c *ServerConn) Stats() ConnStats {
+	var st ConnStats
+	count.Widen(&st, &c.stats)
+	return st
+}
+
+// connStats32 is ConnStats in 32 bits (a connection's counters; they wrap
+// after 2^32), field for field.
+type connStats32 struct {
+	Requests, Errors, Timeouts uint32
+}
 
 // Closed reports that the connection is finished: everything to send has
 // been returned by Output and the transport should close.
@@ -672,7 +684,7 @@ func (c *ServerConn) refuse(n int, now time.Time) {
 // complete answers the request whose head (and buffered body) are the
 // first n bytes of c.in: now, or (InPlace) when Output has room.
 func (c *ServerConn) complete(n int, now time.Time) {
-	if c.cfg.InPlace {
+	if c.inPlace {
 		c.ready = n // answered by Output, in its dst
 		return
 	}
@@ -729,7 +741,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			c.closed = true
 			break
 		}
-		if c.ready > 0 && !c.cfg.InPlace {
+		if c.ready > 0 && !c.inPlace {
 			n := c.ready
 			c.ready = 0
 			c.complete(n, now)
@@ -826,7 +838,7 @@ func (c *ServerConn) consume(n int, now time.Time) {
 
 func (c *ServerConn) process(now time.Time) {
 	for !c.pending() && !c.closing && c.inLen > 0 && c.ready == 0 && !c.Streaming() {
-		if c.cfg.askBody && !c.asked {
+		if c.askBody && !c.asked {
 			// Ask about a body before reading it: the head is parsed
 			// without the buffered-body limit.
 			lim := c.cfg.Limits
