@@ -29,7 +29,7 @@ func (a *App) adminAuth(ci *ConnInfo, r *http.Request) answer {
 		return answer{403, "not the administrator\n", ""}
 	}
 	offered := false
-	if pc := ci.State.PeerCertificates; len(pc) > 0 {
+	if pc := ci.PeerCertificates; len(pc) > 0 {
 		offered = true
 		if k := a.cfg.Store.AdminKey(); k != nil && bytes.Equal(pc[0].RawSubjectPublicKeyInfo, k) {
 			return answer{}

@@ -190,11 +190,11 @@ func TestStatusStranger(t *testing.T) {
 		}
 		// The admin certificate (mutual TLS) shows everything.
 		ac, _ := x509.ParseCertificate(p.adminCert)
-		h.ci.State.PeerCertificates = []*x509.Certificate{ac}
+		h.ci.PeerCertificates = []*x509.Certificate{ac}
 		if r := h.do(t, "GET", path, nil, nil); !strings.Contains(string(r.body), "10.0.0.1:5555") || !strings.Contains(string(r.body), "secret.path") {
 			t.Fatalf("%s for the admin certificate:\n%s", path, r.body)
 		}
-		h.ci.State.PeerCertificates = nil
+		h.ci.PeerCertificates = nil
 	}
 }
 
@@ -305,7 +305,7 @@ func TestAdmin(t *testing.T) {
 	}
 	// A client certificate with another key is not the administrator.
 	oc, _ := x509.ParseCertificate(p.otherCert)
-	h.ci.State.PeerCertificates = []*x509.Certificate{oc}
+	h.ci.PeerCertificates = []*x509.Certificate{oc}
 	if r := h.do(t, "PUT", "/admin/files/index.html", nil, []byte("x")); r.StatusCode != 403 {
 		t.Errorf("foreign cert: %d", r.StatusCode)
 	}
@@ -313,7 +313,7 @@ func TestAdmin(t *testing.T) {
 		t.Fatal("unauthorised requests changed the store")
 	}
 	// Bearer secret.
-	h.ci.State.PeerCertificates = nil
+	h.ci.PeerCertificates = nil
 	auth := []string{"Authorization: Bearer Zq3-vT8pL0xW_m4RkY7nB2cH", "Content-Type: text/html"}
 	if r := h.do(t, "PUT", "/admin/files/index.html", auth, []byte("<h1>new</h1>")); r.StatusCode != 201 {
 		t.Fatalf("authorised put: %d %q", r.StatusCode, r.body)
@@ -326,7 +326,7 @@ func TestAdmin(t *testing.T) {
 	}
 	// Admin certificate (mutual TLS).
 	ac, _ := x509.ParseCertificate(p.adminCert)
-	h.ci.State.PeerCertificates = []*x509.Certificate{ac}
+	h.ci.PeerCertificates = []*x509.Certificate{ac}
 	if r := h.do(t, "PUT", "/admin/files/style.css", nil, []byte("p{}")); r.StatusCode != 201 {
 		t.Fatalf("mTLS put: %d", r.StatusCode)
 	}
@@ -391,7 +391,7 @@ func TestAdminNoLockout(t *testing.T) {
 		t.Fatalf("right token: %d of 10 during 1000 wrong ones (%d counted)", ok, app.AdminFailures())
 	}
 	ac, _ := x509.ParseCertificate(p.adminCert)
-	h.ci.State.PeerCertificates = []*x509.Certificate{ac}
+	h.ci.PeerCertificates = []*x509.Certificate{ac}
 	if r := h.do(t, "GET", "/admin/", bad, nil); r.StatusCode != 200 {
 		t.Fatalf("certificate with a wrong token too: %d", r.StatusCode)
 	}
@@ -586,9 +586,9 @@ func TestStatusAppRowsAdminOnly(t *testing.T) {
 			t.Fatalf("%s for a stranger: %d\n%s", path, r.StatusCode, r.body)
 		}
 		ac, _ := x509.ParseCertificate(p.adminCert)
-		h.ci.State.PeerCertificates = []*x509.Certificate{ac}
+		h.ci.PeerCertificates = []*x509.Certificate{ac}
 		r = h.do(t, "GET", path, nil, nil)
-		h.ci.State.PeerCertificates = nil
+		h.ci.PeerCertificates = nil
 		if r.StatusCode != 200 || !strings.Contains(string(r.body), "app vault") || !strings.Contains(string(r.body), "777") ||
 			!strings.Contains(string(r.body), "02:6e:63:00:00:01") {
 			t.Fatalf("%s for the admin: %d\n%s", path, r.StatusCode, r.body)

@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"crypto/x509"
 	"io"
 	"net/netip"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"netcard/tls"
 
 	"netcard/internal/count"
+	"netcard/internal/stamp"
 )
 
 // Handler answers one request on behalf of a session. ci describes the
@@ -22,9 +24,12 @@ type ConnInfo struct {
 	// (The fields are ordered by alignment, the flags last, so that the
 	// struct, held in every session, has no padding between them.)
 
-	// State is the negotiated TLS connection (valid when TLS), including the
-	// client certificate chain a mutual-TLS administrator presented.
-	State tls.ConnectionState
+	// PeerCertificates is the client certificate chain a mutual-TLS
+	// administrator presented (TLS only; with tls.Config.PeerKeyOnly, the
+	// leaf's public key alone). The rest of the negotiated connection is
+	// not held per session (it is the engine's): ServerSession.TLSState
+	// builds it on demand.
+	PeerCertificates []*x509.Certificate
 
 	// Conn is the application host's view of the request, kept between
 	// a request's head and its answer (see App.Serve) and shared with the
@@ -151,10 +156,10 @@ type ServerSession struct {
 	// at is when the connection started (first Service) until our FIN is
 	// queued (wrClosed), then the end of the linger: the handshake
 	// timeout and Idle need the start only before, closeStep the linger
-	// only after (one field: the struct stays within the 640-byte size
+	// only after (one field: the struct stays within the 384-byte size
 	// class, TestSessionSize).
-	at       time.Time
-	next     time.Time
+	at       stamp.Stamp
+	next     stamp.Stamp // Next (8-byte stamps, internal/stamp, not time.Time's 24)
 	stats    sessionStats32
 	recLen   int32 // record whose plaintext is still being fed to HTTP
 	plainOff int32 // offsets of that plaintext inside Peek()
@@ -173,21 +178,27 @@ type ServerSession struct {
 // sessionParams is what a ServerSession keeps of its SessionConfig (the
 // HTTP part lives in the http.ServerConn).
 type sessionParams struct {
-	TLS              *tls.Config
-	spill            *spillParams // nil: no streaming
-	RecordBuf        int
-	Handler          Handler
-	HandshakeTimeout time.Duration
-	Linger           time.Duration
-	SendStall        time.Duration
+	TLS       *tls.Config
+	spill     *tls.SpillConfig // nil: no streaming (the engine refers to it, SetSpillConfig)
+	Handler   Handler
+	RecordBuf int32
+	// the timeouts in milliseconds (rounded up; see ms): 4 bytes each,
+	// not a time.Duration's 8
+	hsMS, lingerMS, stallMS int32
 }
 
-// spillParams is a session's SessionConfig.Spill and StreamAbove (behind
-// a pointer: the session stays within its size class, TestSessionSize).
-type spillParams struct {
-	sp    tls.Spill
-	above int
+// ms is d in whole milliseconds, rounded up, within 1 ms and 2^31-1 ms
+// (24 days): what a session keeps of its timeouts.
+func ms(d time.Duration) int32 {
+	return int32(min(max((d+time.Millisecond-1)/time.Millisecond, 1), 1<<31-1))
 }
+
+// HandshakeTimeout, Linger and SendStall are the session's timeouts.
+func (p *sessionParams) HandshakeTimeout() time.Duration {
+	return time.Duration(p.hsMS) * time.Millisecond
+}
+func (p *sessionParams) Linger() time.Duration    { return time.Duration(p.lingerMS) * time.Millisecond }
+func (p *sessionParams) SendStall() time.Duration { return time.Duration(p.stallMS) * time.Millisecond }
 
 // NewServerSession allocates a session and its HTTP buffers. The TLS engine
 // is created by each Reset (the tls package has no engine reuse).
@@ -204,17 +215,28 @@ func NewServerSession(cfg SessionConfig) *ServerSession {
 	if cfg.SendStallTimeout <= 0 {
 		cfg.SendStallTimeout = 60 * time.Second
 	}
-	var sp *spillParams
+	var sp *tls.SpillConfig
 	if cfg.Spill != nil {
-		sp = &spillParams{cfg.Spill, cfg.StreamAbove}
+		sp = &tls.SpillConfig{Spill: cfg.Spill, Above: cfg.StreamAbove}
 	}
-	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, spill: sp, RecordBuf: cfg.RecordBuf, Handler: cfg.Handler,
-		HandshakeTimeout: cfg.HandshakeTimeout, Linger: cfg.Linger, SendStall: cfg.SendStallTimeout}, done: true, counted: true}
+	s := &ServerSession{cfg: sessionParams{TLS: cfg.TLS, spill: sp, RecordBuf: int32(min(cfg.RecordBuf, 1<<30)), Handler: cfg.Handler,
+		hsMS: ms(cfg.HandshakeTimeout), lingerMS: ms(cfg.Linger), stallMS: ms(cfg.SendStallTimeout)}, done: true, counted: true}
 	hcfg := cfg.HTTP
-	hcfg.Handler = s.serve
-	hcfg.Body = s.body
+	hcfg.Handler, hcfg.Body = nil, nil
+	hcfg.Responder = (*sessionResponder)(s) // no closures (s.serve, s.body: 16 B each)
 	s.hc = http.NewServerConn(hcfg)
 	return s
+}
+
+// sessionResponder is a session as its connection's http.Responder.
+type sessionResponder ServerSession
+
+func (x *sessionResponder) Respond(r *http.Request, w *http.ResponseWriter) {
+	(*ServerSession)(x).serve(r, w)
+}
+
+func (x *sessionResponder) BodyFor(r *http.Request) (http.BodySink, int64) {
+	return (*ServerSession)(x).body(r)
 }
 
 func (s *ServerSession) serve(r *http.Request, w *http.ResponseWriter) {
@@ -271,12 +293,10 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	}
 	s.eng = nil
 	if useTLS {
-		s.eng = tls.NewServer(s.cfg.TLS, s.cfg.RecordBuf)
-		if sp := s.cfg.spill; sp != nil {
-			s.eng.SetSpill(sp.sp, sp.above)
-		}
+		s.eng = tls.NewServer(s.cfg.TLS, int(s.cfg.RecordBuf))
+		s.eng.SetSpillConfig(s.cfg.spill)
 	}
-	s.at, s.next = time.Time{}, time.Time{}
+	s.at, s.next = 0, 0
 	s.hsDone, s.recLen, s.plainOff, s.plainEnd = false, 0, 0, 0
 	s.inEOF, s.failed, s.closing, s.wrClosed, s.httpIdle = false, false, false, false, false
 	s.done, s.counted = false, false
@@ -304,6 +324,15 @@ func (s *ServerSession) Stream() Stream { return s.st }
 
 // Info returns the connection description handed to the handler.
 func (s *ServerSession) Info() *ConnInfo { return &s.ci }
+
+// TLSState returns the negotiated TLS connection, built from the engine
+// (the zero value on the plain HTTP port or before a Reset).
+func (s *ServerSession) TLSState() tls.ConnectionState {
+	if s.eng == nil || !s.ci.TLS {
+		return tls.ConnectionState{}
+	}
+	return s.eng.ConnectionState()
+}
 
 // Footprint returns the bytes the session holds for its connection: the
 // HTTP buffers (http.ServerConn.Footprint) and, in TLS mode, the engine's
@@ -369,7 +398,7 @@ func (s *ServerSession) Stats() SessionStats { return s.stats.export() }
 
 // Next returns when Service must run again even without events (zero: no
 // deadline).
-func (s *ServerSession) Next() time.Time { return s.next }
+func (s *ServerSession) Next() time.Time { return s.next.Time() }
 
 // Service moves bytes between the stream, TLS and HTTP, applies timeouts and
 // runs the closing sequence. It reports whether anything happened.
@@ -378,7 +407,7 @@ func (s *ServerSession) Service(now time.Time) bool {
 		return false
 	}
 	if s.at.IsZero() {
-		s.at = now
+		s.at = stamp.Of(now)
 		if s.eng == nil {
 			s.hc.Input(nil, now) // start the idle clock
 		}
@@ -391,13 +420,13 @@ func (s *ServerSession) Service(now time.Time) bool {
 	}
 	progress := false
 	if s.eng != nil && !s.hsDone && !s.wrClosed && !s.failed &&
-		!now.Before(s.at.Add(s.cfg.HandshakeTimeout)) {
+		!now.Before(s.at.Time().Add(s.cfg.HandshakeTimeout())) {
 		// Nothing useful to say to a peer that stalls the handshake.
 		s.stats.Timeouts++
 		s.st.CloseWrite()
-		s.wrClosed, s.at, progress = true, now.Add(s.cfg.Linger), true
+		s.wrClosed, s.at, progress = true, stamp.Of(now.Add(s.cfg.Linger())), true
 	}
-	if since, waiting := s.st.SendWaitSince(); waiting && !now.Before(since.Add(s.cfg.SendStall)) {
+	if since, waiting := s.st.SendWaitSince(); waiting && !now.Before(since.Add(s.cfg.SendStall())) {
 		// The peer has taken none of our output for SendStall: a
 		// reader that stopped reading. Nothing more can be said to it.
 		s.stats.SendStalls++
@@ -425,23 +454,24 @@ func (s *ServerSession) Service(now time.Time) bool {
 		}
 	}
 	s.shedRecvInHandshake()
-	s.next = time.Time{}
+	var next time.Time
 	if !s.done {
 		hcNext := s.hc.Poll(now)
 		switch {
 		case s.wrClosed:
-			s.next = s.at // the end of the linger
+			next = s.at.Time() // the end of the linger
 		case s.eng != nil && !s.hsDone:
-			s.next = s.at.Add(s.cfg.HandshakeTimeout)
+			next = s.at.Time().Add(s.cfg.HandshakeTimeout())
 		default:
-			s.next = hcNext
+			next = hcNext
 		}
 		if since, waiting := s.st.SendWaitSince(); waiting {
-			if d := since.Add(s.cfg.SendStall); s.next.IsZero() || d.Before(s.next) {
-				s.next = d
+			if d := since.Add(s.cfg.SendStall()); next.IsZero() || d.Before(next) {
+				next = d
 			}
 		}
 	}
+	s.next = stamp.Of(next)
 	return progress
 }
 
@@ -559,7 +589,7 @@ func (s *ServerSession) input(now time.Time) bool {
 	}
 	if !s.hsDone && s.eng.State() == tls.Established {
 		s.hsDone = true
-		s.ci.State = s.eng.ConnectionState()
+		s.ci.PeerCertificates = s.eng.ConnectionState().PeerCertificates
 		s.stats.Handshakes++
 		s.hc.Input(nil, now) // start the idle clock
 	}
@@ -755,7 +785,7 @@ func sealRun(e *tls.Engine, f []byte, n, hdr, tail, maxPT int) (int, int) {
 func (s *ServerSession) closeStep(now time.Time) bool {
 	st := s.st
 	if s.wrClosed {
-		if st.EOF() || st.Err() != nil || !now.Before(s.at) {
+		if st.EOF() || st.Err() != nil || !now.Before(s.at.Time()) {
 			s.finish()
 			return true
 		}
@@ -782,7 +812,7 @@ func (s *ServerSession) closeStep(now time.Time) bool {
 		return p // the alert waits for send space
 	}
 	st.CloseWrite()
-	s.wrClosed, s.at = true, now.Add(s.cfg.Linger)
+	s.wrClosed, s.at = true, stamp.Of(now.Add(s.cfg.Linger()))
 	if st.EOF() {
 		s.finish()
 	}
@@ -800,7 +830,7 @@ func (s *ServerSession) Idle() (since time.Time, ok bool) {
 		return time.Time{}, false
 	}
 	if s.eng != nil && !s.hsDone {
-		return s.at, true
+		return s.at.Time(), true
 	}
 	if s.st.Queued() > 0 {
 		// Output in flight is work in progress, unless the peer has
@@ -869,7 +899,7 @@ func (s *ServerSession) abort() {
 		s.st.Close()
 	}
 	s.done = true
-	s.next = time.Time{}
+	s.next = 0
 	s.fold()
 	s.endTLS()
 }
@@ -878,7 +908,7 @@ func (s *ServerSession) abort() {
 func (s *ServerSession) finish() {
 	s.st.Close()
 	s.done = true
-	s.next = time.Time{}
+	s.next = 0
 	s.fold()
 	s.endTLS()
 }

@@ -487,8 +487,13 @@ func TestGoClientInterop(t *testing.T) {
 	if st.Handshakes != 1 || st.Requests != 107 || st.ClosesClean != 1 || st.TLSFailures != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	if !srv.Info().TLS || len(srv.Info().State.PeerCertificates) != 1 {
+	if !srv.Info().TLS || len(srv.Info().PeerCertificates) != 1 {
 		t.Fatal("client certificate not recorded")
+	}
+	// the full TLS state is built from the engine on demand, not held per session
+	if cs := srv.TLSState(); cs.Version != tls.VersionTLS13 || cs.CipherSuite == 0 || len(cs.PeerCertificates) != 1 ||
+		cs.PeerCertificates[0] != srv.Info().PeerCertificates[0] {
+		t.Fatalf("TLSState %+v", cs)
 	}
 	_ = http.MaxHeaders
 }

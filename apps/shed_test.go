@@ -204,16 +204,18 @@ func TestSessionShedSameBytes(t *testing.T) {
 	t.Logf("%d bytes from the server", len(want))
 }
 
-// TestSessionSize guards the size classes of a session (its struct and the
-// allocator's 8-byte header within 512 bytes: the ConnInfo and applet.Conn
+// TestSessionSize guards the size classes of a session (its struct within
+// 384 bytes, no allocator header under 512: its two instants as 8-byte
+// stamps (internal/stamp), its timeouts in 32-bit milliseconds, only the client certificate
+// chain of the TLS state kept (TLSState builds the rest), the ConnInfo and applet.Conn
 // flags packed, the start and linger times in one field, ConnInfo's time,
 // peer and flags those of its embedded applet.Conn, the counters in 32
 // bits) and of the App (224 bytes: it keeps the store only in its Config,
 // the admin's fetch state only once it has fetched, no credential
 // scratch, its failure counter in 32 bits beside the fetch state).
 func TestSessionSize(t *testing.T) {
-	if n := unsafe.Sizeof(ServerSession{}) + 8; n > 512 {
-		t.Errorf("ServerSession takes %d bytes, past the 512-byte size class", n)
+	if n := unsafe.Sizeof(ServerSession{}); n > 384 {
+		t.Errorf("ServerSession takes %d bytes, past the 384-byte size class", n)
 	}
 	if n := unsafe.Sizeof(App{}); n > 224 {
 		t.Errorf("App takes %d bytes, past the 224-byte size class", n)
@@ -307,5 +309,27 @@ func BenchmarkShedGET(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestSessionTimeoutsMS: a session keeps its timeouts in 32-bit
+// milliseconds: whole milliseconds exactly (the defaults and every
+// configured value in the tree), a fraction rounded up (never a shorter
+// timeout), and at least 1 ms, at most 2^31-1 ms.
+func TestSessionTimeoutsMS(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want time.Duration
+	}{{10 * time.Second, 10 * time.Second}, {2 * time.Second, 2 * time.Second}, {time.Minute, time.Minute},
+		{1500 * time.Microsecond, 2 * time.Millisecond}, {time.Nanosecond, time.Millisecond},
+		{100 * 24 * time.Hour, (1<<31 - 1) * time.Millisecond}} {
+		p := sessionParams{hsMS: ms(c.d), lingerMS: ms(c.d), stallMS: ms(c.d)}
+		if p.HandshakeTimeout() != c.want || p.Linger() != c.want || p.SendStall() != c.want {
+			t.Errorf("%v kept as %v, want %v", c.d, p.HandshakeTimeout(), c.want)
+		}
+	}
+	s := NewServerSession(SessionConfig{})
+	if s.cfg.HandshakeTimeout() != 10*time.Second || s.cfg.Linger() != 2*time.Second || s.cfg.SendStall() != time.Minute {
+		t.Fatalf("defaults %v %v %v", s.cfg.HandshakeTimeout(), s.cfg.Linger(), s.cfg.SendStall())
 	}
 }

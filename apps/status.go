@@ -255,7 +255,7 @@ func (a *App) serveStatus(ci *ConnInfo, r *http.Request, w *http.ResponseWriter,
 	admin := false
 	h := r.Get("authorization")
 	bearer := len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ")
-	if bearer || len(ci.State.PeerCertificates) > 0 {
+	if bearer || len(ci.PeerCertificates) > 0 {
 		ans := a.adminAuth(ci, r)
 		if ans.status != 0 && bearer {
 			a.send(w, ans)

@@ -44,8 +44,13 @@ const upMax = 64
 // sink that stops at 4 bytes and answers 507; other routes are
 // testHandler's (buffered bodies).
 func streamConn(inPlace bool, sink *hashSink) *ServerConn {
+	return NewServerConn(streamConfig(inPlace, sink))
+}
+
+// streamConfig is streamConn's configuration.
+func streamConfig(inPlace bool, sink *hashSink) ServerConfig {
 	fail := &hashSink{failAt: 4}
-	return NewServerConn(ServerConfig{InBuf: 512, OutBuf: 512, InPlace: inPlace,
+	return ServerConfig{InBuf: 512, OutBuf: 512, InPlace: inPlace,
 		Handler: func(r *Request, w *ResponseWriter) {
 			switch string(r.Path) {
 			case "/up":
@@ -75,7 +80,7 @@ func streamConn(inPlace bool, sink *hashSink) *ServerConn {
 			}
 			return nil, 0
 		},
-	})
+	}
 }
 
 // drainRoom drains c with Output rooms large enough for InPlace.
@@ -388,5 +393,48 @@ func uploadConfig(limit int64) ServerConfig {
 			}
 			return nil, 0
 		},
+	}
+}
+
+// testResponder is a Responder of two funcs.
+type testResponder struct {
+	h func(r *Request, w *ResponseWriter)
+	b func(r *Request) (BodySink, int64)
+}
+
+func (x *testResponder) Respond(r *Request, w *ResponseWriter) { x.h(r, w) }
+func (x *testResponder) BodyFor(r *Request) (BodySink, int64)  { return x.b(r) }
+
+// TestResponder: a ServerConfig.Responder answers exactly as the Handler
+// and Body it stands for (every streamed-body case, both modes), and
+// Handler and Body are then ignored; a connection with none answers 404.
+func TestResponder(t *testing.T) {
+	for _, inPlace := range []bool{false, true} {
+		for _, tc := range streamCases {
+			sink := &hashSink{}
+			cfg := streamConfig(inPlace, sink)
+			cfg.Responder = &testResponder{cfg.Handler, cfg.Body}
+			cfg.Handler = func(*Request, *ResponseWriter) { t.Fatal("Handler called beside a Responder") }
+			cfg.Body = func(*Request) (BodySink, int64) { t.Fatal("Body called beside a Responder"); return nil, 0 }
+			c := NewServerConn(cfg)
+			var out strings.Builder
+			for b := []byte(tc.in); len(b) > 0; {
+				k := c.Input(b, t0)
+				b = b[k:]
+				out.WriteString(drainRoom(c, t0))
+				if k == 0 && len(b) > 0 {
+					t.Fatalf("%s: input stalled", tc.name)
+				}
+			}
+			out.WriteString(drainRoom(c, t0))
+			if out.String() != tc.want {
+				t.Fatalf("%s inPlace=%v:\ngot  %q\nwant %q", tc.name, inPlace, out.String(), tc.want)
+			}
+		}
+	}
+	c := NewServerConn(ServerConfig{})
+	c.Input([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), t0)
+	if out := drainRoom(c, t0); !strings.HasPrefix(out, "HTTP/1.1 404 ") {
+		t.Fatalf("no handler: %q", out)
 	}
 }

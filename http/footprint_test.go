@@ -1,6 +1,7 @@
 package http
 
 import (
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -134,13 +135,33 @@ func TestRedirectLongTarget(t *testing.T) {
 	}
 }
 
-// TestServerConnSize guards the struct's size class (352 bytes): the
-// parsed request, the response writer and the chunked decoder live in
-// reqState, held only while a request is in progress (see Shed); packed
-// flags keep the rest small.
+// TestConnStatsWiden: the connection keeps every ConnStats counter, by
+// name, in 32 bits, and Stats widens each one (a counter added to ConnStats
+// alone fails here).
+func TestConnStatsWiden(t *testing.T) {
+	wide, narrow := reflect.TypeOf(ConnStats{}), reflect.TypeOf(connStats32{})
+	if wide.NumField() != narrow.NumField() {
+		t.Fatalf("ConnStats has %d counters, connStats32 %d", wide.NumField(), narrow.NumField())
+	}
+	c := NewServerConn(ServerConfig{})
+	c.stats = connStats32{Requests: 1, Errors: 2, Timeouts: 1<<32 - 1}
+	if st := c.Stats(); st != (ConnStats{Requests: 1, Errors: 2, Timeouts: 1<<32 - 1}) {
+		t.Fatalf("%+v", st)
+	}
+	if a := testing.AllocsPerRun(10, func() { c.Stats() }); a != 0 {
+		t.Fatalf("Stats allocates %v", a)
+	}
+}
+
+// TestServerConnSize guards the struct's size class (240 bytes): the
+// parsed request, the response writer, the chunked decoder, the request
+// body's sink and the response body still to send live in reqState, held
+// only while a request is in progress (see Shed); packed flags, the
+// counters in 32 bits and the two instants as 8-byte stamps
+// (internal/stamp) keep the rest small.
 func TestServerConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(ServerConn{}); n > 352 {
-		t.Fatalf("ServerConn takes %d bytes, past the 352-byte size class", n)
+	if n := unsafe.Sizeof(ServerConn{}); n > 240 {
+		t.Fatalf("ServerConn takes %d bytes, past the 240-byte size class", n)
 	}
 }
 

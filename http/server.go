@@ -4,6 +4,9 @@ import (
 	"errors"
 	"time"
 	"unsafe"
+
+	"netcard/internal/count"
+	"netcard/internal/stamp"
 )
 
 // ServerConfig configures a ServerConn.
@@ -85,7 +88,34 @@ type ServerConfig struct {
 	// closes the connection and the rest of the body is discarded (RFC
 	// 9112 §9.6). Malformed chunked framing gets 400.
 	Body func(r *Request) (sink BodySink, max int64)
+	// Responder, when set, answers requests instead of Handler and Body
+	// (both ignored): Respond as Handler, BodyFor as Body. One interface
+	// value in the connection rather than two func values, which cost a
+	// closure allocation each when they are method values.
+	Responder Responder
 }
+
+// Responder is ServerConfig.Handler and ServerConfig.Body as one value.
+type Responder interface {
+	Respond(r *Request, w *ResponseWriter)
+	BodyFor(r *Request) (sink BodySink, max int64)
+}
+
+// funcResponder is a Responder made of ServerConfig's Handler and Body.
+type funcResponder struct {
+	handler func(r *Request, w *ResponseWriter)
+	body    func(r *Request) (sink BodySink, max int64)
+}
+
+func (f *funcResponder) Respond(r *Request, w *ResponseWriter) {
+	if f.handler == nil {
+		w.Header.Status = 404
+		return
+	}
+	f.handler(r, w)
+}
+
+func (f *funcResponder) BodyFor(r *Request) (BodySink, int64) { return f.body(r) }
 
 // RefuseBody, returned as the sink by ServerConfig.Body, has the request
 // answered from its head alone: Handler runs at once with r.BodyErr set to
@@ -116,11 +146,9 @@ type serverParams struct {
 	Limits                                   Limits
 	OutBuf, HeaderReserve                    int32
 	MinRate, InBuf                           int32
-	InPlace                                  bool
 	RequestTimeout, IdleTimeout, BodyTimeout time.Duration
 	BodyGrace                                time.Duration
-	Handler                                  func(r *Request, w *ResponseWriter)
-	Body                                     func(r *Request) (sink BodySink, max int64)
+	rs                                       Responder // nil: every request gets 404
 }
 
 // ConnStats counts what a ServerConn did.
@@ -144,19 +172,13 @@ type ServerConn struct {
 	out      []byte
 	outStart int
 	outEnd   int
-	ext      []byte // streamed body, after out
-	src      BodySource
-	ready    int       // InPlace: length of the parsed request waiting for room
-	rq       *reqState // the request in progress (nil: shed, or none yet)
-	reqStart time.Time // first byte of the request in progress
-	reqBytes uint32    // bytes of it received so far (head and body; saturating)
-	below    uint32    // bytes of it received below HTTP (SetPending)
-	active   time.Time // last input or output progress
-	stats    ConnStats
-
-	// Streamed request body (ServerConfig.Body).
-	body     BodySink // the body is being streamed to it
-	bodyLeft int64    // Content-Length bytes still to come
+	ready    int         // InPlace: length of the parsed request waiting for room
+	rq       *reqState   // the request in progress (nil: shed, or none yet)
+	reqStart stamp.Stamp // first byte of the request in progress (8 bytes, not a time.Time's 24)
+	reqBytes uint32      // bytes of it received so far (head and body; saturating)
+	below    uint32      // bytes of it received below HTTP (SetPending)
+	active   stamp.Stamp // last input or output progress
+	stats    connStats32 // ConnStats in 32 bits (Stats widens them)
 
 	srcChunk bool // src output is chunked (else close-delimited)
 	drained  bool // InPlace: the transport has nothing queued (SetDrained)
@@ -166,6 +188,8 @@ type ServerConn struct {
 	started  bool
 	asked    bool // Body was asked about the head in c.in
 	discard  bool // the sink stopped the body: drop input
+	inPlace  bool // ServerConfig.InPlace
+	askBody  bool // Body or Responder.BodyFor is asked about bodies
 
 	// InPlace: a queued error response has no buffer; it is composed
 	// (again) from these at each Output, and out[outStart:outEnd] are its
@@ -177,13 +201,21 @@ type ServerConn struct {
 
 // reqState is what a ServerConn needs only while a request is in progress:
 // the parsed request (its 32 header offsets), the response writer and the
-// chunked decoder. It is allocated with the input buffer when the first
-// byte of a request arrives, and Shed drops both once nothing of a request
-// is held.
+// chunked decoder, the request body's sink and the response body still to
+// send. It is allocated with the input buffer when the first byte of a
+// request arrives, and Shed drops both once nothing of a request is held
+// (so an idle connection holds none of them).
 type reqState struct {
 	req   Request
 	w     ResponseWriter
 	chunk ChunkedDecoder // chunked bodies
+
+	ext []byte     // response body to send after out (SetBody), or 100 Continue
+	src BodySource // response body to fill (SetBodySource)
+
+	// Streamed request body (ServerConfig.Body).
+	body     BodySink // the body is being streamed to it
+	bodyLeft int64    // Content-Length bytes still to come
 }
 
 // reqStateSize is the bytes a reqState takes.
@@ -324,8 +356,15 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	}
 	c := &ServerConn{cfg: serverParams{Limits: cfg.Limits, InBuf: int32(min(cfg.InBuf, 1<<30)),
 		OutBuf: int32(cfg.OutBuf), HeaderReserve: int32(cfg.HeaderReserve), MinRate: int32(min(cfg.MinRate, 1<<30)),
-		InPlace: cfg.InPlace, RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout,
-		BodyTimeout: cfg.BodyTimeout, BodyGrace: cfg.BodyGrace, Handler: cfg.Handler, Body: cfg.Body}}
+		RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout,
+		BodyTimeout: cfg.BodyTimeout, BodyGrace: cfg.BodyGrace}}
+	c.inPlace = cfg.InPlace
+	switch {
+	case cfg.Responder != nil:
+		c.cfg.rs, c.askBody = cfg.Responder, true
+	case cfg.Handler != nil || cfg.Body != nil:
+		c.cfg.rs, c.askBody = &funcResponder{cfg.Handler, cfg.Body}, cfg.Body != nil
+	}
 	if !cfg.InPlace {
 		// InPlace has no output buffer: responses are composed in
 		// Output's dst, an error response too (see errorResponse), a
@@ -352,17 +391,30 @@ const maxErrorResponse = 256
 
 // Reset prepares c for a new connection, keeping its buffers.
 func (c *ServerConn) Reset() {
-	c.inLen, c.outStart, c.outEnd, c.ext, c.src = 0, 0, 0, nil, nil
+	c.inLen, c.outStart, c.outEnd = 0, 0, 0
+	if c.rq != nil {
+		c.rq.ext, c.rq.src, c.rq.body, c.rq.bodyLeft = nil, nil, nil, 0
+	}
 	c.ready, c.drained = 0, false
 	c.closing, c.closed, c.sent100, c.started = false, false, false, false
-	c.asked, c.body, c.bodyLeft, c.discard = false, nil, 0, false
-	c.reqStart, c.active = time.Time{}, time.Time{}
+	c.asked, c.discard = false, false
+	c.reqStart, c.active = 0, 0
 	c.reqBytes, c.below = 0, 0
-	c.stats = ConnStats{}
+	c.stats = connStats32{}
 }
 
 // Stats returns the connection's counters.
-func (c *ServerConn) Stats() ConnStats { return c.stats }
+func (c *ServerConn) Stats() ConnStats {
+	var st ConnStats
+	count.Widen(&st, &c.stats)
+	return st
+}
+
+// connStats32 is ConnStats in 32 bits (a connection's counters; they wrap
+// after 2^32), field for field.
+type connStats32 struct {
+	Requests, Errors, Timeouts uint32
+}
 
 // Closed reports that the connection is finished: everything to send has
 // been returned by Output and the transport should close.
@@ -375,7 +427,7 @@ func (c *ServerConn) Buffered() int { return c.inLen }
 // answered in, or a BodySource body for room for its next chunk (InPlace):
 // the connection is not idle.
 func (c *ServerConn) Waiting() bool {
-	return c.ready > 0 && !c.closing && !c.closed || c.out == nil && c.src != nil && !c.closed
+	return c.ready > 0 && !c.closing && !c.closed || c.out == nil && c.rq != nil && c.rq.src != nil && !c.closed
 }
 
 // minChunkRoom is the least room an InPlace connection fills with a chunk
@@ -383,7 +435,7 @@ func (c *ServerConn) Waiting() bool {
 const minChunkRoom = 16
 
 // Streaming reports that a request body is being streamed to a BodySink.
-func (c *ServerConn) Streaming() bool { return c.body != nil }
+func (c *ServerConn) Streaming() bool { return c.rq != nil && c.rq.body != nil }
 
 // Idle reports that the connection is between requests: no request bytes
 // buffered, none waiting, no response output pending. LastActive is the
@@ -412,7 +464,7 @@ func (c *ServerConn) Receiving(now time.Time, grace time.Duration) (since time.T
 	if !c.receiving() {
 		return time.Time{}, false, false
 	}
-	return c.reqStart, !now.Before(c.rateDeadline(grace)), true
+	return c.reqStart.Time(), !now.Before(c.rateDeadline(grace)), true
 }
 
 // addBytes counts n bytes of the request in progress (saturating).
@@ -428,7 +480,7 @@ func (c *ServerConn) receiving() bool {
 // MinRate after grace.
 func (c *ServerConn) rateDeadline(grace time.Duration) time.Time {
 	n := int64(c.reqBytes) + int64(c.below)
-	return c.reqStart.Add(grace + time.Duration(n*int64(time.Second)/int64(c.cfg.MinRate)))
+	return c.reqStart.Time().Add(grace + time.Duration(n*int64(time.Second)/int64(c.cfg.MinRate)))
 }
 
 // SetPending tells the connection how many bytes of the request in
@@ -443,7 +495,7 @@ func (c *ServerConn) SetPending(n int) {
 }
 
 // LastActive is the time of the connection's last input or output progress.
-func (c *ServerConn) LastActive() time.Time { return c.active }
+func (c *ServerConn) LastActive() time.Time { return c.active.Time() }
 
 // SetDrained tells an InPlace connection whether the transport has nothing
 // queued, so the dst of the next Output calls is as large as it will ever
@@ -468,7 +520,7 @@ func (c *ServerConn) Footprint() int {
 // request allocates them again (two allocations), at the same sizes, so the
 // connection behaves exactly as if they had stayed. It never allocates.
 func (c *ServerConn) Shed() int {
-	if c.inLen > 0 || c.ready > 0 || c.body != nil || c.pending() {
+	if c.inLen > 0 || c.ready > 0 || c.Streaming() || c.pending() {
 		return 0
 	}
 	n := cap(c.in)
@@ -480,7 +532,15 @@ func (c *ServerConn) Shed() int {
 }
 
 func (c *ServerConn) pending() bool {
-	return c.outStart < c.outEnd || len(c.ext) > 0 || c.src != nil
+	return c.outStart < c.outEnd || c.rq != nil && (len(c.rq.ext) > 0 || c.rq.src != nil)
+}
+
+// dropOutput drops the response output still to send.
+func (c *ServerConn) dropOutput() {
+	c.outStart, c.outEnd = 0, 0
+	if c.rq != nil {
+		c.rq.ext, c.rq.src = nil, nil
+	}
 }
 
 // Input takes bytes received from the client and returns how many it
@@ -490,17 +550,17 @@ func (c *ServerConn) pending() bool {
 // without being copied (b is not modified).
 func (c *ServerConn) Input(b []byte, now time.Time) int {
 	if !c.started {
-		c.started, c.active = true, now
+		c.started, c.active = true, stamp.Of(now)
 	}
 	if c.closing || c.closed || c.discard {
 		return len(b)
 	}
 	fed := 0
-	if c.body != nil {
+	if c.Streaming() {
 		var fin bool
 		fed, fin = c.feed(b, now)
 		if fed > 0 {
-			c.active = now
+			c.active = stamp.Of(now)
 			c.addBytes(fed)
 		}
 		if fin {
@@ -510,13 +570,13 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 			return len(b)
 		}
 		b = b[fed:]
-		if c.body != nil || len(b) == 0 {
+		if c.Streaming() || len(b) == 0 {
 			c.process(now)
 			return fed
 		}
 	}
 	if c.inLen == 0 && len(b) > 0 {
-		c.reqStart, c.reqBytes = now, 0
+		c.reqStart, c.reqBytes = stamp.Of(now), 0
 		if c.in == nil {
 			c.in = make([]byte, c.cfg.InBuf)
 		}
@@ -527,7 +587,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 	n := copy(c.in[c.inLen:], b)
 	c.inLen += n
 	if n > 0 {
-		c.active = now
+		c.active = stamp.Of(now)
 		c.addBytes(n)
 	}
 	c.process(now)
@@ -539,7 +599,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 // it): the request is then to be answered.
 func (c *ServerConn) feed(p []byte, now time.Time) (int, bool) {
 	used := 0
-	for c.body != nil && used < len(p) {
+	for c.rq.body != nil && used < len(p) {
 		var data []byte
 		done := false
 		if c.rq.req.Chunked {
@@ -555,21 +615,21 @@ func (c *ServerConn) feed(p []byte, now time.Time) (int, bool) {
 			}
 			data, used, done = d, used+k, dn
 		} else {
-			k := int(min(int64(len(p)-used), c.bodyLeft))
+			k := int(min(int64(len(p)-used), c.rq.bodyLeft))
 			data = p[used : used+k]
 			used += k
-			c.bodyLeft -= int64(k)
-			done = c.bodyLeft == 0
+			c.rq.bodyLeft -= int64(k)
+			done = c.rq.bodyLeft == 0
 		}
 		if len(data) > 0 {
-			if err := c.body.WriteBody(data); err != nil {
+			if err := c.rq.body.WriteBody(data); err != nil {
 				c.rq.req.BodyErr, c.rq.req.Close = err, true
-				c.body, c.discard = nil, true
+				c.rq.body, c.discard = nil, true
 				return len(p), true
 			}
 		}
 		if done {
-			c.body = nil
+			c.rq.body = nil
 			return used, true
 		}
 	}
@@ -587,11 +647,11 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 		return
 	}
 	r.BodyStreamed, r.Body = true, c.in[n:n:n]
-	c.body, c.bodyLeft = sink, r.ContentLength
+	c.rq.body, c.rq.bodyLeft = sink, r.ContentLength
 	c.rq.chunk = ChunkedDecoder{Max: limit, MaxTrailer: c.cfg.Limits.MaxHeaderBytes}
 	if r.Expect100 && c.inLen == n && !c.sent100 {
 		c.sent100 = true
-		c.ext = continue100
+		c.rq.ext = continue100
 	}
 	// Body bytes that came with the head are fed from the input buffer;
 	// what follows the body (pipelined requests) moves up behind the head.
@@ -624,7 +684,7 @@ func (c *ServerConn) refuse(n int, now time.Time) {
 // complete answers the request whose head (and buffered body) are the
 // first n bytes of c.in: now, or (InPlace) when Output has room.
 func (c *ServerConn) complete(n int, now time.Time) {
-	if c.cfg.InPlace {
+	if c.inPlace {
 		c.ready = n // answered by Output, in its dst
 		return
 	}
@@ -657,13 +717,13 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			dst, total = dst[k:], total+k
 			continue
 		}
-		if len(c.ext) > 0 {
-			k := copy(dst, c.ext)
-			c.ext = c.ext[k:]
+		if rq := c.rq; rq != nil && len(rq.ext) > 0 {
+			k := copy(dst, rq.ext)
+			rq.ext = rq.ext[k:]
 			dst, total = dst[k:], total+k
 			continue
 		}
-		if c.src != nil {
+		if c.rq != nil && c.rq.src != nil {
 			if c.out == nil && c.srcChunk && len(dst) < minChunkRoom {
 				break // InPlace: wait for room (Waiting reports it)
 			}
@@ -676,12 +736,12 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			dst, total = dst[k:], total+k
 			continue
 		}
-		c.outStart, c.outEnd, c.ext = 0, 0, nil
+		c.dropOutput()
 		if c.closing {
 			c.closed = true
 			break
 		}
-		if c.ready > 0 && !c.cfg.InPlace {
+		if c.ready > 0 && !c.inPlace {
 			n := c.ready
 			c.ready = 0
 			c.complete(n, now)
@@ -710,7 +770,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 		}
 	}
 	if total > 0 {
-		c.active = now
+		c.active = stamp.Of(now)
 	}
 	if !c.pending() && c.closing {
 		c.closed = true
@@ -725,7 +785,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 // IdleTimeout is closed, dropping any unsent output.
 func (c *ServerConn) Poll(now time.Time) time.Time {
 	if !c.started { // the idle clock starts at the first Input or Poll
-		c.started, c.active = true, now
+		c.started, c.active = true, stamp.Of(now)
 	}
 	if c.closed {
 		return time.Time{}
@@ -734,10 +794,10 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 		// Header section: a fixed deadline from the request's first byte.
 		// Body (buffered or streamed): MinRate after BodyGrace, and never
 		// a stall of BodyTimeout.
-		dl := c.reqStart.Add(c.cfg.RequestTimeout)
-		if c.body != nil || c.rq.req.HeadLen > 0 {
+		dl := c.reqStart.Time().Add(c.cfg.RequestTimeout)
+		if c.Streaming() || c.rq.req.HeadLen > 0 {
 			dl = c.rateDeadline(c.cfg.BodyGrace)
-			if s := c.active.Add(c.cfg.BodyTimeout); s.Before(dl) {
+			if s := c.active.Time().Add(c.cfg.BodyTimeout); s.Before(dl) {
 				dl = s
 			}
 		}
@@ -745,14 +805,14 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 			c.stats.Timeouts++
 			c.rq.req.Method = nil
 			c.errorResponse(408, now)
-			c.active = now
-			return c.active.Add(c.cfg.IdleTimeout)
+			c.active = stamp.Of(now)
+			return now.Add(c.cfg.IdleTimeout)
 		}
 		return dl
 	}
-	dl := c.active.Add(c.cfg.IdleTimeout)
+	dl := c.active.Time().Add(c.cfg.IdleTimeout)
 	if !now.Before(dl) {
-		c.outStart, c.outEnd, c.ext, c.src = 0, 0, nil, nil
+		c.dropOutput()
 		c.closing, c.closed = true, true
 		return time.Time{}
 	}
@@ -764,7 +824,7 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 // connection is not idle. The transport's own timeouts bound that wait.
 func (c *ServerConn) Touch(now time.Time) {
 	if c.started && !c.closed {
-		c.active = now
+		c.active = stamp.Of(now)
 	}
 }
 
@@ -773,12 +833,12 @@ func (c *ServerConn) consume(n int, now time.Time) {
 	copy(c.in, c.in[n:c.inLen])
 	c.inLen -= n
 	c.sent100, c.asked = false, false
-	c.reqStart, c.reqBytes, c.below = now, uint32(c.inLen), 0
+	c.reqStart, c.reqBytes, c.below = stamp.Of(now), uint32(c.inLen), 0
 }
 
 func (c *ServerConn) process(now time.Time) {
-	for !c.pending() && !c.closing && c.inLen > 0 && c.ready == 0 && c.body == nil {
-		if c.cfg.Body != nil && !c.asked {
+	for !c.pending() && !c.closing && c.inLen > 0 && c.ready == 0 && !c.Streaming() {
+		if c.askBody && !c.asked {
 			// Ask about a body before reading it: the head is parsed
 			// without the buffered-body limit.
 			lim := c.cfg.Limits
@@ -787,7 +847,7 @@ func (c *ServerConn) process(now time.Time) {
 			if err == nil {
 				c.asked = true
 				if c.rq.req.ContentLength > 0 || c.rq.req.Chunked {
-					if sink, limit := c.cfg.Body(&c.rq.req); sink == RefuseBody {
+					if sink, limit := c.cfg.rs.BodyFor(&c.rq.req); sink == RefuseBody {
 						c.refuse(n, now)
 						continue
 					} else if sink != nil {
@@ -810,7 +870,7 @@ func (c *ServerConn) process(now time.Time) {
 			}
 			if c.rq.req.HeadLen > 0 && c.rq.req.Expect100 && !c.sent100 {
 				c.sent100 = true
-				c.ext = continue100
+				c.rq.ext = continue100
 			}
 			return
 		}
@@ -832,7 +892,7 @@ const minInPlace = 256
 
 // respond runs the handler for c.rq.req and composes the response head and a
 // written body in buf (the head in front, within HeaderReserve); a body
-// given with SetBody or SetBodySource is left in c.ext or c.src. It
+// given with SetBody or SetBodySource is left in c.rq.ext or c.rq.src. It
 // returns the bytes composed in buf, or -1 when it queued an error
 // response in c.out instead.
 func (c *ServerConn) respond(now time.Time, buf []byte) int {
@@ -840,8 +900,8 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 	res := min(int(c.cfg.HeaderReserve), len(buf)/2)
 	c.rq.w = ResponseWriter{Header: ResponseHeader{Status: 200}, buf: buf[res:]}
 	w := &c.rq.w
-	if c.cfg.Handler != nil {
-		c.cfg.Handler(r, w)
+	if c.cfg.rs != nil {
+		c.cfg.rs.Respond(r, w)
 	} else {
 		w.Header.Status = 404
 	}
@@ -908,15 +968,15 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 		if inBuf {
 			moved = copy(buf[len(hd):], body) // before the head overwrites its start
 		} else {
-			c.ext = body
+			c.rq.ext = body
 		}
 		copy(buf, hd)
-		c.src, c.srcChunk = src, h.Chunked
+		c.rq.src, c.srcChunk = src, h.Chunked
 		return len(hd) + moved
 	}
-	c.src, c.srcChunk = src, h.Chunked
+	c.rq.src, c.srcChunk = src, h.Chunked
 	if !inBuf {
-		c.ext = body
+		c.rq.ext = body
 		return len(hd)
 	}
 	return len(hd) + copy(buf[len(hd):], body)
@@ -927,18 +987,18 @@ func (c *ServerConn) respond(now time.Time, buf []byte) int {
 // chunk-size digits), or the last chunk.
 func (c *ServerConn) fill(dst []byte) int {
 	if !c.srcChunk {
-		n := min(c.src.Fill(dst), len(dst))
+		n := min(c.rq.src.Fill(dst), len(dst))
 		if n <= 0 {
-			c.src = nil
+			c.rq.src = nil
 			return 0
 		}
 		return n
 	}
 	const hexw = 4
 	room := min(len(dst)-(hexw+4), 0xffff)
-	n := min(c.src.Fill(dst[hexw+2:hexw+2+room]), room)
+	n := min(c.rq.src.Fill(dst[hexw+2:hexw+2+room]), room)
 	if n <= 0 {
-		c.src = nil
+		c.rq.src = nil
 		return copy(dst, "0\r\n\r\n")
 	}
 	const digits = "0123456789abcdef"
@@ -965,11 +1025,14 @@ func (c *ServerConn) errorResponse(status int, now time.Time) {
 		}
 		n = len(b)
 	}
-	c.outStart, c.outEnd, c.ext, c.src = 0, n, nil, nil
+	c.dropOutput()
+	c.outEnd = n
 	c.ready = 0
 	c.closing = true
 	c.inLen = 0
-	c.body = nil
+	if c.rq != nil {
+		c.rq.body = nil
+	}
 }
 
 // composeError appends the queued error response to dst (within its

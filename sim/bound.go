@@ -98,7 +98,9 @@ func budgetNoPPP(p card.Profile) int {
 //     for it (key shares, transcript hashes, AEAD states), measured on a
 //     server engine with the card's TLS configuration over every handshake
 //     variant our client can produce (TLS 1.3 and 1.2; X25519, P-256,
-//     X25519MLKEM768; each suite) — the one term that is measured, as
+//     X25519MLKEM768; each suite), and after it with the post-handshake
+//     buffers it lends itself for a KeyUpdate or an alert (tls.PostBufSize)
+//     — the one term that is measured, as
 //     Accounted's engine footprint is;
 //   - the handshake reassembly buffers that may grow to MaxHandshakeMessage:
 //     as many as the tls.HandshakeBudget has slots (one per large TCP
@@ -106,6 +108,7 @@ func budgetNoPPP(p card.Profile) int {
 //   - with client authentication on (the store holds an admin key), per
 //     slot, what a session keeps of its client's certificate: only the
 //     leaf's public key (tls.Config.PeerKeyOnly, tls.KeptPeerCertificate),
+//     in the small object the engine lends itself for it (tls.RareSize),
 //     at its largest over the key types and sizes the engine accepts
 //     (peerKeyPart);
 //   - the control buffers the layers lend on demand beside the profile's
@@ -377,6 +380,31 @@ func serverHandshake(scfg, ccfg *tls.Config, p card.Profile, h *cardHeap) (int64
 	if srv.State() != tls.Established {
 		return 0, fmt.Errorf("server engine %v: %v", srv.State(), srv.Err())
 	}
+	// After the handshake: a KeyUpdate with update_requested (TLS 1.3) or
+	// its own close_notify (TLS 1.2) makes the server lend itself its
+	// post-handshake buffers (tls.PostBufSize), observed with the answer
+	// still queued.
+	if cli.ConnectionState().Version == tls.VersionTLS13 {
+		if err := cli.KeyUpdate(true); err != nil {
+			return 0, err
+		}
+		n := cli.Output(buf)
+		for in := buf[:n]; len(in) > 0; {
+			k, err := serverUnwrap(srv, in)
+			if err != nil || k == 0 {
+				break
+			}
+			in = in[k:]
+		}
+	} else {
+		serverClose(srv)
+	}
+	obs()
+	if srv.Pending() == 0 {
+		return 0, fmt.Errorf("server engine queued nothing after the handshake: %v", srv.Err())
+	}
+	serverOutput(srv, buf)
+	obs()
 	runtime.KeepAlive(srv)
 	return peak, nil
 }
@@ -393,11 +421,14 @@ func serverUnwrap(e *tls.Engine, in []byte) (int, error) {
 }
 
 //go:noinline
+func serverClose(e *tls.Engine) { e.Close() }
+
+//go:noinline
 func serverOutput(e *tls.Engine, buf []byte) int { return e.Output(buf) }
 
 // serverFrame marks the server engine's allocations in tlsSessionPeak.
 func serverFrame(fn string) bool {
-	return fn == "netcard/sim.newServerEngine" || fn == "netcard/sim.serverOutput" || fn == "netcard/sim.serverUnwrap"
+	return fn == "netcard/sim.newServerEngine" || fn == "netcard/sim.serverOutput" || fn == "netcard/sim.serverUnwrap" || fn == "netcard/sim.serverClose"
 }
 
 // clientSessionPeak returns the most the card's secure client holds between
@@ -561,7 +592,9 @@ func peerKeyPart(p card.Profile, st *store.Store) (Part, error) {
 		}
 		runtime.KeepAlive(kept)
 	}
-	return Part{name, int64(p.MaxConns) * peak}, nil
+	// the engine keeps the leaf in a small object of its own, lent when a
+	// client presents a certificate (tls.RareSize)
+	return Part{name, int64(p.MaxConns) * (peak + int64(classOf(tls.RareSize)))}, nil
 }
 
 // keepPeerKey parses a client's leaf certificate and keeps what a server

@@ -117,7 +117,7 @@ func (e *Engine) signDigest(scheme SignatureScheme, digest []byte) ([]byte, erro
 }
 
 func (e *Engine) checkSig(sig []byte, err error) ([]byte, error) {
-	if err == nil && len(sig) > e.sigMax {
+	if err == nil && len(sig) > int(e.sigMax) {
 		err = errors.New("tls: signature too long")
 	}
 	return sig, err
@@ -396,7 +396,7 @@ func (e *Engine) checkPeerVerify(msg []byte, context string) uint8 {
 	}
 	// RFC 8446 §4.4.3: the scheme must be one we offered (never rsa_pkcs1_* in TLS 1.3) and fit the
 	// certificate's key; otherwise illegal_parameter. A signature that does not verify: decrypt_error.
-	pub := e.peerCerts[0].PublicKey
+	pub := e.certs()[0].PublicKey
 	if !containsScheme(verifySchemes, scheme) || !schemeFitsKey(pub, scheme, false) {
 		return AlertIllegalParameter
 	}

@@ -233,13 +233,13 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 			}
 		}
 		if ee.recordSizeLimit > 0 {
-			e.peerRSL = int32(min(ee.recordSizeLimit, maxPlaintext+1))
+			e.peerRSL = uint16(min(ee.recordSizeLimit, maxPlaintext+1))
 			e.applyLimits()
 		}
 		e.ks.addMessage(msg)
 		e.hs = cWaitCertCR
 		if e.resumed {
-			e.peerCerts = e.cfg.Session.certs
+			e.setCerts(e.cfg.Session.certs)
 			e.hs = cWaitFin
 		}
 		return 0
@@ -286,7 +286,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 		if a := checkPeerLeaf(certs[0]); a != 0 {
 			return a
 		}
-		e.peerCerts = certs
+		e.setCerts(certs)
 		e.ks.addMessage(msg)
 		e.hs = cWaitCV
 		return 0
@@ -366,7 +366,7 @@ func (e *Engine) clientServerHello(msg []byte) uint8 {
 	if sh.version != int(VersionTLS13) || !e.cfg.allows(VersionTLS13) || sh.ext12 {
 		return AlertIllegalParameter
 	}
-	if sh.compression != 0 || len(sh.sessionID) != e.sidLen || string(sh.sessionID) != string(e.sessionID[:e.sidLen]) {
+	if sh.compression != 0 || len(sh.sessionID) != int(e.sidLen) || string(sh.sessionID) != string(e.sessionID[:e.sidLen]) {
 		return AlertIllegalParameter
 	}
 	offered := false

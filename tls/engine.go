@@ -80,14 +80,13 @@ type Engine struct {
 	// Fields are grouped by alignment (pointers, then 32-bit sizes, then
 	// byte arrays, then the small scalars) so the struct has little padding;
 	// the allocation (the struct and the allocator's 8-byte header for an
-	// object with pointers over 512 bytes) stays within the 896-byte size
+	// object with pointers over 512 bytes) stays within the 416-byte size
 	// class (TestEngineSize): the server name is a string of its own length
 	// (not a 255-byte array), what only a client keeps (its resumption
 	// master secret and session) lives in hsState, which a client keeps, the
 	// Signer is read from cfg, and both directions share one nonce and AAD
 	// scratch.
 	cfg *Config
-	err error
 
 	ks    keySchedule
 	suite *suiteInfo
@@ -99,45 +98,50 @@ type Engine struct {
 	hs        int32
 	recordBuf int32
 	inLimit   int32 // largest TLSInnerPlaintext accepted in a protected record
-	maxOut    int32 // largest plaintext we put in one record
-	cfgOut    int32
-	peerRSL   int32
-	mfl       int32
 	plainLeft int32 // what remains of an unprotected handshake record being streamed
 	outAt     int32
 	stOff     int32 // where the staging region starts in out's array
-	// Once a server's handshake is done, hsBuf and out move into the small arrays postHS and
-	// postOut and the handshake-time slab is dropped (see release); hsSkip counts the bytes still
-	// to be skipped of a post-handshake message too big for postHS (a refused TLS 1.2
-	// renegotiation ClientHello).
+	// Once a server's handshake is done, the handshake-time slab is dropped (see release) and
+	// hsBuf and out are empty until a post-handshake message arrives or an alert or KeyUpdate is
+	// queued: then they are lent the small arrays of post (lendPost), which Shed takes back once
+	// both are empty. hsSkip counts the bytes still to be skipped of a post-handshake message too
+	// big for post.hs (a refused TLS 1.2 renegotiation ClientHello).
 	hsSkip int32
 	alpn   int32 // index into cfg.ALPN, -1 if none
+	// record sizes, all at most maxPlaintext+1 (16 bits)
+	maxOut  uint16 // largest plaintext we put in one record
+	cfgOut  uint16
+	peerRSL uint16
+	mfl     uint16
 
 	hsBuf []byte // handshake reassembly (fixed capacity)
-	st    []byte // staged outgoing handshake messages: in the tail of out's array (see stage)
 	out   []byte // records waiting for Output (fixed capacity)
 
 	// serverName is the server name the client sent (server role; see setServerName).
 	serverName string
-	peerCerts  []*x509.Certificate
+	// rare holds what only some connections have: the peer's certificates (a client's, under
+	// client authentication; the server's, in a client) and a configuration error (certs,
+	// setCerts, Err); nil otherwise.
+	rare *engineRare
 
-	// spill and sp stream records larger than spillAbove (see SetSpill, stream.go); sp is lent
+	// spill and sp stream records larger than spill.Above (see SetSpill, stream.go); sp is lent
 	// by the first such record and dropped by Shed.
-	spill      Spill
-	sp         *streamState
-	spillAbove int32
+	spill *SpillConfig
+	sp    *streamState
 
 	// *hsState holds what only the handshake needs; a server drops it once the handshake is done.
 	*hsState
 
-	postHS  [postHSLen]byte
-	postOut [postOutLen]byte
+	// post is a server's post-handshake buffers, lent while a post-handshake message is
+	// received or a record waits for Output (lendPost), nil otherwise.
+	post *postBufs
 	// the per-record nonce and TLS 1.2 additional data, for whichever direction seals or opens a
 	// record (one at a time; in the struct, as the AEAD interface makes them escape)
 	nonce [12]byte
 	aad   [13]byte
 
 	state       State
+	errKind     uint8 // what Err returns: errNone, errLocal, errRemote or errConfig
 	group       CurveID
 	ownScheme   SignatureScheme
 	peerScheme  SignatureScheme
@@ -165,43 +169,57 @@ type Engine struct {
 	bigLost     bool // the budget took the slot back (lease expired): fail if run again
 }
 
+// postBufs is a server's handshake reassembly and output buffers after the handshake (lendPost).
+type postBufs struct {
+	hs  [postHSLen]byte
+	out [postOutLen]byte
+}
+
+// PostBufSize is the size of the post-handshake buffers a server engine lends itself while a
+// post-handshake message is received or an alert or KeyUpdate waits for Output (Footprint counts
+// them then).
+const PostBufSize = int(unsafe.Sizeof(postBufs{}))
+
 // hsState is the handshake-only part of an Engine (hellos, key exchange, signature scratch).
 // What only a client needs is in clientOnly, which a server does not have.
 type hsState struct {
 	*clientOnly
 
+	st []byte // staged outgoing handshake messages: in the tail of out's array (see stage)
+
 	sessionID [32]byte
-	sidLen    int
 	random    [32]byte
 
 	kex        kexState
-	sigMax     int      // longest signature our Signer makes
 	peerRandom [32]byte // TLS 1.2: the other side's hello random
 	kb         [88]byte // TLS 1.2 key block
 	ownRSA     bool     // the Signer's key is RSA (ownScheme is chosen per handshake)
 	// server: a HelloRetryRequest cookie was sent (cookieSum is its SHA-256, compared in constant
 	// time with that of the cookie ClientHello2 echoes)
 	cookieSent bool
-	helloArea  bool // see chOff
-	hsGrown    bool // see chOff
+	helloArea  bool   // see chOff
+	hsGrown    bool   // see chOff
+	sidLen     uint8  // legacy_session_id length (at most 32)
+	sigMax     uint16 // longest signature our Signer makes (at most maxOwnRSABits/8)
+	// server: early data bytes still to skip (§4.2.10, at most maxEarlySkip), 0 when not skipping
+	earlySkip  uint16
 	ss         [64]byte
 	scratch    [64]byte
 	sigContent [160]byte
 	digest     [64]byte
 	verifyBuf  [64]byte
 	cookieSum  [32]byte
+	hsLimit    int32 // largest handshake message reassembled (hsBuf grows up to it on demand)
 
 	ch1Sum uint64 // server: clientHelloSum of ClientHello1 when a HelloRetryRequest was sent
 	// server (serverMemory): where the ClientHello is reassembled and its answer staged, and the
 	// small reassembly area the buffer moves to once it is processed; until then hsBuf is the
 	// ClientHello area (helloArea) or an allocation of its own (hsGrown, see growHS)
-	helloGap  int32 // the room hello records need before the staged hello
-	chOff     int32 // where the ClientHello area starts in the output buffer's array
-	small     []byte
-	earlySkip int // server: early data bytes still to skip (§4.2.10), 0 when not skipping
-	hsLimit   int // largest handshake message reassembled (hsBuf grows up to it on demand)
-	psk       [48]byte
-	kss       ksSecrets // the key schedule's handshake secrets
+	helloGap int32 // the room hello records need before the staged hello
+	chOff    int32 // where the ClientHello area starts in the output buffer's array
+	small    []byte
+	psk      [48]byte
+	kss      ksSecrets // the key schedule's handshake secrets
 }
 
 // clientOnly is the part of the handshake state only a client has (and keeps after the
@@ -219,6 +237,43 @@ type clientOnly struct {
 	resMaster    [48]byte // the resumption master secret (NewSessionTicket)
 	session      *Session // the latest resumable session received (Session)
 	t384         transcript
+}
+
+// engineRare is the part of an Engine only some connections have (Engine.rare).
+type engineRare struct {
+	peerCerts []*x509.Certificate
+	cfgErr    error
+}
+
+// RareSize is the size of what an engine lends itself for the peer's certificate chain (a
+// server with client authentication keeps the client's leaf there; see KeptPeerCertificate).
+const RareSize = int(unsafe.Sizeof(engineRare{}))
+
+// Kinds of the error that ended the connection (Err).
+const (
+	errNone   = iota
+	errLocal  // the alert we sent: &localAlerts[alert]
+	errRemote // the alert received: &remoteAlerts[alert]
+	errConfig // rare.cfgErr
+)
+
+// certs returns the peer's certificates.
+func (e *Engine) certs() []*x509.Certificate {
+	if e.rare == nil {
+		return nil
+	}
+	return e.rare.peerCerts
+}
+
+// setCerts keeps the peer's certificates.
+func (e *Engine) setCerts(c []*x509.Certificate) {
+	if e.rare == nil {
+		if c == nil {
+			return
+		}
+		e.rare = new(engineRare)
+	}
+	e.rare.peerCerts = c
 }
 
 // zeroBinder is the placeholder of a PSK binder, filled in once the ClientHello is hashed.
@@ -273,7 +328,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	if cfgOut <= 0 {
 		cfgOut = 1024
 	}
-	e.cfgOut = int32(min(cfgOut, maxPlaintext))
+	e.cfgOut = uint16(min(cfgOut, maxPlaintext))
 	e.maxOut = e.cfgOut
 	e.inLimit = maxPlaintext + 1
 	if l := cfg.RecordSizeLimit; l > 0 {
@@ -306,8 +361,8 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 	} else {
 		e.serverMemory(cfg, alpnLen, certLen, sigMax, limit)
 	}
-	e.sigMax, e.ownRSA = sigMax, ownRSA
-	e.hsLimit = limit
+	e.sigMax, e.ownRSA = uint16(sigMax), ownRSA
+	e.hsLimit = int32(min(limit, 4+1<<24-1)) // a handshake message's length has 24 bits
 	e.ks.init(!client, &e.hsState.kss)
 	if cfg.Rand == nil {
 		e.failConfig(errors.New("tls: Config.Rand is nil"))
@@ -634,7 +689,11 @@ func signerScheme(s crypto.Signer) (SignatureScheme, int, error) {
 }
 
 func (e *Engine) failConfig(err error) {
-	e.state, e.alert, e.err = Failed, AlertInternalError, err
+	e.state, e.alert, e.errKind = Failed, AlertInternalError, errConfig
+	if e.rare == nil {
+		e.rare = new(engineRare)
+	}
+	e.rare.cfgErr = err
 }
 
 // State returns the coarse connection state.
@@ -644,7 +703,17 @@ func (e *Engine) State() State { return e.state }
 func (e *Engine) Alert() uint8 { return e.alert }
 
 // Err returns the error that ended the connection, or nil.
-func (e *Engine) Err() error { return e.err }
+func (e *Engine) Err() error {
+	switch e.errKind {
+	case errLocal:
+		return &localAlerts[e.alert]
+	case errRemote:
+		return &remoteAlerts[e.alert]
+	case errConfig:
+		return e.rare.cfgErr
+	}
+	return nil
+}
 
 // Footprint returns the bytes the engine itself holds now: its struct, the key schedule and its
 // buffers (handshake reassembly, output with the staging area in its tail). A server's handshake
@@ -670,24 +739,60 @@ func (e *Engine) Footprint() int {
 	if e.sp != nil {
 		n += streamStateSize
 	}
+	if e.rare != nil {
+		n += RareSize
+	}
+	if e.post != nil {
+		n += PostBufSize
+	}
 	return n
 }
 
 // Shed drops the expanded AEAD state of both directions (crypto/cipher's AES-GCM: 768 bytes
 // each; ChaCha20-Poly1305: 32) and returns the bytes released. The engine keeps what rebuilds
-// it — the key and IV bytes and the sequence numbers — and the next Wrap, Unwrap, queued alert
-// or KeyUpdate builds the state again from the key (AES-GCM: two allocations, ≈ 0.9 µs;
-// ChaCha20-Poly1305: one, ≈ 0.1 µs; BenchmarkAEADRebuild on the 2-core test machine), so the
+// it — the traffic secret (TLS 1.3; the key is derived from it again, RFC 8446 §7.3) or the key
+// (TLS 1.2), the IV and the sequence numbers — and the next Wrap, Unwrap, queued alert or
+// KeyUpdate builds the state again (AES-GCM: two allocations, ≈ 3–5 µs with the key derivation;
+// ChaCha20-Poly1305: one, ≈ 0.6 µs; BenchmarkAEADRebuild on the loaded 2-core test machine), so the
 // records are byte for byte those of an engine that never shed. Records are sealed and opened
 // whole inside one call, so no record is ever half-processed when Shed runs: it is safe between
-// any two calls, allocates nothing, and a second call returns 0. The caller (the card) sheds
-// when the link has been quiet, never per record.
+// any two calls, allocates nothing, and a second call returns 0. A server also gives back its
+// post-handshake buffers (PostBufSize) when nothing is in them: they are lent again by the next
+// post-handshake message, alert or KeyUpdate. The caller (the card) sheds when the link has been
+// quiet, never per record.
 func (e *Engine) Shed() int {
-	return e.rd.shed(e.suite) + e.wr.shed(e.suite) + e.shedStream()
+	return e.rd.shed(e.suite) + e.wr.shed(e.suite) + e.shedStream() + e.shedPost()
 }
 
-// release runs when the handshake is done: a server moves its handshake reassembly buffer into
-// the small in-struct array and drops its staging buffer, and every engine drops the transcript
+// lendPost gives a released server the post-handshake buffers where it has none (hsBuf in
+// post.hs, out in post.out, each once the handshake's is dropped): one allocation, kept until
+// Shed while the engine receives post-handshake messages or queues alerts, so a busy session does
+// not allocate per message.
+func (e *Engine) lendPost() {
+	if e.post == nil {
+		e.post = new(postBufs)
+	}
+	if e.hsSmall && cap(e.hsBuf) == 0 {
+		e.hsBuf = e.post.hs[:0:postHSLen]
+	}
+	if e.outSmall && cap(e.out) == 0 {
+		e.out, e.outAt = e.post.out[:0:postOutLen], 0
+	}
+}
+
+// shedPost takes back the post-handshake buffers once nothing is in them (no message partly
+// received, no record waiting for Output) and returns the bytes released.
+func (e *Engine) shedPost() int {
+	if e.post == nil || !e.hsSmall || !e.outSmall || len(e.hsBuf) > 0 || e.Pending() > 0 {
+		return 0
+	}
+	e.post, e.hsBuf, e.out, e.outAt = nil, nil, nil, 0
+	return PostBufSize
+}
+
+// release runs when the handshake is done: a server moves what its handshake reassembly buffer
+// holds (nothing, unless a message follows Finished) into the lent post-handshake buffer and
+// drops its staging buffer, and every engine drops the transcript
 // hashes and the unused HMAC state. The output buffer follows in shrinkOut once it is drained.
 func (e *Engine) release() {
 	e.released = true
@@ -707,19 +812,28 @@ func (e *Engine) release() {
 	if len(e.hsBuf) > postHSLen {
 		return // keep the big buffer; handleHandshake fails on the leftover anyway
 	}
-	n := copy(e.postHS[:], e.hsBuf)
-	e.hsBuf, e.hsSmall = e.postHS[:n:postHSLen], true
-	e.st, e.hsState, k.ksSecrets = nil, nil, nil
+	if len(e.hsBuf) == 0 {
+		e.hsBuf = nil
+	} else {
+		e.post = new(postBufs) // lent here; out follows in shrinkOut
+		n := copy(e.post.hs[:], e.hsBuf)
+		e.hsBuf = e.post.hs[:n:postHSLen]
+	}
+	e.hsSmall = true
+	e.hsState, k.ksSecrets = nil, nil // the staging buffer (hsState.st) with them
 	e.shrinkOut()
 }
 
-// shrinkOut moves a server's empty output buffer into the small in-struct array after the
-// handshake, dropping the last reference to the handshake slab.
+// shrinkOut drops a server's drained output buffer after the handshake (the last reference to
+// the handshake slab): its output buffer is then post.out if lent, else empty until lendPost.
 func (e *Engine) shrinkOut() {
 	if e.outSmall || !e.hsSmall || e.Pending() > 0 {
 		return
 	}
-	e.out, e.outAt, e.outSmall, e.stOff = e.postOut[:0:postOutLen], 0, true, -1
+	e.out, e.outAt, e.outSmall, e.stOff = nil, 0, true, -1
+	if e.post != nil {
+		e.out = e.post.out[:0:postOutLen]
+	}
 }
 
 // Pending returns the number of bytes waiting for Output.
@@ -780,7 +894,7 @@ func (e *Engine) seal(rec []byte, typ byte, n int) int {
 	clen := n + 1 + tagLen
 	rec[0], rec[1], rec[2], rec[3], rec[4] = recordAppData, 3, 3, byte(clen>>8), byte(clen)
 	body := rec[recordHeaderLen : recordHeaderLen+n+1]
-	a := e.wr.cipher(e.suite)
+	a := e.wr.cipher(&e.ks, e.suite)
 	if a == nil {
 		return 0
 	}
@@ -872,6 +986,9 @@ func (e *Engine) queue(typ byte, data []byte) bool {
 
 // queueHooked queues what a test's queue hook makes of data.
 func (e *Engine) queueHooked(h func(typ byte, data []byte) []testRecord, typ byte, data []byte) bool {
+	if e.outSmall && cap(e.out) == 0 {
+		e.lendPost()
+	}
 	for _, r := range h(typ, data) {
 		// a rewritten flight may be bigger than the engine's own: the test grows the buffer
 		if need := len(e.out) + len(r.data) + 32*(len(r.data)/max(int(e.maxOut), 1)+1); need > cap(e.out) {
@@ -894,6 +1011,9 @@ func (e *Engine) queueHooked(h func(typ byte, data []byte) []testRecord, typ byt
 
 // queueRecords is queue without the test hook.
 func (e *Engine) queueRecords(typ byte, data []byte) bool {
+	if e.outSmall && cap(e.out) == 0 {
+		e.lendPost() // a released server's output buffer (alert, KeyUpdate)
+	}
 	unread := e.stagedAt(data) // offset in out's array of the first staged byte not read yet
 	for first := true; first || len(data) > 0; first = false {
 		n := min(len(data), int(e.maxOut))
@@ -988,9 +1108,9 @@ func (e *Engine) flushStaging() uint8 {
 // fail ends the connection with a fatal alert, queues the alert and returns the error.
 func (e *Engine) fail(code uint8) error {
 	if e.state == Failed {
-		return e.err
+		return e.Err()
 	}
-	e.state, e.alert, e.err = Failed, code, &localAlerts[code]
+	e.state, e.alert, e.errKind = Failed, code, errLocal
 	e.shrinkHS(true)
 	if e.client && e.wrOn && !e.v12 && e.hsState != nil {
 		// RFC 8446 §D.4: a client in middlebox compatibility mode sends its change_cipher_spec
@@ -1002,7 +1122,7 @@ func (e *Engine) fail(code uint8) error {
 		e.out = e.out[:0]
 		e.queue(recordAlert, a[:])
 	}
-	return e.err
+	return e.Err()
 }
 
 // Close queues close_notify; no record can be wrapped afterwards.
@@ -1046,7 +1166,7 @@ func (e *Engine) sendKeyUpdate(v byte) error {
 
 // ConnectionState returns the negotiated parameters.
 func (e *Engine) ConnectionState() ConnectionState {
-	cs := ConnectionState{Group: e.group, HelloRetry: e.hrr, PeerCertificates: e.peerCerts,
+	cs := ConnectionState{Group: e.group, HelloRetry: e.hrr, PeerCertificates: e.certs(),
 		SignatureScheme: e.peerScheme, PeerRecordLimit: int(e.maxOut), MaxFragment: int(e.mfl), DidResume: e.resumed}
 	if e.suite != nil {
 		cs.Version = VersionTLS13
@@ -1073,7 +1193,7 @@ func (e *Engine) ConnectionState() ConnectionState {
 // *AlertError and queue the alert.
 func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	if e.state == Failed {
-		return 0, nil, e.err
+		return 0, nil, e.Err()
 	}
 	if e.closeRx {
 		return 0, nil, io.EOF
@@ -1171,10 +1291,10 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 			}
 			return consumed, nil, e.handleHandshake(body)
 		default: // application data before keys
-			if e.hs == sWaitCH2 && e.earlySkip >= n {
+			if e.hs == sWaitCH2 && int(e.earlySkip) >= n {
 				// §4.2.10: after a HelloRetryRequest the server skips the early data records
 				// (application_data) until the second ClientHello.
-				e.earlySkip -= n
+				e.earlySkip -= uint16(n)
 				return consumed, nil, nil
 			}
 			return 0, nil, e.fail(AlertUnexpectedMessage)
@@ -1186,16 +1306,16 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	if n < 1+tagLen {
 		return 0, nil, e.fail(AlertBadRecordMAC)
 	}
-	a := e.rd.cipher(e.suite)
+	a := e.rd.cipher(&e.ks, e.suite)
 	if a == nil {
 		return 0, nil, e.fail(AlertInternalError)
 	}
 	pt, aerr := a.Open(body[:0], e.rd.nonceAt(&e.nonce), body, in[:recordHeaderLen])
 	if aerr != nil {
-		if !e.client && e.hsState != nil && e.earlySkip >= n && e.hs != hsDone {
+		if !e.client && e.hsState != nil && int(e.earlySkip) >= n && e.hs != hsDone {
 			// §4.2.10: the server did not accept 0-RTT; records that fail deprotection with
 			// the handshake key are the client's early data, skipped up to maxEarlySkip bytes.
-			e.earlySkip -= n
+			e.earlySkip -= uint16(n)
 			return consumed, nil, nil
 		}
 		return 0, nil, e.fail(AlertBadRecordMAC)
@@ -1335,17 +1455,17 @@ func (e *Engine) handleAlert(b []byte) error {
 			e.state = Closed
 			return io.EOF
 		}
-		e.state, e.alert, e.err = Failed, AlertCloseNotify, &remoteAlerts[0]
-		return e.err
+		e.state, e.alert, e.errKind = Failed, AlertCloseNotify, errRemote
+		return e.Err()
 	case level == 1 && (desc == AlertUserCanceled || (e.v12 && !alwaysFatal12(desc))):
 		if e.interleaved() {
 			return e.fail(AlertUnexpectedMessage) // §5.1; a fatal alert is taken as it is
 		}
 		return e.progress(false)
 	}
-	e.state, e.alert, e.err = Failed, desc, &remoteAlerts[desc]
+	e.state, e.alert, e.errKind = Failed, desc, errRemote
 	e.shrinkHS(true)
-	return e.err
+	return e.Err()
 }
 
 // alwaysFatal12 reports whether RFC 5246 §7.2.2 says an alert is always fatal (so a TLS 1.2
@@ -1450,7 +1570,7 @@ func (e *Engine) nextHelloArea() {
 	end := cap(e.out)
 	off := min(len(e.out)+int(e.helloGap), end)
 	e.chOff = int32(off)
-	e.hsBuf = e.out[off:off:min(end, off+e.hsLimit)]
+	e.hsBuf = e.out[off:off:min(end, off+int(e.hsLimit))]
 }
 
 // leaveHelloArea moves a server's reassembly buffer from the ClientHello area (or the buffer grown
@@ -1509,6 +1629,9 @@ func (e *Engine) handleHandshake(p []byte) error {
 			p = p[k:]
 			continue
 		}
+		if e.hsSmall && cap(e.hsBuf) == 0 {
+			e.lendPost()
+		}
 		// append what fits, process, repeat (the buffer grows for a big message, see below)
 		k := min(len(p), cap(e.hsBuf)-len(e.hsBuf))
 		if k == 0 {
@@ -1526,7 +1649,7 @@ func (e *Engine) handleHandshake(p []byte) error {
 					if !e.serverMayGrow(e.hsBuf[0]) {
 						return e.fail(AlertUnexpectedMessage) // not one the server waits for
 					}
-					if 4+mlen > e.hsLimit {
+					if 4+mlen > int(e.hsLimit) {
 						return e.fail(AlertIllegalParameter) // see DefaultMaxHandshakeMessage
 					}
 					if !e.growHS(4 + mlen) {
@@ -1591,7 +1714,7 @@ func (e *Engine) handleHandshake(p []byte) error {
 				return e.fail(AlertUnexpectedMessage) // data across a (possible) key change, §5.1
 			}
 			if e.state == Failed {
-				return e.err
+				return e.Err()
 			}
 			// an ignored HelloRequest (RFC 5246 §7.4.1.1) moves nothing either: it counts
 			if err := e.progress(!post && t != typeHelloRequest); err != nil {

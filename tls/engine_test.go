@@ -55,7 +55,7 @@ func TestHMACMatchesCryptoHMAC(t *testing.T) {
 	for _, h := range []func() hash.Hash{sha256.New, sha512.New384} {
 		k := newKeySchedule(false, nil)
 		k.selectHash(h().Size() == 48)
-		salt, ikm := bytes.Repeat([]byte{3}, k.hlen), bytes.Repeat([]byte{5}, 32)
+		salt, ikm := bytes.Repeat([]byte{3}, int(k.hlen)), bytes.Repeat([]byte{5}, 32)
 		prk, err := hkdf.Extract(h, ikm, salt)
 		if k.extract(salt, ikm); err != nil || !bytes.Equal(k.secret[:k.hlen], prk) {
 			t.Fatal("HKDF-Extract mismatch", err)

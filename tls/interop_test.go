@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // echoServer runs our server on raw and echoes one message.
@@ -478,5 +479,73 @@ func TestServerLargeClientHelloGo(t *testing.T) {
 				t.Fatalf("go client saw %v", err)
 			}
 		})
+	}
+}
+
+// TestServerPostBuffersAfterShedGo: against Go's crypto/tls client, a server that sheds while idle
+// (its AEAD states and its post-handshake buffers given back) still sends and answers KeyUpdates
+// (RFC 8446 §4.6.3) and closes cleanly: the buffers are lent again for each, and given back by the
+// next Shed.
+func TestServerPostBuffersAfterShedGo(t *testing.T) {
+	a, b := tcpPair(t)
+	srv := NewConn(a, NewServer(serverConfig(t, false), 0))
+	wait := runPeer(func() error {
+		if err := srv.Handshake(); err != nil {
+			return err
+		}
+		e := srv.Engine()
+		buf := make([]byte, 100)
+		for i := 0; i < 3; i++ {
+			e.Shed()
+			if e.post != nil || e.Footprint() != int(unsafe.Sizeof(*e)) {
+				return fmt.Errorf("round %d: idle server holds post-handshake buffers (footprint %d)", i, e.Footprint())
+			}
+			// our KeyUpdate asks the Go client to update as well: its KeyUpdate arrives before "pong"
+			if err := srv.KeyUpdate(true); err != nil {
+				return err
+			}
+			if _, err := srv.Write([]byte("after update")); err != nil {
+				return err
+			}
+			n, err := srv.Read(buf)
+			if err != nil {
+				return err
+			}
+			if string(buf[:n]) != "pong" {
+				return fmt.Errorf("got %q", buf[:n])
+			}
+		}
+		e.Shed()
+		if e.post != nil {
+			return errors.New("post-handshake buffers kept after Shed")
+		}
+		if _, err := srv.Read(buf); err != io.EOF {
+			return fmt.Errorf("want EOF after close_notify, got %v", err)
+		}
+		e.Shed()
+		return srv.Close()
+	})
+	cl := gotls.Client(b, goClientConfig(t))
+	buf := make([]byte, 100)
+	for i := 0; i < 3; i++ {
+		n, err := cl.Read(buf)
+		if err != nil || string(buf[:n]) != "after update" {
+			t.Fatal(err, string(buf[:n]))
+		}
+		if _, err := cl.Write([]byte("pong")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Read(buf); err != io.EOF {
+		t.Fatalf("want EOF from our close_notify, got %v", err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Engine().rd.seq > 3 {
+		t.Fatal("read key was not updated")
 	}
 }

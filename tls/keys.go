@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding"
+	"errors"
 	"hash"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -146,9 +147,9 @@ func hmac384(dst, key []byte, parts [][]byte) []byte {
 // the transcripts are kept as marshalled hash states in ksSecrets.
 type keySchedule struct {
 	th         *transcript // selected transcript (nil until the suite is known, and once released)
+	*ksSecrets             // handshake-only; lives in the engine's hsState
+	hlen       int32       // the hash's length (32 or 48; 0 until the suite is known)
 	sha384     bool        // the selected hash is SHA-384 (HMAC and HKDF use it)
-	hlen       int
-	*ksSecrets // handshake-only; lives in the engine's hsState
 }
 
 // ksSecrets is the handshake-only part of the key schedule (dropped with the engine's hsState; a
@@ -402,32 +403,46 @@ func (k *keySchedule) finished(dst, base []byte) []byte {
 // (Go's AES-GCM holds the AES round keys and a GHASH table, 768 bytes); Engine.Shed drops it
 // between bursts, and cipher builds it again from key when the next record is sealed or opened.
 type halfConn struct {
-	aead   cipher.AEAD // nil: not keyed, or shed (rebuilt from key by cipher)
-	iv     [12]byte
-	seq    uint64
+	aead cipher.AEAD // nil: not keyed, or shed (rebuilt from the secret by cipher)
+	iv   [12]byte
+	seq  uint64
+	// secret is the TLS 1.3 traffic secret (RFC 8446 §7.3), which KeyUpdate needs (§7.2) and the
+	// key is derived from again when the AEAD is rebuilt after a Shed (keyTo), so the key itself
+	// is not kept; in TLS 1.2 (no traffic secret) its front holds the key from the key block.
 	secret [48]byte
-	key    [32]byte
 }
 
 // setKey installs the traffic secret (RFC 8446 §7.3).
 func (hc *halfConn) setKey(k *keySchedule, s *suiteInfo, secret []byte) error {
 	copy(hc.secret[:], secret[:k.hlen])
-	k.expandLabel(hc.key[:s.keyLen], hc.secret[:k.hlen], "key", nil)
 	k.expandLabel(hc.iv[:], hc.secret[:k.hlen], "iv", nil)
-	a, err := s.newAEAD(hc.key[:s.keyLen])
-	if err != nil {
-		return err
+	hc.aead = nil
+	if hc.cipher(k, s) == nil {
+		return errors.New("tls: bad traffic key")
 	}
-	hc.aead = a
 	hc.seq = 0
 	return nil
 }
 
+// keyTo writes this direction's traffic key to dst and returns it: TLS 1.3 derives it from the
+// traffic secret ([sender]_write_key = HKDF-Expand-Label(Secret, "key", "", key_length), RFC 8446
+// §7.3); TLS 1.2 keeps it in the secret's place.
+func (hc *halfConn) keyTo(k *keySchedule, s *suiteInfo, dst *[32]byte) []byte {
+	if s.tls12 {
+		return dst[:copy(dst[:s.keyLen], hc.secret[:s.keyLen])]
+	}
+	k.expandLabel(dst[:s.keyLen], hc.secret[:k.hlen], "key", nil)
+	return dst[:s.keyLen]
+}
+
 // cipher returns the AEAD of this direction, building it again from the key if Shed dropped it
-// (nil only if that fails, which a key of the suite's length never does).
-func (hc *halfConn) cipher(s *suiteInfo) cipher.AEAD {
+// (nil only if that fails, which a key of the suite's length never does). The key lives on the
+// stack for the time of the build and is wiped.
+func (hc *halfConn) cipher(k *keySchedule, s *suiteInfo) cipher.AEAD {
 	if hc.aead == nil && s != nil {
-		hc.aead, _ = s.newAEAD(hc.key[:s.keyLen])
+		var key [32]byte
+		hc.aead, _ = s.newAEAD(hc.keyTo(k, s, &key))
+		clear(key[:])
 	}
 	return hc.aead
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"unsafe"
 )
 
 // TestPeerKeyOnly: a server with Config.PeerKeyOnly, whose client (Go's crypto/tls) sends a
@@ -43,6 +44,42 @@ func TestPeerKeyOnly(t *testing.T) {
 				pc[0].PublicKey == nil || pc[0].Raw != nil || pc[0].Subject.CommonName != "" {
 				t.Fatalf("peer certificates %+v", pc)
 			}
+			// the leaf is in the engine's lent engineRare, which Footprint counts
+			if e := srv.Engine(); e.rare == nil || e.Footprint() < int(unsafe.Sizeof(*e))+RareSize {
+				t.Fatalf("footprint %d does not count the kept certificate", e.Footprint())
+			}
 		})
+	}
+}
+
+// TestEngineRare: an engine whose peer sent no certificate holds no engineRare (its footprint is
+// its struct once idle), and Err reports the configuration error, the alert sent or the alert
+// received (the error kinds that replace a stored error value).
+func TestEngineRare(t *testing.T) {
+	s, c := handshakePair(t, serverConfig(t, false), clientConfig(t))
+	if s.rare != nil || s.Err() != nil || s.Footprint() != int(unsafe.Sizeof(*s)) {
+		t.Fatalf("server without a client certificate: rare %v err %v footprint %d", s.rare != nil, s.Err(), s.Footprint())
+	}
+	if c.rare == nil || len(c.ConnectionState().PeerCertificates) == 0 {
+		t.Fatal("the client does not keep the server's chain")
+	}
+	cfg := serverConfig(t, false)
+	cfg.Rand = nil
+	if e := NewServer(cfg, 0); e.State() != Failed || e.Err() == nil || e.Err().Error() != "tls: Config.Rand is nil" {
+		t.Fatalf("configuration error: %v", e.Err())
+	}
+	bad := make([]byte, 22)
+	copy(bad, []byte{23, 3, 3, 0, 17}) // 17 zero bytes: bad_record_mac
+	_, _, err := s.Unwrap(bad)
+	expectAlert(t, err, AlertBadRecordMAC, false)
+	if s.Err() != err {
+		t.Fatalf("Err %v, Unwrap returned %v", s.Err(), err)
+	}
+	buf := make([]byte, 256)
+	n := s.Output(buf)
+	_, _, err = c.Unwrap(buf[:n])
+	expectAlert(t, err, AlertBadRecordMAC, true)
+	if c.Err() != err {
+		t.Fatalf("Err %v, Unwrap returned %v", c.Err(), err)
 	}
 }

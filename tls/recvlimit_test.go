@@ -34,7 +34,7 @@ func TestRecordLimitIsReceiveBuffer(t *testing.T) {
 				t.Fatalf("v12 %v: the client may send %d-byte records, want %d", v12, cl.MaxPlaintext(), most)
 			}
 			roundTrip(t, cl, srv, bytes.Repeat([]byte("a"), most))
-			cl.maxOut = int32(most + 1) // a client ignoring the limit (or not told it)
+			cl.maxOut = uint16(most + 1) // a client ignoring the limit (or not told it)
 			rec := make([]byte, hdr+most+1+tail)
 			n := cl.Wrap(rec, most+1)
 			if n != buf+1 {

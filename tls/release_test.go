@@ -3,6 +3,7 @@ package tls
 import (
 	"io"
 	"testing"
+	"unsafe"
 )
 
 // TestReleaseAfterHandshake: once the handshake is done and the flight drained, a server (TLS 1.3
@@ -12,8 +13,8 @@ func TestReleaseAfterHandshake(t *testing.T) {
 		t.Helper()
 		after := srv.Footprint()
 		t.Logf("%s server: footprint %d bytes during the handshake, %d after", name, before, after)
-		if !srv.hsSmall || !srv.outSmall || srv.st != nil || srv.hsState != nil || after > before/2 {
-			t.Fatalf("%s: buffers not released (hs %v out %v st %d) footprint %d", name, srv.hsSmall, srv.outSmall, cap(srv.st), after)
+		if !srv.hsSmall || !srv.outSmall || srv.hsState != nil || after > before/2 { // (hsState holds the staging buffer)
+			t.Fatalf("%s: buffers not released (hs %v out %v hsState %v) footprint %d", name, srv.hsSmall, srv.outSmall, srv.hsState != nil, after)
 		}
 		if srv.ks.th != nil || srv.ks.ksSecrets != nil || cl.ks.th != nil || cl.ks.t256.on || cl.ks.t384.on {
 			t.Fatalf("%s: transcript hashes kept", name)
@@ -140,5 +141,110 @@ func TestHalfClose13(t *testing.T) {
 	rec = make([]byte, hdr+len(resp)+tail)
 	if n := srv.Wrap(rec, len(resp)); n != 0 {
 		t.Fatal("TLS 1.2 Wrap after the peer's close_notify")
+	}
+}
+
+// TestPostBuffersLent: an established idle server holds no post-handshake buffers (its footprint
+// is its struct); a post-handshake message received or a record queued (KeyUpdate, alert) lends
+// them (PostBufSize, counted by Footprint) until a Shed with nothing in them takes them back, and
+// KeyUpdates both ways, a refused big message and close_notify work the same before and after.
+func TestPostBuffersLent(t *testing.T) {
+	s, c := handshakePair(t, serverConfig(t, false), clientConfig(t))
+	idle := int(unsafe.Sizeof(*s))
+	if s.post != nil || s.Footprint() != idle || cap(s.hsBuf) != 0 || cap(s.out) != 0 {
+		t.Fatalf("idle server: post %v footprint %d (struct %d) hsBuf %d out %d", s.post != nil, s.Footprint(), idle, cap(s.hsBuf), cap(s.out))
+	}
+	lent := func(want bool) {
+		t.Helper()
+		if got := s.post != nil; got != want || s.Footprint() != idle+map[bool]int{true: PostBufSize}[want] {
+			t.Fatalf("post lent %v, want %v; footprint %d", got, want, s.Footprint())
+		}
+	}
+	for round := 0; round < 3; round++ {
+		// the client's update_requested is received (post.hs) and answered (post.out)
+		if err := c.KeyUpdate(true); err != nil {
+			t.Fatal(err)
+		}
+		if ea, eb := pump(t, c, s); ea != nil || eb != nil {
+			t.Fatal(ea, eb)
+		}
+		lent(true)
+		roundTrip(t, c, s, []byte("after the client's KeyUpdate"))
+		roundTrip(t, s, c, []byte("and back"))
+		// a Shed with the buffers empty gives them back (with both AEAD states)
+		if n := s.Shed(); n < PostBufSize {
+			t.Fatalf("Shed released %d", n)
+		}
+		lent(false)
+		if n := s.Shed(); n != 0 {
+			t.Fatalf("second Shed released %d", n)
+		}
+		// the server's own KeyUpdate lends post.out only
+		if err := s.KeyUpdate(false); err != nil {
+			t.Fatal(err)
+		}
+		lent(true)
+		if n := s.Shed(); n < 768 || s.post == nil {
+			t.Fatalf("Shed with a KeyUpdate pending: released %d, post %v", n, s.post != nil)
+		}
+		if ea, eb := pump(t, c, s); ea != nil || eb != nil {
+			t.Fatal(ea, eb)
+		}
+		roundTrip(t, s, c, []byte("after the server's KeyUpdate"))
+		s.Shed()
+		lent(false)
+	}
+	// half a KeyUpdate is kept in post.hs across a Shed
+	m := []byte{typeKeyUpdate, 0, 0, 1, 0}
+	buf := make([]byte, 256)
+	for i, part := range [][]byte{m[:2], m[2:]} {
+		if !c.queue(recordHandshake, part) {
+			t.Fatal("queue")
+		}
+		n := c.Output(buf)
+		if k, _, err := s.Unwrap(buf[:n]); err != nil || k != n {
+			t.Fatal(k, err)
+		}
+		if i == 0 {
+			if s.Shed(); s.post == nil || len(s.hsBuf) != 2 {
+				t.Fatalf("a partly received message was dropped by Shed: %d bytes", len(s.hsBuf))
+			}
+		}
+	}
+	if err := c.wr.update(&c.ks, c.suite); err != nil { // the client's side of its hand-made KeyUpdate
+		t.Fatal(err)
+	}
+	roundTrip(t, c, s, []byte("after a fragmented KeyUpdate"))
+	s.Shed()
+	lent(false)
+	// close_notify after an idle shed
+	s.Close()
+	lent(true)
+	if _, errC := pump(t, s, c); errC != io.EOF {
+		t.Fatalf("client: %v, want EOF", errC)
+	}
+}
+
+// TestPostBuffersSteadyState: data both ways on an idle server that has given its post-handshake
+// buffers back allocates nothing (the buffers are lent only for post-handshake records).
+func TestPostBuffersSteadyState(t *testing.T) {
+	s, c := handshakePair(t, serverConfig(t, false), clientConfig(t))
+	rec := make([]byte, 64+MaxOverhead)
+	allocs := testing.AllocsPerRun(100, func() {
+		hdr, _ := c.Overhead()
+		copy(rec[hdr:], "ping")
+		n := c.Wrap(rec, 4)
+		if k, pt, err := s.Unwrap(rec[:n]); err != nil || k != n || string(pt) != "ping" {
+			t.Fatal(k, err)
+		}
+		hdr, _ = s.Overhead()
+		copy(rec[hdr:], "pong")
+		n = s.Wrap(rec, 4)
+		if k, pt, err := c.Unwrap(rec[:n]); err != nil || k != n || string(pt) != "pong" {
+			t.Fatal(k, err)
+		}
+	})
+	if allocs != 0 || s.post != nil {
+		t.Fatalf("%v allocations per exchange; post lent %v", allocs, s.post != nil)
 	}
 }

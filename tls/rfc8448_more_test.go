@@ -74,7 +74,8 @@ func rfcKeys(t *testing.T, eq func(string, []byte), k *keySchedule, secret []byt
 	if err := hc.setKey(k, suiteByID(0x1301), secret); err != nil {
 		t.Fatal(err)
 	}
-	eq(key, hc.key[:16])
+	var kb [32]byte
+	eq(key, hc.keyTo(k, suiteByID(0x1301), &kb)) // derived again from the secret (not kept)
 	eq(iv, hc.iv[:])
 }
 
@@ -327,7 +328,8 @@ func TestRFC8448HelloRetryRequest(t *testing.T) {
 	eq("c_hs_traffic", s.ks.cHS[:32])
 	eq("s_hs_traffic", s.ks.sHS[:32])
 	eq("master_secret", s.ks.secret[:32])
-	eq("c_hs_key", s.rd.key[:16]) // read key is still the client handshake key
+	var kb [32]byte
+	eq("c_hs_key", s.rd.keyTo(&s.ks, s.suite, &kb)) // read key is still the client handshake key
 	eq("c_hs_iv", s.rd.iv[:])
 
 	// Independent schedule over the trace's messages.
@@ -387,7 +389,7 @@ func TestRFC8448HelloRetryRequest(t *testing.T) {
 	}
 	k.addMessage(msgs[1])
 	ve := &Engine{ks: *k, hsState: &hsState{}} // a copy sharing k's transcripts (ksSecrets)
-	ve.peerCerts = certs
+	ve.setCerts(certs)
 	if a := ve.checkPeerVerify(msgs[2], serverSignatureContext); a != 0 || ve.peerScheme != PSSWithSHA256 {
 		t.Errorf("CertificateVerify: alert %d, scheme %#x", a, ve.peerScheme)
 	}

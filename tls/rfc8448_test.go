@@ -65,9 +65,10 @@ func TestRFC8448Simple(t *testing.T) {
 	// s.wr now holds the server application key; recompute the handshake keys independently
 	var hc halfConn
 	hc.setKey(k, s.suite, k.sHS[:])
-	eq("s_hs_key", hc.key[:16])
+	var kb [32]byte
+	eq("s_hs_key", hc.keyTo(k, s.suite, &kb)) // derived again from the secret (not kept)
 	eq("s_hs_iv", hc.iv[:])
-	eq("c_hs_key", s.rd.key[:16]) // read key is still the client handshake key
+	eq("c_hs_key", s.rd.keyTo(k, s.suite, &kb)) // read key is still the client handshake key
 	eq("c_hs_iv", s.rd.iv[:])
 	var fk [32]byte
 	k.expandLabel(fk[:], k.sHS[:32], "finished", nil)
@@ -82,7 +83,7 @@ func TestRFC8448Simple(t *testing.T) {
 	k.deriveSecret(sec[:], k.secret[:32], "s ap traffic", th)
 	eq("s_ap_traffic", sec[:32])
 	hc.setKey(k, s.suite, sec[:])
-	eq("s_ap_key", hc.key[:16])
+	eq("s_ap_key", hc.keyTo(k, s.suite, &kb))
 	eq("s_ap_iv", hc.iv[:])
 	eq("client_finished", k.hmac([]byte{typeFinished, 0, 0, 32}, fk[:], th))
 }

@@ -79,12 +79,12 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 		return AlertIllegalParameter
 	}
 	if second {
-		if len(ch.sessionID) != e.sidLen || string(ch.sessionID) != string(e.sessionID[:e.sidLen]) ||
+		if len(ch.sessionID) != int(e.sidLen) || string(ch.sessionID) != string(e.sessionID[:e.sidLen]) ||
 			!containsU16(ch.suites, e.suite.id) || ch.has(extEarlyData) {
 			return AlertIllegalParameter
 		}
 	} else {
-		e.sidLen = copy(e.sessionID[:], ch.sessionID)
+		e.sidLen = uint8(copy(e.sessionID[:], ch.sessionID))
 		e.cfg.pickSuite(ch.suites, e.cfg.suites(), func(id uint16) bool {
 			e.suite = suiteByID(id)
 			return e.suite != nil
@@ -246,7 +246,7 @@ func (e *Engine) serverClientHello(msg []byte) uint8 {
 	if ch.recordSizeLimit > 0 {
 		lim := e.inLimit
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
-		e.peerRSL = int32(min(ch.recordSizeLimit, maxPlaintext+1))
+		e.peerRSL = uint16(min(ch.recordSizeLimit, maxPlaintext+1))
 	} else if ch.mfl > 0 {
 		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(ch.mfl))
 		e.mfl = 256 << ch.mfl
@@ -381,9 +381,9 @@ func (e *Engine) serverClientCertificate(msg []byte) uint8 {
 	if a := checkPeerLeaf(certs[0]); a != 0 {
 		return a
 	}
-	e.peerCerts = certs
+	e.setCerts(certs)
 	if e.cfg.PeerKeyOnly {
-		e.peerCerts = []*x509.Certificate{KeptPeerCertificate(certs[0])} // the chain is dropped
+		e.setCerts([]*x509.Certificate{KeptPeerCertificate(certs[0])}) // the chain is dropped
 	}
 	e.hs = sWaitCV
 	return 0

@@ -115,13 +115,28 @@ const StreamStateSize = streamStateSize
 // instead of waiting for them whole (see the package comment on streaming above). Call it
 // before the first Unwrap; nil turns streaming off.
 func (e *Engine) SetSpill(sp Spill, above int) {
-	e.spill, e.spillAbove = sp, int32(min(max(above, recordHeaderLen+tagLen+1), 1<<30))
+	e.spill = nil
+	if sp != nil {
+		e.spill = &SpillConfig{Spill: sp, Above: above}
+	}
 }
+
+// SpillConfig is a Spill and the size (header and ciphertext) above which records are streamed
+// through it, as SetSpill takes them.
+type SpillConfig struct {
+	Spill Spill
+	Above int
+}
+
+// SetSpillConfig is SetSpill with both kept in c, which the engine refers to rather than copies
+// (one per connection slot serves each engine of the slot in turn, with no allocation); c must
+// not change while the engine is in use. nil, or a nil Spill, turns streaming off.
+func (e *Engine) SetSpillConfig(c *SpillConfig) { e.spill = c }
 
 // streams reports whether a protected record of n body bytes is streamed.
 func (e *Engine) streams(n int) bool {
-	return e.spill != nil && e.suite != nil && e.suite.chacha && e.hs == hsDone &&
-		recordHeaderLen+n > int(e.spillAbove) && n > tagLen
+	return e.spill != nil && e.spill.Spill != nil && e.suite != nil && e.suite.chacha && e.hs == hsDone &&
+		recordHeaderLen+n > max(e.spill.Above, recordHeaderLen+tagLen+1) && n > tagLen
 }
 
 // StreamedPlain returns the verified plaintext of a streamed application data record that the
@@ -193,10 +208,10 @@ func (e *Engine) startStream(in []byte, n int) (int, []byte, error) {
 	}
 	st := e.sp
 	s := e.suite
-	if r, ok := e.spill.(RingSpill); ok {
+	if r, ok := e.spill.Spill.(RingSpill); ok {
 		r.NextRecord()
 	}
-	copy(st.key[:], e.rd.key[:s.keyLen])
+	e.rd.keyTo(&e.ks, s, &st.key)
 	e.rd.nonceAt(&e.nonce)
 	st.nonce = e.nonce
 	st.clen, st.got, st.wb, st.on, st.typ = int32(n-tagLen), 0, 0, true, in[0]
@@ -246,7 +261,7 @@ func (e *Engine) absorb(in []byte) (int, []byte, error) {
 			st.wb += int32(m)
 			st.got += int32(m)
 			if int(st.wb) == len(st.chunk) || st.got == st.clen {
-				w, err := e.spill.WriteAt(st.chunk[:st.wb], int64(st.got-st.wb))
+				w, err := e.spill.Spill.WriteAt(st.chunk[:st.wb], int64(st.got-st.wb))
 				if err != nil || w != int(st.wb) {
 					st.on, st.wb = false, 0
 					return 0, nil, e.fail(AlertInternalError)
@@ -358,7 +373,7 @@ func (e *Engine) finishStream() error {
 // decrypts them into dst: ChaCha20 from block 1 + off/64 (block 0 keyed the MAC).
 func (e *Engine) decryptSpill(dst []byte, off int) bool {
 	st := e.sp
-	if r, err := e.spill.ReadAt(dst, int64(off)); err != nil || r != len(dst) {
+	if r, err := e.spill.Spill.ReadAt(dst, int64(off)); err != nil || r != len(dst) {
 		return false
 	}
 	c, err := chacha20.NewUnauthenticatedCipher(st.key[:], st.nonce[:])

@@ -619,12 +619,12 @@ func fakePair(t testing.TB, spill Spill, v12 bool) (*Engine, Spill, *halfConn) {
 	e.hs, e.state, e.rdOn, e.wrOn = hsDone, Established, true, true
 	e.release()
 	var hc halfConn
-	for i := range hc.key {
-		hc.key[i] = byte(i)
+	for i := range hc.secret[:32] {
+		hc.secret[i] = byte(i) // the traffic secret (TLS 1.3) or the key (TLS 1.2)
 	}
 	hc.iv = [12]byte{1, 2, 3}
-	e.rd.key, e.rd.iv = hc.key, hc.iv
-	e.wr.key, e.wr.iv = hc.key, hc.iv
+	e.rd.secret, e.rd.iv = hc.secret, hc.iv
+	e.wr.secret, e.wr.iv = hc.secret, hc.iv
 	if spill != nil {
 		e.SetSpill(spill, 64)
 	}
@@ -634,7 +634,9 @@ func fakePair(t testing.TB, spill Spill, v12 bool) (*Engine, Spill, *halfConn) {
 // sealRaw seals inner as a TLS 1.3 record with x/crypto's chacha20poly1305 (an independent AEAD)
 // under hc's key and next nonce.
 func sealRaw(hc *halfConn, inner []byte) []byte {
-	a, _ := chacha20poly1305.New(hc.key[:])
+	var key [32]byte
+	(&keySchedule{hlen: 32}).expandLabel(key[:], hc.secret[:32], "key", nil) // RFC 8446 §7.3
+	a, _ := chacha20poly1305.New(key[:])
 	n := len(inner) + tagLen
 	rec := []byte{recordAppData, 3, 3, byte(n >> 8), byte(n)}
 	rec = a.Seal(rec, hc.makeNonce(), inner, rec[:recordHeaderLen])
@@ -645,7 +647,7 @@ func sealRaw(hc *halfConn, inner []byte) []byte {
 // sealRaw12 seals pt as a TLS 1.2 ChaCha20-Poly1305 record of type typ (RFC 7905: the nonce is
 // the IV XOR the sequence number; the additional data seq || type || version || length).
 func sealRaw12(hc *halfConn, typ byte, pt []byte) []byte {
-	a, _ := chacha20poly1305.New(hc.key[:])
+	a, _ := chacha20poly1305.New(hc.secret[:32]) // a TLS 1.2 key takes the secret's place
 	var aad [13]byte
 	hc.setAAD12(&aad, typ, len(pt))
 	n := len(pt) + tagLen
@@ -777,5 +779,33 @@ func TestStreamStateSize(t *testing.T) {
 	runtime.ReadMemStats(&m1)
 	if got := int(m1.TotalAlloc - m0.TotalAlloc); got != streamStateSize {
 		t.Fatalf("the streaming state takes %d bytes, streamStateSize says %d", got, streamStateSize)
+	}
+}
+
+// TestSpillConfigShared: SetSpillConfig refers to the caller's SpillConfig (no copy, no
+// allocation), streams records as SetSpill does, and a config without a Spill (or nil) streams
+// nothing: a big record is then taken whole.
+func TestSpillConfigShared(t *testing.T) {
+	spill := NewMemSpill()
+	cfg := &SpillConfig{Spill: spill, Above: streamAbove}
+	for _, on := range []bool{true, false} {
+		sc, cc := serverConfig(t, false), clientConfig(t)
+		sc.CipherSuites = []uint16{TLS_CHACHA20_POLY1305_SHA256}
+		cc.MaxRecordOut = maxPlaintext
+		srv, cl := NewServer(sc, DefaultRecordBuf), NewClient(cc, 0)
+		if a := testing.AllocsPerRun(10, func() { srv.SetSpillConfig(cfg) }); a != 0 || srv.spill != cfg {
+			t.Fatalf("SetSpillConfig: %v allocations, kept %p (want %p)", a, srv.spill, cfg)
+		}
+		if !on {
+			srv.SetSpillConfig(&SpillConfig{Above: streamAbove})
+		}
+		if ea, eb := pump(t, cl, srv); ea != nil || eb != nil {
+			t.Fatal(ea, eb)
+		}
+		d := pattern(16384, 7)
+		got, err := streamFeed(srv, wrapApp(t, cl, d), 1460)
+		if err != nil || !bytes.Equal(got, d) || (srv.sp != nil) != on {
+			t.Fatalf("on=%v: %d bytes, %v, streamed %v", on, len(got), err, srv.sp != nil)
+		}
 	}
 }

@@ -135,7 +135,7 @@ func (e *Engine) serverCheckPSK(msg []byte, ch *clientHello) uint8 {
 		dhe = dhe || m == 1
 	}
 	var psk []byte
-	if dhe && e.ticketsEnabled() && len(ch.pskBinder) == e.ks.hlen {
+	if dhe && e.ticketsEnabled() && len(ch.pskBinder) == int(e.ks.hlen) {
 		psk = e.openTicket(ch.pskIdentity, e.psk[:0])
 	}
 	cut := len(msg) - ch.bindersLen
@@ -206,7 +206,7 @@ func (e *Engine) clientTicket(msg []byte) uint8 {
 	}
 	s := &Session{suite: e.suite.id, ticket: append([]byte(nil), ticket...), ageAdd: ageAdd,
 		received: e.cfg.Time(), lifetime: time.Duration(life) * time.Second, serverName: e.cfg.ServerName,
-		certs: e.peerCerts}
+		certs: e.certs()}
 	h := e.ks.hlen
 	e.ks.expandLabel(s.psk[:h], e.resMaster[:h], "resumption", nonce)
 	e.session = s

@@ -85,7 +85,7 @@ func (e *Engine) seal12(rec []byte, typ byte, n int) int {
 		copy(rec[recordHeaderLen:h], aad[:8])
 	}
 	body := rec[h : h+n]
-	a := hc.cipher(e.suite)
+	a := hc.cipher(&e.ks, e.suite)
 	if a == nil {
 		return 0
 	}
@@ -110,7 +110,7 @@ func (e *Engine) openWith(hc *halfConn, rec []byte) ([]byte, bool) {
 	}
 	ct := rec[h:]
 	aad := hc.setAAD12(&e.aad, rec[0], len(ct)-tagLen)
-	a := hc.cipher(e.suite)
+	a := hc.cipher(&e.ks, e.suite)
 	if a == nil {
 		return nil, false
 	}
@@ -124,14 +124,14 @@ func (e *Engine) openWith(hc *halfConn, rec []byte) ([]byte, bool) {
 
 // install12 sets a TLS 1.2 write or read key from the key block.
 func (e *Engine) install12(hc *halfConn, key, iv []byte) uint8 {
-	copy(hc.key[:], key)
+	clear(hc.secret[:])
+	copy(hc.secret[:], key) // TLS 1.2 has no traffic secret: the key takes its place (keyTo)
 	clear(hc.iv[:])
 	copy(hc.iv[:], iv)
-	a, err := e.suite.newAEAD(hc.key[:len(key)])
-	if err != nil {
+	hc.aead, hc.seq = nil, 0
+	if len(key) != e.suite.keyLen || hc.cipher(&e.ks, e.suite) == nil {
 		return AlertInternalError
 	}
-	hc.aead, hc.seq = a, 0
 	return 0
 }
 
@@ -378,7 +378,7 @@ func (e *Engine) server12Hello(msg []byte, ch *clientHello) uint8 {
 	if ch.recordSizeLimit > 0 {
 		lim := e.inLimit12()
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
-		e.peerRSL = int32(min(ch.recordSizeLimit, maxPlaintext) + 1)
+		e.peerRSL = uint16(min(ch.recordSizeLimit, maxPlaintext) + 1)
 	} else if ch.mfl > 0 {
 		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(ch.mfl))
 		e.mfl = 256 << ch.mfl
@@ -536,9 +536,9 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 		if _, ok := certs[0].PublicKey.(ed25519.PublicKey); ok {
 			return AlertUnsupportedCert // Ed25519 signs messages, not the running transcript hash
 		}
-		e.peerCerts = certs
+		e.setCerts(certs)
 		if e.cfg.PeerKeyOnly {
-			e.peerCerts = []*x509.Certificate{KeptPeerCertificate(certs[0])} // the chain is dropped
+			e.setCerts([]*x509.Certificate{KeptPeerCertificate(certs[0])}) // the chain is dropped
 		}
 		return 0
 	case s12WaitCKE:
@@ -559,7 +559,7 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 		}
 		e.ks.addMessage(msg)
 		e.keys12(ss)
-		if e.peerCerts != nil {
+		if e.certs() != nil {
 			e.hs = s12WaitCV
 		} else {
 			e.hs = s12WaitCCS
@@ -574,7 +574,7 @@ func (e *Engine) server12Message(msg []byte) uint8 {
 			return a
 		}
 		cv := e.cvSchemes12()
-		pub := e.peerCerts[0].PublicKey
+		pub := e.certs()[0].PublicKey
 		if !containsScheme(cv[:], scheme) || !schemeFitsKey(pub, scheme, true) {
 			return AlertIllegalParameter // not one we requested, or not for this key (RFC 5246 §7.4.8)
 		}
@@ -676,7 +676,7 @@ func (e *Engine) client12ServerHello(msg []byte) uint8 {
 		if e.cfg.RecordSizeLimit == 0 {
 			return AlertUnsupportedExtension
 		}
-		e.peerRSL = int32(min(sh.recordSizeLimit, maxPlaintext) + 1)
+		e.peerRSL = uint16(min(sh.recordSizeLimit, maxPlaintext) + 1)
 	} else if sh.mfl != 0 {
 		if sh.mfl != mflCode(e.cfg.MaxFragmentLength) {
 			return AlertIllegalParameter
@@ -728,7 +728,7 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 		if (isRSA || isPSSKey) != e.suite.rsa {
 			return AlertUnsupportedCert
 		}
-		e.peerCerts = certs
+		e.setCerts(certs)
 		e.ks.addMessage(msg)
 		e.hs = c12WaitSKE
 		return 0
@@ -755,7 +755,7 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 		}
 		// RFC 5246 §7.4.3 / RFC 8422 §5.4: the scheme must be one we offered and fit the key (in TLS
 		// 1.2 an ECDSA scheme names the hash only, so a P-256 key may sign with SHA-384).
-		pub := e.peerCerts[0].PublicKey
+		pub := e.certs()[0].PublicKey
 		if !containsScheme(verifySchemes12, scheme) || !schemeFitsKey(pub, scheme, true) {
 			return AlertIllegalParameter
 		}
