@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"crypto/subtle"
 	"time"
+	"unsafe"
 )
 
 // PAP (RFC 1334) and CHAP with MD5 (RFC 1994), both as authenticator (we
@@ -48,6 +49,10 @@ type authPend struct {
 	cliTries int8
 	chal     [chapLen]byte
 }
+
+// authPendSize is what a link lends itself for the Authentication phase
+// (Lent while held; RAM and ControlBufs for a link that may authenticate).
+const authPendSize = int(unsafe.Sizeof(authPend{}))
 
 func (l *Link) authReset() {
 	l.au = authState{chalID: l.au.chalID, cliID: l.au.cliID}

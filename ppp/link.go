@@ -564,7 +564,19 @@ func (l *Link) Lent() int {
 	if l.v6 != nil && l.v6.fsm.reqOpts != nil {
 		n += maxOptLen
 	}
+	if l.aup != nil {
+		n += authPendSize // the Authentication phase's state, lent while it runs
+	}
 	return n
+}
+
+
+// mayAuth reports whether the link can ever enter an Authentication phase
+// that lends it an authPend: it demands authentication, or it has
+// credentials to answer a peer that demands it (else it refuses the
+// Authentication-Protocol option, RFC 1661 §6.2).
+func (l *Link) mayAuth() bool {
+	return l.cfg.RequireAuth != AuthNone || l.cfg.User != "" || l.cfg.Secret != ""
 }
 
 // RAM is the most the link's lent buffers take at once: two frame buffers
@@ -577,6 +589,9 @@ func (l *Link) RAM() int {
 	}
 	if l.vj != nil {
 		n += vjRxHdr
+	}
+	if l.mayAuth() {
+		n += authPendSize
 	}
 	return n
 }
@@ -598,6 +613,9 @@ func (l *Link) ControlBufs() []int {
 	b := []int{ctrlQueueSize, maxOptLen, maxOptLen, maxOptLen}
 	if l.v6 != nil {
 		b = append(b, maxOptLen)
+	}
+	if l.mayAuth() {
+		b = append(b, authPendSize) // lent for the Authentication phase
 	}
 	return b
 }
