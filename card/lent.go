@@ -61,6 +61,14 @@ func (c *Card) controlBytes() int {
 		int(c.cfg.ctlFixed) // the UDP sockets and the VJ tables (set by New)
 	if c.link != nil {
 		n += allocClass(unsafe.Sizeof(ppp.Link{}))
+		// its credentials (and Tap, IPv6) and, if the process-wide table
+		// was full, its own copy of the profile's constants
+		x, k := c.link.OwnParams()
+		for _, b := range [...]int{x, k} {
+			if b > 0 {
+				n += allocClass(uintptr(b))
+			}
+		}
 	}
 	if h := c.app.Host(); h != nil {
 		n += h.ControlBytes()

@@ -45,3 +45,32 @@ func TestAuthPendAccounted(t *testing.T) {
 	}
 }
 
+// TestOwnParams: what a link holds of its Config beside its struct is
+// reported for the card's control bytes: its own linkExtras when it has
+// credentials (a card demanding or answering authentication), and its own
+// copy of the profile's constants when the process-wide table was full
+// (a 17th distinct configuration); a link sharing both reports nothing.
+func TestOwnParams(t *testing.T) {
+	var saved [len(consts)]*linkConsts
+	for i := range consts {
+		saved[i] = consts[i].Swap(nil)
+	}
+	t.Cleanup(func() {
+		for i := range consts {
+			consts[i].Store(saved[i])
+		}
+	})
+	if x, c := New(Config{MRU: 500}).OwnParams(); x != 0 || c != 0 {
+		t.Fatalf("a shared link reports extras %d, constants %d", x, c)
+	}
+	if x, c := New(Config{MRU: 500, User: "u", Secret: "s"}).OwnParams(); x != int(unsafe.Sizeof(linkExtras{})) || c != 0 {
+		t.Fatalf("a link with credentials reports extras %d, constants %d", x, c)
+	}
+	for i := range len(consts) {
+		New(Config{MRU: 600 + i})
+	}
+	l := New(Config{MRU: 599}) // the 17th configuration: a private copy
+	if x, c := l.OwnParams(); x != 0 || c != int(unsafe.Sizeof(linkConsts{})) || l.cfg.MRU != 599 {
+		t.Fatalf("a link past the table reports extras %d, constants %d (MRU %d)", x, c, l.cfg.MRU)
+	}
+}

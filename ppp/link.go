@@ -570,6 +570,22 @@ func (l *Link) Lent() int {
 	return n
 }
 
+// OwnParams returns the bytes the link holds of its Config beside its
+// struct (card.Card counts them with its control bytes): its own
+// linkExtras (credentials, Tap or IPv6 set; else the shared empty one) and
+// its own copy of the profile's constants when the process-wide table was
+// full (else the shared entry: ROM on a card). 0 for what it shares.
+func (l *Link) OwnParams() (extras, constants int) {
+	if l.cfg.linkExtras != noExtras {
+		extras = int(unsafe.Sizeof(linkExtras{}))
+	}
+	for i := range consts {
+		if consts[i].Load() == l.cfg.linkConsts {
+			return extras, 0
+		}
+	}
+	return extras, int(unsafe.Sizeof(linkConsts{}))
+}
 
 // mayAuth reports whether the link can ever enter an Authentication phase
 // that lends it an authPend: it demands authentication, or it has
