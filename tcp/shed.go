@@ -79,14 +79,29 @@ func (s *Stack) Lent() int {
 
 // ControlBytes returns the bytes of the stack's control state, held for
 // its lifetime: its struct, the connection slots, the large buffers' table
-// and the listeners.
+// and the listeners, and its own copy of the profile's constants when it
+// shares none (a configuration past the process-wide table).
 func (s *Stack) ControlBytes() int {
 	n := int(unsafe.Sizeof(*s)) + len(s.conns)*int(unsafe.Sizeof(Conn{})) + len(s.larges())*int(unsafe.Sizeof(largeBuf{})) +
 		len(s.listeners)*int(unsafe.Sizeof(Listener{})+8)
 	if s.largePool != nil {
 		n += int(unsafe.Sizeof(largePool{}))
 	}
+	if !s.sharesConsts() {
+		n += int(unsafe.Sizeof(stackConsts{})) // its own copy: the table was full
+	}
 	return n
+}
+
+// sharesConsts reports whether the stack's constants are an entry of the
+// process-wide table (else a private copy, see intern).
+func (s *Stack) sharesConsts() bool {
+	for i := range consts {
+		if consts[i].Load() == s.cfg.stackConsts {
+			return true
+		}
+	}
+	return false
 }
 
 // ControlBufs returns the sizes of the stack's control buffers, each one

@@ -172,3 +172,35 @@ func TestPoolOnlyWithLargeBufs(t *testing.T) {
 		t.Fatalf("ControlBytes %d, want %d", got, want)
 	}
 }
+
+// TestControlBytesPrivateConsts: a stack whose configuration came past the
+// process-wide table (the 17th distinct one) holds its own copy of the
+// constants, which ControlBytes counts; a stack sharing an entry does not.
+// (Before: the private 128 bytes were in no count, so a card of such a
+// configuration reported less RAM than it held.)
+func TestControlBytesPrivateConsts(t *testing.T) {
+	var saved [len(consts)]*stackConsts
+	for i := range consts {
+		saved[i] = consts[i].Swap(nil)
+	}
+	t.Cleanup(func() {
+		for i := range consts {
+			consts[i].Store(saved[i])
+		}
+	})
+	cfg := func(mss int) Config {
+		return Config{Rand: rand.New(rand.NewSource(int64(mss))), MSS: mss}
+	}
+	shared := NewStack(cfg(1100))
+	base := shared.ControlBytes()
+	for i := range len(consts) - 1 {
+		NewStack(cfg(1101 + i))
+	}
+	private := NewStack(cfg(1200))
+	if got, want := private.ControlBytes(), base+int(unsafe.Sizeof(stackConsts{})); got != want {
+		t.Fatalf("a stack with its own constants: ControlBytes %d, want %d", got, want)
+	}
+	if got := NewStack(cfg(1100)).ControlBytes(); got != base {
+		t.Fatalf("a stack sharing its constants: ControlBytes %d, want %d", got, base)
+	}
+}
