@@ -190,7 +190,11 @@ type sessionParams struct {
 // ms is d in whole milliseconds, rounded up, within 1 ms and 2^31-1 ms
 // (24 days): what a session keeps of its timeouts.
 func ms(d time.Duration) int32 {
-	return int32(min(max((d+time.Millisecond-1)/time.Millisecond, 1), 1<<31-1))
+	q := d / time.Millisecond
+	if d%time.Millisecond > 0 {
+		q++ // rounded up without adding to d (no overflow near the largest Duration)
+	}
+	return int32(min(max(q, 1), 1<<31-1))
 }
 
 // HandshakeTimeout, Linger and SendStall are the session's timeouts.

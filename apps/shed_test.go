@@ -333,3 +333,19 @@ func TestSessionTimeoutsMS(t *testing.T) {
 		t.Fatalf("defaults %v %v %v", s.cfg.HandshakeTimeout(), s.cfg.Linger(), s.cfg.SendStall())
 	}
 }
+
+// TestSessionTimeoutHuge: a timeout near the largest Duration (a
+// configuration meaning "never") is kept as the longest, 2^31-1 ms, not
+// wrapped by the rounding up into a negative value and raised to 1 ms
+// (which timed every session out at once).
+func TestSessionTimeoutHuge(t *testing.T) {
+	for _, d := range []time.Duration{math.MaxInt64, math.MaxInt64 - time.Millisecond + 2, 1<<63 - 1 - 500*time.Microsecond} {
+		if got := ms(d); got != 1<<31-1 {
+			t.Errorf("%d ns kept as %d ms, want %d", int64(d), got, 1<<31-1)
+		}
+	}
+	s := NewServerSession(SessionConfig{HandshakeTimeout: math.MaxInt64, Linger: math.MaxInt64, SendStallTimeout: math.MaxInt64})
+	if want := (1<<31 - 1) * time.Millisecond; s.cfg.HandshakeTimeout() != want || s.cfg.Linger() != want || s.cfg.SendStall() != want {
+		t.Fatalf("timeouts %v %v %v", s.cfg.HandshakeTimeout(), s.cfg.Linger(), s.cfg.SendStall())
+	}
+}
