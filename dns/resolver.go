@@ -146,7 +146,11 @@ func NewResolver(u *udp.Stack, cfg ResolverConfig) *Resolver {
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 4
 	}
-	ms := min(max((cfg.Timeout+time.Millisecond-1)/time.Millisecond, 1), math.MaxUint32) // rounded up
+	ms := cfg.Timeout / time.Millisecond
+	if cfg.Timeout%time.Millisecond > 0 {
+		ms++ // rounded up without adding to the timeout (no overflow near the largest Duration)
+	}
+	ms = min(max(ms, 1), math.MaxUint32)
 	r := &Resolver{u: u, timeout: uint32(ms), attempts: int32(min(cfg.Attempts, 1<<20))}
 	if cfg.Rand != nil && !sameReader(cfg.Rand, u.Rand()) {
 		r.own = &randBox{cfg.Rand}

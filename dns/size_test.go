@@ -113,3 +113,16 @@ func TestResolverRand(t *testing.T) {
 		t.Fatalf("1 ns timeout kept as %d ms, want 1", r.timeout)
 	}
 }
+
+// TestResolverTimeoutHuge: a per-attempt timeout near the largest Duration
+// is kept as the longest the Resolver holds (2^32-1 ms), not wrapped by the
+// rounding up into a negative value and raised to 1 ms.
+func TestResolverTimeoutHuge(t *testing.T) {
+	u := udp.NewStack(udp.Config{})
+	for _, d := range []time.Duration{math.MaxInt64, math.MaxInt64 - time.Millisecond + 2} {
+		r := NewResolver(u, ResolverConfig{Timeout: d})
+		if r.timeout != math.MaxUint32 {
+			t.Errorf("%d ns kept as %d ms, want %d", int64(d), r.timeout, uint32(math.MaxUint32))
+		}
+	}
+}
