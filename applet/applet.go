@@ -310,7 +310,7 @@ func (c *Ctx) After(d time.Duration) {
 		c.s.timer = 0
 		return
 	}
-	c.s.timer = c.Now.Add(d).UnixNano()
+	c.s.timer = timerAt(c.Now.Add(d))
 }
 
 // Fetch queues one outbound HTTP(S) request, made by the card's secure

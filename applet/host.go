@@ -321,6 +321,26 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 	return true
 }
 
+// timerAt is t as a slot's timer: Unix nanoseconds, clamped to what an
+// int64 holds (an instant past 2262, or before 1678, is kept as the
+// largest or smallest, not as UnixNano's overflowed value, which could
+// fall due at once), and never 0 (which means disarmed).
+func timerAt(t time.Time) int64 {
+	switch {
+	case t.After(maxTimer):
+		return math.MaxInt64
+	case t.Before(minTimer):
+		return math.MinInt64
+	}
+	if n := t.UnixNano(); n != 0 {
+		return n
+	}
+	return 1
+}
+
+// maxTimer and minTimer are the instants a timer can hold.
+var maxTimer, minTimer = time.Unix(0, math.MaxInt64), time.Unix(0, math.MinInt64)
+
 // Poll runs the timers that are due and returns the earliest one still
 // armed (zero: none).
 func (h *Host) Poll(now time.Time) time.Time {
@@ -334,10 +354,10 @@ func (h *Host) Poll(now time.Time) time.Time {
 		if !s.started {
 			s.started = true
 			if t := s.reg.Manifest.Tick; t > 0 {
-				s.timer = now.Add(t).UnixNano()
+				s.timer = timerAt(now.Add(t))
 			}
 		}
-		if s.timer != 0 && now.UnixNano()-s.timer >= 0 && h.enabled(s) {
+		if s.timer != 0 && timerAt(now) >= s.timer && h.enabled(s) {
 			s.timer = 0
 			x := &h.ctx
 			*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}
@@ -345,7 +365,7 @@ func (h *Host) Poll(now time.Time) time.Time {
 			h.leave()
 			*x = Ctx{}
 		}
-		if s.timer != 0 && (next.IsZero() || s.timer < next.UnixNano()) {
+		if s.timer != 0 && (next.IsZero() || s.timer < timerAt(next)) {
 			next = time.Unix(0, s.timer)
 		}
 	}
