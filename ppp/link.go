@@ -464,6 +464,18 @@ func New(cfg Config) *Link {
 	return l
 }
 
+// rxLent is the bytes of the receive frame buffer (with its VJ headroom),
+// 0 while shed.
+func (l *Link) rxLent() int {
+	if l.rx.buf == nil {
+		return 0
+	}
+	if l.vj != nil {
+		return vjRxHdr + cap(l.rx.buf)
+	}
+	return cap(l.rx.buf)
+}
+
 // frameBuf is the size of a frame buffer: address, control, protocol,
 // information (MRU) and FCS.
 func (l *Link) frameBuf() int { return hdrRoom + int(l.cfg.MRU) + fcsRoom }
@@ -472,11 +484,20 @@ func (l *Link) frameBuf() int { return hdrRoom + int(l.cfg.MRU) + fcsRoom }
 // VJ, behind vjRxHdr octets of headroom for rebuilding headers in place).
 func (l *Link) lendRx() {
 	if l.vj != nil {
-		l.vj.area = make([]byte, vjRxHdr+l.frameBuf())
-		l.rx.buf = l.vj.area[vjRxHdr:]
+		l.rx.buf = make([]byte, vjRxHdr+l.frameBuf())[vjRxHdr:]
 		return
 	}
 	l.rx.buf = make([]byte, l.frameBuf())
+}
+
+// vjArea returns the receive frame buffer with the vjRxHdr octets of
+// headroom in front of it that lendRx allocated with it (VJ on, rx.buf
+// lent). It is found from rx.buf, in the same allocation (unsafe.Add
+// within it), so that vjState need not keep a 24-byte slice of it: that
+// keeps vjState in the 128-byte size class.
+func (l *Link) vjArea() []byte {
+	p := unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.rx.buf)), -vjRxHdr)
+	return unsafe.Slice((*byte)(p), vjRxHdr+cap(l.rx.buf))
 }
 
 // Shed drops every buffer that holds nothing right now and returns the
@@ -491,12 +512,7 @@ func (l *Link) lendRx() {
 func (l *Link) Shed() int {
 	n := 0
 	if l.rx.buf != nil && l.rx.idle() {
-		if l.vj != nil {
-			n += cap(l.vj.area)
-			l.vj.area = nil
-		} else {
-			n += cap(l.rx.buf)
-		}
+		n += l.rxLent()
 		l.rx.buf = nil
 	}
 	if l.tx.buf != nil && l.tx.phase == txIdle {
@@ -548,11 +564,7 @@ func (l *Link) Lent() int {
 	if l.ctrlq != nil { // cap of a nil array pointer is the array's length
 		n += ctrlQueueSize
 	}
-	if l.vj != nil {
-		n += cap(l.vj.area)
-	} else {
-		n += cap(l.rx.buf)
-	}
+	n += l.rxLent()
 	if l.optScratch != nil {
 		n += len(l.optScratch)
 	}
@@ -869,7 +881,8 @@ func (l *Link) vjInput(proto uint16, fr, p []byte) {
 	} else {
 		start := vjRxHdr + len(fr) - len(p)
 		end := start + len(p)
-		i := v.d.decompress(v.area, start, end) // v.area: lent with rx.buf
+		area := l.vjArea()
+		i := v.d.decompress(area, start, end)
 		switch {
 		case i == errToss:
 			v.st.Tossed++
@@ -878,7 +891,7 @@ func (l *Link) vjInput(proto uint16, fr, p []byte) {
 			v.st.Errors++
 			return
 		}
-		p = v.area[i:end]
+		p = area[i:end]
 		v.st.CompIn++
 	}
 	l.stats.IPIn++
