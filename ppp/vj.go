@@ -125,11 +125,11 @@ type vjDecomp struct {
 // vjState is a link's compression state, allocated in New when
 // Config.VJSlots > 0.
 type vjState struct {
-	c    vjComp
-	d    vjDecomp
-	st   vjStats32
-	tx   bool // we compress: we acknowledged the peer's request
-	rx   bool // the peer may compress: our request was acknowledged
+	c  vjComp
+	d  vjDecomp
+	st vjStats32
+	tx bool // we compress: we acknowledged the peer's request
+	rx bool // the peer may compress: our request was acknowledged
 }
 
 // VJStats are the link's Van Jacobson compression counters and state.

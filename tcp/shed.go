@@ -82,7 +82,7 @@ func (s *Stack) Lent() int {
 // and the listeners.
 func (s *Stack) ControlBytes() int {
 	n := int(unsafe.Sizeof(*s)) + len(s.conns)*int(unsafe.Sizeof(Conn{})) + len(s.larges())*int(unsafe.Sizeof(largeBuf{})) +
-		len(s.listeners)*int(unsafe.Sizeof(Listener{})+8)
+		len(s.listeners)*int(unsafe.Sizeof(Listener{}))
 	if s.largePool != nil {
 		n += int(unsafe.Sizeof(largePool{}))
 	}
