@@ -97,7 +97,7 @@ type Conn struct {
 
 	// Receive side. buf()[:rcvLen] is in-order data; out-of-order ranges
 	// lie beyond it at their offsets from rcvNxt.
-	rcv                 *byte // the slot's own receive buffer (small with a pool; nil while shed), rcvBuf; see buf
+	rcv                 *byte  // the slot's own receive buffer (small with a pool; nil while shed), rcvBuf; see buf
 	irs, rcvNxt, rcvAdv uint32 // rcvAdv: right edge of the window last advertised
 	waitSeq             uint32 // queue position for a large buffer (Stack.waitSeq)
 	rcvLen              int32
