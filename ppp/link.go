@@ -303,8 +303,11 @@ type Link struct {
 	v6   *link6    // IPV6CP state; nil without Config.IPv6
 	aup  *authPend // the Authentication phase's timers and challenge; lent while it runs
 
-	restartAt  deadline // re-try a finished link
-	echoAt     deadline
+	// lcpAt is the LCP timer outside the automaton: while LCP is Opened
+	// the next echo request (Config.EchoInterval), otherwise the re-try
+	// of a finished link — never both at once (one 8-byte deadline, not
+	// two: the Link stays in the 480-byte size class).
+	lcpAt      deadline
 	holdUntil  deadline         // Configure-Requests in Opened are damped until then
 	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
 	stats      stats32
@@ -316,7 +319,9 @@ type Link struct {
 	txACCM uint32
 
 	echoPend int32
-	loops    int32
+	loops    int8 // our own Configure-Requests seen coming back (saturates)
+	pull     bool // up.PullIP may be called (Config.PullIP set, or Upper)
+	pending  bool // up.PendingIP may be called (Config.PendingIP set, or Upper)
 
 	localIP [4]byte // negotiated
 	peerIP  [4]byte
@@ -326,7 +331,7 @@ type Link struct {
 	ctrlCur int16 // start of the packet being built; -1 when none
 	peerMRU uint16
 
-	dns     [2][4]byte // negotiated
+	dns     [2][4]byte // negotiated (card role); offered, Config.DNS (host role)
 	randBuf [4]byte
 	au      authState
 
@@ -352,12 +357,10 @@ type Link struct {
 type linkParams struct {
 	*linkConsts
 	*linkExtras
-	Rand          io.Reader
-	up            Upper // Config.Upper, or Config's callbacks as one
-	pull, pending bool  // up.PullIP, up.PendingIP may be called (Config.PullIP, PendingIP set; or Upper)
-	LocalIP       [4]byte
-	PeerIP        [4]byte
-	DNS           [2][4]byte
+	Rand    io.Reader
+	up      Upper // Config.Upper, or Config's callbacks as one
+	LocalIP [4]byte
+	PeerIP  [4]byte
 }
 
 // linkConsts is the per-profile part of a Link's Config: the counts narrow
@@ -434,9 +437,11 @@ func New(cfg Config) *Link {
 			EchoInterval: cfg.EchoInterval, RenegotiateHold: cfg.RenegotiateHold,
 		}),
 		linkExtras: noExtras,
-		LocalIP:    cfg.LocalIP, PeerIP: cfg.PeerIP, DNS: cfg.DNS, Rand: cfg.Rand,
-		up: cfg.Upper, pull: cfg.Upper != nil || cfg.PullIP != nil, pending: cfg.Upper != nil || cfg.PendingIP != nil,
-	}}
+		LocalIP:    cfg.LocalIP, PeerIP: cfg.PeerIP, Rand: cfg.Rand, up: cfg.Upper,
+	}, pull: cfg.Upper != nil || cfg.PullIP != nil, pending: cfg.Upper != nil || cfg.PendingIP != nil}
+	if cfg.Host {
+		l.dns = cfg.DNS // offered (RFC 1877); a card learns its own instead
+	}
 	if x := (linkExtras{Secrets: cfg.Secrets, User: cfg.User, Secret: cfg.Secret, Tap: cfg.Tap, IPv6: cfg.IPv6}); x.Secrets != nil || x.User != "" || x.Secret != "" || x.Tap != nil || x.IPv6 != nil {
 		l.cfg.linkExtras = &x
 	}
@@ -690,7 +695,9 @@ func (x *fallback) Read(p []byte) (int, error) {
 // sends its Configure-Request (the next Output carries it).
 func (l *Link) Open(now time.Time) {
 	l.adminOpen = true
-	l.restartAt = 0
+	if l.lcp.state != Opened {
+		l.lcpAt = 0 // no re-try pending any more (an Opened link's is its echo timer)
+	}
 	l.ipcp.open(now)
 	if l.v6 != nil {
 		l.v6.fsm.open(now)
@@ -703,7 +710,7 @@ func (l *Link) Open(now time.Time) {
 // the link is not re-tried until the next Open.
 func (l *Link) Close(now time.Time) {
 	l.adminOpen = false
-	l.restartAt = 0
+	l.lcpAt = 0
 	l.lcp.close(now)
 	l.ipcp.close(now)
 	if l.v6 != nil {
@@ -724,9 +731,6 @@ func (l *Link) PeerIP() [4]byte { return l.peerIP }
 // DNS returns the DNS servers learned from the peer (card role) or offered
 // to it (host role).
 func (l *Link) DNS() [2][4]byte {
-	if l.cfg.Host {
-		return l.cfg.DNS
-	}
 	return l.dns
 }
 
@@ -1022,10 +1026,10 @@ func (l *Link) loadNext() bool {
 	// whose NCP is not Opened is discarded and the next one pulled (a few
 	// at most per frame).
 	lent := false // the buffer was lent to ask PullIP: given back if it has nothing
-	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.cfg.pull; try++ {
+	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.pull; try++ {
 		if buf == nil {
 			// Shed: lend the buffer only for a packet (Config.PendingIP).
-			if l.cfg.pending && !l.cfg.up.PendingIP() {
+			if l.pending && !l.cfg.up.PendingIP() {
 				return false
 			}
 			buf, lent = l.lendTx(), true
@@ -1104,14 +1108,14 @@ func (l *Link) Poll(now time.Time) time.Time {
 		l.v6.fsm.poll(now)
 	}
 	l.authPoll(now)
-	if l.restartAt.due(now) {
-		l.restartAt = 0
+	if l.lcp.state != Opened && l.lcpAt.due(now) {
+		l.lcpAt = 0
 		l.retry(now)
 	}
-	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && l.echoAt.due(now) {
+	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && l.lcpAt.due(now) {
 		if l.echoPend >= l.cfg.EchoFailure {
 			l.event(EventEchoTimeout)
-			l.echoAt = 0
+			l.lcpAt = 0
 			// The peer is gone: renegotiate, and keep trying until it is back.
 			l.lcp.down(now)
 			l.lcp.up(now)
@@ -1124,7 +1128,7 @@ func (l *Link) Poll(now time.Time) time.Time {
 		t6 = l.v6.fsm.timer
 	}
 	srvAt, cliAt := l.authTimers()
-	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, srvAt, cliAt, l.restartAt, l.echoAt} {
+	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, srvAt, cliAt, l.lcpAt} {
 		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
@@ -1176,7 +1180,7 @@ func (l *Link) retry(now time.Time) {
 }
 
 func (l *Link) sendEcho(now time.Time) {
-	l.echoAt = at(now.Add(l.cfg.EchoInterval))
+	l.lcpAt = at(now.Add(l.cfg.EchoInterval))
 	l.echoID++
 	d := l.ctrlBegin(ProtoLCP, codeEchoReq, l.echoID)
 	if len(d) < 4 {

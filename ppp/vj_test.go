@@ -822,7 +822,7 @@ func vjUpPair(tb testing.TB, pkt []byte, pending *bool, delivered *int) *harness
 	for _, e := range []*end{h.a, h.b} {
 		e.l.cfg.Tap, e.l.fu().event = nil, nil
 		e.l.fu().deliver = func(p []byte) { *delivered++ }
-		e.l.cfg.pull = true
+		e.l.pull = true
 		e.l.fu().pull = func(dst []byte) int {
 			if !*pending {
 				return 0
