@@ -16,7 +16,6 @@ import (
 	"math"
 	"net/netip"
 	"time"
-	"unsafe"
 
 	"netcard/apps"
 	"netcard/dns"
@@ -93,7 +92,7 @@ type Card struct {
 	auto *ipv6.SLAAC // IPv6 address autoconfiguration, on the IPv6 layer (auto.Host()); nil without Profile.IPv6
 	tcp  *tcp.Stack
 	udp  *udp.Stack
-	dns  *dns.Resolver
+	dns  *dns.Resolver // lent by a fetch's lookup, nil when none runs (startFetch, serviceClient)
 	app  *apps.App
 
 	https, http *tcp.Listener
@@ -301,7 +300,6 @@ func New(cfg Config) (*Card, error) {
 		CookieQueue:           8 * p.MaxConns, // 32 for the Card profile, 8 for Tiny
 	})
 	c.udp = udp.NewStack(udp.Config{MaxSockets: p.UDPSockets, QueueBytes: p.UDPQueue, Rand: cfg.Rand})
-	c.dns = dns.NewResolver(c.udp, dns.ResolverConfig{Rand: cfg.Rand})
 	c.slots = make([]connSlot, p.MaxConns)
 	c.ip.Register(6, (*tcpGate)(c))
 	c.ip.Register(17, c.udp)
@@ -335,7 +333,7 @@ func New(cfg Config) (*Card, error) {
 			Spill: spillRegion(cfg.Store, p, cfg.SpillRing, i, log), StreamAbove: p.SlotRecvBuf(),
 		})}
 	}
-	c.cfg.budget, c.cfg.ctlFixed = int32(budgetOf(p, c.eth != nil)), int32(p.UDPSockets*int(unsafe.Sizeof(udp.Socket{})))
+	c.cfg.budget = int32(budgetOf(p, c.eth != nil))
 	if c.link != nil {
 		c.cfg.ctlFixed += int32(ppp.VJRAM(p.VJStates()))
 	}
@@ -473,7 +471,9 @@ func (c *Card) Poll(now time.Time) time.Time {
 	}
 	next = earliest(next, c.ip.Poll(now))
 	next = earliest(next, c.pollIPv6(now))
-	next = earliest(next, c.dns.Poll(now))
+	if c.dns != nil {
+		next = earliest(next, c.dns.Poll(now))
+	}
 	c.service(now)
 	next = earliest(next, c.app.Poll(now)) // the applications' timers
 	for i := range c.slots {
@@ -617,13 +617,10 @@ func (c *Card) linkEvent(e ppp.Event) {
 		l, p := c.link.LocalIP(), c.link.PeerIP()
 		c.ip.SetLocal(l)
 		c.ip.SetMTU(min(c.link.MTU(), int(c.cfg.mru)))
-		var servers []ipv4.Addr
-		for _, d := range c.link.DNS() {
-			if d != ([4]byte{}) {
-				servers = append(servers, d)
-			}
+		if c.dns != nil { // a lookup in progress asks the new servers next
+			var buf [dns.MaxServers]ipv4.Addr
+			c.dns.SetServers(c.dnsServers(buf[:0]))
 		}
-		c.dns.SetServers(servers)
 		c.ipUp = true
 		c.cfg.Log.Info("link up", "local", netip.AddrFrom4(l), "peer", netip.AddrFrom4(p), "mtu", c.link.MTU())
 	case ppp.EventIPCPDown:
@@ -720,6 +717,8 @@ func (c *Card) serviceClient(now time.Time) {
 		if !done {
 			return
 		}
+		c.cfg.Log.Debug("dns lookup done", "host", c.clientReq.Host, "stats", c.dns.Stats())
+		c.dns = nil // the resolver goes with its lookup (its socket closed by then)
 		if err != nil {
 			c.finishFetch(apps.FetchResult{Err: "resolve " + c.clientReq.Host + ": " + err.Error()})
 			return
@@ -751,11 +750,34 @@ func (c *Card) startFetch(now time.Time) {
 		c.connect(a.As4(), now)
 		return
 	}
-	if err := c.dns.Resolve(c.clientReq.Host, now); err != nil {
+	// The resolver is lent for this lookup only (80 bytes an idle card does
+	// not hold), with the servers the link gave now.
+	var buf [dns.MaxServers]ipv4.Addr
+	r := dns.NewResolver(c.udp, dns.ResolverConfig{Rand: c.cfg.Rand, Servers: c.dnsServers(buf[:0])})
+	if err := r.Resolve(c.clientReq.Host, now); err != nil {
 		c.finishFetch(apps.FetchResult{Err: err.Error()})
 		return
 	}
+	c.dns = r
 	c.clientSt = clientResolving
+}
+
+// dnsServers appends the DNS servers the link gave to buf: IPCP's on PPP
+// (RFC 1877), the DHCP lease's on Ethernet (option 6, once the lease's
+// address check is done).
+func (c *Card) dnsServers(buf []ipv4.Addr) []ipv4.Addr {
+	var list [2][4]byte
+	if c.eth != nil {
+		list = c.eth.dns
+	} else {
+		list = c.link.DNS()
+	}
+	for _, d := range list {
+		if d != ([4]byte{}) {
+			buf = append(buf, d)
+		}
+	}
+	return buf
 }
 
 func (c *Card) connect(addr ipv4.Addr, now time.Time) {

@@ -66,7 +66,8 @@ type ethFront struct {
 	cli  *dhcp.Client
 	mdns *mdns.Responder
 
-	checkUntil time.Time // end of the ARP check of a new DHCP lease (zero: none)
+	checkUntil time.Time  // end of the ARP check of a new DHCP lease (zero: none)
+	dns        [2][4]byte // the lease's DNS servers (option 6), for the resolver a lookup lends
 
 	mask        [4]byte
 	udpIn       uint64 // link-scoped datagrams taken (DHCP, mDNS)
@@ -291,17 +292,14 @@ func (f *ethFront) checkLease(now time.Time) {
 	}
 }
 
-// setDNS gives the stub resolver the lease's DNS servers (option 6).
+// setDNS keeps the lease's DNS servers (option 6) for the stub resolver,
+// and gives them to the one a lookup in progress holds.
 func (f *ethFront) setDNS(servers [2][4]byte) {
-	var list [2]ipv4.Addr
-	n := 0
-	for _, d := range servers {
-		if d != ([4]byte{}) {
-			list[n] = d
-			n++
-		}
+	f.dns = servers
+	if f.c.dns != nil {
+		var buf [2]ipv4.Addr
+		f.c.dns.SetServers(f.c.dnsServers(buf[:0]))
 	}
-	f.c.dns.SetServers(list[:n])
 }
 
 // pull writes the next IPv4 packet for the link: a DHCP reply first, then

@@ -4,7 +4,6 @@ import (
 	"unsafe"
 
 	"netcard/apps"
-	"netcard/dns"
 	"netcard/http"
 	"netcard/ppp"
 	"netcard/tls"
@@ -16,7 +15,8 @@ import (
 // have lent and not shed (Profile.ShedMs) — the link's frames and control
 // queue (ppp.Link.Lent, or the Ethernet link's), IPv4's and IPv6's
 // reassembly and ICMP buffers, TCP's slot, large, RST and SYN-cookie
-// buffers (tcp.Stack.Lent), UDP's queues, each session's HTTP buffers and
+// buffers (tcp.Stack.Lent), UDP's socket table and queues (udp.Stack.Lent)
+// and the resolver of a lookup in progress (dns.Resolver.Lent), each session's HTTP buffers and
 // request state and its TLS engine with its AEAD states
 // (apps.ServerSession.Lent), the applications' status pages and fetch body
 // (apps.App.Footprint) and the secure client during a fetch
@@ -38,7 +38,10 @@ func (c *Card) Lent() int {
 	if c.auto != nil {
 		n += c.auto.Host().Lent()
 	}
-	n += c.tcp.Lent() + c.udp.Footprint()
+	n += c.tcp.Lent() + c.udp.Lent()
+	if c.dns != nil {
+		n += c.dns.Lent()
+	}
 	for i := range c.slots {
 		n += c.slots[i].sess.Lent()
 	}
@@ -56,9 +59,9 @@ func (c *Card) Lent() int {
 // compression tables, one session and HTTP connection per slot, the
 // applications' registry, and the TLS configuration with its ticket key.
 func (c *Card) controlBytes() int {
-	n := allocClass(unsafe.Sizeof(Card{})) + allocClass(unsafe.Sizeof(udp.Stack{})) + allocClass(unsafe.Sizeof(dns.Resolver{})) +
+	n := allocClass(unsafe.Sizeof(Card{})) + allocClass(unsafe.Sizeof(udp.Stack{})) +
 		allocClass(unsafe.Sizeof(apps.App{})) + allocClass(unsafe.Sizeof(tls.Config{})) + 32 + c.ip.ControlBytes() + c.tcp.ControlBytes() +
-		int(c.cfg.ctlFixed) // the UDP sockets and the VJ tables (set by New)
+		int(c.cfg.ctlFixed) // the VJ tables (set by New)
 	if c.link != nil {
 		n += allocClass(unsafe.Sizeof(ppp.Link{}))
 		// its credentials (and Tap, IPv6) and, if the process-wide table

@@ -265,7 +265,12 @@ type Host struct {
 
 	slots []reasmSlot
 
-	errBuf []byte // nerr × icmpErrMax of queued errors (each's length in its IP header), then the echo buffer if not shared
+	// errBuf is the first byte of the error buffer (errb; nil when shed):
+	// nerr × icmpErrMax of queued errors (each's length in its IP header),
+	// then the echo buffer if not shared. A pointer, not a slice: its
+	// length is errLen, and the 16 bytes keep the Host in the 288-byte
+	// size class.
+	errBuf *byte
 
 	icmp TokenBucket // ICMP rate limit
 
@@ -413,7 +418,10 @@ func (h *Host) ControlBytes() int {
 
 // Lent returns the bytes of buffers the host holds now.
 func (h *Host) Lent() int {
-	n := cap(h.errBuf)
+	n := 0
+	if h.errBuf != nil {
+		n = h.errLen()
+	}
 	if len(h.slots) > 0 && h.slots[0].buf != nil {
 		n += h.arenaLen()
 	}
@@ -437,8 +445,16 @@ func (h *Host) lendSlots() {
 // lendErr materialises errBuf if it was shed.
 func (h *Host) lendErr() {
 	if h.errBuf == nil {
-		h.errBuf = make([]byte, h.errLen())
+		h.errBuf = unsafe.SliceData(make([]byte, h.errLen()))
 	}
+}
+
+// errb returns the error buffer (nil when shed): errLen bytes from errBuf.
+func (h *Host) errb() []byte {
+	if h.errBuf == nil {
+		return nil
+	}
+	return unsafe.Slice(h.errBuf, h.errLen())
 }
 
 // Shed drops every buffer that holds nothing right now and returns the
@@ -465,7 +481,7 @@ func (h *Host) Shed() int {
 	}
 	echoInErr := h.echoN != 0 && h.echoHold == 0 && h.echoSlot == 0
 	if h.errBuf != nil && h.errN == 0 && !echoInErr {
-		n += cap(h.errBuf)
+		n += h.errLen()
 		h.errBuf = nil
 	}
 	return n
@@ -791,7 +807,7 @@ func (h *Host) echoBuf() []byte {
 	if es := h.slot(h.echoSlot); es != nil {
 		return es.buf[:h.maxMTU]
 	}
-	return h.errBuf[int(h.nerr)*icmpErrMax:]
+	return h.errb()[int(h.nerr)*icmpErrMax:]
 }
 
 // echoMsg returns the ICMP message of the echo reply going out.
@@ -876,7 +892,7 @@ func (h *Host) sendError(typ, code uint8, info uint32, dst Addr, hdr, payload []
 // length in its IP header.
 func (h *Host) errSlot(i uint8) []byte {
 	o := int(i) * icmpErrMax
-	return h.errBuf[o : o+icmpErrMax : o+icmpErrMax]
+	return h.errb()[o : o+icmpErrMax : o+icmpErrMax]
 }
 
 func (h *Host) putIP(b []byte, n int, proto uint8, dst Addr) {

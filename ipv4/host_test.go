@@ -681,10 +681,14 @@ func TestFootprint(t *testing.T) {
 		t.Fatalf("card footprint %d, shared %v", got, h.EchoShared())
 	}
 	t.Logf("default host footprint: %d bytes", NewHost(Config{}).Footprint())
-	// The control block stays in the 352-byte size class (its counters in
-	// 32 bits; no malloc header up to 512 bytes).
-	if n := unsafe.Sizeof(Host{}); n > 352 {
+	// The control block stays in the 288-byte size class (its counters in
+	// 32 bits, the 16-byte TokenBucket, the error buffer a pointer; 320
+	// before).
+	if n := unsafe.Sizeof(Host{}); n > 288 {
 		t.Fatalf("Host is %d bytes", n)
+	}
+	if n := unsafe.Sizeof(TokenBucket{}); n > 16 {
+		t.Fatalf("TokenBucket is %d bytes", n)
 	}
 }
 

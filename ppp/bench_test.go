@@ -20,7 +20,7 @@ func upPair(tb testing.TB, pkt []byte, pending *bool, delivered *int) *harness {
 		e.l.setTap(nil)
 		e.l.fu().event = nil
 		e.l.fu().deliver = func(p []byte) { *delivered++ }
-		e.l.cfg.pull = true
+		e.l.pull = true
 		e.l.fu().pull = func(dst []byte) int {
 			if !*pending {
 				return 0

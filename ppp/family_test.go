@@ -73,7 +73,7 @@ func TestIPv6OnlyLinkSends(t *testing.T) {
 		append([]byte{0x45}, make([]byte, 19)...),
 		append([]byte{0x60}, make([]byte, 39)...),
 	}
-	l.cfg.pull = true
+	l.pull = true
 	l.fu().pull = func(dst []byte) int {
 		if len(queue) == 0 {
 			return 0

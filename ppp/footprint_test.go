@@ -83,7 +83,10 @@ func TestAckNeverTruncated(t *testing.T) {
 	}
 }
 
-// TestLinkSize guards the Link's size class: 512 bytes (576 before its
+// TestLinkSize guards the Link's size class: 480 bytes (512 before a host's
+// offered DNS servers took the card's learned ones' place, the re-try and
+// echo timers became one, Link.lcpAt, the upper layer's flags left the
+// Config copy and the loop count went 8-bit; 576 before its
 // profile's constants were shared and its rarely set fields moved out,
 // linkConsts and linkExtras; 704 before its
 // automata counters became 8-bit, the control queue an array pointer, the
@@ -95,8 +98,8 @@ func TestAckNeverTruncated(t *testing.T) {
 // and the Config copy compact), of which the allocator's header takes 8 for
 // an object with pointers over 512 bytes.
 func TestLinkSize(t *testing.T) {
-	if n := unsafe.Sizeof(Link{}) + 8; n > 512 {
-		t.Fatalf("Link takes %d bytes, past the 512-byte size class", n)
+	if n := unsafe.Sizeof(Link{}); n > 480 {
+		t.Fatalf("Link takes %d bytes, past the 480-byte size class", n)
 	}
 }
 
@@ -129,13 +132,14 @@ func TestStatsWiden(t *testing.T) {
 	}
 }
 
-// TestVJStatsWiden: the VJ state fits the allocator's 144-byte class (its
-// counters in 32 bits, its slot counts and ids in 8; 192 before) and VJStats widens every counter it keeps, by name
+// TestVJStatsWiden: the VJ state fits the allocator's 128-byte class (its
+// counters in 32 bits, its slot counts and ids in 8, the receive area
+// found from the frame buffer, Link.vjArea; 144, and 192 before) and VJStats widens every counter it keeps, by name
 // (a counter added to VJStats alone fails here: VJStats has the four
 // negotiated-state fields besides).
 func TestVJStatsWiden(t *testing.T) {
-	if n := unsafe.Sizeof(vjState{}); n > 144 {
-		t.Fatalf("vjState takes %d bytes, past the 144-byte size class", n)
+	if n := unsafe.Sizeof(vjState{}); n > 128 {
+		t.Fatalf("vjState takes %d bytes, past the 128-byte size class", n)
 	}
 	wide, narrow := reflect.TypeOf(VJStats{}), reflect.TypeOf(vjStats32{})
 	if wide.NumField() != narrow.NumField()+4 {

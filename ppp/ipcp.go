@@ -118,11 +118,11 @@ func (h *ipcpHandler) checkCI(typ byte, val []byte, nak []byte) (byte, int) {
 		return codeConfAck, 0
 	case optPriDNS, optSecDNS:
 		i := dnsIndex(typ)
-		if len(val) != 4 || !l.cfg.Host || l.cfg.DNS[i] == zero {
+		if len(val) != 4 || !l.cfg.Host || l.dns[i] == zero {
 			return codeConfRej, 0
 		}
-		if [4]byte(val) != l.cfg.DNS[i] {
-			return codeConfNak, putAddrOpt(nak, typ, l.cfg.DNS[i])
+		if [4]byte(val) != l.dns[i] {
+			return codeConfNak, putAddrOpt(nak, typ, l.dns[i])
 		}
 		return codeConfAck, 0
 	case optIPComp:
@@ -218,7 +218,9 @@ func (h *ipcpHandler) up(time.Time) {
 	if l.peerIP == [4]byte{} {
 		l.peerIP = l.cfg.PeerIP
 	}
-	l.dns = o.dns
+	if !l.cfg.Host { // a host keeps the addresses it offers (Config.DNS)
+		l.dns = o.dns
+	}
 	// Compression starts afresh with each negotiation (RFC 1144 §4: the
 	// decompressor tosses until the first slot id).
 	if v := l.vj; v != nil {

@@ -50,7 +50,7 @@ func (l *Link) lcpInput(p []byte, now time.Time) {
 		if n >= 4 && n <= len(p) {
 			for o := p[4:n]; len(o) >= 2 && o[1] >= 2 && int(o[1]) <= len(o); o = o[o[1]:] {
 				if o[0] == optMagic && o[1] == 6 && get32(o[2:]) == l.lo.magic {
-					l.loops++
+					l.loops = min(l.loops+1, 100) // saturates: 3 is reached once
 					if l.loops == 3 {
 						// Our own requests come back: give up this attempt.
 						l.event(EventLoopback)
@@ -257,7 +257,9 @@ func (h *lcpHandler) catastrophic(code byte) bool {
 	l := (*Link)(h)
 	if code == codeEchoReq {
 		l.echoOff = true // the peer does not do keepalive
-		l.echoAt = 0
+		if l.lcp.state == Opened {
+			l.lcpAt = 0 // the echo timer (not a pending re-try: see Link.lcpAt)
+		}
 	}
 	return code >= codeConfReq && code <= codeCodeRej
 }
@@ -329,8 +331,9 @@ func (h *lcpHandler) up(now time.Time) {
 		l.holdUntil = at(now.Add(l.cfg.RenegotiateHold))
 	}
 	l.echoPend, l.echoOff = 0, false
+	l.lcpAt = 0 // a re-try still pending is moot once Opened
 	if l.cfg.EchoInterval > 0 {
-		l.echoAt = at(now.Add(l.cfg.EchoInterval))
+		l.lcpAt = at(now.Add(l.cfg.EchoInterval))
 	}
 	l.event(EventLCPUp)
 	if l.cfg.RequireAuth != AuthNone && !o.authNeg {
@@ -351,7 +354,7 @@ func (h *lcpHandler) down(now time.Time) {
 	}
 	l.network = false
 	l.authReset()
-	l.echoAt = 0
+	l.lcpAt = 0
 	l.lcpDefaults()
 	l.event(EventLCPDown)
 }
@@ -365,9 +368,9 @@ func (h *lcpHandler) finished(now time.Time) {
 	l.event(EventLCPFinished)
 	if l.adminOpen {
 		if l.authFailed {
-			l.restartAt = at(now.Add(authHoldoff))
+			l.lcpAt = at(now.Add(authHoldoff))
 		} else {
-			l.restartAt = at(now.Add(holdoff))
+			l.lcpAt = at(now.Add(holdoff))
 		}
 	}
 	l.authFailed = false

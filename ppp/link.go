@@ -303,8 +303,11 @@ type Link struct {
 	v6   *link6    // IPV6CP state; nil without Config.IPv6
 	aup  *authPend // the Authentication phase's timers and challenge; lent while it runs
 
-	restartAt  deadline // re-try a finished link
-	echoAt     deadline
+	// lcpAt is the LCP timer outside the automaton: while LCP is Opened
+	// the next echo request (Config.EchoInterval), otherwise the re-try
+	// of a finished link — never both at once (one 8-byte deadline, not
+	// two: the Link stays in the 480-byte size class).
+	lcpAt      deadline
 	holdUntil  deadline         // Configure-Requests in Opened are damped until then
 	optScratch *[maxOptLen]byte // an option reply being built (fsm.rcr; one at a time); lent, see Shed
 	stats      stats32
@@ -316,7 +319,9 @@ type Link struct {
 	txACCM uint32
 
 	echoPend int32
-	loops    int32
+	loops    int8 // our own Configure-Requests seen coming back (saturates)
+	pull     bool // up.PullIP may be called (Config.PullIP set, or Upper)
+	pending  bool // up.PendingIP may be called (Config.PendingIP set, or Upper)
 
 	localIP [4]byte // negotiated
 	peerIP  [4]byte
@@ -326,7 +331,7 @@ type Link struct {
 	ctrlCur int16 // start of the packet being built; -1 when none
 	peerMRU uint16
 
-	dns     [2][4]byte // negotiated
+	dns     [2][4]byte // negotiated (card role); offered, Config.DNS (host role)
 	randBuf [4]byte
 	au      authState
 
@@ -352,12 +357,10 @@ type Link struct {
 type linkParams struct {
 	*linkConsts
 	*linkExtras
-	Rand          io.Reader
-	up            Upper // Config.Upper, or Config's callbacks as one
-	pull, pending bool  // up.PullIP, up.PendingIP may be called (Config.PullIP, PendingIP set; or Upper)
-	LocalIP       [4]byte
-	PeerIP        [4]byte
-	DNS           [2][4]byte
+	Rand    io.Reader
+	up      Upper // Config.Upper, or Config's callbacks as one
+	LocalIP [4]byte
+	PeerIP  [4]byte
 }
 
 // linkConsts is the per-profile part of a Link's Config: the counts narrow
@@ -434,9 +437,11 @@ func New(cfg Config) *Link {
 			EchoInterval: cfg.EchoInterval, RenegotiateHold: cfg.RenegotiateHold,
 		}),
 		linkExtras: noExtras,
-		LocalIP:    cfg.LocalIP, PeerIP: cfg.PeerIP, DNS: cfg.DNS, Rand: cfg.Rand,
-		up: cfg.Upper, pull: cfg.Upper != nil || cfg.PullIP != nil, pending: cfg.Upper != nil || cfg.PendingIP != nil,
-	}}
+		LocalIP:    cfg.LocalIP, PeerIP: cfg.PeerIP, Rand: cfg.Rand, up: cfg.Upper,
+	}, pull: cfg.Upper != nil || cfg.PullIP != nil, pending: cfg.Upper != nil || cfg.PendingIP != nil}
+	if cfg.Host {
+		l.dns = cfg.DNS // offered (RFC 1877); a card learns its own instead
+	}
 	if x := (linkExtras{Secrets: cfg.Secrets, User: cfg.User, Secret: cfg.Secret, Tap: cfg.Tap, IPv6: cfg.IPv6}); x.Secrets != nil || x.User != "" || x.Secret != "" || x.Tap != nil || x.IPv6 != nil {
 		l.cfg.linkExtras = &x
 	}
@@ -464,6 +469,18 @@ func New(cfg Config) *Link {
 	return l
 }
 
+// rxLent is the bytes of the receive frame buffer (with its VJ headroom),
+// 0 while shed.
+func (l *Link) rxLent() int {
+	if l.rx.buf == nil {
+		return 0
+	}
+	if l.vj != nil {
+		return vjRxHdr + cap(l.rx.buf)
+	}
+	return cap(l.rx.buf)
+}
+
 // frameBuf is the size of a frame buffer: address, control, protocol,
 // information (MRU) and FCS.
 func (l *Link) frameBuf() int { return hdrRoom + int(l.cfg.MRU) + fcsRoom }
@@ -472,11 +489,20 @@ func (l *Link) frameBuf() int { return hdrRoom + int(l.cfg.MRU) + fcsRoom }
 // VJ, behind vjRxHdr octets of headroom for rebuilding headers in place).
 func (l *Link) lendRx() {
 	if l.vj != nil {
-		l.vj.area = make([]byte, vjRxHdr+l.frameBuf())
-		l.rx.buf = l.vj.area[vjRxHdr:]
+		l.rx.buf = make([]byte, vjRxHdr+l.frameBuf())[vjRxHdr:]
 		return
 	}
 	l.rx.buf = make([]byte, l.frameBuf())
+}
+
+// vjArea returns the receive frame buffer with the vjRxHdr octets of
+// headroom in front of it that lendRx allocated with it (VJ on, rx.buf
+// lent). It is found from rx.buf, in the same allocation (unsafe.Add
+// within it), so that vjState need not keep a 24-byte slice of it: that
+// keeps vjState in the 128-byte size class.
+func (l *Link) vjArea() []byte {
+	p := unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.rx.buf)), -vjRxHdr)
+	return unsafe.Slice((*byte)(p), vjRxHdr+cap(l.rx.buf))
 }
 
 // Shed drops every buffer that holds nothing right now and returns the
@@ -491,12 +517,7 @@ func (l *Link) lendRx() {
 func (l *Link) Shed() int {
 	n := 0
 	if l.rx.buf != nil && l.rx.idle() {
-		if l.vj != nil {
-			n += cap(l.vj.area)
-			l.vj.area = nil
-		} else {
-			n += cap(l.rx.buf)
-		}
+		n += l.rxLent()
 		l.rx.buf = nil
 	}
 	if l.tx.buf != nil && l.tx.phase == txIdle {
@@ -548,11 +569,7 @@ func (l *Link) Lent() int {
 	if l.ctrlq != nil { // cap of a nil array pointer is the array's length
 		n += ctrlQueueSize
 	}
-	if l.vj != nil {
-		n += cap(l.vj.area)
-	} else {
-		n += cap(l.rx.buf)
-	}
+	n += l.rxLent()
 	if l.optScratch != nil {
 		n += len(l.optScratch)
 	}
@@ -712,7 +729,9 @@ func (x *fallback) Read(p []byte) (int, error) {
 // sends its Configure-Request (the next Output carries it).
 func (l *Link) Open(now time.Time) {
 	l.adminOpen = true
-	l.restartAt = 0
+	if l.lcp.state != Opened {
+		l.lcpAt = 0 // no re-try pending any more (an Opened link's is its echo timer)
+	}
 	l.ipcp.open(now)
 	if l.v6 != nil {
 		l.v6.fsm.open(now)
@@ -725,7 +744,7 @@ func (l *Link) Open(now time.Time) {
 // the link is not re-tried until the next Open.
 func (l *Link) Close(now time.Time) {
 	l.adminOpen = false
-	l.restartAt = 0
+	l.lcpAt = 0
 	l.lcp.close(now)
 	l.ipcp.close(now)
 	if l.v6 != nil {
@@ -746,9 +765,6 @@ func (l *Link) PeerIP() [4]byte { return l.peerIP }
 // DNS returns the DNS servers learned from the peer (card role) or offered
 // to it (host role).
 func (l *Link) DNS() [2][4]byte {
-	if l.cfg.Host {
-		return l.cfg.DNS
-	}
 	return l.dns
 }
 
@@ -903,7 +919,8 @@ func (l *Link) vjInput(proto uint16, fr, p []byte) {
 	} else {
 		start := vjRxHdr + len(fr) - len(p)
 		end := start + len(p)
-		i := v.d.decompress(v.area, start, end) // v.area: lent with rx.buf
+		area := l.vjArea()
+		i := v.d.decompress(area, start, end)
 		switch {
 		case i == errToss:
 			v.st.Tossed++
@@ -912,7 +929,7 @@ func (l *Link) vjInput(proto uint16, fr, p []byte) {
 			v.st.Errors++
 			return
 		}
-		p = v.area[i:end]
+		p = area[i:end]
 		v.st.CompIn++
 	}
 	l.stats.IPIn++
@@ -1043,10 +1060,10 @@ func (l *Link) loadNext() bool {
 	// whose NCP is not Opened is discarded and the next one pulled (a few
 	// at most per frame).
 	lent := false // the buffer was lent to ask PullIP: given back if it has nothing
-	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.cfg.pull; try++ {
+	for try := 0; try < 4 && (l.ipUp || l.Up6()) && l.pull; try++ {
 		if buf == nil {
 			// Shed: lend the buffer only for a packet (Config.PendingIP).
-			if l.cfg.pending && !l.cfg.up.PendingIP() {
+			if l.pending && !l.cfg.up.PendingIP() {
 				return false
 			}
 			buf, lent = l.lendTx(), true
@@ -1125,14 +1142,14 @@ func (l *Link) Poll(now time.Time) time.Time {
 		l.v6.fsm.poll(now)
 	}
 	l.authPoll(now)
-	if l.restartAt.due(now) {
-		l.restartAt = 0
+	if l.lcp.state != Opened && l.lcpAt.due(now) {
+		l.lcpAt = 0
 		l.retry(now)
 	}
-	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && l.echoAt.due(now) {
+	if l.lcp.state == Opened && l.cfg.EchoInterval > 0 && !l.echoOff && l.lcpAt.due(now) {
 		if l.echoPend >= l.cfg.EchoFailure {
 			l.event(EventEchoTimeout)
-			l.echoAt = 0
+			l.lcpAt = 0
 			// The peer is gone: renegotiate, and keep trying until it is back.
 			l.lcp.down(now)
 			l.lcp.up(now)
@@ -1145,7 +1162,7 @@ func (l *Link) Poll(now time.Time) time.Time {
 		t6 = l.v6.fsm.timer
 	}
 	srvAt, cliAt := l.authTimers()
-	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, srvAt, cliAt, l.restartAt, l.echoAt} {
+	for _, t := range [...]deadline{l.lcp.timer, l.ipcp.timer, t6, srvAt, cliAt, l.lcpAt} {
 		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
@@ -1197,7 +1214,7 @@ func (l *Link) retry(now time.Time) {
 }
 
 func (l *Link) sendEcho(now time.Time) {
-	l.echoAt = at(now.Add(l.cfg.EchoInterval))
+	l.lcpAt = at(now.Add(l.cfg.EchoInterval))
 	l.echoID++
 	d := l.ctrlBegin(ProtoLCP, codeEchoReq, l.echoID)
 	if len(d) < 4 {

@@ -192,16 +192,16 @@ func TestUpperReplacesCallbacks(t *testing.T) {
 	u := &recUpper{}
 	called := false
 	l := New(Config{Upper: u, Event: func(Event) { called = true }, DeliverIP: func([]byte) { called = true }})
-	if !l.cfg.pull || !l.cfg.pending || l.cfg.up != Upper(u) {
-		t.Fatalf("Upper not in force: pull %v pending %v", l.cfg.pull, l.cfg.pending)
+	if !l.pull || !l.pending || l.cfg.up != Upper(u) {
+		t.Fatalf("Upper not in force: pull %v pending %v", l.pull, l.pending)
 	}
 	l.event(EventLCPUp)
 	if called || len(u.events) != 1 || u.events[0] != EventLCPUp {
 		t.Fatalf("event: callback called %v, Upper got %v", called, u.events)
 	}
 	// Without Upper and without PullIP, no packet is asked for.
-	if l := New(Config{}); l.cfg.pull || l.cfg.pending {
-		t.Fatalf("no callbacks: pull %v pending %v", l.cfg.pull, l.cfg.pending)
+	if l := New(Config{}); l.pull || l.pending {
+		t.Fatalf("no callbacks: pull %v pending %v", l.pull, l.pending)
 	}
 }
 
@@ -327,5 +327,63 @@ func TestRandFallback(t *testing.T) {
 	}
 	if _, ok := c.cfg.Rand.(*fallback); !ok {
 		t.Fatalf("Rand is %T after a failure", c.cfg.Rand)
+	}
+}
+
+// TestRenegotiationKeepsDNSAndTimers: the host's offered DNS servers
+// (Config.DNS, kept where a card keeps the ones it learned, Link.dns)
+// survive a renegotiation, and the card learns them again; the one LCP
+// timer outside the automaton (Link.lcpAt: the re-try of a finished link,
+// the echo timer while Opened) serves both in turn: a card whose link
+// finished (the host closed it) re-tries after the holdoff, and a card
+// reopened by the host before its re-try keeps its echo timer (echoes go
+// out, no spurious re-try).
+func TestRenegotiationKeepsDNSAndTimers(t *testing.T) {
+	cc := cardConfig()
+	cc.EchoInterval = 5 * time.Second
+	want := hostConfig().DNS
+	h := newHarness(t, cc, hostConfig())
+	h.open()
+	if !h.run(10*time.Second, h.bothUp) {
+		t.Fatal("not up")
+	}
+	c, s := h.a.l, h.b.l
+	for round := 0; round < 2; round++ {
+		if c.DNS() != want || s.DNS() != want {
+			t.Fatalf("round %d: card DNS %v, host offers %v", round, c.DNS(), s.DNS())
+		}
+		// The host closes the link: the card's LCP finishes and arms its re-try.
+		s.Close(h.now)
+		if !h.run(10*time.Second, func() bool { return c.lcp.state == Stopped || c.lcp.state == Closed }) {
+			t.Fatalf("round %d: card LCP %v after the host closed", round, c.lcp.state)
+		}
+		if c.lcpAt == 0 || c.DNS() != want {
+			t.Fatalf("round %d: no re-try armed (%d), DNS %v", round, c.lcpAt, c.DNS())
+		}
+		opens := c.Stats().LCPOpens
+		if round == 0 {
+			// The host reopens first: the card's pending re-try gives way
+			// to its echo timer.
+			s.Open(h.now)
+		} else {
+			// The card re-tries by itself after the holdoff; the host
+			// answers once it is open again.
+			out := c.Stats().FramesOut
+			if !h.run(2*holdoff, func() bool { return c.Stats().FramesOut > out }) {
+				t.Fatalf("round %d: the card did not re-try (LCP %v)", round, c.lcp.state)
+			}
+			s.Open(h.now)
+		}
+		if !h.run(time.Minute, h.bothUp) {
+			t.Fatalf("round %d: not up again: card %v/%v host %v/%v", round, c.lcp.state, c.ipcp.state, s.lcp.state, s.ipcp.state)
+		}
+		sent := c.Stats().EchoSent
+		h.run(30*time.Second, func() bool { return false })
+		if !h.bothUp() || c.Stats().EchoSent < sent+5 || c.Stats().LCPOpens != opens+1 {
+			t.Fatalf("round %d: up %v, echoes %d → %d, LCP opens %d → %d", round, h.bothUp(), sent, c.Stats().EchoSent, opens, c.Stats().LCPOpens)
+		}
+	}
+	if c.DNS() != want || s.DNS() != want {
+		t.Fatalf("after renegotiation: card DNS %v, host offers %v", c.DNS(), s.DNS())
 	}
 }

@@ -139,7 +139,7 @@ func TestControlPriority(t *testing.T) {
 	h := newHarness(t, cardConfig(), hostConfig())
 	pulls := 0
 	pkt := ipPacket(1, 1000)
-	h.a.l.cfg.pull = true
+	h.a.l.pull = true
 	h.a.l.fu().pull = func(dst []byte) int {
 		pulls++
 		if !h.a.l.Up() {

@@ -217,7 +217,7 @@ func TestShedPendingIP(t *testing.T) {
 	if n := testing.AllocsPerRun(10, func() { a.Output(out[:], h.now) }); n != 1 || a.Lent() != 0 {
 		t.Fatalf("without PendingIP: %v allocations per idle Output, lent %d", n, a.Lent())
 	}
-	a.cfg.pending = true
+	a.pending = true
 	a.fu().pending = func() bool { return len(h.a.queue) > 0 }
 	if n := testing.AllocsPerRun(10, func() { a.Output(out[:], h.now) }); n != 0 || a.Lent() != 0 {
 		t.Fatalf("with PendingIP: %v allocations per idle Output, lent %d", n, a.Lent())

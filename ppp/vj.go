@@ -125,12 +125,11 @@ type vjDecomp struct {
 // vjState is a link's compression state, allocated in New when
 // Config.VJSlots > 0.
 type vjState struct {
-	c    vjComp
-	d    vjDecomp
-	area []byte // the receive frame buffer with vjRxHdr octets of headroom in front; lent with it (nil while shed)
-	st   vjStats32
-	tx   bool // we compress: we acknowledged the peer's request
-	rx   bool // the peer may compress: our request was acknowledged
+	c  vjComp
+	d  vjDecomp
+	st vjStats32
+	tx bool // we compress: we acknowledged the peer's request
+	rx bool // the peer may compress: our request was acknowledged
 }
 
 // VJStats are the link's Van Jacobson compression counters and state.
@@ -151,9 +150,9 @@ type VJStats struct {
 }
 
 // vjStats32 is what a link keeps of VJStats: the counters in 32 bits (36
-// bytes, not 96: vjState fits the allocator's 144-byte class (with its
-// slot counts in 8 bits) instead of
-// 240); they wrap after 2^32 packets (SavedOut: octets). VJStats widens
+// bytes, not 96: vjState fits the allocator's 128-byte class (with its
+// slot counts in 8 bits, and no slice of the receive area: Link.vjArea)
+// instead of 240); they wrap after 2^32 packets (SavedOut: octets). VJStats widens
 // them and adds the negotiated state.
 type vjStats32 struct {
 	CompOut   uint32

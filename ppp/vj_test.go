@@ -822,7 +822,7 @@ func vjUpPair(tb testing.TB, pkt []byte, pending *bool, delivered *int) *harness
 	for _, e := range []*end{h.a, h.b} {
 		e.l.cfg.Tap, e.l.fu().event = nil, nil
 		e.l.fu().deliver = func(p []byte) { *delivered++ }
-		e.l.cfg.pull = true
+		e.l.pull = true
 		e.l.fu().pull = func(dst []byte) int {
 			if !*pending {
 				return 0
@@ -1081,4 +1081,41 @@ func TestVJTxHeaderBound(t *testing.T) {
 		t.Fatalf("header with a SACK block: %d octets", len(tcpSeg(s))-10)
 	}
 	v.roundTrip(t, "timestamps and SACK", tcpSeg(s), ProtoIP)
+}
+
+// TestVJAfterShed: compressed headers are rebuilt in the headroom in front
+// of the receive frame buffer (Link.vjArea, found from rx.buf) also after
+// Shed dropped that buffer and the next frame lent it again.
+func TestVJAfterShed(t *testing.T) {
+	pkt := tcpSeg(seg{src: hostA, dst: hostB, sport: 443, dport: 50000, seq: 1, ack: 1, flags: tcpACK, win: 4000, data: 200})
+	pending, delivered := false, 0
+	h := vjUpPair(t, pkt, &pending, &delivered)
+	buf := make([]byte, 700)
+	send := func() {
+		pending = true
+		for {
+			n := h.a.l.Output(buf, h.now)
+			if n == 0 {
+				break
+			}
+			h.b.l.Input(buf[:n], h.now)
+		}
+	}
+	for round := 0; round < 3; round++ {
+		send()
+		before := h.b.l.VJStats().CompIn
+		if h.b.l.Shed() == 0 || h.b.l.rx.buf != nil {
+			t.Fatalf("round %d: receive buffer not shed", round)
+		}
+		send()
+		if h.b.l.VJStats().CompIn != before+1 || h.b.l.VJStats().Errors != 0 {
+			t.Fatalf("round %d: after Shed %+v", round, h.b.l.VJStats())
+		}
+		if h.b.l.Lent() != vjRxHdr+h.b.l.frameBuf() {
+			t.Fatalf("round %d: lent %d", round, h.b.l.Lent())
+		}
+	}
+	if delivered != 6 {
+		t.Fatalf("delivered %d of 6", delivered)
+	}
 }

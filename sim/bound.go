@@ -17,9 +17,11 @@ import (
 
 	"netcard/apps"
 	"netcard/card"
+	"netcard/dns"
 	"netcard/http"
 	"netcard/store"
 	"netcard/tls"
+	"netcard/udp"
 )
 
 // BoundRAM is the hard bound of a card's RAM with profile p (RAMBound): what
@@ -113,7 +115,8 @@ func budgetNoPPP(p card.Profile) int {
 //     (peerKeyPart);
 //   - the control buffers the layers lend on demand beside the profile's
 //     (controlBuffers): PPP's control queue and option buffers, IPv4's
-//     ICMP error buffer, TCP's RST queue and SYN-cookie ring, and per slot
+//     ICMP error buffer, TCP's RST queue and SYN-cookie ring, the DNS
+//     resolver and UDP socket table of a lookup, and per slot
 //     the HTTP request state and the upload hasher;
 //   - what the applications allocate on demand: status pages streamed
 //     piece by piece and the admin's fetch body (statusStreams);
@@ -641,6 +644,9 @@ func controlBuffers(c *card.Card, p card.Profile) Part {
 		}
 		n -= classOf(sum)
 	}
+	// The resolver and UDP's socket table, lent by a DNS lookup of the
+	// secure client (card.startFetch) and released when it ends.
+	n += classOf(int(unsafe.Sizeof(dns.Resolver{}))) + classOf(udp.TableBytes(p.UDPSockets))
 	n += p.MaxConns * (classOf(http.RequestStateSize) + apps.UploadFootprint)
-	return Part{fmt.Sprintf("control buffers lent on demand (PPP, ICMP, TCP RST and SYN-cookie queues; HTTP request state and upload hasher × %d)", p.MaxConns), int64(n)}
+	return Part{fmt.Sprintf("control buffers lent on demand (PPP, ICMP, TCP RST and SYN-cookie queues; DNS resolver and UDP socket table; HTTP request state and upload hasher × %d)", p.MaxConns), int64(n)}
 }

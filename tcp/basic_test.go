@@ -226,7 +226,7 @@ func TestBacklogAndSlotsFull(t *testing.T) {
 	w := newWire(t, a, b, 1)
 	l, _ := w.stacks[1].Listen(80, 1)
 	c1, _ := w.stacks[0].Dial(addrA, addrB, 80, w.now)
-	w.run(func() bool { return c1.State() == Established && l.Pending() == 1 && l.queue[0].State() == Established }, time.Second)
+	w.run(func() bool { return c1.State() == Established && l.Pending() == 1 && l.oldest().State() == Established }, time.Second)
 	// backlog (1) is full with the established, unaccepted c1: the next SYN is refused
 	c2, _ := w.stacks[0].Dial(addrA, addrB, 80, w.now)
 	w.run(func() bool { return c2.Err() != nil }, time.Second)

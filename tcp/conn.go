@@ -66,8 +66,12 @@ type Conn struct {
 
 	// Send side. sndBuf[:sndLen] holds unacknowledged and unsent data;
 	// sndBuf[0] has sequence number sndBase. The FIN, once queued, follows
-	// the last byte. sndBuf is nil while shed (then sndLen is 0).
-	sndBuf []byte
+	// the last byte. sndBuf is nil while shed (then sndLen is 0). The
+	// buffers are held by their first byte (snd, rcv; nil while shed),
+	// their sizes being the stack's (Config.SendBuf, SmallRecvBuf): 16
+	// bytes each less than a slice, which keeps the Conn in the 320-byte
+	// size class.
+	snd *byte
 
 	// The RTT estimators in microseconds (RFC 6298 allows any clock
 	// granularity; µs keeps a 300-baud segment's and a loopback's):
@@ -93,7 +97,7 @@ type Conn struct {
 
 	// Receive side. buf()[:rcvLen] is in-order data; out-of-order ranges
 	// lie beyond it at their offsets from rcvNxt.
-	rcvBuf              []byte // the slot's own receive buffer (small with a pool; nil while shed); see buf
+	rcv                 *byte  // the slot's own receive buffer (small with a pool; nil while shed), rcvBuf; see buf
 	irs, rcvNxt, rcvAdv uint32 // rcvAdv: right edge of the window last advertised
 	waitSeq             uint32 // queue position for a large buffer (Stack.waitSeq)
 	rcvLen              int32
@@ -348,10 +352,10 @@ func (c *Conn) freeLen() int {
 
 // sendBuf returns the send buffer, allocating it if it was shed.
 func (c *Conn) sendBuf() []byte {
-	if c.sndBuf == nil {
+	if c.snd == nil {
 		c.allocBufs(false)
 	}
-	return c.sndBuf
+	return c.sndBuf()
 }
 
 // Commit queues n bytes written at the start of Free.
@@ -784,7 +788,8 @@ func (c *Conn) newAck(ack uint32, now time.Time) {
 		if k > int(c.sndLen) {
 			k = int(c.sndLen)
 		}
-		copy(c.sndBuf, c.sndBuf[k:c.sndLen])
+		b := c.sndBuf()
+		copy(b, b[k:c.sndLen])
 		c.sndLen -= int32(k)
 		c.sndBase += uint32(k)
 	}
@@ -1220,7 +1225,7 @@ func (c *Conn) sndData(off, n int) []byte {
 	if n == 0 {
 		return nil
 	}
-	return c.sndBuf[off : off+n]
+	return c.sndBuf()[off : off+n]
 }
 
 // retransmitOne resends the segment at SND.UNA without moving SND.NXT.

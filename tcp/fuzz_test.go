@@ -51,15 +51,15 @@ func checkInvariants(c *Conn) error {
 		return fmt.Errorf("buffers snd %d/%d rcv %d/%d", c.sndLen, c.s.cfg.SendBuf, c.rcvLen, c.bufSize())
 	}
 	// A shed buffer holds nothing; an allocated one has its configured size.
-	if c.sndBuf == nil && c.sndLen != 0 || c.sndBuf != nil && len(c.sndBuf) != int(c.s.cfg.SendBuf) {
-		return fmt.Errorf("send buffer %d bytes with %d queued", len(c.sndBuf), c.sndLen)
+	if c.sndBuf() == nil && c.sndLen != 0 || c.sndBuf() != nil && len(c.sndBuf()) != int(c.s.cfg.SendBuf) {
+		return fmt.Errorf("send buffer %d bytes with %d queued", len(c.sndBuf()), c.sndLen)
 	}
-	if c.s.pairBufs && (c.rcvBuf == nil) != (c.sndBuf == nil) {
+	if c.s.pairBufs && (c.rcvBuf() == nil) != (c.sndBuf() == nil) {
 		return fmt.Errorf("half a buffer pair")
 	}
-	if c.big == 0 && c.rcvBuf == nil && (c.rcvLen != 0 || c.nooo != 0) ||
-		c.rcvBuf != nil && len(c.rcvBuf) != int(c.s.cfg.SmallRecvBuf) {
-		return fmt.Errorf("receive buffer %d bytes with %d received, %d ranges", len(c.rcvBuf), c.rcvLen, c.nooo)
+	if c.big == 0 && c.rcvBuf() == nil && (c.rcvLen != 0 || c.nooo != 0) ||
+		c.rcvBuf() != nil && len(c.rcvBuf()) != int(c.s.cfg.SmallRecvBuf) {
+		return fmt.Errorf("receive buffer %d bytes with %d received, %d ranges", len(c.rcvBuf()), c.rcvLen, c.nooo)
 	}
 	if c.state >= Established {
 		end := c.sndBase + uint32(c.sndLen)

@@ -96,7 +96,7 @@ func (w *wire) maybeShed() {
 			}
 			var held [][]byte
 			for i := range s.conns {
-				held = append(held, s.conns[i].rcvBuf, s.conns[i].sndBuf)
+				held = append(held, s.conns[i].rcvBuf(), s.conns[i].sndBuf())
 			}
 			for i := range s.larges() {
 				held = append(held, s.large[i].b)
@@ -104,7 +104,7 @@ func (w *wire) maybeShed() {
 			w.shedBytes += s.Shed()
 			k := 0
 			for i := range s.conns {
-				for _, b := range [][]byte{s.conns[i].rcvBuf, s.conns[i].sndBuf} {
+				for _, b := range [][]byte{s.conns[i].rcvBuf(), s.conns[i].sndBuf()} {
 					if held[k] != nil && b == nil {
 						poison(held[k])
 					}

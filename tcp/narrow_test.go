@@ -78,8 +78,7 @@ func TestBornOrderWraps(t *testing.T) {
 		c := &s.conns[i]
 		c.init(ipv6.From4(addrB), ipv6.From4(addrA), 80, uint16(1000+i), time.Unix(1, 0))
 		c.state, c.passive, c.inUse = SynReceived, true, true
-		c.lst = l
-		l.queue = append(l.queue, c)
+		l.add(c)
 		cs = append(cs, c)
 	}
 	if cs[0].born != math.MaxUint32 || cs[1].born != 0 || cs[2].born != 1 {
@@ -87,6 +86,18 @@ func TestBornOrderWraps(t *testing.T) {
 	}
 	if old := l.oldestHalfOpen(); old != cs[0] {
 		t.Fatalf("oldest half-open: port %d, want %d", old.rport, cs[0].rport)
+	}
+	// The backlog is accepted in the same order, across the wrap.
+	for _, c := range cs {
+		c.state = Established
+	}
+	for i := range cs {
+		if c := l.Accept(); c != cs[i] || l.Pending() != 2-i {
+			t.Fatalf("accept %d: %v, pending %d", i, c, l.Pending())
+		}
+	}
+	if l.Accept() != nil {
+		t.Fatal("accepted from an empty backlog")
 	}
 }
 

@@ -72,7 +72,7 @@ func (c *Conn) take(i int) {
 	if l.b == nil {
 		l.b = make([]byte, s.largeSize())
 	}
-	copy(l.b, c.rcvBuf[:c.dataEnd()])
+	copy(l.b, c.rcvBuf()[:c.dataEnd()])
 	c.big = uint8(i + 1)
 	c.waiting, c.probeSeen, c.probed = false, false, false
 	l.owner = c
@@ -107,7 +107,7 @@ func (c *Conn) buf() []byte {
 	if c.big != 0 {
 		return c.s.large[c.big-1].b
 	}
-	return c.rcvBuf
+	return c.rcvBuf()
 }
 
 // wbuf is buf for writing: the slot's own buffer is allocated if it was
@@ -122,10 +122,10 @@ func (c *Conn) wbuf() []byte {
 // ownBuf returns the slot's own receive buffer, allocating it if it was
 // shed.
 func (c *Conn) ownBuf() []byte {
-	if c.rcvBuf == nil {
+	if c.rcv == nil {
 		c.allocBufs(true)
 	}
-	return c.rcvBuf
+	return c.rcvBuf()
 }
 
 // bufSize is the size of the receive buffer in use, allocated or not: the

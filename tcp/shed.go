@@ -66,7 +66,7 @@ func (s *Stack) Shed() int {
 func (s *Stack) Lent() int {
 	n := 0
 	for i := range s.conns {
-		n += cap(s.conns[i].rcvBuf) + cap(s.conns[i].sndBuf)
+		n += cap(s.conns[i].rcvBuf()) + cap(s.conns[i].sndBuf())
 	}
 	for i := range s.larges() {
 		n += cap(s.large[i].b)
@@ -83,7 +83,7 @@ func (s *Stack) Lent() int {
 // shares none (a configuration past the process-wide table).
 func (s *Stack) ControlBytes() int {
 	n := int(unsafe.Sizeof(*s)) + len(s.conns)*int(unsafe.Sizeof(Conn{})) + len(s.larges())*int(unsafe.Sizeof(largeBuf{})) +
-		len(s.listeners)*int(unsafe.Sizeof(Listener{})+8)
+		len(s.listeners)*int(unsafe.Sizeof(Listener{}))
 	if s.largePool != nil {
 		n += int(unsafe.Sizeof(largePool{}))
 	}
@@ -122,19 +122,19 @@ func (s *Stack) ControlBufs() (rst, cookies int) {
 // buffer again and is accepted exactly as if nothing had been shed. It
 // never allocates; a second call returns 0.
 func (c *Conn) Shed() int {
-	rcv := c.rcvBuf != nil && (c.big != 0 || c.rcvLen == 0 && c.nooo == 0 && c.need == 0)
-	snd := c.sndBuf != nil && c.sndLen == 0
+	rcv := c.rcv != nil && (c.big != 0 || c.rcvLen == 0 && c.nooo == 0 && c.need == 0)
+	snd := c.snd != nil && c.sndLen == 0
 	if c.s.pairBufs && !(rcv && snd) {
 		return 0 // one allocation: both go, or neither
 	}
 	n := 0
 	if rcv {
-		n += cap(c.rcvBuf)
-		c.rcvBuf = nil
+		n += int(c.s.cfg.SmallRecvBuf)
+		c.rcv = nil
 	}
 	if snd {
-		n += cap(c.sndBuf)
-		c.sndBuf = nil
+		n += int(c.s.cfg.SendBuf)
+		c.snd = nil
 	}
 	return n
 }
@@ -148,11 +148,11 @@ func (c *Conn) Shed() int {
 // now sends its flight: the next segment lends the buffer again, as
 // after Shed. It never allocates.
 func (c *Conn) ShedRecv() int {
-	if c.rcvBuf == nil || c.s.pairBufs || c.big != 0 || c.rcvLen != 0 || c.nooo != 0 || c.need != 0 {
+	if c.rcv == nil || c.s.pairBufs || c.big != 0 || c.rcvLen != 0 || c.nooo != 0 || c.need != 0 {
 		return 0
 	}
-	n := cap(c.rcvBuf)
-	c.rcvBuf = nil
+	n := int(c.s.cfg.SmallRecvBuf)
+	c.rcv = nil
 	return n
 }
 
@@ -163,12 +163,30 @@ func (c *Conn) allocBufs(rcv bool) {
 	switch {
 	case c.s.pairBufs:
 		b := make([]byte, r+w)
-		c.rcvBuf, c.sndBuf = b[:r:r], b[r:]
+		c.rcv, c.snd = unsafe.SliceData(b), unsafe.SliceData(b[r:]) // one allocation: both go together (Shed)
 	case rcv:
-		c.rcvBuf = make([]byte, r)
+		c.rcv = unsafe.SliceData(make([]byte, r))
 	default:
-		c.sndBuf = make([]byte, w)
+		c.snd = unsafe.SliceData(make([]byte, w))
 	}
+}
+
+// rcvBuf returns the slot's own receive buffer (nil while shed):
+// Config.SmallRecvBuf bytes from rcv, in the allocation allocBufs made.
+func (c *Conn) rcvBuf() []byte {
+	if c.rcv == nil {
+		return nil
+	}
+	return unsafe.Slice(c.rcv, c.s.cfg.SmallRecvBuf)
+}
+
+// sndBuf returns the slot's send buffer (nil while shed): Config.SendBuf
+// bytes from snd.
+func (c *Conn) sndBuf() []byte {
+	if c.snd == nil {
+		return nil
+	}
+	return unsafe.Slice(c.snd, c.s.cfg.SendBuf)
 }
 
 // allocSize is the heap a make([]byte, n) takes: n rounded up to the Go

@@ -53,7 +53,7 @@ func TestShedIdle(t *testing.T) {
 	if n := a.Shed() + b.Shed() + c.Shed() + sc.Shed(); n != 0 {
 		t.Fatalf("second Shed released %d bytes", n)
 	}
-	if c.rcvBuf != nil || c.sndBuf != nil || sc.rcvBuf != nil || sc.sndBuf != nil || b.large[0].b != nil {
+	if c.rcvBuf() != nil || c.sndBuf() != nil || sc.rcvBuf() != nil || sc.sndBuf() != nil || b.large[0].b != nil {
 		t.Fatal("a buffer survived Shed")
 	}
 	exchange()
@@ -145,7 +145,7 @@ func TestShedKeepsData(t *testing.T) {
 			w.drop = func(from int, _ Header, _ []byte) bool { return from == 1 && lost }
 			c.Write(rec[1000:])
 			w.run(func() bool { return c.sndNxt == c.sndBase+2000 }, 5*time.Second)
-			if n := a.Shed(); n != 8192 || c.sndBuf == nil {
+			if n := a.Shed(); n != 8192 || c.sndBuf() == nil {
 				t.Fatalf("stack A shed %d bytes with 2,000 bytes unacknowledged", n)
 			}
 			lost = false
@@ -318,9 +318,9 @@ func TestShedPaired(t *testing.T) {
 	rec := pattern(10000, 3)
 	c.Write(rec[:4000])
 	w.run(func() bool { return len(sc.Peek()) == 4000 }, 5*time.Second)
-	if cap(sc.rcvBuf) != 16645 || cap(sc.sndBuf) != 3835 ||
-		uintptr(unsafe.Pointer(&sc.rcvBuf[0]))+16645 != uintptr(unsafe.Pointer(&sc.sndBuf[0])) {
-		t.Fatalf("buffers %d + %d, not one allocation", cap(sc.rcvBuf), cap(sc.sndBuf))
+	if cap(sc.rcvBuf()) != 16645 || cap(sc.sndBuf()) != 3835 ||
+		uintptr(unsafe.Pointer(&sc.rcvBuf()[0]))+16645 != uintptr(unsafe.Pointer(&sc.sndBuf()[0])) {
+		t.Fatalf("buffers %d + %d, not one allocation", cap(sc.rcvBuf()), cap(sc.sndBuf()))
 	}
 	if n := b.Shed(); n != 0 {
 		t.Fatalf("shed %d bytes with unread data", n)
@@ -385,7 +385,7 @@ func TestShedRecv(t *testing.T) {
 	}
 	c.Write(pattern(300, 1))
 	w.run(func() bool { return len(sc.Peek()) == 300 }, 5*time.Second)
-	if n := sc.ShedRecv(); n != 0 || sc.rcvBuf == nil {
+	if n := sc.ShedRecv(); n != 0 || sc.rcvBuf() == nil {
 		t.Fatalf("shed %d bytes with unread data", n)
 	}
 	sc.Consume(300)
@@ -400,10 +400,10 @@ func TestShedRecv(t *testing.T) {
 	w.drop = func(from int, _ Header, _ []byte) bool { return from == 1 } // keep the reply unacknowledged
 	sc.Write(reply)
 	w.run(func() bool { return sc.sndNxt == sc.sndBase+400 }, 5*time.Second)
-	if n := sc.ShedRecv(); n != 1024 || sc.rcvBuf != nil || sc.ShedRecv() != 0 {
+	if n := sc.ShedRecv(); n != 1024 || sc.rcvBuf() != nil || sc.ShedRecv() != 0 {
 		t.Fatalf("ShedRecv released %d bytes", n)
 	}
-	if sc.sndBuf == nil || sc.Queued() != 400 {
+	if sc.sndBuf() == nil || sc.Queued() != 400 {
 		t.Fatalf("the send buffer went with it (%d queued)", sc.Queued())
 	}
 	w.drop = nil
@@ -415,8 +415,8 @@ func TestShedRecv(t *testing.T) {
 	next := pattern(700, 4)
 	c.Write(next)
 	w.run(func() bool { return len(sc.Peek()) == 700 }, 5*time.Second)
-	if !bytes.Equal(sc.Peek(), next) || cap(sc.rcvBuf) != 1024 {
-		t.Fatalf("after ShedRecv: %d bytes in a %d-byte buffer", len(sc.Peek()), cap(sc.rcvBuf))
+	if !bytes.Equal(sc.Peek(), next) || cap(sc.rcvBuf()) != 1024 {
+		t.Fatalf("after ShedRecv: %d bytes in a %d-byte buffer", len(sc.Peek()), cap(sc.rcvBuf()))
 	}
 
 	// Paired buffers (the one-slot Card profile's) stay together.
@@ -427,7 +427,7 @@ func TestShedRecv(t *testing.T) {
 	c2.Write(pattern(10, 5))
 	w2.run(func() bool { return len(sc2.Peek()) == 10 }, 5*time.Second)
 	sc2.Consume(10)
-	if n := sc2.ShedRecv(); n != 0 || sc2.rcvBuf == nil {
+	if n := sc2.ShedRecv(); n != 0 || sc2.rcvBuf() == nil {
 		t.Fatalf("a paired receive buffer shed alone (%d bytes)", n)
 	}
 }

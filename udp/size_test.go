@@ -9,10 +9,15 @@ import (
 )
 
 // TestStackSize holds the Stack and a Socket to the allocator classes the
-// narrow counters and rings bought (128 and 48 bytes, from 192 and 64).
+// narrow counters and rings bought (48 bytes for a Socket, from 64), and
+// the Stack to 80 bytes (from 128) now that its socket table and send ring
+// are lent (table); a one-socket table is one 112-byte object.
 func TestStackSize(t *testing.T) {
-	if n := unsafe.Sizeof(Stack{}); n > 128 {
-		t.Errorf("Stack is %d bytes, want ≤ 128", n)
+	if n := unsafe.Sizeof(Stack{}); n > 80 {
+		t.Errorf("Stack is %d bytes, want ≤ 80", n)
+	}
+	if n := TableBytes(1); n > 112 {
+		t.Errorf("a one-socket table is %d bytes, want ≤ 112", n)
 	}
 	if n := unsafe.Sizeof(Socket{}); n > 48 {
 		t.Errorf("Socket is %d bytes, want ≤ 48", n)
@@ -113,5 +118,74 @@ func TestLargestQueue(t *testing.T) {
 		if n, _ := s.Output(out, a2, t0); n != 0 {
 			t.Fatalf("round %d: %d bytes after the queue drained", round, n)
 		}
+	}
+}
+
+// TestTableLentPerQuery: a one-socket stack (the card's) holds no socket
+// table while no socket is bound; Bind lends it (one allocation with its
+// socket, then the receive queue), the last Close with the send queue
+// drained releases it. A datagram for the port with no query pending (a
+// late or spoofed DNS answer) is dropped and counted (InNoPort) without
+// lending anything, and a query survives Shed.
+func TestTableLentPerQuery(t *testing.T) {
+	s := NewStack(Config{MaxSockets: 1, QueueBytes: 520, SendBytes: 300})
+	if s.Lent() != 0 || s.t != nil {
+		t.Fatalf("idle stack lends %d", s.Lent())
+	}
+	late := Append(nil, a1, a2, 53, 50000, []byte("late answer"))
+	if s.Input(a1, a2, late, t0) || s.Stats().InNoPort != 1 || s.Lent() != 0 {
+		t.Fatalf("answer with nothing pending: %+v, lent %d", s.Stats(), s.Lent())
+	}
+	if s.Shed() != 0 {
+		t.Fatal("an idle stack shed something")
+	}
+	c, err := s.Bind(50000)
+	if err != nil || s.Lent() != TableBytes(1)+520 {
+		t.Fatalf("Bind: %v, lent %d", err, s.Lent())
+	}
+	if _, err := s.Bind(50001); err != ErrNoSockets {
+		t.Fatalf("second Bind: %v", err)
+	}
+	if err := c.SendTo(a1, 53, []byte("query")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	s.Output(buf, a2, t0)
+	// Shed in the middle of the query: the queues go, the table and the
+	// socket stay, and the answer still arrives.
+	if n := s.Shed(); n != 520+300 || s.Lent() != TableBytes(1) {
+		t.Fatalf("Shed released %d, lent %d", n, s.Lent())
+	}
+	if !s.Input(a1, a2, late, t0) {
+		t.Fatal("answer refused during the query")
+	}
+	if n, _, _, ok := c.RecvFrom(buf); !ok || string(buf[:n]) != "late answer" {
+		t.Fatal("answer lost after Shed")
+	}
+	c.Close()
+	if s.Lent() != 0 || s.t != nil {
+		t.Fatalf("after Close: lent %d", s.Lent())
+	}
+	if c.SendTo(a1, 53, []byte("x")) != ErrClosed {
+		t.Fatal("closed socket sent")
+	}
+	// A closed socket's send still drains, then the table goes.
+	c, _ = s.Bind(0)
+	c.SendTo(a1, 53, []byte("q"))
+	c.Close()
+	if s.t == nil {
+		t.Fatal("table released with a datagram queued")
+	}
+	if n, _ := s.Output(buf, a2, t0); n != HeaderLen+1 || s.t != nil {
+		t.Fatalf("output %d, table still lent", n)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		c, _ := s.Bind(4000)
+		c.SendTo(a1, 53, []byte("query"))
+		s.Output(buf, a2, t0)
+		c.Close()
+	})
+	if allocs != 3 {
+		t.Fatalf("%v allocations per query, want 3 (table, receive and send queues)", allocs)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"time"
 
+	"unsafe"
+
 	"netcard/internal/count"
 	"netcard/ipv4"
 	"netcard/ipv6"
@@ -115,15 +117,38 @@ type Socket struct {
 }
 
 // Stack is the UDP layer: it implements ipv4.Transport and ipv4.PortFilter.
+//
+// Only the configuration and the counters are resident (80 bytes): the
+// socket table and the send queue's ring (table) are lent by the first Bind
+// and released with the last socket once the send queue is empty, so a
+// card that is not resolving holds neither.
 type Stack struct {
 	rand       io.Reader
-	socks      []Socket
-	tx         ring
+	t          *table // nil when no socket is bound and nothing waits to be sent
 	queueBytes uint16 // at most 1<<15 (NewStack)
 	sendBytes  uint16
-	rb         [2]byte
 	next       uint16
+	nsocks     uint16 // Config.MaxSockets (at most 1<<16-1)
 	stats      stats32
+}
+
+// table is what a Stack lends while a socket is bound or a datagram waits
+// to be sent: the sockets and the send queue.
+type table struct {
+	socks []Socket // one[:] for a stack of one socket (the card's), else its own slice
+	tx    ring
+	rb    [2]byte
+	one   [1]Socket
+}
+
+// TableBytes returns the bytes a stack of MaxSockets n lends while in use,
+// besides its queues (Footprint counts them): the table, with its socket
+// inside for n = 1 (one allocation), and the socket slice for n > 1.
+func TableBytes(n int) int {
+	if n <= 1 {
+		return int(unsafe.Sizeof(table{}))
+	}
+	return int(unsafe.Sizeof(table{})) + n*int(unsafe.Sizeof(Socket{}))
 }
 
 // stats32 is what a Stack keeps of its Stats: the counters in 32 bits
@@ -153,8 +178,8 @@ func (c *stats32) export() Stats {
 	return s
 }
 
-// NewStack allocates the sockets (their queues are allocated by Bind and
-// SendTo, see Config).
+// NewStack returns a stack with no socket table (Bind lends it, see Stack)
+// and no queue (Bind and SendTo lend them, see Config).
 func NewStack(cfg Config) *Stack {
 	if cfg.MaxSockets <= 0 {
 		cfg.MaxSockets = 4
@@ -171,12 +196,32 @@ func NewStack(cfg Config) *Stack {
 	if cfg.SendBytes > 1<<15 {
 		cfg.SendBytes = 1 << 15
 	}
-	s := &Stack{rand: cfg.Rand, queueBytes: uint16(cfg.QueueBytes), sendBytes: uint16(cfg.SendBytes),
-		socks: make([]Socket, cfg.MaxSockets), next: 49152}
-	for i := range s.socks {
-		s.socks[i].s = s
+	cfg.MaxSockets = min(cfg.MaxSockets, 1<<16-1)
+	return &Stack{rand: cfg.Rand, queueBytes: uint16(cfg.QueueBytes), sendBytes: uint16(cfg.SendBytes),
+		nsocks: uint16(cfg.MaxSockets), next: 49152}
+}
+
+// lend returns the table, allocating it (and its sockets) if none is lent.
+func (s *Stack) lend() *table {
+	if s.t == nil {
+		t := &table{}
+		if t.socks = t.one[:]; s.nsocks > 1 {
+			t.socks = make([]Socket, s.nsocks)
+		}
+		for i := range t.socks {
+			t.socks[i].s = s
+		}
+		s.t = t
 	}
-	return s
+	return s.t
+}
+
+// socks returns the socket table (nil when none is lent).
+func (s *Stack) socks() []Socket {
+	if s.t == nil {
+		return nil
+	}
+	return s.t.socks
 }
 
 // Rand returns Config.Rand (the resolver above shares it).
@@ -188,16 +233,28 @@ func (s *Stack) Stats() Stats { return s.stats.export() }
 // Footprint returns the bytes of queue buffers the stack holds now: the
 // receive queues of the bound sockets and the send queue, if allocated.
 func (s *Stack) Footprint() int {
-	n := len(s.tx.buf)
-	for i := range s.socks {
-		n += len(s.socks[i].rx.buf)
+	if s.t == nil {
+		return 0
+	}
+	n := len(s.t.tx.buf)
+	for i := range s.t.socks {
+		n += len(s.t.socks[i].rx.buf)
 	}
 	return n
 }
 
+// Lent returns everything the stack lends now: Footprint and, while lent,
+// the socket table (TableBytes).
+func (s *Stack) Lent() int {
+	if s.t == nil {
+		return 0
+	}
+	return TableBytes(int(s.nsocks)) + s.Footprint()
+}
+
 // MaxFootprint is the most Footprint can reach: every socket bound and the
 // send queue allocated.
-func (s *Stack) MaxFootprint() int { return len(s.socks)*int(s.queueBytes) + int(s.sendBytes) }
+func (s *Stack) MaxFootprint() int { return int(s.nsocks)*int(s.queueBytes) + int(s.sendBytes) }
 
 // Shed drops every queue that holds no datagram right now — the send queue
 // and the receive queues of bound sockets — and returns the bytes released.
@@ -205,13 +262,17 @@ func (s *Stack) MaxFootprint() int { return len(s.socks)*int(s.queueBytes) + int
 // shed stack behaves byte for byte as one that was not. Shed never
 // allocates; a second call returns 0.
 func (s *Stack) Shed() int {
-	n := 0
-	if s.tx.buf != nil && s.tx.n == 0 {
-		n += cap(s.tx.buf)
-		s.tx = ring{}
+	t := s.t
+	if t == nil {
+		return 0
 	}
-	for i := range s.socks {
-		if c := &s.socks[i]; c.rx.buf != nil && c.rx.n == 0 {
+	n := 0
+	if t.tx.buf != nil && t.tx.n == 0 {
+		n += cap(t.tx.buf)
+		t.tx = ring{}
+	}
+	for i := range t.socks {
+		if c := &t.socks[i]; c.rx.buf != nil && c.rx.n == 0 {
 			n += cap(c.rx.buf)
 			c.rx = ring{}
 		}
@@ -219,22 +280,26 @@ func (s *Stack) Shed() int {
 	return n
 }
 
-// release drops the send queue when it is empty and no socket is bound.
+// release drops the send queue and the socket table when the queue is
+// empty and no socket is bound (Close and Output call it: the table of a
+// query's socket goes with the query).
 func (s *Stack) release() {
-	if s.tx.buf == nil || s.tx.n != 0 {
+	t := s.t
+	if t == nil || t.tx.n != 0 {
 		return
 	}
-	for i := range s.socks {
-		if s.socks[i].bound {
+	for i := range t.socks {
+		if t.socks[i].bound {
 			return
 		}
 	}
-	s.tx = ring{}
+	s.t = nil
 }
 
 func (s *Stack) lookup(port uint16) *Socket {
-	for i := range s.socks {
-		if c := &s.socks[i]; c.bound && c.port == port {
+	socks := s.socks()
+	for i := range socks {
+		if c := &socks[i]; c.bound && c.port == port {
 			return c
 		}
 	}
@@ -244,10 +309,11 @@ func (s *Stack) lookup(port uint16) *Socket {
 // Bind returns a socket bound to port; port 0 picks a random free ephemeral
 // port (49152–65535) from Config.Rand.
 func (s *Stack) Bind(port uint16) (*Socket, error) {
+	t := s.lend()
 	var c *Socket
-	for i := range s.socks {
-		if !s.socks[i].bound {
-			c = &s.socks[i]
+	for i := range t.socks {
+		if !t.socks[i].bound {
+			c = &t.socks[i]
 			break
 		}
 	}
@@ -257,6 +323,7 @@ func (s *Stack) Bind(port uint16) (*Socket, error) {
 	if port == 0 {
 		port = s.ephemeral()
 		if port == 0 {
+			s.release()
 			return nil, ErrNoPort
 		}
 	} else if s.lookup(port) != nil {
@@ -271,10 +338,11 @@ func (s *Stack) ephemeral() uint16 {
 	for try := 0; try < 8; try++ {
 		var p uint16
 		if s.rand != nil {
-			if _, err := io.ReadFull(s.rand, s.rb[:]); err != nil {
+			rb := s.t.rb[:] // in the lent table: a local array would escape through the interface call
+			if _, err := io.ReadFull(s.rand, rb); err != nil {
 				break
 			}
-			p = 49152 + binary.BigEndian.Uint16(s.rb[:])%16384
+			p = 49152 + binary.BigEndian.Uint16(rb)%16384
 		} else {
 			p = s.next
 			s.next++
@@ -379,10 +447,14 @@ func (s *Stack) Output6(dst []byte, now time.Time) (int, ipv6.Addr, ipv6.Addr) {
 }
 
 func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr) (int, ipv6.Addr, ipv6.Addr) {
-	for s.tx.count > 0 {
+	if s.t == nil {
+		return 0, ipv6.Addr{}, ipv6.Addr{}
+	}
+	tx := &s.t.tx
+	for tx.count > 0 {
 		var mb [txMeta]byte // on the stack: ring.read is no interface call
 		m := mb[:]
-		s.tx.read(m, 0)
+		tx.read(m, 0)
 		lport := binary.BigEndian.Uint16(m[0:2])
 		remote := ipv6.From4(ipv4.Addr(m[2:6]))
 		rport := binary.BigEndian.Uint16(m[6:8])
@@ -392,22 +464,22 @@ func (s *Stack) output(dst []byte, v6 bool, local ipv6.Addr) (int, ipv6.Addr, ip
 			plen &^= flag6
 			meta = txMeta6
 			var a [32]byte
-			s.tx.read(a[:], txMeta)
+			tx.read(a[:], txMeta)
 			local, remote = ipv6.Addr(a[:16]), ipv6.Addr(a[16:])
 		}
 		if (meta == txMeta6) != v6 {
 			break
 		}
 		if HeaderLen+plen > len(dst) {
-			s.tx.skip(meta + plen)
-			s.tx.count--
+			tx.skip(meta + plen)
+			tx.count--
 			s.stats.OutTooBig++
 			continue
 		}
 		seg := dst[:HeaderLen+plen]
-		s.tx.read(seg[HeaderLen:], meta)
-		s.tx.skip(meta + plen)
-		s.tx.count--
+		tx.read(seg[HeaderLen:], meta)
+		tx.skip(meta + plen)
+		tx.count--
 		PutHeader6(seg, local, remote, lport, rport)
 		s.stats.OutDatagrams++
 		s.release()
@@ -437,6 +509,7 @@ func (c *Socket) SendTo6(local, remote ipv6.Addr, port uint16, payload []byte) e
 		return ErrClosed
 	}
 	s := c.s
+	tx := &s.t.tx // lent while c is bound
 	meta := txMeta
 	if !remote.Is4() {
 		meta = txMeta6
@@ -445,10 +518,10 @@ func (c *Socket) SendTo6(local, remote ipv6.Addr, port uint16, payload []byte) e
 	if need > int(s.sendBytes) || len(payload) > 65535-HeaderLen-ipv4.HeaderLen {
 		return ErrTooBig
 	}
-	if s.tx.buf == nil {
-		s.tx.buf = make([]byte, s.sendBytes)
+	if tx.buf == nil {
+		tx.buf = make([]byte, s.sendBytes)
 	}
-	if need > s.tx.free() {
+	if need > tx.free() {
 		s.stats.OutQueueFull++
 		return ErrQueueFull
 	}
@@ -463,9 +536,9 @@ func (c *Socket) SendTo6(local, remote ipv6.Addr, port uint16, payload []byte) e
 		copy(m[txMeta:], local[:])
 		copy(m[txMeta+16:], remote[:])
 	}
-	s.tx.write(m)
-	s.tx.write(payload)
-	s.tx.count++
+	tx.write(m)
+	tx.write(payload)
+	tx.count++
 	return nil
 }
 
