@@ -309,7 +309,7 @@ func NewClient(cfg *Config, recordBuf int) *Engine {
 	if e.state == Failed {
 		return e
 	}
-	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+	if cfg.client().ServerName == "" && !cfg.client().InsecureSkipVerify {
 		e.failConfig(errors.New("tls: a client needs ServerName (or InsecureSkipVerify)"))
 		return e
 	}
@@ -324,8 +324,8 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 		recordBuf = DefaultRecordBuf
 	}
 	e.recordBuf = int32(min(recordBuf, 1<<30))
-	cfgOut := cfg.MaxRecordOut
-	if cfgOut <= 0 {
+	cfgOut := int(cfg.MaxRecordOut)
+	if cfgOut == 0 {
 		cfgOut = 1024
 	}
 	e.cfgOut = uint16(min(cfgOut, maxPlaintext))
@@ -351,7 +351,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 			ownRSA, sigMax = true, (bits+7)/8
 		}
 	}
-	limit := cfg.MaxHandshakeMessage
+	limit := int(cfg.MaxHandshakeMessage)
 	if limit <= 0 {
 		limit = DefaultMaxHandshakeMessage
 	}
@@ -390,7 +390,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 // bytes it has not read yet (see stage and queue). The 16 KiB reassembly buffer (the server's
 // flight; NewSessionTicket later) is kept after the handshake, so it is an allocation of its own.
 func (e *Engine) clientMemory(cfg *Config, alpnLen, certLen, sigMax int) {
-	hello := 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
+	hello := 1800 + len(cfg.client().ServerName) + alpnLen + 2*len(cfg.Groups)
 	flight := 400 + certLen + alpnLen + sigMax
 	stLen := max(hello, flight)
 	// While a flight is turned into records, the output buffer holds a hello record and a
@@ -1176,7 +1176,7 @@ func (e *Engine) ConnectionState() ConnectionState {
 		cs.CipherSuite = e.suite.id
 	}
 	if e.client {
-		cs.ServerName = e.cfg.ServerName
+		cs.ServerName = e.cfg.client().ServerName
 	} else {
 		cs.ServerName = e.serverName
 	}

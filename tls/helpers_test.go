@@ -121,7 +121,7 @@ func serverConfig(t testing.TB, ed bool) *Config {
 
 func clientConfig(t testing.TB) *Config {
 	p := getPKI(t)
-	return &Config{Rand: seeded(43), Time: testTime, ServerName: "card.example", Roots: p.caPool}
+	return &Config{Rand: seeded(43), Time: testTime, Client: &ClientConfig{ServerName: "card.example", Roots: p.caPool}}
 }
 
 func goClientConfig(t testing.TB) *gotls.Config {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-var testTicketKey = []byte("0123456789abcdef0123456789abcdef")
+var testTicketKey = [32]byte([]byte("0123456789abcdef0123456789abcdef"))
 
 // resumePair runs a full handshake with tickets and returns the client's session.
 func firstSession(t testing.TB, sc *Config) *Session {
@@ -30,7 +30,7 @@ func TestResumptionPair(t *testing.T) {
 		sc.CipherSuites = []uint16{suite}
 		sess := firstSession(t, sc)
 		cc := clientConfig(t)
-		cc.Session = sess
+		cc.Client.Session = sess
 		s, c := handshakePair(t, sc, cc)
 		if !s.ConnectionState().DidResume || !c.ConnectionState().DidResume {
 			t.Fatal("not resumed")
@@ -48,7 +48,7 @@ func TestResumptionPair(t *testing.T) {
 		sc2 := *sc
 		sc2.Groups = []CurveID{P256}
 		cc2 := clientConfig(t)
-		cc2.Session = sess
+		cc2.Client.Session = sess
 		cc2.Groups = []CurveID{X25519, P256}
 		s, c = handshakePair(t, &sc2, cc2)
 		if !s.ConnectionState().DidResume || !c.ConnectionState().HelloRetry {
@@ -57,7 +57,7 @@ func TestResumptionPair(t *testing.T) {
 
 		// a server with another ticket key falls back to a full handshake
 		sc3 := *sc
-		sc3.TicketKey = []byte("another key, another key, 32byte")
+		sc3.TicketKey = [32]byte([]byte("another key, another key, 32byte"))
 		s, c = handshakePair(t, &sc3, cc)
 		if s.ConnectionState().DidResume || c.ConnectionState().DidResume {
 			t.Fatal("resumed with a foreign ticket")
@@ -67,7 +67,7 @@ func TestResumptionPair(t *testing.T) {
 		bad := *sess
 		bad.psk[0] ^= 1
 		cc4 := clientConfig(t)
-		cc4.Session = &bad
+		cc4.Client.Session = &bad
 		srv, cl := NewServer(sc, 0), NewClient(cc4, 0)
 		errC, errS := pump(t, cl, srv)
 		expectAlert(t, errS, AlertDecryptError, false)
@@ -113,7 +113,7 @@ func TestResumptionGoServer(t *testing.T) {
 			return err
 		})
 		cfg := clientConfig(t)
-		cfg.Session = sess
+		cfg.Client.Session = sess
 		c := NewConn(a, NewClient(cfg, 0))
 		if _, err := c.Write([]byte("ping")); err != nil {
 			t.Fatal(err)

@@ -678,7 +678,7 @@ func (e *Engine) client12ServerHello(msg []byte) uint8 {
 		}
 		e.peerRSL = uint16(min(sh.recordSizeLimit, maxPlaintext) + 1)
 	} else if sh.mfl != 0 {
-		if sh.mfl != mflCode(e.cfg.MaxFragmentLength) {
+		if sh.mfl != mflCode(e.cfg.client().MaxFragmentLength) {
 			return AlertIllegalParameter
 		}
 		e.mfl = 256 << sh.mfl
@@ -713,8 +713,8 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 		if a != 0 {
 			return a
 		}
-		if !e.cfg.InsecureSkipVerify {
-			if a := verifyChain(certs, e.cfg.Roots, e.cfg.ServerName, e.now(), x509.ExtKeyUsageServerAuth); a != 0 {
+		if !e.cfg.client().InsecureSkipVerify {
+			if a := verifyChain(certs, e.cfg.client().Roots, e.cfg.client().ServerName, e.now(), x509.ExtKeyUsageServerAuth); a != 0 {
 				return a
 			}
 		}
