@@ -3,6 +3,7 @@ package tls
 import (
 	gotls "crypto/tls"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -132,4 +133,39 @@ func TestResumptionGoServer(t *testing.T) {
 			t.Fatal("no ticket from crypto/tls")
 		}
 	}
+}
+
+// TestZeroTicketKeyNoTickets: the zero TicketKey (the Config's zero value) disables tickets: a
+// server without a key sends no NewSessionTicket, so the client has no session to offer.
+func TestZeroTicketKeyNoTickets(t *testing.T) {
+	sc := serverConfig(t, false) // TicketKey left all zero
+	s, c := handshakePair(t, sc, clientConfig(t))
+	transfer(t, s, c, []byte("response"))
+	transfer(t, c, s, []byte("request"))
+	if c.Session() != nil {
+		t.Fatal("a server with an all-zero TicketKey issued a ticket")
+	}
+	sc.TicketKey = testTicketKey
+	s, c = handshakePair(t, sc, clientConfig(t))
+	transfer(t, s, c, []byte("response"))
+	if c.Session() == nil {
+		t.Fatal("a server with a TicketKey issued no ticket")
+	}
+}
+
+// TestClientNeedsClientPart: NewClient without Config.Client (so neither ServerName nor
+// InsecureSkipVerify) fails at once with a configuration error and sends nothing; NewServer
+// ignores Client.
+func TestClientNeedsClientPart(t *testing.T) {
+	c := NewClient(&Config{Rand: seeded(1), Time: testTime}, 0)
+	if c.State() != Failed || c.Err() == nil || !strings.Contains(c.Err().Error(), "ServerName") {
+		t.Fatalf("client without Config.Client: state %v, err %v", c.State(), c.Err())
+	}
+	if c.Pending() != 0 {
+		t.Fatalf("client without Config.Client queued %d bytes", c.Pending())
+	}
+	sc := serverConfig(t, false)
+	sc.Client = &ClientConfig{ServerName: "ignored.example"}
+	s, cl := handshakePair(t, sc, clientConfig(t))
+	transfer(t, cl, s, []byte("x"))
 }
