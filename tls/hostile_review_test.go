@@ -18,7 +18,7 @@ func sealInner(p *Engine, inner []byte) []byte {
 	clen := len(inner) + tagLen
 	rec := []byte{recordAppData, 3, 3, byte(clen >> 8), byte(clen)}
 	rec = p.wr.aead.Seal(rec, p.wr.makeNonce(), inner, rec[:5])
-	p.wr.seq++
+	p.wr.next()
 	return rec
 }
 
