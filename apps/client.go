@@ -104,7 +104,7 @@ func ClientTLS(st *store.Store, rand io.Reader, clock func() time.Time, serverNa
 		}
 		roots.AddCert(c)
 	}
-	cfg := &tls.Config{Rand: rand, Time: clock, ServerName: serverName, Roots: roots}
+	cfg := &tls.Config{Rand: rand, Time: clock, Client: &tls.ClientConfig{ServerName: serverName, Roots: roots}}
 	if clientCert {
 		sg, err := st.Signer()
 		if err != nil {
@@ -166,7 +166,7 @@ func (c *ClientSession) StartFetch(st Stream, req *FetchRequest, s *store.Store,
 		}
 		// Announce what our receive buffer holds (RFC 8449); this also lets
 		// the server tell us its own limit.
-		cfg.RecordSizeLimit = min(max(c.cfg.RecordBuf-21, 64), 16385)
+		cfg.RecordSizeLimit = uint16(min(max(c.cfg.RecordBuf-21, 64), 16385))
 	}
 	return c.Start(st, req, cfg, now)
 }

@@ -173,8 +173,7 @@ type rawClient struct {
 }
 
 func newRawClient(t testing.TB, s *pair, roots *x509.CertPool) *rawClient {
-	cfg := &tls.Config{Rand: seeded(21), Time: func() time.Time { return testNow }, ServerName: "card.example", Roots: roots,
-		MaxRecordOut: 16384}
+	cfg := &tls.Config{Rand: seeded(21), Time: func() time.Time { return testNow }, Client: &tls.ClientConfig{ServerName: "card.example", Roots: roots}, MaxRecordOut: 16384}
 	c := &rawClient{e: tls.NewClient(cfg, testRecvBuf), rec: make([]byte, 16384+64), got: make([]byte, 0, 65536)}
 	return c
 }

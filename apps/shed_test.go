@@ -35,8 +35,8 @@ func shedSession(t testing.TB, suite uint16) (*pair, *rawClient) {
 	cfg := SessionConfig{TLS: serverTLS(t, s, seeded(10)), RecordBuf: testRecvBuf, Handler: app.Serve, HTTP: cardProfileHTTP}
 	p := newPairCfg(cfg, testRecvBuf, testSendBuf)
 	c := newRawClient(t, p, pki.cardPool)
-	c.e = tls.NewClient(&tls.Config{Rand: seeded(21), Time: func() time.Time { return testNow }, ServerName: "card.example",
-		Roots: pki.cardPool, MaxRecordOut: 16384, CipherSuites: []uint16{suite}}, testRecvBuf)
+	c.e = tls.NewClient(&tls.Config{Rand: seeded(21), Time: func() time.Time { return testNow }, Client: &tls.ClientConfig{ServerName: "card.example", Roots: pki.cardPool},
+		MaxRecordOut: 16384, CipherSuites: []uint16{suite}}, testRecvBuf)
 	p.pumpRaw(t, c)
 	if c.e.State() != tls.Established {
 		t.Fatalf("handshake: %v %v", c.e.State(), c.e.Err())

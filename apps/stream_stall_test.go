@@ -38,7 +38,7 @@ func TestStreamedStallIsIdle(t *testing.T) {
 			}
 			p := newPairCfg(cfg, testRecvBuf, testSendBuf)
 			cl := tls.NewClient(&tls.Config{Rand: seeded(11), Time: func() time.Time { return testNow },
-				ServerName: "card.example", Roots: pki.cardPool, MaxRecordOut: 16384}, 0)
+				Client: &tls.ClientConfig{ServerName: "card.example", Roots: pki.cardPool}, MaxRecordOut: 16384}, 0)
 			drive := func() {
 				for i := 0; i < 10000; i++ {
 					prog := false

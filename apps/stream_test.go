@@ -63,7 +63,7 @@ func TestStreamedPutBadTag(t *testing.T) {
 			p := newPairCfg(SessionConfig{TLS: tcfg, RecordBuf: testRecvBuf, Handler: app.Serve, HTTP: cardHTTP,
 				Spill: spill, StreamAbove: 512}, testRecvBuf, testSendBuf)
 			cl := tls.NewClient(&tls.Config{Rand: seeded(11), Time: func() time.Time { return testNow },
-				ServerName: "card.example", Roots: pki.cardPool, MaxRecordOut: 16384}, 0)
+				Client: &tls.ClientConfig{ServerName: "card.example", Roots: pki.cardPool}, MaxRecordOut: 16384}, 0)
 			var resp []byte
 			var clientErr error
 			drive := func() {

@@ -238,8 +238,8 @@ func New(cfg Config) (*Card, error) {
 		HTTPSPort: cfg.HTTPSPort, HTTPPort: cfg.HTTPPort}}
 	// Session tickets make repeat handshakes cheap; the ticket key lives
 	// in RAM only, so a card reset invalidates every ticket.
-	ticketKey := make([]byte, 32)
-	if _, err := io.ReadFull(cfg.Rand, ticketKey); err != nil {
+	var ticketKey [32]byte // inline in the tls.Config: no allocation of its own
+	if _, err := io.ReadFull(cfg.Rand, ticketKey[:]); err != nil {
 		return nil, fmt.Errorf("card: random source: %w", err)
 	}
 	// The TLS clock is the configured one itself when there is one (as
@@ -255,10 +255,10 @@ func New(cfg Config) (*Card, error) {
 		Certificate:     chain,
 		Signer:          signer,
 		ALPN:            alpnHTTP11,
-		MaxRecordOut:    p.RecordOut,
-		RecordSizeLimit: p.RecordSizeLimit,
+		MaxRecordOut:    sat16(p.RecordOut),
+		RecordSizeLimit: sat16(p.RecordSizeLimit),
 		// handshake messages up to the profile's limit (RFC 8446 gives none)
-		MaxHandshakeMessage: p.MaxHandshakeMessage,
+		MaxHandshakeMessage: int32(min(p.MaxHandshakeMessage, math.MaxInt32)),
 		// as many grown reassembly buffers at once as TCP has large receive buffers to lend (big
 		// records arrive through them); a stalled holder loses its slot after the handshake timeout
 		HandshakeBudget: handshakeBudget(p),
@@ -931,4 +931,11 @@ func (c *Card) Status(now time.Time) apps.Status {
 		})
 	}
 	return st
+}
+
+// sat16 narrows a profile size to a tls.Config field, saturating: tls caps
+// both record sizes far below 65535 (RFC 8446 §5.1, RFC 8449 §4), so a
+// bigger value means the same as 65535.
+func sat16(v int) uint16 {
+	return uint16(min(max(v, 0), math.MaxUint16))
 }

@@ -57,10 +57,10 @@ func (c *Card) Lent() int {
 // the real types, those the card allocates itself at their allocator size
 // class, allocClass; the layers' ControlBytes), the slot tables, the VJ
 // compression tables, one session and HTTP connection per slot, the
-// applications' registry, and the TLS configuration with its ticket key.
+// applications' registry, and the TLS configuration (its ticket key inline).
 func (c *Card) controlBytes() int {
 	n := allocClass(unsafe.Sizeof(Card{})) + allocClass(unsafe.Sizeof(udp.Stack{})) +
-		allocClass(unsafe.Sizeof(apps.App{})) + allocClass(unsafe.Sizeof(tls.Config{})) + 32 + c.ip.ControlBytes() + c.tcp.ControlBytes() +
+		allocClass(unsafe.Sizeof(apps.App{})) + allocClass(unsafe.Sizeof(tls.Config{})) + c.ip.ControlBytes() + c.tcp.ControlBytes() +
 		int(c.cfg.ctlFixed) // the VJ tables (set by New)
 	if c.link != nil {
 		n += allocClass(unsafe.Sizeof(ppp.Link{}))

@@ -251,8 +251,8 @@ func engineFootprint(p card.Profile) int {
 		panic(err)
 	}
 	srv := tls.NewServer(&tls.Config{Rand: NewRand(1, "fp"), Time: func() time.Time { return Epoch },
-		Certificate: st.Certificate(), Signer: signer, MaxRecordOut: p.RecordOut, RecordSizeLimit: p.RecordSizeLimit}, p.RecvBuf)
-	cli := tls.NewClient(&tls.Config{Rand: NewRand(2, "fp"), InsecureSkipVerify: true}, 0)
+		Certificate: st.Certificate(), Signer: signer, MaxRecordOut: uint16(p.RecordOut), RecordSizeLimit: uint16(p.RecordSizeLimit)}, p.RecvBuf)
+	cli := tls.NewClient(&tls.Config{Rand: NewRand(2, "fp"), Client: &tls.ClientConfig{InsecureSkipVerify: true}}, 0)
 	buf := make([]byte, 32<<10)
 	for i := 0; i < 20 && (srv.State() == tls.Handshaking || srv.Pending() > 0 || cli.Pending() > 0); i++ {
 		shuttle(cli, srv, buf)

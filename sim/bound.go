@@ -300,9 +300,9 @@ func tlsSessionPeak(p card.Profile, st *store.Store) (int64, int, error) {
 		return 0, 0, err
 	}
 	scfg := &tls.Config{
-		TicketKey: make([]byte, 32), Rand: NewRand(3, "bound"), Time: func() time.Time { return Epoch },
+		TicketKey: [32]byte{1}, Rand: NewRand(3, "bound"), Time: func() time.Time { return Epoch },
 		Certificate: chain, Signer: signer, ALPN: []string{"http/1.1"},
-		MaxRecordOut: p.RecordOut, RecordSizeLimit: p.RecordSizeLimit, MaxHandshakeMessage: p.MaxHandshakeMessage,
+		MaxRecordOut: uint16(p.RecordOut), RecordSizeLimit: uint16(p.RecordSizeLimit), MaxHandshakeMessage: int32(p.MaxHandshakeMessage),
 	}
 	if st.AdminKey() != nil {
 		scfg.ClientAuth, scfg.PeerKeyOnly = tls.RequestClientCert, true
@@ -322,16 +322,17 @@ func tlsSessionPeak(p card.Profile, st *store.Store) (int64, int, error) {
 		vs = append(vs, variant{tls.VersionTLS12, nil, s})
 	}
 	// one unobserved handshake first: process-wide state (crypto tables)
-	if _, err := serverHandshake(scfg, &tls.Config{Rand: NewRand(4, "bound"), InsecureSkipVerify: true, RecordSizeLimit: 16385}, p, nil); err != nil {
+	if _, err := serverHandshake(scfg, &tls.Config{Rand: NewRand(4, "bound"), Client: &tls.ClientConfig{InsecureSkipVerify: true}, RecordSizeLimit: 16385}, p, nil); err != nil {
 		return 0, 0, err
 	}
 	h := &cardHeap{kind: map[[32]uintptr]uint8{}, mark: serverFrame}
 	h.base = h.snapshot()
 	var peak int64
 	for i, v := range vs {
-		ccfg := &tls.Config{Rand: NewRand(uint64(10+i), "bound"), InsecureSkipVerify: true, MaxVersion: v.max,
+		ccfg := &tls.Config{Rand: NewRand(uint64(10+i), "bound"), MaxVersion: v.max,
 			Groups: v.groups, CipherSuites: v.suites, ALPN: []string{"http/1.1"}, RecordSizeLimit: 16385,
-			ServerName: longServerName} // the engine keeps a copy of up to 255 bytes
+			// the engine keeps a copy of a server name of up to 255 bytes
+			Client: &tls.ClientConfig{InsecureSkipVerify: true, ServerName: longServerName}}
 		pk, err := serverHandshake(scfg, ccfg, p, h)
 		if err != nil {
 			return 0, 0, fmt.Errorf("sim: TLS variant %d: %w", i, err)
@@ -521,7 +522,7 @@ func newClientSide(p card.Profile, st *store.Store, mutual bool) (*apps.ClientSe
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.Roots.AddCert(leaf)
+	cfg.Client.Roots.AddCert(leaf)
 	cs := apps.NewClientSession(apps.ClientConfig{RecordBuf: p.RecvBuf})
 	return cs, tls.NewClient(cfg, p.RecvBuf), nil
 }

@@ -93,8 +93,8 @@ func (w *World) ClientTLS() (*tls.Config, error) {
 	roots.AddCert(leaf)
 	return &tls.Config{
 		Rand: NewRand(w.opt.Seed+uint64(len(w.clients)), "client"), Time: w.Now,
-		ServerName: "netcard.local", Roots: roots, ALPN: []string{"http/1.1"},
-		RecordSizeLimit: w.opt.ClientRecordSizeLimit, MaxRecordOut: w.opt.ClientRecordOut,
+		Client: &tls.ClientConfig{ServerName: "netcard.local", Roots: roots}, ALPN: []string{"http/1.1"},
+		RecordSizeLimit: uint16(w.opt.ClientRecordSizeLimit), MaxRecordOut: uint16(w.opt.ClientRecordOut),
 		CipherSuites: w.opt.ClientSuites,
 	}, nil
 }

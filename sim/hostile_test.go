@@ -682,7 +682,7 @@ func runHostile(t *testing.T, p card.Profile, st *store.Store, bursts int, seed 
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.ccfg = &tls.Config{Rand: NewRand(seed, "hostilecc"), InsecureSkipVerify: true, Certificate: chain,
+		a.ccfg = &tls.Config{Rand: NewRand(seed, "hostilecc"), Client: &tls.ClientConfig{InsecureSkipVerify: true}, Certificate: chain,
 			Signer: key, ALPN: []string{"http/1.1"}, Time: func() time.Time { return Epoch }}
 	}
 	a.floods = []PacketSource{
@@ -895,9 +895,9 @@ func cardHelloRoom(t *testing.T, p card.Profile, st *store.Store) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &tls.Config{TicketKey: make([]byte, 32), Rand: NewRand(1, "room"), Time: func() time.Time { return Epoch },
-		Certificate: st.Certificate(), Signer: signer, ALPN: []string{"http/1.1"}, MaxRecordOut: p.RecordOut,
-		MaxHandshakeMessage: p.MaxHandshakeMessage, RecordSizeLimit: p.RecordSizeLimit}
+	cfg := &tls.Config{TicketKey: [32]byte{1}, Rand: NewRand(1, "room"), Time: func() time.Time { return Epoch },
+		Certificate: st.Certificate(), Signer: signer, ALPN: []string{"http/1.1"}, MaxRecordOut: uint16(p.RecordOut),
+		MaxHandshakeMessage: int32(p.MaxHandshakeMessage), RecordSizeLimit: uint16(p.RecordSizeLimit)}
 	n := tls.NewServer(cfg, p.RecvBuf).HelloRoom()
 	if n < 512 {
 		t.Fatalf("%s: ClientHello area %d B", p.Name, n)
@@ -926,9 +926,9 @@ func TestHostileHellosAreLegal(t *testing.T) {
 	// The card's handshake budget, its one slot taken by a stalled big hello:
 	// the hellos that fit the usual buffer need none.
 	budget := tls.NewHandshakeBudget(1, 10*time.Second)
-	cfg := &tls.Config{TicketKey: make([]byte, 32), Rand: NewRand(15, "hello"), Time: func() time.Time { return Epoch },
-		Certificate: st.Certificate(), Signer: signer, ALPN: []string{"http/1.1"}, MaxRecordOut: p.RecordOut,
-		MaxHandshakeMessage: p.MaxHandshakeMessage, HandshakeBudget: budget}
+	cfg := &tls.Config{TicketKey: [32]byte{1}, Rand: NewRand(15, "hello"), Time: func() time.Time { return Epoch },
+		Certificate: st.Certificate(), Signer: signer, ALPN: []string{"http/1.1"}, MaxRecordOut: uint16(p.RecordOut),
+		MaxHandshakeMessage: int32(p.MaxHandshakeMessage), HandshakeBudget: budget}
 	big := helloRecords(bigHello(r, p.MaxHandshakeMessage, true))
 	staller := tls.NewServer(cfg, p.RecvBuf)
 	if n, _, err := staller.Unwrap(big[:8000]); err != nil || budget.InUse() != 1 {
@@ -1032,10 +1032,10 @@ func TestPeerKeyOnlyBoundsTheSession(t *testing.T) {
 	defer func() { runtime.MemProfileRate = old }()
 	peak := map[bool]int64{}
 	for _, keyOnly := range []bool{true, false, true} {
-		scfg := &tls.Config{TicketKey: make([]byte, 32), Rand: NewRand(16, "s"), Time: func() time.Time { return Epoch },
-			Certificate: st.Certificate(), Signer: signer, ALPN: []string{"http/1.1"}, MaxRecordOut: p.RecordOut,
-			MaxHandshakeMessage: p.MaxHandshakeMessage, ClientAuth: tls.RequestClientCert, PeerKeyOnly: keyOnly}
-		ccfg := &tls.Config{Rand: NewRand(16, "c"), InsecureSkipVerify: true, Certificate: chain, Signer: key,
+		scfg := &tls.Config{TicketKey: [32]byte{1}, Rand: NewRand(16, "s"), Time: func() time.Time { return Epoch },
+			Certificate: st.Certificate(), Signer: signer, ALPN: []string{"http/1.1"}, MaxRecordOut: uint16(p.RecordOut),
+			MaxHandshakeMessage: int32(p.MaxHandshakeMessage), ClientAuth: tls.RequestClientCert, PeerKeyOnly: keyOnly}
+		ccfg := &tls.Config{Rand: NewRand(16, "c"), Client: &tls.ClientConfig{InsecureSkipVerify: true}, Certificate: chain, Signer: key,
 			ALPN: []string{"http/1.1"}, Time: func() time.Time { return Epoch }}
 		h := &cardHeap{kind: map[[32]uintptr]uint8{}, mark: serverFrame}
 		h.base = h.snapshot()

@@ -64,7 +64,7 @@ func BenchmarkServerHandshakeCard(b *testing.B) {
 			}
 			if mode == "ecdsa-resumed" {
 				sc.TicketKey = testTicketKey
-				cc.Session = firstSession(b, sc)
+				cc.Client.Session = firstSession(b, sc)
 			}
 			benchServerHandshake(b, sc, cc)
 		})
@@ -149,7 +149,7 @@ func BenchmarkWrapUnwrap(b *testing.B) {
 				if suite12ByID(suite) != nil {
 					cc.MaxVersion = VersionTLS12
 				}
-				cc.MaxRecordOut = size
+				cc.MaxRecordOut = uint16(size)
 				s, c := handshakePair(b, sc, cc)
 				hdr, tail := c.Overhead()
 				rec := make([]byte, hdr+size+tail)

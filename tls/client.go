@@ -40,13 +40,13 @@ func mflCode(n int) int {
 
 // sniName returns the SNI host name, "" for none (IP literals are not sent).
 func (e *Engine) sniName() string {
-	if e.cfg.ServerName == "" {
+	if e.cfg.client().ServerName == "" {
 		return ""
 	}
-	if _, err := netip.ParseAddr(e.cfg.ServerName); err == nil {
+	if _, err := netip.ParseAddr(e.cfg.client().ServerName); err == nil {
 		return ""
 	}
-	return e.cfg.ServerName
+	return e.cfg.client().ServerName
 }
 
 // sendClientHello builds a ClientHello with a key share for g (and the HRR cookie) and queues it.
@@ -126,7 +126,7 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 		st = append(st, 0, extRecordSizeLimit, 0, 2, byte(lim>>8), byte(lim))
 		sent |= extBit(extRecordSizeLimit)
 	}
-	if c := mflCode(e.cfg.MaxFragmentLength); c > 0 {
+	if c := mflCode(e.cfg.client().MaxFragmentLength); c > 0 {
 		st = append(st, 0, extMaxFragmentLength, 0, 1, byte(c))
 		sent |= extBit(extMaxFragmentLength)
 	}
@@ -184,9 +184,9 @@ func (e *Engine) sendClientHello(g CurveID) uint8 {
 	ks := &e.ks
 	unselected := ks.th == nil
 	if unselected {
-		ks.selectHash(suiteByID(e.cfg.Session.suite).sha384)
+		ks.selectHash(suiteByID(e.cfg.client().Session.suite).sha384)
 	}
-	ks.binder(st[binderAt:binderAt], e.cfg.Session.psk[:ks.hlen], ks.hash())
+	ks.binder(st[binderAt:binderAt], e.cfg.client().Session.psk[:ks.hlen], ks.hash())
 	if unselected {
 		ks.th, ks.sha384, ks.hlen = nil, false, 0 // both transcripts continue
 	}
@@ -214,7 +214,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 			return a
 		}
 		if ee.mfl != 0 {
-			if ee.mfl != mflCode(e.cfg.MaxFragmentLength) {
+			if ee.mfl != mflCode(e.cfg.client().MaxFragmentLength) {
 				return AlertIllegalParameter
 			}
 			if ee.recordSizeLimit == 0 {
@@ -239,7 +239,7 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 		e.ks.addMessage(msg)
 		e.hs = cWaitCertCR
 		if e.resumed {
-			e.setCerts(e.cfg.Session.certs)
+			e.setCerts(e.cfg.client().Session.certs)
 			e.hs = cWaitFin
 		}
 		return 0
@@ -278,8 +278,8 @@ func (e *Engine) clientMessage(msg []byte) uint8 {
 		if a != 0 {
 			return a
 		}
-		if !e.cfg.InsecureSkipVerify {
-			if a := verifyChain(certs, e.cfg.Roots, e.cfg.ServerName, e.now(), x509.ExtKeyUsageServerAuth); a != 0 {
+		if !e.cfg.client().InsecureSkipVerify {
+			if a := verifyChain(certs, e.cfg.client().Roots, e.cfg.client().ServerName, e.now(), x509.ExtKeyUsageServerAuth); a != 0 {
 				return a
 			}
 		}
@@ -426,7 +426,7 @@ func (e *Engine) clientServerHello(msg []byte) uint8 {
 		return AlertIllegalParameter
 	}
 	if sh.hasPSK {
-		if !e.pskOffered || sh.pskIdentity != 0 || suiteByID(e.cfg.Session.suite).sha384 != e.suite.sha384 {
+		if !e.pskOffered || sh.pskIdentity != 0 || suiteByID(e.cfg.client().Session.suite).sha384 != e.suite.sha384 {
 			return AlertIllegalParameter
 		}
 		e.resumed = true
@@ -438,7 +438,7 @@ func (e *Engine) clientServerHello(msg []byte) uint8 {
 	e.group = sh.group
 	e.ks.addMessage(msg)
 	if e.resumed {
-		e.ks.handshakeSecrets(e.cfg.Session.psk[:e.ks.hlen], ss)
+		e.ks.handshakeSecrets(e.cfg.client().Session.psk[:e.ks.hlen], ss)
 	} else {
 		e.ks.handshakeSecrets(nil, ss)
 	}

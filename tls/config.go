@@ -77,7 +77,7 @@ const (
 )
 
 // ClientAuthType says whether a server requests and verifies a client certificate.
-type ClientAuthType int
+type ClientAuthType uint8
 
 // Client authentication policies (same meaning as in crypto/tls).
 const (
@@ -103,28 +103,15 @@ type Config struct {
 	Certificate [][]byte
 	Signer      crypto.Signer
 
-	// ServerName is the name the client sends (SNI, unless it is an IP address) and verifies.
-	ServerName string
-	// Roots are the trust anchors a client verifies the server chain against.
-	Roots *x509.CertPool
-	// InsecureSkipVerify disables chain and name verification in the client role (tests only).
-	InsecureSkipVerify bool
+	// Client holds what only the client role uses (required by NewClient, ignored by NewServer):
+	// one pointer here, so a server's Config does not carry it.
+	Client *ClientConfig
 
 	// ALPN lists application protocols in preference order.
 	ALPN []string
 
-	// ClientAuth is the server's client-certificate policy; ClientCAs verifies the client chain.
-	ClientAuth ClientAuthType
-	ClientCAs  *x509.CertPool
-	// PeerKeyOnly makes a server keep only the public key of the client's certificate chain once
-	// the chain is checked (KeptPeerCertificate; ConnectionState.PeerCertificates then holds that
-	// one stripped certificate): what a client sends then costs no RAM after the message that
-	// carried it (the card sets it: its RAM has a hard bound).
-	PeerKeyOnly bool
-
-	// MinVersion and MaxVersion bound the protocol versions (0: TLS 1.2 and TLS 1.3). TLS 1.3 is
-	// chosen when both sides offer it.
-	MinVersion, MaxVersion uint16
+	// ClientCAs verifies the client chain (see ClientAuth).
+	ClientCAs *x509.CertPool
 
 	// CipherSuites lists the enabled suites in preference order, TLS 1.3 and TLS 1.2 suites mixed.
 	// For each version, when the list holds none of its suites, all of them are enabled (AES-128-GCM
@@ -135,36 +122,23 @@ type Config struct {
 	// P256 for a server; X25519, P256, X25519MLKEM768 for a client). A client sends a key share for
 	// the first group only; a server asks with HelloRetryRequest when no share matches.
 	Groups []CurveID
-	// HRRCookie makes a server include a cookie in HelloRetryRequest and demand it back.
-	HRRCookie bool
-	// PreferChaCha makes a server select ChaCha20-Poly1305 (TLS_CHACHA20_POLY1305_SHA256, or the
-	// TLS 1.2 ECDHE suite of its key's family) whenever the client offers it and it is enabled,
-	// whatever the client's order (otherwise the client's order decides): its records can be
-	// opened as they stream in (Engine.SetSpill) and its state is 32 bytes a direction against
-	// AES-GCM's 768.
-	PreferChaCha bool
 	// test holds hooks that only this package's tests set (nil otherwise: 8 bytes in every Config,
 	// not 40; see testHooks).
 	test *testHooks
 
-	// MaxRecordOut is the largest plaintext the engine puts in one record it sends (default 1024).
-	MaxRecordOut int
-	// RecordSizeLimit, when non-zero, is announced as record_size_limit (RFC 8449, 64..16385)
-	// and enforced on every protected record received: bigger records get record_overflow.
-	RecordSizeLimit int
-	// TicketKey (32 bytes) enables session tickets in the server role: after each full handshake the
-	// server sends one NewSessionTicket (AES-256-GCM sealed, stateless) and accepts it later for a
-	// psk_dhe_ke resumption, which skips the certificate and the signature. Needs Time.
-	TicketKey []byte
+	// TicketKey enables session tickets in the server role when it is not all zero: after each full
+	// handshake the server sends one NewSessionTicket (AES-256-GCM sealed with this key, stateless)
+	// and accepts it later for a psk_dhe_ke resumption, which skips the certificate and the
+	// signature. Needs Time. Held inline (no separate allocation); fill it from a random source (an
+	// all-zero key, the zero value, means no tickets).
+	TicketKey [32]byte
 	// TicketLifetime is the ticket lifetime (default 24h, at most 7 days).
 	TicketLifetime time.Duration
-	// Session, in the client role, is a session from an earlier Engine.Session to offer for resumption.
-	Session *Session
 
-	// MaxFragmentLength (512, 1024, 2048 or 4096), in the client role, offers max_fragment_length
-	// (RFC 6066); when the server accepts, records are limited to that size both ways. A server
-	// always honours the extension when a client offers it (unless record_size_limit is offered too).
-	MaxFragmentLength int
+	// HandshakeBudget, when set, bounds how many engines sharing it hold such a grown buffer at
+	// once; a big message beyond the budget is refused with internal_error (see HandshakeBudget).
+	// nil: no bound (each engine may grow once).
+	HandshakeBudget *HandshakeBudget
 
 	// MaxHandshakeMessage is the largest handshake message, 4-byte header included, the engine
 	// reassembles (default DefaultMaxHandshakeMessage, 16 KiB + 4); a bigger one is answered with
@@ -173,12 +147,60 @@ type Config struct {
 	// or this limit if smaller) and grows, by one allocation, to the size of a bigger message when
 	// one arrives (a server: only a ClientHello, or the client's Certificate and CertificateVerify
 	// when it asks for them).
-	MaxHandshakeMessage int
+	MaxHandshakeMessage int32
 
-	// HandshakeBudget, when set, bounds how many engines sharing it hold such a grown buffer at
-	// once; a big message beyond the budget is refused with internal_error (see HandshakeBudget).
-	// nil: no bound (each engine may grow once).
-	HandshakeBudget *HandshakeBudget
+	// MaxRecordOut is the largest plaintext the engine puts in one record it sends (default 1024).
+	MaxRecordOut uint16
+	// RecordSizeLimit, when non-zero, is announced as record_size_limit (RFC 8449, 64..16385)
+	// and enforced on every protected record received: bigger records get record_overflow.
+	RecordSizeLimit uint16
+
+	// MinVersion and MaxVersion bound the protocol versions (0: TLS 1.2 and TLS 1.3). TLS 1.3 is
+	// chosen when both sides offer it.
+	MinVersion, MaxVersion uint16
+
+	// ClientAuth is the server's client-certificate policy (ClientCAs verifies the chain).
+	ClientAuth ClientAuthType
+	// PeerKeyOnly makes a server keep only the public key of the client's certificate chain once
+	// the chain is checked (KeptPeerCertificate; ConnectionState.PeerCertificates then holds that
+	// one stripped certificate): what a client sends then costs no RAM after the message that
+	// carried it (the card sets it: its RAM has a hard bound).
+	PeerKeyOnly bool
+	// HRRCookie makes a server include a cookie in HelloRetryRequest and demand it back.
+	HRRCookie bool
+	// PreferChaCha makes a server select ChaCha20-Poly1305 (TLS_CHACHA20_POLY1305_SHA256, or the
+	// TLS 1.2 ECDHE suite of its key's family) whenever the client offers it and it is enabled,
+	// whatever the client's order (otherwise the client's order decides): its records can be
+	// opened as they stream in (Engine.SetSpill) and its state is 32 bytes a direction against
+	// AES-GCM's 768.
+	PreferChaCha bool
+}
+
+// ClientConfig is the client-role part of a Config (Config.Client).
+type ClientConfig struct {
+	// ServerName is the name the client sends (SNI, unless it is an IP address) and verifies.
+	ServerName string
+	// Roots are the trust anchors a client verifies the server chain against.
+	Roots *x509.CertPool
+	// Session is a session from an earlier Engine.Session to offer for resumption.
+	Session *Session
+	// MaxFragmentLength (512, 1024, 2048 or 4096) offers max_fragment_length (RFC 6066); when the
+	// server accepts, records are limited to that size both ways. A server always honours the
+	// extension when a client offers it (unless record_size_limit is offered too).
+	MaxFragmentLength int
+	// InsecureSkipVerify disables chain and name verification (tests only).
+	InsecureSkipVerify bool
+}
+
+// noClient is what client() returns for a Config without a Client part (a server's).
+var noClient ClientConfig
+
+// client returns the client-role part of c, or a zero one.
+func (c *Config) client() *ClientConfig {
+	if c.Client == nil {
+		return &noClient
+	}
+	return c.Client
 }
 
 // State is the coarse state of an Engine.

@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"unsafe"
 )
 
@@ -80,12 +82,13 @@ type Engine struct {
 	// Fields are grouped by alignment (pointers, then 32-bit sizes, then
 	// byte arrays, then the small scalars) so the struct has little padding;
 	// the allocation (the struct and the allocator's 8-byte header for an
-	// object with pointers over 512 bytes) stays within the 416-byte size
-	// class (TestEngineSize): the server name is a string of its own length
-	// (not a 255-byte array), what only a client keeps (its resumption
+	// object with pointers over 512 bytes) stays within the 384-byte size
+	// class (TestEngineSize): the server name is its place in our own
+	// certificate (or a string in engineRare: setServerName), what only a client keeps (its resumption
 	// master secret and session) lives in hsState, which a client keeps, the
-	// Signer is read from cfg, and both directions share one nonce and AAD
-	// scratch.
+	// Signer is read from cfg, each direction keeps its next nonce (not the
+	// IV: halfConn.next), and the TLS 1.2 AAD scratch lives in the unused
+	// tail of a direction's secret (tail12).
 	cfg *Config
 
 	ks    keySchedule
@@ -117,8 +120,6 @@ type Engine struct {
 	hsBuf []byte // handshake reassembly (fixed capacity)
 	out   []byte // records waiting for Output (fixed capacity)
 
-	// serverName is the server name the client sent (server role; see setServerName).
-	serverName string
 	// rare holds what only some connections have: the peer's certificates (a client's, under
 	// client authentication; the server's, in a client) and a configuration error (certs,
 	// setCerts, Err); nil otherwise.
@@ -137,8 +138,6 @@ type Engine struct {
 	post *postBufs
 	// the per-record nonce and TLS 1.2 additional data, for whichever direction seals or opens a
 	// record (one at a time; in the struct, as the AEAD interface makes them escape)
-	nonce [12]byte
-	aad   [13]byte
 
 	state       State
 	errKind     uint8 // what Err returns: errNone, errLocal, errRemote or errConfig
@@ -165,8 +164,10 @@ type Engine struct {
 	resumed     bool
 	pskOffered  bool
 	wantTickets bool
-	bigHeld     bool // hsBuf is a grown buffer under cfg.HandshakeBudget
-	bigLost     bool // the budget took the slot back (lease expired): fail if run again
+	bigHeld     bool   // hsBuf is a grown buffer under cfg.HandshakeBudget
+	bigLost     bool   // the budget took the slot back (lease expired): fail if run again
+	snLen       uint8  // the client's server name in our leaf certificate: length (0: none, or
+	snOff       uint16 // in rare.serverName) and offset (setServerName)
 }
 
 // postBufs is a server's handshake reassembly and output buffers after the handshake (lendPost).
@@ -243,6 +244,9 @@ type clientOnly struct {
 type engineRare struct {
 	peerCerts []*x509.Certificate
 	cfgErr    error
+	// serverName is the server name a client sent that is not found in our own certificate
+	// (setServerName).
+	serverName string
 }
 
 // RareSize is the size of what an engine lends itself for the peer's certificate chain (a
@@ -280,13 +284,44 @@ func (e *Engine) setCerts(c []*x509.Certificate) {
 var zeroBinder [48]byte
 
 // setServerName keeps the server name a ClientHello sent (server role), at most maxServerName
-// bytes as before a string was kept: one allocation per handshake (none for a second
-// ClientHello repeating it), the string ConnectionState returns without copying.
+// bytes. The name a client sends is usually one in our own certificate (its subjectAltName,
+// RFC 6066 §3): then the engine keeps only where those bytes are in the leaf (snOff, snLen), no
+// allocation, and ConnectionState returns a string over them (Config.Certificate is not modified
+// after use); another name is copied into engineRare, one allocation per handshake (none for a
+// second ClientHello repeating it).
 func (e *Engine) setServerName(name []byte) {
 	name = name[:min(len(name), maxServerName)]
-	if string(name) != e.serverName {
-		e.serverName = string(name)
+	e.snLen = 0
+	if len(name) > 0 && len(e.cfg.Certificate) > 0 {
+		if i := bytes.Index(e.cfg.Certificate[0], name); i >= 0 && i <= math.MaxUint16 {
+			e.snOff, e.snLen = uint16(i), uint8(len(name))
+			if e.rare != nil {
+				e.rare.serverName = ""
+			}
+			return
+		}
 	}
+	if e.rare == nil {
+		if len(name) == 0 {
+			return
+		}
+		e.rare = new(engineRare)
+	}
+	if string(name) != e.rare.serverName {
+		e.rare.serverName = string(name)
+	}
+}
+
+// serverName returns the server name the client sent (server role; see setServerName).
+func (e *Engine) serverName() string {
+	if e.snLen > 0 {
+		leaf := e.cfg.Certificate[0]
+		return unsafe.String(&leaf[e.snOff], int(e.snLen))
+	}
+	if e.rare != nil {
+		return e.rare.serverName
+	}
+	return ""
 }
 
 // maxServerName is the longest server name kept (a DNS name has at most 255 bytes, RFC 1035 §3.1).
@@ -309,7 +344,7 @@ func NewClient(cfg *Config, recordBuf int) *Engine {
 	if e.state == Failed {
 		return e
 	}
-	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+	if cfg.client().ServerName == "" && !cfg.client().InsecureSkipVerify {
 		e.failConfig(errors.New("tls: a client needs ServerName (or InsecureSkipVerify)"))
 		return e
 	}
@@ -324,8 +359,8 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 		recordBuf = DefaultRecordBuf
 	}
 	e.recordBuf = int32(min(recordBuf, 1<<30))
-	cfgOut := cfg.MaxRecordOut
-	if cfgOut <= 0 {
+	cfgOut := int(cfg.MaxRecordOut)
+	if cfgOut == 0 {
 		cfgOut = 1024
 	}
 	e.cfgOut = uint16(min(cfgOut, maxPlaintext))
@@ -351,7 +386,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 			ownRSA, sigMax = true, (bits+7)/8
 		}
 	}
-	limit := cfg.MaxHandshakeMessage
+	limit := int(cfg.MaxHandshakeMessage)
 	if limit <= 0 {
 		limit = DefaultMaxHandshakeMessage
 	}
@@ -390,7 +425,7 @@ func newEngine(cfg *Config, recordBuf int, client bool) *Engine {
 // bytes it has not read yet (see stage and queue). The 16 KiB reassembly buffer (the server's
 // flight; NewSessionTicket later) is kept after the handshake, so it is an allocation of its own.
 func (e *Engine) clientMemory(cfg *Config, alpnLen, certLen, sigMax int) {
-	hello := 1800 + len(cfg.ServerName) + alpnLen + 2*len(cfg.Groups)
+	hello := 1800 + len(cfg.client().ServerName) + alpnLen + 2*len(cfg.Groups)
 	flight := 400 + certLen + alpnLen + sigMax
 	stLen := max(hello, flight)
 	// While a flight is turned into records, the output buffer holds a hello record and a
@@ -740,7 +775,7 @@ func (e *Engine) Footprint() int {
 		n += streamStateSize
 	}
 	if e.rare != nil {
-		n += RareSize
+		n += RareSize + len(e.rare.serverName)
 	}
 	if e.post != nil {
 		n += PostBufSize
@@ -898,8 +933,8 @@ func (e *Engine) seal(rec []byte, typ byte, n int) int {
 	if a == nil {
 		return 0
 	}
-	a.Seal(body[:0], e.wr.nonceAt(&e.nonce), body, rec[:recordHeaderLen])
-	e.wr.seq++
+	a.Seal(body[:0], e.wr.nonceAt(), body, rec[:recordHeaderLen])
+	e.wr.next()
 	return recordHeaderLen + clen
 }
 
@@ -1176,9 +1211,9 @@ func (e *Engine) ConnectionState() ConnectionState {
 		cs.CipherSuite = e.suite.id
 	}
 	if e.client {
-		cs.ServerName = e.cfg.ServerName
+		cs.ServerName = e.cfg.client().ServerName
 	} else {
-		cs.ServerName = e.serverName
+		cs.ServerName = e.serverName()
 	}
 	if e.alpn >= 0 {
 		cs.ALPN = e.cfg.ALPN[e.alpn]
@@ -1310,7 +1345,7 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	if a == nil {
 		return 0, nil, e.fail(AlertInternalError)
 	}
-	pt, aerr := a.Open(body[:0], e.rd.nonceAt(&e.nonce), body, in[:recordHeaderLen])
+	pt, aerr := a.Open(body[:0], e.rd.nonceAt(), body, in[:recordHeaderLen])
 	if aerr != nil {
 		if !e.client && e.hsState != nil && int(e.earlySkip) >= n && e.hs != hsDone {
 			// §4.2.10: the server did not accept 0-RTT; records that fail deprotection with
@@ -1323,7 +1358,7 @@ func (e *Engine) Unwrap(in []byte) (consumed int, plain []byte, err error) {
 	if !e.client && e.hsState != nil {
 		e.earlySkip = 0 // the first record that opens starts the client's second flight
 	}
-	e.rd.seq++
+	e.rd.next()
 	i := len(pt) - 1
 	for i >= 0 && pt[i] == 0 {
 		i--

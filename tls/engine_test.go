@@ -147,7 +147,7 @@ func TestEnginePairVariants(t *testing.T) {
 			}
 		}},
 		{"max-fragment-length", func(s, c *Config) {
-			c.MaxFragmentLength = 512
+			c.Client.MaxFragmentLength = 512
 			s.MaxRecordOut = 4096
 			c.MaxRecordOut = 4096
 		}, func(t *testing.T, s, c *Engine) {
@@ -852,10 +852,10 @@ func TestStagedFlightsSmallRecords(t *testing.T) {
 				sc.ClientAuth, sc.ClientCAs = RequireAndVerifyClientCert, p.caPool
 				cc.Certificate, cc.Signer = p.clChain, p.clKey
 				sc.ALPN, cc.ALPN = []string{"h2", "http/1.1"}, []string{"http/1.1"}
-				sc.RecordSizeLimit, cc.RecordSizeLimit = limit, limit
+				sc.RecordSizeLimit, cc.RecordSizeLimit = uint16(limit), uint16(limit)
 				cc.MaxVersion = v
 				if limit == 0 {
-					cc.MaxFragmentLength = 512
+					cc.Client.MaxFragmentLength = 512
 				}
 				if v == VersionTLS13 {
 					sc.Groups, cc.Groups = []CurveID{X25519MLKEM768}, []CurveID{X25519, X25519MLKEM768}

@@ -11,7 +11,7 @@ import (
 func fuzzClientConfig(t testing.TB) *Config {
 	c := clientConfig(t)
 	c.Rand = seeded(1000)
-	c.InsecureSkipVerify = true
+	c.Client.InsecureSkipVerify = true
 	return c
 }
 
@@ -280,7 +280,7 @@ func fuzzCHSeeds(t testing.TB) [][]byte {
 	sc := serverConfig(t, false)
 	sc.TicketKey = testTicketKey
 	rc := fuzzClientConfig(t)
-	rc.Session = firstSession(t, sc)
+	rc.Client.Session = firstSession(t, sc)
 	c := NewClient(rc, 0)
 	buf := make([]byte, 8192)
 	n := c.Output(buf)
@@ -297,7 +297,7 @@ func fuzzCHSeeds(t testing.TB) [][]byte {
 	cc := fuzzClientConfig(t)
 	cc.MaxVersion = VersionTLS12
 	cc.ALPN = []string{"http/1.1"}
-	cc.MaxFragmentLength = 1024
+	cc.Client.MaxFragmentLength = 1024
 	c = NewClient(cc, 0)
 	n = c.Output(buf)
 	out = append(out, append([]byte(nil), buf[9:n]...))

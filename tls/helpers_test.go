@@ -121,7 +121,7 @@ func serverConfig(t testing.TB, ed bool) *Config {
 
 func clientConfig(t testing.TB) *Config {
 	p := getPKI(t)
-	return &Config{Rand: seeded(43), Time: testTime, ServerName: "card.example", Roots: p.caPool}
+	return &Config{Rand: seeded(43), Time: testTime, Client: &ClientConfig{ServerName: "card.example", Roots: p.caPool}}
 }
 
 func goClientConfig(t testing.TB) *gotls.Config {
@@ -226,6 +226,5 @@ func pump(t testing.TB, a, b *Engine) (errA, errB error) {
 
 // makeNonce returns the nonce of hc's next record (tests that seal or open records by hand).
 func (hc *halfConn) makeNonce() []byte {
-	var n [12]byte
-	return hc.nonceAt(&n)
+	return append([]byte(nil), hc.nonceAt()...)
 }

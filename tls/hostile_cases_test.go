@@ -161,7 +161,7 @@ func TestHostileServer13(t *testing.T) {
 				return m
 			}), want: AlertIllegalParameter},
 		{name: "PSK offered with psk_ke only is not used", rule: "8446 §4.2.9", dut: func(c *Config) { c.TicketKey = testTicketKey },
-			peer:   func(c *Config) { c.Session = sess },
+			peer:   func(c *Config) { c.Client.Session = sess },
 			script: onMsg(typeClientHello, editExt(extPSKModes, func([]byte) []byte { return []byte{1, 0} })),
 			check: func(t *testing.T, h *hostile) {
 				if h.dut.resumed || h.dutOut[5] != typeServerHello {
@@ -169,7 +169,7 @@ func TestHostileServer13(t *testing.T) {
 				}
 			}},
 		{name: "more binders than identities", rule: "8446 §4.2.11", dut: func(c *Config) { c.TicketKey = testTicketKey },
-			peer: func(c *Config) { c.Session = sess },
+			peer: func(c *Config) { c.Client.Session = sess },
 			script: onMsg(typeClientHello, editExt(extPreSharedKey, func(b []byte) []byte {
 				r := reader{b: b}
 				ids := r.vec16()
@@ -179,7 +179,7 @@ func TestHostileServer13(t *testing.T) {
 				return append(append(out, byte(len(bl)>>8), byte(len(bl))), bl...)
 			})), want: AlertIllegalParameter},
 		{name: "record_size_limit wins over max_fragment_length", rule: "8449 §5",
-			peer: func(c *Config) { c.RecordSizeLimit, c.MaxFragmentLength = 1024, 1024 },
+			peer: func(c *Config) { c.RecordSizeLimit, c.Client.MaxFragmentLength = 1024, 1024 },
 			check: func(t *testing.T, h *hostile) {
 				h.established()
 				if h.dut.mfl != 0 || h.peer.mfl != 0 || h.dut.peerRSL == 0 {
@@ -189,7 +189,7 @@ func TestHostileServer13(t *testing.T) {
 		{name: "no common ALPN protocol", rule: "7301 §3.2", dut: func(c *Config) { c.ALPN = []string{"http/1.1"} },
 			peer: func(c *Config) { c.ALPN = []string{"h2"} }, want: AlertNoApplicationProtocol},
 		{name: "wrong PSK binder", rule: "8446 §4.2.11", dut: func(c *Config) { c.TicketKey = testTicketKey },
-			peer:   func(c *Config) { c.Session = sess },
+			peer:   func(c *Config) { c.Client.Session = sess },
 			script: onMsg(typeClientHello, func(m []byte) []byte { m[len(m)-1] ^= 1; return m }), want: AlertDecryptError},
 		{name: "X25519 share of a low-order point", rule: "8446 §7.4.2",
 			script: onMsg(typeClientHello, editExt(extKeyShare, func(b []byte) []byte {
@@ -274,7 +274,7 @@ func TestHostileClient13(t *testing.T) {
 	sc := serverConfig(t, false)
 	sc.TicketKey = testTicketKey
 	sess := firstSession(t, sc)
-	resumeDut := func(c *Config) { c.Session = sess }
+	resumeDut := func(c *Config) { c.Client.Session = sess }
 	resumePeer := func(c *Config) { c.TicketKey = testTicketKey }
 	alpn := func(c *Config) { c.ALPN = []string{"http/1.1"} }
 	tickets := func(c *Config) { c.TicketKey = testTicketKey }
@@ -324,7 +324,7 @@ func TestHostileClient13(t *testing.T) {
 		{name: "HelloRetryRequest legacy_version 0x0302", rule: "8446 §4.1.3", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
 			script: onMsg(typeServerHello, once(func(m []byte) []byte { m[5] = 2; return m })), want: AlertProtocolVersion},
 		{name: "EncryptedExtensions max_fragment_length differs", rule: "6066 §4", client: true,
-			dut:    func(c *Config) { c.MaxFragmentLength = 1024 },
+			dut:    func(c *Config) { c.Client.MaxFragmentLength = 1024 },
 			script: onMsg(typeEncryptedExtensions, editExt(extMaxFragmentLength, func([]byte) []byte { return []byte{3} })),
 			want:   AlertIllegalParameter},
 		{name: "NewSessionTicket lifetime over 7 days", rule: "8446 §4.6.1", client: true, peer: tickets,
@@ -386,7 +386,7 @@ func TestHostileClient13(t *testing.T) {
 			want:   AlertIllegalParameter},
 		{name: "HelloRetryRequest duplicate extension", rule: "8446 §4.2", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
 			script: onMsg(typeServerHello, addExt(ext(extSupportedVersions, 3, 4))), want: AlertIllegalParameter},
-		{name: "HelloRetryRequest with pre_shared_key", rule: "8446 §4.2", client: true, dut: func(c *Config) { clientTwoGroups(c); c.Session = sess },
+		{name: "HelloRetryRequest with pre_shared_key", rule: "8446 §4.2", client: true, dut: func(c *Config) { clientTwoGroups(c); c.Client.Session = sess },
 			peer:   func(c *Config) { serverNeedsHRR(c); resumePeer(c) },
 			script: onMsg(typeServerHello, once(addExt(ext(extPreSharedKey, 0, 0)))), want: AlertIllegalParameter},
 		{name: "ServerHello suite differs from HelloRetryRequest", rule: "8446 §4.1.4", client: true, dut: clientTwoGroups, peer: serverNeedsHRR,
@@ -405,7 +405,7 @@ func TestHostileClient13(t *testing.T) {
 		{name: "EncryptedExtensions key_share", rule: "8446 §4.2", client: true,
 			script: onMsg(typeEncryptedExtensions, addExt(ext(extKeyShare, 0, 0x1d, 0, 0))), want: AlertIllegalParameter},
 		{name: "EncryptedExtensions server_name without SNI", rule: "6066 §3, 8446 §4.2", client: true,
-			dut:    func(c *Config) { c.ServerName = "127.0.0.1" },
+			dut:    func(c *Config) { c.Client.ServerName = "127.0.0.1" },
 			script: onMsg(typeEncryptedExtensions, addExt(ext(extServerName))), want: AlertUnsupportedExtension},
 		{name: "EncryptedExtensions server_name not empty", rule: "6066 §3", client: true,
 			script: onMsg(typeEncryptedExtensions, editExt(extServerName, func([]byte) []byte { return []byte{0, 0} })),
@@ -415,7 +415,7 @@ func TestHostileClient13(t *testing.T) {
 		{name: "EncryptedExtensions early_data not offered", rule: "8446 §4.2", client: true,
 			script: onMsg(typeEncryptedExtensions, addExt(ext(extEarlyData))), want: AlertUnsupportedExtension},
 		{name: "EncryptedExtensions record_size_limit and max_fragment_length", rule: "8449 §5", client: true,
-			dut:    func(c *Config) { c.RecordSizeLimit, c.MaxFragmentLength = 1024, 1024 },
+			dut:    func(c *Config) { c.RecordSizeLimit, c.Client.MaxFragmentLength = 1024, 1024 },
 			script: onMsg(typeEncryptedExtensions, addExt(ext(extMaxFragmentLength, 2))), want: AlertIllegalParameter},
 		{name: "server CertificateEntry with OCSP", rule: "8446 §4.4.2, §4.2", client: true,
 			script: onMsg(typeCertificate, addCertEntryExt(ext(extStatusRequest, 1, 0, 0, 0, 0))), want: AlertUnsupportedExtension},
@@ -815,7 +815,7 @@ func TestSessionOnlyForItsServerName(t *testing.T) {
 		offer bool
 	}{{"card.example", true}, {"other.example", false}} {
 		cc := clientConfig(t)
-		cc.ServerName, cc.Session = tc.name, sess
+		cc.Client.ServerName, cc.Client.Session = tc.name, sess
 		c := NewClient(cc, 0)
 		buf := make([]byte, 8192)
 		n := c.Output(buf)

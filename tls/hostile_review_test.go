@@ -18,7 +18,7 @@ func sealInner(p *Engine, inner []byte) []byte {
 	clen := len(inner) + tagLen
 	rec := []byte{recordAppData, 3, 3, byte(clen >> 8), byte(clen)}
 	rec = p.wr.aead.Seal(rec, p.wr.makeNonce(), inner, rec[:5])
-	p.wr.seq++
+	p.wr.next()
 	return rec
 }
 
@@ -462,14 +462,14 @@ func ske12(f func(ct byte, g, point, scheme, sig []byte) (byte, []byte, []byte, 
 // key exchange messages and extensions, post-handshake messages.
 func TestReviewMore(t *testing.T) {
 	p := getPKI(t)
-	noSNI := func(c *Config) { c.ServerName, c.InsecureSkipVerify = "", true }
+	noSNI := func(c *Config) { c.Client.ServerName, c.Client.InsecureSkipVerify = "", true }
 	tickets := func(c *Config) { c.TicketKey = testTicketKey }
 	sc := serverConfig(t, false)
 	sc.TicketKey = testTicketKey
 	sess := firstSession(t, sc)
 	runHostile(t, []hcase{
 		{name: "ServerHello selects the PSK with a suite of another hash", rule: "8446 §4.2.11", client: true,
-			dut:  func(c *Config) { c.Session = sess },
+			dut:  func(c *Config) { c.Client.Session = sess },
 			peer: func(c *Config) { c.CipherSuites = []uint16{TLS_AES_256_GCM_SHA384} },
 			script: onMsg(typeServerHello, func(m []byte) []byte {
 				if sess.suite == TLS_AES_256_GCM_SHA384 {
@@ -478,7 +478,7 @@ func TestReviewMore(t *testing.T) {
 				return addExt(ext(extPreSharedKey, 0, 0))(m)
 			}), want: AlertIllegalParameter},
 		{name: "ServerHello pre_shared_key selected_identity of 3 bytes", rule: "8446 §4.2.11", client: true,
-			dut: func(c *Config) { c.Session = sess }, peer: tickets,
+			dut: func(c *Config) { c.Client.Session = sess }, peer: tickets,
 			script: onMsg(typeServerHello, editExt(extPreSharedKey, func([]byte) []byte { return []byte{0, 0, 0} })),
 			want:   AlertDecodeError},
 		// ClientHello2 and HelloRetryRequest

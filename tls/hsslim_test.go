@@ -276,8 +276,8 @@ func TestFlightSmallPeerRecords(t *testing.T) {
 		sc.Groups = []CurveID{X25519} // no room for an ML-KEM ServerHello to spare
 		sc.Certificate = tc.chain
 		cc := clientConfig(t)
-		cc.RecordSizeLimit = tc.rsl
-		cc.InsecureSkipVerify = true
+		cc.RecordSizeLimit = uint16(tc.rsl)
+		cc.Client.InsecureSkipVerify = true
 		s, c := NewServer(sc, 0), NewClient(cc, 0)
 		planned := cap(s.out)
 		if err := feed(t, s, drain(c)); err != nil {
@@ -317,7 +317,7 @@ func TestClientHelloSplitRules(t *testing.T) {
 		return c
 	}
 	cc := clientConfig(t)
-	cc.Session = firstSession(t, sc())
+	cc.Client.Session = firstSession(t, sc())
 	resume := drain(NewClient(cc, 0))
 	badBinder := append([]byte(nil), resume...)
 	badBinder[len(badBinder)-1] ^= 1

@@ -297,7 +297,7 @@ func TestClientHRRAndIPName(t *testing.T) {
 	gs.CurvePreferences = []gotls.CurveID{gotls.CurveP256}
 	wait := runPeer(func() error { return goServerEcho(gotls.Server(b, gs), 4) })
 	cfg := clientConfig(t)
-	cfg.ServerName = "127.0.0.1"
+	cfg.Client.ServerName = "127.0.0.1"
 	c := NewConn(a, NewClient(cfg, 0))
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
@@ -319,8 +319,8 @@ func TestClientVerifyFailures(t *testing.T) {
 		mod   func(*Config)
 		alert uint8
 	}{
-		{"name mismatch", func(c *Config) { c.ServerName = "other.example" }, AlertBadCertificate},
-		{"untrusted root", func(c *Config) { c.Roots = getPKI(t).otherPool }, AlertUnknownCA},
+		{"name mismatch", func(c *Config) { c.Client.ServerName = "other.example" }, AlertBadCertificate},
+		{"untrusted root", func(c *Config) { c.Client.Roots = getPKI(t).otherPool }, AlertUnknownCA},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := tcpPair(t)

@@ -404,18 +404,35 @@ func (k *keySchedule) finished(dst, base []byte) []byte {
 // between bursts, and cipher builds it again from key when the next record is sealed or opened.
 type halfConn struct {
 	aead cipher.AEAD // nil: not keyed, or shed (rebuilt from the secret by cipher)
-	iv   [12]byte
-	seq  uint64
+	// nonce is the next record's nonce: the IV XOR the padded sequence number (RFC 8446 §5.3;
+	// RFC 5288 / RFC 7905 for TLS 1.2), kept up to date as seq advances (next), so no per-record
+	// scratch is needed for it.
+	nonce [12]byte
+	seq   uint64
 	// secret is the TLS 1.3 traffic secret (RFC 8446 §7.3), which KeyUpdate needs (§7.2) and the
 	// key is derived from again when the AEAD is rebuilt after a Shed (keyTo), so the key itself
-	// is not kept; in TLS 1.2 (no traffic secret) its front holds the key from the key block.
+	// is not kept; in TLS 1.2 (no traffic secret) its front holds the key from the key block and
+	// its tail (from tail12) is per-record scratch (see scratch12).
 	secret [48]byte
+}
+
+// tail12 is where the TLS 1.2 scratch starts in a halfConn's secret: after the longest key (32
+// bytes, AES-256 and ChaCha20); a TLS 1.2 halfConn has no traffic secret to keep there.
+const tail12 = 32
+
+// next moves to the next record's sequence number and nonce.
+func (hc *halfConn) next() {
+	d := hc.seq ^ (hc.seq + 1)
+	hc.seq++
+	for i := 0; i < 8; i++ {
+		hc.nonce[4+i] ^= byte(d >> (56 - 8*i))
+	}
 }
 
 // setKey installs the traffic secret (RFC 8446 §7.3).
 func (hc *halfConn) setKey(k *keySchedule, s *suiteInfo, secret []byte) error {
 	copy(hc.secret[:], secret[:k.hlen])
-	k.expandLabel(hc.iv[:], hc.secret[:k.hlen], "iv", nil)
+	k.expandLabel(hc.nonce[:], hc.secret[:k.hlen], "iv", nil) // sequence 0: the nonce is the IV
 	hc.aead = nil
 	if hc.cipher(k, s) == nil {
 		return errors.New("tls: bad traffic key")
@@ -474,12 +491,6 @@ func (hc *halfConn) update(k *keySchedule, s *suiteInfo) error {
 	return hc.setKey(k, s, next[:])
 }
 
-// nonceAt writes the per-record nonce (RFC 8446 §5.3: the IV XOR the padded sequence number)
-// into n, the engine's scratch (records are sealed and opened one at a time), and returns it.
-func (hc *halfConn) nonceAt(n *[12]byte) []byte {
-	*n = hc.iv
-	for i := 0; i < 8; i++ {
-		n[4+i] ^= byte(hc.seq >> (56 - 8*i))
-	}
-	return n[:]
-}
+// nonceAt returns the per-record nonce (RFC 8446 §5.3: the IV XOR the padded sequence number),
+// the halfConn's own: read it, do not write it.
+func (hc *halfConn) nonceAt() []byte { return hc.nonce[:] }

@@ -193,7 +193,7 @@ func TestOpenSSLServer(t *testing.T) {
 			cfg := clientConfig(t)
 			cfg.Certificate, cfg.Signer = p.clChain, p.clKey
 			if mfl {
-				cfg.MaxFragmentLength = 512
+				cfg.Client.MaxFragmentLength = 512
 			}
 			c := NewConn(raw, NewClient(cfg, 0))
 			defer c.Close()

@@ -83,3 +83,49 @@ func TestEngineRare(t *testing.T) {
 		t.Fatalf("Err %v, Unwrap returned %v", c.Err(), err)
 	}
 }
+
+// TestServerNameInOwnCertificate: a server name that is in the server's own leaf certificate
+// (RFC 6066 §3: the client names the server it wants) is kept as a place in that certificate, no
+// allocation and no engineRare; another name is copied into engineRare (and counted in
+// Footprint); a ClientHello without server_name keeps none. ConnectionState returns what the
+// client sent in each case.
+func TestServerNameInOwnCertificate(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		insecure bool
+		rare     bool
+	}{
+		{"card.example", false, false}, // the certificate's dNSName
+		{"other.example", true, true},  // not in the certificate
+		{"", true, false},              // no server_name sent
+	} {
+		cc := clientConfig(t)
+		cc.Client.ServerName, cc.Client.InsecureSkipVerify = tc.name, tc.insecure
+		s, c := handshakePair(t, serverConfig(t, false), cc)
+		transfer(t, c, s, []byte("x"))
+		if got := s.ConnectionState().ServerName; got != tc.name {
+			t.Errorf("%q: server's ConnectionState().ServerName = %q", tc.name, got)
+		}
+		if (s.rare != nil) != tc.rare {
+			t.Errorf("%q: engineRare lent %v, want %v", tc.name, s.rare != nil, tc.rare)
+		}
+		want := int(unsafe.Sizeof(*s))
+		if tc.rare {
+			want += RareSize + len(tc.name)
+		}
+		if s.Shed(); s.Footprint() != want {
+			t.Errorf("%q: server footprint %d, want %d", tc.name, s.Footprint(), want)
+		}
+	}
+	// a name longer than the 255 bytes of a DNS name (RFC 1035 §3.1) is cut there
+	s := NewServer(serverConfig(t, false), 0)
+	long := bytes.Repeat([]byte("a"), 300)
+	s.setServerName(long)
+	if got := s.ConnectionState().ServerName; got != string(long[:maxServerName]) {
+		t.Fatalf("long name kept as %d bytes", len(got))
+	}
+	s.setServerName([]byte("card.example")) // a second ClientHello (after HRR) naming the card
+	if s.ConnectionState().ServerName != "card.example" || s.rare.serverName != "" {
+		t.Fatalf("second name: %q (rare %q)", s.ConnectionState().ServerName, s.rare.serverName)
+	}
+}

@@ -17,7 +17,7 @@ func TestRecordLimitIsReceiveBuffer(t *testing.T) {
 		for _, rsl := range []int{16385, 0} {
 			sc, cc := serverConfig(t, false), clientConfig(t)
 			sc.RecordSizeLimit, sc.MaxRecordOut = buf-recordHeaderLen-tagLen, 256
-			cc.RecordSizeLimit, cc.MaxRecordOut = rsl, 4096
+			cc.RecordSizeLimit, cc.MaxRecordOut = uint16(rsl), 4096
 			if v12 {
 				cc.MaxVersion = VersionTLS12
 			}

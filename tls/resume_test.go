@@ -3,10 +3,11 @@ package tls
 import (
 	gotls "crypto/tls"
 	"io"
+	"strings"
 	"testing"
 )
 
-var testTicketKey = []byte("0123456789abcdef0123456789abcdef")
+var testTicketKey = [32]byte([]byte("0123456789abcdef0123456789abcdef"))
 
 // resumePair runs a full handshake with tickets and returns the client's session.
 func firstSession(t testing.TB, sc *Config) *Session {
@@ -30,7 +31,7 @@ func TestResumptionPair(t *testing.T) {
 		sc.CipherSuites = []uint16{suite}
 		sess := firstSession(t, sc)
 		cc := clientConfig(t)
-		cc.Session = sess
+		cc.Client.Session = sess
 		s, c := handshakePair(t, sc, cc)
 		if !s.ConnectionState().DidResume || !c.ConnectionState().DidResume {
 			t.Fatal("not resumed")
@@ -48,7 +49,7 @@ func TestResumptionPair(t *testing.T) {
 		sc2 := *sc
 		sc2.Groups = []CurveID{P256}
 		cc2 := clientConfig(t)
-		cc2.Session = sess
+		cc2.Client.Session = sess
 		cc2.Groups = []CurveID{X25519, P256}
 		s, c = handshakePair(t, &sc2, cc2)
 		if !s.ConnectionState().DidResume || !c.ConnectionState().HelloRetry {
@@ -57,7 +58,7 @@ func TestResumptionPair(t *testing.T) {
 
 		// a server with another ticket key falls back to a full handshake
 		sc3 := *sc
-		sc3.TicketKey = []byte("another key, another key, 32byte")
+		sc3.TicketKey = [32]byte([]byte("another key, another key, 32byte"))
 		s, c = handshakePair(t, &sc3, cc)
 		if s.ConnectionState().DidResume || c.ConnectionState().DidResume {
 			t.Fatal("resumed with a foreign ticket")
@@ -67,7 +68,7 @@ func TestResumptionPair(t *testing.T) {
 		bad := *sess
 		bad.psk[0] ^= 1
 		cc4 := clientConfig(t)
-		cc4.Session = &bad
+		cc4.Client.Session = &bad
 		srv, cl := NewServer(sc, 0), NewClient(cc4, 0)
 		errC, errS := pump(t, cl, srv)
 		expectAlert(t, errS, AlertDecryptError, false)
@@ -113,7 +114,7 @@ func TestResumptionGoServer(t *testing.T) {
 			return err
 		})
 		cfg := clientConfig(t)
-		cfg.Session = sess
+		cfg.Client.Session = sess
 		c := NewConn(a, NewClient(cfg, 0))
 		if _, err := c.Write([]byte("ping")); err != nil {
 			t.Fatal(err)
@@ -132,4 +133,39 @@ func TestResumptionGoServer(t *testing.T) {
 			t.Fatal("no ticket from crypto/tls")
 		}
 	}
+}
+
+// TestZeroTicketKeyNoTickets: the zero TicketKey (the Config's zero value) disables tickets: a
+// server without a key sends no NewSessionTicket, so the client has no session to offer.
+func TestZeroTicketKeyNoTickets(t *testing.T) {
+	sc := serverConfig(t, false) // TicketKey left all zero
+	s, c := handshakePair(t, sc, clientConfig(t))
+	transfer(t, s, c, []byte("response"))
+	transfer(t, c, s, []byte("request"))
+	if c.Session() != nil {
+		t.Fatal("a server with an all-zero TicketKey issued a ticket")
+	}
+	sc.TicketKey = testTicketKey
+	s, c = handshakePair(t, sc, clientConfig(t))
+	transfer(t, s, c, []byte("response"))
+	if c.Session() == nil {
+		t.Fatal("a server with a TicketKey issued no ticket")
+	}
+}
+
+// TestClientNeedsClientPart: NewClient without Config.Client (so neither ServerName nor
+// InsecureSkipVerify) fails at once with a configuration error and sends nothing; NewServer
+// ignores Client.
+func TestClientNeedsClientPart(t *testing.T) {
+	c := NewClient(&Config{Rand: seeded(1), Time: testTime}, 0)
+	if c.State() != Failed || c.Err() == nil || !strings.Contains(c.Err().Error(), "ServerName") {
+		t.Fatalf("client without Config.Client: state %v, err %v", c.State(), c.Err())
+	}
+	if c.Pending() != 0 {
+		t.Fatalf("client without Config.Client queued %d bytes", c.Pending())
+	}
+	sc := serverConfig(t, false)
+	sc.Client = &ClientConfig{ServerName: "ignored.example"}
+	s, cl := handshakePair(t, sc, clientConfig(t))
+	transfer(t, cl, s, []byte("x"))
 }

@@ -163,7 +163,7 @@ func TestBiggerClientHello2(t *testing.T) {
 				sc := serverConfig(t, false)
 				sc.Groups = []CurveID{X25519MLKEM768}
 				sc.HRRCookie = cookie
-				sc.MaxRecordOut = maxOut
+				sc.MaxRecordOut = uint16(maxOut)
 				sc.HandshakeBudget = budget
 				sc.ALPN = []string{"http/1.1"}
 				cc := clientConfig(t)
@@ -331,7 +331,7 @@ func TestClientFlightsCoalescedAnyCut(t *testing.T) {
 				c.HRRCookie = true
 				c.HandshakeBudget = budget
 				c.TicketKey = testTicketKey // a NewSessionTicket queued behind the flight not yet output
-				c.MaxRecordOut = tc.out
+				c.MaxRecordOut = uint16(tc.out)
 				if tc.auth {
 					c.ClientAuth = RequireAnyClientCert
 				}

@@ -76,7 +76,7 @@ func rfcKeys(t *testing.T, eq func(string, []byte), k *keySchedule, secret []byt
 	}
 	var kb [32]byte
 	eq(key, hc.keyTo(k, suiteByID(0x1301), &kb)) // derived again from the secret (not kept)
-	eq(iv, hc.iv[:])
+	eq(iv, hc.nonce[:])
 }
 
 // rfcReseal encrypts inner content with the traffic keys of secret (sequence 0) using our halfConn
@@ -217,7 +217,7 @@ func TestRFC8448Resumption(t *testing.T) {
 	if err := hc.setKey(k, suiteByID(0x1301), cE[:]); err != nil {
 		t.Fatal(err)
 	}
-	hc.seq = 1 // after the 0-RTT data record
+	hc.next() // after the 0-RTT data record (sequence 1)
 	eoed, err := hc.aead.Open(nil, hc.makeNonce(), eoedRec[5:], eoedRec[:5])
 	if err != nil || !bytes.Equal(eoed, []byte{typeEndOfEarlyData, 0, 0, 0, recordHandshake}) {
 		t.Fatalf("EndOfEarlyData record: %v %x", err, eoed)
@@ -330,7 +330,7 @@ func TestRFC8448HelloRetryRequest(t *testing.T) {
 	eq("master_secret", s.ks.secret[:32])
 	var kb [32]byte
 	eq("c_hs_key", s.rd.keyTo(&s.ks, s.suite, &kb)) // read key is still the client handshake key
-	eq("c_hs_iv", s.rd.iv[:])
+	eq("c_hs_iv", s.rd.nonce[:])
 
 	// Independent schedule over the trace's messages.
 	k := newKeySchedule(false, nil)

@@ -67,9 +67,9 @@ func TestRFC8448Simple(t *testing.T) {
 	hc.setKey(k, s.suite, k.sHS[:])
 	var kb [32]byte
 	eq("s_hs_key", hc.keyTo(k, s.suite, &kb)) // derived again from the secret (not kept)
-	eq("s_hs_iv", hc.iv[:])
+	eq("s_hs_iv", hc.nonce[:])
 	eq("c_hs_key", s.rd.keyTo(k, s.suite, &kb)) // read key is still the client handshake key
-	eq("c_hs_iv", s.rd.iv[:])
+	eq("c_hs_iv", s.rd.nonce[:])
 	var fk [32]byte
 	k.expandLabel(fk[:], k.sHS[:32], "finished", nil)
 	eq("s_finished_key", fk[:])
@@ -84,6 +84,6 @@ func TestRFC8448Simple(t *testing.T) {
 	eq("s_ap_traffic", sec[:32])
 	hc.setKey(k, s.suite, sec[:])
 	eq("s_ap_key", hc.keyTo(k, s.suite, &kb))
-	eq("s_ap_iv", hc.iv[:])
+	eq("s_ap_iv", hc.nonce[:])
 	eq("client_finished", k.hmac([]byte{typeFinished, 0, 0, 32}, fk[:], th))
 }

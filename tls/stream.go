@@ -212,11 +212,10 @@ func (e *Engine) startStream(in []byte, n int) (int, []byte, error) {
 		r.NextRecord()
 	}
 	e.rd.keyTo(&e.ks, s, &st.key)
-	e.rd.nonceAt(&e.nonce)
-	st.nonce = e.nonce
+	st.nonce = e.rd.nonce
 	st.clen, st.got, st.wb, st.on, st.typ = int32(n-tagLen), 0, 0, true, in[0]
 	if e.v12 {
-		st.aadN = uint8(copy(st.hdr[:], e.rd.setAAD12(&e.aad, in[0], n-tagLen)))
+		st.aadN = uint8(copy(st.hdr[:], e.rd.setAAD12(in[0], n-tagLen)))
 	} else {
 		st.aadN = uint8(copy(st.hdr[:], in[:recordHeaderLen]))
 	}
@@ -231,7 +230,7 @@ func (e *Engine) startStream(in []byte, n int) (int, []byte, error) {
 	clear(pk[:])
 	st.mac.Write(st.hdr[:st.aadN])
 	st.mac.Write(zeros16[:pad16(int(st.aadN))])
-	e.rd.seq++ // the record's sequence number is used, whatever its fate
+	e.rd.next() // the record's sequence number is used, whatever its fate
 	k, _, err := e.absorb(in[recordHeaderLen:])
 	if err != nil {
 		return 0, nil, err

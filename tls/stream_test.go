@@ -622,9 +622,9 @@ func fakePair(t testing.TB, spill Spill, v12 bool) (*Engine, Spill, *halfConn) {
 	for i := range hc.secret[:32] {
 		hc.secret[i] = byte(i) // the traffic secret (TLS 1.3) or the key (TLS 1.2)
 	}
-	hc.iv = [12]byte{1, 2, 3}
-	e.rd.secret, e.rd.iv = hc.secret, hc.iv
-	e.wr.secret, e.wr.iv = hc.secret, hc.iv
+	hc.nonce = [12]byte{1, 2, 3} // the IV (sequence 0)
+	e.rd.secret, e.rd.nonce = hc.secret, hc.nonce
+	e.wr.secret, e.wr.nonce = hc.secret, hc.nonce
 	if spill != nil {
 		e.SetSpill(spill, 64)
 	}
@@ -640,7 +640,7 @@ func sealRaw(hc *halfConn, inner []byte) []byte {
 	n := len(inner) + tagLen
 	rec := []byte{recordAppData, 3, 3, byte(n >> 8), byte(n)}
 	rec = a.Seal(rec, hc.makeNonce(), inner, rec[:recordHeaderLen])
-	hc.seq++
+	hc.next()
 	return rec
 }
 
@@ -648,12 +648,11 @@ func sealRaw(hc *halfConn, inner []byte) []byte {
 // the IV XOR the sequence number; the additional data seq || type || version || length).
 func sealRaw12(hc *halfConn, typ byte, pt []byte) []byte {
 	a, _ := chacha20poly1305.New(hc.secret[:32]) // a TLS 1.2 key takes the secret's place
-	var aad [13]byte
-	hc.setAAD12(&aad, typ, len(pt))
+	aad := append([]byte(nil), hc.setAAD12(typ, len(pt))...)
 	n := len(pt) + tagLen
 	rec := []byte{typ, 3, 3, byte(n >> 8), byte(n)}
 	rec = a.Seal(rec, hc.makeNonce(), pt, aad[:])
-	hc.seq++
+	hc.next()
 	return rec
 }
 

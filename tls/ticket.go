@@ -35,11 +35,11 @@ const (
 )
 
 func (e *Engine) ticketsEnabled() bool {
-	return len(e.cfg.TicketKey) == 32 && e.cfg.Time != nil
+	return e.cfg.TicketKey != [32]byte{} && e.cfg.Time != nil
 }
 
 func (e *Engine) ticketAEAD() (cipher.AEAD, error) {
-	b, err := aes.NewCipher(e.cfg.TicketKey)
+	b, err := aes.NewCipher(e.cfg.TicketKey[:])
 	if err != nil {
 		return nil, err
 	}
@@ -151,10 +151,10 @@ func (e *Engine) serverCheckPSK(msg []byte, ch *clientHello) uint8 {
 	return 0
 }
 
-// clientSessionUsable reports whether cfg.Session can be offered in this ClientHello.
+// clientSessionUsable reports whether cfg.client().Session can be offered in this ClientHello.
 func (e *Engine) clientSessionUsable() bool {
-	s := e.cfg.Session
-	if s == nil || len(s.ticket) == 0 || len(s.ticket) > 4096 || s.serverName != e.cfg.ServerName || e.cfg.Time == nil {
+	s := e.cfg.client().Session
+	if s == nil || len(s.ticket) == 0 || len(s.ticket) > 4096 || s.serverName != e.cfg.client().ServerName || e.cfg.Time == nil {
 		return false
 	}
 	ts := suiteByID(s.suite)
@@ -175,7 +175,7 @@ func (e *Engine) clientSessionUsable() bool {
 // appendPSK appends pre_shared_key (with a zero binder) to a
 // ClientHello being built; it returns the offset of the binder.
 func (e *Engine) appendPSK(st []byte) ([]byte, int) {
-	s := e.cfg.Session
+	s := e.cfg.client().Session
 	hl := 32
 	if suiteByID(s.suite).sha384 {
 		hl = 48
@@ -205,7 +205,7 @@ func (e *Engine) clientTicket(msg []byte) uint8 {
 		return 0
 	}
 	s := &Session{suite: e.suite.id, ticket: append([]byte(nil), ticket...), ageAdd: ageAdd,
-		received: e.cfg.Time(), lifetime: time.Duration(life) * time.Second, serverName: e.cfg.ServerName,
+		received: e.cfg.Time(), lifetime: time.Duration(life) * time.Second, serverName: e.cfg.client().ServerName,
 		certs: e.certs()}
 	h := e.ks.hlen
 	e.ks.expandLabel(s.psk[:h], e.resMaster[:h], "resumption", nonce)

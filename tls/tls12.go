@@ -65,8 +65,9 @@ func (e *Engine) hdr12() int {
 }
 
 // setAAD12 fills the TLS 1.2 additional data (seq_num, type, version, plaintext length) into
-// aad, the engine's scratch, and returns it.
-func (hc *halfConn) setAAD12(aad *[13]byte, typ byte, n int) []byte {
+// the scratch tail of hc's secret (tail12: 13 of its 16 bytes) and returns it.
+func (hc *halfConn) setAAD12(typ byte, n int) []byte {
+	aad := (*[13]byte)(hc.secret[tail12 : tail12+13])
 	for i := 0; i < 8; i++ {
 		aad[i] = byte(hc.seq >> (56 - 8*i))
 	}
@@ -79,8 +80,8 @@ func (hc *halfConn) setAAD12(aad *[13]byte, typ byte, n int) []byte {
 func (e *Engine) seal12(rec []byte, typ byte, n int) int {
 	hc := &e.wr
 	h := e.hdr12()
-	aad := hc.setAAD12(&e.aad, typ, n)
-	nonce := hc.nonceAt(&e.nonce) // GCM: salt || 0 XOR seq = salt || explicit nonce
+	aad := hc.setAAD12(typ, n)
+	nonce := hc.nonceAt() // GCM: salt || 0 XOR seq = salt || explicit nonce
 	if h > recordHeaderLen {
 		copy(rec[recordHeaderLen:h], aad[:8])
 	}
@@ -92,7 +93,7 @@ func (e *Engine) seal12(rec []byte, typ byte, n int) int {
 	a.Seal(body[:0], nonce, body, aad)
 	clen := h - recordHeaderLen + n + tagLen
 	rec[0], rec[1], rec[2], rec[3], rec[4] = typ, 3, 3, byte(clen>>8), byte(clen)
-	hc.seq++
+	hc.next()
 	return recordHeaderLen + clen
 }
 
@@ -104,12 +105,22 @@ func (e *Engine) openWith(hc *halfConn, rec []byte) ([]byte, bool) {
 	if len(rec) < h+tagLen {
 		return nil, false
 	}
-	nonce := hc.nonceAt(&e.nonce)
-	if h > recordHeaderLen {
-		copy(nonce[4:], rec[recordHeaderLen:h])
-	}
 	ct := rec[h:]
-	aad := hc.setAAD12(&e.aad, rec[0], len(ct)-tagLen)
+	aad := hc.setAAD12(rec[0], len(ct)-tagLen)
+	nonce := hc.nonceAt()
+	if h > recordHeaderLen {
+		// GCM (RFC 5288 §3): the salt and the explicit nonce the record carries, whatever the
+		// sender chose; built in the secret's scratch tail after the AAD (13 + 12 > 16 bytes:
+		// so in the other direction's tail, unused while this record is opened).
+		other := &e.wr
+		if hc == &e.wr {
+			other = &e.rd
+		}
+		n := (*[12]byte)(other.secret[tail12+4 : tail12+16])
+		copy(n[:4], hc.nonce[:4])
+		copy(n[4:], rec[recordHeaderLen:h])
+		nonce = n[:]
+	}
 	a := hc.cipher(&e.ks, e.suite)
 	if a == nil {
 		return nil, false
@@ -118,7 +129,7 @@ func (e *Engine) openWith(hc *halfConn, rec []byte) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	hc.seq++
+	hc.next()
 	return pt, true
 }
 
@@ -126,8 +137,8 @@ func (e *Engine) openWith(hc *halfConn, rec []byte) ([]byte, bool) {
 func (e *Engine) install12(hc *halfConn, key, iv []byte) uint8 {
 	clear(hc.secret[:])
 	copy(hc.secret[:], key) // TLS 1.2 has no traffic secret: the key takes its place (keyTo)
-	clear(hc.iv[:])
-	copy(hc.iv[:], iv)
+	clear(hc.nonce[:])      // sequence 0: the nonce is the IV (GCM: the salt, then zeros)
+	copy(hc.nonce[:], iv)
 	hc.aead, hc.seq = nil, 0
 	if len(key) != e.suite.keyLen || hc.cipher(&e.ks, e.suite) == nil {
 		return AlertInternalError
@@ -678,7 +689,7 @@ func (e *Engine) client12ServerHello(msg []byte) uint8 {
 		}
 		e.peerRSL = uint16(min(sh.recordSizeLimit, maxPlaintext) + 1)
 	} else if sh.mfl != 0 {
-		if sh.mfl != mflCode(e.cfg.MaxFragmentLength) {
+		if sh.mfl != mflCode(e.cfg.client().MaxFragmentLength) {
 			return AlertIllegalParameter
 		}
 		e.mfl = 256 << sh.mfl
@@ -713,8 +724,8 @@ func (e *Engine) client12Message(msg []byte) uint8 {
 		if a != 0 {
 			return a
 		}
-		if !e.cfg.InsecureSkipVerify {
-			if a := verifyChain(certs, e.cfg.Roots, e.cfg.ServerName, e.now(), x509.ExtKeyUsageServerAuth); a != 0 {
+		if !e.cfg.client().InsecureSkipVerify {
+			if a := verifyChain(certs, e.cfg.client().Roots, e.cfg.client().ServerName, e.now(), x509.ExtKeyUsageServerAuth); a != 0 {
 				return a
 			}
 		}

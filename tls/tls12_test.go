@@ -2,7 +2,10 @@ package tls
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	gotls "crypto/tls"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
@@ -687,5 +690,72 @@ func TestTLS12RequestClientCertNone(t *testing.T) {
 				t.Fatalf("%+v", cs)
 			}
 		})
+	}
+}
+
+// TestTLS12GCMAnyExplicitNonce: RFC 5288 §3 lets a TLS 1.2 AES-GCM sender choose the explicit
+// nonce (only uniqueness is required): a record whose explicit nonce is not its sequence number
+// opens, and the running nonce of the direction (halfConn.next) is not disturbed by it: the next
+// records, sealed by the engine, open too. The same record with its explicit nonce changed after
+// sealing gets bad_record_mac.
+func TestTLS12GCMAnyExplicitNonce(t *testing.T) {
+	cl, srv := pair12(t, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, X25519, nil)
+	// seal as the client would, with Go's AES-GCM (an independent implementation)
+	b, err := aes.NewCipher(cl.wr.secret[:16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := cipher.NewGCM(b)
+	seal := func(explicit [8]byte, pt []byte) []byte {
+		var aad [13]byte
+		binary.BigEndian.PutUint64(aad[:8], cl.wr.seq)
+		aad[8], aad[9], aad[10], aad[11], aad[12] = recordAppData, 3, 3, byte(len(pt)>>8), byte(len(pt))
+		nonce := append(append([]byte(nil), cl.wr.nonce[:4]...), explicit[:]...)
+		clen := 8 + len(pt) + tagLen
+		rec := append([]byte{recordAppData, 3, 3, byte(clen >> 8), byte(clen)}, explicit[:]...)
+		return g.Seal(rec, nonce, pt, aad[:])
+	}
+	rec := seal([8]byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4}, []byte("chosen nonce"))
+	bad := append([]byte(nil), rec...)
+	bad[5] ^= 1
+	if _, pt, err := srv.Unwrap(rec); err != nil || string(pt) != "chosen nonce" {
+		t.Fatalf("record with a chosen explicit nonce: %q %v", pt, err)
+	}
+	cl.wr.next() // the client's sequence number was used by the hand-sealed record
+	roundTrip(t, cl, srv, []byte("sealed by the engine after it"))
+	roundTrip(t, cl, srv, []byte("and the next one"))
+	_, _, err = srv.Unwrap(bad)
+	expectAlert(t, err, AlertBadRecordMAC, false)
+}
+
+// TestNonceFollowsSequence: the nonce a direction keeps is always its IV XOR the padded sequence
+// number (RFC 8446 §5.3), also across the carries of the sequence number.
+func TestNonceFollowsSequence(t *testing.T) {
+	iv := [12]byte{0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xa, 0xb}
+	hc := halfConn{nonce: iv}
+	check := func() {
+		t.Helper()
+		want := iv
+		for i := 0; i < 8; i++ {
+			want[4+i] ^= byte(hc.seq >> (56 - 8*i))
+		}
+		if hc.nonce != want {
+			t.Fatalf("seq %#x: nonce %x, want %x", hc.seq, hc.nonce, want)
+		}
+	}
+	for range 600 {
+		hc.next()
+		check()
+	}
+	for _, at := range []uint64{0xffff, 0xffffffff, 0xffffffffffff} {
+		// jump: set the nonce for seq at-1 directly, then step over the carry
+		hc.seq, hc.nonce = at-1, iv
+		for i := 0; i < 8; i++ {
+			hc.nonce[4+i] ^= byte((at - 1) >> (56 - 8*i))
+		}
+		for range 3 {
+			hc.next()
+			check()
+		}
 	}
 }
