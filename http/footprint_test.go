@@ -153,15 +153,15 @@ func TestConnStatsWiden(t *testing.T) {
 	}
 }
 
-// TestServerConnSize guards the struct's size class (240 bytes): the
+// TestServerConnSize guards the struct's size class (224 bytes): the
 // parsed request, the response writer, the chunked decoder, the request
 // body's sink and the response body still to send live in reqState, held
 // only while a request is in progress (see Shed); packed flags, the
-// counters in 32 bits and the two instants as 8-byte stamps
-// (internal/stamp) keep the rest small.
+// counters and the parser limits in 32 bits (limits32) and the two
+// instants as 8-byte stamps (internal/stamp) keep the rest small.
 func TestServerConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(ServerConn{}); n > 240 {
-		t.Fatalf("ServerConn takes %d bytes, past the 240-byte size class", n)
+	if n := unsafe.Sizeof(ServerConn{}); n > 224 {
+		t.Fatalf("ServerConn takes %d bytes, past the 224-byte size class", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package http
 
 import (
 	"errors"
+	"math"
 	"time"
 	"unsafe"
 
@@ -143,12 +144,26 @@ type BodySink interface {
 // serverParams is what a ServerConn keeps of its ServerConfig (packed: the
 // struct's size class is guarded by TestServerConnSize).
 type serverParams struct {
-	Limits                                   Limits
+	lim                                      limits32
 	OutBuf, HeaderReserve                    int32
 	MinRate, InBuf                           int32
 	RequestTimeout, IdleTimeout, BodyTimeout time.Duration
 	BodyGrace                                time.Duration
 	rs                                       Responder // nil: every request gets 404
+}
+
+// limits32 is a ServerConn's Limits in 32 bits (16 bytes, not 32: the
+// ServerConn fits the 224-byte size class, TestServerConnSize).
+// NewServerConn bounds MaxHeaderBytes and MaxBody by InBuf, MaxHeaders by
+// the MaxHeaders constant and MaxTarget by 2^31-1.
+type limits32 struct {
+	MaxTarget, MaxHeaderBytes, MaxHeaders, MaxBody int32
+}
+
+// Limits widens l for the parser.
+func (l limits32) Limits() Limits {
+	return Limits{MaxTarget: int(l.MaxTarget), MaxHeaderBytes: int(l.MaxHeaderBytes),
+		MaxHeaders: int(l.MaxHeaders), MaxBody: int64(l.MaxBody)}
 }
 
 // ConnStats counts what a ServerConn did.
@@ -354,7 +369,10 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.Limits.MaxBody > int64(cfg.InBuf) {
 		cfg.Limits.MaxBody = int64(cfg.InBuf)
 	}
-	c := &ServerConn{cfg: serverParams{Limits: cfg.Limits, InBuf: int32(min(cfg.InBuf, 1<<30)),
+	l := cfg.Limits
+	lim := limits32{MaxTarget: int32(min(l.MaxTarget, math.MaxInt32)), MaxHeaderBytes: int32(min(l.MaxHeaderBytes, math.MaxInt32)),
+		MaxHeaders: int32(l.MaxHeaders), MaxBody: int32(min(l.MaxBody, math.MaxInt32))}
+	c := &ServerConn{cfg: serverParams{lim: lim, InBuf: int32(min(cfg.InBuf, 1<<30)),
 		OutBuf: int32(cfg.OutBuf), HeaderReserve: int32(cfg.HeaderReserve), MinRate: int32(min(cfg.MinRate, 1<<30)),
 		RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout,
 		BodyTimeout: cfg.BodyTimeout, BodyGrace: cfg.BodyGrace}}
@@ -648,7 +666,7 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 	}
 	r.BodyStreamed, r.Body = true, c.in[n:n:n]
 	c.rq.body, c.rq.bodyLeft = sink, r.ContentLength
-	c.rq.chunk = ChunkedDecoder{Max: limit, MaxTrailer: c.cfg.Limits.MaxHeaderBytes}
+	c.rq.chunk = ChunkedDecoder{Max: limit, MaxTrailer: int(c.cfg.lim.MaxHeaderBytes)}
 	if r.Expect100 && c.inLen == n && !c.sent100 {
 		c.sent100 = true
 		c.rq.ext = continue100
@@ -841,7 +859,7 @@ func (c *ServerConn) process(now time.Time) {
 		if c.askBody && !c.asked {
 			// Ask about a body before reading it: the head is parsed
 			// without the buffered-body limit.
-			lim := c.cfg.Limits
+			lim := c.cfg.lim.Limits()
 			lim.MaxBody = 1 << 62
 			n, err := ParseRequestHead(c.in[:c.inLen], lim, &c.rq.req)
 			if err == nil {
@@ -857,7 +875,7 @@ func (c *ServerConn) process(now time.Time) {
 				}
 			}
 		}
-		n, err := ParseRequest(c.in[:c.inLen], c.cfg.Limits, &c.rq.req)
+		n, err := ParseRequest(c.in[:c.inLen], c.cfg.lim.Limits(), &c.rq.req)
 		if err == ErrIncomplete {
 			if c.inLen == len(c.in) {
 				if c.rq.req.HeadLen > 0 {
