@@ -164,7 +164,7 @@ var (
 // passes it to Host.Serve (its zero value is ready).
 type Conn struct {
 	// (The fields are ordered by alignment, the flags last, so that the
-	// struct, held in every session, has no padding between them.)
+	// struct, held in every session, has no padding.)
 
 	// Now is the time of the call (the injected clock).
 	Now time.Time
@@ -178,8 +178,11 @@ type Conn struct {
 	Sink http.BodySink
 	Max  int64
 
-	verdict Answer // the head call's verdict
-	slot    *slot  // the application the head chose
+	// the head call's verdict (an Answer, its status in 32 bits beside
+	// the flags: 144 bytes, not 152, TestConnSize)
+	vMsg, vExtra string
+	slot         *slot // the application the head chose
+	vStatus      int32
 
 	// TLS is true on the card's HTTPS port.
 	TLS bool

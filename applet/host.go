@@ -259,6 +259,12 @@ func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
 	return x
 }
 
+// clearVerdict forgets the head call's verdict.
+func (c *Conn) clearVerdict() {
+	c.checked, c.pin, c.slot = false, false, nil
+	c.vStatus, c.vMsg, c.vExtra = 0, "", ""
+}
+
 // Serve routes one request: the same admission for every application.
 // With c.Head set (a request announcing a body, before any of it), the
 // application's Head decides; a refusal sets c.Sink to http.RefuseBody and
@@ -266,7 +272,7 @@ func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
 // route for the request (the caller answers 404).
 func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 	if c.Head {
-		c.checked, c.verdict, c.pin, c.slot = false, Answer{}, false, nil
+		c.clearVerdict()
 		c.Sink, c.Max = nil, 0
 		s := h.lookup(r.Method, r.Path)
 		if s == nil || !h.enabled(s) {
@@ -279,7 +285,9 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		x := h.newCtx(s, c, true)
 		ans := hc.Head(x, r)
 		h.leave()
-		c.checked, c.verdict, c.slot = true, ans, s
+		c.checked, c.slot = true, s
+		// (clamped, never truncated: a refusal never becomes 0, "go on")
+		c.vStatus, c.vMsg, c.vExtra = int32(min(max(ans.Status, math.MinInt32), math.MaxInt32)), ans.Msg, ans.Extra
 		if ans.Status != 0 {
 			c.Sink, c.Max = http.RefuseBody, 0
 		}
@@ -287,8 +295,9 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 	}
 	// The head's verdict belongs to this request only if it announced a
 	// body (a request without one had no head call).
-	checked, verdict, pin, hs := c.checked, c.verdict, c.pin, c.slot
-	c.checked, c.verdict, c.pin, c.slot = false, Answer{}, false, nil
+	checked, pin, hs := c.checked, c.pin, c.slot
+	verdict := Answer{Status: int(c.vStatus), Msg: c.vMsg, Extra: c.vExtra}
+	c.clearVerdict()
 	if !(r.ContentLength > 0 || r.Chunked) {
 		checked, pin = false, false
 	}

@@ -165,11 +165,7 @@ func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
 		return
 	}
 	if ci.Head {
-		a.host.Serve(hc, r, w)
-		if hc.Sink != nil { // else a built-in may have set ci's sink itself
-			ci.sink, ci.max = hc.Sink, hc.Max
-		}
-		hc.Sink = nil
+		a.host.Serve(hc, r, w) // sets hc.Sink, hc.Max: the body's stream
 		return
 	}
 	if len(r.Path) == 0 || r.Path[0] != '/' || !a.host.Serve(hc, r, w) {

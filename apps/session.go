@@ -46,11 +46,11 @@ type ConnInfo struct {
 	//     any byte of it): the handler must not act on the request then,
 	//     only decide whether to call StreamBody; w is a dummy. It is
 	//     called again, with Head clear, to answer (after the body).
+	//
+	// Its Sink and Max are the body stream a Head call chose (StreamBody).
 	applet.Conn
 
-	sink http.BodySink // set by StreamBody
-	max  int64
-	up   *upload // PUT /upload state, kept across connections until Release
+	up *upload // PUT /upload state, kept across connections until Release
 }
 
 // SessionConfig configures a ServerSession.
@@ -258,13 +258,13 @@ func (s *ServerSession) body(r *http.Request) (http.BodySink, int64) {
 // askBody makes h's Head call for r: whether (and where) to stream its
 // body. hw is the dummy writer h gets.
 func askBody(h Handler, ci *ConnInfo, r *http.Request, hw *http.ResponseWriter) (http.BodySink, int64) {
-	ci.Head, ci.sink, ci.max = true, nil, 0
+	ci.Head, ci.Sink, ci.Max = true, nil, 0
 	*hw = http.ResponseWriter{}
 	h(ci, r, hw)
 	ci.Head = false
-	sink := ci.sink
-	ci.sink = nil
-	return sink, ci.max
+	sink, max := ci.Sink, ci.Max
+	ci.Sink, ci.Max = nil, 0
+	return sink, max
 }
 
 // remoter is implemented by *tcp.Conn.

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"netcard/applet"
 	"netcard/http"
 	"netcard/tls"
 )
@@ -205,17 +206,21 @@ func TestSessionShedSameBytes(t *testing.T) {
 }
 
 // TestSessionSize guards the size classes of a session (its struct within
-// 384 bytes, no allocator header under 512: its two instants as 8-byte
+// 352 bytes, no allocator header under 512: its two instants as 8-byte
 // stamps (internal/stamp), its timeouts in 32-bit milliseconds, only the client certificate
 // chain of the TLS state kept (TLSState builds the rest), the ConnInfo and applet.Conn
 // flags packed, the start and linger times in one field, ConnInfo's time,
-// peer and flags those of its embedded applet.Conn, the counters in 32
+// peer, flags and body stream (Sink, Max) those of its embedded
+// applet.Conn (144 bytes: the head's verdict status in 32 bits), the counters in 32
 // bits) and of the App (224 bytes: it keeps the store only in its Config,
 // the admin's fetch state only once it has fetched, no credential
 // scratch, its failure counter in 32 bits beside the fetch state).
 func TestSessionSize(t *testing.T) {
-	if n := unsafe.Sizeof(ServerSession{}); n > 384 {
-		t.Errorf("ServerSession takes %d bytes, past the 384-byte size class", n)
+	if n := unsafe.Sizeof(ServerSession{}); n > 352 {
+		t.Errorf("ServerSession takes %d bytes, past the 352-byte size class", n)
+	}
+	if n := unsafe.Sizeof(applet.Conn{}); n > 144 {
+		t.Errorf("applet.Conn takes %d bytes, past 144", n)
 	}
 	if n := unsafe.Sizeof(App{}); n > 224 {
 		t.Errorf("App takes %d bytes, past the 224-byte size class", n)

@@ -18,7 +18,7 @@ const DefaultMaxUpload = 4 << 20
 // then called again to answer once the body has ended.
 func (ci *ConnInfo) StreamBody(sink http.BodySink, max int64) {
 	if ci.Head {
-		ci.sink, ci.max = sink, max
+		ci.Sink, ci.Max = sink, max
 	}
 }
 
