@@ -375,7 +375,7 @@ func (a *App) fetchBodyCap() int {
 
 // SetFetchResult hands the outcome of the running fetch to the
 // application that asked for it.
-func (a *App) SetFetchResult(res FetchResult) { a.host.SetFetchResult(a.last, res) }
+func (a *App) SetFetchResult(res FetchResult) { a.host.SetFetchResult(a.last.Time(), res) }
 
 // recordFetch records the outcome of the admin's fetch (the body is
 // copied, up to the size of the app's fetch buffer).
