@@ -228,3 +228,21 @@ func TestInPlaceKeepsNoTransportBuffer(t *testing.T) {
 		t.Fatal("no response after Reset")
 	}
 }
+
+// TestLimitsBeyond32Bits: limits past 32 bits are kept as their bounds
+// (InBuf for the head and the body, 2^31-1 for the target), never
+// truncated: a long target is served, a body past InBuf gets 413.
+func TestLimitsBeyond32Bits(t *testing.T) {
+	cfg := ServerConfig{Handler: testHandler, InBuf: 4096, OutBuf: 8192,
+		Limits: Limits{MaxTarget: 1<<32 + 10, MaxHeaderBytes: 1 << 40, MaxBody: 1<<32 + 1}}
+	c := NewServerConn(cfg)
+	c.Input([]byte("GET /"+strings.Repeat("a", 2000)+" HTTP/1.1\r\nHost: h\r\n\r\n"), t0)
+	if out := drain(c, t0); !strings.HasPrefix(out, "HTTP/1.1 200 ") {
+		t.Fatalf("long target: %.60q", out)
+	}
+	c = NewServerConn(cfg)
+	c.Input([]byte("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n"), t0)
+	if out := drain(c, t0); !strings.HasPrefix(out, "HTTP/1.1 413 ") {
+		t.Fatalf("body past InBuf: %.60q", out)
+	}
+}
