@@ -49,10 +49,11 @@ func shedSession(t testing.TB, suite uint16) (*pair, *rawClient) {
 }
 
 // TestSessionShed: an established idle session releases the engine's AEAD
-// state and the HTTP input buffer and request state; a second Shed releases
-// nothing; the next request is answered; its burst allocates the AEADs
-// again (AES-GCM 2 per direction, ChaCha20-Poly1305 1) and HTTP's two
-// buffers, and without Shed a request allocates nothing.
+// state, the HTTP input buffer and request state and its ConnInfo; a
+// second Shed releases nothing; the next request is answered; its burst
+// allocates the AEADs again (AES-GCM 2 per direction, ChaCha20-Poly1305 1),
+// HTTP's two buffers and the ConnInfo, and without Shed a request
+// allocates nothing.
 func TestSessionShed(t *testing.T) {
 	for _, suite := range []uint16{tls.TLS_AES_128_GCM_SHA256, tls.TLS_AES_256_GCM_SHA384, tls.TLS_CHACHA20_POLY1305_SHA256} {
 		t.Run(fmt.Sprintf("%04x", suite), func(t *testing.T) {
@@ -69,9 +70,16 @@ func TestSessionShed(t *testing.T) {
 			round()
 			before := p.srv.Footprint()
 			httpBytes := 2048 + p.srv.hc.Footprint() - 2048 // the input buffer and the request state
+			if p.srv.ci == nil {
+				t.Fatal("no ConnInfo lent after a request")
+			}
+			lent := p.srv.Lent()
 			n := p.srv.Shed()
-			if want := aeadBytes(suite) + httpBytes; n != want {
-				t.Fatalf("Shed released %d, want %d (AEAD %d + HTTP %d)", n, want, aeadBytes(suite), httpBytes)
+			if want := aeadBytes(suite) + httpBytes + ConnInfoSize; n != want {
+				t.Fatalf("Shed released %d, want %d (AEAD %d + HTTP %d + ConnInfo %d)", n, want, aeadBytes(suite), httpBytes, ConnInfoSize)
+			}
+			if p.srv.ci != nil || p.srv.Lent() != lent-n {
+				t.Fatalf("after Shed: ConnInfo %p, lent %d (was %d, released %d)", p.srv.ci, p.srv.Lent(), lent, n)
 			}
 			if n := p.srv.Shed(); n != 0 {
 				t.Fatalf("second Shed released %d", n)
@@ -89,8 +97,8 @@ func TestSessionShed(t *testing.T) {
 				round()
 				round()
 			})
-			if a != want+2 {
-				t.Fatalf("a burst after Shed allocates %v, want %v", a, want+2)
+			if a != want+3 {
+				t.Fatalf("a burst after Shed allocates %v, want %v", a, want+3)
 			}
 			if a := testing.AllocsPerRun(20, round); a != 0 {
 				t.Fatalf("%v allocations per request without Shed", a)
@@ -206,7 +214,7 @@ func TestSessionShedSameBytes(t *testing.T) {
 }
 
 // TestSessionSize guards the size classes of a session (its struct within
-// 352 bytes, no allocator header under 512: its two instants as 8-byte
+// 192 bytes, its ConnInfo lent from Reset to Release, no allocator header under 512: its two instants as 8-byte
 // stamps (internal/stamp), its timeouts in 32-bit milliseconds, only the client certificate
 // chain of the TLS state kept (TLSState builds the rest), the ConnInfo and applet.Conn
 // flags packed, the start and linger times in one field, ConnInfo's time,
@@ -216,8 +224,11 @@ func TestSessionShedSameBytes(t *testing.T) {
 // the admin's fetch state only once it has fetched, no credential
 // scratch, its failure counter in 32 bits beside the fetch state).
 func TestSessionSize(t *testing.T) {
-	if n := unsafe.Sizeof(ServerSession{}); n > 352 {
-		t.Errorf("ServerSession takes %d bytes, past the 352-byte size class", n)
+	if n := unsafe.Sizeof(ServerSession{}); n > 192 {
+		t.Errorf("ServerSession takes %d bytes, past the 192-byte size class", n)
+	}
+	if ConnInfoSize > 192 {
+		t.Errorf("ConnInfo takes %d bytes, past the 192-byte size class", ConnInfoSize)
 	}
 	if n := unsafe.Sizeof(applet.Conn{}); n > 144 {
 		t.Errorf("applet.Conn takes %d bytes, past 144", n)

@@ -97,10 +97,11 @@ type statusSnap struct {
 // statusPage streams one status page that does not fit the response
 // buffer (an http.BodySource): the snapshot and the position reached.
 // App keeps at most Config.StatusStreams of them, allocated at first need
-// and reused; each belongs to the session (ConnInfo) that used it last.
+// and reused; each belongs to the session (ConnInfo.owner: the session,
+// whichever ConnInfo it lends) that used it last.
 type statusPage struct {
 	snap  statusSnap
-	owner *ConnInfo
+	owner any
 	busy  bool // a body is being sent from it
 	item  int  // page item being sent
 	off   int  // bytes of that item already sent
@@ -222,8 +223,9 @@ func (a *App) capture(s *statusSnap, now time.Time, js, admin bool) {
 // within Config.StatusStreams; nil when all are busy.
 func (a *App) statusPageFor(ci *ConnInfo) *statusPage {
 	var free *statusPage
+	own := ci.owner()
 	for _, p := range a.pages {
-		if p.owner == ci {
+		if p.owner == own {
 			free = p
 			break
 		}
@@ -237,7 +239,7 @@ func (a *App) statusPageFor(ci *ConnInfo) *statusPage {
 	}
 	if free != nil {
 		free.release()
-		free.owner = ci
+		free.owner = own
 	}
 	return free
 }

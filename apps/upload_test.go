@@ -326,3 +326,45 @@ func TestUploadCurl(t *testing.T) {
 		}
 	}
 }
+
+// TestConnInfoLentPerRequest: the session lends its ConnInfo with a
+// request's first byte and Shed drops it once HTTP holds no request (an
+// idle keep-alive connection holds none); the next request gets a fresh
+// one with the same connection facts (TLS, time, peer), and the upload
+// hasher outlives the Shed (reused, not allocated again) until Release.
+func TestConnInfoLentPerRequest(t *testing.T) {
+	p, c, _ := uploadPair(t, 1<<20)
+	if p.srv.ci != nil {
+		t.Fatal("a ConnInfo lent before any request")
+	}
+	put := func(body string) {
+		t.Helper()
+		c.got = c.got[:0]
+		c.send(p.cst, []byte(fmt.Sprintf("PUT /upload HTTP/1.1\r\nHost: card.example\r\nContent-Length: %d\r\n\r\n%s", len(body), body)))
+		p.pumpRaw(t, c)
+		if st, a := parseAnswer(t, c.got); st != 200 || a != wantAnswer([]byte(body)) {
+			t.Fatalf("upload: %d %+v", st, a)
+		}
+		if ci := p.srv.ci; ci == nil || !ci.TLS || !ci.Now.Equal(p.now) || ci.Remote != p.srv.Remote() || ci.sess != p.srv {
+			t.Fatalf("ConnInfo during the connection: %+v", ci)
+		}
+	}
+	put("first")
+	up := p.srv.up
+	if up == nil || p.srv.Footprint() < ConnInfoSize+uploadFootprint {
+		t.Fatalf("upload hasher %p, footprint %d", up, p.srv.Footprint())
+	}
+	if n := p.srv.Shed(); n < ConnInfoSize || p.srv.ci != nil || p.srv.up != up {
+		t.Fatalf("Shed released %d: ConnInfo %p, hasher %p (was %p)", n, p.srv.ci, p.srv.up, up)
+	}
+	p.now = p.now.Add(time.Second)
+	put("second")
+	if p.srv.up != up {
+		t.Fatal("the upload hasher was not reused after Shed")
+	}
+	// Info lends one for a running connection that holds none.
+	p.srv.Shed()
+	if ci := p.srv.Info(); ci == nil || !ci.TLS || ci.Remote != p.srv.Remote() {
+		t.Fatalf("Info after Shed: %+v", ci)
+	}
+}

@@ -549,6 +549,12 @@ func (c *ServerConn) Shed() int {
 	return n
 }
 
+// Holding reports whether the connection holds a request's buffers (its
+// input buffer or request state): false before the first request byte and
+// after a Shed that dropped them, until the next request byte. A transport
+// that lends its own per-request state may drop it with them.
+func (c *ServerConn) Holding() bool { return c.in != nil || c.rq != nil }
+
 func (c *ServerConn) pending() bool {
 	return c.outStart < c.outEnd || c.rq != nil && (len(c.rq.ext) > 0 || c.rq.src != nil)
 }
