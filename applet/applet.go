@@ -310,10 +310,12 @@ func (c *Ctx) Certificate() [][]byte { return c.h.st.Certificate() }
 // earlier setting; d <= 0 disarms it).
 func (c *Ctx) After(d time.Duration) {
 	if d <= 0 {
-		c.s.timer = 0
+		if c.s.x != nil {
+			c.s.x.timer = 0
+		}
 		return
 	}
-	c.s.timer = c.Now.Add(d).UnixNano()
+	c.s.ext().timer = c.Now.Add(d).UnixNano()
 }
 
 // Fetch queues one outbound HTTP(S) request, made by the card's secure
@@ -327,7 +329,7 @@ func (c *Ctx) Fetch(req *FetchRequest) error {
 	if c.s.fetchPending {
 		return ErrBusy
 	}
-	c.s.fetch, c.s.fetchPending = req, true
+	c.s.ext().fetch, c.s.fetchPending = req, true
 	return nil
 }
 

@@ -301,3 +301,33 @@ func TestHeadVerdictKept(t *testing.T) {
 		}
 	}
 }
+
+// TestTimerStateOnUse: an application that never arms a timer nor
+// fetches holds no timer state (ControlBytes: the slot only); the first
+// arming allocates it (16 bytes, counted), re-arming and ticking then
+// allocate nothing.
+func TestTimerStateOnUse(t *testing.T) {
+	st := newStore(t)
+	h := applet.NewHost(st, rand.Reader)
+	h.Add(hello{}, applet.Manifest{Name: "hello"})
+	base := h.ControlBytes()
+	h.Poll(now)
+	if h.ControlBytes() != base {
+		t.Fatalf("a Poll without timers grew the host: %d → %d", base, h.ControlBytes())
+	}
+	tk := &ticker{}
+	h.Add(tk, applet.Manifest{Name: "ticker", Tick: 5 * time.Second})
+	withTicker := h.ControlBytes()
+	h.Poll(now)
+	if got := h.ControlBytes(); got != withTicker+16 {
+		t.Fatalf("armed timer: ControlBytes %d, want %d", got, withTicker+16)
+	}
+	at := now
+	if a := testing.AllocsPerRun(50, func() {
+		at = at.Add(10 * time.Second)
+		tk.n = 10 // no fetch
+		h.Poll(at)
+	}); a != 0 {
+		t.Fatalf("%v allocations per tick", a)
+	}
+}

@@ -17,8 +17,9 @@ import (
 	"netcard/store"
 )
 
-// slot is one registered application and what the host keeps for it: 32
-// bytes, held by value in Host.slots (one allocation for all of them).
+// slot is one registered application and what the host keeps for it: 24
+// bytes, held by value in Host.slots (one allocation for all of them; five
+// built-ins fit the 128-byte size class).
 // What does not change after Add (the application, its routes and
 // manifest: name and quota too) is in reg, which a built-in shares with
 // every card (AddBuiltin: read-only, ROM on a card); its store space is
@@ -26,15 +27,40 @@ import (
 // host's owner (Builtin.Bind).
 type slot struct {
 	reg *Builtin // read-only: shared (AddBuiltin) or the host's own (Add)
-
-	timer    int64         // Unix ns when Tick is due (0: disarmed)
-	fetch    *FetchRequest // the application's, valid until FetchDone
-	requests uint32        // wraps after 2^32 requests (a status counter only)
+	// x is the timer and the outbound request, allocated at the first
+	// Ctx.After, Manifest.Tick or Ctx.Fetch and kept (nil for an
+	// application that never uses them, as most built-ins)
+	x        *slotX
+	requests uint32 // wraps after 2^32 requests (a status counter only)
 
 	started      bool
 	fetchPending bool // queued, not yet taken by the client
 	fetchRunning bool // taken by the client, result due
 	own          bool // reg was allocated by Add (counted in ControlBytes)
+}
+
+// slotX is the part of a slot only an application with a timer or an
+// outbound request uses (16 bytes, counted in ControlBytes).
+type slotX struct {
+	timer int64         // Unix ns when Tick is due (0: disarmed)
+	fetch *FetchRequest // the application's, valid until FetchDone
+}
+
+// ext returns s's slotX, allocating it at the first use (once per
+// application: nothing in steady state).
+func (s *slot) ext() *slotX {
+	if s.x == nil {
+		s.x = new(slotX)
+	}
+	return s.x
+}
+
+// timer is when Tick is due in Unix ns (0: disarmed).
+func (s *slot) timer() int64 {
+	if s.x == nil {
+		return 0
+	}
+	return s.x.timer
 }
 
 // Builtin is an application's registration fixed when the card is built:
@@ -92,6 +118,9 @@ func (h *Host) ControlBytes() int {
 	for i := range h.slots {
 		if h.slots[i].own {
 			n += int(unsafe.Sizeof(Builtin{}))
+		}
+		if h.slots[i].x != nil {
+			n += int(unsafe.Sizeof(slotX{}))
 		}
 	}
 	return n
@@ -343,19 +372,19 @@ func (h *Host) Poll(now time.Time) time.Time {
 		if !s.started {
 			s.started = true
 			if t := s.reg.Manifest.Tick; t > 0 {
-				s.timer = now.Add(t).UnixNano()
+				s.ext().timer = now.Add(t).UnixNano()
 			}
 		}
-		if s.timer != 0 && now.UnixNano()-s.timer >= 0 && h.enabled(s) {
-			s.timer = 0
+		if tm := s.timer(); tm != 0 && now.UnixNano()-tm >= 0 && h.enabled(s) {
+			s.x.timer = 0
 			x := &h.ctx
 			*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}
 			tk.Tick(x)
 			h.leave()
 			*x = Ctx{}
 		}
-		if s.timer != 0 && (next.IsZero() || s.timer < next.UnixNano()) {
-			next = time.Unix(0, s.timer)
+		if tm := s.timer(); tm != 0 && (next.IsZero() || tm < next.UnixNano()) {
+			next = time.Unix(0, tm)
 		}
 	}
 	return next
@@ -371,7 +400,7 @@ func (h *Host) NextFetch() (FetchRequest, bool) {
 		s := &h.slots[i]
 		if s.fetchPending {
 			s.fetchPending, s.fetchRunning = false, true
-			return *s.fetch, true
+			return *s.x.fetch, true
 		}
 	}
 	return FetchRequest{}, false
@@ -385,7 +414,7 @@ func (h *Host) SetFetchResult(now time.Time, res FetchResult) {
 		return
 	}
 	s.fetchRunning = false
-	s.fetch = nil
+	s.x.fetch = nil
 	if f, ok := h.app(s).(Fetcher); ok {
 		x := &h.ctx
 		*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}
