@@ -1,10 +1,12 @@
 package http
 
 import (
+	"math"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 	"weak"
 )
@@ -153,15 +155,16 @@ func TestConnStatsWiden(t *testing.T) {
 	}
 }
 
-// TestServerConnSize guards the struct's size class (224 bytes): the
+// TestServerConnSize guards the struct's size class (208 bytes): the
 // parsed request, the response writer, the chunked decoder, the request
 // body's sink and the response body still to send live in reqState, held
 // only while a request is in progress (see Shed); packed flags, the
-// counters and the parser limits in 32 bits (limits32) and the two
+// counters, the parser limits (limits32) and the timeouts (milliseconds)
+// in 32 bits and the two
 // instants as 8-byte stamps (internal/stamp) keep the rest small.
 func TestServerConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(ServerConn{}); n > 224 {
-		t.Fatalf("ServerConn takes %d bytes, past the 224-byte size class", n)
+	if n := unsafe.Sizeof(ServerConn{}); n > 208 {
+		t.Fatalf("ServerConn takes %d bytes, past the 208-byte size class", n)
 	}
 }
 
@@ -244,5 +247,22 @@ func TestLimitsBeyond32Bits(t *testing.T) {
 	c.Input([]byte("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n"), t0)
 	if out := drain(c, t0); !strings.HasPrefix(out, "HTTP/1.1 413 ") {
 		t.Fatalf("body past InBuf: %.60q", out)
+	}
+}
+
+// TestTimeoutsInMilliseconds: the timeouts a ServerConn keeps in 32-bit
+// milliseconds round up (a sub-millisecond timeout is 1 ms, never 0) and
+// saturate at 2^31-1 ms (a longer IdleTimeout is 24 days, not negative).
+func TestTimeoutsInMilliseconds(t *testing.T) {
+	c := NewServerConn(ServerConfig{Handler: testHandler, IdleTimeout: time.Microsecond, RequestTimeout: 1<<62 - 1})
+	if c.cfg.idleMS != 1 || c.cfg.reqMS != math.MaxInt32 {
+		t.Fatalf("idle %d ms, request %d ms", c.cfg.idleMS, c.cfg.reqMS)
+	}
+	if next := c.Poll(t0); !next.Equal(t0.Add(time.Millisecond)) {
+		t.Fatalf("idle deadline %v after start", next.Sub(t0))
+	}
+	c.Poll(t0.Add(time.Millisecond))
+	if !c.Closed() {
+		t.Fatal("not closed at the idle deadline")
 	}
 }

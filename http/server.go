@@ -71,6 +71,9 @@ type ServerConfig struct {
 	// byte of it for this long gets 408. A long upload over a lossy line
 	// meets the peer's TCP retransmission backoff (up to a minute or two
 	// between attempts), so the default is 3 minutes.
+	//
+	// A ServerConn keeps the four timeouts in whole milliseconds, rounded
+	// up, at most 2^31-1 ms (24 days).
 	BodyTimeout time.Duration
 	// Handler answers each request. r and its slices are valid only during
 	// the call.
@@ -144,13 +147,22 @@ type BodySink interface {
 // serverParams is what a ServerConn keeps of its ServerConfig (packed: the
 // struct's size class is guarded by TestServerConnSize).
 type serverParams struct {
-	lim                                      limits32
-	OutBuf, HeaderReserve                    int32
-	MinRate, InBuf                           int32
-	RequestTimeout, IdleTimeout, BodyTimeout time.Duration
-	BodyGrace                                time.Duration
-	rs                                       Responder // nil: every request gets 404
+	lim                   limits32
+	OutBuf, HeaderReserve int32
+	MinRate, InBuf        int32
+	// the timeouts in whole milliseconds (rounded up, at most 2^31-1 ms:
+	// 24 days), 4 bytes each, not a time.Duration's 8
+	reqMS, idleMS, bodyMS, graceMS int32
+	rs                             Responder // nil: every request gets 404
 }
+
+// msOf is d in whole milliseconds, rounded up, within 1 ms and 2^31-1 ms.
+func msOf(d time.Duration) int32 {
+	return int32(min(max((d+time.Millisecond-1)/time.Millisecond, 1), math.MaxInt32))
+}
+
+// dur is ms as a Duration.
+func dur(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }
 
 // limits32 is a ServerConn's Limits in 32 bits (16 bytes, not 32: the
 // ServerConn fits the 224-byte size class, TestServerConnSize).
@@ -374,8 +386,8 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 		MaxHeaders: int32(l.MaxHeaders), MaxBody: int32(min(l.MaxBody, math.MaxInt32))}
 	c := &ServerConn{cfg: serverParams{lim: lim, InBuf: int32(min(cfg.InBuf, 1<<30)),
 		OutBuf: int32(cfg.OutBuf), HeaderReserve: int32(cfg.HeaderReserve), MinRate: int32(min(cfg.MinRate, 1<<30)),
-		RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout,
-		BodyTimeout: cfg.BodyTimeout, BodyGrace: cfg.BodyGrace}}
+		reqMS: msOf(cfg.RequestTimeout), idleMS: msOf(cfg.IdleTimeout),
+		bodyMS: msOf(cfg.BodyTimeout), graceMS: msOf(cfg.BodyGrace)}}
 	c.inPlace = cfg.InPlace
 	switch {
 	case cfg.Responder != nil:
@@ -818,10 +830,10 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 		// Header section: a fixed deadline from the request's first byte.
 		// Body (buffered or streamed): MinRate after BodyGrace, and never
 		// a stall of BodyTimeout.
-		dl := c.reqStart.Time().Add(c.cfg.RequestTimeout)
+		dl := c.reqStart.Time().Add(dur(c.cfg.reqMS))
 		if c.Streaming() || c.rq.req.HeadLen > 0 {
-			dl = c.rateDeadline(c.cfg.BodyGrace)
-			if s := c.active.Time().Add(c.cfg.BodyTimeout); s.Before(dl) {
+			dl = c.rateDeadline(dur(c.cfg.graceMS))
+			if s := c.active.Time().Add(dur(c.cfg.bodyMS)); s.Before(dl) {
 				dl = s
 			}
 		}
@@ -830,11 +842,11 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 			c.rq.req.Method = nil
 			c.errorResponse(408, now)
 			c.active = stamp.Of(now)
-			return now.Add(c.cfg.IdleTimeout)
+			return now.Add(dur(c.cfg.idleMS))
 		}
 		return dl
 	}
-	dl := c.active.Time().Add(c.cfg.IdleTimeout)
+	dl := c.active.Time().Add(dur(c.cfg.idleMS))
 	if !now.Before(dl) {
 		c.dropOutput()
 		c.closing, c.closed = true, true
