@@ -70,7 +70,7 @@ type App struct {
 	cfg appParams // cfg.Store is the card's store
 
 	// wrong admin credentials offered (a counter only; it stops at
-	// 2^32-1), beside fetchState: the App fits 128 bytes (TestAppSize)
+	// 2^32-1), beside fetchState: the App fits 96 bytes (TestAppSize)
 	adminFails uint32
 	fetchState FetchState
 	// inCall is set during Serve and Poll: the store's clock is then
@@ -79,11 +79,11 @@ type App struct {
 	inCall bool
 	fetch  *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
 
-	pages []*statusPage // status pages being (or last) streamed
+	pages *[]*statusPage // status pages being (or last) streamed: allocated with the first (pageList)
 
 	host *applet.Host
 	// last is the latest time seen (Serve or Poll), an 8-byte stamp
-	// (internal/stamp), not a time.Time's 24: the App fits 112 bytes
+	// (internal/stamp), not a time.Time's 24: the App fits 96 bytes
 	// (TestAppSize). It comes back Equal, in the process's location.
 	last stamp.Stamp
 }

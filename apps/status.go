@@ -164,13 +164,23 @@ var headSource emptySource
 // allocated so far (at most Config.StatusStreams) and the snapshots of
 // pages in progress.
 func (a *App) Footprint() int {
-	return a.fetchBodyCap() + len(a.pages)*statusPageSize + a.pagesHeld()
+	return a.fetchBodyCap() + len(a.pageList())*statusPageSize + a.pagesHeld()
+}
+
+// pageList is the status pages allocated so far (a.pages: nil until the
+// first page is streamed, so an App that never streams one holds no slice
+// header: 112 → 96 bytes, TestAppSize).
+func (a *App) pageList() []*statusPage {
+	if a.pages == nil {
+		return nil
+	}
+	return *a.pages
 }
 
 // pagesHeld is what the snapshots of status pages in progress hold.
 func (a *App) pagesHeld() int {
 	n := 0
-	for _, p := range a.pages {
+	for _, p := range a.pageList() {
 		n += p.held()
 	}
 	return n
@@ -224,7 +234,7 @@ func (a *App) capture(s *statusSnap, now time.Time, js, admin bool) {
 func (a *App) statusPageFor(ci *ConnInfo) *statusPage {
 	var free *statusPage
 	own := ci.owner()
-	for _, p := range a.pages {
+	for _, p := range a.pageList() {
 		if p.owner == own {
 			free = p
 			break
@@ -233,9 +243,12 @@ func (a *App) statusPageFor(ci *ConnInfo) *statusPage {
 			free = p
 		}
 	}
-	if free == nil && len(a.pages) < int(a.cfg.StatusStreams) {
+	if free == nil && len(a.pageList()) < int(a.cfg.StatusStreams) {
 		free = new(statusPage)
-		a.pages = append(a.pages, free)
+		if a.pages == nil {
+			a.pages = new([]*statusPage)
+		}
+		*a.pages = append(*a.pages, free)
 	}
 	if free != nil {
 		free.release()
