@@ -195,11 +195,11 @@ type ConnStats struct {
 type ServerConn struct {
 	cfg      serverParams
 	in       []byte
-	inLen    int
 	out      []byte
-	outStart int
-	outEnd   int
-	ready    int         // InPlace: length of the parsed request waiting for room
+	inLen    int32 // the buffers' offsets in 32 bits (InBuf and OutBuf are below 2^30)
+	outStart int32
+	outEnd   int32
+	ready    int32       // InPlace: length of the parsed request waiting for room
 	rq       *reqState   // the request in progress (nil: shed, or none yet)
 	reqStart stamp.Stamp // first byte of the request in progress (8 bytes, not a time.Time's 24)
 	reqBytes uint32      // bytes of it received so far (head and body; saturating)
@@ -352,7 +352,7 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.OutBuf <= 0 {
 		cfg.OutBuf = 4096
 	}
-	cfg.OutBuf = max(cfg.OutBuf, 256)
+	cfg.OutBuf = min(max(cfg.OutBuf, 256), 1<<30) // its offsets are int32
 	if cfg.HeaderReserve <= 0 {
 		cfg.HeaderReserve = 512
 	}
@@ -451,7 +451,7 @@ type connStats32 struct {
 func (c *ServerConn) Closed() bool { return c.closed }
 
 // Buffered reports the request bytes waiting in the input buffer.
-func (c *ServerConn) Buffered() int { return c.inLen }
+func (c *ServerConn) Buffered() int { return int(c.inLen) }
 
 // Waiting reports that a complete request waits for Output room to be
 // answered in, or a BodySource body for room for its next chunk (InPlace):
@@ -621,7 +621,7 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 		}
 	}
 	n := copy(c.in[c.inLen:], b)
-	c.inLen += n
+	c.inLen += int32(n)
 	if n > 0 {
 		c.active = stamp.Of(now)
 		c.addBytes(n)
@@ -685,7 +685,7 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 	r.BodyStreamed, r.Body = true, c.in[n:n:n]
 	c.rq.body, c.rq.bodyLeft = sink, r.ContentLength
 	c.rq.chunk = ChunkedDecoder{Max: limit, MaxTrailer: int(c.cfg.lim.MaxHeaderBytes)}
-	if r.Expect100 && c.inLen == n && !c.sent100 {
+	if r.Expect100 && int(c.inLen) == n && !c.sent100 {
 		c.sent100 = true
 		c.rq.ext = continue100
 	}
@@ -696,10 +696,10 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 		return
 	}
 	if c.discard {
-		k = c.inLen - n
+		k = int(c.inLen) - n
 	}
 	copy(c.in[n:], c.in[n+k:c.inLen])
-	c.inLen -= k
+	c.inLen -= int32(k)
 	if fin {
 		c.complete(n, now)
 	}
@@ -713,7 +713,7 @@ func (c *ServerConn) refuse(n int, now time.Time) {
 	r.BodyStreamed, r.Body = true, c.in[n:n:n]
 	r.BodyErr, r.Close = ErrBodyRefused, true
 	c.discard = true
-	c.inLen = n
+	c.inLen = int32(n)
 	c.complete(n, now)
 }
 
@@ -721,18 +721,18 @@ func (c *ServerConn) refuse(n int, now time.Time) {
 // first n bytes of c.in: now, or (InPlace) when Output has room.
 func (c *ServerConn) complete(n int, now time.Time) {
 	if c.inPlace {
-		c.ready = n // answered by Output, in its dst
+		c.ready = int32(n) // answered by Output, in its dst
 		return
 	}
 	if c.pending() {
 		// A 100 Continue is still being output: answer after it.
-		c.ready = n
+		c.ready = int32(n)
 		return
 	}
 	if k := c.respond(now, c.out); k >= 0 {
-		c.outStart, c.outEnd = 0, k
+		c.outStart, c.outEnd = 0, int32(k)
 	}
-	if c.inLen >= n { // errorResponse may have discarded the input
+	if int(c.inLen) >= n { // errorResponse may have discarded the input
 		c.consume(n, now)
 	}
 }
@@ -749,7 +749,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			} else {
 				k = copy(dst, c.out[c.outStart:c.outEnd])
 			}
-			c.outStart += k
+			c.outStart += int32(k)
 			dst, total = dst[k:], total+k
 			continue
 		}
@@ -765,7 +765,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			}
 			if len(dst) < 64 && c.out != nil {
 				// Small room: stage the next piece in the output buffer.
-				c.outStart, c.outEnd = 0, c.fill(c.out)
+				c.outStart, c.outEnd = 0, int32(c.fill(c.out))
 				continue
 			}
 			k := c.fill(dst) // large room: fill in place
@@ -778,7 +778,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			break
 		}
 		if c.ready > 0 && !c.inPlace {
-			n := c.ready
+			n := int(c.ready)
 			c.ready = 0
 			c.complete(n, now)
 			continue
@@ -788,10 +788,10 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			if room < int(c.cfg.OutBuf) && (!c.drained || room < minInPlace) {
 				break // wait for room
 			}
-			n := c.ready
+			n := int(c.ready)
 			c.drained = false // dst is being filled: the room shrinks
 			k := c.respond(now, dst[:room])
-			if c.inLen >= n { // errorResponse may have discarded the input
+			if int(c.inLen) >= n { // errorResponse may have discarded the input
 				c.consume(n, now)
 			}
 			c.ready = 0
@@ -867,7 +867,7 @@ func (c *ServerConn) Touch(now time.Time) {
 // consume drops the first n input bytes.
 func (c *ServerConn) consume(n int, now time.Time) {
 	copy(c.in, c.in[n:c.inLen])
-	c.inLen -= n
+	c.inLen -= int32(n)
 	c.sent100, c.asked = false, false
 	c.reqStart, c.reqBytes, c.below = stamp.Of(now), uint32(c.inLen), 0
 }
@@ -895,7 +895,7 @@ func (c *ServerConn) process(now time.Time) {
 		}
 		n, err := ParseRequest(c.in[:c.inLen], c.cfg.lim.Limits(), &c.rq.req)
 		if err == ErrIncomplete {
-			if c.inLen == len(c.in) {
+			if int(c.inLen) == len(c.in) {
 				if c.rq.req.HeadLen > 0 {
 					c.errorResponse(413, now)
 				} else {
@@ -1062,7 +1062,7 @@ func (c *ServerConn) errorResponse(status int, now time.Time) {
 		n = len(b)
 	}
 	c.dropOutput()
-	c.outEnd = n
+	c.outEnd = int32(n)
 	c.ready = 0
 	c.closing = true
 	c.inLen = 0
