@@ -51,7 +51,7 @@ type ConnInfo struct {
 	// Its Sink and Max are the body stream a Head call chose (StreamBody).
 	applet.Conn
 
-	up   *upload        // PUT /upload state, kept across connections until Release
+	up   *upload        // PUT /upload state, kept with the ConnInfo (dropped with it by Shed and Release)
 	sess *ServerSession // the session that lends it (nil: none)
 }
 
@@ -173,19 +173,22 @@ type ServerSession struct {
 	// is eng != nil, its peer the Stream's, its client certificates the
 	// engine's (lend).
 	ci *ConnInfo
-	up *upload // PUT /upload state, kept across connections until Release (ConnInfo.up while lent)
 
 	// at is when the connection started (first Service) until our FIN is
 	// queued (wrClosed), then the end of the linger: the handshake
 	// timeout and Idle need the start only before, closeStep the linger
 	// only after (one field: the struct stays within the 384-byte size
 	// class, TestSessionSize).
-	at       stamp.Stamp
-	next     stamp.Stamp // Next (8-byte stamps, internal/stamp, not time.Time's 24)
-	stats    sessionStats32
-	recLen   int32 // record whose plaintext is still being fed to HTTP
-	plainOff int32 // offsets of that plaintext inside Peek()
-	plainEnd int32
+	at    stamp.Stamp
+	next  stamp.Stamp // Next (8-byte stamps, internal/stamp, not time.Time's 24)
+	stats sessionStats32
+	// the record whose plaintext is still being fed to HTTP and the
+	// offsets of that plaintext inside Peek(), in 16 bits: a record the
+	// engine takes is at most 5 + 2^14 + 2048 bytes (RFC 8446 §5.2, RFC
+	// 5246 §6.2.3; longer ones fail with record_overflow)
+	recLen   uint16
+	plainOff uint16
+	plainEnd uint16
 
 	hsDone   bool
 	inEOF    bool // the peer sent everything (FIN or close_notify)
@@ -267,7 +270,6 @@ func (s *ServerSession) serve(r *http.Request, w *http.ResponseWriter) {
 		return
 	}
 	s.lent().Handler(s.ci, r, w)
-	s.up = s.ci.up
 }
 
 // body asks the handler, in a Head call, whether to stream r's body.
@@ -275,9 +277,7 @@ func (s *ServerSession) body(r *http.Request) (http.BodySink, int64) {
 	if s.cfg.Handler == nil {
 		return nil, 0
 	}
-	sink, max := askBody(s.lent().Handler, s.ci, r, s.hc.HeadWriter()) // a dummy writer: the connection's, idle until the answer
-	s.up = s.ci.up
-	return sink, max
+	return askBody(s.lent().Handler, s.ci, r, s.hc.HeadWriter()) // a dummy writer: the connection's, idle until the answer
 }
 
 // lent makes sure the ConnInfo is lent for a handler call (it always is:
@@ -296,7 +296,7 @@ func (s *ServerSession) lend(now time.Time) {
 	if s.ci == nil {
 		s.ci = new(ConnInfo)
 	}
-	*s.ci = ConnInfo{up: s.up, sess: s}
+	*s.ci = ConnInfo{up: s.ci.up, sess: s}
 	s.ci.Now, s.ci.TLS, s.ci.Remote = now, s.eng != nil, s.Remote()
 	if s.eng != nil && s.hsDone {
 		s.ci.PeerCertificates = s.eng.ConnectionState().PeerCertificates
@@ -420,7 +420,7 @@ func (s *ServerSession) Footprint() int {
 	if s.ci != nil {
 		n += ConnInfoSize
 	}
-	if s.up != nil {
+	if s.ci != nil && s.ci.up != nil {
 		n += uploadFootprint
 	}
 	return n
@@ -436,7 +436,7 @@ func (s *ServerSession) Lent() int {
 	if s.ci != nil {
 		n += ConnInfoSize
 	}
-	if s.up != nil {
+	if s.ci != nil && s.ci.up != nil {
 		n += uploadFootprint
 	}
 	return n
@@ -445,7 +445,8 @@ func (s *ServerSession) Lent() int {
 // Shed drops what the connection holds and an idle session does not
 // need — the TLS engine's expanded AEAD state (tls.Engine.Shed), the
 // HTTP input buffer and request state (http.ServerConn.Shed) and, once
-// HTTP holds no request, the ConnInfo — and returns the bytes released.
+// HTTP holds no request, the ConnInfo with the upload hasher — and returns
+// the bytes released.
 // Nothing that describes data is dropped (keys, sequence numbers, a
 // partial request): the connection behaves byte for byte as without it,
 // and the next burst allocates the state again (AES-GCM: 2 allocations per
@@ -458,7 +459,9 @@ func (s *ServerSession) Shed() int {
 		n += s.eng.Shed()
 	}
 	if s.ci != nil && !s.hc.Holding() {
-		s.up = s.ci.up
+		if s.ci.up != nil {
+			n += uploadFootprint
+		}
 		s.ci = nil
 		n += ConnInfoSize
 	}
@@ -472,7 +475,7 @@ func (s *ServerSession) Shed() int {
 func (s *ServerSession) Release() {
 	if s.done {
 		s.eng = nil
-		s.ci, s.up = nil, nil
+		s.ci = nil
 	}
 }
 
@@ -625,7 +628,7 @@ func (s *ServerSession) input(now time.Time) bool {
 	if s.plainEnd > s.plainOff {
 		in := st.Peek()
 		n := s.feed(in[s.plainOff:s.plainEnd], now)
-		s.plainOff += int32(n)
+		s.plainOff += uint16(n)
 		s.stats.BytesIn += uint32(n)
 		if s.plainOff < s.plainEnd {
 			return n > 0
@@ -698,7 +701,7 @@ func (s *ServerSession) input(now time.Time) bool {
 	if k == len(plain) {
 		st.Consume(n)
 	} else {
-		s.recLen, s.plainOff, s.plainEnd = int32(n), int32(off+k), int32(off+len(plain)) // records < 2^31
+		s.recLen, s.plainOff, s.plainEnd = uint16(n), uint16(off+k), uint16(off+len(plain)) // records < 2^16
 	}
 	return true
 }

@@ -24,7 +24,8 @@ func (ci *ConnInfo) StreamBody(sink http.BodySink, max int64) {
 
 // upload is a connection's PUT /upload state: the body's length and
 // running SHA-256. A session allocates it at its first upload and reuses
-// it until Release.
+// it while its ConnInfo is lent (until a Shed finds the session idle, or
+// Release).
 type upload struct {
 	h   hash.Hash
 	n   int64

@@ -328,10 +328,10 @@ func TestUploadCurl(t *testing.T) {
 }
 
 // TestConnInfoLentPerRequest: the session lends its ConnInfo with a
-// request's first byte and Shed drops it once HTTP holds no request (an
-// idle keep-alive connection holds none); the next request gets a fresh
-// one with the same connection facts (TLS, time, peer), and the upload
-// hasher outlives the Shed (reused, not allocated again) until Release.
+// request's first byte and Shed drops it, with the upload hasher, once
+// HTTP holds no request (an idle keep-alive connection holds neither); the
+// next request gets a fresh one with the same connection facts (TLS, time,
+// peer) and uploads again.
 func TestConnInfoLentPerRequest(t *testing.T) {
 	p, c, _ := uploadPair(t, 1<<20)
 	if p.srv.ci != nil {
@@ -350,17 +350,17 @@ func TestConnInfoLentPerRequest(t *testing.T) {
 		}
 	}
 	put("first")
-	up := p.srv.up
-	if up == nil || p.srv.Footprint() < ConnInfoSize+uploadFootprint {
-		t.Fatalf("upload hasher %p, footprint %d", up, p.srv.Footprint())
+	if p.srv.ci.up == nil || p.srv.Footprint() < ConnInfoSize+uploadFootprint {
+		t.Fatalf("upload hasher %p, footprint %d", p.srv.ci.up, p.srv.Footprint())
 	}
-	if n := p.srv.Shed(); n < ConnInfoSize || p.srv.ci != nil || p.srv.up != up {
-		t.Fatalf("Shed released %d: ConnInfo %p, hasher %p (was %p)", n, p.srv.ci, p.srv.up, up)
+	lent := p.srv.Lent()
+	if n := p.srv.Shed(); n < ConnInfoSize+uploadFootprint || p.srv.ci != nil || p.srv.Lent() != lent-n {
+		t.Fatalf("Shed released %d (lent %d → %d): ConnInfo %p", n, lent, p.srv.Lent(), p.srv.ci)
 	}
 	p.now = p.now.Add(time.Second)
 	put("second")
-	if p.srv.up != up {
-		t.Fatal("the upload hasher was not reused after Shed")
+	if p.srv.ci.up == nil {
+		t.Fatal("no upload hasher after the second upload")
 	}
 	// Info lends one for a running connection that holds none.
 	p.srv.Shed()
