@@ -127,7 +127,7 @@ func (d adminApp) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) 
 	if d.a.fetchState == FetchQueued && before != FetchQueued {
 		// The secure client runs through the same handle as any
 		// application's outbound request.
-		if c.Fetch(&d.a.fetch.req) != nil {
+		if c.Fetch(&d.a.x.fetch.req) != nil {
 			d.a.fetchState = FetchIdle
 		}
 	}

@@ -78,7 +78,7 @@ func (a *App) uploadHead(ci *ConnInfo, r *http.Request) {
 		ci.up = newUpload()
 	}
 	ci.up.reset()
-	ci.StreamBody(ci.up, a.cfg.MaxUpload)
+	ci.StreamBody(ci.up, int64(a.cfg.MaxUpload))
 }
 
 // serveUpload answers PUT or POST /upload: the body, streamed through

@@ -75,7 +75,7 @@ func TestUploadRoutes(t *testing.T) {
 // client over it.
 func uploadPair(t testing.TB, maxUpload int64) (*pair, *rawClient, *App) {
 	app, s, _, pki := newTestApp(t)
-	app.cfg.MaxUpload = maxUpload
+	app.cfg.MaxUpload = int32(maxUpload)
 	p := newPairCfg(SessionConfig{TLS: serverTLS(t, s, seeded(10)), RecordBuf: testRecvBuf, Handler: app.Serve, HTTP: cardHTTP},
 		testRecvBuf, 3835)
 	c := newRawClient(t, p, pki.cardPool)
