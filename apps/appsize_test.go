@@ -74,3 +74,12 @@ func TestMaxUploadBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusPageSize guards a streamed status page's size class: 888
+// bytes and the allocator's 8-byte header within 896 (its owner, an
+// interface, is the session that lends ConnInfos; its offsets in 32 bits).
+func TestStatusPageSize(t *testing.T) {
+	if n := statusPageSize + 8; n > 896 {
+		t.Errorf("statusPage takes %d bytes with the header, past the 896-byte size class", n)
+	}
+}

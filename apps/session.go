@@ -177,7 +177,7 @@ type ServerSession struct {
 	// at is when the connection started (first Service) until our FIN is
 	// queued (wrClosed), then the end of the linger: the handshake
 	// timeout and Idle need the start only before, closeStep the linger
-	// only after (one field: the struct stays within the 384-byte size
+	// only after (one field: the struct stays within the 176-byte size
 	// class, TestSessionSize).
 	at    stamp.Stamp
 	next  stamp.Stamp // Next (8-byte stamps, internal/stamp, not time.Time's 24)

@@ -102,9 +102,11 @@ type statusSnap struct {
 type statusPage struct {
 	snap  statusSnap
 	owner any
-	busy  bool // a body is being sent from it
-	item  int  // page item being sent
-	off   int  // bytes of that item already sent
+	busy  bool  // a body is being sent from it
+	item  int32 // page item being sent
+	off   int32 // bytes of that item already sent (in 32 bits: the page
+	// fits 888 bytes and the allocator's header the 896-byte size class,
+	// TestStatusPageSize)
 }
 
 // statusPageSize is the heap one statusPage holds.
@@ -115,13 +117,13 @@ const statusPageSize = int(unsafe.Sizeof(statusPage{}))
 func (p *statusPage) Fill(dst []byte) int {
 	n := 0
 	for n < len(dst) {
-		c := clip{dst: dst[n:], skip: p.off}
-		if !p.snap.item(&c, p.item) {
+		c := clip{dst: dst[n:], skip: int(p.off)}
+		if !p.snap.item(&c, int(p.item)) {
 			break
 		}
 		n += c.n
 		if c.full {
-			p.off += c.n
+			p.off += int32(c.n)
 			break
 		}
 		p.item, p.off = p.item+1, 0
