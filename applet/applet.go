@@ -164,7 +164,7 @@ var (
 // passes it to Host.Serve (its zero value is ready).
 type Conn struct {
 	// (The fields are ordered by alignment, the flags last, so that the
-	// struct, held in every session, has no padding between them.)
+	// struct, held in every session, has no padding.)
 
 	// Now is the time of the call (the injected clock).
 	Now time.Time
@@ -178,8 +178,11 @@ type Conn struct {
 	Sink http.BodySink
 	Max  int64
 
-	verdict Answer // the head call's verdict
-	slot    *slot  // the application the head chose
+	// the head call's verdict (an Answer, its status in 32 bits beside
+	// the flags: 144 bytes, not 152, TestConnSize)
+	vMsg, vExtra string
+	slot         *slot // the application the head chose
+	vStatus      int32
 
 	// TLS is true on the card's HTTPS port.
 	TLS bool
@@ -307,10 +310,12 @@ func (c *Ctx) Certificate() [][]byte { return c.h.st.Certificate() }
 // earlier setting; d <= 0 disarms it).
 func (c *Ctx) After(d time.Duration) {
 	if d <= 0 {
-		c.s.timer = 0
+		if c.s.x != nil {
+			c.s.x.timer = 0
+		}
 		return
 	}
-	c.s.timer = timerAt(c.Now.Add(d))
+	c.s.ext().timer = timerAt(c.Now.Add(d))
 }
 
 // Fetch queues one outbound HTTP(S) request, made by the card's secure
@@ -324,7 +329,7 @@ func (c *Ctx) Fetch(req *FetchRequest) error {
 	if c.s.fetchPending {
 		return ErrBusy
 	}
-	c.s.fetch, c.s.fetchPending = req, true
+	c.s.ext().fetch, c.s.fetchPending = req, true
 	return nil
 }
 

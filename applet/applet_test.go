@@ -256,3 +256,78 @@ func TestAddChecksManifest(t *testing.T) {
 		t.Fatalf("policies %v %v %v", got[0].Policy, got[1].Policy, got[2].Policy)
 	}
 }
+
+// refuser refuses every request with a body from its head with its Answer.
+type refuser struct{ ans applet.Answer }
+
+func (refuser) Routes() []applet.Route { return []applet.Route{{Path: "/refuse"}} }
+func (f refuser) Head(c *applet.Ctx, r *http.Request) applet.Answer {
+	if r.ContentLength == 0 {
+		return applet.Answer{}
+	}
+	return f.ans
+}
+func (refuser) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) {
+	w.Header.Status = 200
+}
+
+// TestHeadVerdictKept: the Conn keeps the head's refusal (its status in
+// 32 bits beside the flags) until the answer call sends it: status, extra
+// header lines; a status past 32 bits is clamped, never truncated to 0
+// ("go on"), so the body stays refused.
+func TestHeadVerdictKept(t *testing.T) {
+	for _, tc := range []struct{ status, want int }{{418, 418}, {1 << 40, 1<<31 - 1}, {-(1 << 40), -1 << 31}} {
+		st := newStore(t)
+		h := applet.NewHost(st, rand.Reader)
+		h.Add(refuser{applet.Answer{Status: tc.status, Msg: "no\n", Extra: "X-Why: test\r\n"}}, applet.Manifest{Name: "refuser"})
+		r := &http.Request{Method: []byte("PUT"), Path: []byte("/refuse"), ContentLength: 5}
+		var c applet.Conn
+		c.TLS, c.Now, c.Head = true, now, true
+		var w http.ResponseWriter
+		if !h.Serve(&c, r, &w) || c.Sink != http.RefuseBody || c.Max != 0 {
+			t.Fatalf("status %d: the head did not refuse the body (sink %v)", tc.status, c.Sink)
+		}
+		c.Head, c.Sink = false, nil
+		r.BodyErr = http.ErrBodyRefused
+		w = http.ResponseWriter{}
+		if !h.Serve(&c, r, &w) || w.Header.Status != tc.want || w.Header.Extra != "X-Why: test\r\n" {
+			t.Fatalf("status %d: answered %d %q, want %d", tc.status, w.Header.Status, w.Header.Extra, tc.want)
+		}
+		// The verdict belongs to that request only.
+		r = &http.Request{Method: []byte("GET"), Path: []byte("/refuse")}
+		w = http.ResponseWriter{}
+		if !h.Serve(&c, r, &w) || w.Header.Status != 200 {
+			t.Fatalf("status %d: the next request got %d", tc.status, w.Header.Status)
+		}
+	}
+}
+
+// TestTimerStateOnUse: an application that never arms a timer nor
+// fetches holds no timer state (ControlBytes: the slot only); the first
+// arming allocates it (16 bytes, counted), re-arming and ticking then
+// allocate nothing.
+func TestTimerStateOnUse(t *testing.T) {
+	st := newStore(t)
+	h := applet.NewHost(st, rand.Reader)
+	h.Add(hello{}, applet.Manifest{Name: "hello"})
+	base := h.ControlBytes()
+	h.Poll(now)
+	if h.ControlBytes() != base {
+		t.Fatalf("a Poll without timers grew the host: %d → %d", base, h.ControlBytes())
+	}
+	tk := &ticker{}
+	h.Add(tk, applet.Manifest{Name: "ticker", Tick: 5 * time.Second})
+	withTicker := h.ControlBytes()
+	h.Poll(now)
+	if got := h.ControlBytes(); got != withTicker+16 {
+		t.Fatalf("armed timer: ControlBytes %d, want %d", got, withTicker+16)
+	}
+	at := now
+	if a := testing.AllocsPerRun(50, func() {
+		at = at.Add(10 * time.Second)
+		tk.n = 10 // no fetch
+		h.Poll(at)
+	}); a != 0 {
+		t.Fatalf("%v allocations per tick", a)
+	}
+}

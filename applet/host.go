@@ -17,8 +17,9 @@ import (
 	"netcard/store"
 )
 
-// slot is one registered application and what the host keeps for it: 32
-// bytes, held by value in Host.slots (one allocation for all of them).
+// slot is one registered application and what the host keeps for it: 24
+// bytes, held by value in Host.slots (one allocation for all of them; five
+// built-ins fit the 128-byte size class).
 // What does not change after Add (the application, its routes and
 // manifest: name and quota too) is in reg, which a built-in shares with
 // every card (AddBuiltin: read-only, ROM on a card); its store space is
@@ -26,15 +27,40 @@ import (
 // host's owner (Builtin.Bind).
 type slot struct {
 	reg *Builtin // read-only: shared (AddBuiltin) or the host's own (Add)
-
-	timer    int64         // Unix ns when Tick is due (0: disarmed)
-	fetch    *FetchRequest // the application's, valid until FetchDone
-	requests uint32        // wraps after 2^32 requests (a status counter only)
+	// x is the timer and the outbound request, allocated at the first
+	// Ctx.After, Manifest.Tick or Ctx.Fetch and kept (nil for an
+	// application that never uses them, as most built-ins)
+	x        *slotX
+	requests uint32 // wraps after 2^32 requests (a status counter only)
 
 	started      bool
 	fetchPending bool // queued, not yet taken by the client
 	fetchRunning bool // taken by the client, result due
 	own          bool // reg was allocated by Add (counted in ControlBytes)
+}
+
+// slotX is the part of a slot only an application with a timer or an
+// outbound request uses (16 bytes, counted in ControlBytes).
+type slotX struct {
+	timer int64         // Unix ns when Tick is due (0: disarmed)
+	fetch *FetchRequest // the application's, valid until FetchDone
+}
+
+// ext returns s's slotX, allocating it at the first use (once per
+// application: nothing in steady state).
+func (s *slot) ext() *slotX {
+	if s.x == nil {
+		s.x = new(slotX)
+	}
+	return s.x
+}
+
+// timer is when Tick is due in Unix ns (0: disarmed).
+func (s *slot) timer() int64 {
+	if s.x == nil {
+		return 0
+	}
+	return s.x.timer
 }
 
 // Builtin is an application's registration fixed when the card is built:
@@ -92,6 +118,9 @@ func (h *Host) ControlBytes() int {
 	for i := range h.slots {
 		if h.slots[i].own {
 			n += int(unsafe.Sizeof(Builtin{}))
+		}
+		if h.slots[i].x != nil {
+			n += int(unsafe.Sizeof(slotX{}))
 		}
 	}
 	return n
@@ -259,6 +288,12 @@ func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
 	return x
 }
 
+// clearVerdict forgets the head call's verdict.
+func (c *Conn) clearVerdict() {
+	c.checked, c.pin, c.slot = false, false, nil
+	c.vStatus, c.vMsg, c.vExtra = 0, "", ""
+}
+
 // Serve routes one request: the same admission for every application.
 // With c.Head set (a request announcing a body, before any of it), the
 // application's Head decides; a refusal sets c.Sink to http.RefuseBody and
@@ -266,7 +301,7 @@ func (h *Host) newCtx(s *slot, c *Conn, head bool) *Ctx {
 // route for the request (the caller answers 404).
 func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 	if c.Head {
-		c.checked, c.verdict, c.pin, c.slot = false, Answer{}, false, nil
+		c.clearVerdict()
 		c.Sink, c.Max = nil, 0
 		s := h.lookup(r.Method, r.Path)
 		if s == nil || !h.enabled(s) {
@@ -279,7 +314,9 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 		x := h.newCtx(s, c, true)
 		ans := hc.Head(x, r)
 		h.leave()
-		c.checked, c.verdict, c.slot = true, ans, s
+		c.checked, c.slot = true, s
+		// (clamped, never truncated: a refusal never becomes 0, "go on")
+		c.vStatus, c.vMsg, c.vExtra = int32(min(max(ans.Status, math.MinInt32), math.MaxInt32)), ans.Msg, ans.Extra
 		if ans.Status != 0 {
 			c.Sink, c.Max = http.RefuseBody, 0
 		}
@@ -287,8 +324,9 @@ func (h *Host) Serve(c *Conn, r *http.Request, w *http.ResponseWriter) bool {
 	}
 	// The head's verdict belongs to this request only if it announced a
 	// body (a request without one had no head call).
-	checked, verdict, pin, hs := c.checked, c.verdict, c.pin, c.slot
-	c.checked, c.verdict, c.pin, c.slot = false, Answer{}, false, nil
+	checked, pin, hs := c.checked, c.pin, c.slot
+	verdict := Answer{Status: int(c.vStatus), Msg: c.vMsg, Extra: c.vExtra}
+	c.clearVerdict()
 	if !(r.ContentLength > 0 || r.Chunked) {
 		checked, pin = false, false
 	}
@@ -354,19 +392,19 @@ func (h *Host) Poll(now time.Time) time.Time {
 		if !s.started {
 			s.started = true
 			if t := s.reg.Manifest.Tick; t > 0 {
-				s.timer = timerAt(now.Add(t))
+				s.ext().timer = timerAt(now.Add(t))
 			}
 		}
-		if s.timer != 0 && timerAt(now) >= s.timer && h.enabled(s) {
-			s.timer = 0
+		if tm := s.timer(); tm != 0 && timerAt(now) >= tm && h.enabled(s) {
+			s.x.timer = 0
 			x := &h.ctx
 			*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}
 			tk.Tick(x)
 			h.leave()
 			*x = Ctx{}
 		}
-		if s.timer != 0 && (next.IsZero() || s.timer < timerAt(next)) {
-			next = time.Unix(0, s.timer)
+		if tm := s.timer(); tm != 0 && (next.IsZero() || tm < timerAt(next)) {
+			next = time.Unix(0, tm)
 		}
 	}
 	return next
@@ -382,7 +420,7 @@ func (h *Host) NextFetch() (FetchRequest, bool) {
 		s := &h.slots[i]
 		if s.fetchPending {
 			s.fetchPending, s.fetchRunning = false, true
-			return *s.fetch, true
+			return *s.x.fetch, true
 		}
 	}
 	return FetchRequest{}, false
@@ -396,7 +434,7 @@ func (h *Host) SetFetchResult(now time.Time, res FetchResult) {
 		return
 	}
 	s.fetchRunning = false
-	s.fetch = nil
+	s.x.fetch = nil
 	if f, ok := h.app(s).(Fetcher); ok {
 		x := &h.ctx
 		*x = Ctx{Now: now, Store: h.enter(s), h: h, s: s}

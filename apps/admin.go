@@ -318,11 +318,11 @@ func (a *App) adminFetch(r *http.Request, w *http.ResponseWriter, m string) {
 		if a.fetchState == FetchIdle {
 			return
 		}
-		w.WriteString("url: " + a.fetch.req.URL + "\n")
+		w.WriteString("url: " + a.x.fetch.req.URL + "\n")
 		if a.fetchState != FetchDone {
 			return
 		}
-		res := &a.fetch.res
+		res := &a.x.fetch.res
 		if res.Err != "" {
 			w.WriteString("error: " + res.Err + "\n")
 		}
@@ -349,10 +349,11 @@ func (a *App) NextFetch() (FetchRequest, bool) {
 
 // fetchSlot returns the admin's fetch state, allocated at the first fetch.
 func (a *App) fetchSlot() *adminFetch {
-	if a.fetch == nil {
-		a.fetch = new(adminFetch)
+	x := a.ext()
+	if x.fetch == nil {
+		x.fetch = new(adminFetch)
 	}
-	return a.fetch
+	return x.fetch
 }
 
 // fetchBuf returns the empty fetch body buffer, allocated (MaxFetchBody)
@@ -367,15 +368,15 @@ func (a *App) fetchBuf() []byte {
 
 // fetchBodyCap is the capacity of the fetch body buffer (0: never fetched).
 func (a *App) fetchBodyCap() int {
-	if a.fetch == nil {
+	if a.x == nil || a.x.fetch == nil {
 		return 0
 	}
-	return cap(a.fetch.body)
+	return cap(a.x.fetch.body)
 }
 
 // SetFetchResult hands the outcome of the running fetch to the
 // application that asked for it.
-func (a *App) SetFetchResult(res FetchResult) { a.host.SetFetchResult(a.last, res) }
+func (a *App) SetFetchResult(res FetchResult) { a.host.SetFetchResult(a.last.Time(), res) }
 
 // recordFetch records the outcome of the admin's fetch (the body is
 // copied, up to the size of the app's fetch buffer).
@@ -389,8 +390,8 @@ func (a *App) recordFetch(res FetchResult) {
 
 // Fetch returns the state, request and result of the latest fetch.
 func (a *App) Fetch() (FetchState, FetchRequest, FetchResult) {
-	if a.fetch == nil {
+	if a.x == nil || a.x.fetch == nil {
 		return a.fetchState, FetchRequest{}, FetchResult{}
 	}
-	return a.fetchState, a.fetch.req, a.fetch.res
+	return a.fetchState, a.x.fetch.req, a.x.fetch.res
 }

@@ -12,6 +12,7 @@ import (
 
 	"netcard/applet"
 	"netcard/http"
+	"netcard/internal/stamp"
 	"netcard/store"
 )
 
@@ -69,32 +70,52 @@ type App struct {
 	cfg appParams // cfg.Store is the card's store
 
 	// wrong admin credentials offered (a counter only; it stops at
-	// 2^32-1), beside fetchState: the App fits 128 bytes (TestAppSize)
+	// 2^32-1), beside fetchState: the App fits 80 bytes (TestAppSize)
 	adminFails uint32
 	fetchState FetchState
 	// inCall is set during Serve and Poll: the store's clock is then
 	// last (the request's ci.Now, Poll's now), and zero outside them (one
 	// flag instead of a second time.Time)
 	inCall bool
-	fetch  *adminFetch // the admin's latest fetch: allocated at the first one (nil: never fetched)
-
-	pages []*statusPage // status pages being (or last) streamed
+	// x holds the admin's latest fetch and the status pages streamed,
+	// allocated at the first of either (nil: neither ever used; see
+	// fetchSlot, pageList)
+	x *appX
 
 	host *applet.Host
-	last time.Time // the latest time seen (Serve or Poll)
+	// last is the latest time seen (Serve or Poll), an 8-byte stamp
+	// (internal/stamp), not a time.Time's 24: the App fits 80 bytes
+	// (TestAppSize). It comes back Equal, in the process's location.
+	last stamp.Stamp
 }
 
 // appParams is what an App keeps of its Config after New (Rand went to
-// the application host, Builtins and Apps to its registry): 56 bytes, not
+// the application host, Builtins and Apps to its registry): 48 bytes, not
 // 128.
 type appParams struct {
 	Store         *store.Store
 	Status        StatusFunc
 	Host          string
-	MaxUpload     int64
-	HTTPSPort     int32 // Config's ints in 32 bits (New bounds them): 56 bytes
+	MaxUpload     int32 // Config's ints in 32 bits (New bounds them; uploads up to 2 GiB): 48 bytes
+	HTTPSPort     int32
 	MaxFetchBody  int32
 	StatusStreams int32
+}
+
+// appX is what an App holds only once the admin fetched or a status page
+// was streamed (16 bytes, not 32 in every App: it fits 80 bytes,
+// TestAppSize).
+type appX struct {
+	fetch *adminFetch   // the admin's latest fetch: allocated at the first one (nil: never fetched)
+	pages []*statusPage // status pages being (or last) streamed
+}
+
+// ext returns a's appX, allocating it at the first use.
+func (a *App) ext() *appX {
+	if a.x == nil {
+		a.x = new(appX)
+	}
+	return a.x
 }
 
 // adminFetch is the admin's latest outbound request, its outcome and the
@@ -121,7 +142,7 @@ func New(cfg Config) *App {
 	if cfg.StatusStreams <= 0 {
 		cfg.StatusStreams = DefaultStatusStreams
 	}
-	a := &App{cfg: appParams{Store: cfg.Store, Status: cfg.Status, Host: cfg.Host, MaxUpload: cfg.MaxUpload,
+	a := &App{cfg: appParams{Store: cfg.Store, Status: cfg.Status, Host: cfg.Host, MaxUpload: int32(min(max(cfg.MaxUpload, -1), math.MaxInt32)),
 		HTTPSPort: int32(min(cfg.HTTPSPort, math.MaxUint16)), MaxFetchBody: int32(min(cfg.MaxFetchBody, math.MaxInt32)),
 		StatusStreams: int32(min(cfg.StatusStreams, math.MaxInt32))}}
 	a.host = applet.NewHost(cfg.Store, cfg.Rand)
@@ -138,7 +159,7 @@ func (a *App) clock() time.Time {
 	if !a.inCall {
 		return time.Time{}
 	}
-	return a.last
+	return a.last.Time()
 }
 
 // Serve answers one request. Over plain HTTP everything is redirected to
@@ -153,7 +174,7 @@ func (a *App) clock() time.Time {
 // (http.RefuseBody), so nobody without the PIN or admin credential can
 // make the card wait for or store a body.
 func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
-	a.last, a.inCall = ci.Now, true
+	a.last, a.inCall = stamp.Of(ci.Now), true
 	defer func() { a.inCall = false }()
 	hc := &ci.Conn
 	hc.Info = ci
@@ -165,11 +186,7 @@ func (a *App) Serve(ci *ConnInfo, r *http.Request, w *http.ResponseWriter) {
 		return
 	}
 	if ci.Head {
-		a.host.Serve(hc, r, w)
-		if hc.Sink != nil { // else a built-in may have set ci's sink itself
-			ci.sink, ci.max = hc.Sink, hc.Max
-		}
-		hc.Sink = nil
+		a.host.Serve(hc, r, w) // sets hc.Sink, hc.Max: the body's stream
 		return
 	}
 	if len(r.Path) == 0 || r.Path[0] != '/' || !a.host.Serve(hc, r, w) {
@@ -184,7 +201,7 @@ func (a *App) Host() *applet.Host { return a.host }
 // Poll runs the applications' timers that are due and returns the next
 // one (zero: none).
 func (a *App) Poll(now time.Time) time.Time {
-	a.last, a.inCall = now, true
+	a.last, a.inCall = stamp.Of(now), true
 	defer func() { a.inCall = false }()
 	return a.host.Poll(now)
 }

@@ -101,7 +101,7 @@ func (s statusApp) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter)
 		s.a.serveStatic(r, w) // "/status/…": a store file, as before
 	}
 }
-func (s statusApp) Footprint() int { return len(s.a.pages)*statusPageSize + s.a.pagesHeld() }
+func (s statusApp) Footprint() int { return len(s.a.pageList())*statusPageSize + s.a.pagesHeld() }
 
 // vaultApp is the PIN-protected record store (and PIN/PUK management).
 type vaultApp struct{ a *App }
@@ -127,7 +127,7 @@ func (d adminApp) Serve(c *applet.Ctx, r *http.Request, w *http.ResponseWriter) 
 	if d.a.fetchState == FetchQueued && before != FetchQueued {
 		// The secure client runs through the same handle as any
 		// application's outbound request.
-		if c.Fetch(&d.a.fetch.req) != nil {
+		if c.Fetch(&d.a.x.fetch.req) != nil {
 			d.a.fetchState = FetchIdle
 		}
 	}

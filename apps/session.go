@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"netcard/applet"
 	"netcard/http"
@@ -46,11 +47,26 @@ type ConnInfo struct {
 	//     any byte of it): the handler must not act on the request then,
 	//     only decide whether to call StreamBody; w is a dummy. It is
 	//     called again, with Head clear, to answer (after the body).
+	//
+	// Its Sink and Max are the body stream a Head call chose (StreamBody).
 	applet.Conn
 
-	sink http.BodySink // set by StreamBody
-	max  int64
-	up   *upload // PUT /upload state, kept across connections until Release
+	up   *upload        // PUT /upload state, kept with the ConnInfo (dropped with it by Shed and Release)
+	sess *ServerSession // the session that lends it (nil: none)
+}
+
+// ConnInfoSize is the bytes of the ConnInfo a ServerSession lends itself
+// while it serves requests (from a request's first byte until Shed finds
+// the connection holding none, or Release; see Footprint): for RAM bounds.
+const ConnInfoSize = int(unsafe.Sizeof(ConnInfo{}))
+
+// owner is what a status page is kept for (statusPageFor): the session
+// that lends ci, which lends a new ConnInfo after a Release, else ci.
+func (ci *ConnInfo) owner() any {
+	if ci.sess != nil {
+		return ci.sess
+	}
+	return ci
 }
 
 // SessionConfig configures a ServerSession.
@@ -151,19 +167,28 @@ type ServerSession struct {
 	st  Stream
 	eng *tls.Engine
 	hc  *http.ServerConn
-	ci  ConnInfo
+	// ci is lent from a request's first byte until Shed finds HTTP
+	// holding no request (http.ServerConn.Holding) or Release: a session
+	// idle between requests holds none of it (ConnInfoSize). Its TLS flag
+	// is eng != nil, its peer the Stream's, its client certificates the
+	// engine's (lend).
+	ci *ConnInfo
 
 	// at is when the connection started (first Service) until our FIN is
 	// queued (wrClosed), then the end of the linger: the handshake
 	// timeout and Idle need the start only before, closeStep the linger
-	// only after (one field: the struct stays within the 384-byte size
+	// only after (one field: the struct stays within the 176-byte size
 	// class, TestSessionSize).
-	at       stamp.Stamp
-	next     stamp.Stamp // Next (8-byte stamps, internal/stamp, not time.Time's 24)
-	stats    sessionStats32
-	recLen   int32 // record whose plaintext is still being fed to HTTP
-	plainOff int32 // offsets of that plaintext inside Peek()
-	plainEnd int32
+	at    stamp.Stamp
+	next  stamp.Stamp // Next (8-byte stamps, internal/stamp, not time.Time's 24)
+	stats sessionStats32
+	// the record whose plaintext is still being fed to HTTP and the
+	// offsets of that plaintext inside Peek(), in 16 bits: a record the
+	// engine takes is at most 5 + 2^14 + 2048 bytes (RFC 8446 §5.2, RFC
+	// 5246 §6.2.3; longer ones fail with record_overflow)
+	recLen   uint16
+	plainOff uint16
+	plainEnd uint16
 
 	hsDone   bool
 	inEOF    bool // the peer sent everything (FIN or close_notify)
@@ -248,7 +273,7 @@ func (s *ServerSession) serve(r *http.Request, w *http.ResponseWriter) {
 		w.Header.Status = 404
 		return
 	}
-	s.cfg.Handler(&s.ci, r, w)
+	s.lent().Handler(s.ci, r, w)
 }
 
 // body asks the handler, in a Head call, whether to stream r's body.
@@ -256,19 +281,61 @@ func (s *ServerSession) body(r *http.Request) (http.BodySink, int64) {
 	if s.cfg.Handler == nil {
 		return nil, 0
 	}
-	return askBody(s.cfg.Handler, &s.ci, r, s.hc.HeadWriter()) // a dummy writer: the connection's, idle until the answer
+	return askBody(s.lent().Handler, s.ci, r, s.hc.HeadWriter()) // a dummy writer: the connection's, idle until the answer
+}
+
+// lent makes sure the ConnInfo is lent for a handler call (it always is:
+// the request's bytes came through feed, and Shed keeps it while HTTP
+// holds them) and returns the session's parameters.
+func (s *ServerSession) lent() *sessionParams {
+	if s.ci == nil {
+		s.lend(time.Time{}) // (not reached: Service lends it while HTTP holds a request)
+	}
+	return &s.cfg
+}
+
+// lend lends the session a ConnInfo (or refills the one it holds) for
+// the connection at now.
+func (s *ServerSession) lend(now time.Time) {
+	if s.ci == nil {
+		s.ci = new(ConnInfo)
+	}
+	*s.ci = ConnInfo{up: s.ci.up, sess: s}
+	s.ci.Now, s.ci.TLS, s.ci.Remote = now, s.eng != nil, s.Remote()
+	if s.eng != nil && s.hsDone {
+		s.ci.PeerCertificates = s.eng.ConnectionState().PeerCertificates
+	}
+}
+
+// feed gives HTTP the request bytes b, lending the ConnInfo first if b
+// starts a request burst.
+func (s *ServerSession) feed(b []byte, now time.Time) int {
+	if len(b) > 0 && s.ci == nil {
+		s.lend(now)
+	}
+	return s.hc.Input(b, now)
+}
+
+// Remote returns the peer's address and port (zero without a connection,
+// or when the Stream does not report it).
+func (s *ServerSession) Remote() netip.AddrPort {
+	if r, ok := s.st.(remoter); ok && r != nil {
+		a, p := r.Remote()
+		return netip.AddrPortFrom(a.Netip(), p)
+	}
+	return netip.AddrPort{}
 }
 
 // askBody makes h's Head call for r: whether (and where) to stream its
 // body. hw is the dummy writer h gets.
 func askBody(h Handler, ci *ConnInfo, r *http.Request, hw *http.ResponseWriter) (http.BodySink, int64) {
-	ci.Head, ci.sink, ci.max = true, nil, 0
+	ci.Head, ci.Sink, ci.Max = true, nil, 0
 	*hw = http.ResponseWriter{}
 	h(ci, r, hw)
 	ci.Head = false
-	sink := ci.sink
-	ci.sink = nil
-	return sink, ci.max
+	sink, max := ci.Sink, ci.Max
+	ci.Sink, ci.Max = nil, 0
+	return sink, max
 }
 
 // remoter is implemented by *tcp.Conn.
@@ -289,12 +356,6 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	s.fold()
 	s.st = st
 	s.hc.Reset()
-	s.ci = ConnInfo{up: s.ci.up}
-	s.ci.TLS = useTLS
-	if r, ok := st.(remoter); ok {
-		a, p := r.Remote()
-		s.ci.Remote = netip.AddrPortFrom(a.Netip(), p)
-	}
 	s.eng = nil
 	if useTLS {
 		s.eng = tls.NewServer(s.cfg.TLS, int(s.cfg.RecordBuf))
@@ -302,6 +363,9 @@ func (s *ServerSession) reset(st Stream, useTLS bool) {
 	}
 	s.at, s.next = 0, 0
 	s.hsDone, s.recLen, s.plainOff, s.plainEnd = false, 0, 0, 0
+	if s.ci != nil {
+		s.lend(time.Time{}) // the new connection's (Service sets Now)
+	}
 	s.inEOF, s.failed, s.closing, s.wrClosed, s.httpIdle = false, false, false, false, false
 	s.done, s.counted = false, false
 	s.stats.Connections++
@@ -326,13 +390,22 @@ func (s *ServerSession) Done() bool { return s.done }
 // Stream returns the stream being served (nil before the first Reset).
 func (s *ServerSession) Stream() Stream { return s.st }
 
-// Info returns the connection description handed to the handler.
-func (s *ServerSession) Info() *ConnInfo { return &s.ci }
+// Info returns the connection description handed to the handler. The
+// session lends it only while it serves requests (see ConnInfoSize): Info
+// lends it for a running connection that holds none (one allocation, kept
+// until the next Shed), and returns nil before the first Reset and after
+// Release. Remote is the peer without it.
+func (s *ServerSession) Info() *ConnInfo {
+	if s.ci == nil && s.st != nil && !s.done {
+		s.lend(time.Time{})
+	}
+	return s.ci
+}
 
 // TLSState returns the negotiated TLS connection, built from the engine
 // (the zero value on the plain HTTP port or before a Reset).
 func (s *ServerSession) TLSState() tls.ConnectionState {
-	if s.eng == nil || !s.ci.TLS {
+	if s.eng == nil {
 		return tls.ConnectionState{}
 	}
 	return s.eng.ConnectionState()
@@ -340,14 +413,18 @@ func (s *ServerSession) TLSState() tls.ConnectionState {
 
 // Footprint returns the bytes the session holds for its connection: the
 // HTTP buffers (http.ServerConn.Footprint) and, in TLS mode, the engine's
-// own footprint (tls.Engine.Footprint), and the upload hasher once PUT
-// /upload was used. The Stream's buffers belong to TCP.
+// own footprint (tls.Engine.Footprint), the ConnInfo it lends itself from
+// Reset to Release (ConnInfoSize), and the upload hasher once PUT /upload
+// was used. The Stream's buffers belong to TCP.
 func (s *ServerSession) Footprint() int {
 	n := s.hc.Footprint()
 	if s.eng != nil {
 		n += s.eng.Footprint()
 	}
-	if s.ci.up != nil {
+	if s.ci != nil {
+		n += ConnInfoSize
+	}
+	if s.ci != nil && s.ci.up != nil {
 		n += uploadFootprint
 	}
 	return n
@@ -360,36 +437,49 @@ func (s *ServerSession) Lent() int {
 	if s.eng != nil {
 		n += s.eng.Lent()
 	}
-	if s.ci.up != nil {
+	if s.ci != nil {
+		n += ConnInfoSize
+	}
+	if s.ci != nil && s.ci.up != nil {
 		n += uploadFootprint
 	}
 	return n
 }
 
 // Shed drops what the connection holds and an idle session does not
-// need — the TLS engine's expanded AEAD state (tls.Engine.Shed) and the
-// HTTP input buffer and request state (http.ServerConn.Shed) — and returns
-// the bytes released. Nothing that describes data is dropped (keys,
-// sequence numbers, a partial request): the connection behaves byte for
-// byte as without it, and the next burst allocates the state again (AES-GCM:
-// 2 allocations per direction; ChaCha20-Poly1305: 1; HTTP: 2 at the next
-// request). Safe between any two calls, it never allocates, and a second
+// need — the TLS engine's expanded AEAD state (tls.Engine.Shed), the
+// HTTP input buffer and request state (http.ServerConn.Shed) and, once
+// HTTP holds no request, the ConnInfo with the upload hasher — and returns
+// the bytes released.
+// Nothing that describes data is dropped (keys, sequence numbers, a
+// partial request): the connection behaves byte for byte as without it,
+// and the next burst allocates the state again (AES-GCM: 2 allocations per
+// direction; ChaCha20-Poly1305: 1; HTTP: 3 at the next request, the
+// ConnInfo with them). Safe between any two calls, it never allocates, and a second
 // call returns 0. The card calls it once the link has been quiet.
 func (s *ServerSession) Shed() int {
 	n := s.hc.Shed()
 	if s.eng != nil {
 		n += s.eng.Shed()
 	}
+	if s.ci != nil && !s.hc.Holding() {
+		if s.ci.up != nil {
+			n += uploadFootprint
+		}
+		s.ci = nil
+		n += ConnInfoSize
+	}
 	return n
 }
 
 // Release drops the TLS engine of a finished connection (its keys and
-// handshake state) and the upload hasher, so an idle session holds only
-// its HTTP buffers. It does nothing while the session is running.
+// handshake state), its ConnInfo and the upload hasher, so an idle session
+// holds only its HTTP buffers (the next Reset lends a ConnInfo again: one
+// allocation). It does nothing while the session is running.
 func (s *ServerSession) Release() {
 	if s.done {
 		s.eng = nil
-		s.ci.up = nil
+		s.ci = nil
 	}
 }
 
@@ -416,7 +506,12 @@ func (s *ServerSession) Service(now time.Time) bool {
 			s.hc.Input(nil, now) // start the idle clock
 		}
 	}
-	s.ci.Now = now
+	if s.ci == nil && s.hc.Holding() {
+		s.lend(now) // (feed lends it with a request's first byte)
+	}
+	if s.ci != nil {
+		s.ci.Now = now
+	}
 	if s.st.Err() != nil {
 		s.stats.StreamFailure++
 		s.finish()
@@ -529,15 +624,15 @@ func (s *ServerSession) input(now time.Time) bool {
 			}
 			return false
 		}
-		n := s.hc.Input(in, now)
+		n := s.feed(in, now)
 		s.stats.BytesIn += uint32(n)
 		st.Consume(n)
 		return n > 0
 	}
 	if s.plainEnd > s.plainOff {
 		in := st.Peek()
-		n := s.hc.Input(in[s.plainOff:s.plainEnd], now)
-		s.plainOff += int32(n)
+		n := s.feed(in[s.plainOff:s.plainEnd], now)
+		s.plainOff += uint16(n)
 		s.stats.BytesIn += uint32(n)
 		if s.plainOff < s.plainEnd {
 			return n > 0
@@ -549,7 +644,7 @@ func (s *ServerSession) input(now time.Time) bool {
 	if p := s.eng.StreamedPlain(); p != nil {
 		// A streamed record, verified: its plaintext comes from the spill
 		// a chunk at a time; HTTP may take part of one (back-pressure).
-		k := s.hc.Input(p, now)
+		k := s.feed(p, now)
 		s.eng.TakeStreamed(k)
 		s.stats.BytesIn += uint32(k)
 		if k > 0 && s.eng.StreamedPending() == 0 {
@@ -593,7 +688,9 @@ func (s *ServerSession) input(now time.Time) bool {
 	}
 	if !s.hsDone && s.eng.State() == tls.Established {
 		s.hsDone = true
-		s.ci.PeerCertificates = s.eng.ConnectionState().PeerCertificates
+		if s.ci != nil {
+			s.ci.PeerCertificates = s.eng.ConnectionState().PeerCertificates
+		}
 		s.stats.Handshakes++
 		s.hc.Input(nil, now) // start the idle clock
 	}
@@ -603,12 +700,12 @@ func (s *ServerSession) input(now time.Time) bool {
 	}
 	s.stats.RecordsIn++
 	off := cap(in) - cap(plain)
-	k := s.hc.Input(plain, now)
+	k := s.feed(plain, now)
 	s.stats.BytesIn += uint32(k)
 	if k == len(plain) {
 		st.Consume(n)
 	} else {
-		s.recLen, s.plainOff, s.plainEnd = int32(n), int32(off+k), int32(off+len(plain)) // records < 2^31
+		s.recLen, s.plainOff, s.plainEnd = uint16(n), uint16(off+k), uint16(off+len(plain)) // records < 2^16
 	}
 	return true
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"netcard/applet"
 	"netcard/http"
 	"netcard/tls"
 )
@@ -48,10 +49,11 @@ func shedSession(t testing.TB, suite uint16) (*pair, *rawClient) {
 }
 
 // TestSessionShed: an established idle session releases the engine's AEAD
-// state and the HTTP input buffer and request state; a second Shed releases
-// nothing; the next request is answered; its burst allocates the AEADs
-// again (AES-GCM 2 per direction, ChaCha20-Poly1305 1) and HTTP's two
-// buffers, and without Shed a request allocates nothing.
+// state, the HTTP input buffer and request state and its ConnInfo; a
+// second Shed releases nothing; the next request is answered; its burst
+// allocates the AEADs again (AES-GCM 2 per direction, ChaCha20-Poly1305 1),
+// HTTP's two buffers and the ConnInfo, and without Shed a request
+// allocates nothing.
 func TestSessionShed(t *testing.T) {
 	for _, suite := range []uint16{tls.TLS_AES_128_GCM_SHA256, tls.TLS_AES_256_GCM_SHA384, tls.TLS_CHACHA20_POLY1305_SHA256} {
 		t.Run(fmt.Sprintf("%04x", suite), func(t *testing.T) {
@@ -68,9 +70,16 @@ func TestSessionShed(t *testing.T) {
 			round()
 			before := p.srv.Footprint()
 			httpBytes := 2048 + p.srv.hc.Footprint() - 2048 // the input buffer and the request state
+			if p.srv.ci == nil {
+				t.Fatal("no ConnInfo lent after a request")
+			}
+			lent := p.srv.Lent()
 			n := p.srv.Shed()
-			if want := aeadBytes(suite) + httpBytes; n != want {
-				t.Fatalf("Shed released %d, want %d (AEAD %d + HTTP %d)", n, want, aeadBytes(suite), httpBytes)
+			if want := aeadBytes(suite) + httpBytes + ConnInfoSize; n != want {
+				t.Fatalf("Shed released %d, want %d (AEAD %d + HTTP %d + ConnInfo %d)", n, want, aeadBytes(suite), httpBytes, ConnInfoSize)
+			}
+			if p.srv.ci != nil || p.srv.Lent() != lent-n {
+				t.Fatalf("after Shed: ConnInfo %p, lent %d (was %d, released %d)", p.srv.ci, p.srv.Lent(), lent, n)
 			}
 			if n := p.srv.Shed(); n != 0 {
 				t.Fatalf("second Shed released %d", n)
@@ -88,8 +97,8 @@ func TestSessionShed(t *testing.T) {
 				round()
 				round()
 			})
-			if a != want+2 {
-				t.Fatalf("a burst after Shed allocates %v, want %v", a, want+2)
+			if a != want+3 {
+				t.Fatalf("a burst after Shed allocates %v, want %v", a, want+3)
 			}
 			if a := testing.AllocsPerRun(20, round); a != 0 {
 				t.Fatalf("%v allocations per request without Shed", a)
@@ -205,20 +214,28 @@ func TestSessionShedSameBytes(t *testing.T) {
 }
 
 // TestSessionSize guards the size classes of a session (its struct within
-// 384 bytes, no allocator header under 512: its two instants as 8-byte
+// 176 bytes, its ConnInfo and upload hasher lent per request burst, the
+// record offsets in 16 bits, no allocator header under 512: its two instants as 8-byte
 // stamps (internal/stamp), its timeouts in 32-bit milliseconds, only the client certificate
 // chain of the TLS state kept (TLSState builds the rest), the ConnInfo and applet.Conn
 // flags packed, the start and linger times in one field, ConnInfo's time,
-// peer and flags those of its embedded applet.Conn, the counters in 32
-// bits) and of the App (224 bytes: it keeps the store only in its Config,
+// peer, flags and body stream (Sink, Max) those of its embedded
+// applet.Conn (144 bytes: the head's verdict status in 32 bits), the counters in 32
+// bits) and of the App (80 bytes, TestAppSize: it keeps the store only in its Config,
 // the admin's fetch state only once it has fetched, no credential
 // scratch, its failure counter in 32 bits beside the fetch state).
 func TestSessionSize(t *testing.T) {
-	if n := unsafe.Sizeof(ServerSession{}); n > 384 {
-		t.Errorf("ServerSession takes %d bytes, past the 384-byte size class", n)
+	if n := unsafe.Sizeof(ServerSession{}); n > 176 {
+		t.Errorf("ServerSession takes %d bytes, past the 176-byte size class", n)
 	}
-	if n := unsafe.Sizeof(App{}); n > 224 {
-		t.Errorf("App takes %d bytes, past the 224-byte size class", n)
+	if ConnInfoSize > 192 {
+		t.Errorf("ConnInfo takes %d bytes, past the 192-byte size class", ConnInfoSize)
+	}
+	if n := unsafe.Sizeof(applet.Conn{}); n > 144 {
+		t.Errorf("applet.Conn takes %d bytes, past 144", n)
+	}
+	if n := unsafe.Sizeof(App{}); n > 80 {
+		t.Errorf("App takes %d bytes, past the 80-byte size class", n)
 	}
 }
 
@@ -265,7 +282,7 @@ func TestAdminFetchStateOnDemand(t *testing.T) {
 	app, _, _, _ := newTestApp(t)
 	h := newRouteHarness(app, true)
 	auth := []string{"Authorization: Bearer Zq3-vT8pL0xW_m4RkY7nB2cH"}
-	if app.fetch != nil {
+	if app.fetchHeld() {
 		t.Fatal("a new App holds fetch state")
 	}
 	if r := h.do(t, "GET", "/admin/fetch", auth, nil); !strings.Contains(string(r.body), "state: idle") {
@@ -274,13 +291,13 @@ func TestAdminFetchStateOnDemand(t *testing.T) {
 	if r := h.do(t, "POST", "/admin/fetch?url=ftp://x/", auth, nil); r.StatusCode != 400 {
 		t.Fatalf("bad scheme: %d", r.StatusCode)
 	}
-	if st, req, res := app.Fetch(); app.fetch != nil || st != FetchIdle || req.URL != "" || res.Status != 0 {
-		t.Fatalf("after idle GET and a refused POST: held %v, state %v", app.fetch != nil, st)
+	if st, req, res := app.Fetch(); app.fetchHeld() || st != FetchIdle || req.URL != "" || res.Status != 0 {
+		t.Fatalf("after idle GET and a refused POST: held %v, state %v", app.fetchHeld(), st)
 	}
 	if r := h.do(t, "POST", "/admin/fetch?url=https://example.org/", auth, nil); r.StatusCode != 202 {
 		t.Fatalf("queue: %d %q", r.StatusCode, r.body)
 	}
-	if st, req, _ := app.Fetch(); app.fetch == nil || st != FetchQueued || req.URL != "https://example.org/" {
+	if st, req, _ := app.Fetch(); !app.fetchHeld() || st != FetchQueued || req.URL != "https://example.org/" {
 		t.Fatalf("queued: state %v, request %+v", st, req)
 	}
 }
@@ -349,3 +366,6 @@ func TestSessionTimeoutHuge(t *testing.T) {
 		t.Fatalf("timeouts %v %v %v", s.cfg.HandshakeTimeout(), s.cfg.Linger(), s.cfg.SendStall())
 	}
 }
+
+// fetchHeld reports whether the App holds an admin fetch's state.
+func (a *App) fetchHeld() bool { return a.x != nil && a.x.fetch != nil }

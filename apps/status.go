@@ -97,13 +97,16 @@ type statusSnap struct {
 // statusPage streams one status page that does not fit the response
 // buffer (an http.BodySource): the snapshot and the position reached.
 // App keeps at most Config.StatusStreams of them, allocated at first need
-// and reused; each belongs to the session (ConnInfo) that used it last.
+// and reused; each belongs to the session (ConnInfo.owner: the session,
+// whichever ConnInfo it lends) that used it last.
 type statusPage struct {
 	snap  statusSnap
-	owner *ConnInfo
-	busy  bool // a body is being sent from it
-	item  int  // page item being sent
-	off   int  // bytes of that item already sent
+	owner any
+	busy  bool  // a body is being sent from it
+	item  int32 // page item being sent
+	off   int32 // bytes of that item already sent (in 32 bits: the page
+	// fits 888 bytes and the allocator's header the 896-byte size class,
+	// TestStatusPageSize)
 }
 
 // statusPageSize is the heap one statusPage holds.
@@ -114,13 +117,13 @@ const statusPageSize = int(unsafe.Sizeof(statusPage{}))
 func (p *statusPage) Fill(dst []byte) int {
 	n := 0
 	for n < len(dst) {
-		c := clip{dst: dst[n:], skip: p.off}
-		if !p.snap.item(&c, p.item) {
+		c := clip{dst: dst[n:], skip: int(p.off)}
+		if !p.snap.item(&c, int(p.item)) {
 			break
 		}
 		n += c.n
 		if c.full {
-			p.off += c.n
+			p.off += int32(c.n)
 			break
 		}
 		p.item, p.off = p.item+1, 0
@@ -163,13 +166,22 @@ var headSource emptySource
 // allocated so far (at most Config.StatusStreams) and the snapshots of
 // pages in progress.
 func (a *App) Footprint() int {
-	return a.fetchBodyCap() + len(a.pages)*statusPageSize + a.pagesHeld()
+	return a.fetchBodyCap() + len(a.pageList())*statusPageSize + a.pagesHeld()
+}
+
+// pageList is the status pages allocated so far (in a.x: an App that
+// never streams one nor fetches holds no slice header, TestAppSize).
+func (a *App) pageList() []*statusPage {
+	if a.x == nil {
+		return nil
+	}
+	return a.x.pages
 }
 
 // pagesHeld is what the snapshots of status pages in progress hold.
 func (a *App) pagesHeld() int {
 	n := 0
-	for _, p := range a.pages {
+	for _, p := range a.pageList() {
 		n += p.held()
 	}
 	return n
@@ -222,8 +234,9 @@ func (a *App) capture(s *statusSnap, now time.Time, js, admin bool) {
 // within Config.StatusStreams; nil when all are busy.
 func (a *App) statusPageFor(ci *ConnInfo) *statusPage {
 	var free *statusPage
-	for _, p := range a.pages {
-		if p.owner == ci {
+	own := ci.owner()
+	for _, p := range a.pageList() {
+		if p.owner == own {
 			free = p
 			break
 		}
@@ -231,13 +244,14 @@ func (a *App) statusPageFor(ci *ConnInfo) *statusPage {
 			free = p
 		}
 	}
-	if free == nil && len(a.pages) < int(a.cfg.StatusStreams) {
+	if free == nil && len(a.pageList()) < int(a.cfg.StatusStreams) {
 		free = new(statusPage)
-		a.pages = append(a.pages, free)
+		x := a.ext()
+		x.pages = append(x.pages, free)
 	}
 	if free != nil {
 		free.release()
-		free.owner = ci
+		free.owner = own
 	}
 	return free
 }

@@ -236,7 +236,7 @@ func TestStatusTinyStreams(t *testing.T) {
 			t.Fatalf("HTTP/1.0 %s: %q", path, raw)
 		}
 		checkPage(t, js, raw[j+4:])
-		if n := len(app.pages); n != 1 || app.Footprint() != statusPageSize {
+		if n := len(app.pageList()); n != 1 || app.Footprint() != statusPageSize {
 			t.Fatalf("%d pages, footprint %d", n, app.Footprint())
 		}
 	}
@@ -310,8 +310,8 @@ func TestStatusStreamsInterleaved(t *testing.T) {
 		t.Fatalf("both pages busy: %.40q", out)
 	}
 	out := exchange(t, hcs[0], "GET /status HTTP/1.1\r\nHost: card.example\r\n"+adminAuthz+"\r\n", 4096)
-	if !bytes.HasPrefix(out, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.HasSuffix(out, []byte("</html>\n\r\n0\r\n\r\n")) || len(app.pages) != 2 {
-		t.Fatalf("own page not reused: %d pages %.40q", len(app.pages), out)
+	if !bytes.HasPrefix(out, []byte("HTTP/1.1 200 OK\r\n")) || !bytes.HasSuffix(out, []byte("</html>\n\r\n0\r\n\r\n")) || len(app.pageList()) != 2 {
+		t.Fatalf("own page not reused: %d pages %.40q", len(app.pageList()), out)
 	}
 }
 
@@ -333,7 +333,7 @@ func TestStatusFitsInOneGo(t *testing.T) {
 		}
 		checkPage(t, p == "/status.json", body)
 	}
-	if len(app.pages) != 0 || app.Footprint() != 0 {
+	if len(app.pageList()) != 0 || app.Footprint() != 0 {
 		t.Fatal("a page was kept for a response that fits")
 	}
 }

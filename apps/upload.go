@@ -18,13 +18,14 @@ const DefaultMaxUpload = 4 << 20
 // then called again to answer once the body has ended.
 func (ci *ConnInfo) StreamBody(sink http.BodySink, max int64) {
 	if ci.Head {
-		ci.sink, ci.max = sink, max
+		ci.Sink, ci.Max = sink, max
 	}
 }
 
 // upload is a connection's PUT /upload state: the body's length and
 // running SHA-256. A session allocates it at its first upload and reuses
-// it until Release.
+// it while its ConnInfo is lent (until a Shed finds the session idle, or
+// Release).
 type upload struct {
 	h   hash.Hash
 	n   int64
@@ -77,7 +78,7 @@ func (a *App) uploadHead(ci *ConnInfo, r *http.Request) {
 		ci.up = newUpload()
 	}
 	ci.up.reset()
-	ci.StreamBody(ci.up, a.cfg.MaxUpload)
+	ci.StreamBody(ci.up, int64(a.cfg.MaxUpload))
 }
 
 // serveUpload answers PUT or POST /upload: the body, streamed through

@@ -75,7 +75,7 @@ func TestUploadRoutes(t *testing.T) {
 // client over it.
 func uploadPair(t testing.TB, maxUpload int64) (*pair, *rawClient, *App) {
 	app, s, _, pki := newTestApp(t)
-	app.cfg.MaxUpload = maxUpload
+	app.cfg.MaxUpload = int32(maxUpload)
 	p := newPairCfg(SessionConfig{TLS: serverTLS(t, s, seeded(10)), RecordBuf: testRecvBuf, Handler: app.Serve, HTTP: cardHTTP},
 		testRecvBuf, 3835)
 	c := newRawClient(t, p, pki.cardPool)
@@ -324,5 +324,47 @@ func TestUploadCurl(t *testing.T) {
 		if args[len(args)-3] == "-T" && !strings.Contains(string(out), "< HTTP/1.1 100 Continue") {
 			t.Fatalf("no 100 Continue:\n%s", out)
 		}
+	}
+}
+
+// TestConnInfoLentPerRequest: the session lends its ConnInfo with a
+// request's first byte and Shed drops it, with the upload hasher, once
+// HTTP holds no request (an idle keep-alive connection holds neither); the
+// next request gets a fresh one with the same connection facts (TLS, time,
+// peer) and uploads again.
+func TestConnInfoLentPerRequest(t *testing.T) {
+	p, c, _ := uploadPair(t, 1<<20)
+	if p.srv.ci != nil {
+		t.Fatal("a ConnInfo lent before any request")
+	}
+	put := func(body string) {
+		t.Helper()
+		c.got = c.got[:0]
+		c.send(p.cst, []byte(fmt.Sprintf("PUT /upload HTTP/1.1\r\nHost: card.example\r\nContent-Length: %d\r\n\r\n%s", len(body), body)))
+		p.pumpRaw(t, c)
+		if st, a := parseAnswer(t, c.got); st != 200 || a != wantAnswer([]byte(body)) {
+			t.Fatalf("upload: %d %+v", st, a)
+		}
+		if ci := p.srv.ci; ci == nil || !ci.TLS || !ci.Now.Equal(p.now) || ci.Remote != p.srv.Remote() || ci.sess != p.srv {
+			t.Fatalf("ConnInfo during the connection: %+v", ci)
+		}
+	}
+	put("first")
+	if p.srv.ci.up == nil || p.srv.Footprint() < ConnInfoSize+uploadFootprint {
+		t.Fatalf("upload hasher %p, footprint %d", p.srv.ci.up, p.srv.Footprint())
+	}
+	lent := p.srv.Lent()
+	if n := p.srv.Shed(); n < ConnInfoSize+uploadFootprint || p.srv.ci != nil || p.srv.Lent() != lent-n {
+		t.Fatalf("Shed released %d (lent %d → %d): ConnInfo %p", n, lent, p.srv.Lent(), p.srv.ci)
+	}
+	p.now = p.now.Add(time.Second)
+	put("second")
+	if p.srv.ci.up == nil {
+		t.Fatal("no upload hasher after the second upload")
+	}
+	// Info lends one for a running connection that holds none.
+	p.srv.Shed()
+	if ci := p.srv.Info(); ci == nil || !ci.TLS || ci.Remote != p.srv.Remote() {
+		t.Fatalf("Info after Shed: %+v", ci)
 	}
 }

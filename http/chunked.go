@@ -1,5 +1,7 @@
 package http
 
+import "math"
+
 // ChunkedDecoder decodes the chunked transfer coding (RFC 9112 §7.1)
 // incrementally and in place, with a few words of state: feed it the bytes
 // as they arrive; the chunk data is moved to the front of each buffer given.
@@ -15,9 +17,9 @@ type ChunkedDecoder struct {
 	digits  uint8
 	colon   bool   // the current trailer line has its name and colon
 	named   bool   // the current trailer line has a name character
+	ext     int32  // bytes of chunk extension on this line (at most maxChunkExt+1)
+	trailer int32  // bytes of trailer section (saturating at 2^31-1)
 	size    uint64 // chunk size being read / data left in the current chunk
-	ext     int    // bytes of chunk extension on this line
-	trailer int    // bytes of trailer section
 	total   int64  // decoded bytes so far
 	errBad  *Error
 	errBig  *Error
@@ -209,8 +211,8 @@ func (d *ChunkedDecoder) scan(b []byte, mode int) (out, i int, done bool, err er
 			}
 			i++
 		case csTrailer, csTrailerLF:
-			d.trailer++
-			if d.trailer > maxTrailer {
+			d.trailer = min(d.trailer, math.MaxInt32-1) + 1
+			if int(d.trailer) > maxTrailer {
 				return out, i, false, d.bad()
 			}
 			switch {

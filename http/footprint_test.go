@@ -1,10 +1,12 @@
 package http
 
 import (
+	"math"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 	"weak"
 )
@@ -153,15 +155,17 @@ func TestConnStatsWiden(t *testing.T) {
 	}
 }
 
-// TestServerConnSize guards the struct's size class (240 bytes): the
+// TestServerConnSize guards the struct's size class (176 bytes): the
+// input buffer's slice header,
 // parsed request, the response writer, the chunked decoder, the request
 // body's sink and the response body still to send live in reqState, held
 // only while a request is in progress (see Shed); packed flags, the
-// counters in 32 bits and the two instants as 8-byte stamps
-// (internal/stamp) keep the rest small.
+// counters, the parser limits (limits32), the timeouts (milliseconds) and
+// the buffer offsets in 32 bits and the two
+// instants as 8-byte stamps (internal/stamp) keep the rest small.
 func TestServerConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(ServerConn{}); n > 240 {
-		t.Fatalf("ServerConn takes %d bytes, past the 240-byte size class", n)
+	if n := unsafe.Sizeof(ServerConn{}); n > 176 {
+		t.Fatalf("ServerConn takes %d bytes, past the 176-byte size class", n)
 	}
 }
 
@@ -226,5 +230,40 @@ func TestInPlaceKeepsNoTransportBuffer(t *testing.T) {
 	c.Input([]byte("GET /x HTTP/1.1\r\nHost: h\r\n\r\n"), t0)
 	if n := c.Output(make([]byte, 2048), t0); n == 0 {
 		t.Fatal("no response after Reset")
+	}
+}
+
+// TestLimitsBeyond32Bits: limits past 32 bits are kept as their bounds
+// (InBuf for the head and the body, 2^31-1 for the target), never
+// truncated: a long target is served, a body past InBuf gets 413.
+func TestLimitsBeyond32Bits(t *testing.T) {
+	cfg := ServerConfig{Handler: testHandler, InBuf: 4096, OutBuf: 8192,
+		Limits: Limits{MaxTarget: 1<<32 + 10, MaxHeaderBytes: 1 << 40, MaxBody: 1<<32 + 1}}
+	c := NewServerConn(cfg)
+	c.Input([]byte("GET /"+strings.Repeat("a", 2000)+" HTTP/1.1\r\nHost: h\r\n\r\n"), t0)
+	if out := drain(c, t0); !strings.HasPrefix(out, "HTTP/1.1 200 ") {
+		t.Fatalf("long target: %.60q", out)
+	}
+	c = NewServerConn(cfg)
+	c.Input([]byte("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n"), t0)
+	if out := drain(c, t0); !strings.HasPrefix(out, "HTTP/1.1 413 ") {
+		t.Fatalf("body past InBuf: %.60q", out)
+	}
+}
+
+// TestTimeoutsInMilliseconds: the timeouts a ServerConn keeps in 32-bit
+// milliseconds round up (a sub-millisecond timeout is 1 ms, never 0) and
+// saturate at 2^31-1 ms (a longer IdleTimeout is 24 days, not negative).
+func TestTimeoutsInMilliseconds(t *testing.T) {
+	c := NewServerConn(ServerConfig{Handler: testHandler, IdleTimeout: time.Microsecond, RequestTimeout: 1<<62 - 1})
+	if c.cfg.idleMS != 1 || c.cfg.reqMS != math.MaxInt32 {
+		t.Fatalf("idle %d ms, request %d ms", c.cfg.idleMS, c.cfg.reqMS)
+	}
+	if next := c.Poll(t0); !next.Equal(t0.Add(time.Millisecond)) {
+		t.Fatalf("idle deadline %v after start", next.Sub(t0))
+	}
+	c.Poll(t0.Add(time.Millisecond))
+	if !c.Closed() {
+		t.Fatal("not closed at the idle deadline")
 	}
 }

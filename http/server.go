@@ -2,6 +2,7 @@ package http
 
 import (
 	"errors"
+	"math"
 	"time"
 	"unsafe"
 
@@ -70,6 +71,9 @@ type ServerConfig struct {
 	// byte of it for this long gets 408. A long upload over a lossy line
 	// meets the peer's TCP retransmission backoff (up to a minute or two
 	// between attempts), so the default is 3 minutes.
+	//
+	// A ServerConn keeps the four timeouts in whole milliseconds, rounded
+	// up, at most 2^31-1 ms (24 days).
 	BodyTimeout time.Duration
 	// Handler answers each request. r and its slices are valid only during
 	// the call.
@@ -143,12 +147,35 @@ type BodySink interface {
 // serverParams is what a ServerConn keeps of its ServerConfig (packed: the
 // struct's size class is guarded by TestServerConnSize).
 type serverParams struct {
-	Limits                                   Limits
-	OutBuf, HeaderReserve                    int32
-	MinRate, InBuf                           int32
-	RequestTimeout, IdleTimeout, BodyTimeout time.Duration
-	BodyGrace                                time.Duration
-	rs                                       Responder // nil: every request gets 404
+	lim                   limits32
+	OutBuf, HeaderReserve int32
+	MinRate, InBuf        int32
+	// the timeouts in whole milliseconds (rounded up, at most 2^31-1 ms:
+	// 24 days), 4 bytes each, not a time.Duration's 8
+	reqMS, idleMS, bodyMS, graceMS int32
+	rs                             Responder // nil: every request gets 404
+}
+
+// msOf is d in whole milliseconds, rounded up, within 1 ms and 2^31-1 ms.
+func msOf(d time.Duration) int32 {
+	return int32(min(max((d+time.Millisecond-1)/time.Millisecond, 1), math.MaxInt32))
+}
+
+// dur is ms as a Duration.
+func dur(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// limits32 is a ServerConn's Limits in 32 bits (16 bytes, not 32: the
+// ServerConn fits the 224-byte size class, TestServerConnSize).
+// NewServerConn bounds MaxHeaderBytes and MaxBody by InBuf, MaxHeaders by
+// the MaxHeaders constant and MaxTarget by 2^31-1.
+type limits32 struct {
+	MaxTarget, MaxHeaderBytes, MaxHeaders, MaxBody int32
+}
+
+// Limits widens l for the parser.
+func (l limits32) Limits() Limits {
+	return Limits{MaxTarget: int(l.MaxTarget), MaxHeaderBytes: int(l.MaxHeaderBytes),
+		MaxHeaders: int(l.MaxHeaders), MaxBody: int64(l.MaxBody)}
 }
 
 // ConnStats counts what a ServerConn did.
@@ -167,12 +194,11 @@ type ConnStats struct {
 // starts (see Shed).
 type ServerConn struct {
 	cfg      serverParams
-	in       []byte
-	inLen    int
 	out      []byte
-	outStart int
-	outEnd   int
-	ready    int         // InPlace: length of the parsed request waiting for room
+	inLen    int32 // the buffers' offsets in 32 bits (InBuf and OutBuf are below 2^30)
+	outStart int32
+	outEnd   int32
+	ready    int32       // InPlace: length of the parsed request waiting for room
 	rq       *reqState   // the request in progress (nil: shed, or none yet)
 	reqStart stamp.Stamp // first byte of the request in progress (8 bytes, not a time.Time's 24)
 	reqBytes uint32      // bytes of it received so far (head and body; saturating)
@@ -202,10 +228,13 @@ type ServerConn struct {
 // reqState is what a ServerConn needs only while a request is in progress:
 // the parsed request (its 32 header offsets), the response writer and the
 // chunked decoder, the request body's sink and the response body still to
-// send. It is allocated with the input buffer when the first byte of a
-// request arrives, and Shed drops both once nothing of a request is held
-// (so an idle connection holds none of them).
+// send, and the input buffer (allocated with it, held here rather than in
+// the ServerConn: 24 bytes less in every connection, TestServerConnSize). It
+// is allocated when the first byte of a request arrives, and Shed drops it
+// and the input buffer once nothing of a request is held (so an idle
+// connection holds none of them).
 type reqState struct {
+	in    []byte // the input buffer (InBuf bytes; nil: not allocated yet)
 	req   Request
 	w     ResponseWriter
 	chunk ChunkedDecoder // chunked bodies
@@ -325,7 +354,7 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.OutBuf <= 0 {
 		cfg.OutBuf = 4096
 	}
-	cfg.OutBuf = max(cfg.OutBuf, 256)
+	cfg.OutBuf = min(max(cfg.OutBuf, 256), 1<<30) // its offsets are int32
 	if cfg.HeaderReserve <= 0 {
 		cfg.HeaderReserve = 512
 	}
@@ -354,10 +383,13 @@ func NewServerConn(cfg ServerConfig) *ServerConn {
 	if cfg.Limits.MaxBody > int64(cfg.InBuf) {
 		cfg.Limits.MaxBody = int64(cfg.InBuf)
 	}
-	c := &ServerConn{cfg: serverParams{Limits: cfg.Limits, InBuf: int32(min(cfg.InBuf, 1<<30)),
+	l := cfg.Limits
+	lim := limits32{MaxTarget: int32(min(l.MaxTarget, math.MaxInt32)), MaxHeaderBytes: int32(min(l.MaxHeaderBytes, math.MaxInt32)),
+		MaxHeaders: int32(l.MaxHeaders), MaxBody: int32(min(l.MaxBody, math.MaxInt32))}
+	c := &ServerConn{cfg: serverParams{lim: lim, InBuf: int32(min(cfg.InBuf, 1<<30)),
 		OutBuf: int32(cfg.OutBuf), HeaderReserve: int32(cfg.HeaderReserve), MinRate: int32(min(cfg.MinRate, 1<<30)),
-		RequestTimeout: cfg.RequestTimeout, IdleTimeout: cfg.IdleTimeout,
-		BodyTimeout: cfg.BodyTimeout, BodyGrace: cfg.BodyGrace}}
+		reqMS: msOf(cfg.RequestTimeout), idleMS: msOf(cfg.IdleTimeout),
+		bodyMS: msOf(cfg.BodyTimeout), graceMS: msOf(cfg.BodyGrace)}}
 	c.inPlace = cfg.InPlace
 	switch {
 	case cfg.Responder != nil:
@@ -421,7 +453,7 @@ type connStats32 struct {
 func (c *ServerConn) Closed() bool { return c.closed }
 
 // Buffered reports the request bytes waiting in the input buffer.
-func (c *ServerConn) Buffered() int { return c.inLen }
+func (c *ServerConn) Buffered() int { return int(c.inLen) }
 
 // Waiting reports that a complete request waits for Output room to be
 // answered in, or a BodySource body for room for its next chunk (InPlace):
@@ -506,7 +538,7 @@ func (c *ServerConn) SetDrained(drained bool) { c.drained = drained }
 // Footprint returns the bytes of the connection's buffers and request
 // state held now (see Shed).
 func (c *ServerConn) Footprint() int {
-	n := cap(c.in) + cap(c.out)
+	n := cap(c.inb()) + cap(c.out)
 	if c.rq != nil {
 		n += reqStateSize
 	}
@@ -523,13 +555,27 @@ func (c *ServerConn) Shed() int {
 	if c.inLen > 0 || c.ready > 0 || c.Streaming() || c.pending() {
 		return 0
 	}
-	n := cap(c.in)
+	n := cap(c.inb())
 	if c.rq != nil {
 		n += reqStateSize
 	}
-	c.in, c.rq = nil, nil
+	c.rq = nil
 	return n
 }
+
+// inb is the input buffer (nil: not allocated).
+func (c *ServerConn) inb() []byte {
+	if c.rq == nil {
+		return nil
+	}
+	return c.rq.in
+}
+
+// Holding reports whether the connection holds a request's buffers (its
+// input buffer or request state): false before the first request byte and
+// after a Shed that dropped them, until the next request byte. A transport
+// that lends its own per-request state may drop it with them.
+func (c *ServerConn) Holding() bool { return c.rq != nil }
 
 func (c *ServerConn) pending() bool {
 	return c.outStart < c.outEnd || c.rq != nil && (len(c.rq.ext) > 0 || c.rq.src != nil)
@@ -577,15 +623,15 @@ func (c *ServerConn) Input(b []byte, now time.Time) int {
 	}
 	if c.inLen == 0 && len(b) > 0 {
 		c.reqStart, c.reqBytes = stamp.Of(now), 0
-		if c.in == nil {
-			c.in = make([]byte, c.cfg.InBuf)
-		}
 		if c.rq == nil {
 			c.rq = new(reqState)
 		}
+		if c.rq.in == nil {
+			c.rq.in = make([]byte, c.cfg.InBuf)
+		}
 	}
-	n := copy(c.in[c.inLen:], b)
-	c.inLen += n
+	n := copy(c.inb()[c.inLen:], b)
+	c.inLen += int32(n)
 	if n > 0 {
 		c.active = stamp.Of(now)
 		c.addBytes(n)
@@ -646,24 +692,24 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 		c.errorResponse(413, now)
 		return
 	}
-	r.BodyStreamed, r.Body = true, c.in[n:n:n]
+	r.BodyStreamed, r.Body = true, c.inb()[n:n:n]
 	c.rq.body, c.rq.bodyLeft = sink, r.ContentLength
-	c.rq.chunk = ChunkedDecoder{Max: limit, MaxTrailer: c.cfg.Limits.MaxHeaderBytes}
-	if r.Expect100 && c.inLen == n && !c.sent100 {
+	c.rq.chunk = ChunkedDecoder{Max: limit, MaxTrailer: int(c.cfg.lim.MaxHeaderBytes)}
+	if r.Expect100 && int(c.inLen) == n && !c.sent100 {
 		c.sent100 = true
 		c.rq.ext = continue100
 	}
 	// Body bytes that came with the head are fed from the input buffer;
 	// what follows the body (pipelined requests) moves up behind the head.
-	k, fin := c.feed(c.in[n:c.inLen], now)
+	k, fin := c.feed(c.inb()[n:c.inLen], now)
 	if c.closing {
 		return
 	}
 	if c.discard {
-		k = c.inLen - n
+		k = int(c.inLen) - n
 	}
-	copy(c.in[n:], c.in[n+k:c.inLen])
-	c.inLen -= k
+	copy(c.inb()[n:], c.inb()[n+k:c.inLen])
+	c.inLen -= int32(k)
 	if fin {
 		c.complete(n, now)
 	}
@@ -674,10 +720,10 @@ func (c *ServerConn) startBody(n int, sink BodySink, limit int64, now time.Time)
 // and all later input are dropped, and the answer closes the connection.
 func (c *ServerConn) refuse(n int, now time.Time) {
 	r := &c.rq.req
-	r.BodyStreamed, r.Body = true, c.in[n:n:n]
+	r.BodyStreamed, r.Body = true, c.inb()[n:n:n]
 	r.BodyErr, r.Close = ErrBodyRefused, true
 	c.discard = true
-	c.inLen = n
+	c.inLen = int32(n)
 	c.complete(n, now)
 }
 
@@ -685,18 +731,18 @@ func (c *ServerConn) refuse(n int, now time.Time) {
 // first n bytes of c.in: now, or (InPlace) when Output has room.
 func (c *ServerConn) complete(n int, now time.Time) {
 	if c.inPlace {
-		c.ready = n // answered by Output, in its dst
+		c.ready = int32(n) // answered by Output, in its dst
 		return
 	}
 	if c.pending() {
 		// A 100 Continue is still being output: answer after it.
-		c.ready = n
+		c.ready = int32(n)
 		return
 	}
 	if k := c.respond(now, c.out); k >= 0 {
-		c.outStart, c.outEnd = 0, k
+		c.outStart, c.outEnd = 0, int32(k)
 	}
-	if c.inLen >= n { // errorResponse may have discarded the input
+	if int(c.inLen) >= n { // errorResponse may have discarded the input
 		c.consume(n, now)
 	}
 }
@@ -713,7 +759,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			} else {
 				k = copy(dst, c.out[c.outStart:c.outEnd])
 			}
-			c.outStart += k
+			c.outStart += int32(k)
 			dst, total = dst[k:], total+k
 			continue
 		}
@@ -729,7 +775,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			}
 			if len(dst) < 64 && c.out != nil {
 				// Small room: stage the next piece in the output buffer.
-				c.outStart, c.outEnd = 0, c.fill(c.out)
+				c.outStart, c.outEnd = 0, int32(c.fill(c.out))
 				continue
 			}
 			k := c.fill(dst) // large room: fill in place
@@ -742,7 +788,7 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			break
 		}
 		if c.ready > 0 && !c.inPlace {
-			n := c.ready
+			n := int(c.ready)
 			c.ready = 0
 			c.complete(n, now)
 			continue
@@ -752,10 +798,10 @@ func (c *ServerConn) Output(dst []byte, now time.Time) int {
 			if room < int(c.cfg.OutBuf) && (!c.drained || room < minInPlace) {
 				break // wait for room
 			}
-			n := c.ready
+			n := int(c.ready)
 			c.drained = false // dst is being filled: the room shrinks
 			k := c.respond(now, dst[:room])
-			if c.inLen >= n { // errorResponse may have discarded the input
+			if int(c.inLen) >= n { // errorResponse may have discarded the input
 				c.consume(n, now)
 			}
 			c.ready = 0
@@ -794,10 +840,10 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 		// Header section: a fixed deadline from the request's first byte.
 		// Body (buffered or streamed): MinRate after BodyGrace, and never
 		// a stall of BodyTimeout.
-		dl := c.reqStart.Time().Add(c.cfg.RequestTimeout)
+		dl := c.reqStart.Time().Add(dur(c.cfg.reqMS))
 		if c.Streaming() || c.rq.req.HeadLen > 0 {
-			dl = c.rateDeadline(c.cfg.BodyGrace)
-			if s := c.active.Time().Add(c.cfg.BodyTimeout); s.Before(dl) {
+			dl = c.rateDeadline(dur(c.cfg.graceMS))
+			if s := c.active.Time().Add(dur(c.cfg.bodyMS)); s.Before(dl) {
 				dl = s
 			}
 		}
@@ -806,11 +852,11 @@ func (c *ServerConn) Poll(now time.Time) time.Time {
 			c.rq.req.Method = nil
 			c.errorResponse(408, now)
 			c.active = stamp.Of(now)
-			return now.Add(c.cfg.IdleTimeout)
+			return now.Add(dur(c.cfg.idleMS))
 		}
 		return dl
 	}
-	dl := c.active.Time().Add(c.cfg.IdleTimeout)
+	dl := c.active.Time().Add(dur(c.cfg.idleMS))
 	if !now.Before(dl) {
 		c.dropOutput()
 		c.closing, c.closed = true, true
@@ -830,8 +876,8 @@ func (c *ServerConn) Touch(now time.Time) {
 
 // consume drops the first n input bytes.
 func (c *ServerConn) consume(n int, now time.Time) {
-	copy(c.in, c.in[n:c.inLen])
-	c.inLen -= n
+	copy(c.inb(), c.inb()[n:c.inLen])
+	c.inLen -= int32(n)
 	c.sent100, c.asked = false, false
 	c.reqStart, c.reqBytes, c.below = stamp.Of(now), uint32(c.inLen), 0
 }
@@ -841,9 +887,9 @@ func (c *ServerConn) process(now time.Time) {
 		if c.askBody && !c.asked {
 			// Ask about a body before reading it: the head is parsed
 			// without the buffered-body limit.
-			lim := c.cfg.Limits
+			lim := c.cfg.lim.Limits()
 			lim.MaxBody = 1 << 62
-			n, err := ParseRequestHead(c.in[:c.inLen], lim, &c.rq.req)
+			n, err := ParseRequestHead(c.inb()[:c.inLen], lim, &c.rq.req)
 			if err == nil {
 				c.asked = true
 				if c.rq.req.ContentLength > 0 || c.rq.req.Chunked {
@@ -857,9 +903,9 @@ func (c *ServerConn) process(now time.Time) {
 				}
 			}
 		}
-		n, err := ParseRequest(c.in[:c.inLen], c.cfg.Limits, &c.rq.req)
+		n, err := ParseRequest(c.inb()[:c.inLen], c.cfg.lim.Limits(), &c.rq.req)
 		if err == ErrIncomplete {
-			if c.inLen == len(c.in) {
+			if int(c.inLen) == len(c.inb()) {
 				if c.rq.req.HeadLen > 0 {
 					c.errorResponse(413, now)
 				} else {
@@ -1026,7 +1072,7 @@ func (c *ServerConn) errorResponse(status int, now time.Time) {
 		n = len(b)
 	}
 	c.dropOutput()
-	c.outEnd = n
+	c.outEnd = int32(n)
 	c.ready = 0
 	c.closing = true
 	c.inLen = 0

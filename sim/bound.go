@@ -620,8 +620,8 @@ func keepPeerKey(der []byte) (*x509.Certificate, error) {
 // the reassembly bytes counted with the profile's buffers
 // (ipv4.Host.Buffers), TCP's RST queue and SYN-cookie ring
 // (tcp.Stack.ControlBufs), and per connection slot the HTTP request state
-// (http.RequestStateSize) and the PUT /upload hasher
-// (apps.UploadFootprint): each one allocation, rounded to its size class;
+// (http.RequestStateSize), the session's ConnInfo (apps.ConnInfoSize) and
+// the PUT /upload hasher (apps.UploadFootprint): each one allocation, rounded to its size class;
 // with IPv6, the rounding of the IPv6 layer's buffers one by one beyond the
 // class of their sum that bufferParts counts (ipv6.Host.Buffers).
 // (Found missing by TestHostileRAMBound, which makes the card lend all of
@@ -648,6 +648,6 @@ func controlBuffers(c *card.Card, p card.Profile) Part {
 	// The resolver and UDP's socket table, lent by a DNS lookup of the
 	// secure client (card.startFetch) and released when it ends.
 	n += classOf(int(unsafe.Sizeof(dns.Resolver{}))) + classOf(udp.TableBytes(p.UDPSockets))
-	n += p.MaxConns * (classOf(http.RequestStateSize) + apps.UploadFootprint)
-	return Part{fmt.Sprintf("control buffers lent on demand (PPP, ICMP, TCP RST and SYN-cookie queues; DNS resolver and UDP socket table; HTTP request state and upload hasher × %d)", p.MaxConns), int64(n)}
+	n += p.MaxConns * (classOf(http.RequestStateSize) + classOf(apps.ConnInfoSize) + apps.UploadFootprint)
+	return Part{fmt.Sprintf("control buffers lent on demand (PPP, ICMP, TCP RST and SYN-cookie queues; DNS resolver and UDP socket table; HTTP request state, ConnInfo and upload hasher × %d)", p.MaxConns), int64(n)}
 }
