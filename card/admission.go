@@ -267,7 +267,7 @@ func (c *Card) slotsHeld(a ipv6.Addr) int {
 	n := 0
 	for i := range c.slots {
 		s := c.slots[i].sess
-		if !s.Done() && ipv6.FromNetip(s.Info().Remote.Addr()).Owner() == a.Owner() {
+		if !s.Done() && ipv6.FromNetip(s.Remote().Addr()).Owner() == a.Owner() {
 			n++
 		}
 	}
@@ -289,7 +289,7 @@ func (c *Card) victim(src ipv6.Addr, progress bool, now time.Time) *apps.ServerS
 		if s.Done() {
 			continue
 		}
-		held := c.slotsHeld(ipv6.FromNetip(s.Info().Remote.Addr()))
+		held := c.slotsHeld(ipv6.FromNetip(s.Remote().Addr()))
 		rank, since, eligible := c.evictable(s, held >= mine+2, now)
 		if !eligible {
 			continue
@@ -353,7 +353,7 @@ func (c *Card) evict(now time.Time) bool {
 		return false
 	}
 	_, since, _ := c.evictable(v, false, now)
-	c.cfg.Log.Debug("evicting a connection", "remote", v.Info().Remote, "for", c.adm.src, "since", now.Sub(since))
+	c.cfg.Log.Debug("evicting a connection", "remote", v.Remote(), "for", c.adm.src, "since", now.Sub(since))
 	v.Evict()
 	v.Release()
 	return true
