@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"reflect"
+	"netcard/internal/count/counttest"
 	"strings"
 	"testing"
 	"testing/cryptotest"
@@ -244,24 +244,7 @@ func TestSessionSize(t *testing.T) {
 // SessionStats alone fails here); the admin failure counter stops at
 // 2^32-1 rather than wrap.
 func TestSessionStatsWiden(t *testing.T) {
-	wide, narrow := reflect.TypeOf(SessionStats{}), reflect.TypeOf(sessionStats32{})
-	if wide.NumField() != narrow.NumField() {
-		t.Fatalf("SessionStats has %d counters, the session keeps %d", wide.NumField(), narrow.NumField())
-	}
-	var c sessionStats32
-	v := reflect.ValueOf(&c).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		if wide.Field(i).Name != narrow.Field(i).Name {
-			t.Fatalf("counter %d: %s kept as %s", i, wide.Field(i).Name, narrow.Field(i).Name)
-		}
-		v.Field(i).SetUint(uint64(1000 + i))
-	}
-	got := reflect.ValueOf(c.export())
-	for i := 0; i < got.NumField(); i++ {
-		if got.Field(i).Uint() != uint64(1000+i) {
-			t.Errorf("%s = %d, want %d", wide.Field(i).Name, got.Field(i).Uint(), 1000+i)
-		}
-	}
+	counttest.CheckWiden(t, (*sessionStats32).export, 0)
 	app, _, _, _ := newTestApp(t)
 	h := newRouteHarness(app, true)
 	app.adminFails = math.MaxUint32 - 1

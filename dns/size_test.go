@@ -3,7 +3,7 @@ package dns
 import (
 	"errors"
 	"math"
-	"reflect"
+	"netcard/internal/count/counttest"
 	"strings"
 	"testing"
 	"time"
@@ -26,24 +26,7 @@ func TestResolverSize(t *testing.T) {
 // TestStatsWiden checks that every counter of ResolverStats is kept and
 // widened, and that one wraps modulo 2^32.
 func TestStatsWiden(t *testing.T) {
-	wide, narrow := reflect.TypeOf(ResolverStats{}), reflect.TypeOf(stats32{})
-	if wide.NumField() != narrow.NumField() {
-		t.Fatalf("ResolverStats has %d counters, the Resolver keeps %d", wide.NumField(), narrow.NumField())
-	}
-	var c stats32
-	v := reflect.ValueOf(&c).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		if wide.Field(i).Name != narrow.Field(i).Name {
-			t.Fatalf("counter %d: %s kept as %s", i, wide.Field(i).Name, narrow.Field(i).Name)
-		}
-		v.Field(i).SetUint(uint64(1000 + i))
-	}
-	got := reflect.ValueOf(c.export())
-	for i := 0; i < got.NumField(); i++ {
-		if got.Field(i).Uint() != uint64(1000+i) {
-			t.Errorf("%s = %d, want %d", wide.Field(i).Name, got.Field(i).Uint(), 1000+i)
-		}
-	}
+	counttest.CheckWiden(t, (*stats32).export, 0)
 	r := NewResolver(udp.NewStack(udp.Config{}), ResolverConfig{})
 	r.stats.Queries = math.MaxUint32
 	if err := r.Resolve("example.com", t0); err != ErrNoServers {

@@ -3,7 +3,7 @@ package udp
 import (
 	"bytes"
 	"math"
-	"reflect"
+	"netcard/internal/count/counttest"
 	"testing"
 	"unsafe"
 )
@@ -27,24 +27,7 @@ func TestStackSize(t *testing.T) {
 // TestStatsWiden checks that every counter of Stats is kept and widened,
 // and that one wraps modulo 2^32.
 func TestStatsWiden(t *testing.T) {
-	wide, narrow := reflect.TypeOf(Stats{}), reflect.TypeOf(stats32{})
-	if wide.NumField() != narrow.NumField() {
-		t.Fatalf("Stats has %d counters, the Stack keeps %d", wide.NumField(), narrow.NumField())
-	}
-	var c stats32
-	v := reflect.ValueOf(&c).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		if wide.Field(i).Name != narrow.Field(i).Name {
-			t.Fatalf("counter %d: %s kept as %s", i, wide.Field(i).Name, narrow.Field(i).Name)
-		}
-		v.Field(i).SetUint(uint64(1000 + i))
-	}
-	got := reflect.ValueOf(c.export())
-	for i := 0; i < got.NumField(); i++ {
-		if got.Field(i).Uint() != uint64(1000+i) {
-			t.Errorf("%s = %d, want %d", wide.Field(i).Name, got.Field(i).Uint(), 1000+i)
-		}
-	}
+	counttest.CheckWiden(t, (*stats32).export, 0)
 	s := NewStack(Config{})
 	s.stats.InDatagrams = math.MaxUint32
 	s.Input(a1, a2, []byte{1, 2, 3}, t0) // a runt: counted, dropped
