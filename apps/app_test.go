@@ -51,6 +51,16 @@ func TestRedirectPort80(t *testing.T) {
 			t.Errorf("%s %s: %d %q", tc.method, tc.path, r.StatusCode, r.Header.Get("Location"))
 		}
 	}
+	// An absolute-form target's authority is the request's host, whatever the Host field says (RFC
+	// 9112 §3.2.2: the harness sends "Host: card.example"); a malformed one is 400 and no redirect.
+	if r := h.do(t, "GET", "http://lan.example:80/a?q", nil, nil); r.StatusCode != 301 || r.Header.Get("Location") != "https://lan.example/a?q" {
+		t.Errorf("absolute-form: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	for _, bad := range []string{"http://u@lan.example/a", "http://lan^example/a", "http://[::1/a", "http://lan.example:x/a"} {
+		if r := h.do(t, "GET", bad, nil, nil); r.StatusCode != 400 || r.Header.Get("Location") != "" {
+			t.Errorf("%s: %d %q", bad, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
 	app.cfg.HTTPSPort = 8443
 	if r := h.do(t, "GET", "/a", nil, nil); r.Header.Get("Location") != "https://card.example:8443/a" {
 		t.Errorf("port: %q", r.Header.Get("Location"))
